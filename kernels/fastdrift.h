@@ -1,0 +1,141 @@
+/*
+ * fastdrift.h -- the whole C contract of fastdrift's native kernels.
+ *
+ * Plain C99, no Python.h, no NumPy headers.  Every entry point returns an
+ * fd_status and writes its results through pointers; Python turns a non-zero
+ * status into an exception in exactly one place (fastdrift.kernels.native).
+ * No function here allocates memory: every buffer is owned by the caller.
+ * Columns are Arrow arrays read in place: the values buffer, the LSB-first
+ * validity bitmap and the array's element offset.
+ *
+ * This file is also the cffi cdef: build.py strips the preprocessor lines
+ * (except simple integer #defines) before handing it to cffi.
+ */
+#ifndef FASTDRIFT_H
+#define FASTDRIFT_H
+
+#include <stdint.h>
+
+#define FD_ABI_VERSION 1
+
+/* ---- status codes ------------------------------------------------------ */
+#define FD_OK 0
+#define FD_EINVAL 1      /* an argument is out of its documented range      */
+#define FD_ETYPE 2       /* the column type is not handled by this kernel   */
+#define FD_EGROW 3       /* caller must grow a buffer and resume at *progress */
+#define FD_ECORRUPT 4    /* internal state failed a consistency check       */
+
+/* ---- column types (fd_column.type) -------------------------------------- */
+#define FD_F64 0
+#define FD_F32 1
+#define FD_I8 2
+#define FD_I16 3
+#define FD_I32 4
+#define FD_I64 5
+#define FD_U8 6
+#define FD_U16 7
+#define FD_U32 8
+#define FD_U64 9
+#define FD_BOOL 10       /* Arrow bit-packed booleans                       */
+#define FD_STR32 11      /* Arrow string: int32 offsets + utf-8 data        */
+#define FD_STR64 12      /* Arrow large_string: int64 offsets + utf-8 data  */
+
+/* One Arrow array, read in place.  Element i of the array is element
+ * (offset + i) of the buffers; validity bit (offset + i) set means valid. */
+typedef struct fd_column {
+    const void *values;      /* fixed-width values; for strings the utf-8 data   */
+    const uint8_t *validity; /* LSB-first bitmap, NULL when every value is valid */
+    const void *offsets;     /* string offsets (int32/int64), NULL otherwise     */
+    int64_t offset;          /* Arrow array offset, in elements                  */
+    int64_t length;          /* number of elements                               */
+    int32_t type;            /* FD_* column type                                 */
+} fd_column;
+
+/* ---- numeric histogram --------------------------------------------------
+ * Bins: counts[0] = (-inf, e0), counts[i] = [e(i-1), e(i)), counts[n] =
+ * [e(n-1), +inf]; i.e. the bin of x is the number of edges <= x.  Integers
+ * are compared after conversion to double.  NaN -> *n_nan, null -> *n_null.
+ */
+typedef struct fd_hist_index {
+    const double *edges;     /* n_edges finite, strictly increasing, followed by
+                                n_pad copies of +inf (probe sentinel)          */
+    int64_t n_edges;
+    int32_t uniform;         /* 1: edges equally spaced, bin found by arithmetic */
+    int32_t n_probe;         /* fix-up compares after the table lookup          */
+    double lo;               /* sub-bucket j covers lo + [j, j+1) / inv_width   */
+    double inv_width;
+    const int32_t *table;    /* n_table starting bins, one per sub-bucket       */
+    int64_t n_table;
+} fd_hist_index;
+
+int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
+                   int64_t *counts, int64_t *n_null, int64_t *n_nan);
+
+/* ---- moments ------------------------------------------------------------
+ * ints:  [0] n finite, [1] null, [2] NaN, [3] +inf, [4] -inf
+ * flts:  [0] min, [1] max, [2] sum, [3] mean, [4] m2 (sum of squared
+ *        deviations from the mean), all over finite values only.
+ * An empty state is ints = 0, min = +inf, max = -inf, sum = mean = m2 = 0.
+ */
+int fd_moments_update(const fd_column *col, int64_t *ints, double *flts);
+
+/* ---- categorical counts -------------------------------------------------
+ * An open-addressing hash table whose storage is owned by the caller, shared
+ * bit-for-bit with the numba backend.  Ids are dense, in order of first
+ * arrival, and never exceed meta[FD_CAT_MAX_IDS]; values arriving once the
+ * cap is reached are counted in meta[FD_CAT_OTHER].
+ */
+#define FD_CAT_N_IDS 0       /* meta index: ids in use                          */
+#define FD_CAT_MAX_IDS 1     /* meta index: cardinality cap                     */
+#define FD_CAT_OTHER 2       /* meta index: values beyond the cap               */
+#define FD_CAT_NULL 3        /* meta index: null values                         */
+#define FD_CAT_ARENA_USED 4  /* meta index: bytes of arena in use               */
+#define FD_CAT_META_LEN 5
+
+typedef struct fd_cat_table {
+    int32_t *slots;          /* n_slots (power of two) entries, -1 = empty     */
+    int64_t n_slots;
+    uint64_t *hashes;        /* per id: the key's hash                          */
+    int64_t *key_offsets;    /* per id + 1: string key i is arena[ko[i]:ko[i+1]] */
+    int64_t *int_keys;       /* per id: integer key                             */
+    uint8_t *arena;          /* string key bytes                                */
+    int64_t arena_cap;
+    int64_t *counts;         /* per id                                          */
+    int64_t id_cap;          /* capacity of the per-id arrays                   */
+    int64_t *meta;           /* FD_CAT_META_LEN entries, see above              */
+} fd_cat_table;
+
+/* Hash of a byte string / of an integer key (exposed for tests). */
+uint64_t fd_hash_bytes(const uint8_t *p, int64_t n);
+uint64_t fd_hash_int(int64_t v);
+
+/* Count a string (FD_STR32/FD_STR64) or integer column into the table.
+ * Returns FD_EGROW with *progress = index of the first unprocessed element
+ * when the arena, the per-id arrays or the slot array need to grow (load
+ * factor above 1/2); the caller grows them (fd_cat_rehash for slots) and
+ * calls again from *progress. */
+int fd_cat_update(const fd_column *col, fd_cat_table *t, int64_t start,
+                  int64_t *progress);
+
+/* Map each element of col (a dictionary's values) to its id, inserting new
+ * keys: ids[i] = id, -1 beyond the cap, -2 for a null element.  Nothing is
+ * counted.  Same FD_EGROW protocol as fd_cat_update. */
+int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start,
+                  int64_t *ids, int64_t *progress);
+
+/* Rebuild t->slots (already sized n_slots, any content) from hashes[0:n_ids]. */
+int fd_cat_rehash(fd_cat_table *t);
+
+/* Count integer indices (a dictionary array's indices, any signed or
+ * unsigned integer type)
+ * into bins[0:n_bins]; nulls into *n_null.  An index outside [0, n_bins)
+ * returns FD_EINVAL with *progress at the bad element; bins is then
+ * partly updated, so callers count into a scratch array. */
+int fd_count_indices(const fd_column *col, int64_t *bins, int64_t n_bins,
+                     int64_t *n_null, int64_t *progress);
+
+/* Count a boolean column: trues, falses and nulls. */
+int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
+                  int64_t *n_null);
+
+#endif /* FASTDRIFT_H */
