@@ -1,0 +1,52 @@
+"""Built-in synthetic data for ``fastdrift demo``: a reference day of traffic for a
+small credit-risk-like model and a drifted copy.
+
+The drifted copy shifts ``income`` (a level shift), widens ``session_length``,
+raises missingness of ``age``, moves the ``country`` mix and adds a new
+``device`` category; ``tenure_days`` and ``clicks`` are drawn from the same
+distributions on both days, so they must come out stable.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["make_tables"]
+
+_COUNTRIES = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "NG"]
+_DEVICES = ["ios", "android", "web"]
+
+
+def _table(rng: np.random.Generator, n: int, drift: bool) -> pa.Table:
+    income = rng.lognormal(10.5 + (0.35 if drift else 0.0), 0.6, n)
+    session = rng.gamma(2.0, 30.0 * (1.6 if drift else 1.0), n)
+    age = rng.normal(41, 12, n).round()
+    age_missing = rng.random(n) < (0.12 if drift else 0.02)
+    tenure = rng.exponential(400, n).astype(np.int64)
+    clicks = rng.poisson(3.0, n).astype(np.int32)
+    cp = np.array([.30, .15, .12, .10, .12, .09, .07, .05])
+    if drift:
+        cp = np.array([.20, .12, .10, .08, .25, .12, .06, .07])
+    country = np.array(_COUNTRIES)[rng.choice(len(_COUNTRIES), n, p=cp / cp.sum())]
+    devices = _DEVICES + (["smart-tv"] if drift else [])
+    dp = np.array([.45, .40, .15] + ([.08] if drift else []))
+    device = np.array(devices)[rng.choice(len(devices), n, p=dp / dp.sum())]
+    is_returning = rng.random(n) < 0.6
+    score = 1 / (1 + np.exp(-(np.log(income) - 10.5 - 0.01 * (age - 41))))
+    return pa.table({
+        "income": income,
+        "session_length": session.astype(np.float32),
+        "age": pa.array(age, mask=age_missing),
+        "tenure_days": tenure,
+        "clicks": clicks,
+        "country": pa.array(country).dictionary_encode(),
+        "device": pa.array(device, type=pa.large_string()),
+        "is_returning": is_returning,
+        "score": score,
+    })
+
+
+def make_tables(rows: int = 200_000, seed: int = 7):
+    """(reference, current) Arrow tables of ``rows`` rows each."""
+    rng = np.random.default_rng(seed)
+    return _table(rng, rows, drift=False), _table(rng, rows, drift=True)

@@ -1,0 +1,118 @@
+"""The verbs every sketch shares: update, merge, copy, count, to_bytes/from_bytes.
+
+A sketch is mergeable state.  ``update`` folds a batch of values in,
+``merge`` folds another sketch of the same parameters in (in place; the other
+is never modified), and the byte form travels between processes through the
+one versioned, checksummed format of :mod:`fastdrift.sketches.codec`.
+
+Thread safety: a sketch is not meant to be mutated from two threads at once
+(give each thread its own sketch and merge, or guard it, as the monitor does).
+Doing it anyway raises :class:`~fastdrift.errors.ConcurrentUseError` instead
+of silently corrupting counts: mutations take a non-blocking lock.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import ClassVar, Optional
+
+from ..errors import ConcurrentUseError, IncompatibleSketchError
+from . import codec
+
+__all__ = ["Sketch"]
+
+
+class Sketch:
+    """Base class of all sketches; subclasses implement the ``_``-prefixed hooks."""
+
+    KIND: ClassVar[int]
+
+    def __init__(self, name: Optional[str] = None):
+        self.name = name
+        self._lock = threading.Lock()
+
+    # -- hooks -----------------------------------------------------------
+    def _update(self, values) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _merge(self, other) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _params(self) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _payload(self) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def _decode(cls, params: bytes, payload: bytes):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _copy(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- verbs -----------------------------------------------------------
+    @contextmanager
+    def _mutating(self):
+        if not self._lock.acquire(blocking=False):
+            raise ConcurrentUseError(
+                f"{type(self).__name__}{self._label()} is being mutated by another thread; "
+                "guard it with a lock or give each thread its own sketch and merge")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _label(self) -> str:
+        return f" of column {self.name!r}" if self.name is not None else ""
+
+    def update(self, values):
+        """Fold ``values`` in: a numpy array, a pyarrow Array/ChunkedArray, or an
+        object exposing ``__arrow_c_array__`` / ``__arrow_c_stream__``.
+
+        Returns ``self``.  On bad input the sketch raises before counting
+        anything from this call, so it keeps everything counted before.
+        """
+        with self._mutating():
+            self._update(values)
+        return self
+
+    def merge(self, other):
+        """Fold ``other`` (same class, same parameters) into this sketch, in place.
+
+        ``other`` is not modified.  Raises IncompatibleSketchError naming both
+        parameter sets when they differ.  Returns ``self``.
+        """
+        if type(other) is not type(self):
+            raise IncompatibleSketchError(
+                f"cannot merge {type(other).__name__} into {type(self).__name__}{self._label()}")
+        if other is self:
+            other = other.copy()
+        with self._mutating():
+            self._merge(other)
+        return self
+
+    def copy(self):
+        """An independent deep copy."""
+        return self._copy()
+
+    def to_bytes(self) -> bytes:
+        """Serialize to the versioned, checksummed fastdrift sketch format."""
+        return codec.encode(self.KIND, self._params(), self._payload())
+
+    @classmethod
+    def from_bytes(cls, data):
+        """Rebuild a sketch from :meth:`to_bytes` output.
+
+        Never trusts its input: truncated, altered, oversized or foreign bytes
+        raise :class:`~fastdrift.errors.CorruptStateError` (a ValueError).
+        """
+        _, params, payload = codec.decode(data, expected_kind=cls.KIND)
+        return cls._decode(params, payload)
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._params() == other._params() and self._payload() == other._payload()
+
+    __hash__ = None  # mutable

@@ -1,0 +1,221 @@
+"""Streaming numeric histogram over fixed, sorted edges.
+
+Bins are left-closed, ``[e(i-1), e(i))``, with two open outer bins: below the
+first edge and at/above the last one, so ``counts`` has ``len(edges) + 1``
+entries and nothing is ever out of range; ``-inf`` lands in the first bin and
+``+inf`` in the last.  The bin of ``x`` is ``np.searchsorted(edges, x,
+side="right")``; integer columns are compared after conversion to float64
+(exact for ``|x| <= 2**53``).  Nulls and NaN are not binned: they have their
+own counters, ``null_count`` and ``nan_count``.
+
+State is exact (int64 counts) and merges exactly: splitting a stream in any
+way, counting the parts and merging gives the same counts as one pass.
+Memory: ``16 * len(edges)`` bytes plus a lookup table of at most 256 KiB.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..adapters.arrow import as_arrow, iter_columns
+from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
+from ..kernels.hist import hist_update, make_index
+from . import codec
+from .base import Sketch
+
+__all__ = ["Histogram"]
+
+_NUMERIC = ("numeric", "null")
+
+
+def _check_numeric_type(arr, name) -> None:
+    t = arr.type
+    if pa.types.is_dictionary(t) or not (pa.types.is_integer(t) or pa.types.is_floating(t)
+                                         or pa.types.is_null(t)):
+        label = f"column {name!r}" if name is not None else "values"
+        raise SchemaError(f"{label}: a Histogram counts numbers, got Arrow type {t}")
+
+
+def finite_values(values, name=None) -> np.ndarray:
+    """The non-null, finite values of ``values`` as a float64 numpy array (a copy)."""
+    arr = as_arrow(values, name)
+    _check_numeric_type(arr, name)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], arr.type)
+    if pa.types.is_null(arr.type):
+        return np.zeros(0, dtype=np.float64)
+    x = pc.drop_null(arr).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return x[np.isfinite(x)]
+
+
+def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=None) -> np.ndarray:
+    """Inner edges derived from a reference sample.
+
+    ``strategy="quantile"``: ``np.unique(np.quantile(x, [1/bins, ..., (bins-1)/bins]))``
+    over the finite values (numpy's default 'linear' method), so ten bins are the
+    reference deciles; ties collapse duplicate edges.  ``"uniform"``: ``bins - 1``
+    equal-width inner edges between the finite min and max.  ``bins`` counts the
+    two open outer bins, so a column gets at most ``bins`` bins.  A constant
+    column gets the single edge ``[c]``.
+    """
+    if not isinstance(bins, (int, np.integer)) or bins < 2:
+        raise InvalidInputError(f"bins must be an integer >= 2, got {bins!r}")
+    x = finite_values(values, name)
+    if x.size == 0:
+        label = f"column {name!r}" if name is not None else "reference"
+        raise InvalidInputError(f"{label}: no finite values to derive histogram edges from")
+    if strategy == "quantile":
+        edges = np.quantile(x, np.arange(1, bins) / bins)
+    elif strategy == "uniform":
+        lo, hi = float(x.min()), float(x.max())
+        edges = np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([lo])
+    else:
+        raise InvalidInputError(f"strategy must be 'quantile' or 'uniform', got {strategy!r}")
+    return np.unique(edges)
+
+
+class Histogram(Sketch):
+    """Counts of numeric values in fixed bins, plus null and NaN counters.
+
+    Parameters
+    ----------
+    edges : array_like of float
+        Finite, strictly increasing bin edges (at least one).
+    name : str, optional
+        Column name, used in error messages.
+
+    Attributes
+    ----------
+    edges : ndarray of float64
+    counts : ndarray of int64, ``len(edges) + 1`` bins, outer open bins included
+    null_count, nan_count : int
+    count : int
+        Every value passed to :meth:`update`, nulls and NaN included.
+
+    Examples
+    --------
+    >>> import numpy as np, fastdrift
+    >>> h = fastdrift.Histogram([0.0, 1.0]).update(np.array([-1.0, 0.0, 0.5, 1.0, np.nan]))
+    >>> h.counts.tolist(), h.nan_count
+    ([1, 2, 1], 1)
+    """
+
+    KIND = codec.Kind.HISTOGRAM
+
+    def __init__(self, edges, *, name: Optional[str] = None):
+        super().__init__(name)
+        e = np.array(edges, dtype=np.float64, copy=True).reshape(-1) if not isinstance(edges, np.ndarray) \
+            else np.array(edges, dtype=np.float64, copy=True)
+        if e.ndim != 1 or e.size < 1:
+            raise InvalidInputError(f"edges must be a non-empty 1-D sequence, got shape {np.shape(edges)}")
+        if not np.all(np.isfinite(e)):
+            raise InvalidInputError(f"edges must be finite, got {e[~np.isfinite(e)][:3].tolist()}")
+        if e.size > 1 and not np.all(np.diff(e) > 0):
+            i = int(np.argmax(~(np.diff(e) > 0)))
+            raise InvalidInputError(
+                f"edges must be strictly increasing; edges[{i}]={e[i]!r} >= edges[{i + 1}]={e[i + 1]!r}")
+        e.setflags(write=False)
+        self._edges = e
+        self._index = make_index(e)
+        self._counts = np.zeros(e.size + 1, dtype=np.int64)
+        self._specials = np.zeros(2, dtype=np.int64)  # null, nan
+
+    @classmethod
+    def from_reference(cls, values, bins: int = 10, strategy: str = "quantile", *,
+                       name: Optional[str] = None) -> "Histogram":
+        """A histogram whose edges come from ``values`` (see :func:`reference_edges`), counting them."""
+        h = cls(reference_edges(values, bins, strategy, name), name=name)
+        return h.update(values)
+
+    # -- attributes -------------------------------------------------------
+    @property
+    def edges(self) -> np.ndarray:
+        return self._edges
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._counts.copy()
+
+    @property
+    def null_count(self) -> int:
+        return int(self._specials[0])
+
+    @property
+    def nan_count(self) -> int:
+        return int(self._specials[1])
+
+    @property
+    def count(self) -> int:
+        return int(self._counts.sum() + self._specials.sum())
+
+    @property
+    def is_empty(self) -> bool:
+        return self.count == 0
+
+    def __repr__(self):
+        return (f"Histogram(bins={self._counts.size}, count={self.count}, "
+                f"null={self.null_count}, nan={self.nan_count}{', name=%r' % self.name if self.name else ''})")
+
+    # -- hooks --------------------------------------------------------------
+    def _update(self, values) -> None:
+        arr = as_arrow(values, self.name)
+        _check_numeric_type(arr, self.name)
+        # Count into scratch copies so a failure half-way loses nothing already counted.
+        counts, specials = self._counts.copy(), self._specials.copy()
+        for view in iter_columns(arr, self.name):
+            hist_update(view, self._index, counts, specials)
+        self._counts, self._specials = counts, specials
+
+    def _compatible(self, other) -> None:
+        if not np.array_equal(self._edges, other._edges):
+            raise IncompatibleSketchError(
+                f"histogram edges differ: {_fmt(self._edges)} vs {_fmt(other._edges)}")
+
+    def _merge(self, other) -> None:
+        self._compatible(other)
+        self._counts += other._counts
+        self._specials += other._specials
+
+    def _copy(self):
+        h = Histogram.__new__(Histogram)
+        Sketch.__init__(h, self.name)
+        h._edges, h._index = self._edges, self._index
+        h._counts, h._specials = self._counts.copy(), self._specials.copy()
+        return h
+
+    def _params(self) -> bytes:
+        return codec.Writer().array(self._edges).getvalue()
+
+    def _payload(self) -> bytes:
+        return codec.Writer().array(self._counts).array(self._specials).getvalue()
+
+    @classmethod
+    def _decode(cls, params, payload):
+        r = codec.Reader(params, "histogram parameters")
+        edges = r.array(np.float64)
+        r.done()
+        try:
+            h = cls(edges)
+        except InvalidInputError as exc:
+            raise CorruptStateError(f"histogram edges are invalid: {exc}") from None
+        r = codec.Reader(payload, "histogram payload")
+        counts = r.array(np.int64)
+        specials = r.array(np.int64)
+        r.done()
+        if counts.size != edges.size + 1 or specials.size != 2:
+            raise CorruptStateError(
+                f"histogram payload has {counts.size} bins and {specials.size} counters for "
+                f"{edges.size} edges (expected {edges.size + 1} and 2)")
+        if (counts < 0).any() or (specials < 0).any():
+            raise CorruptStateError("histogram payload has negative counts")
+        h._counts, h._specials = counts, specials
+        return h
+
+
+def _fmt(e: np.ndarray) -> str:
+    if e.size <= 6:
+        return "[" + ", ".join(f"{v:.6g}" for v in e) + "]"
+    return f"[{e[0]:.6g}, {e[1]:.6g}, ..., {e[-1]:.6g}] ({e.size} edges)"

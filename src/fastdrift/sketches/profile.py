@@ -1,0 +1,293 @@
+"""Profiles: one sketch set per column of a table, mergeable and serializable.
+
+Numeric columns (Arrow integers and floats) get a :class:`Histogram` over
+reference bins plus :class:`Moments`; string, large_string, dictionary and
+boolean columns get a :class:`Categorical`.  Columns of other types are listed
+in ``Profile.skipped`` unless selected explicitly (then they raise).
+
+A reference profile derives its histogram edges from the data (reference
+deciles by default), which needs each numeric column whole: ``profile(data)``
+reads an iterable of batches into one table first.  A *current* profile gets
+its bins from the reference (``profile(data, reference=ref)`` or
+``ref.empty_like()`` + ``update``) and then streams batch by batch with state
+that does not grow with the data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, Optional
+
+import pyarrow as pa
+import pyarrow.types as pat
+
+from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
+from . import codec
+from .categorical import Categorical
+from .histogram import Histogram, reference_edges
+from .moments import Moments
+
+__all__ = ["Profile", "ColumnProfile", "profile", "column_kind"]
+
+NUMERIC, CATEGORICAL = "numeric", "categorical"
+_KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
+
+
+def column_kind(t: pa.DataType) -> Optional[str]:
+    """The default sketch kind for an Arrow type, or None when it has none."""
+    if pat.is_dictionary(t) or pat.is_string(t) or pat.is_large_string(t) or pat.is_boolean(t):
+        return CATEGORICAL
+    if (pat.is_integer(t) or pat.is_floating(t)) and not pat.is_float16(t):
+        return NUMERIC
+    if pat.is_null(t):
+        return NUMERIC
+    return None
+
+
+@dataclass
+class ColumnProfile:
+    """The sketches of one column."""
+
+    name: str
+    kind: str
+    histogram: Optional[Histogram] = None
+    moments: Optional[Moments] = None
+    categorical: Optional[Categorical] = None
+
+    def sketches(self):
+        return [s for s in (self.histogram, self.moments, self.categorical) if s is not None]
+
+    @property
+    def count(self) -> int:
+        return self.sketches()[0].count
+
+    @property
+    def missing_count(self) -> int:
+        """Nulls, plus NaN for numeric columns."""
+        if self.kind == NUMERIC:
+            return self.histogram.null_count + self.histogram.nan_count
+        return self.categorical.null_count
+
+    def update(self, values) -> None:
+        for s in self.sketches():
+            s.update(values)
+
+    def merge(self, other: "ColumnProfile") -> None:
+        if other.kind != self.kind:
+            raise IncompatibleSketchError(
+                f"column {self.name!r} is {self.kind} in one profile and {other.kind} in the other")
+        for a, b in zip(self.sketches(), other.sketches()):
+            a.merge(b)
+
+    def copy(self) -> "ColumnProfile":
+        return ColumnProfile(self.name, self.kind,
+                             *(s.copy() if s is not None else None
+                               for s in (self.histogram, self.moments, self.categorical)))
+
+    def empty_like(self) -> "ColumnProfile":
+        if self.kind == NUMERIC:
+            return ColumnProfile(self.name, NUMERIC, Histogram(self.histogram.edges, name=self.name),
+                                 Moments(name=self.name))
+        c = self.categorical
+        return ColumnProfile(self.name, CATEGORICAL,
+                             categorical=Categorical(c.max_categories, key_type=c.key_type, name=self.name))
+
+
+class Profile:
+    """Per-column sketches of a table: mergeable, serializable, comparable.
+
+    Attributes
+    ----------
+    columns : dict of str -> ColumnProfile, in table order
+    rows : int, rows seen
+    skipped : list of str, columns whose type has no sketch
+    """
+
+    def __init__(self, columns: Mapping[str, ColumnProfile], rows: int = 0, skipped: Iterable[str] = ()):
+        self.columns: Dict[str, ColumnProfile] = dict(columns)
+        self.rows = int(rows)
+        self.skipped: List[str] = list(skipped)
+
+    def __getitem__(self, name: str) -> ColumnProfile:
+        return self.columns[name]
+
+    def __contains__(self, name) -> bool:
+        return name in self.columns
+
+    def __repr__(self):
+        return f"Profile(rows={self.rows}, columns={list(self.columns)})"
+
+    def update(self, data) -> "Profile":
+        """Count more rows (a Table, RecordBatch, or an iterable / stream of them)."""
+        for batch in _batches(data):
+            names = set(batch.schema.names)
+            missing = [c for c in self.columns if c not in names]
+            if missing:
+                raise SchemaError(f"columns {missing} of the profile are missing from the batch "
+                                  f"(it has {batch.schema.names})")
+            for name, cp in self.columns.items():
+                cp.update(batch.column(name))
+            self.rows += batch.num_rows
+        return self
+
+    def merge(self, other: "Profile") -> "Profile":
+        if list(other.columns) != list(self.columns):
+            raise IncompatibleSketchError(
+                f"profiles have different columns: {list(self.columns)} vs {list(other.columns)}")
+        for name, cp in self.columns.items():
+            cp.merge(other.columns[name])
+        self.rows += other.rows
+        return self
+
+    def copy(self) -> "Profile":
+        return Profile({k: v.copy() for k, v in self.columns.items()}, self.rows, self.skipped)
+
+    def empty_like(self) -> "Profile":
+        """A profile with the same columns and bins and nothing counted."""
+        return Profile({k: v.empty_like() for k, v in self.columns.items()}, 0, self.skipped)
+
+    def __eq__(self, other):
+        if not isinstance(other, Profile):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    __hash__ = None
+
+    # -- bytes ----------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        p = codec.Writer()
+        p.u64(len(self.columns))
+        for name, cp in self.columns.items():
+            p.string(name)
+            p.u8(_KIND_CODES[cp.kind])
+        p.u64(len(self.skipped))
+        for name in self.skipped:
+            p.string(name)
+        w = codec.Writer()
+        w.u64(self.rows)
+        for cp in self.columns.values():
+            for s in cp.sketches():
+                w.bytes(s.to_bytes())
+        return codec.encode(codec.Kind.PROFILE, p.getvalue(), w.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data) -> "Profile":
+        _, params, payload = codec.decode(data, expected_kind=codec.Kind.PROFILE)
+        r = codec.Reader(params, "profile parameters")
+        n = r.u64()
+        if n > len(params):
+            raise CorruptStateError(f"profile declares {n} columns in {len(params)} bytes")
+        specs = []
+        for _ in range(n):
+            name = r.string()
+            code = r.u8()
+            kinds = {v: k for k, v in _KIND_CODES.items()}
+            if code not in kinds:
+                raise CorruptStateError(f"profile column {name!r} has unknown kind code {code}")
+            specs.append((name, kinds[code]))
+        n_skipped = r.u64()
+        if n_skipped > len(params):
+            raise CorruptStateError(f"profile declares {n_skipped} skipped columns in {len(params)} bytes")
+        skipped = [r.string() for _ in range(n_skipped)]
+        r.done()
+        if len({s[0] for s in specs}) != len(specs):
+            raise CorruptStateError("profile has duplicate column names")
+        r = codec.Reader(payload, "profile payload")
+        rows = r.u64()
+        columns = {}
+        for name, kind in specs:
+            if kind == NUMERIC:
+                h = Histogram.from_bytes(r.bytes())
+                m = Moments.from_bytes(r.bytes())
+                h.name = m.name = name
+                columns[name] = ColumnProfile(name, kind, h, m)
+            else:
+                c = Categorical.from_bytes(r.bytes())
+                c.name = name
+                columns[name] = ColumnProfile(name, kind, categorical=c)
+        r.done()
+        return cls(columns, rows, skipped)
+
+
+def _batches(data):
+    """Iterate RecordBatches of a Table / RecordBatch / reader / PyCapsule stream / iterable."""
+    if isinstance(data, pa.RecordBatch):
+        yield data
+    elif isinstance(data, pa.Table):
+        yield from data.to_batches()
+    elif isinstance(data, pa.RecordBatchReader):
+        yield from data
+    elif hasattr(data, "__arrow_c_stream__") and not isinstance(data, (list, tuple)):
+        yield from pa.RecordBatchReader.from_stream(data)
+    elif hasattr(data, "__arrow_c_array__"):
+        yield pa.record_batch(data)
+    else:
+        try:
+            it = iter(data)
+        except TypeError:
+            raise InvalidInputError(
+                f"expected an Arrow Table, RecordBatch, RecordBatchReader, an Arrow C stream or an "
+                f"iterable of batches, got {type(data).__name__}") from None
+        for item in it:
+            yield from _batches(item)
+
+
+def _as_table(data) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    batches = list(_batches(data))
+    if not batches:
+        raise InvalidInputError("no batches to profile")
+    return pa.Table.from_batches(batches)
+
+
+def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
+            bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
+            reference: Optional[Profile] = None) -> Profile:
+    """Profile a table: one sketch set per column.
+
+    Parameters
+    ----------
+    data : pyarrow Table, RecordBatch, RecordBatchReader, Arrow C stream, or iterable of batches
+    columns : names to profile (default: every column with a supported type)
+    kinds : per-column override, ``"numeric"`` or ``"categorical"``
+    bins, strategy : histogram binning of numeric columns (see :func:`reference_edges`)
+    max_categories : cardinality cap of categorical columns
+    reference : a Profile whose columns and bins to reuse (for profiling *current*
+        data against a reference); ``columns``/``kinds``/``bins`` are then ignored.
+    """
+    if reference is not None:
+        return reference.empty_like().update(data)
+    table = _as_table(data)
+    kinds = dict(kinds or {})
+    for k, v in kinds.items():
+        if v not in (NUMERIC, CATEGORICAL):
+            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
+    names = table.schema.names
+    if columns is not None:
+        columns = list(columns)
+        unknown = [c for c in columns if c not in names]
+        if unknown:
+            raise SchemaError(f"columns {unknown} are not in the table (it has {names})")
+    selected = columns if columns is not None else names
+    out: Dict[str, ColumnProfile] = {}
+    skipped = []
+    for name in selected:
+        col = table.column(name)
+        kind = kinds.get(name) or column_kind(col.type)
+        if kind is None:
+            if columns is not None:
+                raise SchemaError(f"column {name!r}: Arrow type {col.type} has no default sketch; "
+                                  "give it a kind")
+            skipped.append(name)
+            continue
+        if kind == NUMERIC:
+            if pat.is_null(col.type):
+                raise SchemaError(f"column {name!r} is all-null (Arrow null type): no reference bins")
+            h = Histogram(reference_edges(col, bins, strategy, name), name=name)
+            cp = ColumnProfile(name, NUMERIC, h, Moments(name=name))
+        else:
+            cp = ColumnProfile(name, CATEGORICAL,
+                               categorical=Categorical(max_categories, name=name))
+        cp.update(col)
+        out[name] = cp
+    return Profile(out, table.num_rows, skipped)
