@@ -1,4 +1,9 @@
-"""fastdrift: fast, exact, mergeable sketches for monitoring ML systems in production."""
+"""fastdrift: fast, exact, mergeable sketches for monitoring ML systems in production.
+
+Data flows one way: Arrow input -> column adapters (:mod:`fastdrift.adapters`)
+-> kernels (:mod:`fastdrift.kernels`, C and numba) -> sketch state
+(:mod:`fastdrift.sketches`) -> metrics (:mod:`fastdrift.metrics`).
+"""
 
 from .errors import (
     ConcurrentUseError,
@@ -10,17 +15,27 @@ from .errors import (
     SchemaError,
 )
 from .kernels import get_backend, set_backend
+from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, profile
+from .metrics import (
+    chi_square,
+    compare_profiles,
+    hellinger,
+    js_distance,
+    js_divergence,
+    kl_divergence,
+    l_infinity,
+    psi,
+    psi_contributions,
+    total_variation,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "FastDriftError",
-    "InvalidInputError",
-    "SchemaError",
-    "IncompatibleSketchError",
-    "CorruptStateError",
-    "NativeError",
-    "ConcurrentUseError",
-    "set_backend",
-    "get_backend",
+    "FastDriftError", "InvalidInputError", "SchemaError", "IncompatibleSketchError",
+    "CorruptStateError", "NativeError", "ConcurrentUseError",
+    "set_backend", "get_backend",
+    "Histogram", "Moments", "Categorical", "Profile", "ColumnProfile", "profile",
+    "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
+    "total_variation", "l_infinity", "chi_square", "compare_profiles",
 ]
