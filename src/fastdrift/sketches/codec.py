@@ -255,9 +255,12 @@ def decode(
         raise CorruptStateError(
             f"serialized sketch is {size} bytes, above the max_size cap of {max_size}"
         )
-    if size >= len(MAGIC) and view[: len(MAGIC)] != MAGIC:
+    # compare whatever prefix exists, so that short foreign data (b"{}") is
+    # reported as foreign rather than as a truncated sketch
+    head = min(size, len(MAGIC))
+    if view[:head] != MAGIC[:head]:
         raise CorruptStateError(
-            f"not a fastdrift sketch: magic is {bytes(view[:len(MAGIC)])!r}, expected {MAGIC!r}"
+            f"not a fastdrift sketch: starts with {bytes(view[:head])!r}, expected magic {MAGIC!r}"
         )
     if size < MIN_SIZE:
         raise CorruptStateError(
