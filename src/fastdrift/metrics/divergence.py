@@ -179,7 +179,7 @@ def _align_histograms(ref: Any, cur: Any, include_missing: bool):
         detail = ""
         if e_ref.shape == e_cur.shape:
             i = int(np.flatnonzero(e_ref != e_cur)[0])
-            detail = f"; first difference at index {i}: {e_ref[i]!r} vs {e_cur[i]!r}"
+            detail = f"; first difference at index {i}: {float(e_ref[i])!r} vs {float(e_cur[i])!r}"
         raise IncompatibleSketchError(
             "histograms have different bin edges: reference "
             f"{_describe_edges(e_ref)}, current {_describe_edges(e_cur)}{detail}; "
@@ -393,12 +393,33 @@ def _proportions(reference, current, include_missing, eps):
     return p, q
 
 
+_FLOAT_TINY = np.finfo(np.float64).tiny
+
+
+def _log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ln(a/b) for positive a, b, without overflow warnings.
+
+    ln(a/b) keeps full precision when a ≈ b (where ln a - ln b would cancel),
+    but a/b overflows or goes subnormal for extreme ratios of tiny counts; only
+    those elements fall back to the difference of logs.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        ratio = a / b
+    bad = ~(ratio >= _FLOAT_TINY) | np.isinf(ratio)
+    if bad.any():
+        ratio[bad] = 1.0
+        out = np.log(ratio)
+        out[bad] = np.log(a[bad]) - np.log(b[bad])
+        return out
+    return np.log(ratio)
+
+
 def _xlogy_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Elementwise x·ln(x/y) with 0·ln(0/y) = 0 and x·ln(x/0) = inf (x > 0)."""
     out = np.zeros_like(x)
     pos = x > 0
     both = pos & (y > 0)
-    out[both] = x[both] * np.log(x[both] / y[both])
+    out[both] = x[both] * _log_ratio(x[both], y[both])
     out[pos & (y == 0)] = np.inf
     return out
 
@@ -445,7 +466,7 @@ def psi_contributions(
     p, q = _proportions(reference, current, include_missing, eps)
     out = np.empty_like(p)
     both = (p > 0) & (q > 0)
-    out[both] = (q[both] - p[both]) * np.log(q[both] / p[both])
+    out[both] = (q[both] - p[both]) * _log_ratio(q[both], p[both])
     out[(p == 0) & (q == 0)] = 0.0
     out[(p == 0) != (q == 0)] = np.inf
     return out
