@@ -107,6 +107,7 @@ def test_envelope_round_trip(kind, params, payload, wrap):
 def test_encode_accepts_plain_int_kind_and_decode_returns_enum():
     kind, _, _ = decode(encode(5, b"", b""))
     assert kind is Kind.PROFILE
+    assert decode(encode(np.uint16(2), b"", b""))[0] is Kind.MOMENTS
 
 
 def test_decode_accepts_non_byte_memoryview():

@@ -180,8 +180,9 @@ def encode(
         result above ``max_size``.
     """
     max_size = _check_max_size(max_size)
-    if isinstance(kind, bool) or not isinstance(kind, int):
+    if isinstance(kind, bool) or not isinstance(kind, (int, np.integer)):
         raise InvalidInputError(f"kind must be a Kind, got {type(kind).__name__}")
+    kind = int(kind)
     try:
         kind = Kind(kind)
     except ValueError:
