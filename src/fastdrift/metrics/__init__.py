@@ -1,0 +1,33 @@
+"""Drift metrics: pure functions of a reference and a current distribution."""
+
+from .divergence import (
+    MISSING,
+    OTHER,
+    ChiSquareResult,
+    align,
+    chi_square,
+    hellinger,
+    js_distance,
+    js_divergence,
+    kl_divergence,
+    l_infinity,
+    psi,
+    psi_contributions,
+    total_variation,
+)
+
+__all__ = [
+    "align",
+    "psi",
+    "psi_contributions",
+    "kl_divergence",
+    "js_divergence",
+    "js_distance",
+    "hellinger",
+    "total_variation",
+    "l_infinity",
+    "chi_square",
+    "ChiSquareResult",
+    "OTHER",
+    "MISSING",
+]

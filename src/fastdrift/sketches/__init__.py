@@ -1,0 +1,1 @@
+"""Mergeable sketches (placeholder; replaced when the sketches land)."""
