@@ -15,6 +15,7 @@ from .divergence import (
     psi_contributions,
     total_variation,
 )
+from .drift import ColumnDrift, compare_profiles, format_table, psi_status
 
 __all__ = [
     "align",
@@ -30,4 +31,8 @@ __all__ = [
     "ChiSquareResult",
     "OTHER",
     "MISSING",
+    "ColumnDrift",
+    "compare_profiles",
+    "format_table",
+    "psi_status",
 ]

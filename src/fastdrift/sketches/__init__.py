@@ -1,1 +1,8 @@
-"""Mergeable sketches (placeholder; replaced when the sketches land)."""
+"""Mergeable, serializable sketch state with identical verbs."""
+
+from .categorical import Categorical
+from .histogram import Histogram
+from .moments import Moments
+from .profile import ColumnProfile, Profile, profile
+
+__all__ = ["Histogram", "Moments", "Categorical", "Profile", "ColumnProfile", "profile"]

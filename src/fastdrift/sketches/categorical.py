@@ -192,8 +192,8 @@ class Categorical(Sketch):
             for k in keys:
                 w.string(k)
         else:
-            w.array(np.array([int(k) for k in keys], dtype=np.int64))
-        w.array(self.counts)
+            w.i64_array(np.array([int(k) for k in keys], dtype=np.int64))
+        w.i64_array(self.counts)
         w.u64(self.other_count)
         w.u64(self.null_count)
         return w.getvalue()
@@ -215,10 +215,10 @@ class Categorical(Sketch):
         if key_type == "str":
             keys = [r.string() for _ in range(n)]
         else:
-            keys = r.array(np.int64).tolist()
+            keys = r.i64_array().tolist()
             if key_type == "bool" and any(k not in (0, 1) for k in keys):
                 raise CorruptStateError("boolean categorical has keys other than 0/1")
-        counts = r.array(np.int64)
+        counts = r.i64_array()
         other = r.u64()
         null = r.u64()
         r.done()

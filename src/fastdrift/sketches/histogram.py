@@ -187,23 +187,23 @@ class Histogram(Sketch):
         return h
 
     def _params(self) -> bytes:
-        return codec.Writer().array(self._edges).getvalue()
+        return codec.Writer().f64_array(self._edges).getvalue()
 
     def _payload(self) -> bytes:
-        return codec.Writer().array(self._counts).array(self._specials).getvalue()
+        return codec.Writer().i64_array(self._counts).i64_array(self._specials).getvalue()
 
     @classmethod
     def _decode(cls, params, payload):
         r = codec.Reader(params, "histogram parameters")
-        edges = r.array(np.float64)
+        edges = r.f64_array()
         r.done()
         try:
             h = cls(edges)
         except InvalidInputError as exc:
             raise CorruptStateError(f"histogram edges are invalid: {exc}") from None
         r = codec.Reader(payload, "histogram payload")
-        counts = r.array(np.int64)
-        specials = r.array(np.int64)
+        counts = r.i64_array()
+        specials = r.i64_array()
         r.done()
         if counts.size != edges.size + 1 or specials.size != 2:
             raise CorruptStateError(

@@ -132,15 +132,15 @@ class Moments(Sketch):
         return b""
 
     def _payload(self) -> bytes:
-        return codec.Writer().array(self._ints).array(self._flts).getvalue()
+        return codec.Writer().i64_array(self._ints).f64_array(self._flts).getvalue()
 
     @classmethod
     def _decode(cls, params, payload):
         if params:
             raise CorruptStateError("moments carry no parameters")
         r = codec.Reader(payload, "moments payload")
-        ints = r.array(np.int64)
-        flts = r.array(np.float64)
+        ints = r.i64_array()
+        flts = r.f64_array()
         r.done()
         if ints.size != 5 or flts.size != 5:
             raise CorruptStateError(f"moments payload has {ints.size}+{flts.size} fields, expected 5+5")

@@ -166,7 +166,7 @@ class Profile:
         w.u64(self.rows)
         for cp in self.columns.values():
             for s in cp.sketches():
-                w.bytes(s.to_bytes())
+                w.blob(s.to_bytes())
         return codec.encode(codec.Kind.PROFILE, p.getvalue(), w.getvalue())
 
     @classmethod
@@ -196,12 +196,12 @@ class Profile:
         columns = {}
         for name, kind in specs:
             if kind == NUMERIC:
-                h = Histogram.from_bytes(r.bytes())
-                m = Moments.from_bytes(r.bytes())
+                h = Histogram.from_bytes(r.blob())
+                m = Moments.from_bytes(r.blob())
                 h.name = m.name = name
                 columns[name] = ColumnProfile(name, kind, h, m)
             else:
-                c = Categorical.from_bytes(r.bytes())
+                c = Categorical.from_bytes(r.blob())
                 c.name = name
                 columns[name] = ColumnProfile(name, kind, categorical=c)
         r.done()
