@@ -262,12 +262,15 @@ static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
         *progress = n;
         return FD_OK;
     }
-    if (col->values == 0 || (strings && col->offsets == 0))
+    if (strings ? col->offsets == 0 : col->values == 0)
         return FD_EINVAL;
     bits = col->validity;
 
     if (strings) {
-        const uint8_t *data = (const uint8_t *)col->values;
+        /* Arrow may give a column of empty strings no data buffer at all;
+         * point at a dummy byte rather than do arithmetic on NULL. */
+        static const uint8_t empty = 0;
+        const uint8_t *data = col->values ? (const uint8_t *)col->values : &empty;
         if (col->type == FD_STR32)
             FD_CAT_STR_LOOP(int32_t);
         else
