@@ -61,8 +61,8 @@ def _value_type_of(arrow_type: pa.DataType) -> Optional[str]:
 _KIND_OF_VALUE_TYPE = {"string": "str", "binary": "str", "bool": "int", "int": "int", "uint": "int"}
 
 
-def _combine_value_types(a: Optional[str], b: Optional[str]) -> Optional[str]:
-    """Value type of a table holding keys of types a and b; None if they cannot share a table."""
+def _combine_value_types(a: Optional[str], b: Optional[str]):
+    """Value type of a table holding keys of types a and b; False if they cannot share a table."""
     if a is None:
         return b
     if b is None or a == b:
@@ -74,7 +74,7 @@ def _combine_value_types(a: Optional[str], b: Optional[str]) -> Optional[str]:
         # Booleans are the integer keys 0/1; a table that also holds other
         # integers (e.g. rebuilt from serialized int keys) reports ints.
         return "int"
-    return None
+    return False
 
 
 class _CBackend:
@@ -423,7 +423,7 @@ class CatTable:
         if value_type is None or _KIND_OF_VALUE_TYPE[value_type] != self.key_kind:
             raise self._schema_error(view, what)
         combined = _combine_value_types(self.value_type, value_type)
-        if combined is None:
+        if combined is False:
             raise SchemaError(f"column {view.name!r}: cannot count {what} values in a CatTable "
                               f"that already holds {self.value_type} keys")
         return combined
@@ -591,7 +591,7 @@ class CatTable:
             raise InvalidInputError("add_counts: counts must be non-negative")
         vt, arr = self._keys_to_arrow(keys)
         combined = _combine_value_types(self.value_type, vt)
-        if vt is not None and combined is None:
+        if combined is False:
             raise SchemaError(f"add_counts: cannot add {vt} keys to a CatTable holding {self.value_type} keys")
         self._add_array(arr, cnts, int(other), int(null), backend)
         self.value_type = combined
@@ -633,7 +633,7 @@ class CatTable:
                 or other.max_ids != self.max_ids:
             raise IncompatibleSketchError(f"cannot merge {other!r} into {self!r}: key_kind and max_ids must match")
         combined = _combine_value_types(self.value_type, other.value_type)
-        if combined is None:
+        if combined is False:
             raise IncompatibleSketchError(f"cannot merge a table of {other.value_type} keys into one "
                                           f"of {self.value_type} keys")
         keys = other._keys_array()
