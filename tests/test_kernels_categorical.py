@@ -293,7 +293,6 @@ def test_uint64_keys_and_signed_mix():
     ("int", pa.array(["a", "b"]).dictionary_encode()),
     ("str", pa.DictionaryArray.from_arrays(pa.array([0, 0]), pa.array([7]))),
     ("int", pa.DictionaryArray.from_arrays(pa.array([0, 0]), pa.array([7.5]))),
-    ("str", pa.array([[1]])),
 ])
 def test_type_mismatch(key_kind, arr):
     for be in BACKENDS:
