@@ -111,6 +111,39 @@ def _mix_word(h, w):
     return h * _U5 + _C3
 
 
+@numba.njit([_U64(_ro(types.uint8), _I64), _U64(_rw(types.uint8), _I64)], inline="always", **JIT_OPTIONS)
+def _load_le64(data, p):
+    # Eight byte loads OR-ed together: LLVM folds them into one 64-bit
+    # little-endian load, which is what the C side does with memcpy.
+    return (np.uint64(data[p]) | (np.uint64(data[p + 1]) << np.uint64(8))
+            | (np.uint64(data[p + 2]) << np.uint64(16)) | (np.uint64(data[p + 3]) << np.uint64(24))
+            | (np.uint64(data[p + 4]) << np.uint64(32)) | (np.uint64(data[p + 5]) << np.uint64(40))
+            | (np.uint64(data[p + 6]) << np.uint64(48)) | (np.uint64(data[p + 7]) << np.uint64(56)))
+
+
+@numba.njit(_U64(_ro(types.uint8), _I64, _I64), inline="always", **JIT_OPTIONS)
+def _hash_bytes(data, start, n):
+    # Inlined into the table loops: an out-of-line call costs more than the
+    # hash itself for short keys.
+    h = _SEED ^ (np.uint64(n) * _K1)
+    i = 0
+    while i + 8 <= n:
+        h = _mix_word(h, _load_le64(data, start + i))
+        i += 8
+    if i < n:
+        p = start + i
+        if p + 8 <= data.shape[0]:
+            # Whole-word load then mask: the same zero-padded tail word as
+            # C's byte loop, without a data-dependent loop.
+            w = _load_le64(data, p) & ((_U1 << np.uint64(8 * (n - i))) - _U1)
+        else:
+            w = np.uint64(0)
+            for j in range(n - i):
+                w |= np.uint64(data[p + j]) << np.uint64(8 * j)
+        h = _mix_word(h, w)
+    return _fmix64(h)
+
+
 @numba.njit(_U64(_ro(types.uint8), _I64, _I64), **JIT_OPTIONS)
 def hash_bytes(data, start, n):
     """Hash ``data[start:start + n]``; bit-identical to C ``fd_hash_bytes``.
@@ -126,24 +159,7 @@ def hash_bytes(data, start, n):
     -------
     numpy.uint64
     """
-    h = _SEED ^ (np.uint64(n) * _K1)
-    i = 0
-    while i + 8 <= n:
-        p = start + i
-        # Eight byte loads OR-ed together: LLVM folds them into one 64-bit
-        # little-endian load, which is what the C side does with memcpy.
-        w = (np.uint64(data[p]) | (np.uint64(data[p + 1]) << np.uint64(8))
-             | (np.uint64(data[p + 2]) << np.uint64(16)) | (np.uint64(data[p + 3]) << np.uint64(24))
-             | (np.uint64(data[p + 4]) << np.uint64(32)) | (np.uint64(data[p + 5]) << np.uint64(40))
-             | (np.uint64(data[p + 6]) << np.uint64(48)) | (np.uint64(data[p + 7]) << np.uint64(56)))
-        h = _mix_word(h, w)
-        i += 8
-    if i < n:
-        w = np.uint64(0)
-        for j in range(n - i):
-            w |= np.uint64(data[start + i + j]) << np.uint64(8 * j)
-        h = _mix_word(h, w)
-    return _fmix64(h)
+    return _hash_bytes(data, start, n)
 
 
 @numba.njit(_U64(_I64), **JIT_OPTIONS)
@@ -190,9 +206,10 @@ def _table_status(slots, hashes, counts, arena_cap, strings, key_offsets, meta):
 
 @numba.njit(_I64(_ro(types.uint8), _I64, _I64, *_TABLE_STR), inline="always", **JIT_OPTIONS)
 def _find_or_insert_str(data, p, n, slots, hashes, key_offsets, arena, counts, meta):
-    h = hash_bytes(data, p, n)
-    mask = np.uint64(slots.shape[0] - 1)
-    s = h & mask
+    h = _hash_bytes(data, p, n)
+    # Probe with int64 positions: indexing with uint64 is slow in numba.
+    mask = slots.shape[0] - 1
+    s = np.int64(h & np.uint64(mask))
     while True:
         id_ = slots[s]
         if id_ < 0:
@@ -201,13 +218,19 @@ def _find_or_insert_str(data, p, n, slots, hashes, key_offsets, arena, counts, m
             a = key_offsets[id_]
             if key_offsets[id_ + 1] - a == n:
                 same = True
-                for j in range(n):
-                    if arena[a + j] != data[p + j]:
+                j = 0
+                while j + 8 <= n:
+                    if _load_le64(arena, a + j) != _load_le64(data, p + j):
                         same = False
                         break
+                    j += 8
+                while same and j < n:
+                    if arena[a + j] != data[p + j]:
+                        same = False
+                    j += 1
                 if same:
                     return id_
-        s = (s + _U1) & mask
+        s = (s + 1) & mask
     n_ids = meta[N_IDS]
     if n_ids >= meta[MAX_IDS]:
         return _ID_OTHER
@@ -229,15 +252,16 @@ def _find_or_insert_str(data, p, n, slots, hashes, key_offsets, arena, counts, m
 @numba.njit(_I64(_I64, *_TABLE_INT), inline="always", **JIT_OPTIONS)
 def _find_or_insert_int(v, slots, hashes, int_keys, counts, meta):
     h = hash_int(v)
-    mask = np.uint64(slots.shape[0] - 1)
-    s = h & mask
+    # Probe with int64 positions: indexing with uint64 is slow in numba.
+    mask = slots.shape[0] - 1
+    s = np.int64(h & np.uint64(mask))
     while True:
         id_ = slots[s]
         if id_ < 0:
             break
         if int_keys[id_] == v:
             return id_
-        s = (s + _U1) & mask
+        s = (s + 1) & mask
     n_ids = meta[N_IDS]
     if n_ids >= meta[MAX_IDS]:
         return _ID_OTHER
@@ -383,11 +407,11 @@ def cat_rehash(slots, hashes, meta):
     if n_ids < 0 or n_ids > hashes.shape[0] or 2 * n_ids > n_slots:
         return FD_EINVAL
     slots[:] = -1
-    mask = np.uint64(n_slots - 1)
+    mask = n_slots - 1
     for id_ in range(n_ids):
-        s = hashes[id_] & mask
+        s = np.int64(hashes[id_] & np.uint64(mask))
         while slots[s] >= 0:
-            s = (s + _U1) & mask
+            s = (s + 1) & mask
         slots[s] = id_
     return FD_OK
 
