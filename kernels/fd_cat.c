@@ -1,14 +1,452 @@
-/* fd_cat.c -- categorical counts (stub, replaced by the real kernel). */
+/* fd_cat.c -- categorical counts over a caller-owned open-addressing table.
+ *
+ * The table layout (slots, hashes, arena, ...) is part of the contract with
+ * the numba backend (src/fastdrift/kernels/jit_categorical.py): both backends
+ * must hash identically and probe identically so that a table filled by one
+ * can be continued, merged or compared by the other.  Any change to the hash
+ * or probing here must be mirrored there, and the tests compare the two
+ * bit for bit.
+ */
 #include "fd_internal.h"
 
-uint64_t fd_hash_bytes(const uint8_t *p, int64_t n) { (void)p; (void)n; return 0; }
-uint64_t fd_hash_int(int64_t v) { (void)v; return 0; }
-int fd_cat_update(const fd_column *col, fd_cat_table *t, int64_t start, int64_t *progress)
-{ (void)col; (void)t; (void)start; (void)progress; return FD_ETYPE; }
-int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start, int64_t *ids, int64_t *progress)
-{ (void)col; (void)t; (void)start; (void)ids; (void)progress; return FD_ETYPE; }
-int fd_cat_rehash(fd_cat_table *t) { (void)t; return FD_ETYPE; }
-int fd_count_indices(const fd_column *col, int64_t *bins, int64_t n_bins, int64_t *n_null, int64_t *progress)
-{ (void)col; (void)bins; (void)n_bins; (void)n_null; (void)progress; return FD_ETYPE; }
-int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false, int64_t *n_null)
-{ (void)col; (void)n_true; (void)n_false; (void)n_null; return FD_ETYPE; }
+/* ---- hashing -------------------------------------------------------------
+ * Constants: golden ratio (K1), murmur3/xxhash primes (K2, fmix), pi (SEED).
+ * The body is murmur3's 64-bit lane mix applied to 8-byte little-endian
+ * words; it is deliberately simple so numba can replicate it exactly. */
+#define FD_K1 0x9E3779B97F4A7C15ULL
+#define FD_K2 0xC2B2AE3D27D4EB4FULL
+#define FD_SEED 0x243F6A8885A308D3ULL
+#define FD_C3 0x52DCE729ULL
+
+static inline uint64_t fd_rotl(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t fd_fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xFF51AFD7ED558CCDULL;
+    k ^= k >> 33;
+    k *= 0xC4CEB9FE1A85EC53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static inline uint64_t fd_mix_word(uint64_t h, uint64_t w)
+{
+    w *= FD_K2;
+    w = fd_rotl(w, 31);
+    w *= FD_K1;
+    h ^= w;
+    h = fd_rotl(h, 27);
+    return h * 5 + FD_C3;
+}
+
+/* The hash is defined on little-endian words so that it is the same on
+ * every host (tables are serialized and merged across machines). */
+static inline uint64_t fd_load_le64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+uint64_t fd_hash_bytes(const uint8_t *p, int64_t n)
+{
+    /* Mixing the length in first separates "a" from "a\0": both have the
+     * same zero-padded tail word. */
+    uint64_t h = FD_SEED ^ ((uint64_t)n * FD_K1);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        h = fd_mix_word(h, fd_load_le64(p + i));
+    if (i < n) {
+        uint64_t w = 0;
+        int64_t j;
+        /* Byte by byte rather than memcpy so the result does not depend on
+         * host endianness. */
+        for (j = 0; j < n - i; j++)
+            w |= (uint64_t)p[i + j] << (8 * j);
+        h = fd_mix_word(h, w);
+    }
+    return fd_fmix64(h);
+}
+
+uint64_t fd_hash_int(int64_t v)
+{
+    return fd_fmix64((uint64_t)v);
+}
+
+/* ---- table helpers ------------------------------------------------------ */
+
+/* Results of fd_find_or_insert besides an id >= 0. */
+#define FD_ID_OTHER (-1)  /* new key, cap reached                       */
+#define FD_ID_GROW (-3)   /* new key, a buffer must grow before inserting */
+
+static int fd_table_ok(const fd_cat_table *t, int strings)
+{
+    const int64_t *m = t->meta;
+    if (m == 0 || t->slots == 0 || t->hashes == 0 || t->counts == 0)
+        return FD_EINVAL;
+    if (t->n_slots < 2 || (t->n_slots & (t->n_slots - 1)) != 0 || t->n_slots > INT32_MAX)
+        return FD_EINVAL;
+    if (m[FD_CAT_MAX_IDS] < 0 || m[FD_CAT_MAX_IDS] > INT32_MAX || t->id_cap < 0)
+        return FD_EINVAL;
+    if (strings ? (t->key_offsets == 0 || t->arena_cap < 0) : (t->int_keys == 0))
+        return FD_EINVAL;
+    /* The probe loops terminate only because at least half the slots are
+     * empty; a table that breaks this invariant would hang, not just
+     * miscount. */
+    if (m[FD_CAT_N_IDS] < 0 || m[FD_CAT_N_IDS] > t->id_cap
+        || m[FD_CAT_N_IDS] > m[FD_CAT_MAX_IDS] || 2 * m[FD_CAT_N_IDS] > t->n_slots)
+        return FD_ECORRUPT;
+    if (strings && (m[FD_CAT_ARENA_USED] < 0 || m[FD_CAT_ARENA_USED] > t->arena_cap
+                    || t->key_offsets[m[FD_CAT_N_IDS]] != m[FD_CAT_ARENA_USED]))
+        return FD_ECORRUPT;
+    return FD_OK;
+}
+
+/* Room for one more id (and n more arena bytes)?  Checked only on the
+ * insertion path, so counting known keys never pays for it. */
+static inline int fd_must_grow(const fd_cat_table *t, int64_t n_ids, int64_t arena_bytes)
+{
+    return n_ids >= t->id_cap || 2 * (n_ids + 1) > t->n_slots
+           || t->meta[FD_CAT_ARENA_USED] + arena_bytes > t->arena_cap;
+}
+
+static inline int64_t fd_find_or_insert_str(fd_cat_table *t, const uint8_t *p, int64_t n)
+{
+    const uint64_t h = fd_hash_bytes(p, n);
+    const uint64_t mask = (uint64_t)t->n_slots - 1;
+    uint64_t s = h & mask;
+    int64_t n_ids;
+    for (;;) {
+        const int32_t id = t->slots[s];
+        if (id < 0)
+            break;
+        if (t->hashes[id] == h) {
+            const int64_t a = t->key_offsets[id];
+            if (t->key_offsets[id + 1] - a == n && (n == 0 || memcmp(t->arena + a, p, (size_t)n) == 0))
+                return id;
+        }
+        s = (s + 1) & mask;
+    }
+    n_ids = t->meta[FD_CAT_N_IDS];
+    if (n_ids >= t->meta[FD_CAT_MAX_IDS])
+        return FD_ID_OTHER;
+    if (fd_must_grow(t, n_ids, n))
+        return FD_ID_GROW;
+    if (n > 0)
+        memcpy(t->arena + t->meta[FD_CAT_ARENA_USED], p, (size_t)n);
+    t->meta[FD_CAT_ARENA_USED] += n;
+    t->key_offsets[n_ids + 1] = t->meta[FD_CAT_ARENA_USED];
+    t->hashes[n_ids] = h;
+    t->counts[n_ids] = 0;
+    t->slots[s] = (int32_t)n_ids;
+    t->meta[FD_CAT_N_IDS] = n_ids + 1;
+    return n_ids;
+}
+
+static inline int64_t fd_find_or_insert_int(fd_cat_table *t, int64_t v)
+{
+    const uint64_t h = fd_hash_int(v);
+    const uint64_t mask = (uint64_t)t->n_slots - 1;
+    uint64_t s = h & mask;
+    int64_t n_ids;
+    for (;;) {
+        const int32_t id = t->slots[s];
+        if (id < 0)
+            break;
+        if (t->int_keys[id] == v)
+            return id;
+        s = (s + 1) & mask;
+    }
+    n_ids = t->meta[FD_CAT_N_IDS];
+    if (n_ids >= t->meta[FD_CAT_MAX_IDS])
+        return FD_ID_OTHER;
+    if (fd_must_grow(t, n_ids, 0))
+        return FD_ID_GROW;
+    t->int_keys[n_ids] = v;
+    t->hashes[n_ids] = h;
+    t->counts[n_ids] = 0;
+    t->slots[s] = (int32_t)n_ids;
+    t->meta[FD_CAT_N_IDS] = n_ids + 1;
+    return n_ids;
+}
+
+/* One loop body for both entry points: ids == NULL means "count", else
+ * "record the id".  The branch on ids is loop-invariant, so the compiler
+ * unswitches it. */
+#define FD_CAT_EMIT(i, id)                                      \
+    do {                                                        \
+        if (ids) {                                              \
+            ids[i] = (id);                                      \
+        } else if ((id) >= 0) {                                 \
+            t->counts[id]++;                                    \
+        } else {                                                \
+            t->meta[FD_CAT_OTHER]++;                            \
+        }                                                       \
+    } while (0)
+
+#define FD_CAT_NULL_EMIT(i)                                     \
+    do {                                                        \
+        if (ids)                                                \
+            ids[i] = -2;                                        \
+        else                                                    \
+            t->meta[FD_CAT_NULL]++;                             \
+    } while (0)
+
+#define FD_CAT_STR_LOOP(OT)                                                   \
+    do {                                                                      \
+        const OT *o = (const OT *)col->offsets + off;                         \
+        for (i = start; i < n; i++) {                                         \
+            int64_t id;                                                       \
+            if (!fd_valid(bits, off + i)) {                                   \
+                FD_CAT_NULL_EMIT(i);                                          \
+                continue;                                                     \
+            }                                                                 \
+            id = fd_find_or_insert_str(t, data + o[i], (int64_t)o[i + 1] - o[i]); \
+            if (id == FD_ID_GROW) {                                           \
+                *progress = i;                                                \
+                return FD_EGROW;                                              \
+            }                                                                 \
+            FD_CAT_EMIT(i, id);                                               \
+        }                                                                     \
+    } while (0)
+
+#define FD_CAT_INT_LOOP(VT)                                                   \
+    do {                                                                      \
+        const VT *v = (const VT *)col->values + off;                          \
+        for (i = start; i < n; i++) {                                         \
+            int64_t id;                                                       \
+            if (!fd_valid(bits, off + i)) {                                   \
+                FD_CAT_NULL_EMIT(i);                                          \
+                continue;                                                     \
+            }                                                                 \
+            id = fd_find_or_insert_int(t, (int64_t)v[i]);                     \
+            if (id == FD_ID_GROW) {                                           \
+                *progress = i;                                                \
+                return FD_EGROW;                                              \
+            }                                                                 \
+            FD_CAT_EMIT(i, id);                                               \
+        }                                                                     \
+    } while (0)
+
+static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
+                      int64_t *ids, int64_t *progress)
+{
+    const uint8_t *bits;
+    int64_t off, n, i;
+    int rc, strings;
+
+    if (col == 0 || t == 0 || progress == 0)
+        return FD_EINVAL;
+    *progress = start;
+    if (col->type == FD_STR32 || col->type == FD_STR64)
+        strings = 1;
+    else if (col->type >= FD_I8 && col->type <= FD_U64)
+        strings = 0;
+    else
+        return FD_ETYPE;
+    rc = fd_table_ok(t, strings);
+    if (rc != FD_OK)
+        return rc;
+    off = col->offset;
+    n = col->length;
+    if (start < 0 || start > n || off < 0 || n < 0)
+        return FD_EINVAL;
+    if (start == n) {
+        *progress = n;
+        return FD_OK;
+    }
+    if (strings ? col->offsets == 0 : col->values == 0)
+        return FD_EINVAL;
+    bits = col->validity;
+
+    if (strings) {
+        /* Arrow may give a column of empty strings no data buffer at all;
+         * point at a dummy byte rather than do arithmetic on NULL. */
+        static const uint8_t empty = 0;
+        const uint8_t *data = col->values ? (const uint8_t *)col->values : &empty;
+        if (col->type == FD_STR32)
+            FD_CAT_STR_LOOP(int32_t);
+        else
+            FD_CAT_STR_LOOP(int64_t);
+    } else {
+        switch (col->type) {
+        case FD_I8: FD_CAT_INT_LOOP(int8_t); break;
+        case FD_I16: FD_CAT_INT_LOOP(int16_t); break;
+        case FD_I32: FD_CAT_INT_LOOP(int32_t); break;
+        case FD_I64: FD_CAT_INT_LOOP(int64_t); break;
+        case FD_U8: FD_CAT_INT_LOOP(uint8_t); break;
+        case FD_U16: FD_CAT_INT_LOOP(uint16_t); break;
+        case FD_U32: FD_CAT_INT_LOOP(uint32_t); break;
+        default: FD_CAT_INT_LOOP(uint64_t); break;  /* bit pattern kept */
+        }
+    }
+    *progress = n;
+    return FD_OK;
+}
+
+int fd_cat_update(const fd_column *col, fd_cat_table *t, int64_t start,
+                  int64_t *progress)
+{
+    return fd_cat_run(col, t, start, 0, progress);
+}
+
+int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start,
+                  int64_t *ids, int64_t *progress)
+{
+    /* ids == NULL selects counting mode in fd_cat_run; only harmless
+     * for a column with no elements to map. */
+    if (ids == 0 && col != 0 && col->length > 0)
+        return FD_EINVAL;
+    return fd_cat_run(col, t, start, ids, progress);
+}
+
+int fd_cat_rehash(fd_cat_table *t)
+{
+    int64_t s, id, n_ids;
+    uint64_t mask;
+    if (t == 0 || t->meta == 0 || t->slots == 0)
+        return FD_EINVAL;
+    if (t->n_slots < 2 || (t->n_slots & (t->n_slots - 1)) != 0 || t->n_slots > INT32_MAX)
+        return FD_EINVAL;
+    n_ids = t->meta[FD_CAT_N_IDS];
+    if (n_ids < 0 || n_ids > t->id_cap || 2 * n_ids > t->n_slots)
+        return FD_EINVAL;
+    if (n_ids > 0 && t->hashes == 0)
+        return FD_EINVAL;
+    for (s = 0; s < t->n_slots; s++)
+        t->slots[s] = -1;
+    mask = (uint64_t)t->n_slots - 1;
+    /* Inserting in id order reproduces exactly the layout incremental
+     * insertion would have built, so the numba backend (same order) agrees. */
+    for (id = 0; id < n_ids; id++) {
+        uint64_t k = t->hashes[id] & mask;
+        while (t->slots[k] >= 0)
+            k = (k + 1) & mask;
+        t->slots[k] = (int32_t)id;
+    }
+    return FD_OK;
+}
+
+/* ---- dictionary indices ------------------------------------------------- */
+
+#define FD_IDX_LOOP(VT, OUT_OF_RANGE)                                         \
+    do {                                                                      \
+        const VT *v = (const VT *)col->values + off;                          \
+        for (i = 0; i < n; i++) {                                             \
+            VT x;                                                             \
+            if (!fd_valid(bits, off + i)) {                                   \
+                nulls++;                                                      \
+                continue;                                                     \
+            }                                                                 \
+            x = v[i];                                                         \
+            if (OUT_OF_RANGE) {                                               \
+                *n_null += nulls;                                             \
+                *progress = i;                                                \
+                return FD_EINVAL;                                             \
+            }                                                                 \
+            bins[(int64_t)x]++;                                               \
+        }                                                                     \
+    } while (0)
+
+int fd_count_indices(const fd_column *col, int64_t *bins, int64_t n_bins,
+                     int64_t *n_null, int64_t *progress)
+{
+    const uint8_t *bits;
+    int64_t off, n, i, nulls = 0;
+    if (col == 0 || n_null == 0 || progress == 0 || n_bins < 0)
+        return FD_EINVAL;
+    *progress = 0;
+    if (col->type < FD_I8 || col->type > FD_U64)
+        return FD_ETYPE;
+    off = col->offset;
+    n = col->length;
+    if (off < 0 || n < 0 || (n > 0 && col->values == 0) || (n_bins > 0 && bins == 0))
+        return FD_EINVAL;
+    bits = col->validity;
+    switch (col->type) {
+    case FD_I8: FD_IDX_LOOP(int8_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I16: FD_IDX_LOOP(int16_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I32: FD_IDX_LOOP(int32_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I64: FD_IDX_LOOP(int64_t, x < 0 || x >= n_bins); break;
+    case FD_U8: FD_IDX_LOOP(uint8_t, (int64_t)x >= n_bins); break;
+    case FD_U16: FD_IDX_LOOP(uint16_t, (int64_t)x >= n_bins); break;
+    case FD_U32: FD_IDX_LOOP(uint32_t, (int64_t)x >= n_bins); break;
+    default: FD_IDX_LOOP(uint64_t, x >= (uint64_t)n_bins); break;
+    }
+    *n_null += nulls;
+    *progress = n;
+    return FD_OK;
+}
+
+/* ---- booleans ----------------------------------------------------------- */
+
+static inline int64_t fd_popcount64(uint64_t x)
+{
+    /* SWAR popcount: portable C99; gcc/clang turn it into popcnt when the
+     * target has one. */
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (int64_t)((x * 0x0101010101010101ULL) >> 56);
+}
+
+int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
+                  int64_t *n_null)
+{
+    const uint8_t *vb, *mb;
+    int64_t b, end, ones = 0, valid = 0;
+    if (col == 0 || n_true == 0 || n_false == 0 || n_null == 0)
+        return FD_EINVAL;
+    if (col->type != FD_BOOL)
+        return FD_ETYPE;
+    if (col->offset < 0 || col->length < 0 || (col->length > 0 && col->values == 0))
+        return FD_EINVAL;
+    vb = (const uint8_t *)col->values;
+    mb = col->validity;
+    /* Values and validity share the array offset, so whole bytes of both
+     * can be combined with one AND once b reaches a byte boundary. */
+    b = col->offset;
+    end = col->offset + col->length;
+    for (; b < end && (b & 7) != 0; b++) {
+        if (fd_valid(mb, b)) {
+            valid++;
+            ones += (vb[b >> 3] >> (b & 7)) & 1;
+        }
+    }
+    if (mb) {
+        for (; b + 64 <= end; b += 64) {
+            uint64_t m = fd_load_le64(mb + (b >> 3));
+            ones += fd_popcount64(fd_load_le64(vb + (b >> 3)) & m);
+            valid += fd_popcount64(m);
+        }
+        for (; b + 8 <= end; b += 8) {
+            uint8_t m = mb[b >> 3];
+            ones += fd_popcount64((uint64_t)(vb[b >> 3] & m));
+            valid += fd_popcount64((uint64_t)m);
+        }
+    } else {
+        int64_t b0 = b;
+        for (; b + 64 <= end; b += 64)
+            ones += fd_popcount64(fd_load_le64(vb + (b >> 3)));
+        for (; b + 8 <= end; b += 8)
+            ones += fd_popcount64((uint64_t)vb[b >> 3]);
+        valid += b - b0;
+    }
+    for (; b < end; b++) {
+        if (fd_valid(mb, b)) {
+            valid++;
+            ones += (vb[b >> 3] >> (b & 7)) & 1;
+        }
+    }
+    *n_true += ones;
+    *n_false += valid - ones;
+    *n_null += col->length - valid;
+    return FD_OK;
+}

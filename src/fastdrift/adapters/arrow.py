@@ -118,7 +118,7 @@ def as_arrow(values, name: Optional[str] = None):
 
 def _view(arr: pa.Array, name: Optional[str]) -> ColumnView:
     t = arr.type
-    if pat.is_extension_type(t):
+    if isinstance(t, pa.ExtensionType):  # pyarrow.types.is_extension_type is gone in recent pyarrow
         arr = arr.storage
         t = arr.type
     bufs = arr.buffers()

@@ -1,0 +1,724 @@
+"""Exact categorical counts with a cardinality cap: :class:`CatTable`.
+
+The table storage is a handful of numpy arrays (see ``fd_cat_table`` in
+``kernels/fastdrift.h``) that both kernel backends read and write in place.
+The kernels never allocate: when an insertion needs more room they stop with
+``FD_EGROW`` and the element index to resume from; this module grows the
+arrays and calls again, so nothing is counted twice or lost.
+
+Keys get dense ids in order of first arrival.  Once ``max_ids`` keys are
+known, values of further new keys are counted in :attr:`CatTable.other`.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.types as pat
+
+from ..adapters.arrow import ColumnView, iter_columns
+from ..errors import (
+    CorruptStateError,
+    IncompatibleSketchError,
+    InvalidInputError,
+    NativeError,
+    SchemaError,
+)
+from . import get_backend
+
+__all__ = ["CatTable"]
+
+# Status codes and meta indices of kernels/fastdrift.h (kept here so the
+# numba path does not need the compiled module).
+_OK, _EINVAL, _ETYPE, _EGROW = 0, 1, 2, 3
+_N_IDS, _MAX_IDS, _OTHER, _NULL, _ARENA_USED = 0, 1, 2, 3, 4
+_META_LEN = 5
+_INT_CODES = range(2, 10)  # FD_I8 .. FD_U64
+_UNSIGNED_CODES = range(6, 10)
+_MAX_CAP = 2**31 - 1  # ids are int32 in the slot array
+
+_DEFAULT_INITIAL = {"slots": 64, "ids": 16, "arena": 256}
+_EMPTY_I64 = np.zeros(0, dtype=np.int64)
+_EMPTY_U8 = np.zeros(0, dtype=np.uint8)
+
+
+def _value_type_of(arrow_type: pa.DataType) -> Optional[str]:
+    """The logical key type of an Arrow type, or None when it is not categorical."""
+    if pat.is_string(arrow_type) or pat.is_large_string(arrow_type):
+        return "string"
+    if pat.is_binary(arrow_type) or pat.is_large_binary(arrow_type):
+        return "binary"
+    if pat.is_boolean(arrow_type):
+        return "bool"
+    if pat.is_unsigned_integer(arrow_type):
+        return "uint"
+    if pat.is_signed_integer(arrow_type):
+        return "int"
+    return None
+
+
+_KIND_OF_VALUE_TYPE = {"string": "str", "binary": "str", "bool": "int", "int": "int", "uint": "int"}
+
+
+def _combine_value_types(a: Optional[str], b: Optional[str]):
+    """Value type of a table holding keys of types a and b; False if they cannot share a table."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    pair = {a, b}
+    if pair == {"string", "binary"}:
+        return "binary"  # keys() must return bytes: not every key is utf-8
+    if pair <= {"int", "uint", "bool"}:
+        # Booleans are the integer keys 0/1; a table that also holds other
+        # integers (e.g. rebuilt from serialized int keys) reports ints.
+        return "int"
+    return False
+
+
+class _CBackend:
+    """The cffi calls, with the table struct cached between growths."""
+
+    name = "c"
+
+    def __init__(self):
+        from . import native
+
+        self.native = native
+        self.ffi = native.ffi
+        self.lib = native.lib
+
+    def struct(self, tab: "CatTable"):
+        if tab._cstruct is None:
+            ptr = self.native.ptr
+            t = self.ffi.new("fd_cat_table*")
+            t.slots = ptr("int32_t*", tab._slots)
+            t.n_slots = tab._slots.size
+            t.hashes = ptr("uint64_t*", tab._hashes)
+            t.key_offsets = ptr("int64_t*", tab._key_offsets)
+            t.int_keys = ptr("int64_t*", tab._int_keys)
+            t.arena = ptr("uint8_t*", tab._arena)
+            t.arena_cap = tab._arena.size
+            t.counts = ptr("int64_t*", tab._counts)
+            t.id_cap = tab._hashes.size
+            t.meta = ptr("int64_t*", tab._meta)
+            tab._cstruct = t
+        return tab._cstruct
+
+    def run(self, tab, view, start, ids):
+        col = self.native.column(view)
+        prog = self.ffi.new("int64_t*")
+        if ids is None:
+            rc = self.lib.fd_cat_update(col, self.struct(tab), start, prog)
+        else:
+            rc = self.lib.fd_cat_lookup(col, self.struct(tab), start,
+                                        self.native.ptr("int64_t*", ids), prog)
+        return rc, prog[0]
+
+    def rehash(self, tab):
+        return self.lib.fd_cat_rehash(self.struct(tab))
+
+    def count_indices(self, view, bins):
+        col = self.native.column(view)
+        n_null = self.ffi.new("int64_t*")
+        prog = self.ffi.new("int64_t*")
+        rc = self.lib.fd_count_indices(col, self.native.ptr("int64_t*", bins), bins.size, n_null, prog)
+        return rc, prog[0], n_null[0]
+
+    def bool_count(self, view):
+        col = self.native.column(view)
+        out = self.ffi.new("int64_t[3]")
+        rc = self.lib.fd_bool_count(col, out + 0, out + 1, out + 2)
+        self.native.check(rc, "fd_bool_count", view.name)
+        return out[0], out[1], out[2]
+
+
+class _NumbaBackend:
+    """The same calls on jit_categorical (imported, i.e. compiled, on first use)."""
+
+    name = "numba"
+
+    def __init__(self):
+        from . import jit_categorical
+
+        self.j = jit_categorical
+
+    def run(self, tab, view, start, ids):
+        lookup = ids is not None
+        out = ids if lookup else _EMPTY_I64
+        if view.kind == "string":
+            return self.j.cat_run_str(view.offsets, view.values, view.validity, view.offset, view.length,
+                                      start, tab._slots, tab._hashes, tab._key_offsets, tab._arena,
+                                      tab._counts, tab._meta, out, lookup)
+        return self.j.cat_run_int(view.values, view.validity, view.offset, view.length, start,
+                                  tab._slots, tab._hashes, tab._int_keys, tab._counts, tab._meta,
+                                  out, lookup)
+
+    def rehash(self, tab):
+        return self.j.cat_rehash(tab._slots, tab._hashes, tab._meta)
+
+    def count_indices(self, view, bins):
+        return self.j.count_indices(view.values, view.validity, view.offset, view.length, bins)
+
+    def bool_count(self, view):
+        return self.j.bool_count(view.values, view.validity, view.offset, view.length)
+
+
+_backends = {}
+
+
+def _backend(name: Optional[str]):
+    if name is None:
+        name = get_backend("categorical")
+    b = _backends.get(name)
+    if b is None:
+        if name == "c":
+            b = _CBackend()
+        elif name == "numba":
+            b = _NumbaBackend()
+        else:
+            raise InvalidInputError(f"unknown backend {name!r}; expected 'c', 'numba' or None")
+        _backends[name] = b
+    return b
+
+
+def _unpack_bits(bits: np.ndarray, start: int, n: int) -> np.ndarray:
+    """Bits [start, start + n) of an LSB-first bitmap as a bool array."""
+    lo = start >> 3
+    hi = (start + n + 7) >> 3
+    u = np.unpackbits(bits[lo:hi], bitorder="little")
+    s = start & 7
+    return u[s:s + n].astype(bool)
+
+
+def _first_arrival(view: ColumnView, used: np.ndarray) -> np.ndarray:
+    """Dictionary entries flagged in ``used``, ordered by first occurrence in the indices.
+
+    Scans doubling blocks from the start and stops once every used entry was
+    seen: in a typical column all categories show up early, so this costs a
+    small fraction of a full pass while keeping ids (and the choice of keys
+    kept under the cap) identical to those of the decoded column.
+    """
+    off, n = view.offset, view.length
+    idx = view.values[off:off + n]
+    need = used.copy()
+    remaining = int(need.sum())
+    found_idx, found_pos = [], []
+    pos, block = 0, 4096
+    while remaining and pos < n:
+        blk = idx[pos:pos + block]
+        if view.has_validity:
+            where = np.flatnonzero(_unpack_bits(view.validity, off + pos, blk.size))
+            blk = blk[where]
+        else:
+            where = None
+        u, first = np.unique(blk, return_index=True)
+        u = u.astype(np.int64)
+        new = need[u]
+        if new.any():
+            first = first[new]
+            found_idx.append(u[new])
+            found_pos.append(pos + (where[first] if where is not None else first))
+            need[u[new]] = False
+            remaining -= int(new.sum())
+        pos += block
+        block *= 2
+    if remaining:  # pragma: no cover - count_indices and this scan disagree
+        raise NativeError("dictionary indices changed while being counted")
+    if not found_idx:
+        return _EMPTY_I64
+    order = np.argsort(np.concatenate(found_pos), kind="stable")
+    return np.concatenate(found_idx)[order]
+
+
+class CatTable:
+    """Exact counts of categorical values, in order of first arrival, up to ``max_ids`` keys.
+
+    Parameters
+    ----------
+    key_kind : {"str", "int"}
+        ``"str"`` counts string and binary columns (and dictionaries of them);
+        ``"int"`` counts integer and boolean columns (booleans as keys 0/1).
+    max_ids : int, default 10000
+        Cardinality cap.  Values of keys arriving once ``max_ids`` keys are
+        known are counted in :attr:`other`.
+    _initial : dict, optional
+        Test hook: initial ``{"slots", "ids", "arena"}`` capacities.
+
+    Notes
+    -----
+    uint64 keys are stored as their int64 bit pattern: in a table that sees
+    both signed and unsigned columns, uint64 values >= 2**63 share keys with
+    negative integers, and :meth:`keys` reports them as negative.
+    """
+
+    def __init__(self, key_kind: str, max_ids: int = 10000, *, _initial: Optional[dict] = None):
+        if key_kind not in ("str", "int"):
+            raise InvalidInputError(f"key_kind must be 'str' or 'int', got {key_kind!r}")
+        if isinstance(max_ids, bool) or not isinstance(max_ids, (int, np.integer)) \
+                or not 0 <= max_ids <= _MAX_CAP // 2:
+            raise InvalidInputError(f"max_ids must be an integer in [0, {_MAX_CAP // 2}], got {max_ids!r}")
+        init = dict(_DEFAULT_INITIAL, **(_initial or {}))
+        n_slots = int(init["slots"])
+        if n_slots < 2 or n_slots & (n_slots - 1):
+            raise InvalidInputError(f"initial slots must be a power of two >= 2, got {n_slots}")
+        id_cap = max(1, int(init["ids"]))
+        self.key_kind = key_kind
+        self.max_ids = int(max_ids)
+        #: Logical type of the keys seen: None, "string", "binary", "bool", "int", "uint".
+        self.value_type: Optional[str] = None
+        self._slots = np.full(n_slots, -1, dtype=np.int32)
+        self._hashes = np.zeros(id_cap, dtype=np.uint64)
+        self._counts = np.zeros(id_cap, dtype=np.int64)
+        if key_kind == "str":
+            self._key_offsets = np.zeros(id_cap + 1, dtype=np.int64)
+            self._arena = np.zeros(max(1, int(init["arena"])), dtype=np.uint8)
+            self._int_keys = _EMPTY_I64
+        else:
+            self._key_offsets = _EMPTY_I64
+            self._arena = _EMPTY_U8
+            self._int_keys = np.zeros(id_cap, dtype=np.int64)
+        self._meta = np.zeros(_META_LEN, dtype=np.int64)
+        self._meta[_MAX_IDS] = self.max_ids
+        self._cstruct = None
+
+    # ---- read access ---------------------------------------------------------
+
+    @property
+    def n_ids(self) -> int:
+        """Number of distinct keys counted individually."""
+        return int(self._meta[_N_IDS])
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Read-only int64 counts per id (length :attr:`n_ids`)."""
+        v = self._counts[:self.n_ids]
+        v.flags.writeable = False
+        return v
+
+    @property
+    def other(self) -> int:
+        """Values whose key arrived after the cap was reached."""
+        return int(self._meta[_OTHER])
+
+    @property
+    def null(self) -> int:
+        """Null values."""
+        return int(self._meta[_NULL])
+
+    @property
+    def total(self) -> int:
+        """Every value counted: ``counts.sum() + other + null``."""
+        return int(self.counts.sum()) + self.other + self.null
+
+    def keys(self) -> list:
+        """Keys in id order: str (bytes for binary columns), int, or bool.
+
+        Returns
+        -------
+        list
+        """
+        n = self.n_ids
+        if self.key_kind == "str":
+            ko = self._key_offsets
+            raw = self._arena
+            out = [raw[ko[i]:ko[i + 1]].tobytes() for i in range(n)]
+            if self.value_type == "binary":
+                return out
+            return [b.decode("utf-8") for b in out]
+        k = self._int_keys[:n]
+        if self.value_type == "bool":
+            return [bool(x) for x in k]
+        if self.value_type == "uint":
+            return k.view(np.uint64).tolist()
+        return k.tolist()
+
+    def to_dict(self) -> dict:
+        """``{key: count}`` in id order."""
+        return dict(zip(self.keys(), self.counts.tolist()))
+
+    def __repr__(self) -> str:
+        return (f"CatTable(key_kind={self.key_kind!r}, max_ids={self.max_ids}, n_ids={self.n_ids}, "
+                f"other={self.other}, null={self.null})")
+
+    # ---- growth --------------------------------------------------------------
+
+    def _grow(self, backend, pending_bytes: int) -> None:
+        """Make room for one more key of ``pending_bytes`` bytes."""
+        n_ids = self.n_ids
+        grew = False
+        if n_ids >= self._hashes.size:
+            cap = min(max(2 * self._hashes.size, 16), self.max_ids)
+            cap = max(cap, n_ids + 1)
+            self._hashes = self._resized(self._hashes, cap)
+            self._counts = self._resized(self._counts, cap)
+            if self.key_kind == "str":
+                self._key_offsets = self._resized(self._key_offsets, cap + 1)
+            else:
+                self._int_keys = self._resized(self._int_keys, cap)
+            grew = True
+        if 2 * (n_ids + 1) > self._slots.size:
+            self._slots = np.full(2 * self._slots.size, -1, dtype=np.int32)
+            self._cstruct = None
+            self._check(backend.rehash(self), "rehash")
+            grew = True
+        if self.key_kind == "str":
+            need = int(self._meta[_ARENA_USED]) + pending_bytes
+            if need > self._arena.size:
+                self._arena = self._resized(self._arena, max(2 * self._arena.size, need))
+                grew = True
+        if not grew:
+            raise NativeError("categorical kernel asked to grow a table that has room")
+        self._cstruct = None
+
+    @staticmethod
+    def _resized(a: np.ndarray, n: int) -> np.ndarray:
+        out = np.zeros(n, dtype=a.dtype)
+        out[:a.size] = a
+        return out
+
+    @staticmethod
+    def _pending_bytes(view: ColumnView, i: int) -> int:
+        if view.kind != "string":
+            return 0
+        j = view.offset + i
+        return int(view.offsets[j + 1]) - int(view.offsets[j])
+
+    def _check(self, rc: int, what: str, name=None) -> None:
+        if rc == _OK:
+            return
+        label = f"column {name!r}: " if name is not None else ""
+        if rc == _EINVAL:
+            raise InvalidInputError(f"{label}{what}: invalid argument")
+        if rc == _ETYPE:
+            raise SchemaError(f"{label}{what}: column type not handled by this kernel")
+        raise NativeError(f"{label}{what}: native status {rc}")
+
+    def _run(self, backend, view: ColumnView, ids: Optional[np.ndarray]) -> None:
+        """fd_cat_update / fd_cat_lookup over the whole view, growing on demand."""
+        start = 0
+        while True:
+            rc, progress = backend.run(self, view, start, ids)
+            if rc != _EGROW:
+                self._check(rc, "fd_cat_lookup" if ids is not None else "fd_cat_update", view.name)
+                return
+            self._grow(backend, self._pending_bytes(view, progress))
+            start = progress
+
+    def _lookup(self, backend, view: ColumnView) -> np.ndarray:
+        ids = np.empty(view.length, dtype=np.int64)
+        self._run(backend, view, ids)
+        return ids
+
+    # ---- counting ------------------------------------------------------------
+
+    def _schema_error(self, view: ColumnView, what) -> SchemaError:
+        expects = "string or binary" if self.key_kind == "str" else "integer or boolean"
+        return SchemaError(f"column {view.name!r}: cannot count {what} values in a "
+                           f"CatTable(key_kind={self.key_kind!r}), which expects {expects} values")
+
+    def _accept(self, view: ColumnView, value_type: Optional[str], what) -> str:
+        """The table's value type after counting ``view``; raises before anything is counted."""
+        if value_type is None or _KIND_OF_VALUE_TYPE[value_type] != self.key_kind:
+            raise self._schema_error(view, what)
+        combined = _combine_value_types(self.value_type, value_type)
+        if combined is False:
+            raise SchemaError(f"column {view.name!r}: cannot count {what} values in a CatTable "
+                              f"that already holds {self.value_type} keys")
+        return combined
+
+    def update(self, view, backend: Optional[str] = None, name: Optional[str] = None) -> None:
+        """Count a column.
+
+        Parameters
+        ----------
+        view : ColumnView or array-like
+            One chunk's view, or anything :func:`~fastdrift.adapters.arrow.iter_columns`
+            accepts (every chunk is counted).
+        backend : {"c", "numba"}, optional
+            Kernel backend; default ``get_backend("categorical")``.
+        name : str, optional
+            Column name for error messages when ``view`` is not a ColumnView.
+
+        Raises
+        ------
+        SchemaError
+            The column's type does not match ``key_kind`` (nothing is counted).
+        """
+        b = _backend(backend)
+        if not isinstance(view, ColumnView):
+            views = list(iter_columns(view, name))
+            # Check every chunk first: a mismatch must leave the table untouched.
+            for v in views:
+                if v.kind != "null":
+                    self._accept(v, self._view_value_type(v), v.arrow_type)
+            for v in views:
+                self._update_view(b, v)
+            return
+        self._update_view(b, view)
+
+    @staticmethod
+    def _view_value_type(view: ColumnView) -> Optional[str]:
+        if view.kind == "dictionary":
+            return _value_type_of(view.dictionary.type)
+        if view.kind == "numeric":
+            if view.type_code in _UNSIGNED_CODES:
+                return "uint"
+            return "int" if view.type_code in _INT_CODES else None
+        if view.kind in ("string", "bool"):
+            return _value_type_of(view.arrow_type) if view.arrow_type is not None else (
+                "string" if view.kind == "string" else "bool")
+        return None
+
+    def _update_view(self, b, view: ColumnView) -> None:
+        if view.kind == "null":
+            self._meta[_NULL] += view.length
+            return
+        vt = self._accept(view, self._view_value_type(view), view.arrow_type)
+        if view.kind == "dictionary":
+            self._update_dictionary(b, view)
+        elif view.kind == "bool":
+            self._update_bool(b, view)
+        else:
+            self._run(b, view, None)
+        self.value_type = vt
+
+    def _update_bool(self, b, view: ColumnView) -> None:
+        n_true, n_false, n_null = b.bool_count(view)
+        self._meta[_NULL] += n_null
+        if n_true + n_false == 0:
+            return
+        # Ids follow first arrival, so the first valid value's key goes first.
+        off = view.offset
+        if view.has_validity:
+            first = self._first_valid(view)
+        else:
+            first = 0
+        j = off + first
+        first_val = int((view.values[j >> 3] >> (j & 7)) & 1)
+        keys = np.array([first_val, 1 - first_val], dtype=np.int64)
+        cnts = np.array([n_true, n_false] if first_val else [n_false, n_true], dtype=np.int64)
+        keep = cnts > 0
+        self._add_int_keys(b, keys[keep], cnts[keep])
+
+    @staticmethod
+    def _first_valid(view: ColumnView) -> int:
+        pos, block = 0, 4096
+        while pos < view.length:
+            m = min(block, view.length - pos)
+            hit = np.flatnonzero(_unpack_bits(view.validity, view.offset + pos, m))
+            if hit.size:
+                return pos + int(hit[0])
+            pos += m
+            block *= 2
+        raise NativeError("bool column has valid values but no validity bit set")  # pragma: no cover
+
+    def _update_dictionary(self, b, view: ColumnView) -> None:
+        dictionary = view.dictionary
+        n_dict = len(dictionary)
+        scratch = np.zeros(n_dict, dtype=np.int64)
+        rc, progress, n_null = b.count_indices(view, scratch)
+        if rc == _EINVAL:
+            raise InvalidInputError(
+                f"column {view.name!r}: dictionary index at position {progress} is outside "
+                f"the dictionary of length {n_dict}")
+        self._check(rc, "fd_count_indices", view.name)
+        used = scratch > 0
+        if used.any():
+            order = _first_arrival(view, used)
+            taken = dictionary.take(pa.array(order, type=pa.int64()))
+            if pat.is_boolean(taken.type):
+                taken = taken.cast(pa.int8())  # the lookup kernel reads integer keys
+            dview = next(iter_columns(taken, view.name))
+            if dview.kind == "null":
+                ids = np.full(order.size, -2, dtype=np.int64)
+            else:
+                ids = self._lookup(b, dview)
+            self._apply(ids, scratch[order])
+        self._meta[_NULL] += n_null
+
+    def _apply(self, ids: np.ndarray, cnts: np.ndarray) -> None:
+        ok = ids >= 0
+        # add.at, not fancy +=: ids repeat when a dictionary holds a value twice.
+        np.add.at(self._counts, ids[ok], cnts[ok])
+        self._meta[_OTHER] += int(cnts[ids == -1].sum())
+        self._meta[_NULL] += int(cnts[ids == -2].sum())
+
+    def _add_int_keys(self, b, keys: np.ndarray, cnts: np.ndarray) -> None:
+        view = next(iter_columns(pa.array(keys, type=pa.int64())))
+        self._apply(self._lookup(b, view), cnts)
+
+    # ---- merging and state ---------------------------------------------------
+
+    def _keys_array(self) -> pa.Array:
+        """The keys as one Arrow array, built over the table's own buffers."""
+        n = self.n_ids
+        if self.key_kind == "str":
+            used = int(self._key_offsets[n])
+            return pa.Array.from_buffers(
+                pa.large_binary(), n,
+                [None, pa.py_buffer(self._key_offsets[:n + 1].copy()), pa.py_buffer(self._arena[:used].copy())])
+        return pa.array(self._int_keys[:n].copy(), type=pa.int64())
+
+    def _add_array(self, keys: pa.Array, cnts: np.ndarray, other: int, null: int, backend) -> None:
+        b = _backend(backend)
+        if len(keys):
+            self._apply(self._lookup(b, next(iter_columns(keys))), cnts)
+        self._meta[_OTHER] += other
+        self._meta[_NULL] += null
+
+    def add_counts(self, keys: Iterable, counts, other: int = 0, null: int = 0,
+                   backend: Optional[str] = None) -> None:
+        """Add ``counts[i]`` occurrences of ``keys[i]``, inserting keys in the given order.
+
+        Keys that do not fit under the cap are added to :attr:`other`.
+
+        Parameters
+        ----------
+        keys : sequence of str, bytes, int or bool
+        counts : sequence of int
+            Non-negative, same length as ``keys``.
+        other, null : int, default 0
+            Added to :attr:`other` / :attr:`null`.
+        backend : {"c", "numba"}, optional
+        """
+        keys = list(keys)
+        cnts = np.asarray(counts, dtype=np.int64).reshape(-1)
+        if cnts.size != len(keys):
+            raise InvalidInputError(f"add_counts: {len(keys)} keys but {cnts.size} counts")
+        if (cnts < 0).any() or other < 0 or null < 0:
+            raise InvalidInputError("add_counts: counts must be non-negative")
+        vt, arr = self._keys_to_arrow(keys)
+        combined = _combine_value_types(self.value_type, vt)
+        if combined is False:
+            raise SchemaError(f"add_counts: cannot add {vt} keys to a CatTable holding {self.value_type} keys")
+        self._add_array(arr, cnts, int(other), int(null), backend)
+        self.value_type = combined
+
+    def _keys_to_arrow(self, keys: list):
+        if not keys:
+            return None, pa.array([], type=pa.large_binary() if self.key_kind == "str" else pa.int64())
+        if self.key_kind == "str":
+            if all(isinstance(k, str) for k in keys):
+                return "string", pa.array(keys, type=pa.large_string())
+            if all(isinstance(k, (str, bytes)) for k in keys):
+                return "binary", pa.array([k.encode() if isinstance(k, str) else k for k in keys],
+                                          type=pa.large_binary())
+            raise SchemaError("add_counts: a CatTable(key_kind='str') takes str or bytes keys")
+        if all(isinstance(k, (bool, np.bool_)) for k in keys):
+            return "bool", pa.array(np.array(keys, dtype=np.int64))
+        if any(isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) for k in keys):
+            raise SchemaError("add_counts: a CatTable(key_kind='int') takes int keys or bool keys, not a mix")
+        try:
+            if any(int(k) > 2**63 - 1 for k in keys):
+                return "uint", pa.array(np.array(keys, dtype=np.uint64).view(np.int64))
+            return "int", pa.array(np.array(keys, dtype=np.int64))
+        except OverflowError:
+            raise InvalidInputError("add_counts: integer key outside the int64/uint64 range") from None
+
+    def merge_from(self, other: "CatTable", backend: Optional[str] = None) -> None:
+        """Add another table's counts into this one (its keys after ours, in its id order).
+
+        Below the cap the result equals counting both inputs in one pass, in
+        order.  Above it, keys the other table counted individually may land
+        in :attr:`other` here.
+
+        Raises
+        ------
+        IncompatibleSketchError
+            Different ``key_kind``, ``max_ids`` or incompatible key types.
+        """
+        if not isinstance(other, CatTable) or other.key_kind != self.key_kind \
+                or other.max_ids != self.max_ids:
+            raise IncompatibleSketchError(f"cannot merge {other!r} into {self!r}: key_kind and max_ids must match")
+        combined = _combine_value_types(self.value_type, other.value_type)
+        if combined is False:
+            raise IncompatibleSketchError(f"cannot merge a table of {other.value_type} keys into one "
+                                          f"of {self.value_type} keys")
+        keys = other._keys_array()
+        cnts = other.counts.copy()
+        self._add_array(keys, cnts, other.other, other.null, backend)
+        self.value_type = combined
+
+    def copy(self) -> "CatTable":
+        """An independent deep copy."""
+        new = CatTable.__new__(CatTable)
+        new.key_kind = self.key_kind
+        new.max_ids = self.max_ids
+        new.value_type = self.value_type
+        for attr in ("_slots", "_hashes", "_counts", "_key_offsets", "_arena", "_int_keys", "_meta"):
+            a = getattr(self, attr)
+            setattr(new, attr, a.copy() if a.size else a)
+        new._cstruct = None
+        return new
+
+    def state(self) -> dict:
+        """Plain data for serialization.
+
+        Returns
+        -------
+        dict
+            ``key_kind`` (str), ``max_ids`` (int), ``value_type`` (str or None),
+            ``keys`` (list, id order), ``counts`` (int64 ndarray), ``other``
+            and ``null`` (int).
+        """
+        return {
+            "key_kind": self.key_kind,
+            "max_ids": self.max_ids,
+            "value_type": self.value_type,
+            "keys": self.keys(),
+            "counts": self.counts.copy(),
+            "other": self.other,
+            "null": self.null,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, backend: Optional[str] = None) -> "CatTable":
+        """Rebuild a table from :meth:`state` output.
+
+        Raises
+        ------
+        CorruptStateError
+            The state is inconsistent (lengths, negative counts, duplicate
+            keys, too many keys, wrong key types).
+        """
+        try:
+            key_kind = state["key_kind"]
+            max_ids = state["max_ids"]
+            vt = state["value_type"]
+            keys = list(state["keys"])
+            cnts = np.asarray(state["counts"], dtype=np.int64).reshape(-1)
+            other, null = int(state["other"]), int(state["null"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptStateError(f"categorical state: {exc}") from None
+        if key_kind not in ("str", "int") or not isinstance(max_ids, (int, np.integer)) or max_ids < 0:
+            raise CorruptStateError("categorical state: bad key_kind or max_ids")
+        if vt is not None and _KIND_OF_VALUE_TYPE.get(vt) != key_kind:
+            raise CorruptStateError(f"categorical state: value type {vt!r} does not fit key_kind {key_kind!r}")
+        if len(keys) != cnts.size or len(keys) > max_ids or (cnts < 0).any() or other < 0 or null < 0:
+            raise CorruptStateError("categorical state: inconsistent keys/counts")
+        if len(set(keys)) != len(keys):
+            raise CorruptStateError("categorical state: duplicate keys")
+        if keys and vt is None:
+            raise CorruptStateError("categorical state: keys without a value type")
+        tab = cls(key_kind, int(max_ids))
+        try:
+            if vt in ("string", "binary"):
+                raw = [k.encode("utf-8") if isinstance(k, str) and vt == "binary" else k for k in keys]
+                if not all(isinstance(k, str if vt == "string" else bytes) for k in raw):
+                    raise TypeError("key types do not match the value type")
+                arr = pa.array(raw, type=pa.large_string() if vt == "string" else pa.large_binary())
+            elif vt == "uint":
+                arr = pa.array(np.array(keys, dtype=np.uint64).view(np.int64))
+            elif vt in ("int", "bool"):
+                if vt == "bool" and not all(isinstance(k, (bool, np.bool_)) for k in keys):
+                    raise TypeError("bool table with non-bool keys")
+                arr = pa.array(np.array(keys, dtype=np.int64), type=pa.int64())
+            else:
+                arr = pa.array([], type=pa.int64() if key_kind == "int" else pa.large_binary())
+        except (TypeError, ValueError, OverflowError, pa.ArrowException) as exc:
+            raise CorruptStateError(f"categorical state: bad keys: {exc}") from None
+        tab._add_array(arr, cnts, other, null, backend)
+        tab.value_type = vt
+        return tab

@@ -1,0 +1,367 @@
+"""Categorical kernels: C == numba (bit-identical table state) == pure-Python oracle."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastdrift.adapters.arrow import iter_columns
+from fastdrift.errors import IncompatibleSketchError, InvalidInputError, SchemaError
+from fastdrift.kernels.cat import CatTable
+from fastdrift.kernels.reference_categorical import reference_counts, reference_value_counts
+
+jit = pytest.importorskip("fastdrift.kernels.jit_categorical")
+from fastdrift.kernels import native  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ("c", "numba")
+TINY = {"slots": 2, "ids": 1, "arena": 1}  # every insertion path has to grow and resume
+SETTINGS = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+
+INT_TYPES = [pa.int8(), pa.int16(), pa.int32(), pa.int64(),
+             pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()]
+STR_TYPES = [pa.string(), pa.large_string(), pa.binary(), pa.large_binary()]
+INDEX_TYPES = [pa.int8(), pa.int16(), pa.int32(), pa.int64()]
+
+
+def table_arrays(t):
+    used = int(t._meta[4])
+    return {
+        "slots": t._slots, "hashes": t._hashes[:t.n_ids], "counts": t.counts,
+        "key_offsets": t._key_offsets[:t.n_ids + 1] if t.key_kind == "str" else t._key_offsets,
+        "arena": t._arena[:used], "int_keys": t._int_keys[:t.n_ids], "meta": t._meta,
+        "id_cap": np.array([t._hashes.size]), "arena_cap": np.array([t._arena.size]),
+    }
+
+
+def assert_same_state(a, b):
+    sa, sb = table_arrays(a), table_arrays(b)
+    for k in sa:
+        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
+        assert sa[k].dtype == sb[k].dtype, k
+    assert a.value_type == b.value_type
+
+
+def count_all(values, key_kind, max_ids, initial=TINY):
+    tabs = {}
+    for be in BACKENDS:
+        t = CatTable(key_kind, max_ids, _initial=initial)
+        t.update(values, backend=be, name="col")
+        tabs[be] = t
+    assert_same_state(tabs["c"], tabs["numba"])
+    return tabs["c"]
+
+
+def assert_matches_oracle(t, values, max_ids, n):
+    ref = reference_counts(values, max_ids)
+    assert t.keys() == ref.keys  # same keys, same arrival order
+    assert t.counts.tolist() == list(ref.counts.values())
+    assert (t.other, t.null) == (ref.other, ref.null)
+    assert t.total == n
+    if max_ids >= len(ref.counts) + 1:
+        assert t.to_dict() == reference_value_counts(values)
+
+
+# ---- strategies ------------------------------------------------------------------
+
+texts = st.text(alphabet=st.sampled_from("ab\u00e9\u4e2d\U0001F600\x00"), max_size=12) | st.text(max_size=20)
+
+
+@st.composite
+def sliced(draw, values, arrow_type):
+    """An Arrow array (maybe sliced at an odd offset) or a ChunkedArray of slices."""
+    arr = pa.array(values, type=arrow_type)
+    n = len(arr)
+    if draw(st.booleans()) and n:
+        lo = draw(st.integers(0, n))
+        hi = draw(st.integers(lo, n))
+        arr = arr.slice(lo, hi - lo)
+    if draw(st.booleans()):
+        cuts = sorted(draw(st.lists(st.integers(0, len(arr)), max_size=4)))
+        bounds = [0, *cuts, len(arr)]
+        return pa.chunked_array([arr.slice(a, b - a) for a, b in zip(bounds, bounds[1:])], type=arr.type)
+    return arr
+
+
+@st.composite
+def pooled(draw, elements, max_pool=40, max_len=120):
+    pool = draw(st.lists(elements, min_size=1, max_size=max_pool, unique=True))
+    return draw(st.lists(st.none() | st.sampled_from(pool), max_size=max_len))
+
+
+# ---- hashes ----------------------------------------------------------------------
+
+def test_hash_bytes_c_equals_numba_every_length():
+    rng = np.random.default_rng(1)
+    buf = rng.integers(0, 256, 64, dtype=np.uint8)
+    for n in range(41):
+        for start in (0, 1, 3, 8):
+            b = np.ascontiguousarray(buf[start:start + n])
+            c = native.lib.fd_hash_bytes(native.ffi.from_buffer(b), n)
+            assert c == int(jit.hash_bytes(buf, start, n)), (n, start)
+            assert c == int(jit.hash_bytes(b, 0, n))
+
+
+@SETTINGS
+@given(st.binary(max_size=40))
+def test_hash_bytes_random(b):
+    a = np.frombuffer(b, dtype=np.uint8)
+    assert native.lib.fd_hash_bytes(b, len(b)) == int(jit.hash_bytes(a, 0, len(b)))
+
+
+def test_hash_bytes_separates_length_and_tail():
+    h = [native.lib.fd_hash_bytes(x, len(x)) for x in (b"", b"\0", b"\0" * 8, b"a", b"a\0")]
+    assert len(set(h)) == len(h)
+
+
+@SETTINGS
+@given(st.integers(-2**63, 2**63 - 1))
+def test_hash_int_c_equals_numba(v):
+    assert native.lib.fd_hash_int(v) == int(jit.hash_int(v))
+
+
+# ---- strings ---------------------------------------------------------------------
+
+@SETTINGS
+@given(st.data(), st.sampled_from(STR_TYPES), st.integers(0, 12))
+def test_strings(data, arrow_type, max_ids):
+    binary = arrow_type in (pa.binary(), pa.large_binary())
+    values = data.draw(pooled(st.binary(max_size=20) if binary else texts))
+    arr = data.draw(sliced(values, arrow_type))
+    t = count_all(arr, "str", max_ids)
+    assert_matches_oracle(t, arr, max_ids, len(arr))
+
+
+def test_empty_and_empty_strings():
+    for arr in (pa.array([], pa.string()), pa.array(["", "", None, ""]), pa.array([""] * 3, pa.large_string()),
+                pa.chunked_array([], pa.string()), pa.array([None, None], pa.string())):
+        t = count_all(arr, "str", 5)
+        assert_matches_oracle(t, arr, 5, len(arr))
+
+
+def test_growth_across_many_resumes():
+    rng = np.random.default_rng(7)
+    pool = ["k" * int(rng.integers(0, 40)) + str(i) for i in range(700)]
+    values = [pool[i] for i in rng.integers(0, len(pool), 5000)]
+    arr = pa.array(values)
+    t = count_all(arr, "str", 600)
+    assert_matches_oracle(t, arr, 600, len(arr))
+    assert t._slots.size >= 2 * 600 and t.other > 0
+    ints = pa.array(rng.integers(-10**12, 10**12, 3000))
+    t = count_all(ints, "int", 2000)
+    assert_matches_oracle(t, ints, 2000, len(ints))
+
+
+def test_cap_zero_and_cap_reached_totals():
+    arr = pa.array(["a", "b", None, "c", "a", "d"])
+    for cap, (keys, other) in {0: ([], 5), 2: (["a", "b"], 2)}.items():
+        t = count_all(arr, "str", cap)
+        assert t.keys() == keys and t.other == other and t.null == 1 and t.total == 6
+
+
+# ---- dictionaries ----------------------------------------------------------------
+
+@st.composite
+def dictionary_chunks(draw):
+    index_type = draw(st.sampled_from(INDEX_TYPES))
+    chunks = []
+    for _ in range(draw(st.integers(1, 3))):
+        dictionary = draw(st.lists(texts, min_size=0, max_size=12, unique=True))
+        if dictionary and draw(st.booleans()):
+            dictionary.append(dictionary[0])  # Arrow allows repeated dictionary values
+        d = len(dictionary)
+        idx = draw(st.lists(st.none() | st.integers(0, d - 1) if d else st.none(), max_size=80))
+        arr = pa.DictionaryArray.from_arrays(pa.array(idx, type=index_type),
+                                             pa.array(dictionary, type=pa.string()))
+        if draw(st.booleans()) and len(arr):
+            lo = draw(st.integers(0, len(arr)))
+            arr = arr.slice(lo, draw(st.integers(0, len(arr) - lo)))
+        chunks.append(arr)
+    return pa.chunked_array(chunks, type=pa.dictionary(index_type, pa.string()))
+
+
+@SETTINGS
+@given(dictionary_chunks(), st.integers(0, 10))
+def test_dictionaries(arr, max_ids):
+    t = count_all(arr, "str", max_ids)
+    assert_matches_oracle(t, arr, max_ids, len(arr))
+    # A dictionary column builds exactly the table of its decoded column.
+    decoded = pa.chunked_array([c.dictionary_decode() for c in arr.chunks], type=pa.string())
+    assert_same_state(t, count_all(decoded, "str", max_ids))
+
+
+def test_dictionary_null_values_and_large_index_gaps():
+    dictionary = pa.array(["x", None, "y"] + [f"u{i}" for i in range(5000)])
+    idx = np.full(20000, 2, dtype=np.int32)
+    idx[-1] = 0
+    idx[-2] = 1
+    idx[9] = 4000
+    arr = pa.DictionaryArray.from_arrays(pa.array(idx), dictionary)
+    t = count_all(arr, "str", 10)
+    assert_matches_oracle(t, arr, 10, len(arr))
+
+
+def test_dictionary_index_out_of_range():
+    arr = pa.DictionaryArray.from_arrays(pa.array([0, 1, 5, 0], pa.int8()), pa.array(["a", "b"]), safe=False)
+    for be in BACKENDS:
+        t = CatTable("str")
+        t.update(pa.array(["a"]), backend=be)
+        with pytest.raises(InvalidInputError, match="position 2"):
+            t.update(arr, backend=be, name="col")
+        assert t.to_dict() == {"a": 1} and t.null == 0
+
+
+# ---- integers and booleans -------------------------------------------------------
+
+@SETTINGS
+@given(st.data(), st.sampled_from(INT_TYPES), st.integers(0, 12))
+def test_integers(data, arrow_type, max_ids):
+    info = np.iinfo(arrow_type.to_pandas_dtype())
+    ints = st.integers(int(info.min), int(info.max))
+    values = data.draw(pooled(ints | st.sampled_from([int(info.min), int(info.max), 0])))
+    arr = data.draw(sliced(values, arrow_type))
+    t = count_all(arr, "int", max_ids)
+    assert_matches_oracle(t, arr, max_ids, len(arr))
+
+
+@SETTINGS
+@given(st.data(), st.integers(0, 3))
+def test_booleans(data, max_ids):
+    values = data.draw(st.lists(st.none() | st.booleans(), max_size=300))
+    arr = data.draw(sliced(values, pa.bool_()))
+    t = count_all(arr, "int", max_ids)
+    assert_matches_oracle(t, arr, max_ids, len(arr))
+    assert all(type(k) is bool for k in t.keys())
+
+
+@SETTINGS
+@given(st.lists(st.none() | st.booleans(), max_size=400), st.integers(0, 17), st.data())
+def test_bool_count_kernel(values, lo, data):
+    arr = pa.array(values, pa.bool_())
+    lo = min(lo, len(arr))
+    arr = arr.slice(lo, data.draw(st.integers(0, len(arr) - lo)))
+    want = (arr.to_pylist().count(True), arr.to_pylist().count(False), arr.null_count)
+    for v in iter_columns(arr):
+        out = native.ffi.new("int64_t[3]", [1, 2, 3])  # the kernel accumulates
+        rc = native.lib.fd_bool_count(native.column(v), out + 0, out + 1, out + 2)
+        assert rc == 0
+        assert (out[0] - 1, out[1] - 2, out[2] - 3) == want
+        assert tuple(jit.bool_count(v.values, v.validity, v.offset, v.length)) == want
+
+
+@pytest.mark.parametrize("index_type", INT_TYPES)
+def test_count_indices_out_of_range(index_type):
+    vals = [0, 2, None, 1, 3, 0] if index_type != pa.int8() else [0, 2, None, 1, -1, 0]
+    bad = 4
+    v = next(iter_columns(pa.array(vals, index_type)))
+    bins = np.zeros(3, dtype=np.int64)
+    prog = native.ffi.new("int64_t*")
+    nn = native.ffi.new("int64_t*")
+    rc = native.lib.fd_count_indices(native.column(v), native.ptr("int64_t*", bins), 3, nn, prog)
+    assert (rc, prog[0]) == (native.lib.FD_EINVAL, bad)
+    rc2, prog2, _ = jit.count_indices(v.values, v.validity, v.offset, v.length, np.zeros(3, np.int64))
+    assert (rc2, prog2) == (rc, bad)
+
+
+def test_uint64_keys_and_signed_mix():
+    big = np.array([2**64 - 1, 2**63, 5, 2**64 - 1], dtype=np.uint64)
+    t = count_all(pa.array(big), "int", 10)
+    assert t.to_dict() == {2**64 - 1: 2, 2**63: 1, 5: 1}
+    tabs = []
+    for be in BACKENDS:
+        t = CatTable("int", 10, _initial=TINY)
+        t.update(pa.array([-1, 5], pa.int8()), backend=be)
+        t.update(pa.array([5, 6], pa.uint64()), backend=be)
+        tabs.append(t)
+    assert_same_state(*tabs)
+    assert t.to_dict() == {-1: 1, 5: 2, 6: 1}
+
+
+# ---- type errors -----------------------------------------------------------------
+
+@pytest.mark.parametrize("key_kind,arr", [
+    ("int", pa.array([1.5, 2.0])),
+    ("str", pa.array([1.5, 2.0], pa.float32())),
+    ("int", pa.array(["a"])),
+    ("str", pa.array([1, 2])),
+    ("str", pa.array([True])),
+    ("int", pa.array(["a", "b"]).dictionary_encode()),
+    ("str", pa.DictionaryArray.from_arrays(pa.array([0, 0]), pa.array([7]))),
+    ("int", pa.DictionaryArray.from_arrays(pa.array([0, 0]), pa.array([7.5]))),
+])
+def test_type_mismatch(key_kind, arr):
+    for be in BACKENDS:
+        t = CatTable(key_kind)
+        with pytest.raises(SchemaError) as exc:
+            t.update(pa.chunked_array([arr[:1], arr[1:]]) if len(arr) > 1 else arr, backend=be, name="feat")
+        msg = str(exc.value)
+        assert "'feat'" in msg and key_kind in msg
+        assert str(arr.type) in msg
+        assert t.total == 0 and t.n_ids == 0
+
+
+def test_numba_not_imported_by_fastdrift():
+    code = ("import sys, fastdrift, fastdrift.kernels.cat, fastdrift.kernels.reference_categorical;"
+            "t = fastdrift.kernels.cat.CatTable('str'); import pyarrow as pa;"
+            "t.update(pa.array(['a']), backend='c'); assert 'numba' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- merge, copy, state ----------------------------------------------------------
+
+@SETTINGS
+@given(st.data(), st.sampled_from(["str", "int", "bool"]))
+def test_merge_of_split_equals_one_pass(data, kind):
+    elems = {"str": texts, "int": st.integers(-2**63, 2**63 - 1), "bool": st.booleans()}[kind]
+    values = data.draw(pooled(elems))
+    cut = data.draw(st.integers(0, len(values)))
+    arrow_type = {"str": pa.string(), "int": pa.int64(), "bool": pa.bool_()}[kind]
+    key_kind = "str" if kind == "str" else "int"
+    be = data.draw(st.sampled_from(BACKENDS))
+    whole = CatTable(key_kind, 100, _initial=TINY)
+    whole.update(pa.array(values, arrow_type), backend=be)
+    a, b = CatTable(key_kind, 100, _initial=TINY), CatTable(key_kind, 100, _initial=TINY)
+    a.update(pa.array(values[:cut], arrow_type), backend=be)
+    b.update(pa.array(values[cut:], arrow_type), backend=be)
+    a.merge_from(b, backend=data.draw(st.sampled_from(BACKENDS)))
+    assert a.keys() == whole.keys() and a.counts.tolist() == whole.counts.tolist()
+    assert (a.other, a.null) == (whole.other, whole.null)
+    np.testing.assert_array_equal(a._slots, whole._slots)
+    # state round trip, and copies are independent
+    r = CatTable.from_state(a.state())
+    assert r.keys() == a.keys() and r.counts.tolist() == a.counts.tolist() and r.total == a.total
+    c = a.copy()
+    c.update(pa.array(values[:1], arrow_type), backend=be)
+    assert a.total == len(values) and c.total == len(values) + min(1, len(values))
+
+
+def test_merge_incompatible():
+    with pytest.raises(IncompatibleSketchError, match="max_ids=5.*max_ids=6|max_ids=6.*max_ids=5"):
+        CatTable("str", 5).merge_from(CatTable("str", 6))
+    with pytest.raises(IncompatibleSketchError, match="'int'.*'str'|'str'.*'int'"):
+        CatTable("str", 5).merge_from(CatTable("int", 5))
+
+
+def test_add_counts_beyond_cap():
+    t = CatTable("str", 2)
+    t.add_counts(["a", "b", "c", "a"], [1, 2, 3, 4], other=5, null=6)
+    assert t.to_dict() == {"a": 5, "b": 2} and t.other == 8 and t.null == 6
+    t = CatTable("int", 3)
+    t.add_counts([0, 1], [3, 4])
+    t.update(pa.array([True, False, None]))  # a deserialized bool table keeps counting booleans
+    assert t.to_dict() == {0: 4, 1: 5} and t.null == 1
+
+
+# ---- C hygiene -------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.parametrize("flags", [["-O3", "-DNDEBUG"], ["-O0", "-g", "-UNDEBUG"]])
+def test_c_compiles_warning_free(flags, tmp_path):
+    subprocess.run(["gcc", "-std=c99", *flags, "-Wall", "-Wextra", "-Werror", "-pedantic",
+                    "-I", str(ROOT / "kernels"), "-c", str(ROOT / "kernels" / "fd_cat.c"),
+                    "-o", str(tmp_path / "fd_cat.o")], check=True)
