@@ -191,8 +191,11 @@ class Categorical(Sketch):
         if self._key_type == "str":
             for k in keys:
                 w.string(k)
+        elif self._table is not None:
+            # raw int64 bit patterns: uint64 keys >= 2**63 survive the round trip as negatives
+            w.i64_array(self._table._int_keys[:len(keys)])
         else:
-            w.i64_array(np.array([int(k) for k in keys], dtype=np.int64))
+            w.i64_array(np.zeros(0, dtype=np.int64))
         w.i64_array(self.counts)
         w.u64(self.other_count)
         w.u64(self.null_count)
