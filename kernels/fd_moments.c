@@ -45,97 +45,129 @@ static void chan_merge(mstate *s, int64_t nb, double sum_b, double mean_b,
     s->mx = mx_b > s->mx ? mx_b : s->mx;
 }
 
-/* The block's finite values are already compacted into buf[0:k]. */
+/* The block's finite values are already compacted into buf[0:k].  Four
+ * independent accumulators per quantity: one running sum would serialise on
+ * the 4-cycle add latency, which is the whole cost of this kernel. */
 static void reduce_block(mstate *s, const double *buf, int64_t k)
 {
     if (k == 0)
         return;
-    double sum = 0.0, mn = DBL_MAX, mx = -DBL_MAX;
-    for (int64_t i = 0; i < k; ++i) {
+    double sa[4] = {0.0, 0.0, 0.0, 0.0};
+    double mn[4] = {DBL_MAX, DBL_MAX, DBL_MAX, DBL_MAX};
+    double mx[4] = {-DBL_MAX, -DBL_MAX, -DBL_MAX, -DBL_MAX};
+    int64_t i = 0;
+    for (; i + 4 <= k; i += 4) {
+        for (int l = 0; l < 4; ++l) {
+            const double x = buf[i + l];
+            sa[l] += x;
+            mn[l] = x < mn[l] ? x : mn[l];
+            mx[l] = x > mx[l] ? x : mx[l];
+        }
+    }
+    for (; i < k; ++i) {
         const double x = buf[i];
-        sum += x;
-        mn = x < mn ? x : mn;
-        mx = x > mx ? x : mx;
+        sa[0] += x;
+        mn[0] = x < mn[0] ? x : mn[0];
+        mx[0] = x > mx[0] ? x : mx[0];
+    }
+    const double sum = (sa[0] + sa[1]) + (sa[2] + sa[3]);
+    double lo = mn[0], hi = mx[0];
+    for (int l = 1; l < 4; ++l) {
+        lo = mn[l] < lo ? mn[l] : lo;
+        hi = mx[l] > hi ? mx[l] : hi;
     }
     const double mean = sum / (double)k;
-    double m2 = 0.0;
-    for (int64_t i = 0; i < k; ++i) {
-        const double d = buf[i] - mean;
-        m2 += d * d;
+    double ma[4] = {0.0, 0.0, 0.0, 0.0};
+    i = 0;
+    for (; i + 4 <= k; i += 4) {
+        for (int l = 0; l < 4; ++l) {
+            const double d = buf[i + l] - mean;
+            ma[l] += d * d;
+        }
     }
-    chan_merge(s, k, sum, mean, m2, mn, mx);
+    for (; i < k; ++i) {
+        const double d = buf[i] - mean;
+        ma[0] += d * d;
+    }
+    chan_merge(s, k, sum, mean, (ma[0] + ma[1]) + (ma[2] + ma[3]), lo, hi);
 }
 
-/* Append x to the block buffer when finite, count it as a special otherwise.
- * x - x is 0 exactly for finite x and NaN for +-inf and NaN, so finiteness
- * costs one subtract and the append is a store plus a conditional advance. */
+/* Append x to the block buffer when valid and finite.  x - x is 0 exactly
+ * for finite x and NaN for +-inf and NaN, so the common path is a store, a
+ * subtract-compare and a conditional advance; the rare non-finite values are
+ * classified afterwards by rescanning the block (see classify). */
 #define MOM_ONE(XRAW, W)                                                     \
     do {                                                                     \
         const double x_ = (double)(XRAW);                                    \
         const int64_t w_ = (W);                                              \
         buf[k] = x_;                                                         \
-        if (IS_FLOAT) {                                                      \
-            const int64_t fin_ = (int64_t)(x_ - x_ == 0.0);                  \
-            k += w_ & fin_;                                                  \
-            c_nan += w_ & (int64_t)(x_ != x_);                               \
-            c_pinf += w_ & (int64_t)(x_ > DBL_MAX);                          \
-            c_ninf += w_ & (int64_t)(x_ < -DBL_MAX);                         \
-        } else {                                                             \
+        if (IS_FLOAT)                                                        \
+            k += w_ & (int64_t)(x_ - x_ == 0.0);                             \
+        else                                                                 \
             k += w_;                                                         \
-        }                                                                    \
+        nvalid += w_;                                                        \
     } while (0)
 
+/* Count NaN / +inf / -inf among the valid values of v[i0:i1]. */
+#define DEF_CLASSIFY(SUFFIX, T)                                               \
+static void classify_##SUFFIX(const T *v, const uint8_t *valid, int64_t off,  \
+                              int64_t i0, int64_t i1, int64_t *ints)          \
+{                                                                             \
+    for (int64_t i = i0; i < i1; ++i) {                                       \
+        if (!fd_valid(valid, off + i))                                        \
+            continue;                                                         \
+        const double x = (double)v[i];                                        \
+        ints[2] += x != x;                                                    \
+        ints[3] += x > DBL_MAX;                                               \
+        ints[4] += x < -DBL_MAX;                                              \
+    }                                                                         \
+}
+
 #define DEF_MOM(SUFFIX, T, IS_FLOAT_)                                         \
+DEF_CLASSIFY(SUFFIX, T)                                                       \
 static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
                          int64_t off, int64_t len, mstate *s, int64_t *ints)  \
 {                                                                             \
     const int IS_FLOAT = (IS_FLOAT_);                                         \
     const T *v = (const T *)values + off;                                     \
     double buf[FD_MOM_BLOCK];                                                 \
-    int64_t c_nan = 0, c_pinf = 0, c_ninf = 0, nul = 0;                       \
+    int64_t nul = 0;                                                          \
     for (int64_t start = 0; start < len; start += FD_MOM_BLOCK) {             \
         /* Blocks start at multiples of 1024 elements past the array offset, \
          * so the bitmap byte boundary is the same in every block. */         \
         const int64_t end = len - start < FD_MOM_BLOCK ? len                  \
                                                        : start + FD_MOM_BLOCK;\
-        int64_t k = 0, i = start;                                             \
+        int64_t k = 0, nvalid = 0, i = start;                                 \
         if (valid == 0) {                                                     \
-            for (; i < end; ++i)                                              \
+            for (; i < end; ++i) {                                            \
+                if ((i & 7) == 0)                                             \
+                    FD_PREFETCH(v + i);                                       \
                 MOM_ONE(v[i], 1);                                             \
+            }                                                                 \
         } else {                                                              \
             int64_t pos = off + i;                                            \
-            for (; i < end && (pos & 7); ++i, ++pos) {                        \
-                const int64_t w = (valid[pos >> 3] >> (pos & 7)) & 1;         \
-                MOM_ONE(v[i], w);                                             \
-                nul += 1 - w;                                                 \
-            }                                                                 \
+            for (; i < end && (pos & 7); ++i, ++pos)                          \
+                MOM_ONE(v[i], (valid[pos >> 3] >> (pos & 7)) & 1);            \
             for (; i + 8 <= end; i += 8, pos += 8) {                          \
                 const unsigned m = valid[pos >> 3];                           \
+                FD_PREFETCH(v + i);                                           \
                 if (m == 0xFFu) {                                             \
                     for (int b = 0; b < 8; ++b)                               \
                         MOM_ONE(v[i + b], 1);                                 \
-                } else if (m == 0u) {                                         \
-                    nul += 8;                                                 \
-                } else {                                                      \
-                    for (int b = 0; b < 8; ++b) {                             \
-                        const int64_t w = (m >> b) & 1u;                      \
-                        MOM_ONE(v[i + b], w);                                 \
-                        nul += 1 - w;                                         \
-                    }                                                         \
+                } else if (m != 0u) {                                         \
+                    for (int b = 0; b < 8; ++b)                               \
+                        MOM_ONE(v[i + b], (m >> b) & 1u);                     \
                 }                                                             \
             }                                                                 \
-            for (; i < end; ++i, ++pos) {                                     \
-                const int64_t w = (valid[pos >> 3] >> (pos & 7)) & 1;         \
-                MOM_ONE(v[i], w);                                             \
-                nul += 1 - w;                                                 \
-            }                                                                 \
+            for (; i < end; ++i, ++pos)                                       \
+                MOM_ONE(v[i], (valid[pos >> 3] >> (pos & 7)) & 1);            \
         }                                                                     \
+        nul += (end - start) - nvalid;                                        \
+        if (IS_FLOAT && k != nvalid)                                          \
+            classify_##SUFFIX(v, valid, off, start, end, ints);               \
         reduce_block(s, buf, k);                                              \
     }                                                                         \
     ints[1] += nul;                                                           \
-    ints[2] += c_nan;                                                         \
-    ints[3] += c_pinf;                                                        \
-    ints[4] += c_ninf;                                                        \
 }
 
 DEF_MOM(f64, double, 1)
