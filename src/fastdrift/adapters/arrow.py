@@ -118,7 +118,8 @@ def as_arrow(values, name: Optional[str] = None):
 
 def _view(arr: pa.Array, name: Optional[str]) -> ColumnView:
     t = arr.type
-    if isinstance(t, pa.ExtensionType):  # pyarrow.types.is_extension_type is gone in recent pyarrow
+    # pyarrow.types.is_extension_type is gone in recent pyarrow; isinstance works everywhere.
+    if isinstance(t, pa.BaseExtensionType):
         arr = arr.storage
         t = arr.type
     bufs = arr.buffers()
