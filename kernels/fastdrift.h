@@ -79,6 +79,22 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
  */
 int fd_moments_update(const fd_column *col, int64_t *ints, double *flts);
 
+/* ---- exact order statistics (reference quantiles) -------------------------
+ * Two passes over a grid of n_cells equal cells: cell of a finite x is
+ * clamp(floor((x - lo) * inv_width), 0, n_cells - 1), computed identically by
+ * both functions, so a value is selected exactly when it was counted in a
+ * flagged cell.  Nulls, NaN and +-inf are skipped by both.  Used to find
+ * exact quantiles by sorting only the cells that hold the wanted ranks.
+ */
+int fd_grid_count(const fd_column *col, double lo, double inv_width,
+                  int64_t n_cells, int64_t *counts);
+
+/* Append the finite values in flagged cells to out (capacity cap), in column
+ * order, starting at out[*n_out]; FD_EGROW if they would not fit. */
+int fd_grid_select(const fd_column *col, double lo, double inv_width,
+                   int64_t n_cells, const uint8_t *flags, double *out,
+                   int64_t cap, int64_t *n_out);
+
 /* ---- categorical counts -------------------------------------------------
  * An open-addressing hash table whose storage is owned by the caller, shared
  * bit-for-bit with the numba backend.  Ids are dense, in order of first

@@ -283,8 +283,10 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
         if kind == NUMERIC:
             if pat.is_null(col.type):
                 raise SchemaError(f"column {name!r} is all-null (Arrow null type): no reference bins")
-            h = Histogram(reference_edges(col, bins, strategy, name), name=name)
-            cp = ColumnProfile(name, NUMERIC, h, Moments(name=name))
+            m = Moments(name=name).update(col)
+            h = Histogram(reference_edges(col, bins, strategy, name, moments=m), name=name)
+            out[name] = ColumnProfile(name, NUMERIC, h.update(col), m)
+            continue
         else:
             cp = ColumnProfile(name, CATEGORICAL,
                                categorical=Categorical(max_categories, name=name))

@@ -1,0 +1,95 @@
+/* fd_select.c -- exact order statistics by a grid count and a selective copy.
+ *
+ * np.quantile partitions the whole column around every wanted rank (about
+ * 45 values/us for 1e6 values and nine ranks); here a first pass counts the
+ * finite values per cell of an equal-width grid over [min, max], Python finds
+ * the cells holding the wanted ranks, and a second pass copies only the values
+ * of those cells, which are then sorted.  Both passes are streaming and branch
+ * light, so the cost is two reads of the column plus a tiny sort.
+ */
+#include <math.h>
+#include "fd_internal.h"
+
+/* Cell of a finite x: identical arithmetic in both passes is the whole
+ * correctness argument, so it lives in one place. */
+static inline int64_t grid_cell(double x, double lo, double inv, double top)
+{
+    double t = (x - lo) * inv;
+    t = t > 0.0 ? t : 0.0;
+    t = t < top ? t : top;
+    return (int64_t)t;
+}
+
+#define FD_FINITE(x) ((x) - (x) == 0.0)   /* false for NaN and +-inf */
+
+#define GRID_LOOP(T, BODY)                                                   \
+    do {                                                                     \
+        const T *v = (const T *)col->values + col->offset;                   \
+        const uint8_t *bits = col->validity;                                 \
+        const int64_t off = col->offset;                                     \
+        for (int64_t i = 0; i < col->length; i++) {                          \
+            if (bits && !((bits[(off + i) >> 3] >> ((off + i) & 7)) & 1))    \
+                continue;                                                    \
+            const double x = (double)v[i];                                   \
+            if (!FD_FINITE(x))                                               \
+                continue;                                                    \
+            BODY                                                             \
+        }                                                                    \
+    } while (0)
+
+#define GRID_DISPATCH(BODY)                                                  \
+    switch (col->type) {                                                     \
+    case FD_F64: GRID_LOOP(double, BODY); break;                             \
+    case FD_F32: GRID_LOOP(float, BODY); break;                              \
+    case FD_I8: GRID_LOOP(int8_t, BODY); break;                              \
+    case FD_I16: GRID_LOOP(int16_t, BODY); break;                            \
+    case FD_I32: GRID_LOOP(int32_t, BODY); break;                            \
+    case FD_I64: GRID_LOOP(int64_t, BODY); break;                            \
+    case FD_U8: GRID_LOOP(uint8_t, BODY); break;                             \
+    case FD_U16: GRID_LOOP(uint16_t, BODY); break;                           \
+    case FD_U32: GRID_LOOP(uint32_t, BODY); break;                           \
+    case FD_U64: GRID_LOOP(uint64_t, BODY); break;                           \
+    default: return FD_ETYPE;                                                \
+    }
+
+int fd_grid_count(const fd_column *col, double lo, double inv_width,
+                  int64_t n_cells, int64_t *counts)
+{
+    if (!col || !counts || n_cells < 1 || col->length < 0 || col->offset < 0
+        || !(inv_width >= 0.0) || !FD_FINITE(lo))
+        return FD_EINVAL;
+    if (col->length == 0)
+        return FD_OK;
+    if (!col->values)
+        return FD_EINVAL;
+    const double top = (double)(n_cells - 1);
+    GRID_DISPATCH(counts[grid_cell(x, lo, inv_width, top)]++;)
+    return FD_OK;
+}
+
+int fd_grid_select(const fd_column *col, double lo, double inv_width,
+                   int64_t n_cells, const uint8_t *flags, double *out,
+                   int64_t cap, int64_t *n_out)
+{
+    if (!col || !flags || !n_out || n_cells < 1 || cap < 0 || *n_out < 0
+        || col->length < 0 || col->offset < 0 || !(inv_width >= 0.0)
+        || !FD_FINITE(lo))
+        return FD_EINVAL;
+    if (col->length == 0)
+        return FD_OK;
+    if (!col->values)
+        return FD_EINVAL;
+    const double top = (double)(n_cells - 1);
+    int64_t n = *n_out;
+    int overflow = 0;
+    GRID_DISPATCH(
+        if (flags[grid_cell(x, lo, inv_width, top)]) {
+            if (n < cap)
+                out[n] = x;
+            else
+                overflow = 1;
+            n++;
+        })
+    *n_out = n < cap ? n : cap;
+    return overflow ? FD_EGROW : FD_OK;
+}
