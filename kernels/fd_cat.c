@@ -109,72 +109,138 @@ static int fd_table_ok(const fd_cat_table *t, int strings)
     return FD_OK;
 }
 
+/* The table as the hot loop sees it: every field a local, so stores into
+ * counts[] cannot alias (and force reloads of) the table's pointers and
+ * counters, which they could through fd_cat_table's int64_t fields.  After
+ * inlining, the compiler keeps these in registers; fd_ctx_store writes the
+ * counters back on every exit. */
+typedef struct fd_ctx {
+    int32_t *slots;
+    uint64_t mask;
+    uint64_t *hashes;
+    const int64_t *ko;       /* key_offsets */
+    int64_t *ko_w;
+    int64_t *ik;             /* int_keys */
+    uint8_t *arena;
+    int64_t arena_cap, id_cap, n_slots;
+    int64_t *counts;
+    int64_t n_ids, max_ids, other, nul, used;
+} fd_ctx;
+
+static inline void fd_ctx_load(fd_ctx *c, const fd_cat_table *t)
+{
+    c->slots = t->slots;
+    c->mask = (uint64_t)t->n_slots - 1;
+    c->hashes = t->hashes;
+    c->ko = t->key_offsets;
+    c->ko_w = t->key_offsets;
+    c->ik = t->int_keys;
+    c->arena = t->arena;
+    c->arena_cap = t->arena_cap;
+    c->id_cap = t->id_cap;
+    c->n_slots = t->n_slots;
+    c->counts = t->counts;
+    c->n_ids = t->meta[FD_CAT_N_IDS];
+    c->max_ids = t->meta[FD_CAT_MAX_IDS];
+    c->other = t->meta[FD_CAT_OTHER];
+    c->nul = t->meta[FD_CAT_NULL];
+    c->used = t->meta[FD_CAT_ARENA_USED];
+}
+
+static inline void fd_ctx_store(const fd_ctx *c, fd_cat_table *t)
+{
+    t->meta[FD_CAT_N_IDS] = c->n_ids;
+    t->meta[FD_CAT_OTHER] = c->other;
+    t->meta[FD_CAT_NULL] = c->nul;
+    t->meta[FD_CAT_ARENA_USED] = c->used;
+}
+
 /* Room for one more id (and n more arena bytes)?  Checked only on the
  * insertion path, so counting known keys never pays for it. */
-static inline int fd_must_grow(const fd_cat_table *t, int64_t n_ids, int64_t arena_bytes)
+static inline int fd_must_grow(const fd_ctx *c, int64_t arena_bytes)
 {
-    return n_ids >= t->id_cap || 2 * (n_ids + 1) > t->n_slots
-           || t->meta[FD_CAT_ARENA_USED] + arena_bytes > t->arena_cap;
+    return c->n_ids >= c->id_cap || 2 * (c->n_ids + 1) > c->n_slots
+           || c->used + arena_bytes > c->arena_cap;
 }
 
-static inline int64_t fd_find_or_insert_str(fd_cat_table *t, const uint8_t *p, int64_t n)
+/* Byte equality for short keys without a libc call per value: most
+ * categories are a few words long. */
+static inline int fd_key_eq(const uint8_t *a, const uint8_t *b, int64_t n)
 {
-    const uint64_t h = fd_hash_bytes(p, n);
-    const uint64_t mask = (uint64_t)t->n_slots - 1;
-    uint64_t s = h & mask;
-    int64_t n_ids;
-    for (;;) {
-        const int32_t id = t->slots[s];
-        if (id < 0)
-            break;
-        if (t->hashes[id] == h) {
-            const int64_t a = t->key_offsets[id];
-            if (t->key_offsets[id + 1] - a == n && (n == 0 || memcmp(t->arena + a, p, (size_t)n) == 0))
-                return id;
-        }
-        s = (s + 1) & mask;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
     }
-    n_ids = t->meta[FD_CAT_N_IDS];
-    if (n_ids >= t->meta[FD_CAT_MAX_IDS])
+    for (; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+static int64_t fd_insert_str(fd_ctx *c, uint64_t s, uint64_t h, const uint8_t *p, int64_t n)
+{
+    const int64_t id = c->n_ids;
+    if (id >= c->max_ids)
         return FD_ID_OTHER;
-    if (fd_must_grow(t, n_ids, n))
+    if (fd_must_grow(c, n))
         return FD_ID_GROW;
     if (n > 0)
-        memcpy(t->arena + t->meta[FD_CAT_ARENA_USED], p, (size_t)n);
-    t->meta[FD_CAT_ARENA_USED] += n;
-    t->key_offsets[n_ids + 1] = t->meta[FD_CAT_ARENA_USED];
-    t->hashes[n_ids] = h;
-    t->counts[n_ids] = 0;
-    t->slots[s] = (int32_t)n_ids;
-    t->meta[FD_CAT_N_IDS] = n_ids + 1;
-    return n_ids;
+        memcpy(c->arena + c->used, p, (size_t)n);
+    c->used += n;
+    c->ko_w[id + 1] = c->used;
+    c->hashes[id] = h;
+    c->counts[id] = 0;
+    c->slots[s] = (int32_t)id;
+    c->n_ids = id + 1;
+    return id;
 }
 
-static inline int64_t fd_find_or_insert_int(fd_cat_table *t, int64_t v)
+static inline int64_t fd_find_or_insert_str(fd_ctx *c, const uint8_t *p, int64_t n)
 {
-    const uint64_t h = fd_hash_int(v);
-    const uint64_t mask = (uint64_t)t->n_slots - 1;
-    uint64_t s = h & mask;
-    int64_t n_ids;
+    const uint64_t h = fd_hash_bytes(p, n);
+    uint64_t s = h & c->mask;
     for (;;) {
-        const int32_t id = t->slots[s];
+        const int32_t id = c->slots[s];
         if (id < 0)
             break;
-        if (t->int_keys[id] == v)
-            return id;
-        s = (s + 1) & mask;
+        if (c->hashes[id] == h) {
+            const int64_t a = c->ko[id];
+            if (c->ko[id + 1] - a == n && fd_key_eq(c->arena + a, p, n))
+                return id;
+        }
+        s = (s + 1) & c->mask;
     }
-    n_ids = t->meta[FD_CAT_N_IDS];
-    if (n_ids >= t->meta[FD_CAT_MAX_IDS])
+    return fd_insert_str(c, s, h, p, n);
+}
+
+static inline int64_t fd_find_or_insert_int(fd_ctx *c, int64_t v)
+{
+    const uint64_t h = fd_hash_int(v);
+    uint64_t s = h & c->mask;
+    int64_t id;
+    for (;;) {
+        const int32_t found = c->slots[s];
+        if (found < 0)
+            break;
+        if (c->ik[found] == v)
+            return found;
+        s = (s + 1) & c->mask;
+    }
+    id = c->n_ids;
+    if (id >= c->max_ids)
         return FD_ID_OTHER;
-    if (fd_must_grow(t, n_ids, 0))
+    if (fd_must_grow(c, 0))
         return FD_ID_GROW;
-    t->int_keys[n_ids] = v;
-    t->hashes[n_ids] = h;
-    t->counts[n_ids] = 0;
-    t->slots[s] = (int32_t)n_ids;
-    t->meta[FD_CAT_N_IDS] = n_ids + 1;
-    return n_ids;
+    c->ik[id] = v;
+    c->hashes[id] = h;
+    c->counts[id] = 0;
+    c->slots[s] = (int32_t)id;
+    c->n_ids = id + 1;
+    return id;
 }
 
 /* One loop body for both entry points: ids == NULL means "count", else
@@ -185,9 +251,9 @@ static inline int64_t fd_find_or_insert_int(fd_cat_table *t, int64_t v)
         if (ids) {                                              \
             ids[i] = (id);                                      \
         } else if ((id) >= 0) {                                 \
-            t->counts[id]++;                                    \
+            c.counts[id]++;                                     \
         } else {                                                \
-            t->meta[FD_CAT_OTHER]++;                            \
+            c.other++;                                          \
         }                                                       \
     } while (0)
 
@@ -196,7 +262,14 @@ static inline int64_t fd_find_or_insert_int(fd_cat_table *t, int64_t v)
         if (ids)                                                \
             ids[i] = -2;                                        \
         else                                                    \
-            t->meta[FD_CAT_NULL]++;                             \
+            c.nul++;                                            \
+    } while (0)
+
+#define FD_CAT_GROW_EXIT(i)                                     \
+    do {                                                        \
+        fd_ctx_store(&c, t);                                    \
+        *progress = (i);                                        \
+        return FD_EGROW;                                        \
     } while (0)
 
 #define FD_CAT_STR_LOOP(OT)                                                   \
@@ -204,15 +277,13 @@ static inline int64_t fd_find_or_insert_int(fd_cat_table *t, int64_t v)
         const OT *o = (const OT *)col->offsets + off;                         \
         for (i = start; i < n; i++) {                                         \
             int64_t id;                                                       \
-            if (!fd_valid(bits, off + i)) {                                   \
+            if (bits && !fd_valid(bits, off + i)) {                           \
                 FD_CAT_NULL_EMIT(i);                                          \
                 continue;                                                     \
             }                                                                 \
-            id = fd_find_or_insert_str(t, data + o[i], (int64_t)o[i + 1] - o[i]); \
-            if (id == FD_ID_GROW) {                                           \
-                *progress = i;                                                \
-                return FD_EGROW;                                              \
-            }                                                                 \
+            id = fd_find_or_insert_str(&c, data + o[i], (int64_t)o[i + 1] - o[i]); \
+            if (id == FD_ID_GROW)                                             \
+                FD_CAT_GROW_EXIT(i);                                          \
             FD_CAT_EMIT(i, id);                                               \
         }                                                                     \
     } while (0)
@@ -222,15 +293,13 @@ static inline int64_t fd_find_or_insert_int(fd_cat_table *t, int64_t v)
         const VT *v = (const VT *)col->values + off;                          \
         for (i = start; i < n; i++) {                                         \
             int64_t id;                                                       \
-            if (!fd_valid(bits, off + i)) {                                   \
+            if (bits && !fd_valid(bits, off + i)) {                           \
                 FD_CAT_NULL_EMIT(i);                                          \
                 continue;                                                     \
             }                                                                 \
-            id = fd_find_or_insert_int(t, (int64_t)v[i]);                     \
-            if (id == FD_ID_GROW) {                                           \
-                *progress = i;                                                \
-                return FD_EGROW;                                              \
-            }                                                                 \
+            id = fd_find_or_insert_int(&c, (int64_t)v[i]);                    \
+            if (id == FD_ID_GROW)                                             \
+                FD_CAT_GROW_EXIT(i);                                          \
             FD_CAT_EMIT(i, id);                                               \
         }                                                                     \
     } while (0)
@@ -241,6 +310,7 @@ static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
     const uint8_t *bits;
     int64_t off, n, i;
     int rc, strings;
+    fd_ctx c;
 
     if (col == 0 || t == 0 || progress == 0)
         return FD_EINVAL;
@@ -265,6 +335,7 @@ static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
     if (strings ? col->offsets == 0 : col->values == 0)
         return FD_EINVAL;
     bits = col->validity;
+    fd_ctx_load(&c, t);
 
     if (strings) {
         /* Arrow may give a column of empty strings no data buffer at all;
@@ -287,6 +358,7 @@ static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
         default: FD_CAT_INT_LOOP(uint64_t); break;  /* bit pattern kept */
         }
     }
+    fd_ctx_store(&c, t);
     *progress = n;
     return FD_OK;
 }
