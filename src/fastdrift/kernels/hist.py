@@ -75,7 +75,8 @@ def _uniform_is_exact(edges: np.ndarray, lo: float, inv: float) -> bool:
     n = edges.size
     k = np.arange(n)
     at = _uniform_guess(edges, lo, inv, n)            # true bin k + 1
-    below = _uniform_guess(np.nextafter(edges, -np.inf), lo, inv, n)  # true bin k
+    with np.errstate(all="ignore"):
+        below = _uniform_guess(np.nextafter(edges, -np.inf), lo, inv, n)  # true bin k
     return bool(np.all(np.abs(at - (k + 1)) <= 1) and np.all(np.abs(below - k) <= 1))
 
 
@@ -209,7 +210,9 @@ def make_index(edges, *, target_probes: int = TARGET_PROBES, max_table: int = MA
     padded.flags.writeable = False
     lo, hi = float(e[0]), float(e[-1])
 
-    if n >= 2 and np.array_equal(e, np.linspace(lo, hi, n)):
+    with np.errstate(all="ignore"):  # linspace over +-1e308 overflows internally
+        uniform = n >= 2 and np.array_equal(e, np.linspace(lo, hi, n))
+    if uniform:
         inv = _inverse_width(n - 1, lo, hi)
         if _uniform_is_exact(e, lo, inv):
             table = np.zeros(1, dtype=np.int32)

@@ -69,9 +69,7 @@ def _bin(x, e, table, lo, inv, top, n_probe, mode):
         t = t if t > 1.0 else 1.0
         t = t if t < top else top
         b = np.int64(t)
-        b -= np.int64(xc < e[b - 1])
-        b += np.int64(xc >= e[b])
-        return b
+        return b - np.int64(xc < e[b - 1]) + np.int64(xc >= e[b])
     t = (x - lo) * inv
     t = t if t > 0.0 else 0.0
     t = t if t < top else top
@@ -87,37 +85,50 @@ def _bin(x, e, table, lo, inv, top, n_probe, mode):
     return b
 
 
+_WAYS = 4          # private sub-histograms, as FD_HIST_WAYS in fd_hist.c
+_LOCAL_BINS = 512  # above this many bins every way is counts itself
+
+
 @njit(**_inline)
 def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, mode,
                counts, specials):
-    # x != x is always False for integer inputs; LLVM folds it after the
-    # int-to-double conversion, so one body serves every dtype.
+    # Consecutive values hitting the same counter serialise on store-to-load
+    # forwarding; counting round-robin into _WAYS sub-histograms avoids it.
+    # x != x is always False for integer inputs (LLVM folds it after the
+    # int-to-double conversion), so one body serves every dtype.
+    nb = counts.shape[0]
+    local = nb <= _LOCAL_BINS
+    if local:
+        sub = np.zeros((_WAYS, nb), dtype=np.int64)
+    else:
+        sub = counts.reshape((1, nb))
+    nway = sub.shape[0] - 1  # index mask: 3 with local ways, 0 otherwise
     nan = 0
     nul = 0
     if validity.size == 0:
-        for i in range(offset, offset + length):
-            x = np.float64(values[i])
-            counts[_bin(x, e, table, lo, inv, top, n_probe, mode)] += 1
+        for i in range(length):
+            x = np.float64(values[offset + i])
+            sub[i & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += 1
             nan += np.int64(x != x)
     else:
         pos = offset
         end = offset + length
-        # Leading bits up to a bitmap byte boundary, whole bytes (8 values per
-        # validity load, and no per-value work for all-valid or all-null
-        # bytes), then the tail.  A null slot is counted with weight 0.
+        # Leading bits up to a bitmap byte boundary, whole bytes (one
+        # validity load per 8 values, no per-value work for all-null bytes),
+        # then the tail.  A null slot is counted with weight 0.
         while pos < end and (pos & 7) != 0:
             w = np.int64((validity[pos >> 3] >> (pos & 7)) & 1)
             x = np.float64(values[pos])
-            counts[_bin(x, e, table, lo, inv, top, n_probe, mode)] += w
+            sub[0, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
             nan += w & np.int64(x != x)
             nul += 1 - w
             pos += 1
         while pos + 8 <= end:
             m = np.int64(validity[pos >> 3])
             if m == 0xFF:
-                for k in range(pos, pos + 8):
-                    x = np.float64(values[k])
-                    counts[_bin(x, e, table, lo, inv, top, n_probe, mode)] += 1
+                for k in range(8):
+                    x = np.float64(values[pos + k])
+                    sub[k & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += 1
                     nan += np.int64(x != x)
             elif m == 0:
                 nul += 8
@@ -125,17 +136,20 @@ def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe
                 for k in range(8):
                     w = (m >> k) & 1
                     x = np.float64(values[pos + k])
-                    counts[_bin(x, e, table, lo, inv, top, n_probe, mode)] += w
+                    sub[k & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
                     nan += w & np.int64(x != x)
                     nul += 1 - w
             pos += 8
         while pos < end:
             w = np.int64((validity[pos >> 3] >> (pos & 7)) & 1)
             x = np.float64(values[pos])
-            counts[_bin(x, e, table, lo, inv, top, n_probe, mode)] += w
+            sub[0, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
             nan += w & np.int64(x != x)
             nul += 1 - w
             pos += 1
+    if local:
+        for b in range(nb):
+            counts[b] += sub[0, b] + sub[1, b] + sub[2, b] + sub[3, b]
     # NaN compared false everywhere and landed in a fixed bin: 1 on the
     # uniform path, table[0] otherwise.
     if mode == M_UNIFORM:
@@ -153,8 +167,9 @@ def _hist_sigs():
             for t in VALUE_TYPES]
 
 
-# One compiled entry per path, so that the path and the probe count are
-# compile-time constants inside the loop and the probes unroll.
+# One compiled entry per path (uniform, one probe -- the common table case
+# -- and any probe count), so the path is a compile-time constant inside the
+# loop.  A separate two-probe entry was not worth its compile time.
 @njit(_hist_sigs(), **NUMBA_OPTIONS)
 def _hist_uniform(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
     _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_UNIFORM,
@@ -164,12 +179,6 @@ def _hist_uniform(values, validity, offset, length, e, table, lo, inv, top, n_pr
 @njit(_hist_sigs(), **NUMBA_OPTIONS)
 def _hist_p1(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
     _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_P1,
-               counts, specials)
-
-
-@njit(_hist_sigs(), **NUMBA_OPTIONS)
-def _hist_p2(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
-    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_P2,
                counts, specials)
 
 
@@ -214,7 +223,7 @@ def hist_update(values, validity, offset, length, edges, uniform, n_probe, lo, i
         _hist_uniform(values, validity, offset, length, edges, table, lo, inv_width,
                       float(n_edges), n_probe, counts, specials)
         return
-    fn = _hist_p1 if n_probe == 1 else _hist_p2 if n_probe == 2 else _hist_pn
+    fn = _hist_p1 if n_probe == 1 else _hist_pn
     fn(values, validity, offset, length, edges, table, lo, inv_width, float(n_table - 1),
        n_probe, counts, specials)
 
@@ -246,22 +255,54 @@ def _chan_merge(ints, flts, nb, sum_b, mean_b, m2_b, mn_b, mx_b):
 
 @njit(**_inline)
 def _reduce_block(ints, flts, buf, k):
+    # Four independent accumulators: a single running sum serialises on the
+    # floating-point add latency.
     if k == 0:
         return
-    s = 0.0
-    mn = _DBL_MAX
-    mx = -_DBL_MAX
-    for i in range(k):
-        x = buf[i]
-        s += x
-        mn = x if x < mn else mn
-        mx = x if x > mx else mx
+    s0 = s1 = s2 = s3 = 0.0
+    mn0 = mn1 = mn2 = mn3 = _DBL_MAX
+    mx0 = mx1 = mx2 = mx3 = -_DBL_MAX
+    k4 = k - (k & 3)
+    for i in range(0, k4, 4):
+        a = buf[i]
+        b = buf[i + 1]
+        c = buf[i + 2]
+        d = buf[i + 3]
+        s0 += a
+        s1 += b
+        s2 += c
+        s3 += d
+        mn0 = a if a < mn0 else mn0
+        mn1 = b if b < mn1 else mn1
+        mn2 = c if c < mn2 else mn2
+        mn3 = d if d < mn3 else mn3
+        mx0 = a if a > mx0 else mx0
+        mx1 = b if b > mx1 else mx1
+        mx2 = c if c > mx2 else mx2
+        mx3 = d if d > mx3 else mx3
+    for i in range(k4, k):
+        a = buf[i]
+        s0 += a
+        mn0 = a if a < mn0 else mn0
+        mx0 = a if a > mx0 else mx0
+    s = (s0 + s1) + (s2 + s3)
+    mn = min(min(mn0, mn1), min(mn2, mn3))
+    mx = max(max(mx0, mx1), max(mx2, mx3))
     mean = s / k
-    m2 = 0.0
-    for i in range(k):
-        d = buf[i] - mean
-        m2 += d * d
-    _chan_merge(ints, flts, k, s, mean, m2, mn, mx)
+    m0 = m1 = m2_ = m3 = 0.0
+    for i in range(0, k4, 4):
+        d0 = buf[i] - mean
+        d1 = buf[i + 1] - mean
+        d2 = buf[i + 2] - mean
+        d3 = buf[i + 3] - mean
+        m0 += d0 * d0
+        m1 += d1 * d1
+        m2_ += d2 * d2
+        m3 += d3 * d3
+    for i in range(k4, k):
+        d0 = buf[i] - mean
+        m0 += d0 * d0
+    _chan_merge(ints, flts, k, s, mean, (m0 + m1) + (m2_ + m3), mn, mx)
 
 
 def _moments_sigs():

@@ -1,0 +1,266 @@
+"""C == numba == NumPy oracle for the histogram and moments kernels.
+
+Histogram counts and moments counts/min/max must match exactly.  Sum, mean
+and m2 are compared with a relative tolerance against an exactly rounded
+(math.fsum) oracle: ``RTOL`` times the magnitude scale of the data, because
+the kernels sum in blocks of 1024 with four accumulators and merge blocks
+with Chan's formula, so their error grows like n * eps * max|x| at worst.
+"""
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastdrift.adapters.arrow import iter_columns
+from fastdrift.errors import InvalidInputError, SchemaError
+from fastdrift.kernels.hist import hist_update, make_index
+from fastdrift.kernels.moments import empty_moments, moments_merge, moments_update
+from fastdrift.kernels.reference import KERNELS, hist_reference, moments_reference
+
+BACKENDS = ["c", "numba"]
+RTOL = 1e-9
+DTYPES = ["float64", "float32", "int8", "int16", "int32", "int64",
+          "uint8", "uint16", "uint32", "uint64"]
+SETTINGS = settings(deadline=None, max_examples=60,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def run_hist(values, edges, backend, index=None):
+    index = index or make_index(edges)
+    counts = np.zeros(index.n_edges + 1, np.int64)
+    specials = np.zeros(2, np.int64)
+    for view in iter_columns(values):
+        KERNELS["histogram"][backend](view, index, counts, specials)
+    return counts, specials
+
+
+def run_moments(values, backend):
+    ints, flts = empty_moments()
+    for view in iter_columns(values):
+        KERNELS["moments"][backend](view, ints, flts)
+    return ints, flts
+
+
+# ---- strategies -------------------------------------------------------------
+
+def _elements(dtype):
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        special = st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0])
+        w = 32 if dt.itemsize == 4 else 64
+        return st.one_of(special, st.floats(allow_nan=False, allow_infinity=False, width=w),
+                         st.floats(-1e3, 1e3, width=w), st.integers(-5, 5).map(float))
+    info = np.iinfo(dt)
+    return st.one_of(st.integers(int(info.min), int(info.max)), st.integers(-5, 5).filter(
+        lambda v: info.min <= v <= info.max), st.sampled_from([int(info.min), int(info.max)]))
+
+
+@st.composite
+def columns(draw, dtype=None, finite_scale=None):
+    dtype = dtype or draw(st.sampled_from(DTYPES))
+    n = draw(st.integers(0, 300))
+    vals = draw(st.lists(_elements(dtype), min_size=n, max_size=n))
+    if finite_scale is not None and np.dtype(dtype).kind == "f":
+        vals = [v if not math.isfinite(v) else float(np.clip(v, -finite_scale, finite_scale))
+                for v in vals]
+    mask = draw(st.one_of(st.none(), st.lists(st.booleans(), min_size=n, max_size=n)))
+    arr = pa.array(np.array(vals, dtype=dtype), mask=None if mask is None else np.array(mask, bool))
+    # Slice to a non-zero offset (any residue mod 8) and optionally chunk.
+    lo = draw(st.integers(0, min(n, 17)))
+    hi = draw(st.integers(lo, n))
+    arr = arr.slice(lo, hi - lo)
+    n_chunks = draw(st.integers(1, 3))
+    if n_chunks == 1:
+        return arr
+    cuts = sorted(draw(st.lists(st.integers(0, len(arr)), min_size=n_chunks - 1, max_size=n_chunks - 1)))
+    bounds = [0, *cuts, len(arr)]
+    return pa.chunked_array([arr.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])], arr.type)
+
+
+@st.composite
+def edge_sets(draw, values=None):
+    kind = draw(st.sampled_from(["uniform", "arbitrary", "near", "single"]))
+    if kind == "single":
+        return np.array([draw(st.floats(-1e6, 1e6))])
+    if kind == "uniform":
+        a = draw(st.floats(-1e6, 1e6))
+        w = draw(st.sampled_from([1e-3, 0.25, 1.0, 7.0, 1e5]))
+        n = draw(st.integers(2, 130))
+        return np.linspace(a, a + w * (n - 1), n)
+    pool = draw(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=120))
+    if kind == "near" and values is not None:
+        fin = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+        for v in fin[:40]:
+            pool += [v, float(np.nextafter(v, np.inf)), float(np.nextafter(v, -np.inf))]
+    e = np.unique(np.array(pool, dtype=np.float64))
+    return e[np.isfinite(e)] if e.size else np.array([0.0])
+
+
+# ---- histogram ---------------------------------------------------------------
+
+@SETTINGS
+@given(st.data())
+def test_hist_backends_equal_oracle(data):
+    col = data.draw(columns())
+    values = col.to_pylist()
+    edges = data.draw(edge_sets(values))
+    want_c, want_s = hist_reference(col, edges)
+    index = make_index(edges)
+    for backend in BACKENDS:
+        counts, specials = run_hist(col, edges, backend, index)
+        np.testing.assert_array_equal(counts, want_c, err_msg=f"{backend} {index}")
+        np.testing.assert_array_equal(specials, want_s, err_msg=backend)
+
+
+@SETTINGS
+@given(st.data())
+def test_hist_values_on_edges(data):
+    # Every value is an edge or its neighbouring double: the worst case for
+    # both the uniform guess and the table's conservative starts.
+    edges = data.draw(edge_sets())
+    picks = data.draw(st.lists(st.integers(0, edges.size - 1), min_size=1, max_size=200))
+    nudge = data.draw(st.lists(st.sampled_from([-1, 0, 1]), min_size=len(picks), max_size=len(picks)))
+    with np.errstate(all="ignore"):  # nextafter(DBL_MAX, inf) overflows, on purpose
+        vals = np.array([edges[p] if d == 0 else np.nextafter(edges[p], d * np.inf)
+                         for p, d in zip(picks, nudge)])
+    vals = np.concatenate([vals, [np.inf, -np.inf, np.nan, 1e308, -1e308, 5e-324]])
+    col = pa.array(vals)
+    want = hist_reference(col, edges)
+    for backend in BACKENDS:
+        got = run_hist(col, edges, backend)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("edges", [
+    np.array([0.0]), np.array([-1e308, 1e308]), np.array([-1e308, 0.0, 1e308]),
+    np.array([0.0, 5e-324, 1e-323]), np.linspace(0, 1, 11), np.linspace(-1e300, 1e300, 7),
+    np.array([1.0, 1.0 + 2.2e-16, 2.0, 1e10]),
+    np.concatenate([np.linspace(0, 1, 50), [1e9]]),  # one outlier edge: many probes
+])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hist_extreme_edges(edges, dtype):
+    rng = np.random.default_rng(1)
+    if np.dtype(dtype).kind == "f":
+        with np.errstate(all="ignore"):  # float32 overflow to +-inf is wanted here
+            x = np.concatenate([rng.standard_normal(500) * 10.0 ** rng.integers(-300, 300, 500),
+                                edges, [np.nan, np.inf, -np.inf, 0.0]]).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        x = rng.integers(info.min, info.max, 600, dtype=dtype, endpoint=True)
+    col = pa.array(x, mask=rng.random(x.size) < 0.2).slice(3)
+    want = hist_reference(col, edges)
+    for backend in BACKENDS:
+        got = run_hist(col, edges, backend)
+        np.testing.assert_array_equal(got[0], want[0], err_msg=backend)
+        np.testing.assert_array_equal(got[1], want[1], err_msg=backend)
+
+
+def test_hist_index_paths():
+    assert make_index(np.linspace(-3, 3, 101)).uniform
+    q = np.quantile(np.random.default_rng(0).standard_normal(10_000), np.linspace(0.01, 0.99, 99))
+    ix = make_index(q)
+    assert not ix.uniform and ix.n_probe <= 2
+    assert make_index([1.0]).n_edges == 1
+
+
+@pytest.mark.parametrize("bad", [[], [np.nan], [0.0, np.inf], [1.0, 1.0], [2.0, 1.0], [[1.0]], ["a"]])
+def test_make_index_rejects(bad):
+    with pytest.raises(InvalidInputError):
+        make_index(bad)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hist_schema_and_null_columns(backend):
+    index = make_index([0.0, 1.0])
+    counts, specials = np.zeros(3, np.int64), np.zeros(2, np.int64)
+    view = next(iter_columns(pa.array(["a", "b"]), name="city"))
+    with pytest.raises(SchemaError, match="city"):
+        hist_update(view, index, counts, specials, backend)
+    view = next(iter_columns(pa.nulls(7)))
+    hist_update(view, index, counts, specials, backend)
+    assert specials.tolist() == [7, 0] and counts.sum() == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hist_large(backend):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(1_000_000)
+    x[rng.integers(0, x.size, 1000)] = np.nan
+    col = pa.array(x, mask=rng.random(x.size) < 0.01).slice(13)
+    for edges in [np.linspace(-3, 3, 64), np.quantile(x[~np.isnan(x)], np.linspace(0.01, 0.99, 99))]:
+        got = run_hist(col, edges, backend)
+        want = hist_reference(col, edges)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+# ---- moments ----------------------------------------------------------------
+
+def assert_moments(got, want, scale):
+    gi, gf = got
+    wi, wf = want
+    np.testing.assert_array_equal(gi, wi)
+    assert gf[0] == wf[0] and gf[1] == wf[1]
+    n = max(int(wi[0]), 1)
+    tol_sum = RTOL * n * scale + 1e-300
+    assert abs(gf[2] - wf[2]) <= tol_sum, (gf, wf)
+    assert abs(gf[3] - wf[3]) <= tol_sum / n, (gf, wf)
+    assert abs(gf[4] - wf[4]) <= RTOL * n * scale * scale + RTOL * abs(wf[4]) + 1e-300, (gf, wf)
+
+
+@SETTINGS
+@given(st.data())
+def test_moments_backends_equal_oracle(data):
+    # Magnitudes kept below 1e150 so that squared deviations stay finite.
+    col = data.draw(columns(finite_scale=1e150))
+    want = moments_reference(col)
+    fin = want[0][0]
+    scale = max(abs(want[1][0]), abs(want[1][1])) if fin else 0.0
+    for backend in BACKENDS:
+        assert_moments(run_moments(col, backend), want, scale)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_moments_all_negative(backend):
+    col = pa.array(-np.arange(1.0, 3001.0))
+    ints, flts = run_moments(col, backend)
+    assert flts[1] == -1.0 and flts[0] == -3000.0 and ints[0] == 3000
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_moments_merge_equals_one_pass(backend):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(10_000) * 1e3 + 1e6
+    x[::97] = np.nan
+    x[::101] = np.inf
+    col = pa.array(x, mask=rng.random(x.size) < 0.05)
+    whole = run_moments(col, backend)
+    a = run_moments(col.slice(0, 3333), backend)
+    b = run_moments(col.slice(3333), backend)
+    moments_merge(a[0], a[1], b[0], b[1])
+    np.testing.assert_array_equal(a[0], whole[0])
+    assert a[1][0] == whole[1][0] and a[1][1] == whole[1][1]
+    np.testing.assert_allclose(a[1][2:], whole[1][2:], rtol=1e-12)
+    assert_moments(a, moments_reference(col), 1e6 + 1e4)
+    # Updating a non-empty state directly must agree too.
+    ints, flts = run_moments(col.slice(0, 3333), backend)
+    for view in iter_columns(col.slice(3333)):
+        moments_update(view, ints, flts, backend)
+    np.testing.assert_array_equal(ints, whole[0])
+    np.testing.assert_allclose(flts, whole[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_moments_large_and_empty(backend):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(1_000_000) + 1e4
+    assert_moments(run_moments(pa.array(x).slice(5), backend), moments_reference(pa.array(x).slice(5)), 1e4 + 10)
+    ints, flts = run_moments(pa.array([], pa.float64()), backend)
+    np.testing.assert_array_equal(ints, 0)
+    assert flts[0] == np.inf and flts[1] == -np.inf and flts[4] == 0.0
+    ints, flts = run_moments(pa.nulls(5), backend)
+    assert ints.tolist() == [0, 5, 0, 0, 0]
