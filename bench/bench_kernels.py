@@ -28,17 +28,18 @@ def _record(benchmark, result=None):
 
 
 def _edges(x, kind):
-    if kind == "uniform100":
+    if kind in ("uniform100", "uniform100arith"):
         return np.linspace(-4, 4, 101)
     q = 10 if kind == "quantile10" else 100
     return np.quantile(x, np.linspace(0, 1, q + 1)[1:-1])
 
 
-@pytest.mark.parametrize("kind", ["uniform100", "quantile10", "quantile100"])
+@pytest.mark.parametrize("kind", ["uniform100", "uniform100arith", "quantile10", "quantile100"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hist(benchmark, data, kind, backend):
+    """uniform100arith: the arithmetic uniform path, kept measured against the default table path."""
     x, view = data
-    index = make_index(_edges(x, kind))
+    index = make_index(_edges(x, kind), arithmetic_uniform=kind.endswith("arith"))
     fn = KERNELS["histogram"][backend]
     counts, specials = np.zeros(index.n_edges + 1, np.int64), np.zeros(2, np.int64)
     fn(view, index, counts, specials)  # warm-up (numba load from cache)

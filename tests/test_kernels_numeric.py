@@ -108,11 +108,12 @@ def test_hist_backends_equal_oracle(data):
     values = col.to_pylist()
     edges = data.draw(edge_sets(values))
     want_c, want_s = hist_reference(col, edges)
-    index = make_index(edges)
-    for backend in BACKENDS:
-        counts, specials = run_hist(col, edges, backend, index)
-        np.testing.assert_array_equal(counts, want_c, err_msg=f"{backend} {index}")
-        np.testing.assert_array_equal(specials, want_s, err_msg=backend)
+    for arith in (False, True):
+        index = make_index(edges, arithmetic_uniform=arith)
+        for backend in BACKENDS:
+            counts, specials = run_hist(col, edges, backend, index)
+            np.testing.assert_array_equal(counts, want_c, err_msg=f"{backend} {index}")
+            np.testing.assert_array_equal(specials, want_s, err_msg=backend)
 
 
 @SETTINGS
@@ -153,14 +154,18 @@ def test_hist_extreme_edges(edges, dtype):
         x = rng.integers(info.min, info.max, 600, dtype=dtype, endpoint=True)
     col = pa.array(x, mask=rng.random(x.size) < 0.2).slice(3)
     want = hist_reference(col, edges)
-    for backend in BACKENDS:
-        got = run_hist(col, edges, backend)
-        np.testing.assert_array_equal(got[0], want[0], err_msg=backend)
-        np.testing.assert_array_equal(got[1], want[1], err_msg=backend)
+    for arith in (False, True):
+        index = make_index(edges, arithmetic_uniform=arith)
+        for backend in BACKENDS:
+            got = run_hist(col, edges, backend, index)
+            np.testing.assert_array_equal(got[0], want[0], err_msg=f"{backend} {index}")
+            np.testing.assert_array_equal(got[1], want[1], err_msg=backend)
 
 
 def test_hist_index_paths():
-    assert make_index(np.linspace(-3, 3, 101)).uniform
+    assert make_index(np.linspace(-3, 3, 101), arithmetic_uniform=True).uniform
+    table = make_index(np.linspace(-3, 3, 101))
+    assert not table.uniform and table.n_probe == 1  # the default: a one-probe table
     q = np.quantile(np.random.default_rng(0).standard_normal(10_000), np.linspace(0.01, 0.99, 99))
     ix = make_index(q)
     assert not ix.uniform and ix.n_probe <= 2
