@@ -1,7 +1,7 @@
 /* fd_cat.c -- categorical counts over a caller-owned open-addressing table.
  *
  * The table layout (slots, hashes, arena, ...) is part of the contract with
- * the numba backend (src/fastdrift/kernels/jit_categorical.py): both backends
+ * the numba backend (src/fastdrift/kernels/jit.py): both backends
  * must hash identically and probe identically so that a table filled by one
  * can be continued, merged or compared by the other.  Any change to the hash
  * or probing here must be mirrored there, and the tests compare the two

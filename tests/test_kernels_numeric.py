@@ -93,8 +93,10 @@ def edge_sets(draw, values=None):
     pool = draw(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=120))
     if kind == "near" and values is not None:
         fin = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-        for v in fin[:40]:
-            pool += [v, float(np.nextafter(v, np.inf)), float(np.nextafter(v, -np.inf))]
+        # nextafter(+-DBL_MAX) overflows to +-inf, dropped below
+        with np.errstate(over="ignore"):
+            for v in fin[:40]:
+                pool += [v, float(np.nextafter(v, np.inf)), float(np.nextafter(v, -np.inf))]
     e = np.unique(np.array(pool, dtype=np.float64))
     return e[np.isfinite(e)] if e.size else np.array([0.0])
 
@@ -139,6 +141,7 @@ def test_hist_values_on_edges(data):
 @pytest.mark.parametrize("edges", [
     np.array([0.0]), np.array([-1e308, 1e308]), np.array([-1e308, 0.0, 1e308]),
     np.array([0.0, 5e-324, 1e-323]), np.linspace(0, 1, 11), np.linspace(-1e300, 1e300, 7),
+    np.array([-5e-324, 0.0, 5e-324]),  # uniform; halving the range rounds it to 0
     np.array([1.0, 1.0 + 2.2e-16, 2.0, 1e10]),
     np.concatenate([np.linspace(0, 1, 50), [1e9]]),  # one outlier edge: many probes
 ])

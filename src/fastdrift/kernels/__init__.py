@@ -25,7 +25,7 @@ __all__ = ["BACKENDS", "DEFAULT_BACKENDS", "set_backend", "get_backend"]
 
 BACKENDS = ("c", "numba")
 #: Backend per kernel family when nothing else is set (see bench/README.md).
-DEFAULT_BACKENDS = {"histogram": "c", "moments": "c", "categorical": "c"}
+DEFAULT_BACKENDS = {"histogram": "c", "moments": "c", "categorical": "c", "quantile": "c"}
 
 _lock = threading.Lock()
 _override: Optional[str] = None

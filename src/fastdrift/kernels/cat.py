@@ -140,14 +140,14 @@ class _CBackend:
 
 
 class _NumbaBackend:
-    """The same calls on jit_categorical (imported, i.e. compiled, on first use)."""
+    """The same calls on the numba kernels of :mod:`.jit` (imported on first use)."""
 
     name = "numba"
 
     def __init__(self):
-        from . import jit_categorical
+        from . import jit
 
-        self.j = jit_categorical
+        self.j = jit
 
     def run(self, tab, view, start, ids):
         lookup = ids is not None

@@ -85,7 +85,10 @@ def _inverse_width(n_buckets: int, lo: float, hi: float) -> float:
         inv = n_buckets / (hi - lo)
         if not np.isfinite(inv) or inv <= 0.0:
             # hi - lo overflowed (edges near +-DBL_MAX): halve before subtracting.
-            inv = (n_buckets * 0.5) / (hi * 0.5 - lo * 0.5)
+            # Halving can also round a subnormal range to 0 (edges +-5e-324),
+            # and lo/hi are Python floats, which raise on division by zero.
+            half = hi * 0.5 - lo * 0.5
+            inv = (n_buckets * 0.5) / half if half > 0.0 else np.inf
     if not np.isfinite(inv) or inv <= 0.0:
         # A subnormal range: any positive finite scale is still exact, only
         # the table gets coarser.
