@@ -577,6 +577,8 @@ ARENA_USED = 4
 _ID_OTHER = -1
 _ID_GROW = -3
 _INT32_MAX = 2**31 - 1
+# Slots are kept at most 1/_LOAD_DEN full; must equal cat.py and fd_must_grow in fd_cat.c.
+_LOAD_DEN = 4
 
 _K1 = np.uint64(0x9E3779B97F4A7C15)
 _K2 = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -752,7 +754,7 @@ def _find_or_insert_str(data, p, n, slots, hashes, key_offsets, arena, counts, m
     if n_ids >= meta[MAX_IDS]:
         return _ID_OTHER
     used = meta[ARENA_USED]
-    if n_ids >= hashes.shape[0] or 2 * (n_ids + 1) > slots.shape[0] or used + n > arena.shape[0]:
+    if n_ids >= hashes.shape[0] or _LOAD_DEN * (n_ids + 1) > slots.shape[0] or used + n > arena.shape[0]:
         return _ID_GROW
     for j in range(n):
         arena[used + j] = data[p + j]
@@ -782,7 +784,7 @@ def _find_or_insert_int(v, slots, hashes, int_keys, counts, meta):
     n_ids = meta[N_IDS]
     if n_ids >= meta[MAX_IDS]:
         return _ID_OTHER
-    if n_ids >= hashes.shape[0] or 2 * (n_ids + 1) > slots.shape[0]:
+    if n_ids >= hashes.shape[0] or _LOAD_DEN * (n_ids + 1) > slots.shape[0]:
         return _ID_GROW
     int_keys[n_ids] = v
     hashes[n_ids] = h
