@@ -32,6 +32,12 @@
 #define RN (1 << FD_TD_RADIX_BITS)
 #define RMASK (RN - 1)
 #define INSERTION_MAX 16
+#ifndef FD_TD_K2_SHARE
+#define FD_TD_K2_SHARE 0.3
+#endif
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
 
 static inline uint64_t d2bits(double x)
 {
@@ -203,7 +209,8 @@ typedef struct builder {
     double *om, *ow;
     int64_t n, cap;
     double total;   /* weight of everything merged */
-    double e;       /* exp(Z / delta) */
+    double e;       /* exp(Z / delta2) of k2 */
+    double d1;      /* delta1 of k1 */
     double done;    /* weight of the clusters emitted */
     double limit;   /* cumulative weight the current cluster may reach */
     double cw, csum, cfirst, clast;
@@ -225,7 +232,14 @@ static inline double next_limit(const builder *b)
     if (rest <= 0.0)
         return b->total;
     double r = b->done / rest * b->e;
-    return b->total * (r / (1.0 + r));
+    double l2 = b->total * (r / (1.0 + r));
+    /* k1: k = d1 / (2 pi) asin(2 q - 1), one unit further */
+    double q0 = b->done / b->total;
+    double k = b->d1 * (1.0 / (2.0 * M_PI)) * asin(2.0 * q0 - 1.0) + 1.0;
+    if (k >= b->d1 * 0.25)
+        return l2;
+    double l1 = b->total * 0.5 * (sin(k * (2.0 * M_PI) / b->d1) + 1.0);
+    return l1 < l2 ? l1 : l2;
 }
 
 static void b_init(builder *b, double *om, double *ow, int64_t cap, double total, double delta)
@@ -235,7 +249,9 @@ static void b_init(builder *b, double *om, double *ow, int64_t cap, double total
     b->n = 0;
     b->cap = cap;
     b->total = total;
-    b->e = scale_e(delta, total);
+    /* the k-span of k1 + k2 is delta: about delta centroids, at most 2 delta + 8 */
+    b->e = scale_e(2.0 * delta * FD_TD_K2_SHARE, total);
+    b->d1 = 2.0 * delta * (1.0 - FD_TD_K2_SHARE);
     b->done = 0.0;
     b->limit = 0.0;
     b->cw = 0.0;
@@ -334,7 +350,7 @@ static int check_td(const fd_tdigest *td)
         return FD_EINVAL;
     if (!(td->compression >= 1.0 && td->compression <= 1e6))
         return FD_EINVAL;
-    if (td->cap < (int64_t)td->compression + 4)
+    if (td->cap < 2 * (int64_t)td->compression + 8)
         return FD_EINVAL;
     const int64_t *s = td->ints;
     if (s[FD_TD_N_CENTROIDS] < 0 || s[FD_TD_N_CENTROIDS] > td->cap || s[FD_TD_N_BUF] < 0

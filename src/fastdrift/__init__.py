@@ -15,7 +15,7 @@ from .errors import (
     SchemaError,
 )
 from .kernels import get_backend, set_backend
-from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, profile
+from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest, profile
 from .metrics import (
     chi_square,
     compare_profiles,
@@ -35,7 +35,7 @@ __all__ = [
     "FastDriftError", "InvalidInputError", "SchemaError", "IncompatibleSketchError",
     "CorruptStateError", "NativeError", "ConcurrentUseError",
     "set_backend", "get_backend",
-    "Histogram", "Moments", "Categorical", "Profile", "ColumnProfile", "profile",
+    "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
     "total_variation", "l_infinity", "chi_square", "compare_profiles",
 ]

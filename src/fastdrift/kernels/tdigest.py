@@ -45,7 +45,7 @@ def check_compression(compression) -> float:
 
 def capacity(compression: float) -> int:
     """Centroid capacity: the k2 digest never holds more than floor(delta) + 4 centroids."""
-    return int(math.floor(compression)) + 4
+    return 2 * int(math.floor(compression)) + 8
 
 
 def buffer_size(compression: float) -> int:
