@@ -22,6 +22,9 @@ from .metrics import (
     hellinger,
     js_distance,
     js_divergence,
+    ks_2samp,
+    quantile_shift,
+    wasserstein,
     kl_divergence,
     l_infinity,
     psi,
@@ -38,4 +41,5 @@ __all__ = [
     "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
     "total_variation", "l_infinity", "chi_square", "compare_profiles",
+    "ks_2samp", "wasserstein", "quantile_shift",
 ]
