@@ -155,10 +155,10 @@ int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
                   int64_t *n_null);
 
 /* ---- t-digest -----------------------------------------------------------
- * A merging t-digest (Dunning & Ertl 2019) with the normalised k2 scale
- * function k(q) = delta / Z(n) * log(q / (1 - q)), Z(n) = max(4 log(n/delta)
- * + 24, 4 log n): at most floor(delta) + 4 centroids whatever the number of
- * values (see fd_tdigest.c).  Every array is owned by the caller.
+ * A merging t-digest (Dunning & Ertl 2019) whose clusters span at most one
+ * unit of both the k1 and the normalised k2 scale functions (see
+ * fd_tdigest.c): at most 2 floor(delta) + 8 centroids whatever the number of
+ * values.  Every array is owned by the caller.
  *
  * State (fd_tdigest): centroids means[0:n] (non-decreasing) and integer-
  * valued weights[0:n]; finite values not yet merged are kept in buf as
@@ -180,7 +180,7 @@ int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
 
 typedef struct fd_tdigest {
     double compression;      /* delta, in [1, 1e6]                              */
-    int64_t cap;             /* capacity of means/weights: >= floor(delta) + 4  */
+    int64_t cap;             /* capacity of means/weights: >= 2 floor(delta) + 8 */
     double *means;
     double *weights;
     int64_t buf_cap;         /* capacity of buf (>= 1)                          */

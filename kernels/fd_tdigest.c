@@ -14,13 +14,15 @@
  *      16 keys are insertion-sorted, longer runs get a second radix sort on
  *      the low 31 bits, so the result is exactly sorted for any input.
  *
- * Scale function k2 (normalised, Dunning & Ertl section 2.1):
- *     k(q) = delta / Z(n) * log(q / (1 - q)),
- *     Z(n) = max(4 log(n / delta) + 24, 4 log n),
- * so a cluster starting at cumulative weight d may grow up to the weight
- * limit n * r / (1 + r), r = d / (n - d) * exp(Z / delta): no transcendental
- * function per value, one exp per merge.  The span of k over [1/n, 1 - 1/n]
- * is at most delta / 2, hence at most floor(delta) + 4 centroids.
+ * Scale: a cluster may grow while it spans at most one unit of both
+ *     k1(q) = d1 / (2 pi) * asin(2q - 1),               d1 = 2 delta (1 - s)
+ *     k2(q) = d2 / Z(n) * log(q / (1 - q)),              d2 = 2 delta s
+ *     Z(n) = max(4 log(n / d2) + 24, 4 log n),           s = FD_TD_K2_SHARE
+ * (k1 keeps the body fine, k2 the tails).  The k2 limit of a cluster starting
+ * at cumulative weight d is n * r / (1 + r), r = d / (n - d) * exp(Z / d2):
+ * one exp per merge; k1 costs an asin and a sin per cluster, none per value.
+ * The spans add up to delta units and of two consecutive clusters one scale
+ * advances by more than a unit: at most 2 delta + 8 centroids.
  */
 #include <math.h>
 #include <string.h>
@@ -33,7 +35,7 @@
 #define RMASK (RN - 1)
 #define INSERTION_MAX 16
 #ifndef FD_TD_K2_SHARE
-#define FD_TD_K2_SHARE 0.3
+#define FD_TD_K2_SHARE 0.15
 #endif
 #ifndef M_PI
 #define M_PI 3.14159265358979323846

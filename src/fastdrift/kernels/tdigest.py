@@ -44,7 +44,7 @@ def check_compression(compression) -> float:
 
 
 def capacity(compression: float) -> int:
-    """Centroid capacity: the k2 digest never holds more than floor(delta) + 4 centroids."""
+    """Centroid capacity: the digest never holds more than 2 floor(delta) + 8 centroids."""
     return 2 * int(math.floor(compression)) + 8
 
 

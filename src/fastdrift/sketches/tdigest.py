@@ -8,28 +8,34 @@ cluster as soon as it would span more than one unit of the scale function.
 The core is C (``kernels/fd_tdigest.c``); the sort is a radix sort on the
 float64 bit pattern (see there), which runs ~2x faster than ``np.sort``.
 
-Scale function: **k2**, normalised,
-``k(q) = delta / Z(n) * log(q / (1 - q))``, ``Z(n) = max(4 log(n / delta) + 24,
-4 log n)``.  Why k2: its clusters shrink in proportion to ``q (1 - q)``, so
-the error at q = 0.001 or 0.9999 is a small fraction of the distance to the
-end (k1's tail clusters hold ``~n / delta**2`` values: at n = 1e6, delta =
-100 the first cluster already spans q = 0.001), while the normalisation keeps
-the number of centroids bounded whatever ``n``.  Its cluster limit needs one
-``exp`` per merge and none per value (k1 needs ``asin``/``sin`` per cluster).
+Scale function: **k1 and k2 together** -- a cluster may grow only while it
+spans at most one unit of *both* ``k1(q) = d1 / (2 pi) asin(2q - 1)`` with
+``d1 = 1.7 delta`` and the normalised ``k2(q) = d2 / Z(n) log(q / (1 - q))``,
+``Z(n) = max(4 log(n / d2) + 24, 4 log n)``, ``d2 = 0.3 delta`` (the limit is
+the smaller of the two; ``FD_TD_K2_SHARE = 0.15`` in the C source).  Why:
+k1 alone keeps the body fine (clusters ~ ``sqrt(q (1 - q)) / delta``) but its
+tail clusters hold ``~n / delta**2`` values, so at n = 1e6 the first cluster
+spans q = 0.001 and q = 0.9999 is interpolated inside one cluster; k2 alone
+keeps relative accuracy at the tails (clusters ~ ``q (1 - q) Z / delta``) but
+its median cluster holds ~15% of the data, which is what fails on lognormal
+or heavy-tie data (measured: 1.6e-2 rank error at the median).  The minimum
+of the two limits takes the finer one everywhere: k2 wins below q ~ 3e-3
+and above 1 - 3e-3, k1 in between.
 
 Memory bound
 ------------
-At most ``floor(compression) + 4`` centroids (the k2 span over ``[1/n, 1 -
-1/n]`` is at most ``compression / 2`` and every two consecutive clusters span
-more than one unit).  State in bytes::
+At most ``2 floor(compression) + 8`` centroids: the spans of k1 and k2 add up
+to ``compression`` units, and of two consecutive clusters at least one of k1,
+k2 advances by more than one unit (~95 centroids in practice at compression
+100, 125-130 on sorted input).  State in bytes::
 
-    16 * (floor(compression) + 4)                       centroid means + weights
-  +  8 * max(32768, 32 * (floor(compression) + 4))      insertion buffer (allocated on first update)
-  +  80                                                  counters, min, max
+    16 * (2 floor(compression) + 8)                      centroid means + weights
+  +  8 * max(32768, 32 * (2 floor(compression) + 8))     insertion buffer (allocated on first update)
+  +  80                                                   counters, min, max
 
-i.e. 263,920 bytes at compression 100 (1,664 of them centroids); the
-serialized form holds only the centroids: ``26 + 8 + 112 + 16 * n_centroids``
-bytes, at most 1,810 at compression 100.  Flushes use a per-thread work space
+i.e. 265,552 bytes at compression 100 (3,328 of them centroids); the
+serialized form holds only the centroids: ``122 + 16 * n_centroids`` bytes
+(1,600-2,200 at compression 100, at most 3,450).  Flushes use a per-thread work space
 of ``24 * buffer + 16 * centroids + 24 KiB`` shared by every digest.
 
 Accuracy (rank error)
@@ -46,21 +52,22 @@ the six continuous data sets; measured maxima in brackets):
 =========  =====================  =========================
 q          single stream          merged from 1,000 parts
 =========  =====================  =========================
-0.001      3e-4   (1.6e-4)        5e-4   (2.2e-4)
-0.01       5e-4   (2.7e-4)        1e-3   (3.8e-4)
-0.5        1e-3   (4.8e-4)        2e-3   (5.7e-4)
-0.9        1.5e-3 (7.1e-4)        3e-3   (3.1e-4)
-0.99       1.5e-3 (6.8e-4)        3e-3   (5.1e-4)
-0.999      2.5e-4 (1.1e-4)        5e-4   (7.3e-5)
-0.9999     3e-5   (1.2e-5)        6e-5   (1.2e-5)
+0.001      3e-4   (1.8e-4)        5e-4   (1.3e-4)
+0.01       5e-4   (2.0e-4)        1e-3   (2.8e-4)
+0.5        1e-3   (3.5e-4)        2e-3   (5.3e-4)
+0.9        1.5e-3 (4.6e-4)        3e-3   (4.0e-4)
+0.99       1.5e-3 (4.9e-4)        3e-3   (3.7e-4)
+0.999      5e-4   (2.5e-4)        1e-3   (1.9e-4)
+0.9999     6e-5   (3.5e-5)        1e-4   (4.3e-5)
 =========  =====================  =========================
 
 Heavy ties (Poisson(3) integers) are exact except next to the boundary
 between two tie blocks, where a centroid mixing both blocks pulls the
-interpolated value off the tied value: bound 2e-2 (measured 1.6e-2 at
-q = 0.9, 1.9e-3 at q = 0.99, 0 at q <= 0.5).  The merged digest stays within
-2x the single-stream error on every data set, whatever the merge order
-(sequential, reversed, shuffled, pairwise tree).
+interpolated value off the tied value: bound 2e-2 (single stream: at most
+1.9e-5; merged: 1.6e-2 at q = 0.9, 1.9e-3 at q = 0.99, 0 at q <= 0.5).  On
+the continuous data sets the merged digest stays within 2x the single-stream
+error, whatever the merge order (sequential, reversed, shuffled, pairwise
+tree); heavy ties are the exception (covered by the 2e-2 bound only).
 
 Special values
 --------------
@@ -100,20 +107,20 @@ RANK_ERROR_BOUNDS = {
     0.5: (1e-3, 2e-3),
     0.9: (1.5e-3, 3e-3),
     0.99: (1.5e-3, 3e-3),
-    0.999: (2.5e-4, 5e-4),
-    0.9999: (3e-5, 6e-5),
+    0.999: (5e-4, 1e-3),
+    0.9999: (6e-5, 1e-4),
 }
 #: Rank-error bound for integer data with heavy ties (Poisson(3)), any q.
 TIES_RANK_ERROR_BOUND = 2e-2
 
 
 class TDigest(Sketch):
-    """Mergeable quantile sketch of a numeric column (merging t-digest, k2 scale).
+    """Mergeable quantile sketch of a numeric column (merging t-digest, k1+k2 scale).
 
     Parameters
     ----------
     compression : float, default 100
-        delta, in [1, 1e6]: at most ``floor(compression) + 4`` centroids.
+        delta, in [1, 1e6]: at most ``2 floor(compression) + 8`` centroids.
     name : str, optional
         Column name, used in error messages.
 
