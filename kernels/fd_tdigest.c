@@ -1,4 +1,4 @@
-/* fd_tdigest.c -- merging t-digest (Dunning & Ertl 2019), scale function k2.
+/* fd_tdigest.c -- merging t-digest (Dunning & Ertl 2019), k1 + k2 scale functions.
  *
  * Insertion appends finite values to a buffer as order-preserving 64-bit keys
  * (sign-flipped IEEE-754 bit patterns, so unsigned key order is numeric
