@@ -154,4 +154,74 @@ int fd_count_indices(const fd_column *col, int64_t *bins, int64_t n_bins,
 int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
                   int64_t *n_null);
 
+/* ---- t-digest -----------------------------------------------------------
+ * A merging t-digest (Dunning & Ertl 2019) whose clusters span at most one
+ * unit of both the k1 and the normalised k2 scale functions (see
+ * fd_tdigest.c): at most 2 floor(delta) + 8 centroids whatever the number of
+ * values.  Every array is owned by the caller.
+ *
+ * State (fd_tdigest): centroids means[0:n] (non-decreasing) and integer-
+ * valued weights[0:n]; finite values not yet merged are kept in buf as
+ * order-preserving 64-bit keys of their float64 bit pattern.  ints/flts:
+ */
+#define FD_TD_N_CENTROIDS 0  /* ints: centroids in use                          */
+#define FD_TD_N_BUF 1        /* ints: keys in buf                               */
+#define FD_TD_N_FINITE 2     /* ints: finite values (centroid weight + buffer)  */
+#define FD_TD_NULL 3         /* ints: nulls                                     */
+#define FD_TD_NAN 4          /* ints: NaN                                       */
+#define FD_TD_POSINF 5       /* ints: +inf                                      */
+#define FD_TD_NEGINF 6       /* ints: -inf                                      */
+#define FD_TD_INTS_LEN 8
+#define FD_TD_MIN 0          /* flts: smallest finite value merged (+inf if none) */
+#define FD_TD_MAX 1          /* flts: largest finite value merged (-inf if none)  */
+#define FD_TD_FLTS_LEN 2
+#define FD_TD_RADIX_BITS 11  /* radix digit width of the buffer sort            */
+#define FD_TD_HIST_LEN 6144  /* 3 digits * 2^FD_TD_RADIX_BITS counters          */
+
+typedef struct fd_tdigest {
+    double compression;      /* delta, in [1, 1e6]                              */
+    int64_t cap;             /* capacity of means/weights: >= 2 floor(delta) + 8 */
+    double *means;
+    double *weights;
+    int64_t buf_cap;         /* capacity of buf (>= 1)                          */
+    uint64_t *buf;
+    int64_t *ints;           /* FD_TD_INTS_LEN entries, see above               */
+    double *flts;            /* FD_TD_FLTS_LEN entries, see above               */
+} fd_tdigest;
+
+/* Work space of a flush, reusable across digests (not state). */
+typedef struct fd_tdigest_scratch {
+    uint64_t *keys;          /* keys_cap >= the digest's buf_cap                */
+    int64_t keys_cap;
+    double *means;           /* cap >= the digest's cap                         */
+    double *weights;
+    int64_t cap;
+    uint32_t *hist;          /* FD_TD_HIST_LEN counters                         */
+} fd_tdigest_scratch;
+
+/* Add a numeric column: nulls, NaN and +-inf are counted, finite values are
+ * buffered and merged into the centroids whenever buf fills up. */
+int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *s);
+
+/* Merge the buffered values into the centroids (sorting them first). */
+int fd_tdigest_flush(fd_tdigest *td, fd_tdigest_scratch *s);
+
+/* Merge other (not modified) into td: its centroids, buffered values and
+ * counters.  Compressed with td's compression, whatever other's is. */
+int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch *s);
+
+/* Queries on a flushed digest (FD_EINVAL if its buffer is not empty).
+ * quantile: out[i] = estimate of np.quantile(all non-NaN values, q[i]) with
+ * -inf/+inf counted at the ends; q[i] must be in [0, 1] (FD_EINVAL
+ * otherwise, *bad = i).  cdf: out[i] = estimated fraction of non-NaN values
+ * <= x[i] (NaN for a NaN x).  Both write NaN for an empty digest; work
+ * holds the digest's cap doubles. */
+int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double *out,
+                        double *work, int64_t *bad);
+int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out, double *work);
+
+/* Sort n finite doubles in place (the digest's buffer sort, exposed for
+ * tests and benchmarks); tmp holds n keys. */
+int fd_tdigest_sort(double *x, int64_t n, uint64_t *keys, uint64_t *tmp, uint32_t *hist);
+
 #endif /* FASTDRIFT_H */

@@ -15,13 +15,16 @@ from .errors import (
     SchemaError,
 )
 from .kernels import get_backend, set_backend
-from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, profile
+from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest, profile
 from .metrics import (
     chi_square,
     compare_profiles,
     hellinger,
     js_distance,
     js_divergence,
+    ks_2samp,
+    quantile_shift,
+    wasserstein,
     kl_divergence,
     l_infinity,
     psi,
@@ -35,7 +38,8 @@ __all__ = [
     "FastDriftError", "InvalidInputError", "SchemaError", "IncompatibleSketchError",
     "CorruptStateError", "NativeError", "ConcurrentUseError",
     "set_backend", "get_backend",
-    "Histogram", "Moments", "Categorical", "Profile", "ColumnProfile", "profile",
+    "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
     "total_variation", "l_infinity", "chi_square", "compare_profiles",
+    "ks_2samp", "wasserstein", "quantile_shift",
 ]

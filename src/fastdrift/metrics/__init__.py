@@ -15,6 +15,7 @@ from .divergence import (
     psi_contributions,
     total_variation,
 )
+from .quantile import KSResult, ks_2samp, ks_pvalue, quantile_shift, wasserstein
 from .drift import ColumnDrift, compare_profiles, format_table, psi_status
 
 __all__ = [
@@ -31,6 +32,11 @@ __all__ = [
     "ChiSquareResult",
     "OTHER",
     "MISSING",
+    "KSResult",
+    "ks_2samp",
+    "ks_pvalue",
+    "wasserstein",
+    "quantile_shift",
     "ColumnDrift",
     "compare_profiles",
     "format_table",

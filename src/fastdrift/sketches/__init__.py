@@ -3,6 +3,7 @@
 from .categorical import Categorical
 from .histogram import Histogram
 from .moments import Moments
+from .tdigest import TDigest
 from .profile import ColumnProfile, Profile, profile
 
-__all__ = ["Histogram", "Moments", "Categorical", "Profile", "ColumnProfile", "profile"]
+__all__ = ["Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile"]

@@ -1,7 +1,8 @@
 """Profiles: one sketch set per column of a table, mergeable and serializable.
 
 Numeric columns (Arrow integers and floats) get a :class:`Histogram` over
-reference bins plus :class:`Moments`; string, large_string, dictionary and
+reference bins plus :class:`Moments` and (unless ``tdigest=False``) a
+:class:`TDigest` of compression 100 for percentiles and quantile drift; string, large_string, dictionary and
 boolean columns get a :class:`Categorical`.  Columns of other types are listed
 in ``Profile.skipped`` unless selected explicitly (then they raise).
 
@@ -25,11 +26,13 @@ from . import codec
 from .categorical import Categorical
 from .histogram import Histogram, reference_edges
 from .moments import Moments
+from .tdigest import TDigest
 
 __all__ = ["Profile", "ColumnProfile", "profile", "column_kind"]
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 _KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
+_NUMERIC_WITH_TDIGEST = 3  # kind code of a numeric column that also carries a TDigest
 
 
 def column_kind(t: pa.DataType) -> Optional[str]:
@@ -52,9 +55,10 @@ class ColumnProfile:
     histogram: Optional[Histogram] = None
     moments: Optional[Moments] = None
     categorical: Optional[Categorical] = None
+    tdigest: Optional[TDigest] = None
 
     def sketches(self):
-        return [s for s in (self.histogram, self.moments, self.categorical) if s is not None]
+        return [s for s in (self.histogram, self.moments, self.categorical, self.tdigest) if s is not None]
 
     @property
     def count(self) -> int:
@@ -75,18 +79,22 @@ class ColumnProfile:
         if other.kind != self.kind:
             raise IncompatibleSketchError(
                 f"column {self.name!r} is {self.kind} in one profile and {other.kind} in the other")
+        if (self.tdigest is None) != (other.tdigest is None):
+            raise IncompatibleSketchError(
+                f"column {self.name!r} has a t-digest in one profile and not in the other")
         for a, b in zip(self.sketches(), other.sketches()):
             a.merge(b)
 
     def copy(self) -> "ColumnProfile":
         return ColumnProfile(self.name, self.kind,
                              *(s.copy() if s is not None else None
-                               for s in (self.histogram, self.moments, self.categorical)))
+                               for s in (self.histogram, self.moments, self.categorical, self.tdigest)))
 
     def empty_like(self) -> "ColumnProfile":
         if self.kind == NUMERIC:
+            td = TDigest(self.tdigest.compression, name=self.name) if self.tdigest is not None else None
             return ColumnProfile(self.name, NUMERIC, Histogram(self.histogram.edges, name=self.name),
-                                 Moments(name=self.name))
+                                 Moments(name=self.name), tdigest=td)
         c = self.categorical
         return ColumnProfile(self.name, CATEGORICAL,
                              categorical=Categorical(c.max_categories, key_type=c.key_type, name=self.name))
@@ -158,7 +166,7 @@ class Profile:
         p.u64(len(self.columns))
         for name, cp in self.columns.items():
             p.string(name)
-            p.u8(_KIND_CODES[cp.kind])
+            p.u8(_NUMERIC_WITH_TDIGEST if cp.tdigest is not None else _KIND_CODES[cp.kind])
         p.u64(len(self.skipped))
         for name in self.skipped:
             p.string(name)
@@ -181,9 +189,10 @@ class Profile:
             name = r.string()
             code = r.u8()
             kinds = {v: k for k, v in _KIND_CODES.items()}
+            kinds[_NUMERIC_WITH_TDIGEST] = NUMERIC
             if code not in kinds:
                 raise CorruptStateError(f"profile column {name!r} has unknown kind code {code}")
-            specs.append((name, kinds[code]))
+            specs.append((name, kinds[code], code == _NUMERIC_WITH_TDIGEST))
         n_skipped = r.u64()
         if n_skipped > len(params):
             raise CorruptStateError(f"profile declares {n_skipped} skipped columns in {len(params)} bytes")
@@ -194,12 +203,16 @@ class Profile:
         r = codec.Reader(payload, "profile payload")
         rows = r.u64()
         columns = {}
-        for name, kind in specs:
+        for name, kind, has_td in specs:
             if kind == NUMERIC:
                 h = Histogram.from_bytes(r.blob())
                 m = Moments.from_bytes(r.blob())
                 h.name = m.name = name
-                columns[name] = ColumnProfile(name, kind, h, m)
+                td = None
+                if has_td:
+                    td = TDigest.from_bytes(r.blob())
+                    td.name = name
+                columns[name] = ColumnProfile(name, kind, h, m, tdigest=td)
             else:
                 c = Categorical.from_bytes(r.blob())
                 c.name = name
@@ -242,7 +255,8 @@ def _as_table(data) -> pa.Table:
 
 def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
             bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
-            reference: Optional[Profile] = None) -> Profile:
+            reference: Optional[Profile] = None, tdigest: bool = True,
+            compression: float = 100) -> Profile:
     """Profile a table: one sketch set per column.
 
     Parameters
@@ -253,7 +267,9 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
     bins, strategy : histogram binning of numeric columns (see :func:`reference_edges`)
     max_categories : cardinality cap of categorical columns
     reference : a Profile whose columns and bins to reuse (for profiling *current*
-        data against a reference); ``columns``/``kinds``/``bins`` are then ignored.
+        data against a reference); ``columns``/``kinds``/``bins``/``tdigest`` are then ignored.
+    tdigest : add a :class:`TDigest` to every numeric column (default True)
+    compression : the t-digests' compression
     """
     if reference is not None:
         return reference.empty_like().update(data)
@@ -285,7 +301,8 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
                 raise SchemaError(f"column {name!r} is all-null (Arrow null type): no reference bins")
             m = Moments(name=name).update(col)
             h = Histogram(reference_edges(col, bins, strategy, name, moments=m), name=name)
-            out[name] = ColumnProfile(name, NUMERIC, h.update(col), m)
+            td = TDigest(compression, name=name).update(col) if tdigest else None
+            out[name] = ColumnProfile(name, NUMERIC, h.update(col), m, tdigest=td)
             continue
         else:
             cp = ColumnProfile(name, CATEGORICAL,

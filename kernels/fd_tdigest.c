@@ -1,0 +1,781 @@
+/* fd_tdigest.c -- merging t-digest (Dunning & Ertl 2019), k1 + k2 scale functions.
+ *
+ * Insertion appends finite values to a buffer as order-preserving 64-bit keys
+ * (sign-flipped IEEE-754 bit patterns, so unsigned key order is numeric
+ * order).  A full buffer is sorted and merged with the centroids in one pass.
+ *
+ * The sort dominates the cost, so it is not a comparison sort:
+ *   1. already ascending (or descending) buffers are detected in one scan;
+ *   2. otherwise an LSD radix sort orders the keys by their top 33 bits in
+ *      three passes of 11-bit digits (one counting pass for all three;
+ *      passes whose digit is the same for every key are skipped);
+ *   3. the keys are then sorted except inside runs that share the top 33
+ *      bits (values within a relative 2^-21 of each other): runs of two to
+ *      16 keys are insertion-sorted, longer runs get a second radix sort on
+ *      the low 31 bits, so the result is exactly sorted for any input.
+ *
+ * Scale: a cluster may grow while it spans at most one unit of both
+ *     k1(q) = d1 / (2 pi) * asin(2q - 1),               d1 = 2 delta (1 - s)
+ *     k2(q) = d2 / Z(n) * log(q / (1 - q)),              d2 = 2 delta s
+ *     Z(n) = max(4 log(n / d2) + 24, 4 log n),           s = FD_TD_K2_SHARE
+ * (k1 keeps the body fine, k2 the tails).  The k2 limit of a cluster starting
+ * at cumulative weight d is n * r / (1 + r), r = d / (n - d) * exp(Z / d2):
+ * one exp per merge; k1 costs an asin and a sin per cluster, none per value.
+ * The spans add up to delta units and of two consecutive clusters one scale
+ * advances by more than a unit: at most 2 delta + 8 centroids.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "fd_internal.h"
+
+#define SIGN_BIT 0x8000000000000000ULL
+#define EXP_MASK 0x7FF0000000000000ULL
+#define RN (1 << FD_TD_RADIX_BITS)
+#define RMASK (RN - 1)
+#define INSERTION_MAX 16
+#ifndef FD_TD_K2_SHARE
+#define FD_TD_K2_SHARE 0.15
+#endif
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+static inline uint64_t d2bits(double x)
+{
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+static inline double bits2d(uint64_t b)
+{
+    double x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+static inline uint64_t to_key(uint64_t b)
+{
+    return b ^ ((uint64_t)((int64_t)b >> 63) | SIGN_BIT);
+}
+
+static inline double from_key(uint64_t k)
+{
+    return bits2d(k ^ (((k >> 63) - 1) | SIGN_BIT));
+}
+
+/* ---- sorting ------------------------------------------------------------ */
+
+/* LSD radix sort of a[0:n] on npass digits of 11 bits (the last one may be
+ * narrower: the key simply has no bits there) starting at bit `shift0`.
+ * Returns the array holding the result (a or t). */
+static uint64_t *radix_lsd(uint64_t *a, uint64_t *t, int64_t n, int shift0, int npass,
+                           uint32_t *hist)
+{
+    memset(hist, 0, sizeof(uint32_t) * (size_t)npass * RN);
+    uint32_t *h0 = hist, *h1 = hist + RN, *h2 = hist + 2 * RN;
+    if (npass == 3) {
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t k = a[i];
+            h0[(k >> shift0) & RMASK]++;
+            h1[(k >> (shift0 + FD_TD_RADIX_BITS)) & RMASK]++;
+            h2[(k >> (shift0 + 2 * FD_TD_RADIX_BITS)) & RMASK]++;
+        }
+    } else {
+        for (int p = 0; p < npass; p++) {
+            uint32_t *h = hist + p * RN;
+            int sh = shift0 + p * FD_TD_RADIX_BITS;
+            for (int64_t i = 0; i < n; i++)
+                h[(a[i] >> sh) & RMASK]++;
+        }
+    }
+    uint64_t *src = a, *dst = t;
+    for (int p = 0; p < npass; p++) {
+        uint32_t *h = hist + p * RN;
+        int sh = shift0 + p * FD_TD_RADIX_BITS;
+        if (h[(src[0] >> sh) & RMASK] == (uint32_t)n)
+            continue; /* every key has this digit: the pass would be a copy */
+        uint32_t sum = 0;
+        for (int d = 0; d < RN; d++) {
+            uint32_t c = h[d];
+            h[d] = sum;
+            sum += c;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t k = src[i];
+            dst[h[(k >> sh) & RMASK]++] = k;
+        }
+        uint64_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    return src;
+}
+
+static void insertion_sort(uint64_t *a, int64_t n)
+{
+    for (int64_t i = 1; i < n; i++) {
+        uint64_t k = a[i];
+        int64_t j = i;
+        while (j > 0 && a[j - 1] > k) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = k;
+    }
+}
+
+/* Sort a run of keys sharing their top 33 bits; t is scratch of the same size. */
+static void sort_run(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
+{
+    int64_t i = 1;
+    while (i < n && a[i - 1] <= a[i])
+        i++;
+    if (i == n)
+        return;
+    if (n <= INSERTION_MAX) {
+        insertion_sort(a, n);
+        return;
+    }
+    uint64_t *r = radix_lsd(a, t, n, 0, 3, hist); /* bits [0, 33) */
+    if (r != a)
+        memcpy(a, r, sizeof(uint64_t) * (size_t)n);
+}
+
+/* Sort keys a[0:n] (t: scratch of n keys); returns the array holding the result. */
+static uint64_t *sort_keys(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
+{
+    if (n < 2)
+        return a;
+    int64_t i = 1;
+    while (i < n && a[i - 1] <= a[i])
+        i++;
+    if (i == n)
+        return a;
+    if (i == 1) {
+        int64_t j = 1;
+        while (j < n && a[j - 1] >= a[j])
+            j++;
+        if (j == n) {
+            for (int64_t lo = 0, hi = n - 1; lo < hi; lo++, hi--) {
+                uint64_t x = a[lo];
+                a[lo] = a[hi];
+                a[hi] = x;
+            }
+            return a;
+        }
+    }
+    if (n <= INSERTION_MAX) {
+        insertion_sort(a, n);
+        return a;
+    }
+    uint64_t *r = radix_lsd(a, t, n, 64 - 3 * FD_TD_RADIX_BITS, 3, hist);
+    uint64_t *o = (r == a) ? t : a;
+    const int hs = 64 - 3 * FD_TD_RADIX_BITS;
+    i = 0;
+    while (i < n - 1) {
+        uint64_t h = r[i] >> hs;
+        if ((r[i + 1] >> hs) != h) {
+            i++;
+            continue;
+        }
+        int64_t j = i + 2;
+        while (j < n && (r[j] >> hs) == h)
+            j++;
+        sort_run(r + i, o + i, j - i, hist);
+        i = j;
+    }
+    return r;
+}
+
+int fd_tdigest_sort(double *x, int64_t n, uint64_t *keys, uint64_t *tmp, uint32_t *hist)
+{
+    if (n < 0 || n > (int64_t)UINT32_MAX || (n > 0 && (!x || !keys || !tmp || !hist)))
+        return FD_EINVAL;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t b = d2bits(x[i]);
+        if ((b & EXP_MASK) == EXP_MASK && (b & 0x000FFFFFFFFFFFFFULL))
+            return FD_EINVAL; /* NaN has no place in a sort */
+        keys[i] = to_key(b);
+    }
+    uint64_t *r = sort_keys(keys, tmp, n, hist);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = from_key(r[i]);
+    return FD_OK;
+}
+
+/* ---- clustering --------------------------------------------------------- */
+
+typedef struct builder {
+    double *om, *ow;
+    int64_t n, cap;
+    double total;   /* weight of everything merged */
+    double e;       /* exp(Z / delta2) of k2 */
+    double d1;      /* delta1 of k1 */
+    double done;    /* weight of the clusters emitted */
+    double limit;   /* cumulative weight the current cluster may reach */
+    double cw, csum, cfirst, clast;
+    int overflow;
+} builder;
+
+static double scale_e(double delta, double n)
+{
+    double z = 4.0 * log(n / delta) + 24.0;
+    double z2 = 4.0 * log(n > 2.0 ? n : 2.0);
+    if (z2 > z)
+        z = z2;
+    return exp(z / delta);
+}
+
+static inline double next_limit(const builder *b)
+{
+    double rest = b->total - b->done;
+    if (rest <= 0.0)
+        return b->total;
+    double r = b->done / rest * b->e;
+    double l2 = b->total * (r / (1.0 + r));
+    /* k1: k = d1 / (2 pi) asin(2 q - 1), one unit further */
+    double q0 = b->done / b->total;
+    double k = b->d1 * (1.0 / (2.0 * M_PI)) * asin(2.0 * q0 - 1.0) + 1.0;
+    if (k >= b->d1 * 0.25)
+        return l2;
+    double l1 = b->total * 0.5 * (sin(k * (2.0 * M_PI) / b->d1) + 1.0);
+    return l1 < l2 ? l1 : l2;
+}
+
+static void b_init(builder *b, double *om, double *ow, int64_t cap, double total, double delta)
+{
+    b->om = om;
+    b->ow = ow;
+    b->n = 0;
+    b->cap = cap;
+    b->total = total;
+    /* the k-span of k1 + k2 is delta: about delta centroids, at most 2 delta + 8 */
+    b->e = scale_e(2.0 * delta * FD_TD_K2_SHARE, total);
+    b->d1 = 2.0 * delta * (1.0 - FD_TD_K2_SHARE);
+    b->done = 0.0;
+    b->limit = 0.0;
+    b->cw = 0.0;
+    b->csum = 0.0;
+    b->cfirst = b->clast = 0.0;
+    b->overflow = 0;
+}
+
+static inline void b_emit(builder *b)
+{
+    if (b->n >= b->cap) {
+        b->overflow = 1;
+        return;
+    }
+    double m = b->csum / b->cw;
+    /* rounding must not move a mean outside its values (keeps means sorted) */
+    if (m < b->cfirst)
+        m = b->cfirst;
+    if (m > b->clast)
+        m = b->clast;
+    b->om[b->n] = m;
+    b->ow[b->n] = b->cw;
+    b->n++;
+    b->done += b->cw;
+    b->limit = next_limit(b);
+}
+
+static inline void b_add(builder *b, double x, double w)
+{
+    if (b->cw > 0.0 && b->done + b->cw + w <= b->limit) {
+        b->cw += w;
+        b->csum += x * w;
+        b->clast = x;
+    } else {
+        if (b->cw > 0.0)
+            b_emit(b);
+        b->cw = w;
+        b->csum = x * w;
+        b->cfirst = b->clast = x;
+    }
+}
+
+static inline void b_finish(builder *b)
+{
+    if (b->cw > 0.0)
+        b_emit(b);
+    b->cw = 0.0;
+}
+
+/* Add sorted weight-one keys k[0:end) that are < stop_key (all when stop_key
+ * is UINT64_MAX and the caller knows they are below it); returns the index of
+ * the first key not taken. */
+static int64_t b_add_keys(builder *b, const uint64_t *k, int64_t i, int64_t end, uint64_t stop_key,
+                          int stop_inclusive)
+{
+    while (i < end) {
+        uint64_t ki = k[i];
+        if (stop_inclusive ? ki > stop_key : ki >= stop_key)
+            break;
+        if (b->cw > 0.0) {
+            double room = b->limit - b->done - b->cw;
+            if (room >= 1.0) {
+                int64_t take = (room < (double)(end - i)) ? (int64_t)room : end - i;
+                int64_t stop = i + take;
+                double s = 0.0;
+                int64_t j = i;
+                if (stop_inclusive) {
+                    for (; j < stop && k[j] <= stop_key; j++)
+                        s += from_key(k[j]);
+                } else {
+                    for (; j < stop && k[j] < stop_key; j++)
+                        s += from_key(k[j]);
+                }
+                b->cw += (double)(j - i);
+                b->csum += s;
+                b->clast = from_key(k[j - 1]);
+                i = j;
+                continue;
+            }
+            b_emit(b);
+        }
+        double x = from_key(ki);
+        b->cw = 1.0;
+        b->csum = x;
+        b->cfirst = b->clast = x;
+        i++;
+    }
+    return i;
+}
+
+/* ---- state checks ------------------------------------------------------- */
+
+static int check_td(const fd_tdigest *td)
+{
+    if (!td || !td->ints || !td->flts || !td->means || !td->weights)
+        return FD_EINVAL;
+    if (!(td->compression >= 1.0 && td->compression <= 1e6))
+        return FD_EINVAL;
+    if (td->cap < 2 * (int64_t)td->compression + 8)
+        return FD_EINVAL;
+    const int64_t *s = td->ints;
+    if (s[FD_TD_N_CENTROIDS] < 0 || s[FD_TD_N_CENTROIDS] > td->cap || s[FD_TD_N_BUF] < 0
+        || s[FD_TD_N_BUF] > td->buf_cap || s[FD_TD_N_FINITE] < s[FD_TD_N_BUF])
+        return FD_ECORRUPT;
+    if (s[FD_TD_N_BUF] > 0 && !td->buf)
+        return FD_EINVAL;
+    return FD_OK;
+}
+
+static int check_scratch(const fd_tdigest *td, const fd_tdigest_scratch *s)
+{
+    if (!s || !s->means || !s->weights || !s->hist || s->cap < td->cap)
+        return FD_EINVAL;
+    if (td->buf_cap > 0 && (!s->keys || s->keys_cap < td->buf_cap))
+        return FD_EINVAL;
+    return FD_OK;
+}
+
+static void commit(fd_tdigest *td, const builder *b)
+{
+    memcpy(td->means, b->om, sizeof(double) * (size_t)b->n);
+    memcpy(td->weights, b->ow, sizeof(double) * (size_t)b->n);
+    td->ints[FD_TD_N_CENTROIDS] = b->n;
+}
+
+/* ---- flush -------------------------------------------------------------- */
+
+static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
+{
+    int64_t nb = td->ints[FD_TD_N_BUF];
+    if (nb == 0)
+        return FD_OK;
+    uint64_t *k = sort_keys(td->buf, s->keys, nb, s->hist);
+    double lo = from_key(k[0]), hi = from_key(k[nb - 1]);
+    int64_t na = td->ints[FD_TD_N_CENTROIDS];
+    const double *ma = td->means, *wa = td->weights;
+    double total = (double)td->ints[FD_TD_N_FINITE];
+    builder b;
+    b_init(&b, s->means, s->weights, td->cap, total, td->compression);
+    int64_t ib = 0;
+    for (int64_t ia = 0; ia < na; ia++) {
+        /* buffered values strictly below the next centroid mean go first */
+        ib = b_add_keys(&b, k, ib, nb, to_key(d2bits(ma[ia])), 0);
+        b_add(&b, ma[ia], wa[ia]);
+    }
+    b_add_keys(&b, k, ib, nb, UINT64_MAX, 1);
+    b_finish(&b);
+    if (b.overflow)
+        return FD_ECORRUPT;
+    commit(td, &b);
+    td->ints[FD_TD_N_BUF] = 0;
+    if (lo < td->flts[FD_TD_MIN])
+        td->flts[FD_TD_MIN] = lo;
+    if (hi > td->flts[FD_TD_MAX])
+        td->flts[FD_TD_MAX] = hi;
+    return FD_OK;
+}
+
+int fd_tdigest_flush(fd_tdigest *td, fd_tdigest_scratch *s)
+{
+    int rc = check_td(td);
+    if (rc)
+        return rc;
+    if (td->ints[FD_TD_N_BUF] == 0)
+        return FD_OK;
+    rc = check_scratch(td, s);
+    if (rc)
+        return rc;
+    return flush(td, s);
+}
+
+/* ---- update ------------------------------------------------------------- */
+
+/* Classify the values of chunk [i0, i0 + n) that were not buffered. */
+#define TD_CLASSIFY(T, CONV)                                                    \
+    for (int64_t j = 0; j < n; j++) {                                           \
+        int64_t e = col->offset + i0 + j;                                       \
+        if (!fd_valid(col->validity, e)) {                                      \
+            c_null++;                                                           \
+            continue;                                                           \
+        }                                                                       \
+        double x = CONV(((const T *)col->values)[e]);                           \
+        if (x != x)                                                             \
+            c_nan++;                                                            \
+        else if (x == INFINITY)                                                 \
+            c_pos++;                                                            \
+        else if (x == -INFINITY)                                                \
+            c_neg++;                                                            \
+    }
+
+#define TD_FILL(T, CONV)                                                        \
+    {                                                                           \
+        const T *src = (const T *)col->values + col->offset + i0;               \
+        if (!col->validity) {                                                   \
+            for (int64_t j = 0; j < n; j++) {                                   \
+                uint64_t b = d2bits(CONV(src[j]));                              \
+                buf[w] = to_key(b);                                             \
+                w += (b & EXP_MASK) != EXP_MASK;                                \
+            }                                                                   \
+        } else {                                                                \
+            for (int64_t j = 0; j < n; j++) {                                   \
+                uint64_t b = d2bits(CONV(src[j]));                              \
+                int ok = fd_valid(col->validity, col->offset + i0 + j)          \
+                         & ((b & EXP_MASK) != EXP_MASK);                        \
+                buf[w] = to_key(b);                                             \
+                w += ok;                                                        \
+            }                                                                   \
+        }                                                                       \
+        if (w - w0 != n) {                                                      \
+            TD_CLASSIFY(T, CONV)                                                \
+        }                                                                       \
+    }
+
+#define AS_D(v) ((double)(v))
+
+static void fill(const fd_column *col, int64_t i0, int64_t n, uint64_t *buf, int64_t *pw,
+                 int64_t *counts)
+{
+    int64_t w = *pw, w0 = w;
+    int64_t c_null = 0, c_nan = 0, c_pos = 0, c_neg = 0;
+    switch (col->type) {
+    case FD_F64: TD_FILL(double, AS_D) break;
+    case FD_F32: TD_FILL(float, AS_D) break;
+    case FD_I8: TD_FILL(int8_t, AS_D) break;
+    case FD_I16: TD_FILL(int16_t, AS_D) break;
+    case FD_I32: TD_FILL(int32_t, AS_D) break;
+    case FD_I64: TD_FILL(int64_t, AS_D) break;
+    case FD_U8: TD_FILL(uint8_t, AS_D) break;
+    case FD_U16: TD_FILL(uint16_t, AS_D) break;
+    case FD_U32: TD_FILL(uint32_t, AS_D) break;
+    case FD_U64: TD_FILL(uint64_t, AS_D) break;
+    default: break;
+    }
+    *pw = w;
+    counts[0] += c_null;
+    counts[1] += c_nan;
+    counts[2] += c_pos;
+    counts[3] += c_neg;
+}
+
+int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *s)
+{
+    int rc = check_td(td);
+    if (rc)
+        return rc;
+    if (!col || col->length < 0 || col->offset < 0)
+        return FD_EINVAL;
+    if (col->type < FD_F64 || col->type > FD_U64)
+        return FD_ETYPE;
+    if (col->length == 0)
+        return FD_OK;
+    if (!col->values || !td->buf || td->buf_cap < 1)
+        return FD_EINVAL;
+    rc = check_scratch(td, s);
+    if (rc)
+        return rc;
+    int64_t counts[4] = {0, 0, 0, 0};
+    int64_t i = 0, len = col->length;
+    while (i < len) {
+        int64_t nb = td->ints[FD_TD_N_BUF];
+        int64_t room = td->buf_cap - nb;
+        if (room == 0) {
+            rc = flush(td, s);
+            if (rc)
+                break;
+            continue;
+        }
+        int64_t n = len - i < room ? len - i : room;
+        int64_t w = nb;
+        fill(col, i, n, td->buf, &w, counts);
+        td->ints[FD_TD_N_BUF] = w;
+        td->ints[FD_TD_N_FINITE] += w - nb;
+        i += n;
+    }
+    td->ints[FD_TD_NULL] += counts[0];
+    td->ints[FD_TD_NAN] += counts[1];
+    td->ints[FD_TD_POSINF] += counts[2];
+    td->ints[FD_TD_NEGINF] += counts[3];
+    return rc;
+}
+
+/* ---- merge -------------------------------------------------------------- */
+
+int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch *s)
+{
+    int rc = check_td(td);
+    if (rc)
+        return rc;
+    if (!other || !other->ints || !other->flts || !other->means || !other->weights)
+        return FD_EINVAL;
+    const int64_t *o = other->ints;
+    if (o[FD_TD_N_CENTROIDS] < 0 || o[FD_TD_N_BUF] < 0 || o[FD_TD_N_FINITE] < o[FD_TD_N_BUF]
+        || (o[FD_TD_N_BUF] > 0 && !other->buf))
+        return FD_ECORRUPT;
+    rc = check_scratch(td, s);
+    if (rc)
+        return rc;
+    if (o[FD_TD_N_BUF] > 0 && (!td->buf || td->buf_cap < 1))
+        return FD_EINVAL;
+    int64_t na = td->ints[FD_TD_N_CENTROIDS], nc = o[FD_TD_N_CENTROIDS];
+    if (nc > 0) {
+        double wa = (double)(td->ints[FD_TD_N_FINITE] - td->ints[FD_TD_N_BUF]);
+        double wb = (double)(o[FD_TD_N_FINITE] - o[FD_TD_N_BUF]);
+        builder b;
+        b_init(&b, s->means, s->weights, td->cap, wa + wb, td->compression);
+        int64_t ia = 0, ic = 0;
+        while (ia < na && ic < nc) {
+            if (td->means[ia] <= other->means[ic]) {
+                b_add(&b, td->means[ia], td->weights[ia]);
+                ia++;
+            } else {
+                b_add(&b, other->means[ic], other->weights[ic]);
+                ic++;
+            }
+        }
+        for (; ia < na; ia++)
+            b_add(&b, td->means[ia], td->weights[ia]);
+        for (; ic < nc; ic++)
+            b_add(&b, other->means[ic], other->weights[ic]);
+        b_finish(&b);
+        if (b.overflow)
+            return FD_ECORRUPT;
+        commit(td, &b);
+        td->ints[FD_TD_N_FINITE] += o[FD_TD_N_FINITE] - o[FD_TD_N_BUF];
+        if (other->flts[FD_TD_MIN] < td->flts[FD_TD_MIN])
+            td->flts[FD_TD_MIN] = other->flts[FD_TD_MIN];
+        if (other->flts[FD_TD_MAX] > td->flts[FD_TD_MAX])
+            td->flts[FD_TD_MAX] = other->flts[FD_TD_MAX];
+    }
+    /* the other digest's buffered values join this buffer */
+    int64_t i = 0, nob = o[FD_TD_N_BUF];
+    while (i < nob) {
+        int64_t nb = td->ints[FD_TD_N_BUF];
+        int64_t room = td->buf_cap - nb;
+        if (room == 0) {
+            rc = flush(td, s);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int64_t n = nob - i < room ? nob - i : room;
+        memcpy(td->buf + nb, other->buf + i, sizeof(uint64_t) * (size_t)n);
+        td->ints[FD_TD_N_BUF] = nb + n;
+        td->ints[FD_TD_N_FINITE] += n;
+        i += n;
+    }
+    td->ints[FD_TD_NULL] += o[FD_TD_NULL];
+    td->ints[FD_TD_NAN] += o[FD_TD_NAN];
+    td->ints[FD_TD_POSINF] += o[FD_TD_POSINF];
+    td->ints[FD_TD_NEGINF] += o[FD_TD_NEGINF];
+    return FD_OK;
+}
+
+/* ---- queries ------------------------------------------------------------
+ * Anchors of the finite part: (0, min), (c_i + (w_i - 1) / 2, mean_i) for
+ * centroid i starting at cumulative weight c_i, and (W - 1, max).  A
+ * weight-one centroid sits at its exact rank, so a digest of singletons
+ * answers exactly numpy's 'linear' quantiles.  The quantile function is the
+ * linear interpolation between anchors; the CDF is its inverse. */
+
+/* Index of the last centroid whose anchor position is <= h (-1: none). */
+static int64_t last_pos_le(const double *pos, int64_t n, double h)
+{
+    int64_t lo = 0, hi = n; /* first index with pos > h */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (pos[mid] <= h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo - 1;
+}
+
+static inline double lerp_np(double a, double b, double t)
+{
+    double d = b - a;
+    return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
+}
+
+static void anchor_positions(const fd_tdigest *td, double *pos)
+{
+    double c = 0.0;
+    int64_t n = td->ints[FD_TD_N_CENTROIDS];
+    for (int64_t i = 0; i < n; i++) {
+        double w = td->weights[i];
+        pos[i] = c + (w - 1.0) * 0.5;
+        c += w;
+    }
+}
+
+int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double *out,
+                        double *work, int64_t *bad)
+{
+    int rc = check_td(td);
+    if (rc)
+        return rc;
+    if (n < 0 || (n > 0 && (!q || !out)) || !bad || !work)
+        return FD_EINVAL;
+    *bad = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(q[i] >= 0.0 && q[i] <= 1.0)) {
+            *bad = i;
+            return FD_EINVAL;
+        }
+    }
+    if (td->ints[FD_TD_N_BUF] != 0)
+        return FD_EINVAL;
+    int64_t nc = td->ints[FD_TD_N_CENTROIDS];
+    double nf = (double)td->ints[FD_TD_N_FINITE];
+    double nneg = (double)td->ints[FD_TD_NEGINF], npos = (double)td->ints[FD_TD_POSINF];
+    double total = nf + nneg + npos;
+    double mn = td->flts[FD_TD_MIN], mx = td->flts[FD_TD_MAX];
+    const double *m = td->means;
+    anchor_positions(td, work);
+    for (int64_t i = 0; i < n; i++) {
+        if (total == 0.0) {
+            out[i] = NAN;
+            continue;
+        }
+        double h = q[i] * (total - 1.0);
+        if (nneg > 0.0 && h < nneg) {
+            out[i] = -INFINITY;
+            continue;
+        }
+        if (npos > 0.0 && h > total - 1.0 - npos) {
+            out[i] = INFINITY;
+            continue;
+        }
+        double hf = h - nneg;
+        if (hf > nf - 1.0)
+            hf = nf - 1.0;
+        if (hf < 0.0)
+            hf = 0.0;
+        int64_t j = last_pos_le(work, nc, hf);
+        double pa = 0.0, va = mn, pb = nf - 1.0, vb = mx;
+        if (j >= 0) {
+            pa = work[j];
+            va = m[j];
+        }
+        if (j + 1 < nc) {
+            pb = work[j + 1];
+            vb = m[j + 1];
+        }
+        if (hf <= pa || pb <= pa)
+            out[i] = va;
+        else if (hf >= pb)
+            out[i] = vb;
+        else
+            out[i] = lerp_np(va, vb, (hf - pa) / (pb - pa));
+    }
+    return FD_OK;
+}
+
+/* Index of the last centroid whose mean is <= x (-1: none). */
+static int64_t last_mean_le(const double *m, int64_t n, double x)
+{
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (m[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo - 1;
+}
+
+int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out, double *work)
+{
+    int rc = check_td(td);
+    if (rc)
+        return rc;
+    if (n < 0 || (n > 0 && (!x || !out)) || !work)
+        return FD_EINVAL;
+    if (td->ints[FD_TD_N_BUF] != 0)
+        return FD_EINVAL;
+    int64_t nc = td->ints[FD_TD_N_CENTROIDS];
+    double nf = (double)td->ints[FD_TD_N_FINITE];
+    double nneg = (double)td->ints[FD_TD_NEGINF], npos = (double)td->ints[FD_TD_POSINF];
+    double total = nf + nneg + npos;
+    double mn = td->flts[FD_TD_MIN], mx = td->flts[FD_TD_MAX];
+    const double *m = td->means, *wt = td->weights;
+    anchor_positions(td, work);
+    for (int64_t i = 0; i < n; i++) {
+        double xi = x[i];
+        if (total == 0.0 || xi != xi) {
+            out[i] = NAN;
+            continue;
+        }
+        if (xi == INFINITY) {
+            out[i] = 1.0;
+            continue;
+        }
+        double cnt;
+        if (nf == 0.0 || xi < mn) {
+            cnt = nneg;
+        } else if (xi >= mx) {
+            cnt = nneg + nf;
+        } else {
+            int64_t j = last_mean_le(m, nc, xi);
+            double pa = 0.0, va = mn, pb = nf - 1.0, vb = mx;
+            int exact_a = 1, exact_b = 1;
+            if (j >= 0) {
+                pa = work[j];
+                va = m[j];
+                exact_a = wt[j] == 1.0;
+            }
+            if (j + 1 < nc) {
+                pb = work[j + 1];
+                vb = m[j + 1];
+                exact_b = wt[j + 1] == 1.0;
+            }
+            double h = pa;
+            if (!(exact_a && exact_b) && vb > va && pb > pa)
+                h = pa + (xi - va) / (vb - va) * (pb - pa);
+            double k = h + 1.0;
+            if (k > nf)
+                k = nf;
+            cnt = nneg + k;
+        }
+        out[i] = cnt / total;
+    }
+    return FD_OK;
+}

@@ -1,0 +1,199 @@
+"""Bindings of the C t-digest (``kernels/fd_tdigest.c``): state arrays and calls.
+
+The digest's state lives in numpy arrays owned by :class:`TDigestState`
+(centroid means and weights, the insertion buffer, counters), so copying or
+serializing it is copying arrays and nothing is ever freed in C.  The work
+space of a flush (radix-sort keys and histograms, merge output) is not state:
+one set per thread is reused by every digest (:func:`scratch`).
+
+There is no numba version of the t-digest: the C kernel is the only backend.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from . import native
+
+__all__ = ["TDigestState", "capacity", "buffer_size", "MIN_COMPRESSION", "MAX_COMPRESSION",
+           "state_bytes", "sort_values"]
+
+MIN_COMPRESSION = 1.0
+MAX_COMPRESSION = 1e6
+#: Values buffered before a merge: at least BUFFER_MIN, and BUFFER_PER_CENTROID
+#: per centroid of capacity so that big digests still amortise their merges.
+BUFFER_MIN = 32768
+BUFFER_PER_CENTROID = 32
+
+INTS_LEN = 8
+N_CENTROIDS, N_BUF, N_FINITE, NULL, NAN, POSINF, NEGINF = range(7)
+MIN, MAX = 0, 1
+
+
+def check_compression(compression) -> float:
+    if isinstance(compression, bool) or not isinstance(compression, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"compression must be a real number, got {type(compression).__name__}")
+    c = float(compression)
+    if not (MIN_COMPRESSION <= c <= MAX_COMPRESSION):
+        raise InvalidInputError(
+            f"compression must be in [{MIN_COMPRESSION:g}, {MAX_COMPRESSION:g}], got {compression!r}")
+    return c
+
+
+def capacity(compression: float) -> int:
+    """Centroid capacity: the digest never holds more than 2 floor(delta) + 8 centroids."""
+    return 2 * int(math.floor(compression)) + 8
+
+
+def buffer_size(compression: float) -> int:
+    return max(BUFFER_MIN, BUFFER_PER_CENTROID * capacity(compression))
+
+
+def state_bytes(compression: float) -> int:
+    """Bytes of state of one digest: centroids, buffer, counters (numpy headers excluded)."""
+    return 16 * capacity(compression) + 8 * buffer_size(compression) + 8 * INTS_LEN + 16
+
+
+class _Scratch(threading.local):
+    keys = None
+    means = None
+    weights = None
+    hist = None
+    struct = None
+    keep = None
+
+
+_scratch = _Scratch()
+
+
+def scratch(cap: int, buf_cap: int):
+    """This thread's flush work space, grown to fit (cap, buf_cap)."""
+    s = _scratch
+    if s.struct is None or s.means.size < cap or s.keys.size < buf_cap:
+        ffi = native.ffi
+        c = max(cap, s.means.size if s.means is not None else 0)
+        b = max(buf_cap, s.keys.size if s.keys is not None else 0)
+        s.keys = np.empty(b, np.uint64)
+        s.means = np.empty(c, np.float64)
+        s.weights = np.empty(c, np.float64)
+        s.hist = np.empty(3 << 11, np.uint32)
+        st = ffi.new("fd_tdigest_scratch*")
+        st.keys = ffi.cast("uint64_t*", ffi.from_buffer(s.keys))
+        st.keys_cap = b
+        st.means = ffi.cast("double*", ffi.from_buffer(s.means))
+        st.weights = ffi.cast("double*", ffi.from_buffer(s.weights))
+        st.cap = c
+        st.hist = ffi.cast("uint32_t*", ffi.from_buffer(s.hist))
+        s.struct = st
+    return s.struct
+
+
+class TDigestState:
+    """The arrays of one digest and the ``fd_tdigest`` struct pointing at them."""
+
+    __slots__ = ("compression", "cap", "buf_cap", "means", "weights", "buf", "ints", "flts",
+                 "_struct")
+
+    def __init__(self, compression: float):
+        self.compression = float(compression)
+        self.cap = capacity(self.compression)
+        self.buf_cap = buffer_size(self.compression)
+        self.means = np.zeros(self.cap, np.float64)
+        self.weights = np.zeros(self.cap, np.float64)
+        self.buf = None  # allocated on first insertion
+        self.ints = np.zeros(INTS_LEN, np.int64)
+        self.flts = np.array([np.inf, -np.inf])
+        self._struct = None
+
+    # -- struct --------------------------------------------------------------
+    def _ensure_buf(self):
+        if self.buf is None:
+            self.buf = np.empty(self.buf_cap, np.uint64)
+            self._struct = None
+
+    @property
+    def struct(self):
+        if self._struct is None:
+            ffi = native.ffi
+            t = ffi.new("fd_tdigest*")
+            t.compression = self.compression
+            t.cap = self.cap
+            t.means = ffi.cast("double*", ffi.from_buffer(self.means))
+            t.weights = ffi.cast("double*", ffi.from_buffer(self.weights))
+            t.buf_cap = self.buf_cap if self.buf is not None else 0
+            t.buf = ffi.cast("uint64_t*", ffi.from_buffer(self.buf)) if self.buf is not None else ffi.NULL
+            t.ints = ffi.cast("int64_t*", ffi.from_buffer(self.ints))
+            t.flts = ffi.cast("double*", ffi.from_buffer(self.flts))
+            self._struct = t
+        return self._struct
+
+    # -- operations ------------------------------------------------------------
+    def update(self, view) -> None:
+        self._ensure_buf()
+        col = native.column(view)
+        rc = native.lib.fd_tdigest_update(col, self.struct, scratch(self.cap, self.buf_cap))
+        native.check(rc, "t-digest update", view.name)
+
+    def flush(self) -> None:
+        if self.ints[N_BUF] == 0:
+            return
+        rc = native.lib.fd_tdigest_flush(self.struct, scratch(self.cap, self.buf_cap))
+        native.check(rc, "t-digest flush")
+
+    def merge(self, other: "TDigestState") -> None:
+        if other.ints[N_BUF] > 0:
+            self._ensure_buf()
+        rc = native.lib.fd_tdigest_merge(self.struct, other.struct, scratch(self.cap, self.buf_cap))
+        native.check(rc, "t-digest merge")
+
+    def quantile(self, q: np.ndarray) -> np.ndarray:
+        out = np.empty(q.size, np.float64)
+        bad = native.ffi.new("int64_t*")
+        s = scratch(self.cap, self.buf_cap)
+        rc = native.lib.fd_tdigest_quantile(self.struct, native.ptr("const double*", q), q.size,
+                                            native.ptr("double*", out), s.means, bad)
+        if rc == native.lib.FD_EINVAL and bad[0] >= 0:
+            raise InvalidInputError(f"quantiles must be in [0, 1], got {q[bad[0]]!r}")
+        native.check(rc, "t-digest quantile")
+        return out
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty(x.size, np.float64)
+        s = scratch(self.cap, self.buf_cap)
+        rc = native.lib.fd_tdigest_cdf(self.struct, native.ptr("const double*", x), x.size,
+                                       native.ptr("double*", out), s.means)
+        native.check(rc, "t-digest cdf")
+        return out
+
+    def copy(self) -> "TDigestState":
+        c = TDigestState.__new__(TDigestState)
+        c.compression, c.cap, c.buf_cap = self.compression, self.cap, self.buf_cap
+        c.means, c.weights = self.means.copy(), self.weights.copy()
+        c.buf = self.buf.copy() if self.buf is not None else None
+        c.ints, c.flts = self.ints.copy(), self.flts.copy()
+        c._struct = None
+        return c
+
+    # -- views -----------------------------------------------------------------
+    @property
+    def n_centroids(self) -> int:
+        return int(self.ints[N_CENTROIDS])
+
+    def centroids(self):
+        n = self.n_centroids
+        return self.means[:n], self.weights[:n]
+
+
+def sort_values(x: np.ndarray) -> np.ndarray:
+    """Sort finite float64 values with the digest's buffer sort (tests, benchmarks)."""
+    x = np.array(x, dtype=np.float64, copy=True)
+    keys = np.empty(x.size, np.uint64)
+    tmp = np.empty(x.size, np.uint64)
+    hist = np.empty(3 << 11, np.uint32)
+    rc = native.lib.fd_tdigest_sort(native.ptr("double*", x), x.size, native.ptr("uint64_t*", keys),
+                                    native.ptr("uint64_t*", tmp), native.ptr("uint32_t*", hist))
+    native.check(rc, "t-digest sort")
+    return x
