@@ -78,7 +78,10 @@ def test_rank_error_table(accuracy):
 def test_merged_within_twice_single(accuracy):
     name, single, merged = accuracy
     if name == "ties":
-        pytest.skip("heavy ties: covered by TIES_RANK_ERROR_BOUND only (see the TDigest docstring)")
+        # Known gap (TDigest docstring): after 1,000 merges a centroid can straddle two tie
+        # blocks, so heavy ties get the documented absolute bound instead of 2x single.
+        assert merged.max() <= TIES_RANK_ERROR_BOUND, (name, single, merged)
+        return
     assert merged.max() <= 2 * single.max() + 1e-5, (name, single, merged)
 
 
