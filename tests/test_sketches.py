@@ -56,7 +56,7 @@ def test_histogram_from_reference_ignores_missing_for_edges():
 
 
 @pytest.mark.parametrize("edges, msg", [
-    ([], "non-empty"), ([1.0, 0.0], "strictly increasing"), ([0.0, 0.0], "strictly increasing"),
+    ([], "at least one"), ([1.0, 0.0], "strictly increasing"), ([0.0, 0.0], "strictly increasing"),
     ([0.0, np.nan], "finite"), ([0.0, np.inf], "finite"),
 ])
 def test_histogram_bad_edges(edges, msg):

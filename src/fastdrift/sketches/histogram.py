@@ -102,19 +102,9 @@ class Histogram(Sketch):
 
     def __init__(self, edges, *, name: Optional[str] = None):
         super().__init__(name)
-        e = np.array(edges, dtype=np.float64, copy=True).reshape(-1) if not isinstance(edges, np.ndarray) \
-            else np.array(edges, dtype=np.float64, copy=True)
-        if e.ndim != 1 or e.size < 1:
-            raise InvalidInputError(f"edges must be a non-empty 1-D sequence, got shape {np.shape(edges)}")
-        if not np.all(np.isfinite(e)):
-            raise InvalidInputError(f"edges must be finite, got {e[~np.isfinite(e)][:3].tolist()}")
-        if e.size > 1 and not np.all(np.diff(e) > 0):
-            i = int(np.argmax(~(np.diff(e) > 0)))
-            raise InvalidInputError(
-                f"edges must be strictly increasing; edges[{i}]={e[i]!r} >= edges[{i + 1}]={e[i + 1]!r}")
-        e.setflags(write=False)
-        self._edges = e
-        self._index = make_index(e)
+        # make_index validates (finite, strictly increasing, 1-D, non-empty) and owns a read-only copy.
+        self._index = make_index(edges)
+        e = self._edges = self._index.edges
         self._counts = np.zeros(e.size + 1, dtype=np.int64)
         self._specials = np.zeros(2, dtype=np.int64)  # null, nan
 
