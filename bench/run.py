@@ -44,28 +44,41 @@ def _is_peer(b) -> bool:
     return not _is_sum(b) and any(k in b["name"] for k in ("numpy", "pyarrow", "peer"))
 
 
+def _peer_of(b, peers):
+    """The baseline to compare ``b`` with: a peer over the same number of values,
+    preferring the same test function, then the same parameter."""
+    same_n = [x for x in peers if x is not b and _n(x) == _n(b)]
+    base = b["name"].split("[")[0]
+    for x in same_n:
+        if x["name"].split("[")[0] == base and x["extra_info"].get("role") == "peer":
+            return x
+    param = _param(b["name"])
+    for x in same_n:
+        if _param(x["name"]) and _param(x["name"]) in param.split("-"):
+            return x
+    marked = [x for x in same_n if x["extra_info"].get("role") == "peer"]
+    return marked[0] if len(marked) == 1 else (same_n[0] if len(same_n) == 1 else None)
+
+
 def table(results: dict) -> str:
     """One row per benchmark: median, values/s, and ratios to np.sum and to the
     matching peer (same file, same parameter) measured in the same run."""
     by_file = {}
+    all_sums = [b for b in results["benchmarks"] if _is_sum(b)]
     for b in results["benchmarks"]:
         by_file.setdefault(b["fullname"].split("::")[0], []).append(b)
     head = f"{'benchmark':<52} {'median':>10} {'values/s':>11} {'x np.sum':>9} {'x peer':>8}"
     lines = [head, "-" * len(head)]
     for path in sorted(by_file):
         rows = by_file[path]
-        sums = [b for b in rows if _is_sum(b)]
+        sums = [b for b in rows if _is_sum(b)] or all_sums
         peers = [b for b in rows if _is_peer(b)]
         lines.append(path)
         for b in sorted(rows, key=lambda b: (_param(b["name"]).split("-")[0], b["stats"]["median"])):
             med = b["stats"]["median"]
             n = _n(b)
             s = next((x for x in sums if _n(x) == n), sums[0] if sums else None)
-            param = _param(b["name"])
-            peer = next((x for x in peers if x is not b and _param(x["name"])
-                         and _param(x["name"]) in param.split("-")), None)
-            if peer is None and len(peers) == 1 and peers[0] is not b:
-                peer = peers[0]
+            peer = _peer_of(b, peers)
             x_sum = s["stats"]["median"] / med * (n / _n(s)) if s else float("nan")
             x_peer = peer["stats"]["median"] / med * (n / _n(peer)) if peer else float("nan")
             lines.append(f"  {b['name'][:50]:<50} {med * 1e3:>8.2f}ms {n / med / 1e6:>10.1f}M "
