@@ -372,7 +372,8 @@ class AlertEvaluator:
         """
         self._check(report)
         with self._lock:
-            state = copy.deepcopy(self._state)
+            # alerts are immutable, so copying the counters is a full copy
+            state = {k: copy.copy(st) for k, st in self._state.items()}
         self._advance(report, state)
         return self._active(state)
 
@@ -408,7 +409,7 @@ class AlertEvaluator:
                        if st.state != INACTIVE or st.matched or st.cooldown]
             params = Writer().string_list(sorted({r.name for r in self.rules}))
             w = Writer(_MAX_STATE_BYTES)
-            w.u8(self._last_window is not None).string(self._last_window or "")
+            w.u8(int(self._last_window is not None)).string(self._last_window or "")
             w.u64(self.windows_evaluated)
             w.u64(len(entries))
             for (name, sev), st in entries:

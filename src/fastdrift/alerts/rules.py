@@ -453,6 +453,9 @@ def _rule_from_dict(spec: Any, index: int) -> Rule:
 
 def _read_file(path: pathlib.Path) -> Any:
     suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise InvalidInputError(
+            f"alert rules file {str(path)!r}: unknown extension {suffix!r}; use .yaml, .yml or .toml")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -463,7 +466,7 @@ def _read_file(path: pathlib.Path) -> Any:
             return yaml.safe_load(raw)  # safe_load: no arbitrary Python objects from config
         except yaml.YAMLError as exc:
             raise InvalidInputError(f"alert rules file {str(path)!r}: invalid YAML: {exc}") from None
-    if suffix == ".toml":
+    else:
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover - 3.10 only
@@ -472,8 +475,6 @@ def _read_file(path: pathlib.Path) -> Any:
             return tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"alert rules file {str(path)!r}: invalid TOML: {exc}") from None
-    raise InvalidInputError(
-        f"alert rules file {str(path)!r}: unknown extension {suffix!r}; use .yaml, .yml or .toml")
 
 
 def load_rules(spec: Union[str, os.PathLike, Sequence[Any], Mapping[str, Any]]) -> list:
