@@ -310,6 +310,13 @@ def test_jsonl_and_callback_sinks_with_failure_isolation(tmp_path, caplog):
     assert first["top_features"][0]["column"] == "age" and first["top_features"][0]["pvalue"] == 1e-9
     with pytest.raises(InvalidInputError):
         AlertEvaluator([], sinks=[42])
+    with pytest.raises(InvalidInputError, match="sink states"):
+        CallbackSink(print, states=("paging",))
+    # a pager sink takes firing / resolved only
+    paged = []
+    ev = AlertEvaluator([drift_rule(**{"for": 2})], sinks=[CallbackSink(paged.append, states=("firing", "resolved"))])
+    run(ev, [0.15, 0.0, 0.15, 0.15, 0.0])
+    assert [(a.previous_state, a.state) for a in paged] == [("pending", "firing"), ("firing", "resolved")]
 
 
 # ------------------------------------------------------------------ state bytes
@@ -440,11 +447,12 @@ class Population:
                             errors=n // 1000, error_rate=0.001)
 
 
-def test_default_rules_false_alarms_on_reference_windows():
-    """1,000 windows of 100k rows from the reference distribution: at most one alert fires."""
+@pytest.mark.parametrize("rows", [100_000, 1_000_000])
+def test_default_rules_false_alarms_on_reference_windows(rows):
+    """1,000 windows of 100k (and 1M) rows from the reference distribution: at most one alert fires."""
     pop = Population(seed=7)
     ev = AlertEvaluator(default_rules(list(FEATURES[:-1]), "score", latency=True, error=True))
-    firing = [a for i in range(1000) for a in ev.evaluate(pop.report(i, 100_000)) if a.state == "firing"]
+    firing = [a for i in range(1000) for a in ev.evaluate(pop.report(i, rows)) if a.state == "firing"]
     assert len(firing) <= 1, firing
     assert ev.promotion_allowed()
 
