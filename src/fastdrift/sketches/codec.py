@@ -117,6 +117,8 @@ class Kind(enum.IntEnum):
     CATEGORICAL = 3
     TDIGEST = 4
     PROFILE = 5
+    # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
+    ALERT_STATE = 16
 
 
 def _as_view(data: object, what: str) -> memoryview:

@@ -1,0 +1,561 @@
+"""The alert state machine: closed windows in, alert transitions out.
+
+Every (rule, severity) pair runs its own cycle, like one Prometheus alert per
+tier::
+
+    inactive --match--> pending --match x (for-1)--> firing --clean x resolve_after--> resolved
+        ^                  |                                                           |
+        +---- no match ----+ (reported as resolved from pending)      cooldown windows-+
+
+Only *transitions* are sent to sinks (dedup: a rule that stays firing for a
+hundred windows produces one firing alert, not a hundred), and
+:meth:`AlertEvaluator.active` always shows the latest observations of what is
+pending or firing.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ..errors import CorruptStateError, InvalidInputError
+from ..records import (
+    Alert, BinContribution, DriftSignal, WindowReport, frozen_mapping, to_jsonable,
+)
+from ..sketches.codec import Kind, Reader, Writer, decode, encode
+from .rules import SEVERITIES, Condition, Gate, Rule, load_rules
+from .sinks import CallbackSink
+
+__all__ = ["AlertEvaluator"]
+
+log = logging.getLogger("fastdrift.alerts")
+
+INACTIVE, PENDING, FIRING = 0, 1, 2
+_STATE_NAMES = {INACTIVE: "inactive", PENDING: "pending", FIRING: "firing"}
+# Serialized state is small (a few counters and the latest alert per active
+# tier); anything above this is not state we wrote.
+_MAX_STATE_BYTES = 64 << 20
+_U32 = (1 << 32) - 1
+
+
+# ------------------------------------------------------------ measuring
+
+@dataclass
+class _Leaf:
+    """One condition measured on one window."""
+
+    cond: Condition
+    met: bool
+    value: float
+    pvalue: Optional[float] = None
+    signals: Tuple[DriftSignal, ...] = ()   # drift signals that crossed (top-feature candidates)
+
+
+def _extreme_first(cond: Condition, items: List[Tuple[float, Any]]) -> List[Tuple[float, Any]]:
+    """Most alarming first: largest values for > / >=, smallest for < / <=."""
+    finite = [it for it in items if it[0] == it[0]]
+    return sorted(finite, key=lambda it: it[0], reverse=cond.op in (">", ">="))
+
+
+def _drift_ok(cond: Condition, s: DriftSignal) -> bool:
+    """The sample-size-aware gate: NaN (not computed) passes, see Condition.max_pvalue."""
+    return cond.max_pvalue is None or not (s.pvalue > cond.max_pvalue)
+
+
+def _measure(cond: Condition, report: WindowReport) -> _Leaf:
+    nan = math.nan
+    if report.rows < cond.min_rows:
+        return _Leaf(cond, False, nan)
+    sig = cond.signal
+    if sig in ("feature_drift", "prediction_drift"):
+        if sig == "feature_drift":
+            pool = [s for name, s in report.features.items() if cond.selects(name)]
+        else:
+            pool = [report.prediction] if report.prediction is not None else []
+        pool = [s for s in pool if (cond.metric is None or s.metric == cond.metric) and s.n_cur >= cond.min_rows]
+        qualified = _extreme_first(cond, [(float(s.value), s) for s in pool if _drift_ok(cond, s)])
+        k = cond.min_features
+        if len(qualified) >= k:
+            value, shown = qualified[k - 1]
+            met = cond.compare(value)
+        else:
+            # show the most extreme value even when the p-value gate held it
+            # back, so the observed p-value explains why nothing fired
+            everything = _extreme_first(cond, [(float(s.value), s) for s in pool])
+            value, shown = everything[0] if everything else (nan, None)
+            met = False
+        crossed = tuple(s for v, s in qualified if cond.compare(v)) if met else ()
+        pv = None
+        if cond.max_pvalue is not None:
+            pv = float(shown.pvalue) if shown is not None else nan
+        return _Leaf(cond, met, value, pv, crossed)
+    if sig == "missingness":
+        pool = [s for name, s in report.features.items() if cond.selects(name)]
+        attr = "missing_cur" if cond.metric == "ratio" else "missing_delta"
+        ranked = _extreme_first(cond, [(float(getattr(s, attr)), s) for s in pool])
+        if len(ranked) < cond.min_features:
+            return _Leaf(cond, False, ranked[0][0] if ranked else nan)
+        value = ranked[cond.min_features - 1][0]
+        met = cond.compare(value)
+        return _Leaf(cond, met, value, None, tuple(s for v, s in ranked if cond.compare(v)) if met else ())
+    if sig == "latency":
+        lat = report.latency
+        if lat is None or lat.count < cond.min_rows:
+            return _Leaf(cond, False, nan)
+        value = float({0.5: lat.p50, 0.95: lat.p95, 0.99: lat.p99}[cond.quantile])
+        return _Leaf(cond, cond.compare(value), value)
+    if sig == "error_rate":
+        value = float(report.error_rate)
+        return _Leaf(cond, cond.compare(value), value)
+    if sig == "schema_change":
+        value = float(sum(1 for c in report.schema_changes
+                          if c.change in cond.changes and cond.selects(c.column)))
+        return _Leaf(cond, cond.compare(value), value)
+    if sig == "kpi_delta":
+        items = []
+        for name, k in report.kpis.items():
+            if not cond.selects(name):
+                continue
+            d = float(k.delta)
+            if cond.metric == "relative":
+                d = d / abs(k.ref_mean) if k.ref_mean else nan
+            items.append((d, k))
+        ranked = _extreme_first(cond, items)
+        value = ranked[0][0] if ranked else nan
+        return _Leaf(cond, cond.compare(value), value)
+    raise AssertionError(sig)  # unreachable: signals are validated at load
+
+
+def _evaluate_gate(gate: Gate, report: WindowReport, leaves: List[_Leaf]) -> bool:
+    """Whether ``gate`` holds; appends every measured leaf (all are shown as evidence)."""
+    results = []
+    for c in gate.conditions:
+        if isinstance(c, Gate):
+            results.append(_evaluate_gate(c, report, leaves))
+        else:
+            leaf = _measure(c, report)
+            leaves.append(leaf)
+            results.append(leaf.met)
+    return all(results) if gate.mode == "all" else any(results)
+
+
+@dataclass
+class _Outcome:
+    met: bool
+    observed: Dict[str, float]
+    thresholds: Dict[str, float]
+    signals: Tuple[DriftSignal, ...]
+    summary: str
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _outcome(gate: Gate, report: WindowReport) -> _Outcome:
+    leaves: List[_Leaf] = []
+    met = _evaluate_gate(gate, report, leaves)
+    observed, thresholds, parts, signals = {}, {}, [], []
+    for i, leaf in enumerate(leaves):
+        label = leaf.cond.label
+        if label in observed:  # two conditions on the same selector
+            label = f"{label}#{i}"
+        observed[label] = leaf.value
+        thresholds[label] = leaf.cond.threshold
+        text = f"{label}={_fmt(leaf.value)} {leaf.cond.op} {_fmt(leaf.cond.threshold)}"
+        if leaf.pvalue is not None:
+            observed[label + ":pvalue"] = leaf.pvalue
+            thresholds[label + ":pvalue"] = leaf.cond.max_pvalue
+            text += f" (p={leaf.pvalue:.3g} <= {leaf.cond.max_pvalue:g})"
+        if leaf.signals:
+            text += " on " + ",".join(s.column for s in leaf.signals[:3])
+            signals.extend(leaf.signals)
+        parts.append(("" if leaf.met else "not ") + text)
+    return _Outcome(met, observed, thresholds, tuple(signals), "; ".join(parts))
+
+
+def _top_features(rule: Rule, outcome: _Outcome, report: WindowReport) -> Tuple[DriftSignal, ...]:
+    """The drift signals that crossed, largest first; else the report's most drifted, as context."""
+    pool = outcome.signals
+    if not pool:
+        # symptom alerts (latency, errors, KPI) still carry the likeliest
+        # causes: whatever drifted most in the same window
+        pool = tuple(s for s in report.features.values() if s.value == s.value)
+    best: Dict[str, DriftSignal] = {}
+    for s in pool:
+        if s.column not in best or s.value > best[s.column].value:
+            best[s.column] = s
+    return tuple(sorted(best.values(), key=lambda s: s.value, reverse=True)[: rule.top_k])
+
+
+# ------------------------------------------------------------ state
+
+@dataclass
+class _Tier:
+    state: int = INACTIVE
+    matched: int = 0      # consecutive matching windows (pending progress)
+    clean: int = 0        # consecutive clean windows while firing
+    cooldown: int = 0     # windows left before the tier may match again
+    alert: Optional[Alert] = None   # the latest record while pending / firing
+
+
+def _step(rule: Rule, sev: str, st: _Tier, outcome: _Outcome, report: WindowReport) -> Optional[Alert]:
+    """Advance one tier by one window; return the transition alert, if any."""
+
+    def make(state: str, previous: str, with_evidence: bool = True) -> Alert:
+        return Alert(
+            rule=rule.name, severity=sev, state=state, previous_state=previous,
+            window_start=report.window_start, window_end=report.window_end,
+            observed=frozen_mapping(outcome.observed), thresholds=frozen_mapping(outcome.thresholds),
+            owner=rule.owner, runbook=rule.runbook,
+            summary=f"[{sev}] {rule.name} {state}: {outcome.summary}",
+            top_features=_top_features(rule, outcome, report) if with_evidence else (),
+            evidence=tuple(report.evidence[: rule.max_evidence]) if with_evidence else (),
+        )
+
+    if st.state == FIRING:
+        if outcome.met:
+            st.clean = 0
+            st.alert = make("firing", "firing")  # refreshed view, not a transition
+            return None
+        st.clean += 1
+        if st.clean < rule.resolve_after:
+            return None
+        st.state, st.matched, st.clean, st.cooldown, st.alert = INACTIVE, 0, 0, rule.cooldown, None
+        return make("resolved", "firing", with_evidence=False)
+    if st.state == PENDING:
+        if not outcome.met:
+            # `for` counts consecutive windows: one clean window resets it.
+            # Reported so a sink that saw "pending" also sees it end.
+            st.state, st.matched, st.alert = INACTIVE, 0, None
+            return make("resolved", "pending", with_evidence=False)
+        st.matched = min(st.matched + 1, _U32)
+        if st.matched >= rule.for_windows:
+            st.state, st.clean = FIRING, 0
+            st.alert = make("firing", "pending")
+            return st.alert
+        st.alert = make("pending", "pending")
+        return None
+    if st.cooldown > 0:
+        st.cooldown -= 1
+        return None
+    if not outcome.met:
+        return None
+    st.matched = 1
+    if rule.for_windows <= 1:
+        st.state, st.clean = FIRING, 0
+        st.alert = make("firing", "inactive")
+    else:
+        st.state = PENDING
+        st.alert = make("pending", "inactive")
+    return st.alert
+
+
+def _as_sink(s: Any):
+    if hasattr(s, "send") and callable(s.send):
+        return s
+    if callable(s):
+        return CallbackSink(s)
+    raise InvalidInputError(f"a sink needs a send(alert) method or must be callable, got {s!r}")
+
+
+def _window_key(report: WindowReport) -> str:
+    # repr is stable for the window types monitors use (ints, floats, str,
+    # datetimes) and lets the key survive a round trip through bytes
+    return repr((report.window_start, report.window_end))
+
+
+class AlertEvaluator:
+    """Evaluates rules on closed windows and keeps each rule's alert state.
+
+    Parameters
+    ----------
+    rules : list of Rule, list of dict, or a path
+        Anything :func:`~fastdrift.alerts.load_rules` accepts.
+    sinks : iterable, optional
+        Objects with ``send(alert)`` (:class:`JsonLinesSink`,
+        :class:`CallbackSink`) or plain callables. Every transition goes to
+        every sink, in order; a sink that raises is logged (logger
+        ``fastdrift.alerts``) and counted in :attr:`sink_failures`, and never
+        stops evaluation or the other sinks.
+
+    Notes
+    -----
+    Thread-safe: a lock guards the state, so ``active()`` and
+    ``promotion_allowed()`` may be called from other threads (an HTTP
+    handler, a deployment gate) while a worker calls ``evaluate``. Sinks are
+    called after the lock is released, in the evaluating thread.
+    """
+
+    def __init__(self, rules: Any, sinks: Iterable[Any] = ()):
+        self.rules: Tuple[Rule, ...] = tuple(load_rules(rules))
+        self.sinks = tuple(_as_sink(s) for s in sinks)
+        self.sink_failures: Dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._state: Dict[Tuple[str, str], _Tier] = {
+            (r.name, sev): _Tier() for r in self.rules for sev, _ in r.tiers()
+        }
+        self._last_window: Optional[str] = None
+        self.windows_evaluated = 0
+
+    # -------------------------------------------------------------- evaluation
+
+    def _advance(self, report: WindowReport, state: Dict[Tuple[str, str], _Tier]) -> List[Alert]:
+        out = []
+        for rule in self.rules:
+            for sev, gate in rule.tiers():
+                alert = _step(rule, sev, state[(rule.name, sev)], _outcome(gate, report), report)
+                if alert is not None:
+                    out.append(alert)
+        return out
+
+    @staticmethod
+    def _check(report: Any) -> WindowReport:
+        if not isinstance(report, WindowReport):
+            raise InvalidInputError(f"expected a WindowReport, got {type(report).__name__}")
+        return report
+
+    def evaluate(self, report: WindowReport) -> Tuple[Alert, ...]:
+        """Advance every rule by one *closed* window and deliver the transitions.
+
+        Parameters
+        ----------
+        report : WindowReport
+            Must be closed (``report.closed``); use :meth:`preview` for the
+            open window. The same window (same start and end) evaluated
+            twice in a row is ignored, so a replay after a restart does not
+            count a window twice toward ``for`` / ``resolve_after``.
+
+        Returns
+        -------
+        tuple of Alert
+            The transitions (pending, firing, resolved) this window caused,
+            also sent to every sink.
+        """
+        self._check(report)
+        if not report.closed:
+            raise InvalidInputError(
+                "evaluate() takes closed windows only (pending/firing count whole windows); "
+                "use preview() for the open one")
+        key = _window_key(report)
+        with self._lock:
+            if key == self._last_window:
+                log.info("window %s already evaluated; ignored", key)
+                return ()
+            alerts = self._advance(report, self._state)
+            self._last_window = key
+            self.windows_evaluated += 1
+        self._deliver(alerts)
+        return tuple(alerts)
+
+    def _deliver(self, alerts: Sequence[Alert]) -> None:
+        with self._send_lock:  # keep every sink's order equal to transition order
+            for alert in alerts:
+                for sink in self.sinks:
+                    try:
+                        sink.send(alert)
+                    except Exception:  # a broken sink must never break evaluation
+                        name = repr(sink)
+                        self.sink_failures[name] = self.sink_failures.get(name, 0) + 1
+                        log.exception("alert sink %s failed on %s/%s", name, alert.rule, alert.severity)
+
+    def preview(self, report: WindowReport) -> Tuple[Alert, ...]:
+        """What would be pending or firing if ``report`` (open or closed) closed now.
+
+        No state changes and nothing is sent to sinks.
+        """
+        self._check(report)
+        with self._lock:
+            # alerts are immutable, so copying the counters is a full copy
+            state = {k: copy.copy(st) for k, st in self._state.items()}
+        self._advance(report, state)
+        return self._active(state)
+
+    # -------------------------------------------------------------- queries
+
+    @staticmethod
+    def _active(state: Mapping[Tuple[str, str], _Tier]) -> Tuple[Alert, ...]:
+        alerts = [st.alert for st in state.values() if st.state != INACTIVE and st.alert is not None]
+        rank = {s: i for i, s in enumerate(SEVERITIES)}
+        return tuple(sorted(alerts, key=lambda a: (-rank[a.severity], a.state != "firing", a.rule)))
+
+    def active(self) -> Tuple[Alert, ...]:
+        """Pending and firing alerts (latest observations), critical and firing first."""
+        with self._lock:
+            return self._active(self._state)
+
+    def promotion_allowed(self) -> bool:
+        """False while any critical alert is firing (gate for automated model promotion)."""
+        with self._lock:
+            return not any(st.state == FIRING and sev == "critical"
+                           for (_, sev), st in self._state.items())
+
+    # -------------------------------------------------------------- persistence
+
+    def to_bytes(self) -> bytes:
+        """The per-rule state (counters and active alerts) in fastdrift's checksummed envelope.
+
+        Rules themselves are not stored: they live in configuration and are
+        passed again to :meth:`from_bytes`.
+        """
+        with self._lock:
+            entries = [(k, st) for k, st in self._state.items()
+                       if st.state != INACTIVE or st.matched or st.cooldown]
+            params = Writer().string_list(sorted({r.name for r in self.rules}))
+            w = Writer(_MAX_STATE_BYTES)
+            w.u8(int(self._last_window is not None)).string(self._last_window or "")
+            w.u64(self.windows_evaluated)
+            w.u64(len(entries))
+            for (name, sev), st in entries:
+                w.string(name).string(sev).u8(st.state).u32(st.matched).u32(st.clean).u32(st.cooldown)
+                w.string(_alert_to_json(st.alert) if st.alert is not None else "")
+        return encode(Kind.ALERT_STATE, params.getvalue(), w.getvalue(), max_size=_MAX_STATE_BYTES)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, rules: Any, sinks: Iterable[Any] = ()) -> "AlertEvaluator":
+        """Restore an evaluator from :meth:`to_bytes` with the (current) rules.
+
+        State of rules or tiers no longer configured is dropped (logged);
+        rules new since the bytes were written start inactive.
+
+        Raises
+        ------
+        CorruptStateError
+            Truncated, altered, oversized or inconsistent bytes.
+        InvalidInputError
+            Invalid ``rules``.
+        """
+        ev = cls(rules, sinks)
+        _, params, payload = decode(data, expected_kind=Kind.ALERT_STATE, max_size=_MAX_STATE_BYTES)
+        pr = Reader(params, "alert state params")
+        pr.string_list("rule names")
+        pr.done()
+        r = Reader(payload, "alert state")
+        has_last = r.u8("last window flag")
+        last = r.string("last window")
+        if has_last not in (0, 1):
+            raise CorruptStateError(f"alert state: last window flag {has_last} is not 0/1")
+        windows = r.u64("windows evaluated")
+        n = r.count("entries", 8 + 8 + 1 + 12 + 8)
+        restored: Dict[Tuple[str, str], _Tier] = {}
+        for i in range(n):
+            name = r.string(f"entries[{i}].rule")
+            sev = r.string(f"entries[{i}].severity")
+            state = r.u8(f"entries[{i}].state")
+            matched, clean, cooldown = r.u32("matched"), r.u32("clean"), r.u32("cooldown")
+            text = r.string(f"entries[{i}].alert")
+            if sev not in SEVERITIES or state not in _STATE_NAMES:
+                raise CorruptStateError(f"alert state: entries[{i}] has severity {sev!r}, state {state}")
+            if (name, sev) in restored:
+                raise CorruptStateError(f"alert state: duplicate entry for {name!r}/{sev}")
+            if (state != INACTIVE) != bool(text):
+                raise CorruptStateError(f"alert state: entries[{i}] ({name!r}/{sev}) state and alert disagree")
+            alert = _alert_from_json(text, f"entries[{i}].alert") if text else None
+            if alert is not None and (alert.rule != name or alert.severity != sev
+                                      or alert.state != _STATE_NAMES[state]):
+                raise CorruptStateError(f"alert state: entries[{i}] alert does not match {name!r}/{sev}")
+            restored[(name, sev)] = _Tier(state, matched, clean, cooldown, alert)
+        r.done()
+        for key, st in restored.items():
+            if key in ev._state:
+                rule = next(x for x in ev.rules if x.name == key[0])
+                # a rule edited since (e.g. shorter cooldown) bounds the old counters
+                st.cooldown = min(st.cooldown, rule.cooldown)
+                if st.alert is not None:
+                    st.alert = _refresh_rule_fields(st.alert, rule)
+                ev._state[key] = st
+            else:
+                log.warning("alert state for %s/%s dropped: no such rule tier configured", *key)
+        ev._last_window = last if has_last else None
+        ev.windows_evaluated = windows
+        return ev
+
+
+def _refresh_rule_fields(alert: Alert, rule: Rule) -> Alert:
+    import dataclasses
+    return dataclasses.replace(alert, owner=rule.owner, runbook=rule.runbook)
+
+
+# Alert <-> JSON for the state blob. JSON (never pickle): the bytes may come
+# from anywhere, and decoding JSON cannot run code.
+
+def _window_to_json(v: Any) -> list:
+    if v is None:
+        return ["none", ""]
+    if isinstance(v, bool):
+        return ["str", str(v)]
+    if isinstance(v, int):
+        return ["int", str(v)]
+    if isinstance(v, float):
+        return ["float", repr(v)]
+    if isinstance(v, _dt.datetime):
+        return ["datetime", v.isoformat()]
+    if isinstance(v, _dt.date):
+        return ["date", v.isoformat()]
+    return ["str", str(v)]
+
+
+def _window_from_json(v: Any) -> Any:
+    tag, text = v
+    if tag == "none":
+        return None
+    if tag == "int":
+        return int(text)
+    if tag == "float":
+        return float(text)
+    if tag == "datetime":
+        return _dt.datetime.fromisoformat(text)
+    if tag == "date":
+        return _dt.date.fromisoformat(text)
+    if tag == "str":
+        return str(text)
+    raise ValueError(f"unknown window tag {tag!r}")
+
+
+def _alert_to_json(alert: Alert) -> str:
+    d = to_jsonable(alert)
+    d["window_start"] = _window_to_json(alert.window_start)
+    d["window_end"] = _window_to_json(alert.window_end)
+    return json.dumps(d, sort_keys=True, allow_nan=False)
+
+
+def _f(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError(f"not a number: {v!r}")
+    return float(v)  # "NaN" / "Infinity" strings come from to_jsonable
+
+
+def _drift_from_json(d: Mapping) -> DriftSignal:
+    return DriftSignal(
+        column=str(d["column"]), kind=str(d["kind"]), metric=str(d["metric"]), value=_f(d["value"]),
+        n_ref=int(d["n_ref"]), n_cur=int(d["n_cur"]),
+        missing_ref=_f(d["missing_ref"]), missing_cur=_f(d["missing_cur"]),
+        contributions=tuple(BinContribution(str(c["label"]), _f(c["ref_share"]), _f(c["cur_share"]),
+                                            _f(c["contribution"])) for c in d["contributions"]),
+        pvalue=_f(d["pvalue"]),
+        mean_ref=None if d["mean_ref"] is None else _f(d["mean_ref"]),
+        mean_cur=None if d["mean_cur"] is None else _f(d["mean_cur"]),
+    )
+
+
+def _alert_from_json(text: str, what: str) -> Alert:
+    try:
+        d = json.loads(text)
+        return Alert(
+            rule=str(d["rule"]), severity=str(d["severity"]), state=str(d["state"]),
+            previous_state=str(d["previous_state"]),
+            window_start=_window_from_json(d["window_start"]), window_end=_window_from_json(d["window_end"]),
+            observed=frozen_mapping({str(k): _f(v) for k, v in d["observed"].items()}),
+            thresholds=frozen_mapping({str(k): _f(v) for k, v in d["thresholds"].items()}),
+            owner=str(d["owner"]), runbook=str(d["runbook"]), summary=str(d["summary"]),
+            top_features=tuple(_drift_from_json(s) for s in d["top_features"]),
+            evidence=tuple(frozen_mapping(e) for e in d["evidence"]),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptStateError(f"alert state: {what} is not a valid alert record: {exc}") from None
