@@ -21,28 +21,58 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 
 
+def _n(b) -> float:
+    info = b["extra_info"]
+    if info.get("n"):
+        return float(info["n"])
+    if info.get("values_per_s"):  # recorded against the best round
+        return info["values_per_s"] * b["stats"]["min"]
+    return float("nan")
+
+
+def _param(name: str) -> str:
+    return name[name.index("[") + 1:-1] if "[" in name else ""
+
+
+def _is_sum(b) -> bool:
+    return b["extra_info"].get("role") == "np.sum" or "np_sum" in b["name"] or "numpy_sum" in b["name"]
+
+
+def _is_peer(b) -> bool:
+    if b["extra_info"].get("role") == "peer":
+        return True
+    return not _is_sum(b) and any(k in b["name"] for k in ("numpy", "pyarrow", "peer"))
+
+
 def table(results: dict) -> str:
-    benches = results["benchmarks"]
-    by_group = {}
-    for b in benches:
-        by_group.setdefault(b["group"] or "", []).append(b)
-    sums = {b["extra_info"].get("n"): b for b in benches if b["extra_info"].get("role") == "np.sum"}
-    lines = []
-    head = f"{'group':<28} {'benchmark':<34} {'median':>10} {'values/s':>10} {'x np.sum':>9} {'x peer':>8}"
-    lines += [head, "-" * len(head)]
-    for group in sorted(by_group):
-        rows = by_group[group]
-        peer = next((b for b in rows if b["extra_info"].get("role") == "peer"), None)
-        for b in sorted(rows, key=lambda b: b["stats"]["median"]):
-            n = b["extra_info"].get("n")
+    """One row per benchmark: median, values/s, and ratios to np.sum and to the
+    matching peer (same file, same parameter) measured in the same run."""
+    by_file = {}
+    for b in results["benchmarks"]:
+        by_file.setdefault(b["fullname"].split("::")[0], []).append(b)
+    head = f"{'benchmark':<52} {'median':>10} {'values/s':>11} {'x np.sum':>9} {'x peer':>8}"
+    lines = [head, "-" * len(head)]
+    for path in sorted(by_file):
+        rows = by_file[path]
+        sums = [b for b in rows if _is_sum(b)]
+        peers = [b for b in rows if _is_peer(b)]
+        lines.append(path)
+        for b in sorted(rows, key=lambda b: (_param(b["name"]).split("-")[0], b["stats"]["median"])):
             med = b["stats"]["median"]
-            vps = n / med if n else float("nan")
-            s = sums.get(n)
-            x_sum = (s["stats"]["median"] / med) if s else float("nan")
-            x_peer = (peer["stats"]["median"] / med) if peer else float("nan")
-            name = b["name"].split("::")[-1]
-            lines.append(f"{group:<28} {name[:34]:<34} {med * 1e3:>8.2f}ms {vps / 1e6:>9.1f}M "
+            n = _n(b)
+            s = next((x for x in sums if _n(x) == n), sums[0] if sums else None)
+            param = _param(b["name"])
+            peer = next((x for x in peers if x is not b and _param(x["name"])
+                         and _param(x["name"]) in param.split("-")), None)
+            if peer is None and len(peers) == 1 and peers[0] is not b:
+                peer = peers[0]
+            x_sum = s["stats"]["median"] / med * (n / _n(s)) if s else float("nan")
+            x_peer = peer["stats"]["median"] / med * (n / _n(peer)) if peer else float("nan")
+            lines.append(f"  {b['name'][:50]:<50} {med * 1e3:>8.2f}ms {n / med / 1e6:>10.1f}M "
                          f"{x_sum:>9.2f} {x_peer:>8.2f}")
+    lines.append("")
+    lines.append("x np.sum, x peer: throughput relative to np.sum over the same number of values and to the")
+    lines.append("matching numpy/pyarrow/peer baseline, both measured in this run (higher is faster).")
     return "\n".join(lines)
 
 

@@ -11,7 +11,9 @@
 #include "fd_internal.h"
 
 /* Cell of a finite x: identical arithmetic in both passes is the whole
- * correctness argument, so it lives in one place. */
+ * correctness argument, so it lives in one place (mirrored operation for
+ * operation by _grid_cell in src/fastdrift/kernels/jit.py, since either
+ * backend may run either pass). */
 static inline int64_t grid_cell(double x, double lo, double inv, double top)
 {
     double t = (x - lo) * inv;

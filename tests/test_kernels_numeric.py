@@ -93,8 +93,10 @@ def edge_sets(draw, values=None):
     pool = draw(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=120))
     if kind == "near" and values is not None:
         fin = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-        for v in fin[:40]:
-            pool += [v, float(np.nextafter(v, np.inf)), float(np.nextafter(v, -np.inf))]
+        # nextafter(+-DBL_MAX) overflows to +-inf, dropped below
+        with np.errstate(over="ignore"):
+            for v in fin[:40]:
+                pool += [v, float(np.nextafter(v, np.inf)), float(np.nextafter(v, -np.inf))]
     e = np.unique(np.array(pool, dtype=np.float64))
     return e[np.isfinite(e)] if e.size else np.array([0.0])
 
@@ -108,11 +110,12 @@ def test_hist_backends_equal_oracle(data):
     values = col.to_pylist()
     edges = data.draw(edge_sets(values))
     want_c, want_s = hist_reference(col, edges)
-    index = make_index(edges)
-    for backend in BACKENDS:
-        counts, specials = run_hist(col, edges, backend, index)
-        np.testing.assert_array_equal(counts, want_c, err_msg=f"{backend} {index}")
-        np.testing.assert_array_equal(specials, want_s, err_msg=backend)
+    for arith in (False, True):
+        index = make_index(edges, arithmetic_uniform=arith)
+        for backend in BACKENDS:
+            counts, specials = run_hist(col, edges, backend, index)
+            np.testing.assert_array_equal(counts, want_c, err_msg=f"{backend} {index}")
+            np.testing.assert_array_equal(specials, want_s, err_msg=backend)
 
 
 @SETTINGS
@@ -138,6 +141,7 @@ def test_hist_values_on_edges(data):
 @pytest.mark.parametrize("edges", [
     np.array([0.0]), np.array([-1e308, 1e308]), np.array([-1e308, 0.0, 1e308]),
     np.array([0.0, 5e-324, 1e-323]), np.linspace(0, 1, 11), np.linspace(-1e300, 1e300, 7),
+    np.array([-5e-324, 0.0, 5e-324]),  # uniform; halving the range rounds it to 0
     np.array([1.0, 1.0 + 2.2e-16, 2.0, 1e10]),
     np.concatenate([np.linspace(0, 1, 50), [1e9]]),  # one outlier edge: many probes
 ])
@@ -153,14 +157,18 @@ def test_hist_extreme_edges(edges, dtype):
         x = rng.integers(info.min, info.max, 600, dtype=dtype, endpoint=True)
     col = pa.array(x, mask=rng.random(x.size) < 0.2).slice(3)
     want = hist_reference(col, edges)
-    for backend in BACKENDS:
-        got = run_hist(col, edges, backend)
-        np.testing.assert_array_equal(got[0], want[0], err_msg=backend)
-        np.testing.assert_array_equal(got[1], want[1], err_msg=backend)
+    for arith in (False, True):
+        index = make_index(edges, arithmetic_uniform=arith)
+        for backend in BACKENDS:
+            got = run_hist(col, edges, backend, index)
+            np.testing.assert_array_equal(got[0], want[0], err_msg=f"{backend} {index}")
+            np.testing.assert_array_equal(got[1], want[1], err_msg=backend)
 
 
 def test_hist_index_paths():
-    assert make_index(np.linspace(-3, 3, 101)).uniform
+    assert make_index(np.linspace(-3, 3, 101), arithmetic_uniform=True).uniform
+    table = make_index(np.linspace(-3, 3, 101))
+    assert not table.uniform and table.n_probe == 1  # the default: a one-probe table
     q = np.quantile(np.random.default_rng(0).standard_normal(10_000), np.linspace(0.01, 0.99, 99))
     ix = make_index(q)
     assert not ix.uniform and ix.n_probe <= 2

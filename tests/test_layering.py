@@ -7,7 +7,8 @@ import pathlib
 
 import fastdrift
 
-ORDER = ["errors", "adapters", "kernels", "sketches", "metrics", "demo", "cli"]
+ORDER = ["errors", "records", "adapters", "kernels", "sketches", "metrics", "monitor", "alerts",
+         "exporters", "pipeline", "demo", "cli"]
 ROOT = pathlib.Path(fastdrift.__file__).parent
 
 

@@ -1,13 +1,22 @@
-"""Reference edges are np.quantile's, bit for bit, whatever the data."""
+"""Reference edges are np.quantile's, bit for bit, whatever the data and the backend."""
 import numpy as np
 import pyarrow as pa
-from hypothesis import given, settings, strategies as st
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastdrift
 from fastdrift.adapters import iter_columns
+from fastdrift.kernels import native
 from fastdrift.kernels.quantile import exact_quantiles
+from fastdrift.kernels.reference import KERNELS
 from fastdrift.sketches.histogram import reference_edges
+
+jit = pytest.importorskip("fastdrift.kernels.jit")
+
+# The `backend` fixture only selects the backend, which every example of a
+# test shares, so running the examples under one fixture instance is sound.
+PER_BACKEND = [HealthCheck.function_scoped_fixture]
 
 DTYPES = ["float64", "float32", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 
@@ -18,9 +27,9 @@ def _oracle(x: np.ndarray, qs):
     return np.quantile(f, qs)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=PER_BACKEND)
 @given(dtype=st.sampled_from(DTYPES), data=st.data(), qs=st.lists(st.floats(0, 1), min_size=1, max_size=12))
-def test_exact_quantiles_equal_np_quantile(dtype, data, qs):
+def test_exact_quantiles_equal_np_quantile(backend, dtype, data, qs):
     x = data.draw(hnp.arrays(np.dtype(dtype), st.integers(1, 400),
                              elements=hnp.from_dtype(np.dtype(dtype), allow_nan=True, allow_infinity=True)
                              if dtype.startswith("float") else None))
@@ -31,12 +40,13 @@ def test_exact_quantiles_equal_np_quantile(dtype, data, qs):
     got = exact_quantiles([v for v in iter_columns(x)], np.array(qs), m.n, m.min, m.max)
     want = _oracle(x, np.array(qs))
     np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(KERNELS["quantile"]["reference"](x, qs), want)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=PER_BACKEND)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 5000), ties=st.integers(1, 50),
        offset=st.integers(0, 13), nulls=st.booleans())
-def test_reference_edges_with_ties_nulls_and_offsets(seed, n, ties, offset, nulls):
+def test_reference_edges_with_ties_nulls_and_offsets(backend, seed, n, ties, offset, nulls):
     rng = np.random.default_rng(seed)
     x = rng.integers(0, ties, n + offset).astype(np.float64) * rng.choice([1.0, 1e-300, 1e300])
     x[rng.random(x.size) < 0.05] = np.nan
@@ -53,10 +63,90 @@ def test_reference_edges_with_ties_nulls_and_offsets(seed, n, ties, offset, null
     np.testing.assert_array_equal(reference_edges(arr, bins=20), np.unique(np.quantile(f, np.arange(1, 20) / 20)))
 
 
-def test_reference_edges_large_skewed(rng):
+def test_reference_edges_large_skewed(backend, rng):
     x = np.concatenate([rng.lognormal(0, 2, 300_000), np.full(200_000, 7.0), [1e300, -1e300]])
     rng.shuffle(x)
     np.testing.assert_array_equal(reference_edges(x), np.unique(np.quantile(x, np.arange(1, 10) / 10)))
     y = np.array([-1.7e308, 1.7e308, 0.0, 1.0])  # max - min overflows to inf
     np.testing.assert_array_equal(reference_edges(y), np.quantile(y, np.arange(1, 10) / 10))
     np.testing.assert_array_equal(reference_edges(x, bins=100), np.unique(np.quantile(x, np.arange(1, 100) / 100)))
+
+
+# ---- the grid kernels themselves: C == numba, value for value ----------------------
+
+def _grid_both(v, lo, inv, n_cells, flags, cap, start):
+    """(status, counts) of fd_grid_count and (status, n_out, out) of fd_grid_select, per backend."""
+    res = {}
+    for be in ("c", "numba"):
+        counts = np.zeros(n_cells, dtype=np.int64)
+        out = np.full(cap, -7.0)
+        got = np.array([start], dtype=np.int64)
+        if be == "c":
+            rc1 = native.lib.fd_grid_count(native.column(v), lo, inv, n_cells, native.ptr("int64_t*", counts))
+            rc2 = native.lib.fd_grid_select(native.column(v), lo, inv, n_cells, native.ptr("uint8_t*", flags),
+                                            native.ptr("double*", out), cap, native.ptr("int64_t*", got))
+        else:
+            rc1 = jit.grid_count(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, counts)
+            rc2 = jit.grid_select(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, flags, out, cap, got)
+        res[be] = (rc1, counts, rc2, int(got[0]), out)
+    return res
+
+
+@settings(max_examples=150, deadline=None)
+@given(dtype=st.sampled_from(DTYPES), data=st.data(), n_cells=st.integers(1, 40),
+       offset=st.integers(0, 9), nulls=st.booleans(),
+       # lo and inv are arbitrary, not the data's min and scale, so that values
+       # fall below the grid, beyond its top, and (x - lo) * inv overflows or is inf * 0
+       lo=st.floats(-1e3, 1e3) | st.floats(allow_nan=False, allow_infinity=False),
+       inv=st.just(0.0) | st.floats(1e-3, 1e3) | st.floats(0, 1e308))
+def test_grid_kernels_c_equal_numba(dtype, data, n_cells, offset, nulls, lo, inv):
+    x = data.draw(hnp.arrays(np.dtype(dtype), st.integers(1, 300),
+                             elements=hnp.from_dtype(np.dtype(dtype), allow_nan=True, allow_infinity=True)
+                             if dtype.startswith("float") else None))
+    mask = data.draw(hnp.arrays(np.bool_, x.size)) if nulls else None
+    off = min(offset, x.size - 1)
+    arr = pa.array(x, mask=mask).slice(off)
+    flags = data.draw(hnp.arrays(np.uint8, n_cells, elements=st.integers(0, 1)))
+    f = x[off:].astype(np.float64)
+    n_finite = int((np.isfinite(f) & (True if mask is None else ~mask[off:])).sum())
+    fin = f[np.isfinite(f)]
+    if fin.size and data.draw(st.booleans()):
+        # A grid over roughly the data's range, as exact_quantiles builds it
+        # (otherwise most values share one clamped cell), shifted and scaled a
+        # little so that both clamps are still reached.
+        span = float(fin.max() - fin.min())
+        lo = float(fin.min()) + data.draw(st.floats(-0.2, 0.2)) * span
+        lo = lo if np.isfinite(lo) else float(fin.min())
+        inv = n_cells / span * data.draw(st.floats(0.5, 1.5)) if 0 < span < np.inf else 0.0
+    for v in iter_columns(arr):
+        # cap below the selection (FD_EGROW), exactly it, or above; start > 0 appends
+        start = data.draw(st.integers(0, 3))
+        cap = data.draw(st.integers(0, start + n_finite + 2))
+        r = _grid_both(v, lo, inv, n_cells, flags, cap, start)
+        (rc1, counts, rc2, got, out), (nrc1, ncounts, nrc2, ngot, nout) = r["c"], r["numba"]
+        assert (rc1, rc2, got) == (nrc1, nrc2, ngot)
+        assert rc1 == native.lib.FD_OK and rc2 in (native.lib.FD_OK, native.lib.FD_EGROW)
+        np.testing.assert_array_equal(counts, ncounts)
+        np.testing.assert_array_equal(out, nout)
+        assert counts.sum() == n_finite
+
+
+@pytest.mark.parametrize("lo,inv,n_cells", [
+    (0.0, 1.0, 0), (0.0, -1.0, 4), (0.0, np.nan, 4), (np.nan, 1.0, 4), (np.inf, 1.0, 4), (-np.inf, 1.0, 4),
+])
+def test_grid_kernels_reject_bad_arguments_alike(lo, inv, n_cells):
+    v = next(iter_columns(np.arange(10.0)))
+    flags = np.ones(max(n_cells, 1), dtype=np.uint8)
+    r = _grid_both(v, lo, inv, n_cells if n_cells > 0 else 1, flags, 10, 0) if n_cells > 0 else None
+    if r is not None:
+        assert r["c"][0] == r["numba"][0] == native.lib.FD_EINVAL
+        assert r["c"][2] == r["numba"][2] == native.lib.FD_EINVAL
+    else:
+        counts = np.zeros(1, dtype=np.int64)
+        assert native.lib.fd_grid_count(native.column(v), lo, inv, 0, native.ptr("int64_t*", counts)) \
+            == jit.grid_count(v.values, v.validity, v.offset, v.length, lo, inv, 0, counts) == native.lib.FD_EINVAL
+    # numpy arrays carry their sizes, which C has to trust: too short is refused
+    assert jit.grid_count(v.values, v.validity, v.offset, v.length, 0.0, 1.0, 8,
+                          np.zeros(7, np.int64)) == native.lib.FD_EINVAL
+    assert jit.grid_select(v.values, v.validity, v.offset, v.length, 0.0, 1.0, 8, np.ones(7, np.uint8),
+                           np.zeros(10), 10, np.zeros(1, np.int64)) == native.lib.FD_EINVAL

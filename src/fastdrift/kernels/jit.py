@@ -1,42 +1,101 @@
-"""The numba backend: the same algorithms as ``kernels/fd_hist.c`` and
-``kernels/fd_moments.c``, written as plain loops.
+"""The numba backend: every kernel of ``kernels/*.c`` written again as plain
+loops, with the same results bit for bit.
+
+* histogram (``fd_hist.c``): :func:`hist_update`;
+* moments (``fd_moments.c``): :func:`moments_update`;
+* exact quantiles, grid passes (``fd_select.c``): :func:`grid_count`,
+  :func:`grid_select`;
+* categorical counts (``fd_cat.c``): :func:`hash_bytes`, :func:`hash_int`,
+  :func:`cat_run_str`, :func:`cat_run_int`, :func:`cat_rehash`,
+  :func:`count_indices`, :func:`bool_count`.
 
 This is the only module that imports numba, and it is imported lazily (by
-:mod:`fastdrift.kernels.hist` / :mod:`fastdrift.kernels.moments`) the first
-time the numba backend runs, never at ``import fastdrift``.
+:mod:`~fastdrift.kernels.hist`, :mod:`~fastdrift.kernels.moments`,
+:mod:`~fastdrift.kernels.quantile` and :mod:`~fastdrift.kernels.cat`) the
+first time the numba backend runs, never at ``import fastdrift``.
 
-Every kernel is compiled eagerly for each supported value dtype from explicit
-signatures (so the first call of a service does not pay type inference) and
-cached on disk.  Input arrays are typed read-only because the values and
-validity are numpy views over immutable Arrow buffers; numba accepts writable
-arrays for read-only parameters.
+Every kernel is compiled eagerly from explicit signatures, one per supported
+dtype (so the first call of a service does not pay type inference), with the
+options of :data:`NUMBA_OPTIONS`, and cached on disk.  Input arrays are typed
+read-only because the values and validity are numpy views over immutable
+Arrow buffers; numba accepts writable arrays for read-only parameters.
 
-Keeping the probe branch-free: LLVM readily turns ``b += x >= e[b]`` into a
-compare-and-branch (x86's cmov converter does so when it believes the branch
-is predictable), and a mispredicted branch per probe makes the histogram 6-7x
-slower.  The comparison result is therefore used only as an integer in
-arithmetic (``np.int64(x >= e[b])``) and the sub-bucket table keeps the probe
-count at 1-2, so that each probe is a load, a compare, a ``setcc`` and an add.
+Numeric kernels
+---------------
+Keeping the histogram probe branch-free: LLVM readily turns
+``b += x >= e[b]`` into a compare-and-branch (x86's cmov converter does so
+when it believes the branch is predictable), and a mispredicted branch per
+probe makes the histogram 6-7x slower.  The comparison result is therefore
+used only as an integer in arithmetic (``np.int64(x >= e[b])``) and the
+sub-bucket table keeps the probe count at 1-2, so that each probe is a load,
+a compare, a ``setcc`` and an add.
+
+The grid passes of the exact quantiles must put every value in the same cell
+as ``fd_select.c`` does (a value is selected exactly when it was counted in a
+flagged cell, whichever backend ran either pass), so the cell is computed
+with C's arithmetic: scale in double, clamp in double, then truncate.
+
+Categorical kernels
+-------------------
+The hash table lives in caller-owned numpy arrays that the C backend reads
+and writes too, so these functions must hash, probe, insert and report
+``FD_EGROW`` exactly like their C twins: a table filled by one backend can be
+continued by the other, and the tests compare both bit for bit.
+
+Integer arithmetic on hashes is done in ``uint64`` throughout because numba
+(like numpy) promotes ``uint64 op int64`` to ``float64``, which would
+silently change the hash.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
 
-__all__ = ["NUMBA_OPTIONS", "VALUE_TYPES", "hist_update", "moments_update"]
+__all__ = [
+    "NUMBA_OPTIONS", "VALUE_TYPES",
+    "hist_update", "moments_update",
+    "grid_count", "grid_select",
+    "hash_bytes", "hash_int", "cat_run_str", "cat_run_int", "cat_rehash", "count_indices", "bool_count",
+]
 
 #: Every numba option this backend uses, in one place.
 NUMBA_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False)
+# Helpers are inlined at the numba IR level into their callers, so only the
+# callers' compiled code (and cache entries) contain them.  cache=True still
+# matters for the helpers declared with signatures, which numba compiles
+# eagerly at import as well; on lazily typed helpers it is a no-op.
+_INLINE = dict(NUMBA_OPTIONS, inline="always")
 
-#: numba element types, one compiled specialisation each.
-VALUE_TYPES = (
-    types.float64, types.float32,
-    types.int8, types.int16, types.int32, types.int64,
-    types.uint8, types.uint16, types.uint32, types.uint64,
-)
+_INT_DTYPES = (types.int8, types.int16, types.int32, types.int64,
+               types.uint8, types.uint16, types.uint32, types.uint64)
+#: numba element types of numeric columns, one compiled specialisation each.
+VALUE_TYPES = (types.float64, types.float32) + _INT_DTYPES
+
+
+def _ro(dt):
+    return types.Array(dt, 1, "C", readonly=True)
+
+
+def _ro_unaligned(dt):
+    # Arrow buffers arrive as read-only, possibly unaligned numpy views;
+    # writable and aligned arrays convert to this type safely.
+    return types.Array(dt, 1, "C", readonly=True, aligned=False)
+
+
+def _rw(dt):
+    return types.Array(dt, 1, "C")
+
+
+# Status codes of kernels/fastdrift.h.
+FD_OK = 0
+FD_EINVAL = 1
+FD_EGROW = 3
+FD_ECORRUPT = 4
 
 _DBL_MAX = np.finfo(np.float64).max
-_BLOCK = 1024  # moments block size, as FD_MOM_BLOCK in fd_moments.c
+
+
+# ---- histogram -----------------------------------------------------------------
 
 # Path selectors for the histogram, as in fd_hist.c.
 M_UNIFORM = 0
@@ -45,21 +104,7 @@ M_P2 = 2
 M_PN = 4
 
 
-def _ro(dtype):
-    return types.Array(dtype, 1, "C", readonly=True)
-
-
-_u8_ro = _ro(types.uint8)
-_f64_ro = _ro(types.float64)
-_i32_ro = _ro(types.int32)
-_i64 = types.Array(types.int64, 1, "C")
-_f64 = types.Array(types.float64, 1, "C")
-
-_inline = dict(NUMBA_OPTIONS, inline="always")
-del _inline["cache"]  # inlined helpers are compiled into their callers' cache entries
-
-
-@njit(**_inline)
+@njit(**_INLINE)
 def _bin(x, e, table, lo, inv, top, n_probe, mode):
     # NaN stays NaN (it is counted apart and subtracted from its fixed bin);
     # +inf becomes DBL_MAX so that it cannot step past the +inf sentinels.
@@ -89,7 +134,7 @@ _WAYS = 4          # private sub-histograms, as FD_HIST_WAYS in fd_hist.c
 _LOCAL_BINS = 512  # above this many bins every way is counts itself
 
 
-@njit(**_inline)
+@njit(**_INLINE)
 def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, mode,
                counts, specials):
     # Consecutive values hitting the same counter serialise on store-to-load
@@ -161,9 +206,9 @@ def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe
 
 
 def _hist_sigs():
-    return [types.void(_ro(t), _u8_ro, types.int64, types.int64, _f64_ro, _i32_ro,
-                       types.float64, types.float64, types.float64, types.int64,
-                       _i64, _i64)
+    return [types.void(_ro(t), _ro(types.uint8), types.int64, types.int64, _ro(types.float64),
+                       _ro(types.int32), types.float64, types.float64, types.float64, types.int64,
+                       _rw(types.int64), _rw(types.int64))
             for t in VALUE_TYPES]
 
 
@@ -228,9 +273,12 @@ def hist_update(values, validity, offset, length, edges, uniform, n_probe, lo, i
        n_probe, counts, specials)
 
 
-# ---- moments ---------------------------------------------------------------
+# ---- moments -----------------------------------------------------------------
 
-@njit(**_inline)
+_BLOCK = 1024  # moments block size, as FD_MOM_BLOCK in fd_moments.c
+
+
+@njit(**_INLINE)
 def _chan_merge(ints, flts, nb, sum_b, mean_b, m2_b, mn_b, mx_b):
     if nb == 0:
         return
@@ -253,7 +301,7 @@ def _chan_merge(ints, flts, nb, sum_b, mean_b, m2_b, mn_b, mx_b):
     flts[1] = mx_b if mx_b > flts[1] else flts[1]
 
 
-@njit(**_inline)
+@njit(**_INLINE)
 def _reduce_block(ints, flts, buf, k):
     # Four independent accumulators: a single running sum serialises on the
     # floating-point add latency.
@@ -306,7 +354,9 @@ def _reduce_block(ints, flts, buf, k):
 
 
 def _moments_sigs():
-    return [types.void(_ro(t), _u8_ro, types.int64, types.int64, _i64, _f64) for t in VALUE_TYPES]
+    return [types.void(_ro(t), _ro(types.uint8), types.int64, types.int64, _rw(types.int64),
+                       _rw(types.float64))
+            for t in VALUE_TYPES]
 
 
 @njit(_moments_sigs(), **NUMBA_OPTIONS)
@@ -360,3 +410,606 @@ def moments_update(values, validity, offset, length, ints, flts):
     if length == 0:
         return
     _moments(values, validity, offset, length, ints, flts)
+
+
+# ---- exact quantiles: grid count and selective copy --------------------------
+
+@njit(**_INLINE)
+def _grid_cell(x, lo, inv, top):
+    # grid_cell() of fd_select.c operation for operation; NaN t (inf * 0)
+    # fails `t > 0.0` and lands in cell 0, as in C.
+    t = (x - lo) * inv
+    t = t if t > 0.0 else 0.0
+    t = t if t < top else top
+    return np.int64(t)
+
+
+def _grid_count_sigs():
+    return [types.void(_ro(t), _ro(types.uint8), types.int64, types.int64, types.float64,
+                       types.float64, types.float64, _rw(types.int64))
+            for t in VALUE_TYPES]
+
+
+@njit(_grid_count_sigs(), **NUMBA_OPTIONS)
+def _grid_count(values, validity, offset, length, lo, inv, top, counts):
+    # A separate loop without the validity test, as in C: most columns have
+    # no nulls and the test would cost a load per value.
+    # x - x == 0.0 is false for NaN and +-inf (FD_FINITE in C).
+    if validity.size == 0:
+        for i in range(length):
+            x = np.float64(values[offset + i])
+            if x - x == 0.0:
+                counts[_grid_cell(x, lo, inv, top)] += 1
+    else:
+        for i in range(length):
+            j = offset + i
+            if (validity[j >> 3] >> (j & 7)) & 1:
+                x = np.float64(values[j])
+                if x - x == 0.0:
+                    counts[_grid_cell(x, lo, inv, top)] += 1
+
+
+def _grid_select_sigs():
+    return [types.int64(_ro(t), _ro(types.uint8), types.int64, types.int64, types.float64,
+                        types.float64, types.float64, _ro(types.uint8), _rw(types.float64),
+                        types.int64, _rw(types.int64))
+            for t in VALUE_TYPES]
+
+
+@njit(_grid_select_sigs(), **NUMBA_OPTIONS)
+def _grid_select(values, validity, offset, length, lo, inv, top, flags, out, cap, n_out):
+    # Keeps counting past cap so that FD_EGROW is reported exactly when C
+    # reports it; n_out[0] ends at min(n, cap) as in C.
+    n = n_out[0]
+    overflow = False
+    if validity.size == 0:
+        for i in range(length):
+            x = np.float64(values[offset + i])
+            if x - x == 0.0 and flags[_grid_cell(x, lo, inv, top)]:
+                if n < cap:
+                    out[n] = x
+                else:
+                    overflow = True
+                n += 1
+    else:
+        for i in range(length):
+            j = offset + i
+            if (validity[j >> 3] >> (j & 7)) & 1:
+                x = np.float64(values[j])
+                if x - x == 0.0 and flags[_grid_cell(x, lo, inv, top)]:
+                    if n < cap:
+                        out[n] = x
+                    else:
+                        overflow = True
+                    n += 1
+    n_out[0] = n if n < cap else cap
+    return FD_EGROW if overflow else FD_OK
+
+
+def _grid_args_ok(values, validity, offset, length, lo, inv_width, n_cells):
+    # fd_select.c's argument checks, plus the buffer sizes that C has to
+    # trust but numpy arrays can tell (bounds checks are off in the loops).
+    if n_cells < 1 or length < 0 or offset < 0 or not inv_width >= 0.0 or not lo - lo == 0.0:
+        return False
+    if length == 0:
+        return True
+    if values.shape[0] < offset + length:
+        return False
+    return validity.shape[0] == 0 or validity.shape[0] * 8 >= offset + length
+
+
+def grid_count(values, validity, offset, length, lo, inv_width, n_cells, counts):
+    """Count finite values per grid cell (numba backend of ``fd_grid_count``).
+
+    Parameters
+    ----------
+    values, validity : numpy.ndarray
+        The whole Arrow values buffer (any supported numeric dtype) and the
+        validity bitmap (an empty uint8 array when every value is valid).
+    offset, length : int
+        The Arrow array's element offset and length.
+    lo, inv_width : float
+        Grid origin and inverse cell width; the cell of a finite ``x`` is
+        ``clamp(floor((x - lo) * inv_width), 0, n_cells - 1)``.
+    n_cells : int
+        Number of cells.
+    counts : numpy.ndarray
+        int64[>= n_cells], incremented in place.
+
+    Returns
+    -------
+    int
+        ``FD_OK`` or ``FD_EINVAL``, as the C kernel.
+    """
+    if not _grid_args_ok(values, validity, offset, length, lo, inv_width, n_cells):
+        return FD_EINVAL
+    if length == 0:
+        return FD_OK
+    if counts.shape[0] < n_cells:
+        return FD_EINVAL
+    _grid_count(values, validity, offset, length, float(lo), float(inv_width),
+                float(n_cells - 1), counts)
+    return FD_OK
+
+
+def grid_select(values, validity, offset, length, lo, inv_width, n_cells, flags, out, cap, n_out):
+    """Append the finite values of flagged cells to ``out`` (numba backend of ``fd_grid_select``).
+
+    Parameters
+    ----------
+    values, validity, offset, length, lo, inv_width, n_cells
+        As :func:`grid_count`.
+    flags : numpy.ndarray
+        uint8[>= n_cells]; non-zero marks a cell whose values are copied.
+    out : numpy.ndarray
+        float64 output, written from ``out[n_out[0]]`` on, in column order.
+    cap : int
+        Capacity of ``out`` (at most ``out.size``).
+    n_out : numpy.ndarray
+        int64[1]: values already in ``out``; updated in place (never above ``cap``).
+
+    Returns
+    -------
+    int
+        ``FD_OK``, ``FD_EINVAL``, or ``FD_EGROW`` when the selected values did not fit.
+    """
+    if not _grid_args_ok(values, validity, offset, length, lo, inv_width, n_cells):
+        return FD_EINVAL
+    if cap < 0 or n_out.shape[0] < 1 or n_out[0] < 0:
+        return FD_EINVAL
+    if length == 0:
+        return FD_OK
+    if flags.shape[0] < n_cells or out.shape[0] < cap:
+        return FD_EINVAL
+    return int(_grid_select(values, validity, offset, length, float(lo), float(inv_width),
+                            float(n_cells - 1), flags, out, cap, n_out))
+
+
+# ---- categorical: constants ---------------------------------------------------
+
+# meta indices of kernels/fastdrift.h.
+N_IDS = 0
+MAX_IDS = 1
+OTHER = 2
+NULL = 3
+ARENA_USED = 4
+
+_ID_OTHER = -1
+_ID_GROW = -3
+_INT32_MAX = 2**31 - 1
+# Slots are kept at most 1/_LOAD_DEN full; must equal cat.py and fd_must_grow in fd_cat.c.
+_LOAD_DEN = 4
+
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_SEED = np.uint64(0x243F6A8885A308D3)
+_C3 = np.uint64(0x52DCE729)
+_F1 = np.uint64(0xFF51AFD7ED558CCD)
+_F2 = np.uint64(0xC4CEB9FE1A85EC53)
+_U1 = np.uint64(1)
+_U5 = np.uint64(5)
+_U8 = np.uint64(8)
+_U27 = np.uint64(27)
+_U31 = np.uint64(31)
+_U33 = np.uint64(33)
+_U37 = np.uint64(37)
+
+# Byte popcounts: numba has no portable popcount intrinsic.
+_POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+
+_I64 = types.int64
+_U64 = types.uint64
+_B = types.boolean
+_TABLE_STR = (_rw(types.int32), _rw(types.uint64), _rw(types.int64), _rw(types.uint8),
+              _rw(types.int64), _rw(types.int64))      # slots hashes key_offsets arena counts meta
+_TABLE_INT = (_rw(types.int32), _rw(types.uint64), _rw(types.int64),
+              _rw(types.int64), _rw(types.int64))      # slots hashes int_keys counts meta
+_RC2 = types.UniTuple(_I64, 2)
+_RC3 = types.UniTuple(_I64, 3)
+
+
+# ---- categorical: hashing ----------------------------------------------------
+
+@njit(_U64(_U64), **_INLINE)
+def _fmix64(k):
+    k ^= k >> _U33
+    k *= _F1
+    k ^= k >> _U33
+    k *= _F2
+    k ^= k >> _U33
+    return k
+
+
+@njit(_U64(_U64, _U64), **_INLINE)
+def _mix_word(h, w):
+    w *= _K2
+    w = (w << _U31) | (w >> _U33)
+    w *= _K1
+    h ^= w
+    h = (h << _U27) | (h >> _U37)
+    return h * _U5 + _C3
+
+
+@njit([_U64(_ro_unaligned(types.uint8), _I64), _U64(_rw(types.uint8), _I64)], **_INLINE)
+def _load_le64(data, p):
+    # Eight byte loads OR-ed together: LLVM folds them into one 64-bit
+    # little-endian load, which is what the C side does with memcpy.
+    return (np.uint64(data[p]) | (np.uint64(data[p + 1]) << np.uint64(8))
+            | (np.uint64(data[p + 2]) << np.uint64(16)) | (np.uint64(data[p + 3]) << np.uint64(24))
+            | (np.uint64(data[p + 4]) << np.uint64(32)) | (np.uint64(data[p + 5]) << np.uint64(40))
+            | (np.uint64(data[p + 6]) << np.uint64(48)) | (np.uint64(data[p + 7]) << np.uint64(56)))
+
+
+@njit(_U64(_ro_unaligned(types.uint8), _I64, _I64), **_INLINE)
+def _hash_bytes(data, start, n):
+    # Inlined into the table loops: an out-of-line call costs more than the
+    # hash itself for short keys.
+    h = _SEED ^ (np.uint64(n) * _K1)
+    i = 0
+    while i + 8 <= n:
+        h = _mix_word(h, _load_le64(data, start + i))
+        i += 8
+    if i < n:
+        p = start + i
+        if p + 8 <= data.shape[0]:
+            # Whole-word load then mask: the same zero-padded tail word as
+            # C's byte loop, without a data-dependent loop.
+            w = _load_le64(data, p) & ((_U1 << np.uint64(8 * (n - i))) - _U1)
+        else:
+            w = np.uint64(0)
+            for j in range(n - i):
+                w |= np.uint64(data[p + j]) << np.uint64(8 * j)
+        h = _mix_word(h, w)
+    return _fmix64(h)
+
+
+@njit(_U64(_ro_unaligned(types.uint8), _I64, _I64), **NUMBA_OPTIONS)
+def hash_bytes(data, start, n):
+    """Hash ``data[start:start + n]``; bit-identical to C ``fd_hash_bytes``.
+
+    Parameters
+    ----------
+    data : ndarray of uint8
+        Buffer holding the key.
+    start, n : int
+        Position and length of the key in ``data``.
+
+    Returns
+    -------
+    numpy.uint64
+    """
+    return _hash_bytes(data, start, n)
+
+
+@njit(_U64(_I64), **NUMBA_OPTIONS)
+def hash_int(v):
+    """Hash an integer key; bit-identical to C ``fd_hash_int``.
+
+    Parameters
+    ----------
+    v : int
+        The key (uint64 keys as their int64 bit pattern).
+
+    Returns
+    -------
+    numpy.uint64
+    """
+    return _fmix64(np.uint64(v))
+
+
+# ---- categorical: table ------------------------------------------------------
+
+@njit(_I64(_rw(types.int32), _rw(types.uint64), _rw(types.int64), _I64, _B,
+                 _rw(types.int64), _rw(types.int64)), **NUMBA_OPTIONS)
+def _table_status(slots, hashes, counts, arena_cap, strings, key_offsets, meta):
+    # Same checks, same order, same codes as fd_table_ok in fd_cat.c.
+    n_slots = slots.shape[0]
+    id_cap = hashes.shape[0]
+    if meta.shape[0] < 5 or n_slots == 0 or id_cap == 0 or counts.shape[0] < id_cap:
+        return FD_EINVAL
+    if n_slots < 2 or (n_slots & (n_slots - 1)) != 0 or n_slots > _INT32_MAX:
+        return FD_EINVAL
+    if meta[MAX_IDS] < 0 or meta[MAX_IDS] > _INT32_MAX:
+        return FD_EINVAL
+    if strings and key_offsets.shape[0] < id_cap + 1:
+        return FD_EINVAL
+    n_ids = meta[N_IDS]
+    if n_ids < 0 or n_ids > id_cap or n_ids > meta[MAX_IDS] or 2 * n_ids > n_slots:
+        return FD_ECORRUPT
+    if strings:
+        used = meta[ARENA_USED]
+        if used < 0 or used > arena_cap or key_offsets[n_ids] != used:
+            return FD_ECORRUPT
+    return FD_OK
+
+
+@njit(_I64(_ro_unaligned(types.uint8), _I64, _I64, *_TABLE_STR), **_INLINE)
+def _find_or_insert_str(data, p, n, slots, hashes, key_offsets, arena, counts, meta):
+    h = _hash_bytes(data, p, n)
+    # Probe with int64 positions: indexing with uint64 is slow in numba.
+    mask = slots.shape[0] - 1
+    s = np.int64(h & np.uint64(mask))
+    while True:
+        id_ = slots[s]
+        if id_ < 0:
+            break
+        if hashes[id_] == h:
+            a = key_offsets[id_]
+            if key_offsets[id_ + 1] - a == n:
+                same = True
+                j = 0
+                while j + 8 <= n:
+                    if _load_le64(arena, a + j) != _load_le64(data, p + j):
+                        same = False
+                        break
+                    j += 8
+                while same and j < n:
+                    if arena[a + j] != data[p + j]:
+                        same = False
+                    j += 1
+                if same:
+                    return id_
+        s = (s + 1) & mask
+    n_ids = meta[N_IDS]
+    if n_ids >= meta[MAX_IDS]:
+        return _ID_OTHER
+    used = meta[ARENA_USED]
+    if n_ids >= hashes.shape[0] or _LOAD_DEN * (n_ids + 1) > slots.shape[0] or used + n > arena.shape[0]:
+        return _ID_GROW
+    for j in range(n):
+        arena[used + j] = data[p + j]
+    used += n
+    meta[ARENA_USED] = used
+    key_offsets[n_ids + 1] = used
+    hashes[n_ids] = h
+    counts[n_ids] = 0
+    slots[s] = n_ids
+    meta[N_IDS] = n_ids + 1
+    return n_ids
+
+
+@njit(_I64(_I64, *_TABLE_INT), **_INLINE)
+def _find_or_insert_int(v, slots, hashes, int_keys, counts, meta):
+    h = hash_int(v)
+    # Probe with int64 positions: indexing with uint64 is slow in numba.
+    mask = slots.shape[0] - 1
+    s = np.int64(h & np.uint64(mask))
+    while True:
+        id_ = slots[s]
+        if id_ < 0:
+            break
+        if int_keys[id_] == v:
+            return id_
+        s = (s + 1) & mask
+    n_ids = meta[N_IDS]
+    if n_ids >= meta[MAX_IDS]:
+        return _ID_OTHER
+    if n_ids >= hashes.shape[0] or _LOAD_DEN * (n_ids + 1) > slots.shape[0]:
+        return _ID_GROW
+    int_keys[n_ids] = v
+    hashes[n_ids] = h
+    counts[n_ids] = 0
+    slots[s] = n_ids
+    meta[N_IDS] = n_ids + 1
+    return n_ids
+
+
+def _str_sigs():
+    return [
+        _RC2(_ro_unaligned(ot), _ro_unaligned(types.uint8), _ro_unaligned(types.uint8), _I64, _I64, _I64,
+             *_TABLE_STR, _rw(types.int64), _B)
+        for ot in (types.int32, types.int64)
+    ]
+
+
+@njit(_str_sigs(), **NUMBA_OPTIONS)
+def cat_run_str(offsets, data, validity, off, n, start,
+                slots, hashes, key_offsets, arena, counts, meta, ids, lookup):
+    """``fd_cat_update`` (``lookup=False``) / ``fd_cat_lookup`` (``lookup=True``) for strings.
+
+    Parameters
+    ----------
+    offsets : ndarray of int32 or int64
+        Whole Arrow offsets buffer.
+    data : ndarray of uint8
+        Whole Arrow data buffer.
+    validity : ndarray of uint8
+        Whole validity bitmap, empty when every value is valid.
+    off, n, start : int
+        Array offset, array length, first element to process.
+    slots, hashes, key_offsets, arena, counts, meta : ndarray
+        The table storage (see ``fd_cat_table``).
+    ids : ndarray of int64
+        Lookup output (``n`` entries); ignored when counting.
+    lookup : bool
+        Map to ids instead of counting.
+
+    Returns
+    -------
+    (status, progress) : tuple of int
+    """
+    rc = _table_status(slots, hashes, counts, arena.shape[0], True, key_offsets, meta)
+    if rc != FD_OK:
+        return rc, start
+    if start < 0 or start > n or off < 0 or n < 0 or (lookup and ids.shape[0] < n):
+        return FD_EINVAL, start
+    has_bits = validity.shape[0] > 0
+    for i in range(start, n):
+        j = off + i
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            if lookup:
+                ids[i] = -2
+            else:
+                meta[NULL] += 1
+            continue
+        a = np.int64(offsets[j])
+        id_ = _find_or_insert_str(data, a, np.int64(offsets[j + 1]) - a,
+                                  slots, hashes, key_offsets, arena, counts, meta)
+        if id_ == _ID_GROW:
+            return FD_EGROW, i
+        if lookup:
+            ids[i] = id_
+        elif id_ >= 0:
+            counts[id_] += 1
+        else:
+            meta[OTHER] += 1
+    return FD_OK, n
+
+
+@njit([_RC2(_ro_unaligned(vt), _ro_unaligned(types.uint8), _I64, _I64, _I64, *_TABLE_INT,
+             _rw(types.int64), _B)
+       for vt in _INT_DTYPES], **NUMBA_OPTIONS)
+def cat_run_int(values, validity, off, n, start, slots, hashes, int_keys, counts, meta, ids, lookup):
+    """``fd_cat_update`` / ``fd_cat_lookup`` for integer columns (see :func:`cat_run_str`).
+
+    Parameters
+    ----------
+    values : ndarray of any integer dtype
+        Whole Arrow values buffer; uint64 keys are kept as their int64 bit pattern.
+    validity : ndarray of uint8
+    off, n, start : int
+    slots, hashes, int_keys, counts, meta : ndarray
+    ids : ndarray of int64
+    lookup : bool
+
+    Returns
+    -------
+    (status, progress) : tuple of int
+    """
+    rc = _table_status(slots, hashes, counts, 0, False, int_keys, meta)
+    if rc != FD_OK:
+        return rc, start
+    if int_keys.shape[0] < hashes.shape[0]:
+        return FD_EINVAL, start
+    if start < 0 or start > n or off < 0 or n < 0 or (lookup and ids.shape[0] < n):
+        return FD_EINVAL, start
+    has_bits = validity.shape[0] > 0
+    for i in range(start, n):
+        j = off + i
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            if lookup:
+                ids[i] = -2
+            else:
+                meta[NULL] += 1
+            continue
+        id_ = _find_or_insert_int(np.int64(values[j]), slots, hashes, int_keys, counts, meta)
+        if id_ == _ID_GROW:
+            return FD_EGROW, i
+        if lookup:
+            ids[i] = id_
+        elif id_ >= 0:
+            counts[id_] += 1
+        else:
+            meta[OTHER] += 1
+    return FD_OK, n
+
+
+@njit(_I64(_rw(types.int32), _rw(types.uint64), _rw(types.int64)), **NUMBA_OPTIONS)
+def cat_rehash(slots, hashes, meta):
+    """Rebuild ``slots`` from ``hashes[:n_ids]`` (``fd_cat_rehash``).
+
+    Parameters
+    ----------
+    slots : ndarray of int32
+        Power-of-two sized; overwritten.
+    hashes : ndarray of uint64
+    meta : ndarray of int64
+
+    Returns
+    -------
+    int
+        Status.
+    """
+    n_slots = slots.shape[0]
+    if n_slots < 2 or (n_slots & (n_slots - 1)) != 0 or n_slots > _INT32_MAX:
+        return FD_EINVAL
+    n_ids = meta[N_IDS]
+    if n_ids < 0 or n_ids > hashes.shape[0] or 2 * n_ids > n_slots:
+        return FD_EINVAL
+    slots[:] = -1
+    mask = n_slots - 1
+    for id_ in range(n_ids):
+        s = np.int64(hashes[id_] & np.uint64(mask))
+        while slots[s] >= 0:
+            s = (s + 1) & mask
+        slots[s] = id_
+    return FD_OK
+
+
+@njit([_RC3(_ro_unaligned(vt), _ro_unaligned(types.uint8), _I64, _I64, _rw(types.int64))
+       for vt in _INT_DTYPES], **NUMBA_OPTIONS)
+def count_indices(values, validity, off, n, bins):
+    """Bincount of dictionary indices (``fd_count_indices``).
+
+    Parameters
+    ----------
+    values : ndarray of any integer dtype
+    validity : ndarray of uint8
+    off, n : int
+    bins : ndarray of int64
+        Accumulated into.
+
+    Returns
+    -------
+    (status, progress, n_null) : tuple of int
+        On ``FD_EINVAL`` progress is the first out-of-range element.
+    """
+    n_bins = bins.shape[0]
+    nulls = 0
+    has_bits = validity.shape[0] > 0
+    for i in range(n):
+        j = off + i
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            nulls += 1
+            continue
+        # int64 conversion sends uint64 values >= 2**63 negative, i.e. out of
+        # range, without a mixed-signedness (float) comparison.
+        x = np.int64(values[j])
+        if x < 0 or x >= n_bins:
+            return FD_EINVAL, i, nulls
+        bins[x] += 1
+    return FD_OK, n, nulls
+
+
+@njit(_RC3(_ro_unaligned(types.uint8), _ro_unaligned(types.uint8), _I64, _I64), **NUMBA_OPTIONS)
+def bool_count(values, validity, off, n):
+    """Count a bit-packed boolean column (``fd_bool_count``).
+
+    Parameters
+    ----------
+    values, validity : ndarray of uint8
+        Whole bitmaps (validity empty when all valid).
+    off, n : int
+
+    Returns
+    -------
+    (n_true, n_false, n_null) : tuple of int
+    """
+    has_bits = validity.shape[0] > 0
+    b = off
+    end = off + n
+    ones = 0
+    valid = 0
+    while b < end and (b & 7) != 0:
+        if not has_bits or (validity[b >> 3] >> (b & 7)) & 1:
+            valid += 1
+            ones += (values[b >> 3] >> (b & 7)) & 1
+        b += 1
+    if has_bits:
+        while b + 8 <= end:
+            m = validity[b >> 3]
+            ones += _POP8[values[b >> 3] & m]
+            valid += _POP8[m]
+            b += 8
+    else:
+        b0 = b
+        while b + 8 <= end:
+            ones += _POP8[values[b >> 3]]
+            b += 8
+        valid += b - b0
+    while b < end:
+        if not has_bits or (validity[b >> 3] >> (b & 7)) & 1:
+            valid += 1
+            ones += (values[b >> 3] >> (b & 7)) & 1
+        b += 1
+    return ones, valid - ones, n - valid

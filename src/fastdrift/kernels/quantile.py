@@ -15,15 +15,20 @@ more than every other per-column step of a profile together.  Here:
 
 Heavy ties or extreme ranges only make step 3 select more values; the result
 stays exact.
+
+The two passes run on the backend of ``get_backend("quantile")``: the C
+kernels of ``kernels/fd_select.c`` or their numba twins in
+:mod:`fastdrift.kernels.jit`, which put every value in the same cell.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-from . import native
+from . import get_backend, native
 from ..adapters.arrow import ColumnView
+from ..errors import InvalidInputError
 
 __all__ = ["exact_quantiles", "lerp_like_numpy"]
 
@@ -37,21 +42,49 @@ def lerp_like_numpy(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def _grid(views: Sequence[ColumnView], lo: float, inv: float, n_cells: int):
+def _grid_count(views: Sequence[ColumnView], lo: float, inv: float, n_cells: int, backend: str):
     counts = np.zeros(n_cells, dtype=np.int64)
     for v in views:
-        c = native.column(v)
-        native.check(native.lib.fd_grid_count(c, lo, inv, n_cells, native.ptr("int64_t*", counts)),
-                     "grid count", v.name)
+        if backend == "c":
+            c = native.column(v)
+            rc = native.lib.fd_grid_count(c, lo, inv, n_cells, native.ptr("int64_t*", counts))
+        else:
+            from . import jit
+            rc = jit.grid_count(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, counts)
+        # Both backends return fd_status codes.
+        native.check(rc, "grid count", v.name)
     return counts
 
 
-def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: float, hi: float) -> np.ndarray:
+def _grid_select(views: Sequence[ColumnView], lo: float, inv: float, n_cells: int,
+                 flags: np.ndarray, out: np.ndarray, backend: str) -> int:
+    got = np.zeros(1, dtype=np.int64)
+    for v in views:
+        if backend == "c":
+            c = native.column(v)
+            rc = native.lib.fd_grid_select(c, lo, inv, n_cells, native.ptr("uint8_t*", flags),
+                                           native.ptr("double*", out), out.size,
+                                           native.ptr("int64_t*", got))
+        else:
+            from . import jit
+            rc = jit.grid_select(v.values, v.validity, v.offset, v.length, lo, inv, n_cells,
+                                 flags, out, out.size, got)
+        native.check(rc, "grid select", v.name)
+    return int(got[0])
+
+
+def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: float, hi: float,
+                    backend: Optional[str] = None) -> np.ndarray:
     """``np.quantile(finite values, qs)`` for a column given as chunk views.
 
     ``n``, ``lo`` and ``hi`` are the number, minimum and maximum of the finite
     values (from :class:`~fastdrift.sketches.Moments`); ``n`` must be >= 1.
+    ``backend`` (``"c"`` or ``"numba"``) defaults to ``get_backend("quantile")``.
     """
+    if backend is None:
+        backend = get_backend("quantile")
+    if backend not in ("c", "numba"):
+        raise InvalidInputError(f"unknown backend {backend!r}")
     qs = np.asarray(qs, dtype=np.float64)
     if lo == hi:
         return np.full(qs.shape, lo)
@@ -69,7 +102,7 @@ def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: flo
     n_cells = int(min(max(n // 64, 1), 1 << 14))
     span = hi - lo
     inv = n_cells / span if np.isfinite(span) and span > 0 else 0.0
-    counts = _grid(views, lo, inv, n_cells)
+    counts = _grid_count(views, lo, inv, n_cells, backend)
     cum = np.cumsum(counts)
     if cum[-1] != n:
         raise RuntimeError(f"grid counted {cum[-1]} finite values, expected {n}")
@@ -80,14 +113,9 @@ def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: flo
     sel_counts = np.where(flags.astype(bool), counts, 0)
     cap = int(sel_counts.sum())
     out = np.empty(cap, dtype=np.float64)
-    got = np.zeros(1, dtype=np.int64)
-    for v in views:
-        c = native.column(v)
-        rc = native.lib.fd_grid_select(c, lo, inv, n_cells, native.ptr("uint8_t*", flags),
-                                       native.ptr("double*", out), cap, native.ptr("int64_t*", got))
-        native.check(rc, "grid select", v.name)
-    if got[0] != cap:
-        raise RuntimeError(f"grid selected {got[0]} values, expected {cap}")
+    got = _grid_select(views, lo, inv, n_cells, flags, out, backend)
+    if got != cap:
+        raise RuntimeError(f"grid selected {got} values, expected {cap}")
     out.sort()
     # position of a global rank inside `out`: rank - (values before its cell) + (selected before its cell)
     sel_before = np.cumsum(sel_counts) - sel_counts

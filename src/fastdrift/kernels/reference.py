@@ -1,16 +1,26 @@
-"""Slow NumPy oracles for the numeric kernels, independent of them.
+"""Slow oracles for every kernel family, independent of the kernels.
 
-Tests compare both backends against these; benchmarks iterate over
-:data:`KERNELS` to time every implementation of a family.
+Tests compare both backends against these; tests and benchmarks iterate over
+:data:`KERNELS` (family -> {"c", "numba", "reference"}) to reach every
+implementation of a family.
+
+The numeric oracles use NumPy.  The categorical oracle shares no code with
+:mod:`fastdrift.kernels.cat`: values are decoded by pyarrow (``to_pylist``,
+which also resolves dictionaries) and counted one by one with a dict,
+following the documented semantics -- ids in order of first arrival, keys
+arriving once ``max_ids`` keys are known go to ``other``.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["hist_reference", "moments_reference", "KERNELS"]
+__all__ = ["hist_reference", "moments_reference", "quantile_reference",
+           "RefCounts", "reference_counts", "reference_value_counts", "KERNELS"]
 
 
 def _values_and_mask(values):
@@ -76,6 +86,94 @@ def moments_reference(values):
     return ints, np.array([np.min(fin), np.max(fin), s, mean, m2])
 
 
+def quantile_reference(values, qs):
+    """``np.quantile`` (method "linear") of the finite, non-null values.
+
+    Parameters
+    ----------
+    values : pyarrow.Array, pyarrow.ChunkedArray or numpy.ndarray
+    qs : array_like
+        Probabilities in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, one quantile per entry of ``qs``.
+    """
+    x, valid = _values_and_mask(values)
+    x = x[valid]
+    return np.quantile(x[np.isfinite(x)], np.asarray(qs, dtype=np.float64))
+
+
+@dataclass
+class RefCounts:
+    """Oracle result: ``counts`` is ``{key: count}`` in order of first arrival."""
+
+    counts: dict = field(default_factory=dict)
+    other: int = 0
+    null: int = 0
+
+    @property
+    def keys(self) -> list:
+        return list(self.counts)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values()) + self.other + self.null
+
+
+def _pylist(values) -> list:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.to_pylist()
+    return list(values)
+
+
+def reference_counts(values: Iterable, max_ids: int, into: RefCounts = None) -> RefCounts:
+    """Count ``values`` (pyarrow array/chunked array or iterable; None = null).
+
+    Parameters
+    ----------
+    values : pyarrow.Array, pyarrow.ChunkedArray or iterable
+    max_ids : int
+        Cardinality cap.
+    into : RefCounts, optional
+        Continue counting into an existing result (arrival order carries on).
+
+    Returns
+    -------
+    RefCounts
+    """
+    out = into if into is not None else RefCounts()
+    for v in _pylist(values):
+        if v is None:
+            out.null += 1
+        elif v in out.counts:
+            out.counts[v] += 1
+        elif len(out.counts) < max_ids:
+            out.counts[v] = 1
+        else:
+            out.other += 1
+    return out
+
+
+def reference_value_counts(values) -> dict:
+    """``{key: count}`` of the non-null values via ``pyarrow.compute.value_counts`` (no cap).
+
+    Not in :data:`KERNELS`: it checks :func:`reference_counts` itself (and
+    ``CatTable.to_dict``) against an independent implementation, for inputs
+    below the cap.
+    """
+    import pyarrow.compute as pc
+
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(list(values))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], arr.type)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    vc = pc.value_counts(arr.drop_null())
+    return {d["values"]: d["counts"] for d in vc.to_pylist()}
+
+
 def _c_hist(view, index, counts, specials):
     from .hist import hist_update
     hist_update(view, index, counts, specials, backend="c")
@@ -96,10 +194,40 @@ def _numba_moments(view, ints, flts):
     moments_update(view, ints, flts, backend="numba")
 
 
-#: Every implementation of each numeric kernel family, for tests and benches.
-#: "c" / "numba" take (view, index, counts, specials) or (view, ints, flts);
-#: "reference" takes the whole column (and edges for the histogram).
+def _c_quantile(views, qs, n, lo, hi):
+    from .quantile import exact_quantiles
+    return exact_quantiles(views, qs, n, lo, hi, backend="c")
+
+
+def _numba_quantile(views, qs, n, lo, hi):
+    from .quantile import exact_quantiles
+    return exact_quantiles(views, qs, n, lo, hi, backend="numba")
+
+
+def _c_categorical(table, values, name=None):
+    table.update(values, backend="c", name=name)
+
+
+def _numba_categorical(table, values, name=None):
+    table.update(values, backend="numba", name=name)
+
+
+#: Every implementation of each kernel family, for tests and benches.
+#: "c" / "numba" take
+#:
+#: * histogram: (view, index, counts, specials), counts updated in place;
+#: * moments: (view, ints, flts), updated in place;
+#: * quantile: (views, qs, n, lo, hi) with n, lo, hi the count, min and max of
+#:   the finite values; returns the quantiles;
+#: * categorical: (table, values, name=None), a
+#:   :class:`~fastdrift.kernels.cat.CatTable` updated in place with a column
+#:   or a view.
+#:
+#: "reference" takes the whole column: (values, edges), (values),
+#: (values, qs) and (values, max_ids) respectively.
 KERNELS = {
     "histogram": {"c": _c_hist, "numba": _numba_hist, "reference": hist_reference},
     "moments": {"c": _c_moments, "numba": _numba_moments, "reference": moments_reference},
+    "quantile": {"c": _c_quantile, "numba": _numba_quantile, "reference": quantile_reference},
+    "categorical": {"c": _c_categorical, "numba": _numba_categorical, "reference": reference_counts},
 }

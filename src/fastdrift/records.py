@@ -1,0 +1,162 @@
+"""Immutable records that cross stages: monitor -> alert evaluator -> exporters.
+
+A leaf module (like :mod:`fastdrift.errors`): every stage may import it, it
+imports no stage.  Records are frozen dataclasses holding plain Python values
+(floats, ints, strings, tuples, read-only mappings), so they are safe to hand
+to other threads, to serialise as JSON (:func:`to_jsonable`), and never change
+after they are made.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Tuple
+
+__all__ = [
+    "BinContribution", "DriftSignal", "LatencySignal", "KpiSignal", "SchemaChange",
+    "WindowReport", "Alert", "frozen_mapping", "to_jsonable",
+]
+
+
+def frozen_mapping(d: Optional[Mapping] = None) -> Mapping:
+    """A read-only view of a copy of ``d`` (records never share mutable state)."""
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True)
+class BinContribution:
+    """One bin's share of a drift value: which values moved, and by how much."""
+
+    label: str
+    ref_share: float
+    cur_share: float
+    contribution: float
+
+
+@dataclass(frozen=True)
+class DriftSignal:
+    """Drift of one column (a feature or the prediction) in one window vs the reference.
+
+    ``value`` is the column's configured metric (PSI on reference deciles by
+    default); ``contributions`` are the per-bin terms, largest first;
+    ``pvalue`` is the sample-size-aware test of the same bins (G-test /
+    chi-square relation of PSI), NaN when not computed.
+    """
+
+    column: str
+    kind: str
+    metric: str
+    value: float
+    n_ref: int
+    n_cur: int
+    missing_ref: float
+    missing_cur: float
+    contributions: Tuple[BinContribution, ...] = ()
+    pvalue: float = math.nan
+    mean_ref: Optional[float] = None
+    mean_cur: Optional[float] = None
+
+    @property
+    def missing_delta(self) -> float:
+        return self.missing_cur - self.missing_ref
+
+
+@dataclass(frozen=True)
+class LatencySignal:
+    """Serving latency of a window, from a t-digest (milliseconds)."""
+
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    invalid: int = 0  # NaN / inf / negative latencies: counted, not inserted
+
+
+@dataclass(frozen=True)
+class KpiSignal:
+    """A business KPI column's mean in the window against the reference mean."""
+
+    column: str
+    mean: float
+    ref_mean: float
+
+    @property
+    def delta(self) -> float:
+        return self.mean - self.ref_mean
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """A column missing, new, or of another type than in the reference."""
+
+    column: str
+    change: str  # "missing" | "new" | "type"
+    expected: Optional[str] = None
+    observed: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One state transition of one rule: what fired, why, and where to look.
+
+    ``observed`` / ``thresholds`` map each condition of the rule to the value
+    seen and the threshold it crossed; ``top_features`` lists the features
+    contributing most, each with its per-bin contributions; ``evidence`` rows
+    are already redacted.
+    """
+
+    rule: str
+    severity: str          # "warning" | "critical"
+    state: str             # "pending" | "firing" | "resolved"
+    previous_state: str
+    window_start: Any
+    window_end: Any
+    observed: Mapping[str, float]
+    thresholds: Mapping[str, float]
+    owner: str
+    runbook: str
+    summary: str = ""
+    top_features: Tuple[DriftSignal, ...] = ()
+    evidence: Tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """Everything measured in one window (closed, or the open one so far)."""
+
+    window_start: Any
+    window_end: Any
+    closed: bool
+    rows: int
+    rejected: int = 0
+    dropped_late: int = 0
+    throughput: float = math.nan          # rows per second of the window's span
+    features: Mapping[str, DriftSignal] = field(default_factory=frozen_mapping)
+    prediction: Optional[DriftSignal] = None
+    latency: Optional[LatencySignal] = None
+    errors: int = 0
+    error_rate: float = math.nan
+    kpis: Mapping[str, KpiSignal] = field(default_factory=frozen_mapping)
+    schema_changes: Tuple[SchemaChange, ...] = ()
+    evidence: Tuple[Mapping[str, Any], ...] = ()
+    alerts: Tuple[Alert, ...] = ()
+
+
+def to_jsonable(obj):
+    """Plain JSON-ready structures (dicts, lists, floats; NaN/inf as strings) for any record."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return out
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if hasattr(obj, "item"):  # numpy scalars
+        return to_jsonable(obj.item())
+    return str(obj)
