@@ -194,7 +194,7 @@ class Windower:
         w.u64(len(self.ring))
         for p, ws in self.ring:
             w.i64(p).blob(ws.to_bytes())
-        w.u8(self.next_close is not None).i64(self.next_close or 0)
+        w.u8(int(self.next_close is not None)).i64(self.next_close or 0)
         w.f64(self.max_ts).u64(self.row_seq).u64(self.pending_dropped).u64(self.pending_rejected)
         return w.getvalue()
 
