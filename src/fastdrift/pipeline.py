@@ -137,6 +137,7 @@ class Monitor:
         self._lock = threading.Lock()
         self._reports = []
         self.evaluator = None
+        self._post_sinks = ()
         self._rules = []
         if rules is None or (isinstance(rules, (list, tuple)) and len(rules) > 0) \
                 or isinstance(rules, (str, os.PathLike)):
@@ -144,8 +145,10 @@ class Monitor:
             if self._rules:
                 from fastdrift.alerts import AlertEvaluator
                 if _evaluator_state is not None:
+                    # The evaluator interface restores state without sinks; the facade delivers
+                    # transitions to them itself after a load.
                     self.evaluator = AlertEvaluator.from_bytes(_evaluator_state, self._rules)
-                    self.evaluator.sinks = self._sinks if hasattr(self.evaluator, "sinks") else None
+                    self._post_sinks = self._sinks
                 else:
                     self.evaluator = AlertEvaluator(self._rules, sinks=self._sinks)
 
@@ -183,6 +186,9 @@ class Monitor:
         with self._lock:
             for r in self.core.drain_closed():
                 alerts: Tuple[Alert, ...] = self.evaluator.evaluate(r) if self.evaluator is not None else ()
+                for a in alerts:
+                    for sink in self._post_sinks:
+                        sink(a)
                 self._reports.append(dataclasses.replace(r, alerts=tuple(alerts)) if alerts else r)
             over = len(self._reports) - self.core.config.max_reports
             if over > 0:

@@ -353,6 +353,7 @@ class MonitorCore:
             w.pending_rejected += rejected
             self.rejected_total += rejected
             bad_ts = 0
+            keys = None
             if w.by_time:
                 ok = np.isfinite(ts)
                 if not ok.all():
@@ -362,21 +363,21 @@ class MonitorCore:
                     w.pending_rejected += bad_ts
                     self.rejected_total += bad_ts
                     self.last_error = f"event-time column {self.config.event_time!r}: {bad_ts} null/NaN/inf times"
-                seq0 = w.row_seq
+                keys = self._keys(w.row_seq, batch.num_rows)
                 w.row_seq += batch.num_rows
                 groups, _ = w.split_times(ts)
                 for pid, rows in groups:
                     if rows is None:
-                        self._ingest(w.pane_sketch(pid), batch, plan, ts, seq0, None)
+                        self._ingest(w.pane_sketch(pid), batch, plan, ts, keys)
                     else:
                         self._ingest(w.pane_sketch(pid), batch.take(pa.array(rows)), plan, ts[rows],
-                                     seq0, rows)
+                                     None if keys is None else keys[rows])
             else:
-                seq0 = w.row_seq
+                keys = self._keys(w.row_seq, batch.num_rows)
                 for pid, lo, hi in w.split_rows(batch.num_rows):
                     piece = batch.slice(lo, hi - lo)
                     t = ts[lo:hi] if ts is not None else None
-                    self._ingest(w.pane_sketch(pid), piece, plan, t, seq0 + lo, None)
+                    self._ingest(w.pane_sketch(pid), piece, plan, t, None if keys is None else keys[lo:hi])
             closed = w.close_ready()
             self._report.acquire()
         try:
@@ -390,6 +391,12 @@ class MonitorCore:
                     self._undrained = min(self._undrained, len(self._reports))
         finally:
             self._report.release()
+
+    def _keys(self, seq0: int, n: int) -> Optional[np.ndarray]:
+        """Evidence sampling keys of the next ``n`` rows (None when evidence is off)."""
+        if self._ev_thresh > 0 and self.config.evidence.max_rows > 0:
+            return row_keys(self.config.evidence.seed, seq0, n)
+        return None
 
     def _span(self, ws: WindowSketch, span: float) -> float:
         return span
@@ -416,7 +423,7 @@ class MonitorCore:
             return piece.column(name)
         return pa.nulls(piece.num_rows)
 
-    def _ingest(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, ts, seq0: int, rows) -> None:
+    def _ingest(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, ts, keys) -> None:
         """Count one piece into one pane (under the state lock)."""
         cfg = self.config
         n = piece.num_rows
@@ -446,15 +453,10 @@ class MonitorCore:
         if ts is not None:
             ws.add_times(ts)
         ws.note_schema(plan.changes)
-        if self._ev_thresh > 0 and cfg.evidence.max_rows > 0:
-            self._sample(ws, piece, plan, seq0, rows)
+        if keys is not None:
+            self._sample(ws, piece, plan, keys)
 
-    def _sample(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, seq0: int, rows) -> None:
-        n = piece.num_rows
-        if rows is None:
-            keys = row_keys(self.config.evidence.seed, seq0, n)
-        else:
-            keys = row_keys(self.config.evidence.seed, seq0, int(rows.max()) + 1)[rows]
+    def _sample(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, keys: np.ndarray) -> None:
         cand = np.flatnonzero(keys < np.uint64(min(self._ev_thresh, _TWO64 - 1)))
         if not cand.size:
             return
