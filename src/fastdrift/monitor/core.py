@@ -369,6 +369,9 @@ class MonitorCore:
                 for pid, rows in groups:
                     if rows is None:
                         self._ingest(w.pane_sketch(pid), batch, plan, ts, keys)
+                    elif isinstance(rows, slice):
+                        self._ingest(w.pane_sketch(pid), batch.slice(rows.start, rows.stop - rows.start),
+                                     plan, ts[rows], None if keys is None else keys[rows])
                     else:
                         self._ingest(w.pane_sketch(pid), batch.take(pa.array(rows)), plan, ts[rows],
                                      None if keys is None else keys[rows])

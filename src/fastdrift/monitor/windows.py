@@ -77,7 +77,8 @@ class Windower:
         return out
 
     def split_times(self, ts: np.ndarray):
-        """Time windows: (pane id, row indices or None for all) groups, and the number of late rows.
+        """Time windows: (pane id, rows) groups - rows is None (all), a slice, or an index array -
+        and the number of late rows.
 
         ``ts`` are event times in seconds (finite).  Rows whose pane has closed are left out and
         counted as dropped.
@@ -97,6 +98,13 @@ class Windower:
             lo, hi = int(pids.min()), int(pids.max())
             if lo == hi:  # the common case: a batch inside one pane, no gather
                 groups.append((lo, keep))
+            elif keep is None and np.all(pids[1:] >= pids[:-1]):
+                # in-order event times (the usual case): contiguous slices, no gather
+                cuts = np.flatnonzero(pids[1:] != pids[:-1]) + 1
+                starts = np.concatenate(([0], cuts))
+                ends = np.concatenate((cuts, [pids.size]))
+                for a, b in zip(starts.tolist(), ends.tolist()):
+                    groups.append((int(pids[a]), slice(a, b)))
             else:
                 order = np.argsort(pids, kind="stable")
                 sp = pids[order]
