@@ -114,7 +114,9 @@ class ObserveBuffer:
                 self._n = k + 1
                 return
             full = b
-            self._buf, self._spare = self._spare, None
+            # the spare is out while another thread converts it: then allocate (rare; bounded by threads)
+            self._buf = self._spare if self._spare is not None else _Slots(self.cap)
+            self._spare = None
             self._n = 0
         self._drain(full, self.cap)
 

@@ -35,7 +35,7 @@ from .signals import WindowSketch
 
 __all__ = ["Windower", "ClosedWindow", "MAX_EMPTY_PANES"]
 
-MAX_EMPTY_PANES = 1000
+MAX_EMPTY_PANES = 100
 
 ClosedWindow = Tuple[float, float, WindowSketch, float]  # start, end, merged sketch, span seconds
 
