@@ -302,6 +302,8 @@ def load_config(path) -> MonitorConfig:
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
+    if ext not in (".yaml", ".yml", ".toml"):
+        raise InvalidInputError(f"config file {path!r}: unknown extension {ext!r} (use .yaml, .yml or .toml)")
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
