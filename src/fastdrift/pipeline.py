@@ -19,8 +19,8 @@ import threading
 from typing import Any, Optional, Sequence, Tuple
 
 from .errors import CorruptStateError, InvalidInputError
-from .monitor.config import (FeatureSpec, MonitorConfig, WindowSpec, config_from_dict, config_to_dict,
-                             load_config)
+from .monitor.config import (EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, config_from_dict,
+                             load_config, spec_from_dict)
 from .monitor.core import MonitorCore
 from .monitor.records_json import from_json, to_json
 from .records import Alert, WindowReport
@@ -39,7 +39,7 @@ def _window(w) -> WindowSpec:
     if isinstance(w, int):
         return WindowSpec(by="rows", size=w)
     if isinstance(w, dict):
-        return config_from_dict({"window": w}).window
+        return spec_from_dict(WindowSpec, w, "window")
     raise InvalidInputError(f"window must be a WindowSpec, a mapping or a row count, got {type(w).__name__}")
 
 
@@ -75,6 +75,8 @@ def _make_config(config, **kw) -> MonitorConfig:
         over["window"] = _window(over["window"])
     if "features" in over:
         over["features"] = _features(over["features"])
+    if isinstance(over.get("evidence"), dict):
+        over["evidence"] = spec_from_dict(EvidenceSpec, over["evidence"], "evidence")
     if "kpis" in over:
         over["kpis"] = tuple(over["kpis"])
     return dataclasses.replace(base, **over) if over else base

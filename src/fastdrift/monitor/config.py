@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import InvalidInputError
 
-__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_config",
+__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_config", "spec_from_dict",
            "config_from_dict", "config_to_dict", "METRICS"]
 
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
@@ -237,6 +237,11 @@ def _check_keys(d: Mapping, allowed, key: str):
     if unknown:
         where = f"{key}.{unknown[0]}" if key else str(unknown[0])
         _fail(where, f"unknown key (allowed: {sorted(allowed)})")
+
+
+def spec_from_dict(cls, d, key):
+    """A WindowSpec / EvidenceSpec / FeatureSpec from a mapping; unknown keys name ``key.<name>``."""
+    return _spec(cls, d, key)
 
 
 def _spec(cls, d, key):
