@@ -419,6 +419,9 @@ class MonitorCore:
             v = a.cast(pa.float64()).to_numpy(zero_copy_only=False)
         if a.null_count:
             v = np.where(np.asarray(a.is_valid()), v, np.nan)
+        if self.config.window.by == "rows" and not np.isfinite(v).all():
+            # row windows only use times for throughput: a row without one gets its arrival time
+            v = np.where(np.isfinite(v), v, time.time())
         return v
 
     def _col(self, piece: pa.RecordBatch, plan: _Plan, name: str):

@@ -138,7 +138,11 @@ class WindowSketch:
 
     def add_times(self, ts: np.ndarray) -> None:
         if ts.size:
-            lo, hi = float(np.nanmin(ts)), float(np.nanmax(ts))
+            if not np.isfinite(ts).all():
+                ts = ts[np.isfinite(ts)]
+                if not ts.size:
+                    return
+            lo, hi = float(ts.min()), float(ts.max())
             self.ts_min, self.ts_max = min(self.ts_min, lo), max(self.ts_max, hi)
 
     def add_evidence(self, rows: List[Tuple[int, dict]]) -> None:
