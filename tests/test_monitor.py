@@ -273,3 +273,22 @@ def test_feature_overrides_bins_and_metric():
     assert s.metric == "js" and len(s.contributions) == 4
     assert 0 < s.value < 1
     assert set(m.reports()[0].features) == {"x", "y"}
+
+
+class _CapsuleOnly:
+    """Exposes only the Arrow PyCapsule stream interface (like polars / nanoarrow objects)."""
+
+    def __init__(self, table):
+        self._t = table
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        return self._t.__arrow_c_stream__(requested_schema)
+
+
+def test_update_accepts_arrow_pycapsule_objects():
+    a, b = MonitorCore(ref_table(), cfg()), MonitorCore(ref_table(), cfg())
+    cur = cur_table(1500, shift=0.4)
+    a.update(_CapsuleOnly(cur))
+    b.update(cur)
+    assert a.reports() == b.reports()
+    assert a.snapshot().rows == 500

@@ -83,6 +83,7 @@ class ObserveBuffer:
         self._n = 0
         self.calls = 0            # observe() calls accepted into a slot
         self.rejected_early = 0   # rejected on the call path (missing key); flush rejections go to the sink
+        self.last_error: Optional[str] = None
 
     # -- request path -------------------------------------------------------------
     def observe(self, features, prediction=None, *, latency_ms=None, error=False, request_id=None,
@@ -96,7 +97,7 @@ class ObserveBuffer:
             except KeyError as exc:
                 with self._lock:
                     self.rejected_early += 1
-                self.last_error = f"feature {exc.args[0]!r} missing from the request"
+                    self.last_error = f"observe: feature {exc.args[0]!r} missing from the request"
                 return
         if ts is None and self._stamp:
             ts = time.time()

@@ -250,6 +250,8 @@ class MonitorCore:
     def _take_early_rejections(self) -> int:
         with self.buffer._lock:
             n, self.buffer.rejected_early = self.buffer.rejected_early, 0
+            if n:
+                self.last_error = self.buffer.last_error
         return n
 
     def snapshot(self) -> WindowReport:
@@ -257,7 +259,7 @@ class MonitorCore:
         self.flush()
         with self._state:
             start, end, merged, span = self.windower.open_window()
-        return build_report(merged, start, end, False, self._span(merged, span))
+        return build_report(merged, start, end, False, span)
 
     def drain_closed(self) -> Tuple[WindowReport, ...]:
         """Reports of windows closed since the previous call (oldest first)."""
@@ -384,7 +386,7 @@ class MonitorCore:
             closed = w.close_ready()
             self._report.acquire()
         try:
-            reports = [build_report(ws, s, e, True, self._span(ws, span)) for s, e, ws, span in closed]
+            reports = [build_report(ws, s, e, True, span) for s, e, ws, span in closed]
             if reports:
                 self._reports.extend(reports)
                 self._undrained += len(reports)
@@ -400,9 +402,6 @@ class MonitorCore:
         if self._ev_thresh > 0 and self.config.evidence.max_rows > 0:
             return row_keys(self.config.evidence.seed, seq0, n)
         return None
-
-    def _span(self, ws: WindowSketch, span: float) -> float:
-        return span
 
     def _times(self, batch: pa.RecordBatch, plan: _Plan) -> Optional[np.ndarray]:
         """Event times in float seconds (NaN where null), or wall-clock stamps when there is none."""
@@ -486,7 +485,12 @@ class MonitorCore:
         """
         self.flush()
         with self._state, self._report:
-            p = codec.Writer().string(json.dumps(config_to_dict(self.config))).getvalue()
+            d = config_to_dict(self.config)
+            try:  # rules are the alert stage's data; kept only when they are plain data
+                json.dumps(d["rules"])
+            except (TypeError, ValueError):
+                d["rules"] = None
+            p = codec.Writer().string(json.dumps(d)).getvalue()
             w = codec.Writer()
             w.blob(self.ref.to_bytes())
             w.blob(self.windower.to_bytes())
