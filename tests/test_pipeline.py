@@ -188,8 +188,19 @@ def test_alerts_fire_on_drift_reach_sinks_and_survive_a_checkpoint(tmp_path):
         assert m.promotion_allowed() is False
 
 
-def test_rules_from_a_file(tmp_path):
+def test_snapshot_previews_alerts_without_changing_state():
     alerts_mod = pytest.importorskip("fastdrift.alerts")
     rules = alerts_mod.default_rules(["a"], None, False, False)
     m = fastdrift.Monitor(table(500, 1), features=["a"], rules=rules)
+    m.update(table(300, 2, shift=3.0))
+    before = m.evaluator.to_bytes()
     assert m.snapshot().alerts == tuple(m.evaluator.preview(m.core.snapshot()))
+    assert m.evaluator.to_bytes() == before
+
+
+def test_invalid_rule_file_is_a_clear_error(tmp_path):
+    pytest.importorskip("fastdrift.alerts")
+    p = tmp_path / "rules.yaml"
+    p.write_text("- name: psi_too_high\n  bogus_key: 1\n")
+    with pytest.raises(fastdrift.FastDriftError, match="psi_too_high|bogus_key"):
+        fastdrift.Monitor(table(500, 1), features=["a"], rules=p)

@@ -131,6 +131,9 @@ class Monitor:
             self.core = MonitorCore(reference, cfg)
         else:
             self.core = _core
+        # The request path goes straight to the buffer: two fewer Python frames per call (~0.3 µs
+        # of the ~1 µs budget); Monitor.observe below documents the same signature.
+        self.observe = self.core.buffer.observe
         cfg = self.core.config
         if rules is None:
             rules = cfg.rules

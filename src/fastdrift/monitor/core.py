@@ -210,6 +210,7 @@ class MonitorCore:
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
             strict=cfg.strict)
+        self.observe = self.buffer.observe  # request path without an extra frame (same signature)
         ev = cfg.evidence
         self._ev_cols = [c for c in names + [cfg.prediction, cfg.request_id] if c is not None]
         self._ev_thresh = ev.rate * _TWO64
