@@ -292,3 +292,18 @@ def test_update_accepts_arrow_pycapsule_objects():
     b.update(cur)
     assert a.reports() == b.reports()
     assert a.snapshot().rows == 500
+
+
+def test_time_windows_out_of_order_batch_equals_sorted():
+    c = cfg(window=WindowSpec(by="time", size=20, allowed_lateness=100))
+    cur = cur_table(400, t0=0, dt=0.25)
+    perm = np.random.default_rng(3).permutation(400)
+    a, b = MonitorCore(ref_table(), c), MonitorCore(ref_table(), c)
+    a.update(cur)
+    b.update(cur.take(pa.array(perm)))
+    a.update(cur_table(1, t0=500))
+    b.update(cur_table(1, t0=500))
+    strip = lambda rs: [(r.window_start, r.rows, r.features["x"].value, r.features["c"].value,
+                         r.latency.count, r.errors) for r in rs]
+    assert strip(a.reports()) == strip(b.reports())
+    assert [r.rows for r in a.reports()[:5]] == [80] * 5

@@ -129,3 +129,15 @@ def test_observe_time_windows_stamp_missing_times():
     reps = m.reports()
     assert [r.rows for r in reps[:5]] == [10] * 5
     assert len(reps) <= 5 + 101  # a long gap emits at most MAX_EMPTY_PANES empty windows, then skips
+
+
+def test_mappings_sequences_and_empty_batches():
+    from types import MappingProxyType
+    m = core()
+    good = {k: 1.0 for k in NAMES} | {"seg": "a"}
+    m.observe(MappingProxyType(good), 0.2)
+    m.observe([good[k] for k in NAMES + ["seg"]], 0.2)
+    m.update(pa.table({k: pa.array([], pa.float64()) for k in NAMES + ["pred", "lat"]}))
+    s = m.snapshot()
+    assert s.rows == 2 and s.rejected == 0
+    assert s.features["f0"].n_cur == 2

@@ -23,6 +23,7 @@ import math
 import threading
 import time
 from operator import itemgetter
+from collections.abc import Mapping
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
@@ -91,7 +92,7 @@ class ObserveBuffer:
         """Store one request.  Never raises for bad values unless strict (they are counted at flush)."""
         if self._strict:
             self._validate(features, prediction, latency_ms, ts)
-        if type(features) is dict:
+        if type(features) is dict or (not isinstance(features, (list, tuple)) and isinstance(features, Mapping)):
             try:
                 features = self._getter(features)
             except KeyError as exc:
@@ -122,7 +123,7 @@ class ObserveBuffer:
         self._drain(full, self.cap)
 
     def _validate(self, features, prediction, latency_ms, ts) -> None:
-        if isinstance(features, dict):
+        if isinstance(features, Mapping):
             missing = [n for n in self.names if n not in features]
             if missing:
                 raise InvalidInputError(f"observe: feature {missing[0]!r} missing from the request")

@@ -326,6 +326,8 @@ class MonitorCore:
         for f in schema:
             if f.name not in known:
                 plan.changes.append(SchemaChange(f.name, "new", None, str(f.type)))
+        if len(self._plans) >= 64:  # a stream of ever-new schemas must not grow memory without bound
+            self._plans.clear()
         self._plans[key] = plan
         return plan
 
