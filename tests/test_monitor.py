@@ -307,3 +307,12 @@ def test_time_windows_out_of_order_batch_equals_sorted():
                          r.latency.count, r.errors) for r in rs]
     assert strip(a.reports()) == strip(b.reports())
     assert [r.rows for r in a.reports()[:5]] == [80] * 5
+
+
+def test_strict_rejects_bad_event_times():
+    m = MonitorCore(ref_table(), cfg(window=WindowSpec(by="time", size=10), strict=True))
+    ts = np.arange(20, dtype=float)
+    ts[3] = np.nan
+    with pytest.raises(InvalidInputError, match="'ts'"):
+        m.update(cur_table(20).set_column(7, "ts", pa.array(ts)))
+    assert m.snapshot().rows == 0 and m.rejected_total == 0

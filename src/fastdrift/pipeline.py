@@ -206,7 +206,8 @@ class Monitor:
         r = self.core.snapshot()
         self._evaluate_closed()
         if self.evaluator is not None:
-            r = dataclasses.replace(r, alerts=tuple(self.evaluator.preview(r)))
+            with self._lock:  # the evaluator is not assumed thread-safe: one caller at a time
+                r = dataclasses.replace(r, alerts=tuple(self.evaluator.preview(r)))
         return r
 
     def reports(self) -> Tuple[WindowReport, ...]:
@@ -218,12 +219,18 @@ class Monitor:
     def alerts(self) -> Tuple[Alert, ...]:
         """Alerts pending or firing now."""
         self.flush()
-        return tuple(self.evaluator.active()) if self.evaluator is not None else ()
+        if self.evaluator is None:
+            return ()
+        with self._lock:
+            return tuple(self.evaluator.active())
 
     def promotion_allowed(self) -> bool:
         """False while any critical alert fires (gate model promotions on this)."""
         self.flush()
-        return bool(self.evaluator.promotion_allowed()) if self.evaluator is not None else True
+        if self.evaluator is None:
+            return True
+        with self._lock:
+            return bool(self.evaluator.promotion_allowed())
 
     @property
     def config(self) -> MonitorConfig:

@@ -363,6 +363,9 @@ class MonitorCore:
                 ok = np.isfinite(ts)
                 if not ok.all():
                     bad_ts = int((~ok).sum())
+                    if self.config.strict:
+                        raise InvalidInputError(f"event-time column {self.config.event_time!r}: "
+                                                f"{bad_ts} null/NaN/inf times")
                     keep = np.flatnonzero(ok)
                     batch, ts = batch.take(pa.array(keep)), ts[keep]
                     w.pending_rejected += bad_ts
