@@ -52,8 +52,9 @@ def test_observe_equals_update_of_the_same_rows():
     assert sa.latency.p50 == pytest.approx(sb.latency.p50, rel=0.02)
 
 
-def test_eight_threads_exact_totals():
-    m = core(window=WindowSpec(by="rows", size=5000), buffer_rows=128)
+@pytest.mark.parametrize("background", [True, False])
+def test_eight_threads_exact_totals(background):
+    m = core(window=WindowSpec(by="rows", size=5000), buffer_rows=128, background_flush=background)
     per, threads = 4000, 8
     row = {k: 0.5 for k in NAMES} | {"seg": "a"}
 

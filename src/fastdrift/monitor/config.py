@@ -104,7 +104,8 @@ class MonitorConfig:
     ``features`` None means every reference column that has no other role.
     ``kpis`` are numeric columns whose window mean is compared with the reference mean.
     ``strict`` makes bad input raise (default: counted as rejected and reported).
-    ``buffer_rows`` is the micro-batch size of :meth:`observe` buffers.
+    ``buffer_rows`` is the micro-batch size of :meth:`observe` buffers; ``background_flush`` counts
+    full micro-batches on a worker thread (default) instead of the request thread that filled them.
     """
 
     features: Optional[Tuple[FeatureSpec, ...]] = None
@@ -122,6 +123,7 @@ class MonitorConfig:
     max_reports: int = 1000
     max_contributions: int = 10
     tdigest_compression: float = 100.0
+    background_flush: bool = True
     rules: Any = None
 
     def __post_init__(self):
@@ -218,8 +220,9 @@ def validate(c: MonitorConfig) -> None:
             _fail(f"evidence.{key}", f"must be a list of column names, got {getattr(e, key)!r}")
     if not _is_int(e.seed):
         _fail("evidence.seed", f"must be an integer, got {e.seed!r}")
-    if not isinstance(c.strict, bool):
-        _fail("strict", f"must be true or false, got {c.strict!r}")
+    for key in ("strict", "background_flush"):
+        if not isinstance(getattr(c, key), bool):
+            _fail(key, f"must be true or false, got {getattr(c, key)!r}")
     for key, lo in (("buffer_rows", 1), ("max_reports", 1), ("max_contributions", 1)):
         v = getattr(c, key)
         if not _is_int(v) or v < lo:

@@ -209,7 +209,7 @@ class MonitorCore:
             names, types, prediction=cfg.prediction, pred_type=pred_type, latency=cfg.latency,
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
-            strict=cfg.strict)
+            strict=cfg.strict, background=cfg.background_flush)
         self.observe = self.buffer.observe  # request path without an extra frame (same signature)
         ev = cfg.evidence
         self._ev_cols = [c for c in names + [cfg.prediction, cfg.request_id] if c is not None]
