@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import threading
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Tuple
 
 from .errors import CorruptStateError, InvalidInputError
 from .monitor.config import (EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, config_from_dict,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import threading
 import time
@@ -35,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from ..errors import CorruptStateError, FastDriftError, InvalidInputError, SchemaError
-from ..records import Alert, WindowReport
+from ..records import WindowReport
 from ..sketches import ColumnProfile, Profile, codec, profile
 from ..sketches.categorical import key_type_of
 from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind

@@ -19,11 +19,9 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import CorruptStateError
 from ..metrics import align, hellinger, js_distance, psi_contributions, psi_pvalue, total_variation
