@@ -112,6 +112,12 @@ class Monitor:
     sinks : callables receiving each :class:`~fastdrift.records.Alert` transition
     kpis, strict, evidence : forwarded to the config
 
+    Notes
+    -----
+    ``observe`` buffers up to ``buffer_rows`` (4096) requests and counts full buffers on a daemon
+    worker thread; call :meth:`flush` or :meth:`save` before the process exits, or up to
+    4096 + 4·4096 buffered requests are not counted.
+
     Examples
     --------
     >>> m = Monitor(reference_table, prediction="score", latency="latency_ms", window=50_000, rules=[])
