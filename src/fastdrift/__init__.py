@@ -29,10 +29,20 @@ from .metrics import (
     l_infinity,
     psi,
     psi_contributions,
+    psi_pvalue,
     total_variation,
 )
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Lazy: ``import fastdrift`` stays light (no monitor, no YAML); ``fastdrift.Monitor`` loads the pipeline.
+    if name == "Monitor":
+        from .pipeline import Monitor
+        return Monitor
+    raise AttributeError(f"module 'fastdrift' has no attribute {name!r}")
+
 
 __all__ = [
     "FastDriftError", "InvalidInputError", "SchemaError", "IncompatibleSketchError",
@@ -41,5 +51,5 @@ __all__ = [
     "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
     "total_variation", "l_infinity", "chi_square", "compare_profiles",
-    "ks_2samp", "wasserstein", "quantile_shift",
+    "ks_2samp", "wasserstein", "quantile_shift", "psi_pvalue", "Monitor",
 ]

@@ -13,6 +13,7 @@ from .divergence import (
     l_infinity,
     psi,
     psi_contributions,
+    psi_pvalue,
     total_variation,
 )
 from .quantile import KSResult, ks_2samp, ks_pvalue, quantile_shift, wasserstein
@@ -22,6 +23,7 @@ __all__ = [
     "align",
     "psi",
     "psi_contributions",
+    "psi_pvalue",
     "kl_divergence",
     "js_divergence",
     "js_distance",

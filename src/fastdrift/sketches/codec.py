@@ -117,6 +117,8 @@ class Kind(enum.IntEnum):
     CATEGORICAL = 3
     TDIGEST = 4
     PROFILE = 5
+    MONITOR = 6  #: a MonitorCore checkpoint (reference, open panes, closed reports)
+    CHECKPOINT = 7  #: a pipeline Monitor checkpoint: a MONITOR blob plus the alert evaluator's state
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16
 

@@ -1,0 +1,98 @@
+"""Monitor: per-request observe() overhead and update() throughput.
+
+* ``monitor-observe``: one ``Monitor.observe`` call with 20 numeric features,
+  a prediction and a latency, timed per call (``extra_info["n"] = 1``; the
+  micro-batch flush every 4096 calls is included in the mean and in the
+  upper percentiles, the *median* is the request-path cost).  The peer
+  (``role="peer"``) is what a service pays to record the same 20 values with
+  ``prometheus_client.Histogram.observe`` (20 calls), measured in the same run.
+* ``monitor-update``: ``Monitor.update`` of a 1,000,000-row RecordBatch with
+  20 float64 features (plus prediction, latency, error, request id and event
+  time), end to end: event-time windows, drift of every feature with
+  contributions and p-values, latency t-digest, errors, evidence sample;
+  ``extra_info["cells_per_s"]`` = 20e6 / median.  Two window settings: 5-minute
+  windows sliding by 1 minute (16 windows closed by the batch) and 250k-row
+  tumbling windows (4 windows).
+"""
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import fastdrift
+
+prometheus_client = pytest.importorskip("prometheus_client")
+
+NAMES = [f"f{i}" for i in range(20)]
+N_UPDATE = 1_000_000
+
+
+def _table(n, seed=0, shift=0.0):
+    rng = np.random.default_rng(seed)
+    cols = {k: rng.normal(shift, 1, n) for k in NAMES}
+    cols.update(pred=rng.random(n), lat=rng.exponential(10, n), err=rng.random(n) < 0.01,
+                rid=pa.array(np.arange(n)).cast(pa.string()), ts=np.arange(n, dtype=np.float64) / 1000)
+    return pa.table(cols)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return _table(200_000)
+
+
+def _monitor(reference, window):
+    return fastdrift.Monitor(reference, features=NAMES, prediction="pred", latency="lat", error="err",
+                             request_id="rid", event_time="ts", window=window, rules=[],
+                             evidence={"rate": 0.01, "max_rows": 100})
+
+
+@pytest.mark.benchmark(group="monitor-observe")
+def test_observe_20_features(benchmark, reference):
+    m = _monitor(reference, {"by": "rows", "size": 1_000_000})
+    rng = np.random.default_rng(1)
+    feats = {k: float(v) for k, v in zip(NAMES, rng.normal(size=20))}
+    obs = m.observe
+    benchmark.pedantic(obs, args=(feats, 0.42), kwargs={"latency_ms": 3.7}, rounds=200_000, iterations=1,
+                       warmup_rounds=5000)
+    benchmark.extra_info.update(n=1, features=20, role="fastdrift")
+    m.flush()
+    assert m.rejected == 0
+
+
+@pytest.mark.benchmark(group="monitor-observe")
+def test_prometheus_histogram_observe_x20_peer(benchmark):
+    reg = prometheus_client.CollectorRegistry()
+    hists = [prometheus_client.Histogram(f"feature_{k}", "feature value", registry=reg) for k in NAMES]
+    rng = np.random.default_rng(1)
+    vals = [float(v) for v in rng.normal(size=20)]
+    pairs = list(zip(hists, vals))
+
+    def record():
+        for h, v in pairs:
+            h.observe(v)
+
+    benchmark.pedantic(record, rounds=50_000, iterations=1, warmup_rounds=1000)
+    benchmark.extra_info.update(n=1, features=20, role="peer")
+
+
+@pytest.mark.benchmark(group="monitor-update")
+@pytest.mark.parametrize("window", ["time-300s-slide-60s", "rows-250k"])
+def test_update_1m_rows_20_features(benchmark, reference, window):
+    spec = {"by": "time", "size": 300, "slide": 60} if window.startswith("time") else {"by": "rows", "size": 250_000}
+    batch = _table(N_UPDATE, seed=2, shift=0.1).to_batches(max_chunksize=N_UPDATE)[0]
+    monitors = []
+
+    def setup():
+        monitors.append(_monitor(reference, spec))
+        return (batch,), {}
+
+    benchmark.pedantic(lambda b: monitors[-1].update(b), setup=setup, rounds=5, iterations=1, warmup_rounds=1)
+    cells = N_UPDATE * len(NAMES)
+    benchmark.extra_info.update(n=cells, rows=N_UPDATE, features=len(NAMES),
+                                cells_per_s=cells / benchmark.stats.stats.median,
+                                windows=len(monitors[-1].reports()))
+    assert monitors[-1].reports()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+    sys.exit(pytest.main([__file__, "-q", "--benchmark-columns=median,mean,ops"]))

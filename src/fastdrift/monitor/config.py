@@ -1,0 +1,342 @@
+"""Monitor configuration: dataclasses, and loading them from YAML/TOML files.
+
+Every setting has a default except the feature list (which defaults to every
+reference column that is not assigned another role).  Files are validated
+strictly: an unknown key or a value of the wrong type raises
+:class:`~fastdrift.errors.InvalidInputError` naming the key path (for example
+``window.size``), because a typo in a monitoring config otherwise silently
+disables a signal.  The ``rules:`` section is not interpreted here; it is
+passed through untouched for the alerts stage.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ..errors import InvalidInputError
+
+__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_config", "spec_from_dict",
+           "config_from_dict", "config_to_dict", "METRICS"]
+
+#: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
+METRICS = ("psi", "js", "hellinger", "tv")
+_KINDS = (None, "numeric", "categorical")
+_STRATEGIES = ("quantile", "uniform")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One monitored column.
+
+    Parameters
+    ----------
+    name : column name
+    kind : ``"numeric"``, ``"categorical"`` or None (from the reference's Arrow type)
+    bins : reference bins of a numeric column (10 = deciles; counts the two open outer bins)
+    strategy : ``"quantile"`` (reference quantiles) or ``"uniform"`` (equal width)
+    metric : one of :data:`METRICS`, default ``"psi"``
+    """
+
+    name: str
+    kind: Optional[str] = None
+    bins: int = 10
+    strategy: str = "quantile"
+    metric: str = "psi"
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Window policy.
+
+    Parameters
+    ----------
+    by : ``"rows"`` (tumbling/sliding by row count) or ``"time"`` (by event time, seconds)
+    size : rows per window, or seconds per window
+    slide : pane size for sliding windows (must divide ``size``); None = tumbling
+    allowed_lateness : seconds an event may arrive behind the newest event time and still go
+        to its pane (``by="time"`` only); later ones are counted in ``dropped_late``
+    """
+
+    by: str = "rows"
+    size: float = 100_000
+    slide: Optional[float] = None
+    allowed_lateness: float = 0.0
+
+    @property
+    def pane(self) -> float:
+        return self.slide if self.slide is not None else self.size
+
+    @property
+    def panes_per_window(self) -> int:
+        return int(round(self.size / self.pane))
+
+
+@dataclass(frozen=True)
+class EvidenceSpec:
+    """Raw-row evidence kept per window (a bounded, uniform, redacted sample).
+
+    Parameters
+    ----------
+    rate : probability a row is sampled (e.g. 0.01-0.05); 0 disables evidence
+    max_rows : at most this many rows per window (bottom-k of a per-row hash: uniform and mergeable)
+    drop : columns removed before a row is stored
+    hash : columns replaced by a salted SHA-256 prefix (16 hex digits) before a row is stored
+    salt : salt of the hash
+    seed : seed of the per-row sampling hash (sampling is deterministic given seed and row order)
+    """
+
+    rate: float = 0.01
+    max_rows: int = 100
+    drop: Tuple[str, ...] = ()
+    hash: Tuple[str, ...] = ()
+    salt: str = ""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Everything a monitor needs besides the reference data.
+
+    ``features`` None means every reference column that has no other role.
+    ``kpis`` are numeric columns whose window mean is compared with the reference mean.
+    ``strict`` makes bad input raise (default: counted as rejected and reported).
+    ``buffer_rows`` is the micro-batch size of :meth:`observe` buffers; ``background_flush`` counts
+    full micro-batches on a worker thread (default) instead of the request thread that filled them.
+    """
+
+    features: Optional[Tuple[FeatureSpec, ...]] = None
+    prediction: Optional[str] = None
+    prediction_kind: Optional[str] = None
+    kpis: Tuple[str, ...] = ()
+    latency: Optional[str] = None
+    error: Optional[str] = None
+    request_id: Optional[str] = None
+    event_time: Optional[str] = None
+    window: WindowSpec = field(default_factory=WindowSpec)
+    evidence: EvidenceSpec = field(default_factory=EvidenceSpec)
+    strict: bool = False
+    buffer_rows: int = 4096
+    max_reports: int = 1000
+    max_contributions: int = 10
+    tdigest_compression: float = 100.0
+    background_flush: bool = True
+    rules: Any = None
+
+    def __post_init__(self):
+        validate(self)
+
+    def feature_names(self) -> List[str]:
+        return [f.name for f in (self.features or ())]
+
+    def roles(self) -> Dict[str, str]:
+        """Columns with a non-feature role -> the role."""
+        out = {}
+        for role in ("prediction", "latency", "error", "request_id", "event_time"):
+            v = getattr(self, role)
+            if v is not None:
+                out[v] = role
+        for k in self.kpis:
+            out.setdefault(k, "kpi")
+        return out
+
+
+def _fail(key: str, msg: str):
+    raise InvalidInputError(f"config {key}: {msg}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def validate(c: MonitorConfig) -> None:
+    """Check every field; raise InvalidInputError naming the key."""
+    names = []
+    for i, f in enumerate(c.features or ()):
+        key = f"features[{i}]"
+        if not isinstance(f, FeatureSpec):
+            _fail(key, f"expected a FeatureSpec, got {type(f).__name__}")
+        if not isinstance(f.name, str) or not f.name:
+            _fail(f"{key}.name", f"must be a non-empty string, got {f.name!r}")
+        if f.kind not in _KINDS:
+            _fail(f"{key}.kind", f"must be 'numeric' or 'categorical', got {f.kind!r}")
+        if not _is_int(f.bins) or f.bins < 2:
+            _fail(f"{key}.bins", f"must be an integer >= 2, got {f.bins!r}")
+        if f.strategy not in _STRATEGIES:
+            _fail(f"{key}.strategy", f"must be one of {_STRATEGIES}, got {f.strategy!r}")
+        if f.metric not in METRICS:
+            _fail(f"{key}.metric", f"must be one of {METRICS}, got {f.metric!r}")
+        names.append(f.name)
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        _fail("features", f"duplicate feature names {dup}")
+    for role in ("prediction", "latency", "error", "request_id", "event_time"):
+        v = getattr(c, role)
+        if v is not None and (not isinstance(v, str) or not v):
+            _fail(role, f"must be a column name (non-empty string) or None, got {v!r}")
+        if v is not None and v in names:
+            _fail(role, f"column {v!r} is also listed as a feature")
+    if c.prediction_kind not in _KINDS:
+        _fail("prediction_kind", f"must be 'numeric' or 'categorical', got {c.prediction_kind!r}")
+    if not all(isinstance(k, str) and k for k in c.kpis):
+        _fail("kpis", f"must be a list of column names, got {list(c.kpis)!r}")
+    w = c.window
+    if not isinstance(w, WindowSpec):
+        _fail("window", f"expected a WindowSpec, got {type(w).__name__}")
+    if w.by not in ("rows", "time"):
+        _fail("window.by", f"must be 'rows' or 'time', got {w.by!r}")
+    if not _is_num(w.size) or not (w.size > 0) or not math.isfinite(w.size):
+        _fail("window.size", f"must be a positive number, got {w.size!r}")
+    if w.by == "rows" and not float(w.size).is_integer():
+        _fail("window.size", f"must be a whole number of rows, got {w.size!r}")
+    if w.slide is not None:
+        if not _is_num(w.slide) or not (0 < w.slide <= w.size):
+            _fail("window.slide", f"must be a positive number <= window.size, got {w.slide!r}")
+        k = w.size / w.slide
+        if abs(k - round(k)) > 1e-9:
+            _fail("window.slide", f"must divide window.size ({w.size!r}) evenly, got {w.slide!r}")
+        if w.by == "rows" and not float(w.slide).is_integer():
+            _fail("window.slide", f"must be a whole number of rows, got {w.slide!r}")
+    if not _is_num(w.allowed_lateness) or w.allowed_lateness < 0 or not math.isfinite(w.allowed_lateness):
+        _fail("window.allowed_lateness", f"must be a number of seconds >= 0, got {w.allowed_lateness!r}")
+    if w.by == "time" and c.event_time is None:
+        _fail("window.by", "'time' windows need the event_time column to be configured")
+    e = c.evidence
+    if not isinstance(e, EvidenceSpec):
+        _fail("evidence", f"expected an EvidenceSpec, got {type(e).__name__}")
+    if not _is_num(e.rate) or not (0.0 <= e.rate <= 1.0):
+        _fail("evidence.rate", f"must be a probability in [0, 1], got {e.rate!r}")
+    if not _is_int(e.max_rows) or e.max_rows < 0:
+        _fail("evidence.max_rows", f"must be an integer >= 0, got {e.max_rows!r}")
+    for key in ("drop", "hash"):
+        if not all(isinstance(x, str) for x in getattr(e, key)):
+            _fail(f"evidence.{key}", f"must be a list of column names, got {getattr(e, key)!r}")
+    if not _is_int(e.seed):
+        _fail("evidence.seed", f"must be an integer, got {e.seed!r}")
+    for key in ("strict", "background_flush"):
+        if not isinstance(getattr(c, key), bool):
+            _fail(key, f"must be true or false, got {getattr(c, key)!r}")
+    for key, lo in (("buffer_rows", 1), ("max_reports", 1), ("max_contributions", 1)):
+        v = getattr(c, key)
+        if not _is_int(v) or v < lo:
+            _fail(key, f"must be an integer >= {lo}, got {v!r}")
+    if not _is_num(c.tdigest_compression) or not (20 <= c.tdigest_compression <= 1000):
+        _fail("tdigest_compression", f"must be a number in [20, 1000], got {c.tdigest_compression!r}")
+
+
+# -- dict <-> config ------------------------------------------------------------------------------
+
+def _check_keys(d: Mapping, allowed, key: str):
+    if not isinstance(d, Mapping):
+        _fail(key or "(top level)", f"must be a mapping, got {type(d).__name__}")
+    unknown = [k for k in d if k not in allowed]
+    if unknown:
+        where = f"{key}.{unknown[0]}" if key else str(unknown[0])
+        _fail(where, f"unknown key (allowed: {sorted(allowed)})")
+
+
+def spec_from_dict(cls, d, key):
+    """A WindowSpec / EvidenceSpec / FeatureSpec from a mapping; unknown keys name ``key.<name>``."""
+    return _spec(cls, d, key)
+
+
+def _spec(cls, d, key):
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    _check_keys(d, allowed, key)
+    d = dict(d)
+    for k, v in d.items():
+        if isinstance(v, list):
+            d[k] = tuple(v)
+    try:
+        return cls(**d)
+    except TypeError as exc:  # a required field missing
+        _fail(key, str(exc))
+
+
+def config_from_dict(d: Mapping) -> MonitorConfig:
+    """Build a validated :class:`MonitorConfig` from plain data (as parsed from YAML/TOML/JSON).
+
+    ``features`` may list names or mappings (``{name: x, kind: ..., bins: ..., metric: ...}``).
+    """
+    allowed = {f.name for f in dataclasses.fields(MonitorConfig)}
+    _check_keys(d, allowed, "")
+    kw = dict(d)
+    if kw.get("features") is not None:
+        feats = kw["features"]
+        if not isinstance(feats, (list, tuple)):
+            _fail("features", f"must be a list, got {type(feats).__name__}")
+        out = []
+        for i, f in enumerate(feats):
+            if isinstance(f, str):
+                out.append(FeatureSpec(f))
+            elif isinstance(f, Mapping):
+                out.append(_spec(FeatureSpec, f, f"features[{i}]"))
+            else:
+                _fail(f"features[{i}]", f"must be a name or a mapping, got {type(f).__name__}")
+        kw["features"] = tuple(out)
+    if "window" in kw:
+        kw["window"] = _spec(WindowSpec, kw["window"], "window")
+    if "evidence" in kw:
+        kw["evidence"] = _spec(EvidenceSpec, kw["evidence"], "evidence")
+    if "kpis" in kw:
+        if isinstance(kw["kpis"], str) or not isinstance(kw["kpis"], (list, tuple)):
+            _fail("kpis", f"must be a list of column names, got {kw['kpis']!r}")
+        kw["kpis"] = tuple(kw["kpis"])
+    return MonitorConfig(**kw)
+
+
+def config_to_dict(c: MonitorConfig) -> Dict[str, Any]:
+    """Plain data that :func:`config_from_dict` turns back into an equal config."""
+    d = dataclasses.asdict(c)
+    if c.features is not None:
+        d["features"] = [dataclasses.asdict(f) for f in c.features]
+    d["kpis"] = list(c.kpis)
+    d["evidence"]["drop"] = list(c.evidence.drop)
+    d["evidence"]["hash"] = list(c.evidence.hash)
+    return d
+
+
+def load_config(path) -> MonitorConfig:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) monitor config file.
+
+    Raises InvalidInputError naming the file and, for bad content, the key.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".yaml", ".yml", ".toml"):
+        raise InvalidInputError(f"config file {path!r}: unknown extension {ext!r} (use .yaml, .yml or .toml)")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise InvalidInputError(f"config file {path!r}: {exc.strerror or exc}") from None
+    if ext in (".yaml", ".yml"):
+        import yaml
+        try:
+            data = yaml.safe_load(raw.decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"config file {path!r} is not valid YAML: {exc}") from None
+    elif ext == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - 3.10 only
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"config file {path!r} is not valid TOML: {exc}") from None
+    else:
+        raise InvalidInputError(f"config file {path!r}: unknown extension {ext!r} (use .yaml, .yml or .toml)")
+    if data is None:
+        data = {}
+    try:
+        return config_from_dict(data)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"config file {path!r}: {exc}") from None

@@ -1,0 +1,525 @@
+"""MonitorCore: reference + windows + signals, fed by ``update`` (Arrow) or ``observe`` (requests).
+
+Locks (in acquisition order) and what they guard:
+
+* the observe buffer lock (:mod:`.buffers`): held only to store one request;
+* ``_state``: panes, counters, the window ring; held while a batch is counted
+  (kernels run here, over one batch or one micro-batch, never over a window)
+  and while closed panes are merged (O(bins));
+* ``_report``: the list of closed reports.  It is taken *before* ``_state``
+  is released, so reports are appended in window order even when several
+  threads close windows, while metrics (PSI, contributions, quantiles) are
+  computed on merged copies with ``_state`` already released.
+
+Bad input never corrupts state: a batch is checked against the expected
+schema before anything is counted.  Schema drift (a column missing, new, or of
+another type) is a signal in the report; columns that cannot be counted are
+counted as missing for that window.  A batch that cannot be placed at all (no
+usable event time in an event-time monitor) is rejected: its rows are counted
+in ``rejected`` and the error is kept in :attr:`MonitorCore.last_error`
+(raised instead when ``strict``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.types as pat
+
+from ..errors import CorruptStateError, FastDriftError, InvalidInputError, SchemaError
+from ..records import WindowReport
+from ..sketches import ColumnProfile, Profile, codec, profile
+from ..sketches.categorical import key_type_of
+from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
+from .buffers import ObserveBuffer
+from .config import FeatureSpec, MonitorConfig, config_from_dict, config_to_dict
+from .records_json import report_from_json, report_to_json
+from .signals import Reference, WindowSketch, build_report, redact, row_keys
+from .windows import Windower
+
+__all__ = ["MonitorCore", "build_reference"]
+
+_TWO64 = float(2 ** 64)
+
+
+# -- reference ------------------------------------------------------------------------------------
+
+def _iter_batches(data):
+    if isinstance(data, pa.RecordBatch):
+        yield data
+    elif isinstance(data, pa.Table):
+        yield from data.to_batches()
+    elif isinstance(data, pa.RecordBatchReader):
+        yield from data
+    elif hasattr(data, "__arrow_c_stream__") and not isinstance(data, (list, tuple)):
+        yield from pa.RecordBatchReader.from_stream(data)
+    elif hasattr(data, "__arrow_c_array__"):
+        yield pa.record_batch(data)
+    elif isinstance(data, (list, tuple)):
+        for item in data:
+            yield from _iter_batches(item)
+    else:
+        raise InvalidInputError(
+            f"expected an Arrow Table, RecordBatch, RecordBatchReader, an object with the Arrow "
+            f"PyCapsule interface, or a list of them; got {type(data).__name__}")
+
+
+def _reference_table(reference) -> pa.Table:
+    if isinstance(reference, (str, os.PathLike)):
+        import pyarrow.parquet as pq
+        try:
+            return pq.read_table(os.fspath(reference))
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise InvalidInputError(f"reference Parquet file {os.fspath(reference)!r}: {exc}") from None
+    if isinstance(reference, pa.Table):
+        return reference
+    batches = list(_iter_batches(reference))
+    if not batches:
+        raise InvalidInputError("the reference holds no batches")
+    return pa.Table.from_batches(batches)
+
+
+def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, MonitorConfig]:
+    """Profile the reference for ``config``; returns the Reference and the config with features resolved.
+
+    ``reference`` is an Arrow Table / batches / C stream, a Parquet path, or a saved
+    :class:`~fastdrift.Profile` (then its bins are used as they are and per-feature binning
+    overrides cannot apply).
+    """
+    roles = config.roles()
+    if isinstance(reference, Profile):
+        prof = reference
+        names = list(prof.columns)
+        feats = config.features
+        if feats is None:
+            feats = tuple(FeatureSpec(n, prof[n].kind) for n in names if n not in roles)
+        cols = {}
+        for f in feats:
+            if f.name not in prof.columns:
+                raise SchemaError(f"feature {f.name!r} is not in the reference profile (it has {names})")
+            cols[f.name] = prof[f.name].copy()
+            if cols[f.name].tdigest is not None:  # drift uses bins; a feature t-digest would only cost time
+                cols[f.name].tdigest = None
+        feats = tuple(dataclasses.replace(f, kind=prof[f.name].kind) for f in feats)
+        extra = ([config.prediction] if config.prediction else []) + list(config.kpis)
+        for n in extra:
+            if n in prof.columns:
+                cols[n] = prof[n].copy()
+                cols[n].tdigest = None
+        ref = Reference(Profile(cols, prof.rows), {n: None for n in cols}, tuple(names + prof.skipped))
+        return ref, dataclasses.replace(config, features=feats)
+    table = _reference_table(reference)
+    names = table.schema.names
+    feats = config.features
+    if feats is None:
+        feats = tuple(FeatureSpec(n) for n in names
+                      if n not in roles and column_kind(table.schema.field(n).type) is not None)
+    missing = [f.name for f in feats if f.name not in names]
+    if missing:
+        raise SchemaError(f"feature {missing[0]!r} is not in the reference (it has {names})")
+    cols: Dict[str, ColumnProfile] = {}
+    out_feats = []
+    for f in feats:
+        kinds = {f.name: f.kind} if f.kind else None
+        p = profile(table, columns=[f.name], kinds=kinds, bins=f.bins, strategy=f.strategy, tdigest=False)
+        cols[f.name] = p[f.name]
+        out_feats.append(dataclasses.replace(f, kind=p[f.name].kind))
+    if config.prediction is not None:
+        if config.prediction not in names:
+            raise SchemaError(f"prediction column {config.prediction!r} is not in the reference (it has {names})")
+        kinds = {config.prediction: config.prediction_kind} if config.prediction_kind else None
+        cols[config.prediction] = profile(table, columns=[config.prediction], kinds=kinds,
+                                          tdigest=False)[config.prediction]
+    for k in config.kpis:
+        if k not in names:
+            raise SchemaError(f"KPI column {k!r} is not in the reference (it has {names})")
+        cols[k] = profile(table, columns=[k], kinds={k: NUMERIC}, tdigest=False)[k]
+    types = {n: str(table.schema.field(n).type) for n in cols}
+    ref = Reference(Profile(cols, table.num_rows), types, tuple(names))
+    return ref, dataclasses.replace(config, features=tuple(out_feats))
+
+
+# -- batch plans --------------------------------------------------------------------------------------
+
+class _Plan:
+    """How one batch schema maps onto the monitor: resolved once per distinct schema."""
+
+    __slots__ = ("use", "changes", "fatal", "ts_col")
+
+    def __init__(self):
+        self.use: Dict[str, bool] = {}  # column -> countable in this batch
+        self.changes = []
+        self.fatal: Optional[str] = None
+        self.ts_col: Optional[str] = None
+
+
+def _type_ok(kind: str, key_type: Optional[str], t: pa.DataType) -> bool:
+    if kind == NUMERIC:
+        return column_kind(t) == NUMERIC and not pat.is_null(t)
+    kt = key_type_of(t)
+    return kt is not None and (key_type is None or kt == key_type)
+
+
+class MonitorCore:
+    """Windows of drift, data-quality and serving signals against a reference.
+
+    Parameters
+    ----------
+    reference : Arrow Table / batches / C stream, Parquet path, or a saved :class:`~fastdrift.Profile`
+    config : :class:`MonitorConfig` (features None = every reference column without another role)
+
+    Notes
+    -----
+    Cost: ``update`` counts each feature once through the C kernels (histogram + moments,
+    or the categorical hash table) and the latency column through the t-digest; windows
+    close by merging pane sketches (O(bins)), never by re-reading rows.
+    """
+
+    def __init__(self, reference, config: Optional[MonitorConfig] = None, *, _state=None):
+        config = config or MonitorConfig()
+        if _state is not None:
+            self.ref, self.config = _state
+        else:
+            self.ref, self.config = build_reference(reference, config)
+        cfg = self.config
+        self._state = threading.Lock()
+        self._report = threading.Lock()
+        self._reports: List[WindowReport] = []
+        self._undrained = 0
+        self._plans: Dict[tuple, _Plan] = {}
+        self.windower = Windower(cfg.window, self._new_sketch)
+        self.rejected_total = 0
+        self.last_error: Optional[str] = None
+        self._wall0 = time.time()
+        self._kinds = {n: self.ref.profile[n].kind for n in self.ref.profile.columns}
+        self._keytypes = {n: (cp.categorical.key_type if cp.kind == CATEGORICAL else None)
+                          for n, cp in self.ref.profile.columns.items()}
+        names = cfg.feature_names()
+        types = [self._arrow_type(n) for n in names]
+        pred_type = self._arrow_type(cfg.prediction) if cfg.prediction else None
+        self.buffer = ObserveBuffer(
+            names, types, prediction=cfg.prediction, pred_type=pred_type, latency=cfg.latency,
+            error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
+            capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
+            strict=cfg.strict, background=cfg.background_flush)
+        self.observe = self.buffer.observe  # request path without an extra frame (same signature)
+        ev = cfg.evidence
+        self._ev_cols = [c for c in names + [cfg.prediction, cfg.request_id] if c is not None]
+        self._ev_thresh = ev.rate * _TWO64
+        self._drop, self._hash = frozenset(ev.drop), frozenset(ev.hash)
+
+    def _arrow_type(self, name: str) -> pa.DataType:
+        if self._kinds[name] == NUMERIC:
+            return pa.float64()
+        return {"int": pa.int64(), "bool": pa.bool_()}.get(self._keytypes[name], pa.string())
+
+    def _new_sketch(self) -> WindowSketch:
+        return WindowSketch(self.ref, self.config)
+
+    # -- public verbs ------------------------------------------------------------------------------
+    def update(self, data) -> None:
+        """Count Arrow data: a RecordBatch, Table, reader, PyCapsule object, or a list of them.
+
+        A bad batch is rejected (rows counted, error kept in ``last_error``) unless strict.
+        """
+        for batch in _iter_batches(data):
+            self._update_batch(batch, 0, ())
+
+    def observe(self, features, prediction=None, *, latency_ms=None, error=False, request_id=None,
+                ts=None) -> None:
+        """Record one request (a dict of feature values or a sequence in feature order)."""
+        self.buffer.observe(features, prediction, latency_ms=latency_ms, error=error,
+                            request_id=request_id, ts=ts)
+
+    def flush(self) -> None:
+        """Push buffered observations through the kernels."""
+        self.buffer.flush()
+        early = self._take_early_rejections()
+        if early:
+            with self._state:
+                self.windower.pending_rejected += early
+                self.rejected_total += early
+
+    def _take_early_rejections(self) -> int:
+        with self.buffer._lock:
+            n, self.buffer.rejected_early = self.buffer.rejected_early, 0
+            if n:
+                self.last_error = self.buffer.last_error
+        return n
+
+    def snapshot(self) -> WindowReport:
+        """The open window so far (buffered observations included), ``closed=False``."""
+        self.flush()
+        with self._state:
+            start, end, merged, span = self.windower.open_window()
+        return build_report(merged, start, end, False, span)
+
+    def drain_closed(self) -> Tuple[WindowReport, ...]:
+        """Reports of windows closed since the previous call (oldest first)."""
+        with self._report:
+            n, self._undrained = self._undrained, 0
+            return tuple(self._reports[len(self._reports) - n:]) if n else ()
+
+    def reports(self) -> Tuple[WindowReport, ...]:
+        """Closed windows kept (the last ``config.max_reports``), oldest first."""
+        with self._report:
+            return tuple(self._reports)
+
+    # -- ingestion -------------------------------------------------------------------------------------
+    def _from_buffer(self, batch: pa.RecordBatch, rejected: int, reasons) -> None:
+        if reasons:
+            self.last_error = reasons[0]
+        self._update_batch(batch, rejected, reasons)
+
+    def _plan(self, schema: pa.Schema) -> _Plan:
+        key = tuple((f.name, str(f.type)) for f in schema)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        cfg, ref = self.config, self.ref
+        from ..records import SchemaChange
+        plan = _Plan()
+        names = set(schema.names)
+        for col in self.ref.profile.columns:
+            exp = ref.types.get(col) or self._kinds[col]
+            if col not in names:
+                plan.use[col] = False
+                plan.changes.append(SchemaChange(col, "missing", exp, None))
+                continue
+            t = schema.field(col).type
+            if not _type_ok(self._kinds[col], self._keytypes[col], t):
+                plan.use[col] = False
+                plan.changes.append(SchemaChange(col, "type", exp, str(t)))
+            else:
+                plan.use[col] = True
+                if ref.types.get(col) is not None and ref.types[col] != str(t):
+                    plan.changes.append(SchemaChange(col, "type", ref.types[col], str(t)))
+        for role, col, ok in (("latency", cfg.latency, lambda t: column_kind(t) == NUMERIC),
+                              ("error", cfg.error, lambda t: pat.is_boolean(t) or pat.is_integer(t)),
+                              ("request_id", cfg.request_id, lambda t: True),
+                              ("event_time", cfg.event_time,
+                               lambda t: pat.is_timestamp(t) or (column_kind(t) == NUMERIC and not pat.is_null(t)))):
+            if col is None:
+                continue
+            if col not in names:
+                plan.use[col] = False
+                plan.changes.append(SchemaChange(col, "missing", role, None))
+            elif not ok(schema.field(col).type):
+                plan.use[col] = False
+                plan.changes.append(SchemaChange(col, "type", role, str(schema.field(col).type)))
+            else:
+                plan.use[col] = True
+        if cfg.window.by == "time" and not plan.use.get(cfg.event_time):
+            ch = [c for c in plan.changes if c.column == cfg.event_time][0]
+            plan.fatal = (f"event-time column {cfg.event_time!r} is "
+                          + ("missing from the batch" if ch.change == "missing"
+                             else f"of type {ch.observed}, expected a timestamp or seconds"))
+        known = set(ref.known) | set(cfg.roles()) | set(cfg.feature_names())
+        for f in schema:
+            if f.name not in known:
+                plan.changes.append(SchemaChange(f.name, "new", None, str(f.type)))
+        if len(self._plans) >= 64:  # a stream of ever-new schemas must not grow memory without bound
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _update_batch(self, batch: pa.RecordBatch, rejected: int, reasons) -> None:
+        try:
+            plan = self._plan(batch.schema)
+            if self.config.strict:
+                hard = [c for c in plan.changes if c.change != "new"
+                        and not (c.change == "type" and plan.use.get(c.column))]
+                if hard:
+                    c = hard[0]
+                    raise SchemaError(f"column {c.column!r}: " + (
+                        "missing from the batch" if c.change == "missing"
+                        else f"type {c.observed}, expected {c.expected}"))
+            if plan.fatal:
+                raise SchemaError(plan.fatal)
+            ts = self._times(batch, plan)
+        except FastDriftError as exc:
+            if self.config.strict:
+                raise
+            self.last_error = str(exc)
+            with self._state:
+                self.windower.pending_rejected += batch.num_rows + rejected
+                self.rejected_total += batch.num_rows + rejected
+            return
+        with self._state:
+            w = self.windower
+            w.pending_rejected += rejected
+            self.rejected_total += rejected
+            bad_ts = 0
+            keys = None
+            if w.by_time:
+                ok = np.isfinite(ts)
+                if not ok.all():
+                    bad_ts = int((~ok).sum())
+                    if self.config.strict:
+                        raise InvalidInputError(f"event-time column {self.config.event_time!r}: "
+                                                f"{bad_ts} null/NaN/inf times")
+                    keep = np.flatnonzero(ok)
+                    batch, ts = batch.take(pa.array(keep)), ts[keep]
+                    w.pending_rejected += bad_ts
+                    self.rejected_total += bad_ts
+                    self.last_error = f"event-time column {self.config.event_time!r}: {bad_ts} null/NaN/inf times"
+                keys = self._keys(w.row_seq, batch.num_rows)
+                w.row_seq += batch.num_rows
+                groups, _ = w.split_times(ts)
+                for pid, rows in groups:
+                    if rows is None:
+                        self._ingest(w.pane_sketch(pid), batch, plan, ts, keys)
+                    elif isinstance(rows, slice):
+                        self._ingest(w.pane_sketch(pid), batch.slice(rows.start, rows.stop - rows.start),
+                                     plan, ts[rows], None if keys is None else keys[rows])
+                    else:
+                        self._ingest(w.pane_sketch(pid), batch.take(pa.array(rows)), plan, ts[rows],
+                                     None if keys is None else keys[rows])
+            else:
+                keys = self._keys(w.row_seq, batch.num_rows)
+                for pid, lo, hi in w.split_rows(batch.num_rows):
+                    piece = batch.slice(lo, hi - lo)
+                    t = ts[lo:hi] if ts is not None else None
+                    self._ingest(w.pane_sketch(pid), piece, plan, t, None if keys is None else keys[lo:hi])
+            closed = w.close_ready()
+            self._report.acquire()
+        try:
+            reports = [build_report(ws, s, e, True, span) for s, e, ws, span in closed]
+            if reports:
+                self._reports.extend(reports)
+                self._undrained += len(reports)
+                over = len(self._reports) - self.config.max_reports
+                if over > 0:
+                    del self._reports[:over]
+                    self._undrained = min(self._undrained, len(self._reports))
+        finally:
+            self._report.release()
+
+    def _keys(self, seq0: int, n: int) -> Optional[np.ndarray]:
+        """Evidence sampling keys of the next ``n`` rows (None when evidence is off)."""
+        if self._ev_thresh > 0 and self.config.evidence.max_rows > 0:
+            return row_keys(self.config.evidence.seed, seq0, n)
+        return None
+
+    def _times(self, batch: pa.RecordBatch, plan: _Plan) -> Optional[np.ndarray]:
+        """Event times in float seconds (NaN where null), or wall-clock stamps when there is none."""
+        col = self.config.event_time
+        if col is None or not plan.use.get(col):
+            if self.config.window.by == "rows":
+                return np.full(batch.num_rows, time.time())
+            return None
+        a = batch.column(col)
+        if pat.is_timestamp(a.type):
+            unit = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[a.type.unit]
+            v = a.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64) * unit
+        else:
+            v = a.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        if a.null_count:
+            v = np.where(np.asarray(a.is_valid()), v, np.nan)
+        if self.config.window.by == "rows" and not np.isfinite(v).all():
+            # row windows only use times for throughput: a row without one gets its arrival time
+            v = np.where(np.isfinite(v), v, time.time())
+        return v
+
+    def _col(self, piece: pa.RecordBatch, plan: _Plan, name: str):
+        if plan.use.get(name):
+            return piece.column(name)
+        return pa.nulls(piece.num_rows)
+
+    def _ingest(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, ts, keys) -> None:
+        """Count one piece into one pane (under the state lock)."""
+        cfg = self.config
+        n = piece.num_rows
+        for name, cp in ws.features.items():
+            cp.update(self._col(piece, plan, name))
+        if ws.prediction is not None:
+            ws.prediction.update(self._col(piece, plan, cfg.prediction))
+        if ws.latency is not None and plan.use.get(cfg.latency):
+            a = piece.column(cfg.latency)
+            v = a.cast(pa.float64()).to_numpy(zero_copy_only=False) if a.null_count or a.type != pa.float64() \
+                else a.to_numpy()
+            good = np.isfinite(v) & (v >= 0)
+            n_good = int(good.sum())
+            ws.latency_invalid += n - a.null_count - n_good
+            if n_good:
+                ws.latency.update(v if n_good == n else v[good])
+                _ = ws.latency.n_centroids  # flush the buffer: identical state after a checkpoint round trip
+        if cfg.error is not None and plan.use.get(cfg.error):
+            a = piece.column(cfg.error)
+            hits = a if pat.is_boolean(a.type) else pc.not_equal(a, 0)
+            ws.errors += int(pc.sum(hits).as_py() or 0)
+            ws.error_rows += n - a.null_count
+        for k, m in ws.kpis.items():
+            if plan.use.get(k, k in piece.schema.names):
+                m.update(piece.column(k))
+        ws.rows += n
+        if ts is not None:
+            ws.add_times(ts)
+        ws.note_schema(plan.changes)
+        if keys is not None:
+            self._sample(ws, piece, plan, keys)
+
+    def _sample(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, keys: np.ndarray) -> None:
+        cand = np.flatnonzero(keys < np.uint64(min(self._ev_thresh, _TWO64 - 1)))
+        if not cand.size:
+            return
+        k = self.config.evidence.max_rows
+        if len(ws.evidence) >= k:  # only keys below the current k-th smallest can enter
+            cand = cand[keys[cand] < np.uint64(ws.evidence[-1][0])]
+            if not cand.size:
+                return
+        if cand.size > k:
+            cand = cand[np.argsort(keys[cand], kind="stable")[:k]]
+        cols = [c for c in self._ev_cols if plan.use.get(c, c in piece.schema.names)]
+        sub = piece.select(cols).take(pa.array(cand)).to_pylist()
+        ev = self.config.evidence
+        ws.add_evidence([(int(keys[i]), redact(r, self._drop, self._hash, ev.salt)) for i, r in zip(cand, sub)])
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Everything (reference, config, open panes, ring, counters, closed reports) in one envelope.
+
+        Buffered observations are flushed first.  Never pickle: the codec's checked layout.
+        """
+        self.flush()
+        with self._state, self._report:
+            d = config_to_dict(self.config)
+            try:  # rules are the alert stage's data; kept only when they are plain data
+                json.dumps(d["rules"])
+            except (TypeError, ValueError):
+                d["rules"] = None
+            p = codec.Writer().string(json.dumps(d)).getvalue()
+            w = codec.Writer()
+            w.blob(self.ref.to_bytes())
+            w.blob(self.windower.to_bytes())
+            w.u64(self.rejected_total).u64(self._undrained)
+            w.string(json.dumps([report_to_json(r) for r in self._reports]))
+            return codec.encode(codec.Kind.MONITOR, p, w.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data) -> "MonitorCore":
+        _, params, payload = codec.decode(data, expected_kind=codec.Kind.MONITOR)
+        r = codec.Reader(params, "monitor parameters")
+        try:
+            cfg = config_from_dict(json.loads(r.string()))
+        except (ValueError, InvalidInputError) as exc:
+            raise CorruptStateError(f"monitor checkpoint: invalid config ({exc})") from None
+        r.done()
+        r = codec.Reader(payload, "monitor payload")
+        ref = Reference.from_reader(codec.Reader(r.blob(), "monitor reference"))
+        core = cls(None, cfg, _state=(ref, cfg))
+        core.windower.load(r.blob(), lambda b: WindowSketch.from_bytes(b, ref, cfg))
+        core.rejected_total, core._undrained = r.u64(), r.u64()
+        try:
+            core._reports = [report_from_json(x) for x in json.loads(r.string())]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptStateError(f"monitor checkpoint: invalid reports ({exc})") from None
+        r.done()
+        return core

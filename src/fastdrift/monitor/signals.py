@@ -1,0 +1,321 @@
+"""Per-window sketches and the :class:`~fastdrift.records.WindowReport` computed from them.
+
+A :class:`WindowSketch` is the mergeable state of one pane (or of a window
+assembled from panes): per-feature histograms / categoricals over the
+reference's bins, the prediction's, a latency t-digest, error and KPI
+counters, schema changes seen, and an evidence sample.  :func:`build_report`
+turns one into the immutable report; it never mutates the sketch, so the
+monitor can compute reports outside its lock on copies.
+
+Evidence is a bottom-k sample: each row gets a 64-bit key from a hash of
+(seed, row sequence number); rows with key < rate·2⁶⁴ are eligible and a
+window keeps the ``max_rows`` smallest keys.  That is a uniform sample of the
+eligible rows, it merges exactly across panes (union, keep the k smallest) and
+it is deterministic, so a checkpoint resumes it exactly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..errors import CorruptStateError
+from ..metrics import align, hellinger, js_distance, psi_contributions, psi_pvalue, total_variation
+from ..records import (BinContribution, DriftSignal, KpiSignal, LatencySignal, SchemaChange,
+                       WindowReport, frozen_mapping)
+from ..sketches import ColumnProfile, Moments, Profile, TDigest
+from ..sketches import codec
+from .config import MonitorConfig
+
+__all__ = ["Reference", "WindowSketch", "build_report", "drift_signal", "row_keys", "redact"]
+
+_QUANTILES = np.array([0.5, 0.95, 0.99])
+_U64 = np.uint64
+
+
+@dataclass
+class Reference:
+    """What windows are compared with.
+
+    profile : columns of features, prediction and KPIs (histograms on reference bins, no t-digest)
+    types : column -> Arrow type string in the reference (None when built from a saved Profile)
+    known : every column the reference data had (a batch column outside it and outside the
+        configured roles is reported as a "new" schema change)
+    """
+
+    profile: Profile
+    types: Dict[str, Optional[str]]
+    known: Tuple[str, ...]
+    _empty: Optional[Dict[str, ColumnProfile]] = None
+
+    def empties(self) -> Dict[str, ColumnProfile]:
+        """Empty column sketches on the reference bins, built once (a histogram's bin lookup table
+        costs ~50 µs to build; copies share it)."""
+        if self._empty is None:
+            self._empty = {n: cp.empty_like() for n, cp in self.profile.columns.items()}
+        return self._empty
+
+    def to_bytes(self) -> bytes:
+        w = codec.Writer()
+        w.blob(self.profile.to_bytes())
+        w.string(json.dumps({"types": self.types, "known": list(self.known)}))
+        return w.getvalue()
+
+    @classmethod
+    def from_reader(cls, r: codec.Reader) -> "Reference":
+        prof = Profile.from_bytes(r.blob())
+        meta = _loads(r.string(), "reference metadata")
+        return cls(prof, dict(meta["types"]), tuple(meta["known"]))
+
+
+def _loads(s: str, what: str):
+    try:
+        return json.loads(s)
+    except ValueError as exc:
+        raise CorruptStateError(f"{what}: invalid JSON ({exc})") from None
+
+
+# -- evidence -------------------------------------------------------------------------------------
+
+def row_keys(seed: int, start: int, n: int) -> np.ndarray:
+    """SplitMix64 of (seed, row sequence numbers start..start+n-1): a uniform 64-bit key per row."""
+    with np.errstate(over="ignore"):
+        z = (np.arange(start, start + n, dtype=_U64) + _U64(seed & 0xFFFFFFFFFFFFFFFF)) \
+            * _U64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+        return z ^ (z >> _U64(31))
+
+
+def redact(row: dict, drop, hash_cols, salt: str) -> dict:
+    """Drop and hash PII columns of one evidence row (before it is stored anywhere)."""
+    out = {}
+    for k, v in row.items():
+        if k in drop:
+            continue
+        if k in hash_cols and v is not None:
+            v = hashlib.sha256((salt + "\x00" + str(v)).encode("utf-8")).hexdigest()[:16]
+        out[k] = v
+    return out
+
+
+# -- the sketch of a pane / window -------------------------------------------------------------------
+
+class WindowSketch:
+    """Mergeable per-window state.  See the module docstring."""
+
+    def __init__(self, ref: Reference, config: MonitorConfig):
+        self.ref, self.config = ref, config
+        empty = ref.empties()  # copies of empty sketches share the edges' lookup tables (no rebuild)
+        self.features: Dict[str, ColumnProfile] = {n: empty[n].copy() for n in config.feature_names()}
+        p = config.prediction
+        self.prediction: Optional[ColumnProfile] = (
+            empty[p].copy() if p is not None and p in empty else None)
+        self.latency: Optional[TDigest] = (
+            TDigest(config.tdigest_compression, name=config.latency) if config.latency else None)
+        self.kpis: Dict[str, Moments] = {k: Moments(name=k) for k in config.kpis}
+        self.rows = 0
+        self.rejected = 0
+        self.dropped_late = 0
+        self.latency_invalid = 0
+        self.errors = 0
+        self.error_rows = 0
+        self.ts_min = math.inf
+        self.ts_max = -math.inf
+        self.schema: Dict[Tuple[str, str], SchemaChange] = {}
+        self.evidence: List[Tuple[int, dict]] = []  # (key, redacted row), sorted by key
+
+    # -- accumulate ------------------------------------------------------------
+    def note_schema(self, changes) -> None:
+        for ch in changes:
+            self.schema.setdefault((ch.column, ch.change), ch)
+
+    def add_times(self, ts: np.ndarray) -> None:
+        if ts.size:
+            if not np.isfinite(ts).all():
+                ts = ts[np.isfinite(ts)]
+                if not ts.size:
+                    return
+            lo, hi = float(ts.min()), float(ts.max())
+            self.ts_min, self.ts_max = min(self.ts_min, lo), max(self.ts_max, hi)
+
+    def add_evidence(self, rows: List[Tuple[int, dict]]) -> None:
+        if not rows:
+            return
+        k = self.config.evidence.max_rows
+        self.evidence = sorted(self.evidence + rows, key=lambda kr: kr[0])[:k]
+
+    # -- merge / copy ------------------------------------------------------------
+    def merge(self, other: "WindowSketch") -> "WindowSketch":
+        for n, cp in self.features.items():
+            cp.merge(other.features[n])
+        if self.prediction is not None:
+            self.prediction.merge(other.prediction)
+        if self.latency is not None:
+            self.latency.merge(other.latency)
+            _ = self.latency.n_centroids  # flush now: state then survives a byte round trip exactly
+        for n, m in self.kpis.items():
+            m.merge(other.kpis[n])
+        for a in ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows"):
+            setattr(self, a, getattr(self, a) + getattr(other, a))
+        self.ts_min, self.ts_max = min(self.ts_min, other.ts_min), max(self.ts_max, other.ts_max)
+        for key, ch in other.schema.items():
+            self.schema.setdefault(key, ch)
+        self.add_evidence(other.evidence)
+        return self
+
+    def copy(self) -> "WindowSketch":
+        return WindowSketch(self.ref, self.config).merge(self)
+
+    # -- bytes ---------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        w = codec.Writer()
+        for cp in self.features.values():
+            for s in cp.sketches():
+                w.blob(s.to_bytes())
+        if self.prediction is not None:
+            for s in self.prediction.sketches():
+                w.blob(s.to_bytes())
+        if self.latency is not None:
+            w.blob(self.latency.to_bytes())
+        for m in self.kpis.values():
+            w.blob(m.to_bytes())
+        for a in ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows"):
+            w.u64(getattr(self, a))
+        w.f64(self.ts_min).f64(self.ts_max)
+        w.string(json.dumps([[c.column, c.change, c.expected, c.observed] for c in self.schema.values()]))
+        w.string(json.dumps([[str(k), row] for k, row in self.evidence]))
+        return w.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, ref: Reference, config: MonitorConfig) -> "WindowSketch":
+        ws = cls(ref, config)
+        r = codec.Reader(data, "window sketch")
+
+        def load_cp(cp: ColumnProfile) -> ColumnProfile:
+            parts = []
+            for s in cp.sketches():
+                t = type(s).from_bytes(r.blob())
+                t.name = cp.name
+                parts.append(t)
+            fields = {type(s).__name__: s for s in parts}
+            return ColumnProfile(cp.name, cp.kind, fields.get("Histogram"), fields.get("Moments"),
+                                 fields.get("Categorical"), fields.get("TDigest"))
+
+        for n in list(ws.features):
+            ws.features[n] = load_cp(ws.features[n])
+        if ws.prediction is not None:
+            ws.prediction = load_cp(ws.prediction)
+        if ws.latency is not None:
+            ws.latency = TDigest.from_bytes(r.blob())
+            ws.latency.name = config.latency
+        for n in list(ws.kpis):
+            ws.kpis[n] = Moments.from_bytes(r.blob())
+            ws.kpis[n].name = n
+        for a in ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows"):
+            setattr(ws, a, r.u64())
+        ws.ts_min, ws.ts_max = r.f64(), r.f64()
+        for col, change, exp, obs in _loads(r.string(), "schema changes"):
+            ws.schema[(col, change)] = SchemaChange(col, change, exp, obs)
+        ws.evidence = [(int(k), row) for k, row in _loads(r.string(), "evidence")]
+        r.done()
+        return ws
+
+
+# -- signals -----------------------------------------------------------------------------------
+
+def _bin_label(cp: ColumnProfile, i: int) -> str:
+    e = cp.histogram.edges
+    lo = "-inf" if i == 0 else f"{e[i - 1]:.6g}"
+    hi = "+inf" if i == len(e) else f"{e[i]:.6g}"
+    return f"[{lo}, {hi})"
+
+
+def _rate(part: int, total: int) -> float:
+    return part / total if total else math.nan
+
+
+def drift_signal(ref_cp: ColumnProfile, cur_cp: ColumnProfile, metric: str = "psi",
+                 top: int = 10, eps: float = 1e-4) -> DriftSignal:
+    """Drift of one column: value of ``metric``, PSI terms per bin (largest ``top`` first), p-value.
+
+    Bins are the reference's (deciles by default; categories, plus an ``<other>`` bin).
+    Missing values (null, NaN) are excluded from the distributions and reported as rates.
+    The p-value is :func:`~fastdrift.metrics.psi_pvalue` of the PSI on the same bins.
+    """
+    numeric = ref_cp.kind == "numeric"
+    if numeric:  # same edges by construction (pane sketches are copies of the reference's empties)
+        p = ref_cp.histogram.counts.astype(np.float64)
+        q = cur_cp.histogram.counts.astype(np.float64)
+        labels = None
+    else:
+        p, q, labels = align(ref_cp.categorical, cur_cp.categorical)
+    n_ref, n_cur = int(p.sum()), int(q.sum())
+    value, pvalue, contribs = math.nan, math.nan, ()
+    if n_ref > 0 and n_cur > 0:
+        terms = psi_contributions(p, q, eps=eps)
+        psi_value = float(terms.sum())
+        if metric == "psi":
+            value = psi_value
+        elif metric == "js":
+            value = js_distance(p, q)
+        elif metric == "hellinger":
+            value = hellinger(p, q)
+        else:
+            value = total_variation(p, q)
+        pvalue = psi_pvalue(psi_value, n_ref, n_cur, int(np.count_nonzero(p + q)))
+        order = np.argsort(-terms, kind="stable")[:top]
+        ps, qs = p / n_ref, q / n_cur
+        contribs = tuple(
+            BinContribution(_bin_label(ref_cp, int(i)) if numeric else str(labels[int(i)]),
+                            float(ps[i]), float(qs[i]), float(terms[i]))
+            for i in order)
+    mean_ref = ref_cp.moments.mean if numeric else None
+    mean_cur = cur_cp.moments.mean if numeric else None
+    return DriftSignal(
+        column=ref_cp.name, kind=ref_cp.kind, metric=metric, value=float(value),
+        n_ref=n_ref, n_cur=n_cur,
+        missing_ref=_rate(ref_cp.missing_count, ref_cp.count),
+        missing_cur=_rate(cur_cp.missing_count, cur_cp.count),
+        contributions=contribs, pvalue=float(pvalue),
+        mean_ref=None if mean_ref is None else float(mean_ref),
+        mean_cur=None if mean_cur is None else float(mean_cur))
+
+
+def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float) -> WindowReport:
+    """The immutable report of a window sketch (pure: ``ws`` is not modified).
+
+    ``span_seconds`` is the time the window covers (for throughput = rows / span); NaN if unknown.
+    """
+    cfg, ref = ws.config, ws.ref
+    metrics = {f.name: f.metric for f in cfg.features or ()}
+    top = cfg.max_contributions
+    feats = {n: drift_signal(ref.profile.columns[n], cp, metrics[n], top) for n, cp in ws.features.items()}
+    pred = None
+    if ws.prediction is not None:
+        pred = drift_signal(ref.profile.columns[cfg.prediction], ws.prediction, "psi", top)
+    lat = None
+    if ws.latency is not None:
+        t = ws.latency.copy()
+        qs = t.quantile(_QUANTILES) if t.n else np.full(3, math.nan)
+        lat = LatencySignal(count=int(t.n), p50=float(qs[0]), p95=float(qs[1]), p99=float(qs[2]),
+                            invalid=int(ws.latency_invalid))
+    kpis = {}
+    for n, m in ws.kpis.items():
+        rm = ref.profile.columns[n].moments.mean if n in ref.profile.columns else math.nan
+        kpis[n] = KpiSignal(n, float(m.mean), float(rm))
+    thr = ws.rows / span_seconds if span_seconds and span_seconds > 0 and math.isfinite(span_seconds) \
+        else math.nan
+    evidence = tuple(frozen_mapping(row) for _, row in ws.evidence)
+    return WindowReport(
+        window_start=start, window_end=end, closed=closed, rows=int(ws.rows),
+        rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), throughput=float(thr),
+        features=frozen_mapping(feats), prediction=pred, latency=lat,
+        errors=int(ws.errors), error_rate=_rate(ws.errors, ws.error_rows) if cfg.error else math.nan,
+        kpis=frozen_mapping(kpis),
+        schema_changes=tuple(sorted(ws.schema.values(), key=lambda c: (c.column, c.change))),
+        evidence=evidence)

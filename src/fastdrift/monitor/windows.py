@@ -1,0 +1,223 @@
+"""Assigning rows to panes, and closing windows assembled from panes.
+
+A window is ``k = size / slide`` consecutive panes (``k = 1``: tumbling).
+Rows go to exactly one pane; a window is never re-scanned: when a pane closes,
+its window is the merge of the ring of the ``k - 1`` previously closed panes
+and this one (merging sketches costs O(bins), not O(rows)).  Sliding windows
+are emitted from the first closed pane on, so the first ``k - 1`` windows
+cover fewer than ``k`` panes (their ``window_start`` says so).
+
+* ``by="rows"``: pane ``p`` holds rows ``[p·pane, (p+1)·pane)`` of the
+  arrival order; window bounds are row sequence numbers.
+* ``by="time"``: pane ``p`` holds event times ``[p·pane, (p+1)·pane)``
+  seconds; the watermark is the newest event time minus ``allowed_lateness``
+  and a pane closes when its end is at or below the watermark.  An event
+  whose pane already closed is *dropped*: counted (``dropped_late`` of the
+  next window emitted) and not added to any sketch.  Gaps without traffic
+  close as empty windows (up to :data:`MAX_EMPTY_PANES` in a row; longer
+  gaps are skipped, since a day-long outage would otherwise emit thousands of
+  empty windows at once).
+
+Rows rejected as bad input, and late drops, are attributed to the next
+window emitted, so each is counted in exactly one closed report.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..sketches import codec
+from .config import WindowSpec
+from .signals import WindowSketch
+
+__all__ = ["Windower", "ClosedWindow", "MAX_EMPTY_PANES"]
+
+MAX_EMPTY_PANES = 100
+
+ClosedWindow = Tuple[float, float, WindowSketch, float]  # start, end, merged sketch, span seconds
+
+
+class Windower:
+    """Pane bookkeeping for one monitor.  Not thread-safe: the monitor holds its state lock."""
+
+    def __init__(self, spec: WindowSpec, new_sketch: Callable[[], WindowSketch]):
+        self.spec = spec
+        self.by_time = spec.by == "time"
+        self.pane = float(spec.pane) if self.by_time else int(spec.pane)
+        self.k = spec.panes_per_window
+        self.new_sketch = new_sketch
+        self.open: Dict[int, WindowSketch] = {}
+        self.ring: deque = deque()  # (pane id, sketch) of the last k - 1 closed panes
+        self.next_close: Optional[int] = None
+        self.max_ts = -math.inf
+        self.row_seq = 0           # rows assigned so far (arrival order; also the evidence key counter)
+        self.pending_dropped = 0
+        self.pending_rejected = 0
+
+    # -- assignment ------------------------------------------------------------
+    def pane_sketch(self, pid: int) -> WindowSketch:
+        ws = self.open.get(pid)
+        if ws is None:
+            ws = self.open[pid] = self.new_sketch()
+        return ws
+
+    def split_rows(self, n: int) -> List[Tuple[int, int, int]]:
+        """Row windows: (pane id, lo, hi) slices of the next ``n`` rows; advances the row counter."""
+        out, lo, seq = [], 0, self.row_seq
+        while lo < n:
+            pid = seq // self.pane
+            take = min(n - lo, (pid + 1) * self.pane - seq)
+            out.append((pid, lo, lo + take))
+            lo += take
+            seq += take
+        self.row_seq = seq
+        return out
+
+    def split_times(self, ts: np.ndarray):
+        """Time windows: (pane id, rows) groups - rows is None (all), a slice, or an index array -
+        and the number of late rows.
+
+        ``ts`` are event times in seconds (finite).  Rows whose pane has closed are left out and
+        counted as dropped.
+        """
+        pids = np.floor(ts / self.pane).astype(np.int64)
+        late = 0
+        keep = None
+        if self.next_close is not None:
+            late_mask = pids < self.next_close
+            late = int(late_mask.sum())
+            if late:
+                keep = np.flatnonzero(~late_mask)
+                pids = pids[keep]
+        self.pending_dropped += late
+        groups = []
+        if pids.size:
+            lo, hi = int(pids.min()), int(pids.max())
+            if lo == hi:  # the common case: a batch inside one pane, no gather
+                groups.append((lo, keep))
+            elif keep is None and np.all(pids[1:] >= pids[:-1]):
+                # in-order event times (the usual case): contiguous slices, no gather
+                cuts = np.flatnonzero(pids[1:] != pids[:-1]) + 1
+                starts = np.concatenate(([0], cuts))
+                ends = np.concatenate((cuts, [pids.size]))
+                for a, b in zip(starts.tolist(), ends.tolist()):
+                    groups.append((int(pids[a]), slice(a, b)))
+            else:
+                order = np.argsort(pids, kind="stable")
+                sp = pids[order]
+                bounds = np.flatnonzero(np.diff(sp)) + 1
+                for idx in np.split(order, bounds):
+                    rows = idx if keep is None else keep[idx]
+                    groups.append((int(pids[idx[0]]), rows))
+            self.max_ts = max(self.max_ts, float(ts.max()))
+        return groups, late
+
+    # -- closing ---------------------------------------------------------------
+    def _emit(self, pid: int, ws: WindowSketch) -> ClosedWindow:
+        while self.ring and self.ring[0][0] <= pid - self.k:
+            self.ring.popleft()
+        parts = list(self.ring) + [(pid, ws)]
+        merged = self.new_sketch()
+        for _, s in parts:
+            merged.merge(s)
+        merged.dropped_late += self.pending_dropped
+        merged.rejected += self.pending_rejected
+        self.pending_dropped = self.pending_rejected = 0
+        start, end = parts[0][0] * self.pane, (pid + 1) * self.pane
+        if self.by_time:
+            span = float(end - start)
+        else:
+            span = merged.ts_max - merged.ts_min if merged.ts_max > merged.ts_min else math.nan
+        if self.k > 1:
+            self.ring.append((pid, ws))
+            while len(self.ring) > self.k - 1:
+                self.ring.popleft()
+        return (start, end, merged, span)
+
+    def close_ready(self) -> List[ClosedWindow]:
+        """Close every pane that is complete; return the windows they end (oldest first)."""
+        out = []
+        if not self.by_time:
+            full = sorted(p for p, ws in self.open.items() if (p + 1) * self.pane <= self.row_seq)
+            for p in full:
+                out.append(self._emit(p, self.open.pop(p)))
+            return out
+        if not self.open and self.next_close is None:
+            return out
+        watermark = self.max_ts - self.spec.allowed_lateness
+        if self.next_close is None:
+            self.next_close = min(self.open)
+        empty_run = 0
+        while (self.next_close + 1) * self.pane <= watermark:
+            p = self.next_close
+            ws = self.open.pop(p, None)
+            if ws is None:
+                empty_run += 1
+                if empty_run > MAX_EMPTY_PANES:
+                    # skip the rest of a long gap straight to the next pane holding data
+                    nxt = min(self.open) if self.open else math.floor(watermark / self.pane)
+                    self.next_close = max(p + 1, nxt)
+                    self.ring.clear()
+                    continue
+                ws = self.new_sketch()
+            else:
+                empty_run = 0
+            out.append(self._emit(p, ws))
+            self.next_close = p + 1
+        return out
+
+    def open_window(self) -> Tuple[float, float, WindowSketch, float]:
+        """The window in progress: ring of closed panes + every open pane, merged (copies)."""
+        merged = self.new_sketch()
+        parts = list(self.ring) + sorted(self.open.items())
+        for _, s in parts:
+            merged.merge(s)
+        merged.dropped_late += self.pending_dropped
+        merged.rejected += self.pending_rejected
+        if self.by_time:
+            if parts:
+                start = parts[0][0] * self.pane
+            elif self.next_close is not None:
+                start = self.next_close * self.pane
+            else:
+                start = math.nan
+            end = start + self.spec.size
+            span = merged.ts_max - start if merged.rows else math.nan
+        else:
+            cur = self.row_seq // self.pane
+            start = max(0, cur - self.k + 1) * self.pane
+            end = start + int(self.spec.size)
+            span = merged.ts_max - merged.ts_min if merged.ts_max > merged.ts_min else math.nan
+        return start, end, merged, span
+
+    # -- bytes -------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        w = codec.Writer()
+        w.u64(len(self.open))
+        for p, ws in sorted(self.open.items()):
+            w.i64(p).blob(ws.to_bytes())
+        w.u64(len(self.ring))
+        for p, ws in self.ring:
+            w.i64(p).blob(ws.to_bytes())
+        w.u8(int(self.next_close is not None)).i64(self.next_close or 0)
+        w.f64(self.max_ts).u64(self.row_seq).u64(self.pending_dropped).u64(self.pending_rejected)
+        return w.getvalue()
+
+    def load(self, data: bytes, decode_sketch: Callable[[bytes], WindowSketch]) -> None:
+        r = codec.Reader(data, "window state")
+        self.open = {}
+        for _ in range(r.count("open panes", 9)):
+            p = r.i64()
+            self.open[p] = decode_sketch(r.blob())
+        self.ring.clear()
+        for _ in range(r.count("closed panes", 9)):
+            p = r.i64()
+            self.ring.append((p, decode_sketch(r.blob())))
+        has, nc = r.u8(), r.i64()
+        self.next_close = nc if has else None
+        self.max_ts, self.row_seq = r.f64(), r.u64()
+        self.pending_dropped, self.pending_rejected = r.u64(), r.u64()
+        r.done()

@@ -1,0 +1,144 @@
+"""observe(): micro-batched request intake, exact totals under threads, rejections, strict mode."""
+import dataclasses
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from fastdrift.errors import InvalidInputError
+from fastdrift.monitor import FeatureSpec, MonitorConfig, MonitorCore, WindowSpec
+
+NAMES = [f"f{i}" for i in range(20)]
+
+
+def ref_table(n=2000):
+    rng = np.random.default_rng(0)
+    cols = {k: rng.normal(size=n) for k in NAMES}
+    cols.update(pred=rng.random(n), lat=rng.exponential(10, n), err=rng.random(n) < 0.1,
+                rid=pa.array([str(i) for i in range(n)]), seg=pa.array(rng.choice(["a", "b"], n)))
+    return pa.table(cols)
+
+
+def core(**kw):
+    base = dict(features=None, prediction="pred", latency="lat", error="err", request_id="rid",
+                window=WindowSpec(by="rows", size=10_000), buffer_rows=256)
+    base.update(kw)
+    return MonitorCore(ref_table(), MonitorConfig(**base))
+
+
+def test_observe_equals_update_of_the_same_rows():
+    a, b = core(), core()
+    rng = np.random.default_rng(1)
+    rows = [{**{k: float(v) for k, v in zip(NAMES, rng.normal(size=20))}, "seg": "a" if i % 3 else "b"}
+            for i in range(700)]
+    preds, lats = rng.random(700), rng.exponential(10, 700)
+    for i, r in enumerate(rows):
+        a.observe(r, float(preds[i]), latency_ms=float(lats[i]), error=i % 7 == 0, request_id=str(i))
+    sa = a.snapshot()
+    batch = pa.table({**{k: [r[k] for r in rows] for k in NAMES + ["seg"]}, "pred": preds, "lat": lats,
+                      "err": [i % 7 == 0 for i in range(700)], "rid": [str(i) for i in range(700)]})
+    b.update(batch)
+    sb = b.snapshot()
+    assert sa.rows == sb.rows == 700
+    # counts, PSI, contributions, p-values identical; means up to float reassociation across micro-batches
+    strip = lambda fs: {k: dataclasses.replace(v, mean_cur=None) for k, v in fs.items()}
+    assert strip(sa.features) == strip(sb.features)
+    for k in NAMES:
+        assert sa.features[k].mean_cur == pytest.approx(sb.features[k].mean_cur, rel=1e-12, abs=1e-15)
+    assert dataclasses.replace(sa.prediction, mean_cur=None) == dataclasses.replace(sb.prediction, mean_cur=None)
+    assert sa.errors == sb.errors == 100
+    assert sa.latency.count == 700
+    assert sa.latency.p50 == pytest.approx(sb.latency.p50, rel=0.02)
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_eight_threads_exact_totals(background):
+    m = core(window=WindowSpec(by="rows", size=5000), buffer_rows=128, background_flush=background)
+    per, threads = 4000, 8
+    row = {k: 0.5 for k in NAMES} | {"seg": "a"}
+
+    def work(t):
+        for i in range(per):
+            m.observe(row, 0.1, latency_ms=1.0 + t, error=(i % 10 == 0))
+
+    ths = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    reader_stop = threading.Event()
+    seen = []
+
+    def reader():  # a concurrent reader must never see a torn state
+        while not reader_stop.is_set():
+            seen.append(m.snapshot().rows)
+
+    rt = threading.Thread(target=reader)
+    rt.start()
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join()
+    reader_stop.set()
+    rt.join()
+    m.flush()
+    total = per * threads
+    reps = m.reports()
+    snap = m.snapshot()
+    assert sum(r.rows for r in reps) + snap.rows == total
+    assert [r.rows for r in reps] == [5000] * (total // 5000)
+    assert sum(r.errors for r in reps) + snap.errors == total // 10
+    assert sum(r.latency.count for r in reps) + snap.latency.count == total
+    assert m.rejected_total == 0 and seen
+
+
+def test_bad_requests_are_counted_not_raised():
+    m = core()
+    good = {k: 1.0 for k in NAMES} | {"seg": "a"}
+    m.observe(good, 0.2, latency_ms=3.0)
+    m.observe(good | {"f3": "not a number"}, 0.2)           # string where a number is expected
+    m.observe({k: 1.0 for k in NAMES}, 0.2)                  # a feature missing
+    m.observe(good, "high")                                  # prediction of the wrong type
+    m.observe(good, 0.2, latency_ms="slow")                  # latency not a number
+    m.observe([1.0] * 3, 0.2)                                 # wrong number of values
+    m.observe(good, 0.2, latency_ms=float("nan"))           # NaN latency: row kept, latency invalid
+    s = m.snapshot()
+    assert s.rows == 2 and s.rejected == 5 and m.rejected_total == 5
+    assert s.latency.count == 1 and s.latency.invalid == 1
+    assert m.last_error
+
+
+def test_strict_observe_raises_naming_the_column_and_keeps_state():
+    m = core(strict=True)
+    good = {k: 1.0 for k in NAMES} | {"seg": "a"}
+    m.observe(good, 0.2)
+    with pytest.raises(InvalidInputError, match="'f3'"):
+        m.observe(good | {"f3": "x"}, 0.2)
+    with pytest.raises(InvalidInputError, match="'f0'"):
+        m.observe({k: 1.0 for k in NAMES[1:]} | {"seg": "a"}, 0.2)
+    with pytest.raises(InvalidInputError, match="'lat'"):
+        m.observe(good, 0.2, latency_ms=float("inf"))
+    assert m.snapshot().rows == 1 and m.rejected_total == 0
+
+
+def test_observe_time_windows_stamp_missing_times():
+    m = MonitorCore(ref_table(), MonitorConfig(features=tuple(FeatureSpec(k) for k in NAMES + ["seg"]),
+                                               prediction="pred", event_time="ts",
+                                               window=WindowSpec(by="time", size=10), buffer_rows=16))
+    good = {k: 1.0 for k in NAMES} | {"seg": "a"}
+    for i in range(50):
+        m.observe(good, 0.1, ts=float(i))
+    m.observe(good, 0.1)  # stamped with the wall clock: far in the future, closes everything before
+    m.flush()
+    reps = m.reports()
+    assert [r.rows for r in reps[:5]] == [10] * 5
+    assert len(reps) <= 5 + 101  # a long gap emits at most MAX_EMPTY_PANES empty windows, then skips
+
+
+def test_mappings_sequences_and_empty_batches():
+    from types import MappingProxyType
+    m = core()
+    good = {k: 1.0 for k in NAMES} | {"seg": "a"}
+    m.observe(MappingProxyType(good), 0.2)
+    m.observe([good[k] for k in NAMES + ["seg"]], 0.2)
+    m.update(pa.table({k: pa.array([], pa.float64()) for k in NAMES + ["pred", "lat"]}))
+    s = m.snapshot()
+    assert s.rows == 2 and s.rejected == 0
+    assert s.features["f0"].n_cur == 2
