@@ -44,7 +44,7 @@ from .records_json import report_from_json, report_to_json
 from .signals import Reference, WindowSketch, build_report, redact, row_keys
 from .windows import Windower
 
-__all__ = ["MonitorCore", "build_reference"]
+__all__ = ["MonitorCore", "build_reference", "report_from_profiles"]
 
 _TWO64 = float(2 ** 64)
 
@@ -523,3 +523,91 @@ class MonitorCore:
             raise CorruptStateError(f"monitor checkpoint: invalid reports ({exc})") from None
         r.done()
         return core
+
+
+# -- one-shot comparison --------------------------------------------------------------------------
+
+def report_from_profiles(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
+                         schema_changes=(), window=(0, 1)) -> Tuple[WindowReport, MonitorConfig]:
+    """Two profiles -> one closed :class:`~fastdrift.records.WindowReport` (``fastdrift compare``).
+
+    The current profile is treated as one window counted on the reference's bins: the
+    reference and the window sketch are built exactly as a running monitor builds them
+    (:func:`build_reference`, :class:`WindowSketch`, :func:`build_report`), so a batch
+    comparison and a live monitor report the same signals for the same data.
+
+    Parameters
+    ----------
+    reference, current : Profile
+        ``current`` must have been counted on ``reference``'s bins
+        (``profile(data, reference=reference)``) for every monitored column.
+    config : MonitorConfig, optional
+        Roles (prediction, latency, KPIs) and the feature list; default every column is a feature.
+        The latency column's t-digest (in ``current``) becomes the latency signal.
+    schema_changes : iterable of SchemaChange
+        Reported as they are (the caller knows the Arrow types; a Profile keeps only kinds).
+    window : (start, end)
+        Labels of the window in the report.
+
+    Returns
+    -------
+    (WindowReport, MonitorConfig)
+        The report and the config with its features resolved.
+
+    Raises
+    ------
+    SchemaError
+        A monitored column is missing from ``current`` or has another kind there.
+    IncompatibleSketchError
+        A numeric column of ``current`` was counted on other bins than the reference's.
+    """
+    from ..errors import IncompatibleSketchError
+    from ..records import SchemaChange
+
+    config = config or MonitorConfig()
+    roles = config.roles()
+    lat = config.latency
+    # The latency column is a role, not a feature; it need not be in the reference.
+    ref_prof = Profile({n: cp for n, cp in reference.columns.items() if n != lat}, reference.rows,
+                       reference.skipped)
+    ref, cfg = build_reference(ref_prof, config)
+    ws = WindowSketch(ref, cfg)
+
+    def take(name: str, into: ColumnProfile) -> ColumnProfile:
+        cur = current.columns.get(name)
+        if cur is None:
+            raise SchemaError(f"column {name!r} of the reference is missing from the current data")
+        if cur.kind != into.kind:
+            raise SchemaError(f"column {name!r} is {into.kind} in the reference and {cur.kind} in the current data")
+        if into.kind == NUMERIC and not np.array_equal(cur.histogram.edges, into.histogram.edges):
+            raise IncompatibleSketchError(
+                f"column {name!r}: the current profile was counted on other bins than the reference's "
+                "(profile current data with reference=)")
+        cp = cur.copy()
+        cp.tdigest = None
+        return cp
+
+    for n in list(ws.features):
+        ws.features[n] = take(n, ws.features[n])
+    if ws.prediction is not None:
+        ws.prediction = take(cfg.prediction, ws.prediction)
+    if ws.latency is not None:
+        cp = current.columns.get(lat)
+        if cp is None or cp.kind != NUMERIC or cp.tdigest is None:
+            raise SchemaError(f"latency column {lat!r}: the current profile has no numeric column with a "
+                              "t-digest of that name")
+        ws.latency.merge(cp.tdigest)
+    for k in list(ws.kpis):
+        cp = current.columns.get(k)
+        if cp is None or cp.kind != NUMERIC:
+            raise SchemaError(f"KPI column {k!r} is missing from the current data or not numeric")
+        ws.kpis[k] = cp.moments.copy()
+    ws.rows = current.rows
+    known = set(reference.columns) | set(reference.skipped) | set(roles)
+    changes = list(schema_changes)
+    seen = {(c.column, c.change) for c in changes}
+    for n, cp in current.columns.items():
+        if n not in known and (n, "new") not in seen:
+            changes.append(SchemaChange(n, "new", None, cp.kind))
+    ws.note_schema(changes)
+    return build_report(ws, window[0], window[1], True, float("nan")), cfg

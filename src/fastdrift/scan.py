@@ -1,0 +1,628 @@
+"""Profiles of files and directories, batch by batch, in bounded memory, on every core.
+
+``fastdrift profile`` and ``fastdrift compare`` read data through
+:mod:`pyarrow.dataset` (Parquet, Arrow IPC / Feather, CSV, JSON lines; files,
+directories, hive partitions) and never hold a whole column: state is one set of
+sketches per column and per worker, whatever the size of the data.
+
+A *reference* profile needs exact decile edges (``np.quantile`` bit for bit,
+as :func:`fastdrift.profile` computes them from a whole column).  Here they come
+from the mergeable steps of :mod:`fastdrift.kernels.quantile`, one scan each:
+
+1. moments, categories and t-digests (everything that does not need edges);
+2. equal-width grid counts over each numeric column's [min, max] (counts add
+   across batches and fragments);
+3. the values of the few grid cells that hold the wanted order statistics
+   (selections concatenate), sorted and interpolated -> the edges;
+4. histograms on those edges.
+
+Passes 2-4 read only the numeric columns.  A *current* profile (on a
+reference's bins) is one pass.  Fragments (files; Parquet row groups) are
+counted by a thread pool - the kernels release the GIL - each into its own
+partial sketches, which are merged in fragment order as they complete, so the
+result does not depend on scheduling and at most ``2 * workers`` partial
+states exist at once.
+
+Memory: pyarrow's scanner holds a fragment's decoded batch (bounded by the
+row-group size, not by ``batch_size``) per worker; the sketches are O(bins +
+categories + t-digest centroids) per column.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.types as pat
+
+from .adapters.arrow import iter_columns
+from .errors import FastDriftError, InvalidInputError, SchemaError
+from .monitor.config import MonitorConfig
+from .records import SchemaChange
+from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest
+from .sketches.profile import CATEGORICAL, NUMERIC, column_kind
+
+__all__ = ["open_data", "profile_data", "Progress", "DataSource", "ColumnPlan", "plan_columns",
+           "schema_changes", "FORMATS"]
+
+#: File extension -> pyarrow.dataset format name.
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc",
+           ".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
+_BATCH_ROWS = 65_536
+
+
+class DataReadError(FastDriftError, OSError):
+    """A data file cannot be read or decoded (named in the message)."""
+
+
+# -- opening ---------------------------------------------------------------------------------------
+
+def _format_of(path: str) -> Optional[str]:
+    return FORMATS.get(os.path.splitext(path)[1].lower())
+
+
+def _dir_format(path: str) -> str:
+    found = set()
+    for root, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+        for f in files:
+            if f.startswith((".", "_")):
+                continue
+            fmt = _format_of(f)
+            if fmt is None:
+                raise InvalidInputError(f"{os.path.join(root, f)}: unknown file format "
+                                        f"(known extensions: {', '.join(sorted(FORMATS))})")
+            found.add(fmt)
+    if not found:
+        raise InvalidInputError(f"{path}: directory holds no data files")
+    if len(found) > 1:
+        raise InvalidInputError(f"{path}: mixes file formats {sorted(found)}")
+    return found.pop()
+
+
+@dataclass
+class DataSource:
+    """A dataset to scan and what is known about its size (for the progress bar)."""
+
+    paths: Tuple[str, ...]
+    dataset: ds.Dataset
+    fragments: List[ds.Fragment]
+    file_bytes: int
+    rows: Optional[int]  # None when counting would need a scan (CSV, JSON)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.dataset.schema
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.paths)
+
+
+def open_data(paths: Sequence[str]) -> DataSource:
+    """Open files / directories (hive partitions discovered) as one dataset.
+
+    Raises
+    ------
+    InvalidInputError
+        A path does not exist, has an unknown extension, or the paths mix formats.
+    DataReadError
+        pyarrow cannot read a file's schema (names the file).
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise InvalidInputError("no data paths given")
+    parts, fmts = [], set()
+    for p in paths:
+        if not os.path.exists(p):
+            raise InvalidInputError(f"{p}: no such file or directory")
+        if os.path.isdir(p):
+            fmt = _dir_format(p)
+        else:
+            fmt = _format_of(p)
+            if fmt is None:
+                raise InvalidInputError(f"{p}: unknown file format (known extensions: "
+                                        f"{', '.join(sorted(FORMATS))})")
+        fmts.add(fmt)
+        try:
+            parts.append(ds.dataset(p, format=fmt, partitioning="hive" if os.path.isdir(p) else None))
+        except (pa.ArrowException, OSError) as exc:
+            raise DataReadError(f"{p}: cannot read as {fmt}: {_one_line(exc)}") from None
+    if len(fmts) > 1:
+        raise InvalidInputError(f"data paths mix file formats {sorted(fmts)}")
+    try:
+        dset = parts[0] if len(parts) == 1 else ds.dataset(parts)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataReadError(f"{', '.join(paths)}: schemas do not unify: {_one_line(exc)}") from None
+    fmt = fmts.pop()
+    frags, size, rows = [], 0, 0
+    try:
+        for f in dset.get_fragments():
+            size += os.path.getsize(f.path) if os.path.exists(f.path) else 0
+            if fmt == "parquet":
+                # Row groups are the parallel unit: one big file still keeps every core busy.
+                for rg in f.split_by_row_group():
+                    frags.append(rg)
+                rows += f.metadata.num_rows
+            else:
+                frags.append(f)
+                if fmt == "ipc":
+                    rows += f.count_rows()  # footers only
+    except (pa.ArrowException, OSError) as exc:
+        raise DataReadError(f"{_path_of(exc, paths)}: {_one_line(exc)}") from None
+    return DataSource(tuple(paths), dset, frags, size, rows if fmt in ("parquet", "ipc") else None)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _path_of(exc, paths) -> str:
+    return ", ".join(paths)
+
+
+# -- columns ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How one column is profiled: kind, binning, and whether it gets a t-digest."""
+
+    name: str
+    kind: str
+    bins: int = 10
+    strategy: str = "quantile"
+    tdigest: bool = True
+
+
+def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
+                 columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
+                 bins: int = 10, strategy: str = "quantile", tdigest: bool = True) -> List[ColumnPlan]:
+    """The columns to profile, in schema order.
+
+    With a monitor ``config`` (the file the monitor reads): its features (with their kind,
+    bins, strategy), the prediction, KPIs and the latency column (numeric, with a t-digest:
+    the latency signal is its quantiles).  Without: every column with a default sketch,
+    or ``columns``.  ``kinds`` overrides kinds either way.
+
+    Raises
+    ------
+    SchemaError
+        A selected column is not in the data or its type has no sketch.
+    """
+    names = schema.names
+    kinds = dict(kinds or {})
+    for k, v in kinds.items():
+        if v not in (NUMERIC, CATEGORICAL):
+            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
+    spec: Dict[str, dict] = {}
+    explicit = True
+    if config is not None and config.features is not None:
+        for f in config.features:
+            spec[f.name] = dict(kind=f.kind, bins=f.bins, strategy=f.strategy)
+    if config is not None:
+        if config.prediction:
+            spec.setdefault(config.prediction, dict(kind=config.prediction_kind))
+        for k in config.kpis:
+            spec.setdefault(k, dict(kind=NUMERIC))
+        if config.latency:
+            spec.setdefault(config.latency, dict(kind=NUMERIC))
+        if config.features is None:  # every other column is a feature, as the monitor does
+            for n in names:
+                if n not in spec and n not in config.roles():
+                    spec[n] = {}
+                    explicit = False if column_kind(schema.field(n).type) is None else explicit
+            explicit = False
+    if columns is not None:
+        spec = {c: spec.get(c, {}) for c in columns}
+        explicit = True
+    if not spec:
+        spec = {n: {} for n in names}
+        explicit = False
+    missing = [c for c in spec if c not in names]
+    if missing:
+        raise SchemaError(f"column {missing[0]!r} is not in the data (it has {names})")
+    out = []
+    for n in names:
+        if n not in spec:
+            continue
+        s = spec[n]
+        kind = kinds.get(n) or s.get("kind") or column_kind(schema.field(n).type)
+        if kind is None:
+            if explicit:
+                raise SchemaError(f"column {n!r}: Arrow type {schema.field(n).type} has no default sketch; "
+                                  "give it a kind")
+            continue
+        if kind == NUMERIC and column_kind(schema.field(n).type) != NUMERIC:
+            raise SchemaError(f"column {n!r}: Arrow type {schema.field(n).type} cannot be profiled as numeric")
+        out.append(ColumnPlan(n, kind, s.get("bins") or bins, s.get("strategy") or strategy, tdigest))
+    return out
+
+
+def schema_changes(ref_types: Mapping[str, str], schema: pa.Schema, columns: Mapping[str, ColumnProfile]):
+    """Schema differences between reference Arrow types and current data that are *not* errors.
+
+    A column of the reference missing from the current data, or whose type no longer
+    fits its sketch kind, is an error (raised by :func:`check_current`); an Arrow type
+    that changed within the same kind (int64 -> float64, string -> large_string) is a
+    ``"type"`` change, a column only in the current data is ``"new"``.
+    """
+    out = []
+    for n, cp in columns.items():
+        t = ref_types.get(n)
+        if t is not None and n in schema.names and str(schema.field(n).type) != t:
+            out.append(SchemaChange(n, "type", t, str(schema.field(n).type)))
+    for f in schema:
+        if f.name not in columns and f.name not in ref_types:
+            out.append(SchemaChange(f.name, "new", None, str(f.type)))
+    return out
+
+
+def check_current(reference: Profile, schema: pa.Schema, label: str) -> None:
+    """Raise SchemaError when current data cannot be counted on the reference's sketches."""
+    from .sketches.categorical import key_type_of
+    for n, cp in reference.columns.items():
+        if n not in schema.names:
+            raise SchemaError(f"{label}: column {n!r} of the reference is missing")
+        t = schema.field(n).type
+        if cp.kind == NUMERIC:
+            ok = column_kind(t) == NUMERIC and not pat.is_null(t)
+        else:
+            kt = key_type_of(t)
+            ok = kt is not None and (cp.categorical.key_type is None or kt == cp.categorical.key_type)
+        if not ok:
+            raise SchemaError(f"{label}: column {n!r} changed type: {cp.kind} in the reference, "
+                              f"Arrow {t} now")
+
+
+# -- progress ----------------------------------------------------------------------------------------
+
+def _human(n: float, unit: str = "") -> str:
+    for u in ("", "k", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.0f}{u}{unit}" if u == "" else f"{n:.1f}{u}{unit}"
+        n /= 1000
+    return f"{n:.1f}P{unit}"
+
+
+class Progress:
+    """A one-line progress bar on a stream: rows, bytes, rate, ETA.
+
+    Off (prints nothing) unless ``enabled`` and the stream is a terminal: a log file or a
+    pipe must not fill with carriage returns.  Thread-safe: workers call :meth:`add`.
+    """
+
+    def __init__(self, stream=None, enabled: bool = True, interval: float = 0.2):
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.enabled = bool(enabled and isatty is not None and isatty())
+        self.interval = interval
+        self._lock = threading.Lock()
+        self.rows = self.bytes = 0
+        self.total_rows: Optional[int] = None
+        self.label = ""
+        self._t0 = self._last = time.perf_counter()
+
+    def start(self, label: str, total_rows: Optional[int]) -> None:
+        with self._lock:
+            self.label, self.total_rows = label, total_rows
+            self.rows = self.bytes = 0
+            self._t0 = time.perf_counter()
+
+    def add(self, rows: int, nbytes: int) -> None:
+        with self._lock:
+            self.rows += rows
+            self.bytes += nbytes
+            now = time.perf_counter()
+            if self.enabled and now - self._last >= self.interval:
+                self._last = now
+                self._draw(now)
+
+    def line(self, now: Optional[float] = None) -> str:
+        """The bar's text (also what tests check)."""
+        now = time.perf_counter() if now is None else now
+        dt = max(now - self._t0, 1e-9)
+        rate = self.rows / dt
+        parts = [self.label, f"{self.rows:,} rows"]
+        if self.total_rows:
+            frac = min(self.rows / self.total_rows, 1.0)
+            eta = (self.total_rows - self.rows) / rate if rate > 0 else float("nan")
+            parts[1] = f"{self.rows:,}/{self.total_rows:,} rows ({frac:.0%})"
+            parts.append(f"ETA {eta:.0f}s" if eta == eta else "ETA ?")
+        parts.insert(2, f"{_human(self.bytes, 'B')} ({_human(self.bytes / dt, 'B/s')})")
+        parts.insert(3, f"{_human(rate, ' rows/s')}")
+        return "  ".join(parts)
+
+    def _draw(self, now: float) -> None:
+        self.stream.write("\r" + self.line(now)[:200] + "\x1b[K")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            with self._lock:
+                self._draw(time.perf_counter())
+                self.stream.write("\n")
+                self.stream.flush()
+
+
+# -- the parallel scan ---------------------------------------------------------------------------------
+
+def _ordered_map(fn: Callable, items: Sequence, workers: int, merge: Callable) -> None:
+    """``merge(fn(item))`` for every item, in item order, with at most ``2 * workers`` in flight.
+
+    In-order merging makes the result independent of scheduling (categories keep arrival
+    order); the bounded window keeps memory independent of the number of fragments.
+    """
+    if workers <= 1 or len(items) <= 1:
+        for it in items:
+            merge(fn(it))
+        return
+    with cf.ThreadPoolExecutor(workers, thread_name_prefix="fastdrift-scan") as pool:
+        window: collections.deque = collections.deque()
+        it = iter(items)
+        for item in it:
+            window.append(pool.submit(fn, item))
+            if len(window) >= 2 * workers:
+                merge(window.popleft().result())
+        while window:
+            merge(window.popleft().result())
+
+
+def _batches(frag: ds.Fragment, columns: List[str], schema: pa.Schema, label: str):
+    try:
+        # use_threads=False: the pool already runs one fragment per core; pyarrow's own
+        # readahead would multiply the batches held in memory by its thread count.
+        yield from frag.to_batches(columns=columns, schema=schema, batch_size=_BATCH_ROWS, use_threads=False)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataReadError(f"{getattr(frag, 'path', label)}: {_one_line(exc)}") from None
+
+
+class _Scanner:
+    def __init__(self, src: DataSource, progress: Optional[Progress], workers: Optional[int]):
+        self.src = src
+        self.progress = progress
+        self.workers = workers or os.cpu_count() or 1
+
+    def run(self, label: str, columns: List[str], make: Callable, count: Callable, merge: Callable):
+        """One scan: per fragment ``state = make()``, ``count(state, batch)`` per batch; ``merge(state)``."""
+        if self.progress is not None:
+            self.progress.start(label, self.src.rows)
+        schema = self.src.schema
+
+        def one(frag):
+            st = make()
+            for b in _batches(frag, columns, schema, self.src.label):
+                count(st, b)
+                if self.progress is not None:
+                    self.progress.add(b.num_rows, b.nbytes)
+            return st
+
+        _ordered_map(one, self.src.fragments, self.workers, merge)
+        if self.progress is not None:
+            self.progress.done()
+
+
+# The single place that touches the exact-quantile internals: the Spark branch is refactoring
+# kernels/quantile.py into public mergeable steps; switch this adapter to them when it lands.
+class _ExactQuantiles:
+    """Mergeable exact quantiles (``np.quantile`` 'linear', bit for bit) over a scanned column.
+
+    ``count(view)`` adds grid counts (pass 2); after :meth:`plan_select`, ``select(view)``
+    returns the flagged cells' values of one chunk (pass 3, concatenated by
+    :meth:`add_selected`); :meth:`result` sorts and interpolates.
+    """
+
+    def __init__(self, qs: np.ndarray, n: int, lo: float, hi: float):
+        from .kernels import get_backend
+        from .kernels import quantile as kq
+        self._kq = kq
+        self.backend = get_backend("quantile")
+        self.qs, self.n, self.lo, self.hi = np.asarray(qs, np.float64), int(n), float(lo), float(hi)
+        n_cells = int(min(max(self.n // 64, 1), 1 << 14))  # as kernels.quantile.exact_quantiles
+        span = self.hi - self.lo
+        self.n_cells = n_cells
+        self.inv = n_cells / span if np.isfinite(span) and span > 0 else 0.0
+        self.counts = np.zeros(n_cells, dtype=np.int64)
+        self.selected: List[np.ndarray] = []
+
+    @property
+    def constant(self) -> bool:
+        return self.lo == self.hi
+
+    def count(self, views) -> np.ndarray:
+        return self._kq._grid_count(views, self.lo, self.inv, self.n_cells, self.backend)
+
+    def plan_select(self) -> None:
+        qs, n = self.qs, self.n
+        virtual = (n - 1) * qs
+        prev = np.floor(virtual)
+        above = virtual >= n - 1
+        prev[above] = n - 1
+        prev[virtual < 0] = 0
+        self.prev_i = prev.astype(np.int64)
+        self.next_i = np.minimum(self.prev_i + 1, n - 1)
+        self.next_i[above] = n - 1
+        self.gamma = virtual - np.where(above, -1.0, prev)
+        self.cum = np.cumsum(self.counts)
+        if self.cum[-1] != n:
+            raise RuntimeError(f"grid counted {self.cum[-1]} finite values, expected {n}")
+        ranks = np.unique(np.concatenate([self.prev_i, self.next_i]))
+        flags = np.zeros(self.n_cells, dtype=np.uint8)
+        flags[np.searchsorted(self.cum, ranks, side="right")] = 1
+        self.flags = flags
+        self.sel_counts = np.where(flags.astype(bool), self.counts, 0)
+        self.cap = int(self.sel_counts.sum())
+
+    def select(self, views) -> np.ndarray:
+        out = np.empty(self.cap, dtype=np.float64)  # a chunk never holds more than all selected values
+        got = self._kq._grid_select(views, self.lo, self.inv, self.n_cells, self.flags, out, self.backend)
+        return out[:got].copy()
+
+    def result(self) -> np.ndarray:
+        if self.constant:
+            return np.full(self.qs.shape, self.lo)
+        out = np.concatenate(self.selected) if self.selected else np.zeros(0)
+        if out.size != self.cap:
+            raise RuntimeError(f"grid selected {out.size} values, expected {self.cap}")
+        out.sort()
+        sel_before = np.cumsum(self.sel_counts) - self.sel_counts
+        all_before = self.cum - self.counts
+
+        def at(r):
+            cell = np.searchsorted(self.cum, r, side="right")
+            return out[r - all_before[cell] + sel_before[cell]]
+
+        return self._kq.lerp_like_numpy(at(self.prev_i), at(self.next_i), self.gamma)
+
+
+def _numeric_views(arr, name):
+    return [v for v in iter_columns(arr, name) if v.kind == "numeric"]
+
+
+def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optional[Profile] = None,
+                 max_categories: int = 10_000, compression: float = 100,
+                 progress: Optional[Progress] = None, workers: Optional[int] = None) -> Profile:
+    """Profile a scanned dataset.
+
+    With ``reference``: one pass counting on the reference's bins (``plans`` is then
+    ignored; every reference column must be in the data, see :func:`check_current`).
+    Without: the four passes of the module docstring; the result equals
+    ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories exactly;
+    moments up to float reassociation; t-digests within their merge error).
+    """
+    sc = _Scanner(src, progress, workers)
+    if reference is not None:
+        check_current(reference, src.schema, src.label)
+        cols = list(reference.columns)
+        total = reference.empty_like()
+
+        def make():
+            return reference.empty_like()
+
+        def count(p, b):
+            p.update(b)
+
+        sc.run("counting", cols, make, count, total.merge)
+        return total
+
+    if not plans:
+        raise SchemaError(f"{src.label}: no column to profile")
+    names = [p.name for p in plans]
+    numeric = [p for p in plans if p.kind == NUMERIC]
+    passes = 2 + (2 if any(p.strategy == "quantile" for p in numeric) else 0) if numeric else 1
+
+    # pass 1: moments, t-digests, categories
+    def make1():
+        out = {}
+        for p in plans:
+            if p.kind == NUMERIC:
+                out[p.name] = [Moments(name=p.name), TDigest(compression, name=p.name) if p.tdigest else None]
+            else:
+                out[p.name] = [Categorical(max_categories, name=p.name)]
+        return [out, 0]
+
+    def count1(st, b):
+        for p in plans:
+            col = b.column(p.name)
+            for s in st[0][p.name]:
+                if s is not None:
+                    s.update(col)
+        st[1] += b.num_rows
+
+    acc = make1()
+
+    def merge1(st):
+        for n, sk in acc[0].items():
+            for a, o in zip(sk, st[0][n]):
+                if a is not None:
+                    a.merge(o)
+        acc[1] += st[1]
+
+    sc.run(f"pass 1/{passes} (moments, categories, t-digests)", names, make1, count1, merge1)
+    first, rows = acc
+    edges: Dict[str, np.ndarray] = {}
+    exact: Dict[str, _ExactQuantiles] = {}
+    for p in numeric:
+        m = first[p.name][0]
+        if m.n == 0:
+            raise InvalidInputError(f"{src.label}: column {p.name!r}: no finite values to derive "
+                                    "histogram edges from")
+        if p.strategy == "uniform":
+            lo, hi = m.min, m.max
+            edges[p.name] = np.unique(np.linspace(lo, hi, p.bins + 1)[1:-1] if hi > lo else np.array([lo]))
+        else:
+            eq = _ExactQuantiles(np.arange(1, p.bins) / p.bins, m.n, m.min, m.max)
+            if eq.constant:
+                edges[p.name] = np.unique(eq.result())
+            else:
+                exact[p.name] = eq
+    if exact:
+        qcols = list(exact)
+
+        def make2():
+            return {n: np.zeros(exact[n].n_cells, np.int64) for n in qcols}
+
+        def count2(st, b):
+            for n in qcols:
+                st[n] += exact[n].count(_numeric_views(b.column(n), n))
+
+        def merge2(st):
+            for n in qcols:
+                exact[n].counts += st[n]
+
+        sc.run(f"pass 2/{passes} (quantile grid)", qcols, make2, count2, merge2)
+        for eq in exact.values():
+            eq.plan_select()
+
+        def make3():
+            return {n: [] for n in qcols}
+
+        def count3(st, b):
+            for n in qcols:
+                v = exact[n].select(_numeric_views(b.column(n), n))
+                if v.size:
+                    st[n].append(v)
+
+        def merge3(st):
+            for n in qcols:
+                exact[n].selected.extend(st[n])
+
+        sc.run(f"pass 3/{passes} (exact deciles)", qcols, make3, count3, merge3)
+        for n, eq in exact.items():
+            edges[n] = np.unique(eq.result())
+    hists: Dict[str, Histogram] = {}
+    if numeric:
+        ncols = [p.name for p in numeric]
+        hists = {n: Histogram(edges[n], name=n) for n in ncols}
+
+        def make4():
+            return {n: hists[n].copy() for n in ncols}  # copies share the bin lookup table
+
+        def count4(st, b):
+            for n in ncols:
+                st[n].update(b.column(n))
+
+        def merge4(st):
+            for n in ncols:
+                hists[n].merge(st[n])
+
+        sc.run(f"pass {passes}/{passes} (histograms)", ncols, make4, count4, merge4)
+    out: Dict[str, ColumnProfile] = {}
+    for p in plans:
+        sk = first[p.name]
+        if p.kind == NUMERIC:
+            out[p.name] = ColumnProfile(p.name, NUMERIC, hists[p.name], sk[0], tdigest=sk[1])
+        else:
+            out[p.name] = ColumnProfile(p.name, CATEGORICAL, categorical=sk[0])
+    # as fastdrift.profile(): columns whose type has no sketch
+    skipped = [n for n in src.schema.names if n not in names and column_kind(src.schema.field(n).type) is None]
+    return Profile(out, rows, skipped)
