@@ -1,56 +1,329 @@
-"""The ``fastdrift`` command."""
+"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``.
+
+Exit status (``compare`` is a deployment gate, so 1 and 2 mean alerts, never errors):
+
+====  ==========================================================================
+0     ran; nothing fired (``compare``), or the command succeeded
+1     ``compare``: a warning alert fired (no critical one)
+2     ``compare``: a critical alert fired
+3     an unexpected error (a bug: rerun with ``--debug`` for the traceback)
+4     unreadable input: no such file, unknown format, undecodable file, bad config/rules
+5     schema mismatch: a reference column missing from CUR, a type changed, other bins
+6     a corrupt profile file
+64    bad command-line usage
+====  ==========================================================================
+
+Errors print one line on stderr (``fastdrift <command>: error: <what>``) naming the
+file and column; ``--debug`` shows the traceback instead.
+"""
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_ERROR", "EXIT_INPUT", "EXIT_SCHEMA", "EXIT_CORRUPT", "EXIT_USAGE"]
+
+EXIT_ERROR, EXIT_INPUT, EXIT_SCHEMA, EXIT_CORRUPT, EXIT_USAGE = 3, 4, 5, 6, 64
+PROFILE_SUFFIX = ".fdp"
 
 
-def _demo(args) -> int:
-    from .demo import make_tables
-    from .metrics.drift import compare_profiles, format_table
-    from .sketches.profile import Profile, profile
+class _Usage(Exception):
+    """A command-line usage error (exit 64, never argparse's 2: 2 means "critical" here)."""
 
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _Usage(f"{self.prog}: {message}")
+
+
+def _exit_code(exc: BaseException) -> int:
+    from .errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
+    if isinstance(exc, _Usage):
+        return EXIT_USAGE
+    if isinstance(exc, CorruptStateError):
+        return EXIT_CORRUPT
+    if isinstance(exc, (SchemaError, IncompatibleSketchError)):
+        return EXIT_SCHEMA
+    if isinstance(exc, (InvalidInputError, OSError)):
+        return EXIT_INPUT
+    return EXIT_ERROR
+
+
+# -- shared helpers -----------------------------------------------------------------------------------
+
+def _is_profile_file(path: str) -> bool:
+    """A saved profile: the ``.fdp`` suffix, or a file that starts with the sketch magic."""
+    if path.endswith(PROFILE_SUFFIX):
+        return True
+    if not os.path.isfile(path):
+        return False
+    from .sketches.codec import MAGIC
+    with open(path, "rb") as fh:
+        return fh.read(len(MAGIC)) == MAGIC
+
+
+def _read_profile(path: str):
+    from .errors import CorruptStateError, InvalidInputError
+    from .sketches import Profile
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
+    try:
+        return Profile.from_bytes(data)
+    except CorruptStateError as exc:
+        raise CorruptStateError(f"{path}: not a valid fastdrift profile: {exc}") from None
+
+
+def _config(args):
+    if getattr(args, "config", None):
+        from .monitor.config import load_config
+        return load_config(args.config)
+    return None
+
+
+def _progress(args):
+    from .scan import Progress
+    return Progress(sys.stderr, enabled=not args.quiet)
+
+
+def _kinds(pairs):
+    out = {}
+    for p in pairs or ():
+        if "=" not in p:
+            raise _Usage(f"--kind expects COLUMN=numeric|categorical, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k] = v
+    return out
+
+
+def _profile_paths(paths, args, config, reference=None):
+    """Profile data files: (Profile, DataSource)."""
+    from .scan import open_data, plan_columns, profile_data
+    src = open_data(paths)
+    plans = None
+    if reference is None:
+        cols = [c for c in args.columns.split(",") if c] if getattr(args, "columns", None) else None
+        plans = plan_columns(src.schema, config, columns=cols, kinds=_kinds(getattr(args, "kind", None)),
+                             bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False))
+    prof = profile_data(src, plans, reference=reference, progress=_progress(args), workers=args.workers,
+                        max_categories=getattr(args, "max_categories", 10_000))
+    return prof, src
+
+
+def _write(path: str, data: bytes) -> None:
+    from .errors import InvalidInputError
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)  # never leave a half-written profile under the final name
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+# -- commands ------------------------------------------------------------------------------------------
+
+def _cmd_profile(args) -> int:
+    config = _config(args)
+    reference = _read_profile(args.reference) if args.reference else None
     t0 = time.perf_counter()
-    ref_table, cur_table = make_tables(args.rows, args.seed)
-    t1 = time.perf_counter()
-    ref = profile(ref_table)
-    cur = profile(cur_table, reference=ref)
-    t2 = time.perf_counter()
-    # The profiles travel as bytes between processes; prove the round trip on the way.
-    ref, cur = Profile.from_bytes(ref.to_bytes()), Profile.from_bytes(cur.to_bytes())
-    rows = compare_profiles(ref, cur)
-    cells = (ref_table.num_rows + cur_table.num_rows) * ref_table.num_columns
-    print(f"fastdrift demo: reference {ref.rows:,} rows, current {cur.rows:,} rows, "
-          f"{len(ref.columns)} columns (synthetic data in {t1 - t0:.2f}s; profiled "
-          f"{cells:,} cells in {t2 - t1:.2f}s = {cells / max(t2 - t1, 1e-9) / 1e6:.0f}M cells/s)")
-    print()
-    print(format_table(rows))
-    drifted = [r.column for r in rows if r.status != "stable"]
-    print()
-    print(f"{len(drifted)} of {len(rows)} columns drifted (PSI >= 0.1 on reference deciles): "
-          f"{', '.join(drifted) if drifted else 'none'}")
+    prof, src = _profile_paths(args.paths, args, config, reference)
+    dt = time.perf_counter() - t0
+    blob = prof.to_bytes()
+    _write(args.output, blob)
+    what = "current profile on the reference's bins" if reference is not None else "reference profile"
+    print(f"wrote {args.output}: {what}, {prof.rows:,} rows, {len(prof.columns)} columns, "
+          f"{len(blob):,} bytes ({len(src.fragments)} fragments, {src.file_bytes / 1e6:.1f} MB read in "
+          f"{dt:.2f}s = {prof.rows / max(dt, 1e-9) / 1e6:.2f}M rows/s)")
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="fastdrift", description="Fast drift monitoring for ML systems.")
+def _load_side(path: str, args, config, reference=None):
+    """A profile (file) or data (profiled now); returns (Profile, DataSource or None)."""
+    if _is_profile_file(path):
+        return _read_profile(path), None
+    return _profile_paths([path], args, config, reference)
+
+
+def _compare(args):
+    from .errors import SchemaError
+    from .report import compare
+    from .scan import schema_changes
+    config = _config(args)
+    ref, ref_src = _load_side(args.ref, args, config)
+    cur, cur_src = _load_side(args.cur, args, config, reference=ref)
+    changes = []
+    if cur_src is not None:
+        known = {**{n: None for n in ref.skipped},
+                 **({n: str(ref_src.schema.field(n).type) for n in ref_src.schema.names} if ref_src else
+                    {n: None for n in ref.columns})}
+        changes = [c for c in schema_changes({k: v for k, v in known.items() if v is not None},
+                                             cur_src.schema, ref.columns)
+                   if not (c.change == "new" and c.column in known)]
+    else:
+        for n, cp in ref.columns.items():
+            cc = cur.columns.get(n)
+            if cc is None:
+                raise SchemaError(f"{args.cur}: column {n!r} of the reference is missing")
+            if cc.kind != cp.kind:
+                raise SchemaError(f"{args.cur}: column {n!r} changed type: {cp.kind} in the reference, "
+                                  f"{cc.kind} now")
+    return compare(ref, cur, config, rules=args.rules, schema_changes=changes, ref_label=args.ref,
+                   cur_label=args.cur)
+
+
+def _cmd_compare(args) -> int:
+    import json
+    from .report import format_text, render, to_json
+    c = _compare(args)
+    if args.format == "json":
+        text = json.dumps(to_json(c), indent=2)
+    elif args.format == "html":
+        text = render(c)
+    else:
+        text = format_text(c)
+    if args.output:
+        _write(args.output, text.encode("utf-8"))
+        print(f"wrote {args.output} (exit status {c.exit_status})", file=sys.stderr)
+    else:
+        print(text)
+    return c.exit_status
+
+
+def _cmd_demo(args) -> int:
+    import tempfile
+    import pyarrow.parquet as pq
+    from .demo import demo_config, make_tables
+    from .report import compare, format_text, render
+    from .scan import open_data, plan_columns, profile_data
+
+    t0 = time.perf_counter()
+    ref_table, cur_table = make_tables(args.rows, args.seed)
+    config = demo_config()
+    with tempfile.TemporaryDirectory(prefix="fastdrift-demo-") as tmp:
+        paths = []
+        for name, t in (("reference", ref_table), ("current", cur_table)):
+            p = os.path.join(tmp, f"{name}.parquet")
+            pq.write_table(t, p, row_group_size=max(args.rows // 8, 1))
+            paths.append(p)
+        t1 = time.perf_counter()
+        progress = _progress(args)
+        src = open_data([paths[0]])
+        ref = profile_data(src, plan_columns(src.schema, config), progress=progress)
+        cur = profile_data(open_data([paths[1]]), None, reference=ref, progress=progress)
+        t2 = time.perf_counter()
+    # The profiles travel as bytes between processes; prove the round trip on the way.
+    from .sketches import Profile
+    ref, cur = Profile.from_bytes(ref.to_bytes()), Profile.from_bytes(cur.to_bytes())
+    c = compare(ref, cur, config, ref_label="synthetic reference day", cur_label="synthetic drifted day")
+    cells = (ref_table.num_rows + cur_table.num_rows) * ref_table.num_columns
+    print(f"fastdrift demo: reference {ref.rows:,} rows, current {cur.rows:,} rows, "
+          f"{ref_table.num_columns} columns (synthetic data in {t1 - t0:.2f}s; profiled {cells:,} cells from "
+          f"Parquet in {t2 - t1:.2f}s = {cells / max(t2 - t1, 1e-9) / 1e6:.0f}M cells/s, reference in 4 exact "
+          f"passes)")
+    print()
+    print(format_text(c))
+    drifted = c.drifted
+    print()
+    print(f"{len(drifted)} of {len(c.rows)} columns drifted (PSI >= 0.1 on reference deciles): "
+          f"{', '.join(drifted) if drifted else 'none'}")
+    _write(args.html, render(c, title="fastdrift demo: drift report").encode("utf-8"))
+    print(f"wrote {args.html}; `fastdrift compare` would exit {c.exit_status} "
+          f"({ {0: 'nothing fired', 1: 'warning', 2: 'critical'}[c.exit_status]})")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .errors import InvalidInputError
+    root = os.path.abspath(args.path or os.getcwd())
+    run = os.path.join(root, "bench", "run.py")
+    if not os.path.isfile(run):
+        raise InvalidInputError(
+            f"{run}: not found; `fastdrift bench` runs the benchmarks of a source checkout "
+            "(the installed package does not ship bench/): cd into the checkout or pass --path")
+    rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root)
+    # 1 and 2 mean alerts elsewhere in this command; a failed benchmark run is an error.
+    return 0 if rc == 0 else EXIT_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fastdrift", description="Fast drift monitoring for ML systems.",
+                     epilog="exit status: 0 ok / nothing fired, 1 warning, 2 critical, 3 unexpected error, "
+                            "4 unreadable input, 5 schema mismatch, 6 corrupt profile, 64 usage")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="profile built-in synthetic traffic and print a drift table")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p):
+        p.add_argument("--config", help="monitor config (YAML/TOML): columns, kinds, binning, roles")
+        p.add_argument("--workers", type=int, default=None, help="scan threads (default: every core)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    p = sub.add_parser("profile", help="profile Parquet/Arrow IPC/CSV/JSON-lines files or directories")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (hive partitions too)")
+    p.add_argument("-o", "--output", required=True, help=f"profile file to write (conventionally *{PROFILE_SUFFIX})")
+    p.add_argument("--reference", help="count on this reference profile's bins (a current profile)")
+    p.add_argument("--columns", help="comma-separated columns (default: every column with a sketch)")
+    p.add_argument("--kind", action="append", metavar="COLUMN=KIND", help="numeric or categorical")
+    p.add_argument("--bins", type=int, default=10, help="reference bins per numeric column (default 10: deciles)")
+    p.add_argument("--max-categories", type=int, default=10_000)
+    p.add_argument("--no-tdigest", action="store_true", help="no t-digests (no quantile shifts later)")
+    common(p)
+    p.set_defaults(func=_cmd_profile)
+
+    p = sub.add_parser("compare", help="drift of CUR against REF; exit 0 nothing fired, 1 warning, 2 critical")
+    p.add_argument("ref", metavar="REF", help="reference: a profile file or data (profiled now)")
+    p.add_argument("cur", metavar="CUR", help="current: a profile on REF's bins, or data (profiled on REF's bins)")
+    p.add_argument("--rules", help="alert rules file (YAML/TOML); default: built-in default rules")
+    p.add_argument("--format", choices=("table", "json", "html"), default="table")
+    p.add_argument("-o", "--output", help="write the report here instead of stdout")
+    common(p)
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("demo", help="profile built-in synthetic traffic, compare, alert, write an HTML report")
     p.add_argument("--rows", type=int, default=200_000, help="rows per day (default 200000)")
     p.add_argument("--seed", type=int, default=7)
-    p.set_defaults(func=_demo)
-    args = parser.parse_args(argv)
+    p.add_argument("--html", default="fastdrift-demo.html", help="report file (default fastdrift-demo.html)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("bench", help="run bench/run.py of a source checkout and print the throughput table")
+    p.add_argument("--path", help="source checkout (default: the current directory)")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to bench/run.py")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    parser = _parser()
+    debug = "--debug" in (sys.argv[1:] if argv is None else list(argv))
+    try:
+        args = parser.parse_args(argv)
+    except _Usage as exc:
+        print(f"{exc} (see fastdrift --help)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"fastdrift {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # one clear line unless --debug
-        if args.debug:
+        if debug or getattr(args, "debug", False):
             raise
-        print(f"fastdrift {args.command}: error: {exc}", file=sys.stderr)
-        return 3
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        code = _exit_code(exc)
+        if code == EXIT_ERROR:
+            msg = f"{type(exc).__name__}: {msg} (unexpected; rerun with --debug for the traceback)"
+        print(f"fastdrift {args.command}: error: {msg}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

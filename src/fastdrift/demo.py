@@ -4,14 +4,17 @@ small credit-risk-like model and a drifted copy.
 The drifted copy shifts ``income`` (a level shift), widens ``session_length``,
 raises missingness of ``age``, moves the ``country`` mix and adds a new
 ``device`` category; ``tenure_days`` and ``clicks`` are drawn from the same
-distributions on both days, so they must come out stable.
+distributions on both days, so they must come out stable.  ``latency_ms`` (the
+serving latency, a role rather than a feature: see :func:`demo_config`) regresses
+on the drifted day: a slower median and a 3% tail of 1.2-2.5 s requests, which
+puts p99 above the default rules' 1 s critical threshold.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["make_tables"]
+__all__ = ["make_tables", "demo_config"]
 
 _COUNTRIES = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "NG"]
 _DEVICES = ["ios", "android", "web"]
@@ -33,6 +36,10 @@ def _table(rng: np.random.Generator, n: int, drift: bool) -> pa.Table:
     device = np.array(devices)[rng.choice(len(devices), n, p=dp / dp.sum())]
     is_returning = rng.random(n) < 0.6
     score = 1 / (1 + np.exp(-(np.log(income) - 10.5 - 0.01 * (age - 41))))
+    latency = rng.lognormal(np.log(60.0 if drift else 45.0), 0.5, n)
+    if drift:
+        slow = rng.random(n) < 0.03
+        latency[slow] = rng.uniform(1200.0, 2500.0, int(slow.sum()))
     return pa.table({
         "income": income,
         "session_length": session.astype(np.float32),
@@ -43,6 +50,7 @@ def _table(rng: np.random.Generator, n: int, drift: bool) -> pa.Table:
         "device": pa.array(device, type=pa.large_string()),
         "is_returning": is_returning,
         "score": score,
+        "latency_ms": latency,
     })
 
 
@@ -50,3 +58,9 @@ def make_tables(rows: int = 200_000, seed: int = 7):
     """(reference, current) Arrow tables of ``rows`` rows each."""
     rng = np.random.default_rng(seed)
     return _table(rng, rows, drift=False), _table(rng, rows, drift=True)
+
+
+def demo_config():
+    """The monitor config of the demo's model: ``score`` is the prediction, ``latency_ms`` the latency."""
+    from .monitor.config import MonitorConfig
+    return MonitorConfig(prediction="score", latency="latency_ms")

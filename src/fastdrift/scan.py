@@ -602,10 +602,11 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
     hists: Dict[str, Histogram] = {}
     if numeric:
         ncols = [p.name for p in numeric]
-        hists = {n: Histogram(edges[n], name=n) for n in ncols}
+        empty = {n: Histogram(edges[n], name=n) for n in ncols}  # never counted into: workers copy it
+        hists = {n: h.copy() for n, h in empty.items()}
 
         def make4():
-            return {n: hists[n].copy() for n in ncols}  # copies share the bin lookup table
+            return {n: empty[n].copy() for n in ncols}  # copies share the bin lookup table
 
         def count4(st, b):
             for n in ncols:

@@ -1,0 +1,292 @@
+"""One reference-vs-current comparison: signals, quantile shifts, alerts, exit status.
+
+:func:`compare` turns two :class:`~fastdrift.Profile` objects into a
+:class:`Comparison` through the same path a running monitor takes - the
+current profile is one closed window (:func:`fastdrift.monitor.report_from_profiles`)
+and the alert rules are evaluated on it by an
+:class:`~fastdrift.alerts.AlertEvaluator` - and adds what a batch comparison
+can afford on top: quantile shifts, KS and Wasserstein distances from the
+t-digests.  :func:`to_json`, :func:`format_text` and
+:func:`fastdrift.report.html.render` present it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..alerts import AlertEvaluator, default_rules, load_rules
+from ..metrics.drift import compare_profiles, psi_status
+from ..metrics.quantile import ks_2samp, quantile_shift, wasserstein
+from ..monitor.config import MonitorConfig
+from ..monitor.core import report_from_profiles
+from ..records import Alert, WindowReport, to_jsonable
+from ..sketches import Profile
+
+__all__ = ["Comparison", "FeatureRow", "QuantileRow", "compare", "to_json", "format_text",
+           "top_alerts", "EXIT_OK", "EXIT_WARNING", "EXIT_CRITICAL", "QUANTILES"]
+
+EXIT_OK, EXIT_WARNING, EXIT_CRITICAL = 0, 1, 2
+#: Quantiles of the quantile-shift table.
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+_SEV_RANK = {"critical": 2, "warning": 1, "": 0}
+_STATUS_RANK = {"significant": 2, "moderate": 1, "stable": 0}
+
+
+@dataclass(frozen=True)
+class QuantileRow:
+    """Quantiles of a numeric column in both profiles (from the t-digests)."""
+
+    column: str
+    qs: Tuple[float, ...]
+    ref: Tuple[float, ...]
+    cur: Tuple[float, ...]
+    ks_statistic: float
+    ks_pvalue: float
+    wasserstein: float
+
+    @property
+    def shift(self) -> Tuple[float, ...]:
+        return tuple(c - r for r, c in zip(self.ref, self.cur))
+
+
+@dataclass(frozen=True)
+class FeatureRow:
+    """The drift table's row of one column (a feature or the prediction)."""
+
+    column: str
+    kind: str
+    role: str             # "feature" | "prediction"
+    psi: float
+    pvalue: float
+    js_distance: float
+    hellinger: float
+    status: str           # PSI rule of thumb: stable / moderate / significant
+    severity: str         # the worst firing alert naming this column: "", "warning", "critical"
+    missing_ref: float
+    missing_cur: float
+    mean_ref: Optional[float]
+    mean_cur: Optional[float]
+    top_bin: str
+    top_bin_contribution: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything ``fastdrift compare`` reports."""
+
+    reference: Profile
+    current: Profile
+    report: WindowReport
+    config: MonitorConfig
+    rows: Tuple[FeatureRow, ...]
+    quantiles: Mapping[str, QuantileRow]
+    alerts: Tuple[Alert, ...]
+    ref_label: str = "reference"
+    cur_label: str = "current"
+    rules_source: str = "built-in default rules"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_status(self) -> int:
+        """0 nothing fired, 1 a warning fired, 2 a critical alert fired."""
+        sev = {a.severity for a in self.alerts if a.state == "firing"}
+        return EXIT_CRITICAL if "critical" in sev else EXIT_WARNING if "warning" in sev else EXIT_OK
+
+    @property
+    def drifted(self) -> List[str]:
+        return [r.column for r in self.rows if r.status != "stable" or r.severity]
+
+
+def _one_shot(rules) -> list:
+    """Rules for a single window: ``for`` counts are met by the one window compared.
+
+    A live monitor waits ``for: N`` windows so one noisy window does not page anyone;
+    a batch comparison has exactly one (large) window, so waiting would mean never firing.
+    """
+    return [dataclasses.replace(r, for_windows=1) for r in rules]
+
+
+_COLUMN_SIGNALS = {"feature_drift", "prediction_drift", "missingness"}
+
+
+def _sev_by_column(alerts, rules) -> Dict[str, str]:
+    """Column -> worst firing severity among alerts *about* that column.
+
+    Symptom alerts (latency, errors, KPIs) attach the most drifted features as context,
+    not as causes, so only alerts whose conditions are all column signals count.
+    """
+    about_columns = {(r.name, sev) for r in rules for sev, gate in r.tiers()
+                     if all(c.signal in _COLUMN_SIGNALS for c in gate.leaves())}
+    out: Dict[str, str] = {}
+    for a in alerts:
+        if a.state != "firing" or (a.rule, a.severity) not in about_columns:
+            continue
+        for c in {s.column for s in a.top_features}:  # the signals that crossed the thresholds
+            if _SEV_RANK[a.severity] > _SEV_RANK[out.get(c, "")]:
+                out[c] = a.severity
+    return out
+
+
+def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
+            rules=None, schema_changes=(), ref_label: str = "reference",
+            cur_label: str = "current") -> Comparison:
+    """Compare a current profile with a reference and evaluate alert rules on it.
+
+    Parameters
+    ----------
+    reference, current : Profile
+        ``current`` counted on the reference's bins.
+    config : MonitorConfig, optional
+        Column roles; default: every reference column is a feature.
+    rules : path, list of dicts / Rule, or None
+        None: :func:`~fastdrift.alerts.default_rules` for the compared columns.
+    schema_changes : SchemaChange records the caller observed (Arrow types changed within a kind).
+
+    Returns
+    -------
+    Comparison
+    """
+    config = config or MonitorConfig()
+    # every bin's contribution (deciles: 10; categories: up to 50) so the report can draw them all
+    config = dataclasses.replace(config, max_contributions=max(config.max_contributions, 50))
+    report, cfg = report_from_profiles(reference, current, config, schema_changes=schema_changes)
+    source = "built-in default rules"
+    if rules is None and cfg.rules is not None:
+        rules, source = cfg.rules, "rules: section of the monitor config"
+    if rules is None:
+        rule_list = default_rules(cfg.feature_names(), cfg.prediction, latency=cfg.latency is not None,
+                                  error=False)
+    else:
+        if isinstance(rules, str):
+            source = rules
+        elif source == "built-in default rules":
+            source = "given rules"
+        rule_list = load_rules(rules)
+    alerts = AlertEvaluator(_one_shot(rule_list)).evaluate(report)
+    sev = _sev_by_column(alerts, rule_list)
+    monitored = set(cfg.feature_names()) | ({cfg.prediction} if cfg.prediction else set())
+    sub_ref = Profile({n: c for n, c in reference.columns.items() if n in monitored}, reference.rows)
+    sub_cur = Profile({n: c for n, c in current.columns.items() if n in monitored}, current.rows)
+    signals = dict(report.features)
+    if report.prediction is not None:
+        signals[report.prediction.column] = report.prediction
+    rows = []
+    for d in compare_profiles(sub_ref, sub_cur):
+        s = signals.get(d.column)
+        rows.append(FeatureRow(
+            d.column, d.kind, "prediction" if d.column == cfg.prediction else "feature", d.psi,
+            s.pvalue if s is not None else math.nan, d.js_distance, d.hellinger, psi_status(d.psi),
+            sev.get(d.column, ""), d.missing_ref, d.missing_cur, d.mean_ref, d.mean_cur, d.top_bin,
+            d.top_bin_contribution))
+    rows.sort(key=lambda r: (-_SEV_RANK[r.severity], -_STATUS_RANK[r.status],
+                             -(r.psi if math.isfinite(r.psi) else math.inf), r.column))
+    quantiles = {}
+    for n, rc in reference.columns.items():
+        cc = current.columns.get(n)
+        if rc.tdigest is None or cc is None or cc.tdigest is None or not rc.tdigest.n or not cc.tdigest.n:
+            continue
+        qs = np.array(QUANTILES)
+        r, c = rc.tdigest.copy(), cc.tdigest.copy()
+        ks = ks_2samp(r, c)
+        quantiles[n] = QuantileRow(n, QUANTILES, tuple(map(float, r.quantile(qs))),
+                                   tuple(map(float, c.quantile(qs))), ks.statistic, ks.pvalue,
+                                   wasserstein(r, c))
+    return Comparison(reference, current, report, cfg, tuple(rows), quantiles, tuple(alerts),
+                      ref_label, cur_label, source)
+
+
+def to_json(c: Comparison) -> dict:
+    """One JSON-ready document: every feature's signals, quantiles, schema changes and the alerts."""
+    r = c.report
+    feats = []
+    for row in c.rows:
+        sig = r.features.get(row.column) or (r.prediction if row.role == "prediction" else None)
+        q = c.quantiles.get(row.column)
+        feats.append({
+            **to_jsonable(row),
+            "n_ref": sig.n_ref if sig else None, "n_cur": sig.n_cur if sig else None,
+            "missing_delta": to_jsonable(row.missing_cur - row.missing_ref),
+            "contributions": to_jsonable(sig.contributions) if sig else [],
+            "quantiles": None if q is None else {
+                "q": list(q.qs), "ref": to_jsonable(list(q.ref)), "cur": to_jsonable(list(q.cur)),
+                "shift": to_jsonable(list(q.shift)), "ks_statistic": to_jsonable(q.ks_statistic),
+                "ks_pvalue": to_jsonable(q.ks_pvalue), "wasserstein": to_jsonable(q.wasserstein)},
+        })
+    return {
+        "fastdrift": "compare/1",
+        "reference": {"source": c.ref_label, "rows": c.reference.rows},
+        "current": {"source": c.cur_label, "rows": c.current.rows},
+        "exit_status": c.exit_status,
+        "summary": {"features": len(c.rows), "drifted": c.drifted,
+                    "alerts_firing": {s: sum(1 for a in c.alerts if a.state == "firing" and a.severity == s)
+                                      for s in ("warning", "critical")},
+                    "rules": c.rules_source},
+        "features": feats,
+        "latency": to_jsonable(r.latency),
+        "kpis": to_jsonable(r.kpis),
+        "schema_changes": to_jsonable(r.schema_changes),
+        "alerts": to_jsonable(c.alerts),
+    }
+
+
+def top_alerts(alerts) -> List[Alert]:
+    """Firing alerts, one per rule (its highest firing tier), critical first.
+
+    A rule whose critical tier fires also fires its warning tier (the thresholds nest);
+    listing both would say the same thing twice.
+    """
+    best: Dict[str, Alert] = {}
+    for a in alerts:
+        if a.state == "firing" and _SEV_RANK[a.severity] > _SEV_RANK[best[a.rule].severity if a.rule in best else ""]:
+            best[a.rule] = a
+    return sorted(best.values(), key=lambda a: -_SEV_RANK[a.severity])
+
+
+def _table(head: Sequence[str], body: List[Sequence[str]]) -> List[str]:
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(str(x).ljust(w) for x, w in zip(cells, widths)).rstrip()
+    return [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
+
+
+def _g(x) -> str:
+    return "" if x is None else f"{x:.4g}"
+
+
+def format_text(c: Comparison) -> str:
+    """The terminal report: drift table, quantile shifts, missingness, schema changes, alerts."""
+    out = [f"reference: {c.ref_label} ({c.reference.rows:,} rows)   current: {c.cur_label} "
+           f"({c.current.rows:,} rows)", ""]
+    body = [[r.column + (" (prediction)" if r.role == "prediction" else ""), r.kind, f"{r.psi:.4f}",
+             "" if r.pvalue != r.pvalue else f"{r.pvalue:.2g}", r.status, r.severity or "-",
+             f"{r.js_distance:.4f}", f"{r.missing_ref:.2%}", f"{r.missing_cur:.2%}", _g(r.mean_ref),
+             _g(r.mean_cur), f"{r.top_bin} ({r.top_bin_contribution:.3f})"] for r in c.rows]
+    out += ["Drift (PSI on reference bins; sorted by severity)"]
+    out += _table(["column", "kind", "PSI", "p-value", "status", "alert", "JS dist", "missing ref",
+                   "missing cur", "mean ref", "mean cur", "top PSI bin"], body)
+    if c.quantiles:
+        out += ["", "Quantile shifts (current - reference, from t-digests)"]
+        qb = [[q.column, *(f"{s:+.4g}" for s in q.shift), f"{q.ks_statistic:.4f}", f"{q.wasserstein:.4g}"]
+              for q in c.quantiles.values()]
+        out += _table(["column", *(f"p{100 * q:g}" for q in QUANTILES), "KS D", "W1"], qb)
+    miss = [r for r in c.rows if abs(r.missing_cur - r.missing_ref) >= 0.005]
+    out += ["", "Missingness (null + NaN share; changes >= 0.5 points)"]
+    out += [f"  {r.column}: {r.missing_ref:.2%} -> {r.missing_cur:.2%} ({r.missing_cur - r.missing_ref:+.2%})"
+            for r in miss] or ["  no change"]
+    out += ["", "Schema changes"]
+    out += [f"  {s.column}: {s.change}" + (f" ({s.expected} -> {s.observed})" if s.change == "type" else
+                                           f" ({s.observed})" if s.observed else "")
+            for s in c.report.schema_changes] or ["  none"]
+    if c.report.latency is not None:
+        lat = c.report.latency
+        out += ["", f"Latency ({c.config.latency}, ms): p50 {lat.p50:.1f}  p95 {lat.p95:.1f}  p99 {lat.p99:.1f}"]
+    firing = top_alerts(c.alerts)
+    out += ["", f"Alerts ({c.rules_source}): {len(firing)} rules firing"]
+    for a in firing:
+        out.append(f"  {a.summary}")
+        if not a.owner.startswith("CONFIGURE ME"):
+            out.append(f"    owner: {a.owner}   runbook: {a.runbook}")
+    return "\n".join(out)

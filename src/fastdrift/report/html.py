@@ -1,0 +1,361 @@
+"""The HTML report of a :class:`~fastdrift.report.compare.Comparison`: one self-contained file.
+
+No network, no CDN, no script: styles are inline and every chart is an SVG
+generated here, so the file opens the same way on an air-gapped laptop, in a
+CI artifact viewer and attached to a ticket.  Sections: summary (features
+drifted, alerts, worst offenders), PSI by feature, the drift table, per
+feature the overlaid reference/current distribution and the per-bin PSI
+contributions, quantile shifts, missingness, schema changes, and the alerts
+with their evidence.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..metrics.divergence import align, psi_contributions
+from .compare import QUANTILES, Comparison, top_alerts
+
+__all__ = ["render"]
+
+REF_COLOR, CUR_COLOR = "#4e79a7", "#f28e2b"
+SEV_COLOR = {"critical": "#c0392b", "warning": "#d68910", "": "#2e7d32"}
+STATUS_COLOR = {"significant": "#c0392b", "moderate": "#d68910", "stable": "#2e7d32"}
+_MAX_CATEGORIES = 20  # categories drawn per chart; the rest are summed into one bar
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
+main{max-width:1100px;margin:0 auto;padding:1.5em}
+h1{font-size:1.6em;margin:.2em 0} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+h3{margin:1.2em 0 .3em}
+.cards{display:flex;gap:1em;flex-wrap:wrap}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em 1.2em;min-width:12em}
+.card .big{font-size:1.8em;font-weight:600}
+table{border-collapse:collapse;background:#fff;font-size:.9em;margin:.5em 0}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f0f0f0} td.l,th.l{text-align:left}
+.badge{display:inline-block;padding:.1em .5em;border-radius:3px;color:#fff;font-size:.85em}
+.feature{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}
+.charts{display:flex;flex-wrap:wrap;gap:1em}
+.alert{background:#fff;border-left:6px solid;padding:.5em 1em;margin:1em 0}
+svg text{font-family:system-ui,sans-serif}
+.muted{color:#666;font-size:.9em}
+"""
+
+
+def _e(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _f(x, fmt=".4g") -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if x != x else ("+inf" if x > 0 else "-inf")
+    return format(x, fmt)
+
+
+def _pct(x) -> str:
+    return "" if x is None or x != x else f"{x:.2%}"
+
+
+def _badge(text: str, color: str) -> str:
+    return f'<span class="badge" style="background:{color}">{_e(text)}</span>'
+
+
+def _nice_max(v: float) -> float:
+    if not (v > 0) or not math.isfinite(v):
+        return 1.0
+    mag = 10 ** math.floor(math.log10(v))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= v:
+            return m * mag
+    return 10 * mag
+
+
+# -- charts --------------------------------------------------------------------------------------------
+
+def _dist_svg(kind: str, labels: Sequence[str], p: np.ndarray, q: np.ndarray, title: str, xlabel: str) -> str:
+    """Overlaid bars: reference (wide, blue) under current (narrow, orange), shares in %."""
+    W, H, L, R, T, B = 660, 320, 62, 12, 34, 96
+    n = len(labels)
+    pw, ph = W - L - R, H - T - B
+    top = _nice_max(float(max(p.max(initial=0), q.max(initial=0))) * 100)
+    slot = pw / max(n, 1)
+    out = [f'<svg class="chart" data-chart="distribution" data-kind="{_e(kind)}" width="{W}" height="{H}" '
+           f'viewBox="0 0 {W} {H}" role="img" xmlns="http://www.w3.org/2000/svg">',
+           f'<title>{_e(title)}</title>',
+           f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="600">{_e(title)}</text>']
+    for i in range(6):  # y grid and ticks
+        v = top * i / 5
+        y = T + ph - ph * i / 5
+        out.append(f'<line x1="{L}" x2="{W - R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>')
+        out.append(f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{v:g}</text>')
+    for i in range(n):
+        x = L + i * slot
+        hp, hq = ph * p[i] * 100 / top, ph * q[i] * 100 / top
+        out.append(f'<rect x="{x + slot * 0.08:.1f}" y="{T + ph - hp:.1f}" width="{slot * 0.84:.1f}" '
+                   f'height="{hp:.1f}" fill="{REF_COLOR}" fill-opacity="0.55"><title>{_e(labels[i])}: reference '
+                   f'{p[i]:.2%}</title></rect>')
+        out.append(f'<rect x="{x + slot * 0.3:.1f}" y="{T + ph - hq:.1f}" width="{slot * 0.4:.1f}" '
+                   f'height="{hq:.1f}" fill="{CUR_COLOR}" fill-opacity="0.9"><title>{_e(labels[i])}: current '
+                   f'{q[i]:.2%}</title></rect>')
+        lx, ly = x + slot / 2, T + ph + 10
+        lab = labels[i] if len(labels[i]) <= 22 else labels[i][:21] + "…"
+        out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="10" text-anchor="end" '
+                   f'transform="rotate(-35 {lx:.1f} {ly:.1f})">{_e(lab)}</text>')
+    out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{T + ph}" stroke="#333"/>')
+    out.append(f'<line x1="{L}" x2="{W - R}" y1="{T + ph}" y2="{T + ph}" stroke="#333"/>')
+    out.append(f'<text x="16" y="{T + ph / 2}" font-size="12" text-anchor="middle" '
+               f'transform="rotate(-90 16 {T + ph / 2})">share of non-missing rows (%)</text>')
+    out.append(f'<text x="{L + pw / 2}" y="{H - 6}" font-size="12" text-anchor="middle">{_e(xlabel)}</text>')
+    lx = W - R - 190
+    out.append(f'<rect x="{lx}" y="26" width="12" height="12" fill="{REF_COLOR}" fill-opacity="0.55"/>'
+               f'<text x="{lx + 16}" y="36" font-size="11">reference</text>'
+               f'<rect x="{lx + 90}" y="26" width="12" height="12" fill="{CUR_COLOR}"/>'
+               f'<text x="{lx + 106}" y="36" font-size="11">current</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors: Sequence[str], title: str,
+              xlabel: str, marks: Sequence[Tuple[float, str]] = ()) -> str:
+    """Horizontal bars, one per label, in the order given (callers sort by value)."""
+    n = max(len(labels), 1)
+    W, L, R, T, B, row = 660, 170, 60, 34, 44, 22
+    H = T + B + row * n
+    pw = W - L - R
+    finite = [v for v in values if math.isfinite(v)]
+    top = _nice_max(max(finite + [m for m, _ in marks] + [1e-12]))
+    out = [f'<svg class="chart" data-chart="{_e(chart)}" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+           f'role="img" xmlns="http://www.w3.org/2000/svg"><title>{_e(title)}</title>',
+           f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="600">{_e(title)}</text>']
+    for i in range(6):
+        v = top * i / 5
+        x = L + pw * i / 5
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{H - B}" stroke="#e5e5e5"/>'
+                   f'<text x="{x:.1f}" y="{H - B + 14}" text-anchor="middle" font-size="11">{v:g}</text>')
+    for i, (lab, v, c) in enumerate(zip(labels, values, colors)):
+        y = T + i * row
+        w = pw * min(v, top) / top if math.isfinite(v) else pw
+        short = lab if len(lab) <= 26 else lab[:25] + "…"
+        out.append(f'<text x="{L - 6}" y="{y + row * 0.65:.1f}" text-anchor="end" font-size="11">{_e(short)}</text>'
+                   f'<rect x="{L}" y="{y + 3}" width="{max(w, 0):.1f}" height="{row - 6}" fill="{c}">'
+                   f'<title>{_e(lab)}: {_f(v)}</title></rect>'
+                   f'<text x="{L + max(w, 0) + 4:.1f}" y="{y + row * 0.65:.1f}" font-size="10">{_f(v, ".3g")}</text>')
+    for m, name in marks:
+        x = L + pw * m / top
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T - 4}" y2="{H - B}" stroke="#555" '
+                   f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{T + 8}" font-size="10" fill="#555">'
+                   f'{_e(name)} {m:g}</text>')
+    out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="#333"/>')
+    out.append(f'<text x="{L + pw / 2}" y="{H - 8}" font-size="12" text-anchor="middle">{_e(xlabel)}</text></svg>')
+    return "".join(out)
+
+
+# -- sections --------------------------------------------------------------------------------------------
+
+def _distribution(c: Comparison, name: str):
+    """(labels, reference shares, current shares, contributions) over the reference's bins."""
+    rc, cc = c.reference.columns[name], c.current.columns[name]
+    if rc.kind == "numeric":
+        p = rc.histogram.counts.astype(float)
+        q = cc.histogram.counts.astype(float)
+        e = rc.histogram.edges
+        labels = [f"[{'-inf' if i == 0 else f'{e[i - 1]:.4g}'}, {'+inf' if i == len(e) else f'{e[i]:.4g}'})"
+                  for i in range(len(p))]
+    else:
+        p, q, labs = align(rc.categorical, cc.categorical)
+        p, q = p.astype(float), q.astype(float)
+        labels = [str(x) for x in labs]
+    if p.sum() == 0 or q.sum() == 0:
+        return None
+    contrib = psi_contributions(p, q, eps=1e-4)
+    ps, qs = p / p.sum(), q / q.sum()
+    if rc.kind != "numeric" and len(labels) > _MAX_CATEGORIES:
+        order = np.argsort(-np.maximum(ps, qs), kind="stable")
+        keep, rest = order[:_MAX_CATEGORIES - 1], order[_MAX_CATEGORIES - 1:]
+        labels = [labels[i] for i in keep] + [f"({len(rest)} more categories)"]
+        ps = np.append(ps[keep], ps[rest].sum())
+        qs = np.append(qs[keep], qs[rest].sum())
+        contrib_labels = [labels[i] for i in range(len(keep))]
+        contrib = contrib[keep]
+        return labels, ps, qs, contrib_labels, contrib
+    return labels, ps, qs, labels, contrib
+
+
+def _summary(c: Comparison) -> str:
+    firing = [a for a in c.alerts if a.state == "firing"]
+    crit = sum(a.severity == "critical" for a in firing)
+    warn = sum(a.severity == "warning" for a in firing)
+    status = {0: ("nothing fired", SEV_COLOR[""]), 1: ("warning", SEV_COLOR["warning"]),
+              2: ("critical", SEV_COLOR["critical"])}[c.exit_status]
+    worst = [r for r in c.rows if r.status != "stable" or r.severity][:5]
+    cards = [
+        f'<div class="card"><div class="muted">gate (exit status)</div><div class="big">{c.exit_status}</div>'
+        f'{_badge(status[0], status[1])}</div>',
+        f'<div class="card"><div class="muted">features drifted (PSI ≥ 0.1)</div>'
+        f'<div class="big" id="drifted-count">{len(c.drifted)} / {len(c.rows)}</div></div>',
+        f'<div class="card"><div class="muted">alerts firing</div><div class="big">{len(firing)}</div>'
+        f'{crit} critical, {warn} warning</div>',
+    ]
+    if c.report.latency is not None:
+        lat = c.report.latency
+        cards.append(f'<div class="card"><div class="muted">latency p99 ({_e(c.config.latency)})</div>'
+                     f'<div class="big">{lat.p99:.0f} ms</div>p50 {lat.p50:.0f} ms, p95 {lat.p95:.0f} ms</div>')
+    items = "".join(
+        f"<li><a href='#f-{_e(r.column)}'>{_e(r.column)}</a>: PSI {r.psi:.3f} "
+        f"{_badge(r.status, STATUS_COLOR[r.status])}"
+        + (f" {_badge(r.severity + ' alert', SEV_COLOR[r.severity])}" if r.severity else "")
+        + f" — top bin {_e(r.top_bin)} ({r.top_bin_contribution:.3f})</li>" for r in worst)
+    return (f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div>'
+            f'<h3>Worst offenders</h3><ul>{items or "<li>none: every feature is stable</li>"}</ul></section>')
+
+
+def _drift_table(c: Comparison) -> str:
+    rows = []
+    for r in c.rows:
+        rows.append(
+            f"<tr><td class='l'><a href='#f-{_e(r.column)}'>{_e(r.column)}</a>"
+            f"{' (prediction)' if r.role == 'prediction' else ''}</td><td class='l'>{_e(r.kind)}</td>"
+            f"<td>{_f(r.psi, '.4f')}</td><td>{_f(r.pvalue, '.2g')}</td>"
+            f"<td class='l'>{_badge(r.status, STATUS_COLOR[r.status])}</td>"
+            f"<td class='l'>{_badge(r.severity, SEV_COLOR[r.severity]) if r.severity else '–'}</td>"
+            f"<td>{_f(r.js_distance, '.4f')}</td><td>{_f(r.hellinger, '.4f')}</td>"
+            f"<td>{_f(r.mean_ref)}</td><td>{_f(r.mean_cur)}</td>"
+            f"<td class='l'>{_e(r.top_bin)} ({r.top_bin_contribution:.3f})</td></tr>")
+    return ("<section id='drift-table'><h2>Drift by feature</h2><p class='muted'>PSI on the reference's bins "
+            "(deciles for numeric columns, categories plus &lt;other&gt;), smoothing 1e-4; p-value of the "
+            "G-test on the same bins; sorted by alert severity, then PSI.</p><table><tr><th class='l'>column</th>"
+            "<th class='l'>kind</th><th>PSI</th><th>p-value</th><th class='l'>status</th><th class='l'>alert</th>"
+            "<th>JS distance</th><th>Hellinger</th><th>mean ref</th><th>mean cur</th>"
+            f"<th class='l'>top PSI bin (contribution)</th></tr>{''.join(rows)}</table></section>")
+
+
+def _features(c: Comparison) -> str:
+    out = ["<section id='features'><h2>Distributions and PSI contributions</h2>"]
+    for r in c.rows:
+        d = _distribution(c, r.column)
+        out.append(f"<div class='feature' id='f-{_e(r.column)}'><h3>{_e(r.column)} "
+                   f"{_badge(r.status, STATUS_COLOR[r.status])} <span class='muted'>{_e(r.kind)}, PSI "
+                   f"{_f(r.psi, '.4f')}, missing {_pct(r.missing_ref)} → {_pct(r.missing_cur)}</span></h3>")
+        if d is None:
+            out.append("<p>no non-missing values on one side: nothing to compare</p></div>")
+            continue
+        labels, ps, qs, clabels, contrib = d
+        xl = (f"{r.column} (reference decile bins, in the column's units)" if r.kind == "numeric"
+              else f"{r.column} (category)")
+        order = np.argsort(-contrib, kind="stable")[:15]
+        out.append("<div class='charts'>")
+        out.append(_dist_svg(r.kind, labels, ps, qs, f"{r.column}: reference vs current", xl))
+        out.append(_hbar_svg("contributions", [clabels[i] for i in order], [float(contrib[i]) for i in order],
+                             [CUR_COLOR if qs[i] > ps[i] else REF_COLOR for i in order],
+                             f"{r.column}: PSI contribution by bin (largest first)",
+                             "PSI term (q−p)·ln(q/p), unitless; orange: more current rows"))
+        out.append("</div></div>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _quantiles(c: Comparison) -> str:
+    if not c.quantiles:
+        return ("<section id='quantiles'><h2>Quantile shifts</h2><p>No t-digests in the profiles "
+                "(profiled with tdigest=False).</p></section>")
+    head = "".join(f"<th>p{100 * q:g}</th>" for q in QUANTILES)
+    rows = []
+    for q in c.quantiles.values():
+        cells = "".join(f"<td>{_f(r)} → {_f(v)}<br><b>{'+' if s >= 0 else ''}{_f(s)}</b></td>"
+                        for r, v, s in zip(q.ref, q.cur, q.shift))
+        rows.append(f"<tr><td class='l'>{_e(q.column)}</td>{cells}<td>{q.ks_statistic:.4f}<br>"
+                    f"p={q.ks_pvalue:.2g}</td><td>{_f(q.wasserstein)}</td></tr>")
+    return ("<section id='quantiles'><h2>Quantile shifts</h2><p class='muted'>reference → current, and the "
+            "shift (current − reference) in the column's units, from the t-digests (rank error ≤ 3e-3); KS D "
+            "with its asymptotic p-value; W1 = Wasserstein-1 distance in the column's units.</p>"
+            f"<table><tr><th class='l'>column</th>{head}<th>KS D</th><th>W1</th></tr>{''.join(rows)}</table>"
+            "</section>")
+
+
+def _missingness(c: Comparison) -> str:
+    rows = "".join(
+        f"<tr><td class='l'>{_e(r.column)}</td><td>{_pct(r.missing_ref)}</td><td>{_pct(r.missing_cur)}</td>"
+        f"<td>{'' if r.missing_cur != r.missing_cur else f'{(r.missing_cur - r.missing_ref) * 100:+.2f}'}</td></tr>"
+        for r in sorted(c.rows, key=lambda r: -abs(r.missing_cur - r.missing_ref)
+                        if r.missing_cur == r.missing_cur else 0))
+    return ("<section id='missingness'><h2>Missingness</h2><p class='muted'>share of rows that are null "
+            "(or NaN, for numeric columns); change in percentage points.</p><table><tr><th class='l'>column"
+            f"</th><th>reference</th><th>current</th><th>change (points)</th></tr>{rows}</table></section>")
+
+
+def _schema(c: Comparison) -> str:
+    ch = c.report.schema_changes
+    if not ch:
+        body = "<p>No schema changes: the current data has the reference's columns and types.</p>"
+    else:
+        body = "<table><tr><th class='l'>column</th><th class='l'>change</th><th class='l'>reference</th>" \
+               "<th class='l'>current</th></tr>" + "".join(
+                   f"<tr><td class='l'>{_e(s.column)}</td><td class='l'>{_e(s.change)}</td>"
+                   f"<td class='l'>{_e(s.expected or '–')}</td><td class='l'>{_e(s.observed or '–')}</td></tr>"
+                   for s in ch) + "</table>"
+    return f"<section id='schema'><h2>Schema changes</h2>{body}</section>"
+
+
+def _alerts(c: Comparison) -> str:
+    firing = top_alerts(c.alerts)
+    out = [f"<section id='alerts'><h2>Alerts</h2><p class='muted'>Rules: {_e(c.rules_source)}. "
+           "The comparison is one window, so a rule's <code>for:</code> count is met by it; each rule is "
+           "shown at its highest firing tier.</p>"]
+    if not firing:
+        out.append("<p>No alert fired.</p>")
+    for a in firing:
+        obs = "".join(f"<tr><td class='l'>{_e(k)}</td><td>{_f(v)}</td><td>{_f(a.thresholds.get(k))}</td></tr>"
+                      for k, v in a.observed.items())
+        out.append(f"<div class='alert' style='border-color:{SEV_COLOR[a.severity]}'>"
+                   f"<h3>{_badge(a.severity, SEV_COLOR[a.severity])} {_e(a.rule)}</h3><p>{_e(a.summary)}</p>"
+                   f"<p>owner: <b>{_e(a.owner)}</b> — runbook: {_e(a.runbook)}</p>"
+                   f"<table><tr><th class='l'>condition</th><th>observed</th><th>threshold</th></tr>{obs}</table>")
+        if a.top_features:
+            rows = []
+            for s in a.top_features:
+                for b in s.contributions[:5]:
+                    rows.append(f"<tr><td class='l'>{_e(s.column)}</td><td>{_f(s.value, '.4f')}</td>"
+                                f"<td class='l'>{_e(b.label)}</td><td>{_pct(b.ref_share)}</td>"
+                                f"<td>{_pct(b.cur_share)}</td><td>{b.contribution:.4f}</td></tr>")
+            out.append("<p>Evidence: top features and the bins that moved most</p><table><tr><th class='l'>"
+                       "feature</th><th>value</th><th class='l'>bin</th><th>reference</th><th>current</th>"
+                       f"<th>PSI term</th></tr>{''.join(rows)}</table>")
+        if a.evidence:
+            keys = sorted({k for row in a.evidence for k in row})
+            out.append("<p>Evidence rows (redacted sample)</p><table><tr>"
+                       + "".join(f"<th class='l'>{_e(k)}</th>" for k in keys) + "</tr>"
+                       + "".join("<tr>" + "".join(f"<td class='l'>{_e(row.get(k, ''))}</td>" for k in keys)
+                                 + "</tr>" for row in a.evidence) + "</table>")
+        out.append("</div>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def render(c: Comparison, title: Optional[str] = None) -> str:
+    """The report as one HTML document (UTF-8 text; no external resources)."""
+    title = title or "fastdrift drift report"
+    rows = [r for r in c.rows if math.isfinite(r.psi)]
+    psi_chart = _hbar_svg("psi", [r.column for r in rows], [r.psi for r in rows],
+                          [STATUS_COLOR[r.status] for r in rows], "PSI by feature (largest first)",
+                          "PSI (population stability index, unitless)",
+                          marks=[(0.1, "moderate"), (0.25, "significant")])
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
+        f"<h1>{_e(title)}</h1><p class='muted'>reference: <b>{_e(c.ref_label)}</b> ({c.reference.rows:,} rows) — "
+        f"current: <b>{_e(c.cur_label)}</b> ({c.current.rows:,} rows) — generated {now}</p>",
+        _summary(c),
+        f"<section id='psi'><h2>PSI by feature</h2>{psi_chart}</section>",
+        _drift_table(c), _features(c), _quantiles(c), _missingness(c), _schema(c), _alerts(c),
+        "</main></body></html>",
+    ]
+    return "\n".join(parts)
