@@ -111,8 +111,9 @@ def test_demo_drift_is_found(tables):
         assert rows[col].psi < 0.02, (col, rows[col].psi)
 
 
-def test_demo_command_runs(capsys):
+def test_demo_command_runs(capsys, tmp_path, monkeypatch):
     from fastdrift.cli import main
+    monkeypatch.chdir(tmp_path)  # the demo writes fastdrift-demo.html into the working directory
     assert main(["demo", "--rows", "20000"]) == 0
     out = capsys.readouterr().out
     assert "income" in out and "PSI" in out and "drifted" in out

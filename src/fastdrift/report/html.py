@@ -126,7 +126,7 @@ def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors
               xlabel: str, marks: Sequence[Tuple[float, str]] = ()) -> str:
     """Horizontal bars, one per label, in the order given (callers sort by value)."""
     n = max(len(labels), 1)
-    W, L, R, T, B, row = 660, 170, 60, 34, 44, 22
+    W, L, R, T, B, row = 660, 170, 60, 46, 44, 22
     H = T + B + row * n
     pw = W - L - R
     finite = [v for v in values if math.isfinite(v)]
@@ -149,8 +149,8 @@ def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors
                    f'<text x="{L + max(w, 0) + 4:.1f}" y="{y + row * 0.65:.1f}" font-size="10">{_f(v, ".3g")}</text>')
     for m, name in marks:
         x = L + pw * m / top
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T - 4}" y2="{H - B}" stroke="#555" '
-                   f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{T + 8}" font-size="10" fill="#555">'
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{H - B}" stroke="#555" '
+                   f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{T - 6}" font-size="10" fill="#555">'
                    f'{_e(name)} {m:g}</text>')
     out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="#333"/>')
     out.append(f'<text x="{L + pw / 2}" y="{H - 8}" font-size="12" text-anchor="middle">{_e(xlabel)}</text></svg>')
@@ -189,7 +189,7 @@ def _distribution(c: Comparison, name: str):
 
 
 def _summary(c: Comparison) -> str:
-    firing = [a for a in c.alerts if a.state == "firing"]
+    firing = top_alerts(c.alerts)
     crit = sum(a.severity == "critical" for a in firing)
     warn = sum(a.severity == "warning" for a in firing)
     status = {0: ("nothing fired", SEV_COLOR[""]), 1: ("warning", SEV_COLOR["warning"]),
@@ -200,7 +200,7 @@ def _summary(c: Comparison) -> str:
         f'{_badge(status[0], status[1])}</div>',
         f'<div class="card"><div class="muted">features drifted (PSI ≥ 0.1)</div>'
         f'<div class="big" id="drifted-count">{len(c.drifted)} / {len(c.rows)}</div></div>',
-        f'<div class="card"><div class="muted">alerts firing</div><div class="big">{len(firing)}</div>'
+        f'<div class="card"><div class="muted">alert rules firing</div><div class="big">{len(firing)}</div>'
         f'{crit} critical, {warn} warning</div>',
     ]
     if c.report.latency is not None:

@@ -1,0 +1,301 @@
+"""The ``fastdrift`` command: profile of every format, compare's exit status and JSON, bad input."""
+import json
+import os
+import pty
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+import fastdrift
+from fastdrift.cli import EXIT_CORRUPT, EXIT_INPUT, EXIT_SCHEMA, EXIT_USAGE, main
+from fastdrift.demo import make_tables
+from fastdrift.sketches import Profile
+
+ROWS = 20_000
+
+
+def _plain(t: pa.Table) -> pa.Table:
+    """CSV and JSON cannot hold dictionary columns: decode them."""
+    cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in t.columns]
+    return pa.table(cols, names=t.column_names)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    ref, cur = make_tables(ROWS, seed=11)
+    same = make_tables(ROWS, seed=12)[0]  # another undrifted day
+    paths = {}
+    pq.write_table(ref, d / "ref.parquet", row_group_size=3_000)  # several row groups: the parallel path
+    pq.write_table(cur, d / "cur.parquet")
+    pq.write_table(same, d / "same.parquet")
+    feather.write_feather(ref, d / "ref.arrow", chunksize=4_000)
+    pacsv.write_csv(_plain(ref), d / "ref.csv")
+    with open(d / "ref.jsonl", "w") as fh:
+        for row in _plain(ref).slice(0, 5_000).to_pylist():
+            fh.write(json.dumps(row) + "\n")
+    hive = d / "hive"
+    part = ref.append_column("day", pa.array(np.repeat(["2024-01-01", "2024-01-02"], ROWS // 2)))
+    pq.write_to_dataset(part, hive, partition_cols=["day"])
+    for k in ("parquet", "arrow", "csv", "jsonl"):
+        paths[k] = str(d / f"ref.{k}")
+    paths.update(hive=str(hive), cur=str(d / "cur.parquet"), same=str(d / "same.parquet"), dir=str(d))
+    return paths
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "fastdrift.cli", *args], capture_output=True, text=True)
+
+
+def _assert_same_profile(got: Profile, want: Profile):
+    assert list(got.columns) == list(want.columns)
+    assert got.rows == want.rows and got.skipped == want.skipped
+    for n, w in want.columns.items():
+        g = got[n]
+        assert g.kind == w.kind, n
+        if w.kind == "numeric":
+            np.testing.assert_array_equal(g.histogram.edges, w.histogram.edges, err_msg=n)
+            np.testing.assert_array_equal(g.histogram.counts, w.histogram.counts, err_msg=n)
+            assert (g.histogram.null_count, g.histogram.nan_count) == (w.histogram.null_count, w.histogram.nan_count)
+            gm, wm = g.moments, w.moments
+            assert (gm.n, gm.null_count, gm.min, gm.max) == (wm.n, wm.null_count, wm.min, wm.max), n
+            assert gm.mean == pytest.approx(wm.mean, rel=1e-12, abs=1e-12)  # merge reassociates sums
+            # t-digests merged from fragments: within the merged-digest rank error
+            x = w.tdigest.quantile(np.linspace(0.01, 0.99, 25))
+            assert np.max(np.abs(g.tdigest.cdf(x) - w.tdigest.cdf(x))) < 5e-3, n
+        else:
+            assert g.categorical == w.categorical, n
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow", "csv", "jsonl", "hive"])
+def test_profile_of_files_equals_profile_of_table(data, fmt, tmp_path):
+    out = tmp_path / "p.fdp"
+    assert main(["profile", data[fmt], "-o", str(out), "-q", "--workers", "2"]) == 0
+    got = Profile.from_bytes(out.read_bytes())
+    table = ds.dataset(data[fmt], format={"arrow": "ipc", "jsonl": "json", "hive": "parquet"}.get(fmt, fmt),
+                       partitioning="hive" if fmt == "hive" else None).to_table()
+    _assert_same_profile(got, fastdrift.profile(table))
+    if fmt == "hive":
+        assert "day" in got.columns  # the partition key is a column
+
+
+def test_profile_with_config_selects_and_overrides(data, tmp_path):
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text("features:\n  - income\n  - {name: clicks, kind: categorical}\n"
+                   "  - {name: age, bins: 4, strategy: uniform}\nprediction: score\nlatency: latency_ms\n")
+    out = tmp_path / "p.fdp"
+    assert main(["profile", data["parquet"], "-o", str(out), "-q", "--config", str(cfg)]) == 0
+    p = Profile.from_bytes(out.read_bytes())
+    assert set(p.columns) == {"income", "clicks", "age", "score", "latency_ms"}
+    assert p["clicks"].kind == "categorical"
+    t = pq.read_table(data["parquet"])
+    want = fastdrift.profile(t, columns=["age"], bins=4, strategy="uniform")
+    np.testing.assert_array_equal(p["age"].histogram.edges, want["age"].histogram.edges)
+    np.testing.assert_array_equal(p["age"].histogram.counts, want["age"].histogram.counts)
+
+
+def test_current_profile_on_reference_bins_equals_library(data, tmp_path):
+    ref, cur = tmp_path / "ref.fdp", tmp_path / "cur.fdp"
+    assert main(["profile", data["parquet"], "-o", str(ref), "-q"]) == 0
+    assert main(["profile", data["cur"], "--reference", str(ref), "-o", str(cur), "-q"]) == 0
+    r = Profile.from_bytes(ref.read_bytes())
+    want = fastdrift.profile(pq.read_table(data["cur"]), reference=r)
+    _assert_same_profile(Profile.from_bytes(cur.read_bytes()), want)
+
+
+def test_compare_exit_status_gates(data, tmp_path):
+    ref = tmp_path / "ref.fdp"
+    assert main(["profile", data["parquet"], "-o", str(ref), "-q"]) == 0
+    # same distribution, another sample: nothing fires
+    assert main(["compare", str(ref), data["same"], "-q"]) == 0
+    # drifted day: PSI > 0.25 on income and others -> critical under the default rules
+    assert main(["compare", str(ref), data["cur"], "-q"]) == 2
+    # a rules file with only a warning tier
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: income-psi\n    owner: '#ml'\n    runbook: https://wiki/drift\n"
+                     "    signal: feature_drift\n    metric: psi\n    features: [income]\n    warning: 0.1\n")
+    assert main(["compare", str(ref), data["cur"], "--rules", str(rules), "-q"]) == 1
+    assert main(["compare", str(ref), data["same"], "--rules", str(rules), "-q"]) == 0
+
+
+def test_compare_json_document(data, tmp_path, capsys):
+    ref = tmp_path / "ref.fdp"
+    assert main(["profile", data["parquet"], "-o", str(ref), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(ref), data["cur"], "--format", "json", "-q"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fastdrift"] == "compare/1" and doc["exit_status"] == 2
+    assert doc["reference"]["rows"] == ROWS and doc["current"]["rows"] == ROWS
+    names = [f["column"] for f in doc["features"]]
+    assert set(names) == {"income", "session_length", "age", "tenure_days", "clicks", "country", "device",
+                          "is_returning", "score", "latency_ms"}
+    by = {f["column"]: f for f in doc["features"]}
+    f = by["income"]
+    for key in ("kind", "psi", "pvalue", "js_distance", "hellinger", "status", "severity", "missing_ref",
+                "missing_cur", "missing_delta", "contributions", "quantiles", "n_ref", "n_cur"):
+        assert key in f, key
+    assert f["psi"] > 0.25 and f["severity"] == "critical"
+    assert len(f["contributions"]) == 10 and {"label", "ref_share", "cur_share", "contribution"} <= set(f["contributions"][0])
+    assert f["quantiles"]["q"][3] == 0.5 and f["quantiles"]["shift"][3] > 0
+    assert by["device"]["quantiles"] is None
+    assert by["age"]["missing_delta"] > 0.05
+    crit = [a for a in doc["alerts"] if a["severity"] == "critical" and a["state"] == "firing"]
+    assert crit and {"rule", "observed", "thresholds", "owner", "runbook", "top_features"} <= set(crit[0])
+    # sorted by severity: critical rows first
+    sev = [f["severity"] for f in doc["features"]]
+    rank = {"critical": 2, "warning": 1, "": 0}
+    assert sev == sorted(sev, key=lambda s: -rank[s])
+
+
+def test_compare_data_paths_and_html_output(data, tmp_path):
+    out = tmp_path / "r.html"
+    assert main(["compare", data["parquet"], data["cur"], "--format", "html", "-o", str(out), "-q"]) == 2
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text
+
+
+def test_schema_differences_that_are_not_errors_are_signals(data, tmp_path, capsys):
+    t = pq.read_table(data["same"])
+    t = t.append_column("new_col", pa.array(np.arange(t.num_rows)))
+    t = t.set_column(t.schema.get_field_index("clicks"), "clicks", t.column("clicks").cast(pa.float64()))
+    p = tmp_path / "cur.parquet"
+    pq.write_table(t, p)
+    capsys.readouterr()
+    code = main(["compare", data["parquet"], str(p), "--format", "json", "-q"])
+    doc = json.loads(capsys.readouterr().out)
+    changes = {(c["column"], c["change"]) for c in doc["schema_changes"]}
+    assert changes == {("new_col", "new"), ("clicks", "type")}
+    clicks = [c for c in doc["schema_changes"] if c["column"] == "clicks"][0]
+    assert (clicks["expected"], clicks["observed"]) == ("int32", "double")
+    assert code == 2  # the default schema-change rule: a retyped column is critical
+
+
+def _bad(capsys, *argv):
+    capsys.readouterr()
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert code not in (0, 1, 2)
+    return code, lines[0]
+
+
+def test_bad_input_is_one_line_with_a_distinct_status(data, tmp_path, capsys):
+    ref = tmp_path / "ref.fdp"
+    assert main(["profile", data["parquet"], "-o", str(ref), "-q"]) == 0
+
+    code, line = _bad(capsys, "profile", str(tmp_path / "nope.parquet"), "-o", str(tmp_path / "x.fdp"))
+    assert code == EXIT_INPUT and "nope.parquet" in line and "no such file" in line
+
+    txt = tmp_path / "data.txt"
+    txt.write_text("a,b\n1,2\n")
+    code, line = _bad(capsys, "compare", str(ref), str(txt))
+    assert code == EXIT_INPUT and "data.txt" in line and "unknown file format" in line
+
+    garbage = tmp_path / "broken.parquet"
+    garbage.write_bytes(b"this is not parquet at all" * 10)
+    code, line = _bad(capsys, "profile", str(garbage), "-o", str(tmp_path / "x.fdp"))
+    assert code == EXIT_INPUT and "broken.parquet" in line
+
+    t = pq.read_table(data["cur"])
+    pq.write_table(t.drop_columns(["income"]), tmp_path / "no_income.parquet")
+    code, line = _bad(capsys, "compare", str(ref), str(tmp_path / "no_income.parquet"))
+    assert code == EXIT_SCHEMA and "'income'" in line and "missing" in line
+
+    retyped = t.set_column(0, "income", t.column("income").cast(pa.string()))
+    pq.write_table(retyped, tmp_path / "retyped.parquet")
+    code, line = _bad(capsys, "compare", str(ref), str(tmp_path / "retyped.parquet"))
+    assert code == EXIT_SCHEMA and "'income'" in line and "type" in line
+
+    blob = bytearray(ref.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    bad = tmp_path / "bad.fdp"
+    bad.write_bytes(bytes(blob))
+    code, line = _bad(capsys, "compare", str(bad), data["cur"])
+    assert code == EXIT_CORRUPT and "bad.fdp" in line
+    bad.write_bytes(ref.read_bytes()[:100])
+    code, line = _bad(capsys, "compare", str(bad), data["cur"])
+    assert code == EXIT_CORRUPT and "bad.fdp" in line
+
+    # a current profile with its own deciles cannot be compared on the reference's bins
+    own = tmp_path / "own.fdp"
+    assert main(["profile", data["cur"], "-o", str(own), "-q"]) == 0
+    code, line = _bad(capsys, "compare", str(ref), str(own))
+    assert code == EXIT_SCHEMA and "bins" in line
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: x\n    signal: feature_drift\n    warning: 0.1\n")
+    code, line = _bad(capsys, "compare", str(ref), data["cur"], "--rules", str(rules))
+    assert code == EXIT_INPUT and "owner" in line
+
+    code, line = _bad(capsys, "compare", str(ref))
+    assert code == EXIT_USAGE
+    code, line = _bad(capsys, "compare", str(ref), data["cur"], "--format", "xml")
+    assert code == EXIT_USAGE
+
+    code, line = _bad(capsys, "bench", "--path", str(tmp_path))
+    assert code == EXIT_INPUT and "bench/run.py" in line
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    r = _run("--debug", "profile", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "x.fdp"))
+    assert r.returncode != 0 and "Traceback" in r.stderr
+    r = _run("profile", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "x.fdp"))
+    assert r.returncode == EXIT_INPUT and "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_progress_bar_only_on_a_terminal(data, tmp_path):
+    # stderr a pipe: no bar at all
+    r = _run("profile", data["parquet"], "-o", str(tmp_path / "a.fdp"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    # stderr a real terminal (a pseudo-terminal): the bar, with rows, bytes, rate and ETA
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "fastdrift.cli", "profile", data["parquet"], "-o",
+                              str(tmp_path / "b.fdp")], stderr=slave, stdout=subprocess.DEVNULL)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not b:
+                break
+            chunks.append(b)
+        assert p.wait(timeout=60) == 0
+    finally:
+        os.close(master)
+    text = b"".join(chunks).decode()
+    assert "\r" in text and f"{ROWS:,}/{ROWS:,} rows (100%)" in text and "rows/s" in text and "ETA" in text
+    assert "B/s" in text and "pass 4/4" in text
+    # --quiet turns it off on a terminal too
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "fastdrift.cli", "profile", data["parquet"], "-q", "-o",
+                          str(tmp_path / "c.fdp")], stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    assert p.wait(timeout=60) == 0
+    try:
+        rest = os.read(master, 65536)
+    except OSError:
+        rest = b""
+    os.close(master)
+    assert b"rows" not in rest
+
+
+def test_demo_writes_report_and_exits_zero(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--rows", "20000", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "latency-p99" in out and "income" in out
+    html = (tmp_path / "fastdrift-demo.html").read_text()
+    assert "<svg" in html and "latency" in html
