@@ -299,3 +299,25 @@ def test_demo_writes_report_and_exits_zero(tmp_path, monkeypatch, capsys):
     assert "latency-p99" in out and "income" in out
     html = (tmp_path / "fastdrift-demo.html").read_text()
     assert "<svg" in html and "latency" in html
+
+
+def test_parallel_scan_is_deterministic(data, tmp_path):
+    # fragments are merged in fragment order, so thread scheduling cannot change a byte
+    outs = []
+    for workers in ("1", "2", "4"):
+        out = tmp_path / f"w{workers}.fdp"
+        assert main(["profile", data["parquet"], "-o", str(out), "-q", "--workers", workers]) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_progress_line_without_a_row_count():
+    import io
+    from fastdrift.scan import Progress
+    p = Progress(io.StringIO(), enabled=True)
+    assert not p.enabled  # a StringIO is not a terminal
+    p.start("pass 1/4", None, total_file_bytes=4_000)
+    p.add(1_000, 80_000)
+    p.file_done(1_000)
+    line = p.line()
+    assert "1,000 rows" in line and "rows/s" in line and "B/s" in line and "files 25%" in line and "ETA" in line

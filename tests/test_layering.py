@@ -1,4 +1,4 @@
-"""Data flows one way: adapters -> kernels -> sketches -> metrics -> (cli/demo).
+"""Data flows one way: adapters -> kernels -> sketches -> metrics -> monitor -> alerts -> ... -> report -> cli.
 
 Each package may import only from packages to its left (plus errors); checked on the source's AST.
 """

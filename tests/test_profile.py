@@ -19,7 +19,8 @@ def test_profile_kinds(tables):
     kinds = {n: c.kind for n, c in p.columns.items()}
     assert kinds == {"income": "numeric", "session_length": "numeric", "age": "numeric",
                      "tenure_days": "numeric", "clicks": "numeric", "country": "categorical",
-                     "device": "categorical", "is_returning": "categorical", "score": "numeric"}
+                     "device": "categorical", "is_returning": "categorical", "score": "numeric",
+                     "latency_ms": "numeric"}
     assert p.rows == ref.num_rows
     for name, c in p.columns.items():
         assert c.count == ref.num_rows

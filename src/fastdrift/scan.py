@@ -159,16 +159,12 @@ def open_data(paths: Sequence[str]) -> DataSource:
                 if fmt == "ipc":
                     rows += f.count_rows()  # footers only
     except (pa.ArrowException, OSError) as exc:
-        raise DataReadError(f"{_path_of(exc, paths)}: {_one_line(exc)}") from None
+        raise DataReadError(f"{', '.join(paths)}: {_one_line(exc)}") from None
     return DataSource(tuple(paths), dset, frags, size, rows if fmt in ("parquet", "ipc") else None)
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _path_of(exc, paths) -> str:
-    return ", ".join(paths)
 
 
 # -- columns ---------------------------------------------------------------------------------------
@@ -309,14 +305,21 @@ class Progress:
         self._lock = threading.Lock()
         self.rows = self.bytes = 0
         self.total_rows: Optional[int] = None
+        self.total_file_bytes = self.file_bytes_done = 0
         self.label = ""
         self._t0 = self._last = time.perf_counter()
 
-    def start(self, label: str, total_rows: Optional[int]) -> None:
+    def start(self, label: str, total_rows: Optional[int], total_file_bytes: int = 0) -> None:
         with self._lock:
             self.label, self.total_rows = label, total_rows
+            self.total_file_bytes, self.file_bytes_done = total_file_bytes, 0
             self.rows = self.bytes = 0
             self._t0 = time.perf_counter()
+
+    def file_done(self, nbytes: int) -> None:
+        """A whole file was read: the ETA's measure when the row count is unknown (CSV, JSON)."""
+        with self._lock:
+            self.file_bytes_done += nbytes
 
     def add(self, rows: int, nbytes: int) -> None:
         with self._lock:
@@ -338,6 +341,10 @@ class Progress:
             eta = (self.total_rows - self.rows) / rate if rate > 0 else float("nan")
             parts[1] = f"{self.rows:,}/{self.total_rows:,} rows ({frac:.0%})"
             parts.append(f"ETA {eta:.0f}s" if eta == eta else "ETA ?")
+        elif self.total_file_bytes:
+            frac = min(self.file_bytes_done / self.total_file_bytes, 1.0)
+            eta = dt * (1 - frac) / frac if frac > 0 else float("nan")
+            parts.append(f"files {frac:.0%}, ETA {eta:.0f}s" if eta == eta else "ETA ?")
         parts.insert(2, f"{_human(self.bytes, 'B')} ({_human(self.bytes / dt, 'B/s')})")
         parts.insert(3, f"{_human(rate, ' rows/s')}")
         return "  ".join(parts)
@@ -395,8 +402,9 @@ class _Scanner:
     def run(self, label: str, columns: List[str], make: Callable, count: Callable, merge: Callable):
         """One scan: per fragment ``state = make()``, ``count(state, batch)`` per batch; ``merge(state)``."""
         if self.progress is not None:
-            self.progress.start(label, self.src.rows)
+            self.progress.start(label, self.src.rows, self.src.file_bytes)
         schema = self.src.schema
+        whole_files = self.src.rows is None  # CSV / JSON fragments are whole files
 
         def one(frag):
             st = make()
@@ -404,6 +412,8 @@ class _Scanner:
                 count(st, b)
                 if self.progress is not None:
                     self.progress.add(b.num_rows, b.nbytes)
+            if self.progress is not None and whole_files and os.path.exists(frag.path):
+                self.progress.file_done(os.path.getsize(frag.path))
             return st
 
         _ordered_map(one, self.src.fragments, self.workers, merge)
@@ -549,6 +559,8 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
 
     sc.run(f"pass 1/{passes} (moments, categories, t-digests)", names, make1, count1, merge1)
     first, rows = acc
+    if src.rows is None:
+        src.rows = rows  # known now: the later passes' progress bar shows an ETA by rows
     edges: Dict[str, np.ndarray] = {}
     exact: Dict[str, _ExactQuantiles] = {}
     for p in numeric:

@@ -579,6 +579,10 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
             raise SchemaError(f"column {name!r} of the reference is missing from the current data")
         if cur.kind != into.kind:
             raise SchemaError(f"column {name!r} is {into.kind} in the reference and {cur.kind} in the current data")
+        if into.kind == CATEGORICAL and None not in (cur.categorical.key_type, into.categorical.key_type) \
+                and cur.categorical.key_type != into.categorical.key_type:
+            raise SchemaError(f"column {name!r} has {into.categorical.key_type} categories in the reference and "
+                              f"{cur.categorical.key_type} categories in the current data")
         if into.kind == NUMERIC and not np.array_equal(cur.histogram.edges, into.histogram.edges):
             raise IncompatibleSketchError(
                 f"column {name!r}: the current profile was counted on other bins than the reference's "
