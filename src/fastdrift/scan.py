@@ -40,6 +40,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.types as pat
 
@@ -94,7 +95,7 @@ class DataSource:
 
     paths: Tuple[str, ...]
     dataset: ds.Dataset
-    fragments: List[ds.Fragment]
+    fragments: list  # ds.Fragment, or (Parquet file fragment, row-group index)
     file_bytes: int
     rows: Optional[int]  # None when counting would need a scan (CSV, JSON)
 
@@ -150,10 +151,12 @@ def open_data(paths: Sequence[str]) -> DataSource:
         for f in dset.get_fragments():
             size += os.path.getsize(f.path) if os.path.exists(f.path) else 0
             if fmt == "parquet":
-                # Row groups are the parallel unit: one big file still keeps every core busy.
-                for rg in f.split_by_row_group():
-                    frags.append(rg)
-                rows += f.metadata.num_rows
+                # Row groups are the parallel unit: one big file still keeps every core busy.  They
+                # are made into fragments only when read: each row-group fragment carries the file's
+                # metadata, so splitting up front held O(row groups²) metadata (~240 MiB at 160).
+                md = f.metadata
+                frags.extend((f, i) for i in range(md.num_row_groups))
+                rows += md.num_rows
             else:
                 frags.append(f)
                 if fmt == "ipc":
@@ -384,13 +387,21 @@ def _ordered_map(fn: Callable, items: Sequence, workers: int, merge: Callable) -
             merge(window.popleft().result())
 
 
-def _batches(frag: ds.Fragment, columns: List[str], schema: pa.Schema, label: str):
+def _path(frag) -> str:
+    return (frag[0] if isinstance(frag, tuple) else frag).path
+
+
+def _batches(frag, columns: List[str], schema: pa.Schema, label: str):
+    """Batches of a fragment, or of one row group given as ``(parquet file fragment, index)``."""
     try:
+        if isinstance(frag, tuple):
+            frag = frag[0].subset(row_group_ids=[frag[1]])
         # use_threads=False: the pool already runs one fragment per core; pyarrow's own
         # readahead would multiply the batches held in memory by its thread count.
         yield from frag.to_batches(columns=columns, schema=schema, batch_size=_BATCH_ROWS, use_threads=False)
     except (pa.ArrowException, OSError) as exc:
-        raise DataReadError(f"{getattr(frag, 'path', label)}: {_one_line(exc)}") from None
+        raise DataReadError(f"{_path(frag)}: "
+                            f"{_one_line(exc)}") from None
 
 
 class _Scanner:
@@ -412,8 +423,8 @@ class _Scanner:
                 count(st, b)
                 if self.progress is not None:
                     self.progress.add(b.num_rows, b.nbytes)
-            if self.progress is not None and whole_files and os.path.exists(frag.path):
-                self.progress.file_done(os.path.getsize(frag.path))
+            if self.progress is not None and whole_files and os.path.exists(_path(frag)):
+                self.progress.file_done(os.path.getsize(_path(frag)))
             return st
 
         _ordered_map(one, self.src.fragments, self.workers, merge)
@@ -442,7 +453,7 @@ class _ExactQuantiles:
         self.n_cells = n_cells
         self.inv = n_cells / span if np.isfinite(span) and span > 0 else 0.0
         self.counts = np.zeros(n_cells, dtype=np.int64)
-        self.selected: List[np.ndarray] = []
+        self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
 
     @property
     def constant(self) -> bool:
@@ -472,26 +483,59 @@ class _ExactQuantiles:
         self.sel_counts = np.where(flags.astype(bool), self.counts, 0)
         self.cap = int(self.sel_counts.sum())
 
-    def select(self, views) -> np.ndarray:
+    def select(self, views) -> Tuple[np.ndarray, np.ndarray]:
+        """The flagged cells' values of one chunk as (distinct values, counts).
+
+        Distinct values with counts, not the values: a cell that holds a tie block (integer
+        columns: ``clicks``, ``age``) would otherwise keep one float per row - memory
+        growing with the data.  pyarrow's hash ``value_counts`` costs ~5 ns a value.
+        """
         out = np.empty(self.cap, dtype=np.float64)  # a chunk never holds more than all selected values
         got = self._kq._grid_select(views, self.lo, self.inv, self.n_cells, self.flags, out, self.backend)
-        return out[:got].copy()
+        if got == 0:
+            return np.zeros(0), np.zeros(0, np.int64)
+        vc = pc.value_counts(pa.array(out[:got]))
+        return (vc.field("values").to_numpy(zero_copy_only=False).copy(),
+                vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64))
+
+    def add_selected(self, part: Tuple[np.ndarray, np.ndarray]) -> None:
+        self.selected = _append_compact(self.selected, part)
 
     def result(self) -> np.ndarray:
         if self.constant:
             return np.full(self.qs.shape, self.lo)
-        out = np.concatenate(self.selected) if self.selected else np.zeros(0)
-        if out.size != self.cap:
-            raise RuntimeError(f"grid selected {out.size} values, expected {self.cap}")
-        out.sort()
+        u, c = _merge_counts(self.selected)
+        if int(c.sum()) != self.cap:
+            raise RuntimeError(f"grid selected {int(c.sum())} values, expected {self.cap}")
+        ends = np.cumsum(c)  # sorted distinct values: position i holds u[searchsorted(ends, i, "right")]
         sel_before = np.cumsum(self.sel_counts) - self.sel_counts
         all_before = self.cum - self.counts
 
         def at(r):
             cell = np.searchsorted(self.cum, r, side="right")
-            return out[r - all_before[cell] + sel_before[cell]]
+            return u[np.searchsorted(ends, r - all_before[cell] + sel_before[cell], side="right")]
 
         return self._kq.lerp_like_numpy(at(self.prev_i), at(self.next_i), self.gamma)
+
+
+def _append_compact(parts: list, part) -> list:
+    """Append a (values, counts) pair; fold the list into one pair when it holds > 1Mi values."""
+    parts.append(part)
+    if sum(u.size for u, _ in parts) > 1 << 20:
+        return [_merge_counts(parts)]
+    return parts
+
+
+def _merge_counts(parts) -> Tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and summed counts of (values, counts) pairs."""
+    if not parts:
+        return np.zeros(0), np.zeros(0, np.int64)
+    u = np.concatenate([p[0] for p in parts])
+    c = np.concatenate([p[1] for p in parts])
+    uu, inv = np.unique(u, return_inverse=True)
+    cc = np.zeros(uu.size, np.int64)
+    np.add.at(cc, inv, c)
+    return uu, cc
 
 
 def _numeric_views(arr, name):
@@ -600,13 +644,14 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
 
         def count3(st, b):
             for n in qcols:
-                v = exact[n].select(_numeric_views(b.column(n), n))
-                if v.size:
-                    st[n].append(v)
+                part = exact[n].select(_numeric_views(b.column(n), n))
+                if part[0].size:
+                    st[n] = _append_compact(st[n], part)
 
         def merge3(st):
             for n in qcols:
-                exact[n].selected.extend(st[n])
+                for part in st[n]:
+                    exact[n].add_selected(part)
 
         sc.run(f"pass 3/{passes} (exact deciles)", qcols, make3, count3, merge3)
         for n, eq in exact.items():
