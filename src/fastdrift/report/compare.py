@@ -20,7 +20,7 @@ import numpy as np
 
 from ..alerts import AlertEvaluator, default_rules, load_rules
 from ..metrics.drift import compare_profiles, psi_status
-from ..metrics.quantile import ks_2samp, quantile_shift, wasserstein
+from ..metrics.quantile import ks_2samp, wasserstein
 from ..monitor.config import MonitorConfig
 from ..monitor.core import report_from_profiles
 from ..records import Alert, WindowReport, to_jsonable

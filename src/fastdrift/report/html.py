@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
