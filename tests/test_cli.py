@@ -148,6 +148,9 @@ def test_compare_json_document(data, tmp_path, capsys):
     assert by["age"]["missing_delta"] > 0.05
     crit = [a for a in doc["alerts"] if a["severity"] == "critical" and a["state"] == "firing"]
     assert crit and {"rule", "observed", "thresholds", "owner", "runbook", "top_features"} <= set(crit[0])
+    # CUR was data: the alerts carry a redacted sample of its rows, as a monitor's alerts do
+    ev = crit[0]["evidence"]
+    assert 0 < len(ev) <= 20 and {"income", "country", "score"} <= set(ev[0])
     # sorted by severity: critical rows first
     sev = [f["severity"] for f in doc["features"]]
     rank = {"critical": 2, "warning": 1, "": 0}

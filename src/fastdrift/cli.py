@@ -101,7 +101,7 @@ def _kinds(pairs):
     return out
 
 
-def _profile_paths(paths, args, config, reference=None):
+def _profile_paths(paths, args, config, reference=None, evidence=None):
     """Profile data files: (Profile, DataSource)."""
     from .scan import open_data, plan_columns, profile_data
     src = open_data(paths)
@@ -111,7 +111,7 @@ def _profile_paths(paths, args, config, reference=None):
         plans = plan_columns(src.schema, config, columns=cols, kinds=_kinds(getattr(args, "kind", None)),
                              bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False))
     prof = profile_data(src, plans, reference=reference, progress=_progress(args), workers=args.workers,
-                        max_categories=getattr(args, "max_categories", 10_000))
+                        max_categories=getattr(args, "max_categories", 10_000), evidence=evidence)
     return prof, src
 
 
@@ -143,20 +143,28 @@ def _cmd_profile(args) -> int:
     return 0
 
 
-def _load_side(path: str, args, config, reference=None):
+def _load_side(path: str, args, config, reference=None, evidence=None):
     """A profile (file) or data (profiled now); returns (Profile, DataSource or None)."""
     if _is_profile_file(path):
         return _read_profile(path), None
-    return _profile_paths([path], args, config, reference)
+    return _profile_paths([path], args, config, reference, evidence)
 
 
 def _compare(args):
     from .errors import SchemaError
     from .report import compare
     from .scan import schema_changes
+    from .monitor.config import MonitorConfig
+    from .scan import EvidenceSample
     config = _config(args)
     ref, ref_src = _load_side(args.ref, args, config)
-    cur, cur_src = _load_side(args.cur, args, config, reference=ref)
+    # Data on the CUR side: keep a redacted sample of its rows as the alerts' evidence, as a
+    # monitor does per window (the config's evidence: section; default 1% of rows, at most 100).
+    cfg = config or MonitorConfig()
+    ev_cols = [c for c in (cfg.feature_names() or [n for n in ref.columns if n not in cfg.roles()])]
+    ev_cols += [c for c in (cfg.prediction, cfg.request_id) if c]
+    sample = EvidenceSample(cfg.evidence, ev_cols)
+    cur, cur_src = _load_side(args.cur, args, config, reference=ref, evidence=sample)
     changes = []
     if cur_src is not None:
         known = {**{n: None for n in ref.skipped},
@@ -173,8 +181,8 @@ def _compare(args):
             if cc.kind != cp.kind:
                 raise SchemaError(f"{args.cur}: column {n!r} changed type: {cp.kind} in the reference, "
                                   f"{cc.kind} now")
-    return compare(ref, cur, config, rules=args.rules, schema_changes=changes, ref_label=args.ref,
-                   cur_label=args.cur)
+    return compare(ref, cur, config, rules=args.rules, schema_changes=changes, evidence=sample.rows,
+                   ref_label=args.ref, cur_label=args.cur)
 
 
 def _cmd_compare(args) -> int:
@@ -200,7 +208,7 @@ def _cmd_demo(args) -> int:
     import pyarrow.parquet as pq
     from .demo import demo_config, make_tables
     from .report import compare, format_text, render
-    from .scan import open_data, plan_columns, profile_data
+    from .scan import EvidenceSample, open_data, plan_columns, profile_data
 
     t0 = time.perf_counter()
     ref_table, cur_table = make_tables(args.rows, args.seed)
@@ -215,12 +223,14 @@ def _cmd_demo(args) -> int:
         progress = _progress(args)
         src = open_data([paths[0]])
         ref = profile_data(src, plan_columns(src.schema, config), progress=progress)
-        cur = profile_data(open_data([paths[1]]), None, reference=ref, progress=progress)
+        sample = EvidenceSample(config.evidence, [n for n in ref.columns if n != config.latency])
+        cur = profile_data(open_data([paths[1]]), None, reference=ref, progress=progress, evidence=sample)
         t2 = time.perf_counter()
     # The profiles travel as bytes between processes; prove the round trip on the way.
     from .sketches import Profile
     ref, cur = Profile.from_bytes(ref.to_bytes()), Profile.from_bytes(cur.to_bytes())
-    c = compare(ref, cur, config, ref_label="synthetic reference day", cur_label="synthetic drifted day")
+    c = compare(ref, cur, config, evidence=sample.rows, ref_label="synthetic reference day",
+                cur_label="synthetic drifted day")
     cells = (ref_table.num_rows + cur_table.num_rows) * ref_table.num_columns
     print(f"fastdrift demo: reference {ref.rows:,} rows, current {cur.rows:,} rows, "
           f"{ref_table.num_columns} columns (synthetic data in {t1 - t0:.2f}s; profiled {cells:,} cells from "

@@ -46,13 +46,14 @@ import pyarrow.types as pat
 
 from .adapters.arrow import iter_columns
 from .errors import FastDriftError, InvalidInputError, SchemaError
-from .monitor.config import MonitorConfig
+from .monitor.config import EvidenceSpec, MonitorConfig
+from .monitor.signals import redact, row_keys
 from .records import SchemaChange
 from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest
 from .sketches.profile import CATEGORICAL, NUMERIC, column_kind
 
 __all__ = ["open_data", "profile_data", "Progress", "DataSource", "ColumnPlan", "plan_columns",
-           "schema_changes", "FORMATS"]
+           "schema_changes", "check_current", "EvidenceSample", "FORMATS"]
 
 #: File extension -> pyarrow.dataset format name.
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc",
@@ -364,6 +365,47 @@ class Progress:
                 self.stream.flush()
 
 
+# -- evidence ---------------------------------------------------------------------------------------
+
+class EvidenceSample:
+    """A bounded, uniform, redacted sample of rows, as a monitor keeps per window.
+
+    Each row gets the monitor's 64-bit key (:func:`~fastdrift.monitor.signals.row_keys`) of
+    (seed, fragment index * 2**32 + row in fragment), so the sample does not depend on thread
+    scheduling; rows with key < rate * 2**64 are eligible and the ``max_rows`` smallest keys
+    are kept (merged across fragments exactly).  Rows are redacted (``drop``, ``hash``)
+    before they are kept.
+    """
+
+    def __init__(self, spec: EvidenceSpec, columns: Sequence[str]):
+        self.spec = spec
+        self.columns = list(columns)
+        self.threshold = min(spec.rate * 2.0 ** 64, 2.0 ** 64 - 1)
+        self.rows: List[Tuple[int, dict]] = []
+
+    def sample(self, frag_index: int, start: int, batch: pa.RecordBatch, kept: List[Tuple[int, dict]]):
+        """Add the eligible rows of ``batch`` (rows ``start...`` of fragment ``frag_index``) to ``kept``."""
+        k = self.spec.max_rows
+        if k == 0 or self.spec.rate <= 0:
+            return kept
+        keys = row_keys(self.spec.seed, (frag_index << 32) + start, batch.num_rows)
+        cand = np.flatnonzero(keys < np.uint64(self.threshold))
+        if len(kept) >= k and cand.size:
+            cand = cand[keys[cand] < np.uint64(kept[-1][0])]
+        if not cand.size:
+            return kept
+        if cand.size > k:
+            cand = cand[np.argsort(keys[cand], kind="stable")[:k]]
+        cols = [c for c in self.columns if c in batch.schema.names]
+        rows = batch.select(cols).take(pa.array(cand)).to_pylist()
+        s = self.spec
+        new = [(int(keys[i]), redact(r, frozenset(s.drop), frozenset(s.hash), s.salt)) for i, r in zip(cand, rows)]
+        return sorted(kept + new, key=lambda kr: kr[0])[:k]
+
+    def merge(self, kept: List[Tuple[int, dict]]) -> None:
+        self.rows = sorted(self.rows + kept, key=lambda kr: kr[0])[: self.spec.max_rows]
+
+
 # -- the parallel scan ---------------------------------------------------------------------------------
 
 def _ordered_map(fn: Callable, items: Sequence, workers: int, merge: Callable) -> None:
@@ -410,24 +452,32 @@ class _Scanner:
         self.progress = progress
         self.workers = workers or os.cpu_count() or 1
 
-    def run(self, label: str, columns: List[str], make: Callable, count: Callable, merge: Callable):
-        """One scan: per fragment ``state = make()``, ``count(state, batch)`` per batch; ``merge(state)``."""
+    def run(self, label: str, columns: List[str], make: Callable, count: Callable, merge: Callable,
+            positional: bool = False):
+        """One scan: per fragment ``state = make()``, ``count(state, batch)`` per batch; ``merge(state)``.
+
+        ``positional``: ``count(state, batch, fragment index, first row of the batch in its fragment)``.
+        """
+        self.positional = positional
         if self.progress is not None:
             self.progress.start(label, self.src.rows, self.src.file_bytes)
         schema = self.src.schema
         whole_files = self.src.rows is None  # CSV / JSON fragments are whole files
 
-        def one(frag):
+        def one(item):
+            index, frag = item
             st = make()
+            start = 0
             for b in _batches(frag, columns, schema, self.src.label):
-                count(st, b)
+                count(st, b, index, start) if self.positional else count(st, b)
+                start += b.num_rows
                 if self.progress is not None:
                     self.progress.add(b.num_rows, b.nbytes)
             if self.progress is not None and whole_files and os.path.exists(_path(frag)):
                 self.progress.file_done(os.path.getsize(_path(frag)))
             return st
 
-        _ordered_map(one, self.src.fragments, self.workers, merge)
+        _ordered_map(one, list(enumerate(self.src.fragments)), self.workers, merge)
         if self.progress is not None:
             self.progress.done()
 
@@ -544,11 +594,13 @@ def _numeric_views(arr, name):
 
 def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optional[Profile] = None,
                  max_categories: int = 10_000, compression: float = 100,
-                 progress: Optional[Progress] = None, workers: Optional[int] = None) -> Profile:
+                 progress: Optional[Progress] = None, workers: Optional[int] = None,
+                 evidence: Optional[EvidenceSample] = None) -> Profile:
     """Profile a scanned dataset.
 
     With ``reference``: one pass counting on the reference's bins (``plans`` is then
-    ignored; every reference column must be in the data, see :func:`check_current`).
+    ignored; every reference column must be in the data, see :func:`check_current`), and
+    ``evidence`` (an :class:`EvidenceSample`), when given, collects sample rows on the way.
     Without: the four passes of the module docstring; the result equals
     ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories exactly;
     moments up to float reassociation; t-digests within their merge error).
@@ -557,15 +609,24 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
     if reference is not None:
         check_current(reference, src.schema, src.label)
         cols = list(reference.columns)
+        if evidence is not None:
+            cols += [c for c in evidence.columns if c in src.schema.names and c not in cols]
         total = reference.empty_like()
 
         def make():
-            return reference.empty_like()
+            return [reference.empty_like(), []]
 
-        def count(p, b):
-            p.update(b)
+        def count(st, b, index, start):
+            st[0].update(b)
+            if evidence is not None:
+                st[1] = evidence.sample(index, start, b, st[1])
 
-        sc.run("counting", cols, make, count, total.merge)
+        def merge(st):
+            total.merge(st[0])
+            if evidence is not None:
+                evidence.merge(st[1])
+
+        sc.run("counting on the reference's bins", cols, make, count, merge, positional=True)
         return total
 
     if not plans:

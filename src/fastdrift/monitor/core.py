@@ -528,7 +528,7 @@ class MonitorCore:
 # -- one-shot comparison --------------------------------------------------------------------------
 
 def report_from_profiles(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
-                         schema_changes=(), window=(0, 1)) -> Tuple[WindowReport, MonitorConfig]:
+                         schema_changes=(), evidence=(), window=(0, 1)) -> Tuple[WindowReport, MonitorConfig]:
     """Two profiles -> one closed :class:`~fastdrift.records.WindowReport` (``fastdrift compare``).
 
     The current profile is treated as one window counted on the reference's bins: the
@@ -546,6 +546,9 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
         The latency column's t-digest (in ``current``) becomes the latency signal.
     schema_changes : iterable of SchemaChange
         Reported as they are (the caller knows the Arrow types; a Profile keeps only kinds).
+    evidence : iterable of (key, row)
+        Already redacted sample rows of the current data with their sampling keys (the
+        ``config.evidence.max_rows`` smallest keys are kept, as in a monitor's window).
     window : (start, end)
         Labels of the window in the report.
 
@@ -614,4 +617,5 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
         if n not in known and (n, "new") not in seen:
             changes.append(SchemaChange(n, "new", None, cp.kind))
     ws.note_schema(changes)
+    ws.add_evidence([(int(k), dict(row)) for k, row in evidence])
     return build_report(ws, window[0], window[1], True, float("nan")), cfg

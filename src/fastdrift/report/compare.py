@@ -132,7 +132,7 @@ def _sev_by_column(alerts, rules) -> Dict[str, str]:
 
 
 def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
-            rules=None, schema_changes=(), ref_label: str = "reference",
+            rules=None, schema_changes=(), evidence=(), ref_label: str = "reference",
             cur_label: str = "current") -> Comparison:
     """Compare a current profile with a reference and evaluate alert rules on it.
 
@@ -145,6 +145,7 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
     rules : path, list of dicts / Rule, or None
         None: :func:`~fastdrift.alerts.default_rules` for the compared columns.
     schema_changes : SchemaChange records the caller observed (Arrow types changed within a kind).
+    evidence : (key, redacted row) pairs sampled from the current data (alerts carry them).
 
     Returns
     -------
@@ -153,7 +154,8 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
     config = config or MonitorConfig()
     # every bin's contribution (deciles: 10; categories: up to 50) so the report can draw them all
     config = dataclasses.replace(config, max_contributions=max(config.max_contributions, 50))
-    report, cfg = report_from_profiles(reference, current, config, schema_changes=schema_changes)
+    report, cfg = report_from_profiles(reference, current, config, schema_changes=schema_changes,
+                                       evidence=evidence)
     source = "built-in default rules"
     if rules is None and cfg.rules is not None:
         rules, source = cfg.rules, "rules: section of the monitor config"
