@@ -1,6 +1,7 @@
 """The ``fastdrift`` command: profile of every format, compare's exit status and JSON, bad input."""
 import json
 import os
+import pathlib
 import pty
 import subprocess
 import sys
@@ -324,3 +325,15 @@ def test_progress_line_without_a_row_count():
     p.file_done(1_000)
     line = p.line()
     assert "1,000 rows" in line and "rows/s" in line and "B/s" in line and "files 25%" in line and "ETA" in line
+
+
+def test_bench_runs_the_checkouts_benchmarks(tmp_path):
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, FASTDRIFT_BENCH_JSON=str(tmp_path / "bench.json"))  # not bench/results.json
+    r = subprocess.run([sys.executable, "-m", "fastdrift.cli", "bench", "--path", str(root),
+                        "-k", "test_moments and not numba"], capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "values/s" in r.stdout and "test_moments[c]" in r.stdout
+    # an unknown option elsewhere is a usage error, not passed anywhere
+    assert main(["compare", "a.fdp", "b.fdp", "-k", "x"]) == EXIT_USAGE

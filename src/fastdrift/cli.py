@@ -303,9 +303,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("bench", help="run bench/run.py of a source checkout and print the throughput table")
+    p = sub.add_parser("bench", help="run bench/run.py of a source checkout and print the throughput table",
+                       description="Other arguments (e.g. -k histogram) are passed to bench/run.py (pytest).")
     p.add_argument("--path", help="source checkout (default: the current directory)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to bench/run.py")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
     return parser
@@ -316,7 +316,10 @@ def main(argv=None) -> int:
     parser = _parser()
     debug = "--debug" in (sys.argv[1:] if argv is None else list(argv))
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command != "bench":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.pytest_args = extra  # `fastdrift bench -k histogram`: pytest's arguments
     except _Usage as exc:
         print(f"{exc} (see fastdrift --help)", file=sys.stderr)
         return EXIT_USAGE
