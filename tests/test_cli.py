@@ -209,6 +209,12 @@ def test_bad_input_is_one_line_with_a_distinct_status(data, tmp_path, capsys):
     code, line = _bad(capsys, "profile", str(garbage), "-o", str(tmp_path / "x.fdp"))
     assert code == EXIT_INPUT and "broken.parquet" in line
 
+    # a value that does not parse, far into a CSV file (after the type was inferred)
+    bad_csv = tmp_path / "late.csv"
+    bad_csv.write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(300_000)) + "oops,1\n")
+    code, line = _bad(capsys, "profile", str(bad_csv), "-o", str(tmp_path / "x.fdp"))
+    assert code == EXIT_INPUT and "late.csv" in line and "column #0" in line and "'oops'" in line
+
     t = pq.read_table(data["cur"])
     pq.write_table(t.drop_columns(["income"]), tmp_path / "no_income.parquet")
     code, line = _bad(capsys, "compare", str(ref), str(tmp_path / "no_income.parquet"))
