@@ -223,3 +223,21 @@ def test_import_fastdrift_does_not_import_pyspark():
     code = "import sys, fastdrift, fastdrift.spark; print('pyspark' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_empty_partitions_constant_and_null_columns(spark):
+    import fastdrift.spark
+    # 5 rows in 8 partitions: most partitions are empty and yield empty partial sketches;
+    # a constant column takes the single-edge shortcut; a string column is null but in one row.
+    table = pa.table({"x": pa.array([1.5, 2.5, None, 4.0, float("nan")]),
+                      "c": pa.array([7, 7, 7, 7, 7], pa.int32()),
+                      "s": pa.array([None, None, "a", None, None])})
+    df = spark.createDataFrame(table).repartition(8)
+    local, dist = fastdrift.profile(table), fastdrift.spark.profile(df)
+    assert dist.rows == 5
+    _assert_numeric_equal(local["x"], dist["x"])
+    _assert_numeric_equal(local["c"], dist["c"])
+    assert dist["c"].histogram.edges.tolist() == [7.0]
+    _assert_categorical_equal(local["s"], dist["s"])
+    with pytest.raises(fastdrift.InvalidInputError, match="no finite values"):
+        fastdrift.spark.profile(spark.createDataFrame(pa.table({"x": pa.array([float("nan"), None])})))
