@@ -8,7 +8,7 @@ import pathlib
 import fastdrift
 
 ORDER = ["errors", "records", "adapters", "kernels", "sketches", "metrics", "monitor", "alerts",
-         "exporters", "pipeline", "demo", "cli"]
+         "exporters", "pipeline", "spark", "demo", "cli"]
 ROOT = pathlib.Path(fastdrift.__file__).parent
 
 
