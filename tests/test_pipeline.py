@@ -203,3 +203,27 @@ def test_invalid_rule_file_is_a_clear_error(tmp_path):
     p.write_text("- name: psi_too_high\n  bogus_key: 1\n")
     with pytest.raises(fastdrift.FastDriftError, match="psi_too_high|bogus_key"):
         fastdrift.Monitor(table(500, 1), features=["a"], rules=p)
+
+
+def test_monitor_serves_prometheus_metrics_on_loopback():
+    import urllib.request
+
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(5)
+    ref = pa.table({"a": rng.normal(size=20_000), "score": rng.random(20_000)})
+    m = fastdrift.Monitor(ref, features=["a"], prediction="score", window={"by": "rows", "size": 10_000})
+    m.update(pa.table({"a": rng.normal(1.0, 1.0, 30_000), "score": rng.random(30_000)}))
+    server, thread = m.serve_metrics()
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    line = next(l for l in text.splitlines() if l.startswith('fastdrift_feature_drift{') and 'feature="a"' in l)
+    assert float(line.rsplit(" ", 1)[1]) == pytest.approx(m.reports()[-1].features["a"].value)
+    assert 'fastdrift_alert_state{' in text  # the default rules fire on this shift

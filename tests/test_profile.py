@@ -118,3 +118,19 @@ def test_demo_command_runs(capsys, tmp_path, monkeypatch):
     assert main(["demo", "--rows", "20000"]) == 0
     out = capsys.readouterr().out
     assert "income" in out and "PSI" in out and "drifted" in out
+
+
+def test_column_profile_empty_matches_empty_like(tables):
+    ref = fastdrift.profile(tables[0])
+    for name, cp in ref.columns.items():
+        if cp.kind == "numeric":
+            built = fastdrift.ColumnProfile.empty(name, "numeric", edges=cp.histogram.edges,
+                                                  compression=cp.tdigest.compression)
+        else:
+            built = fastdrift.ColumnProfile.empty(name, "categorical", key_type=cp.categorical.key_type,
+                                                  max_categories=cp.categorical.max_categories)
+        assert [s.to_bytes() for s in built.sketches()] == [s.to_bytes() for s in cp.empty_like().sketches()]
+    with pytest.raises(InvalidInputError, match="needs histogram edges"):
+        fastdrift.ColumnProfile.empty("x", "numeric")
+    with pytest.raises(InvalidInputError, match="kind must be"):
+        fastdrift.ColumnProfile.empty("x", "text")

@@ -251,6 +251,30 @@ class Monitor:
     def last_error(self) -> Optional[str]:
         return self.core.last_error
 
+    # -- export ------------------------------------------------------------------------------------------
+    def prometheus_collector(self):
+        """A ``prometheus_client`` collector over the latest closed window and the active alerts.
+
+        Scrapes read the last published (immutable) report under the facade's lock and never run
+        kernels or rules, so a scrape cannot slow the request path.  Needs ``fastdrift[prometheus]``.
+        """
+        from .exporters.prometheus import MonitorCollector
+        return MonitorCollector(self._prometheus_source)
+
+    def _prometheus_source(self):
+        with self._lock:
+            latest = self._reports[-1] if self._reports else None
+            active = tuple(self.evaluator.active()) if self.evaluator is not None else ()
+        return latest, active
+
+    def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
+        """Serve :meth:`prometheus_collector` at ``http://addr:port/metrics`` (loopback by default).
+
+        Returns ``(server, thread)``; stop with ``server.shutdown(); server.server_close()``.
+        """
+        from .exporters.prometheus import serve
+        return serve(self.prometheus_collector(), port=port, addr=addr)
+
     # -- checkpoints -------------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         self.flush()

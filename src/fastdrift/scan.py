@@ -482,27 +482,27 @@ class _Scanner:
             self.progress.done()
 
 
-# The single place that touches the exact-quantile internals: the Spark branch is refactoring
-# kernels/quantile.py into public mergeable steps; switch this adapter to them when it lands.
+# The single place that uses the exact-quantile steps of kernels/quantile.py (grid_plan, grid_counts,
+# flag_cells, select: the public, mergeable steps fastdrift.spark uses too).  The final step differs
+# from quantiles_from_selected on purpose: that one takes every selected value, and a tie block (an
+# integer column's decile cell) can hold a value per row; here the selection is kept as distinct
+# values with counts, so memory does not grow with the data.
 class _ExactQuantiles:
     """Mergeable exact quantiles (``np.quantile`` 'linear', bit for bit) over a scanned column.
 
-    ``count(view)`` adds grid counts (pass 2); after :meth:`plan_select`, ``select(view)``
-    returns the flagged cells' values of one chunk (pass 3, concatenated by
-    :meth:`add_selected`); :meth:`result` sorts and interpolates.
+    ``count(views)`` returns a chunk's grid counts (pass 2; they add up into :attr:`counts`);
+    after :meth:`plan_select`, ``select(views)`` returns a chunk's flagged-cell values as
+    (distinct values, counts) (pass 3; :meth:`add_selected` folds them); :meth:`result`
+    interpolates.
     """
 
     def __init__(self, qs: np.ndarray, n: int, lo: float, hi: float):
-        from .kernels import get_backend
         from .kernels import quantile as kq
         self._kq = kq
-        self.backend = get_backend("quantile")
-        self.qs, self.n, self.lo, self.hi = np.asarray(qs, np.float64), int(n), float(lo), float(hi)
-        n_cells = int(min(max(self.n // 64, 1), 1 << 14))  # as kernels.quantile.exact_quantiles
-        span = self.hi - self.lo
-        self.n_cells = n_cells
-        self.inv = n_cells / span if np.isfinite(span) and span > 0 else 0.0
-        self.counts = np.zeros(n_cells, dtype=np.int64)
+        self.qs, self.lo, self.hi = np.asarray(qs, np.float64), float(lo), float(hi)
+        self.plan = kq.grid_plan(n, lo, hi)
+        self.n_cells = self.plan.n_cells
+        self.counts = np.zeros(self.n_cells, dtype=np.int64)
         self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
 
     @property
@@ -510,41 +510,22 @@ class _ExactQuantiles:
         return self.lo == self.hi
 
     def count(self, views) -> np.ndarray:
-        return self._kq._grid_count(views, self.lo, self.inv, self.n_cells, self.backend)
+        return self._kq.grid_counts(views, self.plan)
 
     def plan_select(self) -> None:
-        qs, n = self.qs, self.n
-        virtual = (n - 1) * qs
-        prev = np.floor(virtual)
-        above = virtual >= n - 1
-        prev[above] = n - 1
-        prev[virtual < 0] = 0
-        self.prev_i = prev.astype(np.int64)
-        self.next_i = np.minimum(self.prev_i + 1, n - 1)
-        self.next_i[above] = n - 1
-        self.gamma = virtual - np.where(above, -1.0, prev)
-        self.cum = np.cumsum(self.counts)
-        if self.cum[-1] != n:
-            raise RuntimeError(f"grid counted {self.cum[-1]} finite values, expected {n}")
-        ranks = np.unique(np.concatenate([self.prev_i, self.next_i]))
-        flags = np.zeros(self.n_cells, dtype=np.uint8)
-        flags[np.searchsorted(self.cum, ranks, side="right")] = 1
-        self.flags = flags
-        self.sel_counts = np.where(flags.astype(bool), self.counts, 0)
-        self.cap = int(self.sel_counts.sum())
+        self.flags = self._kq.flag_cells(self.plan, self.counts, self.qs)  # checks the counts add up to n
+        self.cap = self._kq.selected_count(self.counts, self.flags)
+        self.sel_counts = np.where(self.flags.astype(bool), self.counts, 0)
 
     def select(self, views) -> Tuple[np.ndarray, np.ndarray]:
         """The flagged cells' values of one chunk as (distinct values, counts).
 
-        Distinct values with counts, not the values: a cell that holds a tie block (integer
-        columns: ``clicks``, ``age``) would otherwise keep one float per row - memory
-        growing with the data.  pyarrow's hash ``value_counts`` costs ~5 ns a value.
+        pyarrow's hash ``value_counts`` costs a few ns a value and turns a tie block into one pair.
         """
-        out = np.empty(self.cap, dtype=np.float64)  # a chunk never holds more than all selected values
-        got = self._kq._grid_select(views, self.lo, self.inv, self.n_cells, self.flags, out, self.backend)
-        if got == 0:
+        v = self._kq.select(views, self.plan, self.flags, self.cap)  # cap bounds any part of the column
+        if v.size == 0:
             return np.zeros(0), np.zeros(0, np.int64)
-        vc = pc.value_counts(pa.array(out[:got]))
+        vc = pc.value_counts(pa.array(v))
         return (vc.field("values").to_numpy(zero_copy_only=False).copy(),
                 vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64))
 
@@ -557,15 +538,17 @@ class _ExactQuantiles:
         u, c = _merge_counts(self.selected)
         if int(c.sum()) != self.cap:
             raise RuntimeError(f"grid selected {int(c.sum())} values, expected {self.cap}")
+        prev_i, next_i, gamma = self._kq._order_statistics(self.plan.n, self.qs)
+        cum = np.cumsum(self.counts)
         ends = np.cumsum(c)  # sorted distinct values: position i holds u[searchsorted(ends, i, "right")]
         sel_before = np.cumsum(self.sel_counts) - self.sel_counts
-        all_before = self.cum - self.counts
+        all_before = cum - self.counts
 
         def at(r):
-            cell = np.searchsorted(self.cum, r, side="right")
+            cell = np.searchsorted(cum, r, side="right")
             return u[np.searchsorted(ends, r - all_before[cell] + sel_before[cell], side="right")]
 
-        return self._kq.lerp_like_numpy(at(self.prev_i), at(self.next_i), self.gamma)
+        return self._kq.lerp_like_numpy(at(prev_i), at(next_i), gamma)
 
 
 def _append_compact(parts: list, part) -> list:

@@ -97,10 +97,10 @@ _DBL_MAX = np.finfo(np.float64).max
 
 # ---- histogram -----------------------------------------------------------------
 
-# Path selectors for the histogram, as in fd_hist.c.
+# Path selectors for the histogram, as in fd_hist.c (numba specialises one-probe tables and the
+# general probe loop; fd_hist.c also unrolls two and three probes).
 M_UNIFORM = 0
 M_P1 = 1
-M_P2 = 2
 M_PN = 4
 
 
@@ -120,9 +120,6 @@ def _bin(x, e, table, lo, inv, top, n_probe, mode):
     t = t if t < top else top
     b = np.int64(table[np.int64(t)])
     if mode == M_P1:
-        b += np.int64(xc >= e[b])
-    elif mode == M_P2:
-        b += np.int64(xc >= e[b])
         b += np.int64(xc >= e[b])
     else:
         for _ in range(n_probe):

@@ -22,7 +22,8 @@ kernels of ``kernels/fd_select.c`` or their numba twins in
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -30,7 +31,8 @@ from . import get_backend, native
 from ..adapters.arrow import ColumnView
 from ..errors import InvalidInputError
 
-__all__ = ["exact_quantiles", "lerp_like_numpy"]
+__all__ = ["exact_quantiles", "lerp_like_numpy", "GridPlan", "grid_plan", "grid_counts", "flag_cells",
+           "selected_count", "select", "quantiles_from_selected"]
 
 
 def lerp_like_numpy(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -42,52 +44,102 @@ def lerp_like_numpy(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def _grid_count(views: Sequence[ColumnView], lo: float, inv: float, n_cells: int, backend: str):
-    counts = np.zeros(n_cells, dtype=np.int64)
+@dataclass(frozen=True)
+class GridPlan:
+    """The equal-width grid over [lo, hi] that every pass of one quantile query shares.
+
+    Every partition of a distributed column must put each value in the same
+    cell, so the plan depends only on the column's global ``n``, ``lo`` and
+    ``hi`` (exact, from merged :class:`~fastdrift.sketches.Moments`), never on
+    the data a partition holds.
+
+    Attributes
+    ----------
+    n : int
+        Number of finite values of the whole column.
+    lo, hi : float
+        Their minimum and maximum.
+    n_cells : int
+        Number of grid cells.
+    inv : float
+        ``n_cells / (hi - lo)`` (0 when the span is not a positive finite number:
+        then every value falls in cell 0 and the selection stays exact).
+    """
+
+    n: int
+    lo: float
+    hi: float
+    n_cells: int
+    inv: float
+
+
+def grid_plan(n: int, lo: float, hi: float) -> GridPlan:
+    """The grid of a column with ``n`` >= 1 finite values in ``[lo, hi]``.
+
+    Parameters
+    ----------
+    n : int
+        Number of finite values (``Moments.n``).
+    lo, hi : float
+        Their minimum and maximum (``Moments.min`` / ``Moments.max``).
+
+    Returns
+    -------
+    GridPlan
+    """
+    n = int(n)
+    if n < 1:
+        raise InvalidInputError(f"a quantile grid needs at least one finite value, got n={n}")
+    # ~64 values a cell, at most 16Ki cells (128 KiB of counters: cache resident)
+    n_cells = int(min(max(n // 64, 1), 1 << 14))
+    span = hi - lo
+    inv = n_cells / span if np.isfinite(span) and span > 0 else 0.0
+    return GridPlan(n, float(lo), float(hi), n_cells, float(inv))
+
+
+def _resolve_backend(backend: Optional[str]) -> str:
+    if backend is None:
+        backend = get_backend("quantile")
+    if backend not in ("c", "numba"):
+        raise InvalidInputError(f"unknown backend {backend!r}")
+    return backend
+
+
+def grid_counts(views: Iterable[ColumnView], plan: GridPlan, backend: Optional[str] = None) -> np.ndarray:
+    """Finite values per grid cell (pass 1); counts of disjoint parts of a column add up.
+
+    Parameters
+    ----------
+    views : iterable of ColumnView
+        Chunks of the column (or of one partition of it); consumed once, so a
+        generator over streamed batches works.
+    plan : GridPlan
+        From :func:`grid_plan` over the *whole* column.
+    backend : {"c", "numba"}, optional
+        Defaults to ``get_backend("quantile")``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64[plan.n_cells].
+    """
+    backend = _resolve_backend(backend)
+    counts = np.zeros(plan.n_cells, dtype=np.int64)
     for v in views:
         if backend == "c":
             c = native.column(v)
-            rc = native.lib.fd_grid_count(c, lo, inv, n_cells, native.ptr("int64_t*", counts))
+            rc = native.lib.fd_grid_count(c, plan.lo, plan.inv, plan.n_cells, native.ptr("int64_t*", counts))
         else:
             from . import jit
-            rc = jit.grid_count(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, counts)
+            rc = jit.grid_count(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
+                                plan.n_cells, counts)
         # Both backends return fd_status codes.
         native.check(rc, "grid count", v.name)
     return counts
 
 
-def _grid_select(views: Sequence[ColumnView], lo: float, inv: float, n_cells: int,
-                 flags: np.ndarray, out: np.ndarray, backend: str) -> int:
-    got = np.zeros(1, dtype=np.int64)
-    for v in views:
-        if backend == "c":
-            c = native.column(v)
-            rc = native.lib.fd_grid_select(c, lo, inv, n_cells, native.ptr("uint8_t*", flags),
-                                           native.ptr("double*", out), out.size,
-                                           native.ptr("int64_t*", got))
-        else:
-            from . import jit
-            rc = jit.grid_select(v.values, v.validity, v.offset, v.length, lo, inv, n_cells,
-                                 flags, out, out.size, got)
-        native.check(rc, "grid select", v.name)
-    return int(got[0])
-
-
-def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: float, hi: float,
-                    backend: Optional[str] = None) -> np.ndarray:
-    """``np.quantile(finite values, qs)`` for a column given as chunk views.
-
-    ``n``, ``lo`` and ``hi`` are the number, minimum and maximum of the finite
-    values (from :class:`~fastdrift.sketches.Moments`); ``n`` must be >= 1.
-    ``backend`` (``"c"`` or ``"numba"``) defaults to ``get_backend("quantile")``.
-    """
-    if backend is None:
-        backend = get_backend("quantile")
-    if backend not in ("c", "numba"):
-        raise InvalidInputError(f"unknown backend {backend!r}")
-    qs = np.asarray(qs, dtype=np.float64)
-    if lo == hi:
-        return np.full(qs.shape, lo)
+def _order_statistics(n: int, qs: np.ndarray):
+    """(prev, next, gamma) of numpy's 'linear' method for ``n`` sorted values."""
     virtual = (n - 1) * qs
     prev = np.floor(virtual)
     above = virtual >= n - 1
@@ -97,26 +149,111 @@ def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: flo
     next_i = np.minimum(prev_i + 1, n - 1)
     next_i[above] = n - 1
     gamma = virtual - np.where(above, -1.0, prev)  # numpy uses index -1 above bounds; a == b there
+    return prev_i, next_i, gamma
 
-    # ~64 values a cell, at most 16Ki cells (128 KiB of counters: cache resident)
-    n_cells = int(min(max(n // 64, 1), 1 << 14))
-    span = hi - lo
-    inv = n_cells / span if np.isfinite(span) and span > 0 else 0.0
-    counts = _grid_count(views, lo, inv, n_cells, backend)
+
+def flag_cells(plan: GridPlan, counts: np.ndarray, qs) -> np.ndarray:
+    """Mark the cells that hold the order statistics ``np.quantile(x, qs)`` interpolates between.
+
+    Parameters
+    ----------
+    plan : GridPlan
+    counts : numpy.ndarray
+        int64 grid counts of the whole column (partitions' counts summed).
+    qs : array_like of float
+        Quantile levels in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8[plan.n_cells], 1 for a flagged cell.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
     cum = np.cumsum(counts)
-    if cum[-1] != n:
-        raise RuntimeError(f"grid counted {cum[-1]} finite values, expected {n}")
+    if counts.shape != (plan.n_cells,) or cum[-1] != plan.n:
+        raise RuntimeError(f"grid counted {cum[-1] if cum.size else 0} finite values in "
+                           f"{counts.size} cells, expected {plan.n} in {plan.n_cells}")
+    prev_i, next_i, _ = _order_statistics(plan.n, np.asarray(qs, dtype=np.float64))
     ranks = np.unique(np.concatenate([prev_i, next_i]))
-    cells = np.searchsorted(cum, ranks, side="right")
-    flags = np.zeros(n_cells, dtype=np.uint8)
-    flags[cells] = 1
+    flags = np.zeros(plan.n_cells, dtype=np.uint8)
+    flags[np.searchsorted(cum, ranks, side="right")] = 1
+    return flags
+
+
+def selected_count(counts: np.ndarray, flags: np.ndarray) -> int:
+    """How many values the flagged cells hold (the capacity :func:`select` needs)."""
+    return int(np.where(flags.astype(bool), counts, 0).sum())
+
+
+def select(views: Iterable[ColumnView], plan: GridPlan, flags: np.ndarray, cap: int,
+           backend: Optional[str] = None) -> np.ndarray:
+    """The finite values of flagged cells, in column order (pass 2); parts concatenate.
+
+    Parameters
+    ----------
+    views : iterable of ColumnView
+        Chunks of the column or of one partition of it (consumed once).
+    plan : GridPlan
+    flags : numpy.ndarray
+        From :func:`flag_cells`.
+    cap : int
+        Upper bound of the number selected: :func:`selected_count` of the
+        counts of these views (or of the whole column, a safe bound for a part).
+        More values than ``cap`` raise (the grid disagrees with its counts).
+    backend : {"c", "numba"}, optional
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 values, unsorted.
+    """
+    backend = _resolve_backend(backend)
+    flags = np.ascontiguousarray(flags, dtype=np.uint8)
+    out = np.empty(int(cap), dtype=np.float64)
+    got = np.zeros(1, dtype=np.int64)
+    for v in views:
+        if backend == "c":
+            c = native.column(v)
+            rc = native.lib.fd_grid_select(c, plan.lo, plan.inv, plan.n_cells, native.ptr("uint8_t*", flags),
+                                           native.ptr("double*", out), out.size,
+                                           native.ptr("int64_t*", got))
+        else:
+            from . import jit
+            rc = jit.grid_select(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
+                                 plan.n_cells, flags, out, out.size, got)
+        native.check(rc, "grid select", v.name)
+    return out[: int(got[0])]
+
+
+def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
+                            values: np.ndarray, qs) -> np.ndarray:
+    """``np.quantile(x, qs)`` from the whole column's grid counts and the flagged cells' values.
+
+    Parameters
+    ----------
+    plan : GridPlan
+    counts : numpy.ndarray
+        int64 grid counts of the whole column.
+    flags : numpy.ndarray
+        From :func:`flag_cells` with the same ``qs``.
+    values : numpy.ndarray
+        Every value of the flagged cells (all partitions' selections concatenated,
+        any order).
+    qs : array_like of float
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, bit-identical to ``np.quantile`` over the column's finite values.
+    """
+    qs = np.asarray(qs, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
     sel_counts = np.where(flags.astype(bool), counts, 0)
-    cap = int(sel_counts.sum())
-    out = np.empty(cap, dtype=np.float64)
-    got = _grid_select(views, lo, inv, n_cells, flags, out, backend)
-    if got != cap:
-        raise RuntimeError(f"grid selected {got} values, expected {cap}")
-    out.sort()
+    if values.size != int(sel_counts.sum()):
+        raise RuntimeError(f"grid selected {values.size} values, expected {int(sel_counts.sum())}")
+    out = np.sort(np.asarray(values, dtype=np.float64))
+    cum = np.cumsum(counts)
+    prev_i, next_i, gamma = _order_statistics(plan.n, qs)
     # position of a global rank inside `out`: rank - (values before its cell) + (selected before its cell)
     sel_before = np.cumsum(sel_counts) - sel_counts
     all_before = cum - counts
@@ -126,3 +263,24 @@ def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: flo
         return out[r - all_before[cell] + sel_before[cell]]
 
     return lerp_like_numpy(at(prev_i), at(next_i), gamma)
+
+
+def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: float, hi: float,
+                    backend: Optional[str] = None) -> np.ndarray:
+    """``np.quantile(finite values, qs)`` for a column given as chunk views.
+
+    ``n``, ``lo`` and ``hi`` are the number, minimum and maximum of the finite
+    values (from :class:`~fastdrift.sketches.Moments`); ``n`` must be >= 1.
+    ``backend`` (``"c"`` or ``"numba"``) defaults to ``get_backend("quantile")``.
+    The steps are the public functions above, which a distributed caller
+    (:mod:`fastdrift.spark`) runs per partition and combines in between.
+    """
+    backend = _resolve_backend(backend)
+    qs = np.asarray(qs, dtype=np.float64)
+    if lo == hi:
+        return np.full(qs.shape, lo)
+    plan = grid_plan(n, lo, hi)
+    counts = grid_counts(views, plan, backend)
+    flags = flag_cells(plan, counts, qs)
+    values = select(views, plan, flags, selected_count(counts, flags), backend)
+    return quantiles_from_selected(plan, counts, flags, values, qs)

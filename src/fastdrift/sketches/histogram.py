@@ -39,6 +39,30 @@ def _check_numeric_type(arr, name) -> None:
         raise SchemaError(f"{label}: a Histogram counts numbers, got Arrow type {t}")
 
 
+def check_binning(bins, strategy: str) -> None:
+    """Raise :class:`InvalidInputError` unless ``bins`` and ``strategy`` are valid for :func:`reference_edges`."""
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
+        raise InvalidInputError(f"bins must be an integer >= 2, got {bins!r}")
+    if strategy not in ("quantile", "uniform"):
+        raise InvalidInputError(f"strategy must be 'quantile' or 'uniform', got {strategy!r}")
+
+
+def quantile_levels(bins: int) -> np.ndarray:
+    """The levels whose quantiles are the inner edges of ``bins`` quantile bins: ``1/bins, ..., (bins-1)/bins``."""
+    return np.arange(1, bins) / bins
+
+
+def uniform_edges(lo: float, hi: float, bins: int) -> np.ndarray:
+    """``bins - 1`` equal-width inner edges over ``[lo, hi]`` (``[lo]`` for a constant column)."""
+    return np.unique(np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([lo]))
+
+
+def no_finite_values(name) -> InvalidInputError:
+    """The error of a reference column without a finite value (no edges can come from it)."""
+    label = f"column {name!r}" if name is not None else "reference"
+    return InvalidInputError(f"{label}: no finite values to derive histogram edges from")
+
+
 def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=None,
                     moments=None) -> np.ndarray:
     """Inner edges derived from a reference sample.
@@ -51,25 +75,19 @@ def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=Non
     ``bins`` bins.  A constant column gets the single edge ``[c]``.  ``moments``,
     a :class:`~fastdrift.Moments` of the same values, saves a pass when given.
     """
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
-        raise InvalidInputError(f"bins must be an integer >= 2, got {bins!r}")
-    if strategy not in ("quantile", "uniform"):
-        raise InvalidInputError(f"strategy must be 'quantile' or 'uniform', got {strategy!r}")
+    check_binning(bins, strategy)
     arr = as_arrow(values, name)
     _check_numeric_type(arr, name)
     if moments is None:
         from .moments import Moments
         moments = Moments(name=name).update(arr)
     if moments.n == 0:
-        label = f"column {name!r}" if name is not None else "reference"
-        raise InvalidInputError(f"{label}: no finite values to derive histogram edges from")
+        raise no_finite_values(name)
     lo, hi = moments.min, moments.max
     if strategy == "quantile":
         views = [v for v in iter_columns(arr, name) if v.kind == "numeric"]
-        edges = exact_quantiles(views, np.arange(1, bins) / bins, moments.n, lo, hi)
-    else:
-        edges = np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([lo])
-    return np.unique(edges)
+        return np.unique(exact_quantiles(views, quantile_levels(bins), moments.n, lo, hi))
+    return uniform_edges(lo, hi, bins)
 
 
 class Histogram(Sketch):

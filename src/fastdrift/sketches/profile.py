@@ -28,7 +28,7 @@ from .histogram import Histogram, reference_edges
 from .moments import Moments
 from .tdigest import TDigest
 
-__all__ = ["Profile", "ColumnProfile", "profile", "column_kind"]
+__all__ = ["Profile", "ColumnProfile", "profile", "column_kind", "NUMERIC", "CATEGORICAL"]
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 _KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
@@ -89,6 +89,40 @@ class ColumnProfile:
         return ColumnProfile(self.name, self.kind,
                              *(s.copy() if s is not None else None
                                for s in (self.histogram, self.moments, self.categorical, self.tdigest)))
+
+    @classmethod
+    def empty(cls, name: str, kind: str, *, edges=None, tdigest: bool = True, compression: float = 100,
+              max_categories: int = 10_000, key_type: Optional[str] = None) -> "ColumnProfile":
+        """A column profile with nothing counted, built from its specification.
+
+        Parameters
+        ----------
+        name : str
+        kind : {"numeric", "categorical"}
+        edges : array_like of float
+            Histogram edges of a numeric column (required for it).
+        tdigest : bool
+            Whether a numeric column carries a :class:`TDigest`.
+        compression : float
+            The t-digest's compression.
+        max_categories : int
+            Cardinality cap of a categorical column.
+        key_type : {"str", "int", "bool"}, optional
+            Key type of a categorical column (fixed by its first update when None).
+
+        Returns
+        -------
+        ColumnProfile
+        """
+        if kind == NUMERIC:
+            if edges is None:
+                raise InvalidInputError(f"column {name!r}: a numeric column profile needs histogram edges")
+            td = TDigest(compression, name=name) if tdigest else None
+            return cls(name, NUMERIC, Histogram(edges, name=name), Moments(name=name), tdigest=td)
+        if kind == CATEGORICAL:
+            return cls(name, CATEGORICAL,
+                       categorical=Categorical(max_categories, key_type=key_type, name=name))
+        raise InvalidInputError(f"column {name!r}: kind must be 'numeric' or 'categorical', got {kind!r}")
 
     def empty_like(self) -> "ColumnProfile":
         if self.kind == NUMERIC:

@@ -1,0 +1,329 @@
+"""Profiles of Spark DataFrames, equal to the single-process profile of the same data.
+
+``fastdrift.spark.profile(df)`` runs on an existing Spark cluster (pyspark >= 3.5,
+``pip install "fastdrift[spark]"``).  Each Spark job is one ``mapInArrow`` pass: the
+executors run the same C/numba kernels as :func:`fastdrift.profile` over the Arrow
+batches Spark hands to Python, and send back a few bytes per partition; the driver
+combines them.  No column is ever collected.
+
+A *reference* profile bins each numeric column at its exact deciles (bit-identical to
+``np.quantile``), which needs order statistics of the whole column, so it takes four
+passes over the data (the steps of :mod:`fastdrift.kernels.quantile`, split where
+their state merges):
+
+1. per partition, :class:`~fastdrift.Moments` of every numeric column; the driver
+   merges them into the global finite count, min and max (exact);
+2. per partition, counts of the finite values per cell of the grid
+   :func:`~fastdrift.kernels.quantile.grid_plan` builds from that global n/min/max;
+   the driver adds them and flags the cells that hold the ranks the deciles need;
+3. per partition, the values of the flagged cells (a few thousand at most, unless
+   ties pile up in a cell); the driver concatenates and interpolates exactly as
+   ``np.quantile`` does -> edges;
+4. per partition, ``profile(batches, reference=<empty profile with those edges>)``
+   serialized with :meth:`Profile.to_bytes`; the partial profiles are merged tree-wise
+   (on the executors with ``treeReduce`` when there are many partitions, else pairwise
+   on the driver).
+
+A *current* profile against a given reference runs step 4 only.  Partial results
+travel as the versioned byte format (or raw little-endian arrays) -- never as pickled
+sketches.  The DataFrame is evaluated once per pass: ``cache()`` it first when it is
+expensive to compute.
+
+This module imports pyspark only inside the functions that need it, so
+``import fastdrift`` (and even ``import fastdrift.spark``) never imports pyspark.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.types as pat
+
+from .errors import InvalidInputError, SchemaError
+from .kernels.quantile import (GridPlan, flag_cells, grid_counts, grid_plan, quantiles_from_selected,
+                               select, selected_count)
+from .adapters.arrow import iter_columns
+from .metrics import compare_profiles
+from .sketches import Moments, Profile
+from .sketches.histogram import check_binning, no_finite_values, quantile_levels, uniform_edges
+from .sketches.profile import CATEGORICAL, NUMERIC, ColumnProfile, column_kind
+
+__all__ = ["profile", "compare", "PROFILE_OPTIONS"]
+
+#: Keys a ``config`` mapping may hold: the options of :func:`fastdrift.profile`.
+PROFILE_OPTIONS = ("kinds", "bins", "strategy", "max_categories", "tdigest", "compression")
+_DEFAULTS = {"kinds": None, "bins": 10, "strategy": "quantile", "max_categories": 10_000,
+             "tdigest": True, "compression": 100}
+
+# Below this many partitions the partial profiles (a few KB each) are collected and merged
+# on the driver; above it, treeReduce merges them on the executors first so the driver
+# neither holds nor merges thousands of them.
+_EXECUTOR_MERGE_MIN_PARTITIONS = 64
+
+
+# -- partition side (runs on the executors) --------------------------------------------
+
+def _one_row(**cols) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict({k: [v] for k, v in cols.items()},
+                                      schema=pa.schema([(k, pa.string() if isinstance(v, str) else pa.binary())
+                                                        for k, v in cols.items()]))
+
+
+def _numeric_views(batch: pa.RecordBatch, name: str):
+    # Spark hands integers and floats as plain Arrow arrays; the views read them in place.
+    return [v for v in iter_columns(batch.column(name), name) if v.kind == "numeric"]
+
+
+def _moments_job(names: Sequence[str]):
+    """Job 1: one (column, Moments bytes) row per numeric column and partition."""
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        ms = {n: Moments(name=n) for n in names}
+        for b in batches:
+            for n in names:
+                ms[n].update(b.column(n))
+        for n in names:
+            yield _one_row(column=n, blob=ms[n].to_bytes())
+    return run
+
+
+def _grid_job(plans: Mapping[str, GridPlan]):
+    """Job 2: one (column, int64 grid counts) row per column and partition."""
+    def run(batches):
+        counts = {n: np.zeros(p.n_cells, dtype=np.int64) for n, p in plans.items()}
+        for b in batches:
+            for n, p in plans.items():
+                counts[n] += grid_counts(_numeric_views(b, n), p)
+        for n, c in counts.items():
+            yield _one_row(column=n, blob=c.astype("<i8").tobytes())
+    return run
+
+
+def _select_job(plans: Mapping[str, GridPlan], flags: Mapping[str, np.ndarray], caps: Mapping[str, int]):
+    """Job 3: one (column, float64 values of the flagged cells) row per column and partition."""
+    def run(batches):
+        parts: Dict[str, List[np.ndarray]] = {n: [] for n in plans}
+        room = dict(caps)  # the global selected count bounds what any partition can select
+        for b in batches:
+            for n, p in plans.items():
+                got = select(_numeric_views(b, n), p, flags[n], room[n])
+                room[n] -= got.size
+                parts[n].append(got)
+        for n, vs in parts.items():
+            v = np.concatenate(vs) if vs else np.zeros(0)
+            yield _one_row(column=n, blob=v.astype("<f8").tobytes())
+    return run
+
+
+def _profile_job(empty_blob: bytes):
+    """Job 4: one serialized partial Profile per partition (empty when the partition is)."""
+    def run(batches):
+        p = Profile.from_bytes(empty_blob)
+        for b in batches:
+            p.update(b)
+        yield _one_row(profile=p.to_bytes())
+    return run
+
+
+def _merge_blobs(a: bytes, b: bytes) -> bytes:
+    """Merge two serialized profiles into a serialized profile (treeReduce's function)."""
+    return Profile.from_bytes(a).merge(Profile.from_bytes(b)).to_bytes()
+
+
+def _to_bytes(row) -> bytes:
+    return bytes(row[0])
+
+
+# -- driver side ------------------------------------------------------------------------
+
+def _collect_by_column(df) -> Dict[str, List[bytes]]:
+    out: Dict[str, List[bytes]] = {}
+    for row in df.collect():
+        out.setdefault(row[0], []).append(bytes(row[1]))
+    return out
+
+
+def _tree_merge(profiles: List[Profile]) -> Profile:
+    """Pairwise merges, log2(len) levels deep: each sketch merges partners of similar size."""
+    while len(profiles) > 1:
+        nxt = [profiles[i].merge(profiles[i + 1]) for i in range(0, len(profiles) - 1, 2)]
+        if len(profiles) % 2:
+            nxt.append(profiles[-1])
+        profiles = nxt
+    return profiles[0]
+
+
+def _merge_partials(blobs_df, merge: str) -> Profile:
+    rdd = None
+    if merge in ("auto", "executors"):
+        try:
+            rdd = blobs_df.rdd  # not available under Spark Connect: merge on the driver there
+        except Exception:  # noqa: BLE001 -- pyspark raises different types per version/mode
+            if merge == "executors":
+                raise
+    if rdd is not None and (merge == "executors" or rdd.getNumPartitions() >= _EXECUTOR_MERGE_MIN_PARTITIONS):
+        return Profile.from_bytes(rdd.map(_to_bytes).treeReduce(_merge_blobs, depth=2))
+    return _tree_merge([Profile.from_bytes(bytes(r[0])) for r in blobs_df.collect()])
+
+
+def _arrow_type(spark_type) -> Optional[pa.DataType]:
+    """The Arrow type Spark hands to ``mapInArrow`` for a column, or None if it has none."""
+    from pyspark.sql.pandas.types import to_arrow_type
+    try:
+        return to_arrow_type(spark_type)
+    except Exception:  # noqa: BLE001 -- unsupported types raise various errors across versions
+        return None
+
+
+def _options(config: Optional[Mapping]) -> dict:
+    opts = dict(_DEFAULTS)
+    if config is not None:
+        unknown = sorted(set(config) - set(PROFILE_OPTIONS))
+        if unknown:
+            raise InvalidInputError(f"unknown profile options {unknown}; expected some of {list(PROFILE_OPTIONS)}")
+        opts.update(config)
+    for k, v in (opts["kinds"] or {}).items():
+        if v not in (NUMERIC, CATEGORICAL):
+            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
+    check_binning(opts["bins"], opts["strategy"])
+    return opts
+
+
+def _plan_columns(dataframe, columns, kinds):
+    """(selected [(name, kind)], skipped) exactly as :func:`fastdrift.profile` chooses them."""
+    fields = {f.name: f.dataType for f in dataframe.schema.fields}
+    names = list(fields)
+    if columns is not None:
+        columns = list(columns)
+        unknown = [c for c in columns if c not in fields]
+        if unknown:
+            raise SchemaError(f"columns {unknown} are not in the DataFrame (it has {names})")
+    selected, skipped = [], []
+    for name in (columns if columns is not None else names):
+        t = _arrow_type(fields[name])
+        kind = kinds.get(name) or (column_kind(t) if t is not None else None)
+        if kind is None:
+            if columns is not None:
+                raise SchemaError(f"column {name!r}: Spark type {fields[name].simpleString()} has no default "
+                                  "sketch; give it a kind")
+            skipped.append(name)
+            continue
+        if kind == NUMERIC and t is not None and pat.is_null(t):
+            raise SchemaError(f"column {name!r} is all-null (Arrow null type): no reference bins")
+        selected.append((name, kind))
+    return selected, skipped
+
+
+def _reference_edges(df, numeric: Sequence[str], bins: int, strategy: str) -> Dict[str, np.ndarray]:
+    """Jobs 1-3: the edges :func:`~fastdrift.sketches.histogram.reference_edges` gives each column."""
+    if not numeric:
+        return {}
+    moments: Dict[str, Moments] = {n: Moments(name=n) for n in numeric}
+    for n, blobs in _collect_by_column(df.mapInArrow(_moments_job(numeric), "column string, blob binary")).items():
+        for blob in blobs:
+            moments[n].merge(Moments.from_bytes(blob))
+    edges: Dict[str, np.ndarray] = {}
+    plans: Dict[str, GridPlan] = {}
+    for n, m in moments.items():
+        if m.n == 0:
+            raise no_finite_values(n)
+        if strategy == "uniform":
+            edges[n] = uniform_edges(m.min, m.max, bins)
+        elif m.min == m.max:
+            edges[n] = np.array([m.min])  # exact_quantiles of a constant column, without a pass
+        else:
+            plans[n] = grid_plan(m.n, m.min, m.max)
+    if not plans:
+        return edges
+    qs = quantile_levels(bins)
+    counts = {n: np.zeros(p.n_cells, dtype=np.int64) for n, p in plans.items()}
+    for n, blobs in _collect_by_column(df.mapInArrow(_grid_job(plans), "column string, blob binary")).items():
+        for blob in blobs:
+            counts[n] += np.frombuffer(blob, dtype="<i8")
+    flags = {n: flag_cells(p, counts[n], qs) for n, p in plans.items()}
+    caps = {n: selected_count(counts[n], flags[n]) for n in plans}
+    values: Dict[str, List[np.ndarray]] = {n: [] for n in plans}
+    for n, blobs in _collect_by_column(df.mapInArrow(_select_job(plans, flags, caps),
+                                                     "column string, blob binary")).items():
+        values[n].extend(np.frombuffer(b, dtype="<f8") for b in blobs)
+    for n, p in plans.items():
+        vals = np.concatenate(values[n]) if values[n] else np.zeros(0)
+        edges[n] = np.unique(quantiles_from_selected(p, counts[n], flags[n], vals, qs))
+    return edges
+
+
+def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional[Mapping] = None, *,
+            reference: Optional[Profile] = None, merge: str = "auto") -> Profile:
+    """Profile a Spark DataFrame: equal to :func:`fastdrift.profile` of the same rows.
+
+    Parameters
+    ----------
+    dataframe : pyspark.sql.DataFrame
+        Any DataFrame (classic or Spark Connect); its partitions are profiled where they live.
+    columns : iterable of str, optional
+        Columns to profile (default: every column whose type has a sketch; the others are
+        listed in ``Profile.skipped``).
+    config : mapping, optional
+        Options of :func:`fastdrift.profile`: ``kinds``, ``bins``, ``strategy``,
+        ``max_categories``, ``tdigest``, ``compression`` (same defaults).
+    reference : Profile, optional
+        Profile the DataFrame as *current* data against these columns and bins (one pass);
+        ``columns`` and ``config`` are then ignored, as in :func:`fastdrift.profile`.
+    merge : {"auto", "driver", "executors"}
+        Where the per-partition profiles are merged: ``"executors"`` uses
+        ``RDD.treeReduce`` (not available under Spark Connect), ``"driver"`` collects
+        them and merges pairwise; ``"auto"`` picks the executors from 64 partitions on.
+
+    Returns
+    -------
+    Profile
+        Counts, histogram edges, categories, min and max equal to the single-process
+        profile; mean and variance up to floating-point reassociation; t-digests
+        within their merge error bound (see README, "t-digest").
+    """
+    if merge not in ("auto", "driver", "executors"):
+        raise InvalidInputError(f"merge must be 'auto', 'driver' or 'executors', got {merge!r}")
+    if reference is not None:
+        missing = [c for c in reference.columns if c not in dataframe.columns]
+        if missing:
+            raise SchemaError(f"columns {missing} of the reference are missing from the DataFrame "
+                              f"(it has {dataframe.columns})")
+        empty = reference.empty_like()
+        df = dataframe.select(*reference.columns) if reference.columns else dataframe.select()
+    else:
+        opts = _options(config)
+        selected, skipped = _plan_columns(dataframe, columns, dict(opts["kinds"] or {}))
+        df = dataframe.select(*[n for n, _ in selected])
+        numeric = [n for n, k in selected if k == NUMERIC]
+        edges = _reference_edges(df, numeric, opts["bins"], opts["strategy"])
+        empty = Profile({n: ColumnProfile.empty(n, k, edges=edges.get(n), tdigest=opts["tdigest"],
+                                                compression=opts["compression"],
+                                                max_categories=opts["max_categories"])
+                         for n, k in selected}, 0, skipped)
+    blobs = df.mapInArrow(_profile_job(empty.to_bytes()), "profile binary")
+    return _merge_partials(blobs, merge)
+
+
+def compare(reference, current, columns: Optional[Iterable[str]] = None, config: Optional[Mapping] = None, *,
+            eps: float = 1e-4, merge: str = "auto"):
+    """Drift of a current DataFrame against a reference DataFrame or Profile.
+
+    Parameters
+    ----------
+    reference : pyspark.sql.DataFrame or Profile
+        Profiled with :func:`profile` (``columns``, ``config``) when a DataFrame.
+    current : pyspark.sql.DataFrame
+        Profiled against the reference's bins (one pass).
+    columns, config, merge
+        As :func:`profile`.
+    eps : float
+        PSI/KL smoothing, as :func:`fastdrift.compare_profiles`.
+
+    Returns
+    -------
+    list of ColumnDrift
+        ``fastdrift.compare_profiles(reference_profile, current_profile)``, worst PSI first.
+    """
+    ref = reference if isinstance(reference, Profile) else profile(reference, columns, config, merge=merge)
+    cur = profile(current, reference=ref, merge=merge)
+    return compare_profiles(ref, cur, eps=eps)

@@ -1,0 +1,243 @@
+"""fastdrift.spark on a real local[2] SparkSession: equal to the single-process profile.
+
+One session for the module (it takes ~5 s to start) and one 2M-row DataFrame in 16
+partitions of several Arrow batches each, so every merge path (batches within a
+partition, partitions on the driver, treeReduce on the executors) is exercised.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import fastdrift
+
+pytestmark = pytest.mark.spark
+
+ROWS = 2_000_000
+PARTITIONS = 16
+BATCH = 50_000  # spark.sql.execution.arrow.maxRecordsPerBatch: 2-3 batches per partition
+
+
+def _java_home():
+    java = shutil.which("java")
+    return str(pathlib.Path(java).resolve().parent.parent) if java else None
+
+
+@pytest.fixture(scope="session")
+def spark():
+    pytest.importorskip("pyspark")
+    # Stray SPARK_* variables (a SPARK_HOME of another install, SPARK_CONF_DIR, ...) make
+    # pyspark start the wrong JVM or read foreign configuration: the session must be ours.
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("SPARK_") or k == "PYSPARK_SUBMIT_ARGS"}
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    # Workers run this interpreter, which has pyarrow and fastdrift (the system python may not).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    if not os.environ.get("JAVA_HOME") and _java_home():
+        os.environ["JAVA_HOME"] = _java_home()
+    from pyspark.sql import SparkSession
+    session = (SparkSession.builder.master("local[2]").appName("fastdrift-tests")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(BATCH))
+               .config("spark.sql.shuffle.partitions", str(PARTITIONS))
+               .config("spark.ui.enabled", "false")
+               .config("spark.driver.memory", "2g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+    os.environ.update(saved)
+
+
+def _table(seed: int, shift: float = 0.0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    f = rng.normal(10.0 + shift, 3.0, ROWS)
+    f[rng.random(ROWS) < 0.005] = np.nan
+    f[:3] = [np.inf, -np.inf, np.inf]
+    f_null = rng.random(ROWS) < 0.01
+    ints = rng.integers(-1_000, 1_000, ROWS)  # heavy ties: ~1,000 copies of each value
+    cats = np.array([f"c{i:02d}" for i in range(50)])
+    s = cats[rng.zipf(1.5, ROWS) % 50]
+    s_null = rng.random(ROWS) < 0.02
+    b = rng.random(ROWS) < 0.3
+    dict_col = pa.DictionaryArray.from_arrays(pa.array(rng.integers(0, 4, ROWS), pa.int32()),
+                                              pa.array(["red", "green", "blue", "cyan"]))
+    return pa.table({
+        "f": pa.array(f, mask=f_null),
+        "i": pa.array(ints, pa.int64()),
+        "s": pa.array(s, mask=s_null),
+        "b": pa.array(b, mask=rng.random(ROWS) < 0.01),
+        "d": dict_col,
+    })
+
+
+def _spark_df(spark, table: pa.Table):
+    # Spark has no dictionary type: the dictionary column arrives as strings (same categories).
+    plain = table.set_column(table.schema.get_field_index("d"), "d", table.column("d").cast(pa.string()))
+    df = spark.createDataFrame(plain).repartition(PARTITIONS).cache()
+    assert df.count() == ROWS
+    return df
+
+
+@pytest.fixture(scope="session")
+def data(spark):
+    table = _table(1)
+    return table, _spark_df(spark, table)
+
+
+@pytest.fixture(scope="session")
+def profiles(data):
+    import fastdrift.spark
+    table, df = data
+    return fastdrift.profile(table), fastdrift.spark.profile(df)
+
+
+def _assert_numeric_equal(a, b):
+    assert np.array_equal(a.histogram.edges, b.histogram.edges)
+    assert a.histogram.counts.tolist() == b.histogram.counts.tolist()
+    assert (a.histogram.null_count, a.histogram.nan_count) == (b.histogram.null_count, b.histogram.nan_count)
+    ma, mb = a.moments, b.moments
+    assert (ma.n, ma.null_count, ma.nan_count, ma.posinf_count, ma.neginf_count) == \
+           (mb.n, mb.null_count, mb.nan_count, mb.posinf_count, mb.neginf_count)
+    assert (ma.min, ma.max) == (mb.min, mb.max)
+    # Partitions change the summation order: equal up to reassociation.
+    assert mb.mean == pytest.approx(ma.mean, rel=1e-12)
+    assert mb.variance() == pytest.approx(ma.variance(), rel=1e-12)
+
+
+def _assert_categorical_equal(a, b):
+    ca, cb = a.categorical, b.categorical
+    # Arrival order depends on the partitioning; the mapping must not.
+    assert ca.to_dict() == cb.to_dict()
+    assert (ca.other_count, ca.null_count, ca.key_type) == (cb.other_count, cb.null_count, cb.key_type)
+
+
+def test_profile_equals_single_process(profiles):
+    local, dist = profiles
+    assert dist.rows == local.rows == ROWS
+    assert list(dist.columns) == list(local.columns) == ["f", "i", "s", "b", "d"]
+    assert dist.skipped == local.skipped
+    for name in ("f", "i"):
+        _assert_numeric_equal(local[name], dist[name])
+    for name in ("s", "b", "d"):
+        _assert_categorical_equal(local[name], dist[name])
+    # ten distinct deciles: the comparison above is not vacuous
+    assert local["f"].histogram.edges.size == 9
+
+
+def test_tdigest_within_documented_bound(data, profiles):
+    table, _ = data
+    _, dist = profiles
+    x = table.column("f").to_numpy(zero_copy_only=False)
+    x = np.sort(x[~np.isnan(x)])  # the digest holds ±inf at its ends, nulls and NaN apart
+    # README, t-digest accuracy, "merged from 1,000 parts"
+    bounds = {0.001: 5e-4, 0.01: 1e-3, 0.5: 2e-3, 0.9: 3e-3, 0.99: 3e-3, 0.999: 1e-3}
+    td = dist["f"].tdigest
+    assert td.n == x.size
+    for q, bound in bounds.items():
+        est = td.quantile(q)
+        # rank error: distance from q to [F(est-), F(est)]
+        lo = np.searchsorted(x, est, side="left") / x.size
+        hi = np.searchsorted(x, est, side="right") / x.size
+        err = 0.0 if lo <= q <= hi else min(abs(q - lo), abs(q - hi))
+        assert err <= bound, (q, est, err)
+
+
+def test_profile_bytes_round_trip(profiles):
+    _, dist = profiles
+    blob = dist.to_bytes()
+    back = fastdrift.Profile.from_bytes(blob)
+    assert back == dist
+    assert back.to_bytes() == blob
+
+
+def test_current_profile_against_reference(data, profiles):
+    import fastdrift.spark
+    table, df = data
+    local, _ = profiles
+    expected = fastdrift.profile(table, reference=local)
+    got = fastdrift.spark.profile(df, reference=local)
+    for name in ("f", "i"):
+        _assert_numeric_equal(expected[name], got[name])
+    for name in ("s", "b", "d"):
+        _assert_categorical_equal(expected[name], got[name])
+
+
+def test_merge_on_executors_with_tree_reduce(data, profiles):
+    import fastdrift.spark
+    _, df = data
+    local, _ = profiles
+    got = fastdrift.spark.profile(df, reference=local, merge="executors")
+    assert got.rows == ROWS
+    _assert_numeric_equal(local["f"], got["f"])
+    _assert_categorical_equal(local["s"], got["s"])
+
+
+def test_columns_and_config(data):
+    import fastdrift.spark
+    table, df = data
+    # 100 quantile bins over a heavily tied integer column: many flagged cells, collapsing edges.
+    cfg = {"bins": 100, "tdigest": False, "max_categories": 10}
+    expected = fastdrift.profile(table, columns=["i", "s"], bins=100, tdigest=False, max_categories=10)
+    got = fastdrift.spark.profile(df, columns=["i", "s"], config=cfg)
+    assert list(got.columns) == ["i", "s"] and got["i"].tdigest is None
+    _assert_numeric_equal(expected["i"], got["i"])
+    # Past the cap which categories own counters depends on arrival order; totals do not.
+    ce, cg = expected["s"].categorical, got["s"].categorical
+    assert len(cg.categories) == 10
+    assert (cg.count, cg.null_count) == (ce.count, ce.null_count)
+    uniform = fastdrift.spark.profile(df, columns=["f"], config={"strategy": "uniform", "bins": 7})
+    _assert_numeric_equal(fastdrift.profile(table, columns=["f"], bins=7, strategy="uniform")["f"],
+                          uniform["f"])
+    with pytest.raises(fastdrift.InvalidInputError, match="unknown profile options"):
+        fastdrift.spark.profile(df, config={"bucket": 3})
+    with pytest.raises(fastdrift.SchemaError, match="nope"):
+        fastdrift.spark.profile(df, columns=["nope"])
+
+
+def test_compare_flags_the_drifted_column(spark, data, profiles):
+    import fastdrift.spark
+    table, df = data
+    local, _ = profiles
+    drifted = table.set_column(0, "f", pa.compute.add(table.column("f"), 3.0))  # one standard deviation
+    cur = _spark_df(spark, drifted)
+    try:
+        rows = fastdrift.spark.compare(df, cur)
+        by_col = {r.column: r for r in rows}
+        assert rows[0].column == "f" and by_col["f"].psi > 0.25
+        assert all(by_col[c].psi < 0.01 for c in ("i", "s", "b", "d"))
+        # Against an already computed reference profile only the current pass runs; same answer.
+        again = {r.column: r.psi for r in fastdrift.spark.compare(local, cur)}
+        expected = {r.column: r.psi for r in fastdrift.compare_profiles(local, fastdrift.profile(drifted, reference=local))}
+        assert again == pytest.approx(expected, rel=1e-12)
+    finally:
+        cur.unpersist()
+
+
+def test_import_fastdrift_does_not_import_pyspark():
+    code = "import sys, fastdrift, fastdrift.spark; print('pyspark' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_empty_partitions_constant_and_null_columns(spark):
+    import fastdrift.spark
+    # 5 rows in 8 partitions: most partitions are empty and yield empty partial sketches;
+    # a constant column takes the single-edge shortcut; a string column is null but in one row.
+    table = pa.table({"x": pa.array([1.5, 2.5, None, 4.0, float("nan")]),
+                      "c": pa.array([7, 7, 7, 7, 7], pa.int32()),
+                      "s": pa.array([None, None, "a", None, None])})
+    df = spark.createDataFrame(table).repartition(8)
+    local, dist = fastdrift.profile(table), fastdrift.spark.profile(df)
+    assert dist.rows == 5
+    _assert_numeric_equal(local["x"], dist["x"])
+    _assert_numeric_equal(local["c"], dist["c"])
+    assert dist["c"].histogram.edges.tolist() == [7.0]
+    _assert_categorical_equal(local["s"], dist["s"])
+    with pytest.raises(fastdrift.InvalidInputError, match="no finite values"):
+        fastdrift.spark.profile(spark.createDataFrame(pa.table({"x": pa.array([float("nan"), None])})))
