@@ -343,3 +343,15 @@ def test_bench_runs_the_checkouts_benchmarks(tmp_path):
     assert "values/s" in r.stdout and "test_moments[c]" in r.stdout
     # an unknown option elsewhere is a usage error, not passed anywhere
     assert main(["compare", "a.fdp", "b.fdp", "-k", "x"]) == EXIT_USAGE
+
+
+def test_several_paths_are_one_dataset_and_profiles_compare(data, tmp_path):
+    out = tmp_path / "two.fdp"
+    assert main(["profile", data["parquet"], data["same"], "-o", str(out), "-q"]) == 0
+    both = pa.concat_tables([pq.read_table(data["parquet"]), pq.read_table(data["same"])])
+    _assert_same_profile(Profile.from_bytes(out.read_bytes()), fastdrift.profile(both))
+    # profile files on both sides: CUR counted on REF's bins with --reference
+    cur = tmp_path / "cur.fdp"
+    assert main(["profile", data["cur"], "--reference", str(out), "-o", str(cur), "-q"]) == 0
+    assert main(["compare", str(out), str(cur), "-q"]) == 2
+    assert main(["compare", str(out), data["same"], "-q"]) == 0
