@@ -581,12 +581,38 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
                  evidence: Optional[EvidenceSample] = None) -> Profile:
     """Profile a scanned dataset.
 
-    With ``reference``: one pass counting on the reference's bins (``plans`` is then
-    ignored; every reference column must be in the data, see :func:`check_current`), and
-    ``evidence`` (an :class:`EvidenceSample`), when given, collects sample rows on the way.
-    Without: the four passes of the module docstring; the result equals
-    ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories exactly;
-    moments up to float reassociation; t-digests within their merge error).
+    Parameters
+    ----------
+    src : DataSource
+        From :func:`open_data`.
+    plans : list of ColumnPlan
+        From :func:`plan_columns` (ignored with ``reference``).
+    reference : Profile, optional
+        Count on this profile's columns and bins: one pass (a *current* profile).  Every
+        reference column must be in the data with a type its sketch counts (:func:`check_current`).
+    max_categories, compression : as :func:`fastdrift.profile`
+    progress : Progress, optional
+        The stderr bar; one line per pass.
+    workers : int, optional
+        Threads (default: every core).
+    evidence : EvidenceSample, optional
+        With ``reference``: collects a redacted sample of rows on the way.
+
+    Returns
+    -------
+    Profile
+        Without ``reference``, after the four passes of the module docstring: equal to
+        ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories exactly;
+        moments up to float reassociation; t-digests within their merge error).
+
+    Raises
+    ------
+    DataReadError
+        A file cannot be decoded (names the file, and pyarrow's column and row).
+    SchemaError
+        A reference column is missing or of a type its sketch cannot count.
+    InvalidInputError
+        A numeric column has no finite value to derive edges from.
     """
     sc = _Scanner(src, progress, workers)
     if reference is not None:

@@ -589,7 +589,7 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
         if into.kind == NUMERIC and not np.array_equal(cur.histogram.edges, into.histogram.edges):
             raise IncompatibleSketchError(
                 f"column {name!r}: the current profile was counted on other bins than the reference's "
-                "(profile current data with reference=)")
+                "(make it with `fastdrift profile --reference REF` or `profile(data, reference=ref)`)")
         cp = cur.copy()
         cp.tdigest = None
         return cp
