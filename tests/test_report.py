@@ -171,3 +171,23 @@ def test_report_renders_in_chromium_without_console_errors(page, comparison, tmp
     ref_on_white = "#" + "".join(f"{round(int(REF_COLOR[i:i + 2], 16) * 0.55 + 255 * 0.45):02x}" for i in (1, 3, 5))
     assert _share_of(px, CUR_COLOR) > 0.002, "no current-data bars painted"
     assert _share_of(px, ref_on_white) > 0.002, "no reference bars painted"
+
+
+def test_batch_comparison_reports_what_a_monitor_reports():
+    # the same reference and one window of the same current rows: identical drift signals
+    from fastdrift.monitor import MonitorConfig, MonitorCore, WindowSpec, report_from_profiles
+    ref_t, cur_t = make_tables(10_000, seed=9)
+    cfg = MonitorConfig(prediction="score", window=WindowSpec(by="rows", size=10_000),
+                        background_flush=False)
+    core = MonitorCore(ref_t, cfg)
+    core.update(cur_t)
+    (live,) = core.drain_closed()
+    ref = fastdrift.profile(ref_t)
+    batch, _ = report_from_profiles(ref, fastdrift.profile(cur_t, reference=ref), cfg)
+    assert set(batch.features) == set(live.features)
+    for n, s in live.features.items():
+        b = batch.features[n]
+        assert (b.value, b.pvalue, b.n_ref, b.n_cur, b.missing_ref, b.missing_cur) == \
+               (s.value, s.pvalue, s.n_ref, s.n_cur, s.missing_ref, s.missing_cur), n
+        assert b.contributions == s.contributions, n
+    assert batch.prediction.value == live.prediction.value and batch.rows == live.rows
