@@ -81,7 +81,7 @@ def _nice_max(v: float) -> float:
 
 def _dist_svg(kind: str, labels: Sequence[str], p: np.ndarray, q: np.ndarray, title: str, xlabel: str) -> str:
     """Overlaid bars: reference (wide, blue) under current (narrow, orange), shares in %."""
-    W, H, L, R, T, B = 660, 320, 62, 12, 34, 96
+    W, H, L, R, T, B = 660, 330, 62, 12, 46, 96  # legend above the plot area, never over a bar
     n = len(labels)
     pw, ph = W - L - R, H - T - B
     top = _nice_max(float(max(p.max(initial=0), q.max(initial=0))) * 100)
@@ -126,7 +126,7 @@ def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors
               xlabel: str, marks: Sequence[Tuple[float, str]] = ()) -> str:
     """Horizontal bars, one per label, in the order given (callers sort by value)."""
     n = max(len(labels), 1)
-    W, L, R, T, B, row = 660, 170, 60, 46, 44, 22
+    W, L, R, T, B, row = 660, 170, 60, 56, 44, 22
     H = T + B + row * n
     pw = W - L - R
     finite = [v for v in values if math.isfinite(v)]
@@ -147,10 +147,11 @@ def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors
                    f'<rect x="{L}" y="{y + 3}" width="{max(w, 0):.1f}" height="{row - 6}" fill="{c}">'
                    f'<title>{_e(lab)}: {_f(v)}</title></rect>'
                    f'<text x="{L + max(w, 0) + 4:.1f}" y="{y + row * 0.65:.1f}" font-size="10">{_f(v, ".3g")}</text>')
-    for m, name in marks:
+    for k, (m, name) in enumerate(marks):
         x = L + pw * m / top
+        ty = T - 6 - 11 * (k % 2)  # staggered: close marks (0.1, 0.25 on a wide axis) stay legible
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{H - B}" stroke="#555" '
-                   f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{T - 6}" font-size="10" fill="#555">'
+                   f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{ty}" font-size="10" fill="#555">'
                    f'{_e(name)} {m:g}</text>')
     out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="#333"/>')
     out.append(f'<text x="{L + pw / 2}" y="{H - 8}" font-size="12" text-anchor="middle">{_e(xlabel)}</text></svg>')
@@ -211,7 +212,8 @@ def _summary(c: Comparison) -> str:
         f"<li><a href='#f-{_e(r.column)}'>{_e(r.column)}</a>: PSI {r.psi:.3f} "
         f"{_badge(r.status, STATUS_COLOR[r.status])}"
         + (f" {_badge(r.severity + ' alert', SEV_COLOR[r.severity])}" if r.severity else "")
-        + f" — top bin {_e(r.top_bin)} ({r.top_bin_contribution:.3f})</li>" for r in worst)
+        + (f" — top bin {_e(r.top_bin)} ({r.top_bin_contribution:.3f})" if r.top_bin
+           else " — no non-missing values on one side") + "</li>" for r in worst)
     return (f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div>'
             f'<h3>Worst offenders</h3><ul>{items or "<li>none: every feature is stable</li>"}</ul></section>')
 
