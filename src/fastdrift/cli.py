@@ -240,7 +240,7 @@ def _cmd_demo(args) -> int:
     print(format_text(c))
     drifted = c.drifted
     print()
-    print(f"{len(drifted)} of {len(c.rows)} columns drifted (PSI >= 0.1 on reference deciles): "
+    print(f"{len(drifted)} of {len(c.rows)} columns drifted (PSI >= 0.1 on reference bins) or alerting: "
           f"{', '.join(drifted) if drifted else 'none'}")
     _write(args.html, render(c, title="fastdrift demo: drift report").encode("utf-8"))
     print(f"wrote {args.html}; `fastdrift compare` would exit {c.exit_status} "

@@ -98,6 +98,7 @@ class Comparison:
 
     @property
     def drifted(self) -> List[str]:
+        """Columns whose PSI is at least moderate or that an alert names (e.g. missingness)."""
         return [r.column for r in self.rows if r.status != "stable" or r.severity]
 
 

@@ -199,7 +199,7 @@ def _summary(c: Comparison) -> str:
     cards = [
         f'<div class="card"><div class="muted">gate (exit status)</div><div class="big">{c.exit_status}</div>'
         f'{_badge(status[0], status[1])}</div>',
-        f'<div class="card"><div class="muted">features drifted (PSI ≥ 0.1)</div>'
+        f'<div class="card"><div class="muted">features drifted (PSI ≥ 0.1) or alerting</div>'
         f'<div class="big" id="drifted-count">{len(c.drifted)} / {len(c.rows)}</div></div>',
         f'<div class="card"><div class="muted">alert rules firing</div><div class="big">{len(firing)}</div>'
         f'{crit} critical, {warn} warning</div>',
