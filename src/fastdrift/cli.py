@@ -282,7 +282,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", action="append", metavar="COLUMN=KIND", help="numeric or categorical")
     p.add_argument("--bins", type=int, default=10, help="reference bins per numeric column (default 10: deciles)")
     p.add_argument("--max-categories", type=int, default=10_000)
-    p.add_argument("--no-tdigest", action="store_true", help="no t-digests (no quantile shifts later)")
+    p.add_argument("--no-quantiles", "--no-tdigest", dest="no_tdigest", action="store_true",
+                   help="no quantile sketches (t-digests): faster, for drift only; no quantile shifts later")
     common(p)
     p.set_defaults(func=_cmd_profile)
 
