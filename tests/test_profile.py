@@ -134,3 +134,9 @@ def test_column_profile_empty_matches_empty_like(tables):
         fastdrift.ColumnProfile.empty("x", "numeric")
     with pytest.raises(InvalidInputError, match="kind must be"):
         fastdrift.ColumnProfile.empty("x", "text")
+
+
+@pytest.mark.parametrize("bad", ["abc", {"x": [1.0]}, [[1.0, 2.0]], 42])
+def test_profile_rejects_non_arrow_data(bad):
+    with pytest.raises(InvalidInputError):
+        fastdrift.profile(bad)

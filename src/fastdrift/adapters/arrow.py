@@ -18,7 +18,7 @@ import pyarrow.types as pat
 
 from ..errors import InvalidInputError, SchemaError
 
-__all__ = ["ColumnView", "iter_columns", "as_arrow", "NUMERIC_TYPE_CODES"]
+__all__ = ["ColumnView", "iter_columns", "iter_batches", "as_arrow", "NUMERIC_TYPE_CODES"]
 
 # Arrow/numpy dtype -> FD_* code of kernels/fastdrift.h
 NUMERIC_TYPE_CODES = {
@@ -166,3 +166,37 @@ def iter_columns(values, name: Optional[str] = None) -> Iterator[ColumnView]:
 def arrow_type_of(values) -> pa.DataType:
     """The Arrow type of any supported input (used for schema checks)."""
     return as_arrow(values).type
+
+
+def _batch_like(data) -> bool:
+    return isinstance(data, (pa.RecordBatch, pa.Table, pa.RecordBatchReader)) or \
+        hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__")
+
+
+def iter_batches(data) -> Iterator[pa.RecordBatch]:
+    """Yield the RecordBatches of a Table, RecordBatch, RecordBatchReader, an Arrow PyCapsule
+    stream/array producer, or an iterable (list, generator) of those -- without copying.
+
+    Raises :class:`InvalidInputError` for anything else (a string, a dict, a nested list).
+    """
+    if isinstance(data, pa.RecordBatch):
+        yield data
+    elif isinstance(data, pa.Table):
+        yield from data.to_batches()
+    elif isinstance(data, pa.RecordBatchReader):
+        yield from data
+    elif hasattr(data, "__arrow_c_stream__"):
+        yield from pa.RecordBatchReader.from_stream(data)
+    elif hasattr(data, "__arrow_c_array__"):
+        yield pa.record_batch(data)
+    elif isinstance(data, (str, bytes, bytearray, dict)) or not hasattr(data, "__iter__"):
+        raise InvalidInputError(
+            f"expected an Arrow Table, RecordBatch, RecordBatchReader, an object with the Arrow "
+            f"PyCapsule interface, or an iterable of them; got {type(data).__name__}")
+    else:
+        for item in data:
+            if not _batch_like(item):
+                raise InvalidInputError(
+                    f"expected an iterable of Arrow Tables / RecordBatches, got an item of type "
+                    f"{type(item).__name__}")
+            yield from iter_batches(item)

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.types as pat
 
+from ..adapters import iter_batches
 from ..errors import CorruptStateError, FastDriftError, InvalidInputError, SchemaError
 from ..records import WindowReport
 from ..sketches import ColumnProfile, Profile, codec, profile
@@ -51,26 +52,6 @@ _TWO64 = float(2 ** 64)
 
 # -- reference ------------------------------------------------------------------------------------
 
-def _iter_batches(data):
-    if isinstance(data, pa.RecordBatch):
-        yield data
-    elif isinstance(data, pa.Table):
-        yield from data.to_batches()
-    elif isinstance(data, pa.RecordBatchReader):
-        yield from data
-    elif hasattr(data, "__arrow_c_stream__") and not isinstance(data, (list, tuple)):
-        yield from pa.RecordBatchReader.from_stream(data)
-    elif hasattr(data, "__arrow_c_array__"):
-        yield pa.record_batch(data)
-    elif isinstance(data, (list, tuple)):
-        for item in data:
-            yield from _iter_batches(item)
-    else:
-        raise InvalidInputError(
-            f"expected an Arrow Table, RecordBatch, RecordBatchReader, an object with the Arrow "
-            f"PyCapsule interface, or a list of them; got {type(data).__name__}")
-
-
 def _reference_table(reference) -> pa.Table:
     if isinstance(reference, (str, os.PathLike)):
         import pyarrow.parquet as pq
@@ -80,7 +61,7 @@ def _reference_table(reference) -> pa.Table:
             raise InvalidInputError(f"reference Parquet file {os.fspath(reference)!r}: {exc}") from None
     if isinstance(reference, pa.Table):
         return reference
-    batches = list(_iter_batches(reference))
+    batches = list(iter_batches(reference))
     if not batches:
         raise InvalidInputError("the reference holds no batches")
     return pa.Table.from_batches(batches)
@@ -229,7 +210,7 @@ class MonitorCore:
 
         A bad batch is rejected (rows counted, error kept in ``last_error``) unless strict.
         """
-        for batch in _iter_batches(data):
+        for batch in iter_batches(data):
             self._update_batch(batch, 0, ())
 
     def observe(self, features, prediction=None, *, latency_ms=None, error=False, request_id=None,

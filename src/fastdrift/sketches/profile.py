@@ -21,6 +21,7 @@ from typing import Dict, Iterable, List, Mapping, Optional
 import pyarrow as pa
 import pyarrow.types as pat
 
+from ..adapters import iter_batches
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
 from . import codec
 from .categorical import Categorical
@@ -160,7 +161,7 @@ class Profile:
 
     def update(self, data) -> "Profile":
         """Count more rows (a Table, RecordBatch, or an iterable / stream of them)."""
-        for batch in _batches(data):
+        for batch in iter_batches(data):
             names = set(batch.schema.names)
             missing = [c for c in self.columns if c not in names]
             if missing:
@@ -255,33 +256,10 @@ class Profile:
         return cls(columns, rows, skipped)
 
 
-def _batches(data):
-    """Iterate RecordBatches of a Table / RecordBatch / reader / PyCapsule stream / iterable."""
-    if isinstance(data, pa.RecordBatch):
-        yield data
-    elif isinstance(data, pa.Table):
-        yield from data.to_batches()
-    elif isinstance(data, pa.RecordBatchReader):
-        yield from data
-    elif hasattr(data, "__arrow_c_stream__") and not isinstance(data, (list, tuple)):
-        yield from pa.RecordBatchReader.from_stream(data)
-    elif hasattr(data, "__arrow_c_array__"):
-        yield pa.record_batch(data)
-    else:
-        try:
-            it = iter(data)
-        except TypeError:
-            raise InvalidInputError(
-                f"expected an Arrow Table, RecordBatch, RecordBatchReader, an Arrow C stream or an "
-                f"iterable of batches, got {type(data).__name__}") from None
-        for item in it:
-            yield from _batches(item)
-
-
 def _as_table(data) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
-    batches = list(_batches(data))
+    batches = list(iter_batches(data))
     if not batches:
         raise InvalidInputError("no batches to profile")
     return pa.Table.from_batches(batches)
