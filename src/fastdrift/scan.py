@@ -13,8 +13,11 @@ from the mergeable steps of :mod:`fastdrift.kernels.quantile`, one scan each:
 2. equal-width grid counts over each numeric column's [min, max] (counts add
    across batches and fragments);
 3. the values of the few grid cells that hold the wanted order statistics
-   (selections concatenate), sorted and interpolated -> the edges;
-4. histograms on those edges.
+   (selections concatenate), sorted and interpolated -> the edges; the bin
+   counts over those edges follow exactly from the grid counts and the
+   selection (an edge lies in a selected or an empty cell), so quantile bins
+   need no fourth pass;
+4. histograms, only for uniform bins (whose edges are not order statistics).
 
 Passes 2-4 read only the numeric columns.  A *current* profile (on a
 reference's bins) is one pass.  Fragments (files; Parquet row groups) are
@@ -551,6 +554,36 @@ class _ExactQuantiles:
         return self._kq.lerp_like_numpy(at(prev_i), at(next_i), gamma)
 
 
+    def histogram_counts(self, edges: np.ndarray, m: Moments) -> Optional[np.ndarray]:
+        """The exact bin counts over ``edges`` (this column's own quantiles) from the grid counts and
+        the selection alone, or None when an edge's cell is neither selected nor empty.
+
+        An edge interpolates two adjacent order statistics, so it lies in a flagged cell or in an
+        empty cell between two flagged ones; the cell arithmetic is monotone, so every value of a
+        cell before the edge's cell is below the edge and every value of a later cell is not.
+        Values below an edge = unflagged cells before its cell + selected values below it.
+        """
+        if self.constant:
+            return None
+        plan = self.plan
+        t = (np.asarray(edges, np.float64) - plan.lo) * plan.inv  # the kernels' cell arithmetic
+        t = np.where(t > 0.0, t, 0.0)
+        t = np.where(t < plan.n_cells - 1, t, float(plan.n_cells - 1))
+        cells = t.astype(np.int64)
+        flagged = self.flags.astype(bool)
+        if not np.all(flagged[cells] | (self.counts[cells] == 0)):
+            return None
+        u, c = _merge_counts(self.selected)
+        unflagged = np.where(flagged, 0, self.counts)
+        unflagged_before = np.cumsum(unflagged) - unflagged
+        sel_cum = np.concatenate([[0], np.cumsum(c)])
+        below = unflagged_before[cells] + sel_cum[np.searchsorted(u, edges, side="left")]
+        counts = np.diff(np.concatenate([[0], below, [m.n]]))
+        counts[0] += m.neginf_count
+        counts[-1] += m.posinf_count
+        return counts
+
+
 def _append_compact(parts: list, part) -> list:
     """Append a (values, counts) pair; fold the list into one pair when it holds > 1Mi values."""
     parts.append(part)
@@ -601,7 +634,7 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
     Returns
     -------
     Profile
-        Without ``reference``, after the four passes of the module docstring: equal to
+        Without ``reference``, after the passes of the module docstring (three for decile bins): equal to
         ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories exactly;
         moments up to float reassociation; t-digests within their merge error).
 
@@ -642,7 +675,10 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
         raise SchemaError(f"{src.label}: no column to profile")
     names = [p.name for p in plans]
     numeric = [p for p in plans if p.kind == NUMERIC]
-    passes = 2 + (2 if any(p.strategy == "quantile" for p in numeric) else 0) if numeric else 1
+    quantile_cols = any(p.strategy == "quantile" for p in numeric)
+    # pass 1 always; grid + selection for quantile bins (which then need no histogram pass);
+    # a histogram pass for uniform bins (or, rarely, an edge whose cell was not selected).
+    passes = 1 + (2 if quantile_cols else 0) + (1 if any(p.strategy != "quantile" for p in numeric) else 0)
 
     # pass 1: moments, t-digests, categories
     def make1():
@@ -727,10 +763,17 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
         for n, eq in exact.items():
             edges[n] = np.unique(eq.result())
     hists: Dict[str, Histogram] = {}
-    if numeric:
-        ncols = [p.name for p in numeric]
+    for n, eq in exact.items():
+        # deciles' own bins come from the grid and the selection: no histogram pass for them
+        m = first[n][0]
+        derived = eq.histogram_counts(edges[n], m)
+        if derived is not None:
+            hists[n] = Histogram.from_counts(edges[n], derived, m.null_count, m.nan_count, name=n)
+    rest = [p for p in numeric if p.name not in hists]
+    if rest:
+        ncols = [p.name for p in rest]
         empty = {n: Histogram(edges[n], name=n) for n in ncols}  # never counted into: workers copy it
-        hists = {n: h.copy() for n, h in empty.items()}
+        hists.update({n: h.copy() for n, h in empty.items()})
 
         def make4():
             return {n: empty[n].copy() for n in ncols}  # copies share the bin lookup table
@@ -743,7 +786,8 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
             for n in ncols:
                 hists[n].merge(st[n])
 
-        sc.run(f"pass {passes}/{passes} (histograms)", ncols, make4, count4, merge4)
+        hist_pass = 2 + 2 * quantile_cols
+        sc.run(f"pass {hist_pass}/{max(passes, hist_pass)} (histograms)", ncols, make4, count4, merge4)
     out: Dict[str, ColumnProfile] = {}
     for p in plans:
         sk = first[p.name]

@@ -133,6 +133,22 @@ class Histogram(Sketch):
         h = cls(reference_edges(values, bins, strategy, name), name=name)
         return h.update(values)
 
+    @classmethod
+    def from_counts(cls, edges, counts, null_count: int = 0, nan_count: int = 0, *,
+                    name: Optional[str] = None) -> "Histogram":
+        """A histogram over ``edges`` holding counts computed elsewhere (e.g. derived exactly from a
+        quantile grid without another pass over the data); validated like decoded state."""
+        h = cls(edges, name=name)
+        c = np.array(counts, dtype=np.int64)
+        if c.shape != (h._edges.size + 1,):
+            raise InvalidInputError(f"counts must have {h._edges.size + 1} entries for {h._edges.size} edges, "
+                                    f"got shape {c.shape}")
+        if (c < 0).any() or null_count < 0 or nan_count < 0:
+            raise InvalidInputError("histogram counts must be non-negative")
+        h._counts = c
+        h._specials = np.array([null_count, nan_count], dtype=np.int64)
+        return h
+
     # -- attributes -------------------------------------------------------
     @property
     def edges(self) -> np.ndarray:
