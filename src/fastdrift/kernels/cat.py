@@ -48,7 +48,7 @@ _EMPTY_I64 = np.zeros(0, dtype=np.int64)
 _EMPTY_U8 = np.zeros(0, dtype=np.uint8)
 
 
-def _value_type_of(arrow_type: pa.DataType) -> Optional[str]:
+def value_type_of(arrow_type: pa.DataType) -> Optional[str]:
     """The logical key type of an Arrow type, or None when it is not categorical."""
     if pat.is_string(arrow_type) or pat.is_large_string(arrow_type):
         return "string"
@@ -469,13 +469,13 @@ class CatTable:
     @staticmethod
     def _view_value_type(view: ColumnView) -> Optional[str]:
         if view.kind == "dictionary":
-            return _value_type_of(view.dictionary.type)
+            return value_type_of(view.dictionary.type)
         if view.kind == "numeric":
             if view.type_code in _UNSIGNED_CODES:
                 return "uint"
             return "int" if view.type_code in _INT_CODES else None
         if view.kind in ("string", "bool"):
-            return _value_type_of(view.arrow_type) if view.arrow_type is not None else (
+            return value_type_of(view.arrow_type) if view.arrow_type is not None else (
                 "string" if view.kind == "string" else "bool")
         return None
 

@@ -26,7 +26,7 @@ import pyarrow.types as pat
 
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
-from ..kernels.cat import CatTable
+from ..kernels.cat import CatTable, value_type_of
 from . import codec
 from .base import Sketch
 
@@ -36,17 +36,15 @@ _KEY_CODES = {None: 0, "str": 1, "int": 2, "bool": 3}
 _MAX_CAP = 1 << 26
 
 
+# The sketch's key types, from the kernel's value types (binary columns are not categories here).
+_KEY_OF_VALUE_TYPE = {"string": "str", "bool": "bool", "int": "int", "uint": "int"}
+
+
 def key_type_of(t: pa.DataType) -> Optional[str]:
     """"str", "int" or "bool" for an Arrow type a Categorical counts, else None."""
     if pat.is_dictionary(t):
         t = t.value_type
-    if pat.is_string(t) or pat.is_large_string(t):
-        return "str"
-    if pat.is_boolean(t):
-        return "bool"
-    if pat.is_integer(t):
-        return "int"
-    return None
+    return _KEY_OF_VALUE_TYPE.get(value_type_of(t))
 
 
 class Categorical(Sketch):
