@@ -1,0 +1,119 @@
+"""``fastdrift profile`` of a 10M-row Parquet dataset (20 float64 + 5 string columns) against the read.
+
+    python bench/bench_scan.py [--rows 10000000] [--repeats 3] [--dir DIR] [--workers N]
+                               [--compare-with PYTHON]
+
+Issue 5's targets: a reference profile (t-digests on) within 3x the time pyarrow alone takes
+to read the same files, and within 1.5x with ``--no-quantiles``; both measured in the same run,
+warm page cache.  Writes the dataset once (10 files, row groups of 131,072 rows; strings
+drawn from vocabularies of 50..250 ``category-NNNN`` values, so Parquet dictionary-encodes
+them as writers of such logs do), then per repeat, in fresh child processes, interleaved:
+
+* ``read``: every batch of ``pyarrow.dataset.dataset(DIR).to_batches()`` (every column decoded,
+  every core, batches dropped as they come as a scan does; ``to_table()`` would add ~3-5 s of
+  page faults here to allocate 2 GB that nothing needs);
+* ``reference``: ``fastdrift profile DIR -o ref.fdp`` (exact deciles, t-digests);
+* ``no-quantiles``: the same with ``--no-quantiles``;
+* ``current``: ``fastdrift profile DIR --reference ref.fdp``.
+
+Each child times itself around the work (interpreter and import start-up excluded, so the
+ratios compare work with work).  ``--compare-with PYTHON`` runs the three profiles with a
+second interpreter too (another checkout's venv), in the same rounds: before vs after.
+Prints the medians and the ratios to the read.  Not part of the test suite.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+
+FILES = 10
+ROW_GROUP = 131_072
+
+READ = """
+import sys, time, pyarrow.dataset as ds
+t = time.perf_counter()
+n = sum(b.num_rows for b in ds.dataset(sys.argv[1], format="parquet").to_batches())
+print(time.perf_counter() - t)
+"""
+
+PROFILE = """
+import sys, time
+from fastdrift import cli
+t = time.perf_counter()
+rc = cli.main(sys.argv[1:])
+print(time.perf_counter() - t)
+sys.exit(rc)
+"""
+
+
+def write(d: pathlib.Path, rows: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    d.mkdir(parents=True, exist_ok=True)
+    vocab = np.array([f"category-{i:04d}" for i in range(500)])
+    per = -(-rows // FILES)
+    for k in range(FILES):
+        n = min(per, rows - k * per)
+        rng = np.random.default_rng(k)
+        cols = {f"f{i}": rng.normal(i, 1 + i, n) for i in range(20)}
+        for i in range(5):
+            cols[f"s{i}"] = pa.array(vocab[rng.integers(0, 50 * (i + 1), n)])
+        pq.write_table(pa.table(cols), d / f"part-{k:02d}.parquet", row_group_size=ROW_GROUP)
+
+
+def timed(cmd) -> float:
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--dir", default=None, help="dataset directory (written when missing)")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--compare-with", default=None, metavar="PYTHON",
+                    help="a second interpreter (e.g. the baseline checkout's venv) timed in the same rounds")
+    ap.add_argument("--only", nargs="+", default=["reference", "no-quantiles", "current"])
+    args = ap.parse_args()
+    base = pathlib.Path(args.dir or os.path.join(tempfile.gettempdir(), "fastdrift-bench-scan"))
+    data = base / f"rows-{args.rows}"
+    if not (data / f"part-{FILES - 1:02d}.parquet").exists():
+        write(data, args.rows)
+    pythons = {"": sys.executable}
+    if args.compare_with:
+        pythons = {"before ": args.compare_with, "after ": sys.executable}
+    w = ["--workers", str(args.workers)] if args.workers else []
+    times = {}
+
+    def run(key, cmd):
+        times.setdefault(key, []).append(timed(cmd))
+
+    for _ in range(args.repeats):
+        run("read", [sys.executable, "-c", READ, str(data)])
+        for tag, py in pythons.items():
+            ref = base / f"ref-{abs(hash(py))}.fdp"
+            if "reference" in args.only or not ref.exists():
+                run(tag + "reference", [py, "-c", PROFILE, "profile", str(data), "-q", "-o", str(ref)] + w)
+            if "no-quantiles" in args.only:
+                run(tag + "no-quantiles", [py, "-c", PROFILE, "profile", str(data), "-q", "--no-quantiles",
+                                           "-o", str(base / "nq.fdp")] + w)
+            if "current" in args.only:
+                run(tag + "current", [py, "-c", PROFILE, "profile", str(data), "-q", "--reference", str(ref),
+                                      "-o", str(base / "cur.fdp")] + w)
+    read = statistics.median(times["read"])
+    print(f"{args.rows:,} rows x 25 columns, {FILES} Parquet files, {args.repeats} repeats (median; all runs)")
+    for key, ts in times.items():
+        med = statistics.median(ts)
+        ratio = "" if key == "read" else f"  {med / read:4.2f}x read"
+        print(f"{key:>22} {med:6.2f} s{ratio}   [{' '.join(f'{t:.2f}' for t in ts)}]")
+
+
+if __name__ == "__main__":
+    main()
