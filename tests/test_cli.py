@@ -287,7 +287,7 @@ def test_progress_bar_only_on_a_terminal(data, tmp_path):
         os.close(master)
     text = b"".join(chunks).decode()
     assert "\r" in text and f"{ROWS:,}/{ROWS:,} rows (100%)" in text and "rows/s" in text and "ETA" in text
-    assert "B/s" in text and "pass 3/3" in text
+    assert "B/s" in text and "pass 1 (" in text
     # --quiet turns it off on a terminal too
     master, slave = pty.openpty()
     p = subprocess.Popen([sys.executable, "-m", "fastdrift.cli", "profile", data["parquet"], "-q", "-o",

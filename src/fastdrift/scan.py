@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import dataclasses
 import os
 import sys
 import threading
@@ -532,13 +533,15 @@ class _ExactQuantiles:
     interpolates.
     """
 
-    def __init__(self, qs: np.ndarray, n: int, lo: float, hi: float):
+    def __init__(self, qs: np.ndarray, n: int, lo: float, hi: float, plan=None,
+                 counts: Optional[np.ndarray] = None):
         from .kernels import quantile as kq
         self._kq = kq
         self.qs, self.lo, self.hi = np.asarray(qs, np.float64), float(lo), float(hi)
-        self.plan = kq.grid_plan(n, lo, hi)
+        # plan / counts: a grid already counted (the first pass's, over a window of the data's range)
+        self.plan = kq.grid_plan(n, lo, hi) if plan is None else dataclasses.replace(plan, n=int(n))
         self.n_cells = self.plan.n_cells
-        self.counts = np.zeros(self.n_cells, dtype=np.int64)
+        self.counts = np.zeros(self.n_cells, dtype=np.int64) if counts is None else counts
         self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
 
     @property
@@ -548,10 +551,21 @@ class _ExactQuantiles:
     def count(self, views) -> np.ndarray:
         return self._kq.grid_counts(views, self.plan)
 
-    def plan_select(self) -> None:
-        self.flags = self._kq.flag_cells(self.plan, self.counts, self.qs)  # checks the counts add up to n
+    def plan_select(self, held: Optional[np.ndarray] = None) -> bool:
+        """Flag the cells holding the wanted order statistics (checks the counts add up to n).
+
+        ``held``: the cells whose values were already selected; when they include every
+        flagged cell the selection is complete (returns True) and flags become ``held``.
+        """
+        need = self._kq.flag_cells(self.plan, self.counts, self.qs)
+        if held is not None:
+            if np.any(need.astype(bool) & ~held.astype(bool)):
+                return False
+            need = held
+        self.flags = need
         self.cap = self._kq.selected_count(self.counts, self.flags)
         self.sel_counts = np.where(self.flags.astype(bool), self.counts, 0)
+        return True
 
     def select(self, views) -> Tuple[np.ndarray, np.ndarray]:
         """The flagged cells' values of one chunk as (distinct values, counts).
@@ -617,6 +631,145 @@ class _ExactQuantiles:
         return counts
 
 
+def _cells(x: np.ndarray, plan) -> np.ndarray:
+    """Grid cells of finite values, with fd_grid_count's arithmetic operation for operation."""
+    t = (x - plan.lo) * plan.inv
+    t = np.where(t > 0.0, t, 0.0)
+    t = np.where(t < plan.n_cells - 1, t, float(plan.n_cells - 1))
+    return t.astype(np.int64)
+
+
+#: Distinct values a column's first-pass selection may hold before it gives up (then the
+#: selection pass runs as before); ~4 MiB a column.
+_HELD_CAP = 1 << 18
+#: Width of a decile's rank window in standard errors of a sample quantile.
+_Z = 7.0
+
+
+class _StreamingQuantiles:
+    """Exact quantiles counted in the first pass, whenever the data lets; never approximate.
+
+    Before the scan, the first batch of the first fragment (a *pilot*, read once more)
+    fixes an equal-width grid over a window around its deciles' range (values outside fall
+    in the two end cells, which stay exact: cells are monotone in the value) and the cells
+    around each wanted rank.  Every batch then adds its exact grid counts and copies the
+    values of the *held* cells (as distinct values with counts).  At each in-order merge the
+    running counts locate each wanted rank better, so held cells are only ever dropped
+    (never added): a cell stays held while its rank range meets ``q +- 7`` standard errors
+    of a quantile of the rows seen so far (shrunk by the unseen share of the rows), so what
+    is held grows like sqrt(rows), and at most :data:`_HELD_CAP` distinct values.
+
+    After the scan the grid counts are exact; when every cell holding a wanted order
+    statistic is still held, the held values are all of that cell's values and the result
+    is :class:`_ExactQuantiles`' arithmetic, bit for bit.  Otherwise (data ordered so that
+    a prefix misleads, a held selection over the cap) the caller selects in one more pass
+    over the same grid, or runs the grid and the selection passes anew.
+    """
+
+    def __init__(self, qs: np.ndarray, pilot: np.ndarray, rows_total: Optional[int]):
+        from .kernels import quantile as kq
+        self._kq = kq
+        self.qs = np.asarray(qs, np.float64)
+        f = np.sort(pilot[np.isfinite(pilot)])
+        lo, hi = np.quantile(f, [max(self.qs.min() - 0.05, 0.0), min(self.qs.max() + 0.05, 1.0)])
+        pad = (hi - lo) * 0.25
+        lo, hi = lo - pad, hi + pad
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            lo, hi = f[0], f[-1]
+        self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)
+        self.plan = kq.grid_plan(1 << 20, lo, hi) if self.ok else None  # 16Ki cells, whatever n
+        self.rows_total = rows_total
+        self.rows = 0
+        if not self.ok:
+            return
+        self.counts = np.zeros(self.plan.n_cells, np.int64)
+        self.held = np.ones(self.plan.n_cells, np.uint8)
+        self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
+        self._size, self._limit = 0, 1 << 16  # distinct values held; when to drop the dropped cells' ones
+        self._shrunk_at = 0
+        self._shrink(kq.grid_counts([_f64_view(f)], self.plan), share_seen=0.0)
+
+    def _shrink(self, counts: np.ndarray, share_seen: float) -> None:
+        n = int(counts.sum())
+        if n == 0:
+            return
+        cum = np.cumsum(counts)
+        before = cum - counts
+        q = self.qs
+        m = _Z * np.sqrt(q * (1 - q) / n) * np.sqrt(max(1.0 - share_seen, 0.0)) * n + 2.0  # in ranks
+        first = np.searchsorted(cum, q * n - m, side="right")  # cells whose rank range meets the window
+        last = np.searchsorted(before, q * n + m, side="right")
+        edge = np.zeros(counts.size + 1, np.int64)
+        np.add.at(edge, first, 1)
+        np.add.at(edge, last, -1)
+        keep = (np.cumsum(edge[:-1]) > 0).astype(np.uint8)
+        self.held = self.held & keep  # a new array, never changed in place: workers read it
+
+    # workers: one batch of one fragment into that fragment's (counts, parts)
+    def start(self):
+        return [np.zeros(self.plan.n_cells, np.int64), []]
+
+    def count(self, st, views) -> None:
+        views = list(views)
+        self._kq.grid_counts(views, self.plan, out=st[0])
+        held = self.held  # the latest: cells are only ever dropped, so any snapshot holds the final ones
+        if not self.ok:
+            return
+        v = self._kq.select(views, self.plan, held, sum(x.length for x in views))
+        if v.size:
+            st[1] = _append_compact(st[1], _value_counts(v))
+
+    # the main thread, in fragment order
+    def merge(self, st, rows: int) -> None:
+        if not self.ok:
+            return
+        self.counts += st[0]
+        self.rows += rows
+        held = self.held.astype(bool)
+        for u, c in st[1]:
+            keep = held[_cells(u, self.plan)]
+            if keep.any():
+                self.selected.append((u[keep], c[keep]))
+                self._size += int(keep.sum())
+        if self.rows >= self._shrunk_at * 1.2:  # every 20% more rows: cells drop ~10% of their span
+            self._shrunk_at = self.rows
+            share = self.rows / self.rows_total if self.rows_total else 0.0
+            self._shrink(self.counts, min(share, 1.0))
+        if self._size > min(self._limit, _HELD_CAP):  # drop what the shrunk cells no longer hold: amortised O(1) a value
+            held = self.held.astype(bool)
+            parts = [(u[k], c[k]) for u, c in self.selected for k in (held[_cells(u, self.plan)],)]
+            self.selected = [p for p in parts if p[0].size]
+            self._size = sum(u.size for u, _ in self.selected)
+            if self._size > _HELD_CAP // 2:  # the same value from many batches: fold the ties
+                self.selected = [_merge_counts(self.selected)]
+                self._size = self.selected[0][0].size
+            self._limit = max(2 * self._size, 1 << 16)
+            if self._size > _HELD_CAP:
+                self.ok = False  # the selection pass will run
+                self.selected = []
+
+    def exact(self, n: int, lo: float, hi: float) -> Tuple[_ExactQuantiles, bool]:
+        """(quantiles over this grid, whether the selection is complete) once the scan is done."""
+        eq = _ExactQuantiles(self.qs, n, lo, hi, plan=self.plan, counts=self.counts)
+        if self.ok and eq.plan_select(self.held):
+            u, c = _merge_counts(self.selected)
+            keep = self.held.astype(bool)[_cells(u, self.plan)]  # held cells shrank after these merged
+            eq.add_selected((u[keep], c[keep]))
+            return eq, True
+        eq.plan_select()
+        return eq, False
+
+
+def _f64_view(x: np.ndarray):
+    return next(iter_columns(pa.array(x, pa.float64()), "pilot"))
+
+
+def _value_counts(v: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    vc = pc.value_counts(pa.array(v))
+    return (vc.field("values").to_numpy(zero_copy_only=False).copy(),
+            vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64))
+
+
 def _append_compact(parts: list, part) -> list:
     """Append a (values, counts) pair; fold the list into one pair when it holds > 1Mi values."""
     parts.append(part)
@@ -639,6 +792,30 @@ def _merge_counts(parts) -> Tuple[np.ndarray, np.ndarray]:
 
 def _numeric_views(arr, name):
     return [v for v in iter_columns(arr, name) if v.kind == "numeric"]
+
+
+def _pilot(src: DataSource, qplans: List[ColumnPlan], workers: int) -> Dict[str, _StreamingQuantiles]:
+    """Decile grids for the first pass, from the first batch of the first fragment."""
+    if not qplans or not src.fragments:
+        return {}
+    cols = [p.name for p in qplans]
+    gen = _batches(src.fragments[0], cols, src.read_schema, src.label)
+    try:
+        b = next(iter(gen), None)
+    finally:
+        gen.close()
+    if b is None or b.num_rows == 0:
+        return {}
+    out = {}
+    for p in qplans:
+        x = b.column(p.name)
+        x = x.cast(pa.float64()) if not pat.is_floating(x.type) or pat.is_float32(x.type) else x
+        x = x.fill_null(np.nan).to_numpy(zero_copy_only=False)
+        if np.isfinite(x).any():
+            sq = _StreamingQuantiles(np.arange(1, p.bins) / p.bins, x, src.rows)
+            if sq.ok:
+                out[p.name] = sq
+    return out
 
 
 def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optional[Profile] = None,
@@ -708,12 +885,10 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
         raise SchemaError(f"{src.label}: no column to profile")
     names = [p.name for p in plans]
     numeric = [p for p in plans if p.kind == NUMERIC]
-    quantile_cols = any(p.strategy == "quantile" for p in numeric)
-    # pass 1 always; grid + selection for quantile bins (which then need no histogram pass);
-    # a histogram pass for uniform bins (or, rarely, an edge whose cell was not selected).
-    passes = 1 + (2 if quantile_cols else 0) + (1 if any(p.strategy != "quantile" for p in numeric) else 0)
+    qplans = [p for p in numeric if p.strategy == "quantile"]
+    streaming = _pilot(src, qplans, sc.workers)
 
-    # pass 1: moments, t-digests, categories
+    # pass 1: moments, t-digests, categories; decile grids and their held cells
     def make1():
         out = {}
         for p in plans:
@@ -721,7 +896,7 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
                 out[p.name] = [Moments(name=p.name), TDigest(compression, name=p.name) if p.tdigest else None]
             else:
                 out[p.name] = [Categorical(max_categories, name=p.name)]
-        return [out, 0]
+        return [out, 0, {n: sq.start() for n, sq in streaming.items()}]
 
     def count1(st, b):
         for p in plans:
@@ -729,6 +904,8 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
             for s in st[0][p.name]:
                 if s is not None:
                     s.update(col)
+        for n, sq in streaming.items():
+            sq.count(st[2][n], _numeric_views(b.column(n), n))
         st[1] += b.num_rows
 
     acc = make1()
@@ -739,13 +916,19 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
                 if a is not None:
                     a.merge(o)
         acc[1] += st[1]
+        for n, sq in streaming.items():
+            sq.merge(st[2][n], st[1])
 
-    sc.run(f"pass 1/{passes} (moments, categories, t-digests)", names, make1, count1, merge1)
-    first, rows = acc
+    what = "moments, categories" + (", t-digests" if any(p.tdigest for p in numeric) else "") + \
+        (", deciles" if streaming else "")
+    sc.run(f"pass 1 ({what})", names, make1, count1, merge1)
+    first, rows = acc[0], acc[1]
     if src.rows is None:
         src.rows = rows  # known now: the later passes' progress bar shows an ETA by rows
     edges: Dict[str, np.ndarray] = {}
     exact: Dict[str, _ExactQuantiles] = {}
+    to_count: Dict[str, _ExactQuantiles] = {}  # need the grid pass (and then the selection)
+    to_select: Dict[str, _ExactQuantiles] = {}  # need the selection pass
     for p in numeric:
         m = first[p.name][0]
         if m.n == 0:
@@ -754,47 +937,63 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
         if p.strategy == "uniform":
             lo, hi = m.min, m.max
             edges[p.name] = np.unique(np.linspace(lo, hi, p.bins + 1)[1:-1] if hi > lo else np.array([lo]))
+            continue
+        qs = np.arange(1, p.bins) / p.bins
+        if m.min == m.max:
+            edges[p.name] = np.unique(np.full(qs.shape, m.min))
+            continue
+        sq = streaming.get(p.name)
+        if sq is not None and sq.ok:
+            eq, done = sq.exact(m.n, m.min, m.max)
+            exact[p.name] = eq
+            # the first pass's grid missed a wanted rank: select on it unless its cells are big
+            if not done and eq.cap <= _HELD_CAP * 16:
+                to_select[p.name] = eq
+            elif not done:
+                exact[p.name] = to_count[p.name] = _ExactQuantiles(qs, m.n, m.min, m.max)
         else:
-            eq = _ExactQuantiles(np.arange(1, p.bins) / p.bins, m.n, m.min, m.max)
-            if eq.constant:
-                edges[p.name] = np.unique(eq.result())
-            else:
-                exact[p.name] = eq
-    if exact:
-        qcols = list(exact)
+            exact[p.name] = to_count[p.name] = _ExactQuantiles(qs, m.n, m.min, m.max)
+    n_pass = 1
+    if to_count:
+        qcols = list(to_count)
+        n_pass += 1
 
         def make2():
-            return {n: np.zeros(exact[n].n_cells, np.int64) for n in qcols}
+            return {n: np.zeros(to_count[n].n_cells, np.int64) for n in qcols}
 
         def count2(st, b):
             for n in qcols:
-                st[n] += exact[n].count(_numeric_views(b.column(n), n))
+                st[n] += to_count[n].count(_numeric_views(b.column(n), n))
 
         def merge2(st):
             for n in qcols:
-                exact[n].counts += st[n]
+                to_count[n].counts += st[n]
 
-        sc.run(f"pass 2/{passes} (quantile grid)", qcols, make2, count2, merge2)
-        for eq in exact.values():
+        sc.run(f"pass {n_pass} (quantile grid)", qcols, make2, count2, merge2)
+        for eq in to_count.values():
             eq.plan_select()
+        to_select.update(to_count)
+    if to_select:
+        scols = list(to_select)
+        n_pass += 1
 
         def make3():
-            return {n: [] for n in qcols}
+            return {n: [] for n in scols}
 
         def count3(st, b):
-            for n in qcols:
-                part = exact[n].select(_numeric_views(b.column(n), n))
+            for n in scols:
+                part = to_select[n].select(_numeric_views(b.column(n), n))
                 if part[0].size:
                     st[n] = _append_compact(st[n], part)
 
         def merge3(st):
-            for n in qcols:
+            for n in scols:
                 for part in st[n]:
-                    exact[n].add_selected(part)
+                    to_select[n].add_selected(part)
 
-        sc.run(f"pass 3/{passes} (exact deciles)", qcols, make3, count3, merge3)
-        for n, eq in exact.items():
-            edges[n] = np.unique(eq.result())
+        sc.run(f"pass {n_pass} (exact deciles)", scols, make3, count3, merge3)
+    for n, eq in exact.items():
+        edges[n] = np.unique(eq.result())
     hists: Dict[str, Histogram] = {}
     for n, eq in exact.items():
         # deciles' own bins come from the grid and the selection: no histogram pass for them
@@ -819,8 +1018,7 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
             for n in ncols:
                 hists[n].merge(st[n])
 
-        hist_pass = 2 + 2 * quantile_cols
-        sc.run(f"pass {hist_pass}/{max(passes, hist_pass)} (histograms)", ncols, make4, count4, merge4)
+        sc.run(f"pass {n_pass + 1} (histograms)", ncols, make4, count4, merge4)
     out: Dict[str, ColumnProfile] = {}
     for p in plans:
         sk = first[p.name]

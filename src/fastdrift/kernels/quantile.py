@@ -105,7 +105,8 @@ def _resolve_backend(backend: Optional[str]) -> str:
     return backend
 
 
-def grid_counts(views: Iterable[ColumnView], plan: GridPlan, backend: Optional[str] = None) -> np.ndarray:
+def grid_counts(views: Iterable[ColumnView], plan: GridPlan, backend: Optional[str] = None,
+                out: Optional[np.ndarray] = None) -> np.ndarray:
     """Finite values per grid cell (pass 1); counts of disjoint parts of a column add up.
 
     Parameters
@@ -117,14 +118,22 @@ def grid_counts(views: Iterable[ColumnView], plan: GridPlan, backend: Optional[s
         From :func:`grid_plan` over the *whole* column.
     backend : {"c", "numba"}, optional
         Defaults to ``get_backend("quantile")``.
+    out : numpy.ndarray, optional
+        Contiguous int64[plan.n_cells] to add the counts to (a streamed column's running
+        counts, without a fresh array per chunk).
 
     Returns
     -------
     numpy.ndarray
-        int64[plan.n_cells].
+        int64[plan.n_cells] (``out`` when given).
     """
     backend = _resolve_backend(backend)
-    counts = np.zeros(plan.n_cells, dtype=np.int64)
+    if out is not None:
+        if out.dtype != np.int64 or out.shape != (plan.n_cells,) or not out.flags.c_contiguous:
+            raise InvalidInputError(f"out must be contiguous int64[{plan.n_cells}]")
+        counts = out
+    else:
+        counts = np.zeros(plan.n_cells, dtype=np.int64)
     for v in views:
         if backend == "c":
             c = native.column(v)

@@ -1,0 +1,164 @@
+"""Exact decile bins of a scanned dataset, whichever way ``profile_data`` gets them.
+
+The reference profile of files counts its decile grid in the first pass and keeps the
+values of the cells around each decile (the cells only shrink as rows come in); when a
+wanted order statistic ends up in a cell that was let go (data ordered so that a prefix
+misleads) or the kept values exceed their cap, it selects in a second pass over the same
+grid or runs the grid and the selection anew.  Every path must give ``np.quantile``'s edges
+(numpy's default method, over the finite values) and ``np.searchsorted`` bin counts, which
+is what these tests check, on hypothesis-generated data with ties, NaN, +-inf, nulls and
+constant columns, in random, sorted and drifting order, over several row groups.
+"""
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from fastdrift import scan
+from fastdrift.errors import InvalidInputError
+from fastdrift.scan import open_data, plan_columns, profile_data
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                      HealthCheck.too_slow])
+
+
+def _column(rng, n, ties, order, nan, inf, null):
+    if ties:
+        x = rng.integers(0, ties, n).astype(np.float64)
+    else:
+        x = rng.lognormal(0, 2, n) * rng.choice([-1.0, 1.0], n)
+    if order == "sorted":
+        x = np.sort(x)
+    elif order == "reversed":
+        x = np.sort(x)[::-1].copy()
+    elif order == "drift":  # the second half shifted: a prefix misleads
+        x[n // 2:] += 1000.0
+    x[rng.random(n) < nan] = np.nan
+    r = rng.random(n)
+    x[r < inf / 2] = -np.inf
+    x[(r >= inf / 2) & (r < inf)] = np.inf
+    mask = rng.random(n) < null
+    return pa.array(x, mask=mask)
+
+
+def _oracle(arr: pa.Array, bins: int):
+    """(edges, counts, null, nan) of a decile histogram: numpy only."""
+    v = arr.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> NaN
+    null = arr.null_count
+    valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False))
+    vals = v[valid]
+    nan = int(np.isnan(vals).sum())
+    finite = vals[np.isfinite(vals)]
+    if finite.size == 0:
+        return None
+    edges = np.unique(np.quantile(finite, np.arange(1, bins) / bins))
+    notnan = vals[~np.isnan(vals)]
+    counts = np.bincount(np.searchsorted(edges, notnan, side="right"), minlength=edges.size + 1)
+    return edges, counts, null, nan
+
+
+def _profile(tmp_path, table, row_group, bins, workers, labels=None):
+    path = tmp_path / "d.parquet"
+    pq.write_table(table, path, row_group_size=row_group)
+    src = open_data([str(path)])
+    if labels is not None:
+        run = scan._Scanner.run
+
+        def spy(self, label, *a, **k):
+            labels.append(label)
+            return run(self, label, *a, **k)
+        scan._Scanner.run = spy
+    try:
+        return profile_data(src, plan_columns(src.schema, bins=bins, tdigest=False), workers=workers)
+    finally:
+        if labels is not None:
+            scan._Scanner.run = run
+
+
+def _check(prof, table, bins):
+    for name in table.column_names:
+        want = _oracle(table.column(name).combine_chunks(), bins)
+        h = prof[name].histogram
+        edges, counts, null, nan = want
+        np.testing.assert_array_equal(h.edges, edges, err_msg=name)
+        np.testing.assert_array_equal(h.counts, counts, err_msg=name)
+        assert (h.null_count, h.nan_count) == (null, nan), name
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30_000), ties=st.sampled_from([0, 0, 1, 3, 40]),
+       order=st.sampled_from(["random", "random", "sorted", "reversed", "drift"]),
+       nan=st.sampled_from([0.0, 0.05]), inf=st.sampled_from([0.0, 0.02]), null=st.sampled_from([0.0, 0.1]),
+       row_group=st.sampled_from([700, 4_000, 50_000]), bins=st.sampled_from([2, 4, 10, 13]),
+       workers=st.sampled_from([1, 2]))
+def test_scanned_decile_bins_equal_numpy(tmp_path_factory, seed, n, ties, order, nan, inf, null, row_group,
+                                         bins, workers):
+    rng = np.random.default_rng(seed)
+    x = _column(rng, n, ties, order, nan, inf, null)
+    table = pa.table({"x": x, "k": pa.array(np.full(n, 2.5)),  # a constant column
+                      "i": pa.array(rng.integers(-5, 5, n))})  # integers: tie blocks
+    if _oracle(x, bins) is None:
+        with pytest.raises(InvalidInputError):
+            _profile(tmp_path_factory.mktemp("d"), table, row_group, bins, workers)
+        return
+    _check(_profile(tmp_path_factory.mktemp("d"), table, row_group, bins, workers), table, bins)
+
+
+def _big(rng, n, order):
+    return pa.table({"x": _column(rng, n, 0, order, 0.01, 0.001, 0.01),
+                     "t": _column(rng, n, 7, order, 0.0, 0.0, 0.0)})
+
+
+def test_random_order_needs_one_pass(tmp_path):
+    """The first pass holds every wanted order statistic: no second pass, same bins as numpy."""
+    table = _big(np.random.default_rng(1), 200_000, "random")
+    labels = []
+    prof = _profile(tmp_path, table, 10_000, 10, 2, labels)
+    assert len(labels) == 1 and labels[0].startswith("pass 1 ("), labels
+    _check(prof, table, 10)
+
+
+@pytest.mark.parametrize("order", ["sorted", "drift"])
+def test_a_misleading_prefix_falls_back_exactly(tmp_path, order):
+    """Sorted or drifting data: the held cells miss the deciles, a selection pass (or the grid
+    and selection passes) runs, the bins are still numpy's."""
+    table = _big(np.random.default_rng(2), 200_000, order)
+    labels = []
+    prof = _profile(tmp_path, table, 10_000, 10, 2, labels)
+    assert len(labels) >= 2, labels
+    _check(prof, table, 10)
+
+
+@pytest.mark.parametrize("cap, z", [(0, scan._Z), (1 << 18, 0.0)])
+def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z):
+    """Over the held cap (selection dropped) or with no margin at all (windows miss)."""
+    monkeypatch.setattr(scan, "_HELD_CAP", cap)
+    monkeypatch.setattr(scan, "_Z", z)
+    table = _big(np.random.default_rng(3), 100_000, "random")
+    labels = []
+    prof = _profile(tmp_path, table, 7_000, 10, 2, labels)
+    assert len(labels) >= 2, labels
+    _check(prof, table, 10)
+
+
+def test_held_values_stay_bounded(tmp_path, monkeypatch):
+    """What the first pass keeps grows far slower than the rows (sqrt-like), never past the cap."""
+    peaks = {}
+    merge = scan._StreamingQuantiles.merge
+
+    def spy(self, st, rows):
+        merge(self, st, rows)
+        peaks[id(self)] = max(peaks.get(id(self), 0), self._size)
+    monkeypatch.setattr(scan._StreamingQuantiles, "merge", spy)
+    held = {}
+    for n in (100_000, 800_000):
+        peaks.clear()
+        rng = np.random.default_rng(4)
+        table = pa.table({"x": rng.normal(size=n)})
+        labels = []
+        prof = _profile(tmp_path, table, 20_000, 10, 2, labels)
+        assert len(labels) == 1
+        _check(prof, table, 10)
+        held[n] = max(peaks.values())
+    assert held[800_000] < 4 * held[100_000] and held[800_000] < scan._HELD_CAP
