@@ -95,6 +95,13 @@ int fd_grid_select(const fd_column *col, double lo, double inv_width,
                    int64_t n_cells, const uint8_t *flags, double *out,
                    int64_t cap, int64_t *n_out);
 
+/* fd_grid_count and fd_grid_select in one read of the column (same results,
+ * counts complete even on FD_EGROW): a grid whose flagged cells are known
+ * before the values are. */
+int fd_grid_count_select(const fd_column *col, double lo, double inv_width,
+                         int64_t n_cells, int64_t *counts, const uint8_t *flags,
+                         double *out, int64_t cap, int64_t *n_out);
+
 /* ---- categorical counts -------------------------------------------------
  * An open-addressing hash table whose storage is owned by the caller, shared
  * bit-for-bit with the numba backend.  Ids are dense, in order of first

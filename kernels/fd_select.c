@@ -111,3 +111,35 @@ int fd_grid_select(const fd_column *col, double lo, double inv_width,
     *n_out = n < cap ? n : cap;
     return overflow ? FD_EGROW : FD_OK;
 }
+
+/* Both passes at once, for a grid fixed before the scan (its cells held from a
+ * pilot): one read of the column.  counts are complete even when the
+ * selection overflows (FD_EGROW), exactly as fd_grid_count's would be. */
+int fd_grid_count_select(const fd_column *col, double lo, double inv_width,
+                         int64_t n_cells, int64_t *counts, const uint8_t *flags,
+                         double *out, int64_t cap, int64_t *n_out)
+{
+    if (!col || !counts || !flags || !n_out || n_cells < 1 || cap < 0
+        || *n_out < 0 || col->length < 0 || col->offset < 0
+        || !(inv_width >= 0.0) || !FD_FINITE(lo))
+        return FD_EINVAL;
+    if (col->length == 0)
+        return FD_OK;
+    if (!col->values)
+        return FD_EINVAL;
+    const double top = (double)(n_cells - 1);
+    int64_t n = *n_out;
+    int overflow = 0;
+    GRID_DISPATCH(
+        const int64_t c = grid_cell(x, lo, inv_width, top);
+        counts[c]++;
+        if (flags[c]) {
+            if (n < cap)
+                out[n] = x;
+            else
+                overflow = 1;
+            n++;
+        })
+    *n_out = n < cap ? n : cap;
+    return overflow ? FD_EGROW : FD_OK;
+}

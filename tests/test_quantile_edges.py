@@ -89,6 +89,17 @@ def _grid_both(v, lo, inv, n_cells, flags, cap, start):
             rc1 = jit.grid_count(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, counts)
             rc2 = jit.grid_select(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, flags, out, cap, got)
         res[be] = (rc1, counts, rc2, int(got[0]), out)
+        # both in one read: the same counts, status and selection
+        counts2, out2 = np.zeros(n_cells, dtype=np.int64), np.full(cap, -7.0)
+        got2 = np.array([start], dtype=np.int64)
+        if be == "c":
+            rc3 = native.lib.fd_grid_count_select(native.column(v), lo, inv, n_cells,
+                                                  native.ptr("int64_t*", counts2), native.ptr("uint8_t*", flags),
+                                                  native.ptr("double*", out2), cap, native.ptr("int64_t*", got2))
+        else:
+            rc3 = jit.grid_count_select(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, counts2,
+                                        flags, out2, cap, got2)
+        res[be + " fused"] = (rc1, counts2, rc3, int(got2[0]), out2)
     return res
 
 
@@ -123,6 +134,10 @@ def test_grid_kernels_c_equal_numba(dtype, data, n_cells, offset, nulls, lo, inv
         start = data.draw(st.integers(0, 3))
         cap = data.draw(st.integers(0, start + n_finite + 2))
         r = _grid_both(v, lo, inv, n_cells, flags, cap, start)
+        for fused in ("c fused", "numba fused"):
+            assert r[fused][2:4] == r["c"][2:4], fused
+            np.testing.assert_array_equal(r[fused][1], r["c"][1])
+            np.testing.assert_array_equal(r[fused][4], r["c"][4])
         (rc1, counts, rc2, got, out), (nrc1, ncounts, nrc2, ngot, nout) = r["c"], r["numba"]
         assert (rc1, rc2, got) == (nrc1, nrc2, ngot)
         assert rc1 == native.lib.FD_OK and rc2 in (native.lib.FD_OK, native.lib.FD_EGROW)

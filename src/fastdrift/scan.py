@@ -684,6 +684,7 @@ class _StreamingQuantiles:
             return
         self.counts = np.zeros(self.plan.n_cells, np.int64)
         self.held = np.ones(self.plan.n_cells, np.uint8)
+        self._none = np.zeros(self.plan.n_cells, np.uint8)
         self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
         self._size, self._limit = 0, 1 << 16  # distinct values held; when to drop the dropped cells' ones
         self._shrunk_at = 0
@@ -710,12 +711,8 @@ class _StreamingQuantiles:
         return [np.zeros(self.plan.n_cells, np.int64), []]
 
     def count(self, st, views) -> None:
-        views = list(views)
-        self._kq.grid_counts(views, self.plan, out=st[0])
-        held = self.held  # the latest: cells are only ever dropped, so any snapshot holds the final ones
-        if not self.ok:
-            return
-        v = self._kq.select(views, self.plan, held, sum(x.length for x in views))
+        # the latest held cells: they are only ever dropped, so any snapshot holds the final ones
+        v = self._kq.count_select(views, self.plan, st[0], self.held if self.ok else self._none)
         if v.size:
             st[1] = _append_compact(st[1], _value_counts(v))
 

@@ -54,7 +54,7 @@ from numba import njit, types
 __all__ = [
     "NUMBA_OPTIONS", "VALUE_TYPES",
     "hist_update", "moments_update",
-    "grid_count", "grid_select",
+    "grid_count", "grid_select", "grid_count_select",
     "hash_bytes", "hash_int", "cat_run_str", "cat_run_int", "cat_rehash", "count_indices", "bool_count",
 ]
 
@@ -483,6 +483,47 @@ def _grid_select(values, validity, offset, length, lo, inv, top, flags, out, cap
     return FD_EGROW if overflow else FD_OK
 
 
+def _grid_count_select_sigs():
+    return [types.int64(_ro(t), _ro(types.uint8), types.int64, types.int64, types.float64,
+                        types.float64, types.float64, _rw(types.int64), _ro(types.uint8), _rw(types.float64),
+                        types.int64, _rw(types.int64))
+            for t in VALUE_TYPES]
+
+
+@njit(_grid_count_select_sigs(), **NUMBA_OPTIONS)
+def _grid_count_select(values, validity, offset, length, lo, inv, top, counts, flags, out, cap, n_out):
+    n = n_out[0]
+    overflow = False
+    if validity.size == 0:
+        for i in range(length):
+            x = np.float64(values[offset + i])
+            if x - x == 0.0:
+                c = _grid_cell(x, lo, inv, top)
+                counts[c] += 1
+                if flags[c]:
+                    if n < cap:
+                        out[n] = x
+                    else:
+                        overflow = True
+                    n += 1
+    else:
+        for i in range(length):
+            j = offset + i
+            if (validity[j >> 3] >> (j & 7)) & 1:
+                x = np.float64(values[j])
+                if x - x == 0.0:
+                    c = _grid_cell(x, lo, inv, top)
+                    counts[c] += 1
+                    if flags[c]:
+                        if n < cap:
+                            out[n] = x
+                        else:
+                            overflow = True
+                        n += 1
+    n_out[0] = n if n < cap else cap
+    return FD_EGROW if overflow else FD_OK
+
+
 def _grid_args_ok(values, validity, offset, length, lo, inv_width, n_cells):
     # fd_select.c's argument checks, plus the buffer sizes that C has to
     # trust but numpy arrays can tell (bounds checks are off in the loops).
@@ -560,6 +601,30 @@ def grid_select(values, validity, offset, length, lo, inv_width, n_cells, flags,
         return FD_EINVAL
     return int(_grid_select(values, validity, offset, length, float(lo), float(inv_width),
                             float(n_cells - 1), flags, out, cap, n_out))
+
+
+def grid_count_select(values, validity, offset, length, lo, inv_width, n_cells, counts, flags, out, cap,
+                      n_out):
+    """:func:`grid_count` and :func:`grid_select` in one read (numba backend of ``fd_grid_count_select``).
+
+    Same parameters as those two; ``counts`` are complete even when the selection
+    overflows.
+
+    Returns
+    -------
+    int
+        ``FD_OK``, ``FD_EINVAL``, or ``FD_EGROW`` when the selected values did not fit.
+    """
+    if not _grid_args_ok(values, validity, offset, length, lo, inv_width, n_cells):
+        return FD_EINVAL
+    if cap < 0 or n_out.shape[0] < 1 or n_out[0] < 0:
+        return FD_EINVAL
+    if length == 0:
+        return FD_OK
+    if counts.shape[0] < n_cells or flags.shape[0] < n_cells or out.shape[0] < cap:
+        return FD_EINVAL
+    return int(_grid_count_select(values, validity, offset, length, float(lo), float(inv_width),
+                                  float(n_cells - 1), counts, flags, out, cap, n_out))
 
 
 # ---- categorical: constants ---------------------------------------------------

@@ -32,7 +32,7 @@ from ..adapters.arrow import ColumnView
 from ..errors import InvalidInputError
 
 __all__ = ["exact_quantiles", "lerp_like_numpy", "GridPlan", "grid_plan", "grid_counts", "flag_cells",
-           "selected_count", "select", "quantiles_from_selected"]
+           "selected_count", "select", "count_select", "quantiles_from_selected"]
 
 
 def lerp_like_numpy(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -231,6 +231,38 @@ def select(views: Iterable[ColumnView], plan: GridPlan, flags: np.ndarray, cap: 
             rc = jit.grid_select(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
                                  plan.n_cells, flags, out, out.size, got)
         native.check(rc, "grid select", v.name)
+    return out[: int(got[0])]
+
+
+def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
+                 backend: Optional[str] = None) -> np.ndarray:
+    """:func:`grid_counts` (added to ``counts``) and :func:`select` in one read of each chunk.
+
+    For a grid whose flagged cells are chosen before the values are seen (a streamed
+    column's first pass).  ``counts``: contiguous int64[plan.n_cells], added to in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 values of the flagged cells, unsorted, in column order.
+    """
+    backend = _resolve_backend(backend)
+    if counts.dtype != np.int64 or counts.shape != (plan.n_cells,) or not counts.flags.c_contiguous:
+        raise InvalidInputError(f"counts must be contiguous int64[{plan.n_cells}]")
+    flags = np.ascontiguousarray(flags, dtype=np.uint8)
+    views = list(views)
+    out = np.empty(sum(v.length for v in views), dtype=np.float64)  # every value at most
+    got = np.zeros(1, dtype=np.int64)
+    for v in views:
+        if backend == "c":
+            rc = native.lib.fd_grid_count_select(native.column(v), plan.lo, plan.inv, plan.n_cells,
+                                                 native.ptr("int64_t*", counts), native.ptr("uint8_t*", flags),
+                                                 native.ptr("double*", out), out.size, native.ptr("int64_t*", got))
+        else:
+            from . import jit
+            rc = jit.grid_count_select(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
+                                       plan.n_cells, counts, flags, out, out.size, got)
+        native.check(rc, "grid count and select", v.name)
     return out[: int(got[0])]
 
 
