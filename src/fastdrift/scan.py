@@ -582,10 +582,15 @@ class _ExactQuantiles:
     def add_selected(self, part: Tuple[np.ndarray, np.ndarray]) -> None:
         self.selected = _append_compact(self.selected, part)
 
+    def _merged(self) -> Tuple[np.ndarray, np.ndarray]:
+        if len(self.selected) != 1:
+            self.selected = [_merge_counts(self.selected)]
+        return self.selected[0]
+
     def result(self) -> np.ndarray:
         if self.constant:
             return np.full(self.qs.shape, self.lo)
-        u, c = _merge_counts(self.selected)
+        u, c = self._merged()
         if int(c.sum()) != self.cap:
             raise RuntimeError(f"grid selected {int(c.sum())} values, expected {self.cap}")
         prev_i, next_i, gamma = self._kq._order_statistics(self.plan.n, self.qs)
@@ -620,7 +625,7 @@ class _ExactQuantiles:
         flagged = self.flags.astype(bool)
         if not np.all(flagged[cells] | (self.counts[cells] == 0)):
             return None
-        u, c = _merge_counts(self.selected)
+        u, c = self._merged()
         unflagged = np.where(flagged, 0, self.counts)
         unflagged_before = np.cumsum(unflagged) - unflagged
         sel_cum = np.concatenate([[0], np.cumsum(c)])
@@ -642,8 +647,9 @@ def _cells(x: np.ndarray, plan) -> np.ndarray:
 #: Distinct values a column's first-pass selection may hold before it gives up (then the
 #: selection pass runs as before); ~4 MiB a column.
 _HELD_CAP = 1 << 18
-#: Width of a decile's rank window in standard errors of a sample quantile.
-_Z = 7.0
+#: Half-width of a decile's rank window in standard errors of a quantile of the rows seen (a miss
+#: only costs the selection pass).
+_Z = 5.0
 
 
 class _StreamingQuantiles:
@@ -655,7 +661,7 @@ class _StreamingQuantiles:
     around each wanted rank.  Every batch then adds its exact grid counts and copies the
     values of the *held* cells (as distinct values with counts).  At each in-order merge the
     running counts locate each wanted rank better, so held cells are only ever dropped
-    (never added): a cell stays held while its rank range meets ``q +- 7`` standard errors
+    (never added): a cell stays held while its rank range meets ``q +- 5`` standard errors
     of a quantile of the rows seen so far (shrunk by the unseen share of the rows), so what
     is held grows like sqrt(rows), and at most :data:`_HELD_CAP` distinct values.
 
