@@ -10,8 +10,10 @@ drawn from vocabularies of 50..250 ``category-NNNN`` values, so Parquet dictiona
 them as writers of such logs do), then per repeat, in fresh child processes, interleaved:
 
 * ``read``: every batch of ``pyarrow.dataset.dataset(DIR).to_batches()`` (every column decoded,
-  every core, batches dropped as they come as a scan does; ``to_table()`` would add ~3-5 s of
-  page faults here to allocate 2 GB that nothing needs);
+  every core, batches dropped as they come as a scan does), the second of two reads in one
+  process: the floor the ratios use.  The first read of a process (also printed) is 2-4x
+  slower here, page-faulting pyarrow's ~1.8 GB of readahead buffers into the memory pool;
+  ``to_table()`` would add more for 2 GB that nothing needs;
 * ``reference``: ``fastdrift profile DIR -o ref.fdp`` (exact deciles, t-digests);
 * ``no-quantiles``: the same with ``--no-quantiles``;
 * ``current``: ``fastdrift profile DIR --reference ref.fdp``.
@@ -36,9 +38,12 @@ ROW_GROUP = 131_072
 
 READ = """
 import sys, time, pyarrow.dataset as ds
-t = time.perf_counter()
-n = sum(b.num_rows for b in ds.dataset(sys.argv[1], format="parquet").to_batches())
-print(time.perf_counter() - t)
+ts = []
+for _ in range(2):  # the first read also page-faults in pyarrow's memory pool (~1.8 GB of readahead)
+    t = time.perf_counter()
+    n = sum(b.num_rows for b in ds.dataset(sys.argv[1], format="parquet").to_batches())
+    ts.append(time.perf_counter() - t)
+print(*ts)
 """
 
 PROFILE = """
@@ -67,9 +72,27 @@ def write(d: pathlib.Path, rows: int) -> None:
         pq.write_table(pa.table(cols), d / f"part-{k:02d}.parquet", row_group_size=ROW_GROUP)
 
 
-def timed(cmd) -> float:
+def timed(cmd) -> list:
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return float(out.strip().splitlines()[-1])
+    return [float(t) for t in out.strip().splitlines()[-1].split()]
+
+
+def _same_bins(a_path, b_path) -> bool:
+    import numpy as np
+    from fastdrift.sketches import Profile
+    a, b = (Profile.from_bytes(pathlib.Path(p).read_bytes()) for p in (a_path, b_path))
+    if list(a.columns) != list(b.columns) or a.rows != b.rows:
+        return False
+    for n, x in a.columns.items():
+        y = b.columns[n]
+        if x.kind == "numeric":
+            if not (np.array_equal(x.histogram.edges, y.histogram.edges)
+                    and np.array_equal(x.histogram.counts, y.histogram.counts)
+                    and (x.moments.n, x.moments.min, x.moments.max) == (y.moments.n, y.moments.min, y.moments.max)):
+                return False
+        elif not (x.categorical == y.categorical and x.categorical.categories == y.categorical.categories):
+            return False
+    return True
 
 
 def main() -> None:
@@ -93,12 +116,14 @@ def main() -> None:
     times = {}
 
     def run(key, cmd):
-        times.setdefault(key, []).append(timed(cmd))
+        times.setdefault(key, []).append(timed(cmd)[-1])
 
     for _ in range(args.repeats):
-        run("read", [sys.executable, "-c", READ, str(data)])
+        first, second = timed([sys.executable, "-c", READ, str(data)])
+        times.setdefault("read, fresh process", []).append(first)
+        times.setdefault("read", []).append(second)
         for tag, py in pythons.items():
-            ref = base / f"ref-{abs(hash(py))}.fdp"
+            ref = base / f"ref-{tag.strip() or 'this'}.fdp"
             if "reference" in args.only or not ref.exists():
                 run(tag + "reference", [py, "-c", PROFILE, "profile", str(data), "-q", "-o", str(ref)] + w)
             if "no-quantiles" in args.only:
@@ -107,6 +132,10 @@ def main() -> None:
             if "current" in args.only:
                 run(tag + "current", [py, "-c", PROFILE, "profile", str(data), "-q", "--reference", str(ref),
                                       "-o", str(base / "cur.fdp")] + w)
+    if args.compare_with and "reference" in args.only:
+        same = _same_bins(base / "ref-before.fdp", base / "ref-after.fdp")
+        print(f"before and after reference profiles: {'identical' if same else 'DIFFERENT'} "
+              "bins, bin counts, categories, min/max/n")
     read = statistics.median(times["read"])
     print(f"{args.rows:,} rows x 25 columns, {FILES} Parquet files, {args.repeats} repeats (median; all runs)")
     for key, ts in times.items():
