@@ -6,21 +6,32 @@ directories, hive partitions) and never hold a whole column: state is one set of
 sketches per column and per worker, whatever the size of the data.
 
 A *reference* profile needs exact decile edges (``np.quantile`` bit for bit,
-as :func:`fastdrift.profile` computes them from a whole column).  Here they come
-from the mergeable steps of :mod:`fastdrift.kernels.quantile`, one scan each:
+as :func:`fastdrift.profile` computes them from a whole column).  Usually one
+scan gives them (:class:`_StreamingQuantiles`):
 
-1. moments, categories and t-digests (everything that does not need edges);
-2. equal-width grid counts over each numeric column's [min, max] (counts add
-   across batches and fragments);
-3. the values of the few grid cells that hold the wanted order statistics
-   (selections concatenate), sorted and interpolated -> the edges; the bin
-   counts over those edges follow exactly from the grid counts and the
-   selection (an edge lies in a selected or an empty cell), so quantile bins
-   need no fourth pass;
-4. histograms, only for uniform bins (whose edges are not order statistics).
+1. moments, categories and t-digests, and per quantile column the counts of an
+   equal-width grid fixed before the scan from a *pilot* (the first batch, read
+   once more) plus the values of the cells around each wanted rank; those
+   *held* cells only shrink as the running counts locate the ranks better
+   (+-5 standard errors of a quantile of the rows seen), so what is kept grows
+   like sqrt(rows) and is capped.  When every cell holding a wanted order
+   statistic is still held, the edges (sorted held values, interpolated as
+   numpy does) and the bin counts (grid counts + held values: an edge lies in
+   a held or an empty cell) are exact with no second scan.
 
-Passes 2-4 read only the numeric columns.  A *current* profile (on a
-reference's bins) is one pass.  Fragments (files; Parquet row groups) are
+Only when that fails (data ordered so that a prefix misleads, a held selection
+over its cap) do more scans run, over the numeric columns only, exactly as the
+grid steps of :mod:`fastdrift.kernels.quantile` go:
+
+2. the values of the wanted cells of the same grid (selections concatenate),
+   or, when those cells are too full, equal-width grid counts over each such
+   column's exact [min, max] and then the selection on that grid;
+3. histograms, only for uniform bins (whose edges are not order statistics) or
+   an edge whose cell was neither selected nor empty.
+
+A *current* profile (on a reference's bins) is one pass.  Parquet string
+columns are read dictionary-encoded (categories counted on the indices, same
+result).  Fragments (files; Parquet row groups) are
 counted by a thread pool - the kernels release the GIL - each into its own
 partial sketches, which are merged in fragment order as they complete, so the
 result does not depend on scheduling and at most ``2 * workers`` partial
@@ -28,7 +39,9 @@ states exist at once.
 
 Memory: pyarrow's scanner holds a fragment's decoded batch (bounded by the
 row-group size, not by ``batch_size``) per worker; the sketches are O(bins +
-categories + t-digest centroids) per column.
+categories + t-digest centroids) per column, plus in pass 1 a quantile column's
+16Ki grid counters and held values (~50k distinct at 10M rows; at most 2**18,
+past which the selection pass runs instead).
 """
 from __future__ import annotations
 
@@ -847,7 +860,7 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
     Returns
     -------
     Profile
-        Without ``reference``, after the passes of the module docstring (three for decile bins): equal to
+        Without ``reference``, after the passes of the module docstring (usually one): equal to
         ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories exactly;
         moments up to float reassociation; t-digests within their merge error).
 
