@@ -672,7 +672,7 @@ class _StreamingQuantiles:
     fixes an equal-width grid over a window around its deciles' range (values outside fall
     in the two end cells, which stay exact: cells are monotone in the value) and the cells
     around each wanted rank.  Every batch then adds its exact grid counts and copies the
-    values of the *held* cells (as distinct values with counts).  At each in-order merge the
+    values of the *held* cells (kept as distinct values with counts once ties pile up).  At each in-order merge the
     running counts locate each wanted rank better, so held cells are only ever dropped
     (never added): a cell stays held while its rank range meets ``q +- 5`` standard errors
     of a quantile of the rows seen so far (shrunk by the unseen share of the rows), so what
@@ -733,7 +733,7 @@ class _StreamingQuantiles:
         # the latest held cells: they are only ever dropped, so any snapshot holds the final ones
         v = self._kq.count_select(views, self.plan, st[0], self.held if self.ok else self._none)
         if v.size:
-            st[1] = _append_compact(st[1], _value_counts(v))
+            st[1].append(v)  # raw: most are dropped at the merge, before any tie is folded
 
     # the main thread, in fragment order
     def merge(self, st, rows: int) -> None:
@@ -742,11 +742,11 @@ class _StreamingQuantiles:
         self.counts += st[0]
         self.rows += rows
         held = self.held.astype(bool)
-        for u, c in st[1]:
-            keep = held[_cells(u, self.plan)]
-            if keep.any():
-                self.selected.append((u[keep], c[keep]))
-                self._size += int(keep.sum())
+        for v in st[1]:
+            v = v[held[_cells(v, self.plan)]]
+            if v.size:
+                self.selected.append((v, np.ones(v.size, np.int64)))
+                self._size += v.size
         if self.rows >= self._shrunk_at * 1.2:  # every 20% more rows: cells drop ~10% of their span
             self._shrunk_at = self.rows
             share = self.rows / self.rows_total if self.rows_total else 0.0
@@ -778,12 +778,6 @@ class _StreamingQuantiles:
 
 def _f64_view(x: np.ndarray):
     return next(iter_columns(pa.array(x, pa.float64()), "pilot"))
-
-
-def _value_counts(v: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    vc = pc.value_counts(pa.array(v))
-    return (vc.field("values").to_numpy(zero_copy_only=False).copy(),
-            vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64))
 
 
 def _append_compact(parts: list, part) -> list:
