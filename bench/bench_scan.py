@@ -40,18 +40,18 @@ READ = """
 import sys, time, pyarrow.dataset as ds
 ts = []
 for _ in range(2):  # the first read also page-faults in pyarrow's memory pool (~1.8 GB of readahead)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     n = sum(b.num_rows for b in ds.dataset(sys.argv[1], format="parquet").to_batches())
-    ts.append(time.perf_counter() - t)
-print(*ts)
+    ts.append((time.perf_counter() - t, time.process_time() - c))
+print(*ts[0], *ts[1])
 """
 
 PROFILE = """
 import sys, time
 from fastdrift import cli
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 rc = cli.main(sys.argv[1:])
-print(time.perf_counter() - t)
+print(time.perf_counter() - t, time.process_time() - c)
 sys.exit(rc)
 """
 
@@ -115,13 +115,19 @@ def main() -> None:
     w = ["--workers", str(args.workers)] if args.workers else []
     times = {}
 
+    cpu = {}
+
     def run(key, cmd):
-        times.setdefault(key, []).append(timed(cmd)[-1])
+        wall, c = timed(cmd)
+        times.setdefault(key, []).append(wall)
+        cpu.setdefault(key, []).append(c)
 
     for _ in range(args.repeats):
-        first, second = timed([sys.executable, "-c", READ, str(data)])
+        first, c1, second, c2 = timed([sys.executable, "-c", READ, str(data)])
         times.setdefault("read, fresh process", []).append(first)
+        cpu.setdefault("read, fresh process", []).append(c1)
         times.setdefault("read", []).append(second)
+        cpu.setdefault("read", []).append(c2)
         for tag, py in pythons.items():
             ref = base / f"ref-{tag.strip() or 'this'}.fdp"
             if "reference" in args.only or not ref.exists():
@@ -136,12 +142,15 @@ def main() -> None:
         same = _same_bins(base / "ref-before.fdp", base / "ref-after.fdp")
         print(f"before and after reference profiles: {'identical' if same else 'DIFFERENT'} "
               "bins, bin counts, categories, min/max/n")
-    read = statistics.median(times["read"])
-    print(f"{args.rows:,} rows x 25 columns, {FILES} Parquet files, {args.repeats} repeats (median; all runs)")
+    read, read_cpu = statistics.median(times["read"]), statistics.median(cpu["read"])
+    print(f"{args.rows:,} rows x 25 columns, {FILES} Parquet files, {args.repeats} repeats; medians "
+          f"(and every run) of wall time, and of CPU time (all threads: robust to other work on the machine)")
     for key, ts in times.items():
-        med = statistics.median(ts)
-        ratio = "" if key == "read" else f"  {med / read:4.2f}x read"
-        print(f"{key:>22} {med:6.2f} s{ratio}   [{' '.join(f'{t:.2f}' for t in ts)}]")
+        med, cmed = statistics.median(ts), statistics.median(cpu[key])
+        ratio = "" if key == "read" else f"{med / read:5.2f}x"
+        cratio = "" if key == "read" else f"{cmed / read_cpu:5.2f}x"
+        print(f"{key:>22} wall {med:6.2f} s {ratio:>6}   cpu {cmed:6.2f} s {cratio:>6}   "
+              f"[{' '.join(f'{t:.2f}' for t in ts)}]")
 
 
 if __name__ == "__main__":
