@@ -768,9 +768,9 @@ class _StreamingQuantiles:
         """(quantiles over this grid, whether the selection is complete) once the scan is done."""
         eq = _ExactQuantiles(self.qs, n, lo, hi, plan=self.plan, counts=self.counts)
         if self.ok and eq.plan_select(self.held):
-            u, c = _merge_counts(self.selected)
-            keep = self.held.astype(bool)[_cells(u, self.plan)]  # held cells shrank after these merged
-            eq.add_selected((u[keep], c[keep]))
+            held = self.held.astype(bool)  # held cells shrank after some of these merged
+            eq.add_selected(_merge_counts([(u[k], c[k]) for u, c in self.selected
+                                           for k in (held[_cells(u, self.plan)],)]))
             return eq, True
         eq.plan_select()
         return eq, False
