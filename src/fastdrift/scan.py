@@ -483,14 +483,15 @@ def _path(frag) -> str:
     return (frag[0] if isinstance(frag, tuple) else frag).path
 
 
-def _batches(frag, columns: List[str], schema: pa.Schema, label: str):
+def _batches(frag, columns: List[str], schema: pa.Schema, label: str, use_threads: bool = False):
     """Batches of a fragment, or of one row group given as ``(parquet file fragment, index)``."""
     try:
         if isinstance(frag, tuple):
             frag = frag[0].subset(row_group_ids=[frag[1]])
         # use_threads=False: the pool already runs one fragment per core; pyarrow's own
         # readahead would multiply the batches held in memory by its thread count.
-        yield from frag.to_batches(columns=columns, schema=schema, batch_size=_BATCH_ROWS, use_threads=False)
+        yield from frag.to_batches(columns=columns, schema=schema, batch_size=_BATCH_ROWS,
+                                   use_threads=use_threads)
     except (pa.ArrowException, OSError) as exc:
         raise DataReadError(f"{_path(frag)}: "
                             f"{_one_line(exc)}") from None
@@ -689,12 +690,12 @@ class _StreamingQuantiles:
         from .kernels import quantile as kq
         self._kq = kq
         self.qs = np.asarray(qs, np.float64)
-        f = np.sort(pilot[np.isfinite(pilot)])
+        f = pilot[np.isfinite(pilot)]
         lo, hi = np.quantile(f, [max(self.qs.min() - 0.05, 0.0), min(self.qs.max() + 0.05, 1.0)])
         pad = (hi - lo) * 0.25
         lo, hi = lo - pad, hi + pad
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-            lo, hi = f[0], f[-1]
+            lo, hi = f.min(), f.max()
         self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)
         self.plan = kq.grid_plan(1 << 20, lo, hi) if self.ok else None  # 16Ki cells, whatever n
         self.rows_total = rows_total
@@ -809,23 +810,23 @@ def _pilot(src: DataSource, qplans: List[ColumnPlan], workers: int) -> Dict[str,
     if not qplans or not src.fragments:
         return {}
     cols = [p.name for p in qplans]
-    gen = _batches(src.fragments[0], cols, src.read_schema, src.label)
+    gen = _batches(src.fragments[0], cols, src.read_schema, src.label, use_threads=True)  # before the pool
     try:
         b = next(iter(gen), None)
     finally:
         gen.close()
     if b is None or b.num_rows == 0:
         return {}
-    out = {}
-    for p in qplans:
+
+    def one(p):
         x = b.column(p.name)
         x = x.cast(pa.float64()) if not pat.is_floating(x.type) or pat.is_float32(x.type) else x
         x = x.fill_null(np.nan).to_numpy(zero_copy_only=False)
-        if np.isfinite(x).any():
-            sq = _StreamingQuantiles(np.arange(1, p.bins) / p.bins, x, src.rows)
-            if sq.ok:
-                out[p.name] = sq
-    return out
+        return _StreamingQuantiles(np.arange(1, p.bins) / p.bins, x, src.rows) if np.isfinite(x).any() else None
+
+    with cf.ThreadPoolExecutor(max(workers, 1)) as pool:  # numpy's partition and the kernels release the GIL
+        made = list(pool.map(one, qplans))
+    return {p.name: sq for p, sq in zip(qplans, made) if sq is not None and sq.ok}
 
 
 def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optional[Profile] = None,
