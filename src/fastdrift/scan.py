@@ -748,7 +748,7 @@ class _StreamingQuantiles:
             if v.size:
                 self.selected.append((v, np.ones(v.size, np.int64)))
                 self._size += v.size
-        if self.rows >= self._shrunk_at * 1.2:  # every 20% more rows: cells drop ~10% of their span
+        if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by ~15%
             self._shrunk_at = self.rows
             share = self.rows / self.rows_total if self.rows_total else 0.0
             self._shrink(self.counts, min(share, 1.0))
@@ -760,7 +760,7 @@ class _StreamingQuantiles:
             if self._size > _HELD_CAP // 2:  # the same value from many batches: fold the ties
                 self.selected = [_merge_counts(self.selected)]
                 self._size = self.selected[0][0].size
-            self._limit = max(2 * self._size, 1 << 16)
+            self._limit = max(3 * self._size, 1 << 17)
             if self._size > _HELD_CAP:
                 self.ok = False  # the selection pass will run
                 self.selected = []
