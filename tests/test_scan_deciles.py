@@ -162,3 +162,27 @@ def test_held_values_stay_bounded(tmp_path, monkeypatch):
         _check(prof, table, 10)
         held[n] = max(peaks.values())
     assert held[800_000] < 4 * held[100_000] and held[800_000] < scan._HELD_CAP
+
+
+def test_strings_read_as_dictionaries_count_the_same(tmp_path):
+    """Parquet strings with a small dictionary are read as dictionaries (categories counted on the
+    indices), unique ids as strings; either way the categories, their order and counts are those of
+    the in-memory profile of the decoded column, and the profile reports the data's own types."""
+    import fastdrift
+    rng = np.random.default_rng(5)
+    n = 60_000
+    low = np.array(["b", "a", "c", "d"])[rng.integers(0, 4, n)]
+    table = pa.table({"low": pa.array(low, mask=rng.random(n) < 0.1),
+                      "ids": pa.array(np.char.add("user-", rng.permutation(n).astype(str))),
+                      "x": rng.normal(size=n)})
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path, row_group_size=7_000)
+    src = open_data([str(path)])
+    assert pa.types.is_dictionary(src.read_schema.field("low").type)
+    assert pa.types.is_string(src.read_schema.field("ids").type)
+    assert src.schema == table.schema
+    got = profile_data(src, plan_columns(src.schema, tdigest=False), max_categories=50_000, workers=2)
+    want = fastdrift.profile(table, tdigest=False, max_categories=50_000)
+    for name in ("low", "ids"):
+        g, w = got[name].categorical, want[name].categorical
+        assert g == w and g.categories == w.categories and g.null_count == w.null_count, name
