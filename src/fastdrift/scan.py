@@ -626,10 +626,13 @@ class _ExactQuantiles:
 
     def add_selected(self, part: Tuple[np.ndarray, np.ndarray]) -> None:
         self.selected = _append_compact(self.selected, part)
+        self._folded = False
 
     def _merged(self) -> Tuple[np.ndarray, np.ndarray]:
-        if len(self.selected) != 1:
-            self.selected = [_merge_counts(self.selected)]
+        """The selection as sorted distinct values with counts (folded once, then reused)."""
+        if not getattr(self, "_folded", False):
+            self.selected = [_merge_counts(self.selected)]  # sorts: a single part may not be sorted
+            self._folded = True
         return self.selected[0]
 
     def result(self) -> np.ndarray:
