@@ -3,8 +3,8 @@
     python bench/bench_cli.py [--rows 1000000 10000000] [--dir DIR]
 
 Writes the demo's synthetic traffic (10 columns: 7 numeric, 3 categorical) as Parquet
-(row groups of 131,072 rows), then runs ``fastdrift profile`` (reference profile, four
-exact passes) in a child process per size and reads that child's peak RSS with
+(row groups of 131,072 rows), then runs ``fastdrift profile`` (reference profile, exact
+deciles) in a child process per size and reads that child's peak RSS with
 ``os.wait4`` (``resource.getrusage`` accounting of exactly that child).  For contrast,
 the same for reading the file whole and calling ``fastdrift.profile(table)``.
 Not part of the test suite.
