@@ -783,7 +783,7 @@ class _StreamingQuantiles:
         for v in st[1]:
             v = v[held[_cells(v, self.plan)]]
             if v.size:
-                self.selected.append((v, np.ones(v.size, np.int64)))
+                self.selected.append((v, None))  # counts None: each value once
                 self._size += v.size
         if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by ~15%
             self._shrunk_at = self.rows
@@ -791,13 +791,14 @@ class _StreamingQuantiles:
             self._shrink(self.counts, min(share, 1.0))
         if self._size > min(self._limit, _HELD_CAP):  # drop what the shrunk cells no longer hold: amortised O(1) a value
             held = self.held.astype(bool)
-            parts = [(u[k], c[k]) for u, c in self.selected for k in (held[_cells(u, self.plan)],)]
+            parts = [(u[k], None if c is None else c[k]) for u, c in self.selected
+                     for k in (held[_cells(u, self.plan)],)]
             self.selected = [p for p in parts if p[0].size]
             self._size = sum(u.size for u, _ in self.selected)
             if self._size > _HELD_CAP // 2:  # the same value from many batches: fold the ties
                 self.selected = [_merge_counts(self.selected)]
                 self._size = self.selected[0][0].size
-            self._limit = max(3 * self._size, 1 << 17)
+            self._limit = max(2 * self._size, 1 << 17)
             if self._size > _HELD_CAP:
                 self.ok = False  # the selection pass will run
                 self.selected = []
@@ -807,7 +808,7 @@ class _StreamingQuantiles:
         eq = _ExactQuantiles(self.qs, n, lo, hi, plan=self.plan, counts=self.counts)
         if self.ok and eq.plan_select(self.held):
             held = self.held.astype(bool)  # held cells shrank after some of these merged
-            eq.add_selected(_merge_counts([(u[k], c[k]) for u, c in self.selected
+            eq.add_selected(_merge_counts([(u[k], None if c is None else c[k]) for u, c in self.selected
                                            for k in (held[_cells(u, self.plan)],)]))
             return eq, True
         eq.plan_select()
@@ -827,11 +828,11 @@ def _append_compact(parts: list, part) -> list:
 
 
 def _merge_counts(parts) -> Tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values and summed counts of (values, counts) pairs."""
+    """Sorted distinct values and summed counts of (values, counts) pairs (counts None: ones)."""
     if not parts:
         return np.zeros(0), np.zeros(0, np.int64)
     u = np.concatenate([p[0] for p in parts])
-    c = np.concatenate([p[1] for p in parts])
+    c = np.concatenate([p[1] if p[1] is not None else np.ones(p[0].size, np.int64) for p in parts])
     uu, inv = np.unique(u, return_inverse=True)
     cc = np.zeros(uu.size, np.int64)
     np.add.at(cc, inv, c)
