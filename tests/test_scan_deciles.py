@@ -132,15 +132,21 @@ def test_a_misleading_prefix_falls_back_exactly(tmp_path, order):
     _check(prof, table, 10)
 
 
-@pytest.mark.parametrize("cap, z", [(0, scan._Z), (1 << 18, 0.0)])
-def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z):
-    """Over the held cap (selection dropped) or with no margin at all (windows miss)."""
+@pytest.mark.parametrize("cap, z, select_max, later", [
+    (0, scan._Z, scan._SELECT_MAX, ["exact deciles)"]),  # over the held cap: selection dropped
+    (1 << 18, 0.0, scan._SELECT_MAX, ["exact deciles)"]),  # no margin: the held cells miss
+    (1 << 18, 0.0, 0, ["quantile grid)", "exact deciles)"]),  # ... and the grid's cells too full
+])
+def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z, select_max, later):
+    """The first pass's grid counts stay complete, so one selection pass on that grid finishes
+    the job; when its wanted cells are too full, an exact-range grid and its selection."""
     monkeypatch.setattr(scan, "_HELD_CAP", cap)
     monkeypatch.setattr(scan, "_Z", z)
+    monkeypatch.setattr(scan, "_SELECT_MAX", select_max)
     table = _big(np.random.default_rng(3), 100_000, "random")
     labels = []
     prof = _profile(tmp_path, table, 7_000, 10, 2, labels)
-    assert len(labels) >= 2, labels
+    assert [lb.split(" (")[1] for lb in labels[1:]] == later, labels
     _check(prof, table, 10)
 
 

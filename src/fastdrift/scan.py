@@ -698,6 +698,9 @@ def _cells(x: np.ndarray, plan) -> np.ndarray:
 #: Distinct values a column's first-pass selection may hold before it gives up (then the
 #: selection pass runs as before); ~4 MiB a column.
 _HELD_CAP = 1 << 18
+#: Values the wanted cells of the first pass's grid may hold for a selection pass on that grid;
+#: beyond (a pilot whose window missed most of the data), an exact-range grid is counted first.
+_SELECT_MAX = 1 << 22
 #: Half-width of a decile's rank window in standard errors of a quantile of the rows seen (a miss
 #: only costs the selection pass).
 _Z = 5.0
@@ -733,7 +736,8 @@ class _StreamingQuantiles:
         lo, hi = lo - pad, hi + pad
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
             lo, hi = f.min(), f.max()
-        self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)
+        self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)  # the grid counts
+        self.holding = self.ok  # and the held cells' values are kept
         self.plan = kq.grid_plan(1 << 20, lo, hi) if self.ok else None  # 16Ki cells, whatever n
         self.rows_total = rows_total
         self.rows = 0
@@ -769,7 +773,7 @@ class _StreamingQuantiles:
 
     def count(self, st, views) -> None:
         # the latest held cells: they are only ever dropped, so any snapshot holds the final ones
-        v = self._kq.count_select(views, self.plan, st[0], self.held if self.ok else self._none)
+        v = self._kq.count_select(views, self.plan, st[0], self.held if self.holding else self._none)
         if v.size:
             st[1].append(v)  # raw: most are dropped at the merge, before any tie is folded
 
@@ -779,6 +783,8 @@ class _StreamingQuantiles:
             return
         self.counts += st[0]
         self.rows += rows
+        if not self.holding:
+            return
         held = self.held.astype(bool)
         for v in st[1]:
             v = v[held[_cells(v, self.plan)]]
@@ -800,13 +806,13 @@ class _StreamingQuantiles:
                 self._size = self.selected[0][0].size
             self._limit = max(2 * self._size, 1 << 17)
             if self._size > _HELD_CAP:
-                self.ok = False  # the selection pass will run
+                self.holding = False  # the grid still counts; the selection pass will run on it
                 self.selected = []
 
     def exact(self, n: int, lo: float, hi: float) -> Tuple[_ExactQuantiles, bool]:
         """(quantiles over this grid, whether the selection is complete) once the scan is done."""
         eq = _ExactQuantiles(self.qs, n, lo, hi, plan=self.plan, counts=self.counts)
-        if self.ok and eq.plan_select(self.held):
+        if self.holding and eq.plan_select(self.held):
             held = self.held.astype(bool)  # held cells shrank after some of these merged
             eq.add_selected(_merge_counts([(u[k], None if c is None else c[k]) for u, c in self.selected
                                            for k in (held[_cells(u, self.plan)],)]))
@@ -996,7 +1002,7 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
             eq, done = sq.exact(m.n, m.min, m.max)
             exact[p.name] = eq
             # the first pass's grid missed a wanted rank: select on it unless its cells are big
-            if not done and eq.cap <= _HELD_CAP * 16:
+            if not done and eq.cap <= _SELECT_MAX:
                 to_select[p.name] = eq
             elif not done:
                 exact[p.name] = to_count[p.name] = _ExactQuantiles(qs, m.n, m.min, m.max)
