@@ -146,7 +146,8 @@ def test_compare_json_document(data, tmp_path, capsys):
     assert len(f["contributions"]) == 10 and {"label", "ref_share", "cur_share", "contribution"} <= set(f["contributions"][0])
     assert f["quantiles"]["q"][3] == 0.5 and f["quantiles"]["shift"][3] > 0
     assert by["device"]["quantiles"] is None
-    assert by["age"]["missing_delta"] > 0.05
+    assert abs(by["age"]["missing_delta"]) < 0.01  # no missingness change injected
+    assert by["country"]["severity"] == "critical" and by["session_length"]["severity"] == ""
     crit = [a for a in doc["alerts"] if a["severity"] == "critical" and a["state"] == "firing"]
     assert crit and {"rule", "observed", "thresholds", "owner", "runbook", "top_features"} <= set(crit[0])
     # CUR was data: the alerts carry a redacted sample of its rows, as a monitor's alerts do
