@@ -45,6 +45,7 @@ from .kernels.quantile import (GridPlan, flag_cells, grid_counts, grid_plan, qua
                                select, selected_count)
 from .adapters.arrow import iter_columns
 from .metrics import compare_profiles
+from .scan import check_current
 from .sketches import Moments, Profile
 from .sketches.histogram import check_binning, no_finite_values, quantile_levels, uniform_edges
 from .sketches.profile import CATEGORICAL, NUMERIC, ColumnProfile, column_kind
@@ -175,6 +176,12 @@ def _arrow_type(spark_type) -> Optional[pa.DataType]:
         return None
 
 
+def _arrow_schema(dataframe, names: Iterable[str]) -> pa.Schema:
+    """The Arrow schema ``mapInArrow`` hands to Python for these columns (null type when Spark's has none)."""
+    fields = {f.name: f.dataType for f in dataframe.schema.fields}
+    return pa.schema([(n, _arrow_type(fields[n]) or pa.null()) for n in names])
+
+
 def _options(config: Optional[Mapping]) -> dict:
     opts = dict(_DEFAULTS)
     if config is not None:
@@ -288,6 +295,9 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
         if missing:
             raise SchemaError(f"columns {missing} of the reference are missing from the DataFrame "
                               f"(it has {dataframe.columns})")
+        # Checked here, on the driver, from the DataFrame's schema: a type that no longer fits
+        # the reference's sketch would otherwise fail on an executor, inside Spark's exception.
+        check_current(reference, _arrow_schema(dataframe, reference.columns), "DataFrame")
         empty = reference.empty_like()
         df = dataframe.select(*reference.columns) if reference.columns else dataframe.select()
     else:
