@@ -23,6 +23,23 @@
  * one exp per merge; k1 costs an asin and a sin per cluster, none per value.
  * The spans add up to delta units and of two consecutive clusters one scale
  * advances by more than a unit: at most 2 delta + 8 centroids.
+ *
+ * Ties.  A "pure" cluster holds copies of one value only, so it is exact at
+ * any weight; it is written as (x, 1), (x, w - 2), (x, 1) (two weight-one
+ * centroids when w = 2), which anchors both ends of its rank span (the
+ * quantile is flat at x across the tie block) and lets the next merge
+ * recognise it as pure (c_pure).  Each merge (flush or digest merge) tries
+ * the strictest clustering first and falls back, from the same untouched
+ * inputs, when the result would not fit the capacity (b.overflow):
+ *   4  exact: one pure cluster per distinct value (no limits at all);
+ *   3  scale limits, a pure cluster takes every copy of its value, and runs
+ *      of copies are never mixed with other values;
+ *   2  scale limits, a pure cluster takes every copy of its value;
+ *   1  as 2, but only the pure clusters that outgrew their limit are
+ *      written as triples;
+ *   0  the plain clustering above (the proven 2 delta + 8 bound).
+ * Continuous data has no pure cluster of weight two or more: level 4 stops
+ * after cap values and level 3 is then level 0 at the cost of a few tests.
  */
 #include <math.h>
 #include <string.h>
@@ -216,6 +233,9 @@ typedef struct builder {
     double done;    /* weight of the clusters emitted */
     double limit;   /* cumulative weight the current cluster may reach */
     double cw, csum, cfirst, clast;
+    uint64_t ckey;  /* key of cfirst */
+    int cpure;      /* every item of the current cluster is a pure item of value cfirst */
+    int level;      /* tie handling, 4 (exact) .. 0 (plain): see the top of the file */
     int overflow;
 } builder;
 
@@ -244,7 +264,8 @@ static inline double next_limit(const builder *b)
     return l1 < l2 ? l1 : l2;
 }
 
-static void b_init(builder *b, double *om, double *ow, int64_t cap, double total, double delta)
+static void b_init(builder *b, double *om, double *ow, int64_t cap, double total, double delta,
+                   int level)
 {
     b->om = om;
     b->ow = ow;
@@ -259,41 +280,87 @@ static void b_init(builder *b, double *om, double *ow, int64_t cap, double total
     b->cw = 0.0;
     b->csum = 0.0;
     b->cfirst = b->clast = 0.0;
+    b->ckey = 0;
+    b->cpure = 0;
+    b->level = level;
     b->overflow = 0;
 }
 
+static inline void b_put(builder *b, double m, double w)
+{
+    b->om[b->n] = m;
+    b->ow[b->n] = w;
+    b->n++;
+}
+
+/* Close the current cluster.  A pure cluster of weight >= 2 is written as a
+ * pure pair or triple (see the top of the file): at levels >= 2 always, at
+ * level 1 only when it outgrew its limit (which a plain centroid of that
+ * weight would misrepresent). */
 static inline void b_emit(builder *b)
 {
-    if (b->n >= b->cap) {
-        b->overflow = 1;
-        return;
-    }
     double m = b->csum / b->cw;
     /* rounding must not move a mean outside its values (keeps means sorted) */
     if (m < b->cfirst)
         m = b->cfirst;
     if (m > b->clast)
         m = b->clast;
-    b->om[b->n] = m;
-    b->ow[b->n] = b->cw;
-    b->n++;
+    int parts = 1;
+    if (b->cpure && b->cw >= 2.0
+        && (b->level >= 2 || (b->cw >= 3.0 && b->done + b->cw > b->limit)))
+        parts = b->cw >= 3.0 ? 3 : 2;
+    if (b->n + parts > b->cap) {
+        b->overflow = 1;
+        return;
+    }
+    if (parts == 1) {
+        b_put(b, m, b->cw);
+    } else {
+        b_put(b, m, 1.0);
+        if (parts == 3)
+            b_put(b, m, b->cw - 2.0);
+        b_put(b, m, 1.0);
+    }
     b->done += b->cw;
     b->limit = next_limit(b);
 }
 
-static inline void b_add(builder *b, double x, double w)
+/* Add item (x, w): a raw value or a centroid, in ascending order of x.  pure:
+ * the item holds only copies of x (raw values; centroids of weight one; the
+ * middle of an emitted pure triple).  A pure cluster takes every further pure
+ * copy of its value whatever its limit: identical values are exact at any
+ * weight. */
+static inline void b_add(builder *b, double x, double w, int pure)
 {
-    if (b->cw > 0.0 && b->done + b->cw + w <= b->limit) {
-        b->cw += w;
-        b->csum += x * w;
-        b->clast = x;
-    } else {
-        if (b->cw > 0.0)
-            b_emit(b);
-        b->cw = w;
-        b->csum = x * w;
-        b->cfirst = b->clast = x;
+    if (b->level == 4 && !pure) {
+        b->overflow = 1; /* a mixed centroid: not exact */
+        return;
     }
+    if (b->cw > 0.0) {
+        if (b->cpure && pure && x == b->cfirst) {
+            b->cw += w;
+            b->csum += x * w;
+            return;
+        }
+        if (b->level == 4) {
+            b_emit(b); /* one cluster per distinct value */
+        } else if (b->level == 3 && ((b->cpure && b->cw >= 2.0) || (pure && w >= 2.0))) {
+            b_emit(b); /* runs kept apart */
+        } else if (b->done + b->cw + w <= b->limit) {
+            b->cw += w;
+            b->csum += x * w;
+            b->clast = x;
+            b->cpure = b->cpure && pure && x == b->cfirst;
+            return;
+        } else {
+            b_emit(b);
+        }
+    }
+    b->cw = w;
+    b->csum = x * w;
+    b->cfirst = b->clast = x;
+    b->ckey = to_key(d2bits(x));
+    b->cpure = b->level && pure;
 }
 
 static inline void b_finish(builder *b)
@@ -313,14 +380,38 @@ static int64_t b_add_keys(builder *b, const uint64_t *k, int64_t i, int64_t end,
         uint64_t ki = k[i];
         if (stop_inclusive ? ki > stop_key : ki >= stop_key)
             break;
+        if (b->overflow)
+            return end;
         if (b->cw > 0.0) {
+            if (b->cpure && ki == b->ckey) {
+                /* a run of copies joins its pure cluster, limit or not */
+                int64_t j = i + 1;
+                while (j < end && k[j] == ki)
+                    j++;
+                b->cw += (double)(j - i);
+                b->csum += from_key(ki) * (double)(j - i);
+                i = j;
+                continue;
+            }
+            if (b->level == 4
+                || (b->level == 3
+                    && ((b->cpure && b->cw >= 2.0) || (i + 1 < end && k[i + 1] == ki)))) {
+                b_emit(b); /* runs kept apart */
+                goto start;
+            }
             double room = b->limit - b->done - b->cw;
             if (room >= 1.0) {
                 int64_t take = (room < (double)(end - i)) ? (int64_t)room : end - i;
                 int64_t stop = i + take;
                 double s = 0.0;
                 int64_t j = i;
-                if (stop_inclusive) {
+                if (b->level == 3) {
+                    /* up to the first key of a run (k[i] is not one) */
+                    for (; j < stop && (stop_inclusive ? k[j] <= stop_key : k[j] < stop_key)
+                           && !(j + 1 < end && k[j + 1] == k[j]);
+                         j++)
+                        s += from_key(k[j]);
+                } else if (stop_inclusive) {
                     for (; j < stop && k[j] <= stop_key; j++)
                         s += from_key(k[j]);
                 } else {
@@ -330,15 +421,19 @@ static int64_t b_add_keys(builder *b, const uint64_t *k, int64_t i, int64_t end,
                 b->cw += (double)(j - i);
                 b->csum += s;
                 b->clast = from_key(k[j - 1]);
+                b->cpure = b->cpure && k[j - 1] == b->ckey;
                 i = j;
                 continue;
             }
             b_emit(b);
         }
+    start:;
         double x = from_key(ki);
         b->cw = 1.0;
         b->csum = x;
         b->cfirst = b->clast = x;
+        b->ckey = ki;
+        b->cpure = b->level;
         i++;
     }
     return i;
@@ -381,6 +476,16 @@ static void commit(fd_tdigest *td, const builder *b)
 
 /* ---- flush -------------------------------------------------------------- */
 
+/* Centroid i holds only copies of its mean: weight one, or the middle of a
+ * pure triple (x, 1), (x, w), (x, 1) as b_emit writes it. */
+static inline int c_pure(const double *m, const double *w, int64_t n, int64_t i)
+{
+    if (w[i] == 1.0)
+        return 1;
+    return i > 0 && i + 1 < n && w[i - 1] == 1.0 && w[i + 1] == 1.0 && m[i - 1] == m[i]
+           && m[i + 1] == m[i];
+}
+
 static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
 {
     int64_t nb = td->ints[FD_TD_N_BUF];
@@ -392,15 +497,23 @@ static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
     const double *ma = td->means, *wa = td->weights;
     double total = (double)td->ints[FD_TD_N_FINITE];
     builder b;
-    b_init(&b, s->means, s->weights, td->cap, total, td->compression);
-    int64_t ib = 0;
-    for (int64_t ia = 0; ia < na; ia++) {
-        /* buffered values strictly below the next centroid mean go first */
-        ib = b_add_keys(&b, k, ib, nb, to_key(d2bits(ma[ia])), 0);
-        b_add(&b, ma[ia], wa[ia]);
+    /* strictest level first; should it not fit, the next one from the same,
+     * untouched inputs (level 0 always fits: at most 2 delta + 8 centroids) */
+    for (int level = 4; level >= 0; level--) {
+        b_init(&b, s->means, s->weights, td->cap, total, td->compression, level);
+        int64_t ib = 0;
+        for (int64_t ia = 0; ia < na; ia++) {
+            /* buffered values strictly below the next centroid mean go first */
+            ib = b_add_keys(&b, k, ib, nb, to_key(d2bits(ma[ia])), 0);
+            b_add(&b, ma[ia], wa[ia], c_pure(ma, wa, na, ia));
+            if (b.overflow)
+                break;
+        }
+        b_add_keys(&b, k, ib, nb, UINT64_MAX, 1);
+        b_finish(&b);
+        if (!b.overflow)
+            break;
     }
-    b_add_keys(&b, k, ib, nb, UINT64_MAX, 1);
-    b_finish(&b);
     if (b.overflow)
         return FD_ECORRUPT;
     commit(td, &b);
@@ -557,23 +670,26 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
     if (nc > 0) {
         double wa = (double)(td->ints[FD_TD_N_FINITE] - td->ints[FD_TD_N_BUF]);
         double wb = (double)(o[FD_TD_N_FINITE] - o[FD_TD_N_BUF]);
+        const double *ma = td->means, *wta = td->weights, *mc = other->means, *wtc = other->weights;
         builder b;
-        b_init(&b, s->means, s->weights, td->cap, wa + wb, td->compression);
-        int64_t ia = 0, ic = 0;
-        while (ia < na && ic < nc) {
-            if (td->means[ia] <= other->means[ic]) {
-                b_add(&b, td->means[ia], td->weights[ia]);
-                ia++;
-            } else {
-                b_add(&b, other->means[ic], other->weights[ic]);
-                ic++;
+        for (int level = 4; level >= 0; level--) {
+            b_init(&b, s->means, s->weights, td->cap, wa + wb, td->compression, level);
+            int64_t ia = 0, ic = 0;
+            while (ia < na || ic < nc) {
+                if (ic == nc || (ia < na && ma[ia] <= mc[ic])) {
+                    b_add(&b, ma[ia], wta[ia], c_pure(ma, wta, na, ia));
+                    ia++;
+                } else {
+                    b_add(&b, mc[ic], wtc[ic], c_pure(mc, wtc, nc, ic));
+                    ic++;
+                }
+                if (b.overflow)
+                    break;
             }
+            b_finish(&b);
+            if (!b.overflow)
+                break;
         }
-        for (; ia < na; ia++)
-            b_add(&b, td->means[ia], td->weights[ia]);
-        for (; ic < nc; ic++)
-            b_add(&b, other->means[ic], other->weights[ic]);
-        b_finish(&b);
         if (b.overflow)
             return FD_ECORRUPT;
         commit(td, &b);
