@@ -12,7 +12,8 @@ from fastdrift import CorruptStateError, InvalidInputError, SchemaError, TDigest
 from fastdrift.kernels.tdigest import capacity, sort_values
 from fastdrift.sketches.tdigest import QS, RANK_ERROR_BOUNDS, TIES_RANK_ERROR_BOUND
 
-GOLDEN = pathlib.Path(__file__).parent / "data" / "golden" / "codec_v1_tdigest.bin"
+GOLDEN_V1 = pathlib.Path(__file__).parent / "data" / "golden" / "codec_v1_tdigest.bin"
+GOLDEN = pathlib.Path(__file__).parent / "data" / "golden" / "codec_v1_tdigest_layout2.bin"
 N = 1_000_000
 
 
@@ -279,15 +280,34 @@ def test_memory_bound_holds(rng):
     assert TDigest.memory_bound(100) == 16 * 208 + 8 * 32768 + 80 == 265_552
 
 
-def test_golden_file():
-    if not GOLDEN.exists():  # pragma: no cover - written once
-        t = TDigest(50).update(np.concatenate([np.arange(1000.0), [np.nan, np.inf, -np.inf]]))
-        GOLDEN.write_bytes(t.to_bytes())
-    t = TDigest.from_bytes(GOLDEN.read_bytes())
+def _golden_digest():
+    return TDigest(50).update(np.concatenate([np.arange(1000.0), [np.nan, np.inf, -np.inf]]))
+
+
+def _check_golden(t):
     assert t.compression == 50 and t.n == 1002 and t.nan_count == 1
     assert t.min == -np.inf and t.max == np.inf
     assert abs(t.quantile(0.5) - 499.5) < 2
+
+
+def test_golden_file():
+    """Payload layout 2 (uvarint counts and weights) decodes to known contents and re-encodes identically."""
+    if not GOLDEN.exists():  # pragma: no cover - written once
+        GOLDEN.write_bytes(_golden_digest().to_bytes())
+    t = TDigest.from_bytes(GOLDEN.read_bytes())
+    _check_golden(t)
     assert t.to_bytes() == GOLDEN.read_bytes()
+
+
+def test_golden_file_layout1():
+    """Layout 1 (u64-counted int64/float64 arrays) still decodes; it re-encodes as layout 2, same digest."""
+    raw = GOLDEN_V1.read_bytes()
+    t = TDigest.from_bytes(raw)
+    _check_golden(t)
+    again = TDigest.from_bytes(t.to_bytes())
+    assert again == t and len(t.to_bytes()) < len(raw)
+    m1, w1 = t.centroids()
+    assert m1.size == 44 and w1.sum() == 1000 and m1[0] == 0.0 and m1[-1] == 999.0
 
 
 @settings(max_examples=200, deadline=None)
@@ -301,6 +321,46 @@ def test_mutated_golden_never_crashes(pos, byte, cut):
         except CorruptStateError:
             continue
         assert t.to_bytes() == blob
+
+
+@settings(max_examples=100, deadline=None)
+@given(pos=st.integers(0, 10_000), byte=st.integers(0, 255))
+def test_mutated_layout1_golden_never_crashes(pos, byte):
+    raw = bytearray(GOLDEN_V1.read_bytes())
+    raw[pos % len(raw)] = byte
+    try:
+        t = TDigest.from_bytes(bytes(raw))
+    except CorruptStateError:
+        return
+    assert TDigest.from_bytes(t.to_bytes()) == t
+
+
+def test_corrupt_layout2_payloads_rejected():
+    from fastdrift.sketches import codec
+    good = TDigest(50).update(np.arange(100.0))
+    m, w = good.centroids()
+
+    def blob(counts, flts, means, weights, nc=None, layout=2, raw_weights=None):
+        p = codec.Writer().f64(50.0).u8(layout).getvalue()
+        y = codec.Writer().uvarint_values(np.array(counts)).f64_values(flts)
+        y.uvarint(len(means) if nc is None else nc).f64_values(means)
+        y = y.getvalue() + (raw_weights if raw_weights is not None else codec.Writer().uvarint_values(weights).getvalue())
+        return codec.encode(codec.Kind.TDIGEST, p, y)
+
+    assert TDigest.from_bytes(blob([100, 0, 0, 0, 0], [0, 99], m, w)) == good
+    bad = [
+        blob([100, 0, 0, 0, 0], [0, 99], m, w, layout=3),                     # unknown layout
+        blob([100, 0, 0, 0, 0], [0, 99], m, w, nc=len(m) + 1),                # count beyond the data
+        blob([100, 0, 0, 0, 0], [0, 99], m, w, nc=2**62),                     # absurd count
+        blob([100, 0, 0, 0, 0], [0, 99], m, w, raw_weights=b"\x80\x00" * len(m)),  # non-canonical
+        blob([100, 0, 0, 0, 0], [0, 99], m, w, raw_weights=b"\xff" * 9 * len(m)),   # too long
+        blob([100, 0, 0, 0, 0], [0, 99], m, np.zeros(len(m), np.int64)),      # weight 0
+        blob([101, 0, 0, 0, 0], [0, 99], m, w),                               # weights do not add up
+        blob([100, 0, 0, 0, 0], [0, 99], m[::-1], w),                         # unsorted
+    ]
+    for b in bad:
+        with pytest.raises(CorruptStateError):
+            TDigest.from_bytes(b)
 
 
 def test_corrupt_payloads_rejected():
