@@ -31,15 +31,16 @@
  * recognise it as pure (c_pure).  Each merge (flush or digest merge) tries
  * the strictest clustering first and falls back, from the same untouched
  * inputs, when the result would not fit the capacity (b.overflow):
- *   4  exact: one pure cluster per distinct value (no limits at all);
- *   3  scale limits, a pure cluster takes every copy of its value, and runs
- *      of copies are never mixed with other values;
- *   2  scale limits, a pure cluster takes every copy of its value;
+ *   3  exact: one pure cluster per distinct value (no limits at all);
+ *   2  scale limits, but a pure cluster takes every copy of its value;
  *   1  as 2, but only the pure clusters that outgrew their limit are
  *      written as triples;
  *   0  the plain clustering above (the proven 2 delta + 8 bound).
- * Continuous data has no pure cluster of weight two or more: level 4 stops
- * after cap values and level 3 is then level 0 at the cost of a few tests.
+ * Continuous data has no pure cluster of weight two or more: level 3 stops
+ * after cap values and level 2 is then level 0 at the cost of a few tests.
+ * (A level keeping runs of copies apart from other values was tried: it
+ * spends the centroids on short runs, 1e3 integers x 1e3 copies merged from
+ * 1,000 parts went from 3e-4 to 2e-3 rank error.)
  */
 #include <math.h>
 #include <string.h>
@@ -235,7 +236,7 @@ typedef struct builder {
     double cw, csum, cfirst, clast;
     uint64_t ckey;  /* key of cfirst */
     int cpure;      /* every item of the current cluster is a pure item of value cfirst */
-    int level;      /* tie handling, 4 (exact) .. 0 (plain): see the top of the file */
+    int level;      /* tie handling, 3 (exact) .. 0 (plain): see the top of the file */
     int overflow;
 } builder;
 
@@ -332,7 +333,7 @@ static inline void b_emit(builder *b)
  * weight. */
 static inline void b_add(builder *b, double x, double w, int pure)
 {
-    if (b->level == 4 && !pure) {
+    if (b->level == 3 && !pure) {
         b->overflow = 1; /* a mixed centroid: not exact */
         return;
     }
@@ -342,10 +343,8 @@ static inline void b_add(builder *b, double x, double w, int pure)
             b->csum += x * w;
             return;
         }
-        if (b->level == 4) {
+        if (b->level == 3) {
             b_emit(b); /* one cluster per distinct value */
-        } else if (b->level == 3 && ((b->cpure && b->cw >= 2.0) || (pure && w >= 2.0))) {
-            b_emit(b); /* runs kept apart */
         } else if (b->done + b->cw + w <= b->limit) {
             b->cw += w;
             b->csum += x * w;
@@ -393,10 +392,8 @@ static int64_t b_add_keys(builder *b, const uint64_t *k, int64_t i, int64_t end,
                 i = j;
                 continue;
             }
-            if (b->level == 4
-                || (b->level == 3
-                    && ((b->cpure && b->cw >= 2.0) || (i + 1 < end && k[i + 1] == ki)))) {
-                b_emit(b); /* runs kept apart */
+            if (b->level == 3) {
+                b_emit(b); /* one cluster per distinct value */
                 goto start;
             }
             double room = b->limit - b->done - b->cw;
@@ -405,13 +402,7 @@ static int64_t b_add_keys(builder *b, const uint64_t *k, int64_t i, int64_t end,
                 int64_t stop = i + take;
                 double s = 0.0;
                 int64_t j = i;
-                if (b->level == 3) {
-                    /* up to the first key of a run (k[i] is not one) */
-                    for (; j < stop && (stop_inclusive ? k[j] <= stop_key : k[j] < stop_key)
-                           && !(j + 1 < end && k[j + 1] == k[j]);
-                         j++)
-                        s += from_key(k[j]);
-                } else if (stop_inclusive) {
+                if (stop_inclusive) {
                     for (; j < stop && k[j] <= stop_key; j++)
                         s += from_key(k[j]);
                 } else {
@@ -451,9 +442,10 @@ static int check_td(const fd_tdigest *td)
         return FD_EINVAL;
     const int64_t *s = td->ints;
     if (s[FD_TD_N_CENTROIDS] < 0 || s[FD_TD_N_CENTROIDS] > td->cap || s[FD_TD_N_BUF] < 0
-        || s[FD_TD_N_BUF] > td->buf_cap || s[FD_TD_N_FINITE] < s[FD_TD_N_BUF])
+        || s[FD_TD_N_STAGED] < 0 || s[FD_TD_N_BUF] + 2 * s[FD_TD_N_STAGED] > td->buf_cap
+        || s[FD_TD_N_FINITE] < s[FD_TD_N_BUF] + s[FD_TD_N_STAGED])
         return FD_ECORRUPT;
-    if (s[FD_TD_N_BUF] > 0 && !td->buf)
+    if ((s[FD_TD_N_BUF] > 0 || s[FD_TD_N_STAGED] > 0) && !td->buf)
         return FD_EINVAL;
     return FD_OK;
 }
@@ -476,6 +468,58 @@ static void commit(fd_tdigest *td, const builder *b)
 
 /* ---- flush -------------------------------------------------------------- */
 
+/* Staged centroids: (key of the mean, weight | STAGED_PURE) pairs at the end
+ * of buf, merged into the centroids by the next flush together with the
+ * buffered values.  A merge only appends the other digest's centroids here,
+ * so a sequence of merges is clustered a few times in big batches instead of
+ * once per merge (which smears every cluster over its neighbours: merged from
+ * 1,000 parts, lognormal median rank error 3.2e-4 -> 1.7e-4). */
+#define STAGED_PURE SIGN_BIT
+
+static inline uint64_t *staged(const fd_tdigest *td)
+{
+    return td->buf + td->buf_cap - 2 * td->ints[FD_TD_N_STAGED];
+}
+
+/* Stable sort of n (key, weight) pairs by key: natural merge sort (the pairs
+ * arrive as one sorted run per merged digest); t is scratch of 2 n.  Returns
+ * the array holding the result. */
+static uint64_t *sort_pairs(uint64_t *a, uint64_t *t, int64_t n)
+{
+    uint64_t *src = a, *dst = t;
+    for (;;) {
+        int64_t i = 0, runs = 0;
+        while (i < n) {
+            int64_t j = i + 1;
+            while (j < n && src[2 * (j - 1)] <= src[2 * j])
+                j++;
+            int64_t e = j;
+            if (j < n) {
+                e = j + 1;
+                while (e < n && src[2 * (e - 1)] <= src[2 * e])
+                    e++;
+            }
+            int64_t p = i, q = j, o = i;
+            while (p < j && q < e) {
+                int64_t from = src[2 * q] < src[2 * p] ? q++ : p++;
+                dst[2 * o] = src[2 * from];
+                dst[2 * o + 1] = src[2 * from + 1];
+                o++;
+            }
+            memcpy(dst + 2 * o, src + 2 * p, sizeof(uint64_t) * 2 * (size_t)(j - p));
+            o += j - p;
+            memcpy(dst + 2 * o, src + 2 * q, sizeof(uint64_t) * 2 * (size_t)(e - q));
+            runs++;
+            i = e;
+        }
+        uint64_t *x = src;
+        src = dst;
+        dst = x;
+        if (runs <= 1)
+            return src;
+    }
+}
+
 /* Centroid i holds only copies of its mean: weight one, or the middle of a
  * pure triple (x, 1), (x, w), (x, 1) as b_emit writes it. */
 static inline int c_pure(const double *m, const double *w, int64_t n, int64_t i)
@@ -488,24 +532,38 @@ static inline int c_pure(const double *m, const double *w, int64_t n, int64_t i)
 
 static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
 {
-    int64_t nb = td->ints[FD_TD_N_BUF];
-    if (nb == 0)
+    int64_t nb = td->ints[FD_TD_N_BUF], ns = td->ints[FD_TD_N_STAGED];
+    if (nb == 0 && ns == 0)
         return FD_OK;
     uint64_t *k = sort_keys(td->buf, s->keys, nb, s->hist);
-    double lo = from_key(k[0]), hi = from_key(k[nb - 1]);
+    /* nb + 2 ns <= buf_cap <= keys_cap: keys[nb:] is free whichever array holds k */
+    const uint64_t *st = ns > 0 ? sort_pairs(staged(td), s->keys + nb, ns) : NULL;
     int64_t na = td->ints[FD_TD_N_CENTROIDS];
     const double *ma = td->means, *wa = td->weights;
     double total = (double)td->ints[FD_TD_N_FINITE];
     builder b;
     /* strictest level first; should it not fit, the next one from the same,
      * untouched inputs (level 0 always fits: at most 2 delta + 8 centroids) */
-    for (int level = 4; level >= 0; level--) {
+    for (int level = 3; level >= 0; level--) {
         b_init(&b, s->means, s->weights, td->cap, total, td->compression, level);
-        int64_t ib = 0;
-        for (int64_t ia = 0; ia < na; ia++) {
+        int64_t ib = 0, ia = 0, is = 0;
+        while (ia < na || is < ns) {
+            double x, w;
+            int pure;
+            if (is == ns || (ia < na && ma[ia] <= from_key(st[2 * is]))) {
+                x = ma[ia];
+                w = wa[ia];
+                pure = c_pure(ma, wa, na, ia);
+                ia++;
+            } else {
+                x = from_key(st[2 * is]);
+                w = (double)(st[2 * is + 1] & ~STAGED_PURE);
+                pure = (st[2 * is + 1] & STAGED_PURE) != 0;
+                is++;
+            }
             /* buffered values strictly below the next centroid mean go first */
-            ib = b_add_keys(&b, k, ib, nb, to_key(d2bits(ma[ia])), 0);
-            b_add(&b, ma[ia], wa[ia], c_pure(ma, wa, na, ia));
+            ib = b_add_keys(&b, k, ib, nb, to_key(d2bits(x)), 0);
+            b_add(&b, x, w, pure);
             if (b.overflow)
                 break;
         }
@@ -517,11 +575,15 @@ static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
     if (b.overflow)
         return FD_ECORRUPT;
     commit(td, &b);
+    if (nb > 0) {
+        double lo = from_key(k[0]), hi = from_key(k[nb - 1]);
+        if (lo < td->flts[FD_TD_MIN])
+            td->flts[FD_TD_MIN] = lo;
+        if (hi > td->flts[FD_TD_MAX])
+            td->flts[FD_TD_MAX] = hi;
+    }
     td->ints[FD_TD_N_BUF] = 0;
-    if (lo < td->flts[FD_TD_MIN])
-        td->flts[FD_TD_MIN] = lo;
-    if (hi > td->flts[FD_TD_MAX])
-        td->flts[FD_TD_MAX] = hi;
+    td->ints[FD_TD_N_STAGED] = 0;
     return FD_OK;
 }
 
@@ -530,7 +592,7 @@ int fd_tdigest_flush(fd_tdigest *td, fd_tdigest_scratch *s)
     int rc = check_td(td);
     if (rc)
         return rc;
-    if (td->ints[FD_TD_N_BUF] == 0)
+    if (td->ints[FD_TD_N_BUF] == 0 && td->ints[FD_TD_N_STAGED] == 0)
         return FD_OK;
     rc = check_scratch(td, s);
     if (rc)
@@ -627,7 +689,7 @@ int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *
     int64_t i = 0, len = col->length;
     while (i < len) {
         int64_t nb = td->ints[FD_TD_N_BUF];
-        int64_t room = td->buf_cap - nb;
+        int64_t room = td->buf_cap - nb - 2 * td->ints[FD_TD_N_STAGED];
         if (room == 0) {
             rc = flush(td, s);
             if (rc)
@@ -650,6 +712,18 @@ int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *
 
 /* ---- merge -------------------------------------------------------------- */
 
+/* Append n pairs to td's staged centroids, flushing first if they do not fit
+ * (they always do after a flush: 2 n <= 2 cap <= buf_cap / 16). */
+static int stage_room(fd_tdigest *td, fd_tdigest_scratch *s, int64_t n)
+{
+    if (td->ints[FD_TD_N_BUF] + 2 * (td->ints[FD_TD_N_STAGED] + n) <= td->buf_cap)
+        return FD_OK;
+    int rc = flush(td, s);
+    if (rc)
+        return rc;
+    return 2 * n <= td->buf_cap ? FD_OK : FD_EINVAL;
+}
+
 int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch *s)
 {
     int rc = check_td(td);
@@ -658,21 +732,38 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
     if (!other || !other->ints || !other->flts || !other->means || !other->weights)
         return FD_EINVAL;
     const int64_t *o = other->ints;
-    if (o[FD_TD_N_CENTROIDS] < 0 || o[FD_TD_N_BUF] < 0 || o[FD_TD_N_FINITE] < o[FD_TD_N_BUF]
-        || (o[FD_TD_N_BUF] > 0 && !other->buf))
+    int64_t nc = o[FD_TD_N_CENTROIDS], nob = o[FD_TD_N_BUF], nos = o[FD_TD_N_STAGED];
+    if (nc < 0 || nob < 0 || nos < 0 || o[FD_TD_N_FINITE] < nob + nos
+        || ((nob > 0 || nos > 0) && (!other->buf || nob + 2 * nos > other->buf_cap)))
         return FD_ECORRUPT;
+    if (other == td)
+        return FD_EINVAL; /* merge a copy */
     rc = check_scratch(td, s);
     if (rc)
         return rc;
-    if (o[FD_TD_N_BUF] > 0 && (!td->buf || td->buf_cap < 1))
+    int has_buf = td->buf && td->buf_cap > 0;
+    if ((nob > 0 || nos > 0) && !has_buf)
         return FD_EINVAL;
-    int64_t na = td->ints[FD_TD_N_CENTROIDS], nc = o[FD_TD_N_CENTROIDS];
-    if (nc > 0) {
+    if (nc > 0 && has_buf) {
+        /* staged: clustered with the next flush */
+        rc = stage_room(td, s, nc);
+        if (rc)
+            return rc;
+        td->ints[FD_TD_N_STAGED] += nc;
+        uint64_t *st = staged(td);
+        const double *mc = other->means, *wc = other->weights;
+        for (int64_t i = 0; i < nc; i++) {
+            st[2 * i] = to_key(d2bits(mc[i]));
+            st[2 * i + 1] = (uint64_t)wc[i] | (c_pure(mc, wc, nc, i) ? STAGED_PURE : 0);
+        }
+    } else if (nc > 0) {
+        /* no buffer to stage in: cluster now */
+        int64_t na = td->ints[FD_TD_N_CENTROIDS];
         double wa = (double)(td->ints[FD_TD_N_FINITE] - td->ints[FD_TD_N_BUF]);
-        double wb = (double)(o[FD_TD_N_FINITE] - o[FD_TD_N_BUF]);
+        double wb = (double)(o[FD_TD_N_FINITE] - nob - nos);
         const double *ma = td->means, *wta = td->weights, *mc = other->means, *wtc = other->weights;
         builder b;
-        for (int level = 4; level >= 0; level--) {
+        for (int level = 3; level >= 0; level--) {
             b_init(&b, s->means, s->weights, td->cap, wa + wb, td->compression, level);
             int64_t ia = 0, ic = 0;
             while (ia < na || ic < nc) {
@@ -693,17 +784,27 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
         if (b.overflow)
             return FD_ECORRUPT;
         commit(td, &b);
-        td->ints[FD_TD_N_FINITE] += o[FD_TD_N_FINITE] - o[FD_TD_N_BUF];
+    }
+    if (nos > 0) {
+        rc = stage_room(td, s, nos);
+        if (rc)
+            return rc;
+        td->ints[FD_TD_N_STAGED] += nos;
+        memcpy(staged(td), other->buf + other->buf_cap - 2 * nos, sizeof(uint64_t) * 2 * (size_t)nos);
+    }
+    /* the finite values of other's centroids and staged centroids */
+    td->ints[FD_TD_N_FINITE] += o[FD_TD_N_FINITE] - nob;
+    if (nc > 0 || nos > 0) {
         if (other->flts[FD_TD_MIN] < td->flts[FD_TD_MIN])
             td->flts[FD_TD_MIN] = other->flts[FD_TD_MIN];
         if (other->flts[FD_TD_MAX] > td->flts[FD_TD_MAX])
             td->flts[FD_TD_MAX] = other->flts[FD_TD_MAX];
     }
     /* the other digest's buffered values join this buffer */
-    int64_t i = 0, nob = o[FD_TD_N_BUF];
+    int64_t i = 0;
     while (i < nob) {
         int64_t nb = td->ints[FD_TD_N_BUF];
-        int64_t room = td->buf_cap - nb;
+        int64_t room = td->buf_cap - nb - 2 * td->ints[FD_TD_N_STAGED];
         if (room == 0) {
             rc = flush(td, s);
             if (rc)
@@ -724,19 +825,42 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
 }
 
 /* ---- queries ------------------------------------------------------------
- * Anchors of the finite part: (0, min), (c_i + (w_i - 1) / 2, mean_i) for
- * centroid i starting at cumulative weight c_i, and (W - 1, max).  A
- * weight-one centroid sits at its exact rank, so a digest of singletons
- * answers exactly numpy's 'linear' quantiles.  The quantile function is the
- * linear interpolation between anchors; the CDF is its inverse. */
+ * Knots of the finite part's quantile function, in rank h in [0, W - 1]:
+ * (0, min), one per centroid i at its mid-rank c_i + (w_i - 1) / 2 (c_i: the
+ * weight before it), and (W - 1, max).  A weight-one centroid is exact: its
+ * knot is its value at its rank, so a digest of singletons answers exactly
+ * numpy's 'linear' quantiles.
+ *
+ * A cluster's mean is not the value at its mid-rank: for a smooth quantile
+ * function x(h) it exceeds it by x'' (w^2 - 1) / 24.  The knot value is the
+ * mean minus that bias, x'' taken from the second divided difference of the
+ * neighbouring means, and kept between the midpoints to its neighbours' means
+ * (so knots stay sorted); weight one has no bias, and a mean equal to both
+ * neighbours (inside a tie block) none either.
+ *
+ * Between two knots the quantile is a monotone cubic (Fritsch-Butland /
+ * PCHIP slopes: zero next to a flat segment, the weighted harmonic mean of
+ * the neighbouring secants otherwise, the secant at the ends), which is flat
+ * across ties and keeps the quantile non-decreasing; between two exact knots
+ * one rank apart it is numpy's straight line.  The CDF is its inverse (a few
+ * safeguarded Newton steps on the cubic), and a step between two exact knots
+ * one rank apart.  Linear interpolation leaves an error of x'' h^2 / 8 in the
+ * middle of each gap; on lognormal(sigma = 2) data at compression 100 the
+ * cubic and the bias correction cut the max rank error 5.4e-4 -> 2.8e-4 and
+ * the mean 1.7e-4 -> 5.7e-5 (bench/bench_tdigest.py data sets). */
 
-/* Index of the last centroid whose anchor position is <= h (-1: none). */
-static int64_t last_pos_le(const double *pos, int64_t n, double h)
+typedef struct knots {
+    double *p, *v, *d, *e; /* rank, value, slope dv/dh, exact (1.0) or not */
+    int64_t n;
+} knots;
+
+/* Index of the last element of a[0:n] that is <= h (-1: none). */
+static int64_t last_le(const double *a, int64_t n, double h)
 {
-    int64_t lo = 0, hi = n; /* first index with pos > h */
+    int64_t lo = 0, hi = n; /* first index with a > h */
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (pos[mid] <= h)
+        if (a[mid] <= h)
             lo = mid + 1;
         else
             hi = mid;
@@ -750,15 +874,145 @@ static inline double lerp_np(double a, double b, double t)
     return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
 }
 
-static void anchor_positions(const fd_tdigest *td, double *pos)
+/* Build the knots of a flushed digest with nf > 0 finite values into work
+ * (4 * (n_centroids + 2) doubles). */
+static void build_knots(const fd_tdigest *td, double *work, knots *k)
 {
+    int64_t nc = td->ints[FD_TD_N_CENTROIDS];
+    double nf = (double)td->ints[FD_TD_N_FINITE];
+    const double *m = td->means, *w = td->weights;
+    int64_t cap = nc + 2;
+    double *P = work, *V = work + cap, *D = work + 2 * cap, *E = work + 3 * cap;
+    /* D holds the weights until the slopes are computed */
+    int64_t n = 0;
+    P[0] = 0.0;
+    V[0] = td->flts[FD_TD_MIN];
+    D[0] = 1.0;
+    E[0] = 1.0;
+    n = 1;
     double c = 0.0;
-    int64_t n = td->ints[FD_TD_N_CENTROIDS];
-    for (int64_t i = 0; i < n; i++) {
-        double w = td->weights[i];
-        pos[i] = c + (w - 1.0) * 0.5;
-        c += w;
+    for (int64_t i = 0; i < nc; i++) {
+        double pos = c + (w[i] - 1.0) * 0.5;
+        c += w[i];
+        if (pos <= P[n - 1]) { /* a weight-one first centroid: the minimum itself */
+            V[n - 1] = m[i];
+            continue;
+        }
+        P[n] = pos;
+        V[n] = m[i];
+        D[n] = w[i];
+        E[n] = w[i] == 1.0;
+        n++;
     }
+    if (nf - 1.0 > P[n - 1]) {
+        P[n] = nf - 1.0;
+        V[n] = td->flts[FD_TD_MAX];
+        D[n] = 1.0;
+        E[n] = 1.0;
+        n++;
+    }
+    /* mean -> value at the mid-rank */
+    double prev = V[0];
+    for (int64_t j = 1; j + 1 < n; j++) {
+        double cur = V[j], wj = D[j];
+        if (wj > 1.0) {
+            double h1 = P[j] - P[j - 1], h2 = P[j + 1] - P[j];
+            double s1 = (cur - prev) / h1, s2 = (V[j + 1] - cur) / h2;
+            double x2 = 2.0 * (s2 - s1) / (h1 + h2);
+            double v = cur - x2 * (wj * wj - 1.0) * (1.0 / 24.0);
+            double lo = 0.5 * (prev + cur), hi = 0.5 * (cur + V[j + 1]);
+            V[j] = v < lo ? lo : (v > hi ? hi : v);
+        }
+        prev = cur;
+    }
+    /* slopes */
+    for (int64_t j = 0; j < n; j++) {
+        double sl = j > 0 ? (V[j] - V[j - 1]) / (P[j] - P[j - 1]) : -1.0;
+        double sr = j + 1 < n ? (V[j + 1] - V[j]) / (P[j + 1] - P[j]) : -1.0;
+        if (j == 0)
+            D[j] = n > 1 ? sr : 0.0;
+        else if (j + 1 == n)
+            D[j] = sl;
+        else if (!(sl > 0.0 && sr > 0.0))
+            D[j] = 0.0;
+        else {
+            double hl = P[j] - P[j - 1], hr = P[j + 1] - P[j];
+            double a = 2.0 * hr + hl, b = hr + 2.0 * hl;
+            D[j] = (a + b) / (a / sl + b / sr);
+        }
+    }
+    k->p = P;
+    k->v = V;
+    k->d = D;
+    k->e = E;
+    k->n = n;
+}
+
+/* Segment j..j+1 is numpy's straight line / the CDF's step. */
+static inline int seg_exact(const knots *k, int64_t j)
+{
+    return k->e[j] == 1.0 && k->e[j + 1] == 1.0 && k->p[j + 1] - k->p[j] <= 1.0;
+}
+
+/* The cubic of segment j in the unit form u(t), u(0) = 0, u(1) = 1,
+ * value = lerp(v_j, v_j+1, u): u = a t + b t^2 + c t^3. */
+static inline void seg_poly(const knots *k, int64_t j, double *a, double *b, double *c)
+{
+    double H = k->p[j + 1] - k->p[j], dv = k->v[j + 1] - k->v[j];
+    double al = k->d[j] * H / dv, be = k->d[j + 1] * H / dv;
+    *a = al;
+    *b = 3.0 - 2.0 * al - be;
+    *c = al + be - 2.0;
+}
+
+static double knots_quantile(const knots *k, double h)
+{
+    int64_t j = last_le(k->p, k->n, h);
+    if (j < 0)
+        return k->v[0];
+    if (j + 1 >= k->n || h <= k->p[j])
+        return k->v[j];
+    double va = k->v[j], vb = k->v[j + 1];
+    double t = (h - k->p[j]) / (k->p[j + 1] - k->p[j]);
+    if (vb <= va)
+        return va;
+    if (!seg_exact(k, j)) {
+        double a, b, c;
+        seg_poly(k, j, &a, &b, &c);
+        t = t * (a + t * (b + t * c));
+        t = t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t);
+    }
+    return lerp_np(va, vb, t);
+}
+
+/* Rank position h (0-based) of x for min <= x < max. */
+static double knots_rank(const knots *k, double x)
+{
+    int64_t j = last_le(k->v, k->n, x);
+    if (j < 0)
+        return 0.0;
+    if (j + 1 >= k->n)
+        return k->p[k->n - 1];
+    double va = k->v[j], vb = k->v[j + 1];
+    if (seg_exact(k, j) || !(vb > va))
+        return k->p[j];
+    double r = (x - va) / (vb - va), t = r;
+    double a, b, c;
+    seg_poly(k, j, &a, &b, &c);
+    double lo = 0.0, hi = 1.0;
+    for (int it = 0; it < 40; it++) {
+        double f = t * (a + t * (b + t * c)) - r;
+        if (f > 0.0)
+            hi = t;
+        else
+            lo = t;
+        if (fabs(f) <= 1e-13 || hi - lo <= 1e-13)
+            break;
+        double df = a + t * (2.0 * b + 3.0 * t * c);
+        double tn = df > 0.0 ? t - f / df : -1.0;
+        t = (tn > lo && tn < hi) ? tn : 0.5 * (lo + hi);
+    }
+    return k->p[j] + t * (k->p[j + 1] - k->p[j]);
 }
 
 int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double *out,
@@ -776,15 +1030,14 @@ int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double
             return FD_EINVAL;
         }
     }
-    if (td->ints[FD_TD_N_BUF] != 0)
+    if (td->ints[FD_TD_N_BUF] != 0 || td->ints[FD_TD_N_STAGED] != 0)
         return FD_EINVAL;
-    int64_t nc = td->ints[FD_TD_N_CENTROIDS];
     double nf = (double)td->ints[FD_TD_N_FINITE];
     double nneg = (double)td->ints[FD_TD_NEGINF], npos = (double)td->ints[FD_TD_POSINF];
     double total = nf + nneg + npos;
-    double mn = td->flts[FD_TD_MIN], mx = td->flts[FD_TD_MAX];
-    const double *m = td->means;
-    anchor_positions(td, work);
+    knots k = {0};
+    if (nf > 0.0)
+        build_knots(td, work, &k);
     for (int64_t i = 0; i < n; i++) {
         if (total == 0.0) {
             out[i] = NAN;
@@ -804,38 +1057,9 @@ int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double
             hf = nf - 1.0;
         if (hf < 0.0)
             hf = 0.0;
-        int64_t j = last_pos_le(work, nc, hf);
-        double pa = 0.0, va = mn, pb = nf - 1.0, vb = mx;
-        if (j >= 0) {
-            pa = work[j];
-            va = m[j];
-        }
-        if (j + 1 < nc) {
-            pb = work[j + 1];
-            vb = m[j + 1];
-        }
-        if (hf <= pa || pb <= pa)
-            out[i] = va;
-        else if (hf >= pb)
-            out[i] = vb;
-        else
-            out[i] = lerp_np(va, vb, (hf - pa) / (pb - pa));
+        out[i] = knots_quantile(&k, hf);
     }
     return FD_OK;
-}
-
-/* Index of the last centroid whose mean is <= x (-1: none). */
-static int64_t last_mean_le(const double *m, int64_t n, double x)
-{
-    int64_t lo = 0, hi = n;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (m[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo - 1;
 }
 
 int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out, double *work)
@@ -845,15 +1069,15 @@ int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out
         return rc;
     if (n < 0 || (n > 0 && (!x || !out)) || !work)
         return FD_EINVAL;
-    if (td->ints[FD_TD_N_BUF] != 0)
+    if (td->ints[FD_TD_N_BUF] != 0 || td->ints[FD_TD_N_STAGED] != 0)
         return FD_EINVAL;
-    int64_t nc = td->ints[FD_TD_N_CENTROIDS];
     double nf = (double)td->ints[FD_TD_N_FINITE];
     double nneg = (double)td->ints[FD_TD_NEGINF], npos = (double)td->ints[FD_TD_POSINF];
     double total = nf + nneg + npos;
     double mn = td->flts[FD_TD_MIN], mx = td->flts[FD_TD_MAX];
-    const double *m = td->means, *wt = td->weights;
-    anchor_positions(td, work);
+    knots k = {0};
+    if (nf > 0.0)
+        build_knots(td, work, &k);
     for (int64_t i = 0; i < n; i++) {
         double xi = x[i];
         if (total == 0.0 || xi != xi) {
@@ -870,26 +1094,10 @@ int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out
         } else if (xi >= mx) {
             cnt = nneg + nf;
         } else {
-            int64_t j = last_mean_le(m, nc, xi);
-            double pa = 0.0, va = mn, pb = nf - 1.0, vb = mx;
-            int exact_a = 1, exact_b = 1;
-            if (j >= 0) {
-                pa = work[j];
-                va = m[j];
-                exact_a = wt[j] == 1.0;
-            }
-            if (j + 1 < nc) {
-                pb = work[j + 1];
-                vb = m[j + 1];
-                exact_b = wt[j + 1] == 1.0;
-            }
-            double h = pa;
-            if (!(exact_a && exact_b) && vb > va && pb > pa)
-                h = pa + (xi - va) / (vb - va) * (pb - pa);
-            double k = h + 1.0;
-            if (k > nf)
-                k = nf;
-            cnt = nneg + k;
+            double kk = knots_rank(&k, xi) + 1.0;
+            if (kk > nf)
+                kk = nf;
+            cnt = nneg + kk;
         }
         out[i] = cnt / total;
     }

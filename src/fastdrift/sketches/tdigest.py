@@ -200,7 +200,7 @@ class TDigest(Sketch):
         return self.n == 0
 
     def _flushed(self) -> _k.TDigestState:
-        if self._s.ints[_k.N_BUF]:
+        if self._s.pending:
             with self._lock:
                 self._s.flush()
         return self._s
