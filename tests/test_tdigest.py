@@ -449,10 +449,10 @@ def test_quantile_monotone_and_cdf_its_inverse(seed, kind, n, parts):
     assert v[0] == x.min() and v[-1] == x.max()
     c = t.cdf(v)
     assert np.all(c >= q - 1.0 / n - 1e-9)
-    inside = np.zeros(q.size, bool)
-    inside[1:-1] = (v[:-2] < v[1:-1]) & (v[1:-1] < v[2:])
-    assert np.all(np.abs(c - q)[inside] <= 1.0 / n + 1e-9)
     xs = np.sort(x)
+    # where the estimate is not a tied value of the data, cdf gives q back
+    untied = np.searchsorted(xs, v, "right") - np.searchsorted(xs, v, "left") <= 1
+    assert np.all(np.abs(c - q)[untied] <= 1.0 / n + 1e-9)
     assert rank_error(xs, v, q).max() <= 0.1  # about one cluster width at compression 20
 
 
