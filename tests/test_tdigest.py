@@ -133,11 +133,16 @@ def test_merge_order_does_not_matter():
 
 
 def test_small_inputs_are_exact(rng):
-    x = rng.normal(size=40)
-    t = TDigest().update(x)
-    q = np.linspace(0, 1, 101)
-    np.testing.assert_array_equal(t.quantile(q), np.quantile(x, q))
-    assert t.min == x.min() and t.max == x.max()
+    q = np.linspace(0, 1, 1001)
+    for n in (40, capacity(100)):  # up to one singleton per centroid of capacity
+        x = rng.normal(size=n)
+        t = TDigest().update(x)
+        np.testing.assert_array_equal(t.quantile(q), np.quantile(x, q))
+        assert t.min == x.min() and t.max == x.max()
+        merged = TDigest()
+        for p in np.array_split(x, 7):
+            merged.merge(TDigest().update(p))
+        np.testing.assert_array_equal(merged.quantile(q), np.quantile(x, q))
 
 
 def test_min_max_mean_trimmed_mean(rng):
