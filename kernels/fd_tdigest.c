@@ -359,7 +359,7 @@ static inline void b_add(builder *b, double x, double w, int pure)
     b->csum = x * w;
     b->cfirst = b->clast = x;
     b->ckey = to_key(d2bits(x));
-    b->cpure = b->level && pure;
+    b->cpure = b->level > 0 && pure;
 }
 
 static inline void b_finish(builder *b)
@@ -424,7 +424,7 @@ static int64_t b_add_keys(builder *b, const uint64_t *k, int64_t i, int64_t end,
         b->csum = x;
         b->cfirst = b->clast = x;
         b->ckey = ki;
-        b->cpure = b->level;
+        b->cpure = b->level > 0;
         i++;
     }
     return i;
@@ -752,10 +752,14 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
         td->ints[FD_TD_N_STAGED] += nc;
         uint64_t *st = staged(td);
         const double *mc = other->means, *wc = other->weights;
+        int64_t wsum = 0;
         for (int64_t i = 0; i < nc; i++) {
             st[2 * i] = to_key(d2bits(mc[i]));
             st[2 * i + 1] = (uint64_t)wc[i] | (c_pure(mc, wc, nc, i) ? STAGED_PURE : 0);
+            wsum += (int64_t)wc[i];
         }
+        /* counted now: a flush before the end of this merge clusters them */
+        td->ints[FD_TD_N_FINITE] += wsum;
     } else if (nc > 0) {
         /* no buffer to stage in: cluster now */
         int64_t na = td->ints[FD_TD_N_CENTROIDS];
@@ -784,16 +788,20 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
         if (b.overflow)
             return FD_ECORRUPT;
         commit(td, &b);
+        td->ints[FD_TD_N_FINITE] += (int64_t)wb;
     }
     if (nos > 0) {
         rc = stage_room(td, s, nos);
         if (rc)
             return rc;
+        const uint64_t *ost = other->buf + other->buf_cap - 2 * nos;
         td->ints[FD_TD_N_STAGED] += nos;
-        memcpy(staged(td), other->buf + other->buf_cap - 2 * nos, sizeof(uint64_t) * 2 * (size_t)nos);
+        memcpy(staged(td), ost, sizeof(uint64_t) * 2 * (size_t)nos);
+        int64_t wsum = 0;
+        for (int64_t i = 0; i < nos; i++)
+            wsum += (int64_t)(ost[2 * i + 1] & ~STAGED_PURE);
+        td->ints[FD_TD_N_FINITE] += wsum;
     }
-    /* the finite values of other's centroids and staged centroids */
-    td->ints[FD_TD_N_FINITE] += o[FD_TD_N_FINITE] - nob;
     if (nc > 0 || nos > 0) {
         if (other->flts[FD_TD_MIN] < td->flts[FD_TD_MIN])
             td->flts[FD_TD_MIN] = other->flts[FD_TD_MIN];

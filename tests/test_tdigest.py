@@ -477,3 +477,24 @@ def test_merges_are_staged_then_clustered_together(rng):
     assert not total._s.pending and total.n_centroids <= capacity(100)
     assert err.max() <= 1e-3
     assert all(p.n == 1000 for p in parts)  # merge does not mutate its argument
+
+
+def test_merge_of_staged_digests_into_a_full_buffer(rng):
+    """Staged centroids, staged pairs and buffered values of the other digest all arrive, with
+    flushes forced in the middle of the merge; counts stay exact and accuracy holds."""
+    x = rng.normal(size=200_000)
+    a = TDigest().update(x[:32_000])                    # buffer nearly full, not flushed
+    b = TDigest().update(x[32_000:130_000])
+    b.n_centroids                                       # centroids
+    for p in np.array_split(x[130_000:190_000], 40):    # staged pairs in b's buffer
+        b.merge(TDigest().update(p))
+    b.update(x[190_000:])                               # and raw values
+    assert b._s.pending and b._s.n_centroids > 0
+    for _ in range(3):
+        a.merge(b.copy())
+    a.merge(TDigest().update(x[:0]))
+    want = np.concatenate([x[:32_000]] + [x[32_000:]] * 3)
+    assert a.n == want.size and a.min == want.min() and a.max == want.max()
+    q = np.array(QS)
+    assert rank_error(np.sort(want), a.quantile(q), q).max() <= 5e-4
+    assert a.n_centroids <= capacity(100)
