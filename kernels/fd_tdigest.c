@@ -712,16 +712,42 @@ int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *
 
 /* ---- merge -------------------------------------------------------------- */
 
-/* Append n pairs to td's staged centroids, flushing first if they do not fit
- * (they always do after a flush: 2 n <= 2 cap <= buf_cap / 16). */
-static int stage_room(fd_tdigest *td, fd_tdigest_scratch *s, int64_t n)
+/* Stage n centroids (m, w) -- or, with m == NULL, n staged pairs -- in td's
+ * buf, in chunks with a flush whenever it is full (buf_cap >= 2), counting
+ * their weight as they go (a later flush clusters them). */
+static int stage(fd_tdigest *td, fd_tdigest_scratch *s, const double *m, const double *w,
+                 const uint64_t *pairs, int64_t n)
 {
-    if (td->ints[FD_TD_N_BUF] + 2 * (td->ints[FD_TD_N_STAGED] + n) <= td->buf_cap)
-        return FD_OK;
-    int rc = flush(td, s);
-    if (rc)
-        return rc;
-    return 2 * n <= td->buf_cap ? FD_OK : FD_EINVAL;
+    int64_t i = 0;
+    while (i < n) {
+        int64_t room = (td->buf_cap - td->ints[FD_TD_N_BUF]) / 2 - td->ints[FD_TD_N_STAGED];
+        if (room <= 0) {
+            int rc = flush(td, s);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int64_t k = n - i < room ? n - i : room;
+        td->ints[FD_TD_N_STAGED] += k;
+        uint64_t *st = staged(td);
+        int64_t wsum = 0;
+        for (int64_t j = 0; j < k; j++) {
+            uint64_t key, wt;
+            if (m) {
+                key = to_key(d2bits(m[i + j]));
+                wt = (uint64_t)w[i + j] | (c_pure(m, w, n, i + j) ? STAGED_PURE : 0);
+            } else {
+                key = pairs[2 * (i + j)];
+                wt = pairs[2 * (i + j) + 1];
+            }
+            st[2 * j] = key;
+            st[2 * j + 1] = wt;
+            wsum += (int64_t)(wt & ~STAGED_PURE);
+        }
+        td->ints[FD_TD_N_FINITE] += wsum;
+        i += k;
+    }
+    return FD_OK;
 }
 
 int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch *s)
@@ -741,25 +767,14 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
     rc = check_scratch(td, s);
     if (rc)
         return rc;
-    int has_buf = td->buf && td->buf_cap > 0;
+    int has_buf = td->buf && td->buf_cap >= 2;
     if ((nob > 0 || nos > 0) && !has_buf)
         return FD_EINVAL;
     if (nc > 0 && has_buf) {
         /* staged: clustered with the next flush */
-        rc = stage_room(td, s, nc);
+        rc = stage(td, s, other->means, other->weights, NULL, nc);
         if (rc)
             return rc;
-        td->ints[FD_TD_N_STAGED] += nc;
-        uint64_t *st = staged(td);
-        const double *mc = other->means, *wc = other->weights;
-        int64_t wsum = 0;
-        for (int64_t i = 0; i < nc; i++) {
-            st[2 * i] = to_key(d2bits(mc[i]));
-            st[2 * i + 1] = (uint64_t)wc[i] | (c_pure(mc, wc, nc, i) ? STAGED_PURE : 0);
-            wsum += (int64_t)wc[i];
-        }
-        /* counted now: a flush before the end of this merge clusters them */
-        td->ints[FD_TD_N_FINITE] += wsum;
     } else if (nc > 0) {
         /* no buffer to stage in: cluster now */
         int64_t na = td->ints[FD_TD_N_CENTROIDS];
@@ -791,16 +806,9 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
         td->ints[FD_TD_N_FINITE] += (int64_t)wb;
     }
     if (nos > 0) {
-        rc = stage_room(td, s, nos);
+        rc = stage(td, s, NULL, NULL, other->buf + other->buf_cap - 2 * nos, nos);
         if (rc)
             return rc;
-        const uint64_t *ost = other->buf + other->buf_cap - 2 * nos;
-        td->ints[FD_TD_N_STAGED] += nos;
-        memcpy(staged(td), ost, sizeof(uint64_t) * 2 * (size_t)nos);
-        int64_t wsum = 0;
-        for (int64_t i = 0; i < nos; i++)
-            wsum += (int64_t)(ost[2 * i + 1] & ~STAGED_PURE);
-        td->ints[FD_TD_N_FINITE] += wsum;
     }
     if (nc > 0 || nos > 0) {
         if (other->flts[FD_TD_MIN] < td->flts[FD_TD_MIN])

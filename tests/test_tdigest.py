@@ -498,3 +498,16 @@ def test_merge_of_staged_digests_into_a_full_buffer(rng):
     q = np.array(QS)
     assert rank_error(np.sort(want), a.quantile(q), q).max() <= 5e-4
     assert a.n_centroids <= capacity(100)
+
+
+def test_merge_more_centroids_than_the_buffer_holds(rng):
+    """A big-compression digest merged into a small one: its centroids are staged in chunks."""
+    x, y = rng.normal(size=50_000), rng.normal(1, 2, size=300_000)
+    a = TDigest(5).update(x)
+    b = TDigest(20_000).update(y)
+    assert 2 * b.n_centroids > a._s.buf_cap
+    a.merge(b)
+    assert a.n == 350_000 and a.compression == 5 and a.n_centroids <= capacity(5)
+    both = np.sort(np.concatenate([x, y]))
+    q = np.array(QS)
+    assert rank_error(both, a.quantile(q), q).max() <= 0.03
