@@ -273,3 +273,27 @@ def test_merge_falls_back_to_the_driver_without_rdd(profiles):
     np.testing.assert_array_equal(merged["f"].histogram.counts, 3 * local["f"].histogram.counts)
     with pytest.raises(RuntimeError, match="rdd"):
         _merge_partials(ConnectLike(), "executors")
+
+
+def test_passes_over_the_data(spark, monkeypatch):
+    # Exact decile bins: three jobs (profile, grid, selection; the bins' counts are derived);
+    # uniform bins: two (profile, histograms); a current profile: one.
+    import fastdrift.spark
+    table = _table(3)
+    df = spark.createDataFrame(table.slice(0, 50_000)).repartition(4)
+    jobs = []
+    cls = type(df)  # pyspark 4: the classic DataFrame subclass defines mapInArrow
+    real = cls.mapInArrow
+
+    def counting(self, *a, **k):
+        jobs.append(1)
+        return real(self, *a, **k)
+    monkeypatch.setattr(cls, "mapInArrow", counting)
+    ref = fastdrift.spark.profile(df)
+    assert len(jobs) == 3
+    jobs.clear()
+    fastdrift.spark.profile(df, config={"strategy": "uniform"})
+    assert len(jobs) == 2
+    jobs.clear()
+    fastdrift.spark.profile(df, reference=ref)
+    assert len(jobs) == 1
