@@ -169,15 +169,19 @@ int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
  *
  * State (fd_tdigest): centroids means[0:n] (non-decreasing) and integer-
  * valued weights[0:n]; finite values not yet merged are kept in buf as
- * order-preserving 64-bit keys of their float64 bit pattern.  ints/flts:
+ * order-preserving 64-bit keys of their float64 bit pattern (buf[0:n_buf]),
+ * and centroids of merged digests as (key, weight | pure << 63) pairs at its
+ * end (buf[buf_cap - 2 n_staged:]), both clustered by the next flush.
+ * n_buf + 2 n_staged <= buf_cap.  ints/flts:
  */
 #define FD_TD_N_CENTROIDS 0  /* ints: centroids in use                          */
 #define FD_TD_N_BUF 1        /* ints: keys in buf                               */
-#define FD_TD_N_FINITE 2     /* ints: finite values (centroid weight + buffer)  */
+#define FD_TD_N_FINITE 2     /* ints: finite values (centroids, buf, staged)    */
 #define FD_TD_NULL 3         /* ints: nulls                                     */
 #define FD_TD_NAN 4          /* ints: NaN                                       */
 #define FD_TD_POSINF 5       /* ints: +inf                                      */
 #define FD_TD_NEGINF 6       /* ints: -inf                                      */
+#define FD_TD_N_STAGED 7     /* ints: merged centroids staged at the end of buf */
 #define FD_TD_INTS_LEN 8
 #define FD_TD_MIN 0          /* flts: smallest finite value merged (+inf if none) */
 #define FD_TD_MAX 1          /* flts: largest finite value merged (-inf if none)  */
@@ -213,8 +217,10 @@ int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *
 /* Merge the buffered values into the centroids (sorting them first). */
 int fd_tdigest_flush(fd_tdigest *td, fd_tdigest_scratch *s);
 
-/* Merge other (not modified) into td: its centroids, buffered values and
- * counters.  Compressed with td's compression, whatever other's is. */
+/* Merge other (not modified, not td) into td: its centroids (staged in td's
+ * buf when td has one, clustered at once otherwise), staged centroids,
+ * buffered values and counters.  Compressed with td's compression, whatever
+ * other's is. */
 int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch *s);
 
 /* Queries on a flushed digest (FD_EINVAL if its buffer is not empty).
@@ -222,7 +228,10 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
  * -inf/+inf counted at the ends; q[i] must be in [0, 1] (FD_EINVAL
  * otherwise, *bad = i).  cdf: out[i] = estimated fraction of non-NaN values
  * <= x[i] (NaN for a NaN x).  Both write NaN for an empty digest; work
- * holds the digest's cap doubles. */
+ * holds 4 * (n_centroids + 2) doubles (FD_TD_WORK(cap) is always enough).
+ * The quantile function is a monotone piecewise cubic through bias-corrected
+ * knots at the centroids' mid-ranks (see fd_tdigest.c); cdf is its inverse. */
+#define FD_TD_WORK(cap) (4 * ((cap) + 2))
 int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double *out,
                         double *work, int64_t *bad);
 int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out, double *work);

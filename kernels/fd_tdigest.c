@@ -23,6 +23,24 @@
  * one exp per merge; k1 costs an asin and a sin per cluster, none per value.
  * The spans add up to delta units and of two consecutive clusters one scale
  * advances by more than a unit: at most 2 delta + 8 centroids.
+ *
+ * Ties.  A "pure" cluster holds copies of one value only, so it is exact at
+ * any weight; it is written as (x, 1), (x, w - 2), (x, 1) (two weight-one
+ * centroids when w = 2), which anchors both ends of its rank span (the
+ * quantile is flat at x across the tie block) and lets the next merge
+ * recognise it as pure (c_pure).  Each merge (flush or digest merge) tries
+ * the strictest clustering first and falls back, from the same untouched
+ * inputs, when the result would not fit the capacity (b.overflow):
+ *   3  exact: one pure cluster per distinct value (no limits at all);
+ *   2  scale limits, but a pure cluster takes every copy of its value;
+ *   1  as 2, but only the pure clusters that outgrew their limit are
+ *      written as triples;
+ *   0  the plain clustering above (the proven 2 delta + 8 bound).
+ * Continuous data has no pure cluster of weight two or more: level 3 stops
+ * after cap values and level 2 is then level 0 at the cost of a few tests.
+ * (A level keeping runs of copies apart from other values was tried: it
+ * spends the centroids on short runs, 1e3 integers x 1e3 copies merged from
+ * 1,000 parts went from 3e-4 to 2e-3 rank error.)
  */
 #include <math.h>
 #include <string.h>
@@ -216,6 +234,9 @@ typedef struct builder {
     double done;    /* weight of the clusters emitted */
     double limit;   /* cumulative weight the current cluster may reach */
     double cw, csum, cfirst, clast;
+    uint64_t ckey;  /* key of cfirst */
+    int cpure;      /* every item of the current cluster is a pure item of value cfirst */
+    int level;      /* tie handling, 3 (exact) .. 0 (plain): see the top of the file */
     int overflow;
 } builder;
 
@@ -244,7 +265,8 @@ static inline double next_limit(const builder *b)
     return l1 < l2 ? l1 : l2;
 }
 
-static void b_init(builder *b, double *om, double *ow, int64_t cap, double total, double delta)
+static void b_init(builder *b, double *om, double *ow, int64_t cap, double total, double delta,
+                   int level)
 {
     b->om = om;
     b->ow = ow;
@@ -259,41 +281,85 @@ static void b_init(builder *b, double *om, double *ow, int64_t cap, double total
     b->cw = 0.0;
     b->csum = 0.0;
     b->cfirst = b->clast = 0.0;
+    b->ckey = 0;
+    b->cpure = 0;
+    b->level = level;
     b->overflow = 0;
 }
 
+static inline void b_put(builder *b, double m, double w)
+{
+    b->om[b->n] = m;
+    b->ow[b->n] = w;
+    b->n++;
+}
+
+/* Close the current cluster.  A pure cluster of weight >= 2 is written as a
+ * pure pair or triple (see the top of the file): at levels >= 2 always, at
+ * level 1 only when it outgrew its limit (which a plain centroid of that
+ * weight would misrepresent). */
 static inline void b_emit(builder *b)
 {
-    if (b->n >= b->cap) {
-        b->overflow = 1;
-        return;
-    }
     double m = b->csum / b->cw;
     /* rounding must not move a mean outside its values (keeps means sorted) */
     if (m < b->cfirst)
         m = b->cfirst;
     if (m > b->clast)
         m = b->clast;
-    b->om[b->n] = m;
-    b->ow[b->n] = b->cw;
-    b->n++;
+    int parts = 1;
+    if (b->cpure && b->cw >= 2.0
+        && (b->level >= 2 || (b->cw >= 3.0 && b->done + b->cw > b->limit)))
+        parts = b->cw >= 3.0 ? 3 : 2;
+    if (b->n + parts > b->cap) {
+        b->overflow = 1;
+        return;
+    }
+    if (parts == 1) {
+        b_put(b, m, b->cw);
+    } else {
+        b_put(b, m, 1.0);
+        if (parts == 3)
+            b_put(b, m, b->cw - 2.0);
+        b_put(b, m, 1.0);
+    }
     b->done += b->cw;
     b->limit = next_limit(b);
 }
 
-static inline void b_add(builder *b, double x, double w)
+/* Add item (x, w): a raw value or a centroid, in ascending order of x.  pure:
+ * the item holds only copies of x (raw values; centroids of weight one; the
+ * middle of an emitted pure triple).  A pure cluster takes every further pure
+ * copy of its value whatever its limit: identical values are exact at any
+ * weight. */
+static inline void b_add(builder *b, double x, double w, int pure)
 {
-    if (b->cw > 0.0 && b->done + b->cw + w <= b->limit) {
-        b->cw += w;
-        b->csum += x * w;
-        b->clast = x;
-    } else {
-        if (b->cw > 0.0)
-            b_emit(b);
-        b->cw = w;
-        b->csum = x * w;
-        b->cfirst = b->clast = x;
+    if (b->level == 3 && !pure) {
+        b->overflow = 1; /* a mixed centroid: not exact */
+        return;
     }
+    if (b->cw > 0.0) {
+        if (b->cpure && pure && x == b->cfirst) {
+            b->cw += w;
+            b->csum += x * w;
+            return;
+        }
+        if (b->level == 3) {
+            b_emit(b); /* one cluster per distinct value */
+        } else if (b->done + b->cw + w <= b->limit) {
+            b->cw += w;
+            b->csum += x * w;
+            b->clast = x;
+            b->cpure = b->cpure && pure && x == b->cfirst;
+            return;
+        } else {
+            b_emit(b);
+        }
+    }
+    b->cw = w;
+    b->csum = x * w;
+    b->cfirst = b->clast = x;
+    b->ckey = to_key(d2bits(x));
+    b->cpure = b->level > 0 && pure;
 }
 
 static inline void b_finish(builder *b)
@@ -313,7 +379,23 @@ static int64_t b_add_keys(builder *b, const uint64_t *k, int64_t i, int64_t end,
         uint64_t ki = k[i];
         if (stop_inclusive ? ki > stop_key : ki >= stop_key)
             break;
+        if (b->overflow)
+            return end;
         if (b->cw > 0.0) {
+            if (b->cpure && ki == b->ckey) {
+                /* a run of copies joins its pure cluster, limit or not */
+                int64_t j = i + 1;
+                while (j < end && k[j] == ki)
+                    j++;
+                b->cw += (double)(j - i);
+                b->csum += from_key(ki) * (double)(j - i);
+                i = j;
+                continue;
+            }
+            if (b->level == 3) {
+                b_emit(b); /* one cluster per distinct value */
+                goto start;
+            }
             double room = b->limit - b->done - b->cw;
             if (room >= 1.0) {
                 int64_t take = (room < (double)(end - i)) ? (int64_t)room : end - i;
@@ -330,15 +412,19 @@ static int64_t b_add_keys(builder *b, const uint64_t *k, int64_t i, int64_t end,
                 b->cw += (double)(j - i);
                 b->csum += s;
                 b->clast = from_key(k[j - 1]);
+                b->cpure = b->cpure && k[j - 1] == b->ckey;
                 i = j;
                 continue;
             }
             b_emit(b);
         }
+    start:;
         double x = from_key(ki);
         b->cw = 1.0;
         b->csum = x;
         b->cfirst = b->clast = x;
+        b->ckey = ki;
+        b->cpure = b->level > 0;
         i++;
     }
     return i;
@@ -356,9 +442,10 @@ static int check_td(const fd_tdigest *td)
         return FD_EINVAL;
     const int64_t *s = td->ints;
     if (s[FD_TD_N_CENTROIDS] < 0 || s[FD_TD_N_CENTROIDS] > td->cap || s[FD_TD_N_BUF] < 0
-        || s[FD_TD_N_BUF] > td->buf_cap || s[FD_TD_N_FINITE] < s[FD_TD_N_BUF])
+        || s[FD_TD_N_STAGED] < 0 || s[FD_TD_N_BUF] + 2 * s[FD_TD_N_STAGED] > td->buf_cap
+        || s[FD_TD_N_FINITE] < s[FD_TD_N_BUF] + s[FD_TD_N_STAGED])
         return FD_ECORRUPT;
-    if (s[FD_TD_N_BUF] > 0 && !td->buf)
+    if ((s[FD_TD_N_BUF] > 0 || s[FD_TD_N_STAGED] > 0) && !td->buf)
         return FD_EINVAL;
     return FD_OK;
 }
@@ -381,34 +468,122 @@ static void commit(fd_tdigest *td, const builder *b)
 
 /* ---- flush -------------------------------------------------------------- */
 
+/* Staged centroids: (key of the mean, weight | STAGED_PURE) pairs at the end
+ * of buf, merged into the centroids by the next flush together with the
+ * buffered values.  A merge only appends the other digest's centroids here,
+ * so a sequence of merges is clustered a few times in big batches instead of
+ * once per merge (which smears every cluster over its neighbours: merged from
+ * 1,000 parts, lognormal median rank error 3.2e-4 -> 1.7e-4). */
+#define STAGED_PURE SIGN_BIT
+
+static inline uint64_t *staged(const fd_tdigest *td)
+{
+    return td->buf + td->buf_cap - 2 * td->ints[FD_TD_N_STAGED];
+}
+
+/* Stable sort of n (key, weight) pairs by key: natural merge sort (the pairs
+ * arrive as one sorted run per merged digest); t is scratch of 2 n.  Returns
+ * the array holding the result. */
+static uint64_t *sort_pairs(uint64_t *a, uint64_t *t, int64_t n)
+{
+    uint64_t *src = a, *dst = t;
+    for (;;) {
+        int64_t i = 0, runs = 0;
+        while (i < n) {
+            int64_t j = i + 1;
+            while (j < n && src[2 * (j - 1)] <= src[2 * j])
+                j++;
+            int64_t e = j;
+            if (j < n) {
+                e = j + 1;
+                while (e < n && src[2 * (e - 1)] <= src[2 * e])
+                    e++;
+            }
+            int64_t p = i, q = j, o = i;
+            while (p < j && q < e) {
+                int64_t from = src[2 * q] < src[2 * p] ? q++ : p++;
+                dst[2 * o] = src[2 * from];
+                dst[2 * o + 1] = src[2 * from + 1];
+                o++;
+            }
+            memcpy(dst + 2 * o, src + 2 * p, sizeof(uint64_t) * 2 * (size_t)(j - p));
+            o += j - p;
+            memcpy(dst + 2 * o, src + 2 * q, sizeof(uint64_t) * 2 * (size_t)(e - q));
+            runs++;
+            i = e;
+        }
+        uint64_t *x = src;
+        src = dst;
+        dst = x;
+        if (runs <= 1)
+            return src;
+    }
+}
+
+/* Centroid i holds only copies of its mean: weight one, or the middle of a
+ * pure triple (x, 1), (x, w), (x, 1) as b_emit writes it. */
+static inline int c_pure(const double *m, const double *w, int64_t n, int64_t i)
+{
+    if (w[i] == 1.0)
+        return 1;
+    return i > 0 && i + 1 < n && w[i - 1] == 1.0 && w[i + 1] == 1.0 && m[i - 1] == m[i]
+           && m[i + 1] == m[i];
+}
+
 static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
 {
-    int64_t nb = td->ints[FD_TD_N_BUF];
-    if (nb == 0)
+    int64_t nb = td->ints[FD_TD_N_BUF], ns = td->ints[FD_TD_N_STAGED];
+    if (nb == 0 && ns == 0)
         return FD_OK;
     uint64_t *k = sort_keys(td->buf, s->keys, nb, s->hist);
-    double lo = from_key(k[0]), hi = from_key(k[nb - 1]);
+    /* nb + 2 ns <= buf_cap <= keys_cap: keys[nb:] is free whichever array holds k */
+    const uint64_t *st = ns > 0 ? sort_pairs(staged(td), s->keys + nb, ns) : NULL;
     int64_t na = td->ints[FD_TD_N_CENTROIDS];
     const double *ma = td->means, *wa = td->weights;
     double total = (double)td->ints[FD_TD_N_FINITE];
     builder b;
-    b_init(&b, s->means, s->weights, td->cap, total, td->compression);
-    int64_t ib = 0;
-    for (int64_t ia = 0; ia < na; ia++) {
-        /* buffered values strictly below the next centroid mean go first */
-        ib = b_add_keys(&b, k, ib, nb, to_key(d2bits(ma[ia])), 0);
-        b_add(&b, ma[ia], wa[ia]);
+    /* strictest level first; should it not fit, the next one from the same,
+     * untouched inputs (level 0 always fits: at most 2 delta + 8 centroids) */
+    for (int level = 3; level >= 0; level--) {
+        b_init(&b, s->means, s->weights, td->cap, total, td->compression, level);
+        int64_t ib = 0, ia = 0, is = 0;
+        while (ia < na || is < ns) {
+            double x, w;
+            int pure;
+            if (is == ns || (ia < na && ma[ia] <= from_key(st[2 * is]))) {
+                x = ma[ia];
+                w = wa[ia];
+                pure = c_pure(ma, wa, na, ia);
+                ia++;
+            } else {
+                x = from_key(st[2 * is]);
+                w = (double)(st[2 * is + 1] & ~STAGED_PURE);
+                pure = (st[2 * is + 1] & STAGED_PURE) != 0;
+                is++;
+            }
+            /* buffered values strictly below the next centroid mean go first */
+            ib = b_add_keys(&b, k, ib, nb, to_key(d2bits(x)), 0);
+            b_add(&b, x, w, pure);
+            if (b.overflow)
+                break;
+        }
+        b_add_keys(&b, k, ib, nb, UINT64_MAX, 1);
+        b_finish(&b);
+        if (!b.overflow)
+            break;
     }
-    b_add_keys(&b, k, ib, nb, UINT64_MAX, 1);
-    b_finish(&b);
     if (b.overflow)
         return FD_ECORRUPT;
     commit(td, &b);
+    if (nb > 0) {
+        double lo = from_key(k[0]), hi = from_key(k[nb - 1]);
+        if (lo < td->flts[FD_TD_MIN])
+            td->flts[FD_TD_MIN] = lo;
+        if (hi > td->flts[FD_TD_MAX])
+            td->flts[FD_TD_MAX] = hi;
+    }
     td->ints[FD_TD_N_BUF] = 0;
-    if (lo < td->flts[FD_TD_MIN])
-        td->flts[FD_TD_MIN] = lo;
-    if (hi > td->flts[FD_TD_MAX])
-        td->flts[FD_TD_MAX] = hi;
+    td->ints[FD_TD_N_STAGED] = 0;
     return FD_OK;
 }
 
@@ -417,7 +592,7 @@ int fd_tdigest_flush(fd_tdigest *td, fd_tdigest_scratch *s)
     int rc = check_td(td);
     if (rc)
         return rc;
-    if (td->ints[FD_TD_N_BUF] == 0)
+    if (td->ints[FD_TD_N_BUF] == 0 && td->ints[FD_TD_N_STAGED] == 0)
         return FD_OK;
     rc = check_scratch(td, s);
     if (rc)
@@ -514,7 +689,7 @@ int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *
     int64_t i = 0, len = col->length;
     while (i < len) {
         int64_t nb = td->ints[FD_TD_N_BUF];
-        int64_t room = td->buf_cap - nb;
+        int64_t room = td->buf_cap - nb - 2 * td->ints[FD_TD_N_STAGED];
         if (room == 0) {
             rc = flush(td, s);
             if (rc)
@@ -537,6 +712,44 @@ int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *
 
 /* ---- merge -------------------------------------------------------------- */
 
+/* Stage n centroids (m, w) -- or, with m == NULL, n staged pairs -- in td's
+ * buf, in chunks with a flush whenever it is full (buf_cap >= 2), counting
+ * their weight as they go (a later flush clusters them). */
+static int stage(fd_tdigest *td, fd_tdigest_scratch *s, const double *m, const double *w,
+                 const uint64_t *pairs, int64_t n)
+{
+    int64_t i = 0;
+    while (i < n) {
+        int64_t room = (td->buf_cap - td->ints[FD_TD_N_BUF]) / 2 - td->ints[FD_TD_N_STAGED];
+        if (room <= 0) {
+            int rc = flush(td, s);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int64_t k = n - i < room ? n - i : room;
+        td->ints[FD_TD_N_STAGED] += k;
+        uint64_t *st = staged(td);
+        int64_t wsum = 0;
+        for (int64_t j = 0; j < k; j++) {
+            uint64_t key, wt;
+            if (m) {
+                key = to_key(d2bits(m[i + j]));
+                wt = (uint64_t)w[i + j] | (c_pure(m, w, n, i + j) ? STAGED_PURE : 0);
+            } else {
+                key = pairs[2 * (i + j)];
+                wt = pairs[2 * (i + j) + 1];
+            }
+            st[2 * j] = key;
+            st[2 * j + 1] = wt;
+            wsum += (int64_t)(wt & ~STAGED_PURE);
+        }
+        td->ints[FD_TD_N_FINITE] += wsum;
+        i += k;
+    }
+    return FD_OK;
+}
+
 int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch *s)
 {
     int rc = check_td(td);
@@ -545,49 +758,69 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
     if (!other || !other->ints || !other->flts || !other->means || !other->weights)
         return FD_EINVAL;
     const int64_t *o = other->ints;
-    if (o[FD_TD_N_CENTROIDS] < 0 || o[FD_TD_N_BUF] < 0 || o[FD_TD_N_FINITE] < o[FD_TD_N_BUF]
-        || (o[FD_TD_N_BUF] > 0 && !other->buf))
+    int64_t nc = o[FD_TD_N_CENTROIDS], nob = o[FD_TD_N_BUF], nos = o[FD_TD_N_STAGED];
+    if (nc < 0 || nob < 0 || nos < 0 || o[FD_TD_N_FINITE] < nob + nos
+        || ((nob > 0 || nos > 0) && (!other->buf || nob + 2 * nos > other->buf_cap)))
         return FD_ECORRUPT;
+    if (other == td)
+        return FD_EINVAL; /* merge a copy */
     rc = check_scratch(td, s);
     if (rc)
         return rc;
-    if (o[FD_TD_N_BUF] > 0 && (!td->buf || td->buf_cap < 1))
+    int has_buf = td->buf && td->buf_cap >= 2;
+    if ((nob > 0 || nos > 0) && !has_buf)
         return FD_EINVAL;
-    int64_t na = td->ints[FD_TD_N_CENTROIDS], nc = o[FD_TD_N_CENTROIDS];
-    if (nc > 0) {
+    if (nc > 0 && has_buf) {
+        /* staged: clustered with the next flush */
+        rc = stage(td, s, other->means, other->weights, NULL, nc);
+        if (rc)
+            return rc;
+    } else if (nc > 0) {
+        /* no buffer to stage in: cluster now */
+        int64_t na = td->ints[FD_TD_N_CENTROIDS];
         double wa = (double)(td->ints[FD_TD_N_FINITE] - td->ints[FD_TD_N_BUF]);
-        double wb = (double)(o[FD_TD_N_FINITE] - o[FD_TD_N_BUF]);
+        double wb = (double)(o[FD_TD_N_FINITE] - nob - nos);
+        const double *ma = td->means, *wta = td->weights, *mc = other->means, *wtc = other->weights;
         builder b;
-        b_init(&b, s->means, s->weights, td->cap, wa + wb, td->compression);
-        int64_t ia = 0, ic = 0;
-        while (ia < na && ic < nc) {
-            if (td->means[ia] <= other->means[ic]) {
-                b_add(&b, td->means[ia], td->weights[ia]);
-                ia++;
-            } else {
-                b_add(&b, other->means[ic], other->weights[ic]);
-                ic++;
+        for (int level = 3; level >= 0; level--) {
+            b_init(&b, s->means, s->weights, td->cap, wa + wb, td->compression, level);
+            int64_t ia = 0, ic = 0;
+            while (ia < na || ic < nc) {
+                if (ic == nc || (ia < na && ma[ia] <= mc[ic])) {
+                    b_add(&b, ma[ia], wta[ia], c_pure(ma, wta, na, ia));
+                    ia++;
+                } else {
+                    b_add(&b, mc[ic], wtc[ic], c_pure(mc, wtc, nc, ic));
+                    ic++;
+                }
+                if (b.overflow)
+                    break;
             }
+            b_finish(&b);
+            if (!b.overflow)
+                break;
         }
-        for (; ia < na; ia++)
-            b_add(&b, td->means[ia], td->weights[ia]);
-        for (; ic < nc; ic++)
-            b_add(&b, other->means[ic], other->weights[ic]);
-        b_finish(&b);
         if (b.overflow)
             return FD_ECORRUPT;
         commit(td, &b);
-        td->ints[FD_TD_N_FINITE] += o[FD_TD_N_FINITE] - o[FD_TD_N_BUF];
+        td->ints[FD_TD_N_FINITE] += (int64_t)wb;
+    }
+    if (nos > 0) {
+        rc = stage(td, s, NULL, NULL, other->buf + other->buf_cap - 2 * nos, nos);
+        if (rc)
+            return rc;
+    }
+    if (nc > 0 || nos > 0) {
         if (other->flts[FD_TD_MIN] < td->flts[FD_TD_MIN])
             td->flts[FD_TD_MIN] = other->flts[FD_TD_MIN];
         if (other->flts[FD_TD_MAX] > td->flts[FD_TD_MAX])
             td->flts[FD_TD_MAX] = other->flts[FD_TD_MAX];
     }
     /* the other digest's buffered values join this buffer */
-    int64_t i = 0, nob = o[FD_TD_N_BUF];
+    int64_t i = 0;
     while (i < nob) {
         int64_t nb = td->ints[FD_TD_N_BUF];
-        int64_t room = td->buf_cap - nb;
+        int64_t room = td->buf_cap - nb - 2 * td->ints[FD_TD_N_STAGED];
         if (room == 0) {
             rc = flush(td, s);
             if (rc)
@@ -608,19 +841,42 @@ int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch
 }
 
 /* ---- queries ------------------------------------------------------------
- * Anchors of the finite part: (0, min), (c_i + (w_i - 1) / 2, mean_i) for
- * centroid i starting at cumulative weight c_i, and (W - 1, max).  A
- * weight-one centroid sits at its exact rank, so a digest of singletons
- * answers exactly numpy's 'linear' quantiles.  The quantile function is the
- * linear interpolation between anchors; the CDF is its inverse. */
+ * Knots of the finite part's quantile function, in rank h in [0, W - 1]:
+ * (0, min), one per centroid i at its mid-rank c_i + (w_i - 1) / 2 (c_i: the
+ * weight before it), and (W - 1, max).  A weight-one centroid is exact: its
+ * knot is its value at its rank, so a digest of singletons answers exactly
+ * numpy's 'linear' quantiles.
+ *
+ * A cluster's mean is not the value at its mid-rank: for a smooth quantile
+ * function x(h) it exceeds it by x'' (w^2 - 1) / 24.  The knot value is the
+ * mean minus that bias, x'' taken from the second divided difference of the
+ * neighbouring means, and kept between the midpoints to its neighbours' means
+ * (so knots stay sorted); weight one has no bias, and a mean equal to both
+ * neighbours (inside a tie block) none either.
+ *
+ * Between two knots the quantile is a monotone cubic (Fritsch-Butland /
+ * PCHIP slopes: zero next to a flat segment, the weighted harmonic mean of
+ * the neighbouring secants otherwise, the secant at the ends), which is flat
+ * across ties and keeps the quantile non-decreasing; between two exact knots
+ * one rank apart it is numpy's straight line.  The CDF is its inverse (a few
+ * safeguarded Newton steps on the cubic), and a step between two exact knots
+ * one rank apart.  Linear interpolation leaves an error of x'' h^2 / 8 in the
+ * middle of each gap; on lognormal(sigma = 2) data at compression 100 the
+ * cubic and the bias correction cut the max rank error 5.4e-4 -> 2.8e-4 and
+ * the mean 1.7e-4 -> 5.7e-5 (bench/bench_tdigest.py data sets). */
 
-/* Index of the last centroid whose anchor position is <= h (-1: none). */
-static int64_t last_pos_le(const double *pos, int64_t n, double h)
+typedef struct knots {
+    double *p, *v, *d, *e; /* rank, value, slope dv/dh, exact (1.0) or not */
+    int64_t n;
+} knots;
+
+/* Index of the last element of a[0:n] that is <= h (-1: none). */
+static int64_t last_le(const double *a, int64_t n, double h)
 {
-    int64_t lo = 0, hi = n; /* first index with pos > h */
+    int64_t lo = 0, hi = n; /* first index with a > h */
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (pos[mid] <= h)
+        if (a[mid] <= h)
             lo = mid + 1;
         else
             hi = mid;
@@ -634,15 +890,145 @@ static inline double lerp_np(double a, double b, double t)
     return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
 }
 
-static void anchor_positions(const fd_tdigest *td, double *pos)
+/* Build the knots of a flushed digest with nf > 0 finite values into work
+ * (4 * (n_centroids + 2) doubles). */
+static void build_knots(const fd_tdigest *td, double *work, knots *k)
 {
+    int64_t nc = td->ints[FD_TD_N_CENTROIDS];
+    double nf = (double)td->ints[FD_TD_N_FINITE];
+    const double *m = td->means, *w = td->weights;
+    int64_t cap = nc + 2;
+    double *P = work, *V = work + cap, *D = work + 2 * cap, *E = work + 3 * cap;
+    /* D holds the weights until the slopes are computed */
+    int64_t n = 0;
+    P[0] = 0.0;
+    V[0] = td->flts[FD_TD_MIN];
+    D[0] = 1.0;
+    E[0] = 1.0;
+    n = 1;
     double c = 0.0;
-    int64_t n = td->ints[FD_TD_N_CENTROIDS];
-    for (int64_t i = 0; i < n; i++) {
-        double w = td->weights[i];
-        pos[i] = c + (w - 1.0) * 0.5;
-        c += w;
+    for (int64_t i = 0; i < nc; i++) {
+        double pos = c + (w[i] - 1.0) * 0.5;
+        c += w[i];
+        if (pos <= P[n - 1]) { /* a weight-one first centroid: the minimum itself */
+            V[n - 1] = m[i];
+            continue;
+        }
+        P[n] = pos;
+        V[n] = m[i];
+        D[n] = w[i];
+        E[n] = w[i] == 1.0;
+        n++;
     }
+    if (nf - 1.0 > P[n - 1]) {
+        P[n] = nf - 1.0;
+        V[n] = td->flts[FD_TD_MAX];
+        D[n] = 1.0;
+        E[n] = 1.0;
+        n++;
+    }
+    /* mean -> value at the mid-rank */
+    double prev = V[0];
+    for (int64_t j = 1; j + 1 < n; j++) {
+        double cur = V[j], wj = D[j];
+        if (wj > 1.0) {
+            double h1 = P[j] - P[j - 1], h2 = P[j + 1] - P[j];
+            double s1 = (cur - prev) / h1, s2 = (V[j + 1] - cur) / h2;
+            double x2 = 2.0 * (s2 - s1) / (h1 + h2);
+            double v = cur - x2 * (wj * wj - 1.0) * (1.0 / 24.0);
+            double lo = 0.5 * (prev + cur), hi = 0.5 * (cur + V[j + 1]);
+            V[j] = v < lo ? lo : (v > hi ? hi : v);
+        }
+        prev = cur;
+    }
+    /* slopes */
+    for (int64_t j = 0; j < n; j++) {
+        double sl = j > 0 ? (V[j] - V[j - 1]) / (P[j] - P[j - 1]) : -1.0;
+        double sr = j + 1 < n ? (V[j + 1] - V[j]) / (P[j + 1] - P[j]) : -1.0;
+        if (j == 0)
+            D[j] = n > 1 ? sr : 0.0;
+        else if (j + 1 == n)
+            D[j] = sl;
+        else if (!(sl > 0.0 && sr > 0.0))
+            D[j] = 0.0;
+        else {
+            double hl = P[j] - P[j - 1], hr = P[j + 1] - P[j];
+            double a = 2.0 * hr + hl, b = hr + 2.0 * hl;
+            D[j] = (a + b) / (a / sl + b / sr);
+        }
+    }
+    k->p = P;
+    k->v = V;
+    k->d = D;
+    k->e = E;
+    k->n = n;
+}
+
+/* Segment j..j+1 is numpy's straight line / the CDF's step. */
+static inline int seg_exact(const knots *k, int64_t j)
+{
+    return k->e[j] == 1.0 && k->e[j + 1] == 1.0 && k->p[j + 1] - k->p[j] <= 1.0;
+}
+
+/* The cubic of segment j in the unit form u(t), u(0) = 0, u(1) = 1,
+ * value = lerp(v_j, v_j+1, u): u = a t + b t^2 + c t^3. */
+static inline void seg_poly(const knots *k, int64_t j, double *a, double *b, double *c)
+{
+    double H = k->p[j + 1] - k->p[j], dv = k->v[j + 1] - k->v[j];
+    double al = k->d[j] * H / dv, be = k->d[j + 1] * H / dv;
+    *a = al;
+    *b = 3.0 - 2.0 * al - be;
+    *c = al + be - 2.0;
+}
+
+static double knots_quantile(const knots *k, double h)
+{
+    int64_t j = last_le(k->p, k->n, h);
+    if (j < 0)
+        return k->v[0];
+    if (j + 1 >= k->n || h <= k->p[j])
+        return k->v[j];
+    double va = k->v[j], vb = k->v[j + 1];
+    double t = (h - k->p[j]) / (k->p[j + 1] - k->p[j]);
+    if (vb <= va)
+        return va;
+    if (!seg_exact(k, j)) {
+        double a, b, c;
+        seg_poly(k, j, &a, &b, &c);
+        t = t * (a + t * (b + t * c));
+        t = t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t);
+    }
+    return lerp_np(va, vb, t);
+}
+
+/* Rank position h (0-based) of x for min <= x < max. */
+static double knots_rank(const knots *k, double x)
+{
+    int64_t j = last_le(k->v, k->n, x);
+    if (j < 0)
+        return 0.0;
+    if (j + 1 >= k->n)
+        return k->p[k->n - 1];
+    double va = k->v[j], vb = k->v[j + 1];
+    if (seg_exact(k, j) || !(vb > va))
+        return k->p[j];
+    double r = (x - va) / (vb - va), t = r;
+    double a, b, c;
+    seg_poly(k, j, &a, &b, &c);
+    double lo = 0.0, hi = 1.0;
+    for (int it = 0; it < 40; it++) {
+        double f = t * (a + t * (b + t * c)) - r;
+        if (f > 0.0)
+            hi = t;
+        else
+            lo = t;
+        if (fabs(f) <= 1e-13 || hi - lo <= 1e-13)
+            break;
+        double df = a + t * (2.0 * b + 3.0 * t * c);
+        double tn = df > 0.0 ? t - f / df : -1.0;
+        t = (tn > lo && tn < hi) ? tn : 0.5 * (lo + hi);
+    }
+    return k->p[j] + t * (k->p[j + 1] - k->p[j]);
 }
 
 int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double *out,
@@ -660,15 +1046,14 @@ int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double
             return FD_EINVAL;
         }
     }
-    if (td->ints[FD_TD_N_BUF] != 0)
+    if (td->ints[FD_TD_N_BUF] != 0 || td->ints[FD_TD_N_STAGED] != 0)
         return FD_EINVAL;
-    int64_t nc = td->ints[FD_TD_N_CENTROIDS];
     double nf = (double)td->ints[FD_TD_N_FINITE];
     double nneg = (double)td->ints[FD_TD_NEGINF], npos = (double)td->ints[FD_TD_POSINF];
     double total = nf + nneg + npos;
-    double mn = td->flts[FD_TD_MIN], mx = td->flts[FD_TD_MAX];
-    const double *m = td->means;
-    anchor_positions(td, work);
+    knots k = {0};
+    if (nf > 0.0)
+        build_knots(td, work, &k);
     for (int64_t i = 0; i < n; i++) {
         if (total == 0.0) {
             out[i] = NAN;
@@ -688,38 +1073,9 @@ int fd_tdigest_quantile(const fd_tdigest *td, const double *q, int64_t n, double
             hf = nf - 1.0;
         if (hf < 0.0)
             hf = 0.0;
-        int64_t j = last_pos_le(work, nc, hf);
-        double pa = 0.0, va = mn, pb = nf - 1.0, vb = mx;
-        if (j >= 0) {
-            pa = work[j];
-            va = m[j];
-        }
-        if (j + 1 < nc) {
-            pb = work[j + 1];
-            vb = m[j + 1];
-        }
-        if (hf <= pa || pb <= pa)
-            out[i] = va;
-        else if (hf >= pb)
-            out[i] = vb;
-        else
-            out[i] = lerp_np(va, vb, (hf - pa) / (pb - pa));
+        out[i] = knots_quantile(&k, hf);
     }
     return FD_OK;
-}
-
-/* Index of the last centroid whose mean is <= x (-1: none). */
-static int64_t last_mean_le(const double *m, int64_t n, double x)
-{
-    int64_t lo = 0, hi = n;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (m[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo - 1;
 }
 
 int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out, double *work)
@@ -729,15 +1085,15 @@ int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out
         return rc;
     if (n < 0 || (n > 0 && (!x || !out)) || !work)
         return FD_EINVAL;
-    if (td->ints[FD_TD_N_BUF] != 0)
+    if (td->ints[FD_TD_N_BUF] != 0 || td->ints[FD_TD_N_STAGED] != 0)
         return FD_EINVAL;
-    int64_t nc = td->ints[FD_TD_N_CENTROIDS];
     double nf = (double)td->ints[FD_TD_N_FINITE];
     double nneg = (double)td->ints[FD_TD_NEGINF], npos = (double)td->ints[FD_TD_POSINF];
     double total = nf + nneg + npos;
     double mn = td->flts[FD_TD_MIN], mx = td->flts[FD_TD_MAX];
-    const double *m = td->means, *wt = td->weights;
-    anchor_positions(td, work);
+    knots k = {0};
+    if (nf > 0.0)
+        build_knots(td, work, &k);
     for (int64_t i = 0; i < n; i++) {
         double xi = x[i];
         if (total == 0.0 || xi != xi) {
@@ -754,26 +1110,10 @@ int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out
         } else if (xi >= mx) {
             cnt = nneg + nf;
         } else {
-            int64_t j = last_mean_le(m, nc, xi);
-            double pa = 0.0, va = mn, pb = nf - 1.0, vb = mx;
-            int exact_a = 1, exact_b = 1;
-            if (j >= 0) {
-                pa = work[j];
-                va = m[j];
-                exact_a = wt[j] == 1.0;
-            }
-            if (j + 1 < nc) {
-                pb = work[j + 1];
-                vb = m[j + 1];
-                exact_b = wt[j + 1] == 1.0;
-            }
-            double h = pa;
-            if (!(exact_a && exact_b) && vb > va && pb > pa)
-                h = pa + (xi - va) / (vb - va) * (pb - pa);
-            double k = h + 1.0;
-            if (k > nf)
-                k = nf;
-            cnt = nneg + k;
+            double kk = knots_rank(&k, xi) + 1.0;
+            if (kk > nf)
+                kk = nf;
+            cnt = nneg + kk;
         }
         out[i] = cnt / total;
     }

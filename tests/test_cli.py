@@ -146,7 +146,8 @@ def test_compare_json_document(data, tmp_path, capsys):
     assert len(f["contributions"]) == 10 and {"label", "ref_share", "cur_share", "contribution"} <= set(f["contributions"][0])
     assert f["quantiles"]["q"][3] == 0.5 and f["quantiles"]["shift"][3] > 0
     assert by["device"]["quantiles"] is None
-    assert by["age"]["missing_delta"] > 0.05
+    assert abs(by["age"]["missing_delta"]) < 0.01  # no missingness change injected
+    assert by["country"]["severity"] == "critical" and by["session_length"]["severity"] == ""
     crit = [a for a in doc["alerts"] if a["severity"] == "critical" and a["state"] == "firing"]
     assert crit and {"rule", "observed", "thresholds", "owner", "runbook", "top_features"} <= set(crit[0])
     # CUR was data: the alerts carry a redacted sample of its rows, as a monitor's alerts do
@@ -355,3 +356,63 @@ def test_several_paths_are_one_dataset_and_profiles_compare(data, tmp_path):
     assert main(["profile", data["cur"], "--reference", str(out), "-o", str(cur), "-q"]) == 0
     assert main(["compare", str(out), str(cur), "-q"]) == 2
     assert main(["compare", str(out), data["same"], "-q"]) == 0
+
+
+def test_compare_of_two_profile_files_has_schema_changes_and_evidence(data, tmp_path, capsys):
+    ref, cur = tmp_path / "ref.fdp", tmp_path / "cur.fdp"
+    t = pq.read_table(data["cur"])
+    i = t.schema.get_field_index("clicks")
+    t = t.set_column(i, "clicks", t.column("clicks").cast(pa.float64())).append_column("extra", pa.array(np.arange(ROWS)))
+    pq.write_table(t, tmp_path / "cur.parquet")
+    assert main(["profile", data["parquet"], "-o", str(ref), "-q"]) == 0
+    assert main(["profile", str(tmp_path / "cur.parquet"), "--reference", str(ref), "--evidence",
+                 "-o", str(cur), "-q"]) == 0
+    assert "evidence rows" in capsys.readouterr().out
+    assert main(["compare", str(ref), str(cur), "--format", "json", "-q"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    changes = {(c["column"], c["change"]): c for c in doc["schema_changes"]}
+    assert changes[("clicks", "type")]["expected"] == "int32" and changes[("clicks", "type")]["observed"] == "double"
+    assert ("extra", "new") in changes and len(changes) == 2
+    crit = [a for a in doc["alerts"] if a["severity"] == "critical" and a["state"] == "firing"]
+    ev = crit[0]["evidence"]
+    assert 0 < len(ev) <= 100 and {"income", "country", "score"} <= set(ev[0])
+    # the evidence rows are rows of the current data
+    incomes = set(t.column("income").to_pylist())
+    assert all(row["income"] in incomes for row in ev)
+    # without --evidence a profile file carries none; the profile inside reads as a Profile too
+    assert main(["profile", str(tmp_path / "cur.parquet"), "--reference", str(ref), "-o", str(cur), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(ref), str(cur), "--format", "json", "-q"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert all(not a["evidence"] for a in doc["alerts"])
+    assert Profile.from_bytes(cur.read_bytes()).rows == ROWS
+
+
+def test_profile_file_round_trip_and_hostile_metadata():
+    from fastdrift.errors import CorruptStateError
+    from fastdrift.profilefile import ProfileFile
+    from fastdrift.sketches import codec
+    prof = fastdrift.profile(make_tables(1_000, seed=3)[0])
+    pf = ProfileFile(prof, {"income": "double", "country": "dictionary<values=string, indices=int32>"},
+                     [(2**64 - 1, {"income": 1.5, "country": "DE", "ts": None}), (7, {"income": float("nan")})])
+    back = ProfileFile.from_bytes(pf.to_bytes())
+    assert back.profile == prof and back.schema == pf.schema
+    assert back.evidence[0] == pf.evidence[0] and back.evidence[1][0] == 7 and np.isnan(back.evidence[1][1]["income"])
+    bare = ProfileFile.from_bytes(prof.to_bytes())  # files holding a bare profile still read
+    assert bare.profile == prof and bare.schema is None and bare.evidence == []
+
+    def forged(meta: str) -> bytes:  # valid envelope and checksum, hostile metadata
+        w = codec.Writer()
+        w.blob(prof.to_bytes())
+        w.string(meta)
+        return codec.encode(codec.Kind.PROFILE_FILE, b"", w.getvalue())
+    for meta in ("{", "[]", '{"schema": null}', '{"schema": [["a"]], "evidence": []}',
+                 '{"schema": [["a", 1]], "evidence": []}', '{"schema": null, "evidence": [["x", {}]]}',
+                 '{"schema": null, "evidence": [["' + "9" * 5000 + '", {}]]}',
+                 '{"schema": null, "evidence": [["1", [1, 2]]]}', '{"schema": null, "evidence": {}, "x": 1}'):
+        with pytest.raises(CorruptStateError):
+            ProfileFile.from_bytes(forged(meta))
+    blob = pf.to_bytes()
+    for cut in (len(blob) - 1, len(blob) // 2, 30):
+        with pytest.raises(CorruptStateError):
+            ProfileFile.from_bytes(blob[:cut])

@@ -540,3 +540,43 @@ def test_module_exports():
     for name in codec.__all__:
         assert hasattr(codec, name)
     assert math.isclose(codec.DEFAULT_MAX_SIZE, 2**30)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, (1 << 63) - 1), max_size=40), st.lists(st.floats(width=64), max_size=5))
+def test_uvarints_and_bare_values_round_trip(ints, floats):
+    blob = codec.Writer().uvarint(len(ints)).uvarint_values(np.array(ints, dtype=object)) \
+        .f64_values(np.array(floats, dtype=np.float64)).getvalue()
+    r = codec.Reader(blob, "v")
+    n = r.uvarint()
+    assert r.uvarint_values(n).tolist() == ints
+    got = r.f64_values(len(floats))
+    assert np.array_equal(got.view(np.uint64), np.array(floats, dtype=np.float64).view(np.uint64))
+    r.done()
+
+
+def test_uvarint_layout_is_leb128():
+    assert codec.Writer().uvarint(0).getvalue() == b"\x00"
+    assert codec.Writer().uvarint(127).getvalue() == b"\x7f"
+    assert codec.Writer().uvarint(300).getvalue() == b"\xac\x02"
+    assert codec.Writer().uvarint((1 << 63) - 1).getvalue() == b"\xff" * 8 + b"\x7f"
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x80", b"\x80\x00", b"\x81\x80\x00", b"\xff" * 9 + b"\x01"])
+def test_uvarint_rejects_truncated_long_and_non_canonical(raw):
+    with pytest.raises(CorruptStateError):
+        codec.Reader(raw, "v").uvarint()
+
+
+@pytest.mark.parametrize("bad", [-1, 1 << 63, 1.5, "3"])
+def test_uvarint_writer_rejects_out_of_range(bad):
+    with pytest.raises(InvalidInputError):
+        codec.Writer().uvarint_values(np.array([bad], dtype=object) if not isinstance(bad, float) else [bad])
+
+
+def test_uvarint_count_cannot_drive_allocation():
+    r = codec.Reader(b"\x01\x02", "v")
+    with pytest.raises(CorruptStateError):
+        r.uvarint_values(1 << 40)
+    with pytest.raises(CorruptStateError):
+        r.f64_values(1 << 40)

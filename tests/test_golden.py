@@ -51,3 +51,17 @@ def test_profile_v1():
     assert p["s"].categorical.to_dict() == {"u": 2, "v": 1}
     assert not math.isnan(p["x"].moments.max)
     assert p.to_bytes() == raw
+
+
+def test_profile_file_v1():
+    from fastdrift.profilefile import ProfileFile
+    raw = _read("profile_file_v1.bin")
+    f = ProfileFile.from_bytes(raw)
+    assert f.schema == {"x": "double", "s": "string"}
+    assert f.evidence == [(42, {"x": 0.5, "s": "u"}), (99, {"x": None, "s": "<redacted>"})]
+    p = f.profile
+    assert p.rows == 4 and list(p.columns) == ["x", "s"] and p["x"].tdigest is None
+    assert p["x"].histogram.counts.sum() == 3 and p["x"].histogram.null_count == 1
+    assert p["s"].categorical.to_dict() == {"u": 2, "v": 1}
+    assert fastdrift.Profile.from_bytes(raw) == p
+    assert f.to_bytes() == raw

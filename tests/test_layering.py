@@ -8,7 +8,7 @@ import pathlib
 import fastdrift
 
 ORDER = ["errors", "records", "adapters", "kernels", "sketches", "metrics", "monitor", "alerts",
-         "exporters", "scan", "report", "pipeline", "spark", "demo", "cli"]
+         "exporters", "scan", "profilefile", "report", "pipeline", "spark", "demo", "cli"]
 ROOT = pathlib.Path(fastdrift.__file__).parent
 
 

@@ -241,3 +241,59 @@ def test_empty_partitions_constant_and_null_columns(spark):
     _assert_categorical_equal(local["s"], dist["s"])
     with pytest.raises(fastdrift.InvalidInputError, match="no finite values"):
         fastdrift.spark.profile(spark.createDataFrame(pa.table({"x": pa.array([float("nan"), None])})))
+
+
+def test_changed_type_against_a_reference_is_a_schema_error_on_the_driver(spark, profiles):
+    import fastdrift.spark
+    local, _ = profiles
+    # "f" is numeric in the reference; a string column of that name cannot be counted on its bins.
+    df = spark.createDataFrame(pa.table({"f": ["a", "b"], "i": pa.array([1, 2], pa.int64()),
+                                         "s": ["x", "y"], "b": [True, False], "d": ["u", "v"]}))
+    with pytest.raises(fastdrift.SchemaError, match="column 'f' changed type: numeric in the reference"):
+        fastdrift.spark.profile(df, reference=local)
+
+
+def test_merge_falls_back_to_the_driver_without_rdd(profiles):
+    # Spark Connect DataFrames have no .rdd: "auto" must merge the collected partials on the
+    # driver, "executors" must say it cannot.
+    from fastdrift.spark import _merge_partials
+    local, _ = profiles
+    halves = [fastdrift.Profile.from_bytes(local.to_bytes()) for _ in range(3)]
+
+    class ConnectLike:
+        @property
+        def rdd(self):
+            raise RuntimeError("PySparkNotImplementedError: [NOT_IMPLEMENTED] rdd() is not implemented.")
+
+        def collect(self):
+            return [(p.to_bytes(),) for p in halves]
+
+    merged = _merge_partials(ConnectLike(), "auto")
+    assert merged.rows == 3 * local.rows
+    np.testing.assert_array_equal(merged["f"].histogram.counts, 3 * local["f"].histogram.counts)
+    with pytest.raises(RuntimeError, match="rdd"):
+        _merge_partials(ConnectLike(), "executors")
+
+
+def test_passes_over_the_data(spark, monkeypatch):
+    # Exact decile bins: three jobs (profile, grid, selection; the bins' counts are derived);
+    # uniform bins: two (profile, histograms); a current profile: one.
+    import fastdrift.spark
+    table = _table(3)
+    df = spark.createDataFrame(table.slice(0, 50_000)).repartition(4)
+    jobs = []
+    cls = type(df)  # pyspark 4: the classic DataFrame subclass defines mapInArrow
+    real = cls.mapInArrow
+
+    def counting(self, *a, **k):
+        jobs.append(1)
+        return real(self, *a, **k)
+    monkeypatch.setattr(cls, "mapInArrow", counting)
+    ref = fastdrift.spark.profile(df)
+    assert len(jobs) == 3
+    jobs.clear()
+    fastdrift.spark.profile(df, config={"strategy": "uniform"})
+    assert len(jobs) == 2
+    jobs.clear()
+    fastdrift.spark.profile(df, reference=ref)
+    assert len(jobs) == 1

@@ -65,18 +65,33 @@ def _is_profile_file(path: str) -> bool:
         return fh.read(len(MAGIC)) == MAGIC
 
 
-def _read_profile(path: str):
+def _read_profile_file(path: str):
+    """A saved profile with its source schema and evidence rows (:class:`~fastdrift.profilefile.ProfileFile`)."""
     from .errors import CorruptStateError, InvalidInputError
-    from .sketches import Profile
+    from .profilefile import ProfileFile
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
     try:
-        return Profile.from_bytes(data)
+        return ProfileFile.from_bytes(data)
     except CorruptStateError as exc:
         raise CorruptStateError(f"{path}: not a valid fastdrift profile: {exc}") from None
+
+
+def _read_profile(path: str):
+    return _read_profile_file(path).profile
+
+
+def _evidence_sample(config, columns):
+    """The redacted row sample a compare's alerts carry (the config's evidence: section)."""
+    from .monitor.config import MonitorConfig
+    from .scan import EvidenceSample
+    cfg = config or MonitorConfig()
+    cols = [c for c in (cfg.feature_names() or [n for n in columns if n not in cfg.roles()])]
+    cols += [c for c in (cfg.prediction, cfg.request_id) if c and c not in cols]
+    return EvidenceSample(cfg.evidence, cols)
 
 
 def _config(args):
@@ -102,7 +117,8 @@ def _kinds(pairs):
 
 
 def _profile_paths(paths, args, config, reference=None, evidence=None):
-    """Profile data files: (Profile, DataSource)."""
+    """Profile data files: (Profile, DataSource).  ``evidence``: an EvidenceSample, or a
+    callable that makes one from the profiled column names."""
     from .scan import open_data, plan_columns, profile_data
     src = open_data(paths)
     plans = None
@@ -110,6 +126,8 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
         cols = [c for c in args.columns.split(",") if c] if getattr(args, "columns", None) else None
         plans = plan_columns(src.schema, config, columns=cols, kinds=_kinds(getattr(args, "kind", None)),
                              bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False))
+    if callable(evidence):
+        evidence = evidence([p.name for p in plans] if plans is not None else list(reference.columns))
     prof = profile_data(src, plans, reference=reference, progress=_progress(args), workers=args.workers,
                         max_categories=getattr(args, "max_categories", 10_000), evidence=evidence)
     return prof, src
@@ -132,56 +150,62 @@ def _cmd_profile(args) -> int:
     config = _config(args)
     reference = _read_profile(args.reference) if args.reference else None
     t0 = time.perf_counter()
-    prof, src = _profile_paths(args.paths, args, config, reference)
+    samples = []
+
+    def sample(columns):
+        samples.append(_evidence_sample(config, columns))
+        return samples[-1]
+    prof, src = _profile_paths(args.paths, args, config, reference, sample if args.evidence else None)
     dt = time.perf_counter() - t0
-    blob = prof.to_bytes()
+    from .profilefile import ProfileFile
+    pf = ProfileFile(prof, {f.name: str(f.type) for f in src.schema}, samples[0].rows if samples else [])
+    blob = pf.to_bytes()
     _write(args.output, blob)
     what = "current profile on the reference's bins" if reference is not None else "reference profile"
-    print(f"wrote {args.output}: {what}, {prof.rows:,} rows, {len(prof.columns)} columns, "
+    ev = f", {len(pf.evidence)} evidence rows" if args.evidence else ""
+    print(f"wrote {args.output}: {what}, {prof.rows:,} rows, {len(prof.columns)} columns{ev}, "
           f"{len(blob):,} bytes ({len(src.fragments)} fragments, {src.file_bytes / 1e6:.1f} MB read in "
           f"{dt:.2f}s = {prof.rows / max(dt, 1e-9) / 1e6:.2f}M rows/s)")
     return 0
 
 
 def _load_side(path: str, args, config, reference=None, evidence=None):
-    """A profile (file) or data (profiled now); returns (Profile, DataSource or None)."""
+    """A profile file, or data profiled now: (Profile, {column: Arrow type} or None, evidence rows)."""
     if _is_profile_file(path):
-        return _read_profile(path), None
-    return _profile_paths([path], args, config, reference, evidence)
+        pf = _read_profile_file(path)
+        return pf.profile, pf.schema, pf.evidence
+    prof, src = _profile_paths([path], args, config, reference, evidence)
+    return prof, {f.name: str(f.type) for f in src.schema}, (evidence.rows if evidence is not None else [])
 
 
 def _compare(args):
     from .errors import SchemaError
     from .report import compare
     from .scan import schema_changes
-    from .monitor.config import MonitorConfig
-    from .scan import EvidenceSample
     config = _config(args)
-    ref, ref_src = _load_side(args.ref, args, config)
+    ref, ref_types, _ = _load_side(args.ref, args, config)
     # Data on the CUR side: keep a redacted sample of its rows as the alerts' evidence, as a
     # monitor does per window (the config's evidence: section; default 1% of rows, at most 100).
-    cfg = config or MonitorConfig()
-    ev_cols = [c for c in (cfg.feature_names() or [n for n in ref.columns if n not in cfg.roles()])]
-    ev_cols += [c for c in (cfg.prediction, cfg.request_id) if c]
-    sample = EvidenceSample(cfg.evidence, ev_cols)
-    cur, cur_src = _load_side(args.cur, args, config, reference=ref, evidence=sample)
+    # A CUR profile file brings the sample `fastdrift profile --evidence` saved in it.
+    cur, cur_types, evidence = _load_side(args.cur, args, config, reference=ref,
+                                          evidence=_evidence_sample(config, list(ref.columns)))
+    for n, cp in ref.columns.items():
+        cc = cur.columns.get(n)
+        if cc is None:
+            raise SchemaError(f"{args.cur}: column {n!r} of the reference is missing")
+        if cc.kind != cp.kind:
+            raise SchemaError(f"{args.cur}: column {n!r} changed type: {cp.kind} in the reference, "
+                              f"{cc.kind} now")
     changes = []
-    if cur_src is not None:
-        known = {**{n: None for n in ref.skipped},
-                 **({n: str(ref_src.schema.field(n).type) for n in ref_src.schema.names} if ref_src else
-                    {n: None for n in ref.columns})}
+    if cur_types is not None:
+        # Types within a kind and new columns, when both sides know their schema (data, or
+        # profile files that saved it); skipped reference columns are known, not new.
+        known = {n: None for n in ref.skipped}
+        known.update(ref_types if ref_types is not None else {n: None for n in ref.columns})
         changes = [c for c in schema_changes({k: v for k, v in known.items() if v is not None},
-                                             cur_src.schema, ref.columns)
+                                             cur_types, ref.columns)
                    if not (c.change == "new" and c.column in known)]
-    else:
-        for n, cp in ref.columns.items():
-            cc = cur.columns.get(n)
-            if cc is None:
-                raise SchemaError(f"{args.cur}: column {n!r} of the reference is missing")
-            if cc.kind != cp.kind:
-                raise SchemaError(f"{args.cur}: column {n!r} changed type: {cp.kind} in the reference, "
-                                  f"{cc.kind} now")
-    return compare(ref, cur, config, rules=args.rules, schema_changes=changes, evidence=sample.rows,
+    return compare(ref, cur, config, rules=args.rules, schema_changes=changes, evidence=evidence,
                    ref_label=args.ref, cur_label=args.cur)
 
 
@@ -284,6 +308,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-categories", type=int, default=10_000)
     p.add_argument("--no-quantiles", "--no-tdigest", dest="no_tdigest", action="store_true",
                    help="no quantile sketches (t-digests): faster, for drift only; no quantile shifts later")
+    p.add_argument("--evidence", action="store_true",
+                   help="keep a redacted sample of rows in the file (the config's evidence: section) for the "
+                        "alerts of a later compare")
     common(p)
     p.set_defaults(func=_cmd_profile)
 

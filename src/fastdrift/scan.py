@@ -332,22 +332,26 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
     return out
 
 
-def schema_changes(ref_types: Mapping[str, str], schema: pa.Schema, columns: Mapping[str, ColumnProfile]):
+def schema_changes(ref_types: Mapping[str, str], schema, columns: Mapping[str, ColumnProfile]):
     """Schema differences between reference Arrow types and current data that are *not* errors.
+
+    ``schema`` is the current data's ``pa.Schema`` or a mapping of column name to Arrow
+    type string (the schema a profile file saved).
 
     A column of the reference missing from the current data, or whose type no longer
     fits its sketch kind, is an error (raised by :func:`check_current`); an Arrow type
     that changed within the same kind (int64 -> float64, string -> large_string) is a
     ``"type"`` change, a column only in the current data is ``"new"``.
     """
+    cur = {f.name: str(f.type) for f in schema} if isinstance(schema, pa.Schema) else dict(schema)
     out = []
     for n, cp in columns.items():
         t = ref_types.get(n)
-        if t is not None and n in schema.names and str(schema.field(n).type) != t:
-            out.append(SchemaChange(n, "type", t, str(schema.field(n).type)))
-    for f in schema:
-        if f.name not in columns and f.name not in ref_types:
-            out.append(SchemaChange(f.name, "new", None, str(f.type)))
+        if t is not None and n in cur and cur[n] != t:
+            out.append(SchemaChange(n, "type", t, cur[n]))
+    for name, t in cur.items():
+        if name not in columns and name not in ref_types:
+            out.append(SchemaChange(name, "new", None, t))
     return out
 
 

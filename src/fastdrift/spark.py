@@ -7,22 +7,25 @@ batches Spark hands to Python, and send back a few bytes per partition; the driv
 combines them.  No column is ever collected.
 
 A *reference* profile bins each numeric column at its exact deciles (bit-identical to
-``np.quantile``), which needs order statistics of the whole column, so it takes four
-passes over the data (the steps of :mod:`fastdrift.kernels.quantile`, split where
-their state merges):
+``np.quantile``), which needs order statistics of the whole column, so it takes three
+passes over the data (the steps of :mod:`fastdrift.kernels.quantile`, split where their
+state merges; the same derivation as ``fastdrift profile``, :mod:`fastdrift.scan`):
 
-1. per partition, :class:`~fastdrift.Moments` of every numeric column; the driver
-   merges them into the global finite count, min and max (exact);
+1. per partition, ``profile(batches)`` of every column with the numeric histograms
+   left aside (serialized with :meth:`Profile.to_bytes`, merged tree-wise: on the
+   executors with ``treeReduce`` when there are many partitions, else pairwise on the
+   driver) -- categories, t-digests and :class:`~fastdrift.Moments`, whose merged
+   finite count, min and max are exact;
 2. per partition, counts of the finite values per cell of the grid
    :func:`~fastdrift.kernels.quantile.grid_plan` builds from that global n/min/max;
    the driver adds them and flags the cells that hold the ranks the deciles need;
 3. per partition, the values of the flagged cells (a few thousand at most, unless
-   ties pile up in a cell); the driver concatenates and interpolates exactly as
-   ``np.quantile`` does -> edges;
-4. per partition, ``profile(batches, reference=<empty profile with those edges>)``
-   serialized with :meth:`Profile.to_bytes`; the partial profiles are merged tree-wise
-   (on the executors with ``treeReduce`` when there are many partitions, else pairwise
-   on the driver).
+   ties pile up in a cell); the driver interpolates exactly as ``np.quantile`` does
+   -> edges, and the decile bins' counts follow exactly from the grid counts and the
+   selected values (every edge lies in a selected or an empty cell).
+
+Uniform bins (``strategy="uniform"``), or an edge whose cell was not selected, take
+one more pass that counts those histograms.
 
 A *current* profile against a given reference runs step 4 only.  Partial results
 travel as the versioned byte format (or raw little-endian arrays) -- never as pickled
@@ -34,18 +37,18 @@ This module imports pyspark only inside the functions that need it, so
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
 from .errors import InvalidInputError, SchemaError
-from .kernels.quantile import (GridPlan, flag_cells, grid_counts, grid_plan, quantiles_from_selected,
-                               select, selected_count)
+from .kernels.quantile import GridPlan, grid_counts, select
 from .adapters.arrow import iter_columns
 from .metrics import compare_profiles
-from .sketches import Moments, Profile
+from .scan import _ExactQuantiles, check_current
+from .sketches import Histogram, Profile
 from .sketches.histogram import check_binning, no_finite_values, quantile_levels, uniform_edges
 from .sketches.profile import CATEGORICAL, NUMERIC, ColumnProfile, column_kind
 
@@ -73,18 +76,6 @@ def _one_row(**cols) -> pa.RecordBatch:
 def _numeric_views(batch: pa.RecordBatch, name: str):
     # Spark hands integers and floats as plain Arrow arrays; the views read them in place.
     return [v for v in iter_columns(batch.column(name), name) if v.kind == "numeric"]
-
-
-def _moments_job(names: Sequence[str]):
-    """Job 1: one (column, Moments bytes) row per numeric column and partition."""
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        ms = {n: Moments(name=n) for n in names}
-        for b in batches:
-            for n in names:
-                ms[n].update(b.column(n))
-        for n in names:
-            yield _one_row(column=n, blob=ms[n].to_bytes())
-    return run
 
 
 def _grid_job(plans: Mapping[str, GridPlan]):
@@ -116,12 +107,25 @@ def _select_job(plans: Mapping[str, GridPlan], flags: Mapping[str, np.ndarray], 
 
 
 def _profile_job(empty_blob: bytes):
-    """Job 4: one serialized partial Profile per partition (empty when the partition is)."""
+    """One serialized partial Profile per partition (empty when the partition is): job 1 of a
+    reference profile, the only job of a current one."""
     def run(batches):
         p = Profile.from_bytes(empty_blob)
         for b in batches:
             p.update(b)
         yield _one_row(profile=p.to_bytes())
+    return run
+
+
+def _histogram_job(edges: Mapping[str, np.ndarray]):
+    """One (column, Histogram bytes) row per column and partition."""
+    def run(batches):
+        hs = {n: Histogram(e, name=n) for n, e in edges.items()}
+        for b in batches:
+            for n, h in hs.items():
+                h.update(b.column(n))
+        for n, h in hs.items():
+            yield _one_row(column=n, blob=h.to_bytes())
     return run
 
 
@@ -175,6 +179,12 @@ def _arrow_type(spark_type) -> Optional[pa.DataType]:
         return None
 
 
+def _arrow_schema(dataframe, names: Iterable[str]) -> pa.Schema:
+    """The Arrow schema ``mapInArrow`` hands to Python for these columns (null type when Spark's has none)."""
+    fields = {f.name: f.dataType for f in dataframe.schema.fields}
+    return pa.schema([(n, _arrow_type(fields[n]) or pa.null()) for n in names])
+
+
 def _options(config: Optional[Mapping]) -> dict:
     opts = dict(_DEFAULTS)
     if config is not None:
@@ -214,17 +224,20 @@ def _plan_columns(dataframe, columns, kinds):
     return selected, skipped
 
 
-def _reference_edges(df, numeric: Sequence[str], bins: int, strategy: str) -> Dict[str, np.ndarray]:
-    """Jobs 1-3: the edges :func:`~fastdrift.sketches.histogram.reference_edges` gives each column."""
-    if not numeric:
-        return {}
-    moments: Dict[str, Moments] = {n: Moments(name=n) for n in numeric}
-    for n, blobs in _collect_by_column(df.mapInArrow(_moments_job(numeric), "column string, blob binary")).items():
-        for blob in blobs:
-            moments[n].merge(Moments.from_bytes(blob))
+def _reference_profile(df, selected, skipped, opts, merge: str) -> Profile:
+    """Jobs 1-3 (and 4 when needed): the reference profile of the module docstring."""
+    bins, strategy = opts["bins"], opts["strategy"]
+    placeholder = np.array([0.0])  # job 1 counts no histogram worth keeping: its bins come later
+    first_empty = Profile({n: ColumnProfile.empty(n, k, edges=placeholder if k == NUMERIC else None,
+                                                  tdigest=opts["tdigest"], compression=opts["compression"],
+                                                  max_categories=opts["max_categories"])
+                           for n, k in selected}, 0, skipped)
+    first = _merge_partials(df.mapInArrow(_profile_job(first_empty.to_bytes()), "profile binary"), merge)
+    numeric = [n for n, k in selected if k == NUMERIC]
     edges: Dict[str, np.ndarray] = {}
-    plans: Dict[str, GridPlan] = {}
-    for n, m in moments.items():
+    exact: Dict[str, _ExactQuantiles] = {}
+    for n in numeric:
+        m = first[n].moments
         if m.n == 0:
             raise no_finite_values(n)
         if strategy == "uniform":
@@ -232,24 +245,40 @@ def _reference_edges(df, numeric: Sequence[str], bins: int, strategy: str) -> Di
         elif m.min == m.max:
             edges[n] = np.array([m.min])  # exact_quantiles of a constant column, without a pass
         else:
-            plans[n] = grid_plan(m.n, m.min, m.max)
-    if not plans:
-        return edges
-    qs = quantile_levels(bins)
-    counts = {n: np.zeros(p.n_cells, dtype=np.int64) for n, p in plans.items()}
-    for n, blobs in _collect_by_column(df.mapInArrow(_grid_job(plans), "column string, blob binary")).items():
-        for blob in blobs:
-            counts[n] += np.frombuffer(blob, dtype="<i8")
-    flags = {n: flag_cells(p, counts[n], qs) for n, p in plans.items()}
-    caps = {n: selected_count(counts[n], flags[n]) for n in plans}
-    values: Dict[str, List[np.ndarray]] = {n: [] for n in plans}
-    for n, blobs in _collect_by_column(df.mapInArrow(_select_job(plans, flags, caps),
-                                                     "column string, blob binary")).items():
-        values[n].extend(np.frombuffer(b, dtype="<f8") for b in blobs)
-    for n, p in plans.items():
-        vals = np.concatenate(values[n]) if values[n] else np.zeros(0)
-        edges[n] = np.unique(quantiles_from_selected(p, counts[n], flags[n], vals, qs))
-    return edges
+            exact[n] = _ExactQuantiles(quantile_levels(bins), m.n, m.min, m.max)
+    hists: Dict[str, Histogram] = {}
+    if exact:
+        plans = {n: eq.plan for n, eq in exact.items()}
+        for n, blobs in _collect_by_column(df.mapInArrow(_grid_job(plans), "column string, blob binary")).items():
+            for blob in blobs:
+                exact[n].counts += np.frombuffer(blob, dtype="<i8")
+        for eq in exact.values():
+            eq.plan_select()
+        flags = {n: eq.flags for n, eq in exact.items()}
+        caps = {n: eq.cap for n, eq in exact.items()}
+        for n, blobs in _collect_by_column(df.mapInArrow(_select_job(plans, flags, caps),
+                                                         "column string, blob binary")).items():
+            for blob in blobs:
+                v = np.frombuffer(blob, dtype="<f8")
+                if v.size:
+                    exact[n].add_selected(np.unique(v, return_counts=True))
+        for n, eq in exact.items():
+            m = first[n].moments
+            edges[n] = np.unique(eq.result())
+            derived = eq.histogram_counts(edges[n], m)
+            if derived is not None:
+                hists[n] = Histogram.from_counts(edges[n], derived, m.null_count, m.nan_count, name=n)
+    rest = {n: edges[n] for n in numeric if n not in hists}
+    if rest:
+        hists.update({n: Histogram(e, name=n) for n, e in rest.items()})
+        for n, blobs in _collect_by_column(df.mapInArrow(_histogram_job(rest), "column string, blob binary")).items():
+            for blob in blobs:
+                hists[n].merge(Histogram.from_bytes(blob))
+    out = {}
+    for n, k in selected:
+        cp = first[n]
+        out[n] = ColumnProfile(n, NUMERIC, hists[n], cp.moments, tdigest=cp.tdigest) if k == NUMERIC else cp
+    return Profile(out, first.rows, skipped)
 
 
 def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional[Mapping] = None, *,
@@ -288,18 +317,15 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
         if missing:
             raise SchemaError(f"columns {missing} of the reference are missing from the DataFrame "
                               f"(it has {dataframe.columns})")
+        # Checked here, on the driver, from the DataFrame's schema: a type that no longer fits
+        # the reference's sketch would otherwise fail on an executor, inside Spark's exception.
+        check_current(reference, _arrow_schema(dataframe, reference.columns), "DataFrame")
         empty = reference.empty_like()
         df = dataframe.select(*reference.columns) if reference.columns else dataframe.select()
     else:
         opts = _options(config)
         selected, skipped = _plan_columns(dataframe, columns, dict(opts["kinds"] or {}))
-        df = dataframe.select(*[n for n, _ in selected])
-        numeric = [n for n, k in selected if k == NUMERIC]
-        edges = _reference_edges(df, numeric, opts["bins"], opts["strategy"])
-        empty = Profile({n: ColumnProfile.empty(n, k, edges=edges.get(n), tdigest=opts["tdigest"],
-                                                compression=opts["compression"],
-                                                max_categories=opts["max_categories"])
-                         for n, k in selected}, 0, skipped)
+        return _reference_profile(dataframe.select(*[n for n, _ in selected]), selected, skipped, opts, merge)
     blobs = df.mapInArrow(_profile_job(empty.to_bytes()), "profile binary")
     return _merge_partials(blobs, merge)
 

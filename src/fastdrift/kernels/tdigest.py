@@ -29,7 +29,7 @@ BUFFER_MIN = 32768
 BUFFER_PER_CENTROID = 32
 
 INTS_LEN = 8
-N_CENTROIDS, N_BUF, N_FINITE, NULL, NAN, POSINF, NEGINF = range(7)
+N_CENTROIDS, N_BUF, N_FINITE, NULL, NAN, POSINF, NEGINF, N_STAGED = range(8)
 MIN, MAX = 0, 1
 
 
@@ -64,9 +64,19 @@ class _Scratch(threading.local):
     hist = None
     struct = None
     keep = None
+    work = None  # query work space: 4 * (centroids + 2) doubles
 
 
 _scratch = _Scratch()
+
+
+def query_work(cap: int) -> np.ndarray:
+    """This thread's query work space (knots of the quantile function), grown to fit cap."""
+    s = _scratch
+    need = 4 * (cap + 2)
+    if s.work is None or s.work.size < need:
+        s.work = np.empty(need, np.float64)
+    return s.work
 
 
 def scratch(cap: int, buf_cap: int):
@@ -137,24 +147,28 @@ class TDigestState:
         rc = native.lib.fd_tdigest_update(col, self.struct, scratch(self.cap, self.buf_cap))
         native.check(rc, "t-digest update", view.name)
 
+    @property
+    def pending(self) -> bool:
+        """Values or merged centroids wait in the buffer for the next flush."""
+        return bool(self.ints[N_BUF] or self.ints[N_STAGED])
+
     def flush(self) -> None:
-        if self.ints[N_BUF] == 0:
+        if not self.pending:
             return
         rc = native.lib.fd_tdigest_flush(self.struct, scratch(self.cap, self.buf_cap))
         native.check(rc, "t-digest flush")
 
     def merge(self, other: "TDigestState") -> None:
-        if other.ints[N_BUF] > 0:
-            self._ensure_buf()
+        self._ensure_buf()  # merged centroids are staged in it
         rc = native.lib.fd_tdigest_merge(self.struct, other.struct, scratch(self.cap, self.buf_cap))
         native.check(rc, "t-digest merge")
 
     def quantile(self, q: np.ndarray) -> np.ndarray:
         out = np.empty(q.size, np.float64)
         bad = native.ffi.new("int64_t*")
-        s = scratch(self.cap, self.buf_cap)
+        work = query_work(self.cap)
         rc = native.lib.fd_tdigest_quantile(self.struct, native.ptr("const double*", q), q.size,
-                                            native.ptr("double*", out), s.means, bad)
+                                            native.ptr("double*", out), native.ptr("double*", work), bad)
         if rc == native.lib.FD_EINVAL and bad[0] >= 0:
             raise InvalidInputError(f"quantiles must be in [0, 1], got {q[bad[0]]!r}")
         native.check(rc, "t-digest quantile")
@@ -162,9 +176,9 @@ class TDigestState:
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         out = np.empty(x.size, np.float64)
-        s = scratch(self.cap, self.buf_cap)
+        work = query_work(self.cap)
         rc = native.lib.fd_tdigest_cdf(self.struct, native.ptr("const double*", x), x.size,
-                                       native.ptr("double*", out), s.means)
+                                       native.ptr("double*", out), native.ptr("double*", work))
         native.check(rc, "t-digest cdf")
         return out
 

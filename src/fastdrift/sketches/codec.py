@@ -42,7 +42,11 @@ Inside params and payload, :class:`Writer` / :class:`Reader` use the same
 little-endian scalars, and every variable-size field (array, string, bytes,
 sequence count) is prefixed by its element count as a u64. Arrays are raw
 little-endian element bytes (``<i4``, ``<i8``, ``<u8``, ``<f8``); strings are
-UTF-8.
+UTF-8.  Compact layouts may also use *uvarints* (unsigned LEB128: seven bits
+per byte, least significant group first, the high bit set on every byte but
+the last; at most 9 bytes, so values below 2**63; canonical: no redundant
+trailing zero group) and bare runs of values whose count the layout wrote
+before them (:meth:`Writer.uvarint_values`, :meth:`Writer.f64_values`).
 
 Validation
 ----------
@@ -119,6 +123,7 @@ class Kind(enum.IntEnum):
     PROFILE = 5
     MONITOR = 6  #: a MonitorCore checkpoint (reference, open panes, closed reports)
     CHECKPOINT = 7  #: a pipeline Monitor checkpoint: a MONITOR blob plus the alert evaluator's state
+    PROFILE_FILE = 8  #: a ``.fdp`` file: a PROFILE blob plus source schema and evidence rows (fastdrift.profilefile)
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16
 
@@ -329,6 +334,8 @@ _ARRAY_DTYPES = {
 }
 _S = {name: struct.Struct("<" + code) for name, code in
       {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i64": "q", "f64": "d"}.items()}
+_UVARINT_MAX = (1 << 63) - 1
+_UVARINT_BYTES = 9  # ceil(63 / 7)
 _INT_RANGES = {
     "u8": (0, (1 << 8) - 1),
     "u16": (0, (1 << 16) - 1),
@@ -458,6 +465,51 @@ class Writer:
     def f64_array(self, values: Iterable) -> "Writer":
         """Append a float64 array (see :meth:`array`)."""
         return self.array(values, "float64")
+
+    def uvarint(self, value: int) -> "Writer":
+        """Append an unsigned LEB128 integer in [0, 2**63) (1 byte below 128)."""
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise InvalidInputError(f"uvarint value must be an int, got {type(value).__name__}")
+        return self.uvarint_values(np.array([int(value)], dtype=object))
+
+    def uvarint_values(self, values: Iterable) -> "Writer":
+        """Append integers in [0, 2**63) as uvarints, without a count (the layout writes it)."""
+        arr = np.asarray(values)
+        if arr.ndim != 1:
+            raise InvalidInputError(f"uvarint values must be 1-D, got shape {arr.shape}")
+        if arr.size == 0:
+            return self
+        if arr.dtype.kind == "f":
+            if not (np.isfinite(arr).all() and (arr == np.floor(arr)).all()):
+                raise InvalidInputError("uvarint values must be integers")
+        elif arr.dtype.kind == "O":
+            if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
+                raise InvalidInputError("uvarint values must be integers")
+        elif arr.dtype.kind not in "iu":
+            raise InvalidInputError(f"cannot store {arr.dtype} as uvarints")
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > _UVARINT_MAX:
+            raise InvalidInputError(f"uvarint values must be in [0, 2**63), got [{lo}, {hi}]")
+        v = arr.astype(np.uint64)
+        nbytes = np.ones(v.size, np.int64)
+        for k in range(1, _UVARINT_BYTES):
+            nbytes += v >= np.uint64(1 << (7 * k))
+        out = np.zeros(int(nbytes.sum()), np.uint8)
+        start = np.cumsum(nbytes) - nbytes
+        for k in range(_UVARINT_BYTES):
+            sel = nbytes > k
+            if not sel.any():
+                break
+            group = ((v[sel] >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
+            out[start[sel] + k] = group | np.where(nbytes[sel] > k + 1, 0x80, 0).astype(np.uint8)
+        return self._append(out.tobytes())
+
+    def f64_values(self, values: Iterable) -> "Writer":
+        """Append float64 values (little-endian), without a count (the layout writes it)."""
+        arr = np.asarray(values)
+        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "biuf"):
+            raise InvalidInputError(f"f64 values must be a 1-D real array, got {arr.dtype} {arr.shape}")
+        return self._append(np.ascontiguousarray(arr, dtype="<f8").tobytes())
 
     def blob(self, value: BytesLike) -> "Writer":
         """Append a u64 length plus raw bytes."""
@@ -615,6 +667,47 @@ class Reader:
     def f64_array(self, field: Optional[str] = None) -> np.ndarray:
         """Read a float64 array."""
         return self.array("float64", field)
+
+    def uvarint(self, field: Optional[str] = None) -> int:
+        """Read one uvarint (see :meth:`uvarint_values`)."""
+        return int(self.uvarint_values(1, field)[0])
+
+    def uvarint_values(self, n: int, field: Optional[str] = None) -> np.ndarray:
+        """Read ``n`` uvarints as a uint64 array; the caller has checked ``n`` against
+        :attr:`remaining` (each takes at least a byte).  Rejects encodings longer than
+        9 bytes and non-canonical ones (a redundant trailing zero group), so that
+        every accepted blob re-encodes to the same bytes."""
+        field = field or "uvarints"
+        if n < 0 or n > self.remaining:
+            raise self._fail(f"{n} {field} need at least {n} bytes, only {self.remaining} left")
+        if n == 0:
+            return np.zeros(0, np.uint64)
+        avail = np.frombuffer(self._view[self._pos:self._pos + min(self.remaining, n * _UVARINT_BYTES)],
+                              dtype=np.uint8)
+        ends = np.flatnonzero(avail < 0x80)[:n]
+        if ends.size < n:
+            raise self._fail(f"truncated reading {field} at offset {self._pos}")
+        start = np.concatenate([[0], ends[:-1] + 1])
+        length = ends - start + 1
+        if length.max() > _UVARINT_BYTES:
+            raise self._fail(f"{field} at offset {self._pos} has a uvarint longer than {_UVARINT_BYTES} bytes")
+        if ((length > 1) & (avail[ends] == 0)).any():
+            raise self._fail(f"{field} at offset {self._pos} has a non-canonical uvarint")
+        out = np.zeros(n, np.uint64)
+        for k in range(int(length.max())):
+            sel = length > k
+            out[sel] |= (avail[start[sel] + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+        self._pos += int(ends[-1]) + 1
+        return out
+
+    def f64_values(self, n: int, field: Optional[str] = None) -> np.ndarray:
+        """Read ``n`` float64 values written by :meth:`Writer.f64_values` (an owned copy)."""
+        field = field or "f64 values"
+        if n < 0 or 8 * n > self.remaining:
+            raise self._fail(f"truncated reading {n} {field} at offset {self._pos}: "
+                             f"needs {8 * n} bytes, {self.remaining} left")
+        raw = self._take(8 * n, field)
+        return np.array(np.frombuffer(raw, dtype="<f8"), dtype=np.float64, copy=True)
 
     def blob(self, field: Optional[str] = None) -> bytes:
         """Read length-prefixed bytes (an owned copy)."""

@@ -214,7 +214,14 @@ class Profile:
 
     @classmethod
     def from_bytes(cls, data) -> "Profile":
-        _, params, payload = codec.decode(data, expected_kind=codec.Kind.PROFILE)
+        """Decode :meth:`to_bytes` output, or the profile inside a ``.fdp`` file that
+        ``fastdrift profile`` wrote (kind ``PROFILE_FILE``: its schema and evidence rows are
+        read by :class:`fastdrift.profilefile.ProfileFile`)."""
+        kind, params, payload = codec.decode(data)
+        if kind == codec.Kind.PROFILE_FILE:
+            data = codec.Reader(payload, "profile file").blob()
+        if kind != codec.Kind.PROFILE:
+            _, params, payload = codec.decode(data, expected_kind=codec.Kind.PROFILE)
         r = codec.Reader(params, "profile parameters")
         n = r.u64()
         if n > len(params):

@@ -1,0 +1,89 @@
+"""The ``.fdp`` file ``fastdrift profile`` writes: a profile plus what a later compare needs.
+
+A bare :class:`~fastdrift.Profile` holds sketches only.  Comparing two saved profiles
+also wants what the scan saw around them:
+
+* the Arrow schema of the data (every column's name and type, profiled or not), so a
+  compare of two profile files reports type changes within a kind (``int32`` ->
+  ``double``) and new columns, as a compare of two data paths does;
+* optionally, a redacted evidence sample of the rows (``fastdrift profile --evidence``:
+  the config's ``evidence:`` section, the bottom-k sample a monitor keeps per window),
+  so the alerts of ``fastdrift compare REF.fdp CUR.fdp`` carry evidence rows too.
+
+Format: the common envelope (:mod:`fastdrift.sketches.codec`), kind ``PROFILE_FILE``;
+payload = the profile's own envelope as a length-prefixed blob, then one UTF-8 JSON
+document ``{"schema": [[name, type], ...] | null, "evidence": [[key, row], ...]}``.
+The decoder checks the JSON's shape and never evaluates it.  A file that holds a bare
+profile envelope (``Profile.to_bytes()``, or files written before this format) still
+reads, with no schema and no evidence.
+"""
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from .errors import CorruptStateError
+from .sketches import Profile
+from .sketches import codec
+
+__all__ = ["ProfileFile"]
+
+
+def _jsonable(v):
+    """Evidence values JSON cannot hold as such (dates, decimals, bytes) become strings."""
+    if isinstance(v, (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)):
+        return str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).hex()
+    raise TypeError(f"evidence value of type {type(v).__name__} is not serializable")
+
+
+@dataclass
+class ProfileFile:
+    """A profile with its source schema (name -> Arrow type string) and evidence rows."""
+
+    profile: Profile
+    schema: Optional[Dict[str, str]] = None
+    evidence: List[Tuple[int, dict]] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        w = codec.Writer()
+        w.blob(self.profile.to_bytes())
+        doc = {"schema": None if self.schema is None else [[n, t] for n, t in self.schema.items()],
+               "evidence": [[str(k), row] for k, row in self.evidence]}
+        w.string(json.dumps(doc, default=_jsonable, allow_nan=True))
+        return codec.encode(codec.Kind.PROFILE_FILE, b"", w.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data) -> "ProfileFile":
+        kind, _, _ = codec.decode(data)
+        if kind == codec.Kind.PROFILE:
+            return cls(Profile.from_bytes(data))
+        _, params, payload = codec.decode(data, expected_kind=codec.Kind.PROFILE_FILE)
+        if len(params):
+            raise CorruptStateError(f"profile file: unexpected {len(params)} parameter bytes")
+        r = codec.Reader(payload, "profile file")
+        prof = Profile.from_bytes(r.blob())
+        text = r.string()
+        r.done()
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise CorruptStateError(f"profile file: metadata is not valid JSON ({exc})") from None
+        if not isinstance(doc, dict) or set(doc) != {"schema", "evidence"}:
+            raise CorruptStateError("profile file: metadata must be an object with 'schema' and 'evidence'")
+        schema = doc["schema"]
+        if schema is not None:
+            if not (isinstance(schema, list) and all(
+                    isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in schema)):
+                raise CorruptStateError("profile file: schema must be a list of [name, type] strings")
+            schema = dict(schema)
+        evidence = doc["evidence"]
+        if not (isinstance(evidence, list) and all(
+                isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and 0 < len(e[0]) <= 20 and e[0].isdigit()
+                and isinstance(e[1], dict) for e in evidence)):
+            raise CorruptStateError("profile file: evidence must be a list of [key, row] pairs")
+        return cls(prof, schema, [(int(k), row) for k, row in evidence])
