@@ -753,6 +753,7 @@ class _StreamingQuantiles:
         self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
         self._size, self._limit = 0, 1 << 16  # distinct values held; when to drop the dropped cells' ones
         self._shrunk_at = 0
+        self._version = 0  # of self.held
         self._shrink(kq.grid_counts([_f64_view(f)], self.plan), share_seen=0.0)
 
     def _shrink(self, counts: np.ndarray, share_seen: float) -> None:
@@ -770,14 +771,18 @@ class _StreamingQuantiles:
         np.add.at(edge, last, -1)
         keep = (np.cumsum(edge[:-1]) > 0).astype(np.uint8)
         self.held = self.held & keep  # a new array, never changed in place: workers read it
+        self._version += 1  # after held: a worker that reads this version reads this held
 
     # workers: one batch of one fragment into that fragment's (counts, parts)
     def start(self):
-        return [np.zeros(self.plan.n_cells, np.int64), []]
+        return [np.zeros(self.plan.n_cells, np.int64), [], self._version]
 
     def count(self, st, views) -> None:
-        # the latest held cells: they are only ever dropped, so any snapshot holds the final ones
+        # the latest held cells: they are only ever dropped, so any snapshot holds the final ones;
+        # st[2] is the oldest held version this fragment selected with (read before held)
+        version = self._version
         v = self._kq.count_select(views, self.plan, st[0], self.held if self.holding else self._none)
+        st[2] = min(st[2], version)
         if v.size:
             st[1].append(v)  # raw: most are dropped at the merge, before any tie is folded
 
@@ -789,9 +794,10 @@ class _StreamingQuantiles:
         self.rows += rows
         if not self.holding:
             return
-        held = self.held.astype(bool)
+        held = self.held.astype(bool) if st[2] < self._version else None  # else: selected with this held
         for v in st[1]:
-            v = v[held[_cells(v, self.plan)]]
+            if held is not None:
+                v = v[held[_cells(v, self.plan)]]
             if v.size:
                 self.selected.append((v, None))  # counts None: each value once
                 self._size += v.size

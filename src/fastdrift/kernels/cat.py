@@ -197,6 +197,9 @@ def _unpack_bits(bits: np.ndarray, start: int, n: int) -> np.ndarray:
     return u[s:s + n].astype(bool)
 
 
+_UNKNOWN_ID = -3  # a dictionary entry not looked up yet (ids are >= 0, -1 other, -2 null)
+
+
 def _first_arrival(view: ColumnView, used: np.ndarray) -> np.ndarray:
     """Dictionary entries flagged in ``used``, ordered by first occurrence in the indices.
 
@@ -287,6 +290,7 @@ class CatTable:
         self._meta = np.zeros(_META_LEN, dtype=np.int64)
         self._meta[_MAX_IDS] = self.max_ids
         self._cstruct = None
+        self._dict_cache = None
 
     # ---- read access ---------------------------------------------------------
 
@@ -379,6 +383,39 @@ class CatTable:
         if not grew:
             raise NativeError("categorical kernel asked to grow a table that has room")
         self._cstruct = None
+
+    def _reserve(self, backend, n_keys: int, n_bytes: int) -> None:
+        """Room for ``n_keys`` more keys of ``n_bytes`` bytes in all, in one growth (a dictionary's
+        new entries are known before they are looked up; growing one doubling at a time rehashes
+        and retries the lookup each time)."""
+        want = min(self.n_ids + n_keys, self.max_ids)
+        changed = False
+        if want > self._hashes.size:
+            cap = self._hashes.size
+            while cap < want:  # the capacities one-at-a-time growth reaches: the same table
+                cap = min(max(2 * cap, 16), self.max_ids)
+            self._hashes = self._resized(self._hashes, cap)
+            self._counts = self._resized(self._counts, cap)
+            if self.key_kind == "str":
+                self._key_offsets = self._resized(self._key_offsets, cap + 1)
+            else:
+                self._int_keys = self._resized(self._int_keys, cap)
+            changed = True
+        if _LOAD_DEN * want > self._slots.size:
+            size = self._slots.size
+            while _LOAD_DEN * want > size:
+                size *= 2
+            self._slots = np.full(size, -1, dtype=np.int32)
+            self._cstruct = None
+            self._check(backend.rehash(self), "rehash")
+            changed = True
+        if self.key_kind == "str":
+            need = int(self._meta[_ARENA_USED]) + n_bytes
+            if need > self._arena.size:
+                self._arena = self._resized(self._arena, max(2 * self._arena.size, need))
+                changed = True
+        if changed:
+            self._cstruct = None
 
     @staticmethod
     def _resized(a: np.ndarray, n: int) -> np.ndarray:
@@ -533,7 +570,15 @@ class CatTable:
                 f"the dictionary of length {n_dict}")
         self._check(rc, "fd_count_indices", view.name)
         used = scratch > 0
-        if used.any():
+        if not used.any():
+            self._meta[_NULL] += n_null
+            return
+        # The batches of one Parquet column chunk (and often of a whole file) share one
+        # dictionary: once each used entry has its id, count without ordering or hashing.
+        known = self._dictionary_ids(dictionary)
+        if known is not None and not np.any(known[used] == _UNKNOWN_ID):
+            self._apply(known[used], scratch[used])
+        else:
             order = _first_arrival(view, used)
             taken = dictionary.take(pa.array(order, type=pa.int64()))
             if pat.is_boolean(taken.type):
@@ -542,9 +587,39 @@ class CatTable:
             if dview.kind == "null":
                 ids = np.full(order.size, -2, dtype=np.int64)
             else:
+                if self.key_kind == "str" and dview.kind == "string":
+                    import pyarrow.compute as pc
+                    n_bytes = int(pc.sum(pc.binary_length(taken)).as_py() or 0)
+                else:
+                    n_bytes = 0
+                self._reserve(b, order.size, n_bytes)
                 ids = self._lookup(b, dview)
             self._apply(ids, scratch[order])
+            self._remember_dictionary_ids(dictionary, known, order, ids)
         self._meta[_NULL] += n_null
+
+    @staticmethod
+    def _dictionary_key(dictionary) -> tuple:
+        return (str(dictionary.type), dictionary.offset, len(dictionary),
+                tuple(0 if buf is None else buf.address for buf in dictionary.buffers()))
+
+    def _dictionary_ids(self, dictionary) -> Optional[np.ndarray]:
+        """Ids of the last dictionary's entries (_UNKNOWN_ID: not looked up yet), when ``dictionary``
+        is that same dictionary (same buffers; the cache holds the array, so its buffers cannot be
+        freed and their addresses reused).  Ids never change: keys are never removed, and a key
+        counted as "other" stays other (the table stays full)."""
+        cache = getattr(self, "_dict_cache", None)
+        if cache is None or cache[0] != self._dictionary_key(dictionary):
+            return None
+        return cache[2]
+
+    def _remember_dictionary_ids(self, dictionary, known, order, ids) -> None:
+        if known is None:
+            known = np.full(len(dictionary), _UNKNOWN_ID, dtype=np.int64)
+        else:
+            known = known.copy()  # never changed in place: copies of this table may share it
+        known[order] = ids
+        self._dict_cache = (self._dictionary_key(dictionary), dictionary, known)
 
     def _apply(self, ids: np.ndarray, cnts: np.ndarray) -> None:
         ok = ids >= 0
@@ -659,6 +734,7 @@ class CatTable:
             a = getattr(self, attr)
             setattr(new, attr, a.copy() if a.size else a)
         new._cstruct = None
+        new._dict_cache = None
         return new
 
     def state(self) -> dict:
