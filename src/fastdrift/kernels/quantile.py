@@ -231,7 +231,13 @@ def select(views: Iterable[ColumnView], plan: GridPlan, flags: np.ndarray, cap: 
             rc = jit.grid_select(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
                                  plan.n_cells, flags, out, out.size, got)
         native.check(rc, "grid select", v.name)
-    return out[: int(got[0])]
+    return _trimmed(out, int(got[0]))
+
+
+def _trimmed(out: np.ndarray, n: int) -> np.ndarray:
+    """``out[:n]``, copied when that is a small part of ``out``: a view would keep the whole
+    buffer (sized for every value of the chunk) alive for as long as the selection is held."""
+    return out[:n].copy() if n < out.size // 2 else out[:n]
 
 
 def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
@@ -263,7 +269,7 @@ def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray
             rc = jit.grid_count_select(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
                                        plan.n_cells, counts, flags, out, out.size, got)
         native.check(rc, "grid count and select", v.name)
-    return out[: int(got[0])]
+    return _trimmed(out, int(got[0]))
 
 
 def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
