@@ -754,6 +754,7 @@ class _StreamingQuantiles:
         self._size, self._limit = 0, 1 << 16  # distinct values held; when to drop the dropped cells' ones
         self._shrunk_at = 0
         self._version = 0  # of self.held
+        self._free: List[np.ndarray] = []  # zeroed count arrays for the next fragments
         self._shrink(kq.grid_counts([_f64_view(f)], self.plan), share_seen=0.0)
 
     def _shrink(self, counts: np.ndarray, share_seen: float) -> None:
@@ -775,7 +776,13 @@ class _StreamingQuantiles:
 
     # workers: one batch of one fragment into that fragment's (counts, parts)
     def start(self):
-        return [np.zeros(self.plan.n_cells, np.int64), [], self._version]
+        # Count arrays come back zeroed from merged fragments: a fresh np.zeros of 128 KiB is a
+        # new mapping whose pages fault in one by one, per column and fragment.
+        try:
+            counts = self._free.pop()  # atomic: workers may pop while the main thread appends
+        except IndexError:
+            counts = np.zeros(self.plan.n_cells, np.int64)
+        return [counts, [], self._version]
 
     def count(self, st, views) -> None:
         # the latest held cells: they are only ever dropped, so any snapshot holds the final ones;
@@ -791,6 +798,8 @@ class _StreamingQuantiles:
         if not self.ok:
             return
         self.counts += st[0]
+        st[0].fill(0)
+        self._free.append(st[0])  # at most the fragments in flight: bounded
         self.rows += rows
         if not self.holding:
             return
