@@ -70,16 +70,25 @@ static inline int64_t grid_cell(double x, double lo, double inv, double top)
     default: return FD_ETYPE;                                                \
     }
 
+/* The checks every grid entry point shares: a column and grid it can read. */
+static int grid_args(const fd_column *col, double lo, double inv_width, int64_t n_cells)
+{
+    if (!col || n_cells < 1 || col->length < 0 || col->offset < 0 || !(inv_width >= 0.0)
+        || !FD_FINITE(lo))
+        return FD_EINVAL;
+    if (col->length > 0 && !col->values)
+        return FD_EINVAL;
+    return FD_OK;
+}
+
 int fd_grid_count(const fd_column *col, double lo, double inv_width,
                   int64_t n_cells, int64_t *counts)
 {
-    if (!col || !counts || n_cells < 1 || col->length < 0 || col->offset < 0
-        || !(inv_width >= 0.0) || !FD_FINITE(lo))
+    if (!counts)
         return FD_EINVAL;
-    if (col->length == 0)
-        return FD_OK;
-    if (!col->values)
-        return FD_EINVAL;
+    int rc = grid_args(col, lo, inv_width, n_cells);
+    if (rc || col->length == 0)
+        return rc;
     const double top = (double)(n_cells - 1);
     GRID_DISPATCH(counts[grid_cell(x, lo, inv_width, top)]++;)
     return FD_OK;
@@ -89,14 +98,11 @@ int fd_grid_select(const fd_column *col, double lo, double inv_width,
                    int64_t n_cells, const uint8_t *flags, double *out,
                    int64_t cap, int64_t *n_out)
 {
-    if (!col || !flags || !n_out || n_cells < 1 || cap < 0 || *n_out < 0
-        || col->length < 0 || col->offset < 0 || !(inv_width >= 0.0)
-        || !FD_FINITE(lo))
+    if (!flags || !n_out || cap < 0 || *n_out < 0)
         return FD_EINVAL;
-    if (col->length == 0)
-        return FD_OK;
-    if (!col->values)
-        return FD_EINVAL;
+    int rc = grid_args(col, lo, inv_width, n_cells);
+    if (rc || col->length == 0)
+        return rc;
     const double top = (double)(n_cells - 1);
     int64_t n = *n_out;
     int overflow = 0;
@@ -119,14 +125,11 @@ int fd_grid_count_select(const fd_column *col, double lo, double inv_width,
                          int64_t n_cells, int64_t *counts, const uint8_t *flags,
                          double *out, int64_t cap, int64_t *n_out)
 {
-    if (!col || !counts || !flags || !n_out || n_cells < 1 || cap < 0
-        || *n_out < 0 || col->length < 0 || col->offset < 0
-        || !(inv_width >= 0.0) || !FD_FINITE(lo))
+    if (!counts || !flags || !n_out || cap < 0 || *n_out < 0)
         return FD_EINVAL;
-    if (col->length == 0)
-        return FD_OK;
-    if (!col->values)
-        return FD_EINVAL;
+    int rc = grid_args(col, lo, inv_width, n_cells);
+    if (rc || col->length == 0)
+        return rc;
     const double top = (double)(n_cells - 1);
     int64_t n = *n_out;
     int overflow = 0;

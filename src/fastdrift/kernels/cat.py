@@ -355,67 +355,49 @@ class CatTable:
 
     def _grow(self, backend, pending_bytes: int) -> None:
         """Make room for one more key of ``pending_bytes`` bytes."""
-        n_ids = self.n_ids
-        grew = False
-        if n_ids >= self._hashes.size:
-            cap = min(max(2 * self._hashes.size, 16), self.max_ids)
-            cap = max(cap, n_ids + 1)
-            self._hashes = self._resized(self._hashes, cap)
-            self._counts = self._resized(self._counts, cap)
-            if self.key_kind == "str":
-                self._key_offsets = self._resized(self._key_offsets, cap + 1)
-            else:
-                self._int_keys = self._resized(self._int_keys, cap)
-            grew = True
-        if _LOAD_DEN * (n_ids + 1) > self._slots.size:
-            size = self._slots.size
-            while _LOAD_DEN * (n_ids + 1) > size:
-                size *= 2
-            self._slots = np.full(size, -1, dtype=np.int32)
-            self._cstruct = None
-            self._check(backend.rehash(self), "rehash")
-            grew = True
-        if self.key_kind == "str":
-            need = int(self._meta[_ARENA_USED]) + pending_bytes
-            if need > self._arena.size:
-                self._arena = self._resized(self._arena, max(2 * self._arena.size, need))
-                grew = True
-        if not grew:
+        if not self._make_room(backend, self.n_ids + 1, pending_bytes):
             raise NativeError("categorical kernel asked to grow a table that has room")
-        self._cstruct = None
 
     def _reserve(self, backend, n_keys: int, n_bytes: int) -> None:
         """Room for ``n_keys`` more keys of ``n_bytes`` bytes in all, in one growth (a dictionary's
         new entries are known before they are looked up; growing one doubling at a time rehashes
         and retries the lookup each time)."""
-        want = min(self.n_ids + n_keys, self.max_ids)
-        changed = False
-        if want > self._hashes.size:
+        self._make_room(backend, min(self.n_ids + n_keys, self.max_ids), n_bytes)
+
+    def _make_room(self, backend, n_ids: int, n_bytes: int) -> bool:
+        """Capacity for ``n_ids`` keys and ``n_bytes`` more key bytes; whether anything grew.
+
+        Id capacity doubles (from 16, up to ``max_ids``) and the hash index doubles, to the sizes
+        one-at-a-time growth reaches, so a table's layout does not depend on how it grew."""
+        grew = False
+        if n_ids > self._hashes.size:
             cap = self._hashes.size
-            while cap < want:  # the capacities one-at-a-time growth reaches: the same table
-                cap = min(max(2 * cap, 16), self.max_ids)
+            while cap < n_ids:
+                nxt = min(max(2 * cap, 16), self.max_ids)
+                cap = nxt if nxt > cap else n_ids
             self._hashes = self._resized(self._hashes, cap)
             self._counts = self._resized(self._counts, cap)
             if self.key_kind == "str":
                 self._key_offsets = self._resized(self._key_offsets, cap + 1)
             else:
                 self._int_keys = self._resized(self._int_keys, cap)
-            changed = True
-        if _LOAD_DEN * want > self._slots.size:
+            grew = True
+        if _LOAD_DEN * n_ids > self._slots.size:
             size = self._slots.size
-            while _LOAD_DEN * want > size:
+            while _LOAD_DEN * n_ids > size:
                 size *= 2
             self._slots = np.full(size, -1, dtype=np.int32)
             self._cstruct = None
             self._check(backend.rehash(self), "rehash")
-            changed = True
+            grew = True
         if self.key_kind == "str":
             need = int(self._meta[_ARENA_USED]) + n_bytes
             if need > self._arena.size:
                 self._arena = self._resized(self._arena, max(2 * self._arena.size, need))
-                changed = True
-        if changed:
+                grew = True
+        if grew:
             self._cstruct = None
+        return grew
 
     @staticmethod
     def _resized(a: np.ndarray, n: int) -> np.ndarray:
