@@ -79,6 +79,15 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
  */
 int fd_moments_update(const fd_column *col, int64_t *ints, double *flts);
 
+/* fd_moments_update and fd_grid_count_select (below) in one read of the
+ * column: the grid counts and selects each block's finite values while the
+ * moments kernel holds them in L1.  Same results as the two calls; the same
+ * statuses (FD_EGROW: the selection overflowed cap; moments and counts are
+ * complete anyway). */
+int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
+                           double lo, double inv_width, int64_t n_cells, int64_t *counts,
+                           const uint8_t *flags, double *out, int64_t cap, int64_t *n_out);
+
 /* ---- exact order statistics (reference quantiles) -------------------------
  * Two passes over a grid of n_cells equal cells: cell of a finite x is
  * clamp(floor((x - lo) * inv_width), 0, n_cells - 1), computed identically by

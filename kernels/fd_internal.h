@@ -24,4 +24,18 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
 #define FD_PREFETCH(p) ((void)(p))
 #endif
 
+
+/* Cell of a finite x in an equal-width grid: identical arithmetic in every
+ * pass that counts or selects is the whole correctness argument of the exact
+ * quantiles, so it lives in one place (mirrored operation for operation by
+ * _grid_cell in src/fastdrift/kernels/jit.py, since either backend may run
+ * either pass). */
+static inline int64_t fd_grid_cell(double x, double lo, double inv, double top)
+{
+    double t = (x - lo) * inv;
+    t = t > 0.0 ? t : 0.0;
+    t = t < top ? t : top;
+    return (int64_t)t;
+}
+
 #endif

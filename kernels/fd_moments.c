@@ -92,6 +92,36 @@ static void reduce_block(mstate *s, const double *buf, int64_t k)
     chan_merge(s, k, sum, mean, (ma[0] + ma[1]) + (ma[2] + ma[3]), lo, hi);
 }
 
+/* The grid count and selection of kernels/fd_select.c (fd_grid_count_select),
+ * run on each block's compacted finite values while they are in L1: the
+ * column is read and converted once for both. */
+typedef struct gridsel {
+    double lo, inv, top;
+    int64_t *counts;
+    const uint8_t *flags;
+    double *out;
+    int64_t cap, n;
+    int overflow;
+} gridsel;
+
+static void grid_block(gridsel *g, const double *buf, int64_t k)
+{
+    int64_t n = g->n;
+    for (int64_t i = 0; i < k; ++i) {
+        const double x = buf[i];
+        const int64_t c = fd_grid_cell(x, g->lo, g->inv, g->top);
+        g->counts[c]++;
+        if (g->flags[c]) {
+            if (n < g->cap)
+                g->out[n] = x;
+            else
+                g->overflow = 1;
+            n++;
+        }
+    }
+    g->n = n;
+}
+
 /* Append x to the block buffer when valid and finite.  x - x is 0 exactly
  * for finite x and NaN for +-inf and NaN, so the common path is a store, a
  * subtract-compare and a conditional advance; the rare non-finite values are
@@ -126,7 +156,8 @@ static void classify_##SUFFIX(const T *v, const uint8_t *valid, int64_t off,  \
 #define DEF_MOM(SUFFIX, T, IS_FLOAT_)                                         \
 DEF_CLASSIFY(SUFFIX, T)                                                       \
 static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
-                         int64_t off, int64_t len, mstate *s, int64_t *ints)  \
+                         int64_t off, int64_t len, mstate *s, int64_t *ints,  \
+                         gridsel *g)                                          \
 {                                                                             \
     const int IS_FLOAT = (IS_FLOAT_);                                         \
     const T *v = (const T *)values + off;                                     \
@@ -166,6 +197,8 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
         if (IS_FLOAT && k != nvalid)                                          \
             classify_##SUFFIX(v, valid, off, start, end, ints);               \
         reduce_block(s, buf, k);                                              \
+        if (g)                                                                \
+            grid_block(g, buf, k);                                            \
     }                                                                         \
     ints[1] += nul;                                                           \
 }
@@ -182,9 +215,9 @@ DEF_MOM(u32, uint32_t, 0)
 DEF_MOM(u64, uint64_t, 0)
 
 typedef void (*mom_fn)(const void *, const uint8_t *, int64_t, int64_t,
-                       mstate *, int64_t *);
+                       mstate *, int64_t *, gridsel *);
 
-int fd_moments_update(const fd_column *col, int64_t *ints, double *flts)
+static int moments_run(const fd_column *col, int64_t *ints, double *flts, gridsel *g)
 {
     if (col == 0 || ints == 0 || flts == 0)
         return FD_EINVAL;
@@ -220,7 +253,7 @@ int fd_moments_update(const fd_column *col, int64_t *ints, double *flts)
     s.sum = flts[2];
     s.mean = flts[3];
     s.m2 = flts[4];
-    fn(col->values, col->validity, col->offset, col->length, &s, ints);
+    fn(col->values, col->validity, col->offset, col->length, &s, ints, g);
     ints[0] = s.n;
     flts[0] = s.mn;
     flts[1] = s.mx;
@@ -228,4 +261,33 @@ int fd_moments_update(const fd_column *col, int64_t *ints, double *flts)
     flts[3] = s.mean;
     flts[4] = s.m2;
     return FD_OK;
+}
+
+int fd_moments_update(const fd_column *col, int64_t *ints, double *flts)
+{
+    return moments_run(col, ints, flts, 0);
+}
+
+int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
+                           double lo, double inv_width, int64_t n_cells, int64_t *counts,
+                           const uint8_t *flags, double *out, int64_t cap, int64_t *n_out)
+{
+    if (!counts || !flags || !n_out || cap < 0 || *n_out < 0 || n_cells < 1
+        || !(inv_width >= 0.0) || !(lo - lo == 0.0))
+        return FD_EINVAL;
+    gridsel g;
+    g.lo = lo;
+    g.inv = inv_width;
+    g.top = (double)(n_cells - 1);
+    g.counts = counts;
+    g.flags = flags;
+    g.out = out;
+    g.cap = cap;
+    g.n = *n_out;
+    g.overflow = 0;
+    int rc = moments_run(col, ints, flts, &g);
+    if (rc)
+        return rc;
+    *n_out = g.n < cap ? g.n : cap;
+    return g.overflow ? FD_EGROW : FD_OK;
 }

@@ -10,18 +10,6 @@
 #include <math.h>
 #include "fd_internal.h"
 
-/* Cell of a finite x: identical arithmetic in both passes is the whole
- * correctness argument, so it lives in one place (mirrored operation for
- * operation by _grid_cell in src/fastdrift/kernels/jit.py, since either
- * backend may run either pass). */
-static inline int64_t grid_cell(double x, double lo, double inv, double top)
-{
-    double t = (x - lo) * inv;
-    t = t > 0.0 ? t : 0.0;
-    t = t < top ? t : top;
-    return (int64_t)t;
-}
-
 #define FD_FINITE(x) ((x) - (x) == 0.0)   /* false for NaN and +-inf */
 
 /* Two loops per type: without a validity bitmap (the common case) the body
@@ -90,7 +78,7 @@ int fd_grid_count(const fd_column *col, double lo, double inv_width,
     if (rc || col->length == 0)
         return rc;
     const double top = (double)(n_cells - 1);
-    GRID_DISPATCH(counts[grid_cell(x, lo, inv_width, top)]++;)
+    GRID_DISPATCH(counts[fd_grid_cell(x, lo, inv_width, top)]++;)
     return FD_OK;
 }
 
@@ -107,7 +95,7 @@ int fd_grid_select(const fd_column *col, double lo, double inv_width,
     int64_t n = *n_out;
     int overflow = 0;
     GRID_DISPATCH(
-        if (flags[grid_cell(x, lo, inv_width, top)]) {
+        if (flags[fd_grid_cell(x, lo, inv_width, top)]) {
             if (n < cap)
                 out[n] = x;
             else
@@ -134,7 +122,7 @@ int fd_grid_count_select(const fd_column *col, double lo, double inv_width,
     int64_t n = *n_out;
     int overflow = 0;
     GRID_DISPATCH(
-        const int64_t c = grid_cell(x, lo, inv_width, top);
+        const int64_t c = fd_grid_cell(x, lo, inv_width, top);
         counts[c]++;
         if (flags[c]) {
             if (n < cap)

@@ -211,3 +211,74 @@ def test_a_small_selection_does_not_pin_the_chunk_sized_buffer():
         assert 0 < got.size < 1_000
         owner = got if got.base is None else got.base
         assert owner.nbytes <= 2 * got.nbytes
+
+
+@settings(max_examples=150, deadline=None)
+@given(dtype=st.sampled_from(DTYPES), data=st.data(), n_cells=st.integers(1, 40),
+       offset=st.integers(0, 9), nulls=st.booleans(), n=st.integers(0, 5000))
+def test_moments_grid_kernel_equals_the_two_kernels(dtype, data, n_cells, offset, nulls, n):
+    # fd_moments_grid_update == fd_moments_update then fd_grid_count_select, bit for bit: moments
+    # state, grid counts, selected values and their order, status (cap overflow included).
+    from fastdrift.kernels import quantile as kq
+    from fastdrift.kernels.moments import moments_update
+    x = data.draw(hnp.arrays(np.dtype(dtype), n,
+                             elements=hnp.from_dtype(np.dtype(dtype), allow_nan=True, allow_infinity=True)
+                             if dtype.startswith("float") else None))
+    mask = data.draw(hnp.arrays(np.bool_, x.size)) if nulls else None
+    arr = pa.array(x, mask=mask).slice(min(offset, x.size))
+    f = x.astype(np.float64)
+    fin = f[np.isfinite(f)]
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    plan = kq.GridPlan(n=max(fin.size, 1), lo=lo, hi=hi, n_cells=n_cells,
+                       inv=n_cells / span if 0 < span < np.inf else 0.0)
+    flags = data.draw(hnp.arrays(np.uint8, n_cells, elements=st.integers(0, 1)))
+    views = list(iter_columns(arr))
+    ints0 = np.zeros(5, np.int64)
+    flts0 = np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])
+    if data.draw(st.booleans()):  # a state that already holds data
+        ints0[:] = [3, 1, 0, 0, 0]
+        flts0[:] = [-1.0, 2.0, 1.5, 0.5, 4.25]
+    i1, f1, c1 = ints0.copy(), flts0.copy(), np.zeros(n_cells, np.int64)
+    got1 = kq.moments_count_select(views, i1, f1, plan, c1, flags, backend="c")
+    i2, f2, c2 = ints0.copy(), flts0.copy(), np.zeros(n_cells, np.int64)
+    for v in views:
+        moments_update(v, i2, f2, backend="c")
+    got2 = kq.count_select([v for v in views if v.kind == "numeric"], plan, c2, flags, backend="c")
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_array_equal(f1.view(np.int64), f2.view(np.int64))  # bit for bit, NaN-free
+    np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_array_equal(got1, got2)
+
+
+def test_moments_grid_kernel_overflow_and_bad_arguments():
+    from fastdrift.kernels import quantile as kq
+    x = np.array([0.5, 1.5, np.nan, 1.2, 1.7, np.inf, 0.1, 1.9])
+    v = next(iter_columns(pa.array(x)))
+    plan = kq.grid_plan(x.size, 0.1, 1.9)
+    flags = np.zeros(plan.n_cells, np.uint8)
+    flags[plan.n_cells // 2:] = 1  # the upper half of the values
+    res = []
+    for fused in (True, False):
+        ints, flts = np.zeros(5, np.int64), np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])
+        counts, out, got = np.zeros(plan.n_cells, np.int64), np.zeros(2), np.zeros(1, np.int64)
+        args = (plan.lo, plan.inv, plan.n_cells, native.ptr("int64_t*", counts), native.ptr("uint8_t*", flags),
+                native.ptr("double*", out), 2, native.ptr("int64_t*", got))
+        if fused:
+            rc = native.lib.fd_moments_grid_update(native.column(v), native.ptr("int64_t*", ints),
+                                                   native.ptr("double*", flts), *args)
+        else:
+            rc = native.lib.fd_grid_count_select(native.column(v), *args)
+        res.append((rc, int(got[0]), out.tolist(), counts.tolist()))
+    assert res[0] == res[1] and res[0][0] == native.lib.FD_EGROW and res[0][1] == 2
+    assert sum(res[0][3]) == 6  # counts complete despite the overflow: the finite values
+    ints, flts = np.zeros(5, np.int64), np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])
+    counts, got = np.zeros(plan.n_cells, np.int64), np.zeros(1, np.int64)
+    for lo, inv, n_cells in ((np.nan, 1.0, 4), (0.0, -1.0, 4), (0.0, 1.0, 0)):
+        rc = native.lib.fd_moments_grid_update(native.column(v), native.ptr("int64_t*", ints),
+                                               native.ptr("double*", flts), lo, inv, n_cells,
+                                               native.ptr("int64_t*", counts), native.ptr("uint8_t*", flags),
+                                               native.ffi.NULL, 0, native.ptr("int64_t*", got))
+        assert rc == native.lib.FD_EINVAL
+    assert ints.sum() == 0 and counts.sum() == 0  # nothing counted by a refused call

@@ -784,11 +784,17 @@ class _StreamingQuantiles:
             counts = np.zeros(self.plan.n_cells, np.int64)
         return [counts, [], self._version]
 
-    def count(self, st, views) -> None:
+    def count(self, st, views, moments: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> None:
+        """Grid counts and held values of one batch; ``moments``: a Moments state (ints, flts)
+        folded in by the same read (:func:`~fastdrift.kernels.quantile.moments_count_select`)."""
         # the latest held cells: they are only ever dropped, so any snapshot holds the final ones;
         # st[2] is the oldest held version this fragment selected with (read before held)
         version = self._version
-        v = self._kq.count_select(views, self.plan, st[0], self.held if self.holding else self._none)
+        flags = self.held if self.holding else self._none
+        if moments is None:
+            v = self._kq.count_select(views, self.plan, st[0], flags)
+        else:
+            v = self._kq.moments_count_select(views, moments[0], moments[1], self.plan, st[0], flags)
         st[2] = min(st[2], version)
         if v.size:
             st[1].append(v)  # raw: most are dropped at the merge, before any tie is folded
@@ -975,11 +981,16 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
     def count1(st, b):
         for p in plans:
             col = b.column(p.name)
+            sq = streaming.get(p.name)
             for s in st[0][p.name]:
-                if s is not None:
+                if s is None:
+                    continue
+                if sq is not None and isinstance(s, Moments):
+                    # moments, grid counts and held values in one read of the column
+                    s.update_counting(col, lambda views, ints, flts, sq=sq, sst=st[2][p.name]:
+                                      sq.count(sst, views, (ints, flts)))
+                else:
                     s.update(col)
-        for n, sq in streaming.items():
-            sq.count(st[2][n], _numeric_views(b.column(n), n))
         st[1] += b.num_rows
 
     acc = make1()

@@ -272,6 +272,39 @@ def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray
     return _trimmed(out, int(got[0]))
 
 
+def moments_count_select(views: Iterable[ColumnView], ints: np.ndarray, flts: np.ndarray, plan: GridPlan,
+                         counts: np.ndarray, flags: np.ndarray, backend: Optional[str] = None) -> np.ndarray:
+    """:func:`~fastdrift.kernels.moments.moments_update` of each chunk into ``(ints, flts)`` and
+    :func:`count_select` over it, in one read (C: ``fd_moments_grid_update``; numba: the two
+    kernels one after the other).  Same results as the two calls.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 values of the flagged cells, unsorted, in column order.
+    """
+    from .moments import _check_state, moments_update
+    backend = _resolve_backend(backend)
+    _check_state(ints, flts)
+    if counts.dtype != np.int64 or counts.shape != (plan.n_cells,) or not counts.flags.c_contiguous:
+        raise InvalidInputError(f"counts must be contiguous int64[{plan.n_cells}]")
+    views = list(views)
+    if backend != "c" or get_backend("moments") != "c" or any(v.kind != "numeric" for v in views):
+        for v in views:
+            moments_update(v, ints, flts)  # counts null chunks; raises on a non-numeric one
+        return count_select([v for v in views if v.kind == "numeric"], plan, counts, flags, backend=backend)
+    flags = np.ascontiguousarray(flags, dtype=np.uint8)
+    out = np.empty(sum(v.length for v in views), dtype=np.float64)  # every value at most
+    got = np.zeros(1, dtype=np.int64)
+    for v in views:
+        rc = native.lib.fd_moments_grid_update(
+            native.column(v), native.ptr("int64_t*", ints), native.ptr("double*", flts), plan.lo, plan.inv,
+            plan.n_cells, native.ptr("int64_t*", counts), native.ptr("uint8_t*", flags),
+            native.ptr("double*", out), out.size, native.ptr("int64_t*", got))
+        native.check(rc, "moments and grid count", v.name)
+    return _trimmed(out, int(got[0]))
+
+
 def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
                             values: np.ndarray, qs) -> np.ndarray:
     """``np.quantile(x, qs)`` from the whole column's grid counts and the flagged cells' values.

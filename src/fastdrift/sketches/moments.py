@@ -120,6 +120,19 @@ class Moments(Sketch):
             moments_update(view, ints, flts)
         self._ints, self._flts = ints, flts
 
+    def update_counting(self, values, count) -> "Moments":
+        """:meth:`update`, with ``count(views, ints, flts)`` folding the chunks into a copy of the
+        state in place of the moments kernel: a kernel that does other work in the same read of
+        the column (the scan's grid, :func:`fastdrift.kernels.quantile.moments_count_select`) and
+        leaves the state :meth:`update` would.  On error nothing of this call is counted."""
+        with self._mutating():
+            arr = as_arrow(values, self.name)
+            _check_numeric_type(arr, self.name)
+            ints, flts = self._ints.copy(), self._flts.copy()
+            count(list(iter_columns(arr, self.name)), ints, flts)
+            self._ints, self._flts = ints, flts
+        return self
+
     def _merge(self, other) -> None:
         moments_merge(self._ints, self._flts, other._ints, other._flts)
 
