@@ -30,6 +30,14 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
  * quantiles, so it lives in one place (mirrored operation for operation by
  * _grid_cell in src/fastdrift/kernels/jit.py, since either backend may run
  * either pass). */
+#define FD_FINITE(x) ((x) - (x) == 0.0)   /* false for NaN and +-inf */
+
+/* Whether (lo, inv_width, n_cells) is a grid every such kernel can use. */
+static inline int fd_grid_ok(double lo, double inv_width, int64_t n_cells)
+{
+    return n_cells >= 1 && inv_width >= 0.0 && FD_FINITE(lo);
+}
+
 static inline int64_t fd_grid_cell(double x, double lo, double inv, double top)
 {
     double t = (x - lo) * inv;

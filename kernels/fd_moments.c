@@ -272,8 +272,7 @@ int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
                            double lo, double inv_width, int64_t n_cells, int64_t *counts,
                            const uint8_t *flags, double *out, int64_t cap, int64_t *n_out)
 {
-    if (!counts || !flags || !n_out || cap < 0 || *n_out < 0 || n_cells < 1
-        || !(inv_width >= 0.0) || !(lo - lo == 0.0))
+    if (!counts || !flags || !n_out || cap < 0 || *n_out < 0 || !fd_grid_ok(lo, inv_width, n_cells))
         return FD_EINVAL;
     gridsel g;
     g.lo = lo;

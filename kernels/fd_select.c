@@ -10,7 +10,6 @@
 #include <math.h>
 #include "fd_internal.h"
 
-#define FD_FINITE(x) ((x) - (x) == 0.0)   /* false for NaN and +-inf */
 
 /* Two loops per type: without a validity bitmap (the common case) the body
  * runs with no per-value null test; with one, a whole byte of validity bits
@@ -61,8 +60,7 @@
 /* The checks every grid entry point shares: a column and grid it can read. */
 static int grid_args(const fd_column *col, double lo, double inv_width, int64_t n_cells)
 {
-    if (!col || n_cells < 1 || col->length < 0 || col->offset < 0 || !(inv_width >= 0.0)
-        || !FD_FINITE(lo))
+    if (!col || !fd_grid_ok(lo, inv_width, n_cells) || col->length < 0 || col->offset < 0)
         return FD_EINVAL;
     if (col->length > 0 && !col->values)
         return FD_EINVAL;

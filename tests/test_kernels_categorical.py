@@ -377,9 +377,9 @@ def test_c_compiles_warning_free(flags, tmp_path):
 
 @pytest.mark.parametrize("cap", [3, 5, 100])
 def test_batches_sharing_a_dictionary_count_as_the_decoded_strings(cap):
-    # Slices of one DictionaryArray share its dictionary buffers (as the batches of a Parquet
-    # column chunk do): later batches take the cached ids, but entries first used in a later
-    # batch, past the cap or not, must still arrive in order, as the decoded strings would.
+    # Slices of one DictionaryArray share its dictionary (as the batches of a Parquet column
+    # chunk do): entries first used in a later batch, past the cap or not, must arrive in the
+    # order the decoded strings would, and a dictionary's room is reserved at once.
     rng = np.random.default_rng(cap)
     words = pa.array([f"w{i}" for i in range(8)] + [None])
     idx = np.concatenate([rng.integers(0, 3, 500), rng.integers(0, 9, 500), rng.integers(2, 9, 500)])

@@ -59,10 +59,11 @@ class ProfileFile:
 
     @classmethod
     def from_bytes(cls, data) -> "ProfileFile":
-        kind, _, _ = codec.decode(data)
+        kind, params, payload = codec.decode(data)
         if kind == codec.Kind.PROFILE:
             return cls(Profile.from_bytes(data))
-        _, params, payload = codec.decode(data, expected_kind=codec.Kind.PROFILE_FILE)
+        if kind != codec.Kind.PROFILE_FILE:  # the codec's own "unexpected kind" error
+            codec.decode(data, expected_kind=codec.Kind.PROFILE_FILE)
         if len(params):
             raise CorruptStateError(f"profile file: unexpected {len(params)} parameter bytes")
         r = codec.Reader(payload, "profile file")

@@ -46,6 +46,7 @@ past which the selection pass runs instead).
 from __future__ import annotations
 
 import collections
+import functools
 import concurrent.futures as cf
 import dataclasses
 import os
@@ -784,17 +785,14 @@ class _StreamingQuantiles:
             counts = np.zeros(self.plan.n_cells, np.int64)
         return [counts, [], self._version]
 
-    def count(self, st, views, moments: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> None:
-        """Grid counts and held values of one batch; ``moments``: a Moments state (ints, flts)
-        folded in by the same read (:func:`~fastdrift.kernels.quantile.moments_count_select`)."""
+    def count(self, st, views, ints: np.ndarray, flts: np.ndarray) -> None:
+        """Grid counts and held values of one batch, with its Moments state ``(ints, flts)`` folded
+        in by the same read (:func:`~fastdrift.kernels.quantile.moments_count_select`)."""
         # the latest held cells: they are only ever dropped, so any snapshot holds the final ones;
         # st[2] is the oldest held version this fragment selected with (read before held)
         version = self._version
         flags = self.held if self.holding else self._none
-        if moments is None:
-            v = self._kq.count_select(views, self.plan, st[0], flags)
-        else:
-            v = self._kq.moments_count_select(views, moments[0], moments[1], self.plan, st[0], flags)
+        v = self._kq.moments_count_select(views, ints, flts, self.plan, st[0], flags)
         st[2] = min(st[2], version)
         if v.size:
             st[1].append(v)  # raw: most are dropped at the merge, before any tie is folded
@@ -987,8 +985,7 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
                     continue
                 if sq is not None and isinstance(s, Moments):
                     # moments, grid counts and held values in one read of the column
-                    s.update_counting(col, lambda views, ints, flts, sq=sq, sst=st[2][p.name]:
-                                      sq.count(sst, views, (ints, flts)))
+                    s.update_counting(col, functools.partial(sq.count, st[2][p.name]))
                 else:
                     s.update(col)
         st[1] += b.num_rows

@@ -197,9 +197,6 @@ def _unpack_bits(bits: np.ndarray, start: int, n: int) -> np.ndarray:
     return u[s:s + n].astype(bool)
 
 
-_UNKNOWN_ID = -3  # a dictionary entry not looked up yet (ids are >= 0, -1 other, -2 null)
-
-
 def _first_arrival(view: ColumnView, used: np.ndarray) -> np.ndarray:
     """Dictionary entries flagged in ``used``, ordered by first occurrence in the indices.
 
@@ -290,7 +287,6 @@ class CatTable:
         self._meta = np.zeros(_META_LEN, dtype=np.int64)
         self._meta[_MAX_IDS] = self.max_ids
         self._cstruct = None
-        self._dict_cache = None
 
     # ---- read access ---------------------------------------------------------
 
@@ -404,6 +400,13 @@ class CatTable:
         out = np.zeros(n, dtype=a.dtype)
         out[:a.size] = a
         return out
+
+    @staticmethod
+    def _view_bytes(view: ColumnView) -> int:
+        """Key bytes of a whole string view (0 for other kinds)."""
+        if view.kind != "string":
+            return 0
+        return int(view.offsets[view.offset + view.length]) - int(view.offsets[view.offset])
 
     @staticmethod
     def _pending_bytes(view: ColumnView, i: int) -> int:
@@ -552,15 +555,7 @@ class CatTable:
                 f"the dictionary of length {n_dict}")
         self._check(rc, "fd_count_indices", view.name)
         used = scratch > 0
-        if not used.any():
-            self._meta[_NULL] += n_null
-            return
-        # The batches of one Parquet column chunk (and often of a whole file) share one
-        # dictionary: once each used entry has its id, count without ordering or hashing.
-        known = self._dictionary_ids(dictionary)
-        if known is not None and not np.any(known[used] == _UNKNOWN_ID):
-            self._apply(known[used], scratch[used])
-        else:
+        if used.any():
             order = _first_arrival(view, used)
             taken = dictionary.take(pa.array(order, type=pa.int64()))
             if pat.is_boolean(taken.type):
@@ -569,39 +564,10 @@ class CatTable:
             if dview.kind == "null":
                 ids = np.full(order.size, -2, dtype=np.int64)
             else:
-                if self.key_kind == "str" and dview.kind == "string":
-                    import pyarrow.compute as pc
-                    n_bytes = int(pc.sum(pc.binary_length(taken)).as_py() or 0)
-                else:
-                    n_bytes = 0
-                self._reserve(b, order.size, n_bytes)
+                self._reserve(b, order.size, self._view_bytes(dview))
                 ids = self._lookup(b, dview)
             self._apply(ids, scratch[order])
-            self._remember_dictionary_ids(dictionary, known, order, ids)
         self._meta[_NULL] += n_null
-
-    @staticmethod
-    def _dictionary_key(dictionary) -> tuple:
-        return (str(dictionary.type), dictionary.offset, len(dictionary),
-                tuple(0 if buf is None else buf.address for buf in dictionary.buffers()))
-
-    def _dictionary_ids(self, dictionary) -> Optional[np.ndarray]:
-        """Ids of the last dictionary's entries (_UNKNOWN_ID: not looked up yet), when ``dictionary``
-        is that same dictionary (same buffers; the cache holds the array, so its buffers cannot be
-        freed and their addresses reused).  Ids never change: keys are never removed, and a key
-        counted as "other" stays other (the table stays full)."""
-        cache = getattr(self, "_dict_cache", None)
-        if cache is None or cache[0] != self._dictionary_key(dictionary):
-            return None
-        return cache[2]
-
-    def _remember_dictionary_ids(self, dictionary, known, order, ids) -> None:
-        if known is None:
-            known = np.full(len(dictionary), _UNKNOWN_ID, dtype=np.int64)
-        else:
-            known = known.copy()  # never changed in place: copies of this table may share it
-        known[order] = ids
-        self._dict_cache = (self._dictionary_key(dictionary), dictionary, known)
 
     def _apply(self, ids: np.ndarray, cnts: np.ndarray) -> None:
         ok = ids >= 0
@@ -716,7 +682,6 @@ class CatTable:
             a = getattr(self, attr)
             setattr(new, attr, a.copy() if a.size else a)
         new._cstruct = None
-        new._dict_cache = None
         return new
 
     def state(self) -> dict:
