@@ -94,7 +94,9 @@ int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
  * both functions, so a value is selected exactly when it was counted in a
  * flagged cell.  Nulls, NaN and +-inf are skipped by both.  Used to find
  * exact quantiles by sorting only the cells that hold the wanted ranks.
+ * 1 <= n_cells <= FD_GRID_MAX_CELLS (a cell fits an int32), else FD_EINVAL.
  */
+#define FD_GRID_MAX_CELLS 2147483647
 int fd_grid_count(const fd_column *col, double lo, double inv_width,
                   int64_t n_cells, int64_t *counts);
 

@@ -24,6 +24,16 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
 #define FD_PREFETCH(p) ((void)(p))
 #endif
 
+/* Per-block loops the compiler vectorises are built twice on x86-64 with GCC
+ * and glibc (whose ifunc picks one at load time): for AVX2 (4 doubles a
+ * vector; no FMA, so the same operations round the same way and results are
+ * bit-identical) and for the baseline SSE2 every x86-64 has.  Elsewhere it is
+ * one ordinary function. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && __GNUC__ >= 8
+#define FD_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FD_VECTOR_CLONES
+#endif
 
 /* Cell of a finite x in an equal-width grid: identical arithmetic in every
  * pass that counts or selects is the whole correctness argument of the exact
@@ -35,7 +45,7 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
 /* Whether (lo, inv_width, n_cells) is a grid every such kernel can use. */
 static inline int fd_grid_ok(double lo, double inv_width, int64_t n_cells)
 {
-    return n_cells >= 1 && inv_width >= 0.0 && FD_FINITE(lo);
+    return n_cells >= 1 && n_cells <= FD_GRID_MAX_CELLS && inv_width >= 0.0 && FD_FINITE(lo);
 }
 
 static inline int64_t fd_grid_cell(double x, double lo, double inv, double top)

@@ -275,7 +275,7 @@ def test_moments_grid_kernel_overflow_and_bad_arguments():
     assert sum(res[0][3]) == 6  # counts complete despite the overflow: the finite values
     ints, flts = np.zeros(5, np.int64), np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])
     counts, got = np.zeros(plan.n_cells, np.int64), np.zeros(1, np.int64)
-    for lo, inv, n_cells in ((np.nan, 1.0, 4), (0.0, -1.0, 4), (0.0, 1.0, 0)):
+    for lo, inv, n_cells in ((np.nan, 1.0, 4), (0.0, -1.0, 4), (0.0, 1.0, 0), (0.0, 1.0, 2**31)):
         rc = native.lib.fd_moments_grid_update(native.column(v), native.ptr("int64_t*", ints),
                                                native.ptr("double*", flts), lo, inv, n_cells,
                                                native.ptr("int64_t*", counts), native.ptr("uint8_t*", flags),

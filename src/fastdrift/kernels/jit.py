@@ -524,10 +524,14 @@ def _grid_count_select(values, validity, offset, length, lo, inv, top, counts, f
     return FD_EGROW if overflow else FD_OK
 
 
+_GRID_MAX_CELLS = 2147483647  # FD_GRID_MAX_CELLS
+
+
 def _grid_args_ok(values, validity, offset, length, lo, inv_width, n_cells):
     # fd_select.c's argument checks, plus the buffer sizes that C has to
     # trust but numpy arrays can tell (bounds checks are off in the loops).
-    if n_cells < 1 or length < 0 or offset < 0 or not inv_width >= 0.0 or not lo - lo == 0.0:
+    if n_cells < 1 or n_cells > _GRID_MAX_CELLS or length < 0 or offset < 0 or not inv_width >= 0.0 \
+            or not lo - lo == 0.0:
         return False
     if length == 0:
         return True
