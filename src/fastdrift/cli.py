@@ -294,7 +294,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(p):
         p.add_argument("--config", help="monitor config (YAML/TOML): columns, kinds, binning, roles")
-        p.add_argument("--workers", type=int, default=None, help="scan threads (default: every core)")
+        p.add_argument("--workers", type=int, default=None, help="scan threads (default: one more than the cores)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
