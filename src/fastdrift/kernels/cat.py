@@ -510,7 +510,7 @@ class CatTable:
         dictionary = view.dictionary
         n_dict = len(dictionary)
         scratch = np.zeros(n_dict, dtype=np.int64)
-        first = np.empty(n_dict, dtype=np.int64)  # written where scratch leaves 0
+        first = np.empty(n_dict, dtype=np.int64)  # set by the kernel where scratch > 0
         rc, progress, n_null = b.count_indices(view, scratch, first)
         if rc == _EINVAL:
             raise InvalidInputError(
