@@ -161,11 +161,16 @@ int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start,
 int fd_cat_rehash(fd_cat_table *t);
 
 /* Count integer indices (a dictionary array's indices, any signed or
- * unsigned integer type)
- * into bins[0:n_bins]; nulls into *n_null.  An index outside [0, n_bins)
- * returns FD_EINVAL with *progress at the bad element; bins is then
- * partly updated, so callers count into a scratch array. */
-int fd_count_indices(const fd_column *col, int64_t *bins, int64_t n_bins,
+ * unsigned integer type) into bins[0:n_bins]; nulls into *n_null.
+ * first: NULL, or n_bins entries: when a valid element i (0 <= i < length,
+ * relative to the array's offset) takes bins[x] from 0 to 1, first[x] = i;
+ * other entries of first are not written.  So with bins zeroed on entry,
+ * first[x] is the position of index x's first occurrence for every x with
+ * bins[x] > 0, and ordering those entries by first[] gives the order in
+ * which the decoded values arrive.  An index outside [0, n_bins) returns
+ * FD_EINVAL with *progress at the bad element; bins and first are then
+ * partly updated, so callers count into scratch arrays. */
+int fd_count_indices(const fd_column *col, int64_t *bins, int64_t *first, int64_t n_bins,
                      int64_t *n_null, int64_t *progress);
 
 /* Count a boolean column: trues, falses and nulls. */

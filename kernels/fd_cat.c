@@ -440,26 +440,116 @@ int fd_cat_rehash(fd_cat_table *t)
 
 /* ---- dictionary indices ------------------------------------------------- */
 
-#define FD_IDX_LOOP(VT, OUT_OF_RANGE)                                         \
+static inline int64_t fd_popcount64(uint64_t x)
+{
+    /* SWAR popcount: portable C99; gcc/clang turn it into popcnt when the
+     * target has one. */
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return (int64_t)((x * 0x0101010101010101ULL) >> 56);
+}
+
+/* Index of the lowest set bit of x != 0. */
+static inline int64_t fd_ctz64(uint64_t x)
+{
+#if defined(__GNUC__)
+    return __builtin_ctzll(x);
+#else
+    /* de Bruijn: the isolated lowest bit times the sequence puts a unique
+     * 6-bit pattern in the top bits. */
+    static const unsigned char pos[64] = {
+        0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4,
+        62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18, 12, 5,
+        63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11,
+        46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6};
+    return pos[((x & (0 - x)) * 0x03F79D71B4CB0A89ULL) >> 58];
+#endif
+}
+
+/* Nulls among elements [0, k) (bit off + i of bits): the cold error path's
+ * exact count, whatever the hot loop had summed so far. */
+static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
+{
+    int64_t i, nulls = 0;
+    for (i = 0; i < k; i++)
+        nulls += !fd_valid(bits, off + i);
+    return nulls;
+}
+
+/* One valid element k.  FIRST is the literal 0 or 1, so each instantiation
+ * has no test of it.  The first-position test reuses the count the
+ * increment loads anyway: a branch taken once per used entry (well
+ * predicted).  A separate sentinel test (first[x] < 0, one more load)
+ * measured 3-4x its cost in a stand-alone loop (131,072 int32 indices over
+ * 250 entries). */
+#define FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, k)                                \
+    do {                                                                      \
+        const VT x = v[k];                                                    \
+        int64_t c;                                                            \
+        if (OUT_OF_RANGE) {                                                   \
+            *n_null += bits ? fd_nulls_before(bits, off, k) : 0;              \
+            *progress = (k);                                                  \
+            return FD_EINVAL;                                                 \
+        }                                                                     \
+        c = bins[(int64_t)x];                                                 \
+        bins[(int64_t)x] = c + 1;                                             \
+        if ((FIRST) && c == 0)                                                \
+            first[(int64_t)x] = (k);                                          \
+    } while (0)
+
+/* With a validity bitmap, 64 elements at a time from the first element
+ * whose bit starts a byte: a word of valid elements runs the plain loop, a
+ * mixed one visits its set bits (lowest first, so in element order) and
+ * counts its nulls by popcount.  Per-element bit tests mispredict on every
+ * null; measured 5% random nulls: ~1.4x faster. */
+#define FD_IDX_LOOP(VT, OUT_OF_RANGE, FIRST)                                  \
     do {                                                                      \
         const VT *v = (const VT *)col->values + off;                          \
-        for (i = 0; i < n; i++) {                                             \
-            VT x;                                                             \
-            if (!fd_valid(bits, off + i)) {                                   \
-                nulls++;                                                      \
-                continue;                                                     \
+        int64_t k;                                                            \
+        i = 0;                                                                \
+        if (bits) {                                                           \
+            for (; i < n && ((off + i) & 7) != 0; i++) {                      \
+                if (fd_valid(bits, off + i))                                  \
+                    FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, i);                   \
+                else                                                          \
+                    nulls++;                                                  \
             }                                                                 \
-            x = v[i];                                                         \
-            if (OUT_OF_RANGE) {                                               \
-                *n_null += nulls;                                             \
-                *progress = i;                                                \
-                return FD_EINVAL;                                             \
+            for (; i + 64 <= n; i += 64) {                                    \
+                uint64_t w = fd_load_le64(bits + ((off + i) >> 3));           \
+                if (w == ~(uint64_t)0) {                                      \
+                    for (k = i; k < i + 64; k++)                              \
+                        FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, k);               \
+                    continue;                                                 \
+                }                                                             \
+                nulls += 64 - fd_popcount64(w);                               \
+                while (w) {                                                   \
+                    k = i + fd_ctz64(w);                                      \
+                    w &= w - 1;                                               \
+                    FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, k);                   \
+                }                                                             \
             }                                                                 \
-            bins[(int64_t)x]++;                                               \
+            for (; i < n; i++) {                                              \
+                if (fd_valid(bits, off + i))                                  \
+                    FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, i);                   \
+                else                                                          \
+                    nulls++;                                                  \
+            }                                                                 \
+        } else {                                                              \
+            for (; i < n; i++)                                                \
+                FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, i);                       \
         }                                                                     \
     } while (0)
 
-int fd_count_indices(const fd_column *col, int64_t *bins, int64_t n_bins,
+#define FD_IDX_CASE(VT, OUT_OF_RANGE)                                         \
+    do {                                                                      \
+        if (first)                                                            \
+            FD_IDX_LOOP(VT, OUT_OF_RANGE, 1);                                 \
+        else                                                                  \
+            FD_IDX_LOOP(VT, OUT_OF_RANGE, 0);                                 \
+    } while (0)
+
+int fd_count_indices(const fd_column *col, int64_t *bins, int64_t *first, int64_t n_bins,
                      int64_t *n_null, int64_t *progress)
 {
     const uint8_t *bits;
@@ -475,14 +565,14 @@ int fd_count_indices(const fd_column *col, int64_t *bins, int64_t n_bins,
         return FD_EINVAL;
     bits = col->validity;
     switch (col->type) {
-    case FD_I8: FD_IDX_LOOP(int8_t, x < 0 || (int64_t)x >= n_bins); break;
-    case FD_I16: FD_IDX_LOOP(int16_t, x < 0 || (int64_t)x >= n_bins); break;
-    case FD_I32: FD_IDX_LOOP(int32_t, x < 0 || (int64_t)x >= n_bins); break;
-    case FD_I64: FD_IDX_LOOP(int64_t, x < 0 || x >= n_bins); break;
-    case FD_U8: FD_IDX_LOOP(uint8_t, (int64_t)x >= n_bins); break;
-    case FD_U16: FD_IDX_LOOP(uint16_t, (int64_t)x >= n_bins); break;
-    case FD_U32: FD_IDX_LOOP(uint32_t, (int64_t)x >= n_bins); break;
-    default: FD_IDX_LOOP(uint64_t, x >= (uint64_t)n_bins); break;
+    case FD_I8: FD_IDX_CASE(int8_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I16: FD_IDX_CASE(int16_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I32: FD_IDX_CASE(int32_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I64: FD_IDX_CASE(int64_t, x < 0 || x >= n_bins); break;
+    case FD_U8: FD_IDX_CASE(uint8_t, (int64_t)x >= n_bins); break;
+    case FD_U16: FD_IDX_CASE(uint16_t, (int64_t)x >= n_bins); break;
+    case FD_U32: FD_IDX_CASE(uint32_t, (int64_t)x >= n_bins); break;
+    default: FD_IDX_CASE(uint64_t, x >= (uint64_t)n_bins); break;
     }
     *n_null += nulls;
     *progress = n;
@@ -490,16 +580,6 @@ int fd_count_indices(const fd_column *col, int64_t *bins, int64_t n_bins,
 }
 
 /* ---- booleans ----------------------------------------------------------- */
-
-static inline int64_t fd_popcount64(uint64_t x)
-{
-    /* SWAR popcount: portable C99; gcc/clang turn it into popcnt when the
-     * target has one. */
-    x = x - ((x >> 1) & 0x5555555555555555ULL);
-    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
-    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
-    return (int64_t)((x * 0x0101010101010101ULL) >> 56);
-}
 
 int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
                   int64_t *n_null)

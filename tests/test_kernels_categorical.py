@@ -27,7 +27,7 @@ SETTINGS = settings(deadline=None, max_examples=60, suppress_health_check=[Healt
 INT_TYPES = [pa.int8(), pa.int16(), pa.int32(), pa.int64(),
              pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()]
 STR_TYPES = [pa.string(), pa.large_string(), pa.binary(), pa.large_binary()]
-INDEX_TYPES = [pa.int8(), pa.int16(), pa.int32(), pa.int64()]
+INDEX_TYPES = INT_TYPES  # Arrow allows unsigned dictionary indices too
 
 
 def table_arrays(t):
@@ -224,6 +224,132 @@ def test_dictionary_index_out_of_range():
         assert t.to_dict() == {"a": 1} and t.null == 0
 
 
+@SETTINGS
+@given(st.data(), st.sampled_from(INDEX_TYPES), st.integers(1, 6))
+def test_dictionary_index_out_of_range_any_type_leaves_table_untouched(data, index_type, d):
+    info = np.iinfo(index_type.to_pandas_dtype())
+    bad = data.draw(st.sampled_from([d, int(info.max)] + ([-1, int(info.min)] if info.min < 0 else [])))
+    idx = data.draw(st.lists(st.none() | st.integers(0, d - 1), max_size=150))
+    pos = data.draw(st.integers(0, len(idx)))
+    idx.insert(pos, bad)
+    idx += data.draw(st.lists(st.none() | st.integers(0, d - 1) | st.just(bad), max_size=20))
+    lo = data.draw(st.integers(0, pos))
+    arr = pa.DictionaryArray.from_arrays(pa.array(idx, index_type), pa.array([f"v{i}" for i in range(d)]),
+                                         safe=False).slice(lo)
+    for be in BACKENDS:
+        t = CatTable("str", 4)
+        t.update(pa.array(["v0", None, "w"]), backend=be)
+        before = t.copy()
+        with pytest.raises(InvalidInputError, match=rf"'col'.*position {pos - lo}\b"):
+            t.update(arr, backend=be, name="col")
+        assert_same_state(t, before)
+
+
+# ---- the dictionary-index kernel -------------------------------------------------
+
+def count_indices(be, view, bins, first):
+    """fd_count_indices / jit.count_indices; first None = not wanted.  Returns (rc, progress, n_null)."""
+    if be == "c":
+        nn = native.ffi.new("int64_t*", 5)  # the kernel accumulates
+        prog = native.ffi.new("int64_t*")
+        rc = native.lib.fd_count_indices(native.column(view), native.ptr("int64_t*", bins),
+                                         native.ffi.NULL if first is None else native.ptr("int64_t*", first),
+                                         bins.size, nn, prog)
+        return rc, prog[0], nn[0] - 5
+    out = jit.count_indices(view.values, view.validity, view.offset, view.length, bins,
+                            np.empty(0, np.int64) if first is None else first)
+    return tuple(int(x) for x in out)
+
+
+@st.composite
+def index_arrays(draw):
+    """(index array maybe sliced, n_bins): any integer type, nulls (rare, dense, in runs), out-of-range values."""
+    index_type = draw(st.sampled_from(INT_TYPES))
+    info = np.iinfo(index_type.to_pandas_dtype())
+    n_bins = draw(st.integers(0, min(40, int(info.max))))
+    n = draw(st.integers(0, 400))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.integers(0, max(n_bins, 1), n).astype(object)
+    null = rng.random(n) < draw(st.sampled_from([0.0, 0.03, 0.5, 0.97, 1.0]))
+    if n and draw(st.booleans()):  # a run of nulls or of valid values (whole validity words)
+        a = draw(st.integers(0, n))
+        null[a:draw(st.integers(a, n))] = draw(st.booleans())
+    bad = [b for b in (-1, int(info.min), n_bins, int(info.max)) if b < 0 or b >= n_bins]
+    bad = [b for b in bad if info.min <= b <= info.max]
+    for _ in range(draw(st.integers(0, 2)) if n else 0):
+        x[draw(st.integers(0, n - 1))] = draw(st.sampled_from(bad))
+    if n_bins == 0:
+        x[:] = draw(st.sampled_from(bad))  # no index is in range
+    arr = pa.array([None if m else int(v) for v, m in zip(x, null)], index_type)
+    if draw(st.booleans()):
+        lo = draw(st.integers(0, n))
+        arr = arr.slice(lo, draw(st.integers(0, n - lo)))
+    return arr, n_bins
+
+
+def count_indices_oracle(arr, n_bins, bins0, first0):
+    """numpy: bins, first, progress, n_null (bincount and np.unique's first indices of the valid prefix)."""
+    valid = np.flatnonzero(arr.is_valid().to_numpy(zero_copy_only=False))
+    x = np.array([v for v in arr.to_pylist() if v is not None], dtype=object)
+    out = [k for k, v in enumerate(x) if not 0 <= v < n_bins]
+    k = out[0] if out else len(x)  # valid elements counted
+    progress = int(valid[k]) if out else len(arr)
+    xs = x[:k].astype(np.int64)
+    bins = bins0 + np.bincount(xs, minlength=n_bins)
+    first = first0.copy()
+    u, at = np.unique(xs, return_index=True)
+    fresh = bins0[u] == 0
+    first[u[fresh]] = valid[at[fresh]]
+    return bins, first, progress, progress - k if out else len(arr) - len(x)
+
+
+@SETTINGS
+@given(index_arrays(), st.data())
+def test_count_indices_matches_numpy(arr_bins, data):
+    arr, n_bins = arr_bins
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    # Counts accumulate: entries already counted keep their first[] (here the -7 marker).
+    bins0 = rng.integers(0, 3, n_bins) * (rng.random(n_bins) < data.draw(st.sampled_from([0.0, 0.5])))
+    first0 = np.full(n_bins, -7, np.int64)
+    bins, first, progress, n_null = count_indices_oracle(arr, n_bins, bins0, first0)
+    want_rc = native.lib.FD_EINVAL if progress < len(arr) else native.lib.FD_OK
+    for v in iter_columns(arr):
+        for be in BACKENDS:
+            got_bins, got_first = bins0.copy(), first0.copy()
+            assert count_indices(be, v, got_bins, got_first) == (want_rc, progress, n_null), be
+            np.testing.assert_array_equal(got_bins, bins, err_msg=be)
+            np.testing.assert_array_equal(got_first, first, err_msg=be)
+            got_bins = bins0.copy()
+            assert count_indices(be, v, got_bins, None) == (want_rc, progress, n_null), be
+            np.testing.assert_array_equal(got_bins, bins, err_msg=be)
+
+
+@pytest.mark.parametrize("index_type", INT_TYPES)
+def test_count_indices_out_of_range(index_type):
+    vals = [0, 2, None, 1, 3, 0] if index_type != pa.int8() else [0, 2, None, 1, -1, 0]
+    bad = 4
+    v = next(iter_columns(pa.array(vals, index_type)))
+    for be in BACKENDS:
+        bins, first = np.zeros(3, np.int64), np.full(3, -1, np.int64)
+        assert count_indices(be, v, bins, first) == (native.lib.FD_EINVAL, bad, 1)
+        assert bins.tolist() == [1, 1, 1] and first.tolist() == [0, 3, 1]
+
+
+def test_count_indices_first_positions_past_nulls_at_odd_offsets():
+    # Validity words split at every offset: first positions are relative to the slice.
+    idx = np.arange(300) % 7
+    mask = np.zeros(300, bool)
+    mask[:150] = True  # entries 0..6 first seen at 150..156 in the unsliced array
+    arr = pa.array(idx, pa.int16(), mask=mask)
+    for lo in range(0, 17):
+        v = next(iter_columns(arr.slice(lo)))
+        for be in BACKENDS:
+            bins, first = np.zeros(7, np.int64), np.empty(7, np.int64)
+            assert count_indices(be, v, bins, first) == (native.lib.FD_OK, 300 - lo, 150 - lo)
+            assert first.tolist() == [150 + (e - 150) % 7 - lo for e in range(7)]
+            assert bins.sum() == 150
+
+
 # ---- integers and booleans -------------------------------------------------------
 
 @SETTINGS
@@ -260,20 +386,6 @@ def test_bool_count_kernel(values, lo, data):
         assert rc == 0
         assert (out[0] - 1, out[1] - 2, out[2] - 3) == want
         assert tuple(jit.bool_count(v.values, v.validity, v.offset, v.length)) == want
-
-
-@pytest.mark.parametrize("index_type", INT_TYPES)
-def test_count_indices_out_of_range(index_type):
-    vals = [0, 2, None, 1, 3, 0] if index_type != pa.int8() else [0, 2, None, 1, -1, 0]
-    bad = 4
-    v = next(iter_columns(pa.array(vals, index_type)))
-    bins = np.zeros(3, dtype=np.int64)
-    prog = native.ffi.new("int64_t*")
-    nn = native.ffi.new("int64_t*")
-    rc = native.lib.fd_count_indices(native.column(v), native.ptr("int64_t*", bins), 3, nn, prog)
-    assert (rc, prog[0]) == (native.lib.FD_EINVAL, bad)
-    rc2, prog2, _ = jit.count_indices(v.values, v.validity, v.offset, v.length, np.zeros(3, np.int64))
-    assert (rc2, prog2) == (rc, bad)
 
 
 def test_uint64_keys_and_signed_mix():
@@ -376,7 +488,7 @@ def test_c_compiles_warning_free(flags, tmp_path):
 
 
 @pytest.mark.parametrize("cap", [3, 5, 100])
-def test_batches_sharing_a_dictionary_count_as_the_decoded_strings(cap):
+def test_batches_sharing_a_dictionary_count_as_the_decoded_strings(cap, backend):
     # Slices of one DictionaryArray share its dictionary (as the batches of a Parquet column
     # chunk do): entries first used in a later batch, past the cap or not, must arrive in the
     # order the decoded strings would, and a dictionary's room is reserved at once.

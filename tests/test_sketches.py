@@ -172,6 +172,34 @@ def test_categorical_dictionary_chunks_align(rng):
     assert fastdrift.Categorical().update(ch).to_dict() == {"w": 4}
 
 
+@pytest.mark.parametrize("index_type", [pa.int8(), pa.int16(), pa.int32(), pa.int64(),
+                                        pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()])
+@pytest.mark.parametrize("cap", [4, 1000])
+def test_categorical_dictionary_equals_decoded_strings(rng, backend, index_type, cap):
+    # Categories in the same order with the same counts as the decoded column: unused and
+    # repeated dictionary values, nulls in the indices and in the dictionary, sliced batches.
+    words = [f"w{i}" for i in range(40)]
+    words[7] = words[3]
+    words[11] = None
+    dictionary = pa.array(words)
+    got, want = fastdrift.Categorical(cap), fastdrift.Categorical(cap)
+    for _ in range(6):
+        n = int(rng.integers(0, 3000))
+        hi = int(rng.integers(1, 41))
+        idx = rng.integers(int(rng.integers(0, hi)), hi, n)
+        null = rng.random(n) < rng.choice([0.0, 0.05, 0.9])
+        arr = pa.DictionaryArray.from_arrays(pa.array(idx, index_type, mask=null), dictionary)
+        lo = int(rng.integers(0, 20))
+        for batch in (arr.slice(lo), pa.chunked_array([arr[:lo], arr[lo:]])):
+            got.update(batch)
+            want.update(batch.cast(pa.string()))
+            assert got.categories == want.categories
+            assert got.counts.tolist() == want.counts.tolist()
+            assert (got.other_count, got.null_count, got.count) == (want.other_count, want.null_count,
+                                                                    want.count)
+    assert got.count > 0 and len(got.categories) >= min(cap, 4)
+
+
 def test_categorical_bool_and_int():
     b = fastdrift.Categorical().update(pa.array([True, False, True, None]))
     assert b.to_dict() == {True: 2, False: 1} and b.null_count == 1 and b.key_type == "bool"

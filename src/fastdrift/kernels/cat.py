@@ -124,11 +124,13 @@ class _CBackend:
     def rehash(self, tab):
         return self.lib.fd_cat_rehash(self.struct(tab))
 
-    def count_indices(self, view, bins):
+    def count_indices(self, view, bins, first):
         col = self.native.column(view)
         n_null = self.ffi.new("int64_t*")
         prog = self.ffi.new("int64_t*")
-        rc = self.lib.fd_count_indices(col, self.native.ptr("int64_t*", bins), bins.size, n_null, prog)
+        ptr = self.native.ptr
+        rc = self.lib.fd_count_indices(col, ptr("int64_t*", bins), ptr("int64_t*", first), bins.size,
+                                       n_null, prog)
         return rc, prog[0], n_null[0]
 
     def bool_count(self, view):
@@ -163,8 +165,8 @@ class _NumbaBackend:
     def rehash(self, tab):
         return self.j.cat_rehash(tab._slots, tab._hashes, tab._meta)
 
-    def count_indices(self, view, bins):
-        return self.j.count_indices(view.values, view.validity, view.offset, view.length, bins)
+    def count_indices(self, view, bins, first):
+        return self.j.count_indices(view.values, view.validity, view.offset, view.length, bins, first)
 
     def bool_count(self, view):
         return self.j.bool_count(view.values, view.validity, view.offset, view.length)
@@ -195,46 +197,6 @@ def _unpack_bits(bits: np.ndarray, start: int, n: int) -> np.ndarray:
     u = np.unpackbits(bits[lo:hi], bitorder="little")
     s = start & 7
     return u[s:s + n].astype(bool)
-
-
-def _first_arrival(view: ColumnView, used: np.ndarray) -> np.ndarray:
-    """Dictionary entries flagged in ``used``, ordered by first occurrence in the indices.
-
-    Scans doubling blocks from the start and stops once every used entry was
-    seen: in a typical column all categories show up early, so this costs a
-    small fraction of a full pass while keeping ids (and the choice of keys
-    kept under the cap) identical to those of the decoded column.
-    """
-    off, n = view.offset, view.length
-    idx = view.values[off:off + n]
-    need = used.copy()
-    remaining = int(need.sum())
-    found_idx, found_pos = [], []
-    pos, block = 0, 4096
-    while remaining and pos < n:
-        blk = idx[pos:pos + block]
-        if view.has_validity:
-            where = np.flatnonzero(_unpack_bits(view.validity, off + pos, blk.size))
-            blk = blk[where]
-        else:
-            where = None
-        u, first = np.unique(blk, return_index=True)
-        u = u.astype(np.int64)
-        new = need[u]
-        if new.any():
-            first = first[new]
-            found_idx.append(u[new])
-            found_pos.append(pos + (where[first] if where is not None else first))
-            need[u[new]] = False
-            remaining -= int(new.sum())
-        pos += block
-        block *= 2
-    if remaining:  # pragma: no cover - count_indices and this scan disagree
-        raise NativeError("dictionary indices changed while being counted")
-    if not found_idx:
-        return _EMPTY_I64
-    order = np.argsort(np.concatenate(found_pos), kind="stable")
-    return np.concatenate(found_idx)[order]
 
 
 class CatTable:
@@ -548,15 +510,19 @@ class CatTable:
         dictionary = view.dictionary
         n_dict = len(dictionary)
         scratch = np.zeros(n_dict, dtype=np.int64)
-        rc, progress, n_null = b.count_indices(view, scratch)
+        first = np.empty(n_dict, dtype=np.int64)  # set by the kernel where scratch > 0
+        rc, progress, n_null = b.count_indices(view, scratch, first)
         if rc == _EINVAL:
             raise InvalidInputError(
                 f"column {view.name!r}: dictionary index at position {progress} is outside "
                 f"the dictionary of length {n_dict}")
         self._check(rc, "fd_count_indices", view.name)
-        used = scratch > 0
-        if used.any():
-            order = _first_arrival(view, used)
+        used = np.flatnonzero(scratch)
+        if used.size:
+            # Entries in order of first occurrence: the order in which the
+            # decoded column's values arrive, so ids (and the keys kept under
+            # the cap) are those of the decoded column.
+            order = used[np.argsort(first[used], kind="stable")]
             taken = dictionary.take(pa.array(order, type=pa.int64()))
             if pat.is_boolean(taken.type):
                 taken = taken.cast(pa.int8())  # the lookup kernel reads integer keys

@@ -1002,10 +1002,10 @@ def cat_rehash(slots, hashes, meta):
     return FD_OK
 
 
-@njit([_RC3(_ro_unaligned(vt), _ro_unaligned(types.uint8), _I64, _I64, _rw(types.int64))
+@njit([_RC3(_ro_unaligned(vt), _ro_unaligned(types.uint8), _I64, _I64, _rw(types.int64), _rw(types.int64))
        for vt in _INT_DTYPES], **NUMBA_OPTIONS)
-def count_indices(values, validity, off, n, bins):
-    """Bincount of dictionary indices (``fd_count_indices``).
+def count_indices(values, validity, off, n, bins, first):
+    """Bincount of dictionary indices, with each index's first position (``fd_count_indices``).
 
     Parameters
     ----------
@@ -1014,13 +1014,21 @@ def count_indices(values, validity, off, n, bins):
     off, n : int
     bins : ndarray of int64
         Accumulated into.
+    first : ndarray of int64
+        Empty (not wanted), or ``bins.size`` entries: ``first[x] = i`` when
+        the valid element ``i`` (0..n-1) takes ``bins[x]`` from 0 to 1; other
+        entries are not written.
 
     Returns
     -------
     (status, progress, n_null) : tuple of int
-        On ``FD_EINVAL`` progress is the first out-of-range element.
+        On ``FD_EINVAL`` progress is the first out-of-range element (or 0
+        when ``first`` has the wrong size).
     """
     n_bins = bins.shape[0]
+    want_first = first.shape[0] > 0
+    if want_first and first.shape[0] != n_bins:
+        return FD_EINVAL, 0, 0
     nulls = 0
     has_bits = validity.shape[0] > 0
     for i in range(n):
@@ -1033,7 +1041,10 @@ def count_indices(values, validity, off, n, bins):
         x = np.int64(values[j])
         if x < 0 or x >= n_bins:
             return FD_EINVAL, i, nulls
-        bins[x] += 1
+        c = bins[x]
+        bins[x] = c + 1
+        if want_first and c == 0:
+            first[x] = i
     return FD_OK, n, nulls
 
 
