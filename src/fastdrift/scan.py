@@ -540,8 +540,8 @@ def default_workers() -> int:
     """Scan threads when not told: one more than the cores this process may run on.
 
     A worker waits while pyarrow's threads read and decode its fragment's next row group;
-    the extra worker's kernels fill that wait (10M x 25 Parquet on 2 cores, same run: 3 workers
-    1.63-1.72 s, 2 workers 1.87-2.08 s, 4 workers 1.68-1.84 s).
+    the extra worker's kernels fill that wait (bench/bench_scan.py, ``--no-quantiles`` on 2 cores:
+    2 workers 1.41x the read, 3 workers 1.30x, 4 workers 1.34x).
     """
     try:
         cores = len(os.sched_getaffinity(0))
