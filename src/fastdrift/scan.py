@@ -687,11 +687,7 @@ class _ExactQuantiles:
         """
         if self.constant:
             return None
-        plan = self.plan
-        t = (np.asarray(edges, np.float64) - plan.lo) * plan.inv  # the kernels' cell arithmetic
-        t = np.where(t > 0.0, t, 0.0)
-        t = np.where(t < plan.n_cells - 1, t, float(plan.n_cells - 1))
-        cells = t.astype(np.int64)
+        cells = _cells(np.asarray(edges, np.float64), self.plan)  # the kernels' cell arithmetic
         flagged = self.flags.astype(bool)
         if not np.all(flagged[cells] | (self.counts[cells] == 0)):
             return None
@@ -816,7 +812,7 @@ class _StreamingQuantiles:
         self.rows += rows
         if not self.holding:
             return
-        for v in st[1]:  # some of cells the held ones dropped since: filtered at the next compaction
+        for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
             self.selected.append((v, None))  # counts None: each value once
             self._size += v.size
         if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by ~15%
