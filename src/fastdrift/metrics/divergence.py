@@ -13,7 +13,7 @@ same two sketches always give the same number.
 Conventions
 -----------
 Peer libraries use the same names for different numbers (see
-``CONVENTIONS.md``); fastdrift fixes one meaning per function:
+``docs/conventions.md``); fastdrift fixes one meaning per function:
 
 ==================  ==================================================  =========
 function            definition                                          range
@@ -62,6 +62,7 @@ Examples
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Optional
@@ -428,7 +429,39 @@ def _xlogy_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # metrics
 # --------------------------------------------------------------------------
 
+# Parameter blocks the metric docstrings share; a line ``%(name)s`` in a
+# docstring is replaced by the block, indented like the line.
+_DOC_PARAMS = {
+    "sides": """reference, current
+    Count vectors or sketches, see :func:`align`.
+include_missing : bool, default False
+    Count nulls/NaN as their own bin (sketches only).""",
+    "eps_psi": """eps : float, default 1e-4
+    Replacement for zero proportions on either side, in [0, 1), without
+    renormalising. ``eps=0`` disables it: a bin empty on exactly one side
+    then contributes ``inf``, a bin empty on both sides 0.""",
+    "eps_unneeded": """eps : float, default 0
+    Optional zero replacement as in :func:`psi`; not needed, the metric is
+    finite with empty bins.""",
+    "base": """base : float, optional
+    Logarithm base; natural log by default (nats), 2 for bits.""",
+}
+_DOC_SLOT = re.compile(r"^( *)%\((\w+)\)s$", re.MULTILINE)
 
+
+def _doc(func):
+    """Fill the ``%(name)s`` lines of ``func``'s docstring from :data:`_DOC_PARAMS`."""
+    if func.__doc__:
+        func.__doc__ = _DOC_SLOT.sub(
+            lambda m: "\n".join(m.group(1) + line if line else line
+                                for line in _DOC_PARAMS[m.group(2)].splitlines()),
+            func.__doc__,
+        )
+    return func
+
+
+
+@_doc
 def psi_contributions(
     reference: Any, current: Any, *, include_missing: bool = False, eps: float = 1e-4
 ) -> np.ndarray:
@@ -442,14 +475,8 @@ def psi_contributions(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
-    eps : float, default 1e-4
-        Replacement for zero proportions, in [0, 1). With ``eps=0`` a bin
-        empty on exactly one side contributes ``inf`` and a bin empty on both
-        sides contributes 0.
+    %(sides)s
+    %(eps_psi)s
 
     Returns
     -------
@@ -472,6 +499,7 @@ def psi_contributions(
     return out
 
 
+@_doc
 def psi(
     reference: Any, current: Any, *, include_missing: bool = False, eps: float = 1e-4
 ) -> float:
@@ -484,13 +512,8 @@ def psi(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
-    eps : float, default 1e-4
-        Replacement for zero proportions; ``0`` disables it (then any bin
-        empty on one side only gives ``inf``).
+    %(sides)s
+    %(eps_psi)s
 
     Returns
     -------
@@ -503,10 +526,10 @@ def psi(
 
     Notes
     -----
-    On the same bins this is exactly the industry/credit-scoring PSI of
-    ``CONVENTIONS.md`` (reference deciles, eps 1e-4), and equals evidently's
-    ``psi`` whenever evidently's data-dependent floor is 1e-4 (no non-zero
-    proportion below 1e-4). It differs from popmon (raw counts + 1e-5, grows
+    On the same bins this is exactly the industry/credit-scoring PSI
+    (reference deciles, eps 1e-4; see ``docs/conventions.md``), and equals
+    evidently's ``psi`` whenever evidently's data-dependent floor is 1e-4
+    (no non-zero proportion below 1e-4). It differs from popmon (raw counts + 1e-5, grows
     with sample size) and frouros (zeros -> 2.2e-308, so one empty bin adds
     about 708·p). The binning is the caller's: evidently bins ref ∪ cur with
     Sturges, the industry convention uses reference deciles. Common reading:
@@ -515,6 +538,7 @@ def psi(
     return float(np.sum(psi_contributions(reference, current, include_missing=include_missing, eps=eps)))
 
 
+@_doc
 def kl_divergence(
     reference: Any,
     current: Any,
@@ -529,16 +553,12 @@ def kl_divergence(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
+    %(sides)s
     eps : float, default 1e-4
         Replacement for zero proportions on both sides, **without**
         renormalising. With ``eps=0``, bins where the reference is empty add
         0 and bins where only the current is empty make the result ``inf``.
-    base : float, optional
-        Logarithm base; natural log by default (nats), 2 for bits.
+    %(base)s
 
     Returns
     -------
@@ -568,6 +588,7 @@ def kl_divergence(
     return float(np.sum(_xlogy_ratio(p, q))) / scale
 
 
+@_doc
 def js_divergence(
     reference: Any,
     current: Any,
@@ -586,15 +607,9 @@ def js_divergence(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
-    eps : float, default 0
-        Optional zero replacement as in :func:`psi`; not needed because JSD
-        is finite with empty bins.
-    base : float, optional
-        Logarithm base; natural log by default.
+    %(sides)s
+    %(eps_unneeded)s
+    %(base)s
 
     Returns
     -------
@@ -614,6 +629,7 @@ def js_divergence(
     return max(js, 0.0) / scale
 
 
+@_doc
 def js_distance(
     reference: Any,
     current: Any,
@@ -631,14 +647,9 @@ def js_distance(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
-    eps : float, default 0
-        See :func:`js_divergence`.
-    base : float, optional
-        Logarithm base; natural log by default.
+    %(sides)s
+    %(eps_unneeded)s
+    %(base)s
 
     Returns
     -------
@@ -649,6 +660,7 @@ def js_distance(
     )
 
 
+@_doc
 def hellinger(
     reference: Any, current: Any, *, include_missing: bool = False, eps: float = 0.0
 ) -> float:
@@ -658,12 +670,8 @@ def hellinger(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
-    eps : float, default 0
-        Optional zero replacement as in :func:`psi`; not needed.
+    %(sides)s
+    %(eps_unneeded)s
 
     Returns
     -------
@@ -682,6 +690,7 @@ def hellinger(
     return min(h, 1.0)
 
 
+@_doc
 def total_variation(
     reference: Any, current: Any, *, include_missing: bool = False, eps: float = 0.0
 ) -> float:
@@ -689,12 +698,8 @@ def total_variation(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
-    eps : float, default 0
-        Optional zero replacement as in :func:`psi`; not needed.
+    %(sides)s
+    %(eps_unneeded)s
 
     Returns
     -------
@@ -709,6 +714,7 @@ def total_variation(
     return min(0.5 * float(np.sum(np.abs(p - q))), 1.0)
 
 
+@_doc
 def l_infinity(
     reference: Any, current: Any, *, include_missing: bool = False, eps: float = 0.0
 ) -> float:
@@ -716,12 +722,8 @@ def l_infinity(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
-    eps : float, default 0
-        Optional zero replacement as in :func:`psi`; not needed.
+    %(sides)s
+    %(eps_unneeded)s
 
     Returns
     -------
@@ -755,6 +757,7 @@ class ChiSquareResult:
     dof: int
 
 
+@_doc
 def chi_square(
     reference: Any,
     current: Any,
@@ -791,10 +794,7 @@ def chi_square(
 
     Parameters
     ----------
-    reference, current
-        Count vectors or sketches, see :func:`align`.
-    include_missing : bool, default False
-        Count nulls/NaN as their own bin (sketches only).
+    %(sides)s
     kind : {"contingency", "gof"}
     correction : bool, default False
         Yates' correction for the 2×2 case; contingency only.
