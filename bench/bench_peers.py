@@ -1,6 +1,6 @@
 """fastdrift against the monitoring libraries people use today, on the same data in the same run.
 
-A reference and a drifted day (the core issue's table shape: 20 float64 + 5 string columns) are
+A reference and a drifted day (20 float64 + 5 string columns, as in bench_profile.py) are
 profiled and compared:
 
 * fastdrift: ``profile(ref)`` (exact decile bins, moments, categories, t-digests) + ``profile(cur,

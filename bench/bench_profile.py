@@ -32,7 +32,7 @@ def test_profile_reference(benchmark, wide_table):
 
 @pytest.mark.benchmark(group="profile-1Mx25")
 def test_profile_reference_no_tdigest(benchmark, wide_table):
-    """The core issue's figure: histograms + moments + categories, no quantile sketches."""
+    """Histograms + moments + categories, no quantile sketches (``tdigest=False``)."""
     benchmark.extra_info.update(n=wide_table.num_rows * wide_table.num_columns, unit="cells")
     benchmark.pedantic(fastdrift.profile, args=(wide_table,), kwargs={"tdigest": False}, rounds=3, iterations=1)
 

@@ -3,9 +3,9 @@
     python bench/bench_scan.py [--rows 10000000] [--repeats 3] [--dir DIR] [--workers N]
                                [--compare-with PYTHON]
 
-Issue 5's targets: a reference profile (t-digests on) within 3x the time pyarrow alone takes
-to read the same files, and within 1.5x with ``--no-quantiles``; both measured in the same run,
-warm page cache.  Writes the dataset once (10 files, row groups of 131,072 rows; strings
+Targets: a reference profile (t-digests on) within 3x the time pyarrow alone takes to read
+the same files, and within 1.5x with ``--no-quantiles``; both measured in the same run, warm
+page cache.  Writes the dataset once (10 files, row groups of 131,072 rows; strings
 drawn from vocabularies of 50..250 ``category-NNNN`` values, so Parquet dictionary-encodes
 them as writers of such logs do), then per repeat, in fresh child processes, interleaved:
 
@@ -22,7 +22,8 @@ Each child times itself around the work, twice (interpreter and import start-up 
 ``pyarrow.dataset`` imported before the timer on both sides, so the ratios compare work with
 work): the second run is compared with the second read (the floor), the first run of the
 process with the first read.  ``--compare-with PYTHON`` runs the three profiles with a
-second interpreter too (another checkout's venv), in the same rounds: before vs after.
+second interpreter too (another checkout's venv), in the same rounds, labelled "before"
+and "after".
 Prints the medians and the ratios to the read.  Not part of the test suite.
 """
 from __future__ import annotations
