@@ -30,22 +30,11 @@ function            definition                                          range
 
 (JS ranges are for the natural log; with ``base=2`` both are in [0, 1].)
 
-Empty bins
-    ``psi`` and ``kl_divergence`` default to ``eps=1e-4``: a zero proportion
-    (on either side) is replaced by ``eps`` and the vectors are **not**
-    renormalised. This is the credit-scoring ("industry") convention and the
-    one evidently uses whenever no non-zero proportion is below 1e-4.
-    ``eps=0`` disables smoothing, and then any bin that is empty on one side
-    only makes PSI infinite (and KL infinite when the reference has mass
-    where the current has none). The bounded metrics (JS, Hellinger, TV,
-    L∞) need no smoothing and default to ``eps=0``; they accept ``eps`` with
-    the same meaning for symmetry.
-
-Missing values
-    Null and NaN counts held by sketches are excluded by default, like
-    evidently, nannyml and whylogs do. ``include_missing=True`` adds them as
-    one extra "missing" bin, which turns a change in the missing rate into
-    drift.
+Empty bins: ``psi`` and ``kl_divergence`` replace a zero proportion (either
+side) by ``eps=1e-4`` without renormalising, the credit-scoring convention;
+``eps=0`` disables it. The bounded metrics need none and default to ``eps=0``.
+Null and NaN counts of sketches are left out unless ``include_missing=True``
+adds them as one extra bin (missingness drift).
 
 Cost: one pass over the bins, O(k) time and memory; ``align`` of two
 categorical sketches is O(k) with a dict over the labels.
