@@ -305,3 +305,33 @@ def test_moments_finite_blocks_read_in_place_bit_identical(data, n_blocks, offse
         got.append((ints, flts.view(np.int64), counts, sel))
     for a, b in zip(*got):
         np.testing.assert_array_equal(a, b)
+
+
+# ---- one source of codes ------------------------------------------------------------
+
+def test_codes_are_the_headers():
+    """Every FD_* code Python holds equals kernels/fastdrift.h's #define: fastdrift.kernels.native's
+    (read from the compiled module), the numba modules' (imported from native and frozen into their
+    compiled code, whose statuses the C == numba tests compare) and the adapters' column types."""
+    import importlib
+    import pathlib
+    import re
+
+    from fastdrift.adapters import arrow
+    from fastdrift.kernels import native
+
+    header = (pathlib.Path(__file__).resolve().parents[1] / "kernels" / "fastdrift.h").read_text()
+    defines = {m[1]: int(m[2]) for m in re.finditer(r"^#define\s+(FD_[A-Z0-9_]+)\s+(-?\d+)\b", header, re.M)}
+    assert {"FD_OK", "FD_EGROW", "FD_U64", "FD_CAT_LOAD_DEN", "FD_TD_INTS_LEN"} <= defines.keys()
+    held = {("native", k): v for k, v in vars(native).items() if k.startswith("FD_")}
+    for name in ("numba_hist", "numba_moments", "numba_select", "numba_cat"):
+        mod = importlib.import_module(f"fastdrift.kernels.{name}")
+        held.update({(name, k): v for k, v in vars(mod).items() if k.startswith("FD_")})
+    assert ("numba_cat", "FD_EGROW") in held and ("numba_select", "FD_EGROW") in held
+    for (where, k), v in held.items():
+        assert v == defines[k], (where, k)
+    names = ["F64", "F32", "I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"]
+    dtypes = ["float64", "float32", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+    assert {np.dtype(d): defines[f"FD_{n}"] for d, n in zip(dtypes, names)} == arrow.NUMERIC_TYPE_CODES
+    assert (arrow.FD_BOOL, arrow.FD_STR32, arrow.FD_STR64) == (defines["FD_BOOL"], defines["FD_STR32"],
+                                                                 defines["FD_STR64"])
