@@ -13,9 +13,11 @@ time a kernel runs (never at import), and otherwise :data:`DEFAULT_BACKENDS`
 applies -- set from ``bench/`` figures to whichever backend is faster.
 
 Each family module (:mod:`.hist`, :mod:`.moments`, :mod:`.quantile`, :mod:`.cat`) has one backend
-object per backend, with the same methods, held by a :class:`Family`; the numba ones live beside
-their twins' names (``numba_hist.py`` mirrors ``fd_hist.c``, and so on) and are imported only when
-the numba backend is first used.  The prologue every wrapper shares -- output-array checks
+object per backend, with the same methods, held by a :class:`Family`.  The C objects call
+``kernels/fd_*.c`` through :mod:`.native`; the numba objects call the module that mirrors each C
+file (``numba_hist.py`` for ``fd_hist.c``, ``numba_moments.py``, ``numba_select.py``,
+``numba_cat.py``; :mod:`.numba_common` holds what they share), imported only when the numba
+backend is first used.  The prologue every wrapper shares -- output-array checks
 (:func:`check_out`), the column-kind check (:func:`numeric_values`) and status to exception
 (:func:`fastdrift.kernels.native.check`) -- is written once, here and in :mod:`.native`.
 """

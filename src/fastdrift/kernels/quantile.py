@@ -22,6 +22,7 @@ value in the same cell.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -82,7 +83,7 @@ class GridPlan:
     inv: float
 
     def __post_init__(self):
-        if not (1 <= self.n_cells <= FD_GRID_MAX_CELLS and self.inv >= 0.0 and np.isfinite(self.lo)):
+        if not (1 <= self.n_cells <= FD_GRID_MAX_CELLS and self.inv >= 0.0 and math.isfinite(self.lo)):
             raise InvalidInputError(f"not a quantile grid: {self}")
 
 
