@@ -95,7 +95,7 @@ class _CCat:
     """The calls of ``kernels/fd_cat.c``, with the table struct cached between growths."""
 
     @staticmethod
-    def struct(tab: "CatTable"):
+    def _struct(tab: "CatTable"):
         if tab._cstruct is None:
             t = ffi.new("fd_cat_table*")
             t.slots = ptr("int32_t*", tab._slots)
@@ -114,13 +114,13 @@ class _CCat:
     def run(self, tab, view, start, ids):
         prog = ffi.new("int64_t*")
         if ids is None:
-            rc = lib.fd_cat_update(column(view), self.struct(tab), start, prog)
+            rc = lib.fd_cat_update(column(view), self._struct(tab), start, prog)
         else:
-            rc = lib.fd_cat_lookup(column(view), self.struct(tab), start, ptr("int64_t*", ids), prog)
+            rc = lib.fd_cat_lookup(column(view), self._struct(tab), start, ptr("int64_t*", ids), prog)
         return rc, prog[0]
 
     def rehash(self, tab):
-        return lib.fd_cat_rehash(self.struct(tab))
+        return lib.fd_cat_rehash(self._struct(tab))
 
     @staticmethod
     def count_indices(view, bins, first):
