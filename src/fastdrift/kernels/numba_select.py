@@ -16,9 +16,10 @@ from .numba_common import INLINE, NUMBA_OPTIONS, VALUE_TYPES, ro, rw
 
 __all__ = ["grid_count", "grid_select", "grid_count_select"]
 
+
 @njit(**INLINE)
 def _grid_cell(x, lo, inv, top):
-    # grid_cell() of fd_select.c operation for operation; NaN t (inf * 0)
+    # fd_grid_cell() of fd_internal.h operation for operation; NaN t (inf * 0)
     # fails `t > 0.0` and lands in cell 0, as in C.
     t = (x - lo) * inv
     t = t if t > 0.0 else 0.0
