@@ -255,7 +255,7 @@ class _CHist:
 
     @staticmethod
     def update(view, index: HistIndex, counts: np.ndarray, specials: np.ndarray) -> int:
-        sp = ffi.cast("int64_t*", ffi.from_buffer(specials))
+        sp = ptr("int64_t*", specials)
         return lib.fd_hist_update(column(view), index.c_index, ptr("int64_t*", counts), sp, sp + 1)
 
 

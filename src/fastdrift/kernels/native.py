@@ -45,11 +45,18 @@ def check(rc: int, what: str, name=None) -> None:
     raise NativeError(f"{label}{what}: native status {rc}")
 
 
+_ARRAY_OF = {}  # "int64_t*" -> "int64_t[]": from_buffer of the array type, without a cast, is cheaper
+
+
 def ptr(ctype: str, arr: np.ndarray):
-    """A C pointer into a numpy array (which must stay alive for the call)."""
+    """A C pointer of type ``ctype`` (e.g. ``"int64_t*"``) into a numpy array, which must stay alive
+    for the call (NULL for an empty one)."""
     if arr.size == 0:
         return _NULL
-    return ffi.cast(ctype, ffi.from_buffer(arr, require_writable=False))
+    t = _ARRAY_OF.get(ctype)
+    if t is None:
+        t = _ARRAY_OF[ctype] = ctype.replace("void", "char").replace("*", "[]")
+    return ffi.from_buffer(t, arr, require_writable=False)
 
 
 def column(view):
