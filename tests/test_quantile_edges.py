@@ -281,3 +281,15 @@ def test_moments_grid_kernel_overflow_and_bad_arguments():
                                                native.ffi.NULL, 0, native.ptr("int64_t*", got))
         assert rc == native.lib.FD_EINVAL
     assert ints.sum() == 0 and counts.sum() == 0  # nothing counted by a refused call
+
+
+def test_grid_passes_skip_null_chunks_and_refuse_other_kinds(backend):
+    # A null-typed chunk has no finite values to count or select; any other kind but numeric is refused
+    # by both backends alike (the numba kernels would read its buffers as numbers).
+    v = next(iter_columns(np.arange(10.0)))
+    nulls = next(iter_columns(pa.nulls(5)))
+    plan = GridPlan(10, 0.0, 9.0, 8, 8 / 9)
+    np.testing.assert_array_equal(grid_counts([nulls, v], plan), grid_counts([v], plan))
+    np.testing.assert_array_equal(select([nulls, v], plan, np.ones(8, np.uint8), 10), np.arange(10.0))
+    with pytest.raises(fastdrift.errors.SchemaError, match="'s': a quantile grid needs numeric values"):
+        grid_counts([next(iter_columns(pa.array(["a"]), name="s"))], plan)
