@@ -125,6 +125,9 @@ int fd_grid_count_select(const fd_column *col, double lo, double inv_width,
 #define FD_CAT_NULL 3        /* meta index: null values                         */
 #define FD_CAT_ARENA_USED 4  /* meta index: bytes of arena in use               */
 #define FD_CAT_META_LEN 5
+#define FD_CAT_LOAD_DEN 4    /* slots stay at most 1/FD_CAT_LOAD_DEN full (fd_cat.c) */
+#define FD_CAT_ID_OTHER -1   /* fd_cat_lookup id: a new key beyond the cap      */
+#define FD_CAT_ID_NULL -2    /* fd_cat_lookup id: a null element                */
 
 typedef struct fd_cat_table {
     int32_t *slots;          /* n_slots (power of two) entries, -1 = empty     */
@@ -145,14 +148,15 @@ uint64_t fd_hash_int(int64_t v);
 
 /* Count a string (FD_STR32/FD_STR64) or integer column into the table.
  * Returns FD_EGROW with *progress = index of the first unprocessed element
- * when the arena, the per-id arrays or the slot array need to grow (load
- * factor above 1/2); the caller grows them (fd_cat_rehash for slots) and
- * calls again from *progress. */
+ * when the arena, the per-id arrays or the slot array need to grow (the
+ * slots once FD_CAT_LOAD_DEN * (n_ids + 1) > n_slots); the caller grows them
+ * (fd_cat_rehash for slots) and calls again from *progress. */
 int fd_cat_update(const fd_column *col, fd_cat_table *t, int64_t start,
                   int64_t *progress);
 
 /* Map each element of col (a dictionary's values) to its id, inserting new
- * keys: ids[i] = id, -1 beyond the cap, -2 for a null element.  Nothing is
+ * keys: ids[i] = id, FD_CAT_ID_OTHER beyond the cap, FD_CAT_ID_NULL for a null
+ * element.  Nothing is
  * counted.  Same FD_EGROW protocol as fd_cat_update. */
 int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start,
                   int64_t *ids, int64_t *progress);

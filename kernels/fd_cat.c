@@ -1,7 +1,7 @@
 /* fd_cat.c -- categorical counts over a caller-owned open-addressing table.
  *
  * The table layout (slots, hashes, arena, ...) is part of the contract with
- * the numba backend (src/fastdrift/kernels/jit.py): both backends
+ * the numba backend (src/fastdrift/kernels/numba_cat.py): both backends
  * must hash identically and probe identically so that a table filled by one
  * can be continued, merged or compared by the other.  Any change to the hash
  * or probing here must be mirrored there, and the tests compare the two
@@ -108,8 +108,7 @@ uint64_t fd_hash_int(int64_t v)
 
 /* ---- table helpers ------------------------------------------------------ */
 
-/* Results of fd_find_or_insert besides an id >= 0. */
-#define FD_ID_OTHER (-1)  /* new key, cap reached                       */
+/* Result of fd_find_or_insert besides an id >= 0 and FD_CAT_ID_OTHER. */
 #define FD_ID_GROW (-3)   /* new key, a buffer must grow before inserting */
 
 static int fd_table_ok(const fd_cat_table *t, int strings)
@@ -185,11 +184,12 @@ static inline void fd_ctx_store(const fd_ctx *c, fd_cat_table *t)
  * insertion path, so counting known keys never pays for it.  The slot array
  * is kept at most 1/4 full (not 1/2): each extra linear probe is a likely
  * mispredicted branch, and at 1/4 a hit needs ~1.17 probes instead of ~1.5;
- * measured ~1.3x on strings and ~1.9x on integers.  cat.py (_LOAD_DEN) and
- * the numba kernels use the same rule, so both backends build one layout. */
+ * measured ~1.3x on strings and ~1.9x on integers.  FD_CAT_LOAD_DEN is in
+ * the header: cat.py grows the slots by the same rule and numba_cat.py
+ * inserts by it, so both backends build one layout. */
 static inline int fd_must_grow(const fd_ctx *c, int64_t arena_bytes)
 {
-    return c->n_ids >= c->id_cap || 4 * (c->n_ids + 1) > c->n_slots
+    return c->n_ids >= c->id_cap || FD_CAT_LOAD_DEN * (c->n_ids + 1) > c->n_slots
            || c->used + arena_bytes > c->arena_cap;
 }
 
@@ -215,7 +215,7 @@ static int64_t fd_insert_str(fd_ctx *c, uint64_t s, uint64_t h, const uint8_t *p
 {
     const int64_t id = c->n_ids;
     if (id >= c->max_ids)
-        return FD_ID_OTHER;
+        return FD_CAT_ID_OTHER;
     if (fd_must_grow(c, n))
         return FD_ID_GROW;
     if (n > 0)
@@ -263,7 +263,7 @@ static inline int64_t fd_find_or_insert_int(fd_ctx *c, int64_t v)
     }
     id = c->n_ids;
     if (id >= c->max_ids)
-        return FD_ID_OTHER;
+        return FD_CAT_ID_OTHER;
     if (fd_must_grow(c, 0))
         return FD_ID_GROW;
     c->ik[id] = v;
@@ -291,7 +291,7 @@ static inline int64_t fd_find_or_insert_int(fd_ctx *c, int64_t v)
 #define FD_CAT_NULL_EMIT(i)                                     \
     do {                                                        \
         if (ids)                                                \
-            ids[i] = -2;                                        \
+            ids[i] = FD_CAT_ID_NULL;                            \
         else                                                    \
             c.nul++;                                            \
     } while (0)

@@ -38,7 +38,7 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
 /* Cell of a finite x in an equal-width grid: identical arithmetic in every
  * pass that counts or selects is the whole correctness argument of the exact
  * quantiles, so it lives in one place (mirrored operation for operation by
- * _grid_cell in src/fastdrift/kernels/jit.py, since either backend may run
+ * _grid_cell in src/fastdrift/kernels/numba_select.py, since either backend may run
  * either pass). */
 #define FD_FINITE(x) ((x) - (x) == 0.0)   /* false for NaN and +-inf */
 

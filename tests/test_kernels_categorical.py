@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from fastdrift.adapters.arrow import iter_columns
 from fastdrift.errors import IncompatibleSketchError, InvalidInputError, SchemaError
-from fastdrift.kernels.cat import CatTable
+from fastdrift.kernels import native
+from fastdrift.kernels.cat import CAT as CAT_BACKEND, CatTable
 from fastdrift.kernels.reference import KERNELS, reference_value_counts
 
-jit = pytest.importorskip("fastdrift.kernels.jit")
-from fastdrift.kernels import native  # noqa: E402
+numba_cat = pytest.importorskip("fastdrift.kernels.numba_cat")
 
 ROOT = Path(__file__).resolve().parents[1]
 CAT = KERNELS["categorical"]
@@ -111,15 +111,15 @@ def test_hash_bytes_c_equals_numba_every_length():
         for start in (0, 1, 3, 8):
             b = np.ascontiguousarray(buf[start:start + n])
             c = native.lib.fd_hash_bytes(native.ffi.from_buffer(b), n)
-            assert c == int(jit.hash_bytes(buf, start, n)), (n, start)
-            assert c == int(jit.hash_bytes(b, 0, n))
+            assert c == int(numba_cat.hash_bytes(buf, start, n)), (n, start)
+            assert c == int(numba_cat.hash_bytes(b, 0, n))
 
 
 @SETTINGS
 @given(st.binary(max_size=40))
 def test_hash_bytes_random(b):
     a = np.frombuffer(b, dtype=np.uint8)
-    assert native.lib.fd_hash_bytes(b, len(b)) == int(jit.hash_bytes(a, 0, len(b)))
+    assert native.lib.fd_hash_bytes(b, len(b)) == int(numba_cat.hash_bytes(a, 0, len(b)))
 
 
 def test_hash_bytes_separates_length_and_tail():
@@ -130,7 +130,7 @@ def test_hash_bytes_separates_length_and_tail():
 @SETTINGS
 @given(st.integers(-2**63, 2**63 - 1))
 def test_hash_int_c_equals_numba(v):
-    assert native.lib.fd_hash_int(v) == int(jit.hash_int(v))
+    assert native.lib.fd_hash_int(v) == int(numba_cat.hash_int(v))
 
 
 # ---- strings ---------------------------------------------------------------------
@@ -248,7 +248,7 @@ def test_dictionary_index_out_of_range_any_type_leaves_table_untouched(data, ind
 # ---- the dictionary-index kernel -------------------------------------------------
 
 def count_indices(be, view, bins, first):
-    """fd_count_indices / jit.count_indices; first None = not wanted.  Returns (rc, progress, n_null)."""
+    """fd_count_indices / numba_cat.count_indices; first None = not wanted.  Returns (rc, progress, n_null)."""
     if be == "c":
         nn = native.ffi.new("int64_t*", 5)  # the kernel accumulates
         prog = native.ffi.new("int64_t*")
@@ -256,8 +256,7 @@ def count_indices(be, view, bins, first):
                                          native.ffi.NULL if first is None else native.ptr("int64_t*", first),
                                          bins.size, nn, prog)
         return rc, prog[0], nn[0] - 5
-    out = jit.count_indices(view.values, view.validity, view.offset, view.length, bins,
-                            np.empty(0, np.int64) if first is None else first)
+    out = CAT_BACKEND(be).count_indices(view, bins, np.empty(0, np.int64) if first is None else first)
     return tuple(int(x) for x in out)
 
 
@@ -385,7 +384,8 @@ def test_bool_count_kernel(values, lo, data):
         rc = native.lib.fd_bool_count(native.column(v), out + 0, out + 1, out + 2)
         assert rc == 0
         assert (out[0] - 1, out[1] - 2, out[2] - 3) == want
-        assert tuple(jit.bool_count(v.values, v.validity, v.offset, v.length)) == want
+        for be in BACKENDS:  # the backend objects: status first
+            assert tuple(CAT_BACKEND(be).bool_count(v)) == (native.FD_OK, *want)
 
 
 def test_uint64_keys_and_signed_mix():

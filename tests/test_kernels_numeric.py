@@ -305,3 +305,94 @@ def test_moments_finite_blocks_read_in_place_bit_identical(data, n_blocks, offse
         got.append((ints, flts.view(np.int64), counts, sel))
     for a, b in zip(*got):
         np.testing.assert_array_equal(a, b)
+
+
+# ---- one source of codes ------------------------------------------------------------
+
+def test_codes_are_the_headers():
+    """Every FD_* code Python holds equals kernels/fastdrift.h's #define: fastdrift.kernels.native's
+    (read from the compiled module), the numba modules' (imported from native and frozen into their
+    compiled code, whose statuses the C == numba tests compare) and the adapters' column types."""
+    import importlib
+    import pathlib
+    import re
+
+    from fastdrift.adapters import arrow
+    from fastdrift.kernels import native
+
+    header = (pathlib.Path(__file__).resolve().parents[1] / "kernels" / "fastdrift.h").read_text()
+    defines = {m[1]: int(m[2]) for m in re.finditer(r"^#define\s+(FD_[A-Z0-9_]+)\s+(-?\d+)\b", header, re.M)}
+    assert {"FD_OK", "FD_EGROW", "FD_U64", "FD_CAT_LOAD_DEN", "FD_TD_INTS_LEN"} <= defines.keys()
+    held = {("native", k): v for k, v in vars(native).items() if k.startswith("FD_")}
+    for name in ("numba_hist", "numba_moments", "numba_select", "numba_cat"):
+        mod = importlib.import_module(f"fastdrift.kernels.{name}")
+        held.update({(name, k): v for k, v in vars(mod).items() if k.startswith("FD_")})
+    assert ("numba_cat", "FD_EGROW") in held and ("numba_select", "FD_EGROW") in held
+    for (where, k), v in held.items():
+        assert v == defines[k], (where, k)
+    names = ["F64", "F32", "I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"]
+    dtypes = ["float64", "float32", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+    assert {np.dtype(d): defines[f"FD_{n}"] for d, n in zip(dtypes, names)} == arrow.NUMERIC_TYPE_CODES
+    assert (arrow.FD_BOOL, arrow.FD_STR32, arrow.FD_STR64) == (defines["FD_BOOL"], defines["FD_STR32"],
+                                                                 defines["FD_STR64"])
+
+
+# ---- the backend interface and the shared prologue --------------------------------
+
+def test_family_builds_one_object_per_backend_on_first_use():
+    from fastdrift.kernels import Family, set_backend
+    built = []
+    fam = Family("histogram", c=lambda: built.append("c") or "C", numba=lambda: built.append("numba") or "N")
+    assert built == []
+    assert fam("c") == fam("c") == "C" and built == ["c"]
+    assert fam() == "C"  # DEFAULT_BACKENDS
+    set_backend("numba")
+    try:
+        assert fam() == "N"
+    finally:
+        set_backend(None)
+    assert built == ["c", "numba"]
+    with pytest.raises(InvalidInputError, match="unknown backend 'gpu'"):
+        fam("gpu")
+    with pytest.raises(InvalidInputError, match="unknown backend 'gpu'"):
+        hist_update(next(iter_columns(np.ones(3))), make_index([0.0]), np.zeros(2, np.int64), np.zeros(2, np.int64),
+                    backend="gpu")
+
+
+def test_backend_objects_of_a_family_have_the_same_methods():
+    from fastdrift.kernels.cat import CAT
+    from fastdrift.kernels.hist import HIST
+    from fastdrift.kernels.moments import MOMENTS
+    from fastdrift.kernels.quantile import GRID
+
+    def methods(obj):
+        return {n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n))}
+
+    for family, want in ((HIST, {"update"}), (MOMENTS, {"update"}), (CAT, {"run", "rehash", "count_indices", "bool_count"}),
+                         (GRID, {"count", "select", "count_select", "moments_count_select"})):
+        assert methods(family("c")) == methods(family("numba")) == want, family.name
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prologue_refuses_bad_state_arrays(backend):
+    from fastdrift.kernels import check_out, numeric_values
+    view = next(iter_columns(np.ones(4)))
+    index = make_index([0.0, 2.0])
+    ok_c, ok_s = np.zeros(3, np.int64), np.zeros(2, np.int64)
+    for counts, specials in ((np.zeros(4, np.int64), ok_s), (np.zeros(3, np.int32), ok_s), (ok_c, np.zeros(3, np.int64)),
+                             (np.zeros(6, np.int64)[::2], ok_s), ([0, 0, 0], ok_s)):
+        with pytest.raises(InvalidInputError, match="must be a writable contiguous int64 array"):
+            hist_update(view, index, counts, specials, backend)
+    ro = np.zeros(5, np.int64)
+    ro.flags.writeable = False
+    with pytest.raises(InvalidInputError, match="ints must be"):
+        moments_update(view, ro, np.zeros(5), backend)
+    with pytest.raises(InvalidInputError, match="flts must be a writable contiguous float64 array of 5 entries"):
+        moments_update(view, np.zeros(5, np.int64), np.zeros(4), backend)
+    check_out(ok_c, np.int64, 3, "counts")
+    nulls = np.zeros(2, np.int64)
+    assert numeric_values(view, "x needs", nulls, 1) and not numeric_values(next(iter_columns(pa.nulls(3))), "x", nulls, 1)
+    assert nulls.tolist() == [0, 3]
+    assert not numeric_values(next(iter_columns(pa.nulls(3))), "x")  # skipped, counted nowhere
+    with pytest.raises(SchemaError, match=r"column 'b': moments need numeric values, got bool"):
+        moments_update(next(iter_columns(pa.array([True]), name="b")), *empty_moments(), backend)

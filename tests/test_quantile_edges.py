@@ -7,12 +7,13 @@ from hypothesis.extra import numpy as hnp
 
 import fastdrift
 from fastdrift.adapters import iter_columns
+from fastdrift.errors import InvalidInputError
 from fastdrift.kernels import native
-from fastdrift.kernels.quantile import exact_quantiles
+from fastdrift.kernels.quantile import GRID, GridPlan, exact_quantiles, grid_counts, select
 from fastdrift.kernels.reference import KERNELS
 from fastdrift.sketches.histogram import reference_edges
 
-jit = pytest.importorskip("fastdrift.kernels.jit")
+pytest.importorskip("numba")
 
 # The `backend` fixture only selects the backend, which every example of a
 # test shares, so running the examples under one fixture instance is sound.
@@ -75,30 +76,22 @@ def test_reference_edges_large_skewed(backend, rng):
 # ---- the grid kernels themselves: C == numba, value for value ----------------------
 
 def _grid_both(v, lo, inv, n_cells, flags, cap, start):
-    """(status, counts) of fd_grid_count and (status, n_out, out) of fd_grid_select, per backend."""
+    """(status, counts) of the grid count and (status, n_out, out) of the grid select, per backend
+    object, and the same of the fused count-and-select."""
+    plan = GridPlan(0, lo, lo, n_cells, inv)
     res = {}
     for be in ("c", "numba"):
+        k = GRID(be)
         counts = np.zeros(n_cells, dtype=np.int64)
         out = np.full(cap, -7.0)
         got = np.array([start], dtype=np.int64)
-        if be == "c":
-            rc1 = native.lib.fd_grid_count(native.column(v), lo, inv, n_cells, native.ptr("int64_t*", counts))
-            rc2 = native.lib.fd_grid_select(native.column(v), lo, inv, n_cells, native.ptr("uint8_t*", flags),
-                                            native.ptr("double*", out), cap, native.ptr("int64_t*", got))
-        else:
-            rc1 = jit.grid_count(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, counts)
-            rc2 = jit.grid_select(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, flags, out, cap, got)
+        rc1 = k.count(v, plan, counts)
+        rc2 = k.select(v, plan, flags, out, got)
         res[be] = (rc1, counts, rc2, int(got[0]), out)
         # both in one read: the same counts, status and selection
         counts2, out2 = np.zeros(n_cells, dtype=np.int64), np.full(cap, -7.0)
         got2 = np.array([start], dtype=np.int64)
-        if be == "c":
-            rc3 = native.lib.fd_grid_count_select(native.column(v), lo, inv, n_cells,
-                                                  native.ptr("int64_t*", counts2), native.ptr("uint8_t*", flags),
-                                                  native.ptr("double*", out2), cap, native.ptr("int64_t*", got2))
-        else:
-            rc3 = jit.grid_count_select(v.values, v.validity, v.offset, v.length, lo, inv, n_cells, counts2,
-                                        flags, out2, cap, got2)
+        rc3 = k.count_select(v, plan, counts2, flags, out2, got2)
         res[be + " fused"] = (rc1, counts2, rc3, int(got2[0]), out2)
     return res
 
@@ -150,22 +143,28 @@ def test_grid_kernels_c_equal_numba(dtype, data, n_cells, offset, nulls, lo, inv
 @pytest.mark.parametrize("lo,inv,n_cells", [
     (0.0, 1.0, 0), (0.0, -1.0, 4), (0.0, np.nan, 4), (np.nan, 1.0, 4), (np.inf, 1.0, 4), (-np.inf, 1.0, 4),
 ])
-def test_grid_kernels_reject_bad_arguments_alike(lo, inv, n_cells):
+def test_grid_kernels_reject_bad_arguments(lo, inv, n_cells):
+    # The C kernels check the grid for any caller; Python checks it once, for both backends, when
+    # the plan is made.
     v = next(iter_columns(np.arange(10.0)))
-    flags = np.ones(max(n_cells, 1), dtype=np.uint8)
-    r = _grid_both(v, lo, inv, n_cells if n_cells > 0 else 1, flags, 10, 0) if n_cells > 0 else None
-    if r is not None:
-        assert r["c"][0] == r["numba"][0] == native.lib.FD_EINVAL
-        assert r["c"][2] == r["numba"][2] == native.lib.FD_EINVAL
-    else:
-        counts = np.zeros(1, dtype=np.int64)
-        assert native.lib.fd_grid_count(native.column(v), lo, inv, 0, native.ptr("int64_t*", counts)) \
-            == jit.grid_count(v.values, v.validity, v.offset, v.length, lo, inv, 0, counts) == native.lib.FD_EINVAL
-    # numpy arrays carry their sizes, which C has to trust: too short is refused
-    assert jit.grid_count(v.values, v.validity, v.offset, v.length, 0.0, 1.0, 8,
-                          np.zeros(7, np.int64)) == native.lib.FD_EINVAL
-    assert jit.grid_select(v.values, v.validity, v.offset, v.length, 0.0, 1.0, 8, np.ones(7, np.uint8),
-                           np.zeros(10), 10, np.zeros(1, np.int64)) == native.lib.FD_EINVAL
+    counts, flags, out, got = np.zeros(4, np.int64), np.ones(4, np.uint8), np.zeros(10), np.zeros(1, np.int64)
+    assert native.lib.fd_grid_count(native.column(v), lo, inv, n_cells, native.ptr("int64_t*", counts)) \
+        == native.lib.FD_EINVAL
+    assert native.lib.fd_grid_select(native.column(v), lo, inv, n_cells, native.ptr("uint8_t*", flags),
+                                     native.ptr("double*", out), 10, native.ptr("int64_t*", got)) \
+        == native.lib.FD_EINVAL
+    with pytest.raises(InvalidInputError, match="not a quantile grid"):
+        GridPlan(10, lo, 9.0, n_cells, inv)
+
+
+def test_grid_passes_refuse_arrays_of_the_wrong_size(backend):
+    # numpy arrays carry their sizes, which C has to trust: too short is refused before a kernel runs
+    v = next(iter_columns(np.arange(10.0)))
+    plan = GridPlan(10, 0.0, 9.0, 8, 8 / 9)
+    with pytest.raises(InvalidInputError, match="out must be"):
+        grid_counts([v], plan, out=np.zeros(7, np.int64))
+    with pytest.raises(InvalidInputError, match="flags must hold 8"):
+        select([v], plan, np.ones(7, np.uint8), 10)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=PER_BACKEND)
@@ -282,3 +281,15 @@ def test_moments_grid_kernel_overflow_and_bad_arguments():
                                                native.ffi.NULL, 0, native.ptr("int64_t*", got))
         assert rc == native.lib.FD_EINVAL
     assert ints.sum() == 0 and counts.sum() == 0  # nothing counted by a refused call
+
+
+def test_grid_passes_skip_null_chunks_and_refuse_other_kinds(backend):
+    # A null-typed chunk has no finite values to count or select; any other kind but numeric is refused
+    # by both backends alike (the numba kernels would read its buffers as numbers).
+    v = next(iter_columns(np.arange(10.0)))
+    nulls = next(iter_columns(pa.nulls(5)))
+    plan = GridPlan(10, 0.0, 9.0, 8, 8 / 9)
+    np.testing.assert_array_equal(grid_counts([nulls, v], plan), grid_counts([v], plan))
+    np.testing.assert_array_equal(select([nulls, v], plan, np.ones(8, np.uint8), 10), np.arange(10.0))
+    with pytest.raises(fastdrift.errors.SchemaError, match="'s': a quantile grid needs numeric values"):
+        grid_counts([next(iter_columns(pa.array(["a"]), name="s"))], plan)

@@ -11,17 +11,28 @@ The backend is chosen per kernel family: :func:`set_backend` overrides it for
 every family, the ``FASTDRIFT_BACKEND`` environment variable is read the first
 time a kernel runs (never at import), and otherwise :data:`DEFAULT_BACKENDS`
 applies -- set from ``bench/`` figures to whichever backend is faster.
-numba is imported only when the numba backend is first used.
+
+Each family module (:mod:`.hist`, :mod:`.moments`, :mod:`.quantile`, :mod:`.cat`) has one backend
+object per backend, with the same methods, held by a :class:`Family`.  The C objects call
+``kernels/fd_*.c`` through :mod:`.native`; the numba objects call the module that mirrors each C
+file (``numba_hist.py`` for ``fd_hist.c``, ``numba_moments.py``, ``numba_select.py``,
+``numba_cat.py``; :mod:`.numba_common` holds what they share), imported only when the numba
+backend is first used.  The prologue every wrapper shares -- output-array checks
+(:func:`check_out`), the column-kind check (:func:`numeric_values`) and status to exception
+(:func:`fastdrift.kernels.native.check`) -- is written once, here and in :mod:`.native`.
 """
 from __future__ import annotations
 
 import os
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
-from ..errors import InvalidInputError
+import numpy as np
 
-__all__ = ["BACKENDS", "DEFAULT_BACKENDS", "set_backend", "get_backend"]
+from ..errors import InvalidInputError, SchemaError
+
+__all__ = ["BACKENDS", "DEFAULT_BACKENDS", "set_backend", "get_backend", "Family", "check_out",
+           "numeric_values"]
 
 BACKENDS = ("c", "numba")
 #: Backend per kernel family when nothing else is set: C wins every family in
@@ -59,3 +70,75 @@ def get_backend(family: str) -> str:
     if _override is not None:
         return _override
     return DEFAULT_BACKENDS[family]
+
+
+class Family:
+    """The backend objects of one kernel family, built on first use.
+
+    Parameters
+    ----------
+    name : str
+        The family (a key of :data:`DEFAULT_BACKENDS`).
+    **makers : callable
+        Backend name -> class (or any callable without arguments) building its object.
+
+    Calling the family with a backend name, or ``None`` for :func:`get_backend`, returns the
+    object; every object of a family has the same methods and returns fd_status codes.
+    """
+
+    __slots__ = ("name", "_makers", "_objects")
+
+    def __init__(self, name: str, **makers: Callable[[], object]):
+        self.name = name
+        self._makers = makers
+        self._objects = {}
+
+    def __call__(self, backend: Optional[str] = None):
+        if backend is None:
+            backend = get_backend(self.name)
+        obj = self._objects.get(backend)
+        if obj is None:
+            make = self._makers.get(backend)
+            if make is None:
+                raise InvalidInputError(f"unknown backend {backend!r}; expected one of {BACKENDS} or None")
+            obj = self._objects[backend] = make()
+        return obj
+
+
+def check_out(a, dtype, n: int, what: str) -> None:
+    """Raise unless ``a`` is a writable, contiguous 1-D numpy array of ``n`` ``dtype`` entries."""
+    if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == (n,) and a.flags.c_contiguous
+            and a.flags.writeable):
+        raise InvalidInputError(f"{what} must be a writable contiguous {np.dtype(dtype).name} array "
+                                f"of {n} entries")
+
+
+def numeric_values(view, needs: str, nulls: Optional[np.ndarray] = None, at: int = 0) -> bool:
+    """Whether a numeric kernel has values to read in ``view``.
+
+    A null-typed chunk (adding its length to ``nulls[at]`` when given) and an empty one are
+    skipped (False); any kind but numeric raises.
+
+    Parameters
+    ----------
+    view : fastdrift.adapters.ColumnView
+    needs : str
+        Start of the error message, e.g. ``"a histogram needs"``.
+    nulls : numpy.ndarray, optional
+        The state's counters; ``nulls[at]`` counts nulls.
+    at : int, default 0
+
+    Raises
+    ------
+    SchemaError
+        If the column is neither numeric nor null-typed.
+    """
+    kind = view.kind
+    if kind == "numeric":
+        return view.length > 0
+    if kind == "null":
+        if nulls is not None:
+            nulls[at] += view.length
+        return False
+    raise SchemaError(f"column {view.name!r}: {needs} numeric values, got "
+                      f"{view.arrow_type if view.arrow_type is not None else kind}")

@@ -18,32 +18,41 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from ..adapters.arrow import ColumnView, iter_columns
-from ..errors import (
-    CorruptStateError,
-    IncompatibleSketchError,
-    InvalidInputError,
-    NativeError,
-    SchemaError,
+from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, NativeError, SchemaError
+from . import Family
+from .native import (
+    FD_CAT_ARENA_USED,
+    FD_CAT_ID_NULL,
+    FD_CAT_ID_OTHER,
+    FD_CAT_LOAD_DEN,
+    FD_CAT_MAX_IDS,
+    FD_CAT_META_LEN,
+    FD_CAT_N_IDS,
+    FD_CAT_NULL,
+    FD_CAT_OTHER,
+    FD_EGROW,
+    FD_EINVAL,
+    FD_I8,
+    FD_OK,
+    FD_U8,
+    FD_U64,
+    check,
+    column,
+    ffi,
+    lib,
+    ptr,
 )
-from . import get_backend
 
-__all__ = ["CatTable"]
+__all__ = ["CatTable", "CAT", "value_type_of"]
 
-# Status codes and meta indices of kernels/fastdrift.h (kept here so the
-# numba path does not need the compiled module).
-_OK, _EINVAL, _ETYPE, _EGROW = 0, 1, 2, 3
-_N_IDS, _MAX_IDS, _OTHER, _NULL, _ARENA_USED = 0, 1, 2, 3, 4
-_META_LEN = 5
-_INT_CODES = range(2, 10)  # FD_I8 .. FD_U64
-_UNSIGNED_CODES = range(6, 10)
+_INT_CODES = range(FD_I8, FD_U64 + 1)
+_UNSIGNED_CODES = range(FD_U8, FD_U64 + 1)
 _MAX_CAP = 2**31 - 1  # ids are int32 in the slot array
 
 _DEFAULT_INITIAL = {"slots": 64, "ids": 16, "arena": 256}
-# The table grows before more than 1/_LOAD_DEN of its slots are used: at 1/4,
-# linear probing needs ~1.17 probes per hit instead of ~1.5 at 1/2, and each
-# extra probe is a likely branch mispredict (measured: strings ~1.4x faster).
-# fd_cat.c (fd_must_grow) and jit.py use the same constant.
-_LOAD_DEN = 4
+# The table grows before more than 1/FD_CAT_LOAD_DEN of its slots are used, by the rule of
+# fd_must_grow in fd_cat.c: at 1/4, linear probing needs ~1.17 probes per hit instead of ~1.5 at
+# 1/2, and each extra probe is a likely branch mispredict (measured: strings ~1.4x faster).
 _EMPTY_I64 = np.zeros(0, dtype=np.int64)
 _EMPTY_U8 = np.zeros(0, dtype=np.uint8)
 
@@ -82,22 +91,13 @@ def _combine_value_types(a: Optional[str], b: Optional[str]):
     return False
 
 
-class _CBackend:
-    """The cffi calls, with the table struct cached between growths."""
+class _CCat:
+    """The calls of ``kernels/fd_cat.c``, with the table struct cached between growths."""
 
-    name = "c"
-
-    def __init__(self):
-        from . import native
-
-        self.native = native
-        self.ffi = native.ffi
-        self.lib = native.lib
-
-    def struct(self, tab: "CatTable"):
+    @staticmethod
+    def _struct(tab: "CatTable"):
         if tab._cstruct is None:
-            ptr = self.native.ptr
-            t = self.ffi.new("fd_cat_table*")
+            t = ffi.new("fd_cat_table*")
             t.slots = ptr("int32_t*", tab._slots)
             t.n_slots = tab._slots.size
             t.hashes = ptr("uint64_t*", tab._hashes)
@@ -112,82 +112,63 @@ class _CBackend:
         return tab._cstruct
 
     def run(self, tab, view, start, ids):
-        col = self.native.column(view)
-        prog = self.ffi.new("int64_t*")
+        prog = ffi.new("int64_t*")
         if ids is None:
-            rc = self.lib.fd_cat_update(col, self.struct(tab), start, prog)
+            rc = lib.fd_cat_update(column(view), self._struct(tab), start, prog)
         else:
-            rc = self.lib.fd_cat_lookup(col, self.struct(tab), start,
-                                        self.native.ptr("int64_t*", ids), prog)
+            rc = lib.fd_cat_lookup(column(view), self._struct(tab), start, ptr("int64_t*", ids), prog)
         return rc, prog[0]
 
     def rehash(self, tab):
-        return self.lib.fd_cat_rehash(self.struct(tab))
+        return lib.fd_cat_rehash(self._struct(tab))
 
-    def count_indices(self, view, bins, first):
-        col = self.native.column(view)
-        n_null = self.ffi.new("int64_t*")
-        prog = self.ffi.new("int64_t*")
-        ptr = self.native.ptr
-        rc = self.lib.fd_count_indices(col, ptr("int64_t*", bins), ptr("int64_t*", first), bins.size,
-                                       n_null, prog)
+    @staticmethod
+    def count_indices(view, bins, first):
+        n_null = ffi.new("int64_t*")
+        prog = ffi.new("int64_t*")
+        rc = lib.fd_count_indices(column(view), ptr("int64_t*", bins), ptr("int64_t*", first), bins.size,
+                                  n_null, prog)
         return rc, prog[0], n_null[0]
 
-    def bool_count(self, view):
-        col = self.native.column(view)
-        out = self.ffi.new("int64_t[3]")
-        rc = self.lib.fd_bool_count(col, out + 0, out + 1, out + 2)
-        self.native.check(rc, "fd_bool_count", view.name)
-        return out[0], out[1], out[2]
+    @staticmethod
+    def bool_count(view):
+        out = ffi.new("int64_t[3]")
+        rc = lib.fd_bool_count(column(view), out + 0, out + 1, out + 2)
+        return rc, out[0], out[1], out[2]
 
 
-class _NumbaBackend:
-    """The same calls on the numba kernels of :mod:`.jit` (imported on first use)."""
-
-    name = "numba"
+class _NumbaCat:
+    """The same calls on :mod:`.numba_cat` (imported on first use)."""
 
     def __init__(self):
-        from . import jit
+        from . import numba_cat  # numba loads only when this backend is used
 
-        self.j = jit
+        self.k = numba_cat
 
     def run(self, tab, view, start, ids):
         lookup = ids is not None
         out = ids if lookup else _EMPTY_I64
         if view.kind == "string":
-            return self.j.cat_run_str(view.offsets, view.values, view.validity, view.offset, view.length,
+            return self.k.cat_run_str(view.offsets, view.values, view.validity, view.offset, view.length,
                                       start, tab._slots, tab._hashes, tab._key_offsets, tab._arena,
                                       tab._counts, tab._meta, out, lookup)
-        return self.j.cat_run_int(view.values, view.validity, view.offset, view.length, start,
+        return self.k.cat_run_int(view.values, view.validity, view.offset, view.length, start,
                                   tab._slots, tab._hashes, tab._int_keys, tab._counts, tab._meta,
                                   out, lookup)
 
     def rehash(self, tab):
-        return self.j.cat_rehash(tab._slots, tab._hashes, tab._meta)
+        return self.k.cat_rehash(tab._slots, tab._hashes, tab._meta)
 
     def count_indices(self, view, bins, first):
-        return self.j.count_indices(view.values, view.validity, view.offset, view.length, bins, first)
+        return self.k.count_indices(view.values, view.validity, view.offset, view.length, bins, first)
 
     def bool_count(self, view):
-        return self.j.bool_count(view.values, view.validity, view.offset, view.length)
+        return (FD_OK, *self.k.bool_count(view.values, view.validity, view.offset, view.length))
 
 
-_backends = {}
-
-
-def _backend(name: Optional[str]):
-    if name is None:
-        name = get_backend("categorical")
-    b = _backends.get(name)
-    if b is None:
-        if name == "c":
-            b = _CBackend()
-        elif name == "numba":
-            b = _NumbaBackend()
-        else:
-            raise InvalidInputError(f"unknown backend {name!r}; expected 'c', 'numba' or None")
-        _backends[name] = b
-    return b
+#: The categorical kernels' backend objects: ``run`` (count a view, or look its keys up), ``rehash``,
+#: ``count_indices`` and ``bool_count``, each returning an fd_status first.
+CAT = Family("categorical", c=_CCat, numba=_NumbaCat)
 
 
 def _unpack_bits(bits: np.ndarray, start: int, n: int) -> np.ndarray:
@@ -246,8 +227,8 @@ class CatTable:
             self._key_offsets = _EMPTY_I64
             self._arena = _EMPTY_U8
             self._int_keys = np.zeros(id_cap, dtype=np.int64)
-        self._meta = np.zeros(_META_LEN, dtype=np.int64)
-        self._meta[_MAX_IDS] = self.max_ids
+        self._meta = np.zeros(FD_CAT_META_LEN, dtype=np.int64)
+        self._meta[FD_CAT_MAX_IDS] = self.max_ids
         self._cstruct = None
 
     # ---- read access ---------------------------------------------------------
@@ -255,7 +236,7 @@ class CatTable:
     @property
     def n_ids(self) -> int:
         """Number of distinct keys counted individually."""
-        return int(self._meta[_N_IDS])
+        return int(self._meta[FD_CAT_N_IDS])
 
     @property
     def counts(self) -> np.ndarray:
@@ -267,12 +248,12 @@ class CatTable:
     @property
     def other(self) -> int:
         """Values whose key arrived after the cap was reached."""
-        return int(self._meta[_OTHER])
+        return int(self._meta[FD_CAT_OTHER])
 
     @property
     def null(self) -> int:
         """Null values."""
-        return int(self._meta[_NULL])
+        return int(self._meta[FD_CAT_NULL])
 
     @property
     def total(self) -> int:
@@ -340,16 +321,16 @@ class CatTable:
             else:
                 self._int_keys = self._resized(self._int_keys, cap)
             grew = True
-        if _LOAD_DEN * n_ids > self._slots.size:
+        if FD_CAT_LOAD_DEN * n_ids > self._slots.size:
             size = self._slots.size
-            while _LOAD_DEN * n_ids > size:
+            while FD_CAT_LOAD_DEN * n_ids > size:
                 size *= 2
             self._slots = np.full(size, -1, dtype=np.int32)
             self._cstruct = None
-            self._check(backend.rehash(self), "rehash")
+            check(backend.rehash(self), "rehash")
             grew = True
         if self.key_kind == "str":
-            need = int(self._meta[_ARENA_USED]) + n_bytes
+            need = int(self._meta[FD_CAT_ARENA_USED]) + n_bytes
             if need > self._arena.size:
                 self._arena = self._resized(self._arena, max(2 * self._arena.size, need))
                 grew = True
@@ -377,23 +358,13 @@ class CatTable:
         j = view.offset + i
         return int(view.offsets[j + 1]) - int(view.offsets[j])
 
-    def _check(self, rc: int, what: str, name=None) -> None:
-        if rc == _OK:
-            return
-        label = f"column {name!r}: " if name is not None else ""
-        if rc == _EINVAL:
-            raise InvalidInputError(f"{label}{what}: invalid argument")
-        if rc == _ETYPE:
-            raise SchemaError(f"{label}{what}: column type not handled by this kernel")
-        raise NativeError(f"{label}{what}: native status {rc}")
-
     def _run(self, backend, view: ColumnView, ids: Optional[np.ndarray]) -> None:
         """fd_cat_update / fd_cat_lookup over the whole view, growing on demand."""
         start = 0
         while True:
             rc, progress = backend.run(self, view, start, ids)
-            if rc != _EGROW:
-                self._check(rc, "fd_cat_lookup" if ids is not None else "fd_cat_update", view.name)
+            if rc != FD_EGROW:
+                check(rc, "fd_cat_lookup" if ids is not None else "fd_cat_update", view.name)
                 return
             self._grow(backend, self._pending_bytes(view, progress))
             start = progress
@@ -438,7 +409,7 @@ class CatTable:
         SchemaError
             The column's type does not match ``key_kind`` (nothing is counted).
         """
-        b = _backend(backend)
+        b = CAT(backend)
         if not isinstance(view, ColumnView):
             views = list(iter_columns(view, name))
             # Check every chunk first: a mismatch must leave the table untouched.
@@ -465,7 +436,7 @@ class CatTable:
 
     def _update_view(self, b, view: ColumnView) -> None:
         if view.kind == "null":
-            self._meta[_NULL] += view.length
+            self._meta[FD_CAT_NULL] += view.length
             return
         vt = self._accept(view, self._view_value_type(view), view.arrow_type)
         if view.kind == "dictionary":
@@ -477,8 +448,9 @@ class CatTable:
         self.value_type = vt
 
     def _update_bool(self, b, view: ColumnView) -> None:
-        n_true, n_false, n_null = b.bool_count(view)
-        self._meta[_NULL] += n_null
+        rc, n_true, n_false, n_null = b.bool_count(view)
+        check(rc, "fd_bool_count", view.name)
+        self._meta[FD_CAT_NULL] += n_null
         if n_true + n_false == 0:
             return
         # Ids follow first arrival, so the first valid value's key goes first.
@@ -512,11 +484,11 @@ class CatTable:
         scratch = np.zeros(n_dict, dtype=np.int64)
         first = np.empty(n_dict, dtype=np.int64)  # set by the kernel where scratch > 0
         rc, progress, n_null = b.count_indices(view, scratch, first)
-        if rc == _EINVAL:
+        if rc == FD_EINVAL:
             raise InvalidInputError(
                 f"column {view.name!r}: dictionary index at position {progress} is outside "
                 f"the dictionary of length {n_dict}")
-        self._check(rc, "fd_count_indices", view.name)
+        check(rc, "fd_count_indices", view.name)
         used = np.flatnonzero(scratch)
         if used.size:
             # Entries in order of first occurrence: the order in which the
@@ -528,19 +500,19 @@ class CatTable:
                 taken = taken.cast(pa.int8())  # the lookup kernel reads integer keys
             dview = next(iter_columns(taken, view.name))
             if dview.kind == "null":
-                ids = np.full(order.size, -2, dtype=np.int64)
+                ids = np.full(order.size, FD_CAT_ID_NULL, dtype=np.int64)
             else:
                 self._reserve(b, order.size, self._view_bytes(dview))
                 ids = self._lookup(b, dview)
             self._apply(ids, scratch[order])
-        self._meta[_NULL] += n_null
+        self._meta[FD_CAT_NULL] += n_null
 
     def _apply(self, ids: np.ndarray, cnts: np.ndarray) -> None:
         ok = ids >= 0
         # add.at, not fancy +=: ids repeat when a dictionary holds a value twice.
         np.add.at(self._counts, ids[ok], cnts[ok])
-        self._meta[_OTHER] += int(cnts[ids == -1].sum())
-        self._meta[_NULL] += int(cnts[ids == -2].sum())
+        self._meta[FD_CAT_OTHER] += int(cnts[ids == FD_CAT_ID_OTHER].sum())
+        self._meta[FD_CAT_NULL] += int(cnts[ids == FD_CAT_ID_NULL].sum())
 
     def _add_int_keys(self, b, keys: np.ndarray, cnts: np.ndarray) -> None:
         view = next(iter_columns(pa.array(keys, type=pa.int64())))
@@ -559,11 +531,11 @@ class CatTable:
         return pa.array(self._int_keys[:n].copy(), type=pa.int64())
 
     def _add_array(self, keys: pa.Array, cnts: np.ndarray, other: int, null: int, backend) -> None:
-        b = _backend(backend)
+        b = CAT(backend)
         if len(keys):
             self._apply(self._lookup(b, next(iter_columns(keys))), cnts)
-        self._meta[_OTHER] += other
-        self._meta[_NULL] += null
+        self._meta[FD_CAT_OTHER] += other
+        self._meta[FD_CAT_NULL] += null
 
     def add_counts(self, keys: Iterable, counts, other: int = 0, null: int = 0,
                    backend: Optional[str] = None) -> None:

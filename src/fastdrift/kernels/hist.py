@@ -7,7 +7,7 @@ open towards -inf/+inf (which land there).  NaN and null are counted apart in
 
 :func:`make_index` precomputes everything the kernels need; the kernels
 themselves are in ``kernels/fd_hist.c`` (backend ``"c"``) and
-:mod:`fastdrift.kernels.jit` (backend ``"numba"``).
+:mod:`fastdrift.kernels.numba_hist` (backend ``"numba"``).
 
 Choosing the lookup table
 -------------------------
@@ -28,10 +28,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import InvalidInputError, SchemaError
-from . import get_backend
+from ..errors import InvalidInputError
+from . import Family, check_out, numeric_values
+from .native import FD_OK, check, column, ffi, lib, ptr
 
-__all__ = ["HistIndex", "make_index", "hist_update", "TARGET_PROBES", "MAX_TABLE"]
+__all__ = ["HistIndex", "make_index", "hist_update", "HIST", "TARGET_PROBES", "MAX_TABLE"]
 
 #: Stop growing the table once every sub-bucket holds at most this many edges.
 TARGET_PROBES = 1
@@ -41,8 +42,6 @@ MAX_TABLE = 1 << 16
 #: compares against edges[n_edges] = +inf, which no clamped value reaches);
 #: a few more keep the padded array a whole cache line.
 N_PAD = 8
-
-_DBL_MAX = np.finfo(np.float64).max
 
 
 def _table_bucket(x: np.ndarray, lo: float, inv: float, top: float) -> np.ndarray:
@@ -146,8 +145,6 @@ class HistIndex:
     @property
     def c_index(self):
         if self._c_index is None:
-            from . import native
-            ffi = native.ffi
             e = ffi.from_buffer("double[]", self.padded, require_writable=False)
             t = ffi.from_buffer("int32_t[]", self.table, require_writable=False)
             ix = ffi.new("fd_hist_index*")
@@ -253,15 +250,35 @@ def make_index(edges, *, target_probes: int = TARGET_PROBES, max_table: int = MA
     return HistIndex(e, padded, False, n_probe, lo, inv, table)
 
 
-def _check_out(index: HistIndex, counts: np.ndarray, specials: np.ndarray) -> None:
-    if not (isinstance(counts, np.ndarray) and counts.dtype == np.int64 and counts.ndim == 1
-            and counts.size == index.n_edges + 1 and counts.flags.c_contiguous
-            and counts.flags.writeable):
-        raise InvalidInputError(
-            f"counts must be a writable contiguous int64 array of {index.n_edges + 1} entries")
-    if not (isinstance(specials, np.ndarray) and specials.dtype == np.int64 and specials.shape == (2,)
-            and specials.flags.c_contiguous and specials.flags.writeable):
-        raise InvalidInputError("specials must be a writable contiguous int64 array of 2 entries")
+class _CHist:
+    """``fd_hist_update`` of ``kernels/fd_hist.c``."""
+
+    @staticmethod
+    def update(view, index: HistIndex, counts: np.ndarray, specials: np.ndarray) -> int:
+        sp = ptr("int64_t*", specials)
+        return lib.fd_hist_update(column(view), index.c_index, ptr("int64_t*", counts), sp, sp + 1)
+
+
+class _NumbaHist:
+    """The same call on :mod:`.numba_hist`, whose path the index picks as fd_hist.c does."""
+
+    def __init__(self):
+        from . import numba_hist  # numba loads only when this backend is used
+
+        self.k = numba_hist
+
+    def update(self, view, index: HistIndex, counts: np.ndarray, specials: np.ndarray) -> int:
+        if index.uniform:
+            fn, top = self.k.hist_uniform, float(index.n_edges)
+        else:
+            fn, top = self.k.hist_p1 if index.n_probe == 1 else self.k.hist_pn, float(index.n_table - 1)
+        fn(view.values, view.validity, view.offset, view.length, index.padded, index.table, index.lo,
+           index.inv_width, top, index.n_probe, counts, specials)
+        return FD_OK
+
+
+#: The histogram's backend objects.
+HIST = Family("histogram", c=_CHist, numba=_NumbaHist)
 
 
 def hist_update(view, index: HistIndex, counts: np.ndarray, specials: np.ndarray,
@@ -288,28 +305,7 @@ def hist_update(view, index: HistIndex, counts: np.ndarray, specials: np.ndarray
     InvalidInputError
         If ``counts`` / ``specials`` have the wrong shape or dtype.
     """
-    _check_out(index, counts, specials)
-    if view.kind == "null":
-        specials[0] += view.length
-        return
-    if view.kind != "numeric":
-        raise SchemaError(f"column {view.name!r}: a histogram needs numeric values, got "
-                          f"{view.arrow_type if view.arrow_type is not None else view.kind}")
-    if view.length == 0:
-        return
-    if backend is None:
-        backend = get_backend("histogram")
-    if backend == "c":
-        from . import native
-        col = native.column(view)
-        sp = native.ffi.cast("int64_t*", native.ffi.from_buffer(specials))
-        rc = native.lib.fd_hist_update(col, index.c_index,
-                                       native.ptr("int64_t*", counts), sp, sp + 1)
-        native.check(rc, "histogram", view.name)
-    elif backend == "numba":
-        from . import jit
-        jit.hist_update(view.values, view.validity, view.offset, view.length, index.padded,
-                        index.uniform, index.n_probe, index.lo, index.inv_width, index.table,
-                        index.n_table, counts, specials)
-    else:
-        raise InvalidInputError(f"unknown backend {backend!r}")
+    check_out(counts, np.int64, index.n_edges + 1, "counts")
+    check_out(specials, np.int64, 2, "specials")
+    if numeric_values(view, "a histogram needs", specials, 0):
+        check(HIST(backend).update(view, index, counts, specials), "histogram", view.name)

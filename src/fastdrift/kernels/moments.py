@@ -1,6 +1,6 @@
 """Streaming moments: count, min, max, sum, mean and m2 over finite values.
 
-State layout (shared with ``kernels/fd_moments.c`` and the numba backend):
+State layout (shared with ``kernels/fd_moments.c`` and :mod:`.numba_moments`):
 
 * ``ints``  int64[5]: n finite, null, NaN, +inf, -inf
 * ``flts``  float64[5]: min, max, sum, mean, m2 (sum of squared deviations
@@ -16,10 +16,11 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ..errors import InvalidInputError, SchemaError
-from . import get_backend
+from ..errors import InvalidInputError
+from . import Family, check_out, numeric_values
+from .native import FD_OK, check, column, lib, ptr
 
-__all__ = ["empty_moments", "moments_update", "moments_merge", "moments_variance"]
+__all__ = ["empty_moments", "check_state", "moments_update", "moments_merge", "moments_variance", "MOMENTS"]
 
 
 def empty_moments() -> Tuple[np.ndarray, np.ndarray]:
@@ -37,13 +38,35 @@ def empty_moments() -> Tuple[np.ndarray, np.ndarray]:
     return ints, flts
 
 
-def _check_state(ints: np.ndarray, flts: np.ndarray) -> None:
-    if not (isinstance(ints, np.ndarray) and ints.dtype == np.int64 and ints.shape == (5,)
-            and ints.flags.c_contiguous and ints.flags.writeable):
-        raise InvalidInputError("ints must be a writable contiguous int64 array of 5 entries")
-    if not (isinstance(flts, np.ndarray) and flts.dtype == np.float64 and flts.shape == (5,)
-            and flts.flags.c_contiguous and flts.flags.writeable):
-        raise InvalidInputError("flts must be a writable contiguous float64 array of 5 entries")
+def check_state(ints: np.ndarray, flts: np.ndarray) -> None:
+    """Raise unless ``(ints, flts)`` are writable, contiguous int64[5] and float64[5] arrays."""
+    check_out(ints, np.int64, 5, "ints")
+    check_out(flts, np.float64, 5, "flts")
+
+
+class _CMoments:
+    """``fd_moments_update`` of ``kernels/fd_moments.c``."""
+
+    @staticmethod
+    def update(view, ints: np.ndarray, flts: np.ndarray) -> int:
+        return lib.fd_moments_update(column(view), ptr("int64_t*", ints), ptr("double*", flts))
+
+
+class _NumbaMoments:
+    """The same call on :mod:`.numba_moments`."""
+
+    def __init__(self):
+        from . import numba_moments  # numba loads only when this backend is used
+
+        self.k = numba_moments
+
+    def update(self, view, ints: np.ndarray, flts: np.ndarray) -> int:
+        self.k.moments_update(view.values, view.validity, view.offset, view.length, ints, flts)
+        return FD_OK
+
+
+#: The moments' backend objects.
+MOMENTS = Family("moments", c=_CMoments, numba=_NumbaMoments)
 
 
 def moments_update(view, ints: np.ndarray, flts: np.ndarray, backend: Optional[str] = None) -> None:
@@ -65,28 +88,9 @@ def moments_update(view, ints: np.ndarray, flts: np.ndarray, backend: Optional[s
     InvalidInputError
         If the state arrays have the wrong shape or dtype.
     """
-    _check_state(ints, flts)
-    if view.kind == "null":
-        ints[1] += view.length
-        return
-    if view.kind != "numeric":
-        raise SchemaError(f"column {view.name!r}: moments need numeric values, got "
-                          f"{view.arrow_type if view.arrow_type is not None else view.kind}")
-    if view.length == 0:
-        return
-    if backend is None:
-        backend = get_backend("moments")
-    if backend == "c":
-        from . import native
-        col = native.column(view)
-        rc = native.lib.fd_moments_update(col, native.ptr("int64_t*", ints),
-                                          native.ptr("double*", flts))
-        native.check(rc, "moments", view.name)
-    elif backend == "numba":
-        from . import jit
-        jit.moments_update(view.values, view.validity, view.offset, view.length, ints, flts)
-    else:
-        raise InvalidInputError(f"unknown backend {backend!r}")
+    check_state(ints, flts)
+    if numeric_values(view, "moments need", ints, 1):
+        check(MOMENTS(backend).update(view, ints, flts), "moments", view.name)
 
 
 def moments_merge(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarray,
@@ -103,7 +107,7 @@ def moments_merge(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarray,
     other_ints, other_flts : numpy.ndarray
         The state merged in; not modified.
     """
-    _check_state(ints, flts)
+    check_state(ints, flts)
     o_i = np.asarray(other_ints, dtype=np.int64)
     o_f = np.asarray(other_flts, dtype=np.float64)
     if o_i.shape != (5,) or o_f.shape != (5,):

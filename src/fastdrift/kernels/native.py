@@ -1,9 +1,13 @@
-"""Thin cffi bindings: the only module that imports ``fastdrift._native``.
+"""The cffi bindings and the codes of ``kernels/fastdrift.h``: the only module that imports
+``fastdrift._native``.
 
-:func:`check` turns a C status into an exception; :func:`column` builds the
-``fd_column`` struct that points at a :class:`~fastdrift.adapters.ColumnView`'s
-buffers (no copy: ``ffi.from_buffer`` on the numpy views of Arrow buffers).
-cffi releases the GIL around every call into an API-mode module.
+Every ``FD_*`` status, column-type and state-index code that Python uses is read here from the
+compiled module, so the header is their one source: the wrappers, :mod:`~fastdrift.kernels.cat`,
+:mod:`~fastdrift.kernels.tdigest` and the numba twins (which freeze these module globals when they
+compile) import them from here.  :func:`check` turns a status of either backend into an exception;
+:func:`column` builds the ``fd_column`` struct that points at a
+:class:`~fastdrift.adapters.ColumnView`'s buffers (no copy: ``ffi.from_buffer`` on the numpy views
+of Arrow buffers).  cffi releases the GIL around every call into an API-mode module.
 """
 from __future__ import annotations
 
@@ -14,26 +18,45 @@ from ..errors import InvalidInputError, NativeError, SchemaError
 
 __all__ = ["ffi", "lib", "check", "column", "ptr"]
 
+# statuses
+FD_OK, FD_EINVAL, FD_ETYPE, FD_EGROW, FD_ECORRUPT = (
+    lib.FD_OK, lib.FD_EINVAL, lib.FD_ETYPE, lib.FD_EGROW, lib.FD_ECORRUPT)
+# column types (fd_column.type) that Python tells apart
+FD_I8, FD_U8, FD_U64 = lib.FD_I8, lib.FD_U8, lib.FD_U64
+FD_GRID_MAX_CELLS = lib.FD_GRID_MAX_CELLS
+# categorical table (fd_cat_table)
+FD_CAT_N_IDS, FD_CAT_MAX_IDS, FD_CAT_OTHER, FD_CAT_NULL, FD_CAT_ARENA_USED, FD_CAT_META_LEN = (
+    lib.FD_CAT_N_IDS, lib.FD_CAT_MAX_IDS, lib.FD_CAT_OTHER, lib.FD_CAT_NULL, lib.FD_CAT_ARENA_USED,
+    lib.FD_CAT_META_LEN)
+FD_CAT_LOAD_DEN, FD_CAT_ID_OTHER, FD_CAT_ID_NULL = lib.FD_CAT_LOAD_DEN, lib.FD_CAT_ID_OTHER, lib.FD_CAT_ID_NULL
+
 _NULL = ffi.NULL
 
 
 def check(rc: int, what: str, name=None) -> None:
     """Raise the exception matching a non-zero fd_status."""
-    if rc == lib.FD_OK:
+    if rc == FD_OK:
         return
     label = f"column {name!r}: " if name is not None else ""
-    if rc == lib.FD_EINVAL:
+    if rc == FD_EINVAL:
         raise InvalidInputError(f"{label}{what}: invalid argument")
-    if rc == lib.FD_ETYPE:
+    if rc == FD_ETYPE:
         raise SchemaError(f"{label}{what}: column type not handled by this kernel")
     raise NativeError(f"{label}{what}: native status {rc}")
 
 
+_ARRAY_OF = {}  # "int64_t*" -> "int64_t[]": from_buffer of the array type, without a cast, is cheaper
+
+
 def ptr(ctype: str, arr: np.ndarray):
-    """A C pointer into a numpy array (which must stay alive for the call)."""
+    """A C pointer of type ``ctype`` (e.g. ``"int64_t*"``) into a numpy array, which must stay alive
+    for the call (NULL for an empty one)."""
     if arr.size == 0:
         return _NULL
-    return ffi.cast(ctype, ffi.from_buffer(arr, require_writable=False))
+    t = _ARRAY_OF.get(ctype)
+    if t is None:
+        t = _ARRAY_OF[ctype] = ctype.replace("void", "char").replace("*", "[]")
+    return ffi.from_buffer(t, arr, require_writable=False)
 
 
 def column(view):

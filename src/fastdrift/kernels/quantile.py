@@ -16,23 +16,27 @@ more than every other per-column step of a profile together.  Here:
 Heavy ties or extreme ranges only make step 3 select more values; the result
 stays exact.
 
-The two passes run on the backend of ``get_backend("quantile")``: the C
-kernels of ``kernels/fd_select.c`` or their numba twins in
-:mod:`fastdrift.kernels.jit`, which put every value in the same cell.
+The two passes run on the backend object of :data:`GRID` (``get_backend("quantile")``): the C
+kernels of ``kernels/fd_select.c`` or their numba twins in :mod:`.numba_select`, which put every
+value in the same cell.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from . import get_backend, native
 from ..adapters.arrow import ColumnView
 from ..errors import InvalidInputError
+from . import Family, check_out, numeric_values
+from .moments import check_state
+from .native import FD_GRID_MAX_CELLS, FD_OK, check, column, lib, ptr
 
 __all__ = ["exact_quantiles", "lerp_like_numpy", "GridPlan", "grid_plan", "grid_counts", "flag_cells",
-           "selected_count", "select", "count_select", "quantiles_from_selected"]
+           "selected_count", "select", "count_select", "moments_count_select", "order_statistics",
+           "quantiles_from_selected", "GRID"]
 
 
 def lerp_like_numpy(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -64,6 +68,12 @@ class GridPlan:
     inv : float
         ``n_cells / (hi - lo)`` (0 when the span is not a positive finite number:
         then every value falls in cell 0 and the selection stays exact).
+
+    Raises
+    ------
+    InvalidInputError
+        Unless ``1 <= n_cells <= FD_GRID_MAX_CELLS``, ``inv >= 0`` and ``lo`` is finite (the
+        kernels' grid check, made once here for both backends).
     """
 
     n: int
@@ -71,6 +81,10 @@ class GridPlan:
     hi: float
     n_cells: int
     inv: float
+
+    def __post_init__(self):
+        if not (1 <= self.n_cells <= FD_GRID_MAX_CELLS and self.inv >= 0.0 and math.isfinite(self.lo)):
+            raise InvalidInputError(f"not a quantile grid: {self}")
 
 
 def grid_plan(n: int, lo: float, hi: float) -> GridPlan:
@@ -97,12 +111,68 @@ def grid_plan(n: int, lo: float, hi: float) -> GridPlan:
     return GridPlan(n, float(lo), float(hi), n_cells, float(inv))
 
 
-def _resolve_backend(backend: Optional[str]) -> str:
-    if backend is None:
-        backend = get_backend("quantile")
-    if backend not in ("c", "numba"):
-        raise InvalidInputError(f"unknown backend {backend!r}")
-    return backend
+class _CGrid:
+    """The grid passes of ``kernels/fd_select.c`` and ``fd_moments_grid_update`` of ``fd_moments.c``."""
+
+    @staticmethod
+    def count(view, plan: GridPlan, counts) -> int:
+        return lib.fd_grid_count(column(view), plan.lo, plan.inv, plan.n_cells, ptr("int64_t*", counts))
+
+    @staticmethod
+    def select(view, plan: GridPlan, flags, out, got) -> int:
+        return lib.fd_grid_select(column(view), plan.lo, plan.inv, plan.n_cells, ptr("uint8_t*", flags),
+                                  ptr("double*", out), out.size, ptr("int64_t*", got))
+
+    @staticmethod
+    def count_select(view, plan: GridPlan, counts, flags, out, got) -> int:
+        return lib.fd_grid_count_select(column(view), plan.lo, plan.inv, plan.n_cells, ptr("int64_t*", counts),
+                                        ptr("uint8_t*", flags), ptr("double*", out), out.size,
+                                        ptr("int64_t*", got))
+
+    @staticmethod
+    def moments_count_select(view, ints, flts, plan: GridPlan, counts, flags, out, got) -> int:
+        return lib.fd_moments_grid_update(column(view), ptr("int64_t*", ints), ptr("double*", flts), plan.lo,
+                                          plan.inv, plan.n_cells, ptr("int64_t*", counts), ptr("uint8_t*", flags),
+                                          ptr("double*", out), out.size, ptr("int64_t*", got))
+
+
+class _NumbaGrid:
+    """The same calls on :mod:`.numba_select` (and :mod:`.numba_moments` for the fused one, which runs
+    the two kernels one after the other: the same results)."""
+
+    def __init__(self):
+        from . import numba_moments, numba_select  # numba loads only when this backend is used
+
+        self.k = numba_select
+        self.m = numba_moments
+
+    def count(self, view, plan: GridPlan, counts) -> int:
+        self.k.grid_count(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
+                          float(plan.n_cells - 1), counts)
+        return FD_OK
+
+    def select(self, view, plan: GridPlan, flags, out, got) -> int:
+        return self.k.grid_select(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
+                                  float(plan.n_cells - 1), flags, out, out.size, got)
+
+    def count_select(self, view, plan: GridPlan, counts, flags, out, got) -> int:
+        return self.k.grid_count_select(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
+                                        float(plan.n_cells - 1), counts, flags, out, out.size, got)
+
+    def moments_count_select(self, view, ints, flts, plan: GridPlan, counts, flags, out, got) -> int:
+        self.m.moments_update(view.values, view.validity, view.offset, view.length, ints, flts)
+        return self.count_select(view, plan, counts, flags, out, got)
+
+
+#: The grid passes' backend objects (family ``"quantile"``).
+GRID = Family("quantile", c=_CGrid, numba=_NumbaGrid)
+
+
+def _flags(plan: GridPlan, flags) -> np.ndarray:
+    flags = np.ascontiguousarray(flags, dtype=np.uint8)
+    if flags.shape != (plan.n_cells,):
+        raise InvalidInputError(f"flags must hold {plan.n_cells} entries, got shape {flags.shape}")
+    return flags
 
 
 def grid_counts(views: Iterable[ColumnView], plan: GridPlan, backend: Optional[str] = None,
@@ -127,28 +197,21 @@ def grid_counts(views: Iterable[ColumnView], plan: GridPlan, backend: Optional[s
     numpy.ndarray
         int64[plan.n_cells] (``out`` when given).
     """
-    backend = _resolve_backend(backend)
+    k = GRID(backend)
     if out is not None:
-        if out.dtype != np.int64 or out.shape != (plan.n_cells,) or not out.flags.c_contiguous:
-            raise InvalidInputError(f"out must be contiguous int64[{plan.n_cells}]")
+        check_out(out, np.int64, plan.n_cells, "out")
         counts = out
     else:
         counts = np.zeros(plan.n_cells, dtype=np.int64)
     for v in views:
-        if backend == "c":
-            c = native.column(v)
-            rc = native.lib.fd_grid_count(c, plan.lo, plan.inv, plan.n_cells, native.ptr("int64_t*", counts))
-        else:
-            from . import jit
-            rc = jit.grid_count(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
-                                plan.n_cells, counts)
-        # Both backends return fd_status codes.
-        native.check(rc, "grid count", v.name)
+        if numeric_values(v, "a quantile grid needs"):
+            check(k.count(v, plan, counts), "grid count", v.name)
     return counts
 
 
-def _order_statistics(n: int, qs: np.ndarray):
-    """(prev, next, gamma) of numpy's 'linear' method for ``n`` sorted values."""
+def order_statistics(n: int, qs: np.ndarray):
+    """(prev, next, gamma) of numpy's 'linear' method for ``n`` sorted values: ``np.quantile``
+    interpolates between the order statistics ``prev`` and ``next`` (int64 ranks) with weight ``gamma``."""
     virtual = (n - 1) * qs
     prev = np.floor(virtual)
     above = virtual >= n - 1
@@ -159,6 +222,9 @@ def _order_statistics(n: int, qs: np.ndarray):
     next_i[above] = n - 1
     gamma = virtual - np.where(above, -1.0, prev)  # numpy uses index -1 above bounds; a == b there
     return prev_i, next_i, gamma
+
+
+_order_statistics = order_statistics  # the name fastdrift.scan reads
 
 
 def flag_cells(plan: GridPlan, counts: np.ndarray, qs) -> np.ndarray:
@@ -182,7 +248,7 @@ def flag_cells(plan: GridPlan, counts: np.ndarray, qs) -> np.ndarray:
     if counts.shape != (plan.n_cells,) or cum[-1] != plan.n:
         raise RuntimeError(f"grid counted {cum[-1] if cum.size else 0} finite values in "
                            f"{counts.size} cells, expected {plan.n} in {plan.n_cells}")
-    prev_i, next_i, _ = _order_statistics(plan.n, np.asarray(qs, dtype=np.float64))
+    prev_i, next_i, _ = order_statistics(plan.n, np.asarray(qs, dtype=np.float64))
     ranks = np.unique(np.concatenate([prev_i, next_i]))
     flags = np.zeros(plan.n_cells, dtype=np.uint8)
     flags[np.searchsorted(cum, ranks, side="right")] = 1
@@ -216,21 +282,13 @@ def select(views: Iterable[ColumnView], plan: GridPlan, flags: np.ndarray, cap: 
     numpy.ndarray
         float64 values, unsorted.
     """
-    backend = _resolve_backend(backend)
-    flags = np.ascontiguousarray(flags, dtype=np.uint8)
+    k = GRID(backend)
+    flags = _flags(plan, flags)
     out = np.empty(int(cap), dtype=np.float64)
     got = np.zeros(1, dtype=np.int64)
     for v in views:
-        if backend == "c":
-            c = native.column(v)
-            rc = native.lib.fd_grid_select(c, plan.lo, plan.inv, plan.n_cells, native.ptr("uint8_t*", flags),
-                                           native.ptr("double*", out), out.size,
-                                           native.ptr("int64_t*", got))
-        else:
-            from . import jit
-            rc = jit.grid_select(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
-                                 plan.n_cells, flags, out, out.size, got)
-        native.check(rc, "grid select", v.name)
+        if numeric_values(v, "a quantile grid needs"):
+            check(k.select(v, plan, flags, out, got), "grid select", v.name)
     return _trimmed(out, int(got[0]))
 
 
@@ -252,23 +310,15 @@ def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray
     numpy.ndarray
         float64 values of the flagged cells, unsorted, in column order.
     """
-    backend = _resolve_backend(backend)
-    if counts.dtype != np.int64 or counts.shape != (plan.n_cells,) or not counts.flags.c_contiguous:
-        raise InvalidInputError(f"counts must be contiguous int64[{plan.n_cells}]")
-    flags = np.ascontiguousarray(flags, dtype=np.uint8)
+    k = GRID(backend)
+    check_out(counts, np.int64, plan.n_cells, "counts")
+    flags = _flags(plan, flags)
     views = list(views)
     out = np.empty(sum(v.length for v in views), dtype=np.float64)  # every value at most
     got = np.zeros(1, dtype=np.int64)
     for v in views:
-        if backend == "c":
-            rc = native.lib.fd_grid_count_select(native.column(v), plan.lo, plan.inv, plan.n_cells,
-                                                 native.ptr("int64_t*", counts), native.ptr("uint8_t*", flags),
-                                                 native.ptr("double*", out), out.size, native.ptr("int64_t*", got))
-        else:
-            from . import jit
-            rc = jit.grid_count_select(v.values, v.validity, v.offset, v.length, plan.lo, plan.inv,
-                                       plan.n_cells, counts, flags, out, out.size, got)
-        native.check(rc, "grid count and select", v.name)
+        if numeric_values(v, "a quantile grid needs"):
+            check(k.count_select(v, plan, counts, flags, out, got), "grid count and select", v.name)
     return _trimmed(out, int(got[0]))
 
 
@@ -276,32 +326,24 @@ def moments_count_select(views: Iterable[ColumnView], ints: np.ndarray, flts: np
                          counts: np.ndarray, flags: np.ndarray, backend: Optional[str] = None) -> np.ndarray:
     """:func:`~fastdrift.kernels.moments.moments_update` of each chunk into ``(ints, flts)`` and
     :func:`count_select` over it, in one read (C: ``fd_moments_grid_update``; numba: the two
-    kernels one after the other).  Same results as the two calls.
+    kernels one after the other), on the backend of :data:`GRID`.  Same results as the two calls.
 
     Returns
     -------
     numpy.ndarray
         float64 values of the flagged cells, unsorted, in column order.
     """
-    from .moments import _check_state, moments_update
-    backend = _resolve_backend(backend)
-    _check_state(ints, flts)
-    if counts.dtype != np.int64 or counts.shape != (plan.n_cells,) or not counts.flags.c_contiguous:
-        raise InvalidInputError(f"counts must be contiguous int64[{plan.n_cells}]")
+    k = GRID(backend)
+    check_state(ints, flts)
+    check_out(counts, np.int64, plan.n_cells, "counts")
+    flags = _flags(plan, flags)
     views = list(views)
-    if backend != "c" or get_backend("moments") != "c" or any(v.kind != "numeric" for v in views):
-        for v in views:
-            moments_update(v, ints, flts)  # counts null chunks; raises on a non-numeric one
-        return count_select([v for v in views if v.kind == "numeric"], plan, counts, flags, backend=backend)
-    flags = np.ascontiguousarray(flags, dtype=np.uint8)
     out = np.empty(sum(v.length for v in views), dtype=np.float64)  # every value at most
     got = np.zeros(1, dtype=np.int64)
     for v in views:
-        rc = native.lib.fd_moments_grid_update(
-            native.column(v), native.ptr("int64_t*", ints), native.ptr("double*", flts), plan.lo, plan.inv,
-            plan.n_cells, native.ptr("int64_t*", counts), native.ptr("uint8_t*", flags),
-            native.ptr("double*", out), out.size, native.ptr("int64_t*", got))
-        native.check(rc, "moments and grid count", v.name)
+        if numeric_values(v, "moments need", ints, 1):
+            check(k.moments_count_select(v, ints, flts, plan, counts, flags, out, got), "moments and grid count",
+                  v.name)
     return _trimmed(out, int(got[0]))
 
 
@@ -333,7 +375,7 @@ def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarra
         raise RuntimeError(f"grid selected {values.size} values, expected {int(sel_counts.sum())}")
     out = np.sort(np.asarray(values, dtype=np.float64))
     cum = np.cumsum(counts)
-    prev_i, next_i, gamma = _order_statistics(plan.n, qs)
+    prev_i, next_i, gamma = order_statistics(plan.n, qs)
     # position of a global rank inside `out`: rank - (values before its cell) + (selected before its cell)
     sel_before = np.cumsum(sel_counts) - sel_counts
     all_before = cum - counts
@@ -355,7 +397,6 @@ def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: flo
     The steps are the public functions above, which a distributed caller
     (:mod:`fastdrift.spark`) runs per partition and combines in between.
     """
-    backend = _resolve_backend(backend)
     qs = np.asarray(qs, dtype=np.float64)
     if lo == hi:
         return np.full(qs.shape, lo)

@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
+
+from .cat import CatTable
+from .hist import hist_update
+from .moments import moments_update
+from .quantile import exact_quantiles
 
 __all__ = ["hist_reference", "moments_reference", "quantile_reference",
            "RefCounts", "reference_counts", "reference_value_counts", "KERNELS"]
@@ -174,44 +180,6 @@ def reference_value_counts(values) -> dict:
     return {d["values"]: d["counts"] for d in vc.to_pylist()}
 
 
-def _c_hist(view, index, counts, specials):
-    from .hist import hist_update
-    hist_update(view, index, counts, specials, backend="c")
-
-
-def _numba_hist(view, index, counts, specials):
-    from .hist import hist_update
-    hist_update(view, index, counts, specials, backend="numba")
-
-
-def _c_moments(view, ints, flts):
-    from .moments import moments_update
-    moments_update(view, ints, flts, backend="c")
-
-
-def _numba_moments(view, ints, flts):
-    from .moments import moments_update
-    moments_update(view, ints, flts, backend="numba")
-
-
-def _c_quantile(views, qs, n, lo, hi):
-    from .quantile import exact_quantiles
-    return exact_quantiles(views, qs, n, lo, hi, backend="c")
-
-
-def _numba_quantile(views, qs, n, lo, hi):
-    from .quantile import exact_quantiles
-    return exact_quantiles(views, qs, n, lo, hi, backend="numba")
-
-
-def _c_categorical(table, values, name=None):
-    table.update(values, backend="c", name=name)
-
-
-def _numba_categorical(table, values, name=None):
-    table.update(values, backend="numba", name=name)
-
-
 #: Every implementation of each kernel family, for tests and benches.
 #: "c" / "numba" take
 #:
@@ -226,8 +194,12 @@ def _numba_categorical(table, values, name=None):
 #: "reference" takes the whole column: (values, edges), (values),
 #: (values, qs) and (values, max_ids) respectively.
 KERNELS = {
-    "histogram": {"c": _c_hist, "numba": _numba_hist, "reference": hist_reference},
-    "moments": {"c": _c_moments, "numba": _numba_moments, "reference": moments_reference},
-    "quantile": {"c": _c_quantile, "numba": _numba_quantile, "reference": quantile_reference},
-    "categorical": {"c": _c_categorical, "numba": _numba_categorical, "reference": reference_counts},
+    "histogram": {"c": partial(hist_update, backend="c"), "numba": partial(hist_update, backend="numba"),
+                  "reference": hist_reference},
+    "moments": {"c": partial(moments_update, backend="c"), "numba": partial(moments_update, backend="numba"),
+                "reference": moments_reference},
+    "quantile": {"c": partial(exact_quantiles, backend="c"), "numba": partial(exact_quantiles, backend="numba"),
+                 "reference": quantile_reference},
+    "categorical": {"c": partial(CatTable.update, backend="c"), "numba": partial(CatTable.update, backend="numba"),
+                    "reference": reference_counts},
 }

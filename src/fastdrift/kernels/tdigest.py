@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 from ..errors import InvalidInputError
-from . import native
+from .native import FD_EINVAL, check, column, ffi, lib, ptr
 
 __all__ = ["TDigestState", "capacity", "buffer_size", "MIN_COMPRESSION", "MAX_COMPRESSION",
            "state_bytes", "sort_values"]
@@ -28,9 +28,12 @@ MAX_COMPRESSION = 1e6
 BUFFER_MIN = 32768
 BUFFER_PER_CENTROID = 32
 
-INTS_LEN = 8
-N_CENTROIDS, N_BUF, N_FINITE, NULL, NAN, POSINF, NEGINF, N_STAGED = range(8)
-MIN, MAX = 0, 1
+# State indices of kernels/fastdrift.h (fd_tdigest.ints / .flts).
+INTS_LEN = lib.FD_TD_INTS_LEN
+N_CENTROIDS, N_BUF, N_FINITE, NULL, NAN, POSINF, NEGINF, N_STAGED = (
+    lib.FD_TD_N_CENTROIDS, lib.FD_TD_N_BUF, lib.FD_TD_N_FINITE, lib.FD_TD_NULL, lib.FD_TD_NAN, lib.FD_TD_POSINF,
+    lib.FD_TD_NEGINF, lib.FD_TD_N_STAGED)
+MIN, MAX = lib.FD_TD_MIN, lib.FD_TD_MAX
 
 
 def check_compression(compression) -> float:
@@ -83,13 +86,12 @@ def scratch(cap: int, buf_cap: int):
     """This thread's flush work space, grown to fit (cap, buf_cap)."""
     s = _scratch
     if s.struct is None or s.means.size < cap or s.keys.size < buf_cap:
-        ffi = native.ffi
         c = max(cap, s.means.size if s.means is not None else 0)
         b = max(buf_cap, s.keys.size if s.keys is not None else 0)
         s.keys = np.empty(b, np.uint64)
         s.means = np.empty(c, np.float64)
         s.weights = np.empty(c, np.float64)
-        s.hist = np.empty(3 << 11, np.uint32)
+        s.hist = np.empty(lib.FD_TD_HIST_LEN, np.uint32)
         st = ffi.new("fd_tdigest_scratch*")
         st.keys = ffi.cast("uint64_t*", ffi.from_buffer(s.keys))
         st.keys_cap = b
@@ -115,7 +117,7 @@ class TDigestState:
         self.weights = np.zeros(self.cap, np.float64)
         self.buf = None  # allocated on first insertion
         self.ints = np.zeros(INTS_LEN, np.int64)
-        self.flts = np.array([np.inf, -np.inf])
+        self.flts = np.array([np.inf, -np.inf])  # [MIN, MAX] of nothing
         self._struct = None
 
     # -- struct --------------------------------------------------------------
@@ -127,7 +129,6 @@ class TDigestState:
     @property
     def struct(self):
         if self._struct is None:
-            ffi = native.ffi
             t = ffi.new("fd_tdigest*")
             t.compression = self.compression
             t.cap = self.cap
@@ -143,9 +144,9 @@ class TDigestState:
     # -- operations ------------------------------------------------------------
     def update(self, view) -> None:
         self._ensure_buf()
-        col = native.column(view)
-        rc = native.lib.fd_tdigest_update(col, self.struct, scratch(self.cap, self.buf_cap))
-        native.check(rc, "t-digest update", view.name)
+        col = column(view)
+        rc = lib.fd_tdigest_update(col, self.struct, scratch(self.cap, self.buf_cap))
+        check(rc, "t-digest update", view.name)
 
     @property
     def pending(self) -> bool:
@@ -155,31 +156,31 @@ class TDigestState:
     def flush(self) -> None:
         if not self.pending:
             return
-        rc = native.lib.fd_tdigest_flush(self.struct, scratch(self.cap, self.buf_cap))
-        native.check(rc, "t-digest flush")
+        rc = lib.fd_tdigest_flush(self.struct, scratch(self.cap, self.buf_cap))
+        check(rc, "t-digest flush")
 
     def merge(self, other: "TDigestState") -> None:
         self._ensure_buf()  # merged centroids are staged in it
-        rc = native.lib.fd_tdigest_merge(self.struct, other.struct, scratch(self.cap, self.buf_cap))
-        native.check(rc, "t-digest merge")
+        rc = lib.fd_tdigest_merge(self.struct, other.struct, scratch(self.cap, self.buf_cap))
+        check(rc, "t-digest merge")
 
     def quantile(self, q: np.ndarray) -> np.ndarray:
         out = np.empty(q.size, np.float64)
-        bad = native.ffi.new("int64_t*")
+        bad = ffi.new("int64_t*")
         work = query_work(self.cap)
-        rc = native.lib.fd_tdigest_quantile(self.struct, native.ptr("const double*", q), q.size,
-                                            native.ptr("double*", out), native.ptr("double*", work), bad)
-        if rc == native.lib.FD_EINVAL and bad[0] >= 0:
+        rc = lib.fd_tdigest_quantile(self.struct, ptr("const double*", q), q.size,
+                                            ptr("double*", out), ptr("double*", work), bad)
+        if rc == FD_EINVAL and bad[0] >= 0:
             raise InvalidInputError(f"quantiles must be in [0, 1], got {q[bad[0]]!r}")
-        native.check(rc, "t-digest quantile")
+        check(rc, "t-digest quantile")
         return out
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         out = np.empty(x.size, np.float64)
         work = query_work(self.cap)
-        rc = native.lib.fd_tdigest_cdf(self.struct, native.ptr("const double*", x), x.size,
-                                       native.ptr("double*", out), native.ptr("double*", work))
-        native.check(rc, "t-digest cdf")
+        rc = lib.fd_tdigest_cdf(self.struct, ptr("const double*", x), x.size,
+                                       ptr("double*", out), ptr("double*", work))
+        check(rc, "t-digest cdf")
         return out
 
     def copy(self) -> "TDigestState":
@@ -206,8 +207,8 @@ def sort_values(x: np.ndarray) -> np.ndarray:
     x = np.array(x, dtype=np.float64, copy=True)
     keys = np.empty(x.size, np.uint64)
     tmp = np.empty(x.size, np.uint64)
-    hist = np.empty(3 << 11, np.uint32)
-    rc = native.lib.fd_tdigest_sort(native.ptr("double*", x), x.size, native.ptr("uint64_t*", keys),
-                                    native.ptr("uint64_t*", tmp), native.ptr("uint32_t*", hist))
-    native.check(rc, "t-digest sort")
+    hist = np.empty(lib.FD_TD_HIST_LEN, np.uint32)
+    rc = lib.fd_tdigest_sort(ptr("double*", x), x.size, ptr("uint64_t*", keys),
+                                    ptr("uint64_t*", tmp), ptr("uint32_t*", hist))
+    check(rc, "t-digest sort")
     return x

@@ -1,0 +1,480 @@
+"""The numba twin of ``kernels/fd_cat.c``: hashing, the categorical table, dictionary indices and
+booleans.
+
+The hash table lives in caller-owned numpy arrays that the C backend reads and writes too, so these
+functions must hash, probe, insert and report ``FD_EGROW`` exactly like their C twins: a table
+filled by one backend can be continued by the other, and the tests compare both bit for bit.
+
+Integer arithmetic on hashes is done in ``uint64`` throughout because numba (like numpy) promotes
+``uint64 op int64`` to ``float64``, which would silently change the hash.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+from .native import (
+    FD_CAT_ARENA_USED,
+    FD_CAT_ID_NULL,
+    FD_CAT_ID_OTHER,
+    FD_CAT_LOAD_DEN,
+    FD_CAT_MAX_IDS,
+    FD_CAT_N_IDS,
+    FD_CAT_NULL,
+    FD_CAT_OTHER,
+    FD_ECORRUPT,
+    FD_EGROW,
+    FD_EINVAL,
+    FD_OK,
+)
+from .numba_common import INLINE, INT_DTYPES, NUMBA_OPTIONS, ro_unaligned, rw
+
+__all__ = ["hash_bytes", "hash_int", "cat_run_str", "cat_run_int", "cat_rehash", "count_indices", "bool_count"]
+
+_ID_GROW = -3  # as FD_ID_GROW in fd_cat.c: a new key, a buffer must grow before inserting
+_INT32_MAX = 2**31 - 1
+
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_SEED = np.uint64(0x243F6A8885A308D3)
+_C3 = np.uint64(0x52DCE729)
+_F1 = np.uint64(0xFF51AFD7ED558CCD)
+_F2 = np.uint64(0xC4CEB9FE1A85EC53)
+_U1 = np.uint64(1)
+_U5 = np.uint64(5)
+_U8 = np.uint64(8)
+_U27 = np.uint64(27)
+_U31 = np.uint64(31)
+_U33 = np.uint64(33)
+_U37 = np.uint64(37)
+
+# Byte popcounts: numba has no portable popcount intrinsic.
+_POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+
+_I64 = types.int64
+_U64 = types.uint64
+_B = types.boolean
+_TABLE_STR = (rw(types.int32), rw(types.uint64), rw(types.int64), rw(types.uint8),
+              rw(types.int64), rw(types.int64))      # slots hashes key_offsets arena counts meta
+_TABLE_INT = (rw(types.int32), rw(types.uint64), rw(types.int64),
+              rw(types.int64), rw(types.int64))      # slots hashes int_keys counts meta
+_RC2 = types.UniTuple(_I64, 2)
+_RC3 = types.UniTuple(_I64, 3)
+
+
+# ---- categorical: hashing ----------------------------------------------------
+
+@njit(_U64(_U64), **INLINE)
+def _fmix64(k):
+    k ^= k >> _U33
+    k *= _F1
+    k ^= k >> _U33
+    k *= _F2
+    k ^= k >> _U33
+    return k
+
+
+@njit(_U64(_U64, _U64), **INLINE)
+def _mix_word(h, w):
+    w *= _K2
+    w = (w << _U31) | (w >> _U33)
+    w *= _K1
+    h ^= w
+    h = (h << _U27) | (h >> _U37)
+    return h * _U5 + _C3
+
+
+@njit([_U64(ro_unaligned(types.uint8), _I64), _U64(rw(types.uint8), _I64)], **INLINE)
+def _load_le64(data, p):
+    # Eight byte loads OR-ed together: LLVM folds them into one 64-bit
+    # little-endian load, which is what the C side does with memcpy.
+    return (np.uint64(data[p]) | (np.uint64(data[p + 1]) << np.uint64(8))
+            | (np.uint64(data[p + 2]) << np.uint64(16)) | (np.uint64(data[p + 3]) << np.uint64(24))
+            | (np.uint64(data[p + 4]) << np.uint64(32)) | (np.uint64(data[p + 5]) << np.uint64(40))
+            | (np.uint64(data[p + 6]) << np.uint64(48)) | (np.uint64(data[p + 7]) << np.uint64(56)))
+
+
+@njit(_U64(ro_unaligned(types.uint8), _I64, _I64), **INLINE)
+def _hash_bytes(data, start, n):
+    # Inlined into the table loops: an out-of-line call costs more than the
+    # hash itself for short keys.
+    h = _SEED ^ (np.uint64(n) * _K1)
+    i = 0
+    while i + 8 <= n:
+        h = _mix_word(h, _load_le64(data, start + i))
+        i += 8
+    if i < n:
+        p = start + i
+        if p + 8 <= data.shape[0]:
+            # Whole-word load then mask: the same zero-padded tail word as
+            # C's byte loop, without a data-dependent loop.
+            w = _load_le64(data, p) & ((_U1 << np.uint64(8 * (n - i))) - _U1)
+        else:
+            w = np.uint64(0)
+            for j in range(n - i):
+                w |= np.uint64(data[p + j]) << np.uint64(8 * j)
+        h = _mix_word(h, w)
+    return _fmix64(h)
+
+
+@njit(_U64(ro_unaligned(types.uint8), _I64, _I64), **NUMBA_OPTIONS)
+def hash_bytes(data, start, n):
+    """Hash ``data[start:start + n]``; bit-identical to C ``fd_hash_bytes``.
+
+    Parameters
+    ----------
+    data : ndarray of uint8
+        Buffer holding the key.
+    start, n : int
+        Position and length of the key in ``data``.
+
+    Returns
+    -------
+    numpy.uint64
+    """
+    return _hash_bytes(data, start, n)
+
+
+@njit(_U64(_I64), **NUMBA_OPTIONS)
+def hash_int(v):
+    """Hash an integer key; bit-identical to C ``fd_hash_int``.
+
+    Parameters
+    ----------
+    v : int
+        The key (uint64 keys as their int64 bit pattern).
+
+    Returns
+    -------
+    numpy.uint64
+    """
+    return _fmix64(np.uint64(v))
+
+
+# ---- categorical: table ------------------------------------------------------
+
+@njit(_I64(rw(types.int32), rw(types.uint64), rw(types.int64), _I64, _B,
+                 rw(types.int64), rw(types.int64)), **NUMBA_OPTIONS)
+def _table_status(slots, hashes, counts, arena_cap, strings, key_offsets, meta):
+    # Same checks, same order, same codes as fd_table_ok in fd_cat.c.
+    n_slots = slots.shape[0]
+    id_cap = hashes.shape[0]
+    if meta.shape[0] < 5 or n_slots == 0 or id_cap == 0 or counts.shape[0] < id_cap:
+        return FD_EINVAL
+    if n_slots < 2 or (n_slots & (n_slots - 1)) != 0 or n_slots > _INT32_MAX:
+        return FD_EINVAL
+    if meta[FD_CAT_MAX_IDS] < 0 or meta[FD_CAT_MAX_IDS] > _INT32_MAX:
+        return FD_EINVAL
+    if strings and key_offsets.shape[0] < id_cap + 1:
+        return FD_EINVAL
+    n_ids = meta[FD_CAT_N_IDS]
+    if n_ids < 0 or n_ids > id_cap or n_ids > meta[FD_CAT_MAX_IDS] or 2 * n_ids > n_slots:
+        return FD_ECORRUPT
+    if strings:
+        used = meta[FD_CAT_ARENA_USED]
+        if used < 0 or used > arena_cap or key_offsets[n_ids] != used:
+            return FD_ECORRUPT
+    return FD_OK
+
+
+@njit(_I64(ro_unaligned(types.uint8), _I64, _I64, *_TABLE_STR), **INLINE)
+def _find_or_insert_str(data, p, n, slots, hashes, key_offsets, arena, counts, meta):
+    h = _hash_bytes(data, p, n)
+    # Probe with int64 positions: indexing with uint64 is slow in numba.
+    mask = slots.shape[0] - 1
+    s = np.int64(h & np.uint64(mask))
+    while True:
+        id_ = slots[s]
+        if id_ < 0:
+            break
+        if hashes[id_] == h:
+            a = key_offsets[id_]
+            if key_offsets[id_ + 1] - a == n:
+                same = True
+                j = 0
+                while j + 8 <= n:
+                    if _load_le64(arena, a + j) != _load_le64(data, p + j):
+                        same = False
+                        break
+                    j += 8
+                while same and j < n:
+                    if arena[a + j] != data[p + j]:
+                        same = False
+                    j += 1
+                if same:
+                    return id_
+        s = (s + 1) & mask
+    n_ids = meta[FD_CAT_N_IDS]
+    if n_ids >= meta[FD_CAT_MAX_IDS]:
+        return FD_CAT_ID_OTHER
+    used = meta[FD_CAT_ARENA_USED]
+    if n_ids >= hashes.shape[0] or FD_CAT_LOAD_DEN * (n_ids + 1) > slots.shape[0] or used + n > arena.shape[0]:
+        return _ID_GROW
+    for j in range(n):
+        arena[used + j] = data[p + j]
+    used += n
+    meta[FD_CAT_ARENA_USED] = used
+    key_offsets[n_ids + 1] = used
+    hashes[n_ids] = h
+    counts[n_ids] = 0
+    slots[s] = n_ids
+    meta[FD_CAT_N_IDS] = n_ids + 1
+    return n_ids
+
+
+@njit(_I64(_I64, *_TABLE_INT), **INLINE)
+def _find_or_insert_int(v, slots, hashes, int_keys, counts, meta):
+    h = hash_int(v)
+    # Probe with int64 positions: indexing with uint64 is slow in numba.
+    mask = slots.shape[0] - 1
+    s = np.int64(h & np.uint64(mask))
+    while True:
+        id_ = slots[s]
+        if id_ < 0:
+            break
+        if int_keys[id_] == v:
+            return id_
+        s = (s + 1) & mask
+    n_ids = meta[FD_CAT_N_IDS]
+    if n_ids >= meta[FD_CAT_MAX_IDS]:
+        return FD_CAT_ID_OTHER
+    if n_ids >= hashes.shape[0] or FD_CAT_LOAD_DEN * (n_ids + 1) > slots.shape[0]:
+        return _ID_GROW
+    int_keys[n_ids] = v
+    hashes[n_ids] = h
+    counts[n_ids] = 0
+    slots[s] = n_ids
+    meta[FD_CAT_N_IDS] = n_ids + 1
+    return n_ids
+
+
+def _str_sigs():
+    return [
+        _RC2(ro_unaligned(ot), ro_unaligned(types.uint8), ro_unaligned(types.uint8), _I64, _I64, _I64,
+             *_TABLE_STR, rw(types.int64), _B)
+        for ot in (types.int32, types.int64)
+    ]
+
+
+@njit(_str_sigs(), **NUMBA_OPTIONS)
+def cat_run_str(offsets, data, validity, off, n, start,
+                slots, hashes, key_offsets, arena, counts, meta, ids, lookup):
+    """``fd_cat_update`` (``lookup=False``) / ``fd_cat_lookup`` (``lookup=True``) for strings.
+
+    Parameters
+    ----------
+    offsets : ndarray of int32 or int64
+        Whole Arrow offsets buffer.
+    data : ndarray of uint8
+        Whole Arrow data buffer.
+    validity : ndarray of uint8
+        Whole validity bitmap, empty when every value is valid.
+    off, n, start : int
+        Array offset, array length, first element to process.
+    slots, hashes, key_offsets, arena, counts, meta : ndarray
+        The table storage (see ``fd_cat_table``).
+    ids : ndarray of int64
+        Lookup output (``n`` entries); ignored when counting.
+    lookup : bool
+        Map to ids instead of counting.
+
+    Returns
+    -------
+    (status, progress) : tuple of int
+    """
+    rc = _table_status(slots, hashes, counts, arena.shape[0], True, key_offsets, meta)
+    if rc != FD_OK:
+        return rc, start
+    if start < 0 or start > n or off < 0 or n < 0 or (lookup and ids.shape[0] < n):
+        return FD_EINVAL, start
+    has_bits = validity.shape[0] > 0
+    for i in range(start, n):
+        j = off + i
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            if lookup:
+                ids[i] = FD_CAT_ID_NULL
+            else:
+                meta[FD_CAT_NULL] += 1
+            continue
+        a = np.int64(offsets[j])
+        id_ = _find_or_insert_str(data, a, np.int64(offsets[j + 1]) - a,
+                                  slots, hashes, key_offsets, arena, counts, meta)
+        if id_ == _ID_GROW:
+            return FD_EGROW, i
+        if lookup:
+            ids[i] = id_
+        elif id_ >= 0:
+            counts[id_] += 1
+        else:
+            meta[FD_CAT_OTHER] += 1
+    return FD_OK, n
+
+
+@njit([_RC2(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, _I64, *_TABLE_INT,
+             rw(types.int64), _B)
+       for vt in INT_DTYPES], **NUMBA_OPTIONS)
+def cat_run_int(values, validity, off, n, start, slots, hashes, int_keys, counts, meta, ids, lookup):
+    """``fd_cat_update`` / ``fd_cat_lookup`` for integer columns (see :func:`cat_run_str`).
+
+    Parameters
+    ----------
+    values : ndarray of any integer dtype
+        Whole Arrow values buffer; uint64 keys are kept as their int64 bit pattern.
+    validity : ndarray of uint8
+    off, n, start : int
+    slots, hashes, int_keys, counts, meta : ndarray
+    ids : ndarray of int64
+    lookup : bool
+
+    Returns
+    -------
+    (status, progress) : tuple of int
+    """
+    rc = _table_status(slots, hashes, counts, 0, False, int_keys, meta)
+    if rc != FD_OK:
+        return rc, start
+    if int_keys.shape[0] < hashes.shape[0]:
+        return FD_EINVAL, start
+    if start < 0 or start > n or off < 0 or n < 0 or (lookup and ids.shape[0] < n):
+        return FD_EINVAL, start
+    has_bits = validity.shape[0] > 0
+    for i in range(start, n):
+        j = off + i
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            if lookup:
+                ids[i] = FD_CAT_ID_NULL
+            else:
+                meta[FD_CAT_NULL] += 1
+            continue
+        id_ = _find_or_insert_int(np.int64(values[j]), slots, hashes, int_keys, counts, meta)
+        if id_ == _ID_GROW:
+            return FD_EGROW, i
+        if lookup:
+            ids[i] = id_
+        elif id_ >= 0:
+            counts[id_] += 1
+        else:
+            meta[FD_CAT_OTHER] += 1
+    return FD_OK, n
+
+
+@njit(_I64(rw(types.int32), rw(types.uint64), rw(types.int64)), **NUMBA_OPTIONS)
+def cat_rehash(slots, hashes, meta):
+    """Rebuild ``slots`` from ``hashes[:n_ids]`` (``fd_cat_rehash``).
+
+    Parameters
+    ----------
+    slots : ndarray of int32
+        Power-of-two sized; overwritten.
+    hashes : ndarray of uint64
+    meta : ndarray of int64
+
+    Returns
+    -------
+    int
+        Status.
+    """
+    n_slots = slots.shape[0]
+    if n_slots < 2 or (n_slots & (n_slots - 1)) != 0 or n_slots > _INT32_MAX:
+        return FD_EINVAL
+    n_ids = meta[FD_CAT_N_IDS]
+    if n_ids < 0 or n_ids > hashes.shape[0] or 2 * n_ids > n_slots:
+        return FD_EINVAL
+    slots[:] = -1
+    mask = n_slots - 1
+    for id_ in range(n_ids):
+        s = np.int64(hashes[id_] & np.uint64(mask))
+        while slots[s] >= 0:
+            s = (s + 1) & mask
+        slots[s] = id_
+    return FD_OK
+
+
+@njit([_RC3(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, rw(types.int64), rw(types.int64))
+       for vt in INT_DTYPES], **NUMBA_OPTIONS)
+def count_indices(values, validity, off, n, bins, first):
+    """Bincount of dictionary indices, with each index's first position (``fd_count_indices``).
+
+    Parameters
+    ----------
+    values : ndarray of any integer dtype
+    validity : ndarray of uint8
+    off, n : int
+    bins : ndarray of int64
+        Accumulated into.
+    first : ndarray of int64
+        Empty (not wanted), or ``bins.size`` entries: ``first[x] = i`` when
+        the valid element ``i`` (0..n-1) takes ``bins[x]`` from 0 to 1; other
+        entries are not written.
+
+    Returns
+    -------
+    (status, progress, n_null) : tuple of int
+        On ``FD_EINVAL`` progress is the first out-of-range element (or 0
+        when ``first`` has the wrong size).
+    """
+    n_bins = bins.shape[0]
+    want_first = first.shape[0] > 0
+    if want_first and first.shape[0] != n_bins:
+        return FD_EINVAL, 0, 0
+    nulls = 0
+    has_bits = validity.shape[0] > 0
+    for i in range(n):
+        j = off + i
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            nulls += 1
+            continue
+        # int64 conversion sends uint64 values >= 2**63 negative, i.e. out of
+        # range, without a mixed-signedness (float) comparison.
+        x = np.int64(values[j])
+        if x < 0 or x >= n_bins:
+            return FD_EINVAL, i, nulls
+        c = bins[x]
+        bins[x] = c + 1
+        if want_first and c == 0:
+            first[x] = i
+    return FD_OK, n, nulls
+
+
+@njit(_RC3(ro_unaligned(types.uint8), ro_unaligned(types.uint8), _I64, _I64), **NUMBA_OPTIONS)
+def bool_count(values, validity, off, n):
+    """Count a bit-packed boolean column (``fd_bool_count``).
+
+    Parameters
+    ----------
+    values, validity : ndarray of uint8
+        Whole bitmaps (validity empty when all valid).
+    off, n : int
+
+    Returns
+    -------
+    (n_true, n_false, n_null) : tuple of int
+    """
+    has_bits = validity.shape[0] > 0
+    b = off
+    end = off + n
+    ones = 0
+    valid = 0
+    while b < end and (b & 7) != 0:
+        if not has_bits or (validity[b >> 3] >> (b & 7)) & 1:
+            valid += 1
+            ones += (values[b >> 3] >> (b & 7)) & 1
+        b += 1
+    if has_bits:
+        while b + 8 <= end:
+            m = validity[b >> 3]
+            ones += _POP8[values[b >> 3] & m]
+            valid += _POP8[m]
+            b += 8
+    else:
+        b0 = b
+        while b + 8 <= end:
+            ones += _POP8[values[b >> 3]]
+            b += 8
+        valid += b - b0
+    while b < end:
+        if not has_bits or (validity[b >> 3] >> (b & 7)) & 1:
+            valid += 1
+            ones += (values[b >> 3] >> (b & 7)) & 1
+        b += 1
+    return ones, valid - ones, n - valid

@@ -1,0 +1,152 @@
+"""The numba twin of ``kernels/fd_hist.c``: the histogram over a :class:`~fastdrift.kernels.hist.HistIndex`.
+
+:func:`hist_uniform`, :func:`hist_p1` and :func:`hist_pn` are the uniform, one-probe and
+n-probe paths (fd_hist.c also unrolls two and three probes); the caller picks one per index.
+
+Keeping the probe branch-free: LLVM readily turns ``b += x >= e[b]`` into a compare-and-branch
+(x86's cmov converter does so when it believes the branch is predictable), and a mispredicted
+branch per probe makes the histogram 6-7x slower.  The comparison result is therefore used only
+as an integer in arithmetic (``np.int64(x >= e[b])``) and the sub-bucket table keeps the probe
+count at 1-2, so that each probe is a load, a compare, a ``setcc`` and an add.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, VALUE_TYPES, ro, rw
+
+__all__ = ["hist_uniform", "hist_p1", "hist_pn"]
+
+# Path selectors for the histogram, as in fd_hist.c (numba specialises one-probe tables and the
+# general probe loop; fd_hist.c also unrolls two and three probes).
+M_UNIFORM = 0
+M_P1 = 1
+M_PN = 4
+
+
+@njit(**INLINE)
+def _bin(x, e, table, lo, inv, top, n_probe, mode):
+    # NaN stays NaN (it is counted apart and subtracted from its fixed bin);
+    # +inf becomes DBL_MAX so that it cannot step past the +inf sentinels.
+    xc = DBL_MAX if x > DBL_MAX else x
+    if mode == M_UNIFORM:
+        t = (x - lo) * inv + 1.0
+        t = t if t > 1.0 else 1.0
+        t = t if t < top else top
+        b = np.int64(t)
+        return b - np.int64(xc < e[b - 1]) + np.int64(xc >= e[b])
+    t = (x - lo) * inv
+    t = t if t > 0.0 else 0.0
+    t = t if t < top else top
+    b = np.int64(table[np.int64(t)])
+    if mode == M_P1:
+        b += np.int64(xc >= e[b])
+    else:
+        for _ in range(n_probe):
+            b += np.int64(xc >= e[b])
+    return b
+
+
+_WAYS = 4          # private sub-histograms, as FD_HIST_WAYS in fd_hist.c
+_LOCAL_BINS = 512  # above this many bins every way is counts itself
+
+
+@njit(**INLINE)
+def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, mode,
+               counts, specials):
+    # Consecutive values hitting the same counter serialise on store-to-load
+    # forwarding; counting round-robin into _WAYS sub-histograms avoids it.
+    # x != x is always False for integer inputs (LLVM folds it after the
+    # int-to-double conversion), so one body serves every dtype.
+    nb = counts.shape[0]
+    local = nb <= _LOCAL_BINS
+    if local:
+        sub = np.zeros((_WAYS, nb), dtype=np.int64)
+    else:
+        sub = counts.reshape((1, nb))
+    nway = sub.shape[0] - 1  # index mask: 3 with local ways, 0 otherwise
+    nan = 0
+    nul = 0
+    if validity.size == 0:
+        for i in range(length):
+            x = np.float64(values[offset + i])
+            sub[i & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += 1
+            nan += np.int64(x != x)
+    else:
+        pos = offset
+        end = offset + length
+        # Leading bits up to a bitmap byte boundary, whole bytes (one
+        # validity load per 8 values, no per-value work for all-null bytes),
+        # then the tail.  A null slot is counted with weight 0.
+        while pos < end and (pos & 7) != 0:
+            w = np.int64((validity[pos >> 3] >> (pos & 7)) & 1)
+            x = np.float64(values[pos])
+            sub[0, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
+            nan += w & np.int64(x != x)
+            nul += 1 - w
+            pos += 1
+        while pos + 8 <= end:
+            m = np.int64(validity[pos >> 3])
+            if m == 0xFF:
+                for k in range(8):
+                    x = np.float64(values[pos + k])
+                    sub[k & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += 1
+                    nan += np.int64(x != x)
+            elif m == 0:
+                nul += 8
+            else:
+                for k in range(8):
+                    w = (m >> k) & 1
+                    x = np.float64(values[pos + k])
+                    sub[k & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
+                    nan += w & np.int64(x != x)
+                    nul += 1 - w
+            pos += 8
+        while pos < end:
+            w = np.int64((validity[pos >> 3] >> (pos & 7)) & 1)
+            x = np.float64(values[pos])
+            sub[0, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
+            nan += w & np.int64(x != x)
+            nul += 1 - w
+            pos += 1
+    if local:
+        for b in range(nb):
+            counts[b] += sub[0, b] + sub[1, b] + sub[2, b] + sub[3, b]
+    # NaN compared false everywhere and landed in a fixed bin: 1 on the
+    # uniform path, table[0] otherwise.
+    if mode == M_UNIFORM:
+        counts[1] -= nan
+    else:
+        counts[table[0]] -= nan
+    specials[0] += nul
+    specials[1] += nan
+
+
+def _hist_sigs():
+    return [types.void(ro(t), ro(types.uint8), types.int64, types.int64, ro(types.float64),
+                       ro(types.int32), types.float64, types.float64, types.float64, types.int64,
+                       rw(types.int64), rw(types.int64))
+            for t in VALUE_TYPES]
+
+
+# One compiled entry per path (uniform, one probe -- the common table case
+# -- and any probe count), so the path is a compile-time constant inside the
+# loop.  A separate two-probe entry was not worth its compile time.
+@njit(_hist_sigs(), **NUMBA_OPTIONS)
+def hist_uniform(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
+    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_UNIFORM,
+               counts, specials)
+
+
+@njit(_hist_sigs(), **NUMBA_OPTIONS)
+def hist_p1(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
+    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_P1,
+               counts, specials)
+
+
+@njit(_hist_sigs(), **NUMBA_OPTIONS)
+def hist_pn(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
+    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_PN,
+               counts, specials)
+
