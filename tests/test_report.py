@@ -175,13 +175,13 @@ def test_report_renders_in_chromium_without_console_errors(page, comparison, tmp
 
 def test_batch_comparison_reports_what_a_monitor_reports():
     # the same reference and one window of the same current rows: identical drift signals
-    from fastdrift.monitor import MonitorConfig, MonitorCore, WindowSpec, report_from_profiles
+    from fastdrift.monitor import Monitor, MonitorConfig, WindowSpec, report_from_profiles
     ref_t, cur_t = make_tables(10_000, seed=9)
     cfg = MonitorConfig(prediction="score", window=WindowSpec(by="rows", size=10_000),
                         background_flush=False)
-    core = MonitorCore(ref_t, cfg)
+    core = Monitor(ref_t, config=cfg, rules=[])
     core.update(cur_t)
-    (live,) = core.drain_closed()
+    (live,) = core.reports()
     ref = fastdrift.profile(ref_t)
     batch, _ = report_from_profiles(ref, fastdrift.profile(cur_t, reference=ref), cfg)
     assert set(batch.features) == set(live.features)

@@ -22,7 +22,7 @@ from ..alerts import AlertEvaluator, default_rules, load_rules
 from ..metrics.drift import compare_profiles, psi_status
 from ..metrics.quantile import ks_2samp, wasserstein
 from ..monitor.config import MonitorConfig
-from ..monitor.core import report_from_profiles
+from ..monitor.ingest import report_from_profiles
 from ..records import Alert, WindowReport, to_jsonable
 from ..sketches import Profile
 
