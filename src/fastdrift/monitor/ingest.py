@@ -48,7 +48,7 @@ from .config import FeatureSpec, MonitorConfig
 from .signals import Reference, WindowSketch, build_report, redact, row_keys
 from .windows import Windower
 
-__all__ = ["Ingest", "build_reference", "report_from_profiles"]
+__all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles"]
 
 _TWO64 = float(2 ** 64)
 
@@ -477,6 +477,17 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
                          schema_changes=(), evidence=(), window=(0, 1)) -> Tuple[WindowReport, MonitorConfig]:
     """Two profiles -> one closed :class:`~fastdrift.records.WindowReport` (``fastdrift compare``).
 
+    :func:`build_report` of :func:`window_from_profiles`; ``window`` = (start, end) labels of the
+    window in the report.  Parameters, returns and errors otherwise as there.
+    """
+    ws, cfg = window_from_profiles(reference, current, config, schema_changes=schema_changes, evidence=evidence)
+    return build_report(ws, window[0], window[1], True, float("nan")), cfg
+
+
+def window_from_profiles(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
+                         schema_changes=(), evidence=()) -> Tuple[WindowSketch, MonitorConfig]:
+    """Two profiles -> the sketch of one window holding the current profile.
+
     The current profile is treated as one window counted on the reference's bins: the
     reference and the window sketch are built exactly as a running monitor builds them
     (:func:`build_reference`, :class:`WindowSketch`, :func:`build_report`), so a batch
@@ -495,13 +506,11 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
     evidence : iterable of (key, row)
         Already redacted sample rows of the current data with their sampling keys (the
         ``config.evidence.max_rows`` smallest keys are kept, as in a monitor's window).
-    window : (start, end)
-        Labels of the window in the report.
 
     Returns
     -------
-    (WindowReport, MonitorConfig)
-        The report and the config with its features resolved.
+    (WindowSketch, MonitorConfig)
+        The window and the config with its features resolved.
 
     Raises
     ------
@@ -564,4 +573,4 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
             changes.append(SchemaChange(n, "new", None, cp.kind))
     ws.note_schema(changes)
     ws.add_evidence([(int(k), dict(row)) for k, row in evidence])
-    return build_report(ws, window[0], window[1], True, float("nan")), cfg
+    return ws, cfg
