@@ -54,7 +54,7 @@ def feed(m, part, seed0=100):
         m.observe({"a": "oops", "b": 1.0, "c": 1.0, "seg": "x"}, 0.5, ts=4.0 * i)
 
 
-def test_facade_without_rules():
+def test_monitor_without_rules():
     m = make()
     feed(m, range(6))
     reps = m.reports()

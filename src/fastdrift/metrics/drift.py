@@ -17,7 +17,7 @@ from ..errors import IncompatibleSketchError
 from ..records import BinContribution
 from .divergence import align, hellinger, js_distance, psi_contributions, psi_pvalue, total_variation
 
-__all__ = ["ColumnDrift", "column_drift", "compare_profiles", "bin_label", "psi_status", "format_table"]
+__all__ = ["ALL_METRICS", "ColumnDrift", "column_drift", "compare_profiles", "bin_label", "psi_status", "format_table"]
 
 #: Industry PSI rule of thumb (credit scoring): < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant.
 PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25
@@ -35,7 +35,8 @@ class ColumnDrift:
 
     ``contributions`` are the largest per-bin PSI terms, largest first (``top_bin`` is the first
     one's label); ``pvalue`` is :func:`~fastdrift.metrics.psi_pvalue` of the PSI on the same bins;
-    ``n_ref`` / ``n_cur`` count the non-missing values.  Metrics are NaN when a side is empty.
+    ``n_ref`` / ``n_cur`` count the non-missing values.  Metrics are NaN when a side is empty
+    or when they were not asked for (see :func:`column_drift`).
     """
 
     column: str
@@ -70,37 +71,49 @@ def _rate(part: int, total: int) -> float:
     return part / total if total else math.nan
 
 
-def bin_label(cp, i: int) -> str:
-    """The label of bin ``i`` of a column's reference bins: ``[lo, hi)`` with 6 significant digits
-    for a numeric column (open ends ``-inf`` / ``+inf``)."""
-    e = cp.histogram.edges
-    lo = "-inf" if i == 0 else f"{e[i - 1]:.6g}"
-    hi = "+inf" if i == len(e) else f"{e[i]:.6g}"
+def bin_label(edges, i: int) -> str:
+    """The label of bin ``i`` of a histogram with ``edges`` (open ends ``-inf`` / ``+inf``):
+    ``[lo, hi)`` with 6 significant digits, the one label format of numeric bins."""
+    lo = "-inf" if i == 0 else f"{float(edges[i - 1]):.6g}"
+    hi = "+inf" if i == len(edges) else f"{float(edges[i]):.6g}"
     return f"[{lo}, {hi})"
 
 
-def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10) -> ColumnDrift:
-    """Every drift signal of one column: reference ``ref`` vs current ``cur`` (ColumnProfiles).
+ALL_METRICS = ("psi", "js", "hellinger", "tv")
+
+
+def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
+                 metrics=ALL_METRICS) -> ColumnDrift:
+    """The drift signals of one column: reference ``ref`` vs current ``cur`` (ColumnProfiles).
 
     Bins are the reference's (deciles by default; categories, plus an ``<other>`` bin).
     Missing values (null, NaN) are excluded from the distributions and reported as rates.
-    ``top`` bounds the per-bin contributions kept (None keeps every bin).
+    ``top`` bounds the per-bin contributions kept (None keeps every bin).  PSI, its terms and
+    its p-value are always computed; JS distance (``"js"``), Hellinger and total variation
+    (``"tv"``) only when named in ``metrics`` (a monitor window needs one metric per column).
     """
     if cur.kind != ref.kind:
         raise IncompatibleSketchError(f"column {ref.name!r} is {ref.kind} in the reference and {cur.kind} now")
     numeric = ref.kind == "numeric"
-    p, q, labels = align(ref.histogram, cur.histogram) if numeric else align(ref.categorical, cur.categorical)
+    a, b = (ref.histogram, cur.histogram) if numeric else (ref.categorical, cur.categorical)
+    if numeric and (a.edges is b.edges or np.array_equal(a.edges, b.edges)):
+        p, q, labels = a.counts.astype(np.float64), b.counts.astype(np.float64), None  # align's check, cheaper
+    else:
+        p, q, labels = align(a, b)
     n_ref, n_cur = int(p.sum()), int(q.sum())
     v = js = h = tv = pvalue = math.nan
     contribs = ()
     if n_ref > 0 and n_cur > 0:
         terms = psi_contributions(p, q, eps=eps)
         v = float(terms.sum())
-        js, h, tv = js_distance(p, q), hellinger(p, q), total_variation(p, q)
+        js = js_distance(p, q) if "js" in metrics else math.nan
+        h = hellinger(p, q) if "hellinger" in metrics else math.nan
+        tv = total_variation(p, q) if "tv" in metrics else math.nan
         pvalue = psi_pvalue(v, n_ref, n_cur, int(np.count_nonzero(p + q)))
         ps, qs = p / n_ref, q / n_cur
+        edges = a.edges.tolist() if numeric else None
         contribs = tuple(
-            BinContribution(bin_label(ref, int(i)) if numeric else str(labels[int(i)]),
+            BinContribution(bin_label(edges, int(i)) if numeric else str(labels[int(i)]),
                             float(ps[i]), float(qs[i]), float(terms[i]))
             for i in np.argsort(-terms, kind="stable")[:top])
     mean_ref = float(ref.moments.mean) if numeric else None

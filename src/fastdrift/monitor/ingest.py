@@ -20,7 +20,7 @@ schema before anything is counted.  Schema drift (a column missing, new, or of
 another type) is a signal in the report; columns that cannot be counted are
 counted as missing for that window.  A batch that cannot be placed at all (no
 usable event time in an event-time monitor) is rejected: its rows are counted
-in ``rejected`` and the error is kept in :attr:`MonitorCore.last_error`
+in ``rejected`` and the error is kept in :attr:`Ingest.last_error`
 (raised instead when ``strict``).
 """
 from __future__ import annotations

@@ -125,7 +125,7 @@ class Monitor:
     observe : ``observe(features, prediction=None, *, latency_ms=None, error=False, request_id=None,
         ts=None)`` records one request (a dict of feature values or a sequence in feature order):
         O(1) under a short lock, no kernels, no rules.  It is the ingest buffer's method itself,
-        with no facade frame in between (bench/bench_monitor.py measures it).
+        with no Monitor frame in between (bench/bench_monitor.py measures it).
     ingest : the :class:`~fastdrift.monitor.ingest.Ingest` stage that counts the data
     evaluator : the :class:`~fastdrift.alerts.AlertEvaluator`, or None without rules
 
@@ -156,7 +156,7 @@ class Monitor:
                reports: List[WindowReport]) -> None:
         """Own ``ingest``; ``rules`` None = ``config.rules`` or the default rules of the config."""
         self.ingest = ingest
-        self.observe = ingest.buffer.observe  # the request path: no facade frame (see class docstring)
+        self.observe = ingest.buffer.observe  # the request path: no Monitor frame (see class docstring)
         cfg = ingest.config
         if rules is None:
             rules = cfg.rules

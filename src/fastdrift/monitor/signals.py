@@ -232,13 +232,17 @@ def _rate(part: int, total: int) -> float:
     return part / total if total else math.nan
 
 
-def window_drifts(ws: "WindowSketch") -> Dict[str, ColumnDrift]:
-    """Every drift signal of each feature and of the prediction in ``ws`` (:func:`column_drift`)."""
+def window_drifts(ws: "WindowSketch", also: Tuple[str, ...] = ()) -> Dict[str, ColumnDrift]:
+    """The drift of each feature (its configured metric and PSI) and of the prediction (PSI) in ``ws``.
+
+    ``also`` names metrics computed for every column besides (see :func:`column_drift`).
+    """
     cfg, cols = ws.config, ws.ref.profile.columns
     top = cfg.max_contributions
-    out = {n: column_drift(cols[n], cp, top=top) for n, cp in ws.features.items()}
+    metric = {f.name: f.metric for f in cfg.features or ()}
+    out = {n: column_drift(cols[n], cp, top=top, metrics=(metric[n], *also)) for n, cp in ws.features.items()}
     if ws.prediction is not None:
-        out[cfg.prediction] = column_drift(cols[cfg.prediction], ws.prediction, top=top)
+        out[cfg.prediction] = column_drift(cols[cfg.prediction], ws.prediction, top=top, metrics=also)
     return out
 
 

@@ -157,7 +157,7 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
     # every bin's contribution (deciles: 10; categories: up to 50) so the report can draw them all
     config = dataclasses.replace(config, max_contributions=max(config.max_contributions, 50))
     ws, cfg = window_from_profiles(reference, current, config, schema_changes=schema_changes, evidence=evidence)
-    drifts = window_drifts(ws)
+    drifts = window_drifts(ws, also=("js", "hellinger"))  # the drift table shows both for every column
     report = build_report(ws, 0, 1, True, math.nan, drifts)
     source = "built-in default rules"
     if rules is None and cfg.rules is not None:

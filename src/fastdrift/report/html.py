@@ -166,7 +166,7 @@ def _distribution(c: Comparison, name: str):
     if rc.kind == "numeric":
         p = rc.histogram.counts.astype(float)
         q = cc.histogram.counts.astype(float)
-        labels = [bin_label(rc, i) for i in range(len(p))]
+        labels = [bin_label(rc.histogram.edges, i) for i in range(len(p))]
     else:
         p, q, labs = align(rc.categorical, cc.categorical)
         p, q = p.astype(float), q.astype(float)
