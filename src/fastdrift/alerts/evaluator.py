@@ -21,7 +21,7 @@ import json
 import logging
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import CorruptStateError, InvalidInputError
@@ -481,8 +481,9 @@ def _refresh_rule_fields(alert: Alert, rule: Rule) -> Alert:
 
 
 # An alert in the state blob is the records' exact JSON form (never pickle: the bytes may come
-# from anywhere, and decoding JSON cannot run code).  States written by fastdrift 0.1 hold
-# to_jsonable() dicts with tagged windows instead; _legacy_alert reads those.
+# from anywhere, and decoding JSON cannot run code).  States of the first layout hold
+# to_jsonable() dicts with ["tag", "text"] windows instead; _legacy_alert reads those
+# (tests/data/golden/alert_state_layout1.bin).
 
 def _alert_to_json(alert: Alert) -> str:
     return json.dumps(to_json(alert), sort_keys=True)
@@ -515,16 +516,12 @@ def _f(v: Any) -> float:
 
 
 def _legacy_drift(d: Mapping) -> DriftSignal:
+    means = {k: None if d[k] is None else _f(d[k]) for k in ("mean_ref", "mean_cur")}
     return DriftSignal(
-        column=str(d["column"]), kind=str(d["kind"]), metric=str(d["metric"]), value=_f(d["value"]),
-        n_ref=int(d["n_ref"]), n_cur=int(d["n_cur"]),
-        missing_ref=_f(d["missing_ref"]), missing_cur=_f(d["missing_cur"]),
+        str(d["column"]), str(d["kind"]), str(d["metric"]), _f(d["value"]), int(d["n_ref"]), int(d["n_cur"]),
+        _f(d["missing_ref"]), _f(d["missing_cur"]), pvalue=_f(d["pvalue"]), **means,
         contributions=tuple(BinContribution(str(c["label"]), _f(c["ref_share"]), _f(c["cur_share"]),
-                                            _f(c["contribution"])) for c in d["contributions"]),
-        pvalue=_f(d["pvalue"]),
-        mean_ref=None if d["mean_ref"] is None else _f(d["mean_ref"]),
-        mean_cur=None if d["mean_cur"] is None else _f(d["mean_cur"]),
-    )
+                                            _f(c["contribution"])) for c in d["contributions"]))
 
 
 def _legacy_alert(d: Mapping) -> Alert:

@@ -95,11 +95,14 @@ def _rules_spec(rules) -> Any:
     return "objects"
 
 
-def _loads(text: str, what: str):
+def _json_params(params: bytes):
+    r = codec.Reader(params, "checkpoint parameters")
     try:
-        return json.loads(text)
+        meta = json.loads(r.string())
     except ValueError as exc:
-        raise CorruptStateError(f"{what}: invalid JSON ({exc})") from None
+        raise CorruptStateError(f"checkpoint parameters: invalid JSON ({exc})") from None
+    r.done()
+    return meta
 
 
 class Monitor:
@@ -316,28 +319,41 @@ class Monitor:
     def from_bytes(cls, data, *, rules=None, sinks=()) -> "Monitor":
         """Resume from :meth:`to_bytes`; ``rules`` is needed only if they were given as Rule objects.
 
-        Also reads the older two-envelope ``CHECKPOINT`` layout (see :func:`_read_two_envelopes`).
+        Also reads the older two-envelope layout, a ``CHECKPOINT`` envelope: params =
+        string(JSON ``{"rules", "has_evaluator"}``); payload = blob(a ``MONITOR`` envelope: params =
+        string(config JSON), payload = blob(reference), blob(panes), u64(rejected), u64(reports not
+        yet evaluated), string(reports)), blob(alert state), string(reports with their alerts).  The
+        inner reports repeat the outer ones: only the last ``not yet evaluated`` ones are read (and
+        evaluated now).
         """
         kind, params, payload = codec.decode(data)
-        if kind == codec.Kind.CHECKPOINT:
-            return _read_two_envelopes(cls, params, payload, rules, sinks)
-        if kind != codec.Kind.MONITOR:
+        if kind not in (codec.Kind.MONITOR, codec.Kind.CHECKPOINT):
             raise CorruptStateError(f"not a monitor checkpoint: a {kind.name} envelope")
-        r = codec.Reader(params, "checkpoint parameters")
-        meta = _loads(r.string(), "checkpoint parameters")
-        r.done()
+        meta, two_envelopes = _json_params(params), kind == codec.Kind.CHECKPOINT
+        if two_envelopes:
+            outer = codec.Reader(payload, "checkpoint payload")
+            _, inner_params, payload = codec.decode(outer.blob(), expected_kind=codec.Kind.MONITOR)
+            ev_state, reports = outer.blob(), _reports(outer.string())
+            outer.done()
+            spec = (meta.get("rules") or "objects") if meta.get("has_evaluator") else "none"
+            meta = {"config": _json_params(inner_params), "rules": spec}
         try:
-            cfg = config_from_dict(meta["config"])
-            spec = meta["rules"]
+            cfg, spec = config_from_dict(meta["config"]), meta["rules"]
         except (KeyError, TypeError, InvalidInputError) as exc:
             raise CorruptStateError(f"checkpoint parameters: invalid config ({exc})") from None
         m = cls.__new__(cls)
         r = codec.Reader(payload, "checkpoint payload")
         ingest = Ingest.read_state(r, cfg, m._closed)
-        ev_state = r.blob()
-        reports = _reports(r.string())
+        pending: List[WindowReport] = []
+        if two_envelopes:
+            undrained, inner = r.u64(), _reports(r.string())
+            pending = inner[len(inner) - undrained:] if undrained else []
+        else:
+            ev_state, reports = r.blob(), _reports(r.string())
         r.done()
         m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
+        if pending:
+            m._closed(pending)
         return m
 
     @classmethod
@@ -360,52 +376,12 @@ def _reports(text: str) -> List[WindowReport]:
 
 def _given_rules(rules, spec):
     """The ``rules`` argument that rebuilds a checkpoint's rules (an explicit ``rules`` wins)."""
-    if rules is not None:
-        return rules
-    if spec == "objects":
+    if rules is None and spec == "objects":
         raise InvalidInputError("this checkpoint's rules were Rule objects; pass rules= to load it")
+    if rules is not None or spec == "default":
+        return rules
     if spec == "none":
         return []
-    if spec == "default":
-        return None
     if isinstance(spec, dict) and ("path" in spec or "list" in spec):
         return spec.get("path") or spec.get("list")
     raise CorruptStateError(f"checkpoint parameters: unknown rules {spec!r}")
-
-
-def _read_two_envelopes(cls, params: bytes, payload: bytes, rules, sinks) -> Monitor:
-    """The older two-envelope layout, a ``CHECKPOINT`` envelope: params = string(JSON ``{"rules", "has_evaluator"}``);
-    payload = blob(``MONITOR`` envelope: params = string(config JSON), payload = blob(reference),
-    blob(panes), u64(rejected), u64(reports not yet evaluated), string(reports)), blob(alert state),
-    string(reports with their alerts).  The inner reports repeat the outer ones and are skipped,
-    except the last ``not yet evaluated`` ones, which are evaluated now.
-    """
-    r = codec.Reader(params, "checkpoint parameters")
-    meta = _loads(r.string(), "checkpoint parameters")
-    r.done()
-    r = codec.Reader(payload, "checkpoint payload")
-    _, cparams, cpayload = codec.decode(r.blob(), expected_kind=codec.Kind.MONITOR)
-    ev_state = r.blob()
-    reports = _reports(r.string())
-    r.done()
-    cr = codec.Reader(cparams, "monitor parameters")
-    try:
-        cfg = config_from_dict(_loads(cr.string(), "monitor parameters"))
-    except InvalidInputError as exc:
-        raise CorruptStateError(f"monitor checkpoint: invalid config ({exc})") from None
-    cr.done()
-    m = cls.__new__(cls)
-    cr = codec.Reader(cpayload, "monitor payload")
-    ingest = Ingest.read_state(cr, cfg, m._closed)
-    undrained = cr.u64()
-    inner = _reports(cr.string())
-    cr.done()
-    if not meta.get("has_evaluator"):
-        spec = "none"
-    else:
-        spec = meta.get("rules") or "objects"
-    m._start(ingest, _given_rules(rules, spec), sinks, ev_state if meta.get("has_evaluator") else None,
-             reports)
-    if undrained:
-        m._closed(inner[-undrained:])
-    return m
