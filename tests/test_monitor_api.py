@@ -285,3 +285,18 @@ def test_monitor_serves_prometheus_metrics_on_loopback():
     line = next(l for l in text.splitlines() if l.startswith('fastdrift_feature_drift{') and 'feature="a"' in l)
     assert float(line.rsplit(" ", 1)[1]) == pytest.approx(m.reports()[-1].features["a"].value)
     assert 'fastdrift_alert_state{' in text  # the default rules fire on this shift
+
+
+def test_windows_closed_by_observe_are_evaluated_on_the_callers_thread():
+    import threading
+    threads = []
+    rules = default_rules(["a"], None, False, False)
+    m = fastdrift.Monitor(table(2000, 1), features=["a"], window={"by": "rows", "size": 300}, rules=rules,
+                          sinks=[lambda a: threads.append(threading.current_thread())],
+                          config={"buffer_rows": 100})
+    rng = np.random.default_rng(3)
+    for v in rng.normal(3.0, 1.0, 1000):  # full buffers are counted on the worker thread
+        m.observe({"a": float(v)})
+    assert not threads  # nothing evaluated yet: the request path and the worker never run rules
+    m.flush()
+    assert len(m.reports()) == 3 and threads and set(threads) == {threading.current_thread()}

@@ -8,8 +8,12 @@ module is the only one of the monitor package that imports the alert stage
 (tests/test_layering.py).
 
 The request path (``observe``) is the ingest buffer's own method: it stores
-one request and returns.  Rules run when a window closes, in the thread that
-closed it (``update``, ``flush``, or the buffer's background worker).
+one request and returns, and never evaluates rules.  Windows closed by
+``observe`` micro-batches (on the buffer's worker thread) wait in
+``_unevaluated`` and are evaluated, and sent to the sinks, on the caller's
+thread at the next ``update``, ``flush``, ``snapshot``, ``reports``,
+``alerts``, ``promotion_allowed`` or checkpoint, so a slow sink never holds
+up counting.
 """
 from __future__ import annotations
 
@@ -173,37 +177,53 @@ class Monitor:
             self._rules_spec, rule_list = _rules_spec(rules), load_rules(rules)
         self._lock = threading.Lock()  # reports and evaluator; taken after the ingest's locks
         self._reports = reports
+        self._unevaluated: List[WindowReport] = []  # closed, in window order, not yet evaluated
+        self._handover = threading.Lock()  # guards _unevaluated only; taken last
         self.evaluator = None
         if rule_list:
             self.evaluator = (AlertEvaluator(rule_list, sinks) if evaluator_state is None
                               else AlertEvaluator.from_bytes(evaluator_state, rule_list, sinks))
 
     def _closed(self, reports: Sequence[WindowReport]) -> None:
-        """The ingest stage's hand-over: evaluate each closed window, keep it with its alerts."""
+        """The ingest stage's hand-over (any thread, window order): queue for evaluation."""
+        with self._handover:
+            self._unevaluated.extend(reports)
+
+    def _evaluate(self) -> None:
         with self._lock:
-            for r in reports:
-                alerts: Tuple[Alert, ...] = self.evaluator.evaluate(r) if self.evaluator is not None else ()
-                self._reports.append(dataclasses.replace(r, alerts=tuple(alerts)) if alerts else r)
-            over = len(self._reports) - self.ingest.config.max_reports
-            if over > 0:
-                del self._reports[:over]
+            self._evaluate_locked()
+
+    def _evaluate_locked(self) -> None:
+        """Evaluate queued windows in order and keep each with its alerts (hold ``_lock``)."""
+        with self._handover:
+            todo, self._unevaluated = self._unevaluated, []
+        for r in todo:
+            alerts: Tuple[Alert, ...] = self.evaluator.evaluate(r) if self.evaluator is not None else ()
+            self._reports.append(dataclasses.replace(r, alerts=tuple(alerts)) if alerts else r)
+        over = len(self._reports) - self.ingest.config.max_reports
+        if over > 0:
+            del self._reports[:over]
 
     # -- ingestion -----------------------------------------------------------------------------------
     def update(self, batch) -> None:
         """Count Arrow data (a RecordBatch, Table, reader, PyCapsule object, or a list of them).
 
         A bad batch is rejected (rows counted, error kept in ``last_error``) unless strict.
+        Closed windows are evaluated by the alert rules.
         """
         self.ingest.update(batch)
+        self._evaluate()
 
     def flush(self) -> None:
-        """Push buffered observations through the kernels (windows they close are evaluated)."""
+        """Push buffered observations through the kernels and evaluate the windows closed so far."""
         self.ingest.flush()
+        self._evaluate()
 
     # -- reading -------------------------------------------------------------------------------------------
     def snapshot(self) -> WindowReport:
         """The open window so far; ``alerts`` = what the rules would report for it now (no state change)."""
         r = self.ingest.snapshot()
+        self._evaluate()
         if self.evaluator is not None:
             with self._lock:
                 r = dataclasses.replace(r, alerts=tuple(self.evaluator.preview(r)))
@@ -273,6 +293,7 @@ class Monitor:
         """
         self.flush()
         with self.ingest.paused(), self._lock:
+            self._evaluate_locked()  # windows a concurrent observe() closed after the flush
             d = config_to_dict(self.ingest.config)
             try:  # rules are the alert stage's data; kept only when they are plain data
                 json.dumps(d["rules"])
@@ -354,6 +375,7 @@ class Monitor:
         m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
         if pending:
             m._closed(pending)
+            m._evaluate()
         return m
 
     @classmethod
