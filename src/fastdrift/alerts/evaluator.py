@@ -500,13 +500,13 @@ def _alert_from_json(text: str, what: str) -> Alert:
         raise CorruptStateError(f"alert state: {what} is not a valid alert record: {exc}") from None
 
 
+_WINDOW_TAGS = {"none": lambda t: None, "int": int, "float": float, "str": str,
+                "datetime": _dt.datetime.fromisoformat, "date": _dt.date.fromisoformat}
+
+
 def _window_from_json(v: Any) -> Any:
     tag, text = v
-    parse = {"none": lambda t: None, "int": int, "float": float, "str": str,
-             "datetime": _dt.datetime.fromisoformat, "date": _dt.date.fromisoformat}
-    if tag not in parse:
-        raise ValueError(f"unknown window tag {tag!r}")
-    return parse[tag](text)
+    return _WINDOW_TAGS[tag](text)  # KeyError: an unknown tag
 
 
 def _f(v: Any) -> float:

@@ -35,33 +35,6 @@ from .ingest import Ingest
 __all__ = ["Monitor"]
 
 
-def _window(w) -> WindowSpec:
-    if isinstance(w, WindowSpec):
-        return w
-    if isinstance(w, bool):
-        raise InvalidInputError(f"window must be a WindowSpec, a mapping or a row count, got {w!r}")
-    if isinstance(w, int):
-        return WindowSpec(by="rows", size=w)
-    if isinstance(w, dict):
-        return spec_from_dict(WindowSpec, w, "window")
-    raise InvalidInputError(f"window must be a WindowSpec, a mapping or a row count, got {type(w).__name__}")
-
-
-def _features(fs):
-    out = []
-    for i, f in enumerate(fs):
-        if isinstance(f, FeatureSpec):
-            out.append(f)
-        elif isinstance(f, str):
-            out.append(FeatureSpec(f))
-        elif isinstance(f, dict):
-            out.append(config_from_dict({"features": [f]}).features[0])
-        else:
-            raise InvalidInputError(f"features[{i}] must be a name, a FeatureSpec or a mapping, "
-                                    f"got {type(f).__name__}")
-    return tuple(out)
-
-
 def _make_config(config, **kw) -> MonitorConfig:
     if config is None:
         base = MonitorConfig()
@@ -75,10 +48,14 @@ def _make_config(config, **kw) -> MonitorConfig:
         raise InvalidInputError(f"config must be a MonitorConfig, a mapping or a file path, "
                                 f"got {type(config).__name__}")
     over = {k: v for k, v in kw.items() if v is not None}
-    if "window" in over:
-        over["window"] = _window(over["window"])
-    if "features" in over:
-        over["features"] = _features(over["features"])
+    w = over.get("window")
+    if isinstance(w, int) and not isinstance(w, bool):  # a row count: tumbling row windows
+        over["window"] = WindowSpec(by="rows", size=w)
+    elif isinstance(w, dict):
+        over["window"] = spec_from_dict(WindowSpec, w, "window")
+    if "features" in over:  # names, mappings or FeatureSpecs, checked as in a config file
+        over["features"] = config_from_dict({"features": [
+            dataclasses.asdict(f) if isinstance(f, FeatureSpec) else f for f in over["features"]]}).features
     if isinstance(over.get("evidence"), dict):
         over["evidence"] = spec_from_dict(EvidenceSpec, over["evidence"], "evidence")
     if "kpis" in over:
@@ -90,13 +67,11 @@ def _rules_spec(rules) -> Any:
     """How a checkpoint names its rules: "none", "default", "objects", {"path": p} or {"list": [...]}."""
     if isinstance(rules, (str, os.PathLike)):
         return {"path": os.fspath(rules)}
-    if isinstance(rules, (list, tuple)) and all(isinstance(r, dict) for r in rules):
-        try:
-            json.dumps(list(rules))
-            return {"list": list(rules)}
-        except (TypeError, ValueError):
-            pass
-    return "objects"
+    try:  # mappings that are plain data are stored; Rule objects are not
+        return {"list": json.loads(json.dumps(list(rules)))} if all(isinstance(r, dict) for r in rules) \
+            else "objects"
+    except (TypeError, ValueError):
+        return "objects"
 
 
 def _json_params(params: bytes):
