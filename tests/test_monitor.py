@@ -1,4 +1,4 @@
-"""MonitorCore: windows, signals against independent numpy computations, schema changes, bad input."""
+"""Monitor windows (rules=[]): signals against independent numpy computations, schema changes, bad input."""
 import math
 
 import numpy as np
@@ -6,8 +6,14 @@ import pyarrow as pa
 import pytest
 
 from fastdrift.errors import InvalidInputError, SchemaError
-from fastdrift.monitor import EvidenceSpec, FeatureSpec, MonitorConfig, MonitorCore, WindowSpec
+from fastdrift.monitor import EvidenceSpec, FeatureSpec, Monitor, MonitorConfig, WindowSpec
 from fastdrift.records import SchemaChange
+
+
+def mon(reference, config):
+    """A monitor without alert rules: the ingest stage and the reports it closes."""
+    return Monitor(reference, config=config, rules=[])
+
 
 RNG = np.random.default_rng(7)
 
@@ -49,7 +55,7 @@ def np_psi(ref, cur, edges, eps=1e-4):
 
 def test_row_windows_and_signals_match_numpy():
     ref = ref_table()
-    m = MonitorCore(ref, cfg())
+    m = mon(ref, cfg())
     assert m.config.feature_names() == ["x", "y", "c"]
     cur = cur_table(2500, shift=0.5)
     m.update(cur)
@@ -104,7 +110,7 @@ def test_row_windows_and_signals_match_numpy():
 
 def test_no_drift_pvalue_is_roughly_uniform():
     ref = ref_table(20000, seed=3)
-    m = MonitorCore(ref, cfg(window=WindowSpec(by="rows", size=2000)))
+    m = mon(ref, cfg(window=WindowSpec(by="rows", size=2000)))
     m.update(ref_table(40000, seed=4))
     ps = [r.features["x"].pvalue for r in m.reports()]
     assert len(ps) == 20
@@ -113,7 +119,7 @@ def test_no_drift_pvalue_is_roughly_uniform():
 
 def test_missingness_rate_and_change():
     ref = ref_table()
-    m = MonitorCore(ref, cfg())
+    m = mon(ref, cfg())
     x = cur_table(1000).column("x").to_numpy().copy()
     x[:100] = np.nan
     mask = np.zeros(1000, bool)
@@ -128,7 +134,7 @@ def test_missingness_rate_and_change():
 
 
 def test_schema_changes_are_signals_not_crashes():
-    m = MonitorCore(ref_table(), cfg())
+    m = mon(ref_table(), cfg())
     cur = cur_table(1000).drop_columns(["y"]).append_column("surprise", pa.array(np.ones(1000)))
     cur = cur.set_column(cur.schema.get_field_index("c"), "c", pa.array(np.arange(1000)))  # ints, not strings
     m.update(cur)
@@ -149,7 +155,7 @@ def test_schema_changes_are_signals_not_crashes():
 
 
 def test_strict_mode_raises_naming_the_column_and_keeps_state():
-    m = MonitorCore(ref_table(), cfg(strict=True))
+    m = mon(ref_table(), cfg(strict=True))
     m.update(cur_table(500))
     with pytest.raises(SchemaError, match="'y'"):
         m.update(cur_table(100).drop_columns(["y"]))
@@ -158,14 +164,14 @@ def test_strict_mode_raises_naming_the_column_and_keeps_state():
 
 def test_rejected_batches_are_counted_and_state_kept():
     c = cfg(window=WindowSpec(by="time", size=100))
-    m = MonitorCore(ref_table(), c)
+    m = mon(ref_table(), c)
     m.update(cur_table(150))
     m.update(cur_table(40).drop_columns(["ts"]))  # event time missing: cannot be placed
-    assert m.rejected_total == 40 and "'ts'" in m.last_error
+    assert m.rejected == 40 and "'ts'" in m.last_error
     ts = np.arange(150, 200, dtype=float)
     ts[:5] = np.nan
     m.update(cur_table(50).set_column(7, "ts", pa.array(ts)))
-    assert m.rejected_total == 45
+    assert m.rejected == 45
     m.update(cur_table(300, t0=200))
     reps = m.reports()
     assert sum(r.rows for r in reps) + m.snapshot().rows == 150 + 45 + 300
@@ -176,7 +182,7 @@ def test_rejected_batches_are_counted_and_state_kept():
 
 def test_time_windows_sliding_and_late_events():
     c = cfg(window=WindowSpec(by="time", size=30, slide=10, allowed_lateness=5))
-    m = MonitorCore(ref_table(), c)
+    m = mon(ref_table(), c)
     m.update(cur_table(25, t0=0))            # ts 0..24 -> panes 0,1,2; watermark 19 closes pane 0
     assert [(r.window_start, r.window_end, r.rows) for r in m.reports()] == [(0, 10, 10)]
     m.update(cur_table(3, t0=7, dt=1))        # ts 7,8,9: pane 0 already closed -> dropped
@@ -194,7 +200,7 @@ def test_time_windows_sliding_and_late_events():
 
 def test_sliding_rows_equal_direct_profiles():
     ref = ref_table()
-    m = MonitorCore(ref, cfg(window=WindowSpec(by="rows", size=600, slide=200)))
+    m = mon(ref, cfg(window=WindowSpec(by="rows", size=600, slide=200)))
     cur = cur_table(1000, shift=0.3)
     for b in cur.to_batches(max_chunksize=77):
         m.update(b)
@@ -210,7 +216,7 @@ def test_sliding_rows_equal_direct_profiles():
 
 
 def test_gap_closes_empty_windows():
-    m = MonitorCore(ref_table(), cfg(window=WindowSpec(by="time", size=10)))
+    m = mon(ref_table(), cfg(window=WindowSpec(by="time", size=10)))
     m.update(cur_table(5, t0=0))
     m.update(cur_table(5, t0=45))
     reps = m.reports()
@@ -219,7 +225,7 @@ def test_gap_closes_empty_windows():
 
 
 def test_latency_invalid_values_counted_not_inserted():
-    m = MonitorCore(ref_table(), cfg())
+    m = mon(ref_table(), cfg())
     t = cur_table(1000)
     lat = t.column("lat").to_numpy().copy()
     lat[:3] = [np.nan, np.inf, -1.0]
@@ -232,7 +238,7 @@ def test_latency_invalid_values_counted_not_inserted():
 def test_evidence_is_bounded_uniform_and_redacted():
     c = cfg(request_id="rid", evidence=EvidenceSpec(rate=0.05, max_rows=20, drop=("y",), hash=("rid",), salt="s"))
     ref = ref_table().append_column("rid", pa.array([f"user-{i}" for i in range(4000)]))
-    m = MonitorCore(ref, c)
+    m = mon(ref, c)
     cur = cur_table(3000).append_column("rid", pa.array([f"user-{i}" for i in range(3000)]))
     m.update(cur)
     reps = m.reports()
@@ -254,20 +260,20 @@ def test_reference_from_profile_and_parquet(tmp_path):
     import fastdrift
     ref = ref_table()
     pq.write_table(ref, tmp_path / "ref.parquet")
-    a = MonitorCore(str(tmp_path / "ref.parquet"), cfg())
+    a = mon(str(tmp_path / "ref.parquet"), cfg())
     prof = fastdrift.profile(ref)
-    b = MonitorCore(prof, cfg())
+    b = mon(prof, cfg())
     cur = cur_table(1000, shift=0.2)
     a.update(cur)
     b.update(cur)
     assert a.reports()[0].features["x"].value == pytest.approx(b.reports()[0].features["x"].value)
     with pytest.raises(SchemaError, match="'nope'"):
-        MonitorCore(ref, cfg(features=(FeatureSpec("nope"),)))
+        mon(ref, cfg(features=(FeatureSpec("nope"),)))
 
 
 def test_feature_overrides_bins_and_metric():
     c = cfg(features=(FeatureSpec("x", bins=4, metric="js"), FeatureSpec("y", strategy="uniform")))
-    m = MonitorCore(ref_table(), c)
+    m = mon(ref_table(), c)
     m.update(cur_table(1000, shift=1.0))
     s = m.reports()[0].features["x"]
     assert s.metric == "js" and len(s.contributions) == 4
@@ -286,7 +292,7 @@ class _CapsuleOnly:
 
 
 def test_update_accepts_arrow_pycapsule_objects():
-    a, b = MonitorCore(ref_table(), cfg()), MonitorCore(ref_table(), cfg())
+    a, b = mon(ref_table(), cfg()), mon(ref_table(), cfg())
     cur = cur_table(1500, shift=0.4)
     a.update(_CapsuleOnly(cur))
     b.update(cur)
@@ -298,7 +304,7 @@ def test_time_windows_out_of_order_batch_equals_sorted():
     c = cfg(window=WindowSpec(by="time", size=20, allowed_lateness=100))
     cur = cur_table(400, t0=0, dt=0.25)
     perm = np.random.default_rng(3).permutation(400)
-    a, b = MonitorCore(ref_table(), c), MonitorCore(ref_table(), c)
+    a, b = mon(ref_table(), c), mon(ref_table(), c)
     a.update(cur)
     b.update(cur.take(pa.array(perm)))
     a.update(cur_table(1, t0=500))
@@ -310,9 +316,9 @@ def test_time_windows_out_of_order_batch_equals_sorted():
 
 
 def test_strict_rejects_bad_event_times():
-    m = MonitorCore(ref_table(), cfg(window=WindowSpec(by="time", size=10), strict=True))
+    m = mon(ref_table(), cfg(window=WindowSpec(by="time", size=10), strict=True))
     ts = np.arange(20, dtype=float)
     ts[3] = np.nan
     with pytest.raises(InvalidInputError, match="'ts'"):
         m.update(cur_table(20).set_column(7, "ts", pa.array(ts)))
-    assert m.snapshot().rows == 0 and m.rejected_total == 0
+    assert m.snapshot().rows == 0 and m.rejected == 0

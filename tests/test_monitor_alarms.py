@@ -60,7 +60,7 @@ def test_shift_fires_critical_within_for_windows():
             break
     last = m.reports()[-1]
     assert last.features["x0"].value >= 0.25
-    rule = next(r for r in m._rules if r.name == "feature-drift")
+    rule = next(r for r in m.evaluator.rules if r.name == "feature-drift")
     crit = next(a for a in fired if a.state == "firing" and a.severity == "critical" and a.rule == "feature-drift")
     print(f"\nPSI {last.features['x0'].value:.3f}: critical fired after {shifted_windows} shifted windows "
           f"(for: {rule.for_windows})")

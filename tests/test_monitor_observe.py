@@ -7,7 +7,13 @@ import pyarrow as pa
 import pytest
 
 from fastdrift.errors import InvalidInputError
-from fastdrift.monitor import FeatureSpec, MonitorConfig, MonitorCore, WindowSpec
+from fastdrift.monitor import FeatureSpec, Monitor, MonitorConfig, WindowSpec
+
+
+def mon(reference, config):
+    """A monitor without alert rules: the ingest stage and the reports it closes."""
+    return Monitor(reference, config=config, rules=[])
+
 
 NAMES = [f"f{i}" for i in range(20)]
 
@@ -24,7 +30,7 @@ def core(**kw):
     base = dict(features=None, prediction="pred", latency="lat", error="err", request_id="rid",
                 window=WindowSpec(by="rows", size=10_000), buffer_rows=256)
     base.update(kw)
-    return MonitorCore(ref_table(), MonitorConfig(**base))
+    return mon(ref_table(), MonitorConfig(**base))
 
 
 def test_observe_equals_update_of_the_same_rows():
@@ -86,7 +92,7 @@ def test_eight_threads_exact_totals(background):
     assert [r.rows for r in reps] == [5000] * (total // 5000)
     assert sum(r.errors for r in reps) + snap.errors == total // 10
     assert sum(r.latency.count for r in reps) + snap.latency.count == total
-    assert m.rejected_total == 0 and seen
+    assert m.rejected == 0 and seen
 
 
 def test_bad_requests_are_counted_not_raised():
@@ -100,7 +106,7 @@ def test_bad_requests_are_counted_not_raised():
     m.observe([1.0] * 3, 0.2)                                 # wrong number of values
     m.observe(good, 0.2, latency_ms=float("nan"))           # NaN latency: row kept, latency invalid
     s = m.snapshot()
-    assert s.rows == 2 and s.rejected == 5 and m.rejected_total == 5
+    assert s.rows == 2 and s.rejected == 5 and m.rejected == 5
     assert s.latency.count == 1 and s.latency.invalid == 1
     assert m.last_error
 
@@ -115,11 +121,11 @@ def test_strict_observe_raises_naming_the_column_and_keeps_state():
         m.observe({k: 1.0 for k in NAMES[1:]} | {"seg": "a"}, 0.2)
     with pytest.raises(InvalidInputError, match="'lat'"):
         m.observe(good, 0.2, latency_ms=float("inf"))
-    assert m.snapshot().rows == 1 and m.rejected_total == 0
+    assert m.snapshot().rows == 1 and m.rejected == 0
 
 
 def test_observe_time_windows_stamp_missing_times():
-    m = MonitorCore(ref_table(), MonitorConfig(features=tuple(FeatureSpec(k) for k in NAMES + ["seg"]),
+    m = mon(ref_table(), MonitorConfig(features=tuple(FeatureSpec(k) for k in NAMES + ["seg"]),
                                                prediction="pred", event_time="ts",
                                                window=WindowSpec(by="time", size=10), buffer_rows=16))
     good = {k: 1.0 for k in NAMES} | {"seg": "a"}

@@ -175,13 +175,13 @@ def test_report_renders_in_chromium_without_console_errors(page, comparison, tmp
 
 def test_batch_comparison_reports_what_a_monitor_reports():
     # the same reference and one window of the same current rows: identical drift signals
-    from fastdrift.monitor import MonitorConfig, MonitorCore, WindowSpec, report_from_profiles
+    from fastdrift.monitor import Monitor, MonitorConfig, WindowSpec, report_from_profiles
     ref_t, cur_t = make_tables(10_000, seed=9)
     cfg = MonitorConfig(prediction="score", window=WindowSpec(by="rows", size=10_000),
                         background_flush=False)
-    core = MonitorCore(ref_t, cfg)
+    core = Monitor(ref_t, config=cfg, rules=[])
     core.update(cur_t)
-    (live,) = core.drain_closed()
+    (live,) = core.reports()
     ref = fastdrift.profile(ref_t)
     batch, _ = report_from_profiles(ref, fastdrift.profile(cur_t, reference=ref), cfg)
     assert set(batch.features) == set(live.features)
@@ -191,3 +191,32 @@ def test_batch_comparison_reports_what_a_monitor_reports():
                (s.value, s.pvalue, s.n_ref, s.n_cur, s.missing_ref, s.missing_cur), n
         assert b.contributions == s.contributions, n
     assert batch.prediction.value == live.prediction.value and batch.rows == live.rows
+
+
+def test_each_signal_is_computed_once_with_one_bin_label(comparison):
+    # the drift table, the JSON document and the monitor's report share one computation per column
+    from fastdrift.metrics import column_drift
+    from fastdrift.report import to_json
+    doc = to_json(comparison)
+    signals = dict(comparison.report.features, score=comparison.report.prediction)
+    for f in doc["features"]:
+        assert f["top_bin"] == f["contributions"][0]["label"], f["column"]
+        s = signals[f["column"]]
+        assert (f["psi"], f["pvalue"]) == (s.value, s.pvalue)
+        d = column_drift(comparison.reference.columns[f["column"]], comparison.current.columns[f["column"]])
+        assert (d.psi, d.js_distance, d.hellinger, d.top_bin) == \
+               (f["psi"], f["js_distance"], f["hellinger"], f["top_bin"])
+    income = next(f for f in doc["features"] if f["column"] == "income")
+    edges = comparison.reference.columns["income"].histogram.edges
+    assert f"{edges[-1]:.6g}" in "".join(c["label"] for c in income["contributions"])
+
+
+def test_compare_profiles_rows_are_column_drifts(comparison):
+    from fastdrift.metrics import ColumnDrift, column_drift
+    rows = fastdrift.compare_profiles(comparison.reference, comparison.current)
+    assert rows and all(isinstance(r, ColumnDrift) for r in rows)
+    assert [r.psi for r in rows] == sorted((r.psi for r in rows), reverse=True)
+    for r in rows:
+        d = column_drift(comparison.reference.columns[r.column], comparison.current.columns[r.column])
+        assert r.psi == d.psi and r.metric("psi") == d.psi and r.metric("js") == d.js_distance
+        assert r.top_bin == (d.contributions[0].label if d.contributions else "")

@@ -37,9 +37,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # Lazy: ``import fastdrift`` stays light (no monitor, no YAML); ``fastdrift.Monitor`` loads the pipeline.
+    # Lazy: ``import fastdrift`` stays light (no monitor, no alert rules); ``fastdrift.Monitor`` loads them.
     if name == "Monitor":
-        from .pipeline import Monitor
+        from .monitor import Monitor
         return Monitor
     raise AttributeError(f"module 'fastdrift' has no attribute {name!r}")
 

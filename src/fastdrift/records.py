@@ -5,10 +5,16 @@ imports no stage.  Records are frozen dataclasses holding plain Python values
 (floats, ints, strings, tuples, read-only mappings), so they are safe to hand
 to other threads, to serialise as JSON (:func:`to_jsonable`), and never change
 after they are made.
+
+Two JSON forms, both here beside the records: :func:`to_jsonable` for humans,
+sinks and reports (plain values, NaN as a string), and the exact form
+:func:`to_json` / :func:`from_json` for state that is read back (monitor
+checkpoints, the alert evaluator's state).
 """
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,7 +22,7 @@ from typing import Any, Mapping, Optional, Tuple
 
 __all__ = [
     "BinContribution", "DriftSignal", "LatencySignal", "KpiSignal", "SchemaChange",
-    "WindowReport", "Alert", "frozen_mapping", "to_jsonable",
+    "WindowReport", "Alert", "frozen_mapping", "to_jsonable", "to_json", "from_json",
 ]
 
 
@@ -160,3 +166,45 @@ def to_jsonable(obj):
     if hasattr(obj, "item"):  # numpy scalars
         return to_jsonable(obj.item())
     return str(obj)
+
+
+_RECORDS = {c.__name__: c for c in (BinContribution, DriftSignal, LatencySignal, KpiSignal, SchemaChange,
+                                    Alert, WindowReport)}
+
+
+def to_json(obj):
+    """The exact JSON form of a record, read back equal by :func:`from_json` (never pickle).
+
+    A record is ``{"@": class name, "f": {field: value}}``, a mapping ``{"@m": [[key, value], ...]}``,
+    a tuple ``{"@t": [...]}``, a datetime / date ``{"@dt": iso}`` / ``{"@d": iso}``; floats keep
+    NaN and infinities through Python's JSON extension (``NaN``, ``Infinity``).
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"@": type(obj).__name__,
+                "f": {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
+    if isinstance(obj, Mapping):
+        return {"@m": [[to_json(k), to_json(v)] for k, v in obj.items()]}
+    if isinstance(obj, (tuple, list)):
+        return {"@t": [to_json(v) for v in obj]}
+    if isinstance(obj, _dt.date):
+        return {"@dt" if isinstance(obj, _dt.datetime) else "@d": obj.isoformat()}
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
+        return obj.item()
+    return obj
+
+
+def from_json(x):
+    """Rebuild what :func:`to_json` wrote; KeyError / TypeError / ValueError on anything else."""
+    if isinstance(x, dict):
+        if "@" in x:
+            return _RECORDS[x["@"]](**{k: from_json(v) for k, v in x["f"].items()})
+        if "@m" in x:
+            return frozen_mapping({from_json(k): from_json(v) for k, v in x["@m"]})
+        if "@t" in x:
+            return tuple(from_json(v) for v in x["@t"])
+        if "@dt" in x:
+            return _dt.datetime.fromisoformat(x["@dt"])
+        if "@d" in x:
+            return _dt.date.fromisoformat(x["@d"])
+        raise KeyError(f"unknown JSON record form with keys {sorted(x)}")
+    return x

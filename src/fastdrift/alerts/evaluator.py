@@ -15,18 +15,17 @@ pending or firing.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import json
 import logging
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import CorruptStateError, InvalidInputError
-from ..records import (
-    Alert, BinContribution, DriftSignal, WindowReport, frozen_mapping, to_jsonable,
-)
+from ..records import Alert, BinContribution, DriftSignal, WindowReport, from_json, frozen_mapping, to_json
 from ..sketches.codec import Kind, Reader, Writer, decode, encode
 from .rules import SEVERITIES, Condition, Gate, Rule, load_rules
 from .sinks import CallbackSink
@@ -478,51 +477,36 @@ class AlertEvaluator:
 
 
 def _refresh_rule_fields(alert: Alert, rule: Rule) -> Alert:
-    import dataclasses
     return dataclasses.replace(alert, owner=rule.owner, runbook=rule.runbook)
 
 
-# Alert <-> JSON for the state blob. JSON (never pickle): the bytes may come
-# from anywhere, and decoding JSON cannot run code.
+# An alert in the state blob is the records' exact JSON form (never pickle: the bytes may come
+# from anywhere, and decoding JSON cannot run code).  States of the first layout hold
+# to_jsonable() dicts with ["tag", "text"] windows instead; _legacy_alert reads those
+# (tests/data/golden/alert_state_layout1.bin).
 
-def _window_to_json(v: Any) -> list:
-    if v is None:
-        return ["none", ""]
-    if isinstance(v, bool):
-        return ["str", str(v)]
-    if isinstance(v, int):
-        return ["int", str(v)]
-    if isinstance(v, float):
-        return ["float", repr(v)]
-    if isinstance(v, _dt.datetime):
-        return ["datetime", v.isoformat()]
-    if isinstance(v, _dt.date):
-        return ["date", v.isoformat()]
-    return ["str", str(v)]
+def _alert_to_json(alert: Alert) -> str:
+    return json.dumps(to_json(alert), sort_keys=True)
+
+
+def _alert_from_json(text: str, what: str) -> Alert:
+    try:
+        d = json.loads(text)
+        alert = from_json(d) if "@" in d else _legacy_alert(d)
+        if not isinstance(alert, Alert):
+            raise TypeError(f"a {type(alert).__name__}, not an Alert")
+        return alert
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptStateError(f"alert state: {what} is not a valid alert record: {exc}") from None
+
+
+_WINDOW_TAGS = {"none": lambda t: None, "int": int, "float": float, "str": str,
+                "datetime": _dt.datetime.fromisoformat, "date": _dt.date.fromisoformat}
 
 
 def _window_from_json(v: Any) -> Any:
     tag, text = v
-    if tag == "none":
-        return None
-    if tag == "int":
-        return int(text)
-    if tag == "float":
-        return float(text)
-    if tag == "datetime":
-        return _dt.datetime.fromisoformat(text)
-    if tag == "date":
-        return _dt.date.fromisoformat(text)
-    if tag == "str":
-        return str(text)
-    raise ValueError(f"unknown window tag {tag!r}")
-
-
-def _alert_to_json(alert: Alert) -> str:
-    d = to_jsonable(alert)
-    d["window_start"] = _window_to_json(alert.window_start)
-    d["window_end"] = _window_to_json(alert.window_end)
-    return json.dumps(d, sort_keys=True, allow_nan=False)
+    return _WINDOW_TAGS[tag](text)  # KeyError: an unknown tag
 
 
 def _f(v: Any) -> float:
@@ -531,31 +515,23 @@ def _f(v: Any) -> float:
     return float(v)  # "NaN" / "Infinity" strings come from to_jsonable
 
 
-def _drift_from_json(d: Mapping) -> DriftSignal:
+def _legacy_drift(d: Mapping) -> DriftSignal:
+    means = {k: None if d[k] is None else _f(d[k]) for k in ("mean_ref", "mean_cur")}
     return DriftSignal(
-        column=str(d["column"]), kind=str(d["kind"]), metric=str(d["metric"]), value=_f(d["value"]),
-        n_ref=int(d["n_ref"]), n_cur=int(d["n_cur"]),
-        missing_ref=_f(d["missing_ref"]), missing_cur=_f(d["missing_cur"]),
+        str(d["column"]), str(d["kind"]), str(d["metric"]), _f(d["value"]), int(d["n_ref"]), int(d["n_cur"]),
+        _f(d["missing_ref"]), _f(d["missing_cur"]), pvalue=_f(d["pvalue"]), **means,
         contributions=tuple(BinContribution(str(c["label"]), _f(c["ref_share"]), _f(c["cur_share"]),
-                                            _f(c["contribution"])) for c in d["contributions"]),
-        pvalue=_f(d["pvalue"]),
-        mean_ref=None if d["mean_ref"] is None else _f(d["mean_ref"]),
-        mean_cur=None if d["mean_cur"] is None else _f(d["mean_cur"]),
+                                            _f(c["contribution"])) for c in d["contributions"]))
+
+
+def _legacy_alert(d: Mapping) -> Alert:
+    return Alert(
+        rule=str(d["rule"]), severity=str(d["severity"]), state=str(d["state"]),
+        previous_state=str(d["previous_state"]),
+        window_start=_window_from_json(d["window_start"]), window_end=_window_from_json(d["window_end"]),
+        observed=frozen_mapping({str(k): _f(v) for k, v in d["observed"].items()}),
+        thresholds=frozen_mapping({str(k): _f(v) for k, v in d["thresholds"].items()}),
+        owner=str(d["owner"]), runbook=str(d["runbook"]), summary=str(d["summary"]),
+        top_features=tuple(_legacy_drift(s) for s in d["top_features"]),
+        evidence=tuple(frozen_mapping(e) for e in d["evidence"]),
     )
-
-
-def _alert_from_json(text: str, what: str) -> Alert:
-    try:
-        d = json.loads(text)
-        return Alert(
-            rule=str(d["rule"]), severity=str(d["severity"]), state=str(d["state"]),
-            previous_state=str(d["previous_state"]),
-            window_start=_window_from_json(d["window_start"]), window_end=_window_from_json(d["window_end"]),
-            observed=frozen_mapping({str(k): _f(v) for k, v in d["observed"].items()}),
-            thresholds=frozen_mapping({str(k): _f(v) for k, v in d["thresholds"].items()}),
-            owner=str(d["owner"]), runbook=str(d["runbook"]), summary=str(d["summary"]),
-            top_features=tuple(_drift_from_json(s) for s in d["top_features"]),
-            evidence=tuple(frozen_mapping(e) for e in d["evidence"]),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CorruptStateError(f"alert state: {what} is not a valid alert record: {exc}") from None

@@ -17,7 +17,7 @@ from .divergence import (
     total_variation,
 )
 from .quantile import KSResult, ks_2samp, ks_pvalue, quantile_shift, wasserstein
-from .drift import ColumnDrift, compare_profiles, format_table, psi_status
+from .drift import ColumnDrift, bin_label, column_drift, compare_profiles, format_table, psi_status
 
 __all__ = [
     "align",
@@ -40,6 +40,8 @@ __all__ = [
     "wasserstein",
     "quantile_shift",
     "ColumnDrift",
+    "column_drift",
+    "bin_label",
     "compare_profiles",
     "format_table",
     "psi_status",

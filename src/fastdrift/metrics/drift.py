@@ -1,16 +1,23 @@
-"""Per-column drift between two profiles: the table the demo (and ``compare``) prints."""
+"""Per-column drift between a reference and a current column sketch, each signal computed once.
+
+:func:`column_drift` is the one computation of a column's PSI (with its per-bin terms and its
+p-value), JS distance, Hellinger and total variation distance; :func:`compare_profiles` applies it
+to every column two profiles share, and the monitor's drift signals are built from it
+(:mod:`fastdrift.monitor.signals`).
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import IncompatibleSketchError
-from .divergence import hellinger, js_distance, psi, psi_contributions, align
+from ..records import BinContribution
+from .divergence import align, hellinger, js_distance, psi_contributions, psi_pvalue, total_variation
 
-__all__ = ["ColumnDrift", "compare_profiles", "psi_status", "format_table"]
+__all__ = ["ALL_METRICS", "ColumnDrift", "column_drift", "compare_profiles", "bin_label", "psi_status", "format_table"]
 
 #: Industry PSI rule of thumb (credit scoring): < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant.
 PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25
@@ -24,7 +31,13 @@ def psi_status(value: float) -> str:
 
 @dataclass(frozen=True)
 class ColumnDrift:
-    """Drift signals of one column, reference vs current."""
+    """Drift signals of one column, reference vs current.
+
+    ``contributions`` are the largest per-bin PSI terms, largest first (``top_bin`` is the first
+    one's label); ``pvalue`` is :func:`~fastdrift.metrics.psi_pvalue` of the PSI on the same bins;
+    ``n_ref`` / ``n_cur`` count the non-missing values.  Metrics are NaN when a side is empty
+    or when they were not asked for (see :func:`column_drift`).
+    """
 
     column: str
     kind: str
@@ -38,58 +51,89 @@ class ColumnDrift:
     top_bin: str = ""
     top_bin_contribution: float = 0.0
     status: str = field(default="")
+    total_variation: float = math.nan
+    pvalue: float = math.nan
+    n_ref: int = 0
+    n_cur: int = 0
+    contributions: Tuple[BinContribution, ...] = ()
 
     @property
     def missing_delta(self) -> float:
         return self.missing_cur - self.missing_ref
+
+    def metric(self, name: str) -> float:
+        """The value of metric ``name``: ``"psi"``, ``"js"``, ``"hellinger"`` or ``"tv"``."""
+        return {"psi": self.psi, "js": self.js_distance, "hellinger": self.hellinger,
+                "tv": self.total_variation}[name]
 
 
 def _rate(part: int, total: int) -> float:
     return part / total if total else math.nan
 
 
-def _bin_label(cp, i: int) -> str:
-    if cp.kind == "numeric":
-        e = cp.histogram.edges
-        lo = "-inf" if i == 0 else f"{e[i - 1]:.4g}"
-        hi = "+inf" if i == len(e) else f"{e[i]:.4g}"
-        return f"[{lo}, {hi})"
-    return ""
+def bin_label(edges, i: int) -> str:
+    """The label of bin ``i`` of a histogram with ``edges`` (open ends ``-inf`` / ``+inf``):
+    ``[lo, hi)`` with 6 significant digits, the one label format of numeric bins."""
+    lo = "-inf" if i == 0 else f"{float(edges[i - 1]):.6g}"
+    hi = "+inf" if i == len(edges) else f"{float(edges[i]):.6g}"
+    return f"[{lo}, {hi})"
+
+
+ALL_METRICS = ("psi", "js", "hellinger", "tv")
+
+
+def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
+                 metrics=ALL_METRICS) -> ColumnDrift:
+    """The drift signals of one column: reference ``ref`` vs current ``cur`` (ColumnProfiles).
+
+    Bins are the reference's (deciles by default; categories, plus an ``<other>`` bin).
+    Missing values (null, NaN) are excluded from the distributions and reported as rates.
+    ``top`` bounds the per-bin contributions kept (None keeps every bin).  PSI, its terms and
+    its p-value are always computed; JS distance (``"js"``), Hellinger and total variation
+    (``"tv"``) only when named in ``metrics`` (a monitor window needs one metric per column).
+    """
+    if cur.kind != ref.kind:
+        raise IncompatibleSketchError(f"column {ref.name!r} is {ref.kind} in the reference and {cur.kind} now")
+    numeric = ref.kind == "numeric"
+    a, b = (ref.histogram, cur.histogram) if numeric else (ref.categorical, cur.categorical)
+    if numeric and (a.edges is b.edges or np.array_equal(a.edges, b.edges)):
+        p, q, labels = a.counts.astype(np.float64), b.counts.astype(np.float64), None  # align's check, cheaper
+    else:
+        p, q, labels = align(a, b)
+    n_ref, n_cur = int(p.sum()), int(q.sum())
+    v = js = h = tv = pvalue = math.nan
+    contribs = ()
+    if n_ref > 0 and n_cur > 0:
+        terms = psi_contributions(p, q, eps=eps)
+        v = float(terms.sum())
+        js = js_distance(p, q) if "js" in metrics else math.nan
+        h = hellinger(p, q) if "hellinger" in metrics else math.nan
+        tv = total_variation(p, q) if "tv" in metrics else math.nan
+        pvalue = psi_pvalue(v, n_ref, n_cur, int(np.count_nonzero(p + q)))
+        ps, qs = p / n_ref, q / n_cur
+        edges = a.edges.tolist() if numeric else None
+        contribs = tuple(
+            BinContribution(bin_label(edges, int(i)) if numeric else str(labels[int(i)]),
+                            float(ps[i]), float(qs[i]), float(terms[i]))
+            for i in np.argsort(-terms, kind="stable")[:top])
+    mean_ref = float(ref.moments.mean) if numeric else None
+    mean_cur = float(cur.moments.mean) if numeric else None
+    top_bin, top_c = (contribs[0].label, contribs[0].contribution) if contribs else ("", 0.0)
+    return ColumnDrift(ref.name, ref.kind, float(v), float(js), float(h),
+                       _rate(ref.missing_count, ref.count), _rate(cur.missing_count, cur.count),
+                       mean_ref, mean_cur, top_bin, top_c, psi_status(v), float(tv), float(pvalue),
+                       n_ref, n_cur, contribs)
 
 
 def compare_profiles(reference, current, *, eps: float = 1e-4) -> List[ColumnDrift]:
-    """Drift of every column present in both profiles, sorted by PSI (worst first).
+    """Drift of every column present in both profiles (:func:`column_drift`), sorted by PSI (worst first).
 
     PSI uses the reference's bins (deciles by default) with ``eps`` smoothing;
     missingness (null, and NaN for numeric columns) is reported separately and
     excluded from the distribution metrics.
     """
-    rows = []
-    for name, ref in reference.columns.items():
-        cur = current.columns.get(name)
-        if cur is None:
-            continue
-        if cur.kind != ref.kind:
-            raise IncompatibleSketchError(f"column {name!r} is {ref.kind} in the reference and {cur.kind} now")
-        a = ref.histogram if ref.kind == "numeric" else ref.categorical
-        b = cur.histogram if cur.kind == "numeric" else cur.categorical
-        p, q, labels = align(a, b)
-        if p.sum() == 0 or q.sum() == 0:
-            v = js = h = math.nan
-            top, top_c = "", 0.0
-        else:
-            v = psi(p, q, eps=eps)
-            js = js_distance(p, q)
-            h = hellinger(p, q)
-            contrib = psi_contributions(p, q, eps=eps)
-            i = int(np.argmax(contrib))
-            top = _bin_label(ref, i) if ref.kind == "numeric" else str(labels[i])
-            top_c = float(contrib[i])
-        mean_ref = ref.moments.mean if ref.kind == "numeric" else None
-        mean_cur = cur.moments.mean if cur.kind == "numeric" else None
-        rows.append(ColumnDrift(name, ref.kind, v, js, h,
-                                _rate(ref.missing_count, ref.count), _rate(cur.missing_count, cur.count),
-                                mean_ref, mean_cur, top, top_c, psi_status(v)))
+    rows = [column_drift(ref, current.columns[name], eps=eps)
+            for name, ref in reference.columns.items() if name in current.columns]
     rows.sort(key=lambda r: (-(r.psi if math.isfinite(r.psi) else math.inf), r.column))
     return rows
 

@@ -1,11 +1,12 @@
 """The monitor stage: windows of drift, data-quality and serving signals against a reference.
 
-Imports only sketches, metrics, records, adapters and errors; the alert
-evaluator and exporters consume its :class:`~fastdrift.records.WindowReport`
-records downstream (see :mod:`fastdrift.pipeline`).
+:class:`Monitor` owns the monitor's state (closed reports, the alert evaluator,
+sinks, checkpoints); :class:`~fastdrift.monitor.ingest.Ingest` turns batches
+and requests into closed :class:`~fastdrift.records.WindowReport` records.
 """
 from .config import EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, config_from_dict, load_config
-from .core import MonitorCore, build_reference, report_from_profiles
+from .ingest import Ingest, build_reference, report_from_profiles
+from .monitor import Monitor
 
-__all__ = ["MonitorCore", "MonitorConfig", "FeatureSpec", "WindowSpec", "EvidenceSpec", "load_config",
+__all__ = ["Monitor", "Ingest", "MonitorConfig", "FeatureSpec", "WindowSpec", "EvidenceSpec", "load_config",
            "config_from_dict", "build_reference", "report_from_profiles"]

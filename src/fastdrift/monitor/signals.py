@@ -24,14 +24,14 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import CorruptStateError
-from ..metrics import align, hellinger, js_distance, psi_contributions, psi_pvalue, total_variation
-from ..records import (BinContribution, DriftSignal, KpiSignal, LatencySignal, SchemaChange,
+from ..metrics import ColumnDrift, column_drift
+from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import ColumnProfile, Moments, Profile, TDigest
 from ..sketches import codec
 from .config import MonitorConfig
 
-__all__ = ["Reference", "WindowSketch", "build_report", "drift_signal", "row_keys", "redact"]
+__all__ = ["Reference", "WindowSketch", "build_report", "window_drifts", "row_keys", "redact"]
 
 _QUANTILES = np.array([0.5, 0.95, 0.99])
 _U64 = np.uint64
@@ -228,76 +228,42 @@ class WindowSketch:
 
 # -- signals -----------------------------------------------------------------------------------
 
-def _bin_label(cp: ColumnProfile, i: int) -> str:
-    e = cp.histogram.edges
-    lo = "-inf" if i == 0 else f"{e[i - 1]:.6g}"
-    hi = "+inf" if i == len(e) else f"{e[i]:.6g}"
-    return f"[{lo}, {hi})"
-
-
 def _rate(part: int, total: int) -> float:
     return part / total if total else math.nan
 
 
-def drift_signal(ref_cp: ColumnProfile, cur_cp: ColumnProfile, metric: str = "psi",
-                 top: int = 10, eps: float = 1e-4) -> DriftSignal:
-    """Drift of one column: value of ``metric``, PSI terms per bin (largest ``top`` first), p-value.
+def window_drifts(ws: "WindowSketch", also: Tuple[str, ...] = ()) -> Dict[str, ColumnDrift]:
+    """The drift of each feature (its configured metric and PSI) and of the prediction (PSI) in ``ws``.
 
-    Bins are the reference's (deciles by default; categories, plus an ``<other>`` bin).
-    Missing values (null, NaN) are excluded from the distributions and reported as rates.
-    The p-value is :func:`~fastdrift.metrics.psi_pvalue` of the PSI on the same bins.
+    ``also`` names metrics computed for every column besides (see :func:`column_drift`).
     """
-    numeric = ref_cp.kind == "numeric"
-    if numeric:  # same edges by construction (pane sketches are copies of the reference's empties)
-        p = ref_cp.histogram.counts.astype(np.float64)
-        q = cur_cp.histogram.counts.astype(np.float64)
-        labels = None
-    else:
-        p, q, labels = align(ref_cp.categorical, cur_cp.categorical)
-    n_ref, n_cur = int(p.sum()), int(q.sum())
-    value, pvalue, contribs = math.nan, math.nan, ()
-    if n_ref > 0 and n_cur > 0:
-        terms = psi_contributions(p, q, eps=eps)
-        psi_value = float(terms.sum())
-        if metric == "psi":
-            value = psi_value
-        elif metric == "js":
-            value = js_distance(p, q)
-        elif metric == "hellinger":
-            value = hellinger(p, q)
-        else:
-            value = total_variation(p, q)
-        pvalue = psi_pvalue(psi_value, n_ref, n_cur, int(np.count_nonzero(p + q)))
-        order = np.argsort(-terms, kind="stable")[:top]
-        ps, qs = p / n_ref, q / n_cur
-        contribs = tuple(
-            BinContribution(_bin_label(ref_cp, int(i)) if numeric else str(labels[int(i)]),
-                            float(ps[i]), float(qs[i]), float(terms[i]))
-            for i in order)
-    mean_ref = ref_cp.moments.mean if numeric else None
-    mean_cur = cur_cp.moments.mean if numeric else None
-    return DriftSignal(
-        column=ref_cp.name, kind=ref_cp.kind, metric=metric, value=float(value),
-        n_ref=n_ref, n_cur=n_cur,
-        missing_ref=_rate(ref_cp.missing_count, ref_cp.count),
-        missing_cur=_rate(cur_cp.missing_count, cur_cp.count),
-        contributions=contribs, pvalue=float(pvalue),
-        mean_ref=None if mean_ref is None else float(mean_ref),
-        mean_cur=None if mean_cur is None else float(mean_cur))
+    cfg, cols = ws.config, ws.ref.profile.columns
+    top = cfg.max_contributions
+    metric = {f.name: f.metric for f in cfg.features or ()}
+    out = {n: column_drift(cols[n], cp, top=top, metrics=(metric[n], *also)) for n, cp in ws.features.items()}
+    if ws.prediction is not None:
+        out[cfg.prediction] = column_drift(cols[cfg.prediction], ws.prediction, top=top, metrics=also)
+    return out
 
 
-def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float) -> WindowReport:
+def _signal(d: ColumnDrift, metric: str) -> DriftSignal:
+    return DriftSignal(column=d.column, kind=d.kind, metric=metric, value=d.metric(metric), n_ref=d.n_ref,
+                       n_cur=d.n_cur, missing_ref=d.missing_ref, missing_cur=d.missing_cur,
+                       contributions=d.contributions, pvalue=d.pvalue, mean_ref=d.mean_ref, mean_cur=d.mean_cur)
+
+
+def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float,
+                 drifts: Optional[Dict[str, ColumnDrift]] = None) -> WindowReport:
     """The immutable report of a window sketch (pure: ``ws`` is not modified).
 
     ``span_seconds`` is the time the window covers (for throughput = rows / span); NaN if unknown.
+    ``drifts`` are :func:`window_drifts` of ``ws`` when the caller has them already.
     """
     cfg, ref = ws.config, ws.ref
+    drifts = window_drifts(ws) if drifts is None else drifts
     metrics = {f.name: f.metric for f in cfg.features or ()}
-    top = cfg.max_contributions
-    feats = {n: drift_signal(ref.profile.columns[n], cp, metrics[n], top) for n, cp in ws.features.items()}
-    pred = None
-    if ws.prediction is not None:
-        pred = drift_signal(ref.profile.columns[cfg.prediction], ws.prediction, "psi", top)
+    feats = {n: _signal(drifts[n], metrics[n]) for n in ws.features}
+    pred = _signal(drifts[cfg.prediction], "psi") if ws.prediction is not None else None
     lat = None
     if ws.latency is not None:
         t = ws.latency.copy()

@@ -2,8 +2,9 @@
 
 :func:`compare` turns two :class:`~fastdrift.Profile` objects into a
 :class:`Comparison` through the same path a running monitor takes - the
-current profile is one closed window (:func:`fastdrift.monitor.report_from_profiles`)
-and the alert rules are evaluated on it by an
+current profile is one closed window (:func:`fastdrift.monitor.window_from_profiles`)
+whose drift signals (:func:`fastdrift.metrics.column_drift`, computed once per column) make
+both the report and the drift table, and the alert rules are evaluated on it by an
 :class:`~fastdrift.alerts.AlertEvaluator` - and adds what a batch comparison
 can afford on top: quantile shifts, KS and Wasserstein distances from the
 t-digests.  :func:`to_json`, :func:`format_text` and
@@ -19,10 +20,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..alerts import AlertEvaluator, default_rules, load_rules
-from ..metrics.drift import compare_profiles, psi_status
 from ..metrics.quantile import ks_2samp, wasserstein
 from ..monitor.config import MonitorConfig
-from ..monitor.core import report_from_profiles
+from ..monitor.ingest import window_from_profiles
+from ..monitor.signals import build_report, window_drifts
 from ..records import Alert, WindowReport, to_jsonable
 from ..sketches import Profile
 
@@ -155,8 +156,9 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
     config = config or MonitorConfig()
     # every bin's contribution (deciles: 10; categories: up to 50) so the report can draw them all
     config = dataclasses.replace(config, max_contributions=max(config.max_contributions, 50))
-    report, cfg = report_from_profiles(reference, current, config, schema_changes=schema_changes,
-                                       evidence=evidence)
+    ws, cfg = window_from_profiles(reference, current, config, schema_changes=schema_changes, evidence=evidence)
+    drifts = window_drifts(ws, also=("js", "hellinger"))  # the drift table shows both for every column
+    report = build_report(ws, 0, 1, True, math.nan, drifts)
     source = "built-in default rules"
     if rules is None and cfg.rules is not None:
         rules, source = cfg.rules, "rules: section of the monitor config"
@@ -171,20 +173,10 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
         rule_list = load_rules(rules)
     alerts = AlertEvaluator(_one_shot(rule_list)).evaluate(report)
     sev = _sev_by_column(alerts, rule_list)
-    monitored = set(cfg.feature_names()) | ({cfg.prediction} if cfg.prediction else set())
-    sub_ref = Profile({n: c for n, c in reference.columns.items() if n in monitored}, reference.rows)
-    sub_cur = Profile({n: c for n, c in current.columns.items() if n in monitored}, current.rows)
-    signals = dict(report.features)
-    if report.prediction is not None:
-        signals[report.prediction.column] = report.prediction
-    rows = []
-    for d in compare_profiles(sub_ref, sub_cur):
-        s = signals.get(d.column)
-        rows.append(FeatureRow(
-            d.column, d.kind, "prediction" if d.column == cfg.prediction else "feature", d.psi,
-            s.pvalue if s is not None else math.nan, d.js_distance, d.hellinger, psi_status(d.psi),
-            sev.get(d.column, ""), d.missing_ref, d.missing_cur, d.mean_ref, d.mean_cur, d.top_bin,
-            d.top_bin_contribution))
+    rows = [FeatureRow(d.column, d.kind, "prediction" if d.column == cfg.prediction else "feature", d.psi,
+                       d.pvalue, d.js_distance, d.hellinger, d.status, sev.get(d.column, ""), d.missing_ref,
+                       d.missing_cur, d.mean_ref, d.mean_cur, d.top_bin, d.top_bin_contribution)
+            for d in drifts.values()]
     rows.sort(key=lambda r: (-_SEV_RANK[r.severity], -_STATUS_RANK[r.status],
                              -(r.psi if math.isfinite(r.psi) else math.inf), r.column))
     quantiles = {}

@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..metrics.divergence import align, psi_contributions
+from ..metrics import align, bin_label, psi_contributions
 from .compare import QUANTILES, Comparison, top_alerts
 
 __all__ = ["render"]
@@ -166,9 +166,7 @@ def _distribution(c: Comparison, name: str):
     if rc.kind == "numeric":
         p = rc.histogram.counts.astype(float)
         q = cc.histogram.counts.astype(float)
-        e = rc.histogram.edges
-        labels = [f"[{'-inf' if i == 0 else f'{e[i - 1]:.4g}'}, {'+inf' if i == len(e) else f'{e[i]:.4g}'})"
-                  for i in range(len(p))]
+        labels = [bin_label(rc.histogram.edges, i) for i in range(len(p))]
     else:
         p, q, labs = align(rc.categorical, cc.categorical)
         p, q = p.astype(float), q.astype(float)

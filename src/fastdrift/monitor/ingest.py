@@ -1,4 +1,8 @@
-"""MonitorCore: reference + windows + signals, fed by ``update`` (Arrow) or ``observe`` (requests).
+"""The ingest stage: reference + windows + signals, fed by ``update`` (Arrow) or requests (``buffer``).
+
+It turns data into closed :class:`~fastdrift.records.WindowReport` records and
+hands them to its ``on_closed`` callback; it keeps none (the
+:class:`~fastdrift.monitor.Monitor` owns them).
 
 Locks (in acquisition order) and what they guard:
 
@@ -6,8 +10,8 @@ Locks (in acquisition order) and what they guard:
 * ``_state``: panes, counters, the window ring; held while a batch is counted
   (kernels run here, over one batch or one micro-batch, never over a window)
   and while closed panes are merged (O(bins));
-* ``_report``: the list of closed reports.  It is taken *before* ``_state``
-  is released, so reports are appended in window order even when several
+* ``_emit``: the hand-over of closed reports.  It is taken *before* ``_state``
+  is released, so ``on_closed`` sees windows in order even when several
   threads close windows, while metrics (PSI, contributions, quantiles) are
   computed on merged copies with ``_state`` already released.
 
@@ -16,17 +20,17 @@ schema before anything is counted.  Schema drift (a column missing, new, or of
 another type) is a signal in the report; columns that cannot be counted are
 counted as missing for that window.  A batch that cannot be placed at all (no
 usable event time in an event-time monitor) is rejected: its rows are counted
-in ``rejected`` and the error is kept in :attr:`MonitorCore.last_error`
+in ``rejected`` and the error is kept in :attr:`Ingest.last_error`
 (raised instead when ``strict``).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import os
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -34,18 +38,17 @@ import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from ..adapters import iter_batches
-from ..errors import CorruptStateError, FastDriftError, InvalidInputError, SchemaError
+from ..errors import FastDriftError, InvalidInputError, SchemaError
 from ..records import WindowReport
 from ..sketches import ColumnProfile, Profile, codec, profile
 from ..sketches.categorical import key_type_of
 from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
 from .buffers import ObserveBuffer
-from .config import FeatureSpec, MonitorConfig, config_from_dict, config_to_dict
-from .records_json import report_from_json, report_to_json
+from .config import FeatureSpec, MonitorConfig
 from .signals import Reference, WindowSketch, build_report, redact, row_keys
 from .windows import Windower
 
-__all__ = ["MonitorCore", "build_reference", "report_from_profiles"]
+__all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles"]
 
 _TWO64 = float(2 ** 64)
 
@@ -148,13 +151,20 @@ def _type_ok(kind: str, key_type: Optional[str], t: pa.DataType) -> bool:
     return kt is not None and (key_type is None or kt == key_type)
 
 
-class MonitorCore:
-    """Windows of drift, data-quality and serving signals against a reference.
+class Ingest:
+    """Windows of drift, data-quality and serving signals against a reference; stores no report.
 
     Parameters
     ----------
     reference : Arrow Table / batches / C stream, Parquet path, or a saved :class:`~fastdrift.Profile`
     config : :class:`MonitorConfig` (features None = every reference column without another role)
+    on_closed : called with each sequence of newly closed reports, in window order, from the
+        thread that closed them (``update``, ``flush`` or the buffer's worker)
+
+    Attributes
+    ----------
+    buffer : the :class:`~fastdrift.monitor.buffers.ObserveBuffer` requests go to
+        (``buffer.observe`` is the request path)
 
     Notes
     -----
@@ -163,22 +173,20 @@ class MonitorCore:
     close by merging pane sketches (O(bins)), never by re-reading rows.
     """
 
-    def __init__(self, reference, config: Optional[MonitorConfig] = None, *, _state=None):
-        config = config or MonitorConfig()
-        if _state is not None:
-            self.ref, self.config = _state
+    def __init__(self, reference, config: MonitorConfig,
+                 on_closed: Callable[[Sequence[WindowReport]], None], *, _ref: Optional[Reference] = None):
+        if _ref is not None:
+            self.ref, self.config = _ref, config
         else:
             self.ref, self.config = build_reference(reference, config)
         cfg = self.config
+        self._on_closed = on_closed
         self._state = threading.Lock()
-        self._report = threading.Lock()
-        self._reports: List[WindowReport] = []
-        self._undrained = 0
+        self._emit = threading.Lock()
         self._plans: Dict[tuple, _Plan] = {}
         self.windower = Windower(cfg.window, self._new_sketch)
         self.rejected_total = 0
         self.last_error: Optional[str] = None
-        self._wall0 = time.time()
         self._kinds = {n: self.ref.profile[n].kind for n in self.ref.profile.columns}
         self._keytypes = {n: (cp.categorical.key_type if cp.kind == CATEGORICAL else None)
                           for n, cp in self.ref.profile.columns.items()}
@@ -190,7 +198,6 @@ class MonitorCore:
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
             strict=cfg.strict, background=cfg.background_flush)
-        self.observe = self.buffer.observe  # request path without an extra frame (same signature)
         ev = cfg.evidence
         self._ev_cols = [c for c in names + [cfg.prediction, cfg.request_id] if c is not None]
         self._ev_thresh = ev.rate * _TWO64
@@ -212,12 +219,6 @@ class MonitorCore:
         """
         for batch in iter_batches(data):
             self._update_batch(batch, 0, ())
-
-    def observe(self, features, prediction=None, *, latency_ms=None, error=False, request_id=None,
-                ts=None) -> None:
-        """Record one request (a dict of feature values or a sequence in feature order)."""
-        self.buffer.observe(features, prediction, latency_ms=latency_ms, error=error,
-                            request_id=request_id, ts=ts)
 
     def flush(self) -> None:
         """Push buffered observations through the kernels."""
@@ -242,16 +243,11 @@ class MonitorCore:
             start, end, merged, span = self.windower.open_window()
         return build_report(merged, start, end, False, span)
 
-    def drain_closed(self) -> Tuple[WindowReport, ...]:
-        """Reports of windows closed since the previous call (oldest first)."""
-        with self._report:
-            n, self._undrained = self._undrained, 0
-            return tuple(self._reports[len(self._reports) - n:]) if n else ()
-
-    def reports(self) -> Tuple[WindowReport, ...]:
-        """Closed windows kept (the last ``config.max_reports``), oldest first."""
-        with self._report:
-            return tuple(self._reports)
+    @contextlib.contextmanager
+    def paused(self):
+        """Hold counting and the hand-over of closed windows (for a consistent :meth:`write_state`)."""
+        with self._state, self._emit:
+            yield
 
     # -- ingestion -------------------------------------------------------------------------------------
     def _from_buffer(self, batch: pa.RecordBatch, rejected: int, reasons) -> None:
@@ -370,18 +366,13 @@ class MonitorCore:
                     t = ts[lo:hi] if ts is not None else None
                     self._ingest(w.pane_sketch(pid), piece, plan, t, None if keys is None else keys[lo:hi])
             closed = w.close_ready()
-            self._report.acquire()
+            if not closed:
+                return
+            self._emit.acquire()
         try:
-            reports = [build_report(ws, s, e, True, span) for s, e, ws, span in closed]
-            if reports:
-                self._reports.extend(reports)
-                self._undrained += len(reports)
-                over = len(self._reports) - self.config.max_reports
-                if over > 0:
-                    del self._reports[:over]
-                    self._undrained = min(self._undrained, len(self._reports))
+            self._on_closed([build_report(ws, s, e, True, span) for s, e, ws, span in closed])
         finally:
-            self._report.release()
+            self._emit.release()
 
     def _keys(self, seq0: int, n: int) -> Optional[np.ndarray]:
         """Evidence sampling keys of the next ``n`` rows (None when evidence is off)."""
@@ -464,46 +455,20 @@ class MonitorCore:
         ws.add_evidence([(int(keys[i]), redact(r, self._drop, self._hash, ev.salt)) for i, r in zip(cand, sub)])
 
     # -- checkpoints ---------------------------------------------------------------------------------
-    def to_bytes(self) -> bytes:
-        """Everything (reference, config, open panes, ring, counters, closed reports) in one envelope.
-
-        Buffered observations are flushed first.  Never pickle: the codec's checked layout.
-        """
-        self.flush()
-        with self._state, self._report:
-            d = config_to_dict(self.config)
-            try:  # rules are the alert stage's data; kept only when they are plain data
-                json.dumps(d["rules"])
-            except (TypeError, ValueError):
-                d["rules"] = None
-            p = codec.Writer().string(json.dumps(d)).getvalue()
-            w = codec.Writer()
-            w.blob(self.ref.to_bytes())
-            w.blob(self.windower.to_bytes())
-            w.u64(self.rejected_total).u64(self._undrained)
-            w.string(json.dumps([report_to_json(r) for r in self._reports]))
-            return codec.encode(codec.Kind.MONITOR, p, w.getvalue())
+    def write_state(self, w: codec.Writer) -> None:
+        """Append reference, panes, window ring and counters to ``w`` (hold :meth:`paused`)."""
+        w.blob(self.ref.to_bytes())
+        w.blob(self.windower.to_bytes())
+        w.u64(self.rejected_total)
 
     @classmethod
-    def from_bytes(cls, data) -> "MonitorCore":
-        _, params, payload = codec.decode(data, expected_kind=codec.Kind.MONITOR)
-        r = codec.Reader(params, "monitor parameters")
-        try:
-            cfg = config_from_dict(json.loads(r.string()))
-        except (ValueError, InvalidInputError) as exc:
-            raise CorruptStateError(f"monitor checkpoint: invalid config ({exc})") from None
-        r.done()
-        r = codec.Reader(payload, "monitor payload")
+    def read_state(cls, r: codec.Reader, config: MonitorConfig, on_closed) -> "Ingest":
+        """The inverse of :meth:`write_state` (``config`` with its features resolved)."""
         ref = Reference.from_reader(codec.Reader(r.blob(), "monitor reference"))
-        core = cls(None, cfg, _state=(ref, cfg))
-        core.windower.load(r.blob(), lambda b: WindowSketch.from_bytes(b, ref, cfg))
-        core.rejected_total, core._undrained = r.u64(), r.u64()
-        try:
-            core._reports = [report_from_json(x) for x in json.loads(r.string())]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptStateError(f"monitor checkpoint: invalid reports ({exc})") from None
-        r.done()
-        return core
+        ingest = cls(None, config, on_closed, _ref=ref)
+        ingest.windower.load(r.blob(), lambda b: WindowSketch.from_bytes(b, ref, config))
+        ingest.rejected_total = r.u64()
+        return ingest
 
 
 # -- one-shot comparison --------------------------------------------------------------------------
@@ -511,6 +476,17 @@ class MonitorCore:
 def report_from_profiles(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
                          schema_changes=(), evidence=(), window=(0, 1)) -> Tuple[WindowReport, MonitorConfig]:
     """Two profiles -> one closed :class:`~fastdrift.records.WindowReport` (``fastdrift compare``).
+
+    :func:`build_report` of :func:`window_from_profiles`; ``window`` = (start, end) labels of the
+    window in the report.  Parameters, returns and errors otherwise as there.
+    """
+    ws, cfg = window_from_profiles(reference, current, config, schema_changes=schema_changes, evidence=evidence)
+    return build_report(ws, window[0], window[1], True, float("nan")), cfg
+
+
+def window_from_profiles(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
+                         schema_changes=(), evidence=()) -> Tuple[WindowSketch, MonitorConfig]:
+    """Two profiles -> the sketch of one window holding the current profile.
 
     The current profile is treated as one window counted on the reference's bins: the
     reference and the window sketch are built exactly as a running monitor builds them
@@ -530,13 +506,11 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
     evidence : iterable of (key, row)
         Already redacted sample rows of the current data with their sampling keys (the
         ``config.evidence.max_rows`` smallest keys are kept, as in a monitor's window).
-    window : (start, end)
-        Labels of the window in the report.
 
     Returns
     -------
-    (WindowReport, MonitorConfig)
-        The report and the config with its features resolved.
+    (WindowSketch, MonitorConfig)
+        The window and the config with its features resolved.
 
     Raises
     ------
@@ -599,4 +573,4 @@ def report_from_profiles(reference: Profile, current: Profile, config: Optional[
             changes.append(SchemaChange(n, "new", None, cp.kind))
     ws.note_schema(changes)
     ws.add_evidence([(int(k), dict(row)) for k, row in evidence])
-    return build_report(ws, window[0], window[1], True, float("nan")), cfg
+    return ws, cfg

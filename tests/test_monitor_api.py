@@ -1,8 +1,9 @@
-"""The public Monitor facade: rules=[] path, checkpoints (save -> load -> continue == uninterrupted),
-atomic writes, redaction end to end, lazy import.  Tests needing the alert evaluator are guarded by
-``pytest.importorskip("fastdrift.alerts")`` (the package is built in another branch)."""
-import importlib.util
+"""The public Monitor: rules=[] path, checkpoints (save -> load -> continue == uninterrupted, golden
+files of every layout, default rules), atomic writes, redaction end to end, lazy import."""
+import datetime as dt
+import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -11,7 +12,12 @@ import pyarrow as pa
 import pytest
 
 import fastdrift
+from fastdrift.alerts import AlertEvaluator, default_rules, load_rules
 from fastdrift.errors import CorruptStateError, InvalidInputError
+from fastdrift.records import from_json, to_json, to_jsonable
+from fastdrift.sketches import codec
+
+GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
 
 FEATS = ["a", "b", "c", "seg"]
 
@@ -48,7 +54,7 @@ def feed(m, part, seed0=100):
         m.observe({"a": "oops", "b": 1.0, "c": 1.0, "seg": "x"}, 0.5, ts=4.0 * i)
 
 
-def test_facade_without_rules():
+def test_monitor_without_rules():
     m = make()
     feed(m, range(6))
     reps = m.reports()
@@ -148,28 +154,82 @@ def test_window_and_config_arguments(tmp_path):
     assert len(m3.reports()) == 2
 
 
-def test_default_rules_need_the_alerts_stage():
-    if importlib.util.find_spec("fastdrift.alerts") is None:
-        with pytest.raises(InvalidInputError, match="rules=\\[\\]"):
-            fastdrift.Monitor(table(500, 1), features=["a"])
-    else:
-        m = fastdrift.Monitor(table(500, 1), features=["a"])
-        assert m.evaluator is not None
+def test_default_rules_are_derived_from_the_config_and_reload_by_themselves():
+    m = make(rules=None)
+    assert m.evaluator is not None
+    assert {r.name for r in m.evaluator.rules} == {r.name for r in default_rules(FEATS, "score", True, True)}
+    for i in range(6):
+        m.update(table(400, 300 + i, shift=3.0, t0=4.0 * i))
+    assert any(a.state == "firing" for a in m.alerts())
+    data = m.to_bytes()
+    m2 = fastdrift.Monitor.from_bytes(data)  # no rules= needed
+    assert m2.alerts() == m.alerts() and m2.reports() == m.reports()
+    assert m2.to_bytes() == data
+
+
+def test_checkpoint_is_one_envelope_with_each_report_once():
+    m = make(rules=default_rules(FEATS, "score", True, True))
+    feed(m, range(6))
+    data = m.to_bytes()
+    kind, _, _ = codec.decode(data)
+    assert kind == codec.Kind.MONITOR
+    reps = m.reports()
+    assert len(reps) >= 2 and data.count(b'{"@": "WindowReport"') == len(reps)
+    with pytest.raises(InvalidInputError, match="pass rules="):
+        fastdrift.Monitor.from_bytes(data)  # Rule objects are not data: the caller passes them again
+    assert fastdrift.Monitor.from_bytes(data, rules=default_rules(FEATS, "score", True, True)).to_bytes() == data
+
+
+@pytest.mark.parametrize("layout", [1, 2])
+def test_golden_checkpoints_load_to_known_contents(layout):
+    # layout 1: the two-envelope CHECKPOINT; layout 2: one MONITOR envelope (tests/data/golden/make_monitor_golden.py)
+    data = (GOLDEN / f"monitor_checkpoint_layout{layout}.bin").read_bytes()
+    want = json.loads((GOLDEN / f"monitor_checkpoint_layout{layout}.json").read_text())
+    rules = list(default_rules(["x", "c"], "score", True, True))
+    with pytest.raises(InvalidInputError, match="pass rules="):
+        fastdrift.Monitor.from_bytes(data)
+    m = fastdrift.Monitor.from_bytes(data, rules=rules)
+    assert json.loads(json.dumps([to_json(r) for r in m.reports()])) == want["reports"]
+    # the first layout's alert state stored evidence rows with sorted keys: compare as mappings
+    assert to_jsonable(m.alerts()) == to_jsonable(from_json({"@t": want["alerts"]}))
+    assert json.loads(json.dumps(to_json(m.snapshot()))) == want["snapshot"]
+    assert m.rejected == want["rejected"] == 0
+    reps = m.reports()
+    assert [(r.window_start, r.window_end, r.rows) for r in reps] == \
+           [(0.0, 10.0, 500), (0.0, 20.0, 1000), (10.0, 30.0, 1000), (20.0, 40.0, 1000), (30.0, 50.0, 1000)]
+    assert {(a.rule, a.severity, a.state) for a in m.alerts()} == {
+        (r, s, "firing") for r in ("feature-drift", "error-rate") for s in ("warning", "critical")}
+    assert m.snapshot().rows == 501 and m.promotion_allowed() is False
+    again = fastdrift.Monitor.from_bytes(m.to_bytes(), rules=rules)  # written back in layout 2
+    assert again.reports() == m.reports() and again.alerts() == m.alerts()
+
+
+@pytest.mark.parametrize("layout", [1, 2])
+def test_golden_alert_states_load_to_known_contents(layout):
+    data = (GOLDEN / f"alert_state_layout{layout}.bin").read_bytes()
+    want = json.loads((GOLDEN / f"alert_state_layout{layout}.json").read_text())
+    rules = load_rules([dict(name="psi", signal="feature_drift", metric="psi", warning=0.1, critical=0.2,
+                             owner="ml-team", runbook="https://runbooks.example/psi")])
+    ev = AlertEvaluator.from_bytes(data, rules)
+    assert to_jsonable(ev.active()) == want["active"]
+    assert ev.windows_evaluated == want["windows_evaluated"] == 2
+    t1 = dt.datetime(2026, 1, 1, 0, 1, tzinfo=dt.timezone.utc)
+    assert [(a.severity, a.state, a.window_start) for a in ev.active()] == \
+           [("critical", "firing", t1), ("warning", "firing", t1)]
 
 
 def test_import_fastdrift_does_not_import_the_monitor():
-    code = "import sys, fastdrift; print(any(k.startswith(('fastdrift.monitor', 'fastdrift.pipeline')) " \
+    code = "import sys, fastdrift; print(any(k.startswith(('fastdrift.monitor', 'fastdrift.alerts')) " \
            "for k in sys.modules), 'yaml' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
 
-# -- with the alert evaluator (runs once fastdrift.alerts is merged) -------------------------------
+# -- with the alert evaluator --------------------------------------------------------------------------
 
 def test_alerts_fire_on_drift_reach_sinks_and_survive_a_checkpoint(tmp_path):
-    alerts_mod = pytest.importorskip("fastdrift.alerts")
     got = []
-    rules = alerts_mod.default_rules(FEATS, "score", True, True)
+    rules = default_rules(FEATS, "score", True, True)
     m = make(rules=rules, sinks=[got.append])
     for i in range(8):
         m.update(table(400, 200 + i, shift=3.0, t0=4.0 * i))   # a large shift of feature a
@@ -188,17 +248,15 @@ def test_alerts_fire_on_drift_reach_sinks_and_survive_a_checkpoint(tmp_path):
 
 
 def test_snapshot_previews_alerts_without_changing_state():
-    alerts_mod = pytest.importorskip("fastdrift.alerts")
-    rules = alerts_mod.default_rules(["a"], None, False, False)
+    rules = default_rules(["a"], None, False, False)
     m = fastdrift.Monitor(table(500, 1), features=["a"], rules=rules)
     m.update(table(300, 2, shift=3.0))
     before = m.evaluator.to_bytes()
-    assert m.snapshot().alerts == tuple(m.evaluator.preview(m.core.snapshot()))
+    assert m.snapshot().alerts == tuple(m.evaluator.preview(m.ingest.snapshot()))
     assert m.evaluator.to_bytes() == before
 
 
 def test_invalid_rule_file_is_a_clear_error(tmp_path):
-    pytest.importorskip("fastdrift.alerts")
     p = tmp_path / "rules.yaml"
     p.write_text("- name: psi_too_high\n  bogus_key: 1\n")
     with pytest.raises(fastdrift.FastDriftError, match="psi_too_high|bogus_key"):
@@ -227,3 +285,18 @@ def test_monitor_serves_prometheus_metrics_on_loopback():
     line = next(l for l in text.splitlines() if l.startswith('fastdrift_feature_drift{') and 'feature="a"' in l)
     assert float(line.rsplit(" ", 1)[1]) == pytest.approx(m.reports()[-1].features["a"].value)
     assert 'fastdrift_alert_state{' in text  # the default rules fire on this shift
+
+
+def test_windows_closed_by_observe_are_evaluated_on_the_callers_thread():
+    import threading
+    threads = []
+    rules = default_rules(["a"], None, False, False)
+    m = fastdrift.Monitor(table(2000, 1), features=["a"], window={"by": "rows", "size": 300}, rules=rules,
+                          sinks=[lambda a: threads.append(threading.current_thread())],
+                          config={"buffer_rows": 100})
+    rng = np.random.default_rng(3)
+    for v in rng.normal(3.0, 1.0, 1000):  # full buffers are counted on the worker thread
+        m.observe({"a": float(v)})
+    assert not threads  # nothing evaluated yet: the request path and the worker never run rules
+    m.flush()
+    assert len(m.reports()) == 3 and threads and set(threads) == {threading.current_thread()}

@@ -1,0 +1,384 @@
+"""The :class:`Monitor`: the one owner of monitor state.
+
+Data flows one way: the ingest stage (:mod:`.ingest`) closes windows into
+immutable :class:`~fastdrift.records.WindowReport` records and hands them
+here; each closed report goes to the alert evaluator (:mod:`fastdrift.alerts`)
+whose transitions go to the sinks, and is kept with its alerts attached.  This
+module is the only one of the monitor package that imports the alert stage
+(tests/test_layering.py).
+
+The request path (``observe``) is the ingest buffer's own method: it stores
+one request and returns, and never evaluates rules.  Windows closed by
+``observe`` micro-batches (on the buffer's worker thread) wait in
+``_unevaluated`` and are evaluated, and sent to the sinks, on the caller's
+thread at the next ``update``, ``flush``, ``snapshot``, ``reports``,
+``alerts``, ``promotion_allowed`` or checkpoint, so a slow sink never holds
+up counting.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import threading
+from typing import Any, List, Optional, Sequence, Tuple
+
+from ..alerts import AlertEvaluator, default_rules, load_rules
+from ..errors import CorruptStateError, InvalidInputError
+from ..records import Alert, WindowReport, from_json, to_json
+from ..sketches import codec
+from .config import (EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, config_from_dict, config_to_dict,
+                     load_config, spec_from_dict)
+from .ingest import Ingest
+
+__all__ = ["Monitor"]
+
+
+def _make_config(config, **kw) -> MonitorConfig:
+    if config is None:
+        base = MonitorConfig()
+    elif isinstance(config, MonitorConfig):
+        base = config
+    elif isinstance(config, dict):
+        base = config_from_dict(config)
+    elif isinstance(config, (str, os.PathLike)):
+        base = load_config(config)
+    else:
+        raise InvalidInputError(f"config must be a MonitorConfig, a mapping or a file path, "
+                                f"got {type(config).__name__}")
+    over = {k: v for k, v in kw.items() if v is not None}
+    w = over.get("window")
+    if isinstance(w, int) and not isinstance(w, bool):  # a row count: tumbling row windows
+        over["window"] = WindowSpec(by="rows", size=w)
+    elif isinstance(w, dict):
+        over["window"] = spec_from_dict(WindowSpec, w, "window")
+    if "features" in over:  # names, mappings or FeatureSpecs, checked as in a config file
+        over["features"] = config_from_dict({"features": [
+            dataclasses.asdict(f) if isinstance(f, FeatureSpec) else f for f in over["features"]]}).features
+    if isinstance(over.get("evidence"), dict):
+        over["evidence"] = spec_from_dict(EvidenceSpec, over["evidence"], "evidence")
+    if "kpis" in over:
+        over["kpis"] = tuple(over["kpis"])
+    return dataclasses.replace(base, **over) if over else base
+
+
+def _rules_spec(rules) -> Any:
+    """How a checkpoint names its rules: "none", "default", "objects", {"path": p} or {"list": [...]}."""
+    if isinstance(rules, (str, os.PathLike)):
+        return {"path": os.fspath(rules)}
+    try:  # mappings that are plain data are stored; Rule objects are not
+        return {"list": json.loads(json.dumps(list(rules)))} if all(isinstance(r, dict) for r in rules) \
+            else "objects"
+    except (TypeError, ValueError):
+        return "objects"
+
+
+def _json_params(params: bytes):
+    r = codec.Reader(params, "checkpoint parameters")
+    try:
+        meta = json.loads(r.string())
+    except ValueError as exc:
+        raise CorruptStateError(f"checkpoint parameters: invalid JSON ({exc})") from None
+    r.done()
+    return meta
+
+
+class Monitor:
+    """Production drift / data-quality / serving monitor with alerting.
+
+    Parameters
+    ----------
+    reference : Arrow Table / batches / C stream, a Parquet path, or a saved :class:`~fastdrift.Profile`
+    features : feature names (or FeatureSpec / mappings with kind, bins, metric); None = every
+        reference column without another role
+    prediction, latency, error, request_id, event_time : column names (optional)
+    window : a :class:`WindowSpec`, a mapping (``{"by": "time", "size": 300, "slide": 60}``), or a
+        row count for tumbling row windows
+    rules : alert rules: a YAML/TOML path, a list of mappings or of ``Rule``; ``[]`` disables
+        alerting; None uses ``config.rules`` or else the default rules for the configured columns
+    config : a :class:`MonitorConfig`, a mapping, or a YAML/TOML path; keyword arguments override it
+    sinks : callables (or objects with ``send``) receiving each :class:`~fastdrift.records.Alert`
+        transition
+    kpis, strict, evidence : forwarded to the config
+
+    Attributes
+    ----------
+    observe : ``observe(features, prediction=None, *, latency_ms=None, error=False, request_id=None,
+        ts=None)`` records one request (a dict of feature values or a sequence in feature order):
+        O(1) under a short lock, no kernels, no rules.  It is the ingest buffer's method itself,
+        with no Monitor frame in between (bench/bench_monitor.py measures it).
+    ingest : the :class:`~fastdrift.monitor.ingest.Ingest` stage that counts the data
+    evaluator : the :class:`~fastdrift.alerts.AlertEvaluator`, or None without rules
+
+    Notes
+    -----
+    ``observe`` buffers up to ``buffer_rows`` (4096) requests and counts full buffers on a daemon
+    worker thread; call :meth:`flush` or :meth:`save` before the process exits, or up to
+    4096 + 4·4096 buffered requests are not counted.
+
+    Examples
+    --------
+    >>> m = Monitor(reference_table, prediction="score", latency="latency_ms", window=50_000, rules=[])
+    >>> m.update(batch); m.observe({"age": 31, ...}, 0.82, latency_ms=4.1)   # doctest: +SKIP
+    >>> m.snapshot().features["age"].value                                  # doctest: +SKIP
+    """
+
+    def __init__(self, reference, *, features=None, prediction=None, latency=None, error=None,
+                 request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
+                 kpis=None, strict=None, evidence=None):
+        cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
+                           request_id=request_id, event_time=event_time, window=window, kpis=kpis,
+                           strict=strict, evidence=evidence)
+        if rules is not None:
+            cfg = dataclasses.replace(cfg, rules=None)
+        self._start(Ingest(reference, cfg, self._closed), rules, sinks, None, [])
+
+    def _start(self, ingest: Ingest, rules, sinks, evaluator_state: Optional[bytes],
+               reports: List[WindowReport]) -> None:
+        """Own ``ingest``; ``rules`` None = ``config.rules`` or the default rules of the config."""
+        self.ingest = ingest
+        self.observe = ingest.buffer.observe  # the request path: no Monitor frame (see class docstring)
+        cfg = ingest.config
+        if rules is None:
+            rules = cfg.rules
+        if rules is None:
+            self._rules_spec = "default"
+            rule_list = default_rules(cfg.feature_names(), cfg.prediction, cfg.latency is not None,
+                                      cfg.error is not None)
+        elif isinstance(rules, (list, tuple)) and not rules:
+            self._rules_spec, rule_list = "none", []
+        else:
+            self._rules_spec, rule_list = _rules_spec(rules), load_rules(rules)
+        self._lock = threading.Lock()  # reports and evaluator; taken after the ingest's locks
+        self._reports = reports
+        self._unevaluated: List[WindowReport] = []  # closed, in window order, not yet evaluated
+        self._handover = threading.Lock()  # guards _unevaluated only; taken last
+        self.evaluator = None
+        if rule_list:
+            self.evaluator = (AlertEvaluator(rule_list, sinks) if evaluator_state is None
+                              else AlertEvaluator.from_bytes(evaluator_state, rule_list, sinks))
+
+    def _closed(self, reports: Sequence[WindowReport]) -> None:
+        """The ingest stage's hand-over (any thread, window order): queue for evaluation."""
+        with self._handover:
+            self._unevaluated.extend(reports)
+
+    def _evaluate(self) -> None:
+        with self._lock:
+            self._evaluate_locked()
+
+    def _evaluate_locked(self) -> None:
+        """Evaluate queued windows in order and keep each with its alerts (hold ``_lock``)."""
+        with self._handover:
+            todo, self._unevaluated = self._unevaluated, []
+        for r in todo:
+            alerts: Tuple[Alert, ...] = self.evaluator.evaluate(r) if self.evaluator is not None else ()
+            self._reports.append(dataclasses.replace(r, alerts=tuple(alerts)) if alerts else r)
+        over = len(self._reports) - self.ingest.config.max_reports
+        if over > 0:
+            del self._reports[:over]
+
+    # -- ingestion -----------------------------------------------------------------------------------
+    def update(self, batch) -> None:
+        """Count Arrow data (a RecordBatch, Table, reader, PyCapsule object, or a list of them).
+
+        A bad batch is rejected (rows counted, error kept in ``last_error``) unless strict.
+        Closed windows are evaluated by the alert rules.
+        """
+        self.ingest.update(batch)
+        self._evaluate()
+
+    def flush(self) -> None:
+        """Push buffered observations through the kernels and evaluate the windows closed so far."""
+        self.ingest.flush()
+        self._evaluate()
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def snapshot(self) -> WindowReport:
+        """The open window so far; ``alerts`` = what the rules would report for it now (no state change)."""
+        r = self.ingest.snapshot()
+        self._evaluate()
+        if self.evaluator is not None:
+            with self._lock:
+                r = dataclasses.replace(r, alerts=tuple(self.evaluator.preview(r)))
+        return r
+
+    def reports(self) -> Tuple[WindowReport, ...]:
+        """Closed windows (the last ``config.max_reports``, oldest first), each with its alert transitions."""
+        self.flush()
+        with self._lock:
+            return tuple(self._reports)
+
+    def alerts(self) -> Tuple[Alert, ...]:
+        """Alerts pending or firing now."""
+        self.flush()
+        return tuple(self.evaluator.active()) if self.evaluator is not None else ()
+
+    def promotion_allowed(self) -> bool:
+        """False while any critical alert fires (gate model promotions on this)."""
+        self.flush()
+        return True if self.evaluator is None else bool(self.evaluator.promotion_allowed())
+
+    @property
+    def config(self) -> MonitorConfig:
+        return self.ingest.config
+
+    @property
+    def rejected(self) -> int:
+        """Rows / requests rejected as bad input so far (after the last flush)."""
+        return self.ingest.rejected_total
+
+    @property
+    def last_error(self) -> Optional[str]:
+        return self.ingest.last_error
+
+    # -- export ------------------------------------------------------------------------------------------
+    def prometheus_collector(self):
+        """A ``prometheus_client`` collector over the latest closed window and the active alerts.
+
+        Scrapes read the last published (immutable) report under the monitor's lock and never run
+        kernels or rules, so a scrape cannot slow the request path.  Needs ``fastdrift[prometheus]``.
+        """
+        from ..exporters.prometheus import MonitorCollector  # optional dependency: prometheus_client
+        return MonitorCollector(self._prometheus_source)
+
+    def _prometheus_source(self):
+        with self._lock:
+            latest = self._reports[-1] if self._reports else None
+        active = tuple(self.evaluator.active()) if self.evaluator is not None else ()
+        return latest, active
+
+    def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
+        """Serve :meth:`prometheus_collector` at ``http://addr:port/metrics`` (loopback by default).
+
+        Returns ``(server, thread)``; stop with ``server.shutdown(); server.server_close()``.
+        """
+        from ..exporters.prometheus import serve  # optional dependency: prometheus_client
+        return serve(self.prometheus_collector(), port=port, addr=addr)
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """One ``MONITOR`` envelope: config and rules spec, then reference, panes, counters, alert state
+        and the closed reports (each once).  Buffered observations are flushed first.  Never pickle.
+
+        Layout: params = string(JSON ``{"config": ..., "rules": ...}``); payload = blob(reference),
+        blob(window panes and ring), u64(rejected), blob(alert evaluator state, empty without rules),
+        string(JSON list of reports in :func:`fastdrift.records.to_json` form).
+        """
+        self.flush()
+        with self.ingest.paused(), self._lock:
+            self._evaluate_locked()  # windows a concurrent observe() closed after the flush
+            d = config_to_dict(self.ingest.config)
+            try:  # rules are the alert stage's data; kept only when they are plain data
+                json.dumps(d["rules"])
+            except (TypeError, ValueError):
+                d["rules"] = None
+            params = codec.Writer().string(json.dumps({"config": d, "rules": self._rules_spec}))
+            w = codec.Writer()
+            self.ingest.write_state(w)
+            w.blob(self.evaluator.to_bytes() if self.evaluator is not None else b"")
+            w.string(json.dumps([to_json(r) for r in self._reports]))
+            return codec.encode(codec.Kind.MONITOR, params.getvalue(), w.getvalue())
+
+    def save(self, path) -> None:
+        """Write a checkpoint atomically: temp file in the same directory, fsync, rename, fsync dir.
+
+        A crash leaves either the previous checkpoint or the new one, never a torn file.
+        """
+        data = self.to_bytes()
+        path = os.fspath(path)
+        d = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".fastdrift-", suffix=".tmp", dir=d)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        try:
+            dfd = os.open(d, os.O_RDONLY)
+        except OSError:  # pragma: no cover - platforms without directory fds
+            return
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    @classmethod
+    def from_bytes(cls, data, *, rules=None, sinks=()) -> "Monitor":
+        """Resume from :meth:`to_bytes`; ``rules`` is needed only if they were given as Rule objects.
+
+        Also reads the older two-envelope layout, a ``CHECKPOINT`` envelope: params =
+        string(JSON ``{"rules", "has_evaluator"}``); payload = blob(a ``MONITOR`` envelope: params =
+        string(config JSON), payload = blob(reference), blob(panes), u64(rejected), u64(reports not
+        yet evaluated), string(reports)), blob(alert state), string(reports with their alerts).  The
+        inner reports repeat the outer ones: only the last ``not yet evaluated`` ones are read (and
+        evaluated now).
+        """
+        kind, params, payload = codec.decode(data)
+        if kind not in (codec.Kind.MONITOR, codec.Kind.CHECKPOINT):
+            raise CorruptStateError(f"not a monitor checkpoint: a {kind.name} envelope")
+        meta, two_envelopes = _json_params(params), kind == codec.Kind.CHECKPOINT
+        if two_envelopes:
+            outer = codec.Reader(payload, "checkpoint payload")
+            _, inner_params, payload = codec.decode(outer.blob(), expected_kind=codec.Kind.MONITOR)
+            ev_state, reports = outer.blob(), _reports(outer.string())
+            outer.done()
+            spec = (meta.get("rules") or "objects") if meta.get("has_evaluator") else "none"
+            meta = {"config": _json_params(inner_params), "rules": spec}
+        try:
+            cfg, spec = config_from_dict(meta["config"]), meta["rules"]
+        except (KeyError, TypeError, InvalidInputError) as exc:
+            raise CorruptStateError(f"checkpoint parameters: invalid config ({exc})") from None
+        m = cls.__new__(cls)
+        r = codec.Reader(payload, "checkpoint payload")
+        ingest = Ingest.read_state(r, cfg, m._closed)
+        pending: List[WindowReport] = []
+        if two_envelopes:
+            undrained, inner = r.u64(), _reports(r.string())
+            pending = inner[len(inner) - undrained:] if undrained else []
+        else:
+            ev_state, reports = r.blob(), _reports(r.string())
+        r.done()
+        m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
+        if pending:
+            m._closed(pending)
+            m._evaluate()
+        return m
+
+    @classmethod
+    def load(cls, path, *, rules=None, sinks=()) -> "Monitor":
+        """Resume from :meth:`save`; ``rules`` is needed only if they were given as Rule objects."""
+        try:
+            with open(os.fspath(path), "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise InvalidInputError(f"checkpoint {os.fspath(path)!r}: {exc.strerror or exc}") from None
+        return cls.from_bytes(data, rules=rules, sinks=sinks)
+
+
+def _reports(text: str) -> List[WindowReport]:
+    try:
+        return [from_json(x) for x in json.loads(text)]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptStateError(f"checkpoint: invalid reports ({exc})") from None
+
+
+def _given_rules(rules, spec):
+    """The ``rules`` argument that rebuilds a checkpoint's rules (an explicit ``rules`` wins)."""
+    if rules is None and spec == "objects":
+        raise InvalidInputError("this checkpoint's rules were Rule objects; pass rules= to load it")
+    if rules is not None or spec == "default":
+        return rules
+    if spec == "none":
+        return []
+    if isinstance(spec, dict) and ("path" in spec or "list" in spec):
+        return spec.get("path") or spec.get("list")
+    raise CorruptStateError(f"checkpoint parameters: unknown rules {spec!r}")
