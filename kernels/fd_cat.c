@@ -183,8 +183,9 @@ static inline void fd_ctx_store(const fd_ctx *c, fd_cat_table *t)
 /* Room for one more id (and n more arena bytes)?  Checked only on the
  * insertion path, so counting known keys never pays for it.  The slot array
  * is kept at most 1/4 full (not 1/2): each extra linear probe is a likely
- * mispredicted branch, and at 1/4 a hit needs ~1.17 probes instead of ~1.5;
- * measured ~1.3x on strings and ~1.9x on integers.  FD_CAT_LOAD_DEN is in
+ * mispredicted branch, and at 1/4 a hit needs ~1.17 probes instead of ~1.5
+ * (bench/bench_categorical.py times the string and integer tables).
+ * FD_CAT_LOAD_DEN is in
  * the header: cat.py grows the slots by the same rule and numba_cat.py
  * inserts by it, so both backends build one layout. */
 static inline int fd_must_grow(const fd_ctx *c, int64_t arena_bytes)
@@ -480,9 +481,9 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
 /* One valid element k.  FIRST is the literal 0 or 1, so each instantiation
  * has no test of it.  The first-position test reuses the count the
  * increment loads anyway: a branch taken once per used entry (well
- * predicted).  A separate sentinel test (first[x] < 0, one more load)
- * measured 3-4x its cost in a stand-alone loop (131,072 int32 indices over
- * 250 entries). */
+ * predicted).  A separate sentinel test (first[x] < 0) would add a load
+ * and a compare per element to a loop that is otherwise one load and one
+ * store. */
 #define FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, k)                                \
     do {                                                                      \
         const VT x = v[k];                                                    \
@@ -501,8 +502,8 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
 /* With a validity bitmap, 64 elements at a time from the first element
  * whose bit starts a byte: a word of valid elements runs the plain loop, a
  * mixed one visits its set bits (lowest first, so in element order) and
- * counts its nulls by popcount.  Per-element bit tests mispredict on every
- * null; measured 5% random nulls: ~1.4x faster. */
+ * counts its nulls by popcount, because per-element bit tests mispredict
+ * on every null. */
 #define FD_IDX_LOOP(VT, OUT_OF_RANGE, FIRST)                                  \
     do {                                                                      \
         const VT *v = (const VT *)col->values + off;                          \

@@ -13,10 +13,10 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
     return bits == 0 || ((bits[i >> 3] >> (i & 7)) & 1);
 }
 
-/* Software prefetch of a streamed input, FD_PREFETCH_BYTES ahead.  Measured
- * on the (virtualised) development machine, whose hardware prefetcher keeps
- * too few lines in flight: the histogram loop doubled in throughput.  Reading
- * past the end of the buffer is harmless for a prefetch. */
+/* Software prefetch of a streamed input, FD_PREFETCH_BYTES ahead: the
+ * hardware prefetcher of a virtualised machine may keep too few lines in
+ * flight for a streaming loop (bench/bench_kernels.py times the loops that
+ * use it).  Reading past the end of the buffer is harmless for a prefetch. */
 #define FD_PREFETCH_BYTES 1024
 #if defined(__GNUC__)
 #define FD_PREFETCH(p) __builtin_prefetch((const char *)(p) + FD_PREFETCH_BYTES)

@@ -1,7 +1,8 @@
 /* fd_select.c -- exact order statistics by a grid count and a selective copy.
  *
- * np.quantile partitions the whole column around every wanted rank (about
- * 45 values/us for 1e6 values and nine ranks); here a first pass counts the
+ * np.quantile partitions the whole column around every wanted rank
+ * (bench/bench_kernels.py, test_quantile, times it against this); here a
+ * first pass counts the
  * finite values per cell of an equal-width grid over [min, max], Python finds
  * the cells holding the wanted ranks, and a second pass copies only the values
  * of those cells, which are then sorted.  Both passes are streaming and branch

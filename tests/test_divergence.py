@@ -290,7 +290,7 @@ def test_chi2_tail_matches_scipy(dof):
 
 
 def _industry_psi(ref: np.ndarray, cur: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-    """CONVENTIONS.md industry.psi, written out with numpy only."""
+    """The industry (credit-scoring) PSI of docs/conventions.md, written out with numpy only."""
     inner = np.unique(np.quantile(ref, np.linspace(0.1, 0.9, 9)))
     # left-closed [a, b) with open outer bins: the bin index is the number of
     # inner edges <= x (computed by broadcasting, not by the code under test)

@@ -52,7 +52,7 @@ _MAX_CAP = 2**31 - 1  # ids are int32 in the slot array
 _DEFAULT_INITIAL = {"slots": 64, "ids": 16, "arena": 256}
 # The table grows before more than 1/FD_CAT_LOAD_DEN of its slots are used, by the rule of
 # fd_must_grow in fd_cat.c: at 1/4, linear probing needs ~1.17 probes per hit instead of ~1.5 at
-# 1/2, and each extra probe is a likely branch mispredict (measured: strings ~1.4x faster).
+# 1/2, and each extra probe is a likely branch mispredict (bench/bench_categorical.py times the tables).
 _EMPTY_I64 = np.zeros(0, dtype=np.int64)
 _EMPTY_U8 = np.zeros(0, dtype=np.uint8)
 

@@ -180,10 +180,10 @@ def make_index(edges, *, target_probes: int = TARGET_PROBES, max_table: int = MA
         Largest number of sub-buckets.
     arithmetic_uniform : bool, default False
         For equally spaced edges, find the bin by arithmetic plus a +-1
-        fix-up instead of the table.  Off by default: on the development
-        machine the table path (one table load, one probe) measured 0.69 G
-        values/s against 0.55 for the arithmetic path on 100 uniform bins
-        (bench/bench_kernels.py keeps measuring both).  Uniform edges get a
+        fix-up instead of the table.  Off by default: the table path (one
+        table load, one probe) is the faster of the two on 100 uniform bins
+        (bench/bench_kernels.py, ``uniform100`` against ``uniform100arith``,
+        measures both).  Uniform edges get a
         one-probe table either way, so they stay on the fast path.
 
     Returns

@@ -5,7 +5,7 @@ n-probe paths (fd_hist.c also unrolls two and three probes); the caller picks on
 
 Keeping the probe branch-free: LLVM readily turns ``b += x >= e[b]`` into a compare-and-branch
 (x86's cmov converter does so when it believes the branch is predictable), and a mispredicted
-branch per probe makes the histogram 6-7x slower.  The comparison result is therefore used only
+branch per probe costs far more than the probe itself.  The comparison result is therefore used only
 as an integer in arithmetic (``np.int64(x >= e[b])``) and the sub-bucket table keeps the probe
 count at 1-2, so that each probe is a load, a compare, a ``setcc`` and an add.
 """

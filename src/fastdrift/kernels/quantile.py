@@ -2,8 +2,10 @@
 over its finite values, without partitioning the whole column.
 
 Reference bins are the reference's deciles as numpy computes them, and
-``np.quantile`` over a 1M-value column costs ~20 ms (a multi-kth partition):
-more than every other per-column step of a profile together.  Here:
+``np.quantile`` partitions the whole column around every wanted rank (a
+multi-kth partition), which costs more than every other per-column step of a
+profile together (bench/bench_kernels.py times it, this module, the
+histograms and the moments on one column).  Here:
 
 1. count the finite values per cell of an equal-width grid over [min, max]
    (``fd_grid_count``, one streaming pass);

@@ -7,8 +7,8 @@ event time) and bumps a counter.  When ``capacity`` slots are full the
 calling thread swaps in the spare buffer and queues the full one (the lock is
 released first); a background worker converts it into one Arrow RecordBatch,
 which the monitor ingests like any ``update()`` batch (``background=False``:
-the filling thread does it inline).  Measured cost per call: see
-``bench/bench_monitor.py`` (about 1 µs for 20 features on the reference machine).
+the filling thread does it inline).  Cost per call: ``bench/bench_monitor.py``
+(``monitor-observe``).
 
 Feature rows are stored as the caller's sequence (or the tuple an
 ``itemgetter`` makes of a dict) and transposed into Arrow columns at flush:
@@ -59,8 +59,8 @@ class ObserveBuffer:
     types : Arrow type of each feature column (float64 for numeric features)
     prediction, latency, error, request_id, event_time : output column names or None
     pred_type : Arrow type of the prediction column
-    capacity : slots per micro-batch (default 4096: ~0.3 MB of references, and a flush every
-        4096 calls amortises the ~2 ms conversion to < 1 µs per call)
+    capacity : slots per micro-batch (default 4096: a flush every 4096 calls amortises the batch
+        conversion over them; bench/bench_monitor.py, ``monitor-observe``, includes it)
     sink : ``sink(batch, rejected, reasons)`` called with each converted micro-batch, outside the lock
     stamp_time : fill a missing ``ts`` with ``time.time()`` (event-time windows need one per row)
     strict : validate on the call path and raise InvalidInputError instead of counting a rejection

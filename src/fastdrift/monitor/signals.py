@@ -53,8 +53,8 @@ class Reference:
     _empty: Optional[Dict[str, ColumnProfile]] = None
 
     def empties(self) -> Dict[str, ColumnProfile]:
-        """Empty column sketches on the reference bins, built once (a histogram's bin lookup table
-        costs ~50 µs to build; copies share it)."""
+        """Empty column sketches on the reference bins, built once (building a histogram's bin lookup
+        table is not free; copies share it)."""
         if self._empty is None:
             self._empty = {n: cp.empty_like() for n, cp in self.profile.columns.items()}
         return self._empty

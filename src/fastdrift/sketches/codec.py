@@ -1,6 +1,6 @@
-"""The one byte format every fastdrift sketch is stored in.
+"""The one byte format of fastdrift: sketches, profiles, monitor checkpoints and alert state.
 
-A serialized sketch is an *envelope* (magic, version, kind, two lengths, a
+A serialized sketch (or any of those) is an *envelope* (magic, version, kind, two lengths, a
 checksum) around two opaque blobs that the sketch lays out itself with
 :class:`Writer` and reads back with :class:`Reader`:
 
@@ -62,7 +62,7 @@ blobs: each read checks the remaining length first, so a corrupt array length
 fails instead of allocating.
 
 Cost: encoding and decoding are a single pass plus one CRC over the bytes
-(zlib's CRC runs at several GB/s); the envelope adds 26 bytes.
+(one ``zlib.crc32`` call); the envelope adds 26 bytes.
 
 Examples
 --------
@@ -114,15 +114,15 @@ BytesLike = Union[bytes, bytearray, memoryview]
 
 
 class Kind(enum.IntEnum):
-    """Sketch family stored in an envelope (the u16 at offset 6)."""
+    """What an envelope holds (the u16 at offset 6): a sketch, a profile, a checkpoint or alert state."""
 
     HISTOGRAM = 1
     MOMENTS = 2
     CATEGORICAL = 3
     TDIGEST = 4
     PROFILE = 5
-    MONITOR = 6  #: a MonitorCore checkpoint (reference, open panes, closed reports)
-    CHECKPOINT = 7  #: a pipeline Monitor checkpoint: a MONITOR blob plus the alert evaluator's state
+    MONITOR = 6  #: a monitor checkpoint (fastdrift.Monitor.to_bytes: config, reference, panes, alert state, reports)
+    CHECKPOINT = 7  #: the older two-envelope monitor checkpoint (a MONITOR blob plus alert state): read, not written
     PROFILE_FILE = 8  #: a ``.fdp`` file: a PROFILE blob plus source schema and evidence rows (fastdrift.profilefile)
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16

@@ -6,7 +6,7 @@ Finite values are buffered (32,768 at a time, more for ``compression`` above
 1,000), sorted and merged with the sorted centroids in one pass that closes a
 cluster as soon as it would span more than one unit of the scale function.
 The core is C (``kernels/fd_tdigest.c``); the sort is a radix sort on the
-float64 bit pattern (see there), which runs ~2x faster than ``np.sort``.
+float64 bit pattern (see there; bench/bench_tdigest.py times it against ``np.sort``).
 ``merge`` only appends the other digest's centroids to the same buffer (as
 staged (mean, weight) pairs); the next flush clusters them together with the
 buffered values, so a run of merges is clustered a few times in big batches
@@ -22,9 +22,9 @@ max)``.  It is non-decreasing, flat across tie blocks, and numpy's straight
 line between two exact values one rank apart (weight-one centroids are exact
 values, and up to ``2 floor(compression) + 8`` values -- 208 at compression
 100 -- are kept as such, see "Ties", so they are answered exactly like
-``np.quantile(..., method="linear")``); ``cdf`` is its inverse.  Against
-linear interpolation between means this halves the error in the body of
-skewed data (lognormal median, compression 100: 3.5e-4 -> 1.4e-4).
+``np.quantile(..., method="linear")``); ``cdf`` is its inverse.  Linear
+interpolation between means would leave an error of ``x'' h**2 / 8`` in the
+middle of each gap of width ``h``, which matters in the body of skewed data.
 
 Scale function: **k1 and k2 together** -- a cluster may grow only while it
 spans at most one unit of *both* ``k1(q) = d1 / (2 pi) asin(2q - 1)`` with
@@ -35,8 +35,8 @@ k1 alone keeps the body fine (clusters ~ ``sqrt(q (1 - q)) / delta``) but its
 tail clusters hold ``~n / delta**2`` values, so at n = 1e6 the first cluster
 spans q = 0.001 and q = 0.9999 is interpolated inside one cluster; k2 alone
 keeps relative accuracy at the tails (clusters ~ ``q (1 - q) Z / delta``) but
-its median cluster holds ~15% of the data, which is what fails on lognormal
-or heavy-tie data (measured: 1.6e-2 rank error at the median).  The minimum
+its median cluster holds a large share of the data, which fails on lognormal
+or heavy-tie data.  The minimum
 of the two limits takes the finer one everywhere: k2 wins below q ~ 3e-3
 and above 1 - 3e-3, k1 in between.
 
@@ -44,8 +44,8 @@ Memory bound
 ------------
 At most ``2 floor(compression) + 8`` centroids: the spans of k1 and k2 add up
 to ``compression`` units, and of two consecutive clusters at least one of k1,
-k2 advances by more than one unit (~95 centroids in practice at compression
-100, 125-130 on sorted input).  State in bytes::
+k2 advances by more than one unit (in practice well under the bound).  State
+in bytes::
 
     16 * (2 floor(compression) + 8)                      centroid means + weights
   +  8 * max(32768, 32 * (2 floor(compression) + 8))     buffer (allocated on first update or merge)
@@ -54,10 +54,9 @@ k2 advances by more than one unit (~95 centroids in practice at compression
 i.e. 265,552 bytes at compression 100 (3,328 of them centroids).  The
 serialized form (payload layout 2) holds the counters as uvarints, min and
 max, each centroid's mean as a float64 and its integer weight as a uvarint
-(1-3 bytes in practice): about ``60 + 10.3 * n_centroids`` bytes, 1,017 on
-1e6 normal values at compression 100 (94 centroids; 1,548 at compression
-160, the size of the peers' ~1.6 KB defaults), at most
-``99 + 17 * (2 floor(compression) + 8)``.  Layout 1 (float64 weights, 16
+(1-3 bytes in practice): about ``60 + 10.3 * n_centroids`` bytes
+(``python bench/bench_tdigest.py`` prints the sizes on 1e6 normal values), at
+most ``99 + 17 * (2 floor(compression) + 8)``.  Layout 1 (float64 weights, 16
 bytes a centroid) is still read.  Flushes use a per-thread work space
 of ``24 * buffer + 16 * centroids + 24 KiB`` shared by every digest, queries
 ``32 * (centroids + 2)`` bytes.
@@ -66,24 +65,24 @@ Accuracy (rank error)
 ---------------------
 Rank error of an estimate ``x = quantile(q)`` is the distance from ``q`` to
 ``[F(x-), F(x)]``, the fractions of the data below and at most ``x`` (so an
-exact tied value has error 0), measured against ``np.quantile(..., method=
+exact tied value has error 0), against ``np.quantile(..., method=
 "linear")`` ground truth on 1e6 values, compression 100, for normal,
 lognormal(sigma=2), Pareto(alpha=1.5), bimodal normal mixture, ascending,
 descending and heavy-tie integer (Poisson(3)) data, each as one stream and as
-1,000 parts merged.  Bounds asserted by ``tests/test_tdigest.py`` (max over
-the six continuous data sets; measured maxima in brackets):
+1,000 parts merged.  Bounds asserted by ``tests/test_tdigest.py``
+(:data:`RANK_ERROR_BOUNDS`, max over the six continuous data sets):
 
-=========  =====================  =========================
-q          single stream          merged from 1,000 parts
-=========  =====================  =========================
-0.001      3e-4   (1.7e-4)        3e-4   (1.5e-4)
-0.01       4e-4   (1.9e-4)        5e-4   (2.4e-4)
-0.5        4e-4   (1.9e-4)        4e-4   (2.0e-4)
-0.9        3e-4   (1.3e-4)        4e-4   (1.9e-4)
-0.99       3e-4   (1.2e-4)        3e-4   (6.6e-5)
-0.999      1.5e-4 (5.7e-5)        1.5e-4 (4.2e-5)
-0.9999     4e-5   (1.8e-5)        4e-5   (1.2e-5)
-=========  =====================  =========================
+=========  =============  =========================
+q          single stream  merged from 1,000 parts
+=========  =============  =========================
+0.001      3e-4           3e-4
+0.01       4e-4           5e-4
+0.5        4e-4           4e-4
+0.9        3e-4           4e-4
+0.99       3e-4           3e-4
+0.999      1.5e-4         1.5e-4
+0.9999     4e-5           4e-5
+=========  =============  =========================
 
 Ties
 ----
