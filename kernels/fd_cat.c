@@ -185,9 +185,8 @@ static inline void fd_ctx_store(const fd_ctx *c, fd_cat_table *t)
  * is kept at most 1/4 full (not 1/2): each extra linear probe is a likely
  * mispredicted branch, and at 1/4 a hit needs ~1.17 probes instead of ~1.5
  * (bench/bench_categorical.py times the string and integer tables).
- * FD_CAT_LOAD_DEN is in
- * the header: cat.py grows the slots by the same rule and numba_cat.py
- * inserts by it, so both backends build one layout. */
+ * FD_CAT_LOAD_DEN is in the header: cat.py grows the slots by the same rule
+ * and numba_cat.py inserts by it, so both backends build one layout. */
 static inline int fd_must_grow(const fd_ctx *c, int64_t arena_bytes)
 {
     return c->n_ids >= c->id_cap || FD_CAT_LOAD_DEN * (c->n_ids + 1) > c->n_slots

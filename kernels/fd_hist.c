@@ -105,8 +105,9 @@ static int64_t nan_bin(const hctx *h, int mode)
  * previous store (and mispredicted memory disambiguation flushes the
  * pipeline).  Values are therefore counted round-robin into FD_HIST_WAYS
  * private sub-histograms on the stack that are added into counts at the
- * end (bench/bench_kernels.py, quantile10, times the result).  Above FD_HIST_LOCAL_BINS bins collisions
- * are rare anyway and every way points at counts itself. */
+ * end (bench/bench_kernels.py, quantile10, times the result).  Above
+ * FD_HIST_LOCAL_BINS bins collisions are rare anyway and every way points at
+ * counts itself. */
 #define FD_HIST_WAYS 4
 #define FD_HIST_LOCAL_BINS 512
 

@@ -2,11 +2,11 @@
  *
  * np.quantile partitions the whole column around every wanted rank
  * (bench/bench_kernels.py, test_quantile, times it against this); here a
- * first pass counts the
- * finite values per cell of an equal-width grid over [min, max], Python finds
- * the cells holding the wanted ranks, and a second pass copies only the values
- * of those cells, which are then sorted.  Both passes are streaming and branch
- * light, so the cost is two reads of the column plus a tiny sort.
+ * first pass counts the finite values per cell of an equal-width grid over
+ * [min, max], Python finds the cells holding the wanted ranks, and a second
+ * pass copies only the values of those cells, which are then sorted.  Both
+ * passes are streaming and branch light, so the cost is two reads of the
+ * column plus a tiny sort.
  */
 #include <math.h>
 #include "fd_internal.h"

@@ -119,7 +119,8 @@ class Monitor:
 
     Examples
     --------
-    >>> m = Monitor(reference_table, prediction="score", latency="latency_ms", window=50_000, rules=[])
+    >>> m = Monitor(reference_table, prediction="score", latency="latency_ms",  # doctest: +SKIP
+    ...             window=50_000, rules=[])
     >>> m.update(batch); m.observe({"age": 31, ...}, 0.82, latency_ms=4.1)   # doctest: +SKIP
     >>> m.snapshot().features["age"].value                                  # doctest: +SKIP
     """

@@ -36,16 +36,15 @@ tail clusters hold ``~n / delta**2`` values, so at n = 1e6 the first cluster
 spans q = 0.001 and q = 0.9999 is interpolated inside one cluster; k2 alone
 keeps relative accuracy at the tails (clusters ~ ``q (1 - q) Z / delta``) but
 its median cluster holds a large share of the data, which fails on lognormal
-or heavy-tie data.  The minimum
-of the two limits takes the finer one everywhere: k2 wins below q ~ 3e-3
-and above 1 - 3e-3, k1 in between.
+or heavy-tie data.  The minimum of the two limits takes the finer one
+everywhere: k2 wins below q ~ 3e-3 and above 1 - 3e-3, k1 in between.
 
 Memory bound
 ------------
 At most ``2 floor(compression) + 8`` centroids: the spans of k1 and k2 add up
 to ``compression`` units, and of two consecutive clusters at least one of k1,
-k2 advances by more than one unit (in practice well under the bound).  State
-in bytes::
+k2 advances by more than one unit (the serialized sizes below give the count
+in practice).  State in bytes::
 
     16 * (2 floor(compression) + 8)                      centroid means + weights
   +  8 * max(32768, 32 * (2 floor(compression) + 8))     buffer (allocated on first update or merge)
@@ -65,11 +64,11 @@ Accuracy (rank error)
 ---------------------
 Rank error of an estimate ``x = quantile(q)`` is the distance from ``q`` to
 ``[F(x-), F(x)]``, the fractions of the data below and at most ``x`` (so an
-exact tied value has error 0), against ``np.quantile(..., method=
-"linear")`` ground truth on 1e6 values, compression 100, for normal,
-lognormal(sigma=2), Pareto(alpha=1.5), bimodal normal mixture, ascending,
-descending and heavy-tie integer (Poisson(3)) data, each as one stream and as
-1,000 parts merged.  Bounds asserted by ``tests/test_tdigest.py``
+exact tied value has error 0).  ``tests/test_tdigest.py`` computes it
+against ``np.quantile(..., method="linear")`` ground truth on 1e6 values,
+compression 100, for normal, lognormal(sigma=2), Pareto(alpha=1.5), bimodal
+normal mixture, ascending, descending and heavy-tie integer (Poisson(3)) data,
+each as one stream and as 1,000 parts merged, and asserts these bounds
 (:data:`RANK_ERROR_BOUNDS`, max over the six continuous data sets):
 
 =========  =============  =========================
