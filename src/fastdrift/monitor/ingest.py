@@ -45,12 +45,10 @@ from ..sketches.categorical import key_type_of
 from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
 from .buffers import ObserveBuffer
 from .config import FeatureSpec, MonitorConfig
-from .signals import Reference, WindowSketch, build_report, redact, row_keys
+from .signals import Reference, WindowSketch, build_report
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles"]
-
-_TWO64 = float(2 ** 64)
 
 
 # -- reference ------------------------------------------------------------------------------------
@@ -198,10 +196,7 @@ class Ingest:
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
             strict=cfg.strict, background=cfg.background_flush)
-        ev = cfg.evidence
-        self._ev_cols = [c for c in names + [cfg.prediction, cfg.request_id] if c is not None]
-        self._ev_thresh = ev.rate * _TWO64
-        self._drop, self._hash = frozenset(ev.drop), frozenset(ev.hash)
+        self._evidence = cfg.evidence.sample(())  # the key sequence of every pane's sample
 
     def _arrow_type(self, name: str) -> pa.DataType:
         if self._kinds[name] == NUMERIC:
@@ -376,9 +371,7 @@ class Ingest:
 
     def _keys(self, seq0: int, n: int) -> Optional[np.ndarray]:
         """Evidence sampling keys of the next ``n`` rows (None when evidence is off)."""
-        if self._ev_thresh > 0 and self.config.evidence.max_rows > 0:
-            return row_keys(self.config.evidence.seed, seq0, n)
-        return None
+        return self._evidence.keys(seq0, n) if self._evidence.enabled else None
 
     def _times(self, batch: pa.RecordBatch, plan: _Plan) -> Optional[np.ndarray]:
         """Event times in float seconds (NaN where null), or wall-clock stamps when there is none."""
@@ -436,23 +429,7 @@ class Ingest:
             ws.add_times(ts)
         ws.note_schema(plan.changes)
         if keys is not None:
-            self._sample(ws, piece, plan, keys)
-
-    def _sample(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, keys: np.ndarray) -> None:
-        cand = np.flatnonzero(keys < np.uint64(min(self._ev_thresh, _TWO64 - 1)))
-        if not cand.size:
-            return
-        k = self.config.evidence.max_rows
-        if len(ws.evidence) >= k:  # only keys below the current k-th smallest can enter
-            cand = cand[keys[cand] < np.uint64(ws.evidence[-1][0])]
-            if not cand.size:
-                return
-        if cand.size > k:
-            cand = cand[np.argsort(keys[cand], kind="stable")[:k]]
-        cols = [c for c in self._ev_cols if plan.use.get(c, c in piece.schema.names)]
-        sub = piece.select(cols).take(pa.array(cand)).to_pylist()
-        ev = self.config.evidence
-        ws.add_evidence([(int(keys[i]), redact(r, self._drop, self._hash, ev.salt)) for i, r in zip(cand, sub)])
+            ws.evidence.update(piece, keys, [c for c in ws.evidence.columns if plan.use.get(c, c in piece.schema.names)])
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def write_state(self, w: codec.Writer) -> None:
@@ -572,5 +549,5 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
         if n not in known and (n, "new") not in seen:
             changes.append(SchemaChange(n, "new", None, cp.kind))
     ws.note_schema(changes)
-    ws.add_evidence([(int(k), dict(row)) for k, row in evidence])
+    ws.evidence.add([(int(k), dict(row)) for k, row in evidence])
     return ws, cfg

@@ -124,6 +124,7 @@ class Kind(enum.IntEnum):
     MONITOR = 6  #: a MonitorCore checkpoint (reference, open panes, closed reports)
     CHECKPOINT = 7  #: a pipeline Monitor checkpoint: a MONITOR blob plus the alert evaluator's state
     PROFILE_FILE = 8  #: a ``.fdp`` file: a PROFILE blob plus source schema and evidence rows (fastdrift.profilefile)
+    ROW_SAMPLE = 9  #: a bottom-k sample of redacted rows (sketches.sample.RowSample)
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16
 
