@@ -39,9 +39,10 @@ import pyarrow.types as pat
 
 from ..adapters import iter_batches
 from ..errors import FastDriftError, InvalidInputError, SchemaError
-from ..records import WindowReport
+from ..records import SchemaChange, WindowReport
+from ..schema import check_profiles, diff, role_fits
+from ..schema import schema_changes as changes_of
 from ..sketches import ColumnProfile, Profile, codec, profile
-from ..sketches.categorical import key_type_of
 from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
 from .buffers import ObserveBuffer
 from .config import FeatureSpec, MonitorConfig
@@ -140,13 +141,6 @@ class _Plan:
         self.changes = []
         self.fatal: Optional[str] = None
         self.ts_col: Optional[str] = None
-
-
-def _type_ok(kind: str, key_type: Optional[str], t: pa.DataType) -> bool:
-    if kind == NUMERIC:
-        return column_kind(t) == NUMERIC and not pat.is_null(t)
-    kt = key_type_of(t)
-    return kt is not None and (key_type is None or kt == key_type)
 
 
 class Ingest:
@@ -256,34 +250,17 @@ class Ingest:
         if plan is not None:
             return plan
         cfg, ref = self.config, self.ref
-        from ..records import SchemaChange
         plan = _Plan()
-        names = set(schema.names)
-        for col in self.ref.profile.columns:
-            exp = ref.types.get(col) or self._kinds[col]
-            if col not in names:
-                plan.use[col] = False
-                plan.changes.append(SchemaChange(col, "missing", exp, None))
-                continue
-            t = schema.field(col).type
-            if not _type_ok(self._kinds[col], self._keytypes[col], t):
-                plan.use[col] = False
-                plan.changes.append(SchemaChange(col, "type", exp, str(t)))
-            else:
-                plan.use[col] = True
-                if ref.types.get(col) is not None and ref.types[col] != str(t):
-                    plan.changes.append(SchemaChange(col, "type", ref.types[col], str(t)))
-        for role, col, ok in (("latency", cfg.latency, lambda t: column_kind(t) == NUMERIC),
-                              ("error", cfg.error, lambda t: pat.is_boolean(t) or pat.is_integer(t)),
-                              ("request_id", cfg.request_id, lambda t: True),
-                              ("event_time", cfg.event_time,
-                               lambda t: pat.is_timestamp(t) or (column_kind(t) == NUMERIC and not pat.is_null(t)))):
-            if col is None:
-                continue
-            if col not in names:
+        roles = {role: col for role, col in (("latency", cfg.latency), ("error", cfg.error),
+                                             ("request_id", cfg.request_id), ("event_time", cfg.event_time))
+                 if col is not None}
+        plan.use, plan.changes = diff(ref.profile.columns, ref.types, schema,
+                                      known=set(ref.known) | set(cfg.roles()) | set(cfg.feature_names()))
+        for role, col in roles.items():
+            if col not in schema.names:
                 plan.use[col] = False
                 plan.changes.append(SchemaChange(col, "missing", role, None))
-            elif not ok(schema.field(col).type):
+            elif not role_fits(role, schema.field(col).type):
                 plan.use[col] = False
                 plan.changes.append(SchemaChange(col, "type", role, str(schema.field(col).type)))
             else:
@@ -293,10 +270,6 @@ class Ingest:
             plan.fatal = (f"event-time column {cfg.event_time!r} is "
                           + ("missing from the batch" if ch.change == "missing"
                              else f"of type {ch.observed}, expected a timestamp or seconds"))
-        known = set(ref.known) | set(cfg.roles()) | set(cfg.feature_names())
-        for f in schema:
-            if f.name not in known:
-                plan.changes.append(SchemaChange(f.name, "new", None, str(f.type)))
         if len(self._plans) >= 64:  # a stream of ever-new schemas must not grow memory without bound
             self._plans.clear()
         self._plans[key] = plan
@@ -496,9 +469,6 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
     IncompatibleSketchError
         A numeric column of ``current`` was counted on other bins than the reference's.
     """
-    from ..errors import IncompatibleSketchError
-    from ..records import SchemaChange
-
     config = config or MonitorConfig()
     roles = config.roles()
     lat = config.latency
@@ -508,28 +478,20 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
     ref, cfg = build_reference(ref_prof, config)
     ws = WindowSketch(ref, cfg)
 
-    def take(name: str, into: ColumnProfile) -> ColumnProfile:
-        cur = current.columns.get(name)
-        if cur is None:
-            raise SchemaError(f"column {name!r} of the reference is missing from the current data")
-        if cur.kind != into.kind:
-            raise SchemaError(f"column {name!r} is {into.kind} in the reference and {cur.kind} in the current data")
-        if into.kind == CATEGORICAL and None not in (cur.categorical.key_type, into.categorical.key_type) \
-                and cur.categorical.key_type != into.categorical.key_type:
-            raise SchemaError(f"column {name!r} has {into.categorical.key_type} categories in the reference and "
-                              f"{cur.categorical.key_type} categories in the current data")
-        if into.kind == NUMERIC and not np.array_equal(cur.histogram.edges, into.histogram.edges):
-            raise IncompatibleSketchError(
-                f"column {name!r}: the current profile was counted on other bins than the reference's "
-                "(make it with `fastdrift profile --reference REF` or `profile(data, reference=ref)`)")
-        cp = cur.copy()
+    monitored = dict(ws.features)
+    if ws.prediction is not None:
+        monitored[cfg.prediction] = ws.prediction
+    check_profiles(monitored, current, bins=True)
+
+    def take(name: str) -> ColumnProfile:
+        cp = current.columns[name].copy()
         cp.tdigest = None
         return cp
 
     for n in list(ws.features):
-        ws.features[n] = take(n, ws.features[n])
+        ws.features[n] = take(n)
     if ws.prediction is not None:
-        ws.prediction = take(cfg.prediction, ws.prediction)
+        ws.prediction = take(cfg.prediction)
     if ws.latency is not None:
         cp = current.columns.get(lat)
         if cp is None or cp.kind != NUMERIC or cp.tdigest is None:
@@ -542,12 +504,10 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
             raise SchemaError(f"KPI column {k!r} is missing from the current data or not numeric")
         ws.kpis[k] = cp.moments.copy()
     ws.rows = current.rows
-    known = set(reference.columns) | set(reference.skipped) | set(roles)
     changes = list(schema_changes)
     seen = {(c.column, c.change) for c in changes}
-    for n, cp in current.columns.items():
-        if n not in known and (n, "new") not in seen:
-            changes.append(SchemaChange(n, "new", None, cp.kind))
-    ws.note_schema(changes)
+    new = changes_of({}, {n: cp.kind for n, cp in current.columns.items()}, reference.columns,
+                     known=set(reference.skipped) | set(roles))
+    ws.note_schema(changes + [c for c in new if (c.column, c.change) not in seen])
     ws.evidence.add([(int(k), dict(row)) for k, row in evidence])
     return ws, cfg
