@@ -134,13 +134,12 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
 class _Plan:
     """How one batch schema maps onto the monitor: resolved once per distinct schema."""
 
-    __slots__ = ("use", "changes", "fatal", "ts_col")
+    __slots__ = ("use", "changes", "fatal")
 
     def __init__(self):
         self.use: Dict[str, bool] = {}  # column -> countable in this batch
         self.changes = []
         self.fatal: Optional[str] = None
-        self.ts_col: Optional[str] = None
 
 
 class Ingest:

@@ -451,10 +451,6 @@ class Writer:
         self.u64(data.size)
         return self._append(data.tobytes())
 
-    def i32_array(self, values: Iterable) -> "Writer":
-        """Append an int32 array (see :meth:`array`)."""
-        return self.array(values, "int32")
-
     def i64_array(self, values: Iterable) -> "Writer":
         """Append an int64 array (see :meth:`array`)."""
         return self.array(values, "int64")
@@ -571,11 +567,6 @@ class Reader:
         """Bytes not yet read."""
         return self._view.nbytes - self._pos
 
-    @property
-    def position(self) -> int:
-        """Offset of the next read."""
-        return self._pos
-
     def _fail(self, message: str) -> CorruptStateError:
         return CorruptStateError(f"{self._what}: {message}")
 
@@ -652,10 +643,6 @@ class Reader:
         # np.array(..., copy=True) detaches the result from the caller's
         # buffer and converts to native byte order in one step.
         return np.array(np.frombuffer(raw, dtype=wire), dtype=wire.newbyteorder("="), copy=True)
-
-    def i32_array(self, field: Optional[str] = None) -> np.ndarray:
-        """Read an int32 array."""
-        return self.array("int32", field)
 
     def i64_array(self, field: Optional[str] = None) -> np.ndarray:
         """Read an int64 array."""
