@@ -10,7 +10,7 @@ import pathlib
 
 import fastdrift
 
-ORDER = ["errors", "records", "adapters", "kernels", "sketches", "metrics", "monitor", "alerts",
+ORDER = ["errors", "records", "adapters", "kernels", "sketches", "schema", "metrics", "monitor", "alerts",
          "exporters", "scan", "profilefile", "report", "spark", "demo", "cli"]
 # (module, later package) -> where the import may stand: "top" (module level) or "function"
 OWNER_IMPORTS = {("monitor/monitor.py", "alerts"): "top", ("monitor/monitor.py", "exporters"): "function"}

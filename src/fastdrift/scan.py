@@ -65,7 +65,7 @@ import pyarrow.types as pat
 from .adapters.arrow import iter_columns
 from .errors import FastDriftError, InvalidInputError, SchemaError
 from .monitor.config import EvidenceSpec, MonitorConfig
-from .monitor.signals import redact, row_keys
+from .sketches.sample import redact, row_keys
 from .records import SchemaChange
 from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest
 from .sketches.profile import CATEGORICAL, NUMERIC, column_kind

@@ -163,11 +163,6 @@ def iter_columns(values, name: Optional[str] = None) -> Iterator[ColumnView]:
         yield _view(chunk, name)
 
 
-def arrow_type_of(values) -> pa.DataType:
-    """The Arrow type of any supported input (used for schema checks)."""
-    return as_arrow(values).type
-
-
 def _batch_like(data) -> bool:
     return isinstance(data, (pa.RecordBatch, pa.Table, pa.RecordBatchReader)) or \
         hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__")

@@ -19,6 +19,7 @@ from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .cat import CatTable
 from .hist import hist_update
@@ -169,8 +170,6 @@ def reference_value_counts(values) -> dict:
     ``CatTable.to_dict``) against an independent implementation, for inputs
     below the cap.
     """
-    import pyarrow.compute as pc
-
     arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(list(values))
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks else pa.array([], arr.type)

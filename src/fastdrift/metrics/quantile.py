@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import IncompatibleSketchError, InvalidInputError
+from ..sketches.tdigest import TDigest
 
 __all__ = ["KSResult", "ks_2samp", "ks_pvalue", "wasserstein", "quantile_shift"]
 
@@ -34,7 +35,6 @@ class KSResult(NamedTuple):
 
 
 def _digest(x, what):
-    from ..sketches.tdigest import TDigest
     if not isinstance(x, TDigest):
         raise IncompatibleSketchError(f"{what} must be a TDigest, got {type(x).__name__}")
     if x.n == 0:

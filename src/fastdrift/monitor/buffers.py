@@ -84,7 +84,6 @@ class ObserveBuffer:
         self._lock = threading.Lock()
         self._buf, self._spare = _Slots(self.cap), _Slots(self.cap)
         self._n = 0
-        self.calls = 0            # observe() calls accepted into a slot
         self.rejected_early = 0   # rejected on the call path (missing key); flush rejections go to the sink
         self.last_error: Optional[str] = None
         # Background flushing: full buffers go through a bounded FIFO to one worker thread, so a
@@ -121,7 +120,6 @@ class ObserveBuffer:
             b.err[k] = error
             b.rid[k] = request_id
             b.ts[k] = ts
-            self.calls += 1
             if k + 1 < self.cap:
                 self._n = k + 1
                 return

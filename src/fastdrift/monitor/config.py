@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import InvalidInputError
+from ..sketches.sample import RowSample
 
 __all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_config", "spec_from_dict",
            "config_from_dict", "config_to_dict", "METRICS"]
@@ -95,6 +96,11 @@ class EvidenceSpec:
     hash: Tuple[str, ...] = ()
     salt: str = ""
     seed: int = 0
+
+    def sample(self, columns) -> RowSample:
+        """An empty :class:`~fastdrift.sketches.sample.RowSample` of ``columns`` with these settings."""
+        return RowSample(columns, rate=self.rate, max_rows=self.max_rows, seed=self.seed, drop=self.drop,
+                         hash=self.hash, salt=self.salt)
 
 
 @dataclass(frozen=True)

@@ -39,18 +39,17 @@ import pyarrow.types as pat
 
 from ..adapters import iter_batches
 from ..errors import FastDriftError, InvalidInputError, SchemaError
-from ..records import WindowReport
+from ..records import SchemaChange, WindowReport
+from ..schema import check_profiles, diff, role_fits
+from ..schema import schema_changes as changes_of
 from ..sketches import ColumnProfile, Profile, codec, profile
-from ..sketches.categorical import key_type_of
 from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
 from .buffers import ObserveBuffer
 from .config import FeatureSpec, MonitorConfig
-from .signals import Reference, WindowSketch, build_report, redact, row_keys
+from .signals import Reference, WindowSketch, build_report
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles"]
-
-_TWO64 = float(2 ** 64)
 
 
 # -- reference ------------------------------------------------------------------------------------
@@ -135,20 +134,12 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
 class _Plan:
     """How one batch schema maps onto the monitor: resolved once per distinct schema."""
 
-    __slots__ = ("use", "changes", "fatal", "ts_col")
+    __slots__ = ("use", "changes", "fatal")
 
     def __init__(self):
         self.use: Dict[str, bool] = {}  # column -> countable in this batch
         self.changes = []
         self.fatal: Optional[str] = None
-        self.ts_col: Optional[str] = None
-
-
-def _type_ok(kind: str, key_type: Optional[str], t: pa.DataType) -> bool:
-    if kind == NUMERIC:
-        return column_kind(t) == NUMERIC and not pat.is_null(t)
-    kt = key_type_of(t)
-    return kt is not None and (key_type is None or kt == key_type)
 
 
 class Ingest:
@@ -198,10 +189,7 @@ class Ingest:
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
             strict=cfg.strict, background=cfg.background_flush)
-        ev = cfg.evidence
-        self._ev_cols = [c for c in names + [cfg.prediction, cfg.request_id] if c is not None]
-        self._ev_thresh = ev.rate * _TWO64
-        self._drop, self._hash = frozenset(ev.drop), frozenset(ev.hash)
+        self._evidence = cfg.evidence.sample(())  # the key sequence of every pane's sample
 
     def _arrow_type(self, name: str) -> pa.DataType:
         if self._kinds[name] == NUMERIC:
@@ -261,34 +249,17 @@ class Ingest:
         if plan is not None:
             return plan
         cfg, ref = self.config, self.ref
-        from ..records import SchemaChange
         plan = _Plan()
-        names = set(schema.names)
-        for col in self.ref.profile.columns:
-            exp = ref.types.get(col) or self._kinds[col]
-            if col not in names:
-                plan.use[col] = False
-                plan.changes.append(SchemaChange(col, "missing", exp, None))
-                continue
-            t = schema.field(col).type
-            if not _type_ok(self._kinds[col], self._keytypes[col], t):
-                plan.use[col] = False
-                plan.changes.append(SchemaChange(col, "type", exp, str(t)))
-            else:
-                plan.use[col] = True
-                if ref.types.get(col) is not None and ref.types[col] != str(t):
-                    plan.changes.append(SchemaChange(col, "type", ref.types[col], str(t)))
-        for role, col, ok in (("latency", cfg.latency, lambda t: column_kind(t) == NUMERIC),
-                              ("error", cfg.error, lambda t: pat.is_boolean(t) or pat.is_integer(t)),
-                              ("request_id", cfg.request_id, lambda t: True),
-                              ("event_time", cfg.event_time,
-                               lambda t: pat.is_timestamp(t) or (column_kind(t) == NUMERIC and not pat.is_null(t)))):
-            if col is None:
-                continue
-            if col not in names:
+        roles = {role: col for role, col in (("latency", cfg.latency), ("error", cfg.error),
+                                             ("request_id", cfg.request_id), ("event_time", cfg.event_time))
+                 if col is not None}
+        plan.use, plan.changes = diff(ref.profile.columns, ref.types, schema,
+                                      known=set(ref.known) | set(cfg.roles()) | set(cfg.feature_names()))
+        for role, col in roles.items():
+            if col not in schema.names:
                 plan.use[col] = False
                 plan.changes.append(SchemaChange(col, "missing", role, None))
-            elif not ok(schema.field(col).type):
+            elif not role_fits(role, schema.field(col).type):
                 plan.use[col] = False
                 plan.changes.append(SchemaChange(col, "type", role, str(schema.field(col).type)))
             else:
@@ -298,10 +269,6 @@ class Ingest:
             plan.fatal = (f"event-time column {cfg.event_time!r} is "
                           + ("missing from the batch" if ch.change == "missing"
                              else f"of type {ch.observed}, expected a timestamp or seconds"))
-        known = set(ref.known) | set(cfg.roles()) | set(cfg.feature_names())
-        for f in schema:
-            if f.name not in known:
-                plan.changes.append(SchemaChange(f.name, "new", None, str(f.type)))
         if len(self._plans) >= 64:  # a stream of ever-new schemas must not grow memory without bound
             self._plans.clear()
         self._plans[key] = plan
@@ -376,9 +343,7 @@ class Ingest:
 
     def _keys(self, seq0: int, n: int) -> Optional[np.ndarray]:
         """Evidence sampling keys of the next ``n`` rows (None when evidence is off)."""
-        if self._ev_thresh > 0 and self.config.evidence.max_rows > 0:
-            return row_keys(self.config.evidence.seed, seq0, n)
-        return None
+        return self._evidence.keys(seq0, n) if self._evidence.enabled else None
 
     def _times(self, batch: pa.RecordBatch, plan: _Plan) -> Optional[np.ndarray]:
         """Event times in float seconds (NaN where null), or wall-clock stamps when there is none."""
@@ -436,23 +401,7 @@ class Ingest:
             ws.add_times(ts)
         ws.note_schema(plan.changes)
         if keys is not None:
-            self._sample(ws, piece, plan, keys)
-
-    def _sample(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, keys: np.ndarray) -> None:
-        cand = np.flatnonzero(keys < np.uint64(min(self._ev_thresh, _TWO64 - 1)))
-        if not cand.size:
-            return
-        k = self.config.evidence.max_rows
-        if len(ws.evidence) >= k:  # only keys below the current k-th smallest can enter
-            cand = cand[keys[cand] < np.uint64(ws.evidence[-1][0])]
-            if not cand.size:
-                return
-        if cand.size > k:
-            cand = cand[np.argsort(keys[cand], kind="stable")[:k]]
-        cols = [c for c in self._ev_cols if plan.use.get(c, c in piece.schema.names)]
-        sub = piece.select(cols).take(pa.array(cand)).to_pylist()
-        ev = self.config.evidence
-        ws.add_evidence([(int(keys[i]), redact(r, self._drop, self._hash, ev.salt)) for i, r in zip(cand, sub)])
+            ws.evidence.update(piece, keys, [c for c in ws.evidence.columns if plan.use.get(c, c in piece.schema.names)])
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def write_state(self, w: codec.Writer) -> None:
@@ -519,9 +468,6 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
     IncompatibleSketchError
         A numeric column of ``current`` was counted on other bins than the reference's.
     """
-    from ..errors import IncompatibleSketchError
-    from ..records import SchemaChange
-
     config = config or MonitorConfig()
     roles = config.roles()
     lat = config.latency
@@ -531,28 +477,20 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
     ref, cfg = build_reference(ref_prof, config)
     ws = WindowSketch(ref, cfg)
 
-    def take(name: str, into: ColumnProfile) -> ColumnProfile:
-        cur = current.columns.get(name)
-        if cur is None:
-            raise SchemaError(f"column {name!r} of the reference is missing from the current data")
-        if cur.kind != into.kind:
-            raise SchemaError(f"column {name!r} is {into.kind} in the reference and {cur.kind} in the current data")
-        if into.kind == CATEGORICAL and None not in (cur.categorical.key_type, into.categorical.key_type) \
-                and cur.categorical.key_type != into.categorical.key_type:
-            raise SchemaError(f"column {name!r} has {into.categorical.key_type} categories in the reference and "
-                              f"{cur.categorical.key_type} categories in the current data")
-        if into.kind == NUMERIC and not np.array_equal(cur.histogram.edges, into.histogram.edges):
-            raise IncompatibleSketchError(
-                f"column {name!r}: the current profile was counted on other bins than the reference's "
-                "(make it with `fastdrift profile --reference REF` or `profile(data, reference=ref)`)")
-        cp = cur.copy()
+    monitored = dict(ws.features)
+    if ws.prediction is not None:
+        monitored[cfg.prediction] = ws.prediction
+    check_profiles(monitored, current, bins=True)
+
+    def take(name: str) -> ColumnProfile:
+        cp = current.columns[name].copy()
         cp.tdigest = None
         return cp
 
     for n in list(ws.features):
-        ws.features[n] = take(n, ws.features[n])
+        ws.features[n] = take(n)
     if ws.prediction is not None:
-        ws.prediction = take(cfg.prediction, ws.prediction)
+        ws.prediction = take(cfg.prediction)
     if ws.latency is not None:
         cp = current.columns.get(lat)
         if cp is None or cp.kind != NUMERIC or cp.tdigest is None:
@@ -565,12 +503,10 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
             raise SchemaError(f"KPI column {k!r} is missing from the current data or not numeric")
         ws.kpis[k] = cp.moments.copy()
     ws.rows = current.rows
-    known = set(reference.columns) | set(reference.skipped) | set(roles)
     changes = list(schema_changes)
     seen = {(c.column, c.change) for c in changes}
-    for n, cp in current.columns.items():
-        if n not in known and (n, "new") not in seen:
-            changes.append(SchemaChange(n, "new", None, cp.kind))
-    ws.note_schema(changes)
-    ws.add_evidence([(int(k), dict(row)) for k, row in evidence])
+    new = changes_of({}, {n: cp.kind for n, cp in current.columns.items()}, reference.columns,
+                     known=set(reference.skipped) | set(roles))
+    ws.note_schema(changes + [c for c in new if (c.column, c.change) not in seen])
+    ws.evidence.add([(int(k), dict(row)) for k, row in evidence])
     return ws, cfg

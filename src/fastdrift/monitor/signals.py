@@ -15,11 +15,10 @@ it is deterministic, so a checkpoint resumes it exactly.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -29,9 +28,10 @@ from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import ColumnProfile, Moments, Profile, TDigest
 from ..sketches import codec
+from ..sketches.sample import rows_dumps, rows_from_json
 from .config import MonitorConfig
 
-__all__ = ["Reference", "WindowSketch", "build_report", "window_drifts", "row_keys", "redact"]
+__all__ = ["Reference", "WindowSketch", "build_report", "window_drifts"]
 
 _QUANTILES = np.array([0.5, 0.95, 0.99])
 _U64 = np.uint64
@@ -79,30 +79,6 @@ def _loads(s: str, what: str):
         raise CorruptStateError(f"{what}: invalid JSON ({exc})") from None
 
 
-# -- evidence -------------------------------------------------------------------------------------
-
-def row_keys(seed: int, start: int, n: int) -> np.ndarray:
-    """SplitMix64 of (seed, row sequence numbers start..start+n-1): a uniform 64-bit key per row."""
-    with np.errstate(over="ignore"):
-        z = (np.arange(start, start + n, dtype=_U64) + _U64(seed & 0xFFFFFFFFFFFFFFFF)) \
-            * _U64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
-        return z ^ (z >> _U64(31))
-
-
-def redact(row: dict, drop, hash_cols, salt: str) -> dict:
-    """Drop and hash PII columns of one evidence row (before it is stored anywhere)."""
-    out = {}
-    for k, v in row.items():
-        if k in drop:
-            continue
-        if k in hash_cols and v is not None:
-            v = hashlib.sha256((salt + "\x00" + str(v)).encode("utf-8")).hexdigest()[:16]
-        out[k] = v
-    return out
-
-
 # -- the sketch of a pane / window -------------------------------------------------------------------
 
 class WindowSketch:
@@ -127,7 +103,10 @@ class WindowSketch:
         self.ts_min = math.inf
         self.ts_max = -math.inf
         self.schema: Dict[Tuple[str, str], SchemaChange] = {}
-        self.evidence: List[Tuple[int, dict]] = []  # (key, redacted row), sorted by key
+        ev = config.evidence
+        # evidence columns: the features, the prediction and the request id (those in a batch)
+        self.evidence = ev.sample([c for c in config.feature_names() + [config.prediction, config.request_id]
+                                   if c is not None])
 
     # -- accumulate ------------------------------------------------------------
     def note_schema(self, changes) -> None:
@@ -142,12 +121,6 @@ class WindowSketch:
                     return
             lo, hi = float(ts.min()), float(ts.max())
             self.ts_min, self.ts_max = min(self.ts_min, lo), max(self.ts_max, hi)
-
-    def add_evidence(self, rows: List[Tuple[int, dict]]) -> None:
-        if not rows:
-            return
-        k = self.config.evidence.max_rows
-        self.evidence = sorted(self.evidence + rows, key=lambda kr: kr[0])[:k]
 
     # -- merge / copy ------------------------------------------------------------
     def merge(self, other: "WindowSketch") -> "WindowSketch":
@@ -165,7 +138,7 @@ class WindowSketch:
         self.ts_min, self.ts_max = min(self.ts_min, other.ts_min), max(self.ts_max, other.ts_max)
         for key, ch in other.schema.items():
             self.schema.setdefault(key, ch)
-        self.add_evidence(other.evidence)
+        self.evidence.merge(other.evidence)
         return self
 
     def copy(self) -> "WindowSketch":
@@ -188,7 +161,7 @@ class WindowSketch:
             w.u64(getattr(self, a))
         w.f64(self.ts_min).f64(self.ts_max)
         w.string(json.dumps([[c.column, c.change, c.expected, c.observed] for c in self.schema.values()]))
-        w.string(json.dumps([[str(k), row] for k, row in self.evidence]))
+        w.string(rows_dumps(self.evidence.rows))
         return w.getvalue()
 
     @classmethod
@@ -221,7 +194,7 @@ class WindowSketch:
         ws.ts_min, ws.ts_max = r.f64(), r.f64()
         for col, change, exp, obs in _loads(r.string(), "schema changes"):
             ws.schema[(col, change)] = SchemaChange(col, change, exp, obs)
-        ws.evidence = [(int(k), row) for k, row in _loads(r.string(), "evidence")]
+        ws.evidence.add(rows_from_json(_loads(r.string(), "evidence"), "window sketch"))
         r.done()
         return ws
 
@@ -276,7 +249,7 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         kpis[n] = KpiSignal(n, float(m.mean), float(rm))
     thr = ws.rows / span_seconds if span_seconds and span_seconds > 0 and math.isfinite(span_seconds) \
         else math.nan
-    evidence = tuple(frozen_mapping(row) for _, row in ws.evidence)
+    evidence = tuple(frozen_mapping(row) for _, row in ws.evidence.rows)
     return WindowReport(
         window_start=start, window_end=end, closed=closed, rows=int(ws.rows),
         rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), throughput=float(thr),

@@ -124,6 +124,7 @@ class Kind(enum.IntEnum):
     MONITOR = 6  #: a monitor checkpoint (fastdrift.Monitor.to_bytes: config, reference, panes, alert state, reports)
     CHECKPOINT = 7  #: the older two-envelope monitor checkpoint (a MONITOR blob plus alert state): read, not written
     PROFILE_FILE = 8  #: a ``.fdp`` file: a PROFILE blob plus source schema and evidence rows (fastdrift.profilefile)
+    ROW_SAMPLE = 9  #: a bottom-k sample of redacted rows (sketches.sample.RowSample)
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16
 
@@ -450,10 +451,6 @@ class Writer:
         self.u64(data.size)
         return self._append(data.tobytes())
 
-    def i32_array(self, values: Iterable) -> "Writer":
-        """Append an int32 array (see :meth:`array`)."""
-        return self.array(values, "int32")
-
     def i64_array(self, values: Iterable) -> "Writer":
         """Append an int64 array (see :meth:`array`)."""
         return self.array(values, "int64")
@@ -570,11 +567,6 @@ class Reader:
         """Bytes not yet read."""
         return self._view.nbytes - self._pos
 
-    @property
-    def position(self) -> int:
-        """Offset of the next read."""
-        return self._pos
-
     def _fail(self, message: str) -> CorruptStateError:
         return CorruptStateError(f"{self._what}: {message}")
 
@@ -651,10 +643,6 @@ class Reader:
         # np.array(..., copy=True) detaches the result from the caller's
         # buffer and converts to native byte order in one step.
         return np.array(np.frombuffer(raw, dtype=wire), dtype=wire.newbyteorder("="), copy=True)
-
-    def i32_array(self, field: Optional[str] = None) -> np.ndarray:
-        """Read an int32 array."""
-        return self.array("int32", field)
 
     def i64_array(self, field: Optional[str] = None) -> np.ndarray:
         """Read an int64 array."""
