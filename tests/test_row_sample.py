@@ -87,3 +87,27 @@ def test_monitor_keeps_evidence_at_rate_one():
     reps = m.reports()
     assert [len(r.evidence) for r in reps] == [7, 7, 7]
     assert all(100 * i <= row["id"] < 100 * (i + 1) for i, r in enumerate(reps) for row in r.evidence)
+
+
+def test_merge_leaves_its_argument_and_copies_are_independent():
+    a = RowSample(["id"], rate=0.5, max_rows=5, seed=3).update(_batch(50), row_keys(3, 0, 50))
+    b = RowSample(["id"], rate=0.5, max_rows=5, seed=3).update(_batch(50, 50), row_keys(3, 50, 50))
+    before = b.to_bytes()
+    c = a.copy().merge(b)
+    assert b.to_bytes() == before and c != a
+    assert a.copy().merge(a) == a  # keys are unique: a sample merged with itself is itself
+
+
+@settings(max_examples=200, deadline=None)
+@given(pos=st.integers(0, 10_000), byte=st.integers(0, 255), cut=st.integers(0, 10_000))
+def test_hostile_payload_behind_a_valid_checksum_raises_cleanly(pos, byte, cut):
+    good = RowSample(["id", "x"], rate=1.0, max_rows=6).update(_batch(20), row_keys(0, 0, 20))
+    _, params, payload = codec.decode(good.to_bytes())
+    p = bytearray(payload)
+    p[pos % len(p)] = byte
+    blob = codec.encode(codec.Kind.ROW_SAMPLE, params, bytes(p[: max(cut % (len(p) + 1), 0)] if cut % 3 == 0 else p))
+    try:
+        s = RowSample.from_bytes(blob)
+    except CorruptStateError:
+        return
+    assert len(s.rows) <= s.max_rows

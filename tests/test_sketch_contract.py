@@ -36,7 +36,9 @@ FACTORIES = {
 
 
 def test_every_sketch_class_is_covered():
-    classes = {c.__name__ for c in Sketch.__subclasses__()}
+    # RowSample.update takes (batch, row keys), not a column of values: test_row_sample.py holds
+    # its contract (split/merge against an oracle, round trips, hostile bytes)
+    classes = {c.__name__ for c in Sketch.__subclasses__()} - {"RowSample"}
     assert classes <= set(FACTORIES), f"sketch classes without contract tests: {classes - set(FACTORIES)}"
 
 

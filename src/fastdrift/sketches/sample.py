@@ -143,7 +143,15 @@ class RowSample(Sketch):
         rows = list(rows)
         if rows:
             with self._mutating():
-                self.rows = sorted(self.rows + rows, key=lambda kr: kr[0])[: self.max_rows]
+                self._keep(rows)
+
+    def _keep(self, rows: List[Row]) -> None:
+        # a key names one row of the sequence: the same key twice is the same row (a sample merged
+        # with a copy of itself, or with an overlapping one) and is kept once
+        merged = dict(self.rows)
+        for k, row in rows:
+            merged.setdefault(k, row)
+        self.rows = sorted(merged.items(), key=lambda kr: kr[0])[: self.max_rows]
 
     # -- Sketch hooks --------------------------------------------------------------
     def _settings(self) -> dict:
@@ -154,7 +162,7 @@ class RowSample(Sketch):
         if other._settings() != self._settings():
             raise IncompatibleSketchError(f"cannot merge row samples of other settings: {other._settings()} "
                                           f"into {self._settings()}")
-        self.rows = sorted(self.rows + other.rows, key=lambda kr: kr[0])[: self.max_rows]
+        self._keep(other.rows)
 
     def _params(self) -> bytes:
         return codec.Writer().string(json.dumps(self._settings(), sort_keys=True)).getvalue()
