@@ -17,26 +17,18 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import pyarrow as pa
 
 from ..adapters.arrow import as_arrow, iter_columns
-from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
+from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
 from ..kernels.hist import hist_update, make_index
 from ..kernels.quantile import exact_quantiles
 from . import codec
-from .base import Sketch
+from .base import Sketch, check_numeric_type
+from .moments import Moments
 
 __all__ = ["Histogram"]
 
 _NUMERIC = ("numeric", "null")
-
-
-def _check_numeric_type(arr, name) -> None:
-    t = arr.type
-    if pa.types.is_dictionary(t) or not (pa.types.is_integer(t) or pa.types.is_floating(t)
-                                         or pa.types.is_null(t)):
-        label = f"column {name!r}" if name is not None else "values"
-        raise SchemaError(f"{label}: a Histogram counts numbers, got Arrow type {t}")
 
 
 def check_binning(bins, strategy: str) -> None:
@@ -77,9 +69,8 @@ def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=Non
     """
     check_binning(bins, strategy)
     arr = as_arrow(values, name)
-    _check_numeric_type(arr, name)
+    check_numeric_type(arr, name)
     if moments is None:
-        from .moments import Moments
         moments = Moments(name=name).update(arr)
     if moments.n == 0:
         raise no_finite_values(name)
@@ -181,7 +172,7 @@ class Histogram(Sketch):
     # -- hooks --------------------------------------------------------------
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
-        _check_numeric_type(arr, self.name)
+        check_numeric_type(arr, self.name)
         # Count into scratch copies so a failure half-way loses nothing already counted.
         counts, specials = self._counts.copy(), self._specials.copy()
         for view in iter_columns(arr, self.name):
