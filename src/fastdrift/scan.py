@@ -53,13 +53,11 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.types as pat
 
 from .adapters.arrow import iter_columns
@@ -69,28 +67,17 @@ from .monitor.config import EvidenceSpec, MonitorConfig
 from .monitor.signals import redact, row_keys
 from .records import SchemaChange
 from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest
-from .sketches.profile import CATEGORICAL, NUMERIC, column_kind
+from .sketches.plan import CATEGORICAL, NUMERIC, ColumnPlan, column_kind, plan_columns as plan_schema
 
 __all__ = ["open_data", "profile_data", "Progress", "DataSource", "ColumnPlan", "plan_columns",
            "schema_changes", "check_current", "EvidenceSample"]
 
 # -- columns ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ColumnPlan:
-    """How one column is profiled: kind, binning, and whether it gets a t-digest."""
-
-    name: str
-    kind: str
-    bins: int = 10
-    strategy: str = "quantile"
-    tdigest: bool = True
-
-
 def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
                  columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
                  bins: int = 10, strategy: str = "quantile", tdigest: bool = True) -> List[ColumnPlan]:
-    """The columns to profile, in schema order.
+    """The columns to profile, in schema order (:func:`fastdrift.sketches.plan.plan_columns`).
 
     With a monitor ``config`` (the file the monitor reads): its features (with their kind,
     bins, strategy), the prediction, KPIs and the latency column (numeric, with a t-digest:
@@ -103,10 +90,6 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
         A selected column is not in the data or its type has no sketch.
     """
     names = schema.names
-    kinds = dict(kinds or {})
-    for k, v in kinds.items():
-        if v not in (NUMERIC, CATEGORICAL):
-            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
     spec: Dict[str, dict] = {}
     explicit = True
     if config is not None and config.features is not None:
@@ -120,35 +103,17 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
         if config.latency:
             spec.setdefault(config.latency, dict(kind=NUMERIC))
         if config.features is None:  # every other column is a feature, as the monitor does
-            for n in names:
-                if n not in spec and n not in config.roles():
-                    spec[n] = {}
-                    explicit = False if column_kind(schema.field(n).type) is None else explicit
+            spec.update({n: {} for n in names if n not in spec and n not in config.roles()})
             explicit = False
     if columns is not None:
         spec = {c: spec.get(c, {}) for c in columns}
         explicit = True
     if not spec:
-        spec = {n: {} for n in names}
-        explicit = False
-    missing = [c for c in spec if c not in names]
-    if missing:
-        raise SchemaError(f"column {missing[0]!r} is not in the data (it has {names})")
-    out = []
-    for n in names:
-        if n not in spec:
-            continue
-        s = spec[n]
-        kind = kinds.get(n) or s.get("kind") or column_kind(schema.field(n).type)
-        if kind is None:
-            if explicit:
-                raise SchemaError(f"column {n!r}: Arrow type {schema.field(n).type} has no default sketch; "
-                                  "give it a kind")
-            continue
-        if kind == NUMERIC and column_kind(schema.field(n).type) != NUMERIC:
-            raise SchemaError(f"column {n!r}: Arrow type {schema.field(n).type} cannot be profiled as numeric")
-        out.append(ColumnPlan(n, kind, s.get("bins") or bins, s.get("strategy") or strategy, tdigest))
-    return out
+        return plan_schema(schema, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest)
+    order = {n: i for i, n in enumerate(names)}  # schema order; a missing column first, to be named
+    spec = {n: spec[n] for n in sorted(spec, key=lambda n: order.get(n, -1))}
+    return plan_schema(schema, spec, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
+                       explicit=explicit)
 
 
 def schema_changes(ref_types: Mapping[str, str], schema, columns: Mapping[str, ColumnProfile]):

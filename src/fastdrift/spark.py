@@ -41,7 +41,6 @@ from typing import Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.types as pat
 
 from .errors import InvalidInputError, SchemaError
 from .kernels.quantile import GridPlan, grid_counts, select
@@ -50,7 +49,8 @@ from .metrics import compare_profiles
 from .scan import _ExactQuantiles, check_current
 from .sketches import Histogram, Profile
 from .sketches.histogram import check_binning, no_finite_values, quantile_levels, uniform_edges
-from .sketches.profile import CATEGORICAL, NUMERIC, ColumnProfile, column_kind
+from .sketches.plan import plan_columns, skipped_columns
+from .sketches.profile import NUMERIC, ColumnProfile
 
 __all__ = ["profile", "compare", "PROFILE_OPTIONS"]
 
@@ -179,10 +179,11 @@ def _arrow_type(spark_type) -> Optional[pa.DataType]:
         return None
 
 
-def _arrow_schema(dataframe, names: Iterable[str]) -> pa.Schema:
-    """The Arrow schema ``mapInArrow`` hands to Python for these columns (null type when Spark's has none)."""
+def _arrow_schema(dataframe, names: Iterable[str], unsupported: pa.DataType = pa.null()) -> pa.Schema:
+    """The Arrow schema ``mapInArrow`` hands to Python for these columns (``unsupported`` where
+    Spark's type has none)."""
     fields = {f.name: f.dataType for f in dataframe.schema.fields}
-    return pa.schema([(n, _arrow_type(fields[n]) or pa.null()) for n in names])
+    return pa.schema([(n, _arrow_type(fields[n]) or unsupported) for n in names])
 
 
 def _options(config: Optional[Mapping]) -> dict:
@@ -192,36 +193,8 @@ def _options(config: Optional[Mapping]) -> dict:
         if unknown:
             raise InvalidInputError(f"unknown profile options {unknown}; expected some of {list(PROFILE_OPTIONS)}")
         opts.update(config)
-    for k, v in (opts["kinds"] or {}).items():
-        if v not in (NUMERIC, CATEGORICAL):
-            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
     check_binning(opts["bins"], opts["strategy"])
     return opts
-
-
-def _plan_columns(dataframe, columns, kinds):
-    """(selected [(name, kind)], skipped) exactly as :func:`fastdrift.profile` chooses them."""
-    fields = {f.name: f.dataType for f in dataframe.schema.fields}
-    names = list(fields)
-    if columns is not None:
-        columns = list(columns)
-        unknown = [c for c in columns if c not in fields]
-        if unknown:
-            raise SchemaError(f"columns {unknown} are not in the DataFrame (it has {names})")
-    selected, skipped = [], []
-    for name in (columns if columns is not None else names):
-        t = _arrow_type(fields[name])
-        kind = kinds.get(name) or (column_kind(t) if t is not None else None)
-        if kind is None:
-            if columns is not None:
-                raise SchemaError(f"column {name!r}: Spark type {fields[name].simpleString()} has no default "
-                                  "sketch; give it a kind")
-            skipped.append(name)
-            continue
-        if kind == NUMERIC and t is not None and pat.is_null(t):
-            raise SchemaError(f"column {name!r} is all-null (Arrow null type): no reference bins")
-        selected.append((name, kind))
-    return selected, skipped
 
 
 def _reference_profile(df, selected, skipped, opts, merge: str) -> Profile:
@@ -324,7 +297,12 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
         df = dataframe.select(*reference.columns) if reference.columns else dataframe.select()
     else:
         opts = _options(config)
-        selected, skipped = _plan_columns(dataframe, columns, dict(opts["kinds"] or {}))
+        # a Spark type without an Arrow one has no sketch, as binary has none
+        schema = _arrow_schema(dataframe, dataframe.columns, unsupported=pa.binary())
+        plans = plan_columns(schema, columns, kinds=opts["kinds"], bins=opts["bins"], strategy=opts["strategy"],
+                             tdigest=opts["tdigest"], label="the DataFrame")
+        selected = [(p.name, p.kind) for p in plans]
+        skipped = skipped_columns(schema, plans) if columns is None else []
         return _reference_profile(dataframe.select(*[n for n, _ in selected]), selected, skipped, opts, merge)
     blobs = df.mapInArrow(_profile_job(empty.to_bytes()), "profile binary")
     return _merge_partials(blobs, merge)

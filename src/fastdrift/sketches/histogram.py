@@ -55,6 +55,25 @@ def no_finite_values(name) -> InvalidInputError:
     return InvalidInputError(f"{label}: no finite values to derive histogram edges from")
 
 
+def fixed_edges(moments, bins: int, strategy: str, name=None) -> Optional[np.ndarray]:
+    """The inner edges that follow from a reference column's :class:`~fastdrift.Moments` alone, or
+    None when they are its quantiles (``strategy="quantile"``, not constant).
+
+    Uniform bins and a constant column's single edge ``[c]`` need no order statistic.
+
+    Raises
+    ------
+    InvalidInputError
+        The column has no finite value.
+    """
+    if moments.n == 0:
+        raise no_finite_values(name)
+    lo, hi = moments.min, moments.max
+    if strategy == "uniform":
+        return uniform_edges(lo, hi, bins)
+    return np.array([lo]) if lo == hi else None
+
+
 def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=None,
                     moments=None) -> np.ndarray:
     """Inner edges derived from a reference sample.
@@ -72,13 +91,11 @@ def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=Non
     check_numeric_type(arr, name)
     if moments is None:
         moments = Moments(name=name).update(arr)
-    if moments.n == 0:
-        raise no_finite_values(name)
-    lo, hi = moments.min, moments.max
-    if strategy == "quantile":
+    edges = fixed_edges(moments, bins, strategy, name)
+    if edges is None:
         views = [v for v in iter_columns(arr, name) if v.kind == "numeric"]
-        return np.unique(exact_quantiles(views, quantile_levels(bins), moments.n, lo, hi))
-    return uniform_edges(lo, hi, bins)
+        edges = np.unique(exact_quantiles(views, quantile_levels(bins), moments.n, moments.min, moments.max))
+    return edges
 
 
 class Histogram(Sketch):

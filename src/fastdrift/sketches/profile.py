@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional
 
 import pyarrow as pa
-import pyarrow.types as pat
 
 from ..adapters import iter_batches
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
@@ -27,24 +26,13 @@ from . import codec
 from .categorical import Categorical
 from .histogram import Histogram, reference_edges
 from .moments import Moments
+from .plan import CATEGORICAL, NUMERIC, column_kind, plan_columns, skipped_columns
 from .tdigest import TDigest
 
 __all__ = ["Profile", "ColumnProfile", "profile", "column_kind", "NUMERIC", "CATEGORICAL"]
 
-NUMERIC, CATEGORICAL = "numeric", "categorical"
 _KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
 _NUMERIC_WITH_TDIGEST = 3  # kind code of a numeric column that also carries a TDigest
-
-
-def column_kind(t: pa.DataType) -> Optional[str]:
-    """The default sketch kind for an Arrow type, or None when it has none."""
-    if pat.is_dictionary(t) or pat.is_string(t) or pat.is_large_string(t) or pat.is_boolean(t):
-        return CATEGORICAL
-    if (pat.is_integer(t) or pat.is_floating(t)) and not pat.is_float16(t):
-        return NUMERIC
-    if pat.is_null(t):
-        return NUMERIC
-    return None
 
 
 @dataclass
@@ -293,39 +281,20 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
     if reference is not None:
         return reference.empty_like().update(data)
     table = _as_table(data)
-    kinds = dict(kinds or {})
-    for k, v in kinds.items():
-        if v not in (NUMERIC, CATEGORICAL):
-            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
-    names = table.schema.names
-    if columns is not None:
-        columns = list(columns)
-        unknown = [c for c in columns if c not in names]
-        if unknown:
-            raise SchemaError(f"columns {unknown} are not in the table (it has {names})")
-    selected = columns if columns is not None else names
+    plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
+                         label="the table")
     out: Dict[str, ColumnProfile] = {}
-    skipped = []
-    for name in selected:
-        col = table.column(name)
-        kind = kinds.get(name) or column_kind(col.type)
-        if kind is None:
-            if columns is not None:
-                raise SchemaError(f"column {name!r}: Arrow type {col.type} has no default sketch; "
-                                  "give it a kind")
-            skipped.append(name)
-            continue
-        if kind == NUMERIC:
-            if pat.is_null(col.type):
-                raise SchemaError(f"column {name!r} is all-null (Arrow null type): no reference bins")
-            m = Moments(name=name).update(col)
-            h = Histogram(reference_edges(col, bins, strategy, name, moments=m), name=name)
-            td = TDigest(compression, name=name).update(col) if tdigest else None
-            out[name] = ColumnProfile(name, NUMERIC, h.update(col), m, tdigest=td)
-            continue
+    for p in plans:
+        col = table.column(p.name)
+        if p.kind == NUMERIC:
+            m = Moments(name=p.name).update(col)
+            h = Histogram(reference_edges(col, p.bins, p.strategy, p.name, moments=m), name=p.name)
+            td = TDigest(compression, name=p.name).update(col) if tdigest else None
+            out[p.name] = ColumnProfile(p.name, NUMERIC, h.update(col), m, tdigest=td)
         else:
-            cp = ColumnProfile(name, CATEGORICAL,
-                               categorical=Categorical(max_categories, name=name))
-        cp.update(col)
-        out[name] = cp
+            cp = ColumnProfile(p.name, CATEGORICAL, categorical=Categorical(max_categories, name=p.name))
+            cp.update(col)
+            out[p.name] = cp
+    # an explicit selection raised on a column without a sketch: nothing was skipped
+    skipped = skipped_columns(table.schema, plans) if columns is None else []
     return Profile(out, table.num_rows, skipped)
