@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from fastdrift import scan
+from fastdrift.sketches import quantiles
 from fastdrift.errors import InvalidInputError
 from fastdrift.scan import open_data, plan_columns, profile_data
 
@@ -133,15 +134,15 @@ def test_a_misleading_prefix_falls_back_exactly(tmp_path, order):
 
 
 @pytest.mark.parametrize("cap, z, select_max, later", [
-    (0, scan._Z, scan._SELECT_MAX, ["exact deciles)"]),  # over the held cap: selection dropped
+    (0, quantiles._Z, scan._SELECT_MAX, ["exact deciles)"]),  # over the held cap: selection dropped
     (1 << 18, 0.0, scan._SELECT_MAX, ["exact deciles)"]),  # no margin: the held cells miss
     (1 << 18, 0.0, 0, ["quantile grid)", "exact deciles)"]),  # ... and the grid's cells too full
 ])
 def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z, select_max, later):
     """The first pass's grid counts stay complete, so one selection pass on that grid finishes
     the job; when its wanted cells are too full, an exact-range grid and its selection."""
-    monkeypatch.setattr(scan, "_HELD_CAP", cap)
-    monkeypatch.setattr(scan, "_Z", z)
+    monkeypatch.setattr(quantiles, "_HELD_CAP", cap)
+    monkeypatch.setattr(quantiles, "_Z", z)
     monkeypatch.setattr(scan, "_SELECT_MAX", select_max)
     table = _big(np.random.default_rng(3), 100_000, "random")
     labels = []
@@ -153,12 +154,12 @@ def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z, select_max, 
 def test_held_values_stay_bounded(tmp_path, monkeypatch):
     """What the first pass keeps grows far slower than the rows (sqrt-like), never past the cap."""
     peaks = {}
-    merge = scan._StreamingQuantiles.merge
+    merge = quantiles.StreamingQuantiles.merge
 
     def spy(self, st, rows):
         merge(self, st, rows)
         peaks[id(self)] = max(peaks.get(id(self), 0), self._size)
-    monkeypatch.setattr(scan._StreamingQuantiles, "merge", spy)
+    monkeypatch.setattr(quantiles.StreamingQuantiles, "merge", spy)
     held = {}
     for n in (100_000, 800_000):
         peaks.clear()
@@ -169,7 +170,7 @@ def test_held_values_stay_bounded(tmp_path, monkeypatch):
         assert len(labels) == 1
         _check(prof, table, 10)
         held[n] = max(peaks.values())
-    assert held[800_000] < 4 * held[100_000] and held[800_000] < scan._HELD_CAP
+    assert held[800_000] < 4 * held[100_000] and held[800_000] < quantiles._HELD_CAP
 
 
 def test_strings_read_as_dictionaries_count_the_same(tmp_path):

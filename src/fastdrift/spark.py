@@ -46,11 +46,12 @@ from .errors import InvalidInputError, SchemaError
 from .kernels.quantile import GridPlan, grid_counts, select
 from .adapters.arrow import iter_columns
 from .metrics import compare_profiles
-from .scan import _ExactQuantiles, check_current
+from .scan import check_current
 from .sketches import Histogram, Profile
 from .sketches.histogram import check_binning, no_finite_values, quantile_levels, uniform_edges
 from .sketches.plan import plan_columns, skipped_columns
 from .sketches.profile import NUMERIC, ColumnProfile
+from .sketches.quantiles import ExactQuantiles
 
 __all__ = ["profile", "compare", "PROFILE_OPTIONS"]
 
@@ -208,7 +209,7 @@ def _reference_profile(df, selected, skipped, opts, merge: str) -> Profile:
     first = _merge_partials(df.mapInArrow(_profile_job(first_empty.to_bytes()), "profile binary"), merge)
     numeric = [n for n, k in selected if k == NUMERIC]
     edges: Dict[str, np.ndarray] = {}
-    exact: Dict[str, _ExactQuantiles] = {}
+    exact: Dict[str, ExactQuantiles] = {}
     for n in numeric:
         m = first[n].moments
         if m.n == 0:
@@ -218,7 +219,7 @@ def _reference_profile(df, selected, skipped, opts, merge: str) -> Profile:
         elif m.min == m.max:
             edges[n] = np.array([m.min])  # exact_quantiles of a constant column, without a pass
         else:
-            exact[n] = _ExactQuantiles(quantile_levels(bins), m.n, m.min, m.max)
+            exact[n] = ExactQuantiles(quantile_levels(bins), m.n, m.min, m.max)
     hists: Dict[str, Histogram] = {}
     if exact:
         plans = {n: eq.plan for n, eq in exact.items()}
