@@ -7,7 +7,7 @@ import pathlib
 
 import fastdrift
 
-ORDER = ["errors", "records", "adapters", "dataset", "kernels", "sketches", "metrics", "monitor", "alerts",
+ORDER = ["errors", "records", "adapters", "dataset", "kernels", "sketches", "schema", "metrics", "monitor", "alerts",
          "exporters", "scan", "profilefile", "report", "pipeline", "spark", "demo", "cli"]
 ROOT = pathlib.Path(fastdrift.__file__).parent
 

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from fastdrift import scan
-from fastdrift.sketches import quantiles
+from fastdrift.sketches import quantiles, reference
 from fastdrift.errors import InvalidInputError
-from fastdrift.scan import open_data, plan_columns, profile_data
+from fastdrift.dataset import open_data
+from fastdrift.scan import plan_columns, profile_data
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow])
@@ -64,17 +65,17 @@ def _profile(tmp_path, table, row_group, bins, workers, labels=None):
     pq.write_table(table, path, row_group_size=row_group)
     src = open_data([str(path)])
     if labels is not None:
-        run = scan._Scanner.run
+        run = scan.FileScan.run
 
         def spy(self, label, *a, **k):
             labels.append(label)
             return run(self, label, *a, **k)
-        scan._Scanner.run = spy
+        scan.FileScan.run = spy
     try:
         return profile_data(src, plan_columns(src.schema, bins=bins, tdigest=False), workers=workers)
     finally:
         if labels is not None:
-            scan._Scanner.run = run
+            scan.FileScan.run = run
 
 
 def _check(prof, table, bins):
@@ -134,8 +135,8 @@ def test_a_misleading_prefix_falls_back_exactly(tmp_path, order):
 
 
 @pytest.mark.parametrize("cap, z, select_max, later", [
-    (0, quantiles._Z, scan._SELECT_MAX, ["exact deciles)"]),  # over the held cap: selection dropped
-    (1 << 18, 0.0, scan._SELECT_MAX, ["exact deciles)"]),  # no margin: the held cells miss
+    (0, quantiles._Z, reference._SELECT_MAX, ["exact deciles)"]),  # over the held cap: selection dropped
+    (1 << 18, 0.0, reference._SELECT_MAX, ["exact deciles)"]),  # no margin: the held cells miss
     (1 << 18, 0.0, 0, ["quantile grid)", "exact deciles)"]),  # ... and the grid's cells too full
 ])
 def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z, select_max, later):
@@ -143,7 +144,7 @@ def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z, select_max, 
     the job; when its wanted cells are too full, an exact-range grid and its selection."""
     monkeypatch.setattr(quantiles, "_HELD_CAP", cap)
     monkeypatch.setattr(quantiles, "_Z", z)
-    monkeypatch.setattr(scan, "_SELECT_MAX", select_max)
+    monkeypatch.setattr(reference, "_SELECT_MAX", select_max)
     table = _big(np.random.default_rng(3), 100_000, "random")
     labels = []
     prof = _profile(tmp_path, table, 7_000, 10, 2, labels)

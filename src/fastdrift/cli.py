@@ -119,7 +119,8 @@ def _kinds(pairs):
 def _profile_paths(paths, args, config, reference=None, evidence=None):
     """Profile data files: (Profile, DataSource).  ``evidence``: an EvidenceSample, or a
     callable that makes one from the profiled column names."""
-    from .scan import open_data, plan_columns, profile_data
+    from .dataset import open_data
+    from .scan import plan_columns, profile_data
     src = open_data(paths)
     plans = None
     if reference is None:
@@ -181,7 +182,7 @@ def _load_side(path: str, args, config, reference=None, evidence=None):
 def _compare(args):
     from .errors import SchemaError
     from .report import compare
-    from .scan import schema_changes
+    from .schema import schema_changes
     config = _config(args)
     ref, ref_types, _ = _load_side(args.ref, args, config)
     # Data on the CUR side: keep a redacted sample of its rows as the alerts' evidence, as a
@@ -232,7 +233,8 @@ def _cmd_demo(args) -> int:
     import pyarrow.parquet as pq
     from .demo import demo_config, make_tables
     from .report import compare, format_text, render
-    from .scan import EvidenceSample, open_data, plan_columns, profile_data
+    from .dataset import open_data
+    from .scan import EvidenceSample, plan_columns, profile_data
 
     t0 = time.perf_counter()
     ref_table, cur_table = make_tables(args.rows, args.seed)

@@ -46,7 +46,7 @@ from .errors import InvalidInputError, SchemaError
 from .kernels.quantile import GridPlan, grid_counts, select
 from .adapters.arrow import iter_columns
 from .metrics import compare_profiles
-from .scan import check_current
+from .schema import check_current
 from .sketches import Histogram, Profile
 from .sketches.histogram import check_binning, no_finite_values, quantile_levels, uniform_edges
 from .sketches.plan import plan_columns, skipped_columns
