@@ -22,9 +22,11 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
+from typing import Optional
 
-__all__ = ["main", "EXIT_ERROR", "EXIT_INPUT", "EXIT_SCHEMA", "EXIT_CORRUPT", "EXIT_USAGE"]
+__all__ = ["main", "Progress", "EXIT_ERROR", "EXIT_INPUT", "EXIT_SCHEMA", "EXIT_CORRUPT", "EXIT_USAGE"]
 
 EXIT_ERROR, EXIT_INPUT, EXIT_SCHEMA, EXIT_CORRUPT, EXIT_USAGE = 3, 4, 5, 6, 64
 PROFILE_SUFFIX = ".fdp"
@@ -50,6 +52,86 @@ def _exit_code(exc: BaseException) -> int:
     if isinstance(exc, (InvalidInputError, OSError)):
         return EXIT_INPUT
     return EXIT_ERROR
+
+
+def _human(n: float, unit: str = "") -> str:
+    for u in ("", "k", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.0f}{u}{unit}" if u == "" else f"{n:.1f}{u}{unit}"
+        n /= 1000
+    return f"{n:.1f}P{unit}"
+
+
+class Progress:
+    """A one-line progress bar on a stream: rows, bytes, rate, ETA.
+
+    Off (prints nothing) unless ``enabled`` and the stream is a terminal: a log file or a
+    pipe must not fill with carriage returns.  Thread-safe: the scan's workers call :meth:`add`
+    (:class:`fastdrift.scan.FileScan` reports each pass to it).
+    """
+
+    def __init__(self, stream=None, enabled: bool = True, interval: float = 0.2):
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.enabled = bool(enabled and isatty is not None and isatty())
+        self.interval = interval
+        self._lock = threading.Lock()
+        self.rows = self.bytes = 0
+        self.total_rows: Optional[int] = None
+        self.total_file_bytes = self.file_bytes_done = 0
+        self.label = ""
+        self._t0 = self._last = time.perf_counter()
+
+    def start(self, label: str, total_rows: Optional[int], total_file_bytes: int = 0) -> None:
+        with self._lock:
+            self.label, self.total_rows = label, total_rows
+            self.total_file_bytes, self.file_bytes_done = total_file_bytes, 0
+            self.rows = self.bytes = 0
+            self._t0 = time.perf_counter()
+
+    def file_done(self, nbytes: int) -> None:
+        """A whole file was read: the ETA's measure when the row count is unknown (CSV, JSON)."""
+        with self._lock:
+            self.file_bytes_done += nbytes
+
+    def add(self, rows: int, nbytes: int) -> None:
+        with self._lock:
+            self.rows += rows
+            self.bytes += nbytes
+            now = time.perf_counter()
+            if self.enabled and now - self._last >= self.interval:
+                self._last = now
+                self._draw(now)
+
+    def line(self, now: Optional[float] = None) -> str:
+        """The bar's text (also what tests check)."""
+        now = time.perf_counter() if now is None else now
+        dt = max(now - self._t0, 1e-9)
+        rate = self.rows / dt
+        parts = [self.label, f"{self.rows:,} rows"]
+        if self.total_rows:
+            frac = min(self.rows / self.total_rows, 1.0)
+            eta = (self.total_rows - self.rows) / rate if rate > 0 else float("nan")
+            parts[1] = f"{self.rows:,}/{self.total_rows:,} rows ({frac:.0%})"
+            parts.append(f"ETA {eta:.0f}s" if eta == eta else "ETA ?")
+        elif self.total_file_bytes:
+            frac = min(self.file_bytes_done / self.total_file_bytes, 1.0)
+            eta = dt * (1 - frac) / frac if frac > 0 else float("nan")
+            parts.append(f"files {frac:.0%}, ETA {eta:.0f}s" if eta == eta else "ETA ?")
+        parts.insert(2, f"{_human(self.bytes, 'B')} ({_human(self.bytes / dt, 'B/s')})")
+        parts.insert(3, f"{_human(rate, ' rows/s')}")
+        return "  ".join(parts)
+
+    def _draw(self, now: float) -> None:
+        self.stream.write("\r" + self.line(now)[:200] + "\x1b[K")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            with self._lock:
+                self._draw(time.perf_counter())
+                self.stream.write("\n")
+                self.stream.flush()
 
 
 # -- shared helpers -----------------------------------------------------------------------------------
@@ -102,7 +184,6 @@ def _config(args):
 
 
 def _progress(args):
-    from .scan import Progress
     return Progress(sys.stderr, enabled=not args.quiet)
 
 

@@ -19,9 +19,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import os
-import sys
-import threading
-import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -36,7 +33,7 @@ from .sketches.plan import NUMERIC, ColumnPlan, plan_columns as plan_schema, ski
 from .sketches.reference import Job, build_reference, count_job
 
 __all__ = ["open_data", "profile_data", "DataSource", "ColumnPlan", "plan_columns", "EvidenceSample",
-           "FileScan", "default_workers", "Progress"]
+           "FileScan", "default_workers"]
 
 
 def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
@@ -79,87 +76,6 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
     spec = {n: spec[n] for n in sorted(spec, key=lambda n: order.get(n, -1))}
     return plan_schema(schema, spec, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
                        explicit=explicit)
-
-
-# -- progress ----------------------------------------------------------------------------------------
-
-def _human(n: float, unit: str = "") -> str:
-    for u in ("", "k", "M", "G", "T"):
-        if abs(n) < 1000:
-            return f"{n:.0f}{u}{unit}" if u == "" else f"{n:.1f}{u}{unit}"
-        n /= 1000
-    return f"{n:.1f}P{unit}"
-
-
-class Progress:
-    """A one-line progress bar on a stream: rows, bytes, rate, ETA.
-
-    Off (prints nothing) unless ``enabled`` and the stream is a terminal: a log file or a
-    pipe must not fill with carriage returns.  Thread-safe: workers call :meth:`add`.
-    """
-
-    def __init__(self, stream=None, enabled: bool = True, interval: float = 0.2):
-        self.stream = stream if stream is not None else sys.stderr
-        isatty = getattr(self.stream, "isatty", None)
-        self.enabled = bool(enabled and isatty is not None and isatty())
-        self.interval = interval
-        self._lock = threading.Lock()
-        self.rows = self.bytes = 0
-        self.total_rows: Optional[int] = None
-        self.total_file_bytes = self.file_bytes_done = 0
-        self.label = ""
-        self._t0 = self._last = time.perf_counter()
-
-    def start(self, label: str, total_rows: Optional[int], total_file_bytes: int = 0) -> None:
-        with self._lock:
-            self.label, self.total_rows = label, total_rows
-            self.total_file_bytes, self.file_bytes_done = total_file_bytes, 0
-            self.rows = self.bytes = 0
-            self._t0 = time.perf_counter()
-
-    def file_done(self, nbytes: int) -> None:
-        """A whole file was read: the ETA's measure when the row count is unknown (CSV, JSON)."""
-        with self._lock:
-            self.file_bytes_done += nbytes
-
-    def add(self, rows: int, nbytes: int) -> None:
-        with self._lock:
-            self.rows += rows
-            self.bytes += nbytes
-            now = time.perf_counter()
-            if self.enabled and now - self._last >= self.interval:
-                self._last = now
-                self._draw(now)
-
-    def line(self, now: Optional[float] = None) -> str:
-        """The bar's text (also what tests check)."""
-        now = time.perf_counter() if now is None else now
-        dt = max(now - self._t0, 1e-9)
-        rate = self.rows / dt
-        parts = [self.label, f"{self.rows:,} rows"]
-        if self.total_rows:
-            frac = min(self.rows / self.total_rows, 1.0)
-            eta = (self.total_rows - self.rows) / rate if rate > 0 else float("nan")
-            parts[1] = f"{self.rows:,}/{self.total_rows:,} rows ({frac:.0%})"
-            parts.append(f"ETA {eta:.0f}s" if eta == eta else "ETA ?")
-        elif self.total_file_bytes:
-            frac = min(self.file_bytes_done / self.total_file_bytes, 1.0)
-            eta = dt * (1 - frac) / frac if frac > 0 else float("nan")
-            parts.append(f"files {frac:.0%}, ETA {eta:.0f}s" if eta == eta else "ETA ?")
-        parts.insert(2, f"{_human(self.bytes, 'B')} ({_human(self.bytes / dt, 'B/s')})")
-        parts.insert(3, f"{_human(rate, ' rows/s')}")
-        return "  ".join(parts)
-
-    def _draw(self, now: float) -> None:
-        self.stream.write("\r" + self.line(now)[:200] + "\x1b[K")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            with self._lock:
-                self._draw(time.perf_counter())
-                self.stream.write("\n")
-                self.stream.flush()
 
 
 class EvidenceSample:
@@ -277,7 +193,7 @@ class FileScan:
     progress : object, optional
         Told of each pass: ``start(label, total rows or None, total file bytes)``, ``add(rows,
         bytes)`` per batch (from the workers), ``file_done(bytes)`` per whole file (CSV, JSON),
-        ``done()`` (:class:`Progress`).
+        ``done()`` (the command line's bar, :class:`fastdrift.cli.Progress`).
     workers : int, optional
         Threads (default: :func:`default_workers`).
     """
