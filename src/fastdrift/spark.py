@@ -28,7 +28,6 @@ from .errors import InvalidInputError, SchemaError
 from .metrics import compare_profiles
 from .schema import check_current
 from .sketches import Profile
-from .sketches.histogram import check_binning
 from .sketches.plan import plan_columns, skipped_columns
 from .sketches.reference import Job, build_reference, count_job
 
@@ -134,7 +133,6 @@ def _options(config: Optional[Mapping]) -> dict:
         if unknown:
             raise InvalidInputError(f"unknown profile options {unknown}; expected some of {list(PROFILE_OPTIONS)}")
         opts.update(config)
-    check_binning(opts["bins"], opts["strategy"])
     return opts
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from ..errors import InvalidInputError, SchemaError
+from .histogram import check_binning
 
 __all__ = ["ColumnPlan", "plan_columns", "skipped_columns", "column_kind", "NUMERIC", "CATEGORICAL"]
 
@@ -68,7 +69,7 @@ def plan_columns(schema: pa.Schema, columns: Union[Iterable[str], Mapping[str, d
     Raises
     ------
     InvalidInputError
-        A kind is neither numeric nor categorical.
+        A kind is neither numeric nor categorical, or a numeric column's binning is invalid.
     SchemaError
         A column is not in the schema, its type has no sketch (``explicit``), cannot be
         counted as numeric, or is all-null (no reference bins).
@@ -99,7 +100,10 @@ def plan_columns(schema: pa.Schema, columns: Union[Iterable[str], Mapping[str, d
             raise SchemaError(f"column {n!r} is all-null (Arrow null type): no reference bins")
         if kind == NUMERIC and column_kind(t) != NUMERIC:
             raise SchemaError(f"column {n!r}: Arrow type {t} cannot be profiled as numeric")
-        out.append(ColumnPlan(n, kind, s.get("bins") or bins, s.get("strategy") or strategy, tdigest))
+        plan = ColumnPlan(n, kind, s.get("bins") or bins, s.get("strategy") or strategy, tdigest)
+        if kind == NUMERIC:
+            check_binning(plan.bins, plan.strategy)
+        out.append(plan)
     return out
 
 

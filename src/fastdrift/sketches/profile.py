@@ -7,29 +7,25 @@ boolean columns get a :class:`Categorical`.  Columns of other types are listed
 in ``Profile.skipped`` unless selected explicitly (then they raise).
 
 A reference profile derives its histogram edges from the data (reference
-deciles by default), which needs each numeric column whole: ``profile(data)``
-reads an iterable of batches into one table first.  A *current* profile gets
-its bins from the reference (``profile(data, reference=ref)`` or
-``ref.empty_like()`` + ``update``) and then streams batch by batch with state
-that does not grow with the data.
+deciles by default): :func:`fastdrift.profile` (:mod:`fastdrift.sketches.reference`).
+A *current* profile gets its bins from the reference (``ref.empty_like()`` +
+``update``) and then streams batch by batch with state that does not grow with the data.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional
 
-import pyarrow as pa
-
 from ..adapters import iter_batches
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
 from . import codec
 from .categorical import Categorical
-from .histogram import Histogram, reference_edges
+from .histogram import Histogram
 from .moments import Moments
-from .plan import CATEGORICAL, NUMERIC, column_kind, plan_columns, skipped_columns
+from .plan import CATEGORICAL, NUMERIC, column_kind
 from .tdigest import TDigest
 
-__all__ = ["Profile", "ColumnProfile", "profile", "column_kind", "NUMERIC", "CATEGORICAL"]
+__all__ = ["Profile", "ColumnProfile", "column_kind", "NUMERIC", "CATEGORICAL"]
 
 _KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
 _NUMERIC_WITH_TDIGEST = 3  # kind code of a numeric column that also carries a TDigest
@@ -249,52 +245,3 @@ class Profile:
                 columns[name] = ColumnProfile(name, kind, categorical=c)
         r.done()
         return cls(columns, rows, skipped)
-
-
-def _as_table(data) -> pa.Table:
-    if isinstance(data, pa.Table):
-        return data
-    batches = list(iter_batches(data))
-    if not batches:
-        raise InvalidInputError("no batches to profile")
-    return pa.Table.from_batches(batches)
-
-
-def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
-            bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
-            reference: Optional[Profile] = None, tdigest: bool = True,
-            compression: float = 100) -> Profile:
-    """Profile a table: one sketch set per column.
-
-    Parameters
-    ----------
-    data : pyarrow Table, RecordBatch, RecordBatchReader, Arrow C stream, or iterable of batches
-    columns : names to profile (default: every column with a supported type)
-    kinds : per-column override, ``"numeric"`` or ``"categorical"``
-    bins, strategy : histogram binning of numeric columns (see :func:`reference_edges`)
-    max_categories : cardinality cap of categorical columns
-    reference : a Profile whose columns and bins to reuse (for profiling *current*
-        data against a reference); ``columns``/``kinds``/``bins``/``tdigest`` are then ignored.
-    tdigest : add a :class:`TDigest` to every numeric column (default True)
-    compression : the t-digests' compression
-    """
-    if reference is not None:
-        return reference.empty_like().update(data)
-    table = _as_table(data)
-    plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
-                         label="the table")
-    out: Dict[str, ColumnProfile] = {}
-    for p in plans:
-        col = table.column(p.name)
-        if p.kind == NUMERIC:
-            m = Moments(name=p.name).update(col)
-            h = Histogram(reference_edges(col, p.bins, p.strategy, p.name, moments=m), name=p.name)
-            td = TDigest(compression, name=p.name).update(col) if tdigest else None
-            out[p.name] = ColumnProfile(p.name, NUMERIC, h.update(col), m, tdigest=td)
-        else:
-            cp = ColumnProfile(p.name, CATEGORICAL, categorical=Categorical(max_categories, name=p.name))
-            cp.update(col)
-            out[p.name] = cp
-    # an explicit selection raised on a column without a sketch: nothing was skipped
-    skipped = skipped_columns(table.schema, plans) if columns is None else []
-    return Profile(out, table.num_rows, skipped)

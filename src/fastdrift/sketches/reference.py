@@ -4,7 +4,8 @@ A reference profile bins each numeric column at its exact deciles (``np.quantile
 bit, as :func:`fastdrift.profile` computes them from a whole column), which needs order
 statistics of the whole column.  :func:`build_reference` runs the passes through an
 :class:`Executor` (the file scan's thread pool, :mod:`fastdrift.scan`; Spark's ``mapInArrow``
-jobs, :mod:`fastdrift.spark`), which runs a :class:`Job` over the data's partitions:
+jobs, :mod:`fastdrift.spark`; a table in memory, :func:`profile`), which runs a :class:`Job` over
+the data's partitions:
 
 1. moments, categories and t-digests.  When the executor gives a *pilot* (the first batch,
    read once more), each quantile column also counts an equal-width grid around the pilot's
@@ -28,25 +29,26 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Protocol
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
+from ..adapters import iter_batches
 from ..errors import InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
 from . import codec
 from .categorical import Categorical
 from .histogram import Histogram, fixed_edges, quantile_levels
 from .moments import Moments
-from .plan import CATEGORICAL, NUMERIC, ColumnPlan
+from .plan import CATEGORICAL, NUMERIC, ColumnPlan, plan_columns, skipped_columns
 from .profile import ColumnProfile, Profile
 from .quantiles import (ExactQuantiles, StreamingQuantiles, append_compact, merge_counts, numeric_views,
                         select_counts)
 from .tdigest import TDigest
 
-__all__ = ["Job", "Executor", "build_reference", "count_job"]
+__all__ = ["Job", "Executor", "build_reference", "count_job", "profile"]
 
 #: Values the wanted cells of the first pass's grid may hold for a selection pass on that grid;
 #: beyond (a pilot whose window missed most of the data), an exact-range grid is counted first.
@@ -357,3 +359,57 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         else:
             out[p.name] = ColumnProfile(p.name, CATEGORICAL, categorical=sk[0])
     return Profile(out, rows, skipped)
+
+
+class _Whole:
+    """The executor of a table in memory: one partition, counted as one batch (columns whole)."""
+
+    label, rows, workers = "", None, 1
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+
+    def pilot(self, columns):
+        return None
+
+    def run(self, label, columns, job):
+        st = job.make(0)
+        job.count(st, self.table)
+        return st
+
+
+def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
+            bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
+            reference: Optional[Profile] = None, tdigest: bool = True,
+            compression: float = 100) -> Profile:
+    """Profile a table: one sketch set per column.
+
+    Parameters
+    ----------
+    data : pyarrow Table, RecordBatch, RecordBatchReader, Arrow C stream, or iterable of batches
+        An iterable of batches is read into one table first (the deciles need columns whole).
+    columns : names to profile (default: every column with a supported type)
+    kinds : per-column override, ``"numeric"`` or ``"categorical"``
+    bins, strategy : histogram binning of numeric columns (see :func:`~fastdrift.sketches.histogram.reference_edges`)
+    max_categories : cardinality cap of categorical columns
+    reference : a Profile whose columns and bins to reuse (for profiling *current*
+        data against a reference); ``columns``/``kinds``/``bins``/``tdigest`` are then ignored.
+    tdigest : add a :class:`TDigest` to every numeric column (default True)
+    compression : the t-digests' compression
+    """
+    if reference is not None:
+        return reference.empty_like().update(data)
+    if isinstance(data, pa.Table):
+        table = data
+    else:
+        parts = list(iter_batches(data))
+        if not parts:
+            raise InvalidInputError("no batches to profile")
+        table = pa.Table.from_batches(parts)
+    plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
+                         label="the table")
+    # an explicit selection raised on a column without a sketch: nothing was skipped
+    skipped = skipped_columns(table.schema, plans) if columns is None else []
+    if not plans:
+        return Profile({}, table.num_rows, skipped)
+    return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression)
