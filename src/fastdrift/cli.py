@@ -210,7 +210,8 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
                              bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False))
     if callable(evidence):
         evidence = evidence([p.name for p in plans] if plans is not None else list(reference.columns))
-    prof = profile_data(src, plans, reference=reference, progress=_progress(args), workers=args.workers,
+    prof = profile_data(src, plans, reference=reference, progress=_progress(args),
+                        workers=getattr(args, "workers", None),
                         max_categories=getattr(args, "max_categories", 10_000), evidence=evidence)
     return prof, src
 
@@ -314,8 +315,7 @@ def _cmd_demo(args) -> int:
     import pyarrow.parquet as pq
     from .demo import demo_config, make_tables
     from .report import compare, format_text, render
-    from .dataset import open_data
-    from .scan import EvidenceSample, plan_columns, profile_data
+    from .scan import EvidenceSample
 
     t0 = time.perf_counter()
     ref_table, cur_table = make_tables(args.rows, args.seed)
@@ -327,11 +327,9 @@ def _cmd_demo(args) -> int:
             pq.write_table(t, p, row_group_size=max(args.rows // 8, 1))
             paths.append(p)
         t1 = time.perf_counter()
-        progress = _progress(args)
-        src = open_data([paths[0]])
-        ref = profile_data(src, plan_columns(src.schema, config), progress=progress)
+        ref, _ = _profile_paths([paths[0]], args, config)
         sample = EvidenceSample(config.evidence, [n for n in ref.columns if n != config.latency])
-        cur = profile_data(open_data([paths[1]]), None, reference=ref, progress=progress, evidence=sample)
+        cur, _ = _profile_paths([paths[1]], args, config, reference=ref, evidence=sample)
         t2 = time.perf_counter()
     # The profiles travel as bytes between processes; prove the round trip on the way.
     from .sketches import Profile

@@ -29,8 +29,11 @@ class DataReadError(FastDriftError, OSError):
     """A data file cannot be read or decoded (named in the message)."""
 
 
-def _format_of(path: str) -> Optional[str]:
-    return FORMATS.get(os.path.splitext(path)[1].lower())
+def _format_of(path: str) -> str:
+    fmt = FORMATS.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise InvalidInputError(f"{path}: unknown file format (known extensions: {', '.join(sorted(FORMATS))})")
+    return fmt
 
 
 def _dir_format(path: str) -> str:
@@ -40,11 +43,7 @@ def _dir_format(path: str) -> str:
         for f in files:
             if f.startswith((".", "_")):
                 continue
-            fmt = _format_of(f)
-            if fmt is None:
-                raise InvalidInputError(f"{os.path.join(root, f)}: unknown file format "
-                                        f"(known extensions: {', '.join(sorted(FORMATS))})")
-            found.add(fmt)
+            found.add(_format_of(os.path.join(root, f)))
     if not found:
         raise InvalidInputError(f"{path}: directory holds no data files")
     if len(found) > 1:
@@ -97,13 +96,7 @@ def open_data(paths: Sequence[str]) -> DataSource:
     for p in paths:
         if not os.path.exists(p):
             raise InvalidInputError(f"{p}: no such file or directory")
-        if os.path.isdir(p):
-            fmt = _dir_format(p)
-        else:
-            fmt = _format_of(p)
-            if fmt is None:
-                raise InvalidInputError(f"{p}: unknown file format (known extensions: "
-                                        f"{', '.join(sorted(FORMATS))})")
+        fmt = _dir_format(p) if os.path.isdir(p) else _format_of(p)
         fmts.add(fmt)
         try:
             parts.append(ds.dataset(p, format=fmt, partitioning="hive" if os.path.isdir(p) else None))

@@ -53,20 +53,15 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
     """
     names = schema.names
     spec: Dict[str, dict] = {}
-    explicit = True
-    if config is not None and config.features is not None:
-        for f in config.features:
-            spec[f.name] = dict(kind=f.kind, bins=f.bins, strategy=f.strategy)
+    explicit = config is not None and config.features is not None
     if config is not None:
-        if config.prediction:
-            spec.setdefault(config.prediction, dict(kind=config.prediction_kind))
-        for k in config.kpis:
-            spec.setdefault(k, dict(kind=NUMERIC))
-        if config.latency:
-            spec.setdefault(config.latency, dict(kind=NUMERIC))
-        if config.features is None:  # every other column is a feature, as the monitor does
+        spec = {f.name: dict(kind=f.kind, bins=f.bins, strategy=f.strategy) for f in config.features or ()}
+        for n, kind in [(config.prediction, config.prediction_kind), *((k, NUMERIC) for k in config.kpis),
+                        (config.latency, NUMERIC)]:
+            if n:
+                spec.setdefault(n, dict(kind=kind))
+        if not explicit:  # every other column is a feature, as the monitor does
             spec.update({n: {} for n in names if n not in spec and n not in config.roles()})
-            explicit = False
     if columns is not None:
         spec = {c: spec.get(c, {}) for c in columns}
         explicit = True
@@ -260,31 +255,14 @@ class FileScan:
 def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, reference: Optional[Profile] = None,
                  max_categories: int = 10_000, compression: float = 100, progress=None,
                  workers: Optional[int] = None, evidence: Optional[EvidenceSample] = None) -> Profile:
-    """Profile a scanned dataset.
+    """Profile a scanned dataset: a reference (:func:`~fastdrift.sketches.reference.build_reference`
+    of ``plans``, from :func:`plan_columns`), or with ``reference`` a *current* profile on its
+    columns and bins in one pass, every reference column checked against the data first
+    (:func:`~fastdrift.schema.check_current`).
 
-    Parameters
-    ----------
-    src : DataSource
-        From :func:`~fastdrift.dataset.open_data`.
-    plans : list of ColumnPlan
-        From :func:`plan_columns` (ignored with ``reference``).
-    reference : Profile, optional
-        Count on this profile's columns and bins: one pass (a *current* profile).  Every
-        reference column must be in the data with a type its sketch counts
-        (:func:`~fastdrift.schema.check_current`).
-    max_categories, compression : as :func:`fastdrift.profile`
-    progress : object, optional
-        Told of each pass (:class:`FileScan`).
-    workers : int, optional
-        Threads (default: :func:`default_workers`, one more than the cores).
-    evidence : EvidenceSample, optional
-        With ``reference``: collects a redacted sample of rows on the way.
-
-    Returns
-    -------
-    Profile
-        Without ``reference``: :func:`~fastdrift.sketches.reference.build_reference` over the
-        fragments, equal to ``fastdrift.profile(table)`` of the same rows.
+    ``max_categories`` and ``compression`` are :func:`fastdrift.profile`'s; ``progress`` and
+    ``workers`` :class:`FileScan`'s; ``evidence`` (with ``reference``) collects a redacted sample
+    of rows on the way.
 
     Raises
     ------

@@ -1,22 +1,13 @@
 """Profiles of Spark DataFrames, equal to the single-process profile of the same data.
 
 ``fastdrift.spark.profile(df)`` runs on an existing Spark cluster (pyspark >= 3.5,
-``pip install "fastdrift[spark]"``).  The DataFrame's schema is mapped to Arrow and planned
-as :func:`fastdrift.profile` plans a table's; the passes are those of the reference builder
-(:mod:`fastdrift.sketches.reference`), each one Spark job: :class:`SparkExecutor` runs a pass
-as one ``mapInArrow`` over the partitions, where the executors run the same C/numba kernels
-over the Arrow batches Spark hands to Python and send back one state per partition, in the
-pass's byte form (never pickled sketches).  The states are merged tree-wise: on the
-executors with ``treeReduce`` when there are many partitions, else pairwise on the driver.
-No column is ever collected.
-
-A reference profile with exact decile bins takes three jobs (moments / categories /
-t-digests; the grid counts; the values of the cells holding the deciles), uniform bins two;
-a *current* profile against a given reference one.  The DataFrame is evaluated once per
-pass: ``cache()`` it first when it is expensive to compute.
-
-This module imports pyspark only inside the functions that need it, so
-``import fastdrift`` (and even ``import fastdrift.spark``) never imports pyspark.
+``pip install "fastdrift[spark]"``).  The DataFrame's schema is mapped to Arrow and planned as
+a table's; each pass of the reference builder (:mod:`fastdrift.sketches.reference`: three for
+exact decile bins, two for uniform ones, one for a *current* profile) is one ``mapInArrow`` job
+(:class:`SparkExecutor`): the executors run the same kernels over the Arrow batches and send
+back one state per partition as bytes (never pickled sketches), merged tree-wise.  No column
+is ever collected; the DataFrame is evaluated once per pass (``cache()`` it first when it is
+expensive).  pyspark is imported only inside the functions that need it.
 """
 from __future__ import annotations
 

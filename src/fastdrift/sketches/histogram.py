@@ -44,17 +44,6 @@ def quantile_levels(bins: int) -> np.ndarray:
     return np.arange(1, bins) / bins
 
 
-def uniform_edges(lo: float, hi: float, bins: int) -> np.ndarray:
-    """``bins - 1`` equal-width inner edges over ``[lo, hi]`` (``[lo]`` for a constant column)."""
-    return np.unique(np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([lo]))
-
-
-def no_finite_values(name) -> InvalidInputError:
-    """The error of a reference column without a finite value (no edges can come from it)."""
-    label = f"column {name!r}" if name is not None else "reference"
-    return InvalidInputError(f"{label}: no finite values to derive histogram edges from")
-
-
 def fixed_edges(moments, bins: int, strategy: str, name=None) -> Optional[np.ndarray]:
     """The inner edges that follow from a reference column's :class:`~fastdrift.Moments` alone, or
     None when they are its quantiles (``strategy="quantile"``, not constant).
@@ -67,10 +56,11 @@ def fixed_edges(moments, bins: int, strategy: str, name=None) -> Optional[np.nda
         The column has no finite value.
     """
     if moments.n == 0:
-        raise no_finite_values(name)
+        label = f"column {name!r}" if name is not None else "reference"
+        raise InvalidInputError(f"{label}: no finite values to derive histogram edges from")
     lo, hi = moments.min, moments.max
     if strategy == "uniform":
-        return uniform_edges(lo, hi, bins)
+        return np.unique(np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([lo]))
     return np.array([lo]) if lo == hi else None
 
 

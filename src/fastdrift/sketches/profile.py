@@ -111,12 +111,11 @@ class ColumnProfile:
 
     def empty_like(self) -> "ColumnProfile":
         if self.kind == NUMERIC:
-            td = TDigest(self.tdigest.compression, name=self.name) if self.tdigest is not None else None
-            return ColumnProfile(self.name, NUMERIC, Histogram(self.histogram.edges, name=self.name),
-                                 Moments(name=self.name), tdigest=td)
+            td = self.tdigest
+            return ColumnProfile.empty(self.name, NUMERIC, edges=self.histogram.edges, tdigest=td is not None,
+                                       compression=td.compression if td is not None else 100)
         c = self.categorical
-        return ColumnProfile(self.name, CATEGORICAL,
-                             categorical=Categorical(c.max_categories, key_type=c.key_type, name=self.name))
+        return ColumnProfile.empty(self.name, CATEGORICAL, max_categories=c.max_categories, key_type=c.key_type)
 
 
 class Profile:

@@ -29,12 +29,12 @@ def numeric_views(arr, name):
     return [v for v in iter_columns(arr, name) if v.kind == "numeric"]
 
 
-# The final step differs
-# from quantiles_from_selected on purpose: that one takes every selected value, and a tie block (an
-# integer column's decile cell) can hold a value per row; here the selection is kept as distinct
-# values with counts, so memory does not grow with the data.
 class ExactQuantiles:
     """Mergeable exact quantiles (``np.quantile`` 'linear', bit for bit) over a scanned column.
+
+    The selection is kept as distinct values with counts (unlike the kernels'
+    ``quantiles_from_selected``): a tie block, an integer column's decile cell, would otherwise
+    hold a value per row.
 
     ``count(views)`` returns a chunk's grid counts (pass 2; they add up into :attr:`counts`);
     after :meth:`plan_select`, ``select(views)`` returns a chunk's flagged-cell values as
@@ -187,10 +187,8 @@ class StreamingQuantiles:
     is held grows like sqrt(rows), and at most :data:`_HELD_CAP` distinct values.
 
     After the scan the grid counts are exact; when every cell holding a wanted order
-    statistic is still held, the held values are all of that cell's values and the result
-    is :class:`ExactQuantiles`' arithmetic, bit for bit.  Otherwise (data ordered so that
-    a prefix misleads, a held selection over the cap) the caller selects in one more pass
-    over the same grid, or runs the grid and the selection passes anew.
+    statistic is still held, :meth:`exact` gives :class:`ExactQuantiles` complete; otherwise
+    (a misleading prefix, a held selection over the cap) one whose selection still has to run.
     """
 
     def __init__(self, qs: np.ndarray, pilot: np.ndarray, rows_total: Optional[int]):

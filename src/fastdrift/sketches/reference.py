@@ -1,28 +1,16 @@
-"""The reference profile of data seen in partitions: every pass, and what happens between them.
+"""The reference profile, built in one place: every pass over the data and what happens between.
 
-A reference profile bins each numeric column at its exact deciles (``np.quantile`` bit for
-bit, as :func:`fastdrift.profile` computes them from a whole column), which needs order
-statistics of the whole column.  :func:`build_reference` runs the passes through an
-:class:`Executor` (the file scan's thread pool, :mod:`fastdrift.scan`; Spark's ``mapInArrow``
-jobs, :mod:`fastdrift.spark`; a table in memory, :func:`profile`), which runs a :class:`Job` over
-the data's partitions:
+Numeric reference bins are exact deciles (``np.quantile`` bit for bit), order statistics of
+whole columns.  :func:`build_reference` runs each pass as a :class:`Job` through an
+:class:`Executor` (the file scan's thread pool, :mod:`fastdrift.scan`; Spark's ``mapInArrow``,
+:mod:`fastdrift.spark`; a table in memory, :func:`profile`):
 
-1. moments, categories and t-digests.  When the executor gives a *pilot* (the first batch,
-   read once more), each quantile column also counts an equal-width grid around the pilot's
-   deciles and keeps the values of the cells around each wanted rank
-   (:class:`~fastdrift.sketches.quantiles.StreamingQuantiles`); when every wanted order
-   statistic stays in a kept cell, the edges and their bins' counts are exact with no other pass.
-
-Otherwise (no pilot, data ordered so that a prefix misleads, a kept selection over its cap)
-more passes run over the numeric columns only, as the grid steps of
-:mod:`fastdrift.kernels.quantile` go:
-
-2. equal-width grid counts over each such column's exact [min, max], unless the first pass's
-   grid already counted every value and its wanted cells are small enough to select;
-3. the values of the wanted cells (selections concatenate); the driver interpolates as
-   numpy does, and the decile bins' counts follow from the grid counts and the selection;
-4. histograms, only for uniform bins (whose edges are not order statistics) or an edge
-   whose cell was neither selected nor empty.
+1. moments, categories, t-digests, and, given a pilot batch, each quantile column's grid and
+   kept cells (:class:`~fastdrift.sketches.quantiles.StreamingQuantiles`): usually the only pass;
+2. without a pilot, or when its grid's wanted cells are too full: grid counts over each
+   column's exact [min, max] (:class:`~fastdrift.sketches.quantiles.ExactQuantiles`);
+3. the values of the cells holding the deciles; the bins' counts follow from them;
+4. histograms, only for uniform bins or an edge whose cell was neither selected nor empty.
 """
 from __future__ import annotations
 
@@ -73,26 +61,16 @@ class Job:
 
 
 class Executor(Protocol):
-    """Runs jobs over a dataset's partitions.
+    """Runs jobs over a dataset's partitions."""
 
-    Attributes
-    ----------
-    label : str
-        The data, for error messages ("" for none).
-    rows : int or None
-        Rows of the data when known before a scan.
-    workers : int
-        Threads this process may use between passes.
-    """
-
-    label: str
-    rows: Optional[int]
-    workers: int
+    label: str  # the data, for error messages ("" for none)
+    rows: Optional[int]  # when known before a scan
+    workers: int  # threads this process may use between passes
 
     def pilot(self, columns: List[str]) -> Optional[pa.RecordBatch]:
-        """The first batch of the first partition, or None when the executor has none to give.
-        An executor that gives a pilot merges each partition's state, in partition order, into
-        a fresh ``make()`` state (the first pass's kept cells shrink as the merged counts grow)."""
+        """The first batch of the first partition, or None.  An executor that gives one merges
+        every partition's state into a fresh ``make()``, in partition order (kept cells shrink
+        as the merged counts grow)."""
 
     def run(self, label: str, columns: List[str], job: Job) -> Any:
         """Run ``job`` over every partition (reading ``columns``) and return the merged state."""
@@ -313,15 +291,11 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         if fixed is not None:
             edges[p.name] = fixed
             continue
-        sq = streaming.get(p.name)
-        if sq is not None:
-            eq, done = sq.exact(m.n, m.min, m.max)
-            exact[p.name] = eq
-            # the first pass's grid missed a wanted rank: select on it unless its cells are big
-            if not done and eq.cap <= _SELECT_MAX:
+        eq, done = streaming[p.name].exact(m.n, m.min, m.max) if p.name in streaming else (None, False)
+        if done or (eq is not None and eq.cap <= _SELECT_MAX):
+            exact[p.name] = eq  # the first pass's grid missed a wanted rank: select on it (small cells)
+            if not done:
                 to_select[p.name] = eq
-            elif not done:
-                exact[p.name] = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
         else:
             exact[p.name] = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
     n_pass = 1
