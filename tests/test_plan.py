@@ -3,7 +3,7 @@ import pyarrow as pa
 import pytest
 
 from fastdrift.errors import InvalidInputError, SchemaError
-from fastdrift.sketches.plan import ColumnPlan, plan_columns, skipped_columns
+from fastdrift.sketches.profile import ColumnPlan, plan_columns, skipped_columns
 
 
 def test_planner_rules():

@@ -5,7 +5,7 @@ import pytest
 
 import fastdrift
 from fastdrift.errors import InvalidInputError, SchemaError
-from fastdrift.sketches.plan import ColumnPlan, plan_columns, skipped_columns
+from fastdrift.sketches.profile import ColumnPlan, plan_columns, skipped_columns
 from fastdrift.sketches.reference import build_reference, count_job
 
 

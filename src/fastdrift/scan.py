@@ -29,7 +29,7 @@ from .monitor.config import EvidenceSpec, MonitorConfig
 from .monitor.signals import redact, row_keys
 from .schema import check_current
 from .sketches import Profile
-from .sketches.plan import NUMERIC, ColumnPlan, plan_columns as plan_schema, skipped_columns
+from .sketches.profile import NUMERIC, ColumnPlan, plan_columns as plan_schema, skipped_columns
 from .sketches.reference import Job, build_reference, count_job
 
 __all__ = ["open_data", "profile_data", "DataSource", "ColumnPlan", "plan_columns", "EvidenceSample",
@@ -39,7 +39,7 @@ __all__ = ["open_data", "profile_data", "DataSource", "ColumnPlan", "plan_column
 def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
                  columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
                  bins: int = 10, strategy: str = "quantile", tdigest: bool = True) -> List[ColumnPlan]:
-    """The columns to profile, in schema order (:func:`fastdrift.sketches.plan.plan_columns`).
+    """The columns to profile, in schema order (:func:`fastdrift.sketches.profile.plan_columns`).
 
     With a monitor ``config`` (the file the monitor reads): its features (with their kind,
     bins, strategy), the prediction, KPIs and the latency column (numeric, with a t-digest:

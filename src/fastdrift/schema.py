@@ -11,7 +11,7 @@ from .errors import SchemaError
 from .records import SchemaChange
 from .sketches import ColumnProfile, Profile
 from .sketches.categorical import key_type_of
-from .sketches.plan import NUMERIC, column_kind
+from .sketches.profile import NUMERIC, column_kind
 
 __all__ = ["schema_changes", "check_current"]
 

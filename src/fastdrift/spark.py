@@ -19,7 +19,7 @@ from .errors import InvalidInputError, SchemaError
 from .metrics import compare_profiles
 from .schema import check_current
 from .sketches import Profile
-from .sketches.plan import plan_columns, skipped_columns
+from .sketches.profile import plan_columns, skipped_columns
 from .sketches.reference import Job, build_reference, count_job
 
 __all__ = ["profile", "compare", "PROFILE_OPTIONS", "SparkExecutor"]
@@ -101,20 +101,18 @@ class SparkExecutor:
         return _merge_partials(df.mapInArrow(_partition_job(job), "state binary"), self.merge, job)
 
 
-def _arrow_type(spark_type) -> Optional[pa.DataType]:
-    """The Arrow type Spark hands to ``mapInArrow`` for a column, or None if it has none."""
-    from pyspark.sql.pandas.types import to_arrow_type
-    try:
-        return to_arrow_type(spark_type)
-    except Exception:  # noqa: BLE001 -- unsupported types raise various errors across versions
-        return None
-
-
 def _arrow_schema(dataframe, names: Iterable[str], unsupported: pa.DataType = pa.null()) -> pa.Schema:
     """The Arrow schema ``mapInArrow`` hands to Python for these columns (``unsupported`` where
     Spark's type has none)."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    def arrow(spark_type):
+        try:
+            return to_arrow_type(spark_type)
+        except Exception:  # noqa: BLE001 -- unsupported types raise various errors across versions
+            return unsupported
     fields = {f.name: f.dataType for f in dataframe.schema.fields}
-    return pa.schema([(n, _arrow_type(fields[n]) or unsupported) for n in names])
+    return pa.schema([(n, arrow(fields[n])) for n in names])
 
 
 def _options(config: Optional[Mapping]) -> dict:

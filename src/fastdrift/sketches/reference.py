@@ -30,8 +30,7 @@ from . import codec
 from .categorical import Categorical
 from .histogram import Histogram, fixed_edges, quantile_levels
 from .moments import Moments
-from .plan import CATEGORICAL, NUMERIC, ColumnPlan, plan_columns, skipped_columns
-from .profile import ColumnProfile, Profile
+from .profile import CATEGORICAL, NUMERIC, ColumnPlan, ColumnProfile, Profile, plan_columns, skipped_columns
 from .quantiles import (ExactQuantiles, StreamingQuantiles, append_compact, merge_counts, numeric_views,
                         select_counts)
 from .tdigest import TDigest
@@ -249,7 +248,7 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     executor : Executor
         Runs each pass over the data's partitions.
     plans : list of ColumnPlan
-        From :func:`~fastdrift.sketches.plan.plan_columns`.
+        From :func:`~fastdrift.sketches.profile.plan_columns`.
     skipped : list of str
         ``Profile.skipped``: columns left out because their type has no sketch.
     max_categories, compression : as :func:`fastdrift.profile`
