@@ -83,3 +83,11 @@ def test_builder_errors_name_the_data():
         build_reference(ex, [ColumnPlan("x", "numeric")])
     with pytest.raises(SchemaError, match="no column"):
         build_reference(ex, [])
+
+
+def test_profile_takes_per_column_overrides():
+    t = pa.table({"x": np.arange(100.0), "s": pa.array(["a", "b"] * 50), "y": np.arange(100.0)})
+    p = fastdrift.profile(t, columns={"y": dict(bins=4, strategy="uniform"), "s": {}}, tdigest=False)
+    assert list(p.columns) == ["y", "s"] and p.skipped == []
+    np.testing.assert_array_equal(p["y"].histogram.edges, [24.75, 49.5, 74.25])
+    assert p["y"].histogram.counts.tolist() == [25, 25, 25, 25]

@@ -77,9 +77,15 @@ class Executor(Protocol):
 
 def count_job(reference: Profile) -> Job:
     """The one pass of a *current* profile: every partition counted on ``reference``'s bins."""
-    empty = reference.empty_like().to_bytes()  # what travels to the partitions: bytes, not sketches
-    return Job(lambda i: Profile.from_bytes(empty), lambda p, b: p.update(b), lambda a, b: a.merge(b),
-               Profile.to_bytes, Profile.from_bytes)
+    blob = reference.empty_like().to_bytes()  # what travels to the partitions: bytes, not sketches
+    template: List[Profile] = []
+
+    def make(i):
+        if not template:  # decoded once where the job runs: empty_like is cheaper than a decode
+            template.append(Profile.from_bytes(blob))
+        return template[0].empty_like()
+
+    return Job(make, lambda p, b: p.update(b), lambda a, b: a.merge(b), Profile.to_bytes, Profile.from_bytes)
 
 
 def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQuantiles]:
@@ -361,7 +367,8 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
     ----------
     data : pyarrow Table, RecordBatch, RecordBatchReader, Arrow C stream, or iterable of batches
         An iterable of batches is read into one table first (the deciles need columns whole).
-    columns : names to profile (default: every column with a supported type)
+    columns : names to profile (default: every column with a supported type), or a mapping of name to
+        overrides (``kind``, ``bins``, ``strategy``; see :func:`~fastdrift.sketches.profile.plan_columns`)
     kinds : per-column override, ``"numeric"`` or ``"categorical"``
     bins, strategy : histogram binning of numeric columns (see :func:`~fastdrift.sketches.histogram.reference_edges`)
     max_categories : cardinality cap of categorical columns
