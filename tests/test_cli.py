@@ -324,7 +324,7 @@ def test_parallel_scan_is_deterministic(data, tmp_path):
 
 def test_progress_line_without_a_row_count():
     import io
-    from fastdrift.scan import Progress
+    from fastdrift.cli import Progress
     p = Progress(io.StringIO(), enabled=True)
     assert not p.enabled  # a StringIO is not a terminal
     p.start("pass 1/4", None, total_file_bytes=4_000)

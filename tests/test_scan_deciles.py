@@ -16,8 +16,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from fastdrift import scan
+from fastdrift.sketches import quantiles, reference
 from fastdrift.errors import InvalidInputError
-from fastdrift.scan import open_data, plan_columns, profile_data
+from fastdrift.dataset import open_data
+from fastdrift.scan import plan_columns, profile_data
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                       HealthCheck.too_slow])
@@ -63,17 +65,17 @@ def _profile(tmp_path, table, row_group, bins, workers, labels=None):
     pq.write_table(table, path, row_group_size=row_group)
     src = open_data([str(path)])
     if labels is not None:
-        run = scan._Scanner.run
+        run = scan.FileScan.run
 
         def spy(self, label, *a, **k):
             labels.append(label)
             return run(self, label, *a, **k)
-        scan._Scanner.run = spy
+        scan.FileScan.run = spy
     try:
         return profile_data(src, plan_columns(src.schema, bins=bins, tdigest=False), workers=workers)
     finally:
         if labels is not None:
-            scan._Scanner.run = run
+            scan.FileScan.run = run
 
 
 def _check(prof, table, bins):
@@ -133,16 +135,16 @@ def test_a_misleading_prefix_falls_back_exactly(tmp_path, order):
 
 
 @pytest.mark.parametrize("cap, z, select_max, later", [
-    (0, scan._Z, scan._SELECT_MAX, ["exact deciles)"]),  # over the held cap: selection dropped
-    (1 << 18, 0.0, scan._SELECT_MAX, ["exact deciles)"]),  # no margin: the held cells miss
+    (0, quantiles._Z, reference._SELECT_MAX, ["exact deciles)"]),  # over the held cap: selection dropped
+    (1 << 18, 0.0, reference._SELECT_MAX, ["exact deciles)"]),  # no margin: the held cells miss
     (1 << 18, 0.0, 0, ["quantile grid)", "exact deciles)"]),  # ... and the grid's cells too full
 ])
 def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z, select_max, later):
     """The first pass's grid counts stay complete, so one selection pass on that grid finishes
     the job; when its wanted cells are too full, an exact-range grid and its selection."""
-    monkeypatch.setattr(scan, "_HELD_CAP", cap)
-    monkeypatch.setattr(scan, "_Z", z)
-    monkeypatch.setattr(scan, "_SELECT_MAX", select_max)
+    monkeypatch.setattr(quantiles, "_HELD_CAP", cap)
+    monkeypatch.setattr(quantiles, "_Z", z)
+    monkeypatch.setattr(reference, "_SELECT_MAX", select_max)
     table = _big(np.random.default_rng(3), 100_000, "random")
     labels = []
     prof = _profile(tmp_path, table, 7_000, 10, 2, labels)
@@ -153,12 +155,12 @@ def test_forced_fallbacks_stay_exact(tmp_path, monkeypatch, cap, z, select_max, 
 def test_held_values_stay_bounded(tmp_path, monkeypatch):
     """What the first pass keeps grows far slower than the rows (sqrt-like), never past the cap."""
     peaks = {}
-    merge = scan._StreamingQuantiles.merge
+    merge = quantiles.StreamingQuantiles.merge
 
     def spy(self, st, rows):
         merge(self, st, rows)
         peaks[id(self)] = max(peaks.get(id(self), 0), self._size)
-    monkeypatch.setattr(scan._StreamingQuantiles, "merge", spy)
+    monkeypatch.setattr(quantiles.StreamingQuantiles, "merge", spy)
     held = {}
     for n in (100_000, 800_000):
         peaks.clear()
@@ -169,7 +171,7 @@ def test_held_values_stay_bounded(tmp_path, monkeypatch):
         assert len(labels) == 1
         _check(prof, table, 10)
         held[n] = max(peaks.values())
-    assert held[800_000] < 4 * held[100_000] and held[800_000] < scan._HELD_CAP
+    assert held[800_000] < 4 * held[100_000] and held[800_000] < quantiles._HELD_CAP
 
 
 def test_strings_read_as_dictionaries_count_the_same(tmp_path):

@@ -256,6 +256,7 @@ def test_changed_type_against_a_reference_is_a_schema_error_on_the_driver(spark,
 def test_merge_falls_back_to_the_driver_without_rdd(profiles):
     # Spark Connect DataFrames have no .rdd: "auto" must merge the collected partials on the
     # driver, "executors" must say it cannot.
+    from fastdrift.sketches.reference import count_job
     from fastdrift.spark import _merge_partials
     local, _ = profiles
     halves = [fastdrift.Profile.from_bytes(local.to_bytes()) for _ in range(3)]
@@ -268,11 +269,11 @@ def test_merge_falls_back_to_the_driver_without_rdd(profiles):
         def collect(self):
             return [(p.to_bytes(),) for p in halves]
 
-    merged = _merge_partials(ConnectLike(), "auto")
+    merged = _merge_partials(ConnectLike(), "auto", count_job(local))
     assert merged.rows == 3 * local.rows
     np.testing.assert_array_equal(merged["f"].histogram.counts, 3 * local["f"].histogram.counts)
     with pytest.raises(RuntimeError, match="rdd"):
-        _merge_partials(ConnectLike(), "executors")
+        _merge_partials(ConnectLike(), "executors", count_job(local))
 
 
 def test_passes_over_the_data(spark, monkeypatch):

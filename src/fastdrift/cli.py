@@ -22,9 +22,11 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
+from typing import Optional
 
-__all__ = ["main", "EXIT_ERROR", "EXIT_INPUT", "EXIT_SCHEMA", "EXIT_CORRUPT", "EXIT_USAGE"]
+__all__ = ["main", "Progress", "EXIT_ERROR", "EXIT_INPUT", "EXIT_SCHEMA", "EXIT_CORRUPT", "EXIT_USAGE"]
 
 EXIT_ERROR, EXIT_INPUT, EXIT_SCHEMA, EXIT_CORRUPT, EXIT_USAGE = 3, 4, 5, 6, 64
 PROFILE_SUFFIX = ".fdp"
@@ -50,6 +52,86 @@ def _exit_code(exc: BaseException) -> int:
     if isinstance(exc, (InvalidInputError, OSError)):
         return EXIT_INPUT
     return EXIT_ERROR
+
+
+def _human(n: float, unit: str = "") -> str:
+    for u in ("", "k", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.0f}{u}{unit}" if u == "" else f"{n:.1f}{u}{unit}"
+        n /= 1000
+    return f"{n:.1f}P{unit}"
+
+
+class Progress:
+    """A one-line progress bar on a stream: rows, bytes, rate, ETA.
+
+    Off (prints nothing) unless ``enabled`` and the stream is a terminal: a log file or a
+    pipe must not fill with carriage returns.  Thread-safe: the scan's workers call :meth:`add`
+    (:class:`fastdrift.scan.FileScan` reports each pass to it).
+    """
+
+    def __init__(self, stream=None, enabled: bool = True, interval: float = 0.2):
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.enabled = bool(enabled and isatty is not None and isatty())
+        self.interval = interval
+        self._lock = threading.Lock()
+        self.rows = self.bytes = 0
+        self.total_rows: Optional[int] = None
+        self.total_file_bytes = self.file_bytes_done = 0
+        self.label = ""
+        self._t0 = self._last = time.perf_counter()
+
+    def start(self, label: str, total_rows: Optional[int], total_file_bytes: int = 0) -> None:
+        with self._lock:
+            self.label, self.total_rows = label, total_rows
+            self.total_file_bytes, self.file_bytes_done = total_file_bytes, 0
+            self.rows = self.bytes = 0
+            self._t0 = time.perf_counter()
+
+    def file_done(self, nbytes: int) -> None:
+        """A whole file was read: the ETA's measure when the row count is unknown (CSV, JSON)."""
+        with self._lock:
+            self.file_bytes_done += nbytes
+
+    def add(self, rows: int, nbytes: int) -> None:
+        with self._lock:
+            self.rows += rows
+            self.bytes += nbytes
+            now = time.perf_counter()
+            if self.enabled and now - self._last >= self.interval:
+                self._last = now
+                self._draw(now)
+
+    def line(self, now: Optional[float] = None) -> str:
+        """The bar's text (also what tests check)."""
+        now = time.perf_counter() if now is None else now
+        dt = max(now - self._t0, 1e-9)
+        rate = self.rows / dt
+        parts = [self.label, f"{self.rows:,} rows"]
+        if self.total_rows:
+            frac = min(self.rows / self.total_rows, 1.0)
+            eta = (self.total_rows - self.rows) / rate if rate > 0 else float("nan")
+            parts[1] = f"{self.rows:,}/{self.total_rows:,} rows ({frac:.0%})"
+            parts.append(f"ETA {eta:.0f}s" if eta == eta else "ETA ?")
+        elif self.total_file_bytes:
+            frac = min(self.file_bytes_done / self.total_file_bytes, 1.0)
+            eta = dt * (1 - frac) / frac if frac > 0 else float("nan")
+            parts.append(f"files {frac:.0%}, ETA {eta:.0f}s" if eta == eta else "ETA ?")
+        parts.insert(2, f"{_human(self.bytes, 'B')} ({_human(self.bytes / dt, 'B/s')})")
+        parts.insert(3, f"{_human(rate, ' rows/s')}")
+        return "  ".join(parts)
+
+    def _draw(self, now: float) -> None:
+        self.stream.write("\r" + self.line(now)[:200] + "\x1b[K")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            with self._lock:
+                self._draw(time.perf_counter())
+                self.stream.write("\n")
+                self.stream.flush()
 
 
 # -- shared helpers -----------------------------------------------------------------------------------
@@ -87,11 +169,10 @@ def _read_profile(path: str):
 def _evidence_sample(config, columns):
     """The redacted row sample a compare's alerts carry (the config's evidence: section)."""
     from .monitor.config import MonitorConfig
-    from .scan import EvidenceSample
     cfg = config or MonitorConfig()
     cols = [c for c in (cfg.feature_names() or [n for n in columns if n not in cfg.roles()])]
     cols += [c for c in (cfg.prediction, cfg.request_id) if c and c not in cols]
-    return EvidenceSample(cfg.evidence, cols)
+    return cfg.evidence.sample(cols)
 
 
 def _config(args):
@@ -102,7 +183,6 @@ def _config(args):
 
 
 def _progress(args):
-    from .scan import Progress
     return Progress(sys.stderr, enabled=not args.quiet)
 
 
@@ -117,9 +197,10 @@ def _kinds(pairs):
 
 
 def _profile_paths(paths, args, config, reference=None, evidence=None):
-    """Profile data files: (Profile, DataSource).  ``evidence``: an EvidenceSample, or a
+    """Profile data files: (Profile, DataSource).  ``evidence``: an empty RowSample, or a
     callable that makes one from the profiled column names."""
-    from .scan import open_data, plan_columns, profile_data
+    from .dataset import open_data
+    from .scan import plan_columns, profile_data
     src = open_data(paths)
     plans = None
     if reference is None:
@@ -128,7 +209,8 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
                              bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False))
     if callable(evidence):
         evidence = evidence([p.name for p in plans] if plans is not None else list(reference.columns))
-    prof = profile_data(src, plans, reference=reference, progress=_progress(args), workers=args.workers,
+    prof = profile_data(src, plans, reference=reference, progress=_progress(args),
+                        workers=getattr(args, "workers", None),
                         max_categories=getattr(args, "max_categories", 10_000), evidence=evidence)
     return prof, src
 
@@ -179,9 +261,8 @@ def _load_side(path: str, args, config, reference=None, evidence=None):
 
 
 def _compare(args):
-    from .errors import SchemaError
     from .report import compare
-    from .scan import schema_changes
+    from .schema import check_profiles, schema_changes
     config = _config(args)
     ref, ref_types, _ = _load_side(args.ref, args, config)
     # Data on the CUR side: keep a redacted sample of its rows as the alerts' evidence, as a
@@ -189,22 +270,10 @@ def _compare(args):
     # A CUR profile file brings the sample `fastdrift profile --evidence` saved in it.
     cur, cur_types, evidence = _load_side(args.cur, args, config, reference=ref,
                                           evidence=_evidence_sample(config, list(ref.columns)))
-    for n, cp in ref.columns.items():
-        cc = cur.columns.get(n)
-        if cc is None:
-            raise SchemaError(f"{args.cur}: column {n!r} of the reference is missing")
-        if cc.kind != cp.kind:
-            raise SchemaError(f"{args.cur}: column {n!r} changed type: {cp.kind} in the reference, "
-                              f"{cc.kind} now")
-    changes = []
-    if cur_types is not None:
-        # Types within a kind and new columns, when both sides know their schema (data, or
-        # profile files that saved it); skipped reference columns are known, not new.
-        known = {n: None for n in ref.skipped}
-        known.update(ref_types if ref_types is not None else {n: None for n in ref.columns})
-        changes = [c for c in schema_changes({k: v for k, v in known.items() if v is not None},
-                                             cur_types, ref.columns)
-                   if not (c.change == "new" and c.column in known)]
+    check_profiles(ref.columns, cur, args.cur)
+    # Types within a kind and new columns, when both sides know their schema (data, or profile
+    # files that saved it); skipped reference columns are known, not new.
+    changes = [] if cur_types is None else schema_changes(ref_types or {}, cur_types, ref.columns, ref.skipped)
     return compare(ref, cur, config, rules=args.rules, schema_changes=changes, evidence=evidence,
                    ref_label=args.ref, cur_label=args.cur)
 
@@ -232,7 +301,6 @@ def _cmd_demo(args) -> int:
     import pyarrow.parquet as pq
     from .demo import demo_config, make_tables
     from .report import compare, format_text, render
-    from .scan import EvidenceSample, open_data, plan_columns, profile_data
 
     t0 = time.perf_counter()
     ref_table, cur_table = make_tables(args.rows, args.seed)
@@ -244,11 +312,9 @@ def _cmd_demo(args) -> int:
             pq.write_table(t, p, row_group_size=max(args.rows // 8, 1))
             paths.append(p)
         t1 = time.perf_counter()
-        progress = _progress(args)
-        src = open_data([paths[0]])
-        ref = profile_data(src, plan_columns(src.schema, config), progress=progress)
-        sample = EvidenceSample(config.evidence, [n for n in ref.columns if n != config.latency])
-        cur = profile_data(open_data([paths[1]]), None, reference=ref, progress=progress, evidence=sample)
+        ref, _ = _profile_paths([paths[0]], args, config)
+        sample = config.evidence.sample([n for n in ref.columns if n != config.latency])
+        cur, _ = _profile_paths([paths[1]], args, config, reference=ref, evidence=sample)
         t2 = time.perf_counter()
     # The profiles travel as bytes between processes; prove the round trip on the way.
     from .sketches import Profile

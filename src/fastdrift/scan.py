@@ -1,278 +1,44 @@
 """Profiles of files and directories, batch by batch, in bounded memory, on every core.
 
-``fastdrift profile`` and ``fastdrift compare`` read data through
-:mod:`pyarrow.dataset` (Parquet, Arrow IPC / Feather, CSV, JSON lines; files,
-directories, hive partitions) and never hold a whole column: state is one set of
-sketches per column and per worker, whatever the size of the data.
+``fastdrift profile`` and ``fastdrift compare`` read data through :mod:`fastdrift.dataset`
+and never hold a whole column: state is one set of sketches per column and per worker,
+whatever the size of the data.  :class:`FileScan` runs the passes of the reference builder
+(:mod:`fastdrift.sketches.reference`: usually one, exact deciles included) and the one pass
+of a *current* profile: fragments (files; Parquet row groups) are counted by a thread pool
+- the kernels release the GIL - each into its own partial state, merged in fragment order
+as they complete, so the result does not depend on scheduling and at most ``2 * workers``
+partial states exist at once.
 
-A *reference* profile needs exact decile edges (``np.quantile`` bit for bit,
-as :func:`fastdrift.profile` computes them from a whole column).  Usually one
-scan gives them (:class:`_StreamingQuantiles`):
-
-1. moments, categories and t-digests, and per quantile column the counts of an
-   equal-width grid fixed before the scan from a *pilot* (the first batch, read
-   once more) plus the values of the cells around each wanted rank; those
-   *held* cells only shrink as the running counts locate the ranks better
-   (+-5 standard errors of a quantile of the rows seen), so what is kept grows
-   like sqrt(rows) and is capped.  When every cell holding a wanted order
-   statistic is still held, the edges (sorted held values, interpolated as
-   numpy does) and the bin counts (grid counts + held values: an edge lies in
-   a held or an empty cell) are exact with no second scan.
-
-Only when that fails (data ordered so that a prefix misleads, a held selection
-over its cap) do more scans run, over the numeric columns only, exactly as the
-grid steps of :mod:`fastdrift.kernels.quantile` go:
-
-2. the values of the wanted cells of the same grid (selections concatenate),
-   or, when those cells are too full, equal-width grid counts over each such
-   column's exact [min, max] and then the selection on that grid;
-3. histograms, only for uniform bins (whose edges are not order statistics) or
-   an edge whose cell was neither selected nor empty.
-
-A *current* profile (on a reference's bins) is one pass.  Parquet string
-columns are read dictionary-encoded (categories counted on the indices, same
-result).  Fragments (files; Parquet row groups) are
-counted by a thread pool - the kernels release the GIL - each into its own
-partial sketches, which are merged in fragment order as they complete, so the
-result does not depend on scheduling and at most ``2 * workers`` partial
-states exist at once.
-
-Memory: pyarrow's scanner holds a fragment's decoded batch (bounded by the
-row-group size, not by ``batch_size``) per worker; the sketches are O(bins +
-categories + t-digest centroids) per column, plus in pass 1 a quantile column's
-16Ki grid counters and held values (~50k distinct at 10M rows; at most 2**18,
-past which the selection pass runs instead).
+Memory: pyarrow's scanner holds a fragment's decoded batch (bounded by the row-group size)
+per worker; the sketches are O(bins + categories + t-digest centroids) per column, plus in
+the first pass a quantile column's 16Ki grid counters and held values (~50k distinct at 10M
+rows; at most 2**18, past which the selection pass runs instead).
 """
 from __future__ import annotations
 
 import collections
-import functools
 import concurrent.futures as cf
-import dataclasses
 import os
-import sys
-import threading
-import time
-from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.types as pat
 
-from .adapters.arrow import iter_columns
-from .errors import FastDriftError, InvalidInputError, SchemaError
-from .monitor.config import EvidenceSpec, MonitorConfig
-from .sketches.sample import redact, row_keys
-from .records import SchemaChange
-from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest
-from .sketches.profile import CATEGORICAL, NUMERIC, column_kind
+from .dataset import DataSource, batches, fragment_path, open_data
+from .monitor.config import MonitorConfig
+from .schema import check_current
+from .sketches import Profile
+from .sketches.profile import NUMERIC, ColumnPlan, plan_columns as plan_schema, skipped_columns
+from .sketches.reference import Job, build_reference, count_job
+from .sketches.sample import RowSample
 
-__all__ = ["open_data", "profile_data", "Progress", "DataSource", "ColumnPlan", "plan_columns",
-           "schema_changes", "check_current", "EvidenceSample", "FORMATS"]
-
-#: File extension -> pyarrow.dataset format name.
-FORMATS = {".parquet": "parquet", ".pq": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc",
-           ".csv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
-_BATCH_ROWS = 131_072  # per-batch Python work (views, calls) amortised; a row group bounds it anyway
-
-
-class DataReadError(FastDriftError, OSError):
-    """A data file cannot be read or decoded (named in the message)."""
-
-
-# -- opening ---------------------------------------------------------------------------------------
-
-def _format_of(path: str) -> Optional[str]:
-    return FORMATS.get(os.path.splitext(path)[1].lower())
-
-
-def _dir_format(path: str) -> str:
-    found = set()
-    for root, dirs, files in os.walk(path):
-        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
-        for f in files:
-            if f.startswith((".", "_")):
-                continue
-            fmt = _format_of(f)
-            if fmt is None:
-                raise InvalidInputError(f"{os.path.join(root, f)}: unknown file format "
-                                        f"(known extensions: {', '.join(sorted(FORMATS))})")
-            found.add(fmt)
-    if not found:
-        raise InvalidInputError(f"{path}: directory holds no data files")
-    if len(found) > 1:
-        raise InvalidInputError(f"{path}: mixes file formats {sorted(found)}")
-    return found.pop()
-
-
-@dataclass
-class DataSource:
-    """A dataset to scan and what is known about its size (for the progress bar)."""
-
-    paths: Tuple[str, ...]
-    dataset: ds.Dataset
-    fragments: list  # ds.Fragment, or (Parquet file fragment, row-group index)
-    file_bytes: int
-    rows: Optional[int]  # None when counting would need a scan (CSV, JSON)
-    logical_schema: Optional[pa.Schema] = None  # the data's types when ``dataset`` reads some differently
-
-    @property
-    def schema(self) -> pa.Schema:
-        """The data's Arrow types (what profiles and schema changes report)."""
-        return self.logical_schema if self.logical_schema is not None else self.dataset.schema
-
-    @property
-    def read_schema(self) -> pa.Schema:
-        """The types batches are read as (Parquet string columns: dictionary-encoded)."""
-        return self.dataset.schema
-
-    @property
-    def label(self) -> str:
-        return ", ".join(self.paths)
-
-
-def open_data(paths: Sequence[str]) -> DataSource:
-    """Open files / directories (hive partitions discovered) as one dataset.
-
-    Raises
-    ------
-    InvalidInputError
-        A path does not exist, has an unknown extension, or the paths mix formats.
-    DataReadError
-        pyarrow cannot read a file's schema (names the file).
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = [os.fspath(p) for p in paths]
-    if not paths:
-        raise InvalidInputError("no data paths given")
-    parts, fmts = [], set()
-    for p in paths:
-        if not os.path.exists(p):
-            raise InvalidInputError(f"{p}: no such file or directory")
-        if os.path.isdir(p):
-            fmt = _dir_format(p)
-        else:
-            fmt = _format_of(p)
-            if fmt is None:
-                raise InvalidInputError(f"{p}: unknown file format (known extensions: "
-                                        f"{', '.join(sorted(FORMATS))})")
-        fmts.add(fmt)
-        try:
-            parts.append(ds.dataset(p, format=fmt, partitioning="hive" if os.path.isdir(p) else None))
-        except (pa.ArrowException, OSError) as exc:
-            raise DataReadError(f"{p}: cannot read as {fmt}: {_one_line(exc)}") from None
-    if len(fmts) > 1:
-        raise InvalidInputError(f"data paths mix file formats {sorted(fmts)}")
-    try:
-        dset = parts[0] if len(parts) == 1 else ds.dataset(parts)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataReadError(f"{', '.join(paths)}: schemas do not unify: {_one_line(exc)}") from None
-    fmt = fmts.pop()
-    logical = None
-    if fmt == "parquet":
-        logical = dset.schema
-        dset = _dictionary_strings(paths, dset)
-    frags, size, rows = [], 0, 0
-    try:
-        for f in dset.get_fragments():
-            size += os.path.getsize(f.path) if os.path.exists(f.path) else 0
-            if fmt == "parquet":
-                # Row groups are the parallel unit: one big file still keeps every core busy.  They
-                # are made into fragments only when read: each row-group fragment carries the file's
-                # metadata, so splitting up front held O(row groups²) metadata (~240 MiB at 160).
-                md = f.metadata
-                frags.extend((f, i) for i in range(md.num_row_groups))
-                rows += md.num_rows
-            else:
-                frags.append(f)
-                if fmt == "ipc":
-                    rows += f.count_rows()  # footers only
-    except (pa.ArrowException, OSError) as exc:
-        raise DataReadError(f"{', '.join(paths)}: {_one_line(exc)}") from None
-    return DataSource(tuple(paths), dset, frags, size, rows if fmt in ("parquet", "ipc") else None, logical)
-
-
-#: A string column is read dictionary-encoded when its first column chunk's dictionary page holds
-#: at most this many (compressed) bytes per row of a batch: measured, 2,000 short categories in
-#: batches of 131,072 rows (9 KB) count 1.5x faster as dictionaries, 8,000 (41 KB) 1.7x slower
-#: (each batch maps its whole dictionary), unique ids 2x slower.
-_DICT_BYTES_PER_ROW = 1 / 8
-
-
-def _small_dictionaries(dset: ds.Dataset, names: List[str]) -> List[str]:
-    """The columns of ``names`` whose first Parquet column chunk has a small dictionary page."""
-    if not names:
-        return []
-    try:
-        frag = next(iter(dset.get_fragments()))
-        md = frag.metadata
-        if md.num_row_groups == 0:
-            return []
-        rg = md.row_group(0)
-        out = []
-        for i in range(rg.num_columns):
-            c = rg.column(i)
-            limit = min(rg.num_rows, _BATCH_ROWS) * _DICT_BYTES_PER_ROW
-            if c.path_in_schema in names and c.has_dictionary_page and c.dictionary_page_offset is not None \
-                    and 0 < c.data_page_offset - c.dictionary_page_offset <= limit:
-                out.append(c.path_in_schema)
-        return out
-    except (pa.ArrowException, OSError, StopIteration):
-        return []
-
-
-def _dictionary_strings(paths: Sequence[str], dset: ds.Dataset) -> ds.Dataset:
-    """The Parquet dataset with its small-dictionary string columns read dictionary-encoded.
-
-    Writers dictionary-encode low-cardinality strings; read as dictionaries they are never
-    decoded into string arrays, and a Categorical counts their indices (~600M/s) instead of
-    hashing every string (~40M/s), with the same categories in the same (arrival) order.
-    Only columns whose first chunk has a small dictionary page (:data:`_DICT_BYTES_PER_ROW`); a
-    later chunk that fell back to plain encoding is dictionary-encoded by the reader.
-    """
-    strs = [f.name for f in dset.schema if pat.is_string(f.type) or pat.is_large_string(f.type)]
-    strs = _small_dictionaries(dset, strs)
-    if not strs:
-        return dset
-    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=strs))
-    # Not memory-mapped (measured -15% CPU of the read): a file truncated while it is mapped
-    # kills the process with SIGBUS, where read() gives the one-line error of a damaged file.
-    try:
-        parts = [ds.dataset(p, format=fmt, partitioning="hive" if os.path.isdir(p) else None)
-                 for p in paths]
-        out = parts[0] if len(parts) == 1 else ds.dataset(parts)
-    except (pa.ArrowException, OSError):
-        return dset  # read as strings, as before
-    if out.schema.names != dset.schema.names:
-        return dset
-    return out
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-# -- columns ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ColumnPlan:
-    """How one column is profiled: kind, binning, and whether it gets a t-digest."""
-
-    name: str
-    kind: str
-    bins: int = 10
-    strategy: str = "quantile"
-    tdigest: bool = True
+__all__ = ["open_data", "profile_data", "DataSource", "ColumnPlan", "plan_columns", "with_sample",
+           "FileScan", "default_workers"]
 
 
 def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
                  columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
                  bins: int = 10, strategy: str = "quantile", tdigest: bool = True) -> List[ColumnPlan]:
-    """The columns to profile, in schema order.
+    """The columns to profile, in schema order (:func:`fastdrift.sketches.profile.plan_columns`).
 
     With a monitor ``config`` (the file the monitor reads): its features (with their kind,
     bins, strategy), the prediction, KPIs and the latency column (numeric, with a t-digest:
@@ -285,217 +51,48 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
         A selected column is not in the data or its type has no sketch.
     """
     names = schema.names
-    kinds = dict(kinds or {})
-    for k, v in kinds.items():
-        if v not in (NUMERIC, CATEGORICAL):
-            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
     spec: Dict[str, dict] = {}
-    explicit = True
-    if config is not None and config.features is not None:
-        for f in config.features:
-            spec[f.name] = dict(kind=f.kind, bins=f.bins, strategy=f.strategy)
+    explicit = config is not None and config.features is not None
     if config is not None:
-        if config.prediction:
-            spec.setdefault(config.prediction, dict(kind=config.prediction_kind))
-        for k in config.kpis:
-            spec.setdefault(k, dict(kind=NUMERIC))
-        if config.latency:
-            spec.setdefault(config.latency, dict(kind=NUMERIC))
-        if config.features is None:  # every other column is a feature, as the monitor does
-            for n in names:
-                if n not in spec and n not in config.roles():
-                    spec[n] = {}
-                    explicit = False if column_kind(schema.field(n).type) is None else explicit
-            explicit = False
+        spec = {f.name: dict(kind=f.kind, bins=f.bins, strategy=f.strategy) for f in config.features or ()}
+        for n, kind in [(config.prediction, config.prediction_kind), *((k, NUMERIC) for k in config.kpis),
+                        (config.latency, NUMERIC)]:
+            if n:
+                spec.setdefault(n, dict(kind=kind))
+        if not explicit:  # every other column is a feature, as the monitor does
+            spec.update({n: {} for n in names if n not in spec and n not in config.roles()})
     if columns is not None:
         spec = {c: spec.get(c, {}) for c in columns}
         explicit = True
     if not spec:
-        spec = {n: {} for n in names}
-        explicit = False
-    missing = [c for c in spec if c not in names]
-    if missing:
-        raise SchemaError(f"column {missing[0]!r} is not in the data (it has {names})")
-    out = []
-    for n in names:
-        if n not in spec:
-            continue
-        s = spec[n]
-        kind = kinds.get(n) or s.get("kind") or column_kind(schema.field(n).type)
-        if kind is None:
-            if explicit:
-                raise SchemaError(f"column {n!r}: Arrow type {schema.field(n).type} has no default sketch; "
-                                  "give it a kind")
-            continue
-        if kind == NUMERIC and column_kind(schema.field(n).type) != NUMERIC:
-            raise SchemaError(f"column {n!r}: Arrow type {schema.field(n).type} cannot be profiled as numeric")
-        out.append(ColumnPlan(n, kind, s.get("bins") or bins, s.get("strategy") or strategy, tdigest))
-    return out
+        return plan_schema(schema, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest)
+    order = {n: i for i, n in enumerate(names)}  # schema order; a missing column first, to be named
+    spec = {n: spec[n] for n in sorted(spec, key=lambda n: order.get(n, -1))}
+    return plan_schema(schema, spec, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
+                       explicit=explicit)
 
 
-def schema_changes(ref_types: Mapping[str, str], schema, columns: Mapping[str, ColumnProfile]):
-    """Schema differences between reference Arrow types and current data that are *not* errors.
+def with_sample(base: Job, sample: RowSample) -> Job:
+    """``base`` with a row sample taken on the way; the merged sample is the state's second item.
 
-    ``schema`` is the current data's ``pa.Schema`` or a mapping of column name to Arrow
-    type string (the schema a profile file saved).
-
-    A column of the reference missing from the current data, or whose type no longer
-    fits its sketch kind, is an error (raised by :func:`check_current`); an Arrow type
-    that changed within the same kind (int64 -> float64, string -> large_string) is a
-    ``"type"`` change, a column only in the current data is ``"new"``.
+    A row's key is that of (partition index * 2**32 + its row in the partition), so the sample
+    does not depend on how partitions are scheduled or merged.
     """
-    cur = {f.name: str(f.type) for f in schema} if isinstance(schema, pa.Schema) else dict(schema)
-    out = []
-    for n, cp in columns.items():
-        t = ref_types.get(n)
-        if t is not None and n in cur and cur[n] != t:
-            out.append(SchemaChange(n, "type", t, cur[n]))
-    for name, t in cur.items():
-        if name not in columns and name not in ref_types:
-            out.append(SchemaChange(name, "new", None, t))
-    return out
+    def make(i):
+        return [base.make(i), sample.copy(), i, 0]  # state, sample, partition, its next row
 
+    def count(st, b):
+        base.count(st[0], b)
+        st[1].update(b, st[1].keys((st[2] << 32) + st[3], b.num_rows))
+        st[3] += b.num_rows
 
-def check_current(reference: Profile, schema: pa.Schema, label: str) -> None:
-    """Raise SchemaError when current data cannot be counted on the reference's sketches."""
-    from .sketches.categorical import key_type_of
-    for n, cp in reference.columns.items():
-        if n not in schema.names:
-            raise SchemaError(f"{label}: column {n!r} of the reference is missing")
-        t = schema.field(n).type
-        if cp.kind == NUMERIC:
-            ok = column_kind(t) == NUMERIC and not pat.is_null(t)
-        else:
-            kt = key_type_of(t)
-            ok = kt is not None and (cp.categorical.key_type is None or kt == cp.categorical.key_type)
-        if not ok:
-            raise SchemaError(f"{label}: column {n!r} changed type: {cp.kind} in the reference, "
-                              f"Arrow {t} now")
+    def merge(acc, st):
+        base.merge(acc[0], st[0])
+        acc[1].merge(st[1])
+        return acc
 
+    return Job(make, count, merge)  # the sample stays in this process
 
-# -- progress ----------------------------------------------------------------------------------------
-
-def _human(n: float, unit: str = "") -> str:
-    for u in ("", "k", "M", "G", "T"):
-        if abs(n) < 1000:
-            return f"{n:.0f}{u}{unit}" if u == "" else f"{n:.1f}{u}{unit}"
-        n /= 1000
-    return f"{n:.1f}P{unit}"
-
-
-class Progress:
-    """A one-line progress bar on a stream: rows, bytes, rate, ETA.
-
-    Off (prints nothing) unless ``enabled`` and the stream is a terminal: a log file or a
-    pipe must not fill with carriage returns.  Thread-safe: workers call :meth:`add`.
-    """
-
-    def __init__(self, stream=None, enabled: bool = True, interval: float = 0.2):
-        self.stream = stream if stream is not None else sys.stderr
-        isatty = getattr(self.stream, "isatty", None)
-        self.enabled = bool(enabled and isatty is not None and isatty())
-        self.interval = interval
-        self._lock = threading.Lock()
-        self.rows = self.bytes = 0
-        self.total_rows: Optional[int] = None
-        self.total_file_bytes = self.file_bytes_done = 0
-        self.label = ""
-        self._t0 = self._last = time.perf_counter()
-
-    def start(self, label: str, total_rows: Optional[int], total_file_bytes: int = 0) -> None:
-        with self._lock:
-            self.label, self.total_rows = label, total_rows
-            self.total_file_bytes, self.file_bytes_done = total_file_bytes, 0
-            self.rows = self.bytes = 0
-            self._t0 = time.perf_counter()
-
-    def file_done(self, nbytes: int) -> None:
-        """A whole file was read: the ETA's measure when the row count is unknown (CSV, JSON)."""
-        with self._lock:
-            self.file_bytes_done += nbytes
-
-    def add(self, rows: int, nbytes: int) -> None:
-        with self._lock:
-            self.rows += rows
-            self.bytes += nbytes
-            now = time.perf_counter()
-            if self.enabled and now - self._last >= self.interval:
-                self._last = now
-                self._draw(now)
-
-    def line(self, now: Optional[float] = None) -> str:
-        """The bar's text (also what tests check)."""
-        now = time.perf_counter() if now is None else now
-        dt = max(now - self._t0, 1e-9)
-        rate = self.rows / dt
-        parts = [self.label, f"{self.rows:,} rows"]
-        if self.total_rows:
-            frac = min(self.rows / self.total_rows, 1.0)
-            eta = (self.total_rows - self.rows) / rate if rate > 0 else float("nan")
-            parts[1] = f"{self.rows:,}/{self.total_rows:,} rows ({frac:.0%})"
-            parts.append(f"ETA {eta:.0f}s" if eta == eta else "ETA ?")
-        elif self.total_file_bytes:
-            frac = min(self.file_bytes_done / self.total_file_bytes, 1.0)
-            eta = dt * (1 - frac) / frac if frac > 0 else float("nan")
-            parts.append(f"files {frac:.0%}, ETA {eta:.0f}s" if eta == eta else "ETA ?")
-        parts.insert(2, f"{_human(self.bytes, 'B')} ({_human(self.bytes / dt, 'B/s')})")
-        parts.insert(3, f"{_human(rate, ' rows/s')}")
-        return "  ".join(parts)
-
-    def _draw(self, now: float) -> None:
-        self.stream.write("\r" + self.line(now)[:200] + "\x1b[K")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            with self._lock:
-                self._draw(time.perf_counter())
-                self.stream.write("\n")
-                self.stream.flush()
-
-
-# -- evidence ---------------------------------------------------------------------------------------
-
-class EvidenceSample:
-    """A bounded, uniform, redacted sample of rows, as a monitor keeps per window.
-
-    Each row gets the monitor's 64-bit key (:func:`~fastdrift.monitor.signals.row_keys`) of
-    (seed, fragment index * 2**32 + row in fragment), so the sample does not depend on thread
-    scheduling; rows with key < rate * 2**64 are eligible and the ``max_rows`` smallest keys
-    are kept (merged across fragments exactly).  Rows are redacted (``drop``, ``hash``)
-    before they are kept.
-    """
-
-    def __init__(self, spec: EvidenceSpec, columns: Sequence[str]):
-        self.spec = spec
-        self.columns = list(columns)
-        self.threshold = min(spec.rate * 2.0 ** 64, 2.0 ** 64 - 1)
-        self.rows: List[Tuple[int, dict]] = []
-
-    def sample(self, frag_index: int, start: int, batch: pa.RecordBatch, kept: List[Tuple[int, dict]]):
-        """Add the eligible rows of ``batch`` (rows ``start...`` of fragment ``frag_index``) to ``kept``."""
-        k = self.spec.max_rows
-        if k == 0 or self.spec.rate <= 0:
-            return kept
-        keys = row_keys(self.spec.seed, (frag_index << 32) + start, batch.num_rows)
-        cand = np.flatnonzero(keys < np.uint64(self.threshold))
-        if len(kept) >= k and cand.size:
-            cand = cand[keys[cand] < np.uint64(kept[-1][0])]
-        if not cand.size:
-            return kept
-        if cand.size > k:
-            cand = cand[np.argsort(keys[cand], kind="stable")[:k]]
-        cols = [c for c in self.columns if c in batch.schema.names]
-        rows = batch.select(cols).take(pa.array(cand)).to_pylist()
-        s = self.spec
-        new = [(int(keys[i]), redact(r, frozenset(s.drop), frozenset(s.hash), s.salt)) for i, r in zip(cand, rows)]
-        return sorted(kept + new, key=lambda kr: kr[0])[:k]
-
-    def merge(self, kept: List[Tuple[int, dict]]) -> None:
-        self.rows = sorted(self.rows + kept, key=lambda kr: kr[0])[: self.spec.max_rows]
-
-
-# -- the parallel scan ---------------------------------------------------------------------------------
 
 def _ordered_map(fn: Callable, items: Sequence, workers: int, merge: Callable) -> None:
     """``merge(fn(item))`` for every item, in item order, with at most ``2 * workers`` in flight.
@@ -518,30 +115,11 @@ def _ordered_map(fn: Callable, items: Sequence, workers: int, merge: Callable) -
             merge(window.popleft().result())
 
 
-def _path(frag) -> str:
-    return (frag[0] if isinstance(frag, tuple) else frag).path
-
-
-def _batches(frag, columns: List[str], schema: pa.Schema, label: str, use_threads: bool = False):
-    """Batches of a fragment, or of one row group given as ``(parquet file fragment, index)``."""
-    try:
-        if isinstance(frag, tuple):
-            frag = frag[0].subset(row_group_ids=[frag[1]])
-        # use_threads=False: the pool already runs one fragment per core; pyarrow's own
-        # readahead would multiply the batches held in memory by its thread count.
-        yield from frag.to_batches(columns=columns, schema=schema, batch_size=_BATCH_ROWS,
-                                   use_threads=use_threads)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataReadError(f"{_path(frag)}: "
-                            f"{_one_line(exc)}") from None
-
-
 def default_workers() -> int:
     """Scan threads when not told: one more than the cores this process may run on.
 
     A worker waits while pyarrow's threads read and decode its fragment's next row group;
-    the extra worker's kernels fill that wait (bench/bench_scan.py, ``--no-quantiles`` on 2 cores:
-    2 workers 1.41x the read, 3 workers 1.30x, 4 workers 1.34x).
+    the extra worker's kernels fill that wait (bench/bench_scan.py, ``--no-quantiles``, by workers).
     """
     try:
         cores = len(os.sched_getaffinity(0))
@@ -550,394 +128,91 @@ def default_workers() -> int:
     return max(cores, 1) + 1
 
 
-class _Scanner:
-    def __init__(self, src: DataSource, progress: Optional[Progress], workers: Optional[int]):
+class FileScan:
+    """The :class:`~fastdrift.sketches.reference.Executor` of a :class:`~fastdrift.dataset.DataSource`:
+    its fragments on a thread pool, merged in fragment order.
+
+    Parameters
+    ----------
+    src : DataSource
+    progress : object, optional
+        Told of each pass: ``start(label, total rows or None, total file bytes)``, ``add(rows,
+        bytes)`` per batch (from the workers), ``file_done(bytes)`` per whole file (CSV, JSON),
+        ``done()`` (the command line's bar, :class:`fastdrift.cli.Progress`).
+    workers : int, optional
+        Threads (default: :func:`default_workers`).
+    """
+
+    def __init__(self, src: DataSource, progress=None, workers: Optional[int] = None):
         self.src = src
         self.progress = progress
         self.workers = workers or default_workers()
 
-    def run(self, label: str, columns: List[str], make: Callable, count: Callable, merge: Callable,
-            positional: bool = False):
-        """One scan: per fragment ``state = make()``, ``count(state, batch)`` per batch; ``merge(state)``.
+    @property
+    def label(self) -> str:
+        return self.src.label
 
-        ``positional``: ``count(state, batch, fragment index, first row of the batch in its fragment)``.
-        """
-        self.positional = positional
-        if self.progress is not None:
-            self.progress.start(label, self.src.rows, self.src.file_bytes)
+    @property
+    def rows(self) -> Optional[int]:
+        return self.src.rows
+
+    def pilot(self, columns: List[str]) -> Optional[pa.RecordBatch]:
+        if not self.src.fragments:
+            return None
+        gen = batches(self.src.fragments[0], columns, self.src.read_schema, self.src.label,
+                      use_threads=True)  # before the pool
+        try:
+            return next(iter(gen), None)
+        finally:
+            gen.close()
+
+    def run(self, label: str, columns: List[str], job: Job) -> Any:
+        """One scan: per fragment ``job.make(index)``, ``job.count`` per batch; merged in fragment order."""
+        progress = self.progress
+        if progress is not None:
+            progress.start(label, self.src.rows, self.src.file_bytes)
         schema = self.src.read_schema
         whole_files = self.src.rows is None  # CSV / JSON fragments are whole files
 
         def one(item):
             index, frag = item
-            st = make()
-            start = 0
-            for b in _batches(frag, columns, schema, self.src.label):
-                count(st, b, index, start) if self.positional else count(st, b)
-                start += b.num_rows
-                if self.progress is not None:
-                    self.progress.add(b.num_rows, b.nbytes)
-            if self.progress is not None and whole_files and os.path.exists(_path(frag)):
-                self.progress.file_done(os.path.getsize(_path(frag)))
-            return st
+            st = job.make(index)
+            rows = 0
+            for b in batches(frag, columns, schema, self.src.label):
+                job.count(st, b)
+                rows += b.num_rows
+                if progress is not None:
+                    progress.add(b.num_rows, b.nbytes)
+            if progress is not None and whole_files and os.path.exists(fragment_path(frag)):
+                progress.file_done(os.path.getsize(fragment_path(frag)))
+            return st, rows
+
+        acc, seen = job.make(0), 0
+
+        def merge(out):
+            nonlocal seen
+            job.merge(acc, out[0])
+            seen += out[1]
 
         _ordered_map(one, list(enumerate(self.src.fragments)), self.workers, merge)
-        if self.progress is not None:
-            self.progress.done()
+        if self.src.rows is None:
+            self.src.rows = seen  # known now: the later passes' progress bar shows an ETA by rows
+        if progress is not None:
+            progress.done()
+        return acc
 
 
-# The single place that uses the exact-quantile steps of kernels/quantile.py (grid_plan, grid_counts,
-# flag_cells, select: the public, mergeable steps fastdrift.spark uses too).  The final step differs
-# from quantiles_from_selected on purpose: that one takes every selected value, and a tie block (an
-# integer column's decile cell) can hold a value per row; here the selection is kept as distinct
-# values with counts, so memory does not grow with the data.
-class _ExactQuantiles:
-    """Mergeable exact quantiles (``np.quantile`` 'linear', bit for bit) over a scanned column.
+def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, reference: Optional[Profile] = None,
+                 max_categories: int = 10_000, compression: float = 100, progress=None,
+                 workers: Optional[int] = None, evidence: Optional[RowSample] = None) -> Profile:
+    """Profile a scanned dataset: a reference (:func:`~fastdrift.sketches.reference.build_reference`
+    of ``plans``, from :func:`plan_columns`), or with ``reference`` a *current* profile on its
+    columns and bins in one pass, every reference column checked against the data first
+    (:func:`~fastdrift.schema.check_current`).
 
-    ``count(views)`` returns a chunk's grid counts (pass 2; they add up into :attr:`counts`);
-    after :meth:`plan_select`, ``select(views)`` returns a chunk's flagged-cell values as
-    (distinct values, counts) (pass 3; :meth:`add_selected` folds them); :meth:`result`
-    interpolates.
-    """
-
-    def __init__(self, qs: np.ndarray, n: int, lo: float, hi: float, plan=None,
-                 counts: Optional[np.ndarray] = None):
-        from .kernels import quantile as kq
-        self._kq = kq
-        self.qs, self.lo, self.hi = np.asarray(qs, np.float64), float(lo), float(hi)
-        # plan / counts: a grid already counted (the first pass's, over a window of the data's range)
-        self.plan = kq.grid_plan(n, lo, hi) if plan is None else dataclasses.replace(plan, n=int(n))
-        self.n_cells = self.plan.n_cells
-        self.counts = np.zeros(self.n_cells, dtype=np.int64) if counts is None else counts
-        self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
-
-    @property
-    def constant(self) -> bool:
-        return self.lo == self.hi
-
-    def count(self, views) -> np.ndarray:
-        return self._kq.grid_counts(views, self.plan)
-
-    def plan_select(self, held: Optional[np.ndarray] = None) -> bool:
-        """Flag the cells holding the wanted order statistics (checks the counts add up to n).
-
-        ``held``: the cells whose values were already selected; when they include every
-        flagged cell the selection is complete (returns True) and flags become ``held``.
-        """
-        need = self._kq.flag_cells(self.plan, self.counts, self.qs)
-        if held is not None:
-            if np.any(need.astype(bool) & ~held.astype(bool)):
-                return False
-            need = held
-        self.flags = need
-        self.cap = self._kq.selected_count(self.counts, self.flags)
-        self.sel_counts = np.where(self.flags.astype(bool), self.counts, 0)
-        return True
-
-    def select(self, views) -> Tuple[np.ndarray, np.ndarray]:
-        """The flagged cells' values of one chunk as (distinct values, counts).
-
-        pyarrow's hash ``value_counts`` costs a few ns a value and turns a tie block into one pair.
-        """
-        v = self._kq.select(views, self.plan, self.flags, self.cap)  # cap bounds any part of the column
-        if v.size == 0:
-            return np.zeros(0), np.zeros(0, np.int64)
-        vc = pc.value_counts(pa.array(v))
-        return (vc.field("values").to_numpy(zero_copy_only=False).copy(),
-                vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64))
-
-    def add_selected(self, part: Tuple[np.ndarray, np.ndarray]) -> None:
-        self.selected = _append_compact(self.selected, part)
-        self._folded = False
-
-    def _merged(self) -> Tuple[np.ndarray, np.ndarray]:
-        """The selection as sorted distinct values with counts (folded once, then reused)."""
-        if not getattr(self, "_folded", False):
-            self.selected = [_merge_counts(self.selected)]  # sorts: a single part may not be sorted
-            self._folded = True
-        return self.selected[0]
-
-    def result(self) -> np.ndarray:
-        if self.constant:
-            return np.full(self.qs.shape, self.lo)
-        u, c = self._merged()
-        if int(c.sum()) != self.cap:
-            raise RuntimeError(f"grid selected {int(c.sum())} values, expected {self.cap}")
-        prev_i, next_i, gamma = self._kq._order_statistics(self.plan.n, self.qs)
-        cum = np.cumsum(self.counts)
-        ends = np.cumsum(c)  # sorted distinct values: position i holds u[searchsorted(ends, i, "right")]
-        sel_before = np.cumsum(self.sel_counts) - self.sel_counts
-        all_before = cum - self.counts
-
-        def at(r):
-            cell = np.searchsorted(cum, r, side="right")
-            return u[np.searchsorted(ends, r - all_before[cell] + sel_before[cell], side="right")]
-
-        return self._kq.lerp_like_numpy(at(prev_i), at(next_i), gamma)
-
-
-    def histogram_counts(self, edges: np.ndarray, m: Moments) -> Optional[np.ndarray]:
-        """The exact bin counts over ``edges`` (this column's own quantiles) from the grid counts and
-        the selection alone, or None when an edge's cell is neither selected nor empty.
-
-        An edge interpolates two adjacent order statistics, so it lies in a flagged cell or in an
-        empty cell between two flagged ones; the cell arithmetic is monotone, so every value of a
-        cell before the edge's cell is below the edge and every value of a later cell is not.
-        Values below an edge = unflagged cells before its cell + selected values below it.
-        """
-        if self.constant:
-            return None
-        cells = _cells(np.asarray(edges, np.float64), self.plan)  # the kernels' cell arithmetic
-        flagged = self.flags.astype(bool)
-        if not np.all(flagged[cells] | (self.counts[cells] == 0)):
-            return None
-        u, c = self._merged()
-        unflagged = np.where(flagged, 0, self.counts)
-        unflagged_before = np.cumsum(unflagged) - unflagged
-        sel_cum = np.concatenate([[0], np.cumsum(c)])
-        below = unflagged_before[cells] + sel_cum[np.searchsorted(u, edges, side="left")]
-        counts = np.diff(np.concatenate([[0], below, [m.n]]))
-        counts[0] += m.neginf_count
-        counts[-1] += m.posinf_count
-        return counts
-
-
-def _cells(x: np.ndarray, plan) -> np.ndarray:
-    """Grid cells of finite values, with fd_grid_count's arithmetic operation for operation."""
-    t = (x - plan.lo) * plan.inv
-    t = np.where(t > 0.0, t, 0.0)
-    t = np.where(t < plan.n_cells - 1, t, float(plan.n_cells - 1))
-    return t.astype(np.int64)
-
-
-#: Distinct values a column's first-pass selection may hold before it gives up (then the
-#: selection pass runs as before); ~4 MiB a column.
-_HELD_CAP = 1 << 18
-#: Values the wanted cells of the first pass's grid may hold for a selection pass on that grid;
-#: beyond (a pilot whose window missed most of the data), an exact-range grid is counted first.
-_SELECT_MAX = 1 << 22
-#: Half-width of a decile's rank window in standard errors of a quantile of the rows seen (a miss
-#: only costs the selection pass).
-_Z = 5.0
-
-
-class _StreamingQuantiles:
-    """Exact quantiles counted in the first pass, whenever the data lets; never approximate.
-
-    Before the scan, the first batch of the first fragment (a *pilot*, read once more)
-    fixes an equal-width grid over a window around its deciles' range (values outside fall
-    in the two end cells, which stay exact: cells are monotone in the value) and the cells
-    around each wanted rank.  Every batch then adds its exact grid counts and copies the
-    values of the *held* cells (kept as distinct values with counts once ties pile up).  At each in-order merge the
-    running counts locate each wanted rank better, so held cells are only ever dropped
-    (never added): a cell stays held while its rank range meets ``q +- 5`` standard errors
-    of a quantile of the rows seen so far (shrunk by the unseen share of the rows), so what
-    is held grows like sqrt(rows), and at most :data:`_HELD_CAP` distinct values.
-
-    After the scan the grid counts are exact; when every cell holding a wanted order
-    statistic is still held, the held values are all of that cell's values and the result
-    is :class:`_ExactQuantiles`' arithmetic, bit for bit.  Otherwise (data ordered so that
-    a prefix misleads, a held selection over the cap) the caller selects in one more pass
-    over the same grid, or runs the grid and the selection passes anew.
-    """
-
-    def __init__(self, qs: np.ndarray, pilot: np.ndarray, rows_total: Optional[int]):
-        from .kernels import quantile as kq
-        self._kq = kq
-        self.qs = np.asarray(qs, np.float64)
-        f = pilot[np.isfinite(pilot)]
-        lo, hi = np.quantile(f, [max(self.qs.min() - 0.05, 0.0), min(self.qs.max() + 0.05, 1.0)])
-        pad = (hi - lo) * 0.25
-        lo, hi = lo - pad, hi + pad
-        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-            lo, hi = f.min(), f.max()
-        self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)  # the grid counts
-        self.holding = self.ok  # and the held cells' values are kept
-        self.plan = kq.grid_plan(1 << 20, lo, hi) if self.ok else None  # 16Ki cells, whatever n
-        self.rows_total = rows_total
-        self.rows = 0
-        if not self.ok:
-            return
-        self.counts = np.zeros(self.plan.n_cells, np.int64)
-        self.held = np.ones(self.plan.n_cells, np.uint8)
-        self._none = np.zeros(self.plan.n_cells, np.uint8)
-        self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
-        self._size, self._limit = 0, 1 << 16  # distinct values held; when to drop the dropped cells' ones
-        self._shrunk_at = 0
-        self._free: List[np.ndarray] = []  # zeroed count arrays for the next fragments
-        self._shrink(kq.grid_counts([_f64_view(f)], self.plan), share_seen=0.0)
-
-    def _shrink(self, counts: np.ndarray, share_seen: float) -> None:
-        n = int(counts.sum())
-        if n == 0:
-            return
-        cum = np.cumsum(counts)
-        before = cum - counts
-        q = self.qs
-        m = _Z * np.sqrt(q * (1 - q) / n) * np.sqrt(max(1.0 - share_seen, 0.0)) * n + 2.0  # in ranks
-        first = np.searchsorted(cum, q * n - m, side="right")  # cells whose rank range meets the window
-        last = np.searchsorted(before, q * n + m, side="right")
-        edge = np.zeros(counts.size + 1, np.int64)
-        np.add.at(edge, first, 1)
-        np.add.at(edge, last, -1)
-        keep = (np.cumsum(edge[:-1]) > 0).astype(np.uint8)
-        self.held = self.held & keep  # a new array, never changed in place: workers read it
-
-    # workers: one batch of one fragment into that fragment's (counts, parts)
-    def start(self):
-        # Count arrays come back zeroed from merged fragments: a fresh np.zeros of 128 KiB is a
-        # new mapping whose pages fault in one by one, per column and fragment.
-        try:
-            counts = self._free.pop()  # atomic: workers may pop while the main thread appends
-        except IndexError:
-            counts = np.zeros(self.plan.n_cells, np.int64)
-        return [counts, []]
-
-    def count(self, st, views, ints: np.ndarray, flts: np.ndarray) -> None:
-        """Grid counts and held values of one batch, with its Moments state ``(ints, flts)`` folded
-        in by the same read (:func:`~fastdrift.kernels.quantile.moments_count_select`)."""
-        # the latest held cells: they are only ever dropped, so any snapshot holds the final ones
-        flags = self.held if self.holding else self._none
-        v = self._kq.moments_count_select(views, ints, flts, self.plan, st[0], flags)
-        if v.size:
-            st[1].append(v)  # raw: what the held cells dropped since goes at the next compaction
-
-    # the main thread, in fragment order
-    def merge(self, st, rows: int) -> None:
-        if not self.ok:
-            return
-        self.counts += st[0]
-        st[0].fill(0)
-        self._free.append(st[0])  # at most the fragments in flight: bounded
-        self.rows += rows
-        if not self.holding:
-            return
-        for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
-            self.selected.append((v, None))  # counts None: each value once
-            self._size += v.size
-        if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by ~15%
-            self._shrunk_at = self.rows
-            share = self.rows / self.rows_total if self.rows_total else 0.0
-            self._shrink(self.counts, min(share, 1.0))
-        if self._size > min(self._limit, _HELD_CAP):  # drop what the shrunk cells no longer hold: amortised O(1) a value
-            self.selected = self._kept(self.selected)
-            self._size = sum(u.size for u, _ in self.selected)
-            if self._size > _HELD_CAP // 2:  # the same value from many batches: fold the ties
-                self.selected = [_merge_counts(self.selected)]
-                self._size = self.selected[0][0].size
-            self._limit = max(2 * self._size, 1 << 17)
-            if self._size > _HELD_CAP:
-                self.holding = False  # the grid still counts; the selection pass will run on it
-                self.selected = []
-
-    def _kept(self, parts: list) -> list:
-        """The (values, counts) parts restricted to the cells still held: the single-count parts
-        as one array through the selection kernel (the cells the kernels computed), each folded
-        part on its own."""
-        held = self.held.astype(bool)
-        ones = [u for u, c in parts if c is None]
-        out = [(u[k], c[k]) for u, c in parts if c is not None for k in (held[_cells(u, self.plan)],)]
-        if ones:
-            u = np.concatenate(ones) if len(ones) > 1 else ones[0]
-            out.append((self._kq.select([_f64_view(u)], self.plan, self.held, u.size), None))
-        return [p for p in out if p[0].size]
-
-    def exact(self, n: int, lo: float, hi: float) -> Tuple[_ExactQuantiles, bool]:
-        """(quantiles over this grid, whether the selection is complete) once the scan is done."""
-        eq = _ExactQuantiles(self.qs, n, lo, hi, plan=self.plan, counts=self.counts)
-        if self.holding and eq.plan_select(self.held):
-            eq.add_selected(_merge_counts(self._kept(self.selected)))  # held cells shrank after some merged
-            return eq, True
-        eq.plan_select()
-        return eq, False
-
-
-def _f64_view(x: np.ndarray):
-    return next(iter_columns(pa.array(x, pa.float64()), "pilot"))
-
-
-def _append_compact(parts: list, part) -> list:
-    """Append a (values, counts) pair; fold the list into one pair when it holds > 1Mi values."""
-    parts.append(part)
-    if sum(u.size for u, _ in parts) > 1 << 20:
-        return [_merge_counts(parts)]
-    return parts
-
-
-def _merge_counts(parts) -> Tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values and summed counts of (values, counts) pairs (counts None: ones)."""
-    if not parts:
-        return np.zeros(0), np.zeros(0, np.int64)
-    u = np.concatenate([p[0] for p in parts])
-    if u.size == 0:
-        return np.zeros(0), np.zeros(0, np.int64)
-    if all(p[1] is None for p in parts):
-        uu, cc = np.unique(u, return_counts=True)
-        return uu, cc.astype(np.int64, copy=False)
-    c = np.concatenate([p[1] if p[1] is not None else np.ones(p[0].size, np.int64) for p in parts])
-    order = np.argsort(u, kind="stable")
-    u, c = u[order], c[order]
-    starts = np.flatnonzero(np.concatenate([[True], u[1:] != u[:-1]]))  # -0.0 == 0.0, as np.unique
-    return u[starts], np.add.reduceat(c, starts).astype(np.int64, copy=False)
-
-
-def _numeric_views(arr, name):
-    return [v for v in iter_columns(arr, name) if v.kind == "numeric"]
-
-
-def _pilot(src: DataSource, qplans: List[ColumnPlan], workers: int) -> Dict[str, _StreamingQuantiles]:
-    """Decile grids for the first pass, from the first batch of the first fragment."""
-    if not qplans or not src.fragments:
-        return {}
-    cols = [p.name for p in qplans]
-    gen = _batches(src.fragments[0], cols, src.read_schema, src.label, use_threads=True)  # before the pool
-    try:
-        b = next(iter(gen), None)
-    finally:
-        gen.close()
-    if b is None or b.num_rows == 0:
-        return {}
-
-    def one(p):
-        x = b.column(p.name)
-        x = x.cast(pa.float64()) if not pat.is_floating(x.type) or pat.is_float32(x.type) else x
-        x = x.fill_null(np.nan).to_numpy(zero_copy_only=False)
-        return _StreamingQuantiles(np.arange(1, p.bins) / p.bins, x, src.rows) if np.isfinite(x).any() else None
-
-    with cf.ThreadPoolExecutor(max(workers, 1)) as pool:  # numpy's partition and the kernels release the GIL
-        made = list(pool.map(one, qplans))
-    return {p.name: sq for p, sq in zip(qplans, made) if sq is not None and sq.ok}
-
-
-def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optional[Profile] = None,
-                 max_categories: int = 10_000, compression: float = 100,
-                 progress: Optional[Progress] = None, workers: Optional[int] = None,
-                 evidence: Optional[EvidenceSample] = None) -> Profile:
-    """Profile a scanned dataset.
-
-    Parameters
-    ----------
-    src : DataSource
-        From :func:`open_data`.
-    plans : list of ColumnPlan
-        From :func:`plan_columns` (ignored with ``reference``).
-    reference : Profile, optional
-        Count on this profile's columns and bins: one pass (a *current* profile).  Every
-        reference column must be in the data with a type its sketch counts (:func:`check_current`).
-    max_categories, compression : as :func:`fastdrift.profile`
-    progress : Progress, optional
-        The stderr bar; one line per pass.
-    workers : int, optional
-        Threads (default: :func:`default_workers`, one more than the cores).
-    evidence : EvidenceSample, optional
-        With ``reference``: collects a redacted sample of rows on the way.
-
-    Returns
-    -------
-    Profile
-        Without ``reference``, after the passes of the module docstring (usually one): equal to
-        ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories exactly;
-        moments up to float reassociation; t-digests within their merge error).
+    ``max_categories`` and ``compression`` are :func:`fastdrift.profile`'s; ``progress`` and
+    ``workers`` :class:`FileScan`'s; ``evidence`` (with ``reference``), an empty row sample,
+    gets the sample of the rows on the way (:func:`with_sample`).
 
     Raises
     ------
@@ -948,179 +223,16 @@ def profile_data(src: DataSource, plans: List[ColumnPlan], *, reference: Optiona
     InvalidInputError
         A numeric column has no finite value to derive edges from.
     """
-    sc = _Scanner(src, progress, workers)
-    if reference is not None:
-        check_current(reference, src.schema, src.label)
-        cols = list(reference.columns)
-        if evidence is not None:
-            cols += [c for c in evidence.columns if c in src.schema.names and c not in cols]
-        total = reference.empty_like()
-
-        def make():
-            return [reference.empty_like(), []]
-
-        def count(st, b, index, start):
-            st[0].update(b)
-            if evidence is not None:
-                st[1] = evidence.sample(index, start, b, st[1])
-
-        def merge(st):
-            total.merge(st[0])
-            if evidence is not None:
-                evidence.merge(st[1])
-
-        sc.run("counting on the reference's bins", cols, make, count, merge, positional=True)
-        return total
-
-    if not plans:
-        raise SchemaError(f"{src.label}: no column to profile")
-    names = [p.name for p in plans]
-    numeric = [p for p in plans if p.kind == NUMERIC]
-    qplans = [p for p in numeric if p.strategy == "quantile"]
-    streaming = _pilot(src, qplans, sc.workers)
-
-    # pass 1: moments, t-digests, categories; decile grids and their held cells
-    def make1():
-        out = {}
-        for p in plans:
-            if p.kind == NUMERIC:
-                out[p.name] = [Moments(name=p.name), TDigest(compression, name=p.name) if p.tdigest else None]
-            else:
-                out[p.name] = [Categorical(max_categories, name=p.name)]
-        return [out, 0, {n: sq.start() for n, sq in streaming.items()}]
-
-    def count1(st, b):
-        for p in plans:
-            col = b.column(p.name)
-            sq = streaming.get(p.name)
-            for s in st[0][p.name]:
-                if s is None:
-                    continue
-                if sq is not None and isinstance(s, Moments):
-                    # moments, grid counts and held values in one read of the column
-                    s.update_counting(col, functools.partial(sq.count, st[2][p.name]))
-                else:
-                    s.update(col)
-        st[1] += b.num_rows
-
-    acc = make1()
-
-    def merge1(st):
-        for n, sk in acc[0].items():
-            for a, o in zip(sk, st[0][n]):
-                if a is not None:
-                    a.merge(o)
-        acc[1] += st[1]
-        for n, sq in streaming.items():
-            sq.merge(st[2][n], st[1])
-
-    what = "moments, categories" + (", t-digests" if any(p.tdigest for p in numeric) else "") + \
-        (", deciles" if streaming else "")
-    sc.run(f"pass 1 ({what})", names, make1, count1, merge1)
-    first, rows = acc[0], acc[1]
-    if src.rows is None:
-        src.rows = rows  # known now: the later passes' progress bar shows an ETA by rows
-    edges: Dict[str, np.ndarray] = {}
-    exact: Dict[str, _ExactQuantiles] = {}
-    to_count: Dict[str, _ExactQuantiles] = {}  # need the grid pass (and then the selection)
-    to_select: Dict[str, _ExactQuantiles] = {}  # need the selection pass
-    for p in numeric:
-        m = first[p.name][0]
-        if m.n == 0:
-            raise InvalidInputError(f"{src.label}: column {p.name!r}: no finite values to derive "
-                                    "histogram edges from")
-        if p.strategy == "uniform":
-            lo, hi = m.min, m.max
-            edges[p.name] = np.unique(np.linspace(lo, hi, p.bins + 1)[1:-1] if hi > lo else np.array([lo]))
-            continue
-        qs = np.arange(1, p.bins) / p.bins
-        if m.min == m.max:
-            edges[p.name] = np.unique(np.full(qs.shape, m.min))
-            continue
-        sq = streaming.get(p.name)
-        if sq is not None and sq.ok:
-            eq, done = sq.exact(m.n, m.min, m.max)
-            exact[p.name] = eq
-            # the first pass's grid missed a wanted rank: select on it unless its cells are big
-            if not done and eq.cap <= _SELECT_MAX:
-                to_select[p.name] = eq
-            elif not done:
-                exact[p.name] = to_count[p.name] = _ExactQuantiles(qs, m.n, m.min, m.max)
-        else:
-            exact[p.name] = to_count[p.name] = _ExactQuantiles(qs, m.n, m.min, m.max)
-    n_pass = 1
-    if to_count:
-        qcols = list(to_count)
-        n_pass += 1
-
-        def make2():
-            return {n: np.zeros(to_count[n].n_cells, np.int64) for n in qcols}
-
-        def count2(st, b):
-            for n in qcols:
-                st[n] += to_count[n].count(_numeric_views(b.column(n), n))
-
-        def merge2(st):
-            for n in qcols:
-                to_count[n].counts += st[n]
-
-        sc.run(f"pass {n_pass} (quantile grid)", qcols, make2, count2, merge2)
-        for eq in to_count.values():
-            eq.plan_select()
-        to_select.update(to_count)
-    if to_select:
-        scols = list(to_select)
-        n_pass += 1
-
-        def make3():
-            return {n: [] for n in scols}
-
-        def count3(st, b):
-            for n in scols:
-                part = to_select[n].select(_numeric_views(b.column(n), n))
-                if part[0].size:
-                    st[n] = _append_compact(st[n], part)
-
-        def merge3(st):
-            for n in scols:
-                for part in st[n]:
-                    to_select[n].add_selected(part)
-
-        sc.run(f"pass {n_pass} (exact deciles)", scols, make3, count3, merge3)
-    for n, eq in exact.items():
-        edges[n] = np.unique(eq.result())
-    hists: Dict[str, Histogram] = {}
-    for n, eq in exact.items():
-        # deciles' own bins come from the grid and the selection: no histogram pass for them
-        m = first[n][0]
-        derived = eq.histogram_counts(edges[n], m)
-        if derived is not None:
-            hists[n] = Histogram.from_counts(edges[n], derived, m.null_count, m.nan_count, name=n)
-    rest = [p for p in numeric if p.name not in hists]
-    if rest:
-        ncols = [p.name for p in rest]
-        empty = {n: Histogram(edges[n], name=n) for n in ncols}  # never counted into: workers copy it
-        hists.update({n: h.copy() for n, h in empty.items()})
-
-        def make4():
-            return {n: empty[n].copy() for n in ncols}  # copies share the bin lookup table
-
-        def count4(st, b):
-            for n in ncols:
-                st[n].update(b.column(n))
-
-        def merge4(st):
-            for n in ncols:
-                hists[n].merge(st[n])
-
-        sc.run(f"pass {n_pass + 1} (histograms)", ncols, make4, count4, merge4)
-    out: Dict[str, ColumnProfile] = {}
-    for p in plans:
-        sk = first[p.name]
-        if p.kind == NUMERIC:
-            out[p.name] = ColumnProfile(p.name, NUMERIC, hists[p.name], sk[0], tdigest=sk[1])
-        else:
-            out[p.name] = ColumnProfile(p.name, CATEGORICAL, categorical=sk[0])
-    # as fastdrift.profile(): columns whose type has no sketch
-    skipped = [n for n in src.schema.names if n not in names and column_kind(src.schema.field(n).type) is None]
-    return Profile(out, rows, skipped)
+    scan = FileScan(src, progress, workers)
+    if reference is None:
+        return build_reference(scan, plans, skipped_columns(src.schema, plans or ()),
+                               max_categories=max_categories, compression=compression)
+    check_current(reference, src.schema, src.label)
+    cols = list(reference.columns)
+    job = count_job(reference)
+    if evidence is not None:
+        cols += [c for c in evidence.columns if c in src.schema.names and c not in cols]
+        prof, sample = scan.run("counting on the reference's bins", cols, with_sample(job, evidence))[:2]
+        evidence.merge(sample)
+        return prof
+    return scan.run("counting on the reference's bins", cols, job)

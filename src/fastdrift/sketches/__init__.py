@@ -4,6 +4,7 @@ from .categorical import Categorical
 from .histogram import Histogram
 from .moments import Moments
 from .tdigest import TDigest
-from .profile import ColumnProfile, Profile, profile
+from .profile import ColumnProfile, Profile
+from .reference import profile
 
 __all__ = ["Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile"]

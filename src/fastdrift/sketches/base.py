@@ -16,10 +16,22 @@ import threading
 from contextlib import contextmanager
 from typing import ClassVar, Optional
 
-from ..errors import ConcurrentUseError, IncompatibleSketchError
+import pyarrow as pa
+
+from ..errors import ConcurrentUseError, IncompatibleSketchError, SchemaError
 from . import codec
 
-__all__ = ["Sketch"]
+__all__ = ["Sketch", "check_numeric_type"]
+
+
+def check_numeric_type(arr: pa.Array, name: Optional[str]) -> None:
+    """Raise :class:`~fastdrift.errors.SchemaError` unless ``arr`` holds integers, floats or nulls
+    (what the numeric sketches count; dictionaries are categories)."""
+    t = arr.type
+    if pa.types.is_dictionary(t) or not (pa.types.is_integer(t) or pa.types.is_floating(t)
+                                         or pa.types.is_null(t)):
+        label = f"column {name!r}" if name is not None else "values"
+        raise SchemaError(f"{label}: a Histogram counts numbers, got Arrow type {t}")
 
 
 class Sketch:

@@ -17,26 +17,18 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import pyarrow as pa
 
 from ..adapters.arrow import as_arrow, iter_columns
-from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
+from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
 from ..kernels.hist import hist_update, make_index
 from ..kernels.quantile import exact_quantiles
 from . import codec
-from .base import Sketch
+from .base import Sketch, check_numeric_type
+from .moments import Moments
 
 __all__ = ["Histogram"]
 
 _NUMERIC = ("numeric", "null")
-
-
-def _check_numeric_type(arr, name) -> None:
-    t = arr.type
-    if pa.types.is_dictionary(t) or not (pa.types.is_integer(t) or pa.types.is_floating(t)
-                                         or pa.types.is_null(t)):
-        label = f"column {name!r}" if name is not None else "values"
-        raise SchemaError(f"{label}: a Histogram counts numbers, got Arrow type {t}")
 
 
 def check_binning(bins, strategy: str) -> None:
@@ -52,15 +44,24 @@ def quantile_levels(bins: int) -> np.ndarray:
     return np.arange(1, bins) / bins
 
 
-def uniform_edges(lo: float, hi: float, bins: int) -> np.ndarray:
-    """``bins - 1`` equal-width inner edges over ``[lo, hi]`` (``[lo]`` for a constant column)."""
-    return np.unique(np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([lo]))
+def fixed_edges(moments, bins: int, strategy: str, name=None) -> Optional[np.ndarray]:
+    """The inner edges that follow from a reference column's :class:`~fastdrift.Moments` alone, or
+    None when they are its quantiles (``strategy="quantile"``, not constant).
 
+    Uniform bins and a constant column's single edge ``[c]`` need no order statistic.
 
-def no_finite_values(name) -> InvalidInputError:
-    """The error of a reference column without a finite value (no edges can come from it)."""
-    label = f"column {name!r}" if name is not None else "reference"
-    return InvalidInputError(f"{label}: no finite values to derive histogram edges from")
+    Raises
+    ------
+    InvalidInputError
+        The column has no finite value.
+    """
+    if moments.n == 0:
+        label = f"column {name!r}" if name is not None else "reference"
+        raise InvalidInputError(f"{label}: no finite values to derive histogram edges from")
+    lo, hi = moments.min, moments.max
+    if strategy == "uniform":
+        return np.unique(np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([lo]))
+    return np.array([lo]) if lo == hi else None
 
 
 def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=None,
@@ -77,17 +78,14 @@ def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=Non
     """
     check_binning(bins, strategy)
     arr = as_arrow(values, name)
-    _check_numeric_type(arr, name)
+    check_numeric_type(arr, name)
     if moments is None:
-        from .moments import Moments
         moments = Moments(name=name).update(arr)
-    if moments.n == 0:
-        raise no_finite_values(name)
-    lo, hi = moments.min, moments.max
-    if strategy == "quantile":
+    edges = fixed_edges(moments, bins, strategy, name)
+    if edges is None:
         views = [v for v in iter_columns(arr, name) if v.kind == "numeric"]
-        return np.unique(exact_quantiles(views, quantile_levels(bins), moments.n, lo, hi))
-    return uniform_edges(lo, hi, bins)
+        edges = np.unique(exact_quantiles(views, quantile_levels(bins), moments.n, moments.min, moments.max))
+    return edges
 
 
 class Histogram(Sketch):
@@ -181,7 +179,7 @@ class Histogram(Sketch):
     # -- hooks --------------------------------------------------------------
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
-        _check_numeric_type(arr, self.name)
+        check_numeric_type(arr, self.name)
         # Count into scratch copies so a failure half-way loses nothing already counted.
         counts, specials = self._counts.copy(), self._specials.copy()
         for view in iter_columns(arr, self.name):

@@ -18,14 +18,12 @@ import math
 from typing import Optional
 
 import numpy as np
-import pyarrow as pa
 
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError
 from ..kernels.moments import empty_moments, moments_merge, moments_update
 from . import codec
-from .base import Sketch
-from .histogram import _check_numeric_type
+from .base import Sketch, check_numeric_type
 
 __all__ = ["Moments"]
 
@@ -114,7 +112,7 @@ class Moments(Sketch):
     # -- hooks --------------------------------------------------------------
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
-        _check_numeric_type(arr, self.name)
+        check_numeric_type(arr, self.name)
         ints, flts = self._ints.copy(), self._flts.copy()
         for view in iter_columns(arr, self.name):
             moments_update(view, ints, flts)
@@ -127,7 +125,7 @@ class Moments(Sketch):
         leaves the state :meth:`update` would.  On error nothing of this call is counted."""
         with self._mutating():
             arr = as_arrow(values, self.name)
-            _check_numeric_type(arr, self.name)
+            check_numeric_type(arr, self.name)
             ints, flts = self._ints.copy(), self._flts.copy()
             count(list(iter_columns(arr, self.name)), ints, flts)
             self._ints, self._flts = ints, flts

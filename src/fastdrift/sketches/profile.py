@@ -4,19 +4,19 @@ Numeric columns (Arrow integers and floats) get a :class:`Histogram` over
 reference bins plus :class:`Moments` and (unless ``tdigest=False``) a
 :class:`TDigest` of compression 100 for percentiles and quantile drift; string, large_string, dictionary and
 boolean columns get a :class:`Categorical`.  Columns of other types are listed
-in ``Profile.skipped`` unless selected explicitly (then they raise).
+in ``Profile.skipped`` unless selected explicitly (then they raise).  :func:`plan_columns` is that
+rule over an Arrow schema, for every entry point (:func:`fastdrift.profile`, the file scan with a
+monitor config mapped by :func:`fastdrift.scan.plan_columns`, Spark with its schema mapped to Arrow).
 
 A reference profile derives its histogram edges from the data (reference
-deciles by default), which needs each numeric column whole: ``profile(data)``
-reads an iterable of batches into one table first.  A *current* profile gets
-its bins from the reference (``profile(data, reference=ref)`` or
-``ref.empty_like()`` + ``update``) and then streams batch by batch with state
-that does not grow with the data.
+deciles by default): :func:`fastdrift.profile` (:mod:`fastdrift.sketches.reference`).
+A *current* profile gets its bins from the reference (``ref.empty_like()`` +
+``update``) and then streams batch by batch with state that does not grow with the data.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, Optional, Union
 
 import pyarrow as pa
 import pyarrow.types as pat
@@ -25,15 +25,14 @@ from ..adapters import iter_batches
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
 from . import codec
 from .categorical import Categorical
-from .histogram import Histogram, reference_edges
+from .histogram import Histogram, check_binning
 from .moments import Moments
 from .tdigest import TDigest
 
-__all__ = ["Profile", "ColumnProfile", "profile", "column_kind", "NUMERIC", "CATEGORICAL"]
+__all__ = ["Profile", "ColumnProfile", "ColumnPlan", "plan_columns", "skipped_columns", "column_kind", "NUMERIC",
+           "CATEGORICAL"]
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
-_KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
-_NUMERIC_WITH_TDIGEST = 3  # kind code of a numeric column that also carries a TDigest
 
 
 def column_kind(t: pa.DataType) -> Optional[str]:
@@ -45,6 +44,90 @@ def column_kind(t: pa.DataType) -> Optional[str]:
     if pat.is_null(t):
         return NUMERIC
     return None
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How one column is profiled: kind, binning, and whether it gets a t-digest."""
+
+    name: str
+    kind: str
+    bins: int = 10
+    strategy: str = "quantile"
+    tdigest: bool = True
+
+
+def plan_columns(schema: pa.Schema, columns: Union[Iterable[str], Mapping[str, dict], None] = None, *,
+                 kinds: Optional[Mapping[str, str]] = None, bins: int = 10, strategy: str = "quantile",
+                 tdigest: bool = True, explicit: Optional[bool] = None,
+                 label: str = "the data") -> List[ColumnPlan]:
+    """The columns to profile, in the order of ``columns`` (default: the schema's).
+
+    Parameters
+    ----------
+    schema : pa.Schema
+        The Arrow types of the data.
+    columns : iterable of str, or mapping of str to dict, optional
+        The columns to profile; a mapping gives per-column overrides (``kind``, ``bins``,
+        ``strategy``).  Default: every column whose type has a sketch.
+    kinds : mapping of str to {"numeric", "categorical"}, optional
+        Kind overrides (over ``columns``' own).
+    bins, strategy, tdigest
+        Defaults of the numeric columns.
+    explicit : bool, optional
+        Whether a column whose type has no sketch raises (default: ``columns`` given); else
+        it is left out.
+    label : str
+        What the schema describes, for error messages.
+
+    Raises
+    ------
+    InvalidInputError
+        A kind is neither numeric nor categorical, or a numeric column's binning is invalid.
+    SchemaError
+        A column is not in the schema, its type has no sketch (``explicit``), cannot be
+        counted as numeric, or is all-null (no reference bins).
+    """
+    names = schema.names
+    kinds = dict(kinds or {})
+    for k, v in kinds.items():
+        if v not in (NUMERIC, CATEGORICAL):
+            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
+    if explicit is None:
+        explicit = columns is not None
+    if columns is None:
+        spec = {n: {} for n in names}
+    else:
+        spec = dict(columns) if isinstance(columns, Mapping) else {c: {} for c in columns}
+    missing = [c for c in spec if c not in names]
+    if missing:
+        raise SchemaError(f"columns {missing} are not in {label} (it has {names})")
+    out = []
+    for n, s in spec.items():
+        t = schema.field(n).type
+        kind = kinds.get(n) or s.get("kind") or column_kind(t)
+        if kind is None:
+            if explicit:
+                raise SchemaError(f"column {n!r}: Arrow type {t} has no default sketch; give it a kind")
+            continue
+        if kind == NUMERIC and pat.is_null(t):
+            raise SchemaError(f"column {n!r} is all-null (Arrow null type): no reference bins")
+        if kind == NUMERIC and column_kind(t) != NUMERIC:
+            raise SchemaError(f"column {n!r}: Arrow type {t} cannot be profiled as numeric")
+        plan = ColumnPlan(n, kind, s.get("bins") or bins, s.get("strategy") or strategy, tdigest)
+        if kind == NUMERIC:
+            check_binning(plan.bins, plan.strategy)
+        out.append(plan)
+    return out
+
+
+def skipped_columns(schema: pa.Schema, plans: Iterable[ColumnPlan]) -> List[str]:
+    """The columns of ``schema`` that are not planned and whose type has no sketch (``Profile.skipped``)."""
+    planned = {p.name for p in plans}
+    return [f.name for f in schema if f.name not in planned and column_kind(f.type) is None]
+
+_KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
+_NUMERIC_WITH_TDIGEST = 3  # kind code of a numeric column that also carries a TDigest
 
 
 @dataclass
@@ -127,12 +210,11 @@ class ColumnProfile:
 
     def empty_like(self) -> "ColumnProfile":
         if self.kind == NUMERIC:
-            td = TDigest(self.tdigest.compression, name=self.name) if self.tdigest is not None else None
-            return ColumnProfile(self.name, NUMERIC, Histogram(self.histogram.edges, name=self.name),
-                                 Moments(name=self.name), tdigest=td)
+            td = self.tdigest
+            return ColumnProfile.empty(self.name, NUMERIC, edges=self.histogram.edges, tdigest=td is not None,
+                                       compression=td.compression if td is not None else 100)
         c = self.categorical
-        return ColumnProfile(self.name, CATEGORICAL,
-                             categorical=Categorical(c.max_categories, key_type=c.key_type, name=self.name))
+        return ColumnProfile.empty(self.name, CATEGORICAL, max_categories=c.max_categories, key_type=c.key_type)
 
 
 class Profile:
@@ -261,71 +343,3 @@ class Profile:
                 columns[name] = ColumnProfile(name, kind, categorical=c)
         r.done()
         return cls(columns, rows, skipped)
-
-
-def _as_table(data) -> pa.Table:
-    if isinstance(data, pa.Table):
-        return data
-    batches = list(iter_batches(data))
-    if not batches:
-        raise InvalidInputError("no batches to profile")
-    return pa.Table.from_batches(batches)
-
-
-def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
-            bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
-            reference: Optional[Profile] = None, tdigest: bool = True,
-            compression: float = 100) -> Profile:
-    """Profile a table: one sketch set per column.
-
-    Parameters
-    ----------
-    data : pyarrow Table, RecordBatch, RecordBatchReader, Arrow C stream, or iterable of batches
-    columns : names to profile (default: every column with a supported type)
-    kinds : per-column override, ``"numeric"`` or ``"categorical"``
-    bins, strategy : histogram binning of numeric columns (see :func:`reference_edges`)
-    max_categories : cardinality cap of categorical columns
-    reference : a Profile whose columns and bins to reuse (for profiling *current*
-        data against a reference); ``columns``/``kinds``/``bins``/``tdigest`` are then ignored.
-    tdigest : add a :class:`TDigest` to every numeric column (default True)
-    compression : the t-digests' compression
-    """
-    if reference is not None:
-        return reference.empty_like().update(data)
-    table = _as_table(data)
-    kinds = dict(kinds or {})
-    for k, v in kinds.items():
-        if v not in (NUMERIC, CATEGORICAL):
-            raise InvalidInputError(f"column {k!r}: kind must be 'numeric' or 'categorical', got {v!r}")
-    names = table.schema.names
-    if columns is not None:
-        columns = list(columns)
-        unknown = [c for c in columns if c not in names]
-        if unknown:
-            raise SchemaError(f"columns {unknown} are not in the table (it has {names})")
-    selected = columns if columns is not None else names
-    out: Dict[str, ColumnProfile] = {}
-    skipped = []
-    for name in selected:
-        col = table.column(name)
-        kind = kinds.get(name) or column_kind(col.type)
-        if kind is None:
-            if columns is not None:
-                raise SchemaError(f"column {name!r}: Arrow type {col.type} has no default sketch; "
-                                  "give it a kind")
-            skipped.append(name)
-            continue
-        if kind == NUMERIC:
-            if pat.is_null(col.type):
-                raise SchemaError(f"column {name!r} is all-null (Arrow null type): no reference bins")
-            m = Moments(name=name).update(col)
-            h = Histogram(reference_edges(col, bins, strategy, name, moments=m), name=name)
-            td = TDigest(compression, name=name).update(col) if tdigest else None
-            out[name] = ColumnProfile(name, NUMERIC, h.update(col), m, tdigest=td)
-            continue
-        else:
-            cp = ColumnProfile(name, CATEGORICAL,
-                               categorical=Categorical(max_categories, name=name))
-        cp.update(col)
-        out[name] = cp
-    return Profile(out, table.num_rows, skipped)

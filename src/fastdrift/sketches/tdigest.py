@@ -126,8 +126,7 @@ from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, InvalidInputError
 from ..kernels import tdigest as _k
 from . import codec
-from .base import Sketch
-from .histogram import _check_numeric_type
+from .base import Sketch, check_numeric_type
 
 __all__ = ["TDigest", "RANK_ERROR_BOUNDS", "TIES_RANK_ERROR_BOUND"]
 
@@ -328,7 +327,7 @@ class TDigest(Sketch):
     # -- hooks --------------------------------------------------------------
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
-        _check_numeric_type(arr, self.name)
+        check_numeric_type(arr, self.name)
         views = list(iter_columns(arr, self.name))
         for view in views:
             if view.kind == "null":

@@ -1,0 +1,329 @@
+"""Exact quantiles (``np.quantile`` 'linear', bit for bit) of data seen in parts: mergeable state.
+
+The steps of :mod:`fastdrift.kernels.quantile` (grid_plan, grid_counts, flag_cells, select) with
+their state held between passes: :class:`ExactQuantiles` counts a grid over the column's exact
+range, then selects the values of the cells holding the wanted order statistics;
+:class:`StreamingQuantiles` does both in one pass when a pilot batch places the grid well.
+The reference builder (:mod:`fastdrift.sketches.reference`) runs the passes.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..adapters.arrow import iter_columns
+from ..errors import IncompatibleSketchError
+from ..kernels import quantile as kq
+from .moments import Moments
+
+__all__ = ["ExactQuantiles", "StreamingQuantiles", "merge_counts", "append_compact", "select_counts",
+           "numeric_views"]
+
+
+def numeric_views(arr, name):
+    """The numeric chunk views of a column (its null chunks left out): what the grid kernels read."""
+    return [v for v in iter_columns(arr, name) if v.kind == "numeric"]
+
+
+class ExactQuantiles:
+    """Mergeable exact quantiles (``np.quantile`` 'linear', bit for bit) over a scanned column.
+
+    The selection is kept as distinct values with counts (unlike the kernels'
+    ``quantiles_from_selected``): a tie block, an integer column's decile cell, would otherwise
+    hold a value per row.
+
+    ``count(views)`` returns a chunk's grid counts (pass 2; they add up into :attr:`counts`);
+    after :meth:`plan_select`, ``select(views)`` returns a chunk's flagged-cell values as
+    (distinct values, counts) (pass 3; :meth:`add_selected` folds them); :meth:`merge` folds
+    another part's counts and selection; :meth:`result` interpolates.
+    """
+
+    def __init__(self, qs: np.ndarray, n: int, lo: float, hi: float, plan=None,
+                 counts: Optional[np.ndarray] = None):
+        self.qs, self.lo, self.hi = np.asarray(qs, np.float64), float(lo), float(hi)
+        # plan / counts: a grid already counted (the first pass's, over a window of the data's range)
+        self.plan = kq.grid_plan(n, lo, hi) if plan is None else dataclasses.replace(plan, n=int(n))
+        self.n_cells = self.plan.n_cells
+        self.counts = np.zeros(self.n_cells, dtype=np.int64) if counts is None else counts
+        self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
+
+    @property
+    def constant(self) -> bool:
+        return self.lo == self.hi
+
+    def count(self, views) -> np.ndarray:
+        return kq.grid_counts(views, self.plan)
+
+    def plan_select(self, held: Optional[np.ndarray] = None) -> bool:
+        """Flag the cells holding the wanted order statistics (checks the counts add up to n).
+
+        ``held``: the cells whose values were already selected; when they include every
+        flagged cell the selection is complete (returns True) and flags become ``held``.
+        """
+        need = kq.flag_cells(self.plan, self.counts, self.qs)
+        if held is not None:
+            if np.any(need.astype(bool) & ~held.astype(bool)):
+                return False
+            need = held
+        self.flags = need
+        self.cap = kq.selected_count(self.counts, self.flags)
+        self.sel_counts = np.where(self.flags.astype(bool), self.counts, 0)
+        return True
+
+    def select(self, views) -> Tuple[np.ndarray, np.ndarray]:
+        """The flagged cells' values of one chunk as (distinct values, counts).
+
+        pyarrow's hash ``value_counts`` costs a few ns a value and turns a tie block into one pair.
+        """
+        return select_counts(views, self.plan, self.flags, self.cap)
+
+    def add_selected(self, part: Tuple[np.ndarray, np.ndarray]) -> None:
+        self.selected = append_compact(self.selected, part)
+        self._folded = False
+
+    def merge(self, other: "ExactQuantiles") -> "ExactQuantiles":
+        """Fold another part's grid counts and selection in (the same grid; ``other`` unchanged)."""
+        if (other.plan.lo, other.plan.hi, other.plan.n_cells) != (self.plan.lo, self.plan.hi, self.plan.n_cells):
+            raise IncompatibleSketchError(f"quantile grids differ: {self.plan} vs {other.plan}")
+        self.counts = self.counts + other.counts
+        for part in other.selected:
+            self.add_selected(part)
+        return self
+
+    def _merged(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The selection as sorted distinct values with counts (folded once, then reused)."""
+        if not getattr(self, "_folded", False):
+            self.selected = [merge_counts(self.selected)]  # sorts: a single part may not be sorted
+            self._folded = True
+        return self.selected[0]
+
+    def result(self) -> np.ndarray:
+        if self.constant:
+            return np.full(self.qs.shape, self.lo)
+        u, c = self._merged()
+        if int(c.sum()) != self.cap:
+            raise RuntimeError(f"grid selected {int(c.sum())} values, expected {self.cap}")
+        prev_i, next_i, gamma = kq._order_statistics(self.plan.n, self.qs)
+        cum = np.cumsum(self.counts)
+        ends = np.cumsum(c)  # sorted distinct values: position i holds u[searchsorted(ends, i, "right")]
+        sel_before = np.cumsum(self.sel_counts) - self.sel_counts
+        all_before = cum - self.counts
+
+        def at(r):
+            cell = np.searchsorted(cum, r, side="right")
+            return u[np.searchsorted(ends, r - all_before[cell] + sel_before[cell], side="right")]
+
+        return kq.lerp_like_numpy(at(prev_i), at(next_i), gamma)
+
+
+    def histogram_counts(self, edges: np.ndarray, m: Moments) -> Optional[np.ndarray]:
+        """The exact bin counts over ``edges`` (this column's own quantiles) from the grid counts and
+        the selection alone, or None when an edge's cell is neither selected nor empty.
+
+        An edge interpolates two adjacent order statistics, so it lies in a flagged cell or in an
+        empty cell between two flagged ones; the cell arithmetic is monotone, so every value of a
+        cell before the edge's cell is below the edge and every value of a later cell is not.
+        Values below an edge = unflagged cells before its cell + selected values below it.
+        """
+        if self.constant:
+            return None
+        cells = _cells(np.asarray(edges, np.float64), self.plan)  # the kernels' cell arithmetic
+        flagged = self.flags.astype(bool)
+        if not np.all(flagged[cells] | (self.counts[cells] == 0)):
+            return None
+        u, c = self._merged()
+        unflagged = np.where(flagged, 0, self.counts)
+        unflagged_before = np.cumsum(unflagged) - unflagged
+        sel_cum = np.concatenate([[0], np.cumsum(c)])
+        below = unflagged_before[cells] + sel_cum[np.searchsorted(u, edges, side="left")]
+        counts = np.diff(np.concatenate([[0], below, [m.n]]))
+        counts[0] += m.neginf_count
+        counts[-1] += m.posinf_count
+        return counts
+
+
+def select_counts(views, plan, flags: np.ndarray, cap: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The values of the flagged cells of ``plan`` in one chunk as (distinct values, counts);
+    ``cap``, the whole column's selected count, bounds any part of it."""
+    v = kq.select(views, plan, flags, cap)
+    if v.size == 0:
+        return np.zeros(0), np.zeros(0, np.int64)
+    vc = pc.value_counts(pa.array(v))
+    return (vc.field("values").to_numpy(zero_copy_only=False).copy(),
+            vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+def _cells(x: np.ndarray, plan) -> np.ndarray:
+    """Grid cells of finite values, with fd_grid_count's arithmetic operation for operation."""
+    t = (x - plan.lo) * plan.inv
+    t = np.where(t > 0.0, t, 0.0)
+    t = np.where(t < plan.n_cells - 1, t, float(plan.n_cells - 1))
+    return t.astype(np.int64)
+
+
+#: Distinct values a column's first-pass selection may hold before it gives up (then the
+#: selection pass runs as before); ~4 MiB a column.
+_HELD_CAP = 1 << 18
+#: Half-width of a decile's rank window in standard errors of a quantile of the rows seen (a miss
+#: only costs the selection pass).
+_Z = 5.0
+
+
+class StreamingQuantiles:
+    """Exact quantiles counted in the first pass, whenever the data lets; never approximate.
+
+    Before the scan, the first batch of the first fragment (a *pilot*, read once more)
+    fixes an equal-width grid over a window around its deciles' range (values outside fall
+    in the two end cells, which stay exact: cells are monotone in the value) and the cells
+    around each wanted rank.  Every batch then adds its exact grid counts and copies the
+    values of the *held* cells (kept as distinct values with counts once ties pile up).  At each in-order merge the
+    running counts locate each wanted rank better, so held cells are only ever dropped
+    (never added): a cell stays held while its rank range meets ``q +- 5`` standard errors
+    of a quantile of the rows seen so far (shrunk by the unseen share of the rows), so what
+    is held grows like sqrt(rows), and at most :data:`_HELD_CAP` distinct values.
+
+    After the scan the grid counts are exact; when every cell holding a wanted order
+    statistic is still held, :meth:`exact` gives :class:`ExactQuantiles` complete; otherwise
+    (a misleading prefix, a held selection over the cap) one whose selection still has to run.
+    """
+
+    def __init__(self, qs: np.ndarray, pilot: np.ndarray, rows_total: Optional[int]):
+        self.qs = np.asarray(qs, np.float64)
+        f = pilot[np.isfinite(pilot)]
+        lo, hi = np.quantile(f, [max(self.qs.min() - 0.05, 0.0), min(self.qs.max() + 0.05, 1.0)])
+        pad = (hi - lo) * 0.25
+        lo, hi = lo - pad, hi + pad
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            lo, hi = f.min(), f.max()
+        self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)  # the grid counts
+        self.holding = self.ok  # and the held cells' values are kept
+        self.plan = kq.grid_plan(1 << 20, lo, hi) if self.ok else None  # 16Ki cells, whatever n
+        self.rows_total = rows_total
+        self.rows = 0
+        if not self.ok:
+            return
+        self.counts = np.zeros(self.plan.n_cells, np.int64)
+        self.held = np.ones(self.plan.n_cells, np.uint8)
+        self._none = np.zeros(self.plan.n_cells, np.uint8)
+        self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
+        self._size, self._limit = 0, 1 << 16  # distinct values held; when to drop the dropped cells' ones
+        self._shrunk_at = 0
+        self._free: List[np.ndarray] = []  # zeroed count arrays for the next fragments
+        self._shrink(kq.grid_counts([_f64_view(f)], self.plan), share_seen=0.0)
+
+    def _shrink(self, counts: np.ndarray, share_seen: float) -> None:
+        n = int(counts.sum())
+        if n == 0:
+            return
+        cum = np.cumsum(counts)
+        before = cum - counts
+        q = self.qs
+        m = _Z * np.sqrt(q * (1 - q) / n) * np.sqrt(max(1.0 - share_seen, 0.0)) * n + 2.0  # in ranks
+        first = np.searchsorted(cum, q * n - m, side="right")  # cells whose rank range meets the window
+        last = np.searchsorted(before, q * n + m, side="right")
+        edge = np.zeros(counts.size + 1, np.int64)
+        np.add.at(edge, first, 1)
+        np.add.at(edge, last, -1)
+        keep = (np.cumsum(edge[:-1]) > 0).astype(np.uint8)
+        self.held = self.held & keep  # a new array, never changed in place: workers read it
+
+    # workers: one batch of one fragment into that fragment's (counts, parts)
+    def start(self):
+        # Count arrays come back zeroed from merged fragments: a fresh np.zeros of 128 KiB is a
+        # new mapping whose pages fault in one by one, per column and fragment.
+        try:
+            counts = self._free.pop()  # atomic: workers may pop while the main thread appends
+        except IndexError:
+            counts = np.zeros(self.plan.n_cells, np.int64)
+        return [counts, []]
+
+    def count(self, st, views, ints: np.ndarray, flts: np.ndarray) -> None:
+        """Grid counts and held values of one batch, with its Moments state ``(ints, flts)`` folded
+        in by the same read (:func:`~fastdrift.kernels.quantile.moments_count_select`)."""
+        # the latest held cells: they are only ever dropped, so any snapshot holds the final ones
+        flags = self.held if self.holding else self._none
+        v = kq.moments_count_select(views, ints, flts, self.plan, st[0], flags)
+        if v.size:
+            st[1].append(v)  # raw: what the held cells dropped since goes at the next compaction
+
+    # the main thread, in fragment order
+    def merge(self, st, rows: int) -> None:
+        if not self.ok:
+            return
+        self.counts += st[0]
+        st[0].fill(0)
+        self._free.append(st[0])  # at most the fragments in flight: bounded
+        self.rows += rows
+        if not self.holding:
+            return
+        for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
+            self.selected.append((v, None))  # counts None: each value once
+            self._size += v.size
+        if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by ~15%
+            self._shrunk_at = self.rows
+            share = self.rows / self.rows_total if self.rows_total else 0.0
+            self._shrink(self.counts, min(share, 1.0))
+        if self._size > min(self._limit, _HELD_CAP):  # drop what the shrunk cells no longer hold: amortised O(1) a value
+            self.selected = self._kept(self.selected)
+            self._size = sum(u.size for u, _ in self.selected)
+            if self._size > _HELD_CAP // 2:  # the same value from many batches: fold the ties
+                self.selected = [merge_counts(self.selected)]
+                self._size = self.selected[0][0].size
+            self._limit = max(2 * self._size, 1 << 17)
+            if self._size > _HELD_CAP:
+                self.holding = False  # the grid still counts; the selection pass will run on it
+                self.selected = []
+
+    def _kept(self, parts: list) -> list:
+        """The (values, counts) parts restricted to the cells still held: the single-count parts
+        as one array through the selection kernel (the cells the kernels computed), each folded
+        part on its own."""
+        held = self.held.astype(bool)
+        ones = [u for u, c in parts if c is None]
+        out = [(u[k], c[k]) for u, c in parts if c is not None for k in (held[_cells(u, self.plan)],)]
+        if ones:
+            u = np.concatenate(ones) if len(ones) > 1 else ones[0]
+            out.append((kq.select([_f64_view(u)], self.plan, self.held, u.size), None))
+        return [p for p in out if p[0].size]
+
+    def exact(self, n: int, lo: float, hi: float) -> Tuple[ExactQuantiles, bool]:
+        """(quantiles over this grid, whether the selection is complete) once the scan is done."""
+        eq = ExactQuantiles(self.qs, n, lo, hi, plan=self.plan, counts=self.counts)
+        if self.holding and eq.plan_select(self.held):
+            eq.add_selected(merge_counts(self._kept(self.selected)))  # held cells shrank after some merged
+            return eq, True
+        eq.plan_select()
+        return eq, False
+
+
+def _f64_view(x: np.ndarray):
+    return next(iter_columns(pa.array(x, pa.float64()), "pilot"))
+
+
+def append_compact(parts: list, part) -> list:
+    """Append a (values, counts) pair; fold the list into one pair when it holds > 1Mi values."""
+    parts.append(part)
+    if sum(u.size for u, _ in parts) > 1 << 20:
+        return [merge_counts(parts)]
+    return parts
+
+
+def merge_counts(parts) -> Tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values and summed counts of (values, counts) pairs (counts None: ones)."""
+    if not parts:
+        return np.zeros(0), np.zeros(0, np.int64)
+    u = np.concatenate([p[0] for p in parts])
+    if u.size == 0:
+        return np.zeros(0), np.zeros(0, np.int64)
+    if all(p[1] is None for p in parts):
+        uu, cc = np.unique(u, return_counts=True)
+        return uu, cc.astype(np.int64, copy=False)
+    c = np.concatenate([p[1] if p[1] is not None else np.ones(p[0].size, np.int64) for p in parts])
+    order = np.argsort(u, kind="stable")
+    u, c = u[order], c[order]
+    starts = np.flatnonzero(np.concatenate([[True], u[1:] != u[:-1]]))  # -0.0 == 0.0, as np.unique
+    return u[starts], np.add.reduceat(c, starts).astype(np.int64, copy=False)

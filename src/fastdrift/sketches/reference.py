@@ -1,0 +1,395 @@
+"""The reference profile, built in one place: every pass over the data and what happens between.
+
+Numeric reference bins are exact deciles (``np.quantile`` bit for bit), order statistics of
+whole columns.  :func:`build_reference` runs each pass as a :class:`Job` through an
+:class:`Executor` (the file scan's thread pool, :mod:`fastdrift.scan`; Spark's ``mapInArrow``,
+:mod:`fastdrift.spark`; a table in memory, :func:`profile`):
+
+1. moments, categories, t-digests, and, given a pilot batch, each quantile column's grid and
+   kept cells (:class:`~fastdrift.sketches.quantiles.StreamingQuantiles`): usually the only pass;
+2. without a pilot, or when its grid's wanted cells are too full: grid counts over each
+   column's exact [min, max] (:class:`~fastdrift.sketches.quantiles.ExactQuantiles`);
+3. the values of the cells holding the deciles; the bins' counts follow from them;
+4. histograms, only for uniform bins or an edge whose cell was neither selected nor empty.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.types as pat
+
+from ..adapters import iter_batches
+from ..errors import InvalidInputError, SchemaError
+from ..kernels.quantile import grid_counts
+from . import codec
+from .categorical import Categorical
+from .histogram import Histogram, fixed_edges, quantile_levels
+from .moments import Moments
+from .profile import CATEGORICAL, NUMERIC, ColumnPlan, ColumnProfile, Profile, plan_columns, skipped_columns
+from .quantiles import (ExactQuantiles, StreamingQuantiles, append_compact, merge_counts, numeric_views,
+                        select_counts)
+from .tdigest import TDigest
+
+__all__ = ["Job", "Executor", "build_reference", "count_job", "profile"]
+
+#: Values the wanted cells of the first pass's grid may hold for a selection pass on that grid;
+#: beyond (a pilot whose window missed most of the data), an exact-range grid is counted first.
+_SELECT_MAX = 1 << 22
+
+
+@dataclass
+class Job:
+    """One pass over the data.
+
+    Per partition ``state = make(partition index)``, then ``count(state, batch)`` for each of
+    its batches; ``merge(into, state)`` folds one state into another and returns ``into``.
+    ``encode`` / ``decode`` carry a state between processes (bytes, never pickles); a job
+    without them runs in one process only.
+    """
+
+    make: Callable[[int], Any]
+    count: Callable[[Any, pa.RecordBatch], None]
+    merge: Callable[[Any, Any], Any]
+    encode: Optional[Callable[[Any], bytes]] = None
+    decode: Optional[Callable[[bytes], Any]] = None
+
+
+class Executor(Protocol):
+    """Runs jobs over a dataset's partitions."""
+
+    label: str  # the data, for error messages ("" for none)
+    rows: Optional[int]  # when known before a scan
+    workers: int  # threads this process may use between passes
+
+    def pilot(self, columns: List[str]) -> Optional[pa.RecordBatch]:
+        """The first batch of the first partition, or None.  An executor that gives one merges
+        every partition's state into a fresh ``make()``, in partition order (kept cells shrink
+        as the merged counts grow)."""
+
+    def run(self, label: str, columns: List[str], job: Job) -> Any:
+        """Run ``job`` over every partition (reading ``columns``) and return the merged state."""
+
+
+def count_job(reference: Profile) -> Job:
+    """The one pass of a *current* profile: every partition counted on ``reference``'s bins."""
+    blob = reference.empty_like().to_bytes()  # what travels to the partitions: bytes, not sketches
+    template: List[Profile] = []
+
+    def make(i):
+        if not template:  # decoded once where the job runs: empty_like is cheaper than a decode
+            template.append(Profile.from_bytes(blob))
+        return template[0].empty_like()
+
+    return Job(make, lambda p, b: p.update(b), lambda a, b: a.merge(b), Profile.to_bytes, Profile.from_bytes)
+
+
+def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQuantiles]:
+    """Decile grids for the first pass, from the executor's pilot batch."""
+    b = executor.pilot([p.name for p in qplans]) if qplans else None
+    if b is None or b.num_rows == 0:
+        return {}
+
+    def one(p):
+        x = b.column(p.name)
+        x = x.cast(pa.float64()) if not pat.is_floating(x.type) or pat.is_float32(x.type) else x
+        x = x.fill_null(np.nan).to_numpy(zero_copy_only=False)
+        return StreamingQuantiles(quantile_levels(p.bins), x, executor.rows) if np.isfinite(x).any() else None
+
+    with cf.ThreadPoolExecutor(max(executor.workers, 1)) as pool:  # numpy's partition and the kernels release the GIL
+        made = list(pool.map(one, qplans))
+    return {p.name: sq for p, sq in zip(qplans, made) if sq is not None and sq.ok}
+
+
+def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles], max_categories: int,
+               compression: float) -> Job:
+    """Pass 1: state ``[{column: sketches}, rows, {column: streaming quantiles' part}]``."""
+    def make(i):
+        out = {}
+        for p in plans:
+            if p.kind == NUMERIC:
+                out[p.name] = [Moments(name=p.name), TDigest(compression, name=p.name) if p.tdigest else None]
+            else:
+                out[p.name] = [Categorical(max_categories, name=p.name)]
+        return [out, 0, {n: sq.start() for n, sq in streaming.items()}]
+
+    def count(st, b):
+        for p in plans:
+            col = b.column(p.name)
+            sq = streaming.get(p.name)
+            for s in st[0][p.name]:
+                if s is None:
+                    continue
+                if sq is not None and isinstance(s, Moments):
+                    # moments, grid counts and held values in one read of the column
+                    s.update_counting(col, functools.partial(sq.count, st[2][p.name]))
+                else:
+                    s.update(col)
+        st[1] += b.num_rows
+
+    def merge(acc, st):
+        for n, sk in acc[0].items():
+            for a, o in zip(sk, st[0][n]):
+                if a is not None:
+                    a.merge(o)
+        acc[1] += st[1]
+        for n, sq in streaming.items():  # in partition order (Executor.pilot)
+            sq.merge(st[2][n], st[1])
+        return acc
+
+    def encode(st):
+        w = codec.Writer().u64(st[1])
+        for sk in st[0].values():
+            for s in sk:
+                if s is not None:
+                    w.blob(s.to_bytes())
+        return w.getvalue()
+
+    def decode(blob):
+        r = codec.Reader(blob, "first pass state")
+        st = make(0)
+        st[1] = r.u64()
+        for p in plans:
+            kinds = [Moments, TDigest] if p.kind == NUMERIC else [Categorical]
+            st[0][p.name] = [k.from_bytes(r.blob()) if s is not None else None
+                             for k, s in zip(kinds, st[0][p.name])]
+            for s in st[0][p.name]:
+                if s is not None:
+                    s.name = p.name
+        r.done()
+        return st
+
+    return Job(make, count, merge, encode, decode)
+
+
+def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, merge_one: Callable,
+                   encode_one: Callable, decode_one: Callable) -> Job:
+    """A job whose state is one value per column, each made, counted, merged and coded on its own."""
+    def count(st, b):
+        for n in names:
+            st[n] = count_one(n, st[n], b.column(n))
+
+    def merge(acc, st):
+        for n in names:
+            acc[n] = merge_one(acc[n], st[n])
+        return acc
+
+    def encode(st):
+        w = codec.Writer()
+        for n in names:
+            encode_one(w, st[n])
+        return w.getvalue()
+
+    def decode(blob):
+        r = codec.Reader(blob, "pass state")
+        st = {n: decode_one(r, n) for n in names}
+        r.done()
+        return st
+
+    return Job(lambda i: {n: make_one(n) for n in names}, count, merge, encode, decode)
+
+
+def _grid_job(plans: Dict[str, Any]) -> Job:
+    """Pass 2: grid counts per column (the grid plans only travel to the partitions)."""
+    def count_one(n, c, col):
+        c += grid_counts(numeric_views(col, n), plans[n])
+        return c
+    return _column_arrays(list(plans), lambda n: np.zeros(plans[n].n_cells, np.int64), count_one,
+                          lambda a, b: a + b, lambda w, c: w.i64_array(c), lambda r, n: r.i64_array())
+
+
+def _select_job(wanted: Dict[str, tuple]) -> Job:
+    """Pass 3: the flagged cells' values per column as (distinct values, counts) parts."""
+    def count_one(n, parts, col):
+        part = select_counts(numeric_views(col, n), *wanted[n])
+        return append_compact(parts, part) if part[0].size else parts
+
+    def merge_one(a, b):
+        for part in b:
+            a = append_compact(a, part)
+        return a
+
+    def encode_one(w, parts):
+        u, c = merge_counts(parts)
+        w.f64_array(u).i64_array(c)
+
+    def decode_one(r, n):
+        u, c = r.f64_array(), r.i64_array()
+        return [(u, c)] if u.size else []
+
+    return _column_arrays(list(wanted), lambda n: [], count_one, merge_one, encode_one, decode_one)
+
+
+def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
+    """Pass 4: histograms of the columns whose bins the selection could not count."""
+    empty: Dict[str, Histogram] = {}  # never counted into: copies share its lookup table
+
+    def make_one(n):
+        if n not in empty:  # made where the job runs: sketches never travel
+            empty[n] = Histogram(edges[n], name=n)
+        return empty[n].copy()
+
+    def count_one(n, h, col):
+        return h.update(col)
+
+    def decode_one(r, n):
+        h = Histogram.from_bytes(r.blob())
+        h.name = n
+        return h
+
+    return _column_arrays(list(edges), make_one, count_one, lambda a, b: a.merge(b),
+                          lambda w, h: w.blob(h.to_bytes()), decode_one)
+
+
+def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[str] = (), *,
+                    max_categories: int = 10_000, compression: float = 100) -> Profile:
+    """The reference profile of the executor's data, after the passes of the module docstring.
+
+    Parameters
+    ----------
+    executor : Executor
+        Runs each pass over the data's partitions.
+    plans : list of ColumnPlan
+        From :func:`~fastdrift.sketches.profile.plan_columns`.
+    skipped : list of str
+        ``Profile.skipped``: columns left out because their type has no sketch.
+    max_categories, compression : as :func:`fastdrift.profile`
+
+    Returns
+    -------
+    Profile
+        Equal to ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories
+        exactly; moments up to float reassociation; t-digests within their merge error).
+
+    Raises
+    ------
+    SchemaError
+        No column to profile.
+    InvalidInputError
+        A numeric column has no finite value to derive edges from.
+    """
+    prefix = f"{executor.label}: " if executor.label else ""
+    if not plans:
+        raise SchemaError(f"{prefix}no column to profile")
+    names = [p.name for p in plans]
+    numeric = [p for p in plans if p.kind == NUMERIC]
+    streaming = _pilot(executor, [p for p in numeric if p.strategy == "quantile"])
+
+    what = "moments, categories" + (", t-digests" if any(p.tdigest for p in numeric) else "") + \
+        (", deciles" if streaming else "")
+    first, rows, _ = executor.run(f"pass 1 ({what})", names,
+                                  _first_job(plans, streaming, max_categories, compression))
+    edges: Dict[str, np.ndarray] = {}
+    exact: Dict[str, ExactQuantiles] = {}
+    to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass (and then the selection)
+    to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass
+    for p in numeric:
+        m = first[p.name][0]
+        try:
+            fixed = fixed_edges(m, p.bins, p.strategy, p.name)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{prefix}{exc}") from None
+        if fixed is not None:
+            edges[p.name] = fixed
+            continue
+        eq, done = streaming[p.name].exact(m.n, m.min, m.max) if p.name in streaming else (None, False)
+        if done or (eq is not None and eq.cap <= _SELECT_MAX):
+            exact[p.name] = eq  # the first pass's grid missed a wanted rank: select on it (small cells)
+            if not done:
+                to_select[p.name] = eq
+        else:
+            exact[p.name] = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
+    n_pass = 1
+    if to_count:
+        n_pass += 1
+        counted = executor.run(f"pass {n_pass} (quantile grid)", list(to_count),
+                               _grid_job({n: eq.plan for n, eq in to_count.items()}))
+        for n, eq in to_count.items():
+            eq.counts += counted[n]
+            eq.plan_select()
+        to_select.update(to_count)
+    if to_select:
+        n_pass += 1
+        selected = executor.run(f"pass {n_pass} (exact deciles)", list(to_select),
+                                _select_job({n: (eq.plan, eq.flags, eq.cap) for n, eq in to_select.items()}))
+        for n, parts in selected.items():
+            for part in parts:
+                to_select[n].add_selected(part)
+    hists: Dict[str, Histogram] = {}
+    for n, eq in exact.items():
+        # deciles' own bins come from the grid and the selection: no histogram pass for them
+        edges[n] = np.unique(eq.result())
+        m = first[n][0]
+        derived = eq.histogram_counts(edges[n], m)
+        if derived is not None:
+            hists[n] = Histogram.from_counts(edges[n], derived, m.null_count, m.nan_count, name=n)
+    rest = {p.name: edges[p.name] for p in numeric if p.name not in hists}
+    if rest:
+        hists.update(executor.run(f"pass {n_pass + 1} (histograms)", list(rest), _histogram_job(rest)))
+    out: Dict[str, ColumnProfile] = {}
+    for p in plans:
+        sk = first[p.name]
+        if p.kind == NUMERIC:
+            out[p.name] = ColumnProfile(p.name, NUMERIC, hists[p.name], sk[0], tdigest=sk[1])
+        else:
+            out[p.name] = ColumnProfile(p.name, CATEGORICAL, categorical=sk[0])
+    return Profile(out, rows, skipped)
+
+
+class _Whole:
+    """The executor of a table in memory: one partition, counted as one batch (columns whole)."""
+
+    label, rows, workers = "", None, 1
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+
+    def pilot(self, columns):
+        return None
+
+    def run(self, label, columns, job):
+        st = job.make(0)
+        job.count(st, self.table)
+        return st
+
+
+def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
+            bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
+            reference: Optional[Profile] = None, tdigest: bool = True,
+            compression: float = 100) -> Profile:
+    """Profile a table: one sketch set per column.
+
+    Parameters
+    ----------
+    data : pyarrow Table, RecordBatch, RecordBatchReader, Arrow C stream, or iterable of batches
+        An iterable of batches is read into one table first (the deciles need columns whole).
+    columns : names to profile (default: every column with a supported type), or a mapping of name to
+        overrides (``kind``, ``bins``, ``strategy``; see :func:`~fastdrift.sketches.profile.plan_columns`)
+    kinds : per-column override, ``"numeric"`` or ``"categorical"``
+    bins, strategy : histogram binning of numeric columns (see :func:`~fastdrift.sketches.histogram.reference_edges`)
+    max_categories : cardinality cap of categorical columns
+    reference : a Profile whose columns and bins to reuse (for profiling *current*
+        data against a reference); ``columns``/``kinds``/``bins``/``tdigest`` are then ignored.
+    tdigest : add a :class:`TDigest` to every numeric column (default True)
+    compression : the t-digests' compression
+    """
+    if reference is not None:
+        return reference.empty_like().update(data)
+    if isinstance(data, pa.Table):
+        table = data
+    else:
+        parts = list(iter_batches(data))
+        if not parts:
+            raise InvalidInputError("no batches to profile")
+        table = pa.Table.from_batches(parts)
+    plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
+                         label="the table")
+    # an explicit selection raised on a column without a sketch: nothing was skipped
+    skipped = skipped_columns(table.schema, plans) if columns is None else []
+    if not plans:
+        return Profile({}, table.num_rows, skipped)
+    return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression)
