@@ -15,9 +15,10 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import InvalidInputError
+from ..sketches.profile import NUMERIC, Profile
 from ..sketches.sample import RowSample
 
 __all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_config", "spec_from_dict",
@@ -148,6 +149,44 @@ class MonitorConfig:
         for k in self.kpis:
             out.setdefault(k, "kpi")
         return out
+
+    def columns(self, names: Iterable[str], *, latency: bool = False) -> Dict[str, dict]:
+        """The columns of this monitor's reference profile -> their planner overrides.
+
+        Parameters
+        ----------
+        names : iterable of str
+            The data's columns; when ``features`` is None, those without another role are the
+            features (with the planner's defaults).
+        latency : bool
+            Include the latency column (numeric): a file profile's latency signal is its t-digest.
+
+        Returns
+        -------
+        dict of str to dict
+            For :func:`fastdrift.sketches.profile.plan_columns`: the features (``kind``, ``bins``,
+            ``strategy``), the prediction (``prediction_kind``), the KPIs (numeric), in that order.
+        """
+        if self.features is None:
+            roles = self.roles()
+            spec = {n: {} for n in names if n not in roles}
+        else:
+            spec = {f.name: dict(kind=f.kind, bins=f.bins, strategy=f.strategy) for f in self.features}
+        for n, kind in [(self.prediction, self.prediction_kind), *((k, NUMERIC) for k in self.kpis),
+                        (self.latency if latency else None, NUMERIC)]:
+            if n:
+                spec.setdefault(n, dict(kind=kind))
+        return spec
+
+    def resolved(self, reference: Profile) -> "MonitorConfig":
+        """This config with its features' kinds (and, when ``features`` is None, the features:
+        the columns without another role) from the reference profile."""
+        feats = self.features
+        if feats is None:
+            roles = self.roles()
+            feats = [FeatureSpec(n) for n in reference.columns if n not in roles]
+        return dataclasses.replace(
+            self, features=tuple(dataclasses.replace(f, kind=reference[f.name].kind) for f in feats))
 
 
 def _fail(key: str, msg: str):

@@ -26,7 +26,6 @@ in ``rejected`` and the error is kept in :attr:`Ingest.last_error`
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 import time
@@ -45,7 +44,7 @@ from ..schema import schema_changes as changes_of
 from ..sketches import ColumnProfile, Profile, codec, profile
 from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
 from .buffers import ObserveBuffer
-from .config import FeatureSpec, MonitorConfig
+from .config import MonitorConfig
 from .signals import Reference, WindowSketch, build_report
 from .windows import Windower
 
@@ -73,60 +72,30 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
     """Profile the reference for ``config``; returns the Reference and the config with features resolved.
 
     ``reference`` is an Arrow Table / batches / C stream, a Parquet path, or a saved
-    :class:`~fastdrift.Profile` (then its bins are used as they are and per-feature binning
-    overrides cannot apply).
+    :class:`~fastdrift.Profile` (then its bins are used as they are, per-feature binning
+    overrides cannot apply, and a prediction or KPI it lacks is left out).  The columns are
+    :meth:`MonitorConfig.columns`, without t-digests: drift uses bins.
     """
-    roles = config.roles()
-    if isinstance(reference, Profile):
-        prof = reference
-        names = list(prof.columns)
-        feats = config.features
-        if feats is None:
-            feats = tuple(FeatureSpec(n, prof[n].kind) for n in names if n not in roles)
-        cols = {}
-        for f in feats:
-            if f.name not in prof.columns:
-                raise SchemaError(f"feature {f.name!r} is not in the reference profile (it has {names})")
-            cols[f.name] = prof[f.name].copy()
-            if cols[f.name].tdigest is not None:  # drift uses bins; a feature t-digest would only cost time
-                cols[f.name].tdigest = None
-        feats = tuple(dataclasses.replace(f, kind=prof[f.name].kind) for f in feats)
-        extra = ([config.prediction] if config.prediction else []) + list(config.kpis)
-        for n in extra:
-            if n in prof.columns:
-                cols[n] = prof[n].copy()
-                cols[n].tdigest = None
-        ref = Reference(Profile(cols, prof.rows), {n: None for n in cols}, tuple(names + prof.skipped))
-        return ref, dataclasses.replace(config, features=feats)
-    table = _reference_table(reference)
-    names = table.schema.names
-    feats = config.features
-    if feats is None:
-        feats = tuple(FeatureSpec(n) for n in names
-                      if n not in roles and column_kind(table.schema.field(n).type) is not None)
-    missing = [f.name for f in feats if f.name not in names]
-    if missing:
-        raise SchemaError(f"feature {missing[0]!r} is not in the reference (it has {names})")
-    cols: Dict[str, ColumnProfile] = {}
-    out_feats = []
-    for f in feats:
-        kinds = {f.name: f.kind} if f.kind else None
-        p = profile(table, columns=[f.name], kinds=kinds, bins=f.bins, strategy=f.strategy, tdigest=False)
-        cols[f.name] = p[f.name]
-        out_feats.append(dataclasses.replace(f, kind=p[f.name].kind))
-    if config.prediction is not None:
-        if config.prediction not in names:
-            raise SchemaError(f"prediction column {config.prediction!r} is not in the reference (it has {names})")
-        kinds = {config.prediction: config.prediction_kind} if config.prediction_kind else None
-        cols[config.prediction] = profile(table, columns=[config.prediction], kinds=kinds,
-                                          tdigest=False)[config.prediction]
-    for k in config.kpis:
-        if k not in names:
-            raise SchemaError(f"KPI column {k!r} is not in the reference (it has {names})")
-        cols[k] = profile(table, columns=[k], kinds={k: NUMERIC}, tdigest=False)[k]
-    types = {n: str(table.schema.field(n).type) for n in cols}
-    ref = Reference(Profile(cols, table.num_rows), types, tuple(names))
-    return ref, dataclasses.replace(config, features=tuple(out_feats))
+    saved = isinstance(reference, Profile)
+    table = None if saved else _reference_table(reference)
+    names = list(reference.columns) if saved else table.schema.names
+    where = "the reference profile" if saved else "the reference"
+    wanted = [(f, "feature") for f in config.feature_names()]
+    if not saved:
+        wanted += [(config.prediction, "prediction column"), *((k, "KPI column") for k in config.kpis)]
+    for n, what in wanted:
+        if n is not None and n not in names:
+            raise SchemaError(f"{what} {n!r} is not in {where} (it has {names})")
+    if saved:
+        cols = {n: reference[n].copy() for n in config.columns(names) if n in reference.columns}
+        for cp in cols.values():
+            cp.tdigest = None
+        ref = Reference(Profile(cols, reference.rows), {n: None for n in cols}, tuple(names + reference.skipped))
+    else:
+        sketched = [n for n in names if column_kind(table.schema.field(n).type) is not None]
+        prof = profile(table, columns=config.columns(sketched), tdigest=False)
+        ref = Reference(prof, {n: str(table.schema.field(n).type) for n in prof.columns}, tuple(names))
+    return ref, config.resolved(ref.profile)
 
 
 # -- batch plans --------------------------------------------------------------------------------------
