@@ -5,8 +5,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+import fastdrift
 from fastdrift.errors import InvalidInputError, SchemaError
-from fastdrift.monitor import EvidenceSpec, FeatureSpec, Monitor, MonitorConfig, WindowSpec
+from fastdrift.monitor import EvidenceSpec, FeatureSpec, Monitor, MonitorConfig, WindowSpec, build_reference
 from fastdrift.records import SchemaChange
 
 
@@ -322,3 +323,20 @@ def test_strict_rejects_bad_event_times():
     with pytest.raises(InvalidInputError, match="'ts'"):
         m.update(cur_table(20).set_column(7, "ts", pa.array(ts)))
     assert m.snapshot().rows == 0 and m.rejected == 0
+
+
+def test_reference_is_each_column_profiled_alone_in_config_order():
+    """One planner call over the table: the same sketches as profiling each column on its own."""
+    t = ref_table()
+    cfg = MonitorConfig(features=(FeatureSpec("y", bins=5, strategy="uniform"), FeatureSpec("c"), FeatureSpec("x")),
+                        prediction="pred", kpis=("kpi",), latency="lat", event_time="ts")
+    ref, resolved = build_reference(t, cfg)
+    assert list(ref.profile.columns) == ["y", "c", "x", "pred", "kpi"]  # no latency: windows keep its t-digest
+    want = {"y": dict(bins=5, strategy="uniform"), "c": {}, "x": {}, "pred": {}, "kpi": dict(kinds={"kpi": "numeric"})}
+    for name, kw in want.items():
+        alone = fastdrift.profile(t, columns=[name], tdigest=False, **kw)[name]
+        assert [s.to_bytes() for s in ref.profile[name].sketches()] == [s.to_bytes() for s in alone.sketches()]
+    assert ref.types["c"] == "string" and ref.profile.rows == t.num_rows
+    assert [f.kind for f in resolved.features] == ["numeric", "categorical", "numeric"]
+    with pytest.raises(SchemaError, match="KPI column 'nope'"):
+        build_reference(t, MonitorConfig(kpis=("nope",)))

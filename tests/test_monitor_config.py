@@ -1,5 +1,8 @@
 """Monitor config files: YAML/TOML loading, validation errors naming the key, rules passed through."""
+import pyarrow as pa
 import pytest
+
+import fastdrift
 
 from fastdrift.errors import InvalidInputError
 from fastdrift.monitor import FeatureSpec, MonitorConfig, WindowSpec, config_from_dict, load_config
@@ -89,3 +92,26 @@ def test_python_objects_validate_too():
         MonitorConfig(window=WindowSpec(allowed_lateness=-1))
     with pytest.raises(InvalidInputError, match=r"features\[0\].kind"):
         MonitorConfig(features=(FeatureSpec("a", kind="text"),))
+
+
+def test_columns_map_the_roles_onto_the_planner():
+    c = config_from_dict({"features": ["age", {"name": "country", "kind": "categorical"}], "prediction": "score",
+                          "prediction_kind": "categorical", "kpis": ["revenue"], "latency": "latency_ms"})
+    spec = c.columns(["ignored"])  # explicit features: the data's names do not add any
+    assert list(spec) == ["age", "country", "score", "revenue"]
+    assert spec["age"] == dict(kind=None, bins=10, strategy="quantile")
+    assert spec["country"]["kind"] == "categorical"
+    assert spec["score"] == {"kind": "categorical"} and spec["revenue"] == {"kind": "numeric"}
+    assert list(c.columns([], latency=True)) == ["age", "country", "score", "revenue", "latency_ms"]
+    every = MonitorConfig(prediction="score", kpis=("revenue",), latency="latency_ms", request_id="rid")
+    spec = every.columns(["rid", "b", "score", "a", "latency_ms", "revenue"])
+    assert spec == {"b": {}, "a": {}, "score": {"kind": None}, "revenue": {"kind": "numeric"}}
+    assert list(MonitorConfig(features=()).columns(["a"])) == []  # no features is not "every column"
+
+
+def test_resolved_takes_kinds_and_features_from_the_reference():
+    ref = fastdrift.profile(pa.table({"a": [1.0, 2.0, 3.0], "s": ["x", "y", "x"], "score": [0.1, 0.2, 0.3]}))
+    got = MonitorConfig(prediction="score").resolved(ref)
+    assert got.features == (FeatureSpec("a", "numeric"), FeatureSpec("s", "categorical"))
+    got = MonitorConfig(features=(FeatureSpec("s", bins=4),)).resolved(ref)
+    assert got.features == (FeatureSpec("s", "categorical", bins=4),)

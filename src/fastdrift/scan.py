@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import os
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
 
 import pyarrow as pa
 
@@ -27,7 +27,7 @@ from .dataset import DataSource, batches, fragment_path, open_data
 from .monitor.config import MonitorConfig
 from .schema import check_current
 from .sketches import Profile
-from .sketches.profile import NUMERIC, ColumnPlan, plan_columns as plan_schema, skipped_columns
+from .sketches.profile import ColumnPlan, plan_columns as plan_schema, skipped_columns
 from .sketches.reference import Job, build_reference, count_job
 from .sketches.sample import RowSample
 
@@ -40,10 +40,10 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
                  bins: int = 10, strategy: str = "quantile", tdigest: bool = True) -> List[ColumnPlan]:
     """The columns to profile, in schema order (:func:`fastdrift.sketches.profile.plan_columns`).
 
-    With a monitor ``config`` (the file the monitor reads): its features (with their kind,
-    bins, strategy), the prediction, KPIs and the latency column (numeric, with a t-digest:
-    the latency signal is its quantiles).  Without: every column with a default sketch,
-    or ``columns``.  ``kinds`` overrides kinds either way.
+    With a monitor ``config`` (the file the monitor reads): :meth:`MonitorConfig.columns
+    <fastdrift.monitor.config.MonitorConfig.columns>`, the latency column included (numeric,
+    with a t-digest: the latency signal is its quantiles).  Without: every column with a
+    default sketch, or ``columns``.  ``kinds`` overrides kinds either way.
 
     Raises
     ------
@@ -51,16 +51,8 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
         A selected column is not in the data or its type has no sketch.
     """
     names = schema.names
-    spec: Dict[str, dict] = {}
-    explicit = config is not None and config.features is not None
-    if config is not None:
-        spec = {f.name: dict(kind=f.kind, bins=f.bins, strategy=f.strategy) for f in config.features or ()}
-        for n, kind in [(config.prediction, config.prediction_kind), *((k, NUMERIC) for k in config.kpis),
-                        (config.latency, NUMERIC)]:
-            if n:
-                spec.setdefault(n, dict(kind=kind))
-        if not explicit:  # every other column is a feature, as the monitor does
-            spec.update({n: {} for n in names if n not in spec and n not in config.roles()})
+    spec = {} if config is None else config.columns(names, latency=True)
+    explicit = config is not None and config.features is not None  # else typeless columns are left out
     if columns is not None:
         spec = {c: spec.get(c, {}) for c in columns}
         explicit = True
