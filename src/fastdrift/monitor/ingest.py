@@ -42,7 +42,7 @@ from ..records import SchemaChange, WindowReport
 from ..schema import check_profiles, diff, role_fits
 from ..schema import schema_changes as changes_of
 from ..sketches import ColumnProfile, Profile, codec, profile
-from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
+from ..sketches.profile import NUMERIC, column_kind
 from .buffers import ObserveBuffer
 from .config import MonitorConfig
 from .signals import Reference, WindowSketch, build_report
@@ -147,9 +147,6 @@ class Ingest:
         self.windower = Windower(cfg.window, self._new_sketch)
         self.rejected_total = 0
         self.last_error: Optional[str] = None
-        self._kinds = {n: self.ref.profile[n].kind for n in self.ref.profile.columns}
-        self._keytypes = {n: (cp.categorical.key_type if cp.kind == CATEGORICAL else None)
-                          for n, cp in self.ref.profile.columns.items()}
         names = cfg.feature_names()
         types = [self._arrow_type(n) for n in names]
         pred_type = self._arrow_type(cfg.prediction) if cfg.prediction else None
@@ -161,9 +158,11 @@ class Ingest:
         self._evidence = cfg.evidence.sample(())  # the key sequence of every pane's sample
 
     def _arrow_type(self, name: str) -> pa.DataType:
-        if self._kinds[name] == NUMERIC:
+        """The Arrow type a buffered request's value of ``name`` is stored as."""
+        cp = self.ref.profile[name]
+        if cp.kind == NUMERIC:
             return pa.float64()
-        return {"int": pa.int64(), "bool": pa.bool_()}.get(self._keytypes[name], pa.string())
+        return {"int": pa.int64(), "bool": pa.bool_()}.get(cp.categorical.key_type, pa.string())
 
     def _new_sketch(self) -> WindowSketch:
         return WindowSketch(self.ref, self.config)
@@ -440,10 +439,7 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
     config = config or MonitorConfig()
     roles = config.roles()
     lat = config.latency
-    # The latency column is a role, not a feature; it need not be in the reference.
-    ref_prof = Profile({n: cp for n, cp in reference.columns.items() if n != lat}, reference.rows,
-                       reference.skipped)
-    ref, cfg = build_reference(ref_prof, config)
+    ref, cfg = build_reference(reference, config)
     ws = WindowSketch(ref, cfg)
 
     monitored = dict(ws.features)
