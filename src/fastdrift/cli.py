@@ -19,12 +19,24 @@ file and column; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Optional
+
+from .demo import demo_config, make_tables
+from .errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
+from .profilefile import ProfileFile
+from .schema import check_profiles, schema_changes
+from .sketches import Profile
+
+# fastdrift.dataset and .scan (pyarrow.dataset), .report and .monitor.config (the monitor
+# package) are imported by the commands that use them: `fastdrift --help` stays fast
+# (python -X importtime -m fastdrift.cli --help).
 
 __all__ = ["main", "Progress", "EXIT_ERROR", "EXIT_INPUT", "EXIT_SCHEMA", "EXIT_CORRUPT", "EXIT_USAGE"]
 
@@ -42,7 +54,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _exit_code(exc: BaseException) -> int:
-    from .errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
     if isinstance(exc, _Usage):
         return EXIT_USAGE
     if isinstance(exc, CorruptStateError):
@@ -149,8 +160,6 @@ def _is_profile_file(path: str) -> bool:
 
 def _read_profile_file(path: str):
     """A saved profile with its source schema and evidence rows (:class:`~fastdrift.profilefile.ProfileFile`)."""
-    from .errors import CorruptStateError, InvalidInputError
-    from .profilefile import ProfileFile
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -216,7 +225,6 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
 
 
 def _write(path: str, data: bytes) -> None:
-    from .errors import InvalidInputError
     tmp = path + ".tmp"
     try:
         with open(tmp, "wb") as fh:
@@ -239,7 +247,6 @@ def _cmd_profile(args) -> int:
         return samples[-1]
     prof, src = _profile_paths(args.paths, args, config, reference, sample if args.evidence else None)
     dt = time.perf_counter() - t0
-    from .profilefile import ProfileFile
     pf = ProfileFile(prof, {f.name: str(f.type) for f in src.schema}, samples[0].rows if samples else [])
     blob = pf.to_bytes()
     _write(args.output, blob)
@@ -262,7 +269,6 @@ def _load_side(path: str, args, config, reference=None, evidence=None):
 
 def _compare(args):
     from .report import compare
-    from .schema import check_profiles, schema_changes
     config = _config(args)
     ref, ref_types, _ = _load_side(args.ref, args, config)
     # Data on the CUR side: keep a redacted sample of its rows as the alerts' evidence, as a
@@ -279,7 +285,6 @@ def _compare(args):
 
 
 def _cmd_compare(args) -> int:
-    import json
     from .report import format_text, render, to_json
     c = _compare(args)
     if args.format == "json":
@@ -297,9 +302,7 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    import tempfile
     import pyarrow.parquet as pq
-    from .demo import demo_config, make_tables
     from .report import compare, format_text, render
 
     t0 = time.perf_counter()
@@ -317,7 +320,6 @@ def _cmd_demo(args) -> int:
         cur, _ = _profile_paths([paths[1]], args, config, reference=ref, evidence=sample)
         t2 = time.perf_counter()
     # The profiles travel as bytes between processes; prove the round trip on the way.
-    from .sketches import Profile
     ref, cur = Profile.from_bytes(ref.to_bytes()), Profile.from_bytes(cur.to_bytes())
     c = compare(ref, cur, config, evidence=sample.rows, ref_label="synthetic reference day",
                 cur_label="synthetic drifted day")
@@ -339,7 +341,6 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .errors import InvalidInputError
     root = os.path.abspath(args.path or os.getcwd())
     run = os.path.join(root, "bench", "run.py")
     if not os.path.isfile(run):
