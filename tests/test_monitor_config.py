@@ -115,3 +115,11 @@ def test_resolved_takes_kinds_and_features_from_the_reference():
     assert got.features == (FeatureSpec("a", "numeric"), FeatureSpec("s", "categorical"))
     got = MonitorConfig(features=(FeatureSpec("s", bins=4),)).resolved(ref)
     assert got.features == (FeatureSpec("s", "categorical", bins=4),)
+
+
+def test_evidence_sample_columns():
+    every = MonitorConfig(prediction="score", request_id="rid", latency="lat", kpis=("k",))
+    assert list(every.evidence_sample(["a", "score", "lat", "k", "rid", "b"]).columns) == ["a", "b", "score", "rid"]
+    listed = MonitorConfig(features=(FeatureSpec("b"),), prediction="score")
+    assert list(listed.evidence_sample(["a", "b"]).columns) == ["b", "score"]
+    assert listed.evidence_sample().rate == listed.evidence.rate

@@ -178,10 +178,7 @@ def _read_profile(path: str):
 def _evidence_sample(config, columns):
     """The redacted row sample a compare's alerts carry (the config's evidence: section)."""
     from .monitor.config import MonitorConfig
-    cfg = config or MonitorConfig()
-    cols = [c for c in (cfg.feature_names() or [n for n in columns if n not in cfg.roles()])]
-    cols += [c for c in (cfg.prediction, cfg.request_id) if c and c not in cols]
-    return cfg.evidence.sample(cols)
+    return (config or MonitorConfig()).evidence_sample(columns)
 
 
 def _config(args):

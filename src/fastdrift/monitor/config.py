@@ -178,6 +178,13 @@ class MonitorConfig:
                 spec.setdefault(n, dict(kind=kind))
         return spec
 
+    def evidence_sample(self, names: Iterable[str] = ()) -> RowSample:
+        """An empty row sample (:attr:`evidence`) of the features (when none are listed: those of
+        ``names`` without another role), the prediction and the request id."""
+        roles = self.roles()
+        cols = self.feature_names() or [n for n in names if n not in roles]
+        return self.evidence.sample(cols + [c for c in (self.prediction, self.request_id) if c and c not in cols])
+
     def resolved(self, reference: Profile) -> "MonitorConfig":
         """This config with its features' kinds (and, when ``features`` is None, the features:
         the columns without another role) from the reference profile."""

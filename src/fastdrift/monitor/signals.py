@@ -34,6 +34,7 @@ from .config import MonitorConfig
 __all__ = ["Reference", "WindowSketch", "build_report", "window_drifts"]
 
 _QUANTILES = np.array([0.5, 0.95, 0.99])
+_COUNTERS = ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows")
 _U64 = np.uint64
 
 
@@ -103,10 +104,7 @@ class WindowSketch:
         self.ts_min = math.inf
         self.ts_max = -math.inf
         self.schema: Dict[Tuple[str, str], SchemaChange] = {}
-        ev = config.evidence
-        # evidence columns: the features, the prediction and the request id (those in a batch)
-        self.evidence = ev.sample([c for c in config.feature_names() + [config.prediction, config.request_id]
-                                   if c is not None])
+        self.evidence = config.evidence_sample()  # of the columns a batch has
 
     # -- accumulate ------------------------------------------------------------
     def note_schema(self, changes) -> None:
@@ -133,7 +131,7 @@ class WindowSketch:
             _ = self.latency.n_centroids  # flush now: state then survives a byte round trip exactly
         for n, m in self.kpis.items():
             m.merge(other.kpis[n])
-        for a in ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows"):
+        for a in _COUNTERS:
             setattr(self, a, getattr(self, a) + getattr(other, a))
         self.ts_min, self.ts_max = min(self.ts_min, other.ts_min), max(self.ts_max, other.ts_max)
         for key, ch in other.schema.items():
@@ -157,7 +155,7 @@ class WindowSketch:
             w.blob(self.latency.to_bytes())
         for m in self.kpis.values():
             w.blob(m.to_bytes())
-        for a in ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows"):
+        for a in _COUNTERS:
             w.u64(getattr(self, a))
         w.f64(self.ts_min).f64(self.ts_max)
         w.string(json.dumps([[c.column, c.change, c.expected, c.observed] for c in self.schema.values()]))
@@ -189,7 +187,7 @@ class WindowSketch:
         for n in list(ws.kpis):
             ws.kpis[n] = Moments.from_bytes(r.blob())
             ws.kpis[n].name = n
-        for a in ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows"):
+        for a in _COUNTERS:
             setattr(ws, a, r.u64())
         ws.ts_min, ws.ts_max = r.f64(), r.f64()
         for col, change, exp, obs in _loads(r.string(), "schema changes"):
