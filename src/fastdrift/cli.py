@@ -171,10 +171,6 @@ def _read_profile_file(path: str):
         raise CorruptStateError(f"{path}: not a valid fastdrift profile: {exc}") from None
 
 
-def _read_profile(path: str):
-    return _read_profile_file(path).profile
-
-
 def _evidence_sample(config, columns):
     """The redacted row sample a compare's alerts carry (the config's evidence: section)."""
     from .monitor.config import MonitorConfig
@@ -235,7 +231,7 @@ def _write(path: str, data: bytes) -> None:
 
 def _cmd_profile(args) -> int:
     config = _config(args)
-    reference = _read_profile(args.reference) if args.reference else None
+    reference = _read_profile_file(args.reference).profile if args.reference else None
     t0 = time.perf_counter()
     samples = []
 

@@ -151,22 +151,10 @@ class MonitorConfig:
         return out
 
     def columns(self, names: Iterable[str], *, latency: bool = False) -> Dict[str, dict]:
-        """The columns of this monitor's reference profile -> their planner overrides.
-
-        Parameters
-        ----------
-        names : iterable of str
-            The data's columns; when ``features`` is None, those without another role are the
-            features (with the planner's defaults).
-        latency : bool
-            Include the latency column (numeric): a file profile's latency signal is its t-digest.
-
-        Returns
-        -------
-        dict of str to dict
-            For :func:`fastdrift.sketches.profile.plan_columns`: the features (``kind``, ``bins``,
-            ``strategy``), the prediction (``prediction_kind``), the KPIs (numeric), in that order.
-        """
+        """The columns of this monitor's reference -> overrides for :func:`~fastdrift.sketches.profile.plan_columns`:
+        the features (``kind``, ``bins``, ``strategy``; when ``features`` is None, the ``names`` without
+        another role), the prediction (``prediction_kind``), the KPIs (numeric), in that order; with
+        ``latency``, the latency column (numeric: a file profile's latency signal is its t-digest)."""
         if self.features is None:
             roles = self.roles()
             spec = {n: {} for n in names if n not in roles}
@@ -375,7 +363,7 @@ def load_config(path) -> MonitorConfig:
             data = yaml.safe_load(raw.decode("utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"config file {path!r} is not valid YAML: {exc}") from None
-    elif ext == ".toml":
+    else:  # .toml
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover - 3.10 only
@@ -384,8 +372,6 @@ def load_config(path) -> MonitorConfig:
             data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"config file {path!r} is not valid TOML: {exc}") from None
-    else:
-        raise InvalidInputError(f"config file {path!r}: unknown extension {ext!r} (use .yaml, .yml or .toml)")
     if data is None:
         data = {}
     try:
