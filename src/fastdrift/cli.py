@@ -309,7 +309,7 @@ def _cmd_demo(args) -> int:
             paths.append(p)
         t1 = time.perf_counter()
         ref, _ = _profile_paths([paths[0]], args, config)
-        sample = config.evidence.sample([n for n in ref.columns if n != config.latency])
+        sample = config.evidence_sample(ref.columns)  # as compare samples CUR
         cur, _ = _profile_paths([paths[1]], args, config, reference=ref, evidence=sample)
         t2 = time.perf_counter()
     # The profiles travel as bytes between processes; prove the round trip on the way.
