@@ -179,18 +179,14 @@ class Ingest:
     def flush(self) -> None:
         """Push buffered observations through the kernels."""
         self.buffer.flush()
-        early = self._take_early_rejections()
+        with self.buffer._lock:  # requests rejected on the call path, counted in no batch
+            early, self.buffer.rejected_early = self.buffer.rejected_early, 0
+            if early:
+                self.last_error = self.buffer.last_error
         if early:
             with self._state:
                 self.windower.pending_rejected += early
                 self.rejected_total += early
-
-    def _take_early_rejections(self) -> int:
-        with self.buffer._lock:
-            n, self.buffer.rejected_early = self.buffer.rejected_early, 0
-            if n:
-                self.last_error = self.buffer.last_error
-        return n
 
     def snapshot(self) -> WindowReport:
         """The open window so far (buffered observations included), ``closed=False``."""
