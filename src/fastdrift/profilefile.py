@@ -10,7 +10,7 @@ also wants what the scan saw around them:
   the config's ``evidence:`` section, the bottom-k sample a monitor keeps per window),
   so the alerts of ``fastdrift compare REF.fdp CUR.fdp`` carry evidence rows too.
 
-Format: the common envelope (:mod:`fastdrift.sketches.codec`), kind ``PROFILE_FILE``;
+Format: the common envelope (:mod:`fastdrift.codec`), kind ``PROFILE_FILE``;
 payload = the profile's own envelope as a length-prefixed blob, then one UTF-8 JSON
 document ``{"schema": [[name, type], ...] | null, "evidence": [[key, row], ...]}``.
 The decoder checks the JSON's shape and never evaluates it.  A file that holds a bare
@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .errors import CorruptStateError
 from .sketches import Profile
-from .sketches import codec
+from . import codec
 
 __all__ = ["ProfileFile"]
 

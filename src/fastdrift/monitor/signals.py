@@ -27,7 +27,7 @@ from ..metrics import ColumnDrift, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import ColumnProfile, Moments, Profile, TDigest
-from ..sketches import codec
+from .. import codec
 from ..sketches.sample import rows_dumps, rows_from_json
 from .config import MonitorConfig
 

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import CorruptStateError, IncompatibleSketchError
-from . import codec
+from .. import codec
 from .base import Sketch
 
 __all__ = ["RowSample", "row_keys", "redact", "rows_to_json", "rows_from_json"]

@@ -83,7 +83,7 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
-from ..errors import CorruptStateError, InvalidInputError
+from .errors import CorruptStateError, InvalidInputError
 
 __all__ = [
     "MAGIC",
