@@ -152,7 +152,7 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
     Profile
         Counts, histogram edges, categories, min and max equal to the single-process
         profile; mean and variance up to floating-point reassociation; t-digests
-        within their merge error bound (see README, "t-digest").
+        within their merge error bound (docs/sketches.md, "t-digest"; tests/test_tdigest.py asserts them).
     """
     if merge not in ("auto", "driver", "executors"):
         raise InvalidInputError(f"merge must be 'auto', 'driver' or 'executors', got {merge!r}")
