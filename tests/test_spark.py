@@ -251,6 +251,9 @@ def test_changed_type_against_a_reference_is_a_schema_error_on_the_driver(spark,
                                          "s": ["x", "y"], "b": [True, False], "d": ["u", "v"]}))
     with pytest.raises(fastdrift.SchemaError, match="column 'f' changed type: numeric in the reference"):
         fastdrift.spark.profile(df, reference=local)
+    # the same rule names a reference column the DataFrame lacks
+    with pytest.raises(fastdrift.SchemaError, match="DataFrame: column '[bf]' of the reference is missing"):
+        fastdrift.spark.profile(df.drop("b", "f"), reference=local)
 
 
 def test_merge_falls_back_to_the_driver_without_rdd(profiles):
