@@ -10,7 +10,7 @@ import pathlib
 
 import fastdrift
 
-ORDER = ["errors", "codec", "records", "adapters", "dataset", "kernels", "sketches", "schema", "metrics", "monitor",
+ORDER = ["errors", "settings", "codec", "records", "adapters", "dataset", "kernels", "sketches", "schema", "metrics", "monitor",
          "alerts", "exporters", "scan", "profilefile", "report", "spark", "demo", "cli"]
 # (module, later package) -> where the import may stand: "top" (module level) or "function"
 OWNER_IMPORTS = {("monitor/monitor.py", "alerts"): "top", ("monitor/monitor.py", "exporters"): "function"}
