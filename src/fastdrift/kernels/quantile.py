@@ -226,9 +226,6 @@ def order_statistics(n: int, qs: np.ndarray):
     return prev_i, next_i, gamma
 
 
-_order_statistics = order_statistics  # the name fastdrift.scan reads
-
-
 def flag_cells(plan: GridPlan, counts: np.ndarray, qs) -> np.ndarray:
     """Mark the cells that hold the order statistics ``np.quantile(x, qs)`` interpolates between.
 

@@ -107,7 +107,7 @@ class ExactQuantiles:
         u, c = self._merged()
         if int(c.sum()) != self.cap:
             raise RuntimeError(f"grid selected {int(c.sum())} values, expected {self.cap}")
-        prev_i, next_i, gamma = kq._order_statistics(self.plan.n, self.qs)
+        prev_i, next_i, gamma = kq.order_statistics(self.plan.n, self.qs)
         cum = np.cumsum(self.counts)
         ends = np.cumsum(c)  # sorted distinct values: position i holds u[searchsorted(ends, i, "right")]
         sel_before = np.cumsum(self.sel_counts) - self.sel_counts
