@@ -76,10 +76,7 @@ def _rules_spec(rules) -> Any:
 
 def _json_params(params: bytes):
     r = codec.Reader(params, "checkpoint parameters")
-    try:
-        meta = json.loads(r.string())
-    except ValueError as exc:
-        raise CorruptStateError(f"checkpoint parameters: invalid JSON ({exc})") from None
+    meta = r.json()
     r.done()
     return meta
 

@@ -15,19 +15,17 @@ it is deterministic, so a checkpoint resumes it exactly.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ..errors import CorruptStateError
+from .. import codec
 from ..metrics import ColumnDrift, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import ColumnProfile, Moments, Profile, TDigest
-from .. import codec
 from ..sketches.sample import jsonable, rows_from_json, rows_to_json
 from .config import MonitorConfig
 
@@ -63,21 +61,14 @@ class Reference:
     def to_bytes(self) -> bytes:
         w = codec.Writer()
         w.blob(self.profile.to_bytes())
-        w.string(json.dumps({"types": self.types, "known": list(self.known)}))
+        w.json({"types": self.types, "known": list(self.known)})
         return w.getvalue()
 
     @classmethod
     def from_reader(cls, r: codec.Reader) -> "Reference":
         prof = Profile.from_bytes(r.blob())
-        meta = _loads(r.string(), "reference metadata")
+        meta = r.json("reference metadata")
         return cls(prof, dict(meta["types"]), tuple(meta["known"]))
-
-
-def _loads(s: str, what: str):
-    try:
-        return json.loads(s)
-    except ValueError as exc:
-        raise CorruptStateError(f"{what}: invalid JSON ({exc})") from None
 
 
 # -- the sketch of a pane / window -------------------------------------------------------------------
@@ -158,7 +149,7 @@ class WindowSketch:
         for a in _COUNTERS:
             w.u64(getattr(self, a))
         w.f64(self.ts_min).f64(self.ts_max)
-        w.string(json.dumps([[c.column, c.change, c.expected, c.observed] for c in self.schema.values()]))
+        w.json([[c.column, c.change, c.expected, c.observed] for c in self.schema.values()])
         w.json(rows_to_json(self.evidence.rows), default=jsonable)
         return w.getvalue()
 
@@ -190,9 +181,9 @@ class WindowSketch:
         for a in _COUNTERS:
             setattr(ws, a, r.u64())
         ws.ts_min, ws.ts_max = r.f64(), r.f64()
-        for col, change, exp, obs in _loads(r.string(), "schema changes"):
+        for col, change, exp, obs in r.json("schema changes"):
             ws.schema[(col, change)] = SchemaChange(col, change, exp, obs)
-        ws.evidence.add(rows_from_json(_loads(r.string(), "evidence"), "window sketch"))
+        ws.evidence.add(rows_from_json(r.json("evidence"), "window sketch"))
         r.done()
         return ws
 
