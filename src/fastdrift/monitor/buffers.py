@@ -155,6 +155,12 @@ class ObserveBuffer:
             raise InvalidInputError(f"observe: event time {self.event_time!r} must be a finite number of "
                                     f"seconds, got {ts!r}")
 
+    def take_rejected(self):
+        """``(requests rejected on the call path since the last call, the last such error)``."""
+        with self._lock:
+            n, self.rejected_early = self.rejected_early, 0
+            return n, self.last_error
+
     # -- flushing --------------------------------------------------------------------
     def flush(self) -> None:
         """Count everything buffered or in flight before returning (monitor.flush/snapshot/save).

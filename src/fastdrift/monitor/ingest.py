@@ -180,11 +180,9 @@ class Ingest:
     def flush(self) -> None:
         """Push buffered observations through the kernels."""
         self.buffer.flush()
-        with self.buffer._lock:  # requests rejected on the call path, counted in no batch
-            early, self.buffer.rejected_early = self.buffer.rejected_early, 0
-            if early:
-                self.last_error = self.buffer.last_error
+        early, error = self.buffer.take_rejected()  # requests rejected on the call path, in no batch
         if early:
+            self.last_error = error
             with self._state:
                 self.windower.pending_rejected += early
                 self.rejected_total += early
