@@ -226,9 +226,6 @@ def order_statistics(n: int, qs: np.ndarray):
     return prev_i, next_i, gamma
 
 
-_order_statistics = order_statistics  # the name fastdrift.scan reads
-
-
 def flag_cells(plan: GridPlan, counts: np.ndarray, qs) -> np.ndarray:
     """Mark the cells that hold the order statistics ``np.quantile(x, qs)`` interpolates between.
 
@@ -350,7 +347,7 @@ def moments_count_select(views: Iterable[ColumnView], ints: np.ndarray, flts: np
 
 
 def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
-                            values: np.ndarray, qs) -> np.ndarray:
+                            values: np.ndarray, qs, value_counts: Optional[np.ndarray] = None) -> np.ndarray:
     """``np.quantile(x, qs)`` from the whole column's grid counts and the flagged cells' values.
 
     Parameters
@@ -359,32 +356,39 @@ def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarra
     counts : numpy.ndarray
         int64 grid counts of the whole column.
     flags : numpy.ndarray
-        From :func:`flag_cells` with the same ``qs``.
+        Flagged cells: from :func:`flag_cells` with the same ``qs``, or a superset of them.
     values : numpy.ndarray
         Every value of the flagged cells (all partitions' selections concatenated,
-        any order).
+        any order); with ``value_counts``, their sorted distinct values.
     qs : array_like of float
+    value_counts : numpy.ndarray, optional
+        int64 count of each of the distinct ``values`` (a tie block kept as one entry).
 
     Returns
     -------
     numpy.ndarray
         float64, bit-identical to ``np.quantile`` over the column's finite values.
     """
-    qs = np.asarray(qs, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.int64)
     sel_counts = np.where(flags.astype(bool), counts, 0)
-    if values.size != int(sel_counts.sum()):
-        raise RuntimeError(f"grid selected {values.size} values, expected {int(sel_counts.sum())}")
-    out = np.sort(np.asarray(values, dtype=np.float64))
+    if value_counts is None:
+        values = np.sort(np.asarray(values, dtype=np.float64))
+        got = values.size
+    else:
+        ends = np.cumsum(value_counts)  # sorted distinct values: position i holds values[searchsorted(ends, i)]
+        got = int(ends[-1]) if ends.size else 0
+    if got != int(sel_counts.sum()):
+        raise RuntimeError(f"grid selected {got} values, expected {int(sel_counts.sum())}")
     cum = np.cumsum(counts)
-    prev_i, next_i, gamma = order_statistics(plan.n, qs)
-    # position of a global rank inside `out`: rank - (values before its cell) + (selected before its cell)
+    prev_i, next_i, gamma = order_statistics(plan.n, np.asarray(qs, dtype=np.float64))
+    # position of a global rank among the selected: rank - (values before its cell) + (selected before its cell)
     sel_before = np.cumsum(sel_counts) - sel_counts
     all_before = cum - counts
 
     def at(r):
         cell = np.searchsorted(cum, r, side="right")
-        return out[r - all_before[cell] + sel_before[cell]]
+        i = r - all_before[cell] + sel_before[cell]
+        return values[i if value_counts is None else np.searchsorted(ends, i, side="right")]
 
     return lerp_like_numpy(at(prev_i), at(next_i), gamma)
 

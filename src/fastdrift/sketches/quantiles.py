@@ -44,16 +44,12 @@ class ExactQuantiles:
 
     def __init__(self, qs: np.ndarray, n: int, lo: float, hi: float, plan=None,
                  counts: Optional[np.ndarray] = None):
-        self.qs, self.lo, self.hi = np.asarray(qs, np.float64), float(lo), float(hi)
+        self.qs = np.asarray(qs, np.float64)
         # plan / counts: a grid already counted (the first pass's, over a window of the data's range)
         self.plan = kq.grid_plan(n, lo, hi) if plan is None else dataclasses.replace(plan, n=int(n))
-        self.n_cells = self.plan.n_cells
-        self.counts = np.zeros(self.n_cells, dtype=np.int64) if counts is None else counts
+        self.counts = np.zeros(self.plan.n_cells, dtype=np.int64) if counts is None else counts
         self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
-
-    @property
-    def constant(self) -> bool:
-        return self.lo == self.hi
+        self._folded = False
 
     def count(self, views) -> np.ndarray:
         return kq.grid_counts(views, self.plan)
@@ -71,7 +67,6 @@ class ExactQuantiles:
             need = held
         self.flags = need
         self.cap = kq.selected_count(self.counts, self.flags)
-        self.sel_counts = np.where(self.flags.astype(bool), self.counts, 0)
         return True
 
     def select(self, views) -> Tuple[np.ndarray, np.ndarray]:
@@ -96,29 +91,14 @@ class ExactQuantiles:
 
     def _merged(self) -> Tuple[np.ndarray, np.ndarray]:
         """The selection as sorted distinct values with counts (folded once, then reused)."""
-        if not getattr(self, "_folded", False):
+        if not self._folded:
             self.selected = [merge_counts(self.selected)]  # sorts: a single part may not be sorted
             self._folded = True
         return self.selected[0]
 
     def result(self) -> np.ndarray:
-        if self.constant:
-            return np.full(self.qs.shape, self.lo)
         u, c = self._merged()
-        if int(c.sum()) != self.cap:
-            raise RuntimeError(f"grid selected {int(c.sum())} values, expected {self.cap}")
-        prev_i, next_i, gamma = kq._order_statistics(self.plan.n, self.qs)
-        cum = np.cumsum(self.counts)
-        ends = np.cumsum(c)  # sorted distinct values: position i holds u[searchsorted(ends, i, "right")]
-        sel_before = np.cumsum(self.sel_counts) - self.sel_counts
-        all_before = cum - self.counts
-
-        def at(r):
-            cell = np.searchsorted(cum, r, side="right")
-            return u[np.searchsorted(ends, r - all_before[cell] + sel_before[cell], side="right")]
-
-        return kq.lerp_like_numpy(at(prev_i), at(next_i), gamma)
-
+        return kq.quantiles_from_selected(self.plan, self.counts, self.flags, u, self.qs, c)
 
     def histogram_counts(self, edges: np.ndarray, m: Moments) -> Optional[np.ndarray]:
         """The exact bin counts over ``edges`` (this column's own quantiles) from the grid counts and
@@ -129,8 +109,6 @@ class ExactQuantiles:
         cell before the edge's cell is below the edge and every value of a later cell is not.
         Values below an edge = unflagged cells before its cell + selected values below it.
         """
-        if self.constant:
-            return None
         cells = _cells(np.asarray(edges, np.float64), self.plan)  # the kernels' cell arithmetic
         flagged = self.flags.astype(bool)
         if not np.all(flagged[cells] | (self.counts[cells] == 0)):

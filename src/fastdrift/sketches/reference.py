@@ -297,12 +297,11 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
             edges[p.name] = fixed
             continue
         eq, done = streaming[p.name].exact(m.n, m.min, m.max) if p.name in streaming else (None, False)
-        if done or (eq is not None and eq.cap <= _SELECT_MAX):
-            exact[p.name] = eq  # the first pass's grid missed a wanted rank: select on it (small cells)
-            if not done:
-                to_select[p.name] = eq
-        else:
-            exact[p.name] = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
+        if eq is None or not done and eq.cap > _SELECT_MAX:
+            eq = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
+        elif not done:  # the first pass's grid missed a wanted rank: select on it (small cells)
+            to_select[p.name] = eq
+        exact[p.name] = eq
     n_pass = 1
     if to_count:
         n_pass += 1
