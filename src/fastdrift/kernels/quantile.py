@@ -148,18 +148,19 @@ class _NumbaGrid:
         self.k = numba_select
         self.m = numba_moments
 
+    @staticmethod
+    def _args(view, plan: GridPlan):
+        return view.values, view.validity, view.offset, view.length, plan.lo, plan.inv, float(plan.n_cells - 1)
+
     def count(self, view, plan: GridPlan, counts) -> int:
-        self.k.grid_count(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
-                          float(plan.n_cells - 1), counts)
+        self.k.grid_count(*self._args(view, plan), counts)
         return FD_OK
 
     def select(self, view, plan: GridPlan, flags, out, got) -> int:
-        return self.k.grid_select(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
-                                  float(plan.n_cells - 1), flags, out, out.size, got)
+        return self.k.grid_select(*self._args(view, plan), flags, out, out.size, got)
 
     def count_select(self, view, plan: GridPlan, counts, flags, out, got) -> int:
-        return self.k.grid_count_select(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
-                                        float(plan.n_cells - 1), counts, flags, out, out.size, got)
+        return self.k.grid_count_select(*self._args(view, plan), counts, flags, out, out.size, got)
 
     def moments_count_select(self, view, ints, flts, plan: GridPlan, counts, flags, out, got) -> int:
         self.m.moments_update(view.values, view.validity, view.offset, view.length, ints, flts)
@@ -259,6 +260,22 @@ def selected_count(counts: np.ndarray, flags: np.ndarray) -> int:
     return int(np.where(flags.astype(bool), counts, 0).sum())
 
 
+def _selecting(views: Iterable[ColumnView], plan: GridPlan, flags, cap: Optional[int], call, what: str,
+               needs: str = "a quantile grid needs", state=None) -> np.ndarray:
+    """Run ``call(view, flags, out, got)`` on each chunk with values and return the values selected
+    into ``out`` (``cap`` entries; every value of the chunks when None)."""
+    flags = _flags(plan, flags)
+    views = list(views)
+    out = np.empty(sum(v.length for v in views) if cap is None else int(cap), dtype=np.float64)
+    got = np.zeros(1, dtype=np.int64)
+    for v in views:
+        if numeric_values(v, needs, state, 1):
+            check(call(v, flags, out, got), what, v.name)
+    n = int(got[0])
+    # a view of a small part would keep the whole buffer (sized for the chunk) alive with the selection
+    return out[:n].copy() if n < out.size // 2 else out[:n]
+
+
 def select(views: Iterable[ColumnView], plan: GridPlan, flags: np.ndarray, cap: int,
            backend: Optional[str] = None) -> np.ndarray:
     """The finite values of flagged cells, in column order (pass 2); parts concatenate.
@@ -282,19 +299,7 @@ def select(views: Iterable[ColumnView], plan: GridPlan, flags: np.ndarray, cap: 
         float64 values, unsorted.
     """
     k = GRID(backend)
-    flags = _flags(plan, flags)
-    out = np.empty(int(cap), dtype=np.float64)
-    got = np.zeros(1, dtype=np.int64)
-    for v in views:
-        if numeric_values(v, "a quantile grid needs"):
-            check(k.select(v, plan, flags, out, got), "grid select", v.name)
-    return _trimmed(out, int(got[0]))
-
-
-def _trimmed(out: np.ndarray, n: int) -> np.ndarray:
-    """``out[:n]``, copied when that is a small part of ``out``: a view would keep the whole
-    buffer (sized for every value of the chunk) alive for as long as the selection is held."""
-    return out[:n].copy() if n < out.size // 2 else out[:n]
+    return _selecting(views, plan, flags, cap, lambda v, f, o, g: k.select(v, plan, f, o, g), "grid select")
 
 
 def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
@@ -311,14 +316,8 @@ def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray
     """
     k = GRID(backend)
     check_out(counts, np.int64, plan.n_cells, "counts")
-    flags = _flags(plan, flags)
-    views = list(views)
-    out = np.empty(sum(v.length for v in views), dtype=np.float64)  # every value at most
-    got = np.zeros(1, dtype=np.int64)
-    for v in views:
-        if numeric_values(v, "a quantile grid needs"):
-            check(k.count_select(v, plan, counts, flags, out, got), "grid count and select", v.name)
-    return _trimmed(out, int(got[0]))
+    return _selecting(views, plan, flags, None, lambda v, f, o, g: k.count_select(v, plan, counts, f, o, g),
+                      "grid count and select")
 
 
 def moments_count_select(views: Iterable[ColumnView], ints: np.ndarray, flts: np.ndarray, plan: GridPlan,
@@ -335,15 +334,9 @@ def moments_count_select(views: Iterable[ColumnView], ints: np.ndarray, flts: np
     k = GRID(backend)
     check_state(ints, flts)
     check_out(counts, np.int64, plan.n_cells, "counts")
-    flags = _flags(plan, flags)
-    views = list(views)
-    out = np.empty(sum(v.length for v in views), dtype=np.float64)  # every value at most
-    got = np.zeros(1, dtype=np.int64)
-    for v in views:
-        if numeric_values(v, "moments need", ints, 1):
-            check(k.moments_count_select(v, ints, flts, plan, counts, flags, out, got), "moments and grid count",
-                  v.name)
-    return _trimmed(out, int(got[0]))
+    return _selecting(views, plan, flags, None,
+                      lambda v, f, o, g: k.moments_count_select(v, ints, flts, plan, counts, f, o, g),
+                      "moments and grid count", "moments need", ints)
 
 
 def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
