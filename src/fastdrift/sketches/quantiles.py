@@ -32,9 +32,8 @@ def numeric_views(arr, name):
 class ExactQuantiles:
     """Mergeable exact quantiles (``np.quantile`` 'linear', bit for bit) over a scanned column.
 
-    The selection is kept as distinct values with counts (unlike the kernels'
-    ``quantiles_from_selected``): a tie block, an integer column's decile cell, would otherwise
-    hold a value per row.
+    The selection is kept as distinct values with counts: a tie block, an integer column's
+    decile cell, would otherwise hold a value per row.
 
     ``count(views)`` returns a chunk's grid counts (pass 2; they add up into :attr:`counts`);
     after :meth:`plan_select`, ``select(views)`` returns a chunk's flagged-cell values as
@@ -70,10 +69,7 @@ class ExactQuantiles:
         return True
 
     def select(self, views) -> Tuple[np.ndarray, np.ndarray]:
-        """The flagged cells' values of one chunk as (distinct values, counts).
-
-        pyarrow's hash ``value_counts`` costs a few ns a value and turns a tie block into one pair.
-        """
+        """The flagged cells' values of one chunk as (distinct values, counts)."""
         return select_counts(views, self.plan, self.flags, self.cap)
 
     def add_selected(self, part: Tuple[np.ndarray, np.ndarray]) -> None:
@@ -126,10 +122,11 @@ class ExactQuantiles:
 
 def select_counts(views, plan, flags: np.ndarray, cap: int) -> Tuple[np.ndarray, np.ndarray]:
     """The values of the flagged cells of ``plan`` in one chunk as (distinct values, counts);
-    ``cap``, the whole column's selected count, bounds any part of it."""
+    ``cap``, the whole column's selected count, bounds any part of it.  pyarrow's hash
+    ``value_counts`` costs a few ns a value and turns a tie block into one pair."""
     v = kq.select(views, plan, flags, cap)
     if v.size == 0:
-        return np.zeros(0), np.zeros(0, np.int64)
+        return v, np.zeros(0, np.int64)
     vc = pc.value_counts(pa.array(v))
     return (vc.field("values").to_numpy(zero_copy_only=False).copy(),
             vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64))
@@ -230,8 +227,6 @@ class StreamingQuantiles:
 
     # the main thread, in fragment order
     def merge(self, st, rows: int) -> None:
-        if not self.ok:
-            return
         self.counts += st[0]
         st[0].fill(0)
         self._free.append(st[0])  # at most the fragments in flight: bounded
@@ -239,7 +234,7 @@ class StreamingQuantiles:
         if not self.holding:
             return
         for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
-            self.selected.append((v, None))  # counts None: each value once
+            self.selected.append((v, None))
             self._size += v.size
         if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by ~15%
             self._shrunk_at = self.rows
@@ -292,11 +287,9 @@ def append_compact(parts: list, part) -> list:
 
 def merge_counts(parts) -> Tuple[np.ndarray, np.ndarray]:
     """Sorted distinct values and summed counts of (values, counts) pairs (counts None: ones)."""
-    if not parts:
-        return np.zeros(0), np.zeros(0, np.int64)
-    u = np.concatenate([p[0] for p in parts])
+    u = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
     if u.size == 0:
-        return np.zeros(0), np.zeros(0, np.int64)
+        return u, np.zeros(0, np.int64)
     if all(p[1] is None for p in parts):
         uu, cc = np.unique(u, return_counts=True)
         return uu, cc.astype(np.int64, copy=False)
