@@ -153,17 +153,18 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
         r = codec.Reader(blob, "first pass state")
         st = make(0)
         st[1] = r.u64()
-        for p in plans:
-            kinds = [Moments, TDigest] if p.kind == NUMERIC else [Categorical]
-            st[0][p.name] = [k.from_bytes(r.blob()) if s is not None else None
-                             for k, s in zip(kinds, st[0][p.name])]
-            for s in st[0][p.name]:
-                if s is not None:
-                    s.name = p.name
+        for n, sk in st[0].items():
+            st[0][n] = [_named(type(s).from_bytes(r.blob()), n) if s is not None else None for s in sk]
         r.done()
         return st
 
     return Job(make, count, merge, encode, decode)
+
+
+def _named(sketch, name: str):
+    """A decoded sketch with its column's name (the bytes do not carry it)."""
+    sketch.name = name
+    return sketch
 
 
 def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, merge_one: Callable,
@@ -236,13 +237,8 @@ def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
     def count_one(n, h, col):
         return h.update(col)
 
-    def decode_one(r, n):
-        h = Histogram.from_bytes(r.blob())
-        h.name = n
-        return h
-
     return _column_arrays(list(edges), make_one, count_one, lambda a, b: a.merge(b),
-                          lambda w, h: w.blob(h.to_bytes()), decode_one)
+                          lambda w, h: w.blob(h.to_bytes()), lambda r, n: _named(Histogram.from_bytes(r.blob()), n))
 
 
 def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[str] = (), *,
