@@ -281,8 +281,8 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
                                   _first_job(plans, streaming, max_categories, compression))
     edges: Dict[str, np.ndarray] = {}
     exact: Dict[str, ExactQuantiles] = {}
-    to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass (and then the selection)
-    to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass
+    to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass
+    to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass (on either grid)
     for p in numeric:
         m = first[p.name][0]
         try:
@@ -293,9 +293,9 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
             edges[p.name] = fixed
             continue
         eq, done = streaming[p.name].exact(m.n, m.min, m.max) if p.name in streaming else (None, False)
-        if eq is None or not done and eq.cap > _SELECT_MAX:
+        if eq is None or not done and eq.cap > _SELECT_MAX:  # no first-pass grid, or its wanted cells too full
             eq = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
-        elif not done:  # the first pass's grid missed a wanted rank: select on it (small cells)
+        if not done:
             to_select[p.name] = eq
         exact[p.name] = eq
     n_pass = 1
@@ -306,7 +306,6 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         for n, eq in to_count.items():
             eq.counts += counted[n]
             eq.plan_select()
-        to_select.update(to_count)
     if to_select:
         n_pass += 1
         selected = executor.run(f"pass {n_pass} (exact deciles)", list(to_select),
