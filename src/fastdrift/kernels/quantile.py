@@ -393,8 +393,8 @@ def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: flo
     ``n``, ``lo`` and ``hi`` are the number, minimum and maximum of the finite
     values (from :class:`~fastdrift.sketches.Moments`); ``n`` must be >= 1.
     ``backend`` (``"c"`` or ``"numba"``) defaults to ``get_backend("quantile")``.
-    The steps are the public functions above, which a distributed caller
-    (:mod:`fastdrift.spark`) runs per partition and combines in between.
+    The steps are the public functions above; :class:`fastdrift.sketches.quantiles.ExactQuantiles`
+    holds them between passes over data seen in parts.
     """
     qs = np.asarray(qs, dtype=np.float64)
     if lo == hi:

@@ -1,10 +1,10 @@
 """Exact quantiles (``np.quantile`` 'linear', bit for bit) of data seen in parts: mergeable state.
 
-The steps of :mod:`fastdrift.kernels.quantile` (grid_plan, grid_counts, flag_cells, select) with
-their state held between passes: :class:`ExactQuantiles` counts a grid over the column's exact
-range, then selects the values of the cells holding the wanted order statistics;
-:class:`StreamingQuantiles` does both in one pass when a pilot batch places the grid well.
-The reference builder (:mod:`fastdrift.sketches.reference`) runs the passes.
+The steps of :mod:`fastdrift.kernels.quantile` (grid_plan, grid_counts, flag_cells, select,
+quantiles_from_selected) with their state held between passes: :class:`ExactQuantiles` counts a
+grid over the column's exact range, then selects the values of the cells holding the wanted order
+statistics; :class:`StreamingQuantiles` does both in one pass when a pilot batch places the grid
+well.  The reference builder (:mod:`fastdrift.sketches.reference`) runs the passes.
 """
 from __future__ import annotations
 
