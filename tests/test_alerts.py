@@ -17,7 +17,7 @@ from fastdrift.metrics import align
 from fastdrift.records import (
     BinContribution, DriftSignal, KpiSignal, LatencySignal, SchemaChange, WindowReport, frozen_mapping, to_jsonable,
 )
-from fastdrift.sketches.codec import Kind, Writer, encode
+from fastdrift.codec import Kind, Writer, encode
 
 def J(records):
     """Records compared through JSON: NaN fields make dataclass equality useless."""

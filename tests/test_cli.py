@@ -391,7 +391,7 @@ def test_compare_of_two_profile_files_has_schema_changes_and_evidence(data, tmp_
 def test_profile_file_round_trip_and_hostile_metadata():
     from fastdrift.errors import CorruptStateError
     from fastdrift.profilefile import ProfileFile
-    from fastdrift.sketches import codec
+    from fastdrift import codec
     prof = fastdrift.profile(make_tables(1_000, seed=3)[0])
     pf = ProfileFile(prof, {"income": "double", "country": "dictionary<values=string, indices=int32>"},
                      [(2**64 - 1, {"income": 1.5, "country": "DE", "ts": None}), (7, {"income": float("nan")})])

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastdrift.errors import CorruptStateError, InvalidInputError
-from fastdrift.sketches import codec
-from fastdrift.sketches.codec import (
+from fastdrift import codec
+from fastdrift.codec import (
     FORMAT_VERSION,
     HEADER_SIZE,
     MAGIC,

@@ -10,7 +10,7 @@ import pathlib
 
 import fastdrift
 
-ORDER = ["errors", "records", "adapters", "dataset", "kernels", "sketches", "schema", "metrics", "monitor",
+ORDER = ["errors", "settings", "codec", "records", "adapters", "dataset", "kernels", "sketches", "schema", "metrics", "monitor",
          "alerts", "exporters", "scan", "profilefile", "report", "spark", "demo", "cli"]
 # (module, later package) -> where the import may stand: "top" (module level) or "function"
 OWNER_IMPORTS = {("monitor/monitor.py", "alerts"): "top", ("monitor/monitor.py", "exporters"): "function"}
@@ -71,3 +71,40 @@ def test_numba_not_imported_by_fastdrift_import():
     code = "import sys, fastdrift; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def _private_imports(path: pathlib.Path, pkg_parts):
+    """(module, name) of every private name taken from another fastdrift module: ``from X import _name``,
+    or ``alias._name`` where ``alias`` was imported from fastdrift (``from . import quantile as kq``)."""
+    tree = ast.parse(path.read_text())
+    bound = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("fastdrift")):
+            for a in node.names:
+                if a.name.startswith("_") and not a.name.startswith("__"):
+                    yield node.module or ".", a.name
+                bound[a.asname or a.name] = node.module or "."
+        elif isinstance(node, ast.Import):
+            bound.update({a.asname or a.name.split(".")[0]: a.name for a in node.names
+                          if a.name.startswith("fastdrift")})
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound \
+                and node.attr.startswith("_") and not node.attr.startswith("__"):
+            yield f"{bound[node.value.id]} ({node.value.id})", node.attr
+
+
+def test_no_module_imports_another_modules_private_names():
+    bad = []
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        for mod, name in _private_imports(path, rel.parts[:-1]):
+            bad.append(f"{rel}: {name} from {mod}")
+    assert not bad, bad
+
+
+def test_private_import_check_can_fail(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text("from .scan import _ExactQuantiles\nfrom fastdrift.x import _y\nfrom . import codec as _c\n"
+                 "from ..kernels import quantile as kq\nkq._order_statistics(1)\nkq.select(2)\n")
+    assert sorted(_private_imports(p, ())) == [("fastdrift.x", "_y"), ("kernels (kq)", "_order_statistics"),
+                                               ("scan", "_ExactQuantiles")]

@@ -15,7 +15,7 @@ import fastdrift
 from fastdrift.alerts import AlertEvaluator, default_rules, load_rules
 from fastdrift.errors import CorruptStateError, InvalidInputError
 from fastdrift.records import from_json, to_json, to_jsonable
-from fastdrift.sketches import codec
+from fastdrift import codec
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
 

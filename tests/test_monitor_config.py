@@ -72,11 +72,11 @@ def test_bad_config_names_the_key(tmp_path, text, key):
 def test_unparseable_and_unknown_files(tmp_path):
     p = tmp_path / "x.yaml"
     p.write_text("features: [a\n")
-    with pytest.raises(InvalidInputError, match="not valid YAML"):
+    with pytest.raises(InvalidInputError, match="invalid YAML"):
         load_config(p)
     q = tmp_path / "x.toml"
     q.write_text("features = [")
-    with pytest.raises(InvalidInputError, match="not valid TOML"):
+    with pytest.raises(InvalidInputError, match="invalid TOML"):
         load_config(q)
     with pytest.raises(InvalidInputError, match="unknown extension"):
         load_config(tmp_path / "x.json")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fastdrift.errors import CorruptStateError, IncompatibleSketchError
-from fastdrift.sketches import codec
+from fastdrift import codec
 from fastdrift.sketches.sample import RowSample, row_keys
 
 

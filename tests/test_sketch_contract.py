@@ -238,7 +238,7 @@ def test_mutated_payload_behind_a_valid_checksum(kind, which, pos, byte, cut, ex
     """The checksum stops random damage; this feeds the inner decoders damaged params and
     payloads re-wrapped in a valid envelope: they must refuse (CorruptStateError) or decode
     to a sketch that works, never crash or raise anything else."""
-    from fastdrift.sketches import codec
+    from fastdrift import codec
 
     make, gen = FACTORIES[kind]
     s = make().update(gen(np.random.default_rng(pos), 60))

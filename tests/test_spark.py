@@ -1,6 +1,6 @@
 """fastdrift.spark on a real local[2] SparkSession: equal to the single-process profile.
 
-One session for the module (it takes ~5 s to start) and one 2M-row DataFrame in 16
+One session for the module (a session is slow to start) and one 2M-row DataFrame in 16
 partitions of several Arrow batches each, so every merge path (batches within a
 partition, partitions on the driver, treeReduce on the executors) is exercised.
 """
@@ -135,7 +135,7 @@ def test_tdigest_within_documented_bound(data, profiles):
     _, dist = profiles
     x = table.column("f").to_numpy(zero_copy_only=False)
     x = np.sort(x[~np.isnan(x)])  # the digest holds ±inf at its ends, nulls and NaN apart
-    # README, t-digest accuracy, "merged from 1,000 parts"
+    # the digest's merged-from-many-parts bounds (docs/sketches.md, "t-digest"; tests/test_tdigest.py)
     bounds = {0.001: 5e-4, 0.01: 1e-3, 0.5: 2e-3, 0.9: 3e-3, 0.99: 3e-3, 0.999: 1e-3}
     td = dist["f"].tdigest
     assert td.n == x.size
@@ -251,6 +251,9 @@ def test_changed_type_against_a_reference_is_a_schema_error_on_the_driver(spark,
                                          "s": ["x", "y"], "b": [True, False], "d": ["u", "v"]}))
     with pytest.raises(fastdrift.SchemaError, match="column 'f' changed type: numeric in the reference"):
         fastdrift.spark.profile(df, reference=local)
+    # the same rule names a reference column the DataFrame lacks
+    with pytest.raises(fastdrift.SchemaError, match="DataFrame: column '[bf]' of the reference is missing"):
+        fastdrift.spark.profile(df.drop("b", "f"), reference=local)
 
 
 def test_merge_falls_back_to_the_driver_without_rdd(profiles):

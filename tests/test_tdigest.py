@@ -341,7 +341,7 @@ def test_mutated_layout1_golden_never_crashes(pos, byte):
 
 
 def test_corrupt_layout2_payloads_rejected():
-    from fastdrift.sketches import codec
+    from fastdrift import codec
     good = TDigest(50).update(np.arange(100.0))
     m, w = good.centroids()
 
@@ -369,7 +369,7 @@ def test_corrupt_layout2_payloads_rejected():
 
 
 def test_corrupt_payloads_rejected():
-    from fastdrift.sketches import codec
+    from fastdrift import codec
     good = TDigest(50).update(np.arange(100.0))
     m, w = good.centroids()
 

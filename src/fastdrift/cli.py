@@ -142,7 +142,7 @@ def _is_profile_file(path: str) -> bool:
         return True
     if not os.path.isfile(path):
         return False
-    from .sketches.codec import MAGIC
+    from .codec import MAGIC
     with open(path, "rb") as fh:
         return fh.read(len(MAGIC)) == MAGIC
 

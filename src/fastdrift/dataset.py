@@ -120,7 +120,7 @@ def open_data(paths: Sequence[str]) -> DataSource:
             if fmt == "parquet":
                 # Row groups are the parallel unit: one big file still keeps every core busy.  They
                 # are made into fragments only when read: each row-group fragment carries the file's
-                # metadata, so splitting up front held O(row groups²) metadata (~240 MiB at 160).
+                # metadata, so splitting up front would hold O(row groups²) metadata.
                 md = f.metadata
                 frags.extend((f, i) for i in range(md.num_row_groups))
                 rows += md.num_rows
@@ -134,9 +134,8 @@ def open_data(paths: Sequence[str]) -> DataSource:
 
 
 #: A string column is read dictionary-encoded when its first column chunk's dictionary page holds
-#: at most this many (compressed) bytes per row of a batch: measured, 2,000 short categories in
-#: batches of 131,072 rows (9 KB) count 1.5x faster as dictionaries, 8,000 (41 KB) 1.7x slower
-#: (each batch maps its whole dictionary), unique ids 2x slower.
+#: at most this many (compressed) bytes per row of a batch: small dictionaries count faster as
+#: dictionaries, large ones slower (each batch maps its whole dictionary), unique ids slower still.
 _DICT_BYTES_PER_ROW = 1 / 8
 
 
@@ -166,8 +165,8 @@ def _dictionary_strings(paths: Sequence[str], dset: ds.Dataset) -> ds.Dataset:
     """The Parquet dataset with its small-dictionary string columns read dictionary-encoded.
 
     Writers dictionary-encode low-cardinality strings; read as dictionaries they are never
-    decoded into string arrays, and a Categorical counts their indices (~600M/s) instead of
-    hashing every string (~40M/s), with the same categories in the same (arrival) order.
+    decoded into string arrays, and a Categorical counts their indices instead of
+    hashing every string (bench/bench_categorical.py times both), with the same categories in the same (arrival) order.
     Only columns whose first chunk has a small dictionary page (:data:`_DICT_BYTES_PER_ROW`); a
     later chunk that fell back to plain encoding is dictionary-encoded by the reader.
     """
@@ -176,14 +175,14 @@ def _dictionary_strings(paths: Sequence[str], dset: ds.Dataset) -> ds.Dataset:
     if not strs:
         return dset
     fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=strs))
-    # Not memory-mapped (measured -15% CPU of the read): a file truncated while it is mapped
+    # Not memory-mapped, though mapping saves some of the read's CPU: a file truncated while it is mapped
     # kills the process with SIGBUS, where read() gives the one-line error of a damaged file.
     try:
         parts = [ds.dataset(p, format=fmt, partitioning="hive" if os.path.isdir(p) else None)
                  for p in paths]
         out = parts[0] if len(parts) == 1 else ds.dataset(parts)
     except (pa.ArrowException, OSError):
-        return dset  # read as strings, as before
+        return dset  # read as strings
     if out.schema.names != dset.schema.names:
         return dset
     return out

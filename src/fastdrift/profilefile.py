@@ -10,7 +10,7 @@ also wants what the scan saw around them:
   the config's ``evidence:`` section, the bottom-k sample a monitor keeps per window),
   so the alerts of ``fastdrift compare REF.fdp CUR.fdp`` carry evidence rows too.
 
-Format: the common envelope (:mod:`fastdrift.sketches.codec`), kind ``PROFILE_FILE``;
+Format: the common envelope (:mod:`fastdrift.codec`), kind ``PROFILE_FILE``;
 payload = the profile's own envelope as a length-prefixed blob, then one UTF-8 JSON
 document ``{"schema": [[name, type], ...] | null, "evidence": [[key, row], ...]}``.
 The decoder checks the JSON's shape and never evaluates it.  A file that holds a bare
@@ -19,26 +19,15 @@ reads, with no schema and no evidence.
 """
 from __future__ import annotations
 
-import datetime
-import decimal
-import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .errors import CorruptStateError
+from . import codec
 from .sketches import Profile
-from .sketches import codec
+from .sketches.sample import jsonable, rows_from_json, rows_to_json
 
 __all__ = ["ProfileFile"]
-
-
-def _jsonable(v):
-    """Evidence values JSON cannot hold as such (dates, decimals, bytes) become strings."""
-    if isinstance(v, (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)):
-        return str(v)
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v).hex()
-    raise TypeError(f"evidence value of type {type(v).__name__} is not serializable")
 
 
 @dataclass
@@ -53,8 +42,8 @@ class ProfileFile:
         w = codec.Writer()
         w.blob(self.profile.to_bytes())
         doc = {"schema": None if self.schema is None else [[n, t] for n, t in self.schema.items()],
-               "evidence": [[str(k), row] for k, row in self.evidence]}
-        w.string(json.dumps(doc, default=_jsonable, allow_nan=True))
+               "evidence": rows_to_json(self.evidence)}
+        w.json(doc, default=jsonable)
         return codec.encode(codec.Kind.PROFILE_FILE, b"", w.getvalue())
 
     @classmethod
@@ -68,12 +57,8 @@ class ProfileFile:
             raise CorruptStateError(f"profile file: unexpected {len(params)} parameter bytes")
         r = codec.Reader(payload, "profile file")
         prof = Profile.from_bytes(r.blob())
-        text = r.string()
+        doc = r.json("metadata")
         r.done()
-        try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            raise CorruptStateError(f"profile file: metadata is not valid JSON ({exc})") from None
         if not isinstance(doc, dict) or set(doc) != {"schema", "evidence"}:
             raise CorruptStateError("profile file: metadata must be an object with 'schema' and 'evidence'")
         schema = doc["schema"]
@@ -82,9 +67,4 @@ class ProfileFile:
                     isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in schema)):
                 raise CorruptStateError("profile file: schema must be a list of [name, type] strings")
             schema = dict(schema)
-        evidence = doc["evidence"]
-        if not (isinstance(evidence, list) and all(
-                isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and 0 < len(e[0]) <= 20 and e[0].isdigit()
-                and isinstance(e[1], dict) for e in evidence)):
-            raise CorruptStateError("profile file: evidence must be a list of [key, row] pairs")
-        return cls(prof, schema, [(int(k), row) for k, row in evidence])
+        return cls(prof, schema, rows_from_json(doc["evidence"], "profile file"))

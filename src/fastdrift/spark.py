@@ -15,7 +15,7 @@ from typing import Any, Iterable, List, Mapping, Optional
 
 import pyarrow as pa
 
-from .errors import InvalidInputError, SchemaError
+from .errors import InvalidInputError
 from .metrics import compare_profiles
 from .schema import check_current
 from .sketches import Profile
@@ -152,19 +152,17 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
     Profile
         Counts, histogram edges, categories, min and max equal to the single-process
         profile; mean and variance up to floating-point reassociation; t-digests
-        within their merge error bound (see README, "t-digest").
+        within their merge error bound (docs/sketches.md, "t-digest"; tests/test_tdigest.py asserts them).
     """
     if merge not in ("auto", "driver", "executors"):
         raise InvalidInputError(f"merge must be 'auto', 'driver' or 'executors', got {merge!r}")
     executor = SparkExecutor(dataframe, merge)
     if reference is not None:
-        missing = [c for c in reference.columns if c not in dataframe.columns]
-        if missing:
-            raise SchemaError(f"columns {missing} of the reference are missing from the DataFrame "
-                              f"(it has {dataframe.columns})")
-        # Checked here, on the driver, from the DataFrame's schema: a type that no longer fits
-        # the reference's sketch would otherwise fail on an executor, inside Spark's exception.
-        check_current(reference, _arrow_schema(dataframe, reference.columns), "DataFrame")
+        # Checked here, on the driver, from the DataFrame's schema: a missing column or a type that
+        # no longer fits the reference's sketch would otherwise fail on an executor, inside Spark's
+        # exception.
+        check_current(reference, _arrow_schema(dataframe, [c for c in reference.columns if c in dataframe.columns]),
+                      "DataFrame")
         return executor.run("counting on the reference's bins", list(reference.columns), count_job(reference))
     opts = _options(config)
     # a Spark type without an Arrow one has no sketch, as binary has none

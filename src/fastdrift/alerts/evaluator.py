@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, BinContribution, DriftSignal, WindowReport, from_json, frozen_mapping, to_json
-from ..sketches.codec import Kind, Reader, Writer, decode, encode
+from ..codec import Kind, Reader, Writer, decode, encode
 from .rules import SEVERITIES, Condition, Gate, Rule, load_rules
 from .sinks import CallbackSink
 

@@ -42,12 +42,11 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
-import pathlib
-import sys
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidInputError
+from ..settings import read_file
 
 __all__ = [
     "SIGNALS", "SEVERITIES", "Condition", "Gate", "Rule", "load_rules", "default_rules",
@@ -206,7 +205,7 @@ class Condition:
             object.__setattr__(self, "max_pvalue", p)
         object.__setattr__(self, "min_features", _count(rule, f"{key}.min_features", self.min_features, 1))
         if self.min_features > 1 and self.signal not in ("feature_drift", "missingness"):
-            raise _fail(rule, f"{key}.min_features", f"applies to feature_drift / missingness only")
+            raise _fail(rule, f"{key}.min_features", "applies to feature_drift / missingness only")
         q = _number(rule, f"{key}.quantile", self.quantile)
         if q not in _LATENCY_QUANTILES:
             raise _fail(rule, f"{key}.quantile",
@@ -451,32 +450,6 @@ def _rule_from_dict(spec: Any, index: int) -> Rule:
                 description=spec.get("description", ""), **tiers, **timing)
 
 
-def _read_file(path: pathlib.Path) -> Any:
-    suffix = path.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".toml"):
-        raise InvalidInputError(
-            f"alert rules file {str(path)!r}: unknown extension {suffix!r}; use .yaml, .yml or .toml")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"alert rules file {str(path)!r}: cannot read: {exc}") from None
-    if suffix in (".yaml", ".yml"):
-        import yaml  # deferred: only rule files need it
-        try:
-            return yaml.safe_load(raw)  # safe_load: no arbitrary Python objects from config
-        except yaml.YAMLError as exc:
-            raise InvalidInputError(f"alert rules file {str(path)!r}: invalid YAML: {exc}") from None
-    else:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - 3.10 only
-            import tomli as tomllib
-        try:
-            return tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"alert rules file {str(path)!r}: invalid TOML: {exc}") from None
-
-
 def load_rules(spec: Union[str, os.PathLike, Sequence[Any], Mapping[str, Any]]) -> list:
     """Build and validate rules from a file, a list of dicts, or a list of :class:`Rule`.
 
@@ -500,7 +473,7 @@ def load_rules(spec: Union[str, os.PathLike, Sequence[Any], Mapping[str, Any]]) 
         'critical.all[1].threshold': must be a number, got 'high'``).
     """
     if isinstance(spec, (str, os.PathLike)):
-        data = _read_file(pathlib.Path(spec))
+        data = read_file(spec, "alert rules file")
     else:
         data = spec
     if isinstance(data, Mapping):

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import InvalidInputError
+from ..settings import read_file
 from ..sketches.sample import RowSample
 
 __all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_config", "spec_from_dict",
@@ -315,31 +315,7 @@ def load_config(path) -> MonitorConfig:
     Raises InvalidInputError naming the file and, for bad content, the key.
     """
     path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".yaml", ".yml", ".toml"):
-        raise InvalidInputError(f"config file {path!r}: unknown extension {ext!r} (use .yaml, .yml or .toml)")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise InvalidInputError(f"config file {path!r}: {exc.strerror or exc}") from None
-    if ext in (".yaml", ".yml"):
-        import yaml
-        try:
-            data = yaml.safe_load(raw.decode("utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"config file {path!r} is not valid YAML: {exc}") from None
-    elif ext == ".toml":
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - 3.10 only
-            import tomli as tomllib
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"config file {path!r} is not valid TOML: {exc}") from None
-    else:
-        raise InvalidInputError(f"config file {path!r}: unknown extension {ext!r} (use .yaml, .yml or .toml)")
+    data = read_file(path, "config file")
     if data is None:
         data = {}
     try:

@@ -42,7 +42,8 @@ from ..errors import FastDriftError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
 from ..schema import check_profiles, diff, role_fits
 from ..schema import schema_changes as changes_of
-from ..sketches import ColumnProfile, Profile, codec, profile
+from .. import codec
+from ..sketches import ColumnProfile, Profile, profile
 from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
 from .buffers import ObserveBuffer
 from .config import FeatureSpec, MonitorConfig

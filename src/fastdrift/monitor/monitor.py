@@ -27,7 +27,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 from ..alerts import AlertEvaluator, default_rules, load_rules
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, WindowReport, from_json, to_json
-from ..sketches import codec
+from .. import codec
 from .config import (EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, config_from_dict, config_to_dict,
                      load_config, spec_from_dict)
 from .ingest import Ingest

@@ -27,8 +27,8 @@ from ..metrics import ColumnDrift, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import ColumnProfile, Moments, Profile, TDigest
-from ..sketches import codec
-from ..sketches.sample import rows_dumps, rows_from_json
+from .. import codec
+from ..sketches.sample import jsonable, rows_from_json, rows_to_json
 from .config import MonitorConfig
 
 __all__ = ["Reference", "WindowSketch", "build_report", "window_drifts"]
@@ -161,7 +161,7 @@ class WindowSketch:
             w.u64(getattr(self, a))
         w.f64(self.ts_min).f64(self.ts_max)
         w.string(json.dumps([[c.column, c.change, c.expected, c.observed] for c in self.schema.values()]))
-        w.string(rows_dumps(self.evidence.rows))
+        w.json(rows_to_json(self.evidence.rows), default=jsonable)
         return w.getvalue()
 
     @classmethod

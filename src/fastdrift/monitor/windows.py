@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..sketches import codec
+from .. import codec
 from .config import WindowSpec
 from .signals import WindowSketch
 

@@ -3,7 +3,7 @@
 A sketch is mergeable state.  ``update`` folds a batch of values in,
 ``merge`` folds another sketch of the same parameters in (in place; the other
 is never modified), and the byte form travels between processes through the
-one versioned, checksummed format of :mod:`fastdrift.sketches.codec`.
+one versioned, checksummed format of :mod:`fastdrift.codec`.
 
 Thread safety: a sketch is not meant to be mutated from two threads at once
 (give each thread its own sketch and merge, or guard it, as the monitor does).
@@ -19,7 +19,7 @@ from typing import ClassVar, Optional
 import pyarrow as pa
 
 from ..errors import ConcurrentUseError, IncompatibleSketchError, SchemaError
-from . import codec
+from .. import codec
 
 __all__ = ["Sketch", "check_numeric_type"]
 

@@ -27,7 +27,7 @@ import pyarrow.types as pat
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
 from ..kernels.cat import CatTable, value_type_of
-from . import codec
+from .. import codec
 from .base import Sketch
 
 __all__ = ["Categorical", "key_type_of"]

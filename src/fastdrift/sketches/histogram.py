@@ -22,7 +22,7 @@ from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
 from ..kernels.hist import hist_update, make_index
 from ..kernels.quantile import exact_quantiles
-from . import codec
+from .. import codec
 from .base import Sketch, check_numeric_type
 from .moments import Moments
 from .quantiles import numeric_views

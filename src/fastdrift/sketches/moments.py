@@ -22,7 +22,7 @@ import numpy as np
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError
 from ..kernels.moments import empty_moments, moments_merge, moments_update
-from . import codec
+from .. import codec
 from .base import Sketch, check_numeric_type
 
 __all__ = ["Moments"]

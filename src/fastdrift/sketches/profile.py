@@ -23,7 +23,7 @@ import pyarrow.types as pat
 
 from ..adapters import iter_batches
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
-from . import codec
+from .. import codec
 from .categorical import Categorical
 from .histogram import Histogram, check_binning
 from .moments import Moments

@@ -26,7 +26,7 @@ import pyarrow.types as pat
 from ..adapters import iter_batches
 from ..errors import InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
-from . import codec
+from .. import codec
 from .categorical import Categorical
 from .histogram import Histogram, fixed_edges, quantile_levels
 from .moments import Moments

@@ -17,17 +17,16 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
-import json
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import CorruptStateError, IncompatibleSketchError
-from . import codec
+from .. import codec
 from .base import Sketch
 
-__all__ = ["RowSample", "row_keys", "redact", "rows_to_json", "rows_from_json"]
+__all__ = ["RowSample", "row_keys", "redact", "rows_to_json", "rows_from_json", "jsonable"]
 
 _U64 = np.uint64
 Row = Tuple[int, dict]
@@ -55,7 +54,7 @@ def redact(row: dict, drop, hash_cols, salt: str) -> dict:
     return out
 
 
-def _jsonable(v):
+def jsonable(v):
     """Row values JSON cannot hold as such (dates, decimals, bytes) become strings."""
     if isinstance(v, (datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)):
         return str(v)
@@ -67,10 +66,6 @@ def _jsonable(v):
 def rows_to_json(rows: Iterable[Row]) -> list:
     """``[[key as a decimal string, row], ...]``: u64 keys survive JSON readers that use doubles."""
     return [[str(k), row] for k, row in rows]
-
-
-def rows_dumps(rows: Iterable[Row]) -> str:
-    return json.dumps(rows_to_json(rows), default=_jsonable)
 
 
 def rows_from_json(doc, what: str) -> List[Row]:
@@ -165,10 +160,10 @@ class RowSample(Sketch):
         self._keep(other.rows)
 
     def _params(self) -> bytes:
-        return codec.Writer().string(json.dumps(self._settings(), sort_keys=True)).getvalue()
+        return codec.Writer().json(self._settings(), sort_keys=True).getvalue()
 
     def _payload(self) -> bytes:
-        return codec.Writer().string(rows_dumps(self.rows)).getvalue()
+        return codec.Writer().json(rows_to_json(self.rows), default=jsonable).getvalue()
 
     def _copy(self) -> "RowSample":
         s = RowSample(self.columns, rate=self.rate, max_rows=self.max_rows, seed=self.seed, drop=self.drop,
@@ -179,10 +174,7 @@ class RowSample(Sketch):
     @classmethod
     def _decode(cls, params: bytes, payload: bytes) -> "RowSample":
         r = codec.Reader(params, "row sample parameters")
-        try:
-            s = json.loads(r.string())
-        except ValueError as exc:
-            raise CorruptStateError(f"row sample parameters: invalid JSON ({exc})") from None
+        s = r.json("settings")
         r.done()
         keys = {"columns", "rate", "max_rows", "seed", "drop", "hash", "salt"}
         if not isinstance(s, dict) or set(s) != keys or not all(
@@ -194,12 +186,8 @@ class RowSample(Sketch):
         out = cls(s["columns"], rate=s["rate"], max_rows=s["max_rows"], seed=s["seed"], drop=s["drop"],
                   hash=s["hash"], salt=s["salt"])
         r = codec.Reader(payload, "row sample")
-        try:
-            doc = json.loads(r.string())
-        except ValueError as exc:
-            raise CorruptStateError(f"row sample: invalid JSON ({exc})") from None
+        rows = rows_from_json(r.json("rows"), "row sample")
         r.done()
-        rows = rows_from_json(doc, "row sample")
         if len(rows) > out.max_rows or any(a[0] >= b[0] for a, b in zip(rows, rows[1:])):
             raise CorruptStateError("row sample: more rows than max_rows, or keys not strictly increasing")
         out.rows = rows

@@ -125,7 +125,7 @@ import numpy as np
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, InvalidInputError
 from ..kernels import tdigest as _k
-from . import codec
+from .. import codec
 from .base import Sketch, check_numeric_type
 
 __all__ = ["TDigest", "RANK_ERROR_BOUNDS", "TIES_RANK_ERROR_BOUND"]

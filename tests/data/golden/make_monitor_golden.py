@@ -18,7 +18,7 @@ import pyarrow as pa
 import fastdrift
 from fastdrift.alerts import AlertEvaluator, default_rules
 from fastdrift.records import DriftSignal, WindowReport, frozen_mapping, to_jsonable
-from fastdrift.sketches import codec
+from fastdrift import codec
 
 try:
     from fastdrift.records import to_json

@@ -77,13 +77,14 @@ Examples
 from __future__ import annotations
 
 import enum
+import json
 import struct
 import zlib
 from typing import Iterable, Optional, Union
 
 import numpy as np
 
-from ..errors import CorruptStateError, InvalidInputError
+from .errors import CorruptStateError, InvalidInputError
 
 __all__ = [
     "MAGIC",
@@ -526,6 +527,10 @@ class Writer:
         self.u64(len(raw))
         return self._append(raw)
 
+    def json(self, value, **dumps) -> "Writer":
+        """Append ``value`` as a JSON :meth:`string` (``dumps``: :func:`json.dumps` options)."""
+        return self.string(json.dumps(value, **dumps))
+
     def string_list(self, values: Iterable[str]) -> "Writer":
         """Append a u64 count plus that many strings (see :meth:`string`)."""
         values = list(values)
@@ -712,6 +717,14 @@ class Reader:
             return str(raw, "utf-8")
         except UnicodeDecodeError as exc:
             raise self._fail(f"{field} is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+
+    def json(self, field: Optional[str] = None):
+        """Read a :meth:`Writer.json` string and parse it (never evaluated): the caller checks its shape."""
+        field = field or "JSON"
+        try:
+            return json.loads(self.string(field))
+        except ValueError as exc:
+            raise self._fail(f"{field} is not valid JSON ({exc})") from None
 
     def string_list(self, field: Optional[str] = None) -> list:
         """Read a list written by :meth:`Writer.string_list`."""
