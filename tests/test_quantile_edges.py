@@ -167,34 +167,6 @@ def test_grid_passes_refuse_arrays_of_the_wrong_size(backend):
         select([v], plan, np.ones(7, np.uint8), 10)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=PER_BACKEND)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 3000), parts=st.integers(1, 9),
-       ties=st.sampled_from([0, 3, 40]), qs=st.lists(st.floats(0, 1), min_size=1, max_size=12))
-def test_grid_steps_merge_across_parts(backend, seed, n, parts, ties, qs):
-    """The distributed path (fastdrift.spark): per-part grid counts add, per-part selections
-    concatenate, and the result is still np.quantile's, bit for bit."""
-    from fastdrift.kernels.quantile import (flag_cells, grid_counts, grid_plan, quantiles_from_selected,
-                                            select, selected_count)
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, ties, n).astype(np.float64) if ties else rng.lognormal(0, 3, n)
-    x[rng.random(n) < 0.05] = np.nan
-    f = x[np.isfinite(x)]
-    if f.size == 0 or f.min() == f.max():
-        return
-    cuts = np.sort(rng.integers(0, n + 1, parts - 1))
-    pieces = [pa.array(p) for p in np.split(x, cuts)]  # some parts may be empty
-    m = fastdrift.Moments()
-    for p in pieces:
-        m.merge(fastdrift.Moments().update(p))
-    plan = grid_plan(m.n, m.min, m.max)
-    counts = sum(grid_counts(iter_columns(p), plan) for p in pieces)
-    flags = flag_cells(plan, counts, qs)
-    cap = selected_count(counts, flags)
-    values = np.concatenate([select(iter_columns(p), plan, flags, cap) for p in pieces])
-    got = quantiles_from_selected(plan, counts, flags, values, qs)
-    np.testing.assert_array_equal(got, np.quantile(f, qs))
-
-
 def test_a_small_selection_does_not_pin_the_chunk_sized_buffer():
     # A first pass keeps each batch's selection until its in-order merge: a view of the buffer
     # sized for the whole chunk would keep 8 bytes per value of every batch alive.

@@ -148,18 +148,19 @@ class _NumbaGrid:
         self.k = numba_select
         self.m = numba_moments
 
+    @staticmethod
+    def _args(view, plan: GridPlan):
+        return view.values, view.validity, view.offset, view.length, plan.lo, plan.inv, float(plan.n_cells - 1)
+
     def count(self, view, plan: GridPlan, counts) -> int:
-        self.k.grid_count(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
-                          float(plan.n_cells - 1), counts)
+        self.k.grid_count(*self._args(view, plan), counts)
         return FD_OK
 
     def select(self, view, plan: GridPlan, flags, out, got) -> int:
-        return self.k.grid_select(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
-                                  float(plan.n_cells - 1), flags, out, out.size, got)
+        return self.k.grid_select(*self._args(view, plan), flags, out, out.size, got)
 
     def count_select(self, view, plan: GridPlan, counts, flags, out, got) -> int:
-        return self.k.grid_count_select(view.values, view.validity, view.offset, view.length, plan.lo, plan.inv,
-                                        float(plan.n_cells - 1), counts, flags, out, out.size, got)
+        return self.k.grid_count_select(*self._args(view, plan), counts, flags, out, out.size, got)
 
     def moments_count_select(self, view, ints, flts, plan: GridPlan, counts, flags, out, got) -> int:
         self.m.moments_update(view.values, view.validity, view.offset, view.length, ints, flts)
@@ -259,6 +260,22 @@ def selected_count(counts: np.ndarray, flags: np.ndarray) -> int:
     return int(np.where(flags.astype(bool), counts, 0).sum())
 
 
+def _selecting(views: Iterable[ColumnView], plan: GridPlan, flags, cap: Optional[int], call, what: str,
+               needs: str = "a quantile grid needs", state=None) -> np.ndarray:
+    """Run ``call(view, flags, out, got)`` on each chunk with values and return the values selected
+    into ``out`` (``cap`` entries; every value of the chunks when None)."""
+    flags = _flags(plan, flags)
+    views = list(views)
+    out = np.empty(sum(v.length for v in views) if cap is None else int(cap), dtype=np.float64)
+    got = np.zeros(1, dtype=np.int64)
+    for v in views:
+        if numeric_values(v, needs, state, 1):
+            check(call(v, flags, out, got), what, v.name)
+    n = int(got[0])
+    # a view of a small part would keep the whole buffer (sized for the chunk) alive with the selection
+    return out[:n].copy() if n < out.size // 2 else out[:n]
+
+
 def select(views: Iterable[ColumnView], plan: GridPlan, flags: np.ndarray, cap: int,
            backend: Optional[str] = None) -> np.ndarray:
     """The finite values of flagged cells, in column order (pass 2); parts concatenate.
@@ -282,19 +299,7 @@ def select(views: Iterable[ColumnView], plan: GridPlan, flags: np.ndarray, cap: 
         float64 values, unsorted.
     """
     k = GRID(backend)
-    flags = _flags(plan, flags)
-    out = np.empty(int(cap), dtype=np.float64)
-    got = np.zeros(1, dtype=np.int64)
-    for v in views:
-        if numeric_values(v, "a quantile grid needs"):
-            check(k.select(v, plan, flags, out, got), "grid select", v.name)
-    return _trimmed(out, int(got[0]))
-
-
-def _trimmed(out: np.ndarray, n: int) -> np.ndarray:
-    """``out[:n]``, copied when that is a small part of ``out``: a view would keep the whole
-    buffer (sized for every value of the chunk) alive for as long as the selection is held."""
-    return out[:n].copy() if n < out.size // 2 else out[:n]
+    return _selecting(views, plan, flags, cap, lambda v, f, o, g: k.select(v, plan, f, o, g), "grid select")
 
 
 def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
@@ -311,14 +316,8 @@ def count_select(views: Iterable[ColumnView], plan: GridPlan, counts: np.ndarray
     """
     k = GRID(backend)
     check_out(counts, np.int64, plan.n_cells, "counts")
-    flags = _flags(plan, flags)
-    views = list(views)
-    out = np.empty(sum(v.length for v in views), dtype=np.float64)  # every value at most
-    got = np.zeros(1, dtype=np.int64)
-    for v in views:
-        if numeric_values(v, "a quantile grid needs"):
-            check(k.count_select(v, plan, counts, flags, out, got), "grid count and select", v.name)
-    return _trimmed(out, int(got[0]))
+    return _selecting(views, plan, flags, None, lambda v, f, o, g: k.count_select(v, plan, counts, f, o, g),
+                      "grid count and select")
 
 
 def moments_count_select(views: Iterable[ColumnView], ints: np.ndarray, flts: np.ndarray, plan: GridPlan,
@@ -335,19 +334,13 @@ def moments_count_select(views: Iterable[ColumnView], ints: np.ndarray, flts: np
     k = GRID(backend)
     check_state(ints, flts)
     check_out(counts, np.int64, plan.n_cells, "counts")
-    flags = _flags(plan, flags)
-    views = list(views)
-    out = np.empty(sum(v.length for v in views), dtype=np.float64)  # every value at most
-    got = np.zeros(1, dtype=np.int64)
-    for v in views:
-        if numeric_values(v, "moments need", ints, 1):
-            check(k.moments_count_select(v, ints, flts, plan, counts, flags, out, got), "moments and grid count",
-                  v.name)
-    return _trimmed(out, int(got[0]))
+    return _selecting(views, plan, flags, None,
+                      lambda v, f, o, g: k.moments_count_select(v, ints, flts, plan, counts, f, o, g),
+                      "moments and grid count", "moments need", ints)
 
 
 def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,
-                            values: np.ndarray, qs) -> np.ndarray:
+                            values: np.ndarray, qs, value_counts: Optional[np.ndarray] = None) -> np.ndarray:
     """``np.quantile(x, qs)`` from the whole column's grid counts and the flagged cells' values.
 
     Parameters
@@ -356,32 +349,39 @@ def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarra
     counts : numpy.ndarray
         int64 grid counts of the whole column.
     flags : numpy.ndarray
-        From :func:`flag_cells` with the same ``qs``.
+        Flagged cells: from :func:`flag_cells` with the same ``qs``, or a superset of them.
     values : numpy.ndarray
         Every value of the flagged cells (all partitions' selections concatenated,
-        any order).
+        any order); with ``value_counts``, their sorted distinct values.
     qs : array_like of float
+    value_counts : numpy.ndarray, optional
+        int64 count of each of the distinct ``values`` (a tie block kept as one entry).
 
     Returns
     -------
     numpy.ndarray
         float64, bit-identical to ``np.quantile`` over the column's finite values.
     """
-    qs = np.asarray(qs, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.int64)
     sel_counts = np.where(flags.astype(bool), counts, 0)
-    if values.size != int(sel_counts.sum()):
-        raise RuntimeError(f"grid selected {values.size} values, expected {int(sel_counts.sum())}")
-    out = np.sort(np.asarray(values, dtype=np.float64))
+    if value_counts is None:
+        values = np.sort(np.asarray(values, dtype=np.float64))
+        got = values.size
+    else:
+        ends = np.cumsum(value_counts)  # sorted distinct values: position i holds values[searchsorted(ends, i)]
+        got = int(ends[-1]) if ends.size else 0
+    if got != int(sel_counts.sum()):
+        raise RuntimeError(f"grid selected {got} values, expected {int(sel_counts.sum())}")
     cum = np.cumsum(counts)
-    prev_i, next_i, gamma = order_statistics(plan.n, qs)
-    # position of a global rank inside `out`: rank - (values before its cell) + (selected before its cell)
+    prev_i, next_i, gamma = order_statistics(plan.n, np.asarray(qs, dtype=np.float64))
+    # position of a global rank among the selected: rank - (values before its cell) + (selected before its cell)
     sel_before = np.cumsum(sel_counts) - sel_counts
     all_before = cum - counts
 
     def at(r):
         cell = np.searchsorted(cum, r, side="right")
-        return out[r - all_before[cell] + sel_before[cell]]
+        i = r - all_before[cell] + sel_before[cell]
+        return values[i if value_counts is None else np.searchsorted(ends, i, side="right")]
 
     return lerp_like_numpy(at(prev_i), at(next_i), gamma)
 
@@ -393,8 +393,8 @@ def exact_quantiles(views: Sequence[ColumnView], qs: np.ndarray, n: int, lo: flo
     ``n``, ``lo`` and ``hi`` are the number, minimum and maximum of the finite
     values (from :class:`~fastdrift.sketches.Moments`); ``n`` must be >= 1.
     ``backend`` (``"c"`` or ``"numba"``) defaults to ``get_backend("quantile")``.
-    The steps are the public functions above, which a distributed caller
-    (:mod:`fastdrift.spark`) runs per partition and combines in between.
+    The steps are the public functions above; :class:`fastdrift.sketches.quantiles.ExactQuantiles`
+    holds them between passes over data seen in parts.
     """
     qs = np.asarray(qs, dtype=np.float64)
     if lo == hi:

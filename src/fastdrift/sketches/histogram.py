@@ -25,6 +25,7 @@ from ..kernels.quantile import exact_quantiles
 from .. import codec
 from .base import Sketch, check_numeric_type
 from .moments import Moments
+from .quantiles import numeric_views
 
 __all__ = ["Histogram"]
 
@@ -83,8 +84,8 @@ def reference_edges(values, bins: int = 10, strategy: str = "quantile", name=Non
         moments = Moments(name=name).update(arr)
     edges = fixed_edges(moments, bins, strategy, name)
     if edges is None:
-        views = [v for v in iter_columns(arr, name) if v.kind == "numeric"]
-        edges = np.unique(exact_quantiles(views, quantile_levels(bins), moments.n, moments.min, moments.max))
+        edges = np.unique(exact_quantiles(numeric_views(arr, name), quantile_levels(bins), moments.n, moments.min,
+                                          moments.max))
     return edges
 
 

@@ -1,10 +1,10 @@
 """Exact quantiles (``np.quantile`` 'linear', bit for bit) of data seen in parts: mergeable state.
 
-The steps of :mod:`fastdrift.kernels.quantile` (grid_plan, grid_counts, flag_cells, select) with
-their state held between passes: :class:`ExactQuantiles` counts a grid over the column's exact
-range, then selects the values of the cells holding the wanted order statistics;
-:class:`StreamingQuantiles` does both in one pass when a pilot batch places the grid well.
-The reference builder (:mod:`fastdrift.sketches.reference`) runs the passes.
+The steps of :mod:`fastdrift.kernels.quantile` (grid_plan, grid_counts, flag_cells, select,
+quantiles_from_selected) with their state held between passes: :class:`ExactQuantiles` counts a
+grid over the column's exact range, then selects the values of the cells holding the wanted order
+statistics; :class:`StreamingQuantiles` does both in one pass when a pilot batch places the grid
+well.  The reference builder (:mod:`fastdrift.sketches.reference`) runs the passes.
 """
 from __future__ import annotations
 
@@ -32,9 +32,8 @@ def numeric_views(arr, name):
 class ExactQuantiles:
     """Mergeable exact quantiles (``np.quantile`` 'linear', bit for bit) over a scanned column.
 
-    The selection is kept as distinct values with counts (unlike the kernels'
-    ``quantiles_from_selected``): a tie block, an integer column's decile cell, would otherwise
-    hold a value per row.
+    The selection is kept as distinct values with counts: a tie block, an integer column's
+    decile cell, would otherwise hold a value per row.
 
     ``count(views)`` returns a chunk's grid counts (pass 2; they add up into :attr:`counts`);
     after :meth:`plan_select`, ``select(views)`` returns a chunk's flagged-cell values as
@@ -44,16 +43,12 @@ class ExactQuantiles:
 
     def __init__(self, qs: np.ndarray, n: int, lo: float, hi: float, plan=None,
                  counts: Optional[np.ndarray] = None):
-        self.qs, self.lo, self.hi = np.asarray(qs, np.float64), float(lo), float(hi)
+        self.qs = np.asarray(qs, np.float64)
         # plan / counts: a grid already counted (the first pass's, over a window of the data's range)
         self.plan = kq.grid_plan(n, lo, hi) if plan is None else dataclasses.replace(plan, n=int(n))
-        self.n_cells = self.plan.n_cells
-        self.counts = np.zeros(self.n_cells, dtype=np.int64) if counts is None else counts
+        self.counts = np.zeros(self.plan.n_cells, dtype=np.int64) if counts is None else counts
         self.selected: List[Tuple[np.ndarray, np.ndarray]] = []
-
-    @property
-    def constant(self) -> bool:
-        return self.lo == self.hi
+        self._folded = False
 
     def count(self, views) -> np.ndarray:
         return kq.grid_counts(views, self.plan)
@@ -71,14 +66,10 @@ class ExactQuantiles:
             need = held
         self.flags = need
         self.cap = kq.selected_count(self.counts, self.flags)
-        self.sel_counts = np.where(self.flags.astype(bool), self.counts, 0)
         return True
 
     def select(self, views) -> Tuple[np.ndarray, np.ndarray]:
-        """The flagged cells' values of one chunk as (distinct values, counts).
-
-        pyarrow's hash ``value_counts`` costs a few ns a value and turns a tie block into one pair.
-        """
+        """The flagged cells' values of one chunk as (distinct values, counts)."""
         return select_counts(views, self.plan, self.flags, self.cap)
 
     def add_selected(self, part: Tuple[np.ndarray, np.ndarray]) -> None:
@@ -96,29 +87,14 @@ class ExactQuantiles:
 
     def _merged(self) -> Tuple[np.ndarray, np.ndarray]:
         """The selection as sorted distinct values with counts (folded once, then reused)."""
-        if not getattr(self, "_folded", False):
+        if not self._folded:
             self.selected = [merge_counts(self.selected)]  # sorts: a single part may not be sorted
             self._folded = True
         return self.selected[0]
 
     def result(self) -> np.ndarray:
-        if self.constant:
-            return np.full(self.qs.shape, self.lo)
         u, c = self._merged()
-        if int(c.sum()) != self.cap:
-            raise RuntimeError(f"grid selected {int(c.sum())} values, expected {self.cap}")
-        prev_i, next_i, gamma = kq.order_statistics(self.plan.n, self.qs)
-        cum = np.cumsum(self.counts)
-        ends = np.cumsum(c)  # sorted distinct values: position i holds u[searchsorted(ends, i, "right")]
-        sel_before = np.cumsum(self.sel_counts) - self.sel_counts
-        all_before = cum - self.counts
-
-        def at(r):
-            cell = np.searchsorted(cum, r, side="right")
-            return u[np.searchsorted(ends, r - all_before[cell] + sel_before[cell], side="right")]
-
-        return kq.lerp_like_numpy(at(prev_i), at(next_i), gamma)
-
+        return kq.quantiles_from_selected(self.plan, self.counts, self.flags, u, self.qs, c)
 
     def histogram_counts(self, edges: np.ndarray, m: Moments) -> Optional[np.ndarray]:
         """The exact bin counts over ``edges`` (this column's own quantiles) from the grid counts and
@@ -129,8 +105,6 @@ class ExactQuantiles:
         cell before the edge's cell is below the edge and every value of a later cell is not.
         Values below an edge = unflagged cells before its cell + selected values below it.
         """
-        if self.constant:
-            return None
         cells = _cells(np.asarray(edges, np.float64), self.plan)  # the kernels' cell arithmetic
         flagged = self.flags.astype(bool)
         if not np.all(flagged[cells] | (self.counts[cells] == 0)):
@@ -148,10 +122,11 @@ class ExactQuantiles:
 
 def select_counts(views, plan, flags: np.ndarray, cap: int) -> Tuple[np.ndarray, np.ndarray]:
     """The values of the flagged cells of ``plan`` in one chunk as (distinct values, counts);
-    ``cap``, the whole column's selected count, bounds any part of it."""
+    ``cap``, the whole column's selected count, bounds any part of it.  pyarrow's hash
+    ``value_counts`` costs a few ns a value and turns a tie block into one pair."""
     v = kq.select(views, plan, flags, cap)
     if v.size == 0:
-        return np.zeros(0), np.zeros(0, np.int64)
+        return v, np.zeros(0, np.int64)
     vc = pc.value_counts(pa.array(v))
     return (vc.field("values").to_numpy(zero_copy_only=False).copy(),
             vc.field("counts").to_numpy(zero_copy_only=False).astype(np.int64))
@@ -252,8 +227,6 @@ class StreamingQuantiles:
 
     # the main thread, in fragment order
     def merge(self, st, rows: int) -> None:
-        if not self.ok:
-            return
         self.counts += st[0]
         st[0].fill(0)
         self._free.append(st[0])  # at most the fragments in flight: bounded
@@ -261,7 +234,7 @@ class StreamingQuantiles:
         if not self.holding:
             return
         for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
-            self.selected.append((v, None))  # counts None: each value once
+            self.selected.append((v, None))
             self._size += v.size
         if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by ~15%
             self._shrunk_at = self.rows
@@ -314,11 +287,9 @@ def append_compact(parts: list, part) -> list:
 
 def merge_counts(parts) -> Tuple[np.ndarray, np.ndarray]:
     """Sorted distinct values and summed counts of (values, counts) pairs (counts None: ones)."""
-    if not parts:
-        return np.zeros(0), np.zeros(0, np.int64)
-    u = np.concatenate([p[0] for p in parts])
+    u = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
     if u.size == 0:
-        return np.zeros(0), np.zeros(0, np.int64)
+        return u, np.zeros(0, np.int64)
     if all(p[1] is None for p in parts):
         uu, cc = np.unique(u, return_counts=True)
         return uu, cc.astype(np.int64, copy=False)

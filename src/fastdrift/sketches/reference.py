@@ -153,17 +153,18 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
         r = codec.Reader(blob, "first pass state")
         st = make(0)
         st[1] = r.u64()
-        for p in plans:
-            kinds = [Moments, TDigest] if p.kind == NUMERIC else [Categorical]
-            st[0][p.name] = [k.from_bytes(r.blob()) if s is not None else None
-                             for k, s in zip(kinds, st[0][p.name])]
-            for s in st[0][p.name]:
-                if s is not None:
-                    s.name = p.name
+        for n, sk in st[0].items():
+            st[0][n] = [_named(type(s).from_bytes(r.blob()), n) if s is not None else None for s in sk]
         r.done()
         return st
 
     return Job(make, count, merge, encode, decode)
+
+
+def _named(sketch, name: str):
+    """A decoded sketch with its column's name (the bytes do not carry it)."""
+    sketch.name = name
+    return sketch
 
 
 def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, merge_one: Callable,
@@ -236,13 +237,8 @@ def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
     def count_one(n, h, col):
         return h.update(col)
 
-    def decode_one(r, n):
-        h = Histogram.from_bytes(r.blob())
-        h.name = n
-        return h
-
     return _column_arrays(list(edges), make_one, count_one, lambda a, b: a.merge(b),
-                          lambda w, h: w.blob(h.to_bytes()), decode_one)
+                          lambda w, h: w.blob(h.to_bytes()), lambda r, n: _named(Histogram.from_bytes(r.blob()), n))
 
 
 def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[str] = (), *,
@@ -285,8 +281,8 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
                                   _first_job(plans, streaming, max_categories, compression))
     edges: Dict[str, np.ndarray] = {}
     exact: Dict[str, ExactQuantiles] = {}
-    to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass (and then the selection)
-    to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass
+    to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass
+    to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass (on either grid)
     for p in numeric:
         m = first[p.name][0]
         try:
@@ -297,12 +293,11 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
             edges[p.name] = fixed
             continue
         eq, done = streaming[p.name].exact(m.n, m.min, m.max) if p.name in streaming else (None, False)
-        if done or (eq is not None and eq.cap <= _SELECT_MAX):
-            exact[p.name] = eq  # the first pass's grid missed a wanted rank: select on it (small cells)
-            if not done:
-                to_select[p.name] = eq
-        else:
-            exact[p.name] = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
+        if eq is None or not done and eq.cap > _SELECT_MAX:  # no first-pass grid, or its wanted cells too full
+            eq = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
+        if not done:
+            to_select[p.name] = eq
+        exact[p.name] = eq
     n_pass = 1
     if to_count:
         n_pass += 1
@@ -311,7 +306,6 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         for n, eq in to_count.items():
             eq.counts += counted[n]
             eq.plan_select()
-        to_select.update(to_count)
     if to_select:
         n_pass += 1
         selected = executor.run(f"pass {n_pass} (exact deciles)", list(to_select),
