@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pytest
 
 from fastdrift.kernels.cat import CatTable
-from fastdrift.kernels.reference import KERNELS
+from fastdrift.kernels.oracles import KERNELS
 
 N = 10_000_000
 DISTINCT = 1000

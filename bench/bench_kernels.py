@@ -11,7 +11,7 @@ import fastdrift
 from fastdrift.adapters.arrow import iter_columns
 from fastdrift.kernels.hist import make_index
 from fastdrift.kernels.moments import empty_moments
-from fastdrift.kernels.reference import KERNELS
+from fastdrift.kernels.oracles import KERNELS
 
 N = 10_000_000
 # The NumPy oracles of the histogram and moments are slower than the numpy

@@ -14,7 +14,7 @@ from fastdrift.adapters.arrow import iter_columns
 from fastdrift.errors import IncompatibleSketchError, InvalidInputError, SchemaError
 from fastdrift.kernels import native
 from fastdrift.kernels.cat import CAT as CAT_BACKEND, CatTable
-from fastdrift.kernels.reference import KERNELS, reference_value_counts
+from fastdrift.kernels.oracles import KERNELS, reference_value_counts
 
 numba_cat = pytest.importorskip("fastdrift.kernels.numba_cat")
 
@@ -426,7 +426,7 @@ def test_type_mismatch(key_kind, arr):
 
 
 def test_numba_not_imported_by_fastdrift():
-    code = ("import sys, fastdrift, fastdrift.kernels.cat, fastdrift.kernels.reference;"
+    code = ("import sys, fastdrift, fastdrift.kernels.cat, fastdrift.kernels.oracles;"
             "t = fastdrift.kernels.cat.CatTable('str'); import pyarrow as pa;"
             "t.update(pa.array(['a']), backend='c'); assert 'numba' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,7 +18,7 @@ from fastdrift.adapters.arrow import iter_columns
 from fastdrift.errors import InvalidInputError, SchemaError
 from fastdrift.kernels.hist import hist_update, make_index
 from fastdrift.kernels.moments import empty_moments, moments_merge, moments_update
-from fastdrift.kernels.reference import KERNELS, hist_reference, moments_reference
+from fastdrift.kernels.oracles import KERNELS, hist_reference, moments_reference
 
 BACKENDS = ["c", "numba"]
 RTOL = 1e-9

@@ -10,7 +10,7 @@ from fastdrift.adapters import iter_columns
 from fastdrift.errors import InvalidInputError
 from fastdrift.kernels import native
 from fastdrift.kernels.quantile import GRID, GridPlan, exact_quantiles, grid_counts, select
-from fastdrift.kernels.reference import KERNELS
+from fastdrift.kernels.oracles import KERNELS
 from fastdrift.sketches.histogram import reference_edges
 
 pytest.importorskip("numba")
