@@ -123,7 +123,7 @@ class ExactQuantiles:
 def select_counts(views, plan, flags: np.ndarray, cap: int) -> Tuple[np.ndarray, np.ndarray]:
     """The values of the flagged cells of ``plan`` in one chunk as (distinct values, counts);
     ``cap``, the whole column's selected count, bounds any part of it.  pyarrow's hash
-    ``value_counts`` costs a few ns a value and turns a tie block into one pair."""
+    ``value_counts`` turns a tie block into one pair in one pass."""
     v = kq.select(views, plan, flags, cap)
     if v.size == 0:
         return v, np.zeros(0, np.int64)
@@ -141,7 +141,7 @@ def _cells(x: np.ndarray, plan) -> np.ndarray:
 
 
 #: Distinct values a column's first-pass selection may hold before it gives up (then the
-#: selection pass runs as before); ~4 MiB a column.
+#: selection pass runs); 2**18 values and counts, 4 MiB a column.
 _HELD_CAP = 1 << 18
 #: Half-width of a decile's rank window in standard errors of a quantile of the rows seen (a miss
 #: only costs the selection pass).
@@ -236,7 +236,7 @@ class StreamingQuantiles:
         for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
             self.selected.append((v, None))
             self._size += v.size
-        if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by ~15%
+        if self.rows >= self._shrunk_at * 1.4:  # every 40% more rows: windows narrow by 1 - 1/sqrt(1.4)
             self._shrunk_at = self.rows
             share = self.rows / self.rows_total if self.rows_total else 0.0
             self._shrink(self.counts, min(share, 1.0))
