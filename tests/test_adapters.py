@@ -61,3 +61,15 @@ def test_bad_inputs():
         list(iter_columns(pa.array([{"a": 1}]), name="c"))
     with pytest.raises(SchemaError):
         list(iter_columns(pa.array(np.zeros(2, np.float16))))
+
+
+def test_as_table_takes_any_batch_source_and_names_an_empty_one():
+    import pytest
+    from fastdrift.adapters import as_table
+    from fastdrift.errors import InvalidInputError
+    t = pa.table({"x": [1.0, 2.0, 3.0]})
+    assert as_table(t) is t
+    assert as_table(t.to_batches(max_chunksize=1)).equals(t)
+    assert as_table(t.to_reader()).equals(t)
+    with pytest.raises(InvalidInputError, match="the reference holds no batches"):
+        as_table([], "the reference")

@@ -18,7 +18,7 @@ import pyarrow.types as pat
 
 from ..errors import InvalidInputError, SchemaError
 
-__all__ = ["ColumnView", "iter_columns", "iter_batches", "as_arrow", "NUMERIC_TYPE_CODES"]
+__all__ = ["ColumnView", "iter_columns", "iter_batches", "as_table", "as_arrow", "NUMERIC_TYPE_CODES"]
 
 # Arrow/numpy dtype -> FD_* code of kernels/fastdrift.h
 NUMERIC_TYPE_CODES = {
@@ -195,3 +195,13 @@ def iter_batches(data) -> Iterator[pa.RecordBatch]:
                     f"expected an iterable of Arrow Tables / RecordBatches, got an item of type "
                     f"{type(item).__name__}")
             yield from iter_batches(item)
+
+
+def as_table(data, what: str = "the data") -> pa.Table:
+    """A Table as it is, or the batches of anything :func:`iter_batches` takes, in one Table."""
+    if isinstance(data, pa.Table):
+        return data
+    batches = list(iter_batches(data))
+    if not batches:
+        raise InvalidInputError(f"{what} holds no batches")
+    return pa.Table.from_batches(batches)

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.types as pat
 
-from ..adapters import iter_batches
+from ..adapters import as_table, iter_batches
 from ..errors import FastDriftError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
 from ..schema import check_profiles, diff, role_fits
@@ -61,12 +61,7 @@ def _reference_table(reference) -> pa.Table:
             return pq.read_table(os.fspath(reference))
         except (OSError, pa.ArrowInvalid) as exc:
             raise InvalidInputError(f"reference Parquet file {os.fspath(reference)!r}: {exc}") from None
-    if isinstance(reference, pa.Table):
-        return reference
-    batches = list(iter_batches(reference))
-    if not batches:
-        raise InvalidInputError("the reference holds no batches")
-    return pa.Table.from_batches(batches)
+    return as_table(reference, "the reference")
 
 
 def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, MonitorConfig]:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
-from ..adapters import iter_batches
+from ..adapters import as_table
 from ..errors import InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
 from .. import codec
@@ -373,13 +373,7 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
     """
     if reference is not None:
         return reference.empty_like().update(data)
-    if isinstance(data, pa.Table):
-        table = data
-    else:
-        parts = list(iter_batches(data))
-        if not parts:
-            raise InvalidInputError("no batches to profile")
-        table = pa.Table.from_batches(parts)
+    table = as_table(data)
     plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
                          label="the table")
     # an explicit selection raised on a column without a sketch: nothing was skipped
