@@ -104,6 +104,7 @@ class RowSample(Sketch):
         self._all = self.rate >= 1.0
         self._threshold = _U64(int(self.rate * 2.0 ** 64)) if 0 < self.rate < 1 else _U64(0)
         self.rows: List[Row] = []
+        self._key = (tuple(self.columns), self.rate, self.max_rows, self.seed, self.drop, self.hash, self.salt)
 
     @property
     def enabled(self) -> bool:
@@ -154,10 +155,11 @@ class RowSample(Sketch):
                 "drop": sorted(self.drop), "hash": sorted(self.hash), "salt": self.salt}
 
     def _merge(self, other: "RowSample") -> None:
-        if other._settings() != self._settings():
+        if other._key != self._key:
             raise IncompatibleSketchError(f"cannot merge row samples of other settings: {other._settings()} "
                                           f"into {self._settings()}")
-        self._keep(other.rows)
+        if other.rows:  # windows merge many panes, most without evidence
+            self._keep(other.rows)
 
     def _params(self) -> bytes:
         return codec.Writer().json(self._settings(), sort_keys=True).getvalue()
