@@ -29,7 +29,7 @@ from .sketches import ColumnProfile, Profile
 from .sketches.categorical import key_type_of
 from .sketches.profile import CATEGORICAL, NUMERIC, column_kind
 
-__all__ = ["fits", "role_fits", "diff", "schema_changes", "check_current", "check_profiles", "ROLES"]
+__all__ = ["fits", "diff", "schema_changes", "check_current", "check_profiles", "ROLES"]
 
 Schema = Union[pa.Schema, Mapping[str, str]]
 
@@ -54,10 +54,6 @@ ROLES = {
     "request_id": lambda t: True,
     "event_time": lambda t: pat.is_timestamp(t) or (column_kind(t) == NUMERIC and not pat.is_null(t)),
 }
-
-
-def role_fits(role: str, t: pa.DataType) -> bool:
-    return ROLES[role](t)
 
 
 def _types(schema: Schema) -> Dict[str, object]:

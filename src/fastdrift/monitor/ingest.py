@@ -39,7 +39,7 @@ import pyarrow.types as pat
 from ..adapters import as_table, iter_batches
 from ..errors import FastDriftError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
-from ..schema import check_profiles, diff, role_fits
+from ..schema import ROLES, check_profiles, diff
 from ..schema import schema_changes as changes_of
 from .. import codec
 from ..sketches import ColumnProfile, Profile, profile
@@ -217,7 +217,7 @@ class Ingest:
             if col not in schema.names:
                 plan.use[col] = False
                 plan.changes.append(SchemaChange(col, "missing", role, None))
-            elif not role_fits(role, schema.field(col).type):
+            elif not ROLES[role](schema.field(col).type):
                 plan.use[col] = False
                 plan.changes.append(SchemaChange(col, "type", role, str(schema.field(col).type)))
             else:

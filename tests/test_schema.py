@@ -1,0 +1,63 @@
+"""schema.py: one set of rules for what a sketch counts, what changed, and which change is an error."""
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import fastdrift
+from fastdrift.errors import IncompatibleSketchError, SchemaError
+from fastdrift.records import SchemaChange
+from fastdrift.schema import ROLES, check_current, check_profiles, diff, fits, schema_changes
+
+
+@pytest.fixture(scope="module")
+def ref():
+    t = pa.table({"x": np.arange(100, dtype=np.float64), "s": pa.array(["a", "b"] * 50),
+                  "i": pa.array(np.arange(100) % 3, pa.int64())})
+    return fastdrift.profile(t, kinds={"i": "categorical"})
+
+
+def test_fits_follows_the_sketch_kinds():
+    assert fits("numeric", None, pa.int32()) and fits("numeric", None, pa.float32())
+    assert not fits("numeric", None, pa.null()) and not fits("numeric", None, pa.string())
+    assert fits("categorical", "str", pa.large_string()) and fits("categorical", "str", pa.dictionary(pa.int8(), pa.string()))
+    assert not fits("categorical", "str", pa.int64()) and fits("categorical", None, pa.int64())
+    assert ROLES["event_time"](pa.timestamp("ms")) and not ROLES["error"](pa.float64())
+
+
+def test_diff_names_missing_type_and_new_columns(ref):
+    types = {"x": "double", "s": "string", "i": "int64"}
+    cur = pa.schema([("x", pa.int32()), ("i", pa.string()), ("extra", pa.bool_()), ("skipped", pa.binary())])
+    usable, changes = diff(ref.columns, types, cur, known=["skipped"])
+    assert usable == {"x": True, "s": False, "i": False}
+    assert changes == [SchemaChange("x", "type", "double", "int32"), SchemaChange("s", "missing", "string", None),
+                       SchemaChange("i", "type", "int64", "string"), SchemaChange("extra", "new", None, "bool")]
+    # the changes that are not errors; a saved schema (type strings) is compared as strings
+    assert schema_changes(types, cur, ref.columns, ["skipped"]) == [changes[0], changes[3]]
+    assert schema_changes(types, {"x": "float", "s": "string", "i": "int64"}, ref.columns) == \
+        [SchemaChange("x", "type", "double", "float")]
+
+
+def test_check_current_raises_on_the_first_error(ref):
+    check_current(ref, pa.schema([("x", pa.int8()), ("s", pa.string()), ("i", pa.int16())]), "cur.parquet")
+    with pytest.raises(SchemaError, match="cur.parquet: column 's' of the reference is missing"):
+        check_current(ref, pa.schema([("x", pa.float64()), ("i", pa.int64())]), "cur.parquet")
+    with pytest.raises(SchemaError, match="column 'x' changed type: numeric in the reference, Arrow string now"):
+        check_current(ref, pa.schema([("x", pa.string()), ("s", pa.string()), ("i", pa.int64())]), "cur.parquet")
+
+
+def test_check_profiles_compares_kinds_keys_and_bins(ref):
+    same = fastdrift.profile(pa.table({"x": [1.0, 2.0], "s": ["a", "z"], "i": pa.array([1, 2], pa.int64())}),
+                             reference=ref)
+    check_profiles(ref.columns, same, bins=True)
+    other_bins = fastdrift.profile(pa.table({"x": np.arange(50, dtype=np.float64)}))
+    with pytest.raises(IncompatibleSketchError, match="other bins"):
+        check_profiles({"x": ref["x"]}, other_bins, "cur", bins=True)
+    check_profiles({"x": ref["x"]}, other_bins, "cur")  # kinds agree: bins only when asked
+    as_numeric = fastdrift.profile(pa.table({"s": [1.0, 2.0]}))
+    with pytest.raises(SchemaError, match="cur: column 's' changed type: categorical in the reference, numeric now"):
+        check_profiles({"s": ref["s"]}, as_numeric, "cur")
+    int_keys = fastdrift.profile(pa.table({"s": pa.array([1, 2], pa.int64())}), kinds={"s": "categorical"})
+    with pytest.raises(SchemaError, match="str categories in the reference and int categories now"):
+        check_profiles({"s": ref["s"]}, int_keys, "cur")
+    with pytest.raises(SchemaError, match="column 'i' of the reference is missing"):
+        check_profiles({"i": ref["i"]}, as_numeric, "cur")
