@@ -300,3 +300,14 @@ def test_windows_closed_by_observe_are_evaluated_on_the_callers_thread():
     assert not threads  # nothing evaluated yet: the request path and the worker never run rules
     m.flush()
     assert len(m.reports()) == 3 and threads and set(threads) == {threading.current_thread()}
+
+
+def test_checkpoint_decoder_refuses_hostile_params_and_json():
+    t = pa.table({"x": np.arange(300, dtype=np.float64)})
+    m = fastdrift.Monitor(t, window=100, rules=[])
+    m.update(t)
+    kind, params, payload = codec.decode(m.to_bytes())
+    for bad_params in ('["config"]', '"x"', "[" * 100_000):
+        blob = codec.encode(kind, codec.Writer().string(bad_params).getvalue(), payload)
+        with pytest.raises(fastdrift.CorruptStateError):
+            fastdrift.Monitor.from_bytes(blob)

@@ -111,3 +111,13 @@ def test_hostile_payload_behind_a_valid_checksum_raises_cleanly(pos, byte, cut):
     except CorruptStateError:
         return
     assert len(s.rows) <= s.max_rows
+
+
+def test_hostile_json_is_corrupt_state_not_a_crash():
+    from fastdrift.sketches.sample import rows_from_json
+    for doc in ([["²", {}]], [["١٢", {}]], [[12, {}]]):
+        with pytest.raises(CorruptStateError):
+            rows_from_json(doc, "test")
+    deep = codec.Writer().string("[" * 200_000).getvalue()
+    with pytest.raises(CorruptStateError, match="not valid JSON"):
+        codec.Reader(deep, "test").json()

@@ -723,7 +723,7 @@ class Reader:
         field = field or "JSON"
         try:
             return json.loads(self.string(field))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: a deep nest of brackets
             raise self._fail(f"{field} is not valid JSON ({exc})") from None
 
     def string_list(self, field: Optional[str] = None) -> list:

@@ -223,7 +223,7 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
     check_current(reference, src.schema, src.label)
     cols = list(reference.columns)
     job = count_job(reference)
-    if evidence is not None:
+    if evidence is not None and evidence.enabled:
         cols += [c for c in evidence.columns if c in src.schema.names and c not in cols]
         prof, sample = scan.run("counting on the reference's bins", cols, with_sample(job, evidence))[:2]
         evidence.merge(sample)

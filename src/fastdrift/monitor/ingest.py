@@ -99,12 +99,13 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
 class _Plan:
     """How one batch schema maps onto the monitor: resolved once per distinct schema."""
 
-    __slots__ = ("use", "changes", "fatal")
+    __slots__ = ("use", "changes", "fatal", "evidence")
 
     def __init__(self):
         self.use: Dict[str, bool] = {}  # column -> countable in this batch
         self.changes = []
         self.fatal: Optional[str] = None
+        self.evidence: list = []  # the evidence columns this batch can give
 
 
 class Ingest:
@@ -151,7 +152,7 @@ class Ingest:
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
             strict=cfg.strict, background=cfg.background_flush)
-        self._evidence = cfg.evidence.sample(())  # the key sequence of every pane's sample
+        self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
 
     def _arrow_type(self, name: str) -> pa.DataType:
         """The Arrow type a buffered request's value of ``name`` is stored as."""
@@ -229,6 +230,7 @@ class Ingest:
                              else f"of type {ch.observed}, expected a timestamp or seconds"))
         if len(self._plans) >= 64:  # a stream of ever-new schemas must not grow memory without bound
             self._plans.clear()
+        plan.evidence = [c for c in self._evidence.columns if plan.use.get(c, c in schema.names)]
         self._plans[key] = plan
         return plan
 
@@ -359,7 +361,7 @@ class Ingest:
             ws.add_times(ts)
         ws.note_schema(plan.changes)
         if keys is not None:
-            ws.evidence.update(piece, keys, [c for c in ws.evidence.columns if plan.use.get(c, c in piece.schema.names)])
+            ws.evidence.update(piece, keys, plan.evidence)
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def write_state(self, w: codec.Writer) -> None:

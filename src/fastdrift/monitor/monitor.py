@@ -78,6 +78,8 @@ def _json_params(params: bytes):
     r = codec.Reader(params, "checkpoint parameters")
     meta = r.json()
     r.done()
+    if not isinstance(meta, dict):
+        raise CorruptStateError("checkpoint parameters: not a JSON object")
     return meta
 
 
@@ -264,20 +266,25 @@ class Monitor:
         blob(window panes and ring), u64(rejected), blob(alert evaluator state, empty without rules),
         string(JSON list of reports in :func:`fastdrift.records.to_json` form).
         """
-        self.flush()
-        with self.ingest.paused(), self._lock:
-            self._evaluate_locked()  # windows a concurrent observe() closed after the flush
-            d = config_to_dict(self.ingest.config)
-            try:  # rules are the alert stage's data; kept only when they are plain data
-                json.dumps(d["rules"])
-            except (TypeError, ValueError):
-                d["rules"] = None
-            params = codec.Writer().string(json.dumps({"config": d, "rules": self._rules_spec}))
-            w = codec.Writer()
-            self.ingest.write_state(w)
-            w.blob(self.evaluator.to_bytes() if self.evaluator is not None else b"")
-            w.string(json.dumps([to_json(r) for r in self._reports]))
-            return codec.encode(codec.Kind.MONITOR, params.getvalue(), w.getvalue())
+        for attempt in range(3):
+            self.flush()  # evaluates closed windows (sinks run) before counting is paused
+            with self.ingest.paused(), self._lock:
+                with self._handover:
+                    late = bool(self._unevaluated)
+                if late and attempt < 2:
+                    continue  # a concurrent observe() closed a window: evaluate it outside the pause
+                self._evaluate_locked()  # still late after two tries: sinks then run while paused
+                d = config_to_dict(self.ingest.config)
+                try:  # rules are the alert stage's data; kept only when they are plain data
+                    json.dumps(d["rules"])
+                except (TypeError, ValueError):
+                    d["rules"] = None
+                params = codec.Writer().json({"config": d, "rules": self._rules_spec})
+                w = codec.Writer()
+                self.ingest.write_state(w)
+                w.blob(self.evaluator.to_bytes() if self.evaluator is not None else b"")
+                w.json([to_json(r) for r in self._reports])
+                return codec.encode(codec.Kind.MONITOR, params.getvalue(), w.getvalue())
 
     def save(self, path) -> None:
         """Write a checkpoint atomically: temp file in the same directory, fsync, rename, fsync dir.
@@ -327,7 +334,7 @@ class Monitor:
         if two_envelopes:
             outer = codec.Reader(payload, "checkpoint payload")
             _, inner_params, payload = codec.decode(outer.blob(), expected_kind=codec.Kind.MONITOR)
-            ev_state, reports = outer.blob(), _reports(outer.string())
+            ev_state, reports = outer.blob(), _reports(outer.json("reports"))
             outer.done()
             spec = (meta.get("rules") or "objects") if meta.get("has_evaluator") else "none"
             meta = {"config": _json_params(inner_params), "rules": spec}
@@ -340,10 +347,12 @@ class Monitor:
         ingest = Ingest.read_state(r, cfg, m._closed)
         pending: List[WindowReport] = []
         if two_envelopes:
-            undrained, inner = r.u64(), _reports(r.string())
+            undrained, inner = r.u64(), _reports(r.json("reports"))
+            if undrained > len(inner):
+                raise CorruptStateError(f"checkpoint: {undrained} reports pending of {len(inner)}")
             pending = inner[len(inner) - undrained:] if undrained else []
         else:
-            ev_state, reports = r.blob(), _reports(r.string())
+            ev_state, reports = r.blob(), _reports(r.json("reports"))
         r.done()
         m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
         if pending:
@@ -362,10 +371,10 @@ class Monitor:
         return cls.from_bytes(data, rules=rules, sinks=sinks)
 
 
-def _reports(text: str) -> List[WindowReport]:
+def _reports(doc) -> List[WindowReport]:
     try:
-        return [from_json(x) for x in json.loads(text)]
-    except (ValueError, KeyError, TypeError) as exc:
+        return [from_json(x) for x in doc]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptStateError(f"checkpoint: invalid reports ({exc})") from None
 
 

@@ -22,6 +22,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .. import codec
+from ..errors import CorruptStateError
 from ..metrics import ColumnDrift, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
@@ -68,6 +69,10 @@ class Reference:
     def from_reader(cls, r: codec.Reader) -> "Reference":
         prof = Profile.from_bytes(r.blob())
         meta = r.json("reference metadata")
+        if not (isinstance(meta, dict) and isinstance(meta.get("types"), dict) and isinstance(meta.get("known"), list)
+                and all(isinstance(n, str) and (t is None or isinstance(t, str)) for n, t in meta["types"].items())
+                and all(isinstance(n, str) for n in meta["known"])):
+            raise CorruptStateError("monitor reference: metadata must hold 'types' and 'known' column names")
         return cls(prof, dict(meta["types"]), tuple(meta["known"]))
 
 
@@ -181,7 +186,11 @@ class WindowSketch:
         for a in _COUNTERS:
             setattr(ws, a, r.u64())
         ws.ts_min, ws.ts_max = r.f64(), r.f64()
-        for col, change, exp, obs in r.json("schema changes"):
+        changes = r.json("schema changes")
+        if not (isinstance(changes, list) and all(isinstance(c, list) and len(c) == 4 and all(
+                v is None or isinstance(v, str) for v in c) for c in changes)):
+            raise CorruptStateError("window sketch: schema changes must be [column, change, expected, observed] lists")
+        for col, change, exp, obs in changes:
             ws.schema[(col, change)] = SchemaChange(col, change, exp, obs)
         ws.evidence.add(rows_from_json(r.json("evidence"), "window sketch"))
         r.done()

@@ -31,7 +31,7 @@ def check_numeric_type(arr: pa.Array, name: Optional[str]) -> None:
     if pa.types.is_dictionary(t) or not (pa.types.is_integer(t) or pa.types.is_floating(t)
                                          or pa.types.is_null(t)):
         label = f"column {name!r}" if name is not None else "values"
-        raise SchemaError(f"{label}: a Histogram counts numbers, got Arrow type {t}")
+        raise SchemaError(f"{label}: numeric sketches count numbers, got Arrow type {t}")
 
 
 class Sketch:

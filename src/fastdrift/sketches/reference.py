@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from ..adapters import as_table
-from ..errors import InvalidInputError, SchemaError
+from ..errors import CorruptStateError, InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
 from .. import codec
 from .categorical import Categorical
@@ -199,8 +199,14 @@ def _grid_job(plans: Dict[str, Any]) -> Job:
     def count_one(n, c, col):
         c += grid_counts(numeric_views(col, n), plans[n])
         return c
+    def decode_one(r, n):
+        c = r.i64_array()
+        if len(c) != plans[n].n_cells:
+            raise CorruptStateError(f"grid counts of column {n!r}: {len(c)} cells, expected {plans[n].n_cells}")
+        return c
+
     return _column_arrays(list(plans), lambda n: np.zeros(plans[n].n_cells, np.int64), count_one,
-                          lambda a, b: a + b, lambda w, c: w.i64_array(c), lambda r, n: r.i64_array())
+                          lambda a, b: a + b, lambda w, c: w.i64_array(c), decode_one)
 
 
 def _select_job(wanted: Dict[str, tuple]) -> Job:
@@ -220,6 +226,8 @@ def _select_job(wanted: Dict[str, tuple]) -> Job:
 
     def decode_one(r, n):
         u, c = r.f64_array(), r.i64_array()
+        if len(u) != len(c):
+            raise CorruptStateError(f"selection of column {n!r}: {len(u)} values, {len(c)} counts")
         return [(u, c)] if u.size else []
 
     return _column_arrays(list(wanted), lambda n: [], count_one, merge_one, encode_one, decode_one)

@@ -72,7 +72,7 @@ def rows_from_json(doc, what: str) -> List[Row]:
     """The inverse of :func:`rows_to_json`; CorruptStateError naming ``what`` on any other shape."""
     if not (isinstance(doc, list) and all(
             isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and 0 < len(e[0]) <= 20
-            and e[0].isdigit() and int(e[0]) < 2 ** 64 and isinstance(e[1], dict) for e in doc)):
+            and e[0].isascii() and e[0].isdigit() and int(e[0]) < 2 ** 64 and isinstance(e[1], dict) for e in doc)):
         raise CorruptStateError(f"{what}: evidence must be a list of [key, row] pairs")
     return [(int(k), row) for k, row in doc]
 

@@ -18,11 +18,11 @@ import pyarrow as pa
 import fastdrift
 from fastdrift.alerts import AlertEvaluator, default_rules
 from fastdrift.records import DriftSignal, WindowReport, frozen_mapping, to_jsonable
-from fastdrift import codec
-
 try:
+    from fastdrift import codec
     from fastdrift.records import to_json
-except ImportError:  # the fastdrift that wrote layout 1 kept the exact JSON form in the monitor package
+except ImportError:  # the fastdrift that wrote layout 1: codec among the sketches, record JSON in the monitor
+    from fastdrift.sketches import codec
     from fastdrift.monitor.records_json import to_json
 
 HERE = pathlib.Path(__file__).parent
