@@ -7,6 +7,13 @@ filled by one backend can be continued by the other, and the tests compare both 
 
 Integer arithmetic on hashes is done in ``uint64`` throughout because numba (like numpy) promotes
 ``uint64 op int64`` to ``float64``, which would silently change the hash.
+
+Each kernel takes its C twin's arguments (documented once, in ``kernels/fastdrift.h``) with the
+``fd_column`` unpacked into whole Arrow buffers (offsets and data, or values; a validity bitmap,
+empty when every value is valid), the array offset and length, and the ``fd_cat_table`` into its
+arrays.  It returns C's status and, where C reports one, the progress: the element to resume from
+after ``FD_EGROW``, or (``count_indices``) the first out-of-range index on ``FD_EINVAL``.  uint64
+keys are kept as their int64 bit pattern.
 """
 from __future__ import annotations
 
@@ -119,35 +126,13 @@ def _hash_bytes(data, start, n):
 
 @njit(_U64(ro_unaligned(types.uint8), _I64, _I64), **NUMBA_OPTIONS)
 def hash_bytes(data, start, n):
-    """Hash ``data[start:start + n]``; bit-identical to C ``fd_hash_bytes``.
-
-    Parameters
-    ----------
-    data : ndarray of uint8
-        Buffer holding the key.
-    start, n : int
-        Position and length of the key in ``data``.
-
-    Returns
-    -------
-    numpy.uint64
-    """
+    """Hash ``data[start:start + n]``; bit-identical to C ``fd_hash_bytes``."""
     return _hash_bytes(data, start, n)
 
 
 @njit(_U64(_I64), **NUMBA_OPTIONS)
 def hash_int(v):
-    """Hash an integer key; bit-identical to C ``fd_hash_int``.
-
-    Parameters
-    ----------
-    v : int
-        The key (uint64 keys as their int64 bit pattern).
-
-    Returns
-    -------
-    numpy.uint64
-    """
+    """Hash an integer key; bit-identical to C ``fd_hash_int``."""
     return _fmix64(np.uint64(v))
 
 
@@ -259,29 +244,7 @@ def _str_sigs():
 @njit(_str_sigs(), **NUMBA_OPTIONS)
 def cat_run_str(offsets, data, validity, off, n, start,
                 slots, hashes, key_offsets, arena, counts, meta, ids, lookup):
-    """``fd_cat_update`` (``lookup=False``) / ``fd_cat_lookup`` (``lookup=True``) for strings.
-
-    Parameters
-    ----------
-    offsets : ndarray of int32 or int64
-        Whole Arrow offsets buffer.
-    data : ndarray of uint8
-        Whole Arrow data buffer.
-    validity : ndarray of uint8
-        Whole validity bitmap, empty when every value is valid.
-    off, n, start : int
-        Array offset, array length, first element to process.
-    slots, hashes, key_offsets, arena, counts, meta : ndarray
-        The table storage (see ``fd_cat_table``).
-    ids : ndarray of int64
-        Lookup output (``n`` entries); ignored when counting.
-    lookup : bool
-        Map to ids instead of counting.
-
-    Returns
-    -------
-    (status, progress) : tuple of int
-    """
+    """``fd_cat_update`` (``lookup=False``) / ``fd_cat_lookup`` (``lookup=True``) for strings."""
     rc = _table_status(slots, hashes, counts, arena.shape[0], True, key_offsets, meta)
     if rc != FD_OK:
         return rc, start
@@ -314,22 +277,7 @@ def cat_run_str(offsets, data, validity, off, n, start,
              rw(types.int64), _B)
        for vt in INT_DTYPES], **NUMBA_OPTIONS)
 def cat_run_int(values, validity, off, n, start, slots, hashes, int_keys, counts, meta, ids, lookup):
-    """``fd_cat_update`` / ``fd_cat_lookup`` for integer columns (see :func:`cat_run_str`).
-
-    Parameters
-    ----------
-    values : ndarray of any integer dtype
-        Whole Arrow values buffer; uint64 keys are kept as their int64 bit pattern.
-    validity : ndarray of uint8
-    off, n, start : int
-    slots, hashes, int_keys, counts, meta : ndarray
-    ids : ndarray of int64
-    lookup : bool
-
-    Returns
-    -------
-    (status, progress) : tuple of int
-    """
+    """``fd_cat_update`` / ``fd_cat_lookup`` for integer columns (see :func:`cat_run_str`)."""
     rc = _table_status(slots, hashes, counts, 0, False, int_keys, meta)
     if rc != FD_OK:
         return rc, start
@@ -360,20 +308,7 @@ def cat_run_int(values, validity, off, n, start, slots, hashes, int_keys, counts
 
 @njit(_I64(rw(types.int32), rw(types.uint64), rw(types.int64)), **NUMBA_OPTIONS)
 def cat_rehash(slots, hashes, meta):
-    """Rebuild ``slots`` from ``hashes[:n_ids]`` (``fd_cat_rehash``).
-
-    Parameters
-    ----------
-    slots : ndarray of int32
-        Power-of-two sized; overwritten.
-    hashes : ndarray of uint64
-    meta : ndarray of int64
-
-    Returns
-    -------
-    int
-        Status.
-    """
+    """Rebuild ``slots`` from ``hashes[:n_ids]`` (``fd_cat_rehash``)."""
     n_slots = slots.shape[0]
     if n_slots < 2 or (n_slots & (n_slots - 1)) != 0 or n_slots > _INT32_MAX:
         return FD_EINVAL
@@ -393,26 +328,7 @@ def cat_rehash(slots, hashes, meta):
 @njit([_RC3(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, rw(types.int64), rw(types.int64))
        for vt in INT_DTYPES], **NUMBA_OPTIONS)
 def count_indices(values, validity, off, n, bins, first):
-    """Bincount of dictionary indices, with each index's first position (``fd_count_indices``).
-
-    Parameters
-    ----------
-    values : ndarray of any integer dtype
-    validity : ndarray of uint8
-    off, n : int
-    bins : ndarray of int64
-        Accumulated into.
-    first : ndarray of int64
-        Empty (not wanted), or ``bins.size`` entries: ``first[x] = i`` when
-        the valid element ``i`` (0..n-1) takes ``bins[x]`` from 0 to 1; other
-        entries are not written.
-
-    Returns
-    -------
-    (status, progress, n_null) : tuple of int
-        On ``FD_EINVAL`` progress is the first out-of-range element (or 0
-        when ``first`` has the wrong size).
-    """
+    """Bincount of dictionary indices, with each index's first position (``fd_count_indices``)."""
     n_bins = bins.shape[0]
     want_first = first.shape[0] > 0
     if want_first and first.shape[0] != n_bins:
@@ -438,18 +354,7 @@ def count_indices(values, validity, off, n, bins, first):
 
 @njit(_RC3(ro_unaligned(types.uint8), ro_unaligned(types.uint8), _I64, _I64), **NUMBA_OPTIONS)
 def bool_count(values, validity, off, n):
-    """Count a bit-packed boolean column (``fd_bool_count``).
-
-    Parameters
-    ----------
-    values, validity : ndarray of uint8
-        Whole bitmaps (validity empty when all valid).
-    off, n : int
-
-    Returns
-    -------
-    (n_true, n_false, n_null) : tuple of int
-    """
+    """Count a bit-packed boolean column (``fd_bool_count``)."""
     has_bits = validity.shape[0] > 0
     b = off
     end = off + n
