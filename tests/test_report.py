@@ -1,7 +1,7 @@
 """The HTML report: self-contained, and rendered by a real browser (headless Chromium) without errors.
 
-The browser test fails (never skips) when Chromium is missing: CI installs it with
-``.ci/install-chromium``; locally, ``apt-get install chromium`` (Debian) does the same.
+The browser test fails (never skips) when Chromium is missing; README's test command installs it
+(``tests/system-packages.sh``).
 """
 import os
 import pathlib
@@ -82,7 +82,7 @@ def _chromium():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         pytest.fail("Chromium is not installed: the report's browser test needs it "
-                    "(CI: .ci/install-chromium; Debian: apt-get install chromium)")
+                    "(bash tests/system-packages.sh installs it)")
     return exe
 
 
