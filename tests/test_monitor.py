@@ -146,12 +146,12 @@ def test_schema_changes_are_signals_not_crashes():
     # a missing or uncountable column is counted as missing, not dropped
     assert r.features["y"].missing_cur == 1.0 and r.features["c"].missing_cur == 1.0
     assert r.rows == 1000 and r.features["x"].n_cur == 1000
-    # int where float was: a type signal, still counted
+    # int where float was: a type change within the kind, still counted
     cur2 = cur_table(1000)
     cur2 = cur2.set_column(1, "y", pa.array(np.arange(1000)))
     m.update(cur2)
     r2 = m.reports()[1]
-    assert SchemaChange("y", "type", "double", "int64") in r2.schema_changes
+    assert SchemaChange("y", "type_within_kind", "double", "int64") in r2.schema_changes
     assert r2.features["y"].n_cur == 1000
 
 

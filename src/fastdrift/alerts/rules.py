@@ -66,7 +66,7 @@ SIGNALS = (
 SEVERITIES = ("warning", "critical")
 _OPS = (">", ">=", "<", "<=")
 _LATENCY_QUANTILES = {0.5: "p50", 0.95: "p95", 0.99: "p99"}
-_SCHEMA_CHANGES = ("missing", "new", "type")
+_SCHEMA_CHANGES = ("missing", "new", "type", "type_within_kind")
 _METRICS = {
     "missingness": ("delta", "ratio"),
     "kpi_delta": ("delta", "relative"),
@@ -158,8 +158,10 @@ class Condition:
         observed value is then the ``min_features``-th most extreme one.
     quantile : float, default 0.99
         ``latency`` only: 0.5, 0.95 or 0.99.
-    changes : tuple of str, default ("missing", "new", "type")
-        ``schema_change`` only: which kinds of change are counted.
+    changes : tuple of str, default ("missing", "new", "type", "type_within_kind")
+        ``schema_change`` only: which kinds of change are counted (see :mod:`fastdrift.schema`:
+        ``"type"`` is a column its sketch can no longer count, ``"type_within_kind"`` an Arrow
+        type that changed within the kind, e.g. ``int64`` read where the reference had ``double``).
     min_rows : int, default 0
         The condition is not met on windows with fewer rows (or, for drift,
         fewer current values) than this.
@@ -531,8 +533,9 @@ def default_rules(
         where the G-test p-value <= 0.001, for 2 windows), ``feature-missingness``
         (missing share up 5 / 20 points), ``prediction-drift`` (same PSI
         tiers), ``latency-p99``, ``error-rate`` (windows of >= 100 rows, for
-        2 windows), ``schema-change`` (new column warning, missing / retyped
-        column critical, immediately). Runbooks are placeholders to configure.
+        2 windows), ``schema-change`` (a new column or an Arrow type changed within its
+        kind, e.g. ``int64`` for ``double``: warning; a missing column or one of another kind:
+        critical; immediately). Runbooks are placeholders to configure.
 
     Notes
     -----
@@ -589,7 +592,7 @@ def default_rules(
     rules.append(Rule(
         name="schema-change", owner=owner, runbook=_RUNBOOK.format(what="schema changes"),
         description="A column disappeared, appeared, or changed type against the reference.",
-        warning=Condition("schema_change", 0, changes=("new",)),
+        warning=Condition("schema_change", 0, changes=("new", "type_within_kind")),
         critical=Condition("schema_change", 0, changes=("missing", "type")),
         for_windows=1, resolve_after=1))
     return rules

@@ -272,7 +272,7 @@ def format_text(c: Comparison) -> str:
     out += [f"  {r.column}: {r.missing_ref:.2%} -> {r.missing_cur:.2%} ({r.missing_cur - r.missing_ref:+.2%})"
             for r in miss] or ["  no change"]
     out += ["", "Schema changes"]
-    out += [f"  {s.column}: {s.change}" + (f" ({s.expected} -> {s.observed})" if s.change == "type" else
+    out += [f"  {s.column}: {s.change}" + (f" ({s.expected} -> {s.observed})" if s.change.startswith("type") else
                                            f" ({s.observed})" if s.observed else "")
             for s in c.report.schema_changes] or ["  none"]
     if c.report.latency is not None:
