@@ -386,13 +386,32 @@ def test_default_rules_shape():
     rules = default_rules(["age", "income"], "score", latency=True, error=True)
     names = [r.name for r in rules]
     assert names == ["feature-drift", "feature-missingness", "prediction-drift", "latency-p99",
-                     "error-rate", "schema-change"]
+                     "error-rate", "schema-change", "no-traffic"]
     for r in rules:
         assert "CONFIGURE" in r.owner and "CONFIGURE" in r.runbook
     fd = rules[0]
     assert (fd.warning.threshold, fd.critical.threshold, fd.critical.max_pvalue) == (0.1, 0.25, 1e-3)
-    assert [r.name for r in default_rules([], None, False, False)] == ["schema-change"]
+    assert [r.name for r in default_rules([], None, False, False)] == ["schema-change", "no-traffic"]
     assert default_rules(["a"], None, False, False, owner="ml-team")[0].owner == "ml-team"
+
+
+def test_default_rules_page_on_a_window_without_rows():
+    """No traffic is an incident: a window that counted no rows fires the critical no-traffic rule
+    (and nothing else: drift of an empty window is NaN); the next window with rows resolves it."""
+    ev = AlertEvaluator(default_rules(["age"], None, latency=True, error=True))
+    empty = rep(0, [sig("age", math.nan, n=0)], rows=0, rejected=7,
+                latency=LatencySignal(0, math.nan, math.nan, math.nan))
+    fired = ev.evaluate(empty)
+    assert [(a.rule, a.severity, a.state) for a in fired] == [("no-traffic", "critical", "firing")]
+    assert "no rows arrived" in fired[0].summary and "7 rejected" in fired[0].summary
+    assert fired[0].observed == {"volume:rows": 0.0} and not ev.promotion_allowed()
+    back = ev.evaluate(rep(1, [sig("age", 0.0)], rows=500))
+    assert [(a.rule, a.state) for a in back] == [("no-traffic", "resolved")]
+    # a volume condition is the row count itself: a min_rows on it is a mistake
+    with pytest.raises(InvalidInputError, match="'no-rows'.*min_rows"):
+        load_rules([dict(name="no-rows", signal="volume", op="<", critical=1, min_rows=5, **OWN)])
+    low = load_rules([dict(name="low-traffic", signal="volume", op="<", warning=100, **OWN)])
+    assert [a.severity for a in AlertEvaluator(low).evaluate(rep(0, rows=40))] == ["warning"]
 
 
 FEATURES = ("age", "income", "tenure", "clicks", "score")   # score is the prediction

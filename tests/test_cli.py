@@ -185,6 +185,25 @@ def test_schema_differences_that_are_not_errors_are_signals(data, tmp_path, caps
         [("schema-change", "warning")]
 
 
+def test_an_empty_current_dataset_fails_the_gate(tmp_path, capsys):
+    """Zero rows in CUR is no traffic: exit 2 with the no-traffic alert, not a silent pass."""
+    rng = np.random.default_rng(0)
+    t = pa.table({"x": rng.normal(size=2000), "c": rng.choice(["a", "b"], 2000)})
+    pq.write_table(t, tmp_path / "ref.parquet")
+    pq.write_table(t.slice(0, 0), tmp_path / "empty.parquet")
+    capsys.readouterr()
+    code = main(["compare", str(tmp_path / "ref.parquet"), str(tmp_path / "empty.parquet"), "--format", "json", "-q"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 2 and doc["exit_status"] == 2
+    firing = [a for a in doc["alerts"] if a["state"] == "firing"]
+    assert [(a["rule"], a["severity"]) for a in firing] == [("no-traffic", "critical")]
+    assert "no rows arrived" in firing[0]["summary"]
+    # nothing was compared: no feature reads as drifted
+    assert doc["summary"]["drifted"] == [] and {f["status"] for f in doc["features"]} == {"no data"}
+    assert main(["compare", str(tmp_path / "ref.parquet"), str(tmp_path / "empty.parquet"), "-q"]) == 2
+    assert "no rows arrived" in capsys.readouterr().out
+
+
 def test_csv_int64_against_a_parquet_double_reference_is_not_critical(tmp_path, capsys):
     """A CSV read infers int64 where the Parquet reference had double: a warning, not a critical page."""
     rng = np.random.default_rng(0)

@@ -155,6 +155,20 @@ def test_schema_changes_are_signals_not_crashes():
     assert r2.features["y"].n_cur == 1000
 
 
+def test_a_time_window_without_events_pages_no_traffic():
+    """A gap in event time closes as an empty window; the default rules call it no traffic."""
+    m = Monitor(ref_table(), config=cfg(window=WindowSpec(by="time", size=100)))
+    m.update(cur_table(100, t0=0.0))                 # window [0, 100)
+    m.update(cur_table(100, seed=2, t0=300.0))       # [100, 200) and [200, 300) had no events
+    reps = m.reports()
+    assert [(r.window_start, r.rows) for r in reps] == [(0.0, 100), (100.0, 0), (200.0, 0)]
+    assert [(a.rule, a.severity, a.state) for a in reps[1].alerts] == [("no-traffic", "critical", "firing")]
+    assert not reps[0].alerts and not reps[2].alerts  # still firing: a transition only once
+    assert [a.rule for a in m.alerts()] == ["no-traffic"]
+    m.update(cur_table(100, seed=3, t0=400.0))       # [300, 400) had rows: resolved
+    assert [(a.rule, a.state) for a in m.reports()[-1].alerts] == [("no-traffic", "resolved")]
+
+
 def test_strict_mode_raises_naming_the_column_and_keeps_state():
     m = mon(ref_table(), cfg(strict=True))
     m.update(cur_table(500))

@@ -111,6 +111,9 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
     if sig == "error_rate":
         value = float(report.error_rate)
         return _Leaf(cond, cond.compare(value), value)
+    if sig == "volume":
+        value = float(report.rows)
+        return _Leaf(cond, cond.compare(value), value)
     if sig == "schema_change":
         value = float(sum(1 for c in report.schema_changes
                           if c.change in cond.changes and cond.selects(c.column)))
@@ -174,6 +177,9 @@ def _outcome(gate: Gate, report: WindowReport) -> _Outcome:
         if leaf.signals:
             text += " on " + ",".join(s.column for s in leaf.signals[:3])
             signals.extend(leaf.signals)
+        if leaf.cond.signal == "volume" and leaf.met and leaf.value == 0:
+            rejected = f", {report.rejected:,} rejected" if report.rejected else ""
+            text = f"no rows arrived ({text}{rejected})"
         parts.append(("" if leaf.met else "not ") + text)
     return _Outcome(met, observed, thresholds, tuple(signals), "; ".join(parts))
 

@@ -61,6 +61,7 @@ SIGNALS = (
     "missingness",       # report.features[*].missing_cur or missing_delta
     "schema_change",     # number of report.schema_changes (filtered by column / change kind)
     "kpi_delta",         # report.kpis[*].delta or the delta relative to the reference mean
+    "volume",            # report.rows: rows counted in the window (no traffic: rows < 1)
 )
 #: Severity tiers, lowest first.
 SEVERITIES = ("warning", "critical")
@@ -194,7 +195,7 @@ class Condition:
             if allowed is not None and self.metric not in allowed:
                 raise _fail(rule, f"{key}.metric",
                             f"for signal {self.signal!r} must be one of {', '.join(allowed)}; got {self.metric!r}")
-            if self.signal in ("latency", "error_rate", "schema_change"):
+            if self.signal in ("latency", "error_rate", "schema_change", "volume"):
                 raise _fail(rule, f"{key}.metric", f"does not apply to signal {self.signal!r}")
         object.__setattr__(self, "features", _globs(rule, f"{key}.features", self.features))
         if self.max_pvalue is not None:
@@ -219,6 +220,8 @@ class Condition:
                         f"must be a non-empty list of {', '.join(_SCHEMA_CHANGES)}; got {self.changes!r}")
         object.__setattr__(self, "changes", tuple(changes))
         object.__setattr__(self, "min_rows", _count(rule, f"{key}.min_rows", self.min_rows, 0))
+        if self.signal == "volume" and self.min_rows:
+            raise _fail(rule, f"{key}.min_rows", "does not apply to signal 'volume' (it is the row count itself)")
 
     @property
     def label(self) -> str:
@@ -235,6 +238,8 @@ class Condition:
             return f"kpi_delta:{self.metric or 'delta'}[{','.join(self.features)}]"
         if self.signal == "schema_change":
             return f"schema_change[{','.join(self.changes)}]"
+        if self.signal == "volume":
+            return "volume:rows"
         return self.signal
 
     def selects(self, name: str) -> bool:
@@ -509,7 +514,7 @@ def default_rules(
     latency_p99_ms: Tuple[float, float] = (500.0, 1000.0),
     error_rate: Tuple[float, float] = (0.01, 0.05),
 ) -> list:
-    """Production defaults: drift gated on significance, latency, errors, schema.
+    """Production defaults: traffic, drift gated on significance, latency, errors, schema.
 
     Parameters
     ----------
@@ -535,7 +540,9 @@ def default_rules(
         tiers), ``latency-p99``, ``error-rate`` (windows of >= 100 rows, for
         2 windows), ``schema-change`` (a new column or an Arrow type changed within its
         kind, e.g. ``int64`` for ``double``: warning; a missing column or one of another kind:
-        critical; immediately). Runbooks are placeholders to configure.
+        critical; immediately), ``no-traffic`` (critical when a window counted no rows:
+        an empty current dataset, a time window without events; immediately).
+        Runbooks are placeholders to configure.
 
     Notes
     -----
@@ -594,5 +601,10 @@ def default_rules(
         description="A column disappeared, appeared, or changed type against the reference.",
         warning=Condition("schema_change", 0, changes=("new", "type_within_kind")),
         critical=Condition("schema_change", 0, changes=("missing", "type")),
+        for_windows=1, resolve_after=1))
+    rules.append(Rule(
+        name="no-traffic", owner=owner, runbook=_RUNBOOK.format(what="missing traffic"),
+        description="No rows arrived in the window: an outage upstream, a broken pipeline or an empty file.",
+        critical=Condition("volume", 1, op="<"),
         for_windows=1, resolve_after=1))
     return rules

@@ -24,7 +24,11 @@ PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25
 
 
 def psi_status(value: float) -> str:
-    if not math.isfinite(value) or value > PSI_SIGNIFICANT:
+    """The PSI rule of thumb: ``stable``, ``moderate``, ``significant``; ``no data`` when PSI is NaN
+    (a side has no non-missing values: nothing was compared)."""
+    if value != value:
+        return "no data"
+    if value > PSI_SIGNIFICANT:
         return "significant"
     return "moderate" if value >= PSI_MODERATE else "stable"
 

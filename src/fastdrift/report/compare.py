@@ -34,7 +34,7 @@ EXIT_OK, EXIT_WARNING, EXIT_CRITICAL = 0, 1, 2
 #: Quantiles of the quantile-shift table.
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 _SEV_RANK = {"critical": 2, "warning": 1, "": 0}
-_STATUS_RANK = {"significant": 2, "moderate": 1, "stable": 0}
+_STATUS_RANK = {"significant": 2, "moderate": 1, "stable": 0, "no data": 0}
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class FeatureRow:
     pvalue: float
     js_distance: float
     hellinger: float
-    status: str           # PSI rule of thumb: stable / moderate / significant
+    status: str           # PSI rule of thumb: stable / moderate / significant; "no data" (PSI NaN)
     severity: str         # the worst firing alert naming this column: "", "warning", "critical"
     missing_ref: float
     missing_cur: float
@@ -100,7 +100,7 @@ class Comparison:
     @property
     def drifted(self) -> List[str]:
         """Columns whose PSI is at least moderate or that an alert names (e.g. missingness)."""
-        return [r.column for r in self.rows if r.status != "stable" or r.severity]
+        return [r.column for r in self.rows if r.status in ("moderate", "significant") or r.severity]
 
 
 def _one_shot(rules) -> list:

@@ -24,7 +24,7 @@ __all__ = ["render"]
 
 REF_COLOR, CUR_COLOR = "#4e79a7", "#f28e2b"
 SEV_COLOR = {"critical": "#c0392b", "warning": "#d68910", "": "#2e7d32"}
-STATUS_COLOR = {"significant": "#c0392b", "moderate": "#d68910", "stable": "#2e7d32"}
+STATUS_COLOR = {"significant": "#c0392b", "moderate": "#d68910", "stable": "#2e7d32", "no data": "#777"}
 _MAX_CATEGORIES = 20  # categories drawn per chart; the rest are summed into one bar
 
 _CSS = """
@@ -193,7 +193,7 @@ def _summary(c: Comparison) -> str:
     warn = sum(a.severity == "warning" for a in firing)
     status = {0: ("nothing fired", SEV_COLOR[""]), 1: ("warning", SEV_COLOR["warning"]),
               2: ("critical", SEV_COLOR["critical"])}[c.exit_status]
-    worst = [r for r in c.rows if r.status != "stable" or r.severity][:5]
+    worst = [r for r in c.rows if r.status in ("moderate", "significant") or r.severity][:5]
     cards = [
         f'<div class="card"><div class="muted">gate (exit status)</div><div class="big">{c.exit_status}</div>'
         f'{_badge(status[0], status[1])}</div>',
