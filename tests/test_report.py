@@ -78,6 +78,24 @@ def test_report_lists_schema_changes_and_quantile_shifts(comparison):
     assert f"{q.shift[3]:.4g}" in text
 
 
+def test_a_rule_is_one_alert_in_json_and_text(comparison):
+    """Warning and critical of one rule: one entry in the JSON, at its highest tier, as the text counts it."""
+    from fastdrift.report import format_text, to_json
+    doc = to_json(comparison)
+    firing = [(a["rule"], a["severity"]) for a in doc["alerts"] if a["state"] == "firing"]
+    assert len(firing) == len({r for r, _ in firing}) >= 2
+    assert ("feature-drift", "critical") in firing
+    assert sum(doc["summary"]["alerts_firing"].values()) == len(firing)
+    assert f"Alerts (built-in default rules): {len(firing)} rules firing" in format_text(comparison)
+    # the summary names the features over the threshold, not the whole monitored list
+    fd = next(a for a in doc["alerts"] if a["rule"] == "feature-drift")
+    over = [r.column for r in comparison.rows if r.psi > 0.25 and r.role == "feature"]
+    assert all(k.startswith("feature_drift:psi[") for k in fd["observed"])
+    assert set(over) <= set(fd["summary"].replace(",", " ").replace("=", " ").split()) or "more" in fd["summary"]
+    stable = [r.column for r in comparison.rows if r.psi < 0.1 and r.role == "feature"]
+    assert stable and not any(f" {n}=" in fd["summary"] for n in stable)
+
+
 def _chromium():
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:

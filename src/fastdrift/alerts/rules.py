@@ -67,6 +67,8 @@ SIGNALS = (
 SEVERITIES = ("warning", "critical")
 _OPS = (">", ">=", "<", "<=")
 _LATENCY_QUANTILES = {0.5: "p50", 0.95: "p95", 0.99: "p99"}
+#: Globs a condition's label names one by one; a longer selection is named by its length.
+LABEL_GLOBS = 3
 _SCHEMA_CHANGES = ("missing", "new", "type", "type_within_kind")
 _METRICS = {
     "missingness": ("delta", "ratio"),
@@ -225,9 +227,14 @@ class Condition:
 
     @property
     def label(self) -> str:
-        """A short, stable name for this condition (the key in ``Alert.observed``)."""
+        """A short, stable name for this condition (the key in ``Alert.observed``).
+
+        It names the selection, not the data: up to :data:`LABEL_GLOBS` globs by name, a longer
+        list by its length (``feature_drift:psi[16 features]``), so the key neither grows with the
+        feature list nor reads as if every listed feature had crossed.
+        """
         if self.signal in ("feature_drift", "missingness"):
-            sel = ",".join(self.features)
+            sel = self._selection("features")
             metric = self.metric or ("psi" if self.signal == "feature_drift" else "delta")
             return f"{self.signal}:{metric}[{sel}]"
         if self.signal == "prediction_drift":
@@ -235,12 +242,16 @@ class Condition:
         if self.signal == "latency":
             return f"latency:{_LATENCY_QUANTILES[self.quantile]}"
         if self.signal == "kpi_delta":
-            return f"kpi_delta:{self.metric or 'delta'}[{','.join(self.features)}]"
+            return f"kpi_delta:{self.metric or 'delta'}[{self._selection('KPIs')}]"
         if self.signal == "schema_change":
             return f"schema_change[{','.join(self.changes)}]"
         if self.signal == "volume":
             return "volume:rows"
         return self.signal
+
+    def _selection(self, what: str) -> str:
+        f = self.features
+        return ",".join(f) if len(f) <= LABEL_GLOBS else f"{len(f)} {what}"
 
     def selects(self, name: str) -> bool:
         """Whether the feature / KPI / column ``name`` matches one of the globs."""
