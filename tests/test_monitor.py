@@ -261,7 +261,7 @@ def test_evidence_is_bounded_uniform_and_redacted():
         assert 0 < len(r.evidence) <= 20
         for row in r.evidence:
             assert "y" not in row
-            assert set(row) == {"x", "c", "pred", "rid"}
+            assert set(row) == {"x", "c", "pred", "lat", "err", "rid"}  # features, roles a symptom alert shows
             assert not row["rid"].startswith("user-") and len(row["rid"]) == 16
     import hashlib
     xs = set(cur.column("x").to_pylist())
