@@ -522,6 +522,7 @@ def default_rules(
     error: bool,
     *,
     owner: str = _CONFIGURE,
+    id_like: Sequence[str] = (),
     latency_p99_ms: Tuple[float, float] = (500.0, 1000.0),
     error_rate: Tuple[float, float] = (0.01, 0.05),
 ) -> list:
@@ -538,6 +539,10 @@ def default_rules(
         Add the latency p99 / error-rate rules.
     owner : str, optional
         Owner for every rule; the default is a placeholder saying to set it.
+    id_like : list of str, optional
+        Features left out of the drift rule: ID-like columns
+        (:func:`fastdrift.metrics.id_like`), whose per-category PSI measures churn of ids, not
+        drift. Their missingness is still watched.
     latency_p99_ms : (warning, critical), default (500, 1000)
         p99 latency SLO thresholds in milliseconds.
     error_rate : (warning, critical), default (0.01, 0.05)
@@ -568,15 +573,17 @@ def default_rules(
     if isinstance(features, str) or not all(isinstance(f, str) for f in features):
         raise InvalidInputError(f"default_rules: features must be a list of names, got {features!r}")
     rules = []
-    if features:
-        sel = tuple(features)
-        base = dict(metric="psi", features=sel, max_pvalue=1e-3)
+    drift = tuple(f for f in features if f not in set(id_like))
+    if drift:
+        base = dict(metric="psi", features=drift, max_pvalue=1e-3)
         rules.append(Rule(
             name="feature-drift", owner=owner, runbook=_RUNBOOK.format(what="feature drift"),
             description="A feature's distribution moved away from the reference (PSI on reference deciles).",
             warning=Condition("feature_drift", 0.1, **base),
             critical=Condition("feature_drift", 0.25, **base),
             for_windows=2, resolve_after=3, cooldown=6))
+    if features:
+        sel = tuple(features)
         rules.append(Rule(
             name="feature-missingness", owner=owner, runbook=_RUNBOOK.format(what="missing values"),
             description="A feature is missing (null/NaN) much more often than in the reference.",
