@@ -437,6 +437,9 @@ def test_default_rules_page_on_a_window_without_rows():
     assert [(a.rule, a.severity, a.state) for a in fired] == [("no-traffic", "critical", "firing")]
     assert "no rows arrived" in fired[0].summary and "7 rejected" in fired[0].summary
     assert fired[0].observed == {"volume:rows": 0.0} and not ev.promotion_allowed()
+    # an open window still filling is not judged by its row count (a preview of a fresh window)
+    fresh = AlertEvaluator(default_rules(["age"], None, latency=False, error=False))
+    assert fresh.preview(rep(0, [sig("age", math.nan, n=0)], rows=0, closed=False)) == ()
     back = ev.evaluate(rep(1, [sig("age", 0.0)], rows=500))
     assert [(a.rule, a.state) for a in back] == [("no-traffic", "resolved")]
     # a volume condition is the row count itself: a min_rows on it is a mistake

@@ -122,7 +122,8 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
         return _Leaf(cond, cond.compare(value), value)
     if sig == "volume":
         value = float(report.rows)
-        return _Leaf(cond, cond.compare(value), value)
+        # an open window is still filling: "no rows yet" is not "no rows arrived" (preview)
+        return _Leaf(cond, report.closed and cond.compare(value), value)
     if sig == "schema_change":
         value = float(sum(1 for c in report.schema_changes
                           if c.change in cond.changes and cond.selects(c.column)))

@@ -61,7 +61,7 @@ SIGNALS = (
     "missingness",       # report.features[*].missing_cur or missing_delta
     "schema_change",     # number of report.schema_changes (filtered by column / change kind)
     "kpi_delta",         # report.kpis[*].delta or the delta relative to the reference mean
-    "volume",            # report.rows: rows counted in the window (no traffic: rows < 1)
+    "volume",            # report.rows: rows counted in a closed window (no traffic: rows < 1)
 )
 #: Severity tiers, lowest first.
 SEVERITIES = ("warning", "critical")
