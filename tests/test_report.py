@@ -242,7 +242,7 @@ def test_psi_chart_keeps_the_thresholds_readable_next_to_a_saturated_psi():
     text = render(compare(ref, fastdrift.profile(cur_t, reference=ref)))
     chart = text[text.index('data-chart="psi"'):]
     chart = chart[:chart.index("</svg>")]
-    xs = {name: float(x) for x, name in re.findall(r'<text x="([\d.]+)" y="[\d.-]+" font-size="10" fill="#555">(\w+) ', chart)}
+    xs = {name: float(x) for x, name in re.findall(r'<text x="([\d.]+)" y="[\d.-]+" font-size="10" fill="#555"[^>]*>(\w+) ', chart)}
     ticks = re.findall(r'text-anchor="middle" font-size="11">([\d.]+)</text>', chart)
     assert ticks[-1] == "1" and "axis clipped at 1" in chart and "axis-break" in chart
     # 0.1 and 0.25 are 15% of the axis apart (440 px plot: 66 px), not 2% as on a 0..10 axis

@@ -192,9 +192,10 @@ def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors
     for k, (m, name) in enumerate(marks):
         x = L + pw * m / top
         ty = T - 6 - 11 * (k % 2)  # staggered: close marks (0.1, 0.25 on a wide axis) stay legible
+        right = x + 100 > W  # a label that would run off the chart ends at its line instead
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{H - B}" stroke="#555" '
-                   f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{ty}" font-size="10" fill="#555">'
-                   f'{_e(name)} {m:g}</text>')
+                   f'stroke-dasharray="4 3"/><text x="{x - 3 if right else x + 3:.1f}" y="{ty}" font-size="10" '
+                   f'fill="#555"{" text-anchor=" + chr(34) + "end" + chr(34) if right else ""}>{_e(name)} {m:g}</text>')
     out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="#333"/>')
     if clipped:
         out.append(f'<text x="{L + pw / 2}" y="{H - 8}" font-size="11" text-anchor="middle" fill="#555">axis '
@@ -275,7 +276,13 @@ def _summary(c: Comparison) -> str:
         + (f" — top bin {_e(r.top_bin)} ({r.top_bin_contribution:.3f})" if r.top_bin
            else " — no non-missing values on one side") + "</li>" for r in worst)
     return (f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div>'
-            f'<h3>Worst offenders</h3><ul>{items or "<li>none: every feature is stable</li>"}</ul></section>')
+            f'<h3>Worst offenders</h3><ul>{items or _no_offenders(c)}</ul></section>')
+
+
+def _no_offenders(c: Comparison) -> str:
+    if c.current.rows == 0:
+        return "<li>none: the current data has no rows, so nothing was compared</li>"
+    return "<li>none: every feature is stable</li>"
 
 
 def _drift_table(c: Comparison) -> str:
@@ -289,7 +296,7 @@ def _drift_table(c: Comparison) -> str:
             f"<td class='l'>{_badge(r.severity, SEV_COLOR[r.severity]) if r.severity else '–'}</td>"
             f"<td>{_f(r.js_distance, '.4f')}</td><td>{_f(r.hellinger, '.4f')}</td>"
             f"<td>{_num(r.mean_ref)}</td><td>{_num(r.mean_cur)}</td>"
-            f"<td class='l'>{_e(r.top_bin)} ({r.top_bin_contribution:.3f})</td>"
+            f"<td class='l'>{_e(r.top_bin) + f' ({r.top_bin_contribution:.3f})' if r.top_bin else '–'}</td>"
             f"<td class='l'>{' '.join(_badge(n, NOTE_COLOR) for n in notes(r))}</td></tr>")
     return ("<section id='drift-table'><h2>Drift by feature</h2><p class='muted'>PSI on the reference's bins "
             "(deciles for numeric columns, categories plus &lt;other&gt;), smoothing 1e-4; p-value of the "
