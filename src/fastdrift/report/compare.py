@@ -240,8 +240,8 @@ def to_json(c: Comparison) -> dict:
 def top_alerts(alerts) -> List[Alert]:
     """Firing alerts, one per rule (its highest firing tier), critical first.
 
-    A rule whose critical tier fires also fires its warning tier (the thresholds nest);
-    listing both would say the same thing twice.
+    The evaluator already reports a rule once (see :mod:`fastdrift.alerts.evaluator`); this also
+    holds for alerts gathered from several windows or evaluators.
     """
     best: Dict[str, Alert] = {}
     for a in alerts:
