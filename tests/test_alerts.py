@@ -1,5 +1,6 @@
 """Alert rules, the evaluator's state machine, sinks, state bytes, and the measured
 false-alarm / detection behaviour of the default rules on real fastdrift histograms."""
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -177,17 +178,28 @@ def test_for_resolve_cooldown():
     assert a.state == "firing" and a.window_start == 17 * 60 and a.observed["feature_drift:psi[*]"] == 0.8
 
 
-def test_for_one_fires_immediately_and_tiers_are_independent():
+def test_for_one_fires_immediately_and_a_rule_is_one_alert_at_its_highest_tier():
     ev = AlertEvaluator([drift_rule()])
     assert run(ev, [0.15]) == [(0, "warning", "inactive->firing")]
     assert ev.promotion_allowed()
-    assert run(ev, [0.3], start=1) == [(1, "critical", "inactive->firing")]
+    # escalation: the rule's one alert becomes critical (the warning tier is inhibited, not sent again)
+    assert run(ev, [0.3], start=1) == [(1, "critical", "firing->firing")]
     assert not ev.promotion_allowed()
-    assert [(a.severity, a.state) for a in ev.active()] == [("critical", "firing"), ("warning", "firing")]
-    assert run(ev, [0.12], start=2) == [(2, "critical", "firing->resolved")]
-    assert ev.promotion_allowed()
-    assert run(ev, [0.0], start=3) == [(3, "warning", "firing->resolved")]
+    assert [(a.severity, a.state) for a in ev.active()] == [("critical", "firing")]
+    assert run(ev, [0.3], start=2) == []                                  # no change, nothing sent
+    # de-escalation: back to the warning, which is still firing
+    assert run(ev, [0.12], start=3) == [(3, "warning", "firing->firing")]
+    assert ev.promotion_allowed() and [(a.severity, a.state) for a in ev.active()] == [("warning", "firing")]
+    assert run(ev, [0.0], start=4) == [(4, "warning", "firing->resolved")]
     assert ev.active() == ()
+    # a window over both thresholds at once: one critical alert, not a warning and a critical;
+    # it resolves once, at the severity it was shown with
+    ev = AlertEvaluator([drift_rule()])
+    assert run(ev, [0.5, 0.5, 0.0]) == [(0, "critical", "inactive->firing"), (2, "critical", "firing->resolved")]
+    # a critical tier still pending does not hide a firing warning
+    ev = AlertEvaluator([drift_rule(**{"for": 2})])
+    assert run(ev, [0.15, 0.15, 0.3, 0.3]) == [(0, "warning", "inactive->pending"), (1, "warning", "pending->firing"),
+                                               (3, "critical", "firing->firing")]
 
 
 def test_all_and_any_gates():
@@ -272,6 +284,25 @@ def test_evidence_and_top_features_are_carried():
     assert [s.column for s in a.top_features] == ["age"]
 
 
+def test_summary_and_keys_name_the_features_over_the_threshold_bounded():
+    """16 monitored features: the key names the selection by its size, the summary the features that
+    crossed (top 5 by value, then a count), and the keys are the same window after window."""
+    names = [f"f{i:02d}" for i in range(16)]
+    ev = AlertEvaluator([dataclasses.replace(r, for_windows=1) for r in default_rules(names, None, False, False)])
+    values = {n: 0.3 + 0.1 * i if i < 8 else 0.01 for i, n in enumerate(names)}   # 8 drifted, 8 stable
+    (a,) = ev.evaluate(rep(0, [sig(n, v, pvalue=1e-9) for n, v in values.items()]))
+    assert (a.rule, a.severity) == ("feature-drift", "critical")
+    assert set(a.observed) == {"feature_drift:psi[16 features]", "feature_drift:psi[16 features]:pvalue"}
+    assert "on f07=1, f06=0.9, f05=0.8, f04=0.7, f03=0.6 +3 more" in a.summary
+    assert not any(n in a.summary for n in names[8:]) and len(a.summary) < 200
+    keys = set(a.observed)
+    ev.evaluate(rep(1, [sig(n, 2 * v, pvalue=1e-9) for n, v in values.items()]))
+    assert set(ev.active()[0].observed) == keys
+    # up to three globs are named as they are
+    assert Condition("feature_drift", 0.1, features=("a", "b", "c")).label == "feature_drift:psi[a,b,c]"
+    assert Condition("missingness", 0.1, features=tuple("abcd")).label == "missingness:delta[4 features]"
+
+
 def test_open_windows_preview_and_replays():
     ev = AlertEvaluator([drift_rule(warning=None, **{"for": 2})])
     with pytest.raises(InvalidInputError, match="closed windows only"):
@@ -299,8 +330,9 @@ def test_jsonl_and_callback_sinks_with_failure_isolation(tmp_path, caplog):
     ev = AlertEvaluator([drift_rule()], sinks=[broken, JsonLinesSink(path), CallbackSink(seen.append)])
     out = ev.evaluate(rep(0, [sig("age", 0.4, pvalue=1e-9)]))
     out += ev.evaluate(rep(1, [sig("age", 0.0)]))
-    assert len(out) == 4 and seen == list(out)
-    assert ev.sink_failures == {repr(ev.sinks[0]): 4}
+    assert [(a.severity, a.state) for a in out] == [("critical", "firing"), ("critical", "resolved")]
+    assert seen == list(out)
+    assert ev.sink_failures == {repr(ev.sinks[0]): 2}
     assert "webhook down" in caplog.text
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert [(x["severity"], x["state"]) for x in lines] == [(a.severity, a.state) for a in out]
@@ -386,13 +418,35 @@ def test_default_rules_shape():
     rules = default_rules(["age", "income"], "score", latency=True, error=True)
     names = [r.name for r in rules]
     assert names == ["feature-drift", "feature-missingness", "prediction-drift", "latency-p99",
-                     "error-rate", "schema-change"]
+                     "error-rate", "schema-change", "no-traffic"]
     for r in rules:
         assert "CONFIGURE" in r.owner and "CONFIGURE" in r.runbook
     fd = rules[0]
     assert (fd.warning.threshold, fd.critical.threshold, fd.critical.max_pvalue) == (0.1, 0.25, 1e-3)
-    assert [r.name for r in default_rules([], None, False, False)] == ["schema-change"]
+    assert [r.name for r in default_rules([], None, False, False)] == ["schema-change", "no-traffic"]
     assert default_rules(["a"], None, False, False, owner="ml-team")[0].owner == "ml-team"
+
+
+def test_default_rules_page_on_a_window_without_rows():
+    """No traffic is an incident: a window that counted no rows fires the critical no-traffic rule
+    (and nothing else: drift of an empty window is NaN); the next window with rows resolves it."""
+    ev = AlertEvaluator(default_rules(["age"], None, latency=True, error=True))
+    empty = rep(0, [sig("age", math.nan, n=0)], rows=0, rejected=7,
+                latency=LatencySignal(0, math.nan, math.nan, math.nan))
+    fired = ev.evaluate(empty)
+    assert [(a.rule, a.severity, a.state) for a in fired] == [("no-traffic", "critical", "firing")]
+    assert "no rows arrived" in fired[0].summary and "7 rejected" in fired[0].summary
+    assert fired[0].observed == {"volume:rows": 0.0} and not ev.promotion_allowed()
+    # an open window still filling is not judged by its row count (a preview of a fresh window)
+    fresh = AlertEvaluator(default_rules(["age"], None, latency=False, error=False))
+    assert fresh.preview(rep(0, [sig("age", math.nan, n=0)], rows=0, closed=False)) == ()
+    back = ev.evaluate(rep(1, [sig("age", 0.0)], rows=500))
+    assert [(a.rule, a.state) for a in back] == [("no-traffic", "resolved")]
+    # a volume condition is the row count itself: a min_rows on it is a mistake
+    with pytest.raises(InvalidInputError, match="'no-rows'.*min_rows"):
+        load_rules([dict(name="no-rows", signal="volume", op="<", critical=1, min_rows=5, **OWN)])
+    low = load_rules([dict(name="low-traffic", signal="volume", op="<", warning=100, **OWN)])
+    assert [a.severity for a in AlertEvaluator(low).evaluate(rep(0, rows=40))] == ["warning"]
 
 
 FEATURES = ("age", "income", "tenure", "clicks", "score")   # score is the prediction

@@ -176,10 +176,47 @@ def test_schema_differences_that_are_not_errors_are_signals(data, tmp_path, caps
     code = main(["compare", data["parquet"], str(p), "--format", "json", "-q"])
     doc = json.loads(capsys.readouterr().out)
     changes = {(c["column"], c["change"]) for c in doc["schema_changes"]}
-    assert changes == {("new_col", "new"), ("clicks", "type")}
+    assert changes == {("new_col", "new"), ("clicks", "type_within_kind")}
     clicks = [c for c in doc["schema_changes"] if c["column"] == "clicks"][0]
     assert (clicks["expected"], clicks["observed"]) == ("int32", "double")
-    assert code == 2  # the default schema-change rule: a retyped column is critical
+    # the default schema-change rule: a new column or a number read as another number type is a warning
+    assert code == 1
+    assert [(a["rule"], a["severity"]) for a in doc["alerts"] if a["state"] == "firing"] == \
+        [("schema-change", "warning")]
+
+
+def test_an_empty_current_dataset_fails_the_gate(tmp_path, capsys):
+    """Zero rows in CUR is no traffic: exit 2 with the no-traffic alert, not a silent pass."""
+    rng = np.random.default_rng(0)
+    t = pa.table({"x": rng.normal(size=2000), "c": rng.choice(["a", "b"], 2000)})
+    pq.write_table(t, tmp_path / "ref.parquet")
+    pq.write_table(t.slice(0, 0), tmp_path / "empty.parquet")
+    capsys.readouterr()
+    code = main(["compare", str(tmp_path / "ref.parquet"), str(tmp_path / "empty.parquet"), "--format", "json", "-q"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 2 and doc["exit_status"] == 2
+    firing = [a for a in doc["alerts"] if a["state"] == "firing"]
+    assert [(a["rule"], a["severity"]) for a in firing] == [("no-traffic", "critical")]
+    assert "no rows arrived" in firing[0]["summary"]
+    # nothing was compared: no feature reads as drifted
+    assert doc["summary"]["drifted"] == [] and {f["status"] for f in doc["features"]} == {"no data"}
+    assert main(["compare", str(tmp_path / "ref.parquet"), str(tmp_path / "empty.parquet"), "-q"]) == 2
+    assert "no rows arrived" in capsys.readouterr().out
+
+
+def test_csv_int64_against_a_parquet_double_reference_is_not_critical(tmp_path, capsys):
+    """A CSV read infers int64 where the Parquet reference had double: a warning, not a critical page."""
+    rng = np.random.default_rng(0)
+    ref = pa.table({"x": rng.integers(0, 100, 5000).astype(np.float64), "c": rng.choice(["a", "b"], 5000)})
+    pq.write_table(ref, tmp_path / "ref.parquet")
+    pacsv.write_csv(pa.table({"x": rng.integers(0, 100, 5000), "c": rng.choice(["a", "b"], 5000)}),
+                    tmp_path / "cur.csv")
+    capsys.readouterr()
+    code = main(["compare", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.csv"), "--format", "json", "-q"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema_changes"] == [{"column": "x", "change": "type_within_kind", "expected": "double",
+                                      "observed": "int64"}]
+    assert code == 1 and [a["severity"] for a in doc["alerts"] if a["state"] == "firing"] == ["warning"]
 
 
 def _bad(capsys, *argv):
@@ -371,7 +408,8 @@ def test_compare_of_two_profile_files_has_schema_changes_and_evidence(data, tmp_
     assert main(["compare", str(ref), str(cur), "--format", "json", "-q"]) == 2
     doc = json.loads(capsys.readouterr().out)
     changes = {(c["column"], c["change"]): c for c in doc["schema_changes"]}
-    assert changes[("clicks", "type")]["expected"] == "int32" and changes[("clicks", "type")]["observed"] == "double"
+    clicks = changes[("clicks", "type_within_kind")]
+    assert clicks["expected"] == "int32" and clicks["observed"] == "double"
     assert ("extra", "new") in changes and len(changes) == 2
     crit = [a for a in doc["alerts"] if a["severity"] == "critical" and a["state"] == "firing"]
     ev = crit[0]["evidence"]

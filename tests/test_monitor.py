@@ -146,13 +146,27 @@ def test_schema_changes_are_signals_not_crashes():
     # a missing or uncountable column is counted as missing, not dropped
     assert r.features["y"].missing_cur == 1.0 and r.features["c"].missing_cur == 1.0
     assert r.rows == 1000 and r.features["x"].n_cur == 1000
-    # int where float was: a type signal, still counted
+    # int where float was: a type change within the kind, still counted
     cur2 = cur_table(1000)
     cur2 = cur2.set_column(1, "y", pa.array(np.arange(1000)))
     m.update(cur2)
     r2 = m.reports()[1]
-    assert SchemaChange("y", "type", "double", "int64") in r2.schema_changes
+    assert SchemaChange("y", "type_within_kind", "double", "int64") in r2.schema_changes
     assert r2.features["y"].n_cur == 1000
+
+
+def test_a_time_window_without_events_pages_no_traffic():
+    """A gap in event time closes as an empty window; the default rules call it no traffic."""
+    m = Monitor(ref_table(), config=cfg(window=WindowSpec(by="time", size=100)))
+    m.update(cur_table(100, t0=0.0))                 # window [0, 100)
+    m.update(cur_table(100, seed=2, t0=300.0))       # [100, 200) and [200, 300) had no events
+    reps = m.reports()
+    assert [(r.window_start, r.rows) for r in reps] == [(0.0, 100), (100.0, 0), (200.0, 0)]
+    assert [(a.rule, a.severity, a.state) for a in reps[1].alerts] == [("no-traffic", "critical", "firing")]
+    assert not reps[0].alerts and not reps[2].alerts  # still firing: a transition only once
+    assert [a.rule for a in m.alerts()] == ["no-traffic"]
+    m.update(cur_table(100, seed=3, t0=400.0))       # [300, 400) had rows: resolved
+    assert [(a.rule, a.state) for a in m.reports()[-1].alerts] == [("no-traffic", "resolved")]
 
 
 def test_strict_mode_raises_naming_the_column_and_keeps_state():
@@ -247,7 +261,7 @@ def test_evidence_is_bounded_uniform_and_redacted():
         assert 0 < len(r.evidence) <= 20
         for row in r.evidence:
             assert "y" not in row
-            assert set(row) == {"x", "c", "pred", "rid"}
+            assert set(row) == {"x", "c", "pred", "lat", "err", "rid"}  # features, roles a symptom alert shows
             assert not row["rid"].startswith("user-") and len(row["rid"]) == 16
     import hashlib
     xs = set(cur.column("x").to_pylist())

@@ -1,5 +1,6 @@
 """The public Monitor: rules=[] path, checkpoints (save -> load -> continue == uninterrupted, golden
 files of every layout, default rules), atomic writes, redaction end to end, lazy import."""
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -14,7 +15,7 @@ import pytest
 import fastdrift
 from fastdrift.alerts import AlertEvaluator, default_rules, load_rules
 from fastdrift.errors import CorruptStateError, InvalidInputError
-from fastdrift.records import from_json, to_json, to_jsonable
+from fastdrift.records import DriftSignal, WindowReport, from_json, frozen_mapping, to_json, to_jsonable
 from fastdrift import codec
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
@@ -180,6 +181,18 @@ def test_checkpoint_is_one_envelope_with_each_report_once():
     assert fastdrift.Monitor.from_bytes(data, rules=default_rules(FEATS, "score", True, True)).to_bytes() == data
 
 
+def _one_per_rule(alerts):
+    """The alerts of a report / an active list as shown: per rule, firing before pending, then critical."""
+    if isinstance(alerts, WindowReport):
+        return dataclasses.replace(alerts, alerts=tuple(_one_per_rule(alerts.alerts)))
+    best = {}
+    for a in alerts:
+        key = (a.state == "firing", a.severity == "critical")
+        if a.rule not in best or key > best[a.rule][0]:
+            best[a.rule] = (key, a)
+    return tuple(a for a in alerts if best[a.rule][1] is a)
+
+
 @pytest.mark.parametrize("layout", [1, 2])
 def test_golden_checkpoints_load_to_known_contents(layout):
     # layout 1: the two-envelope CHECKPOINT; layout 2: one MONITOR envelope (tests/data/golden/make_monitor_golden.py)
@@ -190,15 +203,20 @@ def test_golden_checkpoints_load_to_known_contents(layout):
         fastdrift.Monitor.from_bytes(data)
     m = fastdrift.Monitor.from_bytes(data, rules=rules)
     assert json.loads(json.dumps([to_json(r) for r in m.reports()])) == want["reports"]
-    # the first layout's alert state stored evidence rows with sorted keys: compare as mappings
-    assert to_jsonable(m.alerts()) == to_jsonable(from_json({"@t": want["alerts"]}))
-    assert json.loads(json.dumps(to_json(m.snapshot()))) == want["snapshot"]
+    # the first layout's alert state stored evidence rows with sorted keys: compare as mappings.
+    # Both tiers of each rule were stored as firing; a rule is shown once, at its highest tier
+    assert to_jsonable(m.alerts()) == to_jsonable(_one_per_rule(from_json({"@t": want["alerts"]})))
+    snap = json.loads(json.dumps(to_json(m.snapshot())))
+    assert {k: v for k, v in snap["f"].items() if k != "alerts"} == \
+        {k: v for k, v in want["snapshot"]["f"].items() if k != "alerts"}
+    assert [(a.rule, a.severity, a.state) for a in m.snapshot().alerts] == \
+        [(a.rule, a.severity, a.state) for a in _one_per_rule(from_json(want["snapshot"])).alerts]
     assert m.rejected == want["rejected"] == 0
     reps = m.reports()
     assert [(r.window_start, r.window_end, r.rows) for r in reps] == \
            [(0.0, 10.0, 500), (0.0, 20.0, 1000), (10.0, 30.0, 1000), (20.0, 40.0, 1000), (30.0, 50.0, 1000)]
     assert {(a.rule, a.severity, a.state) for a in m.alerts()} == {
-        (r, s, "firing") for r in ("feature-drift", "error-rate") for s in ("warning", "critical")}
+        (r, "critical", "firing") for r in ("feature-drift", "error-rate")}
     assert m.snapshot().rows == 501 and m.promotion_allowed() is False
     again = fastdrift.Monitor.from_bytes(m.to_bytes(), rules=rules)  # written back in layout 2
     assert again.reports() == m.reports() and again.alerts() == m.alerts()
@@ -211,11 +229,16 @@ def test_golden_alert_states_load_to_known_contents(layout):
     rules = load_rules([dict(name="psi", signal="feature_drift", metric="psi", warning=0.1, critical=0.2,
                              owner="ml-team", runbook="https://runbooks.example/psi")])
     ev = AlertEvaluator.from_bytes(data, rules)
-    assert to_jsonable(ev.active()) == want["active"]
+    # both tiers were stored firing: the rule is one alert at its highest tier
+    assert to_jsonable(ev.active()) == [want["active"][0]]
     assert ev.windows_evaluated == want["windows_evaluated"] == 2
     t1 = dt.datetime(2026, 1, 1, 0, 1, tzinfo=dt.timezone.utc)
-    assert [(a.severity, a.state, a.window_start) for a in ev.active()] == \
-           [("critical", "firing", t1), ("warning", "firing", t1)]
+    assert [(a.severity, a.state, a.window_start) for a in ev.active()] == [("critical", "firing", t1)]
+    # the warning tier's state was restored too: below the critical threshold the rule is a warning
+    t2 = t1 + dt.timedelta(minutes=1)
+    drift = DriftSignal("x", "numeric", "psi", 0.15, 100, 100, 0.0, 0.0)
+    out = ev.evaluate(WindowReport(t2, t2 + dt.timedelta(minutes=1), True, 100, features=frozen_mapping({"x": drift})))
+    assert [(a.severity, a.previous_state, a.state) for a in out] == [("warning", "firing", "firing")]
 
 
 def test_import_fastdrift_does_not_import_the_monitor():

@@ -119,7 +119,7 @@ def test_resolved_takes_kinds_and_features_from_the_reference():
 
 def test_evidence_sample_columns():
     every = MonitorConfig(prediction="score", request_id="rid", latency="lat", kpis=("k",))
-    assert list(every.evidence_sample(["a", "score", "lat", "k", "rid", "b"]).columns) == ["a", "b", "score", "rid"]
+    assert list(every.evidence_sample(["a", "score", "lat", "k", "rid", "b"]).columns) == ["a", "b", "score", "lat", "rid"]
     listed = MonitorConfig(features=(FeatureSpec("b"),), prediction="score")
     assert list(listed.evidence_sample(["a", "b"]).columns) == ["b", "score"]
     assert listed.evidence_sample().rate == listed.evidence.rate

@@ -12,11 +12,12 @@ import subprocess
 import zlib
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 import fastdrift
 from fastdrift.demo import demo_config, make_tables
-from fastdrift.report import compare, render
+from fastdrift.report import compare, format_text, render, to_json
 from fastdrift.report.html import CUR_COLOR, REF_COLOR
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -29,7 +30,10 @@ def comparison():
     ref_t, cur_t = make_tables(20_000, seed=5)
     ref = fastdrift.profile(ref_t)
     cur = fastdrift.profile(cur_t, reference=ref)
-    return compare(ref, cur, demo_config(), ref_label="ref day", cur_label="drifted day")
+    # a sample of current rows as the alerts' evidence (keys: a uniform draw, as a row sample's hash)
+    keys = np.random.default_rng(0).integers(0, 2**63, 200)
+    evidence = list(zip(keys.tolist(), cur_t.slice(0, 200).to_pylist()))
+    return compare(ref, cur, demo_config(), evidence=evidence, ref_label="ref day", cur_label="drifted day")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +79,175 @@ def test_report_lists_schema_changes_and_quantile_shifts(comparison):
     assert "int32" in text and "double" in text
     q = c.quantiles["income"]
     assert q.shift[3] > 0  # the injected level shift of income moves its median up
-    assert f"{q.shift[3]:.4g}" in text
+    assert q.shift[3] > 1000 and f"+{q.shift[3]:,.0f}" in text   # thousands separators, no 1.52e+04
+
+
+def test_a_rule_is_one_alert_in_json_and_text(comparison):
+    """Warning and critical of one rule: one entry in the JSON, at its highest tier, as the text counts it."""
+    from fastdrift.report import format_text, to_json
+    doc = to_json(comparison)
+    firing = [(a["rule"], a["severity"]) for a in doc["alerts"] if a["state"] == "firing"]
+    assert len(firing) == len({r for r, _ in firing}) >= 2
+    assert ("feature-drift", "critical") in firing
+    assert sum(doc["summary"]["alerts_firing"].values()) == len(firing)
+    assert f"Alerts (built-in default rules): {len(firing)} rules firing" in format_text(comparison)
+    # the summary names the features over the threshold, not the whole monitored list
+    fd = next(a for a in doc["alerts"] if a["rule"] == "feature-drift")
+    over = [r.column for r in comparison.rows if r.psi > 0.25 and r.role == "feature"]
+    assert all(k.startswith("feature_drift:psi[") for k in fd["observed"])
+    assert set(over) <= set(fd["summary"].replace(",", " ").replace("=", " ").split()) or "more" in fd["summary"]
+    stable = [r.column for r in comparison.rows if r.psi < 0.1 and r.role == "feature"]
+    assert stable and not any(f" {n}=" in fd["summary"] for n in stable)
+
+
+def _tail_and_temperature(n=100_000, seed=1):
+    """A tail-number column (~4,000 aircraft, ~25 flights each) whose fleet rotates, and a temperature
+    whose current window sits in the reference's top decile (PSI saturated)."""
+    rng = np.random.default_rng(seed)
+    tails = np.array([f"N{i:04d}" for i in range(4000)])
+    w = rng.gamma(2, 1, 4000)
+    w /= w.sum()
+    ref = pa.table({"tailnum": rng.choice(tails, n, p=w), "temp": rng.normal(10, 8, n),
+                    "dist": rng.lognormal(6, 1, n)})
+    cur = pa.table({"tailnum": rng.choice(tails, n, p=np.roll(w, 300)), "temp": rng.normal(40, 1, n),
+                    "dist": rng.lognormal(6, 1, n)})
+    return ref, cur
+
+
+def test_id_like_columns_are_detected_left_out_of_drift_rules_and_marked():
+    ref_t, cur_t = _tail_and_temperature()
+    ref = fastdrift.profile(ref_t)
+    cur = fastdrift.profile(cur_t, reference=ref)
+    c = compare(ref, cur)
+    rows = {r.column: r for r in c.rows}
+    tail = rows["tailnum"]
+    assert tail.id_like and not rows["temp"].id_like and not rows["dist"].id_like
+    # its PSI is large and significant: without the rule it would page
+    assert tail.psi > 0.25 and tail.pvalue < 1e-3
+    assert tail.severity == "" and c.id_like == ["tailnum"] and "tailnum" not in c.drifted
+    fd = next(a for a in c.alerts if a.rule == "feature-drift")
+    assert [s.column for s in fd.top_features] == ["temp"] and "tailnum" not in fd.summary
+    # the same rules without the exclusion fire on tailnum (the defect this guards against)
+    plain = compare(ref, cur, rules=[r for r in fastdrift.alerts.default_rules(["tailnum", "dist"], None, False, False)])
+    assert {s.column for a in plain.alerts for s in a.top_features} == {"tailnum"}
+    # said so in the table, the JSON and the HTML
+    text = format_text(c)
+    line = next(ln for ln in text.splitlines() if ln.startswith("tailnum"))
+    assert line.rstrip().endswith("ID-like") and "leave it out of the drift rule" in text
+    doc = to_json(c)
+    assert doc["summary"]["id_like"] == ["tailnum"]
+    assert {f["column"]: f["id_like"] for f in doc["features"]} == {"tailnum": True, "temp": False, "dist": False}
+    page = render(c)
+    assert "ID-like" in page and "leave it out of the drift rule" in page
+    # the monitor's default rules leave it out too (its missingness is still watched)
+    m = fastdrift.Monitor(ref_t, window=1000)
+    rules = {r.name: r for r in m.evaluator.rules}
+    assert rules["feature-drift"].critical.features == ("temp", "dist")
+    assert "tailnum" in rules["feature-missingness"].critical.features
+
+
+def test_id_like_rule():
+    from fastdrift.metrics import id_like
+    rng = np.random.default_rng(3)
+
+    def col(values, **kw):
+        return fastdrift.profile(pa.table({"c": values}), **kw)["c"]
+
+    assert id_like(col([f"req-{i}" for i in range(5000)]))                         # all distinct
+    assert id_like(col(rng.integers(0, 4000, 100_000).astype(str)))               # 4,000 x ~25 rows
+    assert not id_like(col(rng.integers(0, 200, 100_000).astype(str)))            # 200 countries
+    assert not id_like(col(rng.integers(0, 20, 800).astype(str)))                 # small reference
+    assert not id_like(col(rng.integers(0, 1000, 1_000_000).astype(str)))         # 1,000 x 1,000 rows
+    assert id_like(col([f"u{i}" for i in range(20_000)], max_categories=100))     # beyond the cap
+    assert not id_like(col(rng.normal(size=1000)))                                # numeric
+
+
+def test_saturated_psi_is_marked_and_its_ceiling_is_exact():
+    from fastdrift.metrics import psi_ceiling
+    ref_t, cur_t = _tail_and_temperature()
+    ref = fastdrift.profile(ref_t)
+    c = compare(ref, fastdrift.profile(cur_t, reference=ref))
+    rows = {r.column: r for r in c.rows}
+    temp = rows["temp"]
+    assert temp.saturated and not rows["dist"].saturated and not rows["tailnum"].saturated
+    # oracle: numpy PSI of the reference deciles against a current all in one bin, eps 1e-4
+    p = ref["temp"].histogram.counts / ref["temp"].histogram.counts.sum()
+    ceilings = []
+    for j in range(p.size):
+        q = np.full(p.size, 1e-4)
+        q[j] = 1.0
+        pp = np.where(p == 0, 1e-4, p)
+        ceilings.append(float(np.sum((q - pp) * np.log(q / pp))))
+    cur_counts = fastdrift.profile(cur_t, reference=ref)["temp"].histogram.counts
+    assert psi_ceiling(ref["temp"].histogram.counts, cur_counts) == pytest.approx(ceilings[int(np.argmax(cur_counts))], rel=1e-12)
+    assert max(ceilings) == pytest.approx(8.283, abs=1e-3)
+    assert temp.psi >= 0.9 * max(ceilings)
+    assert ">=" + f"{temp.psi:.4f}" in format_text(c) and "saturated" in format_text(c)
+    assert next(f for f in to_json(c)["features"] if f["column"] == "temp")["saturated"] is True
+
+
+def _text_of(html_text: str) -> str:
+    """The numbers a reader sees: table cells and chart texts (not prose, styles or SVG geometry)."""
+    import html as _html
+    cells = re.findall(r"<(td|text)[^>]*>(.*?)</\1>", html_text, flags=re.S)
+    return _html.unescape(re.sub(r"<[^>]+>", " ", " | ".join(c for _, c in cells)))
+
+
+def test_report_numbers_are_formatted_for_people(page):
+    seen = _text_of(page.read_text())
+    # no 15-digit floats, no scientific notation for ordinary magnitudes (>= 1e-4, < 1e15)
+    assert not re.findall(r"\d\.\d{8,}|\d{2,}\.\d{5,}", seen), re.findall(r"\S*\d\.\d{8,}\S*", seen)[:5]
+    sci = [m for m in re.findall(r"[-+]?\d(?:\.\d+)?e[-+]\d+", seen) if 1e-4 <= abs(float(m)) < 1e15]
+    assert not sci, sci[:5]
+    assert re.search(r"\b\d{1,3},\d{3}\b", seen)  # thousands separators (incomes, latency in ms)
+
+
+def test_report_alerts_evidence_once_placeholders_and_latency(comparison):
+    text = render(comparison)
+    firing = [a for a in comparison.alerts if a.state == "firing"]
+    assert len(firing) >= 2 and all(a.evidence for a in firing)
+    # the evidence rows once, in their own section, not under every alert
+    assert text.count("id='evidence'") == 1 and text.count("Evidence rows (redacted sample)") == 0
+    section = text[text.index("id='evidence'"):]
+    n_rows = section.count("<tr>") - 1
+    assert n_rows == max(len(a.evidence) for a in firing)
+    # latency alerts: the latency column is in the evidence, first, slowest rows first
+    head = re.findall(r"<th class='l'>([^<]+)</th>", section)
+    assert head[0] == "latency_ms" and "score" in head
+    lat = [float(x.replace(",", "")) for x in re.findall(r"<tr><td class='l'>([^<]+)</td>", section)]
+    assert lat == sorted(lat, reverse=True) and len(lat) == n_rows
+    # placeholders are a configuration warning, never shown as the owner
+    assert "Configuration warning" in text and "owner: <b>CONFIGURE" not in text
+    assert "<i>not configured</i>" in text
+    owned = compare(comparison.reference, comparison.current, demo_config(), rules=[
+        dict(name="lat", owner="team-serving", runbook="https://wiki/lat", signal="latency", critical=100)])
+    t2 = render(owned)
+    assert "Configuration warning" not in t2 and "owner: <b>team-serving</b>" in t2
+    # a latency alert shows only features that drifted (PSI >= 0.1) as possible causes, never stable ones
+    block = text[text.index("latency-p99</h3>"):]
+    block = block[:block.index("</div>")]
+    stable = [r.column for r in comparison.rows if r.psi < 0.1]
+    assert "possible causes" in block and not any(f"<td class='l'>{n}</td>" in block for n in stable)
+    calm_cur = fastdrift.profile(make_tables(20_000, seed=5)[0], reference=comparison.reference)
+    calm = compare(comparison.reference, calm_cur, demo_config(), rules=[
+        dict(name="lat", owner="o", runbook="r", signal="latency", critical=1)])
+    t3 = render(calm)
+    alerts = t3[t3.index("id='alerts'"):]
+    assert [a.rule for a in calm.alerts] == ["lat"] and "No feature drifted" in alerts and "PSI term" not in alerts
+
+
+def test_psi_chart_keeps_the_thresholds_readable_next_to_a_saturated_psi():
+    ref_t, cur_t = _tail_and_temperature()
+    ref = fastdrift.profile(ref_t)
+    text = render(compare(ref, fastdrift.profile(cur_t, reference=ref)))
+    chart = text[text.index('data-chart="psi"'):]
+    chart = chart[:chart.index("</svg>")]
+    xs = {name: float(x) for x, name in re.findall(r'<text x="([\d.]+)" y="[\d.-]+" font-size="10" fill="#555"[^>]*>(\w+) ', chart)}
+    ticks = re.findall(r'text-anchor="middle" font-size="11">([\d.]+)</text>', chart)
+    assert ticks[-1] == "1" and "axis clipped at 1" in chart and "axis-break" in chart
+    # 0.1 and 0.25 are 15% of the axis apart (440 px plot: 66 px), not 2% as on a 0..10 axis
+    assert xs["significant"] - xs["moderate"] > 60
+    assert "≥8.28" in chart and "tailnum (ID-like)" in chart
 
 
 def _chromium():

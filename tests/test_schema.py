@@ -29,12 +29,31 @@ def test_diff_names_missing_type_and_new_columns(ref):
     cur = pa.schema([("x", pa.int32()), ("i", pa.string()), ("extra", pa.bool_()), ("skipped", pa.binary())])
     usable, changes = diff(ref.columns, types, cur, known=["skipped"])
     assert usable == {"x": True, "s": False, "i": False}
-    assert changes == [SchemaChange("x", "type", "double", "int32"), SchemaChange("s", "missing", "string", None),
+    assert changes == [SchemaChange("x", "type_within_kind", "double", "int32"), SchemaChange("s", "missing", "string", None),
                        SchemaChange("i", "type", "int64", "string"), SchemaChange("extra", "new", None, "bool")]
     # the changes that are not errors; a saved schema (type strings) is compared as strings
     assert schema_changes(types, cur, ref.columns, ["skipped"]) == [changes[0], changes[3]]
     assert schema_changes(types, {"x": "float", "s": "string", "i": "int64"}, ref.columns) == \
-        [SchemaChange("x", "type", "double", "float")]
+        [SchemaChange("x", "type_within_kind", "double", "float")]
+
+
+def test_type_changes_are_classified_by_kind(ref):
+    """int <-> float, int32 <-> int64, float32 <-> float64 and string <-> large_string still count on the
+    reference's sketch (a change within the kind); numeric <-> categorical does not (a "type" change)."""
+    types = {"x": "double", "s": "string", "i": "int64"}
+    for xt, st in ((pa.int64(), pa.large_string()), (pa.float32(), pa.string()), (pa.int8(), pa.large_string())):
+        _, changes = diff(ref.columns, types, pa.schema([("x", xt), ("s", st), ("i", pa.int64())]))
+        want = [SchemaChange("x", "type_within_kind", "double", str(xt))]
+        if st != pa.string():
+            want.append(SchemaChange("s", "type_within_kind", "string", str(st)))
+        assert changes == want
+    _, changes = diff(ref.columns, types, pa.schema([("x", pa.string()), ("s", pa.float64()), ("i", pa.int64())]))
+    assert [(c.column, c.change) for c in changes] == [("x", "type"), ("s", "type")]
+    # a saved schema (type strings): classified where pyarrow can name the type from its string
+    saved = {"x": "int64", "s": "large_string", "i": "int64"}
+    assert [(c.column, c.change) for c in schema_changes(types, saved, ref.columns)] == \
+        [("x", "type_within_kind"), ("s", "type_within_kind")]
+    assert [c.change for c in diff(ref.columns, types, {"x": "string", "s": "string", "i": "int64"})[1]] == ["type"]
 
 
 def test_check_current_raises_on_the_first_error(ref):

@@ -13,7 +13,11 @@ Every entry point asks the same questions of the same rules:
   new column are reported (:func:`diff`).
 
 A change is a :class:`~fastdrift.records.SchemaChange`: ``"missing"`` (expected: the
-reference's Arrow type or kind), ``"type"`` (expected and observed types) or ``"new"``.
+reference's Arrow type or kind), ``"type"`` (the sketch's kind can no longer count the column:
+numeric <-> categorical, other category keys), ``"type_within_kind"`` (the Arrow type changed but
+the column still counts on its sketch: ``int64`` <-> ``double``, ``int32`` <-> ``int64``, ``float`` <->
+``double``, ``string`` <-> ``large_string``; values are counted as the same numbers / keys) or
+``"new"``.
 """
 from __future__ import annotations
 
@@ -29,7 +33,10 @@ from .sketches import ColumnProfile, Profile
 from .sketches.categorical import key_type_of
 from .sketches.profile import CATEGORICAL, NUMERIC, column_kind
 
-__all__ = ["fits", "diff", "schema_changes", "check_current", "check_profiles", "ROLES"]
+__all__ = ["fits", "diff", "schema_changes", "check_current", "check_profiles", "ROLES", "WITHIN_KIND"]
+
+#: The change of an Arrow type that the reference column's sketch still counts (see the module docstring).
+WITHIN_KIND = "type_within_kind"
 
 Schema = Union[pa.Schema, Mapping[str, str]]
 
@@ -60,6 +67,15 @@ def _types(schema: Schema) -> Dict[str, object]:
     return {f.name: f.type for f in schema} if isinstance(schema, pa.Schema) else dict(schema)
 
 
+def _fits_text(cp: ColumnProfile, t: str) -> bool:
+    """Whether a saved type string still fits ``cp``'s sketch; a type pyarrow cannot name from its
+    string (dictionary, nested) is the caller's to check (see :func:`check_profiles`)."""
+    try:
+        return fits(cp.kind, _key_type(cp), pa.type_for_alias(t))
+    except (ValueError, KeyError, TypeError):
+        return True
+
+
 def diff(columns: Mapping[str, ColumnProfile], ref_types: Mapping[str, Optional[str]], schema: Schema,
          known: Iterable[str] = ()) -> Tuple[Dict[str, bool], List[SchemaChange]]:
     """Reference columns against a current schema: ``(usable, changes)``.
@@ -76,8 +92,8 @@ def diff(columns: Mapping[str, ColumnProfile], ref_types: Mapping[str, Optional[
     Returns
     -------
     usable : reference column -> whether this schema's column can be counted by its sketch
-    changes : ``"missing"`` and ``"type"`` changes of reference columns in reference order,
-        then ``"new"`` columns in schema order
+    changes : ``"missing"``, ``"type"`` and ``"type_within_kind"`` changes of reference columns in
+        reference order, then ``"new"`` columns in schema order
     """
     cur = _types(schema)
     usable: Dict[str, bool] = {}
@@ -93,7 +109,8 @@ def diff(columns: Mapping[str, ColumnProfile], ref_types: Mapping[str, Optional[
         if not usable[n]:
             changes.append(SchemaChange(n, "type", exp or cp.kind, str(t)))
         elif exp is not None and exp != str(t):
-            changes.append(SchemaChange(n, "type", exp, str(t)))
+            within = isinstance(t, pa.DataType) or _fits_text(cp, str(t))
+            changes.append(SchemaChange(n, WITHIN_KIND if within else "type", exp, str(t)))
     skip = set(columns) | set(ref_types) | set(known)
     changes += [SchemaChange(n, "new", None, str(t)) for n, t in cur.items() if n not in skip]
     return usable, changes
@@ -103,10 +120,13 @@ def schema_changes(ref_types: Mapping[str, str], schema: Schema, columns: Mappin
                    known: Iterable[str] = ()) -> List[SchemaChange]:
     """The changes of :func:`diff` that are not errors: types changed within a kind, new columns.
 
+    A saved schema's ``"type"`` change (a type string the sketch cannot count) is kept too: it is
+    an error only when the profiles' kinds disagree, which :func:`check_profiles` decides.
+
     Call :func:`check_current` (data) or :func:`check_profiles` (profiles) first for the errors.
     """
     usable, changes = diff(columns, ref_types, schema, known)
-    return [c for c in changes if c.change == "new" or (c.change == "type" and usable[c.column])]
+    return [c for c in changes if c.change in ("new", WITHIN_KIND) or (c.change == "type" and usable[c.column])]
 
 
 def check_current(reference: Profile, schema: pa.Schema, label: str) -> None:

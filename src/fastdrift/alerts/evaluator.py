@@ -7,10 +7,17 @@ tier::
         ^                  |                                                           |
         +---- no match ----+ (reported as resolved from pending)      cooldown windows-+
 
-Only *transitions* are sent to sinks (dedup: a rule that stays firing for a
-hundred windows produces one firing alert, not a hundred), and
-:meth:`AlertEvaluator.active` always shows the latest observations of what is
-pending or firing.
+A rule is *one* alert at its highest active tier, as Alertmanager inhibits a
+warning while the critical alert of the same rule fires: the rule's alert is
+its firing tier of highest severity, else its pending tier of highest
+severity (a critical tier still pending does not hide a firing warning).
+Only changes of that alert are sent to sinks - it becomes pending or firing,
+changes severity or state (``previous_state`` is the rule's state before), or
+resolves (at the severity it had) - so a rule that stays firing for a hundred
+windows produces one firing alert, not a hundred, and a window that crosses
+both thresholds produces one critical alert, not a warning and a critical.
+:meth:`AlertEvaluator.active` shows each active rule once, with the latest
+observations.  Key alerts by ``rule``; ``severity`` is its current tier.
 """
 from __future__ import annotations
 
@@ -53,6 +60,7 @@ class _Leaf:
     value: float
     pvalue: Optional[float] = None
     signals: Tuple[DriftSignal, ...] = ()   # drift signals that crossed (top-feature candidates)
+    values: Tuple[float, ...] = ()          # their measured values (drift, or missing share / delta)
 
 
 def _extreme_first(cond: Condition, items: List[Tuple[float, Any]]) -> List[Tuple[float, Any]]:
@@ -88,11 +96,11 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
             everything = _extreme_first(cond, [(float(s.value), s) for s in pool])
             value, shown = everything[0] if everything else (nan, None)
             met = False
-        crossed = tuple(s for v, s in qualified if cond.compare(v)) if met else ()
+        crossed = [(v, s) for v, s in qualified if cond.compare(v)] if met else []
         pv = None
         if cond.max_pvalue is not None:
             pv = float(shown.pvalue) if shown is not None else nan
-        return _Leaf(cond, met, value, pv, crossed)
+        return _Leaf(cond, met, value, pv, tuple(s for _, s in crossed), tuple(v for v, _ in crossed))
     if sig == "missingness":
         pool = [s for name, s in report.features.items() if cond.selects(name)]
         attr = "missing_cur" if cond.metric == "ratio" else "missing_delta"
@@ -101,7 +109,8 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
             return _Leaf(cond, False, ranked[0][0] if ranked else nan)
         value = ranked[cond.min_features - 1][0]
         met = cond.compare(value)
-        return _Leaf(cond, met, value, None, tuple(s for v, s in ranked if cond.compare(v)) if met else ())
+        crossed = [(v, s) for v, s in ranked if cond.compare(v)] if met else []
+        return _Leaf(cond, met, value, None, tuple(s for _, s in crossed), tuple(v for v, _ in crossed))
     if sig == "latency":
         lat = report.latency
         if lat is None or lat.count < cond.min_rows:
@@ -111,6 +120,10 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
     if sig == "error_rate":
         value = float(report.error_rate)
         return _Leaf(cond, cond.compare(value), value)
+    if sig == "volume":
+        value = float(report.rows)
+        # an open window is still filling: "no rows yet" is not "no rows arrived" (preview)
+        return _Leaf(cond, report.closed and cond.compare(value), value)
     if sig == "schema_change":
         value = float(sum(1 for c in report.schema_changes
                           if c.change in cond.changes and cond.selects(c.column)))
@@ -156,6 +169,17 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+#: Crossing features an alert's summary names (largest first); the rest are counted.
+SUMMARY_FEATURES = 5
+
+
+def _crossed(leaf: _Leaf) -> str:
+    """``a=0.91, b=0.4 +3 more``: the features over the threshold, most extreme first, bounded."""
+    shown = ", ".join(f"{s.column}={_fmt(v)}" for s, v in zip(leaf.signals[:SUMMARY_FEATURES], leaf.values))
+    more = len(leaf.signals) - SUMMARY_FEATURES
+    return shown + (f" +{more} more" if more > 0 else "")
+
+
 def _outcome(gate: Gate, report: WindowReport) -> _Outcome:
     leaves: List[_Leaf] = []
     met = _evaluate_gate(gate, report, leaves)
@@ -172,8 +196,11 @@ def _outcome(gate: Gate, report: WindowReport) -> _Outcome:
             thresholds[label + ":pvalue"] = leaf.cond.max_pvalue
             text += f" (p={leaf.pvalue:.3g} <= {leaf.cond.max_pvalue:g})"
         if leaf.signals:
-            text += " on " + ",".join(s.column for s in leaf.signals[:3])
+            text += " on " + _crossed(leaf)
             signals.extend(leaf.signals)
+        if leaf.cond.signal == "volume" and leaf.met and leaf.value == 0:
+            rejected = f", {report.rejected:,} rejected" if report.rejected else ""
+            text = f"no rows arrived ({text}{rejected})"
         parts.append(("" if leaf.met else "not ") + text)
     return _Outcome(met, observed, thresholds, tuple(signals), "; ".join(parts))
 
@@ -255,6 +282,14 @@ def _step(rule: Rule, sev: str, st: _Tier, outcome: _Outcome, report: WindowRepo
     return st.alert
 
 
+def _shown(tiers: Sequence[Tuple[str, _Tier]]) -> Optional[Tuple[str, int]]:
+    """(severity, state) a rule is shown as: firing before pending, then the highest severity;
+    None when every tier is inactive."""
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    active = [(sev, st.state) for sev, st in tiers if st.state != INACTIVE]
+    return max(active, key=lambda t: (t[1] == FIRING, rank[t[0]])) if active else None
+
+
 def _as_sink(s: Any):
     if hasattr(s, "send") and callable(s.send):
         return s
@@ -308,10 +343,21 @@ class AlertEvaluator:
     def _advance(self, report: WindowReport, state: Dict[Tuple[str, str], _Tier]) -> List[Alert]:
         out = []
         for rule in self.rules:
+            tiers = [(sev, state[(rule.name, sev)]) for sev, _ in rule.tiers()]
+            before = _shown(tiers)
+            moved = {}
             for sev, gate in rule.tiers():
                 alert = _step(rule, sev, state[(rule.name, sev)], _outcome(gate, report), report)
                 if alert is not None:
-                    out.append(alert)
+                    moved[sev] = alert
+            after = _shown(tiers)
+            if after is None:
+                if before is not None:  # the rule resolved: at the severity it was shown with
+                    out.append(moved[before[0]])
+            elif after != before:
+                alert = state[(rule.name, after[0])].alert
+                prev = _STATE_NAMES[before[1]] if before is not None else alert.previous_state
+                out.append(alert if alert.previous_state == prev else dataclasses.replace(alert, previous_state=prev))
         return out
 
     @staticmethod
@@ -380,7 +426,12 @@ class AlertEvaluator:
 
     @staticmethod
     def _active(state: Mapping[Tuple[str, str], _Tier]) -> Tuple[Alert, ...]:
-        alerts = [st.alert for st in state.values() if st.state != INACTIVE and st.alert is not None]
+        by_rule: Dict[str, List[Tuple[str, _Tier]]] = {}
+        for (name, sev), st in state.items():
+            by_rule.setdefault(name, []).append((sev, st))
+        shown = [(name, _shown(tiers)) for name, tiers in by_rule.items()]
+        alerts = [state[(name, t[0])].alert for name, t in shown if t is not None]
+        alerts = [a for a in alerts if a is not None]
         rank = {s: i for i, s in enumerate(SEVERITIES)}
         return tuple(sorted(alerts, key=lambda a: (-rank[a.severity], a.state != "firing", a.rule)))
 

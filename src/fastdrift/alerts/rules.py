@@ -61,12 +61,15 @@ SIGNALS = (
     "missingness",       # report.features[*].missing_cur or missing_delta
     "schema_change",     # number of report.schema_changes (filtered by column / change kind)
     "kpi_delta",         # report.kpis[*].delta or the delta relative to the reference mean
+    "volume",            # report.rows: rows counted in a closed window (no traffic: rows < 1)
 )
 #: Severity tiers, lowest first.
 SEVERITIES = ("warning", "critical")
 _OPS = (">", ">=", "<", "<=")
 _LATENCY_QUANTILES = {0.5: "p50", 0.95: "p95", 0.99: "p99"}
-_SCHEMA_CHANGES = ("missing", "new", "type")
+#: Globs a condition's label names one by one; a longer selection is named by its length.
+LABEL_GLOBS = 3
+_SCHEMA_CHANGES = ("missing", "new", "type", "type_within_kind")
 _METRICS = {
     "missingness": ("delta", "ratio"),
     "kpi_delta": ("delta", "relative"),
@@ -158,8 +161,10 @@ class Condition:
         observed value is then the ``min_features``-th most extreme one.
     quantile : float, default 0.99
         ``latency`` only: 0.5, 0.95 or 0.99.
-    changes : tuple of str, default ("missing", "new", "type")
-        ``schema_change`` only: which kinds of change are counted.
+    changes : tuple of str, default ("missing", "new", "type", "type_within_kind")
+        ``schema_change`` only: which kinds of change are counted (see :mod:`fastdrift.schema`:
+        ``"type"`` is a column its sketch can no longer count, ``"type_within_kind"`` an Arrow
+        type that changed within the kind, e.g. ``int64`` read where the reference had ``double``).
     min_rows : int, default 0
         The condition is not met on windows with fewer rows (or, for drift,
         fewer current values) than this.
@@ -192,7 +197,7 @@ class Condition:
             if allowed is not None and self.metric not in allowed:
                 raise _fail(rule, f"{key}.metric",
                             f"for signal {self.signal!r} must be one of {', '.join(allowed)}; got {self.metric!r}")
-            if self.signal in ("latency", "error_rate", "schema_change"):
+            if self.signal in ("latency", "error_rate", "schema_change", "volume"):
                 raise _fail(rule, f"{key}.metric", f"does not apply to signal {self.signal!r}")
         object.__setattr__(self, "features", _globs(rule, f"{key}.features", self.features))
         if self.max_pvalue is not None:
@@ -217,12 +222,19 @@ class Condition:
                         f"must be a non-empty list of {', '.join(_SCHEMA_CHANGES)}; got {self.changes!r}")
         object.__setattr__(self, "changes", tuple(changes))
         object.__setattr__(self, "min_rows", _count(rule, f"{key}.min_rows", self.min_rows, 0))
+        if self.signal == "volume" and self.min_rows:
+            raise _fail(rule, f"{key}.min_rows", "does not apply to signal 'volume' (it is the row count itself)")
 
     @property
     def label(self) -> str:
-        """A short, stable name for this condition (the key in ``Alert.observed``)."""
+        """A short, stable name for this condition (the key in ``Alert.observed``).
+
+        It names the selection, not the data: up to :data:`LABEL_GLOBS` globs by name, a longer
+        list by its length (``feature_drift:psi[16 features]``), so the key neither grows with the
+        feature list nor reads as if every listed feature had crossed.
+        """
         if self.signal in ("feature_drift", "missingness"):
-            sel = ",".join(self.features)
+            sel = self._selection("features")
             metric = self.metric or ("psi" if self.signal == "feature_drift" else "delta")
             return f"{self.signal}:{metric}[{sel}]"
         if self.signal == "prediction_drift":
@@ -230,10 +242,16 @@ class Condition:
         if self.signal == "latency":
             return f"latency:{_LATENCY_QUANTILES[self.quantile]}"
         if self.signal == "kpi_delta":
-            return f"kpi_delta:{self.metric or 'delta'}[{','.join(self.features)}]"
+            return f"kpi_delta:{self.metric or 'delta'}[{self._selection('KPIs')}]"
         if self.signal == "schema_change":
             return f"schema_change[{','.join(self.changes)}]"
+        if self.signal == "volume":
+            return "volume:rows"
         return self.signal
+
+    def _selection(self, what: str) -> str:
+        f = self.features
+        return ",".join(f) if len(f) <= LABEL_GLOBS else f"{len(f)} {what}"
 
     def selects(self, name: str) -> bool:
         """Whether the feature / KPI / column ``name`` matches one of the globs."""
@@ -504,10 +522,11 @@ def default_rules(
     error: bool,
     *,
     owner: str = _CONFIGURE,
+    id_like: Sequence[str] = (),
     latency_p99_ms: Tuple[float, float] = (500.0, 1000.0),
     error_rate: Tuple[float, float] = (0.01, 0.05),
 ) -> list:
-    """Production defaults: drift gated on significance, latency, errors, schema.
+    """Production defaults: traffic, drift gated on significance, latency, errors, schema.
 
     Parameters
     ----------
@@ -520,6 +539,10 @@ def default_rules(
         Add the latency p99 / error-rate rules.
     owner : str, optional
         Owner for every rule; the default is a placeholder saying to set it.
+    id_like : list of str, optional
+        Features left out of the drift rule: ID-like columns
+        (:func:`fastdrift.metrics.id_like`), whose per-category PSI measures churn of ids, not
+        drift. Their missingness is still watched.
     latency_p99_ms : (warning, critical), default (500, 1000)
         p99 latency SLO thresholds in milliseconds.
     error_rate : (warning, critical), default (0.01, 0.05)
@@ -531,8 +554,11 @@ def default_rules(
         where the G-test p-value <= 0.001, for 2 windows), ``feature-missingness``
         (missing share up 5 / 20 points), ``prediction-drift`` (same PSI
         tiers), ``latency-p99``, ``error-rate`` (windows of >= 100 rows, for
-        2 windows), ``schema-change`` (new column warning, missing / retyped
-        column critical, immediately). Runbooks are placeholders to configure.
+        2 windows), ``schema-change`` (a new column or an Arrow type changed within its
+        kind, e.g. ``int64`` for ``double``: warning; a missing column or one of another kind:
+        critical; immediately), ``no-traffic`` (critical when a window counted no rows:
+        an empty current dataset, a time window without events; immediately).
+        Runbooks are placeholders to configure.
 
     Notes
     -----
@@ -547,15 +573,17 @@ def default_rules(
     if isinstance(features, str) or not all(isinstance(f, str) for f in features):
         raise InvalidInputError(f"default_rules: features must be a list of names, got {features!r}")
     rules = []
-    if features:
-        sel = tuple(features)
-        base = dict(metric="psi", features=sel, max_pvalue=1e-3)
+    drift = tuple(f for f in features if f not in set(id_like))
+    if drift:
+        base = dict(metric="psi", features=drift, max_pvalue=1e-3)
         rules.append(Rule(
             name="feature-drift", owner=owner, runbook=_RUNBOOK.format(what="feature drift"),
             description="A feature's distribution moved away from the reference (PSI on reference deciles).",
             warning=Condition("feature_drift", 0.1, **base),
             critical=Condition("feature_drift", 0.25, **base),
             for_windows=2, resolve_after=3, cooldown=6))
+    if features:
+        sel = tuple(features)
         rules.append(Rule(
             name="feature-missingness", owner=owner, runbook=_RUNBOOK.format(what="missing values"),
             description="A feature is missing (null/NaN) much more often than in the reference.",
@@ -589,7 +617,12 @@ def default_rules(
     rules.append(Rule(
         name="schema-change", owner=owner, runbook=_RUNBOOK.format(what="schema changes"),
         description="A column disappeared, appeared, or changed type against the reference.",
-        warning=Condition("schema_change", 0, changes=("new",)),
+        warning=Condition("schema_change", 0, changes=("new", "type_within_kind")),
         critical=Condition("schema_change", 0, changes=("missing", "type")),
+        for_windows=1, resolve_after=1))
+    rules.append(Rule(
+        name="no-traffic", owner=owner, runbook=_RUNBOOK.format(what="missing traffic"),
+        description="No rows arrived in the window: an outage upstream, a broken pipeline or an empty file.",
+        critical=Condition("volume", 1, op="<"),
         for_windows=1, resolve_after=1))
     return rules

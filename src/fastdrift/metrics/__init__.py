@@ -17,9 +17,12 @@ from .divergence import (
     total_variation,
 )
 from .quantile import KSResult, ks_2samp, ks_pvalue, quantile_shift, wasserstein
-from .drift import ColumnDrift, bin_label, column_drift, compare_profiles, format_table, psi_status
+from .drift import (ColumnDrift, bin_label, column_drift, compare_profiles, format_table, id_like, psi_ceiling,
+                    psi_status)
 
 __all__ = [
+    "id_like",
+    "psi_ceiling",
     "align",
     "psi",
     "psi_contributions",

@@ -17,14 +17,63 @@ from ..errors import IncompatibleSketchError
 from ..records import BinContribution
 from .divergence import align, hellinger, js_distance, psi_contributions, psi_pvalue, total_variation
 
-__all__ = ["ALL_METRICS", "ColumnDrift", "column_drift", "compare_profiles", "bin_label", "psi_status", "format_table"]
+__all__ = ["ALL_METRICS", "ColumnDrift", "column_drift", "compare_profiles", "bin_label", "psi_status", "format_table",
+           "id_like", "psi_ceiling"]
 
 #: Industry PSI rule of thumb (credit scoring): < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant.
 PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25
 
 
+#: ID-like categorical columns (:func:`id_like`): mostly distinct values, or many categories of few rows.
+ID_DISTINCT_SHARE, ID_MIN_CATEGORIES, ID_ROWS_PER_CATEGORY = 0.5, 1000, 50
+#: PSI is *saturated* at this share of its ceiling (:func:`psi_ceiling`).
+SATURATION = 0.9
+
+
+def id_like(cp) -> bool:
+    """Whether a reference column is ID-like: a categorical whose PSI measures churn, not drift.
+
+    A categorical column of the reference with ``n`` non-null values and ``k`` categories with
+    their own counter is ID-like when
+
+    * ``k >= 20`` and ``k > 0.5 n`` (mostly distinct values: request ids, emails), or
+    * ``k >= 1000`` and ``n < 50 k`` (many categories of a few rows each: aircraft tail numbers,
+      ~4,000 in 100k flights; under no drift alone PSI then exceeds about k / n), or
+    * more than half of the non-null values are beyond the sketch's category cap (``other``).
+
+    Per-category PSI of such a column adds thousands of tiny terms that change whenever the
+    population of ids does, so the default rules leave it out of the drift rule (its missingness
+    is still watched) and reports mark it.
+    """
+    if cp.kind != "categorical" or cp.categorical is None:
+        return False
+    c = cp.categorical
+    n = c.count - c.null_count
+    k = int(c.counts.size)
+    if n <= 0:
+        return False
+    return (k >= 20 and k > ID_DISTINCT_SHARE * n) or (k >= ID_MIN_CATEGORIES and n < ID_ROWS_PER_CATEGORY * k) \
+        or c.other_count > ID_DISTINCT_SHARE * n
+
+
+def psi_ceiling(p: np.ndarray, q: np.ndarray, eps: float = 1e-4) -> float:
+    """The PSI of reference counts ``p`` if every current value fell in the current's fullest bin.
+
+    PSI is convex in the current's shares, so it is largest when they are all in one bin; with
+    ``eps`` smoothing that value is finite (about 8.3 for deciles and eps = 1e-4). A PSI near it is
+    *saturated*: it no longer grows with the size of the shift.
+    """
+    one = np.zeros_like(q, dtype=np.float64)
+    one[int(np.argmax(q))] = 1.0
+    return float(psi_contributions(p, one, eps=eps).sum())
+
+
 def psi_status(value: float) -> str:
-    if not math.isfinite(value) or value > PSI_SIGNIFICANT:
+    """The PSI rule of thumb: ``stable``, ``moderate``, ``significant``; ``no data`` when PSI is NaN
+    (a side has no non-missing values: nothing was compared)."""
+    if value != value:
+        return "no data"
+    if value > PSI_SIGNIFICANT:
         return "significant"
     return "moderate" if value >= PSI_MODERATE else "stable"
 
@@ -36,7 +85,9 @@ class ColumnDrift:
     ``contributions`` are the largest per-bin PSI terms, largest first (``top_bin`` is the first
     one's label); ``pvalue`` is :func:`~fastdrift.metrics.psi_pvalue` of the PSI on the same bins;
     ``n_ref`` / ``n_cur`` count the non-missing values.  Metrics are NaN when a side is empty
-    or when they were not asked for (see :func:`column_drift`).
+    or when they were not asked for (see :func:`column_drift`).  ``id_like`` marks an ID-like
+    reference column (:func:`id_like`); ``saturated`` a PSI of at least ``SATURATION`` (90%) of its
+    ceiling (:func:`psi_ceiling`), so at least the value shown.
     """
 
     column: str
@@ -56,6 +107,8 @@ class ColumnDrift:
     n_ref: int = 0
     n_cur: int = 0
     contributions: Tuple[BinContribution, ...] = ()
+    id_like: bool = False      # the reference column is ID-like (:func:`id_like`)
+    saturated: bool = False    # PSI >= SATURATION * psi_ceiling: it cannot show a larger shift
 
     @property
     def missing_delta(self) -> float:
@@ -103,9 +156,11 @@ def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
     n_ref, n_cur = int(p.sum()), int(q.sum())
     v = js = h = tv = pvalue = math.nan
     contribs = ()
+    saturated = False
     if n_ref > 0 and n_cur > 0:
         terms = psi_contributions(p, q, eps=eps)
         v = float(terms.sum())
+        saturated = v > PSI_SIGNIFICANT and v >= SATURATION * psi_ceiling(p, q, eps)
         js = js_distance(p, q) if "js" in metrics else math.nan
         h = hellinger(p, q) if "hellinger" in metrics else math.nan
         tv = total_variation(p, q) if "tv" in metrics else math.nan
@@ -122,7 +177,7 @@ def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
     return ColumnDrift(ref.name, ref.kind, float(v), float(js), float(h),
                        _rate(ref.missing_count, ref.count), _rate(cur.missing_count, cur.count),
                        mean_ref, mean_cur, top_bin, top_c, psi_status(v), float(tv), float(pvalue),
-                       n_ref, n_cur, contribs)
+                       n_ref, n_cur, contribs, id_like(ref), saturated)
 
 
 def compare_profiles(reference, current, *, eps: float = 1e-4) -> List[ColumnDrift]:

@@ -39,7 +39,7 @@ import pyarrow.types as pat
 from ..adapters import as_table, iter_batches
 from ..errors import FastDriftError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
-from ..schema import ROLES, check_profiles, diff
+from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
 from ..schema import schema_changes as changes_of
 from .. import codec
 from ..sketches import ColumnProfile, Profile, profile
@@ -238,7 +238,7 @@ class Ingest:
         try:
             plan = self._plan(batch.schema)
             if self.config.strict:
-                hard = [c for c in plan.changes if c.change != "new"
+                hard = [c for c in plan.changes if c.change not in ("new", WITHIN_KIND)
                         and not (c.change == "type" and plan.use.get(c.column))]
                 if hard:
                     c = hard[0]

@@ -25,6 +25,7 @@ import threading
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..alerts import AlertEvaluator, default_rules, load_rules
+from ..metrics import id_like
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, WindowReport, from_json, to_json
 from .. import codec
@@ -145,7 +146,8 @@ class Monitor:
         if rules is None:
             self._rules_spec = "default"
             rule_list = default_rules(cfg.feature_names(), cfg.prediction, cfg.latency is not None,
-                                      cfg.error is not None)
+                                      cfg.error is not None, id_like=[
+                                          n for n in cfg.feature_names() if id_like(ingest.ref.profile.columns[n])])
         elif isinstance(rules, (list, tuple)) and not rules:
             self._rules_spec, rule_list = "none", []
         else:

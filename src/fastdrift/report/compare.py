@@ -27,14 +27,14 @@ from ..monitor.signals import build_report, window_drifts
 from ..records import Alert, WindowReport, to_jsonable
 from ..sketches import Profile
 
-__all__ = ["Comparison", "FeatureRow", "QuantileRow", "compare", "to_json", "format_text",
+__all__ = ["Comparison", "FeatureRow", "QuantileRow", "compare", "to_json", "format_text", "notes", "psi_text",
            "top_alerts", "EXIT_OK", "EXIT_WARNING", "EXIT_CRITICAL", "QUANTILES"]
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL = 0, 1, 2
 #: Quantiles of the quantile-shift table.
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 _SEV_RANK = {"critical": 2, "warning": 1, "": 0}
-_STATUS_RANK = {"significant": 2, "moderate": 1, "stable": 0}
+_STATUS_RANK = {"significant": 2, "moderate": 1, "stable": 0, "no data": 0}
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class FeatureRow:
     pvalue: float
     js_distance: float
     hellinger: float
-    status: str           # PSI rule of thumb: stable / moderate / significant
+    status: str           # PSI rule of thumb: stable / moderate / significant; "no data" (PSI NaN)
     severity: str         # the worst firing alert naming this column: "", "warning", "critical"
     missing_ref: float
     missing_cur: float
@@ -73,6 +73,8 @@ class FeatureRow:
     mean_cur: Optional[float]
     top_bin: str
     top_bin_contribution: float
+    id_like: bool = False      # ID-like reference column: left out of the default drift rule
+    saturated: bool = False    # PSI near its ceiling: the shift is at least this large
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,14 @@ class Comparison:
 
     @property
     def drifted(self) -> List[str]:
-        """Columns whose PSI is at least moderate or that an alert names (e.g. missingness)."""
-        return [r.column for r in self.rows if r.status != "stable" or r.severity]
+        """Columns whose PSI is at least moderate (ID-like columns aside) or that an alert names."""
+        return [r.column for r in self.rows
+                if (r.status in ("moderate", "significant") and not r.id_like) or r.severity]
+
+    @property
+    def id_like(self) -> List[str]:
+        """ID-like columns (:func:`fastdrift.metrics.id_like`), left out of the default drift rule."""
+        return [r.column for r in self.rows if r.id_like]
 
 
 def _one_shot(rules) -> list:
@@ -164,7 +172,7 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
         rules, source = cfg.rules, "rules: section of the monitor config"
     if rules is None:
         rule_list = default_rules(cfg.feature_names(), cfg.prediction, latency=cfg.latency is not None,
-                                  error=False)
+                                  error=False, id_like=[n for n in cfg.feature_names() if drifts[n].id_like])
     else:
         if isinstance(rules, str):
             source = rules
@@ -175,7 +183,8 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
     sev = _sev_by_column(alerts, rule_list)
     rows = [FeatureRow(d.column, d.kind, "prediction" if d.column == cfg.prediction else "feature", d.psi,
                        d.pvalue, d.js_distance, d.hellinger, d.status, sev.get(d.column, ""), d.missing_ref,
-                       d.missing_cur, d.mean_ref, d.mean_cur, d.top_bin, d.top_bin_contribution)
+                       d.missing_cur, d.mean_ref, d.mean_cur, d.top_bin, d.top_bin_contribution, d.id_like,
+                       d.saturated)
             for d in drifts.values()]
     rows.sort(key=lambda r: (-_SEV_RANK[r.severity], -_STATUS_RANK[r.status],
                              -(r.psi if math.isfinite(r.psi) else math.inf), r.column))
@@ -216,7 +225,7 @@ def to_json(c: Comparison) -> dict:
         "reference": {"source": c.ref_label, "rows": c.reference.rows},
         "current": {"source": c.cur_label, "rows": c.current.rows},
         "exit_status": c.exit_status,
-        "summary": {"features": len(c.rows), "drifted": c.drifted,
+        "summary": {"features": len(c.rows), "drifted": c.drifted, "id_like": c.id_like,
                     "alerts_firing": {s: sum(1 for a in c.alerts if a.state == "firing" and a.severity == s)
                                       for s in ("warning", "critical")},
                     "rules": c.rules_source},
@@ -231,8 +240,8 @@ def to_json(c: Comparison) -> dict:
 def top_alerts(alerts) -> List[Alert]:
     """Firing alerts, one per rule (its highest firing tier), critical first.
 
-    A rule whose critical tier fires also fires its warning tier (the thresholds nest);
-    listing both would say the same thing twice.
+    The evaluator already reports a rule once (see :mod:`fastdrift.alerts.evaluator`); this also
+    holds for alerts gathered from several windows or evaluators.
     """
     best: Dict[str, Alert] = {}
     for a in alerts:
@@ -251,17 +260,37 @@ def _g(x) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
+#: What the drift table's notes mean (text, JSON ``id_like`` / ``saturated``, HTML).
+NOTES = {
+    "ID-like": "ID-like: a categorical of mostly distinct values (or many categories of few rows); its PSI "
+               "measures churn of ids, so the default rules leave it out of the drift rule",
+    "saturated": "saturated (PSI shown as >=): the current values sit (almost) all in one reference bin, so PSI "
+                 "is at its ceiling for the bins and smoothing 1e-4 and cannot show how far they moved",
+}
+
+
+def notes(r: FeatureRow) -> List[str]:
+    """The drift-table notes of a row: ``ID-like``, ``saturated``."""
+    return [n for n, on in (("ID-like", r.id_like), ("saturated", r.saturated)) if on]
+
+
+def psi_text(r: FeatureRow) -> str:
+    """PSI to 4 decimals, ``>=`` before a saturated one (the shift is at least that large)."""
+    return (">=" if r.saturated else "") + f"{r.psi:.4f}"
+
+
 def format_text(c: Comparison) -> str:
     """The terminal report: drift table, quantile shifts, missingness, schema changes, alerts."""
     out = [f"reference: {c.ref_label} ({c.reference.rows:,} rows)   current: {c.cur_label} "
            f"({c.current.rows:,} rows)", ""]
-    body = [[r.column + (" (prediction)" if r.role == "prediction" else ""), r.kind, f"{r.psi:.4f}",
+    body = [[r.column + (" (prediction)" if r.role == "prediction" else ""), r.kind, psi_text(r),
              "" if r.pvalue != r.pvalue else f"{r.pvalue:.2g}", r.status, r.severity or "-",
              f"{r.js_distance:.4f}", f"{r.missing_ref:.2%}", f"{r.missing_cur:.2%}", _g(r.mean_ref),
-             _g(r.mean_cur), f"{r.top_bin} ({r.top_bin_contribution:.3f})"] for r in c.rows]
+             _g(r.mean_cur), f"{r.top_bin} ({r.top_bin_contribution:.3f})", ", ".join(notes(r))] for r in c.rows]
     out += ["Drift (PSI on reference bins; sorted by severity)"]
     out += _table(["column", "kind", "PSI", "p-value", "status", "alert", "JS dist", "missing ref",
-                   "missing cur", "mean ref", "mean cur", "top PSI bin"], body)
+                   "missing cur", "mean ref", "mean cur", "top PSI bin", "note"], body)
+    out += [f"  {NOTES[n]}" for n in NOTES if any(n in notes(r) for r in c.rows)]
     if c.quantiles:
         out += ["", "Quantile shifts (current - reference, from t-digests)"]
         qb = [[q.column, *(f"{s:+.4g}" for s in q.shift), f"{q.ks_statistic:.4f}", f"{q.wasserstein:.4g}"]
@@ -272,14 +301,14 @@ def format_text(c: Comparison) -> str:
     out += [f"  {r.column}: {r.missing_ref:.2%} -> {r.missing_cur:.2%} ({r.missing_cur - r.missing_ref:+.2%})"
             for r in miss] or ["  no change"]
     out += ["", "Schema changes"]
-    out += [f"  {s.column}: {s.change}" + (f" ({s.expected} -> {s.observed})" if s.change == "type" else
+    out += [f"  {s.column}: {s.change}" + (f" ({s.expected} -> {s.observed})" if s.change.startswith("type") else
                                            f" ({s.observed})" if s.observed else "")
             for s in c.report.schema_changes] or ["  none"]
     if c.report.latency is not None:
         lat = c.report.latency
         out += ["", f"Latency ({c.config.latency}, ms): p50 {lat.p50:.1f}  p95 {lat.p95:.1f}  p99 {lat.p99:.1f}"]
     firing = top_alerts(c.alerts)
-    out += ["", f"Alerts ({c.rules_source}): {len(firing)} rules firing"]
+    out += ["", f"Alerts ({c.rules_source}): {len(firing)} rule{'' if len(firing) == 1 else 's'} firing"]
     for a in firing:
         out.append(f"  {a.summary}")
         if not a.owner.startswith("CONFIGURE ME"):

@@ -18,13 +18,15 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from ..metrics import align, bin_label, psi_contributions
-from .compare import QUANTILES, Comparison, top_alerts
+from ..metrics.drift import PSI_MODERATE
+from .compare import NOTES, QUANTILES, Comparison, notes, top_alerts
 
 __all__ = ["render"]
 
 REF_COLOR, CUR_COLOR = "#4e79a7", "#f28e2b"
 SEV_COLOR = {"critical": "#c0392b", "warning": "#d68910", "": "#2e7d32"}
-STATUS_COLOR = {"significant": "#c0392b", "moderate": "#d68910", "stable": "#2e7d32"}
+STATUS_COLOR = {"significant": "#c0392b", "moderate": "#d68910", "stable": "#2e7d32", "no data": "#777"}
+NOTE_COLOR, ID_LIKE_COLOR = "#5d6d7e", "#95a5a6"
 _MAX_CATEGORIES = 20  # categories drawn per chart; the rest are summed into one bar
 
 _CSS = """
@@ -57,6 +59,32 @@ def _f(x, fmt=".4g") -> str:
     if isinstance(x, float) and not math.isfinite(x):
         return "NaN" if x != x else ("+inf" if x > 0 else "-inf")
     return format(x, fmt)
+
+
+def _num(x, sign: bool = False) -> str:
+    """A number for people: integers and magnitudes >= 1000 with thousands separators and no
+    decimals (78,370), others to 4 significant digits (7.909, 0.5002); scientific notation only
+    below 1e-4 or at 1e15 and above."""
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return str(x)
+    if hasattr(x, "item"):  # numpy scalars
+        x = x.item()
+    if isinstance(x, int):
+        return f"{x:+,}" if sign else f"{x:,}"
+    if not isinstance(x, float):
+        return str(x)
+    if not math.isfinite(x):
+        return _f(x)
+    a, plus = abs(x), "+" if sign else ""
+    if a == 0:
+        return f"{plus}0"
+    if a < 1e-4 or a >= 1e15:
+        return format(x, plus + ".3g")
+    if a >= 999.95:
+        return format(x, plus + ",.0f")
+    return format(x, plus + ".4g")
 
 
 def _pct(x) -> str:
@@ -123,14 +151,23 @@ def _dist_svg(kind: str, labels: Sequence[str], p: np.ndarray, q: np.ndarray, ti
 
 
 def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors: Sequence[str], title: str,
-              xlabel: str, marks: Sequence[Tuple[float, str]] = ()) -> str:
-    """Horizontal bars, one per label, in the order given (callers sort by value)."""
+              xlabel: str, marks: Sequence[Tuple[float, str]] = (), clip: Optional[float] = None,
+              texts: Optional[Sequence[str]] = None) -> str:
+    """Horizontal bars, one per label, in the order given (callers sort by value).
+
+    ``clip``: when a value exceeds it, the axis ends at ``clip`` and longer bars run to the edge
+    with a break mark and their value printed, so small marks stay readable next to a huge value.
+    ``texts``: the value printed after each bar (default: the value to 3 significant digits).
+    """
     n = max(len(labels), 1)
     W, L, R, T, B, row = 660, 170, 60, 56, 44, 22
-    H = T + B + row * n
     pw = W - L - R
     finite = [v for v in values if math.isfinite(v)]
     top = _nice_max(max(finite + [m for m, _ in marks] + [1e-12]))
+    clipped = clip is not None and top > clip
+    if clipped:
+        top, B = clip, B + 14
+    H = T + B + row * n
     out = [f'<svg class="chart" data-chart="{_e(chart)}" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
            f'role="img" xmlns="http://www.w3.org/2000/svg"><title>{_e(title)}</title>',
            f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="600">{_e(title)}</text>']
@@ -143,22 +180,47 @@ def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors
         y = T + i * row
         w = pw * min(v, top) / top if math.isfinite(v) else pw
         short = lab if len(lab) <= 26 else lab[:25] + "…"
+        text = texts[i] if texts is not None else _f(v, ".3g")
         out.append(f'<text x="{L - 6}" y="{y + row * 0.65:.1f}" text-anchor="end" font-size="11">{_e(short)}</text>'
                    f'<rect x="{L}" y="{y + 3}" width="{max(w, 0):.1f}" height="{row - 6}" fill="{c}">'
                    f'<title>{_e(lab)}: {_f(v)}</title></rect>'
-                   f'<text x="{L + max(w, 0) + 4:.1f}" y="{y + row * 0.65:.1f}" font-size="10">{_f(v, ".3g")}</text>')
+                   f'<text x="{L + max(w, 0) + 4:.1f}" y="{y + row * 0.65:.1f}" font-size="10">{_e(text)}</text>')
+        if clipped and v > top:  # a break mark: the bar goes on beyond the axis
+            bx = L + pw - 18
+            out.append(f'<path class="axis-break" d="M{bx:.1f} {y + row - 2} l6 {-(row - 4)} M{bx + 5:.1f} {y + row - 2} '
+                       f'l6 {-(row - 4)}" stroke="#fff" stroke-width="2.5"/>')
     for k, (m, name) in enumerate(marks):
         x = L + pw * m / top
         ty = T - 6 - 11 * (k % 2)  # staggered: close marks (0.1, 0.25 on a wide axis) stay legible
+        right = x + 100 > W  # a label that would run off the chart ends at its line instead
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{H - B}" stroke="#555" '
-                   f'stroke-dasharray="4 3"/><text x="{x + 3:.1f}" y="{ty}" font-size="10" fill="#555">'
-                   f'{_e(name)} {m:g}</text>')
+                   f'stroke-dasharray="4 3"/><text x="{x - 3 if right else x + 3:.1f}" y="{ty}" font-size="10" '
+                   f'fill="#555"{" text-anchor=" + chr(34) + "end" + chr(34) if right else ""}>{_e(name)} {m:g}</text>')
     out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{H - B}" stroke="#333"/>')
-    out.append(f'<text x="{L + pw / 2}" y="{H - 8}" font-size="12" text-anchor="middle">{_e(xlabel)}</text></svg>')
+    if clipped:
+        out.append(f'<text x="{L + pw / 2}" y="{H - 8}" font-size="11" text-anchor="middle" fill="#555">axis '
+                   f'clipped at {clip:g}: a broken bar is longer (its value is printed)</text>')
+    out.append(f'<text x="{L + pw / 2}" y="{H - 8 - (14 if clipped else 0)}" font-size="12" '
+               f'text-anchor="middle">{_e(xlabel)}</text></svg>')
     return "".join(out)
 
 
 # -- sections --------------------------------------------------------------------------------------------
+
+def _psi(r, fmt=".4f") -> str:
+    """PSI of a drift row; ``≥`` before a saturated one (the shift is at least that large)."""
+    return ("≥" if r.saturated else "") + _f(r.psi, fmt)
+
+
+def _sat_title(r) -> str:
+    return " title='saturated: PSI at its ceiling for these bins'" if r.saturated else ""
+
+
+def _legend(c: Comparison) -> str:
+    used = [n for n in NOTES if any(n in notes(r) for r in c.rows)]
+    return "".join(f"<p class='muted'>{_badge(n, NOTE_COLOR)} {_e(NOTES[n].split(': ', 1)[-1])}</p>"
+                   for n in used)
+
 
 def _distribution(c: Comparison, name: str):
     """(labels, reference shares, current shares, contributions) over the reference's bins."""
@@ -193,7 +255,8 @@ def _summary(c: Comparison) -> str:
     warn = sum(a.severity == "warning" for a in firing)
     status = {0: ("nothing fired", SEV_COLOR[""]), 1: ("warning", SEV_COLOR["warning"]),
               2: ("critical", SEV_COLOR["critical"])}[c.exit_status]
-    worst = [r for r in c.rows if r.status != "stable" or r.severity][:5]
+    drifted = set(c.drifted)
+    worst = [r for r in c.rows if r.column in drifted][:5]
     cards = [
         f'<div class="card"><div class="muted">gate (exit status)</div><div class="big">{c.exit_status}</div>'
         f'{_badge(status[0], status[1])}</div>',
@@ -205,15 +268,21 @@ def _summary(c: Comparison) -> str:
     if c.report.latency is not None:
         lat = c.report.latency
         cards.append(f'<div class="card"><div class="muted">latency p99 ({_e(c.config.latency)})</div>'
-                     f'<div class="big">{lat.p99:.0f} ms</div>p50 {lat.p50:.0f} ms, p95 {lat.p95:.0f} ms</div>')
+                     f'<div class="big">{_num(lat.p99)} ms</div>p50 {_num(lat.p50)} ms, p95 {_num(lat.p95)} ms</div>')
     items = "".join(
-        f"<li><a href='#f-{_e(r.column)}'>{_e(r.column)}</a>: PSI {r.psi:.3f} "
+        f"<li><a href='#f-{_e(r.column)}'>{_e(r.column)}</a>: PSI {_e(_psi(r, '.3f'))} "
         f"{_badge(r.status, STATUS_COLOR[r.status])}"
         + (f" {_badge(r.severity + ' alert', SEV_COLOR[r.severity])}" if r.severity else "")
         + (f" — top bin {_e(r.top_bin)} ({r.top_bin_contribution:.3f})" if r.top_bin
            else " — no non-missing values on one side") + "</li>" for r in worst)
     return (f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div>'
-            f'<h3>Worst offenders</h3><ul>{items or "<li>none: every feature is stable</li>"}</ul></section>')
+            f'<h3>Worst offenders</h3><ul>{items or _no_offenders(c)}</ul></section>')
+
+
+def _no_offenders(c: Comparison) -> str:
+    if c.current.rows == 0:
+        return "<li>none: the current data has no rows, so nothing was compared</li>"
+    return "<li>none: every feature is stable</li>"
 
 
 def _drift_table(c: Comparison) -> str:
@@ -222,18 +291,20 @@ def _drift_table(c: Comparison) -> str:
         rows.append(
             f"<tr><td class='l'><a href='#f-{_e(r.column)}'>{_e(r.column)}</a>"
             f"{' (prediction)' if r.role == 'prediction' else ''}</td><td class='l'>{_e(r.kind)}</td>"
-            f"<td>{_f(r.psi, '.4f')}</td><td>{_f(r.pvalue, '.2g')}</td>"
+            f"<td{_sat_title(r)}>{_e(_psi(r))}</td><td>{_f(r.pvalue, '.2g')}</td>"
             f"<td class='l'>{_badge(r.status, STATUS_COLOR[r.status])}</td>"
             f"<td class='l'>{_badge(r.severity, SEV_COLOR[r.severity]) if r.severity else '–'}</td>"
             f"<td>{_f(r.js_distance, '.4f')}</td><td>{_f(r.hellinger, '.4f')}</td>"
-            f"<td>{_f(r.mean_ref)}</td><td>{_f(r.mean_cur)}</td>"
-            f"<td class='l'>{_e(r.top_bin)} ({r.top_bin_contribution:.3f})</td></tr>")
+            f"<td>{_num(r.mean_ref)}</td><td>{_num(r.mean_cur)}</td>"
+            f"<td class='l'>{_e(r.top_bin) + f' ({r.top_bin_contribution:.3f})' if r.top_bin else '–'}</td>"
+            f"<td class='l'>{' '.join(_badge(n, NOTE_COLOR) for n in notes(r))}</td></tr>")
     return ("<section id='drift-table'><h2>Drift by feature</h2><p class='muted'>PSI on the reference's bins "
             "(deciles for numeric columns, categories plus &lt;other&gt;), smoothing 1e-4; p-value of the "
             "G-test on the same bins; sorted by alert severity, then PSI.</p><table><tr><th class='l'>column</th>"
             "<th class='l'>kind</th><th>PSI</th><th>p-value</th><th class='l'>status</th><th class='l'>alert</th>"
             "<th>JS distance</th><th>Hellinger</th><th>mean ref</th><th>mean cur</th>"
-            f"<th class='l'>top PSI bin (contribution)</th></tr>{''.join(rows)}</table></section>")
+            f"<th class='l'>top PSI bin (contribution)</th><th class='l'>note</th></tr>{''.join(rows)}</table>"
+            f"{_legend(c)}</section>")
 
 
 def _features(c: Comparison) -> str:
@@ -241,8 +312,9 @@ def _features(c: Comparison) -> str:
     for r in c.rows:
         d = _distribution(c, r.column)
         out.append(f"<div class='feature' id='f-{_e(r.column)}'><h3>{_e(r.column)} "
-                   f"{_badge(r.status, STATUS_COLOR[r.status])} <span class='muted'>{_e(r.kind)}, PSI "
-                   f"{_f(r.psi, '.4f')}, missing {_pct(r.missing_ref)} → {_pct(r.missing_cur)}</span></h3>")
+                   f"{_badge(r.status, STATUS_COLOR[r.status])} "
+                   f"{' '.join(_badge(n, NOTE_COLOR) for n in notes(r))} <span class='muted'>{_e(r.kind)}, PSI "
+                   f"{_e(_psi(r))}, missing {_pct(r.missing_ref)} → {_pct(r.missing_cur)}</span></h3>")
         if d is None:
             out.append("<p>no non-missing values on one side: nothing to compare</p></div>")
             continue
@@ -268,10 +340,10 @@ def _quantiles(c: Comparison) -> str:
     head = "".join(f"<th>p{100 * q:g}</th>" for q in QUANTILES)
     rows = []
     for q in c.quantiles.values():
-        cells = "".join(f"<td>{_f(r)} → {_f(v)}<br><b>{'+' if s >= 0 else ''}{_f(s)}</b></td>"
+        cells = "".join(f"<td>{_num(r)} → {_num(v)}<br><b>{_num(s, sign=True)}</b></td>"
                         for r, v, s in zip(q.ref, q.cur, q.shift))
         rows.append(f"<tr><td class='l'>{_e(q.column)}</td>{cells}<td>{q.ks_statistic:.4f}<br>"
-                    f"p={q.ks_pvalue:.2g}</td><td>{_f(q.wasserstein)}</td></tr>")
+                    f"p={q.ks_pvalue:.2g}</td><td>{_num(q.wasserstein)}</td></tr>")
     return ("<section id='quantiles'><h2>Quantile shifts</h2><p class='muted'>reference → current, and the "
             "shift (current − reference) in the column's units, from the t-digests (rank error ≤ 3e-3); KS D "
             "with its asymptotic p-value; W1 = Wasserstein-1 distance in the column's units.</p>"
@@ -303,49 +375,112 @@ def _schema(c: Comparison) -> str:
     return f"<section id='schema'><h2>Schema changes</h2>{body}</section>"
 
 
+_PLACEHOLDER = "CONFIGURE ME"
+_COLUMN_SIGNALS = ("feature_drift", "prediction_drift", "missingness")
+
+
+def _about_columns(a) -> bool:
+    """Whether an alert's conditions are about columns (its top features crossed a threshold), not a
+    symptom (latency, errors, KPIs) whose top features are only the window's context."""
+    return any(k.split(":", 1)[0].split("[", 1)[0] in _COLUMN_SIGNALS for k in a.observed)
+
+
+def _config_warning(firing) -> str:
+    """One warning for rules whose owner or runbook is still the default rules' placeholder."""
+    bad = [a.rule for a in firing if a.owner.startswith(_PLACEHOLDER) or a.runbook.startswith(_PLACEHOLDER)]
+    if not bad:
+        return ""
+    return ("<div class='alert config-warning' style='border-color:#d68910'><b>Configuration warning:</b> "
+            f"{len(bad)} firing rule{'s' if len(bad) > 1 else ''} ({_e(', '.join(bad))}) "
+            f"{'have' if len(bad) > 1 else 'has'} no owner or runbook: the built-in default rules hold "
+            "placeholders. Set <code>owner</code> and <code>runbook</code> in a rules file "
+            "(<code>--rules</code>, or the <code>rules:</code> section of the monitor config) so an alert "
+            "reaches someone.</div>")
+
+
+def _who(text: str, what: str) -> str:
+    return "<i>not configured</i>" if text.startswith(_PLACEHOLDER) else (
+        f"<b>{_e(text)}</b>" if what == "owner" else _e(text))
+
+
+def _evidence_columns(c: Comparison, rows) -> list:
+    """Role columns first (request id, latency, error, prediction), then the rest by name."""
+    cfg = c.config
+    first = [x for x in (cfg.request_id, cfg.latency, cfg.error, cfg.prediction) if x]
+    keys = {k for row in rows for k in row}
+    return [k for k in first if k in keys] + sorted(keys - set(first))
+
+
+def _evidence(c: Comparison, firing) -> str:
+    """The evidence rows, once: the redacted sample of the current data every alert carries."""
+    rows = max((a.evidence for a in firing), key=len, default=())
+    if not rows:
+        return ""
+    lat = c.config.latency
+    by_latency = lat is not None and any(a.rule.startswith("latency") or "latency:" in " ".join(a.observed)
+                                         for a in firing)
+    if by_latency:  # a latency alert: the slowest sampled requests first
+        rows = sorted(rows, key=lambda r: -r[lat] if isinstance(r.get(lat), (int, float)) and r[lat] == r[lat]
+                      else math.inf)
+    keys = _evidence_columns(c, rows)
+    order = f", slowest {_e(lat)} first" if by_latency else ""
+    return ("<section id='evidence'><h2>Evidence rows</h2><p class='muted'>A redacted, uniform sample of "
+            f"the current data's rows ({len(rows):,} rows{order}); every alert above carries these rows.</p>"
+            "<table><tr>" + "".join(f"<th class='l'>{_e(k)}</th>" for k in keys) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td class='l'>{_e(_num(row.get(k, '')))}</td>" for k in keys) + "</tr>"
+                      for row in rows) + "</table></section>")
+
+
 def _alerts(c: Comparison) -> str:
     firing = top_alerts(c.alerts)
     out = [f"<section id='alerts'><h2>Alerts</h2><p class='muted'>Rules: {_e(c.rules_source)}. "
            "The comparison is one window, so a rule's <code>for:</code> count is met by it; each rule is "
-           "shown at its highest firing tier.</p>"]
+           "shown at its highest firing tier.</p>", _config_warning(firing)]
     if not firing:
         out.append("<p>No alert fired.</p>")
     for a in firing:
-        obs = "".join(f"<tr><td class='l'>{_e(k)}</td><td>{_f(v)}</td><td>{_f(a.thresholds.get(k))}</td></tr>"
+        obs = "".join(f"<tr><td class='l'>{_e(k)}</td><td>{_num(v)}</td><td>{_num(a.thresholds.get(k))}</td></tr>"
                       for k, v in a.observed.items())
         out.append(f"<div class='alert' style='border-color:{SEV_COLOR[a.severity]}'>"
                    f"<h3>{_badge(a.severity, SEV_COLOR[a.severity])} {_e(a.rule)}</h3><p>{_e(a.summary)}</p>"
-                   f"<p>owner: <b>{_e(a.owner)}</b> — runbook: {_e(a.runbook)}</p>"
+                   f"<p>owner: {_who(a.owner, 'owner')} — runbook: {_who(a.runbook, 'runbook')}</p>"
                    f"<table><tr><th class='l'>condition</th><th>observed</th><th>threshold</th></tr>{obs}</table>")
-        if a.top_features:
+        about = _about_columns(a)
+        # a symptom alert's top features are context: only those that drifted are worth a table
+        feats = [s for s in a.top_features if about or not (s.metric == "psi" and s.value < PSI_MODERATE)]
+        if feats:
             rows = []
-            for s in a.top_features:
+            for s in feats:
                 for b in s.contributions[:5]:
                     rows.append(f"<tr><td class='l'>{_e(s.column)}</td><td>{_f(s.value, '.4f')}</td>"
                                 f"<td class='l'>{_e(b.label)}</td><td>{_pct(b.ref_share)}</td>"
                                 f"<td>{_pct(b.cur_share)}</td><td>{b.contribution:.4f}</td></tr>")
-            out.append("<p>Evidence: top features and the bins that moved most</p><table><tr><th class='l'>"
+            head = ("Evidence: top features and the bins that moved most" if about else
+                    "Features that drifted in the same window (possible causes) and the bins that moved most")
+            out.append(f"<p>{head}</p><table><tr><th class='l'>"
                        "feature</th><th>value</th><th class='l'>bin</th><th>reference</th><th>current</th>"
                        f"<th>PSI term</th></tr>{''.join(rows)}</table>")
+        elif not about and a.top_features:
+            out.append(f"<p class='muted'>No feature drifted (PSI ≥ {PSI_MODERATE:g}) in this window.</p>")
         if a.evidence:
-            keys = sorted({k for row in a.evidence for k in row})
-            out.append("<p>Evidence rows (redacted sample)</p><table><tr>"
-                       + "".join(f"<th class='l'>{_e(k)}</th>" for k in keys) + "</tr>"
-                       + "".join("<tr>" + "".join(f"<td class='l'>{_e(row.get(k, ''))}</td>" for k in keys)
-                                 + "</tr>" for row in a.evidence) + "</table>")
+            out.append(f"<p class='muted'><a href='#evidence'>Evidence rows</a>: {len(a.evidence):,} sampled "
+                       "rows of the current data, below.</p>")
         out.append("</div>")
     out.append("</section>")
+    out.append(_evidence(c, firing))
     return "".join(out)
 
 
 def render(c: Comparison, title: Optional[str] = None) -> str:
     """The report as one HTML document (UTF-8 text; no external resources)."""
     title = title or "fastdrift drift report"
-    rows = [r for r in c.rows if math.isfinite(r.psi)]
-    psi_chart = _hbar_svg("psi", [r.column for r in rows], [r.psi for r in rows],
-                          [STATUS_COLOR[r.status] for r in rows], "PSI by feature (largest first)",
-                          "PSI (population stability index, unitless)",
-                          marks=[(0.1, "moderate"), (0.25, "significant")])
+    rows = sorted((r for r in c.rows if math.isfinite(r.psi)), key=lambda r: -r.psi)
+    psi_chart = _hbar_svg("psi", [r.column + (" (ID-like)" if r.id_like else "") for r in rows],
+                          [r.psi for r in rows],
+                          [ID_LIKE_COLOR if r.id_like else STATUS_COLOR[r.status] for r in rows],
+                          "PSI by feature (largest first)", "PSI (population stability index, unitless)",
+                          marks=[(0.1, "moderate"), (0.25, "significant")], clip=1.0,
+                          texts=[_psi(r, ".3g") for r in rows])
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
