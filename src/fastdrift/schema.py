@@ -40,8 +40,10 @@ def _key_type(cp: ColumnProfile) -> Optional[str]:
 
 def fits(kind: str, key_type: Optional[str], t: pa.DataType) -> bool:
     """Whether a column of Arrow type ``t`` can be counted by a sketch of ``kind`` (and category keys)."""
+    if pat.is_null(t):
+        return True  # an all-null column: every sketch counts it as nulls
     if kind == NUMERIC:
-        return column_kind(t) == NUMERIC and not pat.is_null(t)
+        return column_kind(t) == NUMERIC
     kt = key_type_of(t)
     return kt is not None and (key_type is None or kt == key_type)
 
