@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from ..adapters import as_table, iter_batches
+from ..adapters.arrow import float64_values
 from ..errors import FastDriftError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, check_profiles, diff
@@ -312,14 +313,7 @@ class Ingest:
             if self.config.window.by == "rows":
                 return np.full(batch.num_rows, time.time())
             return None
-        a = batch.column(col)
-        if pat.is_timestamp(a.type):
-            unit = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[a.type.unit]
-            v = a.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64) * unit
-        else:
-            v = a.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        if a.null_count:
-            v = np.where(np.asarray(a.is_valid()), v, np.nan)
+        v = float64_values(batch.column(col))  # timestamps: epoch seconds, as the sketches count them
         if self.config.window.by == "rows" and not np.isfinite(v).all():
             # row windows only use times for throughput: a row without one gets its arrival time
             v = np.where(np.isfinite(v), v, time.time())
@@ -340,8 +334,7 @@ class Ingest:
             ws.prediction.update(self._col(piece, plan, cfg.prediction))
         if ws.latency is not None and plan.use.get(cfg.latency):
             a = piece.column(cfg.latency)
-            v = a.cast(pa.float64()).to_numpy(zero_copy_only=False) if a.null_count or a.type != pa.float64() \
-                else a.to_numpy()
+            v = float64_values(a)
             good = np.isfinite(v) & (v >= 0)
             n_good = int(good.sum())
             ws.latency_invalid += n - a.null_count - n_good
