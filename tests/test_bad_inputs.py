@@ -358,3 +358,28 @@ def test_nan_is_nan_from_pandas_as_from_numpy():
     assert prof["f"] == fastdrift.profile(pa.table({"f": v}))["f"]
     assert prof["o"].categorical.to_dict() == {"a": 2} and prof["o"].categorical.null_count == 2
     assert (prof["n"].moments.nan_count, prof["n"].moments.null_count) == (0, 1)  # pd.NA is null
+
+
+def test_observe_takes_datetime_and_decimal_values_of_converted_columns():
+    """A request's datetime / date / Decimal value of a temporal or decimal reference column is counted,
+    as the same values in an Arrow batch are (never a rejected row)."""
+    t0 = np.datetime64("2024-01-01T00:00:00", "us")
+    hours = np.arange(N) % 48
+    ref = pa.table({"x": np.arange(N, dtype=np.float64),
+                    "t": pa.array(t0 + hours.astype("timedelta64[h]"), pa.timestamp("us", tz="UTC")),
+                    "d": pa.array([decimal.Decimal(int(v)).scaleb(-1) for v in hours], pa.decimal128(6, 1)),
+                    "day": pa.array((t0 + hours.astype("timedelta64[h]")).astype("datetime64[D]"))})
+    rows = [{"x": float(i), "t": datetime.datetime(2024, 1, 1, i % 24, tzinfo=datetime.timezone.utc),
+             "d": decimal.Decimal(i % 30).scaleb(-1), "day": datetime.date(2024, 1, 1 + i % 2)} for i in range(40)]
+    observed = fastdrift.Monitor(ref, window={"by": "rows", "size": 40})
+    for r in rows:
+        observed.observe(r)
+    observed.flush()
+    batch = pa.table({n: pa.array([r[n] for r in rows], ref.schema.field(n).type) for n in ref.column_names})
+    updated = fastdrift.Monitor(ref, window={"by": "rows", "size": 40})
+    updated.update(batch)
+    (a,), (b,) = observed.reports(), updated.reports()
+    assert a.rejected == 0 and a.rows == 40
+    for n in ref.column_names:
+        assert a.features[n].n_cur == 40 and a.features[n].value == b.features[n].value
+        assert a.features[n].contributions == b.features[n].contributions

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -95,6 +96,22 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
     return ref, config.resolved(ref.profile)
 
 
+def _observed_type(type_str: Optional[str]) -> Optional[pa.DataType]:
+    """The Arrow type of a reference type string that requests give as Python objects, else None."""
+    if not type_str or not type_str.startswith(("timestamp[", "date", "time", "duration[", "decimal")):
+        return None
+    m = re.fullmatch(r"timestamp\[(s|ms|us|ns), tz=(.+)\]", type_str)
+    if m:
+        return pa.timestamp(m.group(1), tz=m.group(2))
+    m = re.fullmatch(r"decimal(128|256)\((\d+), (-?\d+)\)", type_str)
+    if m:
+        return (pa.decimal128 if m.group(1) == "128" else pa.decimal256)(int(m.group(2)), int(m.group(3)))
+    try:
+        return pa.type_for_alias(type_str)
+    except (ValueError, KeyError):
+        return None
+
+
 # -- batch plans --------------------------------------------------------------------------------------
 
 class _Plan:
@@ -156,10 +173,13 @@ class Ingest:
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
 
     def _arrow_type(self, name: str) -> pa.DataType:
-        """The Arrow type a buffered request's value of ``name`` is stored as."""
+        """The Arrow type a buffered request's value of ``name`` is stored as: the reference's
+        for dates, timestamps, times, durations and decimals (a request holds ``datetime``,
+        ``Decimal`` ... values; counted as the sketches count them), else float64, int64, bool or
+        string by the sketch."""
         cp = self.ref.profile[name]
         if cp.kind == NUMERIC:
-            return pa.float64()
+            return _observed_type(self.ref.types.get(name)) or pa.float64()
         return {"int": pa.int64(), "bool": pa.bool_()}.get(cp.categorical.key_type, pa.string())
 
     def _new_sketch(self) -> WindowSketch:
