@@ -383,3 +383,29 @@ def test_observe_takes_datetime_and_decimal_values_of_converted_columns():
     for n in ref.column_names:
         assert a.features[n].n_cur == 40 and a.features[n].value == b.features[n].value
         assert a.features[n].contributions == b.features[n].contributions
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_file_without_rows_is_profiled(tmp_path, capsys, fmt):
+    """Every column empty: a profile of 0 rows (the counts are the facts), not an error."""
+    path = str(tmp_path / f"d.{fmt}")
+    _write(path, pa.table({"x": pa.array([], pa.float64()), "s": pa.array([], pa.string()),
+                           "i": pa.array([], pa.int64())}), fmt)
+    out = str(tmp_path / "p.fdp")
+    assert main(["profile", path, "-o", out, "-q"]) == 0
+    prof = _read(out).profile
+    assert prof.rows == 0 and list(prof.columns) == ["x", "s", "i"]
+    assert all(cp.count == 0 for cp in prof.columns.values())
+
+
+def test_reference_column_without_value_then_values_is_no_type_change(tmp_path, capsys):
+    ref, cur = str(tmp_path / "ref.csv"), str(tmp_path / "cur.csv")
+    with open(ref, "w") as fh:
+        fh.write("x,y\n" + "".join(f"{i},\n" for i in range(50)))
+    with open(cur, "w") as fh:
+        fh.write("x,y\n" + "".join(f"{i},{i / 2}\n" for i in range(50)))
+    main(["compare", ref, cur, "-q", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    y = next(f for f in doc["features"] if f["column"] == "y")
+    assert y["n_ref"] == 0 and y["n_cur"] == 50 and y["missing_ref"] == 1.0 and y["missing_cur"] == 0.0
+    assert doc["schema_changes"] == []

@@ -94,9 +94,9 @@ def diff(columns: Mapping[str, ColumnProfile], ref_types: Mapping[str, Optional[
         usable[n] = not isinstance(t, pa.DataType) or fits(cp.kind, _key_type(cp), t)
         if not usable[n]:
             changes.append(SchemaChange(n, "type", exp or cp.kind, str(t)))
-        elif exp is not None and exp != str(t) and str(t) != "null":
-            # Arrow's null type is a column without a value (a CSV reader infers no other):
-            # its missingness is the signal, not a change of type
+        elif exp is not None and exp != str(t) and "null" not in (exp, str(t)):
+            # Arrow's null type is a column without a value (a CSV reader infers no other), on
+            # either side: its missingness is the signal, not a change of type
             changes.append(SchemaChange(n, "type", exp, str(t)))
     skip = set(columns) | set(ref_types) | set(known)
     changes += [SchemaChange(n, "new", None, str(t)) for n, t in cur.items() if n not in skip]
