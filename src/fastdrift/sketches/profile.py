@@ -7,9 +7,10 @@ reference bins plus :class:`Moments` and (unless ``tdigest=False``) a
 view), dictionary and boolean columns get a :class:`Categorical`.  Columns of other types
 (nested, binary) are listed in ``Profile.skipped`` unless selected explicitly (then they raise);
 :func:`skip_reasons` says why.  A column with no non-missing value (all null, all NaN, Arrow's
-null type, or no rows) is profiled like any other: its null and NaN counts are its profile.  :func:`plan_columns` is that
-rule over an Arrow schema, for every entry point (:func:`fastdrift.profile`, the file scan with a
-monitor config mapped by :func:`fastdrift.scan.plan_columns`, Spark with its schema mapped to Arrow).
+null type, or no rows) is profiled like any other: its null and NaN counts are its profile.
+:func:`plan_columns` is that rule over an Arrow schema, for every entry point
+(:func:`fastdrift.profile`, the file scan with a monitor config mapped by
+:func:`fastdrift.scan.plan_columns`, Spark with its schema mapped to Arrow).
 
 A reference profile derives its histogram edges from the data (reference
 deciles by default): :func:`fastdrift.profile` (:mod:`fastdrift.sketches.reference`).

@@ -303,10 +303,7 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
             hists[p.name] = Histogram.from_counts(_NO_VALUE_EDGES, [m.neginf_count, m.posinf_count],
                                                   m.null_count, m.nan_count, name=p.name)
             continue
-        try:
-            fixed = fixed_edges(m, p.bins, p.strategy, p.name)
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{prefix}{exc}") from None
+        fixed = fixed_edges(m, p.bins, p.strategy, p.name)
         if fixed is not None:
             edges[p.name] = fixed
             continue
