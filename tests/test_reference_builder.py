@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 import fastdrift
-from fastdrift.errors import InvalidInputError, SchemaError
+from fastdrift.errors import InvalidInputError
 from fastdrift.sketches.profile import ColumnPlan, plan_columns, skipped_columns
 from fastdrift.sketches.reference import build_reference, count_job
 
