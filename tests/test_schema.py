@@ -18,7 +18,13 @@ def ref():
 
 def test_fits_follows_the_sketch_kinds():
     assert fits("numeric", None, pa.int32()) and fits("numeric", None, pa.float32())
-    assert not fits("numeric", None, pa.null()) and not fits("numeric", None, pa.string())
+    assert not fits("numeric", None, pa.string()) and not fits("numeric", None, pa.struct([("a", pa.int8())]))
+    # an all-null column (Arrow null type: a CSV column with no value) is counted as nulls by any sketch
+    assert fits("numeric", None, pa.null()) and fits("categorical", "str", pa.null())
+    # the numeric sketches count dates, timestamps, decimals and float16 as numbers
+    assert all(fits("numeric", None, t) for t in (pa.date32(), pa.timestamp("ns", tz="UTC"), pa.decimal128(9, 2),
+                                                    pa.float16(), pa.duration("ms"), pa.time64("us")))
+    assert fits("categorical", "str", pa.string_view()) and not fits("categorical", None, pa.binary_view())
     assert fits("categorical", "str", pa.large_string()) and fits("categorical", "str", pa.dictionary(pa.int8(), pa.string()))
     assert not fits("categorical", "str", pa.int64()) and fits("categorical", None, pa.int64())
     assert ROLES["event_time"](pa.timestamp("ms")) and not ROLES["error"](pa.float64())

@@ -239,8 +239,37 @@ def test_empty_partitions_constant_and_null_columns(spark):
     _assert_numeric_equal(local["c"], dist["c"])
     assert dist["c"].histogram.edges.tolist() == [7.0]
     _assert_categorical_equal(local["s"], dist["s"])
-    with pytest.raises(fastdrift.InvalidInputError, match="no finite values"):
-        fastdrift.spark.profile(spark.createDataFrame(pa.table({"x": pa.array([float("nan"), None])})))
+    # no finite value: profiled, not refused (the placeholder edge; its null and NaN counts)
+    gone = fastdrift.spark.profile(spark.createDataFrame(pa.table({"x": pa.array([float("nan"), None])})))
+    assert gone["x"].histogram.edges.tolist() == [0.0] and gone["x"].missing_count == 2
+
+
+def test_converted_types_and_columns_without_values_equal_the_local_profile(spark):
+    """Big integers, decimals, dates, timestamps and all-missing columns: the local profile's counts."""
+    import decimal
+    import fastdrift.spark
+    n = 400
+    day = np.datetime64("2024-01-01") + (np.arange(n) % 50).astype("timedelta64[D]")
+    table = pa.table({
+        "big": pa.array(np.arange(n, dtype=np.int64) * 7_919 + 2**60 + 1),
+        "dec": pa.array([decimal.Decimal(i).scaleb(-2) for i in range(n)], pa.decimal128(10, 2)),
+        "day": pa.array(day),
+        "ts": pa.array(np.arange(n, dtype=np.int64) * 3_600_000_123, pa.timestamp("us", tz="UTC")),
+        "gone": pa.nulls(n, pa.float64()),
+        "nan": np.full(n, np.nan)})
+    df = spark.createDataFrame(table).repartition(4)
+    local, dist = fastdrift.profile(table), fastdrift.spark.profile(df)
+    assert list(dist.columns) == table.column_names and dist.skipped == []
+    for c in ("dec", "day", "ts"):
+        _assert_numeric_equal(local[c], dist[c])
+    # near 2**60 doubles are 256 apart: bins, counts and extremes are exact, a variance of deviations
+    # ~1e6 merged over partitions is not (float64, the documented rounding of 64-bit integers)
+    assert dist["big"].histogram == local["big"].histogram
+    assert (dist["big"].moments.n, dist["big"].moments.min, dist["big"].moments.max) == \
+        (local["big"].moments.n, local["big"].moments.min, local["big"].moments.max)
+    for c in ("gone", "nan"):  # no value: means are NaN, the counters equal
+        assert dist[c].histogram == local[c].histogram and dist[c].moments.count == local[c].moments.count
+    assert dist["gone"].missing_count == dist["nan"].missing_count == n
 
 
 def test_changed_type_against_a_reference_is_a_schema_error_on_the_driver(spark, profiles):

@@ -7,14 +7,18 @@ Exit status (``compare`` is a deployment gate, so 1 and 2 mean alerts, never err
 1     ``compare``: a warning alert fired (no critical one)
 2     ``compare``: a critical alert fired
 3     an unexpected error (a bug: rerun with ``--debug`` for the traceback)
-4     unreadable input: no such file, unknown format, undecodable file, bad config/rules
-5     schema mismatch: a reference column missing from CUR, a type changed, other bins
+4     unusable input: no such file, unknown format, undecodable file, no column that can be
+      counted, bad config/rules
+5     schema mismatch: a reference column missing from CUR or of a type its sketch cannot count,
+      other bins
 6     a corrupt profile file
 64    bad command-line usage
 ====  ==========================================================================
 
 Errors print one line on stderr (``fastdrift <command>: error: <what>``) naming the
-file and column; ``--debug`` shows the traceback instead.
+file and column; ``--debug`` shows the traceback instead.  A column whose type is not
+counted (nested, binary) is not an error: one line on stderr names it and says why
+(``fastdrift <command>: column 'x' not counted: <why>``), and ``compare`` reports it.
 """
 from __future__ import annotations
 
@@ -203,12 +207,15 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
     callable that makes one from the profiled column names."""
     from .dataset import open_data
     from .scan import plan_columns, profile_data
+    from .sketches.profile import skip_reasons, skipped_columns
     src = open_data(paths)
     plans = None
     if reference is None:
         cols = [c for c in args.columns.split(",") if c] if getattr(args, "columns", None) else None
         plans = plan_columns(src.schema, config, columns=cols, kinds=_kinds(getattr(args, "kind", None)),
                              bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False))
+        for n, why in skip_reasons(src.schema, skipped_columns(src.schema, plans)).items():
+            print(f"fastdrift {args.command}: column {n!r} not counted: {why}", file=sys.stderr)
     if callable(evidence):
         evidence = evidence([p.name for p in plans] if plans is not None else list(reference.columns))
     prof = profile_data(src, plans, reference=reference, progress=_progress(args),
@@ -273,8 +280,9 @@ def _compare(args):
     # Types within a kind and new columns, when both sides know their schema (data, or profile
     # files that saved it); skipped reference columns are known, not new.
     changes = [] if cur_types is None else schema_changes(ref_types or {}, cur_types, ref.columns, ref.skipped)
+    from .sketches.profile import skip_reasons
     return compare(ref, cur, config, rules=args.rules, schema_changes=changes, evidence=evidence,
-                   ref_label=args.ref, cur_label=args.cur)
+                   ref_label=args.ref, cur_label=args.cur, skipped=skip_reasons(ref_types or {}, ref.skipped))
 
 
 def _cmd_compare(args) -> int:
@@ -348,7 +356,7 @@ def _cmd_bench(args) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fastdrift", description="Fast drift monitoring for ML systems.",
                      epilog="exit status: 0 ok / nothing fired, 1 warning, 2 critical, 3 unexpected error, "
-                            "4 unreadable input, 5 schema mismatch, 6 corrupt profile, 64 usage")
+                            "4 unusable input, 5 schema mismatch, 6 corrupt profile, 64 usage")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

@@ -214,7 +214,7 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
     SchemaError
         A reference column is missing or of a type its sketch cannot count.
     InvalidInputError
-        A numeric column has no finite value to derive edges from.
+        No column of the data can be counted (each is named, with why).
     """
     scan = FileScan(src, progress, workers)
     if reference is None:

@@ -47,8 +47,10 @@ def _key_type(cp: ColumnProfile) -> Optional[str]:
 
 def fits(kind: str, key_type: Optional[str], t: pa.DataType) -> bool:
     """Whether a column of Arrow type ``t`` can be counted by a sketch of ``kind`` (and category keys)."""
+    if pat.is_null(t):
+        return True  # an all-null column: every sketch counts it as nulls
     if kind == NUMERIC:
-        return column_kind(t) == NUMERIC and not pat.is_null(t)
+        return column_kind(t) == NUMERIC
     kt = key_type_of(t)
     return kt is not None and (key_type is None or kt == key_type)
 
@@ -108,7 +110,9 @@ def diff(columns: Mapping[str, ColumnProfile], ref_types: Mapping[str, Optional[
         usable[n] = not isinstance(t, pa.DataType) or fits(cp.kind, _key_type(cp), t)
         if not usable[n]:
             changes.append(SchemaChange(n, "type", exp or cp.kind, str(t)))
-        elif exp is not None and exp != str(t):
+        elif exp is not None and exp != str(t) and "null" not in (exp, str(t)):
+            # Arrow's null type is a column without a value (a CSV reader infers no other), on
+            # either side: its missingness is the signal, not a change of type
             within = isinstance(t, pa.DataType) or _fits_text(cp, str(t))
             changes.append(SchemaChange(n, WITHIN_KIND if within else "type", exp, str(t)))
     skip = set(columns) | set(ref_types) | set(known)

@@ -108,7 +108,10 @@ def _arrow_schema(dataframe, names: Iterable[str], unsupported: pa.DataType = pa
 
     def arrow(spark_type):
         try:
-            return to_arrow_type(spark_type)
+            try:  # pyspark 4 needs a time zone for timestamps (any: they count as epoch seconds)
+                return to_arrow_type(spark_type, timezone="UTC")
+            except TypeError:  # pyspark 3.5 takes none
+                return to_arrow_type(spark_type)
         except Exception:  # noqa: BLE001 -- unsupported types raise various errors across versions
             return unsupported
     fields = {f.name: f.dataType for f in dataframe.schema.fields}

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
-from ..adapters.arrow import ColumnView, iter_columns
+from ..adapters.arrow import ColumnView, is_binary_type, is_string_type, iter_columns
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, NativeError, SchemaError
 from . import Family
 from .native import (
@@ -59,9 +59,9 @@ _EMPTY_U8 = np.zeros(0, dtype=np.uint8)
 
 def value_type_of(arrow_type: pa.DataType) -> Optional[str]:
     """The logical key type of an Arrow type, or None when it is not categorical."""
-    if pat.is_string(arrow_type) or pat.is_large_string(arrow_type):
+    if is_string_type(arrow_type):  # string_view too: adapters.counted makes it large_string
         return "string"
-    if pat.is_binary(arrow_type) or pat.is_large_binary(arrow_type):
+    if is_binary_type(arrow_type) and not pat.is_fixed_size_binary(arrow_type):
         return "binary"
     if pat.is_boolean(arrow_type):
         return "bool"

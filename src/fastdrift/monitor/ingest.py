@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -37,6 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.types as pat
 
 from ..adapters import as_table, iter_batches
+from ..adapters.arrow import float64_values
 from ..errors import FastDriftError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
@@ -92,6 +94,22 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
         prof = profile(table, columns=config.columns(sketched), tdigest=False)
         ref = Reference(prof, {n: str(table.schema.field(n).type) for n in prof.columns}, tuple(names))
     return ref, config.resolved(ref.profile)
+
+
+def _observed_type(type_str: Optional[str]) -> Optional[pa.DataType]:
+    """The Arrow type of a reference type string that requests give as Python objects, else None."""
+    if not type_str or not type_str.startswith(("timestamp[", "date", "time", "duration[", "decimal")):
+        return None
+    m = re.fullmatch(r"timestamp\[(s|ms|us|ns), tz=(.+)\]", type_str)
+    if m:
+        return pa.timestamp(m.group(1), tz=m.group(2))
+    m = re.fullmatch(r"decimal(128|256)\((\d+), (-?\d+)\)", type_str)
+    if m:
+        return (pa.decimal128 if m.group(1) == "128" else pa.decimal256)(int(m.group(2)), int(m.group(3)))
+    try:
+        return pa.type_for_alias(type_str)
+    except (ValueError, KeyError):
+        return None
 
 
 # -- batch plans --------------------------------------------------------------------------------------
@@ -155,10 +173,13 @@ class Ingest:
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
 
     def _arrow_type(self, name: str) -> pa.DataType:
-        """The Arrow type a buffered request's value of ``name`` is stored as."""
+        """The Arrow type a buffered request's value of ``name`` is stored as: the reference's
+        for dates, timestamps, times, durations and decimals (a request holds ``datetime``,
+        ``Decimal`` ... values; counted as the sketches count them), else float64, int64, bool or
+        string by the sketch."""
         cp = self.ref.profile[name]
         if cp.kind == NUMERIC:
-            return pa.float64()
+            return _observed_type(self.ref.types.get(name)) or pa.float64()
         return {"int": pa.int64(), "bool": pa.bool_()}.get(cp.categorical.key_type, pa.string())
 
     def _new_sketch(self) -> WindowSketch:
@@ -312,14 +333,7 @@ class Ingest:
             if self.config.window.by == "rows":
                 return np.full(batch.num_rows, time.time())
             return None
-        a = batch.column(col)
-        if pat.is_timestamp(a.type):
-            unit = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[a.type.unit]
-            v = a.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64) * unit
-        else:
-            v = a.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        if a.null_count:
-            v = np.where(np.asarray(a.is_valid()), v, np.nan)
+        v = float64_values(batch.column(col))  # timestamps: epoch seconds, as the sketches count them
         if self.config.window.by == "rows" and not np.isfinite(v).all():
             # row windows only use times for throughput: a row without one gets its arrival time
             v = np.where(np.isfinite(v), v, time.time())
@@ -340,8 +354,7 @@ class Ingest:
             ws.prediction.update(self._col(piece, plan, cfg.prediction))
         if ws.latency is not None and plan.use.get(cfg.latency):
             a = piece.column(cfg.latency)
-            v = a.cast(pa.float64()).to_numpy(zero_copy_only=False) if a.null_count or a.type != pa.float64() \
-                else a.to_numpy()
+            v = float64_values(a)
             good = np.isfinite(v) & (v >= 0)
             n_good = int(good.sum())
             ws.latency_invalid += n - a.null_count - n_good

@@ -92,6 +92,8 @@ class Comparison:
     cur_label: str = "current"
     rules_source: str = "built-in default rules"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: reference columns that are not counted -> why (their type has no sketch)
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def exit_status(self) -> int:
@@ -143,7 +145,7 @@ def _sev_by_column(alerts, rules) -> Dict[str, str]:
 
 def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
             rules=None, schema_changes=(), evidence=(), ref_label: str = "reference",
-            cur_label: str = "current") -> Comparison:
+            cur_label: str = "current", skipped: Optional[Mapping[str, str]] = None) -> Comparison:
     """Compare a current profile with a reference and evaluate alert rules on it.
 
     Parameters
@@ -156,6 +158,8 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
         None: :func:`~fastdrift.alerts.default_rules` for the compared columns.
     schema_changes : SchemaChange records the caller observed (Arrow types changed within a kind).
     evidence : (key, redacted row) pairs sampled from the current data (alerts carry them).
+    skipped : column -> why it is not counted (:func:`~fastdrift.sketches.profile.skip_reasons`);
+        default: the reference's ``skipped`` columns, reason unknown.
 
     Returns
     -------
@@ -199,8 +203,10 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
         quantiles[n] = QuantileRow(n, QUANTILES, tuple(map(float, r.quantile(qs))),
                                    tuple(map(float, c.quantile(qs))), ks.statistic, ks.pvalue,
                                    wasserstein(r, c))
+    if skipped is None:
+        skipped = {n: "its type has no sketch" for n in reference.skipped}
     return Comparison(reference, current, report, cfg, tuple(rows), quantiles, tuple(alerts),
-                      ref_label, cur_label, source)
+                      ref_label, cur_label, source, skipped=dict(skipped))
 
 
 def to_json(c: Comparison) -> dict:
@@ -233,6 +239,7 @@ def to_json(c: Comparison) -> dict:
         "latency": to_jsonable(r.latency),
         "kpis": to_jsonable(r.kpis),
         "schema_changes": to_jsonable(r.schema_changes),
+        "skipped_columns": [{"column": n, "reason": why} for n, why in c.skipped.items()],
         "alerts": to_jsonable(c.alerts),
     }
 
@@ -304,6 +311,8 @@ def format_text(c: Comparison) -> str:
     out += [f"  {s.column}: {s.change}" + (f" ({s.expected} -> {s.observed})" if s.change.startswith("type") else
                                            f" ({s.observed})" if s.observed else "")
             for s in c.report.schema_changes] or ["  none"]
+    if c.skipped:
+        out += ["", "Columns not counted"] + [f"  {n}: {why}" for n, why in c.skipped.items()]
     if c.report.latency is not None:
         lat = c.report.latency
         out += ["", f"Latency ({c.config.latency}, ms): p50 {lat.p50:.1f}  p95 {lat.p95:.1f}  p99 {lat.p99:.1f}"]

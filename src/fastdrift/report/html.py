@@ -431,6 +431,15 @@ def _evidence(c: Comparison, firing) -> str:
                       for row in rows) + "</table></section>")
 
 
+def _skipped(c: Comparison) -> str:
+    """Reference columns that are not counted, and why (nothing when every column is)."""
+    if not c.skipped:
+        return ""
+    rows = "".join(f"<tr><td class='l'>{_e(n)}</td><td class='l'>{_e(why)}</td></tr>" for n, why in c.skipped.items())
+    return ("<section id='skipped'><h2>Columns not counted</h2><table><tr><th class='l'>column</th>"
+            f"<th class='l'>why</th></tr>{rows}</table></section>")
+
+
 def _alerts(c: Comparison) -> str:
     firing = top_alerts(c.alerts)
     out = [f"<section id='alerts'><h2>Alerts</h2><p class='muted'>Rules: {_e(c.rules_source)}. "
@@ -490,7 +499,7 @@ def render(c: Comparison, title: Optional[str] = None) -> str:
         f"current: <b>{_e(c.cur_label)}</b> ({c.current.rows:,} rows) — generated {now}</p>",
         _summary(c),
         f"<section id='psi'><h2>PSI by feature</h2>{psi_chart}</section>",
-        _drift_table(c), _features(c), _quantiles(c), _missingness(c), _schema(c), _alerts(c),
+        _drift_table(c), _features(c), _quantiles(c), _missingness(c), _schema(c), _skipped(c), _alerts(c),
         "</main></body></html>",
     ]
     return "\n".join(parts)

@@ -18,6 +18,7 @@ from typing import ClassVar, Optional
 
 import pyarrow as pa
 
+from ..adapters.arrow import is_numeric_type
 from ..errors import ConcurrentUseError, IncompatibleSketchError, SchemaError
 from .. import codec
 
@@ -25,11 +26,13 @@ __all__ = ["Sketch", "check_numeric_type"]
 
 
 def check_numeric_type(arr: pa.Array, name: Optional[str]) -> None:
-    """Raise :class:`~fastdrift.errors.SchemaError` unless ``arr`` holds integers, floats or nulls
-    (what the numeric sketches count; dictionaries are categories)."""
+    """Raise :class:`~fastdrift.errors.SchemaError` unless ``arr`` holds numbers or nulls
+    (what the numeric sketches count, :func:`~fastdrift.adapters.arrow.is_numeric_type`;
+    dictionaries are categories)."""
     t = arr.type
-    if pa.types.is_dictionary(t) or not (pa.types.is_integer(t) or pa.types.is_floating(t)
-                                         or pa.types.is_null(t)):
+    if isinstance(t, pa.BaseExtensionType):
+        t = t.storage_type
+    if not (is_numeric_type(t) or pa.types.is_null(t)):
         label = f"column {name!r}" if name is not None else "values"
         raise SchemaError(f"{label}: numeric sketches count numbers, got Arrow type {t}")
 

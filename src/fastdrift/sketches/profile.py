@@ -1,12 +1,16 @@
 """Profiles: one sketch set per column of a table, mergeable and serializable.
 
-Numeric columns (Arrow integers and floats) get a :class:`Histogram` over
+Numeric columns (Arrow integers, floats, decimals, dates, timestamps, times, durations: counted
+as :func:`fastdrift.adapters.arrow.counted` converts them) get a :class:`Histogram` over
 reference bins plus :class:`Moments` and (unless ``tdigest=False``) a
-:class:`TDigest` of compression 100 for percentiles and quantile drift; string, large_string, dictionary and
-boolean columns get a :class:`Categorical`.  Columns of other types are listed
-in ``Profile.skipped`` unless selected explicitly (then they raise).  :func:`plan_columns` is that
-rule over an Arrow schema, for every entry point (:func:`fastdrift.profile`, the file scan with a
-monitor config mapped by :func:`fastdrift.scan.plan_columns`, Spark with its schema mapped to Arrow).
+:class:`TDigest` of compression 100 for percentiles and quantile drift; string (also large and
+view), dictionary and boolean columns get a :class:`Categorical`.  Columns of other types
+(nested, binary) are listed in ``Profile.skipped`` unless selected explicitly (then they raise);
+:func:`skip_reasons` says why.  A column with no non-missing value (all null, all NaN, Arrow's
+null type, or no rows) is profiled like any other: its null and NaN counts are its profile.
+:func:`plan_columns` is that rule over an Arrow schema, for every entry point
+(:func:`fastdrift.profile`, the file scan with a monitor config mapped by
+:func:`fastdrift.scan.plan_columns`, Spark with its schema mapped to Arrow).
 
 A reference profile derives its histogram edges from the data (reference
 deciles by default): :func:`fastdrift.profile` (:mod:`fastdrift.sketches.reference`).
@@ -22,26 +26,27 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from ..adapters import iter_batches
+from ..adapters.arrow import as_arrow, counted, is_numeric_type, is_string_type, skip_reason
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
 from .. import codec
-from .categorical import Categorical
+from .categorical import Categorical, key_type_of
 from .histogram import Histogram, check_binning
 from .moments import Moments
 from .tdigest import TDigest
 
-__all__ = ["Profile", "ColumnProfile", "ColumnPlan", "plan_columns", "skipped_columns", "column_kind", "NUMERIC",
-           "CATEGORICAL"]
+__all__ = ["Profile", "ColumnProfile", "ColumnPlan", "plan_columns", "skipped_columns", "skip_reasons",
+           "column_kind", "NUMERIC", "CATEGORICAL"]
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 
 
 def column_kind(t: pa.DataType) -> Optional[str]:
     """The default sketch kind for an Arrow type, or None when it has none."""
-    if pat.is_dictionary(t) or pat.is_string(t) or pat.is_large_string(t) or pat.is_boolean(t):
+    if pat.is_dictionary(t):
+        return CATEGORICAL if key_type_of(t) is not None else None
+    if is_string_type(t) or pat.is_boolean(t):
         return CATEGORICAL
-    if (pat.is_integer(t) or pat.is_floating(t)) and not pat.is_float16(t):
-        return NUMERIC
-    if pat.is_null(t):
+    if is_numeric_type(t) or pat.is_null(t):  # null: an all-null column, counted as nulls
         return NUMERIC
     return None
 
@@ -86,7 +91,7 @@ def plan_columns(schema: pa.Schema, columns: Union[Iterable[str], Mapping[str, d
         A kind is neither numeric nor categorical, or a numeric column's binning is invalid.
     SchemaError
         A column is not in the schema, its type has no sketch (``explicit``), cannot be
-        counted as numeric, or is all-null (no reference bins).
+        counted as numeric.
     """
     names = schema.names
     kinds = dict(kinds or {})
@@ -110,8 +115,6 @@ def plan_columns(schema: pa.Schema, columns: Union[Iterable[str], Mapping[str, d
             if explicit:
                 raise SchemaError(f"column {n!r}: Arrow type {t} has no default sketch; give it a kind")
             continue
-        if kind == NUMERIC and pat.is_null(t):
-            raise SchemaError(f"column {n!r} is all-null (Arrow null type): no reference bins")
         if kind == NUMERIC and column_kind(t) != NUMERIC:
             raise SchemaError(f"column {n!r}: Arrow type {t} cannot be profiled as numeric")
         plan = ColumnPlan(n, kind, s.get("bins") or bins, s.get("strategy") or strategy, tdigest)
@@ -125,6 +128,14 @@ def skipped_columns(schema: pa.Schema, plans: Iterable[ColumnPlan]) -> List[str]
     """The columns of ``schema`` that are not planned and whose type has no sketch (``Profile.skipped``)."""
     planned = {p.name for p in plans}
     return [f.name for f in schema if f.name not in planned and column_kind(f.type) is None]
+
+
+def skip_reasons(schema, skipped: Iterable[str]) -> Dict[str, str]:
+    """Column -> why it is not counted (one line), for the ``skipped`` columns of ``schema``
+    (a ``pa.Schema``, or column -> Arrow type string as a profile file saves it)."""
+    types = {f.name: f.type for f in schema} if isinstance(schema, pa.Schema) else dict(schema or {})
+    return {n: skip_reason(types[n]) if n in types else "its type has no sketch" for n in skipped}
+
 
 _KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
 _NUMERIC_WITH_TDIGEST = 3  # kind code of a numeric column that also carries a TDigest
@@ -156,6 +167,7 @@ class ColumnProfile:
         return self.categorical.null_count
 
     def update(self, values) -> None:
+        values = counted(as_arrow(values, self.name))  # converted once for every sketch
         for s in self.sketches():
             s.update(values)
 

@@ -21,10 +21,10 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Proto
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.types as pat
 
 from ..adapters import as_table
-from ..errors import CorruptStateError, InvalidInputError, SchemaError
+from ..adapters.arrow import counted, float64_values
+from ..errors import CorruptStateError, InvalidInputError
 from ..kernels.quantile import grid_counts
 from .. import codec
 from .categorical import Categorical
@@ -40,6 +40,9 @@ __all__ = ["Job", "Executor", "build_reference", "count_job", "profile"]
 #: Values the wanted cells of the first pass's grid may hold for a selection pass on that grid;
 #: beyond (a pilot whose window missed most of the data), an exact-range grid is counted first.
 _SELECT_MAX = 1 << 22
+#: The bins of a numeric reference column without a finite value: one edge, so -inf and +inf
+#: keep their outer bins; its PSI is NaN ("no non-missing values") against any current data.
+_NO_VALUE_EDGES = np.array([0.0])
 
 
 @dataclass
@@ -95,9 +98,7 @@ def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQ
         return {}
 
     def one(p):
-        x = b.column(p.name)
-        x = x.cast(pa.float64()) if not pat.is_floating(x.type) or pat.is_float32(x.type) else x
-        x = x.fill_null(np.nan).to_numpy(zero_copy_only=False)
+        x = float64_values(b.column(p.name))  # the kernels' conversion: big integers round, never raise
         return StreamingQuantiles(quantile_levels(p.bins), x, executor.rows) if np.isfinite(x).any() else None
 
     with cf.ThreadPoolExecutor(max(executor.workers, 1)) as pool:  # numpy's partition and the kernels release the GIL
@@ -119,7 +120,7 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
 
     def count(st, b):
         for p in plans:
-            col = b.column(p.name)
+            col = counted(b.column(p.name))  # converted once for every sketch of the column
             sq = streaming.get(p.name)
             for s in st[0][p.name]:
                 if s is None:
@@ -269,16 +270,17 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         Equal to ``fastdrift.profile(table)`` of the same rows (histograms, counts, categories
         exactly; moments up to float reassociation; t-digests within their merge error).
 
+    A numeric column without a finite value gets the one placeholder edge ``0.0``.
+
     Raises
     ------
-    SchemaError
-        No column to profile.
     InvalidInputError
-        A numeric column has no finite value to derive edges from.
+        No column to profile.
     """
     prefix = f"{executor.label}: " if executor.label else ""
     if not plans:
-        raise SchemaError(f"{prefix}no column to profile")
+        why = f" (not counted: {', '.join(map(repr, skipped))})" if skipped else ""
+        raise InvalidInputError(f"{prefix}no column to profile{why}")
     names = [p.name for p in plans]
     numeric = [p for p in plans if p.kind == NUMERIC]
     streaming = _pilot(executor, [p for p in numeric if p.strategy == "quantile"])
@@ -288,15 +290,20 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     first, rows, _ = executor.run(f"pass 1 ({what})", names,
                                   _first_job(plans, streaming, max_categories, compression))
     edges: Dict[str, np.ndarray] = {}
+    hists: Dict[str, Histogram] = {}
     exact: Dict[str, ExactQuantiles] = {}
     to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass
     to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass (on either grid)
     for p in numeric:
         m = first[p.name][0]
-        try:
-            fixed = fixed_edges(m, p.bins, p.strategy, p.name)
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{prefix}{exc}") from None
+        if m.n == 0:
+            # No finite value (all null or NaN, Arrow's null type, no rows, only ±inf): nothing to
+            # take bins from.  A placeholder edge; the counts come from the moments' counters.
+            edges[p.name] = _NO_VALUE_EDGES
+            hists[p.name] = Histogram.from_counts(_NO_VALUE_EDGES, [m.neginf_count, m.posinf_count],
+                                                  m.null_count, m.nan_count, name=p.name)
+            continue
+        fixed = fixed_edges(m, p.bins, p.strategy, p.name)
         if fixed is not None:
             edges[p.name] = fixed
             continue
@@ -321,7 +328,6 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         for n, parts in selected.items():
             for part in parts:
                 to_select[n].add_selected(part)
-    hists: Dict[str, Histogram] = {}
     for n, eq in exact.items():
         # deciles' own bins come from the grid and the selection: no histogram pass for them
         edges[n] = np.unique(eq.result())
