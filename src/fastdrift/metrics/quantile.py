@@ -48,8 +48,10 @@ class KSResult(NamedTuple):
 
 
 def _digest(x, what):
+    """A copy of ``x``: one consistent state for all the reads, whatever another thread writes."""
     if not isinstance(x, TDigest):
         raise IncompatibleSketchError(f"{what} must be a TDigest, got {type(x).__name__}")
+    x = x.copy()
     if x.n == 0:
         raise InvalidInputError(f"{what} digest is empty")
     return x
