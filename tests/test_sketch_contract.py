@@ -270,7 +270,7 @@ def test_readers_never_disturb_a_writer(kind, read, rng):
     loop: the writer never fails, every snapshot decodes and holds a whole number of batches,
     and the final counts are exact."""
     make, data = FACTORIES[kind]
-    batch, n_batches = 500, 300
+    batch, n_batches = 200, 1000
     batches = [data(rng, batch) for _ in range(n_batches)]
     s = make()
     started, done = threading.Event(), threading.Event()
