@@ -41,12 +41,33 @@ def test_exact_digests_give_scipys_statistics(a, b):
     assert fastdrift.wasserstein(ta, tb) == pytest.approx(ss.wasserstein_distance(a, b), rel=1e-12,
                                                           abs=1e-15 * scale)
     ks = fastdrift.ks_2samp(ta, tb)
-    with warnings.catch_warnings():  # scipy's p-value of tiny samples; only its D is used
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ref = ss.ks_2samp(a, b, method="asymp")
+    with warnings.catch_warnings(record=True) as caught:  # scipy falls back to asymp when its exact fails
+        warnings.simplefilter("always")
+        ref = ss.ks_2samp(a, b)
     assert ks.statistic == pytest.approx(ref.statistic, abs=1e-14)
+    if not caught:  # the exact p-value for up to 10,000 values, as scipy's default
+        assert ks.pvalue == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
     lam = math.sqrt(a.size * b.size / (a.size + b.size)) * ref.statistic
-    assert ks.pvalue == pytest.approx(kolmogorov(lam) if lam > 0 else 1.0, rel=1e-9, abs=1e-14)
+    assert fastdrift.ks_2samp(ta, tb, method="asymp").pvalue == pytest.approx(
+        kolmogorov(lam) if lam > 0 else 1.0, rel=1e-9, abs=1e-14)
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (1, 7), (5, 5), (13, 40), (200, 200), (299, 450), (3000, 9999),
+                                  (10_000, 7_000)])
+def test_exact_ks_pvalue_is_scipys(m, n):
+    rng = np.random.default_rng(m + n)
+    # p from ~1 down to the smallest there is (on the small sizes: scipy's exact is slow at the big)
+    shifts = (0.0, 0.05, 0.2, 0.5, 1.0, 3.0, 10.0) if m * n <= 200_000 else (0.0, 0.05)
+    for shift in shifts:
+        a, b = rng.normal(size=m), rng.normal(shift, 1.0, size=n)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ref = ss.ks_2samp(a, b, method="exact")
+        p = fastdrift.metrics.ks_pvalue(ref.statistic, m, n, method="exact")
+        assert caught or p == pytest.approx(ref.pvalue, rel=1e-7, abs=1e-300), (shift, ref.statistic)
+        assert fastdrift.metrics.ks_pvalue(ref.statistic, m, n) == p  # auto: exact up to 10,000 values
+    with pytest.raises(fastdrift.InvalidInputError):
+        fastdrift.metrics.ks_pvalue(0.5, m, n, method="nope")
 
 
 def test_exact_digest_against_an_approximate_one():

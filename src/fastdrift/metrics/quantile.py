@@ -1,8 +1,10 @@
 """Quantile-based comparisons of two :class:`~fastdrift.TDigest` sketches.
 
 * :func:`ks_2samp` - two-sample Kolmogorov-Smirnov D = sup |F_ref - F_cur|
-  with the asymptotic p-value ``Q_KS(sqrt(m n / (m + n)) * D)`` of the
-  Kolmogorov distribution (scipy's ``method="asymp"``).  The digests' CDFs
+  and its p-value, from the exact null distribution when neither digest holds
+  more than 10,000 values, else the asymptotic Kolmogorov one
+  ``Q_KS(sqrt(m n / (m + n)) * D)`` (as ``scipy.stats.ks_2samp`` chooses,
+  ``method="auto"``; :func:`ks_pvalue`).  The digests' CDFs
   are evaluated at every anchor (centroid means, min, max) of both, just below
   each, and halfway between consecutive ones.  Where a digest is exact
   (weight-one centroids, pure tie blocks) its CDF is the empirical step CDF,
@@ -57,8 +59,26 @@ def _digest(x, what):
     return x
 
 
-def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
-    """Asymptotic two-sided p-value of a two-sample KS statistic ``d``."""
+#: Largest sample size for which ``method="auto"`` computes the exact p-value (scipy's rule).
+KS_EXACT_MAX_N = 10_000
+
+
+def ks_pvalue(d: float, n_ref: int, n_cur: int, method: str = "auto") -> float:
+    """Two-sided p-value of a two-sample KS statistic ``d`` of samples of ``n_ref``, ``n_cur`` values.
+
+    ``method``: ``"exact"`` - the exact null distribution (the share of the lattice paths
+    of the two samples' merge order that reach a gap of ``d``); ``"asymp"`` - the asymptotic
+    Kolmogorov distribution at ``sqrt(n_ref n_cur / (n_ref + n_cur)) d``; ``"auto"`` (default)
+    - exact when neither sample has more than :data:`KS_EXACT_MAX_N` values, as
+    ``scipy.stats.ks_2samp`` decides.
+    """
+    if method not in ("auto", "exact", "asymp"):
+        raise InvalidInputError(f"method must be 'auto', 'exact' or 'asymp', got {method!r}")
+    if not 0.0 <= d <= 1.0 or n_ref < 1 or n_cur < 1:
+        raise InvalidInputError(f"a KS p-value needs 0 <= d <= 1 and sample sizes >= 1, got d={d!r}, "
+                                f"sizes {n_ref!r}, {n_cur!r}")
+    if method == "exact" or (method == "auto" and max(n_ref, n_cur) <= KS_EXACT_MAX_N):
+        return _ks_exact_pvalue(d, int(n_ref), int(n_cur))
     en = n_ref * n_cur / (n_ref + n_cur)
     lam = math.sqrt(en) * d
     if lam <= 0:
@@ -69,6 +89,61 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> float:
         return float(min(1.0, max(0.0, 1.0 - math.sqrt(2 * math.pi) / lam * s)))
     s = sum((-1) ** (k - 1) * math.exp(-2.0 * k * k * lam * lam) for k in range(1, 101))
     return float(min(1.0, max(0.0, 2.0 * s)))
+
+
+def _ks_exact_pvalue(d: float, m: int, n: int) -> float:
+    """P(D >= d) under the null: the share of the C(m + n, m) merge orders (lattice paths from
+    (0, 0) to (m, n), a step per value) that leave the band ``|i n - j m| < h gcd(m, n)``,
+    ``h = round(d lcm(m, n))``, counted at the first point outside: a sum of positive terms,
+    accurate however small p is.  O(m n) time, O(m + n) memory."""
+    g = math.gcd(m, n)
+    h = int(round(d * (m // g) * n))
+    if h <= 0:
+        return 1.0
+    lg = np.array([math.lgamma(k + 1.0) for k in range(m + n + 1)])
+    # leaving on the other side is leaving above with the samples' roles swapped
+    return float(min(1.0, _ks_exits_above(m, n, h * g, lg) + _ks_exits_above(n, m, h * g, lg)))
+
+
+_LN2 = math.log(2.0)
+_RESCALE = 2.0 ** 600
+
+
+def _ks_exits_above(r: int, c: int, bound: int, lg: np.ndarray) -> float:
+    """Share of the lattice paths from (0, 0) to (r, c) whose first point outside
+    ``|i c - j r| < bound`` has ``j r - i c >= bound``.  Row ``i`` of the paths that stayed
+    inside is the cumulative sum of row ``i - 1`` over its band, largest at the top of the band,
+    where the paths leave: rescaled there by a power of two (exactly), the rows keep that count
+    to rounding."""
+    log_all = lg[r + c] - lg[r] - lg[c]
+
+    def onward(i, j):  # log of (paths from (i, j) to (r, c)) / (paths from (0, 0) to (r, c))
+        return lg[r - i + c - j] - lg[r - i] - lg[c - j] - log_all
+
+    p = 0.0
+    hi = min(c, (bound - 1) // r)
+    a = np.zeros(c + 1)
+    a[:hi + 1] = 1.0  # paths inside to (i, j), j in the band [lo, hi], times 2**scale
+    scale = 0
+    if hi < c:
+        p += math.exp(onward(0, hi + 1))
+    for i in range(1, r + 1):
+        # the band only moves up: the row sums the one before it from its new lo on
+        lo, hi_new = max(0, (i * c - bound) // r + 1), min(c, (i * c + bound - 1) // r)
+        if lo > hi:  # every path has left the band
+            break
+        a[hi + 1:hi_new + 1] = 0.0
+        hi = hi_new
+        band = a[lo:hi + 1]
+        np.add.accumulate(band, out=band)
+        top = band[-1]
+        if hi < c:  # a step right, out above the band
+            p += math.exp(math.log(top) + scale * _LN2 + onward(i, hi + 1))
+        if top > _RESCALE:  # by a power of two: exact
+            e = math.frexp(top)[1]
+            np.ldexp(band, -e, out=band)
+            scale += e
+    return p
 
 
 #: -zeta(1/2) / sqrt(2 pi): a random walk's maximum exceeds its maximum over a grid of step
@@ -101,8 +176,9 @@ def _unseen_variance(t, f):
     return gap / (total * total)
 
 
-def ks_2samp(ref, cur) -> KSResult:
-    """KS D between two digests and its asymptotic p-value (see module docstring)."""
+def ks_2samp(ref, cur, method: str = "auto") -> KSResult:
+    """KS D between two digests and its p-value (see the module docstring; ``method`` as in
+    :func:`ks_pvalue`)."""
     ref, cur = _digest(ref, "ref"), _digest(cur, "cur")
     x = np.unique(np.concatenate([_anchors(ref), _anchors(cur)]))
     if x.size == 0:
@@ -117,7 +193,7 @@ def ks_2samp(ref, cur) -> KSResult:
         # the empirical difference between knots (0 where both digests are exact)
         excess = _GRID_MAX * np.sqrt(_unseen_variance(ref, fr) + _unseen_variance(cur, fc))
         d = float(min(1.0, np.max(seen + excess)))
-    return KSResult(d, ks_pvalue(d, ref.n, cur.n))
+    return KSResult(d, ks_pvalue(d, ref.n, cur.n, method))
 
 
 #: Gauss-Legendre nodes and weights on (0, 1), used on _W1_SUB equal parts of each interval.
