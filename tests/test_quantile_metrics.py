@@ -4,6 +4,7 @@ Exact digests (every value held: weight-one centroids, pure tie blocks) must giv
 statistics; approximate ones the errors docs/conventions.md states
 (bench/bench_quantile_metrics.py measures them on more data).
 """
+import itertools
 import math
 import warnings
 
@@ -127,3 +128,23 @@ def test_wasserstein_on_heavy_tails_within_the_documented_error(name):
         exact = ss.wasserstein_distance(a, b)
         assert fastdrift.wasserstein(_td(a, 300), _td(b, 300)) == pytest.approx(exact, rel=0.046)
         assert fastdrift.wasserstein(_td(a), _td(b)) == pytest.approx(exact, rel=0.19)
+
+
+@pytest.mark.parametrize("m, n", [(1, 5), (3, 5), (4, 4), (6, 7), (2, 9)])
+def test_exact_ks_pvalue_counts_every_merge_order(m, n):
+    """Oracle: every one of the C(m + n, m) merge orders of the two samples, its D by fractions."""
+    from fractions import Fraction
+    ds = []
+    for pos in itertools.combinations(range(m + n), m):
+        i = j = 0
+        best = Fraction(0)
+        for k in range(m + n):
+            if k in pos:
+                i += 1
+            else:
+                j += 1
+            best = max(best, abs(Fraction(i, m) - Fraction(j, n)))
+        ds.append(best)
+    for d in sorted(set(ds)):
+        share = sum(x >= d for x in ds) / len(ds)
+        assert fastdrift.metrics.ks_pvalue(float(d), m, n, method="exact") == pytest.approx(share, rel=1e-12)
