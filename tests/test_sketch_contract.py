@@ -1,4 +1,5 @@
 """Contract tests run over every sketch class: the shared verbs behave the same everywhere."""
+import sys
 import threading
 
 import numpy as np
@@ -261,3 +262,57 @@ def test_mutated_payload_behind_a_valid_checksum(kind, which, pos, byte, cut, ex
         out.update(gen(np.random.default_rng(1), 5))
     except SchemaError:
         assert kind == "Categorical" and out.key_type != "str"  # a damaged key-type byte that still decodes
+
+
+@pytest.mark.parametrize("read", ["to_bytes", "copy", "merge_from", "query"])
+def test_readers_never_disturb_a_writer(kind, read, rng):
+    """A writer thread updates in batches while a reader thread snapshots the same sketch in a
+    loop: the writer never fails, every snapshot decodes and holds a whole number of batches,
+    and the final counts are exact."""
+    make, data = FACTORIES[kind]
+    batch, n_batches = 200, 1000
+    batches = [data(rng, batch) for _ in range(n_batches)]
+    s = make()
+    started, done = threading.Event(), threading.Event()
+    writer_errors, counts = [], []
+
+    def writer():
+        started.wait()
+        try:
+            for b in batches:
+                s.update(b)
+        except BaseException as exc:  # noqa: BLE001 - the assertion below reports it
+            writer_errors.append(exc)
+        finally:
+            done.set()
+
+    def snapshot():
+        if read == "to_bytes":
+            return type(s).from_bytes(s.to_bytes())
+        if read == "copy":
+            return type(s).from_bytes(s.copy().to_bytes())
+        if read == "merge_from":
+            return make().merge(s)
+        if kind == "TDigest":
+            s.quantile(0.5), s.cdf(0.0), s.centroids()  # flushes from the reader's thread
+        return type(s).from_bytes(s.to_bytes())
+
+    w = threading.Thread(target=writer)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # interleave the two threads finely
+    try:
+        w.start()
+        while not done.is_set():
+            counts.append(snapshot().count)
+            started.set()
+    finally:
+        sys.setswitchinterval(old)
+        started.set()
+        w.join()
+    assert not writer_errors, writer_errors
+    assert counts and all(c % batch == 0 for c in counts), sorted(set(c % batch for c in counts))
+    serial = make()
+    for b in batches:
+        serial.update(b)
+    assert s.count == serial.count == batch * n_batches
+    _equal(s, serial)

@@ -346,7 +346,7 @@ def _quantiles(c: Comparison) -> str:
                     f"p={q.ks_pvalue:.2g}</td><td>{_num(q.wasserstein)}</td></tr>")
     return ("<section id='quantiles'><h2>Quantile shifts</h2><p class='muted'>reference → current, and the "
             "shift (current − reference) in the column's units, from the t-digests (rank error ≤ 3e-3); KS D "
-            "with its asymptotic p-value; W1 = Wasserstein-1 distance in the column's units.</p>"
+            "with its p-value; W1 = Wasserstein-1 distance in the column's units.</p>"
             f"<table><tr><th class='l'>column</th>{head}<th>KS D</th><th>W1</th></tr>{''.join(rows)}</table>"
             "</section>")
 

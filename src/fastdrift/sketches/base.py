@@ -8,7 +8,13 @@ one versioned, checksummed format of :mod:`fastdrift.codec`.
 Thread safety: a sketch is not meant to be mutated from two threads at once
 (give each thread its own sketch and merge, or guard it, as the monitor does).
 Doing it anyway raises :class:`~fastdrift.errors.ConcurrentUseError` instead
-of silently corrupting counts: mutations take a non-blocking lock.
+of silently corrupting counts: mutations take a non-blocking lock.  Reading a
+sketch that another thread is writing is allowed: ``to_bytes``, ``copy``,
+``==``, being the ``other`` of a ``merge`` (and the t-digest's queries) hold
+the sketch's state lock, which a mutation holds for a whole call, so a reader
+waits for the batch in progress and sees the state between two calls; it never
+makes the writer fail.  A ``merge`` takes the two state locks in one global
+order, so merges in opposite directions cannot deadlock.
 """
 from __future__ import annotations
 
@@ -44,7 +50,8 @@ class Sketch:
 
     def __init__(self, name: Optional[str] = None):
         self.name = name
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by the one writer; a second one fails fast
+        self._state_lock = threading.RLock()  # held by a mutation for its whole call, and by readers
 
     # -- hooks -----------------------------------------------------------
     def _update(self, values) -> None:  # pragma: no cover - abstract
@@ -68,15 +75,31 @@ class Sketch:
 
     # -- verbs -----------------------------------------------------------
     @contextmanager
-    def _mutating(self):
+    def _mutating(self, *sources: "Sketch"):
+        """Hold the writer lock (or raise ConcurrentUseError) and the state locks of this
+        sketch and of the ``sources`` it reads, the latter in one global order."""
         if not self._lock.acquire(blocking=False):
             raise ConcurrentUseError(
                 f"{type(self).__name__}{self._label()} is being mutated by another thread; "
                 "guard it with a lock or give each thread its own sketch and merge")
         try:
-            yield
+            with self._reading(*sources):
+                yield
         finally:
             self._lock.release()
+
+    @contextmanager
+    def _reading(self, *others: "Sketch"):
+        """Hold the state locks of this sketch and ``others`` (ordered by id): no mutation of
+        any of them is in progress meanwhile."""
+        locks = sorted({id(s): s._state_lock for s in (self, *others)}.items())
+        for _, lock in locks:
+            lock.acquire()
+        try:
+            yield
+        finally:
+            for _, lock in reversed(locks):
+                lock.release()
 
     def _label(self) -> str:
         return f" of column {self.name!r}" if self.name is not None else ""
@@ -103,17 +126,20 @@ class Sketch:
                 f"cannot merge {type(other).__name__} into {type(self).__name__}{self._label()}")
         if other is self:
             other = other.copy()
-        with self._mutating():
+        with self._mutating(other):
             self._merge(other)
         return self
 
     def copy(self):
         """An independent deep copy."""
-        return self._copy()
+        with self._reading():
+            return self._copy()
 
     def to_bytes(self) -> bytes:
         """Serialize to the versioned, checksummed fastdrift sketch format."""
-        return codec.encode(self.KIND, self._params(), self._payload())
+        with self._reading():
+            params, payload = self._params(), self._payload()
+        return codec.encode(self.KIND, params, payload)
 
     @classmethod
     def from_bytes(cls, data):
@@ -128,6 +154,7 @@ class Sketch:
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        return self._params() == other._params() and self._payload() == other._payload()
+        with self._reading(other):
+            return self._params() == other._params() and self._payload() == other._payload()
 
     __hash__ = None  # mutable

@@ -133,9 +133,10 @@ class Categorical(Sketch):
     def __eq__(self, other):
         if type(other) is not Categorical:
             return NotImplemented
-        return (self.max_categories == other.max_categories and self._key_type == other._key_type
-                and self.to_dict() == other.to_dict() and self.other_count == other.other_count
-                and self.null_count == other.null_count)
+        with self._reading(other):
+            return (self.max_categories == other.max_categories and self._key_type == other._key_type
+                    and self.to_dict() == other.to_dict() and self.other_count == other.other_count
+                    and self.null_count == other.null_count)
 
     __hash__ = None
 

@@ -118,7 +118,8 @@ receiver's compression (and therefore its memory bound and accuracy).
 from __future__ import annotations
 
 import math
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -217,56 +218,61 @@ class TDigest(Sketch):
         """True while the digest holds no value (nulls and NaN are counted, never held)."""
         return self.n == 0
 
-    def _flushed(self) -> _k.TDigestState:
-        if self._s.pending:
-            with self._lock:
+    @contextmanager
+    def _flushed(self) -> Iterator[_k.TDigestState]:
+        """The state with the buffer merged, held against mutations while the caller reads it
+        (a flush from a reader is not a mutation: the values held stay the same)."""
+        with self._reading():
+            if self._s.pending:
                 self._s.flush()
-        return self._s
+            yield self._s
 
     def centroids(self):
         """(means, weights) of the centroids, after merging the buffer (copies)."""
-        m, w = self._flushed().centroids()
-        return m.copy(), w.copy()
+        with self._flushed() as s:
+            m, w = s.centroids()
+            return m.copy(), w.copy()
 
     @property
     def n_centroids(self) -> int:
-        return self._flushed().n_centroids
+        with self._flushed() as s:
+            return s.n_centroids
 
     # -- queries ------------------------------------------------------------
     @property
     def min(self) -> float:
-        s = self._flushed()
-        if self.n == 0:
-            return math.nan
-        if s.ints[_k.NEGINF]:
-            return -math.inf
-        if s.ints[_k.N_FINITE]:
-            return float(s.flts[_k.MIN])
-        return math.inf
+        with self._flushed() as s:
+            if self.n == 0:
+                return math.nan
+            if s.ints[_k.NEGINF]:
+                return -math.inf
+            if s.ints[_k.N_FINITE]:
+                return float(s.flts[_k.MIN])
+            return math.inf
 
     @property
     def max(self) -> float:
-        s = self._flushed()
-        if self.n == 0:
-            return math.nan
-        if s.ints[_k.POSINF]:
-            return math.inf
-        if s.ints[_k.N_FINITE]:
-            return float(s.flts[_k.MAX])
-        return -math.inf
+        with self._flushed() as s:
+            if self.n == 0:
+                return math.nan
+            if s.ints[_k.POSINF]:
+                return math.inf
+            if s.ints[_k.N_FINITE]:
+                return float(s.flts[_k.MAX])
+            return -math.inf
 
     @property
     def mean(self) -> float:
-        s = self._flushed()
-        if self.n == 0:
-            return math.nan
-        pos, neg = s.ints[_k.POSINF], s.ints[_k.NEGINF]
-        if pos and neg:
-            return math.nan
-        if pos or neg:
-            return math.inf if pos else -math.inf
-        m, w = s.centroids()
-        return float(np.dot(m, w) / w.sum())
+        with self._flushed() as s:
+            if self.n == 0:
+                return math.nan
+            pos, neg = s.ints[_k.POSINF], s.ints[_k.NEGINF]
+            if pos and neg:
+                return math.nan
+            if pos or neg:
+                return math.inf if pos else -math.inf
+            m, w = s.centroids()
+            return float(np.dot(m, w) / w.sum())
 
     def quantile(self, q):
         """Estimated ``np.quantile(values, q)`` ('linear') over the non-NaN values.
@@ -276,14 +282,16 @@ class TDigest(Sketch):
         """
         qa = np.asarray(q, dtype=np.float64)
         flat = np.ascontiguousarray(qa.reshape(-1))
-        out = self._flushed().quantile(flat)
+        with self._flushed() as s:
+            out = s.quantile(flat)
         return float(out[0]) if qa.ndim == 0 else out.reshape(qa.shape)
 
     def cdf(self, x):
         """Estimated fraction of the non-NaN values ``<= x``; NaN for a NaN ``x`` or an empty digest."""
         xa = np.asarray(x, dtype=np.float64)
         flat = np.ascontiguousarray(xa.reshape(-1))
-        out = self._flushed().cdf(flat)
+        with self._flushed() as s:
+            out = s.cdf(flat)
         return float(out[0]) if xa.ndim == 0 else out.reshape(xa.shape)
 
     def trimmed_mean(self, lo: float, hi: float) -> float:
@@ -298,25 +306,25 @@ class TDigest(Sketch):
         lo, hi = float(lo), float(hi)
         if not (0.0 <= lo < hi <= 1.0):
             raise InvalidInputError(f"trimmed_mean needs 0 <= lo < hi <= 1, got lo={lo!r}, hi={hi!r}")
-        s = self._flushed()
-        total = self.n
-        if total == 0:
-            return math.nan
-        a, b = lo * total, hi * total
-        neg, pos = int(s.ints[_k.NEGINF]), int(s.ints[_k.POSINF])
-        in_neg = max(0.0, min(b, neg) - a)
-        in_pos = max(0.0, b - max(a, total - pos))
-        if in_neg > 0 and in_pos > 0:
-            return math.nan
-        if in_neg > 0:
-            return -math.inf
-        if in_pos > 0:
-            return math.inf
-        m, w = s.centroids()
-        start = neg + np.concatenate([[0.0], np.cumsum(w)[:-1]])
-        ov = np.clip(np.minimum(start + w, b) - np.maximum(start, a), 0.0, None)
-        tot = ov.sum()
-        return float(np.dot(ov, m) / tot) if tot > 0 else math.nan
+        with self._flushed() as s:
+            total = self.n
+            if total == 0:
+                return math.nan
+            a, b = lo * total, hi * total
+            neg, pos = int(s.ints[_k.NEGINF]), int(s.ints[_k.POSINF])
+            in_neg = max(0.0, min(b, neg) - a)
+            in_pos = max(0.0, b - max(a, total - pos))
+            if in_neg > 0 and in_pos > 0:
+                return math.nan
+            if in_neg > 0:
+                return -math.inf
+            if in_pos > 0:
+                return math.inf
+            m, w = s.centroids()
+            start = neg + np.concatenate([[0.0], np.cumsum(w)[:-1]])
+            ov = np.clip(np.minimum(start + w, b) - np.maximum(start, a), 0.0, None)
+            tot = ov.sum()
+            return float(np.dot(ov, m) / tot) if tot > 0 else math.nan
 
     def __repr__(self):
         if self.is_empty:
@@ -348,10 +356,10 @@ class TDigest(Sketch):
         return codec.Writer().f64(self._s.compression).u8(_LAYOUT).getvalue()
 
     def _payload(self) -> bytes:
-        s = self._flushed()
-        i = s.ints
-        m, w = s.centroids()
-        return (codec.Writer()
+        with self._flushed() as s:
+            i = s.ints
+            m, w = s.centroids()
+            return (codec.Writer()
                 .uvarint_values(np.array([i[_k.N_FINITE], i[_k.NULL], i[_k.NAN], i[_k.POSINF], i[_k.NEGINF]]))
                 .f64_values(s.flts)
                 .uvarint(m.size).f64_values(m).uvarint_values(w).getvalue())
