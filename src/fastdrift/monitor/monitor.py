@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import threading
+import time
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..alerts import AlertEvaluator, default_rules, load_rules
@@ -138,6 +140,9 @@ class Monitor:
                reports: List[WindowReport]) -> None:
         """Own ``ingest``; ``rules`` None = ``config.rules`` or the default rules of the config."""
         self.ingest = ingest
+        self._started = time.time()  # the exported counters count from here (see Totals)
+        self._rejected_base = ingest.rejected_total  # a restored count belongs to the saving process
+        self._last_close = math.nan  # when the last window closed: event time, or wall clock for rows
         self.observe = ingest.buffer.observe  # the request path: no Monitor frame (see class docstring)
         cfg = ingest.config
         if rules is None:
@@ -163,6 +168,9 @@ class Monitor:
         """The ingest stage's hand-over (any thread, window order): queue for evaluation."""
         with self._handover:
             self._unevaluated.extend(reports)
+        if reports:
+            by_time = self.ingest.config.window.by == "time"
+            self._last_close = float(reports[-1].window_end) if by_time else time.time()
 
     def _evaluate(self) -> None:
         with self._lock:
@@ -244,10 +252,17 @@ class Monitor:
         return MonitorCollector(self._prometheus_source)
 
     def _prometheus_source(self):
+        from ..exporters.prometheus import Exposition  # optional dependency: prometheus_client
         with self._lock:
             latest = self._reports[-1] if self._reports else None
-        active = tuple(self.evaluator.active()) if self.evaluator is not None else ()
-        return latest, active
+        ev = self.evaluator
+        active = tuple(ev.active()) if ev is not None else ()
+        ing = self.ingest
+        return Exposition(
+            latest, active, totals=ing.totals(),
+            rules=tuple((r.name, sev) for r in ev.rules for sev, _ in r.tiers()) if ev is not None else (),
+            start_time=self._started, window_end=self._last_close,
+            rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total)
 
     def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
         """Serve :meth:`prometheus_collector` at ``http://addr:port/metrics`` (loopback by default).
