@@ -40,7 +40,11 @@ for line in sys.stdin:
     m.update(read(f"b{i}"))
     print("ok", flush=True)
 """
-CATS = np.array(["DE", "FR", "US", "JP"])
+# the reference has a category no current row has (a zero current share) and current rows have one
+# the reference lacks (a zero reference share): both sides of the eps smoothing are exercised
+CATS = np.array(["DE", "FR", "US", "JP", "CN"])
+DRAWS = {"ref": (CATS, [0.4, 0.3, 0.15, 0.1, 0.05]), 0: (CATS[:4], [0.4, 0.3, 0.2, 0.1]),
+         1: (np.array(["DE", "FR", "US", "JP", "BR"]), [0.1, 0.2, 0.3, 0.3, 0.1])}
 
 
 def _tool(name):
@@ -57,11 +61,12 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _table(rng, n, shift):
+def _table(rng, n, shift, draws=None):
+    cats, p = DRAWS[shift if draws is None else draws]
     return pa.table({
         "x": rng.normal(shift, 1.0 + shift, n),
         "y": np.round(rng.exponential(2.0 + shift, n), 1),  # ties and an empty bin or two
-        "country": rng.choice(CATS, n, p=[0.4, 0.3, 0.2, 0.1] if shift == 0 else [0.1, 0.2, 0.3, 0.4]),
+        "country": rng.choice(cats, n, p=p),
         "score": rng.beta(2, 5 - shift, n),
         "lat": rng.lognormal(np.log(20) + shift, 0.8, n),  # milliseconds
         "err": rng.random(n) < 0.02 + 0.03 * shift,
@@ -106,7 +111,9 @@ def _numpy_counts(ref, cur):
         out[name] = tuple(np.bincount(np.searchsorted(edges, v, side="right"), minlength=edges.size + 1)
                           .astype(float) for v in (r, cur[name].to_numpy()))
     r, c = ref["country"].to_numpy(), cur["country"].to_numpy()
-    out["country"] = (np.array([(r == k).sum() for k in CATS], float), np.array([(c == k).sum() for k in CATS], float))
+    known = np.isin(c, CATS)
+    out["country"] = (np.array([(r == k).sum() for k in CATS] + [0], float),
+                      np.array([(c == k).sum() for k in CATS] + [(~known).sum()], float))  # + <other>
     return out
 
 
@@ -132,7 +139,7 @@ def test_promtool_accepts_generated_rules(tmp_path):
 def test_prometheus_fleet_psi_and_p99(tmp_path):
     prometheus = _tool("prometheus")
     rng = np.random.default_rng(12)
-    ref = _table(rng, 6000, 0)
+    ref = _table(rng, 6000, 0, "ref")
     parts = {"a0": _table(rng, 2500, 0), "a1": _table(rng, 1900, 1), "b0": _table(rng, 1300, 1),
              "b1": _table(rng, 800, 0)}
     for name, t in {"ref": ref, **parts}.items():
