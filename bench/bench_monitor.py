@@ -16,7 +16,8 @@
 * ``monitor-scrape``: one Prometheus scrape (``generate_latest`` of a private registry) of a monitor
   with 20 numeric features of 10 reference bins, a prediction and latency buckets, after 100k rows
   (a few closed panes and an open one); the peer is the scrape of 20 default
-  ``prometheus_client.Histogram`` objects in the same run.
+  ``prometheus_client.Histogram`` objects in the same run; ``collect`` times the collector alone
+  (the rest of a scrape is prometheus_client's text formatting).
 """
 import numpy as np
 import pyarrow as pa
@@ -107,6 +108,17 @@ def test_scrape_20_features_10_bins(benchmark, reference):
     text = benchmark.pedantic(generate_latest, args=(reg,), rounds=300, iterations=1, warmup_rounds=20)
     benchmark.extra_info.update(n=1, features=20, role="fastdrift", series=text.count(b"\n"))
     assert b"fastdrift_feature_bin_rows_total" in text
+
+
+@pytest.mark.benchmark(group="monitor-scrape")
+def test_collect_20_features_10_bins(benchmark, reference):
+    """The collector alone (counts read under the lock, families built), without text formatting."""
+    m = _monitor(reference, {"by": "rows", "size": 30_000})
+    m.update(_table(100_000, seed=3))
+    c = m.prometheus_collector()
+    fams = benchmark.pedantic(lambda: list(c.collect()), rounds=300, iterations=1, warmup_rounds=20)
+    benchmark.extra_info.update(n=1, features=20, role="fastdrift")
+    assert fams
 
 
 @pytest.mark.benchmark(group="monitor-scrape")
