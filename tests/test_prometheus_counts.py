@@ -226,6 +226,8 @@ def test_rules_mirror_tiers_timing_owner_and_runbook():
     (["inc*"], {"income": True, "inc": True, "xinc": False}),
     (["a?c", "[!x]y"], {"abc": True, "ac": False, "zy": True, "xy": False}),
     (["we.ird+"], {"we.ird+": True, "weXird+": False, "we.irdd": False}),
+    (["[]a]x", "[!]]y"], {"]x": True, "ax": True, "bx": False, "by": True, "]y": False}),
+    (["a[b", "c\\d"], {"a[b": True, "ab": False, "c\\d": True}),
 ])
 def test_globs_become_anchored_regexes_with_fnmatch_semantics(globs, names):
     import fnmatch

@@ -59,17 +59,23 @@ def _smooth(x: str) -> str:
     return f"({x} + {EPS!r} * ({x} == bool 0))"
 
 
+def _psi(share: str, ref: str) -> str:
+    """fastdrift's PSI of per-bin shares ``share`` against ``ref`` (docs/conventions.md)."""
+    q, p = _smooth(share), _smooth(ref)
+    return f"sum by (feature, role) (({q} - {p}) * ln({q} / {p}))"
+
+
 class _Names:
     """Recording rule names of one window."""
 
     def __init__(self, w: str):
         self.bin_rows = f"fastdrift:feature_bin_rows:{w}"
         self.bin_share = f"fastdrift:feature_bin_share:{w}"
-        self.ref_share = "fastdrift:feature_reference_share"
+        self.ref_share = "max by (feature, role, bin) (fastdrift_feature_reference_share)"
         self.psi = f"fastdrift:feature_psi:{w}"
         self.feature_rows = f"fastdrift:feature_rows:{w}"
         self.missing_ratio = f"fastdrift:feature_missing_ratio:{w}"
-        self.ref_missing = "fastdrift:feature_reference_missing_ratio"
+        self.ref_missing = "max by (feature, role) (fastdrift_feature_reference_missing_ratio)"
         self.latency_bucket = f"fastdrift:latency_seconds_bucket:{w}"
         self.latency = f"fastdrift:latency_seconds:{w}"
         self.rows = f"fastdrift:rows:{w}"
@@ -82,7 +88,7 @@ def _expressions(w: str, ws: int, sel: str = "") -> Dict[str, str]:
     share = f"({bins} / on (feature, role) group_left () (sum by (feature, role) ({bins}) > 0))"
     ref = f"max by (feature, role, bin) (fastdrift_feature_reference_share{sel})"
     return {
-        "psi": f"sum by (feature, role) (({_smooth(share)} - {_smooth(ref)}) * ln({_smooth(share)} / {_smooth(ref)}))",
+        "psi": _psi(share, ref),
         "latency_bucket": f"sum by (le) ({_win('fastdrift_latency_seconds_bucket', w, ws)})",
         "error_ratio": (f"sum({_win('fastdrift_errors_total', w, ws)}) / "
                         f"(sum({_win('fastdrift_error_flag_rows_total', w, ws)}) > 0)"),
@@ -92,15 +98,12 @@ def _expressions(w: str, ws: int, sel: str = "") -> Dict[str, str]:
 def _recording(n: _Names, w: str, ws: int) -> List[dict]:
     bin_share_expr = (f"{n.bin_rows} / on (feature, role) group_left () "
                       f"(sum by (feature, role) ({n.bin_rows}) > 0)")
-    s, r = _smooth(n.bin_share), _smooth(n.ref_share)
     missing = f"sum by (feature, role) ({_win('fastdrift_feature_missing_total', w, ws)})"
     out = [
         {"record": n.bin_rows, "expr": f"sum by (feature, role, bin) ({_win('fastdrift_feature_bin_rows_total', w, ws)})"},
         {"record": n.feature_rows, "expr": f"sum by (feature, role) ({n.bin_rows})"},
         {"record": n.bin_share, "expr": bin_share_expr},
-        {"record": n.ref_share, "expr": "max by (feature, role, bin) (fastdrift_feature_reference_share)"},
-        {"record": n.psi, "expr": f"sum by (feature, role) (({s} - {r}) * ln({s} / {r}))"},
-        {"record": n.ref_missing, "expr": "max by (feature, role) (fastdrift_feature_reference_missing_ratio)"},
+        {"record": n.psi, "expr": _psi(n.bin_share, n.ref_share)},
         {"record": n.missing_ratio,
          "expr": f"{missing} / (({missing} + {n.feature_rows}) > 0)"},
         {"record": n.latency_bucket, "expr": f"sum by (le) ({_win('fastdrift_latency_seconds_bucket', w, ws)})"},
@@ -125,17 +128,21 @@ def _glob_re(globs: Sequence[str]) -> Optional[str]:
         out, i = [], 0
         while i < len(g):
             ch = g[i]
+            j = i + 1
+            if ch == "[":  # a set, as fnmatch reads it: "[!" negates, a "]" first is a member
+                j += g[j:j + 1] == "!"
+                j += g[j:j + 1] == "]"
+                j = g.find("]", j)
             if ch == "*":
                 out.append(".*")
             elif ch == "?":
                 out.append(".")
-            elif ch == "[" and "]" in g[i + 2:] + g[i + 1:i + 2]:
-                j = g.index("]", i + 2 if g[i + 1:i + 2] in ("!", "]") else i + 1)
+            elif ch == "[" and j > 0:
                 body = g[i + 1:j]
                 body = "^" + body[1:] if body.startswith("!") else body
                 out.append("[" + body.replace("\\", "\\\\") + "]")
                 i = j
-            else:
+            else:  # also a "[" without its "]": a literal, as in fnmatch
                 out.append(re.escape(ch))
             i += 1
         parts.append("".join(out))
@@ -168,7 +175,7 @@ def _leaf(c: Condition, n: _Names) -> str:
     elif c.signal == "missingness":
         sel = _sel("feature", c.features)
         e = (f"{n.missing_ratio}{sel} {op} {t}" if c.metric == "ratio"
-             else f"({n.missing_ratio}{sel} - on (feature, role) {n.ref_missing}) {op} {t}")
+             else f"({n.missing_ratio}{sel} - on (feature, role) ({n.ref_missing})) {op} {t}")
         if c.min_rows:
             e = f"({e}) and on () ({n.rows} >= {c.min_rows})"
     elif c.signal == "latency":
