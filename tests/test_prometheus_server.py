@@ -25,7 +25,7 @@ pytest.importorskip("prometheus_client")
 
 import fastdrift  # noqa: E402
 from fastdrift.exporters.prometheus import LATENCY_BUCKET_FACTOR  # noqa: E402
-from fastdrift.exporters.promrules import _expressions, rules_yaml  # noqa: E402
+from fastdrift.exporters.promrules import _Names, _expressions, _pvalue_gate, rules_yaml  # noqa: E402
 
 WORKER = r"""
 import sys, pyarrow.ipc as ipc
@@ -66,6 +66,7 @@ def _table(rng, n, shift, draws=None):
     return pa.table({
         "x": rng.normal(shift, 1.0 + shift, n),
         "y": np.round(rng.exponential(2.0 + shift, n), 1),  # ties and an empty bin or two
+        "z": rng.normal(0.0, 1.0, n),  # no drift: the p-value gate holds it back
         "country": rng.choice(cats, n, p=p),
         "score": rng.beta(2, 5 - shift, n),
         "lat": rng.lognormal(np.log(20) + shift, 0.8, n),  # milliseconds
@@ -105,7 +106,7 @@ def _numpy_psi(ref_counts, cur_counts, eps=1e-4):
 def _numpy_counts(ref, cur):
     """Per column: reference and current counts on the reference's bins (numpy only)."""
     out = {}
-    for name in ("x", "y", "score"):
+    for name in ("x", "y", "z", "score"):
         r = ref[name].to_numpy()
         edges = np.unique(np.quantile(r, np.arange(1, 10) / 10))
         out[name] = tuple(np.bincount(np.searchsorted(edges, v, side="right"), minlength=edges.size + 1)
@@ -180,7 +181,20 @@ def test_prometheus_fleet_psi_and_p99(tmp_path):
             return res[0]["value"][0] if res and float(res[0]["value"][1]) == n_rows else None
         at = _poll(complete, deadline, f"fastdrift:rows:1h == {n_rows}")
         psi = {r["metric"]["feature"]: float(r["value"][1]) for r in _query(base, "fastdrift:feature_psi:1h", at)}
-        _check_psi(psi, ref, cur)
+        snap = _check_psi(psi, ref, cur)
+        # the p-value gate's parts: bins holding any count, PSI * n*m / (n + m), and the gate itself
+        bins = {r["metric"]["feature"]: float(r["value"][1]) for r in _query(base, "fastdrift:feature_psi_bins:1h", at)}
+        stat = {r["metric"]["feature"]: float(r["value"][1])
+                for r in _query(base, "fastdrift:feature_psi_statistic:1h", at)}
+        gate = {r["metric"]["feature"] for r in _query(base, _pvalue_gate(_Names("1h"), 1e-3), at)}
+        for name, (r, c) in _numpy_counts(ref, cur).items():
+            assert bins[name] == np.count_nonzero(r + c), name
+            n, m = r.sum(), c.sum()
+            assert stat[name] == pytest.approx(psi[name] * n * m / (n + m), rel=1e-12), name
+            pvalue = snap.prediction.pvalue if name == "score" else snap.features[name].pvalue
+            if pvalue < 1e-4 or pvalue > 1e-2:  # outside the approximation's margin: the same decision
+                assert (name in gate) is (pvalue <= 1e-3), (name, pvalue)
+        assert "x" in gate and "z" not in gate  # the drifted columns pass, the steady one does not
         p99 = float(_query(base, 'fastdrift:latency_seconds:1h{quantile="0.99"}', at)[0]["value"][1])
         exact = float(np.quantile(cur["lat"].to_numpy() / 1000.0, 0.99, method="inverted_cdf"))
         assert abs(p99 / exact - 1) <= LATENCY_BUCKET_FACTOR - 1, (p99, exact)
@@ -230,7 +244,7 @@ def _check_psi(got, ref, cur):
     m.update(cur)
     snap = m.snapshot()
     oracle = _numpy_counts(ref, cur)
-    assert set(got) == {"x", "y", "country", "score"}
+    assert set(got) == {"x", "y", "z", "country", "score"}
     for name, value in got.items():
         want = snap.prediction.value if name == "score" else snap.features[name].value
         assert math.isfinite(want)
@@ -238,3 +252,4 @@ def _check_psi(got, ref, cur):
         r, c = oracle[name]
         assert value == pytest.approx(_numpy_psi(r, c), abs=1e-9), name
         assert fastdrift.psi(r, c) == pytest.approx(value, abs=1e-9), name
+    return snap

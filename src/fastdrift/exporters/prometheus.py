@@ -22,6 +22,7 @@ name                                            type       labels               
 ``fastdrift_feature_missing_total``             counter    ``feature``, ``role``         null + NaN values
 ``fastdrift_feature_reference_share``           gauge      ``feature``, ``role``, ``bin``  share of the reference's values in the bin
 ``fastdrift_feature_reference_missing_ratio``   gauge      ``feature``, ``role``         null + NaN share in the reference
+``fastdrift_feature_reference_rows``            gauge      ``feature``, ``role``         non-missing values in the reference
 ``fastdrift_latency_seconds``                   histogram                                serving latency, buckets 2^(k/8) s
 ``fastdrift_rows_total``                        counter                                  rows counted
 ``fastdrift_errors_total``                      counter                                  rows flagged as failed
@@ -121,6 +122,7 @@ def _families():
           labels=["feature", "role", "bin"]),
         g("fastdrift_feature_reference_missing_ratio", "Null or NaN share in the reference",
           labels=["feature", "role"]),
+        g("fastdrift_feature_reference_rows", "Non-missing values in the reference", labels=["feature", "role"]),
         HistogramMetricFamily("fastdrift_latency_seconds", "Serving latency (bucket bounds 2^(k/8) seconds)"),
         c("fastdrift_rows", "Rows counted since the monitor started"),
         c("fastdrift_errors", "Rows flagged as failed since the monitor started"),
@@ -210,11 +212,12 @@ class MonitorCollector:
 
 def _totals(f, t) -> None:
     bins, shares = f["fastdrift_feature_bin_rows"], f["fastdrift_feature_reference_share"]
-    for name, role, labels, share, ref_missing in t.columns:
+    for name, role, labels, share, ref_missing, ref_rows in t.columns:
         for label, c, p in zip(labels, t.bins[name].tolist(), share.tolist()):
             bins.add_metric([name, role, label], float(c))
             shares.add_metric([name, role, label], p)
         f["fastdrift_feature_missing"].add_metric([name, role], float(t.missing[name]))
+        f["fastdrift_feature_reference_rows"].add_metric([name, role], float(ref_rows))
         if _finite(ref_missing):
             f["fastdrift_feature_reference_missing_ratio"].add_metric([name, role], ref_missing)
     if t.latency is not None:

@@ -15,13 +15,15 @@ fleet's PSI, latency quantiles and error ratio over a window are PromQL expressi
 
 :func:`prometheus_rules` mirrors fastdrift's alert rules (tiers as ``severity``, ``for`` and
 ``resolve_after`` as ``for:`` / ``keep_firing_for:`` in multiples of the window, owner as a label,
-runbook and description as annotations). What PromQL cannot express is left out and listed in
-the result's notes: p-value gates (``max_pvalue``: no chi-square distribution in PromQL),
+runbook and description as annotations). A p-value gate (``max_pvalue``) compares the PSI
+statistic with the chi-square quantile by the Wilson-Hilferty approximation (PromQL has no
+chi-square distribution). What PromQL cannot express is left out and listed in the result's notes:
 ``cooldown``, drift metrics other than PSI, schema changes and KPI deltas.
 """
 from __future__ import annotations
 
 import re
+from statistics import NormalDist
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..alerts import Condition, Gate, Rule, default_rules, load_rules
@@ -55,6 +57,18 @@ def _win(metric: str, w: str, ws: int) -> str:
             f"(fastdrift_start_time_seconds < time() - {ws})) or {metric}")
 
 
+_REF_ROWS = "max by (feature, role) (fastdrift_feature_reference_rows)"
+
+
+def _pvalue_gate(n: _Names, max_pvalue: float) -> str:
+    """``p-value <= max_pvalue`` as PromQL: the PSI statistic at or above the chi-square quantile
+    with ``bins - 1`` degrees of freedom, by the Wilson-Hilferty approximation
+    ``d (1 - 2/(9d) + z sqrt(2/(9d)))^3`` (PromQL has no chi-square distribution)."""
+    z = NormalDist().inv_cdf(1.0 - max_pvalue)
+    d = f"({n.psi_bins} - 1)"
+    return f"{n.psi_statistic} >= on (feature, role) ({d} * (1 - 2 / (9 * {d}) + {z!r} * sqrt(2 / (9 * {d}))) ^ 3)"
+
+
 def _smooth(x: str) -> str:
     return f"({x} + {EPS!r} * ({x} == bool 0))"
 
@@ -73,6 +87,8 @@ class _Names:
         self.bin_share = f"fastdrift:feature_bin_share:{w}"
         self.ref_share = "max by (feature, role, bin) (fastdrift_feature_reference_share)"
         self.psi = f"fastdrift:feature_psi:{w}"
+        self.psi_bins = f"fastdrift:feature_psi_bins:{w}"
+        self.psi_statistic = f"fastdrift:feature_psi_statistic:{w}"
         self.feature_rows = f"fastdrift:feature_rows:{w}"
         self.missing_ratio = f"fastdrift:feature_missing_ratio:{w}"
         self.ref_missing = "max by (feature, role) (fastdrift_feature_reference_missing_ratio)"
@@ -104,6 +120,11 @@ def _recording(n: _Names, w: str, ws: int) -> List[dict]:
         {"record": n.feature_rows, "expr": f"sum by (feature, role) ({n.bin_rows})"},
         {"record": n.bin_share, "expr": bin_share_expr},
         {"record": n.psi, "expr": _psi(n.bin_share, n.ref_share)},
+        # the PSI p-value's parts (metrics.psi_pvalue): bins holding any count, PSI * n*m / (n + m)
+        {"record": n.psi_bins, "expr": f"count by (feature, role) (({n.bin_share} + {n.ref_share}) > 0)"},
+        {"record": n.psi_statistic,
+         "expr": (f"{n.psi} * on (feature, role) ({n.feature_rows} * {_REF_ROWS} "
+                  f"/ ({n.feature_rows} + {_REF_ROWS}))")},
         {"record": n.missing_ratio,
          "expr": f"{missing} / (({missing} + {n.feature_rows}) > 0)"},
         {"record": n.latency_bucket, "expr": f"sum by (le) ({_win('fastdrift_latency_seconds_bucket', w, ws)})"},
@@ -170,6 +191,8 @@ def _leaf(c: Condition, n: _Names) -> str:
             raise _Untranslatable(f"drift metric {c.metric!r} (PromQL rules compute PSI)")
         sel = _sel("feature", c.features) if c.signal == "feature_drift" else '{role="prediction"}'
         e = f"{n.psi}{sel} {op} {t}"
+        if c.max_pvalue is not None:
+            e = f"({e}) and on (feature, role) ({_pvalue_gate(n, c.max_pvalue)})"
         if c.min_rows:
             e = f"({e}) and on (feature, role) ({n.feature_rows} >= {c.min_rows})"
     elif c.signal == "missingness":
@@ -235,9 +258,7 @@ def prometheus_rules(rules=None, window: str = "5m") -> Tuple[dict, List[str]]:
             except _Untranslatable as exc:
                 notes.append(f"rule {r.name!r} {sev}: not translated: {exc}")
                 continue
-            skipped = sorted({f"max_pvalue {c.max_pvalue:g}" for c in leaves if c.max_pvalue is not None})
-            if r.cooldown:
-                skipped.append(f"cooldown {r.cooldown}")
+            skipped = [f"cooldown {r.cooldown}"] if r.cooldown else []
             note = f"rule {r.name!r}: {', '.join(skipped)} not translated (PromQL has no equivalent)"
             if skipped and note not in notes:
                 notes.append(note)

@@ -249,7 +249,8 @@ class Totals:
 
     Attributes
     ----------
-    columns : tuple of (name, role, bin labels, reference shares, reference missing share)
+    columns : tuple of (name, role, bin labels, reference shares, reference missing share,
+        reference non-missing count)
         ``role`` is ``"feature"`` or ``"prediction"``.  Numeric bins are labelled
         ``"<index> [lo, hi)"`` (:func:`~fastdrift.metrics.bin_label`); categorical bins are the
         reference's categories then ``"<other>"``, which also counts categories the reference lacks.
@@ -286,7 +287,7 @@ class Totals:
             total = ref_counts.sum()
             share = ref_counts / total if total else np.zeros_like(ref_counts)
             missing = cp.missing_count / cp.count if cp.count else math.nan
-            meta.append((name, role, tuple(labels), share, float(missing)))
+            meta.append((name, role, tuple(labels), share, float(missing), int(total)))
         self.columns = tuple(meta)
         self.bins = {m[0]: np.zeros(len(m[2]), dtype=np.int64) for m in meta}
         self.missing = dict.fromkeys(self.bins, 0)
