@@ -98,45 +98,44 @@ class _Names:
         self.error_ratio = f"fastdrift:error_ratio:{w}"
 
 
+def _share(bin_rows: str) -> str:
+    """Per-bin shares of each column's rows (columns without rows are left out)."""
+    return f"{bin_rows} / on (feature, role) group_left () (sum by (feature, role) ({bin_rows}) > 0)"
+
+
 def _expressions(w: str, ws: int, sel: str = "") -> Dict[str, str]:
     """The raw PromQL of each signal over window ``w``, columns filtered by ``sel`` (the dashboard's)."""
     bins = f"sum by (feature, role, bin) ({_win('fastdrift_feature_bin_rows_total' + sel, w, ws)})"
-    share = f"({bins} / on (feature, role) group_left () (sum by (feature, role) ({bins}) > 0))"
-    ref = f"max by (feature, role, bin) (fastdrift_feature_reference_share{sel})"
     return {
-        "psi": _psi(share, ref),
+        "bin_rows": bins,
+        "psi": _psi(f"({_share(bins)})", f"max by (feature, role, bin) (fastdrift_feature_reference_share{sel})"),
         "latency_bucket": f"sum by (le) ({_win('fastdrift_latency_seconds_bucket', w, ws)})",
         "error_ratio": (f"sum({_win('fastdrift_errors_total', w, ws)}) / "
                         f"(sum({_win('fastdrift_error_flag_rows_total', w, ws)}) > 0)"),
+        "rows": f"sum({_win('fastdrift_rows_total', w, ws)})",
+        "missing": f"sum by (feature, role) ({_win('fastdrift_feature_missing_total', w, ws)})",
     }
 
 
 def _recording(n: _Names, w: str, ws: int) -> List[dict]:
-    bin_share_expr = (f"{n.bin_rows} / on (feature, role) group_left () "
-                      f"(sum by (feature, role) ({n.bin_rows}) > 0)")
-    missing = f"sum by (feature, role) ({_win('fastdrift_feature_missing_total', w, ws)})"
+    x = _expressions(w, ws)
     out = [
-        {"record": n.bin_rows, "expr": f"sum by (feature, role, bin) ({_win('fastdrift_feature_bin_rows_total', w, ws)})"},
+        {"record": n.bin_rows, "expr": x["bin_rows"]},
         {"record": n.feature_rows, "expr": f"sum by (feature, role) ({n.bin_rows})"},
-        {"record": n.bin_share, "expr": bin_share_expr},
+        {"record": n.bin_share, "expr": _share(n.bin_rows)},
         {"record": n.psi, "expr": _psi(n.bin_share, n.ref_share)},
         # the PSI p-value's parts (metrics.psi_pvalue): bins holding any count, PSI * n*m / (n + m)
         {"record": n.psi_bins, "expr": f"count by (feature, role) (({n.bin_share} + {n.ref_share}) > 0)"},
         {"record": n.psi_statistic,
          "expr": (f"{n.psi} * on (feature, role) ({n.feature_rows} * {_REF_ROWS} "
                   f"/ ({n.feature_rows} + {_REF_ROWS}))")},
-        {"record": n.missing_ratio,
-         "expr": f"{missing} / (({missing} + {n.feature_rows}) > 0)"},
-        {"record": n.latency_bucket, "expr": f"sum by (le) ({_win('fastdrift_latency_seconds_bucket', w, ws)})"},
+        {"record": n.missing_ratio, "expr": f"{x['missing']} / (({x['missing']} + {n.feature_rows}) > 0)"},
+        {"record": n.latency_bucket, "expr": x["latency_bucket"]},
     ]
     for q in ("0.5", "0.95", "0.99"):
         out.append({"record": n.latency, "expr": f"histogram_quantile({q}, {n.latency_bucket})",
                     "labels": {"quantile": q}})
-    out += [
-        {"record": n.rows, "expr": f"sum({_win('fastdrift_rows_total', w, ws)})"},
-        {"record": n.error_ratio, "expr": (f"sum({_win('fastdrift_errors_total', w, ws)}) / "
-                                           f"(sum({_win('fastdrift_error_flag_rows_total', w, ws)}) > 0)")},
-    ]
+    out += [{"record": n.rows, "expr": x["rows"]}, {"record": n.error_ratio, "expr": x["error_ratio"]}]
     return out
 
 
