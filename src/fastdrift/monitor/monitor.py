@@ -243,10 +243,12 @@ class Monitor:
 
     # -- export ------------------------------------------------------------------------------------------
     def prometheus_collector(self):
-        """A ``prometheus_client`` collector over the latest closed window and the active alerts.
+        """A ``prometheus_client`` collector: counters since this object was created (rows per
+        reference bin, latency buckets, rows, errors), the latest closed window and the alert states.
 
-        Scrapes read the last published (immutable) report under the monitor's lock and never run
-        kernels or rules, so a scrape cannot slow the request path.  Needs ``fastdrift[prometheus]``.
+        Scrapes read the counts (O(bins)) and the last published (immutable) report under the
+        monitor's locks and never run kernels or rules, so a scrape cannot slow the request path.
+        docs/prometheus.md lists the metrics.  Needs ``fastdrift[prometheus]``.
         """
         from ..exporters.prometheus import MonitorCollector  # optional dependency: prometheus_client
         return MonitorCollector(self._prometheus_source)
