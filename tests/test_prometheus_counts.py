@@ -143,6 +143,8 @@ def test_time_windows_export_the_last_window_end_and_late_drops():
     assert samples[("fastdrift_dropped_late_rows_total", ())] == 50
     assert samples[("fastdrift_rows_total", ())] == 100
     assert not [k for k in samples if k[0] == "fastdrift_alert_state"]  # no rules, no states
+    again, _ = _scrape(fastdrift.Monitor.from_bytes(m.to_bytes()))  # a restored monitor knows it too
+    assert again[("fastdrift_window_end_timestamp_seconds", ())] == end
 
 
 def test_restored_monitor_counts_only_its_own_rows(tmp_path):

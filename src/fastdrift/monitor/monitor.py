@@ -142,7 +142,9 @@ class Monitor:
         self.ingest = ingest
         self._started = time.time()  # the exported counters count from here (see Totals)
         self._rejected_base = ingest.rejected_total  # a restored count belongs to the saving process
-        self._last_close = math.nan  # when the last window closed: event time, or wall clock for rows
+        # when the last window closed: its end in event time, or the wall clock for row windows
+        by_time = ingest.config.window.by == "time"
+        self._last_close = float(reports[-1].window_end) if reports and by_time else math.nan
         self.observe = ingest.buffer.observe  # the request path: no Monitor frame (see class docstring)
         cfg = ingest.config
         if rules is None:
