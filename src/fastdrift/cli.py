@@ -1,4 +1,4 @@
-"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``.
+"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``, ``rules``.
 
 Exit status (``compare`` is a deployment gate, so 1 and 2 mean alerts, never errors):
 
