@@ -13,6 +13,11 @@
   ``extra_info["cells_per_s"]`` = 20e6 / median.  Two window settings: 5-minute
   windows sliding by 1 minute (16 windows closed by the batch) and 250k-row
   tumbling windows (4 windows).
+* ``monitor-scrape``: one Prometheus scrape (``generate_latest`` of a private registry) of a monitor
+  with 20 numeric features of 10 reference bins, a prediction and latency buckets, after 100k rows
+  (a few closed panes and an open one); the peer is the scrape of 20 default
+  ``prometheus_client.Histogram`` objects in the same run; ``collect`` times the collector alone
+  (the rest of a scrape is prometheus_client's text formatting).
 """
 import numpy as np
 import pyarrow as pa
@@ -91,6 +96,39 @@ def test_update_1m_rows_20_features(benchmark, reference, window):
                                 cells_per_s=cells / benchmark.stats.stats.median,
                                 windows=len(monitors[-1].reports()))
     assert monitors[-1].reports()
+
+
+@pytest.mark.benchmark(group="monitor-scrape")
+def test_scrape_20_features_10_bins(benchmark, reference):
+    from prometheus_client.exposition import generate_latest
+    m = _monitor(reference, {"by": "rows", "size": 30_000})
+    m.update(_table(100_000, seed=3))
+    reg = prometheus_client.CollectorRegistry(auto_describe=False)
+    reg.register(m.prometheus_collector())
+    text = benchmark.pedantic(generate_latest, args=(reg,), rounds=300, iterations=1, warmup_rounds=20)
+    benchmark.extra_info.update(n=1, features=20, role="fastdrift", series=text.count(b"\n"))
+    assert b"fastdrift_feature_bin_rows_total" in text
+
+
+@pytest.mark.benchmark(group="monitor-scrape")
+def test_collect_20_features_10_bins(benchmark, reference):
+    """The collector alone (counts read under the lock, families built), without text formatting."""
+    m = _monitor(reference, {"by": "rows", "size": 30_000})
+    m.update(_table(100_000, seed=3))
+    c = m.prometheus_collector()
+    fams = benchmark.pedantic(lambda: list(c.collect()), rounds=300, iterations=1, warmup_rounds=20)
+    benchmark.extra_info.update(n=1, features=20, role="fastdrift")
+    assert fams
+
+
+@pytest.mark.benchmark(group="monitor-scrape")
+def test_scrape_prometheus_histograms_x20_peer(benchmark):
+    from prometheus_client.exposition import generate_latest
+    reg = prometheus_client.CollectorRegistry()
+    for k in NAMES:
+        prometheus_client.Histogram(f"feature_{k}", "feature value", registry=reg).observe(0.5)
+    text = benchmark.pedantic(generate_latest, args=(reg,), rounds=300, iterations=1, warmup_rounds=20)
+    benchmark.extra_info.update(n=1, features=20, role="peer", series=text.count(b"\n"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The system packages the test suite runs for real, installed from Debian's packages when missing:
-# chromium (tests/test_report.py renders the HTML report headless) and a Java runtime (the Spark
-# tests start a local[2] JVM).  Part of README's test command, so a fresh machine gets them.
+# chromium (tests/test_report.py renders the HTML report headless), a Java runtime (the Spark
+# tests start a local[2] JVM) and prometheus with promtool (tests/test_prometheus_server.py runs a
+# real server on a temporary port; the package's own service is not needed).  Part of README's test command, so a fresh machine gets them.
 # Installs as root, or through `sudo -n` when that works; otherwise it names the command to run
 # and fails, so the tests never run without them and never skip.
 set -euo pipefail
@@ -10,8 +11,9 @@ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>
 if [ -z "${JAVA_HOME:-}" ] && ! command -v java >/dev/null 2>&1; then
     need+=(openjdk-17-jre-headless)
 fi
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then
-    echo "system-packages: chromium and java present"
+    echo "system-packages: chromium, java and prometheus present"
     exit 0
 fi
 if [ "$(id -u)" -eq 0 ]; then

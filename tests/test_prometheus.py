@@ -67,9 +67,9 @@ def test_scrape_latest_report_and_alert_states():
     # a p-value that was not computed is absent, not NaN
     assert ("fastdrift_feature_drift_pvalue", (("feature", 'we"ird\\name'), ("metric", "psi"))) not in got
     assert got[("fastdrift_feature_missing_ratio", (("feature", 'we"ird\\name'),))] == 0.5
-    assert got[("fastdrift_prediction_drift", (("column", "score"), ("metric", "psi")))] == 0.12
-    assert got[("fastdrift_latency_ms", (("quantile", "0.99"),))] == 95.5
-    assert got[("fastdrift_latency_ms", (("quantile", "0.5"),))] == 10.0
+    assert got[("fastdrift_prediction_drift", (("feature", "score"), ("metric", "psi")))] == 0.12
+    assert got[("fastdrift_window_latency_seconds", (("quantile", "0.99"),))] == pytest.approx(0.0955, rel=1e-12)
+    assert got[("fastdrift_window_latency_seconds", (("quantile", "0.5"),))] == pytest.approx(0.01, rel=1e-12)
     assert got[("fastdrift_error_ratio", ())] == 0.01
     assert got[("fastdrift_kpi_delta", (("kpi", "ctr"),))] == pytest.approx(-0.01)
     assert got[("fastdrift_schema_changes", ())] == 1.0

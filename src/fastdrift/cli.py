@@ -1,4 +1,4 @@
-"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``.
+"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``, ``rules``.
 
 Exit status (``compare`` is a deployment gate, so 1 and 2 mean alerts, never errors):
 
@@ -353,6 +353,29 @@ def _cmd_bench(args) -> int:
     return 0 if rc == 0 else EXIT_ERROR
 
 
+def _cmd_rules(args) -> int:
+    from .exporters.promrules import grafana_dashboard, parse_duration, rules_yaml
+    if not (args.prometheus or args.grafana):
+        raise InvalidInputError("rules: give --prometheus FILE and/or --grafana FILE")
+    parse_duration(args.window)
+    if args.prometheus:
+        text, notes = rules_yaml(args.rules, args.window)
+        _write_text(args.prometheus, text)
+        for line in notes:
+            print(f"fastdrift rules: {line}", file=sys.stderr)
+    if args.grafana:
+        _write_text(args.grafana, json.dumps(grafana_dashboard(args.window), indent=2) + "\n")
+    return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: {exc.strerror or exc}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fastdrift", description="Fast drift monitoring for ML systems.",
                      epilog="exit status: 0 ok / nothing fired, 1 warning, 2 critical, 3 unexpected error, "
@@ -404,6 +427,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--path", help="source checkout (default: the current directory)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("rules", help="write Prometheus recording/alerting rules and a Grafana dashboard "
+                                     "over the exported counters (fleet PSI, latency quantiles, errors)")
+    p.add_argument("--prometheus", metavar="FILE", help="Prometheus rules file (YAML) to write")
+    p.add_argument("--grafana", metavar="FILE", help="Grafana dashboard (JSON) to write")
+    p.add_argument("--rules", help="fastdrift alert rules file (YAML/TOML); default: built-in default rules")
+    p.add_argument("--window", default="5m", help="window of the recording rules (default 5m)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_rules)
     return parser
 
 

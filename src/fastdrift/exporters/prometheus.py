@@ -1,43 +1,68 @@
-"""Prometheus exposition of the latest window and the active alerts.
+"""Prometheus exposition of a monitor: counters Prometheus can sum across processes, and gauges
+of the latest window.
 
 :class:`MonitorCollector` implements prometheus_client's custom-collector
-protocol: it pulls ``(latest_report, active_alerts)`` from a callable at
-scrape time, so the numbers are always those of the last window the monitor
-produced and nothing is copied into global metric objects. :func:`serve`
-exposes it over HTTP on a private registry, bound to 127.0.0.1 unless told
-otherwise (drift numbers and feature names are internal information).
+protocol: it pulls an :class:`Exposition` (or a ``(latest_report,
+active_alerts)`` pair) from a callable at scrape time, so nothing is copied
+into global metric objects. :func:`serve` exposes it over HTTP on a private
+registry, bound to 127.0.0.1 unless told otherwise (drift numbers and feature
+names are internal information).
 
-Metrics (all gauges; ``_ms`` / ``_ratio`` follow Prometheus unit naming):
+Counters count since the monitor object was created (a restart, or a restore
+from a checkpoint, starts them at 0 again: Prometheus' ``rate`` / ``increase``
+handle the reset). Summed over instances, they give fleet PSI, latency
+quantiles and error ratios in PromQL (see docs/prometheus.md and
+:mod:`fastdrift.exporters.promrules`). Every name, its type and labels:
 
-==========================================  ==============================  ===========================================
-name                                        labels                          value
-==========================================  ==============================  ===========================================
-``fastdrift_feature_drift``                 ``feature``, ``metric``         drift of the feature vs the reference
-``fastdrift_feature_drift_pvalue``          ``feature``, ``metric``         p-value of the same bins (when computed)
-``fastdrift_feature_missing_ratio``         ``feature``                     null+NaN share in the window
-``fastdrift_prediction_drift``              ``column``, ``metric``          drift of the prediction
-``fastdrift_latency_ms``                    ``quantile``                    serving latency quantiles (0.5/0.95/0.99)
-``fastdrift_error_ratio``                                                   failed / total requests
-``fastdrift_kpi_delta``                     ``kpi``                         KPI mean minus reference mean
-``fastdrift_schema_changes``                                                schema changes seen in the window
-``fastdrift_window_rows``                                                   rows in the window
-``fastdrift_window_rejected_rows``                                          rows rejected by validation
-``fastdrift_window_closed``                                                 1 if the report is of a closed window
-``fastdrift_alert_state``                   ``rule``, ``severity``          1 pending, 2 firing (only active alerts)
-==========================================  ==============================  ===========================================
+==============================================  =========  ============================  ==========================================
+name                                            type       labels                        value
+==============================================  =========  ============================  ==========================================
+``fastdrift_feature_bin_rows_total``            counter    ``feature``, ``role``, ``bin``  rows per reference bin (``role``: feature
+                                                                                          or prediction)
+``fastdrift_feature_missing_total``             counter    ``feature``, ``role``         null + NaN values
+``fastdrift_feature_reference_share``           gauge      ``feature``, ``role``, ``bin``  share of the reference's values in the bin
+``fastdrift_feature_reference_missing_ratio``   gauge      ``feature``, ``role``         null + NaN share in the reference
+``fastdrift_feature_reference_rows``            gauge      ``feature``, ``role``         non-missing values in the reference
+``fastdrift_latency_seconds``                   histogram                                serving latency, buckets 2^(k/8) s
+``fastdrift_rows_total``                        counter                                  rows counted
+``fastdrift_errors_total``                      counter                                  rows flagged as failed
+``fastdrift_error_flag_rows_total``             counter                                  rows with a non-null error flag
+``fastdrift_rejected_rows_total``               counter                                  rows rejected as bad input
+``fastdrift_dropped_late_rows_total``           counter                                  late rows dropped (time windows)
+``fastdrift_latency_invalid_total``             counter                                  latencies that were negative or not finite
+``fastdrift_start_time_seconds``                gauge                                    when the counters started (Unix time)
+``fastdrift_window_end_timestamp_seconds``      gauge                                    end of the last closed window (event
+                                                                                          time; wall clock of its close for row
+                                                                                          windows)
+``fastdrift_alert_state``                       gauge      ``rule``, ``severity``        0 inactive, 1 pending, 2 firing (every
+                                                                                          configured rule and tier)
+``fastdrift_feature_drift``                     gauge      ``feature``, ``metric``       drift of the feature (latest window)
+``fastdrift_feature_drift_pvalue``              gauge      ``feature``, ``metric``       p-value of the same bins (when computed)
+``fastdrift_feature_missing_ratio``             gauge      ``feature``                   null + NaN share in the latest window
+``fastdrift_prediction_drift``                  gauge      ``feature``, ``metric``       drift of the prediction (latest window)
+``fastdrift_window_latency_seconds``            gauge      ``quantile``                  latency quantiles of the latest window
+``fastdrift_error_ratio``                       gauge                                    failed / flagged rows, latest window
+``fastdrift_kpi_delta``                         gauge      ``kpi``                       KPI mean minus reference mean
+``fastdrift_schema_changes``                    gauge                                    schema changes in the latest window
+``fastdrift_window_rows``                       gauge                                    rows in the latest window
+``fastdrift_window_rejected_rows``              gauge                                    rows rejected, latest window
+``fastdrift_window_closed``                     gauge                                    1 if the latest report is of a closed window
+==============================================  =========  ============================  ==========================================
 
-Non-finite values (a NaN p-value that was not computed, an error rate with
-no requests) are left out rather than exported as NaN, so ``absent()``
+Non-finite gauge values (a NaN p-value that was not computed, an error rate
+with no requests) are left out rather than exported as NaN, so ``absent()``
 alerts and dashboards see "no data" instead of a number.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 try:
-    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
     from prometheus_client.registry import CollectorRegistry
+    from prometheus_client.utils import floatToGoString
     from prometheus_client import start_http_server
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -45,29 +70,107 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ..errors import InvalidInputError
+from ..monitor.signals import LATENCY_EDGES_SECONDS
 from ..records import Alert, WindowReport
 
-__all__ = ["MonitorCollector", "serve", "ALERT_STATE_VALUES"]
+__all__ = ["MonitorCollector", "Exposition", "serve", "ALERT_STATE_VALUES", "METRIC_NAMES",
+           "LATENCY_BUCKET_FACTOR"]
 
-#: Value of ``fastdrift_alert_state`` per alert state.
+#: Value of ``fastdrift_alert_state`` per alert state (a configured tier that is neither is 0).
 ALERT_STATE_VALUES = {"pending": 1.0, "firing": 2.0}
+#: Ratio of consecutive ``fastdrift_latency_seconds`` bucket bounds: a ``histogram_quantile`` is within
+#: a factor of it of the exact quantile (relative error <= 2^(1/8) - 1, about 9.05 %).
+LATENCY_BUCKET_FACTOR = 2 ** (1 / 8)
 
-Source = Callable[[], Tuple[Optional[WindowReport], Sequence[Alert]]]
+
+@dataclass(frozen=True)
+class Exposition:
+    """What one scrape exports (built by the monitor from immutable copies).
+
+    report : the latest closed window or None;  alerts : active alerts
+    totals : a :class:`fastdrift.monitor.signals.Totals` (counts since ``start_time``) or None
+    rules : ``(rule, severity)`` of every configured tier (their state is exported, 0 when inactive)
+    start_time, window_end : Unix seconds (NaN when unknown)
+    rejected, dropped_late : rows since ``start_time``
+    """
+
+    report: Optional[WindowReport]
+    alerts: Sequence[Alert] = ()
+    totals: Any = None
+    rules: Tuple[Tuple[str, str], ...] = ()
+    start_time: float = math.nan
+    window_end: float = math.nan
+    rejected: int = 0
+    dropped_late: int = 0
+
+
+Source = Callable[[], Union[Exposition, Tuple[Optional[WindowReport], Sequence[Alert]]]]
 
 
 def _finite(v) -> bool:
     return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
 
 
+def _families():
+    """Empty families, in exposition order (name -> family)."""
+    g, c = GaugeMetricFamily, CounterMetricFamily
+    fams = (
+        c("fastdrift_feature_bin_rows", "Rows per reference bin since the monitor started",
+          labels=["feature", "role", "bin"]),
+        c("fastdrift_feature_missing", "Null or NaN values since the monitor started", labels=["feature", "role"]),
+        g("fastdrift_feature_reference_share", "Share of the reference's non-missing values in the bin",
+          labels=["feature", "role", "bin"]),
+        g("fastdrift_feature_reference_missing_ratio", "Null or NaN share in the reference",
+          labels=["feature", "role"]),
+        g("fastdrift_feature_reference_rows", "Non-missing values in the reference", labels=["feature", "role"]),
+        HistogramMetricFamily("fastdrift_latency_seconds", "Serving latency (bucket bounds 2^(k/8) seconds)"),
+        c("fastdrift_rows", "Rows counted since the monitor started"),
+        c("fastdrift_errors", "Rows flagged as failed since the monitor started"),
+        c("fastdrift_error_flag_rows", "Rows with a non-null error flag since the monitor started"),
+        c("fastdrift_rejected_rows", "Rows rejected as bad input since the monitor started"),
+        c("fastdrift_dropped_late_rows", "Late rows dropped since the monitor started"),
+        c("fastdrift_latency_invalid", "Negative or non-finite latencies since the monitor started"),
+        g("fastdrift_start_time_seconds", "When the counters started, Unix time"),
+        g("fastdrift_window_end_timestamp_seconds", "End of the last closed window, Unix time"),
+        g("fastdrift_alert_state", "Alert rule tiers: 0 inactive, 1 pending, 2 firing", labels=["rule", "severity"]),
+        g("fastdrift_feature_drift", "Feature drift vs the reference, latest window", labels=["feature", "metric"]),
+        g("fastdrift_feature_drift_pvalue",
+          "Sample-size-aware p-value of the feature drift (G-test / chi-square), latest window",
+          labels=["feature", "metric"]),
+        g("fastdrift_feature_missing_ratio", "Share of null or NaN values, latest window", labels=["feature"]),
+        g("fastdrift_prediction_drift", "Prediction drift vs the reference, latest window",
+          labels=["feature", "metric"]),
+        g("fastdrift_window_latency_seconds", "Serving latency quantiles, latest window", labels=["quantile"]),
+        g("fastdrift_error_ratio", "Failed / flagged requests, latest window"),
+        g("fastdrift_kpi_delta", "KPI mean minus reference mean, latest window", labels=["kpi"]),
+        g("fastdrift_schema_changes", "Schema changes against the reference, latest window"),
+        g("fastdrift_window_rows", "Rows in the latest window"),
+        g("fastdrift_window_rejected_rows", "Rows rejected by validation in the latest window"),
+        g("fastdrift_window_closed", "1 when the exported window is closed"),
+    )
+    return {f.name: f for f in fams}
+
+
+def _sample_names(fam) -> Tuple[str, ...]:
+    if fam.type == "counter":
+        return (fam.name + "_total",)
+    if fam.type == "histogram":
+        return tuple(fam.name + s for s in ("_bucket", "_sum", "_count"))
+    return (fam.name,)
+
+
+#: Every sample name the collector can emit (dashboards and generated rules use only these).
+METRIC_NAMES = frozenset(n for f in _families().values() for n in _sample_names(f))
+
+
 class MonitorCollector:
-    """A prometheus_client custom collector over the monitor's latest state.
+    """A prometheus_client custom collector over the monitor's state.
 
     Parameters
     ----------
     source : callable
-        ``source() -> (latest_report or None, active_alerts)``; called once
-        per scrape, from the HTTP server's thread, so it must be thread-safe
-        (e.g. return the monitor's last published, immutable report).
+        ``source() -> Exposition`` or ``(latest_report or None, active_alerts)``; called once per
+        scrape, from the HTTP server's thread, so it must be thread-safe.
     """
 
     def __init__(self, source: Source):
@@ -77,74 +180,81 @@ class MonitorCollector:
 
     def describe(self) -> list:
         """Empty families with the fixed names, so registering never calls ``source``."""
-        return [f for f in self._families()]
+        return list(_families().values())
 
-    @staticmethod
-    def _families():
-        return (
-            GaugeMetricFamily("fastdrift_feature_drift", "Feature drift vs the reference window",
-                              labels=["feature", "metric"]),
-            GaugeMetricFamily("fastdrift_feature_drift_pvalue",
-                              "Sample-size-aware p-value of the feature drift (G-test / chi-square)",
-                              labels=["feature", "metric"]),
-            GaugeMetricFamily("fastdrift_feature_missing_ratio", "Share of null or NaN values",
-                              labels=["feature"]),
-            GaugeMetricFamily("fastdrift_prediction_drift", "Prediction drift vs the reference window",
-                              labels=["column", "metric"]),
-            GaugeMetricFamily("fastdrift_latency_ms", "Serving latency quantiles in milliseconds",
-                              labels=["quantile"]),
-            GaugeMetricFamily("fastdrift_error_ratio", "Failed requests / requests in the window"),
-            GaugeMetricFamily("fastdrift_kpi_delta", "KPI mean minus reference mean", labels=["kpi"]),
-            GaugeMetricFamily("fastdrift_schema_changes", "Schema changes against the reference"),
-            GaugeMetricFamily("fastdrift_window_rows", "Rows in the window"),
-            GaugeMetricFamily("fastdrift_window_rejected_rows", "Rows rejected by validation in the window"),
-            GaugeMetricFamily("fastdrift_window_closed", "1 when the exported window is closed"),
-            GaugeMetricFamily("fastdrift_alert_state", "Active alerts: 1 pending, 2 firing",
-                              labels=["rule", "severity"]),
-        )
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Any]:
         """Yield one family per metric name (the prometheus_client protocol)."""
-        report, alerts = self.source()
-        (drift, pvalue, missing, pred, latency, error, kpi, schema, rows, rejected, closed,
-         alert_state) = self._families()
+        x = self.source()
+        if not isinstance(x, Exposition):
+            x = Exposition(*x)
+        f = _families()
+        if x.totals is not None:
+            _totals(f, x.totals)
+            f["fastdrift_rejected_rows"].add_metric([], float(x.rejected))
+            f["fastdrift_dropped_late_rows"].add_metric([], float(x.dropped_late))
+        for name, v in (("fastdrift_start_time_seconds", x.start_time),
+                        ("fastdrift_window_end_timestamp_seconds", x.window_end)):
+            if _finite(v):
+                f[name].add_metric([], float(v))
+        report = x.report
         if report is not None:
-            for name, s in sorted(report.features.items()):
-                if _finite(s.value):
-                    drift.add_metric([name, s.metric], float(s.value))
-                if _finite(s.pvalue):
-                    pvalue.add_metric([name, s.metric], float(s.pvalue))
-                if _finite(s.missing_cur):
-                    missing.add_metric([name], float(s.missing_cur))
-            p = report.prediction
-            if p is not None and _finite(p.value):
-                pred.add_metric([p.column, p.metric], float(p.value))
-            lat = report.latency
-            if lat is not None and lat.count > 0:
-                for q, v in (("0.5", lat.p50), ("0.95", lat.p95), ("0.99", lat.p99)):
-                    if _finite(v):
-                        latency.add_metric([q], float(v))
-            if _finite(report.error_rate):
-                error.add_metric([], float(report.error_rate))
-            for name, k in sorted(report.kpis.items()):
-                if _finite(k.delta):
-                    kpi.add_metric([name], float(k.delta))
-            schema.add_metric([], float(len(report.schema_changes)))
-            rows.add_metric([], float(report.rows))
-            rejected.add_metric([], float(report.rejected))
-            closed.add_metric([], 1.0 if report.closed else 0.0)
-        seen = {}
-        for a in alerts:
+            _gauges(f, report)
+        state = dict.fromkeys(x.rules, 0.0)
+        for a in x.alerts:
             v = ALERT_STATE_VALUES.get(a.state)
-            if v is None:
-                continue  # resolved alerts are not active
-            key = (a.rule, a.severity)
-            # one sample per label set (duplicates are invalid exposition)
-            seen[key] = max(seen.get(key, 0.0), v)
-        for (rule, sev), v in sorted(seen.items()):
-            alert_state.add_metric([rule, sev], v)
-        yield from (drift, pvalue, missing, pred, latency, error, kpi, schema, rows, rejected, closed,
-                    alert_state)
+            if v is not None:  # resolved alerts are not active
+                key = (a.rule, a.severity)
+                state[key] = max(state.get(key, 0.0), v)  # one sample per label set
+        for (rule, sev), v in sorted(state.items()):
+            f["fastdrift_alert_state"].add_metric([rule, sev], v)
+        yield from f.values()
+
+
+def _totals(f, t) -> None:
+    bins, shares = f["fastdrift_feature_bin_rows"], f["fastdrift_feature_reference_share"]
+    for name, role, labels, share, ref_missing, ref_rows in t.columns:
+        for label, c, p in zip(labels, t.bins[name].tolist(), share.tolist()):
+            bins.add_metric([name, role, label], float(c))
+            shares.add_metric([name, role, label], p)
+        f["fastdrift_feature_missing"].add_metric([name, role], float(t.missing[name]))
+        f["fastdrift_feature_reference_rows"].add_metric([name, role], float(ref_rows))
+        if _finite(ref_missing):
+            f["fastdrift_feature_reference_missing_ratio"].add_metric([name, role], ref_missing)
+    if t.latency is not None:
+        cum = t.latency.cumsum().tolist()
+        buckets = [(floatToGoString(e), float(n)) for e, n in zip(LATENCY_EDGES_SECONDS.tolist(), cum)]
+        buckets.append(("+Inf", float(cum[-1])))
+        f["fastdrift_latency_seconds"].add_metric([], buckets, max(t.latency_sum_ms, 0.0) / 1000.0)
+    for name, v in (("fastdrift_rows", t.rows), ("fastdrift_errors", t.errors),
+                    ("fastdrift_error_flag_rows", t.error_rows), ("fastdrift_latency_invalid", t.latency_invalid)):
+        f[name].add_metric([], float(v))
+
+
+def _gauges(f, report: WindowReport) -> None:
+    for name, s in sorted(report.features.items()):
+        if _finite(s.value):
+            f["fastdrift_feature_drift"].add_metric([name, s.metric], float(s.value))
+        if _finite(s.pvalue):
+            f["fastdrift_feature_drift_pvalue"].add_metric([name, s.metric], float(s.pvalue))
+        if _finite(s.missing_cur):
+            f["fastdrift_feature_missing_ratio"].add_metric([name], float(s.missing_cur))
+    p = report.prediction
+    if p is not None and _finite(p.value):
+        f["fastdrift_prediction_drift"].add_metric([p.column, p.metric], float(p.value))
+    lat = report.latency
+    if lat is not None and lat.count > 0:
+        for q, v in (("0.5", lat.p50), ("0.95", lat.p95), ("0.99", lat.p99)):
+            if _finite(v):
+                f["fastdrift_window_latency_seconds"].add_metric([q], float(v) / 1000.0)
+    if _finite(report.error_rate):
+        f["fastdrift_error_ratio"].add_metric([], float(report.error_rate))
+    for name, k in sorted(report.kpis.items()):
+        if _finite(k.delta):
+            f["fastdrift_kpi_delta"].add_metric([name], float(k.delta))
+    f["fastdrift_schema_changes"].add_metric([], float(len(report.schema_changes)))
+    f["fastdrift_window_rows"].add_metric([], float(report.rows))
+    f["fastdrift_window_rejected_rows"].add_metric([], float(report.rejected))
+    f["fastdrift_window_closed"].add_metric([], 1.0 if report.closed else 0.0)
 
 
 def serve(collector: MonitorCollector, port: int = 0, addr: str = "127.0.0.1"):

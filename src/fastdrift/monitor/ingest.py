@@ -48,7 +48,7 @@ from ..sketches import ColumnProfile, Profile, profile
 from ..sketches.profile import NUMERIC, column_kind
 from .buffers import ObserveBuffer
 from .config import MonitorConfig
-from .signals import Reference, WindowSketch, build_report
+from .signals import Reference, Totals, WindowSketch, build_report
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles"]
@@ -159,7 +159,7 @@ class Ingest:
         self._state = threading.Lock()
         self._emit = threading.Lock()
         self._plans: Dict[tuple, _Plan] = {}
-        self.windower = Windower(cfg.window, self._new_sketch)
+        self.windower = Windower(cfg.window, self._new_sketch, Totals(self.ref, cfg))
         self.rejected_total = 0
         self.last_error: Optional[str] = None
         names = cfg.feature_names()
@@ -359,8 +359,7 @@ class Ingest:
             n_good = int(good.sum())
             ws.latency_invalid += n - a.null_count - n_good
             if n_good:
-                ws.latency.update(v if n_good == n else v[good])
-                _ = ws.latency.n_centroids  # flush the buffer: identical state after a checkpoint round trip
+                ws.add_latency(v if n_good == n else v[good])
         if cfg.error is not None and plan.use.get(cfg.error):
             a = piece.column(cfg.error)
             hits = a if pat.is_boolean(a.type) else pc.not_equal(a, 0)
@@ -376,6 +375,11 @@ class Ingest:
         if keys is not None:
             ws.evidence.update(piece, keys, plan.evidence)
 
+    def totals(self) -> Totals:
+        """Counts since this object was created (closed panes plus the open ones, see :class:`Totals`)."""
+        with self._state:
+            return self.windower.lifetime.plus(self.windower.open.values())
+
     # -- checkpoints ---------------------------------------------------------------------------------
     def write_state(self, w: codec.Writer) -> None:
         """Append reference, panes, window ring and counters to ``w`` (hold :meth:`paused`)."""
@@ -389,6 +393,8 @@ class Ingest:
         ref = Reference.from_reader(codec.Reader(r.blob(), "monitor reference"))
         ingest = cls(None, config, on_closed, _ref=ref)
         ingest.windower.load(r.blob(), lambda b: WindowSketch.from_bytes(b, ref, config))
+        for ws in ingest.windower.open.values():  # counted by the process that saved them (see Totals)
+            ingest.windower.lifetime.add(ws, -1)
         ingest.rejected_total = r.u64()
         return ingest
 

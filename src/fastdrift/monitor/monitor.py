@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import threading
+import time
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..alerts import AlertEvaluator, default_rules, load_rules
@@ -139,6 +141,11 @@ class Monitor:
                reports: List[WindowReport]) -> None:
         """Own ``ingest``; ``rules`` None = ``config.rules`` or the default rules of the config."""
         self.ingest = ingest
+        self._started = time.time()  # the exported counters count from here (see Totals)
+        self._rejected_base = ingest.rejected_total  # a restored count belongs to the saving process
+        # when the last window closed: its end in event time, or the wall clock for row windows
+        by_time = ingest.config.window.by == "time"
+        self._last_close = float(reports[-1].window_end) if reports and by_time else math.nan
         self.observe = ingest.buffer.observe  # the request path: no Monitor frame (see class docstring)
         cfg = ingest.config
         if rules is None:
@@ -165,6 +172,9 @@ class Monitor:
         """The ingest stage's hand-over (any thread, window order): queue for evaluation."""
         with self._handover:
             self._unevaluated.extend(reports)
+        if reports:
+            by_time = self.ingest.config.window.by == "time"
+            self._last_close = float(reports[-1].window_end) if by_time else time.time()
 
     def _evaluate(self) -> None:
         with self._lock:
@@ -237,19 +247,28 @@ class Monitor:
 
     # -- export ------------------------------------------------------------------------------------------
     def prometheus_collector(self):
-        """A ``prometheus_client`` collector over the latest closed window and the active alerts.
+        """A ``prometheus_client`` collector: counters since this object was created (rows per
+        reference bin, latency buckets, rows, errors), the latest closed window and the alert states.
 
-        Scrapes read the last published (immutable) report under the monitor's lock and never run
-        kernels or rules, so a scrape cannot slow the request path.  Needs ``fastdrift[prometheus]``.
+        Scrapes read the counts (O(bins)) and the last published (immutable) report under the
+        monitor's locks and never run kernels or rules, so a scrape cannot slow the request path.
+        docs/prometheus.md lists the metrics.  Needs ``fastdrift[prometheus]``.
         """
         from ..exporters.prometheus import MonitorCollector  # optional dependency: prometheus_client
         return MonitorCollector(self._prometheus_source)
 
     def _prometheus_source(self):
+        from ..exporters.prometheus import Exposition  # optional dependency: prometheus_client
         with self._lock:
             latest = self._reports[-1] if self._reports else None
-        active = tuple(self.evaluator.active()) if self.evaluator is not None else ()
-        return latest, active
+        ev = self.evaluator
+        active = tuple(ev.active()) if ev is not None else ()
+        ing = self.ingest
+        return Exposition(
+            latest, active, totals=ing.totals(),
+            rules=tuple((r.name, sev) for r in ev.rules for sev, _ in r.tiers()) if ev is not None else (),
+            start_time=self._started, window_end=self._last_close,
+            rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total)
 
     def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
         """Serve :meth:`prometheus_collector` at ``http://addr:port/metrics`` (loopback by default).

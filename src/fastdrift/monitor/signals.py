@@ -2,8 +2,9 @@
 
 A :class:`WindowSketch` is the mergeable state of one pane (or of a window
 assembled from panes): per-feature histograms / categoricals over the
-reference's bins, the prediction's, a latency t-digest, error and KPI
-counters, schema changes seen, and an evidence sample.  :func:`build_report`
+reference's bins, the prediction's, a latency t-digest and fixed-edge latency
+buckets (:data:`LATENCY_EDGES_SECONDS`, what Prometheus aggregates across
+processes), error and KPI counters, schema changes seen, and an evidence sample.  :func:`build_report`
 turns one into the immutable report; it never mutates the sketch, so the
 monitor can compute reports outside its lock on copies.
 
@@ -23,14 +24,31 @@ import numpy as np
 
 from .. import codec
 from ..errors import CorruptStateError
-from ..metrics import ColumnDrift, column_drift
+from ..metrics import ColumnDrift, bin_label, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
-from ..sketches import ColumnProfile, Moments, Profile, TDigest
+from ..sketches import ColumnProfile, Histogram, Moments, Profile, TDigest
 from ..sketches.sample import jsonable, rows_from_json, rows_to_json
 from .config import MonitorConfig
 
-__all__ = ["Reference", "WindowSketch", "build_report", "window_drifts"]
+__all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "LATENCY_EDGES_SECONDS"]
+
+#: Latency bucket edges in seconds: 2^(k/8) for k = -104..56 (122 µs to 128 s), 161 edges. A
+#: quantile read from these buckets (``histogram_quantile``) lies in the same bucket as the exact
+#: one, so its relative error is at most 2^(1/8) - 1 ≈ 9.05 % for latencies inside the range
+#: (Prometheus' native histograms default to the same factor, schema 3).
+#: The buckets are counted on log2(seconds), where the edges k/8 are exact and equally spaced (one
+#: table probe per value, where the 161 geometric edges would need dozens); a latency within
+#: rounding of log2 of an edge may land in the neighbouring bucket, which the bound absorbs.
+_LOG2_EDGES = np.arange(-104, 57) / 8.0
+LATENCY_EDGES_SECONDS = np.exp2(_LOG2_EDGES)
+_latency_proto: list = []  # one empty bucket histogram; copies share its bin lookup table
+
+
+def _latency_buckets() -> Histogram:
+    if not _latency_proto:
+        _latency_proto.append(Histogram(_LOG2_EDGES))
+    return _latency_proto[0].copy()
 
 _QUANTILES = np.array([0.5, 0.95, 0.99])
 _COUNTERS = ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows")
@@ -90,6 +108,8 @@ class WindowSketch:
             empty[p].copy() if p is not None and p in empty else None)
         self.latency: Optional[TDigest] = (
             TDigest(config.tdigest_compression, name=config.latency) if config.latency else None)
+        self.latency_buckets: Optional[Histogram] = _latency_buckets() if config.latency else None
+        self.latency_sum = 0.0  # milliseconds, of the values in latency_buckets
         self.kpis: Dict[str, Moments] = {k: Moments(name=k) for k in config.kpis}
         self.rows = 0
         self.rejected = 0
@@ -116,6 +136,14 @@ class WindowSketch:
             lo, hi = float(ts.min()), float(ts.max())
             self.ts_min, self.ts_max = min(self.ts_min, lo), max(self.ts_max, hi)
 
+    def add_latency(self, v: np.ndarray) -> None:
+        """Count valid latencies (finite, >= 0, milliseconds) into the t-digest and the buckets."""
+        self.latency.update(v)
+        _ = self.latency.n_centroids  # flush the buffer: identical state after a checkpoint round trip
+        with np.errstate(divide="ignore"):  # 0 ms -> -inf: the lowest bucket
+            self.latency_buckets.update(np.log2(v * 1e-3))
+        self.latency_sum += float(v.sum())
+
     # -- merge / copy ------------------------------------------------------------
     def merge(self, other: "WindowSketch") -> "WindowSketch":
         for n, cp in self.features.items():
@@ -125,6 +153,8 @@ class WindowSketch:
         if self.latency is not None:
             self.latency.merge(other.latency)
             _ = self.latency.n_centroids  # flush now: state then survives a byte round trip exactly
+            self.latency_buckets.merge(other.latency_buckets)
+            self.latency_sum += other.latency_sum
         for n, m in self.kpis.items():
             m.merge(other.kpis[n])
         for a in _COUNTERS:
@@ -156,6 +186,8 @@ class WindowSketch:
         w.f64(self.ts_min).f64(self.ts_max)
         w.json([[c.column, c.change, c.expected, c.observed] for c in self.schema.values()])
         w.json(rows_to_json(self.evidence.rows), default=jsonable)
+        if self.latency_buckets is not None:  # a trailer: sketches written before it have none
+            w.blob(self.latency_buckets.to_bytes()).f64(self.latency_sum)
         return w.getvalue()
 
     @classmethod
@@ -193,8 +225,108 @@ class WindowSketch:
         for col, change, exp, obs in changes:
             ws.schema[(col, change)] = SchemaChange(col, change, exp, obs)
         ws.evidence.add(rows_from_json(r.json("evidence"), "window sketch"))
+        if ws.latency_buckets is not None and r.remaining:  # absent from older checkpoints: count from now
+            h = Histogram.from_bytes(r.blob())
+            if not np.array_equal(h.edges, ws.latency_buckets.edges):
+                raise CorruptStateError("window sketch: latency buckets on other edges")
+            ws.latency_buckets.merge(h)
+            ws.latency_sum = r.f64()
+            if not (math.isfinite(ws.latency_sum) and ws.latency_sum >= 0):
+                raise CorruptStateError(f"window sketch: latency sum {ws.latency_sum!r}")
         r.done()
         return ws
+
+
+# -- lifetime totals -----------------------------------------------------------------------------
+
+class Totals:
+    """Counts since this monitor object was created, on the reference's bins: what Prometheus sums.
+
+    Each closed pane is added once (:meth:`add`, O(bins)); a reader adds the open panes to a copy
+    (:meth:`plus`).  Panes restored from a checkpoint were counted by the process that saved them,
+    so a restored monitor starts from minus their counts (``add(pane, -1)``) and exports only the
+    rows it saw itself.
+
+    Attributes
+    ----------
+    columns : tuple of (name, role, bin labels, reference shares, reference missing share,
+        reference non-missing count)
+        ``role`` is ``"feature"`` or ``"prediction"``.  Numeric bins are labelled
+        ``"<index> [lo, hi)"`` (:func:`~fastdrift.metrics.bin_label`); categorical bins are the
+        reference's categories then ``"<other>"``, which also counts categories the reference lacks.
+    bins : dict name -> int64 counts per bin;  missing : dict name -> null + NaN count
+    latency : int64 counts per latency bucket (``len(LATENCY_EDGES_SECONDS) + 1``) or None
+    latency_sum_ms, rows, errors, error_rows, latency_invalid : scalars
+    """
+
+    _SCALARS = ("rows", "errors", "error_rows", "latency_invalid")
+
+    def __init__(self, ref: Reference, config: MonitorConfig):
+        cols = ref.profile.columns
+        roles = [(n, "feature") for n in config.feature_names()]
+        if config.prediction is not None and config.prediction in cols:
+            roles.append((config.prediction, "prediction"))
+        meta, self._cat_index = [], {}
+        for name, role in roles:
+            cp = cols[name]
+            if cp.kind == "numeric":
+                h = cp.histogram
+                n = h.edges.size + 1
+                width = len(str(n - 1))
+                labels = [f"{i:0{width}d} {bin_label(h.edges, i)}" for i in range(n)]
+                ref_counts = h.counts.astype(np.float64)
+            else:
+                c = cp.categorical
+                labels = [str(v) for v in c.categories]
+                other = "<other>"
+                while other in labels:  # a reference category spelled "<other>" keeps its own bin
+                    other += "_"
+                labels.append(other)
+                ref_counts = np.append(c.counts, c.other_count).astype(np.float64)
+                self._cat_index[name] = {v: i for i, v in enumerate(c.categories)}
+            total = ref_counts.sum()
+            share = ref_counts / total if total else np.zeros_like(ref_counts)
+            missing = cp.missing_count / cp.count if cp.count else math.nan
+            meta.append((name, role, tuple(labels), share, float(missing), int(total)))
+        self.columns = tuple(meta)
+        self.bins = {m[0]: np.zeros(len(m[2]), dtype=np.int64) for m in meta}
+        self.missing = dict.fromkeys(self.bins, 0)
+        self.latency = np.zeros(LATENCY_EDGES_SECONDS.size + 1, dtype=np.int64) if config.latency else None
+        self.latency_sum_ms = 0.0
+        self.rows = self.errors = self.error_rows = self.latency_invalid = 0
+
+    def add(self, ws: "WindowSketch", sign: int = 1) -> "Totals":
+        """Add (``sign=-1``: subtract) the counts of one pane."""
+        parts = dict(ws.features)
+        if ws.prediction is not None:
+            parts[ws.config.prediction] = ws.prediction
+        for name, counts in self.bins.items():
+            cp = parts[name]
+            if cp.kind == "numeric":
+                counts += sign * cp.histogram.counts
+            else:
+                c, idx, other = cp.categorical, self._cat_index[name], counts.size - 1
+                for v, k in zip(c.categories, c.counts.tolist()):
+                    counts[idx.get(v, other)] += sign * k
+                counts[other] += sign * c.other_count
+            self.missing[name] += sign * cp.missing_count
+        if self.latency is not None and ws.latency_buckets is not None:
+            self.latency += sign * ws.latency_buckets.counts
+            self.latency_sum_ms += sign * ws.latency_sum
+        for a in self._SCALARS:
+            setattr(self, a, getattr(self, a) + sign * getattr(ws, a))
+        return self
+
+    def plus(self, panes) -> "Totals":
+        """A copy with ``panes`` added (the open panes at read time)."""
+        t = Totals.__new__(Totals)
+        t.__dict__.update(self.__dict__)
+        t.bins = {n: c.copy() for n, c in self.bins.items()}
+        t.missing = dict(self.missing)
+        t.latency = None if self.latency is None else self.latency.copy()
+        for ws in panes:
+            t.add(ws)
+        return t
 
 
 # -- signals -----------------------------------------------------------------------------------

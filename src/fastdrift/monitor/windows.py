@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import codec
 from .config import WindowSpec
-from .signals import WindowSketch
+from .signals import Totals, WindowSketch
 
 __all__ = ["Windower", "ClosedWindow", "MAX_EMPTY_PANES"]
 
@@ -43,7 +43,7 @@ ClosedWindow = Tuple[float, float, WindowSketch, float]  # start, end, merged sk
 class Windower:
     """Pane bookkeeping for one monitor.  Not thread-safe: the monitor holds its state lock."""
 
-    def __init__(self, spec: WindowSpec, new_sketch: Callable[[], WindowSketch]):
+    def __init__(self, spec: WindowSpec, new_sketch: Callable[[], WindowSketch], lifetime: Optional[Totals] = None):
         self.spec = spec
         self.by_time = spec.by == "time"
         self.pane = float(spec.pane) if self.by_time else int(spec.pane)
@@ -56,6 +56,8 @@ class Windower:
         self.row_seq = 0           # rows assigned so far (arrival order; also the evidence key counter)
         self.pending_dropped = 0
         self.pending_rejected = 0
+        self.lifetime = lifetime   # every closed pane is added to it (exported counters); not saved
+        self.dropped_total = 0     # late rows dropped since this object was created; not saved
 
     # -- assignment ------------------------------------------------------------
     def pane_sketch(self, pid: int) -> WindowSketch:
@@ -93,6 +95,7 @@ class Windower:
                 keep = np.flatnonzero(~late_mask)
                 pids = pids[keep]
         self.pending_dropped += late
+        self.dropped_total += late
         groups = []
         if pids.size:
             lo, hi = int(pids.min()), int(pids.max())
@@ -117,6 +120,8 @@ class Windower:
 
     # -- closing ---------------------------------------------------------------
     def _emit(self, pid: int, ws: WindowSketch) -> ClosedWindow:
+        if self.lifetime is not None:
+            self.lifetime.add(ws)
         while self.ring and self.ring[0][0] <= pid - self.k:
             self.ring.popleft()
         parts = list(self.ring) + [(pid, ws)]
