@@ -58,9 +58,12 @@ def test_observe_equals_update_of_the_same_rows():
     assert sa.latency.p50 == pytest.approx(sb.latency.p50, rel=0.02)
 
 
-@pytest.mark.parametrize("background", [True, False])
-def test_eight_threads_exact_totals(background):
-    m = core(window=WindowSpec(by="rows", size=5000), buffer_rows=128, background_flush=background)
+@pytest.mark.parametrize("background,overload", [(True, "block"), (False, "block"), (True, "shed"),
+                                                 (True, "sample")])
+def test_eight_threads_exact_totals(background, overload):
+    # "block": every request counted; "shed"/"sample": every request counted or counted as shed
+    m = core(window=WindowSpec(by="rows", size=5000), buffer_rows=128, background_flush=background,
+             overload=overload)
     per, threads = 4000, 8
     row = {k: 0.5 for k in NAMES} | {"seg": "a"}
 
@@ -88,10 +91,14 @@ def test_eight_threads_exact_totals(background):
     total = per * threads
     reps = m.reports()
     snap = m.snapshot()
-    assert sum(r.rows for r in reps) + snap.rows == total
-    assert [r.rows for r in reps] == [5000] * (total // 5000)
-    assert sum(r.errors for r in reps) + snap.errors == total // 10
-    assert sum(r.latency.count for r in reps) + snap.latency.count == total
+    counted = sum(r.rows for r in reps) + snap.rows
+    assert counted + m.shed == total
+    assert sum(r.shed for r in reps) + snap.shed == m.shed
+    assert [r.rows for r in reps] == [5000] * (counted // 5000)
+    assert sum(r.latency.count for r in reps) + snap.latency.count == counted
+    if overload == "block":
+        assert m.shed == 0 and counted == total
+        assert sum(r.errors for r in reps) + snap.errors == total // 10
     assert m.rejected == 0 and seen
 
 

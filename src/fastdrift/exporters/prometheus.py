@@ -7,7 +7,7 @@ produced and nothing is copied into global metric objects. :func:`serve`
 exposes it over HTTP on a private registry, bound to 127.0.0.1 unless told
 otherwise (drift numbers and feature names are internal information).
 
-Metrics (all gauges; ``_ms`` / ``_ratio`` follow Prometheus unit naming):
+Metrics (gauges, and one counter; ``_ms`` / ``_ratio`` / ``_total`` follow Prometheus naming):
 
 ==========================================  ==============================  ===========================================
 name                                        labels                          value
@@ -24,6 +24,8 @@ name                                        labels                          valu
 ``fastdrift_window_rejected_rows``                                          rows rejected by validation
 ``fastdrift_window_closed``                                                 1 if the report is of a closed window
 ``fastdrift_alert_state``                   ``rule``, ``severity``          1 pending, 2 firing (only active alerts)
+``fastdrift_observe_shed_total``                                            counter: ``observe`` requests shed under
+                                                                            overload (when the collector has ``shed``)
 ==========================================  ==============================  ===========================================
 
 Non-finite values (a NaN p-value that was not computed, an error rate with
@@ -36,7 +38,7 @@ import math
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 try:
-    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     from prometheus_client.registry import CollectorRegistry
     from prometheus_client import start_http_server
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -68,16 +70,27 @@ class MonitorCollector:
         ``source() -> (latest_report or None, active_alerts)``; called once
         per scrape, from the HTTP server's thread, so it must be thread-safe
         (e.g. return the monitor's last published, immutable report).
+    shed : callable, optional
+        ``shed() -> int``: requests the monitor's ``observe`` shed so far (a monotonic count),
+        exported as the counter ``fastdrift_observe_shed_total``.
     """
 
-    def __init__(self, source: Source):
+    def __init__(self, source: Source, shed: Optional[Callable[[], int]] = None):
         if not callable(source):
             raise InvalidInputError(f"MonitorCollector needs a callable source, got {source!r}")
+        if shed is not None and not callable(shed):
+            raise InvalidInputError(f"MonitorCollector shed must be callable, got {shed!r}")
         self.source = source
+        self.shed = shed
 
     def describe(self) -> list:
         """Empty families with the fixed names, so registering never calls ``source``."""
-        return [f for f in self._families()]
+        return [*self._families(), *([self._shed_family()] if self.shed is not None else [])]
+
+    @staticmethod
+    def _shed_family():
+        return CounterMetricFamily("fastdrift_observe_shed",
+                                   "observe() requests shed (not counted) because the monitor fell behind")
 
     @staticmethod
     def _families():
@@ -145,6 +158,10 @@ class MonitorCollector:
             alert_state.add_metric([rule, sev], v)
         yield from (drift, pvalue, missing, pred, latency, error, kpi, schema, rows, rejected, closed,
                     alert_state)
+        if self.shed is not None:
+            shed = self._shed_family()
+            shed.add_metric([], float(self.shed()))
+            yield shed
 
 
 def serve(collector: MonitorCollector, port: int = 0, addr: str = "127.0.0.1"):

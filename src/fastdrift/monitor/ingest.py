@@ -6,14 +6,15 @@ hands them to its ``on_closed`` callback; it keeps none (the
 
 Locks (in acquisition order) and what they guard:
 
-* the observe buffer lock (:mod:`.buffers`): held only to store one request;
 * ``_state``: panes, counters, the window ring; held while a batch is counted
   (kernels run here, over one batch or one micro-batch, never over a window)
   and while closed panes are merged (O(bins));
 * ``_emit``: the hand-over of closed reports.  It is taken *before* ``_state``
   is released, so ``on_closed`` sees windows in order even when several
   threads close windows, while metrics (PSI, contributions, quantiles) are
-  computed on merged copies with ``_state`` already released.
+  computed on merged copies with ``_state`` already released;
+* the observe buffer lock (:mod:`.buffers`): held only to store one request or to swap a
+  buffer; taken last (inside ``_state`` to move the buffer's call-path counters in).
 
 Bad input never corrupts state: a batch is checked against the expected
 schema before anything is counted.  Schema drift (a column missing, new, or of
@@ -120,6 +121,8 @@ class Ingest:
 
     Attributes
     ----------
+    on_tick : called (no arguments) on the buffer's worker after each timed flush
+
     buffer : the :class:`~fastdrift.monitor.buffers.ObserveBuffer` requests go to
         (``buffer.observe`` is the request path)
 
@@ -143,7 +146,9 @@ class Ingest:
         self._plans: Dict[tuple, _Plan] = {}
         self.windower = Windower(cfg.window, self._new_sketch)
         self.rejected_total = 0
+        self.shed_total = 0  # observe() requests shed under overload
         self.last_error: Optional[str] = None
+        self.on_tick: Optional[Callable[[], None]] = None
         names = cfg.feature_names()
         types = [self._arrow_type(n) for n in names]
         pred_type = self._arrow_type(cfg.prediction) if cfg.prediction else None
@@ -151,7 +156,8 @@ class Ingest:
             names, types, prediction=cfg.prediction, pred_type=pred_type, latency=cfg.latency,
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
-            strict=cfg.strict, background=cfg.background_flush)
+            strict=cfg.strict, background=cfg.background_flush, flush_interval=cfg.flush_interval,
+            overload=cfg.overload, on_tick=self._tick)
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
 
     def _arrow_type(self, name: str) -> pa.DataType:
@@ -176,12 +182,27 @@ class Ingest:
     def flush(self) -> None:
         """Push buffered observations through the kernels."""
         self.buffer.flush()
-        early, error = self.buffer.take_rejected()  # requests rejected on the call path, in no batch
+        with self._state:
+            self._absorb()
+
+    def _tick(self) -> None:
+        """The buffer's timed flush is done (worker thread): take its counters, then ``on_tick``."""
+        with self._state:
+            self._absorb()
+        if self.on_tick is not None:
+            self.on_tick()
+
+    def _absorb(self) -> None:
+        """Move the buffer's call-path counters into the windows (hold ``_state``): requests rejected
+        before any batch (a missing feature) and requests shed; each goes to the next window emitted."""
+        early, error, shed = self.buffer.take_counts()
         if early:
             self.last_error = error
-            with self._state:
-                self.windower.pending_rejected += early
-                self.rejected_total += early
+            self.windower.pending_rejected += early
+            self.rejected_total += early
+        if shed:
+            self.windower.pending_shed += shed
+            self.shed_total += shed
 
     def snapshot(self) -> WindowReport:
         """The open window so far (buffered observations included), ``closed=False``."""
@@ -253,10 +274,12 @@ class Ingest:
                 raise
             self.last_error = str(exc)
             with self._state:
+                self._absorb()
                 self.windower.pending_rejected += batch.num_rows + rejected
                 self.rejected_total += batch.num_rows + rejected
             return
         with self._state:
+            self._absorb()
             w = self.windower
             w.pending_rejected += rejected
             self.rejected_total += rejected

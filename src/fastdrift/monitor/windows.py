@@ -18,8 +18,9 @@ cover fewer than ``k`` panes (their ``window_start`` says so).
   gaps are skipped, since a day-long outage would otherwise emit thousands of
   empty windows at once).
 
-Rows rejected as bad input, and late drops, are attributed to the next
-window emitted, so each is counted in exactly one closed report.
+Rows rejected as bad input, late drops and requests shed by ``observe`` are
+attributed to the next window emitted, so each is counted in exactly one
+closed report.
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class Windower:
         self.row_seq = 0           # rows assigned so far (arrival order; also the evidence key counter)
         self.pending_dropped = 0
         self.pending_rejected = 0
+        self.pending_shed = 0      # observe() requests shed; kept in checkpoints by the Monitor
 
     # -- assignment ------------------------------------------------------------
     def pane_sketch(self, pid: int) -> WindowSketch:
@@ -125,7 +127,8 @@ class Windower:
             merged.merge(s)
         merged.dropped_late += self.pending_dropped
         merged.rejected += self.pending_rejected
-        self.pending_dropped = self.pending_rejected = 0
+        merged.shed += self.pending_shed
+        self.pending_dropped = self.pending_rejected = self.pending_shed = 0
         start, end = parts[0][0] * self.pane, (pid + 1) * self.pane
         if self.by_time:
             span = float(end - start)
@@ -177,6 +180,7 @@ class Windower:
             merged.merge(s)
         merged.dropped_late += self.pending_dropped
         merged.rejected += self.pending_rejected
+        merged.shed += self.pending_shed
         if self.by_time:
             if parts:
                 start = parts[0][0] * self.pane
