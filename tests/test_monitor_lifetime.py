@@ -113,8 +113,9 @@ def test_exit_flush_counts_and_evaluates_buffered_requests(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_forked_child_starts_with_an_empty_buffer_and_its_own_worker():
     m = fastdrift.Monitor(ref(), window=1000, rules=[], flush_interval=0, config=MonitorConfig(buffer_rows=8))
-    for i in range(13):  # one full buffer handed to the worker, 5 requests still buffered
+    for i in range(5):  # buffered; the first observe started the parent's worker
         m.observe({"a": float(i)})
+    assert m.ingest.buffer._worker.is_alive()
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report what it sees, never return into pytest
@@ -141,9 +142,9 @@ def test_forked_child_starts_with_an_empty_buffer_and_its_own_worker():
         os.waitpid(pid, 0)
     assert got, "the forked child did not answer (a worker it inherited never runs)"
     child = json.loads(got)
-    assert child == {"pending": 0, "rows": 11, "shed": 0, "n_cur": 11}  # none of the parent's 13
+    assert child == {"pending": 0, "rows": 11, "shed": 0, "n_cur": 11}  # none of the parent's 5
     snap = m.snapshot()
-    assert snap.rows == 13 and snap.features["a"].n_cur == 13  # the parent's, counted once, here
+    assert snap.rows == 5 and snap.features["a"].n_cur == 5  # the parent's, counted once, here
     m.close()
 
 
