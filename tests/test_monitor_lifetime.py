@@ -111,11 +111,13 @@ def test_exit_flush_counts_and_evaluates_buffered_requests(tmp_path):
 # -- 15: fork ---------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_forked_child_starts_with_an_empty_buffer_and_its_own_worker():
+def test_forked_child_counts_only_its_own_requests_with_its_own_worker():
     m = fastdrift.Monitor(ref(), window=1000, rules=[], flush_interval=0, config=MonitorConfig(buffer_rows=8))
-    for i in range(5):  # buffered; the first observe started the parent's worker
+    for i in range(8):  # a full buffer: the parent's worker counts it
         m.observe({"a": float(i)})
-    assert m.ingest.buffer._worker.is_alive()
+    poll(lambda: m.ingest.windower.row_seq == 8, "the parent's worker counts its full buffer")
+    for i in range(5):  # buffered
+        m.observe({"a": float(i)})
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report what it sees, never return into pytest
@@ -142,9 +144,10 @@ def test_forked_child_starts_with_an_empty_buffer_and_its_own_worker():
         os.waitpid(pid, 0)
     assert got, "the forked child did not answer (a worker it inherited never runs)"
     child = json.loads(got)
-    assert child == {"pending": 0, "rows": 11, "shed": 0, "n_cur": 11}  # none of the parent's 5
+    # none of the parent's 13, counted or buffered: each process counts the requests it observes
+    assert child == {"pending": 0, "rows": 11, "shed": 0, "n_cur": 11}
     snap = m.snapshot()
-    assert snap.rows == 5 and snap.features["a"].n_cur == 5  # the parent's, counted once, here
+    assert snap.rows == 13 and snap.features["a"].n_cur == 13  # the parent's, counted once, here
     m.close()
 
 
@@ -224,3 +227,59 @@ def test_checkpoint_shed_counts_are_validated():
         bad = codec.encode(kind, codec.Writer().json({**meta, "shed": shed}).getvalue(), payload)
         with pytest.raises(CorruptStateError, match="shed"):
             fastdrift.Monitor.from_bytes(bad)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_prefork_server_workers_count_only_their_own_requests(tmp_path):
+    # a real pre-fork server: gunicorn --preload imports the app (and its monitor, which has
+    # buffered 3 warm-up requests) in the master, then forks the workers
+    pytest.importorskip("gunicorn")
+    import socket
+    import urllib.request
+    (tmp_path / "svc.py").write_text(textwrap.dedent("""
+        import json, os
+        import numpy as np, pyarrow as pa, fastdrift
+        m = fastdrift.Monitor(pa.table({"a": np.random.default_rng(0).normal(size=500)}), window=10**6,
+                              rules=[], flush_interval=0.05)
+        for _ in range(3):
+            m.observe({"a": 0.0})  # in the master, before the fork: never counted by a worker
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/obs":
+                m.observe({"a": 1.0})
+                body = {"pid": os.getpid()}
+            else:
+                body = {"pid": os.getpid(), "rows": m.snapshot().rows, "shed": m.shed}
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(body).encode()]
+    """))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--preload", "-w", "2", "-b", f"127.0.0.1:{port}",
+                             "svc:app"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def get(path):
+        return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read())
+
+    try:
+        def up():
+            try:
+                get("/snap")
+                return True
+            except OSError:
+                return False
+        poll(up, "gunicorn answers")
+        served = {}
+        for _ in range(40):
+            pid = get("/obs")["pid"]
+            served[pid] = served.get(pid, 0) + 1
+        seen = {}
+        end = time.monotonic() + DEADLINE
+        while set(seen) != set(served) and time.monotonic() < end:  # ask every worker that served
+            r = get("/snap")
+            seen[r["pid"]] = r
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert set(seen) == set(served), (seen, served)
+    assert {pid: (r["rows"], r["shed"]) for pid, r in seen.items()} == {pid: (n, 0) for pid, n in served.items()}

@@ -30,6 +30,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -51,6 +52,17 @@ from .signals import Reference, WindowSketch, build_report
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles"]
+
+_live: "weakref.WeakSet[Ingest]" = weakref.WeakSet()  # restarted in a forked child
+
+
+def _after_fork_child() -> None:
+    for ingest in list(_live):
+        ingest._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_child)
 
 
 # -- reference ------------------------------------------------------------------------------------
@@ -159,6 +171,16 @@ class Ingest:
             strict=cfg.strict, background=cfg.background_flush, flush_interval=cfg.flush_interval,
             overload=cfg.overload, on_tick=self._tick)
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
+        _live.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: count from zero, with fresh locks.  What the parent counted or had
+        buffered stays the parent's (its buffer resets itself), so each row is counted by one process."""
+        self._state = threading.Lock()
+        self._emit = threading.Lock()
+        self.windower.drop_counts()
+        self.rejected_total = self.shed_total = 0
+        self.last_error = None
 
     def _arrow_type(self, name: str) -> pa.DataType:
         """The Arrow type a buffered request's value of ``name`` is stored as."""

@@ -43,6 +43,15 @@ _log = logging.getLogger(__name__)
 _live: "weakref.WeakSet[Monitor]" = weakref.WeakSet()  # flushed at interpreter exit
 
 
+def _after_fork_child() -> None:
+    for m in list(_live):  # fresh locks; windows the parent closed are the parent's to evaluate
+        m._lock, m._handover, m._unevaluated = threading.Lock(), threading.Lock(), []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_child)
+
+
 @atexit.register
 def _flush_at_exit() -> None:
     for m in list(_live):

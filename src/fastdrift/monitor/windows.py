@@ -197,6 +197,16 @@ class Windower:
             span = merged.ts_max - merged.ts_min if merged.ts_max > merged.ts_min else math.nan
         return start, end, merged, span
 
+    def drop_counts(self) -> None:
+        """Forget every row counted or pending (a forked child counts only its own rows, so each
+        row is in one process's windows).  Row windows go on from the next pane boundary, time
+        windows from the same watermark."""
+        self.open = {}
+        self.ring.clear()
+        self.pending_dropped = self.pending_rejected = self.pending_shed = 0
+        if not self.by_time:
+            self.row_seq = -(-self.row_seq // self.pane) * self.pane
+
     # -- bytes -------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         w = codec.Writer()
