@@ -46,7 +46,7 @@ from ..schema import schema_changes as changes_of
 from .. import codec
 from ..sketches import ColumnProfile, Profile, profile
 from ..sketches.profile import NUMERIC, column_kind
-from .buffers import ObserveBuffer
+from .buffers import ObserveBuffer, offer_gil
 from .config import MonitorConfig
 from .signals import Reference, WindowSketch, build_report
 from .windows import Windower
@@ -380,6 +380,7 @@ class Ingest:
         cfg = self.config
         n = piece.num_rows
         for name, cp in ws.features.items():
+            offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
             cp.update(self._col(piece, plan, name))
         if ws.prediction is not None:
             ws.prediction.update(self._col(piece, plan, cfg.prediction))
