@@ -33,29 +33,31 @@ def core(**kw):
     return mon(ref_table(), MonitorConfig(**base))
 
 
-def test_observe_equals_update_of_the_same_rows():
-    a, b = core(), core()
+@pytest.mark.parametrize("n,buffer_rows", [(700, 256), (2500, 4096)])  # 2500: transposed in chunks
+def test_observe_equals_update_of_the_same_rows(n, buffer_rows):
+    a, b = core(buffer_rows=buffer_rows), core()
     rng = np.random.default_rng(1)
     rows = [{**{k: float(v) for k, v in zip(NAMES, rng.normal(size=20))}, "seg": "a" if i % 3 else "b"}
-            for i in range(700)]
-    preds, lats = rng.random(700), rng.exponential(10, 700)
+            for i in range(n)]
+    preds, lats = rng.random(n), rng.exponential(10, n)
     for i, r in enumerate(rows):
         a.observe(r, float(preds[i]), latency_ms=float(lats[i]), error=i % 7 == 0, request_id=str(i))
     sa = a.snapshot()
     batch = pa.table({**{k: [r[k] for r in rows] for k in NAMES + ["seg"]}, "pred": preds, "lat": lats,
-                      "err": [i % 7 == 0 for i in range(700)], "rid": [str(i) for i in range(700)]})
+                      "err": [i % 7 == 0 for i in range(n)], "rid": [str(i) for i in range(n)]})
     b.update(batch)
     sb = b.snapshot()
-    assert sa.rows == sb.rows == 700
+    assert sa.rows == sb.rows == n and sa.shed == 0
     # counts, PSI, contributions, p-values identical; means up to float reassociation across micro-batches
     strip = lambda fs: {k: dataclasses.replace(v, mean_cur=None) for k, v in fs.items()}
     assert strip(sa.features) == strip(sb.features)
     for k in NAMES:
         assert sa.features[k].mean_cur == pytest.approx(sb.features[k].mean_cur, rel=1e-12, abs=1e-15)
     assert dataclasses.replace(sa.prediction, mean_cur=None) == dataclasses.replace(sb.prediction, mean_cur=None)
-    assert sa.errors == sb.errors == 100
-    assert sa.latency.count == 700
+    assert sa.errors == sb.errors == len(range(0, n, 7))
+    assert sa.latency.count == n
     assert sa.latency.p50 == pytest.approx(sb.latency.p50, rel=0.02)
+    assert sa.evidence == sb.evidence  # same rows in the same order: the same sample
 
 
 @pytest.mark.parametrize("background,overload", [(True, "block"), (False, "block"), (True, "shed"),
