@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 import fastdrift
+from fastdrift.monitor import buffers
 
 NAMES = [f"f{i}" for i in range(20)]
 
@@ -80,17 +81,22 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--overload", default="shed", choices=("shed", "sample", "block"))
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--gil-slice", type=float, default=None,
+                    help="seconds the worker holds the GIL before offering it (buffers.GIL_SLICE)")
     ap.add_argument("--gc-freeze", action="store_true",
                     help="gc.freeze() after setup, as a latency-sensitive service does after its imports")
     args = ap.parse_args(argv)
 
+    if args.gil_slice is not None:
+        buffers.GIL_SLICE = args.gil_slice
     ref = _reference()
     rng = np.random.default_rng(1)
     pool = [{k: float(v) for k, v in zip(NAMES, rng.normal(size=20))} for _ in range(1024)]
     vals = [list(d.values()) for d in pool]
     print(f"# observe() tail: {args.rate:,.0f} calls/s for {args.seconds} s, 20 features; "
           f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load avg {os.getloadavg()[0]:.2f}, "
-          f"switch interval {sys.getswitchinterval() * 1e3:.1f} ms")
+          f"switch interval {sys.getswitchinterval() * 1e3:.1f} ms, worker GIL slice "
+          f"{buffers.GIL_SLICE * 1e3:.1f} ms")
     print(f"{'case':<40} {'calls':>8} {'calls/s':>9} {'p50 us':>7} {'p99 us':>7} {'p99.9 us':>8} "
           f"{'max us':>9} {'>1ms':>5} {'late99.9':>9} {'late max':>9}")
     try:

@@ -133,10 +133,10 @@ class Ingest:
 
     Attributes
     ----------
-    on_tick : called (no arguments) on the buffer's worker after each timed flush
-
     buffer : the :class:`~fastdrift.monitor.buffers.ObserveBuffer` requests go to
         (``buffer.observe`` is the request path)
+    on_tick : called (no arguments) on the buffer's worker after each timed flush
+    shed_total : ``observe`` requests shed under overload so far
 
     Notes
     -----
