@@ -114,8 +114,12 @@ def test_bad_requests_are_counted_not_raised():
     m.observe(good, 0.2, latency_ms="slow")                  # latency not a number
     m.observe([1.0] * 3, 0.2)                                 # wrong number of values
     m.observe(good, 0.2, latency_ms=float("nan"))           # NaN latency: row kept, latency invalid
+    m.observe("x" * 21, 0.2)                                  # a string is not a sequence of values
+    m.observe([[1.0, 2.0]] * 21, 0.2)                         # a nested sequence
+    m.observe([1.0] * 20 + [["a", "b"]], 0.2)                 # one value is a list
+    m.observe(7, 0.2)                                         # not a sequence
     s = m.snapshot()
-    assert s.rows == 2 and s.rejected == 5 and m.rejected == 5
+    assert s.rows == 2 and s.rejected == 9 and m.rejected == 9
     assert s.latency.count == 1 and s.latency.invalid == 1
     assert m.last_error
 

@@ -30,8 +30,10 @@ Fork: a child process starts with an empty buffer, zero counters and no worker (
 Before a fork the parent waits for its worker to finish the batch it is counting, so the child
 never inherits a lock held by that thread.
 
-Feature rows are stored as the caller's sequence (or the tuple an ``itemgetter`` makes of a dict)
-and transposed into Arrow columns at flush: one ``pa.array(..., type=...)`` per column, which
+A request's feature values (a sequence in feature order, or the tuple an ``itemgetter`` makes of
+a dict) are copied into one row of a 2-D object array, so the request path keeps no new container
+alive: the collector's young generation does not fill up with buffered requests, and collections
+do not land on request threads.  At flush each column is one ``pa.array(..., type=...)``, which
 converts 4096 values in C and is *strict* (a string where a float is expected fails, where numpy
 would silently parse ``"1.5"``).  A column that fails is re-checked value by value and only the
 offending rows are rejected (counted, never raised) - the rest of the micro-batch goes through.
@@ -44,7 +46,6 @@ import queue
 import threading
 import time
 import weakref
-from itertools import chain
 from operator import itemgetter
 from collections.abc import Mapping
 from typing import Callable, List, Optional, Sequence
@@ -64,7 +65,6 @@ _FIELDS = ("feat", "pred", "lat", "err", "rid", "ts")
 _STOP = object()  # queued by close(): the worker exits when it reaches it
 _NO_WORKER = object()  # no thread needed (inline counting without a timer), or none could start
 _MAX_FREE = 2  # recycled slot sets kept besides the current one
-_CHUNK = 1024  # rows transposed in one step (~0.2 ms holding the GIL)
 #: Seconds the worker holds the GIL before it offers it to request threads (:func:`offer_gil`).
 GIL_SLICE = 0.0005
 _since = threading.local()
@@ -73,11 +73,14 @@ _held: list = []  # buffers whose counting lock the forking thread holds
 
 
 class _Slots:
+    """One buffer: a row of ``nf`` feature values per request (copied in, so the request path
+    leaves no new object alive for the garbage collector to visit), and one slot per other field."""
+
     __slots__ = _FIELDS
 
-    def __init__(self, cap: int):
+    def __init__(self, cap: int, nf: int):
         for f in _FIELDS:
-            setattr(self, f, np.empty(cap, dtype=object))
+            setattr(self, f, np.empty((cap, nf) if f == "feat" else cap, dtype=object))
 
     def clear(self, n: int) -> None:
         for f in _FIELDS:
@@ -137,7 +140,7 @@ class ObserveBuffer:
         self._lock = threading.Lock()        # the slots, the counters; never held while waiting
         self._wlock = threading.Lock()       # starting / stopping the worker
         self._count_lock = threading.RLock() # held by our threads while they count (a fork waits for it)
-        self._buf = _Slots(self.cap)
+        self._buf = _Slots(self.cap, self._nf)
         self._free: List[_Slots] = []
         self._n = 0
         self._q: "queue.Queue" = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -165,10 +168,11 @@ class ObserveBuffer:
             try:
                 features = self._getter(features)
             except KeyError as exc:
-                with self._lock:
-                    self.rejected_early += 1
-                    self.last_error = f"observe: feature {exc.args[0]!r} missing from the request"
+                self._reject(f"observe: feature {exc.args[0]!r} missing from the request")
                 return
+        elif isinstance(features, (str, bytes)) or _length(features) != self._nf:
+            self._reject(f"observe: features must be a mapping or a sequence of {self._nf} values")
+            return
         if ts is None and self._stamp:
             ts = time.time()
         with self._lock:
@@ -184,7 +188,13 @@ class ObserveBuffer:
                     return
                 k = 0
             b = self._buf
-            b.feat[k] = features
+            try:
+                b.feat[k] = features  # the values are copied into the row: `features` can be freed now
+            except (ValueError, TypeError):  # a value numpy takes for a nested sequence
+                b.feat[k] = None
+                self.rejected_early += 1
+                self.last_error = f"observe: features must be a mapping or a sequence of {self._nf} values"
+                return
             b.pred[k] = prediction
             b.lat[k] = latency_ms
             b.err[k] = error
@@ -224,10 +234,15 @@ class ObserveBuffer:
             raise InvalidInputError(f"observe: event time {self.event_time!r} must be a finite number of "
                                     f"seconds, got {ts!r}")
 
+    def _reject(self, error: str) -> None:
+        with self._lock:
+            self.rejected_early += 1
+            self.last_error = error
+
     def _take_locked(self) -> "_Slots":
         """Swap a fresh buffer in and return the current one (hold ``_lock``)."""
         full = self._buf
-        self._buf = self._free.pop() if self._free else _Slots(self.cap)
+        self._buf = self._free.pop() if self._free else _Slots(self.cap, self._nf)
         self._n = 0
         return full
 
@@ -237,7 +252,7 @@ class ObserveBuffer:
             self._q.put_nowait((self._buf, self._n))
         except queue.Full:
             return False
-        self._buf = self._free.pop() if self._free else _Slots(self.cap)
+        self._buf = self._free.pop() if self._free else _Slots(self.cap, self._nf)
         self._n = 0
         self._set_stride()
         return True
@@ -406,15 +421,7 @@ class ObserveBuffer:
         """(RecordBatch of the good rows, number of rejected rows, first rejection reasons)."""
         bad = np.zeros(n, dtype=bool)
         reasons: List[str] = []
-        rows = b.feat[:n].tolist()
-        for i, r in enumerate(rows):
-            try:
-                if len(r) != self._nf:
-                    raise TypeError
-            except TypeError:
-                bad[i] = True
-                if len(reasons) < 5:
-                    reasons.append(f"observe: features must be a mapping or a sequence of {self._nf} values")
+        feat = b.feat[:n]
         specs = [(name, t, None) for name, t in zip(self.names, self.types)]
         extra = []
         if self.prediction is not None:
@@ -430,15 +437,15 @@ class ObserveBuffer:
             extra.append((self.event_time, pa.float64(), b.ts[:n].tolist()))
         for attempt in range(2):
             good = np.flatnonzero(~bad) if bad.any() else None
-            use = rows if good is None else [rows[i] for i in good]
-            cols = _transpose(use, self._nf)
+            use = feat if good is None else feat[good]
             arrays, names, failed = [], [], False
             for j, (name, t, _) in enumerate(specs):
                 offer_gil()
-                arr = _convert(cols[j], t)
+                col = use[:, j]
+                arr = _convert(col, t)
                 if arr is None:
                     failed = True
-                    self._mark_bad(bad, good, cols[j], t, name, reasons)
+                    self._mark_bad(bad, good, col, t, name, reasons)
                 arrays.append(arr)
                 names.append(name)
             for name, t, vals in extra:
@@ -521,15 +528,11 @@ def offer_gil() -> None:
         _since.t = time.perf_counter()
 
 
-def _transpose(rows: list, nf: int) -> list:
-    """Rows -> columns, ``_CHUNK`` rows per step with the GIL offered in between."""
-    if len(rows) <= _CHUNK:
-        return list(zip(*rows)) if rows else [()] * nf
-    parts = []
-    for lo in range(0, len(rows), _CHUNK):
-        parts.append(list(zip(*rows[lo:lo + _CHUNK])))
-        offer_gil()
-    return [list(chain.from_iterable(p[j] for p in parts)) for j in range(nf)]
+def _length(x) -> int:
+    try:
+        return len(x)
+    except TypeError:
+        return -1
 
 
 def _convert(vals, t: pa.DataType) -> Optional[pa.Array]:
