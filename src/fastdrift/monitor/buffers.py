@@ -32,8 +32,8 @@ never inherits a lock held by that thread.
 
 A request's feature values (a sequence in feature order, or the tuple an ``itemgetter`` makes of
 a dict) are copied into one row of a 2-D object array, so the request path keeps no new container
-alive: the collector's young generation does not fill up with buffered requests, and collections
-do not land on request threads.  At flush each column is one ``pa.array(..., type=...)``, which
+alive: buffered requests do not fill the collector's young generation and make request threads
+run collections (``bench/bench_observe_tail.py`` counts them).  At flush each column is one ``pa.array(..., type=...)``, which
 converts 4096 values in C and is *strict* (a string where a float is expected fails, where numpy
 would silently parse ``"1.5"``).  A column that fails is re-checked value by value and only the
 offending rows are rejected (counted, never raised) - the rest of the micro-batch goes through.
