@@ -33,34 +33,39 @@ def core(**kw):
     return mon(ref_table(), MonitorConfig(**base))
 
 
-def test_observe_equals_update_of_the_same_rows():
-    a, b = core(), core()
+@pytest.mark.parametrize("n,buffer_rows", [(700, 256), (2500, 4096)])  # 2500: transposed in chunks
+def test_observe_equals_update_of_the_same_rows(n, buffer_rows):
+    a, b = core(buffer_rows=buffer_rows), core()
     rng = np.random.default_rng(1)
     rows = [{**{k: float(v) for k, v in zip(NAMES, rng.normal(size=20))}, "seg": "a" if i % 3 else "b"}
-            for i in range(700)]
-    preds, lats = rng.random(700), rng.exponential(10, 700)
+            for i in range(n)]
+    preds, lats = rng.random(n), rng.exponential(10, n)
     for i, r in enumerate(rows):
         a.observe(r, float(preds[i]), latency_ms=float(lats[i]), error=i % 7 == 0, request_id=str(i))
     sa = a.snapshot()
     batch = pa.table({**{k: [r[k] for r in rows] for k in NAMES + ["seg"]}, "pred": preds, "lat": lats,
-                      "err": [i % 7 == 0 for i in range(700)], "rid": [str(i) for i in range(700)]})
+                      "err": [i % 7 == 0 for i in range(n)], "rid": [str(i) for i in range(n)]})
     b.update(batch)
     sb = b.snapshot()
-    assert sa.rows == sb.rows == 700
+    assert sa.rows == sb.rows == n and sa.shed == 0
     # counts, PSI, contributions, p-values identical; means up to float reassociation across micro-batches
     strip = lambda fs: {k: dataclasses.replace(v, mean_cur=None) for k, v in fs.items()}
     assert strip(sa.features) == strip(sb.features)
     for k in NAMES:
         assert sa.features[k].mean_cur == pytest.approx(sb.features[k].mean_cur, rel=1e-12, abs=1e-15)
     assert dataclasses.replace(sa.prediction, mean_cur=None) == dataclasses.replace(sb.prediction, mean_cur=None)
-    assert sa.errors == sb.errors == 100
-    assert sa.latency.count == 700
+    assert sa.errors == sb.errors == len(range(0, n, 7))
+    assert sa.latency.count == n
     assert sa.latency.p50 == pytest.approx(sb.latency.p50, rel=0.02)
+    assert sa.evidence == sb.evidence  # same rows in the same order: the same sample
 
 
-@pytest.mark.parametrize("background", [True, False])
-def test_eight_threads_exact_totals(background):
-    m = core(window=WindowSpec(by="rows", size=5000), buffer_rows=128, background_flush=background)
+@pytest.mark.parametrize("background,overload", [(True, "block"), (False, "block"), (True, "shed"),
+                                                 (True, "sample")])
+def test_eight_threads_exact_totals(background, overload):
+    # "block": every request counted; "shed"/"sample": every request counted or counted as shed
+    m = core(window=WindowSpec(by="rows", size=5000), buffer_rows=128, background_flush=background,
+             overload=overload)
     per, threads = 4000, 8
     row = {k: 0.5 for k in NAMES} | {"seg": "a"}
 
@@ -88,10 +93,14 @@ def test_eight_threads_exact_totals(background):
     total = per * threads
     reps = m.reports()
     snap = m.snapshot()
-    assert sum(r.rows for r in reps) + snap.rows == total
-    assert [r.rows for r in reps] == [5000] * (total // 5000)
-    assert sum(r.errors for r in reps) + snap.errors == total // 10
-    assert sum(r.latency.count for r in reps) + snap.latency.count == total
+    counted = sum(r.rows for r in reps) + snap.rows
+    assert counted + m.shed == total
+    assert sum(r.shed for r in reps) + snap.shed == m.shed
+    assert [r.rows for r in reps] == [5000] * (counted // 5000)
+    assert sum(r.latency.count for r in reps) + snap.latency.count == counted
+    if overload == "block":
+        assert m.shed == 0 and counted == total
+        assert sum(r.errors for r in reps) + snap.errors == total // 10
     assert m.rejected == 0 and seen
 
 
@@ -105,8 +114,12 @@ def test_bad_requests_are_counted_not_raised():
     m.observe(good, 0.2, latency_ms="slow")                  # latency not a number
     m.observe([1.0] * 3, 0.2)                                 # wrong number of values
     m.observe(good, 0.2, latency_ms=float("nan"))           # NaN latency: row kept, latency invalid
+    m.observe("x" * 21, 0.2)                                  # a string is not a sequence of values
+    m.observe([[1.0, 2.0]] * 21, 0.2)                         # a nested sequence
+    m.observe([1.0] * 20 + [["a", "b"]], 0.2)                 # one value is a list
+    m.observe(7, 0.2)                                         # not a sequence
     s = m.snapshot()
-    assert s.rows == 2 and s.rejected == 5 and m.rejected == 5
+    assert s.rows == 2 and s.rejected == 9 and m.rejected == 9
     assert s.latency.count == 1 and s.latency.invalid == 1
     assert m.last_error
 

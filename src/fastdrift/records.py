@@ -138,6 +138,7 @@ class WindowReport:
     rows: int
     rejected: int = 0
     dropped_late: int = 0
+    shed: int = 0                         # observe() requests not counted: the monitor was overloaded
     throughput: float = math.nan          # rows per second of the window's span
     features: Mapping[str, DriftSignal] = field(default_factory=frozen_mapping)
     prediction: Optional[DriftSignal] = None

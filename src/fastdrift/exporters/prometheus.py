@@ -30,6 +30,7 @@ name                                            type       labels               
 ``fastdrift_rejected_rows_total``               counter                                  rows rejected as bad input
 ``fastdrift_dropped_late_rows_total``           counter                                  late rows dropped (time windows)
 ``fastdrift_latency_invalid_total``             counter                                  latencies that were negative or not finite
+``fastdrift_observe_shed_total``                counter                                  ``observe`` requests shed under overload
 ``fastdrift_start_time_seconds``                gauge                                    when the counters started (Unix time)
 ``fastdrift_window_end_timestamp_seconds``      gauge                                    end of the last closed window (event
                                                                                           time; wall clock of its close for row
@@ -91,7 +92,7 @@ class Exposition:
     totals : a :class:`fastdrift.monitor.signals.Totals` (counts since ``start_time``) or None
     rules : ``(rule, severity)`` of every configured tier (their state is exported, 0 when inactive)
     start_time, window_end : Unix seconds (NaN when unknown)
-    rejected, dropped_late : rows since ``start_time``
+    rejected, dropped_late : rows since ``start_time``;  shed : ``observe`` requests shed since then
     """
 
     report: Optional[WindowReport]
@@ -102,6 +103,7 @@ class Exposition:
     window_end: float = math.nan
     rejected: int = 0
     dropped_late: int = 0
+    shed: int = 0
 
 
 Source = Callable[[], Union[Exposition, Tuple[Optional[WindowReport], Sequence[Alert]]]]
@@ -130,6 +132,7 @@ def _families():
         c("fastdrift_rejected_rows", "Rows rejected as bad input since the monitor started"),
         c("fastdrift_dropped_late_rows", "Late rows dropped since the monitor started"),
         c("fastdrift_latency_invalid", "Negative or non-finite latencies since the monitor started"),
+        c("fastdrift_observe_shed", "observe() requests shed (not counted) because the monitor fell behind"),
         g("fastdrift_start_time_seconds", "When the counters started, Unix time"),
         g("fastdrift_window_end_timestamp_seconds", "End of the last closed window, Unix time"),
         g("fastdrift_alert_state", "Alert rule tiers: 0 inactive, 1 pending, 2 firing", labels=["rule", "severity"]),
@@ -192,6 +195,7 @@ class MonitorCollector:
             _totals(f, x.totals)
             f["fastdrift_rejected_rows"].add_metric([], float(x.rejected))
             f["fastdrift_dropped_late_rows"].add_metric([], float(x.dropped_late))
+            f["fastdrift_observe_shed"].add_metric([], float(x.shed))
         for name, v in (("fastdrift_start_time_seconds", x.start_time),
                         ("fastdrift_window_end_timestamp_seconds", x.window_end)):
             if _finite(v):

@@ -1,29 +1,51 @@
-"""Preallocated observe() buffers, flushed through the kernels in micro-batches.
+"""Preallocated observe() buffers, counted in micro-batches by one worker thread per monitor.
 
-The request path of :meth:`ObserveBuffer.observe` does no conversion and no
-kernel work: under a lock it stores references into preallocated slot arrays
-(one per field: feature row, prediction, latency, error flag, request id,
-event time) and bumps a counter.  When ``capacity`` slots are full the
-calling thread swaps in the spare buffer and queues the full one (the lock is
-released first); a background worker converts it into one Arrow RecordBatch,
-which the monitor ingests like any ``update()`` batch (``background=False``:
-the filling thread does it inline).  Cost per call: ``bench/bench_monitor.py``
-(``monitor-observe``).
+The request path (:meth:`ObserveBuffer.observe`) does no conversion and no kernel work, and never
+waits for the worker: under a short lock it stores references into preallocated slot arrays (one
+per field: feature row, prediction, latency, error flag, request id, event time) and bumps a
+counter.  When ``capacity`` slots are full the buffer is queued for the worker (at most
+:data:`QUEUE_DEPTH` wait) and a recycled one takes its place.  The worker, a daemon thread started
+at the first ``observe`` and stopped by :meth:`ObserveBuffer.close`, converts each queued buffer
+into one Arrow RecordBatch, which the monitor counts like an ``update()`` batch
+(``background=False``: the filling thread does it inline).  Cost per call:
+``bench/bench_monitor.py`` (``monitor-observe``); tail latency under load:
+``bench/bench_observe_tail.py``.
 
-Feature rows are stored as the caller's sequence (or the tuple an
-``itemgetter`` makes of a dict) and transposed into Arrow columns at flush:
-one ``pa.array(..., type=...)`` per column, which converts 4096 values in C
-and is *strict* (a string where a float is expected fails, where numpy would
-silently parse ``"1.5"``).  A column that fails is re-checked value by value
-and only the offending rows are rejected (counted, never raised) - the rest of
-the micro-batch goes through.
+Staleness: every ``flush_interval`` seconds the worker also queues the partly filled buffer,
+counts it and calls ``on_tick`` (the monitor evaluates the windows closed meanwhile), so a request
+is counted within about one interval at any request rate, not only when ``capacity`` requests
+have piled up.
+
+Overload, when the worker falls behind (``overload``):
+
+* ``"shed"``: with :data:`QUEUE_DEPTH` buffers waiting and the current one full, a request is not
+  stored; it is counted in the shed counter (:meth:`ObserveBuffer.take_counts`).
+* ``"sample"``: as the queue grows, only 1 request in 2**(waiting - 1) is stored, the others are
+  counted as shed; a full queue sheds as above.  The counted rows thin out evenly over time instead
+  of missing one contiguous burst.
+* ``"block"``: the request thread waits for the worker (back-pressure).
+
+Fork: a child process starts with an empty buffer, zero counters and no worker (its first
+``observe`` starts its own); the requests the parent had buffered are counted by the parent only.
+Before a fork the parent waits for its worker to finish the batch it is counting, so the child
+never inherits a lock held by that thread.
+
+A request's feature values (a sequence in feature order, or the tuple an ``itemgetter`` makes of
+a dict) are copied into one row of a 2-D object array, so the request path keeps no new container
+alive: buffered requests do not fill the collector's young generation and make request threads
+run collections (``bench/bench_observe_tail.py`` counts them).  At flush each column is one ``pa.array(..., type=...)``, which
+converts 4096 values in C and is *strict* (a string where a float is expected fails, where numpy
+would silently parse ``"1.5"``).  A column that fails is re-checked value by value and only the
+offending rows are rejected (counted, never raised) - the rest of the micro-batch goes through.
 """
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 import time
+import weakref
 from operator import itemgetter
 from collections.abc import Mapping
 from typing import Callable, List, Optional, Sequence
@@ -32,18 +54,33 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InvalidInputError
+from .config import OVERLOAD
 
-__all__ = ["ObserveBuffer"]
+__all__ = ["ObserveBuffer", "QUEUE_DEPTH", "GIL_SLICE", "offer_gil"]
+
+#: Full buffers that may wait for the worker before the overload policy applies.
+QUEUE_DEPTH = 4
 
 _FIELDS = ("feat", "pred", "lat", "err", "rid", "ts")
+_STOP = object()  # queued by close(): the worker exits when it reaches it
+_NO_WORKER = object()  # no thread needed (inline counting without a timer), or none could start
+_MAX_FREE = 2  # recycled slot sets kept besides the current one
+#: Seconds the worker holds the GIL before it offers it to request threads (:func:`offer_gil`).
+GIL_SLICE = 0.0005
+_since = threading.local()
+_live: "weakref.WeakSet[ObserveBuffer]" = weakref.WeakSet()  # reset in a forked child
+_held: list = []  # buffers whose counting lock the forking thread holds
 
 
 class _Slots:
+    """One buffer: a row of ``nf`` feature values per request (copied in, so the request path
+    leaves no new object alive for the garbage collector to visit), and one slot per other field."""
+
     __slots__ = _FIELDS
 
-    def __init__(self, cap: int):
+    def __init__(self, cap: int, nf: int):
         for f in _FIELDS:
-            setattr(self, f, np.empty(cap, dtype=object))
+            setattr(self, f, np.empty((cap, nf) if f == "feat" else cap, dtype=object))
 
     def clear(self, n: int) -> None:
         for f in _FIELDS:
@@ -64,11 +101,19 @@ class ObserveBuffer:
     sink : ``sink(batch, rejected, reasons)`` called with each converted micro-batch, outside the lock
     stamp_time : fill a missing ``ts`` with ``time.time()`` (event-time windows need one per row)
     strict : validate on the call path and raise InvalidInputError instead of counting a rejection
+    background : count full buffers on the worker thread (False: on the thread that filled them)
+    flush_interval : seconds between timed flushes of the partly filled buffer; 0 = none
+    overload : one of :data:`OVERLOAD`, what ``observe`` does when the worker falls behind
+    on_tick : called on the worker after each timed flush (the monitor evaluates closed windows)
     """
 
     def __init__(self, names: Sequence[str], types: Sequence[pa.DataType], *, prediction, pred_type,
                  latency, error, request_id, event_time, capacity: int,
-                 sink: Callable, stamp_time: bool, strict: bool, background: bool = True):
+                 sink: Callable, stamp_time: bool, strict: bool, background: bool = True,
+                 flush_interval: float = 0.0, overload: str = "shed",
+                 on_tick: Optional[Callable[[], None]] = None):
+        if overload not in OVERLOAD:
+            raise InvalidInputError(f"overload must be one of {OVERLOAD}, got {overload!r}")
         self.names = list(names)
         self.types = list(types)
         self._numeric = [pa.types.is_floating(t) for t in self.types]
@@ -81,53 +126,87 @@ class ObserveBuffer:
         nf = len(self.names)
         self._getter = itemgetter(*self.names) if nf > 1 else (lambda d, _k=self.names[0]: (d[_k],))
         self._nf = nf
-        self._lock = threading.Lock()
-        self._buf, self._spare = _Slots(self.cap), _Slots(self.cap)
+        self._background = background
+        self._interval = float(flush_interval)
+        self._overload = overload
+        # a full buffer waits on the request path for room in the queue unless requests may be shed
+        self._nonblocking = background and overload != "block"
+        self.on_tick = on_tick
+        self._reset()
+        _live.add(self)
+
+    def _reset(self) -> None:
+        """Fresh request-path state: new locks, an empty buffer and queue, zero counters, no worker."""
+        self._lock = threading.Lock()        # the slots, the counters; never held while waiting
+        self._wlock = threading.Lock()       # starting / stopping the worker
+        self._count_lock = threading.RLock() # held by our threads while they count (a fork waits for it)
+        self._buf = _Slots(self.cap, self._nf)
+        self._free: List[_Slots] = []
         self._n = 0
+        self._q: "queue.Queue" = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._worker = None
         self.rejected_early = 0   # rejected on the call path (missing key); flush rejections go to the sink
         self.last_error: Optional[str] = None
-        # Background flushing: full buffers go through a bounded FIFO to one worker thread, so a
-        # request thread never converts or counts (it blocks only if 4 micro-batches are already
-        # waiting: back-pressure instead of unbounded memory).  One worker keeps arrival order.
-        self._background = background
-        self._q: "queue.Queue" = queue.Queue(maxsize=4)
-        self._wlock = threading.Lock()
-        self._worker: Optional[threading.Thread] = None
+        self._shed = 0            # requests shed since the last take_counts()
+        self._seq = 0             # requests seen while sampling
+        self._stride = 1          # store 1 request in _stride ("sample" while the worker is behind)
         self._error: Optional[BaseException] = None
 
     # -- request path -------------------------------------------------------------
     def observe(self, features, prediction=None, *, latency_ms=None, error=False, request_id=None,
                 ts=None) -> None:
-        """Store one request.  Never raises for bad values unless strict (they are counted at flush)."""
+        """Store one request.  Never raises for bad values unless strict (they are counted at flush).
+
+        Never waits for the worker unless ``overload="block"``: when the worker is behind the
+        request is shed or sampled out, and counted.
+        """
+        if self._worker is None:
+            self._start_worker()
         if self._strict:
             self._validate(features, prediction, latency_ms, ts)
         if type(features) is dict or (not isinstance(features, (list, tuple)) and isinstance(features, Mapping)):
             try:
                 features = self._getter(features)
             except KeyError as exc:
-                with self._lock:
-                    self.rejected_early += 1
-                    self.last_error = f"observe: feature {exc.args[0]!r} missing from the request"
+                self._reject(f"observe: feature {exc.args[0]!r} missing from the request")
                 return
+        elif isinstance(features, (str, bytes)) or _length(features) != self._nf:
+            self._reject(f"observe: features must be a mapping or a sequence of {self._nf} values")
+            return
         if ts is None and self._stamp:
             ts = time.time()
         with self._lock:
+            if self._stride > 1:
+                self._seq += 1
+                if self._seq % self._stride:
+                    self._shed += 1
+                    return
             k = self._n
+            if k == self.cap:  # full, and the queue had no room when it filled
+                if not self._queue_locked():
+                    self._shed += 1
+                    return
+                k = 0
             b = self._buf
-            b.feat[k] = features
+            try:
+                b.feat[k] = features  # the values are copied into the row: `features` can be freed now
+            except (ValueError, TypeError):  # a value numpy takes for a nested sequence
+                b.feat[k] = None
+                self.rejected_early += 1
+                self.last_error = f"observe: features must be a mapping or a sequence of {self._nf} values"
+                return
             b.pred[k] = prediction
             b.lat[k] = latency_ms
             b.err[k] = error
             b.rid[k] = request_id
             b.ts[k] = ts
+            self._n = k + 1
             if k + 1 < self.cap:
-                self._n = k + 1
                 return
-            full = b
-            # the spare is out while another thread converts it: then allocate (rare; bounded by threads)
-            self._buf = self._spare if self._spare is not None else _Slots(self.cap)
-            self._spare = None
-            self._n = 0
+            if self._nonblocking:
+                self._queue_locked()  # no room: the buffer stays full and the next request retries
+                return
+            full = self._take_locked()
         self._hand_over(full, self.cap)
 
     def _validate(self, features, prediction, latency_ms, ts) -> None:
@@ -155,60 +234,174 @@ class ObserveBuffer:
             raise InvalidInputError(f"observe: event time {self.event_time!r} must be a finite number of "
                                     f"seconds, got {ts!r}")
 
-    def take_rejected(self):
-        """``(requests rejected on the call path since the last call, the last such error)``."""
+    def _reject(self, error: str) -> None:
+        with self._lock:
+            self.rejected_early += 1
+            self.last_error = error
+
+    def _take_locked(self) -> "_Slots":
+        """Swap a fresh buffer in and return the current one (hold ``_lock``)."""
+        full = self._buf
+        self._buf = self._free.pop() if self._free else _Slots(self.cap, self._nf)
+        self._n = 0
+        return full
+
+    def _queue_locked(self) -> bool:
+        """Queue the current buffer for the worker if there is room (hold ``_lock``); never waits."""
+        try:
+            self._q.put_nowait((self._buf, self._n))
+        except queue.Full:
+            return False
+        self._buf = self._free.pop() if self._free else _Slots(self.cap, self._nf)
+        self._n = 0
+        self._set_stride()
+        return True
+
+    def _set_stride(self) -> None:
+        if self._overload == "sample":
+            waiting = self._q.qsize()
+            self._stride = 1 << (waiting - 1) if waiting > 1 else 1
+
+    def take_counts(self):
+        """``(rejected on the call path, the last such error, shed)`` since the last call."""
         with self._lock:
             n, self.rejected_early = self.rejected_early, 0
-            return n, self.last_error
+            shed, self._shed = self._shed, 0
+            return n, self.last_error, shed
+
+    # -- the worker ------------------------------------------------------------------
+    def _start_worker(self) -> None:
+        with self._wlock:
+            if self._worker is not None:
+                return
+            if not self._background and self._interval <= 0:
+                self._worker = _NO_WORKER
+                return
+            t = threading.Thread(target=_work, args=(weakref.ref(self), self._q, self._interval),
+                                 name="fastdrift-monitor-flush", daemon=True)
+            try:
+                t.start()
+            except RuntimeError:  # interpreter shutting down: flush() counts on the calling thread
+                self._worker = _NO_WORKER
+                return
+            self._worker = t
+
+    def _worker_alive(self) -> bool:
+        w = self._worker
+        return isinstance(w, threading.Thread) and w.is_alive()
+
+    def _process(self, item) -> bool:
+        """Count one queued item (worker, or a flush that has no worker); False for a stop request."""
+        try:
+            if item is _STOP:
+                return False
+            if type(item) is threading.Event:  # a flush() marker: everything queued before it is counted
+                item.set()
+                return True
+            try:
+                with self._count_lock:
+                    self._drain(*item)
+            except BaseException as exc:  # kept for the next flush(); the worker keeps serving
+                self._error = exc
+            return True
+        finally:
+            self._q.task_done()
+            self._set_stride()
+
+    def _tick(self) -> bool:
+        """Timed flush (worker): queue the partly filled buffer, count what is queued, call ``on_tick``.
+
+        Returns False when a stop request was met.
+        """
+        if self._background:
+            with self._lock:
+                if self._n:
+                    self._queue_locked()  # no room: the queue is busy and flows anyway
+            for _ in range(self._q.qsize()):  # what is queued now; later buffers wait for the loop
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if not self._process(item):
+                    return False
+        else:
+            with self._lock:
+                n = self._n
+                full = self._take_locked() if n else None
+            if full is not None:
+                with self._count_lock:
+                    self._drain(full, n)
+        if self.on_tick is not None:
+            try:
+                with self._count_lock:
+                    self.on_tick()
+            except BaseException as exc:  # pragma: no cover - re-raised at the next flush()
+                self._error = exc
+        return True
 
     # -- flushing --------------------------------------------------------------------
     def flush(self) -> None:
-        """Count everything buffered or in flight before returning (monitor.flush/snapshot/save).
+        """Count everything buffered or queued before returning (monitor.flush/snapshot/save).
 
-        Re-raises (once) an exception a background flush hit, so it is never silently lost.
+        The caller may wait for the worker (this is never the request path).  Re-raises (once) an
+        exception a background flush hit, so it is never silently lost.
         """
         with self._lock:
             n = self._n
-            full = None
-            if n:
-                full = self._buf
-                self._buf, self._spare = (self._spare or _Slots(self.cap)), None
-                self._n = 0
+            full = self._take_locked() if n else None
         if full is not None:
             self._hand_over(full, n)
-        if self._background:
-            self._q.join()
+        if self._background and threading.current_thread() is self._worker:
+            self._drain_queue()  # flush() called back from on_tick: the worker cannot wait for itself
+        elif self._background:
+            done = threading.Event()
+            self._put(done)
+            while not done.wait(0.25):
+                if not self._worker_alive():
+                    self._drain_queue()
         err, self._error = self._error, None
         if err is not None:
             raise err
 
-    def _hand_over(self, slots: "_Slots", n: int) -> None:
-        if not self._background:
-            self._drain(slots, n)
-            return
-        self._q.put((slots, n))  # blocks only when 4 micro-batches wait (back-pressure)
-        with self._wlock:
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="fastdrift-monitor-flush",
-                                                daemon=True)
-                self._worker.start()
+    def close(self) -> None:
+        """Count everything buffered, then stop the worker (an ``observe`` after this starts a new one)."""
+        try:
+            self.flush()
+        finally:
+            with self._wlock:
+                w, self._worker = self._worker, None
+            if isinstance(w, threading.Thread) and w.is_alive():
+                self._q.put(_STOP)
+                if w is not threading.current_thread():
+                    w.join()
 
-    def _work(self) -> None:
+    def _put(self, item) -> None:
+        """Queue ``item`` for the worker, waiting for room (flush/close, never ``observe``)."""
+        if self._worker is None:
+            self._start_worker()
         while True:
             try:
-                slots, n = self._q.get(timeout=2.0)
-            except queue.Empty:
-                with self._wlock:  # exit when idle; a producer that put after this check starts a new one
-                    if self._q.empty():
-                        self._worker = None
-                        return
-                continue
+                self._q.put(item, timeout=0.25)
+                return
+            except queue.Full:
+                if not self._worker_alive():
+                    self._drain_queue()
+
+    def _drain_queue(self) -> None:
+        """Count what is queued on the calling thread (no worker runs: shutting down)."""
+        while True:
             try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return
+            self._process(item)
+
+    def _hand_over(self, slots: "_Slots", n: int) -> None:
+        if not self._background:
+            with self._count_lock:
                 self._drain(slots, n)
-            except BaseException as exc:  # kept for the next flush(); the worker keeps serving
-                self._error = exc
-            finally:
-                self._q.task_done()
+            return
+        self._put((slots, n))
 
     def pending(self) -> int:
         with self._lock:
@@ -220,23 +413,15 @@ class ObserveBuffer:
         finally:
             slots.clear(n)
             with self._lock:
-                if self._spare is None:
-                    self._spare = slots
+                if len(self._free) < _MAX_FREE:
+                    self._free.append(slots)
         self._sink(batch, rejected, reasons)
 
     def to_batch(self, b: _Slots, n: int):
         """(RecordBatch of the good rows, number of rejected rows, first rejection reasons)."""
         bad = np.zeros(n, dtype=bool)
         reasons: List[str] = []
-        rows = b.feat[:n].tolist()
-        for i, r in enumerate(rows):
-            try:
-                if len(r) != self._nf:
-                    raise TypeError
-            except TypeError:
-                bad[i] = True
-                if len(reasons) < 5:
-                    reasons.append(f"observe: features must be a mapping or a sequence of {self._nf} values")
+        feat = b.feat[:n]
         specs = [(name, t, None) for name, t in zip(self.names, self.types)]
         extra = []
         if self.prediction is not None:
@@ -252,14 +437,15 @@ class ObserveBuffer:
             extra.append((self.event_time, pa.float64(), b.ts[:n].tolist()))
         for attempt in range(2):
             good = np.flatnonzero(~bad) if bad.any() else None
-            use = rows if good is None else [rows[i] for i in good]
-            cols = list(zip(*use)) if use else [()] * self._nf
+            use = feat if good is None else feat[good]
             arrays, names, failed = [], [], False
             for j, (name, t, _) in enumerate(specs):
-                arr = _convert(cols[j], t)
+                offer_gil()
+                col = use[:, j]
+                arr = _convert(col, t)
                 if arr is None:
                     failed = True
-                    self._mark_bad(bad, good, cols[j], t, name, reasons)
+                    self._mark_bad(bad, good, col, t, name, reasons)
                 arrays.append(arr)
                 names.append(name)
             for name, t, vals in extra:
@@ -281,6 +467,72 @@ class ObserveBuffer:
                 bad[i if good is None else good[i]] = True
                 if len(reasons) < 5:
                     reasons.append(f"observe: column {name!r} expects {t}, got {type(v).__name__} {v!r:.40}")
+
+
+def _work(ref: "weakref.ref", q: "queue.Queue", interval: float) -> None:
+    """The worker loop.  It holds its buffer only while working, so a monitor nobody references
+    can be collected (the loop then ends at its next wake-up)."""
+    next_tick = time.monotonic() + interval if interval > 0 else math.inf
+    while True:
+        try:
+            item = q.get(timeout=min(5.0, max(0.0, next_tick - time.monotonic())))
+        except queue.Empty:
+            item = None
+        if item is _STOP:
+            q.task_done()
+            return
+        buf = ref()
+        if buf is None:
+            return
+        try:
+            if item is not None and not buf._process(item):
+                return
+            if time.monotonic() >= next_tick:
+                if not buf._tick():
+                    return
+                next_tick = time.monotonic() + interval
+        finally:
+            del buf
+
+
+def _before_fork() -> None:
+    # wait for our workers to finish the batch they count: the child must not inherit a held lock
+    for b in list(_live):
+        if b._count_lock.acquire(timeout=10.0):
+            _held.append(b)
+
+
+def _after_fork_parent() -> None:
+    while _held:
+        _held.pop()._count_lock.release()
+
+
+def _after_fork_child() -> None:
+    _held.clear()
+    for b in list(_live):
+        b._reset()  # the parent's buffered requests are the parent's to count
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
+                        after_in_child=_after_fork_child)
+
+
+def offer_gil() -> None:
+    """Called between the worker's steps (each well under 0.5 ms): once this thread has run
+    :data:`GIL_SLICE` seconds since it last offered, let a request thread waiting for the GIL run now
+    rather than after the interpreter's switch interval (5 ms by default)."""
+    now = time.perf_counter()
+    if now - getattr(_since, "t", 0.0) >= GIL_SLICE:
+        time.sleep(0)  # releases the GIL; a waiting thread takes it
+        _since.t = time.perf_counter()
+
+
+def _length(x) -> int:
+    try:
+        return len(x)
+    except TypeError:
+        return -1
 
 
 def _convert(vals, t: pa.DataType) -> Optional[pa.Array]:

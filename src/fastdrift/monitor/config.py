@@ -22,12 +22,14 @@ from ..sketches.profile import NUMERIC, Profile
 from ..sketches.sample import RowSample
 
 __all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_config", "spec_from_dict",
-           "config_from_dict", "config_to_dict", "METRICS"]
+           "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD"]
 
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
 METRICS = ("psi", "js", "hellinger", "tv")
 _KINDS = (None, "numeric", "categorical")
 _STRATEGIES = ("quantile", "uniform")
+#: What ``observe`` does when its worker falls behind (see :mod:`fastdrift.monitor.buffers`).
+OVERLOAD = ("shed", "sample", "block")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class MonitorConfig:
     ``strict`` makes bad input raise (default: counted as rejected and reported).
     ``buffer_rows`` is the micro-batch size of :meth:`observe` buffers; ``background_flush`` counts
     full micro-batches on a worker thread (default) instead of the request thread that filled them.
+    ``flush_interval`` (seconds, 0 = never) bounds how long a request waits in a partly filled
+    buffer; ``overload`` is what ``observe`` does when the worker falls behind: ``"shed"`` the
+    request (counted), ``"sample"`` (thin requests out, counting those left out) or ``"block"``.
     """
 
     features: Optional[Tuple[FeatureSpec, ...]] = None
@@ -131,6 +136,8 @@ class MonitorConfig:
     max_contributions: int = 10
     tdigest_compression: float = 100.0
     background_flush: bool = True
+    flush_interval: float = 1.0
+    overload: str = "shed"
     rules: Any = None
 
     def __post_init__(self):
@@ -269,6 +276,11 @@ def validate(c: MonitorConfig) -> None:
         v = getattr(c, key)
         if not _is_int(v) or v < lo:
             _fail(key, f"must be an integer >= {lo}, got {v!r}")
+    if not _is_num(c.flush_interval) or not (0 <= c.flush_interval <= 86400):
+        _fail("flush_interval", f"must be a number of seconds in [0, 86400] (0 = no timed flush), "
+                                f"got {c.flush_interval!r}")
+    if c.overload not in OVERLOAD:
+        _fail("overload", f"must be one of {OVERLOAD}, got {c.overload!r}")
     if not _is_num(c.tdigest_compression) or not (20 <= c.tdigest_compression <= 1000):
         _fail("tdigest_compression", f"must be a number in [20, 1000], got {c.tdigest_compression!r}")
 

@@ -6,14 +6,15 @@ hands them to its ``on_closed`` callback; it keeps none (the
 
 Locks (in acquisition order) and what they guard:
 
-* the observe buffer lock (:mod:`.buffers`): held only to store one request;
 * ``_state``: panes, counters, the window ring; held while a batch is counted
   (kernels run here, over one batch or one micro-batch, never over a window)
   and while closed panes are merged (O(bins));
 * ``_emit``: the hand-over of closed reports.  It is taken *before* ``_state``
   is released, so ``on_closed`` sees windows in order even when several
   threads close windows, while metrics (PSI, contributions, quantiles) are
-  computed on merged copies with ``_state`` already released.
+  computed on merged copies with ``_state`` already released;
+* the observe buffer lock (:mod:`.buffers`): held only to store one request or to swap a
+  buffer; taken last (inside ``_state`` to move the buffer's call-path counters in).
 
 Bad input never corrupts state: a batch is checked against the expected
 schema before anything is counted.  Schema drift (a column missing, new, or of
@@ -30,6 +31,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -46,12 +48,23 @@ from ..schema import schema_changes as changes_of
 from .. import codec
 from ..sketches import ColumnProfile, Profile, profile
 from ..sketches.profile import NUMERIC, column_kind
-from .buffers import ObserveBuffer
+from .buffers import ObserveBuffer, offer_gil
 from .config import MonitorConfig
 from .signals import Reference, Totals, WindowSketch, build_report
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles"]
+
+_live: "weakref.WeakSet[Ingest]" = weakref.WeakSet()  # restarted in a forked child
+
+
+def _after_fork_child() -> None:
+    for ingest in list(_live):
+        ingest._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_child)
 
 
 # -- reference ------------------------------------------------------------------------------------
@@ -140,6 +153,8 @@ class Ingest:
     ----------
     buffer : the :class:`~fastdrift.monitor.buffers.ObserveBuffer` requests go to
         (``buffer.observe`` is the request path)
+    on_tick : called (no arguments) on the buffer's worker after each timed flush
+    shed_total : ``observe`` requests shed under overload so far
 
     Notes
     -----
@@ -161,7 +176,9 @@ class Ingest:
         self._plans: Dict[tuple, _Plan] = {}
         self.windower = Windower(cfg.window, self._new_sketch, Totals(self.ref, cfg))
         self.rejected_total = 0
+        self.shed_total = 0  # observe() requests shed under overload
         self.last_error: Optional[str] = None
+        self.on_tick: Optional[Callable[[], None]] = None
         names = cfg.feature_names()
         types = [self._arrow_type(n) for n in names]
         pred_type = self._arrow_type(cfg.prediction) if cfg.prediction else None
@@ -169,8 +186,21 @@ class Ingest:
             names, types, prediction=cfg.prediction, pred_type=pred_type, latency=cfg.latency,
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
-            strict=cfg.strict, background=cfg.background_flush)
+            strict=cfg.strict, background=cfg.background_flush, flush_interval=cfg.flush_interval,
+            overload=cfg.overload, on_tick=self._tick)
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
+        _live.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: count from zero, with fresh locks.  What the parent counted or had
+        buffered stays the parent's (its buffer resets itself), so each row is counted by one process."""
+        self._state = threading.Lock()
+        self._emit = threading.Lock()
+        self.windower.drop_counts()
+        self.windower.lifetime = Totals(self.ref, self.config)  # exported counters: the child's own rows
+        self.windower.dropped_total = 0
+        self.rejected_total = self.shed_total = 0
+        self.last_error = None
 
     def _arrow_type(self, name: str) -> pa.DataType:
         """The Arrow type a buffered request's value of ``name`` is stored as: the reference's
@@ -197,12 +227,27 @@ class Ingest:
     def flush(self) -> None:
         """Push buffered observations through the kernels."""
         self.buffer.flush()
-        early, error = self.buffer.take_rejected()  # requests rejected on the call path, in no batch
+        with self._state:
+            self._absorb()
+
+    def _tick(self) -> None:
+        """The buffer's timed flush is done (worker thread): take its counters, then ``on_tick``."""
+        with self._state:
+            self._absorb()
+        if self.on_tick is not None:
+            self.on_tick()
+
+    def _absorb(self) -> None:
+        """Move the buffer's call-path counters into the windows (hold ``_state``): requests rejected
+        before any batch (a missing feature) and requests shed; each goes to the next window emitted."""
+        early, error, shed = self.buffer.take_counts()
         if early:
             self.last_error = error
-            with self._state:
-                self.windower.pending_rejected += early
-                self.rejected_total += early
+            self.windower.pending_rejected += early
+            self.rejected_total += early
+        if shed:
+            self.windower.pending_shed += shed
+            self.shed_total += shed
 
     def snapshot(self) -> WindowReport:
         """The open window so far (buffered observations included), ``closed=False``."""
@@ -274,10 +319,12 @@ class Ingest:
                 raise
             self.last_error = str(exc)
             with self._state:
+                self._absorb()
                 self.windower.pending_rejected += batch.num_rows + rejected
                 self.rejected_total += batch.num_rows + rejected
             return
         with self._state:
+            self._absorb()
             w = self.windower
             w.pending_rejected += rejected
             self.rejected_total += rejected
@@ -349,6 +396,7 @@ class Ingest:
         cfg = self.config
         n = piece.num_rows
         for name, cp in ws.features.items():
+            offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
             cp.update(self._col(piece, plan, name))
         if ws.prediction is not None:
             ws.prediction.update(self._col(piece, plan, cfg.prediction))

@@ -10,20 +10,25 @@ module is the only one of the monitor package that imports the alert stage
 The request path (``observe``) is the ingest buffer's own method: it stores
 one request and returns, and never evaluates rules.  Windows closed by
 ``observe`` micro-batches (on the buffer's worker thread) wait in
-``_unevaluated`` and are evaluated, and sent to the sinks, on the caller's
-thread at the next ``update``, ``flush``, ``snapshot``, ``reports``,
-``alerts``, ``promotion_allowed`` or checkpoint, so a slow sink never holds
-up counting.
+``_unevaluated`` and are evaluated, and sent to the sinks, at the worker's
+next timed flush (every ``flush_interval`` seconds) or on the caller's thread
+at the next ``update``, ``flush``, ``snapshot``, ``reports``, ``alerts``,
+``promotion_allowed`` or checkpoint, whichever comes first.  Live monitors are
+flushed at interpreter exit (held by weak reference, so an unused monitor is
+still collected).
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
+import logging
 import math
 import os
 import tempfile
 import threading
 import time
+import weakref
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..alerts import AlertEvaluator, default_rules, load_rules
@@ -36,6 +41,28 @@ from .config import (EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, confi
 from .ingest import Ingest
 
 __all__ = ["Monitor"]
+
+_log = logging.getLogger(__name__)
+_live: "weakref.WeakSet[Monitor]" = weakref.WeakSet()  # flushed at interpreter exit
+
+
+def _after_fork_child() -> None:
+    for m in list(_live):  # fresh locks; windows the parent closed are the parent's to evaluate
+        m._lock, m._handover, m._unevaluated = threading.Lock(), threading.Lock(), []
+        m._started, m._rejected_base, m._shed_base = time.time(), 0, 0  # its counters start now, at 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_child)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for m in list(_live):
+        try:
+            m.flush()
+        except Exception:  # one monitor's failure must not keep the others' data from being counted
+            _log.exception("fastdrift: flushing a monitor at interpreter exit failed")
 
 
 def _make_config(config, **kw) -> MonitorConfig:
@@ -102,7 +129,7 @@ class Monitor:
     config : a :class:`MonitorConfig`, a mapping, or a YAML/TOML path; keyword arguments override it
     sinks : callables (or objects with ``send``) receiving each :class:`~fastdrift.records.Alert`
         transition
-    kpis, strict, evidence : forwarded to the config
+    kpis, strict, evidence, flush_interval, overload : forwarded to the config
 
     Attributes
     ----------
@@ -115,9 +142,12 @@ class Monitor:
 
     Notes
     -----
-    ``observe`` buffers up to ``buffer_rows`` (4096) requests and counts full buffers on a daemon
-    worker thread; call :meth:`flush` or :meth:`save` before the process exits, or up to
-    4096 + 4·4096 buffered requests are not counted.
+    ``observe`` buffers up to ``buffer_rows`` (4096) requests and counts them on a daemon worker
+    thread (one per monitor, started by the first ``observe``): full buffers at once, a partly
+    filled one every ``flush_interval`` seconds (1 s), when a read (``flush``, ``snapshot``,
+    ``reports``...) asks, and at interpreter exit.  When the worker falls behind, ``observe``
+    sheds requests (``overload``), counted in :attr:`shed` and in the reports.  :meth:`close`
+    counts everything and stops the worker.
 
     Examples
     --------
@@ -129,10 +159,11 @@ class Monitor:
 
     def __init__(self, reference, *, features=None, prediction=None, latency=None, error=None,
                  request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
-                 kpis=None, strict=None, evidence=None):
+                 kpis=None, strict=None, evidence=None, flush_interval=None, overload=None):
         cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
                            request_id=request_id, event_time=event_time, window=window, kpis=kpis,
-                           strict=strict, evidence=evidence)
+                           strict=strict, evidence=evidence, flush_interval=flush_interval,
+                           overload=overload)
         if rules is not None:
             cfg = dataclasses.replace(cfg, rules=None)
         self._start(Ingest(reference, cfg, self._closed), rules, sinks, None, [])
@@ -143,6 +174,7 @@ class Monitor:
         self.ingest = ingest
         self._started = time.time()  # the exported counters count from here (see Totals)
         self._rejected_base = ingest.rejected_total  # a restored count belongs to the saving process
+        self._shed_base = ingest.shed_total
         # when the last window closed: its end in event time, or the wall clock for row windows
         by_time = ingest.config.window.by == "time"
         self._last_close = float(reports[-1].window_end) if reports and by_time else math.nan
@@ -167,6 +199,15 @@ class Monitor:
         if rule_list:
             self.evaluator = (AlertEvaluator(rule_list, sinks) if evaluator_state is None
                               else AlertEvaluator.from_bytes(evaluator_state, rule_list, sinks))
+        ingest.on_tick = self._on_tick
+        _live.add(self)
+
+    def _on_tick(self) -> None:
+        """After a timed flush (the buffer's worker): evaluate the windows it closed, if any."""
+        with self._handover:
+            if not self._unevaluated:
+                return
+        self._evaluate()
 
     def _closed(self, reports: Sequence[WindowReport]) -> None:
         """The ingest stage's hand-over (any thread, window order): queue for evaluation."""
@@ -206,6 +247,20 @@ class Monitor:
         self.ingest.flush()
         self._evaluate()
 
+    def close(self) -> None:
+        """:meth:`flush`, then stop the ``observe`` worker thread (an ``observe`` after this starts
+        a new one).  Also the end of a ``with Monitor(...) as m:`` block."""
+        try:
+            self.flush()
+        finally:
+            self.ingest.buffer.close()
+
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- reading -------------------------------------------------------------------------------------------
     def snapshot(self) -> WindowReport:
         """The open window so far; ``alerts`` = what the rules would report for it now (no state change)."""
@@ -242,6 +297,12 @@ class Monitor:
         return self.ingest.rejected_total
 
     @property
+    def shed(self) -> int:
+        """``observe`` requests shed (not counted) because the worker fell behind, so far (after the
+        last flush; also in each report's ``shed`` and in ``fastdrift_observe_shed_total``)."""
+        return self.ingest.shed_total
+
+    @property
     def last_error(self) -> Optional[str]:
         return self.ingest.last_error
 
@@ -268,7 +329,8 @@ class Monitor:
             latest, active, totals=ing.totals(),
             rules=tuple((r.name, sev) for r in ev.rules for sev, _ in r.tiers()) if ev is not None else (),
             start_time=self._started, window_end=self._last_close,
-            rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total)
+            rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total,
+            shed=ing.shed_total - self._shed_base)
 
     def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
         """Serve :meth:`prometheus_collector` at ``http://addr:port/metrics`` (loopback by default).
@@ -283,7 +345,9 @@ class Monitor:
         """One ``MONITOR`` envelope: config and rules spec, then reference, panes, counters, alert state
         and the closed reports (each once).  Buffered observations are flushed first.  Never pickle.
 
-        Layout: params = string(JSON ``{"config": ..., "rules": ...}``); payload = blob(reference),
+        Layout: params = string(JSON ``{"config": ..., "rules": ..., "shed": {"total", "pending"}}``,
+        ``shed`` optional: requests ``observe`` shed so far, and those not yet in a closed window);
+        payload = blob(reference),
         blob(window panes and ring), u64(rejected), blob(alert evaluator state, empty without rules),
         string(JSON list of reports in :func:`fastdrift.records.to_json` form).
         """
@@ -300,7 +364,8 @@ class Monitor:
                     json.dumps(d["rules"])
                 except (TypeError, ValueError):
                     d["rules"] = None
-                params = codec.Writer().json({"config": d, "rules": self._rules_spec})
+                shed = {"total": self.ingest.shed_total, "pending": self.ingest.windower.pending_shed}
+                params = codec.Writer().json({"config": d, "rules": self._rules_spec, "shed": shed})
                 w = codec.Writer()
                 self.ingest.write_state(w)
                 w.blob(self.evaluator.to_bytes() if self.evaluator is not None else b"")
@@ -366,6 +431,7 @@ class Monitor:
         m = cls.__new__(cls)
         r = codec.Reader(payload, "checkpoint payload")
         ingest = Ingest.read_state(r, cfg, m._closed)
+        ingest.shed_total, ingest.windower.pending_shed = _shed_counts(meta.get("shed"))
         pending: List[WindowReport] = []
         if two_envelopes:
             undrained, inner = r.u64(), _reports(r.json("reports"))
@@ -397,6 +463,17 @@ def _reports(doc) -> List[WindowReport]:
         return [from_json(x) for x in doc]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptStateError(f"checkpoint: invalid reports ({exc})") from None
+
+
+def _shed_counts(doc) -> Tuple[int, int]:
+    """(total, pending) shed requests from a checkpoint's params (absent in older checkpoints)."""
+    if doc is None:
+        return 0, 0
+    vals = [doc.get(k) for k in ("total", "pending")] if isinstance(doc, dict) else None
+    if not vals or not all(type(v) is int and 0 <= v < 2 ** 63 for v in vals) or vals[1] > vals[0]:
+        raise CorruptStateError(f"checkpoint parameters: 'shed' must hold counts total >= pending >= 0, "
+                                f"got {doc!r:.80}")
+    return vals[0], vals[1]
 
 
 def _given_rules(rules, spec):

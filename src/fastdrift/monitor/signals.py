@@ -117,6 +117,7 @@ class WindowSketch:
         self.latency_invalid = 0
         self.errors = 0
         self.error_rows = 0
+        self.shed = 0  # observe() requests shed: set on assembled windows only, so not in the bytes
         self.ts_min = math.inf
         self.ts_max = -math.inf
         self.schema: Dict[Tuple[str, str], SchemaChange] = {}
@@ -159,6 +160,7 @@ class WindowSketch:
             m.merge(other.kpis[n])
         for a in _COUNTERS:
             setattr(self, a, getattr(self, a) + getattr(other, a))
+        self.shed += other.shed
         self.ts_min, self.ts_max = min(self.ts_min, other.ts_min), max(self.ts_max, other.ts_max)
         for key, ch in other.schema.items():
             self.schema.setdefault(key, ch)
@@ -382,7 +384,7 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
     evidence = tuple(frozen_mapping(row) for _, row in ws.evidence.rows)
     return WindowReport(
         window_start=start, window_end=end, closed=closed, rows=int(ws.rows),
-        rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), throughput=float(thr),
+        rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), shed=int(ws.shed), throughput=float(thr),
         features=frozen_mapping(feats), prediction=pred, latency=lat,
         errors=int(ws.errors), error_rate=_rate(ws.errors, ws.error_rows) if cfg.error else math.nan,
         kpis=frozen_mapping(kpis),

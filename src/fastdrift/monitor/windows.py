@@ -18,8 +18,9 @@ cover fewer than ``k`` panes (their ``window_start`` says so).
   gaps are skipped, since a day-long outage would otherwise emit thousands of
   empty windows at once).
 
-Rows rejected as bad input, and late drops, are attributed to the next
-window emitted, so each is counted in exactly one closed report.
+Rows rejected as bad input, late drops and requests shed by ``observe`` are
+attributed to the next window emitted, so each is counted in exactly one
+closed report.
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class Windower:
         self.pending_rejected = 0
         self.lifetime = lifetime   # every closed pane is added to it (exported counters); not saved
         self.dropped_total = 0     # late rows dropped since this object was created; not saved
+        self.pending_shed = 0      # observe() requests shed; kept in checkpoints by the Monitor
 
     # -- assignment ------------------------------------------------------------
     def pane_sketch(self, pid: int) -> WindowSketch:
@@ -130,7 +132,8 @@ class Windower:
             merged.merge(s)
         merged.dropped_late += self.pending_dropped
         merged.rejected += self.pending_rejected
-        self.pending_dropped = self.pending_rejected = 0
+        merged.shed += self.pending_shed
+        self.pending_dropped = self.pending_rejected = self.pending_shed = 0
         start, end = parts[0][0] * self.pane, (pid + 1) * self.pane
         if self.by_time:
             span = float(end - start)
@@ -182,6 +185,7 @@ class Windower:
             merged.merge(s)
         merged.dropped_late += self.pending_dropped
         merged.rejected += self.pending_rejected
+        merged.shed += self.pending_shed
         if self.by_time:
             if parts:
                 start = parts[0][0] * self.pane
@@ -197,6 +201,16 @@ class Windower:
             end = start + int(self.spec.size)
             span = merged.ts_max - merged.ts_min if merged.ts_max > merged.ts_min else math.nan
         return start, end, merged, span
+
+    def drop_counts(self) -> None:
+        """Forget every row counted or pending (a forked child counts only its own rows, so each
+        row is in one process's windows).  Row windows go on from the next pane boundary, time
+        windows from the same watermark."""
+        self.open = {}
+        self.ring.clear()
+        self.pending_dropped = self.pending_rejected = self.pending_shed = 0
+        if not self.by_time:
+            self.row_seq = -(-self.row_seq // self.pane) * self.pane
 
     # -- bytes -------------------------------------------------------------------
     def to_bytes(self) -> bytes:
