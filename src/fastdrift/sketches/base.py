@@ -9,6 +9,13 @@ Thread safety: a sketch is not meant to be mutated from two threads at once
 (give each thread its own sketch and merge, or guard it, as the monitor does).
 Doing it anyway raises :class:`~fastdrift.errors.ConcurrentUseError` instead
 of silently corrupting counts: mutations take a non-blocking lock.
+
+Counts are capped: a sketch holds at most :data:`MAX_COUNT` (2**62) values (a t-digest
+2**53, the largest integer its float64 weights hold exactly).  ``update`` and ``merge``
+that would pass the cap raise :class:`~fastdrift.errors.CountOverflowError` before
+counting anything, and decoders reject state above it, so no int64 counter (in Python
+or in the C kernels, which add at most a batch's length to counts below the cap) can
+wrap.
 """
 from __future__ import annotations
 
@@ -16,12 +23,34 @@ import threading
 from contextlib import contextmanager
 from typing import ClassVar, Optional
 
+import numpy as np
 import pyarrow as pa
 
-from ..errors import ConcurrentUseError, IncompatibleSketchError, SchemaError
+from ..errors import (ConcurrentUseError, CorruptStateError, CountOverflowError, IncompatibleSketchError,
+                      SchemaError)
 from .. import codec
 
-__all__ = ["Sketch", "check_numeric_type"]
+__all__ = ["Sketch", "check_numeric_type", "MAX_COUNT", "count_total"]
+
+#: The most values a sketch holds: the sum of two capped counts still fits an int64.
+MAX_COUNT = 1 << 62
+
+
+def count_total(counts, what: str, cap: int = MAX_COUNT) -> int:
+    """The exact sum of decoded ``counts`` (int64 array), or CorruptStateError naming ``what``
+    when one is negative or the sum is above ``cap``."""
+    c = np.asarray(counts, dtype=np.int64)
+    if not c.size:
+        return 0
+    if c.min() < 0:
+        raise CorruptStateError(f"{what} has negative counts")
+    # each count is below 2**63, so a float sum at most 2**63 means the exact sum fits a uint64
+    if c.max() > cap or float(c.sum(dtype=np.float64)) > 2.0 * cap:
+        raise CorruptStateError(f"{what}: counts add up to more than {cap}, the most a sketch holds")
+    total = int(c.view(np.uint64).sum())
+    if total > cap:
+        raise CorruptStateError(f"{what}: counts add up to {total}, above {cap}, the most a sketch holds")
+    return total
 
 
 def check_numeric_type(arr: pa.Array, name: Optional[str]) -> None:
@@ -38,6 +67,8 @@ class Sketch:
     """Base class of all sketches; subclasses implement the ``_``-prefixed hooks."""
 
     KIND: ClassVar[int]
+    #: the most values this sketch holds (see the module docstring)
+    MAX_COUNT: ClassVar[int] = MAX_COUNT
 
     def __init__(self, name: Optional[str] = None):
         self.name = name
@@ -78,6 +109,14 @@ class Sketch:
     def _label(self) -> str:
         return f" of column {self.name!r}" if self.name is not None else ""
 
+    def _room(self, n: int, what: str = "counting") -> None:
+        """Raise CountOverflowError unless ``n`` more values keep the count within :attr:`MAX_COUNT`."""
+        have = self.count
+        if have + n > self.MAX_COUNT:
+            raise CountOverflowError(
+                f"{type(self).__name__}{self._label()}: {what} {n} more values would take its count {have} "
+                f"past {self.MAX_COUNT}, the most it holds (its int64 counters could overflow)")
+
     def update(self, values):
         """Fold ``values`` in: a numpy array, a pyarrow Array/ChunkedArray, or an
         object exposing ``__arrow_c_array__`` / ``__arrow_c_stream__``.
@@ -101,6 +140,7 @@ class Sketch:
         if other is self:
             other = other.copy()
         with self._mutating():
+            self._room(other.count, "merging")
             self._merge(other)
         return self
 

@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from ..adapters import iter_batches
-from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
+from ..errors import CorruptStateError, CountOverflowError, IncompatibleSketchError, InvalidInputError, SchemaError
 from .. import codec
 from .categorical import Categorical
+from .base import MAX_COUNT
 from .histogram import Histogram, check_binning
 from .moments import Moments
 from .tdigest import TDigest
@@ -258,6 +259,8 @@ class Profile:
         if list(other.columns) != list(self.columns):
             raise IncompatibleSketchError(
                 f"profiles have different columns: {list(self.columns)} vs {list(other.columns)}")
+        if self.rows + other.rows > MAX_COUNT:
+            raise CountOverflowError(f"merging profiles of {self.rows} and {other.rows} rows would pass {MAX_COUNT}")
         for name, cp in self.columns.items():
             cp.merge(other.columns[name])
         self.rows += other.rows
@@ -326,6 +329,8 @@ class Profile:
             raise CorruptStateError("profile has duplicate column names")
         r = codec.Reader(payload, "profile payload")
         rows = r.u64()
+        if rows > MAX_COUNT:
+            raise CorruptStateError(f"profile payload: {rows} rows, above {MAX_COUNT}")
         columns = {}
         for name, kind, has_td in specs:
             if kind == NUMERIC:

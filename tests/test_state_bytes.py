@@ -1,0 +1,108 @@
+"""Bytes a disk can corrupt: decoded state keeps its invariants (counts capped so that merges cannot
+overflow), monitor checkpoints are validated at load, save cleans up its own stale temp files, and a
+checkpoint restores its rules.  The mutation fuzz of every serialized kind is tests/test_fuzz_state.py."""
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import fastdrift
+from fastdrift import codec
+from fastdrift.errors import CorruptStateError, CountOverflowError
+from fastdrift.sketches.base import MAX_COUNT
+
+CAP = MAX_COUNT  # 2**62
+TD_CAP = fastdrift.TDigest.MAX_COUNT  # 2**53
+
+
+def _histogram(counts, specials=(0, 0)):
+    edges = np.arange(len(counts) - 1, dtype=np.float64)
+    params = codec.Writer().f64_array(edges).getvalue()
+    payload = codec.Writer().i64_array(counts).i64_array(specials).getvalue()
+    return codec.encode(codec.Kind.HISTOGRAM, params, payload)
+
+
+def _moments(ints, flts=(0.0, 1.0, 0.0, 0.5, 0.0)):
+    return codec.encode(codec.Kind.MOMENTS, b"", codec.Writer().i64_array(ints).f64_array(flts).getvalue())
+
+
+def _categorical(counts, other=0, null=0):
+    params = codec.Writer().u64(100).u8(1).getvalue()
+    w = codec.Writer().u64(len(counts))
+    for i in range(len(counts)):
+        w.string(f"k{i}")
+    w.i64_array(counts).u64(other).u64(null)
+    return codec.encode(codec.Kind.CATEGORICAL, params, w.getvalue())
+
+
+def _tdigest(n_finite, nulls=0):
+    params = codec.Writer().f64(100.0).u8(2).getvalue()
+    w = codec.Writer().uvarint_values(np.array([n_finite, nulls, 0, 0, 0], dtype=object))
+    w.f64_values([1.0, 1.0]).uvarint(1).f64_values([1.0]).uvarint_values(np.array([n_finite], dtype=object))
+    return codec.encode(codec.Kind.TDIGEST, params, w.getvalue())
+
+
+@pytest.mark.parametrize("blob", [
+    _histogram([2**63 - 1, 0, 0]),
+    _histogram([CAP, 1, 0]),                       # each count fine, the sum above the cap
+    _histogram([2**62, 2**62, 2**62, 2**62]),      # an int64 sum would wrap to 0
+    _histogram([1, 1, 1], specials=(CAP, 0)),
+    _moments([CAP, 0, 0, 0, 1]),
+    _moments([2**63 - 1, 2**63 - 1, 0, 0, 0]),
+    _categorical([CAP, 1]),
+    _categorical([2**62, 2**62, 2**62, 2**62]),
+    _categorical([1], other=CAP),
+    _tdigest(TD_CAP + 1),
+    _tdigest(TD_CAP, nulls=1),
+    _tdigest(2**62),
+], ids=lambda b: codec.decode(b)[0].name)
+def test_decoded_counts_above_the_cap_are_corrupt(blob):
+    kind = codec.decode(blob)[0]
+    cls = {codec.Kind.HISTOGRAM: fastdrift.Histogram, codec.Kind.MOMENTS: fastdrift.Moments,
+           codec.Kind.CATEGORICAL: fastdrift.Categorical, codec.Kind.TDIGEST: fastdrift.TDigest}[kind]
+    with pytest.raises(CorruptStateError, match="more than|above"):
+        cls.from_bytes(blob)
+
+
+FULL = {  # a sketch holding exactly its cap: decodes; one more value does not fit
+    "Histogram": (lambda: fastdrift.Histogram.from_bytes(_histogram([CAP - 3, 1, 1], specials=(1, 0))),
+                  lambda: np.array([0.5])),
+    "Moments": (lambda: fastdrift.Moments.from_bytes(_moments([CAP - 1, 1, 0, 0, 0])), lambda: np.array([0.5])),
+    "Categorical": (lambda: fastdrift.Categorical.from_bytes(_categorical([CAP - 2, 1], null=1)),
+                    lambda: pa.array(["k0"])),
+    "TDigest": (lambda: fastdrift.TDigest.from_bytes(_tdigest(TD_CAP - 1, nulls=1)), lambda: np.array([0.5])),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FULL))
+def test_update_and_merge_past_the_cap_raise_count_overflow_and_count_nothing(kind):
+    make, values = FULL[kind]
+    s = make()
+    cap = type(s).MAX_COUNT
+    assert s.count == cap
+    before = s.to_bytes()
+    with pytest.raises(CountOverflowError, match="past"):
+        s.update(values())
+    with pytest.raises(CountOverflowError, match="merging"):
+        s.merge(s)
+    with pytest.raises(CountOverflowError):
+        s.merge(make())
+    assert s.to_bytes() == before and s.count == cap  # nothing counted, nothing wrapped
+
+
+@pytest.mark.parametrize("kind", sorted(FULL))
+def test_a_sketch_at_the_cap_merges_an_empty_one_and_one_below_takes_one_value(kind):
+    make, values = FULL[kind]
+    s = make()
+    empty = {"Histogram": lambda: fastdrift.Histogram(s.edges), "Moments": fastdrift.Moments,
+             "Categorical": lambda: fastdrift.Categorical(100, key_type="str"),
+             "TDigest": lambda: fastdrift.TDigest(100)}[kind]()
+    s.merge(empty)
+    assert s.count == type(s).MAX_COUNT
+    below = empty.copy().update(values())
+    assert below.count == 1 and below.merge(empty).count == 1
+
+
+def test_overflow_error_is_a_fastdrift_error_and_an_overflow_error():
+    assert issubclass(CountOverflowError, fastdrift.FastDriftError)
+    assert issubclass(CountOverflowError, OverflowError)
+    assert fastdrift.CountOverflowError is CountOverflowError
