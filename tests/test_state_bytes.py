@@ -106,3 +106,72 @@ def test_overflow_error_is_a_fastdrift_error_and_an_overflow_error():
     assert issubclass(CountOverflowError, fastdrift.FastDriftError)
     assert issubclass(CountOverflowError, OverflowError)
     assert fastdrift.CountOverflowError is CountOverflowError
+
+
+# -- monitor checkpoints are validated at load -------------------------------------------------------
+
+def _table(n, seed, shift=0.0):
+    rng = np.random.default_rng(seed)
+    return pa.table({"x": rng.normal(shift, 1, n), "c": pa.array(rng.choice(["a", "b"], n)),
+                     "score": rng.random(n)})
+
+
+def _monitor(seed=0, **kw):
+    args = dict(features=["x", "c"], prediction="score", window=100, rules=[])
+    args.update(kw)
+    m = fastdrift.Monitor(_table(500, seed), **args)
+    m.update(_table(250, seed + 1, shift=0.5))  # two closed windows, one open pane of 50 rows
+    return m
+
+
+def _parts(blob):
+    kind, params, payload = codec.decode(blob)
+    r = codec.Reader(payload)
+    ref, panes, rejected, ev, reports = r.blob(), r.blob(), r.u64(), r.blob(), r.string()
+    r.done()
+    return kind, params, [ref, panes, rejected, ev, reports]
+
+
+def _build(kind, params, parts):
+    ref, panes, rejected, ev, reports = parts
+    w = codec.Writer().blob(ref).blob(panes).u64(rejected).blob(ev).string(reports)
+    return codec.encode(kind, params, w.getvalue())
+
+
+@pytest.mark.parametrize("old,new", [('"name": "x"', '"name": "X"'), ('"prediction": "score"', '"prediction": "s"'),
+                                     ('"kind": "categorical"', '"kind": "numeric"')])
+def test_checkpoint_whose_config_does_not_match_its_reference_is_corrupt(old, new):
+    kind, params, parts = _parts(_monitor().to_bytes())
+    meta = codec.Reader(params).string()
+    assert old in meta
+    blob = _build(kind, codec.Writer().string(meta.replace(old, new)).getvalue(), parts)  # a valid checksum
+    with pytest.raises(CorruptStateError, match="checkpoint: (feature|prediction)"):
+        fastdrift.Monitor.from_bytes(blob)
+
+
+def test_checkpoint_whose_panes_are_on_other_bins_is_refused_at_load():
+    m = _monitor()
+    kind, params, parts = _parts(m.to_bytes())
+    other = _parts(_monitor(seed=7).to_bytes())[2]  # the same config, a reference with other deciles
+    assert other[0] != parts[0]
+    parts[0] = other[0]
+    with pytest.raises(CorruptStateError, match="does not match the reference.*edges differ"):
+        fastdrift.Monitor.from_bytes(_build(kind, params, parts))
+    # the panes of the other monitor with this reference, likewise
+    kind, params, parts = _parts(m.to_bytes())
+    parts[1] = other[1]
+    with pytest.raises(CorruptStateError, match="does not match the reference"):
+        fastdrift.Monitor.from_bytes(_build(kind, params, parts))
+
+
+def test_checkpoint_panes_must_fit_the_row_count():
+    kind, params, parts = _parts(_monitor().to_bytes())
+    r = codec.Reader(parts[1])
+    n_open = r.u64()
+    assert n_open == 1
+    pid = r.i64()
+    assert pid == 2  # rows 200..249
+    parts[1] = parts[1][:8] + (7).to_bytes(8, "little", signed=True) + parts[1][16:]
+    with pytest.raises(CorruptStateError, match="do not match row 250"):
+        fastdrift.Monitor.from_bytes(_build(kind, params, parts))
+    assert fastdrift.Monitor.from_bytes(_build(*_parts(_monitor().to_bytes())[:2], _parts(_monitor().to_bytes())[2]))
