@@ -376,7 +376,9 @@ class Ingest:
         """The inverse of :meth:`write_state` (``config`` with its features resolved)."""
         ref = Reference.from_reader(codec.Reader(r.blob(), "monitor reference"))
         cols = ref.profile.columns
-        for f in config.features or ():
+        if not config.features:
+            raise CorruptStateError("checkpoint: the config lists no features")
+        for f in config.features:
             if f.name not in cols:
                 raise CorruptStateError(f"checkpoint: feature {f.name!r} of the config is not in the reference "
                                         f"(it has {list(cols)})")
