@@ -175,3 +175,91 @@ def test_checkpoint_panes_must_fit_the_row_count():
     with pytest.raises(CorruptStateError, match="do not match row 250"):
         fastdrift.Monitor.from_bytes(_build(kind, params, parts))
     assert fastdrift.Monitor.from_bytes(_build(*_parts(_monitor().to_bytes())[:2], _parts(_monitor().to_bytes())[2]))
+
+
+# -- a checkpoint restores its rules -----------------------------------------------------------------
+
+def _readme_block(start):
+    import pathlib
+    text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    blocks = text.split("```")
+    return next(b for b in blocks if start in b).split("\n", 1)[1]
+
+
+def _readme_data(n, seed, shift=0.0):
+    rng = np.random.default_rng(seed)
+    return pa.table({"age": rng.normal(40 + shift, 10, n), "income": rng.lognormal(10 + shift / 10, 1, n),
+                     "country": pa.array(rng.choice(["DE", "FR", "US"], n)), "score": rng.random(n),
+                     "latency_ms": rng.exponential(5, n)})
+
+
+@pytest.mark.parametrize("rules", ["literal", "default", "objects"])
+def test_readme_monitor_example_saves_and_loads(tmp_path, monkeypatch, rules):
+    """README's Monitor block, then docs/monitor.md's ``m = fastdrift.Monitor.load("monitor.ckpt")``: as
+    written (rules="alerts.yaml", the README's rule), with the built-in default rules, and with them
+    as Rule objects."""
+    from fastdrift.alerts import default_rules
+
+    code = _readme_block("m = fastdrift.Monitor(")
+    assert 'rules="alerts.yaml")' in code and 'm.save("monitor.ckpt")' in code
+    if rules == "default":
+        code = code.replace(',\n                      rules="alerts.yaml")', ")")
+    elif rules == "objects":
+        code = code.replace('rules="alerts.yaml"', 'rules=default_rules(["age", "income", "country"], "score", '
+                                                   'True, False)')
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "alerts.yaml").write_text(_readme_block("- name: feature-psi"))  # the README's rule file
+    ns = {"fastdrift": fastdrift, "default_rules": default_rules, "reference_table": _readme_data(300_000, 0),
+          "batch": _readme_data(250_000, 1, shift=8.0)}
+    exec(code, ns)
+    m = ns["m"]
+    assert m.alerts() and m.reports()  # the shifted batch fires
+    doc = [line for line in _readme_doc_lines() if "Monitor.load(" in line][0]
+    exec(doc.split(";", 1)[1].strip(), ns)  # m = fastdrift.Monitor.load("monitor.ckpt"), no rules=
+    m2 = ns["m"]
+    assert m2 is not m
+    assert m2.evaluator.rules == m.evaluator.rules
+    from fastdrift.records import to_json
+    same = lambda a, b: repr(to_json(a)) == repr(to_json(b))  # noqa: E731 - NaN fields compare by text
+    assert same(m2.alerts(), m.alerts()) and same(m2.reports(), m.reports())
+    assert m2.to_bytes() == m.to_bytes()
+
+
+def _readme_doc_lines():
+    import pathlib
+    return (pathlib.Path(__file__).parent.parent / "docs" / "monitor.md").read_text().splitlines()
+
+
+def _with_rules_spec(blob, spec):
+    import json
+    kind, params, payload = codec.decode(blob)
+    meta = codec.Reader(params).json()
+    meta["rules"] = spec
+    return codec.encode(kind, codec.Writer().json(meta).getvalue(), payload)
+
+
+def test_checkpoint_of_rule_objects_without_stored_rules_needs_rules_unless_they_are_the_defaults():
+    from fastdrift.alerts import default_rules
+    from fastdrift.errors import InvalidInputError
+
+    feats = ["x", "c"]
+
+    def run(rules):
+        m = fastdrift.Monitor(_table(2000, 0), features=feats, prediction="score", window=300, rules=rules)
+        for i in range(4):
+            m.update(_table(300, 10 + i, shift=3.0))
+        assert m.alerts()
+        return m
+
+    # as an older fastdrift wrote them: "objects", the Rule objects not stored
+    same = run(default_rules(feats, "score", False, False))
+    m = fastdrift.Monitor.from_bytes(_with_rules_spec(same.to_bytes(), "objects"))
+    assert m.evaluator.rules == same.evaluator.rules and m.alerts() == same.alerts()
+    # the default names with other thresholds (seen in the alerts), or other names: rules= is needed
+    for rules in (default_rules(feats, "score", False, False, owner="team-x"),
+                  [dict(name="mine", signal="feature_drift", warning=0.2, owner="o", runbook="r")]):
+        blob = _with_rules_spec(run(rules).to_bytes(), "objects")
+        with pytest.raises(InvalidInputError, match="pass rules="):
+            fastdrift.Monitor.from_bytes(blob)
+        assert fastdrift.Monitor.from_bytes(blob, rules=rules).evaluator.rules == tuple(
+            fastdrift.alerts.load_rules(rules))

@@ -416,6 +416,15 @@ class AlertEvaluator:
                 w.string(_alert_to_json(st.alert) if st.alert is not None else "")
         return encode(Kind.ALERT_STATE, params.getvalue(), w.getvalue(), max_size=_MAX_STATE_BYTES)
 
+    @staticmethod
+    def rule_names(data: bytes) -> List[str]:
+        """The names of the rules whose state :meth:`to_bytes` wrote into ``data`` (CorruptStateError if invalid)."""
+        _, params, _ = decode(data, expected_kind=Kind.ALERT_STATE, max_size=_MAX_STATE_BYTES)
+        pr = Reader(params, "alert state params")
+        names = pr.string_list("rule names")
+        pr.done()
+        return names
+
     @classmethod
     def from_bytes(cls, data: bytes, rules: Any, sinks: Iterable[Any] = ()) -> "AlertEvaluator":
         """Restore an evaluator from :meth:`to_bytes` with the (current) rules.

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from typing import Any, List, Optional, Sequence, Tuple
 
-from ..alerts import AlertEvaluator, default_rules, load_rules
+from ..alerts import AlertEvaluator, default_rules, load_rules, rules_to_data
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, WindowReport, from_json, to_json
 from .. import codec
@@ -63,15 +63,42 @@ def _make_config(config, **kw) -> MonitorConfig:
     return dataclasses.replace(base, **over) if over else base
 
 
-def _rules_spec(rules) -> Any:
-    """How a checkpoint names its rules: "none", "default", "objects", {"path": p} or {"list": [...]}."""
+def _rules_spec(rules, rule_list) -> Any:
+    """How a checkpoint names its rules: "none", "default", {"path": p} or {"list": [...]} (mappings as
+    given; Rule objects as the data :func:`~fastdrift.alerts.rules_to_data` makes of them).  Checkpoints
+    of older versions may say "objects": Rule objects not stored."""
     if isinstance(rules, (str, os.PathLike)):
         return {"path": os.fspath(rules)}
-    try:  # mappings that are plain data are stored; Rule objects are not
-        return {"list": json.loads(json.dumps(list(rules)))} if all(isinstance(r, dict) for r in rules) \
-            else "objects"
+    try:
+        if all(isinstance(r, dict) for r in rules):
+            return {"list": json.loads(json.dumps(list(rules)))}
     except (TypeError, ValueError):
+        pass
+    return {"list": json.loads(json.dumps(rules_to_data(rule_list)))}
+
+
+def _default_rules(cfg: MonitorConfig) -> list:
+    return default_rules(cfg.feature_names(), cfg.prediction, cfg.latency is not None, cfg.error is not None)
+
+
+def _defaults_if_they_match(cfg: MonitorConfig, ev_state: bytes, reports: List[WindowReport]) -> Any:
+    """"default" when a checkpoint whose rules were not stored ("objects") ran on the default rules
+    of its config: its alert state names exactly those rules and every alert it holds has their
+    thresholds, owner and runbook; else "objects" (the caller must pass ``rules=``)."""
+    defaults = {r.name: r for r in _default_rules(cfg)}
+    if not ev_state or sorted(AlertEvaluator.rule_names(ev_state)) != sorted(defaults):
         return "objects"
+
+    def same(a: Alert, fields_too: bool) -> bool:
+        rule = defaults.get(a.rule)
+        return rule is not None and getattr(rule, a.severity) is not None \
+            and set(rule.thresholds(a.severity).values()) <= set(a.thresholds.values()) \
+            and (not fields_too or (a.owner, a.runbook) == (rule.owner, rule.runbook))
+
+    ev = AlertEvaluator.from_bytes(ev_state, list(defaults.values()))  # refreshes owner and runbook
+    if all(same(a, False) for a in ev.active()) and all(same(a, True) for r in reports for a in r.alerts):
+        return "default"
+    return "objects"
 
 
 def _json_params(params: bytes):
@@ -144,12 +171,12 @@ class Monitor:
             rules = cfg.rules
         if rules is None:
             self._rules_spec = "default"
-            rule_list = default_rules(cfg.feature_names(), cfg.prediction, cfg.latency is not None,
-                                      cfg.error is not None)
+            rule_list = _default_rules(cfg)
         elif isinstance(rules, (list, tuple)) and not rules:
             self._rules_spec, rule_list = "none", []
         else:
-            self._rules_spec, rule_list = _rules_spec(rules), load_rules(rules)
+            rule_list = load_rules(rules)
+            self._rules_spec = _rules_spec(rules, rule_list)
         self._lock = threading.Lock()  # reports and evaluator; taken after the ingest's locks
         self._reports = reports
         self._unevaluated: List[WindowReport] = []  # closed, in window order, not yet evaluated
@@ -318,7 +345,8 @@ class Monitor:
 
     @classmethod
     def from_bytes(cls, data, *, rules=None, sinks=()) -> "Monitor":
-        """Resume from :meth:`to_bytes`; ``rules`` is needed only if they were given as Rule objects.
+        """Resume from :meth:`to_bytes`; ``rules`` (replacing the stored ones) is needed only for older
+        checkpoints of Rule objects other than the default rules.
 
         Also reads the older two-envelope layout, a ``CHECKPOINT`` envelope: params =
         string(JSON ``{"rules", "has_evaluator"}``); payload = blob(a ``MONITOR`` envelope: params =
@@ -354,6 +382,8 @@ class Monitor:
         else:
             ev_state, reports = r.blob(), _reports(r.json("reports"))
         r.done()
+        if rules is None and spec == "objects":
+            spec = _defaults_if_they_match(cfg, ev_state, reports + pending)
         m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
         if pending:
             m._closed(pending)
@@ -362,7 +392,7 @@ class Monitor:
 
     @classmethod
     def load(cls, path, *, rules=None, sinks=()) -> "Monitor":
-        """Resume from :meth:`save`; ``rules`` is needed only if they were given as Rule objects."""
+        """Resume from :meth:`save` (see :meth:`from_bytes`)."""
         try:
             with open(os.fspath(path), "rb") as fh:
                 data = fh.read()
