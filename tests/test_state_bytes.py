@@ -263,3 +263,48 @@ def test_checkpoint_of_rule_objects_without_stored_rules_needs_rules_unless_they
             fastdrift.Monitor.from_bytes(blob)
         assert fastdrift.Monitor.from_bytes(blob, rules=rules).evaluator.rules == tuple(
             fastdrift.alerts.load_rules(rules))
+
+
+# -- save removes the temp files of killed saves -------------------------------------------------
+
+def test_save_removes_stale_temp_files_of_its_own_naming_only(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from fastdrift.monitor import monitor as mon
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs: the writer of a save killed half-way
+    host, now = getattr(mon, "_HOST", "0000beef"), time.time()
+
+    def temp(name, age, content=b"FDSK partial"):
+        p = tmp_path / name
+        p.write_bytes(content)
+        os.utime(p, (now - age, now - age))
+        return p
+
+    killed = temp(f".fastdrift-{host}-{dead.pid}-abc123.tmp", 120)           # writer gone, a minute old
+    killed_old_layout = temp(".fastdrift-k3j2_x9a.tmp", 2 * 3600)               # mkstemp name, hours old
+    alive_ancient = temp(f".fastdrift-{host}-{os.getppid()}-zz.tmp", 2 * 3600)  # untouched for hours
+    keep = [
+        temp(f".fastdrift-{host}-{dead.pid}-fresh.tmp", 5),           # writer gone, but seconds old
+        temp(f".fastdrift-{host}-{os.getppid()}-busy.tmp", 300),       # another process saving now
+        temp(f".fastdrift-{host}-{os.getpid()}-mine.tmp", 300),        # another thread of this one
+        temp(f".fastdrift-00000000-{dead.pid}-nfs.tmp", 300),          # another host's pid: not ours to judge
+        temp("monitor.ckpt.tmp", 10 * 3600),                           # not our naming
+        temp(".fastdrift-notes.txt", 10 * 3600),
+    ]
+    d = tmp_path / ".fastdrift-dir.tmp"
+    d.mkdir()
+    os.utime(d, (now - 10 * 3600, now - 10 * 3600))
+    m = _monitor()
+    m.save(tmp_path / "m.ckpt")
+    for p in (killed, killed_old_layout, alive_ancient):
+        assert not p.exists(), p.name
+    for p in keep + [d]:
+        assert p.exists(), p.name
+    assert fastdrift.Monitor.load(tmp_path / "m.ckpt").to_bytes() == m.to_bytes()
+    # the save's own temp file never stays behind
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".fastdrift-") and p not in keep
+                  and p != d) == []

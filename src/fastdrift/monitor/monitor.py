@@ -20,8 +20,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
+import stat
 import tempfile
 import threading
+import time
+import zlib
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..alerts import AlertEvaluator, default_rules, load_rules, rules_to_data
@@ -33,6 +37,56 @@ from .config import (EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, confi
 from .ingest import Ingest
 
 __all__ = ["Monitor"]
+
+#: A temp file of ours untouched this long is a leftover of a killed save, whoever wrote it.
+STALE_TEMP_SECONDS = 3600.0
+#: A temp file whose writer process is gone (same host) is removed once untouched this long.
+DEAD_TEMP_SECONDS = 60.0
+_TMP_PREFIX, _TMP_SUFFIX = ".fastdrift-", ".tmp"
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process elsewhere
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
+
+def _remove_stale_temps(d: str) -> None:
+    """Remove our own stale temp files from ``d``: ``.fastdrift-*.tmp`` regular files untouched for
+    :data:`STALE_TEMP_SECONDS`, or for :data:`DEAD_TEMP_SECONDS` when the process that wrote them (named
+    in the file name, ``.fastdrift-<host>-<pid>-<random>.tmp``) is gone.  A save in progress in another
+    process or thread is alive and recent, so it is left alone."""
+    now, me = time.time(), os.getpid()
+    try:
+        entries = list(os.scandir(d))
+    except OSError:
+        return
+    for e in entries:
+        name = e.name
+        if not (name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX)):
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        age = now - st.st_mtime
+        parts = name[len(_TMP_PREFIX):-len(_TMP_SUFFIX)].split("-")
+        gone = len(parts) == 3 and parts[0] == _HOST and parts[1].isdigit() and int(parts[1]) != me \
+            and not _alive(int(parts[1]))
+        if age > STALE_TEMP_SECONDS or (gone and age > DEAD_TEMP_SECONDS):
+            try:
+                os.unlink(e.path)
+            except OSError:
+                pass
 
 
 def _make_config(config, **kw) -> MonitorConfig:
@@ -316,12 +370,14 @@ class Monitor:
     def save(self, path) -> None:
         """Write a checkpoint atomically: temp file in the same directory, fsync, rename, fsync dir.
 
-        A crash leaves either the previous checkpoint or the new one, never a torn file.
+        A crash leaves either the previous checkpoint or the new one, never a torn file; the temp
+        file a crash leaves behind is removed by a later save into the same directory (see
+        :func:`_remove_stale_temps`).
         """
         data = self.to_bytes()
         path = os.fspath(path)
         d = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".fastdrift-", suffix=".tmp", dir=d)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{_HOST}-{os.getpid()}-", suffix=_TMP_SUFFIX, dir=d)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -334,6 +390,7 @@ class Monitor:
             except OSError:
                 pass
             raise
+        _remove_stale_temps(d)
         try:
             dfd = os.open(d, os.O_RDONLY)
         except OSError:  # pragma: no cover - platforms without directory fds
