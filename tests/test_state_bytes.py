@@ -308,3 +308,20 @@ def test_save_removes_stale_temp_files_of_its_own_naming_only(tmp_path):
     # the save's own temp file never stays behind
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".fastdrift-") and p not in keep
                   and p != d) == []
+
+
+def test_alert_state_with_a_window_count_that_would_overflow_is_corrupt():
+    from fastdrift.alerts import AlertEvaluator, load_rules
+
+    rules = load_rules([dict(name="psi", signal="feature_drift", warning=0.1, owner="o", runbook="r")])
+    kind, params, payload = codec.decode(AlertEvaluator(rules).to_bytes())
+    r = codec.Reader(payload)
+    flag, last = r.u8(), r.string()
+    pos = len(payload) - r.remaining
+    for n, ok in ((2**62, True), (2**64 - 1, False)):
+        blob = codec.encode(kind, params, payload[:pos] + n.to_bytes(8, "little") + payload[pos + 8:])
+        if ok:
+            assert AlertEvaluator.from_bytes(blob, rules).windows_evaluated == n
+        else:
+            with pytest.raises(CorruptStateError, match="windows evaluated"):
+                AlertEvaluator.from_bytes(blob, rules)

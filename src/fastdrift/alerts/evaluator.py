@@ -450,6 +450,8 @@ class AlertEvaluator:
         if has_last not in (0, 1):
             raise CorruptStateError(f"alert state: last window flag {has_last} is not 0/1")
         windows = r.u64("windows evaluated")
+        if windows > 1 << 62:  # the sketches' count cap: counting on cannot overflow the u64 written back
+            raise CorruptStateError(f"alert state: {windows} windows evaluated, above 2**62")
         n = r.count("entries", 8 + 8 + 1 + 12 + 8)
         restored: Dict[Tuple[str, str], _Tier] = {}
         for i in range(n):
