@@ -325,3 +325,15 @@ def test_alert_state_with_a_window_count_that_would_overflow_is_corrupt():
         else:
             with pytest.raises(CorruptStateError, match="windows evaluated"):
                 AlertEvaluator.from_bytes(blob, rules)
+
+
+def test_checkpoint_reports_must_be_window_reports():
+    import json
+    m = _monitor()
+    kind, params, parts = _parts(m.to_bytes())
+    reports = json.loads(parts[4])
+    assert reports
+    for bad in ([1.5] + reports, reports[:1] + [{"@t": []}]):
+        parts[4] = json.dumps(bad)
+        with pytest.raises(CorruptStateError, match="reports must be window reports"):
+            fastdrift.Monitor.from_bytes(_build(kind, params, parts))

@@ -460,9 +460,14 @@ class Monitor:
 
 def _reports(doc) -> List[WindowReport]:
     try:
-        return [from_json(x) for x in doc]
+        out = [from_json(x) for x in doc]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptStateError(f"checkpoint: invalid reports ({exc})") from None
+    for x in out:
+        if not (isinstance(x, WindowReport) and isinstance(x.alerts, tuple)
+                and all(isinstance(a, Alert) for a in x.alerts)):
+            raise CorruptStateError(f"checkpoint: reports must be window reports with their alerts, got {x!r:.80}")
+    return out
 
 
 def _given_rules(rules, spec):
