@@ -391,6 +391,11 @@ def mutate_bytes(rng: np.random.Generator, b: bytes, pool: List[bytes]) -> Tuple
             i, v = docs[int(rng.integers(0, len(docs)))]
             new = json.dumps(_mutate_json(rng, json.loads(b[i + 8:i + 8 + v]))).encode()
             out = out[:i] + bytearray(len(new).to_bytes(8, "little") + new) + out[i + 8 + v:]
+            ends = {i + 8 + v}
+            for j in sorted(_length_fields(b), reverse=True):  # blobs that end with it (a window sketch's
+                w = int.from_bytes(b[j:j + 8], "little")        # evidence), and the blobs that end with those
+                if j + 8 <= i and j + 8 + w in ends:
+                    out[j:j + 8] = (w + len(new) - v).to_bytes(8, "little")
     if op == "bitflip" and n:
         for _ in range(int(rng.integers(1, 5))):
             i = int(rng.integers(0, n))

@@ -337,3 +337,41 @@ def test_checkpoint_reports_must_be_window_reports():
         parts[4] = json.dumps(bad)
         with pytest.raises(CorruptStateError, match="reports must be window reports"):
             fastdrift.Monitor.from_bytes(_build(kind, params, parts))
+
+
+def test_alert_state_of_the_first_layout_with_an_infinite_count_is_corrupt():
+    import json
+    import pathlib
+    import statefuzz
+    from fastdrift.alerts import AlertEvaluator, load_rules
+
+    rules = load_rules([dict(name="psi", signal="feature_drift", metric="psi", warning=0.1, critical=0.2,
+                             owner="ml-team", runbook="https://runbooks.example/psi")])
+    data = (pathlib.Path(__file__).parent / "data" / "golden" / "alert_state_layout1.bin").read_bytes()
+    kind, params, payload = codec.decode(data)
+    i, n = next((i, n) for i, n in statefuzz._json_docs(payload) if b'"n_ref"' in payload[i + 8:i + 8 + n])
+    text = payload[i + 8:i + 8 + n].replace(b'"n_ref": 100', b'"n_ref": 1e999', 1)  # int(inf): OverflowError
+    assert json.loads(text)
+    blob = codec.encode(kind, params, payload[:i] + len(text).to_bytes(8, "little") + text + payload[i + 8 + n:])
+    with pytest.raises(CorruptStateError, match="not a valid alert record"):
+        AlertEvaluator.from_bytes(blob, rules)
+
+
+def test_windows_evaluated_saturates_at_the_decoders_cap():
+    from fastdrift.alerts import AlertEvaluator, load_rules
+    import statefuzz
+
+    rules = load_rules([dict(name="psi", signal="feature_drift", warning=0.1, owner="o", runbook="r")])
+    ev = AlertEvaluator(rules)
+    ev.windows_evaluated = 2**62 - 1
+    for i in range(3):
+        ev.evaluate(statefuzz._report(i, 0.0))
+    assert ev.windows_evaluated == 2**62
+    assert AlertEvaluator.from_bytes(ev.to_bytes(), rules).windows_evaluated == 2**62
+
+
+def test_checkpoint_stored_rules_that_do_not_load_are_corrupt():
+    m = _monitor(rules=[dict(name="psi", signal="feature_drift", warning=0.1, owner="o", runbook="r")])
+    for spec in ({"list": 5}, {"list": [{"name": "x"}]}, {"path": 5}, {"list": [], "path": "a"}):
+        with pytest.raises(CorruptStateError, match="checkpoint parameters"):
+            fastdrift.Monitor.from_bytes(_with_rules_spec(m.to_bytes(), spec))

@@ -349,7 +349,7 @@ class AlertEvaluator:
                 return ()
             alerts = self._advance(report, self._state)
             self._last_window = key
-            self.windows_evaluated += 1
+            self.windows_evaluated = min(self.windows_evaluated + 1, 1 << 62)  # the decoder's cap
         self._deliver(alerts)
         return tuple(alerts)
 
@@ -507,7 +507,7 @@ def _alert_from_json(text: str, what: str) -> Alert:
         if not isinstance(alert, Alert):
             raise TypeError(f"a {type(alert).__name__}, not an Alert")
         return alert
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:  # int(inf): Overflow
         raise CorruptStateError(f"alert state: {what} is not a valid alert record: {exc}") from None
 
 

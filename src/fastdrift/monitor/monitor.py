@@ -461,7 +461,7 @@ class Monitor:
 def _reports(doc) -> List[WindowReport]:
     try:
         out = [from_json(x) for x in doc]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise CorruptStateError(f"checkpoint: invalid reports ({exc})") from None
     for x in out:
         if not (isinstance(x, WindowReport) and isinstance(x.alerts, tuple)
@@ -478,6 +478,12 @@ def _given_rules(rules, spec):
         return rules
     if spec == "none":
         return []
-    if isinstance(spec, dict) and ("path" in spec or "list" in spec):
-        return spec.get("path") or spec.get("list")
+    if isinstance(spec, dict) and set(spec) == {"list"}:
+        try:
+            load_rules(spec["list"])
+        except InvalidInputError as exc:
+            raise CorruptStateError(f"checkpoint parameters: the stored rules are invalid ({exc})") from None
+        return spec["list"]
+    if isinstance(spec, dict) and set(spec) == {"path"} and isinstance(spec["path"], str):
+        return spec["path"]
     raise CorruptStateError(f"checkpoint parameters: unknown rules {spec!r}")
