@@ -26,9 +26,9 @@ import tempfile
 import threading
 import time
 import zlib
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from ..alerts import AlertEvaluator, default_rules, load_rules, rules_to_data
+from ..alerts import SEVERITIES, AlertEvaluator, default_rules, load_rules, rules_to_data
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, WindowReport, from_json, to_json
 from .. import codec
@@ -143,9 +143,10 @@ def _defaults_if_they_match(cfg: MonitorConfig, ev_state: bytes, reports: List[W
     if not ev_state or sorted(AlertEvaluator.rule_names(ev_state)) != sorted(defaults):
         return "objects"
 
-    def same(a: Alert, fields_too: bool) -> bool:
-        rule = defaults.get(a.rule)
-        return rule is not None and getattr(rule, a.severity) is not None \
+    def same(a: Alert, fields_too: bool) -> bool:  # alerts read back from JSON: fields of any type
+        rule = defaults.get(a.rule) if isinstance(a.rule, str) else None
+        return rule is not None and a.severity in SEVERITIES and getattr(rule, a.severity) is not None \
+            and isinstance(a.thresholds, Mapping) \
             and set(rule.thresholds(a.severity).values()) <= set(a.thresholds.values()) \
             and (not fields_too or (a.owner, a.runbook) == (rule.owner, rule.runbook))
 

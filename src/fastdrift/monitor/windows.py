@@ -238,6 +238,8 @@ class Windower:
         if len(ring) > self.k - 1 or any(a >= b for a, b in zip(ring, ring[1:])):
             fail(f"{len(ring)} closed panes {ring[:5]} for windows of {self.k} panes")
         if self.by_time:
+            if self.next_close is None and ring:
+                fail(f"closed panes {ring[-3:]} but no next pane to close")
             if self.next_close is not None and (any(p < self.next_close for p in self.open)
                                                 or (ring and ring[-1] >= self.next_close)):
                 fail(f"panes {sorted(self.open)[:5]} / closed {ring[-3:]} do not match the next pane to close "
