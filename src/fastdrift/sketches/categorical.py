@@ -116,7 +116,7 @@ class Categorical(Sketch):
 
     @property
     def count(self) -> int:
-        return int(self.counts.sum()) + self.other_count + self.null_count
+        return self._null0 + (self._table.total if self._table is not None else 0)
 
     @property
     def is_empty(self) -> bool:
