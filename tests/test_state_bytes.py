@@ -375,3 +375,15 @@ def test_checkpoint_stored_rules_that_do_not_load_are_corrupt():
     for spec in ({"list": 5}, {"list": [{"name": "x"}]}, {"path": 5}, {"list": [], "path": "a"}):
         with pytest.raises(CorruptStateError, match="checkpoint parameters"):
             fastdrift.Monitor.from_bytes(_with_rules_spec(m.to_bytes(), spec))
+
+
+def test_checkpoint_with_a_huge_buffer_size_is_corrupt_before_allocating():
+    import json
+    kind, params, parts = _parts(_monitor().to_bytes())
+    meta = json.loads(codec.Reader(params).string())
+    for rows in (2**63, 2**40, 2**20 + 1):
+        meta["config"]["buffer_rows"] = rows  # preallocated slot arrays: 2**63 raised ValueError, 2**40 MemoryError
+        with pytest.raises(CorruptStateError, match="buffer_rows"):
+            fastdrift.Monitor.from_bytes(_build(kind, codec.Writer().json(meta).getvalue(), parts))
+    with pytest.raises(fastdrift.InvalidInputError, match="buffer_rows"):
+        fastdrift.Monitor(_table(100, 0), features=["x"], config={"buffer_rows": 2**21})
