@@ -176,8 +176,7 @@ def test_checkpoint_is_one_envelope_with_each_report_once():
     assert kind == codec.Kind.MONITOR
     reps = m.reports()
     assert len(reps) >= 2 and data.count(b'{"@": "WindowReport"') == len(reps)
-    with pytest.raises(InvalidInputError, match="pass rules="):
-        fastdrift.Monitor.from_bytes(data)  # Rule objects are not data: the caller passes them again
+    assert fastdrift.Monitor.from_bytes(data).to_bytes() == data  # Rule objects are stored as data
     assert fastdrift.Monitor.from_bytes(data, rules=default_rules(FEATS, "score", True, True)).to_bytes() == data
 
 
@@ -201,9 +200,11 @@ def test_golden_checkpoints_load_to_known_contents(layout):
     for rep in want["reports"] + [want["snapshot"]]:  # report fields added since then take their defaults
         rep["f"].setdefault("shed", 0)
     rules = list(default_rules(["x", "c"], "score", True, True))
-    with pytest.raises(InvalidInputError, match="pass rules="):
-        fastdrift.Monitor.from_bytes(data)
     m = fastdrift.Monitor.from_bytes(data, rules=rules)
+    # they ran on the default rules of their config (as Rule objects, not stored): restored without rules=
+    m0 = fastdrift.Monitor.from_bytes(data)
+    assert m0.evaluator.rules == tuple(rules)
+    assert codec.decode(m0.to_bytes())[2] == codec.decode(m.to_bytes())[2]  # the same state; params say how
     assert json.loads(json.dumps([to_json(r) for r in m.reports()])) == want["reports"]
     # the first layout's alert state stored evidence rows with sorted keys: compare as mappings.
     # Both tiers of each rule were stored as firing; a rule is shown once, at its highest tier

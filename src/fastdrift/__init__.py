@@ -8,6 +8,7 @@ Data flows one way: Arrow input -> column adapters (:mod:`fastdrift.adapters`)
 from .errors import (
     ConcurrentUseError,
     CorruptStateError,
+    CountOverflowError,
     FastDriftError,
     IncompatibleSketchError,
     InvalidInputError,
@@ -46,7 +47,7 @@ def __getattr__(name):
 
 __all__ = [
     "FastDriftError", "InvalidInputError", "SchemaError", "IncompatibleSketchError",
-    "CorruptStateError", "NativeError", "ConcurrentUseError",
+    "CorruptStateError", "NativeError", "ConcurrentUseError", "CountOverflowError",
     "set_backend", "get_backend",
     "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",

@@ -13,6 +13,7 @@ __all__ = [
     "CorruptStateError",
     "NativeError",
     "ConcurrentUseError",
+    "CountOverflowError",
 ]
 
 
@@ -42,3 +43,8 @@ class NativeError(FastDriftError, RuntimeError):
 
 class ConcurrentUseError(FastDriftError, RuntimeError):
     """A sketch was mutated from two threads at once; guard it or use one per thread."""
+
+
+class CountOverflowError(FastDriftError, OverflowError):
+    """Counting or merging would take a sketch's count past its cap (2**62; 2**53 for a t-digest),
+    beyond which int64 counters could wrap."""

@@ -13,7 +13,7 @@ evidence rows, the owner and the runbook.
 True
 """
 from .evaluator import AlertEvaluator
-from .rules import SEVERITIES, SIGNALS, Condition, Gate, Rule, default_rules, load_rules
+from .rules import SEVERITIES, SIGNALS, Condition, Gate, Rule, default_rules, load_rules, rules_to_data
 from .sinks import CallbackSink, JsonLinesSink
 
 __all__ = [

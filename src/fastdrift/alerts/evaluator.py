@@ -395,7 +395,7 @@ class AlertEvaluator:
                 return ()
             alerts = self._advance(report, self._state)
             self._last_window = key
-            self.windows_evaluated += 1
+            self.windows_evaluated = min(self.windows_evaluated + 1, 1 << 62)  # the decoder's cap
         self._deliver(alerts)
         return tuple(alerts)
 
@@ -467,6 +467,15 @@ class AlertEvaluator:
                 w.string(_alert_to_json(st.alert) if st.alert is not None else "")
         return encode(Kind.ALERT_STATE, params.getvalue(), w.getvalue(), max_size=_MAX_STATE_BYTES)
 
+    @staticmethod
+    def rule_names(data: bytes) -> List[str]:
+        """The names of the rules whose state :meth:`to_bytes` wrote into ``data`` (CorruptStateError if invalid)."""
+        _, params, _ = decode(data, expected_kind=Kind.ALERT_STATE, max_size=_MAX_STATE_BYTES)
+        pr = Reader(params, "alert state params")
+        names = pr.string_list("rule names")
+        pr.done()
+        return names
+
     @classmethod
     def from_bytes(cls, data: bytes, rules: Any, sinks: Iterable[Any] = ()) -> "AlertEvaluator":
         """Restore an evaluator from :meth:`to_bytes` with the (current) rules.
@@ -492,6 +501,8 @@ class AlertEvaluator:
         if has_last not in (0, 1):
             raise CorruptStateError(f"alert state: last window flag {has_last} is not 0/1")
         windows = r.u64("windows evaluated")
+        if windows > 1 << 62:  # the sketches' count cap: counting on cannot overflow the u64 written back
+            raise CorruptStateError(f"alert state: {windows} windows evaluated, above 2**62")
         n = r.count("entries", 8 + 8 + 1 + 12 + 8)
         restored: Dict[Tuple[str, str], _Tier] = {}
         for i in range(n):
@@ -547,7 +558,7 @@ def _alert_from_json(text: str, what: str) -> Alert:
         if not isinstance(alert, Alert):
             raise TypeError(f"a {type(alert).__name__}, not an Alert")
         return alert
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:  # int(inf): Overflow
         raise CorruptStateError(f"alert state: {what} is not a valid alert record: {exc}") from None
 
 

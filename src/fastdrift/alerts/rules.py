@@ -49,7 +49,7 @@ from ..errors import InvalidInputError
 from ..settings import read_file
 
 __all__ = [
-    "SIGNALS", "SEVERITIES", "Condition", "Gate", "Rule", "load_rules", "default_rules",
+    "SIGNALS", "SEVERITIES", "Condition", "Gate", "Rule", "load_rules", "default_rules", "rules_to_data",
 ]
 
 #: The signals a condition can select, each read from one part of a WindowReport.
@@ -509,6 +509,30 @@ def load_rules(spec: Union[str, os.PathLike, Sequence[Any], Mapping[str, Any]]) 
             raise _fail(r.name, "name", "duplicate rule name")
         seen.add(r.name)
     return rules
+
+
+def rules_to_data(rules: Iterable[Rule]) -> list:
+    """Plain data (lists, dicts, strings, numbers) that :func:`load_rules` turns back into equal rules.
+
+    A monitor checkpoint stores its rules this way, so that rules given as :class:`Rule` objects
+    (the default rules among them) are restored by the checkpoint itself.
+    """
+    def tier(t):
+        if isinstance(t, Gate):
+            return {t.mode: [tier(c) for c in t.conditions]}
+        return {f.name: list(v) if isinstance(v, tuple) else v
+                for f in fields(Condition) for v in (getattr(t, f.name),)}
+
+    out = []
+    for r in rules:
+        d = {"name": r.name, "owner": r.owner, "runbook": r.runbook, "description": r.description,
+             "for": r.for_windows, "resolve_after": r.resolve_after, "cooldown": r.cooldown, "top_k": r.top_k,
+             "max_evidence": r.max_evidence}
+        for sev in SEVERITIES:
+            if getattr(r, sev) is not None:
+                d[sev] = tier(getattr(r, sev))
+        out.append(d)
+    return out
 
 
 _CONFIGURE = "CONFIGURE ME: set the owning team / on-call rotation for this rule"

@@ -27,6 +27,8 @@ __all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_c
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
 METRICS = ("psi", "js", "hellinger", "tv")
 _KINDS = (None, "numeric", "categorical")
+#: The largest ``buffer_rows``: the observe buffers are preallocated.
+MAX_BUFFER_ROWS = 1 << 20
 _STRATEGIES = ("quantile", "uniform")
 #: What ``observe`` does when its worker falls behind (see :mod:`fastdrift.monitor.buffers`).
 OVERLOAD = ("shed", "sample", "block")
@@ -281,6 +283,8 @@ def validate(c: MonitorConfig) -> None:
                                 f"got {c.flush_interval!r}")
     if c.overload not in OVERLOAD:
         _fail("overload", f"must be one of {OVERLOAD}, got {c.overload!r}")
+    if c.buffer_rows > MAX_BUFFER_ROWS:  # preallocated: a size from a corrupt checkpoint must not allocate
+        _fail("buffer_rows", f"must be at most {MAX_BUFFER_ROWS}, got {c.buffer_rows!r}")
     if not _is_num(c.tdigest_compression) or not (20 <= c.tdigest_compression <= 1000):
         _fail("tdigest_compression", f"must be a number in [20, 1000], got {c.tdigest_compression!r}")
 

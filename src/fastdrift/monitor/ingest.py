@@ -41,12 +41,13 @@ import pyarrow.types as pat
 
 from ..adapters import as_table, iter_batches
 from ..adapters.arrow import float64_values
-from ..errors import FastDriftError, InvalidInputError, SchemaError
+from ..errors import CorruptStateError, FastDriftError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
 from ..schema import schema_changes as changes_of
 from .. import codec
 from ..sketches import ColumnProfile, Profile, profile
+from ..sketches.base import MAX_COUNT
 from ..sketches.profile import NUMERIC, column_kind
 from .buffers import ObserveBuffer, offer_gil
 from .config import MonitorConfig
@@ -439,11 +440,26 @@ class Ingest:
     def read_state(cls, r: codec.Reader, config: MonitorConfig, on_closed) -> "Ingest":
         """The inverse of :meth:`write_state` (``config`` with its features resolved)."""
         ref = Reference.from_reader(codec.Reader(r.blob(), "monitor reference"))
+        cols = ref.profile.columns
+        if not config.features:
+            raise CorruptStateError("checkpoint: the config lists no features")
+        for f in config.features:
+            if f.name not in cols:
+                raise CorruptStateError(f"checkpoint: feature {f.name!r} of the config is not in the reference "
+                                        f"(it has {list(cols)})")
+            if f.kind is not None and f.kind != cols[f.name].kind:
+                raise CorruptStateError(f"checkpoint: feature {f.name!r} is {f.kind} in the config and "
+                                        f"{cols[f.name].kind} in the reference")
+        if config.prediction is not None and config.prediction not in cols:
+            raise CorruptStateError(f"checkpoint: prediction column {config.prediction!r} is not in the reference "
+                                    f"(it has {list(cols)})")
         ingest = cls(None, config, on_closed, _ref=ref)
         ingest.windower.load(r.blob(), lambda b: WindowSketch.from_bytes(b, ref, config))
         for ws in ingest.windower.open.values():  # counted by the process that saved them (see Totals)
             ingest.windower.lifetime.add(ws, -1)
         ingest.rejected_total = r.u64()
+        if ingest.rejected_total > MAX_COUNT:
+            raise CorruptStateError(f"checkpoint: {ingest.rejected_total} rejected rows, above {MAX_COUNT}")
         return ingest
 
 

@@ -25,16 +25,20 @@ import json
 import logging
 import math
 import os
+import socket
+import stat
 import tempfile
 import threading
 import time
 import weakref
-from typing import Any, List, Optional, Sequence, Tuple
+import zlib
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from ..alerts import AlertEvaluator, default_rules, load_rules
+from ..alerts import SEVERITIES, AlertEvaluator, default_rules, load_rules, rules_to_data
 from ..metrics import id_like
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, WindowReport, from_json, to_json
+from ..sketches import Profile
 from .. import codec
 from .config import (EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, config_from_dict, config_to_dict,
                      load_config, spec_from_dict)
@@ -65,6 +69,57 @@ def _flush_at_exit() -> None:
             _log.exception("fastdrift: flushing a monitor at interpreter exit failed")
 
 
+#: A temp file of ours untouched this long is a leftover of a killed save, whoever wrote it.
+STALE_TEMP_SECONDS = 3600.0
+#: A temp file whose writer process is gone (same host) is removed once untouched this long.
+DEAD_TEMP_SECONDS = 60.0
+_TMP_PREFIX, _TMP_SUFFIX = ".fastdrift-", ".tmp"
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process elsewhere
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
+
+def _remove_stale_temps(d: str) -> None:
+    """Remove our own stale temp files from ``d``: ``.fastdrift-*.tmp`` regular files untouched for
+    :data:`STALE_TEMP_SECONDS`, or for :data:`DEAD_TEMP_SECONDS` when the process that wrote them (named
+    in the file name, ``.fastdrift-<host>-<pid>-<random>.tmp``) is gone.  A save in progress in another
+    process or thread is alive and recent, so it is left alone."""
+    now, me = time.time(), os.getpid()
+    try:
+        entries = list(os.scandir(d))
+    except OSError:
+        return
+    for e in entries:
+        name = e.name
+        if not (name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX)):
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        age = now - st.st_mtime
+        parts = name[len(_TMP_PREFIX):-len(_TMP_SUFFIX)].split("-")
+        gone = len(parts) == 3 and parts[0] == _HOST and parts[1].isdigit() and int(parts[1]) != me \
+            and not _alive(int(parts[1]))
+        if age > STALE_TEMP_SECONDS or (gone and age > DEAD_TEMP_SECONDS):
+            try:
+                os.unlink(e.path)
+            except OSError:
+                pass
+
+
 def _make_config(config, **kw) -> MonitorConfig:
     if config is None:
         base = MonitorConfig()
@@ -93,15 +148,48 @@ def _make_config(config, **kw) -> MonitorConfig:
     return dataclasses.replace(base, **over) if over else base
 
 
-def _rules_spec(rules) -> Any:
-    """How a checkpoint names its rules: "none", "default", "objects", {"path": p} or {"list": [...]}."""
+def _rules_spec(rules, rule_list) -> Any:
+    """How a checkpoint names its rules: "none", "default", {"path": p} or {"list": [...]} (mappings as
+    given; Rule objects as the data :func:`~fastdrift.alerts.rules_to_data` makes of them).  Checkpoints
+    of older versions may say "objects": Rule objects not stored."""
     if isinstance(rules, (str, os.PathLike)):
         return {"path": os.fspath(rules)}
-    try:  # mappings that are plain data are stored; Rule objects are not
-        return {"list": json.loads(json.dumps(list(rules)))} if all(isinstance(r, dict) for r in rules) \
-            else "objects"
+    try:
+        if all(isinstance(r, dict) for r in rules):
+            return {"list": json.loads(json.dumps(list(rules)))}
     except (TypeError, ValueError):
+        pass
+    return {"list": json.loads(json.dumps(rules_to_data(rule_list)))}
+
+
+def _default_rules(cfg: MonitorConfig, reference: Profile) -> list:
+    """The default rules of a config: ID-like features of the reference left out of the drift rule."""
+    return default_rules(cfg.feature_names(), cfg.prediction, cfg.latency is not None, cfg.error is not None,
+                         id_like=[n for n in cfg.feature_names() if id_like(reference.columns[n])])
+
+
+def _defaults_if_they_match(cfg: MonitorConfig, reference: Profile, ev_state: bytes,
+                            reports: List[WindowReport]) -> Any:
+    """"default" when a checkpoint whose rules were not stored ("objects") ran on the default rules
+    of its config: its alert state names only those rules (an older default set may lack some of
+    today's, e.g. ``no-traffic``) and every alert it holds has their thresholds, owner and runbook;
+    else "objects" (the caller must pass ``rules=``)."""
+    defaults = {r.name: r for r in _default_rules(cfg, reference)}
+    names = set(AlertEvaluator.rule_names(ev_state)) if ev_state else set()
+    if not names or not names <= set(defaults):
         return "objects"
+
+    def same(a: Alert, fields_too: bool) -> bool:  # alerts read back from JSON: fields of any type
+        rule = defaults.get(a.rule) if isinstance(a.rule, str) else None
+        return rule is not None and a.severity in SEVERITIES and getattr(rule, a.severity) is not None \
+            and isinstance(a.thresholds, Mapping) \
+            and set(rule.thresholds(a.severity).values()) <= set(a.thresholds.values()) \
+            and (not fields_too or (a.owner, a.runbook) == (rule.owner, rule.runbook))
+
+    ev = AlertEvaluator.from_bytes(ev_state, list(defaults.values()))  # refreshes owner and runbook
+    if all(same(a, False) for a in ev.active()) and all(same(a, True) for r in reports for a in r.alerts):
+        return "default"
+    return "objects"
 
 
 def _json_params(params: bytes):
@@ -184,13 +272,12 @@ class Monitor:
             rules = cfg.rules
         if rules is None:
             self._rules_spec = "default"
-            rule_list = default_rules(cfg.feature_names(), cfg.prediction, cfg.latency is not None,
-                                      cfg.error is not None, id_like=[
-                                          n for n in cfg.feature_names() if id_like(ingest.ref.profile.columns[n])])
+            rule_list = _default_rules(cfg, ingest.ref.profile)
         elif isinstance(rules, (list, tuple)) and not rules:
             self._rules_spec, rule_list = "none", []
         else:
-            self._rules_spec, rule_list = _rules_spec(rules), load_rules(rules)
+            rule_list = load_rules(rules)
+            self._rules_spec = _rules_spec(rules, rule_list)
         self._lock = threading.Lock()  # reports and evaluator; taken after the ingest's locks
         self._reports = reports
         self._unevaluated: List[WindowReport] = []  # closed, in window order, not yet evaluated
@@ -375,12 +462,14 @@ class Monitor:
     def save(self, path) -> None:
         """Write a checkpoint atomically: temp file in the same directory, fsync, rename, fsync dir.
 
-        A crash leaves either the previous checkpoint or the new one, never a torn file.
+        A crash leaves either the previous checkpoint or the new one, never a torn file; the temp
+        file a crash leaves behind is removed by a later save into the same directory (see
+        :func:`_remove_stale_temps`).
         """
         data = self.to_bytes()
         path = os.fspath(path)
         d = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".fastdrift-", suffix=".tmp", dir=d)
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{_HOST}-{os.getpid()}-", suffix=_TMP_SUFFIX, dir=d)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -393,6 +482,7 @@ class Monitor:
             except OSError:
                 pass
             raise
+        _remove_stale_temps(d)
         try:
             dfd = os.open(d, os.O_RDONLY)
         except OSError:  # pragma: no cover - platforms without directory fds
@@ -404,7 +494,8 @@ class Monitor:
 
     @classmethod
     def from_bytes(cls, data, *, rules=None, sinks=()) -> "Monitor":
-        """Resume from :meth:`to_bytes`; ``rules`` is needed only if they were given as Rule objects.
+        """Resume from :meth:`to_bytes`; ``rules`` (replacing the stored ones) is needed only for older
+        checkpoints of Rule objects other than the default rules.
 
         Also reads the older two-envelope layout, a ``CHECKPOINT`` envelope: params =
         string(JSON ``{"rules", "has_evaluator"}``); payload = blob(a ``MONITOR`` envelope: params =
@@ -441,6 +532,8 @@ class Monitor:
         else:
             ev_state, reports = r.blob(), _reports(r.json("reports"))
         r.done()
+        if rules is None and spec == "objects":
+            spec = _defaults_if_they_match(cfg, ingest.ref.profile, ev_state, reports + pending)
         m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
         if pending:
             m._closed(pending)
@@ -449,7 +542,7 @@ class Monitor:
 
     @classmethod
     def load(cls, path, *, rules=None, sinks=()) -> "Monitor":
-        """Resume from :meth:`save`; ``rules`` is needed only if they were given as Rule objects."""
+        """Resume from :meth:`save` (see :meth:`from_bytes`)."""
         try:
             with open(os.fspath(path), "rb") as fh:
                 data = fh.read()
@@ -460,9 +553,14 @@ class Monitor:
 
 def _reports(doc) -> List[WindowReport]:
     try:
-        return [from_json(x) for x in doc]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        out = [from_json(x) for x in doc]
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise CorruptStateError(f"checkpoint: invalid reports ({exc})") from None
+    for x in out:
+        if not (isinstance(x, WindowReport) and isinstance(x.alerts, tuple)
+                and all(isinstance(a, Alert) for a in x.alerts)):
+            raise CorruptStateError(f"checkpoint: reports must be window reports with their alerts, got {x!r:.80}")
+    return out
 
 
 def _shed_counts(doc) -> Tuple[int, int]:
@@ -484,6 +582,12 @@ def _given_rules(rules, spec):
         return rules
     if spec == "none":
         return []
-    if isinstance(spec, dict) and ("path" in spec or "list" in spec):
-        return spec.get("path") or spec.get("list")
+    if isinstance(spec, dict) and set(spec) == {"list"}:
+        try:
+            load_rules(spec["list"])
+        except InvalidInputError as exc:
+            raise CorruptStateError(f"checkpoint parameters: the stored rules are invalid ({exc})") from None
+        return spec["list"]
+    if isinstance(spec, dict) and set(spec) == {"path"} and isinstance(spec["path"], str):
+        return spec["path"]
     raise CorruptStateError(f"checkpoint parameters: unknown rules {spec!r}")

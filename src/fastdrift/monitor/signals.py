@@ -23,11 +23,12 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .. import codec
-from ..errors import CorruptStateError
+from ..errors import CorruptStateError, IncompatibleSketchError
 from ..metrics import ColumnDrift, bin_label, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import ColumnProfile, Histogram, Moments, Profile, TDigest
+from ..sketches.base import MAX_COUNT
 from ..sketches.sample import jsonable, rows_from_json, rows_to_json
 from .config import MonitorConfig
 
@@ -219,7 +220,14 @@ class WindowSketch:
             ws.kpis[n].name = n
         for a in _COUNTERS:
             setattr(ws, a, r.u64())
+            if getattr(ws, a) > MAX_COUNT:
+                raise CorruptStateError(f"window sketch: {a} {getattr(ws, a)} above {MAX_COUNT}")
         ws.ts_min, ws.ts_max = r.f64(), r.f64()
+        if math.isnan(ws.ts_min) or math.isnan(ws.ts_max):
+            raise CorruptStateError("window sketch: NaN event-time bounds")
+        if ws.latency is not None and ws.latency.compression != config.tdigest_compression:
+            raise CorruptStateError(f"window sketch: latency t-digest of compression {ws.latency.compression:g}, "
+                                    f"the config has {config.tdigest_compression:g}")
         changes = r.json("schema changes")
         if not (isinstance(changes, list) and all(isinstance(c, list) and len(c) == 4 and all(
                 v is None or isinstance(v, str) for v in c) for c in changes)):
@@ -236,6 +244,10 @@ class WindowSketch:
             if not (math.isfinite(ws.latency_sum) and ws.latency_sum >= 0):
                 raise CorruptStateError(f"window sketch: latency sum {ws.latency_sum!r}")
         r.done()
+        try:  # what a window close does with it: a pane on other bins would fail there, much later
+            cls(ref, config).merge(ws)
+        except IncompatibleSketchError as exc:
+            raise CorruptStateError(f"window sketch does not match the reference: {exc}") from None
         return ws
 
 

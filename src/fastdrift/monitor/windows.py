@@ -31,6 +31,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import codec
+from ..errors import CorruptStateError
+from ..sketches.base import MAX_COUNT
 from .config import WindowSpec
 from .signals import Totals, WindowSketch
 
@@ -240,3 +242,30 @@ class Windower:
         self.max_ts, self.row_seq = r.f64(), r.u64()
         self.pending_dropped, self.pending_rejected = r.u64(), r.u64()
         r.done()
+        self._check_loaded()
+
+    def _check_loaded(self) -> None:
+        """CorruptStateError unless the loaded panes are ones this windower could hold."""
+        def fail(msg):
+            raise CorruptStateError(f"window state: {msg}")
+
+        if max(self.row_seq, self.pending_dropped, self.pending_rejected) > MAX_COUNT:
+            fail(f"counters above {MAX_COUNT}")
+        if math.isnan(self.max_ts):
+            fail("NaN newest event time")
+        ring = [p for p, _ in self.ring]
+        if len(ring) > self.k - 1 or any(a >= b for a, b in zip(ring, ring[1:])):
+            fail(f"{len(ring)} closed panes {ring[:5]} for windows of {self.k} panes")
+        if self.by_time:
+            if self.next_close is None and ring:
+                fail(f"closed panes {ring[-3:]} but no next pane to close")
+            if self.next_close is not None and (any(p < self.next_close for p in self.open)
+                                                or (ring and ring[-1] >= self.next_close)):
+                fail(f"panes {sorted(self.open)[:5]} / closed {ring[-3:]} do not match the next pane to close "
+                     f"{self.next_close}")
+        else:
+            cur = self.row_seq // self.pane  # the pane of the next row; the one open, if any
+            if any(p != cur for p in self.open) or (self.open and self.row_seq % self.pane == 0) \
+                    or (ring and ring[-1] >= cur):
+                fail(f"panes {sorted(self.open)[:5]} / closed {ring[-3:]} do not match row {self.row_seq} "
+                     f"(pane {cur})")

@@ -15,6 +15,14 @@ the sketch's state lock, which a mutation holds for a whole call, so a reader
 waits for the batch in progress and sees the state between two calls; it never
 makes the writer fail.  A ``merge`` takes the two state locks in one global
 order, so merges in opposite directions cannot deadlock.
+
+
+Counts are capped: a sketch holds at most :data:`MAX_COUNT` (2**62) values (a t-digest
+2**53, the largest integer its float64 weights hold exactly).  ``update`` and ``merge``
+that would pass the cap raise :class:`~fastdrift.errors.CountOverflowError` before
+counting anything, and decoders reject state above it, so no int64 counter (in Python
+or in the C kernels, which add at most a batch's length to counts below the cap) can
+wrap.
 """
 from __future__ import annotations
 
@@ -22,13 +30,35 @@ import threading
 from contextlib import contextmanager
 from typing import ClassVar, Optional
 
+import numpy as np
 import pyarrow as pa
 
 from ..adapters.arrow import is_numeric_type
-from ..errors import ConcurrentUseError, IncompatibleSketchError, SchemaError
+from ..errors import (ConcurrentUseError, CorruptStateError, CountOverflowError, IncompatibleSketchError,
+                      SchemaError)
 from .. import codec
 
-__all__ = ["Sketch", "check_numeric_type"]
+__all__ = ["Sketch", "check_numeric_type", "MAX_COUNT", "count_total"]
+
+#: The most values a sketch holds: the sum of two capped counts still fits an int64.
+MAX_COUNT = 1 << 62
+
+
+def count_total(counts, what: str, cap: int = MAX_COUNT) -> int:
+    """The exact sum of decoded ``counts`` (int64 array), or CorruptStateError naming ``what``
+    when one is negative or the sum is above ``cap``."""
+    c = np.asarray(counts, dtype=np.int64)
+    if not c.size:
+        return 0
+    if c.min() < 0:
+        raise CorruptStateError(f"{what} has negative counts")
+    # each count is below 2**63, so a float sum at most 2**63 means the exact sum fits a uint64
+    if c.max() > cap or float(c.sum(dtype=np.float64)) > 2.0 * cap:
+        raise CorruptStateError(f"{what}: counts add up to more than {cap}, the most a sketch holds")
+    total = int(c.view(np.uint64).sum())
+    if total > cap:
+        raise CorruptStateError(f"{what}: counts add up to {total}, above {cap}, the most a sketch holds")
+    return total
 
 
 def check_numeric_type(arr: pa.Array, name: Optional[str]) -> None:
@@ -47,6 +77,8 @@ class Sketch:
     """Base class of all sketches; subclasses implement the ``_``-prefixed hooks."""
 
     KIND: ClassVar[int]
+    #: the most values this sketch holds (see the module docstring)
+    MAX_COUNT: ClassVar[int] = MAX_COUNT
 
     def __init__(self, name: Optional[str] = None):
         self.name = name
@@ -104,6 +136,14 @@ class Sketch:
     def _label(self) -> str:
         return f" of column {self.name!r}" if self.name is not None else ""
 
+    def _room(self, n: int, what: str = "counting") -> None:
+        """Raise CountOverflowError unless ``n`` more values keep the count within :attr:`MAX_COUNT`."""
+        have = self.count
+        if have + n > self.MAX_COUNT:
+            raise CountOverflowError(
+                f"{type(self).__name__}{self._label()}: {what} {n} more values would take its count {have} "
+                f"past {self.MAX_COUNT}, the most it holds (its int64 counters could overflow)")
+
     def update(self, values):
         """Fold ``values`` in: a numpy array, a pyarrow Array/ChunkedArray, or an
         object exposing ``__arrow_c_array__`` / ``__arrow_c_stream__``.
@@ -127,6 +167,7 @@ class Sketch:
         if other is self:
             other = other.copy()
         with self._mutating(other):
+            self._room(other.count, "merging")
             self._merge(other)
         return self
 

@@ -28,7 +28,7 @@ from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
 from ..kernels.cat import CatTable, value_type_of
 from .. import codec
-from .base import Sketch
+from .base import MAX_COUNT, Sketch, count_total
 
 __all__ = ["Categorical", "key_type_of"]
 
@@ -116,7 +116,7 @@ class Categorical(Sketch):
 
     @property
     def count(self) -> int:
-        return int(self.counts.sum()) + self.other_count + self.null_count
+        return self._null0 + (self._table.total if self._table is not None else 0)
 
     @property
     def is_empty(self) -> bool:
@@ -143,6 +143,7 @@ class Categorical(Sketch):
     # -- hooks --------------------------------------------------------------
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
+        self._room(len(arr))
         t = arr.type
         if pat.is_null(t):
             self._null0 += len(arr)
@@ -226,8 +227,9 @@ class Categorical(Sketch):
         r.done()
         if len(keys) != n or counts.size != n:
             raise CorruptStateError(f"categorical payload: {len(keys)} keys, {counts.size} counts, expected {n}")
-        if (counts < 0).any() or other >= 1 << 62 or null >= 1 << 62:
-            raise CorruptStateError("categorical payload has invalid counts")
+        if other > MAX_COUNT or null > MAX_COUNT:
+            raise CorruptStateError(f"categorical payload: other {other} or null {null} count above {MAX_COUNT}")
+        count_total(np.concatenate([counts, [other, null]]), "categorical payload")
         if len(set(keys)) != len(keys):
             raise CorruptStateError("categorical payload has duplicate categories")
         if key_type is None and n:

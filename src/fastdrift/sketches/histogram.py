@@ -23,7 +23,7 @@ from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputErr
 from ..kernels.hist import hist_update, make_index
 from ..kernels.quantile import exact_quantiles
 from .. import codec
-from .base import Sketch, check_numeric_type
+from .base import Sketch, check_numeric_type, count_total
 from .moments import Moments
 from .quantiles import numeric_views
 
@@ -181,6 +181,7 @@ class Histogram(Sketch):
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
         check_numeric_type(arr, self.name)
+        self._room(len(arr))
         # Count into scratch copies so a failure half-way loses nothing already counted.
         counts, specials = self._counts.copy(), self._specials.copy()
         for view in iter_columns(arr, self.name):
@@ -227,8 +228,7 @@ class Histogram(Sketch):
             raise CorruptStateError(
                 f"histogram payload has {counts.size} bins and {specials.size} counters for "
                 f"{edges.size} edges (expected {edges.size + 1} and 2)")
-        if (counts < 0).any() or (specials < 0).any():
-            raise CorruptStateError("histogram payload has negative counts")
+        count_total(np.concatenate([counts, specials]), "histogram payload")
         h._counts, h._specials = counts, specials
         return h
 

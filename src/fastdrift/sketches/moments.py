@@ -23,7 +23,7 @@ from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError
 from ..kernels.moments import empty_moments, moments_merge, moments_update
 from .. import codec
-from .base import Sketch, check_numeric_type
+from .base import Sketch, check_numeric_type, count_total
 
 __all__ = ["Moments"]
 
@@ -113,6 +113,7 @@ class Moments(Sketch):
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
         check_numeric_type(arr, self.name)
+        self._room(len(arr))
         ints, flts = self._ints.copy(), self._flts.copy()
         for view in iter_columns(arr, self.name):
             moments_update(view, ints, flts)
@@ -126,6 +127,7 @@ class Moments(Sketch):
         with self._mutating():
             arr = as_arrow(values, self.name)
             check_numeric_type(arr, self.name)
+            self._room(len(arr))
             ints, flts = self._ints.copy(), self._flts.copy()
             count(list(iter_columns(arr, self.name)), ints, flts)
             self._ints, self._flts = ints, flts
@@ -155,8 +157,7 @@ class Moments(Sketch):
         r.done()
         if ints.size != 5 or flts.size != 5:
             raise CorruptStateError(f"moments payload has {ints.size}+{flts.size} fields, expected 5+5")
-        if (ints < 0).any():
-            raise CorruptStateError("moments payload has negative counts")
+        count_total(ints, "moments payload")
         if ints[0] > 0:
             if not (np.isfinite(flts).all() and flts[0] <= flts[3] <= flts[1] and flts[4] >= 0):
                 raise CorruptStateError("moments payload is inconsistent (min <= mean <= max, m2 >= 0)")

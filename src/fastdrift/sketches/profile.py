@@ -27,9 +27,10 @@ import pyarrow.types as pat
 
 from ..adapters import iter_batches
 from ..adapters.arrow import as_arrow, counted, is_numeric_type, is_string_type, skip_reason
-from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
+from ..errors import CorruptStateError, CountOverflowError, IncompatibleSketchError, InvalidInputError, SchemaError
 from .. import codec
 from .categorical import Categorical, key_type_of
+from .base import MAX_COUNT
 from .histogram import Histogram, check_binning
 from .moments import Moments
 from .tdigest import TDigest
@@ -270,6 +271,8 @@ class Profile:
         if list(other.columns) != list(self.columns):
             raise IncompatibleSketchError(
                 f"profiles have different columns: {list(self.columns)} vs {list(other.columns)}")
+        if self.rows + other.rows > MAX_COUNT:
+            raise CountOverflowError(f"merging profiles of {self.rows} and {other.rows} rows would pass {MAX_COUNT}")
         for name, cp in self.columns.items():
             cp.merge(other.columns[name])
         self.rows += other.rows
@@ -338,6 +341,8 @@ class Profile:
             raise CorruptStateError("profile has duplicate column names")
         r = codec.Reader(payload, "profile payload")
         rows = r.u64()
+        if rows > MAX_COUNT:
+            raise CorruptStateError(f"profile payload: {rows} rows, above {MAX_COUNT}")
         columns = {}
         for name, kind, has_td in specs:
             if kind == NUMERIC:

@@ -107,6 +107,11 @@ class RowSample(Sketch):
         self._key = (tuple(self.columns), self.rate, self.max_rows, self.seed, self.drop, self.hash, self.salt)
 
     @property
+    def count(self) -> int:
+        """Rows kept (at most ``max_rows``)."""
+        return len(self.rows)
+
+    @property
     def enabled(self) -> bool:
         """False when nothing can be kept (``rate`` 0 or ``max_rows`` 0): callers skip the keys."""
         return self.max_rows > 0 and self.rate > 0

@@ -127,7 +127,7 @@ from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, InvalidInputError
 from ..kernels import tdigest as _k
 from .. import codec
-from .base import Sketch, check_numeric_type
+from .base import Sketch, check_numeric_type, count_total
 
 __all__ = ["TDigest", "RANK_ERROR_BOUNDS", "TIES_RANK_ERROR_BOUND"]
 
@@ -167,6 +167,8 @@ class TDigest(Sketch):
     """
 
     KIND = codec.Kind.TDIGEST
+    #: weights are float64: integers and their sums stay exact up to 2**53
+    MAX_COUNT = 1 << 53
 
     def __init__(self, compression: float = 100, *, name: Optional[str] = None):
         super().__init__(name)
@@ -336,6 +338,7 @@ class TDigest(Sketch):
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
         check_numeric_type(arr, self.name)
+        self._room(len(arr))
         views = list(iter_columns(arr, self.name))
         for view in views:
             if view.kind == "null":
@@ -394,8 +397,7 @@ class TDigest(Sketch):
         r.done()
         if counts.size != 5 or flts.size != 2:
             raise CorruptStateError(f"t-digest payload has {counts.size}+{flts.size} counters, expected 5+2")
-        if (counts < 0).any():
-            raise CorruptStateError("t-digest payload has negative counts")
+        count_total(counts, "t-digest payload", cls.MAX_COUNT)
         cap = _k.capacity(compression)
         nc = means.size
         if weights.size != nc or nc > cap:
@@ -417,8 +419,6 @@ class TDigest(Sketch):
                 raise CorruptStateError("t-digest payload: centroid means are not sorted")
             if not (flts[0] <= means[0] and means[-1] <= flts[1]):
                 raise CorruptStateError("t-digest payload: centroids outside [min, max]")
-        if (counts > 2**62).any():
-            raise CorruptStateError("t-digest payload: counts above 2**62")
         t = cls(compression)
         s = t._s
         s.means[:nc] = means
