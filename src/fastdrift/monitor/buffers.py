@@ -66,7 +66,7 @@ _STOP = object()  # queued by close(): the worker exits when it reaches it
 _NO_WORKER = object()  # no thread needed (inline counting without a timer), or none could start
 _MAX_FREE = 2  # recycled slot sets kept besides the current one
 #: Seconds the worker holds the GIL before it offers it to request threads (:func:`offer_gil`).
-GIL_SLICE = 0.0005
+GIL_SLICE = 0.00005
 _since = threading.local()
 _live: "weakref.WeakSet[ObserveBuffer]" = weakref.WeakSet()  # reset in a forked child
 _held: list = []  # buffers whose counting lock the forking thread holds
@@ -519,7 +519,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def offer_gil() -> None:
-    """Called between the worker's steps (each well under 0.5 ms): once this thread has run
+    """Called between the worker's steps: once this thread has run
     :data:`GIL_SLICE` seconds since it last offered, let a request thread waiting for the GIL run now
     rather than after the interpreter's switch interval (5 ms by default)."""
     now = time.perf_counter()
