@@ -10,7 +10,7 @@ one ``prometheus_client`` ``Histogram.observe`` (if installed), and a no-op call
 floor).  Printed per case: calls, achieved rate, p50 / p99 / p99.9 / max in microseconds, calls over
 1 ms, and for the monitor the requests counted and shed (``counted + shed == calls``, checked).
 
-Targets (issue 11): p99.9 <= 20 us and no call over 1 ms at 100k calls/s on 2 cores.  The pacing
+Targets: p99.9 <= 20 us and no call over 1 ms at 100k calls/s on 2 cores.  The pacing
 loop spins between calls, so it holds one core; the worker has the other.  On a shared machine,
 other processes show up in the tail of every case alike: compare with the baselines' tails.
 """

@@ -87,7 +87,7 @@ def _check(prof, table, bins):
 
 
 @settings(max_examples=150, **SETTINGS)
-# a selection pass whose one batch's values arrive unsorted (was interpolated unsorted)
+# a selection pass whose one batch's values arrive unsorted (they are sorted before interpolating)
 @example(seed=0, n=715, ties=0, order="reversed", nan=0.0, inf=0.0, null=0.0, row_group=700, bins=4, workers=1)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30_000), ties=st.sampled_from([0, 0, 1, 3, 40]),
        order=st.sampled_from(["random", "random", "sorted", "reversed", "drift"]),
