@@ -261,6 +261,24 @@ class Monitor:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def merge(self, other: "Monitor") -> "Monitor":
+        """Merge another monitor's window state into this one (exact: counts add, sketches merge).
+
+        Both must be built on the same reference and state config (bins, features, roles, window
+        spec, evidence, digest compression; rules and buffering may differ), else
+        ``IncompatibleSketchError`` names the difference.  Only event-time windows merge: panes are
+        keyed by time, so pane ``p`` of every process covers the same seconds.  Row-count windows
+        are refused (each process numbers its own rows; their panes do not line up).
+
+        ``other``'s open panes and its last ``k - 1`` closed ones are merged pane by pane into this
+        monitor's; a pane this monitor already closed counts as dropped late here.  Windows the
+        merge completes close here, in order, and are evaluated by this monitor's rules.  ``other``
+        is not changed.  Returns ``self``.
+        """
+        self.ingest.merge(other.ingest)
+        self._evaluate()
+        return self
+
     # -- reading -------------------------------------------------------------------------------------------
     def snapshot(self) -> WindowReport:
         """The open window so far; ``alerts`` = what the rules would report for it now (no state change)."""

@@ -157,7 +157,11 @@ class Windower:
             return out
         watermark = self.max_ts - self.spec.allowed_lateness
         if self.next_close is None:
-            self.next_close = min(self.open)
+            # nothing closed yet, so nothing is late: an early event of any pane still counts
+            first = min(self.open)
+            if (first + 1) * self.pane > watermark:
+                return out
+            self.next_close = first
         empty_run = 0
         while (self.next_close + 1) * self.pane <= watermark:
             p = self.next_close
@@ -211,6 +215,22 @@ class Windower:
         self.pending_dropped = self.pending_rejected = self.pending_shed = 0
         if not self.by_time:
             self.row_seq = -(-self.row_seq // self.pane) * self.pane
+
+    def absorb(self, panes, max_ts: float) -> None:
+        """Merge another process's time panes ``(pane id, sketch)`` into these (time windows only).
+
+        A pane not yet closed here is merged into the open pane of the same id (created if
+        needed), so a window closed later covers every process's rows of its panes.  A pane already
+        closed here arrives too late: its rows are counted as dropped late, as a late event is.
+        The newest event time becomes the newer of the two.
+        """
+        for pid, ws in panes:
+            if self.next_close is not None and pid < self.next_close:
+                self.pending_dropped += ws.rows
+                self.dropped_total += ws.rows
+            else:
+                self.pane_sketch(pid).merge(ws)
+        self.max_ts = max(self.max_ts, max_ts)
 
     # -- bytes -------------------------------------------------------------------
     def to_bytes(self) -> bytes:

@@ -1,0 +1,172 @@
+"""Mergeable monitor state: Monitor.merge against one monitor fed everything (exact counts)."""
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from fastdrift.errors import IncompatibleSketchError, InvalidInputError
+from fastdrift.monitor import Monitor, MonitorConfig, WindowSpec
+
+REF_N = 3000
+
+
+def ref_table(seed=0, n=REF_N):
+    rng = np.random.default_rng(seed)
+    return pa.table({
+        "x": rng.normal(size=n),
+        "c": pa.array(rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])),
+        "pred": rng.random(n),
+        "lat": rng.exponential(20, n),
+        "err": rng.random(n) < 0.05,
+        "ts": np.arange(n, dtype=np.float64),
+    })
+
+
+REF = ref_table()
+WINDOW = WindowSpec(by="time", size=100, slide=50, allowed_lateness=1000)
+
+
+def config(**kw):
+    base = dict(prediction="pred", latency="lat", error="err", event_time="ts", window=WINDOW)
+    base.update(kw)
+    return MonitorConfig(**base)
+
+
+def make(**kw):
+    return Monitor(REF, config=config(**kw), rules=[])
+
+
+def batch(rng, n, t_lo, t_hi):
+    """n requests with event times in [t_lo, t_hi), unsorted, with nulls and unseen categories."""
+    x = rng.normal(0.3, 1.2, n)
+    x[rng.random(n) < 0.05] = np.nan
+    return pa.table({
+        "x": x,
+        "c": pa.array(rng.choice(["a", "b", "c", "zz", None], n).tolist()),
+        "pred": rng.random(n),
+        "lat": rng.exponential(15, n),
+        "err": rng.random(n) < 0.1,
+        "ts": rng.uniform(t_lo, t_hi, n),
+    })
+
+
+def pane_state(m):
+    """Per open pane: exact counts of every sketch (the oracle compares these)."""
+    m.flush()
+    out = {}
+    for pid, ws in m.ingest.windower.open.items():
+        d = {"rows": ws.rows, "errors": ws.errors, "error_rows": ws.error_rows,
+             "lat_buckets": ws.latency_buckets.counts.tolist(), "lat_n": int(ws.latency.n)}
+        for name, cp in list(ws.features.items()) + [("pred", ws.prediction)]:
+            if cp.histogram is not None:
+                d[name] = (cp.histogram.counts.tolist(), int(cp.missing_count), int(cp.count))
+            else:
+                cat = cp.categorical
+                d[name] = (dict(zip(cat.categories, cat.counts.tolist())), int(cat.other_count),
+                           int(cp.missing_count), int(cp.count))
+        out[pid] = d
+    return out
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 4), st.lists(st.integers(1, 60), min_size=1, max_size=8), st.randoms(use_true_random=False),
+       st.integers(0, 2 ** 32 - 1))
+def test_merge_of_split_stream_equals_one_monitor(n_proc, sizes, rnd, seed):
+    rng = np.random.default_rng(seed)
+    batches = [batch(rng, n, 0, 400) for n in sizes]
+    one = make()
+    procs = [make() for _ in range(n_proc)]
+    for b in batches:
+        one.update(b)
+        procs[rnd.randrange(n_proc)].update(b)
+    assert not one.reports()  # lateness 1000 s: nothing closed yet, every pane is state
+    # merge in a random order and shape: into a fresh monitor, or chained into one of them
+    order = list(range(n_proc))
+    rnd.shuffle(order)
+    if rnd.random() < 0.5:
+        fleet = make()
+        for i in order:
+            fleet.merge(procs[i])
+    else:
+        fleet = procs[order[0]]
+        for i in order[1:]:
+            fleet.merge(procs[i])
+    assert pane_state(fleet) == pane_state(one)
+    # the windows they close from the merged panes are the same windows
+    end = batch(rng, 1, 2000, 2001)
+    one.update(end)
+    fleet.update(end)
+    a, b = one.reports(), fleet.reports()
+    assert [(r.window_start, r.window_end, r.rows, r.errors, r.dropped_late) for r in a] == \
+        [(r.window_start, r.window_end, r.rows, r.errors, r.dropped_late) for r in b]
+    assert len(a) >= 8
+    for ra, rb in zip(a, b):
+        for name in ("x", "c"):
+            fa, fb = ra.features[name], rb.features[name]
+            assert (fa.n_cur, fa.missing_cur) == (fb.n_cur, fb.missing_cur)
+            assert fa.value == fb.value or (np.isnan(fa.value) and np.isnan(fb.value))
+        assert ra.prediction.value == rb.prediction.value or np.isnan(ra.prediction.value)
+        assert ra.latency.count == rb.latency.count
+
+
+def test_early_event_within_lateness_is_counted(rng):
+    """Nothing closed yet, so nothing is late: an event of an earlier pane than the first seen counts."""
+    m = make(window=WindowSpec(by="time", size=10, allowed_lateness=100))
+    m.update(batch(rng, 5, 40, 50))
+    m.update(batch(rng, 3, 0, 10))
+    m.update(batch(rng, 1, 500, 501))
+    reps = m.reports()
+    assert sum(r.dropped_late for r in reps) == 0
+    assert [(r.window_start, r.rows) for r in reps if r.rows] == [(0, 3), (40, 5)]
+
+
+def test_merged_digest_within_rank_bound(rng):
+    """Latency digests merged across 4 processes: p50/p95/p99 within 0.5 % rank of the exact quantiles."""
+    procs = [make() for _ in range(4)]
+    one = make()
+    lats = []
+    for i in range(40):
+        b = batch(rng, 500, 0, 90)
+        lats.append(b.column("lat").to_numpy())
+        procs[i % 4].update(b)
+        one.update(b)
+    fleet = make()
+    for p in procs:
+        fleet.merge(p)
+    snap = fleet.snapshot()
+    exact = np.sort(np.concatenate(lats))
+    assert snap.latency.count == exact.size == one.snapshot().latency.count
+    for q, v in ((0.5, snap.latency.p50), (0.95, snap.latency.p95), (0.99, snap.latency.p99)):
+        rank = np.searchsorted(exact, v) / exact.size
+        assert abs(rank - q) <= 0.005, (q, rank)
+
+
+def test_merge_counts_late_panes_as_dropped(rng):
+    a, b = make(window=WindowSpec(by="time", size=10)), make(window=WindowSpec(by="time", size=10))
+    a.update(batch(rng, 30, 0, 10))
+    a.update(batch(rng, 1, 25, 26))  # closes panes 0 and 1 in a
+    b.update(batch(rng, 7, 0, 10))   # pane 0, open in b
+    a.merge(b)
+    a.update(batch(rng, 1, 100, 101))
+    reps = a.reports()
+    assert sum(r.dropped_late for r in reps) == 7
+    assert sum(r.rows for r in reps) == 31
+
+
+def test_merge_refuses_row_windows_and_other_state():
+    rows = Monitor(REF, config=config(window=WindowSpec(by="rows", size=100)), rules=[])
+    with pytest.raises(IncompatibleSketchError, match="row-count windows"):
+        rows.merge(Monitor(REF, config=config(window=WindowSpec(by="rows", size=100)), rules=[]))
+    m = make()
+    with pytest.raises(IncompatibleSketchError, match="'window'"):
+        m.merge(make(window=WindowSpec(by="time", size=200, allowed_lateness=1000)))
+    with pytest.raises(IncompatibleSketchError, match=r"'features' differs \(features \['x', 'c'\] != \['x', 'c', 'lat'\]"):
+        m.merge(make(latency=None))
+    with pytest.raises(IncompatibleSketchError, match="'tdigest_compression'"):
+        m.merge(make(tdigest_compression=50.0))
+    with pytest.raises(IncompatibleSketchError, match="column 'x'"):
+        m.merge(Monitor(ref_table(seed=5), config=config(), rules=[]))
+    with pytest.raises(InvalidInputError, match="itself"):
+        m.merge(m)
+    # rules and buffering are not state: these merge
+    m.merge(Monitor(REF, config=config(flush_interval=0.1, buffer_rows=64), rules=None))
