@@ -1,4 +1,7 @@
 """Mergeable monitor state: Monitor.merge against one monitor fed everything (exact counts)."""
+import math
+import os
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -32,8 +35,9 @@ def config(**kw):
     return MonitorConfig(**base)
 
 
-def make(**kw):
-    return Monitor(REF, config=config(**kw), rules=[])
+def make(spool=None, process_id=None, spool_retention=64, **kw):
+    return Monitor(REF, config=config(**kw), rules=[], spool=spool, process_id=process_id,
+                   spool_retention=spool_retention)
 
 
 def batch(rng, n, t_lo, t_hi):
@@ -170,3 +174,64 @@ def test_merge_refuses_row_windows_and_other_state():
         m.merge(m)
     # rules and buffering are not state: these merge
     m.merge(Monitor(REF, config=config(flush_interval=0.1, buffer_rows=64), rules=None))
+
+
+# -- spool and Fleet ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("uri", [False, True])
+def test_spool_fleet_equals_one_monitor(tmp_path, rng, uri):
+    """Processes publish to a spool (a directory, or the same through a pyarrow.fs URI); Fleet merges
+    their panes into the windows one monitor closes."""
+    import fastdrift
+    spool = tmp_path / "spool"
+    where = f"file://{spool}" if uri else spool
+    procs = [make(spool=where, process_id=f"w{i}") for i in range(4)]
+    one = make()
+    for j in range(24):
+        b = batch(rng, 40, 15 * j, 15 * j + 20)
+        procs[j % 4].update(b)
+        one.update(b)
+    for p in procs:
+        p.close()
+    names = sorted(os.listdir(spool / "panes"))
+    assert names and all(n.startswith(("w0.", "w1.", "w2.", "w3.")) and n.endswith(".fdpane") for n in names)
+    fleet = fastdrift.Fleet(where, rules=[])
+    assert set(fleet.refresh().processes()) == {"w0", "w1", "w2", "w3"}
+    assert pane_state(fleet.monitor) == pane_state(one)
+    end = batch(rng, 1, 2000, 2001)
+    one.update(end)
+    a = one.reports()
+    # the fleet's watermark comes from what processes published: one more request closes it all
+    procs[0].update(end)
+    procs[0].close()
+    b = fleet.reports()
+    key = [(r.window_start, r.window_end, r.rows, r.errors, r.dropped_late, r.latency.count) for r in a]
+    assert key == [(r.window_start, r.window_end, r.rows, r.errors, r.dropped_late, r.latency.count) for r in b]
+    for ra, rb in zip(a, b):
+        for name in ("x", "c"):
+            assert ra.features[name].n_cur == rb.features[name].n_cur
+            assert ra.features[name].value == rb.features[name].value or math.isnan(ra.features[name].value)
+    contrib = fleet.contributors()
+    assert contrib[(0.0, 50.0)] == ("w0", "w1", "w2", "w3")
+
+
+def test_spool_refuses_another_reference(tmp_path):
+    spool = tmp_path / "s"
+    make(spool=spool)
+    make(spool=spool, flush_interval=0.5)  # not state: shares the spool
+    with pytest.raises(IncompatibleSketchError, match="column 'x'"):
+        Monitor(ref_table(seed=3), config=config(), rules=[], spool=spool)
+    with pytest.raises(IncompatibleSketchError, match="'window'"):
+        make(spool=spool, window=WindowSpec(by="time", size=60))
+    with pytest.raises(InvalidInputError, match="event-time"):
+        Monitor(REF, config=config(window=WindowSpec(by="rows", size=10)), rules=[], spool=tmp_path / "r")
+
+
+def test_spool_retires_old_panes(tmp_path, rng):
+    spool = tmp_path / "s"
+    m = make(spool=spool, process_id="p", spool_retention=3, window=WindowSpec(by="time", size=10))
+    for j in range(20):
+        m.update(batch(rng, 5, 10 * j, 10 * j + 10))
+        m.ingest.publish()
+    names = sorted(int(n.split(".")[1]) for n in os.listdir(spool / "panes"))
+    assert names == [16, 17, 18, 19]  # 3 closed panes behind the newest closed (18), and the open one

@@ -205,6 +205,7 @@ class Ingest:
         self.shed_total = 0  # observe() requests shed under overload
         self.last_error: Optional[str] = None
         self.on_tick: Optional[Callable[[], None]] = None
+        self.spool = None  # a SpoolWriter when the monitor publishes to a spool
         names = cfg.feature_names()
         types = [self._arrow_type(n) for n in names]
         pred_type = self._arrow_type(cfg.prediction) if cfg.prediction else None
@@ -222,6 +223,8 @@ class Ingest:
         buffered stays the parent's (its buffer resets itself), so each row is counted by one process."""
         self._state = threading.Lock()
         self._emit = threading.Lock()
+        if self.spool is not None:
+            self.spool.lock = threading.Lock()
         self.windower.drop_counts()
         self.windower.lifetime = Totals(self.ref, self.config)  # exported counters: the child's own rows
         self.windower.dropped_total = 0
@@ -257,9 +260,11 @@ class Ingest:
             self._absorb()
 
     def _tick(self) -> None:
-        """The buffer's timed flush is done (worker thread): take its counters, then ``on_tick``."""
+        """The buffer's timed flush is done (worker thread): take its counters, publish to the
+        spool, then ``on_tick``."""
         with self._state:
             self._absorb()
+        self.publish()
         if self.on_tick is not None:
             self.on_tick()
 
@@ -454,6 +459,24 @@ class Ingest:
         with self._state:
             return self.windower.lifetime.plus(self.windower.open.values())
 
+    # -- spool --------------------------------------------------------------------------------------------
+    def attach_spool(self, where, process_id: Optional[str] = None, retention: int = 64) -> None:
+        """Publish this process's panes to the spool ``where`` (see :mod:`.spool`) at each timed flush."""
+        from .spool import SpoolWriter
+        self.spool = SpoolWriter(where, process_id, self.ref, self.config, retention)
+        with self._state:
+            self.windower.closed_log = []
+
+    def publish(self) -> None:
+        """Write the panes changed since the last publish to the spool (no-op without one)."""
+        if self.spool is None:
+            return
+        with self.spool.lock:  # one publish at a time (worker tick, close, exit)
+            with self._state:
+                items = self.spool.collect(self.windower)
+            if items:
+                self.spool.write(items)
+
     # -- merging -----------------------------------------------------------------------------------------
     def merge(self, other: "Ingest") -> None:
         """Merge ``other``'s open and recently closed panes, and its pending counts, into these.
@@ -477,6 +500,11 @@ class Ingest:
             panes = [(p, ws.copy()) for p, ws in list(ow.ring) + sorted(ow.open.items())]
             pending = (ow.pending_dropped, ow.pending_rejected, ow.pending_shed)
             max_ts = ow.max_ts
+        self.merge_panes(panes, max_ts, pending)
+
+    def merge_panes(self, panes, max_ts: float, pending=(0, 0, 0)) -> None:
+        """Merge time panes ``(pane id, WindowSketch)`` (see :meth:`Windower.absorb`) and pending
+        (dropped late, rejected, shed) counts, then close the windows they complete."""
         with self._state:
             w = self.windower
             w.absorb(panes, max_ts)

@@ -61,6 +61,7 @@ def _flush_at_exit() -> None:
     for m in list(_live):
         try:
             m.flush()
+            m.ingest.publish()
         except Exception:  # one monitor's failure must not keep the others' data from being counted
             _log.exception("fastdrift: flushing a monitor at interpreter exit failed")
 
@@ -130,6 +131,11 @@ class Monitor:
     sinks : callables (or objects with ``send``) receiving each :class:`~fastdrift.records.Alert`
         transition
     kpis, strict, evidence, flush_interval, overload : forwarded to the config
+    spool : a local directory or ``pyarrow.fs`` URI where this process publishes its panes every
+        ``flush_interval``, at :meth:`close` and at exit, for :class:`fastdrift.Fleet` /
+        ``fastdrift aggregate`` (event-time windows only; docs/monitor.md "Fleet")
+    process_id : this process's name in the spool; None = ``<hostname>-<pid>``
+    spool_retention : closed panes each process keeps published
 
     Attributes
     ----------
@@ -159,14 +165,18 @@ class Monitor:
 
     def __init__(self, reference, *, features=None, prediction=None, latency=None, error=None,
                  request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
-                 kpis=None, strict=None, evidence=None, flush_interval=None, overload=None):
+                 kpis=None, strict=None, evidence=None, flush_interval=None, overload=None,
+                 spool=None, process_id=None, spool_retention=64):
         cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
                            request_id=request_id, event_time=event_time, window=window, kpis=kpis,
                            strict=strict, evidence=evidence, flush_interval=flush_interval,
                            overload=overload)
         if rules is not None:
             cfg = dataclasses.replace(cfg, rules=None)
-        self._start(Ingest(reference, cfg, self._closed), rules, sinks, None, [])
+        ingest = Ingest(reference, cfg, self._closed)
+        if spool is not None:
+            ingest.attach_spool(spool, process_id, spool_retention)
+        self._start(ingest, rules, sinks, None, [])
 
     def _start(self, ingest: Ingest, rules, sinks, evaluator_state: Optional[bytes],
                reports: List[WindowReport]) -> None:
@@ -252,6 +262,7 @@ class Monitor:
         a new one).  Also the end of a ``with Monitor(...) as m:`` block."""
         try:
             self.flush()
+            self.ingest.publish()
         finally:
             self.ingest.buffer.close()
 
@@ -349,6 +360,10 @@ class Monitor:
             start_time=self._started, window_end=self._last_close,
             rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total,
             shed=ing.shed_total - self._shed_base)
+
+    def exposition(self):
+        """What one scrape of :meth:`prometheus_collector` exports now (an ``Exposition``)."""
+        return self._prometheus_source()
 
     def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
         """Serve :meth:`prometheus_collector` at ``http://addr:port/metrics`` (loopback by default).

@@ -60,6 +60,8 @@ class Windower:
         self.lifetime = lifetime   # every closed pane is added to it (exported counters); not saved
         self.dropped_total = 0     # late rows dropped since this object was created; not saved
         self.pending_shed = 0      # observe() requests shed; kept in checkpoints by the Monitor
+        self.extras: Dict[int, Tuple[int, int, int]] = {}  # pane id -> (dropped, rejected, shed) due at its close
+        self.closed_log: Optional[list] = None  # a spool's: (pane id, sketch, dropped, rejected, shed) closed
 
     # -- assignment ------------------------------------------------------------
     def pane_sketch(self, pid: int) -> WindowSketch:
@@ -130,9 +132,15 @@ class Windower:
         merged = self.new_sketch()
         for _, s in parts:
             merged.merge(s)
+        if self.extras:  # counts other processes attributed to this pane's window (a fleet's merge)
+            d, r, s = self.extras.pop(pid, (0, 0, 0))
+            self.pending_dropped, self.pending_rejected = self.pending_dropped + d, self.pending_rejected + r
+            self.pending_shed += s
         merged.dropped_late += self.pending_dropped
         merged.rejected += self.pending_rejected
         merged.shed += self.pending_shed
+        if self.closed_log is not None:
+            self.closed_log.append((pid, ws, self.pending_dropped, self.pending_rejected, self.pending_shed))
         self.pending_dropped = self.pending_rejected = self.pending_shed = 0
         start, end = parts[0][0] * self.pane, (pid + 1) * self.pane
         if self.by_time:
