@@ -235,3 +235,102 @@ def test_spool_retires_old_panes(tmp_path, rng):
         m.ingest.publish()
     names = sorted(int(n.split(".")[1]) for n in os.listdir(spool / "panes"))
     assert names == [16, 17, 18, 19]  # 3 closed panes behind the newest closed (18), and the open one
+
+
+# -- a real pre-fork server ---------------------------------------------------------------------------
+
+def _gunicorn(spool, workers=4):
+    import socket
+    import subprocess
+    import sys
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, FASTDRIFT_SPOOL=str(spool))
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                             "--graceful-timeout", "20", "fleet_app:app"],
+                            cwd=os.path.dirname(__file__), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return proc, port
+
+
+def _requests(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.4, 1.3, n)
+    x[rng.random(n) < 0.05] = np.nan
+    return [dict(x=float(x[i]), c=str(rng.choice(["a", "b", "c", "zz"])), ts=float(rng.uniform(0, 100)),
+                 lat=float(rng.exponential(8))) for i in range(n)]
+
+
+def test_gunicorn_fleet_equals_one_monitor(tmp_path):
+    """gunicorn, 4 workers, 8 client threads: the spool merged by `fastdrift aggregate` / Fleet equals
+    one Monitor fed the same requests (bins, categories, counts exact; digests within their bound)."""
+    import concurrent.futures
+    import json
+    import subprocess
+    import sys
+    import time
+    import urllib.parse
+    import urllib.request
+
+    import fastdrift
+    import fleet_app
+
+    spool = tmp_path / "spool"
+    reqs = _requests(1200, 11)
+    proc, port = _gunicorn(spool)
+    pids = []
+    try:
+        def get(r):
+            url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(r)}"
+            return json.loads(urllib.request.urlopen(url, timeout=30).read())
+
+        end = time.monotonic() + 120
+        while True:
+            try:
+                get(reqs[0])
+                break
+            except OSError:
+                if time.monotonic() > end or proc.poll() is not None:
+                    raise AssertionError(f"gunicorn did not answer: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.2)
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            pids = [r["pid"] for r in ex.map(get, reqs[1:])]
+    finally:
+        proc.terminate()  # graceful: each worker flushes and publishes at exit
+        _, err = proc.communicate(timeout=90)
+    assert len(set(pids)) >= 2, "the requests should have been spread over several workers"
+
+    one = fleet_app.make_monitor()
+    for r in reqs:
+        one.observe({"x": r["x"], "c": r["c"]}, fleet_app.predict(r["x"]), latency_ms=r["lat"], ts=r["ts"])
+    one.flush()
+    fleet = fastdrift.Fleet(spool, rules=[]).refresh()
+    assert len(fleet.processes()) >= len(set(pids))
+    assert pane_state(fleet.monitor) == pane_state(one)
+    a, b = one.snapshot(), fleet.snapshot()
+    assert (a.rows, b.rows) == (len(reqs), len(reqs))
+    lat = np.sort([r["lat"] for r in reqs])
+    for q, v in ((0.5, b.latency.p50), (0.99, b.latency.p99)):
+        assert abs(np.searchsorted(lat, v) / lat.size - q) <= 0.005
+
+    # the command line: the same closed windows, once one more process publishes a late event time
+    closer = fleet_app.make_monitor(spool=spool, process_id="closer")
+    for m in (closer, one):
+        m.observe({"x": 0.0, "c": "a"}, 0.5, latency_ms=1.0, ts=10_200.0)
+    closer.close()
+    out = subprocess.run([sys.executable, "-m", "fastdrift.cli", "aggregate", str(spool), "--once",
+                          "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode in (0, 1, 2), out.stderr
+    doc = json.loads(out.stdout)
+    assert set(doc["processes"]) == set(fleet.processes()) | {"closer"}
+    want = [r for r in one.reports() if r.rows]
+    got = [w for w in doc["windows"] if w["rows"]]
+    assert len(want) == 11  # [0, 10), [0, 20), [10, 30) ... [90, 110)
+    assert [(w["window_start"], w["window_end"], w["rows"]) for w in got] == \
+        [(r.window_start, r.window_end, r.rows) for r in want]
+    for w, r in zip(got, want):
+        assert w["processes"] and set(w["processes"]) <= set(doc["processes"])
+        for f in ("x", "c"):
+            assert w["features"][f]["n_cur"] == r.features[f].n_cur
+            assert w["features"][f]["value"] == r.features[f].value

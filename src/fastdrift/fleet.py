@@ -33,8 +33,8 @@ class Fleet:
     rules : alert rules as for :class:`~fastdrift.Monitor` (None = the default rules of the
         spool's config, ``[]`` = none)
     sinks : receive the alert transitions of windows closed since the previous read
-    retention : panes older than this many panes behind the newest published pane are ignored
-        (a long-dead worker's leftovers)
+    retention : panes more than this many panes behind the fleet's watermark are ignored (a
+        long-dead worker's leftovers)
     """
 
     def __init__(self, spool, *, rules=None, sinks=(), retention: int = 64):
@@ -55,8 +55,12 @@ class Fleet:
         m = Monitor(self.ref.profile, config=self.config, rules=self.rules)
         if not files:
             return m
-        newest = max(f.pane for f in files)
-        files = [f for f in files if f.pane > newest - self.retention]
+        spec = m.config.window
+        watermark = max(f.max_ts for f in files) - spec.allowed_lateness
+        if math.isfinite(watermark):  # panes of windows closed long ago (a dead worker's leftovers)
+            files = [f for f in files if f.pane > math.floor(watermark / spec.pane) - self.retention]
+        if not files:
+            return m
         by_pane: Dict[int, List] = {}
         for f in files:
             by_pane.setdefault(f.pane, []).append(f)
