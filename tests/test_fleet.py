@@ -1,6 +1,7 @@
 """Mergeable monitor state: Monitor.merge against one monitor fed everything (exact counts)."""
 import math
 import os
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -334,3 +335,91 @@ def test_gunicorn_fleet_equals_one_monitor(tmp_path):
         for f in ("x", "c"):
             assert w["features"][f]["n_cur"] == r.features[f].n_cur
             assert w["features"][f]["value"] == r.features[f].value
+
+
+def test_gunicorn_worker_killed_mid_run(tmp_path):
+    """A worker killed after publishing keeps its panes (exact); one killed without warning loses at
+    most what it served since its last publish, which the fleet's per-process rows show."""
+    import concurrent.futures
+    import json
+    import signal
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    import fastdrift
+    import fleet_app
+
+    spool = tmp_path / "spool"
+    reqs = _requests(900, 12)
+    proc, port = _gunicorn(spool)
+    served = []  # (pid, request)
+    try:
+        def get(r):
+            url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(r)}"
+            for attempt in range(50):  # a request to a worker being killed fails: the client retries
+                try:
+                    return json.loads(urllib.request.urlopen(url, timeout=30).read())["pid"], r
+                except OSError:
+                    time.sleep(0.1)
+            raise AssertionError("no answer")
+
+        end = time.monotonic() + 120
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(reqs[0])}"
+                served.append((json.loads(urllib.request.urlopen(url, timeout=5).read())["pid"], reqs[0]))
+                break
+            except OSError:
+                if time.monotonic() > end or proc.poll() is not None:
+                    raise AssertionError(f"gunicorn did not answer: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.2)
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            served += ex.map(get, reqs[1:300])
+            time.sleep(1.5)  # > flush_interval: every worker has published what it served
+            first = served[0][0]
+            os.kill(first, signal.SIGKILL)
+            served += ex.map(get, reqs[300:600])
+            second = next(pid for pid, _ in reversed(served) if pid != first)
+            os.kill(second, signal.SIGKILL)  # no wait: its last flush interval is lost
+            served += ex.map(get, reqs[600:])
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=90)
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())  # as the spool names processes
+    by_pid = {}
+    for pid, r in served:
+        by_pid.setdefault(pid, []).append(r)
+    fleet = fastdrift.Fleet(spool, rules=[]).refresh()
+    rows = {p: v["rows"] for p, v in fleet.processes().items()}
+    want = {f"{host}-{pid}": len(rs) for pid, rs in by_pid.items()}
+    dead = f"{host}-{second}"
+    lost = want[dead] - rows.get(dead, 0)
+    assert 0 <= lost <= want[dead]
+    assert rows[f"{host}-{first}"] == want[f"{host}-{first}"]  # died after publishing: kept whole
+    assert {p: rows.get(p, 0) for p in want if p != dead} == {p: n for p, n in want.items() if p != dead}
+    assert fleet.snapshot().rows == len(reqs) - lost
+    print(f"worker killed without warning lost {lost} of its {want[dead]} requests")
+
+
+def test_fleet_serves_merged_metrics(tmp_path, rng):
+    """The aggregator's /metrics: the counters of every process's panes, summed."""
+    import urllib.request
+
+    import fastdrift
+    pytest.importorskip("prometheus_client")
+    spool = tmp_path / "s"
+    for i in range(3):
+        m = make(spool=spool, process_id=f"w{i}")
+        m.update(batch(rng, 50 + i, 0, 40))
+        m.close()
+    server, thread = fastdrift.Fleet(spool, rules=[]).serve_metrics(port=0)
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10).read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    line = next(x for x in text.splitlines() if x.startswith("fastdrift_rows_total"))
+    assert float(line.split()[-1]) == 50 + 51 + 52

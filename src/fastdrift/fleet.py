@@ -69,7 +69,9 @@ class Fleet:
             merged = WindowSketch(m.ingest.ref, m.config)
             pend = [0, 0, 0]
             for f in by_pane[pid]:
-                merged.merge(self._decode(f, m))
+                ws = self._decode(f, m)
+                merged.merge(ws)
+                self._processes[f.process]["rows"] += ws.rows
                 if f.closed:
                     pend = [a + b for a, b in zip(pend, f.pending)]
             panes.append((pid, merged))
@@ -108,7 +110,7 @@ class Fleet:
             del self._cache[key]
         procs: Dict[str, dict] = {}
         for f in files:
-            p = procs.setdefault(f.process, {"published": -math.inf, "max_ts": -math.inf, "panes": 0})
+            p = procs.setdefault(f.process, {"published": -math.inf, "max_ts": -math.inf, "panes": 0, "rows": 0})
             p["published"] = max(p["published"], f.published)
             p["max_ts"] = max(p["max_ts"], f.max_ts)
             p["panes"] += 1
@@ -145,8 +147,9 @@ class Fleet:
         return dict(self._contributors)
 
     def processes(self) -> Dict[str, dict]:
-        """process -> ``{"published": last write (Unix s), "max_ts": newest event time, "panes": files}``
-        (as of the last read): a worker that stopped publishing shows an old ``published``."""
+        """process -> ``{"published": last write (Unix s), "max_ts": newest event time, "panes": files,
+        "rows": rows in its retained panes}`` (as of the last read): a worker that stopped publishing
+        shows an old ``published``."""
         return {p: dict(v) for p, v in self._processes.items()}
 
     # -- export --------------------------------------------------------------------------------------
