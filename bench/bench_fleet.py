@@ -8,7 +8,12 @@
 * ``fleet-aggregate``: ``Fleet.refresh`` of a spool where 16 processes published one 60 s pane each
   (20 features): list, read, decode changed files, merge, close the window.  ``cold`` builds a new
   Fleet (every file decoded); ``warm`` re-reads a spool whose files did not change.
+* ``fleet-observe``: ``observe()`` (20 features, prediction, latency, event time) of a monitor
+  publishing to a spool every 0.1 s, and of the same monitor without a spool; the peer is 20
+  ``prometheus_client`` ``Histogram.observe`` calls, same run.
 """
+import time
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -80,3 +85,34 @@ def test_aggregate_16_processes(benchmark, spool16, cache):
     assert fleet.refresh().snapshot().rows == 16 * 2000
     assert len(fleet.processes()) == 16
     benchmark.extra_info["n"] = 16
+
+
+@pytest.mark.benchmark(group="fleet-observe")
+@pytest.mark.parametrize("spooled", [True, False])
+def test_observe_20_features(benchmark, reference, tmp_path, spooled):
+    kw = dict(spool=tmp_path / "spool", process_id="p") if spooled else {}
+    m = _monitor(reference, flush_interval=0.1, **kw)
+    rng = np.random.default_rng(1)
+    feats = {k: float(v) for k, v in zip(NAMES, rng.normal(size=20))}
+    obs = m.observe
+    t0 = time.time()
+    benchmark.pedantic(lambda: obs(feats, 0.42, latency_ms=3.7, ts=t0), rounds=100_000, iterations=1,
+                       warmup_rounds=2000)
+    benchmark.extra_info.update(n=1, role="fastdrift")
+    m.close()
+    assert m.rejected == 0
+
+
+@pytest.mark.benchmark(group="fleet-observe")
+def test_prometheus_histogram_observe_x20_peer(benchmark):
+    prometheus_client = pytest.importorskip("prometheus_client")
+    reg = prometheus_client.CollectorRegistry()
+    pairs = [(prometheus_client.Histogram(f"feature_{k}", "feature value", registry=reg), float(i))
+             for i, k in enumerate(NAMES)]
+
+    def record():
+        for h, v in pairs:
+            h.observe(v)
+
+    benchmark.pedantic(record, rounds=30_000, iterations=1, warmup_rounds=1000)
+    benchmark.extra_info.update(n=1, role="peer", baseline=True)
