@@ -233,7 +233,7 @@ def test_spool_retires_old_panes(tmp_path, rng):
     m = make(spool=spool, process_id="p", spool_retention=3, window=WindowSpec(by="time", size=10))
     for j in range(20):
         m.update(batch(rng, 5, 10 * j, 10 * j + 10))
-        m.ingest.publish()
+        m.publish()
     names = sorted(int(n.split(".")[1]) for n in os.listdir(spool / "panes"))
     assert names == [16, 17, 18, 19]  # 3 closed panes behind the newest closed (18), and the open one
 

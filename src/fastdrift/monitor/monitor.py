@@ -257,6 +257,13 @@ class Monitor:
         self.ingest.flush()
         self._evaluate()
 
+    def publish(self) -> None:
+        """Write the panes changed since the last publish to the spool now (no-op without one).
+        The ``observe`` worker does this every ``flush_interval``; a monitor fed only by
+        :meth:`update` publishes here, at :meth:`close` and at exit."""
+        self.flush()
+        self.ingest.publish()
+
     def close(self) -> None:
         """:meth:`flush`, then stop the ``observe`` worker thread (an ``observe`` after this starts
         a new one).  Also the end of a ``with Monitor(...) as m:`` block."""
