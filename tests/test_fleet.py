@@ -423,3 +423,28 @@ def test_fleet_serves_merged_metrics(tmp_path, rng):
         thread.join()
     line = next(x for x in text.splitlines() if x.startswith("fastdrift_rows_total"))
     assert float(line.split()[-1]) == 50 + 51 + 52
+
+
+def test_fleet_alerts_once_for_the_fleet(tmp_path, rng):
+    """Four workers each see a shifted feature: the fleet has one alert per window transition, from
+    the merged window, and no promotion while it fires."""
+    import fastdrift
+    rules = [{"name": "x-drift", "owner": "ml", "runbook": "https://runbook", "signal": "feature_drift", "metric": "psi", "features": ["x"],
+              "critical": 0.25, "for": 1}]
+    spool = tmp_path / "s"
+    procs = [make(spool=spool, process_id=f"w{i}", window=WindowSpec(by="time", size=10)) for i in range(4)]
+    for i, p in enumerate(procs):
+        b = batch(rng, 100, 0, 10)
+        b = b.set_column(0, "x", pa.array(b.column("x").to_numpy() + 3.0))
+        p.update(b)
+        p.update(batch(rng, 1, 10 + i, 11 + i))
+        p.close()
+    sent = []
+    fleet = fastdrift.Fleet(spool, rules=rules, sinks=[sent.append])
+    reps = fleet.reports()
+    assert [(r.window_start, r.rows) for r in reps] == [(0, 400)]
+    assert [(a.rule, a.state) for a in reps[0].alerts] == [("x-drift", "firing")]
+    assert [a.rule for a in fleet.alerts()] == ["x-drift"]
+    assert fleet.promotion_allowed() is False
+    assert fleet.contributors()[(0.0, 10.0)] == ("w0", "w1", "w2", "w3")
+    assert [(a.rule, a.state) for a in sent] == [("x-drift", "firing")]  # once, over several reads
