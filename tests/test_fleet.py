@@ -448,3 +448,45 @@ def test_fleet_alerts_once_for_the_fleet(tmp_path, rng):
     assert fleet.promotion_allowed() is False
     assert fleet.contributors()[(0.0, 10.0)] == ("w0", "w1", "w2", "w3")
     assert [(a.rule, a.state) for a in sent] == [("x-drift", "firing")]  # once, over several reads
+
+
+def test_aggregate_cli_serves_and_writes_alerts(tmp_path, rng):
+    """`fastdrift aggregate --serve 0 --alerts FILE`: the merged /metrics, and the fleet's alert lines."""
+    import json
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    pytest.importorskip("prometheus_client")
+    spool = tmp_path / "s"
+    for i in range(2):
+        m = make(spool=spool, process_id=f"w{i}", window=WindowSpec(by="time", size=10))
+        b = batch(rng, 60, 0, 10)
+        m.update(b.set_column(0, "x", pa.array(b.column("x").to_numpy() + 3.0)))
+        m.update(batch(rng, 1, 20, 21))
+        m.close()
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - {name: x-drift, owner: ml, runbook: 'https://r', signal: feature_drift, metric: psi,\n"
+        "     features: [x], critical: 0.25, for: 1}\n")
+    alerts = tmp_path / "alerts.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "fastdrift.cli", "aggregate", str(spool), "--serve", "0",
+                             "--interval", "0.2", "--rules", str(tmp_path / "rules.yaml"), "--alerts", str(alerts)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert "serving http://127.0.0.1:" in line, line
+        url = line.split()[-1]
+        text = urllib.request.urlopen(url, timeout=30).read().decode()
+        rows = next(x for x in text.splitlines() if x.startswith("fastdrift_rows_total"))
+        assert float(rows.split()[-1]) == 122
+        end = time.monotonic() + 30
+        while not (alerts.exists() and alerts.read_text().strip()) and time.monotonic() < end:
+            time.sleep(0.1)
+        time.sleep(1.0)  # several more re-reads: each transition is written once
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    recs = [json.loads(x) for x in alerts.read_text().splitlines()]
+    # fires on the merged window [0, 10), resolves on the empty [10, 20)
+    assert [(r["rule"], r["state"], r["window_start"]) for r in recs] == \
+        [("x-drift", "firing", 0.0), ("x-drift", "resolved", 10.0)]
