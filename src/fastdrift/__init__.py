@@ -42,6 +42,9 @@ def __getattr__(name):
     if name == "Monitor":
         from .monitor import Monitor
         return Monitor
+    if name == "Fleet":
+        from .fleet import Fleet
+        return Fleet
     raise AttributeError(f"module 'fastdrift' has no attribute {name!r}")
 
 
@@ -52,5 +55,5 @@ __all__ = [
     "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
     "total_variation", "l_infinity", "chi_square", "compare_profiles",
-    "ks_2samp", "wasserstein", "quantile_shift", "psi_pvalue", "Monitor",
+    "ks_2samp", "wasserstein", "quantile_shift", "psi_pvalue", "Monitor", "Fleet",
 ]

@@ -1,4 +1,4 @@
-"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``, ``rules``.
+"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``, ``rules``, ``aggregate``.
 
 Exit status (``compare`` is a deployment gate, so 1 and 2 mean alerts, never errors):
 
@@ -368,6 +368,43 @@ def _cmd_rules(args) -> int:
     return 0
 
 
+def _cmd_aggregate(args) -> int:
+    import time
+    from .alerts import JsonLinesSink
+    from .fleet import Fleet
+    from .records import to_jsonable
+    sinks = [JsonLinesSink(args.alerts)] if args.alerts else []
+    fleet = Fleet(args.spool, rules=args.rules, sinks=sinks)
+    if args.once:
+        reports, active = fleet.reports(), fleet.monitor.alerts()
+        contrib = fleet.contributors()
+        if args.format == "json":
+            doc = {"windows": [dict(to_jsonable(r), processes=list(contrib.get((r.window_start, r.window_end), ())))
+                               for r in reports],
+                   "alerts": [to_jsonable(a) for a in active], "processes": to_jsonable(fleet.processes())}
+            print(json.dumps(doc, sort_keys=True, allow_nan=False))
+        else:
+            for r in reports:
+                who = ",".join(contrib.get((r.window_start, r.window_end), ()))
+                print(f"[{r.window_start:g}, {r.window_end:g})  rows={r.rows}  processes={who}")
+            for a in active:
+                print(f"{a.severity} {a.state}: {a.rule} {a.summary}")
+        sev = {a.severity for a in active if a.state == "firing"}
+        return 2 if "critical" in sev else 1 if "warning" in sev else 0
+    server = None
+    if args.serve is not None:
+        server, _ = fleet.serve_metrics(port=args.serve, addr=args.addr)
+        print(f"fastdrift aggregate: serving http://{args.addr}:{server.server_port}/metrics", file=sys.stderr)
+    try:
+        while True:  # the scrapes refresh too; this loop sends alert transitions to the sinks
+            fleet.refresh()
+            time.sleep(args.interval)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
 def _write_text(path: str, text: str) -> None:
     try:
         with open(path, "w", encoding="utf-8") as fh:
@@ -436,6 +473,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window", default="5m", help="window of the recording rules (default 5m)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_rules)
+
+    p = sub.add_parser("aggregate", help="merge the panes every process published to SPOOL into fleet windows; "
+                                         "evaluate the rules once for the fleet; serve or print them")
+    p.add_argument("spool", metavar="SPOOL", help="the spool directory or pyarrow.fs URI (Monitor(spool=...))")
+    p.add_argument("--rules", help="alert rules file (YAML/TOML); default: built-in default rules")
+    p.add_argument("--once", action="store_true", help="print the merged windows and alerts and exit "
+                                                       "(exit 0 nothing firing, 1 warning, 2 critical)")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="with --once")
+    p.add_argument("--serve", type=int, metavar="PORT", help="serve the merged view on /metrics (0: a free port)")
+    p.add_argument("--addr", default="127.0.0.1", help="address to serve on (default loopback)")
+    p.add_argument("--alerts", metavar="FILE", help="append alert transitions as JSON lines")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between re-reads (default 5)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_aggregate)
     return parser
 
 

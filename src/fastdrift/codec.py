@@ -126,6 +126,8 @@ class Kind(enum.IntEnum):
     CHECKPOINT = 7  #: the older two-envelope monitor checkpoint (a MONITOR blob plus alert state): read, not written
     PROFILE_FILE = 8  #: a ``.fdp`` file: a PROFILE blob plus source schema and evidence rows (fastdrift.profilefile)
     ROW_SAMPLE = 9  #: a bottom-k sample of redacted rows (sketches.sample.RowSample)
+    SPOOL_REFERENCE = 10  #: a spool's reference file: monitor config and reference (monitor.spool)
+    SPOOL_PANE = 11  #: one process's pane in a spool: header and WindowSketch bytes (monitor.spool)
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16
 

@@ -41,7 +41,7 @@ import pyarrow.types as pat
 
 from ..adapters import as_table, iter_batches
 from ..adapters.arrow import float64_values
-from ..errors import CorruptStateError, FastDriftError, InvalidInputError, SchemaError
+from ..errors import CorruptStateError, FastDriftError, IncompatibleSketchError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
 from ..schema import schema_changes as changes_of
@@ -54,7 +54,33 @@ from .config import MonitorConfig
 from .signals import Reference, Totals, WindowSketch, build_report
 from .windows import Windower
 
-__all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles"]
+__all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles", "state_difference"]
+
+#: The config fields that shape the counted state: two monitors merge only if these are equal.
+STATE_FIELDS = ("features", "prediction", "prediction_kind", "kpis", "latency", "error", "request_id",
+                "event_time", "window", "evidence", "max_contributions", "tdigest_compression")
+
+
+def state_difference(a_config: MonitorConfig, a_ref: Reference, b_config: MonitorConfig,
+                     b_ref: Reference) -> Optional[str]:
+    """Why two monitors' window states cannot be merged (a config field or the reference), or None."""
+    for f in STATE_FIELDS:
+        va, vb = getattr(a_config, f), getattr(b_config, f)
+        if va != vb and f == "features" and va and vb:
+            na, nb = [x.name for x in va], [x.name for x in vb]
+            if na != nb:
+                return f"config 'features' differs (features {na} != {nb})"
+            x, y = next((x, y) for x, y in zip(va, vb) if x != y)
+            return f"config 'features' differs (feature {x.name!r}: {x} != {y})"
+        if va != vb:
+            return f"config {f!r} differs ({va!r:.120} != {vb!r:.120})"
+    if a_ref.to_bytes() != b_ref.to_bytes():
+        cols_a, cols_b = a_ref.profile.columns, b_ref.profile.columns
+        bad = [n for n in cols_a if n not in cols_b
+               or [s.to_bytes() for s in cols_a[n].sketches()] != [s.to_bytes() for s in cols_b[n].sketches()]]
+        return ("the references differ" + (f" (column {bad[0]!r}: other bins, categories or counts)" if bad
+                                           else " (other columns or types)"))
+    return None
 
 _live: "weakref.WeakSet[Ingest]" = weakref.WeakSet()  # restarted in a forked child
 
@@ -180,6 +206,7 @@ class Ingest:
         self.shed_total = 0  # observe() requests shed under overload
         self.last_error: Optional[str] = None
         self.on_tick: Optional[Callable[[], None]] = None
+        self.spool = None  # a SpoolWriter when the monitor publishes to a spool
         names = cfg.feature_names()
         types = [self._arrow_type(n) for n in names]
         pred_type = self._arrow_type(cfg.prediction) if cfg.prediction else None
@@ -197,6 +224,8 @@ class Ingest:
         buffered stays the parent's (its buffer resets itself), so each row is counted by one process."""
         self._state = threading.Lock()
         self._emit = threading.Lock()
+        if self.spool is not None:
+            self.spool.lock = threading.Lock()
         self.windower.drop_counts()
         self.windower.lifetime = Totals(self.ref, self.config)  # exported counters: the child's own rows
         self.windower.dropped_total = 0
@@ -232,9 +261,11 @@ class Ingest:
             self._absorb()
 
     def _tick(self) -> None:
-        """The buffer's timed flush is done (worker thread): take its counters, then ``on_tick``."""
+        """The buffer's timed flush is done (worker thread): take its counters, publish to the
+        spool, then ``on_tick``."""
         with self._state:
             self._absorb()
+        self.publish()
         if self.on_tick is not None:
             self.on_tick()
 
@@ -428,6 +459,67 @@ class Ingest:
         """Counts since this object was created (closed panes plus the open ones, see :class:`Totals`)."""
         with self._state:
             return self.windower.lifetime.plus(self.windower.open.values())
+
+    # -- spool --------------------------------------------------------------------------------------------
+    def attach_spool(self, where, process_id: Optional[str] = None, retention: int = 64) -> None:
+        """Publish this process's panes to the spool ``where`` (see :mod:`.spool`) at each timed flush."""
+        from .spool import SpoolWriter
+        self.spool = SpoolWriter(where, process_id, self.ref, self.config, retention)
+        with self._state:
+            self.windower.closed_log = []
+
+    def publish(self) -> None:
+        """Write the panes changed since the last publish to the spool (no-op without one)."""
+        if self.spool is None:
+            return
+        with self.spool.lock:  # one publish at a time (worker tick, close, exit)
+            with self._state:
+                items = self.spool.collect(self.windower)
+            if items:
+                self.spool.write(items)
+
+    # -- merging -----------------------------------------------------------------------------------------
+    def merge(self, other: "Ingest") -> None:
+        """Merge ``other``'s open and recently closed panes, and its pending counts, into these.
+
+        Raises IncompatibleSketchError for another reference or state config, or row windows
+        (see :meth:`fastdrift.Monitor.merge`).
+        """
+        if other is self:
+            raise InvalidInputError("a monitor cannot be merged into itself")
+        why = state_difference(self.config, self.ref, other.config, other.ref)
+        if why:
+            raise IncompatibleSketchError(f"cannot merge monitors: {why}")
+        if self.config.window.by != "time":
+            raise IncompatibleSketchError(
+                "cannot merge monitors with row-count windows: each process numbers its own rows, so "
+                "their panes do not line up; use event-time windows (window={'by': 'time', ...})")
+        other.flush()
+        self.flush()
+        with other._state:
+            ow = other.windower
+            panes = [(p, ws.copy()) for p, ws in list(ow.ring) + sorted(ow.open.items())]
+            pending = (ow.pending_dropped, ow.pending_rejected, ow.pending_shed)
+            max_ts = ow.max_ts
+        self.merge_panes(panes, max_ts, pending)
+
+    def merge_panes(self, panes, max_ts: float, pending=(0, 0, 0)) -> None:
+        """Merge time panes ``(pane id, WindowSketch)`` (see :meth:`Windower.absorb`) and pending
+        (dropped late, rejected, shed) counts, then close the windows they complete."""
+        with self._state:
+            w = self.windower
+            w.absorb(panes, max_ts)
+            w.pending_dropped += pending[0]
+            w.pending_rejected += pending[1]
+            w.pending_shed += pending[2]
+            closed = w.close_ready()
+            if not closed:
+                return
+            self._emit.acquire()
+        try:
+            self._on_closed([build_report(ws, s, e, True, span) for s, e, ws, span in closed])
+        finally:
+            self._emit.release()
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def write_state(self, w: codec.Writer) -> None:

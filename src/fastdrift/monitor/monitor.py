@@ -65,6 +65,7 @@ def _flush_at_exit() -> None:
     for m in list(_live):
         try:
             m.flush()
+            m.ingest.publish()
         except Exception:  # one monitor's failure must not keep the others' data from being counted
             _log.exception("fastdrift: flushing a monitor at interpreter exit failed")
 
@@ -218,6 +219,11 @@ class Monitor:
     sinks : callables (or objects with ``send``) receiving each :class:`~fastdrift.records.Alert`
         transition
     kpis, strict, evidence, flush_interval, overload : forwarded to the config
+    spool : a local directory or ``pyarrow.fs`` URI where this process publishes its panes every
+        ``flush_interval``, at :meth:`close` and at exit, for :class:`fastdrift.Fleet` /
+        ``fastdrift aggregate`` (event-time windows only; docs/monitor.md "Fleet")
+    process_id : this process's name in the spool; None = ``<hostname>-<pid>``
+    spool_retention : closed panes each process keeps published
 
     Attributes
     ----------
@@ -247,14 +253,18 @@ class Monitor:
 
     def __init__(self, reference, *, features=None, prediction=None, latency=None, error=None,
                  request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
-                 kpis=None, strict=None, evidence=None, flush_interval=None, overload=None):
+                 kpis=None, strict=None, evidence=None, flush_interval=None, overload=None,
+                 spool=None, process_id=None, spool_retention=64):
         cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
                            request_id=request_id, event_time=event_time, window=window, kpis=kpis,
                            strict=strict, evidence=evidence, flush_interval=flush_interval,
                            overload=overload)
         if rules is not None:
             cfg = dataclasses.replace(cfg, rules=None)
-        self._start(Ingest(reference, cfg, self._closed), rules, sinks, None, [])
+        ingest = Ingest(reference, cfg, self._closed)
+        if spool is not None:
+            ingest.attach_spool(spool, process_id, spool_retention)
+        self._start(ingest, rules, sinks, None, [])
 
     def _start(self, ingest: Ingest, rules, sinks, evaluator_state: Optional[bytes],
                reports: List[WindowReport]) -> None:
@@ -334,11 +344,19 @@ class Monitor:
         self.ingest.flush()
         self._evaluate()
 
+    def publish(self) -> None:
+        """Write the panes changed since the last publish to the spool now (no-op without one).
+        The ``observe`` worker does this every ``flush_interval``; a monitor fed only by
+        :meth:`update` publishes here, at :meth:`close` and at exit."""
+        self.flush()
+        self.ingest.publish()
+
     def close(self) -> None:
         """:meth:`flush`, then stop the ``observe`` worker thread (an ``observe`` after this starts
         a new one).  Also the end of a ``with Monitor(...) as m:`` block."""
         try:
             self.flush()
+            self.ingest.publish()
         finally:
             self.ingest.buffer.close()
 
@@ -347,6 +365,24 @@ class Monitor:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def merge(self, other: "Monitor") -> "Monitor":
+        """Merge another monitor's window state into this one (exact: counts add, sketches merge).
+
+        Both must be built on the same reference and state config (bins, features, roles, window
+        spec, evidence, digest compression; rules and buffering may differ), else
+        ``IncompatibleSketchError`` names the difference.  Only event-time windows merge: panes are
+        keyed by time, so pane ``p`` of every process covers the same seconds.  Row-count windows
+        are refused (each process numbers its own rows; their panes do not line up).
+
+        ``other``'s open panes and its last ``k - 1`` closed ones are merged pane by pane into this
+        monitor's; a pane this monitor already closed counts as dropped late here.  Windows the
+        merge completes close here, in order, and are evaluated by this monitor's rules.  ``other``
+        is not changed.  Returns ``self``.
+        """
+        self.ingest.merge(other.ingest)
+        self._evaluate()
+        return self
 
     # -- reading -------------------------------------------------------------------------------------------
     def snapshot(self) -> WindowReport:
@@ -418,6 +454,10 @@ class Monitor:
             start_time=self._started, window_end=self._last_close,
             rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total,
             shed=ing.shed_total - self._shed_base)
+
+    def exposition(self):
+        """What one scrape of :meth:`prometheus_collector` exports now (an ``Exposition``)."""
+        return self._prometheus_source()
 
     def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
         """Serve :meth:`prometheus_collector` at ``http://addr:port/metrics`` (loopback by default).

@@ -62,6 +62,8 @@ class Windower:
         self.lifetime = lifetime   # every closed pane is added to it (exported counters); not saved
         self.dropped_total = 0     # late rows dropped since this object was created; not saved
         self.pending_shed = 0      # observe() requests shed; kept in checkpoints by the Monitor
+        self.extras: Dict[int, Tuple[int, int, int]] = {}  # pane id -> (dropped, rejected, shed) due at its close
+        self.closed_log: Optional[list] = None  # a spool's: (pane id, sketch, dropped, rejected, shed) closed
 
     # -- assignment ------------------------------------------------------------
     def pane_sketch(self, pid: int) -> WindowSketch:
@@ -132,9 +134,15 @@ class Windower:
         merged = self.new_sketch()
         for _, s in parts:
             merged.merge(s)
+        if self.extras:  # counts other processes attributed to this pane's window (a fleet's merge)
+            d, r, s = self.extras.pop(pid, (0, 0, 0))
+            self.pending_dropped, self.pending_rejected = self.pending_dropped + d, self.pending_rejected + r
+            self.pending_shed += s
         merged.dropped_late += self.pending_dropped
         merged.rejected += self.pending_rejected
         merged.shed += self.pending_shed
+        if self.closed_log is not None:
+            self.closed_log.append((pid, ws, self.pending_dropped, self.pending_rejected, self.pending_shed))
         self.pending_dropped = self.pending_rejected = self.pending_shed = 0
         start, end = parts[0][0] * self.pane, (pid + 1) * self.pane
         if self.by_time:
@@ -159,7 +167,11 @@ class Windower:
             return out
         watermark = self.max_ts - self.spec.allowed_lateness
         if self.next_close is None:
-            self.next_close = min(self.open)
+            # nothing closed yet, so nothing is late: an early event of any pane still counts
+            first = min(self.open)
+            if (first + 1) * self.pane > watermark:
+                return out
+            self.next_close = first
         empty_run = 0
         while (self.next_close + 1) * self.pane <= watermark:
             p = self.next_close
@@ -213,6 +225,22 @@ class Windower:
         self.pending_dropped = self.pending_rejected = self.pending_shed = 0
         if not self.by_time:
             self.row_seq = -(-self.row_seq // self.pane) * self.pane
+
+    def absorb(self, panes, max_ts: float) -> None:
+        """Merge another process's time panes ``(pane id, sketch)`` into these (time windows only).
+
+        A pane not yet closed here is merged into the open pane of the same id (created if
+        needed), so a window closed later covers every process's rows of its panes.  A pane already
+        closed here arrives too late: its rows are counted as dropped late, as a late event is.
+        The newest event time becomes the newer of the two.
+        """
+        for pid, ws in panes:
+            if self.next_close is not None and pid < self.next_close:
+                self.pending_dropped += ws.rows
+                self.dropped_total += ws.rows
+            else:
+                self.pane_sketch(pid).merge(ws)
+        self.max_ts = max(self.max_ts, max_ts)
 
     # -- bytes -------------------------------------------------------------------
     def to_bytes(self) -> bytes:

@@ -1,0 +1,164 @@
+"""One view of a fleet: the panes every process published to a spool, merged into fleet windows.
+
+Each read (:meth:`Fleet.reports`, :meth:`Fleet.snapshot`, :meth:`Fleet.alerts`, a scrape) lists the
+spool, decodes the pane files that changed since the last read, merges them pane by pane (pane
+``p`` of every process covers the same event-time seconds) into one monitor built on the spool's
+reference and config, and closes the windows the fleet's watermark (the newest event time any
+process published, minus ``allowed_lateness``) has passed.  The rules are evaluated once, over the
+fleet's windows in order: one alert for the fleet, not one per worker.  A process that died keeps
+its last published panes; :meth:`Fleet.processes` and :meth:`Fleet.contributors` show who published
+what, so a slow or missing worker is visible.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from typing import Dict, List, Optional, Tuple
+
+from .errors import InvalidInputError
+from .monitor import Monitor
+from .monitor.signals import WindowSketch
+from .monitor.spool import Store, read_panes, read_reference
+from .records import Alert, WindowReport
+
+__all__ = ["Fleet"]
+
+
+class Fleet:
+    """The merged view of every process publishing to ``spool``.
+
+    Parameters
+    ----------
+    spool : local directory or ``pyarrow.fs`` URI the monitors publish to (``Monitor(spool=...)``)
+    rules : alert rules as for :class:`~fastdrift.Monitor` (None = the default rules of the
+        spool's config, ``[]`` = none)
+    sinks : receive the alert transitions of windows closed since the previous read
+    retention : panes more than this many panes behind the fleet's watermark are ignored (a
+        long-dead worker's leftovers)
+    """
+
+    def __init__(self, spool, *, rules=None, sinks=(), retention: int = 64):
+        if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+            raise InvalidInputError(f"retention must be a positive number of panes, got {retention!r}")
+        self.store = Store(spool)
+        self.ref, self.config = read_reference(self.store)
+        self.rules, self.sinks, self.retention = rules, tuple(sinks), retention
+        self._cache: Dict[str, Tuple[bytes, WindowSketch]] = {}  # process.pane -> (bytes, decoded)
+        self._processes: Dict[str, dict] = {}
+        self._contributors: Dict[Tuple[float, float], Tuple[str, ...]] = {}
+        self._sent_until = -math.inf  # window end up to which sinks have had the transitions
+        self._lock = threading.Lock()  # one refresh at a time (a scrape thread and the caller)
+        self.monitor = self._build([])
+
+    # -- building -----------------------------------------------------------------------------------
+    def _build(self, files) -> Monitor:
+        m = Monitor(self.ref.profile, config=self.config, rules=self.rules)
+        if not files:
+            return m
+        spec = m.config.window
+        watermark = max(f.max_ts for f in files) - spec.allowed_lateness
+        if math.isfinite(watermark):  # panes of windows closed long ago (a dead worker's leftovers)
+            files = [f for f in files if f.pane > math.floor(watermark / spec.pane) - self.retention]
+        if not files:
+            return m
+        by_pane: Dict[int, List] = {}
+        for f in files:
+            by_pane.setdefault(f.pane, []).append(f)
+        panes, extras = [], {}
+        for pid in sorted(by_pane):
+            merged = WindowSketch(m.ingest.ref, m.config)
+            pend = [0, 0, 0]
+            for f in by_pane[pid]:
+                ws = self._decode(f, m)
+                merged.merge(ws)
+                self._processes[f.process]["rows"] += ws.rows
+                if f.closed:
+                    pend = [a + b for a, b in zip(pend, f.pending)]
+            panes.append((pid, merged))
+            if any(pend):
+                extras[pid] = tuple(pend)
+        pane = m.config.window.pane
+        k = m.config.window.panes_per_window
+        procs = {p: sorted({f.process for f in fs}) for p, fs in by_pane.items()}
+        self._contributors = {}
+        for pid in range(min(by_pane), max(by_pane) + 1):
+            who = sorted({x for q in range(pid - k + 1, pid + 1) for x in procs.get(q, ())})
+            self._contributors[(max(pid - k + 1, min(by_pane)) * pane, (pid + 1) * pane)] = tuple(who)
+        w = m.ingest.windower
+        w.extras = extras
+        m.ingest.merge_panes(panes, max(f.max_ts for f in files))
+        return m
+
+    def _decode(self, f, m: Monitor) -> WindowSketch:
+        key = f"{f.process}.{f.pane}"
+        hit = self._cache.get(key)
+        if hit is None or hit[0] != f.sketch_bytes:
+            hit = (f.sketch_bytes, WindowSketch.from_bytes(f.sketch_bytes, m.ingest.ref, m.config))
+            self._cache[key] = hit
+        return hit[1]
+
+    def refresh(self) -> "Fleet":
+        """Re-read the spool and rebuild the fleet's windows; alert transitions of windows closed
+        since the previous refresh go to the sinks."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> "Fleet":
+        files = list(read_panes(self.store))
+        live = {f"{f.process}.{f.pane}" for f in files}
+        for key in [k for k in self._cache if k not in live]:
+            del self._cache[key]
+        procs: Dict[str, dict] = {}
+        for f in files:
+            p = procs.setdefault(f.process, {"published": -math.inf, "max_ts": -math.inf, "panes": 0, "rows": 0})
+            p["published"] = max(p["published"], f.published)
+            p["max_ts"] = max(p["max_ts"], f.max_ts)
+            p["panes"] += 1
+        self._processes = procs
+        self.monitor = self._build(files)
+        if self.sinks:
+            for r in self.monitor.reports():
+                if r.window_end > self._sent_until:
+                    for a in r.alerts:
+                        for s in self.sinks:
+                            (s.send if hasattr(s, "send") else s)(a)
+                    self._sent_until = r.window_end
+        return self
+
+    # -- reading ------------------------------------------------------------------------------------
+    def reports(self) -> Tuple[WindowReport, ...]:
+        """The fleet's closed windows (oldest first), each with its alert transitions."""
+        return self.refresh().monitor.reports()
+
+    def snapshot(self) -> WindowReport:
+        """The fleet's open window so far."""
+        return self.refresh().monitor.snapshot()
+
+    def alerts(self) -> Tuple[Alert, ...]:
+        """Alerts pending or firing for the fleet now."""
+        return self.refresh().monitor.alerts()
+
+    def promotion_allowed(self) -> bool:
+        """False while a critical alert fires for the fleet."""
+        return self.refresh().monitor.promotion_allowed()
+
+    def contributors(self) -> Dict[Tuple[float, float], Tuple[str, ...]]:
+        """(window start, end) -> the processes with panes in that window (as of the last read)."""
+        return dict(self._contributors)
+
+    def processes(self) -> Dict[str, dict]:
+        """process -> ``{"published": last write (Unix s), "max_ts": newest event time, "panes": files,
+        "rows": rows in its retained panes}`` (as of the last read): a worker that stopped publishing
+        shows an old ``published``."""
+        return {p: dict(v) for p, v in self._processes.items()}
+
+    # -- export --------------------------------------------------------------------------------------
+    def prometheus_collector(self):
+        """A ``prometheus_client`` collector over the merged view (re-read at each scrape)."""
+        from .exporters.prometheus import MonitorCollector  # optional dependency: prometheus_client
+        return MonitorCollector(lambda: self.refresh().monitor.exposition())
+
+    def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
+        """Serve the merged view at ``http://addr:port/metrics``; returns ``(server, thread)``."""
+        from .exporters.prometheus import serve  # optional dependency: prometheus_client
+        return serve(self.prometheus_collector(), port=port, addr=addr)

@@ -1,0 +1,288 @@
+"""A spool: where the processes of a fleet publish their pane state, and where it is read back.
+
+Layout under the spool root (a local directory or any ``pyarrow.fs`` URI)::
+
+    reference.fdspool              SPOOL_REFERENCE envelope: params = JSON {"config": ...},
+                                   payload = the monitor reference (written once, by the first
+                                   publisher; every later publisher checks it is identical)
+    panes/<process>.<pane>.fdpane  SPOOL_PANE envelope: params = JSON header, payload = the
+                                   pane's WindowSketch bytes
+
+A pane file's header: ``{"process", "pane", "closed", "max_ts", "published", "pending":
+[dropped_late, rejected, shed]}``.  ``pending`` of a closed pane are the counts its window carried
+when it closed (late drops, rejected rows and shed requests are attributed to the next window
+emitted); of an open pane, the process's counts not yet in a closed window.  ``max_ts`` is the
+process's newest event time when the file was written (the fleet's watermark is the newest of
+them).  A file is written only when its pane changed (an open pane each flush it got rows, a closed
+pane once), atomically: a temporary file renamed over the name on a local disk, one put of the
+whole object on an object store.  The process and pane in the name keep concurrent writers apart;
+each process deletes its own closed panes ``retention`` panes behind its newest closed one.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import socket
+import threading
+import time
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from .. import codec
+from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
+from .config import MonitorConfig, config_from_dict, config_to_dict
+from .ingest import state_difference
+from .signals import Reference
+
+__all__ = ["Store", "SpoolWriter", "read_reference", "read_panes", "PaneFile", "REFERENCE", "PANES"]
+
+REFERENCE = "reference.fdspool"
+PANES = "panes"
+_log = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class Store:
+    """A directory of small files: a local path (plain ``os`` calls) or a ``pyarrow.fs`` URI."""
+
+    def __init__(self, where):
+        s = os.fspath(where)
+        self.where = s
+        if "://" in s:
+            import pyarrow.fs as pafs
+            try:
+                self.fs, root = pafs.FileSystem.from_uri(s)
+            except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for bad URIs
+                raise InvalidInputError(f"spool {s!r}: {exc}") from None
+            self.root = root.rstrip("/")
+            self.fs.create_dir(f"{self.root}/{PANES}", recursive=True)
+        else:
+            self.fs, self.root = None, os.path.abspath(s)
+            try:
+                os.makedirs(os.path.join(self.root, PANES), exist_ok=True)
+            except OSError as exc:
+                raise InvalidInputError(f"spool {s!r}: {exc.strerror or exc}") from None
+
+    def _path(self, rel: str) -> str:
+        return f"{self.root}/{rel}"
+
+    def put(self, rel: str, data: bytes) -> None:
+        """Write ``rel`` atomically (readers see the old or the new content, never a torn file)."""
+        path = self._path(rel)
+        if self.fs is not None:
+            with self.fs.open_output_stream(path) as fh:  # one put: object stores publish it whole
+                fh.write(data)
+            return
+        tmp = f"{os.path.dirname(path)}/.tmp-{os.getpid()}-{threading.get_ident()}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+
+    def put_new(self, rel: str, data: bytes) -> bool:
+        """Create ``rel`` with ``data`` unless it exists; True if this call created it."""
+        path = self._path(rel)
+        if self.fs is not None:
+            if self.get(rel) is not None:
+                return False
+            self.put(rel, data)
+            return True
+        tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        try:
+            os.link(tmp, path)  # atomic create-if-absent: two first publishers cannot both win
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def get(self, rel: str) -> Optional[bytes]:
+        path = self._path(rel)
+        try:
+            if self.fs is not None:
+                with self.fs.open_input_stream(path) as fh:
+                    return fh.read()
+            with open(path, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+
+    def names(self, sub: str) -> List[str]:
+        if self.fs is not None:
+            import pyarrow.fs as pafs
+            infos = self.fs.get_file_info(pafs.FileSelector(self._path(sub), allow_not_found=True))
+            return [i.base_name for i in infos if i.type == pafs.FileType.File]
+        try:
+            return os.listdir(self._path(sub))
+        except FileNotFoundError:
+            return []
+
+    def delete(self, rel: str) -> None:
+        try:
+            if self.fs is not None:
+                self.fs.delete_file(self._path(rel))
+            else:
+                os.unlink(self._path(rel))
+        except FileNotFoundError:
+            pass
+
+
+# -- the reference file ------------------------------------------------------------------------------
+
+def _reference_bytes(ref: Reference, config: MonitorConfig) -> bytes:
+    d = config_to_dict(config)
+    d["rules"] = None  # rules are the aggregator's, not state
+    return codec.encode(codec.Kind.SPOOL_REFERENCE, codec.Writer().json({"config": d}).getvalue(), ref.to_bytes())
+
+
+def read_reference(store: Store) -> Tuple[Reference, MonitorConfig]:
+    """The reference and config every publisher of ``store`` counts on."""
+    data = store.get(REFERENCE)
+    if data is None:
+        raise InvalidInputError(f"spool {store.where!r}: no {REFERENCE} (no monitor has published there yet)")
+    _, params, payload = codec.decode(data, expected_kind=codec.Kind.SPOOL_REFERENCE)
+    r = codec.Reader(params, "spool reference parameters")
+    meta = r.json()
+    r.done()
+    try:
+        config = config_from_dict(meta["config"])
+    except (KeyError, TypeError, InvalidInputError) as exc:
+        raise CorruptStateError(f"spool reference: invalid config ({exc})") from None
+    pr = codec.Reader(payload, "spool reference")
+    ref = Reference.from_reader(pr)
+    pr.done()
+    return ref, config
+
+
+# -- pane files --------------------------------------------------------------------------------------
+
+class PaneFile:
+    """One published pane: header fields and the sketch bytes (decoded on demand)."""
+
+    __slots__ = ("process", "pane", "closed", "max_ts", "published", "pending", "sketch_bytes")
+
+    def __init__(self, header: dict, sketch_bytes: bytes):
+        try:
+            self.process, self.pane = str(header["process"]), int(header["pane"])
+            mt = header["max_ts"]
+            self.closed, self.max_ts = bool(header["closed"]), -math.inf if mt is None else float(mt)
+            self.published = float(header["published"])
+            pending = header["pending"]
+            if not (isinstance(pending, list) and len(pending) == 3
+                    and all(type(v) is int and v >= 0 for v in pending)):
+                raise ValueError(f"pending {pending!r}")
+            self.pending = tuple(pending)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptStateError(f"spool pane file: invalid header ({exc})") from None
+        self.sketch_bytes = sketch_bytes
+
+
+def read_panes(store: Store) -> Iterator[PaneFile]:
+    """Every pane file of ``store`` (a file removed meanwhile is skipped; a corrupt one raises)."""
+    for name in sorted(store.names(PANES)):
+        if not name.endswith(".fdpane"):
+            continue
+        data = store.get(f"{PANES}/{name}")
+        if data is None:
+            continue  # retired between listing and reading
+        _, params, payload = codec.decode(data, expected_kind=codec.Kind.SPOOL_PANE)
+        r = codec.Reader(params, f"spool pane {name}")
+        header = r.json()
+        r.done()
+        if not isinstance(header, dict):
+            raise CorruptStateError(f"spool pane file {name}: header is not a JSON object")
+        yield PaneFile(header, payload)
+
+
+class SpoolWriter:
+    """Publishes one process's panes (see the module docstring).
+
+    Parameters
+    ----------
+    where : local directory or ``pyarrow.fs`` URI
+    process_id : name of this process in the fleet; None = ``<hostname>-<pid>`` (re-read after a
+        fork, so pre-forked workers never share a name)
+    ref, config : the monitor's; the spool's reference file must hold the same (else
+        ``IncompatibleSketchError`` naming the difference)
+    retention : closed panes kept per process behind its newest closed one
+    """
+
+    def __init__(self, where, process_id: Optional[str], ref: Reference, config: MonitorConfig,
+                 retention: int = 64):
+        if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+            raise InvalidInputError(f"spool retention must be a positive number of panes, got {retention!r}")
+        if config.window.by != "time":
+            raise InvalidInputError("a spool needs event-time windows (window={'by': 'time', ...}): row-count "
+                                    "panes of several processes do not line up")
+        self.store = Store(where)
+        self.retention = retention
+        self._fixed_id = None if process_id is None else _UNSAFE.sub("_", str(process_id))
+        mine = _reference_bytes(ref, config)
+        if not self.store.put_new(REFERENCE, mine):
+            theirs = self.store.get(REFERENCE)
+            if theirs != mine:
+                other_ref, other_cfg = read_reference(self.store)
+                why = state_difference(other_cfg, other_ref, config, ref)
+                if why:  # buffering and rules may differ between publishers; state may not
+                    raise IncompatibleSketchError(f"spool {self.store.where!r} holds another monitor's state: {why}")
+        self.lock = threading.Lock()
+        self.errors = 0  # failed writes (logged; the next flush writes the pane again)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._sent: Dict[int, int] = {}  # open pane -> rows when last written
+        self._closed_written: List[int] = []
+
+    @property
+    def process_id(self) -> str:
+        return self._fixed_id or _UNSAFE.sub("_", f"{socket.gethostname()}-{os.getpid()}")
+
+    def collect(self, windower) -> List[Tuple[int, bool, bytes]]:
+        """Encode the panes changed since the last call (hold the ingest state lock)."""
+        if os.getpid() != self._pid:  # a forked child: its own name and panes
+            self._reset()
+            windower.closed_log = []
+        proc, now, max_ts = self.process_id, time.time(), windower.max_ts
+        out = []
+        closed, windower.closed_log = windower.closed_log, []
+        for pid, ws, dropped, rejected, shed in closed:
+            was_sent = self._sent.pop(pid, None) is not None
+            if ws.rows or dropped or rejected or shed or was_sent:
+                out.append((pid, True, self._encode(proc, pid, True, max_ts, now, (dropped, rejected, shed), ws)))
+        pending = (windower.pending_dropped, windower.pending_rejected, windower.pending_shed)
+        for pid, ws in windower.open.items():
+            if self._sent.get(pid) != ws.rows:
+                self._sent[pid] = ws.rows
+                out.append((pid, False, self._encode(proc, pid, False, max_ts, now, pending, ws)))
+        return out
+
+    @staticmethod
+    def _encode(proc, pid, closed, max_ts, now, pending, ws) -> bytes:
+        header = {"process": proc, "pane": pid, "closed": closed, "max_ts": max_ts if max_ts > -math.inf else None,
+                  "published": now, "pending": list(pending)}
+        return codec.encode(codec.Kind.SPOOL_PANE, codec.Writer().json(header).getvalue(), ws.to_bytes())
+
+    def write(self, items: List[Tuple[int, bool, bytes]]) -> None:
+        """Write what :meth:`collect` encoded, then retire this process's old closed panes."""
+        proc = self.process_id
+        for pid, closed, data in items:
+            try:
+                self.store.put(f"{PANES}/{proc}.{pid}.fdpane", data)
+            except OSError as exc:
+                self.errors += 1
+                _log.warning("fastdrift: publishing pane %s to spool %r failed: %s", pid, self.store.where, exc)
+                if not closed:
+                    self._sent.pop(pid, None)  # written again at the next flush
+                continue
+            if closed:
+                self._closed_written.append(pid)
+        if self._closed_written:
+            newest = max(self._closed_written)
+            old = [p for p in self._closed_written if p <= newest - self.retention]
+            for p in old:
+                self.store.delete(f"{PANES}/{proc}.{p}.fdpane")
+            if old:
+                self._closed_written = [p for p in self._closed_written if p > newest - self.retention]
