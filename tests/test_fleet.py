@@ -216,6 +216,31 @@ def test_spool_fleet_equals_one_monitor(tmp_path, rng, uri):
     assert contrib[(0.0, 50.0)] == ("w0", "w1", "w2", "w3")
 
 
+def test_a_corrupt_pane_file_is_skipped_and_reported_the_rest_counts(tmp_path, rng):
+    import fastdrift
+    spool = tmp_path / "spool"
+    procs = [make(spool=spool, process_id=f"w{i}") for i in range(2)]
+    for j in range(6):
+        procs[j % 2].update(batch(rng, 40, 15 * j, 15 * j + 20))
+    for p in procs:
+        p.close()
+    names = sorted(os.listdir(spool / "panes"))
+    bad = [n for n in names if n.startswith("w1.")][0]
+    good = fastdrift.Fleet(spool, rules=[])
+    rows = good.refresh().processes()["w0"]["rows"]
+    path = spool / "panes" / bad
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # a damaged disk block: the checksum no longer matches
+    path.write_bytes(bytes(blob))
+    fleet = fastdrift.Fleet(spool, rules=[])
+    fleet.refresh()
+    assert list(fleet.corrupt()) == [bad]
+    assert fleet.processes()["w0"]["rows"] == rows  # every other file still counted
+    assert fleet.snapshot() is not None
+    path.write_bytes(b"not a pane file at all")
+    assert list(fleet.refresh().corrupt()) == [bad]
+
+
 def test_spool_refuses_another_reference(tmp_path):
     spool = tmp_path / "s"
     make(spool=spool)

@@ -11,17 +11,20 @@ what, so a slow or missing worker is visible.
 """
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from .errors import InvalidInputError
+from .errors import FastDriftError, InvalidInputError
 from .monitor import Monitor
 from .monitor.signals import WindowSketch
 from .monitor.spool import Store, read_panes, read_reference
 from .records import Alert, WindowReport
 
 __all__ = ["Fleet"]
+
+_log = logging.getLogger(__name__)
 
 
 class Fleet:
@@ -45,6 +48,8 @@ class Fleet:
         self.rules, self.sinks, self.retention = rules, tuple(sinks), retention
         self._cache: Dict[str, Tuple[bytes, WindowSketch]] = {}  # process.pane -> (bytes, decoded)
         self._processes: Dict[str, dict] = {}
+        self._corrupt: Dict[str, str] = {}
+        self._warned: set = set()  # files already logged as skipped
         self._contributors: Dict[Tuple[float, float], Tuple[str, ...]] = {}
         self._sent_until = -math.inf  # window end up to which sinks have had the transitions
         self._lock = threading.Lock()  # one refresh at a time (a scrape thread and the caller)
@@ -69,8 +74,12 @@ class Fleet:
             merged = WindowSketch(m.ingest.ref, m.config)
             pend = [0, 0, 0]
             for f in by_pane[pid]:
-                ws = self._decode(f, m)
-                merged.merge(ws)
+                try:
+                    ws = self._decode(f, m)
+                    merged.merge(ws)
+                except FastDriftError as exc:  # damaged or foreign: skipped and reported, the rest counts
+                    self._skip(f.name, exc)
+                    continue
                 self._processes[f.process]["rows"] += ws.rows
                 if f.closed:
                     pend = [a + b for a, b in zip(pend, f.pending)]
@@ -89,6 +98,12 @@ class Fleet:
         m.ingest.merge_panes(panes, max(f.max_ts for f in files))
         return m
 
+    def _skip(self, name: str, exc) -> None:
+        if name not in self._warned:
+            self._warned.add(name)
+            _log.warning("fastdrift fleet: pane file %s skipped: %s", name, exc)
+        self._corrupt[name] = str(exc)
+
     def _decode(self, f, m: Monitor) -> WindowSketch:
         key = f"{f.process}.{f.pane}"
         hit = self._cache.get(key)
@@ -104,7 +119,11 @@ class Fleet:
             return self._refresh()
 
     def _refresh(self) -> "Fleet":
-        files = list(read_panes(self.store))
+        corrupt: Dict[str, str] = {}
+        files = list(read_panes(self.store, corrupt))
+        self._corrupt = {}
+        for name, why in corrupt.items():
+            self._skip(name, why)
         live = {f"{f.process}.{f.pane}" for f in files}
         for key in [k for k in self._cache if k not in live]:
             del self._cache[key]
@@ -151,6 +170,11 @@ class Fleet:
         "rows": rows in its retained panes}`` (as of the last read): a worker that stopped publishing
         shows an old ``published``."""
         return {p: dict(v) for p, v in self._processes.items()}
+
+    def corrupt(self) -> Dict[str, str]:
+        """Pane files skipped at the last read because they could not be decoded or merged (file
+        name -> why); every other file was counted."""
+        return dict(self._corrupt)
 
     # -- export --------------------------------------------------------------------------------------
     def prometheus_collector(self):

@@ -161,7 +161,7 @@ def read_reference(store: Store) -> Tuple[Reference, MonitorConfig]:
 class PaneFile:
     """One published pane: header fields and the sketch bytes (decoded on demand)."""
 
-    __slots__ = ("process", "pane", "closed", "max_ts", "published", "pending", "sketch_bytes")
+    __slots__ = ("process", "pane", "closed", "max_ts", "published", "pending", "sketch_bytes", "name")
 
     def __init__(self, header: dict, sketch_bytes: bytes):
         try:
@@ -177,23 +177,34 @@ class PaneFile:
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptStateError(f"spool pane file: invalid header ({exc})") from None
         self.sketch_bytes = sketch_bytes
+        self.name = f"{self.process}.{self.pane}.fdpane"
 
 
-def read_panes(store: Store) -> Iterator[PaneFile]:
-    """Every pane file of ``store`` (a file removed meanwhile is skipped; a corrupt one raises)."""
+def read_panes(store: Store, corrupt: Optional[dict] = None) -> Iterator[PaneFile]:
+    """Every pane file of ``store`` (a file removed meanwhile is skipped).  A corrupt one raises, or,
+    given a ``corrupt`` dict, is skipped and recorded there (file name -> the error): one damaged
+    file must not hide every other process's counts."""
     for name in sorted(store.names(PANES)):
         if not name.endswith(".fdpane"):
             continue
         data = store.get(f"{PANES}/{name}")
         if data is None:
             continue  # retired between listing and reading
-        _, params, payload = codec.decode(data, expected_kind=codec.Kind.SPOOL_PANE)
-        r = codec.Reader(params, f"spool pane {name}")
-        header = r.json()
-        r.done()
-        if not isinstance(header, dict):
-            raise CorruptStateError(f"spool pane file {name}: header is not a JSON object")
-        yield PaneFile(header, payload)
+        try:
+            _, params, payload = codec.decode(data, expected_kind=codec.Kind.SPOOL_PANE)
+            r = codec.Reader(params, f"spool pane {name}")
+            header = r.json()
+            r.done()
+            if not isinstance(header, dict):
+                raise CorruptStateError(f"spool pane file {name}: header is not a JSON object")
+            f = PaneFile(header, payload)
+        except CorruptStateError as exc:
+            if corrupt is None:
+                raise
+            corrupt[name] = str(exc)
+            continue
+        f.name = name
+        yield f
 
 
 class SpoolWriter:
