@@ -39,7 +39,7 @@ from fastdrift.errors import CorruptStateError, CountOverflowError, FastDriftErr
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
 KINDS = ("histogram", "moments", "categorical", "tdigest", "row_sample", "profile", "fdp", "checkpoint",
-         "alert_state")
+         "alert_state", "spool_reference", "spool_pane")
 OUTCOMES = ("rejected", "refused", "ok", "use_error", "misbehaved", "crashed", "hung")
 BAD = ("misbehaved", "crashed", "hung")
 _HEADER = struct.Struct("<4sHHHIQ")
@@ -123,7 +123,55 @@ def seeds() -> Dict[str, List[bytes]]:
         ev.evaluate(_report(i, v))
     out["alert_state"] += [ev.to_bytes(), AlertEvaluator(_rules()).to_bytes()] + \
         [(GOLDEN / f"alert_state_layout{n}.bin").read_bytes() for n in (1, 2)]
+    out["spool_reference"], out["spool_pane"] = _spool_seeds()
     return out
+
+
+_SPOOL: dict = {}  # the seed spool's reference and config: what a pane file is decoded against
+
+
+def _spool_seeds():
+    """A spool written by two real publishers: its reference file and its pane files."""
+    import pathlib
+    import tempfile
+    from fastdrift.monitor.spool import REFERENCE, Store, read_reference
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(2):
+            m = fastdrift.Monitor(_table(300, 5), features=["x", "c"], prediction="score", latency="lat",
+                                  error="err", event_time="ts", window={"by": "time", "size": 4, "slide": 2},
+                                  rules=[], spool=d, process_id=f"w{i}", flush_interval=0)
+            m.update(_table(200, 20 + i, shift=1.0, t0=0.5 * i))
+            m.close()
+        _SPOOL["ref"], _SPOOL["config"] = read_reference(Store(d))
+        root = pathlib.Path(d)
+        panes = [p.read_bytes() for p in sorted((root / "panes").iterdir())][:6]
+        return [(root / REFERENCE).read_bytes()], panes
+
+
+class _OneFile:
+    """A spool store holding one reference file (what :func:`read_reference` reads)."""
+
+    where = "fuzz"
+
+    def __init__(self, blob: bytes):
+        self.blob = blob
+
+    def get(self, rel: str):
+        return self.blob
+
+
+def _decode_pane(blob: bytes):
+    from fastdrift import codec
+    from fastdrift.monitor.signals import WindowSketch
+    from fastdrift.monitor.spool import PaneFile
+    _, params, payload = codec.decode(blob, expected_kind=codec.Kind.SPOOL_PANE)
+    r = codec.Reader(params, "spool pane")
+    header = r.json()
+    r.done()
+    if not isinstance(header, dict):
+        raise CorruptStateError("spool pane: header is not a JSON object")
+    f = PaneFile(header, payload)
+    return WindowSketch.from_bytes(f.sketch_bytes, _SPOOL["ref"], _SPOOL["config"])
 
 
 # -- decoding and use ----------------------------------------------------------------------------------
@@ -148,6 +196,11 @@ def decode(kind: str, blob: bytes):
     if kind == "alert_state":
         from fastdrift.alerts import AlertEvaluator
         return AlertEvaluator.from_bytes(blob, _rules())
+    if kind == "spool_reference":
+        from fastdrift.monitor.spool import read_reference
+        return read_reference(_OneFile(blob))
+    if kind == "spool_pane":
+        return _decode_pane(blob)
     raise ValueError(kind)
 
 
@@ -303,8 +356,26 @@ def exercise(kind: str, obj) -> None:
         exercise_profile(obj.profile)
     elif kind == "checkpoint":
         exercise_monitor(obj)
+    elif kind == "spool_reference":
+        ref, config = obj
+        exercise_monitor(fastdrift.Monitor(ref.profile, config=config, rules=[]))
+    elif kind == "spool_pane":
+        exercise_pane(obj)
     else:
         exercise_evaluator(obj)
+
+
+def exercise_pane(ws) -> None:
+    from fastdrift.monitor.signals import WindowSketch, build_report
+    ref, config = _SPOOL["ref"], _SPOOL["config"]
+    _round_trip(ws, lambda b: WindowSketch.from_bytes(b, ref, config), "WindowSketch")
+    merged = WindowSketch(ref, config).merge(ws)
+    try:
+        merged.merge(ws)
+    except CountOverflowError:
+        pass
+    check(ws.rows >= 0, f"pane rows {ws.rows}")
+    build_report(ws, 0.0, 4.0, True, 4.0)
 
 
 # -- mutation ------------------------------------------------------------------------------------------

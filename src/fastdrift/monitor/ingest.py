@@ -532,19 +532,7 @@ class Ingest:
     def read_state(cls, r: codec.Reader, config: MonitorConfig, on_closed) -> "Ingest":
         """The inverse of :meth:`write_state` (``config`` with its features resolved)."""
         ref = Reference.from_reader(codec.Reader(r.blob(), "monitor reference"))
-        cols = ref.profile.columns
-        if not config.features:
-            raise CorruptStateError("checkpoint: the config lists no features")
-        for f in config.features:
-            if f.name not in cols:
-                raise CorruptStateError(f"checkpoint: feature {f.name!r} of the config is not in the reference "
-                                        f"(it has {list(cols)})")
-            if f.kind is not None and f.kind != cols[f.name].kind:
-                raise CorruptStateError(f"checkpoint: feature {f.name!r} is {f.kind} in the config and "
-                                        f"{cols[f.name].kind} in the reference")
-        if config.prediction is not None and config.prediction not in cols:
-            raise CorruptStateError(f"checkpoint: prediction column {config.prediction!r} is not in the reference "
-                                    f"(it has {list(cols)})")
+        check_stored_config(ref, config, "checkpoint")
         ingest = cls(None, config, on_closed, _ref=ref)
         ingest.windower.load(r.blob(), lambda b: WindowSketch.from_bytes(b, ref, config))
         for ws in ingest.windower.open.values():  # counted by the process that saved them (see Totals)
@@ -556,6 +544,24 @@ class Ingest:
 
 
 # -- one-shot comparison --------------------------------------------------------------------------
+
+def check_stored_config(ref: Reference, config: MonitorConfig, what: str) -> None:
+    """A decoded config must fit the reference decoded beside it (CorruptStateError otherwise):
+    features and prediction are reference columns, of the kind the config says."""
+    cols = ref.profile.columns
+    if not config.features:
+        raise CorruptStateError(f"{what}: the config lists no features")
+    for f in config.features:
+        if f.name not in cols:
+            raise CorruptStateError(f"{what}: feature {f.name!r} of the config is not in the reference "
+                                    f"(it has {list(cols)})")
+        if f.kind is not None and f.kind != cols[f.name].kind:
+            raise CorruptStateError(f"{what}: feature {f.name!r} is {f.kind} in the config and "
+                                    f"{cols[f.name].kind} in the reference")
+    if config.prediction is not None and config.prediction not in cols:
+        raise CorruptStateError(f"{what}: prediction column {config.prediction!r} is not in the reference "
+                                f"(it has {list(cols)})")
+
 
 def report_from_profiles(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
                          schema_changes=(), evidence=(), window=(0, 1)) -> Tuple[WindowReport, MonitorConfig]:

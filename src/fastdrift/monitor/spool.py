@@ -32,7 +32,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from .. import codec
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
 from .config import MonitorConfig, config_from_dict, config_to_dict
-from .ingest import state_difference
+from .ingest import check_stored_config, state_difference
 from .signals import Reference
 
 __all__ = ["Store", "SpoolWriter", "read_reference", "read_panes", "PaneFile", "REFERENCE", "PANES"]
@@ -153,6 +153,7 @@ def read_reference(store: Store) -> Tuple[Reference, MonitorConfig]:
     pr = codec.Reader(payload, "spool reference")
     ref = Reference.from_reader(pr)
     pr.done()
+    check_stored_config(ref, config, "spool reference")
     return ref, config
 
 
@@ -165,7 +166,10 @@ class PaneFile:
 
     def __init__(self, header: dict, sketch_bytes: bytes):
         try:
-            self.process, self.pane = str(header["process"]), int(header["pane"])
+            pane = header["pane"]
+            if type(pane) is not int:
+                raise TypeError(f"pane {pane!r}")
+            self.process, self.pane = str(header["process"]), pane
             mt = header["max_ts"]
             self.closed, self.max_ts = bool(header["closed"]), -math.inf if mt is None else float(mt)
             self.published = float(header["published"])
@@ -174,7 +178,7 @@ class PaneFile:
                     and all(type(v) is int and v >= 0 for v in pending)):
                 raise ValueError(f"pending {pending!r}")
             self.pending = tuple(pending)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CorruptStateError(f"spool pane file: invalid header ({exc})") from None
         self.sketch_bytes = sketch_bytes
         self.name = f"{self.process}.{self.pane}.fdpane"
