@@ -241,6 +241,25 @@ def test_a_corrupt_pane_file_is_skipped_and_reported_the_rest_counts(tmp_path, r
     assert list(fleet.refresh().corrupt()) == [bad]
 
 
+def test_fleet_counters_never_fall_when_panes_retire(tmp_path, rng):
+    import fastdrift
+    spool = tmp_path / "spool"
+    w = make(spool=spool, process_id="w0", spool_retention=1,  # keeps one closed pane published
+             window=WindowSpec(by="time", size=10, slide=10, allowed_lateness=0))
+    fleet = fastdrift.Fleet(spool, rules=[])
+    seen, sent = [], 0
+    for j in range(12):
+        b = batch(rng, 30, 10 * j, 10 * j + 10)
+        w.update(b)
+        w.publish()
+        sent += b.num_rows
+        x = fleet.exposition()
+        seen.append(x.totals.rows)
+    assert len(os.listdir(spool / "panes")) <= 3  # 12 panes, most retired meanwhile
+    assert seen == sorted(seen)  # a counter
+    assert seen[-1] == sent
+
+
 def test_spool_refuses_another_reference(tmp_path):
     spool = tmp_path / "s"
     make(spool=spool)

@@ -11,6 +11,7 @@ what, so a slow or missing worker is visible.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -50,6 +51,10 @@ class Fleet:
         self._processes: Dict[str, dict] = {}
         self._corrupt: Dict[str, str] = {}
         self._warned: set = set()  # files already logged as skipped
+        # panes no longer read (retired by their process or behind the retention): their counts stay
+        # in the exported counters, which must never fall (Prometheus would read a reset)
+        self._retired: Optional[WindowSketch] = None
+        self._retired_keys: set = set()
         self._contributors: Dict[Tuple[float, float], Tuple[str, ...]] = {}
         self._sent_until = -math.inf  # window end up to which sinks have had the transitions
         self._lock = threading.Lock()  # one refresh at a time (a scrape thread and the caller)
@@ -63,7 +68,11 @@ class Fleet:
         spec = m.config.window
         watermark = max(f.max_ts for f in files) - spec.allowed_lateness
         if math.isfinite(watermark):  # panes of windows closed long ago (a dead worker's leftovers)
-            files = [f for f in files if f.pane > math.floor(watermark / spec.pane) - self.retention]
+            keep = math.floor(watermark / spec.pane) - self.retention
+            for f in files:
+                if f.pane <= keep:
+                    self._retire(f"{f.process}.{f.pane}", lambda f=f: self._decode(f, m))
+            files = [f for f in files if f.pane > keep]
         if not files:
             return m
         by_pane: Dict[int, List] = {}
@@ -98,6 +107,19 @@ class Fleet:
         m.ingest.merge_panes(panes, max(f.max_ts for f in files))
         return m
 
+    def _retire(self, key: str, sketch) -> None:
+        """Keep a pane's counts in the exported counters once it is no longer read."""
+        if key in self._retired_keys:
+            return
+        self._retired_keys.add(key)
+        try:
+            ws = sketch()
+        except Exception:  # noqa: BLE001 - a file skipped as corrupt counted nothing
+            return
+        if self._retired is None:
+            self._retired = WindowSketch(ws.ref, ws.config)
+        self._retired.merge(ws)
+
     def _skip(self, name: str, exc) -> None:
         if name not in self._warned:
             self._warned.add(name)
@@ -126,6 +148,7 @@ class Fleet:
             self._skip(name, why)
         live = {f"{f.process}.{f.pane}" for f in files}
         for key in [k for k in self._cache if k not in live]:
+            self._retire(key, lambda key=key: self._cache[key][1])
             del self._cache[key]
         procs: Dict[str, dict] = {}
         for f in files:
@@ -180,7 +203,14 @@ class Fleet:
     def prometheus_collector(self):
         """A ``prometheus_client`` collector over the merged view (re-read at each scrape)."""
         from .exporters.prometheus import MonitorCollector  # optional dependency: prometheus_client
-        return MonitorCollector(lambda: self.refresh().monitor.exposition())
+        return MonitorCollector(self.exposition)
+
+    def exposition(self):
+        """What one scrape exports: the merged view, its counters including retired panes."""
+        x = self.refresh().monitor.exposition()
+        if self._retired is not None and x.totals is not None:
+            x = dataclasses.replace(x, totals=x.totals.plus([self._retired]))
+        return x
 
     def serve_metrics(self, port: int = 0, addr: str = "127.0.0.1"):
         """Serve the merged view at ``http://addr:port/metrics``; returns ``(server, thread)``."""
