@@ -438,6 +438,8 @@ class Writer:
             raise InvalidInputError(f"array must be 1-D, got shape {arr.shape}")
         if arr.size == 0:
             arr = arr.astype(wire)
+        elif arr.dtype == wire:
+            pass  # already the wire type: nothing to convert or range-check
         elif wire.kind == "f":
             if arr.dtype.kind not in "biuf":
                 raise InvalidInputError(f"cannot store {arr.dtype} as {dtype}")
