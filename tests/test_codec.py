@@ -555,6 +555,16 @@ def test_uvarints_and_bare_values_round_trip(ints, floats):
     r.done()
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, (1 << 63) - 1), min_size=1, max_size=20))
+def test_one_uvarint_is_the_array_encoding_of_one_value(ints):
+    one = b"".join(codec.Writer().uvarint(v).getvalue() for v in ints)
+    assert one == codec.Writer().uvarint_values(np.array(ints, dtype=object)).getvalue()
+    assert one == codec.Writer().uvarint_values(np.array(ints, dtype=np.uint64)).getvalue()
+    r = codec.Reader(one, "v")
+    assert [r.uvarint() for _ in ints] == ints
+
+
 def test_uvarint_layout_is_leb128():
     assert codec.Writer().uvarint(0).getvalue() == b"\x00"
     assert codec.Writer().uvarint(127).getvalue() == b"\x7f"

@@ -472,7 +472,15 @@ class Writer:
         """Append an unsigned LEB128 integer in [0, 2**63) (1 byte below 128)."""
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise InvalidInputError(f"uvarint value must be an int, got {type(value).__name__}")
-        return self.uvarint_values(np.array([int(value)], dtype=object))
+        v = int(value)
+        if not 0 <= v <= _UVARINT_MAX:
+            raise InvalidInputError(f"uvarint values must be in [0, 2**63), got {v}")
+        out = bytearray()
+        while v >= 0x80:  # one value: plain LEB128 (the array path costs ~20 numpy calls)
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        out.append(v)
+        return self._append(out)
 
     def uvarint_values(self, values: Iterable) -> "Writer":
         """Append integers in [0, 2**63) as uvarints, without a count (the layout writes it)."""
@@ -493,15 +501,14 @@ class Writer:
         if lo < 0 or hi > _UVARINT_MAX:
             raise InvalidInputError(f"uvarint values must be in [0, 2**63), got [{lo}, {hi}]")
         v = arr.astype(np.uint64)
+        width = max(1, (hi.bit_length() + 6) // 7)  # bytes of the largest value: the loops stop there
         nbytes = np.ones(v.size, np.int64)
-        for k in range(1, _UVARINT_BYTES):
+        for k in range(1, width):
             nbytes += v >= np.uint64(1 << (7 * k))
         out = np.zeros(int(nbytes.sum()), np.uint8)
         start = np.cumsum(nbytes) - nbytes
-        for k in range(_UVARINT_BYTES):
+        for k in range(width):
             sel = nbytes > k
-            if not sel.any():
-                break
             group = ((v[sel] >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
             out[start[sel] + k] = group | np.where(nbytes[sel] > k + 1, 0x80, 0).astype(np.uint8)
         return self._append(out.tobytes())
