@@ -192,17 +192,19 @@ def encode(
         Unknown kind, non-bytes blobs, params longer than 2**32 - 1 bytes or a
         result above ``max_size``.
     """
-    max_size = _check_max_size(max_size)
-    if isinstance(kind, bool) or not isinstance(kind, (int, np.integer)):
-        raise InvalidInputError(f"kind must be a Kind, got {type(kind).__name__}")
-    kind = int(kind)
-    try:
-        kind = Kind(kind)
-    except ValueError:
-        raise InvalidInputError(
-            f"unknown sketch kind {int(kind)}; known kinds: "
-            + ", ".join(f"{k.name}={k.value}" for k in Kind)
-        ) from None
+    if max_size is not DEFAULT_MAX_SIZE:  # the default object needs no check
+        max_size = _check_max_size(max_size)
+    if type(kind) is not Kind:  # a Kind member needs no checks (the common call)
+        if isinstance(kind, bool) or not isinstance(kind, (int, np.integer)):
+            raise InvalidInputError(f"kind must be a Kind, got {type(kind).__name__}")
+        kind = int(kind)
+        try:
+            kind = Kind(kind)
+        except ValueError:
+            raise InvalidInputError(
+                f"unknown sketch kind {int(kind)}; known kinds: "
+                + ", ".join(f"{k.name}={k.value}" for k in Kind)
+            ) from None
     pv = _as_view(params, "params")
     yv = _as_view(payload, "payload")
     if pv.nbytes > _U32_MAX:
@@ -383,6 +385,10 @@ class Writer:
         return self
 
     def _int(self, name: str, value: int) -> "Writer":
+        if type(value) is int:  # the common call: a plain int, only its range to check
+            lo, hi = _INT_RANGES[name]
+            if lo <= value <= hi:
+                return self._append(_S[name].pack(value))
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             raise InvalidInputError(f"{name} value must be an int, got {type(value).__name__}")
         lo, hi = _INT_RANGES[name]

@@ -124,6 +124,10 @@ class Sketch:
     def _reading(self, *others: "Sketch"):
         """Hold the state locks of this sketch and ``others`` (ordered by id): no mutation of
         any of them is in progress meanwhile."""
+        if not others:  # one sketch: its own lock
+            with self._state_lock:
+                yield
+            return
         locks = sorted({id(s): s._state_lock for s in (self, *others)}.items())
         for _, lock in locks:
             lock.acquire()
