@@ -41,6 +41,31 @@ def poll(cond, what):
     pytest.fail(f"not within {DEADLINE} s: {what}")
 
 
+def in_child(run):
+    """Fork; the child calls ``run()`` and sends back its JSON answer (never returning into pytest)."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(rfd)
+            os.write(wfd, json.dumps(run()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    try:
+        ready, _, _ = select.select([rfd], [], [], DEADLINE)
+        got = os.read(rfd, 65536) if ready else b""
+    finally:
+        os.close(rfd)
+        if not got:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert got, "the forked child did not answer (a worker it inherited never runs)"
+    return json.loads(got)
+
+
 def samples(collector, name):
     return {tuple(s.labels.items()): s.value for fam in collector.collect() for s in fam.samples
             if s.name == name}
@@ -118,32 +143,14 @@ def test_forked_child_counts_only_its_own_requests_with_its_own_worker():
     poll(lambda: m.ingest.windower.row_seq == 8, "the parent's worker counts its full buffer")
     for i in range(5):  # buffered
         m.observe({"a": float(i)})
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report what it sees, never return into pytest
-        code = 1
-        try:
-            os.close(rfd)
-            pending = m.ingest.buffer.pending()
-            for i in range(11):  # a full buffer for the child's own worker, then 3 buffered
-                m.observe({"a": 100.0 + i})
-            snap = m.snapshot()
-            os.write(wfd, json.dumps({"pending": pending, "rows": snap.rows, "shed": m.shed,
-                                      "n_cur": snap.features["a"].n_cur}).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(wfd)
-    try:
-        ready, _, _ = select.select([rfd], [], [], DEADLINE)
-        got = os.read(rfd, 65536) if ready else b""
-    finally:
-        os.close(rfd)
-        if not got:
-            os.kill(pid, 9)
-        os.waitpid(pid, 0)
-    assert got, "the forked child did not answer (a worker it inherited never runs)"
-    child = json.loads(got)
+    def child_view():
+        pending = m.ingest.buffer.pending()
+        for i in range(11):  # a full buffer for the child's own worker, then 3 buffered
+            m.observe({"a": 100.0 + i})
+        snap = m.snapshot()
+        return {"pending": pending, "rows": snap.rows, "shed": m.shed, "n_cur": snap.features["a"].n_cur}
+
+    child = in_child(child_view)
     # none of the parent's 13, counted or buffered: each process counts the requests it observes
     assert child == {"pending": 0, "rows": 11, "shed": 0, "n_cur": 11}
     snap = m.snapshot()
@@ -158,34 +165,17 @@ def test_forked_child_exports_only_its_own_counts():
     m.observe({"a": "not a number"})  # rejected in the parent
     m.flush()
     parent = samples(m.prometheus_collector(), "fastdrift_rows_total")
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(rfd)
-            for i in range(3):
-                m.observe({"a": 50.0 + i})
-            m.flush()
-            col = m.prometheus_collector()
-            out = {k: samples(col, k)[()] for k in ("fastdrift_rows_total", "fastdrift_rejected_rows_total",
-                                                    "fastdrift_observe_shed_total")}
-            out["start"] = samples(col, "fastdrift_start_time_seconds")[()]
-            os.write(wfd, json.dumps(out).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(wfd)
-    try:
-        ready, _, _ = select.select([rfd], [], [], DEADLINE)
-        got = os.read(rfd, 65536) if ready else b""
-    finally:
-        os.close(rfd)
-        if not got:
-            os.kill(pid, 9)
-        os.waitpid(pid, 0)
-    assert got, "the forked child did not answer"
-    child = json.loads(got)
+    def child_counters():
+        for i in range(3):
+            m.observe({"a": 50.0 + i})
+        m.flush()
+        col = m.prometheus_collector()
+        out = {k: samples(col, k)[()] for k in ("fastdrift_rows_total", "fastdrift_rejected_rows_total",
+                                                "fastdrift_observe_shed_total")}
+        out["start"] = samples(col, "fastdrift_start_time_seconds")[()]
+        return out
+
+    child = in_child(child_counters)
     assert parent == {(): 8.0}
     # summed over processes, each row once: the child's counters hold its own 3 rows, nothing else
     assert (child["fastdrift_rows_total"], child["fastdrift_rejected_rows_total"],
