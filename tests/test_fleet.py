@@ -282,6 +282,35 @@ def test_spool_retires_old_panes(tmp_path, rng):
     assert names == [16, 17, 18, 19]  # 3 closed panes behind the newest closed (18), and the open one
 
 
+def test_restored_monitor_goes_on_publishing(tmp_path, rng):
+    """A publishing monitor saved and loaded with spool= and process_id= continues its pane files:
+    the fleet over the spool equals one monitor fed everything (none lost, none counted twice)."""
+    import fastdrift
+    spool = tmp_path / "spool"
+    w0, w1, one = make(spool=spool, process_id="w0"), make(spool=spool, process_id="w1"), make()
+    for j in range(8):
+        b = batch(rng, 40, 15 * j, 15 * j + 20)
+        (w0, w1)[j % 2].update(b)
+        one.update(b)
+    w0.publish()
+    w0.save(tmp_path / "w0.ckpt")
+    w0.close()
+    w0 = Monitor.load(tmp_path / "w0.ckpt", spool=spool, process_id="w0")
+    assert w0.ingest.spool is not None
+    for j in range(8, 16):
+        b = batch(rng, 40, 15 * j, 15 * j + 20)
+        (w0, w1)[j % 2].update(b)
+        one.update(b)
+    w0.close()
+    w1.close()
+    fleet = fastdrift.Fleet(spool, rules=[])
+    assert set(fleet.refresh().processes()) == {"w0", "w1"}
+    assert pane_state(fleet.monitor) == pane_state(one)
+    assert fleet.snapshot().rows == one.snapshot().rows
+    b = Monitor.from_bytes(one.to_bytes(), spool=tmp_path / "other", process_id="p", spool_retention=2)
+    assert b.ingest.spool.retention == 2 and b.ingest.spool.process_id == "p"
+
+
 # -- a real pre-fork server ---------------------------------------------------------------------------
 
 def _gunicorn(spool, workers=4):
