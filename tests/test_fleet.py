@@ -311,6 +311,42 @@ def test_restored_monitor_goes_on_publishing(tmp_path, rng):
     assert b.ingest.spool.retention == 2 and b.ingest.spool.process_id == "p"
 
 
+@pytest.mark.parametrize("max_rows", [1000, 60])
+def test_fleet_evidence_is_one_sample_of_the_union(tmp_path, rng, max_rows):
+    """Two processes with the same evidence seed: each draws keys of its own stream, so the fleet's
+    merged sample keeps rows of both, as one bottom-k sample of the union would (no shared keys)."""
+    import fastdrift
+    from fastdrift.monitor import EvidenceSpec
+    ev = EvidenceSpec(rate=1.0, max_rows=max_rows, seed=7)
+    spool = tmp_path / "spool"
+    procs = [make(spool=spool, process_id=f"w{i}", evidence=ev) for i in range(2)]
+    sent = []
+    for j in range(6):
+        b = batch(rng, 50, 0, 90)  # every row in the one open window
+        procs[j % 2].update(b)
+        sent.append(b)
+    for p in procs:
+        p.close()
+    fleet = fastdrift.Fleet(spool, rules=[])
+    snap = fleet.snapshot()
+    preds = [row["pred"] for row in snap.evidence]
+    assert len(preds) == len(set(preds)) == min(max_rows, 300)  # a single sample of the 300 rows holds this many
+    by_proc = [set(pa.concat_tables(sent[i::2])["pred"].to_pylist()) for i in range(2)]
+    assert set(preds) <= by_proc[0] | by_proc[1]
+    if max_rows >= 300:
+        assert set(preds) == by_proc[0] | by_proc[1]
+    else:  # both processes' rows are in the sample (a shared key sequence would favour one)
+        assert all(len(set(preds) & s) >= max_rows // 4 for s in by_proc)
+    keys = [k for _, ws in sorted(fleet.monitor.ingest.windower.open.items()) for k, _ in ws.evidence.rows]
+    assert len(keys) == len(set(keys))
+    # without a spool, a monitor's keys are the seed's own sequence (checkpoints and goldens unchanged)
+    from fastdrift.sketches.sample import row_keys
+    solo = make(evidence=ev)
+    solo.update(sent[0])
+    got = sorted(k for ws in solo.ingest.windower.open.values() for k, _ in ws.evidence.rows)
+    assert got == sorted(row_keys(7, 0, 50).tolist())[:len(got)] and len(got) == min(max_rows, 50)
+
+
 # -- a real pre-fork server ---------------------------------------------------------------------------
 
 def _gunicorn(spool, workers=4):
