@@ -347,6 +347,36 @@ def test_fleet_evidence_is_one_sample_of_the_union(tmp_path, rng, max_rows):
     assert got == sorted(row_keys(7, 0, 50).tolist())[:len(got)] and len(got) == min(max_rows, 50)
 
 
+def test_fleet_snapshot_counts_pending_late_and_rejected_of_open_panes(tmp_path, rng):
+    """Late and rejected rows not yet in a closed window are in the fleet's open window, as they are
+    in one monitor's snapshot (they were dropped from the fleet's view until the pane closed)."""
+    import fastdrift
+    spool = tmp_path / "spool"
+    win = WindowSpec(by="time", size=100, slide=50, allowed_lateness=0)
+    w0, w1 = (make(spool=spool, process_id=f"w{i}", window=win) for i in range(2))
+    one = make(window=win)
+
+    def nan_ts(b, k):
+        ts = b["ts"].to_numpy().copy()
+        ts[:k] = np.nan
+        return b.set_column(b.schema.get_field_index("ts"), "ts", pa.array(ts))
+
+    first = batch(rng, 60, 0, 160)  # closes panes 0-2 (ends 50, 100, 150)
+    more = pa.concat_tables([batch(rng, 10, 0, 40), nan_ts(batch(rng, 8, 150, 160), 3)])  # 10 late, 3 rejected
+    other = nan_ts(batch(rng, 24, 150, 160), 4)  # 4 rejected
+    for m, b in ((w0, first), (w0, more), (w1, other)):
+        m.update(b)
+        one.update(b)
+    w0.close()
+    w1.close()
+    want = one.snapshot()
+    assert (want.dropped_late, want.rejected) == (10, 7)
+    got = fastdrift.Fleet(spool, rules=[]).snapshot()
+    assert (got.rows, got.dropped_late, got.rejected, got.shed) == (want.rows, 10, 7, want.shed)
+    assert [(r.window_end, r.rows, r.dropped_late, r.rejected) for r in one.reports()] == \
+        [(r.window_end, r.rows, r.dropped_late, r.rejected) for r in fastdrift.Fleet(spool, rules=[]).reports()]
+
+
 # -- a real pre-fork server ---------------------------------------------------------------------------
 
 def _gunicorn(spool, workers=4):
