@@ -28,6 +28,18 @@ __all__ = ["Fleet"]
 _log = logging.getLogger(__name__)
 
 
+def _open_pending(files) -> Tuple[int, int, int]:
+    """(dropped late, rejected, shed) not yet in a closed window, summed over the processes: what
+    each process's open pane files of its latest publish carry (every file of one publish carries
+    the same counts).  An open file of an earlier publish is stale: its counts may have gone into a
+    pane closed since, whose file carries them."""
+    newest: Dict[str, float] = {}
+    for f in files:
+        newest[f.process] = max(newest.get(f.process, -math.inf), f.published)
+    due = {f.process: f.pending for f in files if not f.closed and f.published == newest[f.process]}
+    return tuple(sum(p[i] for p in due.values()) for i in range(3))
+
+
 class Fleet:
     """The merged view of every process publishing to ``spool``.
 
@@ -105,6 +117,9 @@ class Fleet:
         w = m.ingest.windower
         w.extras = extras
         m.ingest.merge_panes(panes, max(f.max_ts for f in files))
+        d, r, s = _open_pending(files)  # after the closes: the open window's, as in a monitor's snapshot
+        w.pending_dropped, w.pending_rejected, w.pending_shed = w.pending_dropped + d, w.pending_rejected + r, \
+            w.pending_shed + s
         return m
 
     def _retire(self, key: str, sketch) -> None:

@@ -49,6 +49,7 @@ from .. import codec
 from ..sketches import ColumnProfile, Profile, profile
 from ..sketches.base import MAX_COUNT
 from ..sketches.profile import NUMERIC, column_kind
+from ..sketches.sample import stream_of
 from .buffers import ObserveBuffer, offer_gil
 from .config import MonitorConfig
 from .signals import Reference, Totals, WindowSketch, build_report
@@ -217,6 +218,7 @@ class Ingest:
             strict=cfg.strict, background=cfg.background_flush, flush_interval=cfg.flush_interval,
             overload=cfg.overload, on_tick=self._tick)
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
+        self._stream = (None, 0)  # (os pid, evidence key stream) of the spool's process id
         _live.add(self)
 
     def _after_fork(self) -> None:
@@ -402,8 +404,19 @@ class Ingest:
             self._emit.release()
 
     def _keys(self, seq0: int, n: int) -> Optional[np.ndarray]:
-        """Evidence sampling keys of the next ``n`` rows (None when evidence is off)."""
-        return self._evidence.keys(seq0, n) if self._evidence.enabled else None
+        """Evidence sampling keys of the next ``n`` rows (None when evidence is off).
+
+        A process publishing to a spool draws them from its own stream (its process id's): every
+        process numbers its own rows, so one shared sequence would give the processes' samples the
+        same keys, and their merge would not be a sample of the fleet.  Without a spool, the seed's
+        own sequence."""
+        if not self._evidence.enabled:
+            return None
+        if self.spool is None:
+            return self._evidence.keys(seq0, n)
+        if self._stream[0] != os.getpid():  # the default process id changes at a fork
+            self._stream = (os.getpid(), stream_of(self.spool.process_id))
+        return self._evidence.keys(seq0, n, self._stream[1])
 
     def _times(self, batch: pa.RecordBatch, plan: _Plan) -> Optional[np.ndarray]:
         """Event times in float seconds (NaN where null), or wall-clock stamps when there is none."""
@@ -465,6 +478,7 @@ class Ingest:
         """Publish this process's panes to the spool ``where`` (see :mod:`.spool`) at each timed flush."""
         from .spool import SpoolWriter
         self.spool = SpoolWriter(where, process_id, self.ref, self.config, retention)
+        self._stream = (None, 0)  # evidence keys from this process id's stream (see _keys)
         with self._state:
             self.windower.closed_log = []
 

@@ -533,9 +533,13 @@ class Monitor:
             os.close(dfd)
 
     @classmethod
-    def from_bytes(cls, data, *, rules=None, sinks=()) -> "Monitor":
+    def from_bytes(cls, data, *, rules=None, sinks=(), spool=None, process_id=None,
+                   spool_retention=64) -> "Monitor":
         """Resume from :meth:`to_bytes`; ``rules`` (replacing the stored ones) is needed only for older
-        checkpoints of Rule objects other than the default rules.
+        checkpoints of Rule objects other than the default rules.  ``spool``, ``process_id`` and
+        ``spool_retention`` attach a spool as the constructor does (a checkpoint does not record
+        where its monitor published: paths differ between machines); pass the ``process_id`` the
+        saving monitor published under, so its pane files are continued, not counted twice.
 
         Also reads the older two-envelope layout, a ``CHECKPOINT`` envelope: params =
         string(JSON ``{"rules", "has_evaluator"}``); payload = blob(a ``MONITOR`` envelope: params =
@@ -574,6 +578,8 @@ class Monitor:
         r.done()
         if rules is None and spec == "objects":
             spec = _defaults_if_they_match(cfg, ingest.ref.profile, ev_state, reports + pending)
+        if spool is not None:
+            ingest.attach_spool(spool, process_id, spool_retention)
         m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
         if pending:
             m._closed(pending)
@@ -581,14 +587,15 @@ class Monitor:
         return m
 
     @classmethod
-    def load(cls, path, *, rules=None, sinks=()) -> "Monitor":
-        """Resume from :meth:`save` (see :meth:`from_bytes`)."""
+    def load(cls, path, *, rules=None, sinks=(), spool=None, process_id=None, spool_retention=64) -> "Monitor":
+        """Resume from :meth:`save` (see :meth:`from_bytes`, also for ``spool``)."""
         try:
             with open(os.fspath(path), "rb") as fh:
                 data = fh.read()
         except OSError as exc:
             raise InvalidInputError(f"checkpoint {os.fspath(path)!r}: {exc.strerror or exc}") from None
-        return cls.from_bytes(data, rules=rules, sinks=sinks)
+        return cls.from_bytes(data, rules=rules, sinks=sinks, spool=spool, process_id=process_id,
+                              spool_retention=spool_retention)
 
 
 def _reports(doc) -> List[WindowReport]:

@@ -26,7 +26,7 @@ from ..errors import CorruptStateError, IncompatibleSketchError
 from .. import codec
 from .base import Sketch
 
-__all__ = ["RowSample", "row_keys", "redact", "rows_to_json", "rows_from_json", "jsonable"]
+__all__ = ["RowSample", "row_keys", "stream_of", "redact", "rows_to_json", "rows_from_json", "jsonable"]
 
 _U64 = np.uint64
 Row = Tuple[int, dict]
@@ -40,6 +40,14 @@ def row_keys(seed: int, start: int, n: int) -> np.ndarray:
         z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
         return z ^ (z >> _U64(31))
+
+
+def stream_of(name: str) -> int:
+    """A 64-bit stream offset for the key sequence of ``name`` (a process of a fleet): the first 8
+    bytes of its SHA-256.  Two streams' keys are SplitMix64 of disjoint inputs (a bijection, so
+    distinct keys) unless their offsets lie within the rows counted of each other: probability
+    about ``rows / 2**63`` per pair of processes."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
 
 
 def redact(row: dict, drop, hash_cols, salt: str) -> dict:
@@ -116,9 +124,10 @@ class RowSample(Sketch):
         """False when nothing can be kept (``rate`` 0 or ``max_rows`` 0): callers skip the keys."""
         return self.max_rows > 0 and self.rate > 0
 
-    def keys(self, start: int, n: int) -> np.ndarray:
-        """The keys of rows ``start .. start + n - 1`` of this sample's sequence."""
-        return row_keys(self.seed, start, n)
+    def keys(self, start: int, n: int, stream: int = 0) -> np.ndarray:
+        """The keys of rows ``start .. start + n - 1`` of this sample's sequence; ``stream`` (see
+        :func:`stream_of`) gives each process of a fleet its own sequence of the same seed."""
+        return row_keys(self.seed + stream, start, n)
 
     def update(self, batch: pa.RecordBatch, keys: np.ndarray, columns: Optional[Sequence[str]] = None):
         """Offer the rows of ``batch`` with their ``keys``; ``columns`` (default :attr:`columns`)
