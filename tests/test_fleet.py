@@ -260,6 +260,16 @@ def test_fleet_counters_never_fall_when_panes_retire(tmp_path, rng):
     assert seen[-1] == sent
 
 
+def test_save_publishes_first(tmp_path, rng):
+    import fastdrift
+    spool = tmp_path / "spool"
+    w = make(spool=spool, process_id="w0")
+    b = batch(rng, 50, 0, 40)
+    w.update(b)  # counted, not yet published
+    w.save(tmp_path / "w.ckpt")
+    assert fastdrift.Fleet(spool, rules=[]).snapshot().rows == b.num_rows
+
+
 def test_spool_refuses_another_reference(tmp_path):
     spool = tmp_path / "s"
     make(spool=spool)

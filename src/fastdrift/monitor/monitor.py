@@ -504,8 +504,11 @@ class Monitor:
 
         A crash leaves either the previous checkpoint or the new one, never a torn file; the temp
         file a crash leaves behind is removed by a later save into the same directory (see
-        :func:`_remove_stale_temps`).
+        :func:`_remove_stale_temps`).  A monitor with a spool publishes first, so the spool holds
+        every pane the checkpoint holds (a monitor loaded from it with the same ``process_id``
+        goes on from there).
         """
+        self.publish()
         data = self.to_bytes()
         path = os.fspath(path)
         d = os.path.dirname(os.path.abspath(path))
