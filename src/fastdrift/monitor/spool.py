@@ -365,7 +365,7 @@ class SpoolWriter:
         for name, (pid, closed, data) in todo.items():
             try:
                 self.store.put(f"{PANES}/{name}", data)
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failed put: counted, retried; the thread lives on
                 self.errors += 1
                 if not self._failing:
                     _log.warning("fastdrift: publishing pane %s to spool %r failed (retried at the next flush; "
