@@ -27,6 +27,7 @@ in ``rejected`` and the error is kept in :attr:`Ingest.last_error`
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -56,6 +57,10 @@ from .signals import Reference, Totals, WindowSketch, build_report
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles", "state_difference"]
+
+_log = logging.getLogger(__name__)
+#: Seconds ``publish`` (a direct call, ``close`` and exit) waits for a slow spool to take the panes.
+PUBLISH_TIMEOUT = 30.0
 
 #: The config fields that shape the counted state: two monitors merge only if these are equal.
 STATE_FIELDS = ("features", "prediction", "prediction_kind", "kpis", "latency", "error", "request_id",
@@ -227,7 +232,7 @@ class Ingest:
         self._state = threading.Lock()
         self._emit = threading.Lock()
         if self.spool is not None:
-            self.spool.lock = threading.Lock()
+            self.spool.after_fork()
         self.windower.drop_counts()
         self.windower.lifetime = Totals(self.ref, self.config)  # exported counters: the child's own rows
         self.windower.dropped_total = 0
@@ -267,7 +272,7 @@ class Ingest:
         spool, then ``on_tick``."""
         with self._state:
             self._absorb()
-        self.publish()
+        self.publish(wait=None)
         if self.on_tick is not None:
             self.on_tick()
 
@@ -482,15 +487,19 @@ class Ingest:
         with self._state:
             self.windower.closed_log = []
 
-    def publish(self) -> None:
-        """Write the panes changed since the last publish to the spool (no-op without one)."""
+    def publish(self, wait: Optional[float] = PUBLISH_TIMEOUT) -> None:
+        """Encode the panes changed since the last publish (a consistent snapshot) and queue them
+        for the spool's publisher thread (no-op without a spool), so a slow store never holds
+        counting.  ``wait``: seconds to wait for them to be written (None = do not wait)."""
         if self.spool is None:
             return
-        with self.spool.lock:  # one publish at a time (worker tick, close, exit)
+        with self.spool.lock:  # collect and queue in one order: a newer version is queued last
             with self._state:
                 items = self.spool.collect(self.windower)
-            if items:
-                self.spool.write(items)
+            ticket = self.spool.submit(items)  # also retries what failed before
+        if wait is not None and not self.spool.wait(ticket, wait):
+            _log.warning("fastdrift: spool %r did not take this process's panes within %.0f s; the "
+                         "publisher thread keeps writing them", self.spool.store.where, wait)
 
     # -- merging -----------------------------------------------------------------------------------------
     def merge(self, other: "Ingest") -> None:

@@ -100,13 +100,15 @@ class Reference:
 class WindowSketch:
     """Mergeable per-window state.  See the module docstring."""
 
-    def __init__(self, ref: Reference, config: MonitorConfig):
+    def __init__(self, ref: Reference, config: MonitorConfig, *, _templates: bool = False):
         self.ref, self.config = ref, config
         empty = ref.empties()  # copies of empty sketches share the edges' lookup tables (no rebuild)
-        self.features: Dict[str, ColumnProfile] = {n: empty[n].copy() for n in config.feature_names()}
+        # _templates (from_bytes): the shared empties, each replaced by its decoded profile
+        own = (lambda cp: cp) if _templates else ColumnProfile.copy
+        self.features: Dict[str, ColumnProfile] = {n: own(empty[n]) for n in config.feature_names()}
         p = config.prediction
         self.prediction: Optional[ColumnProfile] = (
-            empty[p].copy() if p is not None and p in empty else None)
+            own(empty[p]) if p is not None and p in empty else None)
         self.latency: Optional[TDigest] = (
             TDigest(config.tdigest_compression, name=config.latency) if config.latency else None)
         self.latency_buckets: Optional[Histogram] = _latency_buckets() if config.latency else None
@@ -195,7 +197,7 @@ class WindowSketch:
 
     @classmethod
     def from_bytes(cls, data: bytes, ref: Reference, config: MonitorConfig) -> "WindowSketch":
-        ws = cls(ref, config)
+        ws = cls(ref, config, _templates=True)
         r = codec.Reader(data, "window sketch")
 
         def load_cp(cp: ColumnProfile) -> ColumnProfile:

@@ -27,6 +27,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from .. import codec
@@ -243,8 +244,10 @@ class SpoolWriter:
                 if why:  # buffering and rules may differ between publishers; state may not
                     raise IncompatibleSketchError(f"spool {self.store.where!r} holds another monitor's state: {why}")
         self.lock = threading.Lock()
-        self.errors = 0  # failed writes (logged; the next flush writes the pane again)
+        self.errors = 0  # failed writes (the first of an outage logged; the next flush writes the pane again)
+        self.coalesced = 0  # queued versions replaced by a newer one before the store took them
         self._reset()
+        self._reset_publisher()
 
     def _reset(self) -> None:
         self._pid = os.getpid()
@@ -258,7 +261,7 @@ class SpoolWriter:
     def collect(self, windower) -> List[Tuple[int, bool, bytes]]:
         """Encode the panes changed since the last call (hold the ingest state lock)."""
         if os.getpid() != self._pid:  # a forked child: its own name and panes
-            self._reset()
+            self.after_fork()
             windower.closed_log = []
         proc, now, max_ts = self.process_id, time.time(), windower.max_ts
         out = []
@@ -280,18 +283,98 @@ class SpoolWriter:
                   "published": now, "pending": list(pending)}
         return codec.encode(codec.Kind.SPOOL_PANE, codec.Writer().json(header).getvalue(), ws.to_bytes())
 
-    def write(self, items: List[Tuple[int, bool, bytes]]) -> None:
-        """Write what :meth:`collect` encoded, then retire this process's old closed panes."""
+    # -- the publisher thread -------------------------------------------------------------------------
+    def _reset_publisher(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: Dict[str, Tuple[int, bool, bytes]] = {}  # file name -> newest version to write
+        self._submitted = self._written = 0  # submit calls / the last one a finished pass covered
+        self._thread: Optional[threading.Thread] = None
+        self._failing = False
+
+    def after_fork(self) -> None:
+        """In a forked child: no publisher thread and nothing queued (the parent writes its panes)."""
+        self.lock = threading.Lock()
+        self._reset()
+        self._reset_publisher()
+
+    def submit(self, items: List[Tuple[int, bool, bytes]]) -> int:
+        """Queue what :meth:`collect` encoded for the publisher thread; returns a ticket for
+        :meth:`wait`.  A newer version of a queued file replaces it (counted in ``coalesced``): a
+        slow store gets the newest state of each pane, never a growing backlog.  Closed panes are
+        only ever replaced by themselves, and the queue is bounded by the panes the process keeps
+        (a closed pane ``retention`` panes behind the newest is retired unwritten)."""
         proc = self.process_id
-        for pid, closed, data in items:
+        with self._cond:
+            for pid, closed, data in items:
+                name = f"{proc}.{pid}.fdpane"
+                if self._pending.pop(name, None) is not None:
+                    self.coalesced += 1
+                self._pending[name] = (pid, closed, data)
+            closed_q = [n for n, (p, c, _) in self._pending.items() if c]
+            if len(closed_q) > self.retention + 1:
+                newest = max(self._pending[n][0] for n in closed_q)
+                for n in closed_q:
+                    if self._pending[n][0] <= newest - self.retention:
+                        del self._pending[n]
+            self._submitted += 1
+            ticket = self._submitted
+            self._cond.notify_all()
+        self._start()
+        return ticket
+
+    def wait(self, ticket: int, timeout: Optional[float]) -> bool:
+        """Wait until a publisher pass has covered everything submitted up to ``ticket`` (failed
+        writes stay queued for the next pass); False on timeout."""
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self._written >= ticket or self._thread is None, timeout)
+        if self._thread is None:  # no thread could start (interpreter exit): write here
+            self._pass()
+            return True
+        return ok
+
+    def _start(self) -> None:
+        with self._cond:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            t = threading.Thread(target=_publish_loop, args=(weakref.ref(self), self._cond),
+                                 name="fastdrift-spool-publish", daemon=True)
             try:
-                self.store.put(f"{PANES}/{proc}.{pid}.fdpane", data)
-            except OSError as exc:
+                t.start()
+            except RuntimeError:  # interpreter shutting down: wait() writes on the calling thread
+                self._thread = None
+                return
+            self._thread = t
+
+    def _pass(self) -> bool:
+        """Write everything queued (publisher thread); False if there was nothing new to do."""
+        with self._cond:
+            if self._written >= self._submitted and (self._thread is not None or not self._pending):
+                return False
+            todo, self._pending, ticket = self._pending, {}, self._submitted
+        self.write(todo)
+        with self._cond:
+            self._written = max(self._written, ticket)
+            self._cond.notify_all()
+        return True
+
+    def write(self, todo: Dict[str, Tuple[int, bool, bytes]]) -> None:
+        """Write queued files, then retire this process's old closed panes.  A failed write is queued
+        again unless a newer version is (retried at the next submit); the first failure of an
+        outage is logged."""
+        proc = self.process_id
+        for name, (pid, closed, data) in todo.items():
+            try:
+                self.store.put(f"{PANES}/{name}", data)
+            except Exception as exc:  # noqa: BLE001 - any failed put: counted, retried; the thread lives on
                 self.errors += 1
-                _log.warning("fastdrift: publishing pane %s to spool %r failed: %s", pid, self.store.where, exc)
-                if not closed:
-                    self._sent.pop(pid, None)  # written again at the next flush
+                if not self._failing:
+                    _log.warning("fastdrift: publishing pane %s to spool %r failed (retried at the next flush; "
+                                 "later failures are counted, not logged): %s", pid, self.store.where, exc)
+                self._failing = True
+                with self._cond:
+                    self._pending.setdefault(name, (pid, closed, data))
                 continue
+            self._failing = False
             if closed:
                 self._closed_written.append(pid)
         if self._closed_written:
@@ -301,3 +384,24 @@ class SpoolWriter:
                 self.store.delete(f"{PANES}/{proc}.{p}.fdpane")
             if old:
                 self._closed_written = [p for p in self._closed_written if p > newest - self.retention]
+
+
+def _publish_loop(ref: "weakref.ref", cond: threading.Condition) -> None:
+    """The publisher thread: writes what is queued, then sleeps until the next submit.  It holds
+    its writer only while writing, so a monitor nobody references can be collected."""
+    while True:
+        w = ref()
+        if w is None or w._cond is not cond:  # collected, or reset after a fork
+            return
+        try:
+            if w._pass():
+                continue
+        finally:
+            del w
+        with cond:
+            w = ref()
+            if w is None:
+                return
+            if w._written >= w._submitted:
+                del w
+                cond.wait(5.0)

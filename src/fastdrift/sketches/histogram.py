@@ -14,6 +14,7 @@ Memory: ``16 * len(edges)`` bytes plus a lookup table of at most 256 KiB.
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import numpy as np
@@ -217,9 +218,12 @@ class Histogram(Sketch):
         edges = r.f64_array()
         r.done()
         try:
-            h = cls(edges)
+            index = _decoded_index(edges.tobytes())
         except InvalidInputError as exc:
             raise CorruptStateError(f"histogram edges are invalid: {exc}") from None
+        h = cls.__new__(cls)
+        Sketch.__init__(h, None)
+        h._index, h._edges = index, index.edges
         r = codec.Reader(payload, "histogram payload")
         counts = r.i64_array()
         specials = r.i64_array()
@@ -231,6 +235,13 @@ class Histogram(Sketch):
         count_total(np.concatenate([counts, specials]), "histogram payload")
         h._counts, h._specials = counts, specials
         return h
+
+
+@functools.lru_cache(maxsize=64)
+def _decoded_index(edges: bytes):
+    """The lookup index of decoded edges, shared like a copy's: a fleet decodes every process's
+    pane over the same few edges, and building the index is most of a small histogram's decode."""
+    return make_index(np.frombuffer(edges, dtype=np.float64))
 
 
 def _fmt(e: np.ndarray) -> str:
