@@ -289,3 +289,5 @@ def test_rules_command_writes_files_and_reports_what_it_left_out(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "fastdrift.cli", "rules", "--prometheus", str(tmp_path / "x"),
                           "--window", "5 minutes"], capture_output=True, text=True)
     assert bad.returncode == 4 and "window '5 minutes'" in bad.stderr
+    nothing = subprocess.run([sys.executable, "-m", "fastdrift.cli", "rules"], capture_output=True, text=True)
+    assert nothing.returncode == 64 and "--prometheus FILE and/or --grafana FILE" in nothing.stderr  # usage

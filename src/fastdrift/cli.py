@@ -356,7 +356,7 @@ def _cmd_bench(args) -> int:
 def _cmd_rules(args) -> int:
     from .exporters.promrules import grafana_dashboard, parse_duration, rules_yaml
     if not (args.prometheus or args.grafana):
-        raise InvalidInputError("rules: give --prometheus FILE and/or --grafana FILE")
+        raise _Usage("give --prometheus FILE and/or --grafana FILE")
     parse_duration(args.window)
     if args.prometheus:
         text, notes = rules_yaml(args.rules, args.window)
