@@ -2,6 +2,7 @@
 import math
 import os
 import re
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +35,18 @@ def config(**kw):
     base = dict(prediction="pred", latency="lat", error="err", event_time="ts", window=WINDOW)
     base.update(kw)
     return MonitorConfig(**base)
+
+
+def first_answer(proc, call, deadline: float = 120.0):
+    """``call()``'s result once the server started by ``proc`` answers (it may still be starting)."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            return call()
+        except OSError:
+            if time.monotonic() > end or proc.poll() is not None:
+                raise AssertionError(f"gunicorn did not answer: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.2)
 
 
 def make(spool=None, process_id=None, spool_retention=64, **kw):
@@ -435,15 +448,7 @@ def test_gunicorn_fleet_equals_one_monitor(tmp_path):
             url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(r)}"
             return json.loads(urllib.request.urlopen(url, timeout=30).read())
 
-        end = time.monotonic() + 120
-        while True:
-            try:
-                get(reqs[0])
-                break
-            except OSError:
-                if time.monotonic() > end or proc.poll() is not None:
-                    raise AssertionError(f"gunicorn did not answer: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.2)
+        first_answer(proc, lambda: get(reqs[0]))
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             pids = [r["pid"] for r in ex.map(get, reqs[1:])]
     finally:
@@ -514,16 +519,9 @@ def test_gunicorn_worker_killed_mid_run(tmp_path):
                     time.sleep(0.1)
             raise AssertionError("no answer")
 
-        end = time.monotonic() + 120
-        while True:
-            try:
-                url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(reqs[0])}"
-                served.append((json.loads(urllib.request.urlopen(url, timeout=5).read())["pid"], reqs[0]))
-                break
-            except OSError:
-                if time.monotonic() > end or proc.poll() is not None:
-                    raise AssertionError(f"gunicorn did not answer: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(reqs[0])}"
+        served.append((first_answer(proc, lambda: json.loads(urllib.request.urlopen(url, timeout=5).read()))["pid"],
+                       reqs[0]))
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             served += ex.map(get, reqs[1:300])
             time.sleep(1.5)  # > flush_interval: every worker has published what it served

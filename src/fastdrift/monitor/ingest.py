@@ -399,10 +399,21 @@ class Ingest:
                     piece = batch.slice(lo, hi - lo)
                     t = ts[lo:hi] if ts is not None else None
                     self._ingest(w.pane_sketch(pid), piece, plan, t, None if keys is None else keys[lo:hi])
-            closed = w.close_ready()
-            if not closed:
-                return
+            closed = self._take_closed()
+        self._emit_closed(closed)
+
+    def _take_closed(self) -> list:
+        """The windows closed now (hold ``_state``); with any, the emit lock is taken before the
+        state lock is left, so reports reach ``on_closed`` in window order."""
+        closed = self.windower.close_ready()
+        if closed:
             self._emit.acquire()
+        return closed
+
+    def _emit_closed(self, closed: list) -> None:
+        """Report the windows :meth:`_take_closed` returned, outside the state lock."""
+        if not closed:
+            return
         try:
             self._on_closed([build_report(ws, s, e, True, span) for s, e, ws, span in closed])
         finally:
@@ -535,14 +546,8 @@ class Ingest:
             w.pending_dropped += pending[0]
             w.pending_rejected += pending[1]
             w.pending_shed += pending[2]
-            closed = w.close_ready()
-            if not closed:
-                return
-            self._emit.acquire()
-        try:
-            self._on_closed([build_report(ws, s, e, True, span) for s, e, ws, span in closed])
-        finally:
-            self._emit.release()
+            closed = self._take_closed()
+        self._emit_closed(closed)
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def write_state(self, w: codec.Writer) -> None:
