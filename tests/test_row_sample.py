@@ -121,3 +121,29 @@ def test_hostile_json_is_corrupt_state_not_a_crash():
     deep = codec.Writer().string("[" * 200_000).getvalue()
     with pytest.raises(CorruptStateError, match="not valid JSON"):
         codec.Reader(deep, "test").json()
+
+
+def test_rows_json_follows_every_change_of_the_kept_rows():
+    """rows_json is cached between changes; after update, add, merge and decode it is the JSON
+    of the rows kept then (json.dumps of rows_to_json as the oracle)."""
+    import json
+    from fastdrift.sketches.sample import jsonable, rows_to_json
+
+    def oracle(s):
+        return json.dumps(rows_to_json(s.rows), default=jsonable)
+
+    s = RowSample(["id", "x"], rate=1.0, max_rows=5, seed=3)
+    assert s.rows_json() == oracle(s) == "[]"
+    s.update(_batch(3), s.keys(0, 3))
+    first = s.rows_json()
+    assert first == oracle(s) and len(json.loads(first)) == 3
+    assert s.rows_json() is first  # unchanged rows: the cached string
+    s.update(_batch(50, 3), s.keys(3, 50))
+    assert s.rows_json() == oracle(s) != first
+    other = RowSample(["id", "x"], rate=1.0, max_rows=5, seed=3).update(_batch(400, 53), s.keys(53, 400))
+    s.merge(other)
+    assert s.rows_json() == oracle(s)
+    s.add([(0, {"id": -1, "x": -0.5})])
+    assert json.loads(s.rows_json())[0] == ["0", {"id": -1, "x": -0.5}]
+    back = RowSample.from_bytes(s.to_bytes())
+    assert back.rows_json() == s.rows_json() == oracle(back)

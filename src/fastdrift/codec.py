@@ -434,11 +434,14 @@ class Writer:
             for ``float64``.
         dtype : {"int32", "int64", "uint64", "float64"}
         """
-        if dtype not in _ARRAY_DTYPES:
+        wire = _ARRAY_DTYPES.get(dtype)
+        if wire is None:
             raise InvalidInputError(
                 f"array dtype must be one of {sorted(_ARRAY_DTYPES)}, got {dtype!r}"
             )
-        wire = _ARRAY_DTYPES[dtype]
+        if type(values) is np.ndarray and values.dtype == wire and values.ndim == 1:
+            # the common call (a sketch's own state): nothing to convert or check
+            return self._append(_S["u64"].pack(values.size))._append(values.tobytes())
         arr = np.asarray(values)
         if arr.ndim != 1:
             raise InvalidInputError(f"array must be 1-D, got shape {arr.shape}")

@@ -29,7 +29,7 @@ from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import ColumnProfile, Histogram, Moments, Profile, TDigest
 from ..sketches.base import MAX_COUNT
-from ..sketches.sample import jsonable, rows_from_json, rows_to_json
+from ..sketches.sample import rows_from_json
 from .config import MonitorConfig
 
 __all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "LATENCY_EDGES_SECONDS"]
@@ -190,7 +190,7 @@ class WindowSketch:
             w.u64(getattr(self, a))
         w.f64(self.ts_min).f64(self.ts_max)
         w.json([[c.column, c.change, c.expected, c.observed] for c in self.schema.values()])
-        w.json(rows_to_json(self.evidence.rows), default=jsonable)
+        w.string(self.evidence.rows_json())
         if self.latency_buckets is not None:  # a trailer: sketches written before it have none
             w.blob(self.latency_buckets.to_bytes()).f64(self.latency_sum)
         return w.getvalue()

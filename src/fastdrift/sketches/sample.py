@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
+import json
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -111,7 +112,8 @@ class RowSample(Sketch):
         # keys below this are eligible; at rate 1 every key is (2**64 - 1 has no exact double)
         self._all = self.rate >= 1.0
         self._threshold = _U64(int(self.rate * 2.0 ** 64)) if 0 < self.rate < 1 else _U64(0)
-        self.rows: List[Row] = []
+        self.rows: List[Row] = []  # replaced, never changed in place (rows_json caches by identity)
+        self._json: Optional[Tuple[List[Row], str]] = None
         self._key = (tuple(self.columns), self.rate, self.max_rows, self.seed, self.drop, self.hash, self.salt)
 
     @property
@@ -155,6 +157,19 @@ class RowSample(Sketch):
             with self._mutating():
                 self._keep(rows)
 
+    def rows_json(self) -> str:
+        """:attr:`rows` as JSON (:func:`rows_to_json`), encoded again only when the kept rows
+        changed: once a sample is full a new row rarely enters, and a pane published every
+        second would otherwise spend most of its encoding time here."""
+        with self._reading():
+            return self._rows_json()
+
+    def _rows_json(self) -> str:
+        rows, cached = self.rows, self._json
+        if cached is None or cached[0] is not rows:
+            cached = self._json = (rows, json.dumps(rows_to_json(rows), default=jsonable))
+        return cached[1]
+
     def _keep(self, rows: List[Row]) -> None:
         # a key names one row of the sequence: the same key twice is the same row (a sample merged
         # with a copy of itself, or with an overlapping one) and is kept once
@@ -179,7 +194,7 @@ class RowSample(Sketch):
         return codec.Writer().json(self._settings(), sort_keys=True).getvalue()
 
     def _payload(self) -> bytes:
-        return codec.Writer().json(rows_to_json(self.rows), default=jsonable).getvalue()
+        return codec.Writer().string(self._rows_json()).getvalue()
 
     def _copy(self) -> "RowSample":
         s = RowSample(self.columns, rate=self.rate, max_rows=self.max_rows, seed=self.seed, drop=self.drop,
