@@ -115,7 +115,16 @@ def test_a_failed_put_is_counted_logged_once_and_retried(tmp_path, caplog):
     assert m.ingest.spool.errors == 3
     assert sum("failed" in r.getMessage() for r in caplog.records) == 1
     assert not list(read_panes(Store(spool)))
+    x = m.exposition()  # what a scrape exports: the failures, and no write yet
+    assert x.spool[:2] == (3, m.ingest.spool.coalesced) and x.spool[2] != x.spool[2]
+    before = time.time()
     m.publish()  # nothing new counted: the queued panes are retried
+    assert m.exposition().spool[0] == 3 and m.exposition().spool[2] >= before
+    from prometheus_client import CollectorRegistry, generate_latest
+    reg = CollectorRegistry()
+    reg.register(m.prometheus_collector())
+    text = generate_latest(reg).decode()
+    assert "fastdrift_spool_write_errors_total 3.0" in text and "fastdrift_spool_written_timestamp_seconds " in text
     files = {f.pane: f for f in read_panes(Store(spool))}
     assert {p: (f.closed, WindowSketch.from_bytes(f.sketch_bytes, m.ingest.ref, m.config).rows)
             for p, f in files.items()} == {0: (True, 30), 1: (False, 20)}

@@ -31,6 +31,9 @@ name                                            type       labels               
 ``fastdrift_dropped_late_rows_total``           counter                                  late rows dropped (time windows)
 ``fastdrift_latency_invalid_total``             counter                                  latencies that were negative or not finite
 ``fastdrift_observe_shed_total``                counter                                  ``observe`` requests shed under overload
+``fastdrift_spool_write_errors_total``          counter                                  pane files the spool failed to take (retried)
+``fastdrift_spool_coalesced_total``             counter                                  queued pane versions replaced by a newer one
+``fastdrift_spool_written_timestamp_seconds``   gauge                                    when the spool last took a pane file
 ``fastdrift_start_time_seconds``                gauge                                    when the counters started (Unix time)
 ``fastdrift_window_end_timestamp_seconds``      gauge                                    end of the last closed window (event
                                                                                           time; wall clock of its close for row
@@ -93,6 +96,7 @@ class Exposition:
     rules : ``(rule, severity)`` of every configured tier (their state is exported, 0 when inactive)
     start_time, window_end : Unix seconds (NaN when unknown)
     rejected, dropped_late : rows since ``start_time``;  shed : ``observe`` requests shed since then
+    spool : ``(write errors, coalesced, last written Unix time)`` of a monitor publishing to a spool
     """
 
     report: Optional[WindowReport]
@@ -104,6 +108,7 @@ class Exposition:
     rejected: int = 0
     dropped_late: int = 0
     shed: int = 0
+    spool: Optional[Tuple[int, int, float]] = None
 
 
 Source = Callable[[], Union[Exposition, Tuple[Optional[WindowReport], Sequence[Alert]]]]
@@ -133,6 +138,9 @@ def _families():
         c("fastdrift_dropped_late_rows", "Late rows dropped since the monitor started"),
         c("fastdrift_latency_invalid", "Negative or non-finite latencies since the monitor started"),
         c("fastdrift_observe_shed", "observe() requests shed (not counted) because the monitor fell behind"),
+        c("fastdrift_spool_write_errors", "Pane files the spool failed to take (each retried at the next flush)"),
+        c("fastdrift_spool_coalesced", "Queued pane versions replaced by a newer one before the spool took them"),
+        g("fastdrift_spool_written_timestamp_seconds", "When the spool last took a pane file, Unix time"),
         g("fastdrift_start_time_seconds", "When the counters started, Unix time"),
         g("fastdrift_window_end_timestamp_seconds", "End of the last closed window, Unix time"),
         g("fastdrift_alert_state", "Alert rule tiers: 0 inactive, 1 pending, 2 firing", labels=["rule", "severity"]),
@@ -196,6 +204,12 @@ class MonitorCollector:
             f["fastdrift_rejected_rows"].add_metric([], float(x.rejected))
             f["fastdrift_dropped_late_rows"].add_metric([], float(x.dropped_late))
             f["fastdrift_observe_shed"].add_metric([], float(x.shed))
+        if x.spool is not None:
+            errors, coalesced, written = x.spool
+            f["fastdrift_spool_write_errors"].add_metric([], float(errors))
+            f["fastdrift_spool_coalesced"].add_metric([], float(coalesced))
+            if _finite(written):
+                f["fastdrift_spool_written_timestamp_seconds"].add_metric([], float(written))
         for name, v in (("fastdrift_start_time_seconds", x.start_time),
                         ("fastdrift_window_end_timestamp_seconds", x.window_end)):
             if _finite(v):

@@ -448,12 +448,14 @@ class Monitor:
         ev = self.evaluator
         active = tuple(ev.active()) if ev is not None else ()
         ing = self.ingest
+        sp = ing.spool
         return Exposition(
             latest, active, totals=ing.totals(),
             rules=tuple((r.name, sev) for r in ev.rules for sev, _ in r.tiers()) if ev is not None else (),
             start_time=self._started, window_end=self._last_close,
             rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total,
-            shed=ing.shed_total - self._shed_base)
+            shed=ing.shed_total - self._shed_base,
+            spool=(sp.errors, sp.coalesced, sp.written_at) if sp is not None else None)
 
     def exposition(self):
         """What one scrape of :meth:`prometheus_collector` exports now (an ``Exposition``)."""

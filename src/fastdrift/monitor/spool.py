@@ -244,12 +244,14 @@ class SpoolWriter:
                 if why:  # buffering and rules may differ between publishers; state may not
                     raise IncompatibleSketchError(f"spool {self.store.where!r} holds another monitor's state: {why}")
         self.lock = threading.Lock()
-        self.errors = 0  # failed writes (the first of an outage logged; the next flush writes the pane again)
-        self.coalesced = 0  # queued versions replaced by a newer one before the store took them
         self._reset()
         self._reset_publisher()
 
     def _reset(self) -> None:
+        """This process's publishing state (a forked child starts its own, counters at 0)."""
+        self.errors = 0  # failed writes (the first of an outage logged; the next flush writes the pane again)
+        self.coalesced = 0  # queued versions replaced by a newer one before the store took them
+        self.written_at = math.nan  # Unix time of the last pane file the store took
         self._pid = os.getpid()
         self._sent: Dict[int, int] = {}  # open pane -> rows when last written
         self._closed_written: List[int] = []
@@ -375,6 +377,7 @@ class SpoolWriter:
                     self._pending.setdefault(name, (pid, closed, data))
                 continue
             self._failing = False
+            self.written_at = time.time()
             if closed:
                 self._closed_written.append(pid)
         if self._closed_written:
