@@ -182,7 +182,7 @@ class Sketch:
 
     def to_bytes(self) -> bytes:
         """Serialize to the versioned, checksummed fastdrift sketch format."""
-        with self._reading():
+        with self._state_lock:  # _reading() for one sketch, without a generator per call
             params, payload = self._params(), self._payload()
         return codec.encode(self.KIND, params, payload)
 

@@ -207,7 +207,10 @@ class Histogram(Sketch):
         return h
 
     def _params(self) -> bytes:
-        return codec.Writer().f64_array(self._edges).getvalue()
+        cached = self.__dict__.get("_params_bytes")
+        if cached is None or cached[0] is not self._edges:  # the edges never change in place
+            cached = self._params_bytes = (self._edges, codec.Writer().f64_array(self._edges).getvalue())
+        return cached[1]
 
     def _payload(self) -> bytes:
         return codec.Writer().i64_array(self._counts).i64_array(self._specials).getvalue()
