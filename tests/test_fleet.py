@@ -637,3 +637,35 @@ def test_aggregate_cli_serves_and_writes_alerts(tmp_path, rng):
     # fires on the merged window [0, 10), resolves on the empty [10, 20)
     assert [(r["rule"], r["state"], r["window_start"]) for r in recs] == \
         [("x-drift", "firing", 0.0), ("x-drift", "resolved", 10.0)]
+
+
+def test_spool_and_fleet_memory_do_not_grow_with_traffic(tmp_path):
+    """A pane file holds state, never requests: 20x the rows per process give pane files of about
+    the same size (bounded sketches: fixed bins, capped categories, a t-digest of at most 2δ+8
+    centroids, an evidence sample of at most max_rows, full at both sizes), and a Fleet merging
+    them allocates about as much."""
+    import tracemalloc
+
+    import fastdrift
+
+    def spool_of(rows, name):
+        rng = np.random.default_rng(7)
+        spool = tmp_path / name
+        for i in range(4):
+            m = make(spool=spool, process_id=f"w{i}")
+            for _ in range(rows // 2000):
+                m.update(batch(rng, 2000, 0, 40))  # one pane: every row in the same window
+            m.close()
+        sizes = [os.path.getsize(spool / "panes" / f) for f in os.listdir(spool / "panes")]
+        tracemalloc.start()
+        fleet = fastdrift.Fleet(spool, rules=[]).refresh()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert fleet.snapshot().rows == 4 * rows
+        return max(sizes), peak
+
+    small_file, small_peak = spool_of(20_000, "small")
+    big_file, big_peak = spool_of(400_000, "big")
+    print(f"pane file {small_file} -> {big_file} bytes, fleet peak {small_peak} -> {big_peak} bytes")
+    assert big_file <= 1.25 * small_file, (small_file, big_file)
+    assert big_peak <= 1.25 * small_peak, (small_peak, big_peak)
