@@ -7,6 +7,7 @@ counts exactly); each gunicorn worker builds its own (no ``--preload``), named `
 """
 import json
 import os
+import time
 import urllib.parse
 
 import numpy as np
@@ -40,6 +41,10 @@ monitor = make_monitor(flush_interval=0.2, spool=os.environ["FASTDRIFT_SPOOL"]) 
 
 
 def app(environ, start_response):
+    if environ.get("PATH_INFO") == "/health":  # the test waits for this: it counts nothing
+        time.sleep(float(urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("hold", ["0"])[0]))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"pid": os.getpid()}).encode()]
     q = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     x, c, ts, lat = float(q["x"][0]), q["c"][0], float(q["ts"][0]), float(q["lat"][0])
     score = predict(x)

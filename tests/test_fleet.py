@@ -37,18 +37,6 @@ def config(**kw):
     return MonitorConfig(**base)
 
 
-def first_answer(proc, call, deadline: float = 120.0):
-    """``call()``'s result once the server started by ``proc`` answers (it may still be starting)."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            return call()
-        except OSError:
-            if time.monotonic() > end or proc.poll() is not None:
-                raise AssertionError(f"gunicorn did not answer: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.2)
-
-
 def make(spool=None, process_id=None, spool_retention=64, **kw):
     return Monitor(REF, config=config(**kw), rules=[], spool=spool, process_id=process_id,
                    spool_retention=spool_retention)
@@ -417,6 +405,29 @@ def _gunicorn(spool, workers=4):
     return proc, port
 
 
+def _wait_for_workers(proc, port, workers=4, deadline=180.0):
+    """Until each of the ``workers`` gunicorn workers has answered ``/health`` (which counts
+    nothing): concurrent requests held 0.2 s each reach every worker that is up."""
+    import concurrent.futures
+    import json
+    import urllib.request
+    url = f"http://127.0.0.1:{port}/health?hold=0.2"
+    end = time.monotonic() + deadline
+    seen = set()
+    with concurrent.futures.ThreadPoolExecutor(2 * workers) as ex:
+        while len(seen) < workers:
+            def ask(_):
+                try:
+                    return json.loads(urllib.request.urlopen(url, timeout=10).read())["pid"]
+                except OSError:
+                    return None
+            seen |= {p for p in ex.map(ask, range(2 * workers)) if p is not None}
+            if time.monotonic() > end or proc.poll() is not None:
+                raise AssertionError(f"{len(seen)} of {workers} gunicorn workers answered: "
+                                     f"{proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ''}")
+    return seen
+
+
 def _requests(n, seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(0.4, 1.3, n)
@@ -448,9 +459,9 @@ def test_gunicorn_fleet_equals_one_monitor(tmp_path):
             url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(r)}"
             return json.loads(urllib.request.urlopen(url, timeout=30).read())
 
-        first_answer(proc, lambda: get(reqs[0]))
+        _wait_for_workers(proc, port)  # every worker up, by a request that counts nothing
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            pids = [r["pid"] for r in ex.map(get, reqs[1:])]
+            pids = [r["pid"] for r in ex.map(get, reqs)]
     finally:
         proc.terminate()  # graceful: each worker flushes and publishes at exit
         _, err = proc.communicate(timeout=90)
@@ -509,23 +520,32 @@ def test_gunicorn_worker_killed_mid_run(tmp_path):
     reqs = _requests(900, 12)
     proc, port = _gunicorn(spool)
     served = []  # (pid, request)
+    retried = []  # requests sent again after a failure: a worker may have counted the failed attempt
     try:
         def get(r):
             url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(r)}"
             for attempt in range(50):  # a request to a worker being killed fails: the client retries
                 try:
                     return json.loads(urllib.request.urlopen(url, timeout=30).read())["pid"], r
-                except OSError:
+                except OSError as exc:
+                    if not isinstance(getattr(exc, "reason", exc), ConnectionRefusedError):
+                        retried.append(r)
                     time.sleep(0.1)
             raise AssertionError("no answer")
 
-        url = f"http://127.0.0.1:{port}/predict?{urllib.parse.urlencode(reqs[0])}"
-        served.append((first_answer(proc, lambda: json.loads(urllib.request.urlopen(url, timeout=5).read()))["pid"],
-                       reqs[0]))
+        _wait_for_workers(proc, port)  # every worker up, by a request that counts nothing
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            served += ex.map(get, reqs[1:300])
-            time.sleep(1.5)  # > flush_interval: every worker has published what it served
+            served += ex.map(get, reqs[:300])
             first = served[0][0]
+            # wait (a liveness bound, not a speed assertion) until the spool holds every request the
+            # first worker answered: its timed flush has published them, however loaded the machine
+            host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())
+            answered = sum(pid == first for pid, _ in served)
+            deadline = time.monotonic() + 60
+            while fastdrift.Fleet(spool, rules=[]).refresh().processes().get(
+                    f"{host}-{first}", {}).get("rows", 0) < answered:
+                assert time.monotonic() < deadline, "the first worker never published what it served"
+                time.sleep(0.1)
             os.kill(first, signal.SIGKILL)
             served += ex.map(get, reqs[300:600])
             second = next(pid for pid, _ in reversed(served) if pid != first)
@@ -534,7 +554,6 @@ def test_gunicorn_worker_killed_mid_run(tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=90)
-    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())  # as the spool names processes
     by_pid = {}
     for pid, r in served:
         by_pid.setdefault(pid, []).append(r)
@@ -542,12 +561,16 @@ def test_gunicorn_worker_killed_mid_run(tmp_path):
     rows = {p: v["rows"] for p, v in fleet.processes().items()}
     want = {f"{host}-{pid}": len(rs) for pid, rs in by_pid.items()}
     dead = f"{host}-{second}"
+    # exact when no request was sent twice; a failed attempt a worker counted before failing (a
+    # reset under load, the kill) is counted besides the attempt that answered: at most len(retried)
+    extra = len(retried)
     lost = want[dead] - rows.get(dead, 0)
-    assert 0 <= lost <= want[dead]
-    assert rows[f"{host}-{first}"] == want[f"{host}-{first}"]  # died after publishing: kept whole
-    assert {p: rows.get(p, 0) for p in want if p != dead} == {p: n for p, n in want.items() if p != dead}
-    assert fleet.snapshot().rows == len(reqs) - lost
-    print(f"worker killed without warning lost {lost} of its {want[dead]} requests")
+    assert -extra <= lost <= want[dead]
+    for p, n in want.items():
+        if p != dead:  # the first worker died after publishing: kept whole; the others exited cleanly
+            assert n <= rows.get(p, 0) <= n + extra, (p, n, rows.get(p, 0), extra)
+    assert len(reqs) - lost <= fleet.snapshot().rows <= len(reqs) - lost + extra
+    print(f"worker killed without warning lost {lost} of its {want[dead]} requests; {extra} retried")
 
 
 def test_fleet_serves_merged_metrics(tmp_path, rng):
