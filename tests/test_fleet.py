@@ -443,7 +443,6 @@ def test_gunicorn_fleet_equals_one_monitor(tmp_path):
     import json
     import subprocess
     import sys
-    import time
     import urllib.parse
     import urllib.request
 
@@ -509,12 +508,10 @@ def test_gunicorn_worker_killed_mid_run(tmp_path):
     import json
     import signal
     import socket
-    import time
     import urllib.parse
     import urllib.request
 
     import fastdrift
-    import fleet_app
 
     spool = tmp_path / "spool"
     reqs = _requests(900, 12)
