@@ -119,11 +119,11 @@ def test_aa_kpi_false_positive_rate_peeked_every_window_is_at_most_alpha():
     first = _first_rejections(lambda: MeanDifferenceTest(relative=True, alternative="less", alpha=ALPHA),
                               lambda s: (((N_A, ma[s, w], va[s, w]), (N_B, mb[s, w], vb[s, w])) for w in range(WINDOWS)))
     fpr = (first > 0).mean()
-    assert fpr <= FPR_BOUND, fpr                         # measured: 0.017
+    assert fpr <= FPR_BOUND, fpr                         # measured: 0.016
     # negative control: the same canaries under a naive one-sided z-test, read after every window
     ever, last_only = _naive_peeking(ma, va, mb, vb, one_sided=True)
     assert last_only.mean() <= FPR_BOUND                  # read once, at the end, the z-test is fine ...
-    assert ever.mean() > FPR_BOUND, ever.mean()           # ... read every window it is not (measured ~0.2)
+    assert ever.mean() > FPR_BOUND, ever.mean()           # ... read every window it is not (measured 0.246; 0.042 read once)
 
 
 def test_aa_kpi_two_sided_absolute_false_positive_rate():
@@ -131,9 +131,28 @@ def test_aa_kpi_two_sided_absolute_false_positive_rate():
     ma, va, mb, vb = _kpi_windows(rng, 1.0)
     first = _first_rejections(lambda: MeanDifferenceTest(tau=0.05, alpha=ALPHA),
                               lambda s: (((N_A, ma[s, w], va[s, w]), (N_B, mb[s, w], vb[s, w])) for w in range(WINDOWS)))
-    assert (first > 0).mean() <= FPR_BOUND               # measured: 0.026
+    assert (first > 0).mean() <= FPR_BOUND               # measured: 0.019 (naive: 0.312)
     ever, _ = _naive_peeking(ma, va, mb, vb, one_sided=False)
     assert ever.mean() > FPR_BOUND, ever.mean()
+
+
+def test_aa_skewed_kpi_from_moments_of_raw_requests_keeps_alpha():
+    """The guarantee is asymptotic (plug-in variance, delta method for the ratio): measured here on
+    raw lognormal requests (CV 1.3, like revenue per request), 500 per window with 100 on the canary,
+    the smallest windows min_n lets read, both one-sided directions."""
+    rng = np.random.default_rng(11)
+    windows, n_a, n_b = 20, 400, 100
+    x_a = rng.lognormal(0.0, 1.0, (CANARIES, windows, n_a))
+    x_b = rng.lognormal(0.0, 1.0, (CANARIES, windows, n_b))
+    ma, va, mb, vb = x_a.mean(2), x_a.var(2), x_b.mean(2), x_b.var(2)
+    rejected = {"less": 0, "greater": 0}
+    for alt in rejected:
+        for s in range(CANARIES):
+            t = MeanDifferenceTest(relative=True, alternative=alt)
+            for w in range(windows):
+                r = t.update((n_a, ma[s, w], va[s, w]), (n_b, mb[s, w], vb[s, w]))
+            rejected[alt] += r.reject
+    assert max(rejected.values()) / CANARIES <= FPR_BOUND, rejected   # measured: 0.014 / 0.001
 
 
 @pytest.mark.parametrize("p", [0.01, 0.001])
@@ -143,7 +162,7 @@ def test_aa_error_rate_false_positive_rate_peeked_every_window(p):
     kb = rng.binomial(N_B, p, (CANARIES, WINDOWS))
     first = _first_rejections(lambda: RateDifferenceTest(tau=0.005, alpha=ALPHA),
                               lambda s: (((int(ka[s, w]), N_A), (int(kb[s, w]), N_B)) for w in range(WINDOWS)))
-    assert (first > 0).mean() <= FPR_BOUND               # measured: 0.034 (p=1%), 0.013 (p=0.1%)
+    assert (first > 0).mean() <= FPR_BOUND               # measured: 0.030 (p=1%), 0.007 (p=0.1%); naive ~0.31
     # naive: unpooled two-proportion z-test of the cumulative counts, read after every window
     k = np.arange(1, WINDOWS + 1)
     pa, pb = np.cumsum(ka, 1) / (k * N_A), np.cumsum(kb, 1) / (k * N_B)

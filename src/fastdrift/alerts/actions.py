@@ -175,7 +175,8 @@ class ActionSink:
         try:
             self._queue.put_nowait(alert)
         except queue.Full:
-            self.dropped += 1
+            with self._records_lock:
+                self.dropped += 1
             log.warning("ActionSink: queue full (a callback is stuck?); alert of rule %r dropped",
                         getattr(alert, "rule", None))
 
@@ -235,7 +236,8 @@ class ActionSink:
         else:
             state, severity = getattr(alert, "state", ""), getattr(alert, "severity", "")
         if state == "resolved":
-            self._incidents.pop(rule, None)
+            closed = self._incidents.pop(rule, None)
+            self._done = {d for d in self._done if d[0] != closed}   # memory stays bounded by open incidents
             return
         if state not in _ACT_STATES:
             return
