@@ -46,6 +46,25 @@ def window(i, error_rate):
                         errors=int(error_rate * 1000), error_rate=error_rate)
 
 
+_MADE = []
+
+
+def new_sink(**kw):
+    sink = ActionSink(**kw)
+    _MADE.append(sink)
+    return sink
+
+
+@pytest.fixture(autouse=True)
+def _close_sinks():
+    """Stop the worker thread of every sink a test made."""
+    yield
+    while _MADE:
+        sink = _MADE.pop()
+        sink.close(30)
+        assert not sink.thread.is_alive()
+
+
 def run(sink, rates, rules=RULES):
     ev = AlertEvaluator(rules, sinks=[sink])
     alerts = [a for i, r in enumerate(rates) for a in ev.evaluate(window(i, r))]
@@ -55,7 +74,7 @@ def run(sink, rates, rules=RULES):
 
 def test_once_per_incident_on_the_sinks_thread():
     rollback = Calls()
-    sink = ActionSink(rollback=rollback, min_interval=0)
+    sink = new_sink(rollback=rollback, min_interval=0)
     # incident 1: warning, escalates to critical, stays, resolves; incident 2 opens at window 5
     alerts = run(sink, [0.1, 0.3, 0.3, 0.0, 0.0, 0.1, 0.1])
     assert [(a.rule, a.severity, a.state) for a in alerts if a.rule == "errors"] == [
@@ -70,11 +89,13 @@ def test_once_per_incident_on_the_sinks_thread():
     assert recs[0].actor.startswith("fastdrift@") and recs[0].time.endswith("+00:00")
     sink.close()
     assert not sink.thread.is_alive()
+    sink.send(alerts[0])                      # after close: dropped and counted, never queued forever
+    assert sink.dropped == 1 and sink.flush(1)
 
 
 def test_severities_and_states_select_what_acts():
     rollback = Calls()
-    sink = ActionSink(rollback=rollback, min_interval=0, severities=("critical",))
+    sink = new_sink(rollback=rollback, min_interval=0, severities=("critical",))
     run(sink, [0.1, 0.3, 0.3])   # acts on the escalation to critical, within the same incident
     assert [(a.window_start, a.severity) for a in rollback.alerts] == [(10, "critical")]
     assert [r.incident for r in sink.records()] == ["errors@0"]
@@ -84,7 +105,7 @@ def test_severities_and_states_select_what_acts():
 
 def test_rate_limit_per_action():
     rollback, throttle = Calls(), Calls()
-    sink = ActionSink(rollback=rollback, throttle=throttle, min_interval={"rollback": 3600, "throttle": 0})
+    sink = new_sink(rollback=rollback, throttle=throttle, min_interval={"rollback": 3600, "throttle": 0})
     # two incidents of "errors" (rollback) and two of "slow" (throttle)
     run(sink, [0.6, 0.0, 0.6])
     assert len(rollback.alerts) == 1 and len(throttle.alerts) == 2
@@ -97,7 +118,7 @@ def test_a_raising_callback_is_recorded_and_monitoring_goes_on(tmp_path):
     path = tmp_path / "alerts.jsonl"
     alert_log = JsonLinesSink(path)
     rollback, throttle = Calls(fail="cannot reach the deployer"), Calls()
-    sink = ActionSink(rollback=rollback, throttle=throttle, min_interval=0, log=alert_log)
+    sink = new_sink(rollback=rollback, throttle=throttle, min_interval=0, log=alert_log)
     ev = AlertEvaluator(RULES, sinks=[alert_log, sink])
     out = [a for i, r in enumerate([0.6, 0.6, 0.0, 0.3]) for a in ev.evaluate(window(i, r))]
     assert sink.flush(30)
@@ -116,7 +137,7 @@ def test_a_raising_callback_is_recorded_and_monitoring_goes_on(tmp_path):
 
 def test_dry_run_records_without_calling():
     rollback = Calls()
-    sink = ActionSink(rollback=rollback, dry_run=True)
+    sink = new_sink(rollback=rollback, dry_run=True)
     run(sink, [0.3, 0.0, 0.3])
     assert rollback.alerts == []
     assert [(r.action, r.outcome, r.dry_run, r.callback) for r in sink.records()] == [
@@ -126,7 +147,7 @@ def test_dry_run_records_without_calling():
 def test_a_slow_callback_never_blocks_the_feeding_thread():
     release = threading.Event()
     rollback = Calls(block=release)
-    sink = ActionSink(rollback=rollback)
+    sink = new_sink(rollback=rollback)
     ev = AlertEvaluator(RULES, sinks=[sink])
     ev.evaluate(window(0, 0.3))
     assert rollback.started.wait(30)
@@ -142,7 +163,7 @@ def test_a_slow_callback_never_blocks_the_feeding_thread():
 
 def test_a_full_queue_drops_and_counts_never_blocks():
     release = threading.Event()
-    sink = ActionSink(rollback=Calls(block=release), max_queue=1)
+    sink = new_sink(rollback=Calls(block=release), max_queue=1)
     ev = AlertEvaluator(RULES, sinks=[sink])
     for i in range(6):
         ev.evaluate(window(i, 0.3 if i % 2 == 0 else 0.0))
@@ -160,7 +181,7 @@ def test_rule_mapping_and_canary_verdict_records():
         window_end: int
 
     rollback, fallback = Calls(), Calls()
-    sink = ActionSink(rollback=rollback, fallback=fallback, min_interval=0, rules={"errors": "fallback"})
+    sink = new_sink(rollback=rollback, fallback=fallback, min_interval=0, rules={"errors": "fallback"})
     run(sink, [0.3])                       # the mapping overrides the rule's own action key
     assert len(fallback.alerts) == 1 and rollback.alerts == []
     for i, v in enumerate(["hold", "rollback", "rollback", "promote", "rollback"]):
@@ -185,7 +206,7 @@ def test_rule_action_key_is_validated_and_kept():
 
 
 def test_action_records_round_trip_as_records():
-    sink = ActionSink(rollback=Calls(), dry_run=True)
+    sink = new_sink(rollback=Calls(), dry_run=True)
     run(sink, [0.3])
     rec = sink.records()[0]
     assert isinstance(rec, ActionRecord) and from_json(json.loads(json.dumps(to_json(rec)))) == rec
@@ -204,7 +225,7 @@ DRIFT_RULES = [{"name": "x-drift", "owner": "ml", "runbook": "https://rb", "sign
 def test_as_a_monitor_sink_off_the_updating_thread():
     rng = np.random.default_rng(0)
     rollback = Calls()
-    sink = ActionSink(rollback=rollback)
+    sink = new_sink(rollback=rollback)
     m = fastdrift.Monitor(_table(rng, 3000, 0.0, 0, 1), features=["x"], event_time="ts",
                           window={"by": "time", "size": 10}, rules=DRIFT_RULES, sinks=[sink])
     for i in range(4):   # four drifted windows: one incident
@@ -230,7 +251,7 @@ def test_as_a_fleet_sink(tmp_path):
         p.update(_table(rng, 1, 3.0, 10 + i, 11 + i))
         p.close()
     rollback = Calls()
-    sink = ActionSink(rollback=rollback)
+    sink = new_sink(rollback=rollback)
     fleet = fastdrift.Fleet(spool, rules=DRIFT_RULES, sinks=[sink])
     for _ in range(3):   # several reads: one alert, one action
         reps = fleet.reports()

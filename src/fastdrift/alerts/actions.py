@@ -133,6 +133,7 @@ class ActionSink:
         self._done: set = set()                       # (incident, action) decided
         self._last_run: Dict[str, float] = {}         # action -> monotonic time it last ran
         self.dropped = 0
+        self._closed = False
         self.failures = 0
         self._queue: queue.Queue = queue.Queue(max_queue)
         self.thread = threading.Thread(target=self._work, name="fastdrift-actions", daemon=True)
@@ -173,12 +174,14 @@ class ActionSink:
     def send(self, alert: Any) -> None:
         """Queue one alert (or canary verdict record) for the worker; returns at once."""
         try:
+            if self._closed:
+                raise queue.Full
             self._queue.put_nowait(alert)
         except queue.Full:
             with self._records_lock:
                 self.dropped += 1
-            log.warning("ActionSink: queue full (a callback is stuck?); alert of rule %r dropped",
-                        getattr(alert, "rule", None))
+            log.warning("ActionSink: %s; alert of rule %r dropped",
+                        "closed" if self._closed else "queue full (a callback is stuck?)", getattr(alert, "rule", None))
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Wait until every alert sent so far is decided; False if ``timeout`` seconds passed first."""
@@ -192,9 +195,13 @@ class ActionSink:
         return True
 
     def close(self, timeout: Optional[float] = None) -> None:
-        """Decide what is queued, then stop the worker thread."""
-        if self.thread.is_alive():
-            self._queue.put(_STOP)
+        """Decide what is queued, then stop the worker thread (alerts sent afterwards are dropped)."""
+        if self.thread.is_alive() and not self._closed:
+            self._closed = True
+            try:
+                self._queue.put(_STOP, timeout=timeout)
+            except queue.Full:  # a callback is stuck and the queue full: the daemon worker is left behind
+                return
             self.thread.join(timeout)
 
     def __enter__(self) -> "ActionSink":
