@@ -71,6 +71,9 @@ class Fleet:
         self._sent_until = -math.inf  # window end up to which sinks have had the transitions
         self._lock = threading.Lock()  # one refresh at a time (a scrape thread and the caller)
         self.monitor = self._build([])
+        for s in self.sinks:  # a sink that acts per rule (ActionSink) reads the fleet's rules' actions
+            if callable(getattr(s, "bind_rules", None)) and self.monitor.evaluator is not None:
+                s.bind_rules(self.monitor.evaluator.rules)
 
     # -- building -----------------------------------------------------------------------------------
     def _build(self, files) -> Monitor:

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Optional, Tuple
 
 __all__ = [
     "BinContribution", "DriftSignal", "LatencySignal", "KpiSignal", "SchemaChange",
-    "WindowReport", "Alert", "frozen_mapping", "to_jsonable", "to_json", "from_json",
+    "WindowReport", "Alert", "ActionRecord", "frozen_mapping", "to_jsonable", "to_json", "from_json",
 ]
 
 
@@ -129,6 +129,37 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class ActionRecord:
+    """One decision of an :class:`~fastdrift.alerts.ActionSink`: what it did, on whose alert, and why.
+
+    ``outcome`` is ``"ok"`` (the callback returned), ``"error"`` (it raised: ``error`` holds the
+    exception), ``"dry_run"`` (not called: dry-run mode), ``"rate_limited"`` (not called: the
+    action ran less than its minimum interval ago) or ``"no_callback"`` (no callback is
+    configured under the action's name).  ``actor`` names the sink (who), ``reason`` is the
+    alert's summary (why), ``time`` the UTC time of the decision (ISO 8601).  ``record`` is always
+    ``"action"``: in an alert log it tells these lines from the alerts.
+    """
+
+    action: str
+    rule: str
+    incident: str
+    severity: str
+    alert_state: str
+    window_start: Any
+    window_end: Any
+    reason: str
+    owner: str
+    actor: str
+    callback: str
+    time: str
+    dry_run: bool
+    outcome: str
+    error: str = ""
+    duration_ms: float = 0.0            # time in the callback (0 when not called)
+    record: str = "action"
+
+
+@dataclass(frozen=True)
 class WindowReport:
     """Everything measured in one window (closed, or the open one so far)."""
 
@@ -170,7 +201,7 @@ def to_jsonable(obj):
 
 
 _RECORDS = {c.__name__: c for c in (BinContribution, DriftSignal, LatencySignal, KpiSignal, SchemaChange,
-                                    Alert, WindowReport)}
+                                    Alert, ActionRecord, WindowReport)}
 
 
 def to_json(obj):

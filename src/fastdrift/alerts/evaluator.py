@@ -329,6 +329,9 @@ class AlertEvaluator:
     def __init__(self, rules: Any, sinks: Iterable[Any] = ()):
         self.rules: Tuple[Rule, ...] = tuple(load_rules(rules))
         self.sinks = tuple(_as_sink(s) for s in sinks)
+        for s in self.sinks:  # a sink that acts per rule (ActionSink) reads the rules' actions
+            if callable(getattr(s, "bind_rules", None)):
+                s.bind_rules(self.rules)
         self.sink_failures: Dict[str, int] = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()

@@ -42,6 +42,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
@@ -50,6 +51,7 @@ from ..settings import read_file
 
 __all__ = [
     "SIGNALS", "SEVERITIES", "Condition", "Gate", "Rule", "load_rules", "default_rules", "rules_to_data",
+    "action_name",
 ]
 
 #: The signals a condition can select, each read from one part of a WindowReport.
@@ -77,6 +79,17 @@ _METRICS = {
 # Guards against absurd configs (and keeps the serialized state bounded).
 _MAX_WINDOWS = 1_000_000
 _MAX_NAME = 200
+
+
+_ACTION = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+def action_name(value: Any, what: str) -> str:
+    """Validate the name of an action (a rule's ``action`` key, an ActionSink callback's name)."""
+    if not isinstance(value, str) or not _ACTION.fullmatch(value):
+        raise InvalidInputError(f"{what}: an action name is 1-64 letters, digits, '_' or '-' starting with a "
+                                f"letter or '_', got {value!r}")
+    return value
 
 
 def _fail(rule: str, key: str, message: str) -> InvalidInputError:
@@ -337,6 +350,10 @@ class Rule:
         Drift signals attached to an alert as its top contributing features.
     max_evidence : int, default 20
         Evidence rows (already redacted by the monitor) attached to an alert.
+    action : str, optional
+        The action an :class:`~fastdrift.alerts.ActionSink` runs when this rule fires (a name
+        such as ``rollback``, ``throttle`` or ``fallback``: letters, digits, ``_`` and ``-``).
+        Default: none.
     """
 
     name: str
@@ -350,6 +367,7 @@ class Rule:
     description: str = ""
     top_k: int = 5
     max_evidence: int = 20
+    action: Optional[str] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -377,6 +395,8 @@ class Rule:
         object.__setattr__(self, "cooldown", _count(n, "cooldown", self.cooldown, 0))
         object.__setattr__(self, "top_k", _count(n, "top_k", self.top_k, 0))
         object.__setattr__(self, "max_evidence", _count(n, "max_evidence", self.max_evidence, 0))
+        if self.action is not None:
+            object.__setattr__(self, "action", action_name(self.action, f"alert rule {n!r}: key 'action'"))
 
     def tiers(self) -> Tuple[Tuple[str, Gate], ...]:
         """``(severity, gate)`` for each configured tier, lowest severity first."""
@@ -390,7 +410,7 @@ class Rule:
 # ---------------------------------------------------------------- loading
 
 _RULE_KEYS = {"name", "owner", "runbook", "description", "warning", "critical", "for",
-              "resolve_after", "cooldown", "top_k", "max_evidence"}
+              "resolve_after", "cooldown", "top_k", "max_evidence", "action"}
 _COND_KEYS = {f.name for f in fields(Condition)}
 # keys a rule may set once as defaults for the conditions of its tiers
 _BASE_KEYS = _COND_KEYS - {"threshold"}
@@ -465,7 +485,7 @@ def _rule_from_dict(spec: Any, index: int) -> Rule:
               "cooldown": spec.get("cooldown", 0), "top_k": spec.get("top_k", 5),
               "max_evidence": spec.get("max_evidence", 20)}
     return Rule(name=name, owner=spec["owner"], runbook=spec["runbook"],
-                description=spec.get("description", ""), **tiers, **timing)
+                description=spec.get("description", ""), action=spec.get("action"), **tiers, **timing)
 
 
 def load_rules(spec: Union[str, os.PathLike, Sequence[Any], Mapping[str, Any]]) -> list:
@@ -531,6 +551,8 @@ def rules_to_data(rules: Iterable[Rule]) -> list:
         for sev in SEVERITIES:
             if getattr(r, sev) is not None:
                 d[sev] = tier(getattr(r, sev))
+        if r.action is not None:
+            d["action"] = r.action
         out.append(d)
     return out
 

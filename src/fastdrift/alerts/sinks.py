@@ -40,7 +40,7 @@ def _wanted(alert: Alert, states: Tuple[str, ...]) -> bool:
 
 
 def alert_to_json(alert: Alert) -> str:
-    """One alert as a single-line JSON object (NaN / inf as strings, keys sorted)."""
+    """One alert (or any record) as a single-line JSON object (NaN / inf as strings, keys sorted)."""
     # allow_nan=False: to_jsonable already spelled non-finite floats as
     # strings, and strict JSON keeps the file readable by any JSON parser
     return json.dumps(to_jsonable(alert), sort_keys=True, allow_nan=False, separators=(",", ":"))
@@ -104,7 +104,12 @@ class JsonLinesSink:
         """Append one alert (if its state passes the filter)."""
         if not _wanted(alert, self.states):
             return
-        line = alert_to_json(alert) + "\n"
+        self.write(alert)
+
+    def write(self, record) -> None:
+        """Append any record (e.g. an :class:`~fastdrift.records.ActionRecord`) as one JSON line,
+        unfiltered, under the same lock as the alerts."""
+        line = alert_to_json(record) + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()

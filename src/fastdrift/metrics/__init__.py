@@ -1,4 +1,4 @@
-"""Drift metrics: pure functions of a reference and a current distribution."""
+"""Drift metrics: pure functions of a reference and a current distribution; sequential tests for canaries."""
 
 from .divergence import (
     MISSING,
@@ -17,6 +17,7 @@ from .divergence import (
     total_variation,
 )
 from .quantile import KSResult, ks_2samp, ks_pvalue, quantile_shift, wasserstein
+from .sequential import MeanDifferenceTest, RateDifferenceTest, SequentialResult
 from .drift import (ColumnDrift, bin_label, column_drift, compare_profiles, format_table, id_like, psi_ceiling,
                     psi_status)
 
@@ -48,4 +49,7 @@ __all__ = [
     "compare_profiles",
     "format_table",
     "psi_status",
+    "RateDifferenceTest",
+    "MeanDifferenceTest",
+    "SequentialResult",
 ]
