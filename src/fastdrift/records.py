@@ -135,7 +135,7 @@ class WindowReport:
     With a label column (docs/monitor.md "Labels and performance"): ``performance`` is the
     window's performance by metric name (``BinaryPerformance.metrics()``, of the predictions made
     in the window whose labels have arrived), ``performance_ref`` the reference's,
-    ``label_coverage`` labelled / labellable predictions, ``label_delay`` label delay quantiles
+    ``label_coverage`` labelled / labellable predictions (None: no predictions to label), ``label_delay`` label delay quantiles
     in seconds (``p50``, ``p95``, ``p99``), ``label_counts`` the window's ``predicted`` and
     ``labelled`` and the monitor's label totals so far (``unmatched``, ``late``, ``duplicate``,
     ``invalid``, ``shed``, ``not_remembered``...), ``concept`` the concept-drift view (see
@@ -162,7 +162,7 @@ class WindowReport:
     alerts: Tuple[Alert, ...] = ()
     performance: Mapping[str, float] = field(default_factory=frozen_mapping)
     performance_ref: Mapping[str, float] = field(default_factory=frozen_mapping)
-    label_coverage: float = math.nan
+    label_coverage: Optional[float] = None
     label_delay: Mapping[str, float] = field(default_factory=frozen_mapping)
     label_counts: Mapping[str, int] = field(default_factory=frozen_mapping)
     concept: str = ""

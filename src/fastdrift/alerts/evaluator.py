@@ -154,7 +154,7 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
         # the value is shown even when the gate holds it back, so the alert says why nothing fired
         return _Leaf(cond, labelled >= gate and cond.compare(value), value)
     if sig == "label_coverage":
-        value = float(report.label_coverage)
+        value = nan if report.label_coverage is None else float(report.label_coverage)
         return _Leaf(cond, cond.compare(value), value)
     raise AssertionError(sig)  # unreachable: signals are validated at load
 

@@ -138,9 +138,9 @@ class LabelPane:
     def labelled(self) -> int:
         return int(self.perf.labelled)
 
-    def coverage(self) -> float:
-        """Labelled / predicted (NaN without predictions)."""
-        return min(1.0, self.labelled / self.predicted) if self.predicted else math.nan
+    def coverage(self) -> Optional[float]:
+        """Labelled / predicted (None without predictions)."""
+        return min(1.0, self.labelled / self.predicted) if self.predicted else None
 
     def add(self, scores: np.ndarray, labels: np.ndarray, delays: Optional[np.ndarray] = None) -> None:
         self.perf.update(scores, labels)

@@ -421,7 +421,7 @@ def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None)
         loss = ref_auc - auc > CONCEPT_AUC_LOSS
         concept = CONCEPT_VIEWS[int(drift) + 2 * int(loss)]
     return dict(performance=frozen_mapping(perf), performance_ref=frozen_mapping(ref_perf),
-                label_coverage=float(lp.coverage()),
+                label_coverage=lp.coverage(),
                 label_delay=frozen_mapping(dict(zip(("p50", "p95", "p99"), map(float, qs)))),
                 label_counts=frozen_mapping(counts), concept=concept)
 
