@@ -373,8 +373,9 @@ class LabelStore:
             raise CorruptStateError("label store: entry arrays of different lengths")
         if n > self.spec.max_predictions:
             raise CorruptStateError(f"label store: {n} entries, above max_predictions {self.spec.max_predictions}")
-        if n and (not np.isin(flag, (1, 2)).all() or (keys == 0).any() or np.unique(keys).size != n):
-            raise CorruptStateError("label store: invalid entries (flags, empty or repeated keys)")
+        if n and (not np.isin(flag, (1, 2)).all() or (keys == 0).any() or np.unique(keys).size != n
+                  or not np.isfinite(ts).all()):
+            raise CorruptStateError("label store: invalid entries (flags, empty or repeated keys, times)")
         closed = {}
         for _ in range(r.count("closed panes", 17)):
             p, nw = r.i64(), r.f64()
