@@ -398,3 +398,40 @@ def test_label_coverage_and_delay_rules():
 def test_default_rules_watch_performance_with_a_label():
     m = Monitor(_reference(), features=["x"], prediction="score", label="y", window=1000)
     assert "performance-drop" in {r.name for r in m.evaluator.rules}
+
+
+def test_settled_label_rules_evaluate_windows_revised_by_late_labels(tmp_path):
+    n = 20_000  # 200 s at 100/s; windows of 50 s; labels 30-90 s after their predictions
+    x, s, y, ids, t = _data(n, seed=17, flip=True)  # concept drift: the labels flip
+    rules = _rule() + [dict(name="drift", owner="ml", runbook="rb",
+                            warning=dict(signal="feature_drift", threshold=0.2))]
+
+    def run(settle, save_at=None):
+        m = _time_monitor(_reference(), rules=rules, labels={"settle": settle})
+        delay = np.random.default_rng(18).uniform(30, 90, n)
+        for lo in range(0, n, 1000):  # predictions and the labels due by then, as they arrive
+            sl = slice(lo, lo + 1000)
+            m.update(pa.table({"x": x[sl], "score": s[sl], "rid": ids[sl], "t": t[sl]}))
+            now = t[sl][-1]
+            due = (t + delay <= now) & (t + delay > now - 10)
+            m.update_labels(pa.table({"rid": ids[due], "y": y[due], "t": (t + delay)[due]}))
+            if save_at == lo:
+                m.save(tmp_path / "m.ckpt")
+                m = Monitor.load(tmp_path / "m.ckpt")
+        return m
+
+    at_close = run(0.0)
+    assert not any(a.rule == "auc-drop" for r in at_close.reports() for a in r.alerts)  # too few labels at close
+    assert at_close.reports()[0].label_counts["labelled"] > 1000  # revised since
+    settled = run(100.0)
+    reps = settled.reports()
+    fired = [r for r in reps if any(a.rule == "auc-drop" and a.state == "firing" for a in r.alerts)]
+    assert fired and fired[0].window_start == 0.0
+    assert fired[0].alerts[-1].observed["performance:roc_auc:delta"] < -0.5
+    assert not any(a.rule == "drift" for r in reps for a in r.alerts)  # no data drift
+    assert any(a.rule == "auc-drop" for a in settled.alerts())
+    resumed = run(100.0, save_at=9000)
+    assert [[(a.rule, a.state) for a in r.alerts] for r in resumed.reports()] == \
+        [[(a.rule, a.state) for a in r.alerts] for r in reps]
+    with pytest.raises(InvalidInputError, match="settle"):
+        Monitor(_reference(), features=["x"], prediction="score", label="y", window=100, labels={"settle": 5.0})

@@ -49,7 +49,7 @@ from ..errors import InvalidInputError
 from ..settings import read_file
 
 __all__ = [
-    "SIGNALS", "SEVERITIES", "PERFORMANCE_METRICS", "DEFAULT_MIN_LABELS", "Condition", "Gate", "Rule", "load_rules", "default_rules", "rules_to_data",
+    "SIGNALS", "SEVERITIES", "PERFORMANCE_METRICS", "DEFAULT_MIN_LABELS", "LABEL_SIGNALS", "Condition", "Gate", "Rule", "load_rules", "default_rules", "rules_to_data",
 ]
 
 #: The signals a condition can select, each read from one part of a WindowReport.
@@ -66,6 +66,8 @@ SIGNALS = (
     "label_coverage",    # report.label_coverage: labelled / labellable predictions of the window
     "label_delay",       # report.label_delay p50 / p95 / p99 in seconds
 )
+#: The signals read from labels (a window's performance is revised as its labels arrive).
+LABEL_SIGNALS = ("performance", "label_coverage", "label_delay")
 #: Performance metrics a ``performance`` condition may name (``metric: roc_auc``, ``roc_auc:delta``
 #: = current minus reference, ``roc_auc:relative`` = delta / |reference|).
 PERFORMANCE_METRICS = (
@@ -418,6 +420,10 @@ class Rule:
     def tiers(self) -> Tuple[Tuple[str, Gate], ...]:
         """``(severity, gate)`` for each configured tier, lowest severity first."""
         return tuple((s, _as_gate(getattr(self, s))) for s in SEVERITIES if getattr(self, s) is not None)
+
+    def reads_labels_only(self) -> bool:
+        """Whether every condition of every tier reads a label signal (:data:`LABEL_SIGNALS`)."""
+        return all(c.signal in LABEL_SIGNALS for _, g in self.tiers() for c in g.leaves())
 
     def thresholds(self, severity: str) -> Mapping[str, float]:
         """Condition label -> threshold of one tier (what ``Alert.thresholds`` shows)."""

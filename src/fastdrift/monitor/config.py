@@ -125,6 +125,10 @@ class LabelSpec:
     scores : ``"probability"`` (scores in [0, 1]) or ``"margin"`` (raw margins), for the
         performance sketch
     buffer : labels ``observe_label`` holds for the worker at most; more are shed (counted)
+    settle : seconds (event time, ``window.by="time"``) after a window's end before the rules that
+        read only label signals (``performance``, ``label_coverage``, ``label_delay``) evaluate it,
+        on its performance revised by the labels joined by then; 0 = at the window's close, with
+        every other rule
     """
 
     max_predictions: int = 1_000_000
@@ -132,6 +136,7 @@ class LabelSpec:
     sample_rate: float = 1.0
     scores: str = "probability"
     buffer: int = 1 << 16
+    settle: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -308,6 +313,10 @@ def validate(c: MonitorConfig) -> None:
         _fail("labels.scores", f"must be 'probability' or 'margin', got {ls.scores!r}")
     if not _is_int(ls.buffer) or not (1 <= ls.buffer <= MAX_BUFFER_ROWS):
         _fail("labels.buffer", f"must be an integer in [1, {MAX_BUFFER_ROWS}], got {ls.buffer!r}")
+    if not _is_num(ls.settle) or not (0 <= ls.settle < math.inf):
+        _fail("labels.settle", f"must be a number of seconds >= 0, got {ls.settle!r}")
+    if ls.settle and w.by != "time":
+        _fail("labels.settle", "needs event-time windows (window.by: time)")
     e = c.evidence
     if not isinstance(e, EvidenceSpec):
         _fail("evidence", f"expected an EvidenceSpec, got {type(e).__name__}")

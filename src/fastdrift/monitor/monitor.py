@@ -274,7 +274,7 @@ class Monitor:
         self._start(ingest, rules, sinks, None, [])
 
     def _start(self, ingest: Ingest, rules, sinks, evaluator_state: Optional[bytes],
-               reports: List[WindowReport]) -> None:
+               reports: List[WindowReport], label_state: Optional[Tuple[bytes, float]] = None) -> None:
         """Own ``ingest``; ``rules`` None = ``config.rules`` or the default rules of the config."""
         self.ingest = ingest
         self._started = time.time()  # the exported counters count from here (see Totals)
@@ -300,10 +300,18 @@ class Monitor:
         self._reports = reports
         self._unevaluated: List[WindowReport] = []  # closed, in window order, not yet evaluated
         self._handover = threading.Lock()  # guards _unevaluated only; taken last
-        self.evaluator = None
-        if rule_list:
-            self.evaluator = (AlertEvaluator(rule_list, sinks) if evaluator_state is None
-                              else AlertEvaluator.from_bytes(evaluator_state, rule_list, sinks))
+        # with labels.settle, the rules that read only labels evaluate each window once it settled
+        settle = cfg.label is not None and cfg.labels.settle > 0
+        later = [r for r in rule_list if settle and r.reads_labels_only()]
+        now = [r for r in rule_list if r not in later]
+        self.evaluator = self.label_evaluator = None
+        if now:
+            self.evaluator = (AlertEvaluator(now, sinks) if evaluator_state is None
+                              else AlertEvaluator.from_bytes(evaluator_state, now, sinks))
+        self._settled = -math.inf if label_state is None else label_state[1]  # window end last settled
+        if later:
+            self.label_evaluator = (AlertEvaluator(later, sinks) if label_state is None or not label_state[0]
+                                    else AlertEvaluator.from_bytes(label_state[0], later, sinks))
         ingest.on_tick = self._on_tick
         _live.add(self)
 
@@ -346,6 +354,7 @@ class Monitor:
         """
         self.ingest.update(batch)
         self._evaluate()
+        self._settle()
 
     def flush(self) -> None:
         """Push buffered observations (and labels) through the kernels, evaluate the windows closed
@@ -353,6 +362,7 @@ class Monitor:
         self.ingest.flush()
         self._evaluate()
         self._revise()
+        self._settle()
 
     # -- labels --------------------------------------------------------------------------------------
     def observe_label(self, request_id, label, ts=None) -> None:
@@ -379,6 +389,27 @@ class Monitor:
         self.ingest.update_labels(batch)
         self._evaluate()
         self._revise()
+        self._settle()
+
+    def _settle(self) -> None:
+        """Evaluate the label rules on each kept window that settled (``labels.settle`` seconds of
+        event time after its end), in window order, once; their alerts join the window's."""
+        ev = self.label_evaluator
+        if ev is None:
+            return
+        self._revise()
+        newest, settle = self.ingest.windower.max_ts, self.ingest.config.labels.settle
+        with self._lock:
+            for j, r in enumerate(self._reports):
+                end = float(r.window_end)
+                if end <= self._settled:
+                    continue
+                if end + settle > newest:
+                    break
+                alerts = ev.evaluate(r)
+                self._settled = end
+                if alerts:
+                    self._reports[j] = dataclasses.replace(r, alerts=r.alerts + tuple(alerts))
 
     def _revise(self) -> None:
         """Replace kept reports whose windows labels reached since the last call by their revision."""
@@ -455,12 +486,12 @@ class Monitor:
     def alerts(self) -> Tuple[Alert, ...]:
         """Alerts pending or firing now."""
         self.flush()
-        return tuple(self.evaluator.active()) if self.evaluator is not None else ()
+        return tuple(a for ev in (self.evaluator, self.label_evaluator) if ev is not None for a in ev.active())
 
     def promotion_allowed(self) -> bool:
         """False while any critical alert fires (gate model promotions on this)."""
         self.flush()
-        return True if self.evaluator is None else bool(self.evaluator.promotion_allowed())
+        return all(bool(ev.promotion_allowed()) for ev in (self.evaluator, self.label_evaluator) if ev is not None)
 
     @property
     def config(self) -> MonitorConfig:
@@ -529,7 +560,9 @@ class Monitor:
         payload = blob(reference),
         blob(window panes and ring), u64(rejected), blob(alert evaluator state, empty without rules),
         string(JSON list of reports in :func:`fastdrift.records.to_json` form), and with labels
-        joined by request id, blob(the label join store, a ``LABEL_STORE`` envelope).
+        joined by request id or settled label rules, blob(the label join store, a ``LABEL_STORE``
+        envelope; empty without one), blob(the settled label rules' alert state, empty without),
+        f64(the end of the last window they evaluated).
         """
         for attempt in range(3):
             self.flush()  # evaluates closed windows (sinks run) before counting is paused
@@ -550,8 +583,11 @@ class Monitor:
                 self.ingest.write_state(w)
                 w.blob(self.evaluator.to_bytes() if self.evaluator is not None else b"")
                 w.json([to_json(r) for r in self._reports])
-                if self.ingest.labels is not None:  # a trailer: checkpoints without labels end before it
+                if self.ingest.labels is not None or self.label_evaluator is not None:
+                    # trailers: checkpoints without labels end before them
                     w.blob(self.ingest.label_state())
+                    ev = self.label_evaluator
+                    w.blob(ev.to_bytes() if ev is not None else b"").f64(self._settled)
                 return codec.encode(codec.Kind.MONITOR, params.getvalue(), w.getvalue())
 
     def save(self, path) -> None:
@@ -610,6 +646,7 @@ class Monitor:
         if kind not in (codec.Kind.MONITOR, codec.Kind.CHECKPOINT):
             raise CorruptStateError(f"not a monitor checkpoint: a {kind.name} envelope")
         meta, two_envelopes = _json_params(params), kind == codec.Kind.CHECKPOINT
+        label_state = None
         if two_envelopes:
             outer = codec.Reader(payload, "checkpoint payload")
             _, inner_params, payload = codec.decode(outer.blob(), expected_kind=codec.Kind.MONITOR)
@@ -635,12 +672,15 @@ class Monitor:
             ev_state, reports = r.blob(), _reports(r.json("reports"))
             if r.remaining:
                 ingest.load_labels(r.blob())
+                label_state = (r.blob(), r.f64())
+                if math.isnan(label_state[1]):
+                    raise CorruptStateError("checkpoint: NaN settled window end")
         r.done()
         if rules is None and spec == "objects":
             spec = _defaults_if_they_match(cfg, ingest.ref.profile, ev_state, reports + pending)
         if spool is not None:
             ingest.attach_spool(spool, process_id, spool_retention)
-        m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
+        m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports, label_state)
         if pending:
             m._closed(pending)
             m._evaluate()
