@@ -330,6 +330,8 @@ def test_merged_monitors_and_a_fleet_report_the_performance_of_one_monitor(tmp_p
             for k, v in a.performance.items():
                 assert other.performance[k] == pytest.approx(v, rel=1e-12, abs=1e-15, nan_ok=True)
         assert a.label_counts["labelled"] == b.label_counts["labelled"] == c.label_counts["labelled"]
+        assert dict(a.performance_ref) == dict(b.performance_ref) == dict(c.performance_ref) != {}
+        assert a.concept == b.concept == c.concept
         w = (t >= a.window_start) & (t < a.window_end)
         _check_perf(a, s[w], y[w])
 
