@@ -208,6 +208,7 @@ class BinaryPerformance(Sketch):
         self._weights: Optional[np.ndarray] = None  # float64 (3, m) once weights are used
         self._sums = np.zeros(_N_SUMS)
         self._rejected = np.zeros(len(REJECT_REASONS), np.int64)
+        self._tab = None  # the occupied score table, built by _table() and dropped by every mutation
 
     # -- attributes -------------------------------------------------------
     @property
@@ -334,6 +335,7 @@ class BinaryPerformance(Sketch):
         return s, validity, offset, lab, coded, w
 
     def _fold(self, scores, labels, weights) -> None:
+        self._tab = None
         s, validity, offset, lab, coded, w = self._inputs(scores, labels, weights)
         n = s.shape[0]
         self._room(n)
@@ -454,6 +456,7 @@ class BinaryPerformance(Sketch):
         return super().merge(other)
 
     def _merge(self, other) -> None:
+        self._tab = None
         values, counts, wts = self._values, self._counts, self._weights
         if other._weights is not None and wts is None:
             wts = counts.astype(np.float64)
@@ -624,16 +627,20 @@ class BinaryPerformance(Sketch):
         return s
 
     # -- the score table ----------------------------------------------------
-    def _table(self, classes=(0, 1)):
-        """Occupied entries in score order: (representative score, lo, hi, weight (3, m), count (3, m))."""
-        c = self._counts
-        wt = self._weights if self._weights is not None else c.astype(np.float64)
-        if self._values is not None:
-            v = self._values
-            return v, v, v, wt, c
-        occ = np.flatnonzero(c[list(classes)].any(axis=0))
-        lo, hi, mid = bin_ranges(self._margin, self.bins)
-        return mid[occ], lo[occ], hi[occ], wt[:, occ], c[:, occ]
+    def _table(self):
+        """Occupied entries in score order: (representative score, lo, hi, weight (3, m), count (3, m)),
+        built once per state (the caller holds the state lock; every mutation drops it)."""
+        if self._tab is None:
+            c = self._counts
+            wt = self._weights if self._weights is not None else c.astype(np.float64)
+            if self._values is not None:
+                v = self._values
+                self._tab = (v, v, v, wt, c.copy())
+            else:
+                occ = np.flatnonzero(c.any(axis=0))
+                lo, hi, mid = bin_ranges(self._margin, self.bins)
+                self._tab = (mid[occ], lo[occ], hi[occ], wt[:, occ], c[:, occ])
+        return self._tab
 
     def _prob(self, s):
         return _sigmoid(s) if self._margin else s
@@ -729,7 +736,7 @@ class BinaryPerformance(Sketch):
     def _split(self, threshold: float, classes):
         cut = self._threshold(threshold)
         with self._reading():
-            v, lo, hi, w, c = self._table(classes)
+            v, lo, hi, w, c = self._table()
         above = v >= cut
         return above, w, c
 
@@ -846,7 +853,7 @@ class BinaryPerformance(Sketch):
         classes = (0, 1, 2) if labelled else (2,)
         cut = self._threshold(threshold)
         with self._reading():
-            v, _, _, w, _ = self._table(classes)
+            v, _, _, w, _ = self._table()
         n = w[list(classes)].sum(axis=0)
         p = self._prob(v)
         epos, eneg = n * p, n * (1.0 - p)
