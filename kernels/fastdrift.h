@@ -278,7 +278,8 @@ int fd_tdigest_sort(double *x, int64_t n, uint64_t *keys, uint64_t *tmp, uint32_
  * applies): a null score (score_validity: LSB-first bitmap from bit
  * score_offset, or NULL), NaN, out of range (probability outside [0, 1];
  * margin not finite), label not binary, weight negative or not finite.
- * Counted rows: counts[class * n_bins + bin] += 1 and, when wsum is given,
+ * Counted rows: counts[class * n_bins + bin] += 1 (when counts is given:
+ * NULL counts only the sums and rejects) and, when wsum is given,
  * wsum[class * n_bins + bin] += weight (1 without weights); when vmin/vmax
  * are given, the smallest and largest score of each bin (any class).
  * sums (FD_PERF_N_SUMS): [0] labelled weight, [1] positive weight, [2] log

@@ -111,7 +111,8 @@ static void slow_rows(const double *scores, const uint8_t *validity, int64_t vof
             }
         }
         const int64_t bin = perf_bin(x, margin, shift, K);
-        counts[c * nb + bin]++;
+        if (counts)
+            counts[c * nb + bin]++;
         if (wsum)
             wsum[c * nb + bin] += w;
         if (vmin) {
@@ -253,8 +254,9 @@ static int fast_block(const double *x, const uint8_t *lab, int64_t m, int margin
     if (!fast_keys(x, lab, m, margin, shift, K, key, f, acc))
         return 0;
     const int64_t nb = 2 * K;
-    for (int64_t i = 0; i < m; i++)
-        counts[key[i]]++;
+    if (counts)
+        for (int64_t i = 0; i < m; i++)
+            counts[key[i]]++;
     if (wsum)
         for (int64_t i = 0; i < m; i++)
             wsum[key[i]] += 1.0;
@@ -297,7 +299,7 @@ int fd_perf_update(const double *scores, const uint8_t *score_validity, int64_t 
                    double *sums, int64_t *rejected)
 {
     if (n < 0 || (n > 0 && !scores) || (margin != 0 && margin != 1) || shift < 0 || shift > 10 ||
-        (label_coded != 0 && label_coded != 1) || score_offset < 0 || !counts || !sums || !rejected ||
+        (label_coded != 0 && label_coded != 1) || score_offset < 0 || !sums || !rejected ||
         (vmin == 0) != (vmax == 0))
         return FD_EINVAL;
     const int64_t K = margin ? ((int64_t)128 << shift) : ((int64_t)63 << shift) + 1;

@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from .native import check, lib, ptr
+from .native import check, ffi, lib, ptr
 
 __all__ = ["N_SUMS", "N_REJECT", "EMIN", "LABELS_RAW", "LABELS_CODED", "perf_update"]
 
@@ -21,22 +21,20 @@ EMIN = lib.FD_PERF_EMIN
 LABELS_RAW, LABELS_CODED = 0, 1
 
 
+def _opt(ctype: str, arr: Optional[np.ndarray]):
+    return ffi.NULL if arr is None else ptr(ctype, arr)
+
+
 def perf_update(scores: np.ndarray, validity: Optional[np.ndarray], offset: int, labels: Optional[np.ndarray],
-                coded: int, weights: Optional[np.ndarray], margin: bool, shift: int, counts: np.ndarray,
-                wsum: Optional[np.ndarray], vmin: Optional[np.ndarray], vmax: Optional[np.ndarray],
-                sums: np.ndarray, rejected: np.ndarray, name=None) -> None:
-    """Fold rows into ``counts`` (int64, 3 x n_bins, flat), ``wsum``, ``vmin``/``vmax``, ``sums``
-    and ``rejected`` in place (see ``fd_perf_update``).  ``scores``: contiguous float64;
-    ``labels``: contiguous uint8 (or int8/bool viewed as bytes) or None; ``weights``: float64 or None."""
-    n = scores.shape[0]
+                coded: int, weights: Optional[np.ndarray], margin: bool, shift: int, n_bins: int,
+                counts: Optional[np.ndarray], wsum: Optional[np.ndarray], vmin: Optional[np.ndarray],
+                vmax: Optional[np.ndarray], sums: np.ndarray, rejected: np.ndarray, name=None) -> None:
+    """Fold rows into ``counts`` (int64, 3 x n_bins, flat; None: only the sums and rejects),
+    ``wsum``, ``vmin``/``vmax``, ``sums`` and ``rejected`` in place (see ``fd_perf_update``).
+    ``scores``: contiguous float64; ``labels``: contiguous bytes or None; ``weights``: float64 or None."""
     rc = lib.fd_perf_update(
-        ptr("const double*", scores), ptr("const uint8_t*", validity) if validity is not None else ptr(
-            "const uint8_t*", np.zeros(0, np.uint8)), offset,
-        ptr("const uint8_t*", labels) if labels is not None else ptr("const uint8_t*", np.zeros(0, np.uint8)),
-        coded, ptr("const double*", weights) if weights is not None else ptr("const double*", np.zeros(0)),
-        n, 1 if margin else 0, shift, counts.size // 3,
-        ptr("int64_t*", counts), ptr("double*", wsum) if wsum is not None else ptr("double*", np.zeros(0)),
-        ptr("double*", vmin) if vmin is not None else ptr("double*", np.zeros(0)),
-        ptr("double*", vmax) if vmax is not None else ptr("double*", np.zeros(0)),
+        ptr("const double*", scores), _opt("const uint8_t*", validity), offset, _opt("const uint8_t*", labels),
+        coded, _opt("const double*", weights), scores.shape[0], 1 if margin else 0, shift, n_bins,
+        _opt("int64_t*", counts), _opt("double*", wsum), _opt("double*", vmin), _opt("double*", vmax),
         ptr("double*", sums), ptr("int64_t*", rejected))
     check(rc, "binary performance update", name)

@@ -60,6 +60,7 @@ _LAYOUT_VERSION = 1
 # sums: labelled weight, positive weight, log loss, Brier, labelled score (as probability),
 # unlabelled weight, unlabelled score (as probability)
 _N_SUMS = N_SUMS
+_SMALL_BATCH = 2048  # rows into the exact table sorted in numpy rather than binned by the kernel first
 
 
 def _n_keys(margin: bool, bins: int) -> int:
@@ -345,22 +346,30 @@ class BinaryPerformance(Sketch):
         nb = self.n_bins
         shift = self.bins.bit_length() - 1
         if self._values is None and not self.strict:  # binned: straight into the state
-            perf_update(s, validity, offset, lab, coded, w, self._margin, shift, self._counts.reshape(-1),
+            perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, self._counts.reshape(-1),
                         self._weights.reshape(-1) if weighted else None, None, None, self._sums, self._rejected,
                         self.name)
             return
-        # into a scratch state first: the exact table needs the batch's own scores, strict its rejects
-        counts = np.zeros(3 * nb, np.int64)
-        wsum = np.zeros(3 * nb) if weighted else None
-        vmin, vmax = (np.full(nb, np.inf), np.full(nb, -np.inf)) if self._values is not None else (None, None)
+        # into a scratch state first: the exact table needs the batch's own scores, strict its rejects;
+        # a small batch into the exact table is sorted instead (cheaper than zeroing scratch bins)
+        small = self._values is not None and n <= _SMALL_BATCH
+        counts = None if small else np.zeros(3 * nb, np.int64)
+        wsum = np.zeros(3 * nb) if weighted and not small else None
+        vmin, vmax = (np.full(nb, np.inf), np.full(nb, -np.inf)) if counts is not None and self._values is not None \
+            else (None, None)
         sums, rejected = np.zeros(_N_SUMS), np.zeros(len(REJECT_REASONS), np.int64)
-        perf_update(s, validity, offset, lab, coded, w, self._margin, shift, counts, wsum, vmin, vmax, sums,
+        perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, counts, wsum, vmin, vmax, sums,
                     rejected, self.name)
         if self.strict and rejected.any():
             first = int(np.flatnonzero(rejected)[0])
             raise InvalidInputError(f"{self._what('scores/labels')}: {int(rejected.sum())} bad rows "
                                     f"({', '.join(f'{REJECT_REASONS[i]}: {int(rejected[i])}' for i in np.flatnonzero(rejected))}); "
                                     f"the first reason is {REJECT_REASONS[first]}; nothing of this batch was counted")
+        if small:
+            self._fold_exact_rows(scores, labels, weights, weighted)
+            self._sums += sums
+            self._rejected += rejected
+            return
         counts = counts.reshape(3, nb)
         wsum = None if wsum is None else wsum.reshape(3, nb)
         if self._values is None:
@@ -384,17 +393,7 @@ class BinaryPerformance(Sketch):
         elif np.union1d(values, vmin[occ] + 0.0).size + int((vmin[occ] < vmax[occ]).sum()) > self.exact:
             u = None  # more distinct scores than the table holds: bins (holding two counts as one more)
         else:  # two scores share a bin: the batch's distinct scores the slow way
-            ss, y, ww = self._accepted(scores, labels, weights)
-            if np.unique(ss[:4 * (self.exact + 1)]).size > self.exact:  # continuous scores show early
-                u = None
-            else:
-                u, inv = np.unique(ss, return_inverse=True)
-                m = u.size
-                uc = np.bincount(y * m + inv, minlength=3 * m).reshape(3, m)
-                uw = None
-                if wsum is not None:
-                    uw = np.bincount(y * m + inv, weights=np.ones(ss.size) if ww is None else ww,
-                                     minlength=3 * m).reshape(3, m)
+            u, uc, uw = self._distinct(scores, labels, weights, wsum is not None, probe=True)
         merged = None if u is None else np.union1d(values, u)
         if merged is None or merged.size > self.exact:
             bc, bw = self._to_bins(values, self._counts, self._weights)
@@ -402,12 +401,46 @@ class BinaryPerformance(Sketch):
             if wsum is not None:
                 self._weights = bw + wsum
             return
+        self._add_exact(merged, u, uc, uw)
+
+    def _fold_exact_rows(self, scores, labels, weights, weighted: bool) -> None:
+        """Add a (small) batch to the exact table by sorting its scores."""
+        u, uc, uw = self._distinct(scores, labels, weights, weighted, probe=False)
+        if not u.size:
+            return
+        merged = np.union1d(self._values, u)
+        if merged.size > self.exact:
+            bc, bw = self._to_bins(self._values, self._counts, self._weights)
+            uc_b, uw_b = self._to_bins(u, uc, uw)
+            self._values, self._counts = None, bc + uc_b
+            if weighted:
+                self._weights = bw + uw_b
+            return
+        self._add_exact(merged, u, uc, uw)
+
+    def _distinct(self, scores, labels, weights, weighted: bool, probe: bool):
+        """The batch's distinct counted scores with their counts (3, m) and weights (or None);
+        ``(None, None, None)`` when ``probe`` finds more than the table holds in its first rows."""
+        ss, y, ww = self._accepted(scores, labels, weights)
+        if probe and np.unique(ss[:4 * (self.exact + 1)]).size > self.exact:  # continuous scores show early
+            return None, None, None
+        u, inv = np.unique(ss, return_inverse=True)
+        m = u.size
+        uc = np.bincount(y * m + inv, minlength=3 * m).reshape(3, m)
+        uw = None
+        if weighted:
+            uw = np.bincount(y * m + inv, weights=np.ones(ss.size) if ww is None else ww,
+                             minlength=3 * m).reshape(3, m)
+        return u, uc, uw
+
+    def _add_exact(self, merged, u, uc, uw) -> None:
+        values = self._values
         m = merged.size
         io, iu = np.searchsorted(merged, values), np.searchsorted(merged, u)
         c = np.zeros((3, m), np.int64)
         c[:, io] = self._counts
         c[:, iu] += uc
-        if wsum is not None:
+        if uw is not None:
             nw = np.zeros((3, m))
             nw[:, io] = self._weights
             nw[:, iu] += uw
