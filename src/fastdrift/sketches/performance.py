@@ -337,7 +337,8 @@ class BinaryPerformance(Sketch):
 
     def _fold(self, scores, labels, weights) -> None:
         self._tab = None
-        s, validity, offset, lab, coded, w = self._inputs(scores, labels, weights)
+        batch = self._inputs(scores, labels, weights)
+        s, validity, offset, lab, coded, w = batch
         n = s.shape[0]
         self._room(n)
         if w is not None and self._weights is None:
@@ -366,7 +367,7 @@ class BinaryPerformance(Sketch):
                                     f"({', '.join(f'{REJECT_REASONS[i]}: {int(rejected[i])}' for i in np.flatnonzero(rejected))}); "
                                     f"the first reason is {REJECT_REASONS[first]}; nothing of this batch was counted")
         if small:
-            self._fold_exact_rows(scores, labels, weights, weighted)
+            self._fold_exact_rows(batch, weighted)
             self._sums += sums
             self._rejected += rejected
             return
@@ -377,11 +378,11 @@ class BinaryPerformance(Sketch):
             if weighted:
                 self._weights += wsum
         else:
-            self._fold_exact(counts, wsum, vmin, vmax, scores, labels, weights)
+            self._fold_exact(counts, wsum, vmin, vmax, batch)
         self._sums += sums
         self._rejected += rejected
 
-    def _fold_exact(self, counts, wsum, vmin, vmax, scores, labels, weights) -> None:
+    def _fold_exact(self, counts, wsum, vmin, vmax, batch) -> None:
         """Add a batch (its bins, and each bin's smallest and largest score) to the exact table;
         fold the table into bins once it holds more than ``exact`` distinct scores."""
         occ = np.flatnonzero(counts.any(axis=0))
@@ -393,7 +394,7 @@ class BinaryPerformance(Sketch):
         elif np.union1d(values, vmin[occ] + 0.0).size + int((vmin[occ] < vmax[occ]).sum()) > self.exact:
             u = None  # more distinct scores than the table holds: bins (holding two counts as one more)
         else:  # two scores share a bin: the batch's distinct scores the slow way
-            u, uc, uw = self._distinct(scores, labels, weights, wsum is not None, probe=True)
+            u, uc, uw = self._distinct(batch, wsum is not None, probe=True)
         merged = None if u is None else np.union1d(values, u)
         if merged is None or merged.size > self.exact:
             bc, bw = self._to_bins(values, self._counts, self._weights)
@@ -403,9 +404,9 @@ class BinaryPerformance(Sketch):
             return
         self._add_exact(merged, u, uc, uw)
 
-    def _fold_exact_rows(self, scores, labels, weights, weighted: bool) -> None:
+    def _fold_exact_rows(self, batch, weighted: bool) -> None:
         """Add a (small) batch to the exact table by sorting its scores."""
-        u, uc, uw = self._distinct(scores, labels, weights, weighted, probe=False)
+        u, uc, uw = self._distinct(batch, weighted, probe=False)
         if not u.size:
             return
         merged = np.union1d(self._values, u)
@@ -418,12 +419,13 @@ class BinaryPerformance(Sketch):
             return
         self._add_exact(merged, u, uc, uw)
 
-    def _distinct(self, scores, labels, weights, weighted: bool, probe: bool):
+    def _distinct(self, batch, weighted: bool, probe: bool):
         """The batch's distinct counted scores with their counts (3, m) and weights (or None);
         ``(None, None, None)`` when ``probe`` finds more than the table holds in its first rows."""
-        ss, y, ww = self._accepted(scores, labels, weights)
-        if probe and np.unique(ss[:4 * (self.exact + 1)]).size > self.exact:  # continuous scores show early
-            return None, None, None
+        head = 4 * (self.exact + 1)
+        if probe and batch[0].shape[0] > head and np.unique(self._accepted(batch, head)[0]).size > self.exact:
+            return None, None, None  # continuous scores show early
+        ss, y, ww = self._accepted(batch)
         u, inv = np.unique(ss, return_inverse=True)
         m = u.size
         uc = np.bincount(y * m + inv, minlength=3 * m).reshape(3, m)
@@ -447,9 +449,11 @@ class BinaryPerformance(Sketch):
             self._weights = nw
         self._values, self._counts = merged, c
 
-    def _accepted(self, scores, labels, weights):
-        """The counted rows of a batch, by the kernel's rules: (scores, class, weights or None)."""
-        s, validity, offset, lab, coded, w = self._inputs(scores, labels, weights)
+    def _accepted(self, batch, stop: Optional[int] = None):
+        """The counted rows of a batch (of its first ``stop`` rows), by the kernel's rules:
+        (scores, class, weights or None)."""
+        s, validity, offset, lab, coded, w = batch
+        s, lab, w = s[:stop], None if lab is None else lab[:stop], None if w is None else w[:stop]
         n = s.shape[0]
         keep = ~np.isnan(s)
         if validity is not None:
