@@ -315,3 +315,76 @@ def test_integer_weights_equal_repeated_rows(rows, exact):
         _close(a, b)
     if k.sum() and len(set(y[k > 0])) == 2:
         assert p.roc_auc() == pytest.approx(roc_auc_score(y, s, sample_weight=k), abs=p.roc_auc_bound() + 1e-12)
+
+
+# -- the kernel's bins ------------------------------------------------------------------------------
+
+def _edge_scores(mode, rng):
+    t = np.concatenate([2.0 ** rng.uniform(-75, -1, 5000), [0.0, 5e-324, 2.0 ** -64, np.nextafter(2.0 ** -64, 0),
+                                                            0.25, np.nextafter(0.5, 0), 0.5]])
+    if mode == "probability":
+        return np.concatenate([t, 1.0 - t, [1.0, np.nextafter(1.0, 0)]])
+    big = 2.0 ** rng.uniform(-75, 75, 5000)
+    return np.concatenate([t, -t, big, -big, [2.0 ** 64, -(2.0 ** 64), 1e308, -1e308, -0.0]])
+
+
+@pytest.mark.parametrize("mode", ["probability", "margin"])
+@pytest.mark.parametrize("bins", [1, 8, 128, 1024])
+def test_kernel_bins_match_the_layout(mode, bins):
+    """The C kernel's bin of every score is the layout's (numpy) bin, and inside the bin's range."""
+    from fastdrift.sketches.performance import bin_index, bin_ranges
+    s = _edge_scores(mode, np.random.default_rng(bins))
+    p = BinaryPerformance(scores=mode, bins=bins, exact=0).update(s, np.zeros(s.size, np.int8))
+    assert not p.is_exact
+    ix = bin_index(s, mode == "margin", bins)
+    np.testing.assert_array_equal(p._counts[0], np.bincount(ix, minlength=p.n_bins))
+    lo, hi, _ = bin_ranges(mode == "margin", bins)
+    assert np.all((lo[ix] <= s) & (s <= hi[ix]))
+    assert np.all(np.diff(ix[np.argsort(s, kind="stable")]) >= 0)  # monotone in the score
+
+
+def test_fast_and_per_row_blocks_agree():
+    """Blocks with a bad row take the per-row path: the sums agree with the vectorised blocks."""
+    s, y, _ = _data("logistic", 100_000, seed=9)
+    clean = BinaryPerformance().update(s, y)
+    s2, y2 = s.copy(), y.copy()
+    s2[::1024] = np.nan  # every other block has a bad row
+    mixed = BinaryPerformance().update(np.concatenate([s2, s[::1024]]), np.concatenate([y2, y[::1024]]))
+    assert mixed.rejected["score_nan"] == s[::1024].size
+    for k in ("log_loss", "brier", "positive_rate", "roc_auc"):
+        assert getattr(mixed, k)() == pytest.approx(getattr(clean, k)(), rel=1e-12), k
+
+
+# -- estimated performance without labels (CBPE) ----------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["probability", "margin"])
+def test_estimate_matches_realized_for_a_calibrated_classifier(mode):
+    rng = np.random.default_rng(11)
+    n = 200_000
+    m = rng.normal(-0.5, 1.7, n)
+    prob = _sigmoid(m)
+    y = (rng.random(n) < prob).astype(np.int8)  # calibrated: labels drawn as Bernoulli(score)
+    s = m if mode == "margin" else prob
+    est = BinaryPerformance(scores=mode).update(s).estimate(0.5)  # scores alone, no labels
+    real = BinaryPerformance(scores=mode).update(s, y).metrics(0.5)
+    above = prob >= 0.5
+    for k, var in (("tp", np.sum(prob[above] * (1 - prob[above]))), ("fn", np.sum(prob[~above] * (1 - prob[~above])))):
+        assert abs(est[k] - real[k]) <= 5 * np.sqrt(var), k  # within sampling error
+    assert est["tp"] + est["fp"] == real["tp"] + real["fp"]  # the predictions are the same rows
+    assert abs(est["roc_auc"] - real["roc_auc"]) <= 0.005
+    for k in ("precision", "recall", "f1", "accuracy", "positive_rate"):
+        assert abs(est[k] - real[k]) <= 0.01, k
+    # labelled rows can be estimated too, beside their realized metrics
+    both = BinaryPerformance(scores=mode).update(s, y).estimate(0.5, labelled=True)
+    assert both["roc_auc"] == pytest.approx(est["roc_auc"], rel=1e-12)
+
+
+def test_estimate_miscalibrated_classifier_differs():
+    """The estimate assumes calibration: over-confident scores overstate the AUC."""
+    rng = np.random.default_rng(12)
+    m = rng.normal(0, 1.0, 100_000)
+    y = (rng.random(m.size) < _sigmoid(m)).astype(np.int8)
+    over = BinaryPerformance(scores="margin").update(4 * m)
+    real = BinaryPerformance(scores="margin").update(4 * m, y)
+    assert over.estimate()["roc_auc"] > real.roc_auc() + 0.05
+    assert math.isnan(BinaryPerformance().estimate()["roc_auc"])
