@@ -253,8 +253,9 @@ class LabelStore:
         if t.size and np.isfinite(t).any():
             self.newest = max(self.newest, float(np.nanmax(t)))
         self._expire()
-        while self.live + n + int(self.tc[2]) > self.keys.size // 2 and self.keys.size < self.max_slots:
-            self._rehash(self.keys.size * 2)
+        need = self.live + n + int(self.tc[2])
+        if need > self.keys.size // 2 and self.keys.size < self.max_slots:  # grow once, to the size needed
+            self._rehash(min(self.max_slots, 1 << int(2 * need - 1).bit_length()))
         if self.live + int(self.tc[2]) + n > (self.keys.size * 3) // 4:
             self._rehash(self.keys.size)  # tombstones lengthen probes
         ins, dup, full = _kernels().table_insert(
