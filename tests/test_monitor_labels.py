@@ -437,3 +437,18 @@ def test_settled_label_rules_evaluate_windows_revised_by_late_labels(tmp_path):
         [[(a.rule, a.state) for a in r.alerts] for r in reps]
     with pytest.raises(InvalidInputError, match="settle"):
         Monitor(_reference(), features=["x"], prediction="score", label="y", window=100, labels={"settle": 5.0})
+
+
+def test_label_settings_in_a_config_file_are_checked(tmp_path):
+    from fastdrift.monitor import load_config
+    p = tmp_path / "m.yaml"
+    p.write_text("prediction: score\nlabel: y\nrequest_id: rid\nlabels: {horizon: 3600, sample_rate: 0.25}\n")
+    cfg = load_config(p)
+    assert (cfg.label, cfg.labels.horizon, cfg.labels.sample_rate) == ("y", 3600, 0.25)
+    m = Monitor(_reference(), features=["x"], config=p, rules=[])
+    assert m.ingest.labels is not None and m.ingest.labels.spec.sample_rate == 0.25
+    for bad, key in (("labels: {horizon: 0}", "labels.horizon"), ("labels: {sample_rate: 2}", "labels.sample_rate"),
+                     ("labels: {bogus: 1}", "labels.bogus"), ("labels: {max_predictions: 0}", "labels.max_predictions")):
+        p.write_text(f"prediction: score\nlabel: y\n{bad}\n")
+        with pytest.raises(InvalidInputError, match=key):
+            load_config(p)
