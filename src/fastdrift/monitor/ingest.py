@@ -48,7 +48,7 @@ from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
 from ..schema import schema_changes as changes_of
 from .. import codec
-from ..sketches import ColumnProfile, Profile, profile
+from ..sketches import BinaryPerformance, ColumnProfile, Profile, profile
 from ..sketches.base import MAX_COUNT
 from ..sketches.profile import NUMERIC, column_kind
 from ..sketches.sample import stream_of
@@ -154,7 +154,6 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
 def reference_performance(table: pa.Table, config: MonitorConfig):
     """The reference's performance: the prediction column as the score, the label column as the
     label (rows with a null label left out; bad rows counted by the sketch)."""
-    from ..sketches import BinaryPerformance
     lab = table.column(config.label)
     if not (pat.is_boolean(lab.type) or pat.is_integer(lab.type) or pat.is_floating(lab.type)):
         raise SchemaError(f"label column {config.label!r} must be 0/1 (bool or number), got {lab.type}")
