@@ -30,6 +30,10 @@
 #define RENORM_EVERY 16                     /* factors per lane between renormalisations */
 #define LOG_EPS 2.220446049250313080847e-16 /* 2^-52: log loss clips p to [eps, 1 - eps] */
 #define LN2 0.693147180559945309417232121458
+/* Largest weight counted: 2^62 rows of it (the count cap) times the largest
+ * per-row Brier or clipped log loss stay finite, so the sums of a state
+ * always serialize (a margin's log loss is unbounded and may reach +inf). */
+#define MAX_WEIGHT 18446744073709551616.0 /* 2^64 */
 
 typedef struct perf_acc {
     double s[FD_PERF_N_SUMS];
@@ -105,7 +109,7 @@ static void slow_rows(const double *scores, const uint8_t *validity, int64_t vof
         double w = 1.0;
         if (weights) {
             w = weights[i];
-            if (!(w >= 0.0 && w <= DBL_MAX)) {
+            if (!(w >= 0.0 && w <= MAX_WEIGHT)) {
                 rej[4]++;
                 continue;
             }

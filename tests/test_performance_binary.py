@@ -435,3 +435,12 @@ def test_sliced_arrow_with_nulls_reads_the_validity_at_its_offset():
     assert p.null_count == int((~keep).sum())
     assert p.labelled == q.labelled
     assert p.roc_auc() == q.roc_auc() and p.log_loss() == pytest.approx(q.log_loss(), rel=1e-12)
+
+
+def test_extreme_weights_and_margins_keep_the_state_serializable():
+    p = BinaryPerformance(scores="margin").update(np.array([1e308, -1e308, 2.0, 3.0]), np.array([0, 1, 1, 0]),
+                                                  np.array([1.0, 1.0, 1e300, 2.0 ** 64]))
+    assert p.rejected["weight_invalid"] == 1 and p.labelled == 3
+    assert p.log_loss() == np.inf
+    q = BinaryPerformance.from_bytes(p.to_bytes())
+    assert q == p and q.log_loss() == np.inf
