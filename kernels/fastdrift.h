@@ -277,7 +277,7 @@ int fd_tdigest_sort(double *x, int64_t n, uint64_t *keys, uint64_t *tmp, uint32_
  * Rows not counted go to rejected[FD_PERF_REJ_*] (the first reason that
  * applies): a null score (score_validity: LSB-first bitmap from bit
  * score_offset, or NULL), NaN, out of range (probability outside [0, 1];
- * margin not finite), label not binary, weight negative or not finite.
+ * margin not finite), label not binary, weight negative, NaN or above 2^64.
  * Counted rows: counts[class * n_bins + bin] += 1 (when counts is given:
  * NULL counts only the sums and rejects) and, when wsum is given,
  * wsum[class * n_bins + bin] += weight (1 without weights); when vmin/vmax

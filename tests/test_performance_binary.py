@@ -247,10 +247,18 @@ _rows = st.lists(st.tuples(_score, st.sampled_from([0, 1, 1, 0, 2, -1]), st.samp
 
 
 def _table(p):
-    """Everything but the float sums, which merge up to reassociation."""
+    """Everything but the float sums and weights, which merge up to reassociation."""
     c = p.copy()
     c._sums[:] = 0
+    if c._weights is not None:
+        c._weights = np.where(c._counts > 0, 1.0, 0.0)
     return c.to_bytes()
+
+
+def _weights_close(a, b):
+    assert (a._weights is None) == (b._weights is None)
+    if a._weights is not None:
+        np.testing.assert_allclose(a._weights, b._weights, rtol=1e-12)
 
 
 def _arrays(rows):
@@ -277,8 +285,8 @@ def test_merge_of_any_split_equals_one_update(rows, cut, weighted, bins, exact):
     a = BinaryPerformance(**kw).update(s[:cut], lab[:cut], None if w is None else w[:cut])
     b = BinaryPerformance(**kw).update(s[cut:], lab[cut:], None if w is None else w[cut:])
     merged = a.copy().merge(b)
-    if weighted or w is None:
-        assert _table(merged) == _table(one)
+    assert _table(merged) == _table(one)
+    _weights_close(merged, one)
     assert merged.count == one.count == len(rows) and merged.rejected == one.rejected
     _close(merged.metrics(0.3), one.metrics(0.3))
     # two updates into one sketch are the same as the merge
@@ -388,3 +396,69 @@ def test_estimate_miscalibrated_classifier_differs():
     real = BinaryPerformance(scores="margin").update(4 * m, y)
     assert over.estimate()["roc_auc"] > real.roc_auc() + 0.05
     assert math.isnan(BinaryPerformance().estimate()["roc_auc"])
+
+
+@pytest.mark.parametrize("exact", [0, 50, None])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_merge_of_large_splits_equals_one_update(exact, weighted):
+    """Batches large enough for the kernel's scratch bins (and the exact table's fold into bins)."""
+    rng = np.random.default_rng(13)
+    n = 30_000
+    piles = np.array([0.05, 0.2, 0.5, 0.8])[rng.integers(0, 4, n)]
+    s = np.where(rng.random(n) < 0.997, piles, rng.random(n))  # ~90 distinct beyond the piles
+    s[:3] = [np.nan, 2.0, 0.3000001]
+    y = pa.array((rng.random(n) < s).astype(np.int8), mask=rng.random(n) < 0.05)
+    w = rng.exponential(1.0, n) if weighted else None
+    one = BinaryPerformance(exact=exact).update(s, y, w)
+    for cuts in ([10_000], [2_500, 2_600, 29_000], [29_999]):
+        bounds = [0, *cuts, n]
+        parts = [BinaryPerformance(exact=exact).update(s[a:b], y[a:b], None if w is None else w[a:b])
+                 for a, b in zip(bounds, bounds[1:])]
+        merged = parts[0].copy()
+        for p in parts[1:]:
+            merged.merge(p)
+        assert _table(merged) == _table(one)
+        _weights_close(merged, one)
+        _close(merged.metrics(), one.metrics())
+    assert one.is_exact == (exact is None)
+
+
+def test_sliced_arrow_with_nulls_reads_the_validity_at_its_offset():
+    rng = np.random.default_rng(14)
+    x = rng.random(5000)
+    mask = rng.random(5000) < 0.1
+    arr = pa.array(x, mask=mask).slice(123, 4000)
+    lab = pa.array((rng.random(5000) < 0.5).astype(np.int8)).slice(123, 4000)
+    p = BinaryPerformance(exact=0).update(arr, lab)
+    keep = ~mask[123:4123]
+    q = BinaryPerformance(exact=0).update(x[123:4123][keep], lab.to_numpy()[keep])
+    assert p.null_count == int((~keep).sum())
+    assert p.labelled == q.labelled
+    assert p.roc_auc() == q.roc_auc() and p.log_loss() == pytest.approx(q.log_loss(), rel=1e-12)
+
+
+def test_extreme_weights_and_margins_keep_the_state_serializable():
+    p = BinaryPerformance(scores="margin").update(np.array([1e308, -1e308, 2.0, 3.0]), np.array([0, 1, 1, 0]),
+                                                  np.array([1.0, 1.0, 1e300, 2.0 ** 64]))
+    assert p.rejected["weight_invalid"] == 1 and p.labelled == 3
+    assert p.log_loss() == np.inf
+    q = BinaryPerformance.from_bytes(p.to_bytes())
+    assert q == p and q.log_loss() == np.inf
+
+
+@pytest.mark.parametrize("block", ["vectorised", "per-row"])
+def test_log_loss_of_near_certain_right_answers_keeps_its_digits(block):
+    """Losses of 1e-12 per row (a factor within 2^-17 of 1) are summed, not lost in a product."""
+    rng = np.random.default_rng(15)
+    n = 4096
+    p = np.where(rng.random(n) < 0.5, 1e-12 * rng.random(n), 1 - 1e-6 * rng.random(n))
+    y = (p > 0.5).astype(np.int8)
+    m = np.where(y == 1, 1.0, -1.0) * rng.uniform(20, 60, n)
+    if block == "per-row":  # a bad row in every block sends it down the per-row path
+        p[::500], m[::500] = np.nan, np.nan
+    keep = ~np.isnan(p)
+    pk, mk, yk = p[keep], m[keep], y[keep]
+    exact_p = np.mean(np.where(yk == 1, -np.log(pk), -np.log1p(-pk)))
+    exact_m = np.mean(np.logaddexp(0.0, np.where(yk == 1, -mk, mk)))
+    assert BinaryPerformance().update(p, y).log_loss() == pytest.approx(exact_p, rel=1e-12, abs=0)
+    assert BinaryPerformance(scores="margin").update(m, y).log_loss() == pytest.approx(exact_m, rel=1e-12, abs=0)

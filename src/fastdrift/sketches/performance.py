@@ -60,6 +60,7 @@ _LAYOUT_VERSION = 1
 # sums: labelled weight, positive weight, log loss, Brier, labelled score (as probability),
 # unlabelled weight, unlabelled score (as probability)
 _N_SUMS = N_SUMS
+_MAX_WEIGHT = 2.0 ** 64  # as fd_perf.c: the sums of 2**62 such rows stay finite
 _SMALL_BATCH = 2048  # rows into the exact table sorted in numpy rather than binned by the kernel first
 
 
@@ -464,7 +465,7 @@ class BinaryPerformance(Sketch):
         keep &= (y <= 1) | ((y == 2) & (coded == LABELS_CODED)) if lab is not None else True
         if w is not None:
             with np.errstate(invalid="ignore"):
-                keep &= (w >= 0.0) & np.isfinite(w)
+                keep &= (w >= 0.0) & (w <= _MAX_WEIGHT)
             w = w[keep]
         return s[keep] + 0.0, y[keep], w
 
@@ -638,8 +639,11 @@ class BinaryPerformance(Sketch):
         if (rejected > Sketch.MAX_COUNT).any() or (rejected < 0).any():
             raise CorruptStateError("binary performance payload: rejected counter above the cap")
         count_total(np.concatenate([cnt.ravel(), rejected]), "binary performance payload")
-        if not np.isfinite(sums).all() or (sums < 0).any():
-            raise CorruptStateError("binary performance payload: sums must be finite and >= 0")
+        finite = np.isfinite(sums)
+        finite[2] |= sums[2] == np.inf  # margins' log loss is unbounded: its sum may overflow
+        if not finite.all() or (sums < 0).any():
+            raise CorruptStateError("binary performance payload: sums must be finite (the log loss may be "
+                                    "+inf) and >= 0")
         # the sums and the table describe the same rows
         w = cnt.astype(np.float64) if wts is None else wts
         labelled_w, pos_w, unl_w = w[:2].sum(), w[1].sum(), w[2].sum()
