@@ -38,8 +38,8 @@ from fastdrift import codec
 from fastdrift.errors import CorruptStateError, CountOverflowError, FastDriftError
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
-KINDS = ("histogram", "moments", "categorical", "tdigest", "row_sample", "profile", "fdp", "checkpoint",
-         "alert_state", "spool_reference", "spool_pane")
+KINDS = ("histogram", "moments", "categorical", "tdigest", "binary_performance", "row_sample", "profile", "fdp", "checkpoint",
+         "alert_state", "spool_reference", "spool_pane", "label_store")
 OUTCOMES = ("rejected", "refused", "ok", "use_error", "misbehaved", "crashed", "hung")
 BAD = ("misbehaved", "crashed", "hung")
 _HEADER = struct.Struct("<4sHHHIQ")
@@ -99,6 +99,14 @@ def seeds() -> Dict[str, List[bytes]]:
     td = fastdrift.TDigest(20).update(t.column("x"))
     out["tdigest"] += [td.to_bytes(), fastdrift.TDigest(50).update(np.repeat([1.0, 2.0, 5.0], 40)).to_bytes(),
                        fastdrift.TDigest().to_bytes(), (GOLDEN / "codec_v1_tdigest.bin").read_bytes()]
+    rng = np.random.default_rng(4)
+    sc, lab = rng.random(300), rng.random(300) < 0.4
+    bp = fastdrift.BinaryPerformance
+    out["binary_performance"] += [
+        bp().update(np.round(sc, 1), lab).to_bytes(),  # exact table
+        bp(bins=4, exact=8).update(sc, pa.array(lab, mask=np.arange(300) % 7 == 0), rng.random(300)).to_bytes(),
+        bp(scores="margin", bins=2).update(rng.normal(0, 3, 300), lab).to_bytes(),
+        bp().update(np.array([0.5, np.nan, 2.0]), np.array([1, 0, 3])).to_bytes(), bp().to_bytes()]
     rs = RowSample(["x", "c"], rate=0.5, max_rows=5, seed=3, hash=["c"], salt="s")
     rs.update(t.slice(0, 50).to_batches()[0], rs.keys(0, 50))
     out["row_sample"] += [rs.to_bytes(), RowSample().to_bytes()]
@@ -124,7 +132,28 @@ def seeds() -> Dict[str, List[bytes]]:
     out["alert_state"] += [ev.to_bytes(), AlertEvaluator(_rules()).to_bytes()] + \
         [(GOLDEN / f"alert_state_layout{n}.bin").read_bytes() for n in (1, 2)]
     out["spool_reference"], out["spool_pane"] = _spool_seeds()
+    out["label_store"], labelled = _label_seeds()
+    out["checkpoint"].append(labelled)
     return out
+
+
+_LABELS: dict = {}  # the config the label store seeds were written with
+
+
+def _label_seeds():
+    """Join stores of a monitor with delayed labels (some joined, some late, some waiting), and its
+    checkpoint."""
+    t = _table(400, 6)
+    ref = t.append_column("y", pa.array((np.arange(400) % 3 == 0).astype(np.int64))).select(["x", "score", "y"])
+    m = fastdrift.Monitor(ref, features=["x"], prediction="score", label="y", request_id="rid", event_time="ts",
+                          window={"by": "time", "size": 2}, labels={"horizon": 3.0}, rules=[])
+    empty = m.ingest.label_state()
+    m.update(_table(300, 30))
+    lab = _table(300, 30).select(["rid", "ts"]).append_column("y", pa.array(np.arange(300) % 2))
+    m.update_labels(lab.slice(0, 150))
+    m.update_labels(lab.slice(200, 50).set_column(1, "ts", pa.array(np.full(50, 100.0))))
+    _LABELS["config"] = m.config
+    return [m.ingest.label_state(), empty], m.to_bytes()
 
 
 _SPOOL: dict = {}  # the seed spool's reference and config: what a pane file is decoded against
@@ -177,7 +206,7 @@ def _decode_pane(blob: bytes):
 # -- decoding and use ----------------------------------------------------------------------------------
 
 _SKETCHES = {"histogram": fastdrift.Histogram, "moments": fastdrift.Moments, "categorical": fastdrift.Categorical,
-             "tdigest": fastdrift.TDigest}
+             "tdigest": fastdrift.TDigest, "binary_performance": fastdrift.BinaryPerformance}
 
 
 def decode(kind: str, blob: bytes):
@@ -201,6 +230,11 @@ def decode(kind: str, blob: bytes):
         return read_reference(_OneFile(blob))
     if kind == "spool_pane":
         return _decode_pane(blob)
+    if kind == "label_store":
+        from fastdrift.monitor.labels import LabelStore
+        st = LabelStore(_LABELS["config"])
+        st.load(blob)
+        return st
     raise ValueError(kind)
 
 
@@ -227,6 +261,8 @@ def _empty_like(s):
         return fastdrift.TDigest(s.compression)
     if isinstance(s, fastdrift.Moments):
         return fastdrift.Moments()
+    if isinstance(s, fastdrift.BinaryPerformance):
+        return fastdrift.BinaryPerformance(scores=s.scores, bins=s.bins, exact=s.exact)
     s2 = s.copy()
     s2.rows = []
     return s2
@@ -261,6 +297,16 @@ def _queries(s) -> None:
             check(s.min <= s.mean <= s.max or not np.isfinite(s.mean), "moments: mean outside [min, max]")
             v = s.variance()
             check(v >= 0 or np.isnan(v), f"moments: variance {v}")
+    elif isinstance(s, fastdrift.BinaryPerformance):
+        check(s.labelled + s.unlabelled + sum(s.rejected.values()) == s.count, "binary performance total")
+        m = s.metrics()
+        for k in ("roc_auc", "average_precision", "brier", "ece", "positive_rate", "prediction_rate",
+                  "precision", "recall"):
+            check(np.isnan(m[k]) or -1e-9 <= m[k] <= 1 + 1e-9, f"binary performance {k} = {m[k]}")
+        check(np.isnan(m["log_loss"]) or m["log_loss"] >= 0, f"log loss {m['log_loss']}")
+        if s.labelled and not s.weighted:
+            check(m["tp"] + m["fp"] + m["tn"] + m["fn"] == s.labelled, "confusion counts add up")
+        s.precision_at_k(5), s.recall_at_k(5), s.roc_curve(), s.estimate(), s.roc_auc_bound()
     elif isinstance(s, fastdrift.TDigest):
         q = s.quantile(np.array([0.0, 0.1, 0.5, 0.9, 1.0]))
         if s.n:
@@ -361,8 +407,24 @@ def exercise(kind: str, obj) -> None:
         exercise_monitor(fastdrift.Monitor(ref.profile, config=config, rules=[]))
     elif kind == "spool_pane":
         exercise_pane(obj)
+    elif kind == "label_store":
+        exercise_label_store(obj)
     else:
         exercise_evaluator(obj)
+
+
+def exercise_label_store(st) -> None:
+    from fastdrift.monitor.labels import LabelStore
+    b = st.to_bytes()
+    again = LabelStore(_LABELS["config"])
+    again.load(b)
+    check(again.to_bytes() == b, "label store round trip")
+    check(st.live <= st.spec.max_predictions and st.live == int(((st.flag == 1) | (st.flag == 2)).sum()),
+          "label store live count")
+    ids = pa.array([f"r30-{i}" for i in range(300)])
+    st.join(ids, np.ones(300), np.ones(300, bool), np.full(300, 10.0))
+    check(sum(st.counts[k] for k in ("joined", "unmatched", "late", "duplicate")) -
+          sum(again.counts[k] for k in ("joined", "unmatched", "late", "duplicate")) == 300, "label join counts")
 
 
 def exercise_pane(ws) -> None:

@@ -3,8 +3,9 @@
 from .categorical import Categorical
 from .histogram import Histogram
 from .moments import Moments
+from .performance import BinaryPerformance
 from .tdigest import TDigest
 from .profile import ColumnProfile, Profile
 from .reference import profile
 
-__all__ = ["Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile"]
+__all__ = ["BinaryPerformance", "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile"]
