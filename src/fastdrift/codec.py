@@ -130,6 +130,7 @@ class Kind(enum.IntEnum):
     SPOOL_PANE = 11  #: one process's pane in a spool: header and WindowSketch bytes (monitor.spool)
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16
+    PERF_RUN = 21  #: benchmark timings and their environment (fastdrift.perf.runs, pytest --fastdrift-save)
 
 
 def _as_view(data: object, what: str) -> memoryview:
