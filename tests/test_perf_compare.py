@@ -1,5 +1,6 @@
 """fastdrift perf compare, the pytest plugin and `fastdrift bench --baseline` (docs/perf.md)."""
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -19,7 +20,7 @@ from fastdrift.codec import Kind, decode
 from fastdrift.errors import CorruptStateError
 from fastdrift.perf import compare_runs, format_json, read_run, run_from_timings, write_run
 from fastdrift.perf.runs import EXACT_MAX
-from fastdrift.perf.stats import decide, mann_whitney, sample_stats
+from fastdrift.perf.stats import batch_var, decide, mann_whitney, sample_stats, t_quantile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {"cpu": "X", "cores": 2, "python": "3.11.0", "numpy": "2", "pyarrow": "20",
@@ -99,6 +100,33 @@ def test_verdicts_on_known_shifts():
     assert only_warning.exit_status == 1
     nothing = compare_runs(run_from_timings({"a": base["same"]}), run_from_timings({"a": cur["fast20"]}))
     assert nothing.exit_status == 0
+
+
+def test_a_machine_that_slows_down_during_a_run_is_too_noisy_not_a_regression():
+    # the current run's second half ran on a machine 25% slower (a neighbour started a job):
+    # sampling error alone calls that a regression; the batch-means error sees the drift
+    rng = np.random.default_rng(12)
+    base = _lognormal(rng, 200, sigma=0.03)
+    cur = np.concatenate([_lognormal(rng, 100, sigma=0.03), _lognormal(rng, 100, 1.25, sigma=0.03)])
+    s = sample_stats(np.sort(base), np.sort(cur))  # without the rounds' order
+    assert decide([s.median_cur / s.median_base], [s.se_log_median], [s.p_value], 0.05)["verdict"][0] == "regressed"
+    row = compare_runs(run_from_timings({"a": base}), run_from_timings({"a": cur})).rows[0]
+    assert row.verdict == "too noisy to tell" and row.median_ratio_lo < 1
+    # the same rounds steady (shuffled in time): the order-statistic error decides, as before
+    steady = compare_runs(run_from_timings({"a": base}), run_from_timings({"a": rng.permutation(cur)})).rows[0]
+    assert steady.verdict == "regressed"
+
+
+def test_batch_means_match_the_order_statistic_error_on_a_steady_machine():
+    rng = np.random.default_rng(13)
+    ratios = []
+    for _ in range(200):
+        x = _lognormal(rng, 400, sigma=0.1)
+        one_side = sample_stats(np.sort(x), np.sort(x)).se_log_median / math.sqrt(2)
+        ratios.append(math.sqrt(batch_var(x)) / one_side)
+    assert 0.8 < np.mean(ratios) < 1.25
+    assert t_quantile(0.995, 14) == pytest.approx(sps.t.ppf(0.995, 14), rel=2e-3)
+    assert t_quantile(0.995, 6) == pytest.approx(sps.t.ppf(0.995, 6), rel=1e-2)
 
 
 def _pytest_benchmark_json(path, benches, data=True, machine="cpu A"):

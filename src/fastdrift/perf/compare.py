@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .runs import Bench, Run
-from .stats import ALPHA, decide, sample_stats, summary_stats, z_two_sided
+from .stats import ALPHA, combined_se, decide, sample_stats, summary_stats, z_two_sided
 
 __all__ = ["PerfRow", "PerfComparison", "compare_runs", "parse_threshold", "format_table", "format_json",
            "format_html", "ENV_KEYS"]
@@ -138,7 +138,7 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
     def one(item):
         _, b, c = item
         if b.values is not None and c.values is not None:
-            return sample_stats(b.values, c.values)
+            return sample_stats(b.values, c.values, b.batch_var, c.batch_var)
         summ = [x.summary if x.summary is not None else _summary_of(x.values) for x in (b, c)]
         return summary_stats(*summ)
 
@@ -151,7 +151,7 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
     rows = []
     if pairs:
         ratio = np.array([s.median_cur / s.median_base for s in stats])
-        d = decide(ratio, [s.se_log_median for s in stats], [s.p_value for s in stats], max_regression, alpha,
+        d = decide(ratio, [combined_se(s, alpha) for s in stats], [s.p_value for s in stats], max_regression, alpha,
                    p_min=[s.p_min for s in stats])
         for i, ((name, b, c), s) in enumerate(zip(pairs, stats)):
             p99 = s.p99_cur / s.p99_base

@@ -3,8 +3,9 @@ tables; writing run files; the environment a run was measured on.
 
 A *run file* (``--fastdrift-save``) is one :mod:`fastdrift.codec` envelope of kind
 :attr:`~fastdrift.codec.Kind.PERF_RUN`: the environment as JSON, then per benchmark its name,
-unit, values per call, and its timings -- exact (sorted float64) up to :data:`EXACT_MAX`
-rounds, a t-digest above.  A digest is read back as ``min(n, DIGEST_POINTS)`` values at evenly
+unit, values per call, batch-means variance (:func:`fastdrift.perf.stats.batch_var`) and its
+timings -- exact (float64, in the order the rounds ran) up to :data:`EXACT_MAX` rounds, a
+t-digest above.  A digest is read back as ``min(n, DIGEST_POINTS)`` values at evenly
 spaced quantiles, which the statistics treat as rounds.
 
 Every benchmark that cannot be compared as it stands (missing rounds, non-positive or
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..codec import MAGIC, Kind, Reader, Writer, decode, encode
 from ..errors import CorruptStateError, InvalidInputError
+from .stats import batch_var
 
 __all__ = ["Bench", "Run", "read_run", "write_run", "run_from_timings", "environment", "EXACT_MAX",
            "DIGEST_POINTS", "MIN_ROUNDS"]
@@ -50,6 +52,7 @@ class Bench:
     unit: str = "s"  #: "s" for times, else the rate unit the values were given in (``ops/s``)
     per_call: Optional[float] = None  #: values processed per call (``extra_info["n"]``)
     problem: str = ""  #: why it cannot be compared ("" when it can)
+    batch_var: float = math.nan  #: batch-means variance of the log-median (stats.batch_var); nan unknown
 
 
 @dataclass
@@ -102,7 +105,7 @@ def _checked(name: str, values, rounds: Optional[int] = None) -> Bench:
                                    f"resolution, or not a time)")
     if x.size < MIN_ROUNDS:
         return Bench(name, problem=f"{x.size} rounds: at least {MIN_ROUNDS} needed")
-    return Bench(name, values=np.sort(x))
+    return Bench(name, values=np.sort(x), batch_var=batch_var(x))
 
 
 def run_from_timings(timings: Dict[str, object], env: Optional[dict] = None, path: str = "<memory>",
@@ -215,8 +218,9 @@ def _run_file(path: str, blob: bytes) -> Run:
                                 f"{_PAYLOAD_LAYOUT}); upgrade fastdrift")
     env = r.json("environment")
     run = Run(path, "fastdrift run", env if isinstance(env, dict) else {})
-    for _ in range(r.count("benchmarks", min_item_size=33)):
-        name, unit, per_call, how = r.string("name"), r.string("unit"), r.f64("per call"), r.u8("storage")
+    for _ in range(r.count("benchmarks", min_item_size=41)):
+        name, unit, per_call = r.string("name"), r.string("unit"), r.f64("per call")
+        bvar, how = r.f64("batch variance"), r.u8("storage")
         if how == 0:
             b = _checked(name, r.f64_array("timings"))
         elif how == 1:
@@ -231,6 +235,8 @@ def _run_file(path: str, blob: bytes) -> Run:
         else:
             raise CorruptStateError(f"{path}: benchmark {name!r}: storage {how} unknown")
         b.unit, b.per_call = unit, (per_call if per_call > 0 else None)
+        if b.values is not None and how == 1:  # a digest's expansion has no round order: the stored value
+            b.batch_var = bvar if bvar >= 0 else math.nan
         run.benchmarks[name] = b
     r.done()
     return run
@@ -238,16 +244,18 @@ def _run_file(path: str, blob: bytes) -> Run:
 
 def write_run(path: str, timings: Dict[str, object], env: dict,
               per_call: Optional[Dict[str, float]] = None) -> None:
-    """Write a run file: each benchmark's timings (seconds) exact up to EXACT_MAX rounds, a
-    t-digest (compression 200) above, and the environment."""
+    """Write a run file: each benchmark's timings (seconds, in the order the rounds ran) exact up
+    to EXACT_MAX rounds, a t-digest (compression 200) and the batch-means variance above, and
+    the environment."""
     from ..sketches import TDigest
     w = Writer().u8(_PAYLOAD_LAYOUT).json(env)
     w.u64(len(timings))
     for name, x in timings.items():
         x = np.asarray(x, dtype=np.float64).ravel()
         w.string(name).string("s").f64(float((per_call or {}).get(name) or 0.0))
+        w.f64(batch_var(x) if x.size and np.all(x > 0) else math.nan)
         if x.size <= EXACT_MAX:
-            w.u8(0).f64_array(np.sort(x))
+            w.u8(0).f64_array(x)  # in the order the rounds ran
         else:
             w.u8(1).blob(TDigest(200).update(x).to_bytes())
     blob = encode(Kind.PERF_RUN, b"", w.getvalue())

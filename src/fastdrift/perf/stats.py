@@ -10,6 +10,11 @@ of ``n`` sorted values is estimated from the two order statistics ``n p -/+ 1.96
 interval of a ratio combines the two sides' standard errors (independent samples).  A p99
 interval needs those order statistics inside the sample: about 400 rounds or more.
 
+A shared machine's speed drifts while a run is measured; sampling error alone would call that
+drift a shift.  So the error of a median also comes from *batch means*: a run's rounds, in the
+order they ran, are cut into consecutive chunks, and the spread of the chunks' medians bounds
+the error from below (:func:`batch_var`, :func:`combined_se`).
+
 The rank test is Mann-Whitney's U with the normal approximation, tie and continuity
 corrections, two-sided (``scipy.stats.mannwhitneyu(cur, base, method="asymptotic")``).  Ranks
 come from one linear merge: the two sorted samples become ``uint64`` keys (the bit pattern of
@@ -24,7 +29,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["SampleStats", "sample_stats", "summary_stats", "quantile", "mann_whitney", "decide",
+__all__ = ["SampleStats", "sample_stats", "summary_stats", "quantile", "mann_whitney", "decide", "batch_var",
+           "combined_se", "t_quantile", "BATCHES",
            "z_two_sided", "Z95", "ALPHA", "POWER"]
 
 Z95 = NormalDist().inv_cdf(0.975)
@@ -107,6 +113,42 @@ def mann_whitney(bs: np.ndarray, cs: np.ndarray):
     return u, min(1.0, 2 * _sf(z)), u / (n * m)
 
 
+#: consecutive chunks a run's rounds are cut into for the batch-means error (time order)
+BATCHES = 8
+
+
+def batch_var(x_in_time_order) -> float:
+    """Batch-means variance of a run's log-median: the rounds, in the order they ran, cut into
+    up to :data:`BATCHES` consecutive chunks of at least 3; the variance of the chunks'
+    log-medians over their number.  When the machine is steady it matches the order-statistic
+    error; when its speed drifts during the run it grows with the drift.  nan below 4 chunks.
+    """
+    x = np.asarray(x_in_time_order, dtype=np.float64)
+    k = min(BATCHES, x.size // 3)
+    if k < 4:
+        return math.nan
+    lm = np.log([np.median(c) for c in np.array_split(x, k)])
+    return float(lm.var(ddof=1) / k)
+
+
+def t_quantile(p: float, dof: float) -> float:
+    """Student t quantile from the normal one (Cornish-Fisher, Abramowitz & Stegun 26.7.5;
+    within 0.2% for 6 or more degrees of freedom)."""
+    z = NormalDist().inv_cdf(p)
+    v = float(dof)
+    return (z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2)
+            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * v ** 3))
+
+
+def combined_se(stats: "SampleStats", alpha: float = ALPHA) -> float:
+    """The standard error the decision uses: the larger of the order-statistic error and the
+    batch-means error scaled to the same confidence (its t quantile over the normal one)."""
+    if not math.isfinite(stats.batch_var) or stats.batch_dof < 1:
+        return stats.se_log_median
+    scale = t_quantile(1 - alpha / 2, stats.batch_dof) / z_two_sided(alpha)
+    return max(stats.se_log_median, scale * math.sqrt(stats.batch_var))
+
+
 @dataclass(frozen=True)
 class SampleStats:
     """What the decision needs of one benchmark's two samples (times in seconds)."""
@@ -123,15 +165,20 @@ class SampleStats:
     p_slower: float  #: P(a current round is slower than a baseline round); nan from summaries
     basis: str  #: "rounds" or "summary"
     p_min: float  #: the smallest p-value these sample sizes can give (a complete separation)
+    batch_var: float = math.nan  #: batch-means variance of log(median ratio), both sides; nan unknown
+    batch_dof: int = 0  #: its degrees of freedom
 
 
-def sample_stats(bs: np.ndarray, cs: np.ndarray) -> SampleStats:
-    """Statistics of two sorted samples of positive finite timings (at least 3 each)."""
+def sample_stats(bs: np.ndarray, cs: np.ndarray, batch_base: float = math.nan,
+                 batch_cur: float = math.nan) -> SampleStats:
+    """Statistics of two sorted samples of positive finite timings (at least 3 each), with
+    each side's :func:`batch_var` when the rounds' order is known."""
     se_med = math.hypot(_log_quantile_se(bs, 0.5), _log_quantile_se(cs, 0.5))
     se_p99 = math.hypot(_log_quantile_se(bs, 0.99), _log_quantile_se(cs, 0.99))
     _, p, ps = mann_whitney(bs, cs)
     return SampleStats(bs.size, cs.size, quantile(bs, 0.5), quantile(cs, 0.5), quantile(bs, 0.99),
-                       quantile(cs, 0.99), se_med, se_p99, p, ps, "rounds", _p_min(bs.size, cs.size))
+                       quantile(cs, 0.99), se_med, se_p99, p, ps, "rounds", _p_min(bs.size, cs.size),
+                       batch_base + batch_cur, 2 * BATCHES - 2 if math.isfinite(batch_base + batch_cur) else 0)
 
 
 def _p_min(n: int, m: int) -> float:
