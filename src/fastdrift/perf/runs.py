@@ -96,16 +96,16 @@ def _checked(name: str, values, rounds: Optional[int] = None) -> Bench:
     x = np.asarray(values, dtype=np.float64).ravel()
     if rounds is not None and x.size < rounds:
         return Bench(name, problem=f"missing rounds: {x.size} timings saved of the {rounds} rounds it ran")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        return Bench(name, problem=f"{int(bad.sum())} non-finite timings (nan/inf)")
-    nonpos = x <= 0
-    if nonpos.any():
-        return Bench(name, problem=f"{int(nonpos.sum())} zero or negative timings (a clock below its "
+    xs = np.sort(x)  # nan sorts last: the two ends tell whether anything is wrong
+    if xs.size and not (xs[0] > 0 and np.isfinite(xs[-1])):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            return Bench(name, problem=f"{int(bad.sum())} non-finite timings (nan/inf)")
+        return Bench(name, problem=f"{int((x <= 0).sum())} zero or negative timings (a clock below its "
                                    f"resolution, or not a time)")
     if x.size < MIN_ROUNDS:
         return Bench(name, problem=f"{x.size} rounds: at least {MIN_ROUNDS} needed")
-    return Bench(name, values=np.sort(x), batch_var=batch_var(x))
+    return Bench(name, values=xs, batch_var=batch_var(x))
 
 
 def run_from_timings(timings: Dict[str, object], env: Optional[dict] = None, path: str = "<memory>",
@@ -167,7 +167,8 @@ def _table(path: str) -> Run:
             t = csv.read_csv(path)
         else:
             import pyarrow.parquet as pq
-            t = pq.read_table(path)
+            cols = set(pq.read_schema(path).names)  # names and units read dictionary-encoded: no hashing
+            t = pq.read_table(path, read_dictionary=[c for c in ("benchmark", "unit") if c in cols])
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInputError(f"{path}: {exc}") from None
     for col in ("benchmark", "value"):
@@ -178,22 +179,33 @@ def _table(path: str) -> Run:
     run = Run(path, "table")
     if t.num_rows == 0:
         return run
-    names = pc.dictionary_encode(pc.cast(t["benchmark"], pa.string())).combine_chunks()
+    t = t.unify_dictionaries()
+
+    def encoded(col):
+        if not pa.types.is_dictionary(col.type):
+            col = pc.dictionary_encode(pc.cast(col, pa.string()))
+        return col.combine_chunks()
+    names = encoded(t["benchmark"])
     codes = names.indices.to_numpy(zero_copy_only=False)
     values = pc.cast(t["value"], pa.float64()).to_numpy(zero_copy_only=False)  # nulls -> nan
-    order = np.argsort(codes, kind="stable")
+    order = np.argsort(codes, kind="stable")  # rows of one benchmark together, in file order
     bounds = np.searchsorted(codes[order], np.arange(len(names.dictionary) + 1))
-    units = t["unit"].to_pylist() if "unit" in t.column_names else None
+    if "unit" in t.column_names:
+        u = encoded(t["unit"])
+        unit_names = [str(v).strip() for v in u.dictionary.to_pylist()]
+        ucodes = u.indices.fill_null(-1).to_numpy(zero_copy_only=False)[order]
     for k, name in enumerate(names.dictionary.to_pylist()):
         rows = order[bounds[k]:bounds[k + 1]]
         name = "<null>" if name is None else name
         unit = "s"
-        if units is not None:
-            us = {units[i] for i in rows}
-            if len(us) != 1:
-                run.benchmarks[name] = Bench(name, problem=f"several units {sorted(map(str, us))}")
+        if "unit" in t.column_names:
+            ub = ucodes[bounds[k]:bounds[k + 1]]
+            if ub.min() != ub.max() or ub[0] < 0:
+                uc = np.unique(ub)
+                us = sorted(unit_names[i] if i >= 0 else "<null>" for i in uc)
+                run.benchmarks[name] = Bench(name, problem=f"several units {us}" if uc.size > 1 else "no unit")
                 continue
-            unit = str(us.pop()).strip()
+            unit = unit_names[ub[0]]
         x = values[rows]
         if unit in _TIME_UNITS:
             b = _checked(name, x * _TIME_UNITS[unit])
