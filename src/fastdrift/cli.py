@@ -1,11 +1,12 @@
-"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``, ``rules``, ``aggregate``.
+"""The ``fastdrift`` command: ``profile``, ``compare``, ``demo``, ``bench``, ``perf``, ``rules``, ``aggregate``.
 
 Exit status (``compare`` is a deployment gate, so 1 and 2 mean alerts, never errors):
 
 ====  ==========================================================================
 0     ran; nothing fired (``compare``), or the command succeeded
-1     ``compare``: a warning alert fired (no critical one)
-2     ``compare``: a critical alert fired
+1     ``compare``: a warning alert fired (no critical one); ``perf compare``, ``bench --baseline``:
+      a warning-level regression
+2     ``compare``: a critical alert fired; ``perf compare``, ``bench --baseline``: a critical regression
 3     an unexpected error (a bug: rerun with ``--debug`` for the traceback)
 4     unusable input: no such file, unknown format, undecodable file, no column that can be
       counted, bad config/rules
@@ -348,9 +349,35 @@ def _cmd_bench(args) -> int:
         raise InvalidInputError(
             f"{run}: not found; `fastdrift bench` runs the benchmarks of a source checkout "
             "(the installed package does not ship bench/): cd into the checkout or pass --path")
-    rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root)
-    # 1 and 2 mean alerts elsewhere in this command; a failed benchmark run is an error.
-    return 0 if rc == 0 else EXIT_ERROR
+    if args.baseline is None:
+        rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root)
+        # 1 and 2 mean alerts elsewhere in this command; a failed benchmark run is an error.
+        return 0 if rc == 0 else EXIT_ERROR
+    from .perf import compare_runs, format_table, parse_threshold, read_run
+    base = read_run(args.baseline)  # an unreadable baseline fails before the benchmarks run
+    with tempfile.TemporaryDirectory(prefix="fastdrift-bench-") as tmp:
+        out = os.path.join(tmp, "results.json")  # pytest-benchmark JSON: every round's timing
+        rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root,
+                             env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
+        if rc != 0:
+            return EXIT_ERROR
+        c = compare_runs(base, read_run(out), parse_threshold(args.max_regression))
+    moved = [r for r in c.rows if r.verdict in ("regressed", "improved")]
+    print()
+    print(format_table(c))
+    print(f"moved: {', '.join(f'{r.benchmark} ({r.verdict}, x{r.median_ratio:.3f})' for r in moved) or 'none'}")
+    return c.exit_status
+
+
+def _cmd_perf_compare(args) -> int:
+    from .perf import compare_runs, format_html, format_json, format_table, parse_threshold, read_run
+    c = compare_runs(read_run(args.baseline), read_run(args.current), parse_threshold(args.max_regression))
+    text = {"table": format_table, "json": format_json, "html": format_html}[args.format](c)
+    if args.output:
+        _write_text(args.output, text if text.endswith("\n") else text + "\n")
+    else:
+        print(text)
+    return c.exit_status
 
 
 def _cmd_rules(args) -> int:
@@ -462,8 +489,24 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run bench/run.py of a source checkout and print the throughput table",
                        description="Other arguments (e.g. -k histogram) are passed to bench/run.py (pytest).")
     p.add_argument("--path", help="source checkout (default: the current directory)")
+    p.add_argument("--baseline", metavar="FILE", help="compare this run with a saved one (any `perf compare` "
+                                                      "input); exit 0 nothing regressed, 1 warning, 2 critical")
+    p.add_argument("--max-regression", default="5%", help="with --baseline: the slowdown allowed (default 5%%)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("perf", help="benchmark regression gates (perf compare BASELINE CURRENT)")
+    perf = p.add_subparsers(dest="perf_command", required=True, parser_class=_Parser)
+    p = perf.add_parser("compare", help="did each benchmark get slower than its baseline, beyond noise? "
+                                        "exit 0 nothing regressed, 1 warning, 2 critical")
+    p.add_argument("baseline", metavar="BASELINE", help="pytest-benchmark JSON, fastdrift run file "
+                                                        "(--fastdrift-save), or Parquet/CSV of benchmark, value[, unit]")
+    p.add_argument("current", metavar="CURRENT", help="the same kinds of file")
+    p.add_argument("--max-regression", default="5%", help="the slowdown allowed (default 5%%)")
+    p.add_argument("--format", choices=("table", "json", "html"), default="table")
+    p.add_argument("-o", "--output", help="write the report here instead of stdout")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_perf_compare)
 
     p = sub.add_parser("rules", help="write Prometheus recording/alerting rules and a Grafana dashboard "
                                      "over the exported counters (fleet PSI, latency quantiles, errors)")

@@ -133,6 +133,7 @@ class Kind(enum.IntEnum):
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16
     SEQUENTIAL_TEST = 20  #: an always-valid sequential test's parameters and state (metrics.sequential)
+    PERF_RUN = 21  #: benchmark timings and their environment (fastdrift.perf.runs, pytest --fastdrift-save)
 
 
 def _as_view(data: object, what: str) -> memoryview:

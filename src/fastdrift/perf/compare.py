@@ -1,0 +1,281 @@
+"""Comparing two benchmark runs: one row per benchmark with a verdict, the problems that kept
+benchmarks out, the environment differences, and the exit status; table, JSON and HTML output.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from .runs import Bench, Run
+from .stats import ALPHA, combined_se, decide, sample_stats, summary_stats, z_two_sided
+
+__all__ = ["PerfRow", "PerfComparison", "compare_runs", "parse_threshold", "format_table", "format_json",
+           "format_html", "ENV_KEYS"]
+
+#: environment entries that must match for timings to be comparable as they stand
+ENV_KEYS = ("cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build")
+_WEAK = ("from summary statistics only (no per-round timings; save with --benchmark-save-data or "
+         "--benchmark-json): normal approximation, no rank test, no p99 — a weaker verdict")
+
+
+@dataclass(frozen=True)
+class PerfRow:
+    """One benchmark compared (times in seconds; ratios are current / baseline)."""
+
+    benchmark: str
+    verdict: str  #: regressed, improved, unchanged, too noisy to tell
+    severity: str  #: critical or warning when regressed, else ""
+    basis: str  #: "rounds" (every round) or "summary" (weaker)
+    rounds_base: int
+    rounds_cur: int
+    median_base: float
+    median_cur: float
+    median_ratio: float
+    median_ratio_lo: float
+    median_ratio_hi: float
+    p99_ratio: float
+    p99_ratio_lo: float
+    p99_ratio_hi: float
+    p_value: float
+    p_slower: float
+    throughput_ratio: float  #: current throughput / baseline (values per call when known)
+    min_detectable: float  #: the slowdown (fraction) the data detects with 80% power
+    note: str = ""
+
+
+@dataclass
+class PerfComparison:
+    """Every benchmark of two runs: compared rows, problems, environment differences."""
+
+    baseline: str
+    current: str
+    max_regression: float
+    alpha: float
+    rows: List[PerfRow]
+    problems: List[dict] = field(default_factory=list)  #: benchmark, side, problem
+    env_differences: List[str] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        """0 nothing regressed, 1 a warning-level regression, 2 a critical one."""
+        sev = {r.severity for r in self.rows}
+        return 2 if "critical" in sev else 1 if "warning" in sev else 0
+
+    @property
+    def regressed(self) -> List[PerfRow]:
+        return [r for r in self.rows if r.verdict == "regressed"]
+
+
+def parse_threshold(text) -> float:
+    """``"5%"``, ``"0.05"`` or ``0.05`` -> 0.05."""
+    s = str(text).strip()
+    try:
+        v = float(s[:-1]) / 100 if s.endswith("%") else float(s)
+    except ValueError:
+        raise InvalidInputError(f"--max-regression {text!r}: expected a percentage like 5% or a fraction "
+                                f"like 0.05") from None
+    if not (0 < v < 10) or not math.isfinite(v):
+        raise InvalidInputError(f"--max-regression {text!r}: must be above 0% and below 1000%")
+    return v
+
+
+def _env_differences(a: dict, b: dict) -> List[str]:
+    out = []
+    for k in ENV_KEYS:
+        if k in a and k in b and a[k] != b[k]:
+            out.append(f"{k}: {a[k]!r} (baseline) vs {b[k]!r} (current)")
+    return out
+
+
+def _pair_problem(b: Bench, c: Bench) -> str:
+    if b.unit != c.unit:
+        return f"units differ: {b.unit} (baseline) vs {c.unit} (current)"
+    return ""
+
+
+def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float = ALPHA,
+                 threads: Optional[int] = None) -> PerfComparison:
+    """Compare every benchmark present in both runs.
+
+    Parameters
+    ----------
+    base, cur : Run
+        The baseline and the current run (:func:`fastdrift.perf.runs.read_run`).
+    max_regression : float
+        The slowdown allowed (0.05: 5%), see :func:`fastdrift.perf.stats.decide`.
+    alpha : float
+        Significance level of the rank test and of the intervals' ``1 - alpha`` confidence.
+    threads : int, optional
+        Threads for the per-benchmark statistics (default: the cores, at most 4).
+    """
+    problems = []
+    pairs = []
+    for name in list(base.benchmarks) + [n for n in cur.benchmarks if n not in base.benchmarks]:
+        b, c = base.benchmarks.get(name), cur.benchmarks.get(name)
+        if b is None or c is None:
+            one_side = c if b is None else b
+            problems.append({"benchmark": name, "side": "current" if b is None else "baseline",
+                             "problem": ("only in the current run" if b is None else "only in the baseline")
+                             + (f" (and {one_side.problem})" if one_side.problem else "")})
+            continue
+        bad = [(side, x.problem) for side, x in (("baseline", b), ("current", c)) if x.problem]
+        pair = _pair_problem(b, c)
+        if pair:
+            bad.append(("both", pair))
+        for side, why in bad:
+            problems.append({"benchmark": name, "side": side, "problem": why})
+        if not bad:
+            pairs.append((name, b, c))
+
+    def one(item):
+        _, b, c = item
+        if b.values is not None and c.values is not None:
+            return sample_stats(b.values, c.values, b.batch_var, c.batch_var)
+        summ = [x.summary if x.summary is not None else _summary_of(x.values) for x in (b, c)]
+        return summary_stats(*summ)
+
+    n_threads = threads or min(4, os.cpu_count() or 1)
+    if n_threads > 1 and len(pairs) > 8:
+        with ThreadPoolExecutor(n_threads) as ex:
+            stats = list(ex.map(one, pairs, chunksize=max(1, len(pairs) // (4 * n_threads))))
+    else:
+        stats = [one(p) for p in pairs]
+    rows = []
+    if pairs:
+        ratio = np.array([s.median_cur / s.median_base for s in stats])
+        d = decide(ratio, [combined_se(s, alpha) for s in stats], [s.p_value for s in stats], max_regression, alpha,
+                   p_min=[s.p_min for s in stats])
+        for i, ((name, b, c), s) in enumerate(zip(pairs, stats)):
+            p99 = s.p99_cur / s.p99_base
+            half = z_two_sided(alpha) * s.se_log_p99
+            tput = s.median_base / s.median_cur
+            note = []
+            if b.per_call and c.per_call and b.per_call != c.per_call:
+                tput *= c.per_call / b.per_call
+                note.append(f"values per call differ: {b.per_call:g} vs {c.per_call:g}")
+            if s.basis == "summary":
+                note.append(_WEAK)
+            if d["verdict"][i] == "unchanged" and s.p_value < alpha:
+                note.append(f"a significant shift of {ratio[i] - 1:+.1%}, within the allowed "
+                            f"{max_regression:.0%}")
+            if d["verdict"][i] == "too noisy to tell":
+                note.append(f"could miss a slowdown of up to {d['mde'][i]:.0%}; more rounds narrow it"
+                            if np.isfinite(d["mde"][i]) else
+                            f"{s.n_base} and {s.n_cur} rounds cannot reach significance at alpha {alpha:g}")
+            rows.append(PerfRow(name, str(d["verdict"][i]), str(d["severity"][i]), s.basis, s.n_base, s.n_cur,
+                                s.median_base, s.median_cur, float(ratio[i]), float(d["lo"][i]),
+                                float(d["hi"][i]), p99, p99 * math.exp(-half), p99 * math.exp(half),
+                                s.p_value, s.p_slower, tput, float(d["mde"][i]), "; ".join(note)))
+    return PerfComparison(base.path, cur.path, max_regression, alpha, rows, problems,
+                          _env_differences(base.env, cur.env))
+
+
+def _summary_of(xs: np.ndarray) -> dict:
+    q1, med, q3 = np.quantile(xs, [0.25, 0.5, 0.75])
+    return {"median": float(med), "iqr": float(q3 - q1), "rounds": int(xs.size)}
+
+
+def _t(x: float) -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    for unit, f in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if x >= f:
+            return f"{x / f:.3g}{unit}"
+    return f"{x * 1e9:.3g}ns"
+
+
+def _ci(v: float, lo: float, hi: float) -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:.3f} [n/a]"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+_ORDER = {"regressed": 0, "too noisy to tell": 1, "improved": 2, "unchanged": 3}
+
+
+def _sorted(rows):
+    return sorted(rows, key=lambda r: (_ORDER[r.verdict], r.severity != "critical", -r.median_ratio))
+
+
+def format_table(c: PerfComparison) -> str:
+    """The comparison as text: environment flags, one line per benchmark (worst first), the
+    benchmarks not compared and why, and a summary line."""
+    out = [f"baseline {c.baseline}  vs  current {c.current}  (max regression {c.max_regression:.0%}, "
+           f"alpha {c.alpha:g}, intervals {1 - c.alpha:.0%})"]
+    if c.env_differences:
+        out.append("ENVIRONMENTS DIFFER -- the timings may not be comparable:")
+        out += [f"  {d}" for d in c.env_differences]
+    w = max([len("benchmark")] + [len(r.benchmark) for r in c.rows])
+    w = min(w, 60)
+    head = (f"{'benchmark':<{w}}  {'verdict':<26} {'median base':>11} {'median cur':>11} "
+            f"{'median ratio [CI]':>24} {'p99 ratio [CI]':>24} {'p':>8} {'tput':>6} {'MDE':>6}")
+    out += ["", head, "-" * len(head)]
+    for r in _sorted(c.rows):
+        v = r.verdict + (f" ({r.severity})" if r.severity else "") + (" *" if r.basis == "summary" else "")
+        out.append(f"{r.benchmark[:w]:<{w}}  {v:<26} {_t(r.median_base):>11} {_t(r.median_cur):>11} "
+                   f"{_ci(r.median_ratio, r.median_ratio_lo, r.median_ratio_hi):>24} "
+                   f"{_ci(r.p99_ratio, r.p99_ratio_lo, r.p99_ratio_hi):>24} {r.p_value:>8.2g} "
+                   f"{r.throughput_ratio:>6.3f} {r.min_detectable:>6.1%}")
+        if r.note:
+            out.append(f"{'':<{w}}    {r.note}")
+    if any(r.basis == "summary" for r in c.rows):
+        out.append(f"* {_WEAK}")
+    if c.problems:
+        out += ["", "Not compared:"]
+        out += [f"  {p['benchmark']}: {p['side']}: {p['problem']}" for p in c.problems]
+    counts = {}
+    for r in c.rows:
+        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    summ = ", ".join(f"{counts[k]} {k}" for k in _ORDER if k in counts) or "nothing compared"
+    out += ["", f"{len(c.rows)} compared: {summ}; {len(c.problems)} not compared; exit {c.exit_status}"]
+    return "\n".join(out)
+
+
+def _jsonable(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def format_json(c: PerfComparison) -> str:
+    """One JSON document (non-finite numbers as null)."""
+    doc = {"fastdrift": "perf compare", "baseline": c.baseline, "current": c.current,
+           "max_regression": c.max_regression, "alpha": c.alpha, "exit_status": c.exit_status,
+           "environment_differences": c.env_differences,
+           "benchmarks": [{k: _jsonable(v) for k, v in asdict(r).items()} for r in _sorted(c.rows)],
+           "not_compared": c.problems}
+    return json.dumps(doc, indent=2, allow_nan=False)
+
+
+def format_html(c: PerfComparison) -> str:
+    """A self-contained HTML page of the table."""
+    e = html.escape
+    colour = {"regressed": "#f8d0d0", "improved": "#d0f0d0", "too noisy to tell": "#f4ecc8", "unchanged": "#fff"}
+    rows = "".join(
+        f"<tr style='background:{colour[r.verdict]}'><td>{e(r.benchmark)}</td><td>{e(r.verdict)}"
+        f"{' (' + r.severity + ')' if r.severity else ''}</td><td>{_t(r.median_base)}</td><td>{_t(r.median_cur)}</td>"
+        f"<td>{_ci(r.median_ratio, r.median_ratio_lo, r.median_ratio_hi)}</td>"
+        f"<td>{_ci(r.p99_ratio, r.p99_ratio_lo, r.p99_ratio_hi)}</td><td>{r.p_value:.2g}</td>"
+        f"<td>{r.throughput_ratio:.3f}</td><td>{r.min_detectable:.1%}</td><td>{e(r.note)}</td></tr>"
+        for r in _sorted(c.rows))
+    probs = "".join(f"<li>{e(p['benchmark'])}: {e(p['side'])}: {e(p['problem'])}</li>" for p in c.problems)
+    env = "".join(f"<li>{e(d)}</li>" for d in c.env_differences)
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>fastdrift perf compare</title>"
+            "<style>body{font-family:sans-serif}td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>"
+            f"</head><body><h1>fastdrift perf compare</h1><p>baseline {e(c.baseline)} vs current {e(c.current)}; "
+            f"max regression {c.max_regression:.0%}; exit status {c.exit_status}</p>"
+            + (f"<h2>Environments differ</h2><ul>{env}</ul>" if env else "")
+            + "<table><tr><th>benchmark</th><th>verdict</th><th>median base</th><th>median cur</th>"
+              "<th>median ratio [CI]</th><th>p99 ratio [CI]</th><th>p</th><th>throughput ratio</th>"
+              f"<th>min detectable</th><th>note</th></tr>{rows}</table>"
+            + (f"<h2>Not compared</h2><ul>{probs}</ul>" if probs else "") + "</body></html>\n")

@@ -1,0 +1,297 @@
+"""Benchmark runs: reading pytest-benchmark JSON, fastdrift run files and (benchmark, value[, unit])
+tables; writing run files; the environment a run was measured on.
+
+A *run file* (``--fastdrift-save``) is one :mod:`fastdrift.codec` envelope of kind
+:attr:`~fastdrift.codec.Kind.PERF_RUN`: the environment as JSON, then per benchmark its name,
+unit, values per call, batch-means variance (:func:`fastdrift.perf.stats.batch_var`) and its
+timings -- exact (float64, in the order the rounds ran) up to :data:`EXACT_MAX` rounds, a
+t-digest above.  A digest is read back as ``min(n, DIGEST_POINTS)`` values at evenly
+spaced quantiles, which the statistics treat as rounds.
+
+Every benchmark that cannot be compared as it stands (missing rounds, non-positive or
+non-finite timings, too few rounds, an unknown unit) keeps a ``problem`` line and no timings:
+the comparison lists it instead of comparing it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ..codec import MAGIC, Kind, Reader, Writer, decode, encode
+from ..errors import CorruptStateError, InvalidInputError
+from .stats import batch_var
+
+__all__ = ["Bench", "Run", "read_run", "write_run", "run_from_timings", "environment", "EXACT_MAX",
+           "DIGEST_POINTS", "MIN_ROUNDS"]
+
+#: rounds stored exactly in a run file; more are stored as a t-digest
+EXACT_MAX = 10_000
+#: values a stored t-digest is expanded to when read
+DIGEST_POINTS = 20_000
+#: fewest rounds a side needs to be compared
+MIN_ROUNDS = 3
+_PAYLOAD_LAYOUT = 1
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_FORMATS = ("pytest-benchmark JSON (bench/run.py writes it), a fastdrift run file (--fastdrift-save), "
+            "or Parquet/CSV with columns benchmark, value[, unit]")
+
+
+@dataclass
+class Bench:
+    """One benchmark of a run: sorted timings in seconds per call (or a summary), or a problem."""
+
+    name: str
+    values: Optional[np.ndarray] = None  #: sorted, positive, finite seconds per call
+    summary: Optional[dict] = None  #: median, iqr (seconds), rounds: when no round was saved
+    unit: str = "s"  #: "s" for times, else the rate unit the values were given in (``ops/s``)
+    per_call: Optional[float] = None  #: values processed per call (``extra_info["n"]``)
+    problem: str = ""  #: why it cannot be compared ("" when it can)
+    batch_var: float = math.nan  #: batch-means variance of the log-median (stats.batch_var); nan unknown
+
+
+@dataclass
+class Run:
+    """The benchmarks of one file, with the environment it records (possibly empty)."""
+
+    path: str
+    source: str
+    env: dict = field(default_factory=dict)
+    benchmarks: Dict[str, Bench] = field(default_factory=dict)
+
+
+def environment() -> dict:
+    """This process's benchmarking environment: CPU model and cores, Python, numpy, pyarrow,
+    fastdrift's kernel backend per family and the compiled kernel build."""
+    import hashlib
+
+    import pyarrow
+
+    from .. import kernels
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    import importlib.util
+    try:  # the compiled kernels' identity: a hash of the shared object this process loads
+        with open(importlib.util.find_spec("fastdrift._native").origin, "rb") as fh:
+            build = hashlib.sha256(fh.read()).hexdigest()[:16]
+    except (AttributeError, ImportError, OSError, TypeError):
+        build = "unavailable"
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "pyarrow": pyarrow.__version__,
+            "backend": {f: kernels.get_backend(f) for f in sorted(kernels.DEFAULT_BACKENDS)},
+            "kernel_build": build}
+
+
+def _checked(name: str, values, rounds: Optional[int] = None) -> Bench:
+    """A Bench of raw timings (seconds), or one with the problem that keeps it out."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if rounds is not None and x.size < rounds:
+        return Bench(name, problem=f"missing rounds: {x.size} timings saved of the {rounds} rounds it ran")
+    xs = np.sort(x)  # nan sorts last: the two ends tell whether anything is wrong
+    if xs.size and not (xs[0] > 0 and np.isfinite(xs[-1])):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            return Bench(name, problem=f"{int(bad.sum())} non-finite timings (nan/inf)")
+        return Bench(name, problem=f"{int((x <= 0).sum())} zero or negative timings (a clock below its "
+                                   f"resolution, or not a time)")
+    if x.size < MIN_ROUNDS:
+        return Bench(name, problem=f"{x.size} rounds: at least {MIN_ROUNDS} needed")
+    return Bench(name, values=xs, batch_var=batch_var(x))
+
+
+def run_from_timings(timings: Dict[str, object], env: Optional[dict] = None, path: str = "<memory>",
+                     per_call: Optional[Dict[str, float]] = None) -> Run:
+    """A Run of benchmark name -> timings in seconds (every round)."""
+    run = Run(path, "timings", dict(env or {}))
+    for name, x in timings.items():
+        b = _checked(name, x)
+        b.per_call = (per_call or {}).get(name)
+        run.benchmarks[name] = b
+    return run
+
+
+def _pytest_benchmark(path: str, doc) -> Run:
+    if not (isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list)
+            and all(isinstance(b, dict) and isinstance(b.get("stats"), dict) for b in doc["benchmarks"])):
+        raise InvalidInputError(f"{path}: a JSON file, but not pytest-benchmark's (no 'benchmarks' list of "
+                                f"entries with 'stats'); perf compare reads {_FORMATS}")
+    mi = doc.get("machine_info") if isinstance(doc.get("machine_info"), dict) else {}
+    cpu = mi.get("cpu") if isinstance(mi.get("cpu"), dict) else {}
+    env = {k: v for k, v in (("cpu", cpu.get("brand_raw")), ("cores", cpu.get("count")),
+                             ("python", mi.get("python_version"))) if v is not None}
+    run = Run(path, "pytest-benchmark", env)
+    for i, b in enumerate(doc["benchmarks"]):
+        name = str(b.get("fullname") or b.get("name") or f"#{i}")
+        st = b["stats"]
+        rounds = st.get("rounds")
+        rounds = int(rounds) if isinstance(rounds, (int, float)) and math.isfinite(rounds) else None
+        if "data" in st:
+            data = st["data"]
+            if not isinstance(data, list) or not all(isinstance(v, (int, float)) for v in data):
+                bench = Bench(name, problem="'data' is not a list of numbers")
+            else:
+                bench = _checked(name, data, rounds)
+        else:
+            summ = {k: st.get(k) for k in ("median", "iqr")}
+            summ["rounds"] = rounds
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in summ.values()):
+                bench = Bench(name, problem="no timings saved and no median/iqr/rounds in its stats")
+            elif summ["median"] <= 0 or summ["iqr"] < 0:
+                bench = Bench(name, problem=f"median {summ['median']!r}, iqr {summ['iqr']!r}: not timings")
+            elif summ["rounds"] < MIN_ROUNDS:
+                bench = Bench(name, problem=f"{summ['rounds']} rounds: at least {MIN_ROUNDS} needed")
+            else:
+                bench = Bench(name, summary=summ)
+        info = b.get("extra_info") if isinstance(b.get("extra_info"), dict) else {}
+        n = info.get("n")
+        bench.per_call = float(n) if isinstance(n, (int, float)) and n > 0 else None
+        run.benchmarks[name] = bench
+    return run
+
+
+def _table(path: str) -> Run:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    try:
+        if path.lower().endswith((".csv", ".csv.gz")):
+            from pyarrow import csv
+            t = csv.read_csv(path)
+        else:
+            import pyarrow.parquet as pq
+            cols = set(pq.read_schema(path).names)  # names and units read dictionary-encoded: no hashing
+            t = pq.read_table(path, read_dictionary=[c for c in ("benchmark", "unit") if c in cols])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInputError(f"{path}: {exc}") from None
+    for col in ("benchmark", "value"):
+        if col not in t.column_names:
+            raise InvalidInputError(f"{path}: no column {col!r}; a table needs columns benchmark, value[, unit]")
+    if not pa.types.is_integer(t["value"].type) and not pa.types.is_floating(t["value"].type):
+        raise InvalidInputError(f"{path}: column 'value' is {t['value'].type}, not numbers")
+    run = Run(path, "table")
+    if t.num_rows == 0:
+        return run
+    t = t.unify_dictionaries()
+
+    def encoded(col):
+        if not pa.types.is_dictionary(col.type):
+            col = pc.dictionary_encode(pc.cast(col, pa.string()))
+        return col.combine_chunks()
+    names = encoded(t["benchmark"])
+    codes = names.indices.to_numpy(zero_copy_only=False)
+    values = pc.cast(t["value"], pa.float64()).to_numpy(zero_copy_only=False)  # nulls -> nan
+    order = np.argsort(codes, kind="stable")  # rows of one benchmark together, in file order
+    bounds = np.searchsorted(codes[order], np.arange(len(names.dictionary) + 1))
+    if "unit" in t.column_names:
+        u = encoded(t["unit"])
+        unit_names = [str(v).strip() for v in u.dictionary.to_pylist()]
+        ucodes = u.indices.fill_null(-1).to_numpy(zero_copy_only=False)[order]
+    for k, name in enumerate(names.dictionary.to_pylist()):
+        rows = order[bounds[k]:bounds[k + 1]]
+        name = "<null>" if name is None else name
+        unit = "s"
+        if "unit" in t.column_names:
+            ub = ucodes[bounds[k]:bounds[k + 1]]
+            if ub.min() != ub.max() or ub[0] < 0:
+                uc = np.unique(ub)
+                us = sorted(unit_names[i] if i >= 0 else "<null>" for i in uc)
+                run.benchmarks[name] = Bench(name, problem=f"several units {us}" if uc.size > 1 else "no unit")
+                continue
+            unit = unit_names[ub[0]]
+        x = values[rows]
+        if unit in _TIME_UNITS:
+            b = _checked(name, x * _TIME_UNITS[unit])
+        elif unit.endswith("/s"):  # a rate: compared as time per unit of work (1 / rate)
+            b = _checked(name, x)
+            if b.values is not None:
+                b.values = (1.0 / b.values)[::-1]
+            b.unit = unit
+        else:
+            b = Bench(name, problem=f"unit {unit!r} is neither a time (s, ms, us, ns) nor a rate (…/s)")
+        run.benchmarks[name] = b
+    return run
+
+
+def _run_file(path: str, blob: bytes) -> Run:
+    from ..sketches import TDigest
+    _, _, payload = decode(blob, expected_kind=Kind.PERF_RUN)
+    r = Reader(payload, f"{path}: fastdrift run")
+    layout = r.u8("layout")
+    if layout != _PAYLOAD_LAYOUT:
+        raise CorruptStateError(f"{path}: run payload layout {layout} unknown (this fastdrift reads "
+                                f"{_PAYLOAD_LAYOUT}); upgrade fastdrift")
+    env = r.json("environment")
+    run = Run(path, "fastdrift run", env if isinstance(env, dict) else {})
+    for _ in range(r.count("benchmarks", min_item_size=41)):
+        name, unit, per_call = r.string("name"), r.string("unit"), r.f64("per call")
+        bvar, how = r.f64("batch variance"), r.u8("storage")
+        if how == 0:
+            b = _checked(name, r.f64_array("timings"))
+        elif how == 1:
+            d = TDigest.from_bytes(r.blob("digest"))
+            if d.finite_count != d.count:
+                b = Bench(name, problem=f"{d.count - d.finite_count} non-finite timings (nan/inf)")
+            elif d.count and d.min <= 0:
+                b = Bench(name, problem="zero or negative timings")
+            else:
+                k = min(d.count, DIGEST_POINTS)
+                b = _checked(name, d.quantile(np.linspace(0.0, 1.0, k)) if k else [])
+        else:
+            raise CorruptStateError(f"{path}: benchmark {name!r}: storage {how} unknown")
+        b.unit, b.per_call = unit, (per_call if per_call > 0 else None)
+        if b.values is not None and how == 1:  # a digest's expansion has no round order: the stored value
+            b.batch_var = bvar if bvar >= 0 else math.nan
+        run.benchmarks[name] = b
+    r.done()
+    return run
+
+
+def write_run(path: str, timings: Dict[str, object], env: dict,
+              per_call: Optional[Dict[str, float]] = None) -> None:
+    """Write a run file: each benchmark's timings (seconds, in the order the rounds ran) exact up
+    to EXACT_MAX rounds, a t-digest (compression 200) and the batch-means variance above, and
+    the environment."""
+    from ..sketches import TDigest
+    w = Writer().u8(_PAYLOAD_LAYOUT).json(env)
+    w.u64(len(timings))
+    for name, x in timings.items():
+        x = np.asarray(x, dtype=np.float64).ravel()
+        w.string(name).string("s").f64(float((per_call or {}).get(name) or 0.0))
+        w.f64(batch_var(x) if x.size and np.all(x > 0) else math.nan)
+        if x.size <= EXACT_MAX:
+            w.u8(0).f64_array(x)  # in the order the rounds ran
+        else:
+            w.u8(1).blob(TDigest(200).update(x).to_bytes())
+    blob = encode(Kind.PERF_RUN, b"", w.getvalue())
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(blob)
+    os.replace(tmp, path)
+
+
+def read_run(path: str) -> Run:
+    """Read a benchmark run in any supported format (by content; tables by suffix)."""
+    low = path.lower()
+    if low.endswith((".parquet", ".pq", ".csv", ".csv.gz")):
+        return _table(path)
+    try:
+        with open(path, "rb") as fh:
+            blob = fh.read()
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: {exc.strerror or exc}") from None
+    if blob[:4] == MAGIC:
+        return _run_file(path, blob)
+    try:
+        doc = json.loads(blob)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInputError(f"{path}: not JSON, a fastdrift run file, Parquet or CSV; perf compare "
+                                f"reads {_FORMATS}") from None
+    return _pytest_benchmark(path, doc)
