@@ -507,6 +507,7 @@ class _Spill:
         self.writers: List[Optional[pa.ipc.RecordBatchStreamWriter]] = [None] * n
         self.sinks: List[Any] = [None] * n
         self.locks = [threading.Lock() for _ in range(n)]
+        self.nbytes = [0] * n  # Arrow bytes written (the file adds IPC framing)
         self.schema: Optional[pa.Schema] = None
         self.schema_lock = threading.Lock()
 
@@ -531,6 +532,7 @@ class _Spill:
                         self.sinks[i] = pa.OSFile(self.paths[i], "wb")
                         self.writers[i] = pa.ipc.new_stream(self.sinks[i], self.schema)
                     self.writers[i].write_batch(piece)
+                    self.nbytes[i] += piece.nbytes
                 start += int(c)
 
     def close(self) -> None:
@@ -540,7 +542,7 @@ class _Spill:
                 s.close()
 
     def size(self, i: int) -> int:
-        return os.path.getsize(self.paths[i]) if self.writers[i] is not None else 0
+        return self.nbytes[i]
 
     def read(self, i: int, side: _Side) -> pa.Table:
         if self.writers[i] is None:
