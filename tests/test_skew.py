@@ -46,10 +46,10 @@ def _tables(seed: int, string_keys: bool):
                 vals[rng.random(len(k)) < 0.02] = f
         # every special pairing occurs: both NaN, both inf, both null
         if not offline:
-            xs[50:53] = [math.nan, math.inf, None]
+            xs[500:503] = [math.nan, math.inf, None]
         else:
             pos = {v: i for i, v in enumerate(k)}
-            for j, v in zip(k_s[50:53], [math.nan, math.inf, None]):
+            for j, v in zip(k_s[500:503], [math.nan, math.inf, None]):
                 if j in pos:
                     xs[pos[j]] = v
         key = pa.array([f"r{v:06d}" for v in k]) if string_keys else pa.array(k, pa.int64())
