@@ -65,6 +65,9 @@ EXACT_DIFFS = 100_000
 MAX_PAIRS = 10_000
 _COMPRESSION = 200
 _MAX_BUCKETS = 256  # open spill files per side at once; larger buckets are partitioned again
+#: Bucket bytes (both sides) of a join in memory: a bucket's key dictionary stays in the CPU caches,
+#: several times faster than one dictionary over all keys (bench/bench_skew.py).
+MEMORY_BUCKET = 8 << 20
 _MAX_DEPTH = 3
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -336,34 +339,48 @@ class _Part:
 
 
 def _numeric_mismatch(a: pa.Array, b: pa.Array, rtol: float, atol: float):
-    """(mismatch mask, one-side-null mask, finite differences a - b, score) of aligned arrays."""
-    na = a.is_null().to_numpy(zero_copy_only=False)
-    nb = b.is_null().to_numpy(zero_copy_only=False)
-    av = pc.fill_null(a.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False)
-    bv = pc.fill_null(b.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False)
-    valid = ~(na | nb)
+    """(mismatch mask, one-side-null mask or None, finite differences a - b, score) of aligned arrays.
+
+    ``score(rows)``: ``|a - b|`` of those rows, inf where a side is null or not finite (asked for the
+    mismatches only)."""
+    av, bv = (pc.fill_null(x.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False) for x in (a, b))
     with np.errstate(invalid="ignore", over="ignore"):
-        fin = valid & np.isfinite(av) & np.isfinite(bv)
         diff = av - bv
+        fin = np.isfinite(diff)  # both finite (but for an overflow, which compares as the infinity it is)
         adiff = np.abs(diff)
-        close = np.where(fin, adiff <= atol + rtol * np.abs(bv), (av == bv) | (np.isnan(av) & np.isnan(bv)))
-    one_null = na ^ nb
-    mismatch = np.where(valid, ~close, one_null)
-    score = np.where(fin, adiff, np.inf)
-    return mismatch, one_null, diff[fin], score
+        mismatch = ~(adiff <= atol + rtol * np.abs(bv))
+        odd = np.flatnonzero(~fin)  # NaN, infinities: equal only when the same
+        if odd.size:
+            x, y = av[odd], bv[odd]
+            mismatch[odd] = ~((x == y) | (np.isnan(x) & np.isnan(y)))
+    one_null = None
+    if a.null_count or b.null_count:
+        na = a.is_null().to_numpy(zero_copy_only=False)
+        nb = b.is_null().to_numpy(zero_copy_only=False)
+        one_null = na ^ nb
+        mismatch = np.where(na | nb, one_null, mismatch)
+        fin &= ~(na | nb)
+    d = diff[fin]
+
+    def score(rows: np.ndarray) -> np.ndarray:
+        return np.where(fin[rows], adiff[rows], np.inf)
+    return mismatch, one_null, d, score
 
 
 def _values_mismatch(a: pa.Array, b: pa.Array):
+    ne = pc.fill_null(pc.not_equal(a, b), False).to_numpy(zero_copy_only=False)
+    if not (a.null_count or b.null_count):
+        return ne, None
     na = a.is_null().to_numpy(zero_copy_only=False)
     nb = b.is_null().to_numpy(zero_copy_only=False)
-    eq = pc.fill_null(pc.equal(a, b), False).to_numpy(zero_copy_only=False)
     one_null = na ^ nb
-    return ~eq & ~(na & nb), one_null
+    return ne | one_null, one_null
 
 
 def _join_bucket(s: pa.Table, o: pa.Table, key: str, plan: Dict[str, Tuple[str, Optional[pa.DataType]]],
-                 rtol: float, atol: float, n_examples: int) -> _Part:
-    """Join one bucket (or everything): the keys by a dictionary over both sides' keys, then each feature."""
+                 rtol: float, atol: float, n_examples: int, workers: int = 1) -> _Part:
+    """Join one bucket (or everything): the keys by a dictionary over both sides' keys, then the
+    features, ``workers`` at a time."""
     part = _Part(bytes=s.nbytes + o.nbytes, accs={c: _Acc(k) for c, (k, _) in plan.items()})
     ns, no = s.num_rows, o.num_rows
     if ns + no == 0:
@@ -392,7 +409,8 @@ def _join_bucket(s: pa.Table, o: pa.Table, key: str, plan: Dict[str, Tuple[str, 
     pos_o[idx[ns:]] = np.arange(no)
     rs, ro = pa.array(pos_s[codes]), pa.array(pos_o[codes])
     keys_m = enc.dictionary.take(pa.array(codes))
-    for c, (kind, cast) in plan.items():
+    def feature(c: str) -> None:
+        kind, cast = plan[c]
         acc = part.accs[c]
         a = s[c].take(rs).combine_chunks()
         b = o[c].take(ro).combine_chunks()
@@ -408,10 +426,11 @@ def _join_bucket(s: pa.Table, o: pa.Table, key: str, plan: Dict[str, Tuple[str, 
             acc.add_diffs(d)
         else:
             mm, one_null = _values_mismatch(a, b)
-            score = np.zeros(len(mm))
-        acc.mismatches, acc.null_mismatches = int(mm.sum()), int((mm & one_null).sum())
+            score = np.zeros_like
+        acc.mismatches = int(np.count_nonzero(mm))
+        acc.null_mismatches = int(np.count_nonzero(one_null)) if one_null is not None else 0
         if not acc.mismatches:
-            continue
+            return
         rows = np.flatnonzero(mm)
         if kind != "numeric":
             pairs = pa.table({"s": a.take(pa.array(rows)), "o": b.take(pa.array(rows))}) \
@@ -421,12 +440,20 @@ def _join_bucket(s: pa.Table, o: pa.Table, key: str, plan: Dict[str, Tuple[str, 
                 acc.pairs_exact = False
             acc.pairs = {(x, y): n for x, y, n in zip(*(pairs[i].to_pylist() for i in ("s", "o", "count_all")))}
         # the worst: largest score, ties by the smallest key (the same whatever the bucketing)
-        cand = pa.table({"n": pa.array(-score[rows]), "k": keys_m.take(pa.array(rows)), "i": pa.array(rows)})
+        cand = pa.table({"n": pa.array(-score(rows).astype(np.float64)), "k": keys_m.take(pa.array(rows)),
+                         "i": pa.array(rows)})
         if cand.num_rows > n_examples:
             cand = cand.take(pc.select_k_unstable(cand, n_examples, [("n", "ascending"), ("k", "ascending")]))
         ii = pa.array(cand["i"].to_numpy())
         acc.examples = sorted(zip(cand["n"].to_pylist(), cand["k"].to_pylist(), a.take(ii).to_pylist(),
                                   b.take(ii).to_pylist()), key=lambda e: (e[0], e[1]))
+
+    if workers > 1 and len(plan) > 1:  # each feature has its own accumulator: no shared state
+        with cf.ThreadPoolExecutor(min(workers, len(plan)), thread_name_prefix="fastdrift-skew") as pool:
+            list(pool.map(feature, plan))
+    else:
+        for c in plan:
+            feature(c)
     return part
 
 
@@ -474,21 +501,6 @@ def _scan(side: _Side, count, workers: int) -> None:
                                            Job(lambda i: None, one, lambda a, b: a))
 
 
-def _read_all(side: _Side, workers: int) -> pa.Table:
-    from .scan import FileScan
-    from .sketches.reference import Job
-
-    def count(st, b):
-        st.append(side.normalize(b))
-
-    def merge(acc, st):
-        acc.extend(st)
-        return acc
-    got = FileScan(side.src, workers=workers).run(f"reading {side.name}", [side.key] + side.columns,
-                                                  Job(lambda i: [], count, merge))
-    return _table(got, side)
-
-
 def _table(batches: List[pa.RecordBatch], side: _Side) -> pa.Table:
     if batches:
         schema = batches[0].schema
@@ -499,15 +511,19 @@ def _table(batches: List[pa.RecordBatch], side: _Side) -> pa.Table:
 
 
 class _Spill:
-    """Per side, ``n`` Arrow IPC stream files; rows go to the file of ``hash(key) % n``."""
+    """Per side, ``n`` buckets; rows go to the bucket of ``hash(key) % n``.  A bucket is an Arrow IPC
+    stream file in ``directory``, or with ``directory`` None a list of batches in memory."""
 
-    def __init__(self, directory: str, tag: str, n: int, seed: int, key: str):
-        self.paths = [os.path.join(directory, f"{tag}-{i}.arrows") for i in range(n)]
+    def __init__(self, directory: Optional[str], tag: str, n: int, seed: int, key: str):
+        self.mem = directory is None
+        self.paths = [os.path.join(directory, f"{tag}-{i}.arrows") for i in range(n)] if not self.mem else []
+        self.pieces: List[List[pa.RecordBatch]] = [[] for _ in range(n)]
         self.n, self.seed, self.key = n, seed, key
         self.writers: List[Optional[pa.ipc.RecordBatchStreamWriter]] = [None] * n
         self.sinks: List[Any] = [None] * n
         self.locks = [threading.Lock() for _ in range(n)]
-        self.nbytes = [0] * n  # Arrow bytes written (the file adds IPC framing)
+        self.nbytes = [0] * n  # Arrow bytes written (a file adds IPC framing)
+        self.used = [False] * n
         self.schema: Optional[pa.Schema] = None
         self.schema_lock = threading.Lock()
 
@@ -519,21 +535,26 @@ class _Spill:
                 self.schema = b.schema
         if b.schema != self.schema:
             b = b.cast(self.schema)
-        bucket = (_key_hash(b.column(self.key), self.seed) % np.uint64(self.n)).astype(np.int64)
-        order = np.argsort(bucket, kind="stable")
-        counts = np.bincount(bucket, minlength=self.n)
-        b = b.take(pa.array(order))
-        start = 0
-        for i, c in enumerate(counts):
-            if c:
-                piece = b.slice(start, int(c))
-                with self.locks[i]:
+        if self.n == 1:
+            parts = [(0, b)]
+        else:
+            bucket = (_key_hash(b.column(self.key), self.seed) % np.uint64(self.n)).astype(np.int64)
+            order = np.argsort(bucket, kind="stable")
+            counts = np.bincount(bucket, minlength=self.n)
+            b = b.take(pa.array(order))
+            ends = np.cumsum(counts)
+            parts = [(i, b.slice(int(e - c), int(c))) for i, (c, e) in enumerate(zip(counts, ends)) if c]
+        for i, piece in parts:
+            with self.locks[i]:
+                if self.mem:
+                    self.pieces[i].append(piece)
+                else:
                     if self.writers[i] is None:
                         self.sinks[i] = pa.OSFile(self.paths[i], "wb")
                         self.writers[i] = pa.ipc.new_stream(self.sinks[i], self.schema)
                     self.writers[i].write_batch(piece)
-                    self.nbytes[i] += piece.nbytes
-                start += int(c)
+                self.used[i] = True
+                self.nbytes[i] += piece.nbytes
 
     def close(self) -> None:
         for w, s in zip(self.writers, self.sinks):
@@ -545,19 +566,23 @@ class _Spill:
         return self.nbytes[i]
 
     def read(self, i: int, side: _Side) -> pa.Table:
-        if self.writers[i] is None:
+        if not self.used[i]:
             return _table([], side) if self.schema is None else self.schema.empty_table()
+        if self.mem:
+            return pa.Table.from_batches(self.pieces[i], self.schema)
         with pa.memory_map(self.paths[i]) as f:
             return pa.ipc.open_stream(f).read_all()
 
     def batches(self, i: int) -> Iterable[pa.RecordBatch]:
-        if self.writers[i] is None:
-            return
-        with pa.OSFile(self.paths[i]) as f:
-            yield from pa.ipc.open_stream(f)
+        if self.mem:
+            yield from self.pieces[i]
+        elif self.used[i]:
+            with pa.OSFile(self.paths[i]) as f:
+                yield from pa.ipc.open_stream(f)
 
     def remove(self, i: int) -> None:
-        if self.writers[i] is not None and os.path.exists(self.paths[i]):
+        self.pieces[i] = []
+        if not self.mem and self.used[i] and os.path.exists(self.paths[i]):
             os.remove(self.paths[i])
 
 
@@ -722,13 +747,11 @@ def skew(serving, offline, key: str, columns: Optional[Sequence[str]] = None, *,
     side_o = _Side(src_o, "offline", key, read, key_cast)
     est = _estimate(side_s, workers) + _estimate(side_o, workers)
     total = _Part(accs={c: _Acc(k) for c, (k, _) in plan.items()})
-    if est * 3 <= budget:
-        s, o = _read_all(side_s, workers), _read_all(side_o, workers)
-        total.merge(_join_bucket(s, o, key, plan, rtol, atol, examples), examples)
-        del s, o
-        buckets = 1
+    target = max(budget // (3 * workers), 1)
+    if est * 3 <= budget:  # in memory, in cache-sized buckets
+        buckets = _spilled(side_s, side_o, est, min(target, MEMORY_BUCKET), None, workers, plan, rtol, atol,
+                           examples, total)
     else:
-        target = max(budget // (3 * workers), 1)
         tmp = tempfile.mkdtemp(prefix="fastdrift-skew-", dir=spill_dir)
         try:
             buckets = _spilled(side_s, side_o, est, target, tmp, workers, plan, rtol, atol, examples, total)
@@ -741,9 +764,10 @@ def skew(serving, offline, key: str, columns: Optional[Sequence[str]] = None, *,
 
 
 def _spilled(side_s, side_o, est, target, tmp, workers, plan, rtol, atol, examples, total) -> int:
-    """Partition both sides into buckets on disk, then join them ``workers`` at a time, merged in order."""
+    """Partition both sides into buckets of about ``target`` bytes (on disk in ``tmp``, or in memory),
+    then join them ``workers`` at a time, merged in bucket order.  Returns the buckets joined."""
     key = side_s.key
-    n = int(min(max(math.ceil(est / target), 2), _MAX_BUCKETS))
+    n = int(min(max(math.ceil(est / target), 1 if tmp is None else 2), _MAX_BUCKETS))
     sp_s, sp_o = _Spill(tmp, "s0", n, 0, key), _Spill(tmp, "o0", n, 0, key)
     try:
         _scan(side_s, sp_s.add, workers)
@@ -780,7 +804,8 @@ def _spilled(side_s, side_o, est, target, tmp, workers, plan, rtol, atol, exampl
 
     def join(item):
         a, b, i, _ = item
-        part = _join_bucket(a.read(i, side_s), b.read(i, side_o), key, plan, rtol, atol, examples)
+        part = _join_bucket(a.read(i, side_s), b.read(i, side_o), key, plan, rtol, atol, examples,
+                            workers if n == 1 else 1)  # one bucket: its features in parallel
         a.remove(i)
         b.remove(i)
         return part
