@@ -14,7 +14,8 @@ values changed.  Then, in the same process, one after the other:
   ``Table.join`` on it (inner);
 - with ``--all-columns``, ``pyarrow join (all columns)``: every column read and carried through the join;
 - ``fastdrift.skew``: the whole report, read included (default memory budget: in memory);
-- with ``--spill-budget``: ``fastdrift.skew`` again with that budget (the spill path).
+- with ``--spill-budget``: ``fastdrift skew --memory-budget`` in a child process (the spill path),
+  with its peak RSS (``os.wait4``).
 
 Prints wall seconds, rows/s (of both files) and the ratio to the key-column join, and the CPU
 seconds of all threads with their ratio (on a shared machine the wall clock also measures the
@@ -24,9 +25,11 @@ test suite (no ``test_`` functions: ``bench/run.py`` collects none).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -153,14 +156,29 @@ def main() -> None:
         print("  mismatch rates: " + ", ".join(f"{f.column} {f.mismatch_rate:.3%}" for f in r.features)
               + f"; serving-only keys {r.serving_only_keys:,}")
         if args.spill_budget:
-            budget = _budget(args.spill_budget)
-            t, cpu["t"] = time.perf_counter(), time.process_time()
-            r2 = fastdrift.skew(ps, po, key=KEY, workers=args.workers, memory_budget=budget)
-            line(f"fastdrift.skew, budget {args.spill_budget} ({r2.buckets} buckets)", time.perf_counter() - t,
-                 base)
-            print(f"  largest bucket {r2.max_bucket_bytes / 1e6:.1f} MB of Arrow data "
-                  f"(bound {budget / 3 / (args.workers or len(os.sched_getaffinity(0)) + 1) / 1e6:.1f} MB)")
-            assert [(f.column, f.mismatches) for f in r2.features] == [(f.column, f.mismatches) for f in r.features]
+            # in a child process, for its own peak RSS: `fastdrift skew --memory-budget`
+            out = d / "spill.json"
+            cmd = [sys.executable, "-m", "fastdrift.cli", "skew", str(ps), str(po), "--key", KEY, "--memory-budget",
+                   args.spill_budget, "--format", "json", "-o", str(out)]
+            if args.workers:
+                cmd += ["--workers", str(args.workers)]
+            t = time.perf_counter()
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(p.pid, 0)
+            dt = time.perf_counter() - t
+            if os.waitstatus_to_exitcode(status) not in (0, 2):
+                raise SystemExit(f"{cmd} failed with {status}")
+            doc = json.loads(out.read_text())
+            c = usage.ru_utime + usage.ru_stime
+            print(f"{f'fastdrift skew --memory-budget {args.spill_budget}':<40} {dt:7.2f} s "
+                  f"{rows / dt / 1e6:6.2f} M rows/s {dt / base:5.2f} x   CPU {c:6.2f} s {c / cpu['base']:5.2f} x"
+                  f"   (child process, imports included)")
+            print(f"  {doc['buckets']} buckets, largest {doc['max_bucket_bytes'] / 1e6:.1f} MB of Arrow data "
+                  f"(bound {_budget(args.spill_budget) / 3 / (args.workers or len(os.sched_getaffinity(0)) + 1) / 1e6:.1f}"
+                  f" MB); peak RSS {usage.ru_maxrss / 1024:.0f} MiB for a budget of "
+                  f"{_budget(args.spill_budget) / 2**20:.0f} MiB")
+            assert [(f["column"], f["mismatches"]) for f in doc["features"]] == \
+                [(f.column, f.mismatches) for f in r.features]
     finally:
         if not args.dir:
             shutil.rmtree(d, ignore_errors=True)

@@ -2,6 +2,7 @@
 import collections
 import json
 import math
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -161,7 +162,7 @@ def tables(request):
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "ipc", "csv"])
-def test_skew_matches_a_dict_join_in_memory_and_spilled(tables, fmt, tmp_path):
+def test_skew_matches_a_dict_join_in_memory_and_spilled(tables, fmt, tmp_path, monkeypatch):
     s, o = tables
     ext = {"parquet": "parquet", "ipc": "arrow", "csv": "csv"}[fmt]
     ps, po = tmp_path / f"s.{ext}", tmp_path / f"o.{ext}"
@@ -180,11 +181,16 @@ def test_skew_matches_a_dict_join_in_memory_and_spilled(tables, fmt, tmp_path):
     assert sp.buckets > 4
     assert 0 < sp.max_bucket_bytes <= budget // (3 * WORKERS)
     _check(sp, exp)
-    a, b = r.to_json(), sp.to_json()
-    for d in (a, b):
+    # in memory, in many small buckets
+    monkeypatch.setattr(sys.modules["fastdrift.skew"], "MEMORY_BUCKET", 10_000)
+    mb = fastdrift.skew(ps, po, key="request_id", workers=WORKERS)
+    assert mb.buckets > 4 and mb.max_bucket_bytes <= 10_000
+    _check(mb, exp)
+    a, b, c = r.to_json(), sp.to_json(), mb.to_json()
+    for d in (a, b, c):
         for k in ("buckets", "max_bucket_bytes", "memory_budget"):
             d.pop(k)
-    assert a == b
+    assert a == b == c
 
 
 def test_special_values_and_tolerance(tmp_path):
