@@ -27,7 +27,7 @@ With both sides' selected columns estimated within ``memory_budget / 3`` (Arrow 
 works in about three times its input), the buckets stay in memory and hold about
 :data:`MEMORY_BUCKET` bytes each (a bucket's key dictionary then stays in the CPU caches).
 Otherwise they are spill files (Arrow IPC streams in a temporary directory) of at most
-``memory_budget / (3 * workers)`` bytes of Arrow data each; a bucket found larger is partitioned
+``memory_budget / (5 * workers)`` bytes of Arrow data each; a bucket found larger is partitioned
 again with another hash seed, up to three times (only the rows of one key cannot be split).  Per
 feature the state between buckets is bounded: at most :data:`EXACT_DIFFS` differences held for
 exact quantiles (then a t-digest), :data:`MAX_PAIRS` value pairs, ``examples`` examples.
@@ -749,7 +749,7 @@ def skew(serving, offline, key: str, columns: Optional[Sequence[str]] = None, *,
     side_o = _Side(src_o, "offline", key, read, key_cast)
     est = _estimate(side_s, workers) + _estimate(side_o, workers)
     total = _Part(accs={c: _Acc(k) for c, (k, _) in plan.items()})
-    target = max(budget // (3 * workers), 1)
+    target = max(budget // (5 * workers), 1)  # a join works in about 4 times its bucket (bench_skew.py)
     if est * 3 <= budget:  # in memory, in cache-sized buckets
         buckets = _spilled(side_s, side_o, est, min(target, MEMORY_BUCKET), None, workers, plan, rtol, atol,
                            examples, total)
