@@ -270,3 +270,15 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     assert main(["skew", *args, "--memory-budget", "lots"]) == EXIT_USAGE
     assert main(["skew", str(tmp_path / "missing.parquet"), *args[1:]]) == EXIT_INPUT
     capsys.readouterr()
+
+
+def test_key_hash_depends_on_the_value_only():
+    # the spill bucket of a key must not depend on the batch it arrives in, or its offset there
+    h = sys.modules["fastdrift.skew"]._key_hash
+    strs = pa.array([f"k{i:x}" * (i % 5 + 1) for i in range(40_000)] + ["", "é"])
+    whole = h(strs, 3)
+    assert (np.concatenate([h(strs.slice(i, 7), 3) for i in range(0, len(strs), 7)]) == whole).all()
+    assert len(np.unique(whole)) == len(strs) and not (h(strs, 4) == whole).all()
+    ints = pa.array(np.arange(-5, 40_000, dtype=np.int64))
+    assert (h(ints.slice(100), 0) == h(ints, 0)[100:]).all()
+    assert (h(ints.cast(pa.int32()), 0) == h(ints, 0)).all()

@@ -71,7 +71,7 @@ _MAX_BUCKETS = 256  # open spill files per side at once; larger buckets are part
 #: (at 1M rows about half the CPU time of one dictionary over all keys, bench/bench_skew.py).
 MEMORY_BUCKET = 8 << 20
 _MAX_DEPTH = 3
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_HASH_ROWS = 16_384  # string keys hashed per slice of this many
 
 
 @dataclass(frozen=True)
@@ -241,6 +241,8 @@ def _key_hash(arr: pa.Array, seed: int) -> np.ndarray:
         v = arr.cast(pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64)
         with np.errstate(over="ignore"):
             return _mix(v + s)
+    if len(arr) > _HASH_ROWS:  # the per-byte temporaries are 40 bytes per key byte: keep them small
+        return np.concatenate([_key_hash(arr.slice(i, _HASH_ROWS), seed) for i in range(0, len(arr), _HASH_ROWS)])
     off_t = np.int64 if (pat.is_large_string(t) or pat.is_large_binary(t)) else np.int32
     bufs = arr.buffers()
     offsets = np.frombuffer(bufs[1], dtype=off_t)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
