@@ -180,9 +180,9 @@ def main() -> None:
             print(f"{f'fastdrift skew --memory-budget {args.spill_budget}':<40} {dt:7.2f} s "
                   f"{rows / dt / 1e6:6.2f} M rows/s {dt / base:5.2f} x   CPU {c:6.2f} s {c / cpu['base']:5.2f} x"
                   f"   (child process, imports included)")
+            bound = _budget(args.spill_budget) / 5 / (args.workers or len(os.sched_getaffinity(0)) + 1)
             print(f"  {doc['buckets']} buckets, largest {doc['max_bucket_bytes'] / 1e6:.1f} MB of Arrow data "
-                  f"(bound {_budget(args.spill_budget) / 5 / (args.workers or len(os.sched_getaffinity(0)) + 1) / 1e6:.1f}"
-                  f" MB); peak RSS {hwm / 1024:.0f} MiB for a budget of "
+                  f"(bound {bound / 1e6:.1f} MB); peak RSS {hwm / 1024:.0f} MiB for a budget of "
                   f"{_budget(args.spill_budget) / 2**20:.0f} MiB")
             assert [(f["column"], f["mismatches"]) for f in doc["features"]] == \
                 [(f.column, f.mismatches) for f in r.features]
