@@ -33,6 +33,7 @@ from .metrics import (
     psi_pvalue,
     total_variation,
 )
+from .skew import skew  # the function; bound before any ``import fastdrift.skew`` can bind the module
 
 __version__ = "0.1.0"
 
@@ -55,5 +56,5 @@ __all__ = [
     "BinaryPerformance", "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
     "total_variation", "l_infinity", "chi_square", "compare_profiles",
-    "ks_2samp", "wasserstein", "quantile_shift", "psi_pvalue", "Monitor", "Fleet",
+    "ks_2samp", "wasserstein", "quantile_shift", "psi_pvalue", "Monitor", "Fleet", "skew",
 ]

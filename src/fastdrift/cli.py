@@ -432,6 +432,32 @@ def _cmd_aggregate(args) -> int:
             server.server_close()
 
 
+def _cmd_skew(args) -> int:
+    from .skew import skew
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    budget = None
+    if args.memory_budget is not None:
+        txt = args.memory_budget.strip().upper().removesuffix("B").removesuffix("I")
+        num, unit = (txt[:-1], txt[-1]) if txt[-1:] in units else (txt, "")
+        try:
+            budget = int(float(num) * units[unit])
+        except ValueError:
+            raise _Usage(f"--memory-budget expects bytes such as 512M or 2G, got {args.memory_budget!r}") from None
+    ev = _config(args).evidence if getattr(args, "config", None) else None
+    cols = [c for c in args.columns.split(",") if c] if args.columns else None
+    r = skew(args.serving, args.offline, key=args.key, columns=cols, rtol=args.rtol, atol=args.atol,
+             max_mismatch_rate=args.max_mismatch_rate, max_unmatched_rate=args.max_unmatched_rate,
+             examples=args.examples, drop=ev.drop if ev else (), hash=ev.hash if ev else (),
+             salt=ev.salt if ev else "", memory_budget=budget, workers=args.workers)
+    text = json.dumps(r.to_json(), indent=2, allow_nan=False) if args.format == "json" else r.table()
+    if args.output:
+        _write(args.output, text.encode("utf-8"))
+        print(f"wrote {args.output} (exit status {r.exit_status})", file=sys.stderr)
+    else:
+        print(text)
+    return r.exit_status
+
+
 def _write_text(path: str, text: str) -> None:
     try:
         with open(path, "w", encoding="utf-8") as fh:
@@ -530,6 +556,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=5.0, help="seconds between re-reads (default 5)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_aggregate)
+
+    p = sub.add_parser("skew", help="training-serving skew: join serving features with offline features on a key; "
+                                    "exit 0 ok, 2 skew beyond the thresholds")
+    p.add_argument("serving", metavar="SERVING", help="features logged at serving (file or directory)")
+    p.add_argument("offline", metavar="OFFLINE", help="offline features of the same keys (file or directory)")
+    p.add_argument("--key", required=True, help="the join column, e.g. request_id")
+    p.add_argument("--columns", help="comma-separated features (default: every column on both sides)")
+    p.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance of numeric features (default 1e-5)")
+    p.add_argument("--atol", type=float, default=1e-8, help="absolute tolerance of numeric features (default 1e-8)")
+    p.add_argument("--max-mismatch-rate", type=float, default=0.0,
+                   help="fail (exit 2) when a feature's mismatch rate exceeds this (default 0: any mismatch)")
+    p.add_argument("--max-unmatched-rate", type=float, default=1.0,
+                   help="fail (exit 2) when this share of a side's keys is missing from the other (default 1: never)")
+    p.add_argument("--examples", type=int, default=10, help="worst examples per feature (default 10)")
+    p.add_argument("--memory-budget", metavar="BYTES",
+                   help="e.g. 512M, 4G (default: a quarter of physical memory); larger inputs spill to disk")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("-o", "--output", help="write the report here instead of stdout")
+    p.add_argument("--config", help="monitor config (YAML/TOML): its evidence: drop/hash/salt redact the examples")
+    p.add_argument("--workers", type=int, default=None, help="threads (default: one more than the cores)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_skew)
     return parser
 
 
