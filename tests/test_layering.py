@@ -11,7 +11,7 @@ import pathlib
 import fastdrift
 
 ORDER = ["errors", "settings", "codec", "records", "adapters", "dataset", "kernels", "sketches", "schema", "metrics", "monitor",
-         "alerts", "exporters", "fleet", "scan", "skew", "profilefile", "report", "perf", "spark", "demo", "cli"]
+         "alerts", "exporters", "fleet", "scan", "serving_skew", "profilefile", "report", "perf", "spark", "demo", "cli"]
 # (module, later package) -> where the import may stand: "top" (module level) or "function"
 OWNER_IMPORTS = {("monitor/monitor.py", "alerts"): "top", ("monitor/monitor.py", "exporters"): "function"}
 ROOT = pathlib.Path(fastdrift.__file__).parent

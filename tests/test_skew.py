@@ -13,7 +13,7 @@ import pytest
 
 import fastdrift
 from fastdrift.cli import EXIT_INPUT, EXIT_SCHEMA, EXIT_USAGE, main
-from fastdrift.skew import DEFAULT_ATOL, DEFAULT_RTOL, QUANTILES, SkewResult
+from fastdrift.serving_skew import DEFAULT_ATOL, DEFAULT_RTOL, QUANTILES, SkewResult
 
 N = 3_000
 WORKERS = 2
@@ -182,7 +182,7 @@ def test_skew_matches_a_dict_join_in_memory_and_spilled(tables, fmt, tmp_path, m
     assert 0 < sp.max_bucket_bytes <= budget // (5 * WORKERS)
     _check(sp, exp)
     # in memory, in many small buckets
-    monkeypatch.setattr(sys.modules["fastdrift.skew"], "MEMORY_BUCKET", 10_000)
+    monkeypatch.setattr(sys.modules["fastdrift.serving_skew"], "MEMORY_BUCKET", 10_000)
     mb = fastdrift.skew(ps, po, key="request_id", workers=WORKERS)
     assert mb.buckets > 4 and mb.max_bucket_bytes <= 10_000
     _check(mb, exp)
@@ -274,7 +274,7 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
 
 def test_key_hash_depends_on_the_value_only():
     # the spill bucket of a key must not depend on the batch it arrives in, or its offset there
-    h = sys.modules["fastdrift.skew"]._key_hash
+    h = sys.modules["fastdrift.serving_skew"]._key_hash
     strs = pa.array([f"k{i:x}" * (i % 5 + 1) for i in range(40_000)] + ["", "é"])
     whole = h(strs, 3)
     assert (np.concatenate([h(strs.slice(i, 7), 3) for i in range(0, len(strs), 7)]) == whole).all()

@@ -33,7 +33,7 @@ from .metrics import (
     psi_pvalue,
     total_variation,
 )
-from .skew import skew  # the function; bound before any ``import fastdrift.skew`` can bind the module
+from .serving_skew import skew
 
 __version__ = "0.1.0"
 

@@ -433,7 +433,7 @@ def _cmd_aggregate(args) -> int:
 
 
 def _cmd_skew(args) -> int:
-    from .skew import skew
+    from .serving_skew import skew
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     budget = None
     if args.memory_budget is not None:
