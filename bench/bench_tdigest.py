@@ -9,8 +9,11 @@ size and the rank errors |F(q_hat) - q| of its result at QS.  The
 ``tdigest-equal-size`` group re-runs every sketch, fastdrift included, with
 the size parameter from its grid whose serialized size on 1e6 normal values
 is the largest not above TARGET_BYTES (the same byte budget for all), and
-records the same errors on four data sets; ``python bench/bench_tdigest.py``
-prints that table with each sketch's max and mean error.
+records the same errors on six data sets (normal, lognormal, Pareto, ascending,
+and lognormal and Pareto negated, so that both tails of the skewed data are
+compared); ``python bench/bench_tdigest.py`` prints that table with each
+sketch's max and mean error, then fastdrift's own table at compression 100:
+both tails of the skewed data, one stream and merged from 1,000 parts.
 """
 import numpy as np
 import pytest
@@ -167,7 +170,11 @@ def test_fastdigest_merge_two(benchmark):
 def _data(name, n=1_000_000):
     rng = np.random.default_rng(7)
     return {"normal": lambda: rng.normal(size=n), "lognormal": lambda: rng.lognormal(0, 2, n),
-            "pareto": lambda: rng.pareto(1.5, n) + 1, "ascending": lambda: np.sort(rng.normal(size=n))}[name]()
+            "pareto": lambda: rng.pareto(1.5, n) + 1, "ascending": lambda: np.sort(rng.normal(size=n)),
+            "-lognormal": lambda: -rng.lognormal(0, 2, n), "-pareto": lambda: -(rng.pareto(1.5, n) + 1)}[name]()
+
+
+DATA = ("normal", "lognormal", "pareto", "ascending", "-lognormal", "-pareto")
 
 
 def equal_size_table(target=TARGET_BYTES):
@@ -179,7 +186,7 @@ def equal_size_table(target=TARGET_BYTES):
         fits = [p for p in grid if sizes[p] <= target]
         best = max(fits, key=lambda p: sizes[p]) if fits else min(grid, key=lambda p: sizes[p])
         per = {}
-        for data in ("normal", "lognormal", "pareto", "ascending"):
+        for data in DATA:
             x = _data(data)
             t = build(x, best)
             per[data] = rank_error(np.sort(x), quant(t, QS))
@@ -214,5 +221,27 @@ def _format(target, rows):
     return "\n".join(lines)
 
 
+def tails_table(compression=100, parts=1000):
+    """fastdrift's rank errors on the skewed data and their negations (both tails): one stream
+    and merged from ``parts`` serialized parts."""
+    rows = []
+    for data in ("lognormal", "-lognormal", "pareto", "-pareto"):
+        x = _data(data)
+        xs = np.sort(x)
+        single = fastdrift.TDigest(compression).update(x)
+        merged = fastdrift.TDigest(compression)
+        for p in np.array_split(x, parts):
+            merged.merge(fastdrift.TDigest.from_bytes(fastdrift.TDigest(compression).update(p).to_bytes()))
+        rows.append((data, "single", rank_error(xs, single.quantile(QS))))
+        rows.append((data, f"merged {parts}", rank_error(xs, merged.quantile(QS))))
+    lines = [f"fastdrift, compression {compression}, 1e6 values: rank error",
+             f"{'data':<11} {'digest':<12} " + " ".join(f"{q:>8g}" for q in QS)]
+    for data, kind, e in rows:
+        lines.append(f"{data:<11} {kind:<12} " + " ".join(f"{v:8.1e}" for v in e))
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     print(_format(*equal_size_table()))
+    print()
+    print(tails_table())

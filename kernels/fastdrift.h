@@ -190,8 +190,9 @@ int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
  * State (fd_tdigest): centroids means[0:n] (non-decreasing) and integer-
  * valued weights[0:n]; finite values not yet merged are kept in buf as
  * order-preserving 64-bit keys of their float64 bit pattern (buf[0:n_buf]),
- * and centroids of merged digests as (key, weight | pure << 63) pairs at its
- * end (buf[buf_cap - 2 n_staged:]), both clustered by the next flush.
+ * and centroids of merged digests, in pieces (see fd_tdigest.c), as (key,
+ * weight | pure << 63) pairs at its end (buf[buf_cap - 2 n_staged:]), both
+ * clustered by the next flush.
  * n_buf + 2 n_staged <= buf_cap.  ints/flts:
  */
 #define FD_TD_N_CENTROIDS 0  /* ints: centroids in use                          */
