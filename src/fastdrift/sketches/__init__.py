@@ -6,5 +6,8 @@ from .moments import Moments
 from .tdigest import TDigest
 from .profile import ColumnProfile, Profile
 from .reference import profile
+from .multiclass import MulticlassPerformance
+from .regression import RegressionPerformance
 
-__all__ = ["Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile"]
+__all__ = ["Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
+           "MulticlassPerformance", "RegressionPerformance"]
