@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["SHIFT", "N_BINS", "exact_sum", "exact_sums_by", "to_float", "two_square", "MAX_BYTES",
+__all__ = ["SHIFT", "N_BINS", "exact_sum", "exact_sums_by", "to_float", "two_square", "two_product", "MAX_BYTES",
            "int_to_bytes", "int_from_bytes"]
 
 #: sums are integers in units of 2**-SHIFT
@@ -81,6 +81,22 @@ def to_float(num: int, den: Optional[int] = None) -> float:
     if den == 0:
         return float("nan")
     return float(Fraction(num, den))
+
+
+def _veltkamp(x: np.ndarray):
+    c = 134217729.0 * x  # 2**27 + 1
+    hi = c - (c - x)
+    return hi, x - hi
+
+
+def two_product(a: np.ndarray, b: np.ndarray):
+    """``(p, e)`` with ``p + e == a * b`` exactly (Dekker's product), for operands and product
+    in the normal range well away from overflow (an overflow shows as a non-finite ``p`` or ``e``)."""
+    ah, al = _veltkamp(a)
+    bh, bl = _veltkamp(b)
+    p = a * b
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
 
 
 def two_square(x: np.ndarray):

@@ -5,11 +5,13 @@ over-predicts).  The state holds exact sums (:mod:`fastdrift.kernels.exactsum`: 
 units of 2**-1126, so merging is exact and associative) of, over labelled rows with weight
 ``w`` (1 without weights): ``w``, ``w r``, ``w |r|``, ``w r^2``, ``w y``, ``w y^2``, and over the
 rows with ``y != 0``: ``w |r| / |y|`` and ``w``; plus a :class:`~fastdrift.sketches.tdigest.TDigest`
-of the residuals (unweighted).  Squares are exact (Dekker's two-product: the rounded square
-plus its rounding error are both summed), so ``rmse`` and ``r2`` are the exact values of the
-rows' residuals rounded once, and R^2 = 1 - SSE / SST with SST = sum w y^2 - (sum w y)^2 / sum w
-computed in exact rational arithmetic (no cancellation), when the rows are unweighted; with
-weights each product ``w * value`` is rounded once before the exact sum.
+of the residuals (unweighted).  Products and squares are exact (Dekker's two-product: the
+rounded product and its rounding error are both summed), so ``mae``, ``rmse``, ``bias`` and
+``r2`` are the exact values for the rows' residuals ``r = p - y`` (one rounding per row) rounded
+once at the end, and R^2 = 1 - SSE / SST with SST = sum w y^2 - (sum w y)^2 / sum w is computed
+in exact rational arithmetic (no cancellation for data far from zero).  MAPE sums the rounded
+ratios ``w * (|r| / |y|)`` exactly.  (Two-products are exact for magnitudes between about
+1e-146 and 1e154; below, the error terms underflow.)
 
 Bad rows
 --------
@@ -35,7 +37,8 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
-from ..kernels.exactsum import MAX_BYTES, SHIFT, exact_sum, int_from_bytes, int_to_bytes, to_float, two_square
+from ..kernels.exactsum import (MAX_BYTES, SHIFT, exact_sum, int_from_bytes, int_to_bytes, to_float, two_product,
+                                two_square)
 from .. import codec
 from .base import Sketch
 from .rows import check_rows, float_column, read_counts, reasons_of, weight_column, write_counts
@@ -203,16 +206,21 @@ class RegressionPerformance(Sketch):
         self._room(n)
         with np.errstate(all="ignore"):
             r = p - y
-            r2, r2e = two_square(r)
-            y2, y2e = two_square(y)
             abs_r = np.abs(r)
             ape = abs_r / np.abs(y)
-            vals = [r, abs_r, r2, r2e, y, y2, y2e]
-            if w is not None:
-                vals = [w * v for v in vals]
+            # the terms of each sum, whose exact total is the sum's exact value
+            if w is None:
+                terms = {"wr": [r], "wabs": [abs_r], "wr2": list(two_square(r)), "wy": [y],
+                         "wy2": list(two_square(y))}
+            else:
+                wr, wy = two_product(w, r), two_product(w, y)
+                terms = {"wr": list(wr), "wabs": [np.abs(v) for v in wr],
+                         "wr2": [*two_product(wr[0], r), *two_product(wr[1], r)], "wy": list(wy),
+                         "wy2": [*two_product(wy[0], y), *two_product(wy[1], y)]}
             over = np.zeros(n, dtype=bool)
-            for v in vals:
-                over |= ~np.isfinite(v)
+            for vs in terms.values():
+                for v in vs:
+                    over |= ~np.isfinite(v)
             code = reasons_of([p_null, np.isnan(p) & ~p_null, np.isinf(p), y_null, np.isnan(y) & ~y_null,
                                np.isinf(y), w_bad, over], n)
             rejected = check_rows(code, REASONS, self.strict, self._what("rows"))
@@ -222,7 +230,6 @@ class RegressionPerformance(Sketch):
             wape = wape[in_mape]
         n_ok = int(ok.sum())
         n_mape = int(in_mape.sum())
-        r_ok, kept = r[ok], [v[ok] for v in vals]
         sums = dict(self._sums)
         if w is None:
             sums["w"] += n_ok << SHIFT
@@ -230,14 +237,11 @@ class RegressionPerformance(Sketch):
         else:
             sums["w"] += exact_sum(w[ok])
             sums["wmape"] += exact_sum(w[in_mape])
-        sums["wr"] += exact_sum(kept[0])
-        sums["wabs"] += exact_sum(kept[1])
-        sums["wr2"] += exact_sum(kept[2]) + exact_sum(kept[3])
-        sums["wy"] += exact_sum(kept[4])
-        sums["wy2"] += exact_sum(kept[5]) + exact_sum(kept[6])
+        for k, vs in terms.items():
+            sums[k] += exact_sum(np.concatenate([v[ok] for v in vs]))
         sums["wape"] += exact_sum(wape)
         if n_ok:
-            self._digest.update(r_ok)
+            self._digest.update(r[ok])
         self._sums = sums
         self._labelled += n_ok
         self._mape_excluded += n_ok - n_mape
