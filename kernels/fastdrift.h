@@ -260,4 +260,15 @@ int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out
  * tests and benchmarks); tmp holds n keys. */
 int fd_tdigest_sort(double *x, int64_t n, uint64_t *keys, uint64_t *tmp, uint32_t *hist);
 
+/* ---- exact sums ------------------------------------------------------------
+ * Adds n finite doubles exactly into per-exponent integer accumulators: a
+ * double is s * m * 2**(b - 1075) with s = +-1, m < 2**53 and b = max(biased
+ * exponent, 1) in [1, 2046]; acc[2 b] += s * (m >> 26) and acc[2 b + 1] +=
+ * s * (m & (2**26 - 1)).  acc holds 2 * FD_EXACT_BINS int64 accumulators; it
+ * is added to, so calls can share it, and stays exact for 2**36 values in
+ * all.  A NaN or infinity stops the call with FD_EINVAL, *bad = its index
+ * (acc then holds part of the values: the caller drops it). */
+#define FD_EXACT_BINS 2047
+int fd_exact_accumulate(const double *x, int64_t n, int64_t *acc, int64_t *bad);
+
 #endif /* FASTDRIFT_H */

@@ -29,11 +29,20 @@ RTOL = 1e-12
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=60), st.integers(1, 4))
 def test_exact_sum_is_the_rational_sum(xs, groups):
     x = np.array(xs, dtype=np.float64)
-    assert Fraction(exact_sum(x), 1 << SHIFT) == sum((Fraction(v) for v in xs), Fraction(0))
+    for backend in ("c", "numba"):
+        assert Fraction(exact_sum(x, backend=backend), 1 << SHIFT) == sum((Fraction(v) for v in xs), Fraction(0))
     g = np.arange(x.size) % groups
     by = exact_sums_by(g, x, groups)
     for k in range(groups):
         assert Fraction(by[k], 1 << SHIFT) == sum((Fraction(v) for v in x[g == k].tolist()), Fraction(0))
+
+
+def test_exact_sum_refuses_non_finite_values(backend):
+    with pytest.raises(InvalidInputError, match="at 2 is not finite"):
+        exact_sum(np.array([1.0, 2.0, np.inf]), backend=backend)
+    big = np.array([np.finfo(np.float64).max] * 4 + [-np.finfo(np.float64).max] * 4 + [5e-324])
+    assert exact_sum(big, backend=backend) == 1 << (SHIFT - 1074)
+    assert exact_sum(big[:4], big[4:], backend=backend) == 1 << (SHIFT - 1074)
 
 
 def test_cat_table_lookup_inserts_in_arrival_order_without_counting():

@@ -1,15 +1,16 @@
 """Exact sums of float64 values, as integers in units of 2**-1126.
 
-Every finite double is ``m * 2**(e - 53)`` with an integer ``|m| < 2**53`` and ``e`` in
-[-1073, 1024] (:func:`numpy.frexp`), so every finite double, and any sum of them, is an integer
-multiple of :data:`UNIT` = 2**-1126.  A sum is kept as that integer (a Python int): adding
-two sums is exact and associative, so a state merged from any split of the rows equals the
-state of one pass, bit for bit, and converting to float rounds once (correctly).
+Every finite double is an integer multiple of 2**-1074, so any sum of doubles is an integer
+multiple of :data:`UNIT` (2**-1126: the unit is finer than needed, the integers are exact either
+way).  A sum is kept as that integer (a Python int): adding two sums is exact and associative,
+so a state merged from any split of the rows equals the state of one pass, bit for bit, and
+converting to float rounds once (correctly).
 
-Per batch the values are grouped by exponent with :func:`numpy.bincount`: each mantissa is
-split into a high part below 2**27 and a low part below 2**26 in magnitude, whose float64
-bin sums stay exact (below 2**53) for chunks of up to 2**26 values; the few hundred nonzero
-bins are then added as Python integers.  Cost: about 10 numpy passes over the batch per sum.
+:func:`exact_sum` runs the ``exact`` kernel family (``kernels/fd_exact.c`` and its numba twin
+:mod:`.numba_exact`): one pass adds each value's mantissa, split into 27 + 26 bits, into int64
+accumulators per binary exponent (exact for 2**36 values per call), and the few hundred nonzero
+accumulators are then shifted and added as Python integers.  :func:`exact_sums_by` (sums per
+group) does the same with :func:`numpy.bincount` over (group, exponent) keys.
 """
 from __future__ import annotations
 
@@ -18,44 +19,104 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["SHIFT", "N_BINS", "exact_sum", "exact_sums_by", "to_float", "two_square", "two_product", "MAX_BYTES",
-           "int_to_bytes", "int_from_bytes"]
+from . import Family
+from ..errors import InvalidInputError
+from .native import FD_EINVAL, check, lib, ptr
+
+__all__ = ["SHIFT", "N_BINS", "Accumulator", "exact_sum", "exact_sums_by", "to_float", "two_square", "two_product", "MAX_BYTES",
+           "int_to_bytes", "int_from_bytes", "EXACT"]
 
 #: sums are integers in units of 2**-SHIFT
 SHIFT = 1126
-#: exponent bins: e + 1073 for e in [-1073, 1024]
+#: exponent bins of :func:`exact_sums_by`: e + 1073 for frexp's e in [-1073, 1024]
 N_BINS = 2098
 _CHUNK = 1 << 24  # bin sums of |hi| < 2**27 stay below 2**53 for 2**26 values
 _LO_BITS = 26
 _LO_MASK = (1 << _LO_BITS) - 1
+_KERNEL_CHUNK = 1 << 34  # the kernel's accumulators stay exact for 2**36 values
+_EXACT_BINS = lib.FD_EXACT_BINS
 #: the largest serialized sum: 2**62 values of magnitude below 2**1024, in units of 2**-1126
 MAX_BYTES = (62 + 1024 + SHIFT) // 8 + 2
+
+
+class _CExact:
+    """``fd_exact_accumulate`` of ``kernels/fd_exact.c``."""
+
+    @staticmethod
+    def accumulate(x: np.ndarray, acc: np.ndarray):
+        bad = np.zeros(1, dtype=np.int64)
+        rc = lib.fd_exact_accumulate(ptr("const double*", x), x.size, ptr("int64_t*", acc), ptr("int64_t*", bad))
+        return rc, int(bad[0])
+
+
+class _NumbaExact:
+    """The same call on :mod:`.numba_exact` (imported on first use)."""
+
+    def __init__(self):
+        from . import numba_exact  # numba loads only when this backend is used
+
+        self.k = numba_exact
+
+    def accumulate(self, x: np.ndarray, acc: np.ndarray):
+        return self.k.exact_accumulate(x.view(np.int64), acc)
+
+
+#: The exact-sum kernel's backend objects: ``accumulate(x, acc) -> (status, bad index)``.
+EXACT = Family("exact", c=_CExact, numba=_NumbaExact)
+
+
+class Accumulator:
+    """A running exact sum: :meth:`add` arrays of finite float64 values, :meth:`value` the total
+    (in units of 2**-:data:`SHIFT`).  Holds 2 * FD_EXACT_BINS int64 accumulators (32 KB)."""
+
+    __slots__ = ("_k", "_acc", "_added", "_total")
+
+    def __init__(self, backend: Optional[str] = None):
+        self._k = EXACT(backend)
+        self._acc = np.zeros(2 * _EXACT_BINS, dtype=np.int64)
+        self._added = 0
+        self._total = 0
+
+    def add(self, *xs: np.ndarray) -> "Accumulator":
+        """Add every value of every array; InvalidInputError on a NaN or an infinity."""
+        for x in xs:
+            x = np.ascontiguousarray(x, dtype=np.float64)
+            for s in range(0, x.size, _KERNEL_CHUNK):
+                part = x[s:s + _KERNEL_CHUNK]
+                if self._added + part.size > _KERNEL_CHUNK:
+                    self._fold()
+                rc, bad = self._k.accumulate(part, self._acc)
+                if rc == FD_EINVAL and bad >= 0:
+                    raise InvalidInputError(f"exact sum: value {part[bad]!r} at {s + bad} is not finite")
+                check(rc, "fd_exact_accumulate")
+                self._added += part.size
+        return self
+
+    def _fold(self) -> None:
+        acc = self._acc
+        hi, lo = acc[0::2], acc[1::2]
+        for b in np.flatnonzero((hi != 0) | (lo != 0)).tolist():
+            self._total += ((int(hi[b]) << _LO_BITS) + int(lo[b])) << (b + 51)  # 2**(b - 1075) in units
+        acc[:] = 0
+        self._added = 0
+
+    def value(self) -> int:
+        """The exact sum so far."""
+        self._fold()
+        return self._total
+
+
+def exact_sum(*xs: np.ndarray, backend: Optional[str] = None) -> int:
+    """The exact sum of the finite float64 values of every array ``xs``, in units of 2**-:data:`SHIFT`.
+
+    Raises InvalidInputError on a NaN or an infinity."""
+    return Accumulator(backend).add(*xs).value()
 
 
 def _split(x: np.ndarray):
     m, e = np.frexp(x)
     mant = np.ldexp(m, 53).astype(np.int64)
     return mant >> _LO_BITS, mant & _LO_MASK, (e + 1073).astype(np.intp)
-
-
-def _fold(hi_sums: np.ndarray, lo_sums: np.ndarray, bins: np.ndarray) -> int:
-    total = 0
-    for h, lo, b in zip(hi_sums.tolist(), lo_sums.tolist(), bins.tolist()):
-        total += ((int(h) << _LO_BITS) + int(lo)) << b
-    return total
-
-
-def exact_sum(x: np.ndarray) -> int:
-    """The exact sum of finite float64 values ``x``, in units of 2**-:data:`SHIFT`."""
-    x = np.asarray(x, dtype=np.float64)
-    total = 0
-    for s in range(0, x.size, _CHUNK):
-        hi, lo, b = _split(x[s:s + _CHUNK])
-        hs = np.bincount(b, weights=hi, minlength=N_BINS)
-        ls = np.bincount(b, weights=lo, minlength=N_BINS)
-        nz = np.flatnonzero((hs != 0) | (ls != 0))
-        total += _fold(hs[nz], ls[nz], nz)
-    return total
 
 
 def exact_sums_by(groups: np.ndarray, x: np.ndarray, n_groups: int) -> list:

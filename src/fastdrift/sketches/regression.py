@@ -18,8 +18,8 @@ Bad rows
 A row is skipped and counted in :attr:`RegressionPerformance.rejected` under the first reason
 that applies, in this order: ``prediction_null``, ``prediction_nan``, ``prediction_inf``,
 ``actual_null``, ``actual_nan``, ``actual_inf``, ``weight_invalid`` (null, NaN, infinite or
-negative), ``overflow`` (a residual, an actual or a weighted value whose square overflows a
-double: magnitudes above about 1.3e154).  ``strict=True`` raises InvalidInputError instead.
+negative), ``overflow`` (a residual or an actual above 2**511, about 6.7e153, in magnitude, whose
+square would overflow a double; with weights, a weight or a weighted square above 2**990).  ``strict=True`` raises InvalidInputError instead.
 MAPE is the weighted mean of ``|r| / |y|`` over the rows with ``y != 0``; rows with ``y == 0``
 (or whose ratio overflows) are left out of it and counted in ``mape_excluded``.
 
@@ -37,7 +37,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
-from ..kernels.exactsum import (MAX_BYTES, SHIFT, exact_sum, int_from_bytes, int_to_bytes, to_float, two_product,
+from ..kernels.exactsum import (MAX_BYTES, SHIFT, Accumulator, int_from_bytes, int_to_bytes, to_float, two_product,
                                 two_square)
 from .. import codec
 from .base import Sketch
@@ -51,8 +51,20 @@ REASONS = ("prediction_null", "prediction_nan", "prediction_inf", "actual_null",
            "weight_invalid", "overflow")
 _SUMS = ("w", "wr", "wabs", "wr2", "wy", "wy2", "wape", "wmape")
 _LAYOUT = 1
+_SQUARE_MAX = 2.0 ** 511
+_PRODUCT_MAX = 2.0 ** 990  # Dekker's split of a factor overflows near 2**996
+_BLOCK = 1 << 15
 #: residual quantiles reported by :meth:`RegressionPerformance.metrics`
 METRIC_QUANTILES = (0.05, 0.5, 0.95)
+
+
+def _terms(r: np.ndarray, y: np.ndarray, w: Optional[np.ndarray]) -> Dict[str, list]:
+    """The terms of each sum (but ``w`` and MAPE's), whose exact total is the sum's exact value."""
+    if w is None:
+        return {"wr": [r], "wabs": [np.abs(r)], "wr2": list(two_square(r)), "wy": [y], "wy2": list(two_square(y))}
+    wr, wy = two_product(w, r), two_product(w, y)
+    return {"wr": list(wr), "wabs": [np.abs(v) for v in wr], "wr2": [*two_product(wr[0], r), *two_product(wr[1], r)],
+            "wy": list(wy), "wy2": [*two_product(wy[0], y), *two_product(wy[1], y)]}
 
 
 class RegressionPerformance(Sketch):
@@ -207,41 +219,41 @@ class RegressionPerformance(Sketch):
         with np.errstate(all="ignore"):
             r = p - y
             abs_r = np.abs(r)
-            ape = abs_r / np.abs(y)
-            # the terms of each sum, whose exact total is the sum's exact value
-            if w is None:
-                terms = {"wr": [r], "wabs": [abs_r], "wr2": list(two_square(r)), "wy": [y],
-                         "wy2": list(two_square(y))}
-            else:
-                wr, wy = two_product(w, r), two_product(w, y)
-                terms = {"wr": list(wr), "wabs": [np.abs(v) for v in wr],
-                         "wr2": [*two_product(wr[0], r), *two_product(wr[1], r)], "wy": list(wy),
-                         "wy2": [*two_product(wy[0], y), *two_product(wy[1], y)]}
-            over = np.zeros(n, dtype=bool)
-            for vs in terms.values():
-                for v in vs:
-                    over |= ~np.isfinite(v)
+            over = (abs_r > _SQUARE_MAX) | (np.abs(y) > _SQUARE_MAX)  # squares up to 2**1022: finite
+            if w is not None:  # and every weighted term of _terms finite (with room for its error term)
+                over |= (w > _PRODUCT_MAX) | (w * abs_r * abs_r > _PRODUCT_MAX) | (w * y * y > _PRODUCT_MAX)
             code = reasons_of([p_null, np.isnan(p) & ~p_null, np.isinf(p), y_null, np.isnan(y) & ~y_null,
                                np.isinf(y), w_bad, over], n)
             rejected = check_rows(code, REASONS, self.strict, self._what("rows"))
             ok = code == 0
-            wape = ape if w is None else w * ape
-            in_mape = ok & (y != 0) & np.isfinite(wape)
-            wape = wape[in_mape]
-        n_ok = int(ok.sum())
-        n_mape = int(in_mape.sum())
+            n_ok = int(ok.sum())
+            if n_ok < n:
+                r, y = r[ok], y[ok]
+                w = w[ok] if w is not None else None
+            accs = {k: Accumulator() for k in _SUMS}
+            n_mape = 0
+            for s in range(0, n_ok, _BLOCK):  # blocks of cache-resident temporaries
+                rb, yb = r[s:s + _BLOCK], y[s:s + _BLOCK]
+                wb = w[s:s + _BLOCK] if w is not None else None
+                for k, vs in _terms(rb, yb, wb).items():
+                    accs[k].add(*vs)
+                ape = np.abs(rb) / np.abs(yb)
+                if wb is not None:
+                    ape *= wb
+                in_mape = (yb != 0) & np.isfinite(ape)
+                accs["wape"].add(ape[in_mape])
+                n_mape += int(in_mape.sum())
+                if wb is not None:
+                    accs["w"].add(wb)
+                    accs["wmape"].add(wb[in_mape])
         sums = dict(self._sums)
+        for k in _SUMS:
+            sums[k] += accs[k].value()
         if w is None:
             sums["w"] += n_ok << SHIFT
             sums["wmape"] += n_mape << SHIFT
-        else:
-            sums["w"] += exact_sum(w[ok])
-            sums["wmape"] += exact_sum(w[in_mape])
-        for k, vs in terms.items():
-            sums[k] += exact_sum(np.concatenate([v[ok] for v in vs]))
-        sums["wape"] += exact_sum(wape)
         if n_ok:
-            self._digest.update(r[ok])
+            self._digest.update(r)
         self._sums = sums
         self._labelled += n_ok
         self._mape_excluded += n_ok - n_mape

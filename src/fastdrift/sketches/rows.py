@@ -65,8 +65,10 @@ def reasons_of(masks: Sequence[np.ndarray], n: int) -> np.ndarray:
 
 def check_rows(code: np.ndarray, reasons: Sequence[str], strict: bool, what: str) -> np.ndarray:
     """Rows skipped per reason (int64, one per reason); with ``strict`` raise on the first bad row."""
+    if not code.any():
+        return np.zeros(len(reasons), dtype=np.int64)
     counts = np.bincount(code, minlength=len(reasons) + 1)[1:].astype(np.int64)
-    if strict and counts.any():
+    if strict:
         first = int(np.flatnonzero(code)[0])
         raise InvalidInputError(
             f"{what}: row {first} is {reasons[code[first] - 1].replace('_', ' ')} "
