@@ -14,7 +14,7 @@ import fastdrift
 from fastdrift import (ConcurrentUseError, CorruptStateError, CountOverflowError, IncompatibleSketchError,
                        InvalidInputError, SchemaError)
 from fastdrift.kernels.cat import CatTable
-from fastdrift.kernels.exactsum import SHIFT, exact_sum, exact_sums_by
+from fastdrift.kernels.exactsum import SHIFT, Accumulator, exact_sum, exact_sums_by
 from fastdrift.sketches.multiclass import OTHER, REASONS as MC_REASONS
 from fastdrift.sketches.regression import REASONS as REG_REASONS
 from fastdrift.sketches.tdigest import RANK_ERROR_BOUNDS
@@ -38,11 +38,26 @@ def test_exact_sum_is_the_rational_sum(xs, groups):
 
 
 def test_exact_sum_refuses_non_finite_values(backend):
-    with pytest.raises(InvalidInputError, match="at 2 is not finite"):
+    with pytest.raises(InvalidInputError, match="row 2 is not finite"):
         exact_sum(np.array([1.0, 2.0, np.inf]), backend=backend)
     big = np.array([np.finfo(np.float64).max] * 4 + [-np.finfo(np.float64).max] * 4 + [5e-324])
     assert exact_sum(big, backend=backend) == 1 << (SHIFT - 1074)
     assert exact_sum(big[:4], big[4:], backend=backend) == 1 << (SHIFT - 1074)
+    with pytest.raises(InvalidInputError, match="row 1"):
+        Accumulator(backend).add(np.array([1.0, 1e300]), np.array([1.0, 1e300]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(*[st.floats(-1e80, 1e80).filter(lambda v: v == 0 or abs(v) > 1e-80)] * 3),
+                max_size=40), st.booleans())
+def test_exact_products_are_the_rational_sums(rows, absolute):
+    a, b, c = (np.array([r[i] for r in rows], dtype=np.float64) for i in range(3))
+    F = [tuple(Fraction(v) for v in r) for r in rows]
+    for backend in ("c", "numba"):
+        for k, args in ((1, (a,)), (2, (a, b)), (3, (a, b, c))):
+            got = Fraction(Accumulator(backend).add(*args, absolute=absolute).value(), 1 << SHIFT)
+            want = sum((abs(math.prod(f[:k])) if absolute else math.prod(f[:k]) for f in F), Fraction(0))
+            assert got == want, (backend, k)
 
 
 def test_cat_table_lookup_inserts_in_arrival_order_without_counting():

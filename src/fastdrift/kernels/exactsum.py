@@ -6,10 +6,12 @@ way).  A sum is kept as that integer (a Python int): adding two sums is exact an
 so a state merged from any split of the rows equals the state of one pass, bit for bit, and
 converting to float rounds once (correctly).
 
-:func:`exact_sum` runs the ``exact`` kernel family (``kernels/fd_exact.c`` and its numba twin
+:class:`Accumulator` runs the ``exact`` kernel family (``kernels/fd_exact.c`` and its numba twin
 :mod:`.numba_exact`): one pass adds each value's mantissa, split into 27 + 26 bits, into int64
-accumulators per binary exponent (exact for 2**36 values per call), and the few hundred nonzero
-accumulators are then shifted and added as Python integers.  :func:`exact_sums_by` (sums per
+accumulators per binary exponent, and the few hundred nonzero accumulators are then shifted and
+added as Python integers.  It also sums products of two or three arrays exactly: each product is
+first split into a sum of doubles (Dekker's two-product), exact barring overflow and underflow
+(magnitudes between about 2**-969 and 2**996; ``RegressionPerformance`` rejects rows beyond).  :func:`exact_sums_by` (sums per
 group) does the same with :func:`numpy.bincount` over (group, exponent) keys.
 """
 from __future__ import annotations
@@ -21,9 +23,9 @@ import numpy as np
 
 from . import Family
 from ..errors import InvalidInputError
-from .native import FD_EINVAL, check, lib, ptr
+from .native import FD_EINVAL, check, ffi, lib, ptr
 
-__all__ = ["SHIFT", "N_BINS", "Accumulator", "exact_sum", "exact_sums_by", "to_float", "two_square", "two_product", "MAX_BYTES",
+__all__ = ["SHIFT", "N_BINS", "Accumulator", "exact_sum", "exact_sums_by", "to_float", "MAX_BYTES",
            "int_to_bytes", "int_from_bytes", "EXACT"]
 
 #: sums are integers in units of 2**-SHIFT
@@ -33,19 +35,23 @@ N_BINS = 2098
 _CHUNK = 1 << 24  # bin sums of |hi| < 2**27 stay below 2**53 for 2**26 values
 _LO_BITS = 26
 _LO_MASK = (1 << _LO_BITS) - 1
-_KERNEL_CHUNK = 1 << 34  # the kernel's accumulators stay exact for 2**36 values
+_KERNEL_CHUNK = 1 << 34  # the kernel's accumulators stay exact for 2**36 terms, 4 a row at most
 _EXACT_BINS = lib.FD_EXACT_BINS
+FD_EXACT_ABS = lib.FD_EXACT_ABS
+_NULL = ffi.NULL
 #: the largest serialized sum: 2**62 values of magnitude below 2**1024, in units of 2**-1126
 MAX_BYTES = (62 + 1024 + SHIFT) // 8 + 2
 
 
 class _CExact:
-    """``fd_exact_accumulate`` of ``kernels/fd_exact.c``."""
+    """``fd_exact_dot`` of ``kernels/fd_exact.c``."""
 
     @staticmethod
-    def accumulate(x: np.ndarray, acc: np.ndarray):
+    def dot(a, b, c, absolute: bool, acc: np.ndarray):
         bad = np.zeros(1, dtype=np.int64)
-        rc = lib.fd_exact_accumulate(ptr("const double*", x), x.size, ptr("int64_t*", acc), ptr("int64_t*", bad))
+        rc = lib.fd_exact_dot(ptr("const double*", a), _NULL if b is None else ptr("const double*", b),
+                              _NULL if c is None else ptr("const double*", c), a.size,
+                              FD_EXACT_ABS if absolute else 0, ptr("int64_t*", acc), ptr("int64_t*", bad))
         return rc, int(bad[0])
 
 
@@ -57,16 +63,24 @@ class _NumbaExact:
 
         self.k = numba_exact
 
-    def accumulate(self, x: np.ndarray, acc: np.ndarray):
-        return self.k.exact_accumulate(x.view(np.int64), acc)
+    def dot(self, a, b, c, absolute: bool, acc: np.ndarray):
+        factors = 1 if b is None else (2 if c is None else 3)
+        return self.k.exact_dot(a, a if b is None else b, a if c is None else c, factors, absolute, acc)
 
 
-#: The exact-sum kernel's backend objects: ``accumulate(x, acc) -> (status, bad index)``.
+#: The exact-sum kernel's backend objects: ``dot(a, b, c, absolute, acc) -> (status, bad row)``.
 EXACT = Family("exact", c=_CExact, numba=_NumbaExact)
 
 
+def _f64(x, n: Optional[int] = None) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 1 or (n is not None and x.size != n):
+        raise InvalidInputError(f"exact sum: factors must be 1-D arrays of one length, got shape {x.shape}")
+    return x
+
+
 class Accumulator:
-    """A running exact sum: :meth:`add` arrays of finite float64 values, :meth:`value` the total
+    """A running exact sum: :meth:`add` values or products of values, :meth:`value` the total
     (in units of 2**-:data:`SHIFT`).  Holds 2 * FD_EXACT_BINS int64 accumulators (32 KB)."""
 
     __slots__ = ("_k", "_acc", "_added", "_total")
@@ -77,26 +91,31 @@ class Accumulator:
         self._added = 0
         self._total = 0
 
-    def add(self, *xs: np.ndarray) -> "Accumulator":
-        """Add every value of every array; InvalidInputError on a NaN or an infinity."""
-        for x in xs:
-            x = np.ascontiguousarray(x, dtype=np.float64)
-            for s in range(0, x.size, _KERNEL_CHUNK):
-                part = x[s:s + _KERNEL_CHUNK]
-                if self._added + part.size > _KERNEL_CHUNK:
-                    self._fold()
-                rc, bad = self._k.accumulate(part, self._acc)
-                if rc == FD_EINVAL and bad >= 0:
-                    raise InvalidInputError(f"exact sum: value {part[bad]!r} at {s + bad} is not finite")
-                check(rc, "fd_exact_accumulate")
-                self._added += part.size
+    def add(self, a, b=None, c=None, *, absolute: bool = False) -> "Accumulator":
+        """Add ``a``, or the products ``a * b`` or ``a * b * c`` (exactly), or their absolute values;
+        InvalidInputError on a NaN or infinite term (a product that overflows)."""
+        a = _f64(a)
+        b = None if b is None else _f64(b, a.size)
+        c = None if c is None else _f64(c, a.size)
+        if c is not None and b is None:
+            raise InvalidInputError("exact sum: a third factor needs a second")
+        for s in range(0, a.size, _KERNEL_CHUNK):
+            e = s + _KERNEL_CHUNK
+            if self._added + min(e, a.size) - s > _KERNEL_CHUNK:
+                self._fold()
+            rc, bad = self._k.dot(a[s:e], None if b is None else b[s:e], None if c is None else c[s:e],
+                                  absolute, self._acc)
+            if rc == FD_EINVAL and bad >= 0:
+                raise InvalidInputError(f"exact sum: the term of row {s + bad} is not finite")
+            check(rc, "fd_exact_dot")
+            self._added += min(e, a.size) - s
         return self
 
     def _fold(self) -> None:
         acc = self._acc
         hi, lo = acc[0::2], acc[1::2]
-        for b in np.flatnonzero((hi != 0) | (lo != 0)).tolist():
-            self._total += ((int(hi[b]) << _LO_BITS) + int(lo[b])) << (b + 51)  # 2**(b - 1075) in units
+        for k in np.flatnonzero((hi != 0) | (lo != 0)).tolist():
+            self._total += ((int(hi[k]) << _LO_BITS) + int(lo[k])) << (k + 51)  # 2**(k - 1075) in units
         acc[:] = 0
         self._added = 0
 
@@ -106,11 +125,14 @@ class Accumulator:
         return self._total
 
 
-def exact_sum(*xs: np.ndarray, backend: Optional[str] = None) -> int:
+def exact_sum(*xs, backend: Optional[str] = None) -> int:
     """The exact sum of the finite float64 values of every array ``xs``, in units of 2**-:data:`SHIFT`.
 
     Raises InvalidInputError on a NaN or an infinity."""
-    return Accumulator(backend).add(*xs).value()
+    acc = Accumulator(backend)
+    for x in xs:
+        acc.add(x)
+    return acc.value()
 
 
 def _split(x: np.ndarray):
@@ -142,33 +164,6 @@ def to_float(num: int, den: Optional[int] = None) -> float:
     if den == 0:
         return float("nan")
     return float(Fraction(num, den))
-
-
-def _veltkamp(x: np.ndarray):
-    c = 134217729.0 * x  # 2**27 + 1
-    hi = c - (c - x)
-    return hi, x - hi
-
-
-def two_product(a: np.ndarray, b: np.ndarray):
-    """``(p, e)`` with ``p + e == a * b`` exactly (Dekker's product), for operands and product
-    in the normal range well away from overflow (an overflow shows as a non-finite ``p`` or ``e``)."""
-    ah, al = _veltkamp(a)
-    bh, bl = _veltkamp(b)
-    p = a * b
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    return p, e
-
-
-def two_square(x: np.ndarray):
-    """``(p, e)`` with ``p + e == x * x`` exactly (Dekker's product with Veltkamp's split), for
-    ``|x|`` in [2**-485, 2**511]; ``p`` is the rounded square."""
-    c = 134217729.0 * x  # 2**27 + 1
-    hi = c - (c - x)
-    lo = x - hi
-    p = x * x
-    e = ((hi * hi - p) + 2.0 * hi * lo) + lo * lo
-    return p, e
 
 
 def int_to_bytes(v: int) -> bytes:

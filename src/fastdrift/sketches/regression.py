@@ -10,7 +10,7 @@ rounded product and its rounding error are both summed), so ``mae``, ``rmse``, `
 ``r2`` are the exact values for the rows' residuals ``r = p - y`` (one rounding per row) rounded
 once at the end, and R^2 = 1 - SSE / SST with SST = sum w y^2 - (sum w y)^2 / sum w is computed
 in exact rational arithmetic (no cancellation for data far from zero).  MAPE sums the rounded
-ratios ``w * (|r| / |y|)`` exactly.  (Two-products are exact for magnitudes between about
+ratios ``|r| / |y|`` (times ``w``, exactly).  (Two-products are exact for magnitudes between about
 1e-146 and 1e154; below, the error terms underflow.)
 
 Bad rows
@@ -37,8 +37,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
-from ..kernels.exactsum import (MAX_BYTES, SHIFT, Accumulator, int_from_bytes, int_to_bytes, to_float, two_product,
-                                two_square)
+from ..kernels.exactsum import MAX_BYTES, SHIFT, Accumulator, int_from_bytes, int_to_bytes, to_float
 from .. import codec
 from .base import Sketch
 from .rows import check_rows, float_column, read_counts, reasons_of, weight_column, write_counts
@@ -53,18 +52,8 @@ _SUMS = ("w", "wr", "wabs", "wr2", "wy", "wy2", "wape", "wmape")
 _LAYOUT = 1
 _SQUARE_MAX = 2.0 ** 511
 _PRODUCT_MAX = 2.0 ** 990  # Dekker's split of a factor overflows near 2**996
-_BLOCK = 1 << 15
 #: residual quantiles reported by :meth:`RegressionPerformance.metrics`
 METRIC_QUANTILES = (0.05, 0.5, 0.95)
-
-
-def _terms(r: np.ndarray, y: np.ndarray, w: Optional[np.ndarray]) -> Dict[str, list]:
-    """The terms of each sum (but ``w`` and MAPE's), whose exact total is the sum's exact value."""
-    if w is None:
-        return {"wr": [r], "wabs": [np.abs(r)], "wr2": list(two_square(r)), "wy": [y], "wy2": list(two_square(y))}
-    wr, wy = two_product(w, r), two_product(w, y)
-    return {"wr": list(wr), "wabs": [np.abs(v) for v in wr], "wr2": [*two_product(wr[0], r), *two_product(wr[1], r)],
-            "wy": list(wy), "wy2": [*two_product(wy[0], y), *two_product(wy[1], y)]}
 
 
 class RegressionPerformance(Sketch):
@@ -219,33 +208,45 @@ class RegressionPerformance(Sketch):
         with np.errstate(all="ignore"):
             r = p - y
             abs_r = np.abs(r)
-            over = (abs_r > _SQUARE_MAX) | (np.abs(y) > _SQUARE_MAX)  # squares up to 2**1022: finite
-            if w is not None:  # and every weighted term of _terms finite (with room for its error term)
-                over |= (w > _PRODUCT_MAX) | (w * abs_r * abs_r > _PRODUCT_MAX) | (w * y * y > _PRODUCT_MAX)
-            code = reasons_of([p_null, np.isnan(p) & ~p_null, np.isinf(p), y_null, np.isnan(y) & ~y_null,
-                               np.isinf(y), w_bad, over], n)
-            rejected = check_rows(code, REASONS, self.strict, self._what("rows"))
-            ok = code == 0
-            n_ok = int(ok.sum())
+            abs_y = np.abs(y)
+            if w is None and n and not (p_null.any() or y_null.any()) and np.isfinite(r).all() \
+                    and abs_r.max() <= _SQUARE_MAX and abs_y.max() <= _SQUARE_MAX:
+                # every row good (a finite residual means a finite prediction and actual): no masks
+                rejected, ok, n_ok = np.zeros(len(REASONS), dtype=np.int64), None, n
+            else:
+                over = (abs_r > _SQUARE_MAX) | (abs_y > _SQUARE_MAX)  # squares up to 2**1022: finite
+                if w is not None:  # and every weighted product finite, with room for Dekker's split
+                    over |= (w > _PRODUCT_MAX) | (w * abs_r * abs_r > _PRODUCT_MAX) | (w * y * y > _PRODUCT_MAX)
+                code = reasons_of([p_null, np.isnan(p) & ~p_null, np.isinf(p), y_null, np.isnan(y) & ~y_null,
+                                   np.isinf(y), w_bad, over], n)
+                rejected = check_rows(code, REASONS, self.strict, self._what("rows"))
+                ok = code == 0
+                n_ok = int(ok.sum())
             if n_ok < n:
-                r, y = r[ok], y[ok]
+                r, y, abs_r, abs_y = r[ok], y[ok], abs_r[ok], abs_y[ok]
                 w = w[ok] if w is not None else None
             accs = {k: Accumulator() for k in _SUMS}
-            n_mape = 0
-            for s in range(0, n_ok, _BLOCK):  # blocks of cache-resident temporaries
-                rb, yb = r[s:s + _BLOCK], y[s:s + _BLOCK]
-                wb = w[s:s + _BLOCK] if w is not None else None
-                for k, vs in _terms(rb, yb, wb).items():
-                    accs[k].add(*vs)
-                ape = np.abs(rb) / np.abs(yb)
-                if wb is not None:
-                    ape *= wb
-                in_mape = (yb != 0) & np.isfinite(ape)
+            ape = abs_r / abs_y
+            in_mape = (y != 0) & np.isfinite(ape)
+            if w is not None:
+                in_mape &= (ape < _PRODUCT_MAX) & (w * ape < _PRODUCT_MAX)
+            n_mape = int(in_mape.sum())
+            if w is None:
+                accs["wr"].add(r)
+                accs["wabs"].add(r, absolute=True)
+                accs["wr2"].add(r, r)
+                accs["wy"].add(y)
+                accs["wy2"].add(y, y)
                 accs["wape"].add(ape[in_mape])
-                n_mape += int(in_mape.sum())
-                if wb is not None:
-                    accs["w"].add(wb)
-                    accs["wmape"].add(wb[in_mape])
+            else:
+                accs["w"].add(w)
+                accs["wr"].add(w, r)
+                accs["wabs"].add(w, r, absolute=True)
+                accs["wr2"].add(w, r, r)
+                accs["wy"].add(w, y)
+                accs["wy2"].add(w, y, y)
+                accs["wape"].add(w[in_mape], ape[in_mape])
+                accs["wmape"].add(w[in_mape])
         sums = dict(self._sums)
         for k in _SUMS:
             sums[k] += accs[k].value()
