@@ -412,6 +412,8 @@ def test_multiclass_weighted_and_unweighted_batches_mix_exactly():
 def test_multiclass_count_cap_lock_and_incompatible(monkeypatch):
     with pytest.raises(IncompatibleSketchError):
         MP(4).merge(MP(5))
+    with pytest.raises(IncompatibleSketchError, match="str labels"):
+        MP().update(["a"], ["a"]).merge(MP().update([1], [1]))
     with pytest.raises(InvalidInputError):
         MP(0)
     monkeypatch.setattr(MP, "MAX_COUNT", 3)

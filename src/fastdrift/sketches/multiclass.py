@@ -359,7 +359,10 @@ class MulticlassPerformance(Sketch):
     def _merge(self, other) -> None:
         if other.max_classes != self.max_classes:
             raise IncompatibleSketchError(f"max_classes differ: {self.max_classes} vs {other.max_classes}")
-        self._check_key_type(other._key_type, "merge")
+        try:
+            self._check_key_type(other._key_type, "merge")
+        except SchemaError as exc:
+            raise IncompatibleSketchError(str(exc)) from None
         keys = other._keys()
         table = self._table
         if keys:
