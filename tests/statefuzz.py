@@ -38,7 +38,7 @@ from fastdrift import codec
 from fastdrift.errors import CorruptStateError, CountOverflowError, FastDriftError
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
-KINDS = ("histogram", "moments", "categorical", "tdigest", "row_sample", "profile", "fdp", "checkpoint",
+KINDS = ("histogram", "moments", "categorical", "tdigest", "binary_performance", "row_sample", "profile", "fdp", "checkpoint",
          "alert_state", "spool_reference", "spool_pane", "multiclass_performance", "regression_performance")
 OUTCOMES = ("rejected", "refused", "ok", "use_error", "misbehaved", "crashed", "hung")
 BAD = ("misbehaved", "crashed", "hung")
@@ -99,6 +99,14 @@ def seeds() -> Dict[str, List[bytes]]:
     td = fastdrift.TDigest(20).update(t.column("x"))
     out["tdigest"] += [td.to_bytes(), fastdrift.TDigest(50).update(np.repeat([1.0, 2.0, 5.0], 40)).to_bytes(),
                        fastdrift.TDigest().to_bytes(), (GOLDEN / "codec_v1_tdigest.bin").read_bytes()]
+    rng = np.random.default_rng(4)
+    sc, lab = rng.random(300), rng.random(300) < 0.4
+    bp = fastdrift.BinaryPerformance
+    out["binary_performance"] += [
+        bp().update(np.round(sc, 1), lab).to_bytes(),  # exact table
+        bp(bins=4, exact=8).update(sc, pa.array(lab, mask=np.arange(300) % 7 == 0), rng.random(300)).to_bytes(),
+        bp(scores="margin", bins=2).update(rng.normal(0, 3, 300), lab).to_bytes(),
+        bp().update(np.array([0.5, np.nan, 2.0]), np.array([1, 0, 3])).to_bytes(), bp().to_bytes()]
     rs = RowSample(["x", "c"], rate=0.5, max_rows=5, seed=3, hash=["c"], salt="s")
     rs.update(t.slice(0, 50).to_batches()[0], rs.keys(0, 50))
     out["row_sample"] += [rs.to_bytes(), RowSample().to_bytes()]
@@ -194,7 +202,8 @@ def _decode_pane(blob: bytes):
 # -- decoding and use ----------------------------------------------------------------------------------
 
 _SKETCHES = {"histogram": fastdrift.Histogram, "moments": fastdrift.Moments, "categorical": fastdrift.Categorical,
-             "tdigest": fastdrift.TDigest, "multiclass_performance": fastdrift.MulticlassPerformance,
+             "tdigest": fastdrift.TDigest, "binary_performance": fastdrift.BinaryPerformance,
+             "multiclass_performance": fastdrift.MulticlassPerformance,
              "regression_performance": fastdrift.RegressionPerformance}
 _PAIRED = (fastdrift.MulticlassPerformance, fastdrift.RegressionPerformance)  # update(predictions, actuals)
 
@@ -257,6 +266,8 @@ def _empty_like(s):
         return fastdrift.TDigest(s.compression)
     if isinstance(s, fastdrift.Moments):
         return fastdrift.Moments()
+    if isinstance(s, fastdrift.BinaryPerformance):
+        return fastdrift.BinaryPerformance(scores=s.scores, bins=s.bins, exact=s.exact)
     if isinstance(s, fastdrift.MulticlassPerformance):
         return fastdrift.MulticlassPerformance(s.max_classes)
     if isinstance(s, fastdrift.RegressionPerformance):
@@ -295,6 +306,16 @@ def _queries(s) -> None:
             check(s.min <= s.mean <= s.max or not np.isfinite(s.mean), "moments: mean outside [min, max]")
             v = s.variance()
             check(v >= 0 or np.isnan(v), f"moments: variance {v}")
+    elif isinstance(s, fastdrift.BinaryPerformance):
+        check(s.labelled + s.unlabelled + sum(s.rejected.values()) == s.count, "binary performance total")
+        m = s.metrics()
+        for k in ("roc_auc", "average_precision", "brier", "ece", "positive_rate", "prediction_rate",
+                  "precision", "recall"):
+            check(np.isnan(m[k]) or -1e-9 <= m[k] <= 1 + 1e-9, f"binary performance {k} = {m[k]}")
+        check(np.isnan(m["log_loss"]) or m["log_loss"] >= 0, f"log loss {m['log_loss']}")
+        if s.labelled and not s.weighted:
+            check(m["tp"] + m["fp"] + m["tn"] + m["fn"] == s.labelled, "confusion counts add up")
+        s.precision_at_k(5), s.recall_at_k(5), s.roc_curve(), s.estimate(), s.roc_auc_bound()
     elif isinstance(s, fastdrift.MulticlassPerformance):
         labels, cm = s.confusion_matrix(weighted=False)
         check(int(cm.sum()) == s.labelled and s.labelled + sum(s.rejected.values()) == s.count,

@@ -28,11 +28,21 @@ def _strings(rng, n):
     return pa.array(vocab[rng.integers(0, len(vocab), n)], mask=rng.random(n) < 0.1)
 
 
+def _scores(rng, n):
+    x = rng.random(n)
+    x[rng.random(n) < 0.05] = np.nan
+    x[rng.random(n) < 0.01] = 1.5
+    x[rng.random(n) < 0.3] = 0.25  # a pile
+    return pa.array(x, mask=rng.random(n) < 0.1)
+
+
 FACTORIES = {
     "Histogram": (lambda: fastdrift.Histogram([-2.0, 0.0, 1.5, 4.0]), _numeric),
     "Moments": (lambda: fastdrift.Moments(), _numeric),
     "Categorical": (lambda: fastdrift.Categorical(), _strings),
     "TDigest": (lambda: fastdrift.TDigest(50), _numeric),
+    # update(values) of a performance sketch: scores alone (unlabelled); exact=40 keeps both table layouts
+    "BinaryPerformance": (lambda: fastdrift.BinaryPerformance(exact=40), _scores),
 }
 
 
@@ -53,6 +63,11 @@ def _equal(a, b):
         assert a.min == b.min and a.max == b.max or (a.n == 0 and b.n == 0)
         q = np.linspace(0.02, 0.98, 25)
         np.testing.assert_allclose(a.cdf(a.quantile(q)), b.cdf(b.quantile(q)), atol=0.03)
+    elif isinstance(a, fastdrift.BinaryPerformance):  # the float sums merge up to reassociation
+        np.testing.assert_allclose(a._sums, b._sums, rtol=1e-12)
+        c = a.copy()
+        c._sums = b._sums.copy()
+        assert c == b
     elif isinstance(a, fastdrift.Moments):
         assert a._ints.tolist() == b._ints.tolist()
         np.testing.assert_allclose(a._flts, b._flts, rtol=1e-9, atol=1e-9)

@@ -16,7 +16,7 @@ from .errors import (
     SchemaError,
 )
 from .kernels import get_backend, set_backend
-from .sketches import Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest, profile
+from .sketches import BinaryPerformance, Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest, profile
 from .sketches import MulticlassPerformance, RegressionPerformance
 from .metrics import (
     chi_square,
@@ -53,7 +53,7 @@ __all__ = [
     "FastDriftError", "InvalidInputError", "SchemaError", "IncompatibleSketchError",
     "CorruptStateError", "NativeError", "ConcurrentUseError", "CountOverflowError",
     "set_backend", "get_backend",
-    "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
+    "BinaryPerformance", "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
     "total_variation", "l_infinity", "chi_square", "compare_profiles",
     "ks_2samp", "wasserstein", "quantile_shift", "psi_pvalue", "Monitor", "Fleet",

@@ -3,11 +3,12 @@
 from .categorical import Categorical
 from .histogram import Histogram
 from .moments import Moments
+from .performance import BinaryPerformance
 from .tdigest import TDigest
 from .profile import ColumnProfile, Profile
 from .reference import profile
 from .multiclass import MulticlassPerformance
 from .regression import RegressionPerformance
 
-__all__ = ["Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
+__all__ = ["BinaryPerformance", "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
            "MulticlassPerformance", "RegressionPerformance"]
