@@ -409,6 +409,21 @@ def test_multiclass_weighted_and_unweighted_batches_mix_exactly():
     assert a.confusion_matrix(weighted=False)[1].tolist() == [[1, 1], [0, 1]]
 
 
+@pytest.mark.parametrize("how", ["update", "merge"])
+def test_multiclass_weights_after_unweighted_rows_past_the_cap(how):
+    # pooled rows counted before the first weighted batch weigh 1, correct ones included
+    p1, y1 = ["a", "x", "y", "x"], ["a", "x", "x", "x"]
+    p2, y2, w2 = ["x", "a", "z"], ["x", "b", "z"], [0.5, 2.0, 4.0]
+    mp = MP(1).update(p1, y1)
+    if how == "update":
+        mp.update(p2, y2, w2)
+    else:
+        mp.merge(MP(1).update(p2, y2, w2))
+    w = [1.0] * 4 + w2
+    assert mp.accuracy() == pytest.approx(skm.accuracy_score(y1 + y2, p1 + p2, sample_weight=w), rel=RTOL)
+    assert MP.from_bytes(mp.to_bytes()).accuracy() == mp.accuracy()
+
+
 def test_multiclass_count_cap_lock_and_incompatible(monkeypatch):
     with pytest.raises(IncompatibleSketchError):
         MP(4).merge(MP(5))

@@ -327,7 +327,9 @@ class MulticlassPerformance(Sketch):
                                   dtype=bool)
                 oc += int(same.sum())
             if w is not None or wsum is not None:
-                wsum = self._grown(wsum if wsum is not None else (self._m.astype(object) << SHIFT), size)
+                if wsum is None:  # the first weighted batch: the rows before it weigh 1
+                    wsum, woc = self._m.astype(object) << SHIFT, self._other_correct << SHIFT
+                wsum = self._grown(wsum, size)
                 if w is None:
                     add = np.bincount(cells, minlength=size * size).astype(object) << SHIFT
                     woc += int(same.sum()) << SHIFT
@@ -336,7 +338,7 @@ class MulticlassPerformance(Sketch):
                     woc += exact_sum(w[pooled[same]]) if same.size else 0
                 wsum = wsum + add.reshape(size, size)
         elif w is not None and wsum is None:
-            wsum = self._m.astype(object) << SHIFT
+            wsum, woc = self._m.astype(object) << SHIFT, self._other_correct << SHIFT
         self._key_type = kt if n_ok or self._key_type else self._key_type
         self._table, self._m, self._w, self._other_correct, self._w_other_correct = table, m, wsum, oc, woc
         for k, c in zip(REASONS, rejected.tolist()):

@@ -10,8 +10,8 @@ rounded product and its rounding error are both summed), so ``mae``, ``rmse``, `
 ``r2`` are the exact values for the rows' residuals ``r = p - y`` (one rounding per row) rounded
 once at the end, and R^2 = 1 - SSE / SST with SST = sum w y^2 - (sum w y)^2 / sum w is computed
 in exact rational arithmetic (no cancellation for data far from zero).  MAPE sums the rounded
-ratios ``|r| / |y|`` (times ``w``, exactly).  (Two-products are exact for magnitudes between about
-1e-146 and 1e154; below, the error terms underflow.)
+ratios ``|r| / |y|`` (times ``w``, exactly).  The products are exact unless their error terms
+underflow (products below about 1e-290 in magnitude).
 
 Bad rows
 --------
@@ -19,8 +19,8 @@ A row is skipped and counted in :attr:`RegressionPerformance.rejected` under the
 that applies, in this order: ``prediction_null``, ``prediction_nan``, ``prediction_inf``,
 ``actual_null``, ``actual_nan``, ``actual_inf``, ``weight_invalid`` (null, NaN, infinite or
 negative), ``overflow`` (a residual or an actual above 2**511, about 6.7e153, in magnitude, whose
-square would overflow a double; with weights, a weight or a weighted square above 2**990).  ``strict=True`` raises InvalidInputError instead.
-MAPE is the weighted mean of ``|r| / |y|`` over the rows with ``y != 0``; rows with ``y == 0``
+square would overflow a double; with weights, a weight or a weighted square above 2**990).
+``strict=True`` raises InvalidInputError instead.  MAPE is the weighted mean of ``|r| / |y|`` over the rows with ``y != 0``; rows with ``y == 0``
 (or whose ratio overflows) are left out of it and counted in ``mape_excluded``.
 
 Merging: every sum and count merges exactly (a state merged from any split of the rows equals
