@@ -135,6 +135,12 @@ def test_regression_far_from_zero_r2_is_exact_where_naive_moments_cancel():
     assert naive_sst != 5.0  # what sum y^2 - (sum y)^2 / n in floats gives: cancelled to 0
 
 
+def test_regression_r2_beyond_the_float_range_is_minus_infinity():
+    # SST ~ 1.5e-289, SSE ~ 1.4e19: 1 - SSE / SST is below -1.8e308
+    rp = RP().update([0.0, 3720898080.0], [3.924686687301209e-145, 0.0])
+    assert rp.r2() == -math.inf and rp.metrics()["r2"] == -math.inf
+
+
 def test_regression_mape_excludes_zero_actuals_and_counts_them():
     y = np.array([0.0, 2.0, -4.0, 0.0, 1.0])
     p = np.array([1.0, 1.0, -2.0, 0.0, 1.5])

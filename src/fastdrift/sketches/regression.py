@@ -158,7 +158,10 @@ class RegressionPerformance(Sketch):
             sse = s["wr2"] * s["w"]
         if sst <= 0:
             return 1.0 if sse == 0 else 0.0
-        return float(1 - Fraction(sse, sst))
+        try:
+            return float(1 - Fraction(sse, sst))
+        except OverflowError:  # SSE beyond 1.8e308 times SST (a near-constant actual): the limit
+            return -math.inf
 
     def residual_quantile(self, q):
         """Estimated quantile(s) of the residuals (unweighted), from the t-digest (its rank-error
