@@ -297,4 +297,21 @@ int fd_perf_update(const double *scores, const uint8_t *score_validity, int64_t 
                    int64_t *counts, double *wsum, double *vmin, double *vmax,
                    double *sums, int64_t *rejected);
 
+/* ---- exact sums ------------------------------------------------------------
+ * Adds sum_i a[i] * b[i] * c[i] exactly into per-exponent integer accumulators
+ * (b or c NULL: a factor 1; flags & FD_EXACT_ABS: |a[i] * b[i] * c[i]|).  Each
+ * product is split exactly into doubles (Dekker's two-product with Veltkamp's
+ * split: a b = p1 + e1, p1 c = p2 + e2, e1 c = p3 + e3), exact while no factor
+ * or partial product overflows (magnitudes below 2**996) or underflows.  Each
+ * double is s * m * 2**(k - 1075) with s = +-1, m < 2**53 and k = max(biased
+ * exponent, 1) in [1, 2046]; acc[2 k] += s * (m >> 26) and acc[2 k + 1] +=
+ * s * (m & (2**26 - 1)).  acc holds 2 * FD_EXACT_BINS int64 accumulators; it
+ * is added to, so calls can share it, and stays exact for 2**34 rows in all.
+ * A NaN or infinite term stops the call with FD_EINVAL, *bad = its row (acc
+ * then holds part of the rows: the caller drops it). */
+#define FD_EXACT_BINS 2047
+#define FD_EXACT_ABS 1
+int fd_exact_dot(const double *a, const double *b, const double *c, int64_t n, int32_t flags,
+                 int64_t *acc, int64_t *bad);
+
 #endif /* FASTDRIFT_H */

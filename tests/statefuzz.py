@@ -39,7 +39,8 @@ from fastdrift.errors import CorruptStateError, CountOverflowError, FastDriftErr
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
 KINDS = ("histogram", "moments", "categorical", "tdigest", "binary_performance", "row_sample", "profile", "fdp", "checkpoint",
-         "alert_state", "spool_reference", "spool_pane", "label_store")
+         "alert_state", "spool_reference", "spool_pane", "label_store", "multiclass_performance",
+         "regression_performance")
 OUTCOMES = ("rejected", "refused", "ok", "use_error", "misbehaved", "crashed", "hung")
 BAD = ("misbehaved", "crashed", "hung")
 _HEADER = struct.Struct("<4sHHHIQ")
@@ -134,6 +135,23 @@ def seeds() -> Dict[str, List[bytes]]:
     out["spool_reference"], out["spool_pane"] = _spool_seeds()
     out["label_store"], labelled = _label_seeds()
     out["checkpoint"].append(labelled)
+    labels = pa.array(["a", "b", "c", "dé"])
+    rng = np.random.default_rng(4)
+    pred, act = labels.take(rng.integers(0, 4, 60)), labels.take(rng.integers(0, 4, 60))
+    out["multiclass_performance"] += [
+        fastdrift.MulticlassPerformance().update(pred, act).to_bytes(),
+        fastdrift.MulticlassPerformance(2).update(pred, act, rng.random(60)).to_bytes(),
+        fastdrift.MulticlassPerformance().update(rng.integers(0, 3, 30), rng.integers(0, 3, 30)).to_bytes(),
+        fastdrift.MulticlassPerformance().update([True, False, None], [True, True, False]).to_bytes(),
+        fastdrift.MulticlassPerformance().to_bytes()]
+    y = rng.normal(0, 1, 80)
+    y[:5] = 0.0
+    p = y + rng.normal(0, 0.3, 80)
+    p[7] = np.nan
+    out["regression_performance"] += [
+        fastdrift.RegressionPerformance(compression=20).update(p, y).to_bytes(),
+        fastdrift.RegressionPerformance().update(p, y, rng.random(80)).to_bytes(),
+        fastdrift.RegressionPerformance().to_bytes()]
     return out
 
 
@@ -206,7 +224,10 @@ def _decode_pane(blob: bytes):
 # -- decoding and use ----------------------------------------------------------------------------------
 
 _SKETCHES = {"histogram": fastdrift.Histogram, "moments": fastdrift.Moments, "categorical": fastdrift.Categorical,
-             "tdigest": fastdrift.TDigest, "binary_performance": fastdrift.BinaryPerformance}
+             "tdigest": fastdrift.TDigest, "binary_performance": fastdrift.BinaryPerformance,
+             "multiclass_performance": fastdrift.MulticlassPerformance,
+             "regression_performance": fastdrift.RegressionPerformance}
+_PAIRED = (fastdrift.MulticlassPerformance, fastdrift.RegressionPerformance)  # update(predictions, actuals)
 
 
 def decode(kind: str, blob: bytes):
@@ -240,6 +261,17 @@ def decode(kind: str, blob: bytes):
 
 def _values_for(s):
     rng = np.random.default_rng(7)
+    if isinstance(s, fastdrift.MulticlassPerformance):
+        kt = s.key_type
+        if kt == "int":
+            return pa.array(rng.integers(-3, 3, 20)), pa.array(rng.integers(-3, 3, 20))
+        if kt == "bool":
+            return pa.array(rng.random(20) < 0.5), pa.array(rng.random(20) < 0.5)
+        return pa.array(rng.choice(["a", "zz", "new"], 20)), pa.array(rng.choice(["a", "b", None], 20))
+    if isinstance(s, fastdrift.RegressionPerformance):
+        y = rng.normal(0, 2, 20)
+        y[3] = np.nan
+        return pa.array(y + 0.5), pa.array(y, mask=np.arange(20) == 5)
     if isinstance(s, fastdrift.Categorical):
         kt = s.key_type
         if kt == "int":
@@ -263,6 +295,10 @@ def _empty_like(s):
         return fastdrift.Moments()
     if isinstance(s, fastdrift.BinaryPerformance):
         return fastdrift.BinaryPerformance(scores=s.scores, bins=s.bins, exact=s.exact)
+    if isinstance(s, fastdrift.MulticlassPerformance):
+        return fastdrift.MulticlassPerformance(s.max_classes)
+    if isinstance(s, fastdrift.RegressionPerformance):
+        return fastdrift.RegressionPerformance(compression=s.compression)
     s2 = s.copy()
     s2.rows = []
     return s2
@@ -307,6 +343,21 @@ def _queries(s) -> None:
         if s.labelled and not s.weighted:
             check(m["tp"] + m["fp"] + m["tn"] + m["fn"] == s.labelled, "confusion counts add up")
         s.precision_at_k(5), s.recall_at_k(5), s.roc_curve(), s.estimate(), s.roc_auc_bound()
+    elif isinstance(s, fastdrift.MulticlassPerformance):
+        labels, cm = s.confusion_matrix(weighted=False)
+        check(int(cm.sum()) == s.labelled and s.labelled + sum(s.rejected.values()) == s.count,
+              "multiclass totals")
+        check(len(s.classes) <= s.max_classes, "multiclass classes above the cap")
+        m = s.metrics()
+        check(s.labelled == 0 or 0 <= m["accuracy"] <= 1, f"multiclass accuracy {m['accuracy']}")
+        s.per_class()
+        s.confusion_matrix(weighted=True)
+    elif isinstance(s, fastdrift.RegressionPerformance):
+        m = s.metrics()
+        check(s.labelled + sum(s.rejected.values()) == s.count, "regression totals")
+        if s.labelled and not np.isnan(m["mae"]):
+            check(m["mae"] >= 0 and m["rmse"] >= 0 and abs(m["bias"]) <= m["mae"] * (1 + 1e-12),
+                  f"regression metrics {m}")
     elif isinstance(s, fastdrift.TDigest):
         q = s.quantile(np.array([0.0, 0.1, 0.5, 0.9, 1.0]))
         if s.n:
@@ -344,12 +395,13 @@ def exercise_sketch(s) -> None:
         return
     vals = _values_for(s)
     try:
-        u = s.copy().update(vals)
-        check(u.count == n + len(vals), "update did not count every value")
+        u = s.copy().update(*vals) if isinstance(s, _PAIRED) else s.copy().update(vals)
+        check(u.count == n + len(vals[0] if isinstance(s, _PAIRED) else vals), "update did not count every value")
         _queries(u)
         _round_trip(u, cls.from_bytes, cls.__name__ + " updated")
     except CountOverflowError:
-        check(n + len(vals) > cls.MAX_COUNT, "CountOverflowError below the cap")
+        check(n + len(vals[0] if isinstance(s, _PAIRED) else vals) > cls.MAX_COUNT,
+              "CountOverflowError below the cap")
         check(s.to_bytes() == b, "a refused update changed the sketch")
 
 

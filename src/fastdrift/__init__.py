@@ -17,6 +17,7 @@ from .errors import (
 )
 from .kernels import get_backend, set_backend
 from .sketches import BinaryPerformance, Categorical, ColumnProfile, Histogram, Moments, Profile, TDigest, profile
+from .sketches import MulticlassPerformance, RegressionPerformance
 from .metrics import (
     chi_square,
     compare_profiles,
@@ -57,4 +58,5 @@ __all__ = [
     "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
     "total_variation", "l_infinity", "chi_square", "compare_profiles",
     "ks_2samp", "wasserstein", "quantile_shift", "psi_pvalue", "Monitor", "Fleet", "skew",
+    "MulticlassPerformance", "RegressionPerformance",
 ]

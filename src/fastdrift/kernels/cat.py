@@ -518,6 +518,80 @@ class CatTable:
         view = next(iter_columns(pa.array(keys, type=pa.int64())))
         self._apply(self._lookup(b, view), cnts)
 
+    def lookup(self, values, backend: Optional[str] = None, name: Optional[str] = None) -> np.ndarray:
+        """Ids of a column's values, inserting new keys in order of first arrival; counts nothing.
+
+        Parameters
+        ----------
+        values : array-like
+            Anything :func:`~fastdrift.adapters.arrow.iter_columns` accepts, of a type
+            :meth:`update` counts (dictionaries map only the entries the rows use).
+        backend : {"c", "numba"}, optional
+        name : str, optional
+            Column name for error messages.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 per row: the key's id (>= 0), ``FD_CAT_ID_OTHER`` (-1) for a new key beyond
+            the cap, ``FD_CAT_ID_NULL`` (-2) for a null.
+
+        Raises
+        ------
+        SchemaError
+            The column's type does not match ``key_kind`` (no key is inserted).
+        """
+        b = CAT(backend)
+        views = list(iter_columns(values, name))
+        vt = self.value_type
+        for v in views:
+            if v.kind != "null":
+                vt = self._accept(v, self._view_value_type(v), v.arrow_type)
+        parts = [np.zeros(0, dtype=np.int64)]
+        for v in views:
+            if v.kind == "null":
+                parts.append(np.full(v.length, FD_CAT_ID_NULL, dtype=np.int64))
+            elif v.kind == "dictionary":
+                parts.append(self._lookup_dictionary(b, v))
+            elif v.kind == "bool":
+                # the lookup kernel reads integer keys: booleans as the keys 0/1
+                bits = _unpack_bits(v.values, v.offset, v.length).astype(np.int8)
+                valid = _unpack_bits(v.validity, v.offset, v.length) if v.has_validity else None
+                arr = pa.array(bits, mask=None if valid is None else ~valid)
+                parts.append(self._lookup(b, next(iter_columns(arr, v.name))))
+            else:
+                parts.append(self._lookup(b, v))
+        self.value_type = vt
+        return np.concatenate(parts)
+
+    def _lookup_dictionary(self, b, view: ColumnView) -> np.ndarray:
+        """:meth:`lookup` of a dictionary chunk: the entries its rows use, in order of first use."""
+        n_dict = len(view.dictionary)
+        scratch = np.zeros(n_dict, dtype=np.int64)
+        first = np.empty(n_dict, dtype=np.int64)
+        rc, progress, _ = b.count_indices(view, scratch, first)
+        if rc == FD_EINVAL:
+            raise InvalidInputError(
+                f"column {view.name!r}: dictionary index at position {progress} is outside "
+                f"the dictionary of length {n_dict}")
+        check(rc, "fd_count_indices", view.name)
+        entry_ids = np.full(n_dict, FD_CAT_ID_NULL, dtype=np.int64)
+        used = np.flatnonzero(scratch)
+        if used.size:
+            order = used[np.argsort(first[used], kind="stable")]
+            taken = view.dictionary.take(pa.array(order, type=pa.int64()))
+            if pat.is_boolean(taken.type):
+                taken = taken.cast(pa.int8())
+            dview = next(iter_columns(taken, view.name))
+            if dview.kind != "null":
+                self._reserve(b, order.size, self._view_bytes(dview))
+                entry_ids[order] = self._lookup(b, dview)
+        idx = view.values[view.offset:view.offset + view.length].astype(np.int64)
+        ids = entry_ids[np.clip(idx, 0, max(n_dict - 1, 0))] if n_dict else np.full(view.length, FD_CAT_ID_NULL)
+        if view.has_validity:
+            ids[~_unpack_bits(view.validity, view.offset, view.length)] = FD_CAT_ID_NULL
+        return ids.astype(np.int64, copy=False)
+
     # ---- merging and state ---------------------------------------------------
 
     def _keys_array(self) -> pa.Array:
