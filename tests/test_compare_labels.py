@@ -309,3 +309,25 @@ def test_demo_prints_and_writes_the_concept_drift(tmp_path, monkeypatch, capsys)
     # the main report shows the performance beside the data drift
     main_html = (tmp_path / "fastdrift-demo.html").read_text()
     assert "id='performance'" in main_html
+
+
+def test_profile_bytes_with_performance_are_validated(days):
+    from fastdrift import codec
+    from fastdrift.errors import CorruptStateError
+    tables, _, _ = days
+    ref = fastdrift.profile(tables["ref"], label="y", prediction="score")
+    kind, params, payload = codec.decode(ref.to_bytes())
+    tail = codec.Writer().u8(1).string("score").string("y").getvalue()
+    assert params.endswith(tail)  # the optional section: after the skipped columns
+    head = params[:-len(tail)]
+    for bad in (head + codec.Writer().u8(9).string("score").string("y").getvalue(),  # unknown section
+                head + codec.Writer().u8(1).string("y").string("y").getvalue(),      # label == prediction
+                head + codec.Writer().u8(1).string("score").getvalue()):             # truncated
+        with pytest.raises(CorruptStateError):
+            fastdrift.Profile.from_bytes(codec.encode(kind, bad, payload))
+    plain = fastdrift.profile(tables["ref"], columns=list(ref.columns))  # the same columns, no labels
+    with pytest.raises(CorruptStateError):  # the section without its sketch
+        fastdrift.Profile.from_bytes(codec.encode(kind, params, codec.decode(plain.to_bytes())[2]))
+    # merging with a profile that has no performance sketch is refused, not silently dropped
+    with pytest.raises(fastdrift.IncompatibleSketchError):
+        ref.copy().merge(plain)

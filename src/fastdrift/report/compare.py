@@ -370,7 +370,7 @@ def performance_text(p: Optional[PerformanceComparison]) -> List[str]:
     """The terminal report's performance section (nothing without a performance sketch)."""
     if p is None:
         return []
-    out = ["", f"Performance (prediction {p.prediction}, label {p.label}, threshold {p.threshold:g}; realized from "
+    out = ["", f"Performance (prediction {p.prediction!r}, label {p.label!r}, threshold {p.threshold:g}; realized from "
                "the labels, estimated from the scores alone)"]
 
     def g(m, x, sign=""):

@@ -415,6 +415,9 @@ class Profile:
             if code != _PERFORMANCE:
                 raise CorruptStateError(f"profile parameters: unknown section code {code}")
             perf_columns = (r.string(), r.string())
+            if not all(perf_columns) or perf_columns[0] == perf_columns[1]:
+                raise CorruptStateError(f"profile parameters: performance columns {perf_columns} are not a "
+                                        "prediction and another label column")
         r.done()
         if len({s[0] for s in specs}) != len(specs):
             raise CorruptStateError("profile has duplicate column names")

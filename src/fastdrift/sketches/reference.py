@@ -111,14 +111,17 @@ def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQ
 def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles], max_categories: int,
                compression: float, performance: Optional[PerformanceProfile] = None) -> Job:
     """Pass 1: state ``[{column: sketches}, rows, {column: streaming quantiles' part}, performance]``."""
-    def make(i):
+    perf_columns = (performance.prediction, performance.label) if performance is not None else None
+
+    def make(i):  # sketches are made where the job runs: only the column names travel
+
         out = {}
         for p in plans:
             if p.kind == NUMERIC:
                 out[p.name] = [Moments(name=p.name), TDigest(compression, name=p.name) if p.tdigest else None]
             else:
                 out[p.name] = [Categorical(max_categories, name=p.name)]
-        perf = performance.empty_like() if performance is not None else None
+        perf = PerformanceProfile.empty(*perf_columns) if perf_columns is not None else None
         return [out, 0, {n: sq.start() for n, sq in streaming.items()}, perf]
 
     def count(st, b):
