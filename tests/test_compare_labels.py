@@ -203,7 +203,7 @@ def test_python_api_equals_the_command_line(days):
     doc, _ = _compare_json(paths["ref", "parquet"], paths["cur", "parquet"], "--label", "y", "--prediction", "score")
     _assert_same_performance(to_json(c)["performance"], doc["performance"])
     text = format_text(c)
-    assert "Performance (prediction score, label y" in text and "roc_auc" in text
+    assert "Performance (prediction 'score', label 'y', threshold 0.5" in text and "roc_auc" in text
     # a profile without labels keeps its old bytes: no performance section
     plain = fastdrift.profile(tables["ref"].drop_columns(["y"]))
     assert plain.performance is None and compare(plain, fastdrift.profile(tables["cur"].drop_columns(["y"]),
