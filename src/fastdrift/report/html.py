@@ -474,7 +474,8 @@ def _performance(c: Comparison) -> str:
                           "share of positive labels in the bin", rel, "perfectly calibrated", note)
               + "</div>")
     return ("<section id='performance'><h2>Model performance</h2>"
-            f"<p class='muted'>{_e(p.prediction)} against the label {_e(p.label)}; threshold {p.threshold:g} for "
+            f"<p class='muted'>Prediction column <b>{_e(p.prediction)}</b> against the label column "
+            f"<b>{_e(p.label)}</b>; threshold {p.threshold:g} for "
             "the confusion counts. <b>Realized</b> from the labels; <b>estimated</b> from the scores alone, assuming "
             "a calibrated model (confidence-based performance estimation): the proxy while labels are late. "
             "Change: current − reference, realized, in red when worse.</p>"
