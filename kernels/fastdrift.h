@@ -260,4 +260,40 @@ int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out
  * tests and benchmarks); tmp holds n keys. */
 int fd_tdigest_sort(double *x, int64_t n, uint64_t *keys, uint64_t *tmp, uint32_t *hist);
 
+/* ---- binary classification performance ---------------------------------
+ * Folds rows (score, label, weight) of a binary classifier into per-class
+ * bin counts and running sums (src/fastdrift/sketches/performance.py owns
+ * the layout).  The bin of a score, monotone in the score:
+ *   probability (margin = 0), scores in [0, 1]: t = min(s, 1 - s);
+ *     key = octave of t above 2^FD_PERF_EMIN times 2^shift + the top shift
+ *     mantissa bits of t (0 below 2^FD_PERF_EMIN, at most K - 1 with
+ *     K = 63 * 2^shift + 1); bin = key for s < 0.5, 2K - 1 - key otherwise;
+ *   margin (margin = 1), finite scores: t = |s|, K = 128 * 2^shift;
+ *     bin = K - 1 - key for s < 0, K + key otherwise.
+ * n_bins = 2K.  Classes: 0 negative, 1 positive, 2 unlabelled (labels NULL:
+ * every row).  Labels are bytes: 0 and 1 are labels; with label_coded = 1,
+ * 2 means unlabelled and anything else not binary; with label_coded = 0
+ * anything but 0 and 1 is not binary.
+ * Rows not counted go to rejected[FD_PERF_REJ_*] (the first reason that
+ * applies): a null score (score_validity: LSB-first bitmap from bit
+ * score_offset, or NULL), NaN, out of range (probability outside [0, 1];
+ * margin not finite), label not binary, weight negative, NaN or above 2^64.
+ * Counted rows: counts[class * n_bins + bin] += 1 (when counts is given:
+ * NULL counts only the sums and rejects) and, when wsum is given,
+ * wsum[class * n_bins + bin] += weight (1 without weights); when vmin/vmax
+ * are given, the smallest and largest score of each bin (any class).
+ * sums (FD_PERF_N_SUMS): [0] labelled weight, [1] positive weight, [2] log
+ * loss (probability clipped to [2^-52, 1 - 2^-52]; margins: the exact
+ * log-sigmoid), [3] Brier, [4] labelled probability, [5] unlabelled weight,
+ * [6] unlabelled probability; weighted sums.  FD_EINVAL: a bad argument
+ * (nothing written). */
+#define FD_PERF_EMIN -64
+#define FD_PERF_N_SUMS 7
+#define FD_PERF_N_REJECT 5
+int fd_perf_update(const double *scores, const uint8_t *score_validity, int64_t score_offset,
+                   const uint8_t *labels, int32_t label_coded, const double *weights, int64_t n,
+                   int32_t margin, int32_t shift, int64_t n_bins,
+                   int64_t *counts, double *wsum, double *vmin, double *vmax,
+                   double *sums, int64_t *rejected);
+
 #endif /* FASTDRIFT_H */

@@ -247,10 +247,18 @@ _rows = st.lists(st.tuples(_score, st.sampled_from([0, 1, 1, 0, 2, -1]), st.samp
 
 
 def _table(p):
-    """Everything but the float sums, which merge up to reassociation."""
+    """Everything but the float sums and weights, which merge up to reassociation."""
     c = p.copy()
     c._sums[:] = 0
+    if c._weights is not None:
+        c._weights = np.where(c._counts > 0, 1.0, 0.0)
     return c.to_bytes()
+
+
+def _weights_close(a, b):
+    assert (a._weights is None) == (b._weights is None)
+    if a._weights is not None:
+        np.testing.assert_allclose(a._weights, b._weights, rtol=1e-12)
 
 
 def _arrays(rows):
@@ -277,8 +285,8 @@ def test_merge_of_any_split_equals_one_update(rows, cut, weighted, bins, exact):
     a = BinaryPerformance(**kw).update(s[:cut], lab[:cut], None if w is None else w[:cut])
     b = BinaryPerformance(**kw).update(s[cut:], lab[cut:], None if w is None else w[cut:])
     merged = a.copy().merge(b)
-    if weighted or w is None:
-        assert _table(merged) == _table(one)
+    assert _table(merged) == _table(one)
+    _weights_close(merged, one)
     assert merged.count == one.count == len(rows) and merged.rejected == one.rejected
     _close(merged.metrics(0.3), one.metrics(0.3))
     # two updates into one sketch are the same as the merge
@@ -315,3 +323,124 @@ def test_integer_weights_equal_repeated_rows(rows, exact):
         _close(a, b)
     if k.sum() and len(set(y[k > 0])) == 2:
         assert p.roc_auc() == pytest.approx(roc_auc_score(y, s, sample_weight=k), abs=p.roc_auc_bound() + 1e-12)
+
+
+# -- the kernel's bins ------------------------------------------------------------------------------
+
+def _edge_scores(mode, rng):
+    t = np.concatenate([2.0 ** rng.uniform(-75, -1, 5000), [0.0, 5e-324, 2.0 ** -64, np.nextafter(2.0 ** -64, 0),
+                                                            0.25, np.nextafter(0.5, 0), 0.5]])
+    if mode == "probability":
+        return np.concatenate([t, 1.0 - t, [1.0, np.nextafter(1.0, 0)]])
+    big = 2.0 ** rng.uniform(-75, 75, 5000)
+    return np.concatenate([t, -t, big, -big, [2.0 ** 64, -(2.0 ** 64), 1e308, -1e308, -0.0]])
+
+
+@pytest.mark.parametrize("mode", ["probability", "margin"])
+@pytest.mark.parametrize("bins", [1, 8, 128, 1024])
+def test_kernel_bins_match_the_layout(mode, bins):
+    """The C kernel's bin of every score is the layout's (numpy) bin, and inside the bin's range."""
+    from fastdrift.sketches.performance import bin_index, bin_ranges
+    s = _edge_scores(mode, np.random.default_rng(bins))
+    p = BinaryPerformance(scores=mode, bins=bins, exact=0).update(s, np.zeros(s.size, np.int8))
+    assert not p.is_exact
+    ix = bin_index(s, mode == "margin", bins)
+    np.testing.assert_array_equal(p._counts[0], np.bincount(ix, minlength=p.n_bins))
+    lo, hi, _ = bin_ranges(mode == "margin", bins)
+    assert np.all((lo[ix] <= s) & (s <= hi[ix]))
+    assert np.all(np.diff(ix[np.argsort(s, kind="stable")]) >= 0)  # monotone in the score
+
+
+def test_fast_and_per_row_blocks_agree():
+    """Blocks with a bad row take the per-row path: the sums agree with the vectorised blocks."""
+    s, y, _ = _data("logistic", 100_000, seed=9)
+    clean = BinaryPerformance().update(s, y)
+    s2, y2 = s.copy(), y.copy()
+    s2[::1024] = np.nan  # every other block has a bad row
+    mixed = BinaryPerformance().update(np.concatenate([s2, s[::1024]]), np.concatenate([y2, y[::1024]]))
+    assert mixed.rejected["score_nan"] == s[::1024].size
+    for k in ("log_loss", "brier", "positive_rate", "roc_auc"):
+        assert getattr(mixed, k)() == pytest.approx(getattr(clean, k)(), rel=1e-12), k
+
+
+# -- estimated performance without labels (CBPE) ----------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["probability", "margin"])
+def test_estimate_matches_realized_for_a_calibrated_classifier(mode):
+    rng = np.random.default_rng(11)
+    n = 200_000
+    m = rng.normal(-0.5, 1.7, n)
+    prob = _sigmoid(m)
+    y = (rng.random(n) < prob).astype(np.int8)  # calibrated: labels drawn as Bernoulli(score)
+    s = m if mode == "margin" else prob
+    est = BinaryPerformance(scores=mode).update(s).estimate(0.5)  # scores alone, no labels
+    real = BinaryPerformance(scores=mode).update(s, y).metrics(0.5)
+    above = prob >= 0.5
+    for k, var in (("tp", np.sum(prob[above] * (1 - prob[above]))), ("fn", np.sum(prob[~above] * (1 - prob[~above])))):
+        assert abs(est[k] - real[k]) <= 5 * np.sqrt(var), k  # within sampling error
+    assert est["tp"] + est["fp"] == real["tp"] + real["fp"]  # the predictions are the same rows
+    assert abs(est["roc_auc"] - real["roc_auc"]) <= 0.005
+    for k in ("precision", "recall", "f1", "accuracy", "positive_rate"):
+        assert abs(est[k] - real[k]) <= 0.01, k
+    # labelled rows can be estimated too, beside their realized metrics
+    both = BinaryPerformance(scores=mode).update(s, y).estimate(0.5, labelled=True)
+    assert both["roc_auc"] == pytest.approx(est["roc_auc"], rel=1e-12)
+
+
+def test_estimate_miscalibrated_classifier_differs():
+    """The estimate assumes calibration: over-confident scores overstate the AUC."""
+    rng = np.random.default_rng(12)
+    m = rng.normal(0, 1.0, 100_000)
+    y = (rng.random(m.size) < _sigmoid(m)).astype(np.int8)
+    over = BinaryPerformance(scores="margin").update(4 * m)
+    real = BinaryPerformance(scores="margin").update(4 * m, y)
+    assert over.estimate()["roc_auc"] > real.roc_auc() + 0.05
+    assert math.isnan(BinaryPerformance().estimate()["roc_auc"])
+
+
+@pytest.mark.parametrize("exact", [0, 50, None])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_merge_of_large_splits_equals_one_update(exact, weighted):
+    """Batches large enough for the kernel's scratch bins (and the exact table's fold into bins)."""
+    rng = np.random.default_rng(13)
+    n = 30_000
+    piles = np.array([0.05, 0.2, 0.5, 0.8])[rng.integers(0, 4, n)]
+    s = np.where(rng.random(n) < 0.997, piles, rng.random(n))  # ~90 distinct beyond the piles
+    s[:3] = [np.nan, 2.0, 0.3000001]
+    y = pa.array((rng.random(n) < s).astype(np.int8), mask=rng.random(n) < 0.05)
+    w = rng.exponential(1.0, n) if weighted else None
+    one = BinaryPerformance(exact=exact).update(s, y, w)
+    for cuts in ([10_000], [2_500, 2_600, 29_000], [29_999]):
+        bounds = [0, *cuts, n]
+        parts = [BinaryPerformance(exact=exact).update(s[a:b], y[a:b], None if w is None else w[a:b])
+                 for a, b in zip(bounds, bounds[1:])]
+        merged = parts[0].copy()
+        for p in parts[1:]:
+            merged.merge(p)
+        assert _table(merged) == _table(one)
+        _weights_close(merged, one)
+        _close(merged.metrics(), one.metrics())
+    assert one.is_exact == (exact is None)
+
+
+def test_sliced_arrow_with_nulls_reads_the_validity_at_its_offset():
+    rng = np.random.default_rng(14)
+    x = rng.random(5000)
+    mask = rng.random(5000) < 0.1
+    arr = pa.array(x, mask=mask).slice(123, 4000)
+    lab = pa.array((rng.random(5000) < 0.5).astype(np.int8)).slice(123, 4000)
+    p = BinaryPerformance(exact=0).update(arr, lab)
+    keep = ~mask[123:4123]
+    q = BinaryPerformance(exact=0).update(x[123:4123][keep], lab.to_numpy()[keep])
+    assert p.null_count == int((~keep).sum())
+    assert p.labelled == q.labelled
+    assert p.roc_auc() == q.roc_auc() and p.log_loss() == pytest.approx(q.log_loss(), rel=1e-12)
+
+
+def test_extreme_weights_and_margins_keep_the_state_serializable():
+    p = BinaryPerformance(scores="margin").update(np.array([1e308, -1e308, 2.0, 3.0]), np.array([0, 1, 1, 0]),
+                                                  np.array([1.0, 1.0, 1e300, 2.0 ** 64]))
+    assert p.rejected["weight_invalid"] == 1 and p.labelled == 3
+    assert p.log_loss() == np.inf
+    q = BinaryPerformance.from_bytes(p.to_bytes())
+    assert q == p and q.log_loss() == np.inf

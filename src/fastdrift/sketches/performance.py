@@ -41,11 +41,11 @@ from typing import Optional
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..adapters.arrow import as_arrow, is_numeric_type
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
 from .. import codec
+from ..kernels.perf import EMIN, LABELS_CODED, LABELS_RAW, N_SUMS, perf_update
 from .base import Sketch, count_total
 
 __all__ = ["BinaryPerformance", "Calibration", "REJECT_REASONS"]
@@ -53,14 +53,15 @@ __all__ = ["BinaryPerformance", "Calibration", "REJECT_REASONS"]
 #: Why a row was not counted, in the order of the state's counters.
 REJECT_REASONS = ("score_null", "score_nan", "score_out_of_range", "label_not_binary", "weight_invalid")
 _NEG, _POS, _UNL = 0, 1, 2
-_EMIN = -64              # lowest octave of t kept apart (below: one bin)
+_EMIN = EMIN              # lowest octave of t kept apart (below: one bin)
 _PROB_OCTAVES = 63       # t in [2**-64, 2**-1)
 _MARGIN_OCTAVES = 128    # t in [2**-64, 2**64)
 _LAYOUT_VERSION = 1
-_LOG_EPS = float(np.finfo(np.float64).eps)  # log loss clips probabilities to [eps, 1 - eps], as scikit-learn
 # sums: labelled weight, positive weight, log loss, Brier, labelled score (as probability),
 # unlabelled weight, unlabelled score (as probability)
-_N_SUMS = 7
+_N_SUMS = N_SUMS
+_MAX_WEIGHT = 2.0 ** 64  # as fd_perf.c: the sums of 2**62 such rows stay finite
+_SMALL_BATCH = 2048  # rows into the exact table sorted in numpy rather than binned by the kernel first
 
 
 def _n_keys(margin: bool, bins: int) -> int:
@@ -129,11 +130,6 @@ def bin_ranges(margin: bool, bins: int):
 def _sigmoid(m: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(m))
     return np.where(m >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    """log(1 + exp(x)) without overflow."""
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
 
 @dataclass(frozen=True)
@@ -214,6 +210,7 @@ class BinaryPerformance(Sketch):
         self._weights: Optional[np.ndarray] = None  # float64 (3, m) once weights are used
         self._sums = np.zeros(_N_SUMS)
         self._rejected = np.zeros(len(REJECT_REASONS), np.int64)
+        self._tab = None  # the occupied score table, built by _table() and dropped by every mutation
 
     # -- attributes -------------------------------------------------------
     @property
@@ -265,83 +262,6 @@ class BinaryPerformance(Sketch):
     def _what(self, part: str) -> str:
         return f"{part} of column {self.name!r}" if self.name is not None else part
 
-    def _numeric(self, values, part: str, dtype=np.float64):
-        """A 1-D numpy array of ``values`` (nulls as NaN) and its null mask (or None)."""
-        if isinstance(values, np.ndarray) and values.dtype.kind in "fiub" and values.ndim == 1:
-            return values, None
-        arr = as_arrow(values, self.name)
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-        t = arr.type
-        if not (is_numeric_type(t) or pa.types.is_boolean(t) or pa.types.is_null(t)) or \
-                pa.types.is_temporal(t) or pa.types.is_decimal(t):
-            raise SchemaError(f"{self._what(part)}: expected numbers, got Arrow type {t}")
-        if pa.types.is_boolean(t):
-            arr = arr.cast(pa.int8())
-        elif pa.types.is_null(t):
-            arr = pa.array(np.zeros(len(arr)), mask=np.ones(len(arr), bool))
-        nulls = None
-        if arr.null_count:
-            nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-            arr = arr.fill_null(0)
-        return arr.to_numpy(zero_copy_only=False), nulls
-
-    def _rows(self, scores, labels, weights):
-        """Classify a batch: (accepted scores, class per accepted row, weights or None, rejects)."""
-        s, s_null = self._numeric(scores, "scores")
-        n = s.shape[0]
-        s = np.asarray(s, dtype=np.float64)
-        if labels is None:
-            y = np.full(n, _UNL, np.int8)
-            bad_label = np.zeros(n, bool)
-        else:
-            lab, l_null = self._numeric(labels, "labels")
-            if lab.shape[0] != n:
-                raise InvalidInputError(f"{self._what('labels')}: {lab.shape[0]} labels for {n} scores")
-            is0 = lab == 0
-            is1 = lab == 1
-            y = np.where(is1, _POS, _NEG).astype(np.int8)
-            bad_label = ~(is0 | is1)
-            if l_null is not None:
-                y[l_null] = _UNL
-                bad_label &= ~l_null
-        w = None
-        bad_weight = np.zeros(n, bool)
-        if weights is not None:
-            w, w_null = self._numeric(weights, "weights")
-            if w.shape[0] != n:
-                raise InvalidInputError(f"{self._what('weights')}: {w.shape[0]} weights for {n} scores")
-            w = np.asarray(w, dtype=np.float64)
-            with np.errstate(invalid="ignore"):
-                bad_weight = ~(np.isfinite(w) & (w >= 0))
-            if w_null is not None:
-                bad_weight |= w_null
-        null = s_null if s_null is not None else np.zeros(n, bool)
-        nan = np.isnan(s) & ~null
-        with np.errstate(invalid="ignore"):
-            if self._margin:
-                oor = ~np.isfinite(s) & ~nan
-            else:
-                oor = (s < 0.0) | (s > 1.0)
-        # one reason per row, the first that applies
-        reasons, taken = [], np.zeros(n, bool)
-        for r in (null, nan, oor & ~null, bad_label, bad_weight):
-            r = r & ~taken
-            reasons.append(r)
-            taken |= r
-        rejects = np.array([int(r.sum()) for r in reasons], np.int64)
-        if rejects.any():
-            if self.strict:
-                first = int(np.flatnonzero(rejects)[0])
-                raise InvalidInputError(
-                    f"{self._what('scores/labels')}: {int(rejects.sum())} bad rows ({REJECT_REASONS[first]} at "
-                    f"row {int(np.flatnonzero(reasons[first])[0])}); nothing of this batch was counted")
-            keep = ~taken
-            s, y = s[keep], y[keep]
-            if w is not None:
-                w = w[keep]
-        return s + 0.0, y, w, rejects  # + 0.0: -0.0 is 0.0 (one key per score)
-
     # -- verbs ------------------------------------------------------------
     def update(self, scores, labels=None, weights=None):
         """Fold a batch in: ``scores`` with their ``labels`` (0/1, bool; null: unlabelled; None:
@@ -357,71 +277,197 @@ class BinaryPerformance(Sketch):
     def _update(self, values) -> None:  # the one-argument Sketch verb: scores alone
         self._fold(values, None, None)
 
+    def _column(self, values, part: str):
+        """``values`` as an Arrow-free numpy view where possible: (numpy values, Arrow array or None)."""
+        if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "fiub":
+            return values, None
+        arr = as_arrow(values, self.name)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+        t = arr.type
+        if not (is_numeric_type(t) or pa.types.is_boolean(t) or pa.types.is_null(t)) or \
+                pa.types.is_temporal(t) or pa.types.is_decimal(t):
+            raise SchemaError(f"{self._what(part)}: expected numbers, got Arrow type {t}")
+        return None, arr
+
+    def _inputs(self, scores, labels, weights):
+        """The kernel's arguments for a batch: (scores, validity, offset, labels, coded, weights)."""
+        s, arr = self._column(scores, "scores")
+        validity, offset = None, 0
+        if arr is not None:
+            if not pa.types.is_floating(arr.type) or arr.type != pa.float64():
+                arr = arr.cast(pa.float64())
+            if arr.null_count:
+                validity = np.frombuffer(arr.buffers()[0], np.uint8)
+                offset = arr.offset
+            s = np.frombuffer(arr.buffers()[1], np.float64, count=len(arr), offset=8 * arr.offset) \
+                if len(arr) else np.zeros(0)
+        elif s.dtype != np.float64 or not s.flags.c_contiguous:
+            s = np.ascontiguousarray(s, dtype=np.float64)
+        n = s.shape[0]
+        lab, coded = None, LABELS_RAW
+        if labels is not None:
+            y, larr = self._column(labels, "labels")
+            if larr is not None:
+                if pa.types.is_boolean(larr.type) or pa.types.is_null(larr.type):
+                    larr = larr.cast(pa.int8())
+                nulls = larr.is_null().to_numpy(zero_copy_only=False) if larr.null_count else None
+                y = larr.fill_null(0).to_numpy(zero_copy_only=False) if nulls is not None else \
+                    larr.to_numpy(zero_copy_only=False)
+            else:
+                nulls = None
+            if y.shape[0] != n:
+                raise InvalidInputError(f"{self._what('labels')}: {y.shape[0]} labels for {n} scores")
+            if nulls is None and y.dtype.itemsize == 1 and y.dtype.kind in "biu":
+                lab = np.ascontiguousarray(y).view(np.uint8)  # 0/1 bytes as they are
+            else:
+                coded = LABELS_CODED
+                with np.errstate(invalid="ignore"):
+                    lab = np.where(y == 0, 0, np.where(y == 1, 1, 3)).astype(np.uint8)
+                if nulls is not None:
+                    lab[nulls] = 2
+        w = None
+        if weights is not None:
+            w, warr = self._column(weights, "weights")
+            if warr is not None:
+                w = warr.cast(pa.float64()).to_numpy(zero_copy_only=False)  # nulls: NaN, an invalid weight
+            w = np.ascontiguousarray(w, dtype=np.float64)
+            if w.shape[0] != n:
+                raise InvalidInputError(f"{self._what('weights')}: {w.shape[0]} weights for {n} scores")
+        return s, validity, offset, lab, coded, w
+
     def _fold(self, scores, labels, weights) -> None:
-        s, y, w, rejects = self._rows(scores, labels, weights)
-        self._room(int(s.size + rejects.sum()))
-        sums = self._batch_sums(s, y, w)
-        weights_state = self._weights
-        if w is not None and weights_state is None:
-            weights_state = self._counts.astype(np.float64)
-        values, counts, wts = self._values, self._counts, weights_state
-        if s.size:
-            if values is not None:
-                values, counts, wts = self._fold_exact(s, y, w, values, counts, wts)
-            if values is None:
-                counts, wts = self._fold_bins(s, y, w, counts, wts)
-        self._values, self._counts, self._weights = values, counts, wts
-        self._sums = self._sums + sums
-        self._rejected = self._rejected + rejects
-
-    def _batch_sums(self, s, y, w) -> np.ndarray:
-        out = np.zeros(_N_SUMS)
-        if not s.size:
-            return out
-        lab = y != _UNL
-        pos = y == _POS
-        ww = np.ones(s.size) if w is None else w
-        if self._margin:
-            p = _sigmoid(s)
-            loss = _softplus(np.where(pos, -s, s))
+        self._tab = None
+        batch = self._inputs(scores, labels, weights)
+        s, validity, offset, lab, coded, w = batch
+        n = s.shape[0]
+        self._room(n)
+        if w is not None and self._weights is None:
+            self._weights = self._counts.astype(np.float64)  # every earlier row weighs 1
+        weighted = self._weights is not None
+        nb = self.n_bins
+        shift = self.bins.bit_length() - 1
+        if self._values is None and not self.strict:  # binned: straight into the state
+            perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, self._counts.reshape(-1),
+                        self._weights.reshape(-1) if weighted else None, None, None, self._sums, self._rejected,
+                        self.name)
+            return
+        # into a scratch state first: the exact table needs the batch's own scores, strict its rejects;
+        # a small batch into the exact table is sorted instead (cheaper than zeroing scratch bins)
+        small = self._values is not None and n <= _SMALL_BATCH
+        counts = None if small else np.zeros(3 * nb, np.int64)
+        wsum = np.zeros(3 * nb) if weighted and not small else None
+        vmin, vmax = (np.full(nb, np.inf), np.full(nb, -np.inf)) if counts is not None and self._values is not None \
+            else (None, None)
+        sums, rejected = np.zeros(_N_SUMS), np.zeros(len(REJECT_REASONS), np.int64)
+        perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, counts, wsum, vmin, vmax, sums,
+                    rejected, self.name)
+        if self.strict and rejected.any():
+            first = int(np.flatnonzero(rejected)[0])
+            raise InvalidInputError(f"{self._what('scores/labels')}: {int(rejected.sum())} bad rows "
+                                    f"({', '.join(f'{REJECT_REASONS[i]}: {int(rejected[i])}' for i in np.flatnonzero(rejected))}); "
+                                    f"the first reason is {REJECT_REASONS[first]}; nothing of this batch was counted")
+        if small:
+            self._fold_exact_rows(batch, weighted)
+            self._sums += sums
+            self._rejected += rejected
+            return
+        counts = counts.reshape(3, nb)
+        wsum = None if wsum is None else wsum.reshape(3, nb)
+        if self._values is None:
+            self._counts += counts
+            if weighted:
+                self._weights += wsum
         else:
-            p = s
-            pc_ = np.clip(s, _LOG_EPS, 1.0 - _LOG_EPS)
-            loss = -np.log(np.where(pos, pc_, 1.0 - pc_))
-        wl = ww[lab]
-        out[0] = wl.sum()
-        out[1] = ww[pos].sum()
-        out[2] = (wl * loss[lab]).sum()
-        out[3] = (wl * (p[lab] - pos[lab]) ** 2).sum()
-        out[4] = (wl * p[lab]).sum()
-        out[5] = ww[~lab].sum()
-        out[6] = (ww[~lab] * p[~lab]).sum()
-        return out
+            self._fold_exact(counts, wsum, vmin, vmax, batch)
+        self._sums += sums
+        self._rejected += rejected
 
-    def _fold_exact(self, s, y, w, values, counts, wts):
-        """Add a batch to the exact table; (None, bin counts, bin weights) once it outgrows it."""
-        probe = s[: 4 * (self.exact + 1)]  # a batch of continuous scores shows itself early
-        if probe.size > self.exact and np.unique(probe).size > self.exact:
-            bc, bw = self._to_bins(values, counts, wts)
-            return None, bc, bw
-        u, inv = np.unique(s, return_inverse=True)
-        merged = np.union1d(values, u)
+    def _fold_exact(self, counts, wsum, vmin, vmax, batch) -> None:
+        """Add a batch (its bins, and each bin's smallest and largest score) to the exact table;
+        fold the table into bins once it holds more than ``exact`` distinct scores."""
+        occ = np.flatnonzero(counts.any(axis=0))
+        if not occ.size:
+            return
+        values = self._values
+        if (vmin[occ] == vmax[occ]).all():  # one score per bin: the bins are the batch's table
+            u, uc, uw = vmin[occ] + 0.0, counts[:, occ], None if wsum is None else wsum[:, occ]
+        elif np.union1d(values, vmin[occ] + 0.0).size + int((vmin[occ] < vmax[occ]).sum()) > self.exact:
+            u = None  # more distinct scores than the table holds: bins (holding two counts as one more)
+        else:  # two scores share a bin: the batch's distinct scores the slow way
+            u, uc, uw = self._distinct(batch, wsum is not None, probe=True)
+        merged = None if u is None else np.union1d(values, u)
+        if merged is None or merged.size > self.exact:
+            bc, bw = self._to_bins(values, self._counts, self._weights)
+            self._values, self._counts = None, bc + counts
+            if wsum is not None:
+                self._weights = bw + wsum
+            return
+        self._add_exact(merged, u, uc, uw)
+
+    def _fold_exact_rows(self, batch, weighted: bool) -> None:
+        """Add a (small) batch to the exact table by sorting its scores."""
+        u, uc, uw = self._distinct(batch, weighted, probe=False)
+        if not u.size:
+            return
+        merged = np.union1d(self._values, u)
         if merged.size > self.exact:
-            bc, bw = self._to_bins(values, counts, wts)
-            return None, bc, bw
+            bc, bw = self._to_bins(self._values, self._counts, self._weights)
+            uc_b, uw_b = self._to_bins(u, uc, uw)
+            self._values, self._counts = None, bc + uc_b
+            if weighted:
+                self._weights = bw + uw_b
+            return
+        self._add_exact(merged, u, uc, uw)
+
+    def _distinct(self, batch, weighted: bool, probe: bool):
+        """The batch's distinct counted scores with their counts (3, m) and weights (or None);
+        ``(None, None, None)`` when ``probe`` finds more than the table holds in its first rows."""
+        head = 4 * (self.exact + 1)
+        if probe and batch[0].shape[0] > head and np.unique(self._accepted(batch, head)[0]).size > self.exact:
+            return None, None, None  # continuous scores show early
+        ss, y, ww = self._accepted(batch)
+        u, inv = np.unique(ss, return_inverse=True)
+        m = u.size
+        uc = np.bincount(y * m + inv, minlength=3 * m).reshape(3, m)
+        uw = None
+        if weighted:
+            uw = np.bincount(y * m + inv, weights=np.ones(ss.size) if ww is None else ww,
+                             minlength=3 * m).reshape(3, m)
+        return u, uc, uw
+
+    def _add_exact(self, merged, u, uc, uw) -> None:
+        values = self._values
         m = merged.size
-        ix_old = np.searchsorted(merged, values)
-        ix_new = np.searchsorted(merged, u)[inv]
+        io, iu = np.searchsorted(merged, values), np.searchsorted(merged, u)
         c = np.zeros((3, m), np.int64)
-        c[:, ix_old] = counts
-        c += np.bincount(y.astype(np.int64) * m + ix_new, minlength=3 * m).reshape(3, m)
-        nw = None
-        if wts is not None:
+        c[:, io] = self._counts
+        c[:, iu] += uc
+        if uw is not None:
             nw = np.zeros((3, m))
-            nw[:, ix_old] = wts
-            ww = np.ones(s.size) if w is None else w
-            nw += np.bincount(y.astype(np.int64) * m + ix_new, weights=ww, minlength=3 * m).reshape(3, m)
-        return merged, c, nw
+            nw[:, io] = self._weights
+            nw[:, iu] += uw
+            self._weights = nw
+        self._values, self._counts = merged, c
+
+    def _accepted(self, batch, stop: Optional[int] = None):
+        """The counted rows of a batch (of its first ``stop`` rows), by the kernel's rules:
+        (scores, class, weights or None)."""
+        s, validity, offset, lab, coded, w = batch
+        s, lab, w = s[:stop], None if lab is None else lab[:stop], None if w is None else w[:stop]
+        n = s.shape[0]
+        keep = ~np.isnan(s)
+        if validity is not None:
+            keep &= np.unpackbits(validity, bitorder="little")[offset:offset + n].astype(bool)
+        with np.errstate(invalid="ignore"):
+            keep &= np.isfinite(s) if self._margin else (s >= 0.0) & (s <= 1.0)
+        y = np.full(n, _UNL, np.int64) if lab is None else lab.astype(np.int64)
+        keep &= (y <= 1) | ((y == 2) & (coded == LABELS_CODED)) if lab is not None else True
+        if w is not None:
+            with np.errstate(invalid="ignore"):
+                keep &= (w >= 0.0) & (w <= _MAX_WEIGHT)
+            w = w[keep]
+        return s[keep] + 0.0, y[keep], w
 
     def _to_bins(self, values, counts, wts):
         nb = self.n_bins
@@ -432,17 +478,8 @@ class BinaryPerformance(Sketch):
             for c in range(3):
                 np.add.at(bc[c], ix, counts[c])
                 if bw is not None:
-                    bw[c] += np.bincount(ix, weights=wts[c], minlength=nb)
+                    np.add.at(bw[c], ix, wts[c])
         return bc, bw
-
-    def _fold_bins(self, s, y, w, counts, wts):
-        nb = self.n_bins
-        ix = bin_index(s, self._margin, self.bins) + y.astype(np.int64) * nb
-        counts = counts + np.bincount(ix, minlength=3 * nb).reshape(3, nb)
-        if wts is not None:
-            ww = np.ones(s.size) if w is None else w
-            wts = wts + np.bincount(ix, weights=ww, minlength=3 * nb).reshape(3, nb)
-        return counts, wts
 
     def _check_compatible(self, other) -> None:
         if (self.scores, self.bins, self.exact) != (other.scores, other.bins, other.exact):
@@ -457,6 +494,7 @@ class BinaryPerformance(Sketch):
         return super().merge(other)
 
     def _merge(self, other) -> None:
+        self._tab = None
         values, counts, wts = self._values, self._counts, self._weights
         if other._weights is not None and wts is None:
             wts = counts.astype(np.float64)
@@ -601,8 +639,11 @@ class BinaryPerformance(Sketch):
         if (rejected > Sketch.MAX_COUNT).any() or (rejected < 0).any():
             raise CorruptStateError("binary performance payload: rejected counter above the cap")
         count_total(np.concatenate([cnt.ravel(), rejected]), "binary performance payload")
-        if not np.isfinite(sums).all() or (sums < 0).any():
-            raise CorruptStateError("binary performance payload: sums must be finite and >= 0")
+        finite = np.isfinite(sums)
+        finite[2] |= sums[2] == np.inf  # margins' log loss is unbounded: its sum may overflow
+        if not finite.all() or (sums < 0).any():
+            raise CorruptStateError("binary performance payload: sums must be finite (the log loss may be "
+                                    "+inf) and >= 0")
         # the sums and the table describe the same rows
         w = cnt.astype(np.float64) if wts is None else wts
         labelled_w, pos_w, unl_w = w[:2].sum(), w[1].sum(), w[2].sum()
@@ -627,16 +668,20 @@ class BinaryPerformance(Sketch):
         return s
 
     # -- the score table ----------------------------------------------------
-    def _table(self, classes=(0, 1)):
-        """Occupied entries in score order: (representative score, lo, hi, weight (3, m), count (3, m))."""
-        c = self._counts
-        wt = self._weights if self._weights is not None else c.astype(np.float64)
-        if self._values is not None:
-            v = self._values
-            return v, v, v, wt, c
-        occ = np.flatnonzero(c[list(classes)].any(axis=0))
-        lo, hi, mid = bin_ranges(self._margin, self.bins)
-        return mid[occ], lo[occ], hi[occ], wt[:, occ], c[:, occ]
+    def _table(self):
+        """Occupied entries in score order: (representative score, lo, hi, weight (3, m), count (3, m)),
+        built once per state (the caller holds the state lock; every mutation drops it)."""
+        if self._tab is None:
+            c = self._counts
+            wt = self._weights if self._weights is not None else c.astype(np.float64)
+            if self._values is not None:
+                v = self._values
+                self._tab = (v, v, v, wt, c.copy())
+            else:
+                occ = np.flatnonzero(c.any(axis=0))
+                lo, hi, mid = bin_ranges(self._margin, self.bins)
+                self._tab = (mid[occ], lo[occ], hi[occ], wt[:, occ], c[:, occ])
+        return self._tab
 
     def _prob(self, s):
         return _sigmoid(s) if self._margin else s
@@ -732,7 +777,7 @@ class BinaryPerformance(Sketch):
     def _split(self, threshold: float, classes):
         cut = self._threshold(threshold)
         with self._reading():
-            v, lo, hi, w, c = self._table(classes)
+            v, lo, hi, w, c = self._table()
         above = v >= cut
         return above, w, c
 
@@ -849,7 +894,7 @@ class BinaryPerformance(Sketch):
         classes = (0, 1, 2) if labelled else (2,)
         cut = self._threshold(threshold)
         with self._reading():
-            v, _, _, w, _ = self._table(classes)
+            v, _, _, w, _ = self._table()
         n = w[list(classes)].sum(axis=0)
         p = self._prob(v)
         epos, eneg = n * p, n * (1.0 - p)
