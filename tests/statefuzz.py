@@ -39,7 +39,7 @@ from fastdrift.errors import CorruptStateError, CountOverflowError, FastDriftErr
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
 KINDS = ("histogram", "moments", "categorical", "tdigest", "binary_performance", "row_sample", "profile", "fdp", "checkpoint",
-         "alert_state", "spool_reference", "spool_pane")
+         "alert_state", "spool_reference", "spool_pane", "label_store")
 OUTCOMES = ("rejected", "refused", "ok", "use_error", "misbehaved", "crashed", "hung")
 BAD = ("misbehaved", "crashed", "hung")
 _HEADER = struct.Struct("<4sHHHIQ")
@@ -134,7 +134,28 @@ def seeds() -> Dict[str, List[bytes]]:
     out["alert_state"] += [ev.to_bytes(), AlertEvaluator(_rules()).to_bytes()] + \
         [(GOLDEN / f"alert_state_layout{n}.bin").read_bytes() for n in (1, 2)]
     out["spool_reference"], out["spool_pane"] = _spool_seeds()
+    out["label_store"], labelled = _label_seeds()
+    out["checkpoint"].append(labelled)
     return out
+
+
+_LABELS: dict = {}  # the config the label store seeds were written with
+
+
+def _label_seeds():
+    """Join stores of a monitor with delayed labels (some joined, some late, some waiting), and its
+    checkpoint."""
+    t = _table(400, 6)
+    ref = t.append_column("y", pa.array((np.arange(400) % 3 == 0).astype(np.int64))).select(["x", "score", "y"])
+    m = fastdrift.Monitor(ref, features=["x"], prediction="score", label="y", request_id="rid", event_time="ts",
+                          window={"by": "time", "size": 2}, labels={"horizon": 3.0}, rules=[])
+    empty = m.ingest.label_state()
+    m.update(_table(300, 30))
+    lab = _table(300, 30).select(["rid", "ts"]).append_column("y", pa.array(np.arange(300) % 2))
+    m.update_labels(lab.slice(0, 150))
+    m.update_labels(lab.slice(200, 50).set_column(1, "ts", pa.array(np.full(50, 100.0))))
+    _LABELS["config"] = m.config
+    return [m.ingest.label_state(), empty], m.to_bytes()
 
 
 _SPOOL: dict = {}  # the seed spool's reference and config: what a pane file is decoded against
@@ -211,6 +232,11 @@ def decode(kind: str, blob: bytes):
         return read_reference(_OneFile(blob))
     if kind == "spool_pane":
         return _decode_pane(blob)
+    if kind == "label_store":
+        from fastdrift.monitor.labels import LabelStore
+        st = LabelStore(_LABELS["config"])
+        st.load(blob)
+        return st
     raise ValueError(kind)
 
 
@@ -385,8 +411,24 @@ def exercise(kind: str, obj) -> None:
         exercise_monitor(fastdrift.Monitor(ref.profile, config=config, rules=[]))
     elif kind == "spool_pane":
         exercise_pane(obj)
+    elif kind == "label_store":
+        exercise_label_store(obj)
     else:
         exercise_evaluator(obj)
+
+
+def exercise_label_store(st) -> None:
+    from fastdrift.monitor.labels import LabelStore
+    b = st.to_bytes()
+    again = LabelStore(_LABELS["config"])
+    again.load(b)
+    check(again.to_bytes() == b, "label store round trip")
+    check(st.live <= st.spec.max_predictions and st.live == int(((st.flag == 1) | (st.flag == 2)).sum()),
+          "label store live count")
+    ids = pa.array([f"r30-{i}" for i in range(300)])
+    st.join(ids, np.ones(300), np.ones(300, bool), np.full(300, 10.0))
+    check(sum(st.counts[k] for k in ("joined", "unmatched", "late", "duplicate")) -
+          sum(again.counts[k] for k in ("joined", "unmatched", "late", "duplicate")) == 300, "label join counts")
 
 
 def exercise_pane(ws) -> None:

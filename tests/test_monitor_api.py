@@ -199,6 +199,10 @@ def test_golden_checkpoints_load_to_known_contents(layout):
     want = json.loads((GOLDEN / f"monitor_checkpoint_layout{layout}.json").read_text())
     for rep in want["reports"] + [want["snapshot"]]:  # report fields added since then take their defaults
         rep["f"].setdefault("shed", 0)
+        for k in ("performance", "performance_ref", "label_delay", "label_counts"):
+            rep["f"].setdefault(k, {"@m": []})
+        rep["f"].setdefault("label_coverage", None)
+        rep["f"].setdefault("concept", "")
     rules = list(default_rules(["x", "c"], "score", True, True))
     m = fastdrift.Monitor.from_bytes(data, rules=rules)
     # they ran on the default rules of their config (as Rule objects, not stored): restored without rules=

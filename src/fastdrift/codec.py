@@ -129,6 +129,7 @@ class Kind(enum.IntEnum):
     SPOOL_REFERENCE = 10  #: a spool's reference file: monitor config and reference (monitor.spool)
     SPOOL_PANE = 11  #: one process's pane in a spool: header and WindowSketch bytes (monitor.spool)
     BINARY_PERFORMANCE = 12  #: scores by label of a binary classifier (sketches.performance.BinaryPerformance)
+    LABEL_STORE = 15  #: a monitor's label join store (fastdrift.monitor.labels.LabelStore)
     # not a sketch: fastdrift.alerts.AlertEvaluator state (same envelope and validation)
     ALERT_STATE = 16
 

@@ -75,6 +75,7 @@ class Fleet:
     # -- building -----------------------------------------------------------------------------------
     def _build(self, files) -> Monitor:
         m = Monitor(self.ref.profile, config=self.config, rules=self.rules)
+        m.ingest.ref.performance = self.ref.performance  # a saved profile holds no performance: the spool's
         if not files:
             return m
         spec = m.config.window

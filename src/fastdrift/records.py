@@ -130,7 +130,18 @@ class Alert:
 
 @dataclass(frozen=True)
 class WindowReport:
-    """Everything measured in one window (closed, or the open one so far)."""
+    """Everything measured in one window (closed, or the open one so far).
+
+    With a label column (docs/monitor.md "Labels and performance"): ``performance`` is the
+    window's performance by metric name (``BinaryPerformance.metrics()``, of the predictions made
+    in the window whose labels have arrived), ``performance_ref`` the reference's,
+    ``label_coverage`` labelled / labellable predictions (None: no predictions to label), ``label_delay`` label delay quantiles
+    in seconds (``p50``, ``p95``, ``p99``), ``label_counts`` the window's ``predicted`` and
+    ``labelled`` and the monitor's label totals so far (``unmatched``, ``late``, ``duplicate``,
+    ``invalid``, ``shed``, ``not_remembered``...), ``concept`` the concept-drift view (see
+    :data:`fastdrift.monitor.signals.CONCEPT_VIEWS`).  A window's performance is revised as late
+    labels arrive (``Monitor.reports()``); ``label_coverage`` says how complete it is.
+    """
 
     window_start: Any
     window_end: Any
@@ -149,6 +160,12 @@ class WindowReport:
     schema_changes: Tuple[SchemaChange, ...] = ()
     evidence: Tuple[Mapping[str, Any], ...] = ()
     alerts: Tuple[Alert, ...] = ()
+    performance: Mapping[str, float] = field(default_factory=frozen_mapping)
+    performance_ref: Mapping[str, float] = field(default_factory=frozen_mapping)
+    label_coverage: Optional[float] = None
+    label_delay: Mapping[str, float] = field(default_factory=frozen_mapping)
+    label_counts: Mapping[str, int] = field(default_factory=frozen_mapping)
+    concept: str = ""
 
 
 def to_jsonable(obj):

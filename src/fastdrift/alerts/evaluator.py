@@ -34,7 +34,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, BinContribution, DriftSignal, WindowReport, from_json, frozen_mapping, to_json
 from ..codec import Kind, Reader, Writer, decode, encode
-from .rules import SEVERITIES, Condition, Gate, Rule, load_rules
+from .rules import DEFAULT_MIN_LABELS, QUANTILE_NAMES, SEVERITIES, Condition, Gate, Rule, load_rules
 from .sinks import CallbackSink
 
 __all__ = ["AlertEvaluator"]
@@ -139,6 +139,22 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
             items.append((d, k))
         ranked = _extreme_first(cond, items)
         value = ranked[0][0] if ranked else nan
+        return _Leaf(cond, cond.compare(value), value)
+    if sig in ("performance", "label_delay"):
+        gate = DEFAULT_MIN_LABELS if cond.min_labels is None else cond.min_labels
+        labelled = report.label_counts.get("labelled", 0) if report.label_counts else 0
+        if sig == "label_delay":
+            value = float(report.label_delay.get(QUANTILE_NAMES[cond.quantile], nan)) if report.label_delay else nan
+            return _Leaf(cond, labelled >= gate and cond.compare(value), value)
+        name, _, mode = cond.metric.partition(":")
+        value = float(report.performance.get(name, nan))
+        if mode:
+            ref = float(report.performance_ref.get(name, nan))
+            value = value - ref if mode == "delta" else ((value - ref) / abs(ref) if ref else nan)
+        # the value is shown even when the gate holds it back, so the alert says why nothing fired
+        return _Leaf(cond, labelled >= gate and cond.compare(value), value)
+    if sig == "label_coverage":
+        value = nan if report.label_coverage is None else float(report.label_coverage)
         return _Leaf(cond, cond.compare(value), value)
     raise AssertionError(sig)  # unreachable: signals are validated at load
 

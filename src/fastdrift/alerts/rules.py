@@ -49,7 +49,7 @@ from ..errors import InvalidInputError
 from ..settings import read_file
 
 __all__ = [
-    "SIGNALS", "SEVERITIES", "Condition", "Gate", "Rule", "load_rules", "default_rules", "rules_to_data",
+    "SIGNALS", "SEVERITIES", "PERFORMANCE_METRICS", "DEFAULT_MIN_LABELS", "LABEL_SIGNALS", "Condition", "Gate", "Rule", "load_rules", "default_rules", "rules_to_data",
 ]
 
 #: The signals a condition can select, each read from one part of a WindowReport.
@@ -62,11 +62,27 @@ SIGNALS = (
     "schema_change",     # number of report.schema_changes (filtered by column / change kind)
     "kpi_delta",         # report.kpis[*].delta or the delta relative to the reference mean
     "volume",            # report.rows: rows counted in a closed window (no traffic: rows < 1)
+    "performance",       # report.performance[metric], or its delta / relative change vs report.performance_ref
+    "label_coverage",    # report.label_coverage: labelled / labellable predictions of the window
+    "label_delay",       # report.label_delay p50 / p95 / p99 in seconds
 )
+#: The signals read from labels (a window's performance is revised as its labels arrive).
+LABEL_SIGNALS = ("performance", "label_coverage", "label_delay")
+#: Performance metrics a ``performance`` condition may name (``metric: roc_auc``, ``roc_auc:delta``
+#: = current minus reference, ``roc_auc:relative`` = delta / |reference|).
+PERFORMANCE_METRICS = (
+    "roc_auc", "average_precision", "log_loss", "brier", "ece", "precision", "recall", "f1", "tp", "fp",
+    "tn", "fn", "positive_rate", "prediction_rate", "accuracy", "macro_f1", "micro_f1", "mae", "rmse",
+    "bias", "mape")
+_PERFORMANCE_MODES = ("", "delta", "relative")
+#: A performance / label-delay condition's default sample-size gate: fewer labels never match.
+DEFAULT_MIN_LABELS = 200
 #: Severity tiers, lowest first.
 SEVERITIES = ("warning", "critical")
 _OPS = (">", ">=", "<", "<=")
 _LATENCY_QUANTILES = {0.5: "p50", 0.95: "p95", 0.99: "p99"}
+#: A latency / label-delay condition's quantile -> the report field holding it.
+QUANTILE_NAMES = dict(_LATENCY_QUANTILES)
 #: Globs a condition's label names one by one; a longer selection is named by its length.
 LABEL_GLOBS = 3
 _SCHEMA_CHANGES = ("missing", "new", "type", "type_within_kind")
@@ -168,6 +184,12 @@ class Condition:
     min_rows : int, default 0
         The condition is not met on windows with fewer rows (or, for drift,
         fewer current values) than this.
+    min_labels : int, optional
+        ``performance`` / ``label_delay`` only: the sample-size gate, the condition is not met
+        on windows with fewer labelled predictions (default :data:`DEFAULT_MIN_LABELS`), so a
+        window with 30 labels does not page.  ``performance`` needs ``metric``: one of
+        :data:`PERFORMANCE_METRICS`, alone (the window's value), ``name:delta`` (minus the
+        reference's) or ``name:relative`` (delta / |reference|).
     """
 
     signal: str
@@ -180,6 +202,7 @@ class Condition:
     quantile: float = 0.99
     changes: Tuple[str, ...] = _SCHEMA_CHANGES
     min_rows: int = 0
+    min_labels: Optional[int] = None
 
     def __post_init__(self):
         self.validate("<python>", "condition")
@@ -197,8 +220,20 @@ class Condition:
             if allowed is not None and self.metric not in allowed:
                 raise _fail(rule, f"{key}.metric",
                             f"for signal {self.signal!r} must be one of {', '.join(allowed)}; got {self.metric!r}")
-            if self.signal in ("latency", "error_rate", "schema_change", "volume"):
+            if self.signal in ("latency", "error_rate", "schema_change", "volume", "label_coverage", "label_delay"):
                 raise _fail(rule, f"{key}.metric", f"does not apply to signal {self.signal!r}")
+            if self.signal == "performance":
+                name, _, mode = self.metric.partition(":")
+                if name not in PERFORMANCE_METRICS or mode not in _PERFORMANCE_MODES:
+                    raise _fail(rule, f"{key}.metric",
+                                f"must be a performance metric ({', '.join(PERFORMANCE_METRICS)}), optionally "
+                                f"followed by ':delta' or ':relative'; got {self.metric!r}")
+        elif self.signal == "performance":
+            raise _fail(rule, f"{key}.metric", "is required for signal 'performance' (e.g. roc_auc:delta)")
+        if self.min_labels is not None:
+            if self.signal not in ("performance", "label_delay"):
+                raise _fail(rule, f"{key}.min_labels", "applies to performance / label_delay only")
+            object.__setattr__(self, "min_labels", _count(rule, f"{key}.min_labels", self.min_labels, 0))
         object.__setattr__(self, "features", _globs(rule, f"{key}.features", self.features))
         if self.max_pvalue is not None:
             if self.signal not in ("feature_drift", "prediction_drift"):
@@ -241,6 +276,10 @@ class Condition:
             return f"prediction_drift:{self.metric or 'psi'}"
         if self.signal == "latency":
             return f"latency:{_LATENCY_QUANTILES[self.quantile]}"
+        if self.signal == "performance":
+            return f"performance:{self.metric}"
+        if self.signal == "label_delay":
+            return f"label_delay:{_LATENCY_QUANTILES[self.quantile]}"
         if self.signal == "kpi_delta":
             return f"kpi_delta:{self.metric or 'delta'}[{self._selection('KPIs')}]"
         if self.signal == "schema_change":
@@ -381,6 +420,10 @@ class Rule:
     def tiers(self) -> Tuple[Tuple[str, Gate], ...]:
         """``(severity, gate)`` for each configured tier, lowest severity first."""
         return tuple((s, _as_gate(getattr(self, s))) for s in SEVERITIES if getattr(self, s) is not None)
+
+    def reads_labels_only(self) -> bool:
+        """Whether every condition of every tier reads a label signal (:data:`LABEL_SIGNALS`)."""
+        return all(c.signal in LABEL_SIGNALS for _, g in self.tiers() for c in g.leaves())
 
     def thresholds(self, severity: str) -> Mapping[str, float]:
         """Condition label -> threshold of one tier (what ``Alert.thresholds`` shows)."""
@@ -549,6 +592,7 @@ def default_rules(
     id_like: Sequence[str] = (),
     latency_p99_ms: Tuple[float, float] = (500.0, 1000.0),
     error_rate: Tuple[float, float] = (0.01, 0.05),
+    label: bool = False,
 ) -> list:
     """Production defaults: traffic, drift gated on significance, latency, errors, schema.
 
@@ -570,6 +614,8 @@ def default_rules(
     latency_p99_ms : (warning, critical), default (500, 1000)
         p99 latency SLO thresholds in milliseconds.
     error_rate : (warning, critical), default (0.01, 0.05)
+    label : bool, default False
+        Add the ``performance-drop`` rule (a label column is configured).
 
     Returns
     -------
@@ -644,6 +690,13 @@ def default_rules(
         warning=Condition("schema_change", 0, changes=("new", "type_within_kind")),
         critical=Condition("schema_change", 0, changes=("missing", "type")),
         for_windows=1, resolve_after=1))
+    if label:
+        rules.append(Rule(
+            name="performance-drop", owner=owner, runbook=_RUNBOOK.format(what="model performance"),
+            description="ROC AUC of the window's labelled predictions fell below the reference's.",
+            warning=Condition("performance", -0.05, op="<", metric="roc_auc:delta", min_labels=DEFAULT_MIN_LABELS),
+            critical=Condition("performance", -0.10, op="<", metric="roc_auc:delta", min_labels=DEFAULT_MIN_LABELS),
+            for_windows=1, resolve_after=2))
     rules.append(Rule(
         name="no-traffic", owner=owner, runbook=_RUNBOOK.format(what="missing traffic"),
         description="No rows arrived in the window: an outage upstream, a broken pipeline or an empty file.",

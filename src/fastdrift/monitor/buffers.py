@@ -286,6 +286,11 @@ class ObserveBuffer:
                 return
             self._worker = t
 
+    def start(self) -> None:
+        """Start the worker thread now (the label store's timed joins need it without ``observe``)."""
+        if self._worker is None:
+            self._start_worker()
+
     def _worker_alive(self) -> bool:
         w = self._worker
         return isinstance(w, threading.Thread) and w.is_alive()

@@ -21,7 +21,7 @@ from ..settings import read_file
 from ..sketches.profile import NUMERIC, Profile
 from ..sketches.sample import RowSample
 
-__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "MonitorConfig", "load_config", "spec_from_dict",
+__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec", "MonitorConfig", "load_config", "spec_from_dict",
            "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD"]
 
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
@@ -29,6 +29,8 @@ METRICS = ("psi", "js", "hellinger", "tv")
 _KINDS = (None, "numeric", "categorical")
 #: The largest ``buffer_rows``: the observe buffers are preallocated.
 MAX_BUFFER_ROWS = 1 << 20
+#: The largest ``labels.max_predictions`` (the join store's table grows to twice this many slots).
+MAX_LABEL_PREDICTIONS = 1 << 28
 _STRATEGIES = ("quantile", "uniform")
 #: What ``observe`` does when its worker falls behind (see :mod:`fastdrift.monitor.buffers`).
 OVERLOAD = ("shed", "sample", "block")
@@ -109,11 +111,43 @@ class EvidenceSpec:
 
 
 @dataclass(frozen=True)
+class LabelSpec:
+    """How labels are joined to predictions (docs/monitor.md "Labels and performance").
+
+    Parameters
+    ----------
+    max_predictions : predictions the join store remembers at most (its memory bound: see
+        :data:`fastdrift.monitor.labels.BYTES_PER_PREDICTION`); more are counted in
+        ``not_remembered`` and their labels as unmatched
+    horizon : seconds after its prediction a label still joins; later labels are counted as late
+    sample_rate : share of request ids remembered, chosen by a stable hash of the request id, so
+        every process remembers the same requests (coverage and performance are of that sample)
+    scores : ``"probability"`` (scores in [0, 1]) or ``"margin"`` (raw margins), for the
+        performance sketch
+    buffer : labels ``observe_label`` holds for the worker at most; more are shed (counted)
+    settle : seconds (event time, ``window.by="time"``) after a window's end before the rules that
+        read only label signals (``performance``, ``label_coverage``, ``label_delay``) evaluate it,
+        on its performance revised by the labels joined by then; 0 = at the window's close, with
+        every other rule
+    """
+
+    max_predictions: int = 1_000_000
+    horizon: float = 7 * 86400.0
+    sample_rate: float = 1.0
+    scores: str = "probability"
+    buffer: int = 1 << 16
+    settle: float = 0.0
+
+
+@dataclass(frozen=True)
 class MonitorConfig:
     """Everything a monitor needs besides the reference data.
 
     ``features`` None means every reference column that has no other role.
     ``kpis`` are numeric columns whose window mean is compared with the reference mean.
+    ``label`` is the label column (0/1) of a binary classifier whose score is ``prediction``:
+    performance per window, from labels in the batches or joined later by ``request_id``
+    (``labels``: :class:`LabelSpec`).
     ``strict`` makes bad input raise (default: counted as rejected and reported).
     ``buffer_rows`` is the micro-batch size of :meth:`observe` buffers; ``background_flush`` counts
     full micro-batches on a worker thread (default) instead of the request thread that filled them.
@@ -130,6 +164,8 @@ class MonitorConfig:
     error: Optional[str] = None
     request_id: Optional[str] = None
     event_time: Optional[str] = None
+    label: Optional[str] = None
+    labels: LabelSpec = field(default_factory=LabelSpec)
     window: WindowSpec = field(default_factory=WindowSpec)
     evidence: EvidenceSpec = field(default_factory=EvidenceSpec)
     strict: bool = False
@@ -151,7 +187,7 @@ class MonitorConfig:
     def roles(self) -> Dict[str, str]:
         """Columns with a non-feature role -> the role."""
         out = {}
-        for role in ("prediction", "latency", "error", "request_id", "event_time"):
+        for role in ("prediction", "latency", "error", "request_id", "event_time", "label"):
             v = getattr(self, role)
             if v is not None:
                 out[v] = role
@@ -228,7 +264,7 @@ def validate(c: MonitorConfig) -> None:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         _fail("features", f"duplicate feature names {dup}")
-    for role in ("prediction", "latency", "error", "request_id", "event_time"):
+    for role in ("prediction", "latency", "error", "request_id", "event_time", "label"):
         v = getattr(c, role)
         if v is not None and (not isinstance(v, str) or not v):
             _fail(role, f"must be a column name (non-empty string) or None, got {v!r}")
@@ -259,6 +295,28 @@ def validate(c: MonitorConfig) -> None:
         _fail("window.allowed_lateness", f"must be a number of seconds >= 0, got {w.allowed_lateness!r}")
     if w.by == "time" and c.event_time is None:
         _fail("window.by", "'time' windows need the event_time column to be configured")
+    if c.label is not None and c.prediction is None:
+        _fail("label", "needs the prediction column (the score) to be configured")
+    if c.label is not None and c.label in (c.prediction, c.request_id, c.event_time):
+        _fail("label", f"column {c.label!r} has another role")
+    ls = c.labels
+    if not isinstance(ls, LabelSpec):
+        _fail("labels", f"expected a LabelSpec, got {type(ls).__name__}")
+    if not _is_int(ls.max_predictions) or not (1 <= ls.max_predictions <= MAX_LABEL_PREDICTIONS):
+        _fail("labels.max_predictions", f"must be an integer in [1, {MAX_LABEL_PREDICTIONS}], "
+                                        f"got {ls.max_predictions!r}")
+    if not _is_num(ls.horizon) or not (0 < ls.horizon < math.inf):
+        _fail("labels.horizon", f"must be a positive number of seconds, got {ls.horizon!r}")
+    if not _is_num(ls.sample_rate) or not (0 < ls.sample_rate <= 1):
+        _fail("labels.sample_rate", f"must be a probability in (0, 1], got {ls.sample_rate!r}")
+    if ls.scores not in ("probability", "margin"):
+        _fail("labels.scores", f"must be 'probability' or 'margin', got {ls.scores!r}")
+    if not _is_int(ls.buffer) or not (1 <= ls.buffer <= MAX_BUFFER_ROWS):
+        _fail("labels.buffer", f"must be an integer in [1, {MAX_BUFFER_ROWS}], got {ls.buffer!r}")
+    if not _is_num(ls.settle) or not (0 <= ls.settle < math.inf):
+        _fail("labels.settle", f"must be a number of seconds >= 0, got {ls.settle!r}")
+    if ls.settle and w.by != "time":
+        _fail("labels.settle", "needs event-time windows (window.by: time)")
     e = c.evidence
     if not isinstance(e, EvidenceSpec):
         _fail("evidence", f"expected an EvidenceSpec, got {type(e).__name__}")
@@ -343,6 +401,8 @@ def config_from_dict(d: Mapping) -> MonitorConfig:
         kw["window"] = _spec(WindowSpec, kw["window"], "window")
     if "evidence" in kw:
         kw["evidence"] = _spec(EvidenceSpec, kw["evidence"], "evidence")
+    if "labels" in kw:
+        kw["labels"] = _spec(LabelSpec, kw["labels"], "labels")
     if "kpis" in kw:
         if isinstance(kw["kpis"], str) or not isinstance(kw["kpis"], (list, tuple)):
             _fail("kpis", f"must be a list of column names, got {kw['kpis']!r}")

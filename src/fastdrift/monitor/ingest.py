@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import threading
@@ -53,7 +54,8 @@ from ..sketches.profile import NUMERIC, column_kind
 from ..sketches.sample import stream_of
 from .buffers import ObserveBuffer, offer_gil
 from .config import MonitorConfig
-from .signals import Reference, Totals, WindowSketch, build_report
+from .labels import LabelPane, LabelStore, binary_labels
+from .signals import Reference, Totals, WindowSketch, build_report, label_fields
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles", "state_difference"]
@@ -64,7 +66,8 @@ PUBLISH_TIMEOUT = 30.0
 
 #: The config fields that shape the counted state: two monitors merge only if these are equal.
 STATE_FIELDS = ("features", "prediction", "prediction_kind", "kpis", "latency", "error", "request_id",
-                "event_time", "window", "evidence", "max_contributions", "tdigest_compression")
+                "event_time", "label", "labels", "window", "evidence", "max_contributions",
+                "tdigest_compression")
 
 
 def state_difference(a_config: MonitorConfig, a_ref: Reference, b_config: MonitorConfig,
@@ -139,7 +142,27 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
         sketched = [n for n in names if column_kind(table.schema.field(n).type) is not None]
         prof = profile(table, columns=config.columns(sketched), tdigest=False)
         ref = Reference(prof, {n: str(table.schema.field(n).type) for n in prof.columns}, tuple(names))
+    if config.label is not None and config.prediction in ref.profile.columns \
+            and ref.profile[config.prediction].kind != NUMERIC:
+        raise SchemaError(f"prediction column {config.prediction!r} must be a numeric score to be joined with "
+                          f"the label column {config.label!r}")
+    if table is not None and config.label is not None and config.label in names:
+        ref.performance = reference_performance(table, config)
     return ref, config.resolved(ref.profile)
+
+
+def reference_performance(table: pa.Table, config: MonitorConfig):
+    """The reference's performance: the prediction column as the score, the label column as the
+    label (rows with a null label left out; bad rows counted by the sketch)."""
+    from ..sketches import BinaryPerformance
+    lab = table.column(config.label)
+    if not (pat.is_boolean(lab.type) or pat.is_integer(lab.type) or pat.is_floating(lab.type)):
+        raise SchemaError(f"label column {config.label!r} must be 0/1 (bool or number), got {lab.type}")
+    keep = pc.is_valid(lab)
+    perf = BinaryPerformance(scores=config.labels.scores)
+    labels, _ = binary_labels(pc.filter(lab, keep))
+    perf.update(float64_values(pc.filter(table.column(config.prediction), keep).combine_chunks()), labels)
+    return perf
 
 
 def _observed_type(type_str: Optional[str]) -> Optional[pa.DataType]:
@@ -224,6 +247,12 @@ class Ingest:
             overload=cfg.overload, on_tick=self._tick)
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
         self._stream = (None, 0)  # (os pid, evidence key stream) of the spool's process id
+        # the label join store: predictions with a request id wait here for their labels
+        self.labels: Optional[LabelStore] = (LabelStore(cfg) if cfg.label is not None and cfg.request_id is not None
+                                             else None)
+        self._carried = None  # labels observe_label held at the last tick, joined at the next
+        if self.labels is not None:
+            self.windower.on_pane_closed = self._pane_closed
         _live.add(self)
 
     def _after_fork(self) -> None:
@@ -238,6 +267,8 @@ class Ingest:
         self.windower.dropped_total = 0
         self.rejected_total = self.shed_total = 0
         self.last_error = None
+        if self.labels is not None:  # the parent's predictions wait for their labels in the parent
+            self.labels, self._carried = LabelStore(self.config), None
 
     def _arrow_type(self, name: str) -> pa.DataType:
         """The Arrow type a buffered request's value of ``name`` is stored as: the reference's
@@ -262,16 +293,28 @@ class Ingest:
             self._update_batch(batch, 0, ())
 
     def flush(self) -> None:
-        """Push buffered observations through the kernels."""
+        """Push buffered observations through the kernels, then join the labels ``observe_label``
+        held (taken before the requests are counted: a label's prediction was observed before it)."""
+        held = self.labels.take_observed() if self.labels is not None else None
         self.buffer.flush()
         with self._state:
             self._absorb()
+            if self.labels is not None:
+                carried, self._carried = self._carried, None
+                for item in (carried, held):
+                    if item is not None:
+                        self._join(*item)
 
     def _tick(self) -> None:
-        """The buffer's timed flush is done (worker thread): take its counters, publish to the
-        spool, then ``on_tick``."""
+        """The buffer's timed flush is done (worker thread): take its counters, join the labels
+        held at the previous tick (their predictions are counted by now) and take those held now,
+        publish to the spool, then ``on_tick``."""
         with self._state:
             self._absorb()
+            if self.labels is not None:
+                if self._carried is not None:
+                    self._join(*self._carried)
+                self._carried = self.labels.take_observed()
         self.publish(wait=None)
         if self.on_tick is not None:
             self.on_tick()
@@ -293,7 +336,8 @@ class Ingest:
         self.flush()
         with self._state:
             start, end, merged, span = self.windower.open_window()
-        return build_report(merged, start, end, False, span)
+            totals = self.label_totals()
+        return build_report(merged, start, end, False, span, label_totals=totals)
 
     @contextlib.contextmanager
     def paused(self):
@@ -328,6 +372,11 @@ class Ingest:
                 plan.changes.append(SchemaChange(col, "type", role, str(schema.field(col).type)))
             else:
                 plan.use[col] = True
+        if cfg.label is not None:  # optional in a batch: labels may come later (update_labels)
+            lt = schema.field(cfg.label).type if cfg.label in schema.names else None
+            plan.use[cfg.label] = lt is not None and (pat.is_boolean(lt) or pat.is_integer(lt) or pat.is_floating(lt))
+            if lt is not None and not plan.use[cfg.label]:
+                plan.changes.append(SchemaChange(cfg.label, "type", "label", str(lt)))
         if cfg.window.by == "time" and not plan.use.get(cfg.event_time):
             ch = [c for c in plan.changes if c.column == cfg.event_time][0]
             plan.fatal = (f"event-time column {cfg.event_time!r} is "
@@ -352,6 +401,14 @@ class Ingest:
                         else f"type {c.observed}, expected {c.expected}"))
             if plan.fatal:
                 raise SchemaError(plan.fatal)
+            lab = self.config.label
+            if self.config.strict and lab is not None and plan.use.get(lab):
+                a = batch.column(lab)
+                v, ok = binary_labels(a)
+                bad = ~ok & (a.is_valid().to_numpy(zero_copy_only=False) if a.null_count else True)
+                if bad.any():
+                    raise InvalidInputError(f"label column {lab!r}: {int(bad.sum())} labels not 0/1, "
+                                            f"e.g. {v[bad][0]!r}")
             ts = self._times(batch, plan)
         except FastDriftError as exc:
             if self.config.strict:
@@ -386,19 +443,19 @@ class Ingest:
                 groups, _ = w.split_times(ts)
                 for pid, rows in groups:
                     if rows is None:
-                        self._ingest(w.pane_sketch(pid), batch, plan, ts, keys)
+                        self._ingest(w.pane_sketch(pid), batch, plan, ts, keys, pid)
                     elif isinstance(rows, slice):
                         self._ingest(w.pane_sketch(pid), batch.slice(rows.start, rows.stop - rows.start),
-                                     plan, ts[rows], None if keys is None else keys[rows])
+                                     plan, ts[rows], None if keys is None else keys[rows], pid)
                     else:
                         self._ingest(w.pane_sketch(pid), batch.take(pa.array(rows)), plan, ts[rows],
-                                     None if keys is None else keys[rows])
+                                     None if keys is None else keys[rows], pid)
             else:
                 keys = self._keys(w.row_seq, batch.num_rows)
                 for pid, lo, hi in w.split_rows(batch.num_rows):
                     piece = batch.slice(lo, hi - lo)
                     t = ts[lo:hi] if ts is not None else None
-                    self._ingest(w.pane_sketch(pid), piece, plan, t, None if keys is None else keys[lo:hi])
+                    self._ingest(w.pane_sketch(pid), piece, plan, t, None if keys is None else keys[lo:hi], pid)
             closed = self._take_closed()
         self._emit_closed(closed)
 
@@ -415,7 +472,8 @@ class Ingest:
         if not closed:
             return
         try:
-            self._on_closed([build_report(ws, s, e, True, span) for s, e, ws, span in closed])
+            totals = self.label_totals()
+            self._on_closed([build_report(ws, s, e, True, span, label_totals=totals) for s, e, ws, span in closed])
         finally:
             self._emit.release()
 
@@ -452,8 +510,8 @@ class Ingest:
             return piece.column(name)
         return pa.nulls(piece.num_rows)
 
-    def _ingest(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, ts, keys) -> None:
-        """Count one piece into one pane (under the state lock)."""
+    def _ingest(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, ts, keys, pid: int = 0) -> None:
+        """Count one piece into pane ``pid`` (under the state lock)."""
         cfg = self.config
         n = piece.num_rows
         for name, cp in ws.features.items():
@@ -483,6 +541,122 @@ class Ingest:
         ws.note_schema(plan.changes)
         if keys is not None:
             ws.evidence.update(piece, keys, plan.evidence)
+        if ws.labels is not None and plan.use.get(cfg.prediction):
+            self._labels_of(ws.labels, piece, plan, ts, pid)
+
+    def _labels_of(self, lp: LabelPane, piece: pa.RecordBatch, plan: _Plan, ts, pid: int) -> None:
+        """A piece's labels (its label column) into the pane's performance; predictions without
+        one, with a request id, into the join store."""
+        cfg = self.config
+        scores = float64_values(piece.column(cfg.prediction))
+        wait = None  # rows whose label is yet to come
+        if plan.use.get(cfg.label):
+            a = piece.column(cfg.label)
+            labels, _ = binary_labels(a)
+            if a.null_count:
+                has = a.is_valid().to_numpy(zero_copy_only=False)
+                wait = ~has
+                scores_l, labels = scores[has], labels[has]
+            else:
+                scores_l = scores
+            lp.perf.update(scores_l, labels)
+            lp.predicted += int(labels.size)
+        if self.labels is not None and plan.use.get(cfg.request_id) and (wait is None or wait.any()):
+            ids = piece.column(cfg.request_id)
+            t = ts if ts is not None else np.full(piece.num_rows, time.time())
+            if wait is not None:
+                ids, scores, t = ids.filter(pa.array(wait)), scores[wait], t[wait]
+            lp.predicted += self.labels.remember(ids, scores, pid, t)
+
+    # -- labels -------------------------------------------------------------------------------------
+    def _pane_closed(self, pid: int, ws: WindowSketch) -> None:
+        """Windower hook (state lock held): keep the pane's labels for labels still to come."""
+        newest = ws.ts_max if ws.ts_max > -math.inf else self.labels.newest
+        self.labels.pane_closed(pid, ws.labels, newest)
+
+    def update_labels(self, data) -> None:
+        """Join Arrow batches of labels (columns ``request_id`` and ``label`` of the config; the
+        label's time from the ``event_time`` column when the batch has it, else now)."""
+        cfg = self.config
+        if self.labels is None:
+            raise InvalidInputError("update_labels needs a monitor with label= and request_id= configured")
+        for batch in iter_batches(data):
+            names = batch.schema.names
+            for col, role in ((cfg.request_id, "request id"), (cfg.label, "label")):
+                if col not in names:
+                    raise SchemaError(f"{role} column {col!r} is missing from the label batch (it has {names})")
+            labels, valid = binary_labels(batch.column(cfg.label))
+            if cfg.strict and not valid.all():
+                raise InvalidInputError(f"label column {cfg.label!r}: {int((~valid).sum())} labels not 0/1 or null")
+            if cfg.event_time is not None and cfg.event_time in names:
+                lts = float64_values(batch.column(cfg.event_time))
+            else:
+                lts = np.full(batch.num_rows, time.time())
+            self.flush()  # predictions buffered by observe() are counted before their labels
+            with self._state:
+                self._join(batch.column(cfg.request_id), labels, valid, lts)
+
+    def _join(self, ids, labels: np.ndarray, valid=None, lts=None) -> None:
+        """Join labels to their predictions' panes (hold the state lock): an open pane's labels,
+        or a closed one's kept by the store (its windows' reports are revised)."""
+        store = self.labels
+        if valid is None:
+            valid = (labels == 0) | (labels == 1)
+        pn, sc, lb, dl = store.join(ids, labels, valid, lts)
+        if not pn.size:
+            return
+        if pn.size == 1 or (pn[0] == pn).all():
+            groups = [(int(pn[0]), slice(None))]
+        else:
+            order = np.argsort(pn, kind="stable")
+            cuts = np.flatnonzero(np.diff(pn[order])) + 1
+            groups = [(int(pn[g[0]]), g) for g in np.split(order, cuts)]
+        for p, rows in groups:
+            ws = self.windower.open.get(p)
+            if ws is not None:
+                lp = ws.labels
+            else:
+                kept = store.closed.get(p)
+                if kept is None:  # the pane's window state is gone: too late
+                    n = int(pn[rows].size)
+                    store.counts["late"] += n
+                    store.counts["joined"] -= n
+                    continue
+                lp = kept[0]
+                store.revised.add(p)
+            lp.add(sc[rows], lb[rows], dl[rows])
+
+    def label_totals(self) -> Optional[dict]:
+        """The join store's counters (None without a store)."""
+        return dict(self.labels.counts) if self.labels is not None else None
+
+    def label_revisions(self, reports) -> Dict[int, dict]:
+        """Index -> revised label fields of the closed ``reports`` whose panes labels reached
+        since the last call (windows whose panes the store still holds)."""
+        if self.labels is None:
+            return {}
+        with self._state:
+            panes = self.labels.take_revised()
+            if not panes:
+                return {}
+            step = self.windower.pane
+            totals = self.label_totals()
+            out = {}
+            for i, r in enumerate(reports):
+                if not r.label_counts:
+                    continue
+                try:
+                    lo, hi = int(math.floor(float(r.window_start) / step + 0.5)), int(math.floor(float(r.window_end) / step + 0.5))
+                except (TypeError, ValueError, OverflowError):
+                    continue
+                ids = range(lo, hi)
+                if not any(p in panes for p in ids) or not all(p in self.labels.closed for p in ids):
+                    continue
+                merged = LabelPane(self.config)
+                for p in ids:
+                    merged.merge(self.labels.closed[p][0])
+                out[i] = label_fields(merged, self.ref, r.features, totals)
+            return out
 
     def totals(self) -> Totals:
         """Counts since this object was created (closed panes plus the open ones, see :class:`Totals`)."""
@@ -555,6 +729,24 @@ class Ingest:
         w.blob(self.ref.to_bytes())
         w.blob(self.windower.to_bytes())
         w.u64(self.rejected_total)
+
+    def label_state(self) -> bytes:
+        """The join store's bytes (hold :meth:`paused`; empty without a store)."""
+        return self.labels.to_bytes() if self.labels is not None else b""
+
+    def load_labels(self, data: bytes) -> None:
+        """Restore :meth:`label_state`; the window ring's panes share their labels with the store
+        again, so labels joined later reach the windows still to close."""
+        if not data:
+            return
+        if self.labels is None:
+            raise CorruptStateError("checkpoint: a label store for a monitor without label and request_id")
+        self.labels.load(data)
+        ring = self.windower.ring
+        for i, (p, ws) in enumerate(ring):
+            kept = self.labels.closed.get(p)
+            if kept is not None:
+                ws.labels = kept[0]
 
     @classmethod
     def read_state(cls, r: codec.Reader, config: MonitorConfig, on_closed) -> "Ingest":

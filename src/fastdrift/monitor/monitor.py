@@ -40,8 +40,8 @@ from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, WindowReport, from_json, to_json
 from ..sketches import Profile
 from .. import codec
-from .config import (EvidenceSpec, FeatureSpec, MonitorConfig, WindowSpec, config_from_dict, config_to_dict,
-                     load_config, spec_from_dict)
+from .config import (EvidenceSpec, FeatureSpec, LabelSpec, MonitorConfig, WindowSpec, config_from_dict,
+                     config_to_dict, load_config, spec_from_dict)
 from .ingest import Ingest
 
 __all__ = ["Monitor"]
@@ -144,6 +144,8 @@ def _make_config(config, **kw) -> MonitorConfig:
             dataclasses.asdict(f) if isinstance(f, FeatureSpec) else f for f in over["features"]]}).features
     if isinstance(over.get("evidence"), dict):
         over["evidence"] = spec_from_dict(EvidenceSpec, over["evidence"], "evidence")
+    if isinstance(over.get("labels"), dict):
+        over["labels"] = spec_from_dict(LabelSpec, over["labels"], "labels")
     if "kpis" in over:
         over["kpis"] = tuple(over["kpis"])
     return dataclasses.replace(base, **over) if over else base
@@ -166,7 +168,8 @@ def _rules_spec(rules, rule_list) -> Any:
 def _default_rules(cfg: MonitorConfig, reference: Profile) -> list:
     """The default rules of a config: ID-like features of the reference left out of the drift rule."""
     return default_rules(cfg.feature_names(), cfg.prediction, cfg.latency is not None, cfg.error is not None,
-                         id_like=[n for n in cfg.feature_names() if id_like(reference.columns[n])])
+                         id_like=[n for n in cfg.feature_names() if id_like(reference.columns[n])],
+                         label=cfg.label is not None)
 
 
 def _defaults_if_they_match(cfg: MonitorConfig, reference: Profile, ev_state: bytes,
@@ -218,6 +221,10 @@ class Monitor:
     config : a :class:`MonitorConfig`, a mapping, or a YAML/TOML path; keyword arguments override it
     sinks : callables (or objects with ``send``) receiving each :class:`~fastdrift.records.Alert`
         transition
+    label : the label column (0/1) of a binary classifier scored by ``prediction``: performance
+        per window from batches that carry it, or joined later by ``request_id`` through
+        :meth:`observe_label` / :meth:`update_labels` (docs/monitor.md "Labels and performance")
+    labels : a :class:`LabelSpec` or mapping (join store bound, horizon, sample rate...)
     kpis, strict, evidence, flush_interval, overload : forwarded to the config
     spool : a local directory or ``pyarrow.fs`` URI where this process publishes its panes every
         ``flush_interval``, at :meth:`close` and at exit, for :class:`fastdrift.Fleet` /
@@ -254,11 +261,11 @@ class Monitor:
     def __init__(self, reference, *, features=None, prediction=None, latency=None, error=None,
                  request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
                  kpis=None, strict=None, evidence=None, flush_interval=None, overload=None,
-                 spool=None, process_id=None, spool_retention=64):
+                 spool=None, process_id=None, spool_retention=64, label=None, labels=None):
         cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
                            request_id=request_id, event_time=event_time, window=window, kpis=kpis,
                            strict=strict, evidence=evidence, flush_interval=flush_interval,
-                           overload=overload)
+                           overload=overload, label=label, labels=labels)
         if rules is not None:
             cfg = dataclasses.replace(cfg, rules=None)
         ingest = Ingest(reference, cfg, self._closed)
@@ -267,7 +274,7 @@ class Monitor:
         self._start(ingest, rules, sinks, None, [])
 
     def _start(self, ingest: Ingest, rules, sinks, evaluator_state: Optional[bytes],
-               reports: List[WindowReport]) -> None:
+               reports: List[WindowReport], label_state: Optional[Tuple[bytes, float]] = None) -> None:
         """Own ``ingest``; ``rules`` None = ``config.rules`` or the default rules of the config."""
         self.ingest = ingest
         self._started = time.time()  # the exported counters count from here (see Totals)
@@ -277,6 +284,7 @@ class Monitor:
         by_time = ingest.config.window.by == "time"
         self._last_close = float(reports[-1].window_end) if reports and by_time else math.nan
         self.observe = ingest.buffer.observe  # the request path: no Monitor frame (see class docstring)
+        self._label_worker = False
         cfg = ingest.config
         if rules is None:
             rules = cfg.rules
@@ -292,10 +300,18 @@ class Monitor:
         self._reports = reports
         self._unevaluated: List[WindowReport] = []  # closed, in window order, not yet evaluated
         self._handover = threading.Lock()  # guards _unevaluated only; taken last
-        self.evaluator = None
-        if rule_list:
-            self.evaluator = (AlertEvaluator(rule_list, sinks) if evaluator_state is None
-                              else AlertEvaluator.from_bytes(evaluator_state, rule_list, sinks))
+        # with labels.settle, the rules that read only labels evaluate each window once it settled
+        settle = cfg.label is not None and cfg.labels.settle > 0
+        later = [r for r in rule_list if settle and r.reads_labels_only()]
+        now = [r for r in rule_list if r not in later]
+        self.evaluator = self.label_evaluator = None
+        if now:
+            self.evaluator = (AlertEvaluator(now, sinks) if evaluator_state is None
+                              else AlertEvaluator.from_bytes(evaluator_state, now, sinks))
+        self._settled = -math.inf if label_state is None else label_state[1]  # window end last settled
+        if later:
+            self.label_evaluator = (AlertEvaluator(later, sinks) if label_state is None or not label_state[0]
+                                    else AlertEvaluator.from_bytes(label_state[0], later, sinks))
         ingest.on_tick = self._on_tick
         _live.add(self)
 
@@ -338,11 +354,78 @@ class Monitor:
         """
         self.ingest.update(batch)
         self._evaluate()
+        self._settle()
 
     def flush(self) -> None:
-        """Push buffered observations through the kernels and evaluate the windows closed so far."""
+        """Push buffered observations (and labels) through the kernels, evaluate the windows closed
+        so far and revise the performance of closed windows that labels reached."""
         self.ingest.flush()
         self._evaluate()
+        self._revise()
+        self._settle()
+
+    # -- labels --------------------------------------------------------------------------------------
+    def observe_label(self, request_id, label, ts=None) -> None:
+        """Record the label (0/1) of the prediction ``observe``/``update`` made for ``request_id``.
+
+        The request path: the label is held (a list append under a short lock) and joined by the
+        worker at its next timed flush but one (so its prediction is counted first), or at the next
+        :meth:`flush` / read.  ``ts``: the label's time in the clock of the predictions (event-time
+        seconds for time windows; default now), for the label delay and the horizon.  Labels beyond
+        ``labels.buffer`` waiting are shed (counted).  See docs/monitor.md "Labels and performance".
+        """
+        store = self.ingest.labels
+        if store is None:
+            raise InvalidInputError("observe_label needs a monitor with label= and request_id= configured")
+        store.observe(request_id, label, ts)
+        if not self._label_worker:
+            self._label_worker = True
+            self.ingest.buffer.start()
+
+    def update_labels(self, batch) -> None:
+        """Join Arrow batches of labels to their predictions: columns ``request_id`` and ``label`` (as
+        configured), and ``event_time`` for the labels' times when present (else now).  Vectorised;
+        see :meth:`observe_label` for the semantics."""
+        self.ingest.update_labels(batch)
+        self._evaluate()
+        self._revise()
+        self._settle()
+
+    def _settle(self) -> None:
+        """Evaluate the label rules on each kept window that settled (``labels.settle`` seconds of
+        event time after its end), in window order, once; their alerts join the window's."""
+        ev = self.label_evaluator
+        if ev is None:
+            return
+        self._revise()
+        newest, settle = self.ingest.windower.max_ts, self.ingest.config.labels.settle
+        with self._lock:
+            for j, r in enumerate(self._reports):
+                end = float(r.window_end)
+                if end <= self._settled:
+                    continue
+                if end + settle > newest:
+                    break
+                alerts = ev.evaluate(r)
+                self._settled = end
+                if alerts:
+                    self._reports[j] = dataclasses.replace(r, alerts=r.alerts + tuple(alerts))
+
+    def _revise(self) -> None:
+        """Replace kept reports whose windows labels reached since the last call by their revision."""
+        if self.ingest.labels is None:
+            return
+        with self._lock:
+            reps = list(self._reports)
+        fields = self.ingest.label_revisions(reps)  # the ingest's lock: never inside ours
+        if not fields:
+            return
+        with self._lock:
+            pos = {id(r): j for j, r in enumerate(self._reports)}
+            for i, f in fields.items():
+                j = pos.get(id(reps[i]))
+                if j is not None:
+                    self._reports[j] = dataclasses.replace(self._reports[j], **f)
 
     def publish(self) -> None:
         """Write the panes changed since the last publish to the spool now (no-op without one).
@@ -403,12 +486,12 @@ class Monitor:
     def alerts(self) -> Tuple[Alert, ...]:
         """Alerts pending or firing now."""
         self.flush()
-        return tuple(self.evaluator.active()) if self.evaluator is not None else ()
+        return tuple(a for ev in (self.evaluator, self.label_evaluator) if ev is not None for a in ev.active())
 
     def promotion_allowed(self) -> bool:
         """False while any critical alert fires (gate model promotions on this)."""
         self.flush()
-        return True if self.evaluator is None else bool(self.evaluator.promotion_allowed())
+        return all(bool(ev.promotion_allowed()) for ev in (self.evaluator, self.label_evaluator) if ev is not None)
 
     @property
     def config(self) -> MonitorConfig:
@@ -476,7 +559,10 @@ class Monitor:
         ``shed`` optional: requests ``observe`` shed so far, and those not yet in a closed window);
         payload = blob(reference),
         blob(window panes and ring), u64(rejected), blob(alert evaluator state, empty without rules),
-        string(JSON list of reports in :func:`fastdrift.records.to_json` form).
+        string(JSON list of reports in :func:`fastdrift.records.to_json` form), and with labels
+        joined by request id or settled label rules, blob(the label join store, a ``LABEL_STORE``
+        envelope; empty without one), blob(the settled label rules' alert state, empty without),
+        f64(the end of the last window they evaluated).
         """
         for attempt in range(3):
             self.flush()  # evaluates closed windows (sinks run) before counting is paused
@@ -497,6 +583,11 @@ class Monitor:
                 self.ingest.write_state(w)
                 w.blob(self.evaluator.to_bytes() if self.evaluator is not None else b"")
                 w.json([to_json(r) for r in self._reports])
+                if self.ingest.labels is not None or self.label_evaluator is not None:
+                    # trailers: checkpoints without labels end before them
+                    w.blob(self.ingest.label_state())
+                    ev = self.label_evaluator
+                    w.blob(ev.to_bytes() if ev is not None else b"").f64(self._settled)
                 return codec.encode(codec.Kind.MONITOR, params.getvalue(), w.getvalue())
 
     def save(self, path) -> None:
@@ -555,6 +646,7 @@ class Monitor:
         if kind not in (codec.Kind.MONITOR, codec.Kind.CHECKPOINT):
             raise CorruptStateError(f"not a monitor checkpoint: a {kind.name} envelope")
         meta, two_envelopes = _json_params(params), kind == codec.Kind.CHECKPOINT
+        label_state = None
         if two_envelopes:
             outer = codec.Reader(payload, "checkpoint payload")
             _, inner_params, payload = codec.decode(outer.blob(), expected_kind=codec.Kind.MONITOR)
@@ -578,12 +670,17 @@ class Monitor:
             pending = inner[len(inner) - undrained:] if undrained else []
         else:
             ev_state, reports = r.blob(), _reports(r.json("reports"))
+            if r.remaining:
+                ingest.load_labels(r.blob())
+                label_state = (r.blob(), r.f64())
+                if math.isnan(label_state[1]):
+                    raise CorruptStateError("checkpoint: NaN settled window end")
         r.done()
         if rules is None and spec == "objects":
             spec = _defaults_if_they_match(cfg, ingest.ref.profile, ev_state, reports + pending)
         if spool is not None:
             ingest.attach_spool(spool, process_id, spool_retention)
-        m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports)
+        m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports, label_state)
         if pending:
             m._closed(pending)
             m._evaluate()

@@ -27,12 +27,14 @@ from ..errors import CorruptStateError, IncompatibleSketchError
 from ..metrics import ColumnDrift, bin_label, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
-from ..sketches import ColumnProfile, Histogram, Moments, Profile, TDigest
+from ..sketches import BinaryPerformance, ColumnProfile, Histogram, Moments, Profile, TDigest
 from ..sketches.base import MAX_COUNT
 from ..sketches.sample import jsonable, rows_from_json, rows_to_json
 from .config import MonitorConfig
+from .labels import LabelPane
 
-__all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "LATENCY_EDGES_SECONDS"]
+__all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "label_fields",
+           "LATENCY_EDGES_SECONDS", "CONCEPT_VIEWS"]
 
 #: Latency bucket edges in seconds: 2^(k/8) for k = -104..56 (122 µs to 128 s), 161 edges. A
 #: quantile read from these buckets (``histogram_quantile``) lies in the same bucket as the exact
@@ -64,12 +66,15 @@ class Reference:
     types : column -> Arrow type string in the reference (None when built from a saved Profile)
     known : every column the reference data had (a batch column outside it and outside the
         configured roles is reported as a "new" schema change)
+    performance : the reference's :class:`~fastdrift.BinaryPerformance` (score = the prediction
+        column, label = the label column) when the reference data has both, else None
     """
 
     profile: Profile
     types: Dict[str, Optional[str]]
     known: Tuple[str, ...]
     _empty: Optional[Dict[str, ColumnProfile]] = None
+    performance: Optional[BinaryPerformance] = None
 
     def empties(self) -> Dict[str, ColumnProfile]:
         """Empty column sketches on the reference bins, built once (building a histogram's bin lookup
@@ -82,6 +87,8 @@ class Reference:
         w = codec.Writer()
         w.blob(self.profile.to_bytes())
         w.json({"types": self.types, "known": list(self.known)})
+        if self.performance is not None:  # a trailer: references written before it have none
+            w.blob(self.performance.to_bytes())
         return w.getvalue()
 
     @classmethod
@@ -92,7 +99,8 @@ class Reference:
                 and all(isinstance(n, str) and (t is None or isinstance(t, str)) for n, t in meta["types"].items())
                 and all(isinstance(n, str) for n in meta["known"])):
             raise CorruptStateError("monitor reference: metadata must hold 'types' and 'known' column names")
-        return cls(prof, dict(meta["types"]), tuple(meta["known"]))
+        perf = BinaryPerformance.from_bytes(r.blob()) if r.remaining else None
+        return cls(prof, dict(meta["types"]), tuple(meta["known"]), performance=perf)
 
 
 # -- the sketch of a pane / window -------------------------------------------------------------------
@@ -125,6 +133,7 @@ class WindowSketch:
         self.ts_max = -math.inf
         self.schema: Dict[Tuple[str, str], SchemaChange] = {}
         self.evidence = config.evidence_sample()  # of the columns a batch has
+        self.labels: Optional[LabelPane] = LabelPane(config) if config.label else None
 
     # -- accumulate ------------------------------------------------------------
     def note_schema(self, changes) -> None:
@@ -168,6 +177,8 @@ class WindowSketch:
         for key, ch in other.schema.items():
             self.schema.setdefault(key, ch)
         self.evidence.merge(other.evidence)
+        if self.labels is not None:
+            self.labels.merge(other.labels)
         return self
 
     def copy(self) -> "WindowSketch":
@@ -193,6 +204,8 @@ class WindowSketch:
         w.json(rows_to_json(self.evidence.rows), default=jsonable)
         if self.latency_buckets is not None:  # a trailer: sketches written before it have none
             w.blob(self.latency_buckets.to_bytes()).f64(self.latency_sum)
+        if self.labels is not None:  # a tagged trailer (1 = label pane), after the latency one
+            w.u8(1).blob(self.labels.to_bytes())
         return w.getvalue()
 
     @classmethod
@@ -245,6 +258,10 @@ class WindowSketch:
             ws.latency_sum = r.f64()
             if not (math.isfinite(ws.latency_sum) and ws.latency_sum >= 0):
                 raise CorruptStateError(f"window sketch: latency sum {ws.latency_sum!r}")
+        if ws.labels is not None and r.remaining:  # absent from sketches of older versions
+            if r.u8("trailer tag") != 1:
+                raise CorruptStateError("window sketch: unknown trailer")
+            ws.labels = LabelPane.from_bytes(r.blob(), config)
         r.done()
         try:  # what a window close does with it: a pane on other bins would fail there, much later
             cls(ref, config).merge(ws)
@@ -371,12 +388,51 @@ def _signal(d: ColumnDrift, metric: str) -> DriftSignal:
                        contributions=d.contributions, pvalue=d.pvalue, mean_ref=d.mean_ref, mean_cur=d.mean_cur)
 
 
+#: The concept-drift view of a window (``WindowReport.concept``): feature drift is a feature's
+#: drift value above :data:`CONCEPT_DRIFT`; performance loss is ROC AUC below the reference's by
+#: more than :data:`CONCEPT_AUC_LOSS`, read only with at least :data:`CONCEPT_MIN_LABELS` labels
+#: (else ``""``: not known yet, as without a reference performance).
+CONCEPT_VIEWS = ("no drift", "data drift without performance loss", "performance loss without data drift",
+                 "data drift with performance loss")
+CONCEPT_DRIFT = 0.2
+CONCEPT_AUC_LOSS = 0.05
+CONCEPT_MIN_LABELS = 200
+_LABEL_QUANTILES = np.array([0.5, 0.95, 0.99])
+
+
+def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None) -> dict:
+    """The label fields of a window report (``performance``, ``performance_ref``,
+    ``label_coverage``, ``label_delay``, ``label_counts``, ``concept``) from the window's labels
+    ``lp`` (None: no label column), the reference, the window's feature drift signals and the
+    monitor's label totals."""
+    if lp is None:
+        return {}
+    perf = {k: float(v) for k, v in lp.perf.metrics().items()} if lp.labelled else {}
+    ref_perf = ({k: float(v) for k, v in ref.performance.metrics().items()}
+                if ref.performance is not None and ref.performance.labelled else {})
+    d = lp.delay.copy()  # reading a t-digest flushes it: the pane is not modified
+    qs = d.quantile(_LABEL_QUANTILES) if d.n else np.full(3, math.nan)
+    counts = {"predicted": int(lp.predicted), "labelled": lp.labelled}
+    counts.update({k: int(v) for k, v in (totals or {}).items()})
+    concept = ""
+    auc, ref_auc = perf.get("roc_auc", math.nan), ref_perf.get("roc_auc", math.nan)
+    if lp.labelled >= CONCEPT_MIN_LABELS and auc == auc and ref_auc == ref_auc:
+        drift = any(sig.value > CONCEPT_DRIFT for sig in features.values())
+        loss = ref_auc - auc > CONCEPT_AUC_LOSS
+        concept = CONCEPT_VIEWS[int(drift) + 2 * int(loss)]
+    return dict(performance=frozen_mapping(perf), performance_ref=frozen_mapping(ref_perf),
+                label_coverage=lp.coverage(),
+                label_delay=frozen_mapping(dict(zip(("p50", "p95", "p99"), map(float, qs)))),
+                label_counts=frozen_mapping(counts), concept=concept)
+
+
 def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float,
-                 drifts: Optional[Dict[str, ColumnDrift]] = None) -> WindowReport:
+                 drifts: Optional[Dict[str, ColumnDrift]] = None, label_totals=None) -> WindowReport:
     """The immutable report of a window sketch (pure: ``ws`` is not modified).
 
     ``span_seconds`` is the time the window covers (for throughput = rows / span); NaN if unknown.
-    ``drifts`` are :func:`window_drifts` of ``ws`` when the caller has them already.
+    ``drifts`` are :func:`window_drifts` of ``ws`` when the caller has them already;
+    ``label_totals`` the monitor's label counters (:func:`label_fields`).
     """
     cfg, ref = ws.config, ws.ref
     drifts = window_drifts(ws) if drifts is None else drifts
@@ -403,4 +459,4 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         errors=int(ws.errors), error_rate=_rate(ws.errors, ws.error_rows) if cfg.error else math.nan,
         kpis=frozen_mapping(kpis),
         schema_changes=tuple(sorted(ws.schema.values(), key=lambda c: (c.column, c.change))),
-        evidence=evidence)
+        evidence=evidence, **label_fields(ws.labels, ref, feats, label_totals))

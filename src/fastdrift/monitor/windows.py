@@ -64,6 +64,7 @@ class Windower:
         self.pending_shed = 0      # observe() requests shed; kept in checkpoints by the Monitor
         self.extras: Dict[int, Tuple[int, int, int]] = {}  # pane id -> (dropped, rejected, shed) due at its close
         self.closed_log: Optional[list] = None  # a spool's: (pane id, sketch, dropped, rejected, shed) closed
+        self.on_pane_closed: Optional[Callable[[int, WindowSketch], None]] = None  # the label store's
 
     # -- assignment ------------------------------------------------------------
     def pane_sketch(self, pid: int) -> WindowSketch:
@@ -128,6 +129,8 @@ class Windower:
     def _emit(self, pid: int, ws: WindowSketch) -> ClosedWindow:
         if self.lifetime is not None:
             self.lifetime.add(ws)
+        if self.on_pane_closed is not None:
+            self.on_pane_closed(pid, ws)
         while self.ring and self.ring[0][0] <= pid - self.k:
             self.ring.popleft()
         parts = list(self.ring) + [(pid, ws)]

@@ -1,0 +1,395 @@
+"""Labels joined to predictions: the per-pane performance state and the bounded join store.
+
+A :class:`LabelPane` is the label side of one pane (or window): a
+:class:`~fastdrift.BinaryPerformance` of (score, label) pairs, a t-digest of label delays
+(seconds from prediction to label) and the number of predictions that could be labelled.  It is
+part of the pane's :class:`~fastdrift.monitor.signals.WindowSketch`, so it merges, checkpoints and
+travels through the fleet spool with the pane.
+
+A :class:`LabelStore` remembers, for predictions made with a request id, ``(request-id hash,
+score, pane, prediction time)`` in an open-addressing table (kernels:
+:mod:`fastdrift.kernels.numba_join`), so a label arriving later joins the pane of its
+*prediction*.  Policies (docs/monitor.md "Labels and performance"):
+
+* sampling: a request id is remembered when its stable 64-bit hash (FNV-1a + splitmix64 of the
+  UTF-8 bytes; integer ids are hashed as their decimal string) is below ``sample_rate * 2**64``,
+  so every process samples the same requests;
+* first wins: a second label for one prediction is not counted in performance, it is counted in
+  ``duplicate``; a second prediction with a request id already held keeps the first
+  (``duplicate_predictions``);
+* a label with no remembered prediction is counted in ``unmatched``; one more than ``horizon``
+  seconds after its prediction, or whose prediction (or pane) has expired, in ``late``; a label
+  that is not 0/1 (or null) in ``invalid``; an expired prediction leaves a tombstone that tells
+  its late label from an unknown one until the table, full at its bound, drops tombstones to make
+  room (such labels are then counted as unmatched); ``observe_label`` calls beyond the buffer in ``shed``;
+  predictions beyond ``max_predictions`` live entries in ``not_remembered``.  Nothing is dropped
+  without being counted;
+* memory: the table grows by doubling up to ``next_pow2(2 * max_predictions)`` slots of
+  :data:`BYTES_PER_SLOT` bytes (:func:`memory_bound`: 66 bytes per allowed prediction at a power
+  of two, at most 132), plus one LabelPane per closed pane within the horizon.  A key is a 64-bit hash, not the id: two ids collide with
+  probability about n²/2⁶⁵ (3e-8 for a million live ids).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.types as pat
+
+from .. import codec
+from ..adapters.arrow import float64_values
+from ..errors import CorruptStateError, InvalidInputError
+from ..sketches import BinaryPerformance, TDigest
+from ..sketches.base import MAX_COUNT
+from .config import LabelSpec, MonitorConfig
+
+__all__ = ["LabelPane", "LabelStore", "request_keys", "binary_labels", "memory_bound", "BYTES_PER_SLOT",
+           "BYTES_PER_PREDICTION", "COUNTERS"]
+
+#: One table slot: key u64 + score f64 + pane i64 + time f64 + flag u8.
+BYTES_PER_SLOT = 33
+#: The table has at most ``next_pow2(2 * max_predictions)`` slots: 66 bytes per allowed
+#: prediction when ``max_predictions`` is a power of two, at most 132 otherwise (:func:`memory_bound`).
+BYTES_PER_PREDICTION = 2 * BYTES_PER_SLOT
+#: The store's counters (totals since the monitor started, kept in checkpoints).
+COUNTERS = ("joined", "unmatched", "late", "duplicate", "invalid", "shed", "not_remembered",
+            "duplicate_predictions")
+_MIN_SLOTS = 1024
+_VERSION = 1
+_I64_MIN = np.iinfo(np.int64).min
+
+
+def _max_slots(max_predictions: int) -> int:
+    return 1 << max(10, int(2 * max_predictions - 1).bit_length())
+
+
+def memory_bound(max_predictions: int) -> int:
+    """The most bytes a join store's table takes with this ``labels.max_predictions``."""
+    return BYTES_PER_SLOT * _max_slots(max_predictions)
+
+
+def _kernels():
+    from ..kernels import numba_join  # numba compiles on first use, never at import fastdrift
+    return numba_join
+
+
+# -- request ids -> keys ---------------------------------------------------------------------
+
+def request_keys(ids) -> Tuple[np.ndarray, np.ndarray]:
+    """``(keys, valid)``: the stable 64-bit key of each request id (an Arrow array or chunked array
+    of strings, binaries or integers; a list of Python values) and which were not null."""
+    if isinstance(ids, (list, tuple)):
+        ids = pa.array([None if v is None else str(v) for v in ids], type=pa.string())
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+    t = ids.type
+    if pat.is_dictionary(t):
+        ids = ids.cast(t.value_type)
+        t = ids.type
+    if not (pat.is_string(t) or pat.is_large_string(t) or pat.is_binary(t) or pat.is_large_binary(t)):
+        if not pat.is_integer(t):
+            raise InvalidInputError(f"request ids must be strings or integers, got {t}")
+        ids = pc.cast(ids, pa.string())
+        t = ids.type
+    n = len(ids)
+    big = pat.is_large_string(t) or pat.is_large_binary(t)
+    bufs = ids.buffers()
+    off = np.frombuffer(bufs[1], dtype=np.int64 if big else np.int32, count=ids.offset + n + 1)[ids.offset:]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    keys = np.empty(n, dtype=np.uint64)
+    _kernels().hash_strings(off.astype(np.int64), data, keys)
+    valid = np.ones(n, dtype=bool) if ids.null_count == 0 else ids.is_valid().to_numpy(zero_copy_only=False)
+    return keys, valid
+
+
+def binary_labels(a) -> Tuple[np.ndarray, np.ndarray]:
+    """``(labels as float64, valid)``: valid where the label is 0 or 1 (bool, integer or float)."""
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
+    if isinstance(a, pa.Array):
+        if not (pat.is_boolean(a.type) or pat.is_integer(a.type) or pat.is_floating(a.type)):
+            raise InvalidInputError(f"labels must be 0/1 (bool or number), got {a.type}")
+        v = float64_values(a.cast(pa.int8()) if pat.is_boolean(a.type) else a)
+    else:
+        v = np.asarray(a, dtype=np.float64)
+    return v, (v == 0.0) | (v == 1.0)
+
+
+# -- the label side of a pane ---------------------------------------------------------------
+
+class LabelPane:
+    """Performance, label delays and the labellable predictions of one pane or window."""
+
+    __slots__ = ("perf", "delay", "predicted")
+
+    def __init__(self, config: MonitorConfig, *, _empty: bool = False):
+        if _empty:
+            return
+        self.perf = BinaryPerformance(scores=config.labels.scores)
+        self.delay = TDigest(config.tdigest_compression, name="label_delay")
+        self.predicted = 0
+
+    @property
+    def labelled(self) -> int:
+        return int(self.perf.labelled)
+
+    def coverage(self) -> Optional[float]:
+        """Labelled / predicted (None without predictions)."""
+        return min(1.0, self.labelled / self.predicted) if self.predicted else None
+
+    def add(self, scores: np.ndarray, labels: np.ndarray, delays: Optional[np.ndarray] = None) -> None:
+        self.perf.update(scores, labels)
+        if delays is not None and delays.size:
+            self.delay.update(delays)
+            _ = self.delay.n_centroids  # flushed: the same state after a byte round trip
+
+    def merge(self, other: "LabelPane") -> "LabelPane":
+        self.perf.merge(other.perf)
+        self.delay.merge(other.delay)
+        _ = self.delay.n_centroids
+        self.predicted += other.predicted
+        return self
+
+    def copy(self) -> "LabelPane":
+        c = LabelPane(None, _empty=True)
+        c.perf, c.delay, c.predicted = self.perf.copy(), self.delay.copy(), self.predicted
+        return c
+
+    def to_bytes(self) -> bytes:
+        return codec.Writer().u8(_VERSION).u64(self.predicted).blob(self.perf.to_bytes()) \
+            .blob(self.delay.to_bytes()).getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: MonitorConfig) -> "LabelPane":
+        r = codec.Reader(data, "label pane")
+        if r.u8("version") != _VERSION:
+            raise CorruptStateError("label pane: unknown version")
+        lp = cls(None, _empty=True)
+        lp.predicted = r.u64("predicted")
+        if lp.predicted > MAX_COUNT:
+            raise CorruptStateError(f"label pane: {lp.predicted} predictions, above {MAX_COUNT}")
+        lp.perf = BinaryPerformance.from_bytes(r.blob())
+        lp.delay = TDigest.from_bytes(r.blob())
+        r.done()
+        if lp.delay.compression != config.tdigest_compression:
+            raise CorruptStateError("label pane: label delay t-digest of another compression than the config's")
+        try:  # the sketch parameters must be the config's: a window close would fail much later
+            LabelPane(config).merge(lp)
+        except Exception as exc:
+            raise CorruptStateError(f"label pane does not match the config: {exc}") from None
+        return lp
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LabelPane) and self.to_bytes() == other.to_bytes()
+
+
+# -- the join store -----------------------------------------------------------------------------
+
+class LabelStore:
+    """Remembered predictions awaiting labels (see the module docstring).  Not thread-safe except
+    :meth:`observe`: the ingest stage calls everything else under its state lock."""
+
+    def __init__(self, config: MonitorConfig):
+        self.config = config
+        self.spec: LabelSpec = config.labels
+        self.max_slots = _max_slots(self.spec.max_predictions)
+        self._alloc(min(_MIN_SLOTS, self.max_slots))
+        r = self.spec.sample_rate
+        self.threshold = np.uint64(0xFFFFFFFFFFFFFFFF) if r >= 1 else np.uint64(int(r * 2.0 ** 64))
+        self.counts = dict.fromkeys(COUNTERS, 0)
+        self.newest = -math.inf  # newest prediction time remembered
+        self._expired_before = -math.inf
+        self.closed: Dict[int, Tuple[LabelPane, float]] = {}  # pane -> (its labels, newest prediction time)
+        self.revised: set = set()  # closed panes that labels reached since the last take_revised()
+        self._lock = threading.Lock()  # the observe_label buffer only
+        self._ids: list = []
+        self._labels: list = []
+        self._ts: list = []
+
+    def _alloc(self, slots: int) -> None:
+        self.keys = np.zeros(slots, dtype=np.uint64)
+        self.score = np.zeros(slots, dtype=np.float64)
+        self.pane = np.zeros(slots, dtype=np.int64)
+        self.ts = np.zeros(slots, dtype=np.float64)
+        self.flag = np.zeros(slots, dtype=np.uint8)
+        # live entries, the most live entries now, tombstones
+        self.tc = np.array([0, min(self.spec.max_predictions, slots // 2), 0], dtype=np.int64)
+
+    @property
+    def live(self) -> int:
+        """Predictions remembered now."""
+        return int(self.tc[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the table now."""
+        return sum(a.nbytes for a in (self.keys, self.score, self.pane, self.ts, self.flag))
+
+    def _rehash(self, slots: int) -> None:
+        """Into ``slots`` slots: a larger table keeps the tombstones of expired predictions (their
+        labels are counted late, not unmatched); one of the same size drops them."""
+        old = (self.keys, self.score, self.pane, self.ts, self.flag)
+        live, keep = self.live, slots > self.keys.size
+        self._alloc(slots)
+        self.tc[2] = _kernels().table_rehash(*old, self.keys, self.score, self.pane, self.ts, self.flag, keep)
+        self.tc[0] = live
+
+    # -- predictions -------------------------------------------------------------------------
+    def remember(self, ids, scores: np.ndarray, pane: int, ts: np.ndarray) -> int:
+        """Remember the sampled predictions of one pane; returns how many were remembered."""
+        keys, valid = request_keys(ids)
+        take = valid & (keys <= self.threshold)
+        if not take.all():
+            keys, scores, ts = keys[take], scores[take], ts[take]
+        n = keys.size
+        if not n:
+            return 0
+        t = np.asarray(ts, dtype=np.float64)
+        if t.size and np.isfinite(t).any():
+            self.newest = max(self.newest, float(np.nanmax(t)))
+        self._expire()
+        need = self.live + n + int(self.tc[2])
+        if need > self.keys.size // 2 and self.keys.size < self.max_slots:  # grow once, to the size needed
+            self._rehash(min(self.max_slots, 1 << int(2 * need - 1).bit_length()))
+        if self.live + int(self.tc[2]) + n > (self.keys.size * 3) // 4:
+            self._rehash(self.keys.size)  # tombstones lengthen probes
+        ins, dup, full = _kernels().table_insert(
+            self.keys, self.score, self.pane, self.ts, self.flag, keys,
+            np.ascontiguousarray(scores, dtype=np.float64), np.full(n, pane, dtype=np.int64), t, self.tc)
+        self.counts["duplicate_predictions"] += int(dup)
+        self.counts["not_remembered"] += int(full)
+        return int(ins)
+
+    def _expire(self, force: bool = False) -> None:
+        """Tombstone predictions older than the horizon (at most every 1/16 horizon, or ``force``)
+        and forget closed panes whose predictions are all older."""
+        before = self.newest - self.spec.horizon
+        if not math.isfinite(before) or (not force and before < self._expired_before + self.spec.horizon / 16):
+            return
+        self._expired_before = before
+        _kernels().table_expire(self.keys, self.flag, self.ts, before, self.tc)
+        for p in [p for p, (_, newest) in self.closed.items() if newest < before]:
+            del self.closed[p]
+            self.revised.discard(p)
+
+    # -- labels ------------------------------------------------------------------------------
+    def observe(self, request_id, label, ts=None) -> None:
+        """Hold one label for the next :meth:`take_observed` (the request path: a list append)."""
+        with self._lock:
+            if len(self._ids) >= self.spec.buffer:
+                self.counts["shed"] += 1
+                return
+            self._ids.append(request_id)
+            self._labels.append(label)
+            self._ts.append(time.time() if ts is None else ts)
+
+    def take_observed(self):
+        """The labels :meth:`observe` held as ``(ids, labels, valid, times)``, or None."""
+        with self._lock:
+            if not self._ids:
+                return None
+            ids, labels, ts = self._ids, self._labels, self._ts
+            self._ids, self._labels, self._ts = [], [], []
+        lab = np.array([(math.nan if v is None or isinstance(v, str) else float(v)) for v in labels],
+                       dtype=np.float64)
+        t = np.array([(math.nan if isinstance(v, (str, bytes)) or v is None else float(v)) for v in ts],
+                     dtype=np.float64)
+        return ids, lab, (lab == 0) | (lab == 1), t
+
+    def join(self, ids, labels: np.ndarray, valid: np.ndarray, lts: np.ndarray):
+        """Join labels to remembered predictions: returns ``(pane, score, label, delay)`` of the
+        joined ones (first label of a prediction within the horizon) and counts the others."""
+        keys, kvalid = request_keys(ids)
+        lts = np.asarray(lts, dtype=np.float64)
+        ok = valid & kvalid & np.isfinite(lts)
+        bad = int(ok.size - ok.sum())
+        self.counts["invalid"] += bad
+        if bad:
+            keys, labels, lts = keys[ok], labels[ok], lts[ok]
+        n = keys.size
+        status = np.empty(n, dtype=np.uint8)
+        sc, pn, dl = np.empty(n), np.empty(n, dtype=np.int64), np.empty(n)
+        _kernels().table_join(self.keys, self.score, self.pane, self.ts, self.flag, keys, lts,
+                              float(self.spec.horizon), _I64_MIN, status, sc, pn, dl)
+        cnt = np.bincount(status, minlength=4)
+        self.counts["unmatched"] += int(cnt[0])
+        self.counts["joined"] += int(cnt[1])
+        self.counts["duplicate"] += int(cnt[2])
+        self.counts["late"] += int(cnt[3])
+        if int(cnt[1]) == n:
+            return pn, sc, labels, dl
+        j = status == 1
+        return pn[j], sc[j], labels[j], dl[j]
+
+    # -- closed panes ------------------------------------------------------------------------
+    def pane_closed(self, pid: int, lp: LabelPane, newest: float) -> None:
+        """Keep a closed pane's labels for the horizon (the same object its window ring holds)."""
+        self.closed[pid] = (lp, newest)
+
+    def take_revised(self) -> set:
+        out, self.revised = self.revised, set()
+        return out
+
+    # -- bytes ---------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """A ``LABEL_STORE`` envelope: version, counters, newest time, the live entries (key,
+        score, pane, time, flag) and the closed panes' labels."""
+        live = np.flatnonzero((self.flag == 1) | (self.flag == 2))
+        w = codec.Writer()
+        for c in COUNTERS:
+            w.u64(self.counts[c])
+        w.f64(self.newest).f64(self._expired_before)
+        w.u64_array(self.keys[live]).f64_array(self.score[live]).i64_array(self.pane[live])
+        w.f64_array(self.ts[live]).array(self.flag[live], "int32")
+        w.u64(len(self.closed))
+        for p, (lp, newest) in sorted(self.closed.items()):
+            w.i64(p).f64(newest).blob(lp.to_bytes())
+        params = codec.Writer().json({"version": _VERSION, "max_predictions": self.spec.max_predictions})
+        return codec.encode(codec.Kind.LABEL_STORE, params.getvalue(), w.getvalue())
+
+    def load(self, data: bytes) -> None:
+        """Replace this store's state with :meth:`to_bytes` output (CorruptStateError if invalid)."""
+        _, params, payload = codec.decode(data, expected_kind=codec.Kind.LABEL_STORE)
+        pr = codec.Reader(params, "label store parameters")
+        meta = pr.json()
+        pr.done()
+        if not isinstance(meta, dict) or meta.get("version") != _VERSION:
+            raise CorruptStateError(f"label store: unknown version {meta!r:.80}")
+        r = codec.Reader(payload, "label store")
+        counts = {c: r.u64(c) for c in COUNTERS}
+        if max(counts.values()) > MAX_COUNT:
+            raise CorruptStateError(f"label store: counters above {MAX_COUNT}")
+        newest, expired = r.f64(), r.f64()
+        if math.isnan(newest) or math.isnan(expired):
+            raise CorruptStateError("label store: NaN times")
+        keys, score, pane, ts = r.u64_array(), r.f64_array(), r.i64_array(), r.f64_array()
+        flag = r.array("int32")
+        n = keys.size
+        if not (score.size == pane.size == ts.size == flag.size == n):
+            raise CorruptStateError("label store: entry arrays of different lengths")
+        if n > self.spec.max_predictions:
+            raise CorruptStateError(f"label store: {n} entries, above max_predictions {self.spec.max_predictions}")
+        if n and (not np.isin(flag, (1, 2)).all() or (keys == 0).any() or np.unique(keys).size != n
+                  or not np.isfinite(ts).all()):
+            raise CorruptStateError("label store: invalid entries (flags, empty or repeated keys, times)")
+        closed = {}
+        for _ in range(r.count("closed panes", 17)):
+            p, nw = r.i64(), r.f64()
+            if p in closed or math.isnan(nw):
+                raise CorruptStateError("label store: a closed pane repeated or without a time")
+            closed[p] = (LabelPane.from_bytes(r.blob(), self.config), nw)
+        r.done()
+        slots = _MIN_SLOTS
+        while slots // 2 < n:
+            slots *= 2
+        self._alloc(min(max(slots, _MIN_SLOTS), self.max_slots))
+        _kernels().table_rehash(keys, score, pane, ts, flag.astype(np.uint8),
+                                self.keys, self.score, self.pane, self.ts, self.flag, False)
+        self.tc[0] = n
+        self.counts, self.newest, self._expired_before, self.closed = counts, newest, expired, closed
+        self.revised = set()
