@@ -257,8 +257,11 @@ def test_concept_drift_shows_in_performance_not_in_feature_drift(days):
     _, paths, _ = days
     doc, r = _compare_json(paths["ref", "parquet"], paths["concept", "parquet"], "--label", "y",
                            "--prediction", "score")
-    assert doc["summary"]["drifted"] == [] and r.returncode == 0  # no feature moved: the drift rules are quiet
+    # no feature moved: the drift rules are quiet; the performance rule fires
+    assert doc["summary"]["drifted"] == [] and r.returncode in (1, 2)
+    assert {a["rule"] for a in doc["alerts"] if a["state"] == "firing"} == {"performance-drop"}
     perf = doc["performance"]
+    assert perf["concept"] == "performance loss without data drift"
     want = _oracle(_read(paths["concept", "parquet"]))
     _assert_matches(perf["current"]["realized"], want)
     assert perf["current"]["realized"]["roc_auc"] < perf["reference"]["realized"]["roc_auc"] - 0.1
@@ -280,8 +283,10 @@ def test_demo_concept_drift_is_in_performance_not_in_feature_drift(demo_days):
     ref = fastdrift.profile(ref_t, label=LABEL, prediction=cfg.prediction)
     concept = compare(ref, fastdrift.profile(concept_t, reference=ref), cfg)
     drifted = compare(ref, fastdrift.profile(drift_t, reference=ref), cfg)
-    # concept day: no feature drift, no alert; the labels of one segment flipped
-    assert concept.drifted == [] and concept.exit_status == 0
+    # concept day: no feature drift, no drift alert; the labels of one segment flipped: the performance rule
+    assert concept.drifted == [] and concept.exit_status in (1, 2)
+    assert {a.rule for a in concept.alerts if a.state == "firing"} == {"performance-drop"}
+    assert concept.report.concept == "performance loss without data drift"
     col, value = CONCEPT_SEGMENT
     seg = np.asarray(concept_t[col].cast(pa.string()).to_pylist()) == value
     assert 0.2 < seg.mean() < 0.4
@@ -295,6 +300,8 @@ def test_demo_concept_drift_is_in_performance_not_in_feature_drift(demo_days):
     # drifted day: data drift, performance holds (a calibrated model on shifted inputs)
     assert {"income", "country", "score"} <= set(drifted.drifted) and drifted.exit_status == 2
     assert abs(drifted.performance.change("roc_auc")) < 0.03
+    assert "performance-drop" not in {a.rule for a in drifted.alerts if a.state == "firing"}
+    assert drifted.report.concept == "data drift without performance loss"
 
 
 def test_demo_prints_and_writes_the_concept_drift(tmp_path, monkeypatch, capsys):
@@ -302,8 +309,13 @@ def test_demo_prints_and_writes_the_concept_drift(tmp_path, monkeypatch, capsys)
     assert main(["demo", "--rows", "20000", "-q"]) == 0
     out = capsys.readouterr().out
     concept = out[out.index("Concept drift"):]
-    assert "0 of " in concept and "columns drifted: none" in concept and "alert rules firing: none" in concept
+    assert "columns drifted: none; alert rules firing: performance-drop\n" in concept
     assert "performance loss without data drift" in concept and "roc_auc" in concept
+    # the monitor part: the same day through a Monitor, window by window; only the performance rule fires
+    live = concept[concept.index("Monitor over the concept-drift day"):]
+    assert live.count("performance loss without data drift") == 4
+    fired = live.split("alert rules firing: ", 1)[1].split("\n", 1)[0]
+    assert fired in ("performance-drop (warning)", "performance-drop (critical)"), fired
     html = (tmp_path / "fastdrift-demo-concept-drift.html").read_text()
     assert "id='performance'" in html and 'data-chart="roc"' in html
     # the main report shows the performance beside the data drift
@@ -331,3 +343,14 @@ def test_profile_bytes_with_performance_are_validated(days):
     # merging with a profile that has no performance sketch is refused, not silently dropped
     with pytest.raises(fastdrift.IncompatibleSketchError):
         ref.copy().merge(plain)
+
+
+def test_the_config_file_names_the_label(days, tmp_path):
+    _, paths, _ = days
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text("prediction: score\nlabel: y\n")
+    doc, _ = _compare_json(paths["ref", "parquet"], paths["cur", "parquet"], "--config", str(cfg))
+    flags, _ = _compare_json(paths["ref", "parquet"], paths["cur", "parquet"], "--label", "y", "--prediction", "score")
+    _assert_same_performance(doc["performance"], flags["performance"])
+    assert main(["compare", paths["ref", "parquet"], paths["cur", "parquet"], "--config", str(cfg),
+                 "--label", "x", "-q"]) == EXIT_USAGE  # the flag contradicts the config

@@ -23,7 +23,9 @@ counted (nested, binary) is not an error: one line on stderr names it and says w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -182,20 +184,22 @@ def _evidence_sample(config, columns):
 
 
 def _config(args):
-    """The monitor config (``--config``), with the ``--prediction`` role folded in."""
+    """The monitor config (``--config``), with the ``--prediction`` and ``--label`` roles folded in."""
+    from .monitor.config import MonitorConfig
     config = None
     if getattr(args, "config", None):
         from .monitor.config import load_config
         config = load_config(args.config)
-    pred = getattr(args, "prediction", None)
-    if pred is not None:
-        import dataclasses
-        from .monitor.config import MonitorConfig
-        if config is not None and config.prediction not in (None, pred):
-            raise _Usage(f"--prediction {pred!r} but the config's prediction is {config.prediction!r}")
-        config = dataclasses.replace(config, prediction=pred) if config is not None else MonitorConfig(prediction=pred)
-    if getattr(args, "label", None) is not None and (config is None or config.prediction is None):
-        raise _Usage("--label needs the prediction column: --prediction COL, or the config's prediction")
+    for role in ("prediction", "label"):
+        v = getattr(args, role, None)
+        if v is None:
+            continue
+        have = getattr(config, role) if config is not None else None
+        if have not in (None, v):
+            raise _Usage(f"--{role} {v!r} but the config's {role} is {have!r}")
+        if role == "label" and (config is None or config.prediction is None):
+            raise _Usage("--label needs the prediction column: --prediction COL, or the config's prediction")
+        config = dataclasses.replace(config or MonitorConfig(), **{role: v})
     return config
 
 
@@ -221,7 +225,7 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
     from .sketches.profile import skip_reasons, skipped_columns
     src = open_data(paths)
     plans = None
-    label = getattr(args, "label", None)
+    label = config.label if config is not None else None
     if reference is None:
         cols = [c for c in args.columns.split(",") if c] if getattr(args, "columns", None) else None
         plans = plan_columns(src.schema, config, columns=cols, kinds=_kinds(getattr(args, "kind", None)),
@@ -255,7 +259,7 @@ def _cmd_profile(args) -> int:
     config = _config(args)
     reference = _read_profile_file(args.reference).profile if args.reference else None
     if reference is not None:
-        _check_performance(reference, args, config, args.reference)
+        _check_performance(reference, config, args.reference)
     t0 = time.perf_counter()
     samples = []
 
@@ -279,9 +283,10 @@ def _cmd_profile(args) -> int:
     return 0
 
 
-def _check_performance(prof, args, config, path: str) -> None:
-    """A profile file's performance sketch is the one ``--label`` (and the prediction) ask for."""
-    label = getattr(args, "label", None)
+def _check_performance(prof, config, path: str) -> None:
+    """A profile file's performance sketch is the one the label column (``--label`` or the config's)
+    and the prediction ask for."""
+    label = config.label if config is not None else None
     if label is None:
         return
     perf = prof.performance
@@ -298,7 +303,7 @@ def _load_side(path: str, args, config, reference=None, evidence=None):
     if _is_profile_file(path):
         pf = _read_profile_file(path)
         if reference is None:
-            _check_performance(pf.profile, args, config, path)
+            _check_performance(pf.profile, config, path)
         return pf.profile, pf.schema, pf.evidence
     prof, src = _profile_paths([path], args, config, reference, evidence)
     return prof, {f.name: str(f.type) for f in src.schema}, (evidence.rows if evidence is not None else [])
@@ -350,8 +355,7 @@ def _cmd_demo(args) -> int:
     t0 = time.perf_counter()
     tables = make_labelled_tables(args.rows, args.seed)
     ref_table = tables[0]
-    config = demo_config()
-    args.label = LABEL  # the reference's labels: the model's performance beside the drift
+    config = dataclasses.replace(demo_config(), label=LABEL)  # the model's performance beside the drift
     with tempfile.TemporaryDirectory(prefix="fastdrift-demo-") as tmp:
         paths = []
         for name, t in zip(("reference", "current", "concept"), tables):
@@ -395,12 +399,37 @@ def _cmd_demo(args) -> int:
           f"{', '.join(a.rule for a in top_alerts(k.alerts)) or 'none'}")
     print("\n".join(performance_text(k.performance)[1:]))
     est = k.performance.reference.estimated.get("f1"), k.performance.current.estimated.get("f1")
-    print(f"ROC AUC {auc[0]:.3f} -> {auc[1]:.3f} ({auc[1] - auc[0]:+.3f}): performance loss without data drift; "
+    print(f"ROC AUC {auc[0]:.3f} -> {auc[1]:.3f} ({auc[1] - auc[0]:+.3f}): {k.report.concept or 'performance loss'}; "
           f"the estimate from scores alone (F1 {est[0]:.3f} -> {est[1]:.3f}) cannot see it: only labels can")
+    _demo_monitor(ref, tables[2], config)
     html = _beside(args.html, "-concept-drift")
     _write(html, render(k, title="fastdrift demo: concept drift").encode("utf-8"))
     print(f"wrote {html}; `fastdrift compare` would exit {k.exit_status}")
     return 0
+
+
+def _demo_monitor(ref: Profile, table, config) -> None:
+    """The concept-drift day through a live monitor (the reference profile with its labels, default
+    rules, four windows): the performance rule fires on its windows, the drift rules do not."""
+    from .monitor import Monitor, WindowSpec
+    cfg = dataclasses.replace(config, window=WindowSpec(by="rows", size=max(table.num_rows // 4, 1)),
+                              background_flush=False)
+    m = Monitor(ref, config=cfg)
+    try:
+        for b in table.to_batches(max_chunksize=max(table.num_rows // 16, 1)):
+            m.update(b)
+        reports = [r for r in m.reports() if r.closed]
+        firing = sorted({f"{a.rule} ({a.severity})" for a in m.alerts() if a.state == "firing"})
+    finally:
+        m.close()
+    print()
+    print(f"Monitor over the concept-drift day ({len(reports)} windows of {cfg.window.size:g} rows, default rules "
+          f"with the label column {LABEL!r}):")
+    for r in reports:
+        print(f"  window [{r.window_start:g}, {r.window_end:g}): ROC AUC {r.performance.get('roc_auc', math.nan):.3f} "
+              f"(reference {r.performance_ref.get('roc_auc', math.nan):.3f}), label coverage "
+              f"{r.label_coverage if r.label_coverage is not None else math.nan:.0%}: {r.concept or 'not known yet'}")
+    print(f"  alert rules firing: {', '.join(firing) if firing else 'none'}")
 
 
 def _beside(path: str, suffix: str) -> str:

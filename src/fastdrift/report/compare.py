@@ -27,7 +27,7 @@ from ..metrics.quantile import ks_2samp, wasserstein
 from ..monitor.config import MonitorConfig
 from ..monitor.ingest import window_from_profiles
 from ..monitor.signals import build_report, window_drifts
-from ..records import Alert, WindowReport, to_jsonable
+from ..records import Alert, WindowReport, frozen_mapping, to_jsonable
 from ..errors import SchemaError
 from ..sketches import Profile
 
@@ -236,17 +236,28 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
     """
     config = config or MonitorConfig()
     perf = performance_comparison(reference, current, threshold)
+    if perf is not None:  # the window's performance, as a monitor with this label column reports it
+        if config.prediction not in (None, perf.prediction) or config.label not in (None, perf.label):
+            raise SchemaError(f"the profiles' performance is of {perf.prediction!r} against {perf.label!r}; the "
+                              f"config's prediction is {config.prediction!r} and its label {config.label!r}")
+        config = dataclasses.replace(config, prediction=perf.prediction, label=perf.label)
+    elif config.label is not None:  # profiles without labels: drift only
+        config = dataclasses.replace(config, label=None)
     # every bin's contribution (deciles: 10; categories: up to 50) so the report can draw them all
     config = dataclasses.replace(config, max_contributions=max(config.max_contributions, 50))
     ws, cfg = window_from_profiles(reference, current, config, schema_changes=schema_changes, evidence=evidence)
     drifts = window_drifts(ws, also=("js", "hellinger"))  # the drift table shows both for every column
     report = build_report(ws, 0, 1, True, math.nan, drifts)
+    if perf is not None:  # the rules read the metrics at the compare's threshold
+        report = dataclasses.replace(report, performance=frozen_mapping(perf.current.realized),
+                                     performance_ref=frozen_mapping(perf.reference.realized))
     source = "built-in default rules"
     if rules is None and cfg.rules is not None:
         rules, source = cfg.rules, "rules: section of the monitor config"
     if rules is None:
         rule_list = default_rules(cfg.feature_names(), cfg.prediction, latency=cfg.latency is not None,
-                                  error=False, id_like=[n for n in cfg.feature_names() if drifts[n].id_like])
+                                  error=False, id_like=[n for n in cfg.feature_names() if drifts[n].id_like],
+                                  label=cfg.label is not None)
     else:
         if isinstance(rules, str):
             source = rules
@@ -310,7 +321,7 @@ def to_json(c: Comparison) -> dict:
         "kpis": to_jsonable(r.kpis),
         "schema_changes": to_jsonable(r.schema_changes),
         "skipped_columns": [{"column": n, "reason": why} for n, why in c.skipped.items()],
-        "performance": to_jsonable(c.performance),
+        "performance": None if c.performance is None else {"concept": r.concept, **to_jsonable(c.performance)},
         "alerts": to_jsonable(c.alerts),
     }
 
@@ -415,6 +426,8 @@ def format_text(c: Comparison) -> str:
     if c.skipped:
         out += ["", "Columns not counted"] + [f"  {n}: {why}" for n, why in c.skipped.items()]
     out += performance_text(c.performance)
+    if c.performance is not None and c.report.concept:
+        out.append(f"  concept-drift view: {c.report.concept}")
     if c.report.latency is not None:
         lat = c.report.latency
         out += ["", f"Latency ({c.config.latency}, ms): p50 {lat.p50:.1f}  p95 {lat.p95:.1f}  p99 {lat.p99:.1f}"]

@@ -479,7 +479,9 @@ def _performance(c: Comparison) -> str:
             "the confusion counts. <b>Realized</b> from the labels; <b>estimated</b> from the scores alone, assuming "
             "a calibrated model (confidence-based performance estimation): the proxy while labels are late. "
             "Change: current − reference, realized, in red when worse.</p>"
-            f"<ul>{''.join(sides)}</ul>"
+            + (f"<p id='concept-view'>Concept-drift view: <b>{_e(c.report.concept)}</b> (ROC AUC change beside "
+               "the features' drift).</p>" if c.report.concept else "")
+            + f"<ul>{''.join(sides)}</ul>"
             "<table><tr><th class='l'>metric</th><th>reference</th><th>current</th><th>change</th>"
             f"<th>estimated reference</th><th>estimated current</th></tr>{''.join(rows)}</table>"
             f"{charts}</section>")
