@@ -354,3 +354,19 @@ def test_the_config_file_names_the_label(days, tmp_path):
     _assert_same_performance(doc["performance"], flags["performance"])
     assert main(["compare", paths["ref", "parquet"], paths["cur", "parquet"], "--config", str(cfg),
                  "--label", "x", "-q"]) == EXIT_USAGE  # the flag contradicts the config
+
+
+def test_a_labelled_profile_is_a_monitor_reference_with_its_performance(demo_days):
+    ref_t, _, concept_t = demo_days
+    ref = fastdrift.profile(ref_t, label=LABEL, prediction="score")
+    m = fastdrift.Monitor(ref, prediction="score", label=LABEL, window=10_000, rules=[])
+    try:
+        m.update(concept_t)
+        (first, second) = [r for r in m.reports() if r.closed]
+    finally:
+        m.close()
+    want = ref.performance.sketch.metrics()
+    assert dict(first.performance_ref) == pytest.approx(want, nan_ok=True)
+    y, s = concept_t[LABEL].to_numpy(zero_copy_only=False)[:10_000], concept_t["score"].to_numpy()[:10_000]
+    assert abs(first.performance["roc_auc"] - skm.roc_auc_score(y, s)) <= AUC_BOUND
+    assert first.concept == second.concept == "performance loss without data drift"
