@@ -9,9 +9,13 @@
  * exponent every 16 factors (16 factors >= 2^-832 cannot underflow), and
  * takes eight logs at the end: sum(log f) = ln2 * exponents + sum(log
  * mantissas).  Each product step rounds once (relative 2^-53), so the sum is
- * as accurate as adding per-row logs.  A block is first checked in a
- * branch-free pass (scores in range, labels 0/1); a block with any other row,
- * and every weighted row, takes the per-row path.
+ * as accurate as adding per-row logs, except for factors within 2^-17 of 1
+ * (a near-certain right answer), whose digits the product would drop: their
+ * log goes to a plain sum as the series of log(1 -+ q) instead.  Margins need
+ * exp(-|m|) per row, computed by exp_neg below so that the loop stays
+ * vectorised.  A block is first checked in a branch-free pass (scores in
+ * range, labels 0/1); a block with any other row, and every weighted row,
+ * takes the per-row path (libm's exp, log and log1p per row).
  */
 #include <float.h>
 #include <math.h>
@@ -30,6 +34,7 @@
 #define RENORM_EVERY 16                     /* factors per lane between renormalisations */
 #define LOG_EPS 2.220446049250313080847e-16 /* 2^-52: log loss clips p to [eps, 1 - eps] */
 #define LN2 0.693147180559945309417232121458
+#define SMALL_Q 7.62939453125e-06           /* 2^-17: log(1 - q) to q^3 is then exact to 2^-53 */
 /* Largest weight counted: 2^62 rows of it (the count cap) times the largest
  * per-row Brier or clipped log loss stay finite, so the sums of a state
  * always serialize (a margin's log loss is unbounded and may reach +inf). */
@@ -62,6 +67,40 @@ static inline int64_t perf_bin(double x, int margin, int shift, int64_t K)
     const double t = low ? x : 1.0 - x; /* exact for x >= 0.5 (Sterbenz) */
     const int64_t k = perf_key(t, shift, K - 1);
     return low ? k : 2 * K - 1 - k;
+}
+
+/* exp(x) for x <= 0, branch-free so that the block loop vectorises: Cody-Waite
+ * reduction x = n ln2 + r, |r| <= ln2/2, and the Taylor series of exp(r) to
+ * r^13 (remainder below 5e-18 relative); within 2 ulp of exp().  Below -708
+ * it returns exp(-708) (3e-308), which changes no sum this kernel keeps. */
+static inline double exp_neg(double x)
+{
+    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
+    x = x < -708.0 ? -708.0 : x;
+    double kd = x * 1.44269504088896340736 + shifter;
+    uint64_t ki, ks;
+    memcpy(&ki, &kd, sizeof ki);
+    memcpy(&ks, &shifter, sizeof ks);
+    kd -= shifter;
+    const double r = (x - kd * 6.93147180369123816490e-01) - kd * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    const uint64_t bits = (uint64_t)((int64_t)(ki - ks) + 1023) << 52; /* 2^n, n in [-1022, 0] */
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
 /* p in (0, 2^16]: mantissa in [1, 2), exponent added to *e. */
@@ -135,7 +174,7 @@ static void slow_rows(const double *scores, const uint8_t *validity, int64_t vof
             p = x;
             if (c < 2) {
                 const double pc = x < LOG_EPS ? LOG_EPS : (x > 1.0 - LOG_EPS ? 1.0 - LOG_EPS : x);
-                loss = -log(c ? pc : 1.0 - pc);
+                loss = c ? -log(pc) : -log1p(-pc);
             }
         }
         if (c == 2) {
@@ -168,20 +207,26 @@ int keys_pass(const double *x, const uint8_t *lab, const int has_lab, const int 
         const double xi = x[i];
         const int b = has_lab ? lab[i] : 2;
         double p, fi, li = 0.0;
+        /* a factor 1 +- q with q < SMALL_Q would lose q's digits in the product:
+         * its log goes to the linear sum as q -+ q^2/2 + q^3/3 instead */
         if (margin) {
             bad |= !FD_FINITE(xi);
-            const double e = exp(-fabs(xi));
+            const double e = exp_neg(-fabs(xi));
             const double r = 1.0 / (1.0 + e);
             p = xi >= 0.0 ? r : e * r;
             const double z = b == 1 ? -xi : xi;
-            li = z > 0.0 ? z : 0.0;
-            fi = 1.0 + e;
+            const int sm = e < SMALL_Q;
+            li = (z > 0.0 ? z : 0.0) + (sm ? e * (1.0 - e * (0.5 - e * (1.0 / 3.0))) : 0.0);
+            fi = sm ? 1.0 : 1.0 + e;
         } else {
             bad |= (xi < 0.0) | (xi > 1.0) | (xi != xi);
             p = xi;
             double pc = xi < LOG_EPS ? LOG_EPS : xi;
             pc = pc > 1.0 - LOG_EPS ? 1.0 - LOG_EPS : pc;
-            fi = b == 1 ? pc : 1.0 - pc;
+            const double q = b == 1 ? 1.0 - pc : pc; /* the factor is 1 - q; exact when q is small */
+            const int sm = q < SMALL_Q;
+            li = sm ? q * (1.0 + q * (0.5 + q * (1.0 / 3.0))) : 0.0;
+            fi = sm ? 1.0 : (b == 1 ? pc : 1.0 - pc);
         }
         if (has_lab)
             bad |= b > 1;
@@ -235,10 +280,23 @@ static int keys_prob_unl(const double *x, int64_t m, int shift, int64_t K, int32
     return keys_pass(x, 0, 0, 0, m, shift, K, key, f, acc);
 }
 
+FD_VECTOR_CLONES
+static int keys_margin_lab(const double *x, const uint8_t *lab, int64_t m, int shift, int64_t K, int32_t *key,
+                           double *f, double *acc)
+{
+    return keys_pass(x, lab, 1, 1, m, shift, K, key, f, acc);
+}
+
+FD_VECTOR_CLONES
+static int keys_margin_unl(const double *x, int64_t m, int shift, int64_t K, int32_t *key, double *f, double *acc)
+{
+    return keys_pass(x, 0, 0, 1, m, shift, K, key, f, acc);
+}
+
 static int keys_margin(const double *x, const uint8_t *lab, int64_t m, int shift, int64_t K, int32_t *key,
                        double *f, double *acc)
 {
-    return lab ? keys_pass(x, lab, 1, 1, m, shift, K, key, f, acc) : keys_pass(x, 0, 0, 1, m, shift, K, key, f, acc);
+    return lab ? keys_margin_lab(x, lab, m, shift, K, key, f, acc) : keys_margin_unl(x, m, shift, K, key, f, acc);
 }
 
 static int fast_keys(const double *x, const uint8_t *lab, int64_t m, int margin, int shift, int64_t K,
@@ -328,7 +386,7 @@ int fd_perf_update(const double *scores, const uint8_t *score_validity, int64_t 
     double logs = 0.0;
     for (int j = 0; j < LANES; j++)
         logs += log(a.prod[j]);
-    const double fast_loss = margin ? a.lin + (LN2 * (double)a.expo + logs) : -(LN2 * (double)a.expo + logs);
+    const double fast_loss = margin ? a.lin + (LN2 * (double)a.expo + logs) : a.lin - (LN2 * (double)a.expo + logs);
     a.s[2] += fast_loss;
     for (int k = 0; k < FD_PERF_N_SUMS; k++)
         sums[k] += a.s[k];

@@ -444,3 +444,21 @@ def test_extreme_weights_and_margins_keep_the_state_serializable():
     assert p.log_loss() == np.inf
     q = BinaryPerformance.from_bytes(p.to_bytes())
     assert q == p and q.log_loss() == np.inf
+
+
+@pytest.mark.parametrize("block", ["vectorised", "per-row"])
+def test_log_loss_of_near_certain_right_answers_keeps_its_digits(block):
+    """Losses of 1e-12 per row (a factor within 2^-17 of 1) are summed, not lost in a product."""
+    rng = np.random.default_rng(15)
+    n = 4096
+    p = np.where(rng.random(n) < 0.5, 1e-12 * rng.random(n), 1 - 1e-6 * rng.random(n))
+    y = (p > 0.5).astype(np.int8)
+    m = np.where(y == 1, 1.0, -1.0) * rng.uniform(20, 60, n)
+    if block == "per-row":  # a bad row in every block sends it down the per-row path
+        p[::500], m[::500] = np.nan, np.nan
+    keep = ~np.isnan(p)
+    pk, mk, yk = p[keep], m[keep], y[keep]
+    exact_p = np.mean(np.where(yk == 1, -np.log(pk), -np.log1p(-pk)))
+    exact_m = np.mean(np.logaddexp(0.0, np.where(yk == 1, -mk, mk)))
+    assert BinaryPerformance().update(p, y).log_loss() == pytest.approx(exact_p, rel=1e-12, abs=0)
+    assert BinaryPerformance(scores="margin").update(m, y).log_loss() == pytest.approx(exact_m, rel=1e-12, abs=0)
