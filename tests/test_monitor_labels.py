@@ -120,6 +120,9 @@ def test_delayed_labels_out_of_order_join_the_prediction_window_and_revise_it():
         m.update_labels(pa.table({"rid": ids[part], "y": y[part], "t": t[part] + delay[part]}))
     reps = m.reports()
     assert [r.window_start for r in reps] == [0.0, 50.0, 100.0]
+    # closed panes no window ring holds are kept encoded (tumbling windows: every closed pane)
+    assert sorted(m.ingest.labels.closed) == [0, 1, 2]
+    assert all(isinstance(e[0], bytes) for e in m.ingest.labels.closed.values())
     for r in reps:
         w = (t >= r.window_start) & (t < r.window_end)
         joined = w & labelled

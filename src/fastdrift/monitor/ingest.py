@@ -48,7 +48,7 @@ from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
 from ..schema import schema_changes as changes_of
 from .. import codec
-from ..sketches import ColumnProfile, Profile, profile
+from ..sketches import BinaryPerformance, ColumnProfile, Profile, profile
 from ..sketches.base import MAX_COUNT
 from ..sketches.profile import NUMERIC, column_kind
 from ..sketches.sample import stream_of
@@ -158,7 +158,6 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
 def reference_performance(table: pa.Table, config: MonitorConfig):
     """The reference's performance: the prediction column as the score, the label column as the
     label (rows with a null label left out; bad rows counted by the sketch)."""
-    from ..sketches import BinaryPerformance
     lab = table.column(config.label)
     if not (pat.is_boolean(lab.type) or pat.is_integer(lab.type) or pat.is_floating(lab.type)):
         raise SchemaError(f"label column {config.label!r} must be 0/1 (bool or number), got {lab.type}")
@@ -467,6 +466,8 @@ class Ingest:
         """The windows closed now (hold ``_state``); with any, the emit lock is taken before the
         state lock is left, so reports reach ``on_closed`` in window order."""
         closed = self.windower.close_ready()
+        if closed and self.labels is not None:
+            self.labels.compact({p for p, _ in self.windower.ring})
         if closed:
             self._emit.acquire()
         return closed
@@ -620,15 +621,15 @@ class Ingest:
             if ws is not None:
                 lp = ws.labels
             else:
-                kept = store.closed.get(p)
-                if kept is None:  # the pane's window state is gone: too late
+                lp = store.kept(p)
+                if lp is None:  # the pane's window state is gone: too late
                     n = int(pn[rows].size)
                     store.counts["late"] += n
                     store.counts["joined"] -= n
                     continue
-                lp = kept[0]
                 store.revised.add(p)
             lp.add(sc[rows], lb[rows], dl[rows])
+        store.compact({p for p, _ in self.windower.ring})
 
     def label_totals(self) -> Optional[dict]:
         """The join store's counters (None without a store)."""
@@ -658,8 +659,9 @@ class Ingest:
                     continue
                 merged = LabelPane(self.config)
                 for p in ids:
-                    merged.merge(self.labels.closed[p][0])
+                    merged.merge(self.labels.kept(p))
                 out[i] = label_fields(merged, self.ref, r.features, totals)
+            self.labels.compact({p for p, _ in self.windower.ring})
             return out
 
     def totals(self) -> Totals:
@@ -747,10 +749,11 @@ class Ingest:
             raise CorruptStateError("checkpoint: a label store for a monitor without label and request_id")
         self.labels.load(data)
         ring = self.windower.ring
-        for i, (p, ws) in enumerate(ring):
-            kept = self.labels.closed.get(p)
+        for p, ws in ring:
+            kept = self.labels.kept(p)
             if kept is not None:
-                ws.labels = kept[0]
+                ws.labels = kept
+        self.labels.compact({p for p, _ in ring})
 
     @classmethod
     def read_state(cls, r: codec.Reader, config: MonitorConfig, on_closed) -> "Ingest":

@@ -26,7 +26,8 @@ score, pane, prediction time)`` in an open-addressing table (kernels:
   without being counted;
 * memory: the table grows by doubling up to ``next_pow2(2 * max_predictions)`` slots of
   :data:`BYTES_PER_SLOT` bytes (:func:`memory_bound`: 66 bytes per allowed prediction at a power
-  of two, at most 132), plus one LabelPane per closed pane within the horizon.  A key is a 64-bit hash, not the id: two ids collide with
+  of two, at most 132), plus one LabelPane per closed pane within the horizon (encoded, ~15 KB at
+  the default bins, once no window ring holds it).  A key is a 64-bit hash, not the id: two ids collide with
   probability about n²/2⁶⁵ (3e-8 for a million live ids).
 """
 from __future__ import annotations
@@ -204,7 +205,8 @@ class LabelStore:
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.newest = -math.inf  # newest prediction time remembered
         self._expired_before = -math.inf
-        self.closed: Dict[int, Tuple[LabelPane, float]] = {}  # pane -> (its labels, newest prediction time)
+        # pane -> [its labels (a LabelPane, or its bytes once no window ring holds it), newest prediction time]
+        self.closed: Dict[int, list] = {}
         self.revised: set = set()  # closed panes that labels reached since the last take_revised()
         self._lock = threading.Lock()  # the observe_label buffer only
         self._ids: list = []
@@ -329,7 +331,23 @@ class LabelStore:
     # -- closed panes ------------------------------------------------------------------------
     def pane_closed(self, pid: int, lp: LabelPane, newest: float) -> None:
         """Keep a closed pane's labels for the horizon (the same object its window ring holds)."""
-        self.closed[pid] = (lp, newest)
+        self.closed[pid] = [lp, newest]
+
+    def kept(self, pid: int) -> Optional[LabelPane]:
+        """A closed pane's labels (decoded if compacted; :meth:`compact` encodes them again), or None."""
+        entry = self.closed.get(pid)
+        if entry is None:
+            return None
+        if isinstance(entry[0], bytes):
+            entry[0] = LabelPane.from_bytes(entry[0], self.config)
+        return entry[0]
+
+    def compact(self, keep) -> None:
+        """Hold the closed panes outside ``keep`` (the window ring's, whose objects the ring shares)
+        as bytes: a binned performance sketch takes ~390 KB in memory and ~15 KB encoded."""
+        for p, entry in self.closed.items():
+            if not isinstance(entry[0], bytes) and p not in keep:
+                entry[0] = entry[0].to_bytes()
 
     def take_revised(self) -> set:
         out, self.revised = self.revised, set()
@@ -348,7 +366,7 @@ class LabelStore:
         w.f64_array(self.ts[live]).array(self.flag[live], "int32")
         w.u64(len(self.closed))
         for p, (lp, newest) in sorted(self.closed.items()):
-            w.i64(p).f64(newest).blob(lp.to_bytes())
+            w.i64(p).f64(newest).blob(lp if isinstance(lp, bytes) else lp.to_bytes())
         params = codec.Writer().json({"version": _VERSION, "max_predictions": self.spec.max_predictions})
         return codec.encode(codec.Kind.LABEL_STORE, params.getvalue(), w.getvalue())
 
@@ -382,7 +400,7 @@ class LabelStore:
             p, nw = r.i64(), r.f64()
             if p in closed or math.isnan(nw):
                 raise CorruptStateError("label store: a closed pane repeated or without a time")
-            closed[p] = (LabelPane.from_bytes(r.blob(), self.config), nw)
+            closed[p] = [LabelPane.from_bytes(r.blob(), self.config), nw]
         r.done()
         slots = _MIN_SLOTS
         while slots // 2 < n:
