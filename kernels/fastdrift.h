@@ -282,7 +282,10 @@ int fd_tdigest_sort(double *x, int64_t n, uint64_t *keys, uint64_t *tmp, uint32_
  * Counted rows: counts[class * n_bins + bin] += 1 (when counts is given:
  * NULL counts only the sums and rejects) and, when wsum is given,
  * wsum[class * n_bins + bin] += weight (1 without weights); when vmin/vmax
- * are given, the smallest and largest score of each bin (any class).
+ * are given, the smallest and largest score of each bin (any class); when
+ * spread is given, spread[2 * bin] and spread[2 * bin + 1] add the weighted d
+ * and d^2 (any class), d in [0, 1) the position of t inside its bin (its
+ * mantissa bits below the key's).
  * sums (FD_PERF_N_SUMS): [0] labelled weight, [1] positive weight, [2] log
  * loss (probability clipped to [2^-52, 1 - 2^-52]; margins: the exact
  * log-sigmoid), [3] Brier, [4] labelled probability, [5] unlabelled weight,
@@ -295,7 +298,7 @@ int fd_perf_update(const double *scores, const uint8_t *score_validity, int64_t 
                    const uint8_t *labels, int32_t label_coded, const double *weights, int64_t n,
                    int32_t margin, int32_t shift, int64_t n_bins,
                    int64_t *counts, double *wsum, double *vmin, double *vmax,
-                   double *sums, int64_t *rejected);
+                   double *spread, double *sums, int64_t *rejected);
 
 /* ---- exact sums ------------------------------------------------------------
  * Adds sum_i a[i] * b[i] * c[i] exactly into per-exponent integer accumulators

@@ -69,6 +69,20 @@ static inline int64_t perf_bin(double x, int margin, int shift, int64_t K)
     return low ? k : 2 * K - 1 - k;
 }
 
+/* Where t lies inside its bin, in [0, 1): the mantissa bits below the key's,
+ * exactly (a pile of equal scores has one fraction; spread scores, many). */
+static inline double perf_frac(double x, int margin, int shift)
+{
+    const double t = margin ? fabs(x) : (x < 0.5 ? x : 1.0 - x);
+    uint64_t u;
+    memcpy(&u, &t, sizeof u);
+    /* the bits as the mantissa of a number in [1, 2): exact, and integer work only */
+    u = ((u << shift) & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull;
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d - 1.0;
+}
+
 /* exp(x) for x <= 0, branch-free so that the block loop vectorises: Cody-Waite
  * reduction x = n ln2 + r, |r| <= ln2/2, and the Taylor series of exp(r) to
  * r^13 (remainder below 5e-18 relative); within 2 ulp of exp().  Below -708
@@ -118,6 +132,7 @@ static inline double renorm(double p, int64_t *e)
 static void slow_rows(const double *scores, const uint8_t *validity, int64_t voff, const uint8_t *labels,
                       int32_t coded, const double *weights, int64_t start, int64_t end, int margin,
                       int shift, int64_t K, int64_t *counts, double *wsum, double *vmin, double *vmax,
+                      double *spread,
                       perf_acc *a, int64_t *rej)
 {
     const int64_t nb = 2 * K;
@@ -162,6 +177,11 @@ static void slow_rows(const double *scores, const uint8_t *validity, int64_t vof
             vmin[bin] = x < vmin[bin] ? x : vmin[bin];
             vmax[bin] = x > vmax[bin] ? x : vmax[bin];
         }
+        if (spread) {
+            const double d = perf_frac(x, margin, shift);
+            spread[2 * bin] += w * d;
+            spread[2 * bin + 1] += w * d * d;
+        }
         double p, loss = 0.0;
         if (margin) {
             const double e = exp(-fabs(x));
@@ -196,8 +216,9 @@ static void slow_rows(const double *scores, const uint8_t *validity, int64_t vof
  * path.  has_lab and margin are constants in each caller below, so each gets
  * its own loop (the probability loops vectorise; margins call exp). */
 static inline __attribute__((always_inline))
-int keys_pass(const double *x, const uint8_t *lab, const int has_lab, const int margin, int64_t m, int shift,
-              int64_t K, int32_t *key, double *f, double *acc /* [4]: brier, pos, p, lin */)
+int keys_pass(const double *restrict x, const uint8_t *restrict lab, const int has_lab, const int margin, int64_t m,
+              int shift, int64_t K, int32_t *restrict key, int32_t *restrict binx, double *restrict dv,
+              double *restrict f, double *restrict acc /* [4]: brier, pos, p, lin */)
 {
     const int64_t nb = 2 * K;
     int bad = 0;
@@ -231,7 +252,10 @@ int keys_pass(const double *x, const uint8_t *lab, const int has_lab, const int 
         if (has_lab)
             bad |= b > 1;
         const int bc = b > 2 ? 2 : b;
-        key[i] = (int32_t)(perf_bin(xi, margin, shift, K) + (int64_t)bc * nb);
+        const int64_t bin = perf_bin(xi, margin, shift, K);
+        binx[i] = (int32_t)bin;
+        key[i] = (int32_t)(bin + (int64_t)bc * nb);
+        dv[i] = perf_frac(xi, margin, shift);
         f[i] = fi;
         const double d = p - (double)bc;
         d2[i] = d * d;
@@ -267,64 +291,51 @@ int keys_pass(const double *x, const uint8_t *lab, const int has_lab, const int 
     return 1;
 }
 
-FD_VECTOR_CLONES
-static int keys_prob_lab(const double *x, const uint8_t *lab, int64_t m, int shift, int64_t K, int32_t *key,
-                         double *f, double *acc)
-{
-    return keys_pass(x, lab, 1, 0, m, shift, K, key, f, acc);
-}
+#define KEYS_ARGS int64_t m, int shift, int64_t K, int32_t *key, int32_t *binx, double *dv, double *f, double *acc
+#define KEYS_PASS(lab, has_lab, margin) keys_pass(x, lab, has_lab, margin, m, shift, K, key, binx, dv, f, acc)
 
 FD_VECTOR_CLONES
-static int keys_prob_unl(const double *x, int64_t m, int shift, int64_t K, int32_t *key, double *f, double *acc)
-{
-    return keys_pass(x, 0, 0, 0, m, shift, K, key, f, acc);
-}
+static int keys_prob_lab(const double *x, const uint8_t *lab, KEYS_ARGS) { return KEYS_PASS(lab, 1, 0); }
 
 FD_VECTOR_CLONES
-static int keys_margin_lab(const double *x, const uint8_t *lab, int64_t m, int shift, int64_t K, int32_t *key,
-                           double *f, double *acc)
-{
-    return keys_pass(x, lab, 1, 1, m, shift, K, key, f, acc);
-}
+static int keys_prob_unl(const double *x, KEYS_ARGS) { return KEYS_PASS(0, 0, 0); }
 
 FD_VECTOR_CLONES
-static int keys_margin_unl(const double *x, int64_t m, int shift, int64_t K, int32_t *key, double *f, double *acc)
-{
-    return keys_pass(x, 0, 0, 1, m, shift, K, key, f, acc);
-}
+static int keys_margin_lab(const double *x, const uint8_t *lab, KEYS_ARGS) { return KEYS_PASS(lab, 1, 1); }
 
-static int keys_margin(const double *x, const uint8_t *lab, int64_t m, int shift, int64_t K, int32_t *key,
-                       double *f, double *acc)
-{
-    return lab ? keys_margin_lab(x, lab, m, shift, K, key, f, acc) : keys_margin_unl(x, m, shift, K, key, f, acc);
-}
+FD_VECTOR_CLONES
+static int keys_margin_unl(const double *x, KEYS_ARGS) { return KEYS_PASS(0, 0, 1); }
 
-static int fast_keys(const double *x, const uint8_t *lab, int64_t m, int margin, int shift, int64_t K,
-                     int32_t *key, double *f, double *acc)
-{
-    if (margin)
-        return keys_margin(x, lab, m, shift, K, key, f, acc);
-    return lab ? keys_prob_lab(x, lab, m, shift, K, key, f, acc) : keys_prob_unl(x, m, shift, K, key, f, acc);
-}
-
+/* An unweighted block without validity, whole or not at all: returns 0 (and
+ * changes nothing) if a row needs the per-row path. */
 static int fast_block(const double *x, const uint8_t *lab, int64_t m, int margin, int shift, int64_t K,
-                      int64_t *counts, double *wsum, double *vmin, double *vmax, perf_acc *a)
+                      int64_t *counts, double *wsum, double *vmin, double *vmax, double *spread,
+                      perf_acc *a)
 {
-    int32_t key[PERF_BLOCK];
+    int32_t key[PERF_BLOCK], binx[PERF_BLOCK];
+    double dv[PERF_BLOCK];
     double f[PERF_BLOCK + LANES * RENORM_EVERY];
     double acc[4];
-    if (!fast_keys(x, lab, m, margin, shift, K, key, f, acc))
+    const int ok = margin ? (lab ? keys_margin_lab(x, lab, m, shift, K, key, binx, dv, f, acc)
+                                 : keys_margin_unl(x, m, shift, K, key, binx, dv, f, acc))
+                          : (lab ? keys_prob_lab(x, lab, m, shift, K, key, binx, dv, f, acc)
+                                 : keys_prob_unl(x, m, shift, K, key, binx, dv, f, acc));
+    if (!ok)
         return 0;
-    const int64_t nb = 2 * K;
     if (counts)
         for (int64_t i = 0; i < m; i++)
             counts[key[i]]++;
     if (wsum)
         for (int64_t i = 0; i < m; i++)
             wsum[key[i]] += 1.0;
+    if (spread)
+        for (int64_t i = 0; i < m; i++) {
+            spread[2 * binx[i]] += dv[i];
+            spread[2 * binx[i] + 1] += dv[i] * dv[i];
+        }
     if (vmin)
         for (int64_t i = 0; i < m; i++) {
-            const int64_t bin = key[i] % nb;
+            const int32_t bin = binx[i];
             vmin[bin] = x[i] < vmin[bin] ? x[i] : vmin[bin];
             vmax[bin] = x[i] > vmax[bin] ? x[i] : vmax[bin];
         }
@@ -357,12 +368,12 @@ static int fast_block(const double *x, const uint8_t *lab, int64_t m, int margin
 int fd_perf_update(const double *scores, const uint8_t *score_validity, int64_t score_offset,
                    const uint8_t *labels, int32_t label_coded, const double *weights, int64_t n,
                    int32_t margin, int32_t shift, int64_t n_bins,
-                   int64_t *counts, double *wsum, double *vmin, double *vmax,
+                   int64_t *counts, double *wsum, double *vmin, double *vmax, double *spread,
                    double *sums, int64_t *rejected)
 {
     if (n < 0 || (n > 0 && !scores) || (margin != 0 && margin != 1) || shift < 0 || shift > 10 ||
         (label_coded != 0 && label_coded != 1) || score_offset < 0 || !sums || !rejected ||
-        (vmin == 0) != (vmax == 0))
+        (vmin == 0) != (vmax == 0) || 0)
         return FD_EINVAL;
     const int64_t K = margin ? ((int64_t)128 << shift) : ((int64_t)63 << shift) + 1;
     if (n_bins != 2 * K)
@@ -377,10 +388,10 @@ int fd_perf_update(const double *scores, const uint8_t *score_validity, int64_t 
         const int64_t m = n - start < PERF_BLOCK ? n - start : PERF_BLOCK;
         FD_PREFETCH(scores + start + PERF_BLOCK);
         if (fast && fast_block(scores + start, labels ? labels + start : 0, m, margin, shift, K, counts,
-                               wsum, vmin, vmax, &a))
+                               wsum, vmin, vmax, spread, &a))
             continue;
         slow_rows(scores, score_validity, score_offset, labels, label_coded, weights, start, start + m,
-                  margin, shift, K, counts, wsum, vmin, vmax, &a, rej);
+                  margin, shift, K, counts, wsum, vmin, vmax, spread, &a, rej);
     }
     /* the fast blocks' loss: -sum(log f) (+ the linear part of the margins' softplus) */
     double logs = 0.0;

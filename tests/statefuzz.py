@@ -114,6 +114,8 @@ def seeds() -> Dict[str, List[bytes]]:
     p = fastdrift.profile(t.select(["x", "k", "c", "score"]))
     out["profile"] += [p.to_bytes(), fastdrift.profile(t.select(["x", "c"]), tdigest=False).to_bytes(),
                        (GOLDEN / "profile_v1.bin").read_bytes()]
+    labelled = t.select(["x", "c", "score"]).append_column("y", pa.array(rng.random(400) < 0.5))
+    out["profile"].append(fastdrift.profile(labelled, label="y", prediction="score").to_bytes())  # performance
     out["fdp"] += [ProfileFile(p, {n: str(t.schema.field(n).type) for n in t.schema.names},
                                [(5, {"x": 1.5, "c": "a"}), (9, {"x": None, "c": "b"})]).to_bytes(),
                    (GOLDEN / "profile_file_v1.bin").read_bytes()]
@@ -410,6 +412,8 @@ def exercise_profile(p) -> None:
     for cp in p.columns.values():
         for s in cp.sketches():
             _queries(s)
+    if p.performance is not None:
+        _queries(p.performance.sketch)
     try:
         p.copy().merge(p)
     except CountOverflowError:

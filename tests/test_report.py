@@ -392,3 +392,81 @@ def test_compare_profiles_rows_are_column_drifts(comparison):
         d = column_drift(comparison.reference.columns[r.column], comparison.current.columns[r.column])
         assert r.psi == d.psi and r.metric("psi") == d.psi and r.metric("js") == d.js_distance
         assert r.top_bin == (d.contributions[0].label if d.contributions else "")
+
+
+# -- the performance section (profiles with a label column) ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def labelled():
+    from fastdrift.demo import LABEL, make_labelled_tables
+    ref_t, _, concept_t = make_labelled_tables(20_000, seed=5)
+    ref = fastdrift.profile(ref_t, label=LABEL, prediction="score")
+    return compare(ref, fastdrift.profile(concept_t, reference=ref), demo_config(), ref_label="ref day",
+                   cur_label="concept-drift day")
+
+
+def _section(text: str, name: str) -> str:
+    m = re.search(rf"<section id=.{name}.>.*?</section>", text, re.S)
+    assert m, name
+    return m.group(0)
+
+
+def test_report_performance_section_table_and_curves(labelled):
+    text = render(labelled)
+    sec = _section(text, "performance")
+    p = labelled.performance
+    # the metric table: reference vs current, change, and the label-free estimates, by metric name
+    for m in ("roc_auc", "average_precision", "log_loss", "brier", "precision", "recall", "f1", "tp", "fn"):
+        assert f"data-metric='{m}'" in sec, m
+    auc = f"{p.reference.realized['roc_auc']:.4f}", f"{p.current.realized['roc_auc']:.4f}"
+    row = re.search(r"<tr data-metric='roc_auc'>.*?</tr>", sec).group(0)
+    assert auc[0] in row and auc[1] in row and "color:" in row  # a loss is marked
+    assert "estimated" in sec and "no labels" not in sec
+    # inline SVG charts: ROC curve and reliability diagram, one curve per labelled side, with the diagonal
+    assert sec.count('data-chart="roc"') == 1 and sec.count('data-chart="reliability"') == 1
+    roc = re.search(r'<svg[^>]*data-chart="roc".*?</svg>', sec, re.S).group(0)
+    assert roc.count("<polyline") == 2 and "stroke-dasharray" in roc and "false positive rate" in roc
+    for pts in re.findall(r'points="([^"]+)"', roc):  # a ROC curve runs from (0, 0) to (1, 1), monotone
+        xy = np.array([[float(v) for v in pt.split(",")] for pt in pts.split()])
+        assert len(xy) <= 400 and np.all(np.diff(xy[:, 0]) >= -1e-9) and np.all(np.diff(xy[:, 1]) <= 1e-9)
+    rel = re.search(r'<svg[^>]*data-chart="reliability".*?</svg>', sec, re.S).group(0)
+    assert rel.count("<polyline") == 2 and rel.count("<circle") >= 10
+    assert "<script" not in sec.lower()
+    # the summary card, and the section's place: after the drift table
+    assert "id=\"performance-card\"" in text and text.index("id='drift-table'") < text.index("id='performance'")
+    # no performance sketch, no section
+    bare = [fastdrift.Profile(p.columns, p.rows) for p in (labelled.reference, labelled.current)]
+    assert "id='performance'" not in render(compare(*bare, demo_config()))
+
+
+def test_report_performance_without_current_labels(labelled):
+    from fastdrift.demo import LABEL, make_labelled_tables
+    _, drift_t, _ = make_labelled_tables(5_000, seed=6)
+    cur = fastdrift.profile(drift_t.drop_columns([LABEL]), reference=labelled.reference)
+    c = compare(labelled.reference, cur, demo_config())
+    sec = _section(render(c), "performance")
+    assert "no labels" in sec and "estimated performance only" in sec
+    roc = re.search(r'<svg[^>]*data-chart="roc".*?</svg>', sec, re.S).group(0)
+    assert roc.count("<polyline") == 1 and "current: no labels" in roc  # only the reference's curve
+    est = re.search(r"<tr data-metric='f1'>.*?</tr>", sec).group(0)
+    assert f"{c.performance.current.estimated['f1']:.4f}" in est
+    assert "0 labelled, 5,000 unlabelled of 5,000 rows (no labels: estimated performance only)" in format_text(c)
+
+
+def test_report_performance_renders_in_chromium(labelled, tmp_path):
+    text = render(labelled)
+    head = text[:text.index("<main>") + len("<main>")]
+    page = tmp_path / "performance.html"
+    page.write_text(head + _section(text, "performance") + "</main></body></html>", encoding="utf-8")
+    r, console = _browse(page.as_uri(), tmp_path, "--dump-dom")
+    assert r.returncode == 0 and console == [], (r.stderr[-2000:], console)
+    assert r.stdout.count("<polyline") == 4 and r.stdout.count('data-chart="roc"') == 1
+    shot = artifact_dir() / "fastdrift-report-performance.png"
+    if shot.exists():
+        shot.unlink()
+    r, console = _browse(page.as_uri(), tmp_path, "--window-size=1200,1400", f"--screenshot={shot}")
+    assert r.returncode == 0 and shot.exists() and console == [], r.stderr[-2000:]
+    px = _png_pixels(shot)
+    # both sides' curves are painted (reference blue, current orange), on this page only by the charts
+    assert _share_of(px, CUR_COLOR) > 5e-4, "no current curve painted"
+    assert _share_of(px, REF_COLOR) > 5e-4, "no reference curve painted"

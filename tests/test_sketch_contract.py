@@ -67,6 +67,9 @@ def _equal(a, b):
         np.testing.assert_allclose(a._sums, b._sums, rtol=1e-12)
         c = a.copy()
         c._sums = b._sums.copy()
+        if a._spread is not None and b._spread is not None:
+            np.testing.assert_allclose(a._spread, b._spread, rtol=1e-12, atol=1e-12)
+            c._spread = b._spread.copy()
         assert c == b
     elif isinstance(a, fastdrift.Moments):
         assert a._ints.tolist() == b._ints.tolist()

@@ -330,3 +330,28 @@ def test_passes_over_the_data(spark, monkeypatch):
     jobs.clear()
     fastdrift.spark.profile(df, reference=ref)
     assert len(jobs) == 1
+
+
+def test_performance_sketch_equals_the_local_profile(spark):
+    """``label``/``prediction`` options: the performance sketch counted on the executors, in the first
+    pass, equal to the local one (exact counts; exact sums up to reassociation); a current DataFrame
+    without labels counts its scores only."""
+    import fastdrift.spark
+    rng = np.random.default_rng(4)
+    n = 30_000
+    score = rng.random(n)
+    y = (rng.random(n) < score).astype(np.int64)
+    y[:7] = 2  # not a label: rejected, counted
+    table = pa.table({"x": rng.normal(0, 1, n), "score": score, "y": pa.array(y, mask=rng.random(n) < 0.01)})
+    df = spark.createDataFrame(table).repartition(PARTITIONS)
+    opts = {"label": "y", "prediction": "score"}
+    local, dist = fastdrift.profile(table, **opts), fastdrift.spark.profile(df, config=opts)
+    assert list(dist.columns) == ["x", "score"] and dist.performance.label == "y"
+    a, b = local.performance.sketch, dist.performance.sketch
+    assert (a.labelled, a.unlabelled, a.rejected) == (b.labelled, b.unlabelled, b.rejected)
+    assert b.rejected["label_not_binary"] == 7 and b.labelled + b.unlabelled == n - 7
+    for k, v in a.metrics().items():
+        assert b.metrics()[k] == pytest.approx(v, rel=1e-12), k
+    cur = fastdrift.spark.profile(spark.createDataFrame(table.drop_columns(["y"])).repartition(PARTITIONS),
+                                  reference=dist)
+    assert cur.performance.sketch.labelled == 0 and cur.performance.sketch.unlabelled == n

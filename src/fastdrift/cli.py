@@ -24,7 +24,9 @@ counted (nested, binary) is not an error: one line on stderr names it and says w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -33,7 +35,7 @@ import threading
 import time
 from typing import Optional
 
-from .demo import demo_config, make_tables
+from .demo import CONCEPT_SEGMENT, LABEL, demo_config, make_labelled_tables
 from .errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
 from .profilefile import ProfileFile
 from .schema import check_profiles, schema_changes
@@ -183,10 +185,23 @@ def _evidence_sample(config, columns):
 
 
 def _config(args):
+    """The monitor config (``--config``), with the ``--prediction`` and ``--label`` roles folded in."""
+    from .monitor.config import MonitorConfig
+    config = None
     if getattr(args, "config", None):
         from .monitor.config import load_config
-        return load_config(args.config)
-    return None
+        config = load_config(args.config)
+    for role in ("prediction", "label"):
+        v = getattr(args, role, None)
+        if v is None:
+            continue
+        have = getattr(config, role) if config is not None else None
+        if have not in (None, v):
+            raise _Usage(f"--{role} {v!r} but the config's {role} is {have!r}")
+        if role == "label" and (config is None or config.prediction is None):
+            raise _Usage("--label needs the prediction column: --prediction COL, or the config's prediction")
+        config = dataclasses.replace(config or MonitorConfig(), **{role: v})
+    return config
 
 
 def _progress(args):
@@ -211,17 +226,21 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
     from .sketches.profile import skip_reasons, skipped_columns
     src = open_data(paths)
     plans = None
+    label = config.label if config is not None else None
     if reference is None:
         cols = [c for c in args.columns.split(",") if c] if getattr(args, "columns", None) else None
         plans = plan_columns(src.schema, config, columns=cols, kinds=_kinds(getattr(args, "kind", None)),
-                             bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False))
-        for n, why in skip_reasons(src.schema, skipped_columns(src.schema, plans)).items():
+                             bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False),
+                             label=label)
+        skipped = [n for n in skipped_columns(src.schema, plans) if n != label]
+        for n, why in skip_reasons(src.schema, skipped).items():
             print(f"fastdrift {args.command}: column {n!r} not counted: {why}", file=sys.stderr)
     if callable(evidence):
         evidence = evidence([p.name for p in plans] if plans is not None else list(reference.columns))
     prof = profile_data(src, plans, reference=reference, progress=_progress(args),
                         workers=getattr(args, "workers", None),
-                        max_categories=getattr(args, "max_categories", 10_000), evidence=evidence)
+                        max_categories=getattr(args, "max_categories", 10_000), evidence=evidence,
+                        label=label, prediction=config.prediction if label is not None else None)
     return prof, src
 
 
@@ -240,6 +259,8 @@ def _write(path: str, data: bytes) -> None:
 def _cmd_profile(args) -> int:
     config = _config(args)
     reference = _read_profile_file(args.reference).profile if args.reference else None
+    if reference is not None:
+        _check_performance(reference, config, args.reference)
     t0 = time.perf_counter()
     samples = []
 
@@ -253,16 +274,37 @@ def _cmd_profile(args) -> int:
     _write(args.output, blob)
     what = "current profile on the reference's bins" if reference is not None else "reference profile"
     ev = f", {len(pf.evidence)} evidence rows" if args.evidence else ""
+    if prof.performance is not None:
+        sk = prof.performance.sketch
+        ev += (f", performance of {prof.performance.prediction} against label {prof.performance.label} "
+               f"({sk.labelled:,} labelled rows)")
     print(f"wrote {args.output}: {what}, {prof.rows:,} rows, {len(prof.columns)} columns{ev}, "
           f"{len(blob):,} bytes ({len(src.fragments)} fragments, {src.file_bytes / 1e6:.1f} MB read in "
           f"{dt:.2f}s = {prof.rows / max(dt, 1e-9) / 1e6:.2f}M rows/s)")
     return 0
 
 
+def _check_performance(prof, config, path: str) -> None:
+    """A profile file's performance sketch is the one the label column (``--label`` or the config's)
+    and the prediction ask for."""
+    label = config.label if config is not None else None
+    if label is None:
+        return
+    perf = prof.performance
+    if perf is None:
+        raise InvalidInputError(f"{path}: the profile has no performance sketch (no label column): profile "
+                                f"the data with --label {label} --prediction {config.prediction}")
+    if (perf.label, perf.prediction) != (label, config.prediction):
+        raise InvalidInputError(f"{path}: the profile's performance is of {perf.prediction!r} against label "
+                                f"{perf.label!r}, not of {config.prediction!r} against {label!r}")
+
+
 def _load_side(path: str, args, config, reference=None, evidence=None):
     """A profile file, or data profiled now: (Profile, {column: Arrow type} or None, evidence rows)."""
     if _is_profile_file(path):
         pf = _read_profile_file(path)
+        if reference is None:
+            _check_performance(pf.profile, config, path)
         return pf.profile, pf.schema, pf.evidence
     prof, src = _profile_paths([path], args, config, reference, evidence)
     return prof, {f.name: str(f.type) for f in src.schema}, (evidence.rows if evidence is not None else [])
@@ -270,6 +312,8 @@ def _load_side(path: str, args, config, reference=None, evidence=None):
 
 def _compare(args):
     from .report import compare
+    if not 0.0 <= args.threshold <= 1.0:
+        raise _Usage(f"--threshold must be a probability in [0, 1], got {args.threshold!r}")
     config = _config(args)
     ref, ref_types, _ = _load_side(args.ref, args, config)
     # Data on the CUR side: keep a redacted sample of its rows as the alerts' evidence, as a
@@ -283,7 +327,8 @@ def _compare(args):
     changes = [] if cur_types is None else schema_changes(ref_types or {}, cur_types, ref.columns, ref.skipped)
     from .sketches.profile import skip_reasons
     return compare(ref, cur, config, rules=args.rules, schema_changes=changes, evidence=evidence,
-                   ref_label=args.ref, cur_label=args.cur, skipped=skip_reasons(ref_types or {}, ref.skipped))
+                   ref_label=args.ref, cur_label=args.cur, skipped=skip_reasons(ref_types or {}, ref.skipped),
+                   threshold=args.threshold)
 
 
 def _cmd_compare(args) -> int:
@@ -306,13 +351,15 @@ def _cmd_compare(args) -> int:
 def _cmd_demo(args) -> int:
     import pyarrow.parquet as pq
     from .report import compare, format_text, render
+    from .report.compare import performance_text, top_alerts
 
     t0 = time.perf_counter()
-    ref_table, cur_table = make_tables(args.rows, args.seed)
-    config = demo_config()
+    tables = make_labelled_tables(args.rows, args.seed)
+    ref_table = tables[0]
+    config = dataclasses.replace(demo_config(), label=LABEL)  # the model's performance beside the drift
     with tempfile.TemporaryDirectory(prefix="fastdrift-demo-") as tmp:
         paths = []
-        for name, t in (("reference", ref_table), ("current", cur_table)):
+        for name, t in zip(("reference", "current", "concept"), tables):
             p = os.path.join(tmp, f"{name}.parquet")
             pq.write_table(t, p, row_group_size=max(args.rows // 8, 1))
             paths.append(p)
@@ -321,11 +368,12 @@ def _cmd_demo(args) -> int:
         sample = config.evidence_sample(ref.columns)  # as compare samples CUR
         cur, _ = _profile_paths([paths[1]], args, config, reference=ref, evidence=sample)
         t2 = time.perf_counter()
+        concept, _ = _profile_paths([paths[2]], args, config, reference=ref)
     # The profiles travel as bytes between processes; prove the round trip on the way.
     ref, cur = Profile.from_bytes(ref.to_bytes()), Profile.from_bytes(cur.to_bytes())
     c = compare(ref, cur, config, evidence=sample.rows, ref_label="synthetic reference day",
                 cur_label="synthetic drifted day")
-    cells = (ref_table.num_rows + cur_table.num_rows) * ref_table.num_columns
+    cells = (ref_table.num_rows + tables[1].num_rows) * ref_table.num_columns
     print(f"fastdrift demo: reference {ref.rows:,} rows, current {cur.rows:,} rows, "
           f"{ref_table.num_columns} columns (synthetic data in {t1 - t0:.2f}s; profiled {cells:,} cells from "
           f"Parquet in {t2 - t1:.2f}s = {cells / max(t2 - t1, 1e-9) / 1e6:.0f}M cells/s, reference with exact "
@@ -339,7 +387,56 @@ def _cmd_demo(args) -> int:
     _write(args.html, render(c, title="fastdrift demo: drift report").encode("utf-8"))
     print(f"wrote {args.html}; `fastdrift compare` would exit {c.exit_status} "
           f"({ {0: 'nothing fired', 1: 'warning', 2: 'critical'}[c.exit_status]})")
+    # The concept-drift day: the same features and scores as the reference, one segment's labels
+    # flipped.  The drift rules see nothing; the performance does.
+    k = compare(ref, concept, config, ref_label="synthetic reference day",
+                cur_label=f"synthetic concept-drift day ({'='.join(CONCEPT_SEGMENT)} labels flipped)")
+    auc = k.performance.reference.realized["roc_auc"], k.performance.current.realized["roc_auc"]
+    print()
+    print(f"Concept drift: a day drawn like the reference, with the labels of {'='.join(CONCEPT_SEGMENT)} "
+          f"flipped ({concept.rows:,} rows)")
+    print(f"{len(k.drifted)} of {len(k.rows)} columns drifted: "
+          f"{', '.join(k.drifted) if k.drifted else 'none'}; alert rules firing: "
+          f"{', '.join(a.rule for a in top_alerts(k.alerts)) or 'none'}")
+    print("\n".join(performance_text(k.performance)[1:]))
+    est = k.performance.reference.estimated.get("f1"), k.performance.current.estimated.get("f1")
+    print(f"ROC AUC {auc[0]:.3f} -> {auc[1]:.3f} ({auc[1] - auc[0]:+.3f}): {k.report.concept or 'performance loss'}; "
+          f"the estimate from scores alone (F1 {est[0]:.3f} -> {est[1]:.3f}) cannot see it: only labels can")
+    _demo_monitor(ref, tables[2], config)
+    html = _beside(args.html, "-concept-drift")
+    _write(html, render(k, title="fastdrift demo: concept drift").encode("utf-8"))
+    print(f"wrote {html}; `fastdrift compare` would exit {k.exit_status}")
     return 0
+
+
+def _demo_monitor(ref: Profile, table, config) -> None:
+    """The concept-drift day through a live monitor (the reference profile with its labels, default
+    rules, four windows): the performance rule fires on its windows, the drift rules do not."""
+    from .monitor import Monitor, WindowSpec
+    cfg = dataclasses.replace(config, window=WindowSpec(by="rows", size=max(table.num_rows // 4, 1)),
+                              background_flush=False)
+    m = Monitor(ref, config=cfg)
+    try:
+        for b in table.to_batches(max_chunksize=max(table.num_rows // 16, 1)):
+            m.update(b)
+        reports = [r for r in m.reports() if r.closed]
+        firing = sorted({f"{a.rule} ({a.severity})" for a in m.alerts() if a.state == "firing"})
+    finally:
+        m.close()
+    print()
+    print(f"Monitor over the concept-drift day ({len(reports)} windows of {cfg.window.size:g} rows, default rules "
+          f"with the label column {LABEL!r}):")
+    for r in reports:
+        print(f"  window [{r.window_start:g}, {r.window_end:g}): ROC AUC {r.performance.get('roc_auc', math.nan):.3f} "
+              f"(reference {r.performance_ref.get('roc_auc', math.nan):.3f}), label coverage "
+              f"{r.label_coverage if r.label_coverage is not None else math.nan:.0%}: {r.concept or 'not known yet'}")
+    print(f"  alert rules firing: {', '.join(firing) if firing else 'none'}")
+
+
+def _beside(path: str, suffix: str) -> str:
+    """``report.html`` -> ``report<suffix>.html``."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}{suffix}{ext or '.html'}"
 
 
 def _cmd_bench(args) -> int:
@@ -475,6 +572,10 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(p):
         p.add_argument("--config", help="monitor config (YAML/TOML): columns, kinds, binning, roles")
+        p.add_argument("--label", metavar="COL", help="the label column (0/1 or boolean): the model's performance "
+                                                      "on the data (with the prediction column); never a feature")
+        p.add_argument("--prediction", metavar="COL",
+                       help="the prediction column (scores in [0, 1]), as the config's prediction role")
         p.add_argument("--workers", type=int, default=None, help="scan threads (default: one more than the cores)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -501,6 +602,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", help="alert rules file (YAML/TOML); default: built-in default rules")
     p.add_argument("--format", choices=("table", "json", "html"), default="table")
     p.add_argument("-o", "--output", help="write the report here instead of stdout")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="score from which a row is predicted positive (performance; default 0.5)")
     common(p)
     p.set_defaults(func=_cmd_compare)
 

@@ -11,13 +11,25 @@ output would.  ``latency_ms`` (the
 serving latency, a role rather than a feature: see :func:`demo_config`) regresses
 on the drifted day: a slower median and a 3% tail of 1.2-2.5 s requests, which
 puts p99 above the default rules' 1 s critical threshold.
+
+:func:`make_labelled_tables` adds a ``label`` column (the outcome the model predicts: drawn
+from ``score``, so the model is calibrated) and a third day with a *concept drift*: the same
+distributions as the reference day for every feature and the prediction, but the labels of
+one segment (``country`` = US, :data:`CONCEPT_SEGMENT`) flipped.  On the drifted day the data
+drifts and the performance holds; on the concept day the performance falls (ROC AUC about
+0.66 to 0.57) while no feature drifts: only labels tell the two apart.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["make_tables", "demo_config"]
+__all__ = ["make_tables", "make_labelled_tables", "demo_config", "CONCEPT_SEGMENT", "LABEL"]
+
+#: The column and value of the segment whose labels flip on the concept-drift day.
+CONCEPT_SEGMENT = ("country", "US")
+#: The label column of :func:`make_labelled_tables`.
+LABEL = "label"
 
 _COUNTRIES = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "NG", "MX"]
 _DEVICES = ["ios", "android", "web"]
@@ -60,6 +72,26 @@ def make_tables(rows: int = 200_000, seed: int = 7):
     """(reference, current) Arrow tables of ``rows`` rows each."""
     rng = np.random.default_rng(seed)
     return _table(rng, rows, drift=False), _table(rng, rows, drift=True)
+
+
+def _labelled(t: pa.Table, rng: np.random.Generator, flip: bool = False) -> pa.Table:
+    label = rng.random(t.num_rows) < t["score"].to_numpy()  # a calibrated model: P(label = 1) = score
+    if flip:
+        col, value = CONCEPT_SEGMENT
+        label ^= np.asarray(t[col].cast(pa.string()).to_numpy(zero_copy_only=False)) == value
+    return t.append_column(LABEL, pa.array(label))
+
+
+def make_labelled_tables(rows: int = 200_000, seed: int = 7):
+    """(reference, drifted, concept) Arrow tables of ``rows`` rows each, with a ``label`` column.
+
+    ``reference`` and ``drifted`` are :func:`make_tables`' rows; ``concept`` is drawn like the
+    reference, with the labels of :data:`CONCEPT_SEGMENT` flipped.
+    """
+    rng = np.random.default_rng(seed)
+    ref, cur, concept = (_table(rng, rows, drift=d) for d in (False, True, False))
+    lrng = np.random.default_rng([seed, 13])  # labels from their own stream: make_tables' rows stay the same
+    return _labelled(ref, lrng), _labelled(cur, lrng), _labelled(concept, lrng, flip=True)
 
 
 def demo_config():

@@ -25,11 +25,12 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
 import pyarrow as pa
 
 from .dataset import DataSource, batches, fragment_path, open_data
+from .errors import InvalidInputError, SchemaError
 from .monitor.config import MonitorConfig
 from .schema import check_current
 from .sketches import Profile
 from .sketches.profile import ColumnPlan, plan_columns as plan_schema, skipped_columns
-from .sketches.reference import Job, build_reference, count_job
+from .sketches.reference import Job, build_reference, check_performance_types, count_job, performance_plan
 from .sketches.sample import RowSample
 
 __all__ = ["open_data", "profile_data", "DataSource", "ColumnPlan", "plan_columns", "with_sample",
@@ -38,18 +39,22 @@ __all__ = ["open_data", "profile_data", "DataSource", "ColumnPlan", "plan_column
 
 def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
                  columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
-                 bins: int = 10, strategy: str = "quantile", tdigest: bool = True) -> List[ColumnPlan]:
+                 bins: int = 10, strategy: str = "quantile", tdigest: bool = True,
+                 label: Optional[str] = None) -> List[ColumnPlan]:
     """The columns to profile, in schema order (:func:`fastdrift.sketches.profile.plan_columns`).
 
     With a monitor ``config`` (the file the monitor reads): :meth:`MonitorConfig.columns
     <fastdrift.monitor.config.MonitorConfig.columns>`, the latency column included (numeric,
     with a t-digest: the latency signal is its quantiles).  Without: every column with a
-    default sketch, or ``columns``.  ``kinds`` overrides kinds either way.
+    default sketch, or ``columns``.  ``kinds`` overrides kinds either way.  The ``label`` column
+    (performance's, :func:`profile_data`) is never planned.
 
     Raises
     ------
     SchemaError
         A selected column is not in the data or its type has no sketch.
+    InvalidInputError
+        The label column is selected (``columns``, or the config's features).
     """
     names = schema.names
     spec = {} if config is None else config.columns(names, latency=True)
@@ -57,6 +62,12 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
     if columns is not None:
         spec = {c: spec.get(c, {}) for c in columns}
         explicit = True
+    if label is not None:
+        if explicit and label in spec:
+            raise InvalidInputError(f"column {label!r} is the label: it cannot also be profiled as a column")
+        if not spec:
+            spec, explicit = {n: {} for n in names}, False
+        spec.pop(label, None)
     if not spec:
         return plan_schema(schema, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest)
     order = {n: i for i, n in enumerate(names)}  # schema order; a missing column first, to be named
@@ -197,7 +208,8 @@ class FileScan:
 
 def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, reference: Optional[Profile] = None,
                  max_categories: int = 10_000, compression: float = 100, progress=None,
-                 workers: Optional[int] = None, evidence: Optional[RowSample] = None) -> Profile:
+                 workers: Optional[int] = None, evidence: Optional[RowSample] = None,
+                 label: Optional[str] = None, prediction: Optional[str] = None) -> Profile:
     """Profile a scanned dataset: a reference (:func:`~fastdrift.sketches.reference.build_reference`
     of ``plans``, from :func:`plan_columns`), or with ``reference`` a *current* profile on its
     columns and bins in one pass, every reference column checked against the data first
@@ -205,7 +217,10 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
 
     ``max_categories`` and ``compression`` are :func:`fastdrift.profile`'s; ``progress`` and
     ``workers`` :class:`FileScan`'s; ``evidence`` (with ``reference``), an empty row sample,
-    gets the sample of the rows on the way (:func:`with_sample`).
+    gets the sample of the rows on the way (:func:`with_sample`).  ``label`` and ``prediction``
+    (a reference's; a current profile takes the reference's) add the performance sketch
+    (:func:`~fastdrift.sketches.reference.performance_plan`), counted in the same pass; current
+    data without the label column counts its scores only.
 
     Raises
     ------
@@ -218,10 +233,18 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
     """
     scan = FileScan(src, progress, workers)
     if reference is None:
-        return build_reference(scan, plans, skipped_columns(src.schema, plans or ()),
-                               max_categories=max_categories, compression=compression)
+        perf = performance_plan(src.schema, label, prediction, src.label)
+        skipped = [n for n in skipped_columns(src.schema, plans or ()) if n != label]
+        return build_reference(scan, plans, skipped, max_categories=max_categories, compression=compression,
+                               performance=perf)
     check_current(reference, src.schema, src.label)
     cols = list(reference.columns)
+    if reference.performance is not None:
+        pred = reference.performance.prediction
+        if pred not in src.schema.names:
+            raise SchemaError(f"{src.label}: prediction column {pred!r} of the reference is missing")
+        check_performance_types(reference.performance, src.schema, src.label)
+        cols += [c for c in reference.performance.columns if c in src.schema.names and c not in cols]
     job = count_job(reference)
     if evidence is not None and evidence.enabled:
         cols += [c for c in evidence.columns if c in src.schema.names and c not in cols]

@@ -15,19 +15,19 @@ from typing import Any, Iterable, List, Mapping, Optional
 
 import pyarrow as pa
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, SchemaError
 from .metrics import compare_profiles
 from .schema import check_current
 from .sketches import Profile
 from .sketches.profile import plan_columns, skipped_columns
-from .sketches.reference import Job, build_reference, count_job
+from .sketches.reference import Job, build_reference, check_performance_types, count_job, performance_plan
 
 __all__ = ["profile", "compare", "PROFILE_OPTIONS", "SparkExecutor"]
 
 #: Keys a ``config`` mapping may hold: the options of :func:`fastdrift.profile`.
-PROFILE_OPTIONS = ("kinds", "bins", "strategy", "max_categories", "tdigest", "compression")
+PROFILE_OPTIONS = ("kinds", "bins", "strategy", "max_categories", "tdigest", "compression", "label", "prediction")
 _DEFAULTS = {"kinds": None, "bins": 10, "strategy": "quantile", "max_categories": 10_000,
-             "tdigest": True, "compression": 100}
+             "tdigest": True, "compression": 100, "label": None, "prediction": None}
 
 # Below this many partitions the partial states (a few KB each) are collected and merged
 # on the driver; above it, treeReduce merges them on the executors first so the driver
@@ -141,7 +141,8 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
         listed in ``Profile.skipped``).
     config : mapping, optional
         Options of :func:`fastdrift.profile`: ``kinds``, ``bins``, ``strategy``,
-        ``max_categories``, ``tdigest``, ``compression`` (same defaults).
+        ``max_categories``, ``tdigest``, ``compression``, ``label`` and ``prediction`` (the
+        performance sketch, counted in the first pass) (same defaults).
     reference : Profile, optional
         Profile the DataFrame as *current* data against these columns and bins (one pass);
         ``columns`` and ``config`` are then ignored, as in :func:`fastdrift.profile`.
@@ -166,15 +167,29 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
         # exception.
         check_current(reference, _arrow_schema(dataframe, [c for c in reference.columns if c in dataframe.columns]),
                       "DataFrame")
-        return executor.run("counting on the reference's bins", list(reference.columns), count_job(reference))
+        cols = list(reference.columns)
+        if reference.performance is not None:  # the label is read when the DataFrame has it
+            perf = reference.performance
+            if perf.prediction not in dataframe.columns:
+                raise SchemaError(f"DataFrame: prediction column {perf.prediction!r} of the reference is missing")
+            cols += [c for c in perf.columns if c in dataframe.columns and c not in cols]
+            check_performance_types(perf, _arrow_schema(dataframe, [c for c in perf.columns if c in cols]),
+                                    "DataFrame")
+        return executor.run("counting on the reference's bins", cols, count_job(reference))
     opts = _options(config)
     # a Spark type without an Arrow one has no sketch, as binary has none
     schema = _arrow_schema(dataframe, dataframe.columns, unsupported=pa.binary())
-    plans = plan_columns(schema, columns, kinds=opts["kinds"], bins=opts["bins"], strategy=opts["strategy"],
-                         tdigest=opts["tdigest"], label="the DataFrame")
-    skipped = skipped_columns(schema, plans) if columns is None else []
+    label = opts["label"]
+    perf = performance_plan(schema, label, opts["prediction"], "the DataFrame")
+    if perf is not None and columns is not None and label in columns:
+        raise InvalidInputError(f"column {label!r} is the label: it cannot also be profiled as a column")
+    plans = plan_columns(schema, columns if perf is None or columns is not None else
+                         [n for n in schema.names if n != label], kinds=opts["kinds"], bins=opts["bins"],
+                         strategy=opts["strategy"], tdigest=opts["tdigest"], label="the DataFrame",
+                         explicit=columns is not None)
+    skipped = [n for n in skipped_columns(schema, plans) if n != label] if columns is None else []
     return build_reference(executor, plans, skipped, max_categories=opts["max_categories"],
-                           compression=opts["compression"])
+                           compression=opts["compression"], performance=perf)
 
 
 def compare(reference, current, columns: Optional[Iterable[str]] = None, config: Optional[Mapping] = None, *,

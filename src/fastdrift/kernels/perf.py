@@ -28,13 +28,15 @@ def _opt(ctype: str, arr: Optional[np.ndarray]):
 def perf_update(scores: np.ndarray, validity: Optional[np.ndarray], offset: int, labels: Optional[np.ndarray],
                 coded: int, weights: Optional[np.ndarray], margin: bool, shift: int, n_bins: int,
                 counts: Optional[np.ndarray], wsum: Optional[np.ndarray], vmin: Optional[np.ndarray],
-                vmax: Optional[np.ndarray], sums: np.ndarray, rejected: np.ndarray, name=None) -> None:
+                vmax: Optional[np.ndarray], spread: Optional[np.ndarray], sums: np.ndarray,
+                rejected: np.ndarray, name=None) -> None:
     """Fold rows into ``counts`` (int64, 3 x n_bins, flat; None: only the sums and rejects),
-    ``wsum``, ``vmin``/``vmax``, ``sums`` and ``rejected`` in place (see ``fd_perf_update``).
+    ``wsum``, ``vmin``/``vmax``, ``spread`` (float64, n_bins x 2, flat), ``sums`` and ``rejected``
+    in place (see ``fd_perf_update``).
     ``scores``: contiguous float64; ``labels``: contiguous bytes or None; ``weights``: float64 or None."""
     rc = lib.fd_perf_update(
         ptr("const double*", scores), _opt("const uint8_t*", validity), offset, _opt("const uint8_t*", labels),
         coded, _opt("const double*", weights), scores.shape[0], 1 if margin else 0, shift, n_bins,
         _opt("int64_t*", counts), _opt("double*", wsum), _opt("double*", vmin), _opt("double*", vmax),
-        ptr("double*", sums), ptr("int64_t*", rejected))
+        _opt("double*", spread), ptr("double*", sums), ptr("int64_t*", rejected))
     check(rc, "binary performance update", name)

@@ -148,6 +148,10 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
                           f"the label column {config.label!r}")
     if table is not None and config.label is not None and config.label in names:
         ref.performance = reference_performance(table, config)
+    perf = reference.performance if saved else None
+    if perf is not None and config.label is not None and (perf.prediction, perf.label) == (config.prediction,
+                                                                                           config.label):
+        ref.performance = perf.sketch.copy()  # a saved profile's performance sketch (profile(label=...))
     return ref, config.resolved(ref.profile)
 
 
@@ -812,8 +816,10 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
         ``current`` must have been counted on ``reference``'s bins
         (``profile(data, reference=reference)``) for every monitored column.
     config : MonitorConfig, optional
-        Roles (prediction, latency, KPIs) and the feature list; default every column is a feature.
-        The latency column's t-digest (in ``current``) becomes the latency signal.
+        Roles (prediction, latency, KPIs, label) and the feature list; default every column is a feature.
+        The latency column's t-digest (in ``current``) becomes the latency signal; with a label
+        column, the profiles' performance sketches (``profile(..., label=...)``) the window's
+        performance and the reference's.
     schema_changes : iterable of SchemaChange
         Reported as they are (the caller knows the Arrow types; a Profile keeps only kinds).
     evidence : iterable of (key, row)
@@ -863,6 +869,13 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
         if cp is None or cp.kind != NUMERIC:
             raise SchemaError(f"KPI column {k!r} is missing from the current data or not numeric")
         ws.kpis[k] = cp.moments.copy()
+    if ws.labels is not None:  # the window's performance: the current profile's sketch (profile(label=...))
+        cp = current.performance
+        if cp is None or (cp.prediction, cp.label) != (cfg.prediction, cfg.label):
+            raise SchemaError(f"the current profile has no performance sketch of {cfg.prediction!r} against "
+                              f"the label column {cfg.label!r}")
+        ws.labels.perf = cp.sketch.copy()
+        ws.labels.predicted = cp.sketch.labelled + cp.sketch.unlabelled
     ws.rows = current.rows
     changes = list(schema_changes)
     seen = {(c.column, c.change) for c in changes}

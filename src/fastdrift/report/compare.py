@@ -7,7 +7,10 @@ whose drift signals (:func:`fastdrift.metrics.column_drift`, computed once per c
 both the report and the drift table, and the alert rules are evaluated on it by an
 :class:`~fastdrift.alerts.AlertEvaluator` - and adds what a batch comparison
 can afford on top: quantile shifts, KS and Wasserstein distances from the
-t-digests.  :func:`to_json`, :func:`format_text` and
+t-digests, and, when both profiles carry a performance sketch (a label column), the
+model's performance on each side: realized from the labels, and estimated from the scores
+alone (confidence-based performance estimation) for a side whose labels have not arrived.
+:func:`to_json`, :func:`format_text` and
 :func:`fastdrift.report.html.render` present it.
 """
 from __future__ import annotations
@@ -24,10 +27,12 @@ from ..metrics.quantile import ks_2samp, wasserstein
 from ..monitor.config import MonitorConfig
 from ..monitor.ingest import window_from_profiles
 from ..monitor.signals import build_report, window_drifts
-from ..records import Alert, WindowReport, to_jsonable
+from ..records import Alert, WindowReport, frozen_mapping, to_jsonable
+from ..errors import SchemaError
 from ..sketches import Profile
 
-__all__ = ["Comparison", "FeatureRow", "QuantileRow", "compare", "to_json", "format_text", "notes", "psi_text",
+__all__ = ["Comparison", "FeatureRow", "QuantileRow", "PerformanceSide", "PerformanceComparison", "compare", "to_json", "format_text", "notes", "psi_text", "performance_comparison",
+           "performance_rows", "performance_text",
            "top_alerts", "EXIT_OK", "EXIT_WARNING", "EXIT_CRITICAL", "QUANTILES"]
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL = 0, 1, 2
@@ -78,6 +83,66 @@ class FeatureRow:
 
 
 @dataclass(frozen=True)
+class PerformanceSide:
+    """One side's performance: realized from its labels, estimated from its scores alone."""
+
+    rows: int                        # rows of the side (labelled or not)
+    labelled: int                    # rows with a valid label
+    unlabelled: int                  # rows with a valid score and no label (null, or no label column)
+    rejected: Mapping[str, int]      # bad rows by reason (label outside {0, 1}, NaN score, ...)
+    realized: Mapping[str, float]    # BinaryPerformance.metrics(threshold); empty without labels
+    estimated: Mapping[str, float]   # BinaryPerformance.estimate(threshold) over every scored row
+
+
+@dataclass(frozen=True)
+class PerformanceComparison:
+    """The model's performance on the reference and the current data, by metric name."""
+
+    prediction: str
+    label: str
+    threshold: float
+    reference: PerformanceSide
+    current: PerformanceSide
+
+    def change(self, metric: str) -> float:
+        """Current minus reference, realized; NaN when a side has no labels or no such metric."""
+        r, c = self.reference.realized.get(metric, math.nan), self.current.realized.get(metric, math.nan)
+        return c - r
+
+
+#: The performance table's metrics, in order (the names of :meth:`BinaryPerformance.metrics`).
+PERFORMANCE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier", "ece", "accuracy", "precision", "recall",
+                       "f1", "positive_rate", "prediction_rate", "tp", "fp", "tn", "fn")
+_COUNTS = ("tp", "fp", "tn", "fn")
+
+
+def _side(prof: Profile, threshold: float) -> PerformanceSide:
+    sk = prof.performance.sketch
+    realized = {k: float(v) for k, v in sk.metrics(threshold=threshold).items()} if sk.labelled else {}
+    estimated = {k: float(v) for k, v in sk.estimate(threshold=threshold, labelled=True).items()}
+    return PerformanceSide(prof.rows, int(sk.labelled), int(sk.unlabelled), dict(sk.rejected), realized, estimated)
+
+
+def performance_comparison(reference: Profile, current: Profile,
+                           threshold: float = 0.5) -> Optional[PerformanceComparison]:
+    """Both sides' performance, or None when the reference has no performance sketch.
+
+    Raises
+    ------
+    SchemaError
+        The reference has one and the current profile has none, or of other columns.
+    """
+    rp, cp = reference.performance, current.performance
+    if rp is None:
+        return None
+    if cp is None or (cp.prediction, cp.label) != (rp.prediction, rp.label):
+        raise SchemaError(f"the current profile has no performance sketch of {rp.prediction!r} against "
+                          f"{rp.label!r} (profile it on the reference: --reference, or reference=)")
+    return PerformanceComparison(rp.prediction, rp.label, float(threshold), _side(reference, threshold),
+                                 _side(current, threshold))
+
+
+@dataclass(frozen=True)
 class Comparison:
     """Everything ``fastdrift compare`` reports."""
 
@@ -94,6 +159,8 @@ class Comparison:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: reference columns that are not counted -> why (their type has no sketch)
     skipped: Mapping[str, str] = field(default_factory=dict)
+    #: the model's performance on both sides (profiles with a label column), else None
+    performance: Optional[PerformanceComparison] = None
 
     @property
     def exit_status(self) -> int:
@@ -145,7 +212,8 @@ def _sev_by_column(alerts, rules) -> Dict[str, str]:
 
 def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
             rules=None, schema_changes=(), evidence=(), ref_label: str = "reference",
-            cur_label: str = "current", skipped: Optional[Mapping[str, str]] = None) -> Comparison:
+            cur_label: str = "current", skipped: Optional[Mapping[str, str]] = None,
+            threshold: float = 0.5) -> Comparison:
     """Compare a current profile with a reference and evaluate alert rules on it.
 
     Parameters
@@ -160,23 +228,36 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
     evidence : (key, redacted row) pairs sampled from the current data (alerts carry them).
     skipped : column -> why it is not counted (:func:`~fastdrift.sketches.profile.skip_reasons`);
         default: the reference's ``skipped`` columns, reason unknown.
+    threshold : the score from which a row is predicted positive (the performance's confusion counts).
 
     Returns
     -------
     Comparison
     """
     config = config or MonitorConfig()
+    perf = performance_comparison(reference, current, threshold)
+    if perf is not None:  # the window's performance, as a monitor with this label column reports it
+        if config.prediction not in (None, perf.prediction) or config.label not in (None, perf.label):
+            raise SchemaError(f"the profiles' performance is of {perf.prediction!r} against {perf.label!r}; the "
+                              f"config's prediction is {config.prediction!r} and its label {config.label!r}")
+        config = dataclasses.replace(config, prediction=perf.prediction, label=perf.label)
+    elif config.label is not None:  # profiles without labels: drift only
+        config = dataclasses.replace(config, label=None)
     # every bin's contribution (deciles: 10; categories: up to 50) so the report can draw them all
     config = dataclasses.replace(config, max_contributions=max(config.max_contributions, 50))
     ws, cfg = window_from_profiles(reference, current, config, schema_changes=schema_changes, evidence=evidence)
     drifts = window_drifts(ws, also=("js", "hellinger"))  # the drift table shows both for every column
     report = build_report(ws, 0, 1, True, math.nan, drifts)
+    if perf is not None:  # the rules read the metrics at the compare's threshold
+        report = dataclasses.replace(report, performance=frozen_mapping(perf.current.realized),
+                                     performance_ref=frozen_mapping(perf.reference.realized))
     source = "built-in default rules"
     if rules is None and cfg.rules is not None:
         rules, source = cfg.rules, "rules: section of the monitor config"
     if rules is None:
         rule_list = default_rules(cfg.feature_names(), cfg.prediction, latency=cfg.latency is not None,
-                                  error=False, id_like=[n for n in cfg.feature_names() if drifts[n].id_like])
+                                  error=False, id_like=[n for n in cfg.feature_names() if drifts[n].id_like],
+                                  label=cfg.label is not None)
     else:
         if isinstance(rules, str):
             source = rules
@@ -206,7 +287,7 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
     if skipped is None:
         skipped = {n: "its type has no sketch" for n in reference.skipped}
     return Comparison(reference, current, report, cfg, tuple(rows), quantiles, tuple(alerts),
-                      ref_label, cur_label, source, skipped=dict(skipped))
+                      ref_label, cur_label, source, skipped=dict(skipped), performance=perf)
 
 
 def to_json(c: Comparison) -> dict:
@@ -240,6 +321,7 @@ def to_json(c: Comparison) -> dict:
         "kpis": to_jsonable(r.kpis),
         "schema_changes": to_jsonable(r.schema_changes),
         "skipped_columns": [{"column": n, "reason": why} for n, why in c.skipped.items()],
+        "performance": None if c.performance is None else {"concept": r.concept, **to_jsonable(c.performance)},
         "alerts": to_jsonable(c.alerts),
     }
 
@@ -286,6 +368,36 @@ def psi_text(r: FeatureRow) -> str:
     return (">=" if r.saturated else "") + f"{r.psi:.4f}"
 
 
+def performance_rows(p: PerformanceComparison) -> List[Tuple[str, float, float, float, float, float]]:
+    """(metric, reference, current, change, estimated reference, estimated current) per metric of either side."""
+    names = [m for m in PERFORMANCE_METRICS if any(m in d for d in (p.reference.realized, p.current.realized,
+                                                                      p.reference.estimated, p.current.estimated))]
+    nan = math.nan
+    return [(m, p.reference.realized.get(m, nan), p.current.realized.get(m, nan), p.change(m),
+             p.reference.estimated.get(m, nan), p.current.estimated.get(m, nan)) for m in names]
+
+
+def performance_text(p: Optional[PerformanceComparison]) -> List[str]:
+    """The terminal report's performance section (nothing without a performance sketch)."""
+    if p is None:
+        return []
+    out = ["", f"Performance (prediction {p.prediction!r}, label {p.label!r}, threshold {p.threshold:g}; realized from "
+               "the labels, estimated from the scores alone)"]
+
+    def g(m, x, sign=""):
+        if x != x:
+            return "-"
+        return f"{x:{sign},.0f}" if m in _COUNTS else f"{x:{sign}.4f}"
+    body = [[m, g(m, r), g(m, c), g(m, d, "+"), g(m, er), g(m, ec)] for m, r, c, d, er, ec in performance_rows(p)]
+    out += _table(["metric", "reference", "current", "change", "est. reference", "est. current"], body)
+    for name, side in (("reference", p.reference), ("current", p.current)):
+        bad = ", ".join(f"{k} {v:,}" for k, v in side.rejected.items() if v)
+        out.append(f"  {name}: {side.labelled:,} labelled, {side.unlabelled:,} unlabelled of {side.rows:,} rows"
+                   + ("" if side.labelled else " (no labels: estimated performance only)")
+                   + (f"; rejected: {bad}" if bad else ""))
+    return out
+
+
 def format_text(c: Comparison) -> str:
     """The terminal report: drift table, quantile shifts, missingness, schema changes, alerts."""
     out = [f"reference: {c.ref_label} ({c.reference.rows:,} rows)   current: {c.cur_label} "
@@ -313,6 +425,9 @@ def format_text(c: Comparison) -> str:
             for s in c.report.schema_changes] or ["  none"]
     if c.skipped:
         out += ["", "Columns not counted"] + [f"  {n}: {why}" for n, why in c.skipped.items()]
+    out += performance_text(c.performance)
+    if c.performance is not None and c.report.concept:
+        out.append(f"  concept-drift view: {c.report.concept}")
     if c.report.latency is not None:
         lat = c.report.latency
         out += ["", f"Latency ({c.config.latency}, ms): p50 {lat.p50:.1f}  p95 {lat.p95:.1f}  p99 {lat.p99:.1f}"]

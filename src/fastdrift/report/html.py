@@ -5,8 +5,9 @@ generated here, so the file opens the same way on an air-gapped laptop, in a
 CI artifact viewer and attached to a ticket.  Sections: summary (features
 drifted, alerts, worst offenders), PSI by feature, the drift table, per
 feature the overlaid reference/current distribution and the per-bin PSI
-contributions, quantile shifts, missingness, schema changes, and the alerts
-with their evidence.
+contributions, quantile shifts, missingness, schema changes, the model's
+performance when the profiles carry labels (metric table, ROC curve, reliability
+diagram), and the alerts with their evidence.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..metrics import align, bin_label, psi_contributions
 from ..metrics.drift import PSI_MODERATE
-from .compare import NOTES, QUANTILES, Comparison, notes, top_alerts
+from .compare import NOTES, QUANTILES, Comparison, notes, performance_rows, top_alerts
 
 __all__ = ["render"]
 
@@ -205,6 +206,63 @@ def _hbar_svg(chart: str, labels: Sequence[str], values: Sequence[float], colors
     return "".join(out)
 
 
+_CURVE_POINTS = 400  # points drawn per curve: a fine-binned ROC curve has thousands
+
+
+def _thin(x: np.ndarray, y: np.ndarray, n: int = _CURVE_POINTS):
+    """At most ``n`` points of a curve, evenly spaced along its length (its ends kept)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) <= n:
+        return x, y
+    d = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+    idx = np.unique(np.searchsorted(d, np.linspace(0.0, d[-1], n)).clip(0, len(x) - 1))
+    return x[idx], y[idx]
+
+
+def _unit_svg(chart: str, title: str, xlabel: str, ylabel: str, series, diagonal: str, note: str = "") -> str:
+    """A square plot of [0, 1] x [0, 1]: a dashed diagonal (named ``diagonal``) and one polyline per
+    series ``(name, color, x, y, dots)``; ``dots`` marks each point (the reliability diagram's bins)."""
+    W, H, L, R, T, B = 440, 440, 56, 16, 58, 52
+    pw, ph = W - L - R, H - T - B
+    X = lambda v: L + pw * v
+    Y = lambda v: T + ph - ph * v
+    out = [f'<svg class="chart" data-chart="{_e(chart)}" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+           f'role="img" xmlns="http://www.w3.org/2000/svg"><title>{_e(title)}</title>',
+           f'<text x="{W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="600">{_e(title)}</text>']
+    for i in range(6):
+        v = i / 5
+        out.append(f'<line x1="{L}" x2="{W - R}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" stroke="#e5e5e5"/>'
+                   f'<line x1="{X(v):.1f}" x2="{X(v):.1f}" y1="{T}" y2="{T + ph}" stroke="#e5e5e5"/>'
+                   f'<text x="{L - 6}" y="{Y(v) + 4:.1f}" text-anchor="end" font-size="11">{v:g}</text>'
+                   f'<text x="{X(v):.1f}" y="{T + ph + 15}" text-anchor="middle" font-size="11">{v:g}</text>')
+    out.append(f'<line x1="{X(0)}" y1="{Y(0)}" x2="{X(1)}" y2="{Y(1)}" stroke="#999" stroke-dasharray="4 3">'
+               f'<title>{_e(diagonal)}</title></line>')
+    for k, (name, color, x, y, dots) in enumerate(series):
+        x, y = _thin(np.clip(x, 0, 1), np.clip(y, 0, 1))
+        if len(x):
+            pts = " ".join(f"{X(a):.1f},{Y(b):.1f}" for a, b in zip(x, y))
+            out.append(f'<polyline class="curve" data-series="{_e(name)}" points="{pts}" fill="none" '
+                       f'stroke="{color}" stroke-width="2.5"><title>{_e(name)}</title></polyline>')
+            if dots:
+                out.extend(f'<circle cx="{X(a):.1f}" cy="{Y(b):.1f}" r="3.5" fill="{color}"><title>{_e(name)}: '
+                           f'{a:.3g} → {b:.3g}</title></circle>' for a, b in zip(x, y))
+        ly = 30 + 14 * k  # legend above the plot area, never over a curve
+        out.append(f'<rect x="{L}" y="{ly - 9}" width="12" height="4" fill="{color}"/>'
+                   f'<text x="{L + 16}" y="{ly}" font-size="11">{_e(name)}</text>')
+    out.append(f'<line x1="{L}" x2="{L}" y1="{T}" y2="{T + ph}" stroke="#333"/>'
+               f'<line x1="{L}" x2="{W - R}" y1="{T + ph}" y2="{T + ph}" stroke="#333"/>')
+    out.append(f'<text x="16" y="{T + ph / 2}" font-size="12" text-anchor="middle" '
+               f'transform="rotate(-90 16 {T + ph / 2})">{_e(ylabel)}</text>'
+               f'<text x="{L + pw / 2}" y="{H - 18}" font-size="12" text-anchor="middle">{_e(xlabel)}</text>')
+    if note:
+        out.append(f'<text x="{L + pw / 2}" y="{H - 4}" font-size="10" text-anchor="middle" fill="#555">'
+                   f'{_e(note)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
 # -- sections --------------------------------------------------------------------------------------------
 
 def _psi(r, fmt=".4f") -> str:
@@ -265,6 +323,8 @@ def _summary(c: Comparison) -> str:
         f'<div class="card"><div class="muted">alert rules firing</div><div class="big">{len(firing)}</div>'
         f'{crit} critical, {warn} warning</div>',
     ]
+    if c.performance is not None:
+        cards.append(_performance_card(c.performance))
     if c.report.latency is not None:
         lat = c.report.latency
         cards.append(f'<div class="card"><div class="muted">latency p99 ({_e(c.config.latency)})</div>'
@@ -277,6 +337,18 @@ def _summary(c: Comparison) -> str:
            else " — no non-missing values on one side") + "</li>" for r in worst)
     return (f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div>'
             f'<h3>Worst offenders</h3><ul>{items or _no_offenders(c)}</ul></section>')
+
+
+def _performance_card(p) -> str:
+    r, cur = p.reference.realized.get("roc_auc", math.nan), p.current.realized.get("roc_auc", math.nan)
+    if p.current.labelled:
+        big, sub = f"{_num(r)} → {_num(cur)}", f"change {_num(cur - r, sign=True)}"
+    else:
+        est = p.current.estimated.get("roc_auc", math.nan)
+        big = f"{_num(r)} → {_num(est) if est == est else '?'}"
+        sub = "current: no labels, estimated"
+    return (f'<div class="card" id="performance-card"><div class="muted">ROC AUC ({_e(p.prediction)} vs '
+            f'{_e(p.label)})</div><div class="big">{big}</div>{_e(sub)}</div>')
 
 
 def _no_offenders(c: Comparison) -> str:
@@ -349,6 +421,70 @@ def _quantiles(c: Comparison) -> str:
             "with its p-value; W1 = Wasserstein-1 distance in the column's units.</p>"
             f"<table><tr><th class='l'>column</th>{head}<th>KS D</th><th>W1</th></tr>{''.join(rows)}</table>"
             "</section>")
+
+
+_HIGHER_IS_BETTER = {"roc_auc", "average_precision", "accuracy", "precision", "recall", "f1"}
+_LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
+_METRIC_NAMES = {"roc_auc": "ROC AUC", "average_precision": "average precision (PR AUC)", "log_loss": "log loss",
+                 "brier": "Brier score", "ece": "expected calibration error", "positive_rate": "positive rate",
+                 "prediction_rate": "prediction rate", "tp": "true positives", "fp": "false positives",
+                 "tn": "true negatives", "fn": "false negatives"}
+
+
+def _perf_cell(m: str, x: float) -> str:
+    if x != x:
+        return "–"
+    return f"{x:,.0f}" if m in ("tp", "fp", "tn", "fn") else f"{x:.4f}"
+
+
+def _performance(c: Comparison) -> str:
+    p = c.performance
+    if p is None:
+        return ""
+    rows = []
+    for m, r, cur, d, er, ec in performance_rows(p):
+        worse = (m in _HIGHER_IS_BETTER and d < 0) or (m in _LOWER_IS_BETTER and d > 0)
+        dtext = "–" if d != d else f"{d:+.4f}" if m not in ("tp", "fp", "tn", "fn") else f"{d:+,.0f}"
+        style = f" style='color:{SEV_COLOR['critical']};font-weight:600'" if worse and d == d else ""
+        rows.append(f"<tr data-metric='{_e(m)}'><td class='l'>{_e(_METRIC_NAMES.get(m, m))}</td>"
+                    f"<td>{_perf_cell(m, r)}</td><td>{_perf_cell(m, cur)}</td><td{style}>{dtext}</td>"
+                    f"<td>{_perf_cell(m, er)}</td><td>{_perf_cell(m, ec)}</td></tr>")
+    sides = []
+    for name, side in (("reference", p.reference), ("current", p.current)):
+        bad = ", ".join(f"{_e(k)} {v:,}" for k, v in side.rejected.items() if v)
+        sides.append(f"<li>{name}: {side.labelled:,} labelled, {side.unlabelled:,} unlabelled of {side.rows:,} rows"
+                     + ("" if side.labelled else " — <b>no labels</b>: estimated performance only")
+                     + (f"; rejected rows: {bad}" if bad else "") + "</li>")
+    roc, rel = [], []
+    for name, color, prof, side in (("reference", REF_COLOR, c.reference, p.reference),
+                                    ("current", CUR_COLOR, c.current, p.current)):
+        if not side.labelled:
+            continue
+        sk = prof.performance.sketch
+        fpr, tpr = sk.roc_curve()[:2]
+        roc.append((f"{name} (AUC {_num(side.realized.get('roc_auc', math.nan))})", color, fpr, tpr, False))
+        mean_pred, frac_pos, _ = sk.reliability()  # the non-empty bins
+        rel.append((f"{name} (ECE {_num(side.realized.get('ece', math.nan))})", color, mean_pred, frac_pos, True))
+    unlabelled = [n for n, side in (("reference", p.reference), ("current", p.current)) if not side.labelled]
+    note = f"{' and '.join(unlabelled)}: no labels, nothing to draw" if unlabelled else ""
+    charts = ("<div class='charts'>"
+              + _unit_svg("roc", f"ROC curve: {p.prediction} against {p.label}", "false positive rate",
+                          "true positive rate", roc, "chance (AUC 0.5)", note)
+              + _unit_svg("reliability", "Reliability diagram (calibration)", "mean predicted score in the bin",
+                          "share of positive labels in the bin", rel, "perfectly calibrated", note)
+              + "</div>")
+    return ("<section id='performance'><h2>Model performance</h2>"
+            f"<p class='muted'>Prediction column <b>{_e(p.prediction)}</b> against the label column "
+            f"<b>{_e(p.label)}</b>; threshold {p.threshold:g} for "
+            "the confusion counts. <b>Realized</b> from the labels; <b>estimated</b> from the scores alone, assuming "
+            "a calibrated model (confidence-based performance estimation): the proxy while labels are late. "
+            "Change: current − reference, realized, in red when worse.</p>"
+            + (f"<p id='concept-view'>Concept-drift view: <b>{_e(c.report.concept)}</b> (ROC AUC change beside "
+               "the features' drift).</p>" if c.report.concept else "")
+            + f"<ul>{''.join(sides)}</ul>"
+            "<table><tr><th class='l'>metric</th><th>reference</th><th>current</th><th>change</th>"
+            f"<th>estimated reference</th><th>estimated current</th></tr>{''.join(rows)}</table>"
+            f"{charts}</section>")
 
 
 def _missingness(c: Comparison) -> str:
@@ -499,7 +635,8 @@ def render(c: Comparison, title: Optional[str] = None) -> str:
         f"current: <b>{_e(c.cur_label)}</b> ({c.current.rows:,} rows) — generated {now}</p>",
         _summary(c),
         f"<section id='psi'><h2>PSI by feature</h2>{psi_chart}</section>",
-        _drift_table(c), _features(c), _quantiles(c), _missingness(c), _schema(c), _skipped(c), _alerts(c),
+        _drift_table(c), _performance(c), _features(c), _quantiles(c), _missingness(c), _schema(c), _skipped(c),
+        _alerts(c),
         "</main></body></html>",
     ]
     return "\n".join(parts)

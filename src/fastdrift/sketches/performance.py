@@ -93,6 +93,14 @@ def bin_index(s: np.ndarray, margin: bool, bins: int) -> np.ndarray:
     return np.where(low, k, 2 * K - 1 - k)
 
 
+def bin_frac(s: np.ndarray, margin: bool, bins: int) -> np.ndarray:
+    """Where each score lies inside its bin, in [0, 1): the mantissa bits of ``t`` below the key's."""
+    shift = bins.bit_length() - 1
+    t = np.abs(s) if margin else np.where(s < 0.5, s, 1.0 - s)
+    low = t.view(np.uint64) & np.uint64((1 << (52 - shift)) - 1)
+    return low.astype(np.float64) / float(1 << (52 - shift))
+
+
 def _bin_ranges(margin: bool, bins: int):
     """Lowest and highest score of every bin (``lo <= s <= hi``; float64, may be +-inf)."""
     K = _n_keys(margin, bins)
@@ -208,9 +216,13 @@ class BinaryPerformance(Sketch):
         self._values: Optional[np.ndarray] = np.zeros(0)
         self._counts = np.zeros((3, 0), np.int64)
         self._weights: Optional[np.ndarray] = None  # float64 (3, m) once weights are used
+        # binned only: per bin, the weighted sums of d and d**2 over its rows, (n_bins, 2) (d in [0, 1):
+        # where the score lies inside its bin, fd_perf.c's perf_frac); how spread a bin's scores are
+        self._spread: Optional[np.ndarray] = None
         self._sums = np.zeros(_N_SUMS)
         self._rejected = np.zeros(len(REJECT_REASONS), np.int64)
         self._tab = None  # the occupied score table, built by _table() and dropped by every mutation
+        self._tied: Optional[np.ndarray] = None  # per entry of _tab: how tied its rows are, in [0, 1]
 
     # -- attributes -------------------------------------------------------
     @property
@@ -349,8 +361,8 @@ class BinaryPerformance(Sketch):
         shift = self.bins.bit_length() - 1
         if self._values is None and not self.strict:  # binned: straight into the state
             perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, self._counts.reshape(-1),
-                        self._weights.reshape(-1) if weighted else None, None, None, self._sums, self._rejected,
-                        self.name)
+                        self._weights.reshape(-1) if weighted else None, None, None,
+                        self._spread.reshape(-1), self._sums, self._rejected, self.name)
             return
         # into a scratch state first: the exact table needs the batch's own scores, strict its rejects;
         # a small batch into the exact table is sorted instead (cheaper than zeroing scratch bins)
@@ -359,9 +371,10 @@ class BinaryPerformance(Sketch):
         wsum = np.zeros(3 * nb) if weighted and not small else None
         vmin, vmax = (np.full(nb, np.inf), np.full(nb, -np.inf)) if counts is not None and self._values is not None \
             else (None, None)
+        spread = np.zeros((nb, 2)) if counts is not None else None
         sums, rejected = np.zeros(_N_SUMS), np.zeros(len(REJECT_REASONS), np.int64)
-        perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, counts, wsum, vmin, vmax, sums,
-                    rejected, self.name)
+        perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, counts, wsum, vmin, vmax,
+                    None if spread is None else spread.reshape(-1), sums, rejected, self.name)
         if self.strict and rejected.any():
             first = int(np.flatnonzero(rejected)[0])
             raise InvalidInputError(f"{self._what('scores/labels')}: {int(rejected.sum())} bad rows "
@@ -376,14 +389,15 @@ class BinaryPerformance(Sketch):
         wsum = None if wsum is None else wsum.reshape(3, nb)
         if self._values is None:
             self._counts += counts
+            self._spread += spread
             if weighted:
                 self._weights += wsum
         else:
-            self._fold_exact(counts, wsum, vmin, vmax, batch)
+            self._fold_exact(counts, wsum, spread, vmin, vmax, batch)
         self._sums += sums
         self._rejected += rejected
 
-    def _fold_exact(self, counts, wsum, vmin, vmax, batch) -> None:
+    def _fold_exact(self, counts, wsum, spread, vmin, vmax, batch) -> None:
         """Add a batch (its bins, and each bin's smallest and largest score) to the exact table;
         fold the table into bins once it holds more than ``exact`` distinct scores."""
         occ = np.flatnonzero(counts.any(axis=0))
@@ -398,8 +412,8 @@ class BinaryPerformance(Sketch):
             u, uc, uw = self._distinct(batch, wsum is not None, probe=True)
         merged = None if u is None else np.union1d(values, u)
         if merged is None or merged.size > self.exact:
-            bc, bw = self._to_bins(values, self._counts, self._weights)
-            self._values, self._counts = None, bc + counts
+            bc, bw, bs = self._to_bins(values, self._counts, self._weights)
+            self._values, self._counts, self._spread = None, bc + counts, bs + spread
             if wsum is not None:
                 self._weights = bw + wsum
             return
@@ -412,9 +426,9 @@ class BinaryPerformance(Sketch):
             return
         merged = np.union1d(self._values, u)
         if merged.size > self.exact:
-            bc, bw = self._to_bins(self._values, self._counts, self._weights)
-            uc_b, uw_b = self._to_bins(u, uc, uw)
-            self._values, self._counts = None, bc + uc_b
+            bc, bw, bs = self._to_bins(self._values, self._counts, self._weights)
+            uc_b, uw_b, us_b = self._to_bins(u, uc, uw)
+            self._values, self._counts, self._spread = None, bc + uc_b, bs + us_b
             if weighted:
                 self._weights = bw + uw_b
             return
@@ -470,16 +484,32 @@ class BinaryPerformance(Sketch):
         return s[keep] + 0.0, y[keep], w
 
     def _to_bins(self, values, counts, wts):
+        """The bins of an exact table: (counts, weights or None, spread)."""
         nb = self.n_bins
         bc = np.zeros((3, nb), np.int64)
         bw = None if wts is None else np.zeros((3, nb))
+        bs = np.zeros((nb, 2))
         if values.size:
             ix = bin_index(values, self._margin, self.bins)
+            d = bin_frac(values, self._margin, self.bins)
+            n = counts.sum(axis=0).astype(np.float64) if wts is None else wts.sum(axis=0)
             for c in range(3):
                 np.add.at(bc[c], ix, counts[c])
                 if bw is not None:
                     np.add.at(bw[c], ix, wts[c])
-        return bc, bw
+            np.add.at(bs[:, 0], ix, n * d)
+            np.add.at(bs[:, 1], ix, n * d * d)
+        return bc, bw, bs
+
+    def _binned(self, weighted: bool):
+        """This state's bins: (counts, weights or None, spread), weights from the counts if ``weighted``
+        and none were used; copies or fresh arrays."""
+        wts = self._weights
+        if weighted and wts is None:
+            wts = self._counts.astype(np.float64)
+        if self._values is not None:
+            return self._to_bins(self._values, self._counts, wts)
+        return self._counts.copy(), None if wts is None else wts.copy(), self._spread.copy()
 
     def _check_compatible(self, other) -> None:
         if (self.scores, self.bins, self.exact) != (other.scores, other.bins, other.exact):
@@ -495,44 +525,22 @@ class BinaryPerformance(Sketch):
 
     def _merge(self, other) -> None:
         self._tab = None
-        values, counts, wts = self._values, self._counts, self._weights
-        if other._weights is not None and wts is None:
-            wts = counts.astype(np.float64)
-        ow = other._weights
-        if wts is not None and ow is None:
-            ow = other._counts.astype(np.float64)
+        weighted = self._weights is not None or other._weights is not None
+        if weighted and self._weights is None:
+            self._weights = self._counts.astype(np.float64)  # every earlier row weighs 1
         if other._counts.any():
-            if values is not None and other._values is not None:
-                merged = np.union1d(values, other._values)
-                if merged.size <= self.exact:
-                    m = merged.size
-                    c = np.zeros((3, m), np.int64)
-                    c[:, np.searchsorted(merged, values)] = counts
-                    c[:, np.searchsorted(merged, other._values)] += other._counts
-                    nw = None
-                    if wts is not None:
-                        nw = np.zeros((3, m))
-                        nw[:, np.searchsorted(merged, values)] = wts
-                        nw[:, np.searchsorted(merged, other._values)] += ow
-                    values, counts, wts = merged, c, nw
-                else:
-                    counts, wts = self._to_bins(values, counts, wts)
-                    oc, ow2 = self._to_bins(other._values, other._counts, ow)
-                    values, counts, wts = None, counts + oc, (None if wts is None else wts + ow2)
+            merged = None
+            if self._values is not None and other._values is not None:
+                merged = np.union1d(self._values, other._values)
+            if merged is not None and merged.size <= self.exact:
+                ow = other._weights if other._weights is not None or not weighted else \
+                    other._counts.astype(np.float64)
+                self._add_exact(merged, other._values, other._counts, ow)
             else:
-                if values is not None:
-                    counts, wts = self._to_bins(values, counts, wts)
-                    values = None
-                if other._values is not None:
-                    oc, ow = self._to_bins(other._values, other._counts, ow)
-                else:
-                    oc = other._counts
-                counts = counts + oc
-                if wts is not None:
-                    wts = wts + ow
-        elif wts is not None and self._weights is None:
-            pass  # the other is empty: nothing to add (the weights column starts from the counts)
-        self._values, self._counts, self._weights = values, counts, wts
+                counts, wts, spread = self._binned(weighted)
+                oc, ow, osp = other._binned(weighted)
+                self._values, self._counts, self._spread = None, counts + oc, spread + osp
+                self._weights = None if wts is None else wts + ow
         self._sums = self._sums + other._sums
         self._rejected = self._rejected + other._rejected
 
@@ -542,6 +550,7 @@ class BinaryPerformance(Sketch):
         c._values = None if self._values is None else self._values.copy()
         c._counts = self._counts.copy()
         c._weights = None if self._weights is None else self._weights.copy()
+        c._spread = None if self._spread is None else self._spread.copy()
         c._sums = self._sums.copy()
         c._rejected = self._rejected.copy()
         return c
@@ -569,6 +578,9 @@ class BinaryPerformance(Sketch):
         if self._weights is not None:
             for k in range(3):
                 w.f64_values(self._weights[k, idx])
+        if not exact:  # unweighted, a bin of one row: its square is its sum's square, not written
+            many = (c[:, idx].sum(axis=0) > 1) | (self._weights is not None)
+            w.f64_values(self._spread[idx, 0]).f64_values(self._spread[idx[many], 1])
         w.f64_values(self._sums)
         w.uvarint_values(self._rejected)
         return w.getvalue()
@@ -630,6 +642,18 @@ class BinaryPerformance(Sketch):
             if not (np.isfinite(wts).all() and (wts >= 0).all() and not (wts[cnt == 0] != 0).any()):
                 raise CorruptStateError("binary performance payload: weights must be finite, >= 0 and 0 "
                                         "where a bin has no rows")
+        spread = None
+        if not is_exact:
+            rows = cnt.sum(axis=0).astype(np.float64) if wts is None else wts.sum(axis=0)
+            spread = np.zeros((n, 2))
+            spread[:, 0] = r.f64_values(n, "spread sums")
+            many = (cnt.sum(axis=0) > 1) | weighted
+            spread[many, 1] = r.f64_values(int(many.sum()), "spread squares")
+            spread[~many, 1] = spread[~many, 0] * spread[~many, 0]
+            # d in [0, 1): 0 <= sum w d**2 <= sum w d <= sum w (sums of the same rows, rounded alike)
+            if not (np.isfinite(spread).all() and (spread >= 0).all() and (spread[:, 1] <= spread[:, 0]).all()
+                    and (spread[:, 0] <= rows * (1 + 1e-9)).all()):
+                raise CorruptStateError("binary performance payload: a bin's spread sums are out of range")
         sums = r.f64_values(_N_SUMS, "sums")
         rejected = r.uvarint_values(len(REJECT_REASONS), "rejected").astype(np.int64) \
             if r.remaining >= len(REJECT_REASONS) else None
@@ -663,6 +687,8 @@ class BinaryPerformance(Sketch):
             if wts is not None:
                 s._weights = np.zeros((3, s.n_bins))
                 s._weights[:, idx] = wts
+            s._spread = np.zeros((s.n_bins, 2))
+            s._spread[idx] = spread
         s._sums = sums
         s._rejected = rejected
         return s
@@ -677,10 +703,18 @@ class BinaryPerformance(Sketch):
             if self._values is not None:
                 v = self._values
                 self._tab = (v, v, v, wt, c.copy())
+                self._tied = np.ones(v.size)
             else:
                 occ = np.flatnonzero(c.any(axis=0))
                 lo, hi, mid = bin_ranges(self._margin, self.bins)
                 self._tab = (mid[occ], lo[occ], hi[occ], wt[:, occ], c[:, occ])
+                # how tied a bin's rows are: 1 for one repeated score, about 0 for scores spread
+                # over the bin (the sample variance of d, uniform on [0, 1), is 1/12)
+                n = wt[:, occ].sum(axis=0)  # weights: a row of weight k spreads as k equal rows
+                ds, dq = self._spread[occ].T
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    var = np.where(n > 1, (dq - ds * ds / n) / (n - 1), 0.0)
+                self._tied = np.clip(1.0 - 12.0 * var, 0.0, 1.0)
         return self._tab
 
     def _prob(self, s):
@@ -741,17 +775,26 @@ class BinaryPerformance(Sketch):
         """Average precision (PR AUC as scikit-learn's ``average_precision_score``); NaN without positives."""
         with self._reading():
             _, _, _, w, _ = self._table()
+            tied = self._tied[::-1]
         neg, pos = w[_NEG][::-1], w[_POS][::-1]
         P = pos.sum()
         if P <= 0:
             return math.nan
         tp, fp = np.cumsum(pos), np.cumsum(neg)
         has = pos > 0
-        # one threshold per entry, as scikit-learn's per distinct score.  A bin is taken as tied,
-        # which is exact for a pile of equal scores (a bin mixing a pile with other scores is
-        # common; taking bins as evenly mixed instead is off by 1e-2 there) and on continuous
-        # scores errs low by a few 1e-4 at the default bins (docs/sketches.md).
-        return float(np.sum(pos[has] / P * (tp[has] / (tp[has] + fp[has]))))
+        # One threshold per entry, as scikit-learn's per distinct score: the precision at the end
+        # of the entry, exact for the exact table and for a bin holding one repeated score.  A bin
+        # of spread scores holds its positives and negatives in an unknown order: there, the mean
+        # precision along the bin, taking them as evenly mixed,
+        #   int_0^1 (a + b x) / (c + d x) dx = b / d + (a d - b c) / d**2 * log1p(d / c).
+        # Each bin blends the two by how tied its rows are (docs/sketches.md has the errors).
+        tp, fp, pos, neg, tied = tp[has], fp[has], pos[has], neg[has], tied[has]
+        at_end = tp / (tp + fp)
+        a, c, b, d = tp - pos, tp + fp - pos - neg, pos, pos + neg
+        with np.errstate(divide="ignore", invalid="ignore"):
+            along = np.where(c > 0, b / d + (a * d - b * c) / (d * d) * np.log1p(d / np.where(c > 0, c, 1.0)),
+                             b / d)
+        return float(np.sum(pos / P * (tied * at_end + (1.0 - tied) * along)))
 
     def log_loss(self) -> float:
         """Mean (weighted) log loss of the labelled rows, exact (probabilities clipped to
@@ -890,6 +933,13 @@ class BinaryPerformance(Sketch):
         labelled : bool, default False
             Estimate over the labelled rows too (to set estimates beside the realized metrics);
             by default over the unlabelled rows only.
+
+        Returns
+        -------
+        dict
+            ``roc_auc``, the expected ``tp fp tn fn``, ``precision recall f1 accuracy`` from them,
+            the expected ``positive_rate``, the ``prediction_rate``, and ``rows`` (their weight
+            when weighted).  NaN where undefined (no rows).
         """
         classes = (0, 1, 2) if labelled else (2,)
         cut = self._threshold(threshold)
@@ -897,7 +947,7 @@ class BinaryPerformance(Sketch):
             v, _, _, w, _ = self._table()
         n = w[list(classes)].sum(axis=0)
         p = self._prob(v)
-        epos, eneg = n * p, n * (1.0 - p)
+        epos, eneg = n * p, n * (_sigmoid(-v) if self._margin else 1.0 - p)  # sigmoid(-m): 1 - p to the last digit
         above = v >= cut
         tp, fp = float(epos[above].sum()), float(eneg[above].sum())
         fn, tn = float(epos[~above].sum()), float(eneg[~above].sum())
@@ -910,6 +960,6 @@ class BinaryPerformance(Sketch):
                     recall=tp / (tp + fn) if tp + fn > 0 else math.nan,
                     f1=2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else math.nan,
                     accuracy=(tp + tn) / total if total > 0 else math.nan,
-                    positive_rate=P / total if total > 0 else math.nan,
+                    positive_rate=float(P / total) if total > 0 else math.nan,
                     prediction_rate=(tp + fp) / total if total > 0 else math.nan,
                     rows=float(n.sum()))

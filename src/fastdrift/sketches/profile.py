@@ -12,6 +12,13 @@ null type, or no rows) is profiled like any other: its null and NaN counts are i
 (:func:`fastdrift.profile`, the file scan with a monitor config mapped by
 :func:`fastdrift.scan.plan_columns`, Spark with its schema mapped to Arrow).
 
+With a label column and a prediction column (``label=`` and ``prediction=`` of
+:func:`fastdrift.profile`, ``--label`` of the command line), a profile also carries a
+:class:`PerformanceProfile`: the prediction's scores against the labels in a
+:class:`~fastdrift.sketches.performance.BinaryPerformance`, counted in the same pass.  The label
+column is never a feature; data without it (labels not arrived yet) counts scores only, for the
+estimated performance.
+
 A reference profile derives its histogram edges from the data (reference
 deciles by default): :func:`fastdrift.profile` (:mod:`fastdrift.sketches.reference`).
 A *current* profile gets its bins from the reference (``ref.empty_like()`` +
@@ -33,9 +40,10 @@ from .categorical import Categorical, key_type_of
 from .base import MAX_COUNT
 from .histogram import Histogram, check_binning
 from .moments import Moments
+from .performance import BinaryPerformance
 from .tdigest import TDigest
 
-__all__ = ["Profile", "ColumnProfile", "ColumnPlan", "plan_columns", "skipped_columns", "skip_reasons",
+__all__ = ["Profile", "ColumnProfile", "ColumnPlan", "PerformanceProfile", "plan_columns", "skipped_columns", "skip_reasons",
            "column_kind", "NUMERIC", "CATEGORICAL"]
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
@@ -140,6 +148,7 @@ def skip_reasons(schema, skipped: Iterable[str]) -> Dict[str, str]:
 
 _KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
 _NUMERIC_WITH_TDIGEST = 3  # kind code of a numeric column that also carries a TDigest
+_PERFORMANCE = 1  # code of the optional section after the skipped columns: a PerformanceProfile
 
 
 @dataclass
@@ -230,6 +239,55 @@ class ColumnProfile:
         return ColumnProfile.empty(self.name, CATEGORICAL, max_categories=c.max_categories, key_type=c.key_type)
 
 
+@dataclass
+class PerformanceProfile:
+    """A profile's performance sketch: the ``prediction`` column's scores against the ``label`` column.
+
+    Rows of a batch without the label column count their scores only (``sketch`` counts them
+    apart from the labelled rows: the estimated performance's input).  Bad rows (a label
+    outside {0, 1}, a NaN score) are counted in ``sketch.rejected``.
+    """
+
+    prediction: str
+    label: str
+    sketch: BinaryPerformance
+
+    @classmethod
+    def empty(cls, prediction: str, label: str) -> "PerformanceProfile":
+        if not prediction or not label or prediction == label:
+            raise InvalidInputError(f"performance needs a prediction column and another label column, got "
+                                    f"prediction={prediction!r}, label={label!r}")
+        return cls(prediction, label, BinaryPerformance())
+
+    @property
+    def columns(self) -> List[str]:
+        return [self.prediction, self.label]
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        names = batch.schema.names
+        if self.prediction not in names:
+            raise SchemaError(f"prediction column {self.prediction!r} is missing from the batch "
+                              f"(it has {names})")
+        scores = batch.column(self.prediction)
+        if self.label in names:
+            self.sketch.update(scores, batch.column(self.label))
+        else:
+            self.sketch.update(scores, None)
+
+    def merge(self, other: "PerformanceProfile") -> None:
+        if (other.prediction, other.label) != (self.prediction, self.label):
+            raise IncompatibleSketchError(
+                f"performance of {self.prediction!r} against {self.label!r} in one profile, of "
+                f"{other.prediction!r} against {other.label!r} in the other")
+        self.sketch.merge(other.sketch)
+
+    def copy(self) -> "PerformanceProfile":
+        return PerformanceProfile(self.prediction, self.label, self.sketch.copy())
+
+    def empty_like(self) -> "PerformanceProfile":
+        return PerformanceProfile.empty(self.prediction, self.label)
+
+
 class Profile:
     """Per-column sketches of a table: mergeable, serializable, comparable.
 
@@ -238,12 +296,15 @@ class Profile:
     columns : dict of str -> ColumnProfile, in table order
     rows : int, rows seen
     skipped : list of str, columns whose type has no sketch
+    performance : PerformanceProfile or None, the prediction's scores against the labels
     """
 
-    def __init__(self, columns: Mapping[str, ColumnProfile], rows: int = 0, skipped: Iterable[str] = ()):
+    def __init__(self, columns: Mapping[str, ColumnProfile], rows: int = 0, skipped: Iterable[str] = (),
+                 performance: Optional[PerformanceProfile] = None):
         self.columns: Dict[str, ColumnProfile] = dict(columns)
         self.rows = int(rows)
         self.skipped: List[str] = list(skipped)
+        self.performance = performance
 
     def __getitem__(self, name: str) -> ColumnProfile:
         return self.columns[name]
@@ -264,6 +325,8 @@ class Profile:
                                   f"(it has {batch.schema.names})")
             for name, cp in self.columns.items():
                 cp.update(batch.column(name))
+            if self.performance is not None:
+                self.performance.update(batch)
             self.rows += batch.num_rows
         return self
 
@@ -273,17 +336,23 @@ class Profile:
                 f"profiles have different columns: {list(self.columns)} vs {list(other.columns)}")
         if self.rows + other.rows > MAX_COUNT:
             raise CountOverflowError(f"merging profiles of {self.rows} and {other.rows} rows would pass {MAX_COUNT}")
+        if (self.performance is None) != (other.performance is None):
+            raise IncompatibleSketchError("one profile has a performance sketch (a label column) and the other not")
         for name, cp in self.columns.items():
             cp.merge(other.columns[name])
+        if self.performance is not None:
+            self.performance.merge(other.performance)
         self.rows += other.rows
         return self
 
     def copy(self) -> "Profile":
-        return Profile({k: v.copy() for k, v in self.columns.items()}, self.rows, self.skipped)
+        perf = self.performance.copy() if self.performance is not None else None
+        return Profile({k: v.copy() for k, v in self.columns.items()}, self.rows, self.skipped, perf)
 
     def empty_like(self) -> "Profile":
-        """A profile with the same columns and bins and nothing counted."""
-        return Profile({k: v.empty_like() for k, v in self.columns.items()}, 0, self.skipped)
+        """A profile with the same columns, bins and performance columns, and nothing counted."""
+        perf = self.performance.empty_like() if self.performance is not None else None
+        return Profile({k: v.empty_like() for k, v in self.columns.items()}, 0, self.skipped, perf)
 
     def __eq__(self, other):
         if not isinstance(other, Profile):
@@ -307,6 +376,10 @@ class Profile:
         for cp in self.columns.values():
             for s in cp.sketches():
                 w.blob(s.to_bytes())
+        if self.performance is not None:
+            # an optional trailing section: a profile without one keeps its bytes
+            p.u8(_PERFORMANCE).string(self.performance.prediction).string(self.performance.label)
+            w.blob(self.performance.sketch.to_bytes())
         return codec.encode(codec.Kind.PROFILE, p.getvalue(), w.getvalue())
 
     @classmethod
@@ -336,6 +409,15 @@ class Profile:
         if n_skipped > len(params):
             raise CorruptStateError(f"profile declares {n_skipped} skipped columns in {len(params)} bytes")
         skipped = [r.string() for _ in range(n_skipped)]
+        perf_columns = None
+        if r.remaining:
+            code = r.u8()
+            if code != _PERFORMANCE:
+                raise CorruptStateError(f"profile parameters: unknown section code {code}")
+            perf_columns = (r.string(), r.string())
+            if not all(perf_columns) or perf_columns[0] == perf_columns[1]:
+                raise CorruptStateError(f"profile parameters: performance columns {perf_columns} are not a "
+                                        "prediction and another label column")
         r.done()
         if len({s[0] for s in specs}) != len(specs):
             raise CorruptStateError("profile has duplicate column names")
@@ -358,5 +440,9 @@ class Profile:
                 c = Categorical.from_bytes(r.blob())
                 c.name = name
                 columns[name] = ColumnProfile(name, kind, categorical=c)
+        perf = None
+        if perf_columns is not None:
+            perf = PerformanceProfile.empty(*perf_columns)
+            perf.sketch = BinaryPerformance.from_bytes(r.blob())
         r.done()
-        return cls(columns, rows, skipped)
+        return cls(columns, rows, skipped, perf)

@@ -5,7 +5,7 @@ whole columns.  :func:`build_reference` runs each pass as a :class:`Job` through
 :class:`Executor` (the file scan's thread pool, :mod:`fastdrift.scan`; Spark's ``mapInArrow``,
 :mod:`fastdrift.spark`; a table in memory, :func:`profile`):
 
-1. moments, categories, t-digests, and, given a pilot batch, each quantile column's grid and
+1. moments, categories, t-digests, the performance sketch (a label column), and, given a pilot batch, each quantile column's grid and
    kept cells (:class:`~fastdrift.sketches.quantiles.StreamingQuantiles`): usually the only pass;
 2. without a pilot, or when its grid's wanted cells are too full: grid counts over each
    column's exact [min, max] (:class:`~fastdrift.sketches.quantiles.ExactQuantiles`);
@@ -21,21 +21,23 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Proto
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.types as pat
 
 from ..adapters import as_table
 from ..adapters.arrow import counted, float64_values
-from ..errors import CorruptStateError, InvalidInputError
+from ..errors import CorruptStateError, InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
 from .. import codec
 from .categorical import Categorical
 from .histogram import Histogram, fixed_edges, quantile_levels
 from .moments import Moments
-from .profile import CATEGORICAL, NUMERIC, ColumnPlan, ColumnProfile, Profile, plan_columns, skipped_columns
+from .profile import (CATEGORICAL, NUMERIC, ColumnPlan, ColumnProfile, PerformanceProfile, Profile, plan_columns,
+                      skipped_columns)
 from .quantiles import (ExactQuantiles, StreamingQuantiles, append_compact, merge_counts, numeric_views,
                         select_counts)
 from .tdigest import TDigest
 
-__all__ = ["Job", "Executor", "build_reference", "count_job", "profile"]
+__all__ = ["Job", "Executor", "build_reference", "count_job", "profile", "performance_plan", "check_performance_types"]
 
 #: Values the wanted cells of the first pass's grid may hold for a selection pass on that grid;
 #: beyond (a pilot whose window missed most of the data), an exact-range grid is counted first.
@@ -107,16 +109,20 @@ def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQ
 
 
 def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles], max_categories: int,
-               compression: float) -> Job:
-    """Pass 1: state ``[{column: sketches}, rows, {column: streaming quantiles' part}]``."""
-    def make(i):
+               compression: float, performance: Optional[PerformanceProfile] = None) -> Job:
+    """Pass 1: state ``[{column: sketches}, rows, {column: streaming quantiles' part}, performance]``."""
+    perf_columns = (performance.prediction, performance.label) if performance is not None else None
+
+    def make(i):  # sketches are made where the job runs: only the column names travel
+
         out = {}
         for p in plans:
             if p.kind == NUMERIC:
                 out[p.name] = [Moments(name=p.name), TDigest(compression, name=p.name) if p.tdigest else None]
             else:
                 out[p.name] = [Categorical(max_categories, name=p.name)]
-        return [out, 0, {n: sq.start() for n, sq in streaming.items()}]
+        perf = PerformanceProfile.empty(*perf_columns) if perf_columns is not None else None
+        return [out, 0, {n: sq.start() for n, sq in streaming.items()}, perf]
 
     def count(st, b):
         for p in plans:
@@ -130,6 +136,8 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
                     s.update_counting(col, functools.partial(sq.count, st[2][p.name]))
                 else:
                     s.update(col)
+        if st[3] is not None:
+            st[3].update(b)
         st[1] += b.num_rows
 
     def merge(acc, st):
@@ -140,6 +148,8 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
         acc[1] += st[1]
         for n, sq in streaming.items():  # in partition order (Executor.pilot)
             sq.merge(st[2][n], st[1])
+        if acc[3] is not None:
+            acc[3].merge(st[3])
         return acc
 
     def encode(st):
@@ -148,6 +158,8 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
             for s in sk:
                 if s is not None:
                     w.blob(s.to_bytes())
+        if st[3] is not None:
+            w.blob(st[3].sketch.to_bytes())
         return w.getvalue()
 
     def decode(blob):
@@ -156,6 +168,8 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
         st[1] = r.u64()
         for n, sk in st[0].items():
             st[0][n] = [_named(type(s).from_bytes(r.blob()), n) if s is not None else None for s in sk]
+        if st[3] is not None:
+            st[3].sketch = type(st[3].sketch).from_bytes(r.blob())
         r.done()
         return st
 
@@ -251,7 +265,8 @@ def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
 
 
 def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[str] = (), *,
-                    max_categories: int = 10_000, compression: float = 100) -> Profile:
+                    max_categories: int = 10_000, compression: float = 100,
+                    performance: Optional[PerformanceProfile] = None) -> Profile:
     """The reference profile of the executor's data, after the passes of the module docstring.
 
     Parameters
@@ -263,6 +278,8 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     skipped : list of str
         ``Profile.skipped``: columns left out because their type has no sketch.
     max_categories, compression : as :func:`fastdrift.profile`
+    performance : PerformanceProfile, optional
+        An empty one: the prediction's scores against the labels, counted in the first pass.
 
     Returns
     -------
@@ -287,8 +304,11 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
 
     what = "moments, categories" + (", t-digests" if any(p.tdigest for p in numeric) else "") + \
         (", deciles" if streaming else "")
-    first, rows, _ = executor.run(f"pass 1 ({what})", names,
-                                  _first_job(plans, streaming, max_categories, compression))
+    if performance is not None:
+        what += ", performance"
+    read = names + [c for c in (performance.columns if performance is not None else ()) if c not in names]
+    first, rows, _, perf = executor.run(f"pass 1 ({what})", read,
+                                        _first_job(plans, streaming, max_categories, compression, performance))
     edges: Dict[str, np.ndarray] = {}
     hists: Dict[str, Histogram] = {}
     exact: Dict[str, ExactQuantiles] = {}
@@ -345,7 +365,7 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
             out[p.name] = ColumnProfile(p.name, NUMERIC, hists[p.name], sk[0], tdigest=sk[1])
         else:
             out[p.name] = ColumnProfile(p.name, CATEGORICAL, categorical=sk[0])
-    return Profile(out, rows, skipped)
+    return Profile(out, rows, skipped, perf)
 
 
 class _Whole:
@@ -368,7 +388,7 @@ class _Whole:
 def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
             bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
             reference: Optional[Profile] = None, tdigest: bool = True,
-            compression: float = 100) -> Profile:
+            compression: float = 100, label: Optional[str] = None, prediction: Optional[str] = None) -> Profile:
     """Profile a table: one sketch set per column.
 
     Parameters
@@ -384,14 +404,72 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
         data against a reference); ``columns``/``kinds``/``bins``/``tdigest`` are then ignored.
     tdigest : add a :class:`TDigest` to every numeric column (default True)
     compression : the t-digests' compression
+    label, prediction : column names, optional
+        Both or neither: the profile's :class:`~fastdrift.sketches.profile.PerformanceProfile`
+        counts the ``prediction`` column's scores against the ``label`` column (0/1 or boolean).
+        The label column is not profiled as a column.  A current profile (``reference``) gets
+        the reference's label and prediction; data without the label column counts scores only.
+
+    Raises
+    ------
+    SchemaError
+        A label or prediction column is not in the data (the label only matters for a reference).
     """
     if reference is not None:
         return reference.empty_like().update(data)
     table = as_table(data)
-    plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
-                         label="the table")
-    # an explicit selection raised on a column without a sketch: nothing was skipped
-    skipped = skipped_columns(table.schema, plans) if columns is None else []
-    if not plans:
+    perf = performance_plan(table.schema, label, prediction, "the table")
+    if perf is not None and columns is None:
+        columns = [n for n in table.schema.names if n != label]
+        plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
+                             explicit=False, label="the table")
+        skipped = [n for n in skipped_columns(table.schema, plans) if n != label]
+    else:
+        plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
+                             label="the table")
+        # an explicit selection raised on a column without a sketch: nothing was skipped
+        skipped = skipped_columns(table.schema, plans) if columns is None else []
+    if perf is not None and label in {p.name for p in plans}:
+        raise InvalidInputError(f"column {label!r} is the label: it cannot also be profiled as a column")
+    if not plans and perf is None:
         return Profile({}, table.num_rows, skipped)
-    return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression)
+    return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression,
+                           performance=perf)
+
+
+def performance_plan(schema: pa.Schema, label: Optional[str], prediction: Optional[str],
+                     what: str = "the data") -> Optional[PerformanceProfile]:
+    """The empty performance sketch of a reference with ``label`` and ``prediction`` columns, or None.
+
+    Raises
+    ------
+    InvalidInputError
+        Only one of them is given.
+    SchemaError
+        A column is not in ``schema``, or of a type that holds no scores (integers, floats) or
+        labels (booleans, integers, floats) (:func:`check_performance_types`).
+    """
+    if label is None and prediction is None:
+        return None
+    if label is None or prediction is None:
+        raise InvalidInputError(f"performance needs both a label column and a prediction column, got "
+                                f"label={label!r}, prediction={prediction!r}")
+    for role, n in (("label", label), ("prediction", prediction)):
+        if n not in schema.names:
+            raise SchemaError(f"{what}: {role} column {n!r} is missing (it has {schema.names})")
+    perf = PerformanceProfile.empty(prediction, label)
+    check_performance_types(perf, schema, what)
+    return perf
+
+
+def check_performance_types(perf: PerformanceProfile, schema: pa.Schema, what: str = "the data") -> None:
+    """SchemaError when the prediction or the label column of ``schema`` (when there) cannot be
+    counted: scores are integers or floats, labels booleans, integers or floats (0/1; other
+    values are counted as rejected rows, nulls as unlabelled)."""
+    for role, n, ok in (("prediction", perf.prediction, lambda t: pat.is_integer(t) or pat.is_floating(t)),
+                        ("label", perf.label, lambda t: pat.is_integer(t) or pat.is_floating(t)
+                         or pat.is_boolean(t) or pat.is_null(t))):
+        if n in schema.names and not ok(schema.field(n).type):
+            need = "numeric scores (probabilities)" if role == "prediction" else "0/1 or boolean labels"
+            raise SchemaError(f"{what}: {role} column {n!r} is {schema.field(n).type}: binary classification "
+                              f"performance needs {need}")
