@@ -23,7 +23,10 @@ binned.  The bins are relative, on the scale where a classifier's resolution liv
 Bound (ROC AUC): within a bin the rows are ranked as tied, so the binned AUC differs from the
 exact one by at most ``0.5 * sum_b pos_b * neg_b / (P * N)`` over the bins that hold more than
 one distinct score -- zero in the exact table.  :meth:`BinaryPerformance.roc_auc_bound` gives
-it for a state (docs/sketches.md lists what it measured against scikit-learn).
+it for a state (docs/sketches.md lists what it measured against scikit-learn).  Average
+precision reads a bin as tied (exact for a pile of one score) or as evenly mixed (scores spread
+over the bin), blended by how spread the bin's scores are: each bin keeps the sums of ``d`` and
+``d**2``, ``d`` the score's place inside its bin.
 
 Rows
 ----
