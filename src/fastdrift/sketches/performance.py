@@ -379,10 +379,9 @@ class BinaryPerformance(Sketch):
         perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, counts, wsum, vmin, vmax,
                     None if spread is None else spread.reshape(-1), sums, rejected, self.name)
         if self.strict and rejected.any():
-            first = int(np.flatnonzero(rejected)[0])
-            raise InvalidInputError(f"{self._what('scores/labels')}: {int(rejected.sum())} bad rows "
-                                    f"({', '.join(f'{REJECT_REASONS[i]}: {int(rejected[i])}' for i in np.flatnonzero(rejected))}); "
-                                    f"the first reason is {REJECT_REASONS[first]}; nothing of this batch was counted")
+            reasons = ", ".join(f"{REJECT_REASONS[i]}: {int(rejected[i])}" for i in np.flatnonzero(rejected))
+            raise InvalidInputError(f"{self._what('scores/labels')}: {int(rejected.sum())} bad rows ({reasons}); "
+                                    "nothing of this batch was counted")
         if small:
             self._fold_exact_rows(batch, weighted)
             self._sums += sums
