@@ -38,8 +38,8 @@ from fastdrift import codec
 from fastdrift.errors import CorruptStateError, CountOverflowError, FastDriftError
 
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
-KINDS = ("histogram", "moments", "categorical", "tdigest", "binary_performance", "row_sample", "profile", "fdp", "checkpoint",
-         "alert_state", "spool_reference", "spool_pane", "label_store", "multiclass_performance",
+KINDS = ("histogram", "moments", "categorical", "tdigest", "binary_performance", "row_sample", "profile", "fdp",
+         "checkpoint", "alert_state", "spool_reference", "spool_pane", "label_store", "multiclass_performance",
          "regression_performance")
 OUTCOMES = ("rejected", "refused", "ok", "use_error", "misbehaved", "crashed", "hung")
 BAD = ("misbehaved", "crashed", "hung")

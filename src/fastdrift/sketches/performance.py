@@ -23,7 +23,10 @@ binned.  The bins are relative, on the scale where a classifier's resolution liv
 Bound (ROC AUC): within a bin the rows are ranked as tied, so the binned AUC differs from the
 exact one by at most ``0.5 * sum_b pos_b * neg_b / (P * N)`` over the bins that hold more than
 one distinct score -- zero in the exact table.  :meth:`BinaryPerformance.roc_auc_bound` gives
-it for a state (docs/sketches.md lists what it measured against scikit-learn).
+it for a state (docs/sketches.md lists what it measured against scikit-learn).  Average
+precision reads a bin as tied (exact for a pile of one score) or as evenly mixed (scores spread
+over the bin), blended by how spread the bin's scores are: each bin keeps the sums of ``d`` and
+``d**2``, ``d`` the score's place inside its bin.
 
 Rows
 ----
@@ -376,10 +379,9 @@ class BinaryPerformance(Sketch):
         perf_update(s, validity, offset, lab, coded, w, self._margin, shift, nb, counts, wsum, vmin, vmax,
                     None if spread is None else spread.reshape(-1), sums, rejected, self.name)
         if self.strict and rejected.any():
-            first = int(np.flatnonzero(rejected)[0])
-            raise InvalidInputError(f"{self._what('scores/labels')}: {int(rejected.sum())} bad rows "
-                                    f"({', '.join(f'{REJECT_REASONS[i]}: {int(rejected[i])}' for i in np.flatnonzero(rejected))}); "
-                                    f"the first reason is {REJECT_REASONS[first]}; nothing of this batch was counted")
+            reasons = ", ".join(f"{REJECT_REASONS[i]}: {int(rejected[i])}" for i in np.flatnonzero(rejected))
+            raise InvalidInputError(f"{self._what('scores/labels')}: {int(rejected.sum())} bad rows ({reasons}); "
+                                    "nothing of this batch was counted")
         if small:
             self._fold_exact_rows(batch, weighted)
             self._sums += sums
