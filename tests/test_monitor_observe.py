@@ -1,6 +1,8 @@
 """observe(): micro-batched request intake, exact totals under threads, rejections, strict mode."""
 import dataclasses
+import os
 import threading
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -161,3 +163,21 @@ def test_mappings_sequences_and_empty_batches():
     s = m.snapshot()
     assert s.rows == 2 and s.rejected == 0
     assert s.features["f0"].n_cur == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priority is a POSIX/Linux feature")
+def test_the_worker_runs_below_the_request_threads_priority():
+    """The worker thread lowers its own priority (the request threads keep theirs), so the kernel
+    does not let it preempt a request in the middle of observe (bench/bench_observe_tail.py)."""
+    from fastdrift.monitor import buffers
+    m = core()
+    m.observe({k: 0.0 for k in NAMES}, 0.5, latency_ms=1.0, request_id="r0")
+    worker = m.ingest.buffer._worker
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    want = min(19, mine + buffers.WORKER_NICE)  # 19: the lowest priority there is
+    deadline = time.monotonic() + 30
+    while os.getpriority(os.PRIO_PROCESS, worker.native_id) != want:  # the worker sets it as it starts
+        assert time.monotonic() < deadline, "the worker thread kept the request thread's priority"
+        time.sleep(0.01)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's is untouched
+    m.close()

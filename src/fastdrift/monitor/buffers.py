@@ -477,6 +477,7 @@ class ObserveBuffer:
 def _work(ref: "weakref.ref", q: "queue.Queue", interval: float) -> None:
     """The worker loop.  It holds its buffer only while working, so a monitor nobody references
     can be collected (the loop then ends at its next wake-up)."""
+    _lower_priority()
     next_tick = time.monotonic() + interval if interval > 0 else math.inf
     while True:
         try:
@@ -521,6 +522,26 @@ def _after_fork_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_parent,
                         after_in_child=_after_fork_child)
+
+
+#: Nice increment of the worker thread (Linux: per thread): the request threads come first.
+WORKER_NICE = int(os.environ.get("FASTDRIFT_WORKER_NICE", "10"))
+
+
+def _lower_priority() -> None:
+    """Run the calling (worker) thread at a lower scheduling priority than the request threads.
+
+    The kernel tends to wake a thread on the core of the thread that woke it; a worker woken by a
+    request thread then shares that core and, at equal priority, preempts the request in the
+    middle of ``observe``.  At a lower priority it waits for an idle core instead, and under
+    sustained overload the worker, not the requests, falls behind (what ``overload`` handles)."""
+    if WORKER_NICE <= 0 or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICE))
+    except OSError:  # not permitted here: the default priority
+        pass
 
 
 def offer_gil() -> None:
