@@ -128,7 +128,7 @@ def seeds() -> Dict[str, List[bytes]]:
     m2 = fastdrift.Monitor(_table(300, 2), features=["x", "k"], window=100, rules=[])
     m2.update(_table(250, 3))
     out["checkpoint"].append(m2.to_bytes())
-    out["checkpoint"] += [(GOLDEN / f"monitor_checkpoint_layout{n}.bin").read_bytes() for n in (1, 2)]
+    out["checkpoint"] += [(GOLDEN / f"monitor_checkpoint_{n}.bin").read_bytes() for n in ("layout1", "layout2", "labels")]
     ev = AlertEvaluator(_rules())
     for i, v in enumerate((0.5, 0.5, 0.01)):
         ev.evaluate(_report(i, v))

@@ -65,3 +65,36 @@ def test_profile_file_v1():
     assert p["s"].categorical.to_dict() == {"u": 2, "v": 1}
     assert fastdrift.Profile.from_bytes(raw) == p
     assert f.to_bytes() == raw
+
+
+def test_monitor_checkpoint_with_delayed_labels():
+    # tests/data/golden/make_monitor_golden.py:labelled_monitor; the .json is computed from the rows fed
+    import json
+    raw = _read("monitor_checkpoint_labels.bin")
+    want = json.loads((GOLDEN / "monitor_checkpoint_labels.json").read_text())
+    m = fastdrift.Monitor.from_bytes(raw)
+
+    def check(rep, w):
+        assert (rep.window_start, rep.window_end) == (w["window_start"], w["window_end"])
+        assert rep.label_counts["predicted"] == w["predicted"]
+        assert rep.label_counts["labelled"] == rep.performance["labelled"] == w["labelled"]
+        assert rep.label_coverage == pytest.approx(w["coverage"], rel=1e-12)
+        p = rep.performance
+        assert (p["tp"], p["fp"], p["tn"], p["fn"]) == (w["tp"], w["fp"], w["tn"], w["fn"])
+        assert p["brier"] == pytest.approx(w["brier"], rel=1e-9)
+
+    reps = m.reports()
+    assert len(reps) == len(want["reports"])
+    for rep, w in zip(reps, want["reports"]):
+        check(rep, w)
+    check(m.snapshot(), want["snapshot"])
+    assert {k: m.snapshot().label_counts[k] for k in want["counts"]} == want["counts"]
+    assert m.ingest.label_totals() == want["counts"]
+    assert m.to_bytes() == raw
+    # the waiting predictions were restored: their labels still join their windows
+    for rid, y, _score in want["waiting"]:
+        m.observe_label(rid, y, ts=200.0)
+    m.flush()
+    assert m.ingest.label_totals()["joined"] == want["counts"]["joined"] + 3
+    got = {(r.window_start, r.performance["labelled"]) for r in list(m.reports()) + [m.snapshot()]}
+    assert got == {(w["window_start"], w["labelled"] + 1) for w in want["reports"] + [want["snapshot"]]}

@@ -6,7 +6,14 @@ beside each holds what loading them must give (records in :func:`fastdrift.recor
 alerts with datetime windows in :func:`~fastdrift.records.to_jsonable` form).
 Layout 1 is the two-envelope ``CHECKPOINT`` checkpoint and alerts stored as plain JSON in the
 evaluator state; layout 2 is one ``MONITOR`` envelope and alerts in the records' exact JSON form.
-tests/test_golden.py checks that every layout keeps loading.
+tests/test_monitor_api.py checks that every layout keeps loading.
+
+``monitor_checkpoint_labels.bin`` is a monitor with a label column and delayed labels: some joined,
+some waiting in the join store (``waiting``: request id, label and score of three), and late,
+unknown, duplicate and invalid ones counted.  Its ``.json`` holds what the rows fed give, computed
+here with numpy from those rows (per window: predicted, labelled, coverage, confusion counts at 0.5,
+Brier score; the label counters), never by reading the checkpoint back; tests/test_golden.py
+checks it.
 """
 import datetime as dt
 import json
@@ -76,6 +83,45 @@ def write(name: str, data: bytes, expected) -> None:
     print("wrote", path)
 
 
+def labelled_monitor():
+    """A monitor with a label column whose labels arrive late, and its contents from the rows fed."""
+    rng = np.random.default_rng(7)
+    xr = rng.normal(size=2000)
+    ref = pa.table({"x": xr, "score": 1 / (1 + np.exp(-2 * xr)), "y": (rng.random(2000) < 0.5).astype(np.int64)})
+    n = 300  # 2 predictions/s over 150 s: windows [0, 50) and [50, 100) close, [100, 150) stays open
+    x = rng.normal(size=n)
+    s = np.round(1 / (1 + np.exp(-2 * x)), 6)
+    y = (rng.random(n) < s).astype(np.int64)
+    ids = np.array([f"g{i}" for i in range(n)])
+    t = np.arange(n) / 2.0
+    m = fastdrift.Monitor(ref, features=["x"], prediction="score", label="y", request_id="rid", event_time="t",
+                          window={"by": "time", "size": 50}, rules=[], labels={"horizon": 1000.0})
+    m.update(pa.table({"x": x, "score": s, "rid": ids, "t": t}))
+    joined = np.flatnonzero(np.arange(n) % 3 != 2)[:-20]  # a third of them and the newest wait
+    late = np.array([2, 5])  # labelled past the horizon
+    m.update_labels(pa.table({"rid": ids[joined], "y": y[joined], "t": t[joined] + 30.0}))
+    m.update_labels(pa.table({"rid": list(ids[late]) + ["nobody", str(ids[0]), str(ids[1])],
+                              "y": [int(v) for v in y[late]] + [1, 1 - int(y[0]), 2],
+                              "t": list(t[late] + 5000.0) + [10.0, 60.0, 60.0]}))
+    counts = dict(joined=len(joined), late=len(late), unmatched=1, duplicate=1, invalid=1, shed=0,
+                  not_remembered=0, duplicate_predictions=0)
+
+    def window(lo, hi):
+        inw = (t >= lo) & (t < hi)
+        lab = np.zeros(n, bool)
+        lab[joined] = True
+        sel = inw & lab
+        ys, ps = y[sel], (s[sel] >= 0.5).astype(np.int64)
+        return {"window_start": lo, "window_end": hi, "predicted": int(inw.sum()), "labelled": int(sel.sum()),
+                "coverage": float(sel.sum() / inw.sum()), "tp": int(((ps == 1) & (ys == 1)).sum()),
+                "fp": int(((ps == 1) & (ys == 0)).sum()), "tn": int(((ps == 0) & (ys == 0)).sum()),
+                "fn": int(((ps == 0) & (ys == 1)).sum()), "brier": float(np.mean((s[sel] - ys) ** 2))}
+
+    want = {"reports": [window(0.0, 50.0), window(50.0, 100.0)], "snapshot": window(100.0, 150.0),
+            "counts": counts, "waiting": [[str(ids[i]), int(y[i]), float(s[i])] for i in (8, 155, 299)]}
+    return m, want
+
+
 if __name__ == "__main__":
     m = monitor()
     data = m.to_bytes()
@@ -88,3 +134,5 @@ if __name__ == "__main__":
     layout = 2 if b'{"@": "Alert"' in data else 1
     write(f"alert_state_layout{layout}.bin", data,
           {"active": to_jsonable(ev.active()), "windows_evaluated": ev.windows_evaluated})
+    m, want = labelled_monitor()
+    write("monitor_checkpoint_labels.bin", m.to_bytes(), want)
