@@ -339,6 +339,51 @@ def test_merged_monitors_and_a_fleet_report_the_performance_of_one_monitor(tmp_p
         _check_perf(a, s[w], y[w])
 
 
+def test_labels_joined_after_a_pane_was_published_reach_the_fleet(tmp_path):
+    # predictions of two processes, their windows closed and published; the labels arrive afterwards
+    n = 8000  # 80 s at 100/s: windows of 50 s
+    x, s, y, ids, t = _data(n, seed=13)
+    one = _time_monitor(_reference())
+    parts = [_time_monitor(_reference(), spool=tmp_path / "spool", process_id=f"p{i}") for i in range(2)]
+    preds = pa.table({"x": x, "score": s, "rid": ids, "t": t})
+    for j, b in enumerate(preds.to_batches(max_chunksize=500)):
+        one.update(b)
+        parts[j % 2].update(b)
+    end = pa.table({"x": [0.0], "score": [0.5], "rid": ["end"], "t": [120.0]})
+    for m in [one] + parts:
+        m.update(end)  # [0, 50) and [50, 100) close
+    for p in parts:
+        p.publish()
+    fleet = fastdrift.Fleet(tmp_path / "spool", rules=[])
+    assert [r.performance.get("labelled", 0) for r in fleet.reports() if r.rows] == [0, 0]
+    lab = pa.table({"rid": ids, "y": y, "t": t + 60.0})
+    one.update_labels(lab)
+    for j, b in enumerate(lab.to_batches(max_chunksize=500)):
+        parts[j % 2].update_labels(b)  # each process gets its own predictions' labels
+    for p in parts:
+        p.publish()
+    ra, rf = [r for r in one.reports() if r.rows], [r for r in fleet.refresh().reports() if r.rows]
+    assert [(r.window_start, r.window_end) for r in rf] == [(r.window_start, r.window_end) for r in ra] == \
+        [(0.0, 50.0), (50.0, 100.0)]
+    for a, f in zip(ra, rf):
+        w = (t >= a.window_start) & (t < a.window_end)
+        _check_perf(a, s[w], y[w])
+        assert f.performance["labelled"] == a.performance["labelled"] == int(w.sum())
+        for k in ("tp", "fp", "tn", "fn"):
+            assert f.performance[k] == a.performance[k]
+        for k, v in a.performance.items():
+            assert f.performance[k] == pytest.approx(v, rel=1e-12, abs=1e-15, nan_ok=True)
+        assert f.label_counts["labelled"] == a.label_counts["labelled"]
+        assert f.label_coverage == a.label_coverage == 1.0
+    # a later flush with nothing new writes no pane file again
+    before = {q.name: q.stat().st_mtime_ns for q in (tmp_path / "spool" / "panes").iterdir()}
+    for p in parts:
+        p.publish()
+    assert {q.name: q.stat().st_mtime_ns for q in (tmp_path / "spool" / "panes").iterdir()} == before
+    for p in parts:
+        p.close()
+
+
 # -- rules ------------------------------------------------------------------------------------------------
 
 def _rule(**over):

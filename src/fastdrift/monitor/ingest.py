@@ -629,6 +629,8 @@ class Ingest:
                     continue
                 store.revised.add(p)
             lp.add(sc[rows], lb[rows], dl[rows])
+            if self.spool is not None:
+                self.spool.labels_changed.add(p)
         store.compact({p for p, _ in self.windower.ring})
 
     def label_totals(self) -> Optional[dict]:
@@ -686,7 +688,7 @@ class Ingest:
             return
         with self.spool.lock:  # collect and queue in one order: a newer version is queued last
             with self._state:
-                items = self.spool.collect(self.windower)
+                items = self.spool.collect(self.windower, self.labels)
             ticket = self.spool.submit(items)  # also retries what failed before
         if wait is not None and not self.spool.wait(ticket, wait):
             _log.warning("fastdrift: spool %r did not take this process's panes within %.0f s; the "

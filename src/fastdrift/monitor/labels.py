@@ -353,6 +353,13 @@ class LabelStore:
         out, self.revised = self.revised, set()
         return out
 
+    def kept_bytes(self, pid: int) -> Optional[bytes]:
+        """A closed pane's labels as ``LabelPane`` bytes (without decoding a compacted one), or None."""
+        entry = self.closed.get(pid)
+        if entry is None:
+            return None
+        return entry[0] if isinstance(entry[0], bytes) else entry[0].to_bytes()
+
     # -- bytes ---------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """A ``LABEL_STORE`` envelope: version, counters, newest time, the live entries (key,

@@ -13,8 +13,9 @@ A pane file's header: ``{"process", "pane", "closed", "max_ts", "published", "pe
 when it closed (late drops, rejected rows and shed requests are attributed to the next window
 emitted); of an open pane, the process's counts not yet in a closed window.  ``max_ts`` is the
 process's newest event time when the file was written (the fleet's watermark is the newest of
-them).  A file is written only when its pane changed (an open pane each flush it got rows, a closed
-pane once), atomically: a temporary file renamed over the name on a local disk, one put of the
+them).  A file is written only when its pane changed (an open pane each flush it got rows or labels,
+a closed pane once, and again at the next flush after late labels joined it: same header, the
+sketch's labels revised), atomically: a temporary file renamed over the name on a local disk, one put of the
 whole object on an object store.  The process and pane in the name keep concurrent writers apart;
 each process deletes its own closed panes ``retention`` panes behind its newest closed one.
 """
@@ -31,10 +32,11 @@ import weakref
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from .. import codec
-from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
+from ..errors import CorruptStateError, FastDriftError, IncompatibleSketchError, InvalidInputError
 from .config import MonitorConfig, config_from_dict, config_to_dict
 from .ingest import check_stored_config, state_difference
-from .signals import Reference
+from .labels import LabelPane
+from .signals import Reference, WindowSketch
 
 __all__ = ["Store", "SpoolWriter", "read_reference", "read_panes", "PaneFile", "REFERENCE", "PANES"]
 
@@ -234,6 +236,7 @@ class SpoolWriter:
                                     "panes of several processes do not line up")
         self.store = Store(where)
         self.retention = retention
+        self.ref, self.config = ref, config
         self._fixed_id = None if process_id is None else _UNSAFE.sub("_", str(process_id))
         mine = _reference_bytes(ref, config)
         if not self.store.put_new(REFERENCE, mine):
@@ -255,29 +258,48 @@ class SpoolWriter:
         self._pid = os.getpid()
         self._sent: Dict[int, int] = {}  # open pane -> rows when last written
         self._closed_written: List[int] = []
+        self.labels_changed: set = set()  # panes whose labels joined since the last collect (ingest's)
 
     @property
     def process_id(self) -> str:
         return self._fixed_id or _UNSAFE.sub("_", f"{socket.gethostname()}-{os.getpid()}")
 
-    def collect(self, windower) -> List[Tuple[int, bool, bytes]]:
-        """Encode the panes changed since the last call (hold the ingest state lock)."""
+    def collect(self, windower, labels=None) -> List[Tuple[int, bool, object]]:
+        """Encode the panes changed since the last call (hold the ingest state lock).  A closed pane
+        published before and whose labels changed since (``labels``: the monitor's join store) is
+        queued as a revision: ``(pid, True, _Revision(label pane bytes))``, applied to the pane's
+        file by the publisher."""
         if os.getpid() != self._pid:  # a forked child: its own name and panes
             self.after_fork()
             windower.closed_log = []
         proc, now, max_ts = self.process_id, time.time(), windower.max_ts
         out = []
         closed, windower.closed_log = windower.closed_log, []
+        changed, self.labels_changed = self.labels_changed, set()
         for pid, ws, dropped, rejected, shed in closed:
+            changed.discard(pid)  # written whole, with its labels
             was_sent = self._sent.pop(pid, None) is not None
             if ws.rows or dropped or rejected or shed or was_sent:
                 out.append((pid, True, self._encode(proc, pid, True, max_ts, now, (dropped, rejected, shed), ws)))
         pending = (windower.pending_dropped, windower.pending_rejected, windower.pending_shed)
         for pid, ws in windower.open.items():
-            if self._sent.get(pid) != ws.rows:
+            if self._sent.get(pid) != ws.rows or pid in changed:
                 self._sent[pid] = ws.rows
                 out.append((pid, False, self._encode(proc, pid, False, max_ts, now, pending, ws)))
+            changed.discard(pid)
+        for pid in sorted(changed):
+            lb = labels.kept_bytes(pid) if labels is not None else None
+            if lb is not None:
+                out.append((pid, True, _Revision(lb)))
         return out
+
+    def _revise(self, data: bytes, rev: "_Revision") -> bytes:
+        """A pane file's bytes with the sketch's labels replaced by ``rev``'s (header unchanged: the
+        fleet reads its newest ``published`` open pane for the pending counts)."""
+        _, params, payload = codec.decode(data, expected_kind=codec.Kind.SPOOL_PANE)
+        ws = WindowSketch.from_bytes(payload, self.ref, self.config)
+        ws.labels = LabelPane.from_bytes(rev.labels, self.config)
+        return codec.encode(codec.Kind.SPOOL_PANE, params, ws.to_bytes())
 
     @staticmethod
     def _encode(proc, pid, closed, max_ts, now, pending, ws) -> bytes:
@@ -309,8 +331,11 @@ class SpoolWriter:
         with self._cond:
             for pid, closed, data in items:
                 name = f"{proc}.{pid}.fdpane"
-                if self._pending.pop(name, None) is not None:
+                old = self._pending.pop(name, None)
+                if old is not None:
                     self.coalesced += 1
+                    if isinstance(data, _Revision) and not isinstance(old[2], _Revision):
+                        data = self._revise(old[2], data)  # the whole pane is still queued: revise it
                 self._pending[name] = (pid, closed, data)
             closed_q = [n for n, (p, c, _) in self._pending.items() if c]
             if len(closed_q) > self.retention + 1:
@@ -365,7 +390,18 @@ class SpoolWriter:
         outage is logged."""
         proc = self.process_id
         for name, (pid, closed, data) in todo.items():
+            revision = isinstance(data, _Revision)
             try:
+                if revision:
+                    old = self.store.get(f"{PANES}/{name}")
+                    if old is None:  # retired (or never written): nothing to revise
+                        continue
+                    try:
+                        data = self._revise(old, data)
+                    except FastDriftError as exc:  # a damaged file is not retried forever
+                        self.errors += 1
+                        _log.warning("fastdrift: pane %s in spool %r not revised: %s", pid, self.store.where, exc)
+                        continue
                 self.store.put(f"{PANES}/{name}", data)
             except Exception as exc:  # noqa: BLE001 - any failed put: counted, retried; the thread lives on
                 self.errors += 1
@@ -374,11 +410,15 @@ class SpoolWriter:
                                  "later failures are counted, not logged): %s", pid, self.store.where, exc)
                 self._failing = True
                 with self._cond:
-                    self._pending.setdefault(name, (pid, closed, data))
+                    cur = self._pending.get(name)
+                    if cur is None:
+                        self._pending[name] = (pid, closed, data)
+                    elif isinstance(cur[2], _Revision) and not isinstance(data, _Revision):
+                        self._pending[name] = (pid, closed, self._revise(data, cur[2]))
                 continue
             self._failing = False
             self.written_at = time.time()
-            if closed:
+            if closed and not revision:
                 self._closed_written.append(pid)
         if self._closed_written:
             newest = max(self._closed_written)
@@ -387,6 +427,15 @@ class SpoolWriter:
                 self.store.delete(f"{PANES}/{proc}.{p}.fdpane")
             if old:
                 self._closed_written = [p for p in self._closed_written if p > newest - self.retention]
+
+
+class _Revision:
+    """A queued revision of a published closed pane: its labels' ``LabelPane`` bytes."""
+
+    __slots__ = ("labels",)
+
+    def __init__(self, labels: bytes):
+        self.labels = labels
 
 
 def _publish_loop(ref: "weakref.ref", cond: threading.Condition) -> None:
