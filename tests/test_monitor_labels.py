@@ -384,6 +384,47 @@ def test_labels_joined_after_a_pane_was_published_reach_the_fleet(tmp_path):
         p.close()
 
 
+def test_a_label_revision_of_a_pane_still_queued_for_a_stalled_spool_revises_the_queued_version(tmp_path):
+    import threading
+    from fastdrift.monitor.signals import WindowSketch
+    from fastdrift.monitor.spool import PANES, Store, read_panes
+
+    class Held(Store):  # pane puts wait until released: a stalled object store
+        def __init__(self, where):
+            super().__init__(where)
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def put(self, rel, data):
+            if rel.startswith(PANES):
+                self.entered.set()
+                assert self.release.wait(60), "test never released the store"
+            super().put(rel, data)
+
+    n = 12_000  # 120 s at 100/s: panes [0, 50) and [50, 100) close, [100, 150) open
+    x, s, y, ids, t = _data(n, seed=14)
+    m = _time_monitor(_reference(), spool=tmp_path / "spool", process_id="p")
+    store = m.ingest.spool.store = Held(tmp_path / "spool")
+    m.update(pa.table({"x": x[:100], "score": s[:100], "rid": ids[:100], "t": t[:100]}))
+    m.ingest.publish(wait=None)
+    assert store.entered.wait(30)  # the publisher holds the open pane 0's put
+    m.update(pa.table({"x": x[100:], "score": s[100:], "rid": ids[100:], "t": t[100:]}))
+    m.ingest.publish(wait=None)  # closed panes 0 and 1 queued whole, behind the held put
+    m.update_labels(pa.table({"rid": ids, "y": y, "t": t + 200.0}))
+    m.ingest.publish(wait=None)  # their labels: a revision of the queued versions
+    store.release.set()
+    m.close()
+    files = {f.pane: f for f in read_panes(Store(tmp_path / "spool"))}
+    assert sorted(files) == [0, 1, 2] and [files[p].closed for p in (0, 1, 2)] == [True, True, False]
+    for p in (0, 1):
+        ws = WindowSketch.from_bytes(files[p].sketch_bytes, m.ingest.ref, m.config)
+        w = (t >= 50 * p) & (t < 50 * (p + 1))
+        assert ws.rows == int(w.sum()) and ws.labels.labelled == int(w.sum())
+        tn, fp, fn, tp = confusion_matrix(y[w], (s[w] >= 0.5).astype(int), labels=[0, 1]).ravel()
+        c = ws.labels.perf.confusion(0.5)
+        assert (c["tp"], c["fp"], c["tn"], c["fn"]) == (tp, fp, tn, fn)
+    assert m.ingest.spool.errors == 0
+
+
 # -- rules ------------------------------------------------------------------------------------------------
 
 def _rule(**over):
