@@ -13,11 +13,12 @@ A pane file's header: ``{"process", "pane", "closed", "max_ts", "published", "pe
 when it closed (late drops, rejected rows and shed requests are attributed to the next window
 emitted); of an open pane, the process's counts not yet in a closed window.  ``max_ts`` is the
 process's newest event time when the file was written (the fleet's watermark is the newest of
-them).  A file is written only when its pane changed (an open pane each flush it got rows or labels,
-a closed pane once, and again at the next flush after late labels joined it: same header, the
-sketch's labels revised), atomically: a temporary file renamed over the name on a local disk, one put of the
-whole object on an object store.  The process and pane in the name keep concurrent writers apart;
-each process deletes its own closed panes ``retention`` panes behind its newest closed one.
+them).  A file is written only when its pane changed (an open pane each flush it got rows or
+labels, a closed pane once, and again at the next flush after late labels joined it: same header,
+the sketch's labels revised), atomically: a temporary file renamed over the name on a local disk,
+one put of the whole object on an object store.  The process and pane in the name keep concurrent
+writers apart; each process deletes its own closed panes ``retention`` panes behind its newest
+closed one.
 """
 from __future__ import annotations
 
