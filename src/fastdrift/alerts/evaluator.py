@@ -115,8 +115,21 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
         lat = report.latency
         if lat is None or lat.count < cond.min_rows:
             return _Leaf(cond, False, nan)
-        value = float({0.5: lat.p50, 0.95: lat.p95, 0.99: lat.p99}[cond.quantile])
+        name = QUANTILE_NAMES[cond.quantile]
+        value = float(getattr(lat, name))
+        if cond.metric == "ratio":
+            ref = float(getattr(lat, "ref_" + name))
+            value = value / ref if ref > 0 else nan  # no reference latency: never met
         return _Leaf(cond, cond.compare(value), value)
+    if sig == "throughput":
+        if report.rows < cond.min_rows:
+            return _Leaf(cond, False, nan)
+        value = float(report.throughput)
+        if cond.metric == "ratio":
+            ref = float(report.throughput_ref)
+            value = value / ref if ref > 0 else nan
+        # an open window's rate is of the part seen so far: only closed windows are judged
+        return _Leaf(cond, report.closed and cond.compare(value), value)
     if sig == "error_rate":
         value = float(report.error_rate)
         return _Leaf(cond, cond.compare(value), value)
