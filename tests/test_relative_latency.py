@@ -134,3 +134,12 @@ def test_relative_forms_round_trip_and_label():
     assert rules[1].thresholds("critical") == {"throughput:rows_per_second": 5.0}
     from fastdrift.alerts import rules_to_data
     assert load_rules(rules_to_data(rules)) == rules
+
+
+def test_prometheus_rules_do_not_translate_relative_latency_as_milliseconds():
+    from fastdrift.exporters.promrules import prometheus_rules
+    groups, notes = prometheus_rules(load_rules([RELATIVE_P99, dict(RELATIVE_P99, name="abs", metric="ms")]))
+    exprs = [a["expr"] for g in groups["groups"] for a in g["rules"] if a.get("alert")]
+    # only the absolute rule becomes an alert: a ratio of 1.1 is not 1.1 ms
+    assert len(exprs) == 1 and "0.0011" in exprs[0]
+    assert any("p99-vs-ref" in n and "not translated" in n for n in notes)
