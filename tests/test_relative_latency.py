@@ -52,6 +52,7 @@ def test_relative_p99_fires_at_1_2x_not_at_1_05x(scale, fires):
     if fires:
         (a,) = _firing(m, "p99-vs-ref")
         assert a.observed["latency:p99:ratio"] == pytest.approx(r.latency.p99 / r.latency.ref_p99)
+        assert "reference" in a.summary and "ms" in a.summary
 
 
 def test_relative_latency_needs_reference_latency():
@@ -81,6 +82,7 @@ def test_throughput_floor_and_ratio_fire_when_the_rate_drops():
     assert _firing(m, "floor") and _firing(m, "drop")
     (a,) = _firing(m, "drop")
     assert a.observed["throughput:ratio"] == pytest.approx(0.2, rel=1e-3)
+    assert "rows/s, reference" in a.summary
 
 
 def test_reference_latency_and_rate_survive_a_checkpoint():

@@ -227,6 +227,12 @@ def _outcome(gate: Gate, report: WindowReport) -> _Outcome:
         if leaf.signals:
             text += " on " + _crossed(leaf)
             signals.extend(leaf.signals)
+        if leaf.cond.metric == "ratio" and leaf.cond.signal == "latency" and report.latency is not None:
+            q = QUANTILE_NAMES[leaf.cond.quantile]  # the evidence: both quantiles, not only their ratio
+            text += (f" ({q} {_fmt(getattr(report.latency, q))} ms, reference "
+                     f"{_fmt(getattr(report.latency, 'ref_' + q))} ms)")
+        if leaf.cond.metric == "ratio" and leaf.cond.signal == "throughput":
+            text += f" ({_fmt(report.throughput)} rows/s, reference {_fmt(report.throughput_ref)} rows/s)"
         if leaf.cond.signal == "volume" and leaf.met and leaf.value == 0:
             rejected = f", {report.rejected:,} rejected" if report.rejected else ""
             text = f"no rows arrived ({text}{rejected})"
