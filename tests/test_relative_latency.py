@@ -145,3 +145,21 @@ def test_prometheus_rules_do_not_translate_relative_latency_as_milliseconds():
     # only the absolute rule becomes an alert: a ratio of 1.1 is not 1.1 ms
     assert len(exprs) == 1 and "0.0011" in exprs[0]
     assert any("p99-vs-ref" in n and "not translated" in n for n in notes)
+
+
+def test_saved_profile_reference_gives_its_latency_digest_not_a_rate():
+    ref = _table(np.random.default_rng(1), REF_ROWS)
+    m = _monitor(load_rules([RELATIVE_P99]), fastdrift.profile(ref))
+    m.update(_table(np.random.default_rng(2), WINDOW, scale=1.2))
+    (r,) = m.reports()
+    assert r.latency.ref_p99 == pytest.approx(float(np.quantile(ref.column("latency_ms").to_numpy(), 0.99)), rel=0.01)
+    assert math.isnan(r.throughput_ref)   # a profile keeps no event-time span
+    assert _firing(m, "p99-vs-ref")
+
+
+def test_non_numeric_reference_latency_is_a_schema_error():
+    from fastdrift.errors import SchemaError
+    ref = _table(np.random.default_rng(1), 100)
+    ref = ref.set_column(1, "latency_ms", pa.array(["slow"] * 100))
+    with pytest.raises(SchemaError, match="latency_ms"):
+        _monitor(load_rules([RELATIVE_P99]), ref)
