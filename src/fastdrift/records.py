@@ -71,13 +71,17 @@ class DriftSignal:
 
 @dataclass(frozen=True)
 class LatencySignal:
-    """Serving latency of a window, from a t-digest (milliseconds)."""
+    """Serving latency of a window, from a t-digest (milliseconds), and the reference's quantiles
+    (``ref_*``, NaN when the reference has no latency column) that relative rules compare with."""
 
     count: int
     p50: float
     p95: float
     p99: float
     invalid: int = 0  # NaN / inf / negative latencies: counted, not inserted
+    ref_p50: float = math.nan
+    ref_p95: float = math.nan
+    ref_p99: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ class WindowReport:
     dropped_late: int = 0
     shed: int = 0                         # observe() requests not counted: the monitor was overloaded
     throughput: float = math.nan          # rows per second of the window's span
+    throughput_ref: float = math.nan      # rows per second of the reference's event-time span
     features: Mapping[str, DriftSignal] = field(default_factory=frozen_mapping)
     prediction: Optional[DriftSignal] = None
     latency: Optional[LatencySignal] = None
@@ -256,4 +261,6 @@ def from_json(x):
         if "@d" in x:
             return _dt.date.fromisoformat(x["@d"])
         raise KeyError(f"unknown JSON record form with keys {sorted(x)}")
+    if isinstance(x, float) and x != x:
+        return math.nan  # the one NaN object: records with NaN fields read back equal (== compares by identity first)
     return x

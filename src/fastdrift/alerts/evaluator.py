@@ -115,8 +115,21 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
         lat = report.latency
         if lat is None or lat.count < cond.min_rows:
             return _Leaf(cond, False, nan)
-        value = float({0.5: lat.p50, 0.95: lat.p95, 0.99: lat.p99}[cond.quantile])
+        name = QUANTILE_NAMES[cond.quantile]
+        value = float(getattr(lat, name))
+        if cond.metric == "ratio":
+            ref = float(getattr(lat, "ref_" + name))
+            value = value / ref if ref > 0 else nan  # no reference latency: never met
         return _Leaf(cond, cond.compare(value), value)
+    if sig == "throughput":
+        if report.rows < cond.min_rows:
+            return _Leaf(cond, False, nan)
+        value = float(report.throughput)
+        if cond.metric == "ratio":
+            ref = float(report.throughput_ref)
+            value = value / ref if ref > 0 else nan
+        # an open window's rate is of the part seen so far: only closed windows are judged
+        return _Leaf(cond, report.closed and cond.compare(value), value)
     if sig == "error_rate":
         value = float(report.error_rate)
         return _Leaf(cond, cond.compare(value), value)
@@ -214,6 +227,12 @@ def _outcome(gate: Gate, report: WindowReport) -> _Outcome:
         if leaf.signals:
             text += " on " + _crossed(leaf)
             signals.extend(leaf.signals)
+        if leaf.cond.metric == "ratio" and leaf.cond.signal == "latency" and report.latency is not None:
+            q = QUANTILE_NAMES[leaf.cond.quantile]  # the evidence: both quantiles, not only their ratio
+            text += (f" ({q} {_fmt(getattr(report.latency, q))} ms, reference "
+                     f"{_fmt(getattr(report.latency, 'ref_' + q))} ms)")
+        if leaf.cond.metric == "ratio" and leaf.cond.signal == "throughput":
+            text += f" ({_fmt(report.throughput)} rows/s, reference {_fmt(report.throughput_ref)} rows/s)"
         if leaf.cond.signal == "volume" and leaf.met and leaf.value == 0:
             rejected = f", {report.rejected:,} rejected" if report.rejected else ""
             text = f"no rows arrived ({text}{rejected})"

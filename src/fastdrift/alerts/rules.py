@@ -58,7 +58,7 @@ __all__ = [
 SIGNALS = (
     "feature_drift",     # report.features[*].value (metric must match), max over matching features
     "prediction_drift",  # report.prediction.value
-    "latency",           # report.latency.p50 / p95 / p99 in milliseconds
+    "latency",           # report.latency.p50 / p95 / p99 in milliseconds, or (metric ratio) / the reference's
     "error_rate",        # report.error_rate
     "missingness",       # report.features[*].missing_cur or missing_delta
     "schema_change",     # number of report.schema_changes (filtered by column / change kind)
@@ -67,6 +67,7 @@ SIGNALS = (
     "performance",       # report.performance[metric], or its delta / relative change vs report.performance_ref
     "label_coverage",    # report.label_coverage: labelled / labellable predictions of the window
     "label_delay",       # report.label_delay p50 / p95 / p99 in seconds
+    "throughput",        # report.throughput rows/s, or (metric ratio) / report.throughput_ref
 )
 #: The signals read from labels (a window's performance is revised as its labels arrive).
 LABEL_SIGNALS = ("performance", "label_coverage", "label_delay")
@@ -91,6 +92,8 @@ _SCHEMA_CHANGES = ("missing", "new", "type", "type_within_kind")
 _METRICS = {
     "missingness": ("delta", "ratio"),
     "kpi_delta": ("delta", "relative"),
+    "latency": ("ms", "ratio"),
+    "throughput": ("rows_per_second", "ratio"),
 }
 # Guards against absurd configs (and keeps the serialized state bounded).
 _MAX_WINDOWS = 1_000_000
@@ -171,7 +174,11 @@ class Condition:
         whichever the monitor computed). ``missingness``: ``"delta"``
         (current minus reference missing share, default) or ``"ratio"``
         (current missing share). ``kpi_delta``: ``"delta"`` (default, mean
-        minus reference mean) or ``"relative"`` (delta / |reference mean|).
+        minus reference mean) or ``"relative"`` (delta / |reference mean|). ``latency``: ``"ms"``
+        (default) or ``"ratio"`` (the window's quantile / the reference's, e.g. ``critical: 1.1``
+        with ``op: ">="`` is p99 >= 1.1 x reference p99). ``throughput``: ``"rows_per_second"``
+        (default; a floor is ``op: "<"``) or ``"ratio"`` (window rate / the reference's rate over
+        its event-time span; never met when the reference has no event-time column).
     features : tuple of str, default ("*",)
         Shell-style globs (:mod:`fnmatch`, case-sensitive) selecting the
         feature (``feature_drift``, ``missingness``), KPI (``kpi_delta``) or
@@ -233,7 +240,7 @@ class Condition:
             if allowed is not None and self.metric not in allowed:
                 raise _fail(rule, f"{key}.metric",
                             f"for signal {self.signal!r} must be one of {', '.join(allowed)}; got {self.metric!r}")
-            if self.signal in ("latency", "error_rate", "schema_change", "volume", "label_coverage", "label_delay"):
+            if self.signal in ("error_rate", "schema_change", "volume", "label_coverage", "label_delay"):
                 raise _fail(rule, f"{key}.metric", f"does not apply to signal {self.signal!r}")
             if self.signal == "performance":
                 name, _, mode = self.metric.partition(":")
@@ -288,7 +295,10 @@ class Condition:
         if self.signal == "prediction_drift":
             return f"prediction_drift:{self.metric or 'psi'}"
         if self.signal == "latency":
-            return f"latency:{_LATENCY_QUANTILES[self.quantile]}"
+            ratio = ":ratio" if self.metric == "ratio" else ""
+            return f"latency:{_LATENCY_QUANTILES[self.quantile]}{ratio}"
+        if self.signal == "throughput":
+            return f"throughput:{self.metric or 'rows_per_second'}"
         if self.signal == "performance":
             return f"performance:{self.metric}"
         if self.signal == "label_delay":

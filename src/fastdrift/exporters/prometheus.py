@@ -49,6 +49,7 @@ name                                            type       labels               
 ``fastdrift_kpi_delta``                         gauge      ``kpi``                       KPI mean minus reference mean
 ``fastdrift_schema_changes``                    gauge                                    schema changes in the latest window
 ``fastdrift_window_rows``                       gauge                                    rows in the latest window
+``fastdrift_window_throughput_rows_per_second``  gauge                                   rows per second of the latest window's span
 ``fastdrift_window_rejected_rows``              gauge                                    rows rejected, latest window
 ``fastdrift_window_closed``                     gauge                                    1 if the latest report is of a closed window
 ==============================================  =========  ============================  ==========================================
@@ -156,6 +157,7 @@ def _families():
         g("fastdrift_kpi_delta", "KPI mean minus reference mean, latest window", labels=["kpi"]),
         g("fastdrift_schema_changes", "Schema changes against the reference, latest window"),
         g("fastdrift_window_rows", "Rows in the latest window"),
+        g("fastdrift_window_throughput_rows_per_second", "Rows per second of the latest window's span"),
         g("fastdrift_window_rejected_rows", "Rows rejected by validation in the latest window"),
         g("fastdrift_window_closed", "1 when the exported window is closed"),
     )
@@ -271,6 +273,8 @@ def _gauges(f, report: WindowReport) -> None:
             f["fastdrift_kpi_delta"].add_metric([name], float(k.delta))
     f["fastdrift_schema_changes"].add_metric([], float(len(report.schema_changes)))
     f["fastdrift_window_rows"].add_metric([], float(report.rows))
+    if _finite(report.throughput):
+        f["fastdrift_window_throughput_rows_per_second"].add_metric([], float(report.throughput))
     f["fastdrift_window_rejected_rows"].add_metric([], float(report.rejected))
     f["fastdrift_window_closed"].add_metric([], 1.0 if report.closed else 0.0)
 

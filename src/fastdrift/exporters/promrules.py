@@ -201,6 +201,9 @@ def _leaf(c: Condition, n: _Names) -> str:
         if c.min_rows:
             e = f"({e}) and on () ({n.rows} >= {c.min_rows})"
     elif c.signal == "latency":
+        if c.metric == "ratio":
+            raise _Untranslatable("latency relative to the reference (metric 'ratio': the reference's "
+                                  "latency quantiles are not exported)")
         e = f'{n.latency}{{quantile="{c.quantile!r}"}} {op} {c.threshold / 1000.0!r}'
         if c.min_rows:
             e = f"({e}) and on () ({n.rows} >= {c.min_rows})"

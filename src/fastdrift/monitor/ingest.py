@@ -48,14 +48,14 @@ from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
 from ..schema import schema_changes as changes_of
 from .. import codec
-from ..sketches import BinaryPerformance, ColumnProfile, Profile, profile
+from ..sketches import BinaryPerformance, ColumnProfile, Profile, TDigest, profile
 from ..sketches.base import MAX_COUNT
 from ..sketches.profile import NUMERIC, column_kind
 from ..sketches.sample import stream_of
 from .buffers import ObserveBuffer, offer_gil
 from .config import MonitorConfig
 from .labels import LabelPane, LabelStore, binary_labels
-from .signals import Reference, Totals, WindowSketch, build_report, label_fields
+from .signals import Reference, Totals, WindowSketch, build_report, label_fields, latency_quantiles
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles", "state_difference"]
@@ -142,6 +142,12 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
         sketched = [n for n in names if column_kind(table.schema.field(n).type) is not None]
         prof = profile(table, columns=config.columns(sketched), tdigest=False)
         ref = Reference(prof, {n: str(table.schema.field(n).type) for n in prof.columns}, tuple(names))
+    lat = config.latency
+    if saved and lat in reference.columns and reference[lat].tdigest is not None:
+        ref.latency = latency_quantiles(reference[lat].tdigest)
+    elif table is not None and lat in names:
+        ref.latency = latency_quantiles(_column_digest(table, lat, config))
+        ref.rate = _reference_rate(table, config.event_time)
     if config.label is not None and config.prediction in ref.profile.columns \
             and ref.profile[config.prediction].kind != NUMERIC:
         raise SchemaError(f"prediction column {config.prediction!r} must be a numeric score to be joined with "
@@ -153,6 +159,34 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
                                                                                            config.label):
         ref.performance = perf.sketch.copy()  # a saved profile's performance sketch (profile(label=...))
     return ref, config.resolved(ref.profile)
+
+
+def _column_digest(table: pa.Table, name: str, config: MonitorConfig) -> Optional[TDigest]:
+    """The t-digest of a reference latency column, counted as windows count theirs (finite, >= 0)."""
+    if column_kind(table.schema.field(name).type) != NUMERIC:
+        raise SchemaError(f"latency column {name!r}: the reference has it as {table.schema.field(name).type}, "
+                          f"expected numbers (milliseconds)")
+    v = float64_values(table.column(name).combine_chunks())
+    v = v[np.isfinite(v) & (v >= 0)]
+    if not v.size:
+        return None
+    t = TDigest(config.tdigest_compression, name=name)
+    t.update(v)
+    return t
+
+
+def _reference_rate(table: pa.Table, event_time: Optional[str]) -> float:
+    """Rows per second of the reference's event-time span (as a row window's throughput), NaN
+    without a usable event-time column."""
+    if event_time is None or event_time not in table.schema.names:
+        return math.nan
+    try:
+        v = float64_values(table.column(event_time).combine_chunks())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        return math.nan
+    v = v[np.isfinite(v)]
+    span = float(v.max() - v.min()) if v.size else 0.0
+    return v.size / span if span > 0 else math.nan
 
 
 def reference_performance(table: pa.Table, config: MonitorConfig):

@@ -68,6 +68,11 @@ class Reference:
         configured roles is reported as a "new" schema change)
     performance : the reference's :class:`~fastdrift.BinaryPerformance` (score = the prediction
         column, label = the label column) when the reference data has both, else None
+    latency : the reference's latency quantiles ``{"count", "p50", "p95", "p99"}`` (milliseconds,
+        from a t-digest of the latency column) when the reference has that column, else None:
+        what relative latency rules (``metric: ratio``) divide by
+    rate : rows per second of the reference's event-time span (``rows / (max - min)`` of the
+        event-time column), NaN when it has none: what relative throughput rules divide by
     """
 
     profile: Profile
@@ -75,6 +80,8 @@ class Reference:
     known: Tuple[str, ...]
     _empty: Optional[Dict[str, ColumnProfile]] = None
     performance: Optional[BinaryPerformance] = None
+    latency: Optional[Dict[str, float]] = None
+    rate: float = math.nan
 
     def empties(self) -> Dict[str, ColumnProfile]:
         """Empty column sketches on the reference bins, built once (building a histogram's bin lookup
@@ -86,7 +93,12 @@ class Reference:
     def to_bytes(self) -> bytes:
         w = codec.Writer()
         w.blob(self.profile.to_bytes())
-        w.json({"types": self.types, "known": list(self.known)})
+        meta = {"types": self.types, "known": list(self.known)}
+        if self.latency is not None:
+            meta["latency"] = self.latency
+        if math.isfinite(self.rate):
+            meta["rate"] = self.rate
+        w.json(meta)
         if self.performance is not None:  # a trailer: references written before it have none
             w.blob(self.performance.to_bytes())
         return w.getvalue()
@@ -99,8 +111,23 @@ class Reference:
                 and all(isinstance(n, str) and (t is None or isinstance(t, str)) for n, t in meta["types"].items())
                 and all(isinstance(n, str) for n in meta["known"])):
             raise CorruptStateError("monitor reference: metadata must hold 'types' and 'known' column names")
+        lat, rate = meta.get("latency"), meta.get("rate", math.nan)
+        if lat is not None and not (isinstance(lat, dict) and set(lat) == {"count", "p50", "p95", "p99"} and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in lat.values())):
+            raise CorruptStateError(f"monitor reference: latency must be non-negative count, p50, p95, p99; got {lat!r}")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (rate > 0 or rate != rate):
+            raise CorruptStateError(f"monitor reference: rate must be a positive number, got {rate!r}")
         perf = BinaryPerformance.from_bytes(r.blob()) if r.remaining else None
-        return cls(prof, dict(meta["types"]), tuple(meta["known"]), performance=perf)
+        return cls(prof, dict(meta["types"]), tuple(meta["known"]), performance=perf, latency=lat,
+                   rate=float(rate))
+
+
+def latency_quantiles(digest: Optional[TDigest]) -> Optional[Dict[str, float]]:
+    """``{"count", "p50", "p95", "p99"}`` of a latency t-digest (milliseconds); None when it is empty."""
+    if digest is None or not digest.n:
+        return None
+    qs = digest.copy().quantile(_QUANTILES)  # reading flushes: the digest itself is not modified
+    return {"count": int(digest.n), **{k: float(q) for k, q in zip(("p50", "p95", "p99"), qs)}}
 
 
 # -- the sketch of a pane / window -------------------------------------------------------------------
@@ -443,8 +470,10 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
     if ws.latency is not None:
         t = ws.latency.copy()
         qs = t.quantile(_QUANTILES) if t.n else np.full(3, math.nan)
+        rl = ref.latency or {}
         lat = LatencySignal(count=int(t.n), p50=float(qs[0]), p95=float(qs[1]), p99=float(qs[2]),
-                            invalid=int(ws.latency_invalid))
+                            invalid=int(ws.latency_invalid), ref_p50=float(rl.get("p50", math.nan)),
+                            ref_p95=float(rl.get("p95", math.nan)), ref_p99=float(rl.get("p99", math.nan)))
     kpis = {}
     for n, m in ws.kpis.items():
         rm = ref.profile.columns[n].moments.mean if n in ref.profile.columns else math.nan
@@ -455,6 +484,7 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
     return WindowReport(
         window_start=start, window_end=end, closed=closed, rows=int(ws.rows),
         rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), shed=int(ws.shed), throughput=float(thr),
+        throughput_ref=float(ref.rate),
         features=frozen_mapping(feats), prediction=pred, latency=lat,
         errors=int(ws.errors), error_rate=_rate(ws.errors, ws.error_rows) if cfg.error else math.nan,
         kpis=frozen_mapping(kpis),
