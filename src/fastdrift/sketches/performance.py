@@ -651,7 +651,8 @@ class BinaryPerformance(Sketch):
             spread[:, 0] = r.f64_values(n, "spread sums")
             many = (cnt.sum(axis=0) > 1) | weighted
             spread[many, 1] = r.f64_values(int(many.sum()), "spread squares")
-            spread[~many, 1] = spread[~many, 0] * spread[~many, 0]
+            with np.errstate(over="ignore"):  # a corrupt sum's square overflows to inf: refused below
+                spread[~many, 1] = spread[~many, 0] * spread[~many, 0]
             # d in [0, 1): 0 <= sum w d**2 <= sum w d <= sum w (sums of the same rows, rounded alike)
             if not (np.isfinite(spread).all() and (spread >= 0).all() and (spread[:, 1] <= spread[:, 0]).all()
                     and (spread[:, 0] <= rows * (1 + 1e-9)).all()):
