@@ -90,7 +90,11 @@ def test_monitor_checkpoint_with_delayed_labels():
     check(m.snapshot(), want["snapshot"])
     assert {k: m.snapshot().label_counts[k] for k in want["counts"]} == want["counts"]
     assert m.ingest.label_totals() == want["counts"]
-    assert m.to_bytes() == raw
+    # written again by today's code (which may add fields), it loads to the same contents
+    again = fastdrift.Monitor.from_bytes(m.to_bytes())
+    for rep, w in zip(again.reports(), want["reports"]):
+        check(rep, w)
+    assert again.ingest.label_totals() == want["counts"]
     # the waiting predictions were restored: their labels still join their windows
     for rid, y, _score in want["waiting"]:
         m.observe_label(rid, y, ts=200.0)
