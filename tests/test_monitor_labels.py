@@ -4,7 +4,6 @@ policies and bounds, checkpoints, fleet merges and the performance rule.
 Oracles: scikit-learn / numpy on the joined rows, computed here from the test's own data."""
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -385,20 +384,9 @@ def test_labels_joined_after_a_pane_was_published_reach_the_fleet(tmp_path):
 
 
 def test_a_label_revision_of_a_pane_still_queued_for_a_stalled_spool_revises_the_queued_version(tmp_path):
-    import threading
     from fastdrift.monitor.signals import WindowSketch
-    from fastdrift.monitor.spool import PANES, Store, read_panes
-
-    class Held(Store):  # pane puts wait until released: a stalled object store
-        def __init__(self, where):
-            super().__init__(where)
-            self.entered, self.release = threading.Event(), threading.Event()
-
-        def put(self, rel, data):
-            if rel.startswith(PANES):
-                self.entered.set()
-                assert self.release.wait(60), "test never released the store"
-            super().put(rel, data)
+    from fastdrift.monitor.spool import Store, read_panes
+    from test_spool_publish import HeldStore as Held  # pane puts wait until released: a stalled store
 
     n = 12_000  # 120 s at 100/s: panes [0, 50) and [50, 100) close, [100, 150) open
     x, s, y, ids, t = _data(n, seed=14)
