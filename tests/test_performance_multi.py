@@ -158,11 +158,24 @@ def test_regression_bad_rows_are_counted_by_first_reason():
     y = pa.array([1.0, 1.0, None, 1.0, None, nan, -inf, 2.0, 1.0, 1.0, 1.0])
     w = np.array([1, 1, 1, 1, 1, 1, 1, -1, 1, 1, 1.0])
     rp = RP().update(p, y, w)
-    assert rp.rejected == {"prediction_null": 1, "prediction_nan": 1, "prediction_inf": 2, "actual_null": 1,
+    assert rp.rejected == {"prediction_null": 1, "prediction_nan": 1, "prediction_inf": 2,
                            "actual_nan": 1, "actual_inf": 1, "weight_invalid": 1, "overflow": 1}
+    assert rp.unlabelled == 1  # a null actual: no label yet, not rejected
     assert rp.labelled == 2 and rp.count == 11
     assert rp.mae() == 1.0  # rows 0 and 9: residuals 0 and 2
-    assert list(rp.rejected) == list(REG_REASONS)
+    assert list(rp.rejected) == [r for r in REG_REASONS if r != "actual_null"]
+
+
+def test_null_actual_is_unlabelled_never_an_error_even_strict():
+    rp = RP(strict=True).update(pa.array([1.0, 2.0, 3.0]), pa.array([1.5, None, 2.0]))
+    assert rp.labelled == 2 and rp.unlabelled == 1 and sum(rp.rejected.values()) == 0
+    assert rp.mae() == pytest.approx(0.75)
+    back = RP.from_bytes(rp.to_bytes())
+    assert back.unlabelled == 1 and back.rejected == rp.rejected
+    mp = MP(strict=True).update(pa.array(["a", "b", "c"]), pa.array(["a", None, "b"]))
+    assert mp.labelled == 2 and mp.unlabelled == 1 and sum(mp.rejected.values()) == 0
+    assert mp.accuracy() == 0.5
+    assert MP.from_bytes(mp.to_bytes()).unlabelled == 1
 
 
 def test_regression_strict_raises_naming_the_problem_and_keeps_what_was_counted():
@@ -325,8 +338,9 @@ def test_multiclass_bad_rows_are_counted_and_strict_raises():
     y = pa.array(["a", "a", None, "b", "c"])
     w = np.array([1.0, 1.0, 1.0, np.nan, 2.0])
     mp = MP(name="species").update(p, y, w)
-    assert mp.rejected == dict.fromkeys(MC_REASONS, 0) | {"prediction_null": 1, "actual_null": 1,
-                                                         "weight_invalid": 1}
+    assert mp.rejected == dict.fromkeys([r for r in MC_REASONS if r != "actual_null"], 0) | {
+        "prediction_null": 1, "weight_invalid": 1}
+    assert mp.unlabelled == 1
     # keys of skipped rows never become classes: "b" only occurs on rejected rows
     assert mp.classes == ["a", "c"] and mp.labelled == 2 and mp.count == 5
     assert mp.accuracy() == 1.0

@@ -21,8 +21,10 @@ Memory: ``8 (classes + 1)**2`` bytes plus the class dictionary (``40 + key lengt
 
 Bad rows are skipped and counted in :attr:`MulticlassPerformance.rejected` under the first
 reason that applies: ``prediction_null``, ``prediction_nan``, ``prediction_inf``,
-``prediction_not_integer``, the same four for ``actual``, then ``weight_invalid`` (null, NaN,
-infinite or negative).  ``strict=True`` raises InvalidInputError instead.
+``prediction_not_integer``, ``actual_nan``, ``actual_inf``, ``actual_not_integer``, then
+``weight_invalid`` (null, NaN, infinite or negative).  ``strict=True`` raises InvalidInputError
+instead.  A null actual is no label yet, never an error (the policy of every performance
+sketch): the row is counted in :attr:`MulticlassPerformance.unlabelled`, not in ``rejected``.
 
 Metrics follow scikit-learn's conventions (``zero_division=0``): a class with no predicted rows
 has precision 0, one with no actual rows recall 0, and F1 is 0 when both are; the macro averages
@@ -49,7 +51,7 @@ __all__ = ["MulticlassPerformance", "OTHER", "REASONS"]
 
 #: The label of the pooled class in outputs.
 OTHER = "<other>"
-#: Why a row was skipped, in the order the reasons are tried.
+#: Why a row was skipped, in the order the reasons are tried (``actual_null``: unlabelled, not rejected).
 REASONS = ("prediction_null", "prediction_nan", "prediction_inf", "prediction_not_integer",
            "actual_null", "actual_nan", "actual_inf", "actual_not_integer", "weight_invalid")
 _KEY_CODES = {None: 0, "str": 1, "int": 2, "bool": 3}
@@ -141,12 +143,17 @@ class MulticlassPerformance(Sketch):
 
     @property
     def rejected(self) -> Dict[str, int]:
-        """Rows skipped, by reason (every reason present, zeros included)."""
-        return dict(self._rejected)
+        """Rows skipped as bad, by reason (every reason of :data:`REJECT_REASONS`, zeros included)."""
+        return {k: v for k, v in self._rejected.items() if k != "actual_null"}
+
+    @property
+    def unlabelled(self) -> int:
+        """Rows with a valid prediction and a null actual: no label yet, never an error."""
+        return self._rejected["actual_null"]
 
     @property
     def count(self) -> int:
-        """Every row passed to update: labelled and rejected."""
+        """Every row passed to update: labelled, unlabelled and rejected."""
         return self.labelled + sum(self._rejected.values())
 
     @property
@@ -299,7 +306,7 @@ class MulticlassPerformance(Sketch):
         w, w_bad = weight_column(weights, n, self._what("weights"))
         self._room(n)
         code = reasons_of(pmasks + amasks + [w_bad], n)
-        rejected = check_rows(code, REASONS, self.strict, self._what("rows"))
+        rejected = check_rows(code, REASONS, self.strict, self._what("rows"), "actual_null")
         ok = code == 0
         n_ok = int(ok.sum())
         kt = self._key_type or pkt or akt

@@ -17,10 +17,12 @@ Bad rows
 --------
 A row is skipped and counted in :attr:`RegressionPerformance.rejected` under the first reason
 that applies, in this order: ``prediction_null``, ``prediction_nan``, ``prediction_inf``,
-``actual_null``, ``actual_nan``, ``actual_inf``, ``weight_invalid`` (null, NaN, infinite or
+``actual_nan``, ``actual_inf``, ``weight_invalid`` (null, NaN, infinite or
 negative), ``overflow`` (a residual or an actual above 2**511, about 6.7e153, in magnitude, whose
 square would overflow a double; with weights, a weight or a weighted square above 2**990).
-``strict=True`` raises InvalidInputError instead.  MAPE is the weighted mean of ``|r| / |y|`` over the rows with ``y != 0``; rows with ``y == 0``
+``strict=True`` raises InvalidInputError instead.  A null actual is no label yet, never an
+error (the policy of every performance sketch): the row is counted in
+:attr:`RegressionPerformance.unlabelled`, not in ``rejected``.  MAPE is the weighted mean of ``|r| / |y|`` over the rows with ``y != 0``; rows with ``y == 0``
 (or whose ratio overflows) are left out of it and counted in ``mape_excluded``.
 
 Merging: every sum and count merges exactly (a state merged from any split of the rows equals
@@ -45,7 +47,7 @@ from .tdigest import TDigest
 
 __all__ = ["RegressionPerformance", "REASONS"]
 
-#: Why a row was skipped, in the order the reasons are tried.
+#: Why a row was skipped, in the order the reasons are tried (``actual_null``: unlabelled, not rejected).
 REASONS = ("prediction_null", "prediction_nan", "prediction_inf", "actual_null", "actual_nan", "actual_inf",
            "weight_invalid", "overflow")
 _SUMS = ("w", "wr", "wabs", "wr2", "wy", "wy2", "wape", "wmape")
@@ -98,8 +100,13 @@ class RegressionPerformance(Sketch):
 
     @property
     def rejected(self) -> Dict[str, int]:
-        """Rows skipped, by reason (every reason present, zeros included)."""
-        return dict(self._rejected)
+        """Rows skipped as bad, by reason (every reason of :data:`REJECT_REASONS`, zeros included)."""
+        return {k: v for k, v in self._rejected.items() if k != "actual_null"}
+
+    @property
+    def unlabelled(self) -> int:
+        """Rows with a valid prediction and a null actual: no label yet, never an error."""
+        return self._rejected["actual_null"]
 
     @property
     def mape_excluded(self) -> int:
@@ -108,7 +115,7 @@ class RegressionPerformance(Sketch):
 
     @property
     def count(self) -> int:
-        """Every row passed to update: labelled and rejected."""
+        """Every row passed to update: labelled, unlabelled and rejected."""
         return self._labelled + sum(self._rejected.values())
 
     @property
@@ -222,7 +229,7 @@ class RegressionPerformance(Sketch):
                     over |= (w > _PRODUCT_MAX) | (w * abs_r * abs_r > _PRODUCT_MAX) | (w * y * y > _PRODUCT_MAX)
                 code = reasons_of([p_null, np.isnan(p) & ~p_null, np.isinf(p), y_null, np.isnan(y) & ~y_null,
                                    np.isinf(y), w_bad, over], n)
-                rejected = check_rows(code, REASONS, self.strict, self._what("rows"))
+                rejected = check_rows(code, REASONS, self.strict, self._what("rows"), "actual_null")
                 ok = code == 0
                 n_ok = int(ok.sum())
             if n_ok < n:

@@ -63,13 +63,16 @@ def reasons_of(masks: Sequence[np.ndarray], n: int) -> np.ndarray:
     return code
 
 
-def check_rows(code: np.ndarray, reasons: Sequence[str], strict: bool, what: str) -> np.ndarray:
-    """Rows skipped per reason (int64, one per reason); with ``strict`` raise on the first bad row."""
+def check_rows(code: np.ndarray, reasons: Sequence[str], strict: bool, what: str,
+               not_error: Optional[str] = None) -> np.ndarray:
+    """Rows skipped per reason (int64, one per reason); with ``strict`` raise on the first bad row
+    (rows skipped for the reason ``not_error``, e.g. a null actual = no label yet, never raise)."""
     if not code.any():
         return np.zeros(len(reasons), dtype=np.int64)
     counts = np.bincount(code, minlength=len(reasons) + 1)[1:].astype(np.int64)
-    if strict:
-        first = int(np.flatnonzero(code)[0])
+    bad = code if not_error is None else np.where(code == reasons.index(not_error) + 1, 0, code)
+    if strict and bad.any():
+        first = int(np.flatnonzero(bad)[0])
         raise InvalidInputError(
             f"{what}: row {first} is {reasons[code[first] - 1].replace('_', ' ')} "
             f"({int(counts.sum())} bad rows in this batch: "
