@@ -366,7 +366,9 @@ def test_a_labelled_profile_is_a_monitor_reference_with_its_performance(demo_day
     finally:
         m.close()
     want = ref.performance.sketch.metrics()
-    assert dict(first.performance_ref) == pytest.approx(want, nan_ok=True)
+    assert {k: first.performance_ref[k] for k in want} == pytest.approx(want, nan_ok=True)
+    est = ref.performance.sketch.estimate(labelled=True)  # beside it: the reference's estimate from its scores
+    assert first.performance_ref["estimated_roc_auc"] == pytest.approx(est["roc_auc"], rel=1e-12)
     y, s = concept_t[LABEL].to_numpy(zero_copy_only=False)[:10_000], concept_t["score"].to_numpy()[:10_000]
     assert abs(first.performance["roc_auc"] - skm.roc_auc_score(y, s)) <= AUC_BOUND
     assert first.concept == second.concept == "performance loss without data drift"

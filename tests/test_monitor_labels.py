@@ -96,6 +96,9 @@ def test_label_needs_a_prediction_and_a_numeric_score():
         Monitor(_reference(), features=["x"], label="y", rules=[])
     ref = pa.table({"x": [1.0, 2.0], "score": ["a", "b"], "y": [0, 1]})
     with pytest.raises(SchemaError, match="score"):
+        Monitor(ref, features=["x"], prediction="score", label="y", task="binary", rules=[])
+    # inferred: a categorical prediction is a multiclass classifier, whose classes must match the labels'
+    with pytest.raises(SchemaError, match="'score'.*'y'"):
         Monitor(ref, features=["x"], prediction="score", label="y", rules=[])
     with pytest.raises(InvalidInputError, match="observe_label"):
         Monitor(_reference(), features=["x"], prediction="score", label="y", rules=[]).observe_label("a", 1)
@@ -151,7 +154,9 @@ def test_late_unknown_duplicate_and_invalid_labels_are_counted():
     m.update_labels(pa.table({"rid": ["nobody", "nobody-2", None], "y": [1, 0, 1], "t": [5.0, 5.0, 5.0]}))
     m.update_labels(pa.table({"rid": ids[1300:1303], "y": pa.array([2, None, -1]), "t": t[1300:1303] + 1}))
     c = m.snapshot().label_counts
-    assert (c["joined"], c["late"], c["duplicate"], c["unmatched"], c["invalid"]) == (1000, 300, 100, 2, 4)
+    # a null request id is invalid; a null label is no label yet (unlabelled), never invalid
+    assert (c["joined"], c["late"], c["duplicate"], c["unmatched"], c["invalid"]) == (1000, 300, 100, 2, 3)
+    assert c["unlabelled"] == 1
     reps = m.reports() + (m.snapshot(),)
     total = sum(r.label_counts["labelled"] for r in reps)
     assert total == 1000

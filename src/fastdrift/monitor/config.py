@@ -22,7 +22,7 @@ from ..sketches.profile import NUMERIC, Profile
 from ..sketches.sample import RowSample
 
 __all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec", "MonitorConfig", "load_config", "spec_from_dict",
-           "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD"]
+           "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD", "TASKS"]
 
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
 METRICS = ("psi", "js", "hellinger", "tv")
@@ -32,6 +32,8 @@ MAX_BUFFER_ROWS = 1 << 20
 #: The largest ``labels.max_predictions`` (the join store's table grows to twice this many slots).
 MAX_LABEL_PREDICTIONS = 1 << 28
 _STRATEGIES = ("quantile", "uniform")
+#: The model tasks whose performance a monitor measures (``MonitorConfig.task``).
+TASKS = ("binary", "multiclass", "regression")
 #: What ``observe`` does when its worker falls behind (see :mod:`fastdrift.monitor.buffers`).
 OVERLOAD = ("shed", "sample", "block")
 
@@ -124,6 +126,10 @@ class LabelSpec:
         every process remembers the same requests (coverage and performance are of that sample)
     scores : ``"probability"`` (scores in [0, 1]) or ``"margin"`` (raw margins), for the
         performance sketch
+    threshold : the decision threshold of a binary classifier: ``score >= threshold`` is predicted
+        positive (confusion counts, precision, recall, F1, accuracy, prediction rate, realized and
+        estimated); a probability in [0, 1], also with ``scores="margin"`` (margins are compared
+        with its logit)
     buffer : labels ``observe_label`` holds for the worker at most; more are shed (counted)
     settle : seconds (event time, ``window.by="time"``) after a window's end before the rules that
         read only label signals (``performance``, ``label_coverage``, ``label_delay``) evaluate it,
@@ -137,6 +143,7 @@ class LabelSpec:
     scores: str = "probability"
     buffer: int = 1 << 16
     settle: float = 0.0
+    threshold: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -145,9 +152,12 @@ class MonitorConfig:
 
     ``features`` None means every reference column that has no other role.
     ``kpis`` are numeric columns whose window mean is compared with the reference mean.
-    ``label`` is the label column (0/1) of a binary classifier whose score is ``prediction``:
-    performance per window, from labels in the batches or joined later by ``request_id``
-    (``labels``: :class:`LabelSpec`).
+    ``label`` is the label column of the model whose output is ``prediction``: performance per
+    window, from labels in the batches or joined later by ``request_id`` (``labels``:
+    :class:`LabelSpec`).  ``task`` (one of :data:`TASKS`) says which performance: ``"binary"``
+    (score against a 0/1 label), ``"multiclass"`` (predicted class against the actual class) or
+    ``"regression"`` (predicted number against the actual number); None infers it from the
+    reference (docs/monitor.md "Labels and performance").
     ``strict`` makes bad input raise (default: counted as rejected and reported).
     ``buffer_rows`` is the micro-batch size of :meth:`observe` buffers; ``background_flush`` counts
     full micro-batches on a worker thread (default) instead of the request thread that filled them.
@@ -165,6 +175,7 @@ class MonitorConfig:
     request_id: Optional[str] = None
     event_time: Optional[str] = None
     label: Optional[str] = None
+    task: Optional[str] = None
     labels: LabelSpec = field(default_factory=LabelSpec)
     window: WindowSpec = field(default_factory=WindowSpec)
     evidence: EvidenceSpec = field(default_factory=EvidenceSpec)
@@ -299,6 +310,10 @@ def validate(c: MonitorConfig) -> None:
         _fail("label", "needs the prediction column (the score) to be configured")
     if c.label is not None and c.label in (c.prediction, c.request_id, c.event_time):
         _fail("label", f"column {c.label!r} has another role")
+    if c.task is not None and c.task not in TASKS:
+        _fail("task", f"must be one of {TASKS} (or None: inferred from the reference), got {c.task!r}")
+    if c.task is not None and c.label is None:
+        _fail("task", "needs the label column to be configured")
     ls = c.labels
     if not isinstance(ls, LabelSpec):
         _fail("labels", f"expected a LabelSpec, got {type(ls).__name__}")
@@ -311,6 +326,8 @@ def validate(c: MonitorConfig) -> None:
         _fail("labels.sample_rate", f"must be a probability in (0, 1], got {ls.sample_rate!r}")
     if ls.scores not in ("probability", "margin"):
         _fail("labels.scores", f"must be 'probability' or 'margin', got {ls.scores!r}")
+    if not _is_num(ls.threshold) or not (0 <= ls.threshold <= 1):
+        _fail("labels.threshold", f"must be a probability in [0, 1], got {ls.threshold!r}")
     if not _is_int(ls.buffer) or not (1 <= ls.buffer <= MAX_BUFFER_ROWS):
         _fail("labels.buffer", f"must be an integer in [1, {MAX_BUFFER_ROWS}], got {ls.buffer!r}")
     if not _is_num(ls.settle) or not (0 <= ls.settle < math.inf):

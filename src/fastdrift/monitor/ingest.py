@@ -48,13 +48,13 @@ from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
 from ..schema import schema_changes as changes_of
 from .. import codec
-from ..sketches import BinaryPerformance, ColumnProfile, Profile, TDigest, profile
+from ..sketches import ColumnProfile, Profile, TDigest, profile
 from ..sketches.base import MAX_COUNT
 from ..sketches.profile import NUMERIC, column_kind
 from ..sketches.sample import stream_of
 from .buffers import ObserveBuffer, offer_gil
 from .config import MonitorConfig
-from .labels import LabelPane, LabelStore, binary_labels
+from .labels import LabelPane, LabelStore, binary_labels, new_performance, task_of
 from .signals import Reference, Totals, WindowSketch, build_report, label_fields, latency_quantiles
 from .windows import Windower
 
@@ -66,7 +66,7 @@ PUBLISH_TIMEOUT = 30.0
 
 #: The config fields that shape the counted state: two monitors merge only if these are equal.
 STATE_FIELDS = ("features", "prediction", "prediction_kind", "kpis", "latency", "error", "request_id",
-                "event_time", "label", "labels", "window", "evidence", "max_contributions",
+                "event_time", "label", "task", "labels", "window", "evidence", "max_contributions",
                 "tdigest_compression")
 
 
@@ -148,17 +148,49 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
     elif table is not None and lat in names:
         ref.latency = latency_quantiles(_column_digest(table, lat, config))
         ref.rate = _reference_rate(table, config.event_time)
-    if config.label is not None and config.prediction in ref.profile.columns \
+    perf = reference.performance if saved else None
+    if config.label is not None:
+        import dataclasses
+        config = dataclasses.replace(config, task=infer_task(config, ref, table, perf))
+    if config.label is not None and config.task != "multiclass" and config.prediction in ref.profile.columns \
             and ref.profile[config.prediction].kind != NUMERIC:
-        raise SchemaError(f"prediction column {config.prediction!r} must be a numeric score to be joined with "
-                          f"the label column {config.label!r}")
+        raise SchemaError(f"prediction column {config.prediction!r} must be numeric to be joined with "
+                          f"the label column {config.label!r} (task {config.task!r})")
     if table is not None and config.label is not None and config.label in names:
         ref.performance = reference_performance(table, config)
-    perf = reference.performance if saved else None
     if perf is not None and config.label is not None and (perf.prediction, perf.label) == (config.prediction,
-                                                                                           config.label):
+                                                                                           config.label) \
+            and type(perf.sketch) is type(new_performance(config)):
         ref.performance = perf.sketch.copy()  # a saved profile's performance sketch (profile(label=...))
     return ref, config.resolved(ref.profile)
+
+
+def infer_task(config: MonitorConfig, ref: Reference, table: Optional[pa.Table], saved_perf=None) -> str:
+    """The config's task, or, when it is None, the task the reference shows: a categorical
+    prediction is a multiclass classifier; a label column in the reference with values other
+    than 0/1 (or null) makes a float prediction a regression and an integer one a multiclass
+    classifier; a saved profile's performance sketch names its task; anything else is binary
+    (a score against 0/1 labels)."""
+    if config.task is not None:
+        return config.task
+    pred = config.prediction
+    if pred in ref.profile.columns and ref.profile[pred].kind != NUMERIC:
+        return "multiclass"
+    if saved_perf is not None:
+        return {"MulticlassPerformance": "multiclass", "RegressionPerformance": "regression"}.get(
+            type(saved_perf.sketch).__name__, "binary")
+    if table is not None and config.label in table.schema.names:
+        lab = table.column(config.label)
+        lt = lab.type
+        if pat.is_string(lt) or pat.is_large_string(lt) or pat.is_dictionary(lt):
+            return "multiclass"
+        if (pat.is_integer(lt) or pat.is_floating(lt)) and len(lab) > lab.null_count:
+            v = float64_values(lab.combine_chunks())
+            v = v[~np.isnan(v)]
+            if v.size and not np.isin(v, (0.0, 1.0)).all():
+                pt = table.schema.field(pred).type if pred in table.schema.names else None
+                return "multiclass" if pt is not None and pat.is_integer(pt) and pat.is_integer(lt) else "regression"
+    return "binary"
 
 
 def _column_digest(table: pa.Table, name: str, config: MonitorConfig) -> Optional[TDigest]:
@@ -190,16 +222,43 @@ def _reference_rate(table: pa.Table, event_time: Optional[str]) -> float:
 
 
 def reference_performance(table: pa.Table, config: MonitorConfig):
-    """The reference's performance: the prediction column as the score, the label column as the
-    label (rows with a null label left out; bad rows counted by the sketch)."""
+    """The reference's performance (the config's task): the prediction column against the label
+    column (rows with a null label left out; bad rows counted by the sketch)."""
     lab = table.column(config.label)
-    if not (pat.is_boolean(lab.type) or pat.is_integer(lab.type) or pat.is_floating(lab.type)):
-        raise SchemaError(f"label column {config.label!r} must be 0/1 (bool or number), got {lab.type}")
+    task = task_of(config)
+    if not _label_type_ok(lab.type, task):
+        raise SchemaError(f"label column {config.label!r}: {_LABEL_TYPES[task]}, got {lab.type}")
     keep = pc.is_valid(lab)
-    perf = BinaryPerformance(scores=config.labels.scores)
-    labels, _ = binary_labels(pc.filter(lab, keep))
-    perf.update(float64_values(pc.filter(table.column(config.prediction), keep).combine_chunks()), labels)
+    perf = new_performance(config)
+    pred = pc.filter(table.column(config.prediction), keep).combine_chunks()
+    lab = pc.filter(lab, keep).combine_chunks()
+    if task == "binary":
+        labels, _ = binary_labels(lab)
+        perf.update(float64_values(pred), labels)
+    else:
+        try:
+            perf.update(pred, lab)
+        except SchemaError as exc:
+            raise SchemaError(f"prediction column {config.prediction!r} against label column {config.label!r} "
+                              f"(task {task!r}): {exc}") from None
     return perf
+
+
+_LABEL_TYPES = {"binary": "labels of a binary classifier are 0/1 (bool or number)",
+                "multiclass": "class labels are strings, integers or booleans",
+                "regression": "actuals of a regression are numbers"}
+
+
+def _label_type_ok(t: pa.DataType, task: str) -> bool:
+    """Whether a label column of Arrow type ``t`` can be counted for ``task``."""
+    num = pat.is_boolean(t) or pat.is_integer(t) or pat.is_floating(t)
+    if task == "multiclass":
+        if pat.is_dictionary(t):
+            t = t.value_type
+        return num or pat.is_string(t) or pat.is_large_string(t)
+    if task == "regression":
+        return pat.is_integer(t) or pat.is_floating(t)
+    return num
 
 
 def _observed_type(type_str: Optional[str]) -> Optional[pa.DataType]:
@@ -411,7 +470,7 @@ class Ingest:
                 plan.use[col] = True
         if cfg.label is not None:  # optional in a batch: labels may come later (update_labels)
             lt = schema.field(cfg.label).type if cfg.label in schema.names else None
-            plan.use[cfg.label] = lt is not None and (pat.is_boolean(lt) or pat.is_integer(lt) or pat.is_floating(lt))
+            plan.use[cfg.label] = lt is not None and _label_type_ok(lt, task_of(cfg))
             if lt is not None and not plan.use[cfg.label]:
                 plan.changes.append(SchemaChange(cfg.label, "type", "label", str(lt)))
         if cfg.window.by == "time" and not plan.use.get(cfg.event_time):
@@ -439,12 +498,13 @@ class Ingest:
             if plan.fatal:
                 raise SchemaError(plan.fatal)
             lab = self.config.label
-            if self.config.strict and lab is not None and plan.use.get(lab):
+            if self.config.strict and lab is not None and plan.use.get(lab) and task_of(self.config) != "multiclass":
                 a = batch.column(lab)
-                v, ok = binary_labels(a)
+                v, ok = self._label_values(a)
                 bad = ~ok & (a.is_valid().to_numpy(zero_copy_only=False) if a.null_count else True)
                 if bad.any():
-                    raise InvalidInputError(f"label column {lab!r}: {int(bad.sum())} labels not 0/1, "
+                    raise InvalidInputError(f"label column {lab!r}: {int(bad.sum())} labels not "
+                                            f"{'0/1' if task_of(self.config) == 'binary' else 'finite'}, "
                                             f"e.g. {v[bad][0]!r}")
             ts = self._times(batch, plan)
         except FastDriftError as exc:
@@ -510,9 +570,8 @@ class Ingest:
         """Report the windows :meth:`_take_closed` returned, outside the state lock."""
         if not closed:
             return
-        try:
-            totals = self.label_totals()
-            self._on_closed([build_report(ws, s, e, True, span, label_totals=totals) for s, e, ws, span in closed])
+        try:  # a closed report's label counts are the window's own (monitor-wide totals: the snapshot)
+            self._on_closed([build_report(ws, s, e, True, span) for s, e, ws, span in closed])
         finally:
             self._emit.release()
 
@@ -583,29 +642,52 @@ class Ingest:
         if ws.labels is not None and plan.use.get(cfg.prediction):
             self._labels_of(ws.labels, piece, plan, ts, pid)
 
+    def _label_values(self, a) -> Tuple[np.ndarray, np.ndarray]:
+        """``(labels as float64, valid)`` of a binary or regression label column (null: NaN, not
+        valid; the callers count it as unlabelled)."""
+        if task_of(self.config) == "binary":
+            return binary_labels(a)
+        v = float64_values(a)
+        return v, np.isfinite(v)
+
     def _labels_of(self, lp: LabelPane, piece: pa.RecordBatch, plan: _Plan, ts, pid: int) -> None:
         """A piece's labels (its label column) into the pane's performance; predictions without
-        one, with a request id, into the join store."""
+        one (a null label: no label yet), with a request id, into the join store.  A binary
+        classifier's scores all go to the performance as unlabelled too (the estimate's input)."""
         cfg = self.config
-        scores = float64_values(piece.column(cfg.prediction))
+        task = task_of(cfg)
+        pred = piece.column(cfg.prediction)
+        scores = float64_values(pred) if task != "multiclass" else None
+        if task == "binary":
+            lp.perf.update(scores)
         wait = None  # rows whose label is yet to come
         if plan.use.get(cfg.label):
             a = piece.column(cfg.label)
-            labels, _ = binary_labels(a)
-            if a.null_count:
-                has = a.is_valid().to_numpy(zero_copy_only=False)
+            has = a.is_valid().to_numpy(zero_copy_only=False) if a.null_count else None
+            if has is not None:
                 wait = ~has
-                scores_l, labels = scores[has], labels[has]
+            if task == "multiclass":
+                keep = pa.array(has) if has is not None else None
+                lp.perf.update(pred if keep is None else pred.filter(keep), a if keep is None else a.filter(keep))
+                lp.predicted += len(a) - a.null_count
             else:
-                scores_l = scores
-            lp.perf.update(scores_l, labels)
-            lp.predicted += int(labels.size)
+                labels, _ = self._label_values(a)
+                scores_l = scores if has is None else scores[has]
+                labels = labels if has is None else labels[has]
+                lp.perf.update(scores_l, labels)
+                lp.predicted += int(labels.size)
         if self.labels is not None and plan.use.get(cfg.request_id) and (wait is None or wait.any()):
             ids = piece.column(cfg.request_id)
             t = ts if ts is not None else np.full(piece.num_rows, time.time())
+            values = scores if task != "multiclass" else self.labels.codes_of(pred)[0]
+            if task == "multiclass":  # a class beyond the store's class cap: not remembered (counted)
+                cut = np.isnan(values) & pred.is_valid().to_numpy(zero_copy_only=False)
+                if cut.any():
+                    self.labels.counts["not_remembered"] += int((cut & (True if wait is None else wait)).sum())
+                    wait = ~cut if wait is None else (wait & ~cut)
             if wait is not None:
-                ids, scores, t = ids.filter(pa.array(wait)), scores[wait], t[wait]
-            lp.predicted += self.labels.remember(ids, scores, pid, t)
+                ids, values, t = ids.filter(pa.array(wait)), values[wait], t[wait]
+            lp.predicted += self.labels.remember(ids, values, pid, t)
 
     # -- labels -------------------------------------------------------------------------------------
     def _pane_closed(self, pid: int, ws: WindowSketch) -> None:
@@ -624,26 +706,38 @@ class Ingest:
             for col, role in ((cfg.request_id, "request id"), (cfg.label, "label")):
                 if col not in names:
                     raise SchemaError(f"{role} column {col!r} is missing from the label batch (it has {names})")
-            labels, valid = binary_labels(batch.column(cfg.label))
-            if cfg.strict and not valid.all():
-                raise InvalidInputError(f"label column {cfg.label!r}: {int((~valid).sum())} labels not 0/1 or null")
+            a = batch.column(cfg.label)
+            null = a.is_null().to_numpy(zero_copy_only=False) if a.null_count else np.zeros(len(a), dtype=bool)
+            if task_of(cfg) == "multiclass":
+                if not _label_type_ok(a.type, "multiclass"):
+                    raise SchemaError(f"label column {cfg.label!r}: {_LABEL_TYPES['multiclass']}, got {a.type}")
+                with self._state:
+                    labels, valid = self.labels.codes_of(a)
+            else:
+                labels, valid = self._label_values(a)
+            if cfg.strict and not (valid | null).all():
+                raise InvalidInputError(f"label column {cfg.label!r}: {int((~valid & ~null).sum())} labels not "
+                                        f"{ {'binary': '0/1', 'regression': 'finite numbers'}.get(task_of(cfg), 'classes') } "
+                                        f"or null")
             if cfg.event_time is not None and cfg.event_time in names:
                 lts = float64_values(batch.column(cfg.event_time))
             else:
                 lts = np.full(batch.num_rows, time.time())
             self.flush()  # predictions buffered by observe() are counted before their labels
             with self._state:
-                self._join(batch.column(cfg.request_id), labels, valid, lts)
+                self._join(batch.column(cfg.request_id), labels, valid, lts, null)
 
-    def _join(self, ids, labels: np.ndarray, valid=None, lts=None) -> None:
+    def _join(self, ids, labels: np.ndarray, valid=None, lts=None, null=None) -> None:
         """Join labels to their predictions' panes (hold the state lock): an open pane's labels,
         or a closed one's kept by the store (its windows' reports are revised)."""
         store = self.labels
         if valid is None:
             valid = (labels == 0) | (labels == 1)
-        pn, sc, lb, dl = store.join(ids, labels, valid, lts)
+        pn, sc, lb, dl = store.join(ids, labels, valid, lts, null)
         if not pn.size:
             return
+        if store.task == "multiclass":  # codes -> classes, as the sketch counts them
+            sc, lb = store.classes_of(sc), store.classes_of(lb)
         if pn.size == 1 or (pn[0] == pn).all():
             groups = [(int(pn[0]), slice(None))]
         else:
@@ -662,7 +756,11 @@ class Ingest:
                     store.counts["joined"] -= n
                     continue
                 store.revised.add(p)
-            lp.add(sc[rows], lb[rows], dl[rows])
+            if isinstance(sc, pa.Array) and not isinstance(rows, slice):
+                idx = pa.array(rows)
+                lp.add(sc.take(idx), lb.take(idx), dl[rows])
+            else:
+                lp.add(sc[rows], lb[rows], dl[rows])
             if self.spool is not None:
                 self.spool.labels_changed.add(p)
         store.compact({p for p, _ in self.windower.ring})
@@ -681,7 +779,6 @@ class Ingest:
             if not panes:
                 return {}
             step = self.windower.pane
-            totals = self.label_totals()
             out = {}
             for i, r in enumerate(reports):
                 if not r.label_counts:
@@ -696,7 +793,7 @@ class Ingest:
                 merged = LabelPane(self.config)
                 for p in ids:
                     merged.merge(self.labels.kept(p))
-                out[i] = label_fields(merged, self.ref, r.features, totals)
+                out[i] = label_fields(merged, self.ref, r.features, None, self.config.labels.threshold)
             self.labels.compact({p for p, _ in self.windower.ring})
             return out
 
@@ -912,6 +1009,7 @@ def window_from_profiles(reference: Profile, current: Profile, config: Optional[
                               f"the label column {cfg.label!r}")
         ws.labels.perf = cp.sketch.copy()
         ws.labels.predicted = cp.sketch.labelled + cp.sketch.unlabelled
+        ws.labels.scored_all = False  # a profile counts a row once: labelled, or unlabelled
     ws.rows = current.rows
     changes = list(schema_changes)
     seen = {(c.column, c.change) for c in changes}

@@ -45,23 +45,55 @@ import pyarrow.types as pat
 from .. import codec
 from ..adapters.arrow import float64_values
 from ..errors import CorruptStateError, InvalidInputError
-from ..sketches import BinaryPerformance, TDigest
+from ..sketches import BinaryPerformance, MulticlassPerformance, RegressionPerformance, TDigest
 from ..sketches.base import MAX_COUNT
 from .config import LabelSpec, MonitorConfig
 
 __all__ = ["LabelPane", "LabelStore", "request_keys", "binary_labels", "memory_bound", "BYTES_PER_SLOT",
-           "BYTES_PER_PREDICTION", "COUNTERS"]
+           "BYTES_PER_PREDICTION", "COUNTERS", "new_performance", "performance_from_bytes", "task_of",
+           "MAX_CLASSES"]
 
 #: One table slot: key u64 + score f64 + pane i64 + time f64 + flag u8.
 BYTES_PER_SLOT = 33
 #: The table has at most ``next_pow2(2 * max_predictions)`` slots: 66 bytes per allowed
 #: prediction when ``max_predictions`` is a power of two, at most 132 otherwise (:func:`memory_bound`).
 BYTES_PER_PREDICTION = 2 * BYTES_PER_SLOT
-#: The store's counters (totals since the monitor started, kept in checkpoints).
+#: The store's counters (totals since the monitor started, kept in checkpoints).  ``unlabelled``:
+#: null labels given to ``observe_label`` / ``update_labels`` (no label yet: the prediction waits on).
 COUNTERS = ("joined", "unmatched", "late", "duplicate", "invalid", "shed", "not_remembered",
-            "duplicate_predictions")
+            "duplicate_predictions", "unlabelled")
+_V1_COUNTERS = 8  # version 1 stores had no ``unlabelled`` counter
+#: The most distinct classes a multiclass join store codes (predicted or actual); predictions of
+#: further classes are not remembered (``not_remembered``), labels of further classes are ``invalid``.
+MAX_CLASSES = 1 << 16
 _MIN_SLOTS = 1024
-_VERSION = 1
+_VERSION = 2
+_PANE_VERSION = 1
+_PERF_TYPES = {int(c.KIND): c for c in (BinaryPerformance, MulticlassPerformance, RegressionPerformance)}
+
+
+def task_of(config: MonitorConfig) -> str:
+    """The config's task (a config stored before tasks existed is binary)."""
+    return config.task or "binary"
+
+
+def new_performance(config: MonitorConfig):
+    """An empty performance sketch of the config's task."""
+    task = task_of(config)
+    if task == "multiclass":
+        return MulticlassPerformance()
+    if task == "regression":
+        return RegressionPerformance(compression=config.tdigest_compression)
+    return BinaryPerformance(scores=config.labels.scores)
+
+
+def performance_from_bytes(data: bytes):
+    """A Binary/Multiclass/Regression performance sketch from its bytes (the envelope names the kind)."""
+    kind, _, _ = codec.decode(data)
+    cls = _PERF_TYPES.get(int(kind))
+    if cls is None:
+        raise CorruptStateError(f"a performance sketch was expected, got a {kind!r} envelope")
+    return cls.from_bytes(data)
 _I64_MIN = np.iinfo(np.int64).min
 
 
@@ -109,7 +141,8 @@ def request_keys(ids) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def binary_labels(a) -> Tuple[np.ndarray, np.ndarray]:
-    """``(labels as float64, valid)``: valid where the label is 0 or 1 (bool, integer or float)."""
+    """``(labels as float64, valid)``: valid where the label is 0 or 1 (bool, integer or float);
+    a null label is NaN, not valid (the callers count it as unlabelled: no label yet)."""
     if isinstance(a, pa.ChunkedArray):
         a = a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
     if isinstance(a, pa.Array):
@@ -121,17 +154,51 @@ def binary_labels(a) -> Tuple[np.ndarray, np.ndarray]:
     return v, (v == 0.0) | (v == 1.0)
 
 
+def _number(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _class_key(v):
+    """A class label as a dictionary key: str, or int (bools and integer-valued floats); None if null
+    or not a class label."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer():
+        return int(v)
+    return None
+
+
 # -- the label side of a pane ---------------------------------------------------------------
 
 class LabelPane:
-    """Performance, label delays and the labellable predictions of one pane or window."""
+    """Performance, label delays and the labellable predictions of one pane or window.
 
-    __slots__ = ("perf", "delay", "predicted")
+    ``perf`` is the task's performance sketch (:func:`new_performance`).  For a binary
+    classifier the monitor also counts every scored prediction of the pane in ``perf`` as
+    unlabelled when it is made, so ``perf.estimate()`` (over the unlabelled rows) is the
+    estimated performance of all the pane's predictions; ``scored_all`` False marks a pane whose
+    unlabelled rows are only those without a label (a profile's sketch: the estimate then reads
+    every row, ``estimate(labelled=True)``).
+    """
+
+    __slots__ = ("perf", "delay", "predicted", "scored_all")
 
     def __init__(self, config: MonitorConfig, *, _empty: bool = False):
+        self.scored_all = True
         if _empty:
             return
-        self.perf = BinaryPerformance(scores=config.labels.scores)
+        self.perf = new_performance(config)
         self.delay = TDigest(config.tdigest_compression, name="label_delay")
         self.predicted = 0
 
@@ -154,27 +221,29 @@ class LabelPane:
         self.delay.merge(other.delay)
         _ = self.delay.n_centroids
         self.predicted += other.predicted
+        self.scored_all = self.scored_all and other.scored_all
         return self
 
     def copy(self) -> "LabelPane":
         c = LabelPane(None, _empty=True)
         c.perf, c.delay, c.predicted = self.perf.copy(), self.delay.copy(), self.predicted
+        c.scored_all = self.scored_all
         return c
 
     def to_bytes(self) -> bytes:
-        return codec.Writer().u8(_VERSION).u64(self.predicted).blob(self.perf.to_bytes()) \
+        return codec.Writer().u8(_PANE_VERSION).u64(self.predicted).blob(self.perf.to_bytes()) \
             .blob(self.delay.to_bytes()).getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, config: MonitorConfig) -> "LabelPane":
         r = codec.Reader(data, "label pane")
-        if r.u8("version") != _VERSION:
+        if r.u8("version") != _PANE_VERSION:
             raise CorruptStateError("label pane: unknown version")
         lp = cls(None, _empty=True)
         lp.predicted = r.u64("predicted")
         if lp.predicted > MAX_COUNT:
             raise CorruptStateError(f"label pane: {lp.predicted} predictions, above {MAX_COUNT}")
-        lp.perf = BinaryPerformance.from_bytes(r.blob())
+        lp.perf = performance_from_bytes(r.blob())
         lp.delay = TDigest.from_bytes(r.blob())
         r.done()
         if lp.delay.compression != config.tdigest_compression:
@@ -198,6 +267,11 @@ class LabelStore:
     def __init__(self, config: MonitorConfig):
         self.config = config
         self.spec: LabelSpec = config.labels
+        self.task = task_of(config)
+        # multiclass: the class of a code (the table's value of a prediction is its class code)
+        self.classes: list = []
+        self._codes: dict = {}
+        self._classes_lock = threading.Lock()  # take_observed codes labels outside the ingest's lock
         self.max_slots = _max_slots(self.spec.max_predictions)
         self._alloc(min(_MIN_SLOTS, self.max_slots))
         r = self.spec.sample_rate
@@ -297,21 +371,86 @@ class LabelStore:
                 return None
             ids, labels, ts = self._ids, self._labels, self._ts
             self._ids, self._labels, self._ts = [], [], []
-        lab = np.array([(math.nan if v is None or isinstance(v, str) else float(v)) for v in labels],
-                       dtype=np.float64)
+        null = np.array([v is None for v in labels], dtype=bool)
+        if self.task == "multiclass":
+            lab, valid = self.codes_of(labels)
+        else:
+            lab = np.array([(math.nan if v is None or isinstance(v, (str, bytes)) else _number(v)) for v in labels],
+                           dtype=np.float64)
+            valid = ((lab == 0) | (lab == 1)) if self.task == "binary" else np.isfinite(lab)
         t = np.array([(math.nan if isinstance(v, (str, bytes)) or v is None else float(v)) for v in ts],
                      dtype=np.float64)
-        return ids, lab, (lab == 0) | (lab == 1), t
+        return ids, lab, valid & ~null, t, null
 
-    def join(self, ids, labels: np.ndarray, valid: np.ndarray, lts: np.ndarray):
-        """Join labels to remembered predictions: returns ``(pane, score, label, delay)`` of the
-        joined ones (first label of a prediction within the horizon) and counts the others."""
+    # -- multiclass codes ----------------------------------------------------------------------
+    def codes_of(self, values, add: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+        """``(codes as float64, valid)`` of class labels (Arrow array, chunked array or list of
+        strings, integers or booleans; integer-valued floats are integers): a new class gets the
+        next code (with ``add``, below :data:`MAX_CLASSES`); a null, another key type than the
+        store's first class, or a class beyond the cap is not valid (code NaN)."""
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+            enc = values.dictionary_encode() if not pat.is_dictionary(values.type) else values
+            uniq = enc.dictionary.to_pylist()
+            idx = enc.indices.to_numpy(zero_copy_only=False) if enc.indices.null_count == 0 else \
+                enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            if enc.indices.null_count:
+                idx = np.where(enc.indices.is_valid().to_numpy(zero_copy_only=False), idx, -1)
+        else:
+            uniq, inv = [], {}
+            idx = np.empty(len(values), dtype=np.int64)
+            for i, v in enumerate(values):
+                k = _class_key(v)
+                if k is None:
+                    idx[i] = -1
+                    continue
+                j = inv.get(k)
+                if j is None:
+                    j = inv[k] = len(uniq)
+                    uniq.append(k)
+                idx[i] = j
+        codes = np.full(len(uniq) + 1, np.nan)  # the last entry: nulls
+        with self._classes_lock:
+            self._code_classes(uniq, codes, add)
+        out = codes[np.asarray(idx, dtype=np.int64)]
+        return out, ~np.isnan(out)
+
+    def _code_classes(self, uniq: list, codes: np.ndarray, add: bool) -> None:
+        for j, v in enumerate(uniq):
+            k = _class_key(v)
+            if k is None:
+                continue
+            c = self._codes.get(k)
+            if c is None and add and len(self.classes) < MAX_CLASSES and \
+                    (not self.classes or isinstance(k, str) == isinstance(self.classes[0], str)):
+                c = self._codes[k] = len(self.classes)
+                self.classes.append(k)
+            if c is not None:
+                codes[j] = c
+
+    def classes_of(self, codes: np.ndarray) -> pa.Array:
+        """The classes of codes (NaN: null), as an Arrow array."""
+        ok = ~np.isnan(codes)
+        cls = self.classes
+        typ = pa.string() if cls and isinstance(cls[0], str) else pa.int64()
+        vals = [cls[int(c)] if o else None for c, o in zip(codes.tolist(), ok.tolist())]
+        return pa.array(vals, type=typ)
+
+    def join(self, ids, labels: np.ndarray, valid: np.ndarray, lts: np.ndarray, null: Optional[np.ndarray] = None):
+        """Join labels to remembered predictions: returns ``(pane, prediction value, label, delay)``
+        of the joined ones (first label of a prediction within the horizon) and counts the others;
+        a ``null`` label (no label yet) is counted in ``unlabelled`` and its prediction waits on."""
         keys, kvalid = request_keys(ids)
         lts = np.asarray(lts, dtype=np.float64)
         ok = valid & kvalid & np.isfinite(lts)
         bad = int(ok.size - ok.sum())
+        if null is not None and bad:
+            n_null = int((null & ~ok).sum())
+            self.counts["unlabelled"] += n_null
+            bad -= n_null
         self.counts["invalid"] += bad
-        if bad:
+        if not ok.all():
             keys, labels, lts = keys[ok], labels[ok], lts[ok]
         n = keys.size
         status = np.empty(n, dtype=np.uint8)
@@ -374,7 +513,10 @@ class LabelStore:
         w.u64(len(self.closed))
         for p, (lp, newest) in sorted(self.closed.items()):
             w.i64(p).f64(newest).blob(lp if isinstance(lp, bytes) else lp.to_bytes())
-        params = codec.Writer().json({"version": _VERSION, "max_predictions": self.spec.max_predictions})
+        meta = {"version": _VERSION, "max_predictions": self.spec.max_predictions, "task": self.task}
+        if self.task == "multiclass":
+            meta["classes"] = list(self.classes)
+        params = codec.Writer().json(meta)
         return codec.encode(codec.Kind.LABEL_STORE, params.getvalue(), w.getvalue())
 
     def load(self, data: bytes) -> None:
@@ -383,10 +525,20 @@ class LabelStore:
         pr = codec.Reader(params, "label store parameters")
         meta = pr.json()
         pr.done()
-        if not isinstance(meta, dict) or meta.get("version") != _VERSION:
+        if not isinstance(meta, dict) or meta.get("version") not in (1, _VERSION):
             raise CorruptStateError(f"label store: unknown version {meta!r:.80}")
+        if meta.get("task", "binary") != self.task:
+            raise CorruptStateError(f"label store: of a {meta.get('task')!r:.20} model, the config's task is {self.task!r}")
+        classes = meta.get("classes", [])
+        if not isinstance(classes, list) or len(classes) > MAX_CLASSES or (self.task != "multiclass" and classes) \
+                or not (all(isinstance(c, str) for c in classes)
+                        or all(isinstance(c, int) and not isinstance(c, bool) for c in classes)) \
+                or len(set(classes)) != len(classes):
+            raise CorruptStateError("label store: invalid class list")
         r = codec.Reader(payload, "label store")
-        counts = {c: r.u64(c) for c in COUNTERS}
+        names = COUNTERS if meta["version"] == _VERSION else COUNTERS[:_V1_COUNTERS]
+        counts = dict.fromkeys(COUNTERS, 0)
+        counts.update({c: r.u64(c) for c in names})
         if max(counts.values()) > MAX_COUNT:
             raise CorruptStateError(f"label store: counters above {MAX_COUNT}")
         newest, expired = r.f64(), r.f64()
@@ -402,6 +554,10 @@ class LabelStore:
         if n and (not np.isin(flag, (1, 2)).all() or (keys == 0).any() or np.unique(keys).size != n
                   or not np.isfinite(ts).all()):
             raise CorruptStateError("label store: invalid entries (flags, empty or repeated keys, times)")
+        if self.task == "multiclass" and n:
+            ok = np.isnan(score) | ((score >= 0) & (score < len(classes)) & (score == np.floor(score)))
+            if not ok.all():
+                raise CorruptStateError("label store: a class code outside the class list")
         closed = {}
         for _ in range(r.count("closed panes", 17)):
             p, nw = r.i64(), r.f64()
@@ -417,4 +573,5 @@ class LabelStore:
                                 self.keys, self.score, self.pane, self.ts, self.flag, False)
         self.tc[0] = n
         self.counts, self.newest, self._expired_before, self.closed = counts, newest, expired, closed
+        self.classes, self._codes = list(classes), {c: i for i, c in enumerate(classes)}
         self.revised = set()

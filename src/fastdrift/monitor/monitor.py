@@ -221,10 +221,15 @@ class Monitor:
     config : a :class:`MonitorConfig`, a mapping, or a YAML/TOML path; keyword arguments override it
     sinks : callables (or objects with ``send``) receiving each :class:`~fastdrift.records.Alert`
         transition
-    label : the label column (0/1) of a binary classifier scored by ``prediction``: performance
-        per window from batches that carry it, or joined later by ``request_id`` through
-        :meth:`observe_label` / :meth:`update_labels` (docs/monitor.md "Labels and performance")
-    labels : a :class:`LabelSpec` or mapping (join store bound, horizon, sample rate...)
+    label : the label column of the model whose output is ``prediction``: performance per window
+        from batches that carry it, or joined later by ``request_id`` through
+        :meth:`observe_label` / :meth:`update_labels` (docs/monitor.md "Labels and performance");
+        a null label is no label yet (unlabelled), never an error
+    task : ``"binary"`` (a score against 0/1 labels), ``"multiclass"`` (a predicted class against
+        the actual class) or ``"regression"`` (a predicted number against the actual one); None
+        infers it from the reference (a categorical prediction is multiclass, ...)
+    labels : a :class:`LabelSpec` or mapping (join store bound, horizon, sample rate, decision
+        threshold...)
     kpis, strict, evidence, flush_interval, overload : forwarded to the config
     spool : a local directory or ``pyarrow.fs`` URI where this process publishes its panes every
         ``flush_interval``, at :meth:`close` and at exit, for :class:`fastdrift.Fleet` /
@@ -261,11 +266,11 @@ class Monitor:
     def __init__(self, reference, *, features=None, prediction=None, latency=None, error=None,
                  request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
                  kpis=None, strict=None, evidence=None, flush_interval=None, overload=None,
-                 spool=None, process_id=None, spool_retention=64, label=None, labels=None):
+                 spool=None, process_id=None, spool_retention=64, label=None, labels=None, task=None):
         cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
                            request_id=request_id, event_time=event_time, window=window, kpis=kpis,
                            strict=strict, evidence=evidence, flush_interval=flush_interval,
-                           overload=overload, label=label, labels=labels)
+                           overload=overload, label=label, labels=labels, task=task)
         if rules is not None:
             cfg = dataclasses.replace(cfg, rules=None)
         ingest = Ingest(reference, cfg, self._closed)

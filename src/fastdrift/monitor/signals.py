@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from ..sketches import BinaryPerformance, ColumnProfile, Histogram, Moments, Pro
 from ..sketches.base import MAX_COUNT
 from ..sketches.sample import rows_from_json
 from .config import MonitorConfig
-from .labels import LabelPane
+from .labels import LabelPane, performance_from_bytes
 
 __all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "label_fields",
            "LATENCY_EDGES_SECONDS", "CONCEPT_VIEWS"]
@@ -66,8 +66,10 @@ class Reference:
     types : column -> Arrow type string in the reference (None when built from a saved Profile)
     known : every column the reference data had (a batch column outside it and outside the
         configured roles is reported as a "new" schema change)
-    performance : the reference's :class:`~fastdrift.BinaryPerformance` (score = the prediction
-        column, label = the label column) when the reference data has both, else None
+    performance : the reference's performance sketch of the config's task
+        (:class:`~fastdrift.BinaryPerformance`, :class:`~fastdrift.MulticlassPerformance` or
+        :class:`~fastdrift.RegressionPerformance`: the prediction column against the label
+        column) when the reference data has both, else None
     latency : the reference's latency quantiles ``{"count", "p50", "p95", "p99"}`` (milliseconds,
         from a t-digest of the latency column) when the reference has that column, else None:
         what relative latency rules (``metric: ratio``) divide by
@@ -79,7 +81,7 @@ class Reference:
     types: Dict[str, Optional[str]]
     known: Tuple[str, ...]
     _empty: Optional[Dict[str, ColumnProfile]] = None
-    performance: Optional[BinaryPerformance] = None
+    performance: Optional[Any] = None
     latency: Optional[Dict[str, float]] = None
     rate: float = math.nan
 
@@ -117,7 +119,7 @@ class Reference:
             raise CorruptStateError(f"monitor reference: latency must be non-negative count, p50, p95, p99; got {lat!r}")
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (rate > 0 or rate != rate):
             raise CorruptStateError(f"monitor reference: rate must be a positive number, got {rate!r}")
-        perf = BinaryPerformance.from_bytes(r.blob()) if r.remaining else None
+        perf = performance_from_bytes(r.blob()) if r.remaining else None
         return cls(prof, dict(meta["types"]), tuple(meta["known"]), performance=perf, latency=lat,
                    rate=float(rate))
 
@@ -427,25 +429,80 @@ CONCEPT_MIN_LABELS = 200
 _LABEL_QUANTILES = np.array([0.5, 0.95, 0.99])
 
 
-def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None) -> dict:
+#: The estimated metrics of a binary classifier in ``performance`` (``estimated_<name>``: from the
+#: scores alone, :meth:`~fastdrift.BinaryPerformance.estimate`).
+ESTIMATED = ("roc_auc", "precision", "recall", "f1", "accuracy", "positive_rate", "prediction_rate")
+#: Per-class metrics of a multiclass classifier in ``performance``: ``<name>[<class>]``.
+PER_CLASS = ("precision", "recall", "f1")
+
+
+def performance_metrics(perf, threshold: float = 0.5, *, estimate: Optional[bool] = None) -> Dict[str, float]:
+    """A performance sketch's metrics by name, as a window report's ``performance`` holds them.
+
+    Binary: :meth:`~fastdrift.BinaryPerformance.metrics` at ``threshold`` (when labelled) and the
+    estimated metrics ``estimated_<name>`` (:data:`ESTIMATED`) from the scores alone: over the
+    unlabelled rows with ``estimate=False`` (a monitor pane counts every score there), over every
+    row with ``estimate=True``, not at all with None.  Multiclass: ``metrics()`` plus
+    ``precision[c]``, ``recall[c]``, ``f1[c]`` per class.  Regression: ``metrics()``.
+    """
+    out: Dict[str, float] = {}
+    if perf.labelled:
+        if isinstance(perf, BinaryPerformance):
+            out = {k: float(v) for k, v in perf.metrics(threshold).items()}
+        else:
+            out = {k: float(v) for k, v in perf.metrics().items()}
+        if hasattr(perf, "per_class"):
+            for c, m in perf.per_class().items():
+                for k in PER_CLASS:
+                    out[f"{k}[{c}]"] = float(m[k])
+    if isinstance(perf, BinaryPerformance) and estimate is not None:
+        est = perf.estimate(threshold, labelled=estimate)
+        if est["rows"] > 0:
+            out.update({f"estimated_{k}": float(est[k]) for k in ESTIMATED})
+            out["scored"] = float(est["rows"])
+            if not estimate:  # every prediction's score is in the unlabelled rows: its prediction rate
+                out["prediction_rate"] = float(est["prediction_rate"])
+    return out
+
+
+def _concept_loss(perf: dict, ref_perf: dict) -> Optional[bool]:
+    """Whether the window lost performance against the reference (None: not known): ROC AUC
+    down by more than :data:`CONCEPT_AUC_LOSS` (binary), accuracy down by as much (multiclass),
+    MAE up by more than 10 % of the reference's (regression)."""
+    for name in ("roc_auc", "accuracy", "mae"):
+        cur, ref = perf.get(name, math.nan), ref_perf.get(name, math.nan)
+        if cur == cur and ref == ref:
+            if name == "mae":
+                return cur - ref > 0.1 * abs(ref)
+            return ref - cur > CONCEPT_AUC_LOSS
+    return None
+
+
+def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None, threshold: float = 0.5) -> dict:
     """The label fields of a window report (``performance``, ``performance_ref``,
     ``label_coverage``, ``label_delay``, ``label_counts``, ``concept``) from the window's labels
-    ``lp`` (None: no label column), the reference, the window's feature drift signals and the
-    monitor's label totals."""
+    ``lp`` (None: no label column), the reference, the window's feature drift signals, the
+    monitor-wide label totals (given for the open window only: ``label_counts`` of a closed
+    report holds the window's own counts) and the decision threshold."""
     if lp is None:
         return {}
-    perf = {k: float(v) for k, v in lp.perf.metrics().items()} if lp.labelled else {}
-    ref_perf = ({k: float(v) for k, v in ref.performance.metrics().items()}
-                if ref.performance is not None and ref.performance.labelled else {})
+    binary = isinstance(lp.perf, BinaryPerformance)
+    perf = performance_metrics(lp.perf, threshold, estimate=(not lp.scored_all) if binary else None)
+    scored = int(perf.pop("scored", 0))
+    rp = ref.performance
+    ref_perf = performance_metrics(rp, threshold, estimate=True if binary else None) \
+        if rp is not None and rp.labelled else {}
+    ref_perf.pop("scored", None)
     d = lp.delay.copy()  # reading a t-digest flushes it: the pane is not modified
     qs = d.quantile(_LABEL_QUANTILES) if d.n else np.full(3, math.nan)
     counts = {"predicted": int(lp.predicted), "labelled": lp.labelled}
+    if binary:
+        counts["scored"] = scored
     counts.update({k: int(v) for k, v in (totals or {}).items()})
     concept = ""
-    auc, ref_auc = perf.get("roc_auc", math.nan), ref_perf.get("roc_auc", math.nan)
-    if lp.labelled >= CONCEPT_MIN_LABELS and auc == auc and ref_auc == ref_auc:
+    loss = _concept_loss(perf, ref_perf)
+    if lp.labelled >= CONCEPT_MIN_LABELS and loss is not None:
         drift = any(sig.value > CONCEPT_DRIFT for sig in features.values())
-        loss = ref_auc - auc > CONCEPT_AUC_LOSS
         concept = CONCEPT_VIEWS[int(drift) + 2 * int(loss)]
     return dict(performance=frozen_mapping(perf), performance_ref=frozen_mapping(ref_perf),
                 label_coverage=lp.coverage(),
@@ -489,4 +546,4 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         errors=int(ws.errors), error_rate=_rate(ws.errors, ws.error_rows) if cfg.error else math.nan,
         kpis=frozen_mapping(kpis),
         schema_changes=tuple(sorted(ws.schema.values(), key=lambda c: (c.column, c.change))),
-        evidence=evidence, **label_fields(ws.labels, ref, feats, label_totals))
+        evidence=evidence, **label_fields(ws.labels, ref, feats, label_totals, cfg.labels.threshold))
