@@ -34,7 +34,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, BinContribution, DriftSignal, WindowReport, from_json, frozen_mapping, to_json
 from ..codec import Kind, Reader, Writer, decode, encode
-from .rules import DEFAULT_MIN_LABELS, QUANTILE_NAMES, SEVERITIES, Condition, Gate, Rule, load_rules
+from .rules import (DEFAULT_MIN_LABELS, QUANTILE_NAMES, SEVERITIES, Condition, Gate, Rule, load_rules,
+                    split_performance_metric)
 from .sinks import CallbackSink
 
 __all__ = ["AlertEvaluator"]
@@ -159,7 +160,9 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
         if sig == "label_delay":
             value = float(report.label_delay.get(QUANTILE_NAMES[cond.quantile], nan)) if report.label_delay else nan
             return _Leaf(cond, labelled >= gate and cond.compare(value), value)
-        name, _, mode = cond.metric.partition(":")
+        name, mode = split_performance_metric(cond.metric)
+        if name.startswith("estimated_"):  # from the scores alone: gated on the scored predictions
+            labelled = report.label_counts.get("scored", 0) if report.label_counts else 0
         value = float(report.performance.get(name, nan))
         if mode:
             ref = float(report.performance_ref.get(name, nan))

@@ -51,7 +51,7 @@ from ..settings import read_file
 
 __all__ = [
     "SIGNALS", "SEVERITIES", "PERFORMANCE_METRICS", "DEFAULT_MIN_LABELS", "LABEL_SIGNALS", "Condition", "Gate",
-    "Rule", "load_rules", "default_rules", "rules_to_data", "action_name",
+    "Rule", "load_rules", "default_rules", "rules_to_data", "action_name", "split_performance_metric",
 ]
 
 #: The signals a condition can select, each read from one part of a WindowReport.
@@ -73,11 +73,33 @@ SIGNALS = (
 LABEL_SIGNALS = ("performance", "label_coverage", "label_delay")
 #: Performance metrics a ``performance`` condition may name (``metric: roc_auc``, ``roc_auc:delta``
 #: = current minus reference, ``roc_auc:relative`` = delta / |reference|).
+#: ``estimated_*``: a binary classifier's performance estimated from its scores alone (no labels
+#: needed; gated on the scored predictions, not the labelled ones).  Per class (multiclass):
+#: ``precision[<class>]``, ``recall[<class>]``, ``f1[<class>]``.
 PERFORMANCE_METRICS = (
     "roc_auc", "average_precision", "log_loss", "brier", "ece", "precision", "recall", "f1", "tp", "fp",
     "tn", "fn", "positive_rate", "prediction_rate", "accuracy", "macro_f1", "micro_f1", "mae", "rmse",
-    "bias", "mape")
+    "bias", "mape", "r2", "residual_p05", "residual_p50", "residual_p95", "macro_precision", "macro_recall",
+    "estimated_roc_auc", "estimated_precision", "estimated_recall", "estimated_f1", "estimated_accuracy",
+    "estimated_positive_rate", "estimated_prediction_rate")
+_PER_CLASS_METRICS = ("precision", "recall", "f1")
 _PERFORMANCE_MODES = ("", "delta", "relative")
+
+
+def split_performance_metric(metric: str) -> Tuple[str, str]:
+    """``(name, mode)`` of a ``performance`` condition's metric: ``roc_auc:delta`` ->
+    ``("roc_auc", "delta")``, ``recall[a:b]`` -> ``("recall[a:b]", "")``."""
+    for mode in _PERFORMANCE_MODES[1:]:
+        if metric.endswith(":" + mode):
+            return metric[:-len(mode) - 1], mode
+    return metric, ""
+
+
+def _performance_metric_ok(name: str) -> bool:
+    if name in PERFORMANCE_METRICS:
+        return True
+    base, _, rest = name.partition("[")
+    return base in _PER_CLASS_METRICS and len(rest) > 1 and rest.endswith("]")
 #: A performance / label-delay condition's default sample-size gate: fewer labels never match.
 DEFAULT_MIN_LABELS = 200
 #: Severity tiers, lowest first.
@@ -207,9 +229,13 @@ class Condition:
     min_labels : int, optional
         ``performance`` / ``label_delay`` only: the sample-size gate, the condition is not met
         on windows with fewer labelled predictions (default :data:`DEFAULT_MIN_LABELS`), so a
-        window with 30 labels does not page.  ``performance`` needs ``metric``: one of
-        :data:`PERFORMANCE_METRICS`, alone (the window's value), ``name:delta`` (minus the
-        reference's) or ``name:relative`` (delta / |reference|).
+        window with 30 labels does not page; for an ``estimated_*`` metric (from the scores
+        alone, before any label) the gate counts the window's scored predictions instead.
+        ``performance`` needs ``metric``: one of :data:`PERFORMANCE_METRICS` (or per class
+        ``recall[<class>]``...), alone (the window's value), ``name:delta`` (minus the
+        reference's; for ``estimated_*``, the reference's estimate from its scores) or
+        ``name:relative`` (delta / |reference|).  The decision threshold of precision, recall,
+        F1, accuracy and the confusion counts is the monitor's ``labels.threshold``.
     """
 
     signal: str
@@ -243,10 +269,11 @@ class Condition:
             if self.signal in ("error_rate", "schema_change", "volume", "label_coverage", "label_delay"):
                 raise _fail(rule, f"{key}.metric", f"does not apply to signal {self.signal!r}")
             if self.signal == "performance":
-                name, _, mode = self.metric.partition(":")
-                if name not in PERFORMANCE_METRICS or mode not in _PERFORMANCE_MODES:
+                name, mode = split_performance_metric(self.metric)
+                if not _performance_metric_ok(name):
                     raise _fail(rule, f"{key}.metric",
-                                f"must be a performance metric ({', '.join(PERFORMANCE_METRICS)}), optionally "
+                                f"must be a performance metric ({', '.join(PERFORMANCE_METRICS)}, or per class "
+                                f"precision[<class>], recall[<class>], f1[<class>]), optionally "
                                 f"followed by ':delta' or ':relative'; got {self.metric!r}")
         elif self.signal == "performance":
             raise _fail(rule, f"{key}.metric", "is required for signal 'performance' (e.g. roc_auc:delta)")
