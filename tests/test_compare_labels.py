@@ -372,3 +372,34 @@ def test_a_labelled_profile_is_a_monitor_reference_with_its_performance(demo_day
     y, s = concept_t[LABEL].to_numpy(zero_copy_only=False)[:10_000], concept_t["score"].to_numpy()[:10_000]
     assert abs(first.performance["roc_auc"] - skm.roc_auc_score(y, s)) <= AUC_BOUND
     assert first.concept == second.concept == "performance loss without data drift"
+
+
+def test_compare_reads_margins_with_scores_margin(days, tmp_path):
+    tables, _, _ = days
+    paths = {}
+    for side in ("ref", "cur"):
+        t = tables[side]
+        s = t["score"].to_numpy(zero_copy_only=False).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            margin = np.log(s) - np.log1p(-s)  # the same model's raw margins (logits)
+        paths[side] = str(tmp_path / f"{side}-margin.parquet")
+        pq.write_table(t.set_column(t.schema.get_field_index("score"), "score", pa.array(margin)), paths[side])
+    # at 0.5 (margin 0) the confusion counts are exact in bins too; another threshold reads its bin's middle
+    prob, _ = _compare_json(*_prob_paths(days), "--label", "y", "--prediction", "score")
+    marg, _ = _compare_json(paths["ref"], paths["cur"], "--label", "y", "--prediction", "score", "--scores", "margin")
+    for side in ("reference", "current"):
+        a, b = prob["performance"][side]["realized"], marg["performance"][side]["realized"]
+        for k in ("tp", "fp", "tn", "fn", "labelled"):
+            assert a[k] == b[k], (side, k)
+        for k in ("log_loss", "brier", "precision", "recall"):  # exact sums: to the logit's rounding
+            assert b[k] == pytest.approx(a[k], rel=1e-6, abs=1e-9), (side, k)
+        for k in ("roc_auc", "average_precision"):  # binned on another scale: each within the bins' bound
+            assert abs(b[k] - a[k]) <= 2 * AUC_BOUND, (side, k)
+    # read as probabilities, the margins are out of range: rejected, not silently wrong
+    wrong, _ = _compare_json(paths["ref"], paths["cur"], "--label", "y", "--prediction", "score")
+    assert wrong["performance"]["current"]["rejected"]["score_out_of_range"] > 0
+
+
+def _prob_paths(days):
+    _, paths, _ = days
+    return paths["ref", "parquet"], paths["cur", "parquet"]

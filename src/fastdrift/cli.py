@@ -201,6 +201,9 @@ def _config(args):
         if role == "label" and (config is None or config.prediction is None):
             raise _Usage("--label needs the prediction column: --prediction COL, or the config's prediction")
         config = dataclasses.replace(config or MonitorConfig(), **{role: v})
+    scores = getattr(args, "scores", None)
+    if scores is not None and config is not None and config.label is not None:
+        config = dataclasses.replace(config, labels=dataclasses.replace(config.labels, scores=scores))
     return config
 
 
@@ -240,7 +243,8 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
     prof = profile_data(src, plans, reference=reference, progress=_progress(args),
                         workers=getattr(args, "workers", None),
                         max_categories=getattr(args, "max_categories", 10_000), evidence=evidence,
-                        label=label, prediction=config.prediction if label is not None else None)
+                        label=label, prediction=config.prediction if label is not None else None,
+                        scores=config.labels.scores if label is not None else "probability")
     return prof, src
 
 
@@ -576,6 +580,9 @@ def _parser() -> argparse.ArgumentParser:
                                                       "on the data (with the prediction column); never a feature")
         p.add_argument("--prediction", metavar="COL",
                        help="the prediction column (scores in [0, 1]), as the config's prediction role")
+        p.add_argument("--scores", choices=("probability", "margin"), default=None,
+                       help="with --label: the prediction column holds probabilities in [0, 1] (default) or "
+                            "raw margins (logits); as the config's labels.scores")
         p.add_argument("--workers", type=int, default=None, help="scan threads (default: one more than the cores)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -603,7 +610,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json", "html"), default="table")
     p.add_argument("-o", "--output", help="write the report here instead of stdout")
     p.add_argument("--threshold", type=float, default=0.5,
-                   help="score from which a row is predicted positive (performance; default 0.5)")
+                   help="probability from which a row is predicted positive (performance; default 0.5; "
+                        "with --scores margin, margins from its logit)")
     common(p)
     p.set_defaults(func=_cmd_compare)
 

@@ -209,7 +209,8 @@ class FileScan:
 def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, reference: Optional[Profile] = None,
                  max_categories: int = 10_000, compression: float = 100, progress=None,
                  workers: Optional[int] = None, evidence: Optional[RowSample] = None,
-                 label: Optional[str] = None, prediction: Optional[str] = None) -> Profile:
+                 label: Optional[str] = None, prediction: Optional[str] = None,
+                 scores: str = "probability") -> Profile:
     """Profile a scanned dataset: a reference (:func:`~fastdrift.sketches.reference.build_reference`
     of ``plans``, from :func:`plan_columns`), or with ``reference`` a *current* profile on its
     columns and bins in one pass, every reference column checked against the data first
@@ -233,7 +234,7 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
     """
     scan = FileScan(src, progress, workers)
     if reference is None:
-        perf = performance_plan(src.schema, label, prediction, src.label)
+        perf = performance_plan(src.schema, label, prediction, src.label, scores)
         skipped = [n for n in skipped_columns(src.schema, plans or ()) if n != label]
         return build_reference(scan, plans, skipped, max_categories=max_categories, compression=compression,
                                performance=perf)

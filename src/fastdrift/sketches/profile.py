@@ -253,11 +253,12 @@ class PerformanceProfile:
     sketch: BinaryPerformance
 
     @classmethod
-    def empty(cls, prediction: str, label: str) -> "PerformanceProfile":
+    def empty(cls, prediction: str, label: str, scores: str = "probability") -> "PerformanceProfile":
+        """``scores``: ``"probability"`` or ``"margin"`` (see :class:`~fastdrift.BinaryPerformance`)."""
         if not prediction or not label or prediction == label:
             raise InvalidInputError(f"performance needs a prediction column and another label column, got "
                                     f"prediction={prediction!r}, label={label!r}")
-        return cls(prediction, label, BinaryPerformance())
+        return cls(prediction, label, BinaryPerformance(scores=scores))
 
     @property
     def columns(self) -> List[str]:
@@ -285,7 +286,7 @@ class PerformanceProfile:
         return PerformanceProfile(self.prediction, self.label, self.sketch.copy())
 
     def empty_like(self) -> "PerformanceProfile":
-        return PerformanceProfile.empty(self.prediction, self.label)
+        return PerformanceProfile.empty(self.prediction, self.label, self.sketch.scores)
 
 
 class Profile:

@@ -111,7 +111,8 @@ def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQ
 def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles], max_categories: int,
                compression: float, performance: Optional[PerformanceProfile] = None) -> Job:
     """Pass 1: state ``[{column: sketches}, rows, {column: streaming quantiles' part}, performance]``."""
-    perf_columns = (performance.prediction, performance.label) if performance is not None else None
+    perf_columns = (performance.prediction, performance.label, performance.sketch.scores) \
+        if performance is not None else None
 
     def make(i):  # sketches are made where the job runs: only the column names travel
 
@@ -388,7 +389,8 @@ class _Whole:
 def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
             bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
             reference: Optional[Profile] = None, tdigest: bool = True,
-            compression: float = 100, label: Optional[str] = None, prediction: Optional[str] = None) -> Profile:
+            compression: float = 100, label: Optional[str] = None, prediction: Optional[str] = None,
+            scores: str = "probability") -> Profile:
     """Profile a table: one sketch set per column.
 
     Parameters
@@ -409,6 +411,8 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
         counts the ``prediction`` column's scores against the ``label`` column (0/1 or boolean).
         The label column is not profiled as a column.  A current profile (``reference``) gets
         the reference's label and prediction; data without the label column counts scores only.
+    scores : ``"probability"`` (scores in [0, 1], default) or ``"margin"`` (raw margins): how the
+        performance sketch reads the prediction column
 
     Raises
     ------
@@ -418,7 +422,7 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
     if reference is not None:
         return reference.empty_like().update(data)
     table = as_table(data)
-    perf = performance_plan(table.schema, label, prediction, "the table")
+    perf = performance_plan(table.schema, label, prediction, "the table", scores)
     if perf is not None and columns is None:
         columns = [n for n in table.schema.names if n != label]
         plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
@@ -438,8 +442,9 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
 
 
 def performance_plan(schema: pa.Schema, label: Optional[str], prediction: Optional[str],
-                     what: str = "the data") -> Optional[PerformanceProfile]:
-    """The empty performance sketch of a reference with ``label`` and ``prediction`` columns, or None.
+                     what: str = "the data", scores: str = "probability") -> Optional[PerformanceProfile]:
+    """The empty performance sketch of a reference with ``label`` and ``prediction`` columns, or None
+    (``scores``: ``"probability"`` or ``"margin"``, as :class:`~fastdrift.BinaryPerformance`).
 
     Raises
     ------
@@ -457,7 +462,7 @@ def performance_plan(schema: pa.Schema, label: Optional[str], prediction: Option
     for role, n in (("label", label), ("prediction", prediction)):
         if n not in schema.names:
             raise SchemaError(f"{what}: {role} column {n!r} is missing (it has {schema.names})")
-    perf = PerformanceProfile.empty(prediction, label)
+    perf = PerformanceProfile.empty(prediction, label, scores)
     check_performance_types(perf, schema, what)
     return perf
 
