@@ -347,7 +347,7 @@ def _queries(s) -> None:
         s.precision_at_k(5), s.recall_at_k(5), s.roc_curve(), s.estimate(), s.roc_auc_bound()
     elif isinstance(s, fastdrift.MulticlassPerformance):
         labels, cm = s.confusion_matrix(weighted=False)
-        check(int(cm.sum()) == s.labelled and s.labelled + sum(s.rejected.values()) == s.count,
+        check(int(cm.sum()) == s.labelled and s.labelled + s.unlabelled + sum(s.rejected.values()) == s.count,
               "multiclass totals")
         check(len(s.classes) <= s.max_classes, "multiclass classes above the cap")
         m = s.metrics()
@@ -356,7 +356,7 @@ def _queries(s) -> None:
         s.confusion_matrix(weighted=True)
     elif isinstance(s, fastdrift.RegressionPerformance):
         m = s.metrics()
-        check(s.labelled + sum(s.rejected.values()) == s.count, "regression totals")
+        check(s.labelled + s.unlabelled + sum(s.rejected.values()) == s.count, "regression totals")
         if s.labelled and not np.isnan(m["mae"]):
             check(m["mae"] >= 0 and m["rmse"] >= 0 and abs(m["bias"]) <= m["mae"] * (1 + 1e-12),
                   f"regression metrics {m}")

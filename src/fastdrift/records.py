@@ -168,12 +168,14 @@ class WindowReport:
     """Everything measured in one window (closed, or the open one so far).
 
     With a label column (docs/monitor.md "Labels and performance"): ``performance`` is the
-    window's performance by metric name (``BinaryPerformance.metrics()``, of the predictions made
-    in the window whose labels have arrived), ``performance_ref`` the reference's,
+    window's performance by metric name (of the task's sketch, of the predictions made in the
+    window whose labels have arrived; for a binary classifier also ``estimated_*`` from every
+    scored prediction's score), ``performance_ref`` the reference's,
     ``label_coverage`` labelled / labellable predictions (None: no predictions to label), ``label_delay`` label delay quantiles
-    in seconds (``p50``, ``p95``, ``p99``), ``label_counts`` the window's ``predicted`` and
-    ``labelled`` and the monitor's label totals so far (``unmatched``, ``late``, ``duplicate``,
-    ``invalid``, ``shed``, ``not_remembered``...), ``concept`` the concept-drift view (see
+    in seconds (``p50``, ``p95``, ``p99``), ``label_counts`` the window's own ``predicted``,
+    ``labelled`` (and ``scored``, binary) and, in the open window's report only (``snapshot()``),
+    the monitor-wide label totals as of then (``joined``, ``unmatched``, ``late``, ``duplicate``,
+    ``invalid``, ``unlabelled``, ``shed``, ``not_remembered``...), ``concept`` the concept-drift view (see
     :data:`fastdrift.monitor.signals.CONCEPT_VIEWS`).  A window's performance is revised as late
     labels arrive (``Monitor.reports()``); ``label_coverage`` says how complete it is.
     """
