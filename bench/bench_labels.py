@@ -91,3 +91,43 @@ def test_observe_label(benchmark, joined):
     benchmark.pedantic(obs, args=("12345", 1), rounds=50_000, iterations=1, warmup_rounds=1000)
     benchmark.extra_info.update(n=1)
     m.flush()
+
+
+@pytest.fixture(scope="module", params=["multiclass", "regression"])
+def joined_task(request):
+    """The label-join case for a multiclass (10 string classes: labels are coded as the store
+    numbers the classes, then decoded for the pane's sketch) and a regression model (float actuals)."""
+    task = request.param
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=N)
+    if task == "multiclass":
+        classes = np.array([f"c{i}" for i in range(10)])
+        y = classes[rng.integers(0, 10, N)]
+        p = np.where(rng.random(N) < 0.7, y, classes[rng.integers(0, 10, N)])
+    else:
+        y = 3 * x + rng.normal(size=N)
+        p = 3 * x + rng.normal(size=N)
+    ids = pa.array(np.arange(N)).cast(pa.string())
+    t = np.arange(N, dtype=np.float64) / 1000
+    ref = pa.table({"x": x[:100_000], "pred": p[:100_000], "y": y[:100_000]})
+    m = fastdrift.Monitor(ref, features=["x"], prediction="pred", label="y", request_id="rid", event_time="t",
+                          window={"by": "time", "size": 300}, rules=[], task=task,
+                          labels={"max_predictions": 1 << 20, "horizon": 86400.0})
+    m.update(pa.table({"x": x, "pred": p, "rid": ids, "t": t}))
+    order = np.random.default_rng(1).permutation(N)
+    labels = pa.table({"rid": ids.take(pa.array(order)), "y": y[order], "t": t[order] + 5.0})
+    return m, labels, task
+
+
+@pytest.mark.benchmark(group="label-join")
+def test_update_labels_task(benchmark, joined_task):
+    m, labels, task = joined_task
+    st = m.ingest.labels
+
+    def again():
+        st.flag[st.flag == 2] = 1
+
+    benchmark.pedantic(m.update_labels, args=(labels,), setup=again, rounds=3, iterations=1, warmup_rounds=1)
+    assert st.counts["unmatched"] == 0 and st.counts["late"] == 0 and st.counts["invalid"] == 0
+    benchmark.extra_info.update(n=N, task=task, labels_per_s=N / benchmark.stats.stats.median,
+                                bytes_per_prediction=st.nbytes / st.live)

@@ -432,10 +432,11 @@ class LabelStore:
     def classes_of(self, codes: np.ndarray) -> pa.Array:
         """The classes of codes (NaN: null), as an Arrow array."""
         ok = ~np.isnan(codes)
-        cls = self.classes
+        with self._classes_lock:
+            cls = list(self.classes)
         typ = pa.string() if cls and isinstance(cls[0], str) else pa.int64()
-        vals = [cls[int(c)] if o else None for c, o in zip(codes.tolist(), ok.tolist())]
-        return pa.array(vals, type=typ)
+        idx = pa.array(np.where(ok, codes, 0).astype(np.int64), mask=~ok)
+        return pa.array(cls, type=typ).take(idx) if cls else pa.nulls(len(codes), typ)
 
     def join(self, ids, labels: np.ndarray, valid: np.ndarray, lts: np.ndarray, null: Optional[np.ndarray] = None):
         """Join labels to remembered predictions: returns ``(pane, prediction value, label, delay)``
