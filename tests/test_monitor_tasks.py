@@ -321,3 +321,52 @@ def test_the_estimate_is_honest_about_its_assumption_miscalibrated_scores_diverg
     assert p["estimated_positive_rate"] - p["positive_rate"] > 0.2  # 0.40 expected, about 0.11 realized
     assert p["estimated_precision"] - p["precision"] > 0.2
     assert abs(p["estimated_roc_auc"] - p["roc_auc"]) > 0.03
+
+
+# -- config, bytes, counters ------------------------------------------------------------------------
+
+def test_task_and_threshold_in_a_config_file(tmp_path):
+    from fastdrift.monitor import load_config
+    f = tmp_path / "m.yaml"
+    f.write_text("prediction: pred\nlabel: y\ntask: multiclass\nlabels:\n  threshold: 0.3\n")
+    c = load_config(f)
+    assert c.task == "multiclass" and c.labels.threshold == 0.3
+    f.write_text("prediction: pred\nlabel: y\nlabels:\n  threshold: high\n")
+    with pytest.raises(InvalidInputError, match="labels.threshold"):
+        load_config(f)
+
+
+def test_a_multiclass_store_refuses_bytes_of_another_task_or_bad_class_codes():
+    from fastdrift import codec
+    from fastdrift.monitor.labels import LabelStore
+    x, y, p, ids, t = _mc_data(500, 10)
+    m = _time_monitor(_mc_ref())
+    m.update(pa.table({"x": x, "pred": p, "rid": ids, "t": t}))
+    blob = m.ingest.label_state()
+    st = LabelStore(m.config)
+    st.load(blob)
+    assert st.live == 500 and sorted(st.classes) == sorted(set(p))
+    _, params, payload = codec.decode(blob)
+    r = codec.Reader(params)
+    meta = r.json()
+    for bad in ({**meta, "classes": meta["classes"][:1]},  # codes beyond the class list
+                {**meta, "classes": meta["classes"] + meta["classes"][:1]},  # a class twice
+                {**meta, "task": "regression"}):
+        forged = codec.encode(codec.Kind.LABEL_STORE, codec.Writer().json(bad).getvalue(), payload)
+        with pytest.raises(CorruptStateError):
+            LabelStore(m.config).load(forged)
+    rg = _time_monitor(_rg_ref())
+    with pytest.raises(CorruptStateError, match="task"):
+        rg.ingest.labels.load(blob)
+
+
+def test_closed_reports_carry_window_counts_the_snapshot_the_monitor_totals():
+    x, s, y, ids, t = _bin_data(6000, 11)
+    m = Monitor(_bin_ref(), features=["x"], prediction="pred", label="y", request_id="rid", window=3000, rules=[])
+    m.update(pa.table({"x": x, "pred": s, "rid": ids}))
+    m.update_labels(pa.table({"rid": ["nobody"] + list(ids[:10]), "y": [1] + list(y[:10])}))
+    closed = m.reports()
+    assert all(set(r.label_counts) == {"predicted", "labelled", "scored"} for r in closed)
+    assert closed[0].label_counts["labelled"] == 10  # revised by the labels joined after its close
+    snap = m.snapshot().label_counts
+    assert (snap["unmatched"], snap["joined"]) == (1, 10)  # monitor-wide, as of the snapshot
