@@ -1,13 +1,17 @@
 """Labels joined to predictions: the per-pane performance state and the bounded join store.
 
-A :class:`LabelPane` is the label side of one pane (or window): a
-:class:`~fastdrift.BinaryPerformance` of (score, label) pairs, a t-digest of label delays
+A :class:`LabelPane` is the label side of one pane (or window): the performance sketch of the
+config's task (:class:`~fastdrift.BinaryPerformance` of (score, label) pairs,
+:class:`~fastdrift.MulticlassPerformance` of (predicted, actual) classes or
+:class:`~fastdrift.RegressionPerformance` of (prediction, actual) numbers), a t-digest of label delays
 (seconds from prediction to label) and the number of predictions that could be labelled.  It is
 part of the pane's :class:`~fastdrift.monitor.signals.WindowSketch`, so it merges, checkpoints and
 travels through the fleet spool with the pane.
 
 A :class:`LabelStore` remembers, for predictions made with a request id, ``(request-id hash,
-score, pane, prediction time)`` in an open-addressing table (kernels:
+prediction, pane, prediction time)`` in an open-addressing table (the prediction: a binary score,
+a regression's number, or a multiclass prediction's class code, the store numbering the classes
+it sees up to :data:`MAX_CLASSES`) (kernels:
 :mod:`fastdrift.kernels.numba_join`), so a label arriving later joins the pane of its
 *prediction*.  Policies (docs/monitor.md "Labels and performance"):
 
@@ -18,8 +22,9 @@ score, pane, prediction time)`` in an open-addressing table (kernels:
   ``duplicate``; a second prediction with a request id already held keeps the first
   (``duplicate_predictions``);
 * a label with no remembered prediction is counted in ``unmatched``; one more than ``horizon``
-  seconds after its prediction, or whose prediction (or pane) has expired, in ``late``; a label
-  that is not 0/1 (or null) in ``invalid``; an expired prediction leaves a tombstone that tells
+  seconds after its prediction, or whose prediction (or pane) has expired, in ``late``; a null
+  label is no label yet, counted in ``unlabelled`` (its prediction waits on); a label that is not
+  0/1 (binary), not finite (regression) or not a class (multiclass) in ``invalid``; an expired prediction leaves a tombstone that tells
   its late label from an unknown one until the table, full at its bound, drops tombstones to make
   room (such labels are then counted as unmatched); ``observe_label`` calls beyond the buffer in ``shed``;
   predictions beyond ``max_predictions`` live entries in ``not_remembered``.  Nothing is dropped
