@@ -370,3 +370,14 @@ def test_closed_reports_carry_window_counts_the_snapshot_the_monitor_totals():
     assert closed[0].label_counts["labelled"] == 10  # revised by the labels joined after its close
     snap = m.snapshot().label_counts
     assert (snap["unmatched"], snap["joined"]) == (1, 10)  # monitor-wide, as of the snapshot
+
+
+def test_the_default_performance_rule_reads_the_task_metric():
+    x, y, p, _, _ = _mc_data(6000, 12, acc=0.3)
+    m = Monitor(_mc_ref(), features=["x"], prediction="pred", label="y", window=3000)
+    m.update(pa.table({"x": x, "pred": p, "y": y}))
+    assert "performance-drop" in {a.rule for r in m.reports() for a in r.alerts}
+    x, y, p, _, _ = _rg_data(6000, 13, noise=3.0)
+    m = Monitor(_rg_ref(), features=["x"], prediction="pred", label="y", window=3000)
+    m.update(pa.table({"x": x, "pred": p, "y": y}))
+    assert "performance-drop" in {a.rule for r in m.reports() for a in r.alerts}

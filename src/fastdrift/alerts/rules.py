@@ -652,6 +652,7 @@ def default_rules(
     latency_p99_ms: Tuple[float, float] = (500.0, 1000.0),
     error_rate: Tuple[float, float] = (0.01, 0.05),
     label: bool = False,
+    task: str = "binary",
 ) -> list:
     """Production defaults: traffic, drift gated on significance, latency, errors, schema.
 
@@ -675,6 +676,10 @@ def default_rules(
     error_rate : (warning, critical), default (0.01, 0.05)
     label : bool, default False
         Add the ``performance-drop`` rule (a label column is configured).
+    task : str, default "binary"
+        The model's task, the ``performance-drop`` rule's metric: ROC AUC below the reference's
+        by 0.05 / 0.10 (``"binary"``), accuracy below it by 0.05 / 0.10 (``"multiclass"``), MAE
+        above it by 10 % / 25 % (``"regression"``).
 
     Returns
     -------
@@ -750,11 +755,16 @@ def default_rules(
         critical=Condition("schema_change", 0, changes=("missing", "type")),
         for_windows=1, resolve_after=1))
     if label:
+        metric, op, levels, what = {
+            "multiclass": ("accuracy:delta", "<", (-0.05, -0.10), "Accuracy"),
+            "regression": ("mae:relative", ">", (0.10, 0.25), "MAE"),
+        }.get(task, ("roc_auc:delta", "<", (-0.05, -0.10), "ROC AUC"))
         rules.append(Rule(
             name="performance-drop", owner=owner, runbook=_RUNBOOK.format(what="model performance"),
-            description="ROC AUC of the window's labelled predictions fell below the reference's.",
-            warning=Condition("performance", -0.05, op="<", metric="roc_auc:delta", min_labels=DEFAULT_MIN_LABELS),
-            critical=Condition("performance", -0.10, op="<", metric="roc_auc:delta", min_labels=DEFAULT_MIN_LABELS),
+            description=f"{what} of the window's labelled predictions "
+                        + ("rose above the reference's." if op == ">" else "fell below the reference's."),
+            warning=Condition("performance", levels[0], op=op, metric=metric, min_labels=DEFAULT_MIN_LABELS),
+            critical=Condition("performance", levels[1], op=op, metric=metric, min_labels=DEFAULT_MIN_LABELS),
             for_windows=1, resolve_after=2))
     rules.append(Rule(
         name="no-traffic", owner=owner, runbook=_RUNBOOK.format(what="missing traffic"),

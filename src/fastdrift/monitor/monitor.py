@@ -169,7 +169,7 @@ def _default_rules(cfg: MonitorConfig, reference: Profile) -> list:
     """The default rules of a config: ID-like features of the reference left out of the drift rule."""
     return default_rules(cfg.feature_names(), cfg.prediction, cfg.latency is not None, cfg.error is not None,
                          id_like=[n for n in cfg.feature_names() if id_like(reference.columns[n])],
-                         label=cfg.label is not None)
+                         label=cfg.label is not None, task=cfg.task or "binary")
 
 
 def _defaults_if_they_match(cfg: MonitorConfig, reference: Profile, ev_state: bytes,
