@@ -381,3 +381,24 @@ def test_the_default_performance_rule_reads_the_task_metric():
     m = Monitor(_rg_ref(), features=["x"], prediction="pred", label="y", window=3000)
     m.update(pa.table({"x": x, "pred": p, "y": y}))
     assert "performance-drop" in {a.rule for r in m.reports() for a in r.alerts}
+
+
+def test_integer_classes_and_a_label_column_of_the_other_class_kind():
+    rng = np.random.default_rng(14)
+    n = 4000
+    y = rng.integers(0, 5, n)
+    p = np.where(rng.random(n) < 0.6, y, rng.integers(0, 5, n))
+    x = rng.normal(size=n)
+    ref = pa.table({"x": x, "pred": p, "y": y})
+    m = Monitor(ref, features=["x"], prediction="pred", label="y", request_id="rid", window=2000, rules=[])
+    assert m.config.task == "multiclass"
+    ids = np.array([f"i{i}" for i in range(n)])
+    m.update(pa.table({"x": x, "pred": p, "rid": ids}))
+    m.update_labels(pa.table({"rid": ids, "y": y.astype(float)}))  # integer-valued floats are classes
+    for i, r in enumerate(m.reports()):
+        w = slice(2000 * i, 2000 * (i + 1))
+        _check_mc(r.performance, y[w], p[w])
+    # string labels against integer predictions: a schema change, counted, never a crash
+    m.update(pa.table({"x": x[:10], "pred": p[:10], "y": [str(v) for v in y[:10]]}))
+    snap = m.snapshot()
+    assert snap.label_counts["labelled"] == 0 and ("y", "type") in {(c.column, c.change) for c in snap.schema_changes}

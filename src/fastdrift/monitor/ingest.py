@@ -249,6 +249,13 @@ _LABEL_TYPES = {"binary": "labels of a binary classifier are 0/1 (bool or number
                 "regression": "actuals of a regression are numbers"}
 
 
+def _class_kind(t: pa.DataType) -> str:
+    """``"str"`` for string classes (plain or dictionary-encoded), else ``"int"``."""
+    if pat.is_dictionary(t):
+        t = t.value_type
+    return "str" if pat.is_string(t) or pat.is_large_string(t) else "int"
+
+
 def _label_type_ok(t: pa.DataType, task: str) -> bool:
     """Whether a label column of Arrow type ``t`` can be counted for ``task``."""
     num = pat.is_boolean(t) or pat.is_integer(t) or pat.is_floating(t)
@@ -471,6 +478,9 @@ class Ingest:
         if cfg.label is not None:  # optional in a batch: labels may come later (update_labels)
             lt = schema.field(cfg.label).type if cfg.label in schema.names else None
             plan.use[cfg.label] = lt is not None and _label_type_ok(lt, task_of(cfg))
+            if plan.use[cfg.label] and task_of(cfg) == "multiclass" and cfg.prediction in schema.names \
+                    and _class_kind(lt) != _class_kind(schema.field(cfg.prediction).type):
+                plan.use[cfg.label] = False  # string classes against integer ones: never the same class
             if lt is not None and not plan.use[cfg.label]:
                 plan.changes.append(SchemaChange(cfg.label, "type", "label", str(lt)))
         if cfg.window.by == "time" and not plan.use.get(cfg.event_time):
