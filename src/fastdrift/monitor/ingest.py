@@ -27,6 +27,7 @@ in ``rejected`` and the error is kept in :attr:`Ingest.last_error`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -150,7 +151,6 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
         ref.rate = _reference_rate(table, config.event_time)
     perf = reference.performance if saved else None
     if config.label is not None:
-        import dataclasses
         config = dataclasses.replace(config, task=infer_task(config, ref, table, perf))
     if config.label is not None and config.task != "multiclass" and config.prediction in ref.profile.columns \
             and ref.profile[config.prediction].kind != NUMERIC:

@@ -465,17 +465,15 @@ def performance_metrics(perf, threshold: float = 0.5, *, estimate: Optional[bool
     return out
 
 
-def _concept_loss(perf: dict, ref_perf: dict) -> Optional[bool]:
+def _concept_loss(sketch, perf: dict, ref_perf: dict) -> Optional[bool]:
     """Whether the window lost performance against the reference (None: not known): ROC AUC
     down by more than :data:`CONCEPT_AUC_LOSS` (binary), accuracy down by as much (multiclass),
     MAE up by more than 10 % of the reference's (regression)."""
-    for name in ("roc_auc", "accuracy", "mae"):
-        cur, ref = perf.get(name, math.nan), ref_perf.get(name, math.nan)
-        if cur == cur and ref == ref:
-            if name == "mae":
-                return cur - ref > 0.1 * abs(ref)
-            return ref - cur > CONCEPT_AUC_LOSS
-    return None
+    name = "roc_auc" if isinstance(sketch, BinaryPerformance) else "mae" if "mae" in ref_perf else "accuracy"
+    cur, ref = perf.get(name, math.nan), ref_perf.get(name, math.nan)
+    if not (cur == cur and ref == ref):
+        return None
+    return cur - ref > 0.1 * abs(ref) if name == "mae" else ref - cur > CONCEPT_AUC_LOSS
 
 
 def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None, threshold: float = 0.5) -> dict:
@@ -500,7 +498,7 @@ def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None,
         counts["scored"] = scored
     counts.update({k: int(v) for k, v in (totals or {}).items()})
     concept = ""
-    loss = _concept_loss(perf, ref_perf)
+    loss = _concept_loss(lp.perf, perf, ref_perf)
     if lp.labelled >= CONCEPT_MIN_LABELS and loss is not None:
         drift = any(sig.value > CONCEPT_DRIFT for sig in features.values())
         concept = CONCEPT_VIEWS[int(drift) + 2 * int(loss)]
