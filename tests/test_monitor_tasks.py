@@ -308,6 +308,9 @@ def test_estimated_performance_before_labels_then_beside_the_realized_one():
             assert abs(p[f"estimated_{k}"] - p[k]) < ESTIMATE_TOL, k
         # the estimate, exactly: expected counts from the scores
         above = s[w] >= 0.5
+        assert p["estimated_tp"] == pytest.approx(s[w][above].sum(), rel=1e-9)
+        assert p["estimated_fn"] == pytest.approx(s[w][~above].sum(), rel=1e-9)
+        assert p["estimated_fp"] == pytest.approx((1 - s[w][above]).sum(), rel=1e-9)
         assert p["estimated_precision"] == pytest.approx(s[w][above].mean(), rel=1e-9)
         assert p["estimated_recall"] == pytest.approx(s[w][above].sum() / s[w].sum(), rel=1e-9)
 

@@ -80,7 +80,7 @@ PERFORMANCE_METRICS = (
     "roc_auc", "average_precision", "log_loss", "brier", "ece", "precision", "recall", "f1", "tp", "fp",
     "tn", "fn", "positive_rate", "prediction_rate", "accuracy", "macro_f1", "micro_f1", "mae", "rmse",
     "bias", "mape", "r2", "residual_p05", "residual_p50", "residual_p95", "macro_precision", "macro_recall",
-    "estimated_roc_auc", "estimated_precision", "estimated_recall", "estimated_f1", "estimated_accuracy",
+    "estimated_roc_auc", "estimated_tp", "estimated_fp", "estimated_tn", "estimated_fn", "estimated_precision", "estimated_recall", "estimated_f1", "estimated_accuracy",
     "estimated_positive_rate", "estimated_prediction_rate")
 _PER_CLASS_METRICS = ("precision", "recall", "f1")
 _PERFORMANCE_MODES = ("", "delta", "relative")

@@ -431,7 +431,8 @@ _LABEL_QUANTILES = np.array([0.5, 0.95, 0.99])
 
 #: The estimated metrics of a binary classifier in ``performance`` (``estimated_<name>``: from the
 #: scores alone, :meth:`~fastdrift.BinaryPerformance.estimate`).
-ESTIMATED = ("roc_auc", "precision", "recall", "f1", "accuracy", "positive_rate", "prediction_rate")
+ESTIMATED = ("roc_auc", "tp", "fp", "tn", "fn", "precision", "recall", "f1", "accuracy", "positive_rate",
+             "prediction_rate")
 #: Per-class metrics of a multiclass classifier in ``performance``: ``<name>[<class>]``.
 PER_CLASS = ("precision", "recall", "f1")
 
