@@ -162,6 +162,11 @@ class Segmenter:
             self.keys.append(key)
         return code
 
+    def admit(self, key: str) -> str:
+        """The key rows of segment ``key`` are counted under here: ``key`` itself (remembered, up
+        to the cap) or :data:`OTHER` past the cap (merging another process's segments)."""
+        return self.keys[self._intern(key)]
+
     def assign(self, batch) -> np.ndarray:
         """Per-row segment codes (int32) of ``batch``: ``self.keys[code]`` is the row's key.
 

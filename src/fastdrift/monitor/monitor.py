@@ -148,6 +148,9 @@ def _make_config(config, **kw) -> MonitorConfig:
         over["labels"] = spec_from_dict(LabelSpec, over["labels"], "labels")
     if "kpis" in over:
         over["kpis"] = tuple(over["kpis"])
+    if "segment_by" in over:
+        sb = over["segment_by"]
+        over["segment_by"] = (sb,) if isinstance(sb, str) else tuple(sb) if isinstance(sb, (list, tuple)) else sb
     return dataclasses.replace(base, **over) if over else base
 
 
@@ -231,6 +234,15 @@ class Monitor:
         ``fastdrift aggregate`` (event-time windows only; docs/monitor.md "Fleet")
     process_id : this process's name in the spool; None = ``<hostname>-<pid>``
     spool_retention : closed panes each process keeps published
+    segment_by : columns whose values split every window into segments (``"arm"``,
+        ``["model_version", "country"]``): each window's report holds one report per segment in
+        ``segments``, counted in the same pass; a request passes its segment values like
+        features (docs/monitor.md "Segments")
+    max_segments : distinct segment keys with their own sketches (default 50); rows of later keys
+        are counted as ``<other>``
+    segment_reference : ``"segment"`` (default: a segment's drift against the reference's rows of
+        the same segment when the reference data has the segment columns, else the whole
+        reference) or ``"whole"``
 
     Attributes
     ----------
@@ -261,11 +273,13 @@ class Monitor:
     def __init__(self, reference, *, features=None, prediction=None, latency=None, error=None,
                  request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
                  kpis=None, strict=None, evidence=None, flush_interval=None, overload=None,
-                 spool=None, process_id=None, spool_retention=64, label=None, labels=None):
+                 spool=None, process_id=None, spool_retention=64, label=None, labels=None,
+                 segment_by=None, max_segments=None, segment_reference=None):
         cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
                            request_id=request_id, event_time=event_time, window=window, kpis=kpis,
                            strict=strict, evidence=evidence, flush_interval=flush_interval,
-                           overload=overload, label=label, labels=labels)
+                           overload=overload, label=label, labels=labels, segment_by=segment_by,
+                           max_segments=max_segments, segment_reference=segment_reference)
         if rules is not None:
             cfg = dataclasses.replace(cfg, rules=None)
         ingest = Ingest(reference, cfg, self._closed)

@@ -1,0 +1,189 @@
+"""Segments in the Monitor (segment_by): each segment's window against an unsegmented monitor fed only
+that segment's rows, the whole against an unsegmented monitor fed every row (exact counts, equal drift)."""
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from fastdrift import profile
+from fastdrift.adapters.segments import OTHER
+from fastdrift.errors import CorruptStateError, InvalidInputError
+from fastdrift.monitor import Monitor, MonitorConfig, WindowSpec, config_from_dict
+
+WINDOW = WindowSpec(by="time", size=100, slide=50, allowed_lateness=0)
+ARMS = ["stable", "canary", "shadow"]
+
+
+def table(rng, n, t0, t1, *, shift=0.0, arms=ARMS, p=None):
+    x = rng.normal(size=n)
+    arm = rng.choice(arms, n, p=p)
+    x = np.where(arm == "canary", x + shift, x)
+    return pa.table({
+        "x": x,
+        "c": pa.array(rng.choice(["a", "b", "c", None], n).tolist()),
+        "pred": rng.random(n),
+        "lat": rng.exponential(10, n),
+        "err": rng.random(n) < 0.05,
+        "rev": rng.gamma(2.0, 3.0, n),
+        "arm": arm,
+        "ts": np.sort(rng.uniform(t0, t1, n)),
+    })
+
+
+def config(**kw):
+    base = dict(features=["x", "c"], prediction="pred", latency="lat", error="err", kpis=["rev"],
+                event_time="ts", window={"by": "time", "size": 100, "slide": 50})
+    base.update(kw)
+    return config_from_dict(base)
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return table(np.random.default_rng(7), 6000, -1000, 0)
+
+
+def feed(m, batches):
+    for b in batches:
+        m.update(b)
+    return m.reports()
+
+
+def assert_same(a, b, *, exact_means=False):
+    """Two reports of the same rows: counts exact, drift values equal."""
+    assert (a.window_start, a.window_end, a.rows, a.errors) == (b.window_start, b.window_end, b.rows, b.errors)
+    for name in ("x", "c"):
+        fa, fb = a.features[name], b.features[name]
+        assert (fa.n_cur, fa.missing_cur, fa.n_ref) == (fb.n_cur, fb.missing_cur, fb.n_ref)
+        assert fa.value == fb.value or (math.isnan(fa.value) and math.isnan(fb.value))
+        assert [(c.label, c.cur_share) for c in fa.contributions] == [(c.label, c.cur_share) for c in fb.contributions]
+    assert (a.prediction.n_cur, a.prediction.value) == (b.prediction.n_cur, b.prediction.value) or a.rows == 0
+    assert a.latency.count == b.latency.count
+    assert a.latency.p99 == b.latency.p99 or (math.isnan(a.latency.p99) and math.isnan(b.latency.p99))
+    assert a.error_rate == b.error_rate or (math.isnan(a.error_rate) and math.isnan(b.error_rate))
+    ka, kb = a.kpis["rev"].mean, b.kpis["rev"].mean
+    assert (ka == kb) if exact_means else (ka == pytest.approx(kb, rel=1e-12, nan_ok=True))
+
+
+def test_segments_equal_monitors_fed_each_segment_and_the_whole_equals_all_rows(ref, rng):
+    batches = [table(rng, 300, 40 * j, 40 * j + 45, shift=0.5) for j in range(12)]
+    seg = Monitor(ref, config=config(segment_by=("arm",), segment_reference="whole"), rules=[])
+    whole = Monitor(ref, config=config(), rules=[])
+    reports = feed(seg, batches)
+    assert reports and all(r.segments for r in reports)
+    for ra, rb in zip(reports, feed(whole, batches), strict=True):
+        assert_same(ra, rb)
+        assert sum(s.rows for s in ra.segments.values()) == ra.rows
+        for name in ("x", "c"):  # no row counted twice: the segments' counts add up to the whole's
+            assert sum(s.features[name].n_cur for s in ra.segments.values()) == ra.features[name].n_cur
+    for arm in ARMS:
+        only = Monitor(ref, config=config(), rules=[])
+        own = feed(only, [b.filter(pc.equal(b["arm"], arm)) for b in batches])
+        mine = [r.segments[f"arm={arm}"] for r in reports if f"arm={arm}" in r.segments]
+        assert len(mine) == len(own) > 3
+        for ra, rb in zip(mine, own):
+            assert ra.segment == f"arm={arm}" and ra.segment_reference == "whole"
+            assert_same(ra, rb, exact_means=True)
+    drifted = reports[-1].segments
+    assert drifted["arm=canary"].features["x"].value > 5 * drifted["arm=stable"].features["x"].value
+
+
+def test_per_segment_reference_is_the_references_rows_of_the_segment(ref, rng):
+    """segment_reference="segment": a segment's drift is against the reference's rows of that segment,
+    counted on the whole reference's bins (oracle: a monitor whose reference profile is exactly that)."""
+    batches = [table(rng, 300, 40 * j, 40 * j + 45, shift=0.5) for j in range(8)]
+    m = Monitor(ref, config=config(segment_by=("arm",)), rules=[])
+    whole_ref = Monitor(ref, config=config(), rules=[]).ingest.ref.profile
+    reports = feed(m, batches)
+    for arm in ARMS:
+        sub = ref.filter(pc.equal(ref["arm"], arm))
+        oracle = Monitor(whole_ref.empty_like().update(sub), config=config(), rules=[])
+        own = feed(oracle, [b.filter(pc.equal(b["arm"], arm)) for b in batches])
+        mine = [r.segments[f"arm={arm}"] for r in reports]
+        for ra, rb in zip(mine, own, strict=True):
+            assert ra.segment_reference == "segment"
+            for name in ("x", "c"):
+                assert ra.features[name].n_ref == sub.num_rows - (sub[name].null_count if name == "c" else 0)
+                assert ra.features[name].value == rb.features[name].value
+            assert ra.kpis["rev"].ref_mean == pytest.approx(float(np.mean(sub["rev"])), rel=1e-12)
+    # a key the reference has no rows of is measured against the whole reference, and says so
+    late = table(rng, 50, 400, 450, arms=["blue"])
+    m.update(late)
+    m.update(table(rng, 5, 600, 601))
+    r = [x for x in m.reports() if "arm=blue" in x.segments][0]
+    assert r.segments["arm=blue"].segment_reference == "whole"
+    assert r.segments["arm=blue"].features["x"].n_ref == ref.num_rows
+
+
+def test_observe_counts_segments_like_update(ref, rng):
+    b = table(rng, 400, 0, 90)
+    by_update = Monitor(ref, config=config(segment_by=("arm",)), rules=[])
+    by_update.update(b)
+    by_observe = Monitor(ref, config=config(segment_by=("arm",), flush_interval=0), rules=[])
+    for row in b.to_pylist():
+        feats = {k: row[k] for k in ("x", "c", "arm")}  # the segment column travels with the features
+        by_observe.observe(feats, row["pred"], latency_ms=row["lat"], error=row["err"], ts=row["ts"])
+    a, o = by_update.snapshot(), by_observe.snapshot()
+    assert set(a.segments) == set(o.segments) == {f"arm={x}" for x in ARMS}
+    for key in a.segments:
+        sa, so = a.segments[key], o.segments[key]
+        assert (sa.rows, sa.features["x"].value, sa.features["c"].value, sa.latency.count, sa.errors) == \
+            (so.rows, so.features["x"].value, so.features["c"].value, so.latency.count, so.errors)
+    # a sequence gives the segment values after the features, in segment_by order; ints are spelled as text
+    m = Monitor(ref, config=config(segment_by=("arm", "v"), flush_interval=0), rules=[])
+    m.observe([0.1, "a", "canary", 2], 0.5, latency_ms=1.0, ts=1.0)
+    m.observe({"x": 0.1, "c": "a", "arm": True, "v": None}, 0.5, latency_ms=1.0, ts=1.0)
+    assert set(m.snapshot().segments) == {"arm=canary,v=2", "arm=true,v=<null>"}
+
+
+def test_cap_folds_later_keys_into_other_and_loses_no_row(ref, rng):
+    n = 2000
+    b = table(rng, n, 0, 90).append_column("shop", pa.array(rng.integers(0, 9, n)))
+    m = Monitor(ref, config=config(segment_by=("shop",), max_segments=3), rules=[])
+    m.update(b)
+    s = m.snapshot()
+    first = list(dict.fromkeys(b["shop"].to_pylist()))[:3]
+    assert set(s.segments) == {f"shop={v}" for v in first} | {OTHER}
+    shop = b["shop"].to_numpy()
+    for v in first:
+        assert s.segments[f"shop={v}"].rows == int((shop == v).sum())
+    assert s.segments[OTHER].rows == int((~np.isin(shop, first)).sum())
+    assert s.segments[OTHER].segment_reference == "whole"
+    assert sum(x.rows for x in s.segments.values()) == n == s.rows
+
+
+def test_missing_segment_column_counts_rows_as_null_and_is_a_schema_change(ref, rng):
+    m = Monitor(ref, config=config(segment_by=("arm",)), rules=[])
+    m.update(table(rng, 100, 0, 10).drop_columns(["arm"]))
+    s = m.snapshot()
+    assert set(s.segments) == {"arm=<null>"} and s.segments["arm=<null>"].rows == 100
+    assert any(c.column == "arm" and c.change == "missing" for c in s.schema_changes)
+
+
+def test_segment_columns_are_not_features_unless_listed(ref):
+    m = Monitor(ref, config=config(features=None, segment_by=("arm",)), rules=[])
+    assert "arm" not in m.config.feature_names() and "x" in m.config.feature_names()
+    m = Monitor(ref, config=config(features=["x", "arm"], segment_by=("arm",)), rules=[])
+    assert "arm" in m.config.feature_names()
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (dict(segment_by=("arm", "arm")), "twice"),
+    (dict(segment_by=("feature",)), "Prometheus label 'feature'"),
+    (dict(segment_by=("a-b", "a_b")), "both become"),
+    (dict(segment_by=("__x",)), "reserves"),
+    (dict(segment_by=("arm",), max_segments=0), "max_segments"),
+    (dict(segment_reference="own"), "segment_reference"),
+])
+def test_bad_segment_settings_are_config_errors(bad, msg):
+    with pytest.raises(InvalidInputError, match=msg):
+        config(**bad)
+
+
+def test_config_file_form(tmp_path, ref):
+    p = tmp_path / "m.yaml"
+    p.write_text("features: [x, c]\nevent_time: ts\nwindow: {by: time, size: 100}\nsegment_by: arm\n"
+                 "max_segments: 7\nsegment_reference: whole\n")
+    m = Monitor(ref, config=str(p), rules=[])
+    assert (m.config.segment_by, m.config.max_segments, m.config.segment_reference) == (("arm",), 7, "whole")
