@@ -187,3 +187,94 @@ def test_config_file_form(tmp_path, ref):
                  "max_segments: 7\nsegment_reference: whole\n")
     m = Monitor(ref, config=str(p), rules=[])
     assert (m.config.segment_by, m.config.max_segments, m.config.segment_reference) == (("arm",), 7, "whole")
+
+
+def seg_key(reports):
+    """What the oracle compares: per window, per segment, exact counts and drift values."""
+    out = []
+    for r in reports:
+        out.append((r.window_start, r.window_end, r.rows, tuple(
+            (k, s.rows, s.errors, s.latency.count, s.features["x"].n_cur, s.features["x"].value,
+             s.features["c"].value, s.prediction.value) for k, s in r.segments.items())))
+    return out
+
+
+def test_checkpoint_round_trip_goes_on_as_if_never_stopped(ref, rng):
+    batches = [table(rng, 200, 40 * j, 40 * j + 45, shift=0.3) for j in range(10)]
+    cfg = config(segment_by=("arm",), max_segments=2)
+    straight = Monitor(ref, config=cfg, rules=[])
+    feed(straight, batches)
+    m = Monitor(ref, config=cfg, rules=[])
+    feed(m, batches[:5])
+    m2 = Monitor.from_bytes(m.to_bytes(), rules=[])
+    assert m2.ingest.windower.segmenter.keys == m.ingest.windower.segmenter.keys
+    assert len(m2.ingest.windower.segmenter.keys) == 3  # the cap is reached: a third arm is <other>
+    assert OTHER in m2.ingest.windower.segmenter.keys
+    feed(m2, batches[5:])
+    assert seg_key(m2.reports()) == seg_key(straight.reports())
+    assert any(OTHER in r.segments for r in m2.reports())
+    assert m2.ingest.ref.segments.keys() == straight.ingest.ref.segments.keys()
+
+
+def test_corrupt_segment_state_is_refused(ref, rng):
+    m = Monitor(ref, config=config(segment_by=("arm",)), rules=[])
+    m.update(table(rng, 100, 0, 10))
+    data = bytearray(m.to_bytes())
+    plain = Monitor(ref, config=config(), rules=[])
+    plain.update(table(rng, 100, 0, 10))
+    from fastdrift.monitor.signals import WindowSketch
+    ws = m.ingest.windower.open[0]
+    raw = ws.to_bytes()
+    import struct
+    with pytest.raises(CorruptStateError, match="misplaced trailer 2"):  # a second segments trailer
+        WindowSketch.from_bytes(raw + b"\x02" + struct.pack("<Q", 0), m.ingest.ref, m.config)
+    capped = Monitor(ref, config=config(segment_by=("arm",), max_segments=1), rules=[])
+    with pytest.raises(CorruptStateError, match="3 segments, above max_segments 1"):
+        WindowSketch.from_bytes(raw, capped.ingest.ref, capped.config)
+    with pytest.raises(CorruptStateError):  # segments trailer for an unsegmented config
+        WindowSketch.from_bytes(raw, plain.ingest.ref, plain.config)
+    assert Monitor.from_bytes(bytes(data), rules=[]).snapshot().rows == 100
+
+
+def test_merge_is_exact_and_folds_the_union_past_the_cap_into_other(ref, rng):
+    cfg = config(segment_by=("arm",), max_segments=3,
+                 window={"by": "time", "size": 100, "slide": 50, "allowed_lateness": 1000})
+    batches = [table(rng, 300, 0, 90, arms=["a", "b"]), table(rng, 300, 0, 90, arms=["c", "d"])]
+    one = Monitor(ref, config=cfg, rules=[])
+    feed(one, batches)
+    p, q = Monitor(ref, config=cfg, rules=[]), Monitor(ref, config=cfg, rules=[])
+    p.update(batches[0])
+    q.update(batches[1])
+    p.merge(q)
+    sp, so = p.snapshot(), one.snapshot()
+    arm = np.concatenate([b["arm"].to_numpy(zero_copy_only=False) for b in batches])
+    assert list(sp.segments) == ["arm=a", "arm=b", "arm=c", OTHER] == list(so.segments)
+    assert sp.segments[OTHER].rows == int((arm == "d").sum())
+    assert sum(s.rows for s in sp.segments.values()) == 600 == sp.rows
+    for k in so.segments:
+        assert (sp.segments[k].rows, sp.segments[k].features["x"].value, sp.segments[k].features["c"].value) == \
+            (so.segments[k].rows, so.segments[k].features["x"].value, so.segments[k].features["c"].value)
+    assert sp.features["x"].value == so.features["x"].value and sp.features["c"].n_cur == so.features["c"].n_cur
+
+
+def test_spool_fleet_equals_one_monitor(tmp_path, ref, rng):
+    import fastdrift
+    cfg = config(segment_by=("arm",))
+    spool = tmp_path / "spool"
+    procs = [Monitor(ref, config=cfg, rules=[], spool=spool, process_id=f"w{i}") for i in range(3)]
+    one = Monitor(ref, config=cfg, rules=[])
+    for j in range(12):
+        b = table(rng, 150, 20 * j, 20 * j + 25, shift=0.4)
+        procs[j % 3].update(b)
+        one.update(b)
+    for x in procs:
+        x.close()
+    fleet = fastdrift.Fleet(spool, rules=[])
+    end = table(rng, 1, 2000, 2001)
+    one.update(end)
+    procs[0].update(end)
+    procs[0].close()
+    a, b = one.reports(), fleet.refresh().reports()
+    assert len(a) == len(b) > 3
+    assert seg_key(a) == seg_key(b)
+    assert all(s.segment_reference == "segment" for r in b for s in r.segments.values())
