@@ -309,6 +309,10 @@ class Monitor:
             self._rules_spec, rule_list = "none", []
         else:
             rule_list = load_rules(rules)
+            if not cfg.segment_by and any(r.segments is not None for r in rule_list):
+                name = next(r.name for r in rule_list if r.segments is not None)
+                raise InvalidInputError(f"alert rule {name!r}: key 'segments' selects segments of a monitor "
+                                        "without segment_by")
             self._rules_spec = _rules_spec(rules, rule_list)
         self._lock = threading.Lock()  # reports and evaluator; taken after the ingest's locks
         self._reports = reports
