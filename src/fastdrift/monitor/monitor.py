@@ -41,7 +41,7 @@ from ..records import Alert, WindowReport, from_json, to_json
 from ..sketches import Profile
 from .. import codec
 from .config import (EvidenceSpec, FeatureSpec, LabelSpec, MonitorConfig, WindowSpec, config_from_dict,
-                     config_to_dict, load_config, spec_from_dict)
+                     config_to_dict, load_config, segment_label_names, spec_from_dict)
 from .ingest import Ingest
 
 __all__ = ["Monitor"]
@@ -552,7 +552,11 @@ class Monitor:
         sp = ing.spool
         return Exposition(
             latest, active, totals=ing.totals(),
-            rules=tuple((r.name, sev) for r in ev.rules for sev, _ in r.tiers()) if ev is not None else (),
+            rules=tuple((r.name, sev) for r in ev.rules for sev, _ in r.tiers() if r.segments is None)
+            if ev is not None else (),
+            segment_labels=tuple(zip(ing.config.segment_by, segment_label_names(ing.config.segment_by))),
+            segment_rules=tuple((r.name, sev, r.segments) for r in ev.rules for sev, _ in r.tiers()
+                                if r.segments is not None) if ev is not None else (),
             start_time=self._started, window_end=self._last_close,
             rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total,
             shed=ing.shed_total - self._shed_base,
