@@ -129,6 +129,15 @@ def seeds() -> Dict[str, List[bytes]]:
     m2.update(_table(250, 3))
     out["checkpoint"].append(m2.to_bytes())
     out["checkpoint"] += [(GOLDEN / f"monitor_checkpoint_{n}.bin").read_bytes() for n in ("layout1", "layout2", "labels")]
+    seg_rule = {"name": "seg-drift", "owner": "o", "runbook": "r", "signal": "feature_drift", "warning": 0.05,
+                "for": 2, "segments": "*"}
+    m3 = fastdrift.Monitor(_table(400, 6), features=["x", "c"], prediction="score", latency="lat",
+                           event_time="ts", window={"by": "time", "size": 2, "slide": 1}, segment_by=["k"],
+                           max_segments=3, rules=[seg_rule])  # segmented panes, references and alert state
+    for i in range(3):
+        m3.update(_table(150, 30 + i, shift=1.0, t0=1.0 * i))
+    out["checkpoint"].append(m3.to_bytes())
+    out["alert_state"].append(m3.evaluator.to_bytes())
     ev = AlertEvaluator(_rules())
     for i, v in enumerate((0.5, 0.5, 0.01)):
         ev.evaluate(_report(i, v))

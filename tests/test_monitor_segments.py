@@ -404,3 +404,11 @@ def test_prometheus_segment_series_parse_and_do_not_double_count(ref, rng):
     problems = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
     # promtool 2.42 lints a gauge with a "quantile" label (the whole's latency gauge has it too); nothing else
     assert all(p.endswith('should not have "quantile" label') for p in problems), problems
+
+
+def test_generated_prometheus_rules_note_segment_rules():
+    from fastdrift.exporters.promrules import prometheus_rules
+    groups, notes = prometheus_rules([drift_rule("*"), drift_rule(None, name="whole-drift")], "5m")
+    names = [a["labels"]["rule"] for g in groups["groups"] for a in g["rules"] if "alert" in a]
+    assert names == ["whole-drift"]
+    assert any("'x-drift': not translated: it selects segments" in n for n in notes)
