@@ -290,6 +290,8 @@ class Ingest:
         self.windower = Windower(cfg.window, self._new_sketch, Totals(self.ref, cfg))
         # rows -> segments (docs/monitor.md "Segments"); its keys are kept with the windows
         self.windower.segmenter = Segmenter(cfg.segment_by, cfg.max_segments) if cfg.segment_by else None
+        self._segment_columns = list(dict.fromkeys(
+            cfg.feature_names() + [c for c in (cfg.prediction, cfg.latency, cfg.error) if c] + list(cfg.kpis)))
         self.rejected_total = 0
         self.shed_total = 0  # observe() requests shed under overload
         self.last_error: Optional[str] = None
@@ -598,10 +600,12 @@ class Ingest:
         n = piece.num_rows
         if codes is None:
             self._count(ws, piece, plan)
-        else:
-            for key, sub in self.windower.segmenter.split(piece, codes):
+        else:  # only the columns a segment counts are sorted into segments
+            cols = [c for c in self._segment_columns if c in piece.schema.names]
+            for key, sub in self.windower.segmenter.split(piece.select(cols), codes):
+                offer_gil()  # once per segment: a segment's columns together take about one whole column's time
                 s = ws.segment(key)
-                self._count(s, sub, plan)
+                self._count(s, sub, plan, offer=False)
                 s.rows += sub.num_rows
         self._serving(ws, piece, plan)
         ws.rows += n
@@ -613,11 +617,12 @@ class Ingest:
         if ws.labels is not None and plan.use.get(cfg.prediction):
             self._labels_of(ws.labels, piece, plan, ts, pid)
 
-    def _count(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan) -> None:
+    def _count(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, offer: bool = True) -> None:
         """Features, prediction, KPIs (and in a segment, latency and errors) of a piece into ``ws``."""
         cfg = self.config
         for name, cp in ws.features.items():
-            offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
+            if offer:
+                offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
             cp.update(self._col(piece, plan, name))
         if ws.prediction is not None:
             ws.prediction.update(self._col(piece, plan, cfg.prediction))

@@ -476,7 +476,20 @@ class Totals:
         self.rows = self.errors = self.error_rows = self.latency_invalid = 0
 
     def add(self, ws: "WindowSketch", sign: int = 1) -> "Totals":
-        """Add (``sign=-1``: subtract) the counts of one pane."""
+        """Add (``sign=-1``: subtract) the counts of one pane (a segmented pane's from its segments)."""
+        if ws.segments is not None:
+            for seg in ws.segments.values():
+                self._add_columns(seg, sign)
+        else:
+            self._add_columns(ws, sign)
+        if self.latency is not None and ws.latency_buckets is not None:
+            self.latency += sign * ws.latency_buckets.counts
+            self.latency_sum_ms += sign * ws.latency_sum
+        for a in self._SCALARS:
+            setattr(self, a, getattr(self, a) + sign * getattr(ws, a))
+        return self
+
+    def _add_columns(self, ws: "WindowSketch", sign: int) -> None:
         parts = dict(ws.features)
         if ws.prediction is not None:
             parts[ws.config.prediction] = ws.prediction
@@ -490,12 +503,6 @@ class Totals:
                     counts[idx.get(v, other)] += sign * k
                 counts[other] += sign * c.other_count
             self.missing[name] += sign * cp.missing_count
-        if self.latency is not None and ws.latency_buckets is not None:
-            self.latency += sign * ws.latency_buckets.counts
-            self.latency_sum_ms += sign * ws.latency_sum
-        for a in self._SCALARS:
-            setattr(self, a, getattr(self, a) + sign * getattr(ws, a))
-        return self
 
     def plus(self, panes) -> "Totals":
         """A copy with ``panes`` added (the open panes at read time)."""
