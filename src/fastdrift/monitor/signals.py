@@ -314,15 +314,19 @@ class WindowSketch:
     # -- bytes ---------------------------------------------------------------
     def to_bytes(self) -> bytes:
         w = codec.Writer()
-        for cp in self.features.values():
+        # a segmented whole's column sketches are derived (rebuilt from the segments when read back):
+        # written as they stand, without merging the segments first
+        feats, pred, kpis = ((self._features, self._prediction, self._kpis) if self.segments is not None
+                             else (self.features, self.prediction, self.kpis))
+        for cp in feats.values():
             for s in cp.sketches():
                 w.blob(s.to_bytes())
-        if self.prediction is not None:
-            for s in self.prediction.sketches():
+        if pred is not None:
+            for s in pred.sketches():
                 w.blob(s.to_bytes())
         if self.latency is not None:
             w.blob(self.latency.to_bytes())
-        for m in self.kpis.values():
+        for m in kpis.values():
             w.blob(m.to_bytes())
         for a in _COUNTERS:
             w.u64(getattr(self, a))
