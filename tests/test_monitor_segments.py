@@ -412,3 +412,31 @@ def test_generated_prometheus_rules_note_segment_rules():
     names = [a["labels"]["rule"] for g in groups["groups"] for a in g["rules"] if "alert" in a]
     assert names == ["whole-drift"]
     assert any("'x-drift': not translated: it selects segments" in n for n in notes)
+
+
+def test_action_sink_acts_once_per_segment_incident():
+    from fastdrift.alerts import ActionSink, AlertEvaluator
+    from fastdrift.records import WindowReport, frozen_mapping
+
+    def window(i, rates):
+        return WindowReport(10 * i, 10 * (i + 1), True, 3000, segments=frozen_mapping(
+            {k: WindowReport(10 * i, 10 * (i + 1), True, 1000, errors=int(r * 1000), error_rate=r, segment=k)
+             for k, r in rates.items()}))
+
+    calls = []
+    sink = ActionSink(rollback=lambda alert: calls.append((alert.segment, alert.window_start)), min_interval=0)
+    try:
+        rules = [{"name": "errors", "owner": "ml", "runbook": "rb", "signal": "error_rate", "warning": 0.05,
+                  "segments": "*", "action": "rollback"}]
+        ev = AlertEvaluator(rules, sinks=[sink])
+        for i, rates in enumerate([{"arm=a": 0.1, "arm=b": 0.0}, {"arm=a": 0.1, "arm=b": 0.2},
+                                   {"arm=a": 0.1, "arm=b": 0.2}, {"arm=a": 0.0, "arm=b": 0.0},
+                                   {"arm=a": 0.1, "arm=b": 0.0}]):
+            ev.evaluate(window(i, rates))
+        assert sink.flush(30)
+        # arm=a: incident at 0, resolved at 30, a new one at 40; arm=b: one incident from 10
+        assert calls == [("arm=a", 0), ("arm=b", 10), ("arm=a", 40)]
+        assert [r.incident for r in sink.records()] == ["errors in arm=a@0", "errors in arm=b@10",
+                                                        "errors in arm=a@40"]
+    finally:
+        sink.close(30)
