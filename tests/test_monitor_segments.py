@@ -440,3 +440,17 @@ def test_action_sink_acts_once_per_segment_incident():
                                                         "errors in arm=a@40"]
     finally:
         sink.close(30)
+
+
+def test_segment_reports_carry_the_evidence_rows_of_their_segment(ref, rng):
+    m = Monitor(ref, config=config(segment_by=("arm",), max_segments=2, evidence={"rate": 1.0, "max_rows": 60}),
+                rules=[])
+    m.update(table(rng, 400, 0, 90))
+    s = m.snapshot()
+    assert len(s.evidence) == 60 and all("arm" in row for row in s.evidence)
+    first = list(s.segments)
+    for key, seg in s.segments.items():
+        want = [row for row in s.evidence
+                if (f"arm={row['arm']}" == key) or (key == OTHER and f"arm={row['arm']}" not in first)]
+        assert list(seg.evidence) == want
+    assert sum(len(x.evidence) for x in s.segments.values()) == 60

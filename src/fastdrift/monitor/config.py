@@ -249,11 +249,12 @@ class MonitorConfig:
     def evidence_sample(self, names: Iterable[str] = ()) -> RowSample:
         """An empty row sample (:attr:`evidence`) of the features (when none are listed: those of
         ``names`` without another role), the prediction, the latency and error columns (a latency or
-        error-rate alert's evidence shows them) and the request id."""
+        error-rate alert's evidence shows them), the request id and the segment columns (a segment's
+        report shows the rows of its segment)."""
         roles = self.roles()
         cols = self.feature_names() or [n for n in names if n not in roles]
-        return self.evidence.sample(cols + [c for c in (self.prediction, self.latency, self.error, self.request_id)
-                                            if c and c not in cols])
+        return self.evidence.sample(cols + [c for c in (self.prediction, self.latency, self.error, self.request_id,
+                                                        *self.segment_by) if c and c not in cols])
 
     def resolved(self, reference: Profile) -> "MonitorConfig":
         """This config with its features' kinds (and, when ``features`` is None, the features:

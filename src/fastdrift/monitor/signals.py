@@ -23,7 +23,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from .. import codec
-from ..adapters.segments import OTHER
+from ..adapters.segments import OTHER, segment_key
 from ..errors import CorruptStateError, IncompatibleSketchError
 from ..metrics import ColumnDrift, bin_label, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
@@ -590,17 +590,33 @@ def _segment_order(key: str):
     return (key == OTHER, key)
 
 
+def _evidence_by_segment(ws: WindowSketch, rows) -> Dict[str, list]:
+    """The whole's evidence rows by segment key (rows whose segment values were redacted, or
+    spelled unlike the key, are left out)."""
+    cols = ws.config.segment_by
+    out: Dict[str, list] = {}
+    for row in rows:
+        if all(c in row for c in cols):
+            key = segment_key({c: row[c] for c in cols})
+            key = key if key in ws.segments else OTHER
+            if key in ws.segments:
+                out.setdefault(key, []).append(row)
+    return out
+
+
 def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float,
                  drifts: Optional[Dict[str, ColumnDrift]] = None, label_totals=None, *,
-                 ref: Optional[Reference] = None, segment: str = "", segment_reference: str = "") -> WindowReport:
+                 ref: Optional[Reference] = None, segment: str = "", segment_reference: str = "",
+                 evidence_rows=None) -> WindowReport:
     """The immutable report of a window sketch (pure: ``ws`` is not modified).
 
     ``span_seconds`` is the time the window covers (for throughput = rows / span); NaN if unknown.
     ``drifts`` are :func:`window_drifts` of ``ws`` when the caller has them already;
     ``label_totals`` the monitor's label counters (:func:`label_fields`).  A segmented window's
     report holds one report per segment in ``segments`` (keys sorted, ``<other>`` last), each
-    measured against :meth:`Reference.for_segment` over the window's span; ``ref``, ``segment``
-    and ``segment_reference`` are those of a segment's report.
+    measured against :meth:`Reference.for_segment` over the window's span, with the whole's
+    evidence rows of the segment; ``ref``, ``segment``, ``segment_reference`` and
+    ``evidence_rows`` are those of a segment's report.
     """
     cfg, ref = ws.config, ref or ws.ref
     drifts = window_drifts(ws, ref=ref) if drifts is None else drifts
@@ -621,12 +637,14 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         kpis[n] = KpiSignal(n, float(m.mean), float(rm))
     thr = ws.rows / span_seconds if span_seconds and span_seconds > 0 and math.isfinite(span_seconds) \
         else math.nan
-    evidence = tuple(frozen_mapping(row) for _, row in ws.evidence.rows)
+    evidence = (tuple(frozen_mapping(row) for _, row in ws.evidence.rows) if evidence_rows is None
+                else tuple(evidence_rows))
     segments = {}
+    by_key = _evidence_by_segment(ws, evidence) if ws.segments else {}
     for key in sorted(ws.segments or (), key=_segment_order):
         seg_ref, used = ws.ref.for_segment(key)
         segments[key] = build_report(ws.segments[key], start, end, closed, span_seconds, ref=seg_ref,
-                                     segment=key, segment_reference=used)
+                                     segment=key, segment_reference=used, evidence_rows=by_key.get(key, ()))
     return WindowReport(
         window_start=start, window_end=end, closed=closed, rows=int(ws.rows),
         rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), shed=int(ws.shed), throughput=float(thr),
