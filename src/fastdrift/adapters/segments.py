@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from ..errors import InvalidInputError, SchemaError
 
 __all__ = ["OTHER", "NULL", "DEFAULT_MAX_SEGMENTS", "Segmenter", "segment_key", "parse_segment_key",
-           "cap_keys", "check_segment_columns"]
+           "cap_keys", "check_segment_columns", "check_segment_schema"]
 
 OTHER = "<other>"
 NULL = "<null>"
@@ -100,6 +100,26 @@ def check_segment_columns(segment_by, max_segments: int = DEFAULT_MAX_SEGMENTS) 
     if isinstance(max_segments, bool) or not isinstance(max_segments, int) or not 1 <= max_segments <= MAX_SEGMENTS_LIMIT:
         raise InvalidInputError(f"max_segments must be an integer in [1, {MAX_SEGMENTS_LIMIT}], got {max_segments!r}")
     return cols
+
+
+def _keyable(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _keyable(t.value_type)
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+            or pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
+            or pa.types.is_temporal(t) or pa.types.is_decimal(t))
+
+
+def check_segment_schema(schema: pa.Schema, columns: Sequence[str], what: str = "the data") -> None:
+    """SchemaError naming the first segment column missing from ``schema`` or of a type that
+    cannot name a segment (before any row is counted)."""
+    for name in columns:
+        if name not in schema.names:
+            raise SchemaError(f"{what}: segment column {name!r} is not in the data (it has {schema.names})")
+        t = schema.field(name).type
+        if not _keyable(t):
+            raise SchemaError(f"{what}: segment column {name!r}: type {t} cannot name a segment "
+                              "(use strings, integers, booleans, dates or floats)")
 
 
 def _as_strings(arr, name: str) -> pa.Array:
