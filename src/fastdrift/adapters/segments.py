@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from ..errors import InvalidInputError, SchemaError
 
 __all__ = ["OTHER", "NULL", "DEFAULT_MAX_SEGMENTS", "Segmenter", "segment_key", "parse_segment_key",
-           "cap_keys", "check_segment_columns", "check_segment_schema"]
+           "cap_keys", "check_segment_columns", "check_segment_schema", "sort_by_segment"]
 
 OTHER = "<other>"
 NULL = "<null>"
@@ -238,12 +238,45 @@ class Segmenter:
         if (codes == first).all():
             yield self.keys[first], batch
             return
+        if (codes[1:] >= codes[:-1]).all():  # already grouped by segment (sort_by_segment): slices only
+            bounds = np.flatnonzero(np.diff(codes)) + 1
+            for start, stop in zip([0, *bounds.tolist()], [*bounds.tolist(), len(codes)]):
+                yield self.keys[codes[start]], batch.slice(start, stop - start)
+            return
         # int16 codes sort by radix in numpy: O(rows)
         order = np.argsort(codes.astype(np.int16) if len(self.keys) < 2 ** 15 else codes, kind="stable")
         counts = np.bincount(codes, minlength=len(self.keys))
-        taken = batch.take(pa.array(order))
+        idx = pa.array(order)
+        # column by column, a single-chunk column as an Array: ChunkedArray/Table take is several
+        # times slower (bench/bench_segments.py)
+        cols = [c.chunk(0).take(idx) if isinstance(c, pa.ChunkedArray) and c.num_chunks == 1 else c.take(idx)
+                for c in batch.columns]
+        taken = (pa.Table if isinstance(batch, pa.Table) else pa.RecordBatch).from_arrays(cols, schema=batch.schema)
         start = 0
         for code, cnt in enumerate(counts.tolist()):
             if cnt:
                 yield self.keys[code], taken.slice(start, cnt)
                 start += cnt
+
+
+def sort_by_segment(table: pa.Table, columns: Sequence[str], segment_by: Sequence[str],
+                    max_segments: int = DEFAULT_MAX_SEGMENTS) -> pa.Table:
+    """``columns`` and the segment columns of ``table``, rows grouped by segment (stable).
+
+    Keyed again by a :class:`Segmenter`, the result has the same keys in the same order as
+    ``table`` (codes are given in first-seen order, so sorting by code keeps it), each
+    segment's rows in their order, and :meth:`Segmenter.split` of it takes no copy.  String
+    columns come back dictionary-encoded (counted the same; their rows move as indices).
+    """
+    codes = Segmenter(segment_by, max_segments).assign(table)
+    idx = pa.array(np.argsort(codes.astype(np.int16) if codes.size and codes.max() < 2 ** 15 else codes,
+                              kind="stable"))
+    names = list(dict.fromkeys([*columns, *segment_by]))
+    out = []
+    for n in names:
+        col = table.column(n)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = pc.dictionary_encode(col)
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        out.append(col.take(idx))
+    return pa.Table.from_arrays(out, names=names)

@@ -26,7 +26,7 @@ import pyarrow.types as pat
 
 from ..adapters import as_table
 from ..adapters.segments import DEFAULT_MAX_SEGMENTS, OTHER, Segmenter, cap_keys, check_segment_columns, \
-    check_segment_schema
+    check_segment_schema, sort_by_segment
 from ..adapters.arrow import counted, float64_values
 from ..errors import CorruptStateError, InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
@@ -584,6 +584,10 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
         raise InvalidInputError(f"column {label!r} is the label: it cannot also be profiled as a column")
     if not plans and perf is None and not segment_by:
         return Profile({}, table.num_rows, skipped)
+    if segment_by and plans:
+        # rows grouped by segment once: every pass then splits the table without a copy
+        table = sort_by_segment(table, [p.name for p in plans] + (perf.columns if perf is not None else []),
+                                segment_by, max_segments)
     return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression,
                            performance=perf, segment_by=segment_by, max_segments=max_segments)
 
