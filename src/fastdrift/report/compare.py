@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..adapters.segments import OTHER
 from ..alerts import AlertEvaluator, default_rules, load_rules
 from ..metrics.quantile import ks_2samp, wasserstein
 from ..monitor.config import MonitorConfig
@@ -219,8 +220,9 @@ def _sev_by_column(alerts, rules) -> Dict[str, str]:
 def segment_reference(reference: Profile, current: Profile, key: str) -> Tuple[Profile, str]:
     """The reference of the current profile's segment ``key``: the reference's own segment of that
     key when the reference is segmented by the same columns and has it (``"segment"``), else the
-    whole reference (``"whole"``)."""
-    own = reference.segments.get(key) if reference.segment_by == current.segment_by else None
+    whole reference (``"whole"``).  ``"<other>"`` always takes the whole: each side's ``<other>``
+    holds whichever keys came past its own cap."""
+    own = reference.segments.get(key) if reference.segment_by == current.segment_by and key != OTHER else None
     return (own, "segment") if own is not None else (reference, "whole")
 
 
@@ -358,7 +360,7 @@ def to_json(c: Comparison) -> dict:
         "performance": None if c.performance is None else {"concept": r.concept, **to_jsonable(c.performance)},
         "alerts": to_jsonable(c.alerts),
         "segment_by": list(c.current.segment_by),
-        "segments": {k: {"reference": c.segment_basis[k], **to_json(s)} for k, s in c.segments.items()},
+        "segments": {k: {"reference_basis": c.segment_basis[k], **to_json(s)} for k, s in c.segments.items()},
     }
 
 
