@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Union
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
@@ -540,6 +541,9 @@ class Profile:
                     or (seg.performance is None) != (perf is None) or (perf is not None and (
                         seg.performance.prediction, seg.performance.label) != perf_columns):
                 raise CorruptStateError(f"profile segment {key!r} has other columns than the whole")
+            for name, cp in seg.columns.items():
+                if cp.histogram is not None and not np.array_equal(cp.histogram.edges, columns[name].histogram.edges):
+                    raise CorruptStateError(f"profile segment {key!r}: column {name!r} has other bins than the whole")
         r.done()
         if keys and sum(s.rows for s in segments.values()) != rows:
             raise CorruptStateError(f"profile segments hold {sum(s.rows for s in segments.values())} rows, "
