@@ -305,3 +305,32 @@ def test_cli_profile_and_compare_with_segments(tmp_path, table):
     assert not fr or doc["segments"]["country=fr"]["exit_status"] == 2
     assert main(["compare", str(ref_p), str(cur_p), "--segment-by", "nope", "-q"]) == 5
     assert main(["profile", str(ref_p), "-o", str(tmp_path / "x.fdp"), "--max-segments", "3", "-q"]) == 64
+
+
+def test_segment_section_with_50_segments_renders_in_chromium(tmp_path):
+    """50 segments: one summary row each, details folded (closed) so the page stays short; a link
+    opens its segment's detail; no console errors."""
+    from test_report import _browse
+    rng = np.random.default_rng(2)
+    n = 50_000
+
+    def data(shift):
+        g = rng.integers(0, 50, n)
+        return pa.table({"x": rng.normal(size=n) + np.where(g == 7, shift, 0.0), "c": rng.choice(["a", "b"], n),
+                         "g": pa.array(g)})
+    ref = fastdrift.profile(data(0.0), segment_by="g")
+    c = compare(ref, fastdrift.profile(data(3.0), reference=ref))
+    assert len(c.segments) == 50 and c.segments["g=7"].exit_status == 2
+    html = render(c)
+    head = html[:html.index("<main>") + len("<main>")]
+    sec = html[html.index("<section id='segments'>"):]
+    sec = sec[:sec.index("</section>") + len("</section>")]
+    page = tmp_path / "segments.html"
+    page.write_text(head + sec + "</main></body></html>", encoding="utf-8")
+    r, console = _browse(page.as_uri(), tmp_path, "--dump-dom")
+    assert r.returncode == 0 and console == [], (r.stderr[-2000:], console)
+    dom = r.stdout
+    assert dom.count("<details class=\"segment\"") == 50 and " open" not in dom.split("<details", 1)[1][:40]
+    table = dom[dom.index('id="segment-table"'):dom.index("</table>", dom.index('id="segment-table"'))]
+    assert table.count("<tr>") == 51  # header + one row per segment
+    assert table.index("g=7") < table.index("g=0")  # worst first
