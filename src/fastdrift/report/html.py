@@ -650,8 +650,7 @@ def _segments(c: Comparison) -> str:
     body = []
     for k, basis, rows, drifted, n, worst, status in segment_rows(c):
         text, color = _EXIT_TEXT[status]
-        body.append(f"<tr><td class='l'><a href='#s-{index[k]}' onclick=\"document.getElementById('s-{index[k]}')"
-                    f".open=true\">{_e(k)}</a></td><td class='l'>{_e(basis)}</td><td>{rows:,}</td>"
+        body.append(f"<tr><td class='l'><a href='#s-{index[k]}'>{_e(k)}</a></td><td class='l'>{_e(basis)}</td><td>{rows:,}</td>"
                     f"<td>{drifted} / {n}</td><td>{'–' if worst is None else _e(_psi(worst))}</td>"
                     f"<td class='l'>{'–' if worst is None else _e(worst.column)}</td>"
                     f"<td class='l'>{_badge(text, color)}</td></tr>")
@@ -660,7 +659,7 @@ def _segments(c: Comparison) -> str:
             "<p class='muted'>Each segment of the current data against the reference's own segment of the same "
             "key (reference <i>segment</i>) or, when the reference has none, the whole reference (<i>whole</i>); "
             "same rules as the whole; worst first. Rows past the segment cap are counted under "
-            "&lt;other&gt;. Click a segment for its drift table.</p>"
+            "&lt;other&gt;. A segment's link leads to its drift table and alerts, folded below (click to open).</p>"
             "<table id='segment-table'><tr><th class='l'>segment</th><th class='l'>reference</th><th>rows</th>"
             "<th>drifted</th><th>worst PSI</th><th class='l'>column</th><th class='l'>alerts</th></tr>"
             f"{''.join(body)}</table>{details}</section>")
