@@ -28,9 +28,22 @@ def table(rows: int, segments: int, seed: int = 0) -> pa.Table:
 
 
 def timed(fn):
-    t0 = time.perf_counter()
+    """(wall seconds, CPU seconds of this process): on a shared machine the CPU time is the
+    steadier of the two (other jobs take the cores, not this process's work)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _summary(what, plain, seg):
+    out = []
+    for i, unit in ((0, "wall"), (1, "CPU")):
+        p, s = [x[i] for x in plain], [x[i] for x in seg]
+        r = [b / a for a, b in zip(p, s)]
+        out.append(f"{what} {unit}: unsegmented median {statistics.median(p):.3f}s, segmented "
+                   f"{statistics.median(s):.3f}s, ratio per round {[round(x, 2) for x in r]}, "
+                   f"median {statistics.median(r):.2f}")
+    print("\n".join(out))
 
 
 def main(argv=None):
@@ -44,22 +57,22 @@ def main(argv=None):
     feats = t.drop(["country"])
     print(f"{args.rows:,} rows x {feats.num_columns} columns, {args.segments} segments; load {os.getloadavg()}")
     plain, seg = [], []
-    for _ in range(args.rounds):  # interleaved: the machine's drift hits both alike
-        plain.append(timed(lambda: fastdrift.profile(feats)))
-        seg.append(timed(lambda: fastdrift.profile(t, segment_by=["country"])))
-    ratios = [s / p for s, p in zip(seg, plain)]
-    print(f"reference: unsegmented median {statistics.median(plain):.3f}s, segmented {statistics.median(seg):.3f}s, "
-          f"ratio per round {[round(r, 2) for r in ratios]}, median {statistics.median(ratios):.2f}")
+    for i in range(args.rounds):  # interleaved, order alternating: the machine's drift hits both alike
+        a = lambda: plain.append(timed(lambda: fastdrift.profile(feats)))
+        b = lambda: seg.append(timed(lambda: fastdrift.profile(t, segment_by=["country"])))
+        for f in ((a, b) if i % 2 == 0 else (b, a)):
+            f()
+    _summary("reference", plain, seg)
     if args.current:
         ref = fastdrift.profile(t, segment_by=["country"])
         ref_plain = fastdrift.profile(feats)
         cp, cs = [], []
-        for _ in range(args.rounds):
-            cp.append(timed(lambda: fastdrift.profile(feats, reference=ref_plain)))
-            cs.append(timed(lambda: fastdrift.profile(t, reference=ref)))
-        r = [s / p for s, p in zip(cs, cp)]
-        print(f"current: unsegmented median {statistics.median(cp):.3f}s, segmented {statistics.median(cs):.3f}s, "
-              f"ratio median {statistics.median(r):.2f}")
+        for i in range(args.rounds):
+            a = lambda: cp.append(timed(lambda: fastdrift.profile(feats, reference=ref_plain)))
+            b = lambda: cs.append(timed(lambda: fastdrift.profile(t, reference=ref)))
+            for f in ((a, b) if i % 2 == 0 else (b, a)):
+                f()
+        _summary("current", cp, cs)
     prof = fastdrift.profile(t, segment_by=["country"])
     one = next(iter(prof.segments.values()))
     print(f"bytes of one segment's sketch set: {len(one.to_bytes()):,} (whole: {len(prof.to_bytes()):,} with "

@@ -259,24 +259,37 @@ class Segmenter:
                 start += cnt
 
 
-def sort_by_segment(table: pa.Table, columns: Sequence[str], segment_by: Sequence[str],
-                    max_segments: int = DEFAULT_MAX_SEGMENTS) -> pa.Table:
-    """``columns`` and the segment columns of ``table``, rows grouped by segment (stable).
+def group_by_segment(batch, columns: Sequence[str], segmenter: Segmenter,
+                     codes: Optional[np.ndarray] = None) -> Tuple[pa.Table, np.ndarray]:
+    """``columns`` of ``batch`` with rows grouped by segment (stable), and the grouped rows' codes.
 
-    Keyed again by a :class:`Segmenter`, the result has the same keys in the same order as
-    ``table`` (codes are given in first-seen order, so sorting by code keeps it), each
-    segment's rows in their order, and :meth:`Segmenter.split` of it takes no copy.  String
-    columns come back dictionary-encoded (counted the same; their rows move as indices).
+    :meth:`Segmenter.split` of the result takes no copy.  String columns come back
+    dictionary-encoded: counted the same, their rows move as indices (a take of strings costs
+    more than encoding them once, bench/bench_segments.py).
     """
-    codes = Segmenter(segment_by, max_segments).assign(table)
-    idx = pa.array(np.argsort(codes.astype(np.int16) if codes.size and codes.max() < 2 ** 15 else codes,
-                              kind="stable"))
-    names = list(dict.fromkeys([*columns, *segment_by]))
+    if codes is None:
+        codes = segmenter.assign(batch)
+    order = np.argsort(codes.astype(np.int16) if len(segmenter.keys) < 2 ** 15 else codes, kind="stable")
+    idx = pa.array(order)
     out = []
-    for n in names:
-        col = table.column(n)
+    for n in columns:
+        col = batch.column(n)
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             col = pc.dictionary_encode(col)
-        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        if isinstance(col, pa.ChunkedArray):
+            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
         out.append(col.take(idx))
-    return pa.Table.from_arrays(out, names=names)
+    return pa.Table.from_arrays(out, names=list(columns)), codes[order]
+
+
+def sort_by_segment(table: pa.Table, columns: Sequence[str], segment_by: Sequence[str],
+                    max_segments: int = DEFAULT_MAX_SEGMENTS) -> pa.Table:
+    """``columns`` and the segment columns of ``table``, rows grouped by segment
+    (:func:`group_by_segment`).
+
+    Keyed again by a :class:`Segmenter`, the result has the same keys in the same order as
+    ``table`` (codes are given in first-seen order, so sorting by code keeps it) and each
+    segment's rows in their order.
+    """
+    return group_by_segment(table, list(dict.fromkeys([*columns, *segment_by])),
+                            Segmenter(segment_by, max_segments))[0]

@@ -35,7 +35,7 @@ import pyarrow.types as pat
 
 from ..adapters import iter_batches
 from ..adapters.segments import DEFAULT_MAX_SEGMENTS, MAX_SEGMENTS_LIMIT, OTHER, Segmenter, cap_keys, \
-    check_segment_columns, parse_segment_key
+    check_segment_columns, group_by_segment, parse_segment_key
 from ..adapters.arrow import as_arrow, counted, is_numeric_type, is_string_type, skip_reason
 from ..errors import CorruptStateError, CountOverflowError, IncompatibleSketchError, InvalidInputError, SchemaError
 from .. import codec
@@ -362,7 +362,8 @@ class Profile:
         codes = segmenter.assign(batch)
         read = list(self.columns) + [c for c in (self.performance.columns if self.performance else ())
                                      if c in batch.schema.names and c not in self.columns]
-        parts = [(k, self._blank().update(sub)) for k, sub in segmenter.split(batch.select(read), codes)]
+        grouped, codes = group_by_segment(batch, read, segmenter, codes)
+        parts = [(k, self._blank().update(sub)) for k, sub in segmenter.split(grouped, codes)]
         if self.rows + batch.num_rows > MAX_COUNT:
             raise CountOverflowError(f"profile: {self.rows} + {batch.num_rows} rows would pass {MAX_COUNT}")
         for key, part in parts:  # counted first: an error above leaves the profile as it was
