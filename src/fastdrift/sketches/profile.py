@@ -19,6 +19,10 @@ With a label column and a prediction column (``label=`` and ``prediction=`` of
 column is never a feature; data without it (labels not arrived yet) counts scores only, for the
 estimated performance.
 
+With ``segment_by`` (:func:`fastdrift.profile`), a profile also holds one profile per segment
+key (``Profile.segments``, keys from :mod:`fastdrift.adapters.segments`) on the whole's columns
+and bins; every row is counted once, into its segment, and the whole is their merge.
+
 A reference profile derives its histogram edges from the data (reference
 deciles by default): :func:`fastdrift.profile` (:mod:`fastdrift.sketches.reference`).
 A *current* profile gets its bins from the reference (``ref.empty_like()`` +

@@ -320,8 +320,9 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int) -> Job:
 
 def _both(a: Job, b: Job) -> Job:
     """Two jobs in one pass: state ``[a's, b's]``."""
-    def merge(acc, st):
-        return [a.merge(acc[0], st[0]), b.merge(acc[1], st[1])]
+    def merge(acc, st):  # in place: the file scan keeps its accumulator
+        acc[0], acc[1] = a.merge(acc[0], st[0]), b.merge(acc[1], st[1])
+        return acc
 
     def encode(st):
         return codec.Writer().blob(a.encode(st[0])).blob(b.encode(st[1])).getvalue()
