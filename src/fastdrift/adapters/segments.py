@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from ..errors import InvalidInputError, SchemaError
 
 __all__ = ["OTHER", "NULL", "DEFAULT_MAX_SEGMENTS", "Segmenter", "segment_key", "parse_segment_key",
-           "cap_keys", "check_segment_columns"]
+           "cap_keys", "check_segment_columns", "check_segment_schema", "sort_by_segment"]
 
 OTHER = "<other>"
 NULL = "<null>"
@@ -100,6 +100,26 @@ def check_segment_columns(segment_by, max_segments: int = DEFAULT_MAX_SEGMENTS) 
     if isinstance(max_segments, bool) or not isinstance(max_segments, int) or not 1 <= max_segments <= MAX_SEGMENTS_LIMIT:
         raise InvalidInputError(f"max_segments must be an integer in [1, {MAX_SEGMENTS_LIMIT}], got {max_segments!r}")
     return cols
+
+
+def _keyable(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _keyable(t.value_type)
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+            or pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
+            or pa.types.is_temporal(t) or pa.types.is_decimal(t))
+
+
+def check_segment_schema(schema: pa.Schema, columns: Sequence[str], what: str = "the data") -> None:
+    """SchemaError naming the first segment column missing from ``schema`` or of a type that
+    cannot name a segment (before any row is counted)."""
+    for name in columns:
+        if name not in schema.names:
+            raise SchemaError(f"{what}: segment column {name!r} is not in the data (it has {schema.names})")
+        t = schema.field(name).type
+        if not _keyable(t):
+            raise SchemaError(f"{what}: segment column {name!r}: type {t} cannot name a segment "
+                              "(use strings, integers, booleans, dates or floats)")
 
 
 def _as_strings(arr, name: str) -> pa.Array:
@@ -223,12 +243,58 @@ class Segmenter:
         if (codes == first).all():
             yield self.keys[first], batch
             return
+        if (codes[1:] >= codes[:-1]).all():  # already grouped by segment (sort_by_segment): slices only
+            bounds = np.flatnonzero(np.diff(codes)) + 1
+            for start, stop in zip([0, *bounds.tolist()], [*bounds.tolist(), len(codes)]):
+                yield self.keys[codes[start]], batch.slice(start, stop - start)
+            return
         # int16 codes sort by radix in numpy: O(rows)
         order = np.argsort(codes.astype(np.int16) if len(self.keys) < 2 ** 15 else codes, kind="stable")
         counts = np.bincount(codes, minlength=len(self.keys))
-        taken = batch.take(pa.array(order))
+        idx = pa.array(order)
+        # column by column, a single-chunk column as an Array: ChunkedArray/Table take is several
+        # times slower (bench/bench_segments.py)
+        cols = [c.chunk(0).take(idx) if isinstance(c, pa.ChunkedArray) and c.num_chunks == 1 else c.take(idx)
+                for c in batch.columns]
+        taken = (pa.Table if isinstance(batch, pa.Table) else pa.RecordBatch).from_arrays(cols, schema=batch.schema)
         start = 0
         for code, cnt in enumerate(counts.tolist()):
             if cnt:
                 yield self.keys[code], taken.slice(start, cnt)
                 start += cnt
+
+
+def group_by_segment(batch, columns: Sequence[str], segmenter: Segmenter,
+                     codes: Optional[np.ndarray] = None) -> Tuple[pa.Table, np.ndarray]:
+    """``columns`` of ``batch`` with rows grouped by segment (stable), and the grouped rows' codes.
+
+    :meth:`Segmenter.split` of the result takes no copy.  String columns come back
+    dictionary-encoded: counted the same, their rows move as indices (a take of strings costs
+    more than encoding them once, bench/bench_segments.py).
+    """
+    if codes is None:
+        codes = segmenter.assign(batch)
+    order = np.argsort(codes.astype(np.int16) if len(segmenter.keys) < 2 ** 15 else codes, kind="stable")
+    idx = pa.array(order)
+    out = []
+    for n in columns:
+        col = batch.column(n)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = pc.dictionary_encode(col)
+        if isinstance(col, pa.ChunkedArray):
+            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        out.append(col.take(idx))
+    return pa.Table.from_arrays(out, names=list(columns)), codes[order]
+
+
+def sort_by_segment(table: pa.Table, columns: Sequence[str], segment_by: Sequence[str],
+                    max_segments: int = DEFAULT_MAX_SEGMENTS) -> pa.Table:
+    """``columns`` and the segment columns of ``table``, rows grouped by segment
+    (:func:`group_by_segment`).
+
+    Keyed again by a :class:`Segmenter`, the result has the same keys in the same order as
+    ``table`` (codes are given in first-seen order, so sorting by code keeps it) and each
+    segment's rows in their order.
+    """
+    return group_by_segment(table, list(dict.fromkeys([*columns, *segment_by])),
+                            Segmenter(segment_by, max_segments))[0]
