@@ -40,7 +40,7 @@ from fastdrift.errors import CorruptStateError, CountOverflowError, FastDriftErr
 GOLDEN = pathlib.Path(__file__).parent / "data" / "golden"
 KINDS = ("histogram", "moments", "categorical", "tdigest", "binary_performance", "row_sample", "profile", "fdp",
          "checkpoint", "alert_state", "spool_reference", "spool_pane", "label_store", "multiclass_performance",
-         "regression_performance")
+         "regression_performance", "segmented_profile")
 OUTCOMES = ("rejected", "refused", "ok", "use_error", "misbehaved", "crashed", "hung")
 BAD = ("misbehaved", "crashed", "hung")
 _HEADER = struct.Struct("<4sHHHIQ")
@@ -116,6 +116,10 @@ def seeds() -> Dict[str, List[bytes]]:
                        (GOLDEN / "profile_v1.bin").read_bytes()]
     labelled = t.select(["x", "c", "score"]).append_column("y", pa.array(rng.random(400) < 0.5))
     out["profile"].append(fastdrift.profile(labelled, label="y", prediction="score").to_bytes())  # performance
+    seg = fastdrift.profile(t.select(["x", "c", "k"]), segment_by=["k"], max_segments=4)  # with <other>
+    out["segmented_profile"] += [
+        seg.to_bytes(), fastdrift.profile(t.select(["x", "c", "k"]).slice(0, 50), reference=seg).to_bytes(),
+        fastdrift.profile(labelled, label="y", prediction="score", segment_by="c").to_bytes()]
     out["fdp"] += [ProfileFile(p, {n: str(t.schema.field(n).type) for n in t.schema.names},
                                [(5, {"x": 1.5, "c": "a"}), (9, {"x": None, "c": "b"})]).to_bytes(),
                    (GOLDEN / "profile_file_v1.bin").read_bytes()]
@@ -129,6 +133,15 @@ def seeds() -> Dict[str, List[bytes]]:
     m2.update(_table(250, 3))
     out["checkpoint"].append(m2.to_bytes())
     out["checkpoint"] += [(GOLDEN / f"monitor_checkpoint_{n}.bin").read_bytes() for n in ("layout1", "layout2", "labels")]
+    seg_rule = {"name": "seg-drift", "owner": "o", "runbook": "r", "signal": "feature_drift", "warning": 0.05,
+                "for": 2, "segments": "*"}
+    m3 = fastdrift.Monitor(_table(400, 6), features=["x", "c"], prediction="score", latency="lat",
+                           event_time="ts", window={"by": "time", "size": 2, "slide": 1}, segment_by=["k"],
+                           max_segments=3, rules=[seg_rule])  # segmented panes, references and alert state
+    for i in range(3):
+        m3.update(_table(150, 30 + i, shift=1.0, t0=1.0 * i))
+    out["checkpoint"].append(m3.to_bytes())
+    out["alert_state"].append(m3.evaluator.to_bytes())
     ev = AlertEvaluator(_rules())
     for i, v in enumerate((0.5, 0.5, 0.01)):
         ev.evaluate(_report(i, v))
@@ -238,7 +251,7 @@ def decode(kind: str, blob: bytes):
     if kind == "row_sample":
         from fastdrift.sketches.sample import RowSample
         return RowSample.from_bytes(blob)
-    if kind == "profile":
+    if kind in ("profile", "segmented_profile"):
         return fastdrift.Profile.from_bytes(blob)
     if kind == "fdp":
         from fastdrift.profilefile import ProfileFile
@@ -421,6 +434,11 @@ def exercise_profile(p) -> None:
     e = p.copy().merge(p.empty_like())
     check(e.rows == p.rows, "merge with an empty profile changed rows")
     fastdrift.compare_profiles(p, p)
+    if p.segment_by:
+        check(sum(s.rows for s in p.segments.values()) == p.rows, "segments' rows are not the whole's")
+        check(list(e.segments) == list(p.segments), "merge with an empty profile changed the segments")
+        for s in p.segments.values():
+            fastdrift.compare_profiles(p, s)
 
 
 def exercise_monitor(m) -> None:
@@ -450,7 +468,7 @@ def exercise_evaluator(ev) -> None:
 def exercise(kind: str, obj) -> None:
     if kind in _SKETCHES or kind == "row_sample":
         exercise_sketch(obj)
-    elif kind == "profile":
+    elif kind in ("profile", "segmented_profile"):
         exercise_profile(obj)
     elif kind == "fdp":
         from fastdrift.profilefile import ProfileFile

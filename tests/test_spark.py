@@ -355,3 +355,30 @@ def test_performance_sketch_equals_the_local_profile(spark):
     cur = fastdrift.spark.profile(spark.createDataFrame(table.drop_columns(["y"])).repartition(PARTITIONS),
                                   reference=dist)
     assert cur.performance.sketch.labelled == 0 and cur.performance.sketch.unlabelled == n
+
+
+def test_segmented_profile_equals_the_in_memory_one(data, spark):
+    """segment_by through Spark's passes: per segment, counts, edges, categories and moments' counters
+    equal the single-process profile (each partition has the 4 keys, under the cap)."""
+    import fastdrift.spark
+    table, df = data
+    mem = fastdrift.profile(table, segment_by=["d"])
+    sp = fastdrift.spark.profile(df, segment_by=["d"])
+    assert sp.segment_by == ("d",) and "d" not in sp.columns
+    assert set(sp.segments) == set(mem.segments) == {f"d={c}" for c in ("red", "green", "blue", "cyan")}
+    assert sp.rows == mem.rows == sum(s.rows for s in sp.segments.values())
+    for key, m in mem.segments.items():
+        s = sp.segments[key]
+        assert s.rows == m.rows
+        for n, cp in m.columns.items():
+            if cp.kind == "numeric":
+                _assert_numeric_equal(cp, s.columns[n])
+            else:
+                assert s.columns[n].categorical.to_dict() == cp.categorical.to_dict()
+                assert s.columns[n].categorical.null_count == cp.categorical.null_count
+    # a current profile through Spark takes the reference's segments
+    cur = fastdrift.spark.profile(df, reference=sp)
+    assert cur.segment_by == ("d",) and {k: v.rows for k, v in cur.segments.items()} == \
+        {k: v.rows for k, v in sp.segments.items()}
+    with pytest.raises(fastdrift.SchemaError, match="'nope'"):
+        fastdrift.spark.profile(df, segment_by=["nope"])

@@ -4,6 +4,7 @@ checkpoint restores its rules.  The mutation fuzz of every serialized kind is te
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fastdrift
 from fastdrift import codec
@@ -387,3 +388,35 @@ def test_checkpoint_with_a_huge_buffer_size_is_corrupt_before_allocating():
             fastdrift.Monitor.from_bytes(_build(kind, codec.Writer().json(meta).getvalue(), parts))
     with pytest.raises(fastdrift.InvalidInputError, match="buffer_rows"):
         fastdrift.Monitor(_table(100, 0), features=["x"], config={"buffer_rows": 2**21})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False, width=64), st.integers(1, 5000), st.integers(1, 4))
+def test_moments_of_one_repeated_value_round_trip(value, n, parts):
+    """A constant column's mean is a rounded sum / count that may land an ulp outside [min, max]
+    (100 x 0.1 -> 0.10000000000000003): its state must still decode, exactly."""
+    from fastdrift import Moments
+    m = Moments()
+    for chunk in np.array_split(np.full(n, value), parts):
+        m.merge(Moments().update(chunk))
+    back = Moments.from_bytes(m.to_bytes())
+    assert back.to_bytes() == m.to_bytes()
+    assert back.count == n and back.min == value == back.max
+
+
+def test_moments_whose_mean_is_far_outside_min_max_are_corrupt():
+    from fastdrift import Moments
+    from fastdrift.errors import CorruptStateError
+    m = Moments().update(np.array([1.0, 2.0]))
+    bad = Moments()
+    bad._ints, bad._flts = m._ints.copy(), m._flts.copy()
+    bad._flts[3] = 2.0 + 1e-9
+    with pytest.raises(CorruptStateError, match="inconsistent"):
+        Moments.from_bytes(bad.to_bytes())
+
+
+def test_moments_of_values_whose_sums_overflow_round_trip():
+    from fastdrift import Moments
+    for values in ([1e308, 1e308], [-1e308, -1e308, 5.0], [1e200, -1e200]):
+        m = Moments().update(np.array(values))
+        assert Moments.from_bytes(m.to_bytes()).to_bytes() == m.to_bytes()

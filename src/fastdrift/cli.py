@@ -232,20 +232,38 @@ def _profile_paths(paths, args, config, reference=None, evidence=None):
     label = config.label if config is not None else None
     if reference is None:
         cols = [c for c in args.columns.split(",") if c] if getattr(args, "columns", None) else None
+        segment_by = _segment_args(args).get("segment_by", ())
         plans = plan_columns(src.schema, config, columns=cols, kinds=_kinds(getattr(args, "kind", None)),
                              bins=getattr(args, "bins", 10), tdigest=not getattr(args, "no_tdigest", False),
-                             label=label)
-        skipped = [n for n in skipped_columns(src.schema, plans) if n != label]
+                             label=label, segment_by=segment_by)
+        skipped = [n for n in skipped_columns(src.schema, plans) if n != label and n not in segment_by]
         for n, why in skip_reasons(src.schema, skipped).items():
             print(f"fastdrift {args.command}: column {n!r} not counted: {why}", file=sys.stderr)
     if callable(evidence):
         evidence = evidence([p.name for p in plans] if plans is not None else list(reference.columns))
-    prof = profile_data(src, plans, reference=reference, progress=_progress(args),
+    prof = profile_data(src, plans, reference=reference, progress=_progress(args), **_segment_args(args),
                         workers=getattr(args, "workers", None),
                         max_categories=getattr(args, "max_categories", 10_000), evidence=evidence,
                         label=label, prediction=config.prediction if label is not None else None,
                         scores=config.labels.scores if label is not None else "probability")
     return prof, src
+
+
+def _segment_args(args) -> dict:
+    """``segment_by``/``max_segments`` of ``--segment-by`` and ``--max-segments`` (empty: the
+    reference's segments, or none)."""
+    by = getattr(args, "segment_by", None)
+    if not by:
+        if getattr(args, "max_segments", None) is not None:
+            raise _Usage("--max-segments needs --segment-by")
+        return {}
+    from .adapters.segments import DEFAULT_MAX_SEGMENTS, check_segment_columns
+    cap = args.max_segments if args.max_segments is not None else DEFAULT_MAX_SEGMENTS
+    try:
+        cols = check_segment_columns([c.strip() for c in by.split(",")], cap)
+    except InvalidInputError as exc:
+        raise _Usage(f"--segment-by/--max-segments: {exc}") from None
+    return {"segment_by": cols, "max_segments": cap}
 
 
 def _write(path: str, data: bytes) -> None:
@@ -282,6 +300,8 @@ def _cmd_profile(args) -> int:
         sk = prof.performance.sketch
         ev += (f", performance of {prof.performance.prediction} against label {prof.performance.label} "
                f"({sk.labelled:,} labelled rows)")
+    if prof.segment_by:
+        ev += f", {len(prof.segments)} segments by {','.join(prof.segment_by)}"
     print(f"wrote {args.output}: {what}, {prof.rows:,} rows, {len(prof.columns)} columns{ev}, "
           f"{len(blob):,} bytes ({len(src.fragments)} fragments, {src.file_bytes / 1e6:.1f} MB read in "
           f"{dt:.2f}s = {prof.rows / max(dt, 1e-9) / 1e6:.2f}M rows/s)")
@@ -587,6 +607,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
+    def segments(p):
+        p.add_argument("--segment-by", metavar="COL[,COL]",
+                       help="one profile per value of these columns (e.g. model_version,country), counted in the same "
+                            "pass; compare reports each segment's drift too (default for a current profile: the "
+                            "reference's segments)")
+        p.add_argument("--max-segments", type=int, default=None,
+                       help="segments of their own (default 50); rows of later values count under <other>")
+
     p = sub.add_parser("profile", help="profile Parquet/Arrow IPC/CSV/JSON-lines files or directories")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (hive partitions too)")
     p.add_argument("-o", "--output", required=True, help=f"profile file to write (conventionally *{PROFILE_SUFFIX})")
@@ -601,9 +629,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep a redacted sample of rows in the file (the config's evidence: section) for the "
                         "alerts of a later compare")
     common(p)
+    segments(p)
     p.set_defaults(func=_cmd_profile)
 
-    p = sub.add_parser("compare", help="drift of CUR against REF; exit 0 nothing fired, 1 warning, 2 critical")
+    p = sub.add_parser("compare", help="drift of CUR against REF; exit 0 nothing fired, 1 warning, 2 critical "
+                                      "(the worst of the whole and, with segments, of every segment)")
     p.add_argument("ref", metavar="REF", help="reference: a profile file or data (profiled now)")
     p.add_argument("cur", metavar="CUR", help="current: a profile on REF's bins, or data (profiled on REF's bins)")
     p.add_argument("--rules", help="alert rules file (YAML/TOML); default: built-in default rules")
@@ -613,6 +643,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="probability from which a row is predicted positive (performance; default 0.5; "
                         "with --scores margin, margins from its logit)")
     common(p)
+    segments(p)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("demo", help="profile built-in synthetic traffic, compare, alert, write an HTML report")

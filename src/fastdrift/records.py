@@ -130,6 +130,7 @@ class Alert:
     summary: str = ""
     top_features: Tuple[DriftSignal, ...] = ()
     evidence: Tuple[Mapping[str, Any], ...] = ()
+    segment: str = ""      # the segment key of a rule with a segment selector ("" = the whole)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,11 @@ class WindowReport:
     ``invalid``, ``unlabelled``, ``shed``, ``not_remembered``...), ``concept`` the concept-drift view (see
     :data:`fastdrift.monitor.signals.CONCEPT_VIEWS`).  A window's performance is revised as late
     labels arrive (``Monitor.reports()``); ``label_coverage`` says how complete it is.
+
+    With ``segment_by`` (docs/monitor.md "Segments"): the report is the whole window and
+    ``segments`` maps each segment key (``"arm=canary"``) to that segment's own report, whose
+    ``segment`` is the key and ``segment_reference`` says what its drift was measured against:
+    ``"segment"`` (the reference's rows of the same key) or ``"whole"`` (the whole reference).
     """
 
     window_start: Any
@@ -204,6 +210,9 @@ class WindowReport:
     label_delay: Mapping[str, float] = field(default_factory=frozen_mapping)
     label_counts: Mapping[str, int] = field(default_factory=frozen_mapping)
     concept: str = ""
+    segment: str = ""
+    segment_reference: str = ""
+    segments: Mapping[str, "WindowReport"] = field(default_factory=frozen_mapping)
 
 
 def to_jsonable(obj):

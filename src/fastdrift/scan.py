@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
 
 import pyarrow as pa
 
+from .adapters.segments import DEFAULT_MAX_SEGMENTS, check_segment_columns, check_segment_schema
 from .dataset import DataSource, batches, fragment_path, open_data
 from .errors import InvalidInputError, SchemaError
 from .monitor.config import MonitorConfig
@@ -40,14 +41,15 @@ __all__ = ["open_data", "profile_data", "DataSource", "ColumnPlan", "plan_column
 def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
                  columns: Optional[Iterable[str]] = None, kinds: Optional[Mapping[str, str]] = None,
                  bins: int = 10, strategy: str = "quantile", tdigest: bool = True,
-                 label: Optional[str] = None) -> List[ColumnPlan]:
+                 label: Optional[str] = None, segment_by: Sequence[str] = ()) -> List[ColumnPlan]:
     """The columns to profile, in schema order (:func:`fastdrift.sketches.profile.plan_columns`).
 
     With a monitor ``config`` (the file the monitor reads): :meth:`MonitorConfig.columns
     <fastdrift.monitor.config.MonitorConfig.columns>`, the latency column included (numeric,
     with a t-digest: the latency signal is its quantiles).  Without: every column with a
     default sketch, or ``columns``.  ``kinds`` overrides kinds either way.  The ``label`` column
-    (performance's, :func:`profile_data`) is never planned.
+    (performance's, :func:`profile_data`) is never planned; the ``segment_by`` columns only when
+    selected (``columns``, or the config's features).
 
     Raises
     ------
@@ -68,6 +70,11 @@ def plan_columns(schema: pa.Schema, config: Optional[MonitorConfig] = None, *,
         if not spec:
             spec, explicit = {n: {} for n in names}, False
         spec.pop(label, None)
+    if segment_by and not explicit:
+        if not spec:
+            spec = {n: {} for n in names}
+        for c in segment_by:
+            spec.pop(c, None)
     if not spec:
         return plan_schema(schema, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest)
     order = {n: i for i, n in enumerate(names)}  # schema order; a missing column first, to be named
@@ -210,7 +217,8 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
                  max_categories: int = 10_000, compression: float = 100, progress=None,
                  workers: Optional[int] = None, evidence: Optional[RowSample] = None,
                  label: Optional[str] = None, prediction: Optional[str] = None,
-                 scores: str = "probability") -> Profile:
+                 scores: str = "probability", segment_by: Sequence[str] = (),
+                 max_segments: int = DEFAULT_MAX_SEGMENTS) -> Profile:
     """Profile a scanned dataset: a reference (:func:`~fastdrift.sketches.reference.build_reference`
     of ``plans``, from :func:`plan_columns`), or with ``reference`` a *current* profile on its
     columns and bins in one pass, every reference column checked against the data first
@@ -221,7 +229,9 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
     gets the sample of the rows on the way (:func:`with_sample`).  ``label`` and ``prediction``
     (a reference's; a current profile takes the reference's) add the performance sketch
     (:func:`~fastdrift.sketches.reference.performance_plan`), counted in the same pass; current
-    data without the label column counts its scores only.
+    data without the label column counts its scores only.  ``segment_by`` and ``max_segments``
+    (:func:`fastdrift.profile`'s) count one profile per segment; a current profile takes the
+    reference's unless given.
 
     Raises
     ------
@@ -234,11 +244,17 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
     """
     scan = FileScan(src, progress, workers)
     if reference is None:
+        segment_by = check_segment_columns(segment_by, max_segments)
+        check_segment_schema(src.schema, segment_by, src.label)
         perf = performance_plan(src.schema, label, prediction, src.label, scores)
-        skipped = [n for n in skipped_columns(src.schema, plans or ()) if n != label]
+        skipped = [n for n in skipped_columns(src.schema, plans or ()) if n != label and n not in segment_by]
         return build_reference(scan, plans, skipped, max_categories=max_categories, compression=compression,
-                               performance=perf)
+                               performance=perf, segment_by=segment_by, max_segments=max_segments)
     check_current(reference, src.schema, src.label)
+    if segment_by:
+        reference = reference.empty_like(segment_by=check_segment_columns(segment_by, max_segments),
+                                         max_segments=max_segments)
+    check_segment_schema(src.schema, reference.segment_by, src.label)
     cols = list(reference.columns)
     if reference.performance is not None:
         pred = reference.performance.prediction
@@ -246,6 +262,7 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
             raise SchemaError(f"{src.label}: prediction column {pred!r} of the reference is missing")
         check_performance_types(reference.performance, src.schema, src.label)
         cols += [c for c in reference.performance.columns if c in src.schema.names and c not in cols]
+    cols += [c for c in reference.segment_by if c not in cols]
     job = count_job(reference)
     if evidence is not None and evidence.enabled:
         cols += [c for c in evidence.columns if c in src.schema.names and c not in cols]

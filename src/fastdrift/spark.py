@@ -15,6 +15,7 @@ from typing import Any, Iterable, List, Mapping, Optional
 
 import pyarrow as pa
 
+from .adapters.segments import DEFAULT_MAX_SEGMENTS, check_segment_columns, check_segment_schema
 from .errors import InvalidInputError, SchemaError
 from .metrics import compare_profiles
 from .schema import check_current
@@ -129,7 +130,8 @@ def _options(config: Optional[Mapping]) -> dict:
 
 
 def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional[Mapping] = None, *,
-            reference: Optional[Profile] = None, merge: str = "auto") -> Profile:
+            reference: Optional[Profile] = None, merge: str = "auto", segment_by: Optional[Iterable[str]] = None,
+            max_segments: int = DEFAULT_MAX_SEGMENTS) -> Profile:
     """Profile a Spark DataFrame: equal to :func:`fastdrift.profile` of the same rows.
 
     Parameters
@@ -150,6 +152,9 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
         Where the per-partition profiles are merged: ``"executors"`` uses
         ``RDD.treeReduce`` (not available under Spark Connect), ``"driver"`` collects
         them and merges pairwise; ``"auto"`` picks the executors from 64 partitions on.
+    segment_by, max_segments
+        As :func:`fastdrift.profile`: one profile per segment key, counted in the same passes.
+        Each partition keys its own rows; keys merge in partition order up to ``max_segments``.
 
     Returns
     -------
@@ -161,7 +166,16 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
     if merge not in ("auto", "driver", "executors"):
         raise InvalidInputError(f"merge must be 'auto', 'driver' or 'executors', got {merge!r}")
     executor = SparkExecutor(dataframe, merge)
+    segment_by = check_segment_columns(segment_by, max_segments)
+    if reference is not None and not segment_by:  # a current profile: the reference's segments
+        segment_by, max_segments = reference.segment_by, reference.max_segments
+    seg_schema = _arrow_schema(dataframe, [c for c in segment_by if c in dataframe.columns], unsupported=pa.binary())
+    for c in segment_by:  # checked on the driver: a missing column would fail inside Spark's exception
+        if c not in dataframe.columns:
+            raise SchemaError(f"DataFrame: segment column {c!r} is not in the data (it has {dataframe.columns})")
+    check_segment_schema(seg_schema, segment_by, "DataFrame")
     if reference is not None:
+        reference = reference.empty_like(segment_by=segment_by, max_segments=max_segments)
         # Checked here, on the driver, from the DataFrame's schema: a missing column or a type that
         # no longer fits the reference's sketch would otherwise fail on an executor, inside Spark's
         # exception.
@@ -175,6 +189,7 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
             cols += [c for c in perf.columns if c in dataframe.columns and c not in cols]
             check_performance_types(perf, _arrow_schema(dataframe, [c for c in perf.columns if c in cols]),
                                     "DataFrame")
+        cols += [c for c in reference.segment_by if c not in cols]
         return executor.run("counting on the reference's bins", cols, count_job(reference))
     opts = _options(config)
     # a Spark type without an Arrow one has no sketch, as binary has none
@@ -183,13 +198,16 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
     perf = performance_plan(schema, label, opts["prediction"], "the DataFrame")
     if perf is not None and columns is not None and label in columns:
         raise InvalidInputError(f"column {label!r} is the label: it cannot also be profiled as a column")
-    plans = plan_columns(schema, columns if perf is None or columns is not None else
-                         [n for n in schema.names if n != label], kinds=opts["kinds"], bins=opts["bins"],
+    default = [n for n in schema.names if n != label and n not in segment_by]
+    plans = plan_columns(schema, columns if columns is not None or (perf is None and not segment_by) else
+                         default, kinds=opts["kinds"], bins=opts["bins"],
                          strategy=opts["strategy"], tdigest=opts["tdigest"], label="the DataFrame",
                          explicit=columns is not None)
-    skipped = [n for n in skipped_columns(schema, plans) if n != label] if columns is None else []
+    skipped = [n for n in skipped_columns(schema, plans) if n != label and n not in segment_by] \
+        if columns is None else []
     return build_reference(executor, plans, skipped, max_categories=opts["max_categories"],
-                           compression=opts["compression"], performance=perf)
+                           compression=opts["compression"], performance=perf, segment_by=segment_by,
+                           max_segments=max_segments)
 
 
 def compare(reference, current, columns: Optional[Iterable[str]] = None, config: Optional[Mapping] = None, *,

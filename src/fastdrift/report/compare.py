@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..adapters.segments import OTHER
 from ..alerts import AlertEvaluator, default_rules, load_rules
 from ..metrics.quantile import ks_2samp, wasserstein
 from ..monitor.config import MonitorConfig
@@ -32,7 +33,7 @@ from ..errors import SchemaError
 from ..sketches import Profile
 
 __all__ = ["Comparison", "FeatureRow", "QuantileRow", "PerformanceSide", "PerformanceComparison", "compare", "to_json", "format_text", "notes", "psi_text", "performance_comparison",
-           "performance_rows", "performance_text",
+           "performance_rows", "performance_text", "segment_reference", "segment_rows", "segments_text",
            "top_alerts", "EXIT_OK", "EXIT_WARNING", "EXIT_CRITICAL", "QUANTILES"]
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL = 0, 1, 2
@@ -161,12 +162,18 @@ class Comparison:
     skipped: Mapping[str, str] = field(default_factory=dict)
     #: the model's performance on both sides (profiles with a label column), else None
     performance: Optional[PerformanceComparison] = None
+    #: segment key -> that segment of the current data compared with its reference (segmented profiles)
+    segments: Mapping[str, "Comparison"] = field(default_factory=dict)
+    #: segment key -> "segment" (the reference's own segment of the key) or "whole" (the whole reference)
+    segment_basis: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def exit_status(self) -> int:
-        """0 nothing fired, 1 a warning fired, 2 a critical alert fired."""
+        """0 nothing fired, 1 a warning fired, 2 a critical alert fired: the worst of the whole and
+        of every segment."""
         sev = {a.severity for a in self.alerts if a.state == "firing"}
-        return EXIT_CRITICAL if "critical" in sev else EXIT_WARNING if "warning" in sev else EXIT_OK
+        own = EXIT_CRITICAL if "critical" in sev else EXIT_WARNING if "warning" in sev else EXIT_OK
+        return max([own, *(s.exit_status for s in self.segments.values())])
 
     @property
     def drifted(self) -> List[str]:
@@ -210,6 +217,15 @@ def _sev_by_column(alerts, rules) -> Dict[str, str]:
     return out
 
 
+def segment_reference(reference: Profile, current: Profile, key: str) -> Tuple[Profile, str]:
+    """The reference of the current profile's segment ``key``: the reference's own segment of that
+    key when the reference is segmented by the same columns and has it (``"segment"``), else the
+    whole reference (``"whole"``).  ``"<other>"`` always takes the whole: each side's ``<other>``
+    holds whichever keys came past its own cap."""
+    own = reference.segments.get(key) if reference.segment_by == current.segment_by and key != OTHER else None
+    return (own, "segment") if own is not None else (reference, "whole")
+
+
 def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
             rules=None, schema_changes=(), evidence=(), ref_label: str = "reference",
             cur_label: str = "current", skipped: Optional[Mapping[str, str]] = None,
@@ -230,10 +246,30 @@ def compare(reference: Profile, current: Profile, config: Optional[MonitorConfig
         default: the reference's ``skipped`` columns, reason unknown.
     threshold : the score from which a row is predicted positive (the performance's confusion counts).
 
+    A segmented current profile also compares each of its segments (``Comparison.segments``)
+    with :func:`segment_reference`, under the same rules; the exit status is the worst of all.
+
     Returns
     -------
     Comparison
     """
+    whole = _compare(reference, current, config, rules=rules, schema_changes=schema_changes, evidence=evidence,
+                     ref_label=ref_label, cur_label=cur_label, skipped=skipped, threshold=threshold)
+    if not current.segments:
+        return whole
+    segments, basis = {}, {}
+    for key, cur in current.segments.items():
+        ref, basis[key] = segment_reference(reference, current, key)
+        segments[key] = _compare(ref, cur, config, rules=rules, schema_changes=schema_changes,
+                                 ref_label=f"{ref_label} [{key if basis[key] == 'segment' else 'whole'}]",
+                                 cur_label=f"{cur_label} [{key}]", skipped=skipped, threshold=threshold)
+    return dataclasses.replace(whole, segments=segments, segment_basis=basis)
+
+
+def _compare(reference: Profile, current: Profile, config: Optional[MonitorConfig] = None, *,
+             rules=None, schema_changes=(), evidence=(), ref_label: str = "reference",
+             cur_label: str = "current", skipped: Optional[Mapping[str, str]] = None,
+             threshold: float = 0.5) -> Comparison:
     config = config or MonitorConfig()
     perf = performance_comparison(reference, current, threshold)
     if perf is not None:  # the window's performance, as a monitor with this label column reports it
@@ -323,7 +359,34 @@ def to_json(c: Comparison) -> dict:
         "skipped_columns": [{"column": n, "reason": why} for n, why in c.skipped.items()],
         "performance": None if c.performance is None else {"concept": r.concept, **to_jsonable(c.performance)},
         "alerts": to_jsonable(c.alerts),
+        "segment_by": list(c.current.segment_by),
+        "segments": {k: {"reference_basis": c.segment_basis[k], **to_json(s)} for k, s in c.segments.items()},
     }
+
+
+def segment_rows(c: Comparison) -> List[Tuple[str, str, int, int, int, Optional[FeatureRow], int]]:
+    """(key, reference basis, rows, drifted features, features, worst-PSI row or None, exit status)
+    per segment, worst first (exit status, then PSI)."""
+    out = []
+    for k, s in c.segments.items():
+        finite = [r for r in s.rows if math.isfinite(r.psi) and not r.id_like]
+        worst = max(finite, key=lambda r: r.psi) if finite else None
+        out.append((k, c.segment_basis[k], s.current.rows, len(s.drifted), len(s.rows), worst, s.exit_status))
+    out.sort(key=lambda t: (-t[6], -(t[5].psi if t[5] is not None else -1.0), t[0]))
+    return out
+
+
+def segments_text(c: Comparison) -> List[str]:
+    """The terminal report's segment table (nothing when the current profile is not segmented)."""
+    if not c.segments:
+        return []
+    by = ", ".join(c.current.segment_by)
+    n_own = sum(b == "segment" for b in c.segment_basis.values())
+    out = ["", f"Segments by {by} ({len(c.segments)}; reference: the reference's own segment for {n_own}, "
+               f"the whole reference for {len(c.segments) - n_own}; worst first)"]
+    body = [[k, b, f"{rows:,}", f"{d}/{n}", "-" if w is None else f"{psi_text(w)} ({w.column})",
+             {0: "ok", 1: "warning", 2: "critical"}[e]] for k, b, rows, d, n, w, e in segment_rows(c)]
+    return out + _table(["segment", "reference", "rows", "drifted", "worst PSI", "alerts"], body)
 
 
 def top_alerts(alerts) -> List[Alert]:
@@ -431,6 +494,7 @@ def format_text(c: Comparison) -> str:
     if c.report.latency is not None:
         lat = c.report.latency
         out += ["", f"Latency ({c.config.latency}, ms): p50 {lat.p50:.1f}  p95 {lat.p95:.1f}  p99 {lat.p99:.1f}"]
+    out += segments_text(c)
     firing = top_alerts(c.alerts)
     out += ["", f"Alerts ({c.rules_source}): {len(firing)} rule{'' if len(firing) == 1 else 's'} firing"]
     for a in firing:

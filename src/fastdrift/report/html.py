@@ -20,7 +20,7 @@ import numpy as np
 
 from ..metrics import align, bin_label, psi_contributions
 from ..metrics.drift import PSI_MODERATE
-from .compare import NOTES, QUANTILES, Comparison, notes, performance_rows, top_alerts
+from .compare import NOTES, QUANTILES, Comparison, notes, performance_rows, segment_rows, top_alerts
 
 __all__ = ["render"]
 
@@ -323,6 +323,10 @@ def _summary(c: Comparison) -> str:
         f'<div class="card"><div class="muted">alert rules firing</div><div class="big">{len(firing)}</div>'
         f'{crit} critical, {warn} warning</div>',
     ]
+    if c.segments:
+        bad = sum(s.exit_status > 0 for s in c.segments.values())
+        cards.append(f'<div class="card"><div class="muted">segments alerting</div><div class="big" '
+                     f'id="segments-alerting">{bad} / {len(c.segments)}</div><a href="#segments">by segment</a></div>')
     if c.performance is not None:
         cards.append(_performance_card(c.performance))
     if c.report.latency is not None:
@@ -616,6 +620,51 @@ def _alerts(c: Comparison) -> str:
     return "".join(out)
 
 
+_EXIT_TEXT = {0: ("ok", SEV_COLOR[""]), 1: ("warning", SEV_COLOR["warning"]), 2: ("critical", SEV_COLOR["critical"])}
+
+
+def _segment_detail(i: int, key: str, basis: str, s: Comparison) -> str:
+    """One segment's drift table and firing alerts, folded (``<details>``) under its anchor."""
+    rows = "".join(
+        f"<tr><td class='l'>{_e(r.column)}{' (prediction)' if r.role == 'prediction' else ''}</td>"
+        f"<td{_sat_title(r)}>{_e(_psi(r))}</td><td class='l'>{_badge(r.status, STATUS_COLOR[r.status])}</td>"
+        f"<td class='l'>{_badge(r.severity, SEV_COLOR[r.severity]) if r.severity else '–'}</td>"
+        f"<td>{_pct(r.missing_ref)}</td><td>{_pct(r.missing_cur)}</td>"
+        f"<td>{_num(r.mean_ref)}</td><td>{_num(r.mean_cur)}</td>"
+        f"<td class='l'>{_e(r.top_bin) + f' ({r.top_bin_contribution:.3f})' if r.top_bin else '–'}</td></tr>"
+        for r in s.rows)
+    alerts = "".join(f"<li>{_badge(a.severity, SEV_COLOR[a.severity])} {_e(a.summary)}</li>" for a in top_alerts(s.alerts))
+    ref = "the reference's own segment" if basis == "segment" else "the whole reference"
+    return (f"<details class='segment' id='s-{i}'><summary><b>{_e(key)}</b> — {s.current.rows:,} rows against "
+            f"{ref} ({s.reference.rows:,} rows)</summary><table><tr><th class='l'>column</th><th>PSI</th>"
+            "<th class='l'>status</th><th class='l'>alert</th><th>missing ref</th><th>missing cur</th>"
+            "<th>mean ref</th><th>mean cur</th><th class='l'>top PSI bin (contribution)</th></tr>"
+            f"{rows}</table><p>Alerts firing: {'<ul>' + alerts + '</ul>' if alerts else 'none'}</p></details>")
+
+
+def _segments(c: Comparison) -> str:
+    """Segment section: one summary row per segment (worst first), each linking to its folded detail."""
+    if not c.segments:
+        return ""
+    index = {k: i for i, k in enumerate(c.segments)}
+    body = []
+    for k, basis, rows, drifted, n, worst, status in segment_rows(c):
+        text, color = _EXIT_TEXT[status]
+        body.append(f"<tr><td class='l'><a href='#s-{index[k]}'>{_e(k)}</a></td><td class='l'>{_e(basis)}</td><td>{rows:,}</td>"
+                    f"<td>{drifted} / {n}</td><td>{'–' if worst is None else _e(_psi(worst))}</td>"
+                    f"<td class='l'>{'–' if worst is None else _e(worst.column)}</td>"
+                    f"<td class='l'>{_badge(text, color)}</td></tr>")
+    details = "".join(_segment_detail(index[k], k, c.segment_basis[k], c.segments[k]) for k in c.segments)
+    return (f"<section id='segments'><h2>Segments by {_e(', '.join(c.current.segment_by))}</h2>"
+            "<p class='muted'>Each segment of the current data against the reference's own segment of the same "
+            "key (reference <i>segment</i>) or, when the reference has none, the whole reference (<i>whole</i>); "
+            "same rules as the whole; worst first. Rows past the segment cap are counted under "
+            "&lt;other&gt;. A segment's link leads to its drift table and alerts, folded below (click to open).</p>"
+            "<table id='segment-table'><tr><th class='l'>segment</th><th class='l'>reference</th><th>rows</th>"
+            "<th>drifted</th><th>worst PSI</th><th class='l'>column</th><th class='l'>alerts</th></tr>"
+            f"{''.join(body)}</table>{details}</section>")
+
+
 def render(c: Comparison, title: Optional[str] = None) -> str:
     """The report as one HTML document (UTF-8 text; no external resources)."""
     title = title or "fastdrift drift report"
@@ -635,7 +684,7 @@ def render(c: Comparison, title: Optional[str] = None) -> str:
         f"current: <b>{_e(c.cur_label)}</b> ({c.current.rows:,} rows) — generated {now}</p>",
         _summary(c),
         f"<section id='psi'><h2>PSI by feature</h2>{psi_chart}</section>",
-        _drift_table(c), _performance(c), _features(c), _quantiles(c), _missingness(c), _schema(c), _skipped(c),
+        _drift_table(c), _segments(c), _performance(c), _features(c), _quantiles(c), _missingness(c), _schema(c), _skipped(c),
         _alerts(c),
         "</main></body></html>",
     ]

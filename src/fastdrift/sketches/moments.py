@@ -159,7 +159,17 @@ class Moments(Sketch):
             raise CorruptStateError(f"moments payload has {ints.size}+{flts.size} fields, expected 5+5")
         count_total(ints, "moments payload")
         if ints[0] > 0:
-            if not (np.isfinite(flts).all() and flts[0] <= flts[3] <= flts[1] and flts[4] >= 0):
+            # The mean is a rounded sum / count: it may sit an ulp or two outside [min, max]
+            # (100 x 0.1 has mean 0.10000000000000003); more than rounding is corruption.  The sum
+            # and m2 of finite values may overflow (values near 1e308; deviations past 1e154): m2
+            # to +inf, and once the sum is infinite the mean and m2 derived from it are not numbers
+            # either - a state, not corruption.
+            lo, hi, total, mean, m2 = (float(v) for v in flts)
+            slack = 1e-12 * max(abs(lo), abs(hi))
+            ok = math.isfinite(lo) and math.isfinite(hi) and lo <= hi and not math.isnan(total)
+            if ok and math.isfinite(total):
+                ok = lo - slack <= mean <= hi + slack and m2 >= 0  # (NaN m2 fails)
+            if not ok:
                 raise CorruptStateError("moments payload is inconsistent (min <= mean <= max, m2 >= 0)")
         elif not (flts[0] == np.inf and flts[1] == -np.inf):
             raise CorruptStateError("moments payload: empty state must have min=+inf, max=-inf")

@@ -19,6 +19,10 @@ With a label column and a prediction column (``label=`` and ``prediction=`` of
 column is never a feature; data without it (labels not arrived yet) counts scores only, for the
 estimated performance.
 
+With ``segment_by`` (:func:`fastdrift.profile`), a profile also holds one profile per segment
+key (``Profile.segments``, keys from :mod:`fastdrift.adapters.segments`) on the whole's columns
+and bins; every row is counted once, into its segment, and the whole is their merge.
+
 A reference profile derives its histogram edges from the data (reference
 deciles by default): :func:`fastdrift.profile` (:mod:`fastdrift.sketches.reference`).
 A *current* profile gets its bins from the reference (``ref.empty_like()`` +
@@ -29,10 +33,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Union
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
 from ..adapters import iter_batches
+from ..adapters.segments import DEFAULT_MAX_SEGMENTS, MAX_SEGMENTS_LIMIT, OTHER, Segmenter, cap_keys, \
+    check_segment_columns, group_by_segment, parse_segment_key
 from ..adapters.arrow import as_arrow, counted, is_numeric_type, is_string_type, skip_reason
 from ..errors import CorruptStateError, CountOverflowError, IncompatibleSketchError, InvalidInputError, SchemaError
 from .. import codec
@@ -149,6 +156,7 @@ def skip_reasons(schema, skipped: Iterable[str]) -> Dict[str, str]:
 _KIND_CODES = {NUMERIC: 1, CATEGORICAL: 2}
 _NUMERIC_WITH_TDIGEST = 3  # kind code of a numeric column that also carries a TDigest
 _PERFORMANCE = 1  # code of the optional section after the skipped columns: a PerformanceProfile
+_SEGMENTS = 2  # code of the optional section after that: the segment columns, cap and keys
 
 
 @dataclass
@@ -298,14 +306,24 @@ class Profile:
     rows : int, rows seen
     skipped : list of str, columns whose type has no sketch
     performance : PerformanceProfile or None, the prediction's scores against the labels
+    segment_by : tuple of str, the segment columns (empty: not segmented)
+    max_segments : int, how many segment keys get a profile of their own; later keys count
+        under ``"<other>"`` (:mod:`fastdrift.adapters.segments`)
+    segments : dict of str -> Profile, each segment key's own profile, on the same columns
+        and bins; every row is in exactly one segment, and the profile itself is the whole
+        (the merge of its segments). Empty when unsegmented.
     """
 
     def __init__(self, columns: Mapping[str, ColumnProfile], rows: int = 0, skipped: Iterable[str] = (),
-                 performance: Optional[PerformanceProfile] = None):
+                 performance: Optional[PerformanceProfile] = None, *, segment_by: Iterable[str] = (),
+                 max_segments: int = DEFAULT_MAX_SEGMENTS, segments: Optional[Mapping[str, "Profile"]] = None):
         self.columns: Dict[str, ColumnProfile] = dict(columns)
         self.rows = int(rows)
         self.skipped: List[str] = list(skipped)
         self.performance = performance
+        self.segment_by = check_segment_columns(tuple(segment_by), max_segments)
+        self.max_segments = max_segments
+        self.segments: Dict[str, Profile] = dict(segments or {})
 
     def __getitem__(self, name: str) -> ColumnProfile:
         return self.columns[name]
@@ -314,16 +332,24 @@ class Profile:
         return name in self.columns
 
     def __repr__(self):
-        return f"Profile(rows={self.rows}, columns={list(self.columns)})"
+        seg = f", segments={len(self.segments)}" if self.segment_by else ""
+        return f"Profile(rows={self.rows}, columns={list(self.columns)}{seg})"
 
     def update(self, data) -> "Profile":
-        """Count more rows (a Table, RecordBatch, or an iterable / stream of them)."""
+        """Count more rows (a Table, RecordBatch, or an iterable / stream of them).
+
+        A segmented profile counts each batch's rows into their segments' profiles and merges
+        those into the whole; on an error in a batch nothing of that batch is counted.
+        """
         for batch in iter_batches(data):
             names = set(batch.schema.names)
             missing = [c for c in self.columns if c not in names]
             if missing:
                 raise SchemaError(f"columns {missing} of the profile are missing from the batch "
                                   f"(it has {batch.schema.names})")
+            if self.segment_by:
+                self._update_segments(batch)
+                continue
             for name, cp in self.columns.items():
                 cp.update(batch.column(name))
             if self.performance is not None:
@@ -331,7 +357,34 @@ class Profile:
             self.rows += batch.num_rows
         return self
 
+    def _blank(self) -> "Profile":
+        """An unsegmented profile of the same columns and bins, nothing counted."""
+        perf = self.performance.empty_like() if self.performance is not None else None
+        return Profile({k: v.empty_like() for k, v in self.columns.items()}, 0, self.skipped, perf)
+
+    def _update_segments(self, batch) -> None:
+        segmenter = Segmenter(self.segment_by, self.max_segments, keys=self.segments)
+        codes = segmenter.assign(batch)
+        read = list(self.columns) + [c for c in (self.performance.columns if self.performance else ())
+                                     if c in batch.schema.names and c not in self.columns]
+        grouped, codes = group_by_segment(batch, read, segmenter, codes)
+        parts = [(k, self._blank().update(sub)) for k, sub in segmenter.split(grouped, codes)]
+        if self.rows + batch.num_rows > MAX_COUNT:
+            raise CountOverflowError(f"profile: {self.rows} + {batch.num_rows} rows would pass {MAX_COUNT}")
+        for key, part in parts:  # counted first: an error above leaves the profile as it was
+            _merge_whole(self, part)
+            if key in self.segments:
+                self.segments[key].merge(part)
+            else:
+                self.segments[key] = part
+        self.segments = _other_last(self.segments)
+
     def merge(self, other: "Profile") -> "Profile":
+        """Fold ``other`` (same columns, bins and segment columns) into this profile.
+
+        Segments merge by key; keys new to this profile join in ``other``'s order until
+        ``max_segments``, the rest fold into ``"<other>"`` (never dropped).
+        """
         if list(other.columns) != list(self.columns):
             raise IncompatibleSketchError(
                 f"profiles have different columns: {list(self.columns)} vs {list(other.columns)}")
@@ -339,21 +392,46 @@ class Profile:
             raise CountOverflowError(f"merging profiles of {self.rows} and {other.rows} rows would pass {MAX_COUNT}")
         if (self.performance is None) != (other.performance is None):
             raise IncompatibleSketchError("one profile has a performance sketch (a label column) and the other not")
-        for name, cp in self.columns.items():
-            cp.merge(other.columns[name])
-        if self.performance is not None:
-            self.performance.merge(other.performance)
-        self.rows += other.rows
+        if other.segment_by != self.segment_by:
+            raise IncompatibleSketchError(f"profiles have different segment columns: {list(self.segment_by)} vs "
+                                          f"{list(other.segment_by)}")
+        _merge_whole(self, other)
+        if self.segment_by:
+            self._merge_segments(other)
         return self
+
+    def _merge_segments(self, other: "Profile") -> None:
+        order = list(self.segments) + [k for k in other.segments if k not in self.segments]
+        kept, folded = cap_keys(order, self.max_segments)
+        out = {k: self.segments[k] if k in self.segments else other.segments[k].copy() for k in kept}
+        for k in kept:
+            if k in self.segments and k in other.segments:
+                out[k].merge(other.segments[k])
+        rest = [s for s in (self.segments.get(OTHER), other.segments.get(OTHER)) if s is not None]
+        rest += [src[k] for k in folded for src in (self.segments, other.segments) if k in src]
+        if rest:
+            acc = rest[0] if rest[0] is self.segments.get(OTHER) else rest[0].copy()
+            for s in rest[1:]:
+                acc.merge(s)
+            out[OTHER] = acc
+        self.segments = out
 
     def copy(self) -> "Profile":
         perf = self.performance.copy() if self.performance is not None else None
-        return Profile({k: v.copy() for k, v in self.columns.items()}, self.rows, self.skipped, perf)
+        return Profile({k: v.copy() for k, v in self.columns.items()}, self.rows, self.skipped, perf,
+                       segment_by=self.segment_by, max_segments=self.max_segments,
+                       segments={k: v.copy() for k, v in self.segments.items()})
 
-    def empty_like(self) -> "Profile":
-        """A profile with the same columns, bins and performance columns, and nothing counted."""
-        perf = self.performance.empty_like() if self.performance is not None else None
-        return Profile({k: v.empty_like() for k, v in self.columns.items()}, 0, self.skipped, perf)
+    def empty_like(self, *, segment_by: Optional[Iterable[str]] = None,
+                   max_segments: Optional[int] = None) -> "Profile":
+        """A profile with the same columns, bins and performance columns, and nothing counted.
+
+        ``segment_by`` and ``max_segments`` default to this profile's (``segment_by=()``: unsegmented).
+        """
+        seg = self.segment_by if segment_by is None else segment_by
+        cap = self.max_segments if max_segments is None else max_segments
+        blank = self._blank()
+        return Profile(blank.columns, 0, self.skipped, blank.performance, segment_by=seg, max_segments=cap)
 
     def __eq__(self, other):
         if not isinstance(other, Profile):
@@ -378,18 +456,26 @@ class Profile:
             for s in cp.sketches():
                 w.blob(s.to_bytes())
         if self.performance is not None:
-            # an optional trailing section: a profile without one keeps its bytes
+            # optional trailing sections: a profile without them keeps its bytes
             p.u8(_PERFORMANCE).string(self.performance.prediction).string(self.performance.label)
             w.blob(self.performance.sketch.to_bytes())
+        if self.segment_by:
+            p.u8(_SEGMENTS).u64(len(self.segment_by))
+            for c in self.segment_by:
+                p.string(c)
+            p.u64(self.max_segments).u64(len(self.segments))
+            for key, seg in self.segments.items():
+                p.string(key)
+                w.blob(seg.to_bytes())
         return codec.encode(codec.Kind.PROFILE, p.getvalue(), w.getvalue())
 
     @classmethod
-    def from_bytes(cls, data) -> "Profile":
+    def from_bytes(cls, data, _nested: bool = False) -> "Profile":
         """Decode :meth:`to_bytes` output, or the profile inside a ``.fdp`` file that
         ``fastdrift profile`` wrote (kind ``PROFILE_FILE``: its schema and evidence rows are
         read by :class:`fastdrift.profilefile.ProfileFile`)."""
         kind, params, payload = codec.decode(data)
-        if kind == codec.Kind.PROFILE_FILE:
+        if kind == codec.Kind.PROFILE_FILE and not _nested:
             data = codec.Reader(payload, "profile file").blob()
         if kind != codec.Kind.PROFILE:
             _, params, payload = codec.decode(data, expected_kind=codec.Kind.PROFILE)
@@ -411,14 +497,22 @@ class Profile:
             raise CorruptStateError(f"profile declares {n_skipped} skipped columns in {len(params)} bytes")
         skipped = [r.string() for _ in range(n_skipped)]
         perf_columns = None
-        if r.remaining:
+        seg_by, max_segments, keys = (), DEFAULT_MAX_SEGMENTS, []
+        last = 0
+        while r.remaining:
             code = r.u8()
-            if code != _PERFORMANCE:
-                raise CorruptStateError(f"profile parameters: unknown section code {code}")
-            perf_columns = (r.string(), r.string())
-            if not all(perf_columns) or perf_columns[0] == perf_columns[1]:
-                raise CorruptStateError(f"profile parameters: performance columns {perf_columns} are not a "
-                                        "prediction and another label column")
+            if code <= last or code not in (_PERFORMANCE, _SEGMENTS):
+                raise CorruptStateError(f"profile parameters: unknown or repeated section code {code}")
+            last = code
+            if code == _PERFORMANCE:
+                perf_columns = (r.string(), r.string())
+                if not all(perf_columns) or perf_columns[0] == perf_columns[1]:
+                    raise CorruptStateError(f"profile parameters: performance columns {perf_columns} are not a "
+                                            "prediction and another label column")
+                continue
+            if _nested:
+                raise CorruptStateError("a segment's profile is itself segmented")
+            seg_by, max_segments, keys = _read_segment_params(r, len(params))
         r.done()
         if len({s[0] for s in specs}) != len(specs):
             raise CorruptStateError("profile has duplicate column names")
@@ -445,5 +539,65 @@ class Profile:
         if perf_columns is not None:
             perf = PerformanceProfile.empty(*perf_columns)
             perf.sketch = BinaryPerformance.from_bytes(r.blob())
+        segments = {}
+        for key in keys:
+            seg = segments[key] = cls.from_bytes(r.blob(), _nested=True)
+            if list(seg.columns) != [s[0] for s in specs] or any(
+                    seg.columns[n].kind != k or (seg.columns[n].tdigest is not None) != td for n, k, td in specs) \
+                    or (seg.performance is None) != (perf is None) or (perf is not None and (
+                        seg.performance.prediction, seg.performance.label) != perf_columns):
+                raise CorruptStateError(f"profile segment {key!r} has other columns than the whole")
+            for name, cp in seg.columns.items():
+                if cp.histogram is not None and not np.array_equal(cp.histogram.edges, columns[name].histogram.edges):
+                    raise CorruptStateError(f"profile segment {key!r}: column {name!r} has other bins than the whole")
         r.done()
-        return cls(columns, rows, skipped, perf)
+        if keys and sum(s.rows for s in segments.values()) != rows:
+            raise CorruptStateError(f"profile segments hold {sum(s.rows for s in segments.values())} rows, "
+                                    f"the whole {rows}")
+        return cls(columns, rows, skipped, perf, segment_by=seg_by, max_segments=max_segments, segments=segments)
+
+
+def _read_segment_params(r, size: int):
+    """(segment columns, cap, keys) of a profile's segment section, checked."""
+    n = r.u64()
+    if not 1 <= n <= size:
+        raise CorruptStateError(f"profile parameters: {n} segment columns")
+    seg_by = tuple(r.string() for _ in range(n))
+    if not all(seg_by) or len(set(seg_by)) != n:
+        raise CorruptStateError(f"profile parameters: segment columns {list(seg_by)} are not distinct names")
+    max_segments = r.u64()
+    if not 1 <= max_segments <= MAX_SEGMENTS_LIMIT:
+        raise CorruptStateError(f"profile parameters: max_segments {max_segments} out of range")
+    n_keys = r.u64()
+    if n_keys > max_segments + 1 or n_keys > size:
+        raise CorruptStateError(f"profile parameters: {n_keys} segments, cap {max_segments}")
+    keys = [r.string() for _ in range(n_keys)]
+    if len(set(keys)) != n_keys:
+        raise CorruptStateError("profile parameters: a segment key appears twice")
+    if sum(k != OTHER for k in keys) > max_segments:
+        raise CorruptStateError(f"profile parameters: {n_keys} segments, cap {max_segments}")
+    for k in keys:
+        if k != OTHER:
+            try:
+                cols = list(parse_segment_key(k))
+            except InvalidInputError:
+                cols = None
+            if cols != list(seg_by):
+                raise CorruptStateError(f"profile parameters: {k!r} is not a key of segment columns {list(seg_by)}")
+    return seg_by, int(max_segments), keys
+
+
+def _merge_whole(into: Profile, other: Profile) -> None:
+    """Merge the whole of ``other`` (columns, performance, rows) into ``into``'s whole."""
+    for name, cp in into.columns.items():
+        cp.merge(other.columns[name])
+    if into.performance is not None:
+        into.performance.merge(other.performance)
+    into.rows += other.rows
+
+
+def _other_last(segments: Dict[str, Profile]) -> Dict[str, Profile]:
+    """Segments in first-seen order with ``"<other>"`` (when there) last."""
+    if OTHER not in segments or next(reversed(segments)) == OTHER:
+        return segments
+    return {**{k: v for k, v in segments.items() if k != OTHER}, OTHER: segments[OTHER]}

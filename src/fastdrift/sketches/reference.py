@@ -15,6 +15,7 @@ whole columns.  :func:`build_reference` runs each pass as a :class:`Job` through
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol
@@ -24,6 +25,8 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from ..adapters import as_table
+from ..adapters.segments import DEFAULT_MAX_SEGMENTS, OTHER, Segmenter, cap_keys, check_segment_columns, \
+    check_segment_schema, sort_by_segment
 from ..adapters.arrow import counted, float64_values
 from ..errors import CorruptStateError, InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
@@ -265,9 +268,91 @@ def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
                           lambda w, h: w.blob(h.to_bytes()), lambda r, n: _named(Histogram.from_bytes(r.blob()), n))
 
 
+def _segmented(job: Job, read: List[str], segment_by, max_segments: int) -> Job:
+    """``job``'s state per segment key: each batch split by segment (only the ``read`` columns
+    are taken), each part counted into its key's state.
+
+    Each partition keys its own rows (first-seen, capped); merges take keys in partition order
+    and fold those past the cap into ``"<other>"`` (:func:`~fastdrift.adapters.segments.cap_keys`).
+    """
+    def make(i):
+        return [Segmenter(segment_by, max_segments), {}]
+
+    def count(st, b):
+        seg, states = st
+        codes = seg.assign(b)
+        for key, sub in seg.split(b.select(read), codes):
+            if key not in states:
+                states[key] = job.make(0)
+            job.count(states[key], sub)
+
+    def merge(acc, st):
+        mine, theirs = acc[1], st[1]
+        kept, folded = cap_keys(list(mine) + [k for k in theirs if k not in mine], max_segments)
+        out = {}
+        for k in kept:  # a merged-in state is adopted: it is not used again
+            out[k] = job.merge(mine[k], theirs[k]) if k in mine and k in theirs else mine.get(k, theirs.get(k))
+        rest = [src[k] for k in [OTHER] + folded for src in (mine, theirs) if k in src]
+        if rest:
+            out[OTHER] = functools.reduce(job.merge, rest)
+        acc[0], acc[1] = Segmenter(segment_by, max_segments, keys=out), out
+        return acc
+
+    def encode(st):
+        w = codec.Writer().u64(len(st[1]))
+        for k, s in st[1].items():
+            w.string(k).blob(job.encode(s))
+        return w.getvalue()
+
+    def decode(blob):
+        r = codec.Reader(blob, "segmented pass state")
+        n = r.u64()
+        if n > max_segments + 1:
+            raise CorruptStateError(f"segmented pass state: {n} segments, cap {max_segments}")
+        states = {}
+        for _ in range(n):
+            k = r.string()
+            states[k] = job.decode(r.blob())
+        r.done()
+        return [Segmenter(segment_by, max_segments, keys=states), states]
+
+    return Job(make, count, merge, encode, decode)
+
+
+def _both(a: Job, b: Job) -> Job:
+    """Two jobs in one pass: state ``[a's, b's]``."""
+    def merge(acc, st):  # in place: the file scan keeps its accumulator
+        acc[0], acc[1] = a.merge(acc[0], st[0]), b.merge(acc[1], st[1])
+        return acc
+
+    def encode(st):
+        return codec.Writer().blob(a.encode(st[0])).blob(b.encode(st[1])).getvalue()
+
+    def decode(blob):
+        r = codec.Reader(blob, "pass state")
+        st = [a.decode(r.blob()), b.decode(r.blob())]
+        r.done()
+        return st
+
+    def count(st, batch):
+        a.count(st[0], batch)
+        b.count(st[1], batch)
+
+    return Job(lambda i: [a.make(i), b.make(i)], count, merge, encode, decode)
+
+
+def _merged(parts: List[Any]) -> Any:
+    """One sketch (a copy) from parts of the same column: their merge, in order."""
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out.merge(p)
+    return out
+
+
 def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[str] = (), *,
                     max_categories: int = 10_000, compression: float = 100,
-                    performance: Optional[PerformanceProfile] = None) -> Profile:
+                    performance: Optional[PerformanceProfile] = None, segment_by=(),
+                    max_segments: int = DEFAULT_MAX_SEGMENTS) -> Profile:
     """The reference profile of the executor's data, after the passes of the module docstring.
 
     Parameters
@@ -281,6 +366,12 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     max_categories, compression : as :func:`fastdrift.profile`
     performance : PerformanceProfile, optional
         An empty one: the prediction's scores against the labels, counted in the first pass.
+    segment_by, max_segments
+        Segment columns and cap: each segment's sketches are counted in the first pass (its rows
+        only) and their merge is the whole's, except the whole's moments (counted on whole
+        batches, with the deciles' grid); the bins are the whole's deciles for every segment, and
+        one more pass counts the segments' histograms (the whole's are their merge, or from the
+        deciles' grid).
 
     Returns
     -------
@@ -308,8 +399,30 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     if performance is not None:
         what += ", performance"
     read = names + [c for c in (performance.columns if performance is not None else ()) if c not in names]
-    first, rows, _, perf = executor.run(f"pass 1 ({what})", read,
-                                        _first_job(plans, streaming, max_categories, compression, performance))
+    segment_by = check_segment_columns(segment_by, max_segments)
+    seg_first: Dict[str, list] = {}
+    if not segment_by:
+        first, rows, _, perf = executor.run(f"pass 1 ({what})", read,
+                                            _first_job(plans, streaming, max_categories, compression, performance))
+    else:
+        # whole: moments (with the deciles' grid) on whole batches; the rest per segment, merged
+        whole = _first_job([dataclasses.replace(p, tdigest=False) for p in numeric], streaming, max_categories,
+                           compression)
+        parts = _segmented(_first_job(plans, {}, max_categories, compression, performance), read, segment_by,
+                           max_segments)
+        (first, rows, _, _), (_, seg_first) = executor.run(
+            f"pass 1 ({what}; by {', '.join(segment_by)})", read + [c for c in segment_by if c not in read],
+            _both(whole, parts))
+        for p in plans:
+            sk = [st[0][p.name] for st in seg_first.values()]
+            if p.kind == NUMERIC:
+                first[p.name][1] = _merged([s[1] for s in sk]) if p.tdigest and sk else \
+                    (TDigest(compression, name=p.name) if p.tdigest else None)
+            else:
+                first[p.name] = [_merged([s[0] for s in sk]) if sk else Categorical(max_categories, name=p.name)]
+        perf = performance
+        if performance is not None and seg_first:
+            perf = _merged([st[3] for st in seg_first.values()])
     edges: Dict[str, np.ndarray] = {}
     hists: Dict[str, Histogram] = {}
     exact: Dict[str, ExactQuantiles] = {}
@@ -357,16 +470,35 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         if derived is not None:
             hists[n] = Histogram.from_counts(edges[n], derived, m.null_count, m.nan_count, name=n)
     rest = {p.name: edges[p.name] for p in numeric if p.name not in hists}
-    if rest:
+    seg_hists: Dict[str, Dict[str, Histogram]] = {}
+    if segment_by and numeric and seg_first:
+        # every segment on the whole's bins: its histograms are one more pass
+        seg_hists = executor.run(f"pass {n_pass + 1} (histograms by {', '.join(segment_by)})",
+                                 [p.name for p in numeric] + list(segment_by),
+                                 _segmented(_histogram_job(edges), [p.name for p in numeric], segment_by,
+                                            max_segments))[1]
+        if list(seg_hists) != list(seg_first):
+            raise InvalidInputError(f"{prefix}the segments changed between passes ({list(seg_first)} then "
+                                    f"{list(seg_hists)}): the data must read the same in every pass")
+        for n in rest:
+            hists[n] = _merged([h[n] for h in seg_hists.values()])
+    elif rest:
         hists.update(executor.run(f"pass {n_pass + 1} (histograms)", list(rest), _histogram_job(rest)))
+    out = _columns(plans, first, hists)
+    segments = {k: Profile(_columns(plans, st[0], seg_hists.get(k, {})), st[1], skipped, st[3])
+                for k, st in seg_first.items()}
+    return Profile(out, rows, skipped, perf, segment_by=segment_by, max_segments=max_segments, segments=segments)
+
+
+def _columns(plans: List[ColumnPlan], sketches: Dict[str, list], hists: Dict[str, Histogram]) -> Dict[str, ColumnProfile]:
     out: Dict[str, ColumnProfile] = {}
     for p in plans:
-        sk = first[p.name]
+        sk = sketches[p.name]
         if p.kind == NUMERIC:
             out[p.name] = ColumnProfile(p.name, NUMERIC, hists[p.name], sk[0], tdigest=sk[1])
         else:
             out[p.name] = ColumnProfile(p.name, CATEGORICAL, categorical=sk[0])
-    return Profile(out, rows, skipped, perf)
+    return out
 
 
 class _Whole:
@@ -390,8 +522,9 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
             bins: int = 10, strategy: str = "quantile", max_categories: int = 10_000,
             reference: Optional[Profile] = None, tdigest: bool = True,
             compression: float = 100, label: Optional[str] = None, prediction: Optional[str] = None,
-            scores: str = "probability") -> Profile:
-    """Profile a table: one sketch set per column.
+            scores: str = "probability", segment_by: Optional[Iterable[str]] = None,
+            max_segments: int = DEFAULT_MAX_SEGMENTS) -> Profile:
+    """Profile a table: one sketch set per column (and per segment with ``segment_by``).
 
     Parameters
     ----------
@@ -413,17 +546,36 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
         the reference's label and prediction; data without the label column counts scores only.
     scores : ``"probability"`` (scores in [0, 1], default) or ``"margin"`` (raw margins): how the
         performance sketch reads the prediction column
+    segment_by : column name or names, optional
+        Segment the rows by these columns' values (e.g. ``["model_version", "country"]``): the
+        profile's ``segments`` maps each segment key (``"model_version=v2,country=de"``,
+        :mod:`fastdrift.adapters.segments`) to its own :class:`Profile` on the same columns and
+        bins (the whole's), and the profile itself is the whole.  The segment columns are not
+        profiled unless listed in ``columns``.  With ``reference``: default the reference's.
+    max_segments : int
+        Keys past the first ``max_segments`` (in row order) are counted under ``"<other>"``.
 
     Raises
     ------
     SchemaError
-        A label or prediction column is not in the data (the label only matters for a reference).
+        A label, prediction or segment column is not in the data (the label only matters for a
+        reference), or a segment column's type cannot name a segment.
     """
     if reference is not None:
-        return reference.empty_like().update(data)
+        if segment_by is None:
+            return reference.empty_like().update(data)
+        return reference.empty_like(segment_by=check_segment_columns(segment_by, max_segments),
+                                    max_segments=max_segments).update(data)
+    segment_by = check_segment_columns(segment_by, max_segments)
     table = as_table(data)
+    check_segment_schema(table.schema, segment_by, "the table")
     perf = performance_plan(table.schema, label, prediction, "the table", scores)
-    if perf is not None and columns is None:
+    if segment_by and columns is None:  # segment columns are not features unless listed
+        columns = [n for n in table.schema.names if n not in segment_by and n != label]
+        plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
+                             explicit=False, label="the table")
+        skipped = [n for n in skipped_columns(table.schema, plans) if n != label and n not in segment_by]
+    elif perf is not None and columns is None:
         columns = [n for n in table.schema.names if n != label]
         plans = plan_columns(table.schema, columns, kinds=kinds, bins=bins, strategy=strategy, tdigest=tdigest,
                              explicit=False, label="the table")
@@ -435,10 +587,14 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
         skipped = skipped_columns(table.schema, plans) if columns is None else []
     if perf is not None and label in {p.name for p in plans}:
         raise InvalidInputError(f"column {label!r} is the label: it cannot also be profiled as a column")
-    if not plans and perf is None:
+    if not plans and perf is None and not segment_by:
         return Profile({}, table.num_rows, skipped)
+    if segment_by and plans:
+        # rows grouped by segment once: every pass then splits the table without a copy
+        table = sort_by_segment(table, [p.name for p in plans] + (perf.columns if perf is not None else []),
+                                segment_by, max_segments)
     return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression,
-                           performance=perf)
+                           performance=perf, segment_by=segment_by, max_segments=max_segments)
 
 
 def performance_plan(schema: pa.Schema, label: Optional[str], prediction: Optional[str],

@@ -1,0 +1,84 @@
+"""Segments' cost: ``fastdrift.profile(table, segment_by=[...])`` with 20 segments against the
+unsegmented profile of the same table, same run, interleaved rounds (target: ratio <= 1.5).
+
+Also the bytes of one segment's sketch set (its ``Profile.to_bytes()``) at default settings.
+
+    python bench/bench_segments.py [--rows 1000000] [--rounds 5] [--segments 20] [--current]
+"""
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+import pyarrow as pa
+
+import fastdrift
+
+
+def table(rows: int, segments: int, seed: int = 0) -> pa.Table:
+    """16 float64 + 4 string feature columns and a segment column of ``segments`` values."""
+    rng = np.random.default_rng(seed)
+    cols = {f"f{i}": rng.normal(i, 1 + i, rows) for i in range(16)}
+    vocab = np.array([f"category-{i:04d}" for i in range(500)])
+    for i in range(4):
+        cols[f"s{i}"] = pa.array(vocab[rng.integers(0, 50 * (i + 1), rows)])
+    cols["country"] = pa.array(np.array([f"c{i:02d}" for i in range(segments)])[rng.integers(0, segments, rows)])
+    return pa.table(cols)
+
+
+def timed(fn):
+    """(wall seconds, CPU seconds of this process): on a shared machine the CPU time is the
+    steadier of the two (other jobs take the cores, not this process's work)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _summary(what, plain, seg):
+    out = []
+    for i, unit in ((0, "wall"), (1, "CPU")):
+        p, s = [x[i] for x in plain], [x[i] for x in seg]
+        r = [b / a for a, b in zip(p, s)]
+        out.append(f"{what} {unit}: unsegmented median {statistics.median(p):.3f}s, segmented "
+                   f"{statistics.median(s):.3f}s, ratio per round {[round(x, 2) for x in r]}, "
+                   f"median {statistics.median(r):.2f}")
+    print("\n".join(out))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--segments", type=int, default=20)
+    ap.add_argument("--current", action="store_true", help="also time current profiles (reference=)")
+    args = ap.parse_args(argv)
+    t = table(args.rows, args.segments)
+    feats = t.drop(["country"])
+    print(f"{args.rows:,} rows x {feats.num_columns} columns, {args.segments} segments; load {os.getloadavg()}")
+    plain, seg = [], []
+    for i in range(args.rounds):  # interleaved, order alternating: the machine's drift hits both alike
+        a = lambda: plain.append(timed(lambda: fastdrift.profile(feats)))
+        b = lambda: seg.append(timed(lambda: fastdrift.profile(t, segment_by=["country"])))
+        for f in ((a, b) if i % 2 == 0 else (b, a)):
+            f()
+    _summary("reference", plain, seg)
+    if args.current:
+        ref = fastdrift.profile(t, segment_by=["country"])
+        ref_plain = fastdrift.profile(feats)
+        cp, cs = [], []
+        for i in range(args.rounds):
+            a = lambda: cp.append(timed(lambda: fastdrift.profile(feats, reference=ref_plain)))
+            b = lambda: cs.append(timed(lambda: fastdrift.profile(t, reference=ref)))
+            for f in ((a, b) if i % 2 == 0 else (b, a)):
+                f()
+        _summary("current", cp, cs)
+    prof = fastdrift.profile(t, segment_by=["country"])
+    one = next(iter(prof.segments.values()))
+    print(f"bytes of one segment's sketch set: {len(one.to_bytes()):,} (whole: {len(prof.to_bytes()):,} with "
+          f"{len(prof.segments)} segments; unsegmented profile {len(fastdrift.profile(feats).to_bytes()):,})")
+    print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
