@@ -99,6 +99,8 @@ def performance_from_bytes(data: bytes):
     if cls is None:
         raise CorruptStateError(f"a performance sketch was expected, got a {kind!r} envelope")
     return cls.from_bytes(data)
+
+
 _I64_MIN = np.iinfo(np.int64).min
 
 
