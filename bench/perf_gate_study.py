@@ -41,7 +41,7 @@ import numpy as np
 
 from fastdrift.perf import Run, compare_runs, read_run
 from fastdrift.perf.runs import Bench
-from fastdrift.perf.stats import ALPHA, MARGIN_FRACTION, probe_block_levels, t_quantile
+from fastdrift.perf.stats import ALPHA, MARGIN_FRACTION, t_quantile
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHES = ["test_hist[c-uniform100]", "test_hist[c-quantile10]", "test_moments[c]", "test_np_sum"]
@@ -122,21 +122,22 @@ def study(d: pathlib.Path, n_pairs: int) -> None:
     timer = runs[0].env.get("timer", "?")
     print(f"{d}: {len(runs)} runs (pytest sessions), timer {timer}, {len(names)} benchmarks; load average "
           f"(1 min) during the sessions: median {np.median(la):.1f}, range {la.min():.1f}-{la.max():.1f}")
-    print("per benchmark: rounds a run (median), a round's IQR / median, run medians and machine ratios "
-          "(5th-95th percentile / their median), normalized medians (the same)")
+    print("per benchmark: rounds a run (median), a round's IQR / median, run medians and the probes' geometric "
+          "mean (5th-95th percentile / their median), their ratio (the same), the memory probe's weight (median)")
     for name in names:
         bs = [r.benchmarks[name] for r in runs]
         rounds = np.median([b.rounds for b in bs])
         iqr = np.median([(np.quantile(b.values, .75) - np.quantile(b.values, .25)) / np.median(b.values) for b in bs])
         med = np.array([np.median(b.values) for b in bs])
-        lvl = np.array([np.exp(probe_block_levels(b.probe.mem, b.probe.cpu, b.probe.at, b.rounds, 1)[0]) for b in bs])
+        lvl = np.array([math.sqrt(np.median(b.probe.mem) * np.median(b.probe.cpu)) for b in bs])
         norm = med / lvl
 
         def spread(v):
             v = v / np.median(v)
             return f"{np.quantile(v, 0.05):.2f}-{np.quantile(v, 0.95):.2f}"
+        w = np.median([_one(runs, name, i, i + 1).memory_weight for i in range(len(runs) - 1)])
         print(f"  {name:<48} R={rounds:<5.0f} IQR {iqr:4.2f}  medians {spread(med)}  machine {spread(lvl)}  "
-              f"normalized {spread(norm)}")
+              f"ratio {spread(norm)}  w {w:.2f}")
     rng = np.random.default_rng(0)
     sets = {how: pair_list(len(runs), names, n_pairs, how, rng) for how in ("far", "adjacent")}
     print()

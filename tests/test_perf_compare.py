@@ -170,15 +170,38 @@ def test_normalized_ratio_ignores_any_speed_factor_the_probe_shares(a, b, n, eve
 
 
 def test_probe_block_levels_take_the_probes_around_each_block():
-    mem = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
-    cpu = 2 * mem
+    probe = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
     at = np.array([0, 3, 6, 9, 12])
-    got = probe_block_levels(mem, cpu, at, 12, 4)  # blocks of rounds [0,3), [3,6), [6,9), [9,12)
-    want = [np.sqrt(np.mean(mem[j:j + 2]) * np.mean(cpu[j:j + 2])) for j in range(4)]  # the probes at both ends
-    assert np.allclose(np.exp(got), want)
+    got = probe_block_levels(probe, at, 12, 4)  # blocks of rounds [0,3), [3,6), [6,9), [9,12)
+    want = [np.median(np.log(probe[j:j + 2])) for j in range(4)]  # the probes at both ends
+    assert np.allclose(got, want)
     # the middle blocks have no probe of their own: interpolated at their middle
-    sparse = probe_block_levels(np.array([1.0, 4.0]), np.array([1.0, 4.0]), np.array([0, 40]), 40, 4)
+    sparse = probe_block_levels(np.array([1.0, 4.0]), np.array([0, 40]), 40, 4)
     assert np.allclose(sparse, [0.0, np.log(4) * 15 / 40, np.log(4) * 25 / 40, np.log(4)])
+
+
+def test_the_probe_weight_follows_the_kind_of_slowdown():
+    # a memory-bound benchmark follows the memory probe, a compute-bound one the compute probe:
+    # the machine's memory and compute speeds vary independently within and between runs
+    rng = np.random.default_rng(31)
+
+    def run(n, mem_speed, cpu_speed, follows, slowdown=1.0):
+        t = np.arange(n)
+        m = mem_speed * np.exp(0.15 * np.sin(t / 17.0) + rng.normal(0, 0.02, n))  # within-run swings
+        c = cpu_speed * np.exp(0.15 * np.cos(t / 11.0) + rng.normal(0, 0.02, n))
+        x = 1e-3 * slowdown * (m if follows == "mem" else c) * rng.lognormal(0, 0.03, n)
+        return x, ProbeRecord(5e-4 * np.append(m, m[-1]), 1e-3 * np.append(c, c[-1]), np.arange(n + 1))
+    for follows in ("mem", "cpu"):
+        xb, pb = run(200, 1.0, 1.0, follows)
+        xc, pc = run(200, 1.3, 0.8, follows)  # memory 30% slower, compute 20% faster
+        row = compare_runs(run_from_timings({"a": xb}, probes={"a": pb}),
+                           run_from_timings({"a": xc}, probes={"a": pc})).rows[0]
+        assert row.memory_weight == pytest.approx(1.0 if follows == "mem" else 0.0, abs=0.1)
+        assert row.verdict == "unchanged" and abs(row.ratio - 1) < 0.03
+        xs, ps = run(200, 1.3, 0.8, follows, slowdown=1.1)
+        slow = compare_runs(run_from_timings({"a": xb}, probes={"a": pb}),
+                            run_from_timings({"a": xs}, probes={"a": ps})).rows[0]
+        assert slow.verdict == "regressed" and slow.ratio == pytest.approx(1.1, abs=0.03)
 
 
 def test_verdicts_on_known_shifts():

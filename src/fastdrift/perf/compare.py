@@ -58,6 +58,7 @@ class PerfRow:
     p_slower: float
     throughput_ratio: float  #: current throughput / baseline (values per call when known)
     min_detectable: float  #: the slowdown (fraction) the data detects with 80% power
+    memory_weight: float = math.nan  #: the memory probe's share of the machine ratio (the compute probe's: the rest)
     note: str = ""
 
 
@@ -156,8 +157,8 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
         why = _no_probe(b, c)
         if why:
             return s, block_compare(b.blocks, c.blocks), why
-        pb = probe_block_levels(b.probe.mem, b.probe.cpu, b.probe.at, b.rounds, b.blocks.size)
-        pc = probe_block_levels(c.probe.mem, c.probe.cpu, c.probe.at, c.rounds, c.blocks.size)
+        pb, pc = ([probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size) for p in (x.probe.mem, x.probe.cpu)]
+                  for x in (b, c))
         return s, block_compare(b.blocks, c.blocks, pb, pc), ""
 
     n_threads = threads or min(4, os.cpu_count() or 1)
@@ -212,7 +213,7 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
                                 s.median_base, s.median_cur, ratio, machine, math.exp(lr[i]), float(d["lo"][i]),
                                 float(d["hi"][i]), p99, p99 * math.exp(-half), p99 * math.exp(half),
                                 p[i], s.p_value if s.basis == "rounds" else math.nan, s.p_slower, tput,
-                                float(d["mde"][i]), "; ".join(note)))
+                                float(d["mde"][i]), bl.weight if bl is not None else math.nan, "; ".join(note)))
     return PerfComparison(base.path, cur.path, max_regression, alpha, rows, problems,
                           _env_differences(base.env, cur.env))
 

@@ -142,26 +142,20 @@ def block_log_medians(x_in_time_order) -> Optional[np.ndarray]:
     return np.log(np.array([np.median(x[b[j]:b[j + 1]]) for j in range(k)]))
 
 
-def probe_block_levels(mem: np.ndarray, cpu: np.ndarray, at: np.ndarray, n: int, k: int) -> np.ndarray:
-    """The machine's slowness during each of the ``k`` blocks of ``n`` rounds: the log of the
-    geometric mean of the two probes' *mean* times over the probes taken from just before the
-    block's first round to just after its last.  A block with no probe of its own takes the
-    level interpolated at its middle.
-
-    The mean, not the median: with the wall clock a short probe is only sometimes interrupted
-    by other processes, and the mean counts those interruptions in proportion, as a long
-    benchmark round does; the median would skip them.
-    """
-    lm, lc = np.log(mem), np.log(cpu)
+def probe_block_levels(probe: np.ndarray, at: np.ndarray, n: int, k: int) -> np.ndarray:
+    """One probe's log level during each of the ``k`` blocks of ``n`` rounds: the log-median of
+    its times taken from just before the block's first round to just after its last.  A block
+    with no probe of its own takes the level interpolated at its middle."""
+    lp = np.log(probe)
     b = block_bounds(n, k)
     lo = np.searchsorted(at, b[:-1], "left")
     hi = np.searchsorted(at, b[1:], "right")
     out = np.empty(k)
     for j in range(k):
         if hi[j] > lo[j]:
-            out[j] = 0.5 * (math.log(mem[lo[j]:hi[j]].mean()) + math.log(cpu[lo[j]:hi[j]].mean()))
+            out[j] = np.median(lp[lo[j]:hi[j]])
         else:
-            out[j] = np.interp(0.5 * (b[j] + b[j + 1]), at, 0.5 * (lm + lc))
+            out[j] = np.interp(0.5 * (b[j] + b[j + 1]), at, lp)
     return out
 
 
@@ -204,34 +198,60 @@ class BlockStats:
     log_ratio: float  #: log of the (normalized) ratio current / baseline
     se: float  #: its standard error from the between-block variance of both sides
     dof: float  #: Welch-Satterthwaite degrees of freedom
-    p_value: float  #: two-sided Welch t-test of the blocks
+    p_value: float  #: two-sided t-test of the blocks
     probe_log_ratio: float  #: log of the machine's slowness ratio current / baseline; nan when raw
     normalized: bool
+    weight: float = math.nan  #: share of the memory probe in the machine's slowness (the rest: the compute probe)
 
 
-def block_compare(bb: np.ndarray, bc: np.ndarray, pb: Optional[np.ndarray] = None,
-                  pc: Optional[np.ndarray] = None) -> BlockStats:
-    """Compare two runs by their blocks' log-medians ``bb``, ``bc``, divided (on the log scale:
-    minus) by the probe's level during each block ``pb``, ``pc`` when both are given.
+def block_compare(bb: np.ndarray, bc: np.ndarray, pb=None, pc=None) -> BlockStats:
+    """Compare two runs by their blocks' log-medians ``bb``, ``bc``; when both runs carry probes,
+    ``pb`` and ``pc`` are each a pair (memory probe, compute probe) of block levels
+    (:func:`probe_block_levels`).
 
-    Each block's normalized value is one observation; the run's value is their mean and its
-    error their variance over their number, so drift within a run and the part of the
-    machine's speed the probe does not explain both widen the interval, while the rounds
-    inside a block are not treated as independent.
+    Raw, each block's log-median is one observation: the run's value is their mean and its
+    error their variance over their number, so drift within a run widens the interval and the
+    rounds inside a block are not treated as independent.
+
+    Normalized, each block is divided by the machine's slowness during it, ``w`` parts the
+    memory probe and ``1 - w`` the compute probe (log scale: ``y - c - w (m - c)``): a kernel
+    bound by memory bandwidth follows the first, one bound by instructions the second.  ``w``
+    is the within-run regression slope of ``y - c`` on ``m - c`` over both runs' blocks (each
+    run centred, so a difference between the runs cannot move it), clipped to [0, 1]; its
+    uncertainty is added to the error.  The probes' between-run change is never fitted: it is
+    divided out, and whatever the benchmark does beyond it is the code's change.
     """
     norm = pb is not None and pc is not None
-    db, dc = (bb - pb, bc - pc) if norm else (bb, bc)
+    w = math.nan
+    extra = 0.0
+    if norm:
+        (mb, cb), (mc, cc) = pb, pc
+        xb, xc = mb - cb, mc - cc
+        yb, yc = bb - cb, bc - cc
+        x = np.concatenate([xb - xb.mean(), xc - xc.mean()])
+        y = np.concatenate([yb - yb.mean(), yc - yc.mean()])
+        sxx = float(x @ x)
+        w = min(1.0, max(0.0, float(x @ y) / sxx)) if sxx > 0 else 0.5
+        db, dc = yb - w * xb, yc - w * xc
+        if sxx > 0:
+            resid = y - w * x
+            s2 = float(resid @ resid) / max(1, x.size - 3)
+            extra = (xc.mean() - xb.mean()) ** 2 * s2 / sxx
+    else:
+        db, dc = bb, bc
     vb, vc = db.var(ddof=1) / db.size, dc.var(ddof=1) / dc.size
-    v = vb + vc
-    dof = v * v / (vb * vb / (db.size - 1) + vc * vc / (dc.size - 1)) if v > 0 else float(db.size + dc.size - 2)
+    v = vb + vc + extra
+    dof = v * v / (vb * vb / (db.size - 1) + vc * vc / (dc.size - 1)) if vb + vc > 0 else float(db.size + dc.size - 2)
+    if norm:
+        dof = max(1.0, min(dof, db.size + dc.size - 3))  # the slope took one
     lr = float(dc.mean() - db.mean())
     se = math.sqrt(v)
     if se > 0:
         p = min(1.0, 2 * t_sf(abs(lr) / se, dof))
     else:
         p = 1.0 if lr == 0 else 0.0
-    plr = float(pc.mean() - pb.mean()) if norm else math.nan
-    return BlockStats(lr, se, dof, p, plr, norm)
+    plr = float((w * (mc.mean() - mb.mean()) + (1 - w) * (cc.mean() - cb.mean()))) if norm else math.nan
+    return BlockStats(lr, se, dof, p, plr, norm, w)
 
 
 def t_quantile(p: float, dof: float) -> float:
