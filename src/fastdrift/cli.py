@@ -464,7 +464,7 @@ def _cmd_bench(args) -> int:
     moved = [r for r in c.rows if r.verdict in ("regressed", "improved")]
     print()
     print(format_table(c))
-    print(f"moved: {', '.join(f'{r.benchmark} ({r.verdict}, x{r.median_ratio:.3f})' for r in moved) or 'none'}")
+    print(f"moved: {', '.join(f'{r.benchmark} ({r.verdict}, x{r.ratio:.3f})' for r in moved) or 'none'}")
     return c.exit_status
 
 
