@@ -157,8 +157,9 @@ def study(d: pathlib.Path, n_pairs: int) -> None:
           "rounds a side for 95% detection (slowdown at --max-regression)")
     cases = ((0.10, 0.05), (0.05, 0.025), (0.02, 0.01))
     z95 = NormalDist().inv_cdf(0.95)
+    print("  (in brackets: the rounds if the probes explained the machine entirely, the residual 0)")
     print(f"  {'benchmark':<48} {'R':>5} {'reported':>8} {'observed':>8} {'residual':>8} "
-          + " ".join(f"{f'{e:.0%} at {t:.1%}':>12}" for e, t in cases))
+          + " ".join(f"{f'{e:.0%} at {t:.1%}':>18}" for e, t in cases))
     for name in names:
         rows = [_one(runs, name, i, j) for nm, i, j in pair_list(len(runs), [name], n_pairs, "far", rng)]
         lr = np.log([r.ratio for r in rows])
@@ -171,8 +172,10 @@ def study(d: pathlib.Path, n_pairs: int) -> None:
         for e, t in cases:
             allowed = min((math.log1p(e) - math.log1p(MARGIN_FRACTION * t)) / (q + z95),
                           (math.log1p(e) - math.log1p(t)) / z95)
-            need.append("never" if allowed <= resid else f"{math.ceil(rounds * rep ** 2 / (allowed ** 2 - resid ** 2)):,}")
-        print(f"  {name:<48} {rounds:>5.0f} {rep:>8.3f} {obs:>8.3f} {resid:>8.3f} " + " ".join(f"{n:>12}" for n in need))
+            ideal = f"({math.ceil(rounds * rep ** 2 / allowed ** 2):,})"
+            need.append(("never" if allowed <= resid else f"{math.ceil(rounds * rep ** 2 / (allowed ** 2 - resid ** 2)):,}")
+                        + " " + ideal)
+        print(f"  {name:<48} {rounds:>5.0f} {rep:>8.3f} {obs:>8.3f} {resid:>8.3f} " + " ".join(f"{n:>18}" for n in need))
 
 
 def main(argv=None) -> int:
