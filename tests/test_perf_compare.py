@@ -315,7 +315,7 @@ def test_plugin_saves_and_fails_the_run_on_an_injected_slowdown(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:]
     run = read_run(str(tmp_path / "base.fdr"))
     assert run.benchmarks["test_tiny.py::test_work"].values.size == 200
-    assert set(run.env) == {"cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build"}
+    assert set(run.env) == {"cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "simd"}
     from fastdrift import kernels
     assert run.env["backend"] == {f: "c" for f in kernels.DEFAULT_BACKENDS} and "histogram" in run.env["backend"]
     r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=base.fdr", work=12000)
