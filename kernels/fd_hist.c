@@ -246,15 +246,16 @@ DEF_HIST_BODY(u32, uint32_t, 0)
 DEF_HIST_BODY(u64, uint64_t, 0)
 
 /* ---- float64 on the AVX2 / AVX-512 paths ---------------------------------
- * The arithmetic of bin_of runs 4 (AVX2) or 8 (AVX-512) values at a time:
- * MINPD(a, b) is a < b ? a : b and MAXPD(a, b) is a > b ? a : b, exactly the
- * scalar selects (NaN included), and the truncation to int32 equals the
- * scalar one because t is already clamped to [0, top] (top < 2^31).  The
- * table lookup, the edge compares and the counting stay scalar (bin_finish):
- * gathers of the table and the edges measured slower than scalar loads on
- * this AMD EPYC (bench/bench_kernels.py: 0.20x np.sum against 0.37x).  So
- * every value gets the bin the scalar path gives it.  Groups of 8 values that
- * are not all valid, and the tails, take the scalar code. */
+ * The arithmetic of bin_of runs 4 values at a time (guess4_avx2): MINPD(a, b)
+ * is a < b ? a : b and MAXPD(a, b) is a > b ? a : b, exactly the scalar
+ * selects (NaN included), and the truncation to int32 equals the scalar one
+ * because t is already clamped to [0, top] (top < 2^31).  The table lookup,
+ * the edge compares and the counting stay scalar (bin_finish): gathers of the
+ * table and the edges measured slower than scalar loads on this AMD EPYC
+ * (bench/bench_kernels.py: 0.20x np.sum against 0.37x).  With few edges the
+ * bin is counted by vector compares instead (cmp8_*).  So every value gets
+ * the bin the scalar path gives it.  Groups of 8 values that are not all
+ * valid, and the tails, take the scalar code. */
 #if FD_X86_SIMD
 #include <immintrin.h>
 
@@ -281,20 +282,6 @@ FD_INLINE int64_t bin_finish(const hctx *h, int64_t j, double xc, int mode)
     return b;
 }
 
-FD_TARGET_AVX512 static inline __attribute__((always_inline))
-int64_t guess8_avx512(const hctx *h, const double *p, int mode, int32_t *j, double *xc)
-{
-    const __m512d x = _mm512_loadu_pd(p);
-    __m512d t = _mm512_mul_pd(_mm512_sub_pd(x, _mm512_set1_pd(h->lo)), _mm512_set1_pd(h->inv));
-    if (mode == M_UNIFORM)
-        t = _mm512_add_pd(t, _mm512_set1_pd(1.0));
-    t = _mm512_max_pd(t, _mm512_set1_pd(h->bottom));
-    t = _mm512_min_pd(t, _mm512_set1_pd(h->top));
-    _mm256_storeu_si256((__m256i *)(void *)j, _mm512_cvttpd_epi32(t));
-    _mm512_storeu_pd(xc, _mm512_min_pd(_mm512_set1_pd(DBL_MAX), x));
-    return __builtin_popcount((unsigned)_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q));
-}
-
 FD_TARGET_AVX2 static inline __attribute__((always_inline))
 int64_t guess4_avx2(const hctx *h, const double *p, int mode, int32_t *j, double *xc)
 {
@@ -315,11 +302,63 @@ int64_t guess8_avx2(const hctx *h, const double *p, int mode, int32_t *j, double
     return guess4_avx2(h, p, mode, j, xc) + guess4_avx2(h, p + 4, mode, j + 4, xc + 4);
 }
 
+/* Few edges (at most FD_HIST_CMP_EDGES): the bin straight from its
+ * definition, the number of edges <= x, by one vector compare per edge; no
+ * table, no scalar compare.  Exact for every value by definition (the index
+ * only proves that the other ways agree with it); +inf is clamped to DBL_MAX
+ * as in bin_of, and a NaN lane takes the bin the scalar path puts NaN in
+ * (nan_bin), from which the NaN count is subtracted at the end. */
+#define FD_HIST_CMP_EDGES 16
+#define M_CMP 5
+
+FD_TARGET_AVX512 static inline __attribute__((always_inline))
+int64_t cmp8_avx512(const hctx *h, const double *p, int64_t n_edges, int32_t nanb, int32_t *j)
+{
+    const __m512d x = _mm512_loadu_pd(p);
+    const __m512d xc = _mm512_min_pd(_mm512_set1_pd(DBL_MAX), x);
+    const __m256i one = _mm256_set1_epi32(1);
+    __m256i b = _mm256_setzero_si256();
+    for (int64_t k = 0; k < n_edges; ++k)
+        b = _mm256_mask_add_epi32(b, _mm512_cmp_pd_mask(xc, _mm512_set1_pd(h->e[k]), _CMP_GE_OQ), b, one);
+    const __mmask8 isnan = _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q);
+    b = _mm256_mask_mov_epi32(b, isnan, _mm256_set1_epi32(nanb));
+    _mm256_storeu_si256((__m256i *)(void *)j, b);
+    return __builtin_popcount((unsigned)isnan);
+}
+
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+int64_t cmp4_avx2(const hctx *h, const double *p, int64_t n_edges, int32_t nanb, int32_t *j)
+{
+    const __m256d x = _mm256_loadu_pd(p);
+    const __m256d xc = _mm256_min_pd(_mm256_set1_pd(DBL_MAX), x);
+    __m256i b = _mm256_setzero_si256();   /* 64-bit lanes: b - (-1 per edge <= x) */
+    for (int64_t k = 0; k < n_edges; ++k)
+        b = _mm256_sub_epi64(b, _mm256_castpd_si256(_mm256_cmp_pd(xc, _mm256_set1_pd(h->e[k]), _CMP_GE_OQ)));
+    const __m256d isnan = _mm256_cmp_pd(x, x, _CMP_UNORD_Q);
+    b = _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(b),
+                                             _mm256_castsi256_pd(_mm256_set1_epi64x(nanb)), isnan));
+    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    _mm_storeu_si128((__m128i *)(void *)j, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(b, pick)));
+    return __builtin_popcount((unsigned)_mm256_movemask_pd(isnan));
+}
+
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+int64_t cmp8_avx2(const hctx *h, const double *p, int64_t n_edges, int32_t nanb, int32_t *j)
+{
+    return cmp4_avx2(h, p, n_edges, nanb, j) + cmp4_avx2(h, p + 4, n_edges, nanb, j + 4);
+}
+
 /* Eight valid values into the four sub-histograms, as the scalar unrolling. */
-#define HIST_VEC8(BINS8, P)                                                  \
+#define HIST_VEC8(BINS8, CMP8, P)                                            \
     do {                                                                     \
         int32_t j_[8];                                                       \
         double xc_[8];                                                       \
+        if (VMODE == M_CMP) {                                                \
+            nan += CMP8(h, (P), n_bins - 1, nanb, j_);                       \
+            c0[j_[0]]++; c1[j_[1]]++; c2[j_[2]]++; c3[j_[3]]++;              \
+            c0[j_[4]]++; c1[j_[5]]++; c2[j_[6]]++; c3[j_[7]]++;              \
+            break;                                                           \
+        }                                                                    \
         nan += BINS8(h, (P), MODE, j_, xc_);                                 \
         c0[bin_finish(h, j_[0], xc_[0], MODE)]++;                            \
         c1[bin_finish(h, j_[1], xc_[1], MODE)]++;                            \
@@ -331,16 +370,17 @@ int64_t guess8_avx2(const hctx *h, const double *p, int mode, int32_t *j, double
         c3[bin_finish(h, j_[7], xc_[7], MODE)]++;                            \
     } while (0)
 
-#define DEF_HIST_F64_VEC(SFX, TGT, BINS8)                                      \
+#define DEF_HIST_F64_VEC(SFX, TGT, BINS8, CMP8)                                \
 TGT static inline __attribute__((always_inline))                               \
 void hist_vbody_##SFX(const double *v, const uint8_t *valid, int64_t off,      \
                       int64_t len, const hctx *h_, const int MODE,             \
-                      int64_t *counts, int64_t n_bins, int64_t *n_null,        \
-                      int64_t *n_nan)                                          \
+                      const int VMODE, int64_t *counts, int64_t n_bins,        \
+                      int64_t *n_null, int64_t *n_nan)                         \
 {                                                                              \
     const int IS_FLOAT = 1;                                                    \
     const hctx hl = *h_;                                                       \
     const hctx *const h = &hl;                                                 \
+    const int32_t nanb = (int32_t)nan_bin(h, MODE);                            \
     int64_t local[FD_HIST_WAYS * FD_HIST_LOCAL_BINS];                          \
     int64_t *c0 = counts, *c1 = counts, *c2 = counts, *c3 = counts;            \
     const int use_local = n_bins <= FD_HIST_LOCAL_BINS;                        \
@@ -356,7 +396,7 @@ void hist_vbody_##SFX(const double *v, const uint8_t *valid, int64_t off,      \
     if (valid == 0) {                                                          \
         for (; i + 8 <= len; i += 8) {                                         \
             FD_PREFETCH(v + i);                                                \
-            HIST_VEC8(BINS8, v + i);                                           \
+            HIST_VEC8(BINS8, CMP8, v + i);                                           \
         }                                                                      \
         for (; i < len; ++i)                                                   \
             HIST_ONE(c0, v[i], 1);                                             \
@@ -371,7 +411,7 @@ void hist_vbody_##SFX(const double *v, const uint8_t *valid, int64_t off,      \
             const unsigned m = valid[pos >> 3];                                \
             FD_PREFETCH(v + i);                                                \
             if (m == 0xFFu) {                                                  \
-                HIST_VEC8(BINS8, v + i);                                       \
+                HIST_VEC8(BINS8, CMP8, v + i);                                       \
             } else if (m == 0u) {                                              \
                 nul += 8;                                                      \
             } else {                                                           \
@@ -395,38 +435,47 @@ void hist_vbody_##SFX(const double *v, const uint8_t *valid, int64_t off,      \
     *n_nan += nan;                                                             \
     *n_null += nul;                                                            \
 }                                                                              \
+/* VMODE: M_CMP with few edges, else the index's own mode. */             \
 TGT static void hist_f64_##SFX(const void *values, const uint8_t *valid,       \
                                int64_t off, int64_t len, const hctx *h,        \
                                int mode, int64_t *counts, int64_t n_bins,      \
                                int64_t *n_null, int64_t *n_nan)                \
 {                                                                              \
     const double *v = (const double *)values;                                  \
+    const int cmp = n_bins - 1 <= FD_HIST_CMP_EDGES;                           \
     switch (mode) {                                                            \
     case M_UNIFORM:                                                            \
-        hist_vbody_##SFX(v, valid, off, len, h, M_UNIFORM, counts, n_bins,     \
-                         n_null, n_nan);                                       \
+        hist_vbody_##SFX(v, valid, off, len, h, M_UNIFORM, M_UNIFORM, counts,  \
+                         n_bins, n_null, n_nan);                               \
         break;                                                                 \
     case M_P1:                                                                 \
-        hist_vbody_##SFX(v, valid, off, len, h, M_P1, counts, n_bins, n_null,  \
-                         n_nan);                                               \
+        if (cmp)                                                               \
+            hist_vbody_##SFX(v, valid, off, len, h, M_P1, M_CMP, counts,       \
+                             n_bins, n_null, n_nan);                           \
+        else                                                                   \
+            hist_vbody_##SFX(v, valid, off, len, h, M_P1, M_P1, counts,        \
+                             n_bins, n_null, n_nan);                           \
         break;                                                                 \
     case M_P2:                                                                 \
-        hist_vbody_##SFX(v, valid, off, len, h, M_P2, counts, n_bins, n_null,  \
-                         n_nan);                                               \
+        hist_vbody_##SFX(v, valid, off, len, h, M_P2, M_P2, counts, n_bins,    \
+                         n_null, n_nan);                                       \
         break;                                                                 \
     case M_P3:                                                                 \
-        hist_vbody_##SFX(v, valid, off, len, h, M_P3, counts, n_bins, n_null,  \
-                         n_nan);                                               \
+        hist_vbody_##SFX(v, valid, off, len, h, M_P3, M_P3, counts, n_bins,    \
+                         n_null, n_nan);                                       \
         break;                                                                 \
     default:                                                                   \
-        hist_vbody_##SFX(v, valid, off, len, h, M_PN, counts, n_bins, n_null,  \
-                         n_nan);                                               \
+        hist_vbody_##SFX(v, valid, off, len, h, M_PN, M_PN, counts, n_bins,    \
+                         n_null, n_nan);                                       \
         break;                                                                 \
     }                                                                          \
 }
 
-DEF_HIST_F64_VEC(avx2, FD_TARGET_AVX2, guess8_avx2)
-DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx512)
+DEF_HIST_F64_VEC(avx2, FD_TARGET_AVX2, guess8_avx2, cmp8_avx2)
+/* The AVX-512 path keeps the 256-bit guesses: with scalar lookups after
+ * them, 512-bit ones measured no faster (bench/bench_kernels.py, uniform100
+ * and quantile100: 0.41x np.sum against 0.46x); its gain is cmp8_avx512. */
+DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, cmp8_avx512)
 #endif
 
 typedef void (*hist_fn)(const void *, const uint8_t *, int64_t, int64_t,
