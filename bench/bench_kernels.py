@@ -34,7 +34,10 @@ def data():
 
 
 def _record(benchmark, result=None):
+    from fastdrift.kernels.native import simd_path
+
     benchmark.extra_info["values_per_s"] = N / benchmark.stats.stats.min
+    benchmark.extra_info["simd"] = simd_path()
     return result
 
 
