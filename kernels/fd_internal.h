@@ -40,9 +40,10 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
  * AVX2/AVX-512 functions (target attributes, immintrin.h) whatever the
  * baseline flags, so the wheel needs neither.  FD_TARGET_AVX512 includes
  * FMA; build.py compiles with -ffp-contract=off so no path fuses a
- * multiply-add that another path rounds twice. */
+ * multiply-add that another path rounds twice.  -DFD_NO_SIMD builds the
+ * scalar path alone, as on other architectures. */
 extern int fd_simd_level;
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#if !defined(FD_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define FD_X86_SIMD 1
 #define FD_TARGET_AVX2 __attribute__((target("avx2")))
 #define FD_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512dq")))
