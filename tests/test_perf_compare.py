@@ -450,7 +450,8 @@ def test_plugin_saves_and_fails_the_run_on_an_injected_slowdown(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:]
     run = read_run(str(tmp_path / "base.fdr"))
     assert run.benchmarks["test_tiny.py::test_work"].values.size == 200
-    assert set(run.env) == {"cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "timer"}
+    assert set(run.env) == {"cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "timer",
+                            "simd"}
     from fastdrift import kernels
     assert run.env["backend"] == {f: "c" for f in kernels.DEFAULT_BACKENDS} and "histogram" in run.env["backend"]
     probe = run.benchmarks["test_tiny.py::test_work"].probe  # the machine-speed probes, between the rounds

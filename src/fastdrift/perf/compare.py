@@ -22,7 +22,7 @@ __all__ = ["PerfRow", "PerfComparison", "compare_runs", "parse_threshold", "form
            "format_html", "ENV_KEYS"]
 
 #: environment entries that must match for timings to be comparable as they stand
-ENV_KEYS = ("cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "timer")
+ENV_KEYS = ("cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "timer", "simd")
 _WEAK = ("from summary statistics only (no per-round timings; save with --benchmark-save-data or "
          "--benchmark-json): normal approximation, no rank test, no p99 — a weaker verdict")
 _RAW = ("raw timings: no machine-speed probe on both sides (runs saved without fastdrift's plugin), so a change "

@@ -72,7 +72,7 @@ class Run:
 
 def environment() -> dict:
     """This process's benchmarking environment: CPU model and cores, Python, numpy, pyarrow,
-    fastdrift's kernel backend per family and the compiled kernel build."""
+    fastdrift's kernel backend per family, the compiled kernel build and its SIMD path."""
     import hashlib
 
     import pyarrow
@@ -93,7 +93,7 @@ def environment() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "pyarrow": pyarrow.__version__,
             "backend": {f: kernels.get_backend(f) for f in sorted(kernels.DEFAULT_BACKENDS)},
-            "kernel_build": build}
+            "kernel_build": build, "simd": kernels.native.simd_path()}
 
 
 def _checked(name: str, values, rounds: Optional[int] = None) -> Bench:
