@@ -32,6 +32,7 @@ from ..sketches.base import MAX_COUNT
 from ..sketches.sample import rows_from_json
 from .config import MonitorConfig
 from .labels import LabelPane
+from .shadow import FreshnessSketch, ShadowSketch
 
 __all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "label_fields",
            "LATENCY_EDGES_SECONDS", "CONCEPT_VIEWS"]
@@ -54,6 +55,7 @@ def _latency_buckets() -> Histogram:
     return _latency_proto[0].copy()
 
 _QUANTILES = np.array([0.5, 0.95, 0.99])
+_SHADOW_TAG, _FRESHNESS_TAG = 24, 25  # window sketch trailers
 _COUNTERS = ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows")
 _U64 = np.uint64
 
@@ -161,6 +163,9 @@ class WindowSketch:
         self.schema: Dict[Tuple[str, str], SchemaChange] = {}
         self.evidence = config.evidence_sample()  # of the columns a batch has
         self.labels: Optional[LabelPane] = LabelPane(config) if config.label else None
+        self.shadow: Optional[ShadowSketch] = (ShadowSketch(empty[p], config)
+                                               if config.shadow_prediction is not None and p in empty else None)
+        self.freshness: Optional[FreshnessSketch] = FreshnessSketch(config) if config.freshness is not None else None
 
     # -- accumulate ------------------------------------------------------------
     def note_schema(self, changes) -> None:
@@ -206,6 +211,10 @@ class WindowSketch:
         self.evidence.merge(other.evidence)
         if self.labels is not None:
             self.labels.merge(other.labels)
+        if self.shadow is not None:
+            self.shadow.merge(other.shadow)
+        if self.freshness is not None:
+            self.freshness.merge(other.freshness)
         return self
 
     def copy(self) -> "WindowSketch":
@@ -233,6 +242,10 @@ class WindowSketch:
             w.blob(self.latency_buckets.to_bytes()).f64(self.latency_sum)
         if self.labels is not None:  # a tagged trailer (1 = label pane), after the latency one
             w.u8(1).blob(self.labels.to_bytes())
+        if self.shadow is not None:  # tagged trailers 24 (shadow) and 25 (freshness)
+            w.u8(_SHADOW_TAG).blob(self.shadow.to_bytes())
+        if self.freshness is not None:
+            w.u8(_FRESHNESS_TAG).blob(self.freshness.to_bytes())
         return w.getvalue()
 
     @classmethod
@@ -285,10 +298,23 @@ class WindowSketch:
             ws.latency_sum = r.f64()
             if not (math.isfinite(ws.latency_sum) and ws.latency_sum >= 0):
                 raise CorruptStateError(f"window sketch: latency sum {ws.latency_sum!r}")
-        if ws.labels is not None and r.remaining:  # absent from sketches of older versions
-            if r.u8("trailer tag") != 1:
-                raise CorruptStateError("window sketch: unknown trailer")
-            ws.labels = LabelPane.from_bytes(r.blob(), config)
+        seen = set()
+        while r.remaining:  # tagged trailers, each absent from sketches of older versions
+            tag = r.u8("trailer tag")
+            if tag in seen:
+                raise CorruptStateError(f"window sketch: trailer {tag} repeated")
+            seen.add(tag)
+            if tag == 1 and ws.labels is not None:
+                ws.labels = LabelPane.from_bytes(r.blob(), config)
+            elif tag == _SHADOW_TAG and ws.shadow is not None:
+                try:
+                    ws.shadow = ShadowSketch.from_bytes(r.blob(), ref.empties()[config.prediction], config)
+                except IncompatibleSketchError as exc:
+                    raise CorruptStateError(f"window sketch: shadow predictions on other bins ({exc})") from None
+            elif tag == _FRESHNESS_TAG and ws.freshness is not None:
+                ws.freshness = FreshnessSketch.from_bytes(r.blob(), config)
+            else:
+                raise CorruptStateError(f"window sketch: unknown trailer {tag}, or one the config does not have")
         r.done()
         try:  # what a window close does with it: a pane on other bins would fail there, much later
             cls(ref, config).merge(ws)
@@ -489,4 +515,6 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         errors=int(ws.errors), error_rate=_rate(ws.errors, ws.error_rows) if cfg.error else math.nan,
         kpis=frozen_mapping(kpis),
         schema_changes=tuple(sorted(ws.schema.values(), key=lambda c: (c.column, c.change))),
-        evidence=evidence, **label_fields(ws.labels, ref, feats, label_totals))
+        evidence=evidence, **label_fields(ws.labels, ref, feats, label_totals),
+        shadow=ws.shadow.signal(ws.labels) if ws.shadow is not None else None,
+        freshness=ws.freshness.signal() if ws.freshness is not None else None)
