@@ -216,6 +216,8 @@ def test_golden_checkpoints_load_to_known_contents(layout):
             rep["f"].setdefault(k, {"@m": []})
         rep["f"].setdefault("label_coverage", None)
         rep["f"].setdefault("concept", "")
+        rep["f"].setdefault("shadow", None)
+        rep["f"].setdefault("freshness", None)
     rules = list(default_rules(["x", "c"], "score", True, True))
     m = fastdrift.Monitor.from_bytes(data, rules=rules)
     # they ran on the default rules of their config (as Rule objects, not stored): restored without rules=
