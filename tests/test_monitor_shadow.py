@@ -391,3 +391,13 @@ def test_report_json_and_prometheus_carry_both():
     assert samples[("fastdrift_window_freshness_seconds", (("quantile", "0.99"),))] == pytest.approx(r.freshness.p99)
     assert samples[("fastdrift_window_freshness_over_sla_rows", ())] == r.freshness.over_sla
     assert samples[("fastdrift_shadow_prediction_drift", (("metric", "psi"),))] == pytest.approx(r.shadow.psi)
+
+
+def test_freshness_counts_only_rows_with_an_event_time():
+    # row windows fill a missing event time with the wall clock for throughput: that is not a lag of 0
+    m = Monitor(_reference(), features=["x"], prediction="score", event_time="t", window=1_000, rules=[],
+                freshness={"sla": 5}, clock=lambda: 100.0)
+    t = pa.array([90.0, None, 99.0, float("nan"), 80.0])
+    m.update(pa.table({"x": [0.1, 0.2, 0.3, 0.4, 0.5], "score": [0.1, 0.2, 0.3, 0.4, 0.5], "t": t}))
+    fr = m.snapshot().freshness
+    assert (fr.count, fr.max, fr.over_sla) == (3, 20.0, 2)

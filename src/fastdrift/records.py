@@ -218,6 +218,9 @@ class WindowReport:
     ``invalid``, ``shed``, ``not_remembered``...), ``concept`` the concept-drift view (see
     :data:`fastdrift.monitor.signals.CONCEPT_VIEWS`).  A window's performance is revised as late
     labels arrive (``Monitor.reports()``); ``label_coverage`` says how complete it is.
+    ``shadow`` (with a ``shadow_prediction`` column) compares a challenger with the champion
+    (:class:`ShadowSignal`); ``freshness`` (with ``freshness`` configured) is the lag from event time
+    to arrival (:class:`FreshnessSignal`).
     """
 
     window_start: Any

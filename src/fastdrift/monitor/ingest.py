@@ -597,9 +597,10 @@ class Ingest:
             ws.evidence.update(piece, keys, plan.evidence)
         if ws.shadow is not None and plan.use.get(cfg.shadow_prediction) and plan.use.get(cfg.prediction):
             ws.shadow.update(piece.column(cfg.prediction), piece.column(cfg.shadow_prediction))
-        if ws.freshness is not None and ts is not None and plan.use.get(cfg.event_time):
-            names = piece.schema.names
-            ws.freshness.update(float64_values(piece.column(ARRIVAL)) if ARRIVAL in names else self.clock(), ts)
+        if ws.freshness is not None and plan.use.get(cfg.event_time):
+            # the column itself: row windows fill a missing time with the wall clock, which is no lag
+            arrival = float64_values(piece.column(ARRIVAL)) if ARRIVAL in piece.schema.names else self.clock()
+            ws.freshness.update(arrival, float64_values(piece.column(cfg.event_time)))
         if ws.labels is not None and plan.use.get(cfg.prediction):
             self._labels_of(ws.labels, piece, plan, ts, pid)
 
