@@ -401,3 +401,43 @@ def test_freshness_counts_only_rows_with_an_event_time():
     m.update(pa.table({"x": [0.1, 0.2, 0.3, 0.4, 0.5], "score": [0.1, 0.2, 0.3, 0.4, 0.5], "t": t}))
     fr = m.snapshot().freshness
     assert (fr.count, fr.max, fr.over_sla) == (3, 20.0, 2)
+
+
+def test_shadow_performance_of_labels_joined_after_publishing_reaches_the_fleet(tmp_path):
+    def make(**kw):
+        return Monitor(_reference(), features=["x"], prediction="score", shadow_prediction="shadow", label="y",
+                       request_id="rid", event_time="t", window={"by": "time", "size": 50}, rules=[], **kw)
+
+    tab = _rows(8_000, seed=13, shift=1.0, null_every=6)  # 80 s at 100/s: windows of 50 s
+    one = make()
+    parts = [make(spool=tmp_path / "spool", process_id=f"p{i}") for i in range(2)]
+    preds = tab.drop(["y"])
+    for j, b in enumerate(preds.to_batches(max_chunksize=500)):
+        one.update(b)
+        parts[j % 2].update(b)
+    end = pa.table({"x": [0.0], "score": [0.5], "shadow": [0.5], "rid": ["end"], "t": [120.0]})
+    for m in [one] + parts:
+        m.update(end)  # [0, 50) and [50, 100) close
+        m.publish()
+    fleet = fastdrift.Fleet(tmp_path / "spool", rules=[])
+    assert [r.shadow.labelled for r in fleet.reports() if r.rows] == [0, 0]
+    lab = pa.table({"rid": tab["rid"], "y": tab["y"], "t": pa.array(tab["t"].to_numpy() + 60.0)})
+    one.update_labels(lab)
+    for j, b in enumerate(lab.to_batches(max_chunksize=500)):
+        parts[j % 2].update_labels(b)
+    for p in parts:
+        p.publish()
+    ra, rf = [r for r in one.reports() if r.rows], [r for r in fleet.refresh().reports() if r.rows]
+    assert len(ra) == len(rf) == 2
+    t, s = tab["t"].to_numpy(), tab["shadow"].to_numpy(zero_copy_only=False)
+    for a, f in zip(ra, rf):
+        w = (t >= a.window_start) & (t < a.window_end) & ~np.isnan(s)
+        _check_side_by_side(a.shadow, tab["score"].to_numpy()[w], s[w], tab["y"].to_numpy()[w])
+        assert (f.shadow.rows, f.shadow.unpaired, f.shadow.agree, f.shadow.labelled) == \
+            (a.shadow.rows, a.shadow.unpaired, a.shadow.agree, a.shadow.labelled)
+        for k in ("tp", "fp", "tn", "fn"):
+            assert f.shadow.performance[k] == a.shadow.performance[k]
+            assert f.shadow.performance_champion[k] == a.shadow.performance_champion[k]
+        assert f.shadow.performance["roc_auc"] == pytest.approx(a.shadow.performance["roc_auc"], rel=1e-12)
+    for p in parts:
+        p.close()
