@@ -21,7 +21,8 @@ from ..settings import read_file
 from ..sketches.profile import NUMERIC, Profile
 from ..sketches.sample import RowSample
 
-__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec", "ShadowSpec", "FreshnessSpec", "MonitorConfig", "load_config", "spec_from_dict",
+__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec", "ShadowSpec", "FreshnessSpec", "MonitorConfig",
+           "load_config", "spec_from_dict",
            "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD"]
 
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
