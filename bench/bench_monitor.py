@@ -13,6 +13,10 @@
   ``extra_info["cells_per_s"]`` = 20e6 / median.  Two window settings: 5-minute
   windows sliding by 1 minute (16 windows closed by the batch) and 250k-row
   tumbling windows (4 windows).
+* ``monitor-update-segments``: the same update (5-minute windows sliding by 1 minute) unsegmented
+  and with ``segment_by=["seg"]``, a column of 20 values (uniform), in the same run: each row is
+  counted once, into its segment; the whole is merged from the segments when read.
+  ``monitor-observe-segment``: ``observe`` with the segment value passed among the features.
 * ``monitor-scrape``: one Prometheus scrape (``generate_latest`` of a private registry) of a monitor
   with 20 numeric features of 10 reference bins, a prediction and latency buckets, after 100k rows
   (a few closed panes and an open one); the peer is the scrape of 20 default
@@ -35,7 +39,8 @@ def _table(n, seed=0, shift=0.0):
     rng = np.random.default_rng(seed)
     cols = {k: rng.normal(shift, 1, n) for k in NAMES}
     cols.update(pred=rng.random(n), lat=rng.exponential(10, n), err=rng.random(n) < 0.01,
-                rid=pa.array(np.arange(n)).cast(pa.string()), ts=np.arange(n, dtype=np.float64) / 1000)
+                rid=pa.array(np.arange(n)).cast(pa.string()), ts=np.arange(n, dtype=np.float64) / 1000,
+                seg=pa.array(rng.integers(0, 20, n)).cast(pa.string()))
     return pa.table(cols)
 
 
@@ -44,10 +49,10 @@ def reference():
     return _table(200_000)
 
 
-def _monitor(reference, window):
+def _monitor(reference, window, **kw):
     return fastdrift.Monitor(reference, features=NAMES, prediction="pred", latency="lat", error="err",
                              request_id="rid", event_time="ts", window=window, rules=[],
-                             evidence={"rate": 0.01, "max_rows": 100})
+                             evidence={"rate": 0.01, "max_rows": 100}, **kw)
 
 
 @pytest.mark.benchmark(group="monitor-observe")
@@ -96,6 +101,38 @@ def test_update_1m_rows_20_features(benchmark, reference, window):
                                 cells_per_s=cells / benchmark.stats.stats.median,
                                 windows=len(monitors[-1].reports()))
     assert monitors[-1].reports()
+
+
+@pytest.mark.benchmark(group="monitor-update-segments")
+@pytest.mark.parametrize("segments", [0, 20])
+def test_update_1m_rows_20_segments(benchmark, reference, segments):
+    spec = {"by": "time", "size": 300, "slide": 60}
+    batch = _table(N_UPDATE, seed=2, shift=0.1).to_batches(max_chunksize=N_UPDATE)[0]
+    kw = {"segment_by": ["seg"]} if segments else {}
+    monitors = []
+
+    def setup():
+        monitors.append(_monitor(reference, spec, **kw))
+        return (batch,), {}
+
+    benchmark.pedantic(lambda b: monitors[-1].update(b), setup=setup, rounds=5, iterations=1, warmup_rounds=1)
+    cells = N_UPDATE * len(NAMES)
+    reports = monitors[-1].reports()
+    benchmark.extra_info.update(n=cells, rows=N_UPDATE, segments=segments, cells_per_s=cells / benchmark.stats.stats.median,
+                                windows=len(reports))
+    assert reports and len(reports[-1].segments) == segments
+
+
+@pytest.mark.benchmark(group="monitor-observe-segment")
+@pytest.mark.parametrize("segments", [0, 20])
+def test_observe_20_features_segment(benchmark, reference, segments):
+    m = _monitor(reference, {"by": "rows", "size": 1_000_000}, **({"segment_by": ["seg"]} if segments else {}))
+    rng = np.random.default_rng(1)
+    feats = {k: float(v) for k, v in zip(NAMES, rng.normal(size=20))}
+    feats["seg"] = "7"  # the segment value travels with the features
+    benchmark.pedantic(m.observe, args=(feats, 0.42), kwargs={"latency_ms": 3.7}, rounds=200_000, iterations=1,
+                       warmup_rounds=5000)
+    benchmark.extra_info.update(n=1, segments=segments)
 
 
 @pytest.mark.benchmark(group="monitor-scrape")

@@ -129,7 +129,16 @@ def seeds() -> Dict[str, List[bytes]]:
     m2.update(_table(250, 3))
     out["checkpoint"].append(m2.to_bytes())
     out["checkpoint"] += [(GOLDEN / f"monitor_checkpoint_{n}.bin").read_bytes() for n in ("layout1", "layout2", "labels")]
-    out["checkpoint"].append(_shadow_seed())
+    out["checkpoint"] += [_shadow_seed(), _shadow_seed(segment_by=["k"])]
+    seg_rule = {"name": "seg-drift", "owner": "o", "runbook": "r", "signal": "feature_drift", "warning": 0.05,
+                "for": 2, "segments": "*"}
+    m3 = fastdrift.Monitor(_table(400, 6), features=["x", "c"], prediction="score", latency="lat",
+                           event_time="ts", window={"by": "time", "size": 2, "slide": 1}, segment_by=["k"],
+                           max_segments=3, rules=[seg_rule])  # segmented panes, references and alert state
+    for i in range(3):
+        m3.update(_table(150, 30 + i, shift=1.0, t0=1.0 * i))
+    out["checkpoint"].append(m3.to_bytes())
+    out["alert_state"].append(m3.evaluator.to_bytes())
     ev = AlertEvaluator(_rules())
     for i, v in enumerate((0.5, 0.5, 0.01)):
         ev.evaluate(_report(i, v))
@@ -158,15 +167,16 @@ def seeds() -> Dict[str, List[bytes]]:
     return out
 
 
-def _shadow_seed() -> bytes:
+def _shadow_seed(segment_by=()) -> bytes:
     """A checkpoint of a monitor with a shadow prediction (labels in the batch and delayed ones
-    waiting with their shadow scores) and the freshness signal."""
+    waiting with their shadow scores) and the freshness signal; with ``segment_by``, its panes
+    carry the label, segment, shadow and freshness trailers together."""
     t = _table(200, 8)
     alt = pa.array(np.clip(t.column("score").to_numpy() + 0.2, 0, 1), mask=np.arange(200) % 9 == 0)
     t = t.append_column("alt", alt).append_column("y", pa.array(np.arange(200) % 2, mask=np.arange(200) % 3 == 0))
     m = fastdrift.Monitor(_table(300, 7), features=["x"], prediction="score", shadow_prediction="alt", label="y",
                           request_id="rid", event_time="ts", window={"by": "time", "size": 2}, freshness={"sla": 1.0},
-                          clock=lambda: 5.0, rules=[])
+                          clock=lambda: 5.0, rules=[], segment_by=segment_by)
     m.update(t)
     m.update_labels(t.select(["rid", "ts"]).append_column("y", pa.array(np.arange(200) % 2)).slice(0, 40))
     return m.to_bytes()

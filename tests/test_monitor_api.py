@@ -218,6 +218,11 @@ def test_golden_checkpoints_load_to_known_contents(layout):
         rep["f"].setdefault("concept", "")
         rep["f"].setdefault("shadow", None)
         rep["f"].setdefault("freshness", None)
+        rep["f"].setdefault("segment", "")
+        rep["f"].setdefault("segment_reference", "")
+        rep["f"].setdefault("segments", {"@m": []})
+        for alert in rep["f"].get("alerts", {}).get("@t", []):
+            alert["f"].setdefault("segment", "")
     rules = list(default_rules(["x", "c"], "score", True, True))
     m = fastdrift.Monitor.from_bytes(data, rules=rules)
     # they ran on the default rules of their config (as Rule objects, not stored): restored without rules=
@@ -251,6 +256,8 @@ def test_golden_alert_states_load_to_known_contents(layout):
     rules = load_rules([dict(name="psi", signal="feature_drift", metric="psi", warning=0.1, critical=0.2,
                              owner="ml-team", runbook="https://runbooks.example/psi")])
     ev = AlertEvaluator.from_bytes(data, rules)
+    for alert in want["active"]:  # alert fields added since then take their defaults
+        alert.setdefault("segment", "")
     # both tiers were stored firing: the rule is one alert at its highest tier
     assert to_jsonable(ev.active()) == [want["active"][0]]
     assert ev.windows_evaluated == want["windows_evaluated"] == 2

@@ -442,3 +442,41 @@ def test_shadow_performance_of_labels_joined_after_publishing_reaches_the_fleet(
         assert f.shadow.performance["roc_auc"] == pytest.approx(a.shadow.performance["roc_auc"], rel=1e-12)
     for p in parts:
         p.close()
+
+
+# -- with segments: shadow and freshness are the whole's ----------------------------------------------
+
+def test_segmented_monitor_keeps_shadow_and_freshness_on_the_whole():
+    """A segmented monitor's shadow and freshness state equals an unsegmented one's on the same rows
+    (pane state, closed reports, a checkpoint); its segments carry neither, and a segment rule
+    reading them is a config error."""
+    plain, seg = _time_monitor(), _time_monitor(segment_by=["arm"], flush_interval=0)
+    for j in range(4):
+        b = _rows(700, seed=40 + j, t0=30.0 * j, null_every=5)
+        plain.update(b)
+        seg.update(b.append_column("arm", pa.array(np.where(np.arange(700) % 3 == 0, "canary", "main"))))
+    # observe: a segment value like a feature, with a challenger's score
+    plain.observe({"x": 0.4}, 0.6, shadow_prediction=0.7, ts=119.0)
+    seg.observe({"x": 0.4, "arm": "canary"}, 0.6, shadow_prediction=0.7, ts=119.0)
+    assert _exact(seg) == _exact(plain)
+    for ws in seg.ingest.windower.open.values():
+        assert ws.segments and all(s.shadow is None and s.freshness is None for s in ws.segments.values())
+    again = Monitor.from_bytes(seg.to_bytes(), clock=lambda: 2_000.0)
+    assert _exact(again) == _exact(plain)
+    assert {p: sorted(ws.segments) for p, ws in again.ingest.windower.open.items()} == \
+        {p: sorted(ws.segments) for p, ws in seg.ingest.windower.open.items()}
+    end = pa.table({"x": [0.0], "score": [0.5], "shadow": [0.5], "t": [1_200.0]})  # past the lateness
+    plain.update(end)
+    seg.update(end.append_column("arm", pa.array(["main"])))
+    ra, rs = [r for r in plain.reports() if r.rows], [r for r in seg.reports() if r.rows]
+    assert len(ra) == len(rs) >= 2
+    for a, s in zip(ra, rs):
+        assert (s.shadow, s.freshness) == (a.shadow, a.freshness)
+        assert s.segments and all(r.shadow is None and r.freshness is None for r in s.segments.values())
+    rule = {"name": "stale", "owner": "o", "runbook": "r", "signal": "freshness", "warning": 1, "segments": "*"}
+    with pytest.raises(InvalidInputError, match="segments"):
+        fastdrift.alerts.load_rules([rule])
+    with pytest.raises(InvalidInputError, match="segments"):
+        fastdrift.alerts.load_rules([dict(rule, signal="shadow", metric="agreement")])
+    ok = fastdrift.alerts.load_rules([{k: v for k, v in rule.items() if k != "segments"}])
+    assert ok[0].segments is None

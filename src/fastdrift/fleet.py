@@ -79,6 +79,7 @@ class Fleet:
     def _build(self, files) -> Monitor:
         m = Monitor(self.ref.profile, config=self.config, rules=self.rules)
         m.ingest.ref.performance = self.ref.performance  # a saved profile holds no performance: the spool's
+        m.ingest.ref.segments = self.ref.segments  # nor the segments' references
         if not files:
             return m
         spec = m.config.window

@@ -172,6 +172,7 @@ class Alert:
     summary: str = ""
     top_features: Tuple[DriftSignal, ...] = ()
     evidence: Tuple[Mapping[str, Any], ...] = ()
+    segment: str = ""      # the segment key of a rule with a segment selector ("" = the whole)
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,12 @@ class WindowReport:
     ``shadow`` (with a ``shadow_prediction`` column) compares a challenger with the champion
     (:class:`ShadowSignal`); ``freshness`` (with ``freshness`` configured) is the lag from event time
     to arrival (:class:`FreshnessSignal`).
+
+    With ``segment_by`` (docs/monitor.md "Segments"): the report is the whole window and
+    ``segments`` maps each segment key (``"arm=canary"``) to that segment's own report, whose
+    ``segment`` is the key and ``segment_reference`` says what its drift was measured against:
+    ``"segment"`` (the reference's rows of the same key) or ``"whole"`` (the whole reference).
+    Labels, ``shadow`` and ``freshness`` are the whole's only: a segment's report has none.
     """
 
     window_start: Any
@@ -249,6 +256,9 @@ class WindowReport:
     concept: str = ""
     shadow: Optional[ShadowSignal] = None
     freshness: Optional[FreshnessSignal] = None
+    segment: str = ""
+    segment_reference: str = ""
+    segments: Mapping[str, "WindowReport"] = field(default_factory=frozen_mapping)
 
 
 def to_jsonable(obj):

@@ -242,15 +242,17 @@ class ActionSink:
             severity = "critical"
         else:
             state, severity = getattr(alert, "state", ""), getattr(alert, "severity", "")
+        seg = getattr(alert, "segment", "")  # a segment rule's incidents are per segment
+        spell = f"{rule} in {seg}" if seg else rule
         if state == "resolved":
-            closed = self._incidents.pop(rule, None)
+            closed = self._incidents.pop(spell, None)
             self._done = {d for d in self._done if d[0] != closed}   # memory stays bounded by open incidents
             return
         if state not in _ACT_STATES:
             return
-        incident = self._incidents.get(rule)
+        incident = self._incidents.get(spell)
         if incident is None:
-            incident = self._incidents[rule] = f"{rule}@{getattr(alert, 'window_start', '')}"
+            incident = self._incidents[spell] = f"{spell}@{getattr(alert, 'window_start', '')}"
         if action is None or state not in self.states or severity not in self.severities \
                 or (incident, action) in self._done:
             return

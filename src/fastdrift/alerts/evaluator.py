@@ -18,6 +18,12 @@ windows produces one firing alert, not a hundred, and a window that crosses
 both thresholds produces one critical alert, not a warning and a critical.
 :meth:`AlertEvaluator.active` shows each active rule once, with the latest
 observations.  Key alerts by ``rule``; ``severity`` is its current tier.
+
+A rule with a ``segments`` selector runs this cycle once per selected segment of a segmented
+monitor's windows (``WindowReport.segments``), on the segment's own report: its state is keyed
+(rule, segment, severity), its alerts carry ``segment`` and name it in the summary
+(``[warning] drift in arm=canary firing: ...``); key those by ``(rule, segment)``.  A segment
+absent from a window (no rows) counts as a clean window for its alerts.
 """
 from __future__ import annotations
 
@@ -290,8 +296,10 @@ class _Tier:
     alert: Optional[Alert] = None   # the latest record while pending / firing
 
 
-def _step(rule: Rule, sev: str, st: _Tier, outcome: _Outcome, report: WindowReport) -> Optional[Alert]:
-    """Advance one tier by one window; return the transition alert, if any."""
+def _step(rule: Rule, sev: str, st: _Tier, outcome: _Outcome, report: WindowReport,
+          segment: str = "") -> Optional[Alert]:
+    """Advance one tier by one window (of ``segment``, "" = the whole); return the transition alert, if any."""
+    where = f" in {segment}" if segment else ""
 
     def make(state: str, previous: str, with_evidence: bool = True) -> Alert:
         return Alert(
@@ -299,7 +307,7 @@ def _step(rule: Rule, sev: str, st: _Tier, outcome: _Outcome, report: WindowRepo
             window_start=report.window_start, window_end=report.window_end,
             observed=frozen_mapping(outcome.observed), thresholds=frozen_mapping(outcome.thresholds),
             owner=rule.owner, runbook=rule.runbook,
-            summary=f"[{sev}] {rule.name} {state}: {outcome.summary}",
+            summary=f"[{sev}] {rule.name}{where} {state}: {outcome.summary}", segment=segment,
             top_features=_top_features(rule, outcome, report) if with_evidence else (),
             evidence=tuple(report.evidence[: rule.max_evidence]) if with_evidence else (),
         )
@@ -396,32 +404,53 @@ class AlertEvaluator:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._state: Dict[Tuple[str, str], _Tier] = {
-            (r.name, sev): _Tier() for r in self.rules for sev, _ in r.tiers()
+            (r.name, sev): _Tier() for r in self.rules for sev, _ in r.tiers() if r.segments is None
         }
+        # rules with a segment selector: (rule, segment, severity) -> tier, made as segments appear
+        self._seg_state: Dict[Tuple[str, str, str], _Tier] = {}
         self._last_window: Optional[str] = None
         self.windows_evaluated = 0
 
     # -------------------------------------------------------------- evaluation
 
-    def _advance(self, report: WindowReport, state: Dict[Tuple[str, str], _Tier]) -> List[Alert]:
+    def _advance(self, report: WindowReport, state: Dict[Tuple[str, str], _Tier],
+                 seg_state: Dict[Tuple[str, str, str], _Tier]) -> List[Alert]:
         out = []
         for rule in self.rules:
-            tiers = [(sev, state[(rule.name, sev)]) for sev, _ in rule.tiers()]
-            before = _shown(tiers)
-            moved = {}
-            for sev, gate in rule.tiers():
-                alert = _step(rule, sev, state[(rule.name, sev)], _outcome(gate, report), report)
-                if alert is not None:
-                    moved[sev] = alert
-            after = _shown(tiers)
-            if after is None:
-                if before is not None:  # the rule resolved: at the severity it was shown with
-                    out.append(moved[before[0]])
-            elif after != before:
-                alert = state[(rule.name, after[0])].alert
-                prev = _STATE_NAMES[before[1]] if before is not None else alert.previous_state
-                out.append(alert if alert.previous_state == prev else dataclasses.replace(alert, previous_state=prev))
+            if rule.segments is None:
+                self._advance_rule(rule, report, {sev: state[(rule.name, sev)] for sev, _ in rule.tiers()}, "", out)
+                continue
+            active = {k for (name, k, _), st in seg_state.items()
+                      if name == rule.name and (st.state != INACTIVE or st.matched or st.cooldown)}
+            keys = sorted({k for k in report.segments if rule.selects_segment(k)} | active)
+            for key in keys:
+                seg = report.segments.get(key)
+                if seg is None:  # no rows of the segment in this window: a clean window for its alerts
+                    seg = WindowReport(window_start=report.window_start, window_end=report.window_end,
+                                       closed=report.closed, rows=0, segment=key)
+                tiers = {sev: seg_state.setdefault((rule.name, key, sev), _Tier()) for sev, _ in rule.tiers()}
+                self._advance_rule(rule, seg, tiers, key, out)
         return out
+
+    @staticmethod
+    def _advance_rule(rule: Rule, report: WindowReport, state: Dict[str, _Tier], segment: str,
+                      out: List[Alert]) -> None:
+        """Advance one rule (of one segment) by one window, appending its shown transition to ``out``."""
+        tiers = [(sev, state[sev]) for sev, _ in rule.tiers()]
+        before = _shown(tiers)
+        moved = {}
+        for sev, gate in rule.tiers():
+            alert = _step(rule, sev, state[sev], _outcome(gate, report), report, segment)
+            if alert is not None:
+                moved[sev] = alert
+        after = _shown(tiers)
+        if after is None:
+            if before is not None:  # the rule resolved: at the severity it was shown with
+                out.append(moved[before[0]])
+        elif after != before:
+            alert = state[after[0]].alert
+            prev = _STATE_NAMES[before[1]] if before is not None else alert.previous_state
+            out.append(alert if alert.previous_state == prev else dataclasses.replace(alert, previous_state=prev))
 
     @staticmethod
     def _check(report: Any) -> WindowReport:
@@ -456,7 +485,7 @@ class AlertEvaluator:
             if key == self._last_window:
                 log.info("window %s already evaluated; ignored", key)
                 return ()
-            alerts = self._advance(report, self._state)
+            alerts = self._advance(report, self._state, self._seg_state)
             self._last_window = key
             self.windows_evaluated = min(self.windows_evaluated + 1, 1 << 62)  # the decoder's cap
         self._deliver(alerts)
@@ -482,32 +511,39 @@ class AlertEvaluator:
         with self._lock:
             # alerts are immutable, so copying the counters is a full copy
             state = {k: copy.copy(st) for k, st in self._state.items()}
-        self._advance(report, state)
-        return self._active(state)
+            seg_state = {k: copy.copy(st) for k, st in self._seg_state.items()}
+        self._advance(report, state, seg_state)
+        return self._active(state, seg_state)
 
     # -------------------------------------------------------------- queries
 
     @staticmethod
-    def _active(state: Mapping[Tuple[str, str], _Tier]) -> Tuple[Alert, ...]:
-        by_rule: Dict[str, List[Tuple[str, _Tier]]] = {}
+    def _active(state: Mapping[Tuple[str, str], _Tier],
+                seg_state: Mapping[Tuple[str, str, str], _Tier] = {}) -> Tuple[Alert, ...]:
+        by_rule: Dict[Tuple[str, str], List[Tuple[str, _Tier]]] = {}
         for (name, sev), st in state.items():
-            by_rule.setdefault(name, []).append((sev, st))
-        shown = [(name, _shown(tiers)) for name, tiers in by_rule.items()]
-        alerts = [state[(name, t[0])].alert for name, t in shown if t is not None]
+            by_rule.setdefault((name, ""), []).append((sev, st))
+        for (name, seg, sev), st in seg_state.items():
+            by_rule.setdefault((name, seg), []).append((sev, st))
+        alerts = []
+        for tiers in by_rule.values():
+            t = _shown(tiers)
+            if t is not None:
+                alerts.append(dict(tiers)[t[0]].alert)
         alerts = [a for a in alerts if a is not None]
         rank = {s: i for i, s in enumerate(SEVERITIES)}
-        return tuple(sorted(alerts, key=lambda a: (-rank[a.severity], a.state != "firing", a.rule)))
+        return tuple(sorted(alerts, key=lambda a: (-rank[a.severity], a.state != "firing", a.rule, a.segment)))
 
     def active(self) -> Tuple[Alert, ...]:
         """Pending and firing alerts (latest observations), critical and firing first."""
         with self._lock:
-            return self._active(self._state)
+            return self._active(self._state, self._seg_state)
 
     def promotion_allowed(self) -> bool:
         """False while any critical alert is firing (gate for automated model promotion)."""
         with self._lock:
-            return not any(st.state == FIRING and sev == "critical"
-                           for (_, sev), st in self._state.items())
+            return not any(st.state == FIRING and k[-1] == "critical"
+                           for k, st in list(self._state.items()) + list(self._seg_state.items()))
 
     # -------------------------------------------------------------- persistence
 
@@ -528,6 +564,12 @@ class AlertEvaluator:
             for (name, sev), st in entries:
                 w.string(name).string(sev).u8(st.state).u32(st.matched).u32(st.clean).u32(st.cooldown)
                 w.string(_alert_to_json(st.alert) if st.alert is not None else "")
+            seg = [(k, st) for k, st in self._seg_state.items() if st.state != INACTIVE or st.matched or st.cooldown]
+            if seg:  # a trailer: the per-segment entries, each with its segment key after the rule
+                w.u64(len(seg))
+                for (name, key, sev), st in seg:
+                    w.string(name).string(key).string(sev).u8(st.state).u32(st.matched).u32(st.clean)
+                    w.u32(st.cooldown).string(_alert_to_json(st.alert) if st.alert is not None else "")
         return encode(Kind.ALERT_STATE, params.getvalue(), w.getvalue(), max_size=_MAX_STATE_BYTES)
 
     @staticmethod
@@ -566,36 +608,47 @@ class AlertEvaluator:
         windows = r.u64("windows evaluated")
         if windows > 1 << 62:  # the sketches' count cap: counting on cannot overflow the u64 written back
             raise CorruptStateError(f"alert state: {windows} windows evaluated, above 2**62")
-        n = r.count("entries", 8 + 8 + 1 + 12 + 8)
-        restored: Dict[Tuple[str, str], _Tier] = {}
-        for i in range(n):
-            name = r.string(f"entries[{i}].rule")
-            sev = r.string(f"entries[{i}].severity")
-            state = r.u8(f"entries[{i}].state")
-            matched, clean, cooldown = r.u32("matched"), r.u32("clean"), r.u32("cooldown")
-            text = r.string(f"entries[{i}].alert")
-            if sev not in SEVERITIES or state not in _STATE_NAMES:
-                raise CorruptStateError(f"alert state: entries[{i}] has severity {sev!r}, state {state}")
-            if (name, sev) in restored:
-                raise CorruptStateError(f"alert state: duplicate entry for {name!r}/{sev}")
-            if (state != INACTIVE) != bool(text):
-                raise CorruptStateError(f"alert state: entries[{i}] ({name!r}/{sev}) state and alert disagree")
-            alert = _alert_from_json(text, f"entries[{i}].alert") if text else None
-            if alert is not None and (alert.rule != name or alert.severity != sev
-                                      or alert.state != _STATE_NAMES[state]):
-                raise CorruptStateError(f"alert state: entries[{i}] alert does not match {name!r}/{sev}")
-            restored[(name, sev)] = _Tier(state, matched, clean, cooldown, alert)
+        restored: Dict[Tuple[str, ...], _Tier] = {}
+
+        def entries(n: int, segmented: bool) -> None:
+            for i in range(n):
+                name = r.string(f"entries[{i}].rule")
+                seg = r.string(f"entries[{i}].segment") if segmented else ""
+                sev = r.string(f"entries[{i}].severity")
+                state = r.u8(f"entries[{i}].state")
+                matched, clean, cooldown = r.u32("matched"), r.u32("clean"), r.u32("cooldown")
+                text = r.string(f"entries[{i}].alert")
+                key = (name, seg, sev) if segmented else (name, sev)
+                if sev not in SEVERITIES or state not in _STATE_NAMES or (segmented and not seg):
+                    raise CorruptStateError(f"alert state: entries[{i}] has severity {sev!r}, state {state}, "
+                                            f"segment {seg!r:.60}")
+                if key in restored:
+                    raise CorruptStateError(f"alert state: duplicate entry for {'/'.join(key)!r:.120}")
+                if (state != INACTIVE) != bool(text):
+                    raise CorruptStateError(f"alert state: entries[{i}] ({name!r}/{sev}) state and alert disagree")
+                alert = _alert_from_json(text, f"entries[{i}].alert") if text else None
+                if alert is not None and (alert.rule != name or alert.severity != sev or alert.segment != seg
+                                          or alert.state != _STATE_NAMES[state]):
+                    raise CorruptStateError(f"alert state: entries[{i}] alert does not match {name!r}/{sev}")
+                restored[key] = _Tier(state, matched, clean, cooldown, alert)
+
+        entries(r.count("entries", 8 + 8 + 1 + 12 + 8), False)
+        if r.remaining:  # per-segment entries (absent from states of unsegmented rules)
+            entries(r.count("segment entries", 8 + 8 + 8 + 1 + 12 + 8), True)
         r.done()
+        by_name = {x.name: x for x in ev.rules}
         for key, st in restored.items():
-            if key in ev._state:
-                rule = next(x for x in ev.rules if x.name == key[0])
+            rule = by_name.get(key[0])
+            if rule is not None and (len(key) == 2) == (rule.segments is None) and (
+                    len(key) == 2 and key in ev._state or len(key) == 3 and rule.selects_segment(key[1])
+                    and any(sev == key[2] for sev, _ in rule.tiers())):
                 # a rule edited since (e.g. shorter cooldown) bounds the old counters
                 st.cooldown = min(st.cooldown, rule.cooldown)
                 if st.alert is not None:
                     st.alert = _refresh_rule_fields(st.alert, rule)
-                ev._state[key] = st
+                (ev._state if len(key) == 2 else ev._seg_state)[key] = st
             else:
-                log.warning("alert state for %s/%s dropped: no such rule tier configured", *key)
+                log.warning("alert state for %s dropped: no such rule tier (or segment) configured", "/".join(key))
         ev._last_window = last if has_last else None
         ev.windows_evaluated = windows
         return ev

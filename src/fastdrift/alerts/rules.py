@@ -153,6 +153,17 @@ def _text(rule: str, key: str, value: Any, *, allow_empty: bool = False) -> str:
     return value
 
 
+def _segments(rule: str, value: Any) -> Tuple[str, ...]:
+    """A rule's segment selector: ``"*"``, one key, or a non-empty list of keys (or ``"*"``)."""
+    vals = (value,) if isinstance(value, str) else value
+    if not isinstance(vals, (list, tuple)) or not vals or not all(isinstance(v, str) and v for v in vals):
+        raise _fail(rule, "segments", f"must be \"*\", a segment key (\"arm=canary\") or a non-empty list of "
+                                      f"them, got {value!r}")
+    if "*" in vals and len(vals) > 1:
+        raise _fail(rule, "segments", f"\"*\" already selects every segment; got {list(vals)!r}")
+    return tuple(dict.fromkeys(vals))
+
+
 def _globs(rule: str, key: str, value: Any) -> Tuple[str, ...]:
     if isinstance(value, str):
         value = (value,)
@@ -433,6 +444,11 @@ class Rule:
         The action an :class:`~fastdrift.alerts.ActionSink` runs when this rule fires (a name
         such as ``rollback``, ``throttle`` or ``fallback``: letters, digits, ``_`` and ``-``).
         Default: none.
+    segments : tuple of str, optional
+        Segments of a monitor with ``segment_by`` the rule watches, each on its own (one alert
+        state per segment, the alert naming it): ``("*",)`` every segment, or segment keys
+        (``"arm=canary"``, ``"<other>"``); key ``segments`` in files (``"*"``, a key, or a list).
+        Default None: the whole window only.
     """
 
     name: str
@@ -447,6 +463,7 @@ class Rule:
     top_k: int = 5
     max_evidence: int = 20
     action: Optional[str] = None
+    segments: Optional[Tuple[str, ...]] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -476,6 +493,16 @@ class Rule:
         object.__setattr__(self, "max_evidence", _count(n, "max_evidence", self.max_evidence, 0))
         if self.action is not None:
             object.__setattr__(self, "action", action_name(self.action, f"alert rule {n!r}: key 'action'"))
+        if self.segments is not None:
+            object.__setattr__(self, "segments", _segments(n, self.segments))
+            whole = sorted({c.signal for _, g in self.tiers() for c in g.leaves()} & {"shadow", "freshness"})
+            if whole:  # a segment's report has neither: the rule could never fire
+                raise _fail(n, "segments", f"signal {whole[0]!r} is the whole window's only (segments have no "
+                                           "shadow or freshness signal)")
+
+    def selects_segment(self, key: str) -> bool:
+        """Whether this rule watches segment ``key`` (never, without a ``segments`` selector)."""
+        return self.segments is not None and ("*" in self.segments or key in self.segments)
 
     def tiers(self) -> Tuple[Tuple[str, Gate], ...]:
         """``(severity, gate)`` for each configured tier, lowest severity first."""
@@ -495,7 +522,7 @@ class Rule:
 # ---------------------------------------------------------------- loading
 
 _RULE_KEYS = {"name", "owner", "runbook", "description", "warning", "critical", "for",
-              "resolve_after", "cooldown", "top_k", "max_evidence", "action"}
+              "resolve_after", "cooldown", "top_k", "max_evidence", "action", "segments"}
 _COND_KEYS = {f.name for f in fields(Condition)}
 # keys a rule may set once as defaults for the conditions of its tiers
 _BASE_KEYS = _COND_KEYS - {"threshold"}
@@ -570,7 +597,8 @@ def _rule_from_dict(spec: Any, index: int) -> Rule:
               "cooldown": spec.get("cooldown", 0), "top_k": spec.get("top_k", 5),
               "max_evidence": spec.get("max_evidence", 20)}
     return Rule(name=name, owner=spec["owner"], runbook=spec["runbook"],
-                description=spec.get("description", ""), action=spec.get("action"), **tiers, **timing)
+                description=spec.get("description", ""), action=spec.get("action"), segments=spec.get("segments"),
+                **tiers, **timing)
 
 
 def load_rules(spec: Union[str, os.PathLike, Sequence[Any], Mapping[str, Any]]) -> list:
@@ -638,6 +666,8 @@ def rules_to_data(rules: Iterable[Rule]) -> list:
                 d[sev] = tier(getattr(r, sev))
         if r.action is not None:
             d["action"] = r.action
+        if r.segments is not None:
+            d["segments"] = list(r.segments)
         out.append(d)
     return out
 

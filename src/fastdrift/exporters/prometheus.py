@@ -69,6 +69,14 @@ name                                            type       labels               
 Non-finite gauge values (a NaN p-value that was not computed, an error rate
 with no requests) are left out rather than exported as NaN, so ``absent()``
 alerts and dashboards see "no data" instead of a number.
+
+Segments (``Monitor(segment_by=...)``): every latest-window gauge above also exists per segment
+under its own name, ``fastdrift_segment_`` + the name without ``fastdrift_`` (for example
+``fastdrift_segment_feature_drift``, ``fastdrift_segment_window_rows``,
+``fastdrift_segment_alert_state`` for rules with a segment selector), with the same labels plus
+``segment`` (the key, ``arm=canary``) and one label per segment column (its name sanitized:
+``arm="canary"``; empty for ``<other>``).  The whole keeps the names above, so a ``sum()`` never
+adds a segment to the whole: :data:`SEGMENT_METRIC_NAMES` lists the segment series.
 """
 from __future__ import annotations
 
@@ -87,11 +95,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ..errors import InvalidInputError
+from ..adapters.segments import parse_segment_key
 from ..monitor.signals import LATENCY_EDGES_SECONDS
 from ..records import Alert, WindowReport
 
 __all__ = ["MonitorCollector", "Exposition", "serve", "ALERT_STATE_VALUES", "METRIC_NAMES",
-           "LATENCY_BUCKET_FACTOR"]
+           "SEGMENT_METRIC_NAMES", "LATENCY_BUCKET_FACTOR"]
 
 #: Value of ``fastdrift_alert_state`` per alert state (a configured tier that is neither is 0).
 ALERT_STATE_VALUES = {"pending": 1.0, "firing": 2.0}
@@ -110,6 +119,9 @@ class Exposition:
     start_time, window_end : Unix seconds (NaN when unknown)
     rejected, dropped_late : rows since ``start_time``;  shed : ``observe`` requests shed since then
     spool : ``(write errors, coalesced, last written Unix time)`` of a monitor publishing to a spool
+    segment_labels : ``(segment column, label name)`` of a segmented monitor's ``segment_by``
+    segment_rules : ``(rule, severity, selected keys or ("*",))`` of every tier of rules with a
+        segment selector (exported per segment of the latest report, 0 when inactive)
     """
 
     report: Optional[WindowReport]
@@ -122,6 +134,8 @@ class Exposition:
     dropped_late: int = 0
     shed: int = 0
     spool: Optional[Tuple[int, int, float]] = None
+    segment_labels: Tuple[Tuple[str, str], ...] = ()
+    segment_rules: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = ()
 
 
 Source = Callable[[], Union[Exposition, Tuple[Optional[WindowReport], Sequence[Alert]]]]
@@ -196,8 +210,34 @@ def _sample_names(fam) -> Tuple[str, ...]:
     return (fam.name,)
 
 
+#: The latest-window gauges that also exist per segment, as ``fastdrift_segment_<name without fastdrift_>``.
+#: Their own labels (the segment labels follow).
+_PER_SEGMENT = {"fastdrift_alert_state": ["rule", "severity"], "fastdrift_feature_drift": ["feature", "metric"],
+                "fastdrift_feature_drift_pvalue": ["feature", "metric"], "fastdrift_feature_missing_ratio": ["feature"],
+                "fastdrift_prediction_drift": ["feature", "metric"], "fastdrift_window_latency_seconds": ["quantile"],
+                "fastdrift_error_ratio": [], "fastdrift_kpi_delta": ["kpi"], "fastdrift_window_rows": [],
+                "fastdrift_window_throughput_rows_per_second": []}
+
+
+def _segment_name(name: str) -> str:
+    return "fastdrift_segment_" + name[len("fastdrift_"):]
+
+
+def _segment_families(labels: Sequence[str]):
+    """Empty per-segment families (name of the whole's family -> family) with the segment labels."""
+    whole = _families()
+    out = {}
+    for name, own in _PER_SEGMENT.items():
+        out[name] = GaugeMetricFamily(_segment_name(name), whole[name].documentation + " (per segment)",
+                                      labels=own + ["segment", *labels])
+    return out
+
+
 #: Every sample name the collector can emit (dashboards and generated rules use only these).
 METRIC_NAMES = frozenset(n for f in _families().values() for n in _sample_names(f))
+#: The per-segment sample names (a segmented monitor's; see the module docstring).
+SEGMENT_METRIC_NAMES = frozenset(_segment_name(n) for n in _PER_SEGMENT)
+METRIC_NAMES = METRIC_NAMES | SEGMENT_METRIC_NAMES
 
 
 class MonitorCollector:
@@ -246,12 +286,39 @@ class MonitorCollector:
         state = dict.fromkeys(x.rules, 0.0)
         for a in x.alerts:
             v = ALERT_STATE_VALUES.get(a.state)
-            if v is not None:  # resolved alerts are not active
+            if v is not None and not getattr(a, "segment", ""):  # resolved alerts are not active
                 key = (a.rule, a.severity)
                 state[key] = max(state.get(key, 0.0), v)  # one sample per label set
         for (rule, sev), v in sorted(state.items()):
             f["fastdrift_alert_state"].add_metric([rule, sev], v)
         yield from f.values()
+        if x.segment_labels:
+            yield from _segments(x, report).values()
+
+
+def _segments(x: Exposition, report: Optional[WindowReport]):
+    """The per-segment families: the latest report's segments and the segment rules' alert states."""
+    cols = [c for c, _ in x.segment_labels]
+    fams = _segment_families([label for _, label in x.segment_labels])
+
+    def values(key: str):
+        vals = parse_segment_key(key)
+        return [key] + [vals.get(c, "") for c in cols]
+
+    segs = dict(report.segments) if report is not None else {}
+    for key, seg in segs.items():
+        _gauges(fams, seg, extra=values(key))
+    state = {(rule, key, sev): 0.0 for rule, sev, sel in x.segment_rules for key in segs
+             if "*" in sel or key in sel}
+    for a in x.alerts:
+        v = ALERT_STATE_VALUES.get(a.state)
+        seg = getattr(a, "segment", "")
+        if v is not None and seg:
+            k = (a.rule, seg, a.severity)
+            state[k] = max(state.get(k, 0.0), v)
+    for (rule, key, sev), v in sorted(state.items()):
+        fams["fastdrift_alert_state"].add_metric([rule, sev] + values(key), v)
+    return fams
 
 
 def _totals(f, t) -> None:
@@ -274,31 +341,36 @@ def _totals(f, t) -> None:
         f[name].add_metric([], float(v))
 
 
-def _gauges(f, report: WindowReport) -> None:
+def _gauges(f, report: WindowReport, extra: Sequence[str] = ()) -> None:
+    """The latest-window gauges of ``report`` into the families ``f`` (a segment's: ``extra``
+    label values after each family's own, and only the families :data:`_PER_SEGMENT` names)."""
+    e = list(extra)
     for name, s in sorted(report.features.items()):
         if _finite(s.value):
-            f["fastdrift_feature_drift"].add_metric([name, s.metric], float(s.value))
+            f["fastdrift_feature_drift"].add_metric([name, s.metric] + e, float(s.value))
         if _finite(s.pvalue):
-            f["fastdrift_feature_drift_pvalue"].add_metric([name, s.metric], float(s.pvalue))
+            f["fastdrift_feature_drift_pvalue"].add_metric([name, s.metric] + e, float(s.pvalue))
         if _finite(s.missing_cur):
-            f["fastdrift_feature_missing_ratio"].add_metric([name], float(s.missing_cur))
+            f["fastdrift_feature_missing_ratio"].add_metric([name] + e, float(s.missing_cur))
     p = report.prediction
     if p is not None and _finite(p.value):
-        f["fastdrift_prediction_drift"].add_metric([p.column, p.metric], float(p.value))
+        f["fastdrift_prediction_drift"].add_metric([p.column, p.metric] + e, float(p.value))
     lat = report.latency
     if lat is not None and lat.count > 0:
         for q, v in (("0.5", lat.p50), ("0.95", lat.p95), ("0.99", lat.p99)):
             if _finite(v):
-                f["fastdrift_window_latency_seconds"].add_metric([q], float(v) / 1000.0)
+                f["fastdrift_window_latency_seconds"].add_metric([q] + e, float(v) / 1000.0)
     if _finite(report.error_rate):
-        f["fastdrift_error_ratio"].add_metric([], float(report.error_rate))
+        f["fastdrift_error_ratio"].add_metric(e, float(report.error_rate))
     for name, k in sorted(report.kpis.items()):
         if _finite(k.delta):
-            f["fastdrift_kpi_delta"].add_metric([name], float(k.delta))
-    f["fastdrift_schema_changes"].add_metric([], float(len(report.schema_changes)))
-    f["fastdrift_window_rows"].add_metric([], float(report.rows))
+            f["fastdrift_kpi_delta"].add_metric([name] + e, float(k.delta))
+    f["fastdrift_window_rows"].add_metric(e, float(report.rows))
     if _finite(report.throughput):
-        f["fastdrift_window_throughput_rows_per_second"].add_metric([], float(report.throughput))
+        f["fastdrift_window_throughput_rows_per_second"].add_metric(e, float(report.throughput))
+    if e:
+        return
+    f["fastdrift_schema_changes"].add_metric([], float(len(report.schema_changes)))
     f["fastdrift_window_rejected_rows"].add_metric([], float(report.rejected))
     f["fastdrift_window_closed"].add_metric([], 1.0 if report.closed else 0.0)
     _shadow_gauges(f, report)

@@ -253,6 +253,11 @@ def prometheus_rules(rules=None, window: str = "5m") -> Tuple[dict, List[str]]:
     n = _Names(w)
     alerts, notes = [], []
     for r in rule_list:
+        if r.segments is not None:  # the fleet counters PromQL reads are the whole's, not per segment
+            notes.append(f"rule {r.name!r}: not translated: it selects segments, and the counters are exported "
+                         "for the whole only (alert on fastdrift_segment_alert_state, the monitor's own per-segment "
+                         "state)")
+            continue
         for sev, gate in r.tiers():
             leaves = gate.leaves()
             try:

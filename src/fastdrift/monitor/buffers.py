@@ -111,6 +111,8 @@ class ObserveBuffer:
         ``pred_type`` like the prediction
     arrival : a clock (``arrival()`` -> seconds) read at each call and stored in the
         :data:`ARRIVAL` column (the freshness signal); None = not stored
+    text_columns : names (of ``names``, typed string) whose values are stored as their text, as a
+        segment key spells them (``str(v)``, booleans ``true`` / ``false``): segment columns
     """
 
     def __init__(self, names: Sequence[str], types: Sequence[pa.DataType], *, prediction, pred_type,
@@ -118,11 +120,12 @@ class ObserveBuffer:
                  sink: Callable, stamp_time: bool, strict: bool, background: bool = True,
                  flush_interval: float = 0.0, overload: str = "shed",
                  on_tick: Optional[Callable[[], None]] = None, shadow_prediction: Optional[str] = None,
-                 arrival: Optional[Callable[[], float]] = None):
+                 arrival: Optional[Callable[[], float]] = None, text_columns: Sequence[str] = ()):
         if overload not in OVERLOAD:
             raise InvalidInputError(f"overload must be one of {OVERLOAD}, got {overload!r}")
         self.names = list(names)
         self.types = list(types)
+        self._text = frozenset(text_columns)
         self._numeric = [pa.types.is_floating(t) for t in self.types]
         self.prediction, self.pred_type = prediction, pred_type
         self.latency, self.error, self.request_id, self.event_time = latency, error, request_id, event_time
@@ -235,7 +238,8 @@ class ObserveBuffer:
             if len(vals) != self._nf:
                 raise InvalidInputError(f"observe: expected {self._nf} feature values, got {len(vals)}")
         for name, t, v in zip(self.names, self.types, vals):
-            _check_value(name, t, v)
+            if name not in self._text:
+                _check_value(name, t, v)
         if self.prediction is not None:
             _check_value(self.prediction, self.pred_type, prediction)
         if self.shadow_prediction is not None:
@@ -468,6 +472,8 @@ class ObserveBuffer:
             for j, (name, t, _) in enumerate(specs):
                 offer_gil()
                 col = use[:, j]
+                if name in self._text:
+                    col = [None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col]
                 arr = _convert(col, t)
                 if arr is None:
                     failed = True

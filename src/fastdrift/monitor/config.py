@@ -13,17 +13,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from ..adapters.segments import DEFAULT_MAX_SEGMENTS, check_segment_columns
 from ..errors import InvalidInputError
 from ..settings import read_file
 from ..sketches.profile import NUMERIC, Profile
 from ..sketches.sample import RowSample
 
 __all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec", "ShadowSpec", "FreshnessSpec", "MonitorConfig",
-           "load_config", "spec_from_dict",
-           "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD"]
+           "load_config", "spec_from_dict", "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD",
+           "SEGMENT_REFERENCES", "PROMETHEUS_LABELS", "segment_label_names"]
 
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
 METRICS = ("psi", "js", "hellinger", "tv")
@@ -35,6 +37,33 @@ MAX_LABEL_PREDICTIONS = 1 << 28
 _STRATEGIES = ("quantile", "uniform")
 #: What ``observe`` does when its worker falls behind (see :mod:`fastdrift.monitor.buffers`).
 OVERLOAD = ("shed", "sample", "block")
+#: What a segment's drift is measured against: the reference's rows of the same segment when the
+#: reference data has the segment columns ("segment"), or always the whole reference ("whole").
+SEGMENT_REFERENCES = ("segment", "whole")
+#: Label names fastdrift's own Prometheus series use (fastdrift.exporters.prometheus): a segment
+#: column's label may not take one of them.
+PROMETHEUS_LABELS = ("feature", "role", "bin", "metric", "quantile", "rule", "severity", "kpi", "segment", "le")
+
+
+def segment_label_names(segment_by) -> Tuple[str, ...]:
+    """The Prometheus label name of each segment column: characters outside ``[a-zA-Z0-9_]``
+    become ``_``, a leading digit gets a ``_`` prefix.  InvalidInputError (naming the column)
+    when a name is one of :data:`PROMETHEUS_LABELS`, starts with ``__`` (reserved by
+    Prometheus), or two columns give the same label."""
+    out = []
+    for col in segment_by:
+        name = re.sub(r"[^a-zA-Z0-9_]", "_", col)
+        if name[:1].isdigit():
+            name = "_" + name
+        if name in PROMETHEUS_LABELS or name.startswith("__"):
+            _fail("segment_by", f"column {col!r} would be the Prometheus label {name!r}, which fastdrift's own "
+                                f"series use ({', '.join(PROMETHEUS_LABELS)}) or Prometheus reserves (__*); "
+                                f"rename the column")
+        if name in out:
+            _fail("segment_by", f"columns {segment_by[out.index(name)]!r} and {col!r} both become the Prometheus "
+                                f"label {name!r}")
+        out.append(name)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -229,6 +258,9 @@ class MonitorConfig:
     background_flush: bool = True
     flush_interval: float = 1.0
     overload: str = "shed"
+    segment_by: Tuple[str, ...] = ()
+    max_segments: int = DEFAULT_MAX_SEGMENTS
+    segment_reference: str = "segment"
     rules: Any = None
 
     def __post_init__(self):
@@ -246,6 +278,8 @@ class MonitorConfig:
                 out[v] = role
         for k in self.kpis:
             out.setdefault(k, "kpi")
+        for k in self.segment_by:  # not a feature unless listed as one
+            out.setdefault(k, "segment")
         return out
 
     def columns(self, names: Iterable[str], *, latency: bool = False) -> Dict[str, dict]:
@@ -267,11 +301,13 @@ class MonitorConfig:
     def evidence_sample(self, names: Iterable[str] = ()) -> RowSample:
         """An empty row sample (:attr:`evidence`) of the features (when none are listed: those of
         ``names`` without another role), the prediction, the latency and error columns (a latency or
-        error-rate alert's evidence shows them) and the request id."""
+        error-rate alert's evidence shows them), the request id and the segment columns (a segment's
+        report shows the rows of its segment)."""
         roles = self.roles()
         cols = self.feature_names() or [n for n in names if n not in roles]
         return self.evidence.sample(cols + [c for c in (self.prediction, self.shadow_prediction, self.latency,
-                                                        self.error, self.request_id) if c and c not in cols])
+                                                        self.error, self.request_id, *self.segment_by)
+                                            if c and c not in cols])
 
     def resolved(self, reference: Profile) -> "MonitorConfig":
         """This config with its features' kinds (and, when ``features`` is None, the features:
@@ -399,6 +435,15 @@ def validate(c: MonitorConfig) -> None:
         _fail("buffer_rows", f"must be at most {MAX_BUFFER_ROWS}, got {c.buffer_rows!r}")
     if not _is_num(c.tdigest_compression) or not (20 <= c.tdigest_compression <= 1000):
         _fail("tdigest_compression", f"must be a number in [20, 1000], got {c.tdigest_compression!r}")
+    if not isinstance(c.segment_by, tuple):
+        _fail("segment_by", f"must be a list of column names, got {c.segment_by!r}")
+    try:
+        check_segment_columns(c.segment_by, c.max_segments)
+    except InvalidInputError as exc:
+        _fail("segment_by", str(exc))
+    segment_label_names(c.segment_by)
+    if c.segment_reference not in SEGMENT_REFERENCES:
+        _fail("segment_reference", f"must be one of {SEGMENT_REFERENCES}, got {c.segment_reference!r}")
 
 
 def _validate_shadow(c: MonitorConfig) -> None:
@@ -494,6 +539,9 @@ def config_from_dict(d: Mapping) -> MonitorConfig:
         if isinstance(kw["kpis"], str) or not isinstance(kw["kpis"], (list, tuple)):
             _fail("kpis", f"must be a list of column names, got {kw['kpis']!r}")
         kw["kpis"] = tuple(kw["kpis"])
+    if "segment_by" in kw:  # one column name or a list of them
+        sb = kw["segment_by"]
+        kw["segment_by"] = (sb,) if isinstance(sb, str) else tuple(sb) if isinstance(sb, (list, tuple)) else sb
     return MonitorConfig(**kw)
 
 
@@ -503,6 +551,7 @@ def config_to_dict(c: MonitorConfig) -> Dict[str, Any]:
     if c.features is not None:
         d["features"] = [dataclasses.asdict(f) for f in c.features]
     d["kpis"] = list(c.kpis)
+    d["segment_by"] = list(c.segment_by)
     d["evidence"]["drop"] = list(c.evidence.drop)
     d["evidence"]["hash"] = list(c.evidence.hash)
     return d

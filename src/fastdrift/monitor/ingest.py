@@ -44,6 +44,7 @@ import pyarrow.types as pat
 
 from ..adapters import as_table, iter_batches
 from ..adapters.arrow import float64_values
+from ..adapters.segments import Segmenter
 from ..errors import CorruptStateError, FastDriftError, IncompatibleSketchError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff, fits
@@ -69,7 +70,7 @@ PUBLISH_TIMEOUT = 30.0
 #: The config fields that shape the counted state: two monitors merge only if these are equal.
 STATE_FIELDS = ("features", "prediction", "prediction_kind", "kpis", "latency", "error", "request_id",
                 "event_time", "label", "labels", "window", "evidence", "max_contributions",
-                "tdigest_compression", "shadow_prediction", "shadow", "freshness")
+                "tdigest_compression", "segment_by", "max_segments", "shadow_prediction", "shadow", "freshness")
 
 
 def state_difference(a_config: MonitorConfig, a_ref: Reference, b_config: MonitorConfig,
@@ -154,6 +155,9 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
             and ref.profile[config.prediction].kind != NUMERIC:
         raise SchemaError(f"prediction column {config.prediction!r} must be a numeric score to be joined with "
                           f"the label column {config.label!r}")
+    if table is not None and config.segment_by and config.segment_reference == "segment" \
+            and all(c in names for c in config.segment_by):
+        ref.segments = segment_references(table, ref, config)
     if table is not None and config.label is not None and config.label in names:
         ref.performance = reference_performance(table, config)
     perf = reference.performance if saved else None
@@ -161,6 +165,22 @@ def build_reference(reference, config: MonitorConfig) -> Tuple[Reference, Monito
                                                                                            config.label):
         ref.performance = perf.sketch.copy()  # a saved profile's performance sketch (profile(label=...))
     return ref, config.resolved(ref.profile)
+
+
+def segment_references(table: pa.Table, ref: Reference, config: MonitorConfig) -> Dict[str, Reference]:
+    """The reference's own rows of each segment (keys past ``max_segments`` fold into ``<other>``,
+    which is never compared with: see :meth:`Reference.for_segment`), counted on the whole
+    reference's bins, with their latency quantiles and event-time rate."""
+    seg = Segmenter(config.segment_by, config.max_segments)
+    out = {}
+    batch = table.combine_chunks()
+    for key, sub in seg.split(batch):
+        r = Reference(ref.profile.empty_like().update(sub), ref.types, ref.known)
+        if config.latency is not None and config.latency in sub.schema.names:
+            r.latency = latency_quantiles(_column_digest(sub, config.latency, config))
+            r.rate = _reference_rate(sub, config.event_time)
+        out[key] = r
+    return out
 
 
 def _column_digest(table: pa.Table, name: str, config: MonitorConfig) -> Optional[TDigest]:
@@ -273,6 +293,10 @@ class Ingest:
         self._emit = threading.Lock()
         self._plans: Dict[tuple, _Plan] = {}
         self.windower = Windower(cfg.window, self._new_sketch, Totals(self.ref, cfg))
+        # rows -> segments (docs/monitor.md "Segments"); its keys are kept with the windows
+        self.windower.segmenter = Segmenter(cfg.segment_by, cfg.max_segments) if cfg.segment_by else None
+        self._segment_columns = list(dict.fromkeys(
+            cfg.feature_names() + [c for c in (cfg.prediction, cfg.latency, cfg.error) if c] + list(cfg.kpis)))
         self.rejected_total = 0
         self.shed_total = 0  # observe() requests shed under overload
         self.last_error: Optional[str] = None
@@ -281,6 +305,8 @@ class Ingest:
         self.clock = clock or time.time
         names = cfg.feature_names()
         types = [self._arrow_type(n) for n in names]
+        text = [c for c in cfg.segment_by if c not in names]
+        names, types = names + text, types + [pa.string()] * len(text)  # a request names its segment like a feature
         pred_type = self._arrow_type(cfg.prediction) if cfg.prediction else None
         self.buffer = ObserveBuffer(
             names, types, prediction=cfg.prediction, pred_type=pred_type, latency=cfg.latency,
@@ -288,7 +314,7 @@ class Ingest:
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
             strict=cfg.strict, background=cfg.background_flush, flush_interval=cfg.flush_interval,
             overload=cfg.overload, on_tick=self._tick, shadow_prediction=cfg.shadow_prediction,
-            arrival=self.clock if cfg.freshness is not None else None)
+            arrival=self.clock if cfg.freshness is not None else None, text_columns=text)
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
         self._stream = (None, 0)  # (os pid, evidence key stream) of the spool's process id
         # the label join store: predictions with a request id wait here for their labels
@@ -462,6 +488,7 @@ class Ingest:
                     raise InvalidInputError(f"label column {lab!r}: {int(bad.sum())} labels not 0/1, "
                                             f"e.g. {v[bad][0]!r}")
             ts = self._times(batch, plan)
+            codes = self._segment_codes(batch, plan)
         except FastDriftError as exc:
             if self.config.strict:
                 raise
@@ -487,6 +514,7 @@ class Ingest:
                                                 f"{bad_ts} null/NaN/inf times")
                     keep = np.flatnonzero(ok)
                     batch, ts = batch.take(pa.array(keep)), ts[keep]
+                    codes = None if codes is None else codes[keep]
                     w.pending_rejected += bad_ts
                     self.rejected_total += bad_ts
                     self.last_error = f"event-time column {self.config.event_time!r}: {bad_ts} null/NaN/inf times"
@@ -495,19 +523,21 @@ class Ingest:
                 groups, _ = w.split_times(ts)
                 for pid, rows in groups:
                     if rows is None:
-                        self._ingest(w.pane_sketch(pid), batch, plan, ts, keys, pid)
+                        self._ingest(w.pane_sketch(pid), batch, plan, ts, keys, pid, codes)
                     elif isinstance(rows, slice):
                         self._ingest(w.pane_sketch(pid), batch.slice(rows.start, rows.stop - rows.start),
-                                     plan, ts[rows], None if keys is None else keys[rows], pid)
+                                     plan, ts[rows], None if keys is None else keys[rows], pid,
+                                     None if codes is None else codes[rows])
                     else:
                         self._ingest(w.pane_sketch(pid), batch.take(pa.array(rows)), plan, ts[rows],
-                                     None if keys is None else keys[rows], pid)
+                                     None if keys is None else keys[rows], pid, None if codes is None else codes[rows])
             else:
                 keys = self._keys(w.row_seq, batch.num_rows)
                 for pid, lo, hi in w.split_rows(batch.num_rows):
                     piece = batch.slice(lo, hi - lo)
                     t = ts[lo:hi] if ts is not None else None
-                    self._ingest(w.pane_sketch(pid), piece, plan, t, None if keys is None else keys[lo:hi], pid)
+                    self._ingest(w.pane_sketch(pid), piece, plan, t, None if keys is None else keys[lo:hi], pid,
+                                 None if codes is None else codes[lo:hi])
             closed = self._take_closed()
         self._emit_closed(closed)
 
@@ -564,15 +594,70 @@ class Ingest:
             return piece.column(name)
         return pa.nulls(piece.num_rows)
 
-    def _ingest(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, ts, keys, pid: int = 0) -> None:
-        """Count one piece into pane ``pid`` (under the state lock)."""
+    def _segment_codes(self, batch: pa.RecordBatch, plan: _Plan) -> Optional[np.ndarray]:
+        """Per-row segment codes of the batch (None without ``segment_by``).  A segment column
+        missing from the batch counts its rows under the value ``<null>`` (a schema change)."""
+        seg = self.windower.segmenter
+        if seg is None:
+            return None
+        missing = [c for c in seg.columns if c not in batch.schema.names]
+        for c in missing:
+            batch = batch.append_column(c, pa.nulls(batch.num_rows, pa.string()))
+        if missing and not any(ch.column in missing for ch in plan.changes):
+            plan.changes.extend(SchemaChange(c, "missing", "segment", None) for c in missing)
+        return seg.assign(batch)
+
+    def _ingest(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, ts, keys, pid: int = 0,
+                codes: Optional[np.ndarray] = None) -> None:
+        """Count one piece into pane ``pid`` (under the state lock); with segment ``codes``, each
+        row's columns into its segment's sketch only (the whole merges them when read)."""
         cfg = self.config
         n = piece.num_rows
+        if codes is None:
+            self._count(ws, piece, plan)
+        else:  # only the columns a segment counts are sorted into segments
+            cols = [c for c in self._segment_columns if c in piece.schema.names]
+            for key, sub in self.windower.segmenter.split(piece.select(cols), codes):
+                offer_gil()  # once per segment: a segment's columns together take about one whole column's time
+                s = ws.segment(key)
+                self._count(s, sub, plan, offer=False)
+                s.rows += sub.num_rows
+        self._serving(ws, piece, plan)
+        ws.rows += n
+        if ts is not None:
+            ws.add_times(ts)
+        ws.note_schema(plan.changes)
+        if keys is not None:
+            ws.evidence.update(piece, keys, plan.evidence)
+        # shadow and freshness are the whole's only, as labels are (docs/monitor.md "Segments")
+        if ws.shadow is not None and plan.use.get(cfg.shadow_prediction) and plan.use.get(cfg.prediction):
+            ws.shadow.update(piece.column(cfg.prediction), piece.column(cfg.shadow_prediction))
+        if ws.freshness is not None and plan.use.get(cfg.event_time):
+            # the column itself: row windows fill a missing time with the wall clock, which is no lag
+            arrival = float64_values(piece.column(ARRIVAL)) if ARRIVAL in piece.schema.names else self.clock()
+            ws.freshness.update(arrival, float64_values(piece.column(cfg.event_time)))
+        if ws.labels is not None and plan.use.get(cfg.prediction):
+            self._labels_of(ws.labels, piece, plan, ts, pid)
+
+    def _count(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, offer: bool = True) -> None:
+        """Features, prediction, KPIs (and in a segment, latency and errors) of a piece into ``ws``."""
+        cfg = self.config
         for name, cp in ws.features.items():
-            offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
+            if offer:
+                offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
             cp.update(self._col(piece, plan, name))
         if ws.prediction is not None:
             ws.prediction.update(self._col(piece, plan, cfg.prediction))
+        for k, m in ws.kpis.items():
+            if plan.use.get(k, k in piece.schema.names):
+                m.update(piece.column(k))
+        if ws.segments is None and cfg.segment_by:
+            self._serving(ws, piece, plan)
+
+    def _serving(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan) -> None:
+        """Latency and error flags of a piece into ``ws``."""
+        cfg = self.config
+        n = piece.num_rows
         if ws.latency is not None and plan.use.get(cfg.latency):
             a = piece.column(cfg.latency)
             v = float64_values(a)
@@ -586,23 +671,6 @@ class Ingest:
             hits = a if pat.is_boolean(a.type) else pc.not_equal(a, 0)
             ws.errors += int(pc.sum(hits).as_py() or 0)
             ws.error_rows += n - a.null_count
-        for k, m in ws.kpis.items():
-            if plan.use.get(k, k in piece.schema.names):
-                m.update(piece.column(k))
-        ws.rows += n
-        if ts is not None:
-            ws.add_times(ts)
-        ws.note_schema(plan.changes)
-        if keys is not None:
-            ws.evidence.update(piece, keys, plan.evidence)
-        if ws.shadow is not None and plan.use.get(cfg.shadow_prediction) and plan.use.get(cfg.prediction):
-            ws.shadow.update(piece.column(cfg.prediction), piece.column(cfg.shadow_prediction))
-        if ws.freshness is not None and plan.use.get(cfg.event_time):
-            # the column itself: row windows fill a missing time with the wall clock, which is no lag
-            arrival = float64_values(piece.column(ARRIVAL)) if ARRIVAL in piece.schema.names else self.clock()
-            ws.freshness.update(arrival, float64_values(piece.column(cfg.event_time)))
-        if ws.labels is not None and plan.use.get(cfg.prediction):
-            self._labels_of(ws.labels, piece, plan, ts, pid)
 
     def _labels_of(self, lp: LabelPane, piece: pa.RecordBatch, plan: _Plan, ts, pid: int) -> None:
         """A piece's labels (its label column) into the pane's performance; predictions without

@@ -41,7 +41,7 @@ from ..records import Alert, WindowReport, from_json, to_json
 from ..sketches import Profile
 from .. import codec
 from .config import (EvidenceSpec, FeatureSpec, FreshnessSpec, LabelSpec, MonitorConfig, ShadowSpec, WindowSpec,
-                     config_from_dict, config_to_dict, load_config, spec_from_dict)
+                     config_from_dict, config_to_dict, load_config, segment_label_names, spec_from_dict)
 from .ingest import Ingest
 
 __all__ = ["Monitor"]
@@ -153,6 +153,9 @@ def _make_config(config, **kw) -> MonitorConfig:
                              else spec_from_dict(FreshnessSpec, over["freshness"], "freshness"))
     if "kpis" in over:
         over["kpis"] = tuple(over["kpis"])
+    if "segment_by" in over:
+        sb = over["segment_by"]
+        over["segment_by"] = (sb,) if isinstance(sb, str) else tuple(sb) if isinstance(sb, (list, tuple)) else sb
     return dataclasses.replace(base, **over) if over else base
 
 
@@ -243,6 +246,15 @@ class Monitor:
         ``fastdrift aggregate`` (event-time windows only; docs/monitor.md "Fleet")
     process_id : this process's name in the spool; None = ``<hostname>-<pid>``
     spool_retention : closed panes each process keeps published
+    segment_by : columns whose values split every window into segments (``"arm"``,
+        ``["model_version", "country"]``): each window's report holds one report per segment in
+        ``segments``, counted in the same pass; a request passes its segment values like
+        features (docs/monitor.md "Segments")
+    max_segments : distinct segment keys with their own sketches (default 50); rows of later keys
+        are counted as ``<other>``
+    segment_reference : ``"segment"`` (default: a segment's drift against the reference's rows of
+        the same segment when the reference data has the segment columns, else the whole
+        reference) or ``"whole"``
 
     Attributes
     ----------
@@ -274,12 +286,14 @@ class Monitor:
                  request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
                  kpis=None, strict=None, evidence=None, flush_interval=None, overload=None,
                  spool=None, process_id=None, spool_retention=64, label=None, labels=None,
-                 shadow_prediction=None, shadow=None, freshness=None, clock=None):
+                 shadow_prediction=None, shadow=None, freshness=None, clock=None,
+                 segment_by=None, max_segments=None, segment_reference=None):
         cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
                            request_id=request_id, event_time=event_time, window=window, kpis=kpis,
                            strict=strict, evidence=evidence, flush_interval=flush_interval,
                            overload=overload, label=label, labels=labels, shadow_prediction=shadow_prediction,
-                           shadow=shadow, freshness=freshness)
+                           shadow=shadow, freshness=freshness, segment_by=segment_by,
+                           max_segments=max_segments, segment_reference=segment_reference)
         if rules is not None:
             cfg = dataclasses.replace(cfg, rules=None)
         ingest = Ingest(reference, cfg, self._closed, clock=clock)
@@ -309,6 +323,10 @@ class Monitor:
             self._rules_spec, rule_list = "none", []
         else:
             rule_list = load_rules(rules)
+            if not cfg.segment_by and any(r.segments is not None for r in rule_list):
+                name = next(r.name for r in rule_list if r.segments is not None)
+                raise InvalidInputError(f"alert rule {name!r}: key 'segments' selects segments of a monitor "
+                                        "without segment_by")
             self._rules_spec = _rules_spec(rules, rule_list)
         self._lock = threading.Lock()  # reports and evaluator; taken after the ingest's locks
         self._reports = reports
@@ -548,7 +566,11 @@ class Monitor:
         sp = ing.spool
         return Exposition(
             latest, active, totals=ing.totals(),
-            rules=tuple((r.name, sev) for r in ev.rules for sev, _ in r.tiers()) if ev is not None else (),
+            rules=tuple((r.name, sev) for r in ev.rules for sev, _ in r.tiers() if r.segments is None)
+            if ev is not None else (),
+            segment_labels=tuple(zip(ing.config.segment_by, segment_label_names(ing.config.segment_by))),
+            segment_rules=tuple((r.name, sev, r.segments) for r in ev.rules for sev, _ in r.tiers()
+                                if r.segments is not None) if ev is not None else (),
             start_time=self._started, window_end=self._last_close,
             rejected=ing.rejected_total - self._rejected_base, dropped_late=ing.windower.dropped_total,
             shed=ing.shed_total - self._shed_base,

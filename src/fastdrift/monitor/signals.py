@@ -17,12 +17,13 @@ it is deterministic, so a checkpoint resumes it exactly.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
 from .. import codec
+from ..adapters.segments import OTHER, segment_key
 from ..errors import CorruptStateError, IncompatibleSketchError
 from ..metrics import ColumnDrift, bin_label, column_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
@@ -75,6 +76,9 @@ class Reference:
         what relative latency rules (``metric: ratio``) divide by
     rate : rows per second of the reference's event-time span (``rows / (max - min)`` of the
         event-time column), NaN when it has none: what relative throughput rules divide by
+    segments : segment key -> the reference's own rows of that segment (a Reference on the same
+        bins, without segments of its own), when the reference data had the ``segment_by`` columns
+        (``segment_reference="segment"``); empty otherwise
     """
 
     profile: Profile
@@ -84,6 +88,14 @@ class Reference:
     performance: Optional[BinaryPerformance] = None
     latency: Optional[Dict[str, float]] = None
     rate: float = math.nan
+    segments: Dict[str, "Reference"] = field(default_factory=dict)
+
+    def for_segment(self, key: str) -> Tuple["Reference", str]:
+        """(what segment ``key``'s drift is measured against, ``"segment"`` or ``"whole"``): the
+        reference's own rows of the key when it has them, else the whole reference (always for
+        :data:`~fastdrift.adapters.segments.OTHER`, whose values differ between the two)."""
+        seg = self.segments.get(key) if key != OTHER else None
+        return (seg, "segment") if seg is not None else (self, "whole")
 
     def empties(self) -> Dict[str, ColumnProfile]:
         """Empty column sketches on the reference bins, built once (building a histogram's bin lookup
@@ -101,8 +113,12 @@ class Reference:
         if math.isfinite(self.rate):
             meta["rate"] = self.rate
         w.json(meta)
-        if self.performance is not None:  # a trailer: references written before it have none
-            w.blob(self.performance.to_bytes())
+        if self.performance is not None or self.segments:  # trailers: references written before have none
+            w.blob(self.performance.to_bytes() if self.performance is not None else b"")
+        if self.segments:
+            w.u64(len(self.segments))
+            for key, seg in self.segments.items():
+                w.string(key).blob(seg.to_bytes())
         return w.getvalue()
 
     @classmethod
@@ -119,9 +135,19 @@ class Reference:
             raise CorruptStateError(f"monitor reference: latency must be non-negative count, p50, p95, p99; got {lat!r}")
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (rate > 0 or rate != rate):
             raise CorruptStateError(f"monitor reference: rate must be a positive number, got {rate!r}")
-        perf = BinaryPerformance.from_bytes(r.blob()) if r.remaining else None
+        perf_bytes = r.blob() if r.remaining else b""
+        perf = BinaryPerformance.from_bytes(perf_bytes) if perf_bytes else None
+        segments: Dict[str, Reference] = {}
+        if r.remaining:
+            for i in range(r.count("segment references", 16)):
+                key = r.string(f"segment references[{i}].key")
+                seg = cls.from_reader(codec.Reader(r.blob(), "segment reference"))
+                if not key or key in segments or seg.segments or set(seg.profile.columns) != set(prof.columns):
+                    raise CorruptStateError(f"monitor reference: segment reference {key!r:.60} is empty, repeated, "
+                                            "nested or of other columns")
+                segments[key] = seg
         return cls(prof, dict(meta["types"]), tuple(meta["known"]), performance=perf, latency=lat,
-                   rate=float(rate))
+                   rate=float(rate), segments=segments)
 
 
 def latency_quantiles(digest: Optional[TDigest]) -> Optional[Dict[str, float]]:
@@ -135,10 +161,21 @@ def latency_quantiles(digest: Optional[TDigest]) -> Optional[Dict[str, float]]:
 # -- the sketch of a pane / window -------------------------------------------------------------------
 
 class WindowSketch:
-    """Mergeable per-window state.  See the module docstring."""
+    """Mergeable per-window state.  See the module docstring.
 
-    def __init__(self, ref: Reference, config: MonitorConfig, *, _templates: bool = False):
+    With ``config.segment_by``, :attr:`segments` maps each segment key to the segment's own
+    sketch (features, prediction, KPIs, latency, errors, rows; no evidence, schema, labels, shadow
+    or freshness).  A row is counted once, into its segment; the whole's features, prediction and
+    KPIs are the merge of the segments', rebuilt when read after a change (histograms,
+    categoricals and counts merge exactly).  The whole counts its latency, errors, rows, times,
+    schema changes, evidence, labels, shadow predictions and freshness itself.  ``segment=True`` makes a segment's sketch; ``segments`` is None without
+    ``segment_by`` and for a segment.
+    """
+
+    def __init__(self, ref: Reference, config: MonitorConfig, *, _templates: bool = False, segment: bool = False):
         self.ref, self.config = ref, config
+        self.segments: Optional[Dict[str, WindowSketch]] = {} if config.segment_by and not segment else None
+        self._stale = False  # segments changed since the whole's features were merged from them
         empty = ref.empties()  # copies of empty sketches share the edges' lookup tables (no rebuild)
         # _templates (from_bytes): the shared empties, each replaced by its decoded profile
         own = (lambda cp: cp) if _templates else ColumnProfile.copy
@@ -162,10 +199,69 @@ class WindowSketch:
         self.ts_max = -math.inf
         self.schema: Dict[Tuple[str, str], SchemaChange] = {}
         self.evidence = config.evidence_sample()  # of the columns a batch has
-        self.labels: Optional[LabelPane] = LabelPane(config) if config.label else None
-        self.shadow: Optional[ShadowSketch] = (ShadowSketch(empty[p], config)
-                                               if config.shadow_prediction is not None and p in empty else None)
-        self.freshness: Optional[FreshnessSketch] = FreshnessSketch(config) if config.freshness is not None else None
+        self.labels: Optional[LabelPane] = LabelPane(config) if config.label and not segment else None
+        # shadow and freshness are the whole's only, as labels are
+        self.shadow: Optional[ShadowSketch] = (
+            ShadowSketch(empty[p], config) if config.shadow_prediction is not None and p in empty and not segment
+            else None)
+        self.freshness: Optional[FreshnessSketch] = (
+            FreshnessSketch(config) if config.freshness is not None and not segment else None)
+
+    # -- segments: the whole's column sketches are the merge of the segments' ----------------------
+    @property
+    def features(self) -> Dict[str, ColumnProfile]:
+        if self._stale:
+            self._fold()
+        return self._features
+
+    @features.setter
+    def features(self, value) -> None:
+        self._features = value
+
+    @property
+    def prediction(self) -> Optional[ColumnProfile]:
+        if self._stale:
+            self._fold()
+        return self._prediction
+
+    @prediction.setter
+    def prediction(self, value) -> None:
+        self._prediction = value
+
+    @property
+    def kpis(self) -> Dict[str, Moments]:
+        if self._stale:
+            self._fold()
+        return self._kpis
+
+    @kpis.setter
+    def kpis(self, value) -> None:
+        self._kpis = value
+
+    def _fold(self) -> None:
+        """The whole's features, prediction and KPIs = the merge of the segments' (from empty)."""
+        self._stale = False
+        empty = self.ref.empties()
+        self._features = {n: empty[n].copy() for n in self._features}
+        if self._prediction is not None:
+            self._prediction = empty[self.config.prediction].copy()
+        self._kpis = {k: Moments(name=k) for k in self._kpis}
+        for seg in self.segments.values():
+            for n, cp in self._features.items():
+                cp.merge(seg.features[n])
+            if self._prediction is not None:
+                self._prediction.merge(seg.prediction)
+            for n, m in self._kpis.items():
+                m.merge(seg.kpis[n])
+
+    def segment(self, key: str) -> "WindowSketch":
+        """The sketch of segment ``key`` (created empty), for counting into: the whole is rebuilt
+        from the segments when next read."""
+        seg = self.segments.get(key)
+        if seg is None:
+            seg = self.segments[key] = WindowSketch(self.ref, self.config, segment=True)
+        self._stale = True
+        return seg
 
     # -- accumulate ------------------------------------------------------------
     def note_schema(self, changes) -> None:
@@ -190,18 +286,24 @@ class WindowSketch:
         self.latency_sum += float(v.sum())
 
     # -- merge / copy ------------------------------------------------------------
-    def merge(self, other: "WindowSketch") -> "WindowSketch":
-        for n, cp in self.features.items():
-            cp.merge(other.features[n])
-        if self.prediction is not None:
-            self.prediction.merge(other.prediction)
+    def merge(self, other: "WindowSketch", admit: Optional[Callable[[str], str]] = None) -> "WindowSketch":
+        """Add ``other``'s counts.  ``admit`` maps each of ``other``'s segment keys to the key it
+        is counted under here (a segmenter's cap folds keys past it into ``<other>``)."""
+        if self.segments is not None:
+            for key, seg in other.segments.items():
+                self.segment(admit(key) if admit is not None else key).merge(seg)
+        else:
+            for n, cp in self.features.items():
+                cp.merge(other.features[n])
+            if self.prediction is not None:
+                self.prediction.merge(other.prediction)
+            for n, m in self.kpis.items():
+                m.merge(other.kpis[n])
         if self.latency is not None:
             self.latency.merge(other.latency)
             _ = self.latency.n_centroids  # flush now: state then survives a byte round trip exactly
             self.latency_buckets.merge(other.latency_buckets)
             self.latency_sum += other.latency_sum
-        for n, m in self.kpis.items():
-            m.merge(other.kpis[n])
         for a in _COUNTERS:
             setattr(self, a, getattr(self, a) + getattr(other, a))
         self.shed += other.shed
@@ -218,20 +320,25 @@ class WindowSketch:
         return self
 
     def copy(self) -> "WindowSketch":
-        return WindowSketch(self.ref, self.config).merge(self)
+        return WindowSketch(self.ref, self.config, segment=self.segments is None and bool(self.config.segment_by)
+                            ).merge(self)
 
     # -- bytes ---------------------------------------------------------------
     def to_bytes(self) -> bytes:
         w = codec.Writer()
-        for cp in self.features.values():
+        # a segmented whole's column sketches are derived (rebuilt from the segments when read back):
+        # written as they stand, without merging the segments first
+        feats, pred, kpis = ((self._features, self._prediction, self._kpis) if self.segments is not None
+                             else (self.features, self.prediction, self.kpis))
+        for cp in feats.values():
             for s in cp.sketches():
                 w.blob(s.to_bytes())
-        if self.prediction is not None:
-            for s in self.prediction.sketches():
+        if pred is not None:
+            for s in pred.sketches():
                 w.blob(s.to_bytes())
         if self.latency is not None:
             w.blob(self.latency.to_bytes())
-        for m in self.kpis.values():
+        for m in kpis.values():
             w.blob(m.to_bytes())
         for a in _COUNTERS:
             w.u64(getattr(self, a))
@@ -240,17 +347,22 @@ class WindowSketch:
         w.string(self.evidence.rows_json())
         if self.latency_buckets is not None:  # a trailer: sketches written before it have none
             w.blob(self.latency_buckets.to_bytes()).f64(self.latency_sum)
-        if self.labels is not None:  # a tagged trailer (1 = label pane), after the latency one
+        if self.labels is not None:  # tagged trailers after the latency one: 1 = label pane
             w.u8(1).blob(self.labels.to_bytes())
-        if self.shadow is not None:  # tagged trailers 24 (shadow) and 25 (freshness)
+        if self.segments:  # 2 = segments: count, then (key, segment sketch bytes)
+            w.u8(2).u64(len(self.segments))
+            for key, seg in self.segments.items():
+                w.string(key).blob(seg.to_bytes())
+        if self.shadow is not None:  # 24 = shadow predictions, 25 = freshness
             w.u8(_SHADOW_TAG).blob(self.shadow.to_bytes())
         if self.freshness is not None:
             w.u8(_FRESHNESS_TAG).blob(self.freshness.to_bytes())
         return w.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, ref: Reference, config: MonitorConfig) -> "WindowSketch":
-        ws = cls(ref, config, _templates=True)
+    def from_bytes(cls, data: bytes, ref: Reference, config: MonitorConfig, *,
+                   segment: bool = False) -> "WindowSketch":
+        ws = cls(ref, config, _templates=True, segment=segment)
         r = codec.Reader(data, "window sketch")
 
         def load_cp(cp: ColumnProfile) -> ColumnProfile:
@@ -298,26 +410,36 @@ class WindowSketch:
             ws.latency_sum = r.f64()
             if not (math.isfinite(ws.latency_sum) and ws.latency_sum >= 0):
                 raise CorruptStateError(f"window sketch: latency sum {ws.latency_sum!r}")
-        seen = set()
-        while r.remaining:  # tagged trailers, each absent from sketches of older versions
+        last = 0
+        while r.remaining:  # tagged trailers (absent from sketches of older versions), in tag order
             tag = r.u8("trailer tag")
-            if tag in seen:
-                raise CorruptStateError(f"window sketch: trailer {tag} repeated")
-            seen.add(tag)
-            if tag == 1 and ws.labels is not None:
+            if tag == 1 and last < 1 and ws.labels is not None:
                 ws.labels = LabelPane.from_bytes(r.blob(), config)
-            elif tag == _SHADOW_TAG and ws.shadow is not None:
+            elif tag == 2 and last < 2 and ws.segments is not None:
+                n = r.count("segments", 9)
+                if n > config.max_segments + 1:
+                    raise CorruptStateError(f"window sketch: {n} segments, above max_segments "
+                                            f"{config.max_segments} + <other>")
+                for i in range(n):
+                    key = r.string(f"segments[{i}].key")
+                    if not key or key in ws.segments:
+                        raise CorruptStateError(f"window sketch: segment key {key!r:.60} empty or repeated")
+                    ws.segments[key] = cls.from_bytes(r.blob(), ref, config, segment=True)
+                ws._stale = True
+            elif tag == _SHADOW_TAG and last < _SHADOW_TAG and ws.shadow is not None:
                 try:
                     ws.shadow = ShadowSketch.from_bytes(r.blob(), ref.empties()[config.prediction], config)
                 except IncompatibleSketchError as exc:
                     raise CorruptStateError(f"window sketch: shadow predictions on other bins ({exc})") from None
-            elif tag == _FRESHNESS_TAG and ws.freshness is not None:
+            elif tag == _FRESHNESS_TAG and last < _FRESHNESS_TAG and ws.freshness is not None:
                 ws.freshness = FreshnessSketch.from_bytes(r.blob(), config)
             else:
-                raise CorruptStateError(f"window sketch: unknown trailer {tag}, or one the config does not have")
+                raise CorruptStateError(f"window sketch: unknown or misplaced trailer {tag}, or one the config "
+                                        "does not have")
+            last = tag
         r.done()
         try:  # what a window close does with it: a pane on other bins would fail there, much later
-            cls(ref, config).merge(ws)
+            cls(ref, config, segment=segment).merge(ws)
         except IncompatibleSketchError as exc:
             raise CorruptStateError(f"window sketch does not match the reference: {exc}") from None
         return ws
@@ -382,7 +504,20 @@ class Totals:
         self.rows = self.errors = self.error_rows = self.latency_invalid = 0
 
     def add(self, ws: "WindowSketch", sign: int = 1) -> "Totals":
-        """Add (``sign=-1``: subtract) the counts of one pane."""
+        """Add (``sign=-1``: subtract) the counts of one pane (a segmented pane's from its segments)."""
+        if ws.segments is not None:
+            for seg in ws.segments.values():
+                self._add_columns(seg, sign)
+        else:
+            self._add_columns(ws, sign)
+        if self.latency is not None and ws.latency_buckets is not None:
+            self.latency += sign * ws.latency_buckets.counts
+            self.latency_sum_ms += sign * ws.latency_sum
+        for a in self._SCALARS:
+            setattr(self, a, getattr(self, a) + sign * getattr(ws, a))
+        return self
+
+    def _add_columns(self, ws: "WindowSketch", sign: int) -> None:
         parts = dict(ws.features)
         if ws.prediction is not None:
             parts[ws.config.prediction] = ws.prediction
@@ -396,12 +531,6 @@ class Totals:
                     counts[idx.get(v, other)] += sign * k
                 counts[other] += sign * c.other_count
             self.missing[name] += sign * cp.missing_count
-        if self.latency is not None and ws.latency_buckets is not None:
-            self.latency += sign * ws.latency_buckets.counts
-            self.latency_sum_ms += sign * ws.latency_sum
-        for a in self._SCALARS:
-            setattr(self, a, getattr(self, a) + sign * getattr(ws, a))
-        return self
 
     def plus(self, panes) -> "Totals":
         """A copy with ``panes`` added (the open panes at read time)."""
@@ -421,12 +550,14 @@ def _rate(part: int, total: int) -> float:
     return part / total if total else math.nan
 
 
-def window_drifts(ws: "WindowSketch", also: Tuple[str, ...] = ()) -> Dict[str, ColumnDrift]:
+def window_drifts(ws: "WindowSketch", also: Tuple[str, ...] = (), ref: Optional[Reference] = None
+                  ) -> Dict[str, ColumnDrift]:
     """The drift of each feature (its configured metric and PSI) and of the prediction (PSI) in ``ws``.
 
-    ``also`` names metrics computed for every column besides (see :func:`column_drift`).
+    ``also`` names metrics computed for every column besides (see :func:`column_drift`); ``ref``
+    is what is compared with (default ``ws.ref``; a segment's own reference).
     """
-    cfg, cols = ws.config, ws.ref.profile.columns
+    cfg, cols = ws.config, (ref or ws.ref).profile.columns
     top = cfg.max_contributions
     metric = {f.name: f.metric for f in cfg.features or ()}
     out = {n: column_drift(cols[n], cp, top=top, metrics=(metric[n], *also)) for n, cp in ws.features.items()}
@@ -479,16 +610,40 @@ def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None)
                 label_counts=frozen_mapping(counts), concept=concept)
 
 
+def _segment_order(key: str):
+    return (key == OTHER, key)
+
+
+def _evidence_by_segment(ws: WindowSketch, rows) -> Dict[str, list]:
+    """The whole's evidence rows by segment key (rows whose segment values were redacted, or
+    spelled unlike the key, are left out)."""
+    cols = ws.config.segment_by
+    out: Dict[str, list] = {}
+    for row in rows:
+        if all(c in row for c in cols):
+            key = segment_key({c: row[c] for c in cols})
+            key = key if key in ws.segments else OTHER
+            if key in ws.segments:
+                out.setdefault(key, []).append(row)
+    return out
+
+
 def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float,
-                 drifts: Optional[Dict[str, ColumnDrift]] = None, label_totals=None) -> WindowReport:
+                 drifts: Optional[Dict[str, ColumnDrift]] = None, label_totals=None, *,
+                 ref: Optional[Reference] = None, segment: str = "", segment_reference: str = "",
+                 evidence_rows=None) -> WindowReport:
     """The immutable report of a window sketch (pure: ``ws`` is not modified).
 
     ``span_seconds`` is the time the window covers (for throughput = rows / span); NaN if unknown.
     ``drifts`` are :func:`window_drifts` of ``ws`` when the caller has them already;
-    ``label_totals`` the monitor's label counters (:func:`label_fields`).
+    ``label_totals`` the monitor's label counters (:func:`label_fields`).  A segmented window's
+    report holds one report per segment in ``segments`` (keys sorted, ``<other>`` last), each
+    measured against :meth:`Reference.for_segment` over the window's span, with the whole's
+    evidence rows of the segment; ``ref``, ``segment``, ``segment_reference`` and
+    ``evidence_rows`` are those of a segment's report.
     """
-    cfg, ref = ws.config, ws.ref
-    drifts = window_drifts(ws) if drifts is None else drifts
+    cfg, ref = ws.config, ref or ws.ref
+    drifts = window_drifts(ws, ref=ref) if drifts is None else drifts
     metrics = {f.name: f.metric for f in cfg.features or ()}
     feats = {n: _signal(drifts[n], metrics[n]) for n in ws.features}
     pred = _signal(drifts[cfg.prediction], "psi") if ws.prediction is not None else None
@@ -506,7 +661,14 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         kpis[n] = KpiSignal(n, float(m.mean), float(rm))
     thr = ws.rows / span_seconds if span_seconds and span_seconds > 0 and math.isfinite(span_seconds) \
         else math.nan
-    evidence = tuple(frozen_mapping(row) for _, row in ws.evidence.rows)
+    evidence = (tuple(frozen_mapping(row) for _, row in ws.evidence.rows) if evidence_rows is None
+                else tuple(evidence_rows))
+    segments = {}
+    by_key = _evidence_by_segment(ws, evidence) if ws.segments else {}
+    for key in sorted(ws.segments or (), key=_segment_order):
+        seg_ref, used = ws.ref.for_segment(key)
+        segments[key] = build_report(ws.segments[key], start, end, closed, span_seconds, ref=seg_ref,
+                                     segment=key, segment_reference=used, evidence_rows=by_key.get(key, ()))
     return WindowReport(
         window_start=start, window_end=end, closed=closed, rows=int(ws.rows),
         rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), shed=int(ws.shed), throughput=float(thr),
@@ -515,6 +677,7 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         errors=int(ws.errors), error_rate=_rate(ws.errors, ws.error_rows) if cfg.error else math.nan,
         kpis=frozen_mapping(kpis),
         schema_changes=tuple(sorted(ws.schema.values(), key=lambda c: (c.column, c.change))),
-        evidence=evidence, **label_fields(ws.labels, ref, feats, label_totals),
+        evidence=evidence, segment=segment, segment_reference=segment_reference,
+        segments=frozen_mapping(segments), **label_fields(ws.labels, ref, feats, label_totals),
         shadow=ws.shadow.signal(ws.labels) if ws.shadow is not None else None,
         freshness=ws.freshness.signal() if ws.freshness is not None else None)

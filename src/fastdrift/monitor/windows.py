@@ -31,6 +31,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import codec
+from ..adapters.segments import Segmenter
 from ..errors import CorruptStateError
 from ..sketches.base import MAX_COUNT
 from .config import WindowSpec
@@ -65,6 +66,7 @@ class Windower:
         self.extras: Dict[int, Tuple[int, int, int]] = {}  # pane id -> (dropped, rejected, shed) due at its close
         self.closed_log: Optional[list] = None  # a spool's: (pane id, sketch, dropped, rejected, shed) closed
         self.on_pane_closed: Optional[Callable[[int, WindowSketch], None]] = None  # the label store's
+        self.segmenter: Optional[Segmenter] = None  # rows -> segment keys; its keys are saved with the panes
 
     # -- assignment ------------------------------------------------------------
     def pane_sketch(self, pid: int) -> WindowSketch:
@@ -237,12 +239,13 @@ class Windower:
         closed here arrives too late: its rows are counted as dropped late, as a late event is.
         The newest event time becomes the newer of the two.
         """
+        admit = self.segmenter.admit if self.segmenter is not None else None
         for pid, ws in panes:
             if self.next_close is not None and pid < self.next_close:
                 self.pending_dropped += ws.rows
                 self.dropped_total += ws.rows
-            else:
-                self.pane_sketch(pid).merge(ws)
+            else:  # another process's segment keys past this one's cap are counted as <other>
+                self.pane_sketch(pid).merge(ws, admit)
         self.max_ts = max(self.max_ts, max_ts)
 
     # -- bytes -------------------------------------------------------------------
@@ -256,6 +259,8 @@ class Windower:
             w.i64(p).blob(ws.to_bytes())
         w.u8(int(self.next_close is not None)).i64(self.next_close or 0)
         w.f64(self.max_ts).u64(self.row_seq).u64(self.pending_dropped).u64(self.pending_rejected)
+        if self.segmenter is not None:  # a trailer: the segment keys, in the order they were first seen
+            w.string_list(self.segmenter.keys)
         return w.getvalue()
 
     def load(self, data: bytes, decode_sketch: Callable[[bytes], WindowSketch]) -> None:
@@ -272,6 +277,15 @@ class Windower:
         self.next_close = nc if has else None
         self.max_ts, self.row_seq = r.f64(), r.u64()
         self.pending_dropped, self.pending_rejected = r.u64(), r.u64()
+        if r.remaining or self.segmenter is not None:
+            if self.segmenter is None:
+                raise CorruptStateError("window state: segment keys for a monitor without segment_by")
+            keys = r.string_list("segment keys") if r.remaining else []
+            seg = self.segmenter
+            if len(set(keys)) != len(keys) or len(keys) > seg.max_segments + 1 or not all(keys):
+                raise CorruptStateError(f"window state: {len(keys)} segment keys (repeated, empty or above "
+                                        f"max_segments {seg.max_segments} + <other>)")
+            self.segmenter = Segmenter(seg.columns, seg.max_segments, keys)
         r.done()
         self._check_loaded()
 
@@ -284,6 +298,12 @@ class Windower:
             fail(f"counters above {MAX_COUNT}")
         if math.isnan(self.max_ts):
             fail("NaN newest event time")
+        if self.segmenter is not None:
+            known = set(self.segmenter.keys)
+            for _, ws in list(self.open.items()) + list(self.ring):
+                extra = set(ws.segments) - known
+                if extra:
+                    fail(f"a pane holds segment {sorted(extra)[0]!r:.60} the segmenter does not know")
         ring = [p for p, _ in self.ring]
         if len(ring) > self.k - 1 or any(a >= b for a, b in zip(ring, ring[1:])):
             fail(f"{len(ring)} closed panes {ring[:5]} for windows of {self.k} panes")
