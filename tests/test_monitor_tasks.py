@@ -405,3 +405,48 @@ def test_integer_classes_and_a_label_column_of_the_other_class_kind():
     m.update(pa.table({"x": x[:10], "pred": p[:10], "y": [str(v) for v in y[:10]]}))
     snap = m.snapshot()
     assert snap.label_counts["labelled"] == 0 and ("y", "type") in {(c.column, c.change) for c in snap.schema_changes}
+
+
+# -- shadow predictions with a task -----------------------------------------------------------------
+
+def test_shadow_label_side_is_binary_only_and_reads_the_threshold():
+    """A multiclass or regression challenger is compared with the champion (agreement, numpy's)
+    but counts no labels, through delayed labels and a checkpoint; a binary challenger's
+    performance is read at ``labels.threshold`` (scikit-learn's confusion on the same rows)."""
+    n = 10_000
+    for task, (x, y, p, ids, t) in (("multiclass", _mc_data(n, 11)), ("regression", _rg_data(n, 12))):
+        q = (np.where(np.arange(n) % 3 == 0, CLASSES[(np.searchsorted(CLASSES, p) + 1) % 4], p)
+             if task == "multiclass" else p + np.random.default_rng(3).normal(0, 0.5, n))
+        ref = _mc_ref() if task == "multiclass" else _rg_ref()
+        m = _time_monitor(ref.append_column("q", ref.column("pred")), shadow_prediction="q",
+                          shadow={"tolerance": 0.25} if task == "regression" else None)
+        assert m.config.task == task and not m.ingest.labels.has_shadow
+        m.update(pa.table({"x": x, "pred": p, "q": q, "rid": ids, "t": t}))
+        m = Monitor.from_bytes(m.to_bytes())
+        m.update_labels(pa.table({"rid": ids, "y": y, "t": t + 5}))
+        m.update(pa.table({"x": [0.0], "pred": pa.array(p[:1]), "q": pa.array(q[:1]), "rid": ["end"], "t": [300.0]}))
+        reps = [r for r in m.reports() if r.rows > 1]
+        assert len(reps) == 2
+        for r in reps:
+            w = (t >= r.window_start) & (t < r.window_end)
+            same = p[w] == q[w] if task == "multiclass" else np.abs(q[w] - p[w]) <= 0.25
+            assert (r.shadow.rows, r.shadow.agree) == (w.sum(), same.sum())
+            assert r.shadow.labelled == 0 and not r.shadow.performance and not r.shadow.performance_champion
+            (_check_mc if task == "multiclass" else _check_rg)(r.performance, y[w], p[w])
+    x, s, y, ids, t = _bin_data(8000, 13)
+    c = np.clip(s + np.random.default_rng(4).normal(0, 0.1, s.size), 0, 1)
+    ref = _bin_ref()
+    m = _time_monitor(ref.append_column("q", ref.column("pred")), shadow_prediction="q", labels={"threshold": 0.3})
+    half = np.arange(8000) < 4000  # labels in the batch for the first half, joined later for the rest
+    m.update(pa.table({"x": x, "pred": s, "q": c, "rid": ids, "t": t,
+                       "y": pa.array(y, mask=~half)}))
+    m.update_labels(pa.table({"rid": ids[~half], "y": y[~half], "t": t[~half] + 1}))
+    m.update(pa.table({"x": [0.0], "pred": [0.5], "q": [0.5], "rid": ["end"], "t": [300.0]}))
+    reps = [r for r in m.reports() if r.rows > 1]
+    assert len(reps) == 2
+    for r in reps:
+        w = (t >= r.window_start) & (t < r.window_end)
+        for perf, score in ((r.shadow.performance, c), (r.shadow.performance_champion, s)):
+            tn, fp, fn, tp = skm.confusion_matrix(y[w], score[w] >= 0.3, labels=[0, 1]).ravel()
+            assert (perf["tp"], perf["fp"], perf["tn"], perf["fn"]) == (tp, fp, tn, fn)
+        assert r.shadow.labelled == w.sum()
