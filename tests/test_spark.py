@@ -382,3 +382,24 @@ def test_segmented_profile_equals_the_in_memory_one(data, spark):
         {k: v.rows for k, v in sp.segments.items()}
     with pytest.raises(fastdrift.SchemaError, match="'nope'"):
         fastdrift.spark.profile(df, segment_by=["nope"])
+
+
+def test_margin_scores_through_spark_equal_the_local_profile(spark):
+    """``scores: margin``: the executors read raw margins as the local profile does (confusion counts
+    at margin 0 equal numpy's)."""
+    import fastdrift.spark
+    rng = np.random.default_rng(5)
+    n = 20_000
+    margin = rng.normal(0, 3, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-margin))).astype(np.int64)
+    table = pa.table({"x": rng.normal(0, 1, n), "m": margin, "y": y})
+    opts = {"label": "y", "prediction": "m", "scores": "margin"}
+    dist = fastdrift.spark.profile(spark.createDataFrame(table).repartition(PARTITIONS), config=opts)
+    local = fastdrift.profile(table, **opts)
+    assert dist.performance.sketch.scores == "margin"
+    c = dist.performance.sketch.confusion(0.5)
+    pred = margin > 0  # probability 0.5 is margin 0
+    assert (c["tp"], c["fp"], c["fn"]) == (int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum()),
+                                           int((~pred & (y == 1)).sum()))
+    for k, v in local.performance.sketch.metrics().items():
+        assert dist.performance.sketch.metrics()[k] == pytest.approx(v, rel=1e-12, nan_ok=True), k

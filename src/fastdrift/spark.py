@@ -26,9 +26,10 @@ from .sketches.reference import Job, build_reference, check_performance_types, c
 __all__ = ["profile", "compare", "PROFILE_OPTIONS", "SparkExecutor"]
 
 #: Keys a ``config`` mapping may hold: the options of :func:`fastdrift.profile`.
-PROFILE_OPTIONS = ("kinds", "bins", "strategy", "max_categories", "tdigest", "compression", "label", "prediction")
+PROFILE_OPTIONS = ("kinds", "bins", "strategy", "max_categories", "tdigest", "compression", "label", "prediction",
+                   "scores")
 _DEFAULTS = {"kinds": None, "bins": 10, "strategy": "quantile", "max_categories": 10_000,
-             "tdigest": True, "compression": 100, "label": None, "prediction": None}
+             "tdigest": True, "compression": 100, "label": None, "prediction": None, "scores": "probability"}
 
 # Below this many partitions the partial states (a few KB each) are collected and merged
 # on the driver; above it, treeReduce merges them on the executors first so the driver
@@ -143,8 +144,8 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
         listed in ``Profile.skipped``).
     config : mapping, optional
         Options of :func:`fastdrift.profile`: ``kinds``, ``bins``, ``strategy``,
-        ``max_categories``, ``tdigest``, ``compression``, ``label`` and ``prediction`` (the
-        performance sketch, counted in the first pass) (same defaults).
+        ``max_categories``, ``tdigest``, ``compression``, ``label``, ``prediction`` and ``scores``
+        (the performance sketch, counted in the first pass) (same defaults).
     reference : Profile, optional
         Profile the DataFrame as *current* data against these columns and bins (one pass);
         ``columns`` and ``config`` are then ignored, as in :func:`fastdrift.profile`.
@@ -195,7 +196,7 @@ def profile(dataframe, columns: Optional[Iterable[str]] = None, config: Optional
     # a Spark type without an Arrow one has no sketch, as binary has none
     schema = _arrow_schema(dataframe, dataframe.columns, unsupported=pa.binary())
     label = opts["label"]
-    perf = performance_plan(schema, label, opts["prediction"], "the DataFrame")
+    perf = performance_plan(schema, label, opts["prediction"], "the DataFrame", opts["scores"])
     if perf is not None and columns is not None and label in columns:
         raise InvalidInputError(f"column {label!r} is the label: it cannot also be profiled as a column")
     default = [n for n in schema.names if n != label and n not in segment_by]
