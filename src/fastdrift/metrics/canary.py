@@ -5,7 +5,7 @@ against the baseline's on the reference's bins (:func:`~fastdrift.metrics.drift.
 baseline as the reference side), latency quantile ratios; across windows since the canary began,
 always-valid sequential tests (:mod:`fastdrift.metrics.sequential`) of the error-rate difference
 and of each KPI's relative difference.  A :class:`CanaryPair` holds one (baseline, candidate,
-triggers) pair's sequential state; it is fed once per closed window whose span does not overlap
+triggers) pair's sequential state; it is fed once per closed window with rows in both arms whose span does not overlap
 the last window it was fed (so with sliding windows each row counts once, and a window replayed
 after a restart is not counted twice), serialized in monitor checkpoints and merged with
 :meth:`CanaryPair.merge` (counts add: the pooled test of both monitors' traffic).
@@ -141,9 +141,9 @@ class CanaryPair:
         return tests
 
     def feeds(self, window_start: Any, window_end: Any, a: ArmWindow, b: ArmWindow) -> bool:
-        """Whether a closed window is fed: both arms have rows (once the canary began, any
-        window), and it starts at or after the end of the last window fed."""
-        if self.since is None and not (a.rows and b.rows):
+        """Whether a closed window is fed: both arms have rows, and it starts at or after the end
+        of the last window fed."""
+        if not (a.rows and b.rows):
             return False
         return self.last_end is None or _ge(window_start, self.last_end)
 
