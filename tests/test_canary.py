@@ -237,3 +237,30 @@ def test_canary_rules_load_validate_and_round_trip():
         m.compare_segments(A, A)
     with pytest.raises(InvalidInputError, match="window"):
         m.compare_segments(A, B, window=5)
+
+
+def test_demo_rolls_the_canary_back_once(tmp_path, monkeypatch, capsys):
+    from fastdrift.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--rows", "20000", "-q"]) == 0
+    out = capsys.readouterr().out
+    canary = out[out.index("Canary rollout"):]
+    assert canary.count("[rollback callback] would roll back model version arm=canary") == 1
+    assert "kpi:revenue" in canary and "rollback decided 1 time(s): ok by fastdrift demo" in canary
+    verdicts = [line.rsplit(": ", 1)[1] for line in canary.splitlines() if line.startswith("  window [")]
+    assert verdicts and verdicts[-1] == "rollback" and set(verdicts) <= {"hold", "rollback"}
+
+
+def test_cli_exit_status_with_canary_verdicts():
+    from fastdrift.cli import EXIT_HOLD, EXIT_ROLLBACK, _canary_status
+    from fastdrift.records import WindowReport, frozen_mapping
+
+    def rep(*verdicts):
+        comps = {f"r{i}": SegmentComparison(A, B, 0, 60, 10, 2, 2 / 12, verdict=v) for i, v in enumerate(verdicts)}
+        return WindowReport(0, 60, True, 12, comparisons=frozen_mapping(comps))
+
+    empty = WindowReport(60, 120, True, 0)
+    assert {EXIT_ROLLBACK, EXIT_HOLD}.isdisjoint({0, 1, 2, 3, 4, 5, 6, 64})
+    assert _canary_status([rep("hold", "rollback"), empty], 1) == EXIT_ROLLBACK
+    assert _canary_status([rep("hold")], 2) == 2 and _canary_status([rep("hold")], 0) == EXIT_HOLD
+    assert _canary_status([rep("promote")], 0) == 0 and _canary_status([empty], 1) == 1
