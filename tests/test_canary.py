@@ -264,3 +264,37 @@ def test_cli_exit_status_with_canary_verdicts():
     assert _canary_status([rep("hold", "rollback"), empty], 1) == EXIT_ROLLBACK
     assert _canary_status([rep("hold")], 2) == 2 and _canary_status([rep("hold")], 0) == EXIT_HOLD
     assert _canary_status([rep("promote")], 0) == 0 and _canary_status([empty], 1) == 1
+
+
+@pytest.mark.parametrize("kpi_b, want", [(0.85, 10), (1.0, 11)])
+def test_aggregate_once_exits_with_the_canary_verdict(tmp_path, capsys, kpi_b, want):
+    from fastdrift.cli import main
+    spool = tmp_path / "spool"
+    rng = np.random.default_rng(20)
+    tables = [_rows(rng, 4000, 1200.0 + WINDOW * w, kpi_b=kpi_b) for w in range(4)]
+    for i in range(2):
+        m = Monitor(_reference(), features=["x"], prediction="score", latency="latency_ms", error="err",
+                    kpis=["revenue"], event_time="ts", window={"by": "time", "size": WINDOW}, segment_by=["arm"],
+                    rules=[], spool=str(spool), process_id=f"w{i}")
+        for t in tables:
+            m.update(t.filter(pa.array(np.arange(t.num_rows) % 2 == i)))
+        m.update(_rows(rng, 10, 1200.0 + WINDOW * 6))
+        m.close()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: canary, owner: ml, runbook: 'https://r', signal: canary,\n"
+                     "     baseline: arm=stable, candidate: arm=canary, min_rows: 300}\n")
+    assert main(["aggregate", str(spool), "--once", "--rules", str(rules)]) == want
+    out = capsys.readouterr().out
+    assert ("canary firing: rollback arm=canary vs arm=stable" in out) == (want == 10)
+
+
+def test_corrupt_canary_state_is_refused():
+    from fastdrift.errors import CorruptStateError
+    from fastdrift.metrics.canary import CanaryPair, CanaryTriggers, read_pairs, write_pairs
+    p = CanaryPair(A, B, CanaryTriggers())
+    data = write_pairs({(A, B, p.triggers): p})
+    assert read_pairs(data)[(A, B, p.triggers)].to_bytes() == p.to_bytes()
+    for bad in (data[:-3], data + b"x", data.replace(b'"windows": 0', b'"windows": -1'),
+                data.replace(b'"alpha": 0.05', b'"alpha": 7.0'), write_pairs({1: p, 2: p})):
+        with pytest.raises(CorruptStateError):
+            read_pairs(bad)
