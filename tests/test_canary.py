@@ -108,6 +108,16 @@ def test_compare_segments_matches_numpy_on_the_arms_rows():
         assert from_json(to_json(c)) == c
 
 
+def test_first_call_feeds_the_windows_whose_sketches_are_kept():
+    from fastdrift.metrics.canary import KEPT_WINDOWS
+    m = _monitor()
+    _feed(m, 11, KEPT_WINDOWS + 3, n=1000)
+    c = m.compare_segments(A, B, min_rows=50)
+    full = [r for r in m.reports() if r.rows >= 1000]
+    assert c.windows == KEPT_WINDOWS - 1 < len(full)  # the newest kept window is empty (before the closer)
+    assert len(m._arm_sketches) == KEPT_WINDOWS
+
+
 def test_each_window_is_fed_once():
     m = _monitor([_rule()])
     _feed(m, 2, 3)
@@ -123,9 +133,9 @@ def test_each_window_is_fed_once():
 
 
 def test_sliding_windows_count_each_row_once():
-    m = _monitor(window={"by": "time", "size": WINDOW, "slide": WINDOW / 3})
+    m = _monitor([_rule()], window={"by": "time", "size": WINDOW, "slide": WINDOW / 3})  # fed from the start
     tables = _feed(m, 3, 4)
-    c = m.compare_segments(A, B)
+    c = m.compare_segments(A, B, min_rows=300)
     arm = np.concatenate([np.asarray(t["arm"]) for t in tables])
     ts = np.concatenate([np.asarray(t["ts"]) for t in tables])
     fed = [r for r in m.reports() if r.rows]

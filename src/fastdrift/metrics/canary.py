@@ -22,9 +22,12 @@ from .drift import column_drift
 from .sequential import MeanDifferenceTest, RateDifferenceTest, SequentialResult
 from ..records import CanaryReason, DriftSignal, SegmentComparison, WindowReport, frozen_mapping, from_json, to_json
 
-__all__ = ["CanaryTriggers", "CanaryPair", "ArmWindow", "compare_arms", "ERROR_TAU", "VERDICTS"]
+__all__ = ["CanaryTriggers", "CanaryPair", "ArmWindow", "ArmSketch", "KEPT_WINDOWS", "compare_arms", "ERROR_TAU", "VERDICTS"]
 
 VERDICTS = ("promote", "hold", "rollback")
+#: Closed windows whose segment sketches a monitor keeps for comparisons (drift between arms, KPI
+#: moments); older windows are compared from their reports (error rates, latency) only.
+KEPT_WINDOWS = 16
 #: Mixture scale of the error-rate test (absolute, in rate units): differences near one point are
 #: found fastest.
 ERROR_TAU = 0.01
@@ -83,6 +86,16 @@ class CanaryTriggers:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["lower_is_better"] = list(self.lower_is_better)
         return d
+
+
+@dataclass
+class ArmSketch:
+    """What a comparison reads of one segment's closed-window sketch: its prediction and feature
+    column sketches and KPI moments (not its latency t-digest: latency comes from the report)."""
+
+    prediction: Any
+    features: Mapping[str, Any]
+    kpis: Mapping[str, Any]
 
 
 @dataclass

@@ -36,7 +36,8 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from ..alerts import SEVERITIES, AlertEvaluator, default_rules, load_rules, rules_to_data
 from ..metrics import id_like
-from ..metrics.canary import ArmWindow, CanaryPair, CanaryTriggers, compare_arms, read_pairs, write_pairs
+from ..metrics.canary import (KEPT_WINDOWS, ArmSketch, ArmWindow, CanaryPair, CanaryTriggers, compare_arms,
+                              read_pairs, write_pairs)
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, SegmentComparison, WindowReport, frozen_mapping, from_json, to_json
 from ..sketches import Profile
@@ -517,12 +518,13 @@ class Monitor:
         return repr((start, end))
 
     def _keep_arm_sketches(self, closed) -> None:
-        """The ingest's hand-over of closed windows' sketches: their segments are what canary
-        comparisons read (kept as long as the reports)."""
+        """The ingest's hand-over of closed windows' sketches: their segments' column sketches and
+        KPI moments are what canary comparisons read (kept for the last ``KEPT_WINDOWS`` windows)."""
         with self._handover:
             for s, e, ws, _ in closed:
-                self._arm_sketches[self._window_key(s, e)] = dict(ws.segments or {})
-            over = len(self._arm_sketches) - self.ingest.config.max_reports
+                self._arm_sketches[self._window_key(s, e)] = {
+                    k: ArmSketch(seg.prediction, seg.features, seg.kpis) for k, seg in (ws.segments or {}).items()}
+            over = len(self._arm_sketches) - min(KEPT_WINDOWS, self.ingest.config.max_reports)
             for k in list(self._arm_sketches)[:max(over, 0)]:
                 del self._arm_sketches[k]
 
@@ -602,8 +604,11 @@ class Monitor:
         with self._lock:
             if key not in self._canary_pairs:
                 self._canary_pairs[key], self._canary_results[key] = CanaryPair(*key), {}
-                for r in self._reports:
-                    self._canary_compare(key, r, feed=True)
+                with self._handover:
+                    kept = set(self._arm_sketches)
+                for r in self._reports:  # from the oldest window whose sketches are kept
+                    if self._window_key(r.window_start, r.window_end) in kept:
+                        self._canary_compare(key, r, feed=True)
             if window == "open":
                 pair = self._canary_pairs[key].copy()
             elif isinstance(window, int) and not isinstance(window, bool):
