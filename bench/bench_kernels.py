@@ -1,10 +1,17 @@
 """Throughput of the numeric kernels on 1e7 float64 values (pytest-benchmark).
 
 Run with ``pytest bench/bench_kernels.py --benchmark-only``; not part of the
-test run.  ``extra_info["values_per_s"]`` records the throughput of each case;
+test run.  ``python bench/bench_kernels.py [--repeats R]`` prints instead the
+same-run ratios to ``np.sum`` of the issue's kernel targets (thread CPU time and
+wall time), with the SIMD path that ran.  ``extra_info["values_per_s"]`` records the throughput of each case;
 np.sum / np.histogram / searchsorted+bincount / np.quantile are the baselines.
 """
+import statistics
+import time
+from functools import partial
+
 import numpy as np
+import pyarrow as pa
 import pytest
 
 import fastdrift
@@ -27,7 +34,10 @@ def data():
 
 
 def _record(benchmark, result=None):
+    from fastdrift.kernels.native import simd_path
+
     benchmark.extra_info["values_per_s"] = N / benchmark.stats.stats.min
+    benchmark.extra_info["simd"] = simd_path()
     return result
 
 
@@ -97,3 +107,86 @@ def test_quantile(benchmark, data, impl):
     assert np.array_equal(fn(*args), want)  # also the warm-up
     benchmark(fn, *args)
     _record(benchmark)
+
+
+# ---- same-run ratios to np.sum (python bench/bench_kernels.py) ------------------------------------
+
+def _ratio_cases(x):
+    """name -> (zero-argument callable, values it reads): the issue-16 kernel targets."""
+    from fastdrift.kernels.cat import CatTable
+    from fastdrift.kernels.oracles import KERNELS as K
+
+    view = next(iter_columns(x))
+    rng = np.random.default_rng(1)
+    idx = pa.array(rng.integers(0, 1000, x.size).astype(np.int32))
+    dict_col = pa.DictionaryArray.from_arrays(idx, pa.array([f"cat{i}" for i in range(1000)]))
+    cases = {}
+    for kind in ("uniform100", "quantile10", "quantile100"):
+        index = make_index(_edges(x, kind))
+        for backend in BACKENDS:
+            counts, specials = np.zeros(index.n_edges + 1, np.int64), np.zeros(2, np.int64)
+            cases[f"hist {kind} {backend}"] = partial(K["histogram"][backend], view, index, counts, specials)
+    for backend in BACKENDS:
+        def mom(fn=K["moments"][backend]):
+            ints, flts = empty_moments()
+            fn(view, ints, flts)
+        cases[f"moments {backend}"] = mom
+    for backend in BACKENDS:
+        cases[f"categories dictionary {backend}"] = partial(
+            lambda fn: fn(CatTable("str"), dict_col), K["categorical"][backend])
+    return cases
+
+
+def ratios(repeats: int = 5, n: int = N, only=None):
+    """Interleaved same-run timings: per round, ``np.sum`` then every kernel, each on the thread's
+    CPU clock (``time.thread_time``, fairer than wall time on a loaded machine) and on the wall
+    clock.  Returns {case: (cpu ratios, wall ratios)}, ratio = np.sum's time / the kernel's time."""
+    x = np.random.default_rng(0).standard_normal(n)
+    cases = _ratio_cases(x)
+    if only:
+        cases = {k: v for k, v in cases.items() if any(o in k for o in only)}
+    for fn in cases.values():
+        fn()  # warm-up: numba cache load, first-touch of the outputs
+
+    def clock(fn):
+        c0, w0 = time.thread_time(), time.perf_counter()
+        fn()
+        return time.thread_time() - c0, time.perf_counter() - w0
+
+    out = {k: ([], []) for k in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            sc, sw = clock(lambda: np.sum(x))
+            kc, kw = clock(fn)
+            sc2, sw2 = clock(lambda: np.sum(x))
+            # np.sum on both sides of the kernel: a load change mid-round moves both.
+            out[name][0].append(min(sc, sc2) / kc)
+            out[name][1].append(min(sw, sw2) / kw)
+    return out
+
+
+def main(argv=None) -> int:
+    import argparse
+    import os
+
+    from fastdrift.kernels.native import simd_path
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] + " -- same-run ratios to np.sum")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--n", type=int, default=N)
+    p.add_argument("-k", nargs="*", default=None, help="only cases whose name contains one of these")
+    a = p.parse_args(argv)
+    print(f"SIMD path: {simd_path()}   (FASTDRIFT_SIMD={os.environ.get('FASTDRIFT_SIMD', '')!r})   "
+          f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    res = ratios(a.repeats, a.n, a.k)
+    print(f"{'kernel':<36} {'cpu min':>8} {'cpu med':>8} {'wall min':>9} {'wall med':>9}   (x np.sum, "
+          f"{a.repeats} rounds, {a.n:.0e} float64)")
+    for name, (cpu, wall) in res.items():
+        print(f"{name:<36} {min(cpu):>8.2f} {statistics.median(cpu):>8.2f} {min(wall):>9.2f} "
+              f"{statistics.median(wall):>9.2f}")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

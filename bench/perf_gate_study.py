@@ -1,152 +1,199 @@
-"""Error rates of `fastdrift perf compare` on real timings of fastdrift's own benchmarks.
+"""Error rates of `fastdrift perf compare` on real runs of fastdrift's own benchmarks.
 
-    python bench/perf_gate_study.py                 # collect (~10 min), then study
-    python bench/perf_gate_study.py --json FILE     # study a pytest-benchmark JSON saved with data
+    python bench/perf_gate_study.py collect DIR [--sessions 30] [--timers perf_counter,process_time]
+    python bench/perf_gate_study.py study DIR/perf_counter [--pairs 200]
 
-Collecting runs a few kernels of bench/bench_kernels.py for thousands of rounds each
-(pytest-benchmark, every round saved).  A *run* at the default settings is a block of ``R``
-consecutive rounds, ``R`` the rounds pytest-benchmark's defaults give that benchmark
-(``max(5, ceil(1 s / median))``).  Pairs of disjoint blocks are then:
+``collect`` runs a few kernels of bench/bench_kernels.py in ``--sessions`` separate pytest
+sessions per timer (wall clock ``perf_counter``, the process's CPU time ``process_time``;
+alternating), one after the other, each at pytest-benchmark's default settings with the
+plugin's ``--fastdrift-save`` (every round, and the machine-speed probes between the rounds
+timed with the same clock), and logs the load average of each session.  Each session is one
+real *run*, as a CI job would make it.
 
-* A/A pairs: two blocks of the same code, at random times of the collection (``far``) or one
-  right after the other (``adjacent``); the share flagged ``regressed`` is the false alarm rate;
-* injected slowdowns: the current block multiplied by 1.10, 1.05, 1.02; the share flagged is
-  the detection rate;
-* the same, with each benchmark's rounds shuffled first (``stationary``): a machine whose noise
-  does not drift, which isolates what the statistics can do from what the machine does;
-* rounds needed: the detection rate as the blocks grow (and at --max-regression 1% for effects
-  below the default 5%).
+``study`` pairs the runs of one benchmark:
+
+* A/A pairs: two runs of the same code, ``far`` apart in time (at least 5 sessions of each timer, two
+  minutes or more) or ``adjacent`` (consecutive sessions); the share flagged ``regressed`` is the false
+  alarm rate;
+* injected slowdowns: the current run's rounds multiplied by 1.10, 1.05, 1.02 -- the probe
+  does not see them, as it would not see a slower commit; the share flagged is the detection
+  rate;
+* each with the probe (``probe``: the default comparison of two runs saved by the plugin) and
+  without it (``raw``: as two pytest-benchmark JSON files from elsewhere);
+* rounds needed: the normalized log ratio's error on A/A pairs split into the part that
+  shrinks with rounds (the between-block error the comparison reports) and the part that does
+  not (the run-to-run residual the probe leaves), and the rounds each effect needs at 95%.
 
 Prints the tables docs/perf.md quotes.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import pathlib
 import subprocess
 import sys
-import tempfile
+import time
 
 from statistics import NormalDist
 
 import numpy as np
 
-from fastdrift.perf import compare_runs, run_from_timings
-from fastdrift.perf.stats import ALPHA, batch_var, combined_se, sample_stats, z_two_sided
+from fastdrift.perf import Run, compare_runs, read_run
+from fastdrift.perf.runs import Bench
+from fastdrift.perf.stats import ALPHA, MARGIN_FRACTION, t_quantile
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHES = ["test_hist[c-uniform100]", "test_hist[c-quantile10]", "test_moments[c]", "test_np_sum"]
+EFFECTS = (0.0, 0.10, 0.05, 0.02)
 
 
-def collect(rounds: int) -> str:
-    out = os.path.join(tempfile.mkdtemp(prefix="fastdrift-gate-"), "long.json")
+def collect(out: pathlib.Path, sessions: int, timers) -> None:
+    """``sessions`` pytest sessions per timer, the timers alternating (the same stretch of
+    time for each), each saved as ``out/<timer>/run_NNN.fdr`` with the load average."""
     ids = [f"{HERE / 'bench_kernels.py'}::{b}" for b in BENCHES]
-    subprocess.run([sys.executable, "-m", "pytest", *ids, "-q", "-p", "no:cacheprovider", "-o",
-                    "python_files=bench_*.py", "--benchmark-only", f"--benchmark-min-rounds={rounds}",
-                    "--benchmark-max-time=60", f"--benchmark-json={out}"], check=True)
-    return out
+    for i in range(sessions):
+        for timer in timers:
+            d = out / timer
+            d.mkdir(parents=True, exist_ok=True)
+            f = d / f"run_{i:03d}.fdr"
+            if f.exists():
+                continue
+            t = time.time()
+            subprocess.run([sys.executable, "-m", "pytest", *ids, "-q", "-p", "no:cacheprovider", "-o",
+                            "python_files=bench_*.py", "--benchmark-only", f"--benchmark-timer=time.{timer}",
+                            f"--fastdrift-save={f}"], check=True, capture_output=True, cwd=d)
+            with open(d / "load.txt", "a") as fh:
+                fh.write(f"{i} {t:.1f} {time.time() - t:.1f} {open('/proc/loadavg').read().strip()}\n")
 
 
-def load(path: str):
-    doc = json.loads(pathlib.Path(path).read_text())
-    out = {}
-    for b in doc["benchmarks"]:
-        x = np.asarray(b["stats"]["data"], float)
-        out[b["name"]] = (x, max(5, math.ceil(1.0 / float(np.median(x)))))
-    return out
+def load(d: pathlib.Path):
+    runs = [read_run(str(p)) for p in sorted(d.glob("run_*.fdr"))]
+    names = [n for n in runs[0].benchmarks if all(n in r.benchmarks for r in runs)]
+    return runs, names
 
 
-def verdict(base, cur, threshold):
-    r = compare_runs(run_from_timings({"b": base}), run_from_timings({"b": cur}), threshold, threads=1).rows[0]
-    return r.verdict, r.severity
+def _shifted(b: Bench, effect: float, probe: bool) -> Bench:
+    return Bench(b.name, values=b.values * (1 + effect),
+                 blocks=None if b.blocks is None else b.blocks + math.log1p(effect), rounds=b.rounds,
+                 probe=b.probe if probe else None)
 
 
-def pairs(data, n_pairs, rng, how, size_factor=1.0):
-    """(benchmark, base block, current block) for n_pairs pairs, benchmarks in turn."""
-    names = list(data)
+def pair_list(n_runs: int, names, n_pairs: int, how: str, rng):
+    out = []
     for t in range(n_pairs):
-        x, r = data[names[t % len(names)]]
-        r = int(r * size_factor)
-        nb = x.size // r
+        name = names[t % len(names)]
         if how == "adjacent":
-            i = int(rng.integers(0, nb - 1))
+            i = int(rng.integers(0, n_runs - 1))
             j = i + 1
         else:
-            i, j = (int(v) for v in rng.choice(nb, 2, replace=False))
-        yield names[t % len(names)], x[i * r:(i + 1) * r], x[j * r:(j + 1) * r]
+            while True:
+                i, j = (int(v) for v in rng.choice(n_runs, 2, replace=False))
+                if abs(i - j) >= 5:
+                    break
+        out.append((name, i, j))
+    return out
 
 
-def rates(data, n_pairs, how, effect, threshold=0.05, size_factor=1.0, seed=0):
-    rng = np.random.default_rng(seed)
+def rates(runs, pairs, effect, probe=True, threshold=0.05):
     got = {"regressed": 0, "critical": 0, "too noisy to tell": 0, "improved": 0, "unchanged": 0}
-    for _, b, c in pairs(data, n_pairs, rng, how, size_factor):
-        v, sev = verdict(b, c * (1 + effect), threshold)
-        got[v] += 1
-        got["critical"] += sev == "critical"
-    return {k: v / n_pairs for k, v in got.items()}
+    for name, i, j in pairs:
+        b, c = runs[i].benchmarks[name], runs[j].benchmarks[name]
+        rb, rc = Run("b", "x"), Run("c", "x")
+        rb.benchmarks[name] = _shifted(b, 0.0, probe)
+        rc.benchmarks[name] = _shifted(c, effect, probe)
+        row = compare_runs(rb, rc, threshold, threads=1).rows[0]
+        got[row.verdict] += 1
+        got["critical"] += row.severity == "critical"
+    return {k: v / len(pairs) for k, v in got.items()}
+
+
+def _one(runs, name, i, j, probe=True):
+    rb, rc = Run("b", "x"), Run("c", "x")
+    rb.benchmarks[name] = _shifted(runs[i].benchmarks[name], 0.0, probe)
+    rc.benchmarks[name] = _shifted(runs[j].benchmarks[name], 0.0, probe)
+    return compare_runs(rb, rc, threads=1).rows[0]
+
+
+def study(d: pathlib.Path, n_pairs: int) -> None:
+    runs, names = load(d)
+    loads = [ln.split() for ln in (d / "load.txt").read_text().splitlines()] if (d / "load.txt").exists() else []
+    la = np.array([float(x[3]) for x in loads]) if loads else np.array([math.nan])
+    timer = runs[0].env.get("timer", "?")
+    print(f"{d}: {len(runs)} runs (pytest sessions), timer {timer}, {len(names)} benchmarks; load average "
+          f"(1 min) during the sessions: median {np.median(la):.1f}, range {la.min():.1f}-{la.max():.1f}")
+    print("per benchmark: rounds a run (median), a round's IQR / median, run medians and the probes' geometric "
+          "mean (5th-95th percentile / their median), their ratio (the same), the memory probe's weight (median)")
+    for name in names:
+        bs = [r.benchmarks[name] for r in runs]
+        rounds = np.median([b.rounds for b in bs])
+        iqr = np.median([(np.quantile(b.values, .75) - np.quantile(b.values, .25)) / np.median(b.values) for b in bs])
+        med = np.array([np.median(b.values) for b in bs])
+        lvl = np.array([math.sqrt(np.median(b.probe.mem) * np.median(b.probe.cpu)) for b in bs])
+        norm = med / lvl
+
+        def spread(v):
+            v = v / np.median(v)
+            return f"{np.quantile(v, 0.05):.2f}-{np.quantile(v, 0.95):.2f}"
+        w = np.median([_one(runs, name, i, i + 1).memory_weight for i in range(len(runs) - 1)])
+        print(f"  {name:<48} R={rounds:<5.0f} IQR {iqr:4.2f}  medians {spread(med)}  machine {spread(lvl)}  "
+              f"ratio {spread(norm)}  w {w:.2f}")
+    rng = np.random.default_rng(0)
+    sets = {how: pair_list(len(runs), names, n_pairs, how, rng) for how in ("far", "adjacent")}
+    print()
+    print(f"{n_pairs} pairs each, default settings (--max-regression 5%, alpha 0.01):")
+    print(f"  {'comparison':<10} {'pairs':<9} {'slowdown':>8} {'regressed':>9} {'critical':>8} {'too noisy':>9} "
+          f"{'unchanged':>9} {'improved':>8}")
+    for probe in (True, False):
+        for how, pairs in sets.items():
+            for eff in EFFECTS:
+                r = rates(runs, pairs, eff, probe)
+                print(f"  {'probe' if probe else 'raw':<10} {how:<9} {eff:>8.0%} {r['regressed']:>9.1%} "
+                      f"{r['critical']:>8.1%} {r['too noisy to tell']:>9.1%} {r['unchanged']:>9.1%} "
+                      f"{r['improved']:>8.1%}")
+    print()
+    print("error of the normalized log ratio on far A/A pairs: reported (between blocks, median), observed "
+          "(spread of the log ratios over the pairs, 1.4826 MAD), the run-to-run residual the probe leaves, and the "
+          "rounds a side for 95% detection (slowdown at --max-regression)")
+    cases = ((0.10, 0.05), (0.05, 0.025), (0.02, 0.01))
+    z95 = NormalDist().inv_cdf(0.95)
+    print("  (in brackets: the rounds if the probes explained the machine entirely, the residual 0)")
+    print(f"  {'benchmark':<48} {'R':>5} {'reported':>8} {'observed':>8} {'residual':>8} "
+          + " ".join(f"{f'{e:.0%} at {t:.1%}':>18}" for e, t in cases))
+    for name in names:
+        rows = [_one(runs, name, i, j) for nm, i, j in pair_list(len(runs), [name], n_pairs, "far", rng)]
+        lr = np.log([r.ratio for r in rows])
+        q = t_quantile(1 - ALPHA / 2, 18)
+        rep = np.median([math.log(r.ratio_hi / r.ratio) / q for r in rows])
+        obs = 1.4826 * np.median(np.abs(lr - np.median(lr)))
+        resid = math.sqrt(max(0.0, obs ** 2 - rep ** 2))
+        rounds = np.median([r.rounds_base for r in rows])
+        need = []
+        for e, t in cases:
+            allowed = min((math.log1p(e) - math.log1p(MARGIN_FRACTION * t)) / (q + z95),
+                          (math.log1p(e) - math.log1p(t)) / z95)
+            ideal = f"({math.ceil(rounds * rep ** 2 / allowed ** 2):,})"
+            need.append(("never" if allowed <= resid else f"{math.ceil(rounds * rep ** 2 / (allowed ** 2 - resid ** 2)):,}")
+                        + " " + ideal)
+        print(f"  {name:<48} {rounds:>5.0f} {rep:>8.3f} {obs:>8.3f} {resid:>8.3f} " + " ".join(f"{n:>18}" for n in need))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", help="pytest-benchmark JSON with every round (default: collect now)")
-    ap.add_argument("--rounds", type=int, default=4000, help="rounds per benchmark when collecting")
-    ap.add_argument("--pairs", type=int, default=200)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("dir", type=pathlib.Path)
+    c.add_argument("--sessions", type=int, default=30, help="sessions per timer")
+    c.add_argument("--timers", default="perf_counter,process_time",
+                   help="pytest-benchmark timers (time.X), comma-separated, alternating")
+    s = sub.add_parser("study")
+    s.add_argument("dir", type=pathlib.Path)
+    s.add_argument("--pairs", type=int, default=200)
     args = ap.parse_args(argv)
-    data = load(args.json or collect(args.rounds))
-    rng = np.random.default_rng(1)
-    stationary = {k: (rng.permutation(x), r) for k, (x, r) in data.items()}
-    print("benchmarks (rounds collected, default rounds R, median, IQR / median, "
-          "medians of R-round blocks: 5th-95th percentile / overall median):")
-    for k, (x, r) in data.items():
-        nb = x.size // r
-        bm = np.median(x[:nb * r].reshape(nb, r), axis=1) / np.median(x)
-        q1, q3 = np.quantile(x, [0.25, 0.75])
-        print(f"  {k:<26} {x.size:>6} R={r:<4} {np.median(x) * 1e3:7.2f}ms  {(q3 - q1) / np.median(x):5.2f}  "
-              f"{np.quantile(bm, 0.05):.2f}-{np.quantile(bm, 0.95):.2f}")
-    n = args.pairs
-    print()
-    print(f"{n} pairs each, default settings (--max-regression 5%, alpha 0.01), R rounds a side:")
-    head = f"  {'timings':<11} {'pairs':<9} {'effect':>6} {'regressed':>9} {'critical':>8} {'too noisy':>9} {'unchanged':>9}"
-    print(head)
-    for label, d in (("real", data), ("stationary", stationary)):
-        for how in ("far", "adjacent"):
-            for eff in (0.0, 0.10, 0.05, 0.02):
-                r = rates(d, n, how, eff)
-                print(f"  {label:<11} {how:<9} {eff:>6.0%} {r['regressed']:>9.1%} {r['critical']:>8.1%} "
-                      f"{r['too noisy to tell']:>9.1%} {r['unchanged']:>9.1%}")
-    print()
-    print("rounds needed: share flagged regressed (stationary timings, far pairs) as blocks grow")
-    factors = (0.5, 1, 2, 4, 8)
-    print(f"  {'threshold':<9} {'effect':>6} " + " ".join(f"{f'{f:g}R':>7}" for f in factors))
-    for thr, effects in ((0.05, (0.0, 0.10, 0.20)), (0.01, (0.0, 0.02, 0.05))):
-        for eff in effects:
-            row = [rates(stationary, n, "far", eff, thr, f)["regressed"] for f in factors]
-            print(f"  {thr:<9.0%} {eff:>6.0%} " + " ".join(f"{v:>7.1%}" for v in row))
-    print(f"  (R = {', '.join(f'{k}: {r}' for k, (_, r) in data.items())})")
-    print()
-    print("rounds a side for 95% detection (the median ratio's error shrinks as 1/sqrt(rounds); measured "
-          "at R on stationary timings):")
-    za, z95 = z_two_sided(ALPHA), NormalDist().inv_cdf(0.95)
-    cases = ((0.05, 0.10), (0.05, 0.20), (0.01, 0.02), (0.01, 0.05))
-    print(f"  {'benchmark':<26} {'error at R':>10} " + " ".join(f"{f'{e:.0%} (t {t:.0%})':>13}" for t, e in cases))
-    rng = np.random.default_rng(2)
-    for k, (x, r) in stationary.items():
-        ses = []
-        for _ in range(50):
-            i, j = rng.choice(x.size // r, 2, replace=False)
-            b, c = x[i * r:(i + 1) * r], x[j * r:(j + 1) * r]
-            st = sample_stats(np.sort(b), np.sort(c), batch_var(b), batch_var(c))
-            ses.append(combined_se(st))
-        se = float(np.median(ses))
-        need = []
-        for t, e in cases:
-            # the estimate must clear log(1+t) and the interval 1, z95 errors below the effect
-            allowed = min((math.log1p(e) - math.log1p(t)) / z95, math.log1p(e) / (za + z95))
-            need.append(math.ceil(r * (se / allowed) ** 2))
-        print(f"  {k:<26} {se:>10.3f} " + " ".join(f"{n:>13,}" for n in need))
+    if args.cmd == "collect":
+        collect(args.dir, args.sessions, args.timers.split(","))
+    else:
+        study(args.dir, args.pairs)
     return 0
 
 

@@ -100,6 +100,8 @@ def main(argv=None) -> int:
         return int(rc) or 1
     print()
     print(table(json.loads(pathlib.Path(out).read_text())))
+    from fastdrift.kernels.native import simd_path
+    print(f"C kernels' SIMD path: {simd_path()} (FASTDRIFT_SIMD)")
     return 0
 
 

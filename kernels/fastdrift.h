@@ -51,6 +51,26 @@ typedef struct fd_column {
     int32_t type;            /* FD_* column type                                 */
 } fd_column;
 
+/* ---- SIMD path ------------------------------------------------------------
+ * The hot loops of the histogram, moments and dictionary-index kernels are
+ * built once per path from the same source: a scalar build everywhere, and on
+ * x86-64 (GCC or clang) AVX2 and AVX-512 (F, VL, BW, DQ) builds chosen at run
+ * time.  Every path gives bit-identical results (floating-point sums in one
+ * fixed order of 16 lane accumulators, see fd_moments.c).  The process starts
+ * on the best path the CPU and OS support.
+ * fd_simd_select: want = FD_SIMD_AUTO or a path; FD_EINVAL (path unchanged)
+ * if this CPU or build cannot run it; want = FD_SIMD_QUERY changes nothing;
+ * *path = the path in use afterwards.
+ * Not meant to be called while kernels run on other threads. */
+#define FD_SIMD_QUERY -2
+#define FD_SIMD_AUTO -1
+#define FD_SIMD_SCALAR 0
+#define FD_SIMD_AVX2 1
+#define FD_SIMD_AVX512 2
+int fd_simd_select(int32_t want, int32_t *path);
+/* 1 if this CPU and build can run path, else 0. */
+int fd_simd_supported(int32_t path);
+
 /* ---- numeric histogram --------------------------------------------------
  * Bins: counts[0] = (-inf, e0), counts[i] = [e(i-1), e(i)), counts[n] =
  * [e(n-1), +inf]; i.e. the bin of x is the number of edges <= x.  Integers

@@ -45,52 +45,63 @@ static void chan_merge(mstate *s, int64_t nb, double sum_b, double mean_b,
     s->mx = mx_b > s->mx ? mx_b : s->mx;
 }
 
-/* The block's finite values are already compacted into buf[0:k].  Four
- * independent accumulators per quantity: one running sum would serialise on
- * the 4-cycle add latency, which is the whole cost of this kernel. */
-FD_VECTOR_CLONES
-static void reduce_block(mstate *s, const double *buf, int64_t k)
+/* The per-block loops, one build per SIMD path (fd_moments_loops.h). */
+#define FD_SFX scalar
+#define FD_TGT
+#include "fd_moments_loops.h"
+#undef FD_SFX
+#undef FD_TGT
+#if FD_X86_SIMD
+#define FD_SFX avx2
+#define FD_TGT FD_TARGET_AVX2
+#include "fd_moments_loops.h"
+#undef FD_SFX
+#undef FD_TGT
+#define FD_SFX avx512
+/* GCC vectorises 256 bits wide by default even for AVX-512 targets; clang
+ * has no such attribute (its default is fine). */
+#if defined(__clang__)
+#define FD_TGT FD_TARGET_AVX512
+#else
+#define FD_TGT FD_TARGET_AVX512 __attribute__((target("prefer-vector-width=512")))
+#endif
+#include "fd_moments_loops.h"
+#undef FD_SFX
+#undef FD_TGT
+#endif
+
+typedef struct mloops {
+    int (*pass1)(const double *, int64_t, double *);
+    double (*m2)(const double *, int64_t, double);
+    void (*cells)(const double *, int64_t, double, double, double, int32_t *);
+} mloops;
+
+static const mloops LOOPS_SCALAR = {block_pass1_scalar, block_m2_scalar, block_cells_scalar};
+#if FD_X86_SIMD
+static const mloops LOOPS_AVX2 = {block_pass1_avx2, block_m2_avx2, block_cells_avx2};
+static const mloops LOOPS_AVX512 = {block_pass1_avx512, block_m2_avx512, block_cells_avx512};
+#endif
+
+static const mloops *loops_for_path(int path)
+{
+#if FD_X86_SIMD
+    if (path == FD_SIMD_AVX512)
+        return &LOOPS_AVX512;
+    if (path == FD_SIMD_AVX2)
+        return &LOOPS_AVX2;
+#endif
+    (void)path;
+    return &LOOPS_SCALAR;
+}
+
+/* Merge block x[0:k] (finite values; r = its pass1 sum, min, max) into s: its
+ * mean, its m2 about that mean over the cache-resident block, then Chan. */
+static void reduce_block(mstate *s, const mloops *L, const double *x, int64_t k, const double *r)
 {
     if (k == 0)
         return;
-    double sa[4] = {0.0, 0.0, 0.0, 0.0};
-    double mn[4] = {DBL_MAX, DBL_MAX, DBL_MAX, DBL_MAX};
-    double mx[4] = {-DBL_MAX, -DBL_MAX, -DBL_MAX, -DBL_MAX};
-    int64_t i = 0;
-    for (; i + 4 <= k; i += 4) {
-        for (int l = 0; l < 4; ++l) {
-            const double x = buf[i + l];
-            sa[l] += x;
-            mn[l] = x < mn[l] ? x : mn[l];
-            mx[l] = x > mx[l] ? x : mx[l];
-        }
-    }
-    for (; i < k; ++i) {
-        const double x = buf[i];
-        sa[0] += x;
-        mn[0] = x < mn[0] ? x : mn[0];
-        mx[0] = x > mx[0] ? x : mx[0];
-    }
-    const double sum = (sa[0] + sa[1]) + (sa[2] + sa[3]);
-    double lo = mn[0], hi = mx[0];
-    for (int l = 1; l < 4; ++l) {
-        lo = mn[l] < lo ? mn[l] : lo;
-        hi = mx[l] > hi ? mx[l] : hi;
-    }
-    const double mean = sum / (double)k;
-    double ma[4] = {0.0, 0.0, 0.0, 0.0};
-    i = 0;
-    for (; i + 4 <= k; i += 4) {
-        for (int l = 0; l < 4; ++l) {
-            const double d = buf[i + l] - mean;
-            ma[l] += d * d;
-        }
-    }
-    for (; i < k; ++i) {
-        const double d = buf[i] - mean;
-        ma[0] += d * d;
-    }
-    chan_merge(s, k, sum, mean, (ma[0] + ma[1]) + (ma[2] + ma[3]), lo, hi);
+    const double mean = r[0] / (double)k;
+    chan_merge(s, k, r[0], mean, L->m2(x, k, mean), r[1], r[2]);
 }
 
 /* The grid count and selection of kernels/fd_select.c (fd_grid_count_select),
@@ -119,20 +130,13 @@ typedef struct gridsel {
         }                                                                    \
     } while (0)
 
-FD_VECTOR_CLONES
-static void grid_block(gridsel *g, const double *buf, int64_t k)
+static void grid_block(gridsel *g, const mloops *L, const double *buf, int64_t k)
 {
     int32_t cell[FD_MOM_BLOCK];
     int64_t n = g->n;
     int64_t *counts = g->counts;
     const uint8_t *flags = g->flags;
-    const double lo = g->lo, inv = g->inv, top = g->top;
-    for (int64_t i = 0; i < k; ++i) {
-        double t = (buf[i] - lo) * inv;
-        t = t > 0.0 ? t : 0.0;
-        t = t < top ? t : top;
-        cell[i] = (int32_t)t;   /* == fd_grid_cell: t is in [0, top] */
-    }
+    L->cells(buf, k, g->lo, g->inv, g->top, cell);
     for (int64_t i = 0; i < k; ++i)
         counts[cell[i]]++;
     /* Held cells are few once the scan has located its ranks: test eight
@@ -151,25 +155,6 @@ static void grid_block(gridsel *g, const double *buf, int64_t k)
     for (; i < k; ++i)
         GRID_HOLD(i);
     g->n = n;
-}
-
-/* Whether every value of v[0:n] is finite: x - x is 0 for finite x and NaN
- * otherwise, and a sum of zeros stays 0 exactly.  Four lanes, which the
- * compiler vectorises as it does reduce_block's; the prefetches first, so
- * the loop itself stays vectorisable. */
-FD_VECTOR_CLONES
-static int all_finite(const double *v, int64_t n)
-{
-    for (int64_t i = 0; i < n; i += 8)
-        FD_PREFETCH(v + i);
-    double a[4] = {0.0, 0.0, 0.0, 0.0};
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int l = 0; l < 4; ++l)
-            a[l] += v[i + l] - v[i + l];
-    for (; i < n; ++i)
-        a[0] += v[i] - v[i];
-    return (a[0] + a[1]) + (a[2] + a[3]) == 0.0;
 }
 
 /* Append x to the block buffer when valid and finite.  x - x is 0 exactly
@@ -207,7 +192,7 @@ static void classify_##SUFFIX(const T *v, const uint8_t *valid, int64_t off,  \
 DEF_CLASSIFY(SUFFIX, T)                                                       \
 static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
                          int64_t off, int64_t len, mstate *s, int64_t *ints,  \
-                         gridsel *g)                                          \
+                         gridsel *g, const mloops *L)                         \
 {                                                                             \
     const int IS_FLOAT = (IS_FLOAT_), IS_F64 = (IS_F64_);                      \
     const T *v = (const T *)values + off;                                     \
@@ -218,15 +203,19 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
          * so the bitmap byte boundary is the same in every block. */         \
         const int64_t end = len - start < FD_MOM_BLOCK ? len                  \
                                                        : start + FD_MOM_BLOCK;\
-        if (IS_F64 && valid == 0 &&                                           \
-            all_finite((const double *)(const void *)(v + start), end - start)) { \
-            /* float64 with no nulls and no NaN/inf: the block is its own    \
+        double r[3];                                                          \
+        if (IS_F64 && valid == 0) {                                           \
+            /* float64 without nulls: a block with no NaN/inf is its own     \
              * buffer (same values in the same order as the compacted copy) */\
             const double *blk = (const double *)(const void *)(v + start);   \
-            reduce_block(s, blk, end - start);                                \
-            if (g)                                                            \
-                grid_block(g, blk, end - start);                              \
-            continue;                                                         \
+            for (int64_t p = 0; p < end - start; p += 8)                      \
+                FD_PREFETCH(blk + p);                                         \
+            if (L->pass1(blk, end - start, r)) {                              \
+                reduce_block(s, L, blk, end - start, r);                      \
+                if (g)                                                        \
+                    grid_block(g, L, blk, end - start);                       \
+                continue;                                                     \
+            }                                                                 \
         }                                                                     \
         int64_t k = 0, nvalid = 0, i = start;                                 \
         if (valid == 0) {                                                     \
@@ -256,9 +245,10 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
         nul += (end - start) - nvalid;                                        \
         if (IS_FLOAT && k != nvalid)                                          \
             classify_##SUFFIX(v, valid, off, start, end, ints);               \
-        reduce_block(s, buf, k);                                              \
+        L->pass1(buf, k, r);                                                  \
+        reduce_block(s, L, buf, k, r);                                        \
         if (g)                                                                \
-            grid_block(g, buf, k);                                            \
+            grid_block(g, L, buf, k);                                         \
     }                                                                         \
     ints[1] += nul;                                                           \
 }
@@ -275,7 +265,7 @@ DEF_MOM(u32, uint32_t, 0, 0)
 DEF_MOM(u64, uint64_t, 0, 0)
 
 typedef void (*mom_fn)(const void *, const uint8_t *, int64_t, int64_t,
-                       mstate *, int64_t *, gridsel *);
+                       mstate *, int64_t *, gridsel *, const mloops *);
 
 static int moments_run(const fd_column *col, int64_t *ints, double *flts, gridsel *g)
 {
@@ -313,7 +303,7 @@ static int moments_run(const fd_column *col, int64_t *ints, double *flts, gridse
     s.sum = flts[2];
     s.mean = flts[3];
     s.m2 = flts[4];
-    fn(col->values, col->validity, col->offset, col->length, &s, ints, g);
+    fn(col->values, col->validity, col->offset, col->length, &s, ints, g, loops_for_path(fd_simd()));
     ints[0] = s.n;
     flts[0] = s.mn;
     flts[1] = s.mx;

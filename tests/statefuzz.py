@@ -133,6 +133,7 @@ def seeds() -> Dict[str, List[bytes]]:
     m2.update(_table(250, 3))
     out["checkpoint"].append(m2.to_bytes())
     out["checkpoint"] += [(GOLDEN / f"monitor_checkpoint_{n}.bin").read_bytes() for n in ("layout1", "layout2", "labels")]
+    out["checkpoint"] += [_shadow_seed(), _shadow_seed(segment_by=["k"])]
     seg_rule = {"name": "seg-drift", "owner": "o", "runbook": "r", "signal": "feature_drift", "warning": 0.05,
                 "for": 2, "segments": "*"}
     m3 = fastdrift.Monitor(_table(400, 6), features=["x", "c"], prediction="score", latency="lat",
@@ -168,6 +169,21 @@ def seeds() -> Dict[str, List[bytes]]:
         fastdrift.RegressionPerformance().update(p, y, rng.random(80)).to_bytes(),
         fastdrift.RegressionPerformance().to_bytes()]
     return out
+
+
+def _shadow_seed(segment_by=()) -> bytes:
+    """A checkpoint of a monitor with a shadow prediction (labels in the batch and delayed ones
+    waiting with their shadow scores) and the freshness signal; with ``segment_by``, its panes
+    carry the label, segment, shadow and freshness trailers together."""
+    t = _table(200, 8)
+    alt = pa.array(np.clip(t.column("score").to_numpy() + 0.2, 0, 1), mask=np.arange(200) % 9 == 0)
+    t = t.append_column("alt", alt).append_column("y", pa.array(np.arange(200) % 2, mask=np.arange(200) % 3 == 0))
+    m = fastdrift.Monitor(_table(300, 7), features=["x"], prediction="score", shadow_prediction="alt", label="y",
+                          request_id="rid", event_time="ts", window={"by": "time", "size": 2}, freshness={"sla": 1.0},
+                          clock=lambda: 5.0, rules=[], segment_by=segment_by)
+    m.update(t)
+    m.update_labels(t.select(["rid", "ts"]).append_column("y", pa.array(np.arange(200) % 2)).slice(0, 40))
+    return m.to_bytes()
 
 
 _LABELS: dict = {}  # the config the label store seeds were written with

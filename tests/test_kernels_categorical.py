@@ -504,3 +504,34 @@ def test_batches_sharing_a_dictionary_count_as_the_decoded_strings(cap, backend)
         want.update(arr.slice(lo, hi - lo).cast(pa.string()))
         assert got.categories == want.categories and got.to_dict() == want.to_dict()
         assert (got.other_count, got.null_count, got.count) == (want.other_count, want.null_count, want.count)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.data())
+def test_count_indices_long_columns_switch_loops(data):
+    # Past the first few thousand rows every entry has been seen, and both kernels drop the
+    # first-position test (fd_count_indices in chunks of 4096): nulls, out-of-range indices and
+    # entries still unseen after that point, with counts carried in, must come out as numpy says.
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    index_type = data.draw(st.sampled_from([pa.int8(), pa.int32(), pa.uint16(), pa.int64()]))
+    n_bins = data.draw(st.integers(1, 40))
+    n = data.draw(st.integers(4097, 20000))
+    x = rng.integers(0, n_bins, n)
+    late = data.draw(st.integers(0, n - 1))
+    if data.draw(st.booleans()):  # an entry first seen only late in the column
+        x[x == n_bins - 1] = 0
+        x[late] = n_bins - 1
+    null = rng.random(n) < data.draw(st.sampled_from([0.0, 0.02, 0.6]))
+    if data.draw(st.booleans()):
+        x[data.draw(st.integers(late, n - 1))] = n_bins if index_type != pa.int8() or n_bins < 127 else -1
+    arr = pa.array(x, index_type, mask=null).slice(data.draw(st.integers(0, 70)))
+    bins0 = rng.integers(0, 3, n_bins) * (rng.random(n_bins) < data.draw(st.sampled_from([0.0, 0.5, 1.0])))
+    first0 = np.full(n_bins, -7, np.int64)
+    bins, first, progress, n_null = count_indices_oracle(arr, n_bins, bins0, first0)
+    want_rc = native.lib.FD_EINVAL if progress < len(arr) else native.lib.FD_OK
+    v = next(iter_columns(arr))
+    for be in BACKENDS:
+        got_bins, got_first = bins0.copy(), first0.copy()
+        assert count_indices(be, v, got_bins, got_first) == (want_rc, progress, n_null), be
+        np.testing.assert_array_equal(got_bins, bins, err_msg=be)
+        np.testing.assert_array_equal(got_first, first, err_msg=be)

@@ -3,7 +3,7 @@
 Histogram counts and moments counts/min/max must match exactly.  Sum, mean
 and m2 are compared with a relative tolerance against an exactly rounded
 (math.fsum) oracle: ``RTOL`` times the magnitude scale of the data, because
-the kernels sum in blocks of 1024 with four accumulators and merge blocks
+the kernels sum in blocks of 1024 with 16 lane accumulators and merge blocks
 with Chan's formula, so their error grows like n * eps * max|x| at worst.
 """
 import math

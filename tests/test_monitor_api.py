@@ -216,6 +216,8 @@ def test_golden_checkpoints_load_to_known_contents(layout):
             rep["f"].setdefault(k, {"@m": []})
         rep["f"].setdefault("label_coverage", None)
         rep["f"].setdefault("concept", "")
+        rep["f"].setdefault("shadow", None)
+        rep["f"].setdefault("freshness", None)
         rep["f"].setdefault("segment", "")
         rep["f"].setdefault("segment_reference", "")
         rep["f"].setdefault("segments", {"@m": []})

@@ -20,7 +20,9 @@ from fastdrift.codec import Kind, decode
 from fastdrift.errors import CorruptStateError
 from fastdrift.perf import compare_runs, format_json, read_run, run_from_timings, write_run
 from fastdrift.perf.runs import EXACT_MAX
-from fastdrift.perf.stats import batch_var, decide, mann_whitney, sample_stats, t_quantile
+from fastdrift.perf.probe import Interleaver, ProbeRecord
+from fastdrift.perf.stats import (block_compare, block_log_medians, decide, mann_whitney, probe_block_levels,
+                                  sample_stats, t_quantile)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {"cpu": "X", "cores": 2, "python": "3.11.0", "numpy": "2", "pyarrow": "20",
@@ -58,11 +60,148 @@ def test_median_interval_covers_the_true_ratio():
     # 300 pairs of lognormal samples with a known 7% shift: the 99% interval misses it rarely
     rng = np.random.default_rng(5)
     miss = 0
+    z = sps.norm.ppf(0.995)
     for _ in range(300):
         s = sample_stats(np.sort(_lognormal(rng, 200)), np.sort(_lognormal(rng, 200, 1.07)))
-        d = decide([s.median_cur / s.median_base], [s.se_log_median], [s.p_value], 0.05)
+        d = decide([math.log(s.median_cur / s.median_base)], [s.se_log_median], [z], 0.05)
         miss += not (d["lo"][0] <= 1.07 <= d["hi"][0])
     assert miss <= 9  # 1% expected (3); binomial 99.9% bound ~ 9
+
+
+def test_block_interval_covers_the_true_ratio_and_welch_matches_scipy():
+    # blocks of rounds on a steady machine: the t interval from the between-block variance
+    # covers a known 7% shift at its nominal rate; the p-value is scipy's Welch test
+    rng = np.random.default_rng(6)
+    miss = 0
+    for _ in range(300):
+        b, c = _lognormal(rng, 100, sigma=0.2), _lognormal(rng, 80, 1.07, sigma=0.2)
+        bb, bc = block_log_medians(b), block_log_medians(c)
+        s = block_compare(bb, bc)
+        q = t_quantile(0.995, s.dof)
+        miss += not (s.log_ratio - q * s.se <= math.log(1.07) <= s.log_ratio + q * s.se)
+        want = sps.ttest_ind(bc, bb, equal_var=False)
+        assert s.log_ratio == pytest.approx(bc.mean() - bb.mean())
+        assert s.dof == pytest.approx(want.df, rel=1e-9)
+        assert s.p_value == pytest.approx(want.pvalue, rel=1e-7)
+    assert miss <= 9
+    x = np.arange(1.0, 101.0)
+    assert np.array_equal(block_log_medians(x), np.log(np.median(x.reshape(10, 10), axis=1)))
+    assert block_log_medians(x[:11]) is None  # 3 blocks of 3 rounds: too few
+
+
+def test_decision_rule_on_known_ratios():
+    # estimate and interval against --max-regression 5% and half of it
+    z = 2.0
+    cases = [  # ratio, se -> verdict, severity
+        (1.20, 0.01, "regressed", "critical"),   # interval wholly above 1.05
+        (1.07, 0.010, "regressed", "warning"),   # estimate > 1.05, lower end 1.049 > 1.025
+        (1.07, 0.022, "unchanged", ""),          # lower end 1.024 < 1.025: not shown to matter
+        (1.04, 0.001, "unchanged", ""),          # real, within the allowed 5%
+        (1.30, 0.20, "too noisy to tell", ""),   # could miss far more than 10%
+        (1 / 1.20, 0.01, "improved", ""),
+        (1.0, 0.001, "unchanged", ""),
+    ]
+    d = decide(np.log([c[0] for c in cases]), [c[1] for c in cases], [z] * len(cases), 0.05)
+    for i, (ratio, se, verdict, severity) in enumerate(cases):
+        assert (d["verdict"][i], d["severity"][i]) == (verdict, severity), (ratio, se)
+        assert d["lo"][i] == pytest.approx(ratio * math.exp(-z * se))
+    # the minimum detectable effect: the estimate must clear 5% and the interval 2.5%, plus the power
+    mde = decide([0.0], [0.02], [z], 0.05)["mde"][0]
+    assert mde == pytest.approx(math.expm1(max(math.log(1.05), math.log(1.025) + z * 0.02) + sps.norm.ppf(0.8) * 0.02))
+
+
+def _machine_run(rng, n, speed, drift=0.0, slowdown=1.0, sigma=0.08, probe_every=1, seed_scale=1e-3):
+    """One synthetic run: the machine's slowness ``speed`` (with a drift within the run) multiplies
+    the benchmark's rounds and the probes alike; ``slowdown`` only the benchmark's."""
+    t = np.linspace(0, 1, n)
+    machine = speed * np.exp(drift * t)
+    x = seed_scale * slowdown * machine * rng.lognormal(0, sigma, n)
+    at = np.arange(0, n + 1, probe_every)
+    m_at = np.interp(at, np.arange(n), machine)
+    probe = ProbeRecord(5e-4 * m_at * rng.lognormal(0, sigma, at.size), 1e-3 * m_at * rng.lognormal(0, sigma, at.size),
+                        at)
+    return x, probe
+
+
+def test_probe_divides_out_run_level_speed_changes_and_keeps_real_slowdowns():
+    # A/A pairs whose machine speed differs by up to 2x between runs and drifts within them (the
+    # probe sees it): the raw comparison flags many, the normalized one none; a real 20% slowdown
+    # (the probe does not see it) is still caught
+    rng = np.random.default_rng(21)
+    raw_flags = norm_flags = caught = 0
+    for _ in range(200):
+        sb, sc = rng.lognormal(0, 0.35, 2)
+        xb, pb = _machine_run(rng, 100, sb, drift=rng.normal(0, 0.2))
+        xc, pc = _machine_run(rng, 100, sc, drift=rng.normal(0, 0.2))
+        raw = compare_runs(run_from_timings({"a": xb}), run_from_timings({"a": xc}), threads=1).rows[0]
+        norm = compare_runs(run_from_timings({"a": xb}, probes={"a": pb}),
+                            run_from_timings({"a": xc}, probes={"a": pc}), threads=1).rows[0]
+        assert raw.basis == "raw" and norm.basis == "probe"
+        assert norm.ratio == pytest.approx(norm.median_ratio / norm.machine_ratio, rel=0.1)
+        raw_flags += raw.verdict == "regressed"
+        norm_flags += norm.verdict == "regressed"
+        xs, ps = _machine_run(rng, 100, sc, slowdown=1.2)
+        slow = compare_runs(run_from_timings({"a": xb}, probes={"a": pb}),
+                            run_from_timings({"a": xs}, probes={"a": ps}), threads=1).rows[0]
+        caught += slow.verdict == "regressed"
+    assert raw_flags > 40  # the machine alone reads as a regression in a quarter of the pairs or more
+    assert norm_flags <= 2
+    assert caught >= 190
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.2, 5.0), st.floats(0.2, 5.0), st.integers(12, 300), st.integers(1, 7))
+def test_normalized_ratio_ignores_any_speed_factor_the_probe_shares(a, b, n, every):
+    # scaling a run's rounds and its probes by the same factor leaves the normalized ratio, its
+    # interval and the verdict unchanged (exactly, up to float rounding)
+    rng = np.random.default_rng(n * 7 + every)
+    xb, pb = _machine_run(rng, n, 1.0, probe_every=every)
+    xc, pc = _machine_run(rng, n, 1.0, slowdown=1.1, probe_every=every)
+
+    def row(fb, fc):
+        scaled = [ProbeRecord(p.mem * f, p.cpu * f, p.at) for p, f in ((pb, fb), (pc, fc))]
+        return compare_runs(run_from_timings({"a": xb * fb}, probes={"a": scaled[0]}),
+                            run_from_timings({"a": xc * fc}, probes={"a": scaled[1]}), threads=1).rows[0]
+    r0, r1 = row(1.0, 1.0), row(a, b)
+    assert r1.ratio == pytest.approx(r0.ratio, rel=1e-9)
+    assert r1.ratio_lo == pytest.approx(r0.ratio_lo, rel=1e-9) and r1.ratio_hi == pytest.approx(r0.ratio_hi, rel=1e-9)
+    assert r1.machine_ratio == pytest.approx(r0.machine_ratio * b / a, rel=1e-9)
+    assert r1.verdict == r0.verdict
+
+
+def test_probe_block_levels_take_the_probes_around_each_block():
+    probe = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    at = np.array([0, 3, 6, 9, 12])
+    got = probe_block_levels(probe, at, 12, 4)  # blocks of rounds [0,3), [3,6), [6,9), [9,12)
+    want = [np.median(np.log(probe[j:j + 2])) for j in range(4)]  # the probes at both ends
+    assert np.allclose(got, want)
+    # the middle blocks have no probe of their own: interpolated at their middle
+    sparse = probe_block_levels(np.array([1.0, 4.0]), np.array([0, 40]), 40, 4)
+    assert np.allclose(sparse, [0.0, np.log(4) * 15 / 40, np.log(4) * 25 / 40, np.log(4)])
+
+
+def test_the_probe_weight_follows_the_kind_of_slowdown():
+    # a memory-bound benchmark follows the memory probe, a compute-bound one the compute probe:
+    # the machine's memory and compute speeds vary independently within and between runs
+    rng = np.random.default_rng(31)
+
+    def run(n, mem_speed, cpu_speed, follows, slowdown=1.0):
+        t = np.arange(n)
+        m = mem_speed * np.exp(0.15 * np.sin(t / 17.0) + rng.normal(0, 0.02, n))  # within-run swings
+        c = cpu_speed * np.exp(0.15 * np.cos(t / 11.0) + rng.normal(0, 0.02, n))
+        x = 1e-3 * slowdown * (m if follows == "mem" else c) * rng.lognormal(0, 0.03, n)
+        return x, ProbeRecord(5e-4 * np.append(m, m[-1]), 1e-3 * np.append(c, c[-1]), np.arange(n + 1))
+    for follows in ("mem", "cpu"):
+        xb, pb = run(200, 1.0, 1.0, follows)
+        xc, pc = run(200, 1.3, 0.8, follows)  # memory 30% slower, compute 20% faster
+        row = compare_runs(run_from_timings({"a": xb}, probes={"a": pb}),
+                           run_from_timings({"a": xc}, probes={"a": pc})).rows[0]
+        assert row.memory_weight == pytest.approx(1.0 if follows == "mem" else 0.0, abs=0.1)
+        assert row.verdict == "unchanged" and abs(row.ratio - 1) < 0.03
+        xs, ps = run(200, 1.3, 0.8, follows, slowdown=1.1)
+        slow = compare_runs(run_from_timings({"a": xb}, probes={"a": pb}),
+                            run_from_timings({"a": xs}, probes={"a": ps})).rows[0]
+        assert slow.verdict == "regressed" and slow.ratio == pytest.approx(1.1, abs=0.03)
 
 
 def test_verdicts_on_known_shifts():
@@ -92,7 +231,7 @@ def test_verdicts_on_known_shifts():
     assert noisy.verdict == "too noisy to tell" and 0.10 < noisy.min_detectable < 1
     assert f"could miss a slowdown of up to {noisy.min_detectable:.0%}" in noisy.note
     slow20 = next(r for r in c.rows if r.benchmark == "slow20")
-    assert slow20.median_ratio_lo > 1.05 and slow20.throughput_ratio == pytest.approx(1 / slow20.median_ratio)
+    assert slow20.ratio_lo > 1.05 and slow20.throughput_ratio == pytest.approx(1 / slow20.median_ratio)
     assert slow20.p99_ratio == pytest.approx(np.quantile(cur["slow20"], 0.99) / np.quantile(base["slow20"], 0.99))
     assert np.isfinite(slow20.p99_ratio_lo) and slow20.p99_ratio_lo < slow20.p99_ratio < slow20.p99_ratio_hi
     assert c.exit_status == 2
@@ -104,29 +243,25 @@ def test_verdicts_on_known_shifts():
 
 def test_a_machine_that_slows_down_during_a_run_is_too_noisy_not_a_regression():
     # the current run's second half ran on a machine 25% slower (a neighbour started a job):
-    # sampling error alone calls that a regression; the batch-means error sees the drift
+    # sampling error alone calls that a regression; the between-block error sees the drift
     rng = np.random.default_rng(12)
     base = _lognormal(rng, 200, sigma=0.03)
-    cur = np.concatenate([_lognormal(rng, 100, sigma=0.03), _lognormal(rng, 100, 1.25, sigma=0.03)])
+    cur = np.concatenate([_lognormal(rng, 80, sigma=0.03), _lognormal(rng, 120, 1.25, sigma=0.03)])
     s = sample_stats(np.sort(base), np.sort(cur))  # without the rounds' order
-    assert decide([s.median_cur / s.median_base], [s.se_log_median], [s.p_value], 0.05)["verdict"][0] == "regressed"
+    z = sps.norm.ppf(0.995)
+    assert decide([math.log(s.median_cur / s.median_base)], [s.se_log_median], [z], 0.05)["verdict"][0] == "regressed"
     row = compare_runs(run_from_timings({"a": base}), run_from_timings({"a": cur})).rows[0]
-    assert row.verdict == "too noisy to tell" and row.median_ratio_lo < 1
-    # the same rounds steady (shuffled in time): the order-statistic error decides, as before
+    assert row.verdict == "too noisy to tell" and row.ratio_lo < 1.025 and row.basis == "raw"
+    # the same rounds steady (shuffled in time): the blocks agree, and the shift is a regression
     steady = compare_runs(run_from_timings({"a": base}), run_from_timings({"a": rng.permutation(cur)})).rows[0]
     assert steady.verdict == "regressed"
-
-
-def test_batch_means_match_the_order_statistic_error_on_a_steady_machine():
-    rng = np.random.default_rng(13)
-    ratios = []
-    for _ in range(200):
-        x = _lognormal(rng, 400, sigma=0.1)
-        one_side = sample_stats(np.sort(x), np.sort(x)).se_log_median / math.sqrt(2)
-        ratios.append(math.sqrt(batch_var(x)) / one_side)
-    assert 0.8 < np.mean(ratios) < 1.25
-    assert t_quantile(0.995, 14) == pytest.approx(sps.t.ppf(0.995, 14), rel=2e-3)
-    assert t_quantile(0.995, 6) == pytest.approx(sps.t.ppf(0.995, 6), rel=1e-2)
+    # with probes that saw the machine slow down, the drift divides out: unchanged
+    machine = np.where(np.arange(201) <= 80, 1.0, 1.25)
+    probes = {"a": ProbeRecord(5e-4 * machine, 1e-3 * machine, np.arange(201))}
+    flat = {"a": ProbeRecord(np.full(201, 5e-4), np.full(201, 1e-3), np.arange(201))}
+    seen = compare_runs(run_from_timings({"a": base}, probes=flat), run_from_timings({"a": cur}, probes=probes)).rows[0]
+    assert seen.basis == "probe" and seen.verdict == "unchanged" and abs(seen.ratio - 1) < 0.02
+    assert seen.machine_ratio > 1.1
 
 
 def _pytest_benchmark_json(path, benches, data=True, machine="cpu A"):
@@ -315,12 +450,18 @@ def test_plugin_saves_and_fails_the_run_on_an_injected_slowdown(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:]
     run = read_run(str(tmp_path / "base.fdr"))
     assert run.benchmarks["test_tiny.py::test_work"].values.size == 200
-    assert set(run.env) == {"cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build"}
+    assert set(run.env) == {"cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "timer",
+                            "simd"}
     from fastdrift import kernels
     assert run.env["backend"] == {f: "c" for f in kernels.DEFAULT_BACKENDS} and "histogram" in run.env["backend"]
+    probe = run.benchmarks["test_tiny.py::test_work"].probe  # the machine-speed probes, between the rounds
+    assert probe is not None and probe.at[0] == 0 and probe.at[-1] == 200 and np.all(np.diff(probe.at) >= 0)
+    assert probe.mem.size >= 3 and np.all(probe.mem > 0) and np.all(probe.cpu > 0)
+    assert run.env["timer"] == "process_time"  # the CPU clock by default
     r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=base.fdr", work=12000)
     assert r.returncode == 1, r.stdout[-3000:]
     assert "fastdrift benchmark gate" in r.stdout and "regressed (critical)" in r.stdout
+    assert "ratio = median ratio / machine ratio" in r.stdout  # both runs carry probes: normalized
     assert "FAILED: 1 benchmark(s) regressed" in r.stdout
     # 4x faster than the baseline: improved, the run passes
     r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-save=slow.fdr", work=12000)
@@ -331,6 +472,67 @@ def test_plugin_saves_and_fails_the_run_on_an_injected_slowdown(tmp_path):
     (tmp_path / "other.json").write_text("{}")
     r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=other.json")
     assert r.returncode == 4 and "not pytest-benchmark's" in r.stderr
+
+
+def test_probes_in_pytest_benchmark_json_and_their_bad_forms(tmp_path, capsys):
+    (tmp_path / "test_tiny.py").write_text(TINY)
+    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-probe", "--fastdrift-clock=wall", "--benchmark-json=base.json")
+    assert r.returncode == 0, r.stdout[-2000:]
+    doc = json.loads((tmp_path / "base.json").read_text())
+    info = doc["benchmarks"][0]["extra_info"]["fastdrift_probe"]
+    assert info["at"][0] == 0 and info["at"][-1] == 200 and len(info["mem"]) == len(info["cpu"]) == len(info["at"])
+    run = read_run(str(tmp_path / "base.json"))
+    b = run.benchmarks["test_tiny.py::test_work"]
+    assert b.probe is not None and np.array_equal(b.probe.mem, info["mem"]) and run.env["timer"] == "perf_counter"
+    same = compare_runs(run, run).rows[0]
+    assert same.basis == "probe" and same.ratio == pytest.approx(1.0) and same.machine_ratio == pytest.approx(1.0)
+    # a probe that does not fit its benchmark: compared raw, saying why; a side without probes: raw
+    for bad, words in [({"mem": [1.0], "cpu": [1.0], "at": [0]}, "1 probes, at least 2 needed"),
+                       (dict(info, at=[0] + info["at"][1:-1] + [500]), "taken after round 500 of 200"),
+                       (dict(info, mem=[-1.0] + info["mem"][1:]), "zero, negative or non-finite probe times"),
+                       ("junk", "expected an object")]:
+        bdoc = json.loads(json.dumps(doc))
+        bdoc["benchmarks"][0]["extra_info"]["fastdrift_probe"] = bad
+        (tmp_path / "bad.json").write_text(json.dumps(bdoc))
+        row = compare_runs(read_run(str(tmp_path / "bad.json")), run).rows[0]
+        assert row.basis == "raw" and words in row.note and "the baseline's probe is unusable" in row.note
+    del doc["benchmarks"][0]["extra_info"]["fastdrift_probe"]
+    (tmp_path / "plain.json").write_text(json.dumps(doc))
+    assert main(["perf", "compare", str(tmp_path / "plain.json"), str(tmp_path / "base.json")]) == 0
+    out = capsys.readouterr().out
+    assert "no machine-speed probe in the baseline" in out and "† raw timings" in out
+
+
+def test_run_file_probes_round_trip_and_corrupt_probes_are_refused(tmp_path):
+    rng = np.random.default_rng(8)
+    x, probe = _machine_run(rng, 60, 1.0)
+    big = _lognormal(rng, EXACT_MAX + 10)
+    path = str(tmp_path / "p.fdr")
+    write_run(path, {"a": x, "big": big}, ENV, probes={"a": probe})
+    run = read_run(path)
+    got = run.benchmarks["a"].probe
+    assert np.array_equal(got.mem, probe.mem) and np.array_equal(got.cpu, probe.cpu) and np.array_equal(got.at, probe.at)
+    assert run.benchmarks["big"].probe is None and run.benchmarks["big"].rounds == big.size
+    assert np.allclose(run.benchmarks["big"].blocks, block_log_medians(big))  # stored with the digest
+    assert np.array_equal(run.benchmarks["a"].blocks, block_log_medians(x))
+    # a probe taken "after round 61" of 60 rounds: corrupt, refused
+    bad = ProbeRecord(probe.mem, probe.cpu, np.append(probe.at[:-1], 61))
+    write_run(path, {"a": x}, ENV, probes={"a": bad})
+    assert run_from_timings({"a": x}, probes={"a": bad}).benchmarks["a"].probe_problem
+    assert read_run(path).benchmarks["a"].probe is None and "taken after round 61" in read_run(path).benchmarks["a"].probe_problem
+    blob = bytearray(pathlib.Path(path).read_bytes())
+    with pytest.raises(CorruptStateError):  # the probe arrays' lengths disagree
+        from fastdrift.codec import Writer, encode
+        w = Writer().u8(2).json(ENV).u64(1).string("a").string("s").f64(0.0).u8(0).f64_array(x)
+        w.u8(1).u8(1).f64_array(probe.mem).f64_array(probe.cpu[:-1]).u64_array(probe.at.astype(np.uint64))
+        pathlib.Path(path).write_bytes(encode(Kind.PERF_RUN, b"", w.getvalue()))
+        read_run(path)
+    assert blob  # the earlier file was a valid one
+    # a layout-1 file (no probes, a batch variance) is still read
+    w = Writer().u8(1).json(ENV).u64(1).string("a").string("s").f64(0.0).f64(0.001).u8(0).f64_array(x)
+    pathlib.Path(path).write_bytes(encode(Kind.PERF_RUN, b"", w.getvalue()))
+    old = read_run(path).benchmarks["a"]
+    assert np.array_equal(old.values, np.sort(x)) and old.probe is None
 
 
 def test_plugin_is_inert_in_a_plain_run(tmp_path):

@@ -536,15 +536,17 @@ def _cmd_bench(args) -> int:
     base = read_run(args.baseline)  # an unreadable baseline fails before the benchmarks run
     with tempfile.TemporaryDirectory(prefix="fastdrift-bench-") as tmp:
         out = os.path.join(tmp, "results.json")  # pytest-benchmark JSON: every round's timing
-        rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root,
-                             env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
+        # probes between the rounds, on the baseline's clock (the wall clock unless it was saved on the CPU's)
+        clock = "cpu" if base.env.get("timer") == "process_time" else "wall"
+        rc = subprocess.call([sys.executable, run, *args.pytest_args, "--fastdrift-probe", f"--fastdrift-clock={clock}"],
+                             cwd=root, env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
         if rc != 0:
             return EXIT_ERROR
         c = compare_runs(base, read_run(out), parse_threshold(args.max_regression))
     moved = [r for r in c.rows if r.verdict in ("regressed", "improved")]
     print()
     print(format_table(c))
-    print(f"moved: {', '.join(f'{r.benchmark} ({r.verdict}, x{r.median_ratio:.3f})' for r in moved) or 'none'}")
+    print(f"moved: {', '.join(f'{r.benchmark} ({r.verdict}, x{r.ratio:.3f})' for r in moved) or 'none'}")
     return c.exit_status
 
 

@@ -21,8 +21,9 @@ from types import MappingProxyType
 from typing import Any, Mapping, Optional, Tuple
 
 __all__ = [
-    "BinContribution", "DriftSignal", "LatencySignal", "KpiSignal", "SchemaChange",
-    "WindowReport", "Alert", "ActionRecord", "CanaryReason", "SegmentComparison", "frozen_mapping", "to_jsonable", "to_json", "from_json",
+    "BinContribution", "DriftSignal", "LatencySignal", "KpiSignal", "SchemaChange", "ShadowSignal",
+    "FreshnessSignal", "WindowReport", "Alert", "ActionRecord", "CanaryReason", "SegmentComparison", "frozen_mapping",
+    "to_jsonable", "to_json", "from_json",
 ]
 
 
@@ -82,6 +83,48 @@ class LatencySignal:
     ref_p50: float = math.nan
     ref_p95: float = math.nan
     ref_p99: float = math.nan
+
+
+@dataclass(frozen=True)
+class ShadowSignal:
+    """A challenger's predictions against the champion's on the same rows of a window
+    (docs/monitor.md "Shadow predictions").
+
+    ``rows`` counts rows with both predictions, ``unpaired`` rows where either is missing;
+    ``agreement`` = ``agree / rows`` by ``mode`` (``"threshold"``, ``"equal"``, ``"tolerance"``);
+    ``score_diff`` quantiles (``p01``...``p99``) of shadow minus champion (numeric predictions, from
+    a t-digest); ``psi`` / ``js`` the drift of the shadow's prediction distribution from the
+    champion's on the reference's bins; ``labelled`` the labelled rows with both predictions and
+    ``performance`` / ``performance_champion`` the metrics of each on those rows.
+    """
+
+    column: str
+    mode: str
+    rows: int
+    unpaired: int
+    agree: int
+    agreement: float
+    score_diff: Mapping[str, float] = field(default_factory=frozen_mapping)
+    psi: float = math.nan
+    js: float = math.nan
+    labelled: int = 0
+    performance: Mapping[str, float] = field(default_factory=frozen_mapping)
+    performance_champion: Mapping[str, float] = field(default_factory=frozen_mapping)
+
+
+@dataclass(frozen=True)
+class FreshnessSignal:
+    """Lag from event time to arrival of a window's rows, in seconds (docs/monitor.md "Freshness"):
+    quantiles from a t-digest, ``max`` exact, ``over_sla`` rows whose lag exceeds ``sla`` (NaN:
+    no SLA set, nothing counted)."""
+
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    over_sla: int = 0
+    sla: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -177,11 +220,15 @@ class WindowReport:
     ``invalid``, ``shed``, ``not_remembered``...), ``concept`` the concept-drift view (see
     :data:`fastdrift.monitor.signals.CONCEPT_VIEWS`).  A window's performance is revised as late
     labels arrive (``Monitor.reports()``); ``label_coverage`` says how complete it is.
+    ``shadow`` (with a ``shadow_prediction`` column) compares a challenger with the champion
+    (:class:`ShadowSignal`); ``freshness`` (with ``freshness`` configured) is the lag from event time
+    to arrival (:class:`FreshnessSignal`).
 
     With ``segment_by`` (docs/monitor.md "Segments"): the report is the whole window and
     ``segments`` maps each segment key (``"arm=canary"``) to that segment's own report, whose
     ``segment`` is the key and ``segment_reference`` says what its drift was measured against:
     ``"segment"`` (the reference's rows of the same key) or ``"whole"`` (the whole reference).
+    Labels, ``shadow`` and ``freshness`` are the whole's only: a segment's report has none.
     """
 
     window_start: Any
@@ -208,6 +255,8 @@ class WindowReport:
     label_delay: Mapping[str, float] = field(default_factory=frozen_mapping)
     label_counts: Mapping[str, int] = field(default_factory=frozen_mapping)
     concept: str = ""
+    shadow: Optional[ShadowSignal] = None
+    freshness: Optional[FreshnessSignal] = None
     segment: str = ""
     segment_reference: str = ""
     segments: Mapping[str, "WindowReport"] = field(default_factory=frozen_mapping)
@@ -284,7 +333,8 @@ def to_jsonable(obj):
 
 
 _RECORDS = {c.__name__: c for c in (BinContribution, DriftSignal, LatencySignal, KpiSignal, SchemaChange,
-                                    Alert, ActionRecord, WindowReport, CanaryReason, SegmentComparison)}
+                                    ShadowSignal, FreshnessSignal, Alert, ActionRecord, WindowReport,
+                                    CanaryReason, SegmentComparison)}
 
 
 def to_json(obj):

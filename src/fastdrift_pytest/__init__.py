@@ -11,16 +11,24 @@ def pytest_addoption(parser):
     g.addoption("--fastdrift-baseline", metavar="FILE", default=None,
                 help="fail the run when a benchmark regressed against FILE (a --fastdrift-save file, "
                      "pytest-benchmark JSON, or Parquet/CSV), printing the table")
+    g.addoption("--fastdrift-probe", action="store_true", default=False,
+                help="time fastdrift's machine-speed probes between the rounds of every benchmark and store them "
+                     "in extra_info['fastdrift_probe'] (implied by --fastdrift-save/--fastdrift-baseline)")
+    g.addoption("--fastdrift-clock", choices=("cpu", "wall"), default="cpu",
+                help="with the options above: time rounds and probes with the process's CPU time (cpu, default: "
+                     "time a shared machine gives to other processes is not counted) or the wall clock (wall); an "
+                     "explicit --benchmark-timer wins")
     g.addoption("--fastdrift-max-regression", metavar="PCT", default="5%",
                 help="slowdown allowed by --fastdrift-baseline (default 5%%)")
 
 
 def pytest_configure(config):
-    if not (config.getoption("fastdrift_save") or config.getoption("fastdrift_baseline")):
+    if not (config.getoption("fastdrift_save") or config.getoption("fastdrift_baseline")
+            or config.getoption("fastdrift_probe")):
         return
     import pytest
     if not config.pluginmanager.hasplugin("benchmark"):  # not installed, or -p no:benchmark
-        raise pytest.UsageError("--fastdrift-save/--fastdrift-baseline need pytest-benchmark "
+        raise pytest.UsageError("--fastdrift-save/--fastdrift-baseline/--fastdrift-probe need pytest-benchmark "
                                 "(pip install pytest-benchmark; not disabled with -p no:benchmark)")
     from fastdrift.perf.plugin import Gate
     config.pluginmanager.register(Gate(config), "fastdrift-gate")

@@ -176,6 +176,31 @@ def _measure(cond: Condition, report: WindowReport) -> _Leaf:
     if sig == "label_coverage":
         value = nan if report.label_coverage is None else float(report.label_coverage)
         return _Leaf(cond, cond.compare(value), value)
+    if sig == "shadow":
+        sh = getattr(report, "shadow", None)
+        if sh is None or sh.rows < max(cond.min_rows, 1):
+            return _Leaf(cond, False, nan)
+        name, _, perf = cond.metric.partition(":")
+        if name == "performance_delta":
+            perf = perf or "roc_auc"
+            value = float(sh.performance.get(perf, nan)) - float(sh.performance_champion.get(perf, nan))
+            gate = DEFAULT_MIN_LABELS if cond.min_labels is None else cond.min_labels
+            return _Leaf(cond, sh.labelled >= gate and cond.compare(value), value)
+        if name.startswith("score_diff_"):
+            value = float(sh.score_diff.get(name[len("score_diff_"):], nan))
+        else:
+            value = float(getattr(sh, name))
+        return _Leaf(cond, cond.compare(value), value)
+    if sig == "freshness":
+        f = getattr(report, "freshness", None)
+        if f is None or f.count < max(cond.min_rows, 1):
+            return _Leaf(cond, False, nan)
+        m = cond.metric or "seconds"
+        value = float(f.max if m == "max" else f.over_sla if m == "over_sla" else f.over_sla / f.count
+                      if m == "over_sla_share" else getattr(f, QUANTILE_NAMES[cond.quantile]))
+        if m in ("over_sla", "over_sla_share") and f.sla != f.sla:
+            value = nan  # no SLA configured: nothing counted
+        return _Leaf(cond, cond.compare(value), value)
     raise AssertionError(sig)  # unreachable: signals are validated at load
 
 

@@ -51,7 +51,7 @@ from ..metrics.canary import CanaryTriggers
 from ..settings import read_file
 
 __all__ = [
-    "SIGNALS", "SEVERITIES", "PERFORMANCE_METRICS", "DEFAULT_MIN_LABELS", "LABEL_SIGNALS", "Condition", "Gate",
+    "SIGNALS", "SEVERITIES", "PERFORMANCE_METRICS", "SHADOW_METRICS", "DEFAULT_MIN_LABELS", "LABEL_SIGNALS", "Condition", "Gate",
     "Rule", "load_rules", "default_rules", "rules_to_data", "action_name",
 ]
 
@@ -69,6 +69,8 @@ SIGNALS = (
     "label_coverage",    # report.label_coverage: labelled / labellable predictions of the window
     "label_delay",       # report.label_delay p50 / p95 / p99 in seconds
     "throughput",        # report.throughput rows/s, or (metric ratio) / report.throughput_ref
+    "shadow",            # report.shadow: the challenger vs the champion (agreement, psi, score_diff_p99...)
+    "freshness",         # report.freshness: event-time-to-arrival lag p50 / p95 / p99 / max (s), rows over the SLA
     "canary",            # report.comparisons[rule]: the verdict of a canary rule (its own keys, see CanarySpec)
 )
 #: The signals read from labels (a window's performance is revised as its labels arrive).
@@ -80,6 +82,10 @@ PERFORMANCE_METRICS = (
     "tn", "fn", "positive_rate", "prediction_rate", "accuracy", "macro_f1", "micro_f1", "mae", "rmse",
     "bias", "mape")
 _PERFORMANCE_MODES = ("", "delta", "relative")
+#: What a ``shadow`` condition may read (``performance_delta:<metric>`` = the challenger's value minus
+#: the champion's on the same labelled rows; ``performance_delta`` alone is ROC AUC's).
+SHADOW_METRICS = ("agreement", "psi", "js", "score_diff_p01", "score_diff_p05", "score_diff_p50",
+                  "score_diff_p95", "score_diff_p99", "performance_delta")
 #: A performance / label-delay condition's default sample-size gate: fewer labels never match.
 DEFAULT_MIN_LABELS = 200
 #: Severity tiers, lowest first.
@@ -96,6 +102,7 @@ _METRICS = {
     "kpi_delta": ("delta", "relative"),
     "latency": ("ms", "ratio"),
     "throughput": ("rows_per_second", "ratio"),
+    "freshness": ("seconds", "max", "over_sla", "over_sla_share"),
 }
 # Guards against absurd configs (and keeps the serialized state bounded).
 _MAX_WINDOWS = 1_000_000
@@ -218,11 +225,19 @@ class Condition:
         The condition is not met on windows with fewer rows (or, for drift,
         fewer current values) than this.
     min_labels : int, optional
-        ``performance`` / ``label_delay`` only: the sample-size gate, the condition is not met
+        ``performance`` / ``label_delay`` / ``shadow`` (``performance_delta``) only: the sample-size gate, the condition is not met
         on windows with fewer labelled predictions (default :data:`DEFAULT_MIN_LABELS`), so a
         window with 30 labels does not page.  ``performance`` needs ``metric``: one of
         :data:`PERFORMANCE_METRICS`, alone (the window's value), ``name:delta`` (minus the
         reference's) or ``name:relative`` (delta / |reference|).
+
+    ``shadow`` (the challenger of ``shadow_prediction`` against the champion) needs ``metric``: one
+    of :data:`SHADOW_METRICS`; it is not met on windows with fewer rows holding both predictions
+    than ``max(min_rows, 1)``, nor, for ``performance_delta``, with fewer labelled ones than
+    ``min_labels``.  ``freshness`` reads the lag from event time to arrival in seconds: the
+    ``quantile`` (``metric: seconds``, default), ``max``, or the rows over the SLA (``over_sla``,
+    a count; ``over_sla_share``, a share); not met on windows with fewer lags than
+    ``max(min_rows, 1)``.
     """
 
     signal: str
@@ -255,6 +270,14 @@ class Condition:
                             f"for signal {self.signal!r} must be one of {', '.join(allowed)}; got {self.metric!r}")
             if self.signal in ("error_rate", "schema_change", "volume", "label_coverage", "label_delay"):
                 raise _fail(rule, f"{key}.metric", f"does not apply to signal {self.signal!r}")
+            if self.signal == "shadow":
+                name, colon, perf = self.metric.partition(":")
+                if name not in SHADOW_METRICS or (colon and (name != "performance_delta"
+                                                             or perf not in PERFORMANCE_METRICS)):
+                    raise _fail(rule, f"{key}.metric",
+                                f"must be one of {', '.join(SHADOW_METRICS)} (performance_delta optionally "
+                                f"followed by ':' and a performance metric, e.g. performance_delta:roc_auc); "
+                                f"got {self.metric!r}")
             if self.signal == "performance":
                 name, _, mode = self.metric.partition(":")
                 if name not in PERFORMANCE_METRICS or mode not in _PERFORMANCE_MODES:
@@ -263,9 +286,11 @@ class Condition:
                                 f"followed by ':delta' or ':relative'; got {self.metric!r}")
         elif self.signal == "performance":
             raise _fail(rule, f"{key}.metric", "is required for signal 'performance' (e.g. roc_auc:delta)")
+        elif self.signal == "shadow":
+            raise _fail(rule, f"{key}.metric", f"is required for signal 'shadow' (one of {', '.join(SHADOW_METRICS)})")
         if self.min_labels is not None:
-            if self.signal not in ("performance", "label_delay"):
-                raise _fail(rule, f"{key}.min_labels", "applies to performance / label_delay only")
+            if self.signal not in ("performance", "label_delay", "shadow"):
+                raise _fail(rule, f"{key}.min_labels", "applies to performance / label_delay / shadow only")
             object.__setattr__(self, "min_labels", _count(rule, f"{key}.min_labels", self.min_labels, 0))
         object.__setattr__(self, "features", _globs(rule, f"{key}.features", self.features))
         if self.max_pvalue is not None:
@@ -316,6 +341,11 @@ class Condition:
             return f"performance:{self.metric}"
         if self.signal == "label_delay":
             return f"label_delay:{_LATENCY_QUANTILES[self.quantile]}"
+        if self.signal == "shadow":
+            return f"shadow:{self.metric}"
+        if self.signal == "freshness":
+            m = self.metric or "seconds"
+            return f"freshness:{_LATENCY_QUANTILES[self.quantile]}" if m == "seconds" else f"freshness:{m}"
         if self.signal == "kpi_delta":
             return f"kpi_delta:{self.metric or 'delta'}[{self._selection('KPIs')}]"
         if self.signal == "schema_change":
@@ -496,6 +526,10 @@ class Rule:
             object.__setattr__(self, "action", action_name(self.action, f"alert rule {n!r}: key 'action'"))
         if self.segments is not None:
             object.__setattr__(self, "segments", _segments(n, self.segments))
+            whole = sorted({c.signal for _, g in self.tiers() for c in g.leaves()} & {"shadow", "freshness"})
+            if whole:  # a segment's report has neither: the rule could never fire
+                raise _fail(n, "segments", f"signal {whole[0]!r} is the whole window's only (segments have no "
+                                           "shadow or freshness signal)")
 
     def selects_segment(self, key: str) -> bool:
         """Whether this rule watches segment ``key`` (never, without a ``segments`` selector)."""
@@ -506,8 +540,10 @@ class Rule:
         return tuple((s, _as_gate(getattr(self, s))) for s in SEVERITIES if getattr(self, s) is not None)
 
     def reads_labels_only(self) -> bool:
-        """Whether every condition of every tier reads a label signal (:data:`LABEL_SIGNALS`)."""
-        return all(c.signal in LABEL_SIGNALS for _, g in self.tiers() for c in g.leaves())
+        """Whether every condition of every tier reads a label signal (:data:`LABEL_SIGNALS`, or the
+        shadow's ``performance_delta``)."""
+        return all(c.signal in LABEL_SIGNALS or (c.signal == "shadow" and c.metric.startswith("performance_delta"))
+                   for _, g in self.tiers() for c in g.leaves())
 
     def thresholds(self, severity: str) -> Mapping[str, float]:
         """Condition label -> threshold of one tier (what ``Alert.thresholds`` shows)."""

@@ -52,6 +52,18 @@ name                                            type       labels               
 ``fastdrift_window_throughput_rows_per_second``  gauge                                   rows per second of the latest window's span
 ``fastdrift_window_rejected_rows``              gauge                                    rows rejected, latest window
 ``fastdrift_window_closed``                     gauge                                    1 if the latest report is of a closed window
+``fastdrift_window_freshness_seconds``          gauge      ``quantile``                  event-time-to-arrival lag quantiles,
+                                                                                          latest window (``freshness``)
+``fastdrift_window_freshness_max_seconds``      gauge                                    largest lag, latest window
+``fastdrift_window_freshness_over_sla_rows``    gauge                                    rows whose lag exceeded the SLA
+``fastdrift_shadow_agreement_ratio``            gauge                                    challenger agrees with the champion,
+                                                                                          share of rows with both, latest window
+``fastdrift_shadow_rows``                       gauge                                    rows with both predictions, latest window
+``fastdrift_shadow_prediction_drift``           gauge      ``metric``                    challenger vs champion distribution
+                                                                                          (psi, js), latest window
+``fastdrift_shadow_score_diff``                 gauge      ``quantile``                  quantiles of challenger - champion
+``fastdrift_shadow_performance``                gauge      ``model``, ``metric``         performance on the same labelled rows
+                                                                                          (``model``: champion or challenger)
 ==============================================  =========  ============================  ==========================================
 
 Non-finite gauge values (a NaN p-value that was not computed, an error rate
@@ -174,6 +186,18 @@ def _families():
         g("fastdrift_window_throughput_rows_per_second", "Rows per second of the latest window's span"),
         g("fastdrift_window_rejected_rows", "Rows rejected by validation in the latest window"),
         g("fastdrift_window_closed", "1 when the exported window is closed"),
+        g("fastdrift_window_freshness_seconds", "Lag from event time to arrival, quantiles of the latest window",
+          labels=["quantile"]),
+        g("fastdrift_window_freshness_max_seconds", "Largest lag from event time to arrival, latest window"),
+        g("fastdrift_window_freshness_over_sla_rows", "Rows whose lag exceeded the freshness SLA, latest window"),
+        g("fastdrift_shadow_agreement_ratio", "Share of rows where the challenger agrees with the champion"),
+        g("fastdrift_shadow_rows", "Rows with both the champion's and the challenger's prediction, latest window"),
+        g("fastdrift_shadow_prediction_drift", "Challenger vs champion prediction distribution, latest window",
+          labels=["metric"]),
+        g("fastdrift_shadow_score_diff", "Quantiles of challenger minus champion score, latest window",
+          labels=["quantile"]),
+        g("fastdrift_shadow_performance", "Performance on the same labelled rows, latest window",
+          labels=["model", "metric"]),
     )
     return {f.name: f for f in fams}
 
@@ -349,6 +373,37 @@ def _gauges(f, report: WindowReport, extra: Sequence[str] = ()) -> None:
     f["fastdrift_schema_changes"].add_metric([], float(len(report.schema_changes)))
     f["fastdrift_window_rejected_rows"].add_metric([], float(report.rejected))
     f["fastdrift_window_closed"].add_metric([], 1.0 if report.closed else 0.0)
+    _shadow_gauges(f, report)
+
+
+def _shadow_gauges(f, report: WindowReport) -> None:
+    """The freshness and shadow gauges of the latest window (when the monitor has them)."""
+    fr = getattr(report, "freshness", None)
+    if fr is not None and fr.count > 0:
+        for q, v in (("0.5", fr.p50), ("0.95", fr.p95), ("0.99", fr.p99)):
+            if _finite(v):
+                f["fastdrift_window_freshness_seconds"].add_metric([q], float(v))
+        if _finite(fr.max):
+            f["fastdrift_window_freshness_max_seconds"].add_metric([], float(fr.max))
+        if _finite(fr.sla):
+            f["fastdrift_window_freshness_over_sla_rows"].add_metric([], float(fr.over_sla))
+    sh = getattr(report, "shadow", None)
+    if sh is None:
+        return
+    f["fastdrift_shadow_rows"].add_metric([], float(sh.rows))
+    if _finite(sh.agreement):
+        f["fastdrift_shadow_agreement_ratio"].add_metric([], float(sh.agreement))
+    for m in ("psi", "js"):
+        if _finite(getattr(sh, m)):
+            f["fastdrift_shadow_prediction_drift"].add_metric([m], float(getattr(sh, m)))
+    for name, q in (("p01", "0.01"), ("p05", "0.05"), ("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99")):
+        v = sh.score_diff.get(name)
+        if v is not None and _finite(v):
+            f["fastdrift_shadow_score_diff"].add_metric([q], float(v))
+    for model, perf in (("champion", sh.performance_champion), ("challenger", sh.performance)):
+        for m, v in sorted(perf.items()):
+            if _finite(v):
+                f["fastdrift_shadow_performance"].add_metric([model, m], float(v))
 
 
 def serve(collector: MonitorCollector, port: int = 0, addr: str = "127.0.0.1"):

@@ -335,10 +335,18 @@ def count_indices(values, validity, off, n, bins, first):
         return FD_EINVAL, 0, 0
     nulls = 0
     has_bits = validity.shape[0] > 0
-    for i in range(n):
+    # first[] can change only while some entry is still 0 (as fd_count_indices): once none is, the
+    # rest runs without the test.
+    zeros = 0
+    if want_first:
+        for x in range(n_bins):
+            zeros += bins[x] == 0
+    i = 0
+    while i < n and zeros > 0:
         j = off + i
         if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
             nulls += 1
+            i += 1
             continue
         # int64 conversion sends uint64 values >= 2**63 negative, i.e. out of
         # range, without a mixed-signedness (float) comparison.
@@ -347,8 +355,19 @@ def count_indices(values, validity, off, n, bins, first):
             return FD_EINVAL, i, nulls
         c = bins[x]
         bins[x] = c + 1
-        if want_first and c == 0:
+        if c == 0:
             first[x] = i
+            zeros -= 1
+        i += 1
+    for i in range(i, n):
+        j = off + i
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            nulls += 1
+            continue
+        x = np.int64(values[j])
+        if x < 0 or x >= n_bins:
+            return FD_EINVAL, i, nulls
+        bins[x] += 1
     return FD_OK, n, nulls
 
 

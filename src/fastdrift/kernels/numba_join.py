@@ -8,7 +8,9 @@ Used by :mod:`fastdrift.monitor.labels` only, imported the first time a monitor 
   slot, so a hash of 0 becomes 1.
 * The table is linear probing over parallel arrays (key, score, pane, prediction time, flag); a slot
   is empty (flag 0), a prediction waiting for its label (1), a labelled prediction kept to count
-  duplicate labels (2) or a tombstone (3: removed, probing goes on past it).
+  duplicate labels (2) or a tombstone (3: removed, probing goes on past it).  An optional last
+  array ``shadow`` (a challenger's score per slot) travels with the entries when it has the
+  table's size; callers without one pass an empty array.
 """
 from __future__ import annotations
 
@@ -43,14 +45,15 @@ def hash_strings(offsets, data, out):
 
 
 @njit(**NUMBA_OPTIONS)
-def table_insert(keys, score, pane, ts, flag, k, s, p, t, counts):
+def table_insert(keys, score, pane, ts, flag, k, s, p, t, counts, shadow, sh):
     """Remember predictions ``(k, s, p, t)``; first wins for a key already held.
 
     ``counts`` (int64[3]): in = [live entries, max live entries, tombstones]; updated in place.
     Returns ``(inserted, duplicates, full)``: a prediction is left out (``full``) once the table
     holds its maximum of live entries.  The caller keeps live entries plus tombstones below 3/4 of
-    the slots, so probing ends at an empty slot."""
+    the slots, so probing ends at an empty slot.  ``sh``: the shadow scores (with ``shadow``)."""
     mask = keys.size - 1
+    has_shadow = shadow.size > 0
     ins = dup = full = 0
     for i in range(k.size):
         key = k[i]
@@ -78,18 +81,23 @@ def table_insert(keys, score, pane, ts, flag, k, s, p, t, counts):
         pane[free] = p[i]
         ts[free] = t[i]
         flag[free] = 1
+        if has_shadow:
+            shadow[free] = sh[i]
         counts[0] += 1
         ins += 1
     return ins, dup, full
 
 
 @njit(**NUMBA_OPTIONS)
-def table_join(keys, score, pane, ts, flag, k, lts, horizon, min_pane, status, out_score, out_pane, out_delay):
+def table_join(keys, score, pane, ts, flag, k, lts, horizon, min_pane, status, out_score, out_pane, out_delay,
+               shadow, out_shadow):
     """Join labels with keys ``k`` at times ``lts``: ``status[i]`` = 1 joined (first label of its
     prediction; ``out_*`` set), 0 no prediction with that key, 2 a duplicate label (the prediction
     was labelled before: first wins), 3 too late (more than ``horizon`` seconds after the prediction,
-    its pane older than ``min_pane``, or the prediction expired and its tombstone is still held)."""
+    its pane older than ``min_pane``, or the prediction expired and its tombstone is still held).
+    ``out_shadow`` gets the shadow score of a joined label (with ``shadow``)."""
     mask = keys.size - 1
+    has_shadow = shadow.size > 0
     for i in range(k.size):
         key = k[i]
         h = np.int64(_mix(key) & np.uint64(mask))
@@ -111,6 +119,8 @@ def table_join(keys, score, pane, ts, flag, k, lts, horizon, min_pane, status, o
                     out_score[i] = score[h]
                     out_pane[i] = pane[h]
                     out_delay[i] = lts[i] - ts[h]
+                    if has_shadow:
+                        out_shadow[i] = shadow[h]
                 break
             h = (h + 1) & mask
         status[i] = st
@@ -131,10 +141,11 @@ def table_expire(keys, flag, ts, before, counts):
 
 
 @njit(**NUMBA_OPTIONS)
-def table_rehash(keys, score, pane, ts, flag, nkeys, nscore, npane, nts, nflag, keep_tombs):
+def table_rehash(keys, score, pane, ts, flag, nkeys, nscore, npane, nts, nflag, keep_tombs, shadow, nshadow):
     """Copy the live entries (and the tombstones with ``keep_tombs``) into empty arrays; returns
-    the tombstones copied."""
+    the tombstones copied.  ``shadow`` goes to ``nshadow`` when both are non-empty."""
     mask = nkeys.size - 1
+    has_shadow = shadow.size > 0 and nshadow.size > 0
     kept = 0
     for h in range(keys.size):
         f = flag[h]
@@ -148,4 +159,6 @@ def table_rehash(keys, score, pane, ts, flag, nkeys, nscore, npane, nts, nflag, 
             npane[j] = pane[h]
             nts[j] = ts[h]
             nflag[j] = f
+            if has_shadow:
+                nshadow[j] = shadow[h]
     return kept

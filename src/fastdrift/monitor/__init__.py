@@ -5,9 +5,10 @@ sinks, checkpoints); :class:`~fastdrift.monitor.ingest.Ingest` turns batches
 and requests into closed :class:`~fastdrift.records.WindowReport` records.
 """
 from .config import EvidenceSpec, FeatureSpec, LabelSpec, MonitorConfig, WindowSpec, config_from_dict, load_config
+from .config import FreshnessSpec, ShadowSpec
 from .ingest import Ingest, build_reference, report_from_profiles
 from .monitor import Monitor
 
 __all__ = ["Monitor", "Ingest", "MonitorConfig", "FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec",
-           "load_config",
+           "ShadowSpec", "FreshnessSpec", "load_config",
            "config_from_dict", "build_reference", "report_from_profiles"]

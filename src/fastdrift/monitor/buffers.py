@@ -56,12 +56,14 @@ import pyarrow as pa
 from ..errors import InvalidInputError
 from .config import OVERLOAD
 
-__all__ = ["ObserveBuffer", "QUEUE_DEPTH", "GIL_SLICE", "offer_gil"]
+__all__ = ["ObserveBuffer", "QUEUE_DEPTH", "GIL_SLICE", "offer_gil", "ARRIVAL"]
 
 #: Full buffers that may wait for the worker before the overload policy applies.
 QUEUE_DEPTH = 4
 
-_FIELDS = ("feat", "pred", "lat", "err", "rid", "ts")
+_FIELDS = ("feat", "pred", "lat", "err", "rid", "ts", "shadow", "arr")
+#: The column of a micro-batch holding each request's arrival time (the freshness signal's clock).
+ARRIVAL = "__fastdrift_arrival__"
 _STOP = object()  # queued by close(): the worker exits when it reaches it
 _NO_WORKER = object()  # no thread needed (inline counting without a timer), or none could start
 _MAX_FREE = 2  # recycled slot sets kept besides the current one
@@ -105,6 +107,10 @@ class ObserveBuffer:
     flush_interval : seconds between timed flushes of the partly filled buffer; 0 = none
     overload : one of :data:`OVERLOAD`, what ``observe`` does when the worker falls behind
     on_tick : called on the worker after each timed flush (the monitor evaluates closed windows)
+    shadow_prediction : the shadow (challenger) prediction's column name or None; stored as
+        ``pred_type`` like the prediction
+    arrival : a clock (``arrival()`` -> seconds) read at each call and stored in the
+        :data:`ARRIVAL` column (the freshness signal); None = not stored
     text_columns : names (of ``names``, typed string) whose values are stored as their text, as a
         segment key spells them (``str(v)``, booleans ``true`` / ``false``): segment columns
     """
@@ -113,7 +119,8 @@ class ObserveBuffer:
                  latency, error, request_id, event_time, capacity: int,
                  sink: Callable, stamp_time: bool, strict: bool, background: bool = True,
                  flush_interval: float = 0.0, overload: str = "shed",
-                 on_tick: Optional[Callable[[], None]] = None, text_columns: Sequence[str] = ()):
+                 on_tick: Optional[Callable[[], None]] = None, shadow_prediction: Optional[str] = None,
+                 arrival: Optional[Callable[[], float]] = None, text_columns: Sequence[str] = ()):
         if overload not in OVERLOAD:
             raise InvalidInputError(f"overload must be one of {OVERLOAD}, got {overload!r}")
         self.names = list(names)
@@ -122,6 +129,7 @@ class ObserveBuffer:
         self._numeric = [pa.types.is_floating(t) for t in self.types]
         self.prediction, self.pred_type = prediction, pred_type
         self.latency, self.error, self.request_id, self.event_time = latency, error, request_id, event_time
+        self.shadow_prediction, self._arrival = shadow_prediction, arrival
         self.cap = int(capacity)
         self._sink = sink
         self._stamp = stamp_time
@@ -157,8 +165,11 @@ class ObserveBuffer:
 
     # -- request path -------------------------------------------------------------
     def observe(self, features, prediction=None, *, latency_ms=None, error=False, request_id=None,
-                ts=None) -> None:
+                ts=None, shadow_prediction=None) -> None:
         """Store one request.  Never raises for bad values unless strict (they are counted at flush).
+
+        ``shadow_prediction``: a challenger's prediction of the same request (a monitor with
+        ``shadow_prediction`` configured; else it is not stored).
 
         Never waits for the worker unless ``overload="block"``: when the worker is behind the
         request is shed or sampled out, and counted.
@@ -166,7 +177,7 @@ class ObserveBuffer:
         if self._worker is None:
             self._start_worker()
         if self._strict:
-            self._validate(features, prediction, latency_ms, ts)
+            self._validate(features, prediction, latency_ms, ts, shadow_prediction)
         if type(features) is dict or (not isinstance(features, (list, tuple)) and isinstance(features, Mapping)):
             try:
                 features = self._getter(features)
@@ -203,6 +214,10 @@ class ObserveBuffer:
             b.err[k] = error
             b.rid[k] = request_id
             b.ts[k] = ts
+            if shadow_prediction is not None:  # slots are None until set: no store for callers without one
+                b.shadow[k] = shadow_prediction
+            if self._arrival is not None:
+                b.arr[k] = self._arrival()
             self._n = k + 1
             if k + 1 < self.cap:
                 return
@@ -212,7 +227,7 @@ class ObserveBuffer:
             full = self._take_locked()
         self._hand_over(full, self.cap)
 
-    def _validate(self, features, prediction, latency_ms, ts) -> None:
+    def _validate(self, features, prediction, latency_ms, ts, shadow=None) -> None:
         if isinstance(features, Mapping):
             missing = [n for n in self.names if n not in features]
             if missing:
@@ -227,6 +242,8 @@ class ObserveBuffer:
                 _check_value(name, t, v)
         if self.prediction is not None:
             _check_value(self.prediction, self.pred_type, prediction)
+        if self.shadow_prediction is not None:
+            _check_value(self.shadow_prediction, self.pred_type, shadow)
         if latency_ms is not None:
             if isinstance(latency_ms, bool) or not isinstance(latency_ms, (int, float)):
                 raise InvalidInputError(f"observe: latency {self.latency!r} must be a number, "
@@ -444,6 +461,10 @@ class ObserveBuffer:
                           [None if r is None else str(r) for r in b.rid[:n].tolist()]))
         if self.event_time is not None:
             extra.append((self.event_time, pa.float64(), b.ts[:n].tolist()))
+        if self.shadow_prediction is not None:
+            extra.append((self.shadow_prediction, self.pred_type, b.shadow[:n].tolist()))
+        if self._arrival is not None:
+            extra.append((ARRIVAL, pa.float64(), b.arr[:n].tolist()))
         for attempt in range(2):
             good = np.flatnonzero(~bad) if bad.any() else None
             use = feat if good is None else feat[good]

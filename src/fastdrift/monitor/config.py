@@ -23,9 +23,9 @@ from ..settings import read_file
 from ..sketches.profile import NUMERIC, Profile
 from ..sketches.sample import RowSample
 
-__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec", "MonitorConfig", "load_config", "spec_from_dict",
-           "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD", "SEGMENT_REFERENCES", "PROMETHEUS_LABELS",
-           "segment_label_names"]
+__all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec", "ShadowSpec", "FreshnessSpec", "MonitorConfig",
+           "load_config", "spec_from_dict", "config_from_dict", "config_to_dict", "METRICS", "OVERLOAD",
+           "SEGMENT_REFERENCES", "PROMETHEUS_LABELS", "segment_label_names"]
 
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
 METRICS = ("psi", "js", "hellinger", "tv")
@@ -169,6 +169,52 @@ class LabelSpec:
     settle: float = 0.0
 
 
+#: How a shadow prediction is compared with the champion's (:class:`ShadowSpec`).
+AGREEMENT = ("auto", "threshold", "equal", "tolerance")
+
+
+@dataclass(frozen=True)
+class ShadowSpec:
+    """How a challenger's predictions (``shadow_prediction``) are compared with the champion's
+    (docs/monitor.md "Shadow predictions").
+
+    Parameters
+    ----------
+    agreement : ``"threshold"`` (binary scores: both on the same side of ``threshold``,
+        ``score >= threshold`` being positive), ``"equal"`` (class predictions: equal values),
+        ``"tolerance"`` (regression: ``|shadow - champion| <= tolerance``) or ``"auto"``:
+        ``"equal"`` for a categorical prediction, ``"tolerance"`` when ``tolerance`` is set,
+        else ``"threshold"``
+    threshold : the decision threshold of binary scores (0.5 for probabilities, 0 for margins)
+    tolerance : the largest absolute difference that still agrees (``"tolerance"``)
+    """
+
+    agreement: str = "auto"
+    threshold: float = 0.5
+    tolerance: Optional[float] = None
+
+    def mode(self, kind: Optional[str]) -> str:
+        """The agreement rule for a prediction of kind ``kind`` (``"numeric"``/``"categorical"``)."""
+        if self.agreement != "auto":
+            return self.agreement
+        if kind == "categorical":
+            return "equal"
+        return "tolerance" if self.tolerance is not None else "threshold"
+
+
+@dataclass(frozen=True)
+class FreshnessSpec:
+    """The freshness signal: the lag from a row's event time to its arrival (docs/monitor.md
+    "Freshness").
+
+    Parameters
+    ----------
+    sla : seconds; rows whose lag is above it are counted (``over_sla``); None = not counted
+    """
+
+    sla: Optional[float] = None
+
+
 @dataclass(frozen=True)
 class MonitorConfig:
     """Everything a monitor needs besides the reference data.
@@ -178,6 +224,9 @@ class MonitorConfig:
     ``label`` is the label column (0/1) of a binary classifier whose score is ``prediction``:
     performance per window, from labels in the batches or joined later by ``request_id``
     (``labels``: :class:`LabelSpec`).
+    ``shadow_prediction`` is a challenger's prediction of the same requests, compared with
+    ``prediction`` per window (``shadow``: :class:`ShadowSpec`); ``freshness`` (a
+    :class:`FreshnessSpec`, None = off) measures the lag from ``event_time`` to arrival.
     ``strict`` makes bad input raise (default: counted as rejected and reported).
     ``buffer_rows`` is the micro-batch size of :meth:`observe` buffers; ``background_flush`` counts
     full micro-batches on a worker thread (default) instead of the request thread that filled them.
@@ -196,6 +245,9 @@ class MonitorConfig:
     event_time: Optional[str] = None
     label: Optional[str] = None
     labels: LabelSpec = field(default_factory=LabelSpec)
+    shadow_prediction: Optional[str] = None
+    shadow: ShadowSpec = field(default_factory=ShadowSpec)
+    freshness: Optional[FreshnessSpec] = None
     window: WindowSpec = field(default_factory=WindowSpec)
     evidence: EvidenceSpec = field(default_factory=EvidenceSpec)
     strict: bool = False
@@ -220,7 +272,7 @@ class MonitorConfig:
     def roles(self) -> Dict[str, str]:
         """Columns with a non-feature role -> the role."""
         out = {}
-        for role in ("prediction", "latency", "error", "request_id", "event_time", "label"):
+        for role in ("prediction", "latency", "error", "request_id", "event_time", "label", "shadow_prediction"):
             v = getattr(self, role)
             if v is not None:
                 out[v] = role
@@ -253,8 +305,9 @@ class MonitorConfig:
         report shows the rows of its segment)."""
         roles = self.roles()
         cols = self.feature_names() or [n for n in names if n not in roles]
-        return self.evidence.sample(cols + [c for c in (self.prediction, self.latency, self.error, self.request_id,
-                                                        *self.segment_by) if c and c not in cols])
+        return self.evidence.sample(cols + [c for c in (self.prediction, self.shadow_prediction, self.latency,
+                                                        self.error, self.request_id, *self.segment_by)
+                                            if c and c not in cols])
 
     def resolved(self, reference: Profile) -> "MonitorConfig":
         """This config with its features' kinds (and, when ``features`` is None, the features:
@@ -300,7 +353,7 @@ def validate(c: MonitorConfig) -> None:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         _fail("features", f"duplicate feature names {dup}")
-    for role in ("prediction", "latency", "error", "request_id", "event_time", "label"):
+    for role in ("prediction", "latency", "error", "request_id", "event_time", "label", "shadow_prediction"):
         v = getattr(c, role)
         if v is not None and (not isinstance(v, str) or not v):
             _fail(role, f"must be a column name (non-empty string) or None, got {v!r}")
@@ -335,6 +388,7 @@ def validate(c: MonitorConfig) -> None:
         _fail("label", "needs the prediction column (the score) to be configured")
     if c.label is not None and c.label in (c.prediction, c.request_id, c.event_time):
         _fail("label", f"column {c.label!r} has another role")
+    _validate_shadow(c)
     ls = c.labels
     if not isinstance(ls, LabelSpec):
         _fail("labels", f"expected a LabelSpec, got {type(ls).__name__}")
@@ -390,6 +444,34 @@ def validate(c: MonitorConfig) -> None:
     segment_label_names(c.segment_by)
     if c.segment_reference not in SEGMENT_REFERENCES:
         _fail("segment_reference", f"must be one of {SEGMENT_REFERENCES}, got {c.segment_reference!r}")
+
+
+def _validate_shadow(c: MonitorConfig) -> None:
+    """The shadow prediction and freshness settings."""
+    sp = c.shadow_prediction
+    if sp is not None and c.prediction is None:
+        _fail("shadow_prediction", "needs the prediction column (the champion's) to be configured")
+    if sp is not None and sp in (c.prediction, c.latency, c.error, c.request_id, c.event_time, c.label):
+        _fail("shadow_prediction", f"column {sp!r} has another role")
+    s = c.shadow
+    if not isinstance(s, ShadowSpec):
+        _fail("shadow", f"expected a ShadowSpec, got {type(s).__name__}")
+    if s.agreement not in AGREEMENT:
+        _fail("shadow.agreement", f"must be one of {AGREEMENT}, got {s.agreement!r}")
+    if not _is_num(s.threshold) or not math.isfinite(s.threshold):
+        _fail("shadow.threshold", f"must be a finite number, got {s.threshold!r}")
+    if s.tolerance is not None and (not _is_num(s.tolerance) or not (0 <= s.tolerance < math.inf)):
+        _fail("shadow.tolerance", f"must be a finite number >= 0, got {s.tolerance!r}")
+    if s.agreement == "tolerance" and s.tolerance is None:
+        _fail("shadow.tolerance", "is required with agreement 'tolerance'")
+    f = c.freshness
+    if f is not None:
+        if not isinstance(f, FreshnessSpec):
+            _fail("freshness", f"expected a FreshnessSpec, got {type(f).__name__}")
+        if c.event_time is None:
+            _fail("freshness", "needs the event_time column to be configured")
+        if f.sla is not None and (not _is_num(f.sla) or not (0 < f.sla < math.inf)):
+            _fail("freshness.sla", f"must be a positive number of seconds, got {f.sla!r}")
 
 
 # -- dict <-> config ------------------------------------------------------------------------------
@@ -448,6 +530,11 @@ def config_from_dict(d: Mapping) -> MonitorConfig:
         kw["evidence"] = _spec(EvidenceSpec, kw["evidence"], "evidence")
     if "labels" in kw:
         kw["labels"] = _spec(LabelSpec, kw["labels"], "labels")
+    if "shadow" in kw:
+        kw["shadow"] = _spec(ShadowSpec, kw["shadow"], "shadow")
+    if kw.get("freshness") is not None:
+        kw["freshness"] = (FreshnessSpec() if kw["freshness"] is True
+                           else _spec(FreshnessSpec, kw["freshness"], "freshness"))
     if "kpis" in kw:
         if isinstance(kw["kpis"], str) or not isinstance(kw["kpis"], (list, tuple)):
             _fail("kpis", f"must be a list of column names, got {kw['kpis']!r}")

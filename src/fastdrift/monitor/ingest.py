@@ -27,6 +27,7 @@ in ``rejected`` and the error is kept in :attr:`Ingest.last_error`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -46,16 +47,17 @@ from ..adapters.arrow import float64_values
 from ..adapters.segments import Segmenter
 from ..errors import CorruptStateError, FastDriftError, IncompatibleSketchError, InvalidInputError, SchemaError
 from ..records import SchemaChange, WindowReport
-from ..schema import ROLES, WITHIN_KIND, check_profiles, diff
+from ..schema import ROLES, WITHIN_KIND, check_profiles, diff, fits
 from ..schema import schema_changes as changes_of
 from .. import codec
 from ..sketches import BinaryPerformance, ColumnProfile, Profile, TDigest, profile
 from ..sketches.base import MAX_COUNT
 from ..sketches.profile import NUMERIC, column_kind
 from ..sketches.sample import stream_of
-from .buffers import ObserveBuffer, offer_gil
+from .buffers import ARRIVAL, ObserveBuffer, offer_gil
 from .config import MonitorConfig
 from .labels import LabelPane, LabelStore, binary_labels
+from .shadow import shadow_performance
 from .signals import Reference, Totals, WindowSketch, build_report, label_fields, latency_quantiles
 from .windows import Windower
 
@@ -68,7 +70,7 @@ PUBLISH_TIMEOUT = 30.0
 #: The config fields that shape the counted state: two monitors merge only if these are equal.
 STATE_FIELDS = ("features", "prediction", "prediction_kind", "kpis", "latency", "error", "request_id",
                 "event_time", "label", "labels", "window", "evidence", "max_contributions",
-                "tdigest_compression", "segment_by", "max_segments")
+                "tdigest_compression", "segment_by", "max_segments", "shadow_prediction", "shadow", "freshness")
 
 
 def state_difference(a_config: MonitorConfig, a_ref: Reference, b_config: MonitorConfig,
@@ -261,6 +263,8 @@ class Ingest:
     config : :class:`MonitorConfig` (features None = every reference column without another role)
     on_closed : called with each sequence of newly closed reports, in window order, from the
         thread that closed them (``update``, ``flush`` or the buffer's worker)
+    clock : the wall clock (seconds since the epoch; default :func:`time.time`) that times a row's
+        arrival for the freshness signal: when its batch is counted, or its ``observe`` call
 
     Attributes
     ----------
@@ -277,7 +281,8 @@ class Ingest:
     """
 
     def __init__(self, reference, config: MonitorConfig,
-                 on_closed: Callable[[Sequence[WindowReport]], None], *, _ref: Optional[Reference] = None):
+                 on_closed: Callable[[Sequence[WindowReport]], None], *, _ref: Optional[Reference] = None,
+                 clock: Optional[Callable[[], float]] = None):
         if _ref is not None:
             self.ref, self.config = _ref, config
         else:
@@ -298,6 +303,7 @@ class Ingest:
         self.last_error: Optional[str] = None
         self.on_tick: Optional[Callable[[], None]] = None
         self.spool = None  # a SpoolWriter when the monitor publishes to a spool
+        self.clock = clock or time.time
         names = cfg.feature_names()
         types = [self._arrow_type(n) for n in names]
         text = [c for c in cfg.segment_by if c not in names]
@@ -308,7 +314,8 @@ class Ingest:
             error=cfg.error, request_id=cfg.request_id, event_time=cfg.event_time,
             capacity=cfg.buffer_rows, sink=self._from_buffer, stamp_time=cfg.window.by == "time",
             strict=cfg.strict, background=cfg.background_flush, flush_interval=cfg.flush_interval,
-            overload=cfg.overload, on_tick=self._tick, text_columns=text)
+            overload=cfg.overload, on_tick=self._tick, shadow_prediction=cfg.shadow_prediction,
+            arrival=self.clock if cfg.freshness is not None else None, text_columns=text)
         self._evidence = cfg.evidence_sample()  # the key sequence and columns of every pane's sample
         self._stream = (None, 0)  # (os pid, evidence key stream) of the spool's process id
         # the label join store: predictions with a request id wait here for their labels
@@ -434,7 +441,7 @@ class Ingest:
                                              ("request_id", cfg.request_id), ("event_time", cfg.event_time))
                  if col is not None}
         plan.use, plan.changes = diff(ref.profile.columns, ref.types, schema,
-                                      known=set(ref.known) | set(cfg.roles()) | set(cfg.feature_names()))
+                                      known=set(ref.known) | set(cfg.roles()) | set(cfg.feature_names()) | {ARRIVAL})
         for role, col in roles.items():
             if col not in schema.names:
                 plan.use[col] = False
@@ -449,6 +456,14 @@ class Ingest:
             plan.use[cfg.label] = lt is not None and (pat.is_boolean(lt) or pat.is_integer(lt) or pat.is_floating(lt))
             if lt is not None and not plan.use[cfg.label]:
                 plan.changes.append(SchemaChange(cfg.label, "type", "label", str(lt)))
+        if cfg.shadow_prediction is not None and cfg.prediction in ref.profile.columns:
+            # optional in a batch (a challenger may be switched off); of the champion's kind when there
+            cp, st = ref.profile[cfg.prediction], (schema.field(cfg.shadow_prediction).type
+                                                   if cfg.shadow_prediction in schema.names else None)
+            plan.use[cfg.shadow_prediction] = st is not None and fits(
+                cp.kind, cp.categorical.key_type if cp.categorical is not None else None, st)
+            if st is not None and not plan.use[cfg.shadow_prediction]:
+                plan.changes.append(SchemaChange(cfg.shadow_prediction, "type", "shadow_prediction", str(st)))
         if cfg.window.by == "time" and not plan.use.get(cfg.event_time):
             ch = [c for c in plan.changes if c.column == cfg.event_time][0]
             plan.fatal = (f"event-time column {cfg.event_time!r} is "
@@ -625,6 +640,13 @@ class Ingest:
         ws.note_schema(plan.changes)
         if keys is not None:
             ws.evidence.update(piece, keys, plan.evidence)
+        # shadow and freshness are the whole's only, as labels are (docs/monitor.md "Segments")
+        if ws.shadow is not None and plan.use.get(cfg.shadow_prediction) and plan.use.get(cfg.prediction):
+            ws.shadow.update(piece.column(cfg.prediction), piece.column(cfg.shadow_prediction))
+        if ws.freshness is not None and plan.use.get(cfg.event_time):
+            # the column itself: row windows fill a missing time with the wall clock, which is no lag
+            arrival = float64_values(piece.column(ARRIVAL)) if ARRIVAL in piece.schema.names else self.clock()
+            ws.freshness.update(arrival, float64_values(piece.column(cfg.event_time)))
         if ws.labels is not None and plan.use.get(cfg.prediction):
             self._labels_of(ws.labels, piece, plan, ts, pid)
 
@@ -666,6 +688,8 @@ class Ingest:
         one, with a request id, into the join store."""
         cfg = self.config
         scores = float64_values(piece.column(cfg.prediction))
+        shadow = (float64_values(piece.column(cfg.shadow_prediction)) if plan.use.get(cfg.shadow_prediction)
+                  else np.full(piece.num_rows, np.nan)) if cfg.shadow_prediction is not None else None
         wait = None  # rows whose label is yet to come
         if plan.use.get(cfg.label):
             a = piece.column(cfg.label)
@@ -674,16 +698,18 @@ class Ingest:
                 has = a.is_valid().to_numpy(zero_copy_only=False)
                 wait = ~has
                 scores_l, labels = scores[has], labels[has]
+                shadow_l = shadow[has] if shadow is not None else None
             else:
-                scores_l = scores
-            lp.perf.update(scores_l, labels)
+                scores_l, shadow_l = scores, shadow
+            lp.add(scores_l, labels, shadow=shadow_l)
             lp.predicted += int(labels.size)
         if self.labels is not None and plan.use.get(cfg.request_id) and (wait is None or wait.any()):
             ids = piece.column(cfg.request_id)
             t = ts if ts is not None else np.full(piece.num_rows, time.time())
             if wait is not None:
                 ids, scores, t = ids.filter(pa.array(wait)), scores[wait], t[wait]
-            lp.predicted += self.labels.remember(ids, scores, pid, t)
+                shadow = shadow[wait] if shadow is not None else None
+            lp.predicted += self.labels.remember(ids, scores, pid, t, shadow)
 
     # -- labels -------------------------------------------------------------------------------------
     def _pane_closed(self, pid: int, ws: WindowSketch) -> None:
@@ -719,7 +745,7 @@ class Ingest:
         store = self.labels
         if valid is None:
             valid = (labels == 0) | (labels == 1)
-        pn, sc, lb, dl = store.join(ids, labels, valid, lts)
+        pn, sc, lb, dl, sh = store.join(ids, labels, valid, lts)
         if not pn.size:
             return
         if pn.size == 1 or (pn[0] == pn).all():
@@ -740,7 +766,7 @@ class Ingest:
                     store.counts["joined"] -= n
                     continue
                 store.revised.add(p)
-            lp.add(sc[rows], lb[rows], dl[rows])
+            lp.add(sc[rows], lb[rows], dl[rows], None if sh is None else sh[rows])
             if self.spool is not None:
                 self.spool.labels_changed.add(p)
         store.compact({p for p, _ in self.windower.ring})
@@ -775,6 +801,8 @@ class Ingest:
                 for p in ids:
                     merged.merge(self.labels.kept(p))
                 out[i] = label_fields(merged, self.ref, r.features, totals)
+                if r.shadow is not None:  # the shadow's performance on the same rows, revised too
+                    out[i]["shadow"] = dataclasses.replace(r.shadow, **shadow_performance(merged))
             self.labels.compact({p for p, _ in self.windower.ring})
             return out
 
@@ -870,11 +898,11 @@ class Ingest:
         self.labels.compact({p for p, _ in ring})
 
     @classmethod
-    def read_state(cls, r: codec.Reader, config: MonitorConfig, on_closed) -> "Ingest":
+    def read_state(cls, r: codec.Reader, config: MonitorConfig, on_closed, clock=None) -> "Ingest":
         """The inverse of :meth:`write_state` (``config`` with its features resolved)."""
         ref = Reference.from_reader(codec.Reader(r.blob(), "monitor reference"))
         check_stored_config(ref, config, "checkpoint")
-        ingest = cls(None, config, on_closed, _ref=ref)
+        ingest = cls(None, config, on_closed, _ref=ref, clock=clock)
         ingest.windower.load(r.blob(), lambda b: WindowSketch.from_bytes(b, ref, config))
         for ws in ingest.windower.open.values():  # counted by the process that saved them (see Totals)
             ingest.windower.lifetime.add(ws, -1)

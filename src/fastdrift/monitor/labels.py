@@ -29,6 +29,10 @@ score, pane, prediction time)`` in an open-addressing table (kernels:
   of two, at most 132), plus one LabelPane per closed pane within the horizon (encoded, ~15 KB at
   the default bins, once no window ring holds it).  A key is a 64-bit hash, not the id: two ids collide with
   probability about n²/2⁶⁵ (3e-8 for a million live ids).
+
+With a shadow prediction (``shadow_prediction``) the store remembers the challenger's score next to
+the champion's (8 more bytes per slot: :data:`BYTES_PER_SLOT_SHADOW`), and a pane's labels also
+count the performance of both on the rows that have a shadow score (``LabelPane.shadow``).
 """
 from __future__ import annotations
 
@@ -50,13 +54,17 @@ from ..sketches.base import MAX_COUNT
 from .config import LabelSpec, MonitorConfig
 
 __all__ = ["LabelPane", "LabelStore", "request_keys", "binary_labels", "memory_bound", "BYTES_PER_SLOT",
-           "BYTES_PER_PREDICTION", "COUNTERS"]
+           "BYTES_PER_PREDICTION", "BYTES_PER_SLOT_SHADOW", "COUNTERS"]
 
 #: One table slot: key u64 + score f64 + pane i64 + time f64 + flag u8.
 BYTES_PER_SLOT = 33
 #: The table has at most ``next_pow2(2 * max_predictions)`` slots: 66 bytes per allowed
 #: prediction when ``max_predictions`` is a power of two, at most 132 otherwise (:func:`memory_bound`).
 BYTES_PER_PREDICTION = 2 * BYTES_PER_SLOT
+#: A slot with the shadow score (``shadow_prediction`` configured): 8 bytes more.
+BYTES_PER_SLOT_SHADOW = BYTES_PER_SLOT + 8
+_NO_SHADOW = np.empty(0, dtype=np.float64)
+_SHADOW_TAG = 24  # the LabelPane trailer holding the shadow performance
 #: The store's counters (totals since the monitor started, kept in checkpoints).
 COUNTERS = ("joined", "unmatched", "late", "duplicate", "invalid", "shed", "not_remembered",
             "duplicate_predictions")
@@ -69,9 +77,10 @@ def _max_slots(max_predictions: int) -> int:
     return 1 << max(10, int(2 * max_predictions - 1).bit_length())
 
 
-def memory_bound(max_predictions: int) -> int:
-    """The most bytes a join store's table takes with this ``labels.max_predictions``."""
-    return BYTES_PER_SLOT * _max_slots(max_predictions)
+def memory_bound(max_predictions: int, shadow: bool = False) -> int:
+    """The most bytes a join store's table takes with this ``labels.max_predictions`` (``shadow``:
+    remembering shadow scores too)."""
+    return (BYTES_PER_SLOT_SHADOW if shadow else BYTES_PER_SLOT) * _max_slots(max_predictions)
 
 
 def _kernels():
@@ -124,16 +133,22 @@ def binary_labels(a) -> Tuple[np.ndarray, np.ndarray]:
 # -- the label side of a pane ---------------------------------------------------------------
 
 class LabelPane:
-    """Performance, label delays and the labellable predictions of one pane or window."""
+    """Performance, label delays and the labellable predictions of one pane or window.
 
-    __slots__ = ("perf", "delay", "predicted")
+    ``shadow`` (with a shadow prediction, else None): ``(champion, challenger)`` performance on the
+    labelled rows that have a shadow score, so both are measured on the same rows."""
+
+    __slots__ = ("perf", "delay", "predicted", "shadow")
 
     def __init__(self, config: MonitorConfig, *, _empty: bool = False):
         if _empty:
+            self.shadow = None
             return
         self.perf = BinaryPerformance(scores=config.labels.scores)
         self.delay = TDigest(config.tdigest_compression, name="label_delay")
         self.predicted = 0
+        self.shadow = ((BinaryPerformance(scores=config.labels.scores), BinaryPerformance(scores=config.labels.scores))
+                       if config.shadow_prediction is not None else None)
 
     @property
     def labelled(self) -> int:
@@ -143,27 +158,42 @@ class LabelPane:
         """Labelled / predicted (None without predictions)."""
         return min(1.0, self.labelled / self.predicted) if self.predicted else None
 
-    def add(self, scores: np.ndarray, labels: np.ndarray, delays: Optional[np.ndarray] = None) -> None:
+    def add(self, scores: np.ndarray, labels: np.ndarray, delays: Optional[np.ndarray] = None,
+            shadow: Optional[np.ndarray] = None) -> None:
+        """Count labelled predictions; ``shadow``: their shadow scores (NaN: none)."""
         self.perf.update(scores, labels)
         if delays is not None and delays.size:
             self.delay.update(delays)
             _ = self.delay.n_centroids  # flushed: the same state after a byte round trip
+        if self.shadow is not None and shadow is not None:
+            ok = np.isfinite(shadow) & np.isfinite(scores)
+            if not ok.all():
+                scores, labels, shadow = scores[ok], labels[ok], shadow[ok]
+            if scores.size:
+                self.shadow[0].update(scores, labels)
+                self.shadow[1].update(shadow, labels)
 
     def merge(self, other: "LabelPane") -> "LabelPane":
         self.perf.merge(other.perf)
         self.delay.merge(other.delay)
         _ = self.delay.n_centroids
         self.predicted += other.predicted
+        if self.shadow is not None and other.shadow is not None:
+            self.shadow[0].merge(other.shadow[0])
+            self.shadow[1].merge(other.shadow[1])
         return self
 
     def copy(self) -> "LabelPane":
         c = LabelPane(None, _empty=True)
         c.perf, c.delay, c.predicted = self.perf.copy(), self.delay.copy(), self.predicted
+        c.shadow = None if self.shadow is None else (self.shadow[0].copy(), self.shadow[1].copy())
         return c
 
     def to_bytes(self) -> bytes:
-        return codec.Writer().u8(_VERSION).u64(self.predicted).blob(self.perf.to_bytes()) \
-            .blob(self.delay.to_bytes()).getvalue()
+        w = codec.Writer().u8(_VERSION).u64(self.predicted).blob(self.perf.to_bytes()).blob(self.delay.to_bytes())
+        if self.shadow is not None:  # a tagged trailer: panes without a shadow prediction end before it
+            w.u8(_SHADOW_TAG).blob(self.shadow[0].to_bytes()).blob(self.shadow[1].to_bytes())
+        return w.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, config: MonitorConfig) -> "LabelPane":
@@ -176,6 +206,12 @@ class LabelPane:
             raise CorruptStateError(f"label pane: {lp.predicted} predictions, above {MAX_COUNT}")
         lp.perf = BinaryPerformance.from_bytes(r.blob())
         lp.delay = TDigest.from_bytes(r.blob())
+        if r.remaining:
+            if r.u8("trailer tag") != _SHADOW_TAG or config.shadow_prediction is None:
+                raise CorruptStateError("label pane: unknown trailer, or shadow performance without a shadow prediction")
+            lp.shadow = (BinaryPerformance.from_bytes(r.blob()), BinaryPerformance.from_bytes(r.blob()))
+        elif config.shadow_prediction is not None:  # written before the shadow was configured: count from now
+            lp.shadow = LabelPane(config).shadow
         r.done()
         if lp.delay.compression != config.tdigest_compression:
             raise CorruptStateError("label pane: label delay t-digest of another compression than the config's")
@@ -198,6 +234,7 @@ class LabelStore:
     def __init__(self, config: MonitorConfig):
         self.config = config
         self.spec: LabelSpec = config.labels
+        self.has_shadow = config.shadow_prediction is not None
         self.max_slots = _max_slots(self.spec.max_predictions)
         self._alloc(min(_MIN_SLOTS, self.max_slots))
         r = self.spec.sample_rate
@@ -219,6 +256,7 @@ class LabelStore:
         self.pane = np.zeros(slots, dtype=np.int64)
         self.ts = np.zeros(slots, dtype=np.float64)
         self.flag = np.zeros(slots, dtype=np.uint8)
+        self.shadow = np.full(slots, np.nan) if self.has_shadow else _NO_SHADOW
         # live entries, the most live entries now, tombstones
         self.tc = np.array([0, min(self.spec.max_predictions, slots // 2), 0], dtype=np.int64)
 
@@ -230,24 +268,30 @@ class LabelStore:
     @property
     def nbytes(self) -> int:
         """Bytes of the table now."""
-        return sum(a.nbytes for a in (self.keys, self.score, self.pane, self.ts, self.flag))
+        return sum(a.nbytes for a in (self.keys, self.score, self.pane, self.ts, self.flag, self.shadow))
 
     def _rehash(self, slots: int) -> None:
         """Into ``slots`` slots: a larger table keeps the tombstones of expired predictions (their
         labels are counted late, not unmatched); one of the same size drops them."""
         old = (self.keys, self.score, self.pane, self.ts, self.flag)
+        old_shadow = self.shadow
         live, keep = self.live, slots > self.keys.size
         self._alloc(slots)
-        self.tc[2] = _kernels().table_rehash(*old, self.keys, self.score, self.pane, self.ts, self.flag, keep)
+        self.tc[2] = _kernels().table_rehash(*old, self.keys, self.score, self.pane, self.ts, self.flag, keep,
+                                             old_shadow, self.shadow)
         self.tc[0] = live
 
     # -- predictions -------------------------------------------------------------------------
-    def remember(self, ids, scores: np.ndarray, pane: int, ts: np.ndarray) -> int:
-        """Remember the sampled predictions of one pane; returns how many were remembered."""
+    def remember(self, ids, scores: np.ndarray, pane: int, ts: np.ndarray, shadow: Optional[np.ndarray] = None) -> int:
+        """Remember the sampled predictions of one pane (``shadow``: their shadow scores, NaN for
+        none); returns how many were remembered."""
         keys, valid = request_keys(ids)
         take = valid & (keys <= self.threshold)
+        if self.has_shadow and shadow is None:
+            shadow = np.full(keys.size, np.nan)
         if not take.all():
             keys, scores, ts = keys[take], scores[take], ts[take]
+            shadow = shadow[take] if shadow is not None else None
         n = keys.size
         if not n:
             return 0
@@ -262,7 +306,8 @@ class LabelStore:
             self._rehash(self.keys.size)  # tombstones lengthen probes
         ins, dup, full = _kernels().table_insert(
             self.keys, self.score, self.pane, self.ts, self.flag, keys,
-            np.ascontiguousarray(scores, dtype=np.float64), np.full(n, pane, dtype=np.int64), t, self.tc)
+            np.ascontiguousarray(scores, dtype=np.float64), np.full(n, pane, dtype=np.int64), t, self.tc,
+            self.shadow, _NO_SHADOW if not self.has_shadow else np.ascontiguousarray(shadow, dtype=np.float64))
         self.counts["duplicate_predictions"] += int(dup)
         self.counts["not_remembered"] += int(full)
         return int(ins)
@@ -304,8 +349,9 @@ class LabelStore:
         return ids, lab, (lab == 0) | (lab == 1), t
 
     def join(self, ids, labels: np.ndarray, valid: np.ndarray, lts: np.ndarray):
-        """Join labels to remembered predictions: returns ``(pane, score, label, delay)`` of the
-        joined ones (first label of a prediction within the horizon) and counts the others."""
+        """Join labels to remembered predictions: returns ``(pane, score, label, delay, shadow)`` of
+        the joined ones (first label of a prediction within the horizon; ``shadow`` None without a
+        shadow prediction) and counts the others."""
         keys, kvalid = request_keys(ids)
         lts = np.asarray(lts, dtype=np.float64)
         ok = valid & kvalid & np.isfinite(lts)
@@ -316,17 +362,19 @@ class LabelStore:
         n = keys.size
         status = np.empty(n, dtype=np.uint8)
         sc, pn, dl = np.empty(n), np.empty(n, dtype=np.int64), np.empty(n)
+        sh = np.empty(n) if self.has_shadow else None
         _kernels().table_join(self.keys, self.score, self.pane, self.ts, self.flag, keys, lts,
-                              float(self.spec.horizon), _I64_MIN, status, sc, pn, dl)
+                              float(self.spec.horizon), _I64_MIN, status, sc, pn, dl, self.shadow,
+                              _NO_SHADOW if sh is None else sh)
         cnt = np.bincount(status, minlength=4)
         self.counts["unmatched"] += int(cnt[0])
         self.counts["joined"] += int(cnt[1])
         self.counts["duplicate"] += int(cnt[2])
         self.counts["late"] += int(cnt[3])
         if int(cnt[1]) == n:
-            return pn, sc, labels, dl
+            return pn, sc, labels, dl, sh
         j = status == 1
-        return pn[j], sc[j], labels[j], dl[j]
+        return pn[j], sc[j], labels[j], dl[j], None if sh is None else sh[j]
 
     # -- closed panes ------------------------------------------------------------------------
     def pane_closed(self, pid: int, lp: LabelPane, newest: float) -> None:
@@ -374,6 +422,8 @@ class LabelStore:
         w.u64(len(self.closed))
         for p, (lp, newest) in sorted(self.closed.items()):
             w.i64(p).f64(newest).blob(lp if isinstance(lp, bytes) else lp.to_bytes())
+        if self.has_shadow:  # a trailer: the live entries' shadow scores
+            w.f64_array(self.shadow[live])
         params = codec.Writer().json({"version": _VERSION, "max_predictions": self.spec.max_predictions})
         return codec.encode(codec.Kind.LABEL_STORE, params.getvalue(), w.getvalue())
 
@@ -408,13 +458,17 @@ class LabelStore:
             if p in closed or math.isnan(nw):
                 raise CorruptStateError("label store: a closed pane repeated or without a time")
             closed[p] = [LabelPane.from_bytes(r.blob(), self.config), nw]
+        shadow = r.f64_array() if self.has_shadow and r.remaining else np.full(n, np.nan)
         r.done()
+        if shadow.size != n:
+            raise CorruptStateError("label store: shadow scores of another length than the entries")
         slots = _MIN_SLOTS
         while slots // 2 < n:
             slots *= 2
         self._alloc(min(max(slots, _MIN_SLOTS), self.max_slots))
         _kernels().table_rehash(keys, score, pane, ts, flag.astype(np.uint8),
-                                self.keys, self.score, self.pane, self.ts, self.flag, False)
+                                self.keys, self.score, self.pane, self.ts, self.flag, False,
+                                shadow if self.has_shadow else _NO_SHADOW, self.shadow)
         self.tc[0] = n
         self.counts, self.newest, self._expired_before, self.closed = counts, newest, expired, closed
         self.revised = set()

@@ -42,8 +42,8 @@ from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, SegmentComparison, WindowReport, frozen_mapping, from_json, to_json
 from ..sketches import Profile
 from .. import codec
-from .config import (EvidenceSpec, FeatureSpec, LabelSpec, MonitorConfig, WindowSpec, config_from_dict,
-                     config_to_dict, load_config, segment_label_names, spec_from_dict)
+from .config import (EvidenceSpec, FeatureSpec, FreshnessSpec, LabelSpec, MonitorConfig, ShadowSpec, WindowSpec,
+                     config_from_dict, config_to_dict, load_config, segment_label_names, spec_from_dict)
 from .ingest import Ingest
 
 __all__ = ["Monitor"]
@@ -148,6 +148,11 @@ def _make_config(config, **kw) -> MonitorConfig:
         over["evidence"] = spec_from_dict(EvidenceSpec, over["evidence"], "evidence")
     if isinstance(over.get("labels"), dict):
         over["labels"] = spec_from_dict(LabelSpec, over["labels"], "labels")
+    if isinstance(over.get("shadow"), dict):
+        over["shadow"] = spec_from_dict(ShadowSpec, over["shadow"], "shadow")
+    if isinstance(over.get("freshness"), dict) or over.get("freshness") is True:
+        over["freshness"] = (FreshnessSpec() if over["freshness"] is True
+                             else spec_from_dict(FreshnessSpec, over["freshness"], "freshness"))
     if "kpis" in over:
         over["kpis"] = tuple(over["kpis"])
     if "segment_by" in over:
@@ -230,6 +235,13 @@ class Monitor:
         per window from batches that carry it, or joined later by ``request_id`` through
         :meth:`observe_label` / :meth:`update_labels` (docs/monitor.md "Labels and performance")
     labels : a :class:`LabelSpec` or mapping (join store bound, horizon, sample rate...)
+    shadow_prediction : a challenger's prediction column, scored on the same requests (in batches,
+        or ``observe(..., shadow_prediction=...)``): agreement, score differences, drift from the
+        champion and, with labels, the performance of both (docs/monitor.md "Shadow predictions")
+    shadow : a :class:`ShadowSpec` or mapping (``agreement``, ``threshold``, ``tolerance``)
+    freshness : a :class:`FreshnessSpec` or mapping (``{"sla": 300}``), or True: the lag from
+        ``event_time`` to arrival per window (docs/monitor.md "Freshness")
+    clock : the wall clock that times arrivals for ``freshness`` (default :func:`time.time`)
     kpis, strict, evidence, flush_interval, overload : forwarded to the config
     spool : a local directory or ``pyarrow.fs`` URI where this process publishes its panes every
         ``flush_interval``, at :meth:`close` and at exit, for :class:`fastdrift.Fleet` /
@@ -249,7 +261,7 @@ class Monitor:
     Attributes
     ----------
     observe : ``observe(features, prediction=None, *, latency_ms=None, error=False, request_id=None,
-        ts=None)`` records one request (a dict of feature values or a sequence in feature order):
+        ts=None, shadow_prediction=None)`` records one request (a dict of feature values or a sequence in feature order):
         O(1) under a short lock, no kernels, no rules.  It is the ingest buffer's method itself,
         with no Monitor frame in between (bench/bench_monitor.py measures it).
     ingest : the :class:`~fastdrift.monitor.ingest.Ingest` stage that counts the data
@@ -276,15 +288,17 @@ class Monitor:
                  request_id=None, event_time=None, window=None, rules=None, config=None, sinks=(),
                  kpis=None, strict=None, evidence=None, flush_interval=None, overload=None,
                  spool=None, process_id=None, spool_retention=64, label=None, labels=None,
+                 shadow_prediction=None, shadow=None, freshness=None, clock=None,
                  segment_by=None, max_segments=None, segment_reference=None):
         cfg = _make_config(config, features=features, prediction=prediction, latency=latency, error=error,
                            request_id=request_id, event_time=event_time, window=window, kpis=kpis,
                            strict=strict, evidence=evidence, flush_interval=flush_interval,
-                           overload=overload, label=label, labels=labels, segment_by=segment_by,
+                           overload=overload, label=label, labels=labels, shadow_prediction=shadow_prediction,
+                           shadow=shadow, freshness=freshness, segment_by=segment_by,
                            max_segments=max_segments, segment_reference=segment_reference)
         if rules is not None:
             cfg = dataclasses.replace(cfg, rules=None)
-        ingest = Ingest(reference, cfg, self._closed)
+        ingest = Ingest(reference, cfg, self._closed, clock=clock)
         if spool is not None:
             ingest.attach_spool(spool, process_id, spool_retention)
         self._start(ingest, rules, sinks, None, [])
@@ -797,12 +811,13 @@ class Monitor:
 
     @classmethod
     def from_bytes(cls, data, *, rules=None, sinks=(), spool=None, process_id=None,
-                   spool_retention=64) -> "Monitor":
+                   spool_retention=64, clock=None) -> "Monitor":
         """Resume from :meth:`to_bytes`; ``rules`` (replacing the stored ones) is needed only for older
         checkpoints of Rule objects other than the default rules.  ``spool``, ``process_id`` and
         ``spool_retention`` attach a spool as the constructor does (a checkpoint does not record
         where its monitor published: paths differ between machines); pass the ``process_id`` the
         saving monitor published under, so its pane files are continued, not counted twice.
+        ``clock``: as the constructor's.
 
         Also reads the older two-envelope layout, a ``CHECKPOINT`` envelope: params =
         string(JSON ``{"rules", "has_evaluator"}``); payload = blob(a ``MONITOR`` envelope: params =
@@ -829,7 +844,7 @@ class Monitor:
             raise CorruptStateError(f"checkpoint parameters: invalid config ({exc})") from None
         m = cls.__new__(cls)
         r = codec.Reader(payload, "checkpoint payload")
-        ingest = Ingest.read_state(r, cfg, m._closed)
+        ingest = Ingest.read_state(r, cfg, m._closed, clock)
         ingest.shed_total, ingest.windower.pending_shed = _shed_counts(meta.get("shed"))
         pending: List[WindowReport] = []
         if two_envelopes:
@@ -857,7 +872,8 @@ class Monitor:
         return m
 
     @classmethod
-    def load(cls, path, *, rules=None, sinks=(), spool=None, process_id=None, spool_retention=64) -> "Monitor":
+    def load(cls, path, *, rules=None, sinks=(), spool=None, process_id=None, spool_retention=64,
+             clock=None) -> "Monitor":
         """Resume from :meth:`save` (see :meth:`from_bytes`, also for ``spool``)."""
         try:
             with open(os.fspath(path), "rb") as fh:
@@ -865,7 +881,7 @@ class Monitor:
         except OSError as exc:
             raise InvalidInputError(f"checkpoint {os.fspath(path)!r}: {exc.strerror or exc}") from None
         return cls.from_bytes(data, rules=rules, sinks=sinks, spool=spool, process_id=process_id,
-                              spool_retention=spool_retention)
+                              spool_retention=spool_retention, clock=clock)
 
 
 def _reports(doc) -> List[WindowReport]:

@@ -33,6 +33,7 @@ from ..sketches.base import MAX_COUNT
 from ..sketches.sample import rows_from_json
 from .config import MonitorConfig
 from .labels import LabelPane
+from .shadow import FreshnessSketch, ShadowSketch
 
 __all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "label_fields",
            "LATENCY_EDGES_SECONDS", "CONCEPT_VIEWS"]
@@ -55,6 +56,7 @@ def _latency_buckets() -> Histogram:
     return _latency_proto[0].copy()
 
 _QUANTILES = np.array([0.5, 0.95, 0.99])
+_SHADOW_TAG, _FRESHNESS_TAG = 24, 25  # window sketch trailers
 _COUNTERS = ("rows", "rejected", "dropped_late", "latency_invalid", "errors", "error_rows")
 _U64 = np.uint64
 
@@ -162,11 +164,11 @@ class WindowSketch:
     """Mergeable per-window state.  See the module docstring.
 
     With ``config.segment_by``, :attr:`segments` maps each segment key to the segment's own
-    sketch (features, prediction, KPIs, latency, errors, rows; no evidence, schema or labels).
-    A row is counted once, into its segment; the whole's features, prediction and KPIs are the
-    merge of the segments', rebuilt when read after a change (histograms, categoricals and counts
-    merge exactly).  The whole counts its latency, errors, rows, times, schema changes, evidence
-    and labels itself.  ``segment=True`` makes a segment's sketch; ``segments`` is None without
+    sketch (features, prediction, KPIs, latency, errors, rows; no evidence, schema, labels, shadow
+    or freshness).  A row is counted once, into its segment; the whole's features, prediction and
+    KPIs are the merge of the segments', rebuilt when read after a change (histograms,
+    categoricals and counts merge exactly).  The whole counts its latency, errors, rows, times,
+    schema changes, evidence, labels, shadow predictions and freshness itself.  ``segment=True`` makes a segment's sketch; ``segments`` is None without
     ``segment_by`` and for a segment.
     """
 
@@ -198,6 +200,12 @@ class WindowSketch:
         self.schema: Dict[Tuple[str, str], SchemaChange] = {}
         self.evidence = config.evidence_sample()  # of the columns a batch has
         self.labels: Optional[LabelPane] = LabelPane(config) if config.label and not segment else None
+        # shadow and freshness are the whole's only, as labels are
+        self.shadow: Optional[ShadowSketch] = (
+            ShadowSketch(empty[p], config) if config.shadow_prediction is not None and p in empty and not segment
+            else None)
+        self.freshness: Optional[FreshnessSketch] = (
+            FreshnessSketch(config) if config.freshness is not None and not segment else None)
 
     # -- segments: the whole's column sketches are the merge of the segments' ----------------------
     @property
@@ -305,6 +313,10 @@ class WindowSketch:
         self.evidence.merge(other.evidence)
         if self.labels is not None:
             self.labels.merge(other.labels)
+        if self.shadow is not None:
+            self.shadow.merge(other.shadow)
+        if self.freshness is not None:
+            self.freshness.merge(other.freshness)
         return self
 
     def copy(self) -> "WindowSketch":
@@ -341,6 +353,10 @@ class WindowSketch:
             w.u8(2).u64(len(self.segments))
             for key, seg in self.segments.items():
                 w.string(key).blob(seg.to_bytes())
+        if self.shadow is not None:  # 24 = shadow predictions, 25 = freshness
+            w.u8(_SHADOW_TAG).blob(self.shadow.to_bytes())
+        if self.freshness is not None:
+            w.u8(_FRESHNESS_TAG).blob(self.freshness.to_bytes())
         return w.getvalue()
 
     @classmethod
@@ -410,8 +426,16 @@ class WindowSketch:
                         raise CorruptStateError(f"window sketch: segment key {key!r:.60} empty or repeated")
                     ws.segments[key] = cls.from_bytes(r.blob(), ref, config, segment=True)
                 ws._stale = True
+            elif tag == _SHADOW_TAG and last < _SHADOW_TAG and ws.shadow is not None:
+                try:
+                    ws.shadow = ShadowSketch.from_bytes(r.blob(), ref.empties()[config.prediction], config)
+                except IncompatibleSketchError as exc:
+                    raise CorruptStateError(f"window sketch: shadow predictions on other bins ({exc})") from None
+            elif tag == _FRESHNESS_TAG and last < _FRESHNESS_TAG and ws.freshness is not None:
+                ws.freshness = FreshnessSketch.from_bytes(r.blob(), config)
             else:
-                raise CorruptStateError(f"window sketch: unknown or misplaced trailer {tag}")
+                raise CorruptStateError(f"window sketch: unknown or misplaced trailer {tag}, or one the config "
+                                        "does not have")
             last = tag
         r.done()
         try:  # what a window close does with it: a pane on other bins would fail there, much later
@@ -654,4 +678,6 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         kpis=frozen_mapping(kpis),
         schema_changes=tuple(sorted(ws.schema.values(), key=lambda c: (c.column, c.change))),
         evidence=evidence, segment=segment, segment_reference=segment_reference,
-        segments=frozen_mapping(segments), **label_fields(ws.labels, ref, feats, label_totals))
+        segments=frozen_mapping(segments), **label_fields(ws.labels, ref, feats, label_totals),
+        shadow=ws.shadow.signal(ws.labels) if ws.shadow is not None else None,
+        freshness=ws.freshness.signal() if ws.freshness is not None else None)

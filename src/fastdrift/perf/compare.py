@@ -15,15 +15,20 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .runs import Bench, Run
-from .stats import ALPHA, combined_se, decide, sample_stats, summary_stats, z_two_sided
+from .stats import (ALPHA, block_compare, decide, probe_block_levels, sample_stats, summary_stats, t_quantile,
+                    z_two_sided)
 
 __all__ = ["PerfRow", "PerfComparison", "compare_runs", "parse_threshold", "format_table", "format_json",
            "format_html", "ENV_KEYS"]
 
 #: environment entries that must match for timings to be comparable as they stand
-ENV_KEYS = ("cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build")
+ENV_KEYS = ("cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "timer", "simd")
 _WEAK = ("from summary statistics only (no per-round timings; save with --benchmark-save-data or "
          "--benchmark-json): normal approximation, no rank test, no p99 — a weaker verdict")
+_RAW = ("raw timings: no machine-speed probe on both sides (runs saved without fastdrift's plugin), so a change "
+        "of the machine's speed between the runs reads as a change of the code — a weaker verdict")
+#: how each basis is marked in the table
+_MARK = {"probe": "", "raw": " †", "rounds": " †", "summary": " *"}
 
 
 @dataclass(frozen=True)
@@ -33,21 +38,27 @@ class PerfRow:
     benchmark: str
     verdict: str  #: regressed, improved, unchanged, too noisy to tell
     severity: str  #: critical or warning when regressed, else ""
-    basis: str  #: "rounds" (every round) or "summary" (weaker)
+    #: what decided: "probe" (blocks normalized by the machine-speed probe), "raw" (blocks of raw
+    #: timings), "rounds" (too few rounds for blocks: order statistics), "summary" (no rounds)
+    basis: str
     rounds_base: int
     rounds_cur: int
     median_base: float
     median_cur: float
-    median_ratio: float
-    median_ratio_lo: float
-    median_ratio_hi: float
+    median_ratio: float  #: raw: median current / median baseline
+    machine_ratio: float  #: the probe's slowness current / baseline (above 1: the machine was slower); nan raw
+    ratio: float  #: the ratio that decides: the median ratio over the machine ratio (ratio of ratios) when probed
+    ratio_lo: float
+    ratio_hi: float
     p99_ratio: float
     p99_ratio_lo: float
     p99_ratio_hi: float
-    p_value: float
+    p_value: float  #: two-sided p-value of the test behind ``ratio`` (Welch t on the blocks)
+    p_rank: float  #: Mann-Whitney p-value with every round independent (no normalization); nan from summaries
     p_slower: float
     throughput_ratio: float  #: current throughput / baseline (values per call when known)
     min_detectable: float  #: the slowdown (fraction) the data detects with 80% power
+    memory_weight: float = math.nan  #: the memory probe's share of the machine ratio (the compute probe's: the rest)
     note: str = ""
 
 
@@ -137,10 +148,18 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
 
     def one(item):
         _, b, c = item
-        if b.values is not None and c.values is not None:
-            return sample_stats(b.values, c.values, b.batch_var, c.batch_var)
-        summ = [x.summary if x.summary is not None else _summary_of(x.values) for x in (b, c)]
-        return summary_stats(*summ)
+        if b.values is None or c.values is None:
+            summ = [x.summary if x.summary is not None else _summary_of(x.values) for x in (b, c)]
+            return summary_stats(*summ), None, ""
+        s = sample_stats(b.values, c.values)
+        if b.blocks is None or c.blocks is None:
+            return s, None, ""
+        why = _no_probe(b, c)
+        if why:
+            return s, block_compare(b.blocks, c.blocks), why
+        pb, pc = ([probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size) for p in (x.probe.mem, x.probe.cpu)]
+                  for x in (b, c))
+        return s, block_compare(b.blocks, c.blocks, pb, pc), ""
 
     n_threads = threads or min(4, os.cpu_count() or 1)
     if n_threads > 1 and len(pairs) > 8:
@@ -150,32 +169,66 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
         stats = [one(p) for p in pairs]
     rows = []
     if pairs:
-        ratio = np.array([s.median_cur / s.median_base for s in stats])
-        d = decide(ratio, [combined_se(s, alpha) for s in stats], [s.p_value for s in stats], max_regression, alpha,
-                   p_min=[s.p_min for s in stats])
-        for i, ((name, b, c), s) in enumerate(zip(pairs, stats)):
+        za = z_two_sided(alpha)
+        lr, se, q, p, basis = [], [], [], [], []
+        for s, bl, _ in stats:
+            if bl is not None:
+                lr.append(bl.log_ratio)
+                se.append(bl.se)
+                q.append(t_quantile(1 - alpha / 2, bl.dof))
+                p.append(bl.p_value)
+                basis.append("probe" if bl.normalized else "raw")
+            else:
+                lr.append(math.log(s.median_cur / s.median_base))
+                se.append(s.se_log_median)
+                q.append(za)
+                p.append(s.p_value)
+                basis.append(s.basis)
+        d = decide(lr, se, q, max_regression, alpha, p_min=[s.p_min for s, _, _ in stats])
+        for i, ((name, b, c), (s, bl, why)) in enumerate(zip(pairs, stats)):
             p99 = s.p99_cur / s.p99_base
-            half = z_two_sided(alpha) * s.se_log_p99
-            tput = s.median_base / s.median_cur
+            half = za * s.se_log_p99
+            ratio = s.median_cur / s.median_base
+            tput = 1 / ratio
             note = []
             if b.per_call and c.per_call and b.per_call != c.per_call:
                 tput *= c.per_call / b.per_call
                 note.append(f"values per call differ: {b.per_call:g} vs {c.per_call:g}")
-            if s.basis == "summary":
+            if basis[i] == "summary":
                 note.append(_WEAK)
-            if d["verdict"][i] == "unchanged" and s.p_value < alpha:
-                note.append(f"a significant shift of {ratio[i] - 1:+.1%}, within the allowed "
+            elif basis[i] == "raw":
+                note.append(why)
+            elif basis[i] == "rounds":
+                note.append(f"{s.n_base} and {s.n_cur} rounds: too few for blocks (12 a side); order-statistic "
+                            f"error of raw timings, a weaker verdict")
+            if d["verdict"][i] == "unchanged" and p[i] < alpha:
+                note.append(f"a significant shift of {math.exp(lr[i]) - 1:+.1%}, within the allowed "
                             f"{max_regression:.0%}")
             if d["verdict"][i] == "too noisy to tell":
                 note.append(f"could miss a slowdown of up to {d['mde'][i]:.0%}; more rounds narrow it"
                             if np.isfinite(d["mde"][i]) else
                             f"{s.n_base} and {s.n_cur} rounds cannot reach significance at alpha {alpha:g}")
-            rows.append(PerfRow(name, str(d["verdict"][i]), str(d["severity"][i]), s.basis, s.n_base, s.n_cur,
-                                s.median_base, s.median_cur, float(ratio[i]), float(d["lo"][i]),
+            machine = math.exp(bl.probe_log_ratio) if bl is not None and bl.normalized else math.nan
+            rows.append(PerfRow(name, str(d["verdict"][i]), str(d["severity"][i]), basis[i], s.n_base, s.n_cur,
+                                s.median_base, s.median_cur, ratio, machine, math.exp(lr[i]), float(d["lo"][i]),
                                 float(d["hi"][i]), p99, p99 * math.exp(-half), p99 * math.exp(half),
-                                s.p_value, s.p_slower, tput, float(d["mde"][i]), "; ".join(note)))
+                                p[i], s.p_value if s.basis == "rounds" else math.nan, s.p_slower, tput,
+                                float(d["mde"][i]), bl.weight if bl is not None else math.nan, "; ".join(note)))
     return PerfComparison(base.path, cur.path, max_regression, alpha, rows, problems,
                           _env_differences(base.env, cur.env))
+
+
+def _no_probe(b: Bench, c: Bench) -> str:
+    """Why two benchmarks are compared on raw timings ("" when both carry a usable probe)."""
+    why = []
+    for side, x in (("baseline", b), ("current", c)):
+        if x.probe_problem:
+            why.append(f"the {side}'s probe is unusable ({x.probe_problem})")
+        elif x.probe is None:
+            why.append(f"no machine-speed probe in the {side}")
+    if not why and b.probe.version != c.probe.version:
+        why.append(f"probe versions differ ({b.probe.version} vs {c.probe.version})")
+    return "; ".join(why)
 
 
 def _summary_of(xs: np.ndarray) -> dict:
@@ -204,7 +257,7 @@ _ORDER = {"regressed": 0, "too noisy to tell": 1, "improved": 2, "unchanged": 3}
 
 
 def _sorted(rows):
-    return sorted(rows, key=lambda r: (_ORDER[r.verdict], r.severity != "critical", -r.median_ratio))
+    return sorted(rows, key=lambda r: (_ORDER[r.verdict], r.severity != "critical", -r.ratio))
 
 
 def format_table(c: PerfComparison) -> str:
@@ -212,22 +265,27 @@ def format_table(c: PerfComparison) -> str:
     benchmarks not compared and why, and a summary line."""
     out = [f"baseline {c.baseline}  vs  current {c.current}  (max regression {c.max_regression:.0%}, "
            f"alpha {c.alpha:g}, intervals {1 - c.alpha:.0%})"]
+    if any(r.basis == "probe" for r in c.rows):
+        out.append("ratio = median ratio / machine ratio: each run's timings divided by the machine-speed probe "
+                   "timed between its rounds (a ratio of ratios), interval from the spread between blocks of rounds")
     if c.env_differences:
         out.append("ENVIRONMENTS DIFFER -- the timings may not be comparable:")
         out += [f"  {d}" for d in c.env_differences]
     w = max([len("benchmark")] + [len(r.benchmark) for r in c.rows])
     w = min(w, 60)
-    head = (f"{'benchmark':<{w}}  {'verdict':<26} {'median base':>11} {'median cur':>11} "
-            f"{'median ratio [CI]':>24} {'p99 ratio [CI]':>24} {'p':>8} {'tput':>6} {'MDE':>6}")
+    head = (f"{'benchmark':<{w}}  {'verdict':<26} {'median base':>11} {'median cur':>11} {'median':>7} "
+            f"{'machine':>7} {'ratio [CI]':>24} {'p99 ratio [CI]':>24} {'p':>8} {'tput':>6} {'MDE':>6}")
     out += ["", head, "-" * len(head)]
     for r in _sorted(c.rows):
-        v = r.verdict + (f" ({r.severity})" if r.severity else "") + (" *" if r.basis == "summary" else "")
+        v = r.verdict + (f" ({r.severity})" if r.severity else "") + _MARK[r.basis]
         out.append(f"{r.benchmark[:w]:<{w}}  {v:<26} {_t(r.median_base):>11} {_t(r.median_cur):>11} "
-                   f"{_ci(r.median_ratio, r.median_ratio_lo, r.median_ratio_hi):>24} "
+                   f"{r.median_ratio:>7.3f} {_x(r.machine_ratio):>7} {_ci(r.ratio, r.ratio_lo, r.ratio_hi):>24} "
                    f"{_ci(r.p99_ratio, r.p99_ratio_lo, r.p99_ratio_hi):>24} {r.p_value:>8.2g} "
                    f"{r.throughput_ratio:>6.3f} {r.min_detectable:>6.1%}")
         if r.note:
             out.append(f"{'':<{w}}    {r.note}")
+    if any(r.basis in ("raw", "rounds") for r in c.rows):
+        out.append(f"† {_RAW}")
     if any(r.basis == "summary" for r in c.rows):
         out.append(f"* {_WEAK}")
     if c.problems:
@@ -239,6 +297,10 @@ def format_table(c: PerfComparison) -> str:
     summ = ", ".join(f"{counts[k]} {k}" for k in _ORDER if k in counts) or "nothing compared"
     out += ["", f"{len(c.rows)} compared: {summ}; {len(c.problems)} not compared; exit {c.exit_status}"]
     return "\n".join(out)
+
+
+def _x(v: float) -> str:
+    return f"{v:.3f}" if math.isfinite(v) else "n/a"
 
 
 def _jsonable(x):
@@ -263,8 +325,8 @@ def format_html(c: PerfComparison) -> str:
     colour = {"regressed": "#f8d0d0", "improved": "#d0f0d0", "too noisy to tell": "#f4ecc8", "unchanged": "#fff"}
     rows = "".join(
         f"<tr style='background:{colour[r.verdict]}'><td>{e(r.benchmark)}</td><td>{e(r.verdict)}"
-        f"{' (' + r.severity + ')' if r.severity else ''}</td><td>{_t(r.median_base)}</td><td>{_t(r.median_cur)}</td>"
-        f"<td>{_ci(r.median_ratio, r.median_ratio_lo, r.median_ratio_hi)}</td>"
+        f"{' (' + r.severity + ')' if r.severity else ''}{e(_MARK[r.basis])}</td><td>{_t(r.median_base)}</td><td>{_t(r.median_cur)}</td>"
+        f"<td>{r.median_ratio:.3f}</td><td>{_x(r.machine_ratio)}</td><td>{_ci(r.ratio, r.ratio_lo, r.ratio_hi)}</td>"
         f"<td>{_ci(r.p99_ratio, r.p99_ratio_lo, r.p99_ratio_hi)}</td><td>{r.p_value:.2g}</td>"
         f"<td>{r.throughput_ratio:.3f}</td><td>{r.min_detectable:.1%}</td><td>{e(r.note)}</td></tr>"
         for r in _sorted(c.rows))
@@ -276,6 +338,8 @@ def format_html(c: PerfComparison) -> str:
             f"max regression {c.max_regression:.0%}; exit status {c.exit_status}</p>"
             + (f"<h2>Environments differ</h2><ul>{env}</ul>" if env else "")
             + "<table><tr><th>benchmark</th><th>verdict</th><th>median base</th><th>median cur</th>"
-              "<th>median ratio [CI]</th><th>p99 ratio [CI]</th><th>p</th><th>throughput ratio</th>"
+              "<th>median ratio</th><th>machine ratio</th><th>ratio [CI]</th><th>p99 ratio [CI]</th><th>p</th><th>throughput ratio</th>"
               f"<th>min detectable</th><th>note</th></tr>{rows}</table>"
+            + (f"<p>† {e(_RAW)}</p>" if any(r.basis in ("raw", "rounds") for r in c.rows) else "")
+            + (f"<p>* {e(_WEAK)}</p>" if any(r.basis == "summary" for r in c.rows) else "")
             + (f"<h2>Not compared</h2><ul>{probs}</ul>" if probs else "") + "</body></html>\n")

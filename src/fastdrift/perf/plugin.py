@@ -5,16 +5,31 @@ At the end of the session every benchmark that ran is taken from pytest-benchmar
 round's timing: ``--fastdrift-save=FILE`` writes them as a run file with the environment
 (:func:`fastdrift.perf.runs.write_run`); ``--fastdrift-baseline=FILE`` compares them with FILE,
 prints the table in the terminal summary and fails the run (exit 1) when a benchmark regressed.
+
+With any of the options (``--fastdrift-probe`` alone included) the machine-speed probes of
+:mod:`fastdrift.perf.probe` are taken between every benchmark's rounds: they are saved with
+the timings, compared alongside them, and also written to the benchmark's
+``extra_info["fastdrift_probe"]`` so that pytest-benchmark's own JSON carries them.  Rounds and
+probes are timed with the process's CPU time (``--fastdrift-clock=cpu``, the default, unless
+``--benchmark-timer`` is given) or the wall clock (``wall``).
 """
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from ..errors import FastDriftError
 from .compare import compare_runs, format_table, parse_threshold
+from .probe import Interleaver
 from .runs import environment, read_run, run_from_timings, write_run
 
 __all__ = ["Gate"]
+
+
+def _timer_name(timer) -> str:
+    """``time.perf_counter`` -> ``perf_counter``: the clock the rounds and probes were timed with."""
+    return str(getattr(timer, "__name__", None) or timer).rsplit(".", 1)[-1]
 
 
 class Gate:
@@ -26,6 +41,12 @@ class Gate:
         self.save = config.getoption("fastdrift_save")
         self.baseline = None
         self.comparison = None
+        self.probes = {}
+        self.timer = None
+        # the CPU clock unless asked otherwise: on a shared machine the wall clock also counts the
+        # time other processes ran, which varies from round to round and from run to run
+        explicit = any(str(a).startswith("--benchmark-timer") for a in config.invocation_params.args)
+        self.cpu_clock = config.getoption("fastdrift_clock") == "cpu" and not explicit
         try:
             self.threshold = parse_threshold(config.getoption("fastdrift_max_regression"))
             path = config.getoption("fastdrift_baseline")
@@ -33,6 +54,37 @@ class Gate:
                 self.baseline = read_run(path)
         except FastDriftError as exc:
             raise pytest.UsageError(f"fastdrift: {exc}") from None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        fx = getattr(item, "funcargs", {}).get("benchmark")
+        # pytest-benchmark makes a round's statistics object right before the rounds; wrapping
+        # its update() puts the probes between rounds, outside every round's timing
+        make = getattr(fx, "_make_stats", None)
+        il = None
+        if fx is not None and getattr(fx, "enabled", False) and callable(make):
+            if self.cpu_clock:
+                fx._timer = time.process_time
+            il = Interleaver(timer=getattr(fx, "_timer", None) or time.perf_counter)  # the benchmark's clock
+            self.timer = _timer_name(il.timer)
+
+            def make_stats(iterations):
+                st = make(iterations)
+                update = st.update
+
+                def update_then_probe(duration):
+                    update(duration)
+                    il.after_round(duration)
+                st.update = update_then_probe
+                il.start()
+                return st
+            fx._make_stats = make_stats
+        yield
+        if il is not None:
+            rec = il.finish()
+            if rec is not None:
+                self.probes[fx.fullname] = rec
+                fx.extra_info["fastdrift_probe"] = rec.to_dict()
 
     def _timings(self):
         # pytest-benchmark keeps its results on its session object; it has no public accessor
@@ -52,10 +104,12 @@ class Gate:
     def pytest_sessionfinish(self, session, exitstatus):
         timings, per_call = self._timings()
         env = environment()
+        if self.timer:
+            env["timer"] = self.timer
         if self.save:
-            write_run(self.save, timings, env, per_call)
+            write_run(self.save, timings, env, per_call, probes=self.probes)
         if self.baseline is not None:
-            cur = run_from_timings(timings, env, path="this run", per_call=per_call)
+            cur = run_from_timings(timings, env, path="this run", per_call=per_call, probes=self.probes)
             self.comparison = compare_runs(self.baseline, cur, self.threshold)
             if self.comparison.regressed and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -3,10 +3,11 @@ tables; writing run files; the environment a run was measured on.
 
 A *run file* (``--fastdrift-save``) is one :mod:`fastdrift.codec` envelope of kind
 :attr:`~fastdrift.codec.Kind.PERF_RUN`: the environment as JSON, then per benchmark its name,
-unit, values per call, batch-means variance (:func:`fastdrift.perf.stats.batch_var`) and its
-timings -- exact (float64, in the order the rounds ran) up to :data:`EXACT_MAX` rounds, a
-t-digest above.  A digest is read back as ``min(n, DIGEST_POINTS)`` values at evenly
-spaced quantiles, which the statistics treat as rounds.
+unit, values per call, its timings -- exact (float64, in the order the rounds ran) up to
+:data:`EXACT_MAX` rounds; above, a t-digest with the round count and the blocks' log-medians
+(:func:`fastdrift.perf.stats.block_log_medians`) -- and the machine-speed probes taken between
+its rounds (:mod:`fastdrift.perf.probe`), when there were any.  A digest is read back as
+``min(n, DIGEST_POINTS)`` values at evenly spaced quantiles.
 
 Every benchmark that cannot be compared as it stands (missing rounds, non-positive or
 non-finite timings, too few rounds, an unknown unit) keeps a ``problem`` line and no timings:
@@ -25,7 +26,8 @@ import numpy as np
 
 from ..codec import MAGIC, Kind, Reader, Writer, decode, encode
 from ..errors import CorruptStateError, InvalidInputError
-from .stats import batch_var
+from .probe import ProbeRecord
+from .stats import block_log_medians
 
 __all__ = ["Bench", "Run", "read_run", "write_run", "run_from_timings", "environment", "EXACT_MAX",
            "DIGEST_POINTS", "MIN_ROUNDS"]
@@ -36,7 +38,7 @@ EXACT_MAX = 10_000
 DIGEST_POINTS = 20_000
 #: fewest rounds a side needs to be compared
 MIN_ROUNDS = 3
-_PAYLOAD_LAYOUT = 1
+_PAYLOAD_LAYOUT = 2
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _FORMATS = ("pytest-benchmark JSON (bench/run.py writes it), a fastdrift run file (--fastdrift-save), "
             "or Parquet/CSV with columns benchmark, value[, unit]")
@@ -52,7 +54,10 @@ class Bench:
     unit: str = "s"  #: "s" for times, else the rate unit the values were given in (``ops/s``)
     per_call: Optional[float] = None  #: values processed per call (``extra_info["n"]``)
     problem: str = ""  #: why it cannot be compared ("" when it can)
-    batch_var: float = math.nan  #: batch-means variance of the log-median (stats.batch_var); nan unknown
+    blocks: Optional[np.ndarray] = None  #: log-median of each block of consecutive rounds; None unknown
+    rounds: int = 0  #: rounds it ran (the blocks' and probes' round counts refer to these)
+    probe: Optional[ProbeRecord] = None  #: the machine-speed probes taken between its rounds
+    probe_problem: str = ""  #: why a probe that was saved cannot be used ("" when none was saved)
 
 
 @dataclass
@@ -67,7 +72,7 @@ class Run:
 
 def environment() -> dict:
     """This process's benchmarking environment: CPU model and cores, Python, numpy, pyarrow,
-    fastdrift's kernel backend per family and the compiled kernel build."""
+    fastdrift's kernel backend per family, the compiled kernel build and its SIMD path."""
     import hashlib
 
     import pyarrow
@@ -88,7 +93,7 @@ def environment() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "pyarrow": pyarrow.__version__,
             "backend": {f: kernels.get_backend(f) for f in sorted(kernels.DEFAULT_BACKENDS)},
-            "kernel_build": build}
+            "kernel_build": build, "simd": kernels.native.simd_path()}
 
 
 def _checked(name: str, values, rounds: Optional[int] = None) -> Bench:
@@ -105,16 +110,35 @@ def _checked(name: str, values, rounds: Optional[int] = None) -> Bench:
                                    f"resolution, or not a time)")
     if x.size < MIN_ROUNDS:
         return Bench(name, problem=f"{x.size} rounds: at least {MIN_ROUNDS} needed")
-    return Bench(name, values=xs, batch_var=batch_var(x))
+    return Bench(name, values=xs, blocks=block_log_medians(x), rounds=x.size)
+
+
+def _attach_probe(b: Bench, probe, what: str) -> None:
+    """Attach a probe record (a ProbeRecord or its dict form) after checking it against the
+    benchmark's rounds; a probe that does not fit is kept out, with the reason."""
+    if probe is None or b.values is None:
+        return
+    try:
+        rec = probe if isinstance(probe, ProbeRecord) else ProbeRecord.from_dict(probe, what)
+    except InvalidInputError as exc:
+        b.probe_problem = str(exc)
+        return
+    if rec.at[-1] > b.rounds:
+        b.probe_problem = f"{what}: taken after round {int(rec.at[-1])} of {b.rounds}"
+        return
+    b.probe = rec
 
 
 def run_from_timings(timings: Dict[str, object], env: Optional[dict] = None, path: str = "<memory>",
-                     per_call: Optional[Dict[str, float]] = None) -> Run:
-    """A Run of benchmark name -> timings in seconds (every round)."""
+                     per_call: Optional[Dict[str, float]] = None,
+                     probes: Optional[Dict[str, ProbeRecord]] = None) -> Run:
+    """A Run of benchmark name -> timings in seconds (every round, in the order they ran), with
+    each benchmark's machine-speed probes when given."""
     run = Run(path, "timings", dict(env or {}))
     for name, x in timings.items():
         b = _checked(name, x)
         b.per_call = (per_call or {}).get(name)
+        _attach_probe(b, (probes or {}).get(name), f"{name}: probe")
         run.benchmarks[name] = b
     return run
 
@@ -128,6 +152,9 @@ def _pytest_benchmark(path: str, doc) -> Run:
     cpu = mi.get("cpu") if isinstance(mi.get("cpu"), dict) else {}
     env = {k: v for k, v in (("cpu", cpu.get("brand_raw")), ("cores", cpu.get("count")),
                              ("python", mi.get("python_version"))) if v is not None}
+    opts = [b.get("options") for b in doc["benchmarks"] if isinstance(b.get("options"), dict)]
+    if opts and isinstance(opts[0].get("timer"), str):  # the clock of the rounds: "perf_counter"
+        env["timer"] = opts[0]["timer"].rsplit(".", 1)[-1]
     run = Run(path, "pytest-benchmark", env)
     for i, b in enumerate(doc["benchmarks"]):
         name = str(b.get("fullname") or b.get("name") or f"#{i}")
@@ -154,6 +181,7 @@ def _pytest_benchmark(path: str, doc) -> Run:
         info = b.get("extra_info") if isinstance(b.get("extra_info"), dict) else {}
         n = info.get("n")
         bench.per_call = float(n) if isinstance(n, (int, float)) and n > 0 else None
+        _attach_probe(bench, info.get("fastdrift_probe"), "extra_info['fastdrift_probe']")
         run.benchmarks[name] = bench
     return run
 
@@ -211,8 +239,8 @@ def _table(path: str) -> Run:
             b = _checked(name, x * _TIME_UNITS[unit])
         elif unit.endswith("/s"):  # a rate: compared as time per unit of work (1 / rate)
             b = _checked(name, x)
-            if b.values is not None:
-                b.values = (1.0 / b.values)[::-1]
+            if b.values is not None:  # in round order, for the blocks
+                b = _checked(name, 1.0 / x)
             b.unit = unit
         else:
             b = Bench(name, problem=f"unit {unit!r} is neither a time (s, ms, us, ns) nor a rate (…/s)")
@@ -220,23 +248,45 @@ def _table(path: str) -> Run:
     return run
 
 
+def _read_probe(r: Reader, path: str, name: str) -> Optional[ProbeRecord]:
+    flag = r.u8("probe flag")
+    if flag == 0:
+        return None
+    if flag != 1:
+        raise CorruptStateError(f"{path}: benchmark {name!r}: probe flag {flag} unknown")
+    version = r.u8("probe version")
+    mem, cpu, at = r.f64_array("probe mem"), r.f64_array("probe cpu"), r.u64_array("probe at")
+    try:
+        return ProbeRecord.from_parts(mem, cpu, at, version, f"{path}: benchmark {name!r}: probe")
+    except InvalidInputError as exc:
+        raise CorruptStateError(str(exc)) from None
+
+
 def _run_file(path: str, blob: bytes) -> Run:
     from ..sketches import TDigest
     _, _, payload = decode(blob, expected_kind=Kind.PERF_RUN)
     r = Reader(payload, f"{path}: fastdrift run")
     layout = r.u8("layout")
-    if layout != _PAYLOAD_LAYOUT:
-        raise CorruptStateError(f"{path}: run payload layout {layout} unknown (this fastdrift reads "
+    if layout not in (1, _PAYLOAD_LAYOUT):
+        raise CorruptStateError(f"{path}: run payload layout {layout} unknown (this fastdrift reads 1 and "
                                 f"{_PAYLOAD_LAYOUT}); upgrade fastdrift")
     env = r.json("environment")
     run = Run(path, "fastdrift run", env if isinstance(env, dict) else {})
-    for _ in range(r.count("benchmarks", min_item_size=41)):
+    for _ in range(r.count("benchmarks", min_item_size=41 if layout == 1 else 34)):
         name, unit, per_call = r.string("name"), r.string("unit"), r.f64("per call")
-        bvar, how = r.f64("batch variance"), r.u8("storage")
+        if layout == 1:
+            r.f64("batch variance")  # layout 1: the digest's round order is not recoverable
+        how = r.u8("storage")
         if how == 0:
             b = _checked(name, r.f64_array("timings"))
         elif how == 1:
+            rounds = r.u64("rounds") if layout >= 2 else None
             d = TDigest.from_bytes(r.blob("digest"))
+            blocks = r.f64_array("blocks") if layout >= 2 else None
+            if rounds is not None and rounds != d.count:
+                raise CorruptStateError(f"{path}: benchmark {name!r}: {rounds} rounds but a digest of {d.count}")
+            if blocks is not None and blocks.size and not (blocks.size >= 2 and np.all(np.isfinite(blocks))):
+                raise CorruptStateError(f"{path}: benchmark {name!r}: block log-medians not finite")
             if d.finite_count != d.count:
                 b = Bench(name, problem=f"{d.count - d.finite_count} non-finite timings (nan/inf)")
             elif d.count and d.min <= 0:
@@ -244,32 +294,42 @@ def _run_file(path: str, blob: bytes) -> Run:
             else:
                 k = min(d.count, DIGEST_POINTS)
                 b = _checked(name, d.quantile(np.linspace(0.0, 1.0, k)) if k else [])
+                if b.values is not None:  # the expansion has no round order: the stored blocks
+                    b.blocks = blocks if blocks is not None and blocks.size else None
+                    b.rounds = int(d.count)
         else:
             raise CorruptStateError(f"{path}: benchmark {name!r}: storage {how} unknown")
         b.unit, b.per_call = unit, (per_call if per_call > 0 else None)
-        if b.values is not None and how == 1:  # a digest's expansion has no round order: the stored value
-            b.batch_var = bvar if bvar >= 0 else math.nan
+        if layout >= 2:
+            _attach_probe(b, _read_probe(r, path, name), f"{name}: probe")
         run.benchmarks[name] = b
     r.done()
     return run
 
 
 def write_run(path: str, timings: Dict[str, object], env: dict,
-              per_call: Optional[Dict[str, float]] = None) -> None:
+              per_call: Optional[Dict[str, float]] = None,
+              probes: Optional[Dict[str, ProbeRecord]] = None) -> None:
     """Write a run file: each benchmark's timings (seconds, in the order the rounds ran) exact up
-    to EXACT_MAX rounds, a t-digest (compression 200) and the batch-means variance above, and
-    the environment."""
+    to EXACT_MAX rounds, a t-digest (compression 200) with the blocks' log-medians above, its
+    machine-speed probes when given, and the environment."""
     from ..sketches import TDigest
     w = Writer().u8(_PAYLOAD_LAYOUT).json(env)
     w.u64(len(timings))
     for name, x in timings.items():
         x = np.asarray(x, dtype=np.float64).ravel()
         w.string(name).string("s").f64(float((per_call or {}).get(name) or 0.0))
-        w.f64(batch_var(x) if x.size and np.all(x > 0) else math.nan)
         if x.size <= EXACT_MAX:
             w.u8(0).f64_array(x)  # in the order the rounds ran
         else:
-            w.u8(1).blob(TDigest(200).update(x).to_bytes())
+            blocks = block_log_medians(x) if np.all(x > 0) and np.all(np.isfinite(x)) else None
+            w.u8(1).u64(x.size).blob(TDigest(200).update(x).to_bytes())
+            w.f64_array(blocks if blocks is not None else np.empty(0))
+        p = (probes or {}).get(name)
+        if p is None:
+            w.u8(0)
+        else:
+            w.u8(1).u8(p.version).f64_array(p.mem).f64_array(p.cpu).u64_array(p.at.astype(np.uint64))
     blob = encode(Kind.PERF_RUN, b"", w.getvalue())
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as fh:

@@ -1,5 +1,5 @@
-"""The statistics of a benchmark comparison: order-statistic confidence intervals, the
-Mann-Whitney rank test, and the gate's decision.
+"""The statistics of a benchmark comparison: probe-normalized block comparisons, order-statistic
+confidence intervals, the Mann-Whitney rank test, and the gate's decision.
 
 Everything works on the logarithm of the timings, so a ratio of medians is a difference of
 log-medians, and the confidence interval of a ratio is symmetric on that scale.
@@ -10,10 +10,13 @@ of ``n`` sorted values is estimated from the two order statistics ``n p -/+ 1.96
 interval of a ratio combines the two sides' standard errors (independent samples).  A p99
 interval needs those order statistics inside the sample: about 400 rounds or more.
 
-A shared machine's speed drifts while a run is measured; sampling error alone would call that
-drift a shift.  So the error of a median also comes from *batch means*: a run's rounds, in the
-order they ran, are cut into consecutive chunks, and the spread of the chunks' medians bounds
-the error from below (:func:`batch_var`, :func:`combined_se`).
+A shared machine's speed drifts while a run is measured and between runs; sampling error alone
+would call that drift a shift.  So a run's rounds, in the order they ran, are cut into blocks
+of consecutive rounds (:func:`block_log_medians`), each block's log-median is divided by the
+machine-speed probe's level during that block (:func:`probe_block_levels`,
+:mod:`fastdrift.perf.probe`) when both runs carry probes, and the blocks are the observations:
+the ratio's error is their between-block variance (:func:`block_compare`), its interval a
+Student t one.  The decision (:func:`decide`) adds a practical margin.
 
 The rank test is Mann-Whitney's U with the normal approximation, tie and continuity
 corrections, two-sided (``scipy.stats.mannwhitneyu(cur, base, method="asymptotic")``).  Ranks
@@ -26,11 +29,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Optional
 
 import numpy as np
 
-__all__ = ["SampleStats", "sample_stats", "summary_stats", "quantile", "mann_whitney", "decide", "batch_var",
-           "combined_se", "t_quantile", "BATCHES",
+__all__ = ["SampleStats", "sample_stats", "summary_stats", "quantile", "mann_whitney", "decide",
+           "t_quantile", "MARGIN_FRACTION", "BLOCKS", "MIN_BLOCKS", "block_bounds", "block_log_medians",
+           "probe_block_levels", "t_sf", "BlockStats", "block_compare",
            "z_two_sided", "Z95", "ALPHA", "POWER"]
 
 Z95 = NormalDist().inv_cdf(0.975)
@@ -113,23 +118,140 @@ def mann_whitney(bs: np.ndarray, cs: np.ndarray):
     return u, min(1.0, 2 * _sf(z)), u / (n * m)
 
 
-#: consecutive chunks a run's rounds are cut into for the batch-means error (time order)
-BATCHES = 8
+#: blocks of consecutive rounds a run is cut into for the between-block error (time order)
+BLOCKS = 10
+#: fewest blocks (of at least 3 rounds) a side needs for the between-block error
+MIN_BLOCKS = 4
 
 
-def batch_var(x_in_time_order) -> float:
-    """Batch-means variance of a run's log-median: the rounds, in the order they ran, cut into
-    up to :data:`BATCHES` consecutive chunks of at least 3; the variance of the chunks'
-    log-medians over their number.  When the machine is steady it matches the order-statistic
-    error; when its speed drifts during the run it grows with the drift.  nan below 4 chunks.
-    """
+def block_bounds(n: int, k: int) -> np.ndarray:
+    """Round indices where the ``k`` blocks of ``n`` rounds start, then ``n``."""
+    return (np.arange(k + 1) * n) // k
+
+
+def block_log_medians(x_in_time_order) -> Optional[np.ndarray]:
+    """Log-median of each block of consecutive rounds: up to :data:`BLOCKS` blocks of at least
+    3 rounds; None below :data:`MIN_BLOCKS` blocks."""
     x = np.asarray(x_in_time_order, dtype=np.float64)
-    k = min(BATCHES, x.size // 3)
-    if k < 4:
-        return math.nan
-    m = x.size // k  # the last x.size % k rounds (fewer than k) are left out
-    lm = np.log(np.median(x[:k * m].reshape(k, m), axis=1))
-    return float(lm.var(ddof=1) / k)
+    k = min(BLOCKS, x.size // 3)
+    if k < MIN_BLOCKS:
+        return None
+    if x.size % k == 0:
+        return np.log(np.median(x.reshape(k, -1), axis=1))
+    b = block_bounds(x.size, k)
+    return np.log(np.array([np.median(x[b[j]:b[j + 1]]) for j in range(k)]))
+
+
+def probe_block_levels(probe: np.ndarray, at: np.ndarray, n: int, k: int) -> np.ndarray:
+    """One probe's log level during each of the ``k`` blocks of ``n`` rounds: the log-median of
+    its times taken from just before the block's first round to just after its last.  A block
+    with no probe of its own takes the level interpolated at its middle."""
+    lp = np.log(probe)
+    b = block_bounds(n, k)
+    lo = np.searchsorted(at, b[:-1], "left")
+    hi = np.searchsorted(at, b[1:], "right")
+    out = np.empty(k)
+    for j in range(k):
+        if hi[j] > lo[j]:
+            out[j] = np.median(lp[lo[j]:hi[j]])
+        else:
+            out[j] = np.interp(0.5 * (b[j] + b[j + 1]), at, lp)
+    return out
+
+
+def _betai(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b) by its continued fraction (Lentz; Numerical
+    Recipes 6.4)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - _betai(b, a, 1.0 - x)
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for num in (m * (b - m) * x / ((a + m2 - 1) * (a + m2)), -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return math.exp(lbt) * h / a
+
+
+def t_sf(t: float, dof: float) -> float:
+    """Upper tail of Student's t at ``t >= 0``, any real degrees of freedom."""
+    return 0.5 * _betai(dof / 2, 0.5, dof / (dof + t * t))
+
+
+@dataclass(frozen=True)
+class BlockStats:
+    """The comparison of two runs' blocks (see :func:`block_compare`)."""
+
+    log_ratio: float  #: log of the (normalized) ratio current / baseline
+    se: float  #: its standard error from the between-block variance of both sides
+    dof: float  #: Welch-Satterthwaite degrees of freedom
+    p_value: float  #: two-sided t-test of the blocks
+    probe_log_ratio: float  #: log of the machine's slowness ratio current / baseline; nan when raw
+    normalized: bool
+    weight: float = math.nan  #: share of the memory probe in the machine's slowness (the rest: the compute probe)
+
+
+def block_compare(bb: np.ndarray, bc: np.ndarray, pb=None, pc=None) -> BlockStats:
+    """Compare two runs by their blocks' log-medians ``bb``, ``bc``; when both runs carry probes,
+    ``pb`` and ``pc`` are each a pair (memory probe, compute probe) of block levels
+    (:func:`probe_block_levels`).
+
+    Raw, each block's log-median is one observation: the run's value is their mean and its
+    error their variance over their number, so drift within a run widens the interval and the
+    rounds inside a block are not treated as independent.
+
+    Normalized, each block is divided by the machine's slowness during it, ``w`` parts the
+    memory probe and ``1 - w`` the compute probe (log scale: ``y - c - w (m - c)``): a kernel
+    bound by memory bandwidth follows the first, one bound by instructions the second.  ``w``
+    is the within-run regression slope of ``y - c`` on ``m - c`` over both runs' blocks (each
+    run centred, so a difference between the runs cannot move it), clipped to [0, 1]; its
+    uncertainty is added to the error.  The probes' between-run change is never fitted: it is
+    divided out, and whatever the benchmark does beyond it is the code's change.
+    """
+    norm = pb is not None and pc is not None
+    w = math.nan
+    extra = 0.0
+    if norm:
+        (mb, cb), (mc, cc) = pb, pc
+        xb, xc = mb - cb, mc - cc
+        yb, yc = bb - cb, bc - cc
+        x = np.concatenate([xb - xb.mean(), xc - xc.mean()])
+        y = np.concatenate([yb - yb.mean(), yc - yc.mean()])
+        sxx = float(x @ x)
+        w = min(1.0, max(0.0, float(x @ y) / sxx)) if sxx > 0 else 0.5
+        db, dc = yb - w * xb, yc - w * xc
+        if sxx > 0:
+            resid = y - w * x
+            s2 = float(resid @ resid) / max(1, x.size - 3)
+            extra = (xc.mean() - xb.mean()) ** 2 * s2 / sxx
+    else:
+        db, dc = bb, bc
+    vb, vc = db.var(ddof=1) / db.size, dc.var(ddof=1) / dc.size
+    v = vb + vc + extra
+    dof = v * v / (vb * vb / (db.size - 1) + vc * vc / (dc.size - 1)) if vb + vc > 0 else float(db.size + dc.size - 2)
+    if norm:
+        dof = max(1.0, min(dof, db.size + dc.size - 3))  # the slope took one
+    lr = float(dc.mean() - db.mean())
+    se = math.sqrt(v)
+    if se > 0:
+        p = min(1.0, 2 * t_sf(abs(lr) / se, dof))
+    else:
+        p = 1.0 if lr == 0 else 0.0
+    plr = float((w * (mc.mean() - mb.mean()) + (1 - w) * (cc.mean() - cb.mean()))) if norm else math.nan
+    return BlockStats(lr, se, dof, p, plr, norm, w)
 
 
 def t_quantile(p: float, dof: float) -> float:
@@ -139,15 +261,6 @@ def t_quantile(p: float, dof: float) -> float:
     v = float(dof)
     return (z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2)
             + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * v ** 3))
-
-
-def combined_se(stats: "SampleStats", alpha: float = ALPHA) -> float:
-    """The standard error the decision uses: the larger of the order-statistic error and the
-    batch-means error scaled to the same confidence (its t quantile over the normal one)."""
-    if not math.isfinite(stats.batch_var) or stats.batch_dof < 1:
-        return stats.se_log_median
-    scale = t_quantile(1 - alpha / 2, stats.batch_dof) / z_two_sided(alpha)
-    return max(stats.se_log_median, scale * math.sqrt(stats.batch_var))
 
 
 @dataclass(frozen=True)
@@ -166,20 +279,15 @@ class SampleStats:
     p_slower: float  #: P(a current round is slower than a baseline round); nan from summaries
     basis: str  #: "rounds" or "summary"
     p_min: float  #: the smallest p-value these sample sizes can give (a complete separation)
-    batch_var: float = math.nan  #: batch-means variance of log(median ratio), both sides; nan unknown
-    batch_dof: int = 0  #: its degrees of freedom
 
 
-def sample_stats(bs: np.ndarray, cs: np.ndarray, batch_base: float = math.nan,
-                 batch_cur: float = math.nan) -> SampleStats:
-    """Statistics of two sorted samples of positive finite timings (at least 3 each), with
-    each side's :func:`batch_var` when the rounds' order is known."""
+def sample_stats(bs: np.ndarray, cs: np.ndarray) -> SampleStats:
+    """Statistics of two sorted samples of positive finite timings (at least 3 each)."""
     se_med = math.hypot(_log_quantile_se(bs, 0.5), _log_quantile_se(cs, 0.5))
     se_p99 = math.hypot(_log_quantile_se(bs, 0.99), _log_quantile_se(cs, 0.99))
     _, p, ps = mann_whitney(bs, cs)
     return SampleStats(bs.size, cs.size, quantile(bs, 0.5), quantile(cs, 0.5), quantile(bs, 0.99),
-                       quantile(cs, 0.99), se_med, se_p99, p, ps, "rounds", _p_min(bs.size, cs.size),
-                       batch_base + batch_cur, 2 * BATCHES - 2 if math.isfinite(batch_base + batch_cur) else 0)
+                       quantile(cs, 0.99), se_med, se_p99, p, ps, "rounds", _p_min(bs.size, cs.size))
 
 
 def _p_min(n: int, m: int) -> float:
@@ -204,18 +312,25 @@ def summary_stats(base: dict, cur: dict) -> SampleStats:
                        math.nan, se_med, math.nan, p, math.nan, "summary", 0.0)
 
 
-def decide(ratio, se_log, p_value, threshold: float, alpha: float = ALPHA, power: float = POWER, p_min=0.0):
-    """The gate's verdict on median ratios (vectorised over benchmarks).
+#: the share of ``--max-regression`` the interval's lower end must clear for ``regressed``
+MARGIN_FRACTION = 0.5
+
+
+def decide(log_ratio, se_log, q, threshold: float, alpha: float = ALPHA, power: float = POWER, p_min=0.0):
+    """The gate's verdict on log ratios current / baseline (vectorised over benchmarks).
 
     Parameters
     ----------
-    ratio, se_log, p_value : array_like
-        Median ratio (current / baseline), standard error of its log, rank-test p-value.
-    p_min : array_like, optional
-        The smallest p-value the sample sizes allow; at or above ``alpha`` nothing can be
-        detected (the minimum detectable effect is infinite).
+    log_ratio, se_log : array_like
+        Log of the ratio (probe-normalized or raw) and its standard error.
+    q : array_like
+        The interval's quantile: Student's t at the error's degrees of freedom (or the normal
+        one), at ``1 - alpha / 2``.
     threshold : float
         ``--max-regression`` as a fraction (0.05 for 5%).
+    p_min : array_like, optional
+        The smallest rank-test p-value the round counts allow; at or above ``alpha`` nothing
+        can be detected (the minimum detectable effect is infinite).
 
     Returns
     -------
@@ -226,33 +341,27 @@ def decide(ratio, se_log, p_value, threshold: float, alpha: float = ALPHA, power
 
     Notes
     -----
-    A shift counts only when the rank test rejects at ``alpha`` *and* the interval of the
-    ratio excludes 1 on the same side: noise alone rarely passes both.  A significant
-    slowdown is then a *critical* regression when the whole interval lies beyond
-    ``1 + threshold``, a *warning* when only the estimate does, and ``unchanged`` (a real but
-    allowed shift) otherwise; improvements mirror it below ``1 / (1 + threshold)``.  With no
-    significant shift the verdict is ``too noisy to tell`` when the data could miss a slowdown
-    of twice the threshold (the minimum detectable effect is larger), ``unchanged`` otherwise.
+    ``regressed`` needs the estimate beyond ``1 + threshold`` *and* the whole interval beyond
+    ``1 + MARGIN_FRACTION * threshold``: more than noise, and more than a slowdown too small
+    to matter.  The margin also absorbs what no error estimate of two runs can see (a speed
+    change of the machine the probe does not share).  It is ``critical`` when the whole
+    interval lies beyond ``1 + threshold``, a ``warning`` otherwise; improvements mirror it.
+    Anything else is ``unchanged`` when the data would have caught a slowdown of twice the
+    threshold (the minimum detectable effect is smaller), ``too noisy to tell`` otherwise.
     """
-    ratio = np.asarray(ratio, float)
+    lr = np.asarray(log_ratio, float)
     se = np.asarray(se_log, float)
-    p = np.asarray(p_value, float)
-    za, zp = z_two_sided(alpha), NormalDist().inv_cdf(power)
-    lr = np.log(ratio)
+    q = np.asarray(q, float)
+    zp = NormalDist().inv_cdf(power)
+    lt, lm = math.log1p(threshold), math.log1p(MARGIN_FRACTION * threshold)
     with np.errstate(invalid="ignore"):
-        lo, hi = np.exp(lr - za * se), np.exp(lr + za * se)
-        lt = math.log1p(threshold)
-        # the estimate must clear the threshold and the interval 1: the larger of the two
-        # distances, plus zp standard errors for the power
-        mde = np.where(np.asarray(p_min, float) < alpha, np.expm1(np.maximum(lt, za * se) + zp * se), np.inf)
-        sig = p < alpha
-        slower = sig & (lo > 1) & (lr > 0)
-        faster = sig & (hi < 1) & (lr < 0)
-        critical = slower & (lo > 1 + threshold)
-        warning = slower & ~critical & (lr > lt)
-        improved = faster & (lr < -lt)
+        lo, hi = np.exp(lr - q * se), np.exp(lr + q * se)
+        mde = np.where(np.asarray(p_min, float) < alpha, np.expm1(np.maximum(lt, lm + q * se) + zp * se), np.inf)
+        slower = (lr > lt) & (lr - q * se > lm)
+        faster = (lr < -lt) & (lr + q * se < -lm)
+        critical = slower & (lr - q * se > lt)
         noisy = ~(slower | faster) & ~(mde <= 2 * threshold)
-    verdict = np.where(critical | warning, "regressed",
-                       np.where(improved, "improved", np.where(noisy, "too noisy to tell", "unchanged")))
-    severity = np.where(critical, "critical", np.where(warning, "warning", ""))
+    verdict = np.where(slower, "regressed",
+                       np.where(faster, "improved", np.where(noisy, "too noisy to tell", "unchanged")))
+    severity = np.where(critical, "critical", np.where(slower, "warning", ""))
     return {"verdict": verdict, "severity": severity, "lo": lo, "hi": hi, "mde": mde}

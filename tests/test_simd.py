@@ -1,0 +1,233 @@
+"""The SIMD paths of the C kernels (scalar, AVX2, AVX-512): each forced in turn, bit for bit equal
+to each other, to the numba twin and to the NumPy oracles, on inputs that reach every tail length
+(0..200 and longer), every alignment (array offsets 0..63 over 64-byte aligned Arrow buffers),
+nulls, NaN, +-inf and values exactly on (and one ulp beside) the histogram edges."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastdrift.adapters.arrow import iter_columns
+from fastdrift.errors import InvalidInputError
+from fastdrift.kernels import native
+from fastdrift.kernels.hist import make_index
+from fastdrift.kernels.moments import empty_moments
+from fastdrift.kernels.oracles import KERNELS, hist_reference, moments_reference
+
+PATHS = native.simd_paths()
+SETTINGS = settings(deadline=None, max_examples=80,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _cpu_flags() -> set:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return set(next((ln.split(":", 1)[1].split() for ln in fh if ln.startswith("flags")), []))
+    except OSError:
+        return set()
+
+
+@pytest.fixture(scope="module")
+def restore_path():
+    before = native.simd_path()
+    yield
+    native._select_simd(before)
+
+
+def _each_path(fn):
+    """fn() on every SIMD path this machine runs, in order: {path: result}."""
+    out = {}
+    for p in PATHS:
+        assert native._select_simd(p) == p == native.simd_path()
+        out[p] = fn()
+    return out
+
+
+# ---- the knob ---------------------------------------------------------------------------------
+
+def test_paths_match_the_cpu():
+    # /proc/cpuinfo (the kernel's view of CPUID) is the oracle for what this machine runs.
+    flags = _cpu_flags()
+    assert PATHS[0] == "scalar"
+    if not flags:
+        assert native.simd_path() in PATHS
+        return
+    want = ["scalar"]
+    if "avx2" in flags:
+        want.append("avx2")
+        if {"avx512f", "avx512vl", "avx512bw", "avx512dq"} <= flags:
+            want.append("avx512")
+    assert list(PATHS) == want
+    if os.environ.get("FASTDRIFT_SIMD", "auto") in ("", "auto"):
+        assert native.simd_path() == want[-1]  # the best path by default
+
+
+def test_select_path_and_errors(restore_path):
+    for p in PATHS:
+        assert native._select_simd(p) == p
+        assert native.simd_path() == p
+    assert native._select_simd("auto") == PATHS[-1]
+    with pytest.raises(InvalidInputError, match="not a SIMD path"):
+        native._select_simd("sse9")
+    assert native.simd_path() == PATHS[-1]  # unchanged by the bad request
+    if "avx512" not in PATHS:
+        with pytest.raises(InvalidInputError, match="cannot run"):
+            native._select_simd("avx512")
+
+
+@pytest.mark.parametrize("value, expect", [("scalar", "scalar"), ("AVX2", "avx2"), ("", None),
+                                           ("bogus", "error")])
+def test_env_var_read_at_load(value, expect):
+    env = dict(os.environ, FASTDRIFT_SIMD=value)
+    code = "from fastdrift.kernels.native import simd_path; print(simd_path())"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if expect == "error":
+        assert r.returncode != 0 and "FASTDRIFT_SIMD='bogus' is not a SIMD path" in r.stderr
+    elif expect is None or expect in PATHS:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == (expect or PATHS[-1])
+    else:  # a path this CPU cannot run: a clear error, not a silent fallback
+        assert r.returncode != 0 and "cannot run" in r.stderr
+
+
+def test_perf_environment_records_the_path():
+    from fastdrift.perf import environment
+    assert environment()["simd"] == native.simd_path()
+
+
+# ---- inputs -----------------------------------------------------------------------------------
+
+def _edges(kind, rng):
+    if kind == "uniform":
+        return np.linspace(-2.0, 2.0, 21)
+    if kind == "one":
+        return np.array([0.25])
+    if kind == "quantile":
+        return np.quantile(rng.standard_normal(4000), np.linspace(0, 1, 11)[1:-1])
+    return np.unique(rng.standard_normal(600))  # "many": a table with several probes
+
+
+def _index(kind, edges):
+    if kind == "uniform-arith":
+        return make_index(edges, arithmetic_uniform=True)
+    if kind == "many":
+        return make_index(edges, max_table=64)  # probes > 3: the general probe loop
+    return make_index(edges)
+
+
+@st.composite
+def columns(draw, edges=None, huge=1e308):
+    """(pa.Array sliced at an offset 0..63, float64 values incl. edge hits, the source array)."""
+    offset = draw(st.integers(0, 63))
+    n = draw(st.one_of(st.integers(0, 200), st.integers(201, 5000)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal(offset + n) * draw(st.sampled_from([0.5, 2.0, 1e3]))
+    if edges is not None and x.size:
+        k = rng.integers(0, x.size, max(1, x.size // 5))
+        e = rng.choice(edges, k.size)
+        x[k] = np.where(rng.random(k.size) < 0.5, e, np.nextafter(e, rng.choice([-np.inf, np.inf], k.size)))
+    if x.size and draw(st.booleans()):
+        k = rng.integers(0, x.size, max(1, x.size // 50))
+        x[k] = rng.choice([np.nan, np.inf, -np.inf, huge, -huge, -0.0], k.size)
+    mask = None
+    if draw(st.booleans()):
+        mask = rng.random(x.size) < draw(st.sampled_from([0.01, 0.3, 0.9]))
+    return pa.array(x, mask=mask).slice(offset)
+
+
+def _hist(arr, index, backend):
+    counts, specials = np.zeros(index.n_edges + 1, np.int64), np.zeros(2, np.int64)
+    for view in iter_columns(arr):
+        KERNELS["histogram"][backend](view, index, counts, specials)
+    return counts, specials
+
+
+def _moments(arr, backend):
+    ints, flts = empty_moments()
+    for view in iter_columns(arr):
+        KERNELS["moments"][backend](view, ints, flts)
+    return ints, flts
+
+
+# ---- histogram --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["uniform", "uniform-arith", "one", "quantile", "many"])
+@SETTINGS
+@given(data=st.data())
+def test_hist_paths_bit_identical(restore_path, kind, data):
+    edges = _edges(kind.split("-")[0], np.random.default_rng(7))
+    index = _index(kind, edges)
+    arr = data.draw(columns(edges))
+    got = _each_path(lambda: _hist(arr, index, "c"))
+    want = hist_reference(arr, edges)
+    nb = _hist(arr, index, "numba")
+    for p, (counts, specials) in got.items():
+        np.testing.assert_array_equal(counts, want[0], err_msg=p)
+        np.testing.assert_array_equal(specials, want[1], err_msg=p)
+        np.testing.assert_array_equal(counts, nb[0], err_msg=p)
+        np.testing.assert_array_equal(specials, nb[1], err_msg=p)
+
+
+# ---- moments ----------------------------------------------------------------------------------
+
+@SETTINGS
+@given(arr=columns(huge=1e150))  # m2 of +-1e308 would overflow (the oracle's too)
+def test_moments_paths_bit_identical(restore_path, arr):
+    got = _each_path(lambda: _moments(arr, "c"))
+    nb_ints, nb_flts = _moments(arr, "numba")
+    r_ints, r_flts = moments_reference(arr)
+    for p, (ints, flts) in got.items():
+        np.testing.assert_array_equal(ints, nb_ints, err_msg=p)
+        np.testing.assert_array_equal(flts.view(np.int64), nb_flts.view(np.int64), err_msg=p)
+        np.testing.assert_array_equal(ints, r_ints, err_msg=p)
+        # min/max exactly (a -0.0/0.0 tie may keep either zero), sums within the blocked bound
+        assert flts[0] == r_flts[0] and flts[1] == r_flts[1], p
+        scale = max(1.0, float(np.max(np.abs(r_flts[:2])))) if r_ints[0] else 1.0
+        np.testing.assert_allclose(flts[2:4], r_flts[2:4], rtol=1e-9, atol=1e-9 * scale * max(r_ints[0], 1))
+        np.testing.assert_allclose(flts[4], r_flts[4], rtol=1e-9, atol=1e-9 * scale ** 2)
+
+
+@settings(deadline=None, max_examples=25)
+@given(arr=columns())
+def test_moments_grid_and_quantiles_paths_bit_identical(restore_path, arr):
+    # The fused moments + grid kernel behind the exact quantiles: every path gives np.quantile.
+    from fastdrift.kernels.quantile import exact_quantiles
+    x = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+    fin = x[np.isfinite(x)] if arr.null_count == 0 else np.asarray(
+        arr.drop_null().to_numpy(zero_copy_only=False), dtype=np.float64)
+    fin = fin[np.isfinite(fin)]
+    if fin.size == 0:
+        return
+    qs = np.array([0.0, 0.01, 0.1, 0.5, 0.9, 0.999, 1.0])
+    want = np.quantile(fin, qs)
+    views = list(iter_columns(arr))
+    got = _each_path(lambda: exact_quantiles(views, qs, fin.size, float(fin.min()), float(fin.max()),
+                                             backend="c"))
+    for p, q in got.items():
+        np.testing.assert_array_equal(q, want, err_msg=p)
+
+
+def test_moments_lane_order_is_fixed(restore_path):
+    # Sums in the 16-lane order: a case where that order and a plain left-to-right sum differ, so a
+    # path that summed otherwise would fail.  Oracle: the order spelled out in Python.
+    x = np.array([1e16, 1.0, -1e16, 1.0] * 8 + [1.0, 2.0, 3.0], dtype=np.float64)
+    lanes = [0.0] * 16
+    k16 = x.size - x.size % 16
+    for i in range(k16):
+        lanes[i % 16] += x[i]
+    for v in x[k16:]:
+        lanes[0] += v
+    h = 8
+    while h:
+        for j in range(h):
+            lanes[j] += lanes[j + h]
+        h //= 2
+    assert lanes[0] != sum(x.tolist())  # the order matters for this input
+    for p, (ints, flts) in _each_path(lambda: _moments(pa.array(x), "c")).items():
+        assert flts[2] == lanes[0], p
+    assert _moments(pa.array(x), "numba")[1][2] == lanes[0]
