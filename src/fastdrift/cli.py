@@ -423,7 +423,7 @@ def _cmd_demo(args) -> int:
     print(f"ROC AUC {auc[0]:.3f} -> {auc[1]:.3f} ({auc[1] - auc[0]:+.3f}): {k.report.concept or 'performance loss'}; "
           f"the estimate from scores alone (F1 {est[0]:.3f} -> {est[1]:.3f}) cannot see it: only labels can")
     _demo_monitor(ref, tables[2], config)
-    _demo_canary(args.rows // 4, args.seed)
+    _demo_canary(args.rows // 8, args.seed)
     html = _beside(args.html, "-concept-drift")
     _write(html, render(k, title="fastdrift demo: concept drift").encode("utf-8"))
     print(f"wrote {html}; `fastdrift compare` would exit {k.exit_status}")
@@ -488,7 +488,7 @@ def _demo_canary(rows: int, seed: int) -> None:
 
     sink = ActionSink(rollback=rollback, min_interval=0, name="fastdrift demo")
     rule = {"name": "canary", "owner": "ml-platform", "runbook": "docs/alerts.md#canary-rules", "signal": "canary",
-            "baseline": "arm=stable", "candidate": "arm=canary", "min_rows": 500, "action": "rollback"}
+            "baseline": "arm=stable", "candidate": "arm=canary", "min_rows": 300, "action": "rollback"}
     m = Monitor(ref, features=["income", "session_length", "age"], prediction="score", latency="latency_ms",
                 kpis=["revenue"], event_time="ts", window={"by": "time", "size": CANARY_WINDOW},
                 segment_by=["arm"], rules=[rule], sinks=[sink])
