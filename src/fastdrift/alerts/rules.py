@@ -467,6 +467,10 @@ class Rule:
         state per segment, the alert naming it): ``("*",)`` every segment, or segment keys
         (``"arm=canary"``, ``"<other>"``); key ``segments`` in files (``"*"``, a key, or a list).
         Default None: the whole window only.
+    canary : CanarySpec, optional
+        A ``signal: canary`` rule (docs/alerts.md "Canary rules"): the segments it compares and
+        its triggers; its one tier (critical) matches while the monitor's comparison of the window
+        (``report.comparisons[name]``) says ``rollback``.
     """
 
     name: str
