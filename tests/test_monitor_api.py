@@ -221,6 +221,7 @@ def test_golden_checkpoints_load_to_known_contents(layout):
         rep["f"].setdefault("segment", "")
         rep["f"].setdefault("segment_reference", "")
         rep["f"].setdefault("segments", {"@m": []})
+        rep["f"].setdefault("comparisons", {"@m": []})
         for alert in rep["f"].get("alerts", {}).get("@t", []):
             alert["f"].setdefault("segment", "")
     rules = list(default_rules(["x", "c"], "score", True, True))

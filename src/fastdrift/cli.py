@@ -427,6 +427,7 @@ def _cmd_demo(args) -> int:
     print(f"ROC AUC {auc[0]:.3f} -> {auc[1]:.3f} ({auc[1] - auc[0]:+.3f}): {k.report.concept or 'performance loss'}; "
           f"the estimate from scores alone (F1 {est[0]:.3f} -> {est[1]:.3f}) cannot see it: only labels can")
     _demo_monitor(ref, tables[2], config)
+    _demo_canary(args.rows // 8, args.seed)
     html = _beside(args.html, "-concept-drift")
     _write(html, render(k, title="fastdrift demo: concept drift").encode("utf-8"))
     print(f"wrote {html}; `fastdrift compare` would exit {k.exit_status}")
@@ -455,6 +456,67 @@ def _demo_monitor(ref: Profile, table, config) -> None:
               f"(reference {r.performance_ref.get('roc_auc', math.nan):.3f}), label coverage "
               f"{r.label_coverage if r.label_coverage is not None else math.nan:.0%}: {r.concept or 'not known yet'}")
     print(f"  alert rules firing: {', '.join(firing) if firing else 'none'}")
+
+
+#: Exit statuses of a canary verdict, for commands that evaluate ``signal: canary`` rules
+#: (docs/cli.md "Exit status"): rollback, and hold (promote exits 0).
+EXIT_ROLLBACK, EXIT_HOLD = 10, 11
+
+
+def _canary_status(reports, status: int) -> int:
+    """``status`` (0/1/2 of the alerts) with the canary verdicts of the latest window that has them:
+    any rollback -> :data:`EXIT_ROLLBACK`; else the alerts' status when non-zero; else any hold ->
+    :data:`EXIT_HOLD`; else (every canary promoted, or no canary rule) ``status``."""
+    latest = next((r.comparisons for r in reversed(reports) if r.comparisons), None)
+    if not latest:
+        return status
+    verdicts = {c.verdict for c in latest.values()}
+    if "rollback" in verdicts:
+        return EXIT_ROLLBACK
+    if status:
+        return status
+    return EXIT_HOLD if "hold" in verdicts else status
+
+
+def _demo_canary(rows: int, seed: int) -> None:
+    """A canary rollout through a live monitor segmented by ``arm``: the canary rule rolls the slower,
+    less profitable model version back, and the demo's rollback callback (an ActionSink, not a dry
+    run) prints what it would do, once."""
+    from .alerts import ActionSink
+    from .demo import CANARY_SHARE, CANARY_WINDOW, make_canary_tables
+    from .monitor import Monitor
+    ref, traffic = make_canary_tables(max(rows, 8_000), seed)
+
+    def rollback(alert) -> None:
+        print(f"  [rollback callback] would roll back model version arm=canary now: {alert.summary}")
+
+    sink = ActionSink(rollback=rollback, min_interval=0, name="fastdrift demo")
+    rule = {"name": "canary", "owner": "ml-platform", "runbook": "docs/alerts.md#canary-rules", "signal": "canary",
+            "baseline": "arm=stable", "candidate": "arm=canary", "min_rows": 300, "action": "rollback"}
+    m = Monitor(ref, features=["income", "session_length", "age"], prediction="score", latency="latency_ms",
+                kpis=["revenue"], event_time="ts", window={"by": "time", "size": CANARY_WINDOW},
+                segment_by=["arm"], rules=[rule], sinks=[sink])
+    print()
+    print(f"Canary rollout: a new model version on {CANARY_SHARE:.0%} of {traffic.num_rows:,} requests (arm=canary), "
+          f"slower and earning 15% less revenue per request; canary rule {rule['baseline']} vs {rule['candidate']}:")
+    try:
+        for b in traffic.to_batches(max_chunksize=max(traffic.num_rows // 16, 1)):
+            m.update(b)
+            sink.flush()  # the callback's line prints beside the window that decided it
+        m.close()
+        sink.flush()
+        for r in m.reports():
+            c = r.comparisons.get("canary")
+            if c is None or not r.rows:
+                continue
+            kpi = c.kpis.get("revenue", {})
+            print(f"  window [{r.window_start:g}, {r.window_end:g}): {c.rows_b:,} canary / {c.rows_a:,} stable rows, "
+                  f"p99 {c.latency.get('b_p99', math.nan):.0f} vs {c.latency.get('a_p99', math.nan):.0f} ms, "
+                  f"revenue {kpi.get('relative', math.nan):+.1%} (p={kpi.get('pvalue', math.nan):.2g}): {c.verdict}")
+        done = [a for a in sink.records() if a.action == "rollback"]
+        print(f"  rollback decided {len(done)} time(s): {', '.join(f'{a.outcome} by {a.actor}' for a in done) or 'never'}")
+    finally:
+        sink.close()
 
 
 def _beside(path: str, suffix: str) -> str:
@@ -540,7 +602,7 @@ def _cmd_aggregate(args) -> int:
             for a in active:
                 print(f"{a.severity} {a.state}: {a.rule} {a.summary}")
         sev = {a.severity for a in active if a.state == "firing"}
-        return 2 if "critical" in sev else 1 if "warning" in sev else 0
+        return _canary_status(reports, 2 if "critical" in sev else 1 if "warning" in sev else 0)
     server = None
     if args.serve is not None:
         server, _ = fleet.serve_metrics(port=args.serve, addr=args.addr)

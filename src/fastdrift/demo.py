@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["make_tables", "make_labelled_tables", "demo_config", "CONCEPT_SEGMENT", "LABEL"]
+__all__ = ["make_tables", "make_labelled_tables", "make_canary_tables", "demo_config", "CONCEPT_SEGMENT", "LABEL",
+           "CANARY_SHARE", "CANARY_WINDOW"]
 
 #: The column and value of the segment whose labels flip on the concept-drift day.
 CONCEPT_SEGMENT = ("country", "US")
@@ -92,6 +93,31 @@ def make_labelled_tables(rows: int = 200_000, seed: int = 7):
     ref, cur, concept = (_table(rng, rows, drift=d) for d in (False, True, False))
     lrng = np.random.default_rng([seed, 13])  # labels from their own stream: make_tables' rows stay the same
     return _labelled(ref, lrng), _labelled(cur, lrng), _labelled(concept, lrng, flip=True)
+
+
+#: The canary arm's share of the traffic in :func:`make_canary_tables`, and its windows (seconds).
+CANARY_SHARE = 0.15
+CANARY_WINDOW = 60.0
+
+
+def make_canary_tables(rows: int = 200_000, seed: int = 7, windows: int = 8):
+    """(reference, traffic) for a canary rollout: ``traffic`` is drawn like the reference day, with an
+    ``arm`` column (``canary`` for :data:`CANARY_SHARE` of the requests, the new model version;
+    ``stable`` for the rest), a KPI ``revenue`` per request and event times ``ts`` over ``windows``
+    windows of :data:`CANARY_WINDOW` seconds.  The canary is slower (latency x 1.6) and earns 15 %
+    less revenue per request; everything else is the stable model's."""
+    rng = np.random.default_rng([seed, 14])
+    ref = _table(rng, max(rows // 4, 1), drift=False)
+    ref = ref.append_column("revenue", pa.array(rng.gamma(2.0, 5.0, ref.num_rows)))
+    t = _table(rng, rows, drift=False)
+    canary = rng.random(rows) < CANARY_SHARE
+    lat = t["latency_ms"].to_numpy() * np.where(canary, 1.6, 1.0)
+    revenue = rng.gamma(2.0, 5.0, rows) * np.where(canary, 0.85, 1.0)
+    ts = np.sort(rng.random(rows)) * windows * CANARY_WINDOW
+    t = t.set_column(t.schema.get_field_index("latency_ms"), "latency_ms", pa.array(lat))
+    t = t.append_column("revenue", pa.array(revenue)).append_column(
+        "arm", pa.array(np.where(canary, "canary", "stable"))).append_column("ts", pa.array(ts))
+    return ref, t
 
 
 def demo_config():

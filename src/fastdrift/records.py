@@ -22,7 +22,8 @@ from typing import Any, Mapping, Optional, Tuple
 
 __all__ = [
     "BinContribution", "DriftSignal", "LatencySignal", "KpiSignal", "SchemaChange", "ShadowSignal",
-    "FreshnessSignal", "WindowReport", "Alert", "ActionRecord", "frozen_mapping", "to_jsonable", "to_json", "from_json",
+    "FreshnessSignal", "WindowReport", "Alert", "ActionRecord", "CanaryReason", "SegmentComparison", "frozen_mapping",
+    "to_jsonable", "to_json", "from_json",
 ]
 
 
@@ -261,6 +262,58 @@ class WindowReport:
     segment: str = ""
     segment_reference: str = ""
     segments: Mapping[str, "WindowReport"] = field(default_factory=frozen_mapping)
+    comparisons: Mapping[str, "SegmentComparison"] = field(default_factory=frozen_mapping)  # by canary rule
+
+
+@dataclass(frozen=True)
+class CanaryReason:
+    """One canary trigger that decided a verdict: ``trigger`` (``"kpi:revenue"``, ``"psi"``,
+    ``"error_rate"``, ``"p99_ratio"``, ``"min_rows"``), the ``observed`` value against its
+    ``threshold``, and for a sequential test its always-valid ``pvalue`` and confidence sequence
+    ``[lower, upper]`` (NaN for the per-window triggers)."""
+
+    trigger: str
+    observed: float
+    threshold: float
+    pvalue: float = math.nan
+    lower: float = math.nan
+    upper: float = math.nan
+
+
+@dataclass(frozen=True)
+class SegmentComparison:
+    """Segment ``b`` (a canary arm) against segment ``a`` (the baseline) in one window
+    (``Monitor.compare_segments``; docs/monitor.md "Canary comparisons").
+
+    ``prediction`` / ``features``: the drift of b's distribution against a's on the reference's
+    bins (a as the reference side).  ``latency``: ``a_p50`` .. ``b_p99`` (ms) and ``ratio_p50`` ..
+    ``ratio_p99`` (b / a).  ``error_rate``: ``a``, ``b`` (the window's rates) and the sequential
+    rate test since the canary began (``estimate``, ``lower``, ``upper``, ``pvalue``, ``reject``,
+    ``n_a``, ``n_b``, ``windows``).  ``kpis``: per KPI ``a``, ``b`` (the window's means),
+    ``relative`` (b / a - 1) and the sequential relative mean test's fields.  ``verdict`` is
+    ``"promote"``, ``"hold"`` or ``"rollback"``, decided by ``reasons``; ``windows`` counts the
+    windows fed to the sequential tests since ``since`` (the start of the first window in which
+    both arms had rows), ``clean_windows`` the latest run of windows without a trigger.
+    """
+
+    a: str
+    b: str
+    window_start: Any
+    window_end: Any
+    rows_a: int
+    rows_b: int
+    share_b: float
+    prediction: Optional[DriftSignal] = None
+    features: Mapping[str, DriftSignal] = field(default_factory=frozen_mapping)
+    latency: Mapping[str, float] = field(default_factory=frozen_mapping)
+    error_rate: Mapping[str, Any] = field(default_factory=frozen_mapping)
+    kpis: Mapping[str, Mapping[str, Any]] = field(default_factory=frozen_mapping)
+    performance: Mapping[str, Mapping[str, float]] = field(default_factory=frozen_mapping)
+    verdict: str = "hold"
+    reasons: Tuple[CanaryReason, ...] = ()
+    since: Any = None
+    windows: int = 0
+    clean_windows: int = 0
 
 
 def to_jsonable(obj):
@@ -282,7 +335,8 @@ def to_jsonable(obj):
 
 
 _RECORDS = {c.__name__: c for c in (BinContribution, DriftSignal, LatencySignal, KpiSignal, SchemaChange,
-                                    ShadowSignal, FreshnessSignal, Alert, ActionRecord, WindowReport)}
+                                    ShadowSignal, FreshnessSignal, Alert, ActionRecord, WindowReport,
+                                    CanaryReason, SegmentComparison)}
 
 
 def to_json(obj):

@@ -40,6 +40,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from ..errors import CorruptStateError, InvalidInputError
 from ..records import Alert, BinContribution, DriftSignal, WindowReport, from_json, frozen_mapping, to_json
 from ..codec import Kind, Reader, Writer, decode, encode
+from ..metrics.canary import describe as describe_comparison
 from .rules import (DEFAULT_MIN_LABELS, QUANTILE_NAMES, SEVERITIES, Condition, Gate, Rule, load_rules,
                     split_performance_metric)
 from .sinks import CallbackSink
@@ -274,6 +275,22 @@ def _outcome(gate: Gate, report: WindowReport) -> _Outcome:
     return _Outcome(met, observed, thresholds, tuple(signals), "; ".join(parts))
 
 
+def _canary_outcome(rule: Rule, report: WindowReport) -> _Outcome:
+    """A canary rule's outcome: its comparison in ``report.comparisons`` (the monitor's, per rule)
+    matches when its verdict is ``rollback``; the reasons are the evidence."""
+    c = report.comparisons.get(rule.name)
+    if c is None:
+        return _Outcome(False, {}, {}, (), "no comparison in this window")
+    observed, thresholds = {"verdict": float(c.verdict == "rollback")}, {"verdict": 0.5}
+    for x in c.reasons:
+        observed[x.trigger], thresholds[x.trigger] = x.observed, x.threshold
+        if not (math.isnan(x.lower) and math.isnan(x.upper)):
+            observed.update({f"{x.trigger}:pvalue": x.pvalue, f"{x.trigger}:lower": x.lower,
+                             f"{x.trigger}:upper": x.upper})
+    signals = tuple(s for s in (c.prediction,) if s is not None)
+    return _Outcome(c.verdict == "rollback", observed, thresholds, signals, describe_comparison(c))
+
+
 def _top_features(rule: Rule, outcome: _Outcome, report: WindowReport) -> Tuple[DriftSignal, ...]:
     """The drift signals that crossed, largest first; else the report's most drifted, as context."""
     pool = outcome.signals
@@ -443,7 +460,8 @@ class AlertEvaluator:
         before = _shown(tiers)
         moved = {}
         for sev, gate in rule.tiers():
-            alert = _step(rule, sev, state[sev], _outcome(gate, report), report, segment)
+            outcome = _canary_outcome(rule, report) if rule.canary is not None else _outcome(gate, report)
+            alert = _step(rule, sev, state[sev], outcome, report, segment)
             if alert is not None:
                 moved[sev] = alert
         after = _shown(tiers)

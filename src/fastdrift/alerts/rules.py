@@ -47,6 +47,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidInputError
+from ..metrics.canary import CanaryTriggers
 from ..settings import read_file
 
 __all__ = [
@@ -71,6 +72,7 @@ SIGNALS = (
     "throughput",        # report.throughput rows/s, or (metric ratio) / report.throughput_ref
     "shadow",            # report.shadow: the challenger vs the champion (agreement, psi, score_diff_p99...)
     "freshness",         # report.freshness: event-time-to-arrival lag p50 / p95 / p99 / max (s), rows over the SLA
+    "canary",            # report.comparisons[rule]: the verdict of a canary rule (its own keys, see CanarySpec)
 )
 #: The signals read from labels (a window's performance is revised as its labels arrive).
 LABEL_SIGNALS = ("performance", "label_coverage", "label_delay")
@@ -443,6 +445,22 @@ def _as_gate(tier: Union[Condition, Gate]) -> Gate:
 
 
 @dataclass(frozen=True)
+class CanarySpec:
+    """What a ``signal: canary`` rule compares: segment ``candidate`` against segment ``baseline``
+    (keys such as ``"arm=canary"`` / ``"arm=stable"``), and the triggers that decide its verdict
+    (:class:`~fastdrift.monitor.canary.CanaryTriggers`)."""
+
+    baseline: str
+    candidate: str
+    triggers: CanaryTriggers = CanaryTriggers()
+
+
+#: Rule keys of a canary rule besides ``signal: canary`` and ``min_rows``.
+CANARY_KEYS = ("baseline", "candidate", "kpi_drop", "psi", "error_rate_margin", "p99_ratio", "alpha",
+               "promote_after", "lower_is_better")
+
+
+@dataclass(frozen=True)
 class Rule:
     """A named alert rule with per-severity gates, timing, owner and runbook.
 
@@ -480,6 +498,10 @@ class Rule:
         state per segment, the alert naming it): ``("*",)`` every segment, or segment keys
         (``"arm=canary"``, ``"<other>"``); key ``segments`` in files (``"*"``, a key, or a list).
         Default None: the whole window only.
+    canary : CanarySpec, optional
+        A ``signal: canary`` rule (docs/alerts.md "Canary rules"): the segments it compares and
+        its triggers; its one tier (critical) matches while the monitor's comparison of the window
+        (``report.comparisons[name]``) says ``rollback``.
     """
 
     name: str
@@ -495,6 +517,7 @@ class Rule:
     max_evidence: int = 20
     action: Optional[str] = None
     segments: Optional[Tuple[str, ...]] = None
+    canary: Optional[CanarySpec] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -505,6 +528,18 @@ class Rule:
         _text(n, "owner", self.owner)
         _text(n, "runbook", self.runbook)
         _text(n, "description", self.description, allow_empty=True)
+        if self.canary is not None:  # the verdict is the rule's one tier: critical when it says rollback
+            if not isinstance(self.canary, CanarySpec):
+                raise _fail(n, "canary", f"must be a CanarySpec, got {self.canary!r}")
+            _text(n, "baseline", self.canary.baseline)
+            _text(n, "candidate", self.canary.candidate)
+            if self.canary.baseline == self.canary.candidate:
+                raise _fail(n, "candidate", "must differ from the baseline")
+            if self.warning is not None or self.segments is not None:
+                raise _fail(n, "warning" if self.warning is not None else "segments",
+                            "does not apply to a canary rule (its verdict is the alert; it names its segments)")
+            if self.critical is None:
+                object.__setattr__(self, "critical", Condition(signal="canary", threshold=0.5))
         if self.warning is None and self.critical is None:
             raise _fail(n, "warning/critical", "a rule needs at least one severity tier")
         for sev in SEVERITIES:
@@ -553,7 +588,7 @@ class Rule:
 # ---------------------------------------------------------------- loading
 
 _RULE_KEYS = {"name", "owner", "runbook", "description", "warning", "critical", "for",
-              "resolve_after", "cooldown", "top_k", "max_evidence", "action", "segments"}
+              "resolve_after", "cooldown", "top_k", "max_evidence", "action", "segments", *CANARY_KEYS}
 _COND_KEYS = {f.name for f in fields(Condition)}
 # keys a rule may set once as defaults for the conditions of its tiers
 _BASE_KEYS = _COND_KEYS - {"threshold"}
@@ -619,6 +654,7 @@ def _rule_from_dict(spec: Any, index: int) -> Rule:
     for req in ("owner", "runbook"):
         if req not in spec:
             raise _fail(name, req, "is required: every rule names who owns it and where its runbook is")
+    canary = _canary_spec(name, spec)
     base = {k: spec[k] for k in _BASE_KEYS if k in spec}
     tiers = {}
     for sev in SEVERITIES:
@@ -627,9 +663,33 @@ def _rule_from_dict(spec: Any, index: int) -> Rule:
     timing = {"for_windows": spec.get("for", 1), "resolve_after": spec.get("resolve_after", 1),
               "cooldown": spec.get("cooldown", 0), "top_k": spec.get("top_k", 5),
               "max_evidence": spec.get("max_evidence", 20)}
+    if canary is not None:
+        if tiers:
+            raise _fail(name, next(iter(tiers)), "a canary rule has no tiers: its verdict decides (rollback = critical)")
+        timing["for_windows"] = spec.get("for", 1)
     return Rule(name=name, owner=spec["owner"], runbook=spec["runbook"],
                 description=spec.get("description", ""), action=spec.get("action"), segments=spec.get("segments"),
-                **tiers, **timing)
+                canary=canary, **tiers, **timing)
+
+
+def _canary_spec(name: str, spec: Mapping[str, Any]) -> Optional[CanarySpec]:
+    """The canary part of a rule mapping (None unless ``signal: canary``)."""
+    given = [k for k in CANARY_KEYS if k in spec]
+    if spec.get("signal") != "canary":
+        if given:
+            raise _fail(name, given[0], "applies to canary rules only (signal: canary)")
+        return None
+    for req in ("baseline", "candidate"):
+        if req not in spec:
+            raise _fail(name, req, "is required for a canary rule (a segment key such as 'arm=stable')")
+    trig = {k: spec[k] for k in CANARY_KEYS[2:] if k in spec}
+    if "min_rows" in spec:
+        trig["min_rows"] = spec["min_rows"]
+    try:
+        triggers = CanaryTriggers(**trig)
+    except InvalidInputError as exc:
+        raise _fail(name, "canary", str(exc)) from None
+    return CanarySpec(str(spec["baseline"]), str(spec["candidate"]), triggers)
 
 
 def load_rules(spec: Union[str, os.PathLike, Sequence[Any], Mapping[str, Any]]) -> list:
@@ -699,6 +759,10 @@ def rules_to_data(rules: Iterable[Rule]) -> list:
             d["action"] = r.action
         if r.segments is not None:
             d["segments"] = list(r.segments)
+        if r.canary is not None:
+            d.pop("critical", None)
+            d.update(signal="canary", baseline=r.canary.baseline, candidate=r.canary.candidate,
+                     **r.canary.triggers.as_dict())
         out.append(d)
     return out
 

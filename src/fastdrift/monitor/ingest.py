@@ -354,6 +354,7 @@ class Ingest:
             self.ref, self.config = build_reference(reference, config)
         cfg = self.config
         self._on_closed = on_closed
+        self.on_sketches = None  # optional fn(closed windows' (start, end, sketch, span)) before their reports
         self._state = threading.Lock()
         self._emit = threading.Lock()
         self._plans: Dict[tuple, _Plan] = {}
@@ -473,6 +474,14 @@ class Ingest:
             start, end, merged, span = self.windower.open_window()
             totals = self.label_totals()
         return build_report(merged, start, end, False, span, label_totals=totals)
+
+    def snapshot_sketch(self) -> Tuple[WindowReport, WindowSketch]:
+        """:meth:`snapshot` and the open window's merged sketch (a copy) it was built from."""
+        self.flush()
+        with self._state:
+            start, end, merged, span = self.windower.open_window()
+            totals = self.label_totals()
+        return build_report(merged, start, end, False, span, label_totals=totals), merged
 
     @contextlib.contextmanager
     def paused(self):
@@ -625,6 +634,8 @@ class Ingest:
         if not closed:
             return
         try:  # a closed report's label counts are the window's own (monitor-wide totals: the snapshot)
+            if self.on_sketches is not None:
+                self.on_sketches(closed)
             self._on_closed([build_report(ws, s, e, True, span) for s, e, ws, span in closed])
         finally:
             self._emit.release()

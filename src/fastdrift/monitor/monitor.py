@@ -36,8 +36,10 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from ..alerts import SEVERITIES, AlertEvaluator, default_rules, load_rules, rules_to_data
 from ..metrics import id_like
+from ..metrics.canary import (KEPT_WINDOWS, ArmSketch, ArmWindow, CanaryPair, CanaryTriggers, compare_arms,
+                              read_pairs, write_pairs)
 from ..errors import CorruptStateError, InvalidInputError
-from ..records import Alert, WindowReport, from_json, to_json
+from ..records import Alert, SegmentComparison, WindowReport, frozen_mapping, from_json, to_json
 from ..sketches import Profile
 from .. import codec
 from .config import (EvidenceSpec, FeatureSpec, FreshnessSpec, LabelSpec, MonitorConfig, ShadowSpec, WindowSpec,
@@ -309,7 +311,8 @@ class Monitor:
         self._start(ingest, rules, sinks, None, [])
 
     def _start(self, ingest: Ingest, rules, sinks, evaluator_state: Optional[bytes],
-               reports: List[WindowReport], label_state: Optional[Tuple[bytes, float]] = None) -> None:
+               reports: List[WindowReport], label_state: Optional[Tuple[bytes, float]] = None,
+               canary_state: bytes = b"") -> None:
         """Own ``ingest``; ``rules`` None = ``config.rules`` or the default rules of the config."""
         self.ingest = ingest
         self._started = time.time()  # the exported counters count from here (see Totals)
@@ -335,6 +338,7 @@ class Monitor:
                 raise InvalidInputError(f"alert rule {name!r}: key 'segments' selects segments of a monitor "
                                         "without segment_by")
             self._rules_spec = _rules_spec(rules, rule_list)
+        self._canary_start(rule_list, canary_state)
         self._lock = threading.Lock()  # reports and evaluator; taken after the ingest's locks
         self._reports = reports
         self._unevaluated: List[WindowReport] = []  # closed, in window order, not yet evaluated
@@ -378,6 +382,7 @@ class Monitor:
         with self._handover:
             todo, self._unevaluated = self._unevaluated, []
         for r in todo:
+            r = self._canary_window(r)
             alerts: Tuple[Alert, ...] = self.evaluator.evaluate(r) if self.evaluator is not None else ()
             self._reports.append(dataclasses.replace(r, alerts=tuple(alerts)) if alerts else r)
         over = len(self._reports) - self.ingest.config.max_reports
@@ -504,7 +509,145 @@ class Monitor:
         """
         self.ingest.merge(other.ingest)
         self._evaluate()
+        with other._lock:
+            theirs = {k: p.copy() for k, p in other._canary_pairs.items()}
+        with self._lock:  # the pooled sequential tests of both monitors' traffic
+            for key, p in theirs.items():
+                if key in self._canary_pairs:
+                    self._canary_pairs[key].merge(p)
+                else:
+                    self._canary_pairs[key] = p
+                    self._canary_results[key] = {}
         return self
+
+    # -- canary comparisons (docs/monitor.md "Canary comparisons") ---------------------------------------
+    def _canary_start(self, rule_list, canary_state: bytes) -> None:
+        cfg = self.ingest.config
+        self._canary_rules = [r for r in rule_list if r.canary is not None]
+        if self._canary_rules and not cfg.segment_by:
+            raise InvalidInputError(f"alert rule {self._canary_rules[0].name!r}: a canary rule compares segments "
+                                    "of a monitor with segment_by")
+        self._canary_pairs = read_pairs(canary_state) if canary_state else {}
+        # pair -> window key -> its comparison (kept for the kept reports)
+        self._canary_results: dict = {k: {} for k in self._canary_pairs}
+        self._arm_sketches: dict = {}  # window key -> segment key -> the closed window's segment sketch
+        if cfg.segment_by:
+            self.ingest.on_sketches = self._keep_arm_sketches
+
+    @staticmethod
+    def _window_key(start, end) -> str:
+        return repr((start, end))
+
+    def _keep_arm_sketches(self, closed) -> None:
+        """The ingest's hand-over of closed windows' sketches: their segments' column sketches and
+        KPI moments are what canary comparisons read (kept for the last ``KEPT_WINDOWS`` windows)."""
+        with self._handover:
+            for s, e, ws, _ in closed:
+                self._arm_sketches[self._window_key(s, e)] = {
+                    k: ArmSketch(seg.prediction, seg.features, seg.kpis) for k, seg in (ws.segments or {}).items()}
+            over = len(self._arm_sketches) - min(KEPT_WINDOWS, self.ingest.config.max_reports)
+            for k in list(self._arm_sketches)[:max(over, 0)]:
+                del self._arm_sketches[k]
+
+    def _canary_compare(self, key, r: WindowReport, feed: bool) -> SegmentComparison:
+        """The comparison of ``key``'s pair in closed window ``r`` (hold ``_lock``); kept per pair."""
+        pair = self._canary_pairs.get(key)
+        if pair is None:
+            pair = self._canary_pairs[key] = CanaryPair(*key)
+            self._canary_results[key] = {}
+        wk = self._window_key(r.window_start, r.window_end)
+        with self._handover:
+            sk = self._arm_sketches.get(wk, {})
+        cfg = self.ingest.config
+        arm_a, arm_b = (ArmWindow(r.segments.get(x), sk.get(x)) for x in key[:2])
+        c = compare_arms(pair, r.window_start, r.window_end, arm_a, arm_b, prediction=cfg.prediction,
+                         top=cfg.max_contributions, feed=feed)
+        kept = self._canary_results[key]
+        kept[wk] = c
+        for k in list(kept)[:max(len(kept) - cfg.max_reports, 0)]:
+            del kept[k]
+        return c
+
+    def _canary_window(self, r: WindowReport) -> WindowReport:
+        """Feed a closed window to every watched pair once; a canary rule's comparison joins the report."""
+        if not self._canary_pairs and not self._canary_rules:
+            return r
+        done = {}
+        for rule in self._canary_rules:
+            key = (rule.canary.baseline, rule.canary.candidate, rule.canary.triggers)
+            if key not in done:
+                done[key] = self._canary_compare(key, r, feed=True)
+        for key in list(self._canary_pairs):
+            if key not in done:
+                done[key] = self._canary_compare(key, r, feed=True)
+        comps = {rule.name: done[(rule.canary.baseline, rule.canary.candidate, rule.canary.triggers)]
+                 for rule in self._canary_rules}
+        return dataclasses.replace(r, comparisons=frozen_mapping(comps)) if comps else r
+
+    def compare_segments(self, a: str, b: str, *, window=-1, kpi_drop: float = 0.05, psi: float = 0.2,
+                         error_rate_margin: float = 0.0, p99_ratio: float = 1.2, alpha: float = 0.05,
+                         min_rows: int = 1000, promote_after: int = 10,
+                         lower_is_better: Sequence[str] = ()) -> SegmentComparison:
+        """Segment ``b`` (a candidate arm, ``"arm=canary"``) against segment ``a`` (the baseline) in a window.
+
+        Parameters
+        ----------
+        a, b : segment keys of this monitor's ``segment_by``
+        window : int or "open"
+            Index into :meth:`reports` (default the latest closed window), or ``"open"``: the window
+            so far (its rows are not fed to the sequential tests).
+        kpi_drop, psi, error_rate_margin, p99_ratio, alpha, min_rows, promote_after, lower_is_better
+            The triggers of the verdict (:class:`~fastdrift.metrics.canary.CanaryTriggers`; a
+            ``signal: canary`` rule's keys).
+
+        Returns
+        -------
+        SegmentComparison
+            Drift of b's prediction and features against a's, latency quantiles and ratios, error
+            rates and KPI means with the always-valid sequential tests accumulated since the canary
+            began (the first window with rows in both arms), and the verdict with its reasons.  The
+            monitor keeps the pair's sequential state from this call on (every later closed window
+            is fed once, checkpointed by :meth:`save`, pooled by :meth:`merge`); the first call
+            feeds the kept closed windows, oldest first.
+        """
+        if not self.config.segment_by:
+            raise InvalidInputError("compare_segments needs a monitor with segment_by")
+        for what, key in (("a", a), ("b", b)):
+            if not isinstance(key, str) or not key:
+                raise InvalidInputError(f"compare_segments: {what} must be a segment key such as 'arm=canary', "
+                                        f"got {key!r}")
+        if a == b:
+            raise InvalidInputError(f"compare_segments: a and b are the same segment {a!r}")
+        key = (a, b, CanaryTriggers(kpi_drop=kpi_drop, psi=psi, error_rate_margin=error_rate_margin,
+                                    p99_ratio=p99_ratio, alpha=alpha, min_rows=min_rows,
+                                    promote_after=promote_after, lower_is_better=tuple(lower_is_better)))
+        reps = self.reports()
+        with self._lock:
+            if key not in self._canary_pairs:
+                self._canary_pairs[key], self._canary_results[key] = CanaryPair(*key), {}
+                with self._handover:
+                    kept = set(self._arm_sketches)
+                for r in self._reports:  # from the oldest window whose sketches are kept
+                    if self._window_key(r.window_start, r.window_end) in kept:
+                        self._canary_compare(key, r, feed=True)
+            if window == "open":
+                pair = self._canary_pairs[key].copy()
+            elif isinstance(window, int) and not isinstance(window, bool):
+                try:
+                    r = reps[window]
+                except IndexError:
+                    raise InvalidInputError(f"compare_segments: window {window} of {len(reps)} closed windows") from None
+                kept = self._canary_results.get(key, {}).get(self._window_key(r.window_start, r.window_end))
+                return kept if kept is not None else self._canary_compare(key, r, feed=False)
+            else:
+                raise InvalidInputError(f"compare_segments: window must be an index or 'open', got {window!r}")
+        report, ws = self.ingest.snapshot_sketch()
+        segs = ws.segments or {}
+        cfg = self.ingest.config
+        return compare_arms(pair, report.window_start, report.window_end,
+                            ArmWindow(report.segments.get(a), segs.get(a)),
+                            ArmWindow(report.segments.get(b), segs.get(b)),
+                            prediction=cfg.prediction, top=cfg.max_contributions, feed=False)
 
     # -- reading -------------------------------------------------------------------------------------------
     def snapshot(self) -> WindowReport:
@@ -628,11 +771,13 @@ class Monitor:
                 self.ingest.write_state(w)
                 w.blob(self.evaluator.to_bytes() if self.evaluator is not None else b"")
                 w.json([to_json(r) for r in self._reports])
-                if self.ingest.labels is not None or self.label_evaluator is not None:
+                if self.ingest.labels is not None or self.label_evaluator is not None or self._canary_pairs:
                     # trailers: checkpoints without labels end before them
                     w.blob(self.ingest.label_state())
                     ev = self.label_evaluator
                     w.blob(ev.to_bytes() if ev is not None else b"").f64(self._settled)
+                if self._canary_pairs:  # trailer: the canary pairs' sequential state
+                    w.blob(write_pairs(self._canary_pairs))
                 return codec.encode(codec.Kind.MONITOR, params.getvalue(), w.getvalue())
 
     def save(self, path) -> None:
@@ -692,7 +837,7 @@ class Monitor:
         if kind not in (codec.Kind.MONITOR, codec.Kind.CHECKPOINT):
             raise CorruptStateError(f"not a monitor checkpoint: a {kind.name} envelope")
         meta, two_envelopes = _json_params(params), kind == codec.Kind.CHECKPOINT
-        label_state = None
+        label_state, canary_state = None, b""
         if two_envelopes:
             outer = codec.Reader(payload, "checkpoint payload")
             _, inner_params, payload = codec.decode(outer.blob(), expected_kind=codec.Kind.MONITOR)
@@ -721,12 +866,13 @@ class Monitor:
                 label_state = (r.blob(), r.f64())
                 if math.isnan(label_state[1]):
                     raise CorruptStateError("checkpoint: NaN settled window end")
+            canary_state = r.blob() if r.remaining else b""
         r.done()
         if rules is None and spec == "objects":
             spec = _defaults_if_they_match(cfg, ingest.ref.profile, ev_state, reports + pending)
         if spool is not None:
             ingest.attach_spool(spool, process_id, spool_retention)
-        m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports, label_state)
+        m._start(ingest, _given_rules(rules, spec), sinks, ev_state or None, reports, label_state, canary_state)
         if pending:
             m._closed(pending)
             m._evaluate()
