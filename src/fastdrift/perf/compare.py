@@ -220,7 +220,8 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
                 note.append(f"a significant shift of {math.exp(lr[i]) - 1:+.1%}, within the allowed "
                             f"{max_regression:.0%}")
             if d["verdict"][i] == "too noisy to tell":
-                note.append(f"could miss a slowdown of up to {d['mde'][i]:.0%}; more rounds narrow it"
+                note.append(f"could miss a slowdown of up to {d['mde'][i]:.0%}; "
+                            + ("more baseline runs narrow it" if k > 1 else "more rounds narrow it")
                             if np.isfinite(d["mde"][i]) else
                             f"{s.n_base} and {s.n_cur} rounds cannot reach significance at alpha {alpha:g}")
             machine = math.exp(bl.probe_log_ratio) if bl is not None and bl.normalized else math.nan
@@ -380,6 +381,12 @@ def format_table(c: PerfComparison) -> str:
     if any(r.basis == "probe" for r in c.rows):
         out.append("ratio = median ratio / machine ratio: each run's timings divided by the machine-speed probe "
                    "timed between its rounds (a ratio of ratios), interval from the spread between blocks of rounds")
+    if c.baseline_runs > 1:
+        out.append(f"baseline of {c.baseline_runs} runs: interval = prediction interval of a new run from the "
+                   f"baseline runs' spread (run-to-run sd measured) and the within-run errors, t with runs - 1 df")
+    elif c.rows:
+        out.append("one baseline run: the run-to-run variance is unknown and not in the intervals (a weaker verdict); "
+                   "keep several baseline runs to measure it")
     if c.env_differences:
         out.append("ENVIRONMENTS DIFFER -- the timings may not be comparable:")
         out += [f"  {d}" for d in c.env_differences]
@@ -425,6 +432,7 @@ def format_json(c: PerfComparison) -> str:
     """One JSON document (non-finite numbers as null)."""
     doc = {"fastdrift": "perf compare", "baseline": c.baseline, "current": c.current,
            "max_regression": c.max_regression, "alpha": c.alpha, "exit_status": c.exit_status,
+           "baseline_runs": c.baseline_runs,
            "environment_differences": c.env_differences,
            "benchmarks": [{k: _jsonable(v) for k, v in asdict(r).items()} for r in _sorted(c.rows)],
            "not_compared": c.problems}
