@@ -141,7 +141,7 @@ def compare_runs(base: Union[Run, Sequence[Run]], cur: Run, max_regression: floa
     if not bases:
         raise InvalidInputError("no baseline run")
     if len(bases) > 1:
-        return _compare_many(bases, cur, max_regression, alpha)
+        return _compare_many(bases, cur, max_regression, alpha, threads)
     base = bases[0]
     problems = []
     pairs = []
@@ -165,12 +165,7 @@ def compare_runs(base: Union[Run, Sequence[Run]], cur: Run, max_regression: floa
     def one(item):
         return _compare_two(item[1], item[2])
 
-    n_threads = threads or min(4, os.cpu_count() or 1)
-    if n_threads > 1 and len(pairs) > 8:
-        with ThreadPoolExecutor(n_threads) as ex:
-            stats = list(ex.map(one, pairs, chunksize=max(1, len(pairs) // (4 * n_threads))))
-    else:
-        stats = [one(p) for p in pairs]
+    stats = _map(one, pairs, threads)
     rows = _rows(pairs, [(s, bl, why, 1, math.nan, None) for s, bl, why in stats], max_regression, alpha)
     return PerfComparison(base.path, cur.path, max_regression, alpha, rows, problems,
                           _env_differences(base.env, cur.env))
@@ -234,7 +229,16 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
     return rows
 
 
-def _compare_many(bases: List[Run], cur: Run, max_regression: float, alpha: float) -> PerfComparison:
+def _map(fn, items, threads):
+    """``fn`` over ``items``, on up to 4 threads (numpy releases the GIL in sorts)."""
+    n_threads = threads or min(4, os.cpu_count() or 1)
+    if n_threads > 1 and len(items) > 8:
+        with ThreadPoolExecutor(n_threads) as ex:
+            return list(ex.map(fn, items, chunksize=max(1, len(items) // (4 * n_threads))))
+    return [fn(p) for p in items]
+
+
+def _compare_many(bases: List[Run], cur: Run, max_regression: float, alpha: float, threads) -> PerfComparison:
     """The current run against several baseline runs: per benchmark, each baseline run's level
     (its mean normalized block, or raw block, or log median) is one draw of the run-to-run
     distribution; :func:`fastdrift.perf.stats.runs_compare` gives the prediction interval."""
@@ -269,7 +273,7 @@ def _compare_many(bases: List[Run], cur: Run, max_regression: float, alpha: floa
             return _compare_two(bs[0], c) + (1, math.nan, None)
         runs = bs + [c]
         if all(x.values is not None for x in runs):
-            s = sample_stats(np.sort(np.concatenate([b.values for b in bs])), c.values)
+            s = sample_stats(np.sort(np.concatenate([b.values for b in bs]), kind="stable"), c.values)  # merges
         else:
             summ = [_summary_of(np.concatenate([b.values for b in bs])) if all(b.values is not None for b in bs)
                     else _pooled_summary(bs), c.summary if c.summary is not None else _summary_of(c.values)]
@@ -293,7 +297,7 @@ def _compare_many(bases: List[Run], cur: Run, max_regression: float, alpha: floa
         bl = BlockStats(rs.log_ratio, rs.se, rs.dof, rs.p_value, plr, machine is not None, w)
         return s, bl, why, len(bs), rs.between_sd, how
 
-    stats = [one(it) for it in items]
+    stats = _map(one, items, threads)
     pairs = [(name, bs[0], c) for name, bs, c in items]
     rows = _rows(pairs, stats, max_regression, alpha)
     envs = []

@@ -26,6 +26,7 @@ stable sort of two sorted runs is a merge.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -254,6 +255,18 @@ def block_compare(bb: np.ndarray, bc: np.ndarray, pb=None, pc=None) -> BlockStat
     return BlockStats(lr, se, dof, p, plr, norm, w)
 
 
+@functools.lru_cache(maxsize=256)
+def _t_quantile_exact(p: float, v: float) -> float:
+    """The t quantile by bisection of :func:`t_sf` (cached: a baseline of k runs asks for the same one per benchmark)."""
+    lo, hi = 0.0, 1.0
+    while t_sf(hi, v) > 1 - p:
+        hi *= 2
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if t_sf(mid, v) > 1 - p else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def t_quantile(p: float, dof: float) -> float:
     """Student t quantile from the normal one (Cornish-Fisher, Abramowitz & Stegun 26.7.5;
     within 0.2% for 6 or more degrees of freedom); below 6, the exact one by bisection of
@@ -261,13 +274,7 @@ def t_quantile(p: float, dof: float) -> float:
     z = NormalDist().inv_cdf(p)
     v = float(dof)
     if v < 6 and 0.5 < p < 1:
-        lo, hi = 0.0, 1.0
-        while t_sf(hi, v) > 1 - p:
-            hi *= 2
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if t_sf(mid, v) > 1 - p else (lo, mid)
-        return 0.5 * (lo + hi)
+        return _t_quantile_exact(p, v)
     return (z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2)
             + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * v ** 3))
 
