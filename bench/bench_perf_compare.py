@@ -4,7 +4,7 @@
 
 Times the comparison (every statistic of every benchmark, the verdicts and the table) of two
 runs already read, and the whole command on two Parquet files of (benchmark, value, unit)
-rows (reading included); prints the best of three.  Also collected by pytest-benchmark
+rows (reading included), and the comparison against a baseline of 5 runs; prints the best of three.  Also collected by pytest-benchmark
 (``python bench/run.py -k perf_compare``).
 """
 from __future__ import annotations
@@ -59,6 +59,9 @@ def main() -> int:
     base, cur = _timings(1), _timings(2, slow=1.2)
     t_cmp = _best(lambda: format_table(compare_runs(run_from_timings(base), run_from_timings(cur))))
     c = compare_runs(run_from_timings(base), run_from_timings(cur))
+    bases5 = [run_from_timings(_timings(s)) for s in (3, 4, 5, 6, 7)]  # a baseline of 5 runs
+    t_many = _best(lambda: format_table(compare_runs(bases5, run_from_timings(cur))))
+    c5 = compare_runs(bases5, run_from_timings(cur))
     with tempfile.TemporaryDirectory() as tmp:
         pb, pc_ = os.path.join(tmp, "b.parquet"), os.path.join(tmp, "c.parquet")
         _parquet(pb, base)
@@ -74,6 +77,8 @@ def main() -> int:
     print(f"{BENCHMARKS} benchmarks x {TIMINGS:,} timings a side, {os.cpu_count()} cores")
     print(f"(load average {os.getloadavg()[0]:.1f}); wall s / CPU s of this process")
     print(f"  timings in memory -> verdicts + table:  {t_cmp[0]:.3f} / {t_cmp[1]:.3f}  (target <= 1 s)")
+    print(f"  5 baseline runs -> verdicts + table:    {t_many[0]:.3f} / {t_many[1]:.3f}  "
+          f"({len(c5.regressed)} regressed)")
     print(f"  reading the two Parquet files:          {t_read[0]:.3f} / {t_read[1]:.3f}")
     print(f"  `fastdrift perf compare` b.parquet c.parquet: {t_cli[0]:.3f} / {t_cli[1]:.3f}")
     print(f"  verdicts: {len(c.regressed)} regressed of {len(c.rows)} (10 were slowed 20%)")

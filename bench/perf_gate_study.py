@@ -2,6 +2,7 @@
 
     python bench/perf_gate_study.py collect DIR [--sessions 30] [--timers perf_counter,process_time]
     python bench/perf_gate_study.py study DIR/perf_counter [--pairs 200]
+    python bench/perf_gate_study.py study DIR/process_time --baseline-runs 3,5
 
 ``collect`` runs a few kernels of bench/bench_kernels.py in ``--sessions`` separate pytest
 sessions per timer (wall clock ``perf_counter``, the process's CPU time ``process_time``;
@@ -23,6 +24,10 @@ real *run*, as a CI job would make it.
 * rounds needed: the normalized log ratio's error on A/A pairs split into the part that
   shrinks with rounds (the between-block error the comparison reports) and the part that does
   not (the run-to-run residual the probe leaves), and the rounds each effect needs at 95%.
+
+With ``--baseline-runs 3,5`` it compares one current run against a baseline of k runs instead
+(A/A and the injected slowdowns, the k runs just before the current one or far from it), and
+prints the detection each k gives with the spread of the runs' normalized levels.
 
 Prints the tables docs/perf.md quotes.
 """
@@ -178,6 +183,98 @@ def study(d: pathlib.Path, n_pairs: int) -> None:
         print(f"  {name:<48} {rounds:>5.0f} {rep:>8.3f} {obs:>8.3f} {resid:>8.3f} " + " ".join(f"{n:>18}" for n in need))
 
 
+def multi_sets(n_runs: int, names, n_trials: int, k: int, how: str, rng):
+    """Trials of ``k`` baseline runs and one current run: ``last``, the ``k`` sessions just before the
+    current one (a CI baseline of the last main-branch runs); ``far``, ``k`` runs at least 5 sessions
+    from the current one."""
+    out = []
+    for t in range(n_trials):
+        name = names[t % len(names)]
+        if how == "last":
+            j = int(rng.integers(k, n_runs))
+            base = list(range(j - k, j))
+        else:
+            while True:
+                j = int(rng.integers(0, n_runs))
+                pool = [i for i in range(n_runs) if abs(i - j) >= 5]
+                if len(pool) >= k:
+                    break
+            base = [int(i) for i in rng.choice(pool, k, replace=False)]
+        out.append((name, base, j))
+    return out
+
+
+def multi_rates(runs, trials, effect, threshold=0.05):
+    got = {"regressed": 0, "critical": 0, "too noisy to tell": 0, "improved": 0, "unchanged": 0}
+    sd = []
+    for name, base, j in trials:
+        bases = []
+        for i in base:
+            r = Run(f"b{i}", "x")
+            r.benchmarks[name] = runs[i].benchmarks[name]
+            bases.append(r)
+        rc = Run("c", "x")
+        rc.benchmarks[name] = _shifted(runs[j].benchmarks[name], effect, True)
+        row = compare_runs(bases, rc, threshold, threads=1).rows[0]
+        got[row.verdict] += 1
+        got["critical"] += row.severity == "critical"
+        sd.append(row.run_to_run_sd)
+    out = {k: v / len(trials) for k, v in got.items()}
+    out["tau"] = float(np.median(sd))
+    return out
+
+
+def multi_study(d: pathlib.Path, n_trials: int, ks) -> None:
+    """Flagged and detection rates with a baseline of ``k`` runs, and the k the targets need."""
+    runs, names = load(d)
+    rng = np.random.default_rng(1)
+    print(f"{d}: a baseline of k runs against one current run, {n_trials} trials per row (benchmarks in turn), "
+          f"default settings (--max-regression 5%, alpha 0.01)")
+    print(f"  {'k':>3} {'baseline':<8} {'slowdown':>8} {'regressed':>9} {'critical':>8} {'too noisy':>9} "
+          f"{'unchanged':>9} {'improved':>8} {'run-to-run sd':>13}")
+    for k in ks:
+        for how in ("last", "far"):
+            trials = multi_sets(len(runs), names, n_trials, k, how, rng)
+            for eff in EFFECTS:
+                r = multi_rates(runs, trials, eff)
+                print(f"  {k:>3} {how:<8} {eff:>8.0%} {r['regressed']:>9.1%} {r['critical']:>8.1%} "
+                      f"{r['too noisy to tell']:>9.1%} {r['unchanged']:>9.1%} {r['improved']:>8.1%} {r['tau']:>13.3f}")
+    # what k the targets need: one current run's level has the spread sd (within-run error and
+    # run-to-run change together, measured over all the sessions); the prediction error of k runs
+    # is sd sqrt(1 + 1/k) and the interval's quantile t(k - 1); the slowdown e is caught when the
+    # interval's lower end clears log(1 + t/2) and the estimate log(1 + t)
+    print()
+    print("what k needs: per benchmark, a run's total spread sd (all sessions, 1.4826 MAD of the normalized levels),"
+          " and the expected detection of 10/5/2% (at --max-regression 5/2.5/1%) with k baseline runs")
+    z = NormalDist()
+    kk = (2, 3, 5, 10, 20, 50)
+    print(f"  {'benchmark':<48} {'sd':>6} " + " ".join(f"{f'k={k}':>15}" for k in kk))
+    for name in names:
+        base = []
+        for r in runs:
+            rr = Run(r.path, "x")
+            rr.benchmarks[name] = r.benchmarks[name]
+            base.append(rr)
+        lv = []
+        for j in range(len(runs)):  # each run's normalized level relative to the others, leave-one-out
+            rc = Run("c", "x")
+            rc.benchmarks[name] = runs[j].benchmarks[name]
+            lv.append(math.log(compare_runs(base[:j] + base[j + 1:], rc, threads=1).rows[0].ratio))
+        lv = np.array(lv)
+        sd = 1.4826 * float(np.median(np.abs(lv - np.median(lv)))) * math.sqrt(1 - 1 / len(runs))
+        cells = []
+        for k in kk:
+            q = t_quantile(1 - ALPHA / 2, k - 1)
+            se = sd * math.sqrt(1 + 1 / k)
+            pw = []
+            for e, t in ((0.10, 0.05), (0.05, 0.025), (0.02, 0.01)):
+                lo_need = max(math.log1p(MARGIN_FRACTION * t) + q * se, math.log1p(t))
+                pw.append(z.cdf((math.log1p(e) - lo_need) / se))
+            cells.append("/".join(f"{p:.0%}" for p in pw))
+        print(f"  {name:<48} {sd:>6.3f} " + " ".join(f"{c:>15}" for c in cells))
+    print("  (the A/A rate is at most alpha/2 = 0.5% by construction when the runs are exchangeable)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -189,9 +286,13 @@ def main(argv=None) -> int:
     s = sub.add_parser("study")
     s.add_argument("dir", type=pathlib.Path)
     s.add_argument("--pairs", type=int, default=200)
+    s.add_argument("--baseline-runs", default="",
+                   help="comma-separated k: compare one run against baselines of k runs (e.g. 3,5) instead")
     args = ap.parse_args(argv)
     if args.cmd == "collect":
         collect(args.dir, args.sessions, args.timers.split(","))
+    elif args.baseline_runs:
+        multi_study(args.dir, args.pairs, [int(k) for k in args.baseline_runs.split(",")])
     else:
         study(args.dir, args.pairs)
     return 0

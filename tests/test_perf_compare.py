@@ -572,3 +572,131 @@ def test_bench_baseline_prints_which_moved(tmp_path):
     # test_steady may move too on a busy machine (the runs are minutes apart); test_moved must
     assert moved and "bench/bench_tiny.py::test_moved (regressed" in moved[0]
     assert "baseline " in r.stdout and "Not compared" not in r.stdout
+
+
+# -- a baseline of several runs: the run-to-run variance measured ------------------------------------------------
+
+def _levels_trial(rng, k, tau, within, blocks=10, shift=0.0):
+    """``k`` baseline runs and one current run of blocks: each run's level moves by N(0, tau) between runs
+    (what no within-run error sees), its blocks by N(0, within) around it; the current run is ``shift`` slower."""
+    runs = [rng.normal(0.0, tau) + rng.normal(0.0, within, blocks) for _ in range(k)]
+    runs.append(shift + rng.normal(0.0, tau) + rng.normal(0.0, within, blocks))
+    return runs
+
+
+@pytest.mark.parametrize("k,tau,within", [(3, 0.05, 0.01), (5, 0.03, 0.03), (8, 0.0, 0.04)])
+def test_runs_prediction_interval_covers_at_its_nominal_rate(k, tau, within):
+    from fastdrift.perf.stats import run_levels, runs_compare
+    rng = np.random.default_rng(k)
+    n, level = 3000, 0.90
+    q = sps.t.ppf(1 - (1 - level) / 2, k - 1)  # oracle: scipy's t quantile at k - 1 degrees of freedom
+    miss, taus = 0, []
+    for _ in range(n):
+        lv, er, _, _ = run_levels(_levels_trial(rng, k, tau, within))
+        rs = runs_compare(lv[:-1], er[:-1], lv[-1], er[-1])
+        assert rs.dof == k - 1
+        miss += abs(rs.log_ratio) > q * rs.se
+        taus.append(rs.between_sd)
+        assert rs.p_value == pytest.approx(2 * sps.t.sf(abs(rs.log_ratio) / rs.se, k - 1), rel=1e-6, abs=1e-12)
+    rate, sd = miss / n, math.sqrt(0.1 * 0.9 / n)
+    # the prediction interval is exact when the run-to-run change dominates; with tau floored at 0 it can only
+    # be wider (conservative), never narrower
+    assert rate <= 0.10 + 3 * sd
+    if tau >= 2 * within:
+        assert rate >= 0.10 - 3 * sd
+    if tau > 0:  # the between-run sd is estimated, not assumed 0
+        assert np.median(taus) == pytest.approx(tau, rel=0.5)
+
+
+def _k_runs(rng, k, residual, slowdown=1.0, n=120):
+    """``k`` baseline runs and a current one with probes: the machine's speed (seen by the probe) moves up to
+    2x between runs, and each run's benchmark by a further lognormal ``residual`` that the probe does not see."""
+    runs = []
+    for i in range(k + 1):
+        x, p = _machine_run(rng, n, rng.uniform(0.7, 1.4), drift=rng.normal(0, 0.1),
+                            slowdown=(slowdown if i == k else 1.0) * rng.lognormal(0, residual))
+        runs.append(run_from_timings({"b": x}, ENV, path=f"run{i}", probes={"b": p}))
+    return runs[:k], runs[k]
+
+
+def test_a_baseline_of_runs_keeps_false_alarms_near_alpha_and_catches_a_slowdown():
+    # a residual of 4% between runs that the probe does not share: two-run comparisons cannot see it and flag
+    # A/A pairs; five baseline runs measure it, so A/A is flagged at about alpha / 2 at most
+    rng = np.random.default_rng(5)
+    trials = 200
+    two = many = 0
+    for _ in range(trials):
+        bases, cur = _k_runs(rng, 5, 0.04)
+        two += compare_runs(bases[0], cur).rows[0].verdict == "regressed"
+        row = compare_runs(bases, cur).rows[0]
+        many += row.verdict == "regressed"
+        assert row.baseline_runs == 5 and row.basis == "probe" and math.isfinite(row.run_to_run_sd)
+    assert two / trials > 0.03  # the two-run gate's false alarms, for contrast
+    assert many / trials <= 0.015
+    caught = 0
+    for _ in range(trials):
+        bases, cur = _k_runs(rng, 5, 0.01, slowdown=1.3)
+        row = compare_runs(bases, cur).rows[0]
+        caught += row.verdict == "regressed"
+        assert row.ratio == pytest.approx(1.3, rel=0.1)
+    assert caught / trials >= 0.95
+
+
+def test_a_baseline_of_runs_with_a_benchmark_missing_or_broken_in_one_run(tmp_path):
+    rng = np.random.default_rng(8)
+    bases, cur = _k_runs(rng, 3, 0.01)
+    bases[1].benchmarks.pop("b")  # two baseline runs left for it
+    row = compare_runs(bases, cur).rows[0]
+    assert row.baseline_runs == 2
+    bases[2].benchmarks["b"] = run_from_timings({"b": [1.0, -1.0, 2.0]}).benchmarks["b"]  # a problem
+    c = compare_runs(bases, cur)
+    assert c.rows[0].baseline_runs == 1 and math.isnan(c.rows[0].run_to_run_sd)  # one run left: two-run form
+    assert any(p["side"] == "baseline run2" and "run left out" in p["problem"] for p in c.problems)
+
+
+def test_perf_compare_cli_takes_several_baseline_runs_and_a_directory(tmp_path, capsys):
+    rng = np.random.default_rng(9)
+    d = tmp_path / "base"
+    d.mkdir()
+    files = []
+    for i in range(6):
+        x, p = _machine_run(rng, 120, rng.uniform(0.7, 1.4), slowdown=(1.3 if i == 5 else 1.0) * rng.lognormal(0, 0.01))
+        f = (d if i < 5 else tmp_path) / f"run_{i}.fdr"
+        write_run(str(f), {"t::b": x}, ENV, probes={"t::b": p})
+        files.append(str(f))
+    (d / "notes.txt").write_text("ignored")
+    assert main(["perf", "compare", *files[:5], files[5], "--format", "json", "-o", str(tmp_path / "a.json")]) == 2
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert doc["baseline_runs"] == 5 and doc["benchmarks"][0]["baseline_runs"] == 5
+    assert doc["benchmarks"][0]["verdict"] == "regressed" and doc["benchmarks"][0]["run_to_run_sd"] is not None
+    assert main(["perf", "compare", str(d), "--current", files[5]]) == 2
+    out = capsys.readouterr().out
+    assert "baseline of 5 runs" in out and "regressed" in out
+    assert main(["perf", "compare", str(d), files[5], "--format", "json", "-o", str(tmp_path / "b.json")]) == 2
+    assert json.loads((tmp_path / "b.json").read_text())["benchmarks"] == doc["benchmarks"]
+    # the two-file form: one baseline run, its verdict says the run-to-run variance is unknown
+    main(["perf", "compare", files[0], files[1]])
+    out = capsys.readouterr().out
+    assert "one baseline run: the run-to-run variance is unknown" in out
+    # the current run cannot be a directory, nor can a directory be empty
+    assert main(["perf", "compare", files[0], str(d)]) == 64
+    (tmp_path / "empty").mkdir()
+    assert main(["perf", "compare", str(tmp_path / "empty"), files[5]]) == EXIT_INPUT
+    assert "a directory without runs" in capsys.readouterr().err
+
+
+def test_plugin_accumulates_runs_in_a_directory_and_gates_on_them(tmp_path):
+    (tmp_path / "test_tiny.py").write_text(TINY)
+    for _ in range(4):
+        r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-save=runs/", "--fastdrift-keep=3")
+        assert r.returncode == 0, r.stdout[-2000:]
+    saved = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(saved) == 3 and all(n.startswith("run-") and n.endswith(".fdr") for n in saved)
+    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=runs", work=12000)  # 4x the work
+    assert r.returncode == 1, r.stdout[-3000:]
+    assert "baseline of 3 runs" in r.stdout and "regressed (critical)" in r.stdout
+    files = [f"--fastdrift-baseline=runs/{n}" for n in saved[:2]]
+    r = _pytest(tmp_path, "test_tiny.py", *files)
+    assert "baseline of 2 runs" in r.stdout and "regressed" not in r.stdout.split("fastdrift benchmark gate")[1]
+    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-save=runs/", "--fastdrift-keep=0")
+    assert r.returncode == 4 and "keep at least 1" in r.stderr

@@ -536,12 +536,12 @@ def _cmd_bench(args) -> int:
         rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root)
         # 1 and 2 mean alerts elsewhere in this command; a failed benchmark run is an error.
         return 0 if rc == 0 else EXIT_ERROR
-    from .perf import compare_runs, format_table, parse_threshold, read_run
-    base = read_run(args.baseline)  # an unreadable baseline fails before the benchmarks run
+    from .perf import compare_runs, format_table, parse_threshold, read_run, read_runs
+    base = read_runs([args.baseline])  # an unreadable baseline fails before the benchmarks run
     with tempfile.TemporaryDirectory(prefix="fastdrift-bench-") as tmp:
         out = os.path.join(tmp, "results.json")  # pytest-benchmark JSON: every round's timing
         # probes between the rounds, on the baseline's clock (the wall clock unless it was saved on the CPU's)
-        clock = "cpu" if base.env.get("timer") == "process_time" else "wall"
+        clock = "cpu" if base[0].env.get("timer") == "process_time" else "wall"
         rc = subprocess.call([sys.executable, run, *args.pytest_args, "--fastdrift-probe", f"--fastdrift-clock={clock}"],
                              cwd=root, env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
         if rc != 0:
@@ -555,8 +555,18 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_perf_compare(args) -> int:
-    from .perf import compare_runs, format_html, format_json, format_table, parse_threshold, read_run
-    c = compare_runs(read_run(args.baseline), read_run(args.current), parse_threshold(args.max_regression))
+    from .perf import compare_runs, format_html, format_json, format_table, parse_threshold, read_run, read_runs
+    files = list(args.runs)
+    if args.current is None:
+        if len(files) < 2:
+            raise _Usage("give BASELINE... CURRENT, or BASELINE... --current CURRENT")
+        current = files.pop()
+        if os.path.isdir(current):
+            raise _Usage(f"{current}: the current run is the last file (a directory is a baseline; "
+                         f"name the current run with --current)")
+    else:
+        current = args.current
+    c = compare_runs(read_runs(files), read_run(current), parse_threshold(args.max_regression))
     text = {"table": format_table, "json": format_json, "html": format_html}[args.format](c)
     if args.output:
         _write_text(args.output, text if text.endswith("\n") else text + "\n")
@@ -722,18 +732,21 @@ def _parser() -> argparse.ArgumentParser:
                        description="Other arguments (e.g. -k histogram) are passed to bench/run.py (pytest).")
     p.add_argument("--path", help="source checkout (default: the current directory)")
     p.add_argument("--baseline", metavar="FILE", help="compare this run with a saved one (any `perf compare` "
-                                                      "input); exit 0 nothing regressed, 1 warning, 2 critical")
+                                                      "input, or a directory of runs); exit 0 nothing regressed, "
+                                                      "1 warning, 2 critical")
     p.add_argument("--max-regression", default="5%", help="with --baseline: the slowdown allowed (default 5%%)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("perf", help="benchmark regression gates (perf compare BASELINE CURRENT)")
+    p = sub.add_parser("perf", help="benchmark regression gates (perf compare BASELINE... CURRENT)")
     perf = p.add_subparsers(dest="perf_command", required=True, parser_class=_Parser)
     p = perf.add_parser("compare", help="did each benchmark get slower than its baseline, beyond noise? "
                                         "exit 0 nothing regressed, 1 warning, 2 critical")
-    p.add_argument("baseline", metavar="BASELINE", help="pytest-benchmark JSON, fastdrift run file "
-                                                        "(--fastdrift-save), or Parquet/CSV of benchmark, value[, unit]")
-    p.add_argument("current", metavar="CURRENT", help="the same kinds of file")
+    p.add_argument("runs", nargs="+", metavar="BASELINE... CURRENT",
+                   help="the baseline run(s), then the current run: pytest-benchmark JSON, fastdrift run file "
+                        "(--fastdrift-save), or Parquet/CSV of benchmark, value[, unit]; a directory stands for "
+                        "the runs in it. Several baseline runs measure the run-to-run variance")
+    p.add_argument("--current", metavar="FILE", help="the current run; every positional file is then a baseline run")
     p.add_argument("--max-regression", default="5%", help="the slowdown allowed (default 5%%)")
     p.add_argument("--format", choices=("table", "json", "html"), default="table")
     p.add_argument("-o", "--output", help="write the report here instead of stdout")

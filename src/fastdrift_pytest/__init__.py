@@ -7,10 +7,14 @@ The hooks live in :mod:`fastdrift.perf.plugin`.
 def pytest_addoption(parser):
     g = parser.getgroup("fastdrift", "fastdrift benchmark gate (needs pytest-benchmark)")
     g.addoption("--fastdrift-save", metavar="FILE", default=None,
-                help="save every benchmark's timings (fastdrift sketches) and the environment to FILE")
-    g.addoption("--fastdrift-baseline", metavar="FILE", default=None,
+                help="save every benchmark's timings (fastdrift sketches) and the environment to FILE; when FILE "
+                     "is a directory (or ends with /), as a new run file in it, so that it accumulates runs")
+    g.addoption("--fastdrift-keep", metavar="N", type=int, default=None,
+                help="with --fastdrift-save DIR/: keep the newest N run files in DIR (default all)")
+    g.addoption("--fastdrift-baseline", metavar="FILE", action="append", default=None,
                 help="fail the run when a benchmark regressed against FILE (a --fastdrift-save file, "
-                     "pytest-benchmark JSON, or Parquet/CSV), printing the table")
+                     "pytest-benchmark JSON, or Parquet/CSV; a directory of runs; repeat for several runs: "
+                     "the run-to-run variance is then measured), printing the table")
     g.addoption("--fastdrift-probe", action="store_true", default=False,
                 help="time fastdrift's machine-speed probes between the rounds of every benchmark and store them "
                      "in extra_info['fastdrift_probe'] (implied by --fastdrift-save/--fastdrift-baseline)")

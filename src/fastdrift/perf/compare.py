@@ -9,14 +9,14 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import InvalidInputError
 from .runs import Bench, Run
-from .stats import (ALPHA, block_compare, decide, probe_block_levels, sample_stats, summary_stats, t_quantile,
-                    z_two_sided)
+from .stats import (ALPHA, BlockStats, block_compare, decide, log_quantile_se, probe_block_levels, run_levels,
+                    runs_compare, sample_stats, summary_stats, t_quantile, z_two_sided)
 
 __all__ = ["PerfRow", "PerfComparison", "compare_runs", "parse_threshold", "format_table", "format_json",
            "format_html", "ENV_KEYS"]
@@ -60,6 +60,10 @@ class PerfRow:
     min_detectable: float  #: the slowdown (fraction) the data detects with 80% power
     memory_weight: float = math.nan  #: the memory probe's share of the machine ratio (the compute probe's: the rest)
     note: str = ""
+    baseline_runs: int = 1  #: baseline runs the benchmark was compared against
+    #: the run-to-run standard deviation of a run's (normalized) log level, estimated from the
+    #: baseline runs; nan with one baseline run (unknown, and not in the interval)
+    run_to_run_sd: float = math.nan
 
 
 @dataclass
@@ -73,6 +77,7 @@ class PerfComparison:
     rows: List[PerfRow]
     problems: List[dict] = field(default_factory=list)  #: benchmark, side, problem
     env_differences: List[str] = field(default_factory=list)
+    baseline_runs: int = 1  #: runs the baseline is made of
 
     @property
     def exit_status(self) -> int:
@@ -112,14 +117,19 @@ def _pair_problem(b: Bench, c: Bench) -> str:
     return ""
 
 
-def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float = ALPHA,
+def compare_runs(base: Union[Run, Sequence[Run]], cur: Run, max_regression: float = 0.05, alpha: float = ALPHA,
                  threads: Optional[int] = None) -> PerfComparison:
-    """Compare every benchmark present in both runs.
+    """Compare every benchmark present in both the baseline and the current run.
 
     Parameters
     ----------
-    base, cur : Run
-        The baseline and the current run (:func:`fastdrift.perf.runs.read_run`).
+    base : Run or sequence of Run
+        The baseline: one run, or several runs of the same code (:func:`fastdrift.perf.runs.read_run`).
+        With two or more, each run's level is one draw of the run-to-run distribution, and the
+        current run is compared with it by a prediction interval (:func:`fastdrift.perf.stats.runs_compare`);
+        with one, the run-to-run variance is unknown and the interval holds only the within-run error.
+    cur : Run
+        The current run.
     max_regression : float
         The slowdown allowed (0.05: 5%), see :func:`fastdrift.perf.stats.decide`.
     alpha : float
@@ -127,6 +137,12 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
     threads : int, optional
         Threads for the per-benchmark statistics (default: the cores, at most 4).
     """
+    bases = [base] if isinstance(base, Run) else list(base)
+    if not bases:
+        raise InvalidInputError("no baseline run")
+    if len(bases) > 1:
+        return _compare_many(bases, cur, max_regression, alpha, threads)
+    base = bases[0]
     problems = []
     pairs = []
     for name in list(base.benchmarks) + [n for n in cur.benchmarks if n not in base.benchmarks]:
@@ -147,45 +163,37 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
             pairs.append((name, b, c))
 
     def one(item):
-        _, b, c = item
-        if b.values is None or c.values is None:
-            summ = [x.summary if x.summary is not None else _summary_of(x.values) for x in (b, c)]
-            return summary_stats(*summ), None, ""
-        s = sample_stats(b.values, c.values)
-        if b.blocks is None or c.blocks is None:
-            return s, None, ""
-        why = _no_probe(b, c)
-        if why:
-            return s, block_compare(b.blocks, c.blocks), why
-        pb, pc = ([probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size) for p in (x.probe.mem, x.probe.cpu)]
-                  for x in (b, c))
-        return s, block_compare(b.blocks, c.blocks, pb, pc), ""
+        return _compare_two(item[1], item[2])
 
-    n_threads = threads or min(4, os.cpu_count() or 1)
-    if n_threads > 1 and len(pairs) > 8:
-        with ThreadPoolExecutor(n_threads) as ex:
-            stats = list(ex.map(one, pairs, chunksize=max(1, len(pairs) // (4 * n_threads))))
-    else:
-        stats = [one(p) for p in pairs]
+    stats = _map(one, pairs, threads)
+    rows = _rows(pairs, [(s, bl, why, 1, math.nan, None) for s, bl, why in stats], max_regression, alpha)
+    return PerfComparison(base.path, cur.path, max_regression, alpha, rows, problems,
+                          _env_differences(base.env, cur.env))
+
+
+def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
+    """The rows of compared benchmarks: ``stats`` holds, per pair, the sample statistics, the
+    block or runs comparison (None: order statistics or summaries), why it is raw, the baseline
+    runs, their run-to-run sd, and the basis when it is not the blocks'."""
     rows = []
     if pairs:
         za = z_two_sided(alpha)
         lr, se, q, p, basis = [], [], [], [], []
-        for s, bl, _ in stats:
+        for s, bl, _, _, _, how in stats:
             if bl is not None:
                 lr.append(bl.log_ratio)
                 se.append(bl.se)
                 q.append(t_quantile(1 - alpha / 2, bl.dof))
                 p.append(bl.p_value)
-                basis.append("probe" if bl.normalized else "raw")
+                basis.append(how or ("probe" if bl.normalized else "raw"))
             else:
                 lr.append(math.log(s.median_cur / s.median_base))
                 se.append(s.se_log_median)
                 q.append(za)
                 p.append(s.p_value)
                 basis.append(s.basis)
-        d = decide(lr, se, q, max_regression, alpha, p_min=[s.p_min for s, _, _ in stats])
-        for i, ((name, b, c), (s, bl, why)) in enumerate(zip(pairs, stats)):
+        d = decide(lr, se, q, max_regression, alpha, p_min=[0.0 if k > 1 else s.p_min for s, _, _, k, _, _ in stats])
+        for i, ((name, b, c), (s, bl, why, k, tau, _)) in enumerate(zip(pairs, stats)):
             p99 = s.p99_cur / s.p99_base
             half = za * s.se_log_p99
             ratio = s.median_cur / s.median_base
@@ -198,6 +206,8 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
                 note.append(_WEAK)
             elif basis[i] == "raw":
                 note.append(why)
+            elif basis[i] == "rounds" and k > 1:
+                note.append("too few rounds for blocks (12 a side): each run's median with its order-statistic error")
             elif basis[i] == "rounds":
                 note.append(f"{s.n_base} and {s.n_cur} rounds: too few for blocks (12 a side); order-statistic "
                             f"error of raw timings, a weaker verdict")
@@ -205,7 +215,8 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
                 note.append(f"a significant shift of {math.exp(lr[i]) - 1:+.1%}, within the allowed "
                             f"{max_regression:.0%}")
             if d["verdict"][i] == "too noisy to tell":
-                note.append(f"could miss a slowdown of up to {d['mde'][i]:.0%}; more rounds narrow it"
+                note.append(f"could miss a slowdown of up to {d['mde'][i]:.0%}; "
+                            + ("more baseline runs narrow it" if k > 1 else "more rounds narrow it")
                             if np.isfinite(d["mde"][i]) else
                             f"{s.n_base} and {s.n_cur} rounds cannot reach significance at alpha {alpha:g}")
             machine = math.exp(bl.probe_log_ratio) if bl is not None and bl.normalized else math.nan
@@ -213,9 +224,115 @@ def compare_runs(base: Run, cur: Run, max_regression: float = 0.05, alpha: float
                                 s.median_base, s.median_cur, ratio, machine, math.exp(lr[i]), float(d["lo"][i]),
                                 float(d["hi"][i]), p99, p99 * math.exp(-half), p99 * math.exp(half),
                                 p[i], s.p_value if s.basis == "rounds" else math.nan, s.p_slower, tput,
-                                float(d["mde"][i]), bl.weight if bl is not None else math.nan, "; ".join(note)))
-    return PerfComparison(base.path, cur.path, max_regression, alpha, rows, problems,
-                          _env_differences(base.env, cur.env))
+                                float(d["mde"][i]), bl.weight if bl is not None else math.nan, "; ".join(note),
+                                k, tau))
+    return rows
+
+
+def _map(fn, items, threads):
+    """``fn`` over ``items``, on up to 4 threads (numpy releases the GIL in sorts)."""
+    n_threads = threads or min(4, os.cpu_count() or 1)
+    if n_threads > 1 and len(items) > 8:
+        with ThreadPoolExecutor(n_threads) as ex:
+            return list(ex.map(fn, items, chunksize=max(1, len(items) // (4 * n_threads))))
+    return [fn(p) for p in items]
+
+
+def _compare_many(bases: List[Run], cur: Run, max_regression: float, alpha: float, threads) -> PerfComparison:
+    """The current run against several baseline runs: per benchmark, each baseline run's level
+    (its mean normalized block, or raw block, or log median) is one draw of the run-to-run
+    distribution; :func:`fastdrift.perf.stats.runs_compare` gives the prediction interval."""
+    problems, items = [], []
+    names = list(dict.fromkeys([n for r in bases for n in r.benchmarks] + list(cur.benchmarks)))
+    for name in names:
+        c = cur.benchmarks.get(name)
+        present = [(r.path, r.benchmarks[name]) for r in bases if name in r.benchmarks]
+        if c is None or not present:
+            one_side = c if not present else present[0][1]
+            problems.append({"benchmark": name, "side": "baseline" if c is None else "current",
+                             "problem": ("only in the baseline" if c is None else "only in the current run")
+                             + (f" (and {one_side.problem})" if one_side.problem else "")})
+            continue
+        if c.problem:
+            problems.append({"benchmark": name, "side": "current", "problem": c.problem})
+            continue
+        usable = []
+        for path, b in present:
+            why = b.problem or _pair_problem(b, c)
+            if why:
+                problems.append({"benchmark": name, "side": f"baseline {path}", "problem": why + " (run left out)"})
+            else:
+                usable.append(b)
+        if not usable:
+            continue
+        items.append((name, usable, c))
+
+    def one(item):
+        _, bs, c = item
+        if len(bs) == 1:  # the other baseline runs lack it: a two-run comparison
+            return _compare_two(bs[0], c) + (1, math.nan, None)
+        runs = bs + [c]
+        if all(x.values is not None for x in runs):
+            s = sample_stats(np.sort(np.concatenate([b.values for b in bs]), kind="stable"), c.values)  # merges
+        else:
+            summ = [_summary_of(np.concatenate([b.values for b in bs])) if all(b.values is not None for b in bs)
+                    else _pooled_summary(bs), c.summary if c.summary is not None else _summary_of(c.values)]
+            s = summary_stats(*summ)
+        why, how, w, machine = "", None, math.nan, None
+        if all(x.blocks is not None for x in runs):
+            why = next((w_ for w_ in (_no_probe(b, c) for b in bs) if w_), "")
+            if not why and len({x.probe.version for x in runs}) > 1:
+                why = "probe versions differ between the baseline runs"
+            probes = None if why else [[probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size)
+                                        for p in (x.probe.mem, x.probe.cpu)] for x in runs]
+            lv, er, w, machine = run_levels([x.blocks for x in runs], probes)
+        else:
+            how = "summary" if any(x.values is None for x in runs) else "rounds"
+            lv = np.array([math.log(x.summary["median"] if x.values is None else float(np.median(x.values)))
+                           for x in runs])
+            er = np.array([_summary_se(x.summary) if x.values is None else log_quantile_se(x.values, 0.5)
+                           for x in runs])
+        rs = runs_compare(lv[:-1], er[:-1], float(lv[-1]), float(er[-1]))
+        plr = float(machine[-1] - machine[:-1].mean()) if machine is not None else math.nan
+        bl = BlockStats(rs.log_ratio, rs.se, rs.dof, rs.p_value, plr, machine is not None, w)
+        return s, bl, why, len(bs), rs.between_sd, how
+
+    stats = _map(one, items, threads)
+    pairs = [(name, bs[0], c) for name, bs, c in items]
+    rows = _rows(pairs, stats, max_regression, alpha)
+    envs = []
+    for r in bases:
+        envs += [d for d in _env_differences(r.env, cur.env) if d not in envs]
+    return PerfComparison(", ".join(r.path for r in bases), cur.path, max_regression, alpha, rows, problems,
+                          envs, len(bases))
+
+
+def _compare_two(b: Bench, c: Bench):
+    """(sample statistics, block comparison or None, why raw) of two runs' benchmark."""
+    if b.values is None or c.values is None:
+        summ = [x.summary if x.summary is not None else _summary_of(x.values) for x in (b, c)]
+        return summary_stats(*summ), None, ""
+    s = sample_stats(b.values, c.values)
+    if b.blocks is None or c.blocks is None:
+        return s, None, ""
+    why = _no_probe(b, c)
+    if why:
+        return s, block_compare(b.blocks, c.blocks), why
+    pb, pc = ([probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size) for p in (x.probe.mem, x.probe.cpu)]
+              for x in (b, c))
+    return s, block_compare(b.blocks, c.blocks, pb, pc), ""
+
+
+def _summary_se(summ: dict) -> float:
+    """Normal-theory error of a log median from a summary (as :func:`summary_stats`)."""
+    return 1.2533 * (summ["iqr"] / 1.349) / math.sqrt(summ["rounds"]) / summ["median"]
+
+
+def _pooled_summary(bs) -> dict:
+    """A summary standing for several baseline runs (display only): medians' median, IQRs' median."""
+    ss = [b.summary if b.summary is not None else _summary_of(b.values) for b in bs]
+    return {"median": float(np.median([x["median"] for x in ss])), "iqr": float(np.median([x["iqr"] for x in ss])),
+            "rounds": int(sum(x["rounds"] for x in ss))}
 
 
 def _no_probe(b: Bench, c: Bench) -> str:
@@ -268,6 +385,12 @@ def format_table(c: PerfComparison) -> str:
     if any(r.basis == "probe" for r in c.rows):
         out.append("ratio = median ratio / machine ratio: each run's timings divided by the machine-speed probe "
                    "timed between its rounds (a ratio of ratios), interval from the spread between blocks of rounds")
+    if c.baseline_runs > 1:
+        out.append(f"baseline of {c.baseline_runs} runs: interval = prediction interval of a new run from the "
+                   f"baseline runs' spread (run-to-run sd measured) and the within-run errors, t with runs - 1 df")
+    elif c.rows:
+        out.append("one baseline run: the run-to-run variance is unknown and not in the intervals (a weaker verdict); "
+                   "keep several baseline runs to measure it")
     if c.env_differences:
         out.append("ENVIRONMENTS DIFFER -- the timings may not be comparable:")
         out += [f"  {d}" for d in c.env_differences]
@@ -313,6 +436,7 @@ def format_json(c: PerfComparison) -> str:
     """One JSON document (non-finite numbers as null)."""
     doc = {"fastdrift": "perf compare", "baseline": c.baseline, "current": c.current,
            "max_regression": c.max_regression, "alpha": c.alpha, "exit_status": c.exit_status,
+           "baseline_runs": c.baseline_runs,
            "environment_differences": c.env_differences,
            "benchmarks": [{k: _jsonable(v) for k, v in asdict(r).items()} for r in _sorted(c.rows)],
            "not_compared": c.problems}

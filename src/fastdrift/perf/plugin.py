@@ -3,7 +3,8 @@ when ``--fastdrift-save`` or ``--fastdrift-baseline`` is given (pytest-benchmark
 
 At the end of the session every benchmark that ran is taken from pytest-benchmark, with each
 round's timing: ``--fastdrift-save=FILE`` writes them as a run file with the environment
-(:func:`fastdrift.perf.runs.write_run`); ``--fastdrift-baseline=FILE`` compares them with FILE,
+(:func:`fastdrift.perf.runs.write_run`), or a new run file in FILE when it is a directory;
+``--fastdrift-baseline=FILE`` (repeatable; a directory stands for its runs) compares them with FILE,
 prints the table in the terminal summary and fails the run (exit 1) when a benchmark regressed.
 
 With any of the options (``--fastdrift-probe`` alone included) the machine-speed probes of
@@ -15,6 +16,7 @@ probes are timed with the process's CPU time (``--fastdrift-clock=cpu``, the def
 """
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -22,7 +24,7 @@ import pytest
 from ..errors import FastDriftError
 from .compare import compare_runs, format_table, parse_threshold
 from .probe import Interleaver
-from .runs import environment, read_run, run_from_timings, write_run
+from .runs import environment, read_runs, run_file_in, run_from_timings, write_run
 
 __all__ = ["Gate"]
 
@@ -49,9 +51,13 @@ class Gate:
         self.cpu_clock = config.getoption("fastdrift_clock") == "cpu" and not explicit
         try:
             self.threshold = parse_threshold(config.getoption("fastdrift_max_regression"))
-            path = config.getoption("fastdrift_baseline")
-            if path:
-                self.baseline = read_run(path)
+            paths = config.getoption("fastdrift_baseline")
+            if paths:
+                self.baseline = read_runs(paths)
+            keep = config.getoption("fastdrift_keep")
+            if keep is not None and keep < 1:
+                raise pytest.UsageError(f"fastdrift: --fastdrift-keep {keep}: keep at least 1 run")
+            self.keep = keep
         except FastDriftError as exc:
             raise pytest.UsageError(f"fastdrift: {exc}") from None
 
@@ -107,6 +113,8 @@ class Gate:
         if self.timer:
             env["timer"] = self.timer
         if self.save:
+            if self.save.endswith(("/", os.sep)) or os.path.isdir(self.save):
+                self.save = run_file_in(self.save, self.keep)  # a directory accumulating runs
             write_run(self.save, timings, env, per_call, probes=self.probes)
         if self.baseline is not None:
             cur = run_from_timings(timings, env, path="this run", per_call=per_call, probes=self.probes)

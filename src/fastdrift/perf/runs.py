@@ -29,7 +29,7 @@ from ..errors import CorruptStateError, InvalidInputError
 from .probe import ProbeRecord
 from .stats import block_log_medians
 
-__all__ = ["Bench", "Run", "read_run", "write_run", "run_from_timings", "environment", "EXACT_MAX",
+__all__ = ["Bench", "Run", "read_run", "read_runs", "run_file_in", "write_run", "run_from_timings", "environment", "EXACT_MAX",
            "DIGEST_POINTS", "MIN_ROUNDS"]
 
 #: rounds stored exactly in a run file; more are stored as a t-digest
@@ -355,3 +355,38 @@ def read_run(path: str) -> Run:
         raise InvalidInputError(f"{path}: not JSON, a fastdrift run file, Parquet or CSV; perf compare "
                                 f"reads {_FORMATS}") from None
     return _pytest_benchmark(path, doc)
+
+
+#: file names a directory of runs is read from (its other files are ignored)
+RUN_SUFFIXES = (".fdr", ".json", ".parquet", ".pq", ".csv", ".csv.gz")
+
+
+def read_runs(paths) -> List[Run]:
+    """Read several runs; a directory stands for the runs in it (files ending in
+    :data:`RUN_SUFFIXES`, in name order), so a baseline can be a directory of saved runs."""
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            files = sorted(f for f in os.listdir(path) if f.lower().endswith(RUN_SUFFIXES)
+                           and os.path.isfile(os.path.join(path, f)))
+            if not files:
+                raise InvalidInputError(f"{path}: a directory without runs (files ending in "
+                                        f"{', '.join(RUN_SUFFIXES)})")
+            out += [read_run(os.path.join(path, f)) for f in files]
+        else:
+            out.append(read_run(path))
+    return out
+
+
+def run_file_in(directory: str, keep: Optional[int] = None) -> str:
+    """A new run file's path in ``directory`` (created when missing), named so that name order
+    is time order (``run-<UTC time>-<pid>.fdr``); with ``keep``, the oldest ``.fdr`` files are
+    removed so that ``keep`` remain once the new one is written."""
+    import time
+    os.makedirs(directory, exist_ok=True)
+    if keep is not None:
+        old = sorted(f for f in os.listdir(directory) if f.startswith("run-") and f.endswith(".fdr"))
+        for f in old[:max(0, len(old) - (keep - 1))]:
+            os.remove(os.path.join(directory, f))
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:]
+    return os.path.join(directory, f"run-{stamp}-{os.getpid()}.fdr")

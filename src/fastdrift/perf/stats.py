@@ -26,6 +26,7 @@ stable sort of two sorted runs is a merge.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -36,7 +37,7 @@ import numpy as np
 __all__ = ["SampleStats", "sample_stats", "summary_stats", "quantile", "mann_whitney", "decide",
            "t_quantile", "MARGIN_FRACTION", "BLOCKS", "MIN_BLOCKS", "block_bounds", "block_log_medians",
            "probe_block_levels", "t_sf", "BlockStats", "block_compare",
-           "z_two_sided", "Z95", "ALPHA", "POWER"]
+           "z_two_sided", "Z95", "ALPHA", "POWER", "RunsStats", "runs_compare", "run_levels", "log_quantile_se"]
 
 Z95 = NormalDist().inv_cdf(0.975)
 #: significance level of the rank test and confidence of the intervals (1 - ALPHA)
@@ -64,7 +65,7 @@ def quantile(xs: np.ndarray, p: float) -> float:
     return float(xs[lo] + (h - lo) * (xs[hi] - xs[lo]))
 
 
-def _log_quantile_se(xs: np.ndarray, p: float) -> float:
+def log_quantile_se(xs: np.ndarray, p: float) -> float:
     """Standard error of log(quantile p) from the order statistics around it; nan when they
     fall outside the sample (too few rounds for that quantile)."""
     n = xs.size
@@ -254,11 +255,26 @@ def block_compare(bb: np.ndarray, bc: np.ndarray, pb=None, pc=None) -> BlockStat
     return BlockStats(lr, se, dof, p, plr, norm, w)
 
 
+@functools.lru_cache(maxsize=256)
+def _t_quantile_exact(p: float, v: float) -> float:
+    """The t quantile by bisection of :func:`t_sf` (cached: a baseline of k runs asks for the same one per benchmark)."""
+    lo, hi = 0.0, 1.0
+    while t_sf(hi, v) > 1 - p:
+        hi *= 2
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if t_sf(mid, v) > 1 - p else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def t_quantile(p: float, dof: float) -> float:
     """Student t quantile from the normal one (Cornish-Fisher, Abramowitz & Stegun 26.7.5;
-    within 0.2% for 6 or more degrees of freedom)."""
+    within 0.2% for 6 or more degrees of freedom); below 6, the exact one by bisection of
+    :func:`t_sf` (the expansion is 10% off at 2)."""
     z = NormalDist().inv_cdf(p)
     v = float(dof)
+    if v < 6 and 0.5 < p < 1:
+        return _t_quantile_exact(p, v)
     return (z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2)
             + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * v ** 3))
 
@@ -283,8 +299,8 @@ class SampleStats:
 
 def sample_stats(bs: np.ndarray, cs: np.ndarray) -> SampleStats:
     """Statistics of two sorted samples of positive finite timings (at least 3 each)."""
-    se_med = math.hypot(_log_quantile_se(bs, 0.5), _log_quantile_se(cs, 0.5))
-    se_p99 = math.hypot(_log_quantile_se(bs, 0.99), _log_quantile_se(cs, 0.99))
+    se_med = math.hypot(log_quantile_se(bs, 0.5), log_quantile_se(cs, 0.5))
+    se_p99 = math.hypot(log_quantile_se(bs, 0.99), log_quantile_se(cs, 0.99))
     _, p, ps = mann_whitney(bs, cs)
     return SampleStats(bs.size, cs.size, quantile(bs, 0.5), quantile(cs, 0.5), quantile(bs, 0.99),
                        quantile(cs, 0.99), se_med, se_p99, p, ps, "rounds", _p_min(bs.size, cs.size))
@@ -365,3 +381,69 @@ def decide(log_ratio, se_log, q, threshold: float, alpha: float = ALPHA, power: 
                        np.where(faster, "improved", np.where(noisy, "too noisy to tell", "unchanged")))
     severity = np.where(critical, "critical", np.where(slower, "warning", ""))
     return {"verdict": verdict, "severity": severity, "lo": lo, "hi": hi, "mde": mde}
+
+
+@dataclass(frozen=True)
+class RunsStats:
+    """A current run against several baseline runs (see :func:`runs_compare`)."""
+
+    log_ratio: float  #: current level minus the mean of the baseline runs' levels
+    se: float  #: prediction error: run-to-run variance, the current run's and the mean's errors
+    dof: float  #: Student t degrees of freedom: baseline runs less one
+    p_value: float  #: two-sided t-test of the current run against the baseline runs' distribution
+    between_sd: float  #: estimated run-to-run standard deviation of a run's level (log scale)
+
+
+def runs_compare(levels, errors, cur_level: float, cur_error: float) -> RunsStats:
+    """A current run's level against the distribution of ``k >= 2`` baseline runs' levels.
+
+    Each run's level (a run's mean normalized block, log scale) is ``mu + b + e``: ``b`` the
+    machine's run-to-run change that no error within a run can see (variance ``tau^2``), ``e``
+    the run's own error (its between-block variance over its blocks, ``errors ** 2``).  The
+    levels' sample variance ``s^2`` estimates ``tau^2 + mean(errors ** 2)``, so
+    ``tau^2 = max(0, s^2 - mean(errors ** 2))`` (method of moments).  The current run, if
+    unchanged, is one more draw: its difference from the baseline mean has the prediction
+    variance ``tau^2 + cur_error ** 2 + s^2 / k``, and the interval uses Student's t with
+    ``k - 1`` degrees of freedom.  When the current run's error equals the baseline runs' this
+    is the classic prediction interval ``s sqrt(1 + 1/k)``.
+    """
+    v = np.asarray(levels, float)
+    e2 = np.asarray(errors, float) ** 2
+    k = v.size
+    s2 = float(v.var(ddof=1))
+    tau2 = max(0.0, s2 - float(e2.mean()))
+    var = tau2 + cur_error * cur_error + s2 / k
+    lr = float(cur_level - v.mean())
+    se = math.sqrt(var)
+    dof = float(k - 1)
+    if se > 0:
+        p = min(1.0, 2 * t_sf(abs(lr) / se, dof))
+    else:
+        p = 1.0 if lr == 0 else 0.0
+    return RunsStats(lr, se, dof, p, math.sqrt(tau2))
+
+
+def run_levels(blocks, probes=None):
+    """Each run's level and its error from its blocks: the mean of its (normalized) blocks and
+    the between-block standard deviation over the square root of their number.
+
+    ``blocks`` is a list of the runs' block log-medians; ``probes``, when every run carries them,
+    a list of (memory, compute) block levels.  The memory weight ``w`` is fitted as in
+    :func:`block_compare`, within each run (centred) over all the runs, so it cannot absorb a
+    difference between the runs.  Returns (levels, errors, w, probe levels).
+    """
+    if probes is None:
+        lv = np.array([float(b.mean()) for b in blocks])
+        er = np.array([float(b.std(ddof=1)) / math.sqrt(b.size) for b in blocks])
+        return lv, er, math.nan, None
+    xs = [m - c for m, c in probes]
+    ys = [b - c for b, (m, c) in zip(blocks, probes)]
+    x = np.concatenate([a - a.mean() for a in xs])
+    y = np.concatenate([a - a.mean() for a in ys])
+    sxx = float(x @ x)
+    w = min(1.0, max(0.0, float(x @ y) / sxx)) if sxx > 0 else 0.5
+    d = [yy - w * xx for xx, yy in zip(xs, ys)]
+    lv = np.array([float(a.mean()) for a in d])
+    er = np.array([float(a.std(ddof=1)) / math.sqrt(a.size) for a in d])
+    machine = np.array([float(w * m.mean() + (1 - w) * c.mean()) for m, c in probes])
+    return lv, er, w, machine
