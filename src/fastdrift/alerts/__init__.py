@@ -13,11 +13,11 @@ evidence rows, the owner and the runbook.
 True
 """
 from .evaluator import AlertEvaluator
-from .rules import SEVERITIES, SIGNALS, Condition, Gate, Rule, default_rules, load_rules, rules_to_data
+from .rules import SEVERITIES, SIGNALS, CanarySpec, Condition, Gate, Rule, default_rules, load_rules, rules_to_data
 from .sinks import CallbackSink, JsonLinesSink
 from .actions import ActionSink
 
 __all__ = [
     "Rule", "Condition", "Gate", "AlertEvaluator", "load_rules", "default_rules",
-    "JsonLinesSink", "CallbackSink", "ActionSink", "SIGNALS", "SEVERITIES",
+    "JsonLinesSink", "CallbackSink", "ActionSink", "CanarySpec", "SIGNALS", "SEVERITIES",
 ]
