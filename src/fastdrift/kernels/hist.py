@@ -234,8 +234,8 @@ def make_index(edges, *, target_probes: int = TARGET_PROBES, max_table: int = MA
         For equally spaced edges, find the bin by arithmetic plus a +-1
         fix-up instead of the table.  Off by default: the table path (one
         table load, one probe) is the faster of the two on 100 uniform bins
-        (bench/bench_kernels.py, ``uniform100`` against ``uniform100arith``,
-        measures both).  Uniform edges get a
+        (bench/bench_kernels.py, ``uniform100table`` against ``uniform100arith``,
+        measures both); it takes precedence over ``arith``.  Uniform edges get a
         one-probe table either way, so they stay on the fast path.
     arith : bool, default True
         Use the arith path when :func:`_arith_is_exact` proves it for these
