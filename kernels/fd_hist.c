@@ -584,6 +584,9 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
                          ix->n_table > INT32_MAX || ix->n_probe < 0 ||
                          !(ix->inv_width > 0.0)))
         return FD_EINVAL;
+    /* An arith index's table has n_table / n_edges sub-buckets per edge. */
+    if (ix->uniform == 2 && (ix->n_table < ix->n_edges || ix->n_table % ix->n_edges != 0))
+        return FD_EINVAL;
     if (col->length < 0 || col->offset < 0)
         return FD_EINVAL;
 

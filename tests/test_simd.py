@@ -306,3 +306,21 @@ def test_moments_lane_order_is_fixed(restore_path):
     for p, (ints, flts) in _each_path(lambda: _moments(pa.array(x), "c")).items():
         assert flts[2] == lanes[0], p
     assert _moments(pa.array(x), "numba")[1][2] == lanes[0]
+
+
+def test_hist_arith_index_table_checked():
+    # The C kernel refuses an arith index whose table is not a whole number of sub-buckets per edge.
+    from fastdrift.kernels.native import column, ffi, lib
+    index = make_index(np.linspace(0.0, 1.0, 11))
+    assert index.arith
+    view = next(iter_columns(pa.array(np.linspace(-1.0, 2.0, 50))))
+    counts, specials = np.zeros(12, np.int64), np.zeros(2, np.int64)
+    sp = ffi.from_buffer("int64_t[]", specials)
+    cp = ffi.from_buffer("int64_t[]", counts)
+    ix = index.c_index
+    assert lib.fd_hist_update(column(view), ix, cp, sp, sp + 1) == lib.FD_OK
+    assert counts.sum() == 50
+    for bad in (index.n_edges - 1, index.n_table + 1):
+        ix.n_table = bad
+        assert lib.fd_hist_update(column(view), ix, cp, sp, sp + 1) == lib.FD_EINVAL
+    ix.n_table = index.n_table
