@@ -80,13 +80,19 @@ typedef struct fd_hist_index {
     const double *edges;     /* n_edges finite, strictly increasing, followed by
                                 n_pad copies of +inf (probe sentinel)          */
     int64_t n_edges;
-    int32_t uniform;         /* 1: edges equally spaced, bin found by arithmetic */
+    int32_t uniform;         /* 0: table; 1: edges equally spaced, bin found by
+                                arithmetic and a +-1 fix-up; 2: bin found by
+                                arithmetic alone unless the value lies within
+                                2^-FD_HIST_ARITH_TOL_LOG2 of a bin's width of
+                                a boundary (fd_hist.c, M_ARITH)              */
     int32_t n_probe;         /* fix-up compares after the table lookup          */
     double lo;               /* sub-bucket j covers lo + [j, j+1) / inv_width   */
     double inv_width;
     const int32_t *table;    /* n_table starting bins, one per sub-bucket       */
     int64_t n_table;
 } fd_hist_index;
+
+#define FD_HIST_ARITH_TOL_LOG2 12
 
 int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
                    int64_t *counts, int64_t *n_null, int64_t *n_nan);

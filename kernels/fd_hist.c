@@ -12,6 +12,15 @@
  *    edge and at the double just below each edge covers every x) before it
  *    sets ix->uniform.
  *
+ *  - arith (M_ARITH): u = clamp((x - lo) * inv, -0.5, n - 0.5) + 1.0 and
+ *    the bin is (int)u, with no load at all, unless u lies within
+ *    FD_ARITH_TOL of an integer; such rare values take an exact search from
+ *    (int)u (bin_near).  The computed u is monotone in x, so
+ *    fastdrift.kernels.hist proves this for the concrete edges by checking u
+ *    at each edge e_k (> k + 1 - tol) and at the double just below it
+ *    (< k + 1 + tol): then every x whose u is tol away from an integer lies
+ *    in bin (int)u.  It works for any edges close enough to equal widths.
+ *
  *  - table: sub-bucket j = clamp((x - lo) * inv_width, 0, n_table - 1), a
  *    starting bin table[j] that is never above the true bin of any x mapped
  *    to j, then exactly n_probe forward compares.  The table is built with
@@ -47,6 +56,8 @@ typedef struct hctx {
 #define M_P2 2
 #define M_P3 3
 #define M_PN 4
+#define M_ARITH 6
+#define FD_ARITH_TOL (1.0 / (double)(1 << FD_HIST_ARITH_TOL_LOG2))
 
 /* The per-mode specialisation relies on these bodies being inlined with a
  * constant mode; GCC otherwise keeps one copy and tests the mode per value. */
@@ -56,12 +67,34 @@ typedef struct hctx {
 #define FD_INLINE static inline
 #endif
 
+/* The exact bin by search from a start b in [0, n_edges]: the rare values
+ * of M_ARITH that lie near a boundary.  The +inf sentinel at e[n_edges]
+ * stops the upward walk (xc <= DBL_MAX). */
+static __attribute__((noinline)) int64_t bin_near(const double *e, double xc, int64_t b)
+{
+    while (b > 0 && xc < e[b - 1])
+        --b;
+    while (xc >= e[b])
+        ++b;
+    return b;
+}
+
 FD_INLINE int64_t bin_of(const hctx *h, double x, int mode)
 {
     /* NaN must stay NaN here (it is counted apart), hence x > DBL_MAX and
      * not a min() that would turn it into DBL_MAX. */
     const double xc = x > DBL_MAX ? DBL_MAX : x;
-    if (mode == M_UNIFORM) {
+    if (mode == M_ARITH) {
+        double u = (x - h->lo) * h->inv;
+        u = u > h->bottom ? u : h->bottom;  /* -inf and NaN go to -0.5: bin 0 */
+        u = u < h->top ? u : h->top;
+        u += 1.0;
+        const int64_t b = (int64_t)u;        /* u >= 0.5: truncation is floor */
+        const double fr = u - (double)b;     /* exact */
+        if (__builtin_expect(fr >= FD_ARITH_TOL && fr <= 1.0 - FD_ARITH_TOL, 1))
+            return b;
+        return bin_near(h->e, xc, b);
+    } else if (mode == M_UNIFORM) {
         double t = (x - h->lo) * h->inv + 1.0;
         t = t > h->bottom ? t : h->bottom;  /* -inf and NaN go to 1 */
         t = t < h->top ? t : h->top;
@@ -97,7 +130,7 @@ FD_INLINE int64_t bin_of(const hctx *h, double x, int mode)
 /* The bin a NaN lands in on each path (see bin_of). */
 static int64_t nan_bin(const hctx *h, int mode)
 {
-    return mode == M_UNIFORM ? 1 : (int64_t)h->table[0];
+    return mode == M_ARITH ? 0 : mode == M_UNIFORM ? 1 : (int64_t)h->table[0];
 }
 
 /* Counting is the bottleneck, not the bin search: with few bins, consecutive
@@ -211,6 +244,10 @@ static void hist_##SUFFIX(const void *values, const uint8_t *valid,            \
 {                                                                              \
     const T *v = (const T *)values;                                            \
     switch (mode) {                                                            \
+    case M_ARITH:                                                              \
+        hist_body_##SUFFIX(v, valid, off, len, h, M_ARITH, counts, n_bins,     \
+                           n_null, n_nan);                                     \
+        break;                                                                 \
     case M_UNIFORM:                                                            \
         hist_body_##SUFFIX(v, valid, off, len, h, M_UNIFORM, counts, n_bins,   \
                            n_null, n_nan);                                     \
@@ -348,11 +385,55 @@ int64_t cmp8_avx2(const hctx *h, const double *p, int64_t n_edges, int32_t nanb,
     return cmp4_avx2(h, p, n_edges, nanb, j) + cmp4_avx2(h, p + 4, n_edges, nanb, j + 4);
 }
 
+/* M_ARITH on 4 (AVX2) or 8 (AVX-512) values: bin_of's arithmetic with the
+ * same operations (MAXPD/MINPD are the scalar selects, NaN included; the
+ * truncation of u in [0.5, n + 0.5] to int32 is the scalar one, n < 2^31),
+ * the bins into j, the NaN count added to *nan.  Returns the mask of the
+ * lanes whose u is FD_ARITH_TOL away from an integer; the others take
+ * bin_near, as in bin_of.  The AVX-512 path uses it too: a 512-bit version
+ * measured slower (bench/bench_kernels.py, uniform100: 0.57x np.sum against
+ * 0.66x). */
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+unsigned arith4_avx2(const hctx *h, const double *p, int32_t *j, int64_t *nan)
+{
+    const __m256d x = _mm256_loadu_pd(p);
+    __m256d u = _mm256_mul_pd(_mm256_sub_pd(x, _mm256_set1_pd(h->lo)), _mm256_set1_pd(h->inv));
+    u = _mm256_max_pd(u, _mm256_set1_pd(h->bottom));
+    u = _mm256_min_pd(u, _mm256_set1_pd(h->top));
+    u = _mm256_add_pd(u, _mm256_set1_pd(1.0));
+    const __m128i b = _mm256_cvttpd_epi32(u);
+    const __m256d fr = _mm256_sub_pd(u, _mm256_cvtepi32_pd(b));
+    const __m256d ok = _mm256_and_pd(_mm256_cmp_pd(fr, _mm256_set1_pd(FD_ARITH_TOL), _CMP_GE_OQ),
+                                     _mm256_cmp_pd(fr, _mm256_set1_pd(1.0 - FD_ARITH_TOL), _CMP_LE_OQ));
+    _mm_storeu_si128((__m128i *)(void *)j, b);
+    *nan += __builtin_popcount((unsigned)_mm256_movemask_pd(_mm256_cmp_pd(x, x, _CMP_UNORD_Q)));
+    return (unsigned)_mm256_movemask_pd(ok);
+}
+
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+unsigned arith8_avx2(const hctx *h, const double *p, int32_t *j, int64_t *nan)
+{
+    return arith4_avx2(h, p, j, nan) | (arith4_avx2(h, p + 4, j + 4, nan) << 4);
+}
+
 /* Eight valid values into the four sub-histograms, as the scalar unrolling. */
-#define HIST_VEC8(BINS8, CMP8, P)                                            \
+#define HIST_VEC8(BINS8, CMP8, ARITH8, P)                                    \
     do {                                                                     \
         int32_t j_[8];                                                       \
         double xc_[8];                                                       \
+        if (VMODE == M_ARITH) {                                              \
+            const unsigned ok_ = ARITH8(h, (P), j_, &nan);                   \
+            if (__builtin_expect(ok_ != 0xFFu, 0))                           \
+                for (int k_ = 0; k_ < 8; ++k_)                               \
+                    if (!((ok_ >> k_) & 1u)) {                               \
+                        const double x_ = (P)[k_];                           \
+                        j_[k_] = (int32_t)bin_near(                          \
+                            h->e, x_ > DBL_MAX ? DBL_MAX : x_, j_[k_]);      \
+                    }                                                        \
+            c0[j_[0]]++; c1[j_[1]]++; c2[j_[2]]++; c3[j_[3]]++;              \
+            c0[j_[4]]++; c1[j_[5]]++; c2[j_[6]]++; c3[j_[7]]++;              \
+            break;                                                           \
+        }                                                                    \
         if (VMODE == M_CMP) {                                                \
             nan += CMP8(h, (P), n_bins - 1, nanb, j_);                       \
             c0[j_[0]]++; c1[j_[1]]++; c2[j_[2]]++; c3[j_[3]]++;              \
@@ -370,7 +451,7 @@ int64_t cmp8_avx2(const hctx *h, const double *p, int64_t n_edges, int32_t nanb,
         c3[bin_finish(h, j_[7], xc_[7], MODE)]++;                            \
     } while (0)
 
-#define DEF_HIST_F64_VEC(SFX, TGT, BINS8, CMP8)                                \
+#define DEF_HIST_F64_VEC(SFX, TGT, BINS8, CMP8, ARITH8)                             \
 TGT static inline __attribute__((always_inline))                               \
 void hist_vbody_##SFX(const double *v, const uint8_t *valid, int64_t off,      \
                       int64_t len, const hctx *h_, const int MODE,             \
@@ -396,7 +477,7 @@ void hist_vbody_##SFX(const double *v, const uint8_t *valid, int64_t off,      \
     if (valid == 0) {                                                          \
         for (; i + 8 <= len; i += 8) {                                         \
             FD_PREFETCH(v + i);                                                \
-            HIST_VEC8(BINS8, CMP8, v + i);                                           \
+            HIST_VEC8(BINS8, CMP8, ARITH8, v + i);                                           \
         }                                                                      \
         for (; i < len; ++i)                                                   \
             HIST_ONE(c0, v[i], 1);                                             \
@@ -411,7 +492,7 @@ void hist_vbody_##SFX(const double *v, const uint8_t *valid, int64_t off,      \
             const unsigned m = valid[pos >> 3];                                \
             FD_PREFETCH(v + i);                                                \
             if (m == 0xFFu) {                                                  \
-                HIST_VEC8(BINS8, CMP8, v + i);                                       \
+                HIST_VEC8(BINS8, CMP8, ARITH8, v + i);                                       \
             } else if (m == 0u) {                                              \
                 nul += 8;                                                      \
             } else {                                                           \
@@ -444,6 +525,10 @@ TGT static void hist_f64_##SFX(const void *values, const uint8_t *valid,       \
     const double *v = (const double *)values;                                  \
     const int cmp = n_bins - 1 <= FD_HIST_CMP_EDGES;                           \
     switch (mode) {                                                            \
+    case M_ARITH:                                                              \
+        hist_vbody_##SFX(v, valid, off, len, h, M_ARITH, M_ARITH, counts,      \
+                         n_bins, n_null, n_nan);                               \
+        break;                                                                 \
     case M_UNIFORM:                                                            \
         hist_vbody_##SFX(v, valid, off, len, h, M_UNIFORM, M_UNIFORM, counts,  \
                          n_bins, n_null, n_nan);                               \
@@ -471,11 +556,11 @@ TGT static void hist_f64_##SFX(const void *values, const uint8_t *valid,       \
     }                                                                          \
 }
 
-DEF_HIST_F64_VEC(avx2, FD_TARGET_AVX2, guess8_avx2, cmp8_avx2)
+DEF_HIST_F64_VEC(avx2, FD_TARGET_AVX2, guess8_avx2, cmp8_avx2, arith8_avx2)
 /* The AVX-512 path keeps the 256-bit guesses: with scalar lookups after
  * them, 512-bit ones measured no faster (bench/bench_kernels.py, uniform100
  * and quantile100: 0.41x np.sum against 0.46x); its gain is cmp8_avx512. */
-DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, cmp8_avx512)
+DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, cmp8_avx512, arith8_avx2)
 #endif
 
 typedef void (*hist_fn)(const void *, const uint8_t *, int64_t, int64_t,
@@ -491,11 +576,16 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
         return FD_EINVAL;
     /* The pure-arithmetic guess is clamped to [1, n_edges]; it needs two
      * edges to define a width. */
+    if (ix->uniform < 0 || ix->uniform > 2)
+        return FD_EINVAL;
     if (ix->uniform && !(ix->n_edges >= 2 && ix->inv_width > 0.0))
         return FD_EINVAL;
-    if (!ix->uniform && (ix->table == 0 || ix->n_table < 1 ||
+    if (ix->uniform != 1 && (ix->table == 0 || ix->n_table < 1 ||
                          ix->n_table > INT32_MAX || ix->n_probe < 0 ||
                          !(ix->inv_width > 0.0)))
+        return FD_EINVAL;
+    /* An arith index's table has n_table / n_edges sub-buckets per edge. */
+    if (ix->uniform == 2 && (ix->n_table < ix->n_edges || ix->n_table % ix->n_edges != 0))
         return FD_EINVAL;
     if (col->length < 0 || col->offset < 0)
         return FD_EINVAL;
@@ -537,11 +627,29 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
     h.inv = ix->inv_width;
     h.n_probe = ix->n_probe;
     int mode;
-    if (ix->uniform) {
+    /* An arith index carries a table for the scalar builds, where the
+     * table lookup measured faster than the arithmetic (bench/bench_kernels.py,
+     * FASTDRIFT_SIMD=scalar: 0.37x np.sum against 0.29x): n_table =
+     * s * n_edges sub-buckets over the same lo with inv_width * s (s a power
+     * of two, so the product is exact and the same as make_index's).  The AVX
+     * builds of the float64 loop take the arithmetic. */
+    int arith = ix->uniform == 2;
+#if FD_X86_SIMD
+    arith = arith && (fn == hist_f64_avx2 || fn == hist_f64_avx512);
+#else
+    arith = 0;
+#endif
+    if (arith) {
+        mode = M_ARITH;
+        h.bottom = -0.5;
+        h.top = (double)ix->n_edges - 0.5;
+    } else if (ix->uniform == 1) {
         mode = M_UNIFORM;
         h.bottom = 1.0;
         h.top = (double)ix->n_edges;
     } else {
+        if (ix->uniform == 2)
+            h.inv = ix->inv_width * (double)(ix->n_table / ix->n_edges);
         mode = ix->n_probe == 1 ? M_P1 : ix->n_probe == 2 ? M_P2
              : ix->n_probe == 3 ? M_P3 : M_PN;
         h.bottom = 0.0;

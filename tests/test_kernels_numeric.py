@@ -167,8 +167,10 @@ def test_hist_extreme_edges(edges, dtype):
 
 def test_hist_index_paths():
     assert make_index(np.linspace(-3, 3, 101), arithmetic_uniform=True).uniform
-    table = make_index(np.linspace(-3, 3, 101))
-    assert not table.uniform and table.n_probe == 1  # the default: a one-probe table
+    ar = make_index(np.linspace(-3, 3, 101))
+    assert ar.arith and not ar.uniform and ar.n_probe == 1  # the default: arith (+ one-probe table)
+    table = make_index(np.linspace(-3, 3, 101), arith=False)
+    assert not table.uniform and not table.arith and table.n_probe == 1
     q = np.quantile(np.random.default_rng(0).standard_normal(10_000), np.linspace(0.01, 0.99, 99))
     ix = make_index(q)
     assert not ix.uniform and ix.n_probe <= 2

@@ -115,6 +115,8 @@ def _edges(kind, rng):
 def _index(kind, edges):
     if kind == "uniform-arith":
         return make_index(edges, arithmetic_uniform=True)
+    if kind == "uniform-table":
+        return make_index(edges, arith=False)
     if kind == "many":
         return make_index(edges, max_table=64)  # probes > 3: the general probe loop
     return make_index(edges)
@@ -156,7 +158,7 @@ def _moments(arr, backend):
 
 # ---- histogram --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["uniform", "uniform-arith", "one", "quantile", "many"])
+@pytest.mark.parametrize("kind", ["uniform", "uniform-table", "uniform-arith", "one", "quantile", "many"])
 @SETTINGS
 @given(data=st.data())
 def test_hist_paths_bit_identical(restore_path, kind, data):
@@ -171,6 +173,79 @@ def test_hist_paths_bit_identical(restore_path, kind, data):
         np.testing.assert_array_equal(specials, want[1], err_msg=p)
         np.testing.assert_array_equal(counts, nb[0], err_msg=p)
         np.testing.assert_array_equal(specials, nb[1], err_msg=p)
+
+
+ARITH_EDGES = [
+    np.linspace(-4.0, 4.0, 101),
+    np.linspace(0.0, 1.0, 3),                          # +-0 at the first edge
+    np.linspace(-1e300, 1e300, 7),                     # huge range (hi - lo overflows)
+    np.linspace(1.0, 1.0 + 64 * 2.0**-52, 65),         # edges one ulp apart... of a wider width
+    np.linspace(-1e-300, 1e-300, 5),                   # 0 an edge; subnormal values beside it
+    np.linspace(-3.0, 3.0, 1001) * (1 + 1e-12),        # not linspace, but within the tolerance
+]
+
+
+def _near_boundaries(edges, inv, rng, n):
+    """Values whose u is within ~tol of an integer: each edge, its neighbours, and the doubles
+    that the arithmetic maps next to an integer (the exact-search lanes)."""
+    from fastdrift.kernels.hist import ARITH_TOL
+    lo = edges[0]
+    k = rng.integers(0, edges.size, n)
+    d = rng.uniform(-2, 2, n) * ARITH_TOL / inv
+    with np.errstate(all="ignore"):
+        x = edges[k] + d
+        x[::3] = edges[k[::3]]
+        x[1::3] = np.nextafter(edges[k[1::3]], -np.inf)
+        x[2::7] = lo + (k[2::7] + rng.uniform(-1, 1, x[2::7].size) * ARITH_TOL) / inv
+    return x
+
+
+@pytest.mark.parametrize("i", range(len(ARITH_EDGES)))
+def test_hist_arith_paths_exact_near_boundaries(restore_path, i):
+    # The arith index (bin = int(u), exact search within tol of a boundary) on values that land
+    # on, beside and within tol of every boundary, plus the specials, at offsets and tail lengths
+    # 0..15: every path, the numba twin and the NumPy oracle agree.
+    edges = ARITH_EDGES[i]
+    index = make_index(edges)
+    assert index.arith, index
+    rng = np.random.default_rng(i)
+    x = np.concatenate([_near_boundaries(edges, index.inv_width, rng, 3000),
+                        [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, 1e308, -1e308],
+                        rng.standard_normal(200) * (edges[-1] - edges[0] if np.isfinite(edges[-1] - edges[0]) else 1e300)])
+    rng.shuffle(x)
+    for off in (0, 1, 5):
+        for tail in (0, 3, 7, 15):
+            arr = pa.array(x[: x.size - tail], mask=rng.random(x.size - tail) < 0.05).slice(off)
+            want = hist_reference(arr, edges)
+            nb = _hist(arr, index, "numba")
+            for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+                np.testing.assert_array_equal(counts, want[0], err_msg=f"{p} off={off} tail={tail}")
+                np.testing.assert_array_equal(specials, want[1], err_msg=p)
+            np.testing.assert_array_equal(nb[0], want[0])
+            np.testing.assert_array_equal(nb[1], want[1])
+
+
+def test_hist_arith_index_is_proven():
+    # The proof accepts equal widths and refuses edges that are not (quantiles, a moved edge).
+    from fastdrift.kernels.hist import ARITH_TOL, _arith_is_exact, _arith_u
+    e = np.linspace(-4.0, 4.0, 101)
+    ix = make_index(e)
+    assert ix.arith and not ix.uniform
+    assert not make_index(e, arith=False).arith
+    moved = e.copy()
+    moved[50] += 2 * ARITH_TOL * (e[1] - e[0])    # one edge off its place by 2 tol widths
+    assert not make_index(moved).arith
+    # ... and that refusal is needed: a value between the moved edge and its place is
+    # tol-away from an integer and int(u) is not its bin.
+    x = e[50] + 1.5 * ARITH_TOL * (e[1] - e[0])
+    u = _arith_u(np.array([x]), ix.lo, ix.inv_width, e.size)[0]
+    assert abs(u - round(u)) >= ARITH_TOL and int(u) != np.searchsorted(moved, x, side="right")
+    assert _arith_is_exact(e, ix.lo, ix.inv_width)
+    q = np.quantile(np.random.default_rng(0).standard_normal(1000), np.linspace(0.1, 0.9, 9))
+    assert not make_index(q).arith
+    assert not make_index([1.0]).arith
+    # Subnormal edges: the inverse width overflows, so no arith index (the table serves them).
+    assert not make_index(np.arange(1, 6) * 16 * 5e-324).arith
 
 
 # ---- moments ----------------------------------------------------------------------------------
@@ -231,3 +306,21 @@ def test_moments_lane_order_is_fixed(restore_path):
     for p, (ints, flts) in _each_path(lambda: _moments(pa.array(x), "c")).items():
         assert flts[2] == lanes[0], p
     assert _moments(pa.array(x), "numba")[1][2] == lanes[0]
+
+
+def test_hist_arith_index_table_checked():
+    # The C kernel refuses an arith index whose table is not a whole number of sub-buckets per edge.
+    from fastdrift.kernels.native import column, ffi, lib
+    index = make_index(np.linspace(0.0, 1.0, 11))
+    assert index.arith
+    view = next(iter_columns(pa.array(np.linspace(-1.0, 2.0, 50))))
+    counts, specials = np.zeros(12, np.int64), np.zeros(2, np.int64)
+    sp = ffi.from_buffer("int64_t[]", specials)
+    cp = ffi.from_buffer("int64_t[]", counts)
+    ix = index.c_index
+    assert lib.fd_hist_update(column(view), ix, cp, sp, sp + 1) == lib.FD_OK
+    assert counts.sum() == 50
+    for bad in (index.n_edges - 1, index.n_table + 1):
+        ix.n_table = bad
+        assert lib.fd_hist_update(column(view), ix, cp, sp, sp + 1) == lib.FD_EINVAL
+    ix.n_table = index.n_table

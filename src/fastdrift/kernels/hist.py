@@ -9,6 +9,15 @@ open towards -inf/+inf (which land there).  NaN and null are counted apart in
 themselves are in ``kernels/fd_hist.c`` (backend ``"c"``) and
 :mod:`fastdrift.kernels.numba_hist` (backend ``"numba"``).
 
+Equal widths without a lookup
+-----------------------------
+For edges close enough to equal widths (``np.linspace`` ones, and any whose
+deviation from equal widths is far below ``2**-FD_HIST_ARITH_TOL_LOG2`` of a
+width) :func:`make_index` picks the *arith* path: ``u = clamp((x - lo) *
+inv_width, -0.5, n - 0.5) + 1`` and the bin is ``int(u)``, with no table or
+edge load, unless ``u`` is that close to an integer (then an exact search).
+:func:`_arith_is_exact` proves it for the concrete edges before choosing it.
+
 Choosing the lookup table
 -------------------------
 For edges that are not exactly uniform the kernels map ``x`` to one of
@@ -79,6 +88,43 @@ def _uniform_is_exact(edges: np.ndarray, lo: float, inv: float) -> bool:
     return bool(np.all(np.abs(at - (k + 1)) <= 1) and np.all(np.abs(below - k) <= 1))
 
 
+#: A value whose u is at least this far from an integer takes bin int(u) on the arith path.
+ARITH_TOL = 2.0 ** -lib.FD_HIST_ARITH_TOL_LOG2
+
+
+#: Sub-buckets per edge of an arith index's table (a power of two; fd_hist.c derives it as
+#: n_table / n_edges).
+ARITH_TABLE_SCALE = 8
+
+
+def _arith_u(x: np.ndarray, lo: float, inv: float, n: int) -> np.ndarray:
+    """The arith path's u, with exactly the arithmetic of the kernels (NaN -> 0.5)."""
+    with np.errstate(all="ignore"):
+        t = (x - lo) * inv
+    t = np.where(t > -0.5, t, -0.5)
+    t = np.where(t < n - 0.5, t, n - 0.5)
+    return t + 1.0
+
+
+def _arith_is_exact(edges: np.ndarray, lo: float, inv: float) -> bool:
+    """True if ``int(u)`` is the bin of every x whose u is ``ARITH_TOL`` away from an integer.
+
+    u is monotone in x, so on the bin [e_{k-1}, e_k) of x (k edges <= x) u
+    lies between u(e_{k-1}) and u(the double below e_k).  If every
+    u(e_k) > k + 1 - tol and every u(below e_k) < k + 1 + tol, then u of a
+    value in bin k lies in (k - tol, k + 1 + tol); one tol away from an
+    integer, that is [k + tol, k + 1 - tol], whose int is k.  The clamps keep
+    u in [0.5, n + 0.5], which the outer bins' ends (u <= 1 - tol for bin 0,
+    u >= n + tol for bin n) also satisfy.
+    """
+    n = edges.size
+    k1 = np.arange(1, n + 1, dtype=np.float64)
+    at = _arith_u(edges, lo, inv, n)
+    with np.errstate(all="ignore"):
+        below = _arith_u(np.nextafter(edges, -np.inf), lo, inv, n)
+    return bool(np.all(at > k1 - ARITH_TOL) and np.all(below < k1 + ARITH_TOL))
+
+
 def _inverse_width(n_buckets: int, lo: float, hi: float) -> float:
     with np.errstate(all="ignore"):
         inv = n_buckets / (hi - lo)
@@ -109,7 +155,12 @@ class HistIndex:
         ``edges`` followed by ``N_PAD`` copies of +inf.
     uniform : bool
         Edges are exactly ``np.linspace(edges[0], edges[-1], n_edges)`` and
-        the arithmetic path was proven exact for them.
+        the arithmetic path (guess and +-1 fix-up) was proven exact for them.
+    arith : bool
+        The arith path (bin by arithmetic alone away from the boundaries) was
+        proven exact for the edges (``_arith_is_exact``).  Its ``table``
+        (``ARITH_TABLE_SCALE`` sub-buckets per edge, inverse width
+        ``ARITH_TABLE_SCALE * inv_width``) serves the scalar builds of the C kernel.
     n_probe : int
         Forward compares after the table lookup (table path).
     lo, inv_width : float
@@ -120,13 +171,14 @@ class HistIndex:
         The same data for the C kernel (created on first use).
     """
 
-    __slots__ = ("edges", "padded", "uniform", "n_probe", "lo", "inv_width", "table",
+    __slots__ = ("edges", "padded", "uniform", "arith", "n_probe", "lo", "inv_width", "table",
                  "_c_index", "_c_keep")
 
-    def __init__(self, edges, padded, uniform, n_probe, lo, inv_width, table):
+    def __init__(self, edges, padded, uniform, n_probe, lo, inv_width, table, arith=False):
         self.edges = edges
         self.padded = padded
         self.uniform = bool(uniform)
+        self.arith = bool(arith)
         self.n_probe = int(n_probe)
         self.lo = float(lo)
         self.inv_width = float(inv_width)
@@ -150,7 +202,7 @@ class HistIndex:
             ix = ffi.new("fd_hist_index*")
             ix.edges = e
             ix.n_edges = self.n_edges
-            ix.uniform = 1 if self.uniform else 0
+            ix.uniform = 2 if self.arith else 1 if self.uniform else 0
             ix.n_probe = self.n_probe
             ix.lo = self.lo
             ix.inv_width = self.inv_width
@@ -161,12 +213,12 @@ class HistIndex:
         return self._c_index
 
     def __repr__(self) -> str:
-        path = "uniform" if self.uniform else f"table n_table={self.n_table} n_probe={self.n_probe}"
+        path = "arith" if self.arith else "uniform" if self.uniform else f"table n_table={self.n_table} n_probe={self.n_probe}"
         return f"HistIndex(n_edges={self.n_edges}, {path})"
 
 
 def make_index(edges, *, target_probes: int = TARGET_PROBES, max_table: int = MAX_TABLE,
-               arithmetic_uniform: bool = False) -> HistIndex:
+               arithmetic_uniform: bool = False, arith: bool = True) -> HistIndex:
     """Build the lookup index for histogram ``edges``.
 
     Parameters
@@ -182,9 +234,13 @@ def make_index(edges, *, target_probes: int = TARGET_PROBES, max_table: int = MA
         For equally spaced edges, find the bin by arithmetic plus a +-1
         fix-up instead of the table.  Off by default: the table path (one
         table load, one probe) is the faster of the two on 100 uniform bins
-        (bench/bench_kernels.py, ``uniform100`` against ``uniform100arith``,
-        measures both).  Uniform edges get a
+        (bench/bench_kernels.py, ``uniform100table`` against ``uniform100arith``,
+        measures both); it takes precedence over ``arith``.  Uniform edges get a
         one-probe table either way, so they stay on the fast path.
+    arith : bool, default True
+        Use the arith path when :func:`_arith_is_exact` proves it for these
+        edges (the fastest for equal widths: bench/bench_kernels.py,
+        ``uniform100`` against ``uniform100table``); otherwise the table.
 
     Returns
     -------
@@ -227,6 +283,19 @@ def make_index(edges, *, target_probes: int = TARGET_PROBES, max_table: int = MA
             table.flags.writeable = False
             return HistIndex(e, padded, True, 1, lo, inv, table)
 
+    if arith and n >= 2:
+        inv = _inverse_width(n - 1, lo, hi)
+        if np.isfinite(inv * float(ARITH_TABLE_SCALE)) and _arith_is_exact(e, lo, inv):
+            # The scalar builds of the C kernel look the bin up instead: a table of
+            # ARITH_TABLE_SCALE sub-buckets per edge over the same lo, scale * inv_width (exact:
+            # a power of two) as their inverse width.
+            n_table = ARITH_TABLE_SCALE * n
+            j = _table_bucket(e, lo, inv * float(ARITH_TABLE_SCALE), float(n_table - 1))
+            n_probe = int(np.bincount(j, minlength=n_table).max())
+            table = np.searchsorted(j, np.arange(n_table), side="left").astype(np.int32)
+            table.flags.writeable = False
+            return HistIndex(e, padded, False, n_probe, lo, inv, table, arith=True)
+
     if n == 1:
         table = np.zeros(1, dtype=np.int32)
         table.flags.writeable = False
@@ -268,7 +337,9 @@ class _NumbaHist:
         self.k = numba_hist
 
     def update(self, view, index: HistIndex, counts: np.ndarray, specials: np.ndarray) -> int:
-        if index.uniform:
+        if index.arith:
+            fn, top = self.k.hist_arith, float(index.n_edges) - 0.5
+        elif index.uniform:
             fn, top = self.k.hist_uniform, float(index.n_edges)
         else:
             fn, top = self.k.hist_p1 if index.n_probe == 1 else self.k.hist_pn, float(index.n_table - 1)

@@ -1,7 +1,7 @@
 """The numba twin of ``kernels/fd_hist.c``: the histogram over a :class:`~fastdrift.kernels.hist.HistIndex`.
 
-:func:`hist_uniform`, :func:`hist_p1` and :func:`hist_pn` are the uniform, one-probe and
-n-probe paths (fd_hist.c also unrolls two and three probes); the caller picks one per index.
+:func:`hist_arith`, :func:`hist_uniform`, :func:`hist_p1` and :func:`hist_pn` are the arith,
+uniform, one-probe and n-probe paths (fd_hist.c also unrolls two and three probes); the caller picks one per index.
 
 Keeping the probe branch-free: LLVM readily turns ``b += x >= e[b]`` into a compare-and-branch
 (x86's cmov converter does so when it believes the branch is predictable), and a mispredicted
@@ -14,15 +14,27 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
+from .hist import ARITH_TOL
 from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, VALUE_TYPES, ro, rw
 
-__all__ = ["hist_uniform", "hist_p1", "hist_pn"]
+__all__ = ["hist_arith", "hist_uniform", "hist_p1", "hist_pn"]
 
 # Path selectors for the histogram, as in fd_hist.c (numba specialises one-probe tables and the
 # general probe loop; fd_hist.c also unrolls two and three probes).
 M_UNIFORM = 0
 M_P1 = 1
 M_PN = 4
+M_ARITH = 6
+
+
+@njit(**NUMBA_OPTIONS)
+def _bin_near(e, xc, b):
+    # The exact bin by search from b: the rare arith values near a boundary.
+    while b > 0 and xc < e[b - 1]:
+        b -= 1
+    while xc >= e[b]:
+        b += 1
+    return b
 
 
 @njit(**INLINE)
@@ -30,6 +42,16 @@ def _bin(x, e, table, lo, inv, top, n_probe, mode):
     # NaN stays NaN (it is counted apart and subtracted from its fixed bin);
     # +inf becomes DBL_MAX so that it cannot step past the +inf sentinels.
     xc = DBL_MAX if x > DBL_MAX else x
+    if mode == M_ARITH:
+        u = (x - lo) * inv
+        u = u if u > -0.5 else -0.5
+        u = u if u < top else top
+        u += 1.0
+        b = np.int64(u)
+        fr = u - np.float64(b)
+        if fr >= ARITH_TOL and fr <= 1.0 - ARITH_TOL:
+            return b
+        return _bin_near(e, xc, b)
     if mode == M_UNIFORM:
         t = (x - lo) * inv + 1.0
         t = t if t > 1.0 else 1.0
@@ -113,9 +135,11 @@ def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe
     if local:
         for b in range(nb):
             counts[b] += sub[0, b] + sub[1, b] + sub[2, b] + sub[3, b]
-    # NaN compared false everywhere and landed in a fixed bin: 1 on the
-    # uniform path, table[0] otherwise.
-    if mode == M_UNIFORM:
+    # NaN compared false everywhere and landed in a fixed bin: 0 on the arith
+    # path, 1 on the uniform path, table[0] otherwise.
+    if mode == M_ARITH:
+        counts[0] -= nan
+    elif mode == M_UNIFORM:
         counts[1] -= nan
     else:
         counts[table[0]] -= nan
@@ -133,6 +157,12 @@ def _hist_sigs():
 # One compiled entry per path (uniform, one probe -- the common table case
 # -- and any probe count), so the path is a compile-time constant inside the
 # loop.  A separate two-probe entry was not worth its compile time.
+@njit(_hist_sigs(), **NUMBA_OPTIONS)
+def hist_arith(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
+    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_ARITH,
+               counts, specials)
+
+
 @njit(_hist_sigs(), **NUMBA_OPTIONS)
 def hist_uniform(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
     _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_UNIFORM,
