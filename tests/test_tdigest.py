@@ -570,8 +570,11 @@ def test_a_fresh_or_small_digest_holds_little_memory(rng):
     assert all(t._s.buf is None for t in empties)
     small = TDigest().update(rng.normal(size=100))
     assert small._s.nbytes < 8_000 and small.n == 100
+    assert small.quantile(0.5) == small.quantile(0.5) and small._s.buf is None  # flushed: buffer given back
+    small.update(rng.normal(size=100))
+    assert small.n == 200 and small._s.nbytes < 8_000
     merged = TDigest().merge(small)
-    assert merged._s.nbytes < 24_000 and merged.n == 100
+    assert merged._s.nbytes < 24_000 and merged.n == 200
     big = TDigest().update(rng.normal(size=100_000))
     assert big._s.buf.size == 32_768 and big._s.nbytes <= TDigest.memory_bound(100)
 

@@ -191,6 +191,8 @@ class TDigestState:
             return
         rc = lib.fd_tdigest_flush(self.struct, self._scratch())
         check(rc, "t-digest flush")
+        if self.buf.size < self.buf_cap:  # an empty, partly grown buffer is given back (a small
+            self.buf, self._struct = None, None  # digest, e.g. a monitor pane's, then holds no buffer)
 
     def merge(self, other: "TDigestState") -> None:
         o = other.ints
