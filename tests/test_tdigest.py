@@ -553,3 +553,59 @@ def test_flush_and_merge_pieces_keep_the_state_exact(seed, kind, n, parts, c):
     again = TDigest.from_bytes(t.to_bytes())
     assert again == t and again.to_bytes() == t.to_bytes()
     np.testing.assert_array_equal(again.quantile(np.linspace(0, 1, 101)), t.quantile(np.linspace(0, 1, 101)))
+
+
+def test_a_fresh_or_small_digest_holds_little_memory(rng):
+    """The buffer is allocated on first use and grows with the values held (up to its full size):
+    an empty digest has none, a digest of a few values a small one, a big one the full bound."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        empties = [TDigest() for _ in range(20)]
+        per_empty = (tracemalloc.get_traced_memory()[0] - before) / 20
+    finally:
+        tracemalloc.stop()
+    assert per_empty < 8_000, per_empty                 # centroids 3.3 KB + objects, no 262 KB buffer
+    assert all(t._s.buf is None for t in empties)
+    small = TDigest().update(rng.normal(size=100))
+    assert small._s.nbytes < 8_000 and small.n == 100
+    assert small.quantile(0.5) == small.quantile(0.5) and small._s.buf is None  # flushed: buffer given back
+    small.update(rng.normal(size=100))
+    assert small.n == 200 and small._s.nbytes < 8_000
+    merged = TDigest().merge(small)
+    assert merged._s.nbytes < 24_000 and merged.n == 200
+    big = TDigest().update(rng.normal(size=100_000))
+    assert big._s.buf.size == 32_768 and big._s.nbytes <= TDigest.memory_bound(100)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), sizes=st.lists(st.integers(0, 40_000), min_size=1, max_size=8),
+       merges=st.lists(st.integers(0, 7), max_size=6), c=st.sampled_from([5, 100, 3000]))
+def test_grown_buffer_gives_the_bytes_of_a_full_buffer(seed, sizes, merges, c):
+    """A buffer grown as values come flushes where a buffer of full size does: every update, merge
+    (staged centroids, staged pairs, buffered values) and query gives identical state."""
+    import fastdrift.kernels.tdigest as kt
+    rng = np.random.default_rng(seed)
+    parts = [rng.lognormal(0, 1.5, n) for n in sizes]
+
+    def build():
+        ds = [TDigest(c).update(p) for p in parts]
+        acc = TDigest(c)
+        for j in merges:
+            acc.merge(ds[j % len(ds)].copy())
+            acc.update(parts[j % len(parts)][: 1 + j * 997])
+        return ds, acc
+
+    grown = build()
+    first = kt.BUFFER_FIRST
+    kt.BUFFER_FIRST = 1 << 40          # every buffer allocated at its full size at once
+    try:
+        full = build()
+    finally:
+        kt.BUFFER_FIRST = first
+    for g, f in zip(grown[0] + [grown[1]], full[0] + [full[1]]):
+        assert f._s.buf is None or f._s.buf.size == f._s.buf_cap
+        assert np.array_equal(g._s.ints, f._s.ints)
+        assert g.to_bytes() == f.to_bytes()
+        assert np.array_equal(g.quantile(np.array(QS)), f.quantile(np.array(QS)), equal_nan=True)

@@ -296,5 +296,12 @@ def sort_by_segment(table: pa.Table, columns: Sequence[str], segment_by: Sequenc
     ``table`` (codes are given in first-seen order, so sorting by code keeps it) and each
     segment's rows in their order.
     """
+    for n in segment_by:
+        col = table.column(n) if n in table.schema.names else None
+        # a string segment column is hashed once: the segmenter reads the dictionary (no hashing)
+        # and the grouping takes its indices.  Null-free only, where both encodings agree on the order.
+        if col is not None and col.num_chunks == 1 and col.null_count == 0 and (
+                pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            table = table.set_column(table.schema.get_field_index(n), n, pc.dictionary_encode(col.chunk(0)))
     return group_by_segment(table, list(dict.fromkeys([*columns, *segment_by])),
                             Segmenter(segment_by, max_segments))[0]

@@ -27,6 +27,11 @@ MAX_COMPRESSION = 1e6
 #: per centroid of capacity so that big digests still amortise their merges.
 BUFFER_MIN = 32768
 BUFFER_PER_CENTROID = 32
+#: First allocation of a digest's buffer (entries); it doubles up to buffer_size() as values come, so
+#: an empty or small digest (a rare segment) holds little.  >= 2 * SPLIT_MAX of the C source.
+BUFFER_FIRST = 256
+#: Staged pieces per merged centroid at most (SPLIT_MAX in kernels/fd_tdigest.c).
+_SPLIT_MAX = 4
 
 # State indices of kernels/fastdrift.h (fd_tdigest.ints / .flts).
 INTS_LEN = lib.FD_TD_INTS_LEN
@@ -56,7 +61,7 @@ def buffer_size(compression: float) -> int:
 
 
 def state_bytes(compression: float) -> int:
-    """Bytes of state of one digest: centroids, buffer, counters (numpy headers excluded)."""
+    """Bytes of state of one digest at most: centroids, full buffer, counters (numpy headers excluded)."""
     return 16 * capacity(compression) + 8 * buffer_size(compression) + 8 * INTS_LEN + 16
 
 
@@ -115,16 +120,35 @@ class TDigestState:
         self.buf_cap = buffer_size(self.compression)
         self.means = np.zeros(self.cap, np.float64)
         self.weights = np.zeros(self.cap, np.float64)
-        self.buf = None  # allocated on first insertion
+        self.buf = None  # allocated on first insertion, grown up to buf_cap (see _room)
         self.ints = np.zeros(INTS_LEN, np.int64)
         self.flts = np.array([np.inf, -np.inf])  # [MIN, MAX] of nothing
         self._struct = None
 
     # -- struct --------------------------------------------------------------
-    def _ensure_buf(self):
-        if self.buf is None:
-            self.buf = np.empty(self.buf_cap, np.uint64)
-            self._struct = None
+    def _room(self, need: int) -> None:
+        """Make the buffer hold ``need`` more entries (values, or 2 per staged pair) past those held,
+        or give it its full size.  The C kernel flushes only when its buffer is full, so a buffer
+        grown before every call flushes exactly where the full one would: results are identical."""
+        if need <= 0:
+            return
+        i = self.ints
+        held = int(i[N_BUF]) + 2 * int(i[N_STAGED])
+        size = 0 if self.buf is None else self.buf.size
+        if held + need <= size or size == self.buf_cap:
+            return
+        new = max(BUFFER_FIRST, size)
+        while new < held + need:
+            new *= 2
+        new = min(new, self.buf_cap)
+        buf = np.empty(new, np.uint64)
+        if size:
+            nb, ns2 = int(i[N_BUF]), 2 * int(i[N_STAGED])
+            buf[:nb] = self.buf[:nb]
+            if ns2:  # staged pairs sit at the buffer's end
+                buf[new - ns2:] = self.buf[size - ns2:]
+        self.buf = buf
+        self._struct = None
 
     @property
     def struct(self):
@@ -134,18 +158,27 @@ class TDigestState:
             t.cap = self.cap
             t.means = ffi.cast("double*", ffi.from_buffer(self.means))
             t.weights = ffi.cast("double*", ffi.from_buffer(self.weights))
-            t.buf_cap = self.buf_cap if self.buf is not None else 0
+            t.buf_cap = self.buf.size if self.buf is not None else 0
             t.buf = ffi.cast("uint64_t*", ffi.from_buffer(self.buf)) if self.buf is not None else ffi.NULL
             t.ints = ffi.cast("int64_t*", ffi.from_buffer(self.ints))
             t.flts = ffi.cast("double*", ffi.from_buffer(self.flts))
             self._struct = t
         return self._struct
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the state's arrays now (the buffer as allocated so far)."""
+        return (self.means.nbytes + self.weights.nbytes + self.ints.nbytes + self.flts.nbytes
+                + (self.buf.nbytes if self.buf is not None else 0))
+
+    def _scratch(self):
+        return scratch(self.cap, self.buf.size if self.buf is not None else 0)
+
     # -- operations ------------------------------------------------------------
     def update(self, view) -> None:
-        self._ensure_buf()
+        self._room(view.length)
         col = column(view)
-        rc = lib.fd_tdigest_update(col, self.struct, scratch(self.cap, self.buf_cap))
+        rc = lib.fd_tdigest_update(col, self.struct, self._scratch())
         check(rc, "t-digest update", view.name)
 
     @property
@@ -156,12 +189,17 @@ class TDigestState:
     def flush(self) -> None:
         if not self.pending:
             return
-        rc = lib.fd_tdigest_flush(self.struct, scratch(self.cap, self.buf_cap))
+        rc = lib.fd_tdigest_flush(self.struct, self._scratch())
         check(rc, "t-digest flush")
+        if self.buf.size < self.buf_cap:  # an empty, partly grown buffer is given back (a small
+            self.buf, self._struct = None, None  # digest, e.g. a monitor pane's, then holds no buffer)
 
     def merge(self, other: "TDigestState") -> None:
-        self._ensure_buf()  # merged centroids are staged in it
-        rc = lib.fd_tdigest_merge(self.struct, other.struct, scratch(self.cap, self.buf_cap))
+        o = other.ints
+        # merged centroids are staged in the buffer (up to SPLIT_MAX pieces each), then the other's
+        # staged pairs and buffered values
+        self._room(2 * _SPLIT_MAX * int(o[N_CENTROIDS]) + 2 * int(o[N_STAGED]) + int(o[N_BUF]))
+        rc = lib.fd_tdigest_merge(self.struct, other.struct, self._scratch())
         check(rc, "t-digest merge")
 
     def quantile(self, q: np.ndarray) -> np.ndarray:

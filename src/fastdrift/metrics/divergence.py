@@ -141,6 +141,8 @@ def _scalar_count(value: Any, what: str) -> float:
 
 
 def _sketch_kind(obj: Any) -> str:
+    if isinstance(obj, np.ndarray):  # count vectors (column_drift's): no attribute lookups that fail
+        return "vector"
     if all(hasattr(obj, a) for a in ("categories", "counts")):
         return "categorical"
     if all(hasattr(obj, a) for a in ("edges", "counts")):

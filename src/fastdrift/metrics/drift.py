@@ -7,6 +7,7 @@ to every column two profiles share, and the monitor's drift signals are built fr
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -132,6 +133,14 @@ def bin_label(edges, i: int) -> str:
     return f"[{lo}, {hi})"
 
 
+@functools.lru_cache(maxsize=1024)
+def _bin_labels(key: bytes) -> tuple:
+    """Every bin's :func:`bin_label` for the float64 edges whose bytes are ``key`` (bytes, so that
+    -0.0 and 0.0 stay apart): a window's segments and columns share few edge sets."""
+    edges = np.frombuffer(key, np.float64).tolist()
+    return tuple(bin_label(edges, i) for i in range(len(edges) + 1))
+
+
 ALL_METRICS = ("psi", "js", "hellinger", "tv")
 
 
@@ -166,9 +175,9 @@ def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
         tv = total_variation(p, q) if "tv" in metrics else math.nan
         pvalue = psi_pvalue(v, n_ref, n_cur, int(np.count_nonzero(p + q)))
         ps, qs = p / n_ref, q / n_cur
-        edges = a.edges.tolist() if numeric else None
+        names = _bin_labels(np.ascontiguousarray(a.edges, np.float64).tobytes()) if numeric else None
         contribs = tuple(
-            BinContribution(bin_label(edges, int(i)) if numeric else str(labels[int(i)]),
+            BinContribution(names[int(i)] if numeric else str(labels[int(i)]),
                             float(ps[i]), float(qs[i]), float(terms[i]))
             for i in np.argsort(-terms, kind="stable")[:top])
     mean_ref = float(ref.moments.mean) if numeric else None

@@ -170,9 +170,20 @@ class Sketch:
                 f"cannot merge {type(other).__name__} into {type(self).__name__}{self._label()}")
         if other is self:
             other = other.copy()
-        with self._mutating(other):
-            self._room(other.count, "merging")
-            self._merge(other)
+        # _mutating(other) written out: a window close merges tens of thousands of sketches, and the
+        # two generator context managers were most of a small merge's cost
+        if not self._lock.acquire(blocking=False):
+            raise ConcurrentUseError(
+                f"{type(self).__name__}{self._label()} is being mutated by another thread; "
+                "guard it with a lock or give each thread its own sketch and merge")
+        try:
+            first, second = ((self._state_lock, other._state_lock) if id(self) < id(other)
+                             else (other._state_lock, self._state_lock))
+            with first, second:
+                self._room(other.count, "merging")
+                self._merge(other)
+        finally:
+            self._lock.release()
         return self
 
     def copy(self):

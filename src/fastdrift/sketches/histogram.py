@@ -190,7 +190,7 @@ class Histogram(Sketch):
         self._counts, self._specials = counts, specials
 
     def _compatible(self, other) -> None:
-        if not np.array_equal(self._edges, other._edges):
+        if self._edges is not other._edges and not np.array_equal(self._edges, other._edges):
             raise IncompatibleSketchError(
                 f"histogram edges differ: {_fmt(self._edges)} vs {_fmt(other._edges)}")
 

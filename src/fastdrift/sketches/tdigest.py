@@ -52,10 +52,14 @@ k2 advances by more than one unit (the serialized sizes below give the count
 in practice).  State in bytes::
 
     16 * (2 floor(compression) + 8)                      centroid means + weights
-  +  8 * max(32768, 32 * (2 floor(compression) + 8))     buffer (allocated on first update or merge)
+  +  8 * max(32768, 32 * (2 floor(compression) + 8))     buffer at its full size (see below)
   +  80                                                   counters, min, max
 
-i.e. 265,552 bytes at compression 100 (3,328 of them centroids).  The
+i.e. 265,552 bytes at compression 100 (3,328 of them centroids).  The buffer is
+allocated on the first update or merge at 256 values and doubles as values come; a
+flush gives back a buffer not at its full size.  The kernel flushes only a full
+buffer and it is grown before any call that would fill it, so the state is the one
+a full buffer gives: an empty or small digest (a rare segment's) holds a few KB.  The
 serialized form (payload layout 2) holds the counters as uvarints, min and
 max, each centroid's mean as a float64 and its integer weight as a uvarint
 (1-3 bytes in practice): about ``60 + 10.3 * n_centroids`` bytes
