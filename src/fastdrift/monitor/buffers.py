@@ -46,6 +46,7 @@ import queue
 import threading
 import time
 import weakref
+from time import time as _now
 from operator import itemgetter
 from collections.abc import Mapping
 from typing import Callable, List, Optional, Sequence
@@ -64,6 +65,8 @@ QUEUE_DEPTH = 4
 _FIELDS = ("feat", "pred", "lat", "err", "rid", "ts", "shadow", "arr")
 #: The column of a micro-batch holding each request's arrival time (the freshness signal's clock).
 ARRIVAL = "__fastdrift_arrival__"
+#: Values a text (segment) column rejects rather than spell: a sequence is not one value.
+_NESTED = (list, tuple, dict, set, np.ndarray)
 _STOP = object()  # queued by close(): the worker exits when it reaches it
 _NO_WORKER = object()  # no thread needed (inline counting without a timer), or none could start
 _MAX_FREE = 2  # recycled slot sets kept besides the current one
@@ -74,19 +77,20 @@ _live: "weakref.WeakSet[ObserveBuffer]" = weakref.WeakSet()  # reset in a forked
 _held: list = []  # buffers whose counting lock the forking thread holds
 
 
-class _Slots:
-    """One buffer: a row of ``nf`` feature values per request (copied in, so the request path
-    leaves no new object alive for the garbage collector to visit), and one slot per other field."""
+def _slots(cap: int, nf: int) -> tuple:
+    """One buffer: a flat list of ``cap * nf`` feature values (request ``k``'s row is
+    ``[k * nf, (k + 1) * nf)``) and one list of ``cap`` slots per other field, in :data:`_FIELDS`
+    order.  A request's values are copied in by one slice assignment, so the request path keeps
+    no new container alive for the garbage collector to visit."""
+    return ([None] * (cap * nf),) + tuple([None] * cap for _ in _FIELDS[1:])
 
-    __slots__ = _FIELDS
 
-    def __init__(self, cap: int, nf: int):
-        for f in _FIELDS:
-            setattr(self, f, np.empty((cap, nf) if f == "feat" else cap, dtype=object))
-
-    def clear(self, n: int) -> None:
-        for f in _FIELDS:
-            getattr(self, f)[:n] = None  # drop references so buffered objects can be freed
+def _clear(slots: tuple, n: int, nf: int) -> None:
+    """Drop the references of the first ``n`` requests so buffered objects can be freed."""
+    slots[0][:n * nf] = [None] * (n * nf)
+    nones = [None] * n
+    for lst in slots[1:]:
+        lst[:n] = nones
 
 
 class ObserveBuffer:
@@ -151,11 +155,12 @@ class ObserveBuffer:
         self._lock = threading.Lock()        # the slots, the counters; never held while waiting
         self._wlock = threading.Lock()       # starting / stopping the worker
         self._count_lock = threading.RLock() # held by our threads while they count (a fork waits for it)
-        self._buf = _Slots(self.cap, self._nf)
-        self._free: List[_Slots] = []
+        self._buf = _slots(self.cap, self._nf)
+        self._free: List[tuple] = []
         self._n = 0
         self._q: "queue.Queue" = queue.Queue(maxsize=QUEUE_DEPTH)
         self._worker = None
+        self._ready = False       # worker started and not strict: observe takes its common path
         self.rejected_early = 0   # rejected on the call path (missing key); flush rejections go to the sink
         self.last_error: Optional[str] = None
         self._shed = 0            # requests shed since the last take_counts()
@@ -174,21 +179,18 @@ class ObserveBuffer:
         Never waits for the worker unless ``overload="block"``: when the worker is behind the
         request is shed or sampled out, and counted.
         """
-        if self._worker is None:
-            self._start_worker()
-        if self._strict:
-            self._validate(features, prediction, latency_ms, ts, shadow_prediction)
-        if type(features) is dict or (not isinstance(features, (list, tuple)) and isinstance(features, Mapping)):
+        if self._ready and type(features) is dict:  # the common case: no strict checks, worker running
             try:
-                features = self._getter(features)
+                vals = self._getter(features)
             except KeyError as exc:
                 self._reject(f"observe: feature {exc.args[0]!r} missing from the request")
                 return
-        elif isinstance(features, (str, bytes)) or _length(features) != self._nf:
-            self._reject(f"observe: features must be a mapping or a sequence of {self._nf} values")
-            return
+        else:
+            vals = self._values(features, prediction, latency_ms, ts, shadow_prediction)
+            if vals is None:
+                return
         if ts is None and self._stamp:
-            ts = time.time()
+            ts = _now()
         with self._lock:
             if self._stride > 1:
                 self._seq += 1
@@ -201,23 +203,17 @@ class ObserveBuffer:
                     self._shed += 1
                     return
                 k = 0
-            b = self._buf
-            try:
-                b.feat[k] = features  # the values are copied into the row: `features` can be freed now
-            except (ValueError, TypeError):  # a value numpy takes for a nested sequence
-                b.feat[k] = None
-                self.rejected_early += 1
-                self.last_error = f"observe: features must be a mapping or a sequence of {self._nf} values"
-                return
-            b.pred[k] = prediction
-            b.lat[k] = latency_ms
-            b.err[k] = error
-            b.rid[k] = request_id
-            b.ts[k] = ts
-            if shadow_prediction is not None:  # slots are None until set: no store for callers without one
-                b.shadow[k] = shadow_prediction
+            feat, pred, lat, err, rid, tss, shadow, arr = self._buf
+            nf = self._nf
+            feat[k * nf:(k + 1) * nf] = vals  # `vals` has exactly nf values: the list keeps its length
+            pred[k] = prediction
+            lat[k] = latency_ms
+            err[k] = error
+            rid[k] = request_id
+            tss[k] = ts
+            shadow[k] = shadow_prediction
             if self._arrival is not None:
-                b.arr[k] = self._arrival()
+                arr[k] = self._arrival()
             self._n = k + 1
             if k + 1 < self.cap:
                 return
@@ -226,6 +222,29 @@ class ObserveBuffer:
                 return
             full = self._take_locked()
         self._hand_over(full, self.cap)
+
+    def _values(self, features, prediction, latency_ms, ts, shadow):
+        """The feature values of a request off the common path (first call, strict, a sequence or
+        another mapping) as a tuple of ``nf`` values, or None when rejected (counted)."""
+        if self._worker is None:
+            self._start_worker()
+        if self._strict:
+            self._validate(features, prediction, latency_ms, ts, shadow)
+        if isinstance(features, Mapping) and not isinstance(features, (list, tuple)):
+            try:
+                return self._getter(features)
+            except KeyError as exc:
+                self._reject(f"observe: feature {exc.args[0]!r} missing from the request")
+                return None
+        if not isinstance(features, (str, bytes)) and _length(features) == self._nf:
+            try:
+                vals = tuple(features)
+            except TypeError:
+                vals = ()
+            if len(vals) == self._nf:
+                return vals
+        self._reject(f"observe: features must be a mapping or a sequence of {self._nf} values")
+        return None
 
     def _validate(self, features, prediction, latency_ms, ts, shadow=None) -> None:
         if isinstance(features, Mapping):
@@ -260,10 +279,10 @@ class ObserveBuffer:
             self.rejected_early += 1
             self.last_error = error
 
-    def _take_locked(self) -> "_Slots":
+    def _take_locked(self) -> tuple:
         """Swap a fresh buffer in and return the current one (hold ``_lock``)."""
         full = self._buf
-        self._buf = self._free.pop() if self._free else _Slots(self.cap, self._nf)
+        self._buf = self._free.pop() if self._free else _slots(self.cap, self._nf)
         self._n = 0
         return full
 
@@ -273,7 +292,7 @@ class ObserveBuffer:
             self._q.put_nowait((self._buf, self._n))
         except queue.Full:
             return False
-        self._buf = self._free.pop() if self._free else _Slots(self.cap, self._nf)
+        self._buf = self._free.pop() if self._free else _slots(self.cap, self._nf)
         self._n = 0
         self._set_stride()
         return True
@@ -297,6 +316,7 @@ class ObserveBuffer:
                 return
             if not self._background and self._interval <= 0:
                 self._worker = _NO_WORKER
+                self._ready = not self._strict
                 return
             t = threading.Thread(target=_work, args=(weakref.ref(self), self._q, self._interval),
                                  name="fastdrift-monitor-flush", daemon=True)
@@ -304,8 +324,10 @@ class ObserveBuffer:
                 t.start()
             except RuntimeError:  # interpreter shutting down: flush() counts on the calling thread
                 self._worker = _NO_WORKER
+                self._ready = not self._strict
                 return
             self._worker = t
+            self._ready = not self._strict
 
     def start(self) -> None:
         """Start the worker thread now (the label store's timed joins need it without ``observe``)."""
@@ -395,6 +417,7 @@ class ObserveBuffer:
             self.flush()
         finally:
             with self._wlock:
+                self._ready = False
                 w, self._worker = self._worker, None
             if isinstance(w, threading.Thread) and w.is_alive():
                 self._q.put(_STOP)
@@ -422,7 +445,7 @@ class ObserveBuffer:
                 return
             self._process(item)
 
-    def _hand_over(self, slots: "_Slots", n: int) -> None:
+    def _hand_over(self, slots: tuple, n: int) -> None:
         if not self._background:
             with self._count_lock:
                 self._drain(slots, n)
@@ -433,59 +456,53 @@ class ObserveBuffer:
         with self._lock:
             return self._n
 
-    def _drain(self, slots: _Slots, n: int) -> None:
+    def _drain(self, slots: tuple, n: int) -> None:
         try:
             batch, rejected, reasons = self.to_batch(slots, n)
         finally:
-            slots.clear(n)
+            _clear(slots, n, self._nf)
             with self._lock:
                 if len(self._free) < _MAX_FREE:
                     self._free.append(slots)
         self._sink(batch, rejected, reasons)
 
-    def to_batch(self, b: _Slots, n: int):
+    def to_batch(self, b: tuple, n: int):
         """(RecordBatch of the good rows, number of rejected rows, first rejection reasons)."""
         bad = np.zeros(n, dtype=bool)
         reasons: List[str] = []
-        feat = b.feat[:n]
-        specs = [(name, t, None) for name, t in zip(self.names, self.types)]
-        extra = []
+        feat, pred, lat, err, rid, ts, shadow, arr = b
+        nf, m = self._nf, n * self._nf
+        specs = [(name, t, feat, j, m, nf) for j, (name, t) in enumerate(zip(self.names, self.types))]
         if self.prediction is not None:
-            extra.append((self.prediction, self.pred_type, b.pred[:n].tolist()))
+            specs.append((self.prediction, self.pred_type, pred, 0, n, 1))
         if self.latency is not None:
-            extra.append((self.latency, pa.float64(), b.lat[:n].tolist()))
+            specs.append((self.latency, pa.float64(), lat, 0, n, 1))
         if self.error is not None:
-            extra.append((self.error, pa.bool_(), [bool(e) for e in b.err[:n].tolist()]))
+            specs.append((self.error, pa.bool_(), [bool(e) for e in err[:n]], 0, n, 1))
         if self.request_id is not None:
-            extra.append((self.request_id, pa.string(),
-                          [None if r is None else str(r) for r in b.rid[:n].tolist()]))
+            specs.append((self.request_id, pa.string(), [None if r is None else str(r) for r in rid[:n]], 0, n, 1))
         if self.event_time is not None:
-            extra.append((self.event_time, pa.float64(), b.ts[:n].tolist()))
+            specs.append((self.event_time, pa.float64(), ts, 0, n, 1))
         if self.shadow_prediction is not None:
-            extra.append((self.shadow_prediction, self.pred_type, b.shadow[:n].tolist()))
+            specs.append((self.shadow_prediction, self.pred_type, shadow, 0, n, 1))
         if self._arrival is not None:
-            extra.append((ARRIVAL, pa.float64(), b.arr[:n].tolist()))
+            specs.append((ARRIVAL, pa.float64(), arr, 0, n, 1))
+        text = self._text
         for attempt in range(2):
-            good = np.flatnonzero(~bad) if bad.any() else None
-            use = feat if good is None else feat[good]
+            good = np.flatnonzero(~bad).tolist() if bad.any() else None
             arrays, names, failed = [], [], False
-            for j, (name, t, _) in enumerate(specs):
+            for name, t, src, start, stop, step in specs:
                 offer_gil()
-                col = use[:, j]
-                if name in self._text:
-                    col = [None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col]
+                col = src[start:stop:step]  # one column of the flat rows (a copy of the references)
+                if good is not None:
+                    col = [col[i] for i in good]
+                if name in text:  # a value numpy-like code would take for a sequence stays, and fails
+                    col = [v if v is None or isinstance(v, _NESTED) else str(v).lower() if isinstance(v, bool)
+                           else str(v) for v in col]
                 arr = _convert(col, t)
                 if arr is None:
                     failed = True
                     self._mark_bad(bad, good, col, t, name, reasons)
-                arrays.append(arr)
-                names.append(name)
-            for name, t, vals in extra:
-                vals = vals if good is None else [vals[i] for i in good]
-                arr = _convert(vals, t)
-                if arr is None:
-                    failed = True
-                    self._mark_bad(bad, good, vals, t, name, reasons)
                 arrays.append(arr)
                 names.append(name)
             if not failed:
