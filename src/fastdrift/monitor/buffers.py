@@ -288,6 +288,8 @@ class ObserveBuffer:
 
     def _queue_locked(self) -> bool:
         """Queue the current buffer for the worker if there is room (hold ``_lock``); never waits."""
+        if len(self._q.queue) >= QUEUE_DEPTH:  # full: shed without the queue's lock and exception
+            return False
         try:
             self._q.put_nowait((self._buf, self._n))
         except queue.Full:
