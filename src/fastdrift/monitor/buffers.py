@@ -191,18 +191,16 @@ class ObserveBuffer:
                 return
         if ts is None and self._stamp:
             ts = _now()
-        with self._lock:
-            if self._stride > 1:
-                self._seq += 1
-                if self._seq % self._stride:
-                    self._shed += 1
-                    return
+        if self._arrival is not None:
+            arrived = self._arrival()
+        lock = self._lock
+        lock.acquire()  # acquire/release: cheaper than `with` on this path
+        try:
             k = self._n
-            if k == self.cap:  # full, and the queue had no room when it filled
-                if not self._queue_locked():
-                    self._shed += 1
+            if k == self.cap or self._stride > 1:  # full, or sampling: the rare cases, off the straight line
+                k = self._slot_locked(k)
+                if k < 0:
                     return
-                k = 0
             feat, pred, lat, err, rid, tss, shadow, arr = self._buf
             nf = self._nf
             feat[k * nf:(k + 1) * nf] = vals  # `vals` has exactly nf values: the list keeps its length
@@ -213,7 +211,7 @@ class ObserveBuffer:
             tss[k] = ts
             shadow[k] = shadow_prediction
             if self._arrival is not None:
-                arr[k] = self._arrival()
+                arr[k] = arrived
             self._n = k + 1
             if k + 1 < self.cap:
                 return
@@ -221,7 +219,24 @@ class ObserveBuffer:
                 self._queue_locked()  # no room: the buffer stays full and the next request retries
                 return
             full = self._take_locked()
+        finally:
+            lock.release()
         self._hand_over(full, self.cap)
+
+    def _slot_locked(self, k: int) -> int:
+        """The slot for a request when the buffer is full or requests are sampled (hold ``_lock``):
+        ``k``, 0 after queueing the full buffer, or -1 when the request is shed (counted)."""
+        if self._stride > 1:
+            self._seq += 1
+            if self._seq % self._stride:
+                self._shed += 1
+                return -1
+        if k == self.cap:  # full, and the queue had no room when it filled
+            if not self._queue_locked():
+                self._shed += 1
+                return -1
+            k = 0
+        return k
 
     def _values(self, features, prediction, latency_ms, ts, shadow):
         """The feature values of a request off the common path (first call, strict, a sequence or
