@@ -1,8 +1,8 @@
 """Preallocated observe() buffers, counted in micro-batches by one worker thread per monitor.
 
 The request path (:meth:`ObserveBuffer.observe`) does no conversion and no kernel work, and never
-waits for the worker: under a short lock it stores references into preallocated slot arrays (one
-per field: feature row, prediction, latency, error flag, request id, event time) and bumps a
+waits for the worker: under a short lock it stores references into preallocated slot lists (one
+per field: feature values, prediction, latency, error flag, request id, event time) and bumps a
 counter.  When ``capacity`` slots are full the buffer is queued for the worker (at most
 :data:`QUEUE_DEPTH` wait) and a recycled one takes its place.  The worker, a daemon thread started
 at the first ``observe`` and stopped by :meth:`ObserveBuffer.close`, converts each queued buffer
@@ -31,9 +31,13 @@ Before a fork the parent waits for its worker to finish the batch it is counting
 never inherits a lock held by that thread.
 
 A request's feature values (a sequence in feature order, or the tuple an ``itemgetter`` makes of
-a dict) are copied into one row of a 2-D object array, so the request path keeps no new container
-alive: buffered requests do not fill the collector's young generation and make request threads
-run collections (``bench/bench_observe_tail.py`` counts them).  At flush each column is one ``pa.array(..., type=...)``, which
+a dict) are copied by one slice assignment into a preallocated flat list, its other fields into
+one preallocated list per field, so the request path allocates nothing that outlives the call:
+buffered requests do not fill the collector's young generation and make request threads run
+collections (``bench/bench_observe_tail.py`` counts them).  The common call (a dict, not strict)
+takes a straight path; a full buffer, sampling and shedding are branched off it, and a full
+queue sheds without touching the queue.  The worker slices each column out of the flat list.
+At flush each column is one ``pa.array(..., type=...)``, which
 converts 4096 values in C and is *strict* (a string where a float is expected fails, where numpy
 would silently parse ``"1.5"``).  A column that fails is re-checked value by value and only the
 offending rows are rejected (counted, never raised) - the rest of the micro-batch goes through.
