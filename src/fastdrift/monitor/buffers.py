@@ -252,7 +252,7 @@ class ObserveBuffer:
             self._start_worker()
         if self._strict:
             self._validate(features, prediction, latency_ms, ts, shadow)
-        if isinstance(features, Mapping) and not isinstance(features, (list, tuple)):
+        if isinstance(features, Mapping):
             try:
                 return self._getter(features)
             except KeyError as exc:
@@ -520,7 +520,7 @@ class ObserveBuffer:
                 col = src[start:stop:step]  # one column of the flat rows (a copy of the references)
                 if good is not None:
                     col = [col[i] for i in good]
-                if name in text:  # a value numpy-like code would take for a sequence stays, and fails
+                if name in text:  # a sequence is not one value: left as it is, it fails and its row is rejected
                     col = [v if v is None or isinstance(v, _NESTED) else str(v).lower() if isinstance(v, bool)
                            else str(v) for v in col]
                 arr = _convert(col, t)
