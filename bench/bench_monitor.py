@@ -3,9 +3,12 @@
 * ``monitor-observe``: one ``Monitor.observe`` call with 20 numeric features,
   a prediction and a latency, timed per call (``extra_info["n"] = 1``; the
   micro-batch flush every 4096 calls is included in the mean and in the
-  upper percentiles, the *median* is the request-path cost).  The peer
+  upper percentiles, the *median* is the request-path cost; back to back the worker falls behind
+  and most calls are shed: ``extra_info["shed_share"]``).  The peer
   (``role="peer"``) is what a service pays to record the same 20 values with
   ``prometheus_client.Histogram.observe`` (20 calls), measured in the same run.
+* ``monitor-observe-worker``: the worker's cost per buffer of 4,095 requests, off the request
+  thread: converting it to an Arrow batch, and converting + counting it (``flush``).
 * ``monitor-update``: ``Monitor.update`` of a 1,000,000-row RecordBatch with
   20 float64 features (plus prediction, latency, error, request id and event
   time), end to end: event-time windows, drift of every feature with
@@ -63,9 +66,36 @@ def test_observe_20_features(benchmark, reference):
     obs = m.observe
     benchmark.pedantic(obs, args=(feats, 0.42), kwargs={"latency_ms": 3.7}, rounds=200_000, iterations=1,
                        warmup_rounds=5000)
-    benchmark.extra_info.update(n=1, features=20, role="fastdrift")
     m.flush()
+    # back to back the worker cannot keep up (its conversion and counting cost more per request
+    # than the call): most calls are shed, so the shed share is reported with the timings
+    benchmark.extra_info.update(n=1, features=20, role="fastdrift", shed_share=m.shed / 205_000)
     assert m.rejected == 0
+
+
+@pytest.mark.benchmark(group="monitor-observe-worker")
+@pytest.mark.parametrize("part", ["convert", "flush"])
+def test_observe_worker_per_buffer(benchmark, reference, part):
+    """The worker's side of ``observe``, off the request thread: a buffer of 4,095 requests converted
+    to one Arrow batch (``convert``), or converted and counted (``flush``, on the worker, waited for)."""
+    m = _monitor(reference, {"by": "rows", "size": 1_000_000}, flush_interval=0)
+    rng = np.random.default_rng(1)
+    feats = {k: float(v) for k, v in zip(NAMES, rng.normal(size=20))}
+    buf, n = m.ingest.buffer, 4095
+
+    def fill():
+        for i in range(n):
+            m.observe(feats, 0.42, latency_ms=3.7, request_id=i)
+        return (), {}
+
+    if part == "convert":
+        fill()
+        batch = benchmark.pedantic(lambda: buf.to_batch(buf._buf, n)[0], rounds=30, iterations=1, warmup_rounds=2)
+        assert batch.num_rows == n
+    else:
+        benchmark.pedantic(m.flush, setup=fill, rounds=30, iterations=1, warmup_rounds=2)
+        assert m.snapshot().rows and m.snapshot().rows % n == 0
+    benchmark.extra_info.update(n=n, features=20, per_request_us=benchmark.stats.stats.median / n * 1e6)
 
 
 @pytest.mark.benchmark(group="monitor-observe")

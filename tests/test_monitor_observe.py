@@ -181,3 +181,61 @@ def test_the_worker_runs_below_the_request_threads_priority():
         time.sleep(0.01)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's is untouched
     m.close()
+
+
+def test_buffered_requests_keep_no_object_alive():
+    """observe stores references into preallocated lists: buffering requests creates no object the
+    garbage collector tracks (a container kept per request would make request threads collect)."""
+    import gc
+    m = core(buffer_rows=4096, flush_interval=0.0)
+    row = {k: 0.25 for k in NAMES} | {"seg": "a"}
+    m.observe(row, 0.1, latency_ms=1.0)  # starts the worker, allocates the buffer
+    gc.collect()
+    gc.disable()
+    try:
+        before = len(gc.get_objects())
+        for i in range(3000):
+            m.observe(row, 0.1, latency_ms=1.0, error=i % 2 == 0, request_id="r")
+        after = len(gc.get_objects())
+    finally:
+        gc.enable()
+    assert m.ingest.buffer.pending() == 3001
+    assert after - before < 30  # not one per request
+    m.flush()
+    assert m.snapshot().rows == 3001 and m.snapshot().errors == 1500
+
+
+def test_shedding_takes_no_queue_operation():
+    """With the worker's queue full, a shed request is counted without touching the queue (its lock
+    and a queue.Full per request were the shed path's cost); everything stays counted or shed."""
+    from fastdrift.monitor import buffers
+    m = core(buffer_rows=8, overload="shed", flush_interval=0.0)
+    row = {k: 0.5 for k in NAMES} | {"seg": "a"}
+    buf = m.ingest.buffer
+    gate = threading.Event()
+    real_sink = buf._sink
+    buf._sink = lambda *a: (gate.wait(60), real_sink(*a))  # hold the worker on the first buffer
+    m.observe(row, 0.1)
+    for _ in range(8 * (buffers.QUEUE_DEPTH + 2)):  # fills the queue, the worker's buffer and the current one
+        m.observe(row, 0.1)
+    puts = []
+    real_put = buf._q.put_nowait
+    buf._q.put_nowait = lambda item: (puts.append(item), real_put(item))[1]
+    for _ in range(500):
+        m.observe(row, 0.1)
+    assert puts == [] and buf._shed >= 500
+    gate.set()
+    m.flush()
+    total = 1 + 8 * (buffers.QUEUE_DEPTH + 2) + 500
+    assert m.snapshot().rows + m.shed == total and m.shed >= 500
+
+
+def test_a_sequence_in_a_segment_column_is_rejected_not_spelled():
+    m = core(segment_by=("seg",))
+    good = {k: 1.0 for k in NAMES} | {"seg": "a"}
+    m.observe(good, 0.2)
+    m.observe(good | {"seg": ["a", "b"]}, 0.2)
+    m.observe(good | {"seg": True}, 0.2)  # spelled "true", as a segment key spells it
+    s = m.snapshot()
+    assert s.rows == 2 and m.rejected == 1
+    assert sorted(s.segments) == ["seg=a", "seg=true"]

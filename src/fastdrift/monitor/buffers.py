@@ -1,8 +1,8 @@
 """Preallocated observe() buffers, counted in micro-batches by one worker thread per monitor.
 
 The request path (:meth:`ObserveBuffer.observe`) does no conversion and no kernel work, and never
-waits for the worker: under a short lock it stores references into preallocated slot arrays (one
-per field: feature row, prediction, latency, error flag, request id, event time) and bumps a
+waits for the worker: under a short lock it stores references into preallocated slot lists (one
+per field: feature values, prediction, latency, error flag, request id, event time) and bumps a
 counter.  When ``capacity`` slots are full the buffer is queued for the worker (at most
 :data:`QUEUE_DEPTH` wait) and a recycled one takes its place.  The worker, a daemon thread started
 at the first ``observe`` and stopped by :meth:`ObserveBuffer.close`, converts each queued buffer
@@ -31,9 +31,13 @@ Before a fork the parent waits for its worker to finish the batch it is counting
 never inherits a lock held by that thread.
 
 A request's feature values (a sequence in feature order, or the tuple an ``itemgetter`` makes of
-a dict) are copied into one row of a 2-D object array, so the request path keeps no new container
-alive: buffered requests do not fill the collector's young generation and make request threads
-run collections (``bench/bench_observe_tail.py`` counts them).  At flush each column is one ``pa.array(..., type=...)``, which
+a dict) are copied by one slice assignment into a preallocated flat list, its other fields into
+one preallocated list per field, so the request path allocates nothing that outlives the call:
+buffered requests do not fill the collector's young generation and make request threads run
+collections (``bench/bench_observe_tail.py`` counts them).  The common call (a dict, not strict)
+takes a straight path; a full buffer, sampling and shedding are branched off it, and a full
+queue sheds without touching the queue.  The worker slices each column out of the flat list.
+At flush each column is one ``pa.array(..., type=...)``, which
 converts 4096 values in C and is *strict* (a string where a float is expected fails, where numpy
 would silently parse ``"1.5"``).  A column that fails is re-checked value by value and only the
 offending rows are rejected (counted, never raised) - the rest of the micro-batch goes through.
@@ -46,6 +50,7 @@ import queue
 import threading
 import time
 import weakref
+from time import time as _now
 from operator import itemgetter
 from collections.abc import Mapping
 from typing import Callable, List, Optional, Sequence
@@ -64,9 +69,14 @@ QUEUE_DEPTH = 4
 _FIELDS = ("feat", "pred", "lat", "err", "rid", "ts", "shadow", "arr")
 #: The column of a micro-batch holding each request's arrival time (the freshness signal's clock).
 ARRIVAL = "__fastdrift_arrival__"
+#: Values a text (segment) column rejects rather than spell: a sequence is not one value.
+_NESTED = (list, tuple, dict, set, np.ndarray)
 _STOP = object()  # queued by close(): the worker exits when it reaches it
 _NO_WORKER = object()  # no thread needed (inline counting without a timer), or none could start
-_MAX_FREE = 2  # recycled slot sets kept besides the current one
+# Recycled slot sets kept: a set, once allocated, is reused rather than allocated again, and the
+# first spare one is allocated with the current one: a young set of lists is visited by every
+# young-generation collection until it ages (0.35 ms per set), on whichever thread collects.
+_MAX_FREE = QUEUE_DEPTH + 1
 #: Seconds the worker holds the GIL before it offers it to request threads (:func:`offer_gil`).
 GIL_SLICE = 0.00005
 _since = threading.local()
@@ -74,19 +84,20 @@ _live: "weakref.WeakSet[ObserveBuffer]" = weakref.WeakSet()  # reset in a forked
 _held: list = []  # buffers whose counting lock the forking thread holds
 
 
-class _Slots:
-    """One buffer: a row of ``nf`` feature values per request (copied in, so the request path
-    leaves no new object alive for the garbage collector to visit), and one slot per other field."""
+def _slots(cap: int, nf: int) -> tuple:
+    """One buffer: a flat list of ``cap * nf`` feature values (request ``k``'s row is
+    ``[k * nf, (k + 1) * nf)``) and one list of ``cap`` slots per other field, in :data:`_FIELDS`
+    order.  A request's values are copied in by one slice assignment, so the request path keeps
+    no new container alive for the garbage collector to visit."""
+    return ([None] * (cap * nf),) + tuple([None] * cap for _ in _FIELDS[1:])
 
-    __slots__ = _FIELDS
 
-    def __init__(self, cap: int, nf: int):
-        for f in _FIELDS:
-            setattr(self, f, np.empty((cap, nf) if f == "feat" else cap, dtype=object))
-
-    def clear(self, n: int) -> None:
-        for f in _FIELDS:
-            getattr(self, f)[:n] = None  # drop references so buffered objects can be freed
+def _clear(slots: tuple, n: int, nf: int) -> None:
+    """Drop the references of the first ``n`` requests so buffered objects can be freed."""
+    slots[0][:n * nf] = [None] * (n * nf)
+    nones = [None] * n
+    for lst in slots[1:]:
+        lst[:n] = nones
 
 
 class ObserveBuffer:
@@ -151,11 +162,12 @@ class ObserveBuffer:
         self._lock = threading.Lock()        # the slots, the counters; never held while waiting
         self._wlock = threading.Lock()       # starting / stopping the worker
         self._count_lock = threading.RLock() # held by our threads while they count (a fork waits for it)
-        self._buf = _Slots(self.cap, self._nf)
-        self._free: List[_Slots] = []
+        self._buf = _slots(self.cap, self._nf)
+        self._free: List[tuple] = [_slots(self.cap, self._nf)]
         self._n = 0
         self._q: "queue.Queue" = queue.Queue(maxsize=QUEUE_DEPTH)
         self._worker = None
+        self._ready = False       # worker started and not strict: observe takes its common path
         self.rejected_early = 0   # rejected on the call path (missing key); flush rejections go to the sink
         self.last_error: Optional[str] = None
         self._shed = 0            # requests shed since the last take_counts()
@@ -174,50 +186,39 @@ class ObserveBuffer:
         Never waits for the worker unless ``overload="block"``: when the worker is behind the
         request is shed or sampled out, and counted.
         """
-        if self._worker is None:
-            self._start_worker()
-        if self._strict:
-            self._validate(features, prediction, latency_ms, ts, shadow_prediction)
-        if type(features) is dict or (not isinstance(features, (list, tuple)) and isinstance(features, Mapping)):
+        if self._ready and type(features) is dict:  # the common case: no strict checks, worker running
             try:
-                features = self._getter(features)
+                vals = self._getter(features)
             except KeyError as exc:
                 self._reject(f"observe: feature {exc.args[0]!r} missing from the request")
                 return
-        elif isinstance(features, (str, bytes)) or _length(features) != self._nf:
-            self._reject(f"observe: features must be a mapping or a sequence of {self._nf} values")
-            return
-        if ts is None and self._stamp:
-            ts = time.time()
-        with self._lock:
-            if self._stride > 1:
-                self._seq += 1
-                if self._seq % self._stride:
-                    self._shed += 1
-                    return
-            k = self._n
-            if k == self.cap:  # full, and the queue had no room when it filled
-                if not self._queue_locked():
-                    self._shed += 1
-                    return
-                k = 0
-            b = self._buf
-            try:
-                b.feat[k] = features  # the values are copied into the row: `features` can be freed now
-            except (ValueError, TypeError):  # a value numpy takes for a nested sequence
-                b.feat[k] = None
-                self.rejected_early += 1
-                self.last_error = f"observe: features must be a mapping or a sequence of {self._nf} values"
+        else:
+            vals = self._values(features, prediction, latency_ms, ts, shadow_prediction)
+            if vals is None:
                 return
-            b.pred[k] = prediction
-            b.lat[k] = latency_ms
-            b.err[k] = error
-            b.rid[k] = request_id
-            b.ts[k] = ts
-            if shadow_prediction is not None:  # slots are None until set: no store for callers without one
-                b.shadow[k] = shadow_prediction
+        if ts is None and self._stamp:
+            ts = _now()
+        if self._arrival is not None:
+            arrived = self._arrival()
+        lock = self._lock
+        lock.acquire()  # acquire/release: cheaper than `with` on this path
+        try:
+            k = self._n
+            if k == self.cap or self._stride > 1:  # full, or sampling: the rare cases, off the straight line
+                k = self._slot_locked(k)
+                if k < 0:
+                    return
+            feat, pred, lat, err, rid, tss, shadow, arr = self._buf
+            nf = self._nf
+            feat[k * nf:(k + 1) * nf] = vals  # `vals` has exactly nf values: the list keeps its length
+            pred[k] = prediction
+            lat[k] = latency_ms
+            err[k] = error
+            rid[k] = request_id
+            tss[k] = ts
+            shadow[k] = shadow_prediction
             if self._arrival is not None:
-                b.arr[k] = self._arrival()
+                arr[k] = arrived
             self._n = k + 1
             if k + 1 < self.cap:
                 return
@@ -225,7 +226,47 @@ class ObserveBuffer:
                 self._queue_locked()  # no room: the buffer stays full and the next request retries
                 return
             full = self._take_locked()
+        finally:
+            lock.release()
         self._hand_over(full, self.cap)
+
+    def _slot_locked(self, k: int) -> int:
+        """The slot for a request when the buffer is full or requests are sampled (hold ``_lock``):
+        ``k``, 0 after queueing the full buffer, or -1 when the request is shed (counted)."""
+        if self._stride > 1:
+            self._seq += 1
+            if self._seq % self._stride:
+                self._shed += 1
+                return -1
+        if k == self.cap:  # full, and the queue had no room when it filled
+            if not self._queue_locked():
+                self._shed += 1
+                return -1
+            k = 0
+        return k
+
+    def _values(self, features, prediction, latency_ms, ts, shadow):
+        """The feature values of a request off the common path (first call, strict, a sequence or
+        another mapping) as a tuple of ``nf`` values, or None when rejected (counted)."""
+        if self._worker is None:
+            self._start_worker()
+        if self._strict:
+            self._validate(features, prediction, latency_ms, ts, shadow)
+        if isinstance(features, Mapping):
+            try:
+                return self._getter(features)
+            except KeyError as exc:
+                self._reject(f"observe: feature {exc.args[0]!r} missing from the request")
+                return None
+        if not isinstance(features, (str, bytes)) and _length(features) == self._nf:
+            try:
+                vals = tuple(features)
+            except TypeError:
+                vals = ()
+            if len(vals) == self._nf:
+                return vals
+        self._reject(f"observe: features must be a mapping or a sequence of {self._nf} values")
+        return None
 
     def _validate(self, features, prediction, latency_ms, ts, shadow=None) -> None:
         if isinstance(features, Mapping):
@@ -260,20 +301,22 @@ class ObserveBuffer:
             self.rejected_early += 1
             self.last_error = error
 
-    def _take_locked(self) -> "_Slots":
+    def _take_locked(self) -> tuple:
         """Swap a fresh buffer in and return the current one (hold ``_lock``)."""
         full = self._buf
-        self._buf = self._free.pop() if self._free else _Slots(self.cap, self._nf)
+        self._buf = self._free.pop() if self._free else _slots(self.cap, self._nf)
         self._n = 0
         return full
 
     def _queue_locked(self) -> bool:
         """Queue the current buffer for the worker if there is room (hold ``_lock``); never waits."""
+        if len(self._q.queue) >= QUEUE_DEPTH:  # full: shed without the queue's lock and exception
+            return False
         try:
             self._q.put_nowait((self._buf, self._n))
         except queue.Full:
             return False
-        self._buf = self._free.pop() if self._free else _Slots(self.cap, self._nf)
+        self._buf = self._free.pop() if self._free else _slots(self.cap, self._nf)
         self._n = 0
         self._set_stride()
         return True
@@ -297,6 +340,7 @@ class ObserveBuffer:
                 return
             if not self._background and self._interval <= 0:
                 self._worker = _NO_WORKER
+                self._ready = not self._strict
                 return
             t = threading.Thread(target=_work, args=(weakref.ref(self), self._q, self._interval),
                                  name="fastdrift-monitor-flush", daemon=True)
@@ -304,8 +348,10 @@ class ObserveBuffer:
                 t.start()
             except RuntimeError:  # interpreter shutting down: flush() counts on the calling thread
                 self._worker = _NO_WORKER
+                self._ready = not self._strict
                 return
             self._worker = t
+            self._ready = not self._strict
 
     def start(self) -> None:
         """Start the worker thread now (the label store's timed joins need it without ``observe``)."""
@@ -395,6 +441,7 @@ class ObserveBuffer:
             self.flush()
         finally:
             with self._wlock:
+                self._ready = False
                 w, self._worker = self._worker, None
             if isinstance(w, threading.Thread) and w.is_alive():
                 self._q.put(_STOP)
@@ -422,7 +469,7 @@ class ObserveBuffer:
                 return
             self._process(item)
 
-    def _hand_over(self, slots: "_Slots", n: int) -> None:
+    def _hand_over(self, slots: tuple, n: int) -> None:
         if not self._background:
             with self._count_lock:
                 self._drain(slots, n)
@@ -433,59 +480,53 @@ class ObserveBuffer:
         with self._lock:
             return self._n
 
-    def _drain(self, slots: _Slots, n: int) -> None:
+    def _drain(self, slots: tuple, n: int) -> None:
         try:
             batch, rejected, reasons = self.to_batch(slots, n)
         finally:
-            slots.clear(n)
+            _clear(slots, n, self._nf)
             with self._lock:
                 if len(self._free) < _MAX_FREE:
                     self._free.append(slots)
         self._sink(batch, rejected, reasons)
 
-    def to_batch(self, b: _Slots, n: int):
+    def to_batch(self, b: tuple, n: int):
         """(RecordBatch of the good rows, number of rejected rows, first rejection reasons)."""
         bad = np.zeros(n, dtype=bool)
         reasons: List[str] = []
-        feat = b.feat[:n]
-        specs = [(name, t, None) for name, t in zip(self.names, self.types)]
-        extra = []
+        feat, pred, lat, err, rid, ts, shadow, arr = b
+        nf, m = self._nf, n * self._nf
+        specs = [(name, t, feat, j, m, nf) for j, (name, t) in enumerate(zip(self.names, self.types))]
         if self.prediction is not None:
-            extra.append((self.prediction, self.pred_type, b.pred[:n].tolist()))
+            specs.append((self.prediction, self.pred_type, pred, 0, n, 1))
         if self.latency is not None:
-            extra.append((self.latency, pa.float64(), b.lat[:n].tolist()))
+            specs.append((self.latency, pa.float64(), lat, 0, n, 1))
         if self.error is not None:
-            extra.append((self.error, pa.bool_(), [bool(e) for e in b.err[:n].tolist()]))
+            specs.append((self.error, pa.bool_(), [bool(e) for e in err[:n]], 0, n, 1))
         if self.request_id is not None:
-            extra.append((self.request_id, pa.string(),
-                          [None if r is None else str(r) for r in b.rid[:n].tolist()]))
+            specs.append((self.request_id, pa.string(), [None if r is None else str(r) for r in rid[:n]], 0, n, 1))
         if self.event_time is not None:
-            extra.append((self.event_time, pa.float64(), b.ts[:n].tolist()))
+            specs.append((self.event_time, pa.float64(), ts, 0, n, 1))
         if self.shadow_prediction is not None:
-            extra.append((self.shadow_prediction, self.pred_type, b.shadow[:n].tolist()))
+            specs.append((self.shadow_prediction, self.pred_type, shadow, 0, n, 1))
         if self._arrival is not None:
-            extra.append((ARRIVAL, pa.float64(), b.arr[:n].tolist()))
+            specs.append((ARRIVAL, pa.float64(), arr, 0, n, 1))
+        text = self._text
         for attempt in range(2):
-            good = np.flatnonzero(~bad) if bad.any() else None
-            use = feat if good is None else feat[good]
+            good = np.flatnonzero(~bad).tolist() if bad.any() else None
             arrays, names, failed = [], [], False
-            for j, (name, t, _) in enumerate(specs):
+            for name, t, src, start, stop, step in specs:
                 offer_gil()
-                col = use[:, j]
-                if name in self._text:
-                    col = [None if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in col]
+                col = src[start:stop:step]  # one column of the flat rows (a copy of the references)
+                if good is not None:
+                    col = [col[i] for i in good]
+                if name in text:  # a sequence is not one value: left as it is, it fails and its row is rejected
+                    col = [v if v is None or isinstance(v, _NESTED) else str(v).lower() if isinstance(v, bool)
+                           else str(v) for v in col]
                 arr = _convert(col, t)
                 if arr is None:
                     failed = True
                     self._mark_bad(bad, good, col, t, name, reasons)
-                arrays.append(arr)
-                names.append(name)
-            for name, t, vals in extra:
-                vals = vals if good is None else [vals[i] for i in good]
-                arr = _convert(vals, t)
-                if arr is None:
-                    failed = True
-                    self._mark_bad(bad, good, vals, t, name, reasons)
                 arrays.append(arr)
                 names.append(name)
             if not failed:
