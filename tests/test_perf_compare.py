@@ -692,7 +692,10 @@ def test_plugin_accumulates_runs_in_a_directory_and_gates_on_them(tmp_path):
         assert r.returncode == 0, r.stdout[-2000:]
     saved = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(saved) == 3 and all(n.startswith("run-") and n.endswith(".fdr") for n in saved)
-    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=runs", work=12000)  # 4x the work
+    # 50x the work: three real runs on a shared machine can spread widely, and the prediction interval of
+    # t with 2 df is wide (a 4x slowdown was once "too noisy to tell" here); the statistics themselves are
+    # tested on synthetic runs above
+    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=runs", work=150000)
     assert r.returncode == 1, r.stdout[-3000:]
     assert "baseline of 3 runs" in r.stdout and "regressed (critical)" in r.stdout
     files = [f"--fastdrift-baseline=runs/{n}" for n in saved[:2]]
