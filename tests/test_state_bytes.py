@@ -340,6 +340,24 @@ def test_checkpoint_reports_must_be_window_reports():
             fastdrift.Monitor.from_bytes(_build(kind, params, parts))
 
 
+def test_checkpoint_report_fields_of_the_wrong_type_are_corrupt():
+    """Each field is checked against the record's annotation as it is read: a hand-edited or
+    damaged report fails at load, naming the field, not later where the field is used."""
+    import json
+    m = _monitor()
+    kind, params, parts = _parts(m.to_bytes())
+    reports = json.loads(parts[4])
+    assert fastdrift.Monitor.from_bytes(_build(kind, params, parts)).to_bytes() == m.to_bytes()
+    for field, value in (("window_end", None), ("rows", "12"), ("rows", 1.5), ("closed", 1),
+                         ("error_rate", "NaN"), ("alerts", [])):
+        bad = json.loads(json.dumps(reports))
+        assert field in bad[0]["f"]
+        bad[0]["f"][field] = value
+        parts[4] = json.dumps(bad)
+        with pytest.raises(CorruptStateError, match=f"invalid reports .*WindowReport.{field}"):
+            fastdrift.Monitor.from_bytes(_build(kind, params, parts))
+
+
 def test_alert_state_of_the_first_layout_with_an_infinite_count_is_corrupt():
     import json
     import pathlib

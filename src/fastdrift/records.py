@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple, Union, get_args, get_origin, get_type_hints
 
 __all__ = [
     "BinContribution", "DriftSignal", "LatencySignal", "KpiSignal", "SchemaChange", "ShadowSignal",
@@ -360,11 +361,79 @@ def to_json(obj):
     return obj
 
 
+_BOUNDS = ("window_start", "window_end")  # typed Any (datetime or a number), never None
+
+
+def _check(value, hint, where: str) -> None:
+    """TypeError unless ``value`` has the annotated type ``hint`` (records' own annotations)."""
+    if hint is Any:
+        return
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Union:
+        if value is None and type(None) in args:
+            return
+        hints = [a for a in args if a is not type(None)]
+        if len(hints) == 1:
+            return _check(value, hints[0], where)
+        if not any(_fits(value, a, where) for a in hints):
+            raise TypeError(f"{where}: {type(value).__name__} is none of {hints}")
+        return
+    if origin in (tuple, Tuple):
+        if not isinstance(value, tuple):
+            raise TypeError(f"{where}: expected a tuple, got {type(value).__name__}")
+        for i, v in enumerate(value):
+            _check(v, args[0] if args else Any, f"{where}[{i}]")
+        return
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{where}: expected a mapping, got {type(value).__name__}")
+        for k, v in value.items():
+            _check(k, args[0] if args else Any, f"{where} key")
+            _check(v, args[1] if args else Any, f"{where}[{k!r}]")
+        return
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise TypeError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__}")
+
+
+def _fits(value, hint, where: str) -> bool:
+    try:
+        _check(value, hint, where)
+    except TypeError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls):
+    return get_type_hints(cls)
+
+
+def _record(name, fields):
+    """One record from its decoded fields, each checked against the class's annotations: a
+    checkpoint edited by hand or damaged fails here, not later where a field is used."""
+    cls = _RECORDS[name]
+    hints = _hints(cls)
+    if not isinstance(fields, dict) or not set(fields) <= set(hints):
+        raise TypeError(f"{name}: unknown fields {sorted(set(fields) - set(hints)) if isinstance(fields, dict) else fields!r}")
+    for k, v in fields.items():
+        _check(v, hints[k], f"{name}.{k}")
+        if k in _BOUNDS and (v is None or isinstance(v, (bool, str))):
+            raise TypeError(f"{name}.{k}: expected a time, got {type(v).__name__}")
+    return cls(**fields)
+
+
 def from_json(x):
-    """Rebuild what :func:`to_json` wrote; KeyError / TypeError / ValueError on anything else."""
+    """Rebuild what :func:`to_json` wrote; KeyError / TypeError / ValueError on anything else,
+    including a field whose value is not of the record's annotated type."""
     if isinstance(x, dict):
         if "@" in x:
-            return _RECORDS[x["@"]](**{k: from_json(v) for k, v in x["f"].items()})
+            return _record(x["@"], {k: from_json(v) for k, v in x["f"].items()})
         if "@m" in x:
             return frozen_mapping({from_json(k): from_json(v) for k, v in x["@m"]})
         if "@t" in x:
