@@ -359,6 +359,15 @@ def test_rule_and_config_validation():
     with pytest.raises(InvalidInputError, match="metric"):
         fastdrift.alerts.load_rules([{"name": "a", "owner": "o", "runbook": "r", "signal": "shadow",
                                       "metric": "performance_delta:nope", "warning": 1}])
+    # the shadow's performance is binary: a name the binary sketch does not report never fires, so it is refused
+    binary = set(fastdrift.BinaryPerformance().metrics()) - {"labelled"}
+    for perf in sorted(binary):
+        fastdrift.alerts.load_rules([{"name": "a", "owner": "o", "runbook": "r", "signal": "shadow",
+                                      "metric": f"performance_delta:{perf}", "warning": 1}])
+    for perf in ("macro_f1", "mae", "r2", "estimated_roc_auc", "precision[1]"):
+        with pytest.raises(InvalidInputError, match="binary performance metric"):
+            fastdrift.alerts.load_rules([{"name": "a", "owner": "o", "runbook": "r", "signal": "shadow",
+                                          "metric": f"performance_delta:{perf}", "warning": 1}])
     with pytest.raises(InvalidInputError, match="quantile"):
         fastdrift.alerts.load_rules([{"name": "a", "owner": "o", "runbook": "r", "signal": "freshness",
                                       "quantile": 0.9, "warning": 1}])

@@ -88,6 +88,10 @@ PERFORMANCE_METRICS = (
     "estimated_roc_auc", "estimated_tp", "estimated_fp", "estimated_tn", "estimated_fn", "estimated_precision", "estimated_recall", "estimated_f1", "estimated_accuracy",
     "estimated_positive_rate", "estimated_prediction_rate")
 _PER_CLASS_METRICS = ("precision", "recall", "f1")
+#: What ``performance_delta:<metric>`` may name: the shadow pairs a binary champion with a binary
+#: challenger on the same labelled rows (:class:`fastdrift.BinaryPerformance` metrics).
+_SHADOW_PERFORMANCE = ("roc_auc", "average_precision", "log_loss", "brier", "ece", "precision", "recall", "f1",
+                       "accuracy", "tp", "fp", "tn", "fn", "positive_rate", "prediction_rate")
 _PERFORMANCE_MODES = ("", "delta", "relative")
 #: What a ``shadow`` condition may read (``performance_delta:<metric>`` = the challenger's value minus
 #: the champion's on the same labelled rows; ``performance_delta`` alone is ROC AUC's).
@@ -302,11 +306,10 @@ class Condition:
             if self.signal == "shadow":
                 name, colon, perf = self.metric.partition(":")
                 if name not in SHADOW_METRICS or (colon and (name != "performance_delta"
-                                                             or perf not in PERFORMANCE_METRICS
-                                                             or perf.startswith("estimated_"))):
+                                                             or perf not in _SHADOW_PERFORMANCE)):
                     raise _fail(rule, f"{key}.metric",
                                 f"must be one of {', '.join(SHADOW_METRICS)} (performance_delta optionally "
-                                f"followed by ':' and a performance metric, e.g. performance_delta:roc_auc); "
+                                f"followed by ':' and a binary performance metric: {', '.join(_SHADOW_PERFORMANCE)}); "
                                 f"got {self.metric!r}")
             if self.signal == "performance":
                 name, mode = split_performance_metric(self.metric)
