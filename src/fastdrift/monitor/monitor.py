@@ -20,6 +20,7 @@ still collected).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import logging
@@ -340,6 +341,7 @@ class Monitor:
             self._rules_spec = _rules_spec(rules, rule_list)
         self._canary_start(rule_list, canary_state)
         self._lock = threading.Lock()  # reports and evaluator; taken after the ingest's locks
+        self._sinks_running = threading.local()  # .on: this thread is inside the alert sinks
         self._reports = reports
         self._unevaluated: List[WindowReport] = []  # closed, in window order, not yet evaluated
         self._handover = threading.Lock()  # guards _unevaluated only; taken last
@@ -383,11 +385,34 @@ class Monitor:
             todo, self._unevaluated = self._unevaluated, []
         for r in todo:
             r = self._canary_window(r)
-            alerts: Tuple[Alert, ...] = self.evaluator.evaluate(r) if self.evaluator is not None else ()
+            with self._in_sinks():
+                alerts: Tuple[Alert, ...] = self.evaluator.evaluate(r) if self.evaluator is not None else ()
             self._reports.append(dataclasses.replace(r, alerts=tuple(alerts)) if alerts else r)
         over = len(self._reports) - self.ingest.config.max_reports
         if over > 0:
             del self._reports[:over]
+
+    @contextlib.contextmanager
+    def _in_sinks(self):
+        """Mark this thread as running the alert sinks (they run holding ``_lock``)."""
+        self._sinks_running.on = True
+        try:
+            yield
+        finally:
+            self._sinks_running.on = False
+
+    def _not_from_a_sink(self, what: str) -> None:
+        """A clear error instead of a deadlock: a sink runs while the monitor evaluates (holding its
+        lock; on the ``observe`` worker, which a flush would wait for)."""
+        if getattr(self._sinks_running, "on", False):
+            raise InvalidInputError(
+                f"Monitor.{what}() was called from an alert sink: sinks run while the monitor evaluates the "
+                "windows that closed, so it would wait for itself. A sink may read reports(), alerts() and "
+                "promotion_allowed() (as of the windows evaluated so far) or hand the alert to another thread")
+
+    def _sinks_read(self) -> bool:
+        """True inside a sink: readers return what is evaluated so far instead of flushing."""
+        return getattr(self._sinks_running, "on", False)
 
     # -- ingestion -----------------------------------------------------------------------------------
     def update(self, batch) -> None:
@@ -396,6 +421,7 @@ class Monitor:
         A bad batch is rejected (rows counted, error kept in ``last_error``) unless strict.
         Closed windows are evaluated by the alert rules.
         """
+        self._not_from_a_sink("update")
         self.ingest.update(batch)
         self._evaluate()
         self._settle()
@@ -403,6 +429,7 @@ class Monitor:
     def flush(self) -> None:
         """Push buffered observations (and labels) through the kernels, evaluate the windows closed
         so far and revise the performance of closed windows that labels reached."""
+        self._not_from_a_sink("flush")
         self.ingest.flush()
         self._evaluate()
         self._revise()
@@ -430,6 +457,7 @@ class Monitor:
         """Join Arrow batches of labels to their predictions: columns ``request_id`` and ``label`` (as
         configured), and ``event_time`` for the labels' times when present (else now).  Vectorised;
         see :meth:`observe_label` for the semantics."""
+        self._not_from_a_sink("update_labels")
         self.ingest.update_labels(batch)
         self._evaluate()
         self._revise()
@@ -450,7 +478,8 @@ class Monitor:
                     continue
                 if end + settle > newest:
                     break
-                alerts = ev.evaluate(r)
+                with self._in_sinks():
+                    alerts = ev.evaluate(r)
                 self._settled = end
                 if alerts:
                     self._reports[j] = dataclasses.replace(r, alerts=r.alerts + tuple(alerts))
@@ -507,6 +536,7 @@ class Monitor:
         merge completes close here, in order, and are evaluated by this monitor's rules.  ``other``
         is not changed.  Returns ``self``.
         """
+        self._not_from_a_sink("merge")
         self.ingest.merge(other.ingest)
         self._evaluate()
         with other._lock:
@@ -618,6 +648,7 @@ class Monitor:
                                         f"got {key!r}")
         if a == b:
             raise InvalidInputError(f"compare_segments: a and b are the same segment {a!r}")
+        self._not_from_a_sink("compare_segments")
         key = (a, b, CanaryTriggers(kpi_drop=kpi_drop, psi=psi, error_rate_margin=error_rate_margin,
                                     p99_ratio=p99_ratio, alpha=alpha, min_rows=min_rows,
                                     promote_after=promote_after, lower_is_better=tuple(lower_is_better)))
@@ -652,6 +683,7 @@ class Monitor:
     # -- reading -------------------------------------------------------------------------------------------
     def snapshot(self) -> WindowReport:
         """The open window so far; ``alerts`` = what the rules would report for it now (no state change)."""
+        self._not_from_a_sink("snapshot")
         r = self.ingest.snapshot()
         self._evaluate()
         if self.evaluator is not None:
@@ -660,19 +692,24 @@ class Monitor:
         return r
 
     def reports(self) -> Tuple[WindowReport, ...]:
-        """Closed windows (the last ``config.max_reports``, oldest first), each with its alert transitions."""
+        """Closed windows (the last ``config.max_reports``, oldest first), each with its alert transitions.
+        From an alert sink: the windows evaluated before the one whose alert is being sent."""
+        if self._sinks_read():  # this thread holds _lock
+            return tuple(self._reports)
         self.flush()
         with self._lock:
             return tuple(self._reports)
 
     def alerts(self) -> Tuple[Alert, ...]:
         """Alerts pending or firing now."""
-        self.flush()
+        if not self._sinks_read():
+            self.flush()
         return tuple(a for ev in (self.evaluator, self.label_evaluator) if ev is not None for a in ev.active())
 
     def promotion_allowed(self) -> bool:
         """False while any critical alert fires (gate model promotions on this)."""
-        self.flush()
+        if not self._sinks_read():
+            self.flush()
         return all(bool(ev.promotion_allowed()) for ev in (self.evaluator, self.label_evaluator) if ev is not None)
 
     @property
