@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import math
 import threading
+import time
 from typing import Dict, List, Optional, Tuple
 
 from .errors import FastDriftError, InvalidInputError
@@ -51,9 +52,12 @@ class Fleet:
     sinks : receive the alert transitions of windows closed since the previous read
     retention : panes more than this many panes behind the fleet's watermark are ignored (a
         long-dead worker's leftovers)
+    clock : the wall clock (default :func:`time.time`) of ``window.idle_timeout``: with it set,
+        event time runs on with this clock once no process has published a newer event time for
+        that long, so the fleet's windows close (empty) through an outage of the whole fleet
     """
 
-    def __init__(self, spool, *, rules=None, sinks=(), retention: int = 64):
+    def __init__(self, spool, *, rules=None, sinks=(), retention: int = 64, clock=None):
         if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
             raise InvalidInputError(f"retention must be a positive number of panes, got {retention!r}")
         self.store = Store(spool)
@@ -70,6 +74,8 @@ class Fleet:
         self._contributors: Dict[Tuple[float, float], Tuple[str, ...]] = {}
         self._sent_until = -math.inf  # window end up to which sinks have had the transitions
         self._lock = threading.Lock()  # one refresh at a time (a scrape thread and the caller)
+        self._clock = clock or time.time
+        self._idle_anchor = (-math.inf, -math.inf)  # (newest published event time, clock when first seen)
         self.monitor = self._build([])
         for s in self.sinks:  # a sink that acts per rule (ActionSink) reads the fleet's rules' actions
             if callable(getattr(s, "bind_rules", None)) and self.monitor.evaluator is not None:
@@ -83,7 +89,8 @@ class Fleet:
         if not files:
             return m
         spec = m.config.window
-        watermark = max(f.max_ts for f in files) - spec.allowed_lateness
+        newest = self._idle_time(max(f.max_ts for f in files))
+        watermark = newest - spec.allowed_lateness
         if math.isfinite(watermark):  # panes of windows closed long ago (a dead worker's leftovers)
             keep = math.floor(watermark / spec.pane) - self.retention
             for f in files:
@@ -121,11 +128,24 @@ class Fleet:
             self._contributors[(max(pid - k + 1, min(by_pane)) * pane, (pid + 1) * pane)] = tuple(who)
         w = m.ingest.windower
         w.extras = extras
-        m.ingest.merge_panes(panes, max(f.max_ts for f in files))
+        m.ingest.merge_panes(panes, newest)
         d, r, s = _open_pending(files)  # after the closes: the open window's, as in a monitor's snapshot
         w.pending_dropped, w.pending_rejected, w.pending_shed = w.pending_dropped + d, w.pending_rejected + r, \
             w.pending_shed + s
         return m
+
+    def _idle_time(self, newest: float) -> float:
+        """The fleet's newest event time, run on with the clock after ``window.idle_timeout``
+        seconds without a newer one (as :meth:`fastdrift.monitor.windows.Windower.idle`)."""
+        spec = self.config.window
+        if spec.idle_timeout is None or spec.by != "time" or newest == -math.inf:
+            return newest
+        ts0, c0 = self._idle_anchor
+        now = self._clock()
+        if newest > ts0:
+            self._idle_anchor = (newest, now)
+            return newest
+        return newest if now - c0 < spec.idle_timeout else max(newest, ts0 + (now - c0))
 
     def _retire(self, key: str, sketch) -> None:
         """Keep a pane's counts in the exported counters once it is no longer read."""

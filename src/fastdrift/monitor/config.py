@@ -99,12 +99,17 @@ class WindowSpec:
     slide : pane size for sliding windows (must divide ``size``); None = tumbling
     allowed_lateness : seconds an event may arrive behind the newest event time and still go
         to its pane (``by="time"`` only); later ones are counted in ``dropped_late``
+    idle_timeout : seconds of wall clock without a newer event time after which event time is
+        taken to advance with the wall clock (``by="time"`` only; None = off): windows then close
+        through an outage, empty, so a volume rule sees the traffic stop.  An event that arrives
+        later for a pane closed this way counts in ``dropped_late``.
     """
 
     by: str = "rows"
     size: float = 100_000
     slide: Optional[float] = None
     allowed_lateness: float = 0.0
+    idle_timeout: Optional[float] = None
 
     @property
     def pane(self) -> float:
@@ -395,6 +400,11 @@ def validate(c: MonitorConfig) -> None:
         _fail("window.allowed_lateness", f"must be a number of seconds >= 0, got {w.allowed_lateness!r}")
     if w.by == "time" and c.event_time is None:
         _fail("window.by", "'time' windows need the event_time column to be configured")
+    if w.idle_timeout is not None:
+        if not _is_num(w.idle_timeout) or not (0 < w.idle_timeout < math.inf):
+            _fail("window.idle_timeout", f"must be a positive number of seconds, got {w.idle_timeout!r}")
+        if w.by != "time":
+            _fail("window.idle_timeout", "applies to event-time windows (window.by: time) only")
     if c.label is not None and c.prediction is None:
         _fail("label", "needs the prediction column (the score) to be configured")
     if c.label is not None and c.label in (c.prediction, c.request_id, c.event_time):

@@ -440,6 +440,7 @@ class Ingest:
                 for item in (carried, held):
                     if item is not None:
                         self._join(*item)
+        self.close_idle()
 
     def _tick(self) -> None:
         """The buffer's timed flush is done (worker thread): take its counters, join the labels
@@ -451,9 +452,21 @@ class Ingest:
                 if self._carried is not None:
                     self._join(*self._carried)
                 self._carried = self.labels.take_observed()
+        self.close_idle()
         self.publish(wait=None)
         if self.on_tick is not None:
             self.on_tick()
+
+    def close_idle(self) -> None:
+        """Close the windows an idle stretch completed (``window.idle_timeout``; the worker's tick
+        and every flush read the clock)."""
+        if self.config.window.idle_timeout is None:
+            return
+        with self._state:
+            closed = self.windower.idle(self.clock())
+            if closed:
+                closed = self._take_closed(closed)
+        self._emit_closed(closed)
 
     def _absorb(self) -> None:
         """Move the buffer's call-path counters into the windows (hold ``_state``): requests rejected
@@ -619,10 +632,10 @@ class Ingest:
             closed = self._take_closed()
         self._emit_closed(closed)
 
-    def _take_closed(self) -> list:
+    def _take_closed(self, closed: Optional[list] = None) -> list:
         """The windows closed now (hold ``_state``); with any, the emit lock is taken before the
         state lock is left, so reports reach ``on_closed`` in window order."""
-        closed = self.windower.close_ready()
+        closed = self.windower.close_ready() if closed is None else closed
         if closed and self.labels is not None:
             self.labels.compact({p for p, _ in self.windower.ring})
         if closed:

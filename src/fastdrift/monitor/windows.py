@@ -16,7 +16,9 @@ cover fewer than ``k`` panes (their ``window_start`` says so).
   next window emitted) and not added to any sketch.  Gaps without traffic
   close as empty windows (up to :data:`MAX_EMPTY_PANES` in a row; longer
   gaps are skipped, since a day-long outage would otherwise emit thousands of
-  empty windows at once).
+  empty windows at once).  With ``idle_timeout``, :meth:`Windower.idle` lets event time run on
+  with the wall clock once no newer event has arrived for that long, so an outage closes its
+  windows (empty) as it goes instead of none at all.
 
 Rows rejected as bad input, late drops and requests shed by ``observe`` are
 attributed to the next window emitted, so each is counted in exactly one
@@ -57,6 +59,7 @@ class Windower:
         self.ring: deque = deque()  # (pane id, sketch) of the last k - 1 closed panes
         self.next_close: Optional[int] = None
         self.max_ts = -math.inf
+        self._idle_anchor = (-math.inf, -math.inf, None)  # (event time, wall clock, max_ts set by idle)
         self.row_seq = 0           # rows assigned so far (arrival order; also the evidence key counter)
         self.pending_dropped = 0
         self.pending_rejected = 0
@@ -195,6 +198,26 @@ class Windower:
             out.append(self._emit(p, ws))
             self.next_close = p + 1
         return out
+
+    def idle(self, now: float) -> List[ClosedWindow]:
+        """Advance event time with the wall clock ``now`` when no newer event time has been seen
+        for ``idle_timeout`` seconds, and close what that completes (time windows; else nothing).
+
+        The clock is read at each call (the worker's timed flush, a read): a new newest event time
+        anchors (event time, now); idle for ``idle_timeout`` seconds, the newest event time becomes
+        the anchor's plus the wall-clock seconds since -- never less than it was."""
+        timeout = self.spec.idle_timeout
+        if timeout is None or not self.by_time or self.max_ts == -math.inf:
+            return []
+        ts0, c0, set_to = self._idle_anchor
+        if self.max_ts != set_to:  # an event moved event time (or the first call): a new anchor
+            self._idle_anchor = (self.max_ts, now, self.max_ts)
+            return []
+        if now - c0 < timeout:
+            return []
+        self.max_ts = max(self.max_ts, ts0 + (now - c0))
+        self._idle_anchor = (ts0, c0, self.max_ts)
+        return self.close_ready()
 
     def open_window(self) -> Tuple[float, float, WindowSketch, float]:
         """The window in progress: ring of closed panes + every open pane, merged (copies)."""
