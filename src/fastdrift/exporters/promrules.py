@@ -373,8 +373,9 @@ def _canary(r: Rule, n: _Names) -> str:
         d = f"({mb} - {m}({c!r} * {ma}))"
         se = f"sqrt(({vb} / {kb}) + {m}({c * c!r} * {va} / {ka}))"
         triggers.append(("kpi", f"{d} < -{z!r} * {se}" if sign > 0 else f"{d} > {z!r} * {se}"))
-    return " or ".join(f'label_replace(({e}) and on () ({enough}), "trigger", "{name}", "", "")'
-                       for name, e in triggers)
+    seg = _q(sp.candidate.replace("$", "$$"))  # each alert names the candidate's segment and its trigger
+    return " or ".join(f'label_replace(label_replace(({e}) and on () ({enough}), "trigger", "{name}", "", ""), '
+                       f'"segment", {seg}, "", "")' for name, e in triggers)
 
 
 def prometheus_rules(rules=None, window: str = "5m") -> Tuple[dict, List[str]]:
