@@ -422,3 +422,127 @@ def test_shadow_and_freshness_rules_fire_under_promtool_exactly_where_they_must(
         _case(doc, both(challenger=(0.3, 0.25, 0.25, 0.2)), {}),
     ]
     _promtool_test(tmp_path, doc, cases)
+
+
+# -- a real Prometheus scraping two segmented monitors --------------------------------------------------
+
+WORKER = r"""
+import sys, pyarrow.ipc as ipc
+from fastdrift import Monitor
+d, i = sys.argv[1], sys.argv[2]
+read = lambda n: ipc.open_file(f"{d}/{n}.arrow").read_all()
+m = Monitor(read("ref"), features=["x", "c"], prediction="score", latency="lat", error="err", kpis=["rev"],
+            segment_by=["arm"], segment_reference="segment", window=10**9, rules=[])
+m.update(read(f"cur{i}"))
+server, _ = m.serve_metrics()
+print(server.server_port, flush=True)
+sys.stdin.readline()
+"""
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _query(base, expr, at=None):
+    q = {"query": expr}
+    if at is not None:
+        q["time"] = repr(at)
+    with urllib.request.urlopen(f"{base}/api/v1/query?{urllib.parse.urlencode(q)}", timeout=10) as r:
+        doc = json.load(r)
+    assert doc["status"] == "success", doc
+    return doc["data"]["result"]
+
+
+def _by_segment(res, *labels):
+    return {tuple(r["metric"].get(k) for k in ("segment",) + labels): float(r["value"][1]) for r in res}
+
+
+def test_real_prometheus_fleet_segments_and_canary_rollback(tmp_path):
+    prometheus = _tool("prometheus")
+    rng = np.random.default_rng(21)
+    ref = _table(rng, 6000)
+    parts = [_table(rng, 2500, canary_shift=1.0), _table(rng, 1800, canary_shift=1.0)]
+    for name, t in {"ref": ref, "cur0": parts[0], "cur1": parts[1]}.items():
+        with ipc.new_file(str(tmp_path / f"{name}.arrow"), t.schema) as w:
+            w.write_table(t)
+    rules = [dict(CANARY, min_rows=500), RULES[1]]
+    doc, _ = prometheus_rules(rules, "1h")
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(doc, sort_keys=False, width=1_000_000))
+    workers, prom = [], None
+    try:
+        for i in range(2):
+            workers.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(i)],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        ports = [int(w.stdout.readline()) for w in workers]
+        web = _free_port()
+        (tmp_path / "prometheus.yml").write_text(json.dumps({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(tmp_path / "rules.yml")],
+            "scrape_configs": [{"job_name": "fastdrift",
+                                "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}]}))
+        with open(tmp_path / "prometheus.log", "w") as log:
+            prom = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+                                     f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                     f"--web.listen-address=127.0.0.1:{web}"], stdout=subprocess.DEVNULL, stderr=log)
+        base = f"http://127.0.0.1:{web}"
+        cur = pa.concat_tables(parts)
+        arm = cur["arm"].to_numpy(zero_copy_only=False)
+        want_rows = {(f"arm={a}",): float(np.sum(arm == a)) for a in ("stable", "canary", "dark")}
+        deadline = time.monotonic() + 90
+        at = firing = None
+        while time.monotonic() < deadline:
+            try:
+                rows = _by_segment(_query(base, "fastdrift:segment_rows:1h"))
+                alerts = _query(base, 'ALERTS{alertname="Fastdrift_canary", alertstate="firing"}')
+            except OSError:
+                rows, alerts = {}, []
+            if rows == want_rows and len(alerts) >= 3:
+                at, firing = time.time(), alerts
+                break
+            time.sleep(0.3)
+        if at is None:
+            pytest.fail(f"Prometheus did not show the segment rows and the canary rollback in time "
+                        f"(rows {rows}, alerts {alerts})")
+        # the canary is rolled back on its error rate, p99 and revenue (its prediction is not shifted)
+        assert {a["metric"]["trigger"] for a in firing} == {"error_rate", "p99_ratio", "kpi"}
+        assert all(a["metric"]["segment"] == "arm=canary" for a in firing)
+        # per segment across both processes: exact error ratios and KPI means, p99 within the bucket
+        # bound, PSI equal to one monitor's per-segment PSI fed every row
+        one = Monitor(ref, features=["x", "c"], prediction="score", latency="lat", error="err", kpis=["rev"],
+                      segment_by=["arm"], segment_reference="segment", window=10**9, rules=[])
+        one.update(cur)
+        snap = one.snapshot()
+        ratio = _by_segment(_query(base, "fastdrift:segment_error_ratio:1h", at))
+        means = _by_segment(_query(base, 'fastdrift:segment_kpi_mean:1h{kpi="rev"}', at))
+        p99 = _by_segment(_query(base, 'fastdrift:segment_latency_seconds:1h{quantile="0.99"}', at))
+        psi = _by_segment(_query(base, "fastdrift:segment_feature_psi:1h", at), "feature")
+        for a in ("stable", "canary", "dark"):
+            rows = arm == a
+            key = (f"arm={a}",)
+            assert ratio[key] == pytest.approx(cur["err"].to_numpy()[rows].mean(), abs=1e-12)
+            assert means[key] == pytest.approx(cur["rev"].to_numpy()[rows].mean(), rel=1e-9)
+            exact = float(np.quantile(cur["lat"].to_numpy()[rows] / 1000.0, 0.99, method="inverted_cdf"))
+            assert abs(p99[key] / exact - 1) <= LATENCY_BUCKET_FACTOR - 1, (a, p99[key], exact)
+            seg = snap.segments[f"arm={a}"]
+            assert seg.segment_reference == "segment"
+            for name in ("x", "c"):
+                assert psi[key + (name,)] == pytest.approx(seg.features[name].value, rel=1e-9, abs=1e-12), (a, name)
+            assert psi[key + ("score",)] == pytest.approx(seg.prediction.value, rel=1e-9, abs=1e-12)
+        # the per-segment error-rate rule (3 %) fires in the canary's segment only
+        seg_alerts = _query(base, 'ALERTS{alertname="Fastdrift_seg_errors", alertstate="firing"}', at)
+        assert [a["metric"]["segment"] for a in seg_alerts] == ["arm=canary"]
+    finally:
+        for p in workers + ([prom] if prom else []):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        for w in workers:
+            w.stdin.close()
+            w.stdout.close()
