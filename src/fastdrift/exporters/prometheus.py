@@ -27,6 +27,17 @@ name                                            type       labels               
 ``fastdrift_rows_total``                        counter                                  rows counted
 ``fastdrift_errors_total``                      counter                                  rows flagged as failed
 ``fastdrift_error_flag_rows_total``             counter                                  rows with a non-null error flag
+``fastdrift_kpi_count`` / ``fastdrift_kpi_sum``  summary    ``kpi``                       finite KPI values and their sum
+``fastdrift_kpi_squares_total``                 counter    ``kpi``                       sum of squared KPI values
+``fastdrift_kpi_reference_mean``                gauge      ``kpi``                       KPI mean of the reference
+``fastdrift_shadow_paired_rows_total``          counter                                  rows with both predictions
+``fastdrift_shadow_agreed_rows_total``          counter                                  paired rows that agree
+``fastdrift_shadow_bin_rows_total``             counter    ``feature``, ``model``, ``bin``  paired rows per prediction bin
+                                                                                          (``model``: champion or challenger)
+``fastdrift_freshness_lag_seconds``             histogram                                event-time-to-arrival lag, buckets
+                                                                                          2^(k/4) s
+``fastdrift_freshness_over_sla_rows_total``     counter                                  lags over the SLA
+``fastdrift_freshness_sla_seconds``             gauge                                    the SLA
 ``fastdrift_rejected_rows_total``               counter                                  rows rejected as bad input
 ``fastdrift_dropped_late_rows_total``           counter                                  late rows dropped (time windows)
 ``fastdrift_latency_invalid_total``             counter                                  latencies that were negative or not finite
@@ -75,7 +86,10 @@ under its own name, ``fastdrift_segment_`` + the name without ``fastdrift_`` (fo
 ``fastdrift_segment_feature_drift``, ``fastdrift_segment_window_rows``,
 ``fastdrift_segment_alert_state`` for rules with a segment selector), with the same labels plus
 ``segment`` (the key, ``arm=canary``) and one label per segment column (its name sanitized:
-``arm="canary"``; empty for ``<other>``).  The whole keeps the names above, so a ``sum()`` never
+``arm="canary"``; empty for ``<other>``).  So do the counters of :data:`_COUNTED` (bin rows,
+missing values, latency buckets, rows, errors, KPI sums, with the reference shares / missing
+ratio / rows / KPI mean of the reference the segment is compared with) and
+``fastdrift_segment_start_time_seconds``.  The whole keeps the names above, so a ``sum()`` never
 adds a segment to the whole: :data:`SEGMENT_METRIC_NAMES` lists the segment series.
 """
 from __future__ import annotations

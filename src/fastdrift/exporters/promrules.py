@@ -17,8 +17,15 @@ fleet's PSI, latency quantiles and error ratio over a window are PromQL expressi
 ``resolve_after`` as ``for:`` / ``keep_firing_for:`` in multiples of the window, owner as a label,
 runbook and description as annotations). A p-value gate (``max_pvalue``) compares the PSI
 statistic with the chi-square quantile by the Wilson-Hilferty approximation (PromQL has no
-chi-square distribution). What PromQL cannot express is left out and listed in the result's notes:
-``cooldown``, drift metrics other than PSI, schema changes and KPI deltas.
+chi-square distribution). Rules with ``segments:`` read per-segment recording rules (``sum by
+(segment, ...)`` over the segment counters) and fire per segment; a ``signal: canary`` rule's
+rollback is a fixed-threshold fleet view of its triggers between the two arms over the window
+(fixed-sample z-tests where the monitor runs always-valid sequential tests: see
+:data:`CANARY_NOTE`); shadow agreement / PSI, freshness quantiles and over-SLA shares, KPI deltas,
+volume and throughput translate too.  What PromQL cannot express is left out and listed in the
+result's notes with its reason: ``cooldown``, drift metrics other than PSI, schema changes,
+latency / throughput relative to the reference, the freshness maximum, shadow score differences,
+JS and performance, and the label signals.
 """
 from __future__ import annotations
 
