@@ -536,6 +536,8 @@ class Totals:
             part._cat_index = self._cat_index
             part.columns = tuple((name, role, labels, *part._ref_of(name, labels))
                                  for name, role, labels, *_ in self.columns)
+            part.bins = {n: np.zeros_like(c) for n, c in self.bins.items()}
+            part.missing = dict.fromkeys(self.bins, 0)
         return part
 
     def _ref_of(self, name: str, labels) -> Tuple[np.ndarray, float, int]:
