@@ -35,7 +35,7 @@ from .config import MonitorConfig
 from .labels import LabelPane, performance_from_bytes
 from .shadow import FreshnessSketch, ShadowSketch
 
-__all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "label_fields",
+__all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "label_fields", "segment_labels",
            "LATENCY_EDGES_SECONDS", "CONCEPT_VIEWS"]
 
 #: Latency bucket edges in seconds: 2^(k/8) for k = -104..56 (122 µs to 128 s), 161 edges. A
@@ -314,7 +314,7 @@ class WindowSketch:
             self.schema.setdefault(key, ch)
         self.evidence.merge(other.evidence)
         if self.labels is not None:
-            self.labels.merge(other.labels)
+            self.labels.merge(other.labels, admit)
         if self.shadow is not None:
             self.shadow.merge(other.shadow)
         if self.freshness is not None:
@@ -745,6 +745,17 @@ def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None,
                 label_counts=frozen_mapping(counts), concept=concept)
 
 
+def segment_labels(lp: Optional[LabelPane], key: str, config: MonitorConfig) -> Optional[LabelPane]:
+    """Segment ``key``'s labels in the whole's label pane ``lp`` (empty when none reached it; None
+    without labels)."""
+    if lp is None or lp.segments is None:
+        return None
+    sp = lp.segments.get(key)
+    if sp is None:
+        sp = LabelPane(config, segment=True)
+    return sp
+
+
 def _segment_order(key: str):
     return (key == OTHER, key)
 
@@ -766,7 +777,7 @@ def _evidence_by_segment(ws: WindowSketch, rows) -> Dict[str, list]:
 def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float,
                  drifts: Optional[Dict[str, ColumnDrift]] = None, label_totals=None, *,
                  ref: Optional[Reference] = None, segment: str = "", segment_reference: str = "",
-                 evidence_rows=None) -> WindowReport:
+                 evidence_rows=None, labels: Optional[LabelPane] = None) -> WindowReport:
     """The immutable report of a window sketch (pure: ``ws`` is not modified).
 
     ``span_seconds`` is the time the window covers (for throughput = rows / span); NaN if unknown.
@@ -775,7 +786,8 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
     report holds one report per segment in ``segments`` (keys sorted, ``<other>`` last), each
     measured against :meth:`Reference.for_segment` over the window's span, with the whole's
     evidence rows of the segment; ``ref``, ``segment``, ``segment_reference`` and
-    ``evidence_rows`` are those of a segment's report.
+    ``evidence_rows`` are those of a segment's report, ``labels`` its labels (the whole's label
+    pane's segment).
     """
     cfg, ref = ws.config, ref or ws.ref
     drifts = window_drifts(ws, ref=ref) if drifts is None else drifts
@@ -803,7 +815,8 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
     for key in sorted(ws.segments or (), key=_segment_order):
         seg_ref, used = ws.ref.for_segment(key)
         segments[key] = build_report(ws.segments[key], start, end, closed, span_seconds, ref=seg_ref,
-                                     segment=key, segment_reference=used, evidence_rows=by_key.get(key, ()))
+                                     segment=key, segment_reference=used, evidence_rows=by_key.get(key, ()),
+                                     labels=segment_labels(ws.labels, key, cfg))
     return WindowReport(
         window_start=start, window_end=end, closed=closed, rows=int(ws.rows),
         rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), shed=int(ws.shed), throughput=float(thr),
@@ -813,6 +826,7 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         kpis=frozen_mapping(kpis),
         schema_changes=tuple(sorted(ws.schema.values(), key=lambda c: (c.column, c.change))),
         evidence=evidence, segment=segment, segment_reference=segment_reference,
-        segments=frozen_mapping(segments), **label_fields(ws.labels, ref, feats, label_totals, cfg.labels.threshold),
+        segments=frozen_mapping(segments),
+        **label_fields(ws.labels if labels is None else labels, ref, feats, label_totals, cfg.labels.threshold),
         shadow=ws.shadow.signal(ws.labels) if ws.shadow is not None else None,
         freshness=ws.freshness.signal() if ws.freshness is not None else None)
