@@ -208,3 +208,18 @@ def test_label_store_packs_segments_and_loads_a_store_written_without():
     assert pn.tolist() == [5, -3, -3] and [back.segment_keys[c] for c in seg] == ["arm=y", "arm=x", "arm=x"]
     with pytest.raises(InvalidInputError, match="out of the range"):
         st.remember(["g"], np.array([0.5]), 1 << 50, np.zeros(1), segment="arm=x")
+
+
+def test_settled_segment_performance_rules_read_delayed_labels():
+    d = _data(12_000, seed=8, canary_noise=True)
+    rule = {"name": "auc-floor", "owner": "ml", "runbook": "rb", "signal": "performance", "metric": "roc_auc",
+            "warning": {"threshold": 0.65, "op": "<"}, "min_labels": 100, "segments": "*"}
+    m = _monitor(_ref(), rules=[rule], labels={"settle": 20})
+    m.update(_table(d, with_labels=False))  # windows up to 150 s settle before any label: no alert
+    m.update_labels(pa.table({"rid": d["rid"], "y": d["y"], "t": d["t"] + 5}))
+    m.update(pa.table({"x": [0.0], "score": [0.5], "arm": ["stable"], "rid": ["last"], "t": [400.0]}))
+    by_start = {r.window_start: r for r in m.reports()}
+    assert all(not by_start[s].alerts for s in (0.0, 50.0, 100.0))
+    fired = [(a.rule, a.segment, a.state) for a in by_start[150.0].alerts]
+    assert fired == [("auc-floor", "arm=canary", "firing")]
+    assert by_start[150.0].segments["arm=canary"].label_counts["labelled"] > 800
