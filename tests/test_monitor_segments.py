@@ -406,12 +406,14 @@ def test_prometheus_segment_series_parse_and_do_not_double_count(ref, rng):
     assert all(p.endswith('should not have "quantile" label') for p in problems), problems
 
 
-def test_generated_prometheus_rules_note_segment_rules():
+def test_generated_prometheus_rules_translate_segment_rules():
     from fastdrift.exporters.promrules import prometheus_rules
     groups, notes = prometheus_rules([drift_rule("*"), drift_rule(None, name="whole-drift")], "5m")
-    names = [a["labels"]["rule"] for g in groups["groups"] for a in g["rules"] if "alert" in a]
-    assert names == ["whole-drift"]
-    assert any("'x-drift': not translated: it selects segments" in n for n in notes)
+    alerts = {a["labels"]["rule"]: a for g in groups["groups"] for a in g["rules"] if "alert" in a}
+    assert set(alerts) == {"x-drift", "whole-drift"} and not notes
+    assert alerts["x-drift"]["expr"].startswith("(fastdrift:segment_feature_psi:5m{")
+    assert "segment" not in alerts["whole-drift"]["expr"]
+    assert [g["name"] for g in groups["groups"]][:2] == ["fastdrift-recording-5m", "fastdrift-segment-recording-5m"]
 
 
 def test_action_sink_acts_once_per_segment_incident():

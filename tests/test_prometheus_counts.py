@@ -202,8 +202,7 @@ def test_rules_mirror_tiers_timing_owner_and_runbook():
     rules = [dict(name="psi-top", owner="#ml-oncall", runbook="https://rb/psi", signal="feature_drift",
                   features=["age", "inc*"], warning=0.1, critical=0.25, **{"for": 3}, resolve_after=2,
                   description="drift"),
-             dict(name="kpi", owner="#biz", runbook="https://rb/kpi", signal="kpi_delta", features=["ctr"],
-                  warning=0.1),
+             dict(name="schema", owner="#biz", runbook="https://rb/s", signal="schema_change", warning=0),
              dict(name="slow", owner="#sre", runbook="https://rb/lat", signal="latency", quantile=0.95,
                   critical=250, min_rows=10)]
     doc, notes = prometheus_rules(rules, "10m")
@@ -218,7 +217,7 @@ def test_rules_mirror_tiers_timing_owner_and_runbook():
     assert "for" not in slow and "keep_firing_for" not in slow
     assert slow["expr"] == ('(fastdrift:latency_seconds:10m{quantile="0.95"} > 0.25) and on () '
                             "(fastdrift:rows:10m >= 10)")
-    assert notes == ["rule 'kpi' warning: not translated: signal 'kpi_delta' (no counter of it is exported)"]
+    assert notes == ["rule 'schema' warning: not translated: signal 'schema_change' (no counter of it is exported)"]
     # every raw name a rule reads is one the exporter emits
     raw = {n for g in doc["groups"] for r in g["rules"] for n in re.findall(r"\bfastdrift_[a-z_]+", r["expr"])}
     assert raw and raw <= METRIC_NAMES

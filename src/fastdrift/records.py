@@ -291,7 +291,8 @@ class SegmentComparison:
     ``ratio_p99`` (b / a).  ``error_rate``: ``a``, ``b`` (the window's rates) and the sequential
     rate test since the canary began (``estimate``, ``lower``, ``upper``, ``pvalue``, ``reject``,
     ``n_a``, ``n_b``, ``windows``).  ``kpis``: per KPI ``a``, ``b`` (the window's means),
-    ``relative`` (b / a - 1) and the sequential relative mean test's fields.  ``verdict`` is
+    ``relative`` (b / a - 1) and the sequential relative mean test's fields.  ``performance``:
+    ``a`` / ``b``, each arm's window performance (its segment report's; absent without labels).  ``verdict`` is
     ``"promote"``, ``"hold"`` or ``"rollback"``, decided by ``reasons``; ``windows`` counts the
     windows fed to the sequential tests since ``since`` (the start of the first window in which
     both arms had rows), ``clean_windows`` the latest run of windows without a trigger.

@@ -27,6 +27,17 @@ name                                            type       labels               
 ``fastdrift_rows_total``                        counter                                  rows counted
 ``fastdrift_errors_total``                      counter                                  rows flagged as failed
 ``fastdrift_error_flag_rows_total``             counter                                  rows with a non-null error flag
+``fastdrift_kpi_count`` / ``fastdrift_kpi_sum``  summary    ``kpi``                       finite KPI values and their sum
+``fastdrift_kpi_squares_total``                 counter    ``kpi``                       sum of squared KPI values
+``fastdrift_kpi_reference_mean``                gauge      ``kpi``                       KPI mean of the reference
+``fastdrift_shadow_paired_rows_total``          counter                                  rows with both predictions
+``fastdrift_shadow_agreed_rows_total``          counter                                  paired rows that agree
+``fastdrift_shadow_bin_rows_total``             counter    ``feature``, ``model``, ``bin``  paired rows per prediction bin
+                                                                                          (``model``: champion or challenger)
+``fastdrift_freshness_lag_seconds``             histogram                                event-time-to-arrival lag, buckets
+                                                                                          2^(k/4) s
+``fastdrift_freshness_over_sla_rows_total``     counter                                  lags over the SLA
+``fastdrift_freshness_sla_seconds``             gauge                                    the SLA
 ``fastdrift_rejected_rows_total``               counter                                  rows rejected as bad input
 ``fastdrift_dropped_late_rows_total``           counter                                  late rows dropped (time windows)
 ``fastdrift_latency_invalid_total``             counter                                  latencies that were negative or not finite
@@ -75,7 +86,10 @@ under its own name, ``fastdrift_segment_`` + the name without ``fastdrift_`` (fo
 ``fastdrift_segment_feature_drift``, ``fastdrift_segment_window_rows``,
 ``fastdrift_segment_alert_state`` for rules with a segment selector), with the same labels plus
 ``segment`` (the key, ``arm=canary``) and one label per segment column (its name sanitized:
-``arm="canary"``; empty for ``<other>``).  The whole keeps the names above, so a ``sum()`` never
+``arm="canary"``; empty for ``<other>``).  So do the counters of :data:`_COUNTED` (bin rows,
+missing values, latency buckets, rows, errors, KPI sums, with the reference shares / missing
+ratio / rows / KPI mean of the reference the segment is compared with) and
+``fastdrift_segment_start_time_seconds``.  The whole keeps the names above, so a ``sum()`` never
 adds a segment to the whole: :data:`SEGMENT_METRIC_NAMES` lists the segment series.
 """
 from __future__ import annotations
@@ -85,7 +99,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 try:
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily,
+                                        SummaryMetricFamily)
     from prometheus_client.registry import CollectorRegistry
     from prometheus_client.utils import floatToGoString
     from prometheus_client import start_http_server
@@ -96,6 +111,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ..errors import InvalidInputError
 from ..adapters.segments import parse_segment_key
+from ..monitor.shadow import FRESHNESS_EDGES_SECONDS
 from ..monitor.signals import LATENCY_EDGES_SECONDS
 from ..records import Alert, WindowReport
 
@@ -145,22 +161,38 @@ def _finite(v) -> bool:
     return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
 
 
+#: The counters (and the reference gauges they are compared with) of the whole and of each segment:
+#: (type, name, help, labels).  A segment's are ``fastdrift_segment_<name without fastdrift_>``.
+_COUNTED = (
+    ("counter", "fastdrift_feature_bin_rows", "Rows per reference bin since the monitor started",
+     ["feature", "role", "bin"]),
+    ("counter", "fastdrift_feature_missing", "Null or NaN values since the monitor started", ["feature", "role"]),
+    ("gauge", "fastdrift_feature_reference_share", "Share of the reference's non-missing values in the bin",
+     ["feature", "role", "bin"]),
+    ("gauge", "fastdrift_feature_reference_missing_ratio", "Null or NaN share in the reference", ["feature", "role"]),
+    ("gauge", "fastdrift_feature_reference_rows", "Non-missing values in the reference", ["feature", "role"]),
+    ("histogram", "fastdrift_latency_seconds", "Serving latency (bucket bounds 2^(k/8) seconds)", []),
+    ("counter", "fastdrift_rows", "Rows counted since the monitor started", []),
+    ("counter", "fastdrift_errors", "Rows flagged as failed since the monitor started", []),
+    ("counter", "fastdrift_error_flag_rows", "Rows with a non-null error flag since the monitor started", []),
+    ("summary", "fastdrift_kpi", "KPI values since the monitor started (count of finite values and their sum)",
+     ["kpi"]),
+    ("counter", "fastdrift_kpi_squares", "Sum of the squared KPI values since the monitor started", ["kpi"]),
+    ("gauge", "fastdrift_kpi_reference_mean", "KPI mean in the reference", ["kpi"]),
+)
+_KINDS = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily,
+          "summary": SummaryMetricFamily}
+
+
+def _counted(extra: Sequence[str] = (), name=lambda n: n):
+    return [_KINDS[kind](name(n), doc, labels=own + list(extra)) for kind, n, doc, own in _COUNTED]
+
+
 def _families():
     """Empty families, in exposition order (name -> family)."""
     g, c = GaugeMetricFamily, CounterMetricFamily
     fams = (
-        c("fastdrift_feature_bin_rows", "Rows per reference bin since the monitor started",
-          labels=["feature", "role", "bin"]),
-        c("fastdrift_feature_missing", "Null or NaN values since the monitor started", labels=["feature", "role"]),
-        g("fastdrift_feature_reference_share", "Share of the reference's non-missing values in the bin",
-          labels=["feature", "role", "bin"]),
-        g("fastdrift_feature_reference_missing_ratio", "Null or NaN share in the reference",
-          labels=["feature", "role"]),
-        g("fastdrift_feature_reference_rows", "Non-missing values in the reference", labels=["feature", "role"]),
-        HistogramMetricFamily("fastdrift_latency_seconds", "Serving latency (bucket bounds 2^(k/8) seconds)"),
-        c("fastdrift_rows", "Rows counted since the monitor started"),
-        c("fastdrift_errors", "Rows flagged as failed since the monitor started"),
-        c("fastdrift_error_flag_rows", "Rows with a non-null error flag since the monitor started"),
+        *_counted(),
         c("fastdrift_rejected_rows", "Rows rejected as bad input since the monitor started"),
         c("fastdrift_dropped_late_rows", "Late rows dropped since the monitor started"),
         c("fastdrift_latency_invalid", "Negative or non-finite latencies since the monitor started"),
@@ -198,6 +230,16 @@ def _families():
           labels=["quantile"]),
         g("fastdrift_shadow_performance", "Performance on the same labelled rows, latest window",
           labels=["model", "metric"]),
+        c("fastdrift_shadow_paired_rows", "Rows with both the champion's and the challenger's prediction since "
+          "the monitor started"),
+        c("fastdrift_shadow_agreed_rows", "Paired rows where the challenger agrees with the champion since the "
+          "monitor started"),
+        c("fastdrift_shadow_bin_rows", "Paired rows per reference bin of each model's prediction since the "
+          "monitor started", labels=["feature", "model", "bin"]),
+        HistogramMetricFamily("fastdrift_freshness_lag_seconds",
+                              "Lag from event time to arrival (bucket bounds 2^(k/4) seconds)"),
+        c("fastdrift_freshness_over_sla_rows", "Rows whose lag exceeded the freshness SLA since the monitor started"),
+        g("fastdrift_freshness_sla_seconds", "The freshness SLA"),
     )
     return {f.name: f for f in fams}
 
@@ -207,6 +249,8 @@ def _sample_names(fam) -> Tuple[str, ...]:
         return (fam.name + "_total",)
     if fam.type == "histogram":
         return tuple(fam.name + s for s in ("_bucket", "_sum", "_count"))
+    if fam.type == "summary":
+        return tuple(fam.name + s for s in ("_sum", "_count"))
     return (fam.name,)
 
 
@@ -224,19 +268,27 @@ def _segment_name(name: str) -> str:
 
 
 def _segment_families(labels: Sequence[str]):
-    """Empty per-segment families (name of the whole's family -> family) with the segment labels."""
+    """Empty per-segment families (name of the whole's family -> family) with the segment labels:
+    the latest-window gauges of :data:`_PER_SEGMENT`, the counters of :data:`_COUNTED` and
+    ``fastdrift_segment_start_time_seconds``."""
     whole = _families()
     out = {}
     for name, own in _PER_SEGMENT.items():
         out[name] = GaugeMetricFamily(_segment_name(name), whole[name].documentation + " (per segment)",
                                       labels=own + ["segment", *labels])
+    for (_, name, _, _), fam in zip(_COUNTED, _counted(["segment", *labels], _segment_name)):
+        fam.documentation += " (per segment)"
+        out[name] = fam
+    out["fastdrift_start_time_seconds"] = GaugeMetricFamily(
+        "fastdrift_segment_start_time_seconds", "When the counters started, Unix time (per segment)",
+        labels=["segment", *labels])
     return out
 
 
 #: Every sample name the collector can emit (dashboards and generated rules use only these).
 METRIC_NAMES = frozenset(n for f in _families().values() for n in _sample_names(f))
 #: The per-segment sample names (a segmented monitor's; see the module docstring).
-SEGMENT_METRIC_NAMES = frozenset(_segment_name(n) for n in _PER_SEGMENT)
+SEGMENT_METRIC_NAMES = frozenset(n for f in _segment_families(()).values() for n in _sample_names(f))
 METRIC_NAMES = METRIC_NAMES | SEGMENT_METRIC_NAMES
 
 
@@ -308,6 +360,11 @@ def _segments(x: Exposition, report: Optional[WindowReport]):
     segs = dict(report.segments) if report is not None else {}
     for key, seg in segs.items():
         _gauges(fams, seg, extra=values(key))
+    parts = x.totals.segments if x.totals is not None and x.totals.segments is not None else {}
+    for key, part in sorted(parts.items()):
+        _totals(fams, part, extra=values(key))
+        if _finite(x.start_time):
+            fams["fastdrift_start_time_seconds"].add_metric(values(key), float(x.start_time))
     state = {(rule, key, sev): 0.0 for rule, sev, sel in x.segment_rules for key in segs
              if "*" in sel or key in sel}
     for a in x.alerts:
@@ -321,24 +378,54 @@ def _segments(x: Exposition, report: Optional[WindowReport]):
     return fams
 
 
-def _totals(f, t) -> None:
+def _buckets(counts, edges):
+    cum = counts.cumsum().tolist()
+    out = [(floatToGoString(e), float(n)) for e, n in zip(edges.tolist(), cum)]
+    out.append(("+Inf", float(cum[-1])))
+    return out
+
+
+def _totals(f, t, extra: Sequence[str] = ()) -> None:
+    """The counters of ``t`` (a :class:`~fastdrift.monitor.signals.Totals`) into the families ``f``
+    (a segment's: ``extra`` label values after each family's own)."""
+    e = list(extra)
     bins, shares = f["fastdrift_feature_bin_rows"], f["fastdrift_feature_reference_share"]
     for name, role, labels, share, ref_missing, ref_rows in t.columns:
         for label, c, p in zip(labels, t.bins[name].tolist(), share.tolist()):
-            bins.add_metric([name, role, label], float(c))
-            shares.add_metric([name, role, label], p)
-        f["fastdrift_feature_missing"].add_metric([name, role], float(t.missing[name]))
-        f["fastdrift_feature_reference_rows"].add_metric([name, role], float(ref_rows))
+            bins.add_metric([name, role, label] + e, float(c))
+            shares.add_metric([name, role, label] + e, p)
+        f["fastdrift_feature_missing"].add_metric([name, role] + e, float(t.missing[name]))
+        f["fastdrift_feature_reference_rows"].add_metric([name, role] + e, float(ref_rows))
         if _finite(ref_missing):
-            f["fastdrift_feature_reference_missing_ratio"].add_metric([name, role], ref_missing)
+            f["fastdrift_feature_reference_missing_ratio"].add_metric([name, role] + e, ref_missing)
     if t.latency is not None:
-        cum = t.latency.cumsum().tolist()
-        buckets = [(floatToGoString(e), float(n)) for e, n in zip(LATENCY_EDGES_SECONDS.tolist(), cum)]
-        buckets.append(("+Inf", float(cum[-1])))
-        f["fastdrift_latency_seconds"].add_metric([], buckets, max(t.latency_sum_ms, 0.0) / 1000.0)
+        f["fastdrift_latency_seconds"].add_metric(e, _buckets(t.latency, LATENCY_EDGES_SECONDS),
+                                                  max(t.latency_sum_ms, 0.0) / 1000.0)
     for name, v in (("fastdrift_rows", t.rows), ("fastdrift_errors", t.errors),
-                    ("fastdrift_error_flag_rows", t.error_rows), ("fastdrift_latency_invalid", t.latency_invalid)):
-        f[name].add_metric([], float(v))
+                    ("fastdrift_error_flag_rows", t.error_rows)):
+        f[name].add_metric(e, float(v))
+    for name, (n, total, squares) in sorted(t.kpis.items()):
+        f["fastdrift_kpi"].add_metric([name] + e, float(n), float(total))
+        f["fastdrift_kpi_squares"].add_metric([name] + e, max(float(squares), 0.0))
+        if _finite(t.kpi_ref.get(name)):
+            f["fastdrift_kpi_reference_mean"].add_metric([name] + e, t.kpi_ref[name])
+    if e:
+        return
+    f["fastdrift_latency_invalid"].add_metric([], float(t.latency_invalid))
+    sh, fr = t.shadow, t.freshness
+    if sh is not None:
+        f["fastdrift_shadow_paired_rows"].add_metric([], float(sh["rows"]))
+        f["fastdrift_shadow_agreed_rows"].add_metric([], float(sh["agree"]))
+        pred = next(c for c in t.columns if c[1] == "prediction")
+        for model in ("champion", "challenger"):
+            for label, c in zip(pred[2], sh[model].tolist()):
+                f["fastdrift_shadow_bin_rows"].add_metric([pred[0], model, label], float(c))
+    if fr is not None:
+        f["fastdrift_freshness_lag_seconds"].add_metric([], _buckets(fr["buckets"], FRESHNESS_EDGES_SECONDS),
+                                                        float(fr["sum"]))
+        if fr["sla"] is not None:
+            f["fastdrift_freshness_over_sla_rows"].add_metric([], float(fr["over"]))
+            f["fastdrift_freshness_sla_seconds"].add_metric([], float(fr["sla"]))
 
 
 def _gauges(f, report: WindowReport, extra: Sequence[str] = ()) -> None:

@@ -307,12 +307,14 @@ def compare_arms(pair: CanaryPair, window_start: Any, window_end: Any, a: ArmWin
         verdict = "promote" if started and non_inferior and pair.clean >= t.promote_after else "hold"
         if not started:
             reasons.append(CanaryReason("min_rows", float(min(rate_res.n_a, rate_res.n_b)), float(t.min_rows)))
+    perf = {side: arm.report.performance for side, arm in (("a", a), ("b", b))
+            if arm.report is not None and arm.report.performance}
     total = rows_a + rows_b
     return SegmentComparison(
         a=pair.a, b=pair.b, window_start=window_start, window_end=window_end, rows_a=rows_a, rows_b=rows_b,
         share_b=rows_b / total if total else math.nan, prediction=pred, features=frozen_mapping(feats),
         latency=frozen_mapping(lat), error_rate=frozen_mapping(err), kpis=frozen_mapping(kpis),
-        verdict=verdict, reasons=tuple(reasons), since=pair.since, windows=pair.windows, clean_windows=pair.clean)
+        performance=frozen_mapping(perf), verdict=verdict, reasons=tuple(reasons), since=pair.since, windows=pair.windows, clean_windows=pair.clean)
 
 
 def write_pairs(pairs: Mapping[Any, CanaryPair]) -> bytes:

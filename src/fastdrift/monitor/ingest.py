@@ -46,7 +46,7 @@ from ..adapters import as_table, iter_batches
 from ..adapters.arrow import float64_values
 from ..adapters.segments import Segmenter
 from ..errors import CorruptStateError, FastDriftError, IncompatibleSketchError, InvalidInputError, SchemaError
-from ..records import SchemaChange, WindowReport
+from ..records import SchemaChange, WindowReport, frozen_mapping
 from ..schema import ROLES, WITHIN_KIND, check_profiles, diff, fits
 from ..schema import schema_changes as changes_of
 from .. import codec
@@ -58,7 +58,8 @@ from .buffers import ARRIVAL, ObserveBuffer, offer_gil
 from .config import MonitorConfig
 from .labels import LabelPane, LabelStore, binary_labels, new_performance, shadow_labelled, task_of
 from .shadow import shadow_performance
-from .signals import Reference, Totals, WindowSketch, build_report, label_fields, latency_quantiles
+from .signals import (Reference, Totals, WindowSketch, build_report, label_fields, latency_quantiles,
+                      segment_labels)
 from .windows import Windower
 
 __all__ = ["Ingest", "build_reference", "report_from_profiles", "window_from_profiles", "state_difference"]
@@ -207,6 +208,8 @@ def segment_references(table: pa.Table, ref: Reference, config: MonitorConfig) -
     batch = table.combine_chunks()
     for key, sub in seg.split(batch):
         r = Reference(ref.profile.empty_like().update(sub), ref.types, ref.known)
+        if config.label is not None and config.label in sub.schema.names:
+            r.performance = reference_performance(sub, config)
         if config.latency is not None and config.latency in sub.schema.names:
             r.latency = latency_quantiles(_column_digest(sub, config.latency, config))
             r.rate = _reference_rate(sub, config.event_time)
@@ -729,7 +732,7 @@ class Ingest:
             arrival = float64_values(piece.column(ARRIVAL)) if ARRIVAL in piece.schema.names else self.clock()
             ws.freshness.update(arrival, float64_values(piece.column(cfg.event_time)))
         if ws.labels is not None and plan.use.get(cfg.prediction):
-            self._labels_of(ws.labels, piece, plan, ts, pid)
+            self._labels_of(ws.labels, piece, plan, ts, pid, codes)
 
     def _count(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, offer: bool = True) -> None:
         """Features, prediction, KPIs (and in a segment, latency and errors) of a piece into ``ws``."""
@@ -772,10 +775,40 @@ class Ingest:
         v = float64_values(a)
         return v, np.isfinite(v)
 
-    def _labels_of(self, lp: LabelPane, piece: pa.RecordBatch, plan: _Plan, ts, pid: int) -> None:
-        """A piece's labels (its label column) into the pane's performance; predictions without
-        one (a null label: no label yet), with a request id, into the join store.  A binary
-        classifier's scores all go to the performance as unlabelled too (the estimate's input)."""
+    def _labels_of(self, lp: LabelPane, piece: pa.RecordBatch, plan: _Plan, ts, pid: int,
+                   codes: Optional[np.ndarray] = None) -> None:
+        """A piece's labels into the pane's labels and, with segment ``codes``, each segment's rows
+        into the segment's labels too (the join store remembers each prediction's segment)."""
+        if codes is None or lp.segments is None:
+            n = self._labels_one(lp, piece, plan, ts, pid)  # (it counts into lp.predicted too)
+            lp.predicted += n
+            return
+        cfg = self.config
+        cols = [c for c in (cfg.prediction, cfg.label, cfg.request_id, cfg.shadow_prediction)
+                if c is not None and c in piece.schema.names]
+        part = piece.select(cols)
+        keys = self.windower.segmenter.keys
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes, minlength=len(keys))
+        remembered, start = 0, 0
+        for code in np.flatnonzero(counts).tolist():  # each segment's rows, in row order
+            idx = order[start:start + counts[code]]
+            start += counts[code]
+            sp = lp.segment(keys[code], cfg)
+            n = self._labels_one(sp, part.take(pa.array(idx)), plan, None if ts is None else ts[idx], pid,
+                                 keys[code])
+            sp.predicted += n
+            remembered += n
+        self._labels_one(lp, piece, plan, ts, pid, remember=False)
+        lp.predicted += remembered
+
+    def _labels_one(self, lp: LabelPane, piece: pa.RecordBatch, plan: _Plan, ts, pid: int,
+                    segment: Optional[str] = None, remember: bool = True) -> int:
+        """A piece's labels (its label column) into ``lp``'s performance; with ``remember``,
+        predictions without one (a null label: no label yet), with a request id, into the join
+        store (``segment``: their segment); returns how many it remembered (labellable predictions
+        not yet counted in ``lp.predicted``).  A binary classifier's scores all go to the
+        performance as unlabelled too (the estimate's input)."""
         cfg = self.config
         task = task_of(cfg)
         pred = piece.column(cfg.prediction)
@@ -802,7 +835,7 @@ class Ingest:
                 labels = labels if has is None else labels[has]
                 lp.add(scores_l, labels, shadow=shadow_l)
                 lp.predicted += int(labels.size)
-        if self.labels is not None and plan.use.get(cfg.request_id) and (wait is None or wait.any()):
+        if remember and self.labels is not None and plan.use.get(cfg.request_id) and (wait is None or wait.any()):
             ids = piece.column(cfg.request_id)
             t = ts if ts is not None else np.full(piece.num_rows, time.time())
             values = scores if task != "multiclass" else self.labels.codes_of(pred)[0]
@@ -814,7 +847,8 @@ class Ingest:
             if wait is not None:
                 ids, values, t = ids.filter(pa.array(wait)), values[wait], t[wait]
                 shadow = shadow[wait] if shadow is not None else None
-            lp.predicted += self.labels.remember(ids, values, pid, t, shadow)
+            return self.labels.remember(ids, values, pid, t, shadow, segment)
+        return 0
 
     # -- labels -------------------------------------------------------------------------------------
     def _pane_closed(self, pid: int, ws: WindowSketch) -> None:
@@ -860,7 +894,7 @@ class Ingest:
         store = self.labels
         if valid is None:
             valid = (labels == 0) | (labels == 1)
-        pn, sc, lb, dl, sh = store.join(ids, labels, valid, lts, null)
+        pn, sc, lb, dl, sh, seg = store.join(ids, labels, valid, lts, null)
         if not pn.size:
             return
         if store.task == "multiclass":  # codes -> classes, as the sketch counts them
@@ -888,6 +922,18 @@ class Ingest:
                 lp.add(sc.take(idx), lb.take(idx), dl[rows])
             else:
                 lp.add(sc[rows], lb[rows], dl[rows], None if sh is None else sh[rows])
+            if seg is not None and lp.segments is not None:  # and each prediction's segment's
+                rows = np.arange(pn.size)[rows]
+                for code in np.unique(seg[rows]).tolist():
+                    if code >= len(store.segment_keys):  # remembered without a segment
+                        continue
+                    sub = rows[seg[rows] == code]
+                    sp = lp.segment(store.segment_keys[code], self.config)
+                    if isinstance(sc, pa.Array):
+                        idx = pa.array(sub)
+                        sp.add(sc.take(idx), lb.take(idx), dl[sub])
+                    else:
+                        sp.add(sc[sub], lb[sub], dl[sub])
             if self.spool is not None:
                 self.spool.labels_changed.add(p)
         store.compact({p for p, _ in self.windower.ring})
@@ -921,6 +967,10 @@ class Ingest:
                 for p in ids:
                     merged.merge(self.labels.kept(p))
                 out[i] = label_fields(merged, self.ref, r.features, None, self.config.labels.threshold)
+                if r.segments and merged.segments is not None:  # each segment's labels, revised too
+                    out[i]["segments"] = frozen_mapping({k: dataclasses.replace(sr, **label_fields(
+                        segment_labels(merged, k, self.config), self.ref.for_segment(k)[0], sr.features, None,
+                        self.config.labels.threshold)) for k, sr in r.segments.items()})
                 if r.shadow is not None:  # the shadow's performance on the same rows, revised too
                     out[i]["shadow"] = dataclasses.replace(
                         r.shadow, **shadow_performance(merged, self.config.labels.threshold))

@@ -71,6 +71,12 @@ BYTES_PER_PREDICTION = 2 * BYTES_PER_SLOT
 BYTES_PER_SLOT_SHADOW = BYTES_PER_SLOT + 8
 _NO_SHADOW = np.empty(0, dtype=np.float64)
 _SHADOW_TAG = 24  # the LabelPane trailer holding the shadow performance
+_SEGMENTS_TAG = 25  # the LabelPane trailer holding the segments' labels
+#: A segmented store keeps each prediction's segment in the low bits of its pane:
+#: ``pane * 2**_SEG_BITS + code`` (``code`` indexes :attr:`LabelStore.segment_keys`; :data:`_NO_SEGMENT`: none).
+_SEG_BITS = 16
+_NO_SEGMENT = (1 << _SEG_BITS) - 1
+_PANE_LIMIT = 1 << 46  # |pane| below it packs into an int64 with its segment
 #: The store's counters (totals since the monitor started, kept in checkpoints).  ``unlabelled``:
 #: null labels given to ``observe_label`` / ``update_labels`` (no label yet: the prediction waits on).
 COUNTERS = ("joined", "unmatched", "late", "duplicate", "invalid", "shed", "not_remembered",
@@ -218,10 +224,11 @@ class LabelPane:
     so both are measured on the same rows.
     """
 
-    __slots__ = ("perf", "delay", "predicted", "scored_all", "shadow")
+    __slots__ = ("perf", "delay", "predicted", "scored_all", "shadow", "segments")
 
-    def __init__(self, config: MonitorConfig, *, _empty: bool = False):
+    def __init__(self, config: MonitorConfig, *, _empty: bool = False, segment: bool = False):
         self.scored_all = True
+        self.segments: Optional[Dict[str, LabelPane]] = None
         if _empty:
             self.shadow = None
             return
@@ -229,7 +236,16 @@ class LabelPane:
         self.delay = TDigest(config.tdigest_compression, name="label_delay")
         self.predicted = 0
         self.shadow = ((BinaryPerformance(scores=config.labels.scores), BinaryPerformance(scores=config.labels.scores))
-                       if shadow_labelled(config) else None)
+                       if shadow_labelled(config) and not segment else None)
+        if config.segment_by and not segment:
+            self.segments = {}
+
+    def segment(self, key: str, config: MonitorConfig) -> "LabelPane":
+        """Segment ``key``'s labels (created empty): its rows are counted here besides the whole."""
+        sp = self.segments.get(key)
+        if sp is None:
+            sp = self.segments[key] = LabelPane(config, segment=True)
+        return sp
 
     @property
     def labelled(self) -> int:
@@ -254,7 +270,16 @@ class LabelPane:
                 self.shadow[0].update(scores, labels)
                 self.shadow[1].update(shadow, labels)
 
-    def merge(self, other: "LabelPane") -> "LabelPane":
+    def merge(self, other: "LabelPane", admit=None) -> "LabelPane":
+        """Add ``other``'s counts; ``admit`` maps its segment keys as :meth:`WindowSketch.merge` does."""
+        if self.segments is not None and other.segments:
+            for key, sp in other.segments.items():
+                key = admit(key) if admit is not None else key
+                mine = self.segments.get(key)
+                if mine is None:
+                    self.segments[key] = sp.copy()
+                else:
+                    mine.merge(sp)
         self.perf.merge(other.perf)
         self.delay.merge(other.delay)
         _ = self.delay.n_centroids
@@ -270,17 +295,22 @@ class LabelPane:
         c.perf, c.delay, c.predicted = self.perf.copy(), self.delay.copy(), self.predicted
         c.scored_all = self.scored_all
         c.shadow = None if self.shadow is None else (self.shadow[0].copy(), self.shadow[1].copy())
+        c.segments = None if self.segments is None else {k: v.copy() for k, v in self.segments.items()}
         return c
 
     def to_bytes(self) -> bytes:
         w = codec.Writer().u8(_PANE_VERSION).u64(self.predicted).blob(self.perf.to_bytes()) \
             .blob(self.delay.to_bytes())
-        if self.shadow is not None:  # a tagged trailer: panes without a shadow prediction end before it
+        if self.shadow is not None:  # tagged trailers: panes without a shadow prediction end before it
             w.u8(_SHADOW_TAG).blob(self.shadow[0].to_bytes()).blob(self.shadow[1].to_bytes())
+        if self.segments:  # then the segments' labels: count, (key, label pane bytes)
+            w.u8(_SEGMENTS_TAG).u64(len(self.segments))
+            for key, sp in self.segments.items():
+                w.string(key).blob(sp.to_bytes())
         return w.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, config: MonitorConfig) -> "LabelPane":
+    def from_bytes(cls, data: bytes, config: MonitorConfig, *, segment: bool = False) -> "LabelPane":
         r = codec.Reader(data, "label pane")
         if r.u8("version") != _PANE_VERSION:
             raise CorruptStateError("label pane: unknown version")
@@ -290,17 +320,35 @@ class LabelPane:
             raise CorruptStateError(f"label pane: {lp.predicted} predictions, above {MAX_COUNT}")
         lp.perf = performance_from_bytes(r.blob())
         lp.delay = TDigest.from_bytes(r.blob())
-        if r.remaining:
-            if r.u8("trailer tag") != _SHADOW_TAG or not shadow_labelled(config):
-                raise CorruptStateError("label pane: unknown trailer, or shadow performance without a shadow prediction")
-            lp.shadow = (BinaryPerformance.from_bytes(r.blob()), BinaryPerformance.from_bytes(r.blob()))
-        elif shadow_labelled(config):  # written before the shadow was configured: count from now
+        whole = not segment
+        if config.segment_by and whole:
+            lp.segments = {}
+        last = 0
+        while r.remaining:
+            tag = r.u8("trailer tag")
+            if tag == _SHADOW_TAG and last < tag and shadow_labelled(config) and whole:
+                lp.shadow = (BinaryPerformance.from_bytes(r.blob()), BinaryPerformance.from_bytes(r.blob()))
+            elif tag == _SEGMENTS_TAG and last < tag and lp.segments is not None:
+                n = r.count("label pane segments", 9)
+                if n > config.max_segments + 1:
+                    raise CorruptStateError(f"label pane: {n} segments, above max_segments {config.max_segments} "
+                                            "+ <other>")
+                for i in range(n):
+                    key = r.string(f"label pane segments[{i}].key")
+                    if not key or key in lp.segments:
+                        raise CorruptStateError(f"label pane: segment key {key!r:.60} empty or repeated")
+                    lp.segments[key] = cls.from_bytes(r.blob(), config, segment=True)
+            else:
+                raise CorruptStateError("label pane: unknown or misplaced trailer, or one the config does not have "
+                                        "(shadow performance without a shadow prediction, segments without segment_by)")
+            last = tag
+        if lp.shadow is None and shadow_labelled(config) and whole:  # written before the shadow was configured
             lp.shadow = LabelPane(config).shadow
         r.done()
         if lp.delay.compression != config.tdigest_compression:
             raise CorruptStateError("label pane: label delay t-digest of another compression than the config's")
         try:  # the sketch parameters must be the config's: a window close would fail much later
-            LabelPane(config).merge(lp)
+            LabelPane(config, segment=segment).merge(lp)
         except Exception as exc:
             raise CorruptStateError(f"label pane does not match the config: {exc}") from None
         return lp
@@ -324,6 +372,10 @@ class LabelStore:
         self._codes: dict = {}
         self._classes_lock = threading.Lock()  # take_observed codes labels outside the ingest's lock
         self.has_shadow = shadow_labelled(config)
+        # segmented: each remembered prediction's segment, as a code into segment_keys (packed in its pane)
+        self.segmented = bool(config.segment_by)
+        self.segment_keys: list = []
+        self._segment_codes: dict = {}
         self.max_slots = _max_slots(self.spec.max_predictions)
         self._alloc(min(_MIN_SLOTS, self.max_slots))
         r = self.spec.sample_rate
@@ -371,9 +423,25 @@ class LabelStore:
         self.tc[0] = live
 
     # -- predictions -------------------------------------------------------------------------
-    def remember(self, ids, scores: np.ndarray, pane: int, ts: np.ndarray, shadow: Optional[np.ndarray] = None) -> int:
+    def segment_code(self, key: str) -> int:
+        """The code of segment ``key`` (numbered as first met; at most ``max_segments`` + 1 keys
+        reach a store, since a monitor's segmenter caps them)."""
+        code = self._segment_codes.get(key)
+        if code is None:
+            if len(self.segment_keys) >= _NO_SEGMENT:
+                raise InvalidInputError(f"label store: more than {_NO_SEGMENT} segments")
+            code = self._segment_codes[key] = len(self.segment_keys)
+            self.segment_keys.append(key)
+        return code
+
+    def remember(self, ids, scores: np.ndarray, pane: int, ts: np.ndarray, shadow: Optional[np.ndarray] = None,
+                 segment: Optional[str] = None) -> int:
         """Remember the sampled predictions of one pane (``shadow``: their shadow scores, NaN for
-        none); returns how many were remembered."""
+        none; ``segment``: their segment key, in a segmented store); returns how many were remembered."""
+        if self.segmented:
+            if not -_PANE_LIMIT <= pane < _PANE_LIMIT:
+                raise InvalidInputError(f"pane {pane} out of the range a segmented label join holds (|pane| < 2**46)")
+            pane = pane * (1 << _SEG_BITS) + (self.segment_code(segment) if segment is not None else _NO_SEGMENT)
         keys, valid = request_keys(ids)
         take = valid & (keys <= self.threshold)
         if self.has_shadow and shadow is None:
@@ -500,9 +568,16 @@ class LabelStore:
 
     def join(self, ids, labels: np.ndarray, valid: np.ndarray, lts: np.ndarray, null: Optional[np.ndarray] = None):
         """Join labels to remembered predictions: returns ``(pane, prediction value, label, delay,
-        shadow)`` of the joined ones (first label of a prediction within the horizon; ``shadow``
-        their shadow scores, None without :attr:`has_shadow`) and counts the others; a ``null``
-        label (no label yet) is counted in ``unlabelled`` and its prediction waits on."""
+        shadow, segment)`` of the joined ones (first label of a prediction within the horizon; ``shadow``
+        their shadow scores, None without :attr:`has_shadow`; ``segment`` their segment codes into
+        :attr:`segment_keys`, ``_NO_SEGMENT`` for none, None in a store without segments) and counts
+        the others; a ``null`` label (no label yet) is counted in ``unlabelled`` and its prediction waits on."""
+        pn, sc, lb, dl, sh = self._join(ids, labels, valid, lts, null)
+        if not self.segmented:
+            return pn, sc, lb, dl, sh, None
+        return pn >> _SEG_BITS, sc, lb, dl, sh, pn & _NO_SEGMENT
+
+    def _join(self, ids, labels, valid, lts, null):
         keys, kvalid = request_keys(ids)
         lts = np.asarray(lts, dtype=np.float64)
         ok = valid & kvalid & np.isfinite(lts)
@@ -582,6 +657,8 @@ class LabelStore:
         meta = {"version": _VERSION, "max_predictions": self.spec.max_predictions, "task": self.task}
         if self.task == "multiclass":
             meta["classes"] = list(self.classes)
+        if self.segmented:  # the live entries' panes hold their segment codes
+            meta["segments"] = list(self.segment_keys)
         params = codec.Writer().json(meta)
         return codec.encode(codec.Kind.LABEL_STORE, params.getvalue(), w.getvalue())
 
@@ -624,6 +701,20 @@ class LabelStore:
             ok = np.isnan(score) | ((score >= 0) & (score < len(classes)) & (score == np.floor(score)))
             if not ok.all():
                 raise CorruptStateError("label store: a class code outside the class list")
+        seg_keys = meta.get("segments")
+        if seg_keys is not None and (not self.segmented or not isinstance(seg_keys, list) or len(seg_keys) >= _NO_SEGMENT
+                                     or not all(isinstance(k, str) and k for k in seg_keys)
+                                     or len(set(seg_keys)) != len(seg_keys)):
+            raise CorruptStateError("label store: invalid segment keys, or segments without segment_by")
+        if self.segmented and seg_keys is None:  # written without segments: the predictions have none
+            if n and (np.abs(pane) >= _PANE_LIMIT).any():
+                raise CorruptStateError("label store: a pane out of range")
+            pane = pane * (1 << _SEG_BITS) + _NO_SEGMENT
+            seg_keys = []
+        elif seg_keys is not None and n:
+            code = pane & _NO_SEGMENT
+            if not ((code < len(seg_keys)) | (code == _NO_SEGMENT)).all():
+                raise CorruptStateError("label store: a segment code outside the segment keys")
         closed = {}
         for _ in range(r.count("closed panes", 17)):
             p, nw = r.i64(), r.f64()
@@ -644,4 +735,6 @@ class LabelStore:
         self.tc[0] = n
         self.counts, self.newest, self._expired_before, self.closed = counts, newest, expired, closed
         self.classes, self._codes = list(classes), {c: i for i, c in enumerate(classes)}
+        if self.segmented:
+            self.segment_keys, self._segment_codes = list(seg_keys), {k: i for i, k in enumerate(seg_keys)}
         self.revised = set()

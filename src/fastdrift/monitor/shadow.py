@@ -9,7 +9,8 @@ p-value is given for that drift: the two samples are the same requests, not inde
 
 A :class:`FreshnessSketch` counts the lag from a row's event time to its arrival (the wall clock
 when a batch is counted; for ``observe``, the call's time), in seconds: a t-digest, the exact
-count, maximum and the count above the SLA.
+count, maximum and the count above the SLA, and fixed buckets (:data:`FRESHNESS_EDGES_SECONDS`)
+with the lags' sum, which Prometheus sums across processes.
 
 Both are parts of a pane's :class:`~fastdrift.monitor.signals.WindowSketch`: they merge exactly
 (counts add, digests merge), and travel in its bytes (checkpoints, the fleet spool).
@@ -28,17 +29,31 @@ from ..adapters.arrow import float64_values
 from ..errors import CorruptStateError
 from ..metrics import column_drift
 from ..records import FreshnessSignal, ShadowSignal, frozen_mapping
-from ..sketches import ColumnProfile, TDigest
+from ..sketches import ColumnProfile, Histogram, TDigest
 from ..sketches.base import MAX_COUNT
 from ..sketches.profile import NUMERIC
 from .config import MonitorConfig
 
-__all__ = ["ShadowSketch", "FreshnessSketch", "SCORE_DIFF_QUANTILES"]
+__all__ = ["ShadowSketch", "FreshnessSketch", "SCORE_DIFF_QUANTILES", "FRESHNESS_EDGES_SECONDS"]
 
 #: The quantiles of ``shadow - champion`` a report shows, by name.
 SCORE_DIFF_QUANTILES = {"p01": 0.01, "p05": 0.05, "p50": 0.5, "p95": 0.95, "p99": 0.99}
 _FRESH_Q = np.array([0.5, 0.95, 0.99])
 _VERSION = 1
+#: Freshness bucket edges in seconds: 2^(k/4) for k = -40..68 (about 1 ms to 36 h), 109 edges,
+#: counted on log2(seconds) as the latency buckets are; a lag at or below 0 is in the lowest bucket.
+#: A ``histogram_quantile`` over them is within a factor 2^(1/4) (about 19 %) of the exact quantile
+#: for lags inside the range.
+_FRESH_LOG2_EDGES = np.arange(-40, 69) / 4.0
+FRESHNESS_EDGES_SECONDS = np.exp2(_FRESH_LOG2_EDGES)
+_FRESH_VERSION = 2  # 2: the buckets and the lags' sum follow (a version-1 sketch loads with empty buckets)
+_fresh_proto: list = []  # one empty bucket histogram; copies share its bin lookup table
+
+
+def _fresh_buckets() -> Histogram:
+    if not _fresh_proto:
+        _fresh_proto.append(Histogram(_FRESH_LOG2_EDGES))
+    return _fresh_proto[0].copy()
 
 
 def _write_cp(w: codec.Writer, cp: ColumnProfile) -> None:
@@ -194,6 +209,8 @@ class FreshnessSketch:
         self.lag = TDigest(config.tdigest_compression, name="freshness")
         self.count = self.over = 0
         self.max = -math.inf
+        self.buckets = _fresh_buckets()
+        self.lag_sum = 0.0
 
     def update(self, arrival, event_time: np.ndarray) -> None:
         """Count the lags ``arrival - event_time`` (seconds; ``arrival`` a number or an array);
@@ -208,6 +225,9 @@ class FreshnessSketch:
         _ = self.lag.n_centroids
         self.count += int(lag.size)
         self.max = max(self.max, float(lag.max()))
+        with np.errstate(divide="ignore"):  # 0 -> -inf: the lowest bucket
+            self.buckets.update(np.log2(np.maximum(lag, 0.0)))
+        self.lag_sum += float(lag.sum())
         if self.sla is not None:
             self.over += int(np.count_nonzero(lag > self.sla))
 
@@ -217,6 +237,8 @@ class FreshnessSketch:
         self.count += other.count
         self.over += other.over
         self.max = max(self.max, other.max)
+        self.buckets.merge(other.buckets)
+        self.lag_sum += other.lag_sum
         return self
 
     def signal(self) -> FreshnessSignal:
@@ -227,18 +249,27 @@ class FreshnessSketch:
                                sla=math.nan if self.sla is None else float(self.sla))
 
     def to_bytes(self) -> bytes:
-        return codec.Writer().u8(_VERSION).u64(self.count).u64(self.over).f64(self.max) \
-            .blob(self.lag.to_bytes()).getvalue()
+        return codec.Writer().u8(_FRESH_VERSION).u64(self.count).u64(self.over).f64(self.max) \
+            .blob(self.lag.to_bytes()).blob(self.buckets.to_bytes()).f64(self.lag_sum).getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, config: MonitorConfig) -> "FreshnessSketch":
         fs = cls(config)
         r = codec.Reader(data, "freshness sketch")
-        if r.u8("version") != _VERSION:
+        version = r.u8("version")
+        if version not in (_VERSION, _FRESH_VERSION):
             raise CorruptStateError("freshness sketch: unknown version")
         fs.count, fs.over, fs.max = r.u64("count"), r.u64("over_sla"), r.f64()
         fs.lag = TDigest.from_bytes(r.blob())
         fs.lag.name = "freshness"
+        if version == _FRESH_VERSION:
+            h = Histogram.from_bytes(r.blob())
+            if not np.array_equal(h.edges, fs.buckets.edges) or int(h.counts.sum()) != fs.count or h.nan_count:
+                raise CorruptStateError("freshness sketch: lag buckets on other edges or of another count")
+            fs.buckets.merge(h)
+            fs.lag_sum = r.f64()
+            if math.isnan(fs.lag_sum):
+                raise CorruptStateError("freshness sketch: NaN lag sum")
         r.done()
         if fs.count > MAX_COUNT or fs.over > fs.count or fs.lag.n != fs.count or math.isnan(fs.max) \
                 or (fs.count and not math.isfinite(fs.max)) or fs.lag.compression != config.tdigest_compression:

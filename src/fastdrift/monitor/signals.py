@@ -35,7 +35,7 @@ from .config import MonitorConfig
 from .labels import LabelPane, performance_from_bytes
 from .shadow import FreshnessSketch, ShadowSketch
 
-__all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "label_fields",
+__all__ = ["Reference", "WindowSketch", "Totals", "build_report", "window_drifts", "label_fields", "segment_labels",
            "LATENCY_EDGES_SECONDS", "CONCEPT_VIEWS"]
 
 #: Latency bucket edges in seconds: 2^(k/8) for k = -104..56 (122 µs to 128 s), 161 edges. A
@@ -314,7 +314,7 @@ class WindowSketch:
             self.schema.setdefault(key, ch)
         self.evidence.merge(other.evidence)
         if self.labels is not None:
-            self.labels.merge(other.labels)
+            self.labels.merge(other.labels, admit)
         if self.shadow is not None:
             self.shadow.merge(other.shadow)
         if self.freshness is not None:
@@ -467,12 +467,22 @@ class Totals:
     bins : dict name -> int64 counts per bin;  missing : dict name -> null + NaN count
     latency : int64 counts per latency bucket (``len(LATENCY_EDGES_SECONDS) + 1``) or None
     latency_sum_ms, rows, errors, error_rows, latency_invalid : scalars
+    kpis : dict KPI -> [finite values, sum, sum of squares];  kpi_ref : dict KPI -> reference mean
+    segments : dict segment key -> the segment's own Totals (bins, missing, latency, rows, errors,
+        KPIs; its ``columns`` carry the shares of the reference it is compared with,
+        :meth:`Reference.for_segment`), None without ``segment_by`` and in a segment's
+    shadow : ``{"rows", "agree", "champion", "challenger"}`` (paired rows, agreeing rows, bin
+        counts of each model's prediction on the paired rows) or None
+    freshness : ``{"buckets", "sum", "count", "over", "sla"}`` (lag counts per
+        :data:`~fastdrift.monitor.shadow.FRESHNESS_EDGES_SECONDS` bucket, sum of the lags in them,
+        lags, lags over the SLA, the SLA or None) or None
     """
 
     _SCALARS = ("rows", "errors", "error_rows", "latency_invalid")
 
-    def __init__(self, ref: Reference, config: MonitorConfig):
+    def __init__(self, ref: Reference, config: MonitorConfig, *, _segment: bool = False):
         cols = ref.profile.columns
+        self._ref, self._config = ref, config
         roles = [(n, "feature") for n in config.feature_names()]
         if config.prediction is not None and config.prediction in cols:
             roles.append((config.prediction, "prediction"))
@@ -504,12 +514,58 @@ class Totals:
         self.latency = np.zeros(LATENCY_EDGES_SECONDS.size + 1, dtype=np.int64) if config.latency else None
         self.latency_sum_ms = 0.0
         self.rows = self.errors = self.error_rows = self.latency_invalid = 0
+        self.kpis = {k: [0, 0.0, 0.0] for k in config.kpis}
+        self.kpi_ref = {k: (float(cols[k].moments.mean) if k in cols and cols[k].moments is not None else math.nan)
+                        for k in config.kpis}
+        self.segments: Optional[Dict[str, Totals]] = {} if config.segment_by and not _segment else None
+        pred = config.prediction
+        self.shadow = None
+        if not _segment and config.shadow_prediction is not None and pred in self.bins:
+            self.shadow = {"rows": 0, "agree": 0, "champion": np.zeros_like(self.bins[pred]),
+                           "challenger": np.zeros_like(self.bins[pred])}
+        self.freshness = None
+        if not _segment and config.freshness is not None:
+            from .shadow import FRESHNESS_EDGES_SECONDS
+            self.freshness = {"buckets": np.zeros(FRESHNESS_EDGES_SECONDS.size + 1, dtype=np.int64), "sum": 0.0,
+                              "count": 0, "over": 0, "sla": config.freshness.sla}
+
+    def _segment(self, key: str) -> "Totals":
+        part = self.segments.get(key)
+        if part is None:  # on the whole's bins, with the shares of the reference the segment is compared with
+            part = self.segments[key] = Totals(self._ref.for_segment(key)[0], self._config, _segment=True)
+            part._cat_index = self._cat_index
+            part.columns = tuple((name, role, labels, *part._ref_of(name, labels))
+                                 for name, role, labels, *_ in self.columns)
+            part.bins = {n: np.zeros_like(c) for n, c in self.bins.items()}
+            part.missing = dict.fromkeys(self.bins, 0)
+        return part
+
+    def _ref_of(self, name: str, labels) -> Tuple[np.ndarray, float, int]:
+        """(shares on the whole's bins, missing share, non-missing count) of this part's reference."""
+        cp = self._ref.profile.columns[name]
+        counts = self._bin_counts(name, cp, len(labels)).astype(np.float64)
+        total = counts.sum()
+        return (counts / total if total else np.zeros_like(counts),
+                float(cp.missing_count / cp.count) if cp.count else math.nan, int(total))
+
+    def _bin_counts(self, name: str, cp: ColumnProfile, size: int) -> np.ndarray:
+        """``cp``'s counts on column ``name``'s exported bins (categories the reference lacks in ``<other>``)."""
+        if cp.kind == "numeric":
+            return cp.histogram.counts
+        c, idx = cp.categorical, self._cat_index[name]
+        out = np.zeros(size, dtype=np.int64)
+        for v, k in zip(c.categories, c.counts.tolist()):
+            out[idx.get(v, size - 1)] += k
+        out[size - 1] += c.other_count
+        return out
 
     def add(self, ws: "WindowSketch", sign: int = 1) -> "Totals":
         """Add (``sign=-1``: subtract) the counts of one pane (a segmented pane's from its segments)."""
         if ws.segments is not None:
-            for seg in ws.segments.values():
+            for key, seg in ws.segments.items():
                 self._add_columns(seg, sign)
+                if self.segments is not None:
+                    self._segment(key).add(seg, sign)
         else:
             self._add_columns(ws, sign)
         if self.latency is not None and ws.latency_buckets is not None:
@@ -517,6 +573,18 @@ class Totals:
             self.latency_sum_ms += sign * ws.latency_sum
         for a in self._SCALARS:
             setattr(self, a, getattr(self, a) + sign * getattr(ws, a))
+        sh, fr = self.shadow, self.freshness
+        if sh is not None and ws.shadow is not None:
+            pred = ws.config.prediction
+            sh["rows"] += sign * ws.shadow.rows
+            sh["agree"] += sign * ws.shadow.agree
+            for model, cp in (("champion", ws.shadow.champion), ("challenger", ws.shadow.shadow)):
+                sh[model] += sign * self._bin_counts(pred, cp, sh[model].size)
+        if fr is not None and ws.freshness is not None:
+            fr["buckets"] += sign * ws.freshness.buckets.counts
+            fr["sum"] += sign * ws.freshness.lag_sum
+            fr["count"] += sign * ws.freshness.count
+            fr["over"] += sign * ws.freshness.over
         return self
 
     def _add_columns(self, ws: "WindowSketch", sign: int) -> None:
@@ -525,24 +593,35 @@ class Totals:
             parts[ws.config.prediction] = ws.prediction
         for name, counts in self.bins.items():
             cp = parts[name]
-            if cp.kind == "numeric":
-                counts += sign * cp.histogram.counts
-            else:
-                c, idx, other = cp.categorical, self._cat_index[name], counts.size - 1
-                for v, k in zip(c.categories, c.counts.tolist()):
-                    counts[idx.get(v, other)] += sign * k
-                counts[other] += sign * c.other_count
+            counts += sign * self._bin_counts(name, cp, counts.size)
             self.missing[name] += sign * cp.missing_count
+        for name, acc in self.kpis.items():
+            m = ws.kpis[name]
+            if m.n:
+                acc[0] += sign * m.n
+                acc[1] += sign * m.sum
+                acc[2] += sign * (m.variance() * m.n + m.sum * m.mean)  # m2 + n mean^2
 
     def plus(self, panes) -> "Totals":
         """A copy with ``panes`` added (the open panes at read time)."""
+        t = self._copy()
+        for ws in panes:
+            t.add(ws)
+        return t
+
+    def _copy(self) -> "Totals":
         t = Totals.__new__(Totals)
         t.__dict__.update(self.__dict__)
         t.bins = {n: c.copy() for n, c in self.bins.items()}
         t.missing = dict(self.missing)
         t.latency = None if self.latency is None else self.latency.copy()
-        for ws in panes:
-            t.add(ws)
+        t.kpis = {k: list(v) for k, v in self.kpis.items()}
+        if self.segments is not None:
+            t.segments = {k: v._copy() for k, v in self.segments.items()}
+        if self.shadow is not None:
+            t.shadow = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.shadow.items()}
+        if self.freshness is not None:
+            t.freshness = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.freshness.items()}
         return t
 
 
@@ -666,6 +745,17 @@ def label_fields(lp: Optional[LabelPane], ref: Reference, features, totals=None,
                 label_counts=frozen_mapping(counts), concept=concept)
 
 
+def segment_labels(lp: Optional[LabelPane], key: str, config: MonitorConfig) -> Optional[LabelPane]:
+    """Segment ``key``'s labels in the whole's label pane ``lp`` (empty when none reached it; None
+    without labels)."""
+    if lp is None or lp.segments is None:
+        return None
+    sp = lp.segments.get(key)
+    if sp is None:
+        sp = LabelPane(config, segment=True)
+    return sp
+
+
 def _segment_order(key: str):
     return (key == OTHER, key)
 
@@ -687,7 +777,7 @@ def _evidence_by_segment(ws: WindowSketch, rows) -> Dict[str, list]:
 def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float,
                  drifts: Optional[Dict[str, ColumnDrift]] = None, label_totals=None, *,
                  ref: Optional[Reference] = None, segment: str = "", segment_reference: str = "",
-                 evidence_rows=None) -> WindowReport:
+                 evidence_rows=None, labels: Optional[LabelPane] = None) -> WindowReport:
     """The immutable report of a window sketch (pure: ``ws`` is not modified).
 
     ``span_seconds`` is the time the window covers (for throughput = rows / span); NaN if unknown.
@@ -696,7 +786,8 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
     report holds one report per segment in ``segments`` (keys sorted, ``<other>`` last), each
     measured against :meth:`Reference.for_segment` over the window's span, with the whole's
     evidence rows of the segment; ``ref``, ``segment``, ``segment_reference`` and
-    ``evidence_rows`` are those of a segment's report.
+    ``evidence_rows`` are those of a segment's report, ``labels`` its labels (the whole's label
+    pane's segment).
     """
     cfg, ref = ws.config, ref or ws.ref
     drifts = window_drifts(ws, ref=ref) if drifts is None else drifts
@@ -724,7 +815,8 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
     for key in sorted(ws.segments or (), key=_segment_order):
         seg_ref, used = ws.ref.for_segment(key)
         segments[key] = build_report(ws.segments[key], start, end, closed, span_seconds, ref=seg_ref,
-                                     segment=key, segment_reference=used, evidence_rows=by_key.get(key, ()))
+                                     segment=key, segment_reference=used, evidence_rows=by_key.get(key, ()),
+                                     labels=segment_labels(ws.labels, key, cfg))
     return WindowReport(
         window_start=start, window_end=end, closed=closed, rows=int(ws.rows),
         rejected=int(ws.rejected), dropped_late=int(ws.dropped_late), shed=int(ws.shed), throughput=float(thr),
@@ -734,6 +826,7 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
         kpis=frozen_mapping(kpis),
         schema_changes=tuple(sorted(ws.schema.values(), key=lambda c: (c.column, c.change))),
         evidence=evidence, segment=segment, segment_reference=segment_reference,
-        segments=frozen_mapping(segments), **label_fields(ws.labels, ref, feats, label_totals, cfg.labels.threshold),
+        segments=frozen_mapping(segments),
+        **label_fields(ws.labels if labels is None else labels, ref, feats, label_totals, cfg.labels.threshold),
         shadow=ws.shadow.signal(ws.labels) if ws.shadow is not None else None,
         freshness=ws.freshness.signal() if ws.freshness is not None else None)
