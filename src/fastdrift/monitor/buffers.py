@@ -177,6 +177,7 @@ class ObserveBuffer:
         self._shed = 0            # requests shed since the last take_counts()
         self._seq = 0             # requests seen while sampling
         self._stride = 1          # store 1 request in _stride ("sample" while the worker is behind)
+        self._room = self.cap     # observe's one test: slots before the rare path (0 while sampling)
         self._error: Optional[BaseException] = None
 
     # -- request path -------------------------------------------------------------
@@ -199,13 +200,11 @@ class ObserveBuffer:
                 return
         if ts is None and self._stamp:
             ts = _now()
-        if self._arrival is not None:
-            arrived = self._arrival()
         lock = self._lock
         lock.acquire()  # acquire/release: cheaper than `with` on this path
         try:
             k = self._n
-            if k == self.cap or self._stride > 1:  # full, or sampling: the rare cases, off the straight line
+            if k >= self._room:  # full, or sampling (room 0): the rare cases, off the straight line
                 k = self._slot_locked(k)
                 if k < 0:
                     return
@@ -218,7 +217,7 @@ class ObserveBuffer:
             tss[k] = ts
             shadow[k] = shadow_prediction
             if self._arrival is not None:
-                arr[k] = arrived
+                arr[k] = self._arrival()
             self._n = k + 1
             if k + 1 < self.cap:
                 return
@@ -328,6 +327,7 @@ class ObserveBuffer:
         if self._overload == "sample":
             waiting = self._q.qsize()
             self._stride = 1 << (waiting - 1) if waiting > 1 else 1
+            self._room = self.cap if self._stride == 1 else 0
 
     def take_counts(self):
         """``(rejected on the call path, the last such error, shed)`` since the last call."""
