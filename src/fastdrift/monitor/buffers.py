@@ -55,7 +55,6 @@ import threading
 import time
 import weakref
 from time import time as _now
-from itertools import chain
 from operator import itemgetter
 from collections.abc import Mapping
 from typing import Callable, List, Optional, Sequence
@@ -550,7 +549,8 @@ class ObserveBuffer:
             chunk = rows[a:min(n, a + ROWS_PER_SLICE)]
             start = len(flat)
             try:
-                extend(chain.from_iterable(map(getter, chunk)))
+                for vals in map(getter, chunk):
+                    extend(vals)
                 continue
             except (KeyError, TypeError, IndexError):  # a tuple row, or a dict missing a feature
                 del flat[start:]
