@@ -193,7 +193,8 @@ class ObserveBuffer:
         Never waits for the worker unless ``overload="block"``: when the worker is behind the
         request is shed or sampled out, and counted.
         """
-        if not (self._ready and type(features) is dict):  # the common case stores the dict as it is
+        if not (self._ready and (type(features) is dict or type(features) is tuple and len(features) == self._nf)):
+            # off the common case (a dict, or a tuple of the values in order: stored as they are)
             features = self._values(features, prediction, latency_ms, ts, shadow_prediction)
             if features is None:
                 return
@@ -253,6 +254,8 @@ class ObserveBuffer:
             self._validate(features, prediction, latency_ms, ts, shadow)
         if type(features) is dict or type(features) is tuple and len(features) == self._nf:
             return features
+        if type(features) is list and len(features) == self._nf:
+            return tuple(features)  # a list may change after the call: copied
         if isinstance(features, Mapping):
             try:
                 return self._getter(features)
