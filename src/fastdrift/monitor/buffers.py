@@ -31,10 +31,11 @@ Before a fork the parent waits for its worker to finish the batch it is counting
 never inherits a lock held by that thread.
 
 A request's features are not read on the call: the slot keeps the caller's dict (or tuple of
-values in feature order) itself; another sequence or mapping is copied into a tuple first, and the worker reads
-the values, in slices of :data:`ROWS_PER_SLICE` requests with the GIL offered between them.  So
-the caller must not change a dict it passed to ``observe`` afterwards (pass a fresh dict per
-request, or ``dict(d)`` of one it reuses); its values are read within about one ``flush_interval``.
+the values in feature order) itself, another sequence or mapping is copied into a tuple first, and
+the worker reads the values, in slices of :data:`ROWS_PER_SLICE` requests with the GIL offered
+between them.  So the caller must not change a dict it passed to ``observe`` afterwards (pass a
+fresh dict per request, or ``dict(d)`` of one it reuses); its values are read within about one
+``flush_interval``.
 A dict missing a feature is rejected by the worker (counted, named in the reasons).
 The other fields go into one preallocated list per field, so the request path allocates nothing
 that outlives the call: buffered requests do not fill the collector's young generation and make
