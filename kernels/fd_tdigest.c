@@ -639,10 +639,11 @@ static inline void pc_next(pieces *p)
  * clusters at the end it starts from sit on a grid anchored at the first
  * value (a singleton, then clusters growing by the k2 factor), those at the
  * end it finishes at on what is left.  A long tail is resolved less well at
- * the start: run always ascending, the rank error at q = 0.001 of a long low
- * tail (-lognormal sigma 2, delta 100, 1e6 values) was 1.1e-4 against 2.7e-5
- * for the same tail high; flushing in alternate directions only averaged the
- * two (6.5e-5 and 5.1e-5).  So each flush runs towards the longer tail: it
+ * the start: clustered always ascending, the rank error at q = 0.001 of a
+ * long low tail (-lognormal sigma 2, delta 100, 1e6 values) is 1.1e-4 against
+ * 2.7e-5 for the same tail high; alternating the direction from flush to
+ * flush averages the two (6.5e-5 and 5.1e-5).  So each flush runs towards the
+ * longer tail: it
  * compares the spreads from the median to the 1 % and 99 % points of what
  * the digest holds (its centroids; before the first flush, the sorted values
  * or staged centroids) and, when the low one is longer, clusters descending:
