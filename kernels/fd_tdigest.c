@@ -643,10 +643,10 @@ static inline void pc_next(pieces *p)
  * long low tail (-lognormal sigma 2, delta 100, 1e6 values) is 1.1e-4 against
  * 2.7e-5 for the same tail high; alternating the direction from flush to
  * flush averages the two (6.5e-5 and 5.1e-5).  So each flush runs towards the
- * longer tail: it
- * compares the spreads from the median to the 1 % and 99 % points of what
- * the digest holds (its centroids; before the first flush, the sorted values
- * or staged centroids) and, when the low one is longer, clusters descending:
+ * longer tail: it compares the spreads from the median to the 1 % and 99 %
+ * points of what the digest holds (its centroids; before the first flush, the
+ * sorted values or staged centroids) and, when the low one is longer, clusters
+ * descending:
  * it mirrors its inputs (x -> -x, order reversed; exact in IEEE arithmetic,
  * and key(-x) = ~key(x)), runs the same ascending pass and mirrors the result
  * back.  Mirrored data get mirrored digests, and the direction follows from
