@@ -634,6 +634,94 @@ static inline void pc_next(pieces *p)
     }
 }
 
+/* ---- direction ------------------------------------------------------------
+ * The clustering runs in one direction, and its two ends are not alike: the
+ * clusters at the end it starts from sit on a grid anchored at the first
+ * value (a singleton, then clusters growing by the k2 factor), those at the
+ * end it finishes at on what is left.  A long tail is resolved less well at
+ * the start: clustered always ascending, the rank error at q = 0.001 of a
+ * long low tail (-lognormal sigma 2, delta 100, 1e6 values) is 1.1e-4 against
+ * 2.7e-5 for the same tail high; alternating the direction from flush to
+ * flush averages the two (6.5e-5 and 5.1e-5).  So each flush runs towards the
+ * longer tail: it compares the spreads from the median to the 1 % and 99 %
+ * points of what the digest holds (its centroids; before the first flush, the
+ * sorted values or staged centroids) and, when the low one is longer, clusters
+ * descending:
+ * it mirrors its inputs (x -> -x, order reversed; exact in IEEE arithmetic,
+ * and key(-x) = ~key(x)), runs the same ascending pass and mirrors the result
+ * back.  Mirrored data get mirrored digests, and the direction follows from
+ * the state alone, so equal states give equal bytes. */
+#define TAIL_Q 0.01
+
+/* Values at the TAIL_Q, 0.5 and 1 - TAIL_Q points of n weighted items: item i
+ * has value val(i) and weight wt(i); the two tail points are found from
+ * their own ends. */
+#define TAIL_POINTS(n, val, wt, lo, mid, hi)                                   \
+    do {                                                                       \
+        double tot_ = 0.0, c_;                                                 \
+        int64_t i_;                                                            \
+        for (i_ = 0; i_ < (n); i_++)                                           \
+            tot_ += (wt);                                                      \
+        for (i_ = 0, c_ = 0.0; i_ < (n) - 1 && (c_ += (wt)) < TAIL_Q * tot_; i_++) \
+            ;                                                                  \
+        lo = (val);                                                            \
+        for (i_ = 0, c_ = 0.0; i_ < (n) - 1 && (c_ += (wt)) < 0.5 * tot_; i_++) \
+            ;                                                                  \
+        mid = (val);                                                           \
+        for (i_ = (n) - 1, c_ = 0.0; i_ > 0 && (c_ += (wt)) < TAIL_Q * tot_; i_--) \
+            ;                                                                  \
+        hi = (val);                                                            \
+    } while (0)
+
+static int flush_descending(const double *m, const double *w, int64_t na, const uint64_t *k,
+                            int64_t nb, const uint64_t *st, int64_t ns)
+{
+    double lo, mid, hi;
+    if (na > 0)
+        TAIL_POINTS(na, m[i_], w[i_], lo, mid, hi);
+    else if (nb > 0)
+        TAIL_POINTS(nb, from_key(k[i_]), 1.0, lo, mid, hi);
+    else if (ns > 0)
+        TAIL_POINTS(ns, from_key(st[2 * i_]), (double)(st[2 * i_ + 1] & ~STAGED_PURE), lo, mid, hi);
+    else
+        return 0;
+    return mid - lo > hi - mid;
+}
+
+/* Reverse n keys in place, complementing them: ascending keys of -x. */
+static void mirror_keys(uint64_t *k, int64_t n)
+{
+    for (int64_t i = 0, j = n - 1; i <= j; i++, j--) {
+        uint64_t a = ~k[i];
+        k[i] = ~k[j];
+        k[j] = a;
+    }
+}
+
+/* Reverse n (key, weight) pairs in place, complementing the keys. */
+static void mirror_pairs(uint64_t *p, int64_t n)
+{
+    for (int64_t i = 0, j = n - 1; i <= j; i++, j--) {
+        uint64_t ka = ~p[2 * i], wa = p[2 * i + 1];
+        p[2 * i] = ~p[2 * j];
+        p[2 * i + 1] = p[2 * j + 1];
+        p[2 * j] = ka;
+        p[2 * j + 1] = wa;
+    }
+}
+
+/* Reverse n centroids in place, negating the means. */
+static void mirror_centroids(double *m, double *w, int64_t n)
+{
+    for (int64_t i = 0, j = n - 1; i <= j; i++, j--) {
+        double ma = -m[i], wa = w[i];
+        m[i] = -m[j];
+        w[i] = w[j];
+        m[j] = ma;
+        w[j] = wa;
+    }
+}
+
 static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
 {
     int64_t nb = td->ints[FD_TD_N_BUF], ns = td->ints[FD_TD_N_STAGED];
@@ -641,10 +729,22 @@ static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
         return FD_OK;
     uint64_t *k = sort_keys(td->buf, s->keys, nb, s->hist);
     /* nb + 2 ns <= buf_cap <= keys_cap: keys[nb:] is free whichever array holds k */
-    const uint64_t *st = ns > 0 ? sort_pairs(staged(td), s->keys + nb, ns) : NULL;
+    uint64_t *st = ns > 0 ? sort_pairs(staged(td), s->keys + nb, ns) : NULL;
     int64_t na = td->ints[FD_TD_N_CENTROIDS];
-    const double *ma = td->means, *wa = td->weights;
+    double *ma = td->means, *wa = td->weights;
     double total = (double)td->ints[FD_TD_N_FINITE];
+    double lo = nb > 0 ? from_key(k[0]) : 0.0, hi = nb > 0 ? from_key(k[nb - 1]) : 0.0;
+    double mn = td->flts[FD_TD_MIN], mx = td->flts[FD_TD_MAX];
+    int desc = flush_descending(ma, wa, na, k, nb, st, ns);
+    if (desc) {
+        mirror_keys(k, nb);
+        if (ns > 0)
+            mirror_pairs(st, ns);
+        mirror_centroids(ma, wa, na);
+        double t = mn;
+        mn = -mx;
+        mx = -t;
+    }
     builder b;
     /* strictest level first; should it not fit, the next one from the same,
      * untouched inputs (level 0 always fits: at most 2 delta + 8 centroids) */
@@ -652,7 +752,7 @@ static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
         b_init(&b, s->means, s->weights, td->cap, total, td->compression, level);
         int64_t ib = 0, is = 0;
         pieces pc;
-        pc_init(&pc, ma, wa, na, td->flts[FD_TD_MIN], td->flts[FD_TD_MAX]);
+        pc_init(&pc, ma, wa, na, mn, mx);
         while (pc.i < na || is < ns) {
             double x, w;
             int pure;
@@ -678,11 +778,19 @@ static int flush(fd_tdigest *td, fd_tdigest_scratch *s)
         if (!b.overflow)
             break;
     }
-    if (b.overflow)
+    if (b.overflow) {
+        if (desc) { /* the digest is left as it was */
+            mirror_keys(k, nb);
+            if (ns > 0)
+                mirror_pairs(st, ns);
+            mirror_centroids(ma, wa, na);
+        }
         return FD_ECORRUPT;
+    }
+    if (desc)
+        mirror_centroids(b.om, b.ow, b.n);
     commit(td, &b);
     if (nb > 0) {
-        double lo = from_key(k[0]), hi = from_key(k[nb - 1]);
         if (lo < td->flts[FD_TD_MIN])
             td->flts[FD_TD_MIN] = lo;
         if (hi > td->flts[FD_TD_MAX])

@@ -165,6 +165,41 @@ def test_mappings_sequences_and_empty_batches():
     assert s.features["f0"].n_cur == 2
 
 
+def test_mixed_requests_across_the_workers_slices_equal_update_of_the_good_rows():
+    """The worker reads each buffered dict (and takes tuples, sequences and other mappings as
+    copied on the call) in slices of rows: dicts missing a feature, at and beside a slice's edges,
+    are rejected and named; every other row is counted as ``update`` of the same rows counts it."""
+    from types import MappingProxyType
+    from fastdrift.monitor import buffers
+    a, b = core(buffer_rows=4096), core()
+    rng = np.random.default_rng(5)
+    n, cut = 1100, buffers.ROWS_PER_SLICE
+    missing = {0, cut - 1, cut, cut + 1, 2 * cut, n - 1}
+    cols = NAMES + ["seg"]
+    good = []
+    for i in range(n):
+        row = {**{k: float(v) for k, v in zip(NAMES, rng.normal(size=20))}, "seg": "ab"[i % 2]}
+        if i in missing:
+            del row[NAMES[i % 20]]
+            a.observe(row, 0.5)
+            continue
+        good.append(row)
+        kind = i % 5
+        req = (row if kind < 2 else tuple(row[k] for k in cols) if kind == 2
+               else [row[k] for k in cols] if kind == 3 else MappingProxyType(row))
+        a.observe(req, 0.5, latency_ms=1.0)
+    sa = a.snapshot()
+    b.update(pa.table({**{k: [r[k] for r in good] for k in cols}, "pred": [0.5] * len(good),
+                       "lat": [1.0] * len(good)}))
+    sb = b.snapshot()
+    assert sa.rows == sb.rows == n - len(missing) and sa.rejected == a.rejected == len(missing)
+    assert "missing from the request" in a.last_error
+    strip = lambda fs: {k: dataclasses.replace(v, mean_cur=None) for k, v in fs.items()}
+    assert strip(sa.features) == strip(sb.features)
+    for k in NAMES:
+        assert sa.features[k].mean_cur == pytest.approx(float(np.mean([r[k] for r in good])), rel=1e-12)
+
+
 @pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priority is a POSIX/Linux feature")
 def test_the_worker_runs_below_the_request_threads_priority():
     """The worker thread lowers its own priority (the request threads keep theirs), so the kernel

@@ -79,10 +79,11 @@ def test_rank_error_table(accuracy):
         assert merged[i] <= b_merged, (name, q, merged[i])
 
 
-@pytest.mark.parametrize("name", ["lognormal", "pareto"])
+@pytest.mark.parametrize("name", ["lognormal", "pareto", "-lognormal", "-pareto"])
 def test_skewed_low_tail_as_accurate_as_high_tail(name):
-    """Lognormal(sigma=2) and Pareto(1.5) at compression 100: q = 0.001 within LOW_TAIL_RANK_ERROR_BOUND,
-    one stream and merged from 1,000 parts; the low tail no worse than 2x the high tail (q = 0.999)."""
+    """Lognormal(sigma=2) and Pareto(1.5) at compression 100, and their mirror images (the long tail
+    low): q = 0.001 within LOW_TAIL_RANK_ERROR_BOUND, one stream and merged from 1,000 parts; the low
+    tail no worse than 2x the high tail (q = 0.999)."""
     x = dataset(name)
     xs = np.sort(x)
     q = np.array([0.001, 0.01, 0.99, 0.999])
@@ -91,6 +92,26 @@ def test_skewed_low_tail_as_accurate_as_high_tail(name):
         assert err[0] <= LOW_TAIL_RANK_ERROR_BOUND, (name, err)
         assert err[:2].max() <= 1e-4, (name, err)
         assert err[0] <= 2 * err[3] + 2e-5, (name, err)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 120_000), sigma=st.floats(0.5, 3.0),
+       low=st.booleans())
+def test_mirrored_data_give_the_mirrored_digest(seed, n, sigma, low):
+    """Each flush clusters towards the longer tail, whichever end it is: the digest of -x (one
+    stream, several flushes past 32,768 values) is the digest of x mirrored, centroid by centroid,
+    exactly, and its quantiles are the mirrored ones."""
+    x = np.random.default_rng(seed).lognormal(0.0, sigma, n)
+    if low:
+        x = -x
+    a, b = TDigest().update(x), TDigest().update(-x)
+    ma, wa = a.centroids()
+    mb, wb = b.centroids()
+    np.testing.assert_array_equal(mb, -ma[::-1])
+    np.testing.assert_array_equal(wb, wa[::-1])
+    assert (b.min, b.max) == (-a.max, -a.min)
+    q = np.array([0.0001, 0.001, 0.01, 0.5, 0.99])
+    np.testing.assert_allclose(b.quantile(q), -a.quantile(1 - q), rtol=1e-9, atol=1e-12)
 
 
 def test_merged_within_twice_single(accuracy):

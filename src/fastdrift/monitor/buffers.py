@@ -30,13 +30,18 @@ Fork: a child process starts with an empty buffer, zero counters and no worker (
 Before a fork the parent waits for its worker to finish the batch it is counting, so the child
 never inherits a lock held by that thread.
 
-A request's feature values (a sequence in feature order, or the tuple an ``itemgetter`` makes of
-a dict) are copied by one slice assignment into a preallocated flat list, its other fields into
-one preallocated list per field, so the request path allocates nothing that outlives the call:
-buffered requests do not fill the collector's young generation and make request threads run
-collections (``bench/bench_observe_tail.py`` counts them).  The common call (a dict, not strict)
-takes a straight path; a full buffer, sampling and shedding are branched off it, and a full
-queue sheds without touching the queue.  The worker slices each column out of the flat list.
+A request's features are not read on the call: the slot keeps the caller's dict (or tuple of
+the values in feature order) itself, another sequence or mapping is copied into a tuple first, and
+the worker reads the values, in slices of :data:`ROWS_PER_SLICE` requests with the GIL offered
+between them.  So the caller must not change a dict it passed to ``observe`` afterwards (pass a
+fresh dict per request, or ``dict(d)`` of one it reuses); its values are read within about one
+``flush_interval``.
+A dict missing a feature is rejected by the worker (counted, named in the reasons).
+The other fields go into one preallocated list per field, so the request path allocates nothing
+that outlives the call: buffered requests do not fill the collector's young generation and make
+request threads run collections (``bench/bench_observe_tail.py`` counts them).  The common call (a
+dict, not strict) takes a straight path; a full buffer, sampling and shedding are branched off it,
+and a full queue sheds without touching the queue.
 At flush each column is one ``pa.array(..., type=...)``, which
 converts 4096 values in C and is *strict* (a string where a float is expected fails, where numpy
 would silently parse ``"1.5"``).  A column that fails is re-checked value by value and only the
@@ -61,7 +66,7 @@ import pyarrow as pa
 from ..errors import InvalidInputError
 from .config import OVERLOAD
 
-__all__ = ["ObserveBuffer", "QUEUE_DEPTH", "GIL_SLICE", "offer_gil", "ARRIVAL"]
+__all__ = ["ObserveBuffer", "QUEUE_DEPTH", "GIL_SLICE", "ROWS_PER_SLICE", "offer_gil", "ARRIVAL"]
 
 #: Full buffers that may wait for the worker before the overload policy applies.
 QUEUE_DEPTH = 4
@@ -79,24 +84,23 @@ _NO_WORKER = object()  # no thread needed (inline counting without a timer), or 
 _MAX_FREE = QUEUE_DEPTH + 1
 #: Seconds the worker holds the GIL before it offers it to request threads (:func:`offer_gil`).
 GIL_SLICE = 0.00005
+#: Requests whose feature values the worker reads between two GIL offers (about 50 us of work).
+ROWS_PER_SLICE = 256
 _since = threading.local()
 _live: "weakref.WeakSet[ObserveBuffer]" = weakref.WeakSet()  # reset in a forked child
 _held: list = []  # buffers whose counting lock the forking thread holds
 
 
-def _slots(cap: int, nf: int) -> tuple:
-    """One buffer: a flat list of ``cap * nf`` feature values (request ``k``'s row is
-    ``[k * nf, (k + 1) * nf)``) and one list of ``cap`` slots per other field, in :data:`_FIELDS`
-    order.  A request's values are copied in by one slice assignment, so the request path keeps
-    no new container alive for the garbage collector to visit."""
-    return ([None] * (cap * nf),) + tuple([None] * cap for _ in _FIELDS[1:])
+def _slots(cap: int) -> tuple:
+    """One buffer: one list of ``cap`` slots per field, in :data:`_FIELDS` order.  A request's
+    features slot holds the caller's dict itself (read by the worker) or a tuple of its values."""
+    return tuple([None] * cap for _ in _FIELDS)
 
 
-def _clear(slots: tuple, n: int, nf: int) -> None:
+def _clear(slots: tuple, n: int) -> None:
     """Drop the references of the first ``n`` requests so buffered objects can be freed."""
-    slots[0][:n * nf] = [None] * (n * nf)
     nones = [None] * n
-    for lst in slots[1:]:
+    for lst in slots:
         lst[:n] = nones
 
 
@@ -162,8 +166,8 @@ class ObserveBuffer:
         self._lock = threading.Lock()        # the slots, the counters; never held while waiting
         self._wlock = threading.Lock()       # starting / stopping the worker
         self._count_lock = threading.RLock() # held by our threads while they count (a fork waits for it)
-        self._buf = _slots(self.cap, self._nf)
-        self._free: List[tuple] = [_slots(self.cap, self._nf)]
+        self._buf = _slots(self.cap)
+        self._free: List[tuple] = [_slots(self.cap)]
         self._n = 0
         self._q: "queue.Queue" = queue.Queue(maxsize=QUEUE_DEPTH)
         self._worker = None
@@ -173,6 +177,7 @@ class ObserveBuffer:
         self._shed = 0            # requests shed since the last take_counts()
         self._seq = 0             # requests seen while sampling
         self._stride = 1          # store 1 request in _stride ("sample" while the worker is behind)
+        self._room = self.cap     # observe's one test: slots before the rare path (0 while sampling)
         self._error: Optional[BaseException] = None
 
     # -- request path -------------------------------------------------------------
@@ -180,37 +185,32 @@ class ObserveBuffer:
                 ts=None, shadow_prediction=None) -> None:
         """Store one request.  Never raises for bad values unless strict (they are counted at flush).
 
+        ``features``: a dict (kept as it is and read by the worker: do not change it afterwards),
+        another mapping, or a sequence of the values in ``names`` order (a tuple is kept as it is).
+
         ``shadow_prediction``: a challenger's prediction of the same request (a monitor with
         ``shadow_prediction`` configured; else it is not stored).
 
         Never waits for the worker unless ``overload="block"``: when the worker is behind the
         request is shed or sampled out, and counted.
         """
-        if self._ready and type(features) is dict:  # the common case: no strict checks, worker running
-            try:
-                vals = self._getter(features)
-            except KeyError as exc:
-                self._reject(f"observe: feature {exc.args[0]!r} missing from the request")
-                return
-        else:
-            vals = self._values(features, prediction, latency_ms, ts, shadow_prediction)
-            if vals is None:
+        if not (self._ready and (type(features) is dict or type(features) is tuple and len(features) == self._nf)):
+            # off the common case (a dict, or a tuple of the values in order: stored as they are)
+            features = self._values(features, prediction, latency_ms, ts, shadow_prediction)
+            if features is None:
                 return
         if ts is None and self._stamp:
             ts = _now()
-        if self._arrival is not None:
-            arrived = self._arrival()
         lock = self._lock
         lock.acquire()  # acquire/release: cheaper than `with` on this path
         try:
             k = self._n
-            if k == self.cap or self._stride > 1:  # full, or sampling: the rare cases, off the straight line
+            if k >= self._room:  # full, or sampling (room 0): the rare cases, off the straight line
                 k = self._slot_locked(k)
                 if k < 0:
                     return
             feat, pred, lat, err, rid, tss, shadow, arr = self._buf
-            nf = self._nf
-            feat[k * nf:(k + 1) * nf] = vals  # `vals` has exactly nf values: the list keeps its length
+            feat[k] = features  # read by the worker (to_batch)
             pred[k] = prediction
             lat[k] = latency_ms
             err[k] = error
@@ -218,7 +218,7 @@ class ObserveBuffer:
             tss[k] = ts
             shadow[k] = shadow_prediction
             if self._arrival is not None:
-                arr[k] = arrived
+                arr[k] = self._arrival()
             self._n = k + 1
             if k + 1 < self.cap:
                 return
@@ -246,12 +246,17 @@ class ObserveBuffer:
         return k
 
     def _values(self, features, prediction, latency_ms, ts, shadow):
-        """The feature values of a request off the common path (first call, strict, a sequence or
-        another mapping) as a tuple of ``nf`` values, or None when rejected (counted)."""
+        """The features of a request off the common path (first call, strict, a sequence or another
+        mapping) as stored: a dict as it is, else a tuple of ``nf`` values; None when rejected
+        (counted)."""
         if self._worker is None:
             self._start_worker()
         if self._strict:
             self._validate(features, prediction, latency_ms, ts, shadow)
+        if type(features) is dict or type(features) is tuple and len(features) == self._nf:
+            return features
+        if type(features) is list and len(features) == self._nf:
+            return tuple(features)  # a list may change after the call: copied
         if isinstance(features, Mapping):
             try:
                 return self._getter(features)
@@ -304,7 +309,7 @@ class ObserveBuffer:
     def _take_locked(self) -> tuple:
         """Swap a fresh buffer in and return the current one (hold ``_lock``)."""
         full = self._buf
-        self._buf = self._free.pop() if self._free else _slots(self.cap, self._nf)
+        self._buf = self._free.pop() if self._free else _slots(self.cap)
         self._n = 0
         return full
 
@@ -316,7 +321,7 @@ class ObserveBuffer:
             self._q.put_nowait((self._buf, self._n))
         except queue.Full:
             return False
-        self._buf = self._free.pop() if self._free else _slots(self.cap, self._nf)
+        self._buf = self._free.pop() if self._free else _slots(self.cap)
         self._n = 0
         self._set_stride()
         return True
@@ -325,6 +330,7 @@ class ObserveBuffer:
         if self._overload == "sample":
             waiting = self._q.qsize()
             self._stride = 1 << (waiting - 1) if waiting > 1 else 1
+            self._room = self.cap if self._stride == 1 else 0
 
     def take_counts(self):
         """``(rejected on the call path, the last such error, shed)`` since the last call."""
@@ -484,7 +490,7 @@ class ObserveBuffer:
         try:
             batch, rejected, reasons = self.to_batch(slots, n)
         finally:
-            _clear(slots, n, self._nf)
+            _clear(slots, n)
             with self._lock:
                 if len(self._free) < _MAX_FREE:
                     self._free.append(slots)
@@ -496,6 +502,7 @@ class ObserveBuffer:
         reasons: List[str] = []
         feat, pred, lat, err, rid, ts, shadow, arr = b
         nf, m = self._nf, n * self._nf
+        feat = self._flat_features(feat, n, bad, reasons)
         specs = [(name, t, feat, j, m, nf) for j, (name, t) in enumerate(zip(self.names, self.types))]
         if self.prediction is not None:
             specs.append((self.prediction, self.pred_type, pred, 0, n, 1))
@@ -532,6 +539,37 @@ class ObserveBuffer:
             if not failed:
                 return pa.RecordBatch.from_arrays(arrays, names=names), int(bad.sum()), reasons
         raise AssertionError("unreachable: second conversion pass failed after removing bad rows")
+
+    def _flat_features(self, rows: list, n: int, bad: np.ndarray, reasons: List[str]) -> list:
+        """The feature values of the first ``n`` requests as one flat list (request ``k``'s row is
+        ``[k * nf, (k + 1) * nf)``), read from their dicts (or tuples) in chunks of
+        :data:`ROWS_PER_SLICE` with the GIL offered between them.  A dict missing a feature
+        marks its row bad (a reason kept) and holds ``nf`` Nones."""
+        getter, nf = self._getter, self._nf
+        flat: list = []
+        extend = flat.extend
+        for a in range(0, n, ROWS_PER_SLICE):
+            offer_gil()
+            chunk = rows[a:min(n, a + ROWS_PER_SLICE)]
+            start = len(flat)
+            try:
+                for vals in map(getter, chunk):
+                    extend(vals)
+                continue
+            except (KeyError, TypeError, IndexError):  # a tuple row, or a dict missing a feature
+                del flat[start:]
+            for i, r in enumerate(chunk, a):
+                if type(r) is tuple:
+                    extend(r)
+                    continue
+                try:
+                    extend(getter(r))
+                except KeyError as exc:
+                    extend((None,) * nf)
+                    bad[i] = True
+                    if len(reasons) < 5:
+                        reasons.append(f"observe: feature {exc.args[0]!r} missing from the request")
+        return flat
 
     @staticmethod
     def _mark_bad(bad, good, vals, t, name, reasons) -> None:

@@ -269,7 +269,8 @@ class Monitor:
     ----------
     observe : ``observe(features, prediction=None, *, latency_ms=None, error=False, request_id=None,
         ts=None, shadow_prediction=None)`` records one request (a dict of feature values or a sequence in feature order):
-        O(1) under a short lock, no kernels, no rules.  It is the ingest buffer's method itself,
+        O(1) under a short lock, no kernels, no rules.  A dict is kept and read later by the worker:
+        do not change it after the call (pass a fresh dict per request).  It is the ingest buffer's method itself,
         with no Monitor frame in between (bench/bench_monitor.py measures it).
     ingest : the :class:`~fastdrift.monitor.ingest.Ingest` stage that counts the data
     evaluator : the :class:`~fastdrift.alerts.AlertEvaluator`, or None without rules
