@@ -1,7 +1,7 @@
 """``fastdrift profile`` of a 10M-row Parquet dataset (20 float64 + 5 string columns) against the read.
 
     python bench/bench_scan.py [--rows 10000000] [--repeats 3] [--dir DIR] [--workers N]
-                               [--compare-with PYTHON]
+                               [--compare-with PYTHON] [--breakdown]
 
 Targets: a reference profile (t-digests on) within 3x the time pyarrow alone takes to read
 the same files, and within 1.5x with ``--no-quantiles``; both measured in the same run, warm
@@ -24,7 +24,14 @@ work): the second run is compared with the second read (the floor), the first ru
 process with the first read.  ``--compare-with PYTHON`` runs the three profiles with a
 second interpreter too (another checkout's venv), in the same rounds, labelled "before"
 and "after".
-Prints the medians and the ratios to the read.  Not part of the test suite.
+Prints the machine's load average before and after, the medians and the ratios to the read.
+
+``--breakdown`` prints, instead, where each profile's CPU time goes: one child process per
+kind runs the profile twice and times the second run's stages on the thread CPU clock (robust
+to other work on the machine): per sketch family in the scan's workers (the kernel call and
+its Python wrapper), the rest of the workers' per-batch Python, the in-order merges on the
+main thread, and what remains of the process CPU: pyarrow's read and decode (on its own
+threads), the pilot, planning, the deciles from the grid, writing.  Not part of the test suite.
 """
 from __future__ import annotations
 
@@ -61,6 +68,79 @@ for _ in range(2):  # like the read: the first run of a process, and the second
     if rc:
         sys.exit(rc)
 print(*ts[0], *ts[1])
+"""
+
+
+BREAKDOWN = """
+import collections, sys, threading, time
+import pyarrow.dataset
+from fastdrift import cli, scan
+from fastdrift.sketches import Categorical, Histogram, Moments, TDigest
+from fastdrift.sketches.quantiles import StreamingQuantiles
+from fastdrift.sketches.reference import Job
+
+T = collections.defaultdict(float)
+lock = threading.Lock()
+
+def timed(cls, name, key):
+    f = getattr(cls, name)
+    def g(*a, **k):
+        c = time.thread_time()
+        try:
+            return f(*a, **k)
+        finally:
+            d = time.thread_time() - c
+            with lock:
+                T[key] += d
+    setattr(cls, name, g)
+
+for cls, fam in ((TDigest, "t-digest"), (Moments, "moments"), (Categorical, "categories"), (Histogram, "histogram")):
+    timed(cls, "update", "workers: " + fam)
+    timed(cls, "merge", "main: merge " + fam)
+timed(Moments, "update_counting", "workers: moments + deciles' grid and held values")
+timed(StreamingQuantiles, "merge", "main: merge deciles' grid and held values")
+run = scan.FileScan.run
+
+def traced(self, label, columns, job):
+    def count(st, b):
+        c = time.thread_time()
+        job.count(st, b)
+        with lock:
+            T["workers: count, all"] += time.thread_time() - c
+    def merge(a, st):
+        c = time.thread_time()
+        out = job.merge(a, st)
+        T["main: merge, all"] += time.thread_time() - c
+        return out
+    c = time.thread_time()
+    out = run(self, label, columns, Job(job.make, count, merge, job.encode, job.decode))
+    T["main: in the scan, all"] += time.thread_time() - c
+    return out
+
+scan.FileScan.run = traced
+for _ in range(2):
+    T.clear()
+    t, c = time.perf_counter(), time.process_time()
+    rc = cli.main(sys.argv[1:])
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    if rc:
+        sys.exit(rc)
+parts = {k: v for k, v in T.items() if not k.endswith(", all")}
+work = sum(v for k, v in parts.items() if k.startswith("workers: "))
+main = sum(v for k, v in parts.items() if k.startswith("main: merge "))
+parts["workers: per-batch Python outside the sketches"] = T["workers: count, all"] - work
+parts["main: merge Python, waiting, submitting"] = T["main: in the scan, all"] - main
+parts["rest: pyarrow read and decode, pilot, planning, deciles, writing"] = \
+    cpu - T["workers: count, all"] - T["main: in the scan, all"]
+src = scan.open_data([sys.argv[2]])
+c = time.process_time()
+scan.FileScan(src, workers=int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else None).run(
+    "read", src.read_schema.names, Job(lambda i: None, lambda st, b: None, lambda a, st: a))
+read = time.process_time() - c
+print(f"wall {wall:.2f} s, cpu {cpu:.2f} s; the scan's read alone (every column, nothing counted): cpu {read:.2f} s")
+for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
+    if v > 0.0005:
+        print(f"  {k:<68} {v:6.2f} s  {v / cpu:6.1%}")
 """
 
 
@@ -112,6 +192,8 @@ def main() -> None:
     ap.add_argument("--compare-with", default=None, metavar="PYTHON",
                     help="a second interpreter (e.g. the baseline checkout's venv) timed in the same rounds")
     ap.add_argument("--only", nargs="+", default=["reference", "no-quantiles", "current"])
+    ap.add_argument("--breakdown", action="store_true",
+                    help="where each profile's CPU time goes (thread CPU clock) instead of the ratios")
     args = ap.parse_args()
     base = pathlib.Path(args.dir or os.path.join(tempfile.gettempdir(), "fastdrift-bench-scan"))
     data = base / f"rows-{args.rows}"
@@ -121,6 +203,19 @@ def main() -> None:
     if args.compare_with:
         pythons = {"before ": args.compare_with, "after ": sys.executable}
     w = ["--workers", str(args.workers)] if args.workers else []
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
+    if args.breakdown:
+        ref = base / "ref-this.fdp"
+        kinds = {"reference": ["-o", str(ref)], "no-quantiles": ["--no-quantiles", "-o", str(base / "nq.fdp")],
+                 "current": ["--reference", str(ref), "-o", str(base / "cur.fdp")]}
+        for kind in ("reference", "no-quantiles", "current"):
+            if kind not in args.only and not (kind == "reference" and not ref.exists()):
+                continue
+            out = subprocess.run([sys.executable, "-c", BREAKDOWN, "profile", str(data), "-q"] + kinds[kind] + w,
+                                 check=True, capture_output=True, text=True).stdout
+            print(f"{kind} ({args.rows:,} rows x 25 columns, the second run of a process): {out.strip()}")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     times = {}
 
     cpu = {}
@@ -152,6 +247,7 @@ def main() -> None:
         same = _same_bins(base / "ref-before.fdp", base / "ref-after.fdp")
         print(f"before and after reference profiles: {'identical' if same else 'DIFFERENT'} "
               "bins, bin counts, categories, min/max/n")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{args.rows:,} rows x 25 columns, {FILES} Parquet files, {args.repeats} repeats; medians "
           f"(and every run) of wall time, and of CPU time (all threads: robust to other work on the machine);\n"
           f"ratios to the read of the same kind: the second run of a process to the second read (the floor), "

@@ -19,7 +19,7 @@ from ..errors import InvalidInputError
 from .native import FD_EINVAL, check, column, ffi, lib, ptr
 
 __all__ = ["TDigestState", "capacity", "buffer_size", "MIN_COMPRESSION", "MAX_COMPRESSION",
-           "state_bytes", "sort_values"]
+           "state_bytes", "sort_values", "SPARE_BYTES"]
 
 MIN_COMPRESSION = 1.0
 MAX_COMPRESSION = 1e6
@@ -32,6 +32,11 @@ BUFFER_PER_CENTROID = 32
 BUFFER_FIRST = 256
 #: Staged pieces per merged centroid at most (SPLIT_MAX in kernels/fd_tdigest.c).
 _SPLIT_MAX = 4
+#: Bytes of full-size insert buffers kept for reuse (:meth:`TDigestState.recycle`).  A file scan
+#: makes a digest per column and fragment; a fresh 256 KiB buffer is a new mapping of the
+#: allocator whose pages fault in one by one (bench/bench_scan.py --breakdown, docs/performance.md).
+SPARE_BYTES = 32 << 20
+_spares: list = []  # list.append / list.pop are atomic: workers take while the merging thread gives
 
 # State indices of kernels/fastdrift.h (fd_tdigest.ints / .flts).
 INTS_LEN = lib.FD_TD_INTS_LEN
@@ -141,7 +146,16 @@ class TDigestState:
         while new < held + need:
             new *= 2
         new = min(new, self.buf_cap)
-        buf = np.empty(new, np.uint64)
+        buf = None
+        if new == self.buf_cap:
+            try:
+                buf = _spares.pop()
+            except IndexError:
+                pass
+            if buf is not None and buf.size != new:  # another compression's: dropped
+                buf = None
+        if buf is None:
+            buf = np.empty(new, np.uint64)
         if size:
             nb, ns2 = int(i[N_BUF]), 2 * int(i[N_STAGED])
             buf[:nb] = self.buf[:nb]
@@ -193,6 +207,22 @@ class TDigestState:
         check(rc, "t-digest flush")
         if self.buf.size < self.buf_cap:  # an empty, partly grown buffer is given back (a small
             self.buf, self._struct = None, None  # digest, e.g. a monitor pane's, then holds no buffer)
+
+    def recycle(self) -> None:
+        """Empty this digest; its full-size insert buffer goes to the next digest that grows one.
+
+        For a digest merged into another and dropped (a scan's per-fragment digests): the
+        spares hold at most :data:`SPARE_BYTES`.  Buffer contents never carry over: a digest
+        reads only the entries its counters say it wrote.
+        """
+        buf = self.buf
+        self.means[:] = 0.0
+        self.weights[:] = 0.0
+        self.ints[:] = 0
+        self.flts[:] = (np.inf, -np.inf)
+        self.buf, self._struct = None, None
+        if buf is not None and buf.size == self.buf_cap and (len(_spares) + 1) * buf.nbytes <= SPARE_BYTES:
+            _spares.append(buf)
 
     def merge(self, other: "TDigestState") -> None:
         o = other.ints

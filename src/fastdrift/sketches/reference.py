@@ -93,7 +93,14 @@ def count_job(reference: Profile) -> Job:
             template.append(Profile.from_bytes(blob))
         return template[0].empty_like()
 
-    return Job(make, lambda p, b: p.update(b), lambda a, b: a.merge(b), Profile.to_bytes, Profile.from_bytes)
+    def merge(acc, part):
+        acc.merge(part)
+        for c in part.columns.values():  # the partition's profile is dropped: its digests' buffers serve the next
+            if c.tdigest is not None:
+                c.tdigest.recycle()
+        return acc
+
+    return Job(make, lambda p, b: p.update(b), merge, Profile.to_bytes, Profile.from_bytes)
 
 
 def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQuantiles]:
@@ -149,6 +156,8 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
             for a, o in zip(sk, st[0][n]):
                 if a is not None:
                     a.merge(o)
+                    if isinstance(o, TDigest):  # the partition's state is dropped: its buffer serves the next
+                        o.recycle()
         acc[1] += st[1]
         for n, sq in streaming.items():  # in partition order (Executor.pilot)
             sq.merge(st[2][n], st[1])

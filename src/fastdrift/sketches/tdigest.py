@@ -354,6 +354,17 @@ class TDigest(Sketch):
         return (f"TDigest(compression={self.compression:g}, count={self.count}, "
                 f"centroids={self.n_centroids}, min={self.min:.6g}, max={self.max:.6g})")
 
+    def recycle(self) -> "TDigest":
+        """Empty this digest and give its insert buffer to the next digest that grows one.
+
+        For a digest that was merged into another and is dropped (a file scan's per-fragment
+        digests): the next one reuses the buffer's memory instead of faulting in fresh pages.
+        Returns ``self``, now empty.
+        """
+        with self._mutating():
+            self._s.recycle()
+        return self
+
     # -- hooks --------------------------------------------------------------
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
