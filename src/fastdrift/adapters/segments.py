@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 from ..errors import InvalidInputError, SchemaError
 
 __all__ = ["OTHER", "NULL", "DEFAULT_MAX_SEGMENTS", "Segmenter", "segment_key", "parse_segment_key",
-           "cap_keys", "check_segment_columns", "check_segment_schema", "sort_by_segment"]
+           "cap_keys", "check_segment_columns", "check_segment_schema", "sort_by_segment",
+           "encode_segment_columns"]
 
 OTHER = "<other>"
 NULL = "<null>"
@@ -296,12 +297,19 @@ def sort_by_segment(table: pa.Table, columns: Sequence[str], segment_by: Sequenc
     ``table`` (codes are given in first-seen order, so sorting by code keeps it) and each
     segment's rows in their order.
     """
+    table = encode_segment_columns(table, segment_by)
+    return group_by_segment(table, list(dict.fromkeys([*columns, *segment_by])),
+                            Segmenter(segment_by, max_segments))[0]
+
+
+def encode_segment_columns(table: pa.Table, segment_by: Sequence[str]) -> pa.Table:
+    """``table`` with its null-free single-chunk string segment columns dictionary-encoded: a
+    :class:`Segmenter` then reads the dictionary instead of hashing every row again (each pass
+    over the table keys its rows).  The keys and their first-seen order do not change (null-free
+    only, where both encodings agree on the order)."""
     for n in segment_by:
         col = table.column(n) if n in table.schema.names else None
-        # a string segment column is hashed once: the segmenter reads the dictionary (no hashing)
-        # and the grouping takes its indices.  Null-free only, where both encodings agree on the order.
         if col is not None and col.num_chunks == 1 and col.null_count == 0 and (
                 pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             table = table.set_column(table.schema.get_field_index(n), n, pc.dictionary_encode(col.chunk(0)))
-    return group_by_segment(table, list(dict.fromkeys([*columns, *segment_by])),
-                            Segmenter(segment_by, max_segments))[0]
+    return table

@@ -30,14 +30,16 @@ class _CSeg:
     def scatter(view, codes, n_seg, pos, out, out_valid):
         bad = ffi.new("int64_t*")
         rc = lib.fd_seg_scatter(column(view), ptr("const int32_t*", codes), n_seg, ptr("int64_t*", pos),
-                                ptr("void*", out), out.size, ptr("uint8_t*", out_valid), bad)
+                                ptr("void*", out), out.size,
+                                ptr("uint8_t*", out_valid) if out_valid is not None else ffi.NULL, bad)
         return rc, bad[0]
 
     @staticmethod
     def count_indices(view, codes, n_seg, n_bins, bins, first, n_null):
         bad = ffi.new("int64_t*")
         rc = lib.fd_seg_count_indices(column(view), ptr("const int32_t*", codes), n_seg, n_bins,
-                                      ptr("int64_t*", bins), ptr("int64_t*", first), ptr("int64_t*", n_null), bad)
+                                      ptr("int64_t*", bins),
+                                      ptr("int64_t*", first) if first is not None else ffi.NULL, ptr("int64_t*", n_null), bad)
         return rc, bad[0]
 
 

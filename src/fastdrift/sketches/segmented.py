@@ -18,11 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.types as pat
 
-from ..adapters.arrow import as_arrow, iter_columns
+from ..adapters.arrow import as_arrow, counted, iter_columns
 from ..kernels.cat import CatTable
 from ..kernels.seg import count_indices, scatter, scatterable
 
-__all__ = ["SegmentSplit"]
+__all__ = ["SegmentSplit", "update_sketches"]
 
 #: Per-segment count arrays of a categorical column stay below this many entries per row of the
 #: batch (plus a constant): a dictionary too large for every segment takes the rows instead.
@@ -73,8 +73,8 @@ class SegmentSplit:
     def arrays(self, values, name: Optional[str] = None) -> List[pa.Array]:
         """Each present segment's rows of ``values`` (a column of the batch), in their order."""
         arr = as_arrow(values, name)
-        if len(self.present) == 1:
-            return [arr]
+        if len(self.present) == 1:  # a segment's rows are one array, as if grouped by segment
+            return [arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) and arr.num_chunks > 1 else arr]
         views = list(iter_columns(arr, name))
         if views and all(scatterable(v) for v in views):
             data, valid = self._scattered(views, views[0].values.dtype)
@@ -93,6 +93,8 @@ class SegmentSplit:
             self._order = pa.array(np.argsort(self.codes, kind="stable"))
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+        if len(self.present) == 1:
+            return [arr]
         t = arr.take(self._order)
         return [t.slice(start, n) for start, n in self._bounds()]
 
@@ -141,3 +143,31 @@ class SegmentSplit:
             bins, first = bins[:, :-1], first[:, :-1]
         return keys, bins, first, n_null
 
+
+
+def update_sketches(per_segment: List[list], values, split: SegmentSplit, name: Optional[str] = None,
+                    categorical: bool = False) -> None:
+    """Count each present segment's rows of ``values`` (a column of the batch ``split`` keys) into its
+    sketches: ``per_segment[j]`` lists those of segment ``split.present[j]`` (``None`` entries
+    skipped).  Each ends as :meth:`update` with that segment's rows alone would leave it.
+
+    ``categorical``: the sketches are :class:`~fastdrift.sketches.categorical.Categorical`;
+    otherwise numeric sketches (histogram, moments, t-digest), fed :func:`counted` values.
+    """
+    if categorical:
+        got = split.category_counts(values, name)
+        if got is not None:
+            keys, bins, first, n_null = got
+            t = as_arrow(values, name).type
+            for j, (sks, s) in enumerate(zip(per_segment, split.present)):
+                for sk in sks:
+                    if sk is not None:
+                        sk.update_first_counts(t, int(split.counts[s]), keys, bins[j], first[j], int(n_null[j]))
+            return
+        arrays = split.taken(as_arrow(values, name))
+    else:
+        arrays = split.arrays(counted(as_arrow(values, name)), name)
+    for sks, a in zip(per_segment, arrays):
+        for sk in sks:
+            if sk is not None:
+                sk.update(a)

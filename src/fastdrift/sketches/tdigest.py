@@ -245,6 +245,14 @@ class TDigest(Sketch):
                 self._s.flush()
             yield self._s
 
+    def flush(self) -> "TDigest":
+        """Merge the buffered values into the centroids now, as any reader does first (the values
+        held, and the bytes, stay the same): a digest about to be merged into others then hands
+        over its centroids rather than its raw buffer."""
+        with self._flushed():
+            pass
+        return self
+
     def centroids(self):
         """(means, weights) of the centroids, after merging the buffer (copies)."""
         with self._flushed() as s:
