@@ -445,6 +445,9 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         for p in plans:
             sk = [st[0][p.name] for st in seg_first.values()]
             if p.kind == NUMERIC:
+                if p.tdigest:  # merged as centroids, not raw buffers (the segments' bytes stay the same)
+                    for s in sk:
+                        s[1].flush()
                 first[p.name][1] = _merged([s[1] for s in sk]) if p.tdigest and sk else \
                     (TDigest(compression, name=p.name) if p.tdigest else None)
             else:
