@@ -126,3 +126,79 @@ int fd_seg_count_indices(const fd_column *col, const int32_t *codes, int32_t n_s
     }
     return FD_OK;
 }
+
+/* Bin of x (not NaN) = number of edges <= x: the sub-bucket table gives a
+ * start, fixed up by compares in both directions, so any table whose starts
+ * are monotone in x gives the exact bin (only its speed depends on it). */
+static inline int64_t fd_seg_bin(double x, const double *e, int64_t n, double lo, double inv,
+                                 const int32_t *table, int64_t n_table)
+{
+    double t = (x - lo) * inv;
+    t = t > 0.0 ? t : 0.0;                           /* NaN-free: -inf -> 0 */
+    t = t < (double)(n_table - 1) ? t : (double)(n_table - 1);
+    int64_t b = table[(int64_t)t];
+    while (b > 0 && e[b - 1] > x)
+        --b;
+    while (b < n && e[b] <= x)
+        ++b;
+    return b;
+}
+
+#define FD_SEG_HIST(T, IS_FLOAT)                                              \
+    do {                                                                      \
+        const T *v = (const T *)col->values + off;                            \
+        for (int64_t i = 0; i < n; ++i) {                                     \
+            const int32_t c = codes[i];                                       \
+            if ((uint32_t)c >= (uint32_t)n_seg) {                             \
+                *bad = i;                                                     \
+                return FD_EINVAL;                                             \
+            }                                                                 \
+            if (bits && !fd_valid(bits, off + i)) {                           \
+                specials[2 * (int64_t)c]++;                                   \
+                continue;                                                     \
+            }                                                                 \
+            const double x = (double)v[i];                                    \
+            if (IS_FLOAT && x != x) {                                         \
+                specials[2 * (int64_t)c + 1]++;                               \
+                continue;                                                     \
+            }                                                                 \
+            counts[(int64_t)c * nb + fd_seg_bin(x, e, ne, lo, inv, table, nt)]++; \
+        }                                                                     \
+    } while (0)
+
+int fd_seg_hist_update(const fd_column *col, const fd_hist_index *ix, const int32_t *codes, int32_t n_seg,
+                       int64_t *counts, int64_t *specials, int64_t *bad)
+{
+    if (col == 0 || ix == 0 || bad == 0 || n_seg < 1)
+        return FD_EINVAL;
+    *bad = -1;
+    if (fd_seg_width(col->type) == 0)
+        return FD_ETYPE;
+    const int64_t off = col->offset, n = col->length;
+    if (off < 0 || n < 0 || ix->n_edges < 1 || ix->n_table < 1 || ix->edges == 0 || ix->table == 0)
+        return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
+    if (col->values == 0 || codes == 0 || counts == 0 || specials == 0)
+        return FD_EINVAL;
+    const uint8_t *bits = col->validity;
+    const double *e = ix->edges, lo = ix->lo, inv = ix->inv_width;
+    const int64_t ne = ix->n_edges, nb = ix->n_edges + 1, nt = ix->n_table;
+    const int32_t *table = ix->table;
+    for (int64_t j = 0; j < nt; ++j)    /* starts are bins: a bad table cannot index out of counts */
+        if (table[j] < 0 || table[j] > ne)
+            return FD_EINVAL;
+    switch (col->type) {
+    case FD_F64: FD_SEG_HIST(double, 1); break;
+    case FD_F32: FD_SEG_HIST(float, 1); break;
+    case FD_I8: FD_SEG_HIST(int8_t, 0); break;
+    case FD_I16: FD_SEG_HIST(int16_t, 0); break;
+    case FD_I32: FD_SEG_HIST(int32_t, 0); break;
+    case FD_I64: FD_SEG_HIST(int64_t, 0); break;
+    case FD_U8: FD_SEG_HIST(uint8_t, 0); break;
+    case FD_U16: FD_SEG_HIST(uint16_t, 0); break;
+    case FD_U32: FD_SEG_HIST(uint32_t, 0); break;
+    default: FD_SEG_HIST(uint64_t, 0); break;
+    }
+    return FD_OK;
+}

@@ -196,3 +196,54 @@ def _one(arr):
 def test_empty_batch_has_no_segment():
     split = SegmentSplit(np.zeros(0, np.int32), 3)
     assert split.present == [] and split.arrays(pa.array([], pa.float64())) == []
+
+
+EDGE_KINDS = ["quantile", "equal_width", "one", "wide"]
+
+
+def _edges(rng, kind):
+    if kind == "equal_width":
+        return np.linspace(-100.0, 100.0, 11)  # the arithmetic index
+    if kind == "one":
+        return np.array([0.0])
+    if kind == "wide":
+        return np.unique(np.concatenate([[-1e300, 1e300], rng.normal(0, 50, 40)]))
+    return np.unique(rng.normal(0, 80, 9))  # a table index
+
+
+@given(case=cases(), kind=st.sampled_from(EDGE_KINDS), uniform=st.booleans())
+@settings(**SETTINGS)
+def test_segment_histograms_equal_histograms_of_the_filtered_rows(backend, case, kind, uniform):
+    arr, codes, n_seg = case
+    rng = np.random.default_rng(len(arr) + n_seg)
+    edges = _edges(rng, kind)
+    from fastdrift.kernels.hist import make_index
+    index = make_index(edges, arithmetic_uniform=uniform)
+    nb = len(edges) + 1
+    counts = np.zeros(n_seg * nb, np.int64)
+    specials = np.zeros(n_seg * 2, np.int64)
+    for v in iter_columns(arr):
+        K.hist_update(v, index, codes, n_seg, counts, specials)
+    x = np.asarray(arr.fill_null(0)).astype(np.float64) if len(arr) else np.zeros(0)  # as C converts
+    valid = _valid(arr)
+    for s in range(n_seg):
+        rows = codes == s
+        xs, vs = x[rows], valid[rows]
+        assert specials[2 * s] == (~vs).sum() and specials[2 * s + 1] == (vs & np.isnan(xs)).sum()
+        finite_or_inf = xs[vs & ~np.isnan(xs)]
+        want = np.bincount(np.searchsorted(edges, finite_or_inf, side="right"), minlength=nb)
+        assert np.array_equal(counts[s * nb:(s + 1) * nb], want), s
+    # the sketch level: each segment's histogram as the filtered rows' own
+    split = SegmentSplit(codes, n_seg)
+    hists = [fastdrift.Histogram(edges) for _ in split.present]
+    fastdrift.Histogram.update_segments(hists, arr, codes, split.present, n_seg)
+    for h, s in zip(hists, split.present):
+        assert h.to_bytes() == fastdrift.Histogram(edges).update(arr.filter(pa.array(codes == s))).to_bytes()
+
+
+def test_segment_histogram_bad_codes_change_nothing(backend):
+    hists = [fastdrift.Histogram([0.0, 1.0]).update(pa.array([0.5, 2.0])) for _ in range(2)]
+    before = [h.to_bytes() for h in hists]
+    with pytest.raises(InvalidInputError, match="segment code 5"):
+        fastdrift.Histogram.update_segments(hists, pa.array([0.1, 0.2, 0.3]), np.array([0, 5, 1], np.int32), [0, 1], 2)
+    assert [h.to_bytes() for h in hists] == before
