@@ -22,8 +22,7 @@ import pyarrow.compute as pc
 from ..errors import InvalidInputError, SchemaError
 
 __all__ = ["OTHER", "NULL", "DEFAULT_MAX_SEGMENTS", "Segmenter", "segment_key", "parse_segment_key",
-           "cap_keys", "check_segment_columns", "check_segment_schema", "sort_by_segment",
-           "encode_segment_columns"]
+           "cap_keys", "check_segment_columns", "check_segment_schema", "encode_segment_columns"]
 
 OTHER = "<other>"
 NULL = "<null>"
@@ -244,7 +243,7 @@ class Segmenter:
         if (codes == first).all():
             yield self.keys[first], batch
             return
-        if (codes[1:] >= codes[:-1]).all():  # already grouped by segment (sort_by_segment): slices only
+        if (codes[1:] >= codes[:-1]).all():  # already grouped by segment: slices only
             bounds = np.flatnonzero(np.diff(codes)) + 1
             for start, stop in zip([0, *bounds.tolist()], [*bounds.tolist(), len(codes)]):
                 yield self.keys[codes[start]], batch.slice(start, stop - start)
@@ -263,43 +262,6 @@ class Segmenter:
             if cnt:
                 yield self.keys[code], taken.slice(start, cnt)
                 start += cnt
-
-
-def group_by_segment(batch, columns: Sequence[str], segmenter: Segmenter,
-                     codes: Optional[np.ndarray] = None) -> Tuple[pa.Table, np.ndarray]:
-    """``columns`` of ``batch`` with rows grouped by segment (stable), and the grouped rows' codes.
-
-    :meth:`Segmenter.split` of the result takes no copy.  String columns come back
-    dictionary-encoded: counted the same, their rows move as indices (a take of strings costs
-    more than encoding them once, bench/bench_segments.py).
-    """
-    if codes is None:
-        codes = segmenter.assign(batch)
-    order = np.argsort(codes.astype(np.int16) if len(segmenter.keys) < 2 ** 15 else codes, kind="stable")
-    idx = pa.array(order)
-    out = []
-    for n in columns:
-        col = batch.column(n)
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            col = pc.dictionary_encode(col)
-        if isinstance(col, pa.ChunkedArray):
-            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-        out.append(col.take(idx))
-    return pa.Table.from_arrays(out, names=list(columns)), codes[order]
-
-
-def sort_by_segment(table: pa.Table, columns: Sequence[str], segment_by: Sequence[str],
-                    max_segments: int = DEFAULT_MAX_SEGMENTS) -> pa.Table:
-    """``columns`` and the segment columns of ``table``, rows grouped by segment
-    (:func:`group_by_segment`).
-
-    Keyed again by a :class:`Segmenter`, the result has the same keys in the same order as
-    ``table`` (codes are given in first-seen order, so sorting by code keeps it) and each
-    segment's rows in their order.
-    """
-    table = encode_segment_columns(table, segment_by)
-    return group_by_segment(table, list(dict.fromkeys([*columns, *segment_by])),
-                            Segmenter(segment_by, max_segments))[0]
 
 
 def encode_segment_columns(table: pa.Table, segment_by: Sequence[str]) -> pa.Table:
