@@ -367,14 +367,4 @@ int fd_seg_scatter(const fd_column *col, const int32_t *codes, int32_t n_seg, in
 int fd_seg_count_indices(const fd_column *col, const int32_t *codes, int32_t n_seg, int64_t n_bins,
                          int64_t *bins, int64_t *first, int64_t *n_null, int64_t *bad);
 
-/* fd_hist_update per segment: element i with code s counts into
- * counts[s * (n_edges + 1) + bin] (bin = number of edges <= x, as
- * fd_hist_update), a null into specials[2 s], a NaN into specials[2 s + 1].
- * The bin is found from ix's sub-bucket table (lo, inv_width, table,
- * n_table; a start bin per sub-bucket, each in [0, n_edges], else
- * FD_EINVAL) and exact compares against edges; uniform and n_probe are not
- * read. */
-int fd_seg_hist_update(const fd_column *col, const fd_hist_index *ix, const int32_t *codes, int32_t n_seg,
-                       int64_t *counts, int64_t *specials, int64_t *bad);
-
 #endif /* FASTDRIFT_H */

@@ -59,39 +59,3 @@ def count_indices(values, validity, off, n, codes, n_seg, n_bins, bins, first, n
             first[k] = i
         bins[k] += 1
     return FD_OK, -1
-
-
-@njit([_RC2(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, ro(types.int32), types.int32,
-            ro(types.float64), _I64, types.float64, types.float64, ro(types.int32),
-            rw(types.int64), rw(types.int64)) for vt in VALUE_TYPES], **NUMBA_OPTIONS)
-def hist_update(values, validity, off, n, codes, n_seg, edges, n_edges, lo, inv, table, counts, specials):
-    """``fd_seg_hist_update``: per-segment histogram counts, nulls and NaN."""
-    n_table = table.shape[0]
-    for j in range(n_table):
-        if table[j] < 0 or table[j] > n_edges:
-            return FD_EINVAL, -1
-    has_bits = validity.shape[0] > 0
-    nb = n_edges + 1
-    top = float(n_table - 1)
-    for i in range(n):
-        c = codes[i]
-        if c < 0 or c >= n_seg:
-            return FD_EINVAL, i
-        j = off + i
-        if has_bits and not (validity[j >> 3] >> (j & 7)) & 1:
-            specials[2 * c] += 1
-            continue
-        x = float(values[j])
-        if x != x:
-            specials[2 * c + 1] += 1
-            continue
-        t = (x - lo) * inv
-        t = t if t > 0.0 else 0.0
-        t = t if t < top else top
-        b = _I64(table[_I64(t)])
-        while b > 0 and edges[b - 1] > x:
-            b -= 1
-        while b < n_edges and edges[b] <= x:
-            b += 1
-        counts[c * nb + b] += 1
-    return FD_OK, -1

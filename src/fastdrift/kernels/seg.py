@@ -4,8 +4,7 @@ segment codes and each is gathered for, or counted into, its own segment in one 
 :func:`scatter` groups a fixed-width numeric chunk by segment (a stable counting sort in the
 chunk's own type, nulls kept), so that any kernel run on one segment's stretch reads the array it
 would read had that segment's rows come alone: the same bytes by construction.
-:func:`count_indices` is the per-segment ``fd_count_indices`` of dictionary indices, and
-:func:`hist_update` the per-segment histogram (counts never move the data).  The backend
+:func:`count_indices` is the per-segment ``fd_count_indices`` of dictionary indices.  The backend
 is the ``"segments"`` family's (:func:`fastdrift.kernels.get_backend`).
 """
 from __future__ import annotations
@@ -15,11 +14,10 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InvalidInputError
-from . import Family, check_out, numeric_values
-from .hist import ARITH_TABLE_SCALE, HistIndex
+from . import Family, check_out
 from .native import FD_EINVAL, check, column, ffi, lib, ptr
 
-__all__ = ["SEG", "scatter", "count_indices", "hist_update", "scatterable"]
+__all__ = ["SEG", "scatter", "count_indices", "scatterable"]
 
 _WIDTH = {lib.FD_F64: 8, lib.FD_F32: 4, lib.FD_I8: 1, lib.FD_I16: 2, lib.FD_I32: 4, lib.FD_I64: 8,
           lib.FD_U8: 1, lib.FD_U16: 2, lib.FD_U32: 4, lib.FD_U64: 8}
@@ -45,21 +43,6 @@ class _CSeg:
         return rc, bad[0]
 
 
-    @staticmethod
-    def hist_update(view, index, inv, codes, n_seg, counts, specials):
-        ix = ffi.new("fd_hist_index*")
-        ix.edges = ptr("const double*", index.padded)
-        ix.n_edges = index.n_edges
-        ix.lo = index.lo
-        ix.inv_width = inv
-        ix.table = ptr("const int32_t*", index.table)
-        ix.n_table = index.table.size
-        bad = ffi.new("int64_t*")
-        rc = lib.fd_seg_hist_update(column(view), ix, ptr("const int32_t*", codes), n_seg, ptr("int64_t*", counts),
-                                    ptr("int64_t*", specials), bad)
-        return rc, bad[0]
-
-
 class _NumbaSeg:
     def __init__(self):
         from . import numba_seg  # numba loads only when this backend is used
@@ -76,12 +59,7 @@ class _NumbaSeg:
                                     bins, first if first is not None else _EMPTY_I64, n_null)
 
 
-    def hist_update(self, view, index, inv, codes, n_seg, counts, specials):
-        return self.k.hist_update(view.values, view.validity, view.offset, view.length, codes, n_seg, index.padded,
-                                  index.n_edges, index.lo, inv, index.table, counts, specials)
-
-
-#: The segmented kernels' backend objects (``scatter``, ``count_indices``, ``hist_update``; status first).
+#: The segmented kernels' backend objects (``scatter``, ``count_indices``; status first).
 SEG = Family("segments", c=_CSeg, numba=_NumbaSeg)
 
 
@@ -175,36 +153,4 @@ def count_indices(view, codes: np.ndarray, n_seg: int, n_bins: int, bins: np.nda
         _bad_code(what, view, codes, n_seg, bad)
         raise InvalidInputError(f"column {view.name!r}: dictionary index at position {bad} is outside the "
                                 f"dictionary of length {n_bins}")
-    check(rc, what, view.name)
-
-
-def hist_update(view, index: HistIndex, codes: np.ndarray, n_seg: int, counts: np.ndarray,
-                specials: np.ndarray, backend: Optional[str] = None) -> None:
-    """Per-segment histogram counts of a numeric chunk (``fd_seg_hist_update``).
-
-    ``counts`` (``n_seg * (n_edges + 1)``: segment ``s``'s bins at ``s * (n_edges + 1)``) and
-    ``specials`` (``n_seg * 2``: nulls and NaN of segment ``s`` at ``2 s``, ``2 s + 1``) are added to,
-    as :func:`fastdrift.kernels.hist.hist_update` would for each segment's rows alone.
-
-    Raises
-    ------
-    InvalidInputError
-        A code outside ``[0, n_seg)`` (outputs then partly written).
-    SchemaError
-        The chunk is not numeric.
-    """
-    what = "segment histogram"
-    _codes(codes, view.length, n_seg, what)
-    nb = index.n_edges + 1
-    check_out(counts, np.int64, int(n_seg) * nb, "counts")
-    check_out(specials, np.int64, int(n_seg) * 2, "specials")
-    if view.kind == "null":  # every row a null of its segment
-        np.add.at(specials, 2 * codes.astype(np.int64), 1)
-        return
-    if not numeric_values(view, "a histogram needs"):
-        return
-    inv = index.inv_width * ARITH_TABLE_SCALE if index.arith else index.inv_width
-    rc, bad = SEG(backend).hist_update(view, index, inv, codes, int(n_seg), counts, specials)
-    if rc == FD_EINVAL and bad >= 0:
-        _bad_code(what, view, codes, n_seg, bad)
     check(rc, what, view.name)

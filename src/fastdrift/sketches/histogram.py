@@ -15,14 +15,13 @@ Memory: ``16 * len(edges)`` bytes plus a lookup table of at most 256 KiB.
 from __future__ import annotations
 
 import functools
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
 from ..kernels.hist import hist_update, make_index
-from ..kernels.seg import hist_update as seg_hist_update
 from ..kernels.quantile import exact_quantiles
 from .. import codec
 from .base import Sketch, check_numeric_type, count_total
@@ -189,33 +188,6 @@ class Histogram(Sketch):
         for view in iter_columns(arr, self.name):
             hist_update(view, self._index, counts, specials)
         self._counts, self._specials = counts, specials
-
-    @staticmethod
-    def update_segments(hists: List["Histogram"], values, codes: np.ndarray, present: List[int],
-                        n_seg: int) -> None:
-        """Count each segment's rows of ``values`` into its histogram in one read of the column:
-        ``hists[j]`` (all on the same edges) takes the rows whose code is ``present[j]`` (``codes``:
-        int32 per row, in ``[0, n_seg)``), ending as :meth:`update` with those rows alone would.
-        On an error no histogram changes."""
-        if not hists:
-            return
-        arr = as_arrow(values, hists[0].name)
-        check_numeric_type(arr, hists[0].name)
-        index, nb = hists[0]._index, hists[0]._edges.size + 1
-        if any(h._edges is not hists[0]._edges and not np.array_equal(h._edges, hists[0]._edges) for h in hists):
-            raise IncompatibleSketchError("segment histograms must share their edges")
-        counts = np.zeros(n_seg * nb, np.int64)
-        specials = np.zeros(n_seg * 2, np.int64)
-        at = 0
-        for view in iter_columns(arr, hists[0].name):
-            seg_hist_update(view, index, codes[at:at + view.length], n_seg, counts, specials)
-            at += view.length
-        counts, specials = counts.reshape(n_seg, nb), specials.reshape(n_seg, 2)
-        for h, s in zip(hists, present):
-            with h._mutating():
-                h._room(int(counts[s].sum() + specials[s].sum()))
-                h._counts = h._counts + counts[s]
-                h._specials = h._specials + specials[s]
 
     def _compatible(self, other) -> None:
         if self._edges is not other._edges and not np.array_equal(self._edges, other._edges):

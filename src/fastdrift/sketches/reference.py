@@ -201,10 +201,9 @@ def _named(sketch, name: str):
 
 
 def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, merge_one: Callable,
-                   encode_one: Callable, decode_one: Callable, count_segments_one: Optional[Callable] = None) -> Job:
+                   encode_one: Callable, decode_one: Callable, numeric: bool = False) -> Job:
     """A job whose state is one value per column, each made, counted, merged and coded on its own
-    (``count_segments_one(name, [value per present segment], column, split)``: counts each
-    segment's rows into its value in place, for :func:`_segmented`)."""
+    (``numeric``: of numeric columns, ``count_one`` taking any part of a column's rows)."""
     def count(st, b):
         for n in names:
             st[n] = count_one(n, st[n], b.column(n))
@@ -214,9 +213,10 @@ def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, me
             acc[n] = merge_one(acc[n], st[n])
         return acc
 
-    def count_segments(states, b, split):
+    def count_segments(states, b, split):  # numeric columns only: each segment's rows in place
         for n in names:
-            count_segments_one(n, [st[n] for st in states], b.column(n), split)
+            for st, a in zip(states, split.arrays(counted(b.column(n)), n)):
+                st[n] = count_one(n, st[n], a)
 
     def encode(st):
         w = codec.Writer()
@@ -231,7 +231,7 @@ def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, me
         return st
 
     return Job(lambda i: {n: make_one(n) for n in names}, count, merge, encode, decode,
-               count_segments if count_segments_one is not None else None)
+               count_segments if numeric else None)
 
 
 def _grid_job(plans: Dict[str, Any]) -> Job:
@@ -287,8 +287,7 @@ def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
 
     return _column_arrays(list(edges), make_one, count_one, lambda a, b: a.merge(b),
                           lambda w, h: w.blob(h.to_bytes()), lambda r, n: _named(Histogram.from_bytes(r.blob()), n),
-                          lambda n, hs, col, split: Histogram.update_segments(hs, counted(col), split.codes,
-                                                                               split.present, split.n_seg))
+                          numeric=True)
 
 
 def _segmented(job: Job, read: List[str], segment_by, max_segments: int) -> Job:
