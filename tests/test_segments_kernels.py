@@ -196,3 +196,25 @@ def _one(arr):
 def test_empty_batch_has_no_segment():
     split = SegmentSplit(np.zeros(0, np.int32), 3)
     assert split.present == [] and split.arrays(pa.array([], pa.float64())) == []
+
+
+@pytest.mark.parametrize("current", [False, True])
+def test_segments_keep_no_insertion_buffers(current):
+    """A segment's t-digests are flushed and hold their centroids only (not a 256 KB buffer per
+    column once a segment passes 32,768 values), and still equal the unsegmented digests of the
+    segment's rows byte for byte."""
+    rng = np.random.default_rng(3)
+    n = 80_000
+    t = pa.table({"x": rng.normal(0, 1, n), "y": pa.array(rng.normal(5, 2, n), mask=rng.random(n) < 0.1),
+                  "g": np.array(["a", "b"])[rng.integers(0, 2, n)]})
+    prof = fastdrift.profile(t, segment_by=["g"])
+    if current:
+        prof = fastdrift.profile(t, reference=prof)
+    for key, seg in prof.segments.items():
+        rows = t.filter(pc.equal(t.column("g"), key.split("=")[1]))
+        for name in ("x", "y"):
+            td = seg[name].tdigest
+            assert td._s.buf is None and td._s.nbytes < 8_000
+            assert td.count == rows.num_rows
+            want = fastdrift.TDigest(100).update(rows.column(name).combine_chunks())
+            assert td.to_bytes() == want.to_bytes()

@@ -194,6 +194,13 @@ class TDigestState:
         if self.buf.size < self.buf_cap:  # an empty, partly grown buffer is given back (a small
             self.buf, self._struct = None, None  # digest, e.g. a monitor pane's, then holds no buffer)
 
+    def release(self) -> None:
+        """Flush, then give the buffer back whatever its size: for a digest that is kept or merged
+        rather than updated again (a segment's).  It grows again from BUFFER_FIRST entries on the
+        next insertion, flushing where the full buffer would (:meth:`_room`)."""
+        self.flush()
+        self.buf, self._struct = None, None
+
     def merge(self, other: "TDigestState") -> None:
         o = other.ints
         # merged centroids are staged in the buffer (up to SPLIT_MAX pieces each), then the other's

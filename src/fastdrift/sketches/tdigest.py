@@ -246,11 +246,11 @@ class TDigest(Sketch):
             yield self._s
 
     def flush(self) -> "TDigest":
-        """Merge the buffered values into the centroids now, as any reader does first (the values
-        held, and the bytes, stay the same): a digest about to be merged into others then hands
-        over its centroids rather than its raw buffer."""
-        with self._flushed():
-            pass
+        """Merge the buffered values into the centroids now, as any reader does first, and give the
+        insertion buffer back (the values held, and the bytes, stay the same): a digest about to
+        be kept or merged into others (a segment's) then holds, and hands over, its centroids only."""
+        with self._mutating():
+            self._s.release()
         return self
 
     def centroids(self):
