@@ -71,7 +71,8 @@ class SegmentSplit:
         return pa.py_buffer(out), (pa.py_buffer(valid) if valid is not None else None)
 
     def arrays(self, values, name: Optional[str] = None) -> List[pa.Array]:
-        """Each present segment's rows of ``values`` (a column of the batch), in their order."""
+        """Each present segment's rows of ``values`` (a column of the batch), in their order: numeric
+        chunks gathered by :func:`~fastdrift.kernels.seg.scatter`, other types taken."""
         arr = as_arrow(values, name)
         if len(self.present) == 1:  # a segment's rows are one array, as if grouped by segment
             return [arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) and arr.num_chunks > 1 else arr]
@@ -79,12 +80,6 @@ class SegmentSplit:
         if views and all(scatterable(v) for v in views):
             data, valid = self._scattered(views, views[0].values.dtype)
             return [pa.Array.from_buffers(arr.type, n, [valid, data], offset=start) for start, n in self._bounds()]
-        if views and len(views) == 1 and views[0].kind == "dictionary":
-            v = views[0]
-            data, valid = self._scattered(views, v.values.dtype)
-            index_type = arr.type.index_type
-            return [pa.DictionaryArray.from_arrays(pa.Array.from_buffers(index_type, n, [valid, data], offset=start),
-                                                   v.dictionary, safe=False) for start, n in self._bounds()]
         return self.taken(arr)
 
     def taken(self, arr) -> List[pa.Array]:
