@@ -343,4 +343,28 @@ int fd_perf_update(const double *scores, const uint8_t *score_validity, int64_t 
 int fd_exact_dot(const double *a, const double *b, const double *c, int64_t n, int32_t flags,
                  int64_t *acc, int64_t *bad);
 
+/* ---- segmented kernels (fd_seg.c) -----------------------------------------
+ * codes: one int32 segment code per element of col (element i, relative to
+ * the array's offset), each in [0, n_seg); a code outside returns FD_EINVAL
+ * with *bad = its element (outputs then partly written: callers use scratch).
+ *
+ * fd_seg_scatter: stable counting sort of a fixed-width numeric column (any
+ * FD_F64..FD_U64 type) by code, in the column's own type.  pos[s] is where
+ * segment s's next element goes in out (callers pass the exclusive prefix
+ * sums of the per-segment element counts) and is advanced past each one;
+ * a position outside [0, n_out) returns FD_EINVAL with *bad = the element.
+ * out_valid (required when col has a validity bitmap, else may be NULL) is
+ * an LSB-first bitmap over out, zeroed by the caller; a valid element sets
+ * its bit (every element of a column without a bitmap).  A null element's
+ * slot in out holds its (meaningless) value. */
+int fd_seg_scatter(const fd_column *col, const int32_t *codes, int32_t n_seg, int64_t *pos,
+                   void *out, int64_t n_out, uint8_t *out_valid, int64_t *bad);
+
+/* fd_count_indices per segment: a valid index x of element i with code s
+ * adds 1 to bins[s * n_bins + x] (and sets first[s * n_bins + x] = i when
+ * that entry goes from 0 to 1; first may be NULL); a null adds 1 to
+ * n_null[s].  An index outside [0, n_bins): FD_EINVAL, *bad = i. */
+int fd_seg_count_indices(const fd_column *col, const int32_t *codes, int32_t n_seg, int64_t n_bins,
+                         int64_t *bins, int64_t *first, int64_t *n_null, int64_t *bad);
+
 #endif /* FASTDRIFT_H */

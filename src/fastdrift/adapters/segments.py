@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from ..errors import InvalidInputError, SchemaError
 
 __all__ = ["OTHER", "NULL", "DEFAULT_MAX_SEGMENTS", "Segmenter", "segment_key", "parse_segment_key",
-           "cap_keys", "check_segment_columns", "check_segment_schema", "sort_by_segment"]
+           "cap_keys", "check_segment_columns", "check_segment_schema", "encode_segment_columns"]
 
 OTHER = "<other>"
 NULL = "<null>"
@@ -243,7 +243,7 @@ class Segmenter:
         if (codes == first).all():
             yield self.keys[first], batch
             return
-        if (codes[1:] >= codes[:-1]).all():  # already grouped by segment (sort_by_segment): slices only
+        if (codes[1:] >= codes[:-1]).all():  # already grouped by segment: slices only
             bounds = np.flatnonzero(np.diff(codes)) + 1
             for start, stop in zip([0, *bounds.tolist()], [*bounds.tolist(), len(codes)]):
                 yield self.keys[codes[start]], batch.slice(start, stop - start)
@@ -264,44 +264,14 @@ class Segmenter:
                 start += cnt
 
 
-def group_by_segment(batch, columns: Sequence[str], segmenter: Segmenter,
-                     codes: Optional[np.ndarray] = None) -> Tuple[pa.Table, np.ndarray]:
-    """``columns`` of ``batch`` with rows grouped by segment (stable), and the grouped rows' codes.
-
-    :meth:`Segmenter.split` of the result takes no copy.  String columns come back
-    dictionary-encoded: counted the same, their rows move as indices (a take of strings costs
-    more than encoding them once, bench/bench_segments.py).
-    """
-    if codes is None:
-        codes = segmenter.assign(batch)
-    order = np.argsort(codes.astype(np.int16) if len(segmenter.keys) < 2 ** 15 else codes, kind="stable")
-    idx = pa.array(order)
-    out = []
-    for n in columns:
-        col = batch.column(n)
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            col = pc.dictionary_encode(col)
-        if isinstance(col, pa.ChunkedArray):
-            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-        out.append(col.take(idx))
-    return pa.Table.from_arrays(out, names=list(columns)), codes[order]
-
-
-def sort_by_segment(table: pa.Table, columns: Sequence[str], segment_by: Sequence[str],
-                    max_segments: int = DEFAULT_MAX_SEGMENTS) -> pa.Table:
-    """``columns`` and the segment columns of ``table``, rows grouped by segment
-    (:func:`group_by_segment`).
-
-    Keyed again by a :class:`Segmenter`, the result has the same keys in the same order as
-    ``table`` (codes are given in first-seen order, so sorting by code keeps it) and each
-    segment's rows in their order.
-    """
+def encode_segment_columns(table: pa.Table, segment_by: Sequence[str]) -> pa.Table:
+    """``table`` with its null-free single-chunk string segment columns dictionary-encoded: a
+    :class:`Segmenter` then reads the dictionary instead of hashing every row again (each pass
+    over the table keys its rows).  The keys and their first-seen order do not change (null-free
+    only, where both encodings agree on the order)."""
     for n in segment_by:
         col = table.column(n) if n in table.schema.names else None
-        # a string segment column is hashed once: the segmenter reads the dictionary (no hashing)
-        # and the grouping takes its indices.  Null-free only, where both encodings agree on the order.
         if col is not None and col.num_chunks == 1 and col.null_count == 0 and (
                 pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             table = table.set_column(table.schema.get_field_index(n), n, pc.dictionary_encode(col.chunk(0)))
-    return group_by_segment(table, list(dict.fromkeys([*columns, *segment_by])),
-                            Segmenter(segment_by, max_segments))[0]
+    return table

@@ -37,7 +37,8 @@ __all__ = ["BACKENDS", "DEFAULT_BACKENDS", "set_backend", "get_backend", "Family
 BACKENDS = ("c", "numba")
 #: Backend per kernel family when nothing else is set: C wins every family in
 #: bench/ (python bench/run.py), and it needs no JIT warm-up.
-DEFAULT_BACKENDS = {"histogram": "c", "moments": "c", "categorical": "c", "quantile": "c", "exact": "c"}
+DEFAULT_BACKENDS = {"histogram": "c", "moments": "c", "categorical": "c", "quantile": "c", "exact": "c",
+                    "segments": "c"}
 
 _lock = threading.Lock()
 _override: Optional[str] = None

@@ -377,17 +377,23 @@ class CatTable:
     # ---- counting ------------------------------------------------------------
 
     def _schema_error(self, view: ColumnView, what) -> SchemaError:
+        return self._schema_error_of(view.name, what)
+
+    def _schema_error_of(self, name, what) -> SchemaError:
         expects = "string or binary" if self.key_kind == "str" else "integer or boolean"
-        return SchemaError(f"column {view.name!r}: cannot count {what} values in a "
+        return SchemaError(f"column {name!r}: cannot count {what} values in a "
                            f"CatTable(key_kind={self.key_kind!r}), which expects {expects} values")
 
     def _accept(self, view: ColumnView, value_type: Optional[str], what) -> str:
         """The table's value type after counting ``view``; raises before anything is counted."""
+        return self._accept_of(view.name, value_type, what)
+
+    def _accept_of(self, name, value_type: Optional[str], what) -> str:
         if value_type is None or _KIND_OF_VALUE_TYPE[value_type] != self.key_kind:
-            raise self._schema_error(view, what)
+            raise self._schema_error_of(name, what)
         combined = _combine_value_types(self.value_type, value_type)
         if combined is False:
-            raise SchemaError(f"column {view.name!r}: cannot count {what} values in a CatTable "
+            raise SchemaError(f"column {name!r}: cannot count {what} values in a CatTable "
                               f"that already holds {self.value_type} keys")
         return combined
 
@@ -489,23 +495,48 @@ class CatTable:
                 f"column {view.name!r}: dictionary index at position {progress} is outside "
                 f"the dictionary of length {n_dict}")
         check(rc, "fd_count_indices", view.name)
-        used = np.flatnonzero(scratch)
+        self._add_first_counts(b, dictionary, scratch, first, n_null, view.name)
+
+    def _add_first_counts(self, b, keys: pa.Array, counts: np.ndarray, first: np.ndarray, n_null: int,
+                          name) -> None:
+        used = np.flatnonzero(counts)
         if used.size:
             # Entries in order of first occurrence: the order in which the
             # decoded column's values arrive, so ids (and the keys kept under
             # the cap) are those of the decoded column.
             order = used[np.argsort(first[used], kind="stable")]
-            taken = dictionary.take(pa.array(order, type=pa.int64()))
+            taken = keys.take(pa.array(order, type=pa.int64()))
             if pat.is_boolean(taken.type):
                 taken = taken.cast(pa.int8())  # the lookup kernel reads integer keys
-            dview = next(iter_columns(taken, view.name))
+            dview = next(iter_columns(taken, name))
             if dview.kind == "null":
                 ids = np.full(order.size, FD_CAT_ID_NULL, dtype=np.int64)
             else:
                 self._reserve(b, order.size, self._view_bytes(dview))
                 ids = self._lookup(b, dview)
-            self._apply(ids, scratch[order])
+            self._apply(ids, counts[order])
         self._meta[FD_CAT_NULL] += n_null
+
+    def add_first_counts(self, keys: pa.Array, counts: np.ndarray, first: np.ndarray, n_null: int,
+                         value_type: str, backend: Optional[str] = None, name: Optional[str] = None) -> None:
+        """Count ``keys[x]`` ``counts[x]`` times and ``n_null`` nulls, keys arriving in order of ``first[x]``.
+
+        The same as :meth:`update` of a column of ``value_type`` (:func:`value_type_of`) whose values
+        arrive in that order: a dictionary's entries counted apart from their rows (segments,
+        :mod:`fastdrift.kernels.seg`).  ``first`` is read where ``counts > 0``.
+
+        Raises
+        ------
+        SchemaError
+            ``value_type`` does not fit this table (nothing is counted).
+        """
+        vt = self._accept_of(name, value_type, value_type)
+        self._add_first_counts(CAT(backend), keys, counts, first, n_null, name)
+        self.value_type = vt
+
+    def keys_array(self) -> pa.Array:
+        """The keys in id order, one Arrow array (large_binary for string keys, int64 otherwise)."""
+        return self._keys_array()
 
     def _apply(self, ids: np.ndarray, cnts: np.ndarray) -> None:
         ok = ids >= 0

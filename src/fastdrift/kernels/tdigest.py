@@ -224,6 +224,16 @@ class TDigestState:
         if buf is not None and buf.size == self.buf_cap and (len(_spares) + 1) * buf.nbytes <= SPARE_BYTES:
             _spares.append(buf)
 
+    def release(self) -> None:
+        """Flush, then give the buffer back whatever its size: for a digest that is kept or merged
+        rather than updated again (a segment's).  It grows again from BUFFER_FIRST entries on the
+        next insertion, flushing where the full buffer would (:meth:`_room`); a full-size buffer
+        goes to the spares (as :meth:`recycle`)."""
+        self.flush()
+        buf, self.buf, self._struct = self.buf, None, None
+        if buf is not None and buf.size == self.buf_cap and (len(_spares) + 1) * buf.nbytes <= SPARE_BYTES:
+            _spares.append(buf)
+
     def merge(self, other: "TDigestState") -> None:
         o = other.ints
         # merged centroids are staged in the buffer (up to SPLIT_MAX pieces each), then the other's

@@ -52,7 +52,8 @@ from ..schema import schema_changes as changes_of
 from .. import codec
 from ..sketches import ColumnProfile, Profile, TDigest, profile
 from ..sketches.base import MAX_COUNT
-from ..sketches.profile import NUMERIC, column_kind
+from ..sketches.profile import CATEGORICAL, NUMERIC, column_kind
+from ..sketches.segmented import SegmentSplit, update_sketches
 from ..sketches.sample import stream_of
 from .buffers import ARRIVAL, ObserveBuffer, offer_gil
 from .config import MonitorConfig
@@ -364,8 +365,6 @@ class Ingest:
         self.windower = Windower(cfg.window, self._new_sketch, Totals(self.ref, cfg))
         # rows -> segments (docs/monitor.md "Segments"); its keys are kept with the windows
         self.windower.segmenter = Segmenter(cfg.segment_by, cfg.max_segments) if cfg.segment_by else None
-        self._segment_columns = list(dict.fromkeys(
-            cfg.feature_names() + [c for c in (cfg.prediction, cfg.latency, cfg.error) if c] + list(cfg.kpis)))
         self.rejected_total = 0
         self.shed_total = 0  # observe() requests shed under overload
         self.last_error: Optional[str] = None
@@ -710,13 +709,8 @@ class Ingest:
         n = piece.num_rows
         if codes is None:
             self._count(ws, piece, plan)
-        else:  # only the columns a segment counts are sorted into segments
-            cols = [c for c in self._segment_columns if c in piece.schema.names]
-            for key, sub in self.windower.segmenter.split(piece.select(cols), codes):
-                offer_gil()  # once per segment: a segment's columns together take about one whole column's time
-                s = ws.segment(key)
-                self._count(s, sub, plan, offer=False)
-                s.rows += sub.num_rows
+        else:
+            self._count_segments(ws, piece, plan, codes)
         self._serving(ws, piece, plan)
         ws.rows += n
         if ts is not None:
@@ -734,20 +728,45 @@ class Ingest:
         if ws.labels is not None and plan.use.get(cfg.prediction):
             self._labels_of(ws.labels, piece, plan, ts, pid, codes)
 
-    def _count(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, offer: bool = True) -> None:
-        """Features, prediction, KPIs (and in a segment, latency and errors) of a piece into ``ws``."""
+    def _count_segments(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan, codes: np.ndarray) -> None:
+        """Features, prediction, KPIs, latency and errors of each segment's rows into its sketch,
+        each column read once (:func:`fastdrift.sketches.segmented.update_sketches`: the same state
+        as counting the segment's rows alone); only the latency and error columns are taken per
+        segment."""
+        cfg = self.config
+        keys = self.windower.segmenter.keys
+        split = SegmentSplit(codes, len(keys))
+        segs = [ws.segment(keys[s]) for s in split.present]
+        if not segs:
+            return
+        for name, cp in segs[0].features.items():
+            offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
+            update_sketches([s.features[name].sketches() for s in segs], self._col(piece, plan, name), split, name,
+                            cp.kind == CATEGORICAL)
+        if segs[0].prediction is not None:
+            update_sketches([s.prediction.sketches() for s in segs], self._col(piece, plan, cfg.prediction), split,
+                            cfg.prediction, segs[0].prediction.kind == CATEGORICAL)
+        for k in segs[0].kpis:
+            if plan.use.get(k, k in piece.schema.names):
+                update_sketches([[s.kpis[k]] for s in segs], piece.column(k), split, k)
+        serving = [c for c in (cfg.latency, cfg.error) if c is not None and c in piece.schema.names]
+        subs = split.batches(piece.select(serving)) if serving else [None] * len(segs)
+        for s, j, sub in zip(segs, split.present, subs):
+            if sub is not None:
+                self._serving(s, sub, plan)
+            s.rows += int(split.counts[j])
+
+    def _count(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan) -> None:
+        """Features, prediction and KPIs of a piece into ``ws`` (an unsegmented monitor's pane)."""
         cfg = self.config
         for name, cp in ws.features.items():
-            if offer:
-                offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
+            offer_gil()  # a request thread waiting for the GIL waits a slice, not the switch interval
             cp.update(self._col(piece, plan, name))
         if ws.prediction is not None:
             ws.prediction.update(self._col(piece, plan, cfg.prediction))
         for k, m in ws.kpis.items():
             if plan.use.get(k, k in piece.schema.names):
                 m.update(piece.column(k))
-        if ws.segments is None and cfg.segment_by:
-            self._serving(ws, piece, plan)
 
     def _serving(self, ws: WindowSketch, piece: pa.RecordBatch, plan: _Plan) -> None:
         """Latency and error flags of a piece into ``ws``."""

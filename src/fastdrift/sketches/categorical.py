@@ -163,6 +163,30 @@ class Categorical(Sketch):
             work.update(view)
         self._table = work
 
+    def update_first_counts(self, arrow_type: pa.DataType, rows: int, keys: pa.Array, counts: np.ndarray,
+                            first: np.ndarray, n_null: int, backend: Optional[str] = None) -> "Categorical":
+        """Count ``rows`` values of a column of ``arrow_type`` given as counts: ``keys[x]`` ``counts[x]``
+        times, in order of first arrival ``first[x]`` (read where ``counts > 0``), and ``n_null`` nulls.
+
+        The same state as :meth:`update` of those rows (a segment's rows of a column counted in one
+        read of the whole column, :mod:`fastdrift.kernels.seg`).
+        """
+        with self._mutating():
+            self._room(rows)
+            label = f"column {self.name!r}" if self.name is not None else "values"
+            kt = key_type_of(arrow_type)
+            if kt is None:
+                raise SchemaError(f"{label}: a Categorical counts strings, dictionaries, booleans or integers, "
+                                  f"got Arrow type {arrow_type}")
+            if self._key_type is not None and kt != self._key_type:
+                raise SchemaError(f"{label}: categories are {self._key_type} keys, got Arrow type {arrow_type}")
+            self._key_type = kt
+            work = self._ensure_table().copy()
+            vt = value_type_of(arrow_type.value_type if pat.is_dictionary(arrow_type) else arrow_type)
+            work.add_first_counts(keys, counts, first, n_null, vt, backend, self.name)
+            self._table = work
+        return self
+
     def _merge(self, other) -> None:
         if other.max_categories != self.max_categories:
             raise IncompatibleSketchError(

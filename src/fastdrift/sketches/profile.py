@@ -39,7 +39,7 @@ import pyarrow.types as pat
 
 from ..adapters import iter_batches
 from ..adapters.segments import DEFAULT_MAX_SEGMENTS, MAX_SEGMENTS_LIMIT, OTHER, Segmenter, cap_keys, \
-    check_segment_columns, group_by_segment, parse_segment_key
+    check_segment_columns, parse_segment_key
 from ..adapters.arrow import as_arrow, counted, is_numeric_type, is_string_type, skip_reason
 from ..errors import CorruptStateError, CountOverflowError, IncompatibleSketchError, InvalidInputError, SchemaError
 from .. import codec
@@ -48,6 +48,7 @@ from .base import MAX_COUNT
 from .histogram import Histogram, check_binning
 from .moments import Moments
 from .performance import BinaryPerformance
+from .segmented import SegmentSplit, update_sketches
 from .tdigest import TDigest
 
 __all__ = ["Profile", "ColumnProfile", "ColumnPlan", "PerformanceProfile", "plan_columns", "skipped_columns", "skip_reasons",
@@ -364,11 +365,22 @@ class Profile:
 
     def _update_segments(self, batch) -> None:
         segmenter = Segmenter(self.segment_by, self.max_segments, keys=self.segments)
-        codes = segmenter.assign(batch)
-        read = list(self.columns) + [c for c in (self.performance.columns if self.performance else ())
-                                     if c in batch.schema.names and c not in self.columns]
-        grouped, codes = group_by_segment(batch, read, segmenter, codes)
-        parts = [(k, self._blank().update(sub)) for k, sub in segmenter.split(grouped, codes)]
+        split = SegmentSplit(segmenter.assign(batch), len(segmenter.keys))
+        blank = self._blank()
+        blanks = [blank.copy() for _ in split.present]  # copies share the histograms' lookup tables
+        for name, cp in self.columns.items():
+            update_sketches([b.columns[name].sketches() for b in blanks], batch.column(name), split, name,
+                            cp.kind == CATEGORICAL)
+        if self.performance is not None:
+            perf = [c for c in self.performance.columns if c in batch.schema.names]
+            for b, sub in zip(blanks, split.batches(batch.select(perf))):
+                b.performance.update(sub)
+        for b, s in zip(blanks, split.present):
+            b.rows = int(split.counts[s])
+            for cp in b.columns.values():  # merged below into the whole: centroids, not raw buffers
+                if cp.tdigest is not None:
+                    cp.tdigest.flush()
+        parts = [(segmenter.keys[s], b) for s, b in zip(split.present, blanks)]
         if self.rows + batch.num_rows > MAX_COUNT:
             raise CountOverflowError(f"profile: {self.rows} + {batch.num_rows} rows would pass {MAX_COUNT}")
         for key, part in parts:  # counted first: an error above leaves the profile as it was

@@ -26,7 +26,7 @@ import pyarrow.types as pat
 
 from ..adapters import as_table
 from ..adapters.segments import DEFAULT_MAX_SEGMENTS, OTHER, Segmenter, cap_keys, check_segment_columns, \
-    check_segment_schema, sort_by_segment
+    check_segment_schema, encode_segment_columns
 from ..adapters.arrow import counted, float64_values
 from ..errors import CorruptStateError, InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
@@ -36,6 +36,7 @@ from .histogram import Histogram, fixed_edges, quantile_levels
 from .moments import Moments
 from .profile import (CATEGORICAL, NUMERIC, ColumnPlan, ColumnProfile, PerformanceProfile, Profile, plan_columns,
                       skipped_columns)
+from .segmented import SegmentSplit, update_sketches
 from .quantiles import (ExactQuantiles, StreamingQuantiles, append_compact, merge_counts, numeric_views,
                         select_counts)
 from .tdigest import TDigest
@@ -65,6 +66,10 @@ class Job:
     merge: Callable[[Any, Any], Any]
     encode: Optional[Callable[[Any], bytes]] = None
     decode: Optional[Callable[[bytes], Any]] = None
+    #: ``count_segments(states, batch, split)``: count each present segment's rows of ``batch``
+    #: into its state (``states[j]`` for ``split.present[j]``, a SegmentSplit) without taking
+    #: them; a job without it is given each segment's rows (:func:`_segmented`).
+    count_segments: Optional[Callable[[List[Any], pa.RecordBatch, Any], None]] = None
 
 
 class Executor(Protocol):
@@ -151,6 +156,15 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
             st[3].update(b)
         st[1] += b.num_rows
 
+    def count_segments(states, b, split):
+        for p in plans:
+            update_sketches([st[0][p.name] for st in states], b.column(p.name), split, p.name, p.kind != NUMERIC)
+        if perf_columns is not None:
+            for st, sub in zip(states, split.batches(b.select([c for c in perf_columns[:2] if c in b.schema.names]))):
+                st[3].update(sub)
+        for st, s in zip(states, split.present):
+            st[1] += int(split.counts[s])
+
     def merge(acc, st):
         for n, sk in acc[0].items():
             for a, o in zip(sk, st[0][n]):
@@ -186,7 +200,7 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
         r.done()
         return st
 
-    return Job(make, count, merge, encode, decode)
+    return Job(make, count, merge, encode, decode, count_segments if not streaming else None)
 
 
 def _named(sketch, name: str):
@@ -196,8 +210,9 @@ def _named(sketch, name: str):
 
 
 def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, merge_one: Callable,
-                   encode_one: Callable, decode_one: Callable) -> Job:
-    """A job whose state is one value per column, each made, counted, merged and coded on its own."""
+                   encode_one: Callable, decode_one: Callable, numeric: bool = False) -> Job:
+    """A job whose state is one value per column, each made, counted, merged and coded on its own
+    (``numeric``: of numeric columns, ``count_one`` taking any part of a column's rows)."""
     def count(st, b):
         for n in names:
             st[n] = count_one(n, st[n], b.column(n))
@@ -206,6 +221,11 @@ def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, me
         for n in names:
             acc[n] = merge_one(acc[n], st[n])
         return acc
+
+    def count_segments(states, b, split):  # numeric columns only: each segment's rows in place
+        for n in names:
+            for st, a in zip(states, split.arrays(counted(b.column(n)), n)):
+                st[n] = count_one(n, st[n], a)
 
     def encode(st):
         w = codec.Writer()
@@ -219,7 +239,8 @@ def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, me
         r.done()
         return st
 
-    return Job(lambda i: {n: make_one(n) for n in names}, count, merge, encode, decode)
+    return Job(lambda i: {n: make_one(n) for n in names}, count, merge, encode, decode,
+               count_segments if numeric else None)
 
 
 def _grid_job(plans: Dict[str, Any]) -> Job:
@@ -274,7 +295,8 @@ def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
         return h.update(col)
 
     return _column_arrays(list(edges), make_one, count_one, lambda a, b: a.merge(b),
-                          lambda w, h: w.blob(h.to_bytes()), lambda r, n: _named(Histogram.from_bytes(r.blob()), n))
+                          lambda w, h: w.blob(h.to_bytes()), lambda r, n: _named(Histogram.from_bytes(r.blob()), n),
+                          numeric=True)
 
 
 def _segmented(job: Job, read: List[str], segment_by, max_segments: int) -> Job:
@@ -290,10 +312,17 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int) -> Job:
     def count(st, b):
         seg, states = st
         codes = seg.assign(b)
-        for key, sub in seg.split(b.select(read), codes):
-            if key not in states:
-                states[key] = job.make(0)
-            job.count(states[key], sub)
+        if job.count_segments is None:
+            for key, sub in seg.split(b.select(read), codes):
+                if key not in states:
+                    states[key] = job.make(0)
+                job.count(states[key], sub)
+            return
+        split = SegmentSplit(codes, len(seg.keys))
+        for s in split.present:
+            if seg.keys[s] not in states:
+                states[seg.keys[s]] = job.make(0)
+        job.count_segments([states[seg.keys[s]] for s in split.present], b, split)
 
     def merge(acc, st):
         mine, theirs = acc[1], st[1]
@@ -425,6 +454,9 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         for p in plans:
             sk = [st[0][p.name] for st in seg_first.values()]
             if p.kind == NUMERIC:
+                if p.tdigest:  # merged as centroids, not raw buffers (the segments' bytes stay the same)
+                    for s in sk:
+                        s[1].flush()
                 first[p.name][1] = _merged([s[1] for s in sk]) if p.tdigest and sk else \
                     (TDigest(compression, name=p.name) if p.tdigest else None)
             else:
@@ -599,9 +631,7 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
     if not plans and perf is None and not segment_by:
         return Profile({}, table.num_rows, skipped)
     if segment_by and plans:
-        # rows grouped by segment once: every pass then splits the table without a copy
-        table = sort_by_segment(table, [p.name for p in plans] + (perf.columns if perf is not None else []),
-                                segment_by, max_segments)
+        table = encode_segment_columns(table, segment_by)
     return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression,
                            performance=perf, segment_by=segment_by, max_segments=max_segments)
 

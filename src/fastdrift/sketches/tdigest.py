@@ -249,6 +249,14 @@ class TDigest(Sketch):
                 self._s.flush()
             yield self._s
 
+    def flush(self) -> "TDigest":
+        """Merge the buffered values into the centroids now, as any reader does first, and give the
+        insertion buffer back (the values held, and the bytes, stay the same): a digest about to
+        be kept or merged into others (a segment's) then holds, and hands over, its centroids only."""
+        with self._mutating():
+            self._s.release()
+        return self
+
     def centroids(self):
         """(means, weights) of the centroids, after merging the buffer (copies)."""
         with self._flushed() as s:

@@ -1,0 +1,128 @@
+/* fd_seg.c -- segmented kernels: each row of a column carries a segment code
+ * (int32, one per row, from fastdrift.adapters.segments.Segmenter), and rows
+ * are counted into, or gathered for, their own segment in one read of the
+ * column.
+ *
+ * fd_seg_scatter is a stable counting sort of a fixed-width column by code:
+ * every segment's rows come out contiguous, in their order, with their nulls,
+ * in the column's own type.  A kernel run on one segment's stretch therefore
+ * reads exactly the array it would read had the segment's rows been given on
+ * their own: moments (whose 1024-element blocks and 16 summation lanes follow
+ * element positions, fd_moments.c), histograms and t-digest inserts give the
+ * same bytes by construction, with no per-segment state inside this file.
+ *
+ * fd_seg_count_indices is fd_count_indices (fd_cat.c) with one bins/first
+ * row per segment: categorical counts never move the data.
+ */
+#include "fd_internal.h"
+
+static int fd_seg_width(int32_t type)
+{
+    switch (type) {
+    case FD_I8: case FD_U8: return 1;
+    case FD_I16: case FD_U16: return 2;
+    case FD_F32: case FD_I32: case FD_U32: return 4;
+    case FD_F64: case FD_I64: case FD_U64: return 8;
+    default: return 0;
+    }
+}
+
+#define FD_SEG_SCATTER(T)                                                     \
+    do {                                                                      \
+        const T *v = (const T *)col->values + off;                            \
+        T *o = (T *)out;                                                      \
+        for (int64_t i = 0; i < n; ++i) {                                     \
+            const int32_t c = codes[i];                                       \
+            if ((uint32_t)c >= (uint32_t)n_seg) {                             \
+                *bad = i;                                                     \
+                return FD_EINVAL;                                             \
+            }                                                                 \
+            const int64_t p = pos[c]++;                                       \
+            if (p < 0 || p >= n_out) {                                        \
+                *bad = i;                                                     \
+                return FD_EINVAL;                                             \
+            }                                                                 \
+            o[p] = v[i];                                                      \
+            if (out_valid && fd_valid(bits, off + i))                         \
+                out_valid[p >> 3] |= (uint8_t)(1u << (p & 7));                \
+        }                                                                     \
+    } while (0)
+
+int fd_seg_scatter(const fd_column *col, const int32_t *codes, int32_t n_seg, int64_t *pos,
+                   void *out, int64_t n_out, uint8_t *out_valid, int64_t *bad)
+{
+    if (col == 0 || bad == 0 || n_seg < 1 || pos == 0)
+        return FD_EINVAL;
+    *bad = -1;
+    const int w = fd_seg_width(col->type);
+    if (w == 0)
+        return FD_ETYPE;
+    const int64_t off = col->offset, n = col->length;
+    if (off < 0 || n < 0)
+        return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
+    const uint8_t *bits = col->validity;
+    if (col->values == 0 || codes == 0 || out == 0 || (bits && out_valid == 0))
+        return FD_EINVAL;
+    switch (w) {
+    case 1: FD_SEG_SCATTER(uint8_t); break;
+    case 2: FD_SEG_SCATTER(uint16_t); break;
+    case 4: FD_SEG_SCATTER(uint32_t); break;
+    default: FD_SEG_SCATTER(uint64_t); break;
+    }
+    return FD_OK;
+}
+
+#define FD_SEG_IDX(T, BAD_IDX)                                                \
+    do {                                                                      \
+        const T *v = (const T *)col->values + off;                            \
+        for (int64_t i = 0; i < n; ++i) {                                     \
+            const int32_t c = codes[i];                                       \
+            if ((uint32_t)c >= (uint32_t)n_seg) {                             \
+                *bad = i;                                                     \
+                return FD_EINVAL;                                             \
+            }                                                                 \
+            if (bits && !fd_valid(bits, off + i)) {                           \
+                n_null[c]++;                                                  \
+                continue;                                                     \
+            }                                                                 \
+            const T x = v[i];                                                 \
+            if (BAD_IDX) {                                                    \
+                *bad = i;                                                     \
+                return FD_EINVAL;                                             \
+            }                                                                 \
+            const int64_t k = (int64_t)c * n_bins + (int64_t)x;               \
+            if (bins[k]++ == 0 && first)                                      \
+                first[k] = i;                                                 \
+        }                                                                     \
+    } while (0)
+
+int fd_seg_count_indices(const fd_column *col, const int32_t *codes, int32_t n_seg, int64_t n_bins,
+                         int64_t *bins, int64_t *first, int64_t *n_null, int64_t *bad)
+{
+    if (col == 0 || bad == 0 || n_null == 0 || n_seg < 1 || n_bins < 0)
+        return FD_EINVAL;
+    *bad = -1;
+    if (col->type < FD_I8 || col->type > FD_U64)
+        return FD_ETYPE;
+    const int64_t off = col->offset, n = col->length;
+    if (off < 0 || n < 0)
+        return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
+    if (col->values == 0 || codes == 0 || (n_bins > 0 && bins == 0))
+        return FD_EINVAL;
+    const uint8_t *bits = col->validity;
+    switch (col->type) {
+    case FD_I8: FD_SEG_IDX(int8_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I16: FD_SEG_IDX(int16_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I32: FD_SEG_IDX(int32_t, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I64: FD_SEG_IDX(int64_t, x < 0 || x >= n_bins); break;
+    case FD_U8: FD_SEG_IDX(uint8_t, (int64_t)x >= n_bins); break;
+    case FD_U16: FD_SEG_IDX(uint16_t, (int64_t)x >= n_bins); break;
+    case FD_U32: FD_SEG_IDX(uint32_t, (int64_t)x >= n_bins); break;
+    default: FD_SEG_IDX(uint64_t, x >= (uint64_t)n_bins); break;
+    }
+    return FD_OK;
+}

@@ -1,0 +1,61 @@
+"""numba twins of ``kernels/fd_seg.c``: the segmented scatter and index counts, same results and
+statuses as C (see there and :mod:`.seg`).  Each returns ``(status, bad)``: ``bad`` is the element
+with a code (or index) out of range on ``FD_EINVAL``, else -1."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+from .native import FD_EINVAL, FD_OK
+from .numba_common import INT_DTYPES, NUMBA_OPTIONS, VALUE_TYPES, ro, ro_unaligned, rw
+
+__all__ = ["scatter", "count_indices"]
+
+_I64 = types.int64
+_RC2 = types.UniTuple(_I64, 2)
+
+
+@njit([_RC2(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, ro(types.int32), types.int32,
+            rw(types.int64), rw(vt), rw(types.uint8)) for vt in VALUE_TYPES], **NUMBA_OPTIONS)
+def scatter(values, validity, off, n, codes, n_seg, pos, out, out_valid):
+    """``fd_seg_scatter``: stable counting sort of ``values[off:off + n]`` by code."""
+    has_bits = validity.shape[0] > 0
+    want_bits = out_valid.shape[0] > 0
+    for i in range(n):
+        c = codes[i]
+        if c < 0 or c >= n_seg:
+            return FD_EINVAL, i
+        p = pos[c]
+        if p < 0 or p >= out.shape[0]:
+            return FD_EINVAL, i
+        pos[c] = p + 1
+        out[p] = values[off + i]
+        if want_bits:
+            j = off + i
+            if not has_bits or (validity[j >> 3] >> (j & 7)) & 1:
+                out_valid[p >> 3] |= np.uint8(1 << (p & 7))
+    return FD_OK, -1
+
+
+@njit([_RC2(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, ro(types.int32), types.int32, _I64,
+            rw(types.int64), rw(types.int64), rw(types.int64)) for vt in INT_DTYPES], **NUMBA_OPTIONS)
+def count_indices(values, validity, off, n, codes, n_seg, n_bins, bins, first, n_null):
+    """``fd_seg_count_indices``: per-segment bincount of dictionary indices with first positions."""
+    has_bits = validity.shape[0] > 0
+    want_first = first.shape[0] > 0
+    for i in range(n):
+        c = codes[i]
+        if c < 0 or c >= n_seg:
+            return FD_EINVAL, i
+        j = off + i
+        if has_bits and not (validity[j >> 3] >> (j & 7)) & 1:
+            n_null[c] += 1
+            continue
+        x = values[j]
+        if x < 0 or x >= n_bins:
+            return FD_EINVAL, i
+        k = c * n_bins + _I64(x)
+        if bins[k] == 0 and want_first:
+            first[k] = i
+        bins[k] += 1
+    return FD_OK, -1

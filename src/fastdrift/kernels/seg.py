@@ -1,0 +1,156 @@
+"""Segmented kernels (``kernels/fd_seg.c``, numba twins in :mod:`.numba_seg`): rows carry int32
+segment codes and each is gathered for, or counted into, its own segment in one read.
+
+:func:`scatter` groups a fixed-width numeric chunk by segment (a stable counting sort in the
+chunk's own type, nulls kept), so that any kernel run on one segment's stretch reads the array it
+would read had that segment's rows come alone: the same bytes by construction.
+:func:`count_indices` is the per-segment ``fd_count_indices`` of dictionary indices.  The backend
+is the ``"segments"`` family's (:func:`fastdrift.kernels.get_backend`).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from . import Family, check_out
+from .native import FD_EINVAL, check, column, ffi, lib, ptr
+
+__all__ = ["SEG", "scatter", "count_indices", "scatterable"]
+
+_WIDTH = {lib.FD_F64: 8, lib.FD_F32: 4, lib.FD_I8: 1, lib.FD_I16: 2, lib.FD_I32: 4, lib.FD_I64: 8,
+          lib.FD_U8: 1, lib.FD_U16: 2, lib.FD_U32: 4, lib.FD_U64: 8}
+_EMPTY_U8 = np.zeros(0, np.uint8)
+_EMPTY_I64 = np.zeros(0, np.int64)
+
+
+class _CSeg:
+    @staticmethod
+    def scatter(view, codes, n_seg, pos, out, out_valid):
+        bad = ffi.new("int64_t*")
+        rc = lib.fd_seg_scatter(column(view), ptr("const int32_t*", codes), n_seg, ptr("int64_t*", pos),
+                                ptr("void*", out), out.size,
+                                ptr("uint8_t*", out_valid) if out_valid is not None else ffi.NULL, bad)
+        return rc, bad[0]
+
+    @staticmethod
+    def count_indices(view, codes, n_seg, n_bins, bins, first, n_null):
+        bad = ffi.new("int64_t*")
+        rc = lib.fd_seg_count_indices(column(view), ptr("const int32_t*", codes), n_seg, n_bins,
+                                      ptr("int64_t*", bins),
+                                      ptr("int64_t*", first) if first is not None else ffi.NULL, ptr("int64_t*", n_null), bad)
+        return rc, bad[0]
+
+
+class _NumbaSeg:
+    def __init__(self):
+        from . import numba_seg  # numba loads only when this backend is used
+
+        self.k = numba_seg
+
+    def scatter(self, view, codes, n_seg, pos, out, out_valid):
+        values = view.values.view(out.dtype)
+        return self.k.scatter(values, view.validity, view.offset, view.length, codes, n_seg, pos, out,
+                              out_valid if out_valid is not None else _EMPTY_U8)
+
+    def count_indices(self, view, codes, n_seg, n_bins, bins, first, n_null):
+        return self.k.count_indices(view.values, view.validity, view.offset, view.length, codes, n_seg, n_bins,
+                                    bins, first if first is not None else _EMPTY_I64, n_null)
+
+
+#: The segmented kernels' backend objects (``scatter``, ``count_indices``; status first).
+SEG = Family("segments", c=_CSeg, numba=_NumbaSeg)
+
+
+def scatterable(view) -> bool:
+    """Whether :func:`scatter` reads ``view`` (a numeric chunk of a fixed-width type)."""
+    return view.kind == "numeric" and view.type_code in _WIDTH
+
+
+def _codes(codes, n: int, n_seg: int, what: str) -> np.ndarray:
+    if not (isinstance(codes, np.ndarray) and codes.dtype == np.int32 and codes.ndim == 1 and codes.flags.c_contiguous):
+        raise InvalidInputError(f"{what}: segment codes must be a contiguous int32 array")
+    if codes.shape[0] != n:
+        raise InvalidInputError(f"{what}: {codes.shape[0]} segment codes for {n} rows")
+    if isinstance(n_seg, bool) or not 1 <= int(n_seg) < 2**31:
+        raise InvalidInputError(f"{what}: n_seg must be in [1, 2**31), got {n_seg!r}")
+    return codes
+
+
+def _bad_code(what, view, codes, n_seg, bad):
+    c = int(codes[bad])
+    if not 0 <= c < n_seg:
+        raise InvalidInputError(f"column {view.name!r}: {what}: segment code {c} of row {bad} is outside "
+                                f"[0, {n_seg})")
+
+
+def scatter(view, codes: np.ndarray, n_seg: int, pos: np.ndarray, out: np.ndarray,
+            out_valid: Optional[np.ndarray], backend: Optional[str] = None) -> None:
+    """Append the elements of ``view`` (a fixed-width numeric chunk) to their segments' stretches of ``out``.
+
+    Parameters
+    ----------
+    view : ColumnView
+        A numeric chunk (:func:`scatterable`).
+    codes : numpy.ndarray of int32
+        One segment code in ``[0, n_seg)`` per element.
+    n_seg : int
+    pos : numpy.ndarray of int64
+        ``n_seg`` write positions in ``out``, advanced past each element written.
+    out : numpy.ndarray
+        Of the chunk's own dtype.
+    out_valid : numpy.ndarray of uint8, optional
+        Zeroed bitmap over ``out`` (required when the chunk has nulls): valid elements set their bit
+        (every element of a chunk without nulls).
+
+    Raises
+    ------
+    InvalidInputError
+        A code outside ``[0, n_seg)``, or a position outside ``out`` (``out`` is then partly written).
+    """
+    n = view.length
+    what = "segment scatter"
+    _codes(codes, n, n_seg, what)
+    check_out(pos, np.int64, int(n_seg), "pos")
+    if not (isinstance(out, np.ndarray) and out.flags.c_contiguous and out.flags.writeable and out.ndim == 1
+            and out.dtype.itemsize == _WIDTH.get(view.type_code, -1)):
+        raise InvalidInputError(f"{what}: out must be a writable contiguous array of the chunk's width")
+    if view.has_validity and out_valid is None:
+        raise InvalidInputError(f"{what}: a chunk with nulls needs a bitmap over out")
+    if out_valid is not None and not (isinstance(out_valid, np.ndarray) and out_valid.dtype == np.uint8
+                                      and out_valid.ndim == 1 and out_valid.flags.c_contiguous
+                                      and out_valid.flags.writeable and out_valid.size * 8 >= out.size):
+        raise InvalidInputError(f"{what}: out_valid must be a writable contiguous uint8 bitmap over out")
+    rc, bad = SEG(backend).scatter(view, codes, int(n_seg), pos, out, out_valid)
+    if rc == FD_EINVAL and bad >= 0:
+        _bad_code(what, view, codes, n_seg, bad)
+        raise InvalidInputError(f"column {view.name!r}: {what}: row {bad} goes past the end of out "
+                                f"({out.size} elements) or before its start")
+    check(rc, what, view.name)
+
+
+def count_indices(view, codes: np.ndarray, n_seg: int, n_bins: int, bins: np.ndarray,
+                  first: Optional[np.ndarray], n_null: np.ndarray, backend: Optional[str] = None) -> None:
+    """Per-segment counts of a chunk of dictionary indices (``fd_seg_count_indices``).
+
+    ``bins`` (``n_seg * n_bins``) and ``n_null`` (``n_seg``) are added to; ``first[s * n_bins + x]``
+    becomes the element of index ``x``'s first occurrence in segment ``s`` where ``bins`` went from 0.
+
+    Raises
+    ------
+    InvalidInputError
+        A code outside ``[0, n_seg)`` or an index outside ``[0, n_bins)`` (outputs then partly written).
+    """
+    what = "segment index counts"
+    _codes(codes, view.length, n_seg, what)
+    check_out(bins, np.int64, int(n_seg) * int(n_bins), "bins")
+    if first is not None:
+        check_out(first, np.int64, int(n_seg) * int(n_bins), "first")
+    check_out(n_null, np.int64, int(n_seg), "n_null")
+    rc, bad = SEG(backend).count_indices(view, codes, int(n_seg), int(n_bins), bins, first, n_null)
+    if rc == FD_EINVAL and bad >= 0:
+        _bad_code(what, view, codes, n_seg, bad)
+        raise InvalidInputError(f"column {view.name!r}: dictionary index at position {bad} is outside the "
+                                f"dictionary of length {n_bins}")
+    check(rc, what, view.name)

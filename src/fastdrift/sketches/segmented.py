@@ -1,0 +1,168 @@
+"""One batch's rows by segment, without a take of the batch.
+
+:class:`SegmentSplit` holds a batch's per-row segment codes (from
+:meth:`fastdrift.adapters.segments.Segmenter.assign`) and gives, per segment present, that
+segment's rows of any column: numeric chunks are grouped by one stable counting sort in C
+(:func:`fastdrift.kernels.seg.scatter`, in the chunk's own type with its nulls), so a sketch
+updated with a segment's stretch reads the very array the segment's rows alone would make -- the
+same bytes by construction.  Categorical columns are not moved at all
+(:meth:`SegmentSplit.category_counts`): their values are hashed once for the batch and counted per
+segment, each segment's keys in their order of first arrival.  Other columns (booleans, nested
+dictionaries, chunks of different dictionaries) take the rows (``pyarrow.compute.take``).
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.types as pat
+
+from ..adapters.arrow import as_arrow, counted, iter_columns
+from ..kernels.cat import CatTable
+from ..kernels.seg import count_indices, scatter, scatterable
+
+__all__ = ["SegmentSplit", "update_sketches"]
+
+#: Per-segment count arrays of a categorical column stay below this many entries per row of the
+#: batch (plus a constant): a dictionary too large for every segment takes the rows instead.
+_COUNTS_PER_ROW = 4
+_COUNTS_MIN = 1 << 16
+
+
+class SegmentSplit:
+    """The segments of one batch's rows.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray of int32
+        One segment code per row, in ``[0, n_seg)``.
+    n_seg : int
+        Number of segment codes (``len(segmenter.keys)``).
+
+    Attributes
+    ----------
+    present : list of int
+        The codes with rows in this batch, in code order.
+    counts : numpy.ndarray of int64
+        Rows per code.
+    """
+
+    def __init__(self, codes: np.ndarray, n_seg: int):
+        self.codes = np.ascontiguousarray(codes, dtype=np.int32)
+        self.n_seg = max(int(n_seg), 1)
+        self.rows = int(self.codes.size)
+        self.counts = np.bincount(self.codes, minlength=self.n_seg).astype(np.int64)
+        self.present: List[int] = np.flatnonzero(self.counts).tolist()
+        self.starts = np.zeros(self.n_seg, np.int64)
+        np.cumsum(self.counts[:-1], out=self.starts[1:])
+        self._order: Optional[pa.Array] = None
+
+    def _bounds(self):
+        return [(int(self.starts[s]), int(self.counts[s])) for s in self.present]
+
+    def _scattered(self, views, dtype) -> Tuple[pa.Buffer, Optional[pa.Buffer]]:
+        out = np.empty(self.rows, dtype)
+        valid = np.zeros((self.rows + 7) // 8, np.uint8) if any(v.has_validity for v in views) else None
+        pos, at = self.starts.copy(), 0
+        for v in views:
+            scatter(v, self.codes[at:at + v.length], self.n_seg, pos, out, valid)
+            at += v.length
+        return pa.py_buffer(out), (pa.py_buffer(valid) if valid is not None else None)
+
+    def arrays(self, values, name: Optional[str] = None) -> List[pa.Array]:
+        """Each present segment's rows of ``values`` (a column of the batch), in their order: numeric
+        chunks gathered by :func:`~fastdrift.kernels.seg.scatter`, other types taken."""
+        arr = as_arrow(values, name)
+        if len(self.present) == 1:  # a segment's rows are one array, as if grouped by segment
+            return [arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) and arr.num_chunks > 1 else arr]
+        views = list(iter_columns(arr, name))
+        if views and all(scatterable(v) for v in views):
+            data, valid = self._scattered(views, views[0].values.dtype)
+            return [pa.Array.from_buffers(arr.type, n, [valid, data], offset=start) for start, n in self._bounds()]
+        return self.taken(arr)
+
+    def taken(self, arr) -> List[pa.Array]:
+        """:meth:`arrays` by a take of the rows (any type)."""
+        if self._order is None:
+            self._order = pa.array(np.argsort(self.codes, kind="stable"))
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+        if len(self.present) == 1:
+            return [arr]
+        t = arr.take(self._order)
+        return [t.slice(start, n) for start, n in self._bounds()]
+
+    def batches(self, batch) -> List:
+        """Each present segment's rows of a RecordBatch or Table (by a take)."""
+        if len(self.present) == 1:
+            return [batch]
+        cols = [self.taken(c) for c in batch.columns]
+        cls = pa.Table if isinstance(batch, pa.Table) else pa.RecordBatch
+        return [cls.from_arrays([c[j] for c in cols], schema=batch.schema) for j in range(len(self.present))]
+
+    def category_counts(self, values, name: Optional[str] = None):
+        """``(keys, bins, first, n_null)`` of a categorical column without moving its rows, or None
+        when it is of a kind counted otherwise (see the module docstring).
+
+        ``keys`` is an Arrow array; ``bins[j, x]`` counts ``keys[x]`` in the ``j``-th present
+        segment, ``first[j, x]`` is its first row there (where ``bins > 0``), ``n_null[j]`` its nulls.
+        """
+        arr = as_arrow(values, name)
+        t = arr.type
+        views = list(iter_columns(arr, name))
+        if not views:
+            return None
+        if pat.is_dictionary(t) and len(views) == 1 and views[0].kind == "dictionary":
+            keys, ids = views[0].dictionary, views[0]
+            n_bins = len(keys)
+        elif (pat.is_string(t) or pat.is_large_string(t)) and all(v.kind == "string" for v in views):
+            table = CatTable("str", max_ids=self.rows)
+            found = table.lookup(arr, name=name)  # every distinct value of the batch, first arrival first
+            n_keys = table.n_ids
+            found[found < 0] = n_keys  # nulls: one more bin
+            keys, n_bins = table.keys_array(), n_keys + 1
+            ids = next(iter_columns(pa.array(found, type=pa.int64()), name))
+        else:
+            return None
+        if self.n_seg * n_bins > _COUNTS_PER_ROW * self.rows + _COUNTS_MIN:
+            return None
+        bins = np.zeros(self.n_seg * n_bins, np.int64)
+        first = np.zeros(self.n_seg * n_bins, np.int64)
+        n_null = np.zeros(self.n_seg, np.int64)
+        count_indices(ids, self.codes, self.n_seg, n_bins, bins, first, n_null)
+        bins, first = bins.reshape(self.n_seg, n_bins)[self.present], first.reshape(self.n_seg, n_bins)[self.present]
+        n_null = n_null[self.present]
+        if n_bins != len(keys):  # the strings' null bin
+            n_null = n_null + bins[:, -1]
+            bins, first = bins[:, :-1], first[:, :-1]
+        return keys, bins, first, n_null
+
+
+
+def update_sketches(per_segment: List[list], values, split: SegmentSplit, name: Optional[str] = None,
+                    categorical: bool = False) -> None:
+    """Count each present segment's rows of ``values`` (a column of the batch ``split`` keys) into its
+    sketches: ``per_segment[j]`` lists those of segment ``split.present[j]`` (``None`` entries
+    skipped).  Each ends as :meth:`update` with that segment's rows alone would leave it.
+
+    ``categorical``: the sketches are :class:`~fastdrift.sketches.categorical.Categorical`;
+    otherwise numeric sketches (histogram, moments, t-digest), fed :func:`counted` values.
+    """
+    if categorical:
+        got = split.category_counts(values, name)
+        if got is not None:
+            keys, bins, first, n_null = got
+            t = as_arrow(values, name).type
+            for j, (sks, s) in enumerate(zip(per_segment, split.present)):
+                for sk in sks:
+                    if sk is not None:
+                        sk.update_first_counts(t, int(split.counts[s]), keys, bins[j], first[j], int(n_null[j]))
+            return
+        arrays = split.taken(as_arrow(values, name))
+    else:
+        arrays = split.arrays(counted(as_arrow(values, name)), name)
+    for sks, a in zip(per_segment, arrays):
+        for sk in sks:
+            if sk is not None:
+                sk.update(a)

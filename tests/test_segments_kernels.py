@@ -1,0 +1,220 @@
+"""The segmented kernels (kernels/fd_seg.c and their numba twins) against rows filtered by numpy,
+and each segment's sketches counted from one read of a column against the same sketches updated
+with that segment's rows alone (filtered with pyarrow): equal bytes, over dtypes, nulls, NaN,
++-inf, sliced arrays (offsets), chunks, empty inputs, one and many segments; bad codes raise."""
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import fastdrift
+from fastdrift.adapters.arrow import iter_columns
+from fastdrift.errors import InvalidInputError
+from fastdrift.kernels import seg as K
+from fastdrift.sketches.segmented import SegmentSplit, update_sketches
+
+BACKENDS = ["c", "numba"]
+NUMERIC = ["float64", "float32", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+SETTINGS = dict(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # the backend is set once
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    fastdrift.kernels.set_backend(request.param)
+    yield request.param
+    fastdrift.kernels.set_backend(None)
+
+
+def _values(rng, dtype, n):
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        x = rng.normal(0, 100, n).astype(dt)
+        special = rng.random(n)
+        x[special < 0.05] = np.nan
+        x[(special >= 0.05) & (special < 0.08)] = np.inf
+        x[(special >= 0.08) & (special < 0.10)] = -np.inf
+        return x
+    info = np.iinfo(dt)
+    return rng.integers(info.min, info.max, n, dtype=dt, endpoint=True)
+
+
+@st.composite
+def cases(draw):
+    """(array, codes, n_seg): a possibly sliced numeric array with nulls and its rows' codes."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    dtype = draw(st.sampled_from(NUMERIC))
+    n = draw(st.integers(0, 3000))
+    start = draw(st.integers(0, 20))
+    null_p = draw(st.sampled_from([0.0, 0.0, 0.1, 1.0]))
+    total = n + start + draw(st.integers(0, 20))
+    mask = rng.random(total) < null_p if null_p else None
+    arr = pa.array(_values(rng, dtype, total), mask=mask).slice(start, n)
+    n_seg = draw(st.sampled_from([1, 2, 3, 20, 60]))
+    used = draw(st.integers(1, n_seg))
+    codes = rng.choice(rng.permutation(n_seg)[:used], n).astype(np.int32)
+    return arr, codes, n_seg
+
+
+def _valid(arr):
+    return np.ones(len(arr), bool) if arr.null_count == 0 else np.asarray(arr.is_valid())
+
+
+@given(case=cases())
+@settings(**SETTINGS)
+def test_scatter_groups_each_segment_in_order(backend, case):
+    arr, codes, n_seg = case
+    counts = np.bincount(codes, minlength=n_seg)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    views = list(iter_columns(arr))
+    dtype = arr.type.to_pandas_dtype()
+    out = np.zeros(len(arr), dtype)
+    bits = np.zeros((len(arr) + 7) // 8, np.uint8)
+    pos = starts.copy()
+    for v in views:
+        K.scatter(v, codes, n_seg, pos, out, bits)
+    assert np.array_equal(pos, starts + counts)
+    got_valid = np.unpackbits(bits, bitorder="little")[:len(arr)].astype(bool)
+    raw = np.frombuffer(arr.buffers()[1], dtype)[arr.offset:arr.offset + len(arr)] if len(arr) else out[:0]
+    valid = _valid(arr)
+    for s in range(n_seg):
+        rows = codes == s
+        a, b = starts[s], starts[s] + counts[s]
+        assert np.array_equal(got_valid[a:b], valid[rows])
+        assert np.array_equal(out[a:b].view(np.uint8), raw[rows].view(np.uint8))  # bit for bit, NaN too
+
+
+@given(case=cases())
+@settings(**SETTINGS)
+def test_count_indices_per_segment(backend, case):
+    arr, codes, n_seg = case
+    rng = np.random.default_rng(len(arr))
+    n_bins = 7
+    idx = pa.array(rng.integers(0, n_bins, len(arr) + 3).astype(np.int16), mask=rng.random(len(arr) + 3) < 0.2)
+    idx = idx.slice(3, len(arr))
+    bins = np.zeros(n_seg * n_bins, np.int64)
+    first = np.full(n_seg * n_bins, -1, np.int64)
+    n_null = np.zeros(n_seg, np.int64)
+    for v in iter_columns(idx):
+        K.count_indices(v, codes, n_seg, n_bins, bins, first, n_null)
+    x = np.asarray(idx.fill_null(-1))
+    for s in range(n_seg):
+        rows = codes == s
+        xs = x[rows]
+        assert n_null[s] == (xs < 0).sum()
+        want = np.bincount(xs[xs >= 0], minlength=n_bins)
+        assert np.array_equal(bins[s * n_bins:(s + 1) * n_bins], want)
+        pos = np.flatnonzero(rows)
+        for b in np.flatnonzero(want):
+            assert first[s * n_bins + b] == pos[np.flatnonzero(xs == b)[0]]
+
+
+@pytest.mark.parametrize("fn", ["scatter", "count_indices"])
+def test_codes_out_of_range_raise(backend, fn):
+    v = next(iter_columns(pa.array(np.arange(10, dtype=np.int32))))
+    for bad in (-1, 3):
+        codes = np.zeros(10, np.int32)
+        codes[6] = bad
+        with pytest.raises(InvalidInputError, match="segment code"):
+            if fn == "scatter":
+                K.scatter(v, codes, 3, np.array([0, 10, 10], np.int64), np.zeros(10, np.int32), None)
+            else:
+                K.count_indices(v, codes, 3, 10, np.zeros(30, np.int64), None, np.zeros(3, np.int64))
+
+
+def test_bad_positions_and_indices_raise(backend):
+    v = next(iter_columns(pa.array(np.arange(10, dtype=np.int64))))
+    codes = np.zeros(10, np.int32)
+    with pytest.raises(InvalidInputError, match="past the end"):
+        K.scatter(v, codes, 1, np.array([5], np.int64), np.zeros(10, np.int64), None)
+    with pytest.raises(InvalidInputError, match="outside the dictionary"):
+        K.count_indices(v, codes, 1, 9, np.zeros(9, np.int64), None, np.zeros(1, np.int64))
+    with pytest.raises(InvalidInputError, match="int32"):
+        K.scatter(v, codes.astype(np.int64), 1, np.array([0], np.int64), np.zeros(10, np.int64), None)
+    nulls = next(iter_columns(pa.array([1, None, 3])))
+    with pytest.raises(InvalidInputError, match="bitmap"):
+        K.scatter(nulls, np.zeros(3, np.int32), 1, np.array([0], np.int64), np.zeros(3, np.int64), None)
+
+
+def _numeric_sketches(edges):
+    return [fastdrift.Histogram(edges), fastdrift.Moments(), fastdrift.TDigest(50)]
+
+
+def _categorical_column(rng, kind, n, start):
+    total = n + start
+    words = np.array(["a", "b", "c", "dé", "", "e f"])
+    mask = rng.random(total) < 0.1
+    if kind == "bool":
+        arr = pa.array(rng.random(total) < 0.3, mask=mask)
+    elif kind == "int":
+        arr = pa.array(rng.integers(-3, 4, total), mask=mask)
+    else:
+        arr = pa.array(words[rng.integers(0, len(words), total)], mask=mask,
+                       type=pa.large_string() if kind == "large_string" else pa.string())
+        if kind == "dictionary":
+            arr = pc.dictionary_encode(arr)
+    return arr.slice(start, n)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 2500), start=st.integers(0, 9),
+       n_seg=st.sampled_from([1, 2, 5, 20]), chunks=st.integers(1, 3),
+       dtype=st.sampled_from(NUMERIC), cat=st.sampled_from(["string", "large_string", "dictionary", "bool", "int"]))
+@settings(**SETTINGS)
+def test_segment_sketches_equal_sketches_of_the_filtered_rows(backend, seed, n, start, n_seg, chunks, dtype, cat):
+    rng = np.random.default_rng(seed)
+    mask = rng.random(n + start) < 0.1
+    x = pa.array(_values(rng, dtype, n + start), mask=mask).slice(start, n)
+    c = _categorical_column(rng, cat, n, start)
+    if chunks > 1 and n:  # the same rows in several chunks
+        cuts = sorted(rng.integers(0, n, chunks - 1).tolist())
+        x = pa.chunked_array([x.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, n])], type=x.type)
+        c = pa.chunked_array([c.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, n])], type=c.type)
+    codes = rng.integers(0, n_seg, n).astype(np.int32)
+    split = SegmentSplit(codes, n_seg)
+    assert split.present == sorted(set(codes.tolist()))
+    edges = np.array([-50.0, 0.0, 3.0, 100.0])
+    numeric = [_numeric_sketches(edges) for _ in split.present]
+    cats = [[fastdrift.Categorical(4)] for _ in split.present]  # a cap of 4: <other> counts too
+    update_sketches(numeric, x, split, "x")
+    update_sketches(cats, c, split, "c", categorical=True)
+    for j, s in enumerate(split.present):
+        rows = pa.array(codes == s)
+        # a segment's rows alone: one array (as a table grouped by segment would hold them)
+        alone = [sk.update(_one(x.filter(rows))) for sk in _numeric_sketches(edges)]
+        for got, want in zip(numeric[j], alone):
+            assert got.to_bytes() == want.to_bytes(), (type(got).__name__, s)
+        want = fastdrift.Categorical(4).update(_one(c.filter(rows)))
+        assert cats[j][0].to_bytes() == want.to_bytes(), s
+
+
+def _one(arr):
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def test_empty_batch_has_no_segment():
+    split = SegmentSplit(np.zeros(0, np.int32), 3)
+    assert split.present == [] and split.arrays(pa.array([], pa.float64())) == []
+
+
+@pytest.mark.parametrize("current", [False, True])
+def test_segments_keep_no_insertion_buffers(current):
+    """A segment's t-digests are flushed and hold their centroids only (not a 256 KB buffer per
+    column once a segment passes 32,768 values), and still equal the unsegmented digests of the
+    segment's rows byte for byte."""
+    rng = np.random.default_rng(3)
+    n = 80_000
+    t = pa.table({"x": rng.normal(0, 1, n), "y": pa.array(rng.normal(5, 2, n), mask=rng.random(n) < 0.1),
+                  "g": np.array(["a", "b"])[rng.integers(0, 2, n)]})
+    prof = fastdrift.profile(t, segment_by=["g"])
+    if current:
+        prof = fastdrift.profile(t, reference=prof)
+    for key, seg in prof.segments.items():
+        rows = t.filter(pc.equal(t.column("g"), key.split("=")[1]))
+        for name in ("x", "y"):
+            td = seg[name].tdigest
+            assert td._s.buf is None and td._s.nbytes < 8_000
+            assert td.count == rows.num_rows
+            want = fastdrift.TDigest(100).update(rows.column(name).combine_chunks())
+            assert td.to_bytes() == want.to_bytes()
