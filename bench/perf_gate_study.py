@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -53,23 +54,37 @@ BENCHES = ["test_hist[c-uniform100]", "test_hist[c-quantile10]", "test_moments[c
 EFFECTS = (0.0, 0.10, 0.05, 0.02)
 
 
-def collect(out: pathlib.Path, sessions: int, timers) -> None:
-    """``sessions`` pytest sessions per timer, the timers alternating (the same stretch of
-    time for each), each saved as ``out/<timer>/run_NNN.fdr`` with the load average."""
+#: harness variants ``collect --variants`` alternates: extra pytest arguments, and whether the
+#: session is pinned to one CPU (the one of the session's index modulo the CPUs, as a CI runner would)
+VARIANTS = {
+    "default": ([], False),
+    "pinned": ([], True),
+    "nogc": (["--benchmark-disable-gc", "--benchmark-warmup=on"], False),
+    "harness": (["--benchmark-disable-gc", "--benchmark-warmup=on"], True),
+}
+
+
+def collect(out: pathlib.Path, sessions: int, timers, variants=("default",)) -> None:
+    """``sessions`` pytest sessions per timer and harness variant, alternating (the same stretch
+    of time for each), each saved as ``out/<timer>[-<variant>]/run_NNN.fdr`` with the load average."""
     ids = [f"{HERE / 'bench_kernels.py'}::{b}" for b in BENCHES]
     for i in range(sessions):
         for timer in timers:
-            d = out / timer
-            d.mkdir(parents=True, exist_ok=True)
-            f = d / f"run_{i:03d}.fdr"
-            if f.exists():
-                continue
-            t = time.time()
-            subprocess.run([sys.executable, "-m", "pytest", *ids, "-q", "-p", "no:cacheprovider", "-o",
-                            "python_files=bench_*.py", "--benchmark-only", f"--benchmark-timer=time.{timer}",
-                            f"--fastdrift-save={f}"], check=True, capture_output=True, cwd=d)
-            with open(d / "load.txt", "a") as fh:
-                fh.write(f"{i} {t:.1f} {time.time() - t:.1f} {open('/proc/loadavg').read().strip()}\n")
+            for variant in variants:
+                d = out / (timer if variant == "default" else f"{timer}-{variant}")
+                d.mkdir(parents=True, exist_ok=True)
+                f = d / f"run_{i:03d}.fdr"
+                if f.exists():
+                    continue
+                extra, pin = VARIANTS[variant]
+                cpus = sorted(os.sched_getaffinity(0))
+                t = time.time()
+                subprocess.run([sys.executable, "-m", "pytest", *ids, "-q", "-p", "no:cacheprovider", "-o",
+                                "python_files=bench_*.py", "--benchmark-only", f"--benchmark-timer=time.{timer}",
+                                f"--fastdrift-save={f}", *extra], check=True, capture_output=True, cwd=d,
+                               preexec_fn=(lambda: os.sched_setaffinity(0, {cpus[i % len(cpus)]})) if pin else None)
+                with open(d / "load.txt", "a") as fh:
+                    fh.write(f"{i} {t:.1f} {time.time() - t:.1f} {open('/proc/loadavg').read().strip()}\n")
 
 
 def load(d: pathlib.Path):
@@ -283,6 +298,8 @@ def main(argv=None) -> int:
     c.add_argument("--sessions", type=int, default=30, help="sessions per timer")
     c.add_argument("--timers", default="perf_counter,process_time",
                    help="pytest-benchmark timers (time.X), comma-separated, alternating")
+    c.add_argument("--variants", default="default", help=f"harness variants, comma-separated, alternating: "
+                                                          f"{', '.join(VARIANTS)}")
     s = sub.add_parser("study")
     s.add_argument("dir", type=pathlib.Path)
     s.add_argument("--pairs", type=int, default=200)
@@ -290,7 +307,7 @@ def main(argv=None) -> int:
                    help="comma-separated k: compare one run against baselines of k runs (e.g. 3,5) instead")
     args = ap.parse_args(argv)
     if args.cmd == "collect":
-        collect(args.dir, args.sessions, args.timers.split(","))
+        collect(args.dir, args.sessions, args.timers.split(","), args.variants.split(","))
     elif args.baseline_runs:
         multi_study(args.dir, args.pairs, [int(k) for k in args.baseline_runs.split(",")])
     else:
