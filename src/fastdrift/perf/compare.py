@@ -411,7 +411,11 @@ def format_table(c: PerfComparison) -> str:
     if any(r.basis == "probe" for r in c.rows):
         out.append("ratio = median ratio / machine ratio: each run's timings divided by the machine-speed probe "
                    "timed between its rounds (a ratio of ratios), interval from the spread between blocks of rounds")
-    if c.baseline_runs > 1:
+    if c.current_runs > 1:
+        out.append(f"baseline of {c.baseline_runs} run{'s' if c.baseline_runs > 1 else ''}, current of "
+                   f"{c.current_runs} runs: interval of the difference of the sides' mean run levels, from the runs' "
+                   f"spread on both sides (run-to-run sd measured) and the within-run errors, t with runs - 2 df")
+    elif c.baseline_runs > 1:
         out.append(f"baseline of {c.baseline_runs} runs: interval = prediction interval of a new run from the "
                    f"baseline runs' spread (run-to-run sd measured) and the within-run errors, t with runs - 1 df")
     elif c.rows:
@@ -462,7 +466,7 @@ def format_json(c: PerfComparison) -> str:
     """One JSON document (non-finite numbers as null)."""
     doc = {"fastdrift": "perf compare", "baseline": c.baseline, "current": c.current,
            "max_regression": c.max_regression, "alpha": c.alpha, "exit_status": c.exit_status,
-           "baseline_runs": c.baseline_runs,
+           "baseline_runs": c.baseline_runs, "current_runs": c.current_runs,
            "environment_differences": c.env_differences,
            "benchmarks": [{k: _jsonable(v) for k, v in asdict(r).items()} for r in _sorted(c.rows)],
            "not_compared": c.problems}
