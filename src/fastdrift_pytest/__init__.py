@@ -31,7 +31,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     if not (config.getoption("fastdrift_save") or config.getoption("fastdrift_baseline")
-            or config.getoption("fastdrift_probe")):
+            or config.getoption("fastdrift_probe") or config.getoption("fastdrift_current")):
         return
     import pytest
     if not config.pluginmanager.hasplugin("benchmark"):  # not installed, or -p no:benchmark
