@@ -29,6 +29,14 @@ With ``--baseline-runs 3,5`` it compares one current run against a baseline of k
 (A/A and the injected slowdowns, the k runs just before the current one or far from it), and
 prints the detection each k gives with the spread of the runs' normalized levels.
 
+With ``--current-runs 1,3,5`` the current side is ``m`` consecutive runs as well, and it prints the
+detection per benchmark and the runs each effect needs at the measured spreads.
+
+``collect --variants default,pinned,nogc,harness`` alternates harness variants (pinned to one CPU;
+``--benchmark-disable-gc --benchmark-warmup=on``; both); ``spread DIR...`` prints a run's spread per
+variant, and how much halves of one run vary against runs; ``sources`` measures placement in
+this process (the huge-page share of fresh arrays, the histogram's count-array offset).
+
 Prints the tables docs/perf.md quotes.
 """
 from __future__ import annotations
@@ -47,7 +55,7 @@ import numpy as np
 
 from fastdrift.perf import Run, compare_runs, read_run
 from fastdrift.perf.runs import Bench
-from fastdrift.perf.stats import ALPHA, MARGIN_FRACTION, t_quantile
+from fastdrift.perf.stats import ALPHA, MARGIN_FRACTION, probe_block_levels, run_levels, t_quantile
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHES = ["test_hist[c-uniform100]", "test_hist[c-quantile10]", "test_moments[c]", "test_np_sum"]
@@ -322,6 +330,71 @@ def spread_study(dirs) -> None:
     print(f"  {'benchmark':<40} " + " ".join(f"{c:>18}" for c in cols))
     for name, row in table.items():
         print(f"  {name:<40} " + " ".join(f"{row.get(c, 'n/a'):>18}" for c in cols))
+    print("sub-runs of one session against sessions: a run's level sd (MAD), a half-run's level around its run's "
+          "(MAD, the run's normalized blocks cut in halves), lag-1 correlation of consecutive sessions' levels")
+    for d in dirs:
+        runs, names = load(d)
+        for name in names:
+            bs = [r.benchmarks[name] for r in runs]
+            probes = [[probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size) for p in (x.probe.mem, x.probe.cpu)]
+                      for x in bs]
+            lv, _, w, _ = run_levels([x.blocks for x in bs], probes)
+            norm = [(x.blocks - c) - w * (m - c) for x, (m, c) in zip(bs, probes)]
+            dh = np.array([a[:a.size // 2].mean() - a[a.size // 2:].mean() for a in norm])
+            print(f"  {d.parent.name}/{d.name} {name:<48} run {_mad(lv):.3f}  half-run {_mad(dh) / math.sqrt(2):.3f}  "
+                  f"lag-1 {np.corrcoef(lv[:-1], lv[1:])[0, 1]:+.2f}")
+
+
+def _mad(v) -> float:
+    return 1.4826 * float(np.median(np.abs(v - np.median(v))))
+
+
+def _thp_share(a: np.ndarray) -> float:
+    """Share of an array's bytes on transparent huge pages: AnonHugePages of the mappings it spans."""
+    lo_a = a.__array_interface__["data"][0]
+    hi_a = lo_a + a.nbytes
+    on, tot = False, 0
+    with open("/proc/self/smaps") as fh:
+        for ln in fh:
+            p = ln.split()
+            if "-" in p[0] and ":" not in p[0]:
+                lo, hi = (int(v, 16) for v in p[0].split("-"))
+                on = lo < hi_a and hi > lo_a
+            elif on and p[0] == "AnonHugePages:":
+                tot += int(p[1]) * 1024
+    return tot / a.nbytes
+
+
+def sources(arrays: int, rounds: int) -> None:
+    """Placement sources of a run's offset, in this process: the huge-page share of fresh 1e7-value arrays,
+    and the C histogram's time with its count array at offsets within a 4 KiB page (CPU clock, interleaved)."""
+    from fastdrift.adapters.arrow import iter_columns
+    from fastdrift.kernels.hist import make_index
+    from fastdrift.kernels.oracles import KERNELS
+    print("transparent huge pages:", pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip())
+    x0 = np.random.default_rng(0).standard_normal(10_000_000)
+    print("share of a fresh 1e7 float64 array on huge pages:",
+          " ".join(f"{_thp_share(x0.copy()):.2f}" for _ in range(arrays)))
+    view = next(iter_columns(x0))
+    fh = KERNELS["histogram"]["c"]
+    for kind, edges in (("uniform100", np.linspace(-4, 4, 101)),
+                        ("quantile10", np.quantile(x0, np.linspace(0, 1, 11)[1:-1]))):
+        idx = make_index(edges)
+        buf = np.zeros(3 * 512, np.int64)
+        base = (-buf.__array_interface__["data"][0] % 4096) // 8
+        offs = list(range(0, 512, 64)) + [8, 24]
+        sp = np.zeros(2, np.int64)
+        res = {o: [] for o in offs}
+        for _ in range(rounds):
+            for o in offs:
+                c = buf[base + o: base + o + idx.n_edges + 1]
+                t0 = time.process_time()
+                fh(view, idx, c, sp)
+                res[o].append(time.process_time() - t0)
+        med = {o: float(np.median(v)) for o, v in res.items()}
+        m0 = float(np.median(list(med.values())))
+        print(f"histogram {kind}, median time by the count array's byte offset in its page / the median: "
+              + " ".join(f"{o * 8}:{med[o] / m0:.3f}" for o in offs))
 
 
 def main(argv=None) -> int:
@@ -340,11 +413,16 @@ def main(argv=None) -> int:
     s.add_argument("--baseline-runs", default="",
                    help="comma-separated k: compare current runs against baselines of k runs (e.g. 3,5) instead")
     s.add_argument("--current-runs", default="1", help="with --baseline-runs: comma-separated m, the current runs")
+    o = sub.add_parser("sources")
+    o.add_argument("--arrays", type=int, default=8)
+    o.add_argument("--rounds", type=int, default=25)
     v = sub.add_parser("spread")
     v.add_argument("dirs", type=pathlib.Path, nargs="+", help="directories of runs (one per harness variant)")
     args = ap.parse_args(argv)
     if args.cmd == "collect":
         collect(args.dir, args.sessions, args.timers.split(","), args.variants.split(","))
+    elif args.cmd == "sources":
+        sources(args.arrays, args.rounds)
     elif args.cmd == "spread":
         spread_study(args.dirs)
     elif args.baseline_runs:
