@@ -541,11 +541,11 @@ def _cmd_bench(args) -> int:
     if args.repeat < 1:
         raise _Usage(f"--repeat {args.repeat}: at least 1 run")
     with tempfile.TemporaryDirectory(prefix="fastdrift-bench-") as tmp:
+        # probes between the rounds, on the baseline's clock (the wall clock unless it was saved on the CPU's)
+        clock = "cpu" if base[0].env.get("timer") == "process_time" else "wall"
         curs = []
         for i in range(args.repeat):  # separate sessions: each run draws its own run-to-run change
             out = os.path.join(tmp, f"results_{i}.json")  # pytest-benchmark JSON: every round's timing
-            # probes between the rounds, on the baseline's clock (the wall clock unless it was saved on the CPU's)
-            clock = "cpu" if base[0].env.get("timer") == "process_time" else "wall"
             rc = subprocess.call([sys.executable, run, *args.pytest_args, "--fastdrift-probe",
                                   f"--fastdrift-clock={clock}"], cwd=root, env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
             if rc != 0:

@@ -134,7 +134,7 @@ def compare_runs(base: Union[Run, Sequence[Run]], cur: Union[Run, Sequence[Run]]
         variance is unknown and the interval holds only the within-run error.
     cur : Run or sequence of Run
         The current run, or several runs of the current code: the run-to-run change averages
-        out over them (its share of the error falls as one over their number).
+        out over them (its share of the variance falls as one over their number).
     max_regression : float
         The slowdown allowed (0.05: 5%), see :func:`fastdrift.perf.stats.decide`.
     alpha : float
