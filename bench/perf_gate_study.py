@@ -29,12 +29,21 @@ With ``--baseline-runs 3,5`` it compares one current run against a baseline of k
 (A/A and the injected slowdowns, the k runs just before the current one or far from it), and
 prints the detection each k gives with the spread of the runs' normalized levels.
 
+With ``--current-runs 1,3,5`` the current side is ``m`` consecutive runs as well, and it prints the
+detection per benchmark and the runs each effect needs at the measured spreads.
+
+``collect --variants default,pinned,nogc,harness`` alternates harness variants (pinned to one CPU;
+``--benchmark-disable-gc --benchmark-warmup=on``; both); ``spread DIR...`` prints a run's spread per
+variant, and how much halves of one run vary against runs; ``sources`` measures placement in
+this process (the huge-page share of fresh arrays, the histogram's count-array offset).
+
 Prints the tables docs/perf.md quotes.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -46,30 +55,44 @@ import numpy as np
 
 from fastdrift.perf import Run, compare_runs, read_run
 from fastdrift.perf.runs import Bench
-from fastdrift.perf.stats import ALPHA, MARGIN_FRACTION, t_quantile
+from fastdrift.perf.stats import ALPHA, MARGIN_FRACTION, probe_block_levels, run_levels, t_quantile
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHES = ["test_hist[c-uniform100]", "test_hist[c-quantile10]", "test_moments[c]", "test_np_sum"]
 EFFECTS = (0.0, 0.10, 0.05, 0.02)
 
 
-def collect(out: pathlib.Path, sessions: int, timers) -> None:
-    """``sessions`` pytest sessions per timer, the timers alternating (the same stretch of
-    time for each), each saved as ``out/<timer>/run_NNN.fdr`` with the load average."""
+#: harness variants ``collect --variants`` alternates: extra pytest arguments, and whether the
+#: session is pinned to one CPU (the one of the session's index modulo the CPUs, as a CI runner would)
+VARIANTS = {
+    "default": ([], False),
+    "pinned": ([], True),
+    "nogc": (["--benchmark-disable-gc", "--benchmark-warmup=on"], False),
+    "harness": (["--benchmark-disable-gc", "--benchmark-warmup=on"], True),
+}
+
+
+def collect(out: pathlib.Path, sessions: int, timers, variants=("default",)) -> None:
+    """``sessions`` pytest sessions per timer and harness variant, alternating (the same stretch
+    of time for each), each saved as ``out/<timer>[-<variant>]/run_NNN.fdr`` with the load average."""
     ids = [f"{HERE / 'bench_kernels.py'}::{b}" for b in BENCHES]
     for i in range(sessions):
         for timer in timers:
-            d = out / timer
-            d.mkdir(parents=True, exist_ok=True)
-            f = d / f"run_{i:03d}.fdr"
-            if f.exists():
-                continue
-            t = time.time()
-            subprocess.run([sys.executable, "-m", "pytest", *ids, "-q", "-p", "no:cacheprovider", "-o",
-                            "python_files=bench_*.py", "--benchmark-only", f"--benchmark-timer=time.{timer}",
-                            f"--fastdrift-save={f}"], check=True, capture_output=True, cwd=d)
-            with open(d / "load.txt", "a") as fh:
-                fh.write(f"{i} {t:.1f} {time.time() - t:.1f} {open('/proc/loadavg').read().strip()}\n")
+            for variant in variants:
+                d = out / (timer if variant == "default" else f"{timer}-{variant}")
+                d.mkdir(parents=True, exist_ok=True)
+                f = d / f"run_{i:03d}.fdr"
+                if f.exists():
+                    continue
+                extra, pin = VARIANTS[variant]
+                cpus = sorted(os.sched_getaffinity(0))
+                t = time.time()
+                subprocess.run([sys.executable, "-m", "pytest", *ids, "-q", "-p", "no:cacheprovider", "-o",
+                                "python_files=bench_*.py", "--benchmark-only", f"--benchmark-timer=time.{timer}",
+                                f"--fastdrift-save={f}", *extra], check=True, capture_output=True, cwd=d,
+                               preexec_fn=(lambda: os.sched_setaffinity(0, {cpus[i % len(cpus)]})) if pin else None)
+                with open(d / "load.txt", "a") as fh:
+                    fh.write(f"{i} {t:.1f} {time.time() - t:.1f} {open('/proc/loadavg').read().strip()}\n")
 
 
 def load(d: pathlib.Path):
@@ -183,89 +206,102 @@ def study(d: pathlib.Path, n_pairs: int) -> None:
         print(f"  {name:<48} {rounds:>5.0f} {rep:>8.3f} {obs:>8.3f} {resid:>8.3f} " + " ".join(f"{n:>18}" for n in need))
 
 
-def multi_sets(n_runs: int, names, n_trials: int, k: int, how: str, rng):
-    """Trials of ``k`` baseline runs and one current run: ``last``, the ``k`` sessions just before the
-    current one (a CI baseline of the last main-branch runs); ``far``, ``k`` runs at least 5 sessions
-    from the current one."""
+def multi_sets(n_runs: int, names, n_trials: int, k: int, how: str, rng, m: int = 1):
+    """Trials of ``k`` baseline runs and ``m`` current runs: ``last``, the ``k`` sessions just before the
+    ``m`` consecutive current ones (a CI baseline of the last main-branch runs, the change's runs made one after
+    the other); ``far``, ``k`` runs at least 5 sessions from every current one (``m`` consecutive)."""
     out = []
     for t in range(n_trials):
         name = names[t % len(names)]
         if how == "last":
-            j = int(rng.integers(k, n_runs))
+            j = int(rng.integers(k, n_runs - m + 1))
             base = list(range(j - k, j))
         else:
             while True:
-                j = int(rng.integers(0, n_runs))
-                pool = [i for i in range(n_runs) if abs(i - j) >= 5]
+                j = int(rng.integers(0, n_runs - m + 1))
+                pool = [i for i in range(n_runs) if i <= j - 5 or i >= j + m - 1 + 5]
                 if len(pool) >= k:
                     break
             base = [int(i) for i in rng.choice(pool, k, replace=False)]
-        out.append((name, base, j))
+        out.append((name, base, list(range(j, j + m))))
+    return out
+
+
+def _sub(runs, name, idx, effect=0.0):
+    out = []
+    for i in idx:
+        r = Run(f"r{i}", "x")
+        r.benchmarks[name] = _shifted(runs[i].benchmarks[name], effect, True) if effect else runs[i].benchmarks[name]
+        out.append(r)
     return out
 
 
 def multi_rates(runs, trials, effect, threshold=0.05):
     got = {"regressed": 0, "critical": 0, "too noisy to tell": 0, "improved": 0, "unchanged": 0}
-    sd = []
-    for name, base, j in trials:
-        bases = []
-        for i in base:
-            r = Run(f"b{i}", "x")
-            r.benchmarks[name] = runs[i].benchmarks[name]
-            bases.append(r)
-        rc = Run("c", "x")
-        rc.benchmarks[name] = _shifted(runs[j].benchmarks[name], effect, True)
-        row = compare_runs(bases, rc, threshold, threads=1).rows[0]
+    sd, by, n = [], {}, {}
+    for name, base, cur in trials:
+        row = compare_runs(_sub(runs, name, base), _sub(runs, name, cur, effect), threshold, threads=1).rows[0]
         got[row.verdict] += 1
         got["critical"] += row.severity == "critical"
         sd.append(row.run_to_run_sd)
+        by[name] = by.get(name, 0) + (row.verdict == "regressed")
+        n[name] = n.get(name, 0) + 1
     out = {k: v / len(trials) for k, v in got.items()}
     out["tau"] = float(np.median(sd))
+    out["by"] = {k: v / n[k] for k, v in by.items()}
     return out
 
 
-def multi_study(d: pathlib.Path, n_trials: int, ks) -> None:
-    """Flagged and detection rates with a baseline of ``k`` runs, and the k the targets need."""
+def _spread(runs, name):
+    """A run's total spread: 1.4826 MAD of each run's normalized level against all the others (leave one out)."""
+    lv = []
+    for j in range(len(runs)):
+        rest = _sub(runs, name, [i for i in range(len(runs)) if i != j])
+        lv.append(math.log(compare_runs(rest, _sub(runs, name, [j]), threads=1).rows[0].ratio))
+    lv = np.array(lv)
+    return 1.4826 * float(np.median(np.abs(lv - np.median(lv)))) * math.sqrt(1 - 1 / len(runs))
+
+
+def multi_study(d: pathlib.Path, n_trials: int, ks, ms=(1,)) -> None:
+    """Flagged and detection rates with ``k`` baseline runs and ``m`` current runs, and the runs the targets need."""
     runs, names = load(d)
     rng = np.random.default_rng(1)
-    print(f"{d}: a baseline of k runs against one current run, {n_trials} trials per row (benchmarks in turn), "
-          f"default settings (--max-regression 5%, alpha 0.01)")
-    print(f"  {'k':>3} {'baseline':<8} {'slowdown':>8} {'regressed':>9} {'critical':>8} {'too noisy':>9} "
+    print(f"{d}: {len(runs)} runs; k baseline runs against m current runs, {n_trials} trials per row (benchmarks "
+          f"in turn), default settings (--max-regression 5%, alpha 0.01)")
+    print(f"  {'k':>3} {'m':>3} {'baseline':<8} {'slowdown':>8} {'regressed':>9} {'critical':>8} {'too noisy':>9} "
           f"{'unchanged':>9} {'improved':>8} {'run-to-run sd':>13}")
     for k in ks:
-        for how in ("last", "far"):
-            trials = multi_sets(len(runs), names, n_trials, k, how, rng)
-            for eff in EFFECTS:
-                r = multi_rates(runs, trials, eff)
-                print(f"  {k:>3} {how:<8} {eff:>8.0%} {r['regressed']:>9.1%} {r['critical']:>8.1%} "
-                      f"{r['too noisy to tell']:>9.1%} {r['unchanged']:>9.1%} {r['improved']:>8.1%} {r['tau']:>13.3f}")
-    # what k the targets need: one current run's level has the spread sd (within-run error and
-    # run-to-run change together, measured over all the sessions); the prediction error of k runs
-    # is sd sqrt(1 + 1/k) and the interval's quantile t(k - 1); the slowdown e is caught when the
-    # interval's lower end clears log(1 + t/2) and the estimate log(1 + t)
+        for m in ms:
+            if k + m < 3 or k + m > len(runs):
+                continue
+            for how in ("last", "far"):
+                if how == "far" and k + m + 10 > len(runs):
+                    continue
+                trials = multi_sets(len(runs), names, n_trials, k, how, rng, m)
+                for eff in EFFECTS:
+                    r = multi_rates(runs, trials, eff)
+                    print(f"  {k:>3} {m:>3} {how:<8} {eff:>8.0%} {r['regressed']:>9.1%} {r['critical']:>8.1%} "
+                          f"{r['too noisy to tell']:>9.1%} {r['unchanged']:>9.1%} {r['improved']:>8.1%} "
+                          f"{r['tau']:>13.3f}")
+                    print("          regressed per benchmark: " + ", ".join(
+                        f"{nm.rsplit('::', 1)[-1]} {v:.0%}" for nm, v in r["by"].items()))
+    # what the targets need: one run's level has the spread sd (within-run error and run-to-run change together,
+    # measured over all the sessions); the difference of k and m runs' means has the error sd sqrt(1/k + 1/m) and
+    # the interval's quantile t(k + m - 2); the slowdown e is caught when the interval's lower end clears
+    # log(1 + t/2) and the estimate log(1 + t)
     print()
-    print("what k needs: per benchmark, a run's total spread sd (all sessions, 1.4826 MAD of the normalized levels),"
-          " and the expected detection of 10/5/2% (at --max-regression 5/2.5/1%) with k baseline runs")
+    print("what the runs need: per benchmark, a run's total spread sd (all sessions, 1.4826 MAD of the normalized "
+          "levels, leave one out), and the expected detection of 10/5/2% (at --max-regression 5/2.5/1%) with k "
+          "baseline and m current runs")
     z = NormalDist()
-    kk = (2, 3, 5, 10, 20, 50)
-    print(f"  {'benchmark':<48} {'sd':>6} " + " ".join(f"{f'k={k}':>15}" for k in kk))
+    km = ((5, 1), (10, 1), (3, 3), (5, 3), (5, 5), (10, 5), (10, 10), (20, 20))
+    print(f"  {'benchmark':<48} {'sd':>6} " + " ".join(f"{f'k={k},m={m}':>15}" for k, m in km))
     for name in names:
-        base = []
-        for r in runs:
-            rr = Run(r.path, "x")
-            rr.benchmarks[name] = r.benchmarks[name]
-            base.append(rr)
-        lv = []
-        for j in range(len(runs)):  # each run's normalized level relative to the others, leave-one-out
-            rc = Run("c", "x")
-            rc.benchmarks[name] = runs[j].benchmarks[name]
-            lv.append(math.log(compare_runs(base[:j] + base[j + 1:], rc, threads=1).rows[0].ratio))
-        lv = np.array(lv)
-        sd = 1.4826 * float(np.median(np.abs(lv - np.median(lv)))) * math.sqrt(1 - 1 / len(runs))
+        sd = _spread(runs, name)
         cells = []
-        for k in kk:
-            q = t_quantile(1 - ALPHA / 2, k - 1)
-            se = sd * math.sqrt(1 + 1 / k)
+        for k, m in km:
+            q = t_quantile(1 - ALPHA / 2, k + m - 2)
+            se = sd * math.sqrt(1 / k + 1 / m)
             pw = []
             for e, t in ((0.10, 0.05), (0.05, 0.025), (0.02, 0.01)):
                 lo_need = max(math.log1p(MARGIN_FRACTION * t) + q * se, math.log1p(t))
@@ -273,6 +309,92 @@ def multi_study(d: pathlib.Path, n_trials: int, ks) -> None:
             cells.append("/".join(f"{p:.0%}" for p in pw))
         print(f"  {name:<48} {sd:>6.3f} " + " ".join(f"{c:>15}" for c in cells))
     print("  (the A/A rate is at most alpha/2 = 0.5% by construction when the runs are exchangeable)")
+
+
+def spread_study(dirs) -> None:
+    """Per harness variant (a directory of runs each): the load during its sessions, and per benchmark a run's
+    total spread (normalized levels, leave one out) and the raw medians' spread (1.4826 MAD of the log medians)."""
+    print("a run's spread per harness variant: normalized level sd / raw log-median sd (1.4826 MAD)")
+    table = {}
+    for d in dirs:
+        runs, names = load(d)
+        loads = [ln.split() for ln in (d / "load.txt").read_text().splitlines()] if (d / "load.txt").exists() else []
+        la = np.array([float(x[3]) for x in loads]) if loads else np.array([math.nan])
+        print(f"  {d.parent.name}/{d.name}: {len(runs)} runs, load average (1 min) median {np.median(la):.1f}, range "
+              f"{la.min():.1f}-{la.max():.1f}")
+        for name in names:
+            med = np.log([np.median(r.benchmarks[name].values) for r in runs])
+            raw = 1.4826 * float(np.median(np.abs(med - np.median(med))))
+            table.setdefault(name, {})[f"{d.parent.name}/{d.name}"] = f"{_spread(runs, name):.3f} / {raw:.3f}"
+    cols = [f"{d.parent.name}/{d.name}" for d in dirs]
+    print(f"  {'benchmark':<40} " + " ".join(f"{c:>18}" for c in cols))
+    for name, row in table.items():
+        print(f"  {name:<40} " + " ".join(f"{row.get(c, 'n/a'):>18}" for c in cols))
+    print("sub-runs of one session against sessions: a run's level sd (MAD), a half-run's level around its run's "
+          "(MAD, the run's normalized blocks cut in halves), lag-1 correlation of consecutive sessions' levels")
+    for d in dirs:
+        runs, names = load(d)
+        for name in names:
+            bs = [r.benchmarks[name] for r in runs]
+            probes = [[probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size) for p in (x.probe.mem, x.probe.cpu)]
+                      for x in bs]
+            lv, _, w, _ = run_levels([x.blocks for x in bs], probes)
+            norm = [(x.blocks - c) - w * (m - c) for x, (m, c) in zip(bs, probes)]
+            dh = np.array([a[:a.size // 2].mean() - a[a.size // 2:].mean() for a in norm])
+            print(f"  {d.parent.name}/{d.name} {name:<48} run {_mad(lv):.3f}  half-run {_mad(dh) / math.sqrt(2):.3f}  "
+                  f"lag-1 {np.corrcoef(lv[:-1], lv[1:])[0, 1]:+.2f}")
+
+
+def _mad(v) -> float:
+    return 1.4826 * float(np.median(np.abs(v - np.median(v))))
+
+
+def _thp_share(a: np.ndarray) -> float:
+    """Share of an array's bytes on transparent huge pages: AnonHugePages of the mappings it spans."""
+    lo_a = a.__array_interface__["data"][0]
+    hi_a = lo_a + a.nbytes
+    on, tot = False, 0
+    with open("/proc/self/smaps") as fh:
+        for ln in fh:
+            p = ln.split()
+            if "-" in p[0] and ":" not in p[0]:
+                lo, hi = (int(v, 16) for v in p[0].split("-"))
+                on = lo < hi_a and hi > lo_a
+            elif on and p[0] == "AnonHugePages:":
+                tot += int(p[1]) * 1024
+    return tot / a.nbytes
+
+
+def sources(arrays: int, rounds: int) -> None:
+    """Placement sources of a run's offset, in this process: the huge-page share of fresh 1e7-value arrays,
+    and the C histogram's time with its count array at offsets within a 4 KiB page (CPU clock, interleaved)."""
+    from fastdrift.adapters.arrow import iter_columns
+    from fastdrift.kernels.hist import make_index
+    from fastdrift.kernels.oracles import KERNELS
+    print("transparent huge pages:", pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip())
+    x0 = np.random.default_rng(0).standard_normal(10_000_000)
+    print("share of a fresh 1e7 float64 array on huge pages:",
+          " ".join(f"{_thp_share(x0.copy()):.2f}" for _ in range(arrays)))
+    view = next(iter_columns(x0))
+    fh = KERNELS["histogram"]["c"]
+    for kind, edges in (("uniform100", np.linspace(-4, 4, 101)),
+                        ("quantile10", np.quantile(x0, np.linspace(0, 1, 11)[1:-1]))):
+        idx = make_index(edges)
+        buf = np.zeros(3 * 512, np.int64)
+        base = (-buf.__array_interface__["data"][0] % 4096) // 8
+        offs = list(range(0, 512, 64)) + [8, 24]
+        sp = np.zeros(2, np.int64)
+        res = {o: [] for o in offs}
+        for _ in range(rounds):
+            for o in offs:
+                c = buf[base + o: base + o + idx.n_edges + 1]
+                t0 = time.process_time()
+                fh(view, idx, c, sp)
+                res[o].append(time.process_time() - t0)
+        med = {o: float(np.median(v)) for o, v in res.items()}
+        m0 = float(np.median(list(med.values())))
+        print(f"histogram {kind}, median time by the count array's byte offset in its page / the median: "
+              + " ".join(f"{o * 8}:{med[o] / m0:.3f}" for o in offs))
 
 
 def main(argv=None) -> int:
@@ -283,16 +405,29 @@ def main(argv=None) -> int:
     c.add_argument("--sessions", type=int, default=30, help="sessions per timer")
     c.add_argument("--timers", default="perf_counter,process_time",
                    help="pytest-benchmark timers (time.X), comma-separated, alternating")
+    c.add_argument("--variants", default="default", help=f"harness variants, comma-separated, alternating: "
+                                                          f"{', '.join(VARIANTS)}")
     s = sub.add_parser("study")
     s.add_argument("dir", type=pathlib.Path)
     s.add_argument("--pairs", type=int, default=200)
     s.add_argument("--baseline-runs", default="",
-                   help="comma-separated k: compare one run against baselines of k runs (e.g. 3,5) instead")
+                   help="comma-separated k: compare current runs against baselines of k runs (e.g. 3,5) instead")
+    s.add_argument("--current-runs", default="1", help="with --baseline-runs: comma-separated m, the current runs")
+    o = sub.add_parser("sources")
+    o.add_argument("--arrays", type=int, default=8)
+    o.add_argument("--rounds", type=int, default=25)
+    v = sub.add_parser("spread")
+    v.add_argument("dirs", type=pathlib.Path, nargs="+", help="directories of runs (one per harness variant)")
     args = ap.parse_args(argv)
     if args.cmd == "collect":
-        collect(args.dir, args.sessions, args.timers.split(","))
+        collect(args.dir, args.sessions, args.timers.split(","), args.variants.split(","))
+    elif args.cmd == "sources":
+        sources(args.arrays, args.rounds)
+    elif args.cmd == "spread":
+        spread_study(args.dirs)
     elif args.baseline_runs:
-        multi_study(args.dir, args.pairs, [int(k) for k in args.baseline_runs.split(",")])
+        multi_study(args.dir, args.pairs, [int(k) for k in args.baseline_runs.split(",")],
+                    [int(m) for m in args.current_runs.split(",")])
     else:
         study(args.dir, args.pairs)
     return 0

@@ -572,6 +572,20 @@ def test_bench_baseline_prints_which_moved(tmp_path):
     # test_steady may move too on a busy machine (the runs are minutes apart); test_moved must
     assert moved and "bench/bench_tiny.py::test_moved (regressed" in moved[0]
     assert "baseline " in r.stdout and "Not compared" not in r.stdout
+    # several runs a side (a baseline directory of three runs with probes, --repeat 2): the run-to-run variance
+    # measured on 3 df; 50x the work, as three real runs on a loaded machine can spread widely
+    (tmp_path / "base").mkdir()
+    for i in range(3):
+        r = subprocess.run(cmd + ["--fastdrift-probe"], capture_output=True, text=True, timeout=300,
+                           env=dict(env, MOVED_WORK="3000", FASTDRIFT_BENCH_JSON=str(tmp_path / "base" / f"{i}.json")))
+        assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run(cmd + ["--baseline", str(tmp_path / "base"), "--repeat", "2"], env=dict(env, MOVED_WORK="150000"),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "baseline of 3 runs, current of 2 runs" in r.stdout and "test_moved (regressed" in r.stdout
+    r = subprocess.run(cmd + ["--baseline", str(tmp_path / "base.json"), "--repeat", "0"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 64 and "at least 1 run" in r.stderr
 
 
 # -- a baseline of several runs: the run-to-run variance measured ------------------------------------------------
@@ -703,3 +717,120 @@ def test_plugin_accumulates_runs_in_a_directory_and_gates_on_them(tmp_path):
     assert "baseline of 2 runs" in r.stdout and "regressed" not in r.stdout.split("fastdrift benchmark gate")[1]
     r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-save=runs/", "--fastdrift-keep=0")
     assert r.returncode == 4 and "keep at least 1" in r.stderr
+
+
+# -- several current runs: the current side's run-to-run change averages out -------------------------------------
+
+def _sides_trial(rng, k, m, tau, within, blocks=10, shift=0.0):
+    """``k`` baseline and ``m`` current runs of blocks (see :func:`_levels_trial`); the current ones ``shift`` slower."""
+    return ([rng.normal(0.0, tau) + rng.normal(0.0, within, blocks) for _ in range(k)]
+            + [shift + rng.normal(0.0, tau) + rng.normal(0.0, within, blocks) for _ in range(m)])
+
+
+@pytest.mark.parametrize("k,m,tau,within", [(3, 3, 0.05, 0.01), (5, 2, 0.03, 0.005), (1, 4, 0.04, 0.005),
+                                            (4, 4, 0.0, 0.03)])
+def test_current_runs_interval_covers_at_its_nominal_rate(k, m, tau, within):
+    from fastdrift.perf.stats import run_levels, runs_compare
+    rng = np.random.default_rng(10 * k + m)
+    n, level = 3000, 0.90
+    q = sps.t.ppf(1 - (1 - level) / 2, k + m - 2)  # oracle: scipy's t quantile at k + m - 2 degrees of freedom
+    miss, taus = 0, []
+    for _ in range(n):
+        lv, er, _, _ = run_levels(_sides_trial(rng, k, m, tau, within))
+        rs = runs_compare(lv[:k], er[:k], lv[k:], er[k:])
+        assert rs.dof == k + m - 2
+        miss += abs(rs.log_ratio) > q * rs.se
+        taus.append(rs.between_sd)
+        assert rs.p_value == pytest.approx(2 * sps.t.sf(abs(rs.log_ratio) / rs.se, k + m - 2), rel=1e-6, abs=1e-12)
+    rate, sd = miss / n, math.sqrt(0.1 * 0.9 / n)
+    assert rate <= 0.10 + 3 * sd  # tau floored at 0 can only widen it
+    if tau >= 2 * within:
+        assert rate >= 0.10 - 3 * sd
+        assert np.median(taus) == pytest.approx(tau, rel=0.3)
+
+
+def test_current_runs_with_equal_errors_is_the_pooled_two_sample_t_test():
+    from fastdrift.perf.stats import runs_compare
+    rng = np.random.default_rng(3)
+    for k, m in ((2, 2), (5, 3), (1, 6), (8, 1)):
+        for _ in range(20):
+            b, c = rng.normal(0, 0.05, k), rng.normal(0.03, 0.05, m)
+            e = 0.001  # below the levels' spread: tau is not floored
+            rs = runs_compare(b, np.full(k, e), c, np.full(m, e))
+            if m == 1:  # one current run: the prediction interval of a new draw, s sqrt(1 + 1/k)
+                t = (c[0] - b.mean()) / (b.std(ddof=1) * math.sqrt(1 + 1 / k))
+                p = 2 * sps.t.sf(abs(t), k - 1)
+            else:
+                t, p = sps.ttest_ind(c, b, equal_var=True)
+            assert rs.log_ratio == pytest.approx(c.mean() - b.mean(), abs=1e-12)
+            assert rs.log_ratio / rs.se == pytest.approx(t, rel=1e-9)
+            assert rs.p_value == pytest.approx(p, rel=1e-6)
+
+
+def test_repeated_current_runs_catch_what_one_current_run_misses():
+    # a run-to-run residual of 2% the probe does not share: against 5 baseline runs, one current run seldom
+    # tells a 10% slowdown from it; 5 current runs average it out; A/A stays at alpha / 2 at most
+    rng = np.random.default_rng(12)
+    trials = 200
+    one = many = aa = 0
+    for _ in range(trials):
+        bases, _ = _k_runs(rng, 5, 0.02)
+        curs = [_k_runs(rng, 0, 0.02, slowdown=1.10)[1] for _ in range(5)]
+        one += compare_runs(bases, curs[0]).rows[0].verdict == "regressed"
+        row = compare_runs(bases, curs).rows[0]
+        many += row.verdict == "regressed"
+        assert row.baseline_runs == 5 and row.current_runs == 5 and row.basis == "probe"
+        same = [_k_runs(rng, 0, 0.02)[1] for _ in range(5)]
+        aa += compare_runs(bases, same).rows[0].verdict == "regressed"
+    assert one / trials < 0.5
+    assert many / trials >= 0.8
+    assert aa / trials <= 0.015
+
+
+def test_current_runs_with_a_benchmark_missing_or_broken_in_one(tmp_path):
+    rng = np.random.default_rng(13)
+    bases, _ = _k_runs(rng, 3, 0.01)
+    curs = [_k_runs(rng, 0, 0.01)[1] for _ in range(3)]
+    for i, c in enumerate(curs):
+        c.path = f"cur{i}"
+    curs[1].benchmarks.pop("b")
+    curs[2].benchmarks["b"] = run_from_timings({"b": [1.0, 0.0, 2.0]}).benchmarks["b"]
+    c = compare_runs(bases, curs)
+    assert c.current_runs == 3 and c.rows[0].current_runs == 1 and c.rows[0].baseline_runs == 3
+    assert any(p["side"] == "current cur2" and "run left out" in p["problem"] for p in c.problems)
+    # one run a side left: the two-run form, run-to-run variance unknown
+    c = compare_runs(bases[:1], curs)
+    assert c.rows[0].current_runs == 1 and math.isnan(c.rows[0].run_to_run_sd)
+    only = run_from_timings({"x": np.full(50, 1e-3)})
+    c = compare_runs(bases, [curs[0], only])
+    assert {"benchmark": "x", "side": "current", "problem": "only in the current runs"} in c.problems
+
+
+def test_perf_compare_cli_and_plugin_take_several_current_runs(tmp_path, capsys):
+    rng = np.random.default_rng(14)
+    for side, n, slow in (("base", 4, 1.0), ("cur", 3, 1.3)):
+        (tmp_path / side).mkdir()
+        for i in range(n):
+            x, p = _machine_run(rng, 120, rng.uniform(0.7, 1.4), slowdown=slow * rng.lognormal(0, 0.01))
+            write_run(str(tmp_path / side / f"run_{i}.fdr"), {"t::b": x}, ENV, probes={"t::b": p})
+    out = str(tmp_path / "c.json")
+    assert main(["perf", "compare", str(tmp_path / "base"), "--current", str(tmp_path / "cur"), "--format", "json",
+                 "-o", out]) == 2
+    doc = json.loads(pathlib.Path(out).read_text())
+    assert doc["baseline_runs"] == 4 and doc["current_runs"] == 3
+    row = doc["benchmarks"][0]
+    assert row["current_runs"] == 3 and row["verdict"] == "regressed" and row["ratio"] == pytest.approx(1.3, rel=0.1)
+    cur = sorted(str(p) for p in (tmp_path / "cur").iterdir())
+    assert main(["perf", "compare", str(tmp_path / "base"), "--current", *cur]) == 2
+    assert "current of 3 runs" in capsys.readouterr().out
+    # the plugin: earlier runs of the code under test join this session's run on the current side
+    (tmp_path / "test_tiny.py").write_text(TINY)
+    for _ in range(3):
+        assert _pytest(tmp_path, "test_tiny.py", "--fastdrift-save=runs/").returncode == 0
+    for _ in range(2):
+        assert _pytest(tmp_path, "test_tiny.py", "--fastdrift-save=slow/", work=150000).returncode == 0
+    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=runs", "--fastdrift-current=slow", work=150000)
+    assert r.returncode == 1, r.stdout[-3000:]
+    assert "baseline of 3 runs, current of 3 runs" in r.stdout and "regressed (critical)" in r.stdout
+    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-current=slow")
+    assert r.returncode == 4 and "needs --fastdrift-baseline" in r.stderr

@@ -538,15 +538,20 @@ def _cmd_bench(args) -> int:
         return 0 if rc == 0 else EXIT_ERROR
     from .perf import compare_runs, format_table, parse_threshold, read_run, read_runs
     base = read_runs([args.baseline])  # an unreadable baseline fails before the benchmarks run
+    if args.repeat < 1:
+        raise _Usage(f"--repeat {args.repeat}: at least 1 run")
     with tempfile.TemporaryDirectory(prefix="fastdrift-bench-") as tmp:
-        out = os.path.join(tmp, "results.json")  # pytest-benchmark JSON: every round's timing
         # probes between the rounds, on the baseline's clock (the wall clock unless it was saved on the CPU's)
         clock = "cpu" if base[0].env.get("timer") == "process_time" else "wall"
-        rc = subprocess.call([sys.executable, run, *args.pytest_args, "--fastdrift-probe", f"--fastdrift-clock={clock}"],
-                             cwd=root, env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
-        if rc != 0:
-            return EXIT_ERROR
-        c = compare_runs(base, read_run(out), parse_threshold(args.max_regression))
+        curs = []
+        for i in range(args.repeat):  # separate sessions: each run draws its own run-to-run change
+            out = os.path.join(tmp, f"results_{i}.json")  # pytest-benchmark JSON: every round's timing
+            rc = subprocess.call([sys.executable, run, *args.pytest_args, "--fastdrift-probe",
+                                  f"--fastdrift-clock={clock}"], cwd=root, env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
+            if rc != 0:
+                return EXIT_ERROR
+            curs.append(read_run(out))
+        c = compare_runs(base, curs, parse_threshold(args.max_regression))
     moved = [r for r in c.rows if r.verdict in ("regressed", "improved")]
     print()
     print(format_table(c))
@@ -559,14 +564,14 @@ def _cmd_perf_compare(args) -> int:
     files = list(args.runs)
     if args.current is None:
         if len(files) < 2:
-            raise _Usage("give BASELINE... CURRENT, or BASELINE... --current CURRENT")
-        current = files.pop()
-        if os.path.isdir(current):
-            raise _Usage(f"{current}: the current run is the last file (a directory is a baseline; "
-                         f"name the current run with --current)")
+            raise _Usage("give BASELINE... CURRENT, or BASELINE... --current CURRENT...")
+        current = [files.pop()]
+        if os.path.isdir(current[0]):
+            raise _Usage(f"{current[0]}: the current run is the last file (a directory is a baseline; "
+                         f"name current runs with --current)")
     else:
-        current = args.current
-    c = compare_runs(read_runs(files), read_run(current), parse_threshold(args.max_regression))
+        current = list(args.current)
+    c = compare_runs(read_runs(files), read_runs(current), parse_threshold(args.max_regression))
     text = {"table": format_table, "json": format_json, "html": format_html}[args.format](c)
     if args.output:
         _write_text(args.output, text if text.endswith("\n") else text + "\n")
@@ -735,6 +740,9 @@ def _parser() -> argparse.ArgumentParser:
                                                       "input, or a directory of runs); exit 0 nothing regressed, "
                                                       "1 warning, 2 critical")
     p.add_argument("--max-regression", default="5%", help="with --baseline: the slowdown allowed (default 5%%)")
+    p.add_argument("--repeat", type=int, default=1, metavar="M",
+                   help="with --baseline: run the benchmarks M times (separate sessions) and compare the M runs with "
+                        "the baseline: the run-to-run change averages out over them (default 1)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
 
@@ -746,7 +754,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the baseline run(s), then the current run: pytest-benchmark JSON, fastdrift run file "
                         "(--fastdrift-save), or Parquet/CSV of benchmark, value[, unit]; a directory stands for "
                         "the runs in it. Several baseline runs measure the run-to-run variance")
-    p.add_argument("--current", metavar="FILE", help="the current run; every positional file is then a baseline run")
+    p.add_argument("--current", metavar="FILE", nargs="+",
+                   help="the current run, or several runs of the code under test (files or a directory: the run-to-run "
+                        "change averages out over them); every positional file is then a baseline run")
     p.add_argument("--max-regression", default="5%", help="the slowdown allowed (default 5%%)")
     p.add_argument("--format", choices=("table", "json", "html"), default="table")
     p.add_argument("-o", "--output", help="write the report here instead of stdout")

@@ -15,6 +15,9 @@ def pytest_addoption(parser):
                 help="fail the run when a benchmark regressed against FILE (a --fastdrift-save file, "
                      "pytest-benchmark JSON, or Parquet/CSV; a directory of runs; repeat for several runs: "
                      "the run-to-run variance is then measured), printing the table")
+    g.addoption("--fastdrift-current", metavar="FILE", action="append", default=None,
+                help="with --fastdrift-baseline: earlier runs of the code under test (files or a directory, "
+                     "repeatable), compared together with this run: the run-to-run change averages out over them")
     g.addoption("--fastdrift-probe", action="store_true", default=False,
                 help="time fastdrift's machine-speed probes between the rounds of every benchmark and store them "
                      "in extra_info['fastdrift_probe'] (implied by --fastdrift-save/--fastdrift-baseline)")
@@ -28,7 +31,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     if not (config.getoption("fastdrift_save") or config.getoption("fastdrift_baseline")
-            or config.getoption("fastdrift_probe")):
+            or config.getoption("fastdrift_probe") or config.getoption("fastdrift_current")):
         return
     import pytest
     if not config.pluginmanager.hasplugin("benchmark"):  # not installed, or -p no:benchmark

@@ -62,8 +62,9 @@ class PerfRow:
     note: str = ""
     baseline_runs: int = 1  #: baseline runs the benchmark was compared against
     #: the run-to-run standard deviation of a run's (normalized) log level, estimated from the
-    #: baseline runs; nan with one baseline run (unknown, and not in the interval)
+    #: runs of both sides; nan with one run a side (unknown, and not in the interval)
     run_to_run_sd: float = math.nan
+    current_runs: int = 1  #: current runs the benchmark was compared with
 
 
 @dataclass
@@ -78,6 +79,7 @@ class PerfComparison:
     problems: List[dict] = field(default_factory=list)  #: benchmark, side, problem
     env_differences: List[str] = field(default_factory=list)
     baseline_runs: int = 1  #: runs the baseline is made of
+    current_runs: int = 1  #: runs the current side is made of (repeated runs of the same code)
 
     @property
     def exit_status(self) -> int:
@@ -117,19 +119,22 @@ def _pair_problem(b: Bench, c: Bench) -> str:
     return ""
 
 
-def compare_runs(base: Union[Run, Sequence[Run]], cur: Run, max_regression: float = 0.05, alpha: float = ALPHA,
-                 threads: Optional[int] = None) -> PerfComparison:
-    """Compare every benchmark present in both the baseline and the current run.
+def compare_runs(base: Union[Run, Sequence[Run]], cur: Union[Run, Sequence[Run]], max_regression: float = 0.05,
+                 alpha: float = ALPHA, threads: Optional[int] = None) -> PerfComparison:
+    """Compare every benchmark present in both the baseline and the current run(s).
 
     Parameters
     ----------
     base : Run or sequence of Run
         The baseline: one run, or several runs of the same code (:func:`fastdrift.perf.runs.read_run`).
-        With two or more, each run's level is one draw of the run-to-run distribution, and the
-        current run is compared with it by a prediction interval (:func:`fastdrift.perf.stats.runs_compare`);
-        with one, the run-to-run variance is unknown and the interval holds only the within-run error.
-    cur : Run
-        The current run.
+        With three or more runs in all (both sides), each run's level is one draw of the
+        run-to-run distribution and the sides' mean levels are compared by a t interval whose
+        variance holds the run-to-run variance estimated from the runs
+        (:func:`fastdrift.perf.stats.runs_compare`); with one run a side, the run-to-run
+        variance is unknown and the interval holds only the within-run error.
+    cur : Run or sequence of Run
+        The current run, or several runs of the current code: the run-to-run change averages
+        out over them (its share of the variance falls as one over their number).
     max_regression : float
         The slowdown allowed (0.05: 5%), see :func:`fastdrift.perf.stats.decide`.
     alpha : float
@@ -138,11 +143,14 @@ def compare_runs(base: Union[Run, Sequence[Run]], cur: Run, max_regression: floa
         Threads for the per-benchmark statistics (default: the cores, at most 4).
     """
     bases = [base] if isinstance(base, Run) else list(base)
+    curs = [cur] if isinstance(cur, Run) else list(cur)
     if not bases:
         raise InvalidInputError("no baseline run")
-    if len(bases) > 1:
-        return _compare_many(bases, cur, max_regression, alpha, threads)
-    base = bases[0]
+    if not curs:
+        raise InvalidInputError("no current run")
+    if len(bases) > 1 or len(curs) > 1:
+        return _compare_many(bases, curs, max_regression, alpha, threads)
+    base, cur = bases[0], curs[0]
     problems = []
     pairs = []
     for name in list(base.benchmarks) + [n for n in cur.benchmarks if n not in base.benchmarks]:
@@ -166,7 +174,7 @@ def compare_runs(base: Union[Run, Sequence[Run]], cur: Run, max_regression: floa
         return _compare_two(item[1], item[2])
 
     stats = _map(one, pairs, threads)
-    rows = _rows(pairs, [(s, bl, why, 1, math.nan, None) for s, bl, why in stats], max_regression, alpha)
+    rows = _rows(pairs, [(s, bl, why, 1, math.nan, None, 1) for s, bl, why in stats], max_regression, alpha)
     return PerfComparison(base.path, cur.path, max_regression, alpha, rows, problems,
                           _env_differences(base.env, cur.env))
 
@@ -174,12 +182,12 @@ def compare_runs(base: Union[Run, Sequence[Run]], cur: Run, max_regression: floa
 def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
     """The rows of compared benchmarks: ``stats`` holds, per pair, the sample statistics, the
     block or runs comparison (None: order statistics or summaries), why it is raw, the baseline
-    runs, their run-to-run sd, and the basis when it is not the blocks'."""
+    runs, the run-to-run sd, the basis when it is not the blocks', and the current runs."""
     rows = []
     if pairs:
         za = z_two_sided(alpha)
         lr, se, q, p, basis = [], [], [], [], []
-        for s, bl, _, _, _, how in stats:
+        for s, bl, _, _, _, how, _ in stats:
             if bl is not None:
                 lr.append(bl.log_ratio)
                 se.append(bl.se)
@@ -192,8 +200,9 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
                 q.append(za)
                 p.append(s.p_value)
                 basis.append(s.basis)
-        d = decide(lr, se, q, max_regression, alpha, p_min=[0.0 if k > 1 else s.p_min for s, _, _, k, _, _ in stats])
-        for i, ((name, b, c), (s, bl, why, k, tau, _)) in enumerate(zip(pairs, stats)):
+        d = decide(lr, se, q, max_regression, alpha,
+                   p_min=[0.0 if k + m > 2 else s.p_min for s, _, _, k, _, _, m in stats])
+        for i, ((name, b, c), (s, bl, why, k, tau, _, m)) in enumerate(zip(pairs, stats)):
             p99 = s.p99_cur / s.p99_base
             half = za * s.se_log_p99
             ratio = s.median_cur / s.median_base
@@ -206,7 +215,7 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
                 note.append(_WEAK)
             elif basis[i] == "raw":
                 note.append(why)
-            elif basis[i] == "rounds" and k > 1:
+            elif basis[i] == "rounds" and k + m > 2:
                 note.append("too few rounds for blocks (12 a side): each run's median with its order-statistic error")
             elif basis[i] == "rounds":
                 note.append(f"{s.n_base} and {s.n_cur} rounds: too few for blocks (12 a side); order-statistic "
@@ -216,7 +225,7 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
                             f"{max_regression:.0%}")
             if d["verdict"][i] == "too noisy to tell":
                 note.append(f"could miss a slowdown of up to {d['mde'][i]:.0%}; "
-                            + ("more baseline runs narrow it" if k > 1 else "more rounds narrow it")
+                            + ("more runs (baseline or current) narrow it" if k + m > 2 else "more rounds narrow it")
                             if np.isfinite(d["mde"][i]) else
                             f"{s.n_base} and {s.n_cur} rounds cannot reach significance at alpha {alpha:g}")
             machine = math.exp(bl.probe_log_ratio) if bl is not None and bl.normalized else math.nan
@@ -225,7 +234,7 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
                                 float(d["hi"][i]), p99, p99 * math.exp(-half), p99 * math.exp(half),
                                 p[i], s.p_value if s.basis == "rounds" else math.nan, s.p_slower, tput,
                                 float(d["mde"][i]), bl.weight if bl is not None else math.nan, "; ".join(note),
-                                k, tau))
+                                k, tau, m))
     return rows
 
 
@@ -238,51 +247,67 @@ def _map(fn, items, threads):
     return [fn(p) for p in items]
 
 
-def _compare_many(bases: List[Run], cur: Run, max_regression: float, alpha: float, threads) -> PerfComparison:
-    """The current run against several baseline runs: per benchmark, each baseline run's level
-    (its mean normalized block, or raw block, or log median) is one draw of the run-to-run
-    distribution; :func:`fastdrift.perf.stats.runs_compare` gives the prediction interval."""
+def _compare_many(bases: List[Run], curs: List[Run], max_regression: float, alpha: float,
+                  threads) -> PerfComparison:
+    """Several runs on one side or both: per benchmark, each run's level (its mean normalized
+    block, or raw block, or log median) is one draw of its side's run-to-run distribution;
+    :func:`fastdrift.perf.stats.runs_compare` compares the sides' means.  A run in which a
+    benchmark is broken is left out for it (listed); with one run a side left, two runs are
+    compared."""
     problems, items = [], []
-    names = list(dict.fromkeys([n for r in bases for n in r.benchmarks] + list(cur.benchmarks)))
+    names = list(dict.fromkeys([n for r in bases + curs for n in r.benchmarks]))
+    many_cur = len(curs) > 1
     for name in names:
-        c = cur.benchmarks.get(name)
-        present = [(r.path, r.benchmarks[name]) for r in bases if name in r.benchmarks]
-        if c is None or not present:
-            one_side = c if not present else present[0][1]
-            problems.append({"benchmark": name, "side": "baseline" if c is None else "current",
-                             "problem": ("only in the baseline" if c is None else "only in the current run")
-                             + (f" (and {one_side.problem})" if one_side.problem else "")})
+        present_b = [(r.path, r.benchmarks[name]) for r in bases if name in r.benchmarks]
+        present_c = [(r.path, r.benchmarks[name]) for r in curs if name in r.benchmarks]
+        if not present_b or not present_c:
+            one_side = (present_b or present_c)[0][1]
+            problems.append({"benchmark": name, "side": "baseline" if present_b else "current",
+                             "problem": ("only in the baseline" if present_b else "only in the current run"
+                                         + ("s" if many_cur else "")) + (f" (and {one_side.problem})" if one_side.problem
+                                                                             else "")})
             continue
-        if c.problem:
-            problems.append({"benchmark": name, "side": "current", "problem": c.problem})
+        cs = []
+        for path, c in present_c:
+            if c.problem:
+                problems.append({"benchmark": name, "side": f"current {path}" if many_cur else "current",
+                                 "problem": c.problem + (" (run left out)" if many_cur else "")})
+            elif cs and cs[0].unit != c.unit:
+                problems.append({"benchmark": name, "side": f"current {path}",
+                                 "problem": f"unit {c.unit} unlike the other current runs' {cs[0].unit} (run left out)"})
+            else:
+                cs.append(c)
+        if not cs:
             continue
         usable = []
-        for path, b in present:
-            why = b.problem or _pair_problem(b, c)
+        for path, b in present_b:
+            why = b.problem or _pair_problem(b, cs[0])
             if why:
                 problems.append({"benchmark": name, "side": f"baseline {path}", "problem": why + " (run left out)"})
             else:
                 usable.append(b)
         if not usable:
             continue
-        items.append((name, usable, c))
+        items.append((name, usable, cs))
 
     def one(item):
-        _, bs, c = item
-        if len(bs) == 1:  # the other baseline runs lack it: a two-run comparison
-            return _compare_two(bs[0], c) + (1, math.nan, None)
-        runs = bs + [c]
+        _, bs, cs = item
+        k, m = len(bs), len(cs)
+        if k == 1 and m == 1:  # the other runs lack it: a two-run comparison
+            return _compare_two(bs[0], cs[0]) + (1, math.nan, None, 1)
+        runs = bs + cs
         if all(x.values is not None for x in runs):
-            s = sample_stats(np.sort(np.concatenate([b.values for b in bs]), kind="stable"), c.values)  # merges
+            s = sample_stats(*(np.sort(np.concatenate([x.values for x in side]), kind="stable")  # merges
+                               for side in (bs, cs)))
         else:
-            summ = [_summary_of(np.concatenate([b.values for b in bs])) if all(b.values is not None for b in bs)
-                    else _pooled_summary(bs), c.summary if c.summary is not None else _summary_of(c.values)]
-            s = summary_stats(*summ)
+            s = summary_stats(*(_summary_of(np.concatenate([x.values for x in side]))
+                                if all(x.values is not None for x in side) else _pooled_summary(side)
+                                for side in (bs, cs)))
         why, how, w, machine = "", None, math.nan, None
         if all(x.blocks is not None for x in runs):
-            why = next((w_ for w_ in (_no_probe(b, c) for b in bs) if w_), "")
+            why = next((w_ for w_ in (_no_probe(b, c) for b in bs for c in cs) if w_), "")
             if not why and len({x.probe.version for x in runs}) > 1:
-                why = "probe versions differ between the baseline runs"
+                why = "probe versions differ between the runs"
             probes = None if why else [[probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size)
                                         for p in (x.probe.mem, x.probe.cpu)] for x in runs]
             lv, er, w, machine = run_levels([x.blocks for x in runs], probes)
@@ -292,19 +317,20 @@ def _compare_many(bases: List[Run], cur: Run, max_regression: float, alpha: floa
                            for x in runs])
             er = np.array([_summary_se(x.summary) if x.values is None else log_quantile_se(x.values, 0.5)
                            for x in runs])
-        rs = runs_compare(lv[:-1], er[:-1], float(lv[-1]), float(er[-1]))
-        plr = float(machine[-1] - machine[:-1].mean()) if machine is not None else math.nan
+        rs = runs_compare(lv[:k], er[:k], lv[k:], er[k:])
+        plr = float(machine[k:].mean() - machine[:k].mean()) if machine is not None else math.nan
         bl = BlockStats(rs.log_ratio, rs.se, rs.dof, rs.p_value, plr, machine is not None, w)
-        return s, bl, why, len(bs), rs.between_sd, how
+        return s, bl, why, k, rs.between_sd, how, m
 
     stats = _map(one, items, threads)
-    pairs = [(name, bs[0], c) for name, bs, c in items]
+    pairs = [(name, bs[0], cs[0]) for name, bs, cs in items]
     rows = _rows(pairs, stats, max_regression, alpha)
     envs = []
     for r in bases:
-        envs += [d for d in _env_differences(r.env, cur.env) if d not in envs]
-    return PerfComparison(", ".join(r.path for r in bases), cur.path, max_regression, alpha, rows, problems,
-                          envs, len(bases))
+        for c in curs:
+            envs += [d for d in _env_differences(r.env, c.env) if d not in envs]
+    return PerfComparison(", ".join(r.path for r in bases), ", ".join(c.path for c in curs), max_regression, alpha,
+                          rows, problems, envs, len(bases), len(curs))
 
 
 def _compare_two(b: Bench, c: Bench):
@@ -385,7 +411,11 @@ def format_table(c: PerfComparison) -> str:
     if any(r.basis == "probe" for r in c.rows):
         out.append("ratio = median ratio / machine ratio: each run's timings divided by the machine-speed probe "
                    "timed between its rounds (a ratio of ratios), interval from the spread between blocks of rounds")
-    if c.baseline_runs > 1:
+    if c.current_runs > 1:
+        out.append(f"baseline of {c.baseline_runs} run{'s' if c.baseline_runs > 1 else ''}, current of "
+                   f"{c.current_runs} runs: interval of the difference of the sides' mean run levels, from the runs' "
+                   f"spread on both sides (run-to-run sd measured) and the within-run errors, t with runs - 2 df")
+    elif c.baseline_runs > 1:
         out.append(f"baseline of {c.baseline_runs} runs: interval = prediction interval of a new run from the "
                    f"baseline runs' spread (run-to-run sd measured) and the within-run errors, t with runs - 1 df")
     elif c.rows:
@@ -436,7 +466,7 @@ def format_json(c: PerfComparison) -> str:
     """One JSON document (non-finite numbers as null)."""
     doc = {"fastdrift": "perf compare", "baseline": c.baseline, "current": c.current,
            "max_regression": c.max_regression, "alpha": c.alpha, "exit_status": c.exit_status,
-           "baseline_runs": c.baseline_runs,
+           "baseline_runs": c.baseline_runs, "current_runs": c.current_runs,
            "environment_differences": c.env_differences,
            "benchmarks": [{k: _jsonable(v) for k, v in asdict(r).items()} for r in _sorted(c.rows)],
            "not_compared": c.problems}

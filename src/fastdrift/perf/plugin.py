@@ -5,7 +5,9 @@ At the end of the session every benchmark that ran is taken from pytest-benchmar
 round's timing: ``--fastdrift-save=FILE`` writes them as a run file with the environment
 (:func:`fastdrift.perf.runs.write_run`), or a new run file in FILE when it is a directory;
 ``--fastdrift-baseline=FILE`` (repeatable; a directory stands for its runs) compares them with FILE,
-prints the table in the terminal summary and fails the run (exit 1) when a benchmark regressed.
+prints the table in the terminal summary and fails the run (exit 1) when a benchmark regressed;
+``--fastdrift-current=FILE`` (repeatable, a directory too) adds earlier runs of the code under test
+to the current side, so that the comparison is of several runs on each side.
 
 With any of the options (``--fastdrift-probe`` alone included) the machine-speed probes of
 :mod:`fastdrift.perf.probe` are taken between every benchmark's rounds: they are saved with
@@ -42,6 +44,7 @@ class Gate:
         self.config = config
         self.save = config.getoption("fastdrift_save")
         self.baseline = None
+        self.current = []
         self.comparison = None
         self.probes = {}
         self.timer = None
@@ -54,6 +57,11 @@ class Gate:
             paths = config.getoption("fastdrift_baseline")
             if paths:
                 self.baseline = read_runs(paths)
+            more = config.getoption("fastdrift_current")
+            if more and not paths:
+                raise pytest.UsageError("fastdrift: --fastdrift-current needs --fastdrift-baseline")
+            if more:
+                self.current = read_runs(more)
             keep = config.getoption("fastdrift_keep")
             if keep is not None and keep < 1:
                 raise pytest.UsageError(f"fastdrift: --fastdrift-keep {keep}: keep at least 1 run")
@@ -118,7 +126,7 @@ class Gate:
             write_run(self.save, timings, env, per_call, probes=self.probes)
         if self.baseline is not None:
             cur = run_from_timings(timings, env, path="this run", per_call=per_call, probes=self.probes)
-            self.comparison = compare_runs(self.baseline, cur, self.threshold)
+            self.comparison = compare_runs(self.baseline, self.current + [cur], self.threshold)
             if self.comparison.regressed and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

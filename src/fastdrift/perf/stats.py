@@ -385,37 +385,49 @@ def decide(log_ratio, se_log, q, threshold: float, alpha: float = ALPHA, power: 
 
 @dataclass(frozen=True)
 class RunsStats:
-    """A current run against several baseline runs (see :func:`runs_compare`)."""
+    """Current run(s) against several baseline runs (see :func:`runs_compare`)."""
 
-    log_ratio: float  #: current level minus the mean of the baseline runs' levels
-    se: float  #: prediction error: run-to-run variance, the current run's and the mean's errors
-    dof: float  #: Student t degrees of freedom: baseline runs less one
+    log_ratio: float  #: mean of the current runs' levels minus the mean of the baseline runs' levels
+    se: float  #: its error: the run-to-run variance and the runs' own errors, over each side's runs
+    dof: float  #: Student t degrees of freedom: all runs less two
     p_value: float  #: two-sided t-test of the current run against the baseline runs' distribution
     between_sd: float  #: estimated run-to-run standard deviation of a run's level (log scale)
 
 
-def runs_compare(levels, errors, cur_level: float, cur_error: float) -> RunsStats:
-    """A current run's level against the distribution of ``k >= 2`` baseline runs' levels.
+def runs_compare(levels, errors, cur_level, cur_error) -> RunsStats:
+    """The current run(s)' level against the distribution of the baseline runs' levels.
 
     Each run's level (a run's mean normalized block, log scale) is ``mu + b + e``: ``b`` the
     machine's run-to-run change that no error within a run can see (variance ``tau^2``), ``e``
-    the run's own error (its between-block variance over its blocks, ``errors ** 2``).  The
-    levels' sample variance ``s^2`` estimates ``tau^2 + mean(errors ** 2)``, so
-    ``tau^2 = max(0, s^2 - mean(errors ** 2))`` (method of moments).  The current run, if
-    unchanged, is one more draw: its difference from the baseline mean has the prediction
-    variance ``tau^2 + cur_error ** 2 + s^2 / k``, and the interval uses Student's t with
-    ``k - 1`` degrees of freedom.  When the current run's error equals the baseline runs' this
-    is the classic prediction interval ``s sqrt(1 + 1/k)``.
+    the run's own error (its between-block variance over its blocks, ``errors ** 2``).
+
+    With ``k`` baseline runs and ``m`` current runs (``cur_level``, ``cur_error``: a number or
+    ``m`` of them), ``k + m >= 3``: the levels' variance around their side's mean, pooled over
+    both sides (``k + m - 2`` degrees of freedom), estimates ``tau^2`` plus the runs' mean
+    squared error, so ``tau^2 = max(0, s_p^2 - mean(errors ** 2))`` (method of moments, the
+    errors averaged with the same weights).  The difference of the two sides' mean levels has
+    the variance ``(tau^2 + mean(e_b^2)) / k + (tau^2 + mean(e_c^2)) / m`` -- the run-to-run
+    change averages out over the runs of *both* sides -- and the interval uses Student's t with
+    ``k + m - 2`` degrees of freedom (a two-sample t on the runs' levels, variance pooled).
+    With one current run this is the prediction interval of a new run: variance
+    ``tau^2 + cur_error^2 + s_b^2 / k`` on ``k - 1`` degrees of freedom (the classic
+    ``s sqrt(1 + 1/k)`` when the errors are equal).
     """
     v = np.asarray(levels, float)
     e2 = np.asarray(errors, float) ** 2
-    k = v.size
-    s2 = float(v.var(ddof=1))
-    tau2 = max(0.0, s2 - float(e2.mean()))
-    var = tau2 + cur_error * cur_error + s2 / k
-    lr = float(cur_level - v.mean())
+    c = np.atleast_1d(np.asarray(cur_level, float))
+    c2 = np.atleast_1d(np.asarray(cur_error, float)) ** 2
+    k, m = v.size, c.size
+    dof = float(k + m - 2)
+    ss = float(((v - v.mean()) ** 2).sum() + ((c - c.mean()) ** 2).sum())
+    s2 = ss / dof
+    err2 = float(((k - 1) * e2.mean() + (m - 1) * c2.mean()) / dof)
+    tau2 = max(0.0, s2 - err2)
+    # the baseline mean's variance: its runs' spread itself (unbiased) when it alone measures tau
+    var_b = float(v.var(ddof=1)) / k if m == 1 else (tau2 + float(e2.mean())) / k
+    var = var_b + (tau2 + float(c2.mean())) / m
+    lr = float(c.mean() - v.mean())
     se = math.sqrt(var)
-    dof = float(k - 1)
     if se > 0:
         p = min(1.0, 2 * t_sf(abs(lr) / se, dof))
     else:
