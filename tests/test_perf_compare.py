@@ -484,6 +484,10 @@ def test_probes_in_pytest_benchmark_json_and_their_bad_forms(tmp_path, capsys):
     run = read_run(str(tmp_path / "base.json"))
     b = run.benchmarks["test_tiny.py::test_work"]
     assert b.probe is not None and np.array_equal(b.probe.mem, info["mem"]) and run.env["timer"] == "perf_counter"
+    # on the CPU clock (the default) the JSON names the clock the rounds were timed with
+    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-probe", "--benchmark-json=cpu.json")
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert read_run(str(tmp_path / "cpu.json")).env["timer"] == "process_time"
     same = compare_runs(run, run).rows[0]
     assert same.basis == "probe" and same.ratio == pytest.approx(1.0) and same.machine_ratio == pytest.approx(1.0)
     # a probe that does not fit its benchmark: compared raw, saying why; a side without probes: raw
