@@ -387,3 +387,31 @@ def test_hist_run_paths_exact(restore_path, kind):
                 np.testing.assert_array_equal(specials, want[1], err_msg=msg)
             np.testing.assert_array_equal(nb_counts[0], want[0])
             np.testing.assert_array_equal(nb_counts[1], want[1])
+
+
+def test_perf_paths_bit_identical(restore_path):
+    # The binary-performance kernel follows the dispatch like the others: every forced path gives
+    # the same bins and the same sums, bit for bit, on probability and margin blocks.
+    from fastdrift.kernels.perf import N_REJECT, N_SUMS, perf_update
+    rng = np.random.default_rng(5)
+    n = 5000
+    labels = (rng.random(n) < 0.3).astype(np.uint8)
+    for margin, scores in ((False, rng.random(n)), (True, rng.standard_normal(n) * 4)):
+        shift = 2
+        k = (128 << shift) if margin else (63 << shift) + 1
+
+        def run(lab):
+            counts = np.zeros(3 * 2 * k, np.int64)
+            sums, rej = np.zeros(N_SUMS), np.zeros(N_REJECT, np.int64)
+            perf_update(scores, None, 0, lab, 0, None, margin, shift, 2 * k, counts, None, None, None,
+                        None, sums, rej)
+            return counts, sums, rej
+
+        for lab in (labels, None):
+            got = _each_path(lambda: run(lab))
+            first = got[PATHS[0]]
+            assert first[0].sum() == n and np.count_nonzero(first[1]) >= 2
+            for p, (counts, sums, rej) in got.items():
+                np.testing.assert_array_equal(counts, first[0], err_msg=p)
+                assert sums.tobytes() == first[1].tobytes(), p
+                np.testing.assert_array_equal(rej, first[2], err_msg=p)
