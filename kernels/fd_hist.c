@@ -306,9 +306,9 @@ DEF_HIST_BODY(u64, uint64_t, 0)
  * because t is already clamped to [0, top] (top < 2^31).  The table lookup,
  * the edge compares and the counting stay scalar (bin_finish): gathers of the
  * table and the edges measured slower than scalar loads on this AMD EPYC
- * (bench/bench_kernels.py: 0.20x np.sum against 0.37x).  With few edges the
- * bin is counted by vector compares instead (cmp8_*).  So every value gets
- * the bin the scalar path gives it.  Groups of 8 values that are not all
+ * (bench/bench_kernels.py: 0.20x np.sum against 0.37x).  So every value
+ * gets the bin the scalar path gives it; few edges and equal widths count
+ * their runs of valid values apart (hist_runs, below).  Groups of 8 values that are not all
  * valid, and the tails, take the scalar code. */
 #if FD_X86_SIMD
 #include <immintrin.h>
