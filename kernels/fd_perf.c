@@ -294,17 +294,38 @@ int keys_pass(const double *restrict x, const uint8_t *restrict lab, const int h
 #define KEYS_ARGS int64_t m, int shift, int64_t K, int32_t *key, int32_t *binx, double *dv, double *f, double *acc
 #define KEYS_PASS(lab, has_lab, margin) keys_pass(x, lab, has_lab, margin, m, shift, K, key, binx, dv, f, acc)
 
-FD_VECTOR_CLONES
-static int keys_prob_lab(const double *x, const uint8_t *lab, KEYS_ARGS) { return KEYS_PASS(lab, 1, 0); }
+/* The four loops built once per SIMD path and picked by fd_simd(), as every
+ * kernel's: the same operations in each build, no FMA (build.py:
+ * -ffp-contract=off), so the paths give the same bits.  The AVX-512 path runs
+ * the AVX2 build. */
+#define DEF_KEYS(SFX, TGT)                                                                          \
+TGT static int keys_prob_lab_##SFX(const double *x, const uint8_t *lab, KEYS_ARGS)                  \
+{ return KEYS_PASS(lab, 1, 0); }                                                                    \
+TGT static int keys_prob_unl_##SFX(const double *x, const uint8_t *lab, KEYS_ARGS)                  \
+{ (void)lab; return KEYS_PASS(0, 0, 0); }                                                           \
+TGT static int keys_margin_lab_##SFX(const double *x, const uint8_t *lab, KEYS_ARGS)                \
+{ return KEYS_PASS(lab, 1, 1); }                                                                    \
+TGT static int keys_margin_unl_##SFX(const double *x, const uint8_t *lab, KEYS_ARGS)                \
+{ (void)lab; return KEYS_PASS(0, 0, 1); }                                                           \
+static const keys_fn KEYS_##SFX[4] = {keys_prob_unl_##SFX, keys_prob_lab_##SFX,                     \
+                                      keys_margin_unl_##SFX, keys_margin_lab_##SFX};
 
-FD_VECTOR_CLONES
-static int keys_prob_unl(const double *x, KEYS_ARGS) { return KEYS_PASS(0, 0, 0); }
+typedef int (*keys_fn)(const double *, const uint8_t *, KEYS_ARGS);
+DEF_KEYS(scalar, )
+#if FD_X86_SIMD
+DEF_KEYS(avx2, FD_TARGET_AVX2)
+#endif
 
-FD_VECTOR_CLONES
-static int keys_margin_lab(const double *x, const uint8_t *lab, KEYS_ARGS) { return KEYS_PASS(lab, 1, 1); }
-
-FD_VECTOR_CLONES
-static int keys_margin_unl(const double *x, KEYS_ARGS) { return KEYS_PASS(0, 0, 1); }
+/* [2 * margin + labelled] */
+static const keys_fn *keys_for_path(int path)
+{
+#if FD_X86_SIMD
+    if (path == FD_SIMD_AVX2 || path == FD_SIMD_AVX512)
+        return KEYS_avx2;
+#endif
+    (void)path;
+    return KEYS_scalar;
+}
 
 /* An unweighted block without validity, whole or not at all: returns 0 (and
  * changes nothing) if a row needs the per-row path. */
@@ -316,10 +337,7 @@ static int fast_block(const double *x, const uint8_t *lab, int64_t m, int margin
     double dv[PERF_BLOCK];
     double f[PERF_BLOCK + LANES * RENORM_EVERY];
     double acc[4];
-    const int ok = margin ? (lab ? keys_margin_lab(x, lab, m, shift, K, key, binx, dv, f, acc)
-                                 : keys_margin_unl(x, m, shift, K, key, binx, dv, f, acc))
-                          : (lab ? keys_prob_lab(x, lab, m, shift, K, key, binx, dv, f, acc)
-                                 : keys_prob_unl(x, m, shift, K, key, binx, dv, f, acc));
+    const int ok = keys_for_path(fd_simd())[2 * margin + (lab != 0)](x, lab, m, shift, K, key, binx, dv, f, acc);
     if (!ok)
         return 0;
     if (counts)

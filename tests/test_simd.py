@@ -324,3 +324,94 @@ def test_hist_arith_index_table_checked():
         ix.n_table = bad
         assert lib.fd_hist_update(column(view), ix, cp, sp, sp + 1) == lib.FD_EINVAL
     ix.n_table = index.n_table
+
+
+# ---- the run paths: few edges (compare counts) and equal widths (pair table) -------------------
+
+def _run_edges(kind):
+    rng = np.random.default_rng(11)
+    return {
+        "cmp-quantile9": np.quantile(rng.standard_normal(4000), np.linspace(0, 1, 11)[1:-1]),
+        "cmp-one": np.array([0.25]),
+        "cmp-16": np.sort(rng.choice(np.unique(rng.standard_normal(100)), 16, replace=False)),
+        "cmp-arith11": np.linspace(-2.0, 2.0, 11),
+        "table-17": np.sort(rng.choice(np.unique(rng.standard_normal(100)), 17, replace=False)),
+        "pair-arith21": np.linspace(-2.0, 2.0, 21),
+        "pair-arith101": np.linspace(-4.0, 4.0, 101),
+        "pair-arith127": np.linspace(-1e300, 1e300, 127),   # 128 bins: the largest pair table
+        "arith-128": np.linspace(-4.0, 4.0, 128),           # one bin more: the ordinary body
+    }[kind]
+
+
+def _run_values(edges, inv, n, rng):
+    """n values: 40 % on, one ulp beside or within the arith tolerance of an edge, the specials
+    (NaN, +-inf, +-0, subnormals, +-DBL_MAX) and the rest spread over and beyond the edges."""
+    x = rng.uniform(edges[0], edges[-1], n) if np.isfinite(edges[-1] - edges[0]) else \
+        rng.uniform(-1.0, 1.0, n) * edges[-1]
+    k = rng.integers(0, n, int(0.4 * n))
+    x[k] = _near_boundaries(edges, inv if np.isfinite(inv) else 1.0, rng, k.size)
+    specials = [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, 1.7976931348623157e308,
+                -1.7976931348623157e308, edges[0] - 1.0, edges[-1] + 1.0]
+    k = rng.integers(0, n, n // 40)
+    x[k] = rng.choice(specials, k.size)
+    return x
+
+
+@pytest.mark.parametrize("kind", ["cmp-quantile9", "cmp-one", "cmp-16", "cmp-arith11", "table-17",
+                                  "pair-arith21", "pair-arith101", "pair-arith127", "arith-128"])
+def test_hist_run_paths_exact(restore_path, kind):
+    # The runs of valid values take the compare counts (<= 16 edges) or the pair table (equal
+    # widths, <= 128 bins, long chunks): every path, the numba twin and the NumPy oracle agree on
+    # chunks long enough for the pair table, values on / beside / within tol of every edge and
+    # the specials, at offsets and tails that cut runs anywhere, without nulls, with rare nulls
+    # (long runs) and with null stretches (runs and gaps alternating).
+    edges = _run_edges(kind)
+    index = make_index(edges)
+    assert index.arith == kind.startswith(("pair", "cmp-arith", "arith")), index
+    nb = edges.size + 1
+    rng = np.random.default_rng(nb)
+    n = max(8 * nb * nb + 100, 3000)
+    x = _run_values(edges, index.inv_width, n + 80, rng)
+    stretch = (np.arange(n + 80) // 37) % 3 == 0
+    masks = {"none": None, "rare": rng.random(n + 80) < 0.002,
+             "stretches": stretch & (rng.random(n + 80) < 0.5)}
+    for name, mask in masks.items():
+        for off, tail in ((0, 0), (1, 7), (5, 15), (13, 1), (63, 16)):
+            arr = pa.array(x[: n + 80 - tail], mask=None if mask is None else mask[: n + 80 - tail]).slice(off)
+            want = hist_reference(arr, edges)
+            assert want[1][1] > 0 and want[0][0] > 0 and want[0][-1] > 0  # NaN and both outer bins
+            nb_counts = _hist(arr, index, "numba")
+            for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+                msg = f"{p} {kind} nulls={name} off={off} tail={tail}"
+                np.testing.assert_array_equal(counts, want[0], err_msg=msg)
+                np.testing.assert_array_equal(specials, want[1], err_msg=msg)
+            np.testing.assert_array_equal(nb_counts[0], want[0])
+            np.testing.assert_array_equal(nb_counts[1], want[1])
+
+
+def test_perf_paths_bit_identical(restore_path):
+    # The binary-performance kernel follows the dispatch like the others: every forced path gives
+    # the same bins and the same sums, bit for bit, on probability and margin blocks.
+    from fastdrift.kernels.perf import N_REJECT, N_SUMS, perf_update
+    rng = np.random.default_rng(5)
+    n = 5000
+    labels = (rng.random(n) < 0.3).astype(np.uint8)
+    for margin, scores in ((False, rng.random(n)), (True, rng.standard_normal(n) * 4)):
+        shift = 2
+        k = (128 << shift) if margin else (63 << shift) + 1
+
+        def run(lab):
+            counts = np.zeros(3 * 2 * k, np.int64)
+            sums, rej = np.zeros(N_SUMS), np.zeros(N_REJECT, np.int64)
+            perf_update(scores, None, 0, lab, 0, None, margin, shift, 2 * k, counts, None, None, None,
+                        None, sums, rej)
+            return counts, sums, rej
+
+        for lab in (labels, None):
+            got = _each_path(lambda: run(lab))
+            first = got[PATHS[0]]
+            assert first[0].sum() == n and np.count_nonzero(first[1]) >= 2
+            for p, (counts, sums, rej) in got.items():
+                np.testing.assert_array_equal(counts, first[0], err_msg=p)
+                assert sums.tobytes() == first[1].tobytes(), p
+                np.testing.assert_array_equal(rej, first[2], err_msg=p)

@@ -92,6 +92,10 @@ def _uniform_is_exact(edges: np.ndarray, lo: float, inv: float) -> bool:
 ARITH_TOL = 2.0 ** -lib.FD_HIST_ARITH_TOL_LOG2
 
 
+#: The pair table is used from this many values per cell (FD_HIST_PAIR_MIN_PER_CELL).
+PAIR_MIN_PER_CELL = 8
+
+
 #: Sub-buckets per edge of an arith index's table (a power of two; fd_hist.c derives it as
 #: n_table / n_edges).
 ARITH_TABLE_SCALE = 8
@@ -337,6 +341,19 @@ class _NumbaHist:
         self.k = numba_hist
 
     def update(self, view, index: HistIndex, counts: np.ndarray, specials: np.ndarray) -> int:
+        k, nb = self.k, index.n_edges + 1
+        if not view.has_validity and view.length:
+            # fd_hist.c's runs of valid values, for a chunk without nulls.
+            if nb - 1 <= k.CMP_EDGES:
+                fn = k.hist_cmp
+            elif index.arith and nb <= k.PAIR_BINS and view.length >= PAIR_MIN_PER_CELL * nb * nb:
+                fn = k.hist_arith_pairs
+            else:
+                fn = None
+            if fn is not None:
+                fn(view.values, view.offset, view.length, index.padded, index.lo, index.inv_width,
+                   float(index.n_edges) - 0.5, counts, specials)
+                return FD_OK
         if index.arith:
             fn, top = self.k.hist_arith, float(index.n_edges) - 0.5
         elif index.uniform:

@@ -3,6 +3,12 @@
 :func:`hist_arith`, :func:`hist_uniform`, :func:`hist_p1` and :func:`hist_pn` are the arith,
 uniform, one-probe and n-probe paths (fd_hist.c also unrolls two and three probes); the caller picks one per index.
 
+Chunks without nulls take the two run paths of fd_hist.c: :func:`hist_cmp` (at most
+``CMP_EDGES`` edges: per block of values, one pass per edge counting the values ``>=`` it, a
+loop LLVM vectorises) and :func:`hist_arith_pairs` (equal widths, at most ``PAIR_BINS`` bins: the
+bins of a block in a vectorised pass, then one increment per pair of values in an ``n_bins**2``
+table).  Counts are exact on every path, so they equal the C kernel's.
+
 Keeping the probe branch-free: LLVM readily turns ``b += x >= e[b]`` into a compare-and-branch
 (x86's cmov converter does so when it believes the branch is predictable), and a mispredicted
 branch per probe costs far more than the probe itself.  The comparison result is therefore used only
@@ -17,7 +23,7 @@ from numba import njit, types
 from .hist import ARITH_TOL
 from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, VALUE_TYPES, ro, rw
 
-__all__ = ["hist_arith", "hist_uniform", "hist_p1", "hist_pn"]
+__all__ = ["hist_arith", "hist_uniform", "hist_p1", "hist_pn", "hist_cmp", "hist_arith_pairs"]
 
 # Path selectors for the histogram, as in fd_hist.c (numba specialises one-probe tables and the
 # general probe loop; fd_hist.c also unrolls two and three probes).
@@ -180,3 +186,119 @@ def hist_pn(values, validity, offset, length, e, table, lo, inv, top, n_probe, c
     _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_PN,
                counts, specials)
 
+
+
+# ---- the run paths (fd_hist.c, "runs of valid values") ----------------------------------------
+
+#: At most this many edges: counts from compares (FD_HIST_CMP_EDGES).
+CMP_EDGES = 16
+#: At most this many bins: the pair table (FD_HIST_PAIR_BINS).
+PAIR_BINS = 128
+_BLOCK = 1024    # values per block: a few L1-resident passes over it
+_NEAR = 1 << 16  # a bin with this bit needs the exact search (bins < PAIR_BINS)
+
+
+@njit(**INLINE)
+def _count_ge(v, ek):
+    c = 0
+    for i in range(v.size):
+        c += np.int64(np.float64(v[i]) >= ek)
+    return c
+
+
+@njit(**INLINE)
+def _count_nan(v):
+    c = 0
+    for i in range(v.size):
+        x = np.float64(v[i])
+        c += np.int64(x != x)
+    return c
+
+
+def _run_sigs():
+    return [types.void(ro(t), types.int64, types.int64, ro(types.float64), types.float64, types.float64,
+                       types.float64, rw(types.int64), rw(types.int64))
+            for t in VALUE_TYPES]
+
+
+@njit(_run_sigs(), **NUMBA_OPTIONS)
+def hist_cmp(values, offset, length, e, lo, inv, top, counts, specials):
+    """A chunk without nulls, ``counts.size - 1 <= CMP_EDGES`` edges (``lo``, ``inv``, ``top``
+    unused): ge[k], the values >= e[k], block by block; bin k holds ge[k-1] - ge[k].  NaN is >= no
+    edge: it is in bin 0's share and counted apart."""
+    ne = counts.shape[0] - 1
+    ge = np.zeros(ne, np.int64)
+    nan = 0
+    for s in range(offset, offset + length, _BLOCK):
+        v = values[s:min(s + _BLOCK, offset + length)]
+        for k in range(ne):
+            ge[k] += _count_ge(v, e[k])
+        nan += _count_nan(v)
+    counts[0] += length - ge[0] - nan
+    for k in range(1, ne):
+        counts[k] += ge[k - 1] - ge[k]
+    counts[ne] += ge[ne - 1]
+    specials[1] += nan
+
+
+@njit(**INLINE)
+def _arith_block(v, lo, inv, top, out):
+    # The arith path's u and bin (as _bin), with _NEAR set where u is within ARITH_TOL of an
+    # integer: branch-free, so the loop vectorises.  Returns the NaN count.
+    nan = 0
+    for i in range(v.size):
+        x = np.float64(v[i])
+        nan += np.int64(x != x)
+        u = (x - lo) * inv
+        u = u if u > -0.5 else -0.5
+        u = u if u < top else top
+        u += 1.0
+        b = np.int32(u)
+        fr = u - np.float64(b)
+        out[i] = b | (np.int32((fr < ARITH_TOL) | (fr > 1.0 - ARITH_TOL)) << 16)
+    return nan
+
+
+@njit(**INLINE)
+def _arith_fix(e, x, q):
+    if q >= _NEAR:
+        return _bin_near(e, DBL_MAX if x > DBL_MAX else x, q & (_NEAR - 1))
+    return q
+
+
+@njit(_run_sigs(), **NUMBA_OPTIONS)
+def hist_arith_pairs(values, offset, length, e, lo, inv, top, counts, specials):
+    """A chunk without nulls on an arith index of at most ``PAIR_BINS`` bins: bins by
+    :func:`_arith_block`, counted a pair of values at a time into a uint32 table (folded before
+    a cell could overflow), the odd value last alone."""
+    nb = counts.shape[0]
+    cell = np.zeros(nb * nb, np.uint32)
+    bins = np.empty(_BLOCK, np.int32)
+    end = offset + length
+    nan = 0
+    pairs = 0
+    for s in range(offset, end, _BLOCK):
+        v = values[s:min(s + _BLOCK, end)]
+        m = v.size
+        nan += _arith_block(v, lo, inv, top, bins)
+        for i in range(0, m - 1, 2):
+            a = bins[i]
+            c = bins[i + 1]
+            if (a | c) >= _NEAR:
+                a = _arith_fix(e, np.float64(v[i]), a)
+                c = _arith_fix(e, np.float64(v[i + 1]), c)
+            cell[a * nb + c] += 1
+        if m & 1:
+            counts[_arith_fix(e, np.float64(v[m - 1]), bins[m - 1])] += 1
+        pairs += m // 2
+        if pairs > 0xFFFFFFFF - 2 * _BLOCK or s + _BLOCK >= end:
+            for a in range(nb):
+                r = 0
+                for c in range(nb):
+                    r += cell[a * nb + c]
+                    counts[c] += cell[a * nb + c]
+                    cell[a * nb + c] = 0
+                counts[a] += r
+            pairs = 0
+    counts[0] -= nan  # an arith NaN lands in bin 0
+    specials[1] += nan

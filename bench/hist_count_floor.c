@@ -1,0 +1,148 @@
+/* hist_count_floor.c -- where the time of a histogram goes (docs/performance.md, "Kernels").
+ *
+ * Standalone timings on one core (thread CPU time) of the pieces of fd_hist.c's loops over 1e7
+ * standard normal float64: a vector sum (memory bound), the table path one value at a time,
+ * the sub-bucket arithmetic with only the counter increment ("cntonly": the floor of counting one
+ * value at a time; its counts are of sub-buckets, hence WRONG), a split table, gathers, the pair
+ * count, and the compare counts of few edges.  Inputs (the first argument picks them: 10 or 100
+ * quantile bins, 1 = 100 uniform bins):
+ *
+ *   mkdir -p /tmp/hist_floor && python -c "
+ *   import numpy as np; from fastdrift.kernels.hist import make_index
+ *   x = np.random.default_rng(0).standard_normal(10**7); x.tofile('/tmp/hist_floor/x.bin')
+ *   for q, e in ((10, np.quantile(x, np.linspace(0, 1, 11)[1:-1])),
+ *                (100, np.quantile(x, np.linspace(0, 1, 101)[1:-1])), (1, np.linspace(-4, 4, 101))):
+ *       ix = make_index(e); ix.padded.tofile(f'/tmp/hist_floor/e{q}.bin')
+ *       (ix.table if q > 1 else np.zeros(808, np.int32)).tofile(f'/tmp/hist_floor/t{q}.bin')
+ *       np.bincount(np.searchsorted(e, x, side='right'), minlength=e.size + 1).tofile(f'/tmp/hist_floor/c{q}.bin')"
+ *   gcc -O3 -march=native -ffp-contract=off bench/hist_count_floor.c -o /tmp/hist_floor/hf -lm
+ *   /tmp/hist_floor/hf 100; /tmp/hist_floor/hf 10; /tmp/hist_floor/hf 1
+ *
+ * (The inverse widths below are make_index's for these inputs.)  Needs AVX-512.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <float.h>
+#include <math.h>
+#include <time.h>
+#include <immintrin.h>
+#define N 10000000
+static double *x; static double *e; static int32_t *tab; static int ne, nt; static double lo, inv;
+static int64_t want[128];
+static double now(void){struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID,&t); return t.tv_sec+1e-9*t.tv_nsec;}
+static void *rd(const char*f,size_t *n){FILE*fp=fopen(f,"rb");fseek(fp,0,SEEK_END);*n=ftell(fp);fseek(fp,0,SEEK_SET);void*p=aligned_alloc(64,(*n+63)/64*64);fread(p,1,*n,fp);fclose(fp);return p;}
+__attribute__((noinline)) double vsum(void){ __m512d a=_mm512_setzero_pd(),b=a,c=a,d=a; for(long i=0;i<N;i+=32){a=_mm512_add_pd(a,_mm512_loadu_pd(x+i));b=_mm512_add_pd(b,_mm512_loadu_pd(x+i+8));c=_mm512_add_pd(c,_mm512_loadu_pd(x+i+16));d=_mm512_add_pd(d,_mm512_loadu_pd(x+i+24));} return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a,b),_mm512_add_pd(c,d)));}
+static int64_t C[4][128];
+__attribute__((noinline)) void scal(int64_t *cnt){ memset(C,0,sizeof C); double top=nt-1;
+ for(long i=0;i<N;i++){ double v=x[i]; double t=(v-lo)*inv; t=t>0?t:0; t=t<top?t:top; int b=tab[(int)t]; double xc=v>DBL_MAX?DBL_MAX:v; b+=xc>=e[b]; C[i&3][b]++;}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+__attribute__((noinline)) void vj(int64_t *cnt){ memset(C,0,sizeof C); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   int32_t j[8]; double xc[8]; _mm256_storeu_si256((__m256i*)j,_mm512_cvttpd_epi32(t)); _mm512_storeu_pd(xc,_mm512_min_pd(v,_mm512_set1_pd(DBL_MAX)));
+   for(int k=0;k<8;k++){int b=tab[j[k]]; b+=xc[k]>=e[b]; C[k&3][b]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+__attribute__((noinline)) void gat(int64_t *cnt){ memset(C,0,sizeof C); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   __m256i jj=_mm512_cvttpd_epi32(t); __m256i b=_mm256_i32gather_epi32(tab,jj,4); __m512d ev=_mm512_i32gather_pd(b,e,8);
+   __mmask8 m=_mm512_cmp_pd_mask(_mm512_min_pd(v,_mm512_set1_pd(DBL_MAX)),ev,_CMP_GE_OQ); b=_mm256_mask_add_epi32(b,m,b,_mm256_set1_epi32(1));
+   int32_t j[8]; _mm256_storeu_si256((__m256i*)j,b);
+   for(int k=0;k<8;k++){C[k&3][j[k]]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+/* split table: per sub-bucket, the edge inside (or +inf) and the start bin */
+static double *spl;
+__attribute__((noinline)) void splt(int64_t *cnt){ memset(C,0,sizeof C); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   int32_t j[8]; double xc[8]; _mm256_storeu_si256((__m256i*)j,_mm512_cvttpd_epi32(t)); _mm512_storeu_pd(xc,_mm512_min_pd(v,_mm512_set1_pd(DBL_MAX)));
+   for(int k=0;k<8;k++){int b=tab[j[k]]+(xc[k]>=spl[j[k]]); C[k&3][b]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+__attribute__((noinline)) void gspl(int64_t *cnt){ memset(C,0,sizeof C); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   __m256i jj=_mm512_cvttpd_epi32(t); __m256i b=_mm256_i32gather_epi32(tab,jj,4); __m512d ev=_mm512_i32gather_pd(jj,spl,8);
+   __mmask8 m=_mm512_cmp_pd_mask(v,ev,_CMP_GE_OQ); b=_mm256_mask_add_epi32(b,m,b,_mm256_set1_epi32(1));
+   int32_t j[8]; _mm256_storeu_si256((__m256i*)j,b);
+   for(int k=0;k<8;k++){C[k&3][j[k]]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+/* few edges: count x >= e_k per edge in vector accumulators */
+__attribute__((noinline)) void cnt512(int64_t *cnt){ __m512i acc[16]; for(int k=0;k<ne;k++) acc[k]=_mm512_setzero_si512();
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i);
+   for(int k=0;k<9;k++) acc[k]=_mm512_mask_sub_epi64(acc[k],_mm512_cmp_pd_mask(v,_mm512_set1_pd(e[k]),_CMP_GE_OQ),acc[k],_mm512_set1_epi64(-1));}
+ int64_t ge[17]; for(int k=0;k<ne;k++) ge[k]=_mm512_reduce_add_epi64(acc[k]); cnt[0]=N-ge[0]; for(int k=1;k<ne;k++) cnt[k]=ge[k-1]-ge[k]; cnt[ne]=ge[ne-1];}
+__attribute__((noinline)) void cnt256(int64_t *cnt){ __m256i acc[16]; for(int k=0;k<ne;k++) acc[k]=_mm256_setzero_si256();
+ for(long i=0;i<N;i+=4){ __m256d v=_mm256_loadu_pd(x+i);
+   for(int k=0;k<9;k++) acc[k]=_mm256_sub_epi64(acc[k],_mm256_castpd_si256(_mm256_cmp_pd(v,_mm256_set1_pd(e[k]),_CMP_GE_OQ)));}
+ int64_t ge[17]; for(int k=0;k<ne;k++){int64_t t[4]; _mm256_storeu_si256((__m256i*)t,acc[k]); ge[k]=t[0]+t[1]+t[2]+t[3];} cnt[0]=N-ge[0]; for(int k=1;k<ne;k++) cnt[k]=ge[k-1]-ge[k]; cnt[ne]=ge[ne-1];}
+
+static int64_t CC[4][512];
+__attribute__((noinline)) void cntonly(int64_t *cnt){ memset(CC,0,sizeof CC); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   int32_t j[8]; _mm256_storeu_si256((__m256i*)j,_mm512_cvttpd_epi32(t));
+   for(int k=0;k<8;k++){CC[k&3][j[k]]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=CC[0][b]+CC[1][b]+CC[2][b]+CC[3][b];}
+__attribute__((noinline)) void split2(int64_t *cnt){ memset(C,0,sizeof C); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   int32_t j[8]; _mm256_storeu_si256((__m256i*)j,_mm512_cvttpd_epi32(t));
+   for(int k=0;k<8;k++){int b=tab[j[k]]+(x[i+k]>=spl[j[k]]); C[k&3][b]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+typedef struct {double s; int64_t b;} ent; static ent *E;
+__attribute__((noinline)) void structv(int64_t *cnt){ memset(C,0,sizeof C); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   int32_t j[8]; _mm256_storeu_si256((__m256i*)j,_mm512_cvttpd_epi32(t));
+   for(int k=0;k<8;k++){const ent *p=E+j[k]; int64_t b=p->b+(x[i+k]>=p->s); C[k&3][b]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+__attribute__((noinline)) void struct64(int64_t *cnt){ memset(C,0,sizeof C); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   int64_t j[8]; _mm512_storeu_si512(j,_mm512_slli_epi64(_mm512_cvttpd_epi64(t),4));
+   for(int k=0;k<8;k++){const ent *p=(const ent*)((const char*)E+j[k]); int64_t b=p->b+(x[i+k]>=p->s); C[k&3][b]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+
+static int32_t P[128*128];
+static int64_t near(double xc,int64_t b){ while(b>0&&xc<e[b-1])--b; while(xc>=e[b])++b; return b;}
+static inline __m256i arith8(const double *p){ __m512d v=_mm512_loadu_pd(p); __m512d u=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv));
+  u=_mm512_max_pd(u,_mm512_set1_pd(-0.5)); u=_mm512_min_pd(u,_mm512_set1_pd(ne-0.5)); u=_mm512_add_pd(u,_mm512_set1_pd(1.0));
+  __m256i b=_mm512_cvttpd_epi32(u); __m512d fr=_mm512_sub_pd(u,_mm512_cvtepi32_pd(b));
+  __mmask8 ok=_mm512_cmp_pd_mask(fr,_mm512_set1_pd(1.0/4096),_CMP_GE_OQ)&_mm512_cmp_pd_mask(fr,_mm512_set1_pd(1-1.0/4096),_CMP_LE_OQ);
+  if(__builtin_expect(ok!=0xFF,0)){ int32_t j[8]; _mm256_storeu_si256((__m256i*)j,b); for(int k=0;k<8;k++) if(!((ok>>k)&1)){double xx=p[k]; j[k]=near(xx>DBL_MAX?DBL_MAX:xx,j[k]);} b=_mm256_loadu_si256((__m256i*)j);}
+  return b;}
+__attribute__((noinline)) void arith1(int64_t *cnt){ memset(C,0,sizeof C);
+ for(long i=0;i<N;i+=8){ int32_t j[8]; _mm256_storeu_si256((__m256i*)j,arith8(x+i));
+   for(int k=0;k<8;k++){C[k&3][j[k]]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+__attribute__((noinline)) void arith2(int64_t *cnt){ int nb=ne+1; memset(P,0,4*nb*nb);
+ for(long i=0;i<N;i+=16){ __m256i a=arith8(x+i), b=arith8(x+i+8); int32_t j[8]; _mm256_storeu_si256((__m256i*)j,_mm256_add_epi32(_mm256_mullo_epi32(a,_mm256_set1_epi32(nb)),b));
+   for(int k=0;k<8;k++){P[j[k]]++;}}
+ for(int a=0;a<nb;a++){cnt[a]=0;} for(int a=0;a<nb;a++) for(int b=0;b<nb;b++){cnt[a]+=P[a*nb+b];cnt[b]+=P[a*nb+b];}}
+__attribute__((noinline)) void split2p(int64_t *cnt){ int nb=ne+1; memset(P,0,4*nb*nb); double top=nt-1;
+ for(long i=0;i<N;i+=8){ __m512d v=_mm512_loadu_pd(x+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   int32_t j[8]; _mm256_storeu_si256((__m256i*)j,_mm512_cvttpd_epi32(t));
+   for(int k=0;k<8;k+=2){int b=tab[j[k]]+(x[i+k]>=spl[j[k]]); int b2=tab[j[k+1]]+(x[i+k+1]>=spl[j[k+1]]); P[b*nb+b2]++;}}
+ for(int a=0;a<nb;a++){cnt[a]=0;} for(int a=0;a<nb;a++) for(int b=0;b<nb;b++){cnt[a]+=P[a*nb+b];cnt[b]+=P[a*nb+b];}}
+
+static uint16_t P16[128*128];
+__attribute__((noinline)) void arith16(int64_t *cnt){ int nb=ne+1; memset(P16,0,2*nb*nb); for(int a=0;a<nb;a++)cnt[a]=0;
+ for(long blk=0;blk<N;blk+=65536){ long end=blk+65536<N?blk+65536:N;
+ for(long i=blk;i<end;i+=16){ __m256i a=arith8(x+i), b=arith8(x+i+8); int32_t j[8]; _mm256_storeu_si256((__m256i*)j,_mm256_add_epi32(_mm256_mullo_epi32(a,_mm256_set1_epi32(nb)),b));
+   for(int k=0;k<8;k++){P16[j[k]]++;}}
+ for(int a=0;a<nb;a++) for(int b=0;b<nb;b++){cnt[a]+=P16[a*nb+b];cnt[b]+=P16[a*nb+b];} memset(P16,0,2*nb*nb);}}
+__attribute__((noinline)) void split2v(int64_t *cnt){ int nb=ne+1; memset(P,0,4*nb*nb); double top=nt-1;
+ for(long i=0;i<N;i+=16){ int32_t bb[16];
+   for(int h=0;h<16;h+=8){ __m512d v=_mm512_loadu_pd(x+i+h); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   int32_t j[8]; _mm256_storeu_si256((__m256i*)j,_mm512_cvttpd_epi32(t));
+   for(int k=0;k<8;k++){bb[h+k]=tab[j[k]]+(x[i+h+k]>=spl[j[k]]);}}
+   int32_t jj[8]; _mm256_storeu_si256((__m256i*)jj,_mm256_add_epi32(_mm256_mullo_epi32(_mm256_loadu_si256((__m256i*)bb),_mm256_set1_epi32(nb)),_mm256_loadu_si256((__m256i*)(bb+8))));
+   for(int k=0;k<8;k++) P[jj[k]]++;}
+ for(int a=0;a<nb;a++){cnt[a]=0;} for(int a=0;a<nb;a++) for(int b=0;b<nb;b++){cnt[a]+=P[a*nb+b];cnt[b]+=P[a*nb+b];}}
+int main(int argc,char**argv){ size_t n; int q=atoi(argv[1]); char f[64]; x=rd("/tmp/hist_floor/x.bin",&n);
+ sprintf(f,"/tmp/hist_floor/e%d.bin",q); e=rd(f,&n); ne=n/8-8; sprintf(f,"/tmp/hist_floor/t%d.bin",q); tab=rd(f,&n); nt=n/4;
+ sprintf(f,"/tmp/hist_floor/c%d.bin",q); int64_t*w=rd(f,&n); memcpy(want,w,n);
+ lo=e[0]; inv=q==1?12.5:(q==10?24.99000747880624:110.01602007707682);
+ spl=malloc(8*nt); for(int j=0;j<nt;j++){ int b=tab[j]; double s=(j+1<nt? (b<tab[j+1]? e[b]:INFINITY): (b<ne?e[b]:INFINITY)); spl[j]=s;}
+ E=malloc(16*nt); for(int j=0;j<nt;j++){E[j].s=spl[j];E[j].b=tab[j];}
+ struct {const char*n; void(*f)(int64_t*);} V[]={{"scalar",scal},{"vj",vj},{"gather",gat},{"split",splt},{"gsplit",gspl},{"cntonly",cntonly},{"split2",split2},{"struct",structv},{"struct64",struct64},{"split2p",split2p},{"arith1",arith1},{"arith2",arith2},{"arith16",arith16},{"split2v",split2v},{"cnt512",cnt512},{"cnt256",cnt256}};
+ for(int r=0;r<3;r++){ double t0=now(); volatile double s=vsum(); double ts=now()-t0; (void)s;
+  printf("sum %.2f ns/v |",ts/N*1e9);
+  for(unsigned v=0;v<sizeof V/sizeof V[0];v++){ if(q!=10 && v>=14) continue; if((q==1)!=(v==10||v==11||v==12)) continue; int64_t c[128]={0}; t0=now(); V[v].f(c); double tv=now()-t0; int ok=!memcmp(c,want,8*(ne+1));
+   printf(" %s %.2f(%.2fx)%s",V[v].n,tv/N*1e9,ts/tv,ok?"":"WRONG");}
+  printf("\n");}
+}
