@@ -24,17 +24,6 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
 #define FD_PREFETCH(p) ((void)(p))
 #endif
 
-/* Per-block loops the compiler vectorises are built twice on x86-64 with GCC
- * and glibc (whose ifunc picks one at load time): for AVX2 (4 doubles a
- * vector; no FMA, so the same operations round the same way and results are
- * bit-identical) and for the baseline SSE2 every x86-64 has.  Elsewhere it is
- * one ordinary function. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && __GNUC__ >= 8
-#define FD_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FD_VECTOR_CLONES
-#endif
-
 /* Runtime SIMD dispatch (fd_simd.c): fd_simd_level is the FD_SIMD_* path in
  * use, read by each kernel call.  FD_X86_SIMD: this compiler can build
  * AVX2/AVX-512 functions (target attributes, immintrin.h) whatever the
