@@ -195,13 +195,14 @@ class Histogram(Sketch):
     def update_parts(hists: List["Histogram"], values, starts: np.ndarray, lens: np.ndarray) -> None:
         """``hists[j].update(values[starts[j]:starts[j] + lens[j]])`` for every ``j`` in one kernel
         call (:func:`~fastdrift.kernels.seg.hist_update_parts`): ``values`` one numeric array whose
-        parts are segments' stretches, ``hists`` copies of one histogram (sharing its bins' lookup
-        table; otherwise each part is counted by :meth:`update`).  Each ends as its own update would
+        parts are segments' stretches, ``hists`` of the same edges (otherwise each part is counted
+        by :meth:`update`).  Each ends as its own update would
         leave it; on bad input none counts anything."""
         index = hists[0]._index
         arr = as_arrow(values, hists[0].name)
         views = list(iter_columns(arr, hists[0].name))
-        if any(h._index is not index for h in hists) or len(views) != 1 or views[0].kind != "numeric":
+        same = all(h._index is index or np.array_equal(h._edges, index.edges) for h in hists)
+        if not same or len(views) != 1 or views[0].kind != "numeric":
             for h, s, n in zip(hists, starts, lens):
                 h.update(arr.slice(int(s), int(n)))
             return
