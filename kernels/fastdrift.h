@@ -367,4 +367,16 @@ int fd_seg_scatter(const fd_column *col, const int32_t *codes, int32_t n_seg, in
 int fd_seg_count_indices(const fd_column *col, const int32_t *codes, int32_t n_seg, int64_t n_bins,
                          int64_t *bins, int64_t *first, int64_t *n_null, int64_t *bad);
 
+/* fd_hist_update / fd_moments_update per segment in one call: part j is
+ * elements [starts[j], starts[j] + lens[j]) of col (a column grouped by
+ * fd_seg_scatter), counted on its own into state row j -- counts + j *
+ * (n_edges + 1) and specials + 2j ([null, nan]); ints + 5j and flts + 5j --
+ * exactly as the single call on that stretch.  A part outside col returns
+ * FD_EINVAL before anything is counted; a kernel error returns its status
+ * (earlier parts counted: callers use scratch). */
+int fd_seg_hist_update(const fd_column *col, const fd_hist_index *ix, int32_t n_part,
+                       const int64_t *starts, const int64_t *lens, int64_t *counts, int64_t *specials);
+int fd_seg_moments_update(const fd_column *col, int32_t n_part, const int64_t *starts, const int64_t *lens,
+                          int64_t *ints, double *flts);
+
 #endif /* FASTDRIFT_H */

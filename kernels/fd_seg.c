@@ -126,3 +126,58 @@ int fd_seg_count_indices(const fd_column *col, const int32_t *codes, int32_t n_s
     }
     return FD_OK;
 }
+
+/* fd_seg_hist_update / fd_seg_moments_update: one call for the segments of a
+ * column grouped by fd_seg_scatter.  Part j is elements [starts[j], starts[j]
+ * + lens[j]) of col; each is counted by fd_hist_update / fd_moments_update on
+ * that stretch alone (a column of the same buffers, offset and length moved)
+ * into its own state row, so every row ends as the per-segment call would
+ * leave it, bit for bit.  The parts are checked before anything is counted;
+ * a kernel error stops at that part (earlier rows counted: callers use
+ * scratch). */
+static int fd_seg_parts_ok(const fd_column *col, int32_t n_part, const int64_t *starts, const int64_t *lens)
+{
+    if (col == 0 || n_part < 0 || (n_part > 0 && (starts == 0 || lens == 0)))
+        return 0;
+    if (col->offset < 0 || col->length < 0)
+        return 0;
+    for (int32_t j = 0; j < n_part; ++j)
+        if (starts[j] < 0 || lens[j] < 0 || starts[j] > col->length - lens[j])
+            return 0;
+    return 1;
+}
+
+int fd_seg_hist_update(const fd_column *col, const fd_hist_index *ix, int32_t n_part,
+                       const int64_t *starts, const int64_t *lens, int64_t *counts, int64_t *specials)
+{
+    if (ix == 0 || ix->n_edges < 0 || !fd_seg_parts_ok(col, n_part, starts, lens)
+        || (n_part > 0 && (counts == 0 || specials == 0)))
+        return FD_EINVAL;
+    const int64_t n_bins = ix->n_edges + 1;
+    for (int32_t j = 0; j < n_part; ++j) {
+        fd_column part = *col;
+        part.offset = col->offset + starts[j];
+        part.length = lens[j];
+        const int rc = fd_hist_update(&part, ix, counts + (int64_t)j * n_bins, specials + 2 * (int64_t)j,
+                                      specials + 2 * (int64_t)j + 1);
+        if (rc != FD_OK)
+            return rc;
+    }
+    return FD_OK;
+}
+
+int fd_seg_moments_update(const fd_column *col, int32_t n_part, const int64_t *starts, const int64_t *lens,
+                          int64_t *ints, double *flts)
+{
+    if (!fd_seg_parts_ok(col, n_part, starts, lens) || (n_part > 0 && (ints == 0 || flts == 0)))
+        return FD_EINVAL;
+    for (int32_t j = 0; j < n_part; ++j) {
+        fd_column part = *col;
+        part.offset = col->offset + starts[j];
+        part.length = lens[j];
+        const int rc = fd_moments_update(&part, ints + 5 * (int64_t)j, flts + 5 * (int64_t)j);
+        if (rc != FD_OK)
+            return rc;
+    }
+    return FD_OK;
+}

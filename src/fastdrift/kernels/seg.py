@@ -9,15 +9,18 @@ is the ``"segments"`` family's (:func:`fastdrift.kernels.get_backend`).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import numpy as np
 
 from ..errors import InvalidInputError
 from . import Family, check_out
-from .native import FD_EINVAL, check, column, ffi, lib, ptr
+from .hist import HIST, HistIndex
+from .moments import MOMENTS
+from .native import FD_EINVAL, FD_OK, check, column, ffi, lib, ptr
 
-__all__ = ["SEG", "scatter", "count_indices", "scatterable"]
+__all__ = ["SEG", "scatter", "count_indices", "scatterable", "hist_update_parts", "moments_update_parts"]
 
 _WIDTH = {lib.FD_F64: 8, lib.FD_F32: 4, lib.FD_I8: 1, lib.FD_I16: 2, lib.FD_I32: 4, lib.FD_I64: 8,
           lib.FD_U8: 1, lib.FD_U16: 2, lib.FD_U32: 4, lib.FD_U64: 8}
@@ -42,6 +45,16 @@ class _CSeg:
                                       ptr("int64_t*", first) if first is not None else ffi.NULL, ptr("int64_t*", n_null), bad)
         return rc, bad[0]
 
+    @staticmethod
+    def hist_parts(view, index, starts, lens, counts, specials):
+        return lib.fd_seg_hist_update(column(view), index.c_index, starts.size, ptr("const int64_t*", starts),
+                                      ptr("const int64_t*", lens), ptr("int64_t*", counts), ptr("int64_t*", specials))
+
+    @staticmethod
+    def moments_parts(view, starts, lens, ints, flts):
+        return lib.fd_seg_moments_update(column(view), starts.size, ptr("const int64_t*", starts),
+                                         ptr("const int64_t*", lens), ptr("int64_t*", ints), ptr("double*", flts))
+
 
 class _NumbaSeg:
     def __init__(self):
@@ -57,6 +70,27 @@ class _NumbaSeg:
     def count_indices(self, view, codes, n_seg, n_bins, bins, first, n_null):
         return self.k.count_indices(view.values, view.validity, view.offset, view.length, codes, n_seg, n_bins,
                                     bins, first if first is not None else _EMPTY_I64, n_null)
+
+    # fd_seg_hist_update / fd_seg_moments_update: the numba kernels on each part's stretch
+    @staticmethod
+    def hist_parts(view, index, starts, lens, counts, specials):
+        k = HIST("numba")
+        for j in range(starts.size):
+            part = dataclasses.replace(view, offset=view.offset + int(starts[j]), length=int(lens[j]))
+            rc = k.update(part, index, counts[j], specials[j])
+            if rc != FD_OK:
+                return rc
+        return FD_OK
+
+    @staticmethod
+    def moments_parts(view, starts, lens, ints, flts):
+        k = MOMENTS("numba")
+        for j in range(starts.size):
+            part = dataclasses.replace(view, offset=view.offset + int(starts[j]), length=int(lens[j]))
+            rc = k.update(part, ints[j], flts[j])
+            if rc != FD_OK:
+                return rc
+        return FD_OK
 
 
 #: The segmented kernels' backend objects (``scatter``, ``count_indices``; status first).
@@ -154,3 +188,59 @@ def count_indices(view, codes: np.ndarray, n_seg: int, n_bins: int, bins: np.nda
         raise InvalidInputError(f"column {view.name!r}: dictionary index at position {bad} is outside the "
                                 f"dictionary of length {n_bins}")
     check(rc, what, view.name)
+
+
+def _parts(view, starts, lens, what: str):
+    if view.kind != "numeric":
+        raise InvalidInputError(f"column {view.name!r}: {what}: a numeric chunk is needed, got {view.kind}")
+    for a, nm in ((starts, "starts"), (lens, "lens")):
+        if not (isinstance(a, np.ndarray) and a.dtype == np.int64 and a.ndim == 1 and a.flags.c_contiguous):
+            raise InvalidInputError(f"{what}: {nm} must be a contiguous int64 array")
+    if starts.shape != lens.shape or starts.size >= 2**31:
+        raise InvalidInputError(f"{what}: {starts.size} starts for {lens.size} lengths")
+    if starts.size and (starts.min() < 0 or lens.min() < 0 or (starts + lens).max() > view.length):
+        raise InvalidInputError(f"column {view.name!r}: {what}: a part lies outside the chunk's "
+                                f"{view.length} elements")
+
+
+def _rows(a, dtype, shape, name: str) -> None:
+    if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape and a.flags.c_contiguous
+            and a.flags.writeable):
+        raise InvalidInputError(f"{name} must be a writable contiguous {np.dtype(dtype).name} array of shape {shape}")
+
+
+def hist_update_parts(view, index: HistIndex, starts: np.ndarray, lens: np.ndarray, counts: np.ndarray,
+                      specials: np.ndarray, backend: Optional[str] = None) -> None:
+    """:func:`~fastdrift.kernels.hist.hist_update` of each part of a chunk, in one call
+    (``fd_seg_hist_update``): part ``j`` (elements ``starts[j]`` to ``starts[j] + lens[j]`` of
+    ``view``, a segment's stretch from :func:`scatter`) counted alone into ``counts[j]`` and
+    ``specials[j]`` (``[null, nan]``), the same as the single call on that stretch.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes, or a part outside the chunk (nothing counted).
+    """
+    what = "segment histograms"
+    _parts(view, starts, lens, what)
+    _rows(counts, np.int64, (starts.size, index.n_edges + 1), "counts")
+    _rows(specials, np.int64, (starts.size, 2), "specials")
+    check(SEG(backend).hist_parts(view, index, starts, lens, counts, specials), what, view.name)
+
+
+def moments_update_parts(view, starts: np.ndarray, lens: np.ndarray, ints: np.ndarray, flts: np.ndarray,
+                         backend: Optional[str] = None) -> None:
+    """:func:`~fastdrift.kernels.moments.moments_update` of each part of a chunk, in one call
+    (``fd_seg_moments_update``): part ``j`` counted alone into the state ``(ints[j], flts[j])``,
+    bit for bit the single call on that stretch.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes, or a part outside the chunk (nothing counted).
+    """
+    what = "segment moments"
+    _parts(view, starts, lens, what)
+    _rows(ints, np.int64, (starts.size, 5), "ints")
+    _rows(flts, np.float64, (starts.size, 5), "flts")
+    check(SEG(backend).moments_parts(view, starts, lens, ints, flts), what, view.name)

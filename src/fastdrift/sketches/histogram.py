@@ -14,14 +14,16 @@ Memory: ``16 * len(edges)`` bytes plus a lookup table of at most 256 KiB.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, IncompatibleSketchError, InvalidInputError
 from ..kernels.hist import hist_update, make_index
+from ..kernels.seg import hist_update_parts
 from ..kernels.quantile import exact_quantiles
 from .. import codec
 from .base import Sketch, check_numeric_type, count_total
@@ -188,6 +190,32 @@ class Histogram(Sketch):
         for view in iter_columns(arr, self.name):
             hist_update(view, self._index, counts, specials)
         self._counts, self._specials = counts, specials
+
+    @staticmethod
+    def update_parts(hists: List["Histogram"], values, starts: np.ndarray, lens: np.ndarray) -> None:
+        """``hists[j].update(values[starts[j]:starts[j] + lens[j]])`` for every ``j`` in one kernel
+        call (:func:`~fastdrift.kernels.seg.hist_update_parts`): ``values`` one numeric array whose
+        parts are segments' stretches, ``hists`` of the same edges (otherwise each part is counted
+        by :meth:`update`).  Each ends as its own update would
+        leave it; on bad input none counts anything."""
+        index = hists[0]._index
+        arr = as_arrow(values, hists[0].name)
+        views = list(iter_columns(arr, hists[0].name))
+        same = all(h._index is index or np.array_equal(h._edges, index.edges) for h in hists)
+        if not same or len(views) != 1 or views[0].kind != "numeric":
+            for h, s, n in zip(hists, starts, lens):
+                h.update(arr.slice(int(s), int(n)))
+            return
+        check_numeric_type(arr, hists[0].name)
+        with contextlib.ExitStack() as held:
+            for h, n in zip(hists, lens):
+                held.enter_context(h._mutating())
+                h._room(int(n))
+            counts = np.stack([h._counts for h in hists])  # scratch: an error leaves every state as it was
+            specials = np.stack([h._specials for h in hists])
+            hist_update_parts(views[0], index, starts, lens, counts, specials)
+            for h, c, sp in zip(hists, counts, specials):
+                h._counts, h._specials = c, sp
 
     def _compatible(self, other) -> None:
         if self._edges is not other._edges and not np.array_equal(self._edges, other._edges):

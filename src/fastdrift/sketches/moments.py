@@ -14,14 +14,16 @@ An empty sketch answers NaN for min, max, mean and variance.  Memory: 80 bytes.
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError
 from ..kernels.moments import empty_moments, moments_merge, moments_update
+from ..kernels.seg import moments_update_parts
 from .. import codec
 from .base import Sketch, check_numeric_type, count_total
 
@@ -118,6 +120,30 @@ class Moments(Sketch):
         for view in iter_columns(arr, self.name):
             moments_update(view, ints, flts)
         self._ints, self._flts = ints, flts
+
+    @staticmethod
+    def update_parts(sketches: List["Moments"], values, starts: np.ndarray, lens: np.ndarray) -> None:
+        """``sketches[j].update(values[starts[j]:starts[j] + lens[j]])`` for every ``j`` in one kernel
+        call (:func:`~fastdrift.kernels.seg.moments_update_parts`): ``values`` one numeric array
+        whose parts are segments' stretches.  Each ends bit for bit as its own update would leave
+        it; on bad input none counts anything."""
+        name = sketches[0].name
+        arr = as_arrow(values, name)
+        views = list(iter_columns(arr, name))
+        if len(views) != 1 or views[0].kind != "numeric":
+            for m, s, n in zip(sketches, starts, lens):
+                m.update(arr.slice(int(s), int(n)))
+            return
+        check_numeric_type(arr, name)
+        with contextlib.ExitStack() as held:
+            for m, n in zip(sketches, lens):
+                held.enter_context(m._mutating())
+                m._room(int(n))
+            ints = np.stack([m._ints for m in sketches])  # scratch: an error leaves every state as it was
+            flts = np.stack([m._flts for m in sketches])
+            moments_update_parts(views[0], starts, lens, ints, flts)
+            for m, i, f in zip(sketches, ints, flts):
+                m._ints, m._flts = i, f
 
     def update_counting(self, values, count) -> "Moments":
         """:meth:`update`, with ``count(views, ints, flts)`` folding the chunks into a copy of the

@@ -210,9 +210,8 @@ def _named(sketch, name: str):
 
 
 def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, merge_one: Callable,
-                   encode_one: Callable, decode_one: Callable, numeric: bool = False) -> Job:
-    """A job whose state is one value per column, each made, counted, merged and coded on its own
-    (``numeric``: of numeric columns, ``count_one`` taking any part of a column's rows)."""
+                   encode_one: Callable, decode_one: Callable) -> Job:
+    """A job whose state is one value per column, each made, counted, merged and coded on its own."""
     def count(st, b):
         for n in names:
             st[n] = count_one(n, st[n], b.column(n))
@@ -221,11 +220,6 @@ def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, me
         for n in names:
             acc[n] = merge_one(acc[n], st[n])
         return acc
-
-    def count_segments(states, b, split):  # numeric columns only: each segment's rows in place
-        for n in names:
-            for st, a in zip(states, split.arrays(counted(b.column(n)), n)):
-                st[n] = count_one(n, st[n], a)
 
     def encode(st):
         w = codec.Writer()
@@ -239,8 +233,7 @@ def _column_arrays(names: List[str], make_one: Callable, count_one: Callable, me
         r.done()
         return st
 
-    return Job(lambda i: {n: make_one(n) for n in names}, count, merge, encode, decode,
-               count_segments if numeric else None)
+    return Job(lambda i: {n: make_one(n) for n in names}, count, merge, encode, decode)
 
 
 def _grid_job(plans: Dict[str, Any]) -> Job:
@@ -294,9 +287,13 @@ def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
     def count_one(n, h, col):
         return h.update(col)
 
-    return _column_arrays(list(edges), make_one, count_one, lambda a, b: a.merge(b),
-                          lambda w, h: w.blob(h.to_bytes()), lambda r, n: _named(Histogram.from_bytes(r.blob()), n),
-                          numeric=True)
+    def count_segments(states, b, split):  # a column's histograms of every segment in one kernel call
+        for n in edges:
+            update_sketches([[st[n]] for st in states], b.column(n), split, n)
+
+    job = _column_arrays(list(edges), make_one, count_one, lambda a, b: a.merge(b),
+                         lambda w, h: w.blob(h.to_bytes()), lambda r, n: _named(Histogram.from_bytes(r.blob()), n))
+    return dataclasses.replace(job, count_segments=count_segments)
 
 
 def _segmented(job: Job, read: List[str], segment_by, max_segments: int) -> Job:

@@ -21,6 +21,8 @@ import pyarrow.types as pat
 from ..adapters.arrow import as_arrow, counted, iter_columns
 from ..kernels.cat import CatTable
 from ..kernels.seg import count_indices, scatter, scatterable
+from .histogram import Histogram
+from .moments import Moments
 
 __all__ = ["SegmentSplit", "update_sketches"]
 
@@ -70,17 +72,30 @@ class SegmentSplit:
             at += v.length
         return pa.py_buffer(out), (pa.py_buffer(valid) if valid is not None else None)
 
+    def grouped(self, values, name: Optional[str] = None) -> Optional[pa.Array]:
+        """``values`` (a numeric column of the batch) with its rows grouped by segment, or None when
+        its chunks are not all :func:`~fastdrift.kernels.seg.scatterable`: present segment ``j``'s rows
+        are elements ``starts[present[j]]`` to ``+ counts[present[j]]``, in their order."""
+        arr = as_arrow(values, name)
+        views = list(iter_columns(arr, name))
+        if not (views and all(scatterable(v) for v in views)):
+            return None
+        data, valid = self._scattered(views, views[0].values.dtype)
+        return pa.Array.from_buffers(arr.type, self.rows, [valid, data])
+
+    def parts(self, whole: pa.Array) -> List[pa.Array]:
+        """Each present segment's stretch of a :meth:`grouped` array."""
+        bufs = whole.buffers()
+        return [pa.Array.from_buffers(whole.type, n, bufs, offset=start) for start, n in self._bounds()]
+
     def arrays(self, values, name: Optional[str] = None) -> List[pa.Array]:
         """Each present segment's rows of ``values`` (a column of the batch), in their order: numeric
         chunks gathered by :func:`~fastdrift.kernels.seg.scatter`, other types taken."""
         arr = as_arrow(values, name)
         if len(self.present) == 1:  # a segment's rows are one array, as if grouped by segment
             return [arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) and arr.num_chunks > 1 else arr]
-        views = list(iter_columns(arr, name))
-        if views and all(scatterable(v) for v in views):
-            data, valid = self._scattered(views, views[0].values.dtype)
-            return [pa.Array.from_buffers(arr.type, n, [valid, data], offset=start) for start, n in self._bounds()]
-        return self.taken(arr)
+        whole = self.grouped(arr, name)
+        return self.parts(whole) if whole is not None else self.taken(arr)
 
     def taken(self, arr) -> List[pa.Array]:
         """:meth:`arrays` by a take of the rows (any type)."""
@@ -161,8 +176,33 @@ def update_sketches(per_segment: List[list], values, split: SegmentSplit, name: 
             return
         arrays = split.taken(as_arrow(values, name))
     else:
-        arrays = split.arrays(counted(as_arrow(values, name)), name)
+        col = counted(as_arrow(values, name))
+        whole = split.grouped(col, name) if len(split.present) > 1 else None
+        if whole is not None:
+            _update_grouped(per_segment, whole, split)
+            return
+        arrays = split.arrays(col, name)
     for sks, a in zip(per_segment, arrays):
         for sk in sks:
+            if sk is not None:
+                sk.update(a)
+
+
+def _update_grouped(per_segment: List[list], whole: pa.Array, split: SegmentSplit) -> None:
+    """:func:`update_sketches` of a :meth:`SegmentSplit.grouped` column: histograms and moments in
+    the same place of every segment's list are counted in one kernel call for all segments
+    (``update_parts``), other sketches per segment."""
+    starts = np.ascontiguousarray(split.starts[split.present])
+    lens = np.ascontiguousarray(split.counts[split.present])
+    parts = None
+    for k in range(max(len(sks) for sks in per_segment)):
+        slot = [sks[k] if k < len(sks) else None for sks in per_segment]
+        cls = type(slot[0])
+        if cls in (Histogram, Moments) and all(type(sk) is cls for sk in slot):
+            cls.update_parts(slot, whole, starts, lens)
+            continue
+        if parts is None:
+            parts = split.parts(whole)
+        for sk, a in zip(slot, parts):
             if sk is not None:
                 sk.update(a)
