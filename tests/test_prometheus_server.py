@@ -6,15 +6,9 @@ never skips, without them.
 """
 import json
 import math
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +20,7 @@ pytest.importorskip("prometheus_client")
 import fastdrift  # noqa: E402
 from fastdrift.exporters.prometheus import LATENCY_BUCKET_FACTOR  # noqa: E402
 from fastdrift.exporters.promrules import _Names, _expressions, _pvalue_gate, rules_yaml  # noqa: E402
+from promserver import free_port, poll, query, stop, tool  # noqa: E402
 
 WORKER = r"""
 import sys, pyarrow.ipc as ipc
@@ -45,22 +40,6 @@ for line in sys.stdin:
 CATS = np.array(["DE", "FR", "US", "JP", "CN"])
 DRAWS = {"ref": (CATS, [0.4, 0.3, 0.15, 0.1, 0.05]), 0: (CATS[:4], [0.4, 0.3, 0.2, 0.1]),
          1: (np.array(["DE", "FR", "US", "JP", "BR"]), [0.1, 0.2, 0.3, 0.3, 0.1])}
-
-
-def _tool(name):
-    exe = shutil.which(name)
-    if exe is None:
-        pytest.fail(f"{name} is not installed: the Prometheus tests need Debian's prometheus package "
-                    "(bash tests/system-packages.sh installs it)")
-    return exe
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _table(rng, n, shift, draws=None):
     cats, p = DRAWS[shift if draws is None else draws]
     return pa.table({
@@ -72,28 +51,6 @@ def _table(rng, n, shift, draws=None):
         "lat": rng.lognormal(np.log(20) + shift, 0.8, n),  # milliseconds
         "err": rng.random(n) < 0.02 + 0.03 * shift,
     })
-
-
-def _query(base, expr, at=None):
-    q = {"query": expr}
-    if at is not None:
-        q["time"] = repr(at)
-    with urllib.request.urlopen(f"{base}/api/v1/query?{urllib.parse.urlencode(q)}", timeout=10) as r:
-        doc = json.load(r)
-    assert doc["status"] == "success", doc
-    return doc["data"]["result"]
-
-
-def _poll(check, deadline, what):
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last is not None:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"Prometheus did not show {what} in time (last: {last})")
-
-
 def _numpy_psi(ref_counts, cur_counts, eps=1e-4):
     """PSI by the definition of docs/conventions.md, without fastdrift."""
     p = ref_counts / ref_counts.sum()
@@ -119,7 +76,7 @@ def _numpy_counts(ref, cur):
 
 
 def test_promtool_accepts_generated_rules(tmp_path):
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     rules = [dict(name="psi-any", owner="#ml", runbook="https://rb/psi", signal="feature_drift",
                   features=["x", "co*"], warning=0.1, critical={"threshold": 0.25, "min_features": 2}, **{"for": 3}),
              dict(name="gate", owner="#ml", runbook="https://rb/gate", resolve_after=2,
@@ -138,7 +95,7 @@ def test_promtool_accepts_generated_rules(tmp_path):
 
 
 def test_prometheus_fleet_psi_and_p99(tmp_path):
-    prometheus = _tool("prometheus")
+    prometheus = tool("prometheus")
     rng = np.random.default_rng(12)
     ref = _table(rng, 6000, 0, "ref")
     parts = {"a0": _table(rng, 2500, 0), "a1": _table(rng, 1900, 1), "b0": _table(rng, 1300, 1),
@@ -155,7 +112,7 @@ def test_prometheus_fleet_psi_and_p99(tmp_path):
             workers.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(i)],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         ports = [int(w.stdout.readline()) for w in workers]
-        web = _free_port()
+        web = free_port()
         (tmp_path / "prometheus.yml").write_text(json.dumps({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(rules_path)],
@@ -175,18 +132,18 @@ def test_prometheus_fleet_psi_and_p99(tmp_path):
 
         def complete():
             try:
-                res = _query(base, "fastdrift:rows:1h")
+                res = query(base, "fastdrift:rows:1h")
             except OSError:
                 return None
             return res[0]["value"][0] if res and float(res[0]["value"][1]) == n_rows else None
-        at = _poll(complete, deadline, f"fastdrift:rows:1h == {n_rows}")
-        psi = {r["metric"]["feature"]: float(r["value"][1]) for r in _query(base, "fastdrift:feature_psi:1h", at)}
+        at = poll(complete, deadline, f"fastdrift:rows:1h == {n_rows}")
+        psi = {r["metric"]["feature"]: float(r["value"][1]) for r in query(base, "fastdrift:feature_psi:1h", at)}
         snap = _check_psi(psi, ref, cur)
         # the p-value gate's parts: bins holding any count, PSI * n*m / (n + m), and the gate itself
-        bins = {r["metric"]["feature"]: float(r["value"][1]) for r in _query(base, "fastdrift:feature_psi_bins:1h", at)}
+        bins = {r["metric"]["feature"]: float(r["value"][1]) for r in query(base, "fastdrift:feature_psi_bins:1h", at)}
         stat = {r["metric"]["feature"]: float(r["value"][1])
-                for r in _query(base, "fastdrift:feature_psi_statistic:1h", at)}
-        gate = {r["metric"]["feature"] for r in _query(base, _pvalue_gate(_Names("1h"), 1e-3), at)}
+                for r in query(base, "fastdrift:feature_psi_statistic:1h", at)}
+        gate = {r["metric"]["feature"] for r in query(base, _pvalue_gate(_Names("1h"), 1e-3), at)}
         for name, (r, c) in _numpy_counts(ref, cur).items():
             assert bins[name] == np.count_nonzero(r + c), name
             n, m = r.sum(), c.sum()
@@ -195,13 +152,13 @@ def test_prometheus_fleet_psi_and_p99(tmp_path):
             if pvalue < 1e-4 or pvalue > 1e-2:  # outside the approximation's margin: the same decision
                 assert (name in gate) is (pvalue <= 1e-3), (name, pvalue)
         assert "x" in gate and "z" not in gate  # the drifted columns pass, the steady one does not
-        p99 = float(_query(base, 'fastdrift:latency_seconds:1h{quantile="0.99"}', at)[0]["value"][1])
+        p99 = float(query(base, 'fastdrift:latency_seconds:1h{quantile="0.99"}', at)[0]["value"][1])
         exact = float(np.quantile(cur["lat"].to_numpy() / 1000.0, 0.99, method="inverted_cdf"))
         assert abs(p99 / exact - 1) <= LATENCY_BUCKET_FACTOR - 1, (p99, exact)
         errors = cur["err"].to_numpy()
-        ratio = float(_query(base, "fastdrift:error_ratio:1h", at)[0]["value"][1])
+        ratio = float(query(base, "fastdrift:error_ratio:1h", at)[0]["value"][1])
         assert ratio == pytest.approx(errors.mean(), abs=1e-12)
-        states = _query(base, "fastdrift_alert_state", at)
+        states = query(base, "fastdrift_alert_state", at)
         assert len(states) >= 2 * 9 and {r["metric"]["rule"] for r in states} >= {"feature-drift", "latency-p99"}
 
         # phase 2: a 10 s window after more rows arrive counts exactly those rows (counter minus offset)
@@ -218,23 +175,13 @@ def test_prometheus_fleet_psi_and_p99(tmp_path):
 
         def windowed():
             t = time.time()
-            res = _query(base, rows_10s, t)
+            res = query(base, rows_10s, t)
             return t if res and float(res[0]["value"][1]) == new.num_rows else None
-        t = _poll(windowed, time.monotonic() + 20, f"{new.num_rows} rows in the last 10 s")
-        psi = {r["metric"]["feature"]: float(r["value"][1]) for r in _query(base, win["psi"], t)}
+        t = poll(windowed, time.monotonic() + 20, f"{new.num_rows} rows in the last 10 s")
+        psi = {r["metric"]["feature"]: float(r["value"][1]) for r in query(base, win["psi"], t)}
         _check_psi(psi, ref, new)
     finally:
-        for p in workers + ([prom] if prom else []):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        for w in workers:
-            w.stdin.close()
-            w.stdout.close()
+        stop(workers + ([prom] if prom else []), workers)
 
 
 def _check_psi(got, ref, cur):

@@ -8,14 +8,9 @@ tests fail, never skip, without them.
 """
 import json
 import math
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 
 import numpy as np
 import pyarrow as pa
@@ -36,15 +31,7 @@ from fastdrift.exporters.promrules import CANARY_NOTE, prometheus_rules  # noqa:
 from fastdrift.monitor.config import config_from_dict  # noqa: E402
 from fastdrift.monitor.shadow import FRESHNESS_EDGES_SECONDS, FreshnessSketch  # noqa: E402
 from fastdrift.monitor.signals import LATENCY_EDGES_SECONDS  # noqa: E402
-
-
-def _tool(name):
-    exe = shutil.which(name)
-    if exe is None:
-        pytest.fail(f"{name} is not installed: the Prometheus tests need Debian's prometheus package "
-                    "(bash tests/system-packages.sh installs it)")
-    return exe
-
+from promserver import free_port, query, stop, tool  # noqa: E402
 
 def _table(rng, n, *, canary_shift=0.0):
     arm = rng.choice(["stable", "canary", "dark"], n, p=[0.6, 0.3, 0.1])
@@ -162,7 +149,7 @@ def test_segment_shadow_and_freshness_counters_equal_numpy():
     # every name is a documented one, and promtool accepts the exposition
     names = {n for n, _ in s}
     assert names <= METRIC_NAMES and {n for n in names if n.startswith("fastdrift_segment_")} <= SEGMENT_METRIC_NAMES
-    r = subprocess.run([_tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True)
+    r = subprocess.run([tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True)
     problems = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
     assert all(p.endswith('should not have "quantile" label') for p in problems), problems
 
@@ -328,7 +315,7 @@ def _case(doc, series, fires):
 
 
 def _promtool_test(tmp_path, doc, cases):
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(doc, sort_keys=False, width=1_000_000))
     r = subprocess.run([promtool, "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -438,30 +425,12 @@ server, _ = m.serve_metrics()
 print(server.server_port, flush=True)
 sys.stdin.readline()
 """
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _query(base, expr, at=None):
-    q = {"query": expr}
-    if at is not None:
-        q["time"] = repr(at)
-    with urllib.request.urlopen(f"{base}/api/v1/query?{urllib.parse.urlencode(q)}", timeout=10) as r:
-        doc = json.load(r)
-    assert doc["status"] == "success", doc
-    return doc["data"]["result"]
-
-
 def _by_segment(res, *labels):
     return {tuple(r["metric"].get(k) for k in ("segment",) + labels): float(r["value"][1]) for r in res}
 
 
 def test_real_prometheus_fleet_segments_and_canary_rollback(tmp_path):
-    prometheus = _tool("prometheus")
+    prometheus = tool("prometheus")
     rng = np.random.default_rng(21)
     ref = _table(rng, 6000)
     parts = [_table(rng, 2500, canary_shift=1.0), _table(rng, 1800, canary_shift=1.0)]
@@ -477,7 +446,7 @@ def test_real_prometheus_fleet_segments_and_canary_rollback(tmp_path):
             workers.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(i)],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         ports = [int(w.stdout.readline()) for w in workers]
-        web = _free_port()
+        web = free_port()
         (tmp_path / "prometheus.yml").write_text(json.dumps({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(tmp_path / "rules.yml")],
@@ -495,8 +464,8 @@ def test_real_prometheus_fleet_segments_and_canary_rollback(tmp_path):
         at = firing = None
         while time.monotonic() < deadline:
             try:
-                rows = _by_segment(_query(base, "fastdrift:segment_rows:1h"))
-                alerts = _query(base, 'ALERTS{alertname="Fastdrift_canary", alertstate="firing"}')
+                rows = _by_segment(query(base, "fastdrift:segment_rows:1h"))
+                alerts = query(base, 'ALERTS{alertname="Fastdrift_canary", alertstate="firing"}')
             except OSError:
                 rows, alerts = {}, []
             if rows == want_rows and len(alerts) >= 3:
@@ -515,10 +484,10 @@ def test_real_prometheus_fleet_segments_and_canary_rollback(tmp_path):
                       segment_by=["arm"], segment_reference="segment", window=10**9, rules=[])
         one.update(cur)
         snap = one.snapshot()
-        ratio = _by_segment(_query(base, "fastdrift:segment_error_ratio:1h", at))
-        means = _by_segment(_query(base, 'fastdrift:segment_kpi_mean:1h{kpi="rev"}', at))
-        p99 = _by_segment(_query(base, 'fastdrift:segment_latency_seconds:1h{quantile="0.99"}', at))
-        psi = _by_segment(_query(base, "fastdrift:segment_feature_psi:1h", at), "feature")
+        ratio = _by_segment(query(base, "fastdrift:segment_error_ratio:1h", at))
+        means = _by_segment(query(base, 'fastdrift:segment_kpi_mean:1h{kpi="rev"}', at))
+        p99 = _by_segment(query(base, 'fastdrift:segment_latency_seconds:1h{quantile="0.99"}', at))
+        psi = _by_segment(query(base, "fastdrift:segment_feature_psi:1h", at), "feature")
         for a in ("stable", "canary", "dark"):
             rows = arm == a
             key = (f"arm={a}",)
@@ -532,17 +501,7 @@ def test_real_prometheus_fleet_segments_and_canary_rollback(tmp_path):
                 assert psi[key + (name,)] == pytest.approx(seg.features[name].value, rel=1e-9, abs=1e-12), (a, name)
             assert psi[key + ("score",)] == pytest.approx(seg.prediction.value, rel=1e-9, abs=1e-12)
         # the per-segment error-rate rule (3 %) fires in the canary's segment only
-        seg_alerts = _query(base, 'ALERTS{alertname="Fastdrift_seg_errors", alertstate="firing"}', at)
+        seg_alerts = query(base, 'ALERTS{alertname="Fastdrift_seg_errors", alertstate="firing"}', at)
         assert [a["metric"]["segment"] for a in seg_alerts] == ["arm=canary"]
     finally:
-        for p in workers + ([prom] if prom else []):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        for w in workers:
-            w.stdin.close()
-            w.stdout.close()
+        stop(workers + ([prom] if prom else []), workers)
