@@ -365,17 +365,25 @@ int64_t guess8_avx2(const hctx *h, const double *p, int mode, int32_t *j, double
  * measured slower (bench/bench_kernels.py, uniform100: 0.57x np.sum against
  * 0.66x). */
 FD_TARGET_AVX2 static inline __attribute__((always_inline))
-unsigned arith4_avx2(const hctx *h, const double *p, int32_t *j, int64_t *nan)
+__m128i arith_bins_avx2(const hctx *h, __m256d x, __m256d *ok)
 {
-    const __m256d x = _mm256_loadu_pd(p);
     __m256d u = _mm256_mul_pd(_mm256_sub_pd(x, _mm256_set1_pd(h->lo)), _mm256_set1_pd(h->inv));
     u = _mm256_max_pd(u, _mm256_set1_pd(h->bottom));
     u = _mm256_min_pd(u, _mm256_set1_pd(h->top));
     u = _mm256_add_pd(u, _mm256_set1_pd(1.0));
     const __m128i b = _mm256_cvttpd_epi32(u);
     const __m256d fr = _mm256_sub_pd(u, _mm256_cvtepi32_pd(b));
-    const __m256d ok = _mm256_and_pd(_mm256_cmp_pd(fr, _mm256_set1_pd(FD_ARITH_TOL), _CMP_GE_OQ),
-                                     _mm256_cmp_pd(fr, _mm256_set1_pd(1.0 - FD_ARITH_TOL), _CMP_LE_OQ));
+    *ok = _mm256_and_pd(_mm256_cmp_pd(fr, _mm256_set1_pd(FD_ARITH_TOL), _CMP_GE_OQ),
+                        _mm256_cmp_pd(fr, _mm256_set1_pd(1.0 - FD_ARITH_TOL), _CMP_LE_OQ));
+    return b;
+}
+
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+unsigned arith4_avx2(const hctx *h, const double *p, int32_t *j, int64_t *nan)
+{
+    const __m256d x = _mm256_loadu_pd(p);
+    __m256d ok;
+    const __m128i b = arith_bins_avx2(h, x, &ok);
     _mm_storeu_si128((__m128i *)(void *)j, b);
     *nan += __builtin_popcount((unsigned)_mm256_movemask_pd(_mm256_cmp_pd(x, x, _CMP_UNORD_Q)));
     return (unsigned)_mm256_movemask_pd(ok);
@@ -709,14 +717,8 @@ FD_TARGET_AVX2 static inline __attribute__((always_inline))
 __m128i arith4v_avx2(const hctx *h, const double *p, unsigned *ok, __m256i *nacc)
 {
     const __m256d x = _mm256_loadu_pd(p);
-    __m256d u = _mm256_mul_pd(_mm256_sub_pd(x, _mm256_set1_pd(h->lo)), _mm256_set1_pd(h->inv));
-    u = _mm256_max_pd(u, _mm256_set1_pd(h->bottom));
-    u = _mm256_min_pd(u, _mm256_set1_pd(h->top));
-    u = _mm256_add_pd(u, _mm256_set1_pd(1.0));
-    const __m128i b = _mm256_cvttpd_epi32(u);
-    const __m256d fr = _mm256_sub_pd(u, _mm256_cvtepi32_pd(b));
-    const __m256d good = _mm256_and_pd(_mm256_cmp_pd(fr, _mm256_set1_pd(FD_ARITH_TOL), _CMP_GE_OQ),
-                                       _mm256_cmp_pd(fr, _mm256_set1_pd(1.0 - FD_ARITH_TOL), _CMP_LE_OQ));
+    __m256d good;
+    const __m128i b = arith_bins_avx2(h, x, &good);
     *ok = (unsigned)_mm256_movemask_pd(good);
     *nacc = _mm256_sub_epi64(*nacc, _mm256_castpd_si256(_mm256_cmp_pd(x, x, _CMP_UNORD_Q)));
     return b;
