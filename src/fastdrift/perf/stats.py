@@ -192,6 +192,14 @@ def t_sf(t: float, dof: float) -> float:
     return 0.5 * _betai(dof / 2, 0.5, dof / (dof + t * t))
 
 
+def _two_sided_p(lr: float, se: float, dof: float) -> float:
+    """Two-sided p-value of a log-ratio ``lr`` with standard error ``se`` (t, ``dof``); with no
+    error, 1 when there is no difference and 0 when there is one."""
+    if se > 0:
+        return min(1.0, 2 * t_sf(abs(lr) / se, dof))
+    return 1.0 if lr == 0 else 0.0
+
+
 @dataclass(frozen=True)
 class BlockStats:
     """The comparison of two runs' blocks (see :func:`block_compare`)."""
@@ -247,10 +255,7 @@ def block_compare(bb: np.ndarray, bc: np.ndarray, pb=None, pc=None) -> BlockStat
         dof = max(1.0, min(dof, db.size + dc.size - 3))  # the slope took one
     lr = float(dc.mean() - db.mean())
     se = math.sqrt(v)
-    if se > 0:
-        p = min(1.0, 2 * t_sf(abs(lr) / se, dof))
-    else:
-        p = 1.0 if lr == 0 else 0.0
+    p = _two_sided_p(lr, se, dof)
     plr = float((w * (mc.mean() - mb.mean()) + (1 - w) * (cc.mean() - cb.mean()))) if norm else math.nan
     return BlockStats(lr, se, dof, p, plr, norm, w)
 
@@ -428,10 +433,7 @@ def runs_compare(levels, errors, cur_level, cur_error) -> RunsStats:
     var = var_b + (tau2 + float(c2.mean())) / m
     lr = float(c.mean() - v.mean())
     se = math.sqrt(var)
-    if se > 0:
-        p = min(1.0, 2 * t_sf(abs(lr) / se, dof))
-    else:
-        p = 1.0 if lr == 0 else 0.0
+    p = _two_sided_p(lr, se, dof)
     return RunsStats(lr, se, dof, p, math.sqrt(tau2))
 
 
