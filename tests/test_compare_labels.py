@@ -20,7 +20,7 @@ from sklearn import metrics as skm
 import fastdrift
 from fastdrift.cli import EXIT_INPUT, EXIT_SCHEMA, EXIT_USAGE, main
 from fastdrift.demo import CONCEPT_SEGMENT, LABEL, demo_config, make_labelled_tables
-from fastdrift.report import compare, format_text, render, to_json
+from fastdrift.report import compare, format_text, to_json
 
 ROWS = 20_000
 AUC_BOUND = 1e-3  # ROC AUC / average precision from the fine-binned sketch (docs/sketches.md)

@@ -6,7 +6,6 @@ observe() is measured in bench/bench_observe_tail.py).
 import gc
 import json
 import os
-import pathlib
 import select
 import subprocess
 import sys

@@ -7,10 +7,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from fastdrift import profile
 from fastdrift.adapters.segments import OTHER
 from fastdrift.errors import CorruptStateError, InvalidInputError
-from fastdrift.monitor import Monitor, MonitorConfig, WindowSpec, config_from_dict
+from fastdrift.monitor import Monitor, WindowSpec, config_from_dict
 
 WINDOW = WindowSpec(by="time", size=100, slide=50, allowed_lateness=0)
 ARMS = ["stable", "canary", "shadow"]

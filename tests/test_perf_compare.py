@@ -20,7 +20,7 @@ from fastdrift.codec import Kind, decode
 from fastdrift.errors import CorruptStateError
 from fastdrift.perf import compare_runs, format_json, read_run, run_from_timings, write_run
 from fastdrift.perf.runs import EXACT_MAX
-from fastdrift.perf.probe import Interleaver, ProbeRecord
+from fastdrift.perf.probe import ProbeRecord
 from fastdrift.perf.stats import (block_compare, block_log_medians, decide, mann_whitney, probe_block_levels,
                                   sample_stats, t_quantile)
 

@@ -1,7 +1,6 @@
 """MulticlassPerformance and RegressionPerformance against scikit-learn (the oracle), exact fractions
 for the exact sums, np.quantile for the residual digest; merges, byte round trips, class cap, bad rows."""
 import math
-import threading
 from fractions import Fraction
 
 import numpy as np

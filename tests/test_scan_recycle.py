@@ -10,7 +10,6 @@ against numpy.
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fastdrift

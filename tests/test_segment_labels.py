@@ -3,7 +3,6 @@ coverage, equal to an unsegmented monitor fed only that segment's rows (labels i
 delayed labels joined by request id: the join store remembers each prediction's segment);
 checkpoints and merges keep them exactly; segment performance rules fire per segment; a canary
 comparison carries both arms' performance.  Oracles: unsegmented monitors and scikit-learn."""
-import math
 
 import numpy as np
 import pyarrow as pa

@@ -211,7 +211,6 @@ def test_bytes_round_trip_exactly_and_old_profiles_still_load(seg, tmp_path):
 
 def test_a_corrupt_segment_section_is_refused(seg):
     from fastdrift import codec
-    from fastdrift.sketches.profile import _read_segment_params  # noqa: F401 -- the decoder under test
     # segments whose rows do not add up to the whole: rebuild with one segment dropped
     bad = seg.copy()
     bad.segments.pop(next(iter(bad.segments)))

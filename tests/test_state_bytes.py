@@ -232,7 +232,6 @@ def _readme_doc_lines():
 
 
 def _with_rules_spec(blob, spec):
-    import json
     kind, params, payload = codec.decode(blob)
     meta = codec.Reader(params).json()
     meta["rules"] = spec

@@ -560,7 +560,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_perf_compare(args) -> int:
-    from .perf import compare_runs, format_html, format_json, format_table, parse_threshold, read_run, read_runs
+    from .perf import compare_runs, format_html, format_json, format_table, parse_threshold, read_runs
     files = list(args.runs)
     if args.current is None:
         if len(files) < 2:

@@ -19,5 +19,5 @@ from .actions import ActionSink
 
 __all__ = [
     "Rule", "Condition", "Gate", "AlertEvaluator", "load_rules", "default_rules",
-    "JsonLinesSink", "CallbackSink", "ActionSink", "CanarySpec", "SIGNALS", "SEVERITIES",
+    "JsonLinesSink", "CallbackSink", "ActionSink", "CanarySpec", "SIGNALS", "SEVERITIES", "rules_to_data",
 ]

@@ -33,7 +33,7 @@ import re
 from statistics import NormalDist
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..alerts import Condition, Gate, Rule, default_rules, load_rules
+from ..alerts import Condition, Rule, default_rules, load_rules
 from ..errors import InvalidInputError
 
 __all__ = ["prometheus_rules", "grafana_dashboard", "parse_duration", "EPS"]

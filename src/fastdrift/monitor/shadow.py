@@ -18,7 +18,6 @@ Both are parts of a pane's :class:`~fastdrift.monitor.signals.WindowSketch`: the
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 import pyarrow as pa
