@@ -379,4 +379,24 @@ int fd_seg_hist_update(const fd_column *col, const fd_hist_index *ix, int32_t n_
 int fd_seg_moments_update(const fd_column *col, int32_t n_part, const int64_t *starts, const int64_t *lens,
                           int64_t *ints, double *flts);
 
+/* ---- t-digests of segments (fd_tdigest.c) ---------------------------------
+ * fd_tdigest_update per part in one call: part j is elements [starts[j],
+ * starts[j] + lens[j]) of col (a column grouped by fd_seg_scatter), added to
+ * tds[j] exactly as fd_tdigest_update on that stretch alone would add it (the
+ * same digest may not appear twice).  With FD_TD_PARTS_FLUSH each digest is
+ * flushed after its part, and a digest with nothing pending may have no
+ * buffer of its own: work (work_cap keys) stands in for it during the call,
+ * so it flushes where a buffer of work_cap keys would, and it ends with the
+ * buf and buf_cap it came with.  Other digests need their own buffer for
+ * their part (as fd_tdigest_update).  Every digest and part is checked
+ * before anything is added (FD_EINVAL, FD_ECORRUPT); a flush that fails
+ * later returns its status with the earlier parts added. */
+#define FD_TD_PARTS_FLUSH 1
+int fd_tdigest_update_parts(const fd_column *col, int32_t n_part, const int64_t *starts, const int64_t *lens,
+                            fd_tdigest *const *tds, fd_tdigest_scratch *s, int32_t flags, uint64_t *work,
+                            int64_t work_cap);
+
+/* fd_tdigest_flush of n digests in one call (checked first, as above). */
+int fd_tdigest_flush_parts(fd_tdigest *const *tds, int32_t n, fd_tdigest_scratch *s);
+
 #endif /* FASTDRIFT_H */

@@ -1361,3 +1361,91 @@ int fd_tdigest_cdf(const fd_tdigest *td, const double *x, int64_t n, double *out
     }
     return FD_OK;
 }
+
+/* ---- parts: the digests of a column's segments ----------------------------
+ * One call per column for a column grouped by segment (fd_seg_scatter): each
+ * part goes through fd_tdigest_update on its own stretch, so every digest
+ * ends as the single call would leave it.  A flushed digest keeps nothing
+ * in its buffer, so while it is filled and flushed here one work buffer can
+ * stand in for its own: twenty segments then sort in the same hot buffer
+ * instead of twenty freshly allocated ones. */
+static int parts_uses_work(const fd_tdigest *td, int32_t flags, const uint64_t *work)
+{
+    return (flags & FD_TD_PARTS_FLUSH) && work && td->ints[FD_TD_N_BUF] == 0 && td->ints[FD_TD_N_STAGED] == 0;
+}
+
+int fd_tdigest_update_parts(const fd_column *col, int32_t n_part, const int64_t *starts, const int64_t *lens,
+                            fd_tdigest *const *tds, fd_tdigest_scratch *s, int32_t flags, uint64_t *work,
+                            int64_t work_cap)
+{
+    if (!col || col->offset < 0 || col->length < 0 || n_part < 0 || (flags & ~FD_TD_PARTS_FLUSH)
+        || (n_part > 0 && (!starts || !lens || !tds)))
+        return FD_EINVAL;
+    if (col->type < FD_F64 || col->type > FD_U64)
+        return FD_ETYPE;
+    if (work && (work_cap < 1 || !s || !s->keys || s->keys_cap < work_cap))
+        return FD_EINVAL;
+    for (int32_t j = 0; j < n_part; ++j) {
+        if (starts[j] < 0 || lens[j] < 0 || starts[j] > col->length - lens[j] || !tds[j])
+            return FD_EINVAL;
+        int rc = check_td(tds[j]);
+        if (rc)
+            return rc;
+        rc = check_scratch(tds[j], s);
+        if (rc)
+            return rc;
+        if (lens[j] > 0 && !col->values)
+            return FD_EINVAL;
+        if (lens[j] > 0 && !parts_uses_work(tds[j], flags, work) && (!tds[j]->buf || tds[j]->buf_cap < 1))
+            return FD_EINVAL;
+    }
+    for (int32_t j = 0; j < n_part; ++j) {
+        fd_tdigest *td = tds[j];
+        fd_column part = *col;
+        part.offset = col->offset + starts[j];
+        part.length = lens[j];
+        uint64_t *own = td->buf;
+        int64_t own_cap = td->buf_cap;
+        const int borrow = parts_uses_work(td, flags, work);
+        if (borrow) {
+            td->buf = work;
+            td->buf_cap = work_cap;
+        }
+        int rc = fd_tdigest_update(&part, td, s);
+        if (rc == FD_OK && (flags & FD_TD_PARTS_FLUSH))
+            rc = flush(td, s);
+        if (borrow) {
+            td->buf = own;
+            td->buf_cap = own_cap;
+            if (rc != FD_OK) { /* nothing may stay in the borrowed buffer */
+                td->ints[FD_TD_N_FINITE] -= td->ints[FD_TD_N_BUF] + td->ints[FD_TD_N_STAGED];
+                td->ints[FD_TD_N_BUF] = 0;
+                td->ints[FD_TD_N_STAGED] = 0;
+            }
+        }
+        if (rc != FD_OK)
+            return rc;
+    }
+    return FD_OK;
+}
+
+int fd_tdigest_flush_parts(fd_tdigest *const *tds, int32_t n, fd_tdigest_scratch *s)
+{
+    if (n < 0 || (n > 0 && !tds))
+        return FD_EINVAL;
+    for (int32_t j = 0; j < n; ++j) {
+        if (!tds[j])
+            return FD_EINVAL;
+        int rc = check_td(tds[j]);
+        if (rc)
+            return rc;
+        if ((tds[j]->ints[FD_TD_N_BUF] != 0 || tds[j]->ints[FD_TD_N_STAGED] != 0) && (rc = check_scratch(tds[j], s)))
+            return rc;
+    }
+    for (int32_t j = 0; j < n; ++j) {
+        int rc = flush(tds[j], s);
+        if (rc)
+            return rc;
+    }
+    return FD_OK;
+}

@@ -19,7 +19,7 @@ from ..errors import InvalidInputError
 from .native import FD_EINVAL, check, column, ffi, lib, ptr
 
 __all__ = ["TDigestState", "capacity", "buffer_size", "MIN_COMPRESSION", "MAX_COMPRESSION",
-           "state_bytes", "sort_values", "SPARE_BYTES"]
+           "state_bytes", "sort_values", "SPARE_BYTES", "update_parts", "flush_parts"]
 
 MIN_COMPRESSION = 1.0
 MAX_COMPRESSION = 1e6
@@ -78,6 +78,7 @@ class _Scratch(threading.local):
     struct = None
     keep = None
     work = None  # query work space: 4 * (centroids + 2) doubles
+    parts_buf = None  # the insert buffer that flushed digests of segments borrow (update_parts)
 
 
 _scratch = _Scratch()
@@ -278,6 +279,59 @@ class TDigestState:
     def centroids(self):
         n = self.n_centroids
         return self.means[:n], self.weights[:n]
+
+
+def _structs(states):
+    return ffi.new("fd_tdigest *[]", [st.struct for st in states])
+
+
+def update_parts(view, starts: np.ndarray, lens: np.ndarray, states, flush: bool = False) -> None:
+    """``states[j].update`` of elements ``starts[j]`` to ``starts[j] + lens[j]`` of ``view`` for
+    every ``j``, in one call (``fd_tdigest_update_parts``); each state ends as its own update on
+    that stretch would leave it.  ``flush``: each is then flushed, and a state with nothing pending
+    fills and sorts in this thread's one work buffer instead of growing its own (only when all
+    states have the same buffer size: the work buffer's size decides where a flush falls).
+
+    Raises
+    ------
+    InvalidInputError
+        Not one part per state, or a part outside the view (nothing counted).
+    """
+    starts, lens = np.ascontiguousarray(starts, np.int64), np.ascontiguousarray(lens, np.int64)
+    if starts.ndim != 1 or starts.shape != lens.shape or starts.size != len(states):
+        raise InvalidInputError(f"t-digest parts: {starts.size} starts and {lens.size} lengths for "
+                                f"{len(states)} digests")
+    if starts.size and (starts.min() < 0 or lens.min() < 0 or (starts + lens).max() > view.length):
+        raise InvalidInputError(f"column {view.name!r}: t-digest parts: a part lies outside the chunk's "
+                                f"{view.length} elements")
+    full = states[0].buf_cap if states else 0
+    use_work = flush and all(st.buf_cap == full for st in states)
+    for st, n in zip(states, lens):
+        if n and not (use_work and not st.pending):
+            st._room(int(n))  # a buffer of its own: flushed where the full one would be (see _room)
+    work = None
+    if use_work and states:
+        s = _scratch
+        if s.parts_buf is None or s.parts_buf.size != full:
+            s.parts_buf = np.empty(full, np.uint64)
+        work = s.parts_buf
+    sc = scratch(max((st.cap for st in states), default=1),
+                 max([full] + [st.buf.size for st in states if st.buf is not None]))
+    rc = lib.fd_tdigest_update_parts(column(view), len(states), ptr("const int64_t*", starts),
+                                     ptr("const int64_t*", lens), _structs(states), sc,
+                                     lib.FD_TD_PARTS_FLUSH if flush else 0,
+                                     ptr("uint64_t*", work) if work is not None else ffi.NULL,
+                                     work.size if work is not None else 0)
+    check(rc, "t-digest update", view.name)
+
+
+def flush_parts(states) -> None:
+    """``flush()`` of every state in one call (``fd_tdigest_flush_parts``)."""
+    pending = [st for st in states if st.pending]
+    if not pending:
+        return
+    sc = scratch(max(st.cap for st in pending), max(st.buf.size for st in pending))
+    check(lib.fd_tdigest_flush_parts(_structs(pending), len(pending), sc), "t-digest flush")
 
 
 def sort_values(x: np.ndarray) -> np.ndarray:

@@ -370,16 +370,13 @@ class Profile:
         blanks = [blank.copy() for _ in split.present]  # copies share the histograms' lookup tables
         for name, cp in self.columns.items():
             update_sketches([b.columns[name].sketches() for b in blanks], batch.column(name), split, name,
-                            cp.kind == CATEGORICAL)
+                            cp.kind == CATEGORICAL, flush=True)  # merged below into the whole: centroids
         if self.performance is not None:
             perf = [c for c in self.performance.columns if c in batch.schema.names]
             for b, sub in zip(blanks, split.batches(batch.select(perf))):
                 b.performance.update(sub)
         for b, s in zip(blanks, split.present):
             b.rows = int(split.counts[s])
-            for cp in b.columns.values():  # merged below into the whole: centroids, not raw buffers
-                if cp.tdigest is not None:
-                    cp.tdigest.flush()
         parts = [(segmenter.keys[s], b) for s, b in zip(split.present, blanks)]
         if self.rows + batch.num_rows > MAX_COUNT:
             raise CountOverflowError(f"profile: {self.rows} + {batch.num_rows} rows would pass {MAX_COUNT}")

@@ -124,8 +124,12 @@ def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQ
 
 
 def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles], max_categories: int,
-               compression: float, performance: Optional[PerformanceProfile] = None) -> Job:
-    """Pass 1: state ``[{column: sketches}, rows, {column: streaming quantiles' part}, performance]``."""
+               compression: float, performance: Optional[PerformanceProfile] = None,
+               flush_segments: bool = False) -> Job:
+    """Pass 1: state ``[{column: sketches}, rows, {column: streaming quantiles' part}, performance]``.
+
+    ``flush_segments``: each partition is one batch (a table in memory), so segments' t-digests are
+    flushed as they are counted (the bytes of a flush after the pass) in one shared buffer."""
     perf_columns = (performance.prediction, performance.label, performance.sketch.scores) \
         if performance is not None else None
 
@@ -158,7 +162,8 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
 
     def count_segments(states, b, split):
         for p in plans:
-            update_sketches([st[0][p.name] for st in states], b.column(p.name), split, p.name, p.kind != NUMERIC)
+            update_sketches([st[0][p.name] for st in states], b.column(p.name), split, p.name, p.kind != NUMERIC,
+                            flush_segments)
         if perf_columns is not None:
             for st, sub in zip(states, split.batches(b.select([c for c in perf_columns[:2] if c in b.schema.names]))):
                 st[3].update(sub)
@@ -443,8 +448,8 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         # whole: moments (with the deciles' grid) on whole batches; the rest per segment, merged
         whole = _first_job([dataclasses.replace(p, tdigest=False) for p in numeric], streaming, max_categories,
                            compression)
-        parts = _segmented(_first_job(plans, {}, max_categories, compression, performance), read, segment_by,
-                           max_segments)
+        parts = _segmented(_first_job(plans, {}, max_categories, compression, performance,
+                                      flush_segments=isinstance(executor, _Whole)), read, segment_by, max_segments)
         (first, rows, _, _), (_, seg_first) = executor.run(
             f"pass 1 ({what}; by {', '.join(segment_by)})", read + [c for c in segment_by if c not in read],
             _both(whole, parts))
@@ -452,8 +457,7 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
             sk = [st[0][p.name] for st in seg_first.values()]
             if p.kind == NUMERIC:
                 if p.tdigest:  # merged as centroids, not raw buffers (the segments' bytes stay the same)
-                    for s in sk:
-                        s[1].flush()
+                    TDigest.flush_all([s[1] for s in sk])
                 first[p.name][1] = _merged([s[1] for s in sk]) if p.tdigest and sk else \
                     (TDigest(compression, name=p.name) if p.tdigest else None)
             else:

@@ -23,6 +23,7 @@ from ..kernels.cat import CatTable
 from ..kernels.seg import count_indices, scatter, scatterable
 from .histogram import Histogram
 from .moments import Moments
+from .tdigest import TDigest
 
 __all__ = ["SegmentSplit", "update_sketches"]
 
@@ -156,13 +157,15 @@ class SegmentSplit:
 
 
 def update_sketches(per_segment: List[list], values, split: SegmentSplit, name: Optional[str] = None,
-                    categorical: bool = False) -> None:
+                    categorical: bool = False, flush: bool = False) -> None:
     """Count each present segment's rows of ``values`` (a column of the batch ``split`` keys) into its
     sketches: ``per_segment[j]`` lists those of segment ``split.present[j]`` (``None`` entries
     skipped).  Each ends as :meth:`update` with that segment's rows alone would leave it.
 
     ``categorical``: the sketches are :class:`~fastdrift.sketches.categorical.Categorical`;
     otherwise numeric sketches (histogram, moments, t-digest), fed :func:`counted` values.
+    ``flush``: t-digests are then flushed (:meth:`TDigest.flush`), for segments' digests about to
+    be kept or merged; the digests of a grouped column then sort in one shared buffer.
     """
     if categorical:
         got = split.category_counts(values, name)
@@ -179,19 +182,21 @@ def update_sketches(per_segment: List[list], values, split: SegmentSplit, name: 
         col = counted(as_arrow(values, name))
         whole = split.grouped(col, name) if len(split.present) > 1 else None
         if whole is not None:
-            _update_grouped(per_segment, whole, split)
+            _update_grouped(per_segment, whole, split, flush)
             return
         arrays = split.arrays(col, name)
     for sks, a in zip(per_segment, arrays):
         for sk in sks:
             if sk is not None:
                 sk.update(a)
+                if flush and isinstance(sk, TDigest):
+                    sk.flush()
 
 
-def _update_grouped(per_segment: List[list], whole: pa.Array, split: SegmentSplit) -> None:
-    """:func:`update_sketches` of a :meth:`SegmentSplit.grouped` column: histograms and moments in
-    the same place of every segment's list are counted in one kernel call for all segments
-    (``update_parts``), other sketches per segment."""
+def _update_grouped(per_segment: List[list], whole: pa.Array, split: SegmentSplit, flush: bool) -> None:
+    """:func:`update_sketches` of a :meth:`SegmentSplit.grouped` column: histograms, moments and
+    t-digests in the same place of every segment's list are counted in one kernel call for all
+    segments (``update_parts``), other sketches per segment."""
     starts = np.ascontiguousarray(split.starts[split.present])
     lens = np.ascontiguousarray(split.counts[split.present])
     parts = None
@@ -201,8 +206,13 @@ def _update_grouped(per_segment: List[list], whole: pa.Array, split: SegmentSpli
         if cls in (Histogram, Moments) and all(type(sk) is cls for sk in slot):
             cls.update_parts(slot, whole, starts, lens)
             continue
+        if cls is TDigest and all(type(sk) is cls for sk in slot):
+            TDigest.update_parts(slot, whole, starts, lens, flush)
+            continue
         if parts is None:
             parts = split.parts(whole)
         for sk, a in zip(slot, parts):
             if sk is not None:
                 sk.update(a)
+                if flush and isinstance(sk, TDigest):
+                    sk.flush()

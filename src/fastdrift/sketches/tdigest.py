@@ -133,9 +133,10 @@ receiver's compression (and therefore its memory bound and accuracy).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional
 
 import numpy as np
 
@@ -256,6 +257,50 @@ class TDigest(Sketch):
         with self._mutating():
             self._s.release()
         return self
+
+    @staticmethod
+    def flush_all(digests: List["TDigest"]) -> None:
+        """:meth:`flush` of every digest, the merges in one kernel call (``fd_tdigest_flush_parts``)."""
+        with contextlib.ExitStack() as held:
+            for d in digests:
+                held.enter_context(d._mutating())
+            _k.flush_parts([d._s for d in digests])
+            for d in digests:
+                d._s.release()
+
+    @staticmethod
+    def update_parts(digests: List["TDigest"], values, starts: np.ndarray, lens: np.ndarray,
+                     flush: bool = False) -> None:
+        """``digests[j].update(values[starts[j]:starts[j] + lens[j]])`` for every ``j`` in one kernel
+        call (``fd_tdigest_update_parts``): ``values`` one numeric array whose parts are segments'
+        stretches.  Each digest ends as its own update would leave it, bit for bit; ``flush``: then
+        as :meth:`flush` leaves it (a digest with nothing pending borrows one shared insert buffer
+        meanwhile).  On bad input none counts anything."""
+        name = digests[0].name if digests else None
+        arr = as_arrow(values, name)
+        check_numeric_type(arr, name)
+        views = list(iter_columns(arr, name))
+        starts, lens = np.asarray(starts, np.int64), np.asarray(lens, np.int64)
+        if starts.shape != (len(digests),) or lens.shape != starts.shape:
+            raise InvalidInputError(f"t-digest parts: {starts.size} starts and {lens.size} lengths for "
+                                    f"{len(digests)} digests")
+        if starts.size and (starts.min() < 0 or lens.min() < 0 or (starts + lens).max() > len(arr)):
+            raise InvalidInputError(f"column {name!r}: t-digest parts: a part lies outside the array's "
+                                    f"{len(arr)} elements")
+        if len(views) != 1 or views[0].kind != "numeric":
+            for d, s, n in zip(digests, starts, lens):
+                d.update(arr.slice(int(s), int(n)))
+                if flush:
+                    d.flush()
+            return
+        with contextlib.ExitStack() as held:
+            for d, n in zip(digests, lens):
+                held.enter_context(d._mutating())
+                d._room(int(n))
+            _k.update_parts(views[0], starts, lens, [d._s for d in digests], flush)
+            if flush:
+                for d in digests:
+                    d._s.release()
 
     def centroids(self):
         """(means, weights) of the centroids, after merging the buffer (copies)."""
