@@ -111,14 +111,40 @@ class Sketch:
         """Hold the writer lock (or raise ConcurrentUseError) and the state locks of this
         sketch and of the ``sources`` it reads, the latter in one global order."""
         if not self._lock.acquire(blocking=False):
-            raise ConcurrentUseError(
-                f"{type(self).__name__}{self._label()} is being mutated by another thread; "
-                "guard it with a lock or give each thread its own sketch and merge")
+            raise self._busy()
         try:
             with self._reading(*sources):
                 yield
         finally:
             self._lock.release()
+
+    def _busy(self) -> ConcurrentUseError:
+        return ConcurrentUseError(
+            f"{type(self).__name__}{self._label()} is being mutated by another thread; "
+            "guard it with a lock or give each thread its own sketch and merge")
+
+    @staticmethod
+    @contextmanager
+    def _mutating_all(sketches):
+        """:meth:`_mutating` of every one of ``sketches`` (distinct) in one context: the segments'
+        sketches of a column counted in one kernel call."""
+        held = []
+        try:
+            for sk in sketches:
+                if not sk._lock.acquire(blocking=False):
+                    raise sk._busy()
+                held.append(sk)
+            states = [lock for _, lock in sorted(((id(sk), sk._state_lock) for sk in held), key=lambda t: t[0])]
+            for lock in states:
+                lock.acquire()
+            try:
+                yield
+            finally:
+                for lock in reversed(states):
+                    lock.release()
+        finally:
+            for sk in held:
+                sk._lock.release()
 
     @contextmanager
     def _reading(self, *others: "Sketch"):

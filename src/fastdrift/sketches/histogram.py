@@ -14,7 +14,6 @@ Memory: ``16 * len(edges)`` bytes plus a lookup table of at most 256 KiB.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 from typing import List, Optional
 
@@ -207,9 +206,8 @@ class Histogram(Sketch):
                 h.update(arr.slice(int(s), int(n)))
             return
         check_numeric_type(arr, hists[0].name)
-        with contextlib.ExitStack() as held:
+        with Sketch._mutating_all(hists):
             for h, n in zip(hists, lens):
-                held.enter_context(h._mutating())
                 h._room(int(n))
             counts = np.stack([h._counts for h in hists])  # scratch: an error leaves every state as it was
             specials = np.stack([h._specials for h in hists])

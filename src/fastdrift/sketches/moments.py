@@ -14,7 +14,6 @@ An empty sketch answers NaN for min, max, mean and variance.  Memory: 80 bytes.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import List, Optional
 
@@ -135,9 +134,8 @@ class Moments(Sketch):
                 m.update(arr.slice(int(s), int(n)))
             return
         check_numeric_type(arr, name)
-        with contextlib.ExitStack() as held:
+        with Sketch._mutating_all(sketches):
             for m, n in zip(sketches, lens):
-                held.enter_context(m._mutating())
                 m._room(int(n))
             ints = np.stack([m._ints for m in sketches])  # scratch: an error leaves every state as it was
             flts = np.stack([m._flts for m in sketches])

@@ -301,26 +301,43 @@ def _histogram_job(edges: Dict[str, np.ndarray]) -> Job:
     return dataclasses.replace(job, count_segments=count_segments)
 
 
-def _segmented(job: Job, read: List[str], segment_by, max_segments: int) -> Job:
+def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: Optional[dict] = None) -> Job:
     """``job``'s state per segment key: each batch split by segment (only the ``read`` columns
     are taken), each part counted into its key's state.
 
     Each partition keys its own rows (first-seen, capped); merges take keys in partition order
     and fold those past the cap into ``"<other>"`` (:func:`~fastdrift.adapters.segments.cap_keys`).
+
+    ``memo``: shared by the passes over one table in memory: the batch's segment codes and its
+    columns grouped by segment (:class:`SegmentSplit` ``keep``) are made by the first pass and
+    reused by the next ones over the same batch object.
     """
     def make(i):
         return [Segmenter(segment_by, max_segments), {}]
 
+    def _kept(seg, b):
+        hit = memo.get("split") if memo is not None else None
+        if hit is None or hit[0] is not b or seg.keys != hit[1]:
+            return None
+        for k in hit[2]:  # the keys the first pass met, in code order: the same codes
+            seg.admit(k)
+        return hit[3] if seg.keys == hit[2] else None
+
     def count(st, b):
         seg, states = st
-        codes = seg.assign(b)
-        if job.count_segments is None:
-            for key, sub in seg.split(b.select(read), codes):
-                if key not in states:
-                    states[key] = job.make(0)
-                job.count(states[key], sub)
-            return
-        split = SegmentSplit(codes, len(seg.keys))
+        split = _kept(seg, b) if job.count_segments is not None else None
+        if split is None:
+            before = list(seg.keys)
+            codes = seg.assign(b)
+            if job.count_segments is None:
+                for key, sub in seg.split(b.select(read), codes):
+                    if key not in states:
+                        states[key] = job.make(0)
+                    job.count(states[key], sub)
+                return
+            split = SegmentSplit(codes, len(seg.keys), keep=memo is not None)
+            if memo is not None:
+                memo["split"] = (b, before, list(seg.keys), split)
         for s in split.present:
             if seg.keys[s] not in states:
                 states[seg.keys[s]] = job.make(0)
@@ -441,6 +458,7 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     read = names + [c for c in (performance.columns if performance is not None else ()) if c not in names]
     segment_by = check_segment_columns(segment_by, max_segments)
     seg_first: Dict[str, list] = {}
+    memo = None
     if not segment_by:
         first, rows, _, perf = executor.run(f"pass 1 ({what})", read,
                                             _first_job(plans, streaming, max_categories, compression, performance))
@@ -448,8 +466,11 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         # whole: moments (with the deciles' grid) on whole batches; the rest per segment, merged
         whole = _first_job([dataclasses.replace(p, tdigest=False) for p in numeric], streaming, max_categories,
                            compression)
+        # a table in memory is one batch read by every pass: its segment codes and grouped columns are
+        # made once (held until the histogram pass: 8 bytes a row per numeric column)
+        memo = {} if isinstance(executor, _Whole) else None
         parts = _segmented(_first_job(plans, {}, max_categories, compression, performance,
-                                      flush_segments=isinstance(executor, _Whole)), read, segment_by, max_segments)
+                                      flush_segments=memo is not None), read, segment_by, max_segments, memo)
         (first, rows, _, _), (_, seg_first) = executor.run(
             f"pass 1 ({what}; by {', '.join(segment_by)})", read + [c for c in segment_by if c not in read],
             _both(whole, parts))
@@ -518,7 +539,7 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         seg_hists = executor.run(f"pass {n_pass + 1} (histograms by {', '.join(segment_by)})",
                                  [p.name for p in numeric] + list(segment_by),
                                  _segmented(_histogram_job(edges), [p.name for p in numeric], segment_by,
-                                            max_segments))[1]
+                                            max_segments, memo))[1]
         if list(seg_hists) != list(seg_first):
             raise InvalidInputError(f"{prefix}the segments changed between passes ({list(seg_first)} then "
                                     f"{list(seg_hists)}): the data must read the same in every pass")

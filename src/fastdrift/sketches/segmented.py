@@ -42,6 +42,9 @@ class SegmentSplit:
         One segment code per row, in ``[0, n_seg)``.
     n_seg : int
         Number of segment codes (``len(segmenter.keys)``).
+    keep : bool
+        Keep each column's :meth:`grouped` array by name, for passes that read the batch again
+        (the arrays stay alive as long as the split).
 
     Attributes
     ----------
@@ -51,7 +54,7 @@ class SegmentSplit:
         Rows per code.
     """
 
-    def __init__(self, codes: np.ndarray, n_seg: int):
+    def __init__(self, codes: np.ndarray, n_seg: int, keep: bool = False):
         self.codes = np.ascontiguousarray(codes, dtype=np.int32)
         self.n_seg = max(int(n_seg), 1)
         self.rows = int(self.codes.size)
@@ -60,6 +63,7 @@ class SegmentSplit:
         self.starts = np.zeros(self.n_seg, np.int64)
         np.cumsum(self.counts[:-1], out=self.starts[1:])
         self._order: Optional[pa.Array] = None
+        self._kept: Optional[dict] = {} if keep else None
 
     def _bounds(self):
         return [(int(self.starts[s]), int(self.counts[s])) for s in self.present]
@@ -77,12 +81,17 @@ class SegmentSplit:
         """``values`` (a numeric column of the batch) with its rows grouped by segment, or None when
         its chunks are not all :func:`~fastdrift.kernels.seg.scatterable`: present segment ``j``'s rows
         are elements ``starts[present[j]]`` to ``+ counts[present[j]]``, in their order."""
+        if self._kept is not None and name is not None and name in self._kept:
+            return self._kept[name]
         arr = as_arrow(values, name)
         views = list(iter_columns(arr, name))
         if not (views and all(scatterable(v) for v in views)):
             return None
         data, valid = self._scattered(views, views[0].values.dtype)
-        return pa.Array.from_buffers(arr.type, self.rows, [valid, data])
+        out = pa.Array.from_buffers(arr.type, self.rows, [valid, data])
+        if self._kept is not None and name is not None:
+            self._kept[name] = out
+        return out
 
     def parts(self, whole: pa.Array) -> List[pa.Array]:
         """Each present segment's stretch of a :meth:`grouped` array."""

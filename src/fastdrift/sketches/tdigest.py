@@ -133,7 +133,6 @@ receiver's compression (and therefore its memory bound and accuracy).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from contextlib import contextmanager
 from typing import Iterator, List, Optional
@@ -261,9 +260,7 @@ class TDigest(Sketch):
     @staticmethod
     def flush_all(digests: List["TDigest"]) -> None:
         """:meth:`flush` of every digest, the merges in one kernel call (``fd_tdigest_flush_parts``)."""
-        with contextlib.ExitStack() as held:
-            for d in digests:
-                held.enter_context(d._mutating())
+        with Sketch._mutating_all(digests):
             _k.flush_parts([d._s for d in digests])
             for d in digests:
                 d._s.release()
@@ -293,9 +290,8 @@ class TDigest(Sketch):
                 if flush:
                     d.flush()
             return
-        with contextlib.ExitStack() as held:
+        with Sketch._mutating_all(digests):
             for d, n in zip(digests, lens):
-                held.enter_context(d._mutating())
                 d._room(int(n))
             _k.update_parts(views[0], starts, lens, [d._s for d in digests], flush)
             if flush:
