@@ -165,3 +165,44 @@ def test_sketch_update_parts_bad_part_keeps_state():
     with pytest.raises(InvalidInputError):
         Moments.update_parts(ms, arr, bad_starts, lens)
     assert [sk.to_bytes() for sk in hs + ms] == before
+
+
+def test_in_memory_reference_gathers_each_column_and_keys_rows_once(monkeypatch):
+    """A segmented reference of a table in memory: one segment keying of the rows and one gather
+    per numeric column, shared by the first pass and the histogram pass; the segments' t-digests
+    go through one kernel call per column (none through their own update), and every segment is
+    still the profile of its rows alone."""
+    from fastdrift.adapters.segments import Segmenter
+    from fastdrift.sketches import segmented
+
+    rng = np.random.default_rng(9)
+    n = 5000
+    table = pa.table({"a": rng.normal(0, 1, n), "b": rng.integers(0, 50, n), "c": rng.exponential(2, n),
+                      "s": pa.array(np.array(["x", "y", "z"])[rng.integers(0, 3, n)])})
+    calls = {"assign": 0, "scatter": 0}
+    assign, scatter = Segmenter.assign, segmented.scatter
+
+    def counting_assign(self, batch):
+        calls["assign"] += 1
+        return assign(self, batch)
+
+    def counting_scatter(*a, **k):
+        calls["scatter"] += 1
+        return scatter(*a, **k)
+
+    def no_update(self, values):
+        raise AssertionError("per-segment t-digest update")
+
+    monkeypatch.setattr(Segmenter, "assign", counting_assign)
+    monkeypatch.setattr(segmented, "scatter", counting_scatter)
+    monkeypatch.setattr(TDigest, "_update", no_update)
+    prof = fastdrift.profile(table, segment_by=["s"])
+    assert calls == {"assign": 1, "scatter": 3}
+    monkeypatch.undo()
+    for key, seg in prof.segments.items():
+        rows = table.filter(pc.equal(table["s"], key.split("=", 1)[1])).drop(["s"])
+        alone = fastdrift.profile(rows)
+        for name in ("a", "b", "c"):
+            assert seg.columns[name].tdigest.to_bytes() == alone.columns[name].tdigest.to_bytes(), (key, name)
+            assert seg.columns[name].moments.to_bytes() == alone.columns[name].moments.to_bytes(), (key, name)
+            assert seg.columns[name].histogram.count == alone.columns[name].histogram.count == rows.num_rows
