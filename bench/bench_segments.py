@@ -2,8 +2,10 @@
 unsegmented profile of the same table, same run, interleaved rounds (target: ratio <= 1.5).
 
 Also the bytes of one segment's sketch set (its ``Profile.to_bytes()``) at default settings.
+``--breakdown``: process CPU per profile spent in each step the segments add or change (the
+sketch calls timed by wrapping them in this process; an outer step includes no inner one).
 
-    python bench/bench_segments.py [--rows 1000000] [--rounds 5] [--segments 20] [--current]
+    python bench/bench_segments.py [--rows 1000000] [--rounds 5] [--segments 20] [--current] [--breakdown]
 """
 import argparse
 import os
@@ -46,16 +48,84 @@ def _summary(what, plain, seg):
     print("\n".join(out))
 
 
+def breakdown(t, feats, rounds: int, current: bool) -> None:
+    """Process CPU per profile in each wrapped step, segmented and unsegmented."""
+    import collections
+    import functools
+    import importlib
+
+    from fastdrift.adapters.segments import Segmenter
+    from fastdrift.sketches import categorical, histogram, moments, segmented, tdigest
+    reference = importlib.import_module("fastdrift.sketches.reference")
+    profile = importlib.import_module("fastdrift.sketches.profile")
+    acc, depth, undo = collections.Counter(), [0], []
+
+    def wrap(owner, name, label):
+        f = getattr(owner, name)
+
+        @functools.wraps(f)
+        def timed_step(*a, **k):
+            if depth[0]:
+                return f(*a, **k)
+            depth[0] += 1
+            c0 = time.process_time()
+            try:
+                return f(*a, **k)
+            finally:
+                acc[label] += time.process_time() - c0
+                depth[0] -= 1
+        undo.append((owner, name, f))
+        setattr(owner, name, timed_step)
+
+    for owner, name, label in [
+            (Segmenter, "assign", "segment keys"), (segmented.SegmentSplit, "grouped", "gather by segment"),
+            (segmented.SegmentSplit, "category_counts", "categories of the batch"),
+            (categorical.Categorical, "update_first_counts", "categories per segment"),
+            (categorical.Categorical, "update", "categories"),
+            (tdigest.TDigest, "update_parts", "t-digests of segments"), (tdigest.TDigest, "update", "t-digests"),
+            (tdigest.TDigest, "flush_all", "t-digest flushes"),
+            (histogram.Histogram, "update_parts", "histograms of segments"),
+            (histogram.Histogram, "update", "histograms"),
+            (moments.Moments, "update_parts", "moments of segments"), (moments.Moments, "update", "moments"),
+            (reference, "grid_counts", "decile grid"), (reference, "select_counts", "decile selection"),
+            (reference, "_merged", "whole from segments"), (profile, "_merge_whole", "whole from segments")]:
+        wrap(owner, name, label)
+    try:
+        runs = [("reference", lambda: fastdrift.profile(feats), lambda: fastdrift.profile(t, segment_by=["country"]))]
+        if current:
+            ref, ref_plain = fastdrift.profile(t, segment_by=["country"]), fastdrift.profile(feats)
+            runs.append(("current", lambda: fastdrift.profile(feats, reference=ref_plain),
+                         lambda: fastdrift.profile(t, reference=ref)))
+        for what, plain, seg in runs:
+            for label, fn in (("unsegmented", plain), ("segmented", seg)):
+                acc.clear()
+                c0 = time.process_time()
+                for _ in range(rounds):
+                    fn()
+                total = (time.process_time() - c0) / rounds
+                steps = ", ".join(f"{k} {v / rounds * 1e3:.1f}" for k, v in acc.most_common())
+                print(f"{what} {label}: {total * 1e3:.1f} ms CPU per profile; in ms: {steps}")
+    finally:
+        for owner, name, f in reversed(undo):
+            setattr(owner, name, f)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--segments", type=int, default=20)
     ap.add_argument("--current", action="store_true", help="also time current profiles (reference=)")
+    ap.add_argument("--breakdown", action="store_true", help="CPU per step instead of the ratios")
     args = ap.parse_args(argv)
     t = table(args.rows, args.segments)
     feats = t.drop(["country"])
     print(f"{args.rows:,} rows x {feats.num_columns} columns, {args.segments} segments; load {os.getloadavg()}")
+    if args.breakdown:
+        fastdrift.profile(t, segment_by=["country"])  # warm: kernels loaded, spare buffers made
+        breakdown(t, feats, args.rounds, args.current)
+        print(f"load after: {os.getloadavg()}")
+        return
     plain, seg = [], []
     for i in range(args.rounds):  # interleaved, order alternating: the machine's drift hits both alike
         a = lambda: plain.append(timed(lambda: fastdrift.profile(feats)))
