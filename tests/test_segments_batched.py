@@ -206,3 +206,22 @@ def test_in_memory_reference_gathers_each_column_and_keys_rows_once(monkeypatch)
             assert seg.columns[name].tdigest.to_bytes() == alone.columns[name].tdigest.to_bytes(), (key, name)
             assert seg.columns[name].moments.to_bytes() == alone.columns[name].moments.to_bytes(), (key, name)
             assert seg.columns[name].histogram.count == alone.columns[name].histogram.count == rows.num_rows
+
+
+@settings(**SETTINGS)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3000), n_seg=st.integers(1, 60))
+def test_taken_rows_are_each_segments_rows_in_order(seed, n, n_seg):
+    """Rows taken per segment (the order by the counting-sort scatter) against numpy's stable
+    argsort and pyarrow's filter: every segment's rows, in their order, nulls kept."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, n_seg, n).astype(np.int32)
+    arr = pa.array(rng.normal(0, 1, n), mask=rng.random(n) < 0.1)
+    split = SegmentSplit(codes, n_seg)
+    got = split.taken(pa.chunked_array([arr]))
+    assert pc.take(arr, pa.array(np.argsort(codes, kind="stable"))).equals(
+        pa.concat_arrays(got) if len(got) > 1 else got[0]) if n else True
+    batch = pa.record_batch([arr, pa.array(np.arange(n))], names=["x", "i"])
+    parts = split.batches(batch)
+    assert len(parts) == len(split.present)
+    for part, s in zip(parts, split.present):
+        assert part.equals(batch.filter(pa.array(codes == s))), s

@@ -203,16 +203,20 @@ class Segmenter:
         # one dense id per distinct combination seen in this batch, with its values
         combined = np.zeros(n, dtype=np.int64)
         combos: List[Tuple[str, ...]] = [()]
-        for name in self.columns:
+        last = None  # (table, pair) of a dense last column: combined = table[pair], not made unless needed
+        for i, name in enumerate(self.columns):
             values, idx = _encoded(batch.column(name), name)
             size = max(len(values), 1)
-            pair = combined * size + idx
+            pair = idx if len(combos) == 1 else combined * size + idx  # one combination so far: combined is 0
             span = len(combos) * size
             if span <= 4 * n + 1024:  # dense: O(rows + span), no sort
                 present = np.flatnonzero(np.bincount(pair, minlength=span))
                 table = np.zeros(span, dtype=np.int64)
                 table[present] = np.arange(len(present))
-                combined = table[pair]
+                if i == len(self.columns) - 1:
+                    last = (table, pair)
+                else:
+                    combined = table[pair]
             else:
                 present, combined = np.unique(pair, return_inverse=True)
                 combined = combined.reshape(-1)
@@ -222,11 +226,13 @@ class Segmenter:
         room = self.max_segments - (len(self._code) - (OTHER in self._code))
         order = range(len(keys))
         if new > room:  # the cap is reached in this batch: keys earn a segment in row order
-            _, first = np.unique(combined, return_index=True)
+            _, first = np.unique(last[0][last[1]] if last is not None else combined, return_index=True)
             order = np.argsort(first, kind="stable").tolist()
         codes = np.empty(len(keys), dtype=np.int32)
         for j in order:
             codes[j] = self._intern(keys[j])
+        if last is not None:  # one gather: each value of the last column's pairs straight to its code
+            return codes[last[0]][last[1]]
         return codes[combined]
 
     def split(self, batch, codes: Optional[np.ndarray] = None) -> Iterator[Tuple[str, pa.RecordBatch]]:
