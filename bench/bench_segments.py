@@ -4,8 +4,11 @@ unsegmented profile of the same table, same run, interleaved rounds (target: rat
 Also the bytes of one segment's sketch set (its ``Profile.to_bytes()``) at default settings.
 ``--breakdown``: process CPU per profile spent in each step the segments add or change (the
 sketch calls timed by wrapping them in this process; an outer step includes no inner one).
+``--monitor``: ``Monitor.update`` counting only (row windows larger than the batch, so none closes)
+of bench/bench_monitor.py's 1M-row batch, unsegmented and with its 20 segments, interleaved.
 
     python bench/bench_segments.py [--rows 1000000] [--rounds 5] [--segments 20] [--current] [--breakdown]
+    python bench/bench_segments.py --monitor [--rounds 5]
 """
 import argparse
 import os
@@ -110,6 +113,23 @@ def breakdown(t, feats, rounds: int, current: bool) -> None:
             setattr(owner, name, f)
 
 
+def monitor_counting(rounds: int) -> None:
+    """Process CPU of one ``Monitor.update`` of 1M rows, unsegmented and by 20 segments, no window closing."""
+    import bench_monitor as bm  # this directory: its table and monitor settings
+
+    ref = bm._table(200_000)
+    batch = bm._table(bm.N_UPDATE, seed=2, shift=0.1).to_batches(max_chunksize=bm.N_UPDATE)[0]
+    spec = {"by": "rows", "size": 2 * bm.N_UPDATE}
+    plain, seg = [], []
+    for i in range(rounds):
+        ma, mb = bm._monitor(ref, spec), bm._monitor(ref, spec, segment_by=["seg"])  # made outside the timing
+        a = lambda: plain.append(timed(lambda: ma.update(batch)))
+        b = lambda: seg.append(timed(lambda: mb.update(batch)))
+        for f in ((a, b) if i % 2 == 0 else (b, a)):
+            f()
+    _summary("monitor update, counting only", plain, seg)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -117,7 +137,13 @@ def main(argv=None):
     ap.add_argument("--segments", type=int, default=20)
     ap.add_argument("--current", action="store_true", help="also time current profiles (reference=)")
     ap.add_argument("--breakdown", action="store_true", help="CPU per step instead of the ratios")
+    ap.add_argument("--monitor", action="store_true", help="Monitor.update counting by segment instead")
     args = ap.parse_args(argv)
+    if args.monitor:
+        print(f"load {os.getloadavg()}")
+        monitor_counting(args.rounds)
+        print(f"load after: {os.getloadavg()}")
+        return
     t = table(args.rows, args.segments)
     feats = t.drop(["country"])
     print(f"{args.rows:,} rows x {feats.num_columns} columns, {args.segments} segments; load {os.getloadavg()}")

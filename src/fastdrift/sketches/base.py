@@ -38,7 +38,7 @@ from ..errors import (ConcurrentUseError, CorruptStateError, CountOverflowError,
                       SchemaError)
 from .. import codec
 
-__all__ = ["Sketch", "check_numeric_type", "MAX_COUNT", "count_total"]
+__all__ = ["Sketch", "check_numeric_type", "MAX_COUNT", "count_total", "mutating_all"]
 
 #: The most values a sketch holds: the sum of two capped counts still fits an int64.
 MAX_COUNT = 1 << 62
@@ -123,28 +123,6 @@ class Sketch:
             f"{type(self).__name__}{self._label()} is being mutated by another thread; "
             "guard it with a lock or give each thread its own sketch and merge")
 
-    @staticmethod
-    @contextmanager
-    def _mutating_all(sketches):
-        """:meth:`_mutating` of every one of ``sketches`` (distinct) in one context: the segments'
-        sketches of a column counted in one kernel call."""
-        held = []
-        try:
-            for sk in sketches:
-                if not sk._lock.acquire(blocking=False):
-                    raise sk._busy()
-                held.append(sk)
-            states = [lock for _, lock in sorted(((id(sk), sk._state_lock) for sk in held), key=lambda t: t[0])]
-            for lock in states:
-                lock.acquire()
-            try:
-                yield
-            finally:
-                for lock in reversed(states):
-                    lock.release()
-        finally:
-            for sk in held:
-                sk._lock.release()
 
     @contextmanager
     def _reading(self, *others: "Sketch"):
@@ -240,3 +218,26 @@ class Sketch:
             return self._params() == other._params() and self._payload() == other._payload()
 
     __hash__ = None  # mutable
+
+
+@contextmanager
+def mutating_all(sketches):
+    """``Sketch._mutating`` of every one of ``sketches`` (distinct) in one context: the segments'
+    sketches of a column counted in one kernel call."""
+    held = []
+    try:
+        for sk in sketches:
+            if not sk._lock.acquire(blocking=False):
+                raise sk._busy()
+            held.append(sk)
+        states = [lock for _, lock in sorted(((id(sk), sk._state_lock) for sk in held), key=lambda t: t[0])]
+        for lock in states:
+            lock.acquire()
+        try:
+            yield
+        finally:
+            for lock in reversed(states):
+                lock.release()
+    finally:
+        for sk in held:
+            sk._lock.release()

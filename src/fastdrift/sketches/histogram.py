@@ -25,7 +25,7 @@ from ..kernels.hist import hist_update, make_index
 from ..kernels.seg import hist_update_parts
 from ..kernels.quantile import exact_quantiles
 from .. import codec
-from .base import Sketch, check_numeric_type, count_total
+from .base import Sketch, check_numeric_type, count_total, mutating_all
 from .moments import Moments
 from .quantiles import numeric_views
 
@@ -206,7 +206,7 @@ class Histogram(Sketch):
                 h.update(arr.slice(int(s), int(n)))
             return
         check_numeric_type(arr, hists[0].name)
-        with Sketch._mutating_all(hists):
+        with mutating_all(hists):
             for h, n in zip(hists, lens):
                 h._room(int(n))
             counts = np.stack([h._counts for h in hists])  # scratch: an error leaves every state as it was

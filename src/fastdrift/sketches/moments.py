@@ -24,7 +24,7 @@ from ..errors import CorruptStateError
 from ..kernels.moments import empty_moments, moments_merge, moments_update
 from ..kernels.seg import moments_update_parts
 from .. import codec
-from .base import Sketch, check_numeric_type, count_total
+from .base import Sketch, check_numeric_type, count_total, mutating_all
 
 __all__ = ["Moments"]
 
@@ -134,7 +134,7 @@ class Moments(Sketch):
                 m.update(arr.slice(int(s), int(n)))
             return
         check_numeric_type(arr, name)
-        with Sketch._mutating_all(sketches):
+        with mutating_all(sketches):
             for m, n in zip(sketches, lens):
                 m._room(int(n))
             ints = np.stack([m._ints for m in sketches])  # scratch: an error leaves every state as it was

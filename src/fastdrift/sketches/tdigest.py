@@ -143,7 +143,7 @@ from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError, InvalidInputError
 from ..kernels import tdigest as _k
 from .. import codec
-from .base import Sketch, check_numeric_type, count_total
+from .base import Sketch, check_numeric_type, count_total, mutating_all
 
 __all__ = ["TDigest", "RANK_ERROR_BOUNDS", "LOW_TAIL_RANK_ERROR_BOUND", "TIES_RANK_ERROR_BOUND"]
 
@@ -260,7 +260,7 @@ class TDigest(Sketch):
     @staticmethod
     def flush_all(digests: List["TDigest"]) -> None:
         """:meth:`flush` of every digest, the merges in one kernel call (``fd_tdigest_flush_parts``)."""
-        with Sketch._mutating_all(digests):
+        with mutating_all(digests):
             _k.flush_parts([d._s for d in digests])
             for d in digests:
                 d._s.release()
@@ -290,7 +290,7 @@ class TDigest(Sketch):
                 if flush:
                     d.flush()
             return
-        with Sketch._mutating_all(digests):
+        with mutating_all(digests):
             for d, n in zip(digests, lens):
                 d._room(int(n))
             _k.update_parts(views[0], starts, lens, [d._s for d in digests], flush)
