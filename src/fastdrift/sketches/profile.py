@@ -190,21 +190,23 @@ class ColumnProfile:
         for s in self.sketches():
             s.update(values)
 
-    def merge(self, other: "ColumnProfile") -> None:
+    def _same_sketches(self, other: "ColumnProfile") -> None:
         if other.kind != self.kind:
             raise IncompatibleSketchError(
                 f"column {self.name!r} is {self.kind} in one profile and {other.kind} in the other")
         if (self.tdigest is None) != (other.tdigest is None):
             raise IncompatibleSketchError(
                 f"column {self.name!r} has a t-digest in one profile and not in the other")
+
+    def merge(self, other: "ColumnProfile") -> None:
+        self._same_sketches(other)
         for a, b in zip(self.sketches(), other.sketches()):
             a.merge(b)
 
     def check_mergeable(self, other: "ColumnProfile") -> None:
         """Raise the IncompatibleSketchError (or CountOverflowError) :meth:`merge` of ``other``
         would, naming the column, without changing anything."""
-        if other.kind != self.kind or (self.tdigest is None) != (other.tdigest is None):
-            self.merge(other)  # raises before merging anything, naming the column and the difference
+        self._same_sketches(other)
         for a, b in zip(self.sketches(), other.sketches()):
             try:
                 a.check_mergeable(b)
@@ -217,8 +219,7 @@ class ColumnProfile:
         """:meth:`merge` each of ``others`` in turn (the same state), each sketch's parts in one
         :meth:`~fastdrift.sketches.base.Sketch.merge_many` (a window close merges many panes)."""
         for o in others:
-            if o.kind != self.kind or (self.tdigest is None) != (o.tdigest is None):
-                self.merge(o)  # raises before merging anything, naming the column and the difference
+            self._same_sketches(o)
         for a, *bs in zip(self.sketches(), *(o.sketches() for o in others)):
             a.merge_many(bs)
 
@@ -452,26 +453,28 @@ class Profile:
             cp.check_mergeable(other.columns[name])
         if self.performance is not None:
             self.performance.check_mergeable(other.performance)
-        if self.segment_by:  # the pairs _merge_segments merges: shared keys, and the parts folded into <other>
-            order = list(self.segments) + [k for k in other.segments if k not in self.segments]
-            kept, folded = cap_keys(order, self.max_segments)
+        if self.segment_by:  # the segments _merge_segments merges
+            kept, rest = self._segment_parts(other)
             for k in kept:
                 if k in self.segments and k in other.segments:
                     _check_segment(k, self.segments[k], other.segments[k])
-            rest = [s for s in (self.segments.get(OTHER), other.segments.get(OTHER)) if s is not None]
-            rest += [src[k] for k in folded for src in (self.segments, other.segments) if k in src]
             for s in rest[1:]:
                 _check_segment(OTHER, rest[0], s)
 
-    def _merge_segments(self, other: "Profile") -> None:
+    def _segment_parts(self, other: "Profile"):
+        """(the keys kept, the segments folded into ``<other>``) when ``other``'s segments merge in."""
         order = list(self.segments) + [k for k in other.segments if k not in self.segments]
         kept, folded = cap_keys(order, self.max_segments)
+        rest = [s for s in (self.segments.get(OTHER), other.segments.get(OTHER)) if s is not None]
+        rest += [src[k] for k in folded for src in (self.segments, other.segments) if k in src]
+        return kept, rest
+
+    def _merge_segments(self, other: "Profile") -> None:
+        kept, rest = self._segment_parts(other)
         out = {k: self.segments[k] if k in self.segments else other.segments[k].copy() for k in kept}
         for k in kept:
             if k in self.segments and k in other.segments:
                 out[k].merge(other.segments[k])
-        rest = [s for s in (self.segments.get(OTHER), other.segments.get(OTHER)) if s is not None]
-        rest += [src[k] for k in folded for src in (self.segments, other.segments) if k in src]
         if rest:
             acc = rest[0] if rest[0] is self.segments.get(OTHER) else rest[0].copy()
             for s in rest[1:]:
