@@ -20,12 +20,18 @@
   and with ``segment_by=["seg"]``, a column of 20 values (uniform), in the same run: each row is
   counted once, into its segment; the whole is merged from the segments when read.
   ``monitor-observe-segment``: ``observe`` with the segment value passed among the features.
+* ``monitor-close-segments``: one update closing 21 windows (5-minute windows sliding by 1 minute,
+  1M rows held open by the allowed lateness) with 20 segments, and the same close unsegmented in
+  each round: ``extra_info["ratio"]`` is segmented / unsegmented thread CPU (medians).
 * ``monitor-scrape``: one Prometheus scrape (``generate_latest`` of a private registry) of a monitor
   with 20 numeric features of 10 reference bins, a prediction and latency buckets, after 100k rows
   (a few closed panes and an open one); the peer is the scrape of 20 default
   ``prometheus_client.Histogram`` objects in the same run; ``collect`` times the collector alone
   (the rest of a scrape is prometheus_client's text formatting).
 """
+import statistics
+import time
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -151,6 +157,43 @@ def test_update_1m_rows_20_segments(benchmark, reference, segments):
     benchmark.extra_info.update(n=cells, rows=N_UPDATE, segments=segments, cells_per_s=cells / benchmark.stats.stats.median,
                                 windows=len(reports))
     assert reports and len(reports[-1].segments) == segments
+
+
+@pytest.mark.benchmark(group="monitor-close-segments")
+def test_close_21_windows_20_segments(benchmark, reference):
+    """Closing windows with 20 segments against closing them unsegmented, same run.
+
+    1M rows (20 features, 5-minute windows sliding by 1 minute) are counted with an allowed
+    lateness that holds every window open; one later event then closes 21 windows: that update is
+    timed (merging each window's panes, the reports with per-segment drift, the lifetime counters).
+    Each round also closes the same windows unsegmented; ``extra_info``: both medians in thread
+    CPU seconds and their ratio."""
+    spec = {"by": "time", "size": 300, "slide": 60, "allowed_lateness": 1000}
+    batch = _table(N_UPDATE, seed=2, shift=0.1).to_batches(max_chunksize=N_UPDATE)[0]
+    last = _table(1, seed=3)
+    last = last.set_column(last.schema.get_field_index("ts"), "ts", pa.array([2300.0])).to_batches()[0]
+    held, cpu = [], {0: [], 20: []}
+
+    def close(m, segments):
+        t = time.thread_time()
+        m.update(last)
+        cpu[segments].append(time.thread_time() - t)
+        return m
+
+    def setup():  # the unsegmented close of the same round, then the segmented monitor to close
+        plain = _monitor(reference, spec)
+        plain.update(batch)
+        assert len(close(plain, 0).reports()) == 21
+        held.append(_monitor(reference, spec, segment_by=["seg"]))
+        held[-1].update(batch)
+        return (), {}
+
+    benchmark.pedantic(lambda: close(held[-1], 20), setup=setup, rounds=5, iterations=1)
+    assert len(held[-1].reports()) == 21 and len(held[-1].reports()[-1].segments) == 20
+    plain, seg = statistics.median(cpu[0]), statistics.median(cpu[20])
+    benchmark.extra_info.update(windows=21, segments=20, features=len(NAMES), unsegmented_cpu_s=plain,
+                                segmented_cpu_s=seg, ratio=seg / plain, ratio_per_round=[
+                                    b / a for a, b in zip(cpu[0], cpu[20])])
 
 
 @pytest.mark.benchmark(group="monitor-observe-segment")

@@ -37,10 +37,10 @@ def _ref():
 
 def _monitor(ref, segmented=True, **kw):
     kw.setdefault("rules", [])
+    kw.setdefault("window", WINDOW)
     if segmented:
         kw["segment_by"] = ["arm"]
-    return Monitor(ref, features=["x"], prediction="score", label="y", request_id="rid", event_time="t",
-                   window=WINDOW, **kw)
+    return Monitor(ref, features=["x"], prediction="score", label="y", request_id="rid", event_time="t", **kw)
 
 
 def _table(d, rows=None, with_labels=True):
@@ -222,3 +222,47 @@ def test_settled_segment_performance_rules_read_delayed_labels():
     fired = [(a.rule, a.segment, a.state) for a in by_start[150.0].alerts]
     assert fired == [("auc-floor", "arm=canary", "firing")]
     assert by_start[150.0].segments["arm=canary"].label_counts["labelled"] > 800
+
+
+@pytest.mark.parametrize("window", [{"by": "time", "size": 50}, {"by": "time", "size": 60, "slide": 20}])
+def test_segment_label_state_is_byte_identical_to_an_unsegmented_monitor(window):
+    """Fed the same label batches (each filtered to the segment's rows, in the same order), a
+    segment's closed-window label delays and performance are the unsegmented monitor's, byte for byte."""
+    d = _data(9_000, seed=4)
+    ref = _ref()
+    n = len(d["t"])
+    rng = np.random.default_rng(6)
+    in_batch = rng.random(n) < 0.3
+    later = ~in_batch & (rng.random(n) < 0.8)
+    delay = rng.exponential(20.0, n)
+    feed = _table(d, with_labels=False).append_column("y", pa.array(np.where(in_batch, d["y"], -1), mask=~in_batch))
+    parts = np.array_split(rng.permutation(np.flatnonzero(later)), 4)
+    labels = [pa.table({"rid": d["rid"][p], "y": d["y"][p], "t": d["t"][p] + delay[p]}) for p in parts]
+    arm_of = dict(zip(d["rid"].tolist(), d["arm"].tolist()))
+
+    def closed(m, batches, label_batches):
+        got = []
+        m.ingest.on_sketches = lambda c: got.extend((s, e, ws.labels) for s, e, ws, _ in c)
+        for b in batches:
+            m.update(b)
+        for lb in label_batches:
+            m.update_labels(lb)
+        m.update(pa.table({k: pa.array([v], feed.schema.field(k).type) for k, v in
+                           dict(x=0.0, score=0.5, arm="stable", rid="last", t=1e4, y=None).items()}))
+        return {(s, e): lp for s, e, lp in got}
+
+    seg = closed(_monitor(ref, window=window), [feed], labels)
+    checked = 0
+    for a in ARMS:
+        mine = pa.array([arm_of[r] == a for r in d["rid"].tolist()])
+        one = closed(_monitor(ref.filter(pa.compute.equal(ref["arm"], a)), segmented=False, window=window),
+                     [feed.filter(mine)],
+                     [lb.filter(pa.array([arm_of[r] == a for r in lb["rid"].to_pylist()])) for lb in labels])
+        for key, lp in one.items():
+            sp = seg[key].segments.get(f"arm={a}")
+            if lp.predicted == 0:
+                continue
+            assert sp.delay.to_bytes() == lp.delay.to_bytes()
+            assert sp.perf.to_bytes() == lp.perf.to_bytes()
+            checked += 1
+    assert checked >= 6

@@ -703,6 +703,15 @@ class CatTable:
         IncompatibleSketchError
             Different ``key_kind``, ``max_ids`` or incompatible key types.
         """
+        combined = self.check_mergeable(other)
+        keys = other._keys_array()
+        cnts = other.counts.copy()
+        self._add_array(keys, cnts, other.other, other.null, backend)
+        self.value_type = combined
+
+    def check_mergeable(self, other: "CatTable"):
+        """Raise the IncompatibleSketchError :meth:`merge_from` of ``other`` would, changing nothing;
+        else return the merged tables' value type."""
         if not isinstance(other, CatTable) or other.key_kind != self.key_kind \
                 or other.max_ids != self.max_ids:
             raise IncompatibleSketchError(f"cannot merge {other!r} into {self!r}: key_kind and max_ids must match")
@@ -710,10 +719,7 @@ class CatTable:
         if combined is False:
             raise IncompatibleSketchError(f"cannot merge a table of {other.value_type} keys into one "
                                           f"of {self.value_type} keys")
-        keys = other._keys_array()
-        cnts = other.counts.copy()
-        self._add_array(keys, cnts, other.other, other.null, backend)
-        self.value_type = combined
+        return combined
 
     def copy(self) -> "CatTable":
         """An independent deep copy."""

@@ -20,7 +20,8 @@ from ..errors import InvalidInputError
 from . import Family, check_out, numeric_values
 from .native import FD_OK, check, column, lib, ptr
 
-__all__ = ["empty_moments", "check_state", "moments_update", "moments_merge", "moments_variance", "MOMENTS"]
+__all__ = ["empty_moments", "check_state", "moments_update", "moments_merge", "moments_merge_many", "moments_variance",
+           "MOMENTS"]
 
 
 def empty_moments() -> Tuple[np.ndarray, np.ndarray]:
@@ -107,28 +108,40 @@ def moments_merge(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarray,
     other_ints, other_flts : numpy.ndarray
         The state merged in; not modified.
     """
+    moments_merge_many(ints, flts, [(other_ints, other_flts)])
+
+
+def moments_merge_many(ints: np.ndarray, flts: np.ndarray, others) -> None:
+    """:func:`moments_merge` of each ``(other_ints, other_flts)`` of ``others`` in turn (the same
+    state, bit for bit), with the state read and written once."""
     check_state(ints, flts)
-    o_i = np.asarray(other_ints, dtype=np.int64)
-    o_f = np.asarray(other_flts, dtype=np.float64)
-    if o_i.shape != (5,) or o_f.shape != (5,):
-        raise InvalidInputError("other state must be int64[5] and float64[5]")
-    na, nb = int(ints[0]), int(o_i[0])
-    ints[1:] += o_i[1:]
-    if nb == 0:
-        return
-    mn = min(float(flts[0]), float(o_f[0]))
-    mx = max(float(flts[1]), float(o_f[1]))
-    if na == 0:
-        flts[2:] = o_f[2:]
-    else:
-        n = float(na + nb)
-        delta = float(o_f[3]) - float(flts[3])
-        flts[3] = float(flts[3]) + delta * (nb / n)
-        flts[4] = float(flts[4]) + float(o_f[4]) + delta * delta * (float(na) * float(nb) / n)
-        flts[2] = float(flts[2]) + float(o_f[2])
-    flts[0] = mn
-    flts[1] = mx
-    ints[0] = na + nb
+    parts = []
+    for other_ints, other_flts in others:
+        o_i = np.asarray(other_ints, dtype=np.int64)
+        o_f = np.asarray(other_flts, dtype=np.float64)
+        if o_i.shape != (5,) or o_f.shape != (5,):
+            raise InvalidInputError("other state must be int64[5] and float64[5]")
+        parts.append((o_i, o_f))
+    na = int(ints[0])
+    mn, mx, total, mean, m2 = flts.tolist()
+    for o_i, o_f in parts:
+        ints[1:] += o_i[1:]
+        nb = int(o_i[0])
+        if nb == 0:
+            continue
+        o_mn, o_mx, o_sum, o_mean, o_m2 = o_f.tolist()
+        mn, mx = min(mn, o_mn), max(mx, o_mx)
+        if na == 0:
+            total, mean, m2 = o_sum, o_mean, o_m2
+        else:  # Chan et al.
+            n = float(na + nb)
+            delta = o_mean - mean
+            mean = mean + delta * (nb / n)
+            m2 = m2 + o_m2 + delta * delta * (float(na) * float(nb) / n)
+            total = total + o_sum
+        na += nb
+    flts[:] = (mn, mx, total, mean, m2)
+    ints[0] = na
 
 
 def moments_variance(ints: np.ndarray, flts: np.ndarray, ddof: int = 0) -> float:

@@ -224,9 +224,10 @@ class LabelPane:
     so both are measured on the same rows.
     """
 
-    __slots__ = ("perf", "delay", "predicted", "scored_all", "shadow", "segments")
+    __slots__ = ("perf", "delay", "predicted", "scored_all", "shadow", "segments", "config")
 
     def __init__(self, config: MonitorConfig, *, _empty: bool = False, segment: bool = False):
+        self.config = config
         self.scored_all = True
         self.segments: Optional[Dict[str, LabelPane]] = None
         if _empty:
@@ -274,12 +275,9 @@ class LabelPane:
         """Add ``other``'s counts; ``admit`` maps its segment keys as :meth:`WindowSketch.merge` does."""
         if self.segments is not None and other.segments:
             for key, sp in other.segments.items():
-                key = admit(key) if admit is not None else key
-                mine = self.segments.get(key)
-                if mine is None:
-                    self.segments[key] = sp.copy()
-                else:
-                    mine.merge(sp)
+                # merged into an empty pane, as an unsegmented monitor's window merges its panes (a
+                # t-digest merged and flushed is not a copy of it: the segment's state would differ)
+                self.segment(admit(key) if admit is not None else key, self.config).merge(sp)
         self.perf.merge(other.perf)
         self.delay.merge(other.delay)
         _ = self.delay.n_centroids
@@ -291,7 +289,7 @@ class LabelPane:
         return self
 
     def copy(self) -> "LabelPane":
-        c = LabelPane(None, _empty=True)
+        c = LabelPane(self.config, _empty=True)
         c.perf, c.delay, c.predicted = self.perf.copy(), self.delay.copy(), self.predicted
         c.scored_all = self.scored_all
         c.shadow = None if self.shadow is None else (self.shadow[0].copy(), self.shadow[1].copy())
@@ -314,7 +312,7 @@ class LabelPane:
         r = codec.Reader(data, "label pane")
         if r.u8("version") != _PANE_VERSION:
             raise CorruptStateError("label pane: unknown version")
-        lp = cls(None, _empty=True)
+        lp = cls(config, _empty=True)
         lp.predicted = r.u64("predicted")
         if lp.predicted > MAX_COUNT:
             raise CorruptStateError(f"label pane: {lp.predicted} predictions, above {MAX_COUNT}")

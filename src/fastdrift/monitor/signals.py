@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -291,34 +291,47 @@ class WindowSketch:
     def merge(self, other: "WindowSketch", admit: Optional[Callable[[str], str]] = None) -> "WindowSketch":
         """Add ``other``'s counts.  ``admit`` maps each of ``other``'s segment keys to the key it
         is counted under here (a segmenter's cap folds keys past it into ``<other>``)."""
+        return self.merge_all([other], admit)
+
+    def merge_all(self, others: List["WindowSketch"], admit: Optional[Callable[[str], str]] = None
+                  ) -> "WindowSketch":
+        """:meth:`merge` each of ``others`` in turn (the same state), each column's parts at once:
+        a segment's parts are gathered from every one of ``others`` and merged together, so a
+        window close makes one merge call per (segment, sketch) rather than one per pane."""
         if self.segments is not None:
-            for key, seg in other.segments.items():
-                self.segment(admit(key) if admit is not None else key).merge(seg)
-        else:
+            parts: Dict[str, List[WindowSketch]] = {}  # first-seen order, as merging one by one
+            for other in others:
+                for key, seg in other.segments.items():
+                    parts.setdefault(admit(key) if admit is not None else key, []).append(seg)
+            for key, segs in parts.items():
+                self.segment(key).merge_all(segs)
+        elif others:
             for n, cp in self.features.items():
-                cp.merge(other.features[n])
+                cp.merge_many([o.features[n] for o in others])
             if self.prediction is not None:
-                self.prediction.merge(other.prediction)
+                self.prediction.merge_many([o.prediction for o in others])
             for n, m in self.kpis.items():
-                m.merge(other.kpis[n])
+                m.merge_many([o.kpis[n] for o in others])
         if self.latency is not None:
-            self.latency.merge(other.latency)
-            _ = self.latency.n_centroids  # flush now: state then survives a byte round trip exactly
-            self.latency_buckets.merge(other.latency_buckets)
-            self.latency_sum += other.latency_sum
-        for a in _COUNTERS:
-            setattr(self, a, getattr(self, a) + getattr(other, a))
-        self.shed += other.shed
-        self.ts_min, self.ts_max = min(self.ts_min, other.ts_min), max(self.ts_max, other.ts_max)
-        for key, ch in other.schema.items():
-            self.schema.setdefault(key, ch)
-        self.evidence.merge(other.evidence)
-        if self.labels is not None:
-            self.labels.merge(other.labels, admit)
-        if self.shadow is not None:
-            self.shadow.merge(other.shadow)
-        if self.freshness is not None:
-            self.freshness.merge(other.freshness)
+            for other in others:
+                self.latency.merge(other.latency)
+                _ = self.latency.n_centroids  # flush now: state then survives a byte round trip exactly
+            self.latency_buckets.merge_many([o.latency_buckets for o in others])
+            self.latency_sum = sum((o.latency_sum for o in others), self.latency_sum)
+        for other in others:
+            for a in _COUNTERS:
+                setattr(self, a, getattr(self, a) + getattr(other, a))
+            self.shed += other.shed
+            self.ts_min, self.ts_max = min(self.ts_min, other.ts_min), max(self.ts_max, other.ts_max)
+            for key, ch in other.schema.items():
+                self.schema.setdefault(key, ch)
+            self.evidence.merge(other.evidence)
+            if self.labels is not None:
+                self.labels.merge(other.labels, admit)
+            if self.shadow is not None:
+                self.shadow.merge(other.shadow)
+            if self.freshness is not None:
+                self.freshness.merge(other.freshness)
         return self
 
     def copy(self) -> "WindowSketch":

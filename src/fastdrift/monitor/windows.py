@@ -139,9 +139,7 @@ class Windower:
         while self.ring and self.ring[0][0] <= pid - self.k:
             self.ring.popleft()
         parts = list(self.ring) + [(pid, ws)]
-        merged = self.new_sketch()
-        for _, s in parts:
-            merged.merge(s)
+        merged = self.new_sketch().merge_all([s for _, s in parts])
         if self.extras:  # counts other processes attributed to this pane's window (a fleet's merge)
             d, r, s = self.extras.pop(pid, (0, 0, 0))
             self.pending_dropped, self.pending_rejected = self.pending_dropped + d, self.pending_rejected + r
@@ -221,10 +219,8 @@ class Windower:
 
     def open_window(self) -> Tuple[float, float, WindowSketch, float]:
         """The window in progress: ring of closed panes + every open pane, merged (copies)."""
-        merged = self.new_sketch()
         parts = list(self.ring) + sorted(self.open.items())
-        for _, s in parts:
-            merged.merge(s)
+        merged = self.new_sketch().merge_all([s for _, s in parts])
         merged.dropped_late += self.pending_dropped
         merged.rejected += self.pending_rejected
         merged.shed += self.pending_shed

@@ -187,12 +187,17 @@ class Categorical(Sketch):
             self._table = work
         return self
 
-    def _merge(self, other) -> None:
+    def _compatible(self, other) -> None:
         if other.max_categories != self.max_categories:
             raise IncompatibleSketchError(
                 f"max_categories differ: {self.max_categories} vs {other.max_categories}")
         if other._key_type is not None and self._key_type is not None and other._key_type != self._key_type:
             raise IncompatibleSketchError(f"key types differ: {self._key_type} vs {other._key_type}")
+        if self._table is not None and other._table is not None:
+            self._table.check_mergeable(other._table)
+
+    def _merge(self, other) -> None:
+        self._compatible(other)  # again: a merge_many's earlier part may have set the key type
         if self._key_type is None:
             self._key_type = other._key_type
         self._null0 += other._null0

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError
-from ..kernels.moments import empty_moments, moments_merge, moments_update
+from ..kernels.moments import empty_moments, moments_merge, moments_merge_many, moments_update
 from ..kernels.seg import moments_update_parts
 from .. import codec
 from .base import Sketch, check_numeric_type, count_total, mutating_all
@@ -160,8 +160,12 @@ class Moments(Sketch):
     def _merge(self, other) -> None:
         moments_merge(self._ints, self._flts, other._ints, other._flts)
 
+    def _merge_all(self, others) -> None:
+        moments_merge_many(self._ints, self._flts, [(o._ints, o._flts) for o in others])
+
     def _copy(self):
-        m = Moments(name=self.name)
+        m = Moments.__new__(Moments)  # not __init__: its empty state would be replaced at once
+        Sketch.__init__(m, self.name)
         m._ints, m._flts = self._ints.copy(), self._flts.copy()
         return m
 

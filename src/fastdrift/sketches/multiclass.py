@@ -365,13 +365,16 @@ class MulticlassPerformance(Sketch):
         raise InvalidInputError("MulticlassPerformance.update takes predictions and actuals")
 
     # -- merge, copy, bytes -------------------------------------------------------
-    def _merge(self, other) -> None:
+    def _compatible(self, other) -> None:
         if other.max_classes != self.max_classes:
             raise IncompatibleSketchError(f"max_classes differ: {self.max_classes} vs {other.max_classes}")
         try:
             self._check_key_type(other._key_type, "merge")
         except SchemaError as exc:
             raise IncompatibleSketchError(str(exc)) from None
+
+    def _merge(self, other) -> None:
+        self._compatible(other)
         keys = other._keys()
         table = self._table
         if keys:

@@ -525,6 +525,9 @@ class BinaryPerformance(Sketch):
             self._check_compatible(other)
         return super().merge(other)
 
+    def _compatible(self, other) -> None:
+        self._check_compatible(other)
+
     def _merge(self, other) -> None:
         self._tab = None
         weighted = self._weights is not None or other._weights is not None

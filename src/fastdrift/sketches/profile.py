@@ -190,15 +190,38 @@ class ColumnProfile:
         for s in self.sketches():
             s.update(values)
 
-    def merge(self, other: "ColumnProfile") -> None:
+    def _same_sketches(self, other: "ColumnProfile") -> None:
         if other.kind != self.kind:
             raise IncompatibleSketchError(
                 f"column {self.name!r} is {self.kind} in one profile and {other.kind} in the other")
         if (self.tdigest is None) != (other.tdigest is None):
             raise IncompatibleSketchError(
                 f"column {self.name!r} has a t-digest in one profile and not in the other")
+
+    def merge(self, other: "ColumnProfile") -> None:
+        self._same_sketches(other)
         for a, b in zip(self.sketches(), other.sketches()):
             a.merge(b)
+
+    def check_mergeable(self, other: "ColumnProfile") -> None:
+        """Raise the IncompatibleSketchError (or CountOverflowError) :meth:`merge` of ``other``
+        would, naming the column, without changing anything."""
+        self._same_sketches(other)
+        for a, b in zip(self.sketches(), other.sketches()):
+            try:
+                a.check_mergeable(b)
+            except IncompatibleSketchError as exc:
+                if f"column {self.name!r}" in str(exc):
+                    raise
+                raise IncompatibleSketchError(f"column {self.name!r}: {exc}") from None
+
+    def merge_many(self, others: List["ColumnProfile"]) -> None:
+        """:meth:`merge` each of ``others`` in turn (the same state), each sketch's parts in one
+        :meth:`~fastdrift.sketches.base.Sketch.merge_many` (a window close merges many panes)."""
+        for o in others:
+            self._same_sketches(o)
+        for a, *bs in zip(self.sketches(), *(o.sketches() for o in others)):
+            a.merge_many(bs)
 
     def copy(self) -> "ColumnProfile":
         return ColumnProfile(self.name, self.kind,
@@ -284,11 +307,19 @@ class PerformanceProfile:
         else:
             self.sketch.update(scores, None)
 
-    def merge(self, other: "PerformanceProfile") -> None:
+    def check_mergeable(self, other: "PerformanceProfile") -> None:
+        """Raise what :meth:`merge` of ``other`` would, without changing anything."""
         if (other.prediction, other.label) != (self.prediction, self.label):
             raise IncompatibleSketchError(
                 f"performance of {self.prediction!r} against {self.label!r} in one profile, of "
                 f"{other.prediction!r} against {other.label!r} in the other")
+        try:
+            self.sketch.check_mergeable(other.sketch)
+        except IncompatibleSketchError as exc:
+            raise IncompatibleSketchError(f"performance of {self.prediction!r}: {exc}") from None
+
+    def merge(self, other: "PerformanceProfile") -> None:
+        self.check_mergeable(other)
         self.sketch.merge(other.sketch)
 
     def copy(self) -> "PerformanceProfile":
@@ -392,8 +423,19 @@ class Profile:
         """Fold ``other`` (same columns, bins and segment columns) into this profile.
 
         Segments merge by key; keys new to this profile join in ``other``'s order until
-        ``max_segments``, the rest fold into ``"<other>"`` (never dropped).
+        ``max_segments``, the rest fold into ``"<other>"`` (never dropped).  All or nothing: every
+        sketch's merge is checked (:meth:`check_mergeable`) before any is merged, so an error
+        leaves this profile as it was, without copying it.
         """
+        self.check_mergeable(other)
+        _merge_whole(self, other)
+        if self.segment_by:
+            self._merge_segments(other)
+        return self
+
+    def check_mergeable(self, other: "Profile") -> None:
+        """Raise the IncompatibleSketchError or CountOverflowError :meth:`merge` of ``other``
+        would (naming the column and the difference), changing nothing."""
         if list(other.columns) != list(self.columns):
             raise IncompatibleSketchError(
                 f"profiles have different columns: {list(self.columns)} vs {list(other.columns)}")
@@ -404,20 +446,32 @@ class Profile:
         if other.segment_by != self.segment_by:
             raise IncompatibleSketchError(f"profiles have different segment columns: {list(self.segment_by)} vs "
                                           f"{list(other.segment_by)}")
-        _merge_whole(self, other)
-        if self.segment_by:
-            self._merge_segments(other)
-        return self
+        for name, cp in self.columns.items():
+            cp.check_mergeable(other.columns[name])
+        if self.performance is not None:
+            self.performance.check_mergeable(other.performance)
+        if self.segment_by:  # the segments _merge_segments merges
+            kept, rest = self._segment_parts(other)
+            for k in kept:
+                if k in self.segments and k in other.segments:
+                    _check_segment(k, self.segments[k], other.segments[k])
+            for s in rest[1:]:
+                _check_segment(OTHER, rest[0], s)
 
-    def _merge_segments(self, other: "Profile") -> None:
+    def _segment_parts(self, other: "Profile"):
+        """(the keys kept, the segments folded into ``<other>``) when ``other``'s segments merge in."""
         order = list(self.segments) + [k for k in other.segments if k not in self.segments]
         kept, folded = cap_keys(order, self.max_segments)
+        rest = [s for s in (self.segments.get(OTHER), other.segments.get(OTHER)) if s is not None]
+        rest += [src[k] for k in folded for src in (self.segments, other.segments) if k in src]
+        return kept, rest
+
+    def _merge_segments(self, other: "Profile") -> None:
+        kept, rest = self._segment_parts(other)
         out = {k: self.segments[k] if k in self.segments else other.segments[k].copy() for k in kept}
         for k in kept:
             if k in self.segments and k in other.segments:
                 out[k].merge(other.segments[k])
-        rest = [s for s in (self.segments.get(OTHER), other.segments.get(OTHER)) if s is not None]
-        rest += [src[k] for k in folded for src in (self.segments, other.segments) if k in src]
         if rest:
             acc = rest[0] if rest[0] is self.segments.get(OTHER) else rest[0].copy()
             for s in rest[1:]:
@@ -594,6 +648,14 @@ def _read_segment_params(r, size: int):
             if cols != list(seg_by):
                 raise CorruptStateError(f"profile parameters: {k!r} is not a key of segment columns {list(seg_by)}")
     return seg_by, int(max_segments), keys
+
+
+def _check_segment(key: str, into: Profile, other: Profile) -> None:
+    """:meth:`Profile.check_mergeable` of one segment's profiles, the error naming the segment."""
+    try:
+        into.check_mergeable(other)
+    except (IncompatibleSketchError, CountOverflowError) as exc:
+        raise type(exc)(f"segment {key!r}: {exc}") from None
 
 
 def _merge_whole(into: Profile, other: Profile) -> None:

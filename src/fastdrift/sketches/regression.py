@@ -275,10 +275,13 @@ class RegressionPerformance(Sketch):
         raise InvalidInputError("RegressionPerformance.update takes predictions and actuals")
 
     # -- merge, copy, bytes -------------------------------------------------------
-    def _merge(self, other) -> None:
+    def _compatible(self, other) -> None:
         if other.compression != self.compression:
             raise IncompatibleSketchError(
                 f"residual digest compressions differ: {self.compression} vs {other.compression}")
+
+    def _merge(self, other) -> None:
+        self._compatible(other)
         self._digest.merge(other._digest)
         for k in _SUMS:
             self._sums[k] += other._sums[k]
