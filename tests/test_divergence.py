@@ -148,7 +148,12 @@ def test_kl_can_be_marginally_negative_as_documented():
 def test_js_distance_equals_scipy(pair, base):
     r, c = pair
     ours = js_distance(r, c, base=base)
-    theirs = jensenshannon(r, c, base=base)
+    with np.errstate(invalid="ignore"):
+        theirs = jensenshannon(r, c, base=base)
+    if math.isnan(theirs):
+        # scipy takes the square root of a divergence that rounding made a tiny negative
+        # (two distributions equal up to rounding): the distance there is 0.
+        theirs = 0.0
     assert math.isclose(ours, theirs, rel_tol=1e-7, abs_tol=1e-7)
     assert math.isclose(js_divergence(r, c, base=base), ours**2, rel_tol=1e-12, abs_tol=1e-15)
 
