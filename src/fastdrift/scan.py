@@ -10,7 +10,8 @@ as they complete, so the result does not depend on scheduling and at most ``2 * 
 partial states exist at once.
 
 Memory: pyarrow's scanner holds a fragment's decoded batch (bounded by the row-group size)
-per worker; the sketches are O(bins + categories + t-digest centroids) per column, plus in
+per worker, decoded into :func:`~fastdrift.dataset.scan_pool` (its kept pages released after each
+scan); the sketches are O(bins + categories + t-digest centroids) per column, plus in
 the first pass a quantile column's 16Ki grid counters and held values (they grow like the
 square root of the rows, bench/bench_cli.py measures the peak RSS; at most 2**18, past which
 the selection pass runs instead).
