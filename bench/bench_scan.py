@@ -3,9 +3,9 @@
     python bench/bench_scan.py [--rows 10000000] [--repeats 3] [--dir DIR] [--workers N]
                                [--compare-with PYTHON] [--breakdown]
 
-Targets: a reference profile (t-digests on) within 3x the time pyarrow alone takes to read
-the same files, and within 1.5x with ``--no-quantiles``; both measured in the same run, warm
-page cache.  Writes the dataset once (10 files, row groups of 131,072 rows; strings
+Targets: a reference profile (exact deciles, t-digests) within 1.5x the time pyarrow alone
+takes to read the same files, and within 1.1x with ``--no-quantiles``; both measured in the
+same run, warm page cache.  Writes the dataset once (10 files, row groups of 131,072 rows; strings
 drawn from vocabularies of 50..250 ``category-NNNN`` values, so Parquet dictionary-encodes
 them as writers of such logs do), then per repeat, in fresh child processes, interleaved:
 
@@ -14,6 +14,9 @@ them as writers of such logs do), then per repeat, in fresh child processes, int
   process: the floor the ratios use.  The first read of a process (also printed) is 2-4x
   slower here, page-faulting pyarrow's ~1.8 GB of readahead buffers into the memory pool;
   ``to_table()`` would add more for 2 GB that nothing needs;
+* ``read, scan's pool``: the same read decoding into the memory pool the scan uses
+  (pyarrow's jemalloc, freed pages kept: ``fastdrift.dataset.scan_pool``), for the ratios of
+  fastdrift's own work;
 * ``reference``: ``fastdrift profile DIR -o ref.fdp`` (exact deciles, t-digests);
 * ``no-quantiles``: the same with ``--no-quantiles``;
 * ``current``: ``fastdrift profile DIR --reference ref.fdp``.
@@ -47,12 +50,18 @@ FILES = 10
 ROW_GROUP = 131_072
 
 READ = """
-import sys, time, pyarrow.dataset as ds
+import sys, time, pyarrow as pa, pyarrow.dataset as ds
+pool = None
+if sys.argv[2:] == ["scan-pool"]:  # the pool fastdrift's scan decodes into (fastdrift.dataset.scan_pool)
+    pa.jemalloc_set_decay_ms(-1)
+    pool = pa.jemalloc_memory_pool()
 ts = []
 for _ in range(2):  # the first read also page-faults in pyarrow's memory pool (~1.8 GB of readahead)
     t, c = time.perf_counter(), time.process_time()
-    n = sum(b.num_rows for b in ds.dataset(sys.argv[1], format="parquet").to_batches())
+    n = sum(b.num_rows for b in ds.dataset(sys.argv[1], format="parquet").to_batches(memory_pool=pool))
     ts.append((time.perf_counter() - t, time.process_time() - c))
+    if pool is not None:
+        pool.release_unused()  # as the scan does after each pass
 print(*ts[0], *ts[1])
 """
 
@@ -118,11 +127,13 @@ def traced(self, label, columns, job):
     return out
 
 scan.FileScan.run = traced
+import resource
 for _ in range(2):
     T.clear()
-    t, c = time.perf_counter(), time.process_time()
+    t, c, f = time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     rc = cli.main(sys.argv[1:])
     wall, cpu = time.perf_counter() - t, time.process_time() - c
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f
     if rc:
         sys.exit(rc)
 parts = {k: v for k, v in T.items() if not k.endswith(", all")}
@@ -137,7 +148,8 @@ c = time.process_time()
 scan.FileScan(src, workers=int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else None).run(
     "read", src.read_schema.names, Job(lambda i: None, lambda st, b: None, lambda a, st: a))
 read = time.process_time() - c
-print(f"wall {wall:.2f} s, cpu {cpu:.2f} s; the scan's read alone (every column, nothing counted): cpu {read:.2f} s")
+print(f"wall {wall:.2f} s, cpu {cpu:.2f} s, {faults} page faults; "
+      f"the scan's read alone (every column, nothing counted): cpu {read:.2f} s")
 for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
     if v > 0.0005:
         print(f"  {k:<68} {v:6.2f} s  {v / cpu:6.1%}")
@@ -228,11 +240,8 @@ def main() -> None:
         cpu.setdefault(key, []).append(c2)
 
     for _ in range(args.repeats):
-        first, c1, second, c2 = timed([sys.executable, "-c", READ, str(data)])
-        times.setdefault("read, fresh process", []).append(first)
-        cpu.setdefault("read, fresh process", []).append(c1)
-        times.setdefault("read", []).append(second)
-        cpu.setdefault("read", []).append(c2)
+        run("read", [sys.executable, "-c", READ, str(data)])
+        run("read, scan's pool", [sys.executable, "-c", READ, str(data), "scan-pool"])
         for tag, py in pythons.items():
             ref = base / f"ref-{tag.strip() or 'this'}.fdp"
             if "reference" in args.only or not ref.exists():
@@ -252,17 +261,20 @@ def main() -> None:
           f"(and every run) of wall time, and of CPU time (all threads: robust to other work on the machine);\n"
           f"ratios to the read of the same kind: the second run of a process to the second read (the floor), "
           f"a fresh process's first run to the first read")
+    print("ratios: to the read, and [to the read into the scan's pool]")
     for fresh in (False, True):
-        rk = "read, fresh process" if fresh else "read"
+        sfx = ", fresh process" if fresh else ""
+        rk, pk = "read" + sfx, "read, scan's pool" + sfx
         read, read_cpu = statistics.median(times[rk]), statistics.median(cpu[rk])
+        pread, pread_cpu = statistics.median(times[pk]), statistics.median(cpu[pk])
         for key, ts in times.items():
             if key.endswith(", fresh process") != fresh:
                 continue
             med, cmed = statistics.median(ts), statistics.median(cpu[key])
-            ratio = "" if key == rk else f"{med / read:5.2f}x"
-            cratio = "" if key == rk else f"{cmed / read_cpu:5.2f}x"
-            print(f"{key:>36} wall {med:6.2f} s {ratio:>6}   cpu {cmed:6.2f} s {cratio:>6}   "
-                  f"[{' '.join(f'{t:.2f}' for t in ts)}]")
+            ratio = "" if key == rk else f"{med / read:5.2f}x [{med / pread:5.2f}x]"
+            cratio = "" if key == rk else f"{cmed / read_cpu:5.2f}x [{cmed / pread_cpu:5.2f}x]"
+            print(f"{key:>44} wall {med:6.2f} s {ratio:>16}   cpu {cmed:6.2f} s {cratio:>16}   "
+                  f"[{' '.join(f'{t:.2f}' for t in ts)}] [{' '.join(f'{t:.2f}' for t in cpu[key])}]")
 
 
 if __name__ == "__main__":

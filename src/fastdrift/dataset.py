@@ -8,6 +8,7 @@ indices, same result).
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -17,7 +18,7 @@ import pyarrow.types as pat
 
 from .errors import FastDriftError, InvalidInputError
 
-__all__ = ["open_data", "DataSource", "DataReadError", "FORMATS", "batches", "fragment_path"]
+__all__ = ["open_data", "DataSource", "DataReadError", "FORMATS", "batches", "fragment_path", "scan_pool"]
 
 #: File extension -> pyarrow.dataset format name.
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc",
@@ -197,15 +198,47 @@ def fragment_path(frag) -> str:
     return (frag[0] if isinstance(frag, tuple) else frag).path
 
 
-def batches(frag, columns: List[str], schema: pa.Schema, label: str, use_threads: bool = False):
-    """Batches of a fragment, or of one row group given as ``(parquet file fragment, index)``."""
+_POOL_LOCK = threading.Lock()
+_pool_state: list = []  # [pool or None], once decided
+
+
+def scan_pool() -> Optional[pa.MemoryPool]:
+    """The memory pool of the scans' reads: pyarrow's jemalloc pool, its freed pages kept for reuse.
+
+    A scan frees and allocates buffers of the same sizes for every row group.  pyarrow's
+    default pool (mimalloc) hands freed pages back to the system and faults them in again,
+    a sixth of a profile's CPU time (bench/bench_scan.py, ``--breakdown``).  pyarrow's jemalloc
+    is its own copy, used only by whoever asks for its pool; its arenas made after the first
+    call keep freed pages (``pyarrow.jemalloc_set_decay_ms(-1)``) and the file scan gives them
+    back after each scan (``release_unused``).
+
+    Returns None (pyarrow's default pool) when pyarrow is built without jemalloc, or when
+    jemalloc is already the default pool (the application chose it: its settings stay).
+    """
+    with _POOL_LOCK:
+        if not _pool_state:
+            pool = None
+            try:
+                if pa.default_memory_pool().backend_name != "jemalloc":
+                    pool = pa.jemalloc_memory_pool()
+                    pa.jemalloc_set_decay_ms(-1)
+            except (NotImplementedError, pa.ArrowException):
+                pool = None
+            _pool_state.append(pool)
+        return _pool_state[0]
+
+
+def batches(frag, columns: List[str], schema: pa.Schema, label: str, use_threads: bool = False,
+            pool: Optional[pa.MemoryPool] = None):
+    """Batches of a fragment, or of one row group given as ``(parquet file fragment, index)``,
+    decoded into ``pool`` (default: pyarrow's default pool)."""
     try:
         if isinstance(frag, tuple):
             frag = frag[0].subset(row_group_ids=[frag[1]])
         # use_threads=False: the pool already runs one fragment per core; pyarrow's own
         # readahead would multiply the batches held in memory by its thread count.
         yield from frag.to_batches(columns=columns, schema=schema, batch_size=_BATCH_ROWS,
-                                   use_threads=use_threads)
+                                   use_threads=use_threads, memory_pool=pool)
     except (pa.ArrowException, OSError) as exc:
         raise DataReadError(f"{fragment_path(frag)}: "
                             f"{_one_line(exc)}") from None

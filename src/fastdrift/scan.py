@@ -10,7 +10,8 @@ as they complete, so the result does not depend on scheduling and at most ``2 * 
 partial states exist at once.
 
 Memory: pyarrow's scanner holds a fragment's decoded batch (bounded by the row-group size)
-per worker; the sketches are O(bins + categories + t-digest centroids) per column, plus in
+per worker, decoded into :func:`~fastdrift.dataset.scan_pool` (its kept pages released after each
+scan); the sketches are O(bins + categories + t-digest centroids) per column, plus in
 the first pass a quantile column's 16Ki grid counters and held values (they grow like the
 square root of the rows, bench/bench_cli.py measures the peak RSS; at most 2**18, past which
 the selection pass runs instead).
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
 import pyarrow as pa
 
 from .adapters.segments import DEFAULT_MAX_SEGMENTS, check_segment_columns, check_segment_schema
-from .dataset import DataSource, batches, fragment_path, open_data
+from .dataset import DataSource, batches, fragment_path, open_data, scan_pool
 from .errors import InvalidInputError, SchemaError
 from .monitor.config import MonitorConfig
 from .schema import check_current
@@ -152,12 +153,17 @@ class FileScan:
         ``done()`` (the command line's bar, :class:`fastdrift.cli.Progress`).
     workers : int, optional
         Threads (default: :func:`default_workers`).
+    memory_pool : pyarrow.MemoryPool, optional
+        Where the batches are decoded (default: :func:`fastdrift.dataset.scan_pool`, else
+        pyarrow's default pool); its unused memory is released after each scan.
     """
 
-    def __init__(self, src: DataSource, progress=None, workers: Optional[int] = None):
+    def __init__(self, src: DataSource, progress=None, workers: Optional[int] = None,
+                 memory_pool: Optional[pa.MemoryPool] = None):
         self.src = src
         self.progress = progress
         self.workers = workers or default_workers()
+        self.pool = memory_pool if memory_pool is not None else scan_pool()
 
     @property
     def label(self) -> str:
@@ -171,7 +177,7 @@ class FileScan:
         if not self.src.fragments:
             return None
         gen = batches(self.src.fragments[0], columns, self.src.read_schema, self.src.label,
-                      use_threads=True)  # before the pool
+                      use_threads=True, pool=self.pool)  # before the pool
         try:
             return next(iter(gen), None)
         finally:
@@ -189,7 +195,7 @@ class FileScan:
             index, frag = item
             st = job.make(index)
             rows = 0
-            for b in batches(frag, columns, schema, self.src.label):
+            for b in batches(frag, columns, schema, self.src.label, pool=self.pool):
                 job.count(st, b)
                 rows += b.num_rows
                 if progress is not None:
@@ -205,7 +211,11 @@ class FileScan:
             job.merge(acc, out[0])
             seen += out[1]
 
-        _ordered_map(one, list(enumerate(self.src.fragments)), self.workers, merge)
+        try:
+            _ordered_map(one, list(enumerate(self.src.fragments)), self.workers, merge)
+        finally:
+            if self.pool is not None:
+                self.pool.release_unused()  # the kept pages go back: nothing of the scan holds them
         if self.src.rows is None:
             self.src.rows = seen  # known now: the later passes' progress bar shows an ETA by rows
         if progress is not None:
