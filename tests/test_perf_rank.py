@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from scipy import stats as sps
 
 from fastdrift.errors import InvalidInputError
-from fastdrift.perf import compare_runs, run_from_timings
+from fastdrift.perf import compare_runs, format_json, format_table, run_from_timings
 from fastdrift.perf.stats import rank_min_p, rank_u_cdf, runs_rank_compare
 
 # run levels of both sides, all distinct (measured levels are continuous), split at a drawn point
@@ -113,7 +113,11 @@ def test_one_outlying_baseline_run_does_not_hide_a_slowdown():
         caught["rank"] += row.verdict == "regressed"
         assert row.baseline_runs == 10 and row.current_runs == 10
         assert row.ratio == pytest.approx(1.1, abs=0.03)  # Hodges-Lehmann: the outlier does not pull it
+        assert row.run_test == "rank"
         caught["t"] += compare_runs(bs, cs, run_test="t").rows[0].verdict == "regressed"
+    c = compare_runs(bs, cs)
+    assert "Hodges-Lehmann" in format_table(c) and '"run_test": "rank"' in format_json(c)
+    assert "Hodges-Lehmann" not in format_table(compare_runs(bs, cs, run_test="t"))
     assert caught["rank"] / trials >= 0.95
     assert caught["t"] / trials <= 0.5
 
@@ -131,5 +135,6 @@ def test_rank_comparison_keeps_false_alarms_below_alpha_and_falls_back_to_t():
     bs, cs = _runs(rng, [0, 0.01, -0.01, 0.02, 0.0]), _runs(rng, [0.3])
     a, b = compare_runs(bs, cs).rows[0], compare_runs(bs, cs, run_test="t").rows[0]
     assert (a.verdict, a.ratio, a.ratio_lo, a.p_value) == (b.verdict, b.ratio, b.ratio_lo, b.p_value)
+    assert a.run_test == "t" and compare_runs(bs[0], cs[0]).rows[0].run_test == ""
     with pytest.raises(InvalidInputError, match="run_test"):
         compare_runs(bs, cs, run_test="median")

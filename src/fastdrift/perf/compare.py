@@ -68,6 +68,9 @@ class PerfRow:
     #: runs of both sides; nan with one run a side (unknown, and not in the interval)
     run_to_run_sd: float = math.nan
     current_runs: int = 1  #: current runs the benchmark was compared with
+    #: how several runs a side were compared: "rank" (Hodges-Lehmann shift of the run levels, Moses interval,
+    #: exact Mann-Whitney p-value) or "t" (pooled t on the run levels); "" with one run a side
+    run_test: str = ""
 
 
 @dataclass
@@ -199,7 +202,7 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
         za = z_two_sided(alpha)
         lr, se, q, p, basis, lo, hi = [], [], [], [], [], [], []
         for s, bl, _, _, _, how, _ in stats:
-            lo.append(bl.lo if bl is not None else math.nan)
+            lo.append(bl.lo if bl is not None else math.nan)  # given: the rank comparison's interval
             hi.append(bl.hi if bl is not None else math.nan)
             if bl is not None:
                 lr.append(bl.log_ratio)
@@ -247,7 +250,8 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
                                 float(d["hi"][i]), p99, p99 * math.exp(-half), p99 * math.exp(half),
                                 p[i], s.p_value if s.basis == "rounds" else math.nan, s.p_slower, tput,
                                 float(d["mde"][i]), bl.weight if bl is not None else math.nan, "; ".join(note),
-                                k, tau, m))
+                                k, tau, m, "" if k + m <= 2 else ("rank" if bl is not None and not math.isnan(bl.lo)
+                                                                  else "t")))
     return rows
 
 
@@ -430,14 +434,21 @@ def format_table(c: PerfComparison) -> str:
     if any(r.basis == "probe" for r in c.rows):
         out.append("ratio = median ratio / machine ratio: each run's timings divided by the machine-speed probe "
                    "timed between its rounds (a ratio of ratios), interval from the spread between blocks of rounds")
-    if c.current_runs > 1:
+    ranked = any(r.run_test == "rank" for r in c.rows)
+    if ranked:
+        out.append(f"baseline of {c.baseline_runs} runs, current of {c.current_runs} runs: by the ranks of the run "
+                   f"levels -- ratio = Hodges-Lehmann shift (median of every current level over every baseline "
+                   f"level), distribution-free interval (Moses), exact Mann-Whitney p; a run far off counts as one "
+                   f"run above the others")
+    if c.current_runs > 1 and any(r.run_test == "t" for r in c.rows):
         out.append(f"baseline of {c.baseline_runs} run{'s' if c.baseline_runs > 1 else ''}, current of "
-                   f"{c.current_runs} runs: interval of the difference of the sides' mean run levels, from the runs' "
-                   f"spread on both sides (run-to-run sd measured) and the within-run errors, t with runs - 2 df")
-    elif c.baseline_runs > 1:
+                   f"{c.current_runs} runs" + (" (rows with too few runs for ranks)" if ranked else "")
+                   + ": interval of the difference of the sides' mean run levels, from the runs' spread on both sides "
+                   "(run-to-run sd measured) and the within-run errors, t with runs - 2 df")
+    elif c.current_runs == 1 and c.baseline_runs > 1:
         out.append(f"baseline of {c.baseline_runs} runs: interval = prediction interval of a new run from the "
                    f"baseline runs' spread (run-to-run sd measured) and the within-run errors, t with runs - 1 df")
-    elif c.rows:
+    elif c.rows and not ranked and c.baseline_runs == 1 and c.current_runs == 1:
         out.append("one baseline run: the run-to-run variance is unknown and not in the intervals (a weaker verdict); "
                    "keep several baseline runs to measure it")
     if c.env_differences:
