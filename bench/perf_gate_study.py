@@ -30,7 +30,8 @@ With ``--baseline-runs 3,5`` it compares one current run against a baseline of k
 prints the detection each k gives with the spread of the runs' normalized levels.
 
 With ``--current-runs 1,3,5`` the current side is ``m`` consecutive runs as well, and it prints the
-detection per benchmark and the runs each effect needs at the measured spreads.
+detection per benchmark and the runs each effect needs at the measured spreads; ``--tests t,rank``
+(the default) runs each way of comparing several runs a side on the same trials.
 
 ``collect --variants default,pinned,nogc,harness`` alternates harness variants (pinned to one CPU;
 ``--benchmark-disable-gc --benchmark-warmup=on``; both); ``spread DIR...`` prints a run's spread per

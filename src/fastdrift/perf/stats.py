@@ -1,5 +1,6 @@
 """The statistics of a benchmark comparison: probe-normalized block comparisons, order-statistic
-confidence intervals, the Mann-Whitney rank test, and the gate's decision.
+confidence intervals, the Mann-Whitney rank test, the comparison of several runs a side (by
+the ranks of their levels, or by a t), and the gate's decision.
 
 Everything works on the logarithm of the timings, so a ratio of medians is a difference of
 log-medians, and the confidence interval of a ratio is symmetric on that scale.
