@@ -30,7 +30,8 @@ With ``--baseline-runs 3,5`` it compares one current run against a baseline of k
 prints the detection each k gives with the spread of the runs' normalized levels.
 
 With ``--current-runs 1,3,5`` the current side is ``m`` consecutive runs as well, and it prints the
-detection per benchmark and the runs each effect needs at the measured spreads.
+detection per benchmark and the runs each effect needs at the measured spreads; ``--tests t,rank``
+(the default) runs each way of comparing several runs a side on the same trials.
 
 ``collect --variants default,pinned,nogc,harness`` alternates harness variants (pinned to one CPU;
 ``--benchmark-disable-gc --benchmark-warmup=on``; both); ``spread DIR...`` prints a run's spread per
@@ -236,11 +237,12 @@ def _sub(runs, name, idx, effect=0.0):
     return out
 
 
-def multi_rates(runs, trials, effect, threshold=0.05):
+def multi_rates(runs, trials, effect, threshold=0.05, run_test="rank"):
     got = {"regressed": 0, "critical": 0, "too noisy to tell": 0, "improved": 0, "unchanged": 0}
     sd, by, n = [], {}, {}
     for name, base, cur in trials:
-        row = compare_runs(_sub(runs, name, base), _sub(runs, name, cur, effect), threshold, threads=1).rows[0]
+        row = compare_runs(_sub(runs, name, base), _sub(runs, name, cur, effect), threshold, threads=1,
+                           run_test=run_test).rows[0]
         got[row.verdict] += 1
         got["critical"] += row.severity == "critical"
         sd.append(row.run_to_run_sd)
@@ -262,14 +264,20 @@ def _spread(runs, name):
     return 1.4826 * float(np.median(np.abs(lv - np.median(lv)))) * math.sqrt(1 - 1 / len(runs))
 
 
-def multi_study(d: pathlib.Path, n_trials: int, ks, ms=(1,)) -> None:
-    """Flagged and detection rates with ``k`` baseline runs and ``m`` current runs, and the runs the targets need."""
+def multi_study(d: pathlib.Path, n_trials: int, ks, ms=(1,), tests=("t", "rank")) -> None:
+    """Flagged and detection rates with ``k`` baseline runs and ``m`` current runs, each run comparison of
+    ``tests`` on the same trials, and the runs the targets need."""
     runs, names = load(d)
     rng = np.random.default_rng(1)
-    print(f"{d}: {len(runs)} runs; k baseline runs against m current runs, {n_trials} trials per row (benchmarks "
-          f"in turn), default settings (--max-regression 5%, alpha 0.01)")
-    print(f"  {'k':>3} {'m':>3} {'baseline':<8} {'slowdown':>8} {'regressed':>9} {'critical':>8} {'too noisy':>9} "
-          f"{'unchanged':>9} {'improved':>8} {'run-to-run sd':>13}")
+    loads = [ln.split() for ln in (d / "load.txt").read_text().splitlines()] if (d / "load.txt").exists() else []
+    la = np.array([float(x[3]) for x in loads]) if loads else np.array([math.nan])
+    print(f"{d}: {len(runs)} runs, load average (1 min) median {np.median(la):.1f}, range {la.min():.1f}-"
+          f"{la.max():.1f}; k baseline runs against m current runs, {n_trials} trials per row (benchmarks in turn), "
+          f"default settings (--max-regression 5%, alpha 0.01); run comparison: t (pooled t on the run levels), "
+          f"rank (Hodges-Lehmann and Mann-Whitney where k, m reach alpha, else t)")
+    print(f"  {'k':>3} {'m':>3} {'baseline':<8} {'test':<5} {'slowdown':>8} {'regressed':>9} {'critical':>8} "
+          f"{'too noisy':>9} {'unchanged':>9} {'improved':>8} {'run-to-run sd':>13}  regressed per benchmark: "
+          + " / ".join(nm.rsplit("::", 1)[-1] for nm in names))
     for k in ks:
         for m in ms:
             if k + m < 3 or k + m > len(runs):
@@ -278,13 +286,13 @@ def multi_study(d: pathlib.Path, n_trials: int, ks, ms=(1,)) -> None:
                 if how == "far" and k + m + 10 > len(runs):
                     continue
                 trials = multi_sets(len(runs), names, n_trials, k, how, rng, m)
-                for eff in EFFECTS:
-                    r = multi_rates(runs, trials, eff)
-                    print(f"  {k:>3} {m:>3} {how:<8} {eff:>8.0%} {r['regressed']:>9.1%} {r['critical']:>8.1%} "
-                          f"{r['too noisy to tell']:>9.1%} {r['unchanged']:>9.1%} {r['improved']:>8.1%} "
-                          f"{r['tau']:>13.3f}")
-                    print("          regressed per benchmark: " + ", ".join(
-                        f"{nm.rsplit('::', 1)[-1]} {v:.0%}" for nm, v in r["by"].items()))
+                for test in tests:
+                    for eff in EFFECTS:
+                        r = multi_rates(runs, trials, eff, run_test=test)
+                        print(f"  {k:>3} {m:>3} {how:<8} {test:<5} {eff:>8.0%} {r['regressed']:>9.1%} "
+                              f"{r['critical']:>8.1%} {r['too noisy to tell']:>9.1%} {r['unchanged']:>9.1%} "
+                              f"{r['improved']:>8.1%} {r['tau']:>13.3f}  " + " / ".join(
+                                  f"{v:.0%}" for nm, v in r["by"].items()), flush=True)
     # what the targets need: one run's level has the spread sd (within-run error and run-to-run change together,
     # measured over all the sessions); the difference of k and m runs' means has the error sd sqrt(1/k + 1/m) and
     # the interval's quantile t(k + m - 2); the slowdown e is caught when the interval's lower end clears
@@ -413,6 +421,7 @@ def main(argv=None) -> int:
     s.add_argument("--baseline-runs", default="",
                    help="comma-separated k: compare current runs against baselines of k runs (e.g. 3,5) instead")
     s.add_argument("--current-runs", default="1", help="with --baseline-runs: comma-separated m, the current runs")
+    s.add_argument("--tests", default="t,rank", help="with --baseline-runs: run comparisons side by side (t, rank)")
     o = sub.add_parser("sources")
     o.add_argument("--arrays", type=int, default=8)
     o.add_argument("--rounds", type=int, default=25)
@@ -427,7 +436,7 @@ def main(argv=None) -> int:
         spread_study(args.dirs)
     elif args.baseline_runs:
         multi_study(args.dir, args.pairs, [int(k) for k in args.baseline_runs.split(",")],
-                    [int(m) for m in args.current_runs.split(",")])
+                    [int(m) for m in args.current_runs.split(",")], args.tests.split(","))
     else:
         study(args.dir, args.pairs)
     return 0

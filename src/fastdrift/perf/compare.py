@@ -15,11 +15,11 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .runs import Bench, Run
-from .stats import (ALPHA, BlockStats, block_compare, decide, log_quantile_se, probe_block_levels, run_levels,
-                    runs_compare, sample_stats, summary_stats, t_quantile, z_two_sided)
+from .stats import (ALPHA, BlockStats, block_compare, decide, log_quantile_se, probe_block_levels, rank_min_p,
+                    run_levels, runs_compare, runs_rank_compare, sample_stats, summary_stats, t_quantile, z_two_sided)
 
 __all__ = ["PerfRow", "PerfComparison", "compare_runs", "parse_threshold", "format_table", "format_json",
-           "format_html", "ENV_KEYS"]
+           "format_html", "ENV_KEYS", "RUN_TESTS"]
 
 #: environment entries that must match for timings to be comparable as they stand
 ENV_KEYS = ("cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "timer", "simd")
@@ -27,6 +27,9 @@ _WEAK = ("from summary statistics only (no per-round timings; save with --benchm
          "--benchmark-json): normal approximation, no rank test, no p99 — a weaker verdict")
 _RAW = ("raw timings: no machine-speed probe on both sides (runs saved without fastdrift's plugin), so a change "
         "of the machine's speed between the runs reads as a change of the code — a weaker verdict")
+#: how several runs a side are compared: by the ranks of their levels (Hodges-Lehmann shift, Mann-Whitney),
+#: or by a pooled t on their levels
+RUN_TESTS = ("rank", "t")
 #: how each basis is marked in the table
 _MARK = {"probe": "", "raw": " †", "rounds": " †", "summary": " *"}
 
@@ -65,6 +68,9 @@ class PerfRow:
     #: runs of both sides; nan with one run a side (unknown, and not in the interval)
     run_to_run_sd: float = math.nan
     current_runs: int = 1  #: current runs the benchmark was compared with
+    #: how several runs a side were compared: "rank" (Hodges-Lehmann shift of the run levels, Moses interval,
+    #: exact Mann-Whitney p-value) or "t" (pooled t on the run levels); "" with one run a side
+    run_test: str = ""
 
 
 @dataclass
@@ -120,7 +126,7 @@ def _pair_problem(b: Bench, c: Bench) -> str:
 
 
 def compare_runs(base: Union[Run, Sequence[Run]], cur: Union[Run, Sequence[Run]], max_regression: float = 0.05,
-                 alpha: float = ALPHA, threads: Optional[int] = None) -> PerfComparison:
+                 alpha: float = ALPHA, threads: Optional[int] = None, run_test: str = "rank") -> PerfComparison:
     """Compare every benchmark present in both the baseline and the current run(s).
 
     Parameters
@@ -141,7 +147,15 @@ def compare_runs(base: Union[Run, Sequence[Run]], cur: Union[Run, Sequence[Run]]
         Significance level of the rank test and of the intervals' ``1 - alpha`` confidence.
     threads : int, optional
         Threads for the per-benchmark statistics (default: the cores, at most 4).
+    run_test : {"rank", "t"}
+        With several runs a side, how their levels are compared: ``rank`` (default), by their
+        ranks (:func:`fastdrift.perf.stats.runs_rank_compare`: a run far off counts as any
+        run above the others) whenever ``k`` and ``m`` runs can reach ``alpha`` that way
+        (``2 / C(k + m, k) < alpha``: 5 + 5, 4 + 7, 3 + 10, 10 + 3 ...), by the t otherwise;
+        ``t``, always by the t.
     """
+    if run_test not in RUN_TESTS:
+        raise InvalidInputError(f"run_test {run_test!r}: one of {', '.join(RUN_TESTS)}")
     bases = [base] if isinstance(base, Run) else list(base)
     curs = [cur] if isinstance(cur, Run) else list(cur)
     if not bases:
@@ -149,7 +163,7 @@ def compare_runs(base: Union[Run, Sequence[Run]], cur: Union[Run, Sequence[Run]]
     if not curs:
         raise InvalidInputError("no current run")
     if len(bases) > 1 or len(curs) > 1:
-        return _compare_many(bases, curs, max_regression, alpha, threads)
+        return _compare_many(bases, curs, max_regression, alpha, threads, run_test)
     base, cur = bases[0], curs[0]
     problems = []
     pairs = []
@@ -186,12 +200,14 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
     rows = []
     if pairs:
         za = z_two_sided(alpha)
-        lr, se, q, p, basis = [], [], [], [], []
+        lr, se, q, p, basis, lo, hi = [], [], [], [], [], [], []
         for s, bl, _, _, _, how, _ in stats:
+            lo.append(bl.lo if bl is not None else math.nan)  # given: the rank comparison's interval
+            hi.append(bl.hi if bl is not None else math.nan)
             if bl is not None:
                 lr.append(bl.log_ratio)
                 se.append(bl.se)
-                q.append(t_quantile(1 - alpha / 2, bl.dof))
+                q.append(za if math.isinf(bl.dof) else t_quantile(1 - alpha / 2, bl.dof))
                 p.append(bl.p_value)
                 basis.append(how or ("probe" if bl.normalized else "raw"))
             else:
@@ -201,7 +217,7 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
                 p.append(s.p_value)
                 basis.append(s.basis)
         d = decide(lr, se, q, max_regression, alpha,
-                   p_min=[0.0 if k + m > 2 else s.p_min for s, _, _, k, _, _, m in stats])
+                   p_min=[0.0 if k + m > 2 else s.p_min for s, _, _, k, _, _, m in stats], lo_log=lo, hi_log=hi)
         for i, ((name, b, c), (s, bl, why, k, tau, _, m)) in enumerate(zip(pairs, stats)):
             p99 = s.p99_cur / s.p99_base
             half = za * s.se_log_p99
@@ -234,7 +250,8 @@ def _rows(pairs, stats, max_regression, alpha) -> List[PerfRow]:
                                 float(d["hi"][i]), p99, p99 * math.exp(-half), p99 * math.exp(half),
                                 p[i], s.p_value if s.basis == "rounds" else math.nan, s.p_slower, tput,
                                 float(d["mde"][i]), bl.weight if bl is not None else math.nan, "; ".join(note),
-                                k, tau, m))
+                                k, tau, m, "" if k + m <= 2 else ("rank" if bl is not None and not math.isnan(bl.lo)
+                                                                  else "t")))
     return rows
 
 
@@ -248,7 +265,7 @@ def _map(fn, items, threads):
 
 
 def _compare_many(bases: List[Run], curs: List[Run], max_regression: float, alpha: float,
-                  threads) -> PerfComparison:
+                  threads, run_test: str = "rank") -> PerfComparison:
     """Several runs on one side or both: per benchmark, each run's level (its mean normalized
     block, or raw block, or log median) is one draw of its side's run-to-run distribution;
     :func:`fastdrift.perf.stats.runs_compare` compares the sides' means.  A run in which a
@@ -319,7 +336,13 @@ def _compare_many(bases: List[Run], curs: List[Run], max_regression: float, alph
                            for x in runs])
         rs = runs_compare(lv[:k], er[:k], lv[k:], er[k:])
         plr = float(machine[k:].mean() - machine[:k].mean()) if machine is not None else math.nan
-        bl = BlockStats(rs.log_ratio, rs.se, rs.dof, rs.p_value, plr, machine is not None, w)
+        if run_test == "rank" and rank_min_p(k, m) < alpha:
+            rk = runs_rank_compare(lv[:k], lv[k:], alpha)
+            # the normal-equivalent error of the interval's half-width, for the minimum detectable effect
+            se = (rk.hi - rk.lo) / (2 * z_two_sided(alpha))
+            bl = BlockStats(rk.log_ratio, se, math.inf, rk.p_value, plr, machine is not None, w, rk.lo, rk.hi)
+        else:
+            bl = BlockStats(rs.log_ratio, rs.se, rs.dof, rs.p_value, plr, machine is not None, w)
         return s, bl, why, k, rs.between_sd, how, m
 
     stats = _map(one, items, threads)
@@ -411,14 +434,21 @@ def format_table(c: PerfComparison) -> str:
     if any(r.basis == "probe" for r in c.rows):
         out.append("ratio = median ratio / machine ratio: each run's timings divided by the machine-speed probe "
                    "timed between its rounds (a ratio of ratios), interval from the spread between blocks of rounds")
-    if c.current_runs > 1:
+    ranked = any(r.run_test == "rank" for r in c.rows)
+    if ranked:
+        out.append(f"baseline of {c.baseline_runs} runs, current of {c.current_runs} runs: by the ranks of the run "
+                   f"levels -- ratio = Hodges-Lehmann shift (median of every current level over every baseline "
+                   f"level), distribution-free interval (Moses), exact Mann-Whitney p; a run far off counts as one "
+                   f"run above the others")
+    if c.current_runs > 1 and any(r.run_test == "t" for r in c.rows):
         out.append(f"baseline of {c.baseline_runs} run{'s' if c.baseline_runs > 1 else ''}, current of "
-                   f"{c.current_runs} runs: interval of the difference of the sides' mean run levels, from the runs' "
-                   f"spread on both sides (run-to-run sd measured) and the within-run errors, t with runs - 2 df")
-    elif c.baseline_runs > 1:
+                   f"{c.current_runs} runs" + (" (rows with too few runs for ranks)" if ranked else "")
+                   + ": interval of the difference of the sides' mean run levels, from the runs' spread on both sides "
+                   "(run-to-run sd measured) and the within-run errors, t with runs - 2 df")
+    elif c.current_runs == 1 and c.baseline_runs > 1:
         out.append(f"baseline of {c.baseline_runs} runs: interval = prediction interval of a new run from the "
                    f"baseline runs' spread (run-to-run sd measured) and the within-run errors, t with runs - 1 df")
-    elif c.rows:
+    elif c.rows and not ranked and c.baseline_runs == 1 and c.current_runs == 1:
         out.append("one baseline run: the run-to-run variance is unknown and not in the intervals (a weaker verdict); "
                    "keep several baseline runs to measure it")
     if c.env_differences:

@@ -1,5 +1,6 @@
 """The statistics of a benchmark comparison: probe-normalized block comparisons, order-statistic
-confidence intervals, the Mann-Whitney rank test, and the gate's decision.
+confidence intervals, the Mann-Whitney rank test, the comparison of several runs a side (by
+the ranks of their levels, or by a t), and the gate's decision.
 
 Everything works on the logarithm of the timings, so a ratio of medians is a difference of
 log-medians, and the confidence interval of a ratio is symmetric on that scale.
@@ -37,7 +38,8 @@ import numpy as np
 __all__ = ["SampleStats", "sample_stats", "summary_stats", "quantile", "mann_whitney", "decide",
            "t_quantile", "MARGIN_FRACTION", "BLOCKS", "MIN_BLOCKS", "block_bounds", "block_log_medians",
            "probe_block_levels", "t_sf", "BlockStats", "block_compare",
-           "z_two_sided", "Z95", "ALPHA", "POWER", "RunsStats", "runs_compare", "run_levels", "log_quantile_se"]
+           "z_two_sided", "Z95", "ALPHA", "POWER", "RunsStats", "runs_compare", "run_levels", "log_quantile_se",
+           "rank_u_cdf", "rank_min_p", "RankRunsStats", "runs_rank_compare"]
 
 Z95 = NormalDist().inv_cdf(0.975)
 #: significance level of the rank test and confidence of the intervals (1 - ALPHA)
@@ -211,6 +213,9 @@ class BlockStats:
     probe_log_ratio: float  #: log of the machine's slowness ratio current / baseline; nan when raw
     normalized: bool
     weight: float = math.nan  #: share of the memory probe in the machine's slowness (the rest: the compute probe)
+    #: an interval of the log ratio not of the form ``log_ratio -/+ q se`` (the rank comparison of runs); nan otherwise
+    lo: float = math.nan
+    hi: float = math.nan
 
 
 def block_compare(bb: np.ndarray, bc: np.ndarray, pb=None, pc=None) -> BlockStats:
@@ -337,7 +342,8 @@ def summary_stats(base: dict, cur: dict) -> SampleStats:
 MARGIN_FRACTION = 0.5
 
 
-def decide(log_ratio, se_log, q, threshold: float, alpha: float = ALPHA, power: float = POWER, p_min=0.0):
+def decide(log_ratio, se_log, q, threshold: float, alpha: float = ALPHA, power: float = POWER, p_min=0.0,
+           lo_log=None, hi_log=None):
     """The gate's verdict on log ratios current / baseline (vectorised over benchmarks).
 
     Parameters
@@ -352,6 +358,9 @@ def decide(log_ratio, se_log, q, threshold: float, alpha: float = ALPHA, power: 
     p_min : array_like, optional
         The smallest rank-test p-value the round counts allow; at or above ``alpha`` nothing
         can be detected (the minimum detectable effect is infinite).
+    lo_log, hi_log : array_like, optional
+        The interval of the log ratio where it is not ``log_ratio -/+ q se_log`` (nan: that
+        one); ``q se_log`` is then its half-width for the minimum detectable effect.
 
     Returns
     -------
@@ -376,16 +385,20 @@ def decide(log_ratio, se_log, q, threshold: float, alpha: float = ALPHA, power: 
     zp = NormalDist().inv_cdf(power)
     lt, lm = math.log1p(threshold), math.log1p(MARGIN_FRACTION * threshold)
     with np.errstate(invalid="ignore"):
-        lo, hi = np.exp(lr - q * se), np.exp(lr + q * se)
+        lo, hi = lr - q * se, lr + q * se
+        if lo_log is not None:
+            given = ~np.isnan(np.asarray(lo_log, float))
+            lo = np.where(given, np.asarray(lo_log, float), lo)
+            hi = np.where(given, np.asarray(hi_log, float), hi)
         mde = np.where(np.asarray(p_min, float) < alpha, np.expm1(np.maximum(lt, lm + q * se) + zp * se), np.inf)
-        slower = (lr > lt) & (lr - q * se > lm)
-        faster = (lr < -lt) & (lr + q * se < -lm)
-        critical = slower & (lr - q * se > lt)
+        slower = (lr > lt) & (lo > lm)
+        faster = (lr < -lt) & (hi < -lm)
+        critical = slower & (lo > lt)
         noisy = ~(slower | faster) & ~(mde <= 2 * threshold)
     verdict = np.where(slower, "regressed",
                        np.where(faster, "improved", np.where(noisy, "too noisy to tell", "unchanged")))
     severity = np.where(critical, "critical", np.where(slower, "warning", ""))
-    return {"verdict": verdict, "severity": severity, "lo": lo, "hi": hi, "mde": mde}
+    return {"verdict": verdict, "severity": severity, "lo": np.exp(lo), "hi": np.exp(hi), "mde": mde}
 
 
 @dataclass(frozen=True)
@@ -461,3 +474,74 @@ def run_levels(blocks, probes=None):
     er = np.array([float(a.std(ddof=1)) / math.sqrt(a.size) for a in d])
     machine = np.array([float(w * m.mean() + (1 - w) * c.mean()) for m, c in probes])
     return lv, er, w, machine
+
+
+@functools.lru_cache(maxsize=256)
+def rank_u_cdf(k: int, m: int) -> np.ndarray:
+    """Exact null distribution of the Mann-Whitney U of ``m`` values against ``k`` (no ties):
+    ``P(U <= u)`` for ``u = 0 .. k m``.
+
+    The counts of U are the coefficients of the Gaussian binomial ``[k + m choose k]_q``, built
+    as ``prod_i (1 - q^(m + i)) / (1 - q^i)``: each factor keeps nonnegative integer
+    coefficients, a division by ``1 - q^i`` is a running sum with stride ``i``.
+    """
+    c = np.zeros(k * m + 1)
+    c[0] = 1.0
+    for i in range(1, min(k, m) + 1):
+        a = max(k, m) + i
+        c[a:] -= c[:c.size - a].copy()
+        for s in range(i, c.size):  # a running sum with stride i (sequential: each term uses the last)
+            c[s] += c[s - i]
+    return np.cumsum(c) / c.sum()
+
+
+def rank_min_p(k: int, m: int) -> float:
+    """The smallest two-sided exact Mann-Whitney p-value of ``k`` against ``m`` runs:
+    ``2 / C(k + m, k)`` (complete separation)."""
+    return min(1.0, 2.0 / math.comb(k + m, k))
+
+
+@dataclass(frozen=True)
+class RankRunsStats:
+    """Current runs against baseline runs by ranks (see :func:`runs_rank_compare`)."""
+
+    log_ratio: float  #: Hodges-Lehmann shift: the median of every current level less every baseline level
+    lo: float  #: the distribution-free ``1 - alpha`` interval of the shift (log scale); -inf when out of reach
+    hi: float
+    p_value: float  #: two-sided exact Mann-Whitney p-value of the levels
+    u: float  #: U: pairs (baseline, current) in which the current level is higher (ties count half)
+    p_min: float  #: the smallest p-value ``k`` and ``m`` runs can give
+
+
+def runs_rank_compare(levels, cur_levels, alpha: float = ALPHA) -> RankRunsStats:
+    """The current runs' levels against the baseline runs' levels by their ranks.
+
+    Only the order of the ``k + m`` run levels counts, so one run far off (the machine busy
+    with another job through that session) moves the verdict no more than any run above the
+    others does.  The shift is the Hodges-Lehmann estimate, the median of the ``k m``
+    differences ``current - baseline``; its interval is Moses' distribution-free one, the
+    differences ranked ``c_a + 1`` and ``k m - c_a`` where ``c_a`` is the largest ``u`` with
+    ``P(U <= u) <= alpha / 2`` under the exact null distribution (:func:`rank_u_cdf`): a
+    confidence of at least ``1 - alpha`` for any continuous distribution of the run levels
+    whose sides differ by a shift.  The p-value is the exact two-sided Mann-Whitney one,
+    ``scipy.stats.mannwhitneyu(cur, base, method="exact")`` (ties count half in U; the null
+    distribution is the one without ties).  When ``k`` and ``m`` cannot reach ``alpha``
+    (:func:`rank_min_p`), the interval is unbounded.
+    """
+    b = np.asarray(levels, float)
+    c = np.asarray(cur_levels, float)
+    k, m = b.size, c.size
+    d = np.sort((c[None, :] - b[:, None]).ravel())
+    hl = float(np.median(d))
+    u = float((d > 0).sum() + 0.5 * (d == 0).sum())
+    cdf = rank_u_cdf(k, m)
+    top = max(u, k * m - u)  # the farther tail; P(U >= top) = P(U <= k m - top) by symmetry
+    tail = float(cdf[int(math.floor(k * m - top))])
+    p = min(1.0, 2.0 * tail)
+    ok = np.flatnonzero(cdf <= alpha / 2 * (1 + 1e-12))
+    if ok.size:
+        ca = int(ok[-1])
+        lo, hi = float(d[ca]), float(d[k * m - 1 - ca])
+    else:
+        lo, hi = -math.inf, math.inf
+    return RankRunsStats(hl, lo, hi, p, u, rank_min_p(k, m))
