@@ -81,7 +81,9 @@ def table(results: dict) -> str:
         for b in sorted(rows, key=lambda b: (_param(b["name"]).split("-")[0], b["stats"]["median"])):
             med = b["stats"]["median"]
             n = _n(b)
-            s = next((x for x in sums if _n(x) == n), sums[0] if sums else None)
+            # a case naming its own reference ("versus") is put beside np.sum over as many values only
+            s = next((x for x in sums if _n(x) == n),
+                     None if "versus" in b["extra_info"] or not sums else sums[0])
             peer = _peer_of(b, peers, rows)
             x_sum = s["stats"]["median"] / med * (n / _n(s)) if s else float("nan")
             x_peer = peer["stats"]["median"] / med * (n / _n(peer)) if peer else float("nan")
