@@ -33,13 +33,17 @@ import pathlib
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 import fastdrift
+from fastdrift import cli
 from fastdrift.adapters.arrow import iter_columns
 from fastdrift.kernels.cat import CatTable
 from fastdrift.kernels.hist import make_index
 from fastdrift.kernels.moments import empty_moments
+from fastdrift.kernels.native import simd_path
 from fastdrift.kernels.oracles import KERNELS
 
 N = 10_000_000
@@ -57,8 +61,6 @@ def data():
 
 def _info(benchmark, n, target=None, versus=None, **kw):
     """``versus``: the benchmark of this file the target is relative to (bench/run.py's ``x peer``)."""
-    from fastdrift.kernels.native import simd_path
-
     benchmark.extra_info.update(n=n, simd=simd_path(), **kw)
     if target is not None:
         benchmark.extra_info["target"] = target
@@ -174,8 +176,6 @@ def test_observe_20_features(benchmark):
 
 @pytest.fixture(scope="module")
 def parquet_dir(tmp_path_factory):
-    import pyarrow.parquet as pq
-
     d = tmp_path_factory.mktemp("scan")
     vocab = np.array([f"category-{i:04d}" for i in range(500)])
     per = SCAN_ROWS // SCAN_FILES
@@ -200,10 +200,6 @@ def one_thread():
 
 @pytest.mark.parametrize("case", ["read", "profile", "profile-no-quantiles"])
 def test_scan(benchmark, parquet_dir, case, tmp_path, one_thread):
-    import pyarrow.dataset as ds
-
-    from fastdrift import cli
-
     if case == "read":
         def run():
             batches = ds.dataset(parquet_dir, format="parquet").to_batches(use_threads=False)
