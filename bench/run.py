@@ -1,8 +1,9 @@
 """Run the benchmark suite and print the throughput table.
 
     python bench/run.py [pytest args...]
+    python bench/run.py bench/bench_targets.py [pytest args...]
 
-Runs every ``bench/bench_*.py`` with pytest-benchmark, writes the figures in
+Runs every ``bench/bench_*.py`` (or the bench files and node ids given) with pytest-benchmark, writes the figures in
 pytest-benchmark's JSON format (``bench/results.json`` by default, so two runs
 can be compared with ``pytest-benchmark compare``), then prints, per
 benchmark: the median time, values/s (``extra_info["n"]`` values per call), and
@@ -44,9 +45,12 @@ def _is_peer(b) -> bool:
     return not _is_sum(b) and any(k in b["name"] for k in ("numpy", "pyarrow", "peer"))
 
 
-def _peer_of(b, peers):
-    """The baseline to compare ``b`` with: a peer over the same number of values,
-    preferring the same test function, then the same parameter."""
+def _peer_of(b, peers, rows=()):
+    """The baseline to compare ``b`` with: the benchmark of its file that ``extra_info["versus"]``
+    names ("" for none), else a peer over the same number of values, preferring the same test
+    function, then the same parameter."""
+    if "versus" in b["extra_info"]:
+        return next((x for x in rows if x["name"] == b["extra_info"]["versus"]), None)
     same_n = [x for x in peers if x is not b and _n(x) == _n(b)]
     base = b["name"].split("[")[0]
     for x in same_n:
@@ -77,8 +81,10 @@ def table(results: dict) -> str:
         for b in sorted(rows, key=lambda b: (_param(b["name"]).split("-")[0], b["stats"]["median"])):
             med = b["stats"]["median"]
             n = _n(b)
-            s = next((x for x in sums if _n(x) == n), sums[0] if sums else None)
-            peer = _peer_of(b, peers)
+            # a case naming its own reference ("versus") is put beside np.sum over as many values only
+            s = next((x for x in sums if _n(x) == n),
+                     None if "versus" in b["extra_info"] or not sums else sums[0])
+            peer = _peer_of(b, peers, rows)
             x_sum = s["stats"]["median"] / med * (n / _n(s)) if s else float("nan")
             x_peer = peer["stats"]["median"] / med * (n / _n(peer)) if peer else float("nan")
             lines.append(f"  {b['name'][:50]:<50} {med * 1e3:>8.2f}ms {n / med / 1e6:>10.1f}M "
@@ -89,12 +95,18 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _is_path(arg: str) -> bool:
+    """A bench file, directory or node id given on the command line (``bench/bench_targets.py::test_np_sum``)."""
+    return not arg.startswith("-") and os.path.exists(arg.split("::", 1)[0])
+
+
 def main(argv=None) -> int:
     import pytest
 
     argv = list(sys.argv[1:] if argv is None else argv)
     out = os.environ.get("FASTDRIFT_BENCH_JSON", str(HERE / "results.json"))
-    rc = pytest.main([str(HERE), "-q", "-p", "no:cacheprovider", "--benchmark-only",
+    where = [] if any(_is_path(a) for a in argv) else [str(HERE)]  # paths given: those alone
+    rc = pytest.main([*where, "-q", "-p", "no:cacheprovider", "--benchmark-only",
                       f"--benchmark-json={out}", "-o", "python_files=bench_*.py", *argv])
     if rc not in (0, 5) or not pathlib.Path(out).exists():
         return int(rc) or 1

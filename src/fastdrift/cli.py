@@ -525,6 +525,16 @@ def _beside(path: str, suffix: str) -> str:
     return f"{stem}{suffix}{ext or '.html'}"
 
 
+def _baseline_files(root: str, runs, pytest_args) -> list:
+    """The bench files of the checkout that the baseline's benchmarks come from (their names are
+    pytest node ids, ``bench/bench_targets.py::test_np_sum``): a baseline of one file's benchmarks
+    runs that file alone.  Empty when pytest paths are given or a name names no file here."""
+    if any(not a.startswith("-") and os.path.exists(os.path.join(root, a.split("::", 1)[0])) for a in pytest_args):
+        return []
+    files = {name.split("::", 1)[0] for r in runs for name in r.benchmarks}
+    return sorted(files) if all(f.endswith(".py") and os.path.isfile(os.path.join(root, f)) for f in files) else []
+
+
 def _cmd_bench(args) -> int:
     root = os.path.abspath(args.path or os.getcwd())
     run = os.path.join(root, "bench", "run.py")
@@ -538,6 +548,7 @@ def _cmd_bench(args) -> int:
         return 0 if rc == 0 else EXIT_ERROR
     from .perf import compare_runs, format_table, parse_threshold, read_run, read_runs
     base = read_runs([args.baseline])  # an unreadable baseline fails before the benchmarks run
+    files = _baseline_files(root, base, args.pytest_args)
     if args.repeat < 1:
         raise _Usage(f"--repeat {args.repeat}: at least 1 run")
     with tempfile.TemporaryDirectory(prefix="fastdrift-bench-") as tmp:
@@ -546,7 +557,7 @@ def _cmd_bench(args) -> int:
         curs = []
         for i in range(args.repeat):  # separate sessions: each run draws its own run-to-run change
             out = os.path.join(tmp, f"results_{i}.json")  # pytest-benchmark JSON: every round's timing
-            rc = subprocess.call([sys.executable, run, *args.pytest_args, "--fastdrift-probe",
+            rc = subprocess.call([sys.executable, run, *files, *args.pytest_args, "--fastdrift-probe",
                                   f"--fastdrift-clock={clock}"], cwd=root, env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
             if rc != 0:
                 return EXIT_ERROR

@@ -1,0 +1,187 @@
+"""The issue-16 targets tracked by the benchmark gate: the saved baseline (bench/baseline) holds
+every case of bench/bench_targets.py with its environment and probes; the gate flags a slowdown
+injected into those runs and nothing in the runs themselves; .ci/bench fails only on a critical
+regression on the baseline's environment.  No timing is measured here: the runs are the saved ones."""
+import importlib.util
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from fastdrift.cli import _baseline_files, main
+from fastdrift.codec import Kind, Reader, decode
+from fastdrift.perf import compare_runs, format_json, read_runs
+from fastdrift.perf.probe import ProbeRecord
+from fastdrift.perf.runs import write_run
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "bench" / "baseline"
+CI_BENCH = ROOT / ".ci" / "bench"
+CI_THRESHOLD = "15%"  # .ci/bench's default FASTDRIFT_CI_BENCH_MAX_REGRESSION
+
+
+def _targets_module():
+    spec = importlib.util.spec_from_file_location("bench_targets", ROOT / "bench" / "bench_targets.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def expected_names():
+    """Every case bench/bench_targets.py defines, as pytest names it."""
+    t = _targets_module()
+    f = "bench/bench_targets.py::"
+    names = {f + "test_np_sum", f + "test_tdigest_insert", f + "test_np_sort", f + "test_observe_20_features"}
+    for b in t.BACKENDS:
+        names |= {f + f"test_hist[{b}-{k}]" for k in t.HIST_TARGET}
+        names |= {f + f"test_moments[{b}]", f + f"test_categories[{b}]"}
+    names |= {f + f"test_scan[{c}]" for c in ("read", "profile", "profile-no-quantiles")}
+    return names
+
+
+def baseline_files():
+    return sorted(BASELINE.glob("*.fdr"))
+
+
+def rewrite(src, dst, factor=1.0, env=None):
+    """Copy run file ``src`` to ``dst`` with every round's timing times ``factor`` (the probes
+    unchanged, as a slower commit leaves the machine's speed alone) and ``env`` entries replaced.
+    Reads the rounds in the order they ran (the reader keeps them sorted)."""
+    _, _, payload = decode(pathlib.Path(src).read_bytes(), expected_kind=Kind.PERF_RUN)
+    r = Reader(payload, str(src))
+    assert r.u8("layout") == 2
+    run_env = r.json("environment")
+    timings, per_call, probes = {}, {}, {}
+    for _ in range(r.count("benchmarks")):
+        name, _unit, n = r.string("name"), r.string("unit"), r.f64("per call")
+        assert r.u8("storage") == 0  # exact: the set's benchmarks stay below EXACT_MAX rounds
+        timings[name] = r.f64_array("timings") * factor
+        per_call[name] = n
+        if r.u8("probe"):
+            version = r.u8("version")
+            probes[name] = ProbeRecord.from_parts(r.f64_array("mem"), r.f64_array("cpu"), r.u64_array("at"),
+                                                  version)
+    r.done()
+    write_run(str(dst), timings, {**run_env, **(env or {})}, per_call, probes=probes)
+
+
+def scaled_runs(tmp_path, factor, env=None, tag="cur"):
+    d = tmp_path / f"{tag}-{factor}"
+    d.mkdir()
+    for f in baseline_files():
+        rewrite(f, d / f.name, factor, env)
+    return d
+
+
+def test_baseline_holds_every_target_with_environment_and_probes():
+    runs = read_runs([str(BASELINE)])
+    assert len(runs) >= 5  # several runs: the run-to-run spread is measured, not assumed
+    want = expected_names()
+    for run in runs:
+        assert set(run.benchmarks) == want, (run.path, set(run.benchmarks) ^ want)
+        for k in ("cpu", "cores", "python", "numpy", "pyarrow", "kernel_build", "simd"):
+            assert run.env.get(k), (run.path, k)
+        assert run.env["timer"] == "process_time"  # the clock's name (the CPU clock), not a timing
+        for b in run.benchmarks.values():
+            assert not b.problem and b.probe is not None and not b.probe_problem, (run.path, b.name)
+            assert b.per_call and b.rounds >= 5, (run.path, b.name)
+    assert len({json.dumps(r.env, sort_keys=True) for r in runs}) == 1  # one environment
+
+
+def test_fastdrift_bench_runs_the_files_the_baseline_comes_from():
+    runs = read_runs([str(BASELINE)])
+    assert _baseline_files(str(ROOT), runs, []) == ["bench/bench_targets.py"]
+    assert _baseline_files(str(ROOT), runs, ["-k", "test_np_sum"]) == ["bench/bench_targets.py"]
+    # pytest paths given: those run, as given
+    assert _baseline_files(str(ROOT), runs, ["bench/bench_kernels.py::test_np_sum"]) == []
+    runs[0].benchmarks["elsewhere.py::test_x"] = runs[0].benchmarks.popitem()[1]
+    assert _baseline_files(str(ROOT), runs, []) == []  # a name from no file here: the whole bench/
+
+
+def _verdicts(base, cur, threshold):
+    c = compare_runs(read_runs([str(base)]), read_runs([str(cur)]), threshold)
+    doc = json.loads(format_json(c))
+    return c.exit_status, {b["benchmark"]: (b["verdict"], b["severity"]) for b in doc["benchmarks"]}, doc
+
+
+def _scan(name):
+    return "::test_scan[" in name  # the noisiest cases: a 15-round scan of 5e5 rows
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.15])
+def test_gate_catches_a_30_percent_slowdown_of_every_target(tmp_path, threshold):
+    """The saved runs with every round 1.3x slower: exit 2 and every benchmark regressed, at the
+    default allowed slowdown (5%, every one critical) and at CI's (15%: critical but for the
+    scans, whose runs spread most)."""
+    cur = scaled_runs(tmp_path, 1.3)
+    status, verdicts, doc = _verdicts(BASELINE, cur, threshold)
+    assert status == 2
+    assert set(verdicts) == expected_names() and not doc["not_compared"]
+    assert all(v[0] == "regressed" for v in verdicts.values()), verdicts
+    assert all(v[1] == "critical" for k, v in verdicts.items() if threshold == 0.05 or not _scan(k)), verdicts
+    for b in doc["benchmarks"]:
+        assert b["basis"] == "probe", b  # normalized by the probes: 12 rounds or more, probes saved
+        assert math.isclose(b["median_ratio"], 1.3, rel_tol=1e-9) and b["ratio"] == pytest.approx(1.3, rel=1e-9)
+
+
+def test_gate_finds_nothing_in_the_same_runs(tmp_path):
+    cur = scaled_runs(tmp_path, 1.0)
+    status, verdicts, doc = _verdicts(BASELINE, cur, 0.05)
+    assert status == 0 and set(verdicts) == expected_names()
+    assert all(v[0] in ("unchanged", "too noisy to tell") for v in verdicts.values()), verdicts
+    assert all(v[0] == "unchanged" for k, v in verdicts.items() if not _scan(k)), verdicts
+    assert not doc["environment_differences"]
+
+
+def test_gate_cli_exit_codes_on_the_saved_runs(tmp_path, capsys):
+    slow, same = scaled_runs(tmp_path, 1.3), scaled_runs(tmp_path, 1.0)
+    assert main(["perf", "compare", str(BASELINE), "--current", str(slow)]) == 2
+    assert main(["perf", "compare", str(BASELINE), "--current", str(same)]) == 0
+    assert "moved" not in capsys.readouterr().err
+
+
+def test_gate_flags_a_different_environment(tmp_path):
+    cur = scaled_runs(tmp_path, 1.0, env={"cpu": "Another CPU", "numpy": "0.0"})
+    _, _, doc = _verdicts(BASELINE, cur, 0.05)
+    diffs = doc["environment_differences"]
+    assert any(d.startswith("cpu:") and "Another CPU" in d for d in diffs), diffs
+    assert any(d.startswith("numpy:") and "'0.0'" in d for d in diffs), diffs
+    assert len(diffs) == 2, diffs
+
+
+def _ci(*current, env=None):
+    e = dict(os.environ, PYTHON=sys.executable, **(env or {}))
+    return subprocess.run(["bash", str(CI_BENCH), "--current", *map(str, current)], capture_output=True,
+                          text=True, env=e, cwd=ROOT, timeout=300)
+
+
+def test_ci_bench_fails_on_a_critical_regression_on_the_baselines_machine(tmp_path):
+    r = _ci(scaled_runs(tmp_path, 1.3))
+    assert r.returncode == 1, (r.stdout[-2000:], r.stderr[-2000:])
+    assert "FAILED: a critical regression beyond 15%" in r.stderr
+    r = _ci(scaled_runs(tmp_path, 1.0))
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    assert "no benchmark regressed beyond 15%" in r.stdout
+
+
+def test_ci_bench_flags_another_machine_and_passes(tmp_path):
+    r = _ci(scaled_runs(tmp_path, 1.3, env={"cpu": "Another CPU"}))
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    assert "FLAGGED, NOT COMPARED" in r.stderr and "Another CPU" in r.stderr
+    assert "regressed" not in r.stdout  # not compared at all
+
+
+def test_ci_bench_prints_but_passes_when_only_libraries_differ(tmp_path):
+    r = _ci(scaled_runs(tmp_path, 1.3, env={"numpy": "0.0"}))
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    assert "regressed" in r.stdout and "re-save the baseline" in r.stdout and "numpy" in r.stderr
+
+
+def test_ci_bench_threshold_is_the_documented_one():
+    text = CI_BENCH.read_text()
+    assert f"FASTDRIFT_CI_BENCH_MAX_REGRESSION:-{CI_THRESHOLD}" in text
+    assert CI_THRESHOLD in (ROOT / "docs" / "performance.md").read_text()
