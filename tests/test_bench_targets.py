@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from fastdrift.cli import _baseline_files, main
+from fastdrift.cli import baseline_bench_files, main
 from fastdrift.codec import Kind, Reader, decode
 from fastdrift.perf import compare_runs, format_json, read_runs
 from fastdrift.perf.probe import ProbeRecord
@@ -94,12 +94,12 @@ def test_baseline_holds_every_target_with_environment_and_probes():
 
 def test_fastdrift_bench_runs_the_files_the_baseline_comes_from():
     runs = read_runs([str(BASELINE)])
-    assert _baseline_files(str(ROOT), runs, []) == ["bench/bench_targets.py"]
-    assert _baseline_files(str(ROOT), runs, ["-k", "test_np_sum"]) == ["bench/bench_targets.py"]
+    assert baseline_bench_files(str(ROOT), runs, []) == ["bench/bench_targets.py"]
+    assert baseline_bench_files(str(ROOT), runs, ["-k", "test_np_sum"]) == ["bench/bench_targets.py"]
     # pytest paths given: those run, as given
-    assert _baseline_files(str(ROOT), runs, ["bench/bench_kernels.py::test_np_sum"]) == []
+    assert baseline_bench_files(str(ROOT), runs, ["bench/bench_kernels.py::test_np_sum"]) == []
     runs[0].benchmarks["elsewhere.py::test_x"] = runs[0].benchmarks.popitem()[1]
-    assert _baseline_files(str(ROOT), runs, []) == []  # a name from no file here: the whole bench/
+    assert baseline_bench_files(str(ROOT), runs, []) == []  # a name from no file here: the whole bench/
 
 
 def _verdicts(base, cur, threshold):

@@ -525,7 +525,7 @@ def _beside(path: str, suffix: str) -> str:
     return f"{stem}{suffix}{ext or '.html'}"
 
 
-def _baseline_files(root: str, runs, pytest_args) -> list:
+def baseline_bench_files(root: str, runs, pytest_args) -> list:
     """The bench files of the checkout that the baseline's benchmarks come from (their names are
     pytest node ids, ``bench/bench_targets.py::test_np_sum``): a baseline of one file's benchmarks
     runs that file alone.  Empty when pytest paths are given or a name names no file here."""
@@ -548,7 +548,7 @@ def _cmd_bench(args) -> int:
         return 0 if rc == 0 else EXIT_ERROR
     from .perf import compare_runs, format_table, parse_threshold, read_run, read_runs
     base = read_runs([args.baseline])  # an unreadable baseline fails before the benchmarks run
-    files = _baseline_files(root, base, args.pytest_args)
+    files = baseline_bench_files(root, base, args.pytest_args)
     if args.repeat < 1:
         raise _Usage(f"--repeat {args.repeat}: at least 1 run")
     with tempfile.TemporaryDirectory(prefix="fastdrift-bench-") as tmp:
