@@ -340,7 +340,18 @@ def _run_edges(kind):
         "pair-arith101": np.linspace(-4.0, 4.0, 101),
         "pair-arith127": np.linspace(-1e300, 1e300, 127),   # 128 bins: the largest pair table
         "arith-128": np.linspace(-4.0, 4.0, 128),           # one bin more: the ordinary body
+        # Quantile edges one per bucket of the 256-bucket table (AVX-512 path): 100 and 128 bins.
+        "qt-normal99": _norm_ppf(np.linspace(0, 1, 101)[1:-1]),
+        "qt-normal127": _norm_ppf(np.linspace(0, 1, 129)[1:-1]),
+        "qt-sample99": np.quantile(rng.standard_normal(100_000), np.linspace(0, 1, 101)[1:-1]),
+        # Too skewed for the table (several edges a bucket): the body.
+        "qt-lognormal99": np.quantile(rng.lognormal(0.0, 2.0, 4000), np.linspace(0, 1, 101)[1:-1]),
     }[kind]
+
+
+def _norm_ppf(q):
+    from scipy.stats import norm
+    return norm.ppf(q)
 
 
 def _run_values(edges, inv, n, rng):
@@ -358,10 +369,12 @@ def _run_values(edges, inv, n, rng):
 
 
 @pytest.mark.parametrize("kind", ["cmp-quantile9", "cmp-one", "cmp-16", "cmp-arith11", "table-17",
-                                  "pair-arith21", "pair-arith101", "pair-arith127", "arith-128"])
+                                  "pair-arith21", "pair-arith101", "pair-arith127", "arith-128",
+                                  "qt-normal99", "qt-normal127", "qt-sample99", "qt-lognormal99"])
 def test_hist_run_paths_exact(restore_path, kind):
-    # The runs of valid values take the compare counts (<= 16 edges) or the pair table (equal
-    # widths, <= 128 bins, long chunks): every path, the numba twin and the NumPy oracle agree on
+    # The runs of valid values take the compare counts (<= 16 edges), the pair table (equal
+    # widths, <= 128 bins, long chunks) or the bucket table (other edges, <= 128 bins, one edge
+    # a bucket, AVX-512): every path, the numba twin and the NumPy oracle agree on
     # chunks long enough for the pair table, values on / beside / within tol of every edge and
     # the specials, at offsets and tails that cut runs anywhere, without nulls, with rare nulls
     # (long runs) and with null stretches (runs and gaps alternating).
