@@ -822,7 +822,7 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
 #define FD_QT_BUCKETS 256
 #define FD_QT_MAX_BINS 128
 #define FD_QT_TOP 32767.5            /* w <= 2^15 - 1: bucket <= 255 */
-#define FD_QT_BLOCK 256              /* values whose bins are computed before they are counted */
+#define FD_QT_BLOCK 128              /* values whose bins are computed before they are counted */
 #define FD_QT_WAYS 8
 #define FD_QT_MIN_LEN 4096           /* values in a call for the table set-up to pay */
 
@@ -941,10 +941,6 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
         const double *b0 = p + i0;
         int64_t n_tie = 0;
         for (int64_t i = 0; i < m; i += 32) {
-            FD_PREFETCH(b0 + i);
-            FD_PREFETCH(b0 + i + 8);
-            FD_PREFETCH(b0 + i + 16);
-            FD_PREFETCH(b0 + i + 24);
             const __m512i w01 = _mm512_inserti64x4(_mm512_castsi256_si512(qt_w8_avx512(q, b0 + i, &nacc)),
                                                    qt_w8_avx512(q, b0 + i + 8, &nacc), 1);
             /* A block's last 16 values: zeros beside them (bucket 0, no tie), not stored. */
