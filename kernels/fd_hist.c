@@ -810,7 +810,7 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
  * monotone function of x (each operation rounds monotonically), so a value of
  * the bucket of edge e_k is above it if q > q(e_k) and below if q < q(e_k);
  * only q == q(e_k) (about 1 value in 250 on 100 normal quantiles) needs the
- * compare with the edge itself, done after the block.  Bucket 0 holds what is
+ * compare with the edge itself (qt_ties_avx512).  Bucket 0 holds what is
  * below e_0 (e_0 itself is at w = 128), -inf and NaN (counted apart, as on the
  * body); the top bucket what is above the last edge, +inf included.  qt_build
  * checks, with this very arithmetic, that the edges fall one per bucket in
@@ -825,11 +825,19 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
 #define FD_QT_BLOCK 128              /* values whose bins are computed before they are counted */
 #define FD_QT_WAYS 8
 #define FD_QT_MIN_LEN 4096           /* values in a call for the table set-up to pay */
+#define FD_QT_MAX_TIES 16            /* the body after 4,096 values if more than 1 in this many tied */
 
 typedef struct qt_ctx {
     double lo, s;
     const double *e;
     int64_t nan;
+    int64_t seen, ties;     /* values counted and tied so far */
+    /* The body and its arguments, for the rest of the column once ties are
+     * frequent (values on the edges: each tied lane costs a gather). */
+    hist_fn body;
+    const hctx *h;
+    int mode;
+    int64_t *counts, n_bins, *n_null, *n_nan;
     uint16_t t[FD_QT_BUCKETS];
     int64_t c[FD_QT_WAYS][FD_QT_MAX_BINS];
 } qt_ctx;
@@ -854,6 +862,8 @@ static int qt_build(qt_ctx *q, const double *e, int64_t ne)
         return 0;
     q->e = e;
     q->nan = 0;
+    q->seen = 0;
+    q->ties = 0;
     int32_t wk[FD_QT_MAX_BINS];
     for (int64_t k = 0; k < ne; ++k) {
         wk[k] = qt_w(q, e[k]);
@@ -868,20 +878,6 @@ static int qt_build(qt_ctx *q, const double *e, int64_t ne)
     }
     memset(q->c, 0, sizeof q->c);
     return 1;
-}
-
-/* The values of a block whose fraction tied with their bucket's edge were
- * counted in the bin below it; those at or above the edge move up one. */
-static void qt_fix(qt_ctx *q, const double *p, const uint16_t *bin, const int32_t *tie, int64_t n_tie)
-{
-    for (int64_t i = 0; i < n_tie; ++i) {
-        const int32_t k = tie[i];
-        const int32_t b = bin[k];
-        if (p[k] >= q->e[b]) {
-            q->c[0][b]--;
-            q->c[0][b + 1]++;
-        }
-    }
 }
 
 static inline __attribute__((always_inline)) void qt_count(qt_ctx *q, const uint16_t *bin, int64_t n)
@@ -927,19 +923,39 @@ __m512i qt_bins32_avx512(const __m512i *tv, __m512i w, __mmask32 *tie)
     return _mm512_mask_add_epi16(bin, _mm512_cmpgt_epi16_mask(f, fe), bin, _mm512_set1_epi16(1));
 }
 
+/* The tied lanes t of the bins of the 32 values at p, moved up one where the
+ * value is at or above its bucket's edge (e[bin], gathered).  Not rare on
+ * data with many values on the edges (integers, say), hence no per-lane loop. */
+FD_TARGET_AVX512 static __attribute__((noinline))
+__m512i qt_ties_avx512(const double *e, const double *p, __m512i bv, __mmask32 t)
+{
+    __mmask32 up = 0;
+    for (int g = 0; g < 4; ++g) {
+        const __mmask8 m = (__mmask8)(t >> (8 * g));
+        if (m == 0)
+            continue;
+        const __m256i b32 = _mm256_cvtepu16_epi32(_mm512_extracti32x4_epi32(bv, g));
+        const __m512d ev = _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m, b32, e, 8);
+        up |= (__mmask32)_mm512_mask_cmp_pd_mask(m, _mm512_loadu_pd(p + 8 * g), ev, _CMP_GE_OQ) << (8 * g);
+    }
+    return _mm512_mask_add_epi16(bv, up, bv, _mm512_set1_epi16(1));
+}
+
 FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
 {
     qt_ctx *q = (qt_ctx *)ctx;
+    if (q->seen >= FD_QT_MIN_LEN && q->ties * FD_QT_MAX_TIES > q->seen) {
+        q->body(p, 0, 0, n, q->h, q->mode, q->counts, q->n_bins, q->n_null, q->n_nan);
+        return;
+    }
     __m512i tv[8];
     for (int r = 0; r < 8; ++r)
         tv[r] = _mm512_loadu_si512((const void *)(q->t + 32 * r));
     __m512i nacc = _mm512_setzero_si512();
     uint16_t bin[FD_QT_BLOCK];
-    int32_t tie[FD_QT_BLOCK];
     for (int64_t i0 = 0; i0 < n; i0 += FD_QT_BLOCK) {
         const int64_t m = n - i0 < FD_QT_BLOCK ? n - i0 : FD_QT_BLOCK;   /* a multiple of 16 */
         const double *b0 = p + i0;
-        int64_t n_tie = 0;
         for (int64_t i = 0; i < m; i += 32) {
             const __m512i w01 = _mm512_inserti64x4(_mm512_castsi256_si512(qt_w8_avx512(q, b0 + i, &nacc)),
                                                    qt_w8_avx512(q, b0 + i + 8, &nacc), 1);
@@ -951,19 +967,22 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
             const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(w01)),
                                                  _mm512_cvtepi32_epi16(w23), 1);
             __mmask32 t;
-            const __m512i bv = qt_bins32_avx512(tv, w, &t);
+            __m512i bv = qt_bins32_avx512(tv, w, &t);
+            if (t) {
+                q->ties += __builtin_popcount(t);
+                bv = qt_ties_avx512(q->e, b0 + i, bv, t);
+            }
             if (i + 16 < m)
                 _mm512_storeu_si512((void *)(bin + i), bv);
             else
                 _mm256_storeu_si256((__m256i *)(void *)(bin + i), _mm512_castsi512_si256(bv));
-            while (__builtin_expect(t != 0, 0)) {
-                tie[n_tie++] = (int32_t)i + __builtin_ctz(t);
-                t &= t - 1;
-            }
         }
         qt_count(q, bin, m);
-        if (n_tie)
-            qt_fix(q, b0, bin, tie, n_tie);
+        q->seen += m;
+        if (q->seen >= FD_QT_MIN_LEN && q->ties * FD_QT_MAX_TIES > q->seen && i0 + m < n) {
+            q->body(p + i0 + m, 0, 0, n - i0 - m, q->h, q->mode, q->counts, q->n_bins, q->n_null, q->n_nan);
+            break;
+        }
     }
     q->nan += _mm512_reduce_add_epi64(nacc);
 }
@@ -975,6 +994,13 @@ static int hist_qt(const fd_column *col, const hctx *h, int mode, int64_t n_edge
     qt_ctx q;
     if (!qt_build(&q, h->e, n_edges))
         return 0;
+    q.body = rest;
+    q.h = h;
+    q.mode = mode;
+    q.counts = counts;
+    q.n_bins = n_edges + 1;
+    q.n_null = n_null;
+    q.n_nan = n_nan;
     hist_runs((const double *)col->values, col->validity, col->offset, col->length, h, mode,
               counts, n_edges + 1, n_null, n_nan, run, &q, rest);
     for (int64_t b = 0; b <= n_edges; ++b) {

@@ -402,6 +402,34 @@ def test_hist_run_paths_exact(restore_path, kind):
             np.testing.assert_array_equal(nb_counts[1], want[1])
 
 
+@pytest.mark.parametrize("on_edges", [0.002, 0.3])
+def test_hist_bucket_table_exact(restore_path, on_edges):
+    # 99 quantile edges (the bucket table on AVX-512) on long chunks of normal values with a share
+    # of values on or an ulp beside the edges: few (the table throughout) and many (the table,
+    # then the body for the rest of the chunk), specials, nulls, offsets and tails; every path and
+    # the numba twin equal the NumPy oracle.
+    rng = np.random.default_rng(16)
+    edges = _norm_ppf(np.linspace(0, 1, 101)[1:-1])
+    index = make_index(edges)
+    n = 60_000
+    x = rng.standard_normal(n)
+    k = rng.integers(0, n, int(on_edges * n))
+    x[k] = rng.choice(np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)]), k.size)
+    k = rng.integers(0, n, 50)
+    x[k] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, 1.7976931348623157e308,
+                       -1.7976931348623157e308], k.size)
+    for mask in (None, rng.random(n) < 0.001):
+        for off, tail in ((0, 0), (3, 5), (17, 16)):
+            arr = pa.array(x[: n - tail], mask=None if mask is None else mask[: n - tail]).slice(off)
+            want = hist_reference(arr, edges)
+            for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+                np.testing.assert_array_equal(counts, want[0], err_msg=f"{p} off={off} tail={tail}")
+                np.testing.assert_array_equal(specials, want[1], err_msg=p)
+            nb_counts = _hist(arr, index, "numba")
+            np.testing.assert_array_equal(nb_counts[0], want[0])
+            np.testing.assert_array_equal(nb_counts[1], want[1])
+
+
 def test_perf_paths_bit_identical(restore_path):
     # The binary-performance kernel follows the dispatch like the others: every forced path gives
     # the same bins and the same sums, bit for bit, on probability and margin blocks.
