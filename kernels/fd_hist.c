@@ -795,7 +795,7 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
 }
 
 /* ---- quantile edges: a bucket table in registers ---------------------------
- * Counting one value at a time is cheap (about 0.25 ns a value here) when the
+ * Counting one value at a time is cheap (about 0.4 ns a value here) when the
  * bins are computed ahead, a block at a time, and read back by the increments
  * from a small buffer; what costs is the per-value lookup of table and edge
  * in the same loop as the increment (bench/hist_count_floor.c).  For 17 to
@@ -817,7 +817,7 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
  * buckets 1..254; other edges take the body.  The table is looked up with
  * 16-bit permutes of 32 values at a time, which only AVX-512 has; on AVX2
  * the lookup by scalar loads after a vector w measured slower than the body
- * (bench/bench_kernels.py, quantile100: 0.33-0.39x np.sum against 0.47x), so
+ * (bench/bench_kernels.py, quantile100: 0.33-0.39x np.sum against 0.46x), so
  * AVX2 keeps the body. */
 #define FD_QT_BUCKETS 256
 #define FD_QT_MAX_BINS 128
