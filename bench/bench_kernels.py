@@ -133,6 +133,20 @@ def _ratio_cases(x):
         for backend in BACKENDS:
             counts, specials = np.zeros(index.n_edges + 1, np.int64), np.zeros(2, np.int64)
             cases[f"hist {kind} {backend}"] = partial(K["histogram"][backend], view, index, counts, specials)
+    # Lognormal (sigma 2) quantiles, 100 bins: edges too skewed for the bucket table (fd_hist.c).
+    xl = np.exp(2.0 * x)
+    view_l, index = next(iter_columns(xl)), make_index(np.quantile(xl, np.linspace(0, 1, 101)[1:-1]))
+    for backend in BACKENDS:
+        counts, specials = np.zeros(index.n_edges + 1, np.int64), np.zeros(2, np.int64)
+        cases[f"hist quantile100lognormal {backend}"] = partial(K["histogram"][backend], view_l, index,
+                                                                counts, specials)
+    # Integer values (normal x 100, rounded): 28 % of them on one of the 100 quantile edges.
+    xi = np.round(x * 100)
+    view_i, index = next(iter_columns(xi)), make_index(np.unique(np.quantile(xi, np.linspace(0, 1, 101)[1:-1])))
+    for backend in BACKENDS:
+        counts, specials = np.zeros(index.n_edges + 1, np.int64), np.zeros(2, np.int64)
+        cases[f"hist quantile100int {backend}"] = partial(K["histogram"][backend], view_i, index,
+                                                          counts, specials)
     for backend in BACKENDS:
         def mom(fn=K["moments"][backend]):
             ints, flts = empty_moments()

@@ -2,9 +2,12 @@
  *
  * Standalone timings on one core (thread CPU time) of the pieces of fd_hist.c's loops over 1e7
  * standard normal float64: a vector sum (memory bound), the table path one value at a time,
- * the sub-bucket arithmetic with only the counter increment ("cntonly": the floor of counting one
- * value at a time; its counts are of sub-buckets, hence WRONG), a split table, gathers, the pair
- * count, and the compare counts of few edges.  Inputs (the first argument picks them: 10 or 100
+ * the sub-bucket arithmetic with only the counter increment ("cntonly", each group of 8 counted as
+ * soon as its sub-buckets are stored; "cntblk", the sub-buckets of 128 values stored before they
+ * are counted: the floor of counting one value at a time; their counts are of sub-buckets, hence
+ * WRONG), a split table, gathers, the pair count, the compare counts of few edges, and "qt", the
+ * bins of 32 values from a 256-bucket table in registers (fd_hist.c's qtrun_avx512) counted a
+ * block of 128 at a time.  Inputs (the first argument picks them: 10 or 100
  * quantile bins, 1 = 100 uniform bins):
  *
  *   mkdir -p /tmp/hist_floor && python -c "
@@ -97,6 +100,38 @@ __attribute__((noinline)) void struct64(int64_t *cnt){ memset(C,0,sizeof C); dou
    for(int k=0;k<8;k++){const ent *p=(const ent*)((const char*)E+j[k]); int64_t b=p->b+(x[i+k]>=p->s); C[k&3][b]++;}}
  for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
 
+/* cntonly's work with the sub-buckets of a block stored before its increments: the store of
+ * 8 lanes and the loads of them just after it are what costs cntonly (0.8 against 0.4 ns). */
+#define BLK 128
+__attribute__((noinline)) void cntblk(int64_t *cnt){ memset(CC,0,sizeof CC); double top=nt-1; int32_t j[BLK];
+ for(long i0=0;i0<N;i0+=BLK){ for(int i=0;i<BLK;i+=8){ __m512d v=_mm512_loadu_pd(x+i0+i); __m512d t=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv)); t=_mm512_max_pd(t,_mm512_setzero_pd()); t=_mm512_min_pd(t,_mm512_set1_pd(top));
+   _mm256_storeu_si256((__m256i*)(j+i),_mm512_cvttpd_epi32(t));}
+  for(int k=0;k<BLK;k+=4){CC[0][j[k]]++;CC[1][j[k+1]]++;CC[2][j[k+2]]++;CC[3][j[k+3]]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=CC[0][b]+CC[1][b]+CC[2][b]+CC[3][b];}
+/* qt: w = (int)clamp((x - e0) * s + 128, 0, 32767.5); bucket w >> 7 (256), fraction w & 127; per
+ * bucket (edges below << 8) | (fraction of its edge, or 255); a fraction tie takes the edge. */
+static double qlo, qs; static uint16_t QT[256];
+static int qt_w(double v){ v=(v-qlo)*qs+128.0; v=v>0?v:0; v=v<32767.5?v:32767.5; return (int)v;}
+static int qt_build(void){ qlo=e[0]; qs=128.0*253/(e[ne-1]-e[0]); int wk[128];
+ for(int k=0;k<ne;k++){ wk[k]=qt_w(e[k]); if((wk[k]>>7)<1||(wk[k]>>7)>254||(k&&(wk[k]>>7)<=(wk[k-1]>>7))) return 0;}
+ int k=0; for(int j=0;j<256;j++){ while(k<ne&&(wk[k]>>7)<j) k++; QT[j]=(uint16_t)((k<<8)|(k<ne&&(wk[k]>>7)==j?(wk[k]&127):255));} return 1;}
+static inline __m256i qt_w8(const double *p){ __m512d v=_mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(_mm512_loadu_pd(p),_mm512_set1_pd(qlo)),_mm512_set1_pd(qs)),_mm512_set1_pd(128.0));
+ v=_mm512_max_pd(v,_mm512_setzero_pd()); v=_mm512_min_pd(v,_mm512_set1_pd(32767.5)); return _mm512_cvttpd_epi32(v);}
+__attribute__((noinline)) void qt(int64_t *cnt){ memset(C,0,sizeof C); if(!qt_build()) return; __m512i tv[8]; for(int r=0;r<8;r++) tv[r]=_mm512_loadu_si512(QT+32*r); uint16_t bb[BLK];
+ for(long i0=0;i0<N;i0+=BLK){ for(int i=0;i<BLK;i+=32){
+   __m512i w01=_mm512_inserti64x4(_mm512_castsi256_si512(qt_w8(x+i0+i)),qt_w8(x+i0+i+8),1), w23=_mm512_inserti64x4(_mm512_castsi256_si512(qt_w8(x+i0+i+16)),qt_w8(x+i0+i+24),1);
+   __m512i w=_mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(w01)),_mm512_cvtepi32_epi16(w23),1);
+   __m512i j=_mm512_srli_epi16(w,7), f=_mm512_and_si512(w,_mm512_set1_epi16(127));
+   __m512i a=_mm512_permutex2var_epi16(tv[0],j,tv[1]), b=_mm512_permutex2var_epi16(tv[2],j,tv[3]), c=_mm512_permutex2var_epi16(tv[4],j,tv[5]), d=_mm512_permutex2var_epi16(tv[6],j,tv[7]);
+   __mmask32 m6=_mm512_test_epi16_mask(j,_mm512_set1_epi16(64)), m7=_mm512_test_epi16_mask(j,_mm512_set1_epi16(128));
+   __m512i t=_mm512_mask_blend_epi16(m7,_mm512_mask_blend_epi16(m6,a,b),_mm512_mask_blend_epi16(m6,c,d));
+   __m512i fe=_mm512_and_si512(t,_mm512_set1_epi16(255)), bin=_mm512_srli_epi16(t,8);
+   __mmask32 tie=_mm512_cmpeq_epi16_mask(f,fe); bin=_mm512_mask_add_epi16(bin,_mm512_cmpgt_epi16_mask(f,fe),bin,_mm512_set1_epi16(1));
+   _mm512_storeu_si512(bb+i,bin);
+   while(tie){int k=__builtin_ctz(tie); tie&=tie-1; bb[i+k]+=x[i0+i+k]>=e[bb[i+k]];}}
+  for(int k=0;k<BLK;k+=4){C[0][bb[k]]++;C[1][bb[k+1]]++;C[2][bb[k+2]]++;C[3][bb[k+3]]++;}}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+
 static int32_t P[128*128];
 static int64_t near(double xc,int64_t b){ while(b>0&&xc<e[b-1])--b; while(xc>=e[b])++b; return b;}
 static inline __m256i arith8(const double *p){ __m512d v=_mm512_loadu_pd(p); __m512d u=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv));
@@ -139,10 +174,10 @@ int main(int argc,char**argv){ size_t n; int q=atoi(argv[1]); char f[64]; x=rd("
  lo=e[0]; inv=q==1?12.5:(q==10?24.99000747880624:110.01602007707682);
  spl=malloc(8*nt); for(int j=0;j<nt;j++){ int b=tab[j]; double s=(j+1<nt? (b<tab[j+1]? e[b]:INFINITY): (b<ne?e[b]:INFINITY)); spl[j]=s;}
  E=malloc(16*nt); for(int j=0;j<nt;j++){E[j].s=spl[j];E[j].b=tab[j];}
- struct {const char*n; void(*f)(int64_t*);} V[]={{"scalar",scal},{"vj",vj},{"gather",gat},{"split",splt},{"gsplit",gspl},{"cntonly",cntonly},{"split2",split2},{"struct",structv},{"struct64",struct64},{"split2p",split2p},{"arith1",arith1},{"arith2",arith2},{"arith16",arith16},{"split2v",split2v},{"cnt512",cnt512},{"cnt256",cnt256}};
+ struct {const char*n; void(*f)(int64_t*);} V[]={{"scalar",scal},{"vj",vj},{"gather",gat},{"split",splt},{"gsplit",gspl},{"cntonly",cntonly},{"cntblk",cntblk},{"qt",qt},{"split2",split2},{"struct",structv},{"struct64",struct64},{"split2p",split2p},{"arith1",arith1},{"arith2",arith2},{"arith16",arith16},{"split2v",split2v},{"cnt512",cnt512},{"cnt256",cnt256}};
  for(int r=0;r<3;r++){ double t0=now(); volatile double s=vsum(); double ts=now()-t0; (void)s;
   printf("sum %.2f ns/v |",ts/N*1e9);
-  for(unsigned v=0;v<sizeof V/sizeof V[0];v++){ if(q!=10 && v>=14) continue; if((q==1)!=(v==10||v==11||v==12)) continue; int64_t c[128]={0}; t0=now(); V[v].f(c); double tv=now()-t0; int ok=!memcmp(c,want,8*(ne+1));
+  for(unsigned v=0;v<sizeof V/sizeof V[0];v++){ if(q!=10 && v>=16) continue; if((q==1)!=(v==12||v==13||v==14)) continue; int64_t c[128]={0}; t0=now(); V[v].f(c); double tv=now()-t0; int ok=!memcmp(c,want,8*(ne+1));
    printf(" %s %.2f(%.2fx)%s",V[v].n,tv/N*1e9,ts/tv,ok?"":"WRONG");}
   printf("\n");}
 }

@@ -340,7 +340,18 @@ def _run_edges(kind):
         "pair-arith101": np.linspace(-4.0, 4.0, 101),
         "pair-arith127": np.linspace(-1e300, 1e300, 127),   # 128 bins: the largest pair table
         "arith-128": np.linspace(-4.0, 4.0, 128),           # one bin more: the ordinary body
+        # Quantile edges one per bucket of the 256-bucket table (AVX-512 path): 100 and 128 bins.
+        "qt-normal99": _norm_ppf(np.linspace(0, 1, 101)[1:-1]),
+        "qt-normal127": _norm_ppf(np.linspace(0, 1, 129)[1:-1]),
+        "qt-sample99": np.quantile(rng.standard_normal(100_000), np.linspace(0, 1, 101)[1:-1]),
+        # Too skewed for the table (several edges a bucket): the body.
+        "qt-lognormal99": np.quantile(rng.lognormal(0.0, 2.0, 4000), np.linspace(0, 1, 101)[1:-1]),
     }[kind]
+
+
+def _norm_ppf(q):
+    from scipy.stats import norm
+    return norm.ppf(q)
 
 
 def _run_values(edges, inv, n, rng):
@@ -358,10 +369,12 @@ def _run_values(edges, inv, n, rng):
 
 
 @pytest.mark.parametrize("kind", ["cmp-quantile9", "cmp-one", "cmp-16", "cmp-arith11", "table-17",
-                                  "pair-arith21", "pair-arith101", "pair-arith127", "arith-128"])
+                                  "pair-arith21", "pair-arith101", "pair-arith127", "arith-128",
+                                  "qt-normal99", "qt-normal127", "qt-sample99", "qt-lognormal99"])
 def test_hist_run_paths_exact(restore_path, kind):
-    # The runs of valid values take the compare counts (<= 16 edges) or the pair table (equal
-    # widths, <= 128 bins, long chunks): every path, the numba twin and the NumPy oracle agree on
+    # The runs of valid values take the compare counts (<= 16 edges), the pair table (equal
+    # widths, <= 128 bins, long chunks) or the bucket table (other edges, <= 128 bins, one edge
+    # a bucket, AVX-512): every path, the numba twin and the NumPy oracle agree on
     # chunks long enough for the pair table, values on / beside / within tol of every edge and
     # the specials, at offsets and tails that cut runs anywhere, without nulls, with rare nulls
     # (long runs) and with null stretches (runs and gaps alternating).
@@ -385,6 +398,34 @@ def test_hist_run_paths_exact(restore_path, kind):
                 msg = f"{p} {kind} nulls={name} off={off} tail={tail}"
                 np.testing.assert_array_equal(counts, want[0], err_msg=msg)
                 np.testing.assert_array_equal(specials, want[1], err_msg=msg)
+            np.testing.assert_array_equal(nb_counts[0], want[0])
+            np.testing.assert_array_equal(nb_counts[1], want[1])
+
+
+@pytest.mark.parametrize("on_edges", [0.002, 0.3])
+def test_hist_bucket_table_exact(restore_path, on_edges):
+    # 99 quantile edges (the bucket table on AVX-512) on long chunks of normal values with a share
+    # of values on or an ulp beside the edges: few (the table throughout) and many (the table,
+    # then the body for the rest of the chunk), specials, nulls, offsets and tails; every path and
+    # the numba twin equal the NumPy oracle.
+    rng = np.random.default_rng(16)
+    edges = _norm_ppf(np.linspace(0, 1, 101)[1:-1])
+    index = make_index(edges)
+    n = 60_000
+    x = rng.standard_normal(n)
+    k = rng.integers(0, n, int(on_edges * n))
+    x[k] = rng.choice(np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)]), k.size)
+    k = rng.integers(0, n, 50)
+    x[k] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, 1.7976931348623157e308,
+                       -1.7976931348623157e308], k.size)
+    for mask in (None, rng.random(n) < 0.001):
+        for off, tail in ((0, 0), (3, 5), (17, 16)):
+            arr = pa.array(x[: n - tail], mask=None if mask is None else mask[: n - tail]).slice(off)
+            want = hist_reference(arr, edges)
+            for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+                np.testing.assert_array_equal(counts, want[0], err_msg=f"{p} off={off} tail={tail}")
+                np.testing.assert_array_equal(specials, want[1], err_msg=p)
+            nb_counts = _hist(arr, index, "numba")
             np.testing.assert_array_equal(nb_counts[0], want[0])
             np.testing.assert_array_equal(nb_counts[1], want[1])
 
