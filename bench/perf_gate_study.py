@@ -405,6 +405,44 @@ def sources(arrays: int, rounds: int) -> None:
               + " ".join(f"{o * 8}:{med[o] / m0:.3f}" for o in offs))
 
 
+def splits_study(d: pathlib.Path, m: int, effects, thresholds) -> None:
+    """Every split of the runs in ``d`` into a baseline of the others and ``m`` current runs, the
+    current runs' rounds times ``1 + effect`` (the probes unchanged): how many splits exit 2, and
+    per benchmark how many are critical / warning / too noisy to tell (``.ci/bench``'s comparison)."""
+    import itertools
+
+    runs = [read_run(str(p)) for p in sorted(d.glob("*.fdr"))]
+    names = sorted(set.intersection(*(set(r.benchmarks) for r in runs)))
+
+    def shifted(r, effect):
+        out = Run(r.path, r.source, dict(r.env))
+        out.benchmarks = {n: _shifted(r.benchmarks[n], effect, True) if effect else r.benchmarks[n] for n in names}
+        return out
+
+    print(f"{len(runs)} runs in {d}, {len(names)} benchmarks, splits of {len(runs) - m} baseline + {m} current runs")
+    for thr in thresholds:
+        for effect in effects:
+            exits, anyreg = 0, 0
+            per = {n: {"critical": 0, "warning": 0, "too noisy to tell": 0} for n in names}
+            combos = list(itertools.combinations(range(len(runs)), m))
+            for cur in combos:
+                base = [shifted(runs[i], 0.0) for i in range(len(runs)) if i not in cur]
+                c = compare_runs(base, [shifted(runs[i], effect) for i in cur], thr, threads=1)
+                exits += c.exit_status == 2
+                anyreg += any(r.verdict == "regressed" for r in c.rows)
+                for r in c.rows:
+                    if r.verdict == "regressed":
+                        per[r.benchmark][r.severity] += 1
+                    elif r.verdict == "too noisy to tell":
+                        per[r.benchmark]["too noisy to tell"] += 1
+            print(f"--max-regression {thr:.0%}, rounds x {1 + effect:.2f}: {anyreg} of {len(combos)} splits with a "
+                  f"benchmark regressed, {exits} exit 2")
+            for n in names:
+                v = per[n]
+                print(f"  {n:<60} critical {v['critical']:>3}  warning {v['warning']:>3}  "
+                      f"too noisy {v['too noisy to tell']:>3}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -427,8 +465,17 @@ def main(argv=None) -> int:
     o.add_argument("--rounds", type=int, default=25)
     v = sub.add_parser("spread")
     v.add_argument("dirs", type=pathlib.Path, nargs="+", help="directories of runs (one per harness variant)")
+    t = sub.add_parser("splits", help="every split of a directory of runs (e.g. bench/baseline) into baseline "
+                                      "and current runs, as .ci/bench compares them")
+    t.add_argument("dir", type=pathlib.Path)
+    t.add_argument("--current-runs", type=int, default=2)
+    t.add_argument("--effects", default="0,0.3", help="comma-separated slowdowns injected into the current runs")
+    t.add_argument("--thresholds", default="0.05,0.15", help="comma-separated --max-regression values")
     args = ap.parse_args(argv)
-    if args.cmd == "collect":
+    if args.cmd == "splits":
+        splits_study(args.dir, args.current_runs, [float(e) for e in args.effects.split(",")],
+                     [float(x) for x in args.thresholds.split(",")])
+    elif args.cmd == "collect":
         collect(args.dir, args.sessions, args.timers.split(","), args.variants.split(","))
     elif args.cmd == "sources":
         sources(args.arrays, args.rounds)
