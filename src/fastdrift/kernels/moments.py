@@ -20,7 +20,7 @@ from ..errors import InvalidInputError
 from . import Family, check_out, numeric_values
 from .native import FD_OK, check, column, lib, ptr
 
-__all__ = ["empty_moments", "check_state", "moments_update", "moments_merge", "moments_variance", "MOMENTS"]
+__all__ = ["empty_moments", "check_state", "moments_update", "moments_merge", "moments_merge_many", "moments_variance", "MOMENTS"]
 
 
 def empty_moments() -> Tuple[np.ndarray, np.ndarray]:
@@ -112,23 +112,47 @@ def moments_merge(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarray,
     o_f = np.asarray(other_flts, dtype=np.float64)
     if o_i.shape != (5,) or o_f.shape != (5,):
         raise InvalidInputError("other state must be int64[5] and float64[5]")
-    na, nb = int(ints[0]), int(o_i[0])
     ints[1:] += o_i[1:]
+    f = flts.tolist()
+    ints[0] = _merge_step(f, int(ints[0]), int(o_i[0]), o_f.tolist())
+    flts[:] = f
+
+
+def moments_merge_many(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarray,
+                       other_flts: np.ndarray) -> None:
+    """:func:`moments_merge` of each row of ``other_ints`` (int64, ``(k, 5)``) and ``other_flts``
+    (float64, ``(k, 5)``) in turn, in place: the same state, bit for bit, in one call."""
+    check_state(ints, flts)
+    o_i = np.asarray(other_ints, dtype=np.int64)
+    o_f = np.asarray(other_flts, dtype=np.float64)
+    if o_i.ndim != 2 or o_i.shape[1:] != (5,) or o_f.shape != o_i.shape:
+        raise InvalidInputError("other states must be int64[k, 5] and float64[k, 5]")
+    ints[1:] += o_i[:, 1:].sum(axis=0)
+    f, na = flts.tolist(), int(ints[0])
+    for nb, of in zip(o_i[:, 0].tolist(), o_f.tolist()):
+        na = _merge_step(f, na, nb, of)
+    flts[:] = f
+    ints[0] = na
+
+
+def _merge_step(f: list, na: int, nb: int, of: list) -> int:
+    """Fold the finite part of one state (``nb`` values, floats ``of``) into ``f`` (``na`` values), in
+    place, by Chan et al.'s pairwise update; returns the new finite count."""
     if nb == 0:
-        return
-    mn = min(float(flts[0]), float(o_f[0]))
-    mx = max(float(flts[1]), float(o_f[1]))
+        return na
+    mn = min(f[0], of[0])
+    mx = max(f[1], of[1])
     if na == 0:
-        flts[2:] = o_f[2:]
+        f[2:] = of[2:]
     else:
         n = float(na + nb)
-        delta = float(o_f[3]) - float(flts[3])
-        flts[3] = float(flts[3]) + delta * (nb / n)
-        flts[4] = float(flts[4]) + float(o_f[4]) + delta * delta * (float(na) * float(nb) / n)
-        flts[2] = float(flts[2]) + float(o_f[2])
-    flts[0] = mn
-    flts[1] = mx
-    ints[0] = na + nb
+        delta = of[3] - f[3]
+        f[3] = f[3] + delta * (nb / n)
+        f[4] = f[4] + of[4] + delta * delta * (float(na) * float(nb) / n)
+        f[2] = f[2] + of[2]
+    f[0] = mn
+    f[1] = mx
+    return na + nb
 
 
 def moments_variance(ints: np.ndarray, flts: np.ndarray, ddof: int = 0) -> float:

@@ -190,6 +190,33 @@ class Sketch:
             self._lock.release()
         return self
 
+    def merge_many(self, others):
+        """:meth:`merge` of every one of ``others`` in turn (the same state, bit for bit), in one call:
+        one lock and one count check for all, and sketches that can sum their counters for all
+        ``others`` at once do (a segmented profile's whole from its segments).  Returns ``self``."""
+        others = list(others)
+        for o in others:
+            if type(o) is not type(self):
+                raise IncompatibleSketchError(
+                    f"cannot merge {type(o).__name__} into {type(self).__name__}{self._label()}")
+        others = [o.copy() if o is self else o for o in others]
+        if not others:
+            return self
+        if not self._lock.acquire(blocking=False):
+            raise self._busy()
+        try:
+            with self._reading(*others):
+                self._room(sum(o.count for o in others), "merging")
+                self._merge_many(others)
+        finally:
+            self._lock.release()
+        return self
+
+    def _merge_many(self, others) -> None:
+        """:meth:`_merge` of each of ``others`` in order; sketches with a cheaper way override it."""
+        for o in others:
+            self._merge(o)
+
     def copy(self):
         """An independent deep copy."""
         with self._reading():

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError
-from ..kernels.moments import empty_moments, moments_merge, moments_update
+from ..kernels.moments import empty_moments, moments_merge, moments_merge_many, moments_update
 from ..kernels.seg import moments_update_parts
 from .. import codec
 from .base import Sketch, check_numeric_type, count_total, mutating_all
@@ -159,6 +159,11 @@ class Moments(Sketch):
 
     def _merge(self, other) -> None:
         moments_merge(self._ints, self._flts, other._ints, other._flts)
+
+    def _merge_many(self, others) -> None:
+        ints, flts = self._ints.copy(), self._flts.copy()
+        moments_merge_many(ints, flts, np.stack([o._ints for o in others]), np.stack([o._flts for o in others]))
+        self._ints, self._flts = ints, flts
 
     def _copy(self):
         m = Moments(name=self.name)
