@@ -91,7 +91,7 @@ def breakdown(t, feats, rounds: int, current: bool) -> None:
             (histogram.Histogram, "update", "histograms"),
             (moments.Moments, "update_parts", "moments of segments"), (moments.Moments, "update", "moments"),
             (reference, "grid_counts", "decile grid"), (reference, "select_counts", "decile selection"),
-            (reference, "_merged", "whole from segments"), (profile, "_merge_whole", "whole from segments")]:
+            (reference, "_merged", "whole from segments"), (profile, "_merge_whole_many", "whole from segments")]:
         wrap(owner, name, label)
     try:
         runs = [("reference", lambda: fastdrift.profile(feats), lambda: fastdrift.profile(t, segment_by=["country"]))]

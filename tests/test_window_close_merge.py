@@ -133,7 +133,7 @@ def test_moments_merge_many_is_the_pairwise_fold_bit_for_bit(parts):
         states.append((np.array([n, nulls, 0, 1, 0], np.int64), flts))
     ints, flts = np.zeros(5, np.int64), np.array([math.inf, -math.inf, 0.0, 0.0, 0.0])
     oi, of = ints.copy(), flts.copy()
-    moments_merge_many(ints, flts, states)
+    moments_merge_many(ints, flts, np.stack([s[0] for s in states]), np.stack([s[1] for s in states]))
     for s_i, s_f in states:
         _chan(oi, of, s_i, s_f)
     assert ints.tobytes() == oi.tobytes() and flts.tobytes() == of.tobytes()

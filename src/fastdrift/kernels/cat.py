@@ -11,7 +11,7 @@ known, values of further new keys are counted in :attr:`CatTable.other`.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -720,6 +720,28 @@ class CatTable:
             raise IncompatibleSketchError(f"cannot merge a table of {other.value_type} keys into one "
                                           f"of {self.value_type} keys")
         return combined
+
+    def merge_many(self, others: List["CatTable"], backend: Optional[str] = None) -> None:
+        """:meth:`merge_from` of each of ``others`` in turn (the same table), their keys looked up in
+        one call: the keys of all, in order, then their counts added.  All are checked first: on
+        an incompatible one nothing is merged."""
+        combined = self.value_type
+        for other in others:
+            if not isinstance(other, CatTable) or other.key_kind != self.key_kind \
+                    or other.max_ids != self.max_ids:
+                raise IncompatibleSketchError(f"cannot merge {other!r} into {self!r}: key_kind and max_ids must match")
+            c = _combine_value_types(combined, other.value_type)
+            if c is False:
+                raise IncompatibleSketchError(f"cannot merge a table of {other.value_type} keys into one "
+                                              f"of {combined} keys")
+            combined = c
+        if not others:
+            return
+        keys = [o._keys_array() for o in others]
+        keys = pa.concat_arrays(keys) if len(keys) > 1 else keys[0]
+        cnts = np.concatenate([o.counts for o in others])
+        self._add_array(keys, cnts, sum(int(o.other) for o in others), sum(int(o.null) for o in others), backend)
+        self.value_type = combined
 
     def copy(self) -> "CatTable":
         """An independent deep copy."""

@@ -108,40 +108,52 @@ def moments_merge(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarray,
     other_ints, other_flts : numpy.ndarray
         The state merged in; not modified.
     """
-    moments_merge_many(ints, flts, [(other_ints, other_flts)])
-
-
-def moments_merge_many(ints: np.ndarray, flts: np.ndarray, others) -> None:
-    """:func:`moments_merge` of each ``(other_ints, other_flts)`` of ``others`` in turn (the same
-    state, bit for bit), with the state read and written once."""
     check_state(ints, flts)
-    parts = []
-    for other_ints, other_flts in others:
-        o_i = np.asarray(other_ints, dtype=np.int64)
-        o_f = np.asarray(other_flts, dtype=np.float64)
-        if o_i.shape != (5,) or o_f.shape != (5,):
-            raise InvalidInputError("other state must be int64[5] and float64[5]")
-        parts.append((o_i, o_f))
-    na = int(ints[0])
-    mn, mx, total, mean, m2 = flts.tolist()
-    for o_i, o_f in parts:
-        ints[1:] += o_i[1:]
-        nb = int(o_i[0])
-        if nb == 0:
-            continue
-        o_mn, o_mx, o_sum, o_mean, o_m2 = o_f.tolist()
-        mn, mx = min(mn, o_mn), max(mx, o_mx)
-        if na == 0:
-            total, mean, m2 = o_sum, o_mean, o_m2
-        else:  # Chan et al.
-            n = float(na + nb)
-            delta = o_mean - mean
-            mean = mean + delta * (nb / n)
-            m2 = m2 + o_m2 + delta * delta * (float(na) * float(nb) / n)
-            total = total + o_sum
-        na += nb
-    flts[:] = (mn, mx, total, mean, m2)
+    o_i = np.asarray(other_ints, dtype=np.int64)
+    o_f = np.asarray(other_flts, dtype=np.float64)
+    if o_i.shape != (5,) or o_f.shape != (5,):
+        raise InvalidInputError("other state must be int64[5] and float64[5]")
+    ints[1:] += o_i[1:]
+    f = flts.tolist()
+    ints[0] = _merge_step(f, int(ints[0]), int(o_i[0]), o_f.tolist())
+    flts[:] = f
+
+
+def moments_merge_many(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarray,
+                       other_flts: np.ndarray) -> None:
+    """:func:`moments_merge` of each row of ``other_ints`` (int64, ``(k, 5)``) and ``other_flts``
+    (float64, ``(k, 5)``) in turn, in place: the same state, bit for bit, in one call."""
+    check_state(ints, flts)
+    o_i = np.asarray(other_ints, dtype=np.int64)
+    o_f = np.asarray(other_flts, dtype=np.float64)
+    if o_i.ndim != 2 or o_i.shape[1:] != (5,) or o_f.shape != o_i.shape:
+        raise InvalidInputError("other states must be int64[k, 5] and float64[k, 5]")
+    ints[1:] += o_i[:, 1:].sum(axis=0)
+    f, na = flts.tolist(), int(ints[0])
+    for nb, of in zip(o_i[:, 0].tolist(), o_f.tolist()):
+        na = _merge_step(f, na, nb, of)
+    flts[:] = f
     ints[0] = na
+
+
+def _merge_step(f: list, na: int, nb: int, of: list) -> int:
+    """Fold the finite part of one state (``nb`` values, floats ``of``) into ``f`` (``na`` values), in
+    place, by Chan et al.'s pairwise update; returns the new finite count."""
+    if nb == 0:
+        return na
+    mn = min(f[0], of[0])
+    mx = max(f[1], of[1])
+    if na == 0:
+        f[2:] = of[2:]
+    else:
+        n = float(na + nb)
+        delta = of[3] - f[3]
+        f[3] = f[3] + delta * (nb / n)
+        f[4] = f[4] + of[4] + delta * delta * (float(na) * float(nb) / n)
+        f[2] = f[2] + of[2]
+    f[0] = mn
+    f[1] = mx
+    return na + nb
 
 
 def moments_variance(ints: np.ndarray, flts: np.ndarray, ddof: int = 0) -> float:

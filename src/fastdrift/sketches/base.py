@@ -190,11 +190,6 @@ class Sketch:
             self._lock.release()
         return self
 
-    def _merge_all(self, others) -> None:
-        """``_merge`` each of ``others`` in turn (hook: a sketch may do it in one pass)."""
-        for o in others:
-            self._merge(o)
-
     def _compatible(self, other) -> None:
         """Raise IncompatibleSketchError unless ``other`` (same class) has parameters this sketch can
         merge (hook; by default any)."""
@@ -214,6 +209,8 @@ class Sketch:
         """:meth:`merge` each of ``others`` in turn (the same state), with the locks taken and the
         classes, parameters and total count checked once, before any is merged."""
         others = [o.copy() if o is self else o for o in others]
+        if not others:
+            return self
         for o in others:
             if type(o) is not type(self):
                 raise IncompatibleSketchError(
@@ -231,13 +228,18 @@ class Sketch:
                 for o in others:
                     self._compatible(o)
                 self._room(sum(o.count for o in others), "merging")
-                self._merge_all(others)
+                self._merge_many(others)
             finally:
                 for _, lock in reversed(locks):
                     lock.release()
         finally:
             self._lock.release()
         return self
+
+    def _merge_many(self, others) -> None:
+        """:meth:`_merge` of each of ``others`` in order; sketches with a cheaper way override it."""
+        for o in others:
+            self._merge(o)
 
     def copy(self):
         """An independent deep copy."""

@@ -204,6 +204,21 @@ class Categorical(Sketch):
         if other._table is not None:
             self._ensure_table().merge_from(other._table)
 
+    def _merge_many(self, others) -> None:
+        key_type = self._key_type
+        for o in others:  # all checked before any counts: an error merges none
+            if o.max_categories != self.max_categories:
+                raise IncompatibleSketchError(
+                    f"max_categories differ: {self.max_categories} vs {o.max_categories}")
+            if o._key_type is not None and key_type is not None and o._key_type != key_type:
+                raise IncompatibleSketchError(f"key types differ: {key_type} vs {o._key_type}")
+            key_type = key_type if key_type is not None else o._key_type
+        tables = [o._table for o in others if o._table is not None]
+        self._key_type = key_type
+        if tables:
+            self._ensure_table().merge_many(tables)
+        self._null0 += sum(o._null0 for o in others)
+
     def _copy(self):
         c = Categorical(self.max_categories, key_type=self._key_type, name=self.name)
         c._null0 = self._null0

@@ -225,6 +225,12 @@ class Histogram(Sketch):
         self._counts += other._counts
         self._specials += other._specials
 
+    def _merge_many(self, others) -> None:
+        for o in others:  # all checked before any counts: an error merges none
+            self._compatible(o)
+        self._counts = self._counts + np.add.reduce([o._counts for o in others])
+        self._specials = self._specials + np.add.reduce([o._specials for o in others])
+
     def _copy(self):
         h = Histogram.__new__(Histogram)
         Sketch.__init__(h, self.name)

@@ -160,8 +160,10 @@ class Moments(Sketch):
     def _merge(self, other) -> None:
         moments_merge(self._ints, self._flts, other._ints, other._flts)
 
-    def _merge_all(self, others) -> None:
-        moments_merge_many(self._ints, self._flts, [(o._ints, o._flts) for o in others])
+    def _merge_many(self, others) -> None:
+        ints, flts = self._ints.copy(), self._flts.copy()
+        moments_merge_many(ints, flts, np.stack([o._ints for o in others]), np.stack([o._flts for o in others]))
+        self._ints, self._flts = ints, flts
 
     def _copy(self):
         m = Moments.__new__(Moments)  # not __init__: its empty state would be replaced at once

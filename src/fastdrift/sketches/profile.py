@@ -411,8 +411,8 @@ class Profile:
         parts = [(segmenter.keys[s], b) for s, b in zip(split.present, blanks)]
         if self.rows + batch.num_rows > MAX_COUNT:
             raise CountOverflowError(f"profile: {self.rows} + {batch.num_rows} rows would pass {MAX_COUNT}")
-        for key, part in parts:  # counted first: an error above leaves the profile as it was
-            _merge_whole(self, part)
+        _merge_whole_many(self, blanks)  # counted first: an error above leaves the profile as it was
+        for key, part in parts:
             if key in self.segments:
                 self.segments[key].merge(part)
             else:
@@ -665,6 +665,19 @@ def _merge_whole(into: Profile, other: Profile) -> None:
     if into.performance is not None:
         into.performance.merge(other.performance)
     into.rows += other.rows
+
+
+def _merge_whole_many(into: Profile, parts: List[Profile]) -> None:
+    """:func:`_merge_whole` of each of ``parts`` (unsegmented, ``into``'s columns and sketches) in
+    turn, the same state, with one :meth:`~fastdrift.sketches.base.Sketch.merge_many` per sketch."""
+    for name, cp in into.columns.items():
+        slots = [p.columns[name].sketches() for p in parts]
+        for k, sk in enumerate(cp.sketches()):
+            sk.merge_many([s[k] for s in slots])
+    if into.performance is not None:
+        for p in parts:
+            into.performance.merge(p.performance)
+    into.rows += sum(p.rows for p in parts)
 
 
 def _other_last(segments: Dict[str, Profile]) -> Dict[str, Profile]:
