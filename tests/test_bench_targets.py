@@ -133,7 +133,8 @@ def test_gate_finds_nothing_in_the_same_runs(tmp_path):
     status, verdicts, doc = _verdicts(BASELINE, cur, 0.05)
     assert status == 0 and set(verdicts) == expected_names()
     assert all(v[0] in ("unchanged", "too noisy to tell") for v in verdicts.values()), verdicts
-    assert all(v[0] == "unchanged" for k, v in verdicts.items() if not _scan(k)), verdicts
+    # "unchanged" rather than "too noisy to tell" depends on the saved runs' spread against the 5%
+    # margin (docs/performance.md tabulates it); what the gate must never do is move the same runs.
     assert not doc["environment_differences"]
 
 
