@@ -31,6 +31,7 @@ from ..adapters.arrow import counted, float64_values
 from ..errors import CorruptStateError, InvalidInputError, SchemaError
 from ..kernels.quantile import grid_counts
 from .. import codec
+from .base import Sketch
 from .categorical import Categorical
 from .histogram import Histogram, fixed_edges, quantile_levels
 from .moments import Moments
@@ -399,8 +400,11 @@ def _both(a: Job, b: Job) -> Job:
 
 
 def _merged(parts: List[Any]) -> Any:
-    """One sketch (a copy) from parts of the same column: their merge, in order."""
+    """One sketch (a copy) from parts of the same column: their merge, in order (one
+    :meth:`~fastdrift.sketches.base.Sketch.merge_many` call for sketches: the same bytes)."""
     out = parts[0].copy()
+    if isinstance(out, Sketch):
+        return out.merge_many(parts[1:])
     for p in parts[1:]:
         out.merge(p)
     return out
