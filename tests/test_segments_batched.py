@@ -19,6 +19,7 @@ from fastdrift.sketches.histogram import Histogram
 from fastdrift.sketches.moments import Moments
 from fastdrift.sketches.segmented import SegmentSplit, update_sketches
 from fastdrift.sketches.tdigest import TDigest
+from segdata import column as make_column, filtered
 
 NUMERIC = ["float64", "float32", "int8", "int32", "int64", "uint16", "uint64"]
 SETTINGS = dict(max_examples=30, deadline=None,
@@ -33,33 +34,6 @@ def backend(request):
     fastdrift.kernels.set_backend(None)
 
 
-def _column(seed, dtype, n, null_frac, chunks, offset):
-    """A column of n rows (after slicing ``offset`` off the front) with nulls, NaN, +-inf."""
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    m = n + offset
-    if dt.kind == "f":
-        x = rng.normal(0, 60, m).astype(dt)
-        r = rng.random(m)
-        x[r < 0.05] = np.nan
-        x[(r >= 0.05) & (r < 0.08)] = np.inf
-        x[(r >= 0.08) & (r < 0.1)] = -np.inf
-    else:
-        info = np.iinfo(dt)
-        x = rng.integers(max(info.min, -200), min(info.max, 200), m, dtype=dt, endpoint=True)
-    mask = rng.random(m) < null_frac
-    arr = pa.array(x, mask=mask if null_frac else None).slice(offset)
-    if chunks > 1 and n:
-        cuts = np.linspace(0, n, chunks + 1).astype(int)
-        return pa.chunked_array([arr.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])], type=arr.type)
-    return arr
-
-
-def _filtered(arr, codes, s):
-    a = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return pc.filter(a, pa.array(codes == s))
-
-
 cases = st.tuples(st.integers(0, 2**32 - 1), st.sampled_from(NUMERIC), st.integers(0, 3000), st.integers(1, 7),
                   st.sampled_from([0.0, 0.1, 0.9]), st.integers(1, 3), st.integers(0, 9),
                   st.sampled_from(sorted(EDGES)))
@@ -69,7 +43,7 @@ cases = st.tuples(st.integers(0, 2**32 - 1), st.sampled_from(NUMERIC), st.intege
 @given(case=cases)
 def test_kernels_equal_each_segment_alone(backend, case):
     seed, dtype, n, n_seg, null_frac, chunks, offset, edges = case
-    arr = _column(seed, dtype, n, null_frac, chunks, offset)
+    arr = make_column(seed, dtype, n, null_frac, chunks, offset)
     rng = np.random.default_rng(seed + 1)
     codes = rng.integers(0, n_seg, n).astype(np.int32)
     codes[codes == n_seg - 1] = 0 if n_seg > 1 else codes[codes == n_seg - 1]  # the last segment empty
@@ -89,7 +63,7 @@ def test_kernels_equal_each_segment_alone(backend, case):
     for s in range(n_seg):
         c1, sp1 = np.zeros(index.n_edges + 1, np.int64), np.zeros(2, np.int64)
         i1, f1 = empty_moments()
-        for v in iter_columns(_filtered(arr, codes, s)):
+        for v in iter_columns(filtered(arr, codes, s)):
             hist_update(v, index, c1, sp1)
             moments_update(v, i1, f1)
         assert counts[s].tobytes() == c1.tobytes() and specials[s].tobytes() == sp1.tobytes(), (s, counts[s], c1)
@@ -101,7 +75,7 @@ def test_kernels_equal_each_segment_alone(backend, case):
 @given(case=cases)
 def test_update_sketches_equals_each_segment_alone(backend, case):
     seed, dtype, n, n_seg, null_frac, chunks, offset, edges = case
-    arr = _column(seed, dtype, n, null_frac, chunks, offset)
+    arr = make_column(seed, dtype, n, null_frac, chunks, offset)
     codes = np.random.default_rng(seed + 2).integers(0, n_seg, n).astype(np.int32)
     split = SegmentSplit(codes, n_seg)
     h0 = Histogram(EDGES[edges], name="x")
@@ -114,7 +88,7 @@ def test_update_sketches_equals_each_segment_alone(backend, case):
         alone = [h0.copy(), Moments(name="x"), TDigest(50, name="x")]
         for sk in alone:
             sk.update(pa.array([1.0, np.nan, None], pa.float64()))
-            sk.update(_filtered(arr, codes, s))
+            sk.update(filtered(arr, codes, s))
         for got, want in zip(sks, alone):
             assert got.to_bytes() == want.to_bytes(), (type(got).__name__, s)
 

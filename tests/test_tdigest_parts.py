@@ -6,7 +6,6 @@ dtypes, nulls, NaN, +-inf, sliced arrays (offsets), chunks, 1-60 segments, empty
 with values already pending, staged merges, and buffers small enough to flush inside a part."""
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -16,6 +15,7 @@ from fastdrift.kernels import tdigest as K
 from fastdrift.kernels.native import FD_OK, column, ffi, lib, ptr
 from fastdrift.sketches.segmented import SegmentSplit, update_sketches
 from fastdrift.sketches.tdigest import TDigest
+from segdata import column as make_column, filtered
 
 NUMERIC = ["float64", "float32", "int8", "int32", "int64", "uint16", "uint64"]
 SETTINGS = dict(max_examples=40, deadline=None,
@@ -29,33 +29,6 @@ def buffers(request, monkeypatch):
         monkeypatch.setattr(K, "BUFFER_MIN", 64)
         monkeypatch.setattr(K, "BUFFER_PER_CENTROID", 1)
     return request.param
-
-
-def _column(seed, dtype, n, null_frac, chunks, offset):
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    m = n + offset
-    if dt.kind == "f":
-        x = rng.lognormal(0, 2, m).astype(dt) * np.where(rng.random(m) < 0.3, -1, 1).astype(dt)
-        r = rng.random(m)
-        x[r < 0.05] = np.nan
-        x[(r >= 0.05) & (r < 0.08)] = np.inf
-        x[(r >= 0.08) & (r < 0.1)] = -np.inf
-        x[(r >= 0.1) & (r < 0.2)] = 3  # ties
-    else:
-        info = np.iinfo(dt)
-        x = rng.integers(max(info.min, -200), min(info.max, 200), m, dtype=dt, endpoint=True)
-    mask = rng.random(m) < null_frac
-    arr = pa.array(x, mask=mask if null_frac else None).slice(offset)
-    if chunks > 1 and n:
-        cuts = np.linspace(0, n, chunks + 1).astype(int)
-        return pa.chunked_array([arr.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])], type=arr.type)
-    return arr
-
-
-def _filtered(arr, codes, s):
-    a = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return pc.filter(a, pa.array(codes == s))
 
 
 def _state(d: TDigest):
@@ -92,7 +65,7 @@ cases = st.tuples(st.integers(0, 2**32 - 1), st.sampled_from(NUMERIC), st.intege
 def test_update_parts_equals_each_segment_alone(buffers, case):
     seed, dtype, n, n_seg, null_frac, chunks, offset, prior, flush = case
     compression = 20 if buffers == "small" else 100
-    arr = _column(seed, dtype, n, null_frac, chunks, offset)
+    arr = make_column(seed, dtype, n, null_frac, chunks, offset, skewed=True)
     codes = np.random.default_rng(seed + 1).integers(0, n_seg, n).astype(np.int32)
     if n_seg > 2:
         codes[codes == 1] = 0  # an empty segment in the middle
@@ -107,7 +80,7 @@ def test_update_parts_equals_each_segment_alone(buffers, case):
     TDigest.update_parts(got, whole, starts, lens, flush=flush)
     for s in range(n_seg):
         one_by_one[s].update(whole.slice(int(starts[s]), int(lens[s])))
-        alone[s].update(_filtered(arr, codes, s))
+        alone[s].update(filtered(arr, codes, s))
         if flush:
             one_by_one[s].flush()
             alone[s].flush()
@@ -124,14 +97,14 @@ def test_update_parts_equals_each_segment_alone(buffers, case):
 def test_update_sketches_flush_equals_update_then_flush(buffers, case):
     seed, dtype, n, n_seg, null_frac, chunks, offset, prior, flush = case
     compression = 20 if buffers == "small" else 100
-    arr = _column(seed, dtype, n, null_frac, chunks, offset)
+    arr = make_column(seed, dtype, n, null_frac, chunks, offset, skewed=True)
     codes = np.random.default_rng(seed + 2).integers(0, n_seg, n).astype(np.int32)
     split = SegmentSplit(codes, n_seg)
     per_segment = [[_prior(prior, compression, seed + s), None] for s in split.present]
     update_sketches(per_segment, arr, split, "x", flush=flush)
     for (d, _), s in zip(per_segment, split.present):
         want = _prior(prior, compression, seed + s)
-        want.update(_filtered(arr, codes, s))
+        want.update(filtered(arr, codes, s))
         if flush:
             want.flush()
         assert _state(d) == _state(want), s
