@@ -242,6 +242,45 @@ def test_a_corrupt_pane_file_is_skipped_and_reported_the_rest_counts(tmp_path, r
     assert list(fleet.refresh().corrupt()) == [bad]
 
 
+def test_a_pane_file_that_overflows_a_later_sketch_is_skipped_whole(tmp_path, rng):
+    # a file whose features merge but whose latency buckets would pass the count cap: none of it
+    # may stay in the fleet's pane (not the features merged before the overflow)
+    import fastdrift
+    from fastdrift import codec
+    from fastdrift.monitor.signals import WindowSketch
+    from fastdrift.records import to_json
+    from fastdrift.sketches.base import MAX_COUNT
+    from fastdrift.sketches.histogram import Histogram
+    spool = tmp_path / "spool"
+    procs = [make(spool=spool, process_id=f"w{i}") for i in range(2)]
+    for j in range(6):
+        procs[j % 2].update(batch(rng, 40, 15 * j, 15 * j + 20))
+    for p in procs:
+        p.close()
+    names = sorted(os.listdir(spool / "panes"))
+    shared = sorted({n.split(".")[1] for n in names if n.startswith("w0.")}
+                    & {n.split(".")[1] for n in names if n.startswith("w1.")})
+    bad = f"w1.{shared[0]}.fdpane"  # merged after w0's file of the same pane
+    path = spool / "panes" / bad
+    fleet = fastdrift.Fleet(spool, rules=[])
+    _, params, payload = codec.decode(path.read_bytes(), expected_kind=codec.Kind.SPOOL_PANE)
+    ws = WindowSketch.from_bytes(payload, fleet.monitor.ingest.ref, fleet.config)
+    assert ws.features["x"].count > 0 and ws.latency_buckets.count > 0  # the part merged before the overflow
+    lb = ws.latency_buckets
+    counts = lb.counts.copy()
+    counts[0] = MAX_COUNT - int(counts[1:].sum()) - lb.null_count - lb.nan_count  # at the cap: valid alone
+    ws.latency_buckets = Histogram.from_counts(lb.edges, counts, lb.null_count, lb.nan_count)
+    path.write_bytes(codec.encode(codec.Kind.SPOOL_PANE, params, ws.to_bytes()))
+    fleet.refresh()
+    assert list(fleet.corrupt()) == [bad] and "past" in fleet.corrupt()[bad]
+    os.rename(path, tmp_path / bad)  # the oracle: a fleet that never saw the file
+    alone = fastdrift.Fleet(spool, rules=[]).refresh()
+    assert fleet.monitor.ingest.windower.to_bytes() == alone.monitor.ingest.windower.to_bytes()
+    assert fleet.processes()["w1"]["rows"] == alone.processes()["w1"]["rows"]
+    assert to_json(fleet.monitor.reports()) == to_json(alone.monitor.reports())
+    assert to_json(fleet.monitor.snapshot()) == to_json(alone.monitor.snapshot())
+
+
 def test_fleet_counters_never_fall_when_panes_retire(tmp_path, rng):
     import fastdrift
     spool = tmp_path / "spool"

@@ -105,14 +105,18 @@ class Fleet:
         panes, extras = [], {}
         for pid in sorted(by_pane):
             merged = WindowSketch(m.ingest.ref, m.config)
-            pend = [0, 0, 0]
+            pend, kept = [0, 0, 0], []
             for f in by_pane[pid]:
                 try:
                     ws = self._decode(f, m)
                     merged.merge(ws)
                 except FastDriftError as exc:  # damaged or foreign: skipped and reported, the rest counts
                     self._skip(f.name, exc)
+                    # a merge failing part way (a count past the cap in a later column) has counted the
+                    # earlier columns: the pane is rebuilt from the files kept, so none of this one stays
+                    merged = WindowSketch(m.ingest.ref, m.config).merge_all(kept)
                     continue
+                kept.append(ws)
                 self._processes[f.process]["rows"] += ws.rows
                 if f.closed:
                     pend = [a + b for a, b in zip(pend, f.pending)]
