@@ -25,7 +25,7 @@ import numpy as np
 from .. import codec
 from ..adapters.segments import OTHER, segment_key
 from ..errors import CorruptStateError, IncompatibleSketchError
-from ..metrics import ColumnDrift, bin_label, column_drift
+from ..metrics import ColumnDrift, bin_label, columns_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import BinaryPerformance, ColumnProfile, Histogram, Moments, Profile, TDigest
@@ -654,10 +654,12 @@ def window_drifts(ws: "WindowSketch", also: Tuple[str, ...] = (), ref: Optional[
     cfg, cols = ws.config, (ref or ws.ref).profile.columns
     top = cfg.max_contributions
     metric = {f.name: f.metric for f in cfg.features or ()}
-    out = {n: column_drift(cols[n], cp, top=top, metrics=(metric[n], *also)) for n, cp in ws.features.items()}
+    items = [(cols[n], cp, (metric[n], *also)) for n, cp in ws.features.items()]
+    names = list(ws.features)
     if ws.prediction is not None:
-        out[cfg.prediction] = column_drift(cols[cfg.prediction], ws.prediction, top=top, metrics=also)
-    return out
+        items.append((cols[cfg.prediction], ws.prediction, also))
+        names.append(cfg.prediction)
+    return dict(zip(names, columns_drift(items, top=top)))
 
 
 def _signal(d: ColumnDrift, metric: str) -> DriftSignal:
