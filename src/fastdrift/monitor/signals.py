@@ -248,13 +248,16 @@ class WindowSketch:
         if self._prediction is not None:
             self._prediction = empty[self.config.prediction].copy()
         self._kpis = {k: Moments(name=k) for k in self._kpis}
-        for seg in self.segments.values():
-            for n, cp in self._features.items():
-                cp.merge(seg.features[n])
-            if self._prediction is not None:
-                self._prediction.merge(seg.prediction)
-            for n, m in self._kpis.items():
-                m.merge(seg.kpis[n])
+        segs = list(self.segments.values())
+        if not segs:
+            return
+        # each column's segments in one merge_many (the state of merging them one by one, in order)
+        for n, cp in self._features.items():
+            cp.merge_many([seg.features[n] for seg in segs])
+        if self._prediction is not None:
+            self._prediction.merge_many([seg.prediction for seg in segs])
+        for n, m in self._kpis.items():
+            m.merge_many([seg.kpis[n] for seg in segs])
 
     def segment(self, key: str) -> "WindowSketch":
         """The sketch of segment ``key`` (created empty), for counting into: the whole is rebuilt
