@@ -18,8 +18,8 @@ from .divergence import (
 )
 from .quantile import KSResult, ks_2samp, ks_pvalue, quantile_shift, wasserstein
 from .sequential import MeanDifferenceTest, RateDifferenceTest, SequentialResult
-from .drift import (ColumnDrift, bin_label, column_drift, compare_profiles, format_table, id_like, psi_ceiling,
-                    psi_status)
+from .drift import (ColumnDrift, bin_label, column_drift, columns_drift, compare_profiles, format_table, id_like,
+                    psi_ceiling, psi_status)
 
 __all__ = [
     "id_like",
@@ -45,6 +45,7 @@ __all__ = [
     "quantile_shift",
     "ColumnDrift",
     "column_drift",
+    "columns_drift",
     "bin_label",
     "compare_profiles",
     "format_table",

@@ -66,6 +66,7 @@ __all__ = [
     "align",
     "psi",
     "psi_contributions",
+    "psi_terms",
     "kl_divergence",
     "js_divergence",
     "js_distance",
@@ -481,7 +482,13 @@ def psi_contributions(
     IncompatibleSketchError
         Sketches that cannot be aligned.
     """
-    p, q = _proportions(reference, current, include_missing, eps)
+    return psi_terms(*_proportions(reference, current, include_missing, eps))
+
+
+def psi_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The PSI terms of proportions ``p``, ``q`` (float64 arrays of one shape, zeros already
+    replaced as wanted): :func:`psi_contributions` without validation, elementwise, so a stack of
+    columns (one row each) gives every column's terms at once."""
     out = np.empty_like(p)
     both = (p > 0) & (q > 0)
     out[both] = (q[both] - p[both]) * _log_ratio(q[both], p[both])

@@ -16,9 +16,9 @@ import numpy as np
 
 from ..errors import IncompatibleSketchError
 from ..records import BinContribution
-from .divergence import align, hellinger, js_distance, psi_contributions, psi_pvalue, total_variation
+from .divergence import align, hellinger, js_distance, psi_contributions, psi_pvalue, psi_terms, total_variation
 
-__all__ = ["ALL_METRICS", "ColumnDrift", "column_drift", "compare_profiles", "bin_label", "psi_status", "format_table",
+__all__ = ["ALL_METRICS", "ColumnDrift", "column_drift", "columns_drift", "compare_profiles", "bin_label", "psi_status", "format_table",
            "id_like", "psi_ceiling"]
 
 #: Industry PSI rule of thumb (credit scoring): < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant.
@@ -180,6 +180,11 @@ def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
             BinContribution(names[int(i)] if numeric else str(labels[int(i)]),
                             float(ps[i]), float(qs[i]), float(terms[i]))
             for i in np.argsort(-terms, kind="stable")[:top])
+    return _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated)
+
+
+def _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated) -> ColumnDrift:
+    numeric = ref.kind == "numeric"
     mean_ref = float(ref.moments.mean) if numeric else None
     mean_cur = float(cur.moments.mean) if numeric else None
     top_bin, top_c = (contribs[0].label, contribs[0].contribution) if contribs else ("", 0.0)
@@ -187,6 +192,56 @@ def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
                        _rate(ref.missing_count, ref.count), _rate(cur.missing_count, cur.count),
                        mean_ref, mean_cur, top_bin, top_c, psi_status(v), float(tv), float(pvalue),
                        n_ref, n_cur, contribs, id_like(ref), saturated)
+
+
+def columns_drift(items, *, eps: float = 1e-4, top: Optional[int] = 10) -> List[ColumnDrift]:
+    """:func:`column_drift` of each ``(ref, cur, metrics)`` in ``items``, in order, the same values.
+
+    Numeric columns on the reference's edges are computed together, one row per column of a
+    stack of their counts (the same elementwise operations, each column's PSI summed on its own
+    row); other columns go through :func:`column_drift` one at a time.
+    """
+    items = list(items)
+    out: List[Optional[ColumnDrift]] = [None] * len(items)
+    stacks: dict = {}
+    for i, (ref, cur, metrics) in enumerate(items):
+        if ref.kind == "numeric" and cur.kind == "numeric":
+            a, b = ref.histogram, cur.histogram
+            if a.edges is b.edges or np.array_equal(a.edges, b.edges):
+                stacks.setdefault(a.counts.size, []).append(i)
+                continue
+        out[i] = column_drift(ref, cur, eps=eps, top=top, metrics=metrics)
+    for idx in stacks.values():
+        p = np.stack([items[i][0].histogram.counts for i in idx]).astype(np.float64)
+        q = np.stack([items[i][1].histogram.counts for i in idx]).astype(np.float64)
+        tot_p, tot_q = p.sum(axis=1), q.sum(axis=1)  # sums of whole counts: exact in any order
+        live = (tot_p > 0) & (tot_q > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ps, qs = p / tot_p[:, None], q / tot_q[:, None]
+        pe, qe = (np.where(ps == 0, eps, ps), np.where(qs == 0, eps, qs)) if eps > 0 else (ps, qs)
+        terms = np.zeros_like(p)
+        terms[live] = psi_terms(pe[live], qe[live])
+        order = np.argsort(-terms, axis=1, kind="stable")[:, :top].tolist()
+        bins = np.count_nonzero(p + q, axis=1).tolist()
+        for j, i in enumerate(idx):
+            ref, cur, metrics = items[i]
+            n_ref, n_cur = int(tot_p[j]), int(tot_q[j])
+            v = js = h = tv = pvalue = math.nan
+            contribs = ()
+            saturated = False
+            if live[j]:
+                pj, qj, tj = p[j], q[j], terms[j]
+                v = float(tj.sum())
+                saturated = v > PSI_SIGNIFICANT and v >= SATURATION * psi_ceiling(pj, qj, eps)
+                js = js_distance(pj, qj) if "js" in metrics else math.nan
+                h = hellinger(pj, qj) if "hellinger" in metrics else math.nan
+                tv = total_variation(pj, qj) if "tv" in metrics else math.nan
+                pvalue = psi_pvalue(v, n_ref, n_cur, bins[j])
+                names = _bin_labels(np.ascontiguousarray(ref.histogram.edges, np.float64).tobytes())
+                pl, ql, tl = ps[j].tolist(), qs[j].tolist(), tj.tolist()
+                contribs = tuple(BinContribution(names[k], pl[k], ql[k], tl[k]) for k in order[j])
+            out[i] = _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated)
+    return out  # type: ignore[return-value]
 
 
 def compare_profiles(reference, current, *, eps: float = 1e-4) -> List[ColumnDrift]:

@@ -25,7 +25,7 @@ import numpy as np
 from .. import codec
 from ..adapters.segments import OTHER, segment_key
 from ..errors import CorruptStateError, IncompatibleSketchError
-from ..metrics import ColumnDrift, bin_label, column_drift
+from ..metrics import ColumnDrift, bin_label, columns_drift
 from ..records import (DriftSignal, KpiSignal, LatencySignal, SchemaChange,
                        WindowReport, frozen_mapping)
 from ..sketches import BinaryPerformance, ColumnProfile, Histogram, Moments, Profile, TDigest
@@ -248,13 +248,16 @@ class WindowSketch:
         if self._prediction is not None:
             self._prediction = empty[self.config.prediction].copy()
         self._kpis = {k: Moments(name=k) for k in self._kpis}
-        for seg in self.segments.values():
-            for n, cp in self._features.items():
-                cp.merge(seg.features[n])
-            if self._prediction is not None:
-                self._prediction.merge(seg.prediction)
-            for n, m in self._kpis.items():
-                m.merge(seg.kpis[n])
+        segs = list(self.segments.values())
+        if not segs:
+            return
+        # each column's segments in one merge_many (the state of merging them one by one, in order)
+        for n, cp in self._features.items():
+            cp.merge_many([seg.features[n] for seg in segs])
+        if self._prediction is not None:
+            self._prediction.merge_many([seg.prediction for seg in segs])
+        for n, m in self._kpis.items():
+            m.merge_many([seg.kpis[n] for seg in segs])
 
     def segment(self, key: str) -> "WindowSketch":
         """The sketch of segment ``key`` (created empty), for counting into: the whole is rebuilt
@@ -654,10 +657,12 @@ def window_drifts(ws: "WindowSketch", also: Tuple[str, ...] = (), ref: Optional[
     cfg, cols = ws.config, (ref or ws.ref).profile.columns
     top = cfg.max_contributions
     metric = {f.name: f.metric for f in cfg.features or ()}
-    out = {n: column_drift(cols[n], cp, top=top, metrics=(metric[n], *also)) for n, cp in ws.features.items()}
+    items = [(cols[n], cp, (metric[n], *also)) for n, cp in ws.features.items()]
+    names = list(ws.features)
     if ws.prediction is not None:
-        out[cfg.prediction] = column_drift(cols[cfg.prediction], ws.prediction, top=top, metrics=also)
-    return out
+        items.append((cols[cfg.prediction], ws.prediction, also))
+        names.append(cfg.prediction)
+    return dict(zip(names, columns_drift(items, top=top)))
 
 
 def _signal(d: ColumnDrift, metric: str) -> DriftSignal:

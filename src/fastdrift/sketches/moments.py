@@ -71,7 +71,7 @@ class Moments(Sketch):
     @property
     def count(self) -> int:
         """Every value passed to update: finite, null, NaN and ±inf."""
-        return int(self._ints.sum())
+        return sum(self._ints.tolist())  # Python ints: faster than a numpy sum of 5
 
     @property
     def is_empty(self) -> bool:
