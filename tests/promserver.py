@@ -1,5 +1,6 @@
-"""Helpers of the tests that run Debian's prometheus / promtool: find the tool, a free port, the
-HTTP query API, polling until Prometheus shows something, and stopping the started processes."""
+"""Helpers of the tests that run Debian's prometheus / promtool: find the tool, a free port, start
+Prometheus scraping some ports, the HTTP query API, polling until Prometheus shows something,
+stopping the started processes; and one in-process scrape of a monitor's collector."""
 import json
 import shutil
 import signal
@@ -59,3 +60,36 @@ def stop(processes, piped=()):
     for w in piped:
         w.stdin.close()
         w.stdout.close()
+
+
+def start_prometheus(prometheus, tmp_path, rules_path, ports):
+    """Prometheus scraping ``127.0.0.1:port`` of each of ``ports`` every second with ``rules_path``
+    evaluated every second: ``(process, base URL)``; its log in ``tmp_path/prometheus.log``."""
+    web = free_port()
+    (tmp_path / "prometheus.yml").write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules_path)],
+        "scrape_configs": [{"job_name": "fastdrift",
+                            "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}]}))
+    with open(tmp_path / "prometheus.log", "w") as log:
+        prom = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+                                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                 f"--web.listen-address=127.0.0.1:{web}"], stdout=subprocess.DEVNULL, stderr=log)
+    return prom, f"http://127.0.0.1:{web}"
+
+
+def scrape(monitor):
+    """One scrape of ``monitor``'s collector through prometheus_client: ``(samples, text)``, the
+    samples as {(name, sorted label items): value}."""
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.registry import CollectorRegistry
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(monitor.prometheus_collector())
+    text = generate_latest(reg).decode()
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out, text

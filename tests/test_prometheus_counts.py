@@ -11,14 +11,12 @@ import pyarrow as pa
 import pytest
 
 prometheus_client = pytest.importorskip("prometheus_client")
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-from prometheus_client.registry import CollectorRegistry  # noqa: E402
-from prometheus_client.exposition import generate_latest  # noqa: E402
 
 import fastdrift  # noqa: E402
 from fastdrift.exporters.prometheus import LATENCY_BUCKET_FACTOR, METRIC_NAMES  # noqa: E402
 from fastdrift.exporters.promrules import _glob_re, grafana_dashboard, prometheus_rules  # noqa: E402
 from fastdrift.monitor.signals import LATENCY_EDGES_SECONDS, WindowSketch  # noqa: E402
+from promserver import scrape  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden"
@@ -38,17 +36,6 @@ def _cur(rng, n, shift=0.0):
     lat[:3] = [-1.0, np.inf, 0.0]  # two invalid, one zero
     return pa.table({"x": x, "c": pa.array(c, pa.string()), "score": rng.random(n), "lat": lat,
                      "err": rng.random(n) < 0.1})
-
-
-def _scrape(m):
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(m.prometheus_collector())
-    text = generate_latest(reg).decode()
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out, text
 
 
 def _family(samples, name, **fixed):
@@ -105,10 +92,10 @@ def test_counters_equal_numpy_counts_over_closed_and_open_panes():
     m = fastdrift.Monitor(ref, features=["x", "c"], prediction="score", latency="lat", error="err", window=700)
     parts = [_cur(rng, 1000), _cur(rng, 1234, 0.5)]
     m.update(parts[0])
-    first, _ = _scrape(m)
+    first, _ = scrape(m)
     _check(first, ref, parts[0])
     m.update(parts[1])
-    samples, text = _scrape(m)
+    samples, text = scrape(m)
     _check(samples, ref, pa.concat_tables(parts))  # closed panes and the open one, each row once
     # reference shares: the reference's counts per bin over its non-missing values
     share = _family(samples, "fastdrift_feature_reference_share", feature="c")
@@ -137,13 +124,13 @@ def test_time_windows_export_the_last_window_end_and_late_drops():
     for ts in (t0 + 10, t0 + 130, t0 + 5):  # the last batch is late: its pane has closed
         cur = _cur(rng, 50)
         m.update(cur.append_column("ts", pa.array(np.full(50, ts))))
-    samples, _ = _scrape(m)
+    samples, _ = scrape(m)
     end = m.reports()[-1].window_end
     assert samples[("fastdrift_window_end_timestamp_seconds", ())] == end and end % 60 == 0 and end > t0 + 60
     assert samples[("fastdrift_dropped_late_rows_total", ())] == 50
     assert samples[("fastdrift_rows_total", ())] == 100
     assert not [k for k in samples if k[0] == "fastdrift_alert_state"]  # no rules, no states
-    again, _ = _scrape(fastdrift.Monitor.from_bytes(m.to_bytes()))  # a restored monitor knows it too
+    again, _ = scrape(fastdrift.Monitor.from_bytes(m.to_bytes()))  # a restored monitor knows it too
     assert again[("fastdrift_window_end_timestamp_seconds", ())] == end
 
 
@@ -155,13 +142,13 @@ def test_restored_monitor_counts_only_its_own_rows(tmp_path):
     m.update(_cur(rng, 1500))  # one closed pane, 500 rows open
     m.save(tmp_path / "m.ckpt")
     m2 = fastdrift.Monitor.load(tmp_path / "m.ckpt")
-    zero, _ = _scrape(m2)
+    zero, _ = scrape(m2)
     counts = [v for (n, _), v in zero.items() if n.endswith("_total") or n.endswith("_bucket")]
     assert counts and set(counts) == {0.0}  # the saving process exported those rows already
     assert m2.snapshot().latency.count == 500  # the open pane's t-digest ...
     b = _cur(rng, 777)
     m2.update(b)  # closes the restored pane (its 500 restored rows are not counted again)
-    samples, _ = _scrape(m2)
+    samples, _ = scrape(m2)
     _check(samples, ref, b)
 
 
@@ -181,7 +168,7 @@ def test_window_sketch_latency_buckets_round_trip_and_old_layouts_load():
                                                                                         True)))
     panes = list(old.ingest.windower.open.values())
     assert panes and all(p.latency.n > 0 and p.latency_buckets.count == 0 for p in panes)
-    samples, _ = _scrape(old)
+    samples, _ = scrape(old)
     assert samples[("fastdrift_latency_seconds_count", ())] == 0 and samples[("fastdrift_rows_total", ())] == 0
 
 

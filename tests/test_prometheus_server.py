@@ -4,7 +4,6 @@
 Prometheus and promtool must be installed (``bash tests/system-packages.sh``); the test fails,
 never skips, without them.
 """
-import json
 import math
 import subprocess
 import sys
@@ -20,7 +19,7 @@ pytest.importorskip("prometheus_client")
 import fastdrift  # noqa: E402
 from fastdrift.exporters.prometheus import LATENCY_BUCKET_FACTOR  # noqa: E402
 from fastdrift.exporters.promrules import _Names, _expressions, _pvalue_gate, rules_yaml  # noqa: E402
-from promserver import free_port, poll, query, stop, tool  # noqa: E402
+from promserver import poll, query, start_prometheus, stop, tool  # noqa: E402
 
 WORKER = r"""
 import sys, pyarrow.ipc as ipc
@@ -112,18 +111,7 @@ def test_prometheus_fleet_psi_and_p99(tmp_path):
             workers.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(i)],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         ports = [int(w.stdout.readline()) for w in workers]
-        web = free_port()
-        (tmp_path / "prometheus.yml").write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules_path)],
-            "scrape_configs": [{"job_name": "fastdrift",
-                                "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}]}))
-        with open(tmp_path / "prometheus.log", "w") as log:
-            prom = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
-                                     f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                     f"--web.listen-address=127.0.0.1:{web}"],
-                                    stdout=subprocess.DEVNULL, stderr=log)
-        base = f"http://127.0.0.1:{web}"
+        prom, base = start_prometheus(prometheus, tmp_path, rules_path, ports)
         deadline = time.monotonic() + 60
 
         # phase 1: the recorded 1h window holds every row of both processes

@@ -6,7 +6,6 @@ Oracles: numpy over the rows each segment got; the rules through Debian's ``prom
 monitors.  promtool and prometheus must be installed (``bash tests/system-packages.sh``); the
 tests fail, never skip, without them.
 """
-import json
 import math
 import subprocess
 import sys
@@ -21,9 +20,6 @@ from hypothesis import given, settings, strategies as st
 pytest.importorskip("prometheus_client")
 yaml = pytest.importorskip("yaml")
 
-from prometheus_client.exposition import generate_latest  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-from prometheus_client.registry import CollectorRegistry  # noqa: E402
 
 from fastdrift import Monitor  # noqa: E402
 from fastdrift.exporters.prometheus import LATENCY_BUCKET_FACTOR, METRIC_NAMES, SEGMENT_METRIC_NAMES  # noqa: E402
@@ -31,7 +27,7 @@ from fastdrift.exporters.promrules import CANARY_NOTE, prometheus_rules  # noqa:
 from fastdrift.monitor.config import config_from_dict  # noqa: E402
 from fastdrift.monitor.shadow import FRESHNESS_EDGES_SECONDS, FreshnessSketch  # noqa: E402
 from fastdrift.monitor.signals import LATENCY_EDGES_SECONDS  # noqa: E402
-from promserver import free_port, query, stop, tool  # noqa: E402
+from promserver import query, scrape, start_prometheus, stop, tool  # noqa: E402
 
 def _table(rng, n, *, canary_shift=0.0):
     arm = rng.choice(["stable", "canary", "dark"], n, p=[0.6, 0.3, 0.1])
@@ -47,17 +43,6 @@ def _table(rng, n, *, canary_shift=0.0):
         "arm": arm,
         "ts": rng.uniform(0, 1000, n),
     })
-
-
-def _scrape(m):
-    reg = CollectorRegistry(auto_describe=False)
-    reg.register(m.prometheus_collector())
-    text = generate_latest(reg).decode()
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return text, out
 
 
 def _get(samples, name, **labels):
@@ -81,7 +66,7 @@ def test_segment_shadow_and_freshness_counters_equal_numpy():
     cur = pa.concat_tables([_table(rng, 1000, canary_shift=1.0) for _ in range(3)])  # 3000 rows: 4 closed + open
     for b in cur.to_batches(max_chunksize=450):
         m.update(pa.Table.from_batches([b]))
-    text, s = _scrape(m)
+    s, text = scrape(m)
     arm = cur["arm"].to_numpy(zero_copy_only=False)
     for a in ("stable", "canary", "dark"):
         rows = arm == a
@@ -165,7 +150,7 @@ def test_restored_monitor_exports_only_its_own_segment_rows():
     restored = Monitor.from_bytes(m.to_bytes())
     second = _table(rng, 700)
     restored.update(second)
-    _, s = _scrape(restored)
+    s, _ = scrape(restored)
     arm = second["arm"].to_numpy(zero_copy_only=False)
     for a in ("stable", "canary", "dark"):
         seg = {"segment": f"arm={a}", "arm": a}
@@ -446,17 +431,7 @@ def test_real_prometheus_fleet_segments_and_canary_rollback(tmp_path):
             workers.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(i)],
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         ports = [int(w.stdout.readline()) for w in workers]
-        web = free_port()
-        (tmp_path / "prometheus.yml").write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(tmp_path / "rules.yml")],
-            "scrape_configs": [{"job_name": "fastdrift",
-                                "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}]}))
-        with open(tmp_path / "prometheus.log", "w") as log:
-            prom = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
-                                     f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                     f"--web.listen-address=127.0.0.1:{web}"], stdout=subprocess.DEVNULL, stderr=log)
-        base = f"http://127.0.0.1:{web}"
+        prom, base = start_prometheus(prometheus, tmp_path, tmp_path / "rules.yml", ports)
         cur = pa.concat_tables(parts)
         arm = cur["arm"].to_numpy(zero_copy_only=False)
         want_rows = {(f"arm={a}",): float(np.sum(arm == a)) for a in ("stable", "canary", "dark")}
