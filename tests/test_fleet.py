@@ -217,14 +217,20 @@ def test_spool_fleet_equals_one_monitor(tmp_path, rng, uri):
     assert contrib[(0.0, 50.0)] == ("w0", "w1", "w2", "w3")
 
 
-def test_a_corrupt_pane_file_is_skipped_and_reported_the_rest_counts(tmp_path, rng):
-    import fastdrift
+def two_process_spool(tmp_path, rng):
+    """A spool where processes w0 and w1 published overlapping panes, both closed."""
     spool = tmp_path / "spool"
     procs = [make(spool=spool, process_id=f"w{i}") for i in range(2)]
     for j in range(6):
         procs[j % 2].update(batch(rng, 40, 15 * j, 15 * j + 20))
     for p in procs:
         p.close()
+    return spool
+
+
+def test_a_corrupt_pane_file_is_skipped_and_reported_the_rest_counts(tmp_path, rng):
+    import fastdrift
+    spool = two_process_spool(tmp_path, rng)
     names = sorted(os.listdir(spool / "panes"))
     bad = [n for n in names if n.startswith("w1.")][0]
     good = fastdrift.Fleet(spool, rules=[])
@@ -251,12 +257,7 @@ def test_a_pane_file_that_overflows_a_later_sketch_is_skipped_whole(tmp_path, rn
     from fastdrift.records import to_json
     from fastdrift.sketches.base import MAX_COUNT
     from fastdrift.sketches.histogram import Histogram
-    spool = tmp_path / "spool"
-    procs = [make(spool=spool, process_id=f"w{i}") for i in range(2)]
-    for j in range(6):
-        procs[j % 2].update(batch(rng, 40, 15 * j, 15 * j + 20))
-    for p in procs:
-        p.close()
+    spool = two_process_spool(tmp_path, rng)
     names = sorted(os.listdir(spool / "panes"))
     shared = sorted({n.split(".")[1] for n in names if n.startswith("w0.")}
                     & {n.split(".")[1] for n in names if n.startswith("w1.")})
