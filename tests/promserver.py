@@ -1,6 +1,6 @@
 """Helpers of the tests that run Debian's prometheus / promtool: find the tool, a free port, start
 Prometheus scraping some ports, the HTTP query API, polling until Prometheus shows something,
-stopping the started processes; and one in-process scrape of a monitor's collector."""
+waiting until its recorded rules settle, stopping the started processes; and one in-process scrape of a monitor's collector."""
 import json
 import shutil
 import signal
@@ -45,6 +45,19 @@ def poll(check, deadline, what):
             return last
         time.sleep(0.2)
     pytest.fail(f"Prometheus did not show {what} in time (last: {last})")
+
+
+def settled(seen_at, interval=1.0):
+    """A query time at which every recorded series comes from a rule evaluation that started after
+    ``seen_at`` (when the inputs were seen complete and no longer change). Prometheus evaluates a
+    group's rules one after another and commits each as it goes, so a scrape that lands during an
+    evaluation is missed by the rules before it and seen by those after: the evaluation that first
+    shows a complete row count may still hold partial bins. Two intervals later every evaluation
+    whose samples a query can see began after the inputs were complete."""
+    at = float(seen_at) + 2.5 * interval
+    while time.time() < at:
+        time.sleep(0.05)
+    return at
 
 
 def stop(processes, piped=()):

@@ -19,7 +19,7 @@ pytest.importorskip("prometheus_client")
 import fastdrift  # noqa: E402
 from fastdrift.exporters.prometheus import LATENCY_BUCKET_FACTOR  # noqa: E402
 from fastdrift.exporters.promrules import _Names, _expressions, _pvalue_gate, rules_yaml  # noqa: E402
-from promserver import poll, query, start_prometheus, stop, tool  # noqa: E402
+from promserver import poll, query, settled, start_prometheus, stop, tool  # noqa: E402
 
 WORKER = r"""
 import sys, pyarrow.ipc as ipc
@@ -124,7 +124,9 @@ def test_prometheus_fleet_psi_and_p99(tmp_path):
             except OSError:
                 return None
             return res[0]["value"][0] if res and float(res[0]["value"][1]) == n_rows else None
-        at = poll(complete, deadline, f"fastdrift:rows:1h == {n_rows}")
+        at = settled(poll(complete, deadline, f"fastdrift:rows:1h == {n_rows}"))
+        rows = {r["metric"]["feature"]: float(r["value"][1]) for r in query(base, "fastdrift:feature_rows:1h", at)}
+        assert rows == dict.fromkeys(("x", "y", "z", "country", "score"), float(n_rows))
         psi = {r["metric"]["feature"]: float(r["value"][1]) for r in query(base, "fastdrift:feature_psi:1h", at)}
         snap = _check_psi(psi, ref, cur)
         # the p-value gate's parts: bins holding any count, PSI * n*m / (n + m), and the gate itself

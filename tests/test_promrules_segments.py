@@ -27,7 +27,7 @@ from fastdrift.exporters.promrules import CANARY_NOTE, prometheus_rules  # noqa:
 from fastdrift.monitor.config import config_from_dict  # noqa: E402
 from fastdrift.monitor.shadow import FRESHNESS_EDGES_SECONDS, FreshnessSketch  # noqa: E402
 from fastdrift.monitor.signals import LATENCY_EDGES_SECONDS  # noqa: E402
-from promserver import query, scrape, start_prometheus, stop, tool  # noqa: E402
+from promserver import query, scrape, settled, start_prometheus, stop, tool  # noqa: E402
 
 def _table(rng, n, *, canary_shift=0.0):
     arm = rng.choice(["stable", "canary", "dark"], n, p=[0.6, 0.3, 0.1])
@@ -444,7 +444,8 @@ def test_real_prometheus_fleet_segments_and_canary_rollback(tmp_path):
             except OSError:
                 rows, alerts = {}, []
             if rows == want_rows and len(alerts) >= 3:
-                at, firing = time.time(), alerts
+                at = settled(time.time())
+                firing = query(base, 'ALERTS{alertname="Fastdrift_canary", alertstate="firing"}', at)
                 break
             time.sleep(0.3)
         if at is None:
