@@ -56,7 +56,8 @@ import numpy as np
 
 from fastdrift.perf import Run, compare_runs, read_run
 from fastdrift.perf.runs import Bench
-from fastdrift.perf.stats import ALPHA, MARGIN_FRACTION, probe_block_levels, run_levels, t_quantile
+from fastdrift.perf.stats import (ALPHA, MARGIN_FRACTION, decide, probe_block_levels, run_levels,
+                                  runs_rank_compare, t_quantile)
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHES = ["test_hist[c-uniform100]", "test_hist[c-quantile10]", "test_moments[c]", "test_np_sum"]
@@ -73,27 +74,36 @@ VARIANTS = {
 }
 
 
-def collect(out: pathlib.Path, sessions: int, timers, variants=("default",)) -> None:
+def collect(out: pathlib.Path, sessions: int, timers, variants=("default",), checkouts=()) -> None:
     """``sessions`` pytest sessions per timer and harness variant, alternating (the same stretch
-    of time for each), each saved as ``out/<timer>[-<variant>]/run_NNN.fdr`` with the load average."""
-    ids = [f"{HERE / 'bench_kernels.py'}::{b}" for b in BENCHES]
+    of time for each), each saved as ``out/<timer>[-<variant>]/run_NNN.fdr`` with the load average.
+    ``checkouts`` (source trees with ``src/`` built in place and ``bench/``) alternate builds of the kernels
+    instead, each session importing fastdrift from one of them: ``out/<timer>-<checkout's name>/``."""
+    trees = [pathlib.Path(c).resolve() for c in checkouts] or [None]
     for i in range(sessions):
         for timer in timers:
             for variant in variants:
-                d = out / (timer if variant == "default" else f"{timer}-{variant}")
-                d.mkdir(parents=True, exist_ok=True)
-                f = d / f"run_{i:03d}.fdr"
-                if f.exists():
-                    continue
-                extra, pin = VARIANTS[variant]
-                cpus = sorted(os.sched_getaffinity(0))
-                t = time.time()
-                subprocess.run([sys.executable, "-m", "pytest", *ids, "-q", "-p", "no:cacheprovider", "-o",
-                                "python_files=bench_*.py", "--benchmark-only", f"--benchmark-timer=time.{timer}",
-                                f"--fastdrift-save={f}", *extra], check=True, capture_output=True, cwd=d,
-                               preexec_fn=(lambda: os.sched_setaffinity(0, {cpus[i % len(cpus)]})) if pin else None)
-                with open(d / "load.txt", "a") as fh:
-                    fh.write(f"{i} {t:.1f} {time.time() - t:.1f} {open('/proc/loadavg').read().strip()}\n")
+                for tree in trees:
+                    tag = "" if variant == "default" else f"-{variant}"
+                    d = out / (f"{timer}{tag}" + (f"-{tree.name}" if tree is not None else ""))
+                    d.mkdir(parents=True, exist_ok=True)
+                    f = d / f"run_{i:03d}.fdr"
+                    if f.exists():
+                        continue
+                    extra, pin = VARIANTS[variant]
+                    cpus = sorted(os.sched_getaffinity(0))
+                    env = dict(os.environ)
+                    if tree is not None:
+                        env["PYTHONPATH"] = str(tree / "src")
+                    kernels = (tree / "bench" if tree is not None else HERE) / "bench_kernels.py"
+                    ids = [f"{kernels}::{b}" for b in BENCHES]
+                    t = time.time()
+                    subprocess.run([sys.executable, "-m", "pytest", *ids, "-q", "-p", "no:cacheprovider", "-o",
+                                    "python_files=bench_*.py", "--benchmark-only", f"--benchmark-timer=time.{timer}",
+                                    f"--fastdrift-save={f}", *extra], check=True, capture_output=True, cwd=d, env=env,
+                                   preexec_fn=(lambda: os.sched_setaffinity(0, {cpus[i % len(cpus)]})) if pin else None)
+                    with open(d / "load.txt", "a") as fh:
+                        fh.write(f"{i} {t:.1f} {time.time() - t:.1f} {open('/proc/loadavg').read().strip()}\n")
 
 
 def load(d: pathlib.Path):
@@ -319,6 +329,115 @@ def multi_study(d: pathlib.Path, n_trials: int, ks, ms=(1,), tests=("t", "rank")
     print("  (the A/A rate is at most alpha/2 = 0.5% by construction when the runs are exchangeable)")
 
 
+def session_levels(runs, names, ref):
+    """Per benchmark, each session's level (log scale) by several per-run estimators.
+
+    ``probe``: the mean of the run's probe-normalized blocks, the comparison's level (the memory weight fitted over
+    all the sessions at once); ``probe-med``, ``probe-q25``: the median and the 25th percentile of those blocks
+    (robust to an episode that slows a few of a run's blocks); ``raw``: the mean of its raw block log-medians;
+    ``q10``: the log of its rounds' 10th percentile (a low quantile of the raw rounds); ``probe/ref`` and
+    ``raw/ref``: the ``probe`` or ``raw`` level less the same session's level of the reference benchmark ``ref`` (a
+    same-run calibration by a workload the code under test does not change), the reference itself keeping its own
+    uncalibrated level.  Also ``machine``, the probes' level, and ``low``, the log of the run's 5th percentile
+    round (a whole-run shift moves it with the level)."""
+    out = {}
+    for name in names:
+        bs = [r.benchmarks[name] for r in runs]
+        probes = [[probe_block_levels(p, x.probe.at, x.rounds, x.blocks.size) for p in (x.probe.mem, x.probe.cpu)]
+                  for x in bs]
+        lv, _, w, machine = run_levels([x.blocks for x in bs], probes)
+        normed = [(x.blocks - c) - w * (m - c) for x, (m, c) in zip(bs, probes)]
+        out[name] = {"probe": lv, "probe-med": np.array([float(np.median(a)) for a in normed]),
+                     "probe-q25": np.array([float(np.quantile(a, 0.25)) for a in normed]),
+                     "raw": np.array([float(x.blocks.mean()) for x in bs]),
+                     "q10": np.log([np.quantile(x.values, 0.1) for x in bs]), "machine": machine,
+                     "low": np.log([np.quantile(x.values, 0.05) for x in bs])}
+    for name in names:
+        for est in ("probe", "raw"):
+            out[name][f"{est}/ref"] = out[name][est] - (out[ref][est] if name != ref else 0.0)
+    return out
+
+
+def _ranks(v):
+    r = np.empty(v.size)
+    r[np.argsort(v, kind="stable")] = np.arange(v.size)
+    return r
+
+
+def _rank_rates(levels, trials, effect, threshold=0.05):
+    """Share of trials flagged ``regressed`` when the given run levels are compared by ranks (the default
+    comparison of 5 + 5 runs or more: Hodges-Lehmann shift, Moses interval), per benchmark."""
+    za = t_quantile(1 - ALPHA / 2, 1e9)
+    hit = {}
+    for name, base, cur in trials:
+        rk = runs_rank_compare(levels[name][base], levels[name][cur] + math.log1p(effect))
+        d = decide([rk.log_ratio], [(rk.hi - rk.lo) / (2 * za)], [za], threshold, lo_log=[rk.lo], hi_log=[rk.hi])
+        hit.setdefault(name, []).append(d["verdict"][0] == "regressed")
+    return {n: float(np.mean(v)) for n, v in hit.items()}
+
+
+ESTIMATORS = ("probe", "probe-med", "probe-q25", "raw", "q10", "probe/ref", "raw/ref")
+
+
+def levels_study(d: pathlib.Path, ref: str, n_trials: int, ks, ms, drop=()) -> None:
+    """Are a benchmark's outlying runs machine-wide episodes?  The correlation of the sessions' levels across
+    benchmarks, what the other benchmarks, the probes and the run's own fastest rounds did in each outlying
+    session, and the detection each per-run estimator gives (same trials for each).  ``drop``: sessions to leave
+    out of one benchmark's runs (``name:i,j``), to measure what its outlying runs cost."""
+    runs, names = load(d)
+    ref = next(n for n in names if n.endswith(ref))
+    lv = session_levels(runs, names, ref)
+    short = [n.rsplit("::", 1)[-1] for n in names]
+    print(f"{d}: {len(runs)} sessions; reference benchmark {ref}")
+    for est in ("raw", "probe"):
+        m = np.array([lv[n][est] for n in names])
+        print(f"  correlation of the sessions' {est} levels across benchmarks (Pearson / Spearman):")
+        pe, sp = np.corrcoef(m), np.corrcoef(np.array([_ranks(v) for v in m]))
+        for i, n in enumerate(short):
+            print(f"    {n:<26} " + " ".join(f"{pe[i, j]:+.2f}/{sp[i, j]:+.2f}" for j in range(len(names))))
+    print("  outlying sessions (probe-normalized level more than 3 spreads (1.4826 MAD) from the median): the "
+          "session's deviation of every benchmark (raw / normalized), of the probes, and the run's 5th percentile "
+          "round against the sessions' median 5th percentile (a whole-run shift moves it too)")
+    dev = {n: {e: lv[n][e] - np.median(lv[n][e]) for e in ("raw", "probe", "low")} for n in names}
+    mach = np.mean([lv[n]["machine"] for n in names], axis=0)
+    mach = mach - np.median(mach)
+    for n, s in zip(names, short):
+        x = dev[n]["probe"]
+        for i in np.flatnonzero(np.abs(x) > 3 * _mad(x)):
+            print(f"    {s:<26} session {i:>3}: " + "  ".join(
+                f"{o}: {math.expm1(dev[nn]['raw'][i]):+.1%}/{math.expm1(dev[nn]['probe'][i]):+.1%}"
+                for nn, o in zip(names, short)) + f"  probes {math.expm1(mach[i]):+.1%}  "
+                f"5th pct round {math.expm1(dev[n]['low'][i]):+.1%}")
+    print("  a run's spread per estimator: 1.4826 MAD of the sessions' levels / largest deviation from their median")
+    print(f"    {'benchmark':<26} " + " ".join(f"{e:>14}" for e in ESTIMATORS))
+    for n, s in zip(names, short):
+        print(f"    {s:<26} " + " ".join(
+            f"{f'{_mad(lv[n][e]):.3f}/{np.max(np.abs(lv[n][e] - np.median(lv[n][e]))):.2f}':>14}" for e in ESTIMATORS))
+    keep = {n: np.arange(len(runs)) for n in names}
+    for item in drop:
+        nm, idx = item.split(":")
+        nm = next(n for n in names if n.endswith(nm))
+        keep[nm] = np.array([i for i in range(len(runs)) if i not in {int(v) for v in idx.split(",")}])
+        print(f"  {nm}: sessions {idx} left out")
+    rng = np.random.default_rng(1)
+    print(f"  flagged regressed by ranks, {n_trials} trials per row ({n_trials // len(names)} per benchmark), "
+          f"--max-regression 5%: A/A, 10%, 5%, 2% (all benchmarks) and 10% per benchmark: " + " / ".join(short))
+    for k in ks:
+        for m in ms:
+            for how in ("last", "far"):
+                if how == "far" and k + m + 10 > min(v.size for v in keep.values()):
+                    continue
+                trials = [(n, keep[n][base], keep[n][cur]) for n in names
+                          for _, base, cur in multi_sets(keep[n].size, [n], n_trials // len(names), k, how, rng, m)]
+                for est in ESTIMATORS:
+                    levels = {n: lv[n][est] for n in names}
+                    rates = {e: _rank_rates(levels, trials, e) for e in EFFECTS}
+                    tot = {e: float(np.mean(list(r.values()))) for e, r in rates.items()}
+                    print(f"    k={k:<2} m={m:<2} {how:<4} {est:<9} A/A {tot[0.0]:5.1%}  10% {tot[0.10]:5.1%}  "
+                          f"5% {tot[0.05]:5.1%}  2% {tot[0.02]:5.1%}   " + " / ".join(
+                              f"{rates[0.10][n]:.0%}" for n in names), flush=True)
+
+
 def spread_study(dirs) -> None:
     """Per harness variant (a directory of runs each): the load during its sessions, and per benchmark a run's
     total spread (normalized levels, leave one out) and the raw medians' spread (1.4826 MAD of the log medians)."""
@@ -453,6 +572,8 @@ def main(argv=None) -> int:
                    help="pytest-benchmark timers (time.X), comma-separated, alternating")
     c.add_argument("--variants", default="default", help=f"harness variants, comma-separated, alternating: "
                                                           f"{', '.join(VARIANTS)}")
+    c.add_argument("--checkouts", default="", help="comma-separated source trees (kernels built in place) to "
+                                                   "alternate, e.g. an older commit's and this one")
     s = sub.add_parser("study")
     s.add_argument("dir", type=pathlib.Path)
     s.add_argument("--pairs", type=int, default=200)
@@ -460,6 +581,15 @@ def main(argv=None) -> int:
                    help="comma-separated k: compare current runs against baselines of k runs (e.g. 3,5) instead")
     s.add_argument("--current-runs", default="1", help="with --baseline-runs: comma-separated m, the current runs")
     s.add_argument("--tests", default="t,rank", help="with --baseline-runs: run comparisons side by side (t, rank)")
+    lv = sub.add_parser("levels", help="are the outlying runs machine-wide? correlation of the sessions' levels "
+                                       "across benchmarks, and the detection of per-run estimators and same-run "
+                                       "calibration by a reference benchmark")
+    lv.add_argument("dir", type=pathlib.Path)
+    lv.add_argument("--reference", default="test_np_sum", help="the reference benchmark (name or its end)")
+    lv.add_argument("--trials", type=int, default=200)
+    lv.add_argument("--baseline-runs", default="5,10")
+    lv.add_argument("--current-runs", default="5,10")
+    lv.add_argument("--drop", action="append", default=[], help="NAME:i,j -- leave sessions i, j out of NAME's runs")
     o = sub.add_parser("sources")
     o.add_argument("--arrays", type=int, default=8)
     o.add_argument("--rounds", type=int, default=25)
@@ -476,7 +606,11 @@ def main(argv=None) -> int:
         splits_study(args.dir, args.current_runs, [float(e) for e in args.effects.split(",")],
                      [float(x) for x in args.thresholds.split(",")])
     elif args.cmd == "collect":
-        collect(args.dir, args.sessions, args.timers.split(","), args.variants.split(","))
+        collect(args.dir, args.sessions, args.timers.split(","), args.variants.split(","),
+                [c for c in args.checkouts.split(",") if c])
+    elif args.cmd == "levels":
+        levels_study(args.dir, args.reference, args.trials, [int(k) for k in args.baseline_runs.split(",")],
+                     [int(m) for m in args.current_runs.split(",")], args.drop)
     elif args.cmd == "sources":
         sources(args.arrays, args.rounds)
     elif args.cmd == "spread":
