@@ -37,6 +37,15 @@ detection per benchmark and the runs each effect needs at the measured spreads; 
 ``--benchmark-disable-gc --benchmark-warmup=on``; both); ``spread DIR...`` prints a run's spread per
 variant, and how much halves of one run vary against runs; ``sources`` measures placement in
 this process (the huge-page share of fresh arrays, the histogram's count-array offset).
+``collect --checkouts OLD,NEW`` alternates builds of the kernels (source trees with the kernels
+built in place) session by session, so that both see the same minutes of the machine.
+
+``levels DIR`` asks whether a benchmark's outlying runs are episodes of the whole machine: the
+correlation of the sessions' levels across benchmarks (raw and probe-normalized), what the other
+benchmarks, the probes and the run's fastest rounds did in each outlying session, and the
+detection each per-run estimator gives on the same trials (probe-normalized mean, median or low
+quantile of the blocks; raw; a low quantile of the rounds; each level less the same session's
+level of a reference benchmark, ``--reference test_np_sum``).
 
 Prints the tables docs/perf.md quotes.
 """
