@@ -66,7 +66,7 @@ import numpy as np
 from fastdrift.perf import Run, compare_runs, read_run
 from fastdrift.perf.runs import Bench
 from fastdrift.perf.stats import (ALPHA, MARGIN_FRACTION, decide, probe_block_levels, run_levels,
-                                  runs_rank_compare, t_quantile)
+                                  runs_rank_compare, t_quantile, z_two_sided)
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHES = ["test_hist[c-uniform100]", "test_hist[c-quantile10]", "test_moments[c]", "test_np_sum"]
@@ -376,7 +376,7 @@ def _ranks(v):
 def _rank_rates(levels, trials, effect, threshold=0.05):
     """Share of trials flagged ``regressed`` when the given run levels are compared by ranks (the default
     comparison of 5 + 5 runs or more: Hodges-Lehmann shift, Moses interval), per benchmark."""
-    za = t_quantile(1 - ALPHA / 2, 1e9)
+    za = z_two_sided(ALPHA)  # the rank rows' quantile, as compare_runs uses it
     hit = {}
     for name, base, cur in trials:
         rk = runs_rank_compare(levels[name][base], levels[name][cur] + math.log1p(effect))
