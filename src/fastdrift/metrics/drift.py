@@ -183,9 +183,11 @@ def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
     return _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated)
 
 
-def _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated, refs=None) -> ColumnDrift:
+def _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated, refs=None,
+           missing_cur=None) -> ColumnDrift:
     """The ColumnDrift of computed values; ``refs``: a dict caching each reference column's own
-    values by ``id`` (a window's segments share reference columns) while the caller holds them."""
+    values by ``id`` (a window's segments share reference columns) while the caller holds them;
+    ``missing_cur``: the current column's missing share when the caller has it."""
     numeric = ref.kind == "numeric"
     side = refs.get(id(ref)) if refs is not None else None
     if side is None:
@@ -195,7 +197,7 @@ def _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated, re
     mean_cur = float(cur.moments.mean) if numeric else None
     top_bin, top_c = (contribs[0].label, contribs[0].contribution) if contribs else ("", 0.0)
     return ColumnDrift(ref.name, ref.kind, float(v), float(js), float(h),
-                       side[1], _rate(cur.missing_count, cur.count),
+                       side[1], _rate(cur.missing_count, cur.count) if missing_cur is None else missing_cur,
                        side[0], mean_cur, top_bin, top_c, psi_status(v), float(tv), float(pvalue),
                        n_ref, n_cur, contribs, side[2], saturated)
 
@@ -219,7 +221,7 @@ def columns_drift(items, *, eps: float = 1e-4, top: Optional[int] = 10) -> List[
             key = (id(ea), id(eb))
             eq = same.get(key)
             if eq is None:
-                eq = same[key] = ea is eb or np.array_equal(ea, eb)
+                eq = same[key] = ea is eb or (ea.shape == eb.shape and bool((ea == eb).all()))  # array_equal
             if eq:
                 stacks.setdefault(ea.size + 1, []).append(i)
                 continue
@@ -256,7 +258,10 @@ def columns_drift(items, *, eps: float = 1e-4, top: Optional[int] = 10) -> List[
                     names = labels[id(edges)] = _bin_labels(np.ascontiguousarray(edges, np.float64).tobytes())
                 pl, ql, tl = ps[j].tolist(), qs[j].tolist(), tj.tolist()
                 contribs = tuple(BinContribution(names[k], pl[k], ql[k], tl[k]) for k in order[j])
-            out[i] = _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated, refs)
+            # a numeric column's count: its binned values and its missing ones (n_cur is exact below 2**53)
+            miss = cur.missing_count if n_cur < 1 << 53 else None
+            out[i] = _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated, refs,
+                            None if miss is None else _rate(miss, n_cur + miss))
     return out  # type: ignore[return-value]
 
 
