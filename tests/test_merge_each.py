@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from fastdrift.errors import CountOverflowError, IncompatibleSketchError
+from fastdrift.errors import CountOverflowError, IncompatibleSketchError, InvalidInputError
 from fastdrift.kernels.moments import moments_merge_groups
 from fastdrift.sketches.base import MAX_COUNT
 from fastdrift.sketches.categorical import Categorical
@@ -101,6 +101,8 @@ def test_other_edges_merge_nothing(rng):
     assert [t.to_bytes() for t in targets] == before
     with pytest.raises(IncompatibleSketchError):
         Histogram.merge_each([targets[0]], [[Moments()]])
+    with pytest.raises(InvalidInputError, match="2 targets and 3 groups"):
+        Histogram.merge_each(targets, groups + [[]])
     assert [t.to_bytes() for t in targets] == before
 
 

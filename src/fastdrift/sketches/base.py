@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from ..adapters.arrow import is_numeric_type
 from ..errors import (ConcurrentUseError, CorruptStateError, CountOverflowError, IncompatibleSketchError,
-                      SchemaError)
+                      InvalidInputError, SchemaError)
 from .. import codec
 
 __all__ = ["Sketch", "check_numeric_type", "MAX_COUNT", "count_total", "mutating_all"]
@@ -245,14 +245,15 @@ class Sketch:
     def merge_each(cls, targets, groups) -> None:
         """``targets[i].merge_many(groups[i])`` for every ``i``: the same states, bit for bit.
 
-        ``targets`` are distinct sketches of this class; every target's classes, parameters and
-        total count are checked before any target is merged, so an error merges nothing.  Sketches
-        with a cheaper way for many targets at once override :meth:`_merge_each` (a window close
-        merges every segment's panes of every column together)."""
-        targets = list(targets)
-        groups = [[o.copy() if o is t else o for o in g] for t, g in zip(targets, groups)]
+        ``targets`` are distinct sketches of this class, none of them in another target's group
+        (one in its own group is copied first, as :meth:`merge_many` does); every target's classes,
+        parameters and total count are checked before any target is merged, so an error merges
+        nothing.  Sketches with a cheaper way for many targets at once override :meth:`_merge_each`
+        (a window close merges every segment's panes of every column together)."""
+        targets, groups = list(targets), list(groups)
         if len(groups) != len(targets):
-            raise ValueError(f"merge_each: {len(targets)} targets and {len(groups)} groups")
+            raise InvalidInputError(f"merge_each: {len(targets)} targets and {len(groups)} groups")
+        groups = [[o.copy() if o is t else o for o in g] for t, g in zip(targets, groups)]
         for t, g in zip(targets, groups):
             if type(t) is not cls:
                 raise IncompatibleSketchError(f"cannot merge into {type(t).__name__} as {cls.__name__}")
