@@ -42,3 +42,32 @@ def test_segment_reports_equal_each_segment_alone_and_its_own_monitor():
                 assert _drift_fields(sub) == _drift_fields(mine)
                 compared += 1
     assert compared > 10
+
+
+def _exact_bytes(ws):
+    """What a window's whole holds exactly whatever the merge order: its own latency t-digest,
+    latency buckets and counters, and the columns' bin counts (the moments merged from the segments
+    differ from one stream's by rounding, a categorical's categories by their order)."""
+    def bins(cp):
+        if cp.histogram is not None:
+            return cp.histogram.to_bytes()
+        c = cp.categorical  # its categories are in first-seen order, which the merge order changes
+        return dict(zip(c.categories, c.counts.tolist())), c.other_count, c.null_count
+
+    bins = [bins(cp) for cp in (*ws.features.values(), ws.prediction)]
+    return bins + [ws.latency.to_bytes(), ws.latency_buckets.to_bytes(), ws.rows, ws.errors, ws.error_rows,
+                   ws.latency_invalid, ws.latency_sum]
+
+
+def test_a_segmented_window_whole_equals_an_unsegmented_monitor_byte_for_byte():
+    # the whole's own sketches (latency t-digest and buckets, counters) and the bins merged from the
+    # segments against a monitor without segments fed the same rows
+    rng = np.random.default_rng(4)
+    ref = table(np.random.default_rng(7), 4000, -1000, 0)
+    batches = [table(rng, 400, 30 * j, 30 * j + 35) for j in range(10)]
+    seg = closed_sketches(Monitor(ref, config=config(segment_by=("arm",)), rules=[]), batches)
+    plain = closed_sketches(Monitor(ref, config=config(), rules=[]), batches)
+    assert len(seg) == len(plain) > 5
+    for (s0, e0, a, _), (s1, e1, b, _) in zip(seg, plain):
+        assert (s0, e0) == (s1, e1)
+        assert _exact_bytes(a) == _exact_bytes(b)

@@ -311,6 +311,8 @@ class WindowSketch:
             _merge_columns(segs, list(parts.values()))
             for seg, group in zip(segs, parts.values()):
                 seg._merge_rest(group)
+            if self.latency is not None and others:  # the whole counts its latency itself
+                self.latency_buckets.merge_many([o.latency_buckets for o in others])
         elif others:
             _merge_columns([self], [others])
         return self._merge_rest(others, admit)
