@@ -282,6 +282,55 @@ def test_a_pane_file_that_overflows_a_later_sketch_is_skipped_whole(tmp_path, rn
     assert to_json(fleet.monitor.snapshot()) == to_json(alone.monitor.snapshot())
 
 
+def _totals(t):
+    """The exported counters of a Totals, comparable."""
+    return (t.rows, t.errors, t.error_rows, t.latency_invalid, t.latency.tolist(), t.latency_sum_ms,
+            {n: c.tolist() for n, c in t.bins.items()}, dict(t.missing), {k: list(v) for k, v in t.kpis.items()})
+
+
+def test_a_retired_pane_that_overflows_a_later_sketch_is_left_out_whole(tmp_path, rng):
+    # two panes retire in one read (their files gone); the second's features merge into the retired
+    # counts but its latency buckets would pass the count cap: none of it may stay exported
+    import shutil
+    import fastdrift
+    from fastdrift import codec
+    from fastdrift.monitor.signals import WindowSketch
+    from fastdrift.sketches.base import MAX_COUNT
+    from fastdrift.sketches.histogram import Histogram
+    spool = two_process_spool(tmp_path, rng)
+    names = sorted(os.listdir(spool / "panes"), key=lambda n: int(n.split(".")[1]))
+    first, second = names[0], names[-1]  # decoded, so retired, in pane order
+    assert int(first.split(".")[1]) < int(second.split(".")[1])
+    fleet = fastdrift.Fleet(spool, rules=[])
+    path = spool / "panes" / first
+    _, params, payload = codec.decode(path.read_bytes(), expected_kind=codec.Kind.SPOOL_PANE)
+    ws = WindowSketch.from_bytes(payload, fleet.monitor.ingest.ref, fleet.config)
+    lb = ws.latency_buckets
+    counts = lb.counts.copy()
+    counts[0] = MAX_COUNT - int(counts[1:].sum()) - lb.null_count - lb.nan_count  # at the cap: valid alone
+    ws.latency_buckets = Histogram.from_counts(lb.edges, counts, lb.null_count, lb.nan_count)
+    path.write_bytes(codec.encode(codec.Kind.SPOOL_PANE, params, ws.to_bytes()))
+    shutil.copytree(spool, tmp_path / "oracle")
+    oracle_spool = tmp_path / "oracle"
+    os.remove(oracle_spool / "panes" / second)  # the oracle never sees the second file
+
+    fleet.refresh()
+    oracle = fastdrift.Fleet(oracle_spool, rules=[]).refresh()
+    _, _, later = codec.decode((spool / "panes" / second).read_bytes(), expected_kind=codec.Kind.SPOOL_PANE)
+    later = WindowSketch.from_bytes(later, fleet.monitor.ingest.ref, fleet.config)
+    assert later.features["x"].count > 0 and later.latency_buckets.count > 0  # merges before the overflow
+    for name in (first, second):
+        os.rename(spool / "panes" / name, tmp_path / name)
+    os.rename(oracle_spool / "panes" / first, tmp_path / "oracle-first")
+    fleet.refresh()  # retires both: the first counted, the second left out whole
+    assert list(fleet.corrupt()) == [second] and "past" in fleet.corrupt()[second]
+    oracle.refresh()  # retires the first only
+    got, want = fleet.exposition(), oracle.exposition()
+    assert _totals(got.totals) == _totals(want.totals)
+    live = fleet.monitor.exposition().totals
+    assert got.totals.rows == live.rows + ws.rows  # the first file's rows are still exported
+
+
 def test_fleet_counters_never_fall_when_panes_retire(tmp_path, rng):
     import fastdrift
     spool = tmp_path / "spool"

@@ -63,7 +63,7 @@ class Fleet:
         self.store = Store(spool)
         self.ref, self.config = read_reference(self.store)
         self.rules, self.sinks, self.retention = rules, tuple(sinks), retention
-        self._cache: Dict[str, Tuple[bytes, WindowSketch]] = {}  # process.pane -> (bytes, decoded)
+        self._cache: Dict[str, Tuple[bytes, WindowSketch, str]] = {}  # process.pane -> (bytes, decoded, file)
         self._processes: Dict[str, dict] = {}
         self._corrupt: Dict[str, str] = {}
         self._warned: set = set()  # files already logged as skipped
@@ -95,7 +95,7 @@ class Fleet:
             keep = math.floor(watermark / spec.pane) - self.retention
             for f in files:
                 if f.pane <= keep:
-                    self._retire(f"{f.process}.{f.pane}", lambda f=f: self._decode(f, m))
+                    self._retire(f"{f.process}.{f.pane}", lambda f=f: self._decode(f, m), f.name)
             files = [f for f in files if f.pane > keep]
         if not files:
             return m
@@ -151,8 +151,10 @@ class Fleet:
             return newest
         return newest if now - c0 < spec.idle_timeout else max(newest, ts0 + (now - c0))
 
-    def _retire(self, key: str, sketch) -> None:
-        """Keep a pane's counts in the exported counters once it is no longer read."""
+    def _retire(self, key: str, sketch, name: str) -> None:
+        """Keep a pane's counts in the exported counters once it is no longer read: all of them or,
+        when they do not merge (a count past the cap in a later sketch), none, the file ``name``
+        then reported as skipped."""
         if key in self._retired_keys:
             return
         self._retired_keys.add(key)
@@ -162,7 +164,15 @@ class Fleet:
             return
         if self._retired is None:
             self._retired = WindowSketch(ws.ref, ws.config)
-        self._retired.merge(ws)
+        # merged into an exact copy (a byte round trip), kept only when the whole pane merged: a merge
+        # failing part way has counted the sketches before the failure
+        trial = WindowSketch.from_bytes(self._retired.to_bytes(), ws.ref, ws.config)
+        try:
+            trial.merge(ws)
+        except FastDriftError as exc:
+            self._skip(name, exc)
+            return
+        self._retired = trial
 
     def _skip(self, name: str, exc) -> None:
         if name not in self._warned:
@@ -174,7 +184,7 @@ class Fleet:
         key = f"{f.process}.{f.pane}"
         hit = self._cache.get(key)
         if hit is None or hit[0] != f.sketch_bytes:
-            hit = (f.sketch_bytes, WindowSketch.from_bytes(f.sketch_bytes, m.ingest.ref, m.config))
+            hit = (f.sketch_bytes, WindowSketch.from_bytes(f.sketch_bytes, m.ingest.ref, m.config), f.name)
             self._cache[key] = hit
         return hit[1]
 
@@ -192,7 +202,7 @@ class Fleet:
             self._skip(name, why)
         live = {f"{f.process}.{f.pane}" for f in files}
         for key in [k for k in self._cache if k not in live]:
-            self._retire(key, lambda key=key: self._cache[key][1])
+            self._retire(key, lambda key=key: self._cache[key][1], self._cache[key][2])
             del self._cache[key]
         procs: Dict[str, dict] = {}
         for f in files:

@@ -21,7 +21,7 @@ from . import Family, check_out, numeric_values
 from .native import FD_OK, check, column, lib, ptr
 
 __all__ = ["empty_moments", "check_state", "moments_update", "moments_merge", "moments_merge_many", "moments_variance",
-           "MOMENTS"]
+           "MOMENTS", "moments_merge_groups"]
 
 
 def empty_moments() -> Tuple[np.ndarray, np.ndarray]:
@@ -134,6 +134,62 @@ def moments_merge_many(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarra
         na = _merge_step(f, na, nb, of)
     flts[:] = f
     ints[0] = na
+
+
+def moments_merge_groups(ints: np.ndarray, flts: np.ndarray, other_ints: np.ndarray, other_flts: np.ndarray,
+                         lens: np.ndarray) -> None:
+    """:func:`moments_merge_many` of each row ``g`` of ``ints`` / ``flts`` (``(G, 5)``) with its
+    group, the next ``lens[g]`` rows of ``other_ints`` / ``other_flts`` (groups in row order), in
+    place: the same states, bit for bit, the fold vectorized across groups.
+
+    Step ``j`` merges every group's ``j``-th state at once with the elementwise operations of
+    :func:`_merge_step`, in its order (IEEE float64 operations give the same bits in numpy as in
+    Python); ``min`` / ``max`` as Python's (the first argument unless the second is smaller /
+    larger)."""
+    ints, flts = np.asarray(ints), np.asarray(flts)
+    o_i = np.asarray(other_ints, dtype=np.int64)
+    o_f = np.asarray(other_flts, dtype=np.float64)
+    lens = np.asarray(lens, dtype=np.int64)
+    g = ints.shape[0] if ints.ndim == 2 else -1
+    if (ints.dtype != np.int64 or flts.dtype != np.float64 or ints.shape != (g, 5) or flts.shape != ints.shape
+            or lens.shape != (g,) or (g and lens.min() < 0) or o_i.ndim != 2 or o_i.shape[1:] != (5,)
+            or o_f.shape != o_i.shape or int(lens.sum()) != o_i.shape[0]):
+        raise InvalidInputError("moments groups: states int64/float64[G, 5], lens int[G] >= 0 adding up to the "
+                                "other states' rows")
+    starts = np.cumsum(lens) - lens
+    nz = lens > 0
+    if nz.any():  # the starts of non-empty groups: each reduceat stretch is exactly its group's rows
+        ints[nz, 1:] += np.add.reduceat(o_i[:, 1:], starts[nz], axis=0)
+    na = ints[:, 0].copy()
+    f = flts
+    with np.errstate(all="ignore"):  # inf - inf etc. are states (overflowed sums), as in Python
+        for j in range(int(lens.max()) if g else 0):
+            rows = np.flatnonzero(lens > j)
+            src = starts[rows] + j
+            nb = o_i[src, 0]
+            live = nb != 0
+            rows, src, nb = rows[live], src[live], nb[live]
+            if not rows.size:
+                continue
+            of = o_f[src]
+            cur = f[rows]
+            a = na[rows]
+            mn = np.where(of[:, 0] < cur[:, 0], of[:, 0], cur[:, 0])
+            mx = np.where(of[:, 1] > cur[:, 1], of[:, 1], cur[:, 1])
+            n = (a + nb).astype(np.float64)
+            nbf = nb.astype(np.float64)
+            delta = of[:, 3] - cur[:, 3]
+            mean = cur[:, 3] + delta * (nbf / n)
+            m2 = cur[:, 4] + of[:, 4] + delta * delta * (a.astype(np.float64) * nbf / n)
+            total = cur[:, 2] + of[:, 2]
+            first = a == 0
+            cur[:, 2] = np.where(first, of[:, 2], total)
+            cur[:, 3] = np.where(first, of[:, 3], mean)
+            cur[:, 4] = np.where(first, of[:, 4], m2)
+            cur[:, 0], cur[:, 1] = mn, mx
+            f[rows] = cur
+            na[rows] = a + nb
+    ints[:, 0] = na
 
 
 def _merge_step(f: list, na: int, nb: int, of: list) -> int:

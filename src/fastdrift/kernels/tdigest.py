@@ -266,7 +266,9 @@ class TDigestState:
         c = TDigestState.__new__(TDigestState)
         c.compression, c.cap, c.buf_cap = self.compression, self.cap, self.buf_cap
         c.means, c.weights = self.means.copy(), self.weights.copy()
-        c.buf = self.buf.copy() if self.buf is not None else None
+        # a buffer with nothing pending holds nothing: the copy grows its own when it needs one
+        # (copying a full 256 KiB buffer was most of a window report's latency read)
+        c.buf = self.buf.copy() if self.buf is not None and self.pending else None
         c.ints, c.flts = self.ints.copy(), self.flts.copy()
         c._struct = None
         return c

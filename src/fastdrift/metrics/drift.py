@@ -183,15 +183,23 @@ def column_drift(ref, cur, *, eps: float = 1e-4, top: Optional[int] = 10,
     return _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated)
 
 
-def _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated) -> ColumnDrift:
+def _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated, refs=None,
+           missing_cur=None) -> ColumnDrift:
+    """The ColumnDrift of computed values; ``refs``: a dict caching each reference column's own
+    values by ``id`` (a window's segments share reference columns) while the caller holds them;
+    ``missing_cur``: the current column's missing share when the caller has it."""
     numeric = ref.kind == "numeric"
-    mean_ref = float(ref.moments.mean) if numeric else None
+    side = refs.get(id(ref)) if refs is not None else None
+    if side is None:
+        side = (float(ref.moments.mean) if numeric else None, _rate(ref.missing_count, ref.count), id_like(ref))
+        if refs is not None:
+            refs[id(ref)] = side
     mean_cur = float(cur.moments.mean) if numeric else None
     top_bin, top_c = (contribs[0].label, contribs[0].contribution) if contribs else ("", 0.0)
     return ColumnDrift(ref.name, ref.kind, float(v), float(js), float(h),
-                       _rate(ref.missing_count, ref.count), _rate(cur.missing_count, cur.count),
-                       mean_ref, mean_cur, top_bin, top_c, psi_status(v), float(tv), float(pvalue),
-                       n_ref, n_cur, contribs, id_like(ref), saturated)
+                       side[1], _rate(cur.missing_count, cur.count) if missing_cur is None else missing_cur,
+                       side[0], mean_cur, top_bin, top_c, psi_status(v), float(tv), float(pvalue),
+                       n_ref, n_cur, contribs, side[2], saturated)
 
 
 def columns_drift(items, *, eps: float = 1e-4, top: Optional[int] = 10) -> List[ColumnDrift]:
@@ -204,11 +212,18 @@ def columns_drift(items, *, eps: float = 1e-4, top: Optional[int] = 10) -> List[
     items = list(items)
     out: List[Optional[ColumnDrift]] = [None] * len(items)
     stacks: dict = {}
+    refs: dict = {}  # reference column values by id (the items hold the columns meanwhile)
+    labels: dict = {}  # bin labels by id of the edges array
+    same: dict = {}  # (id, id) of two edges arrays -> equal (a segment's reference has its own copy)
     for i, (ref, cur, metrics) in enumerate(items):
         if ref.kind == "numeric" and cur.kind == "numeric":
-            a, b = ref.histogram, cur.histogram
-            if a.edges is b.edges or np.array_equal(a.edges, b.edges):
-                stacks.setdefault(a.counts.size, []).append(i)
+            ea, eb = ref.histogram.edges, cur.histogram.edges
+            key = (id(ea), id(eb))
+            eq = same.get(key)
+            if eq is None:
+                eq = same[key] = ea is eb or (ea.shape == eb.shape and bool((ea == eb).all()))  # array_equal
+            if eq:
+                stacks.setdefault(ea.size + 1, []).append(i)
                 continue
         out[i] = column_drift(ref, cur, eps=eps, top=top, metrics=metrics)
     for idx in stacks.values():
@@ -237,10 +252,16 @@ def columns_drift(items, *, eps: float = 1e-4, top: Optional[int] = 10) -> List[
                 h = hellinger(pj, qj) if "hellinger" in metrics else math.nan
                 tv = total_variation(pj, qj) if "tv" in metrics else math.nan
                 pvalue = psi_pvalue(v, n_ref, n_cur, bins[j])
-                names = _bin_labels(np.ascontiguousarray(ref.histogram.edges, np.float64).tobytes())
+                edges = ref.histogram.edges
+                names = labels.get(id(edges))
+                if names is None:
+                    names = labels[id(edges)] = _bin_labels(np.ascontiguousarray(edges, np.float64).tobytes())
                 pl, ql, tl = ps[j].tolist(), qs[j].tolist(), tj.tolist()
                 contribs = tuple(BinContribution(names[k], pl[k], ql[k], tl[k]) for k in order[j])
-            out[i] = _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated)
+            # a numeric column's count: its binned values and its missing ones (n_cur is exact below 2**53)
+            miss = cur.missing_count if n_cur < 1 << 53 else None
+            out[i] = _drift(ref, cur, v, js, h, tv, pvalue, n_ref, n_cur, contribs, saturated, refs,
+                            None if miss is None else _rate(miss, n_cur + miss))
     return out  # type: ignore[return-value]
 
 

@@ -251,13 +251,14 @@ class WindowSketch:
         segs = list(self.segments.values())
         if not segs:
             return
-        # each column's segments in one merge_many (the state of merging them one by one, in order)
-        for n, cp in self._features.items():
-            cp.merge_many([seg.features[n] for seg in segs])
+        # every column's segments in one merge_each per kind of sketch (the state of merging them
+        # one by one, in order)
+        cps = list(self._features.items())
         if self._prediction is not None:
-            self._prediction.merge_many([seg.prediction for seg in segs])
-        for n, m in self._kpis.items():
-            m.merge_many([seg.kpis[n] for seg in segs])
+            cps.append((self.config.prediction, self._prediction))
+        ColumnProfile.merge_each([cp for _, cp in cps], [
+            [seg.prediction if cp is self._prediction else seg.features[n] for seg in segs] for n, cp in cps])
+        Moments.merge_each(list(self._kpis.values()), [[seg.kpis[n] for seg in segs] for n in self._kpis])
 
     def segment(self, key: str) -> "WindowSketch":
         """The sketch of segment ``key`` (created empty), for counting into: the whole is rebuilt
@@ -306,20 +307,23 @@ class WindowSketch:
             for other in others:
                 for key, seg in other.segments.items():
                     parts.setdefault(admit(key) if admit is not None else key, []).append(seg)
-            for key, segs in parts.items():
-                self.segment(key).merge_all(segs)
+            segs = [self.segment(key) for key in parts]
+            _merge_columns(segs, list(parts.values()))
+            for seg, group in zip(segs, parts.values()):
+                seg._merge_rest(group)
+            if self.latency is not None and others:  # the whole counts its latency itself
+                self.latency_buckets.merge_many([o.latency_buckets for o in others])
         elif others:
-            for n, cp in self.features.items():
-                cp.merge_many([o.features[n] for o in others])
-            if self.prediction is not None:
-                self.prediction.merge_many([o.prediction for o in others])
-            for n, m in self.kpis.items():
-                m.merge_many([o.kpis[n] for o in others])
+            _merge_columns([self], [others])
+        return self._merge_rest(others, admit)
+
+    def _merge_rest(self, others: List["WindowSketch"], admit: Optional[Callable[[str], str]] = None
+                    ) -> "WindowSketch":
+        """The part of :meth:`merge_all` after the column sketches (:func:`_merge_columns`)."""
         if self.latency is not None:
             for other in others:
                 self.latency.merge(other.latency)
                 _ = self.latency.n_centroids  # flush now: state then survives a byte round trip exactly
-            self.latency_buckets.merge_many([o.latency_buckets for o in others])
             self.latency_sum = sum((o.latency_sum for o in others), self.latency_sum)
         for other in others:
             for a in _COUNTERS:
@@ -461,6 +465,31 @@ class WindowSketch:
         except IncompatibleSketchError as exc:
             raise CorruptStateError(f"window sketch does not match the reference: {exc}") from None
         return ws
+
+
+def _merge_columns(targets: List[WindowSketch], groups: List[List[WindowSketch]]) -> None:
+    """The features, prediction, KPIs and latency buckets of each of ``targets`` merged with those
+    of its group (:meth:`WindowSketch.merge_all`), each kind of sketch of every target and column
+    in one ``merge_each`` call: a window close merges every segment's panes at once."""
+    cps, cp_groups, kpis, kpi_groups, buckets, bucket_groups = [], [], [], [], [], []
+    for t, g in zip(targets, groups):
+        if not g:
+            continue
+        for n, cp in t.features.items():
+            cps.append(cp)
+            cp_groups.append([o.features[n] for o in g])
+        if t.prediction is not None:
+            cps.append(t.prediction)
+            cp_groups.append([o.prediction for o in g])
+        for n, m in t.kpis.items():
+            kpis.append(m)
+            kpi_groups.append([o.kpis[n] for o in g])
+        if t.latency is not None:
+            buckets.append(t.latency_buckets)
+            bucket_groups.append([o.latency_buckets for o in g])
+    ColumnProfile.merge_each(cps, cp_groups)
+    Moments.merge_each(kpis, kpi_groups)
+    Histogram.merge_each(buckets, bucket_groups)
 
 
 # -- lifetime totals -----------------------------------------------------------------------------
@@ -654,15 +683,28 @@ def window_drifts(ws: "WindowSketch", also: Tuple[str, ...] = (), ref: Optional[
     ``also`` names metrics computed for every column besides (see :func:`column_drift`); ``ref``
     is what is compared with (default ``ws.ref``; a segment's own reference).
     """
-    cfg, cols = ws.config, (ref or ws.ref).profile.columns
-    top = cfg.max_contributions
-    metric = {f.name: f.metric for f in cfg.features or ()}
-    items = [(cols[n], cp, (metric[n], *also)) for n, cp in ws.features.items()]
-    names = list(ws.features)
-    if ws.prediction is not None:
-        items.append((cols[cfg.prediction], ws.prediction, also))
-        names.append(cfg.prediction)
-    return dict(zip(names, columns_drift(items, top=top)))
+    return _drifts_together([(ws, ref)], also)[0]
+
+
+def _drifts_together(parts, also: Tuple[str, ...] = ()) -> List[Dict[str, ColumnDrift]]:
+    """:func:`window_drifts` of each ``(window sketch, reference or None)`` of ``parts``, every
+    column of every part in one :func:`~fastdrift.metrics.columns_drift` call (a segmented
+    window's segments together: each column's values are its own, whatever is computed beside it)."""
+    items, names = [], []
+    for ws, ref in parts:
+        cfg, cols = ws.config, (ref or ws.ref).profile.columns
+        metric = {f.name: f.metric for f in cfg.features or ()}
+        items += [(cols[n], cp, (metric[n], *also)) for n, cp in ws.features.items()]
+        names.append(list(ws.features))
+        if ws.prediction is not None:
+            items.append((cols[cfg.prediction], ws.prediction, also))
+            names[-1].append(cfg.prediction)
+    drifts = columns_drift(items, top=parts[0][0].config.max_contributions) if items else []
+    out, at = [], 0
+    for part in names:
+        out.append(dict(zip(part, drifts[at:at + len(part)])))
+        at += len(part)
+    return out
 
 
 def _signal(d: ColumnDrift, metric: str) -> DriftSignal:
@@ -808,7 +850,12 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
     pane's segment).
     """
     cfg, ref = ws.config, ref or ws.ref
-    drifts = window_drifts(ws, ref=ref) if drifts is None else drifts
+    keys = sorted(ws.segments or (), key=_segment_order)
+    seg_refs = {key: ws.ref.for_segment(key) for key in keys}
+    seg_drifts: Dict[str, Optional[Dict[str, ColumnDrift]]] = dict.fromkeys(keys)
+    if drifts is None:  # the whole's and every segment's columns together
+        together = _drifts_together([(ws, ref)] + [(ws.segments[k], seg_refs[k][0]) for k in keys])
+        drifts, seg_drifts = together[0], dict(zip(keys, together[1:]))
     metrics = {f.name: f.metric for f in cfg.features or ()}
     feats = {n: _signal(drifts[n], metrics[n]) for n in ws.features}
     pred = _signal(drifts[cfg.prediction], "psi") if ws.prediction is not None else None
@@ -830,9 +877,9 @@ def build_report(ws: WindowSketch, start, end, closed: bool, span_seconds: float
                 else tuple(evidence_rows))
     segments = {}
     by_key = _evidence_by_segment(ws, evidence) if ws.segments else {}
-    for key in sorted(ws.segments or (), key=_segment_order):
-        seg_ref, used = ws.ref.for_segment(key)
-        segments[key] = build_report(ws.segments[key], start, end, closed, span_seconds, ref=seg_ref,
+    for key in keys:
+        seg_ref, used = seg_refs[key]
+        segments[key] = build_report(ws.segments[key], start, end, closed, span_seconds, seg_drifts[key], ref=seg_ref,
                                      segment=key, segment_reference=used, evidence_rows=by_key.get(key, ()),
                                      labels=segment_labels(ws.labels, key, cfg))
     return WindowReport(

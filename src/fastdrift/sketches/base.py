@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from ..adapters.arrow import is_numeric_type
 from ..errors import (ConcurrentUseError, CorruptStateError, CountOverflowError, IncompatibleSketchError,
-                      SchemaError)
+                      InvalidInputError, SchemaError)
 from .. import codec
 
 __all__ = ["Sketch", "check_numeric_type", "MAX_COUNT", "count_total", "mutating_all"]
@@ -241,6 +241,59 @@ class Sketch:
         for o in others:
             self._merge(o)
 
+    @classmethod
+    def merge_each(cls, targets, groups) -> None:
+        """``targets[i].merge_many(groups[i])`` for every ``i``: the same states, bit for bit.
+
+        ``targets`` are distinct sketches of this class, none of them in another target's group
+        (one in its own group is copied first, as :meth:`merge_many` does); every target's classes,
+        parameters and total count are checked before any target is merged, so an error merges
+        nothing.  Sketches with a cheaper way for many targets at once override :meth:`_merge_each`
+        (a window close merges every segment's panes of every column together)."""
+        targets, groups = list(targets), list(groups)
+        if len(groups) != len(targets):
+            raise InvalidInputError(f"merge_each: {len(targets)} targets and {len(groups)} groups")
+        groups = [[o.copy() if o is t else o for o in g] for t, g in zip(targets, groups)]
+        for t, g in zip(targets, groups):
+            if type(t) is not cls:
+                raise IncompatibleSketchError(f"cannot merge into {type(t).__name__} as {cls.__name__}")
+            for o in g:
+                if type(o) is not cls:
+                    raise IncompatibleSketchError(
+                        f"cannot merge {type(o).__name__} into {cls.__name__}{t._label()}")
+        held = []
+        try:
+            for t in targets:
+                if not t._lock.acquire(blocking=False):
+                    raise t._busy()
+                held.append(t)
+            with _states_held([*targets, *(o for g in groups for o in g)]):
+                cls._merge_each(targets, groups)
+        finally:
+            for t in held:
+                t._lock.release()
+
+    @classmethod
+    def _merge_each(cls, targets, groups) -> None:
+        """Check every target's group (parameters, count) as :meth:`merge_many` does, then
+        :meth:`_merge_many` each; raise before changing any.  Overridden with array operations."""
+        for t, g in zip(targets, groups):
+            for o in g:
+                t._compatible(o)
+            if g:
+                t._room(sum(o.count for o in g), "merging")
+        for t, g in zip(targets, groups):
+            if g:
+                t._merge_many(g)
+
+    @classmethod
+    def _room_each(cls, targets, groups, have: np.ndarray, add: np.ndarray) -> None:
+        """:meth:`_room` of each target for its group's count, from float64 estimates ``have`` (the
+        targets' counts) and ``add`` (the groups'): the exact counts are added only where the
+        estimate comes within a factor 2 of the cap (the error of a float sum is far below that)."""
+        for k in np.flatnonzero(have + add > cls.MAX_COUNT / 2).tolist():
+            targets[k]._room(sum(o.count for o in groups[k]), "merging")
+
     def copy(self):
         """An independent deep copy."""
         with self._state_lock:  # _reading() for one sketch, without a generator per call
@@ -269,6 +322,31 @@ class Sketch:
             return self._params() == other._params() and self._payload() == other._payload()
 
     __hash__ = None  # mutable
+
+
+@contextmanager
+def _states_held(sketches):
+    """Hold the state locks of ``sketches`` (repeats allowed).  Each is first tried without
+    waiting, in any order (thousands of them in a window close: sorting would cost more than the
+    merge); if one is busy, those taken are let go and all are then taken, waiting, in the global
+    order of :meth:`Sketch._reading`: this never waits while holding a lock out of that order."""
+    locks = [s._state_lock for s in sketches]  # a repeat is taken twice: the locks are reentrant
+    taken = []
+    try:
+        for lock in locks:
+            if not lock.acquire(blocking=False):
+                break
+            taken.append(lock)
+        if len(taken) < len(locks):
+            while taken:
+                taken.pop().release()
+            for _, lock in sorted({id(s): s._state_lock for s in sketches}.items()):
+                lock.acquire()
+                taken.append(lock)
+        yield
+    finally:
+        for lock in reversed(taken):
+            lock.release()
 
 
 @contextmanager

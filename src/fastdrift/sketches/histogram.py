@@ -233,6 +233,37 @@ class Histogram(Sketch):
         self._counts = self._counts + np.add.reduce([o._counts for o in others])
         self._specials = self._specials + np.add.reduce([o._specials for o in others])
 
+    @classmethod
+    def _merge_each(cls, targets, groups) -> None:
+        # every group checked (edges, then counts) before any target changes; each target's counts
+        # plus its group's summed in one reduceat per bin count (integer sums: exact in any order)
+        by_size: dict = {}
+        for i, (t, g) in enumerate(zip(targets, groups)):
+            if g:
+                e = t._edges
+                for o in g:
+                    if o._edges is not e:
+                        t._compatible(o)
+                by_size.setdefault(t._counts.size, []).append(i)
+        sums = []
+        for size, idx in by_size.items():
+            parts = [o for i in idx for o in groups[i]]
+            lens = np.array([len(groups[i]) for i in idx])
+            starts = np.cumsum(lens) - lens
+            counts = np.concatenate([o._counts for o in parts]).reshape(-1, size)
+            specials = np.concatenate([o._specials for o in parts]).reshape(-1, 2)
+            mine = [targets[i] for i in idx]
+            own = np.concatenate([t._counts for t in mine]).reshape(-1, size)
+            own_sp = np.concatenate([t._specials for t in mine]).reshape(-1, 2)
+            have = own.sum(axis=1, dtype=np.float64) + own_sp.sum(axis=1, dtype=np.float64)
+            add = np.add.reduceat(counts.sum(axis=1, dtype=np.float64) + specials.sum(axis=1, dtype=np.float64),
+                                  starts)
+            cls._room_each(mine, [groups[i] for i in idx], have, add)
+            sums.append((mine, own + np.add.reduceat(counts, starts), own_sp + np.add.reduceat(specials, starts)))
+        for mine, counts, specials in sums:  # rows of one array each (C-contiguous, writable)
+            for t, c, sp in zip(mine, counts, specials):
+                t._counts, t._specials = c, sp
+
     def _copy(self):
         h = Histogram.__new__(Histogram)
         Sketch.__init__(h, self.name)

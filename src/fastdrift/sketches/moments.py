@@ -21,7 +21,7 @@ import numpy as np
 
 from ..adapters.arrow import as_arrow, iter_columns
 from ..errors import CorruptStateError
-from ..kernels.moments import empty_moments, moments_merge, moments_merge_many, moments_update
+from ..kernels.moments import empty_moments, moments_merge, moments_merge_groups, moments_merge_many, moments_update
 from ..kernels.seg import moments_update_parts
 from .. import codec
 from .base import Sketch, check_numeric_type, count_total, mutating_all
@@ -164,6 +164,25 @@ class Moments(Sketch):
         ints, flts = self._ints.copy(), self._flts.copy()
         moments_merge_many(ints, flts, np.stack([o._ints for o in others]), np.stack([o._flts for o in others]))
         self._ints, self._flts = ints, flts
+
+    @classmethod
+    def _merge_each(cls, targets, groups) -> None:
+        # one fold for every target at once (moments_merge_groups: each target's moments_merge_many,
+        # bit for bit), counts checked first
+        idx = [i for i, g in enumerate(groups) if g]
+        if not idx:
+            return
+        mine = [targets[i] for i in idx]
+        lens = np.array([len(groups[i]) for i in idx])
+        o_i = np.concatenate([o._ints for i in idx for o in groups[i]]).reshape(-1, 5)
+        o_f = np.concatenate([o._flts for i in idx for o in groups[i]]).reshape(-1, 5)
+        ints = np.stack([t._ints for t in mine])
+        flts = np.stack([t._flts for t in mine])
+        cls._room_each(mine, [groups[i] for i in idx], ints.sum(axis=1, dtype=np.float64),
+                       np.add.reduceat(o_i.sum(axis=1, dtype=np.float64), np.cumsum(lens) - lens))
+        moments_merge_groups(ints, flts, o_i, o_f, lens)
+        for t, a, b in zip(mine, ints, flts):
+            t._ints, t._flts = a, b
 
     def _copy(self):
         m = Moments.__new__(Moments)  # not __init__: its empty state would be replaced at once

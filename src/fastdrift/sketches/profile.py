@@ -223,6 +223,26 @@ class ColumnProfile:
         for a, *bs in zip(self.sketches(), *(o.sketches() for o in others)):
             a.merge_many(bs)
 
+    @staticmethod
+    def merge_each(targets: List["ColumnProfile"], groups: List[List["ColumnProfile"]]) -> None:
+        """``targets[i].merge_many(groups[i])`` for every ``i`` (distinct targets; the same states),
+        each kind of sketch of every target in one :meth:`~fastdrift.sketches.base.Sketch.merge_each`
+        call (a window close: every segment's panes of every column at once)."""
+        slots: dict = {}
+        for t, g in zip(targets, groups):
+            kind, no_td = t.kind, t.tdigest is None
+            for o in g:
+                if o.kind != kind or (o.tdigest is None) != no_td:
+                    t._same_sketches(o)
+            for attr in ("histogram", "moments", "categorical", "tdigest"):
+                a = getattr(t, attr)
+                if a is not None:
+                    tl, gl = slots.setdefault(attr, ([], []))
+                    tl.append(a)
+                    gl.append([getattr(o, attr) for o in g])
+        for tl, gl in slots.values():
+            type(tl[0]).merge_each(tl, gl)
+
     def copy(self) -> "ColumnProfile":
         return ColumnProfile(self.name, self.kind,
                              *(s.copy() if s is not None else None
