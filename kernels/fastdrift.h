@@ -109,7 +109,7 @@ int fd_moments_update(const fd_column *col, int64_t *ints, double *flts);
  * column: the grid counts and selects each block's finite values while the
  * moments kernel holds them in L1.  Same results as the two calls; the same
  * statuses (FD_EGROW: the selection overflowed cap; moments and counts are
- * complete anyway). */
+ * complete anyway); out past the final *n_out as fd_grid_select's. */
 int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
                            double lo, double inv_width, int64_t n_cells, int64_t *counts,
                            const uint8_t *flags, double *out, int64_t cap, int64_t *n_out);
@@ -127,7 +127,8 @@ int fd_grid_count(const fd_column *col, double lo, double inv_width,
                   int64_t n_cells, int64_t *counts);
 
 /* Append the finite values in flagged cells to out (capacity cap), in column
- * order, starting at out[*n_out]; FD_EGROW if they would not fit. */
+ * order, starting at out[*n_out]; FD_EGROW if they would not fit.  out past
+ * the final *n_out (below cap) may be overwritten. */
 int fd_grid_select(const fd_column *col, double lo, double inv_width,
                    int64_t n_cells, const uint8_t *flags, double *out,
                    int64_t cap, int64_t *n_out);

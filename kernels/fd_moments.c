@@ -137,23 +137,33 @@ static void grid_block(gridsel *g, const mloops *L, const double *buf, int64_t k
     int64_t *counts = g->counts;
     const uint8_t *flags = g->flags;
     L->cells(buf, k, g->lo, g->inv, g->top, cell);
-    for (int64_t i = 0; i < k; ++i)
-        counts[cell[i]]++;
-    /* Held cells are few once the scan has located its ranks: test eight
-     * flags at once (independent loads), branch per value only in the rare
-     * groups that hold one. */
+    /* Held cells are few once the scan has located its ranks: count eight
+     * values and test their eight flags together (independent loads), branch
+     * per value only in the rare groups that hold one. */
     int64_t i = 0;
     for (; i + 8 <= k; i += 8) {
-        const unsigned any = flags[cell[i]] | flags[cell[i + 1]] | flags[cell[i + 2]] |
-                             flags[cell[i + 3]] | flags[cell[i + 4]] | flags[cell[i + 5]] |
-                             flags[cell[i + 6]] | flags[cell[i + 7]];
+        unsigned any = 0;
+        for (int b = 0; b < 8; ++b) {
+            const int32_t c = cell[i + b];
+            counts[c]++;
+            any |= flags[c];
+        }
         if (!any)
             continue;
+        if (n + 8 <= g->cap) {  /* room for all eight: store each, advance when held */
+            for (int b = 0; b < 8; ++b) {
+                g->out[n] = buf[i + b];
+                n += flags[cell[i + b]] != 0;
+            }
+            continue;
+        }
         for (int b = 0; b < 8; ++b)
             GRID_HOLD(i + b);
     }
-    for (; i < k; ++i)
+    for (; i < k; ++i) {
+        counts[cell[i]]++;
         GRID_HOLD(i);
+    }
     g->n = n;
 }
 

@@ -93,12 +93,17 @@ int fd_grid_select(const fd_column *col, double lo, double inv_width,
     const double top = (double)(n_cells - 1);
     int64_t n = *n_out;
     int overflow = 0;
+    /* Branch-free while there is room: every value is stored at out[n] and n
+     * advances when its cell is flagged (a flagged share near one half would
+     * mispredict a branch on every other value); out[n:] is not part of the
+     * result. */
     GRID_DISPATCH(
-        if (flags[fd_grid_cell(x, lo, inv_width, top)]) {
-            if (n < cap)
-                out[n] = x;
-            else
-                overflow = 1;
+        const int64_t f = flags[fd_grid_cell(x, lo, inv_width, top)] != 0;
+        if (n < cap) {
+            out[n] = x;
+            n += f;
+        } else if (f) {
+            overflow = 1;
             n++;
         })
     *n_out = n < cap ? n : cap;

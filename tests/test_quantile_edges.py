@@ -128,15 +128,18 @@ def test_grid_kernels_c_equal_numba(dtype, data, n_cells, offset, nulls, lo, inv
         start = data.draw(st.integers(0, 3))
         cap = data.draw(st.integers(0, start + n_finite + 2))
         r = _grid_both(v, lo, inv, n_cells, flags, cap, start)
+        got = r["c"][3]
         for fused in ("c fused", "numba fused"):
             assert r[fused][2:4] == r["c"][2:4], fused
             np.testing.assert_array_equal(r[fused][1], r["c"][1])
-            np.testing.assert_array_equal(r[fused][4], r["c"][4])
+            np.testing.assert_array_equal(r[fused][4][:got], r["c"][4][:got])
         (rc1, counts, rc2, got, out), (nrc1, ncounts, nrc2, ngot, nout) = r["c"], r["numba"]
         assert (rc1, rc2, got) == (nrc1, nrc2, ngot)
         assert rc1 == native.lib.FD_OK and rc2 in (native.lib.FD_OK, native.lib.FD_EGROW)
         np.testing.assert_array_equal(counts, ncounts)
-        np.testing.assert_array_equal(out, nout)
+        np.testing.assert_array_equal(out[:got], nout[:got])  # out[got:] is the kernels' scratch
+        for be in r:
+            assert (r[be][4][:min(start, cap)] == -7.0).all(), be  # appended after what was there
         assert counts.sum() == n_finite
 
 
@@ -253,6 +256,49 @@ def test_moments_grid_kernel_overflow_and_bad_arguments():
                                                native.ffi.NULL, 0, native.ptr("int64_t*", got))
         assert rc == native.lib.FD_EINVAL
     assert ints.sum() == 0 and counts.sum() == 0  # nothing counted by a refused call
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n=st.integers(0, 3000), n_cells=st.integers(1, 40), share=st.floats(0, 1),
+       nulls=st.booleans(), start=st.integers(0, 9))
+def test_grid_selections_stop_at_cap(data, n, n_cells, share, nulls, start):
+    # fd_grid_select and fd_moments_grid_update store every value while there is room and keep
+    # the held ones (eight at a time in the fused kernel): against numpy, the selection is the
+    # first cap - start finite values of flagged cells in column order, nothing is written past
+    # cap nor before start, and FD_EGROW says when more were flagged.
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.normal(size=n)
+    x[rng.random(n) < 0.05] = np.nan
+    x[rng.random(n) < 0.02] = np.inf
+    mask = rng.random(n) < 0.1 if nulls else None
+    arr = pa.array(x, mask=mask)
+    v = next(iter_columns(arr)) if n else None
+    plan = GridPlan(max(n, 1), -2.0, 2.0, n_cells, n_cells / 4.0)
+    flags = (rng.random(n_cells) < share).astype(np.uint8)
+    valid = np.isfinite(x) & (True if mask is None else ~mask)
+    t = np.clip((x[valid] - plan.lo) * plan.inv, 0.0, n_cells - 1)
+    want = x[valid][flags[t.astype(np.int64)].astype(bool)]
+    cap = start + data.draw(st.integers(0, want.size + 9))
+    for fused in (False, True):
+        buf = np.full(cap + 16, -7.0)  # out is buf[:cap]; the rest must stay as it is
+        got = np.array([start], np.int64)
+        args = (native.ptr("uint8_t*", flags), native.ptr("double*", buf), cap, native.ptr("int64_t*", got))
+        if v is None:
+            continue
+        if fused:
+            ints, flts = np.zeros(5, np.int64), np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])
+            counts = np.zeros(n_cells, np.int64)
+            rc = native.lib.fd_moments_grid_update(native.column(v), native.ptr("int64_t*", ints),
+                                                   native.ptr("double*", flts), plan.lo, plan.inv, n_cells,
+                                                   native.ptr("int64_t*", counts), *args)
+            assert counts.sum() == valid.sum()
+        else:
+            rc = native.lib.fd_grid_select(native.column(v), plan.lo, plan.inv, n_cells, *args)
+        keep = min(want.size, cap - start)
+        assert rc == (native.lib.FD_EGROW if want.size > cap - start else native.lib.FD_OK), fused
+        assert int(got[0]) == start + keep
+        np.testing.assert_array_equal(buf[start:start + keep], want[:keep])
+        assert (buf[:start] == -7.0).all() and (buf[cap:] == -7.0).all(), fused
 
 
 def test_grid_passes_skip_null_chunks_and_refuse_other_kinds(backend):
