@@ -996,7 +996,7 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
  * entries (vpshufb), so the table is split in pieces that 16-entry lookups
  * can serve.  The grid has 16-bit w (the same 256 buckets, an 8-bit fraction):
  *
- *   w = (int)min((x - lo) * s + 256, FD_QT2_TOP)   (lo = e_0, s = 254 * 256 / span)
+ *   w = (int)min((x - lo) * s + 256, FD_QT2_TOP)   (lo = e_0, s = 253 * 256 / span)
  *
  * (a negative or NaN w saturates to 0 in the pack to 16 bits, as the scalar
  * clamp at 0 does; NaN is counted apart and subtracted from bin 0).  Bucket
@@ -1036,7 +1036,7 @@ static int qt2_build(qt_ctx *q, const double *e, int64_t ne)
     if (ne + 1 > FD_QT_MAX_BINS || !(span > 0.0 && span <= DBL_MAX))
         return 0;
     q->lo = e[0];
-    q->s = 256.0 * (FD_QT_BUCKETS - 2) / span;
+    q->s = 256.0 * (FD_QT_BUCKETS - 3) / span;   /* e_0 at w = 256, the last edge near 254 * 256 */
     if (!(q->s <= DBL_MAX))
         return 0;
     q->e = e;
