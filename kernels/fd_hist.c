@@ -828,7 +828,7 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
 #define FD_QT_MAX_TIES 16            /* the body after 4,096 values if more than 1 in this many tied */
 
 typedef struct qt_ctx {
-    double lo, s;
+    double lo, s, cw;   /* cw: the AVX2 grid's offset (qt2_build) */
     const double *e;
     int64_t nan;
     int64_t seen, ties;     /* values counted and tied so far */
@@ -996,12 +996,14 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
  * entries (vpshufb), so the table is split in pieces that 16-entry lookups
  * can serve.  The grid has 16-bit w (the same 256 buckets, an 8-bit fraction):
  *
- *   w = (int)min((x - lo) * s + 256, FD_QT2_TOP)   (lo = e_0, s = 253 * 256 / span)
+ *   w = (int)min(x * s + cw, FD_QT2_TOP)   (s = 253 * 256 / span, cw = 256 - e_0 * s)
  *
- * (a negative or NaN w saturates to 0 in the pack to 16 bits, as the scalar
- * clamp at 0 does; NaN is counted apart and subtracted from bin 0).  Bucket
- * j = w >> 8 (one edge at most, in buckets 1..254), fraction f = w & 255.
- * For 32 values at a time, in bytes:
+ * monotone in x (each operation rounds monotonically; a negative or NaN w
+ * saturates to 0 in the pack to 16 bits, as the scalar clamp at 0 does; NaN
+ * is counted apart and subtracted from bin 0).  qt2_build computes the
+ * edges' w with these very operations.  Bucket j = w >> 8 (one edge at
+ * most, in buckets 1..254), fraction f = w & 255.  For 32 values at a time,
+ * in bytes:
  *
  *   - octet o = j >> 3: the edges below it (base8) and the mask of its 8
  *     buckets that hold an edge (mask8), two 32-entry lookups (two shuffles
@@ -1009,21 +1011,21 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
  *   - b = base8[o] + popcount(mask8[o] & (bit(j & 7) - 1)), the edges in the
  *     buckets below j (popcount by two nibble shuffles);
  *   - if bucket j holds an edge (mask8[o] & bit(j & 7)), it is edge b: its
- *     fraction fe8[b] by 8 shuffles of 16 entries (row i of the XOR deltas
- *     answers where b - 16 i is in 0..15, zero where negative), and the bin
+ *     fraction fe8[b] by 8 shuffles of 16 entries (row r of the XOR deltas
+ *     answers where b - 16 r is in 0..15, zero where negative), and the bin
  *     is b + (f > fe8[b]), or the exact compare with e_b where f == fe8[b]
  *     (about 1 value in 500 on 100 normal quantiles).
  *
  * Counted as on AVX-512: bins stored a block ahead, 8 count tables, the
- * body for the rest of the column once more than 1 value in 16 ties.  Per
- * 32 values, about 50 vector operations for the lookup where a 256-entry
- * byte table read through the high nibble (16 shuffles per table, two
- * tables) took 75 and ran 0.73 ns a value against 0.62 (bench/bench_kernels.py). */
+ * body for the rest of the column once more than 1 value in 16 ties.  The
+ * lookup takes about 50 vector operations per 32 values; a 256-entry bin and
+ * fraction table read through the high nibble (16 shuffles each) took 75
+ * and ran 0.73-0.78 ns a value against 0.62-0.65 (bench/hist_qt_avx2.c). */
 #define FD_QT2_TOP 65535.5
 
 static inline int32_t qt2_w(const qt_ctx *q, double x)
 {
-    double v = (x - q->lo) * q->s + 256.0;
+    double v = x * q->s + q->cw;
     v = v > 0.0 ? v : 0.0;
     v = v < FD_QT2_TOP ? v : FD_QT2_TOP;
     return (int32_t)v;
@@ -1035,9 +1037,9 @@ static int qt2_build(qt_ctx *q, const double *e, int64_t ne)
     const double span = e[ne - 1] - e[0];
     if (ne + 1 > FD_QT_MAX_BINS || !(span > 0.0 && span <= DBL_MAX))
         return 0;
-    q->lo = e[0];
-    q->s = 256.0 * (FD_QT_BUCKETS - 3) / span;   /* e_0 at w = 256, the last edge near 254 * 256 */
-    if (!(q->s <= DBL_MAX))
+    q->s = 256.0 * (FD_QT_BUCKETS - 3) / span;   /* e_0 near w = 256, the last edge near 254 * 256 */
+    q->cw = 256.0 - e[0] * q->s;
+    if (!(q->s <= DBL_MAX && q->cw >= -DBL_MAX && q->cw <= DBL_MAX))
         return 0;
     q->e = e;
     q->nan = 0;
@@ -1070,12 +1072,17 @@ __m256i qt2_row(const uint8_t *t)
     return _mm256_set_m128i(v, v);
 }
 
+/* The table in registers. */
+typedef struct qt2_regs {
+    __m256d s, c;
+    __m256i bl, bh, ml, mh, bit, pop, fd[8];
+} qt2_regs;
+
 /* w of the 4 values at p (int32; NaN and below 0 negative, see above). */
 FD_TARGET_AVX2 static inline __attribute__((always_inline))
-__m128i qt2_w4_avx2(__m256d lo, __m256d s, const double *p)
+__m128i qt2_w4_avx2(const qt2_regs *r, const double *p)
 {
-    const __m256d v = _mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(_mm256_loadu_pd(p), lo), s),
-                                    _mm256_set1_pd(256.0));
+    const __m256d v = _mm256_add_pd(_mm256_mul_pd(_mm256_loadu_pd(p), r->s), r->c);
     /* MINPD returns its second operand when one is NaN: NaN stays NaN and
      * converts to INT32_MIN. */
     return _mm256_cvttpd_epi32(_mm256_min_pd(_mm256_set1_pd(FD_QT2_TOP), v));
@@ -1092,6 +1099,53 @@ void qt2_ties(const double *e, const double *p, uint8_t *bin, unsigned t)
     }
 }
 
+/* The bins of the 32 values at x (FULL) or of the 16 there (w = 0 beside
+ * them: bucket 0, no tie; not stored) into bin; *nn: NaN seen; returns the
+ * lanes tied with their bucket's edge. */
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+unsigned qt2_bins32(const qt2_regs *r, const double *x, uint8_t *bin, __m256d *nn, const int FULL)
+{
+    /* Value 4 g + l lands at byte 4 g + l after the packs (lanes: values 0-15, 16-31). */
+    const __m128i z4 = _mm_setzero_si128();
+    const __m256i a = _mm256_set_m128i(FULL ? qt2_w4_avx2(r, x + 16) : z4, qt2_w4_avx2(r, x));
+    const __m256i b = _mm256_set_m128i(FULL ? qt2_w4_avx2(r, x + 20) : z4, qt2_w4_avx2(r, x + 4));
+    const __m256i c = _mm256_set_m128i(FULL ? qt2_w4_avx2(r, x + 24) : z4, qt2_w4_avx2(r, x + 8));
+    const __m256i d = _mm256_set_m128i(FULL ? qt2_w4_avx2(r, x + 28) : z4, qt2_w4_avx2(r, x + 12));
+    *nn = _mm256_or_pd(*nn, _mm256_cmp_pd(_mm256_loadu_pd(x), _mm256_loadu_pd(x + 4), _CMP_UNORD_Q));
+    *nn = _mm256_or_pd(*nn, _mm256_cmp_pd(_mm256_loadu_pd(x + 8), _mm256_loadu_pd(x + 12), _CMP_UNORD_Q));
+    if (FULL) {
+        *nn = _mm256_or_pd(*nn, _mm256_cmp_pd(_mm256_loadu_pd(x + 16), _mm256_loadu_pd(x + 20), _CMP_UNORD_Q));
+        *nn = _mm256_or_pd(*nn, _mm256_cmp_pd(_mm256_loadu_pd(x + 24), _mm256_loadu_pd(x + 28), _CMP_UNORD_Q));
+    }
+    const __m256i z = _mm256_setzero_si256(), cff = _mm256_set1_epi16(255);
+    const __m256i w0 = _mm256_packus_epi32(a, b), w1 = _mm256_packus_epi32(c, d);
+    const __m256i j = _mm256_packus_epi16(_mm256_srli_epi16(w0, 8), _mm256_srli_epi16(w1, 8));
+    const __m256i f = _mm256_xor_si256(_mm256_packus_epi16(_mm256_and_si256(w0, cff), _mm256_and_si256(w1, cff)),
+                                       _mm256_set1_epi8((char)0x80));
+    const __m256i o = _mm256_and_si256(_mm256_srli_epi16(j, 3), _mm256_set1_epi8(0x1F));
+    const __m256i base = _mm256_blendv_epi8(_mm256_shuffle_epi8(r->bl, o), _mm256_shuffle_epi8(r->bh, o), j);
+    const __m256i mk = _mm256_blendv_epi8(_mm256_shuffle_epi8(r->ml, o), _mm256_shuffle_epi8(r->mh, o), j);
+    const __m256i bj = _mm256_shuffle_epi8(r->bit, _mm256_and_si256(j, _mm256_set1_epi8(7)));
+    const __m256i below = _mm256_and_si256(mk, _mm256_sub_epi8(bj, _mm256_set1_epi8(1)));
+    const __m256i c15 = _mm256_set1_epi8(15);
+    const __m256i bn = _mm256_add_epi8(base, _mm256_add_epi8(
+        _mm256_shuffle_epi8(r->pop, _mm256_and_si256(below, c15)),
+        _mm256_shuffle_epi8(r->pop, _mm256_and_si256(_mm256_srli_epi16(below, 4), c15))));
+    const __m256i noedge = _mm256_cmpeq_epi8(_mm256_and_si256(mk, bj), z);
+    __m256i fe = z, v = bn;
+    for (int k = 0; k < 8; ++k) {
+        fe = _mm256_xor_si256(fe, _mm256_shuffle_epi8(r->fd[k], v));
+        v = _mm256_sub_epi8(v, _mm256_set1_epi8(16));
+    }
+    const __m256i bv = _mm256_sub_epi8(bn, _mm256_andnot_si256(noedge, _mm256_cmpgt_epi8(f, fe)));
+    if (FULL)
+        _mm256_storeu_si256((__m256i *)(void *)bin, bv);
+    else
+        _mm_storeu_si128((__m128i *)(void *)bin, _mm256_castsi256_si128(bv));
+    const unsigned t = (unsigned)_mm256_movemask_epi8(_mm256_andnot_si256(noedge, _mm256_cmpeq_epi8(f, fe)));
+    return FULL ? t : t & 0xFFFFu;
+}
+
 FD_TARGET_AVX2 static void qtrun_avx2(const double *p, int64_t n, void *ctx)
 {
     qt_ctx *q = (qt_ctx *)ctx;
@@ -1099,74 +1153,41 @@ FD_TARGET_AVX2 static void qtrun_avx2(const double *p, int64_t n, void *ctx)
         q->body(p, 0, 0, n, q->h, q->mode, q->counts, q->n_bins, q->n_null, q->n_nan);
         return;
     }
-    const __m256d lo = _mm256_set1_pd(q->lo), s = _mm256_set1_pd(q->s);
-    const __m256i bl = qt2_row(q->base8), bh = qt2_row(q->base8 + 16);
-    const __m256i ml = qt2_row(q->mask8), mh = qt2_row(q->mask8 + 16);
     static const uint8_t bits[16] = {1, 2, 4, 8, 16, 32, 64, 128};
     static const uint8_t pop4[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
-    const __m256i bit = qt2_row(bits), pop = qt2_row(pop4);
-    __m256i fd[8];
-    for (int r = 0; r < 8; ++r) {
+    qt2_regs r;
+    r.s = _mm256_set1_pd(q->s);
+    r.c = _mm256_set1_pd(q->cw);
+    r.bl = qt2_row(q->base8);
+    r.bh = qt2_row(q->base8 + 16);
+    r.ml = qt2_row(q->mask8);
+    r.mh = qt2_row(q->mask8 + 16);
+    r.bit = qt2_row(bits);
+    r.pop = qt2_row(pop4);
+    for (int k = 0; k < 8; ++k) {
         uint8_t d[16];
         for (int l = 0; l < 16; ++l)
-            d[l] = (uint8_t)(q->fe8[16 * r + l] ^ (r ? q->fe8[16 * (r - 1) + l] : 0));
-        fd[r] = qt2_row(d);
+            d[l] = (uint8_t)(q->fe8[16 * k + l] ^ (k ? q->fe8[16 * (k - 1) + l] : 0));
+        r.fd[k] = qt2_row(d);
     }
-    const __m256i c1f = _mm256_set1_epi8(0x1F), c7 = _mm256_set1_epi8(7), c15 = _mm256_set1_epi8(15);
-    const __m256i c80 = _mm256_set1_epi8((char)0x80), one = _mm256_set1_epi8(1), c16 = _mm256_set1_epi8(16);
-    const __m256i cff = _mm256_set1_epi16(255);
     uint8_t bin[FD_QT_BLOCK];
     for (int64_t i0 = 0; i0 < n; i0 += FD_QT_BLOCK) {
         const int64_t m = n - i0 < FD_QT_BLOCK ? n - i0 : FD_QT_BLOCK;   /* a multiple of 16 */
         const double *b0 = p + i0;
         __m256d nn = _mm256_setzero_pd();
-        for (int64_t i = 0; i < m; i += 32) {
-            const double *x = b0 + i;
-            const int full = i + 16 < m;
-            /* Value 4 g + l at byte 4 g + l after the packs (lanes: values 0-15, 16-31); a block's
-             * last 16 values have w = 0 beside them (bucket 0, no tie), not stored. */
-            const __m256i z = _mm256_setzero_si256();
-            const __m256i a = full ? _mm256_set_m128i(qt2_w4_avx2(lo, s, x + 16), qt2_w4_avx2(lo, s, x))
-                                   : _mm256_set_m128i(_mm256_castsi256_si128(z), qt2_w4_avx2(lo, s, x));
-            const __m256i b = full ? _mm256_set_m128i(qt2_w4_avx2(lo, s, x + 20), qt2_w4_avx2(lo, s, x + 4))
-                                   : _mm256_set_m128i(_mm256_castsi256_si128(z), qt2_w4_avx2(lo, s, x + 4));
-            const __m256i c = full ? _mm256_set_m128i(qt2_w4_avx2(lo, s, x + 24), qt2_w4_avx2(lo, s, x + 8))
-                                   : _mm256_set_m128i(_mm256_castsi256_si128(z), qt2_w4_avx2(lo, s, x + 8));
-            const __m256i d = full ? _mm256_set_m128i(qt2_w4_avx2(lo, s, x + 28), qt2_w4_avx2(lo, s, x + 12))
-                                   : _mm256_set_m128i(_mm256_castsi256_si128(z), qt2_w4_avx2(lo, s, x + 12));
-            nn = _mm256_or_pd(nn, _mm256_cmp_pd(_mm256_loadu_pd(x), _mm256_loadu_pd(x + 4), _CMP_UNORD_Q));
-            nn = _mm256_or_pd(nn, _mm256_cmp_pd(_mm256_loadu_pd(x + 8), _mm256_loadu_pd(x + 12), _CMP_UNORD_Q));
-            if (full) {
-                nn = _mm256_or_pd(nn, _mm256_cmp_pd(_mm256_loadu_pd(x + 16), _mm256_loadu_pd(x + 20), _CMP_UNORD_Q));
-                nn = _mm256_or_pd(nn, _mm256_cmp_pd(_mm256_loadu_pd(x + 24), _mm256_loadu_pd(x + 28), _CMP_UNORD_Q));
-            }
-            const __m256i w0 = _mm256_packus_epi32(a, b), w1 = _mm256_packus_epi32(c, d);
-            const __m256i j = _mm256_packus_epi16(_mm256_srli_epi16(w0, 8), _mm256_srli_epi16(w1, 8));
-            const __m256i f = _mm256_xor_si256(_mm256_packus_epi16(_mm256_and_si256(w0, cff),
-                                                                   _mm256_and_si256(w1, cff)), c80);
-            const __m256i o = _mm256_and_si256(_mm256_srli_epi16(j, 3), c1f);
-            const __m256i base = _mm256_blendv_epi8(_mm256_shuffle_epi8(bl, o), _mm256_shuffle_epi8(bh, o), j);
-            const __m256i mk = _mm256_blendv_epi8(_mm256_shuffle_epi8(ml, o), _mm256_shuffle_epi8(mh, o), j);
-            const __m256i bj = _mm256_shuffle_epi8(bit, _mm256_and_si256(j, c7));
-            const __m256i below = _mm256_and_si256(mk, _mm256_sub_epi8(bj, one));
-            const __m256i bn = _mm256_add_epi8(base, _mm256_add_epi8(
-                _mm256_shuffle_epi8(pop, _mm256_and_si256(below, c15)),
-                _mm256_shuffle_epi8(pop, _mm256_and_si256(_mm256_srli_epi16(below, 4), c15))));
-            const __m256i noedge = _mm256_cmpeq_epi8(_mm256_and_si256(mk, bj), z);
-            __m256i fe = z, v = bn;
-            for (int r = 0; r < 8; ++r) {
-                fe = _mm256_xor_si256(fe, _mm256_shuffle_epi8(fd[r], v));
-                v = _mm256_sub_epi8(v, c16);
-            }
-            const __m256i bv = _mm256_sub_epi8(bn, _mm256_andnot_si256(noedge, _mm256_cmpgt_epi8(f, fe)));
-            unsigned t = (unsigned)_mm256_movemask_epi8(_mm256_andnot_si256(noedge, _mm256_cmpeq_epi8(f, fe)));
-            if (full)
-                _mm256_storeu_si256((__m256i *)(void *)(bin + i), bv);
-            else
-                _mm_storeu_si128((__m128i *)(void *)(bin + i), _mm256_castsi256_si128(bv));
+        int64_t i = 0;
+        for (; i + 32 <= m; i += 32) {
+            const unsigned t = qt2_bins32(&r, b0 + i, bin + i, &nn, 1);
             if (t) {
                 q->ties += __builtin_popcount(t);
-                qt2_ties(q->e, x, bin + i, t);
+                qt2_ties(q->e, b0 + i, bin + i, t);
+            }
+        }
+        if (i < m) {
+            const unsigned t = qt2_bins32(&r, b0 + i, bin + i, &nn, 0);
+            if (t) {
+                q->ties += __builtin_popcount(t);
+                qt2_ties(q->e, b0 + i, bin + i, t);
             }
         }
         if (_mm256_movemask_pd(nn))
