@@ -996,7 +996,7 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
  * entries (vpshufb), so the table is split in pieces that 16-entry lookups
  * can serve.  The grid has 16-bit w (the same 256 buckets, an 8-bit fraction):
  *
- *   w = (int)min(x * s + cw, FD_QT2_TOP)   (s = 253 * 256 / span, cw = 256 - e_0 * s)
+ *   w = (int)min(x * s + cw, FD_QT2_TOP)   (s = 253 * 256 / span, cw = 256.5 - e_0 * s)
  *
  * monotone in x (each operation rounds monotonically; a negative or NaN w
  * saturates to 0 in the pack to 16 bits, as the scalar clamp at 0 does; NaN
@@ -1037,8 +1037,9 @@ static int qt2_build(qt_ctx *q, const double *e, int64_t ne)
     const double span = e[ne - 1] - e[0];
     if (ne + 1 > FD_QT_MAX_BINS || !(span > 0.0 && span <= DBL_MAX))
         return 0;
-    q->s = 256.0 * (FD_QT_BUCKETS - 3) / span;   /* e_0 near w = 256, the last edge near 254 * 256 */
-    q->cw = 256.0 - e[0] * q->s;
+    q->s = 256.0 * (FD_QT_BUCKETS - 3) / span;   /* the last edge near w = 254 * 256 */
+    /* 256.5: e_0's w stays in bucket 1 whatever e_0 * s rounds to. */
+    q->cw = 256.5 - e[0] * q->s;
     if (!(q->s <= DBL_MAX && q->cw >= -DBL_MAX && q->cw <= DBL_MAX))
         return 0;
     q->e = e;

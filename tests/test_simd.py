@@ -462,16 +462,17 @@ def test_perf_paths_bit_identical(restore_path):
 
 def _avx2_table_fits(edges):
     """fd_hist.c's qt2_build, in the same float64 operations: 17..127 edges one per bucket in buckets
-    1..254 of the 16-bit grid w = int(min((x - e_0) * s + 256, 65535.5)), s = 253 * 256 / span.
-    True when the AVX2 path counts a long enough chunk with the bucket table."""
+    1..254 of the 16-bit grid w = int(min(x * s + c, 65535.5)), s = 253 * 256 / span,
+    c = 256.5 - e_0 * s.  True when the AVX2 path counts a long enough chunk with the bucket table."""
     e = np.asarray(edges, np.float64)
     span = e[-1] - e[0]
     if not (16 < e.size < 128 and 0 < span < np.inf):
         return False
     s = 256.0 * 253 / span
-    if not np.isfinite(s):
+    c = 256.5 - e[0] * s
+    if not (np.isfinite(s) and np.isfinite(c)):
         return False
-    j = (np.minimum(np.maximum((e - e[0]) * s + 256.0, 0.0), 65535.5).astype(np.int64)) >> 8
+    j = (np.minimum(np.maximum(e * s + c, 0.0), 65535.5).astype(np.int64)) >> 8
     return bool(j[0] >= 1 and j[-1] <= 254 and np.all(np.diff(j) > 0))
 
 
