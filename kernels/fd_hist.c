@@ -815,10 +815,9 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
  * body); the top bucket what is above the last edge, +inf included.  qt_build
  * checks, with this very arithmetic, that the edges fall one per bucket in
  * buckets 1..254; other edges take the body.  The table is looked up with
- * 16-bit permutes of 32 values at a time, which only AVX-512 has; on AVX2
- * the lookup by scalar loads after a vector w measured slower than the body
- * (bench/bench_kernels.py, quantile100: 0.33-0.39x np.sum against 0.46x), so
- * AVX2 keeps the body. */
+ * 16-bit permutes of 32 values at a time, which only AVX-512 has; AVX2
+ * looks up a table cut into 16-entry pieces by byte shuffles (qtrun_avx2,
+ * below). */
 #define FD_QT_BUCKETS 256
 #define FD_QT_MAX_BINS 128
 #define FD_QT_TOP 32767.5            /* w <= 2^15 - 1: bucket <= 255 */
@@ -1020,7 +1019,7 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
  * body for the rest of the column once more than 1 value in 16 ties.  The
  * lookup takes about 50 vector operations per 32 values; a 256-entry bin and
  * fraction table read through the high nibble (16 shuffles each) took 75
- * and ran 0.73-0.78 ns a value against 0.62-0.65 (bench/hist_qt_avx2.c). */
+ * and ran 0.73-0.78 ns a value against 0.58-0.65 (bench/hist_qt_avx2.c). */
 #define FD_QT2_TOP 65535.5
 
 static inline int32_t qt2_w(const qt_ctx *q, double x)
