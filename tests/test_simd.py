@@ -456,3 +456,111 @@ def test_perf_paths_bit_identical(restore_path):
                 np.testing.assert_array_equal(counts, first[0], err_msg=p)
                 assert sums.tobytes() == first[1].tobytes(), p
                 np.testing.assert_array_equal(rej, first[2], err_msg=p)
+
+
+# ---- the bucket table on AVX2 (and AVX-512): hypothesis edge sets ---------------------------------
+
+def _avx2_table_fits(edges):
+    """fd_hist.c's qt2_build, in the same float64 operations: 17..127 edges one per bucket in buckets
+    1..254 of the 16-bit grid w = int(min(x * s + c, 65535.5)), s = 253 * 256 / span,
+    c = 256.5 - e_0 * s.  True when the AVX2 path counts a long enough chunk with the bucket table."""
+    e = np.asarray(edges, np.float64)
+    span = e[-1] - e[0]
+    if not (16 < e.size < 128 and 0 < span < np.inf):
+        return False
+    s = 256.0 * 253 / span
+    c = 256.5 - e[0] * s
+    if not (np.isfinite(s) and np.isfinite(c)):
+        return False
+    j = (np.minimum(np.maximum(e * s + c, 0.0), 65535.5).astype(np.int64)) >> 8
+    return bool(j[0] >= 1 and j[-1] <= 254 and np.all(np.diff(j) > 0))
+
+
+@st.composite
+def table_edges(draw):
+    """17..127 edges at distinct buckets of a 256-bucket grid (first at bucket 1, last at 254), at a
+    random place within each bucket, over spans from 1e-6 to 1e6 and offsets up to 1e4 spans (a
+    larger offset leaves too few doubles in a span for the grid's cells to tell the edges apart)."""
+    k = draw(st.integers(15, 125))
+    inner = sorted(draw(st.lists(st.integers(2, 253), min_size=k, max_size=k, unique=True)))
+    frac = np.array(draw(st.lists(st.floats(0.02, 0.98), min_size=k, max_size=k)))
+    pos = np.concatenate([[0.0], np.array(inner) - 1 + frac, [253.0]])
+    scale = draw(st.sampled_from([1e-6, 1e-3, 1.0, 37.0, 1e6]))
+    lo = draw(st.sampled_from([0.0, -1.0, 1e3, -1e4])) * scale
+    return np.unique(lo + pos * (scale / 253.0))
+
+
+def _table_values(edges, n, rng, on_edges):
+    """n values: a share `on_edges` on an edge, an ulp beside it or in its 16-bit grid cell (ties
+    compared with the edge), specials, and the rest spread over and beyond the edges' span."""
+    span = edges[-1] - edges[0]
+    x = rng.uniform(edges[0] - 0.05 * span, edges[-1] + 0.05 * span, n)
+    k = rng.integers(0, n, int(on_edges * n))
+    e = rng.choice(edges, k.size)
+    cell = span / (256.0 * 253)
+    kind = rng.integers(0, 4, k.size)
+    x[k] = np.where(kind == 0, e, np.where(kind == 1, np.nextafter(e, -np.inf), np.where(
+        kind == 2, np.nextafter(e, np.inf), e + rng.uniform(-1.5, 1.5, k.size) * cell)))
+    k = rng.integers(0, n, max(1, n // 64))
+    x[k] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, 1.7976931348623157e308,
+                       -1.7976931348623157e308], k.size)
+    return x
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.data_too_large])
+@given(edges=table_edges(), data=st.data())
+def test_hist_bucket_table_hypothesis(restore_path, edges, data):
+    # Edge sets that fit the bucket table (the AVX2 one always; AVX-512's where its grid fits too),
+    # values on, beside and in the grid cell of every edge, NaN, +-inf, +-DBL_MAX, at offsets 0..63
+    # and lengths around the block sizes (16-value runs, 32-value vectors, 128-value blocks, the
+    # 4,096 values before the fallback to the body is considered), with or without nulls: every
+    # path, the numba twin and the NumPy oracle agree.
+    assert _avx2_table_fits(edges)
+    index = make_index(edges)
+    assert not index.arith
+    off = data.draw(st.integers(0, 63))
+    n = 4096 + data.draw(st.sampled_from([0, 1, 15, 16, 17, 31, 32, 33, 127, 128, 129, 1000]))
+    on_edges = data.draw(st.sampled_from([0.0, 0.01, 0.05, 0.5]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = _table_values(edges, off + n, rng, on_edges)
+    mask = data.draw(st.sampled_from([None, "rare", "stretches"]))
+    if mask == "rare":
+        mask = rng.random(x.size) < 0.001
+    elif mask == "stretches":
+        mask = ((np.arange(x.size) // 300) % 4 == 0) & (rng.random(x.size) < 0.5)
+    arr = pa.array(x, mask=mask).slice(off)
+    want = hist_reference(arr, edges)
+    for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+        np.testing.assert_array_equal(counts, want[0], err_msg=p)
+        np.testing.assert_array_equal(specials, want[1], err_msg=p)
+    nb = _hist(arr, index, "numba")
+    np.testing.assert_array_equal(nb[0], want[0])
+    np.testing.assert_array_equal(nb[1], want[1])
+
+
+@pytest.mark.parametrize("kind", ["qt-normal99", "qt-normal127", "qt-sample99"])
+def test_bucket_table_edge_sets_fit(kind):
+    # The run-path tests' quantile edge sets do take the AVX2 table (the predicate is qt2_build's).
+    assert _avx2_table_fits(_run_edges(kind))
+    assert not _avx2_table_fits(_run_edges("qt-lognormal99"))
+
+
+@pytest.mark.parametrize("n", [4096, 4096 + 16, 4096 + 32 + 16, 5000])
+def test_hist_bucket_table_all_ties(restore_path, n):
+    # Every value in the grid cell of an edge (ties throughout: the fallback to the body after the
+    # first 4,096 values), and every value on an edge exactly, NaN between: exact on every path.
+    edges = _norm_ppf(np.linspace(0, 1, 101)[1:-1])
+    assert _avx2_table_fits(edges)
+    index = make_index(edges)
+    rng = np.random.default_rng(n)
+    cell = (edges[-1] - edges[0]) / (256.0 * 253)
+    for x in (rng.choice(edges, n) + rng.uniform(-1, 1, n) * cell, rng.choice(edges, n)):
+        x[::97] = np.nan
+        for off in (0, 7):
+            arr = pa.array(x).slice(off)
+            want = hist_reference(arr, edges)
+            assert want[1][1] > 0
+            for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+                np.testing.assert_array_equal(counts, want[0], err_msg=f"{p} n={n} off={off}")
+                np.testing.assert_array_equal(specials, want[1], err_msg=p)
