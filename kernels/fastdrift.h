@@ -399,4 +399,19 @@ int fd_tdigest_update_parts(const fd_column *col, int32_t n_part, const int64_t 
 /* fd_tdigest_flush of n digests in one call (checked first, as above). */
 int fd_tdigest_flush_parts(fd_tdigest *const *tds, int32_t n, fd_tdigest_scratch *s);
 
+/* ---- segment positions (fd_seg.c) ------------------------------------------
+ * fd_seg_positions: where fd_seg_scatter would write each element, made once
+ * for a batch's codes so every column of it is grouped without a counting
+ * sort of its own: dest[i] = pos[codes[i]]++ (pos as for fd_seg_scatter).
+ * A code outside [0, n_seg), or a position outside [0, n_out) (n_out at most
+ * INT32_MAX), returns FD_EINVAL with *bad = the element.
+ * fd_seg_scatter_to: out[dest[i]] = element i of col (col's length of
+ * dest), out_valid as for fd_seg_scatter: the same out and out_valid as
+ * fd_seg_scatter with the codes and pos that made dest.  A position outside
+ * [0, n_out) returns FD_EINVAL with *bad = the element. */
+int fd_seg_positions(const int32_t *codes, int64_t n, int32_t n_seg, int64_t *pos, int64_t n_out,
+                     int32_t *dest, int64_t *bad);
+int fd_seg_scatter_to(const fd_column *col, const int32_t *dest, void *out, int64_t n_out,
+                      uint8_t *out_valid, int64_t *bad);
+
 #endif /* FASTDRIFT_H */

@@ -181,3 +181,87 @@ int fd_seg_moments_update(const fd_column *col, int32_t n_part, const int64_t *s
     }
     return FD_OK;
 }
+
+/* fd_seg_positions / fd_seg_scatter_to: fd_seg_scatter split in two, so that
+ * a batch's many columns share one pass over the codes.  The counting sort's
+ * per-element read-modify-write of pos[c] is done once (dest); each column
+ * is then a plain indexed store, about half of fd_seg_scatter's time
+ * (bench/bench_segments.py). */
+int fd_seg_positions(const int32_t *codes, int64_t n, int32_t n_seg, int64_t *pos, int64_t n_out,
+                     int32_t *dest, int64_t *bad)
+{
+    if (bad == 0 || n < 0 || n_seg < 1 || pos == 0 || n_out < 0 || n_out > INT32_MAX)
+        return FD_EINVAL;
+    *bad = -1;
+    if (n == 0)
+        return FD_OK;
+    if (codes == 0 || dest == 0)
+        return FD_EINVAL;
+    for (int64_t i = 0; i < n; ++i) {
+        const int32_t c = codes[i];
+        if ((uint32_t)c >= (uint32_t)n_seg) {
+            *bad = i;
+            return FD_EINVAL;
+        }
+        const int64_t p = pos[c]++;
+        if (p < 0 || p >= n_out) {
+            *bad = i;
+            return FD_EINVAL;
+        }
+        dest[i] = (int32_t)p;
+    }
+    return FD_OK;
+}
+
+#define FD_SEG_SCATTER_TO(T)                                                  \
+    do {                                                                      \
+        const T *v = (const T *)col->values + off;                            \
+        T *o = (T *)out;                                                      \
+        if (out_valid == 0) {                                                 \
+            for (int64_t i = 0; i < n; ++i) {                                 \
+                const uint32_t p = (uint32_t)dest[i];                         \
+                if (p >= (uint64_t)n_out) {                                   \
+                    *bad = i;                                                 \
+                    return FD_EINVAL;                                         \
+                }                                                             \
+                o[p] = v[i];                                                  \
+            }                                                                 \
+            break;                                                            \
+        }                                                                     \
+        for (int64_t i = 0; i < n; ++i) {                                     \
+            const uint32_t p = (uint32_t)dest[i];                             \
+            if (p >= (uint64_t)n_out) {                                       \
+                *bad = i;                                                     \
+                return FD_EINVAL;                                             \
+            }                                                                 \
+            o[p] = v[i];                                                      \
+            if (fd_valid(bits, off + i))                                      \
+                out_valid[p >> 3] |= (uint8_t)(1u << (p & 7));                \
+        }                                                                     \
+    } while (0)
+
+int fd_seg_scatter_to(const fd_column *col, const int32_t *dest, void *out, int64_t n_out,
+                      uint8_t *out_valid, int64_t *bad)
+{
+    if (col == 0 || bad == 0 || n_out < 0)
+        return FD_EINVAL;
+    *bad = -1;
+    const int w = fd_seg_width(col->type);
+    if (w == 0)
+        return FD_ETYPE;
+    const int64_t off = col->offset, n = col->length;
+    if (off < 0 || n < 0)
+        return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
+    const uint8_t *bits = col->validity;
+    if (col->values == 0 || dest == 0 || out == 0 || (bits && out_valid == 0))
+        return FD_EINVAL;
+    switch (w) {
+    case 1: FD_SEG_SCATTER_TO(uint8_t); break;
+    case 2: FD_SEG_SCATTER_TO(uint16_t); break;
+    case 4: FD_SEG_SCATTER_TO(uint32_t); break;
+    default: FD_SEG_SCATTER_TO(uint64_t); break;
+    }
+    return FD_OK;
+}

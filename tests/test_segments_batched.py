@@ -153,8 +153,8 @@ def test_in_memory_reference_gathers_each_column_and_keys_rows_once(monkeypatch)
     n = 5000
     table = pa.table({"a": rng.normal(0, 1, n), "b": rng.integers(0, 50, n), "c": rng.exponential(2, n),
                       "s": pa.array(np.array(["x", "y", "z"])[rng.integers(0, 3, n)])})
-    calls = {"assign": 0, "scatter": 0}
-    assign, scatter = Segmenter.assign, segmented.scatter
+    calls = {"assign": 0, "scatter": 0, "positions": 0}
+    assign, scatter, positions = Segmenter.assign, segmented.scatter_to, segmented.positions
 
     def counting_assign(self, batch):
         calls["assign"] += 1
@@ -164,14 +164,19 @@ def test_in_memory_reference_gathers_each_column_and_keys_rows_once(monkeypatch)
         calls["scatter"] += 1
         return scatter(*a, **k)
 
+    def counting_positions(*a, **k):
+        calls["positions"] += 1
+        return positions(*a, **k)
+
     def no_update(self, values):
         raise AssertionError("per-segment t-digest update")
 
     monkeypatch.setattr(Segmenter, "assign", counting_assign)
-    monkeypatch.setattr(segmented, "scatter", counting_scatter)
+    monkeypatch.setattr(segmented, "scatter_to", counting_scatter)
+    monkeypatch.setattr(segmented, "positions", counting_positions)
     monkeypatch.setattr(TDigest, "_update", no_update)
     prof = fastdrift.profile(table, segment_by=["s"])
-    assert calls == {"assign": 1, "scatter": 3}
+    assert calls == {"assign": 1, "scatter": 3, "positions": 1}
     monkeypatch.undo()
     for key, seg in prof.segments.items():
         rows = table.filter(pc.equal(table["s"], key.split("=", 1)[1])).drop(["s"])

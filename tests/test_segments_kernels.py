@@ -88,6 +88,61 @@ def test_scatter_groups_each_segment_in_order(backend, case):
 
 @given(case=cases())
 @settings(**SETTINGS)
+def test_positions_and_scatter_to_group_each_segment_in_order(backend, case):
+    """Each row's place made once, then every column stored there: numpy's stable sort by code."""
+    arr, codes, n_seg = case
+    counts = np.bincount(codes, minlength=n_seg)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    pos = starts.copy()
+    dest = K.positions(codes, n_seg, pos, len(arr))
+    assert np.array_equal(pos, starts + counts)
+    order = np.argsort(codes, kind="stable")
+    assert np.array_equal(dest[order], np.arange(len(arr)))  # row order[k] goes to place k
+    dtype = arr.type.to_pandas_dtype()
+    out = np.zeros(len(arr), dtype)
+    bits = np.zeros((len(arr) + 7) // 8, np.uint8)
+    at = 0
+    for v in iter_columns(arr):
+        K.scatter_to(v, dest[at:at + v.length], out, bits)
+        at += v.length
+    raw = np.frombuffer(arr.buffers()[1], dtype)[arr.offset:arr.offset + len(arr)] if len(arr) else out[:0]
+    assert np.array_equal(out.view(np.uint8), raw[order].view(np.uint8))  # bit for bit, NaN too
+    got_valid = np.unpackbits(bits, bitorder="little")[:len(arr)].astype(bool)
+    assert np.array_equal(got_valid, _valid(arr)[order])
+    if arr.null_count == 0:  # no bitmap wanted: only the values
+        out2 = np.zeros(len(arr), dtype)
+        for v in iter_columns(arr):
+            K.scatter_to(v, dest, out2, None)
+        assert np.array_equal(out2.view(np.uint8), out.view(np.uint8))
+
+
+def test_positions_and_scatter_to_check_their_input(backend):
+    codes = np.array([0, 2, 1, 2], np.int32)
+    for bad in (-1, 3):
+        c = codes.copy()
+        c[2] = bad
+        with pytest.raises(InvalidInputError, match="segment code"):
+            K.positions(c, 3, np.array([0, 1, 2], np.int64), 4)
+    with pytest.raises(InvalidInputError, match="past the end"):
+        K.positions(codes, 3, np.array([0, 1, 3], np.int64), 4)  # segment 2's two rows need places 3, 4
+    with pytest.raises(InvalidInputError, match="n_out"):
+        K.positions(codes, 3, np.zeros(3, np.int64), K.MAX_POSITIONS + 1)
+    v = next(iter_columns(pa.array(np.arange(4, dtype=np.int64))))
+    with pytest.raises(InvalidInputError, match="past the end"):
+        K.scatter_to(v, np.array([0, 1, 4, 2], np.int32), np.zeros(4, np.int64), None)
+    with pytest.raises(InvalidInputError, match="past the end"):
+        K.scatter_to(v, np.array([0, -1, 3, 2], np.int32), np.zeros(4, np.int64), None)
+    with pytest.raises(InvalidInputError, match="dest"):
+        K.scatter_to(v, np.array([0, 1, 2], np.int32), np.zeros(4, np.int64), None)
+    with pytest.raises(InvalidInputError, match="width"):
+        K.scatter_to(v, np.arange(4, dtype=np.int32), np.zeros(4, np.int32), None)
+    nulls = next(iter_columns(pa.array([1, None, 3])))
+    with pytest.raises(InvalidInputError, match="bitmap"):
+        K.scatter_to(nulls, np.arange(3, dtype=np.int32), np.zeros(3, np.int64), None)
+
+
+@given(case=cases())
+@settings(**SETTINGS)
 def test_count_indices_per_segment(backend, case):
     arr, codes, n_seg = case
     rng = np.random.default_rng(len(arr))

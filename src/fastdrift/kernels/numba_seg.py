@@ -9,7 +9,7 @@ from numba import njit, types
 from .native import FD_EINVAL, FD_OK
 from .numba_common import INT_DTYPES, NUMBA_OPTIONS, VALUE_TYPES, ro, ro_unaligned, rw
 
-__all__ = ["scatter", "count_indices"]
+__all__ = ["scatter", "count_indices", "positions", "scatter_to"]
 
 _I64 = types.int64
 _RC2 = types.UniTuple(_I64, 2)
@@ -58,4 +58,37 @@ def count_indices(values, validity, off, n, codes, n_seg, n_bins, bins, first, n
         if bins[k] == 0 and want_first:
             first[k] = i
         bins[k] += 1
+    return FD_OK, -1
+
+
+@njit(_RC2(ro(types.int32), types.int32, rw(types.int64), _I64, rw(types.int32)), **NUMBA_OPTIONS)
+def positions(codes, n_seg, pos, n_out, dest):
+    """``fd_seg_positions``: ``dest[i] = pos[codes[i]]++``."""
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if c < 0 or c >= n_seg:
+            return FD_EINVAL, i
+        p = pos[c]
+        if p < 0 or p >= n_out:
+            return FD_EINVAL, i
+        pos[c] = p + 1
+        dest[i] = p
+    return FD_OK, -1
+
+
+@njit([_RC2(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, ro(types.int32), rw(vt), rw(types.uint8))
+       for vt in VALUE_TYPES], **NUMBA_OPTIONS)
+def scatter_to(values, validity, off, n, dest, out, out_valid):
+    """``fd_seg_scatter_to``: ``out[dest[i]] = values[off + i]``."""
+    has_bits = validity.shape[0] > 0
+    want_bits = out_valid.shape[0] > 0
+    for i in range(n):
+        p = _I64(dest[i])
+        if p < 0 or p >= out.shape[0]:
+            return FD_EINVAL, i
+        out[p] = values[off + i]
+        if want_bits:
+            j = off + i
+            if not has_bits or (validity[j >> 3] >> (j & 7)) & 1:
+                out_valid[p >> 3] |= np.uint8(1 << (p & 7))
     return FD_OK, -1

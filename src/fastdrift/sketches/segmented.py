@@ -3,7 +3,9 @@
 :class:`SegmentSplit` holds a batch's per-row segment codes (from
 :meth:`fastdrift.adapters.segments.Segmenter.assign`) and gives, per segment present, that
 segment's rows of any column: numeric chunks are grouped by one stable counting sort in C
-(:func:`fastdrift.kernels.seg.scatter`, in the chunk's own type with its nulls), so a sketch
+(:func:`fastdrift.kernels.seg.scatter`, in the chunk's own type with its nulls; each row's place is
+made once per batch by :func:`~fastdrift.kernels.seg.positions`, every column then stored there by
+:func:`~fastdrift.kernels.seg.scatter_to`), so a sketch
 updated with a segment's stretch reads the very array the segment's rows alone would make -- the
 same bytes by construction.  Categorical columns are not moved at all
 (:meth:`SegmentSplit.category_counts`): their values are hashed once for the batch and counted per
@@ -20,7 +22,7 @@ import pyarrow.types as pat
 
 from ..adapters.arrow import as_arrow, counted, iter_columns
 from ..kernels.cat import CatTable
-from ..kernels.seg import count_indices, scatter, scatterable
+from ..kernels.seg import MAX_POSITIONS, count_indices, positions, scatter, scatter_to, scatterable
 from .histogram import Histogram
 from .moments import Moments
 from .tdigest import TDigest
@@ -63,6 +65,7 @@ class SegmentSplit:
         self.starts = np.zeros(self.n_seg, np.int64)
         np.cumsum(self.counts[:-1], out=self.starts[1:])
         self._order: Optional[pa.Array] = None
+        self._dest: Optional[np.ndarray] = None
         self._kept: Optional[dict] = {} if keep else None
 
     def _bounds(self):
@@ -71,10 +74,18 @@ class SegmentSplit:
     def _scattered(self, views, dtype) -> Tuple[pa.Buffer, Optional[pa.Buffer]]:
         out = np.empty(self.rows, dtype)
         valid = np.zeros((self.rows + 7) // 8, np.uint8) if any(v.has_validity for v in views) else None
-        pos, at = self.starts.copy(), 0
-        for v in views:
-            scatter(v, self.codes[at:at + v.length], self.n_seg, pos, out, valid)
-            at += v.length
+        at = 0
+        if self.rows <= MAX_POSITIONS:  # each row's place made once, for every column
+            if self._dest is None:
+                self._dest = positions(self.codes, self.n_seg, self.starts.copy(), self.rows)
+            for v in views:
+                scatter_to(v, self._dest[at:at + v.length], out, valid)
+                at += v.length
+        else:
+            pos = self.starts.copy()
+            for v in views:
+                scatter(v, self.codes[at:at + v.length], self.n_seg, pos, out, valid)
+                at += v.length
         return pa.py_buffer(out), (pa.py_buffer(valid) if valid is not None else None)
 
     def grouped(self, values, name: Optional[str] = None) -> Optional[pa.Array]:
