@@ -116,3 +116,21 @@ def test_segmented_profile_whole_takes_one_merge_many_per_sketch(monkeypatch):
     monkeypatch.setattr(Sketch, "merge", lambda self, other: pytest.fail("a pairwise merge of the whole"))
     cur = fastdrift.profile(t, reference=ref)
     assert calls == [8] * len(calls) and len(calls) == sum(len(c.sketches()) for c in cur.columns.values())
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300))
+@settings(max_examples=30, deadline=None)
+def test_histogram_empty_like_is_a_fresh_histogram_on_the_same_edges(seed, n):
+    """empty_like (the blank each segment starts from) counts as Histogram(edges) does, shares the
+    edges' lookup tables, and leaves the original's counts alone."""
+    rng = np.random.default_rng(seed)
+    edges = np.unique(rng.normal(0, 3, rng.integers(1, 12)))
+    h = fastdrift.Histogram(edges).update(rng.normal(0, 3, 50))
+    before = h.to_bytes()
+    x = pa.array(rng.normal(0, 4, n), mask=rng.random(n) < 0.1)
+    e = h.empty_like()
+    assert e.count == 0 and e.edges is h.edges
+    assert e.update(x).to_bytes() == fastdrift.Histogram(edges).update(x).to_bytes()
+    assert h.to_bytes() == before
+    h.merge(e)  # same edges object: merged as any other
+    assert h.count == 50 + n

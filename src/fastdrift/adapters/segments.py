@@ -136,17 +136,18 @@ def _as_strings(arr, name: str) -> pa.Array:
                       "(use strings, integers, booleans, dates or floats)")
 
 
-def _encoded(col, name: str) -> Tuple[List[str], np.ndarray]:
-    """(distinct value texts, per-row index into them); a null is its own value, :data:`NULL`."""
+def _encoded(col, name: str) -> Tuple[List[str], np.ndarray, bool]:
+    """(distinct value texts, per-row index into them, whether every value has a row); a null is
+    its own value, :data:`NULL`.  The index is int32 or int64."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):  # already encoded (Parquet's dictionary pages): no hashing
         values = [NULL if v is None else v for v in _as_strings(col.dictionary, name).to_pylist()]
         idx = col.indices.fill_null(len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
-        return values + [NULL], idx
+        return values + [NULL], idx, False
     enc = pc.dictionary_encode(_as_strings(col, name), null_encoding="encode")
     values = [NULL if v is None else v for v in enc.dictionary.to_pylist()]
-    return values, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return values, enc.indices.to_numpy(zero_copy_only=False), True  # int32, each value a row's
 
 
 class Segmenter:
@@ -205,11 +206,18 @@ class Segmenter:
         combos: List[Tuple[str, ...]] = [()]
         last = None  # (table, pair) of a dense last column: combined = table[pair], not made unless needed
         for i, name in enumerate(self.columns):
-            values, idx = _encoded(batch.column(name), name)
+            values, idx, every = _encoded(batch.column(name), name)
             size = max(len(values), 1)
             pair = idx if len(combos) == 1 else combined * size + idx  # one combination so far: combined is 0
             span = len(combos) * size
-            if span <= 4 * n + 1024:  # dense: O(rows + span), no sort
+            if len(combos) == 1 and every:  # each value of the first column is some row's
+                present = np.arange(span)
+                table = np.arange(span, dtype=np.int64)
+                if i == len(self.columns) - 1:
+                    last = (table, pair)
+                else:
+                    combined = pair.astype(np.int64)
+            elif span <= 4 * n + 1024:  # dense: O(rows + span), no sort
                 present = np.flatnonzero(np.bincount(pair, minlength=span))
                 table = np.zeros(span, dtype=np.int64)
                 table[present] = np.arange(len(present))
@@ -232,7 +240,7 @@ class Segmenter:
         for j in order:
             codes[j] = self._intern(keys[j])
         if last is not None:  # one gather: each value of the last column's pairs straight to its code
-            return codes[last[0]][last[1]]
+            return np.take(codes[last[0]], last[1])
         return codes[combined]
 
     def split(self, batch, codes: Optional[np.ndarray] = None) -> Iterator[Tuple[str, pa.RecordBatch]]:

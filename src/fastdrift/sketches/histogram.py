@@ -233,6 +233,16 @@ class Histogram(Sketch):
         self._counts = self._counts + np.add.reduce([o._counts for o in others])
         self._specials = self._specials + np.add.reduce([o._specials for o in others])
 
+    def empty_like(self) -> "Histogram":
+        """A histogram over the same edges with nothing counted; it shares their lookup tables
+        (built once, not per copy: a segmented profile makes one per segment and column)."""
+        h = Histogram.__new__(Histogram)
+        Sketch.__init__(h, self.name)
+        h._edges, h._index = self._edges, self._index  # never changed in place
+        h._counts = np.zeros(self._edges.size + 1, dtype=np.int64)
+        h._specials = np.zeros(2, dtype=np.int64)
+        return h
+
     def _copy(self):
         h = Histogram.__new__(Histogram)
         Sketch.__init__(h, self.name)

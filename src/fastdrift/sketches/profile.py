@@ -265,8 +265,10 @@ class ColumnProfile:
     def empty_like(self) -> "ColumnProfile":
         if self.kind == NUMERIC:
             td = self.tdigest
-            return ColumnProfile.empty(self.name, NUMERIC, edges=self.histogram.edges, tdigest=td is not None,
-                                       compression=td.compression if td is not None else 100)
+            h = self.histogram.empty_like()  # the same bins, their lookup tables shared
+            h.name = self.name
+            return ColumnProfile(self.name, NUMERIC, h, Moments(name=self.name),
+                                 tdigest=TDigest(td.compression, name=self.name) if td is not None else None)
         c = self.categorical
         return ColumnProfile.empty(self.name, CATEGORICAL, max_categories=c.max_categories, key_type=c.key_type)
 
