@@ -414,4 +414,17 @@ int fd_seg_positions(const int32_t *codes, int64_t n, int32_t n_seg, int64_t *po
 int fd_seg_scatter_to(const fd_column *col, const int32_t *dest, void *out, int64_t n_out,
                       uint8_t *out_valid, int64_t *bad);
 
+/* fd_cat_lookup per segment (fd_cat.c): the keys of col inserted into t as
+ * fd_cat_lookup inserts them (t's counts untouched), and instead of ids, a
+ * valid element i with code s and id x adds 1 to bins[s * width + x] (and
+ * sets first[s * width + x] = first_base + i when it goes from 0 to 1;
+ * first may be NULL); a null adds 1 to n_null[s].  width is at least t->id_cap.  Same
+ * FD_EGROW protocol as fd_cat_lookup (the caller regrows bins and first to
+ * the new id_cap, rows kept, before calling again).  A code outside
+ * [0, n_seg), an id at or past width, or a key past t's cap: FD_EINVAL with
+ * *bad = the element (outputs partly written: callers use scratch). */
+int fd_seg_cat_count(const fd_column *col, fd_cat_table *t, int64_t start, const int32_t *codes,
+                     int32_t n_seg, int64_t width, int64_t *bins, int64_t *first, int64_t first_base,
+                     int64_t *n_null, int64_t *progress, int64_t *bad);
+
 #endif /* FASTDRIFT_H */

@@ -166,6 +166,62 @@ def test_count_indices_per_segment(backend, case):
             assert first[s * n_bins + b] == pos[np.flatnonzero(xs == b)[0]]
 
 
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3000), start=st.integers(0, 9),
+       n_seg=st.sampled_from([1, 2, 7, 20, 60]), chunks=st.integers(1, 3), n_words=st.sampled_from([3, 40, 700]),
+       large=st.booleans(), null_p=st.sampled_from([0.0, 0.1, 1.0]))
+@settings(**SETTINGS)
+def test_segment_counts_of_strings_equal_numpy_counts(backend, seed, n, start, n_seg, chunks, n_words, large, null_p):
+    """CatTable.segment_counts (one read of a string column, the table growing as keys arrive):
+    per segment, each key's rows and first row, and the nulls, as numpy counts them."""
+    from fastdrift.kernels.cat import CatTable
+
+    rng = np.random.default_rng(seed)
+    words = np.array([f"k{i}" * (i % 4) for i in range(n_words)])  # "" too, lengths 0-3 words
+    total = n + start
+    arr = pa.array(words[rng.integers(0, n_words, total)], mask=rng.random(total) < null_p if null_p else None,
+                   type=pa.large_string() if large else pa.string()).slice(start, n)
+    if chunks > 1 and n:
+        cuts = sorted(rng.integers(0, n, chunks - 1).tolist())
+        arr = pa.chunked_array([arr.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, n])], type=arr.type)
+    codes = rng.integers(0, n_seg, n).astype(np.int32)
+    table = CatTable("str", max_ids=max(n, 1))
+    bins, first, n_null = table.segment_counts(list(iter_columns(arr)), codes, n_seg, 10**9)
+    keys = table.keys()
+    values = arr.to_pylist()
+    want_keys = list(dict.fromkeys(v for v in values if v is not None))  # first arrival first
+    assert keys == want_keys and table.counts.sum() == 0  # inserted, not counted
+    assert bins.shape == first.shape == (n_seg, len(keys))
+    ids = np.array([keys.index(v) if v is not None else -1 for v in values], dtype=np.int64)
+    for s in range(n_seg):
+        rows = np.flatnonzero(codes == s)
+        assert n_null[s] == (ids[rows] < 0).sum()
+        want = np.bincount(ids[rows][ids[rows] >= 0], minlength=len(keys))
+        assert np.array_equal(bins[s], want)
+        for x in np.flatnonzero(want):
+            assert first[s, x] == rows[ids[rows] == x][0]
+
+
+def test_segment_counts_check_codes_and_cells(backend):
+    from fastdrift.kernels.cat import CatTable
+
+    arr = pa.array(["a", None, "b", "c"] * 10)
+    views = list(iter_columns(arr))
+    codes = np.zeros(40, np.int32)
+    codes[13] = 5
+    with pytest.raises(InvalidInputError, match="segment code 5 of row 13"):
+        CatTable("str", 100).segment_counts(views, codes, 3, 10**6)
+    codes[13] = -1
+    with pytest.raises(InvalidInputError, match="segment code -1 of row 13"):
+        CatTable("str", 100).segment_counts(views, codes, 3, 10**6)
+    with pytest.raises(InvalidInputError, match="codes"):
+        CatTable("str", 100).segment_counts(views, codes[:5], 3, 10**6)
+    with pytest.raises(InvalidInputError, match="string"):
+        CatTable("str", 100).segment_counts(list(iter_columns(pa.array([1, 2]))), np.zeros(2, np.int32), 1, 10**6)
+    many = list(iter_columns(pa.array([f"v{i}" for i in range(100)])))
+    assert CatTable("str", 100).segment_counts(many, np.zeros(100, np.int32), 4, 4 * 64) is None  # past the cells
+    assert CatTable("str", 100).segment_counts(many, np.zeros(100, np.int32), 4, 4 * 128) is not None
+
+
 @pytest.mark.parametrize("fn", ["scatter", "count_indices"])
 def test_codes_out_of_range_raise(backend, fn):
     v = next(iter_columns(pa.array(np.arange(10, dtype=np.int32))))

@@ -153,19 +153,22 @@ class SegmentSplit:
         views = list(iter_columns(arr, name))
         if not views:
             return None
+        limit = _COUNTS_PER_ROW * self.rows + _COUNTS_MIN
         if pat.is_dictionary(t) and len(views) == 1 and views[0].kind == "dictionary":
             keys, ids = views[0].dictionary, views[0]
             n_bins = len(keys)
         elif (pat.is_string(t) or pat.is_large_string(t)) and all(v.kind == "string" for v in views):
+            # every distinct value of the batch (first arrival first) counted per segment in one read;
+            # the count rows grow with the table's id capacity (under twice the keys past 16)
             table = CatTable("str", max_ids=self.rows)
-            found = table.lookup(arr, name=name)  # every distinct value of the batch, first arrival first
-            n_keys = table.n_ids
-            found[found < 0] = n_keys  # nulls: one more bin
-            keys, n_bins = table.keys_array(), n_keys + 1
-            ids = next(iter_columns(pa.array(found, type=pa.int64()), name))
+            got = table.segment_counts(views, self.codes, self.n_seg, 2 * limit + 16 * self.n_seg)
+            if got is None or self.n_seg * (table.n_ids + 1) > limit:
+                return None
+            bins, first, n_null = got
+            return table.keys_array(), bins[self.present], first[self.present], n_null[self.present]
         else:
             return None
-        if self.n_seg * n_bins > _COUNTS_PER_ROW * self.rows + _COUNTS_MIN:
+        if self.n_seg * n_bins > limit:
             return None
         bins = np.zeros(self.n_seg * n_bins, np.int64)
         first = np.zeros(self.n_seg * n_bins, np.int64)
