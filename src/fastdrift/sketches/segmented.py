@@ -66,13 +66,20 @@ class SegmentSplit:
         np.cumsum(self.counts[:-1], out=self.starts[1:])
         self._order: Optional[pa.Array] = None
         self._dest: Optional[np.ndarray] = None
+        self._spare: Optional[np.ndarray] = None  # grouped columns' memory, reused (grouped(scratch=True))
         self._kept: Optional[dict] = {} if keep else None
 
     def _bounds(self):
         return [(int(self.starts[s]), int(self.counts[s])) for s in self.present]
 
-    def _scattered(self, views, dtype) -> Tuple[pa.Buffer, Optional[pa.Buffer]]:
-        out = np.empty(self.rows, dtype)
+    def _scattered(self, views, dtype, scratch: bool = False) -> Tuple[pa.Buffer, Optional[pa.Buffer]]:
+        dtype = np.dtype(dtype)
+        if scratch:  # one buffer for every column of the batch: no fresh pages faulted in per column
+            if self._spare is None or self._spare.size < self.rows * dtype.itemsize:
+                self._spare = np.empty(self.rows * 8, np.uint8)
+            out = self._spare[:self.rows * dtype.itemsize].view(dtype)
+        else:
+            out = np.empty(self.rows, dtype)
         valid = np.zeros((self.rows + 7) // 8, np.uint8) if any(v.has_validity for v in views) else None
         at = 0
         if self.rows <= MAX_POSITIONS:  # each row's place made once, for every column
@@ -88,17 +95,20 @@ class SegmentSplit:
                 at += v.length
         return pa.py_buffer(out), (pa.py_buffer(valid) if valid is not None else None)
 
-    def grouped(self, values, name: Optional[str] = None) -> Optional[pa.Array]:
+    def grouped(self, values, name: Optional[str] = None, scratch: bool = False) -> Optional[pa.Array]:
         """``values`` (a numeric column of the batch) with its rows grouped by segment, or None when
         its chunks are not all :func:`~fastdrift.kernels.seg.scatterable`: present segment ``j``'s rows
-        are elements ``starts[present[j]]`` to ``+ counts[present[j]]``, in their order."""
+        are elements ``starts[present[j]]`` to ``+ counts[present[j]]``, in their order.
+
+        ``scratch``: the array lives in memory the next ``scratch`` call overwrites (a caller that
+        counts it at once; not with ``keep``)."""
         if self._kept is not None and name is not None and name in self._kept:
             return self._kept[name]
         arr = as_arrow(values, name)
         views = list(iter_columns(arr, name))
         if not (views and all(scatterable(v) for v in views)):
             return None
-        data, valid = self._scattered(views, views[0].values.dtype)
+        data, valid = self._scattered(views, views[0].values.dtype, scratch and self._kept is None)
         out = pa.Array.from_buffers(arr.type, self.rows, [valid, data])
         if self._kept is not None and name is not None:
             self._kept[name] = out
@@ -207,7 +217,7 @@ def update_sketches(per_segment: List[list], values, split: SegmentSplit, name: 
         arrays = split.taken(as_arrow(values, name))
     else:
         col = counted(as_arrow(values, name))
-        whole = split.grouped(col, name) if len(split.present) > 1 else None
+        whole = split.grouped(col, name, scratch=True) if len(split.present) > 1 else None  # counted below
         if whole is not None:
             _update_grouped(per_segment, whole, split, flush)
             return
