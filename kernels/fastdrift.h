@@ -427,4 +427,16 @@ int fd_seg_cat_count(const fd_column *col, fd_cat_table *t, int64_t start, const
                      int32_t n_seg, int64_t width, int64_t *bins, int64_t *first, int64_t first_base,
                      int64_t *n_null, int64_t *progress, int64_t *bad);
 
+/* fd_seg_short_keys (fd_seg.c): a segment column of short strings keyed
+ * without a general hash table.  Key k is words[k] (its bytes as a
+ * little-endian word, zero-padded) and lens[k] (0..8; 9 for null); slots
+ * (n_slots, a power of two, -1 = empty) index them by a multiplicative hash.
+ * Each element of col (FD_STR32/FD_STR64) gets ids[i] = its key's id, new
+ * keys numbered in order of first arrival from *n_keys (updated).  Returns
+ * FD_EGROW with *progress = i at the first element longer than 8 bytes or
+ * whose new key would pass max_keys or fill half the slots (the caller keys
+ * the column otherwise); FD_EINVAL on bad offsets. */
+int fd_seg_short_keys(const fd_column *col, uint64_t *words, int32_t *lens, int64_t max_keys, int32_t *slots,
+                      int64_t n_slots, int64_t *n_keys, int32_t *ids, int64_t *progress);
+
 #endif /* FASTDRIFT_H */

@@ -265,3 +265,97 @@ int fd_seg_scatter_to(const fd_column *col, const int32_t *dest, void *out, int6
     }
     return FD_OK;
 }
+
+/* fd_seg_short_keys: segment values are few and short (a version, an arm, a
+ * country), and a general string hash costs more per row than the lookup of
+ * one word among a few: the value is loaded as one masked word. */
+#define FD_SEG_KEY_NULL_LEN 9
+#define FD_SEG_SHORT_KEYS(OT)                                                 \
+    do {                                                                      \
+        const OT *o = (const OT *)col->offsets + off;                         \
+        const uint8_t *end = data + o[n];                                     \
+        for (i = 0; i < n; ++i) {                                             \
+            uint64_t w = 0;                                                   \
+            int32_t len = FD_SEG_KEY_NULL_LEN;                                \
+            if (!bits || fd_valid(bits, off + i)) {                           \
+                const int64_t a = (int64_t)o[i], L = (int64_t)o[i + 1] - a;   \
+                if (L < 0 || a < 0)                                           \
+                    return FD_EINVAL;                                         \
+                if (L > 8)                                                    \
+                    goto grow;                                                \
+                const uint8_t *p = data + a;                                  \
+                if (L > 0 && p + 8 <= end) {                                  \
+                    memcpy(&w, p, 8);                                         \
+                    w = fd_seg_le64(w) & (~0ULL >> (64 - 8 * L));             \
+                } else {                                                      \
+                    for (int64_t j = 0; j < L; ++j)                           \
+                        w |= (uint64_t)p[j] << (8 * j);                       \
+                }                                                             \
+                len = (int32_t)L;                                             \
+            }                                                                 \
+            uint64_t s = ((w ^ ((uint64_t)len << 58)) * 0x9E3779B97F4A7C15ULL) >> shift; \
+            int32_t id;                                                       \
+            for (;;) {                                                        \
+                id = slots[s];                                                \
+                if (id < 0) {                                                 \
+                    if (nk >= max_keys || 2 * (nk + 1) > n_slots)             \
+                        goto grow;                                            \
+                    id = (int32_t)nk++;                                       \
+                    words[id] = w;                                            \
+                    lens[id] = len;                                           \
+                    slots[s] = id;                                            \
+                    break;                                                    \
+                }                                                             \
+                if (words[id] == w && lens[id] == len)                        \
+                    break;                                                    \
+                s = (s + 1) & mask;                                           \
+            }                                                                 \
+            ids[i] = id;                                                      \
+        }                                                                     \
+    } while (0)
+
+static inline uint64_t fd_seg_le64(uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+int fd_seg_short_keys(const fd_column *col, uint64_t *words, int32_t *lens, int64_t max_keys, int32_t *slots,
+                      int64_t n_slots, int64_t *n_keys, int32_t *ids, int64_t *progress)
+{
+    if (col == 0 || n_keys == 0 || progress == 0 || n_slots < 2 || (n_slots & (n_slots - 1)) != 0
+        || n_slots > INT32_MAX || max_keys < 0 || max_keys > INT32_MAX)
+        return FD_EINVAL;
+    *progress = 0;
+    if (col->type != FD_STR32 && col->type != FD_STR64)
+        return FD_ETYPE;
+    const int64_t off = col->offset, n = col->length;
+    int64_t nk = *n_keys, i = 0;
+    if (off < 0 || n < 0 || nk < 0 || nk > max_keys || 2 * nk > n_slots)
+        return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
+    if (col->offsets == 0 || words == 0 || lens == 0 || slots == 0 || ids == 0)
+        return FD_EINVAL;
+    static const uint8_t empty = 0;
+    const uint8_t *data = col->values ? (const uint8_t *)col->values : &empty;
+    const uint8_t *bits = col->validity;
+    const uint64_t mask = (uint64_t)n_slots - 1;
+    int lg = 0;
+    while (((int64_t)1 << lg) < n_slots)
+        ++lg;
+    const int shift = 64 - lg;
+    if (col->type == FD_STR32)
+        FD_SEG_SHORT_KEYS(int32_t);
+    else
+        FD_SEG_SHORT_KEYS(int64_t);
+    *n_keys = nk;
+    *progress = n;
+    return FD_OK;
+grow:
+    *n_keys = nk;
+    *progress = i;
+    return FD_EGROW;
+}

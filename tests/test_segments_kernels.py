@@ -222,6 +222,54 @@ def test_segment_counts_check_codes_and_cells(backend):
     assert CatTable("str", 100).segment_counts(many, np.zeros(100, np.int32), 4, 4 * 128) is not None
 
 
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 2000), start=st.integers(0, 9), chunks=st.integers(1, 3),
+       n_words=st.sampled_from([1, 3, 60, 1100]), long_p=st.sampled_from([0.0, 0.0, 0.001]), large=st.booleans(),
+       null_p=st.sampled_from([0.0, 0.1]))
+@settings(**SETTINGS)
+def test_short_keys_are_the_dictionary_encoding(backend, seed, n, start, chunks, n_words, long_p, large, null_p):
+    """short_keys (a segment column of few values of at most 8 bytes) against pyarrow's
+    dictionary_encode: the same values in the same order, the same index per row; None when a value
+    is longer than 8 bytes or there are more than SHORT_KEYS_MAX values."""
+    rng = np.random.default_rng(seed)
+    words = np.array([("é" if i % 7 == 0 else "") + f"{i:x}" * (i % 3) for i in range(n_words)])  # "" too
+    total = n + start
+    vals = words[rng.integers(0, n_words, total)].astype(object)
+    vals[rng.random(total) < long_p] = "a-long-value"
+    arr = pa.array(vals, mask=rng.random(total) < null_p if null_p else None,
+                   type=pa.large_string() if large else pa.string()).slice(start, n)
+    if chunks > 1 and n:
+        cuts = sorted(rng.integers(0, n, chunks - 1).tolist())
+        arr = pa.chunked_array([arr.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, n])], type=arr.type)
+    got = K.short_keys(list(iter_columns(arr)))
+    flat = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    enc = pc.dictionary_encode(flat, null_encoding="encode")
+    values = enc.dictionary.to_pylist()
+    if any(v is not None and len(v.encode()) > 8 for v in values) or len(values) > K.SHORT_KEYS_MAX:
+        assert got is None
+        return
+    keys, ids = got
+    assert [None if k is None else k.decode() for k in keys] == values
+    assert ids.dtype == np.int32 and np.array_equal(ids, enc.indices.to_numpy(zero_copy_only=False))
+
+
+def test_segmenter_with_short_keys_assigns_as_without():
+    """The profile's Segmenter (encode=encode_short_strings) against the plain one: codes and keys,
+    short, long, null and non-string segment columns, across batches and the cap."""
+    from fastdrift.adapters.segments import Segmenter
+    from fastdrift.sketches.segmented import encode_short_strings
+
+    rng = np.random.default_rng(3)
+    for cols, cap in ((["s"], 50), (["s", "i"], 50), (["l"], 50), (["s"], 4), (["i", "s"], 7)):
+        a, b = Segmenter(cols, cap), Segmenter(cols, cap, encode=encode_short_strings)
+        for seed in range(3):
+            n = 3000
+            s = np.array(["de", "fr", "", "uk", "a,b", "x=y"])[rng.integers(0, 6, n)]
+            batch = pa.table({"s": pa.array(s, mask=rng.random(n) < 0.05),
+                              "l": pa.array(np.array(["short", "a-longer-value"])[rng.integers(0, 2, n)]),
+                              "i": pa.array(rng.integers(0, 4, n))})
+            assert np.array_equal(a.assign(batch), b.assign(batch)) and a.keys == b.keys, (cols, cap, seed)
+
+
 @pytest.mark.parametrize("fn", ["scatter", "count_indices"])
 def test_codes_out_of_range_raise(backend, fn):
     v = next(iter_columns(pa.array(np.arange(10, dtype=np.int32))))

@@ -161,14 +161,19 @@ class Segmenter:
         How many distinct keys get a segment of their own; later keys count as :data:`OTHER`.
     keys
         Keys already known (e.g. from a loaded state), in the order they were first seen.
+    encode
+        Optional ``encode(column, name)``: ``(value texts, per-row int index, True)`` as the
+        built-in encoding gives them (values in order of first arrival, a null as :data:`NULL`),
+        or None to leave the column to it (a faster keyer of a layer above, for some columns).
     """
 
     def __init__(self, columns: Sequence[str], max_segments: int = DEFAULT_MAX_SEGMENTS,
-                 keys: Iterable[str] = ()):
+                 keys: Iterable[str] = (), encode=None):
         self.columns = check_segment_columns(columns, max_segments)
         if not self.columns:
             raise InvalidInputError("a Segmenter needs at least one segment column")
         self.max_segments = max_segments
+        self._encode = encode
         self.keys: List[str] = []
         self._code: Dict[str, int] = {}
         for k in keys:
@@ -206,7 +211,9 @@ class Segmenter:
         combos: List[Tuple[str, ...]] = [()]
         last = None  # (table, pair) of a dense last column: combined = table[pair], not made unless needed
         for i, name in enumerate(self.columns):
-            values, idx, every = _encoded(batch.column(name), name)
+            col = batch.column(name)
+            got = self._encode(col, name) if self._encode is not None else None
+            values, idx, every = got if got is not None else _encoded(col, name)
             size = max(len(values), 1)
             pair = idx if len(combos) == 1 else combined * size + idx  # one combination so far: combined is 0
             span = len(combos) * size
@@ -278,14 +285,20 @@ class Segmenter:
                 start += cnt
 
 
-def encode_segment_columns(table: pa.Table, segment_by: Sequence[str]) -> pa.Table:
+def encode_segment_columns(table: pa.Table, segment_by: Sequence[str], encode=None) -> pa.Table:
     """``table`` with its null-free single-chunk string segment columns dictionary-encoded: a
     :class:`Segmenter` then reads the dictionary instead of hashing every row again (each pass
     over the table keys its rows).  The keys and their first-seen order do not change (null-free
-    only, where both encodings agree on the order)."""
+    only, where both encodings agree on the order).  ``encode``: a :class:`Segmenter` ``encode``
+    tried first (its values and indices make the dictionary)."""
     for n in segment_by:
         col = table.column(n) if n in table.schema.names else None
         if col is not None and col.num_chunks == 1 and col.null_count == 0 and (
                 pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-            table = table.set_column(table.schema.get_field_index(n), n, pc.dictionary_encode(col.chunk(0)))
+            got = encode(col.chunk(0), n) if encode is not None else None
+            if got is not None:
+                enc = pa.DictionaryArray.from_arrays(pa.array(got[1], pa.int32()), pa.array(got[0], col.type))
+            else:
+                enc = pc.dictionary_encode(col.chunk(0))
+            table = table.set_column(table.schema.get_field_index(n), n, enc)
     return table

@@ -18,10 +18,10 @@ from ..errors import InvalidInputError
 from . import Family, check_out
 from .hist import HIST, HistIndex
 from .moments import MOMENTS
-from .native import FD_EINVAL, FD_OK, check, column, ffi, lib, ptr
+from .native import FD_EGROW, FD_EINVAL, FD_OK, check, column, ffi, lib, ptr
 
 __all__ = ["SEG", "scatter", "count_indices", "scatterable", "hist_update_parts", "moments_update_parts",
-           "positions", "scatter_to", "MAX_POSITIONS"]
+           "positions", "scatter_to", "MAX_POSITIONS", "short_keys"]
 
 #: :func:`positions` are int32: batches of more rows group each column by :func:`scatter`.
 MAX_POSITIONS = 2**31 - 1
@@ -56,6 +56,13 @@ class _CSeg:
         return rc, bad[0]
 
     @staticmethod
+    def short_keys(view, words, lens, slots, n_keys, ids):
+        nk, prog = ffi.new("int64_t*", n_keys), ffi.new("int64_t*")
+        rc = lib.fd_seg_short_keys(column(view), ptr("uint64_t*", words), ptr("int32_t*", lens), words.size,
+                                   ptr("int32_t*", slots), slots.size, nk, ptr("int32_t*", ids), prog)
+        return rc, nk[0], prog[0]
+
+    @staticmethod
     def count_indices(view, codes, n_seg, n_bins, bins, first, n_null):
         bad = ffi.new("int64_t*")
         rc = lib.fd_seg_count_indices(column(view), ptr("const int32_t*", codes), n_seg, n_bins,
@@ -87,6 +94,10 @@ class _NumbaSeg:
 
     def positions(self, codes, n_seg, pos, n_out, dest):
         return self.k.positions(codes, n_seg, pos, n_out, dest)
+
+    def short_keys(self, view, words, lens, slots, n_keys, ids):
+        return self.k.short_keys(view.offsets, view.values if view.values is not None else _EMPTY_U8, view.validity,
+                                 view.offset, view.length, words, lens, slots, n_keys, ids)
 
     def scatter_to(self, view, dest, out, out_valid):
         values = view.values.view(out.dtype)
@@ -231,6 +242,42 @@ def scatter_to(view, dest: np.ndarray, out: np.ndarray, out_valid: Optional[np.n
         raise InvalidInputError(f"column {view.name!r}: {what}: row {bad} goes past the end of out "
                                 f"({out.size} elements) or before its start")
     check(rc, what, view.name)
+
+
+#: :func:`short_keys` gives up past this many distinct values (a segment column has few).
+SHORT_KEYS_MAX = 1024
+_SHORT_NULL = 9
+
+
+def short_keys(views, backend: Optional[str] = None):
+    """Keys of a segment column's string chunks (``views``, in order) whose values are at most
+    8 bytes and at most :data:`SHORT_KEYS_MAX` distinct (``fd_seg_short_keys``): ``(keys, ids)``,
+    ``keys`` the distinct values in order of first arrival (``bytes``, None for null), ``ids`` the
+    int32 index of each row's value; None when a value is longer or there are more.
+
+    Raises
+    ------
+    InvalidInputError
+        A chunk that is not of strings.
+    """
+    n = sum(v.length for v in views)
+    for v in views:
+        if v.kind != "string":
+            raise InvalidInputError(f"column {v.name!r}: short keys read string chunks, got {v.kind}")
+    words = np.zeros(SHORT_KEYS_MAX, np.uint64)
+    lens = np.zeros(SHORT_KEYS_MAX, np.int32)
+    slots = np.full(4 * SHORT_KEYS_MAX, -1, np.int32)
+    ids = np.empty(n, np.int32)
+    n_keys, at, b = 0, 0, SEG(backend)
+    for v in views:
+        rc, n_keys, _ = b.short_keys(v, words, lens, slots, n_keys, ids[at:at + v.length])
+        if rc == FD_EGROW:
+            return None
+        check(rc, "segment short keys", v.name)
+        at += v.length
+    raw = words[:n_keys].astype("<u8").tobytes()
+    keys = [None if int(k) == _SHORT_NULL else raw[8 * j:8 * j + int(k)] for j, k in enumerate(lens[:n_keys])]
+    return keys, ids
 
 
 def _check_out(view, out, out_valid, what: str) -> None:

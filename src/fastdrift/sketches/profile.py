@@ -48,7 +48,7 @@ from .base import MAX_COUNT
 from .histogram import Histogram, check_binning
 from .moments import Moments
 from .performance import BinaryPerformance
-from .segmented import SegmentSplit, update_sketches
+from .segmented import SegmentSplit, encode_short_strings, update_sketches
 from .tdigest import TDigest
 
 __all__ = ["Profile", "ColumnProfile", "ColumnPlan", "PerformanceProfile", "plan_columns", "skipped_columns", "skip_reasons",
@@ -397,7 +397,7 @@ class Profile:
         return Profile({k: v.empty_like() for k, v in self.columns.items()}, 0, self.skipped, perf)
 
     def _update_segments(self, batch) -> None:
-        segmenter = Segmenter(self.segment_by, self.max_segments, keys=self.segments)
+        segmenter = Segmenter(self.segment_by, self.max_segments, keys=self.segments, encode=encode_short_strings)
         split = SegmentSplit(segmenter.assign(batch), len(segmenter.keys))
         blank = self._blank()
         blanks = [blank.copy() for _ in split.present]  # copies share the histograms' lookup tables

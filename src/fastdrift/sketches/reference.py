@@ -37,7 +37,7 @@ from .histogram import Histogram, fixed_edges, quantile_levels
 from .moments import Moments
 from .profile import (CATEGORICAL, NUMERIC, ColumnPlan, ColumnProfile, PerformanceProfile, Profile, plan_columns,
                       skipped_columns)
-from .segmented import SegmentSplit, update_sketches
+from .segmented import SegmentSplit, encode_short_strings, update_sketches
 from .quantiles import (ExactQuantiles, StreamingQuantiles, append_compact, merge_counts, numeric_views,
                         select_counts)
 from .tdigest import TDigest
@@ -314,7 +314,7 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
     reused by the next ones over the same batch object.
     """
     def make(i):
-        return [Segmenter(segment_by, max_segments), {}]
+        return [Segmenter(segment_by, max_segments, encode=encode_short_strings), {}]
 
     def _kept(seg, b):
         hit = memo.get("split") if memo is not None else None
@@ -353,7 +353,7 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
         rest = [src[k] for k in [OTHER] + folded for src in (mine, theirs) if k in src]
         if rest:
             out[OTHER] = functools.reduce(job.merge, rest)
-        acc[0], acc[1] = Segmenter(segment_by, max_segments, keys=out), out
+        acc[0], acc[1] = Segmenter(segment_by, max_segments, keys=out, encode=encode_short_strings), out
         return acc
 
     def encode(st):
@@ -372,7 +372,7 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
             k = r.string()
             states[k] = job.decode(r.blob())
         r.done()
-        return [Segmenter(segment_by, max_segments, keys=states), states]
+        return [Segmenter(segment_by, max_segments, keys=states, encode=encode_short_strings), states]
 
     return Job(make, count, merge, encode, decode)
 
@@ -657,7 +657,7 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
     if not plans and perf is None and not segment_by:
         return Profile({}, table.num_rows, skipped)
     if segment_by and plans:
-        table = encode_segment_columns(table, segment_by)
+        table = encode_segment_columns(table, segment_by, encode=encode_short_strings)
     return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression,
                            performance=perf, segment_by=segment_by, max_segments=max_segments)
 

@@ -22,17 +22,33 @@ import pyarrow.types as pat
 
 from ..adapters.arrow import as_arrow, counted, iter_columns
 from ..kernels.cat import CatTable
-from ..kernels.seg import MAX_POSITIONS, count_indices, positions, scatter, scatter_to, scatterable
+from ..adapters.segments import NULL
+from ..kernels.seg import MAX_POSITIONS, count_indices, positions, scatter, scatter_to, scatterable, short_keys
 from .histogram import Histogram
 from .moments import Moments
 from .tdigest import TDigest
 
-__all__ = ["SegmentSplit", "update_sketches"]
+__all__ = ["SegmentSplit", "update_sketches", "encode_short_strings"]
 
 #: Per-segment count arrays of a categorical column stay below this many entries per row of the
 #: batch (plus a constant): a dictionary too large for every segment takes the rows instead.
 _COUNTS_PER_ROW = 4
 _COUNTS_MIN = 1 << 16
+
+
+def encode_short_strings(col, name: Optional[str] = None):
+    """A :class:`~fastdrift.adapters.segments.Segmenter` ``encode``: a string segment column whose
+    values are at most 8 bytes and few (:func:`~fastdrift.kernels.seg.short_keys`) keyed without a
+    general hash table; the same values, order and indices as the Segmenter's own encoding.  None
+    for other columns."""
+    t = col.type
+    if not (pat.is_string(t) or pat.is_large_string(t)):
+        return None
+    got = short_keys(list(iter_columns(col, name)))
+    if got is None:
+        return None
+    keys, ids = got
+    return [NULL if k is None else k.decode("utf-8") for k in keys], ids, True
 
 
 class SegmentSplit:
