@@ -309,9 +309,10 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
     Each partition keys its own rows (first-seen, capped); merges take keys in partition order
     and fold those past the cap into ``"<other>"`` (:func:`~fastdrift.adapters.segments.cap_keys`).
 
-    ``memo``: shared by the passes over one table in memory: the batch's segment codes and its
-    columns grouped by segment (:class:`SegmentSplit` ``keep``) are made by the first pass and
-    reused by the next ones over the same batch object.
+    ``memo``: shared by the passes over one table in memory: the batch's segment codes and each
+    row's grouped place (the :class:`SegmentSplit`) are made by the first pass and reused by the
+    next ones over the same batch object (each column is gathered again, into the split's one
+    scratch buffer: cheaper than keeping every column's fresh copy).
     """
     def make(i):
         return [Segmenter(segment_by, max_segments, encode=encode_short_strings), {}]
@@ -336,7 +337,7 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
                         states[key] = job.make(0)
                     job.count(states[key], sub)
                 return
-            split = SegmentSplit(codes, len(seg.keys), keep=memo is not None)
+            split = SegmentSplit(codes, len(seg.keys))
             if memo is not None:
                 memo["split"] = (b, before, list(seg.keys), split)
         for s in split.present:
@@ -470,8 +471,8 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         # whole: moments (with the deciles' grid) on whole batches; the rest per segment, merged
         whole = _first_job([dataclasses.replace(p, tdigest=False) for p in numeric], streaming, max_categories,
                            compression)
-        # a table in memory is one batch read by every pass: its segment codes and grouped columns are
-        # made once (held until the histogram pass: 8 bytes a row per numeric column)
+        # a table in memory is one batch read by every pass: its segment codes and rows' grouped places
+        # are made once (held until the histogram pass: 8 bytes a row)
         memo = {} if isinstance(executor, _Whole) else None
         parts = _segmented(_first_job(plans, {}, max_categories, compression, performance,
                                       flush_segments=memo is not None), read, segment_by, max_segments, memo)

@@ -60,9 +60,6 @@ class SegmentSplit:
         One segment code per row, in ``[0, n_seg)``.
     n_seg : int
         Number of segment codes (``len(segmenter.keys)``).
-    keep : bool
-        Keep each column's :meth:`grouped` array by name, for passes that read the batch again
-        (the arrays stay alive as long as the split).
 
     Attributes
     ----------
@@ -72,7 +69,7 @@ class SegmentSplit:
         Rows per code.
     """
 
-    def __init__(self, codes: np.ndarray, n_seg: int, keep: bool = False):
+    def __init__(self, codes: np.ndarray, n_seg: int):
         self.codes = np.ascontiguousarray(codes, dtype=np.int32)
         self.n_seg = max(int(n_seg), 1)
         self.rows = int(self.codes.size)
@@ -83,7 +80,6 @@ class SegmentSplit:
         self._order: Optional[pa.Array] = None
         self._dest: Optional[np.ndarray] = None
         self._spare: Optional[np.ndarray] = None  # grouped columns' memory, reused (grouped(scratch=True))
-        self._kept: Optional[dict] = {} if keep else None
 
     def _bounds(self):
         return [(int(self.starts[s]), int(self.counts[s])) for s in self.present]
@@ -117,18 +113,14 @@ class SegmentSplit:
         are elements ``starts[present[j]]`` to ``+ counts[present[j]]``, in their order.
 
         ``scratch``: the array lives in memory the next ``scratch`` call overwrites (a caller that
-        counts it at once; not with ``keep``)."""
-        if self._kept is not None and name is not None and name in self._kept:
-            return self._kept[name]
+        counts it at once): a batch's columns, and a pass over the batch again, reuse one buffer
+        instead of faulting in fresh pages for each (which costs more than the gather)."""
         arr = as_arrow(values, name)
         views = list(iter_columns(arr, name))
         if not (views and all(scatterable(v) for v in views)):
             return None
-        data, valid = self._scattered(views, views[0].values.dtype, scratch and self._kept is None)
-        out = pa.Array.from_buffers(arr.type, self.rows, [valid, data])
-        if self._kept is not None and name is not None:
-            self._kept[name] = out
-        return out
+        data, valid = self._scattered(views, views[0].values.dtype, scratch)
+        return pa.Array.from_buffers(arr.type, self.rows, [valid, data])
 
     def parts(self, whole: pa.Array) -> List[pa.Array]:
         """Each present segment's stretch of a :meth:`grouped` array."""
