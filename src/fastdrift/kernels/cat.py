@@ -607,6 +607,46 @@ class CatTable:
         k = self.n_ids
         return bins.reshape(n_seg, width)[:, :k], first.reshape(n_seg, width)[:, :k], n_null
 
+    def add_keys_of(self, source: "CatTable", ids: np.ndarray, counts: np.ndarray, n_null: int,
+                    value_type: str, backend: Optional[str] = None) -> bool:
+        """Into this table while it holds no key: ``source``'s keys ``ids`` (distinct, in arrival
+        order) counted ``counts`` times each, and ``n_null`` nulls; the keys' bytes and hashes are
+        copied, not hashed again (a segment's keys from the batch's table).  The same state as
+        :meth:`add_first_counts` of those keys.  False (nothing changed) when the table holds keys
+        or ``other`` counts, the keys would pass the cap, or the tables are not both of strings.
+
+        Raises
+        ------
+        SchemaError
+            ``value_type`` does not fit this table (nothing is counted).
+        """
+        vt = self._accept_of(None, value_type, value_type)
+        k = int(ids.size)
+        if self.n_ids or self.other or k > self.max_ids or self.key_kind != "str" or source.key_kind != "str":
+            return False
+        ids = np.asarray(ids, np.int64)
+        if k and (ids.min() < 0 or ids.max() >= source.n_ids):
+            raise InvalidInputError(f"key ids outside the source table's {source.n_ids} keys")
+        b = CAT(backend)
+        src_ko = source._key_offsets
+        starts = src_ko[ids]
+        lens = src_ko[ids + 1] - starts
+        n_bytes = int(lens.sum())
+        self._make_room(b, k, n_bytes)
+        ko = self._key_offsets
+        np.cumsum(lens, out=ko[1:k + 1])
+        if n_bytes:
+            self._arena[:n_bytes] = source._arena[np.repeat(starts - ko[:k], lens) + np.arange(n_bytes)]
+        self._hashes[:k] = source._hashes[ids]
+        self._counts[:k] = counts
+        self._meta[FD_CAT_N_IDS] = k
+        self._meta[FD_CAT_ARENA_USED] = n_bytes
+        self._meta[FD_CAT_NULL] += n_null
+        self._cstruct = None
+        check(b.rehash(self), "rehash")
+        self.value_type = vt
+        return True
+
     def keys_array(self) -> pa.Array:
         """The keys in id order, one Arrow array (large_binary for string keys, int64 otherwise)."""
         return self._keys_array()

@@ -160,11 +160,12 @@ class SegmentSplit:
         return [cls.from_arrays([c[j] for c in cols], schema=batch.schema) for j in range(len(self.present))]
 
     def category_counts(self, values, name: Optional[str] = None):
-        """``(keys, bins, first, n_null)`` of a categorical column without moving its rows, or None
-        when it is of a kind counted otherwise (see the module docstring).
+        """``(keys, bins, first, n_null, table)`` of a categorical column without moving its rows, or
+        None when it is of a kind counted otherwise (see the module docstring).
 
         ``keys`` is an Arrow array; ``bins[j, x]`` counts ``keys[x]`` in the ``j``-th present
-        segment, ``first[j, x]`` is its first row there (where ``bins > 0``), ``n_null[j]`` its nulls.
+        segment, ``first[j, x]`` is its first row there (where ``bins > 0``), ``n_null[j]`` its nulls;
+        ``table`` the :class:`CatTable` the keys are (strings), or None (a dictionary's).
         """
         arr = as_arrow(values, name)
         t = arr.type
@@ -183,7 +184,7 @@ class SegmentSplit:
             if got is None or self.n_seg * (table.n_ids + 1) > limit:
                 return None
             bins, first, n_null = got
-            return table.keys_array(), bins[self.present], first[self.present], n_null[self.present]
+            return table.keys_array(), bins[self.present], first[self.present], n_null[self.present], table
         else:
             return None
         if self.n_seg * n_bins > limit:
@@ -197,7 +198,7 @@ class SegmentSplit:
         if n_bins != len(keys):  # the strings' null bin
             n_null = n_null + bins[:, -1]
             bins, first = bins[:, :-1], first[:, :-1]
-        return keys, bins, first, n_null
+        return keys, bins, first, n_null, None
 
 
 
@@ -215,12 +216,13 @@ def update_sketches(per_segment: List[list], values, split: SegmentSplit, name: 
     if categorical:
         got = split.category_counts(values, name)
         if got is not None:
-            keys, bins, first, n_null = got
+            keys, bins, first, n_null, table = got
             t = as_arrow(values, name).type
             for j, (sks, s) in enumerate(zip(per_segment, split.present)):
                 for sk in sks:
                     if sk is not None:
-                        sk.update_first_counts(t, int(split.counts[s]), keys, bins[j], first[j], int(n_null[j]))
+                        sk.update_first_counts(t, int(split.counts[s]), keys, bins[j], first[j], int(n_null[j]),
+                                               source=table)
             return
         arrays = split.taken(as_arrow(values, name))
     else:
