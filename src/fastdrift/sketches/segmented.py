@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.types as pat
 
 from ..adapters.arrow import as_arrow, counted, iter_columns
-from ..kernels.cat import CatTable
 from ..adapters.segments import NULL
+from ..kernels.cat import CatTable
 from ..kernels.seg import MAX_POSITIONS, count_indices, positions, scatter, scatter_to, scatterable, short_keys
 from .histogram import Histogram
 from .moments import Moments
