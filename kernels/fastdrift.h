@@ -400,4 +400,44 @@ int fd_tdigest_update_parts(const fd_column *col, int32_t n_part, const int64_t 
 /* fd_tdigest_flush of n digests in one call (checked first, as above). */
 int fd_tdigest_flush_parts(fd_tdigest *const *tds, int32_t n, fd_tdigest_scratch *s);
 
+/* ---- segment positions (fd_seg.c) ------------------------------------------
+ * fd_seg_positions: where fd_seg_scatter would write each element, made once
+ * for a batch's codes so every column of it is grouped without a counting
+ * sort of its own: dest[i] = pos[codes[i]]++ (pos as for fd_seg_scatter).
+ * A code outside [0, n_seg), or a position outside [0, n_out) (n_out at most
+ * INT32_MAX), returns FD_EINVAL with *bad = the element.
+ * fd_seg_scatter_to: out[dest[i]] = element i of col (col's length of
+ * dest), out_valid as for fd_seg_scatter: the same out and out_valid as
+ * fd_seg_scatter with the codes and pos that made dest.  A position outside
+ * [0, n_out) returns FD_EINVAL with *bad = the element. */
+int fd_seg_positions(const int32_t *codes, int64_t n, int32_t n_seg, int64_t *pos, int64_t n_out,
+                     int32_t *dest, int64_t *bad);
+int fd_seg_scatter_to(const fd_column *col, const int32_t *dest, void *out, int64_t n_out,
+                      uint8_t *out_valid, int64_t *bad);
+
+/* fd_cat_lookup per segment (fd_cat.c): the keys of col inserted into t as
+ * fd_cat_lookup inserts them (t's counts untouched), and instead of ids, a
+ * valid element i with code s and id x adds 1 to bins[s * width + x] (and
+ * sets first[s * width + x] = first_base + i when it goes from 0 to 1;
+ * first may be NULL); a null adds 1 to n_null[s].  width is at least t->id_cap.  Same
+ * FD_EGROW protocol as fd_cat_lookup (the caller regrows bins and first to
+ * the new id_cap, rows kept, before calling again).  A code outside
+ * [0, n_seg), an id at or past width, or a key past t's cap: FD_EINVAL with
+ * *bad = the element (outputs partly written: callers use scratch). */
+int fd_seg_cat_count(const fd_column *col, fd_cat_table *t, int64_t start, const int32_t *codes,
+                     int32_t n_seg, int64_t width, int64_t *bins, int64_t *first, int64_t first_base,
+                     int64_t *n_null, int64_t *progress, int64_t *bad);
+
+/* fd_seg_short_keys (fd_seg.c): a segment column of short strings keyed
+ * without a general hash table.  Key k is words[k] (its bytes as a
+ * little-endian word, zero-padded) and lens[k] (0..8; 9 for null); slots
+ * (n_slots, a power of two, -1 = empty) index them by a multiplicative hash.
+ * Each element of col (FD_STR32/FD_STR64) gets ids[i] = its key's id, new
+ * keys numbered in order of first arrival from *n_keys (updated).  Returns
+ * FD_EGROW with *progress = i at the first element longer than 8 bytes or
+ * whose new key would pass max_keys or fill half the slots (the caller keys
+ * the column otherwise); FD_EINVAL on bad offsets. */
+int fd_seg_short_keys(const fd_column *col, uint64_t *words, int32_t *lens, int64_t max_keys, int32_t *slots,
+                      int64_t n_slots, int64_t *n_keys, int32_t *ids, int64_t *progress);
+
 #endif /* FASTDRIFT_H */

@@ -652,3 +652,91 @@ int fd_bool_count(const fd_column *col, int64_t *n_true, int64_t *n_false,
     *n_null += col->length - valid;
     return FD_OK;
 }
+
+/* ---- fd_seg_cat_count: the string and integer loops above, emitting counts
+ * per segment instead of ids (a segmented profile's categorical columns: one
+ * read of the column, no id array written and read back). */
+#undef FD_CAT_EMIT
+#undef FD_CAT_NULL_EMIT
+#define FD_CAT_SEG_BAD(i)                                       \
+    do {                                                        \
+        fd_ctx_store(&c, t);                                    \
+        *progress = (i);                                        \
+        *bad = (i);                                             \
+        return FD_EINVAL;                                       \
+    } while (0)
+#define FD_CAT_NULL_EMIT(i)                                     \
+    do {                                                        \
+        const uint32_t s_ = (uint32_t)codes[i];                 \
+        if (s_ >= (uint32_t)n_seg)                              \
+            FD_CAT_SEG_BAD(i);                                  \
+        n_null[s_]++;                                           \
+    } while (0)
+#define FD_CAT_EMIT(i, id)                                      \
+    do {                                                        \
+        const uint32_t s_ = (uint32_t)codes[i];                 \
+        if (s_ >= (uint32_t)n_seg || (id) < 0 || (id) >= width) \
+            FD_CAT_SEG_BAD(i);                                  \
+        const int64_t k_ = (int64_t)s_ * width + (id);          \
+        if (bins[k_]++ == 0 && first)                           \
+            first[k_] = first_base + (i);                       \
+    } while (0)
+
+int fd_seg_cat_count(const fd_column *col, fd_cat_table *t, int64_t start, const int32_t *codes,
+                     int32_t n_seg, int64_t width, int64_t *bins, int64_t *first, int64_t first_base,
+                     int64_t *n_null, int64_t *progress, int64_t *bad)
+{
+    const uint8_t *bits;
+    int64_t off, n, i;
+    int rc, strings;
+    fd_ctx c;
+
+    if (col == 0 || t == 0 || progress == 0 || bad == 0 || n_seg < 1 || n_null == 0)
+        return FD_EINVAL;
+    *bad = -1;
+    *progress = start;
+    if (col->type == FD_STR32 || col->type == FD_STR64)
+        strings = 1;
+    else if (col->type >= FD_I8 && col->type <= FD_U64)
+        strings = 0;
+    else
+        return FD_ETYPE;
+    rc = fd_table_ok(t, strings);
+    if (rc != FD_OK)
+        return rc;
+    off = col->offset;
+    n = col->length;
+    if (start < 0 || start > n || off < 0 || n < 0 || width < t->id_cap || width < 0
+        || (width > 0 && (int64_t)n_seg > INT64_MAX / width))
+        return FD_EINVAL;
+    if (start == n) {
+        *progress = n;
+        return FD_OK;
+    }
+    if ((strings ? col->offsets == 0 : col->values == 0) || codes == 0 || (width > 0 && bins == 0))
+        return FD_EINVAL;
+    bits = col->validity;
+    fd_ctx_load(&c, t);
+    if (strings) {
+        static const uint8_t empty = 0;
+        const uint8_t *data = col->values ? (const uint8_t *)col->values : &empty;
+        if (col->type == FD_STR32)
+            FD_CAT_STR_LOOP(int32_t);
+        else
+            FD_CAT_STR_LOOP(int64_t);
+    } else {
+        switch (col->type) {
+        case FD_I8: FD_CAT_INT_LOOP(int8_t); break;
+        case FD_I16: FD_CAT_INT_LOOP(int16_t); break;
+        case FD_I32: FD_CAT_INT_LOOP(int32_t); break;
+        case FD_I64: FD_CAT_INT_LOOP(int64_t); break;
+        case FD_U8: FD_CAT_INT_LOOP(uint8_t); break;
+        case FD_U16: FD_CAT_INT_LOOP(uint16_t); break;
+        case FD_U32: FD_CAT_INT_LOOP(uint32_t); break;
+        default: FD_CAT_INT_LOOP(uint64_t); break;
+        }
+    }
+    fd_ctx_store(&c, t);
+    *progress = n;
+    return FD_OK;
+}

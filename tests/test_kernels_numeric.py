@@ -366,12 +366,16 @@ def test_backend_objects_of_a_family_have_the_same_methods():
     from fastdrift.kernels.hist import HIST
     from fastdrift.kernels.moments import MOMENTS
     from fastdrift.kernels.quantile import GRID
+    from fastdrift.kernels.seg import SEG
 
     def methods(obj):
         return {n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n))}
 
-    for family, want in ((HIST, {"update"}), (MOMENTS, {"update"}), (CAT, {"run", "rehash", "count_indices", "bool_count"}),
-                         (GRID, {"count", "select", "count_select", "moments_count_select"})):
+    for family, want in ((HIST, {"update"}), (MOMENTS, {"update"}),
+                         (CAT, {"run", "rehash", "count_indices", "bool_count", "seg_count"}),
+                         (GRID, {"count", "select", "count_select", "moments_count_select"}),
+                         (SEG, {"scatter", "count_indices", "hist_parts", "moments_parts", "positions", "scatter_to",
+                                "short_keys"})):
         assert methods(family("c")) == methods(family("numba")) == want, family.name
 
 

@@ -141,9 +141,10 @@ def test_sketch_update_parts_bad_part_keeps_state():
     assert [sk.to_bytes() for sk in hs + ms] == before
 
 
-def test_in_memory_reference_gathers_each_column_and_keys_rows_once(monkeypatch):
-    """A segmented reference of a table in memory: one segment keying of the rows and one gather
-    per numeric column, shared by the first pass and the histogram pass; the segments' t-digests
+def test_in_memory_reference_keys_rows_once_and_gathers_into_one_buffer(monkeypatch):
+    """A segmented reference of a table in memory: one segment keying of the rows and one set of
+    grouped places, shared by the first pass and the histogram pass; each numeric column gathered
+    once per pass, into one scratch buffer (the same memory every time); the segments' t-digests
     go through one kernel call per column (none through their own update), and every segment is
     still the profile of its rows alone."""
     from fastdrift.adapters.segments import Segmenter
@@ -153,8 +154,9 @@ def test_in_memory_reference_gathers_each_column_and_keys_rows_once(monkeypatch)
     n = 5000
     table = pa.table({"a": rng.normal(0, 1, n), "b": rng.integers(0, 50, n), "c": rng.exponential(2, n),
                       "s": pa.array(np.array(["x", "y", "z"])[rng.integers(0, 3, n)])})
-    calls = {"assign": 0, "scatter": 0}
-    assign, scatter = Segmenter.assign, segmented.scatter
+    calls = {"assign": 0, "scatter": 0, "positions": 0}
+    outs = set()
+    assign, scatter, positions = Segmenter.assign, segmented.scatter_to, segmented.positions
 
     def counting_assign(self, batch):
         calls["assign"] += 1
@@ -162,16 +164,22 @@ def test_in_memory_reference_gathers_each_column_and_keys_rows_once(monkeypatch)
 
     def counting_scatter(*a, **k):
         calls["scatter"] += 1
+        outs.add(a[2].__array_interface__["data"][0])
         return scatter(*a, **k)
+
+    def counting_positions(*a, **k):
+        calls["positions"] += 1
+        return positions(*a, **k)
 
     def no_update(self, values):
         raise AssertionError("per-segment t-digest update")
 
     monkeypatch.setattr(Segmenter, "assign", counting_assign)
-    monkeypatch.setattr(segmented, "scatter", counting_scatter)
+    monkeypatch.setattr(segmented, "scatter_to", counting_scatter)
+    monkeypatch.setattr(segmented, "positions", counting_positions)
     monkeypatch.setattr(TDigest, "_update", no_update)
     prof = fastdrift.profile(table, segment_by=["s"])
-    assert calls == {"assign": 1, "scatter": 3}
+    assert calls == {"assign": 1, "scatter": 6, "positions": 1} and len(outs) == 1
     monkeypatch.undo()
     for key, seg in prof.segments.items():
         rows = table.filter(pc.equal(table["s"], key.split("=", 1)[1])).drop(["s"])

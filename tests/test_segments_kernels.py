@@ -88,6 +88,61 @@ def test_scatter_groups_each_segment_in_order(backend, case):
 
 @given(case=cases())
 @settings(**SETTINGS)
+def test_positions_and_scatter_to_group_each_segment_in_order(backend, case):
+    """Each row's place made once, then every column stored there: numpy's stable sort by code."""
+    arr, codes, n_seg = case
+    counts = np.bincount(codes, minlength=n_seg)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    pos = starts.copy()
+    dest = K.positions(codes, n_seg, pos, len(arr))
+    assert np.array_equal(pos, starts + counts)
+    order = np.argsort(codes, kind="stable")
+    assert np.array_equal(dest[order], np.arange(len(arr)))  # row order[k] goes to place k
+    dtype = arr.type.to_pandas_dtype()
+    out = np.zeros(len(arr), dtype)
+    bits = np.zeros((len(arr) + 7) // 8, np.uint8)
+    at = 0
+    for v in iter_columns(arr):
+        K.scatter_to(v, dest[at:at + v.length], out, bits)
+        at += v.length
+    raw = np.frombuffer(arr.buffers()[1], dtype)[arr.offset:arr.offset + len(arr)] if len(arr) else out[:0]
+    assert np.array_equal(out.view(np.uint8), raw[order].view(np.uint8))  # bit for bit, NaN too
+    got_valid = np.unpackbits(bits, bitorder="little")[:len(arr)].astype(bool)
+    assert np.array_equal(got_valid, _valid(arr)[order])
+    if arr.null_count == 0:  # no bitmap wanted: only the values
+        out2 = np.zeros(len(arr), dtype)
+        for v in iter_columns(arr):
+            K.scatter_to(v, dest, out2, None)
+        assert np.array_equal(out2.view(np.uint8), out.view(np.uint8))
+
+
+def test_positions_and_scatter_to_check_their_input(backend):
+    codes = np.array([0, 2, 1, 2], np.int32)
+    for bad in (-1, 3):
+        c = codes.copy()
+        c[2] = bad
+        with pytest.raises(InvalidInputError, match="segment code"):
+            K.positions(c, 3, np.array([0, 1, 2], np.int64), 4)
+    with pytest.raises(InvalidInputError, match="past the end"):
+        K.positions(codes, 3, np.array([0, 1, 3], np.int64), 4)  # segment 2's two rows need places 3, 4
+    with pytest.raises(InvalidInputError, match="n_out"):
+        K.positions(codes, 3, np.zeros(3, np.int64), K.MAX_POSITIONS + 1)
+    v = next(iter_columns(pa.array(np.arange(4, dtype=np.int64))))
+    with pytest.raises(InvalidInputError, match="past the end"):
+        K.scatter_to(v, np.array([0, 1, 4, 2], np.int32), np.zeros(4, np.int64), None)
+    with pytest.raises(InvalidInputError, match="past the end"):
+        K.scatter_to(v, np.array([0, -1, 3, 2], np.int32), np.zeros(4, np.int64), None)
+    with pytest.raises(InvalidInputError, match="dest"):
+        K.scatter_to(v, np.array([0, 1, 2], np.int32), np.zeros(4, np.int64), None)
+    with pytest.raises(InvalidInputError, match="width"):
+        K.scatter_to(v, np.arange(4, dtype=np.int32), np.zeros(4, np.int32), None)
+    nulls = next(iter_columns(pa.array([1, None, 3])))
+    with pytest.raises(InvalidInputError, match="bitmap"):
+        K.scatter_to(nulls, np.arange(3, dtype=np.int32), np.zeros(3, np.int64), None)
+
+
+@given(case=cases())
+@settings(**SETTINGS)
 def test_count_indices_per_segment(backend, case):
     arr, codes, n_seg = case
     rng = np.random.default_rng(len(arr))
@@ -109,6 +164,110 @@ def test_count_indices_per_segment(backend, case):
         pos = np.flatnonzero(rows)
         for b in np.flatnonzero(want):
             assert first[s * n_bins + b] == pos[np.flatnonzero(xs == b)[0]]
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3000), start=st.integers(0, 9),
+       n_seg=st.sampled_from([1, 2, 7, 20, 60]), chunks=st.integers(1, 3), n_words=st.sampled_from([3, 40, 700]),
+       large=st.booleans(), null_p=st.sampled_from([0.0, 0.1, 1.0]))
+@settings(**SETTINGS)
+def test_segment_counts_of_strings_equal_numpy_counts(backend, seed, n, start, n_seg, chunks, n_words, large, null_p):
+    """CatTable.segment_counts (one read of a string column, the table growing as keys arrive):
+    per segment, each key's rows and first row, and the nulls, as numpy counts them."""
+    from fastdrift.kernels.cat import CatTable
+
+    rng = np.random.default_rng(seed)
+    words = np.array([f"k{i}" * (i % 4) for i in range(n_words)])  # "" too, lengths 0-3 words
+    total = n + start
+    arr = pa.array(words[rng.integers(0, n_words, total)], mask=rng.random(total) < null_p if null_p else None,
+                   type=pa.large_string() if large else pa.string()).slice(start, n)
+    if chunks > 1 and n:
+        cuts = sorted(rng.integers(0, n, chunks - 1).tolist())
+        arr = pa.chunked_array([arr.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, n])], type=arr.type)
+    codes = rng.integers(0, n_seg, n).astype(np.int32)
+    table = CatTable("str", max_ids=max(n, 1))
+    bins, first, n_null = table.segment_counts(list(iter_columns(arr)), codes, n_seg, 10**9)
+    keys = table.keys()
+    values = arr.to_pylist()
+    want_keys = list(dict.fromkeys(v for v in values if v is not None))  # first arrival first
+    assert keys == want_keys and table.counts.sum() == 0  # inserted, not counted
+    assert bins.shape == first.shape == (n_seg, len(keys))
+    ids = np.array([keys.index(v) if v is not None else -1 for v in values], dtype=np.int64)
+    for s in range(n_seg):
+        rows = np.flatnonzero(codes == s)
+        assert n_null[s] == (ids[rows] < 0).sum()
+        want = np.bincount(ids[rows][ids[rows] >= 0], minlength=len(keys))
+        assert np.array_equal(bins[s], want)
+        for x in np.flatnonzero(want):
+            assert first[s, x] == rows[ids[rows] == x][0]
+
+
+def test_segment_counts_check_codes_and_cells(backend):
+    from fastdrift.kernels.cat import CatTable
+
+    arr = pa.array(["a", None, "b", "c"] * 10)
+    views = list(iter_columns(arr))
+    codes = np.zeros(40, np.int32)
+    codes[13] = 5
+    with pytest.raises(InvalidInputError, match="segment code 5 of row 13"):
+        CatTable("str", 100).segment_counts(views, codes, 3, 10**6)
+    codes[13] = -1
+    with pytest.raises(InvalidInputError, match="segment code -1 of row 13"):
+        CatTable("str", 100).segment_counts(views, codes, 3, 10**6)
+    with pytest.raises(InvalidInputError, match="codes"):
+        CatTable("str", 100).segment_counts(views, codes[:5], 3, 10**6)
+    with pytest.raises(InvalidInputError, match="string"):
+        CatTable("str", 100).segment_counts(list(iter_columns(pa.array([1, 2]))), np.zeros(2, np.int32), 1, 10**6)
+    many = list(iter_columns(pa.array([f"v{i}" for i in range(100)])))
+    assert CatTable("str", 100).segment_counts(many, np.zeros(100, np.int32), 4, 4 * 64) is None  # past the cells
+    assert CatTable("str", 100).segment_counts(many, np.zeros(100, np.int32), 4, 4 * 128) is not None
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 2000), start=st.integers(0, 9), chunks=st.integers(1, 3),
+       n_words=st.sampled_from([1, 3, 60, 1100]), long_p=st.sampled_from([0.0, 0.0, 0.001]), large=st.booleans(),
+       null_p=st.sampled_from([0.0, 0.1]))
+@settings(**SETTINGS)
+def test_short_keys_are_the_dictionary_encoding(backend, seed, n, start, chunks, n_words, long_p, large, null_p):
+    """short_keys (a segment column of few values of at most 8 bytes) against pyarrow's
+    dictionary_encode: the same values in the same order, the same index per row; None when a value
+    is longer than 8 bytes or there are more than SHORT_KEYS_MAX values."""
+    rng = np.random.default_rng(seed)
+    words = np.array([("é" if i % 7 == 0 else "") + f"{i:x}" * (i % 3) for i in range(n_words)])  # "" too
+    total = n + start
+    vals = words[rng.integers(0, n_words, total)].astype(object)
+    vals[rng.random(total) < long_p] = "a-long-value"
+    arr = pa.array(vals, mask=rng.random(total) < null_p if null_p else None,
+                   type=pa.large_string() if large else pa.string()).slice(start, n)
+    if chunks > 1 and n:
+        cuts = sorted(rng.integers(0, n, chunks - 1).tolist())
+        arr = pa.chunked_array([arr.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, n])], type=arr.type)
+    got = K.short_keys(list(iter_columns(arr)))
+    flat = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    enc = pc.dictionary_encode(flat, null_encoding="encode")
+    values = enc.dictionary.to_pylist()
+    if any(v is not None and len(v.encode()) > 8 for v in values) or len(values) > K.SHORT_KEYS_MAX:
+        assert got is None
+        return
+    keys, ids = got
+    assert [None if k is None else k.decode() for k in keys] == values
+    assert ids.dtype == np.int32 and np.array_equal(ids, enc.indices.to_numpy(zero_copy_only=False))
+
+
+def test_segmenter_with_short_keys_assigns_as_without():
+    """The profile's Segmenter (encode=encode_short_strings) against the plain one: codes and keys,
+    short, long, null and non-string segment columns, across batches and the cap."""
+    from fastdrift.adapters.segments import Segmenter
+    from fastdrift.sketches.segmented import encode_short_strings
+
+    rng = np.random.default_rng(3)
+    for cols, cap in ((["s"], 50), (["s", "i"], 50), (["l"], 50), (["s"], 4), (["i", "s"], 7)):
+        a, b = Segmenter(cols, cap), Segmenter(cols, cap, encode=encode_short_strings)
+        for seed in range(3):
+            n = 3000
+            s = np.array(["de", "fr", "", "uk", "a,b", "x=y"])[rng.integers(0, 6, n)]
+            batch = pa.table({"s": pa.array(s, mask=rng.random(n) < 0.05),
+                              "l": pa.array(np.array(["short", "a-longer-value"])[rng.integers(0, 2, n)]),
+                              "i": pa.array(rng.integers(0, 4, n))})
+            assert np.array_equal(a.assign(batch), b.assign(batch)) and a.keys == b.keys, (cols, cap, seed)
 
 
 @pytest.mark.parametrize("fn", ["scatter", "count_indices"])

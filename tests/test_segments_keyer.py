@@ -18,8 +18,9 @@ def _text(v):
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(texts, ints, st.booleans()), min_size=0, max_size=60),
-       st.integers(1, 12), st.integers(0, 5), st.booleans())
-def test_rows_land_in_the_segment_their_values_name(rows, cap, offset, dictionary):
+       st.integers(1, 12), st.integers(0, 5), st.booleans(),
+       st.sampled_from(["sib", "s", "is", "b", "si"]))
+def test_rows_land_in_the_segment_their_values_name(rows, cap, offset, dictionary, cols):
     s_col = pa.array([r[0] for r in rows], pa.string())
     if dictionary:
         s_col = s_col.dictionary_encode()
@@ -27,21 +28,23 @@ def test_rows_land_in_the_segment_their_values_name(rows, cap, offset, dictionar
                              "b": pa.array([r[2] for r in rows]), "x": pa.array(range(len(rows)))})
     batch = batch.slice(min(offset, len(rows)))
     rows = rows[min(offset, len(rows)):]
-    seg = Segmenter(["s", "i", "b"], max_segments=cap)
+    pick = ["sib".index(c) for c in cols]  # one column (its first value seen first) or several
+    rows = [tuple(r[j] for j in pick) for r in rows]
+    seg = Segmenter(list(cols), max_segments=cap)
     codes = seg.assign(batch)
     # oracle: keys in first-seen order, the first `cap` distinct ones kept
     seen = []
     for r in rows:
         k = ",".join(f"{c}={_text(v).replace(chr(92), chr(92) * 2).replace(',', chr(92) + ',').replace('=', chr(92) + '=')}"
-                     for c, v in zip("sib", r))
+                     for c, v in zip(cols, r))
         if k not in seen:
             seen.append(k)
     kept = set(seen[:cap])
     expected = []
     for r in rows:
-        k = segment_key(dict(zip("sib", r)))
+        k = segment_key(dict(zip(cols, r)))
         expected.append(k if k in kept else OTHER)
-        assert parse_segment_key(k) == {c: _text(v) for c, v in zip("sib", r)}
+        assert parse_segment_key(k) == {c: _text(v) for c, v in zip(cols, r)}
     assert [seg.keys[c] for c in codes] == expected
     assert len([k for k in seg.keys if k != OTHER]) == min(cap, len(seen))
     # split: every row exactly once, order kept inside a segment

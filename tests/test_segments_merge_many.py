@@ -116,3 +116,51 @@ def test_segmented_profile_whole_takes_one_merge_many_per_sketch(monkeypatch):
     monkeypatch.setattr(Sketch, "merge", lambda self, other: pytest.fail("a pairwise merge of the whole"))
     cur = fastdrift.profile(t, reference=ref)
     assert calls == [8] * len(calls) and len(calls) == sum(len(c.sketches()) for c in cur.columns.values())
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300))
+@settings(max_examples=30, deadline=None)
+def test_histogram_empty_like_is_a_fresh_histogram_on_the_same_edges(seed, n):
+    """empty_like (the blank each segment starts from) counts as Histogram(edges) does, shares the
+    edges' lookup tables, and leaves the original's counts alone."""
+    rng = np.random.default_rng(seed)
+    edges = np.unique(rng.normal(0, 3, rng.integers(1, 12)))
+    h = fastdrift.Histogram(edges).update(rng.normal(0, 3, 50))
+    before = h.to_bytes()
+    x = pa.array(rng.normal(0, 4, n), mask=rng.random(n) < 0.1)
+    e = h.empty_like()
+    assert e.count == 0 and e.edges is h.edges
+    assert e.update(x).to_bytes() == fastdrift.Histogram(edges).update(x).to_bytes()
+    assert h.to_bytes() == before
+    h.merge(e)  # same edges object: merged as any other
+    assert h.count == 50 + n
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 400), n_words=st.sampled_from([1, 5, 300]),
+       cap=st.sampled_from([3, 10_000]))
+@settings(max_examples=40, deadline=None)
+def test_a_segments_categories_copied_from_the_batch_table_count_as_hashed(seed, n, n_words, cap):
+    """Categorical.update_first_counts with the batch's table (keys' bytes and hashes copied,
+    CatTable.add_keys_of) against the same without it and against update of the rows: equal
+    bytes, and the tables keep counting alike afterwards (the copied hashes index the keys)."""
+    from fastdrift.kernels.cat import CatTable
+
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i}" * (i % 4) for i in range(n_words)])
+    arr = pa.array(words[rng.integers(0, n_words, n)], mask=rng.random(n) < 0.1)
+    batch = CatTable("str", max_ids=max(n, 1))
+    ids = batch.lookup(arr)
+    keys = batch.keys_array()
+    counts = np.bincount(ids[ids >= 0], minlength=batch.n_ids).astype(np.int64)
+    first = np.array([np.flatnonzero(ids == x)[0] for x in range(batch.n_ids)], dtype=np.int64)
+    n_null = int((ids < 0).sum())
+    fast = Categorical(cap).update_first_counts(arr.type, n, keys, counts, first, n_null, source=batch)
+    slow = Categorical(cap).update_first_counts(arr.type, n, keys, counts, first, n_null)
+    want = Categorical(cap).update(arr)
+    assert fast.to_bytes() == slow.to_bytes() == want.to_bytes()
+    more = pa.array(words[rng.integers(0, n_words, 200)].tolist() + ["new", "w1"])
+    assert fast.update(more).to_bytes() == slow.update(more).to_bytes() == want.update(more).to_bytes()
+    assert fast.merge(slow).to_bytes() == want.merge(want.copy()).to_bytes()
+    t = CatTable("str", 10)
+    t.update(pa.array(["x"]))
+    assert t.add_keys_of(batch, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, "string") is False  # holds a key

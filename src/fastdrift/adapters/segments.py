@@ -136,17 +136,18 @@ def _as_strings(arr, name: str) -> pa.Array:
                       "(use strings, integers, booleans, dates or floats)")
 
 
-def _encoded(col, name: str) -> Tuple[List[str], np.ndarray]:
-    """(distinct value texts, per-row index into them); a null is its own value, :data:`NULL`."""
+def _encoded(col, name: str) -> Tuple[List[str], np.ndarray, bool]:
+    """(distinct value texts, per-row index into them, whether every value has a row); a null is
+    its own value, :data:`NULL`.  The index is int32 or int64."""
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):  # already encoded (Parquet's dictionary pages): no hashing
         values = [NULL if v is None else v for v in _as_strings(col.dictionary, name).to_pylist()]
         idx = col.indices.fill_null(len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
-        return values + [NULL], idx
+        return values + [NULL], idx, False
     enc = pc.dictionary_encode(_as_strings(col, name), null_encoding="encode")
     values = [NULL if v is None else v for v in enc.dictionary.to_pylist()]
-    return values, enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return values, enc.indices.to_numpy(zero_copy_only=False), True  # int32, each value a row's
 
 
 class Segmenter:
@@ -160,14 +161,19 @@ class Segmenter:
         How many distinct keys get a segment of their own; later keys count as :data:`OTHER`.
     keys
         Keys already known (e.g. from a loaded state), in the order they were first seen.
+    encode
+        Optional ``encode(column, name)``: ``(value texts, per-row int index, True)`` as the
+        built-in encoding gives them (values in order of first arrival, a null as :data:`NULL`),
+        or None to leave the column to it (a faster keyer of a layer above, for some columns).
     """
 
     def __init__(self, columns: Sequence[str], max_segments: int = DEFAULT_MAX_SEGMENTS,
-                 keys: Iterable[str] = ()):
+                 keys: Iterable[str] = (), encode=None):
         self.columns = check_segment_columns(columns, max_segments)
         if not self.columns:
             raise InvalidInputError("a Segmenter needs at least one segment column")
         self.max_segments = max_segments
+        self._encode = encode
         self.keys: List[str] = []
         self._code: Dict[str, int] = {}
         for k in keys:
@@ -205,11 +211,20 @@ class Segmenter:
         combos: List[Tuple[str, ...]] = [()]
         last = None  # (table, pair) of a dense last column: combined = table[pair], not made unless needed
         for i, name in enumerate(self.columns):
-            values, idx = _encoded(batch.column(name), name)
+            col = batch.column(name)
+            got = self._encode(col, name) if self._encode is not None else None
+            values, idx, every = got if got is not None else _encoded(col, name)
             size = max(len(values), 1)
             pair = idx if len(combos) == 1 else combined * size + idx  # one combination so far: combined is 0
             span = len(combos) * size
-            if span <= 4 * n + 1024:  # dense: O(rows + span), no sort
+            if len(combos) == 1 and every:  # each value of the first column is some row's
+                present = np.arange(span)
+                table = np.arange(span, dtype=np.int64)
+                if i == len(self.columns) - 1:
+                    last = (table, pair)
+                else:
+                    combined = pair.astype(np.int64)
+            elif span <= 4 * n + 1024:  # dense: O(rows + span), no sort
                 present = np.flatnonzero(np.bincount(pair, minlength=span))
                 table = np.zeros(span, dtype=np.int64)
                 table[present] = np.arange(len(present))
@@ -232,7 +247,7 @@ class Segmenter:
         for j in order:
             codes[j] = self._intern(keys[j])
         if last is not None:  # one gather: each value of the last column's pairs straight to its code
-            return codes[last[0]][last[1]]
+            return np.take(codes[last[0]], last[1])
         return codes[combined]
 
     def split(self, batch, codes: Optional[np.ndarray] = None) -> Iterator[Tuple[str, pa.RecordBatch]]:
@@ -270,14 +285,20 @@ class Segmenter:
                 start += cnt
 
 
-def encode_segment_columns(table: pa.Table, segment_by: Sequence[str]) -> pa.Table:
+def encode_segment_columns(table: pa.Table, segment_by: Sequence[str], encode=None) -> pa.Table:
     """``table`` with its null-free single-chunk string segment columns dictionary-encoded: a
     :class:`Segmenter` then reads the dictionary instead of hashing every row again (each pass
     over the table keys its rows).  The keys and their first-seen order do not change (null-free
-    only, where both encodings agree on the order)."""
+    only, where both encodings agree on the order).  ``encode``: a :class:`Segmenter` ``encode``
+    tried first (its values and indices make the dictionary)."""
     for n in segment_by:
         col = table.column(n) if n in table.schema.names else None
         if col is not None and col.num_chunks == 1 and col.null_count == 0 and (
                 pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-            table = table.set_column(table.schema.get_field_index(n), n, pc.dictionary_encode(col.chunk(0)))
+            got = encode(col.chunk(0), n) if encode is not None else None
+            if got is not None:
+                enc = pa.DictionaryArray.from_arrays(pa.array(got[1], pa.int32()), pa.array(got[0], col.type))
+            else:
+                enc = pc.dictionary_encode(col.chunk(0))
+            table = table.set_column(table.schema.get_field_index(n), n, enc)
     return table

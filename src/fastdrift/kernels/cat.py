@@ -130,6 +130,13 @@ class _CCat:
                                   n_null, prog)
         return rc, prog[0], n_null[0]
 
+    def seg_count(self, tab, view, start, codes, n_seg, width, bins, first, first_base, n_null):
+        prog, bad = ffi.new("int64_t*"), ffi.new("int64_t*")
+        rc = lib.fd_seg_cat_count(column(view), self._struct(tab), start, ptr("const int32_t*", codes), n_seg, width,
+                                  ptr("int64_t*", bins), ptr("int64_t*", first), first_base, ptr("int64_t*", n_null),
+                                  prog, bad)
+        return rc, prog[0], bad[0]
+
     @staticmethod
     def bool_count(view):
         out = ffi.new("int64_t[3]")
@@ -161,6 +168,15 @@ class _NumbaCat:
 
     def count_indices(self, view, bins, first):
         return self.k.count_indices(view.values, view.validity, view.offset, view.length, bins, first)
+
+    def seg_count(self, tab, view, start, codes, n_seg, width, bins, first, first_base, n_null):
+        # fd_seg_cat_count as the lookup kernel's ids, then counted per segment
+        ids = np.empty(view.length, dtype=np.int64)
+        rc, prog = self.run(tab, view, start, ids)
+        if rc not in (FD_OK, FD_EGROW):
+            return rc, prog, -1
+        rc2, bad = self.k.seg_count_ids(ids, start, prog, codes, n_seg, width, bins, first, first_base, n_null)
+        return (rc2 if rc2 != FD_OK else rc), (bad if rc2 != FD_OK else prog), bad
 
     def bool_count(self, view):
         return (FD_OK, *self.k.bool_count(view.values, view.validity, view.offset, view.length))
@@ -533,6 +549,103 @@ class CatTable:
         vt = self._accept_of(name, value_type, value_type)
         self._add_first_counts(CAT(backend), keys, counts, first, n_null, name)
         self.value_type = vt
+
+    def segment_counts(self, views: List[ColumnView], codes: np.ndarray, n_seg: int, max_cells: int,
+                       backend: Optional[str] = None):
+        """Counts per segment of string chunks (``views``: one column's chunks in order; ``codes``:
+        each row's segment in ``[0, n_seg)``), inserting their keys as :meth:`lookup` does (this
+        table's counts untouched): ``(bins, first, n_null)``, ``bins[s, x]`` the rows of segment
+        ``s`` holding key ``x`` (``n_ids`` columns), ``first[s, x]`` the first of them (where
+        ``bins > 0``), ``n_null[s]`` its nulls; one read of the column (``fd_seg_cat_count``).
+
+        None when the count arrays would pass ``max_cells`` entries (then keys may have been
+        inserted: a scratch table).
+
+        Raises
+        ------
+        InvalidInputError
+            A code outside ``[0, n_seg)``, or a chunk that is not of strings.
+        SchemaError
+            The chunks' type does not fit this table (nothing inserted).
+        """
+        b = CAT(backend)
+        vt = self.value_type
+        for v in views:
+            if v.kind != "string":
+                raise InvalidInputError(f"column {v.name!r}: segment counts read string chunks, got {v.kind}")
+            vt = self._accept(v, self._view_value_type(v), v.arrow_type)
+        if sum(v.length for v in views) != codes.shape[0]:
+            raise InvalidInputError(f"{codes.shape[0]} segment codes for {sum(v.length for v in views)} rows")
+        width = int(self._hashes.size)
+        if n_seg * width > max_cells:
+            return None
+        bins, first = np.zeros(n_seg * width, np.int64), np.zeros(n_seg * width, np.int64)
+        n_null = np.zeros(n_seg, np.int64)
+        at = 0
+        for v in views:
+            part = codes[at:at + v.length]
+            start = 0
+            while True:
+                rc, progress, bad = b.seg_count(self, v, start, part, n_seg, width, bins, first, at, n_null)
+                if rc != FD_EGROW:
+                    if rc == FD_EINVAL and bad >= 0 and not 0 <= int(part[bad]) < n_seg:
+                        raise InvalidInputError(f"column {v.name!r}: segment code {int(part[bad])} of row "
+                                                f"{at + bad} is outside [0, {n_seg})")
+                    check(rc, "fd_seg_cat_count", v.name)
+                    break
+                self._grow(b, self._pending_bytes(v, progress))
+                start = progress
+                grown = int(self._hashes.size)
+                if grown != width:  # ids reach further: the count rows widen, what they hold kept
+                    if n_seg * grown > max_cells:
+                        return None
+                    bins, first = (np.pad(a.reshape(n_seg, width), ((0, 0), (0, grown - width))).reshape(-1)
+                                   for a in (bins, first))
+                    width = grown
+            at += v.length
+        self.value_type = vt
+        k = self.n_ids
+        return bins.reshape(n_seg, width)[:, :k], first.reshape(n_seg, width)[:, :k], n_null
+
+    def add_keys_of(self, source: "CatTable", ids: np.ndarray, counts: np.ndarray, n_null: int,
+                    value_type: str, backend: Optional[str] = None) -> bool:
+        """Into this table while it holds no key: ``source``'s keys ``ids`` (distinct, in arrival
+        order) counted ``counts`` times each, and ``n_null`` nulls; the keys' bytes and hashes are
+        copied, not hashed again (a segment's keys from the batch's table).  The same state as
+        :meth:`add_first_counts` of those keys.  False (nothing changed) when the table holds keys
+        or ``other`` counts, the keys would pass the cap, or the tables are not both of strings.
+
+        Raises
+        ------
+        SchemaError
+            ``value_type`` does not fit this table (nothing is counted).
+        """
+        vt = self._accept_of(None, value_type, value_type)
+        k = int(ids.size)
+        if self.n_ids or self.other or k > self.max_ids or self.key_kind != "str" or source.key_kind != "str":
+            return False
+        ids = np.asarray(ids, np.int64)
+        if k and (ids.min() < 0 or ids.max() >= source.n_ids):
+            raise InvalidInputError(f"key ids outside the source table's {source.n_ids} keys")
+        b = CAT(backend)
+        src_ko = source._key_offsets
+        starts = src_ko[ids]
+        lens = src_ko[ids + 1] - starts
+        n_bytes = int(lens.sum())
+        self._make_room(b, k, n_bytes)
+        ko = self._key_offsets
+        np.cumsum(lens, out=ko[1:k + 1])
+        if n_bytes:
+            self._arena[:n_bytes] = source._arena[np.repeat(starts - ko[:k], lens) + np.arange(n_bytes)]
+        self._hashes[:k] = source._hashes[ids]
+        self._counts[:k] = counts
+        self._meta[FD_CAT_N_IDS] = k
+        self._meta[FD_CAT_ARENA_USED] = n_bytes
+        self._meta[FD_CAT_NULL] += n_null
+        self._cstruct = None
+        check(b.rehash(self), "rehash")
+        self.value_type = vt
+        return True
 
     def keys_array(self) -> pa.Array:
         """The keys in id order, one Arrow array (large_binary for string keys, int64 otherwise)."""

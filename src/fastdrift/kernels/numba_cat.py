@@ -34,9 +34,10 @@ from .native import (
     FD_EINVAL,
     FD_OK,
 )
-from .numba_common import INLINE, INT_DTYPES, NUMBA_OPTIONS, ro_unaligned, rw
+from .numba_common import INLINE, INT_DTYPES, NUMBA_OPTIONS, ro, ro_unaligned, rw
 
-__all__ = ["hash_bytes", "hash_int", "cat_run_str", "cat_run_int", "cat_rehash", "count_indices", "bool_count"]
+__all__ = ["hash_bytes", "hash_int", "cat_run_str", "cat_run_int", "cat_rehash", "count_indices", "bool_count",
+           "seg_count_ids"]
 
 _ID_GROW = -3  # as FD_ID_GROW in fd_cat.c: a new key, a buffer must grow before inserting
 _INT32_MAX = 2**31 - 1
@@ -402,3 +403,26 @@ def bool_count(values, validity, off, n):
             ones += (values[b >> 3] >> (b & 7)) & 1
         b += 1
     return ones, valid - ones, n - valid
+
+
+@njit(_RC2(ro(types.int64), _I64, _I64, ro(types.int32), types.int32, _I64, rw(types.int64), rw(types.int64), _I64,
+           rw(types.int64)), **NUMBA_OPTIONS)
+def seg_count_ids(ids, start, end, codes, n_seg, width, bins, first, first_base, n_null):
+    """The counting half of ``fd_seg_cat_count`` on the ids ``cat_run_*`` looked up for elements
+    ``[start, end)``: ``(status, bad element)``."""
+    want_first = first.shape[0] > 0
+    for i in range(start, end):
+        s = codes[i]
+        if s < 0 or s >= n_seg:
+            return FD_EINVAL, i
+        x = ids[i]
+        if x == FD_CAT_ID_NULL:
+            n_null[s] += 1
+            continue
+        if x < 0 or x >= width:
+            return FD_EINVAL, i
+        k = s * width + x
+        if bins[k] == 0 and want_first:
+            first[k] = first_base + i
+        bins[k] += 1
+    return FD_OK, -1

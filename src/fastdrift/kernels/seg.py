@@ -18,9 +18,13 @@ from ..errors import InvalidInputError
 from . import Family, check_out
 from .hist import HIST, HistIndex
 from .moments import MOMENTS
-from .native import FD_EINVAL, FD_OK, check, column, ffi, lib, ptr
+from .native import FD_EGROW, FD_EINVAL, FD_OK, check, column, ffi, lib, ptr
 
-__all__ = ["SEG", "scatter", "count_indices", "scatterable", "hist_update_parts", "moments_update_parts"]
+__all__ = ["SEG", "scatter", "count_indices", "scatterable", "hist_update_parts", "moments_update_parts",
+           "positions", "scatter_to", "MAX_POSITIONS", "short_keys"]
+
+#: :func:`positions` are int32: batches of more rows group each column by :func:`scatter`.
+MAX_POSITIONS = 2**31 - 1
 
 _WIDTH = {lib.FD_F64: 8, lib.FD_F32: 4, lib.FD_I8: 1, lib.FD_I16: 2, lib.FD_I32: 4, lib.FD_I64: 8,
           lib.FD_U8: 1, lib.FD_U16: 2, lib.FD_U32: 4, lib.FD_U64: 8}
@@ -36,6 +40,27 @@ class _CSeg:
                                 ptr("void*", out), out.size,
                                 ptr("uint8_t*", out_valid) if out_valid is not None else ffi.NULL, bad)
         return rc, bad[0]
+
+    @staticmethod
+    def positions(codes, n_seg, pos, n_out, dest):
+        bad = ffi.new("int64_t*")
+        rc = lib.fd_seg_positions(ptr("const int32_t*", codes), codes.size, n_seg, ptr("int64_t*", pos), n_out,
+                                  ptr("int32_t*", dest), bad)
+        return rc, bad[0]
+
+    @staticmethod
+    def scatter_to(view, dest, out, out_valid):
+        bad = ffi.new("int64_t*")
+        rc = lib.fd_seg_scatter_to(column(view), ptr("const int32_t*", dest), ptr("void*", out), out.size,
+                                   ptr("uint8_t*", out_valid) if out_valid is not None else ffi.NULL, bad)
+        return rc, bad[0]
+
+    @staticmethod
+    def short_keys(view, words, lens, slots, n_keys, ids):
+        nk, prog = ffi.new("int64_t*", n_keys), ffi.new("int64_t*")
+        rc = lib.fd_seg_short_keys(column(view), ptr("uint64_t*", words), ptr("int32_t*", lens), words.size,
+                                   ptr("int32_t*", slots), slots.size, nk, ptr("int32_t*", ids), prog)
+        return rc, nk[0], prog[0]
 
     @staticmethod
     def count_indices(view, codes, n_seg, n_bins, bins, first, n_null):
@@ -66,6 +91,18 @@ class _NumbaSeg:
         values = view.values.view(out.dtype)
         return self.k.scatter(values, view.validity, view.offset, view.length, codes, n_seg, pos, out,
                               out_valid if out_valid is not None else _EMPTY_U8)
+
+    def positions(self, codes, n_seg, pos, n_out, dest):
+        return self.k.positions(codes, n_seg, pos, n_out, dest)
+
+    def short_keys(self, view, words, lens, slots, n_keys, ids):
+        return self.k.short_keys(view.offsets, view.values if view.values is not None else _EMPTY_U8, view.validity,
+                                 view.offset, view.length, words, lens, slots, n_keys, ids)
+
+    def scatter_to(self, view, dest, out, out_valid):
+        values = view.values.view(out.dtype)
+        return self.k.scatter_to(values, view.validity, view.offset, view.length, dest, out,
+                                 out_valid if out_valid is not None else _EMPTY_U8)
 
     def count_indices(self, view, codes, n_seg, n_bins, bins, first, n_null):
         return self.k.count_indices(view.values, view.validity, view.offset, view.length, codes, n_seg, n_bins,
@@ -147,6 +184,103 @@ def scatter(view, codes: np.ndarray, n_seg: int, pos: np.ndarray, out: np.ndarra
     what = "segment scatter"
     _codes(codes, n, n_seg, what)
     check_out(pos, np.int64, int(n_seg), "pos")
+    _check_out(view, out, out_valid, what)
+    rc, bad = SEG(backend).scatter(view, codes, int(n_seg), pos, out, out_valid)
+    if rc == FD_EINVAL and bad >= 0:
+        _bad_code(what, view, codes, n_seg, bad)
+        raise InvalidInputError(f"column {view.name!r}: {what}: row {bad} goes past the end of out "
+                                f"({out.size} elements) or before its start")
+    check(rc, what, view.name)
+
+
+def positions(codes: np.ndarray, n_seg: int, pos: np.ndarray, n_out: int, backend: Optional[str] = None) -> np.ndarray:
+    """Where :func:`scatter` would write each element of a chunk with these ``codes``: ``dest[i] =
+    pos[codes[i]]++`` (int32), made once for a batch so that each of its columns is grouped by
+    :func:`scatter_to` without a counting sort of its own.
+
+    Raises
+    ------
+    InvalidInputError
+        A code outside ``[0, n_seg)``, a position outside ``[0, n_out)``, or ``n_out`` above
+        :data:`MAX_POSITIONS`.
+    """
+    what = "segment positions"
+    n = int(codes.shape[0]) if isinstance(codes, np.ndarray) else -1
+    _codes(codes, n, n_seg, what)
+    check_out(pos, np.int64, int(n_seg), "pos")
+    if isinstance(n_out, bool) or not 0 <= int(n_out) <= MAX_POSITIONS:
+        raise InvalidInputError(f"{what}: n_out must be in [0, {MAX_POSITIONS}], got {n_out!r}")
+    dest = np.empty(n, np.int32)
+    rc, bad = SEG(backend).positions(codes, int(n_seg), pos, int(n_out), dest)
+    if rc == FD_EINVAL and bad >= 0:
+        c = int(codes[bad])
+        if not 0 <= c < n_seg:
+            raise InvalidInputError(f"{what}: segment code {c} of row {bad} is outside [0, {n_seg})")
+        raise InvalidInputError(f"{what}: row {bad} goes past the end of out ({n_out} elements) or before its start")
+    check(rc, what)
+    return dest
+
+
+def scatter_to(view, dest: np.ndarray, out: np.ndarray, out_valid: Optional[np.ndarray],
+               backend: Optional[str] = None) -> None:
+    """``out[dest[i]] = `` element ``i`` of ``view`` (a fixed-width numeric chunk), ``dest`` from
+    :func:`positions`: the ``out`` and ``out_valid`` :func:`scatter` writes with the codes and
+    positions that made ``dest``.
+
+    Raises
+    ------
+    InvalidInputError
+        A position outside ``out`` (``out`` is then partly written), or bad arguments.
+    """
+    what = "segment scatter"
+    if not (isinstance(dest, np.ndarray) and dest.dtype == np.int32 and dest.ndim == 1 and dest.flags.c_contiguous
+            and dest.shape[0] == view.length):
+        raise InvalidInputError(f"{what}: dest must be a contiguous int32 array of the chunk's length")
+    _check_out(view, out, out_valid, what)
+    rc, bad = SEG(backend).scatter_to(view, dest, out, out_valid)
+    if rc == FD_EINVAL and bad >= 0:
+        raise InvalidInputError(f"column {view.name!r}: {what}: row {bad} goes past the end of out "
+                                f"({out.size} elements) or before its start")
+    check(rc, what, view.name)
+
+
+#: :func:`short_keys` gives up past this many distinct values (a segment column has few).
+SHORT_KEYS_MAX = 1024
+_SHORT_NULL = 9
+
+
+def short_keys(views, backend: Optional[str] = None):
+    """Keys of a segment column's string chunks (``views``, in order) whose values are at most
+    8 bytes and at most :data:`SHORT_KEYS_MAX` distinct (``fd_seg_short_keys``): ``(keys, ids)``,
+    ``keys`` the distinct values in order of first arrival (``bytes``, None for null), ``ids`` the
+    int32 index of each row's value; None when a value is longer or there are more.
+
+    Raises
+    ------
+    InvalidInputError
+        A chunk that is not of strings.
+    """
+    n = sum(v.length for v in views)
+    for v in views:
+        if v.kind != "string":
+            raise InvalidInputError(f"column {v.name!r}: short keys read string chunks, got {v.kind}")
+    words = np.zeros(SHORT_KEYS_MAX, np.uint64)
+    lens = np.zeros(SHORT_KEYS_MAX, np.int32)
+    slots = np.full(4 * SHORT_KEYS_MAX, -1, np.int32)
+    ids = np.empty(n, np.int32)
+    n_keys, at, b = 0, 0, SEG(backend)
+    for v in views:
+        rc, n_keys, _ = b.short_keys(v, words, lens, slots, n_keys, ids[at:at + v.length])
+        if rc == FD_EGROW:
+            return None
+        check(rc, "segment short keys", v.name)
+        at += v.length
+    raw = words[:n_keys].astype("<u8").tobytes()
+    keys = [None if int(k) == _SHORT_NULL else raw[8 * j:8 * j + int(k)] for j, k in enumerate(lens[:n_keys])]
+    return keys, ids
+
+
+def _check_out(view, out, out_valid, what: str) -> None:
     if not (isinstance(out, np.ndarray) and out.flags.c_contiguous and out.flags.writeable and out.ndim == 1
             and out.dtype.itemsize == _WIDTH.get(view.type_code, -1)):
         raise InvalidInputError(f"{what}: out must be a writable contiguous array of the chunk's width")
@@ -156,12 +290,6 @@ def scatter(view, codes: np.ndarray, n_seg: int, pos: np.ndarray, out: np.ndarra
                                       and out_valid.ndim == 1 and out_valid.flags.c_contiguous
                                       and out_valid.flags.writeable and out_valid.size * 8 >= out.size):
         raise InvalidInputError(f"{what}: out_valid must be a writable contiguous uint8 bitmap over out")
-    rc, bad = SEG(backend).scatter(view, codes, int(n_seg), pos, out, out_valid)
-    if rc == FD_EINVAL and bad >= 0:
-        _bad_code(what, view, codes, n_seg, bad)
-        raise InvalidInputError(f"column {view.name!r}: {what}: row {bad} goes past the end of out "
-                                f"({out.size} elements) or before its start")
-    check(rc, what, view.name)
 
 
 def count_indices(view, codes: np.ndarray, n_seg: int, n_bins: int, bins: np.ndarray,

@@ -164,12 +164,15 @@ class Categorical(Sketch):
         self._table = work
 
     def update_first_counts(self, arrow_type: pa.DataType, rows: int, keys: pa.Array, counts: np.ndarray,
-                            first: np.ndarray, n_null: int, backend: Optional[str] = None) -> "Categorical":
+                            first: np.ndarray, n_null: int, backend: Optional[str] = None,
+                            source: Optional[CatTable] = None) -> "Categorical":
         """Count ``rows`` values of a column of ``arrow_type`` given as counts: ``keys[x]`` ``counts[x]``
         times, in order of first arrival ``first[x]`` (read where ``counts > 0``), and ``n_null`` nulls.
 
         The same state as :meth:`update` of those rows (a segment's rows of a column counted in one
-        read of the whole column, :mod:`fastdrift.kernels.seg`).
+        read of the whole column, :mod:`fastdrift.kernels.seg`).  ``source``: the table whose keys
+        ``keys`` are (``keys_array()``, string keys): an empty sketch copies their bytes and hashes
+        (:meth:`CatTable.add_keys_of`) instead of hashing them again.
         """
         with self._mutating():
             self._room(rows)
@@ -181,8 +184,15 @@ class Categorical(Sketch):
             if self._key_type is not None and kt != self._key_type:
                 raise SchemaError(f"{label}: categories are {self._key_type} keys, got Arrow type {arrow_type}")
             self._key_type = kt
-            work = self._ensure_table().copy()
             vt = value_type_of(arrow_type.value_type if pat.is_dictionary(arrow_type) else arrow_type)
+            if source is not None and (self._table is None or self._table.n_ids == 0):
+                used = np.flatnonzero(counts)
+                order = used[np.argsort(first[used], kind="stable")]
+                work = self._ensure_table().copy()
+                if work.add_keys_of(source, order, counts[order], n_null, vt, backend):
+                    self._table = work
+                    return self
+            work = self._ensure_table().copy()
             work.add_first_counts(keys, counts, first, n_null, vt, backend, self.name)
             self._table = work
         return self

@@ -264,6 +264,16 @@ class Histogram(Sketch):
             for t, c, sp in zip(mine, counts, specials):
                 t._counts, t._specials = c, sp
 
+    def empty_like(self) -> "Histogram":
+        """A histogram over the same edges with nothing counted; it shares their lookup tables
+        (built once, not per copy: a segmented profile makes one per segment and column)."""
+        h = Histogram.__new__(Histogram)
+        Sketch.__init__(h, self.name)
+        h._edges, h._index = self._edges, self._index  # never changed in place
+        h._counts = np.zeros(self._edges.size + 1, dtype=np.int64)
+        h._specials = np.zeros(2, dtype=np.int64)
+        return h
+
     def _copy(self):
         h = Histogram.__new__(Histogram)
         Sketch.__init__(h, self.name)

@@ -48,7 +48,7 @@ from .base import MAX_COUNT
 from .histogram import Histogram, check_binning
 from .moments import Moments
 from .performance import BinaryPerformance
-from .segmented import SegmentSplit, update_sketches
+from .segmented import SegmentSplit, encode_short_strings, update_sketches
 from .tdigest import TDigest
 
 __all__ = ["Profile", "ColumnProfile", "ColumnPlan", "PerformanceProfile", "plan_columns", "skipped_columns", "skip_reasons",
@@ -285,8 +285,10 @@ class ColumnProfile:
     def empty_like(self) -> "ColumnProfile":
         if self.kind == NUMERIC:
             td = self.tdigest
-            return ColumnProfile.empty(self.name, NUMERIC, edges=self.histogram.edges, tdigest=td is not None,
-                                       compression=td.compression if td is not None else 100)
+            h = self.histogram.empty_like()  # the same bins, their lookup tables shared
+            h.name = self.name
+            return ColumnProfile(self.name, NUMERIC, h, Moments(name=self.name),
+                                 tdigest=TDigest(td.compression, name=self.name) if td is not None else None)
         c = self.categorical
         return ColumnProfile.empty(self.name, CATEGORICAL, max_categories=c.max_categories, key_type=c.key_type)
 
@@ -415,7 +417,7 @@ class Profile:
         return Profile({k: v.empty_like() for k, v in self.columns.items()}, 0, self.skipped, perf)
 
     def _update_segments(self, batch) -> None:
-        segmenter = Segmenter(self.segment_by, self.max_segments, keys=self.segments)
+        segmenter = Segmenter(self.segment_by, self.max_segments, keys=self.segments, encode=encode_short_strings)
         split = SegmentSplit(segmenter.assign(batch), len(segmenter.keys))
         blank = self._blank()
         blanks = [blank.copy() for _ in split.present]  # copies share the histograms' lookup tables

@@ -37,7 +37,7 @@ from .histogram import Histogram, fixed_edges, quantile_levels
 from .moments import Moments
 from .profile import (CATEGORICAL, NUMERIC, ColumnPlan, ColumnProfile, PerformanceProfile, Profile, plan_columns,
                       skipped_columns)
-from .segmented import SegmentSplit, update_sketches
+from .segmented import SegmentSplit, encode_short_strings, update_sketches
 from .quantiles import (ExactQuantiles, StreamingQuantiles, append_compact, merge_counts, numeric_views,
                         select_counts)
 from .tdigest import TDigest
@@ -309,12 +309,13 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
     Each partition keys its own rows (first-seen, capped); merges take keys in partition order
     and fold those past the cap into ``"<other>"`` (:func:`~fastdrift.adapters.segments.cap_keys`).
 
-    ``memo``: shared by the passes over one table in memory: the batch's segment codes and its
-    columns grouped by segment (:class:`SegmentSplit` ``keep``) are made by the first pass and
-    reused by the next ones over the same batch object.
+    ``memo``: shared by the passes over one table in memory: the batch's segment codes and each
+    row's grouped place (the :class:`SegmentSplit`) are made by the first pass and reused by the
+    next ones over the same batch object (each column is gathered again, into the split's one
+    scratch buffer: cheaper than keeping every column's fresh copy).
     """
     def make(i):
-        return [Segmenter(segment_by, max_segments), {}]
+        return [Segmenter(segment_by, max_segments, encode=encode_short_strings), {}]
 
     def _kept(seg, b):
         hit = memo.get("split") if memo is not None else None
@@ -336,7 +337,7 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
                         states[key] = job.make(0)
                     job.count(states[key], sub)
                 return
-            split = SegmentSplit(codes, len(seg.keys), keep=memo is not None)
+            split = SegmentSplit(codes, len(seg.keys))
             if memo is not None:
                 memo["split"] = (b, before, list(seg.keys), split)
         for s in split.present:
@@ -353,7 +354,7 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
         rest = [src[k] for k in [OTHER] + folded for src in (mine, theirs) if k in src]
         if rest:
             out[OTHER] = functools.reduce(job.merge, rest)
-        acc[0], acc[1] = Segmenter(segment_by, max_segments, keys=out), out
+        acc[0], acc[1] = Segmenter(segment_by, max_segments, keys=out, encode=encode_short_strings), out
         return acc
 
     def encode(st):
@@ -372,7 +373,7 @@ def _segmented(job: Job, read: List[str], segment_by, max_segments: int, memo: O
             k = r.string()
             states[k] = job.decode(r.blob())
         r.done()
-        return [Segmenter(segment_by, max_segments, keys=states), states]
+        return [Segmenter(segment_by, max_segments, keys=states, encode=encode_short_strings), states]
 
     return Job(make, count, merge, encode, decode)
 
@@ -470,8 +471,8 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         # whole: moments (with the deciles' grid) on whole batches; the rest per segment, merged
         whole = _first_job([dataclasses.replace(p, tdigest=False) for p in numeric], streaming, max_categories,
                            compression)
-        # a table in memory is one batch read by every pass: its segment codes and grouped columns are
-        # made once (held until the histogram pass: 8 bytes a row per numeric column)
+        # a table in memory is one batch read by every pass: its segment codes and rows' grouped places
+        # are made once (held until the histogram pass: 8 bytes a row)
         memo = {} if isinstance(executor, _Whole) else None
         parts = _segmented(_first_job(plans, {}, max_categories, compression, performance,
                                       flush_segments=memo is not None), read, segment_by, max_segments, memo)
@@ -657,7 +658,7 @@ def profile(data, *, columns: Optional[Iterable[str]] = None, kinds: Optional[Ma
     if not plans and perf is None and not segment_by:
         return Profile({}, table.num_rows, skipped)
     if segment_by and plans:
-        table = encode_segment_columns(table, segment_by)
+        table = encode_segment_columns(table, segment_by, encode=encode_short_strings)
     return build_reference(_Whole(table), plans, skipped, max_categories=max_categories, compression=compression,
                            performance=perf, segment_by=segment_by, max_segments=max_segments)
 
