@@ -283,11 +283,11 @@ def _spread(runs, name):
     return 1.4826 * float(np.median(np.abs(lv - np.median(lv)))) * math.sqrt(1 - 1 / len(runs))
 
 
-def multi_study(d: pathlib.Path, n_trials: int, ks, ms=(1,), tests=("t", "rank")) -> None:
+def multi_study(d: pathlib.Path, n_trials: int, ks, ms=(1,), tests=("t", "rank"), seed: int = 1) -> None:
     """Flagged and detection rates with ``k`` baseline runs and ``m`` current runs, each run comparison of
     ``tests`` on the same trials, and the runs the targets need."""
     runs, names = load(d)
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     loads = [ln.split() for ln in (d / "load.txt").read_text().splitlines()] if (d / "load.txt").exists() else []
     la = np.array([float(x[3]) for x in loads]) if loads else np.array([math.nan])
     print(f"{d}: {len(runs)} runs, load average (1 min) median {np.median(la):.1f}, range {la.min():.1f}-"
@@ -590,6 +590,8 @@ def main(argv=None) -> int:
                    help="comma-separated k: compare current runs against baselines of k runs (e.g. 3,5) instead")
     s.add_argument("--current-runs", default="1", help="with --baseline-runs: comma-separated m, the current runs")
     s.add_argument("--tests", default="t,rank", help="with --baseline-runs: run comparisons side by side (t, rank)")
+    s.add_argument("--seed", type=int, default=1, help="with --baseline-runs: the seed of the trials' draw "
+                                                        "(another seed, another draw of the same sessions)")
     lv = sub.add_parser("levels", help="are the outlying runs machine-wide? correlation of the sessions' levels "
                                        "across benchmarks, and the detection of per-run estimators and same-run "
                                        "calibration by a reference benchmark")
@@ -626,7 +628,7 @@ def main(argv=None) -> int:
         spread_study(args.dirs)
     elif args.baseline_runs:
         multi_study(args.dir, args.pairs, [int(k) for k in args.baseline_runs.split(",")],
-                    [int(m) for m in args.current_runs.split(",")], args.tests.split(","))
+                    [int(m) for m in args.current_runs.split(",")], args.tests.split(","), args.seed)
     else:
         study(args.dir, args.pairs)
     return 0

@@ -751,10 +751,11 @@ def _parser() -> argparse.ArgumentParser:
                                                       "input, or a directory of runs); exit 0 nothing regressed, "
                                                       "1 warning, 2 critical")
     p.add_argument("--max-regression", default="5%", help="with --baseline: the slowdown allowed (default 5%%)")
-    p.add_argument("--repeat", type=int, default=10, metavar="M",
+    p.add_argument("--repeat", type=int, default=15, metavar="M",
                    help="with --baseline: run the benchmarks M times (separate sessions) and compare the M runs with "
-                        "the baseline: the run-to-run change averages out over them (default 10: against a baseline of "
-                        "5 runs, the fewest that caught 95%% of 10%% slowdowns in docs/perf.md's measurements)")
+                        "the baseline: the run-to-run change averages out over them (default 15: against a baseline of "
+                        "10 runs, the fewest that caught >= 95%% of 10%% slowdowns in every draw of docs/perf.md's "
+                        "measurements)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
 

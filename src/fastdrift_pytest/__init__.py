@@ -4,13 +4,18 @@ It only adds the options: fastdrift is imported when one of them is given, so a 
 run pays nothing, and without pytest-benchmark the options are refused with a clear message.
 The hooks live in :mod:`fastdrift.perf.plugin`.
 """
+#: ``--fastdrift-keep`` default: a baseline directory keeps the newest 10 runs (docs/perf.md, "Defaults")
+KEEP = 10
+
+
 def pytest_addoption(parser):
     g = parser.getgroup("fastdrift", "fastdrift benchmark gate (needs pytest-benchmark)")
     g.addoption("--fastdrift-save", metavar="FILE", default=None,
                 help="save every benchmark's timings (fastdrift sketches) and the environment to FILE; when FILE "
                      "is a directory (or ends with /), as a new run file in it, so that it accumulates runs")
-    g.addoption("--fastdrift-keep", metavar="N", type=int, default=None,
-                help="with --fastdrift-save DIR/: keep the newest N run files in DIR (default all)")
+    g.addoption("--fastdrift-keep", metavar="N", type=int, default=KEEP,
+                help=f"with --fastdrift-save DIR/: keep the newest N run files in DIR (default {KEEP}: the baseline "
+                     "size at which 10%% slowdowns were caught in >= 95%% of the trials in docs/perf.md)")
     g.addoption("--fastdrift-baseline", metavar="FILE", action="append", default=None,
                 help="fail the run when a benchmark regressed against FILE (a --fastdrift-save file, "
                      "pytest-benchmark JSON, or Parquet/CSV; a directory of runs; repeat for several runs: "
