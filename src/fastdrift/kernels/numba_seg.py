@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from .native import FD_EGROW, FD_EINVAL, FD_ETYPE, FD_OK
+from .native import FD_EGROW, FD_EINVAL, FD_OK
 from .numba_common import INT_DTYPES, NUMBA_OPTIONS, VALUE_TYPES, ro, ro_unaligned, rw
 
 __all__ = ["scatter", "count_indices", "positions", "scatter_to", "short_keys"]
