@@ -336,6 +336,33 @@ static inline int64_t fd_find_or_insert_int(fd_ctx *c, int64_t v)
         }                                                                     \
     } while (0)
 
+/* The loop over a column of any key type: string chunks (32- or 64-bit
+ * offsets) or integers.  Arrow may give a column of empty strings no data
+ * buffer at all; data then points at a dummy byte rather than NULL.  Expanded
+ * with whichever FD_CAT_EMIT / FD_CAT_NULL_EMIT are defined at the use. */
+#define FD_CAT_COLUMN_LOOP()                                                  \
+    do {                                                                      \
+        if (strings) {                                                        \
+            static const uint8_t empty = 0;                                   \
+            const uint8_t *data = col->values ? (const uint8_t *)col->values : &empty; \
+            if (col->type == FD_STR32)                                        \
+                FD_CAT_STR_LOOP(int32_t);                                     \
+            else                                                              \
+                FD_CAT_STR_LOOP(int64_t);                                     \
+        } else {                                                              \
+            switch (col->type) {                                              \
+            case FD_I8: FD_CAT_INT_LOOP(int8_t); break;                       \
+            case FD_I16: FD_CAT_INT_LOOP(int16_t); break;                     \
+            case FD_I32: FD_CAT_INT_LOOP(int32_t); break;                     \
+            case FD_I64: FD_CAT_INT_LOOP(int64_t); break;                     \
+            case FD_U8: FD_CAT_INT_LOOP(uint8_t); break;                      \
+            case FD_U16: FD_CAT_INT_LOOP(uint16_t); break;                    \
+            case FD_U32: FD_CAT_INT_LOOP(uint32_t); break;                    \
+            default: FD_CAT_INT_LOOP(uint64_t); break; /* bit pattern kept */ \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
 static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
                       int64_t *ids, int64_t *progress)
 {
@@ -369,27 +396,7 @@ static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
     bits = col->validity;
     fd_ctx_load(&c, t);
 
-    if (strings) {
-        /* Arrow may give a column of empty strings no data buffer at all;
-         * point at a dummy byte rather than do arithmetic on NULL. */
-        static const uint8_t empty = 0;
-        const uint8_t *data = col->values ? (const uint8_t *)col->values : &empty;
-        if (col->type == FD_STR32)
-            FD_CAT_STR_LOOP(int32_t);
-        else
-            FD_CAT_STR_LOOP(int64_t);
-    } else {
-        switch (col->type) {
-        case FD_I8: FD_CAT_INT_LOOP(int8_t); break;
-        case FD_I16: FD_CAT_INT_LOOP(int16_t); break;
-        case FD_I32: FD_CAT_INT_LOOP(int32_t); break;
-        case FD_I64: FD_CAT_INT_LOOP(int64_t); break;
-        case FD_U8: FD_CAT_INT_LOOP(uint8_t); break;
-        case FD_U16: FD_CAT_INT_LOOP(uint16_t); break;
-        case FD_U32: FD_CAT_INT_LOOP(uint32_t); break;
-        default: FD_CAT_INT_LOOP(uint64_t); break;  /* bit pattern kept */
-        }
-    }
+    FD_CAT_COLUMN_LOOP();
     fd_ctx_store(&c, t);
     *progress = n;
     return FD_OK;
@@ -717,25 +724,7 @@ int fd_seg_cat_count(const fd_column *col, fd_cat_table *t, int64_t start, const
         return FD_EINVAL;
     bits = col->validity;
     fd_ctx_load(&c, t);
-    if (strings) {
-        static const uint8_t empty = 0;
-        const uint8_t *data = col->values ? (const uint8_t *)col->values : &empty;
-        if (col->type == FD_STR32)
-            FD_CAT_STR_LOOP(int32_t);
-        else
-            FD_CAT_STR_LOOP(int64_t);
-    } else {
-        switch (col->type) {
-        case FD_I8: FD_CAT_INT_LOOP(int8_t); break;
-        case FD_I16: FD_CAT_INT_LOOP(int16_t); break;
-        case FD_I32: FD_CAT_INT_LOOP(int32_t); break;
-        case FD_I64: FD_CAT_INT_LOOP(int64_t); break;
-        case FD_U8: FD_CAT_INT_LOOP(uint8_t); break;
-        case FD_U16: FD_CAT_INT_LOOP(uint16_t); break;
-        case FD_U32: FD_CAT_INT_LOOP(uint32_t); break;
-        default: FD_CAT_INT_LOOP(uint64_t); break;
-        }
-    }
+    FD_CAT_COLUMN_LOOP();
     fd_ctx_store(&c, t);
     *progress = n;
     return FD_OK;
