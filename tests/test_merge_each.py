@@ -16,32 +16,19 @@ from fastdrift.sketches.histogram import Histogram
 from fastdrift.sketches.moments import Moments
 from fastdrift.sketches.profile import ColumnProfile
 from fastdrift.sketches.tdigest import TDigest
+from mergeparts import chan_merge, numeric_part
 
 _EDGES = np.array([-1.0, 0.0, 0.5, 2.0])
 _OTHER_EDGES = np.array([-1.0, 0.0, 0.5, 2.0, 3.0, 4.0])
 
 
-def _numeric(rng, n):
-    x = rng.normal(rng.uniform(-1e3, 1e3), rng.uniform(0.1, 500), n)
-    kind = rng.integers(0, 5)
-    if kind == 1:
-        x[rng.random(n) < 0.2] = np.nan
-    elif kind == 2:
-        x[rng.random(n) < 0.1] = np.inf
-    elif kind == 3:
-        x = x[:0]  # an empty part
-    elif kind == 4:
-        x = x * 1e150  # squares overflow: m2 of +inf is a state too
-    return x
-
-
 def _make(kind, rng, n, edges=_EDGES):
     if kind == "histogram":
-        return Histogram(edges).update(_numeric(rng, n))
+        return Histogram(edges).update(numeric_part(rng, n, spread=1e3, overflow=True))
     if kind == "moments":
-        return Moments().update(_numeric(rng, n))
+        return Moments().update(numeric_part(rng, n, spread=1e3, overflow=True))
     if kind == "tdigest":
-        return TDigest(50).update(_numeric(rng, n)).flush()
+        return TDigest(50).update(numeric_part(rng, n, spread=1e3, overflow=True)).flush()
     vocab = np.array([f"k{i}" for i in range(40)], dtype=object)
     vals = vocab[rng.integers(0, rng.integers(1, 41), n)].tolist()
     return Categorical(12).update(pa.array(vals, type=pa.string())) if n else Categorical(12)
@@ -109,7 +96,7 @@ def test_other_edges_merge_nothing(rng):
 def test_column_profiles_merge_each_equals_merge_many(rng):
     def cp(n, td):
         c = ColumnProfile.empty("x", "numeric", edges=_EDGES, tdigest=td)
-        c.update(_numeric(rng, n))
+        c.update(numeric_part(rng, n, spread=1e3, overflow=True))
         return c
 
     for td in (False, True):
@@ -123,25 +110,6 @@ def test_column_profiles_merge_each_equals_merge_many(rng):
             [[s.to_bytes() for s in o.sketches()] for o in oracle]
     with pytest.raises(IncompatibleSketchError, match="t-digest"):
         ColumnProfile.merge_each([cp(5, False)], [[cp(5, True)]])
-
-
-def _chan(ints, flts, o_i, o_f):
-    """Chan et al.'s pairwise merge of two moments states, written out plainly in Python (the oracle)."""
-    na, nb = int(ints[0]), int(o_i[0])
-    ints[1:] += o_i[1:]
-    if nb == 0:
-        return
-    mn, mx = min(float(flts[0]), float(o_f[0])), max(float(flts[1]), float(o_f[1]))
-    if na == 0:
-        flts[2:] = o_f[2:]
-    else:
-        n = float(na + nb)
-        delta = float(o_f[3]) - float(flts[3])
-        flts[3] = float(flts[3]) + delta * (nb / n)
-        flts[4] = float(flts[4]) + float(o_f[4]) + delta * delta * (float(na) * float(nb) / n)
-        flts[2] = float(flts[2]) + float(o_f[2])
-    flts[0], flts[1] = mn, mx
-    ints[0] = na + nb
 
 
 big = st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False)
@@ -167,7 +135,7 @@ def test_moments_merge_groups_is_each_pairwise_fold_bit_for_bit(groups):
     at = 0
     for k, (_, g) in enumerate(groups):
         for j in range(len(g)):
-            _chan(want_i[k], want_f[k], o_i[at + j], o_f[at + j])
+            chan_merge(want_i[k], want_f[k], o_i[at + j], o_f[at + j])
         at += len(g)
     with np.errstate(all="ignore"):
         moments_merge_groups(ints, flts, o_i, o_f, np.array([len(g) for _, g in groups]))

@@ -11,29 +11,18 @@ from fastdrift.sketches.categorical import Categorical
 from fastdrift.sketches.histogram import Histogram
 from fastdrift.sketches.moments import Moments
 from fastdrift.sketches.tdigest import TDigest
+from mergeparts import numeric_part
 
 _EDGES = np.array([-1.0, 0.0, 0.5, 2.0])
 
 
-def _numeric(rng, n):
-    x = rng.normal(rng.uniform(-3, 3), rng.uniform(0.1, 5), n)
-    kind = rng.integers(0, 4)
-    if kind == 1:
-        x[rng.random(n) < 0.2] = np.nan
-    elif kind == 2:
-        x[rng.random(n) < 0.1] = np.inf
-    elif kind == 3:
-        x = x[:0]  # an empty part
-    return x
-
-
 def _make(kind, rng, n, cap):
     if kind == "histogram":
-        return Histogram(_EDGES).update(_numeric(rng, n))
+        return Histogram(_EDGES).update(numeric_part(rng, n))
     if kind == "moments":
-        return Moments().update(_numeric(rng, n))
+        return Moments().update(numeric_part(rng, n))
     if kind == "tdigest":
-        return TDigest(50).update(_numeric(rng, n)).flush()
+        return TDigest(50).update(numeric_part(rng, n)).flush()
     vocab = np.array([f"k{i}" for i in range(40)], dtype=object)
     vals = vocab[rng.integers(0, rng.integers(1, 41), n)].tolist()
     if rng.random() < 0.3:

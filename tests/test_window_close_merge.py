@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from fastdrift.kernels.moments import moments_merge_many
 from fastdrift.monitor import Monitor, config_from_dict
+from mergeparts import chan_merge
 
 ARMS = ["stable", "canary", "shadow", "blue"]
 
@@ -100,25 +101,6 @@ def test_merge_all_equals_merging_one_pane_at_a_time():
     assert list(merged.segments) == list(dict.fromkeys(k for p in panes for k in p.segments))  # first-seen order
 
 
-def _chan(ints, flts, o_i, o_f):
-    """Chan et al.'s pairwise merge of two moments states, written out plainly (the oracle)."""
-    na, nb = int(ints[0]), int(o_i[0])
-    ints[1:] += o_i[1:]
-    if nb == 0:
-        return
-    mn, mx = min(float(flts[0]), float(o_f[0])), max(float(flts[1]), float(o_f[1]))
-    if na == 0:
-        flts[2:] = o_f[2:]
-    else:
-        n = float(na + nb)
-        delta = float(o_f[3]) - float(flts[3])
-        flts[3] = float(flts[3]) + delta * (nb / n)
-        flts[4] = float(flts[4]) + float(o_f[4]) + delta * delta * (float(na) * float(nb) / n)
-        flts[2] = float(flts[2]) + float(o_f[2])
-    flts[0], flts[1] = mn, mx
-    ints[0] = na + nb
-
-
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 
 
@@ -135,5 +117,5 @@ def test_moments_merge_many_is_the_pairwise_fold_bit_for_bit(parts):
     oi, of = ints.copy(), flts.copy()
     moments_merge_many(ints, flts, np.stack([s[0] for s in states]), np.stack([s[1] for s in states]))
     for s_i, s_f in states:
-        _chan(oi, of, s_i, s_f)
+        chan_merge(oi, of, s_i, s_f)
     assert ints.tobytes() == oi.tobytes() and flts.tobytes() == of.tobytes()
