@@ -7,12 +7,19 @@ import numpy as np
 from numba import njit, types
 
 from .native import FD_EGROW, FD_EINVAL, FD_OK
-from .numba_common import INT_DTYPES, NUMBA_OPTIONS, VALUE_TYPES, ro, ro_unaligned, rw
+from .numba_common import INLINE, INT_DTYPES, NUMBA_OPTIONS, VALUE_TYPES, ro, ro_unaligned, rw
 
 __all__ = ["scatter", "count_indices", "positions", "scatter_to", "short_keys"]
 
 _I64 = types.int64
 _RC2 = types.UniTuple(_I64, 2)
+
+
+@njit(**INLINE)
+def _mark_valid(validity, has_bits, j, out_valid, p):
+    """Bit ``p`` of ``out_valid`` set when input row ``j`` is valid (every row without a bitmap)."""
+    if not has_bits or (validity[j >> 3] >> (j & 7)) & 1:
+        out_valid[p >> 3] |= np.uint8(1 << (p & 7))
 
 
 @njit([_RC2(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, ro(types.int32), types.int32,
@@ -31,9 +38,7 @@ def scatter(values, validity, off, n, codes, n_seg, pos, out, out_valid):
         pos[c] = p + 1
         out[p] = values[off + i]
         if want_bits:
-            j = off + i
-            if not has_bits or (validity[j >> 3] >> (j & 7)) & 1:
-                out_valid[p >> 3] |= np.uint8(1 << (p & 7))
+            _mark_valid(validity, has_bits, off + i, out_valid, p)
     return FD_OK, -1
 
 
@@ -88,9 +93,7 @@ def scatter_to(values, validity, off, n, dest, out, out_valid):
             return FD_EINVAL, i
         out[p] = values[off + i]
         if want_bits:
-            j = off + i
-            if not has_bits or (validity[j >> 3] >> (j & 7)) & 1:
-                out_valid[p >> 3] |= np.uint8(1 << (p & 7))
+            _mark_valid(validity, has_bits, off + i, out_valid, p)
     return FD_OK, -1
 
 
