@@ -28,9 +28,13 @@ __all__ = [
 ]
 
 
+_EMPTY: Mapping = MappingProxyType({})
+
+
 def frozen_mapping(d: Optional[Mapping] = None) -> Mapping:
-    """A read-only view of a copy of ``d`` (records never share mutable state)."""
-    return MappingProxyType(dict(d or {}))
+    """A read-only view of a copy of ``d`` (records never share mutable state); every empty one is
+    the same view (a report's empty fields add no objects for the garbage collector to traverse)."""
+    return MappingProxyType(dict(d)) if d else _EMPTY
 
 
 @dataclass(frozen=True)
