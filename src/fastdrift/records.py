@@ -28,9 +28,13 @@ __all__ = [
 ]
 
 
+_EMPTY: Mapping = MappingProxyType({})
+
+
 def frozen_mapping(d: Optional[Mapping] = None) -> Mapping:
-    """A read-only view of a copy of ``d`` (records never share mutable state)."""
-    return MappingProxyType(dict(d or {}))
+    """A read-only view of a copy of ``d`` (records never share mutable state); every empty one is
+    the same view (a report's empty fields add no objects for the garbage collector to traverse)."""
+    return MappingProxyType(dict(d)) if d else _EMPTY
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,37 @@ class BinContribution:
     ref_share: float
     cur_share: float
     contribution: float
+
+
+class _Contributions:
+    """The ``contributions`` field of :class:`DriftSignal`: a tuple of :class:`BinContribution`
+    when read, held as one flat tuple ``(label, ref_share, cur_share, contribution, label, ...)``.
+
+    A closed window keeps ten contributions per column and segment; dataclass instances stay
+    tracked by the cyclic garbage collector for as long as they live (every full collection
+    traverses them), while a tuple of strings and floats is untracked at the first collection
+    that sees it.  Each read builds equal :class:`BinContribution` records; a value that is not
+    a tuple of them is held and returned as given.
+    """
+
+    def __set_name__(self, owner, name):
+        self._slot = f"_{name}_held"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return ()  # the field's default
+        held = getattr(obj, self._slot)
+        if type(held) is not tuple:
+            return held[0]
+        it = iter(held)
+        return tuple([BinContribution(*c) for c in zip(it, it, it, it)])
+
+    def __set__(self, obj, value):
+        if type(value) is tuple and all(type(c) is BinContribution for c in value):
+            held = tuple([x for c in value for x in (c.label, c.ref_share, c.cur_share, c.contribution)])
+        else:
+            held = [value]
+        object.__setattr__(obj, self._slot, held)
 
 
 @dataclass(frozen=True)
@@ -61,7 +96,7 @@ class DriftSignal:
     n_cur: int
     missing_ref: float
     missing_cur: float
-    contributions: Tuple[BinContribution, ...] = ()
+    contributions: Tuple[BinContribution, ...] = _Contributions()  # noqa: RUF009 - a descriptor field
     pvalue: float = math.nan
     mean_ref: Optional[float] = None
     mean_cur: Optional[float] = None
