@@ -231,9 +231,12 @@ def test_short_keys_are_the_dictionary_encoding(backend, seed, n, start, chunks,
     dictionary_encode: the same values in the same order, the same index per row; None when a value
     is longer than 8 bytes or there are more than SHORT_KEYS_MAX values."""
     rng = np.random.default_rng(seed)
-    words = np.array([("é" if i % 7 == 0 else "") + f"{i:x}" * (i % 3) for i in range(n_words)])  # "" too
+    # "" too, and trailing / inner NUL bytes (a padded word must not equal the shorter key)
+    words = ["a", "a\x00", "\x00", "a\x00\x00"] * (n_words > 1) + \
+        [("é" if i % 7 == 0 else "") + f"{i:x}" * (i % 3) + "\x00" * (i % 5 == 1) for i in range(n_words)]
+    words = np.array(words, dtype=object)
     total = n + start
-    vals = words[rng.integers(0, n_words, total)].astype(object)
+    vals = words[rng.integers(0, words.size, total)]
     vals[rng.random(total) < long_p] = "a-long-value"
     arr = pa.array(vals, mask=rng.random(total) < null_p if null_p else None,
                    type=pa.large_string() if large else pa.string()).slice(start, n)
