@@ -35,6 +35,7 @@ def cases(rows: int, n_seg: int, seed: int = 0):
     starts = np.zeros(n_seg, np.int64)
     starts[1:] = np.cumsum(np.bincount(codes, minlength=n_seg))[:-1]
     x = next(iter_columns(rng.normal(size=rows)))
+    xn = next(iter_columns(pa.array(rng.normal(size=rows), mask=rng.random(rows) < 0.1)))
     dest = seg.positions(codes, n_seg, starts.copy(), rows, backend="c")
     seg_col = [next(iter_columns(_strings(rng, rows, n_seg, 2, 8)))]
     cat_col = [next(iter_columns(_strings(rng, rows, 500, 2, 10)))]
@@ -44,6 +45,9 @@ def cases(rows: int, n_seg: int, seed: int = 0):
             lambda: starts.copy(), lambda pos, b=b: seg.positions(codes, n_seg, pos, rows, backend=b))
         out.setdefault("scatter_to f64", {})[b] = (
             lambda: np.empty(rows), lambda o, b=b: seg.scatter_to(x, dest, o, None, backend=b))
+        out.setdefault("scatter_to f64 10% null", {})[b] = (
+            lambda: (np.empty(rows), np.zeros((rows + 7) // 8, np.uint8)),
+            lambda o, b=b: seg.scatter_to(xn, dest, o[0], o[1], backend=b))
         out.setdefault("short_keys", {})[b] = (
             lambda: None, lambda _, b=b: seg.short_keys(seg_col, backend=b))
         out.setdefault("seg_cat_count str", {})[b] = (
@@ -67,7 +71,7 @@ def run(rows: int, n_seg: int, repeats: int):
         ratios = [n / c for c, n in zip(secs["c"], secs["numba"])]
         cols = ", ".join(f"{b} {rows / statistics.median(s) / 1e6:.0f}M values/s "
                          f"({statistics.median(s) * 1e3:.1f} ms)" for b, s in secs.items())
-        print(f"{name:18s} {cols}; numba/C median {statistics.median(ratios):.2f} "
+        print(f"{name:24s} {cols}; numba/C median {statistics.median(ratios):.2f} "
               f"(per repeat {', '.join(f'{r:.2f}' for r in ratios)})")
 
 
