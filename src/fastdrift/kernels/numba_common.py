@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import types
 
-__all__ = ["NUMBA_OPTIONS", "INLINE", "NUMBA_OPTIONS_NO_NRT", "INLINE_NO_NRT", "INT_DTYPES", "VALUE_TYPES", "DBL_MAX", "ro", "ro_unaligned", "rw"]
+__all__ = ["NUMBA_OPTIONS", "INLINE", "NUMBA_OPTIONS_NO_NRT", "INLINE_NO_NRT", "INT_DTYPES", "VALUE_TYPES", "DBL_MAX",
+           "ro", "ro_unaligned", "rw"]
 
 #: Every numba option this backend uses, in one place.
 NUMBA_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False)
