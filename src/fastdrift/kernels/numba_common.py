@@ -34,7 +34,7 @@ NUMBA_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", boundscheck=Fa
 INLINE = dict(NUMBA_OPTIONS, inline="always")
 #: :data:`NUMBA_OPTIONS` without numba's reference counting (``_nrt=False``), for kernels that
 #: allocate nothing: numba wraps each inlined helper call that takes arrays in atomic incref/decref
-#: pairs, which no pass removes from a hot loop; the string table's lookup ran 6x slower with them
+#: pairs, which no pass removes from a hot loop; the string table's lookup ran 3.6x slower with them
 #: (docs/performance.md, numba twins of the segmented kernels).
 NUMBA_OPTIONS_NO_NRT = dict(NUMBA_OPTIONS, _nrt=False)
 INLINE_NO_NRT = dict(NUMBA_OPTIONS_NO_NRT, inline="always")
