@@ -12,6 +12,7 @@ import fastdrift
 from fastdrift.adapters.arrow import iter_columns
 from fastdrift.errors import InvalidInputError
 from fastdrift.kernels import seg as K
+from fastdrift.kernels.native import FD_EGROW, FD_EINVAL, FD_OK
 from fastdrift.sketches.segmented import SegmentSplit, update_sketches
 
 BACKENDS = ["c", "numba"]
@@ -380,3 +381,79 @@ def test_segments_keep_no_insertion_buffers(current):
             assert td.count == rows.num_rows
             want = fastdrift.TDigest(100).update(rows.column(name).combine_chunks())
             assert td.to_bytes() == want.to_bytes()
+
+
+def _seg_count_run(backend, arr, codes, n_seg, max_ids, initial):
+    """fd_seg_cat_count driven at the kernel level as CatTable.segment_counts drives it (grow on
+    FD_EGROW, restart at the progress, rows widened), but going on past errors: every call's
+    (status, progress, bad), and the table and count arrays after each."""
+    from fastdrift.kernels.cat import CAT, CatTable
+
+    views = list(iter_columns(arr))
+    kind = "str" if views and views[0].kind == "string" else "int"
+    table = CatTable(kind, max_ids=max_ids, _initial=initial)
+    b = CAT(backend)
+    width = int(table._hashes.size)
+    bins, first = np.zeros(n_seg * width, np.int64), np.zeros(n_seg * width, np.int64)
+    n_null = np.zeros(n_seg, np.int64)
+    trace, at = [], 0
+    for v in views:
+        part = codes[at:at + v.length]
+        start = 0
+        while True:
+            rc, progress, bad = b.seg_count(table, v, start, part, n_seg, width, bins, first, at, n_null)
+            trace.append((int(rc), int(progress), int(bad), bins.copy(), first.copy(), n_null.copy(),
+                          *(a.copy() for a in (table._slots, table._hashes, table._key_offsets, table._arena,
+                                               table._int_keys, table._counts, table._meta))))
+            if rc == FD_EGROW:
+                table._grow(b, table._pending_bytes(v, progress))
+                start = progress
+            elif rc == FD_EINVAL and bad >= 0:
+                start = bad + 1  # skip the bad row, as a caller that counted on would
+                if start > v.length:
+                    break
+            else:
+                assert rc == FD_OK
+                break
+            grown = int(table._hashes.size)
+            if grown != width:
+                bins, first = (np.pad(a.reshape(n_seg, width), ((0, 0), (0, grown - width))).reshape(-1)
+                               for a in (bins, first))
+                width = grown
+        at += v.length
+    return trace
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 1500), start=st.integers(0, 9), chunks=st.integers(1, 3),
+       n_seg=st.integers(1, 60), n_words=st.sampled_from([1, 5, 60, 400]), key=st.sampled_from(["str", "large", "int"]),
+       null_p=st.sampled_from([0.0, 0.2, 1.0]), bad_codes=st.integers(0, 3), max_ids=st.sampled_from([3, 50, 10**6]))
+@settings(**dict(SETTINGS, max_examples=60))
+def test_seg_cat_count_numba_twin_equals_c(seed, n, start, chunks, n_seg, n_words, key, null_p, bad_codes, max_ids):
+    """The numba fd_seg_cat_count (one pass: find-or-insert and count together) against C's, call for
+    call: statuses, progress and bad row through grow restarts mid-column (a 2-slot table), nulls,
+    offsets, chunks, 1-60 segments, codes out of range (on null and valid rows), ids past the cap
+    (an error in fd_seg_cat_count), strings and integers; equal counts and table arrays after each call."""
+    rng = np.random.default_rng(seed)
+    total = n + start
+    mask = rng.random(total) < null_p if null_p else None
+    if key == "int":
+        arr = pa.array(rng.integers(-n_words, n_words, total), mask=mask)
+    else:
+        words = np.array([f"w{i}" * (i % 5) for i in range(n_words)])  # "" too; 0-16 bytes
+        arr = pa.array(words[rng.integers(0, n_words, total)], mask=mask,
+                       type=pa.large_string() if key == "large" else pa.string())
+    arr = arr.slice(start, n)
+    if chunks > 1 and n:
+        cuts = sorted(rng.integers(0, n, chunks - 1).tolist())
+        arr = pa.chunked_array([arr.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, n])], type=arr.type)
+    codes = rng.integers(0, n_seg, n).astype(np.int32)
+    if n:
+        codes[rng.integers(0, n, bad_codes)] = rng.choice([-1, n_seg, 2**31 - 1], bad_codes)
+    initial = {"slots": 2, "ids": 1, "arena": 1}
+    want = _seg_count_run("c", arr, codes, n_seg, max_ids, initial)
+    got = _seg_count_run("numba", arr, codes, n_seg, max_ids, initial)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g[:3] == w[:3]
+        for a, b in zip(g[3:], w[3:]):
+            assert np.array_equal(a, b)

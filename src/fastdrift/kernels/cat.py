@@ -170,13 +170,13 @@ class _NumbaCat:
         return self.k.count_indices(view.values, view.validity, view.offset, view.length, bins, first)
 
     def seg_count(self, tab, view, start, codes, n_seg, width, bins, first, first_base, n_null):
-        # fd_seg_cat_count as the lookup kernel's ids, then counted per segment
-        ids = np.empty(view.length, dtype=np.int64)
-        rc, prog = self.run(tab, view, start, ids)
-        if rc not in (FD_OK, FD_EGROW):
-            return rc, prog, -1
-        rc2, bad = self.k.seg_count_ids(ids, start, prog, codes, n_seg, width, bins, first, first_base, n_null)
-        return (rc2 if rc2 != FD_OK else rc), (bad if rc2 != FD_OK else prog), bad
+        if view.kind == "string":
+            return self.k.seg_count_str(view.offsets, view.values, view.validity, view.offset, view.length, start,
+                                        tab._slots, tab._hashes, tab._key_offsets, tab._arena, tab._counts, tab._meta,
+                                        codes, n_seg, width, bins, first, first_base, n_null)
+        return self.k.seg_count_int(view.values, view.validity, view.offset, view.length, start,
+                                    tab._slots, tab._hashes, tab._int_keys, tab._counts, tab._meta,
+                                    codes, n_seg, width, bins, first, first_base, n_null)
 
     def bool_count(self, view):
         return (FD_OK, *self.k.bool_count(view.values, view.validity, view.offset, view.length))

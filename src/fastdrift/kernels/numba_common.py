@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import types
 
-__all__ = ["NUMBA_OPTIONS", "INLINE", "INT_DTYPES", "VALUE_TYPES", "DBL_MAX", "ro", "ro_unaligned", "rw"]
+__all__ = ["NUMBA_OPTIONS", "INLINE", "NUMBA_OPTIONS_NO_NRT", "INLINE_NO_NRT", "INT_DTYPES", "VALUE_TYPES", "DBL_MAX",
+           "ro", "ro_unaligned", "rw"]
 
 #: Every numba option this backend uses, in one place.
 NUMBA_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath=False)
@@ -31,6 +32,12 @@ NUMBA_OPTIONS = dict(nogil=True, cache=True, error_model="numpy", boundscheck=Fa
 #: code (and cache entries) contain them.  cache=True still matters for the helpers declared with
 #: signatures, which numba compiles eagerly at import as well; on lazily typed helpers it is a no-op.
 INLINE = dict(NUMBA_OPTIONS, inline="always")
+#: :data:`NUMBA_OPTIONS` without numba's reference counting (``_nrt=False``), for kernels that
+#: allocate nothing: numba wraps each inlined helper call that takes arrays in atomic incref/decref
+#: pairs, which no pass removes from a hot loop; the string table's lookup ran 3.6x slower with them
+#: (docs/performance.md, numba twins of the segmented kernels).
+NUMBA_OPTIONS_NO_NRT = dict(NUMBA_OPTIONS, _nrt=False)
+INLINE_NO_NRT = dict(NUMBA_OPTIONS_NO_NRT, inline="always")
 
 INT_DTYPES = (types.int8, types.int16, types.int32, types.int64,
               types.uint8, types.uint16, types.uint32, types.uint64)
