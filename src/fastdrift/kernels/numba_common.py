@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import types
+from numba.core import cpu as _cpu
 
 __all__ = ["NUMBA_OPTIONS", "INLINE", "NUMBA_OPTIONS_NO_NRT", "INLINE_NO_NRT", "INT_DTYPES", "VALUE_TYPES", "DBL_MAX",
            "ro", "ro_unaligned", "rw"]
@@ -36,7 +37,9 @@ INLINE = dict(NUMBA_OPTIONS, inline="always")
 #: allocate nothing: numba wraps each inlined helper call that takes arrays in atomic incref/decref
 #: pairs, which no pass removes from a hot loop; the string table's lookup ran 3.6x slower with them
 #: (docs/performance.md, numba twins of the segmented kernels).
-NUMBA_OPTIONS_NO_NRT = dict(NUMBA_OPTIONS, _nrt=False)
+#: ``_nrt`` is an option of numba's CPU target, not of its documented API: where a numba lacks it
+#: these kernels compile with reference counting (slower, the same results).
+NUMBA_OPTIONS_NO_NRT = dict(NUMBA_OPTIONS, _nrt=False) if hasattr(_cpu.CPUTargetOptions, "_nrt") else NUMBA_OPTIONS
 INLINE_NO_NRT = dict(NUMBA_OPTIONS_NO_NRT, inline="always")
 
 INT_DTYPES = (types.int8, types.int16, types.int32, types.int64,
