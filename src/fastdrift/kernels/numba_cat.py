@@ -440,6 +440,16 @@ def _seg_emit(i, id_, codes, n_seg, width, bins, first, first_base):
     return True
 
 
+@njit(_B(_I64, ro(types.int32), types.int32, rw(types.int64)), **INLINE)
+def _seg_null(i, codes, n_seg, n_null):
+    # FD_CAT_NULL_EMIT of fd_seg_cat_count: a null row counted in its segment; False on a bad code.
+    s = np.int64(codes[i])
+    if s < 0 or s >= n_seg:
+        return False
+    n_null[s] += 1
+    return True
+
+
 @njit([_RC3(ro_unaligned(ot), ro_unaligned(types.uint8), ro_unaligned(types.uint8), _I64, _I64, _I64,
             *_TABLE_STR, *_SEG_ARGS) for ot in (types.int32, types.int64)], **NUMBA_OPTIONS)
 def seg_count_str(offsets, data, validity, off, n, start, slots, hashes, key_offsets, arena, counts, meta,
@@ -460,10 +470,8 @@ def seg_count_str(offsets, data, validity, off, n, start, slots, hashes, key_off
     for i in range(start, n):
         j = off + i
         if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
-            s = codes[i]
-            if s < 0 or s >= n_seg:
+            if not _seg_null(i, codes, n_seg, n_null):
                 return FD_EINVAL, i, i
-            n_null[s] += 1
             continue
         a = np.int64(offsets[j])
         id_ = _find_or_insert_str(data, a, np.int64(offsets[j + 1]) - a,
@@ -494,10 +502,8 @@ def seg_count_int(values, validity, off, n, start, slots, hashes, int_keys, coun
     for i in range(start, n):
         j = off + i
         if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
-            s = codes[i]
-            if s < 0 or s >= n_seg:
+            if not _seg_null(i, codes, n_seg, n_null):
                 return FD_EINVAL, i, i
-            n_null[s] += 1
             continue
         id_ = _find_or_insert_int(np.int64(values[j]), slots, hashes, int_keys, counts, meta)
         if id_ == _ID_GROW:
