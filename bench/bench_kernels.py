@@ -161,7 +161,8 @@ def _ratio_cases(x):
 def ratios(repeats: int = 5, n: int = N, only=None):
     """Interleaved same-run timings: per round, ``np.sum`` then every kernel, each on the thread's
     CPU clock (``time.thread_time``, fairer than wall time on a loaded machine) and on the wall
-    clock.  Returns {case: (cpu ratios, wall ratios)}, ratio = np.sum's time / the kernel's time."""
+    clock.  Returns {case: (cpu ratios, wall ratios, kernel cpu seconds, np.sum cpu seconds)},
+    ratio = np.sum's time / the kernel's time."""
     x = np.random.default_rng(0).standard_normal(n)
     cases = _ratio_cases(x)
     if only:
@@ -174,7 +175,7 @@ def ratios(repeats: int = 5, n: int = N, only=None):
         fn()
         return time.thread_time() - c0, time.perf_counter() - w0
 
-    out = {k: ([], []) for k in cases}
+    out = {k: ([], [], [], []) for k in cases}
     for _ in range(repeats):
         for name, fn in cases.items():
             sc, sw = clock(lambda: np.sum(x))
@@ -183,6 +184,8 @@ def ratios(repeats: int = 5, n: int = N, only=None):
             # np.sum on both sides of the kernel: a load change mid-round moves both.
             out[name][0].append(min(sc, sc2) / kc)
             out[name][1].append(min(sw, sw2) / kw)
+            out[name][2].append(kc)
+            out[name][3].append(min(sc, sc2))
     return out
 
 
@@ -201,10 +204,15 @@ def main(argv=None) -> int:
           f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     res = ratios(a.repeats, a.n, a.k)
     print(f"{'kernel':<36} {'cpu min':>8} {'cpu med':>8} {'wall min':>9} {'wall med':>9}   (x np.sum, "
-          f"{a.repeats} rounds, {a.n:.0e} float64)")
-    for name, (cpu, wall) in res.items():
+          f"{a.repeats} rounds, {a.n:.0e} float64)   ns/value: kernel, np.sum (cpu medians)")
+    sums = []
+    for name, (cpu, wall, kc, sc) in res.items():
+        sums += sc
         print(f"{name:<36} {min(cpu):>8.2f} {statistics.median(cpu):>8.2f} {min(wall):>9.2f} "
-              f"{statistics.median(wall):>9.2f}")
+              f"{statistics.median(wall):>9.2f}   {statistics.median(kc) / a.n * 1e9:6.2f} "
+              f"{statistics.median(sc) / a.n * 1e9:6.2f}")
+    if sums:  # the reference itself moves with the machine's memory traffic (docs/performance.md)
+        print(f"np.sum: {a.n / statistics.median(sums) / 1e9:.2f}G values/s (cpu median of every round)")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 
