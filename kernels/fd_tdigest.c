@@ -994,29 +994,37 @@ static inline unsigned valid8(const uint8_t *v, int64_t e)
 
 /* Keys of the valid finite values appended at buf[w].  Blocks of eight valid
  * finite values are stored whole (a loop the compiler vectorises); a block
- * holding a null, NaN or inf is stored again with the running write index. */
+ * holding a null, NaN or inf is stored again with the running write index.
+ * BAD: nonzero when the block at j holds a null (0 without a bitmap). */
+#define TD_FILL_BLOCKS(T, CONV, BAD)                                            \
+    for (; j + 8 <= n; j += 8) {                                                \
+        int bad = BAD;                                                          \
+        for (int l = 0; l < 8; l++) {                                           \
+            uint64_t b = d2bits(CONV(src[j + l]));                              \
+            buf[w + l] = to_key(b);                                             \
+            bad |= (b & EXP_MASK) == EXP_MASK;                                  \
+        }                                                                       \
+        if (!bad) {                                                             \
+            w += 8;                                                             \
+            continue;                                                           \
+        }                                                                       \
+        for (int l = 0; l < 8; l++) {                                           \
+            uint64_t b = d2bits(CONV(src[j + l]));                              \
+            buf[w] = to_key(b);                                                 \
+            w += fd_valid(vb, e0 + j + l) & ((b & EXP_MASK) != EXP_MASK);       \
+        }                                                                       \
+    }
+
 #define TD_FILL(T, CONV)                                                        \
     {                                                                           \
         const T *src = (const T *)col->values + col->offset + i0;               \
         const uint8_t *vb = col->validity;                                      \
         const int64_t e0 = col->offset + i0;                                    \
         int64_t j = 0;                                                          \
-        for (; j + 8 <= n; j += 8) {                                            \
-            int bad = vb ? valid8(vb, e0 + j) != 0xFFu : 0;                     \
-            for (int l = 0; l < 8; l++) {                                       \
-                uint64_t b = d2bits(CONV(src[j + l]));                          \
-                buf[w + l] = to_key(b);                                         \
-                bad |= (b & EXP_MASK) == EXP_MASK;                              \
-            }                                                                   \
-            if (!bad) {                                                         \
-                w += 8;                                                         \
-                continue;                                                       \
-            }                                                                   \
-            for (int l = 0; l < 8; l++) {                                       \
-                uint64_t b = d2bits(CONV(src[j + l]));                          \
-                buf[w] = to_key(b);                                             \
-                w += fd_valid(vb, e0 + j + l) & ((b & EXP_MASK) != EXP_MASK);   \
-            }                                                                   \
+        if (vb) {                                                               \
+            TD_FILL_BLOCKS(T, CONV, valid8(vb, e0 + j) != 0xFFu)                \
+        } else {                                                                \
+            TD_FILL_BLOCKS(T, CONV, 0)                                          \
         }                                                                       \
         for (; j < n; j++) {                                                    \
             uint64_t b = d2bits(CONV(src[j]));                                  \
