@@ -117,13 +117,28 @@ static uint64_t *radix_lsd(uint64_t *a, uint64_t *t, int64_t n, int shift0, int 
         int sh = shift0 + p * FD_TD_RADIX_BITS;
         if (h[(src[0] >> sh) & RMASK] == (uint32_t)n)
             continue; /* every key has this digit: the pass would be a copy */
-        uint32_t sum = 0;
+        uint32_t sum = 0, big = 0;
         for (int d = 0; d < RN; d++) {
             uint32_t c = h[d];
             h[d] = sum;
             sum += c;
+            big = c > big ? c : big;
         }
-        for (int64_t i = 0; i < n; i++) {
+        int64_t i = 0;
+        if (big <= (uint64_t)n / 16) {
+            /* digits spread: four keys' digits computed ahead of their stores
+             * (measured slower where most keys share a digit) */
+            for (; i + 4 <= n; i += 4) {
+                uint64_t k0 = src[i], k1 = src[i + 1], k2 = src[i + 2], k3 = src[i + 3];
+                uint32_t d0 = (k0 >> sh) & RMASK, d1 = (k1 >> sh) & RMASK;
+                uint32_t d2 = (k2 >> sh) & RMASK, d3 = (k3 >> sh) & RMASK;
+                dst[h[d0]++] = k0;
+                dst[h[d1]++] = k1;
+                dst[h[d2]++] = k2;
+                dst[h[d3]++] = k3;
+            }
+        }
+        for (; i < n; i++) {
             uint64_t k = src[i];
             dst[h[(k >> sh) & RMASK]++] = k;
         }
