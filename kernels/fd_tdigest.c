@@ -12,7 +12,10 @@
  *   3. the keys are then sorted except inside runs that share the top 33
  *      bits (values within a relative 2^-21 of each other): runs of two to
  *      16 keys are insertion-sorted, longer runs get a second radix sort on
- *      the low 31 bits, so the result is exactly sorted for any input.
+ *      the low 31 bits, so the result is exactly sorted for any input.  The
+ *      scan for those runs compares eight neighbours at a time (AVX2 /
+ *      AVX-512 where the CPU has them) and notes on the way whether a run is
+ *      already ascending (copies of one value are), which leaves it as it is.
  *
  * Scale: a cluster may grow while it spans at most one unit of both
  *     k1(q) = d1 / (2 pi) * asin(2q - 1),               d1 = 2 delta (1 - s)
@@ -114,13 +117,28 @@ static uint64_t *radix_lsd(uint64_t *a, uint64_t *t, int64_t n, int shift0, int 
         int sh = shift0 + p * FD_TD_RADIX_BITS;
         if (h[(src[0] >> sh) & RMASK] == (uint32_t)n)
             continue; /* every key has this digit: the pass would be a copy */
-        uint32_t sum = 0;
+        uint32_t sum = 0, big = 0;
         for (int d = 0; d < RN; d++) {
             uint32_t c = h[d];
             h[d] = sum;
             sum += c;
+            big = c > big ? c : big;
         }
-        for (int64_t i = 0; i < n; i++) {
+        int64_t i = 0;
+        if (big <= (uint64_t)n / 16) {
+            /* digits spread: four keys' digits computed ahead of their stores
+             * (measured slower where most keys share a digit) */
+            for (; i + 4 <= n; i += 4) {
+                uint64_t k0 = src[i], k1 = src[i + 1], k2 = src[i + 2], k3 = src[i + 3];
+                uint32_t d0 = (k0 >> sh) & RMASK, d1 = (k1 >> sh) & RMASK;
+                uint32_t d2 = (k2 >> sh) & RMASK, d3 = (k3 >> sh) & RMASK;
+                dst[h[d0]++] = k0;
+                dst[h[d1]++] = k1;
+                dst[h[d2]++] = k2;
+                dst[h[d3]++] = k3;
+            }
+        }
+        for (; i < n; i++) {
             uint64_t k = src[i];
             dst[h[(k >> sh) & RMASK]++] = k;
         }
@@ -161,6 +179,150 @@ static void sort_run(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
         memcpy(a, r, sizeof(uint64_t) * (size_t)n);
 }
 
+/* ---- runs of keys sharing their top bits ----------------------------------
+ * After the radix sort, r[0:n] is ordered by r >> hs.  next_pair(r, i, n, hs)
+ * is the first i' >= i with r[i'] and r[i' + 1] sharing r >> hs (n - 1 when
+ * there is none); run_end(r, i, n, hs, &asc), for such a pair at i, the end
+ * of its run, with asc set when r[i:end] is ascending.  Every path gives the
+ * same answers: they are integer compares. */
+static int64_t next_pair_scalar(const uint64_t *r, int64_t i, int64_t n, int hs)
+{
+    while (i + 9 <= n) {
+        int any = 0;
+        for (int j = 0; j < 8; j++)
+            any |= ((r[i + j] ^ r[i + j + 1]) >> hs) == 0;
+        if (any)
+            break;
+        i += 8;
+    }
+    while (i < n - 1 && ((r[i] ^ r[i + 1]) >> hs) != 0)
+        i++;
+    return i;
+}
+
+static int64_t run_end_scalar(const uint64_t *r, int64_t i, int64_t n, int hs, int *asc)
+{
+    uint64_t h = r[i] >> hs;
+    int ok = 1;
+    int64_t j = i + 1;
+    for (; j < n && (r[j] >> hs) == h; j++)
+        ok &= r[j - 1] <= r[j];
+    *asc = ok;
+    return j;
+}
+
+#if FD_X86_SIMD
+#include <immintrin.h>
+
+FD_TARGET_AVX512 static int64_t next_pair_avx512(const uint64_t *r, int64_t i, int64_t n, int hs)
+{
+    const __m512i z = _mm512_setzero_si512();
+    for (; i + 9 <= n; i += 8) {
+        __m512i a = _mm512_loadu_si512((const void *)(r + i));
+        __m512i b = _mm512_loadu_si512((const void *)(r + i + 1));
+        __mmask8 m = _mm512_cmpeq_epu64_mask(_mm512_srli_epi64(_mm512_xor_si512(a, b), (unsigned)hs), z);
+        if (m)
+            return i + __builtin_ctz((unsigned)m);
+    }
+    return next_pair_scalar(r, i, n, hs);
+}
+
+FD_TARGET_AVX512 static int64_t run_end_avx512(const uint64_t *r, int64_t i, int64_t n, int hs, int *asc)
+{
+    const __m512i hv = _mm512_set1_epi64((long long)(r[i] >> hs));
+    int64_t j = i + 1;
+    int ok = 1;
+    for (; j + 8 <= n; j += 8) {
+        __m512i a = _mm512_loadu_si512((const void *)(r + j - 1));
+        __m512i b = _mm512_loadu_si512((const void *)(r + j));
+        unsigned ne = _mm512_cmpneq_epu64_mask(_mm512_srli_epi64(b, (unsigned)hs), hv);
+        unsigned dn = _mm512_cmpgt_epu64_mask(a, b);
+        if (ne) {
+            /* the run ends at the first lane of another prefix */
+            unsigned in = (ne & (0u - ne)) - 1u;
+            *asc = ok && !(dn & in);
+            return j + __builtin_ctz(ne);
+        }
+        ok &= dn == 0;
+    }
+    int tail_ok;
+    j = run_end_scalar(r, j - 1, n, hs, &tail_ok);
+    *asc = ok && tail_ok;
+    return j;
+}
+
+FD_TARGET_AVX2 static int64_t next_pair_avx2(const uint64_t *r, int64_t i, int64_t n, int hs)
+{
+    const __m256i z = _mm256_setzero_si256();
+    const __m128i sh = _mm_cvtsi32_si128(hs);
+    for (; i + 9 <= n; i += 8) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(r + i));
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(r + i + 1));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(r + i + 4));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(r + i + 5));
+        __m256i e0 = _mm256_cmpeq_epi64(_mm256_srl_epi64(_mm256_xor_si256(a0, b0), sh), z);
+        __m256i e1 = _mm256_cmpeq_epi64(_mm256_srl_epi64(_mm256_xor_si256(a1, b1), sh), z);
+        unsigned m = (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(e0))
+                     | ((unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(e1)) << 4);
+        if (m)
+            return i + __builtin_ctz(m);
+    }
+    return next_pair_scalar(r, i, n, hs);
+}
+
+FD_TARGET_AVX2 static int64_t run_end_avx2(const uint64_t *r, int64_t i, int64_t n, int hs, int *asc)
+{
+    const __m128i sh = _mm_cvtsi32_si128(hs);
+    const __m256i hv = _mm256_set1_epi64x((long long)(r[i] >> hs));
+    const __m256i flip = _mm256_set1_epi64x((long long)SIGN_BIT); /* unsigned order as signed */
+    int64_t j = i + 1;
+    int ok = 1;
+    for (; j + 4 <= n; j += 4) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(r + j - 1));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(r + j));
+        unsigned eq = (unsigned)_mm256_movemask_pd(
+            _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_srl_epi64(b, sh), hv)));
+        unsigned dn = (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(
+            _mm256_cmpgt_epi64(_mm256_xor_si256(a, flip), _mm256_xor_si256(b, flip))));
+        unsigned ne = ~eq & 0xFu;
+        if (ne) {
+            unsigned in = (ne & (0u - ne)) - 1u;
+            *asc = ok && !(dn & in);
+            return j + __builtin_ctz(ne);
+        }
+        ok &= dn == 0;
+    }
+    int tail_ok;
+    j = run_end_scalar(r, j - 1, n, hs, &tail_ok);
+    *asc = ok && tail_ok;
+    return j;
+}
+#endif
+
+static inline int64_t next_pair(int path, const uint64_t *r, int64_t i, int64_t n, int hs)
+{
+#if FD_X86_SIMD
+    if (path == FD_SIMD_AVX512)
+        return next_pair_avx512(r, i, n, hs);
+    if (path == FD_SIMD_AVX2)
+        return next_pair_avx2(r, i, n, hs);
+#endif
+    (void)path;
+    return next_pair_scalar(r, i, n, hs);
+}
+
+static inline int64_t run_end(int path, const uint64_t *r, int64_t i, int64_t n, int hs, int *asc)
+{
+#if FD_X86_SIMD
+    if (path == FD_SIMD_AVX512)
+        return run_end_avx512(r, i, n, hs, asc);
+    if (path == FD_SIMD_AVX2)
+        return run_end_avx2(r, i, n, hs, asc);
+#endif
+    (void)path;
+    return run_end_scalar(r, i, n, hs, asc);
+}
+
 /* Sort keys a[0:n] (t: scratch of n keys); returns the array holding the result. */
 static uint64_t *sort_keys(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
 {
@@ -191,17 +353,18 @@ static uint64_t *sort_keys(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
     uint64_t *r = radix_lsd(a, t, n, 64 - 3 * FD_TD_RADIX_BITS, 3, hist);
     uint64_t *o = (r == a) ? t : a;
     const int hs = 64 - 3 * FD_TD_RADIX_BITS;
+    const int path = fd_simd();
     i = 0;
     while (i < n - 1) {
-        uint64_t h = r[i] >> hs;
-        if ((r[i + 1] >> hs) != h) {
-            i++;
-            continue;
+        if (((r[i] ^ r[i + 1]) >> hs) != 0) {
+            i = next_pair(path, r, i, n, hs);
+            if (i >= n - 1)
+                break;
         }
-        int64_t j = i + 2;
-        while (j < n && (r[j] >> hs) == h)
-            j++;
-        sort_run(r + i, o + i, j - i, hist);
+        int asc;
+        int64_t j = run_end(path, r, i, n, hs, &asc);
+        if (!asc)
+            sort_run(r + i, o + i, j - i, hist);
         i = j;
     }
     return r;
@@ -833,23 +996,55 @@ int fd_tdigest_flush(fd_tdigest *td, fd_tdigest_scratch *s)
             c_neg++;                                                            \
     }
 
+/* Validity bits of elements e .. e + 7 (bit l: element e + l), e + 7 within the bitmap. */
+static inline unsigned valid8(const uint8_t *v, int64_t e)
+{
+    int64_t q = e >> 3;
+    int sh = (int)(e & 7);
+    unsigned b = v[q];
+    if (sh)
+        b = (b | ((unsigned)v[q + 1] << 8)) >> sh;
+    return b & 0xFFu;
+}
+
+/* Keys of the valid finite values appended at buf[w].  Blocks of eight valid
+ * finite values are stored whole (a loop the compiler vectorises); a block
+ * holding a null, NaN or inf is stored again with the running write index.
+ * BAD: nonzero when the block at j holds a null (0 without a bitmap). */
+#define TD_FILL_BLOCKS(T, CONV, BAD)                                            \
+    for (; j + 8 <= n; j += 8) {                                                \
+        int bad = BAD;                                                          \
+        for (int l = 0; l < 8; l++) {                                           \
+            uint64_t b = d2bits(CONV(src[j + l]));                              \
+            buf[w + l] = to_key(b);                                             \
+            bad |= (b & EXP_MASK) == EXP_MASK;                                  \
+        }                                                                       \
+        if (!bad) {                                                             \
+            w += 8;                                                             \
+            continue;                                                           \
+        }                                                                       \
+        for (int l = 0; l < 8; l++) {                                           \
+            uint64_t b = d2bits(CONV(src[j + l]));                              \
+            buf[w] = to_key(b);                                                 \
+            w += fd_valid(vb, e0 + j + l) & ((b & EXP_MASK) != EXP_MASK);       \
+        }                                                                       \
+    }
+
 #define TD_FILL(T, CONV)                                                        \
     {                                                                           \
         const T *src = (const T *)col->values + col->offset + i0;               \
-        if (!col->validity) {                                                   \
-            for (int64_t j = 0; j < n; j++) {                                   \
-                uint64_t b = d2bits(CONV(src[j]));                              \
-                buf[w] = to_key(b);                                             \
-                w += (b & EXP_MASK) != EXP_MASK;                                \
-            }                                                                   \
+        const uint8_t *vb = col->validity;                                      \
+        const int64_t e0 = col->offset + i0;                                    \
+        int64_t j = 0;                                                          \
+        if (vb) {                                                               \
+            TD_FILL_BLOCKS(T, CONV, valid8(vb, e0 + j) != 0xFFu)                \
         } else {                                                                \
-            for (int64_t j = 0; j < n; j++) {                                   \
-                uint64_t b = d2bits(CONV(src[j]));                              \
-                int ok = fd_valid(col->validity, col->offset + i0 + j)          \
-                         & ((b & EXP_MASK) != EXP_MASK);                        \
-                buf[w] = to_key(b);                                             \
-                w += ok;                                                        \
-            }                                                                   \
+            TD_FILL_BLOCKS(T, CONV, 0)                                          \
+        }                                                                       \
+        for (; j < n; j++) {                                                    \
+            uint64_t b = d2bits(CONV(src[j]));                                  \
+            buf[w] = to_key(b);                                                 \
+            w += fd_valid(vb, e0 + j) & ((b & EXP_MASK) != EXP_MASK);           \
         }                                                                       \
         if (w - w0 != n) {                                                      \
             TD_CLASSIFY(T, CONV)                                                \
@@ -858,8 +1053,8 @@ int fd_tdigest_flush(fd_tdigest *td, fd_tdigest_scratch *s)
 
 #define AS_D(v) ((double)(v))
 
-static void fill(const fd_column *col, int64_t i0, int64_t n, uint64_t *buf, int64_t *pw,
-                 int64_t *counts)
+static inline __attribute__((always_inline)) void fill_body(const fd_column *col, int64_t i0, int64_t n,
+                                                            uint64_t *buf, int64_t *pw, int64_t *counts)
 {
     int64_t w = *pw, w0 = w;
     int64_t c_null = 0, c_nan = 0, c_pos = 0, c_neg = 0;
@@ -881,6 +1076,46 @@ static void fill(const fd_column *col, int64_t i0, int64_t n, uint64_t *buf, int
     counts[1] += c_nan;
     counts[2] += c_pos;
     counts[3] += c_neg;
+}
+
+/* Append the keys of col[i0:i0 + n) at buf[*pw]; counts: nulls, NaN, +inf, -inf.
+ * One body compiled for each SIMD path: the same integer operations, so the
+ * same keys. */
+static void fill_scalar(const fd_column *col, int64_t i0, int64_t n, uint64_t *buf, int64_t *pw,
+                        int64_t *counts)
+{
+    fill_body(col, i0, n, buf, pw, counts);
+}
+
+#if FD_X86_SIMD
+FD_TARGET_AVX2 static void fill_avx2(const fd_column *col, int64_t i0, int64_t n, uint64_t *buf, int64_t *pw,
+                                     int64_t *counts)
+{
+    fill_body(col, i0, n, buf, pw, counts);
+}
+
+FD_TARGET_AVX512 static void fill_avx512(const fd_column *col, int64_t i0, int64_t n, uint64_t *buf,
+                                         int64_t *pw, int64_t *counts)
+{
+    fill_body(col, i0, n, buf, pw, counts);
+}
+#endif
+
+static void fill(const fd_column *col, int64_t i0, int64_t n, uint64_t *buf, int64_t *pw,
+                 int64_t *counts)
+{
+#if FD_X86_SIMD
+    const int path = fd_simd();
+    if (path == FD_SIMD_AVX512) {
+        fill_avx512(col, i0, n, buf, pw, counts);
+        return;
+    }
+    if (path == FD_SIMD_AVX2) {
+        fill_avx2(col, i0, n, buf, pw, counts);
+        return;
+    }
+#endif
+    fill_scalar(col, i0, n, buf, pw, counts);
 }
 
 int fd_tdigest_update(const fd_column *col, fd_tdigest *td, fd_tdigest_scratch *s)

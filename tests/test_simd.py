@@ -18,6 +18,8 @@ from fastdrift.kernels import native
 from fastdrift.kernels.hist import make_index
 from fastdrift.kernels.moments import empty_moments
 from fastdrift.kernels.oracles import KERNELS, hist_reference, moments_reference
+from fastdrift.kernels.tdigest import sort_values
+from fastdrift.sketches.tdigest import TDigest
 
 PATHS = native.simd_paths()
 SETTINGS = settings(deadline=None, max_examples=80,
@@ -564,3 +566,120 @@ def test_hist_bucket_table_all_ties(restore_path, n):
             for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
                 np.testing.assert_array_equal(counts, want[0], err_msg=f"{p} n={n} off={off}")
                 np.testing.assert_array_equal(specials, want[1], err_msg=p)
+
+
+# ---- t-digest: the buffer sort and the fill -------------------------------------------------
+
+def _key_sorted(x):
+    """x sorted by the order-preserving uint64 keys (so -0.0 before 0.0): the sort's exact bits."""
+    b = np.asarray(x, np.float64).view(np.uint64)
+    sign = np.uint64(1 << 63)
+    k = np.where(b & sign != 0, ~b, b | sign)
+    k = np.sort(k)
+    return np.where(k & sign != 0, k & ~sign, ~k).view(np.float64)
+
+
+@st.composite
+def sort_inputs(draw):
+    """Finite float64 arrays built from pieces that reach every part of the sort: digits the
+    same for every key (the radix pass skipped), runs of 2..16 and longer keys that share their
+    top 33 bits (insertion sort, the second radix sort), copies (ascending runs), subnormals
+    and signed zeros, at sizes around the scan's blocks of eight and the insertion limit."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    pieces = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["spread", "one-binade", "band", "ulps", "copies", "ints",
+                                     "subnormal", "zeros", "huge"]))
+        k = draw(st.one_of(st.integers(0, 40), st.integers(41, 3000)))
+        base = float(rng.normal() * 10.0 ** rng.integers(-5, 6)) or 1.0
+        if kind == "spread":
+            v = rng.standard_normal(k) * 10.0 ** rng.integers(-3, 4)
+        elif kind == "one-binade":  # top digit the same for every key
+            v = 1.0 + rng.random(k)
+        elif kind == "band":  # within a relative 2^-23: one run of the top 33 bits
+            v = base * (1.0 + rng.random(k) * 2.0 ** -23)
+        elif kind == "ulps":
+            v = base + np.spacing(base) * rng.integers(0, 64, k)
+        elif kind == "copies":
+            v = np.full(k, base)
+        elif kind == "ints":  # low digit zero for every key
+            v = rng.integers(-40, 40, k).astype(np.float64)
+        elif kind == "subnormal":
+            v = rng.integers(-500, 500, k) * 5e-324
+        elif kind == "zeros":
+            v = np.where(rng.random(k) < 0.5, 0.0, -0.0)
+        else:
+            v = rng.choice([1.7e308, -1.7e308, 3.0, -3.0], k)
+        pieces.append(np.asarray(v, np.float64))
+    x = np.concatenate(pieces) if pieces else np.empty(0)
+    order = draw(st.sampled_from(["shuffled", "as built", "ascending", "descending", "runs reversed"]))
+    if order == "shuffled":
+        x = x[rng.permutation(x.size)]
+    elif order == "ascending":
+        x = _key_sorted(x)
+    elif order == "descending":
+        x = _key_sorted(x)[::-1].copy()
+    elif order == "runs reversed":  # sorted, then blocks reversed: descending inside each run
+        y = _key_sorted(x)
+        w = int(rng.integers(2, 40))
+        x = np.concatenate([y[i:i + w][::-1] for i in range(0, y.size, w)]) if y.size else y
+    return x
+
+
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.data_too_large])
+@given(x=sort_inputs())
+def test_tdigest_sort_paths_exact(restore_path, x):
+    want = _key_sorted(x)
+    for p, got in _each_path(lambda: sort_values(x)).items():
+        np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64), err_msg=p)
+
+
+@pytest.mark.parametrize("n", [2, 9, 16, 17, 18, 24, 25, 32768])
+def test_tdigest_sort_runs_at_the_ends(restore_path, n):
+    # A run of keys sharing their top 33 bits at the very start, at the very end, alone, and
+    # one that ends exactly on a block of eight: the run scans' tails on every path.
+    rng = np.random.default_rng(n)
+    run = 1e9 + rng.random(n // 2 + 1) * 1e-6
+    for x in (np.concatenate([run, rng.normal(size=n // 2)]), np.concatenate([rng.normal(size=n // 2), run]),
+              run[::-1].copy(), np.concatenate([rng.normal(size=8), run[:n % 9 + 2], rng.normal(size=7)])):
+        x = x[rng.permutation(x.size)] if n % 2 else x
+        want = _key_sorted(x)
+        for p, got in _each_path(lambda: sort_values(x)).items():
+            np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64), err_msg=f"{p} n={n}")
+
+
+DIGEST_DTYPES = ["float64", "float32", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(data=st.data(), dtype=st.sampled_from(DIGEST_DTYPES))
+def test_tdigest_fill_paths_exact(restore_path, data, dtype):
+    # Few distinct values (the digest is exact: a cluster per value) with nulls, NaN and +-inf
+    # at offsets 0..63 and sizes around blocks of eight: every path gives the same bytes, and
+    # the counts per value are numpy's.
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    off = data.draw(st.integers(0, 63))
+    n = data.draw(st.one_of(st.integers(0, 40), st.integers(41, 70_000)))
+    x = rng.integers(0, 30, off + n).astype(np.float64)
+    if dtype.startswith("float") and x.size and data.draw(st.booleans()):
+        k = rng.integers(0, x.size, max(1, x.size // data.draw(st.sampled_from([3, 50, 1000]))))
+        x[k] = rng.choice([np.nan, np.inf, -np.inf], k.size)
+    mask = None
+    if data.draw(st.booleans()):
+        mask = rng.random(x.size) < data.draw(st.sampled_from([0.001, 0.05, 0.5]))
+    arr = pa.array(x.astype(dtype), mask=mask).slice(off)
+    got = _each_path(lambda: TDigest().update(arr).to_bytes())
+    assert len(set(got.values())) == 1, {p: len(b) for p, b in got.items()}
+    t = TDigest.from_bytes(got[PATHS[0]])
+    valid = np.ones(x.size, bool) if mask is None else ~mask
+    v = x[off:][valid[off:]]
+    assert t.null_count == n - v.size
+    assert t.nan_count == np.isnan(v).sum()
+    assert t.posinf_count == (v == np.inf).sum() and t.neginf_count == (v == -np.inf).sum()
+    fin = v[np.isfinite(v)]
+    vals, counts = np.unique(fin, return_counts=True)
+    m, w = t.centroids()
+    assert np.array_equal(np.unique(m), vals)
+    assert np.array_equal(np.array([w[m == u].sum() for u in vals]), counts)
