@@ -838,3 +838,15 @@ def test_perf_compare_cli_and_plugin_take_several_current_runs(tmp_path, capsys)
     assert "baseline of 3 runs, current of 3 runs" in r.stdout and "regressed (critical)" in r.stdout
     r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-current=slow")
     assert r.returncode == 4 and "needs --fastdrift-baseline" in r.stderr
+
+
+def test_the_cpu_of_a_run_names_family_and_model():
+    # Virtual machines show one brand ("AMD EPYC") for CPU generations whose timings differ
+    # several-fold: the family and model numbers keep their runs apart.
+    from fastdrift.perf.runs import _cpu_of
+    two = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+           "\nprocessor\t: 1\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: Other\n")
+    assert _cpu_of(two) == "AMD EPYC (family 25 model 17)"  # the first processor's
+    assert _cpu_of(two.replace("model\t\t: 17", "model\t\t: 1")) != _cpu_of(two)
+    assert _cpu_of("model name\t: Some CPU\n") == "Some CPU"  # no numbers: the name alone
+    assert _cpu_of("processor\t: 0\ncpu family\t: 25\n") == ""  # no name: the caller's fallback

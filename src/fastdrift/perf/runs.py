@@ -70,6 +70,22 @@ class Run:
     benchmarks: Dict[str, Bench] = field(default_factory=dict)
 
 
+def _cpu_of(cpuinfo: str) -> str:
+    """The first processor's model name in ``/proc/cpuinfo`` text, with its family and model numbers
+    when given: virtual machines often show a bare brand ("AMD EPYC") for CPUs of different
+    generations, whose timings differ several-fold.  "" when there is no model name."""
+    first = cpuinfo.split("\n\n", 1)[0]
+    fields = {}
+    for ln in first.splitlines():
+        k, sep, v = ln.partition(":")
+        if sep:
+            fields.setdefault(k.strip(), v.strip())
+    name = fields.get("model name", "")
+    if name and fields.get("cpu family") and fields.get("model"):
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
+
+
 def environment() -> dict:
     """This process's benchmarking environment: CPU model and cores, Python, numpy, pyarrow,
     fastdrift's kernel backend per family, the compiled kernel build and its SIMD path."""
@@ -81,7 +97,7 @@ def environment() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+            cpu = _cpu_of(fh.read()) or cpu
     except OSError:
         pass
     import importlib.util
