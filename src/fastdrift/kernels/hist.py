@@ -92,10 +92,6 @@ def _uniform_is_exact(edges: np.ndarray, lo: float, inv: float) -> bool:
 ARITH_TOL = 2.0 ** -lib.FD_HIST_ARITH_TOL_LOG2
 
 
-#: The pair table is used from this many values per cell (FD_HIST_PAIR_MIN_PER_CELL).
-PAIR_MIN_PER_CELL = 8
-
-
 #: Sub-buckets per edge of an arith index's table (a power of two; fd_hist.c derives it as
 #: n_table / n_edges).
 ARITH_TABLE_SCALE = 8
@@ -171,12 +167,15 @@ class HistIndex:
         Origin and inverse width of the sub-buckets (uniform: of the bins).
     table : numpy.ndarray
         int32 starting bin per sub-bucket (``[0]`` on the uniform path).
+    table_edges : numpy.ndarray
+        ``padded[table]``, the edge each sub-bucket's first probe compares with (the numba
+        backend's runs; created on first use).
     c_index : cffi ``fd_hist_index*``
         The same data for the C kernel (created on first use).
     """
 
     __slots__ = ("edges", "padded", "uniform", "arith", "n_probe", "lo", "inv_width", "table",
-                 "_c_index", "_c_keep")
+                 "_c_index", "_c_keep", "_table_edges")
 
     def __init__(self, edges, padded, uniform, n_probe, lo, inv_width, table, arith=False):
         self.edges = edges
@@ -189,6 +188,7 @@ class HistIndex:
         self.table = table
         self._c_index = None
         self._c_keep = None
+        self._table_edges = None
 
     @property
     def n_edges(self) -> int:
@@ -197,6 +197,14 @@ class HistIndex:
     @property
     def n_table(self) -> int:
         return int(self.table.size)
+
+    @property
+    def table_edges(self) -> np.ndarray:
+        if self._table_edges is None:
+            te = self.padded[self.table]
+            te.flags.writeable = False
+            self._table_edges = te
+        return self._table_edges
 
     @property
     def c_index(self):
@@ -341,25 +349,24 @@ class _NumbaHist:
         self.k = numba_hist
 
     def update(self, view, index: HistIndex, counts: np.ndarray, specials: np.ndarray) -> int:
-        k, nb = self.k, index.n_edges + 1
+        k = self.k
+        if index.arith:
+            fn, mode, top = k.hist_arith, k.M_ARITH, float(index.n_edges) - 0.5
+        elif index.uniform:
+            fn, mode, top = k.hist_uniform, k.M_UNIFORM, float(index.n_edges)
+        else:
+            p1 = index.n_probe == 1
+            fn, mode, top = (k.hist_p1 if p1 else k.hist_pn), (k.M_P1 if p1 else k.M_PN), float(index.n_table - 1)
         if not view.has_validity and view.length:
             # fd_hist.c's runs of valid values, for a chunk without nulls.
-            if nb - 1 <= k.CMP_EDGES:
-                fn = k.hist_cmp
-            elif index.arith and nb <= k.PAIR_BINS and view.length >= PAIR_MIN_PER_CELL * nb * nb:
-                fn = k.hist_arith_pairs
-            else:
-                fn = None
-            if fn is not None:
-                fn(view.values, view.offset, view.length, index.padded, index.lo, index.inv_width,
-                   float(index.n_edges) - 0.5, counts, specials)
+            if index.n_edges <= k.CMP_EDGES:
+                k.hist_cmp(view.values, view.offset, view.length, index.padded, counts, specials)
                 return FD_OK
-        if index.arith:
-            fn, top = self.k.hist_arith, float(index.n_edges) - 0.5
-        elif index.uniform:
-            fn, top = self.k.hist_uniform, float(index.n_edges)
-        else:
-            fn, top = self.k.hist_p1 if index.n_probe == 1 else self.k.hist_pn, float(index.n_table - 1)
+            if index.n_probe >= 1 or mode in (k.M_ARITH, k.M_UNIFORM):  # hist_run probes once at least
+                te = index.padded if mode in (k.M_ARITH, k.M_UNIFORM) else index.table_edges
+                k.hist_run(view.values, view.offset, view.length, index.padded, index.table, te, index.lo,
+                           index.inv_width, top, index.n_probe, mode, counts, specials)
+                return FD_OK
         fn(view.values, view.validity, view.offset, view.length, index.padded, index.table, index.lo,
            index.inv_width, top, index.n_probe, counts, specials)
         return FD_OK

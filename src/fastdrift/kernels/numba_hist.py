@@ -23,7 +23,7 @@ from numba import njit, types
 from .hist import ARITH_TOL
 from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, VALUE_TYPES, ro, rw
 
-__all__ = ["hist_arith", "hist_uniform", "hist_p1", "hist_pn", "hist_cmp", "hist_arith_pairs"]
+__all__ = ["hist_arith", "hist_uniform", "hist_p1", "hist_pn", "hist_cmp", "hist_run"]
 
 # Path selectors for the histogram, as in fd_hist.c (numba specialises one-probe tables and the
 # general probe loop; fd_hist.c also unrolls two and three probes).
@@ -192,10 +192,7 @@ def hist_pn(values, validity, offset, length, e, table, lo, inv, top, n_probe, c
 
 #: At most this many edges: counts from compares (FD_HIST_CMP_EDGES).
 CMP_EDGES = 16
-#: At most this many bins: the pair table (FD_HIST_PAIR_BINS).
-PAIR_BINS = 128
 _BLOCK = 1024    # values per block: a few L1-resident passes over it
-_NEAR = 1 << 16  # a bin with this bit needs the exact search (bins < PAIR_BINS)
 
 
 @njit(**INLINE)
@@ -215,17 +212,17 @@ def _count_nan(v):
     return c
 
 
-def _run_sigs():
-    return [types.void(ro(t), types.int64, types.int64, ro(types.float64), types.float64, types.float64,
-                       types.float64, rw(types.int64), rw(types.int64))
+def _cmp_sigs():
+    return [types.void(ro(t), types.int64, types.int64, ro(types.float64), rw(types.int64),
+                       rw(types.int64))
             for t in VALUE_TYPES]
 
 
-@njit(_run_sigs(), **NUMBA_OPTIONS)
-def hist_cmp(values, offset, length, e, lo, inv, top, counts, specials):
-    """A chunk without nulls, ``counts.size - 1 <= CMP_EDGES`` edges (``lo``, ``inv``, ``top``
-    unused): ge[k], the values >= e[k], block by block; bin k holds ge[k-1] - ge[k].  NaN is >= no
-    edge: it is in bin 0's share and counted apart."""
+@njit(_cmp_sigs(), **NUMBA_OPTIONS)
+def hist_cmp(values, offset, length, e, counts, specials):
+    """A chunk without nulls, ``counts.size - 1 <= CMP_EDGES`` edges: ge[k], the values >= e[k],
+    block by block; bin k holds ge[k-1] - ge[k].  NaN is >= no edge: it is in bin 0's share and
+    counted apart."""
     ne = counts.shape[0] - 1
     ge = np.zeros(ne, np.int64)
     nan = 0
@@ -242,63 +239,138 @@ def hist_cmp(values, offset, length, e, lo, inv, top, counts, specials):
 
 
 @njit(**INLINE)
-def _arith_block(v, lo, inv, top, out):
-    # The arith path's u and bin (as _bin), with _NEAR set where u is within ARITH_TOL of an
-    # integer: branch-free, so the loop vectorises.  Returns the NaN count.
+def _guess_block(v, lo, inv, top, mode, j):
+    # Pass 1 of hist_run: the arithmetic of _bin for every value of the block, branch-free, a
+    # loop LLVM vectorises.  Into j: the arith path's bin, complemented (~b < 0) where u lies
+    # within ARITH_TOL of an integer; the uniform path's clamped guess; the table path's
+    # sub-bucket.  Returns the NaN count and the number of complemented bins.
     nan = 0
+    near = 0
     for i in range(v.size):
         x = np.float64(v[i])
         nan += np.int64(x != x)
-        u = (x - lo) * inv
-        u = u if u > -0.5 else -0.5
-        u = u if u < top else top
-        u += 1.0
-        b = np.int32(u)
-        fr = u - np.float64(b)
-        out[i] = b | (np.int32((fr < ARITH_TOL) | (fr > 1.0 - ARITH_TOL)) << 16)
-    return nan
+        if mode == M_ARITH:
+            u = (x - lo) * inv
+            u = u if u > -0.5 else -0.5
+            u = u if u < top else top
+            u += 1.0
+            b = np.int32(u)
+            fr = u - np.float64(b)
+            f = np.int32((fr < ARITH_TOL) | (fr > 1.0 - ARITH_TOL))
+            near += f
+            j[i] = b ^ -f
+        elif mode == M_UNIFORM:
+            t = (x - lo) * inv + 1.0
+            t = t if t > 1.0 else 1.0
+            t = t if t < top else top
+            j[i] = np.int32(t)
+        else:
+            t = (x - lo) * inv
+            t = t if t > 0.0 else 0.0
+            t = t if t < top else top
+            j[i] = np.int32(t)
+    return nan, near
 
 
 @njit(**INLINE)
-def _arith_fix(e, x, q):
-    if q >= _NEAR:
-        return _bin_near(e, DBL_MAX if x > DBL_MAX else x, q & (_NEAR - 1))
-    return q
+def _finish_block(v, e, table, te, n_probe, mode, near, j):
+    # Pass 2 of hist_run, in place on j: the rest of _bin from the guess, the loads of table and
+    # edges (scalar: LLVM emits no gathers for Zen 4).  The first probe reads te[g], the edge
+    # table[g], so that its load does not wait for the one of table[g].  Each j[i] is read, then
+    # written: stores to a separate array aliased (4 KiB apart) the loads of later values and
+    # cost 0.2 ns a value.
+    if mode == M_ARITH:
+        if near:
+            for i in range(v.size):
+                q = j[i]
+                if q < 0:
+                    x = np.float64(v[i])
+                    j[i] = _bin_near(e, DBL_MAX if x > DBL_MAX else x, np.int64(~q))
+        return
+    one = np.uint32(1)
+    for i in range(v.size):
+        x = np.float64(v[i])
+        xc = DBL_MAX if x > DBL_MAX else x
+        g = np.uint32(j[i])
+        if mode == M_UNIFORM:
+            j[i] = g - np.uint32(xc < e[g - one]) + np.uint32(xc >= e[g])
+        else:
+            b = np.uint32(table[g]) + np.uint32(xc >= te[g])
+            if mode == M_PN:
+                for _ in range(n_probe - 1):
+                    b += np.uint32(xc >= e[b])
+            j[i] = b
+
+
+@njit(**INLINE)
+def _count_block(j, m, sub, stride):
+    # Pass 3 of hist_run: round-robin into 4 sub-histograms stride apart in sub (stride 0: all
+    # four are sub itself).
+    i = 0
+    s1 = np.uint32(stride)
+    s2 = np.uint32(2 * stride)
+    s3 = np.uint32(3 * stride)
+    while i + 4 <= m:
+        sub[np.uint32(j[i])] += 1
+        sub[np.uint32(j[i + 1]) + s1] += 1
+        sub[np.uint32(j[i + 2]) + s2] += 1
+        sub[np.uint32(j[i + 3]) + s3] += 1
+        i += 4
+    while i < m:
+        sub[np.uint32(j[i])] += 1
+        i += 1
+
+
+@njit(**INLINE)
+def _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
+    nb = counts.shape[0]
+    if nb <= _LOCAL_BINS:
+        sub = np.zeros(_WAYS * nb, np.int64)
+        stride = nb
+    else:
+        sub = counts
+        stride = 0
+    j = np.empty(_BLOCK, np.int32)
+    end = offset + length
+    nan = 0
+    for s in range(offset, end, _BLOCK):
+        v = values[s:min(s + _BLOCK, end)]
+        a, near = _guess_block(v, lo, inv, top, mode, j)
+        nan += a
+        _finish_block(v, e, table, te, n_probe, mode, near, j)
+        _count_block(j, v.size, sub, stride)
+    if stride:
+        for b in range(nb):
+            counts[b] += sub[b] + sub[nb + b] + sub[2 * nb + b] + sub[3 * nb + b]
+    # NaN landed in the fixed bin of its path, as in _hist_loop.
+    if mode == M_ARITH:
+        counts[0] -= nan
+    elif mode == M_UNIFORM:
+        counts[1] -= nan
+    else:
+        counts[table[0]] -= nan
+    specials[1] += nan
+
+
+def _run_sigs():
+    return [types.void(ro(t), types.int64, types.int64, ro(types.float64), ro(types.int32),
+                       ro(types.float64), types.float64, types.float64, types.float64, types.int64,
+                       types.int64, rw(types.int64), rw(types.int64))
+            for t in VALUE_TYPES]
 
 
 @njit(_run_sigs(), **NUMBA_OPTIONS)
-def hist_arith_pairs(values, offset, length, e, lo, inv, top, counts, specials):
-    """A chunk without nulls on an arith index of at most ``PAIR_BINS`` bins: bins by
-    :func:`_arith_block`, counted a pair of values at a time into a uint32 table (folded before
-    a cell could overflow), the odd value last alone."""
-    nb = counts.shape[0]
-    cell = np.zeros(nb * nb, np.uint32)
-    bins = np.empty(_BLOCK, np.int32)
-    end = offset + length
-    nan = 0
-    pairs = 0
-    for s in range(offset, end, _BLOCK):
-        v = values[s:min(s + _BLOCK, end)]
-        m = v.size
-        nan += _arith_block(v, lo, inv, top, bins)
-        for i in range(0, m - 1, 2):
-            a = bins[i]
-            c = bins[i + 1]
-            if (a | c) >= _NEAR:
-                a = _arith_fix(e, np.float64(v[i]), a)
-                c = _arith_fix(e, np.float64(v[i + 1]), c)
-            cell[a * nb + c] += 1
-        if m & 1:
-            counts[_arith_fix(e, np.float64(v[m - 1]), bins[m - 1])] += 1
-        pairs += m // 2
-        if pairs > 0xFFFFFFFF - 2 * _BLOCK or s + _BLOCK >= end:
-            for a in range(nb):
-                r = 0
-                for c in range(nb):
-                    r += cell[a * nb + c]
-                    counts[c] += cell[a * nb + c]
-                    cell[a * nb + c] = 0
-                counts[a] += r
-            pairs = 0
-    counts[0] -= nan  # an arith NaN lands in bin 0
-    specials[1] += nan
+def hist_run(values, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
+    """A chunk without nulls on any index: ``mode`` is ``M_ARITH``, ``M_UNIFORM``, ``M_P1`` or
+    ``M_PN``, ``lo``, ``inv``, ``top`` and ``n_probe`` those of the per-value path, ``te`` (table
+    paths) the edge each sub-bucket starts at, ``e[table]``.  Per block of ``_BLOCK`` values, three
+    passes: the arithmetic of every value (vectorised), the loads of table and edges, and the
+    increments, round-robin into ``_WAYS`` sub-histograms."""
+    if mode == M_ARITH:
+        _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, M_ARITH, counts, specials)
+    elif mode == M_UNIFORM:
+        _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, M_UNIFORM, counts, specials)
+    elif mode == M_P1:
+        _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, M_P1, counts, specials)
+    else:
+        _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, M_PN, counts, specials)
