@@ -208,6 +208,132 @@ def test_hist_large(backend):
         np.testing.assert_array_equal(got[1], want[1])
 
 
+# ---- the numba run path (hist_run: chunks without nulls, more than CMP_EDGES edges) --------------
+
+RUN_LENGTHS = [0, 1, 2, 3, 5, 1023, 1024, 1025, 2047, 2048, 2049, 3075]
+RUN_INDEXES = ["arith", "uniform", "p1", "pn", "many"]
+DBL_MAX = np.finfo(np.float64).max
+
+
+def _run_index(kind, rng, sample):
+    """An index of each path of hist_run, over edges drawn from ``sample`` (float64)."""
+    fin = np.unique(sample)
+    if kind in ("arith", "uniform"):
+        lo, hi = np.quantile(sample, [0.01, 0.99])
+        e = np.linspace(lo, hi, int(rng.integers(17, 200)))
+        index = make_index(e, arithmetic_uniform=kind == "uniform")
+        assert index.arith == (kind == "arith") and index.uniform == (kind == "uniform"), index
+        return index
+    n = {"p1": 99, "pn": 99, "many": 700}[kind]
+    e = np.unique(np.quantile(fin, np.linspace(0, 1, n + 2)[1:-1])) if fin.size > 40 else np.array([])
+    if e.size <= 16:  # too few distinct values: quantiles of normal values instead
+        e = np.unique(np.quantile(rng.standard_normal(10_000), np.linspace(0, 1, n + 2)[1:-1]))
+    index = make_index(e, arith=False, max_table=64 if kind == "pn" else 1 << 16)
+    assert not index.arith and not index.uniform, index
+    assert (index.n_probe > 1) == (kind == "pn") or kind == "many", index
+    return index
+
+
+def _run_sample(shape, n, rng):
+    """n finite values: normal, skewed (lognormal sigma 2) or integer-valued."""
+    return {"normal": lambda: rng.standard_normal(n) * 3, "skewed": lambda: rng.lognormal(0.0, 2.0, n),
+            "integer": lambda: np.round(rng.standard_normal(n) * 30)}[shape]()
+
+
+def _run_values(dtype, n, rng, shape, edges):
+    """n values of dtype from _run_sample, with a share on an edge or one ulp either side of it,
+    and for floats the specials."""
+    dt = np.dtype(dtype)
+    base = _run_sample(shape, n, rng)
+    k = rng.integers(0, max(n, 1), n // 3)
+    with np.errstate(over="ignore"):
+        near = rng.choice(np.concatenate([edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf)]),
+                          k.size)
+    base[k] = near
+    if dt.kind == "f":
+        k = rng.integers(0, max(n, 1), n // 20)
+        base[k] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -0.0, DBL_MAX, -DBL_MAX, 5e-324], k.size)
+        with np.errstate(over="ignore"):
+            return base.astype(dt)
+    info = np.iinfo(dt)
+    with np.errstate(invalid="ignore"):
+        v = np.clip(np.nan_to_num(np.round(base)), float(info.min), float(info.max))
+    out = v.astype(dt)
+    k = rng.integers(0, max(n, 1), n // 50)
+    out[k] = rng.choice(np.array([info.min, info.max], dtype=dt), k.size)
+    return out
+
+
+def _assert_run_path_equal(arr, index):
+    want = hist_reference(arr, index.edges)
+    got = {}
+    for backend in BACKENDS:
+        counts, specials = np.zeros(index.n_edges + 1, np.int64), np.zeros(2, np.int64)
+        for view in iter_columns(arr):
+            KERNELS["histogram"][backend](view, index, counts, specials)
+        got[backend] = counts, specials
+    for backend, (counts, specials) in got.items():
+        np.testing.assert_array_equal(counts, want[0], err_msg=f"{backend} {index} {arr.type} n={len(arr)}")
+        np.testing.assert_array_equal(specials, want[1], err_msg=f"{backend} {index}")
+
+
+@SETTINGS
+@given(st.data())
+def test_hist_run_path_equals_c_and_oracle(data):
+    # hist_run against the C kernel and NumPy on every dtype and index path: lengths around the
+    # block (1024) and the 4-way round-robin, Arrow offsets, values on and one ulp beside the edges,
+    # NaN, +-inf, +-DBL_MAX, skewed and integer-valued data.
+    dtype = data.draw(st.sampled_from(DTYPES))
+    kind = data.draw(st.sampled_from(RUN_INDEXES))
+    shape = data.draw(st.sampled_from(["normal", "skewed", "integer"]))
+    n = data.draw(st.one_of(st.sampled_from(RUN_LENGTHS), st.integers(0, 2200)))
+    off = data.draw(st.integers(0, 17))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    index = _run_index(kind, rng, _run_sample(shape, 4000, rng))
+    x = _run_values(dtype, n + off, rng, shape, index.edges)
+    _assert_run_path_equal(pa.array(x).slice(off), index)
+
+
+@pytest.mark.parametrize("kind", RUN_INDEXES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hist_run_path_block_lengths(kind, dtype):
+    rng = np.random.default_rng(DTYPES.index(dtype) * 10 + RUN_INDEXES.index(kind))
+    index = _run_index(kind, rng, _run_sample("normal", 4000, rng))
+    x = _run_values(dtype, 3100, rng, "integer" if dtype[0] in "iu" else "normal", index.edges)
+    for n in RUN_LENGTHS:
+        for off in (0, 1, 7):
+            if n + off <= x.size:
+                _assert_run_path_equal(pa.array(x[: n + off]).slice(off), index)
+
+
+def test_hist_run_path_dispatch(monkeypatch):
+    # The numba backend takes hist_run exactly for chunks without nulls and more than CMP_EDGES
+    # edges, with the mode of the index's path.
+    from fastdrift.kernels import numba_hist as nh
+    modes = []
+    real = nh.hist_run
+
+    def spy(*args):
+        modes.append(args[10])
+        return real(*args)
+
+    monkeypatch.setattr(nh, "hist_run", spy)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(3000)
+    q = np.quantile(x, np.linspace(0, 1, 101)[1:-1])
+    for index, mode in ((make_index(np.linspace(-3, 3, 40)), nh.M_ARITH),
+                        (make_index(np.linspace(-3, 3, 40), arithmetic_uniform=True), nh.M_UNIFORM),
+                        (make_index(q), nh.M_P1), (make_index(q, max_table=64), nh.M_PN)):
+        modes.clear()
+        run_hist(pa.array(x), None, "numba", index)
+        assert modes == [mode], index
+        modes.clear()
+        run_hist(pa.array(x, mask=rng.random(x.size) < 0.01), None, "numba", index)
+        assert modes == [], index
+    run_hist(pa.array(x), np.linspace(-3, 3, 16), "numba")
+    assert modes == []
+
+
 # ---- moments ----------------------------------------------------------------
 
 def assert_moments(got, want, scale):

@@ -340,6 +340,10 @@ class _CHist:
         return lib.fd_hist_update(column(view), index.c_index, ptr("int64_t*", counts), sp, sp + 1)
 
 
+#: Values of another dtype than float64 the numba run path converts at a time.
+_RUN_PIECE = 1 << 15
+
+
 class _NumbaHist:
     """The same call on :mod:`.numba_hist`, whose path the index picks as fd_hist.c does."""
 
@@ -364,8 +368,19 @@ class _NumbaHist:
                 return FD_OK
             if index.n_probe >= 1 or mode in (k.M_ARITH, k.M_UNIFORM):  # hist_run probes once at least
                 te = index.padded if mode in (k.M_ARITH, k.M_UNIFORM) else index.table_edges
-                k.hist_run(view.values, view.offset, view.length, index.padded, index.table, te, index.lo,
-                           index.inv_width, top, index.n_probe, mode, counts, specials)
+                args = (index.padded, index.table, te, index.lo, index.inv_width, top, index.n_probe, mode,
+                        counts, specials)
+                v = view.values
+                if v.dtype == np.float64:
+                    k.hist_run(v, view.offset, view.length, *args)
+                else:
+                    # hist_run takes float64 (one compiled entry): other dtypes are converted a
+                    # piece at a time, exactly (float32 and integers to the nearest double, as
+                    # the kernels' own conversion).
+                    v = v[view.offset:view.offset + view.length]
+                    for s in range(0, v.size, _RUN_PIECE):
+                        piece = v[s:s + _RUN_PIECE].astype(np.float64)
+                        k.hist_run(piece, 0, piece.size, *args)
                 return FD_OK
         fn(view.values, view.validity, view.offset, view.length, index.padded, index.table, index.lo,
            index.inv_width, top, index.n_probe, counts, specials)

@@ -1,13 +1,21 @@
 """The numba twin of ``kernels/fd_hist.c``: the histogram over a :class:`~fastdrift.kernels.hist.HistIndex`.
 
 :func:`hist_arith`, :func:`hist_uniform`, :func:`hist_p1` and :func:`hist_pn` are the arith,
-uniform, one-probe and n-probe paths (fd_hist.c also unrolls two and three probes); the caller picks one per index.
+uniform, one-probe and n-probe paths (fd_hist.c also unrolls two and three probes), one value at a
+time, for chunks with nulls; the caller picks one per index.
 
-Chunks without nulls take the two run paths of fd_hist.c: :func:`hist_cmp` (at most
-``CMP_EDGES`` edges: per block of values, one pass per edge counting the values ``>=`` it, a
-loop LLVM vectorises) and :func:`hist_arith_pairs` (equal widths, at most ``PAIR_BINS`` bins: the
-bins of a block in a vectorised pass, then one increment per pair of values in an ``n_bins**2``
-table).  Counts are exact on every path, so they equal the C kernel's.
+Chunks without nulls take one of two run paths.  :func:`hist_cmp` (at most ``CMP_EDGES`` edges,
+as fd_hist.c): per block of values, one pass per edge counting the values ``>=`` it, a loop LLVM
+vectorises.  :func:`hist_run` (more edges, every index path): per block of ``_BLOCK`` values,
+three passes over the block -- the arithmetic of every value (the arith bin, the uniform guess or
+the table's sub-bucket, and the NaN count), branch-free and vectorised; the table and edge loads
+in place on the block's int32 bins, scalar (LLVM emits no gathers for Zen 4: a plain
+``out[i] = table[idx[i]]`` loop stays scalar), with the first probe's edge read from
+``HistIndex.table_edges`` rather than through the table; and the increments, round-robin into 4
+private sub-histograms.  fd_hist.c counts equal widths into a pair table (one increment per pair
+of values) and quantile edges through a bucket table held in AVX-512 registers instead; numba has
+neither the 16-bit permutes for the latter, and its pair count ran slower than the 4 ways
+(docs/performance.md).  Counts are exact on every path, so they equal the C kernel's.
 
 Keeping the probe branch-free: LLVM readily turns ``b += x >= e[b]`` into a compare-and-branch
 (x86's cmov converter does so when it believes the branch is predictable), and a mispredicted
@@ -353,10 +361,11 @@ def _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, mode,
 
 
 def _run_sigs():
-    return [types.void(ro(t), types.int64, types.int64, ro(types.float64), ro(types.int32),
+    # float64 values only: the caller converts other dtypes a piece at a time (one compiled
+    # entry, of 5-6 s, instead of one per dtype).
+    return [types.void(ro(types.float64), types.int64, types.int64, ro(types.float64), ro(types.int32),
                        ro(types.float64), types.float64, types.float64, types.float64, types.int64,
-                       types.int64, rw(types.int64), rw(types.int64))
-            for t in VALUE_TYPES]
+                       types.int64, rw(types.int64), rw(types.int64))]
 
 
 @njit(_run_sigs(), **NUMBA_OPTIONS)
