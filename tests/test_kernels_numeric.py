@@ -306,6 +306,20 @@ def test_hist_run_path_block_lengths(kind, dtype):
                 _assert_run_path_equal(pa.array(x[: n + off]).slice(off), index)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "int8", "int64", "uint64"])
+def test_hist_run_path_pieces(monkeypatch, dtype):
+    # Other dtypes than float64 reach hist_run converted a piece at a time: chunks of several
+    # pieces and a partial last one, at offsets, equal the C kernel and NumPy.
+    from fastdrift.kernels import hist
+    monkeypatch.setattr(hist, "_RUN_PIECE", 1000)
+    rng = np.random.default_rng(8)
+    for kind in ("arith", "p1"):
+        index = _run_index(kind, rng, _run_sample("integer", 4000, rng))
+        x = _run_values(dtype, 4100, rng, "integer", index.edges)
+        for n, off in ((999, 0), (1000, 1), (1001, 0), (3999, 17), (4000, 100)):
+            _assert_run_path_equal(pa.array(x[: n + off]).slice(off), index)
+
+
 def test_hist_run_path_dispatch(monkeypatch):
     # The numba backend takes hist_run exactly for chunks without nulls and more than CMP_EDGES
     # edges, with the mode of the index's path.
