@@ -12,7 +12,9 @@ the table's sub-bucket, and the NaN count), branch-free and vectorised; the tabl
 in place on the block's int32 bins, scalar (LLVM emits no gathers for Zen 4: a plain
 ``out[i] = table[idx[i]]`` loop stays scalar), with the first probe's edge read from
 ``HistIndex.table_edges`` rather than through the table; and the increments, round-robin into 4
-private sub-histograms.  fd_hist.c counts equal widths into a pair table (one increment per pair
+private sub-histograms.  It is compiled for float64 values only (one entry, where one per dtype
+cost 56 s more of compile time); the caller converts other dtypes, exactly, a piece at a time.
+fd_hist.c counts equal widths into a pair table (one increment per pair
 of values) and quantile edges through a bucket table held in AVX-512 registers instead; numba has
 neither the 16-bit permutes for the latter, and its pair count ran slower than the 4 ways
 (docs/performance.md).  Counts are exact on every path, so they equal the C kernel's.
@@ -371,8 +373,8 @@ def _run_sigs():
 @njit(_run_sigs(), **NUMBA_OPTIONS)
 def hist_run(values, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
     """A chunk without nulls on any index: ``mode`` is ``M_ARITH``, ``M_UNIFORM``, ``M_P1`` or
-    ``M_PN``, ``lo``, ``inv``, ``top`` and ``n_probe`` those of the per-value path, ``te`` (table
-    paths) the edge each sub-bucket starts at, ``e[table]``.  Per block of ``_BLOCK`` values, three
+    ``M_PN``, ``lo``, ``inv``, ``top`` and ``n_probe`` (at least 1) those of the per-value path,
+    ``te`` (table paths) the edge each sub-bucket starts at, ``e[table]``.  Per block of ``_BLOCK`` values, three
     passes: the arithmetic of every value (vectorised), the loads of table and edges, and the
     increments, round-robin into ``_WAYS`` sub-histograms."""
     if mode == M_ARITH:
