@@ -217,9 +217,10 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
         if (IS_F64 && valid == 0) {                                           \
             /* float64 without nulls: a block with no NaN/inf is its own     \
              * buffer (same values in the same order as the compacted copy) */\
+            /* no software prefetch here: the hardware streams the block,    \
+             * and 128 prefetches ahead of each block (one a cache line)     \
+             * cost a third of the kernel (docs/performance.md) */           \
             const double *blk = (const double *)(const void *)(v + start);   \
-            for (int64_t p = 0; p < end - start; p += 8)                      \
-                FD_PREFETCH(blk + p);                                         \
             if (L->pass1(blk, end - start, r)) {                              \
                 reduce_block(s, L, blk, end - start, r);                      \
                 if (g)                                                        \

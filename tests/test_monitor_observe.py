@@ -274,3 +274,53 @@ def test_a_sequence_in_a_segment_column_is_rejected_not_spelled():
     s = m.snapshot()
     assert s.rows == 2 and m.rejected == 1
     assert sorted(s.segments) == ["seg=a", "seg=true"]
+
+
+@pytest.mark.parametrize("fields", range(1 << 7))
+def test_observe_stores_the_fields_its_buffer_has(fields):
+    """Each buffer's request path stores the fields it has a column for, whatever the subset: the
+    micro-batch equals the one the class's general path (every field, tested per call) builds from
+    the same calls, and holds the values passed (an oracle built from the calls themselves)."""
+    from fastdrift.monitor.buffers import ARRIVAL, ObserveBuffer
+
+    has = [bool(fields >> i & 1) for i in range(7)]
+    cols = ["pred", "lat", "err", "rid", "ts", "shadow", None]
+    clock = iter(range(10_000)).__next__
+    out = {"own": [], "general": []}
+
+    def buffer(key):
+        return ObserveBuffer(
+            ["a", "b"], [pa.float64(), pa.float64()], prediction="pred" if has[0] else None,
+            pred_type=pa.float64(), latency="lat" if has[1] else None, error="err" if has[2] else None,
+            request_id="rid" if has[3] else None, event_time="ts" if has[4] else None, capacity=8,
+            sink=lambda batch, rejected, reasons: out[key].append(batch), stamp_time=False, strict=False,
+            background=False, shadow_prediction="shadow" if has[5] else None,
+            arrival=(lambda: float(clock())) if has[6] else None)
+
+    own, general = buffer("own"), buffer("general")
+    calls = [({"a": float(i), "b": -float(i)}, i / 10) for i in range(20)]
+    for i, (feats, pred) in enumerate(calls):
+        kw = dict(latency_ms=i + 0.5, error=i % 3 == 0, request_id=f"r{i}", ts=1000.0 + i,
+                  shadow_prediction=pred + 1)
+        own.observe(feats, pred, **kw)
+        ObserveBuffer.observe(general, feats, pred, **kw)
+    own.flush()
+    general.flush()
+    a, b = pa.Table.from_batches(out["own"]), pa.Table.from_batches(out["general"])
+    assert a.num_rows == b.num_rows == len(calls)
+    expected = ["a", "b"] + [c for c, h in zip(cols, has) if h and c] + ([ARRIVAL] if has[6] else [])
+    assert a.column_names == expected
+    assert a.column_names == b.column_names
+    for name in expected:
+        if name != ARRIVAL:  # one clock for both buffers: the values interleave
+            assert a.column(name).equals(b.column(name)), name
+    n = len(calls)
+    want = {"a": [float(i) for i in range(n)], "pred": [i / 10 for i in range(n)],
+            "lat": [i + 0.5 for i in range(n)], "err": [i % 3 == 0 for i in range(n)],
+            "rid": [f"r{i}" for i in range(n)], "ts": [1000.0 + i for i in range(n)],
+            "shadow": [i / 10 + 1 for i in range(n)]}
+    for name, values in want.items():
+        if name in expected:
+            assert a.column(name).to_pylist() == values, name
+    if has[6]:
+        assert a.column(ARRIVAL).to_pylist() == [2.0 * i for i in range(n)]
