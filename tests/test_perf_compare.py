@@ -18,7 +18,7 @@ from scipy import stats as sps
 from fastdrift.cli import EXIT_CORRUPT, EXIT_INPUT, main
 from fastdrift.codec import Kind, decode
 from fastdrift.errors import CorruptStateError
-from fastdrift.perf import compare_runs, format_json, read_run, run_from_timings, write_run
+from fastdrift.perf import compare_runs, environment, format_json, read_run, run_from_timings, write_run
 from fastdrift.perf.runs import EXACT_MAX
 from fastdrift.perf.probe import ProbeRecord
 from fastdrift.perf.stats import (block_compare, block_log_medians, decide, mann_whitney, probe_block_levels,
@@ -484,6 +484,18 @@ def test_probes_in_pytest_benchmark_json_and_their_bad_forms(tmp_path, capsys):
     run = read_run(str(tmp_path / "base.json"))
     b = run.benchmarks["test_tiny.py::test_work"]
     assert b.probe is not None and np.array_equal(b.probe.mem, info["mem"]) and run.env["timer"] == "perf_counter"
+    # the JSON carries the plugin's environment: the same keys as a run file's, the CPU named alike
+    assert set(run.env) == {"cpu", "cores", "python", "numpy", "pyarrow", "backend", "kernel_build", "timer",
+                            "simd"}
+    here = environment()
+    assert run.env["cpu"] == here["cpu"] and run.env["kernel_build"] == here["kernel_build"]
+    junk = json.loads(json.dumps(doc))  # a recorded environment of the wrong shape is left out, key by key
+    junk["machine_info"]["fastdrift"] = {"cpu": 3, "cores": True, "backend": {"histogram": 1}, "simd": "avx2",
+                                         "extra": "x"}
+    (tmp_path / "junk.json").write_text(json.dumps(junk))
+    env = read_run(str(tmp_path / "junk.json")).env
+    assert env["simd"] == "avx2" and env["cpu"] == doc["machine_info"]["cpu"]["brand_raw"]
+    assert "backend" not in env and "extra" not in env and env["cores"] == doc["machine_info"]["cpu"]["count"]
     # on the CPU clock (the default) the JSON names the clock the rounds were timed with
     r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-probe", "--benchmark-json=cpu.json")
     assert r.returncode == 0, r.stdout[-2000:]

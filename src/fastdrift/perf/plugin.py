@@ -115,6 +115,14 @@ class Gate:
         return timings, per_call
 
     @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_benchmark_update_machine_info(self, config, machine_info):
+        """pytest-benchmark's JSON records this environment too (``machine_info["fastdrift"]``: the CPU
+        with its family and model, the libraries, the kernel build and SIMD path), so that a run
+        read from that JSON (``fastdrift bench``'s current runs) is checked against a saved run's
+        environment key for key."""
+        machine_info["fastdrift"] = environment()
+
     def pytest_sessionfinish(self, session, exitstatus):
         timings, per_call = self._timings()
         env = environment()

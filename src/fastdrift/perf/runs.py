@@ -159,6 +159,23 @@ def run_from_timings(timings: Dict[str, object], env: Optional[dict] = None, pat
     return run
 
 
+def _recorded_env(rec) -> dict:
+    """The keys of :func:`environment` found in ``rec`` (read from a file: anything else, and values
+    of another shape, are left out)."""
+    if not isinstance(rec, dict):
+        return {}
+    out = {}
+    for k in ("cpu", "python", "numpy", "pyarrow", "kernel_build", "simd"):
+        if isinstance(rec.get(k), str):
+            out[k] = rec[k]
+    if isinstance(rec.get("cores"), int) and not isinstance(rec.get("cores"), bool):
+        out["cores"] = rec["cores"]
+    b = rec.get("backend")
+    if isinstance(b, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in b.items()):
+        out["backend"] = dict(b)
+    return out
+
+
 def _pytest_benchmark(path: str, doc) -> Run:
     if not (isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list)
             and all(isinstance(b, dict) and isinstance(b.get("stats"), dict) for b in doc["benchmarks"])):
@@ -168,6 +185,7 @@ def _pytest_benchmark(path: str, doc) -> Run:
     cpu = mi.get("cpu") if isinstance(mi.get("cpu"), dict) else {}
     env = {k: v for k, v in (("cpu", cpu.get("brand_raw")), ("cores", cpu.get("count")),
                              ("python", mi.get("python_version"))) if v is not None}
+    env.update(_recorded_env(mi.get("fastdrift")))  # fastdrift's plugin records its own environment
     opts = [b.get("options") for b in doc["benchmarks"] if isinstance(b.get("options"), dict)]
     if opts and isinstance(opts[0].get("timer"), str):  # the clock of the rounds: "perf_counter"
         env["timer"] = opts[0]["timer"].rsplit(".", 1)[-1]
