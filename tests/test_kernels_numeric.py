@@ -307,17 +307,27 @@ def test_hist_run_path_block_lengths(kind, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "int8", "int64", "uint64"])
-def test_hist_run_path_pieces(monkeypatch, dtype):
-    # Other dtypes than float64 reach hist_run converted a piece at a time: chunks of several
-    # pieces and a partial last one, at offsets, equal the C kernel and NumPy.
+@pytest.mark.parametrize("piece", [1000, 997])
+def test_hist_pieces(monkeypatch, dtype, piece):
+    # Other dtypes than float64 reach the numba kernels (float64 only) converted a piece at a
+    # time: chunks of several pieces and a partial last one, at offsets, with and without nulls
+    # (a piece's bitmap sliced at its first byte, its values placed at the same bit), on the run
+    # paths and the per-value paths, equal the C kernel and NumPy.
     from fastdrift.kernels import hist
-    monkeypatch.setattr(hist, "_RUN_PIECE", 1000)
+    monkeypatch.setattr(hist, "_PIECE", piece)
     rng = np.random.default_rng(8)
-    for kind in ("arith", "p1"):
+    for kind in ("arith", "uniform", "p1", "pn"):
         index = _run_index(kind, rng, _run_sample("integer", 4000, rng))
         x = _run_values(dtype, 4100, rng, "integer", index.edges)
-        for n, off in ((999, 0), (1000, 1), (1001, 0), (3999, 17), (4000, 100)):
+        mask = rng.random(x.size) < 0.2
+        for n, off in ((999, 0), (1000, 1), (1001, 0), (2001, 3), (3999, 17), (4000, 100)):
             _assert_run_path_equal(pa.array(x[: n + off]).slice(off), index)
+            _assert_run_path_equal(pa.array(x[: n + off], mask=mask[: n + off]).slice(off), index)
+    cmp = make_index(np.linspace(-20.0, 20.0, 9))  # at most CMP_EDGES edges: hist_cmp
+    x = _run_values(dtype, 4100, rng, "integer", cmp.edges)
+    for n, off in ((1001, 0), (3999, 5)):
+        _assert_run_path_equal(pa.array(x[: n + off]).slice(off), cmp)
+        _assert_run_path_equal(pa.array(x[: n + off], mask=mask[: n + off]).slice(off), cmp)
 
 
 def test_hist_run_path_dispatch(monkeypatch):

@@ -340,8 +340,31 @@ class _CHist:
         return lib.fd_hist_update(column(view), index.c_index, ptr("int64_t*", counts), sp, sp + 1)
 
 
-#: Values of another dtype than float64 the numba run path converts at a time.
-_RUN_PIECE = 1 << 15
+#: Values of another dtype than float64 the numba backend converts at a time.
+_PIECE = 1 << 15
+
+
+def _float64_pieces(view):
+    """``(values, validity, offset, length)`` of a chunk as float64 for the numba kernels, which are
+    compiled for float64 only (one entry each, where one per dtype cost minutes of compile time):
+    the chunk itself when it is float64, else converted :data:`_PIECE` values at a time, exactly
+    (float32 and integers to the nearest double, as the kernels' own conversion).  A converted
+    piece keeps its offset's position in a bitmap byte, so that the chunk's validity bitmap,
+    sliced at that byte, still marks its values."""
+    v = view.values
+    if v.dtype == np.float64:
+        yield v, view.validity, view.offset, view.length
+        return
+    for s in range(0, view.length, _PIECE):
+        at = view.offset + s
+        n = min(_PIECE, view.length - s)
+        if view.has_validity:
+            r = at & 7
+            w = np.empty(r + n, dtype=np.float64)
+            w[r:] = v[at:at + n]
+            yield w, view.validity[at >> 3:], r, n
+        else:
+            yield v[at:at + n].astype(np.float64), view.validity, 0, n
 
 
 class _NumbaHist:
@@ -361,29 +384,21 @@ class _NumbaHist:
         else:
             p1 = index.n_probe == 1
             fn, mode, top = (k.hist_p1 if p1 else k.hist_pn), (k.M_P1 if p1 else k.M_PN), float(index.n_table - 1)
-        if not view.has_validity and view.length:
-            # fd_hist.c's runs of valid values, for a chunk without nulls.
-            if index.n_edges <= k.CMP_EDGES:
-                k.hist_cmp(view.values, view.offset, view.length, index.padded, counts, specials)
-                return FD_OK
-            if index.n_probe >= 1 or mode in (k.M_ARITH, k.M_UNIFORM):  # hist_run probes once at least
-                te = index.padded if mode in (k.M_ARITH, k.M_UNIFORM) else index.table_edges
-                args = (index.padded, index.table, te, index.lo, index.inv_width, top, index.n_probe, mode,
-                        counts, specials)
-                v = view.values
-                if v.dtype == np.float64:
-                    k.hist_run(v, view.offset, view.length, *args)
-                else:
-                    # hist_run takes float64 (one compiled entry): other dtypes are converted a
-                    # piece at a time, exactly (float32 and integers to the nearest double, as
-                    # the kernels' own conversion).
-                    v = v[view.offset:view.offset + view.length]
-                    for s in range(0, v.size, _RUN_PIECE):
-                        piece = v[s:s + _RUN_PIECE].astype(np.float64)
-                        k.hist_run(piece, 0, piece.size, *args)
-                return FD_OK
-        fn(view.values, view.validity, view.offset, view.length, index.padded, index.table, index.lo,
-           index.inv_width, top, index.n_probe, counts, specials)
+        run = not view.has_validity and (index.n_edges <= k.CMP_EDGES or index.n_probe >= 1
+                                         or mode in (k.M_ARITH, k.M_UNIFORM))  # hist_run probes once at least
+        if run and index.n_edges > k.CMP_EDGES:
+            te = index.padded if mode in (k.M_ARITH, k.M_UNIFORM) else index.table_edges
+            args = (index.padded, index.table, te, index.lo, index.inv_width, top, index.n_probe, mode,
+                    counts, specials)
+        for values, validity, offset, length in _float64_pieces(view):
+            if not (run and length):
+                fn(values, validity, offset, length, index.padded, index.table, index.lo, index.inv_width, top,
+                   index.n_probe, counts, specials)
+            elif index.n_edges <= k.CMP_EDGES:
+                # fd_hist.c's runs of valid values, for a chunk without nulls
+                k.hist_cmp(values, offset, length, index.padded, counts, specials)
+            else:
+                k.hist_run(values, offset, length, *args)
         return FD_OK
 
 

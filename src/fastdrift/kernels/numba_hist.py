@@ -12,8 +12,9 @@ the table's sub-bucket, and the NaN count), branch-free and vectorised; the tabl
 in place on the block's int32 bins, scalar (LLVM emits no gathers for Zen 4: a plain
 ``out[i] = table[idx[i]]`` loop stays scalar), with the first probe's edge read from
 ``HistIndex.table_edges`` rather than through the table; and the increments, round-robin into 4
-private sub-histograms.  It is compiled for float64 values only (one entry, where one per dtype
-cost 56 s more of compile time); the caller converts other dtypes, exactly, a piece at a time.
+private sub-histograms.  Every entry here is compiled for float64 values only (one per dtype took
+the module 165 s to compile cold); the caller converts other dtypes, exactly, a piece at a time
+(``hist._float64_pieces``).
 fd_hist.c counts equal widths into a pair table (one increment per pair
 of values) and quantile edges through a bucket table held in AVX-512 registers instead; numba has
 neither the 16-bit permutes for the latter, and its pair count ran slower than the 4 ways
@@ -31,7 +32,7 @@ import numpy as np
 from numba import njit, types
 
 from .hist import ARITH_TOL
-from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, VALUE_TYPES, ro, rw
+from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, ro, rw
 
 __all__ = ["hist_arith", "hist_uniform", "hist_p1", "hist_pn", "hist_cmp", "hist_run"]
 
@@ -164,10 +165,11 @@ def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe
 
 
 def _hist_sigs():
-    return [types.void(ro(t), ro(types.uint8), types.int64, types.int64, ro(types.float64),
+    # float64 values only, as every entry here: the caller converts other dtypes a piece at a time
+    # (hist._float64_pieces; one entry per dtype made this module take minutes to compile)
+    return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
                        ro(types.int32), types.float64, types.float64, types.float64, types.int64,
-                       rw(types.int64), rw(types.int64))
-            for t in VALUE_TYPES]
+                       rw(types.int64), rw(types.int64))]
 
 
 # One compiled entry per path (uniform, one probe -- the common table case
@@ -223,9 +225,8 @@ def _count_nan(v):
 
 
 def _cmp_sigs():
-    return [types.void(ro(t), types.int64, types.int64, ro(types.float64), rw(types.int64),
-                       rw(types.int64))
-            for t in VALUE_TYPES]
+    return [types.void(ro(types.float64), types.int64, types.int64, ro(types.float64), rw(types.int64),
+                       rw(types.int64))]
 
 
 @njit(_cmp_sigs(), **NUMBA_OPTIONS)
