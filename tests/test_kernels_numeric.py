@@ -313,8 +313,8 @@ def test_hist_pieces(monkeypatch, dtype, piece):
     # time: chunks of several pieces and a partial last one, at offsets, with and without nulls
     # (a piece's bitmap sliced at its first byte, its values placed at the same bit), on the run
     # paths and the per-value paths, equal the C kernel and NumPy.
-    from fastdrift.kernels import hist
-    monkeypatch.setattr(hist, "_PIECE", piece)
+    from fastdrift import kernels
+    monkeypatch.setattr(kernels, "FLOAT64_PIECE", piece)
     rng = np.random.default_rng(8)
     for kind in ("arith", "uniform", "p1", "pn"):
         index = _run_index(kind, rng, _run_sample("integer", 4000, rng))
@@ -552,3 +552,21 @@ def test_prologue_refuses_bad_state_arrays(backend):
     assert not numeric_values(next(iter_columns(pa.nulls(3))), "x")  # skipped, counted nowhere
     with pytest.raises(SchemaError, match=r"column 'b': moments need numeric values, got bool"):
         moments_update(next(iter_columns(pa.array([True]), name="b")), *empty_moments(), backend)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16", "int64", "uint64"])
+def test_moments_pieces_bit_identical(monkeypatch, dtype):
+    # The numba twin (float64 entries only) takes other dtypes converted a piece at a time; pieces
+    # are whole blocks of 1024 values, so the blocks fall as in the chunk and the states equal the
+    # C kernel's bit for bit: several pieces and a partial last one, at offsets, with and without nulls.
+    from fastdrift import kernels
+    monkeypatch.setattr(kernels, "FLOAT64_PIECE", 2048)
+    rng = np.random.default_rng(11)
+    x = _run_values(dtype, 9000, rng, "integer" if dtype[0] in "iu" else "normal", np.array([0.0]))
+    mask = rng.random(x.size) < 0.1
+    for n, off in ((2047, 0), (2048, 3), (4097, 9), (8000, 100)):
+        for m in (None, mask[: n + off]):
+            arr = pa.array(x[: n + off], mask=m).slice(off)
+            c_state, nb_state = run_moments(arr, "c"), run_moments(arr, "numba")
+            np.testing.assert_array_equal(c_state[0], nb_state[0])
+            np.testing.assert_array_equal(c_state[1].view(np.int64), nb_state[1].view(np.int64))

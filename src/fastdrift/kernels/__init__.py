@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InvalidInputError, SchemaError
 
 __all__ = ["BACKENDS", "DEFAULT_BACKENDS", "set_backend", "get_backend", "Family", "check_out",
-           "numeric_values"]
+           "numeric_values", "float64_pieces"]
 
 BACKENDS = ("c", "numba")
 #: Backend per kernel family when nothing else is set: C wins every family in
@@ -143,3 +143,33 @@ def numeric_values(view, needs: str, nulls: Optional[np.ndarray] = None, at: int
         return False
     raise SchemaError(f"column {view.name!r}: {needs} numeric values, got "
                       f"{view.arrow_type if view.arrow_type is not None else kind}")
+
+
+#: Values of another dtype than float64 converted at a time for the numba kernels, which are
+#: compiled for float64 only: a multiple of 1,024 (the moments' block), so that a chunk's blocks
+#: fall where they would unconverted and the sums stay bit-identical.
+FLOAT64_PIECE = 1 << 15
+
+
+def float64_pieces(view):
+    """``(values, validity, offset, length)`` of a chunk as float64, for the numba kernels compiled
+    for float64 only (one entry each, where one per dtype took minutes to compile): the chunk
+    itself when it is float64, else converted :data:`FLOAT64_PIECE` values at a time, exactly
+    (float32 and integers to the nearest double, as the kernels' own conversion).  A converted
+    piece keeps its first value's position in a bitmap byte, so that the chunk's validity bitmap,
+    sliced at that byte, still marks its values."""
+    v = view.values
+    if v.dtype == np.float64:
+        yield v, view.validity, view.offset, view.length
+        return
+    piece = FLOAT64_PIECE
+    for s in range(0, view.length, piece):
+        at = view.offset + s
+        n = min(piece, view.length - s)
+        if view.has_validity:
+            r = at & 7
+            w = np.empty(r + n, dtype=np.float64)
+            w[r:] = v[at:at + n]
+            yield w, view.validity[at >> 3:], r, n
+        else:
+            yield v[at:at + n].astype(np.float64), view.validity, 0, n

@@ -38,7 +38,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InvalidInputError
-from . import Family, check_out, numeric_values
+from . import Family, check_out, float64_pieces, numeric_values
 from .native import FD_OK, check, column, ffi, lib, ptr
 
 __all__ = ["HistIndex", "make_index", "hist_update", "HIST", "TARGET_PROBES", "MAX_TABLE"]
@@ -340,33 +340,6 @@ class _CHist:
         return lib.fd_hist_update(column(view), index.c_index, ptr("int64_t*", counts), sp, sp + 1)
 
 
-#: Values of another dtype than float64 the numba backend converts at a time.
-_PIECE = 1 << 15
-
-
-def _float64_pieces(view):
-    """``(values, validity, offset, length)`` of a chunk as float64 for the numba kernels, which are
-    compiled for float64 only (one entry each, where one per dtype cost minutes of compile time):
-    the chunk itself when it is float64, else converted :data:`_PIECE` values at a time, exactly
-    (float32 and integers to the nearest double, as the kernels' own conversion).  A converted
-    piece keeps its offset's position in a bitmap byte, so that the chunk's validity bitmap,
-    sliced at that byte, still marks its values."""
-    v = view.values
-    if v.dtype == np.float64:
-        yield v, view.validity, view.offset, view.length
-        return
-    for s in range(0, view.length, _PIECE):
-        at = view.offset + s
-        n = min(_PIECE, view.length - s)
-        if view.has_validity:
-            r = at & 7
-            w = np.empty(r + n, dtype=np.float64)
-            w[r:] = v[at:at + n]
-            yield w, view.validity[at >> 3:], r, n
-        else:
-            yield v[at:at + n].astype(np.float64), view.validity, 0, n
-
-
 class _NumbaHist:
     """The same call on :mod:`.numba_hist`, whose path the index picks as fd_hist.c does."""
 
@@ -390,7 +363,7 @@ class _NumbaHist:
             te = index.padded if mode in (k.M_ARITH, k.M_UNIFORM) else index.table_edges
             args = (index.padded, index.table, te, index.lo, index.inv_width, top, index.n_probe, mode,
                     counts, specials)
-        for values, validity, offset, length in _float64_pieces(view):
+        for values, validity, offset, length in float64_pieces(view):
             if not (run and length):
                 fn(values, validity, offset, length, index.padded, index.table, index.lo, index.inv_width, top,
                    index.n_probe, counts, specials)

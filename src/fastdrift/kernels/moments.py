@@ -17,7 +17,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import InvalidInputError
-from . import Family, check_out, numeric_values
+from . import Family, check_out, float64_pieces, numeric_values
 from .native import FD_OK, check, column, lib, ptr
 
 __all__ = ["empty_moments", "check_state", "moments_update", "moments_merge", "moments_merge_many", "moments_variance",
@@ -62,7 +62,8 @@ class _NumbaMoments:
         self.k = numba_moments
 
     def update(self, view, ints: np.ndarray, flts: np.ndarray) -> int:
-        self.k.moments_update(view.values, view.validity, view.offset, view.length, ints, flts)
+        for values, validity, offset, length in float64_pieces(view):  # float64 entries only
+            self.k.moments_update(values, validity, offset, length, ints, flts)
         return FD_OK
 
 

@@ -14,7 +14,7 @@ in place on the block's int32 bins, scalar (LLVM emits no gathers for Zen 4: a p
 ``HistIndex.table_edges`` rather than through the table; and the increments, round-robin into 4
 private sub-histograms.  Every entry here is compiled for float64 values only (one per dtype took
 the module 165 s to compile cold); the caller converts other dtypes, exactly, a piece at a time
-(``hist._float64_pieces``).
+(``kernels.float64_pieces``).
 fd_hist.c counts equal widths into a pair table (one increment per pair
 of values) and quantile edges through a bucket table held in AVX-512 registers instead; numba has
 neither the 16-bit permutes for the latter, and its pair count ran slower than the 4 ways
@@ -166,7 +166,7 @@ def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe
 
 def _hist_sigs():
     # float64 values only, as every entry here: the caller converts other dtypes a piece at a time
-    # (hist._float64_pieces; one entry per dtype made this module take minutes to compile)
+    # (kernels.float64_pieces; one entry per dtype made this module take minutes to compile)
     return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
                        ro(types.int32), types.float64, types.float64, types.float64, types.int64,
                        rw(types.int64), rw(types.int64))]

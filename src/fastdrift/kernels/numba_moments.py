@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, VALUE_TYPES, ro, rw
+from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, ro, rw
 
 __all__ = ["moments_update"]
 
@@ -121,9 +121,9 @@ def _reduce_block(ints, flts, x, o, k, s, mn, mx, lanes):
 
 
 def _sigs():
-    return [types.void(ro(t), ro(types.uint8), types.int64, types.int64, rw(types.int64),
-                       rw(types.float64))
-            for t in VALUE_TYPES]
+    # float64 values only: the caller converts other dtypes a piece at a time (kernels.float64_pieces)
+    return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, rw(types.int64),
+                       rw(types.float64))]
 
 
 @njit(_sigs(), **NUMBA_OPTIONS)

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..adapters.arrow import ColumnView
 from ..errors import InvalidInputError
-from . import Family, check_out, numeric_values
+from . import Family, check_out, float64_pieces, numeric_values
 from .moments import check_state
 from .native import FD_GRID_MAX_CELLS, FD_OK, check, column, lib, ptr
 
@@ -163,7 +163,8 @@ class _NumbaGrid:
         return self.k.grid_count_select(*self._args(view, plan), counts, flags, out, out.size, got)
 
     def moments_count_select(self, view, ints, flts, plan: GridPlan, counts, flags, out, got) -> int:
-        self.m.moments_update(view.values, view.validity, view.offset, view.length, ints, flts)
+        for values, validity, offset, length in float64_pieces(view):  # float64 entries only
+            self.m.moments_update(values, validity, offset, length, ints, flts)
         return self.count_select(view, plan, counts, flags, out, got)
 
 
