@@ -5,7 +5,9 @@ Two backends implement every kernel with identical results:
 * ``"c"``: plain C99 compiled ahead of time by cffi (no JIT warm-up, so a
   service's first request is not stalled);
 * ``"numba"``: the same algorithms JIT-compiled by numba (``nogil=True``,
-  ``cache=True``), specialised per dtype, and the base for user kernels.
+  ``cache=True``), and the base for user kernels; specialised per dtype, but for the
+  histogram and moments twins, compiled for float64 only (:func:`float64_pieces` converts
+  the other dtypes).
 
 The backend is chosen per kernel family: :func:`set_backend` overrides it for
 every family, the ``FASTDRIFT_BACKEND`` environment variable is read the first
