@@ -4,10 +4,17 @@
  * (a division per value) and a naive sum of squares cancels catastrophically.
  * Instead the column is cut into blocks of FD_MOM_BLOCK values.  The finite
  * values of a block are compacted into a stack buffer (so validity and the
- * type conversion are handled once), the block's mean is computed, then its
- * m2 around that mean in a second pass over the cache-resident buffer, and
- * the block is merged into the running state with Chan et al.'s pairwise
- * formula.  Error then grows with the number of blocks, not of values.
+ * type conversion are handled once), and one pass over the block gives its
+ * sum, min, max and the sums of d = x - c and d^2 about a shift c: the
+ * running mean of the blocks before (the block's first value for the
+ * first).  The block's m2 is then sum(d^2) - sum(d)^2 / k, which loses at
+ * most one bit to cancellation while sum(d^2) <= 2 m2, that is while the
+ * block's mean is within one standard deviation of c, as it is on any
+ * stationary stream.  Otherwise (a level shift, a trend) the m2 is computed
+ * again about the block's own mean in a second pass over the cache-resident
+ * block.  The block is then merged into the running state with Chan et
+ * al.'s pairwise formula.  Error grows with the number of blocks, not of
+ * values.
  */
 #include <float.h>
 #include "fd_internal.h"
@@ -71,7 +78,7 @@ static void chan_merge(mstate *s, int64_t nb, double sum_b, double mean_b,
 #endif
 
 typedef struct mloops {
-    int (*pass1)(const double *, int64_t, double *);
+    int (*pass1)(const double *, int64_t, double, double *);
     double (*m2)(const double *, int64_t, double);
     void (*cells)(const double *, int64_t, double, double, double, int32_t *);
 } mloops;
@@ -94,14 +101,27 @@ static const mloops *loops_for_path(int path)
     return &LOOPS_SCALAR;
 }
 
-/* Merge block x[0:k] (finite values; r = its pass1 sum, min, max) into s: its
- * mean, its m2 about that mean over the cache-resident block, then Chan. */
+/* The shift of block x[0:k]'s pass1: the running mean, or the block's first
+ * value when the state is empty (any finite value will do for an empty
+ * block, which is not reduced). */
+static double block_shift(const mstate *s, const double *x, int64_t k)
+{
+    return s->n > 0 || k == 0 ? s->mean : x[0];
+}
+
+/* Merge block x[0:k] (finite values; r = its pass1 sums about the shift) into
+ * s: its mean, its m2 (from the shifted sums when they lose at most a bit,
+ * else about the mean over the cache-resident block), then Chan. */
 static void reduce_block(mstate *s, const mloops *L, const double *x, int64_t k, const double *r)
 {
     if (k == 0)
         return;
-    const double mean = r[0] / (double)k;
-    chan_merge(s, k, r[0], mean, L->m2(x, k, mean), r[1], r[2]);
+    const double kd = (double)k;
+    const double mean = r[0] / kd;
+    double m2 = r[4] - r[3] * r[3] / kd;
+    if (!(m2 + m2 >= r[4]))   /* also NaN, from an overflowed shift */
+        m2 = L->m2(x, k, mean);
+    chan_merge(s, k, r[0], mean, m2, r[1], r[2]);
 }
 
 /* The grid count and selection of kernels/fd_select.c (fd_grid_count_select),
@@ -213,7 +233,7 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
          * so the bitmap byte boundary is the same in every block. */         \
         const int64_t end = len - start < FD_MOM_BLOCK ? len                  \
                                                        : start + FD_MOM_BLOCK;\
-        double r[3];                                                          \
+        double r[5];                                                          \
         if (IS_F64 && valid == 0) {                                           \
             /* float64 without nulls: a block with no NaN/inf is its own     \
              * buffer (same values in the same order as the compacted copy) */\
@@ -221,7 +241,7 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
              * and 128 prefetches ahead of each block (one a cache line)     \
              * cost a third of the kernel (docs/performance.md) */           \
             const double *blk = (const double *)(const void *)(v + start);   \
-            if (L->pass1(blk, end - start, r)) {                              \
+            if (L->pass1(blk, end - start, block_shift(s, blk, end - start), r)) { \
                 reduce_block(s, L, blk, end - start, r);                      \
                 if (g)                                                        \
                     grid_block(g, L, blk, end - start);                       \
@@ -256,7 +276,7 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
         nul += (end - start) - nvalid;                                        \
         if (IS_FLOAT && k != nvalid)                                          \
             classify_##SUFFIX(v, valid, off, start, end, ints);               \
-        L->pass1(buf, k, r);                                                  \
+        L->pass1(buf, k, block_shift(s, buf, k), r);                          \
         reduce_block(s, L, buf, k, r);                                        \
         if (g)                                                                \
             grid_block(g, L, buf, k);                                         \

@@ -17,47 +17,59 @@
 #define FD_GLUE(a, b) FD_GLUE2(a, b)
 #define FD_FN(name) FD_GLUE(name, FD_SFX)
 
-/* Sum, min, max of x[0:k]; returns 0 when some x is NaN or +-inf (the
- * results are then meaningless).  x - x is 0 exactly for finite x, NaN
- * otherwise, and NaN survives any order of additions. */
+/* One pass over x[0:k]: res = {sum, min, max, sum of (x - c), sum of
+ * (x - c)^2} for the shift c (fd_moments.c: reduce_block).  Returns 0 when
+ * some x is NaN or +-inf (the results are then meaningless): a NaN makes the
+ * sum NaN whatever the order of the additions, +inf makes the max +inf and
+ * -inf the min -inf.  (Finite values whose lane sums overflow to +inf and
+ * -inf also give a NaN sum: the caller then compacts the block, which holds
+ * the same values, and reduces that: the same result, more slowly.) */
 FD_TGT
-static int FD_FN(block_pass1)(const double *restrict x, int64_t k, double *restrict res)
+static int FD_FN(block_pass1)(const double *restrict x, int64_t k, double c, double *restrict res)
 {
-    double sa[FD_L], mn[FD_L], mx[FD_L], fin[FD_L];
+    double sa[FD_L], mn[FD_L], mx[FD_L], sd[FD_L], ss[FD_L];
     for (int l = 0; l < FD_L; ++l) {
         sa[l] = 0.0;
         mn[l] = DBL_MAX;
         mx[l] = -DBL_MAX;
-        fin[l] = 0.0;
+        sd[l] = 0.0;
+        ss[l] = 0.0;
     }
     int64_t i = 0;
     for (; i + FD_L <= k; i += FD_L) {
         for (int l = 0; l < FD_L; ++l) {
             const double v = x[i + l];
+            const double d = v - c;
             sa[l] += v;
             mn[l] = v < mn[l] ? v : mn[l];
             mx[l] = v > mx[l] ? v : mx[l];
-            fin[l] += v - v;
+            sd[l] += d;
+            ss[l] += d * d;
         }
     }
     for (; i < k; ++i) {
         const double v = x[i];
+        const double d = v - c;
         sa[0] += v;
         mn[0] = v < mn[0] ? v : mn[0];
         mx[0] = v > mx[0] ? v : mx[0];
-        fin[0] += v - v;
+        sd[0] += d;
+        ss[0] += d * d;
     }
     for (int h = FD_L / 2; h >= 1; h /= 2)
         for (int l = 0; l < h; ++l) {
             sa[l] += sa[l + h];
             mn[l] = mn[l + h] < mn[l] ? mn[l + h] : mn[l];
             mx[l] = mx[l + h] > mx[l] ? mx[l + h] : mx[l];
-            fin[l] += fin[l + h];
+            sd[l] += sd[l + h];
+            ss[l] += ss[l + h];
         }
     res[0] = sa[0];
     res[1] = mn[0];
     res[2] = mx[0];
-    return fin[0] == 0.0;
+    res[3] = sd[0];
+    res[4] = ss[0];
+    return sa[0] == sa[0] && mn[0] >= -DBL_MAX && mx[0] <= DBL_MAX;
 }
 
 /* Sum of (x - mean)^2 over x[0:k], in the lane order above. */

@@ -55,32 +55,39 @@ def _fold(a):
 
 
 @njit(**INLINE)
-def _pass1(x, o, k, lanes):
-    """(all finite, sum, min, max) of float64(x[o:o + k]) (block_pass1 of fd_moments_loops.h)."""
+def _pass1(x, o, k, c, lanes):
+    """(all finite, sum, min, max, sum of x - c, sum of (x - c)^2) of float64(x[o:o + k]) for the
+    shift c (block_pass1 of fd_moments_loops.h)."""
     sa = lanes[0:_L]
     mn = lanes[_L:2 * _L]
     mx = lanes[2 * _L:3 * _L]
-    fi = lanes[3 * _L:4 * _L]  # x - x: 0 for finite x, NaN otherwise, whatever the order of the sums
+    sd = lanes[3 * _L:4 * _L]
+    ss = lanes[4 * _L:5 * _L]
     for j in range(_L):
         sa[j] = 0.0
         mn[j] = DBL_MAX
         mx[j] = -DBL_MAX
-        fi[j] = 0.0
+        sd[j] = 0.0
+        ss[j] = 0.0
     k16 = k - (k & (_L - 1))
     for i in range(o, o + k16, _L):
         xs = x[i:i + _L]
         for j in range(_L):
             v = np.float64(xs[j])
+            d = v - c
             sa[j] += v
             mn[j] = v if v < mn[j] else mn[j]
             mx[j] = v if v > mx[j] else mx[j]
-            fi[j] += v - v
+            sd[j] += d
+            ss[j] += d * d
     for i in range(o + k16, o + k):
         v = np.float64(x[i])
+        d = v - c
         sa[0] += v
         mn[0] = v if v < mn[0] else mn[0]
         mx[0] = v if v > mx[0] else mx[0]
-        fi[0] += v - v
+        sd[0] += d
+        ss[0] += d * d
     # the min/max fold of fd_moments_loops.h: b < a ? b : a (which of two equal zeros survives is
     # part of the result)
     h = _L // 2
@@ -89,7 +96,10 @@ def _pass1(x, o, k, lanes):
             mn[j] = mn[j + h] if mn[j + h] < mn[j] else mn[j]
             mx[j] = mx[j + h] if mx[j + h] > mx[j] else mx[j]
         h //= 2
-    return _fold(fi) == 0.0, _fold(sa), mn[0], mx[0]
+    s = _fold(sa)
+    # a NaN makes the sum NaN in any order, +inf the max +inf, -inf the min -inf
+    ok = s == s and mn[0] >= -DBL_MAX and mx[0] <= DBL_MAX
+    return ok, s, mn[0], mx[0], _fold(sd), _fold(ss)
 
 
 @njit(**INLINE)
@@ -111,13 +121,24 @@ def _block_m2(x, o, k, mean, lanes):
 
 
 @njit(**INLINE)
-def _reduce_block(ints, flts, x, o, k, s, mn, mx, lanes):
-    # The block x[o:o + k] (finite values; s, mn, mx from _pass1): its mean, its m2 about that mean,
-    # then Chan's merge into the state.
+def _shift(ints, flts, x, o, k):
+    # the running mean, or the block's first value when the state is empty (block_shift)
+    return flts[3] if ints[0] > 0 or k == 0 else np.float64(x[o])
+
+
+@njit(**INLINE)
+def _reduce_block(ints, flts, x, o, k, s, mn, mx, sd, ss, lanes):
+    # The block x[o:o + k] (finite values; the sums from _pass1): its mean, its m2 from the shifted
+    # sums when they lose at most one bit (else about the mean, in a second pass), then Chan's merge
+    # into the state (reduce_block of fd_moments.c).
     if k == 0:
         return
-    mean = s / k
-    _chan_merge(ints, flts, k, s, mean, _block_m2(x, o, k, mean, lanes), mn, mx)
+    kd = np.float64(k)
+    mean = s / kd
+    m2 = ss - sd * sd / kd
+    if not (m2 + m2 >= ss):
+        m2 = _block_m2(x, o, k, mean, lanes)
+    _chan_merge(ints, flts, k, s, mean, m2, mn, mx)
 
 
 def _sigs():
@@ -128,11 +149,11 @@ def _sigs():
 
 @njit(_sigs(), **NUMBA_OPTIONS)
 def moments_update(values, validity, offset, length, ints, flts):
-    # Blocks of _BLOCK values: the finite ones are compacted into buf, the
-    # block's mean and its m2 about that mean are computed over the
-    # cache-resident buffer, and the block is Chan-merged into the state.
+    # Blocks of _BLOCK values: the finite ones are compacted into buf, one pass gives the block's
+    # sums (its m2 from sums about a shift, or about its mean in a second pass over the
+    # cache-resident buffer), and the block is Chan-merged into the state.
     buf = np.empty(_BLOCK, dtype=np.float64)
-    lanes = np.empty(4 * _L, dtype=np.float64)
+    lanes = np.empty(5 * _L, dtype=np.float64)
     has_valid = validity.size > 0
     c_nan = 0
     c_pinf = 0
@@ -143,9 +164,10 @@ def moments_update(values, validity, offset, length, ints, flts):
         if not has_valid:
             # A block without NaN/inf is reduced where it is: the same values in the same order as
             # its compacted copy (fd_moments.c does so for float64; the result is the same).
-            ok, s, mn, mx = _pass1(values, offset + start, end - start, lanes)
+            o, kb = offset + start, end - start
+            ok, s, mn, mx, sd, ss = _pass1(values, o, kb, _shift(ints, flts, values, o, kb), lanes)
             if ok:
-                _reduce_block(ints, flts, values, offset + start, end - start, s, mn, mx, lanes)
+                _reduce_block(ints, flts, values, o, kb, s, mn, mx, sd, ss, lanes)
                 continue
         k = 0
         for i in range(start, end):
@@ -161,8 +183,8 @@ def moments_update(values, validity, offset, length, ints, flts):
             c_pinf += w & np.int64(x > DBL_MAX)
             c_ninf += w & np.int64(x < -DBL_MAX)
             nul += 1 - w
-        ok, s, mn, mx = _pass1(buf, 0, k, lanes)
-        _reduce_block(ints, flts, buf, 0, k, s, mn, mx, lanes)
+        ok, s, mn, mx, sd, ss = _pass1(buf, 0, k, _shift(ints, flts, buf, 0, k), lanes)
+        _reduce_block(ints, flts, buf, 0, k, s, mn, mx, sd, ss, lanes)
     ints[1] += nul
     ints[2] += c_nan
     ints[3] += c_pinf

@@ -3,8 +3,11 @@
 Only finite values enter min/max/sum/mean/variance; nulls, NaN, +inf and -inf
 each have their own counter (so one ``inf`` cannot turn the mean into ``inf``
 and hide every later shift).  Min/max start at +inf/-inf, so all-negative data
-is right.  The variance is computed per block of 1,024 values around the
-block's own mean (two passes over a cache-resident block) and combined with
+is right.  The variance is computed per block of 1,024 values: from sums about
+the running mean in the pass that reads the block, or, when those would lose
+more than one bit (the block's mean is more than a standard deviation away),
+about the block's own mean in a second pass over the cached block; blocks are
+combined with
 Chan, Golub & LeVeque's parallel formula, which is also the merge, so it is
 numerically stable for data far from zero.
 
