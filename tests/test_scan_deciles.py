@@ -190,3 +190,24 @@ def test_strings_read_as_dictionaries_count_the_same(tmp_path):
     for name in ("low", "ids"):
         g, w = got[name].categorical, want[name].categorical
         assert g == w and g.categories == w.categories and g.null_count == w.null_count, name
+
+
+def test_grid_cells_follow_the_row_count(tmp_path, monkeypatch):
+    """At most 2,048 rows a cell up to 16Ki cells (a fixed 16Ki grid's load at 32Mi rows), a power
+    of two, 16Ki when the rows are unknown; the scan's first-pass grid is that size."""
+    for rows in [1, 1000, 2**21, 2**21 + 1, 6_000_000, 2**25 - 1, 2**25, 2**25 + 1, 10**10]:
+        c = quantiles.scan_cells(rows)
+        assert 1 << 10 <= c <= 1 << 14 and c & (c - 1) == 0, rows
+        assert rows / c <= 2048 or c == 1 << 14, rows
+        assert c == 1 << 10 or rows / (c // 2) > 2048, rows  # the fewest cells that do
+    assert quantiles.scan_cells(None) == 1 << 14
+    cells = []
+    init = quantiles.StreamingQuantiles.__init__
+
+    def spy(self, *a, **k):
+        init(self, *a, **k)
+        cells.append(self.plan.n_cells)
+    monkeypatch.setattr(quantiles.StreamingQuantiles, "__init__", spy)
+    table = _big(np.random.default_rng(5), 5000, "random")
+    _check(_profile(tmp_path, table, 1000, 10, 1), table, 10)
+    assert cells == [quantiles.scan_cells(5000)] * 2

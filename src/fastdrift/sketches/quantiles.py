@@ -148,6 +148,22 @@ _HELD_CAP = 1 << 18
 _Z = 5.0
 
 
+def scan_cells(rows_total: Optional[int]) -> int:
+    """Grid cells of a scan of ``rows_total`` rows: a power of two with at most 2,048 rows a cell,
+    between 1Ki and 16Ki cells; 16Ki when the row count is unknown.
+
+    The scan counts every value into its column's grid while the other columns take turns, so the
+    grids' size decides where the counts live: 20 columns of 16Ki 8-byte cells (2.5 MiB) miss the
+    L2 cache, of 4Ki cells (640 KiB) they do not.  Fewer cells hold more values each, and the held
+    cells' values are kept until the end, at most :data:`_HELD_CAP` distinct values a column: no
+    more rows a cell than 16Ki cells have at 32Mi rows, so no scan holds more values a cell than a
+    scan of 32Mi rows held with 16Ki cells (docs/performance.md).
+    """
+    if not rows_total or rows_total <= 0:
+        return 1 << 14
+    return int(min(max(1 << max(int(rows_total - 1).bit_length() - 11, 0), 1 << 10), 1 << 14))
+
+
 class StreamingQuantiles:
     """Exact quantiles counted in the first pass, whenever the data lets; never approximate.
 
@@ -176,7 +192,7 @@ class StreamingQuantiles:
             lo, hi = f.min(), f.max()
         self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)  # the grid counts
         self.holding = self.ok  # and the held cells' values are kept
-        self.plan = kq.grid_plan(1 << 20, lo, hi) if self.ok else None  # 16Ki cells, whatever n
+        self.plan = kq.grid_plan(64 * scan_cells(rows_total), lo, hi) if self.ok else None
         self.rows_total = rows_total
         self.rows = 0
         if not self.ok:
