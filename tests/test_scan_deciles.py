@@ -192,15 +192,7 @@ def test_strings_read_as_dictionaries_count_the_same(tmp_path):
         assert g == w and g.categories == w.categories and g.null_count == w.null_count, name
 
 
-def test_grid_cells_follow_the_row_count(tmp_path, monkeypatch):
-    """At most 2,048 rows a cell up to 16Ki cells (a fixed 16Ki grid's load at 32Mi rows), a power
-    of two, 16Ki when the rows are unknown; the scan's first-pass grid is that size."""
-    for rows in [1, 1000, 2**21, 2**21 + 1, 6_000_000, 2**25 - 1, 2**25, 2**25 + 1, 10**10]:
-        c = quantiles.scan_cells(rows)
-        assert 1 << 10 <= c <= 1 << 14 and c & (c - 1) == 0, rows
-        assert rows / c <= 2048 or c == 1 << 14, rows
-        assert c == 1 << 10 or rows / (c // 2) > 2048, rows  # the fewest cells that do
-    assert quantiles.scan_cells(None) == 1 << 14
+def _cells_spy(monkeypatch):
     cells = []
     init = quantiles.StreamingQuantiles.__init__
 
@@ -208,6 +200,46 @@ def test_grid_cells_follow_the_row_count(tmp_path, monkeypatch):
         init(self, *a, **k)
         cells.append(self.plan.n_cells)
     monkeypatch.setattr(quantiles.StreamingQuantiles, "__init__", spy)
+    return cells
+
+
+def test_grid_cells_follow_rows_and_density(tmp_path, monkeypatch):
+    """The fewest cells (a power of two, 1Ki-16Ki) whose cells at the wanted ranks, scaled from the
+    pilot to the scan's rows, hold at most a quarter of the held cap; 16Ki without a row count."""
+    rng = np.random.default_rng(6)
+    qs = np.linspace(0.1, 0.9, 9)
+    for x in (rng.normal(size=50_000), rng.lognormal(0, 2, 50_000), rng.integers(0, 9, 50_000) * 1.0):
+        lo, hi = np.quantile(x, [0.05, 0.95])
+        counts = np.histogram(x, bins=1 << 14, range=(lo, hi))[0]
+        assert quantiles.scan_cells(counts, qs, None) == 1 << 14
+        for rows in (10_000, 1_000_000, 10_000_000, 10**9):
+            c = quantiles.scan_cells(counts, qs, rows)
+            assert 1 << 10 <= c <= 1 << 14 and c & (c - 1) == 0
+
+            def est(k):  # an independent spelling: coarse cells of the same histogram
+                g = np.histogram(x, bins=k, range=(lo, hi))[0]
+                at = np.minimum(np.searchsorted(np.cumsum(g), qs * g.sum(), side="right"), k - 1)
+                return 2 * g[at].sum() * rows / g.sum()
+            assert c == 1 << 14 or est(c) <= quantiles._HELD_CAP / 4 * 1.01, (rows, c)
+            assert c == 1 << 10 or est(c // 2) > quantiles._HELD_CAP / 4 * 0.99, (rows, c)
+    cells = _cells_spy(monkeypatch)
     table = _big(np.random.default_rng(5), 5000, "random")
     _check(_profile(tmp_path, table, 1000, 10, 1), table, 10)
-    assert cells == [quantiles.scan_cells(5000)] * 2
+    assert cells == [1 << 10] * 2  # 5,000 rows: the fewest cells
+
+
+def test_dense_ranks_keep_fine_cells(tmp_path, monkeypatch):
+    """Lognormal data (sigma 2) is dense at its low deciles: coarse cells there would hold more than
+    the cap and cost a second pass (the control); the grid keeps finer cells and one pass does."""
+    monkeypatch.setattr(quantiles, "_HELD_CAP", 1 << 15)
+    x = np.random.default_rng(7).lognormal(0, 2, 262_144)
+    table = pa.table({"x": x})
+    cells = _cells_spy(monkeypatch)
+    labels = []
+    prof = _profile(tmp_path, table, 16_384, 10, 2, labels)
+    assert len(labels) == 1 and cells[0] > 1 << 10, (labels, cells)
+    _check(prof, table, 10)
+    monkeypatch.setattr(quantiles, "scan_cells", lambda *a: 1 << 10)
+    labels.clear()
+    _check(_profile(tmp_path, table, 16_384, 10, 2, labels), table, 10)
+    assert len(labels) == 2, labels

@@ -148,20 +148,36 @@ _HELD_CAP = 1 << 18
 _Z = 5.0
 
 
-def scan_cells(rows_total: Optional[int]) -> int:
-    """Grid cells of a scan of ``rows_total`` rows: a power of two with at most 2,048 rows a cell,
-    between 1Ki and 16Ki cells; 16Ki when the row count is unknown.
+#: Most cells a scan's grid has (128 KiB of counts a column), and fewest.
+_MAX_CELLS, _MIN_CELLS = 1 << 14, 1 << 10
+
+
+def scan_cells(counts: np.ndarray, qs: np.ndarray, rows_total: Optional[int]) -> int:
+    """Grid cells for a scan of ``rows_total`` rows, from the pilot's ``counts`` on a grid of
+    :data:`_MAX_CELLS` cells: the fewest cells (a power of two, at least :data:`_MIN_CELLS`) whose
+    cells at the wanted ranks, two a rank, scaled from the pilot to ``rows_total`` rows, hold at
+    most a quarter of :data:`_HELD_CAP` values (the running windows around the ranks hold the
+    rest); :data:`_MAX_CELLS` when none does or the rows are unknown.
 
     The scan counts every value into its column's grid while the other columns take turns, so the
     grids' size decides where the counts live: 20 columns of 16Ki 8-byte cells (2.5 MiB) miss the
-    L2 cache, of 4Ki cells (640 KiB) they do not.  Fewer cells hold more values each, and the held
-    cells' values are kept until the end, at most :data:`_HELD_CAP` distinct values a column: no
-    more rows a cell than 16Ki cells have at 32Mi rows, so no scan holds more values a cell than a
-    scan of 32Mi rows held with 16Ki cells (docs/performance.md).
+    L2 cache, of 4Ki cells (640 KiB) they do not (docs/performance.md).  Fewer cells hold more
+    values each, and the held cells' values are kept until the end, at most :data:`_HELD_CAP`
+    distinct values a column; where the data is dense at the wanted ranks (skewed data, many rows)
+    the grid keeps its finer cells.  (The estimate sums aligned groups of fine cells for the
+    coarse ones, which is what the coarse grid counts up to rounding at the cells' edges.)
     """
-    if not rows_total or rows_total <= 0:
-        return 1 << 14
-    return int(min(max(1 << max(int(rows_total - 1).bit_length() - 11, 0), 1 << 10), 1 << 14))
+    n = int(counts.sum())
+    if not rows_total or rows_total <= 0 or n == 0 or counts.size != _MAX_CELLS:
+        return _MAX_CELLS
+    c = _MIN_CELLS
+    while c < _MAX_CELLS:
+        g = counts.reshape(c, -1).sum(axis=1)
+        at = np.minimum(np.searchsorted(np.cumsum(g), np.asarray(qs) * n, side="right"), c - 1)
+        if 2.0 * g[at].sum() * (rows_total / n) <= _HELD_CAP / 4:
+            return c
+        c *= 2
+    return _MAX_CELLS
 
 
 class StreamingQuantiles:
@@ -192,11 +208,16 @@ class StreamingQuantiles:
             lo, hi = f.min(), f.max()
         self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)  # the grid counts
         self.holding = self.ok  # and the held cells' values are kept
-        self.plan = kq.grid_plan(64 * scan_cells(rows_total), lo, hi) if self.ok else None
+        self.plan = kq.grid_plan(64 * _MAX_CELLS, lo, hi) if self.ok else None
         self.rows_total = rows_total
         self.rows = 0
         if not self.ok:
             return
+        pilot_counts = kq.grid_counts([_f64_view(f)], self.plan)
+        cells = scan_cells(pilot_counts, self.qs, rows_total)
+        if cells != _MAX_CELLS:
+            self.plan = kq.grid_plan(64 * cells, lo, hi)
+            pilot_counts = kq.grid_counts([_f64_view(f)], self.plan)
         self.counts = np.zeros(self.plan.n_cells, np.int64)
         self.held = np.ones(self.plan.n_cells, np.uint8)
         self._none = np.zeros(self.plan.n_cells, np.uint8)
@@ -204,7 +225,7 @@ class StreamingQuantiles:
         self._size, self._limit = 0, 1 << 16  # distinct values held; when to drop the dropped cells' ones
         self._shrunk_at = 0
         self._free: List[np.ndarray] = []  # zeroed count arrays for the next fragments
-        self._shrink(kq.grid_counts([_f64_view(f)], self.plan), share_seen=0.0)
+        self._shrink(pilot_counts, share_seen=0.0)
 
     def _shrink(self, counts: np.ndarray, share_seen: float) -> None:
         n = int(counts.sum())
