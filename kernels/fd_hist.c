@@ -541,6 +541,16 @@ DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, arith8_avx2)
 
 typedef void (*run_fn)(const double *p, int64_t n, void *ctx);
 
+/* Values of a chunk with a bitmap go in blocks of this many (a multiple of 8
+ * and of FD_HIST_RUN): a block whose bitmap bytes are all set is a run where
+ * it is; any other block's valid values are copied together into a buffer on
+ * the stack, whose whole runs of FD_HIST_RUN are counted as a run, the
+ * values left over waiting in the buffer for the next block's (the body, which
+ * sets up and sums its sub-histograms at each call, takes them once, at the
+ * end).  Counts do not depend on the order in which values are counted, so the
+ * copy counts exactly what the bitmap says. */
+#define FD_HIST_PACK 1024
+
 /* Count values[off:off+len] (bitmap valid, or none): runs to run(), the rest to rest(). */
 static void hist_runs(const double *values, const uint8_t *valid, int64_t off, int64_t len,
                       const hctx *h, int mode, int64_t *counts, int64_t n_bins,
@@ -552,22 +562,44 @@ static void hist_runs(const double *values, const uint8_t *valid, int64_t off, i
         if (a)
             run(values + off, a, ctx);
     } else {
-        int64_t i = (8 - (off & 7)) & 7;   /* the first value at a bitmap byte */
-        while (i + FD_HIST_RUN <= len) {
-            const uint8_t *vb = valid + ((off + i) >> 3);
-            int64_t r = 0;
-            while (i + r + FD_HIST_RUN <= len && vb[r >> 3] == 0xFFu && vb[(r >> 3) + 1] == 0xFFu)
-                r += FD_HIST_RUN;
-            if (r == 0) {
-                i += 8;
-                continue;
+        double buf[FD_HIST_PACK + FD_HIST_RUN];
+        int64_t k = 0;   /* valid values waiting in buf (fewer than FD_HIST_RUN between blocks) */
+        a = (8 - (off & 7)) & 7;   /* the first value at a bitmap byte */
+        if (a > len)
+            a = len;
+        if (a)
+            rest(values, valid, off, a, h, mode, counts, n_bins, n_null, n_nan);
+        while (len - a >= FD_HIST_RUN) {
+            const int64_t blk = len - a >= FD_HIST_PACK ? FD_HIST_PACK : (len - a) / 8 * 8;
+            const uint8_t *vb = valid + ((off + a) >> 3);
+            const double *p = values + off + a;
+            unsigned all = 0xFFu;
+            for (int64_t j = 0; j < blk / 8; ++j)
+                all &= vb[j];
+            if (all == 0xFFu && blk % FD_HIST_RUN == 0) {
+                run(p, blk, ctx);
+            } else {
+                const int64_t k0 = k;
+                for (int64_t j = 0; j < blk / 8; ++j) {
+                    const unsigned m = vb[j];
+                    FD_PREFETCH(p + 8 * j + 64);
+                    for (int b = 0; b < 8; ++b) {
+                        buf[k] = p[8 * j + b];
+                        k += (m >> b) & 1u;
+                    }
+                }
+                *n_null += blk - (k - k0);
+                const int64_t r = k / FD_HIST_RUN * FD_HIST_RUN;
+                if (r)
+                    run(buf, r, ctx);
+                for (int64_t j = r; j < k; ++j)
+                    buf[j - r] = buf[j];
+                k -= r;
             }
-            if (i > a)
-                rest(values, valid, off + a, i - a, h, mode, counts, n_bins, n_null, n_nan);
-            run(values + off + i, r, ctx);
-            i += r;
-            a = i;
+            a += blk;
         }
+        if (k)
+            rest(buf, 0, 0, k, h, mode, counts, n_bins, n_null, n_nan);
     }
     if (len > a)
         rest(values, valid, off + a, len - a, h, mode, counts, n_bins, n_null, n_nan);

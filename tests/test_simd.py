@@ -424,7 +424,8 @@ def test_hist_run_paths_exact(restore_path, kind):
     # a bucket, AVX-512): every path, the numba twin and the NumPy oracle agree on
     # chunks long enough for the pair table, values on / beside / within tol of every edge and
     # the specials, at offsets and tails that cut runs anywhere, without nulls, with rare nulls
-    # (long runs) and with null stretches (runs and gaps alternating).
+    # (long runs), with null stretches (runs and gaps alternating), dense nulls, and nulls in
+    # some blocks of 1,024 only.
     edges = _run_edges(kind)
     index = make_index(edges)
     assert index.arith == kind.startswith(("pair", "cmp-arith", "arith")), index
@@ -433,8 +434,11 @@ def test_hist_run_paths_exact(restore_path, kind):
     n = max(8 * nb * nb + 100, 3000)
     x = _run_values(edges, index.inv_width, n + 80, rng)
     stretch = (np.arange(n + 80) // 37) % 3 == 0
+    # "dense" and "blocks": runs of valid values copied together a block of 1,024 at a time, the
+    # values short of a run waiting for the next copied block, across blocks counted in place
     masks = {"none": None, "rare": rng.random(n + 80) < 0.002,
-             "stretches": stretch & (rng.random(n + 80) < 0.5)}
+             "stretches": stretch & (rng.random(n + 80) < 0.5), "dense": rng.random(n + 80) < 0.3,
+             "blocks": ((np.arange(n + 80) // 1024) % 3 == 1) & (rng.random(n + 80) < 0.01)}
     for name, mask in masks.items():
         for off, tail in ((0, 0), (1, 7), (5, 15), (13, 1), (63, 16)):
             arr = pa.array(x[: n + 80 - tail], mask=None if mask is None else mask[: n + 80 - tail]).slice(off)
