@@ -282,7 +282,7 @@ def _assert_run_path_equal(arr, index):
 def test_hist_run_path_equals_c_and_oracle(data):
     # hist_run against the C kernel and NumPy on every dtype and index path: lengths around the
     # block (1024) and the 4-way round-robin, Arrow offsets, values on and one ulp beside the edges,
-    # NaN, +-inf, +-DBL_MAX, skewed and integer-valued data.
+    # NaN, +-inf, +-DBL_MAX, skewed and integer-valued data, without and with nulls.
     dtype = data.draw(st.sampled_from(DTYPES))
     kind = data.draw(st.sampled_from(RUN_INDEXES))
     shape = data.draw(st.sampled_from(["normal", "skewed", "integer"]))
@@ -291,7 +291,10 @@ def test_hist_run_path_equals_c_and_oracle(data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     index = _run_index(kind, rng, _run_sample(shape, 4000, rng))
     x = _run_values(dtype, n + off, rng, shape, index.edges)
-    _assert_run_path_equal(pa.array(x).slice(off), index)
+    # nulls: each block of 1,024 with one has its valid values copied together first
+    nulls = data.draw(st.sampled_from([0.0, 0.0, 0.001, 0.3, 1.0]))
+    mask = rng.random(x.size) < nulls if nulls else None
+    _assert_run_path_equal(pa.array(x, mask=mask).slice(off), index)
 
 
 @pytest.mark.parametrize("kind", RUN_INDEXES)
@@ -331,14 +334,14 @@ def test_hist_pieces(monkeypatch, dtype, piece):
 
 
 def test_hist_run_path_dispatch(monkeypatch):
-    # The numba backend takes hist_run exactly for chunks without nulls and more than CMP_EDGES
-    # edges, with the mode of the index's path.
+    # The numba backend takes hist_run exactly for chunks with more than CMP_EDGES edges, with or
+    # without nulls, with the mode of the index's path.
     from fastdrift.kernels import numba_hist as nh
     modes = []
     real = nh.hist_run
 
     def spy(*args):
-        modes.append(args[10])
+        modes.append(args[11])
         return real(*args)
 
     monkeypatch.setattr(nh, "hist_run", spy)
@@ -353,7 +356,8 @@ def test_hist_run_path_dispatch(monkeypatch):
         assert modes == [mode], index
         modes.clear()
         run_hist(pa.array(x, mask=rng.random(x.size) < 0.01), None, "numba", index)
-        assert modes == [], index
+        assert modes == [mode], index
+    modes.clear()
     run_hist(pa.array(x), np.linspace(-3, 3, 16), "numba")
     assert modes == []
 

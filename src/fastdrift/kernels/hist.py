@@ -357,8 +357,7 @@ class _NumbaHist:
         else:
             p1 = index.n_probe == 1
             fn, mode, top = (k.hist_p1 if p1 else k.hist_pn), (k.M_P1 if p1 else k.M_PN), float(index.n_table - 1)
-        run = not view.has_validity and (index.n_edges <= k.CMP_EDGES or index.n_probe >= 1
-                                         or mode in (k.M_ARITH, k.M_UNIFORM))  # hist_run probes once at least
+        run = index.n_edges <= k.CMP_EDGES or index.n_probe >= 1 or mode in (k.M_ARITH, k.M_UNIFORM)  # hist_run probes once at least
         if run and index.n_edges > k.CMP_EDGES:
             te = index.padded if mode in (k.M_ARITH, k.M_UNIFORM) else index.table_edges
             args = (index.padded, index.table, te, index.lo, index.inv_width, top, index.n_probe, mode,
@@ -368,10 +367,10 @@ class _NumbaHist:
                 fn(values, validity, offset, length, index.padded, index.table, index.lo, index.inv_width, top,
                    index.n_probe, counts, specials)
             elif index.n_edges <= k.CMP_EDGES:
-                # fd_hist.c's runs of valid values, for a chunk without nulls
-                k.hist_cmp(values, offset, length, index.padded, counts, specials)
+                # fd_hist.c's runs of valid values (a block with nulls: its valid values copied together)
+                k.hist_cmp(values, validity, offset, length, index.padded, counts, specials)
             else:
-                k.hist_run(values, offset, length, *args)
+                k.hist_run(values, validity, offset, length, *args)
         return FD_OK
 
 

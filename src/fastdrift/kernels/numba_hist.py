@@ -208,6 +208,32 @@ _BLOCK = 1024    # values per block: a few L1-resident passes over it
 
 
 @njit(**INLINE)
+def _block_values(values, validity, s, end, buf):
+    """(values of [s, end) to count, nulls among them): the slice itself without a bitmap, else the
+    valid ones copied together into ``buf`` (fd_hist.c's hist_runs copies a block with a null the
+    same way; counts do not depend on the order)."""
+    if validity.size == 0:
+        return values[s:end], 0
+    k = 0
+    pos = s
+    while pos < end and (pos & 7):
+        buf[k] = values[pos]
+        k += np.int64((validity[pos >> 3] >> (pos & 7)) & 1)
+        pos += 1
+    while pos + 8 <= end:  # a bitmap byte at a time
+        m = np.int64(validity[pos >> 3])
+        for b in range(8):
+            buf[k] = values[pos + b]
+            k += (m >> b) & 1
+        pos += 8
+    while pos < end:
+        buf[k] = values[pos]
+        k += np.int64((validity[pos >> 3] >> (pos & 7)) & 1)
+        pos += 1
+    return buf[:k], (end - s) - k
+
+
+@njit(**INLINE)
 def _count_ge(v, ek):
     c = 0
     for i in range(v.size):
@@ -225,24 +251,28 @@ def _count_nan(v):
 
 
 def _cmp_sigs():
-    return [types.void(ro(types.float64), types.int64, types.int64, ro(types.float64), rw(types.int64),
-                       rw(types.int64))]
+    return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
+                       rw(types.int64), rw(types.int64))]
 
 
 @njit(_cmp_sigs(), **NUMBA_OPTIONS)
-def hist_cmp(values, offset, length, e, counts, specials):
-    """A chunk without nulls, ``counts.size - 1 <= CMP_EDGES`` edges: ge[k], the values >= e[k],
-    block by block; bin k holds ge[k-1] - ge[k].  NaN is >= no edge: it is in bin 0's share and
-    counted apart."""
+def hist_cmp(values, validity, offset, length, e, counts, specials):
+    """A chunk (``validity`` empty: no bitmap), ``counts.size - 1 <= CMP_EDGES`` edges: ge[k], the
+    values >= e[k], block by block; bin k holds ge[k-1] - ge[k].  NaN is >= no edge: it is in bin
+    0's share and counted apart."""
     ne = counts.shape[0] - 1
     ge = np.zeros(ne, np.int64)
+    buf = np.empty(_BLOCK, np.float64)
     nan = 0
+    nul = 0
     for s in range(offset, offset + length, _BLOCK):
-        v = values[s:min(s + _BLOCK, offset + length)]
+        v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, offset + length), buf)
+        nul += b_nul
         for k in range(ne):
             ge[k] += _count_ge(v, e[k])
         nan += _count_nan(v)
-    counts[0] += length - ge[0] - nan
+    counts[0] += length - nul - ge[0] - nan
+    specials[0] += nul
     for k in range(1, ne):
         counts[k] += ge[k - 1] - ge[k]
     counts[ne] += ge[ne - 1]
@@ -333,7 +363,7 @@ def _count_block(j, m, sub, stride):
 
 
 @njit(**INLINE)
-def _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
+def _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
     nb = counts.shape[0]
     if nb <= _LOCAL_BINS:
         sub = np.zeros(_WAYS * nb, np.int64)
@@ -342,10 +372,13 @@ def _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, mode,
         sub = counts
         stride = 0
     j = np.empty(_BLOCK, np.int32)
+    buf = np.empty(_BLOCK, np.float64)
     end = offset + length
     nan = 0
+    nul = 0
     for s in range(offset, end, _BLOCK):
-        v = values[s:min(s + _BLOCK, end)]
+        v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, end), buf)
+        nul += b_nul
         a, near = _guess_block(v, lo, inv, top, mode, j)
         nan += a
         _finish_block(v, e, table, te, n_probe, mode, near, j)
@@ -361,28 +394,30 @@ def _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, mode,
     else:
         counts[table[0]] -= nan
     specials[1] += nan
+    specials[0] += nul
 
 
 def _run_sigs():
     # float64 values only: the caller converts other dtypes a piece at a time (one compiled
     # entry, of 5-6 s, instead of one per dtype).
-    return [types.void(ro(types.float64), types.int64, types.int64, ro(types.float64), ro(types.int32),
-                       ro(types.float64), types.float64, types.float64, types.float64, types.int64,
-                       types.int64, rw(types.int64), rw(types.int64))]
+    return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
+                       ro(types.int32), ro(types.float64), types.float64, types.float64, types.float64,
+                       types.int64, types.int64, rw(types.int64), rw(types.int64))]
 
 
 @njit(_run_sigs(), **NUMBA_OPTIONS)
-def hist_run(values, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
-    """A chunk without nulls on any index: ``mode`` is ``M_ARITH``, ``M_UNIFORM``, ``M_P1`` or
+def hist_run(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
+    """A chunk (``validity`` empty: no bitmap; else each block's valid values are copied together
+    first) on any index: ``mode`` is ``M_ARITH``, ``M_UNIFORM``, ``M_P1`` or
     ``M_PN``, ``lo``, ``inv``, ``top`` and ``n_probe`` (at least 1) those of the per-value path,
     ``te`` (table paths) the edge each sub-bucket starts at, ``e[table]``.  Per block of ``_BLOCK`` values, three
     passes: the arithmetic of every value (vectorised), the loads of table and edges, and the
     increments, round-robin into ``_WAYS`` sub-histograms."""
     if mode == M_ARITH:
-        _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, M_ARITH, counts, specials)
+        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_ARITH, counts, specials)
     elif mode == M_UNIFORM:
-        _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, M_UNIFORM, counts, specials)
+        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_UNIFORM, counts, specials)
     elif mode == M_P1:
-        _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, M_P1, counts, specials)
+        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_P1, counts, specials)
     else:
-        _run_loop(values, offset, length, e, table, te, lo, inv, top, n_probe, M_PN, counts, specials)
+        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_PN, counts, specials)
