@@ -535,3 +535,29 @@ def test_count_indices_long_columns_switch_loops(data):
         assert count_indices(be, v, got_bins, got_first) == (want_rc, progress, n_null), be
         np.testing.assert_array_equal(got_bins, bins, err_msg=be)
         np.testing.assert_array_equal(got_first, first, err_msg=be)
+
+
+@pytest.mark.parametrize("offset", [0, 3])
+def test_count_indices_out_of_range_inside_a_byte_with_nulls(offset):
+    # An out-of-range index in a bitmap byte that holds nulls, past the first-position phase: the
+    # progress is its position and the nulls are those before it, as numpy says, on both backends
+    # (the numba kernel visits a mixed byte's set bits from a table and counts its nulls at once).
+    rng = np.random.default_rng(offset)
+    n_bins, n = 5, 6000
+    for bit in range(8):
+        for first in (None, True):
+            x = rng.integers(0, n_bins, n)
+            null = rng.random(n) < 0.4
+            k = 5000 + bit  # bit `bit` of a bitmap byte (a slice keeps its buffer's bit positions)
+            x[k], null[k] = n_bins, False
+            arr = pa.array(x, pa.int32(), mask=null).slice(offset)
+            bins0 = np.zeros(n_bins, np.int64)
+            first0 = np.full(n_bins, -7, np.int64)
+            bins, firsts, progress, n_null = count_indices_oracle(arr, n_bins, bins0, first0)
+            assert progress == k - offset
+            v = next(iter_columns(arr))
+            for be in BACKENDS:
+                got_bins, got_first = bins0.copy(), first0.copy()
+                got = count_indices(be, v, got_bins, got_first if first else None)
+                assert got == (native.lib.FD_EINVAL, progress, n_null), (be, bit, first)
+                np.testing.assert_array_equal(got_bins, bins, err_msg=be)
