@@ -288,6 +288,55 @@ typedef void (*hist_fn)(const void *, const uint8_t *, int64_t, int64_t,
                         const hctx *, int, int64_t *, int64_t, int64_t *,
                         int64_t *);
 
+/* Values v[i0:i0+n] of a column of another type than float64, as doubles
+ * (the bodies' own conversion), appended to buf[k:] -- only the valid ones
+ * when there is a bitmap -- for the run paths, which read doubles; returns
+ * the new k. */
+typedef int64_t (*conv_fn)(const void *, const uint8_t *, int64_t, int64_t, int64_t, double *, int64_t);
+#define DEF_CONV(SUFFIX, T)                                                    \
+static int64_t conv_##SUFFIX(const void *values, const uint8_t *valid,        \
+                             int64_t off, int64_t i0, int64_t n, double *buf, \
+                             int64_t k)                                       \
+{                                                                             \
+    const T *v = (const T *)values + off;                                     \
+    if (valid == 0) {                                                         \
+        for (int64_t i = i0; i < i0 + n; ++i)                                 \
+            buf[k + i - i0] = (double)v[i];                                   \
+        return k + n;                                                         \
+    }                                                                         \
+    for (int64_t i = i0; i < i0 + n; ++i) {                                   \
+        const int64_t pos = off + i;                                          \
+        buf[k] = (double)v[i];                                                \
+        k += (valid[pos >> 3] >> (pos & 7)) & 1;                              \
+    }                                                                         \
+    return k;                                                                 \
+}
+DEF_CONV(f32, float)
+DEF_CONV(i8, int8_t)
+DEF_CONV(i16, int16_t)
+DEF_CONV(i32, int32_t)
+DEF_CONV(i64, int64_t)
+DEF_CONV(u8, uint8_t)
+DEF_CONV(u16, uint16_t)
+DEF_CONV(u32, uint32_t)
+DEF_CONV(u64, uint64_t)
+
+static conv_fn conv_for(int type)
+{
+    switch (type) {
+    case FD_F32: return conv_f32;
+    case FD_I8: return conv_i8;
+    case FD_I16: return conv_i16;
+    case FD_I32: return conv_i32;
+    case FD_I64: return conv_i64;
+    case FD_U8: return conv_u8;
+    case FD_U16: return conv_u16;
+    case FD_U32: return conv_u32;
+    case FD_U64: return conv_u64;
+    default: return 0;
+    }
+}
+
 DEF_HIST_BODY(f64, double, 1)
 DEF_HIST_BODY(f32, float, 1)
 DEF_HIST_BODY(i8, int8_t, 0)
@@ -605,6 +654,38 @@ static void hist_runs(const double *values, const uint8_t *valid, int64_t off, i
         rest(values, valid, off + a, len - a, h, mode, counts, n_bins, n_null, n_nan);
 }
 
+/* A column's values to the run paths: float64 read where it is (hist_runs),
+ * other types converted a block at a time into a buffer of doubles (valid
+ * values only), whose whole runs are counted as runs and whose leftovers wait
+ * for the next block's; rest, the float64 body, takes the last ones. */
+static void hist_runs_col(const fd_column *col, const hctx *h, int mode, int64_t *counts,
+                          int64_t n_bins, int64_t *n_null, int64_t *n_nan, run_fn run, void *ctx,
+                          hist_fn rest)
+{
+    const conv_fn conv = conv_for(col->type);
+    if (conv == 0) {
+        hist_runs((const double *)col->values, col->validity, col->offset, col->length, h, mode,
+                  counts, n_bins, n_null, n_nan, run, ctx, rest);
+        return;
+    }
+    double buf[FD_HIST_PACK + FD_HIST_RUN];
+    int64_t k = 0;
+    for (int64_t a = 0; a < col->length; a += FD_HIST_PACK) {
+        const int64_t blk = col->length - a < FD_HIST_PACK ? col->length - a : FD_HIST_PACK;
+        const int64_t k0 = k;
+        k = conv(col->values, col->validity, col->offset, a, blk, buf, k);
+        *n_null += blk - (k - k0);
+        const int64_t r = k / FD_HIST_RUN * FD_HIST_RUN;
+        if (r)
+            run(buf, r, ctx);
+        for (int64_t j = r; j < k; ++j)
+            buf[j - r] = buf[j];
+        k -= r;
+    }
+    if (k)
+        rest(buf, 0, 0, k, h, mode, counts, n_bins, n_null, n_nan);
+}
+
 typedef struct cmp_ctx {
     double e[FD_HIST_CMP_EDGES];   /* the edges, NaN after the last */
     int ne;                        /* edges compared: n_edges rounded up to 2 */
@@ -694,8 +775,7 @@ static void hist_cmp(const fd_column *col, const hctx *h, int mode, int64_t n_ed
     c.ne = (int)((n_edges + 1) & ~(int64_t)1);
     for (int k = 0; k < FD_HIST_CMP_EDGES; ++k)
         c.e[k] = k < n_edges ? h->e[k] : (double)NAN;
-    hist_runs((const double *)col->values, col->validity, col->offset, col->length, h, mode,
-              counts, n_edges + 1, n_null, n_nan, run, &c, rest);
+    hist_runs_col(col, h, mode, counts, n_edges + 1, n_null, n_nan, run, &c, rest);
     counts[0] += c.n - c.ge[0] - c.nan;
     for (int64_t k = 1; k < n_edges; ++k)
         counts[k] += c.ge[k - 1] - c.ge[k];
@@ -817,8 +897,7 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
     c.pairs = 0;
     c.nan = 0;
     c.counts = counts;
-    hist_runs((const double *)col->values, col->validity, col->offset, col->length, h, M_ARITH,
-              counts, c.n_bins, n_null, n_nan, run, &c, rest);
+    hist_runs_col(col, h, M_ARITH, counts, c.n_bins, n_null, n_nan, run, &c, rest);
     pair_fold(&c);
     free(c.cell);
     counts[0] -= c.nan;   /* an arith NaN lands in bin 0 (nan_bin) */
@@ -1250,8 +1329,7 @@ static int hist_qt(const fd_column *col, const hctx *h, int mode, int64_t n_edge
     q.n_bins = n_edges + 1;
     q.n_null = n_null;
     q.n_nan = n_nan;
-    hist_runs((const double *)col->values, col->validity, col->offset, col->length, h, mode,
-              counts, n_edges + 1, n_null, n_nan, run, &q, rest);
+    hist_runs_col(col, h, mode, counts, n_edges + 1, n_null, n_nan, run, &q, rest);
     for (int64_t b = 0; b <= n_edges; ++b) {
         int64_t s = 0;
         for (int w = 0; w < FD_QT_WAYS; ++w)
@@ -1332,8 +1410,31 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
      * of two, so the product is exact and the same as make_index's).  The AVX
      * builds of the float64 loop take the arithmetic. */
     int arith = ix->uniform == 2;
+    /* The float64 body of an AVX build: the run paths and their leftovers
+     * (other types reach them converted to double, hist_runs_col). */
+    hist_fn f64body = 0;
 #if FD_X86_SIMD
-    arith = arith && (fn == hist_f64_avx2 || fn == hist_f64_avx512);
+    {
+        const int path = fd_simd();
+        if (path == FD_SIMD_AVX512)
+            f64body = hist_f64_avx512;
+        else if (path == FD_SIMD_AVX2)
+            f64body = hist_f64_avx2;
+    }
+    /* Which run paths a type takes, converted to double a block at a time
+     * (hist_runs_col): float32 all of them; the integer types whose
+     * conversion vectorises the compare counts (at most 16 edges), which no
+     * tie slows down.  On the other paths integers tie on edges (every value
+     * on an edge takes the exact search of the pair count, and the bucket
+     * table hands tied data back to the body a block at a time): 1.5-5.4 ns a
+     * value against 1.2-2.5 by their own bodies (docs/performance.md). */
+    const int t = col->type;
+    const int runs_all = f64body != 0 && (t == FD_F64 || t == FD_F32);
+    const int runs_cmp = runs_all || (f64body != 0 && ix->n_edges <= FD_HIST_CMP_EDGES &&
+                         (t == FD_I8 || t == FD_I16 || t == FD_I32 || t == FD_U8 || t == FD_U16));
+    /* Other types take the arithmetic only where a run path will count them:
+     * their own bodies are scalar code, where the table is faster. */
+    arith = arith && runs_cmp;
 #else
     arith = 0;
 #endif
@@ -1354,21 +1455,22 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
         h.top = (double)(ix->n_table - 1);
     }
 #if FD_X86_SIMD
-    if (fn == hist_f64_avx2 || fn == hist_f64_avx512) {
+    if (runs_cmp) {
         const int64_t ne = ix->n_edges, nb = ne + 1;
+        const int is512 = f64body == hist_f64_avx512;
         if (ne <= FD_HIST_CMP_EDGES) {
             hist_cmp(col, &h, mode, ne, counts, n_null, n_nan,
-                     fn == hist_f64_avx512 ? cmprun_avx512 : cmprun_avx2, fn);
+                     is512 ? cmprun_avx512 : cmprun_avx2, f64body);
             return FD_OK;
         }
-        if (mode != M_ARITH && nb <= FD_QT_MAX_BINS && col->length >= FD_QT_MIN_LEN &&
+        if (runs_all && mode != M_ARITH && nb <= FD_QT_MAX_BINS && col->length >= FD_QT_MIN_LEN &&
             hist_qt(col, &h, mode, ne, counts, n_null, n_nan,
-                    fn == hist_f64_avx512 ? qtrun_avx512 : qtrun_avx2, fn))
+                    is512 ? qtrun_avx512 : qtrun_avx2, f64body))
             return FD_OK;
-        if (mode == M_ARITH && nb <= FD_HIST_PAIR_BINS &&
+        if (runs_all && mode == M_ARITH && nb <= FD_HIST_PAIR_BINS &&
             col->length >= FD_HIST_PAIR_MIN_PER_CELL * nb * nb &&
             hist_pairs(col, &h, ne, counts, n_null, n_nan,
-                       pairrun_avx2, fn))
+                       pairrun_avx2, f64body))
             return FD_OK;
     }
 #endif
