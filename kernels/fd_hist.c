@@ -600,6 +600,18 @@ typedef void (*run_fn)(const double *p, int64_t n, void *ctx);
  * copy counts exactly what the bitmap says. */
 #define FD_HIST_PACK 1024
 
+/* The whole runs of buf[0:k] to run(); the values left over (fewer than
+ * FD_HIST_RUN) moved to the front of buf: returns how many. */
+static int64_t run_whole(double *buf, int64_t k, run_fn run, void *ctx)
+{
+    const int64_t r = k / FD_HIST_RUN * FD_HIST_RUN;
+    if (r)
+        run(buf, r, ctx);
+    for (int64_t j = r; j < k; ++j)
+        buf[j - r] = buf[j];
+    return k - r;
+}
+
 /* Count values[off:off+len] (bitmap valid, or none): runs to run(), the rest to rest(). */
 static void hist_runs(const double *values, const uint8_t *valid, int64_t off, int64_t len,
                       const hctx *h, int mode, int64_t *counts, int64_t n_bins,
@@ -638,12 +650,7 @@ static void hist_runs(const double *values, const uint8_t *valid, int64_t off, i
                     }
                 }
                 *n_null += blk - (k - k0);
-                const int64_t r = k / FD_HIST_RUN * FD_HIST_RUN;
-                if (r)
-                    run(buf, r, ctx);
-                for (int64_t j = r; j < k; ++j)
-                    buf[j - r] = buf[j];
-                k -= r;
+                k = run_whole(buf, k, run, ctx);
             }
             a += blk;
         }
@@ -675,12 +682,7 @@ static void hist_runs_col(const fd_column *col, const hctx *h, int mode, int64_t
         const int64_t k0 = k;
         k = conv(col->values, col->validity, col->offset, a, blk, buf, k);
         *n_null += blk - (k - k0);
-        const int64_t r = k / FD_HIST_RUN * FD_HIST_RUN;
-        if (r)
-            run(buf, r, ctx);
-        for (int64_t j = r; j < k; ++j)
-            buf[j - r] = buf[j];
-        k -= r;
+        k = run_whole(buf, k, run, ctx);
     }
     if (k)
         rest(buf, 0, 0, k, h, mode, counts, n_bins, n_null, n_nan);

@@ -332,6 +332,23 @@ def cat_rehash(slots, hashes, meta):
     return FD_OK
 
 
+@njit(**INLINE)
+def _indices_each(values, validity, off, i, end, bins, nulls):
+    """count_indices over elements [i, end) one at a time, a bitmap given: (status, position, nulls)."""
+    n_bins = bins.shape[0]
+    while i < end:
+        j = off + i
+        if ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            nulls += 1
+        else:
+            x = np.int64(values[j])
+            if x < 0 or x >= n_bins:
+                return FD_EINVAL, i, nulls
+            bins[x] += 1
+        i += 1
+    return FD_OK, i, nulls
+
+
 #: The set bits of each byte value, lowest first (_BYTE_POS[m, :_BYTE_POP[m]]), for count_indices.
 _BYTE_POP = np.array([bin(m).count("1") for m in range(256)], dtype=np.int64)
 _BYTE_POS = np.array([[b for b in range(8) if m >> b & 1] + [0] * (8 - bin(m).count("1")) for m in range(256)],
@@ -382,16 +399,9 @@ def count_indices(values, validity, off, n, bins, first):
     # With a bitmap, a byte of 8 elements at a time (fd_count_indices does 64): a byte of valid
     # elements runs the plain count, a mixed one visits its set bits in order from a table and
     # counts its nulls by popcount, because per-element bit tests mispredict on every null.
-    while i < n and ((off + i) & 7):
-        j = off + i
-        if ((validity[j >> 3] >> (j & 7)) & 1) == 0:
-            nulls += 1
-        else:
-            x = np.int64(values[j])
-            if x < 0 or x >= n_bins:
-                return FD_EINVAL, i, nulls
-            bins[x] += 1
-        i += 1
+    rc, i, nulls = _indices_each(values, validity, off, i, min(n, i + ((8 - ((off + i) & 7)) & 7)), bins, nulls)
+    if rc != FD_OK:
+        return rc, i, nulls
     while i + 8 <= n:
         m = np.int64(validity[(off + i) >> 3])
         if m == 255:
@@ -410,17 +420,7 @@ def count_indices(values, validity, off, n, bins, first):
                 bins[x] += 1
             nulls += 8 - c
         i += 8
-    while i < n:
-        j = off + i
-        if ((validity[j >> 3] >> (j & 7)) & 1) == 0:
-            nulls += 1
-        else:
-            x = np.int64(values[j])
-            if x < 0 or x >= n_bins:
-                return FD_EINVAL, i, nulls
-            bins[x] += 1
-        i += 1
-    return FD_OK, n, nulls
+    return _indices_each(values, validity, off, i, n, bins, nulls)
 
 
 @njit(_RC3(ro_unaligned(types.uint8), ro_unaligned(types.uint8), _I64, _I64), **NUMBA_OPTIONS)
