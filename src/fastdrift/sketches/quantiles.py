@@ -185,7 +185,8 @@ class StreamingQuantiles:
 
     Before the scan, the first batch of the first fragment (a *pilot*, read once more)
     fixes an equal-width grid over a window around its deciles' range (values outside fall
-    in the two end cells, which stay exact: cells are monotone in the value) and the cells
+    in the two end cells, which stay exact: cells are monotone in the value; as many cells as
+    :func:`scan_cells` finds for the pilot's density and the scan's rows) and the cells
     around each wanted rank.  Every batch then adds its exact grid counts and copies the
     values of the *held* cells (kept as distinct values with counts once ties pile up).  At each in-order merge the
     running counts locate each wanted rank better, so held cells are only ever dropped
