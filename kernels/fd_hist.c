@@ -1423,17 +1423,20 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
         else if (path == FD_SIMD_AVX2)
             f64body = hist_f64_avx2;
     }
-    /* Which run paths a type takes, converted to double a block at a time
-     * (hist_runs_col): float32 all of them; the integer types whose
-     * conversion vectorises the compare counts (at most 16 edges), which no
-     * tie slows down.  On the other paths integers tie on edges (every value
-     * on an edge takes the exact search of the pair count, and the bucket
-     * table hands tied data back to the body a block at a time): 1.5-5.4 ns a
-     * value against 1.2-2.5 by their own bodies (docs/performance.md). */
+    /* Which run paths a type takes: float64 all of them; float32 and the
+     * integer types whose conversion vectorises, converted to double a block
+     * at a time (hist_runs_col), the compare counts (at most 16 edges), which
+     * no tie slows down.  On the other paths data with many values on the
+     * edges (integers, or float32 holding integers) is slow: every value on an
+     * edge takes the exact search of the pair count, and the bucket table
+     * hands tied data back to the body a block at a time, each call setting
+     * up its sub-histograms: 3.8-5.6 ns a value against 1.6-2.9 by the types'
+     * own bodies (docs/performance.md). */
     const int t = col->type;
-    const int runs_all = f64body != 0 && (t == FD_F64 || t == FD_F32);
+    const int runs_all = f64body != 0 && t == FD_F64;
     const int runs_cmp = runs_all || (f64body != 0 && ix->n_edges <= FD_HIST_CMP_EDGES &&
-                         (t == FD_I8 || t == FD_I16 || t == FD_I32 || t == FD_U8 || t == FD_U16));
+                         (t == FD_F32 || t == FD_I8 || t == FD_I16 || t == FD_I32 || t == FD_U8 ||
+                          t == FD_U16));
     /* Other types take the arithmetic only where a run path will count them:
      * their own bodies are scalar code, where the table is faster. */
     arith = arith && runs_cmp;

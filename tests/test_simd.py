@@ -457,11 +457,11 @@ def test_hist_run_paths_exact(restore_path, kind):
                                   "arith-128", "qt-normal99", "qt-lognormal99"])
 @pytest.mark.parametrize("dtype", ["float32", "int8", "int16", "int32", "uint8", "uint16", "int64", "uint64"])
 def test_hist_run_paths_other_dtypes(restore_path, kind, dtype):
-    # Columns of other types than float64 reach the run paths converted to double a block at a time
-    # (float32 every run path; the integer types whose conversion vectorises the compare counts
-    # only, at most 16 edges), their valid values only, the leftovers of a block carried to the
-    # next: every path, the numba twin and the NumPy oracle agree, with and without nulls, at
-    # offsets and tails.
+    # Columns of float32 and of the integer types whose conversion vectorises reach the compare
+    # counts (at most 16 edges) converted to double a block at a time, their valid values only,
+    # the leftovers of a block carried to the next; the other kinds take each type's body: every
+    # path, the numba twin and the NumPy oracle agree, with and without nulls, at offsets and
+    # tails.
     edges = _run_edges(kind)
     index = make_index(edges)
     nb = edges.size + 1
