@@ -55,14 +55,20 @@ def _bin_near(e, xc, b):
 
 
 @njit(**INLINE)
+def _clamp(t, lo, hi):
+    """t within [lo, hi] by two compare-selects (NaN goes to lo), as in fd_hist.c."""
+    t = t if t > lo else lo
+    return t if t < hi else hi
+
+
+@njit(**INLINE)
 def _bin(x, e, table, lo, inv, top, n_probe, mode):
     # NaN stays NaN (it is counted apart and subtracted from its fixed bin);
     # +inf becomes DBL_MAX so that it cannot step past the +inf sentinels.
     xc = DBL_MAX if x > DBL_MAX else x
     if mode == M_ARITH:
         u = (x - lo) * inv
-        u = u if u > -0.5 else -0.5
-        u = u if u < top else top
+        u = _clamp(u, -0.5, top)
         u += 1.0
         b = np.int64(u)
         fr = u - np.float64(b)
@@ -71,13 +77,11 @@ def _bin(x, e, table, lo, inv, top, n_probe, mode):
         return _bin_near(e, xc, b)
     if mode == M_UNIFORM:
         t = (x - lo) * inv + 1.0
-        t = t if t > 1.0 else 1.0
-        t = t if t < top else top
+        t = _clamp(t, 1.0, top)
         b = np.int64(t)
         return b - np.int64(xc < e[b - 1]) + np.int64(xc >= e[b])
     t = (x - lo) * inv
-    t = t if t > 0.0 else 0.0
-    t = t if t < top else top
+    t = _clamp(t, 0.0, top)
     b = np.int64(table[np.int64(t)])
     if mode == M_P1:
         b += np.int64(xc >= e[b])
@@ -292,8 +296,7 @@ def _guess_block(v, lo, inv, top, mode, j):
         nan += np.int64(x != x)
         if mode == M_ARITH:
             u = (x - lo) * inv
-            u = u if u > -0.5 else -0.5
-            u = u if u < top else top
+            u = _clamp(u, -0.5, top)
             u += 1.0
             b = np.int32(u)
             fr = u - np.float64(b)
@@ -302,13 +305,11 @@ def _guess_block(v, lo, inv, top, mode, j):
             j[i] = b ^ -f
         elif mode == M_UNIFORM:
             t = (x - lo) * inv + 1.0
-            t = t if t > 1.0 else 1.0
-            t = t if t < top else top
+            t = _clamp(t, 1.0, top)
             j[i] = np.int32(t)
         else:
             t = (x - lo) * inv
-            t = t if t > 0.0 else 0.0
-            t = t if t < top else top
+            t = _clamp(t, 0.0, top)
             j[i] = np.int32(t)
     return nan, near
 
