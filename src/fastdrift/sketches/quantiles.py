@@ -214,12 +214,12 @@ class StreamingQuantiles:
         self.rows = 0
         if not self.ok:
             return
-        pilot = _f64_view(f)
-        pilot_counts = kq.grid_counts([pilot], self.plan)
+        view = _f64_view(f)
+        pilot_counts = kq.grid_counts([view], self.plan)
         cells = scan_cells(pilot_counts, self.qs, rows_total)
         if cells != _MAX_CELLS:
             self.plan = kq.grid_plan(64 * cells, lo, hi)
-            pilot_counts = kq.grid_counts([pilot], self.plan)
+            pilot_counts = kq.grid_counts([view], self.plan)
         self.counts = np.zeros(self.plan.n_cells, np.int64)
         self.held = np.ones(self.plan.n_cells, np.uint8)
         self._none = np.zeros(self.plan.n_cells, np.uint8)
