@@ -108,6 +108,41 @@ def test_radix_sort(benchmark, stream):
     benchmark.pedantic(sort_values, args=(stream[0],), rounds=3, iterations=1)
 
 
+def _shape(name, n=1_000_000):
+    """Data shapes a sort by the keys' top bits alone left in runs: a narrow bulk far from zero
+    (values, timestamps), the same bulk with a code for missing, integer ties; normal for scale."""
+    rng = np.random.default_rng(11)
+    bulk = 100.0 + 0.01 * rng.normal(size=n)
+    return {"normal": lambda: rng.normal(size=n), "100+-0.01": lambda: bulk,
+            "timestamps": lambda: 1.7e9 + rng.random(n) * 86_400.0,
+            "100+-0.01, 0.1% -1": lambda: np.where(rng.random(n) < 0.001, -1.0, bulk),
+            "integers 0-199": lambda: rng.integers(0, 200, n).astype(np.float64)}[name]()
+
+
+SHAPES = ("normal", "100+-0.01", "timestamps", "100+-0.01, 0.1% -1", "integers 0-199")
+
+
+@pytest.mark.benchmark(group="tdigest-insert-shapes")
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ["fastdrift", "fastdigest", "np.sort"])
+def test_insert_shapes(benchmark, name, shape):
+    """Insert of 1e6 values of each shape (compression 100, the final flush included): fastdrift's
+    speed should not depend on where the data sit; fastdigest and ``np.sort`` of the same array as
+    the references."""
+    x = _shape(shape)
+    benchmark.extra_info.update(n=x.size, shape=shape)
+    if name == "np.sort":
+        benchmark.pedantic(np.sort, args=(x,), rounds=5, iterations=1)
+        return
+    if name == "fastdigest":
+        benchmark.extra_info["role"] = "peer"
+    build, quant, _, param, _ = SKETCHES[name]
+    t = benchmark.pedantic(build, args=(x, param), rounds=5, iterations=1, warmup_rounds=1)
+    xs = np.sort(x)
+    err = rank_error(xs, quant(t, QS))
+    benchmark.extra_info.update(max_rank_error=float(err.max()))
+
+
 @pytest.fixture(scope="module")
 def digests():
     rng = np.random.default_rng(1)

@@ -6,16 +6,25 @@
  *
  * The sort dominates the cost, so it is not a comparison sort:
  *   1. already ascending (or descending) buffers are detected in one scan;
- *   2. otherwise an LSD radix sort orders the keys by their top 33 bits in
- *      three passes of 11-bit digits (one counting pass for all three;
- *      passes whose digit is the same for every key are skipped);
- *   3. the keys are then sorted except inside runs that share the top 33
- *      bits (values within a relative 2^-21 of each other): runs of two to
- *      16 keys are insertion-sorted, longer runs get a second radix sort on
- *      the low 31 bits, so the result is exactly sorted for any input.  The
+ *   2. otherwise an LSD radix sort orders the keys by 33 bits in three passes
+ *      of 11-bit digits (one counting pass for all three; passes whose digit
+ *      is the same for every key are skipped): the top 33 bits, or, when
+ *      every key has the same top digit (a column far from zero with a small
+ *      spread: timestamps, prices, 100 +- 0.01), the 33 bits below the bits
+ *      every key shares; when a quarter of the keys share the top two digits
+ *      but not every key the top one (such a bulk and a few codes far from
+ *      it, -1 for missing), the keys are first split by the top digit and
+ *      each part is sorted so;
+ *   3. the keys are then sorted except inside runs that share the sorted
+ *      bits: runs of two to 32 keys are insertion-sorted, longer runs get a
+ *      second radix sort on the bits below, in digits of about log2 of the
+ *      run's length, so the result is exactly sorted for any input.  The
  *      scan for those runs compares eight neighbours at a time (AVX2 /
  *      AVX-512 where the CPU has them) and notes on the way whether a run is
  *      already ascending (copies of one value are), which leaves it as it is.
+ *   The sort takes 4-6 ns a key of a full buffer on data of any shape here
+ *   (docs/performance.md); with the top 33 bits alone, a narrow bulk far
+ *   from zero took 25-110 ns a key, its runs sorted one by one.
  *
  * Scale: a cluster may grow while it spans at most one unit of both
  *     k1(q) = d1 / (2 pi) * asin(2q - 1),               d1 = 2 delta (1 - s)
@@ -55,6 +64,7 @@
 #define RN (1 << FD_TD_RADIX_BITS)
 #define RMASK (RN - 1)
 #define INSERTION_MAX 16
+#define RUN_INSERTION_MAX 32
 #ifndef FD_TD_K2_SHARE
 #define FD_TD_K2_SHARE 0.15
 #endif
@@ -88,15 +98,16 @@ static inline double from_key(uint64_t k)
 
 /* ---- sorting ------------------------------------------------------------ */
 
-/* LSD radix sort of a[0:n] on npass digits of 11 bits (the last one may be
- * narrower: the key simply has no bits there) starting at bit `shift0`.
- * Returns the array holding the result (a or t). */
-static uint64_t *radix_lsd(uint64_t *a, uint64_t *t, int64_t n, int shift0, int npass,
-                           uint32_t *hist)
+/* Count the npass digits of `bits` bits (the last one may be narrower: the
+ * key simply has no bits there) of a[0:n] starting at bit `shift0` into hist
+ * (npass << bits <= FD_TD_HIST_LEN counters). */
+static inline __attribute__((always_inline)) void radix_count(const uint64_t *a, int64_t n, int shift0, int bits, int npass,
+                            uint32_t *hist)
 {
-    memset(hist, 0, sizeof(uint32_t) * (size_t)npass * RN);
-    uint32_t *h0 = hist, *h1 = hist + RN, *h2 = hist + 2 * RN;
-    if (npass == 3) {
+    const uint32_t rn = 1u << bits, mask = rn - 1;
+    memset(hist, 0, sizeof(uint32_t) * (size_t)npass * rn);
+    if (npass == 3 && bits == FD_TD_RADIX_BITS) {
+        uint32_t *h0 = hist, *h1 = hist + RN, *h2 = hist + 2 * RN;
         for (int64_t i = 0; i < n; i++) {
             uint64_t k = a[i];
             h0[(k >> shift0) & RMASK]++;
@@ -105,20 +116,28 @@ static uint64_t *radix_lsd(uint64_t *a, uint64_t *t, int64_t n, int shift0, int 
         }
     } else {
         for (int p = 0; p < npass; p++) {
-            uint32_t *h = hist + p * RN;
-            int sh = shift0 + p * FD_TD_RADIX_BITS;
+            uint32_t *h = hist + p * rn;
+            int sh = shift0 + p * bits;
             for (int64_t i = 0; i < n; i++)
-                h[(a[i] >> sh) & RMASK]++;
+                h[(a[i] >> sh) & mask]++;
         }
     }
+}
+
+/* LSD radix sort of a[0:n] on the digits that radix_count counted into hist.
+ * Returns the array holding the result (a or t). */
+static inline __attribute__((always_inline)) uint64_t *radix_scatter(uint64_t *a, uint64_t *t, int64_t n, int shift0, int bits,
+                               int npass, uint32_t *hist)
+{
+    const uint32_t rn = 1u << bits, mask = rn - 1;
     uint64_t *src = a, *dst = t;
     for (int p = 0; p < npass; p++) {
-        uint32_t *h = hist + p * RN;
-        int sh = shift0 + p * FD_TD_RADIX_BITS;
-        if (h[(src[0] >> sh) & RMASK] == (uint32_t)n)
+        uint32_t *h = hist + p * rn;
+        int sh = shift0 + p * bits;
+        if (h[(src[0] >> sh) & mask] == (uint32_t)n)
             continue; /* every key has this digit: the pass would be a copy */
         uint32_t sum = 0, big = 0;
-        for (int d = 0; d < RN; d++) {
+        for (uint32_t d = 0; d < rn; d++) {
             uint32_t c = h[d];
             h[d] = sum;
             sum += c;
@@ -130,8 +149,8 @@ static uint64_t *radix_lsd(uint64_t *a, uint64_t *t, int64_t n, int shift0, int 
              * (measured slower where most keys share a digit) */
             for (; i + 4 <= n; i += 4) {
                 uint64_t k0 = src[i], k1 = src[i + 1], k2 = src[i + 2], k3 = src[i + 3];
-                uint32_t d0 = (k0 >> sh) & RMASK, d1 = (k1 >> sh) & RMASK;
-                uint32_t d2 = (k2 >> sh) & RMASK, d3 = (k3 >> sh) & RMASK;
+                uint32_t d0 = (k0 >> sh) & mask, d1 = (k1 >> sh) & mask;
+                uint32_t d2 = (k2 >> sh) & mask, d3 = (k3 >> sh) & mask;
                 dst[h[d0]++] = k0;
                 dst[h[d1]++] = k1;
                 dst[h[d2]++] = k2;
@@ -140,7 +159,7 @@ static uint64_t *radix_lsd(uint64_t *a, uint64_t *t, int64_t n, int shift0, int 
         }
         for (; i < n; i++) {
             uint64_t k = src[i];
-            dst[h[(k >> sh) & RMASK]++] = k;
+            dst[h[(k >> sh) & mask]++] = k;
         }
         uint64_t *x = src;
         src = dst;
@@ -162,7 +181,20 @@ static void insertion_sort(uint64_t *a, int64_t n)
     }
 }
 
-/* Sort a run of keys sharing their top 33 bits; t is scratch of the same size. */
+/* The highest bit in which keys a[0:n] differ (-1 when they are equal). */
+static int varying_top(const uint64_t *a, int64_t n)
+{
+    uint64_t d = 0;
+    for (int64_t i = 1; i < n; i++)
+        d |= a[i] ^ a[0];
+    int top = -1;
+    while (d) {
+        d >>= 1;
+        top++;
+    }
+    return top;
+}
+
 static void sort_run(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
 {
     int64_t i = 1;
@@ -170,11 +202,19 @@ static void sort_run(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
         i++;
     if (i == n)
         return;
-    if (n <= INSERTION_MAX) {
+    if (n <= RUN_INSERTION_MAX) {
         insertion_sort(a, n);
         return;
     }
-    uint64_t *r = radix_lsd(a, t, n, 0, 3, hist); /* bits [0, 33) */
+    /* digits up to the run's own highest varying bit, about as many buckets
+     * a digit as keys: a short run does not clear and sum 2^11 counters a
+     * digit (a column of outliers far from a narrow bulk has many runs) */
+    int width = varying_top(a, n) + 1, bits = 4;
+    while (bits < FD_TD_RADIX_BITS && ((int64_t)1 << bits) < n)
+        bits++;
+    int npass = (width + bits - 1) / bits;
+    radix_count(a, n, 0, bits, npass, hist);
+    uint64_t *r = radix_scatter(a, t, n, 0, bits, npass, hist);
     if (r != a)
         memcpy(a, r, sizeof(uint64_t) * (size_t)n);
 }
@@ -350,9 +390,50 @@ static uint64_t *sort_keys(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
         insertion_sort(a, n);
         return a;
     }
-    uint64_t *r = radix_lsd(a, t, n, 64 - 3 * FD_TD_RADIX_BITS, 3, hist);
+    /* The three digits are the top 33 bits.  When every key has the same top
+     * digit (sign and exponent but its lowest bit: a column far from zero
+     * with a small spread also shares leading mantissa bits), the 33 bits
+     * below the bits they all share, counted again: sorted on bits every key
+     * has, the keys would be left in long runs for sort_run. */
+    int hs = 64 - 3 * FD_TD_RADIX_BITS;
+    radix_count(a, n, hs, FD_TD_RADIX_BITS, 3, hist);
+    uint32_t *h1 = hist + RN, *h2 = hist + 2 * RN, big1 = 0, big2 = 0;
+    for (int d = 0; d < RN; d++) {
+        big1 = h1[d] > big1 ? h1[d] : big1;
+        big2 = h2[d] > big2 ? h2[d] : big2;
+    }
+    if (big2 < (uint32_t)n && big1 >= (uint32_t)(n / 4)) {
+        /* A quarter of the keys share the top two digits, not every key the top one (a
+         * narrow bulk and a few far values: codes such as -1 for missing):
+         * the keys are split by the top digit and each part sorted on its
+         * own, the bulk below the bits it shares (sorted together, the bulk
+         * would be left in runs of a few dozen keys). */
+        uint32_t ends[RN];
+        uint64_t *r = radix_scatter(a, t, n, hs + 2 * FD_TD_RADIX_BITS, FD_TD_RADIX_BITS, 1, h2);
+        memcpy(ends, h2, sizeof ends);
+        for (int d = 0; d < RN; d++) {
+            uint32_t lo = d ? ends[d - 1] : 0, hi = ends[d];
+            if (hi - lo < 2)
+                continue;
+            uint64_t *part = sort_keys(r + lo, (r == a ? t : a) + lo, hi - lo, hist);
+            if (part != r + lo)
+                memcpy(r + lo, part, sizeof(uint64_t) * (hi - lo));
+        }
+        return r;
+    }
+    if (big2 == (uint32_t)n) {
+        int top = varying_top(a, n);
+        if (top < 64 - 4) {
+            hs = top + 1 - 3 * FD_TD_RADIX_BITS;
+            if (hs < 0)
+                hs = 0;
+            radix_count(a, n, hs, FD_TD_RADIX_BITS, 3, hist);
+        }
+    }
+    uint64_t *r = radix_scatter(a, t, n, hs, FD_TD_RADIX_BITS, 3, hist);
+    if (hs == 0)
+        return r; /* every varying bit was a digit */
     uint64_t *o = (r == a) ? t : a;
-    const int hs = 64 - 3 * FD_TD_RADIX_BITS;
     const int path = fd_simd();
     i = 0;
     while (i < n - 1) {

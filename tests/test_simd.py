@@ -668,14 +668,16 @@ def _key_sorted(x):
 @st.composite
 def sort_inputs(draw):
     """Finite float64 arrays built from pieces that reach every part of the sort: digits the
-    same for every key (the radix pass skipped), runs of 2..16 and longer keys that share their
-    top 33 bits (insertion sort, the second radix sort), copies (ascending runs), subnormals
-    and signed zeros, at sizes around the scan's blocks of eight and the insertion limit."""
+    same for every key (the radix pass skipped), keys sharing their top digit (the digits moved
+    below the bits every key shares), runs of 2..32 and longer keys that share the sorted bits
+    (insertion sort, the second radix sort on digits sized to the run), copies (ascending runs),
+    subnormals and signed zeros, at sizes around the scan's blocks of eight and the insertion
+    limits."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     pieces = []
     for _ in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(["spread", "one-binade", "band", "ulps", "copies", "ints",
-                                     "subnormal", "zeros", "huge"]))
+        kind = draw(st.sampled_from(["spread", "one-binade", "band", "narrow", "ulps", "copies", "ints",
+                                     "subnormal", "zeros", "huge", "sentinels"]))
         k = draw(st.one_of(st.integers(0, 40), st.integers(41, 3000)))
         base = float(rng.normal() * 10.0 ** rng.integers(-5, 6)) or 1.0
         if kind == "spread":
@@ -684,6 +686,8 @@ def sort_inputs(draw):
             v = 1.0 + rng.random(k)
         elif kind == "band":  # within a relative 2^-23: one run of the top 33 bits
             v = base * (1.0 + rng.random(k) * 2.0 ** -23)
+        elif kind == "narrow":  # far from zero, spread 2^-12 of it: sign, exponent, mantissa's top shared
+            v = base * (1.0 + rng.standard_normal(k) * 2.0 ** -12)
         elif kind == "ulps":
             v = base + np.spacing(base) * rng.integers(0, 64, k)
         elif kind == "copies":
@@ -694,6 +698,8 @@ def sort_inputs(draw):
             v = rng.integers(-500, 500, k) * 5e-324
         elif kind == "zeros":
             v = np.where(rng.random(k) < 0.5, 0.0, -0.0)
+        elif kind == "sentinels":  # a few codes far from a narrow piece: its keys in runs of every length
+            v = rng.choice([-1.0, -999.0, 0.0], k)
         else:
             v = rng.choice([1.7e308, -1.7e308, 3.0, -3.0], k)
         pieces.append(np.asarray(v, np.float64))

@@ -281,7 +281,10 @@ def test_sort_is_exact(values, mode):
 
 
 def test_sort_large_adversarial(rng):
-    for x in (1e9 + rng.normal(size=70_000), rng.integers(0, 3, 70_000).astype(float),
+    bulk = 100.0 + 0.01 * rng.normal(size=70_000)  # a narrow bulk far from zero: sorted below its shared bits
+    for x in (1e9 + rng.normal(size=70_000), rng.integers(0, 3, 70_000).astype(float), bulk,
+              np.where(rng.random(70_000) < 0.001, -1.0, bulk),  # and a code for missing: split first
+              np.where(rng.random(70_000) < 0.3, 1.7e9 + rng.random(70_000) * 86_400, bulk),
               np.concatenate([rng.normal(size=35_000), -np.zeros(10), np.zeros(10), [5e-324, -5e-324]]),
               np.sort(rng.normal(size=50_000))[::-1]):
         assert np.array_equal(sort_values(x), np.sort(x))
