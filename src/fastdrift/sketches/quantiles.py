@@ -148,6 +148,9 @@ _HELD_CAP = 1 << 18
 _Z = 5.0
 
 
+#: Pilot values the grid's window is placed on (every k-th of the pilot's finite values).
+_WINDOW_SAMPLE = 1 << 14
+
 #: Most cells a scan's grid has (128 KiB of counts a column), and fewest.
 _MAX_CELLS, _MIN_CELLS = 1 << 14, 1 << 10
 
@@ -202,7 +205,10 @@ class StreamingQuantiles:
     def __init__(self, qs: np.ndarray, pilot: np.ndarray, rows_total: Optional[int]):
         self.qs = np.asarray(qs, np.float64)
         f = pilot[np.isfinite(pilot)]
-        lo, hi = np.quantile(f, [max(self.qs.min() - 0.05, 0.0), min(self.qs.max() + 0.05, 1.0)])
+        # the window from every k-th value of a big pilot: its ends need no exact rank (a pilot of
+        # 131,072 values partitioned whole took 2 of the 5 ms a column's grid took to place)
+        g = f[::max(f.size // _WINDOW_SAMPLE, 1)] if f.size else f
+        lo, hi = np.quantile(g, [max(self.qs.min() - 0.05, 0.0), min(self.qs.max() + 0.05, 1.0)])
         pad = (hi - lo) * 0.25
         lo, hi = lo - pad, hi + pad
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):

@@ -496,6 +496,11 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     exact: Dict[str, ExactQuantiles] = {}
     to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass
     to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass (on either grid)
+    # the first pass's grids and held values folded per column, on the executor's threads (the
+    # selection kernel and numpy's sorts release the GIL): between the passes nothing else runs
+    final = _each_column(executor, {p.name: functools.partial(_streaming_exact, streaming[p.name], first[p.name][0])
+                                    for p in numeric if p.name in streaming and first[p.name][0].n > 0
+                                    and fixed_edges(first[p.name][0], p.bins, p.strategy, p.name) is None})
     for p in numeric:
         m = first[p.name][0]
         if m.n == 0:
@@ -509,7 +514,7 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         if fixed is not None:
             edges[p.name] = fixed
             continue
-        eq, done = streaming[p.name].exact(m.n, m.min, m.max) if p.name in streaming else (None, False)
+        eq, done = final.get(p.name, (None, False))
         if eq is None or not done and eq.cap > _SELECT_MAX:  # no first-pass grid, or its wanted cells too full
             eq = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
         if not done:
@@ -530,13 +535,13 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         for n, parts in selected.items():
             for part in parts:
                 to_select[n].add_selected(part)
-    for n, eq in exact.items():
-        # deciles' own bins come from the grid and the selection: no histogram pass for them
-        edges[n] = np.unique(eq.result())
-        m = first[n][0]
-        derived = eq.histogram_counts(edges[n], m)
+    # deciles' own bins come from the grid and the selection: no histogram pass for them
+    for n, (e, derived) in _each_column(executor, {n: functools.partial(_decile_bins, eq, first[n][0])
+                                                   for n, eq in exact.items()}).items():
+        edges[n] = e
         if derived is not None:
-            hists[n] = Histogram.from_counts(edges[n], derived, m.null_count, m.nan_count, name=n)
+            m = first[n][0]
+            hists[n] = Histogram.from_counts(e, derived, m.null_count, m.nan_count, name=n)
     rest = {p.name: edges[p.name] for p in numeric if p.name not in hists}
     seg_hists: Dict[str, Dict[str, Histogram]] = {}
     if segment_by and numeric and seg_first:
@@ -556,6 +561,25 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     segments = {k: Profile(_columns(plans, st[0], seg_hists.get(k, {})), st[1], skipped, st[3])
                 for k, st in seg_first.items()}
     return Profile(out, rows, skipped, perf, segment_by=segment_by, max_segments=max_segments, segments=segments)
+
+
+def _each_column(executor: Executor, work: Dict[str, Callable[[], Any]]) -> Dict[str, Any]:
+    """``{name: fn()}`` for the columns' independent steps between passes, on the executor's threads."""
+    threads = min(max(getattr(executor, "workers", 1), 1), len(work))
+    if threads <= 1:
+        return {n: fn() for n, fn in work.items()}
+    with cf.ThreadPoolExecutor(threads) as pool:
+        return dict(zip(work, pool.map(lambda fn: fn(), work.values())))
+
+
+def _streaming_exact(sq: StreamingQuantiles, m: Moments):
+    return sq.exact(m.n, m.min, m.max)
+
+
+def _decile_bins(eq: ExactQuantiles, m: Moments):
+    """(edges, their bin counts from the grid and the selection, or None)."""
+    e = np.unique(eq.result())
+    return e, eq.histogram_counts(e, m)
 
 
 def _columns(plans: List[ColumnPlan], sketches: Dict[str, list], hists: Dict[str, Histogram]) -> Dict[str, ColumnProfile]:
