@@ -9,6 +9,8 @@ grid or runs the grid and the selection anew.  Every path must give ``np.quantil
 is what these tests check, on hypothesis-generated data with ties, NaN, +-inf, nulls and
 constant columns, in random, sorted and drifting order, over several row groups.
 """
+import threading
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -114,6 +116,32 @@ def test_random_order_needs_one_pass(tmp_path):
     labels = []
     prof = _profile(tmp_path, table, 10_000, 10, 2, labels)
     assert len(labels) == 1 and labels[0].startswith("pass 1 ("), labels
+    _check(prof, table, 10)
+
+
+def test_workers_read_while_the_pilot_places_the_grids(tmp_path, monkeypatch):
+    """The first pass's workers read their fragments while the pilot's grids are placed (the
+    pilot here waits until a worker has begun reading: a scan that read only after the pilot
+    would leave it waiting out its 60 s), and the bins are numpy's."""
+    table = _big(np.random.default_rng(3), 100_000, "random")
+    reading = threading.Event()
+    seen = []
+    pilot, read = reference._pilot, scan.batches
+
+    def slow_pilot(executor, qplans):
+        seen.append(reading.wait(60))
+        return pilot(executor, qplans)
+
+    def batches(frag, *a, **k):
+        for b in read(frag, *a, **k):
+            if "use_threads" not in k:  # a worker's batch, not the pilot's
+                reading.set()
+            yield b
+    monkeypatch.setattr(reference, "_pilot", slow_pilot)
+    monkeypatch.setattr(scan, "batches", batches)
+    labels = []
+    prof = _profile(tmp_path, table, 5_000, 10, 2, labels)
+    assert seen == [True] and len(labels) == 1, (seen, labels)
     _check(prof, table, 10)
 
 

@@ -158,6 +158,10 @@ class FileScan:
         pyarrow's default pool); its unused memory is released after each scan.
     """
 
+    #: The reference builder may place the deciles' grids on the pilot while the workers read
+    #: (a job's ``make`` then waits for them): pilot and workers run in this process.
+    pilot_meanwhile = True
+
     def __init__(self, src: DataSource, progress=None, workers: Optional[int] = None,
                  memory_pool: Optional[pa.MemoryPool] = None):
         self.src = src
@@ -193,26 +197,31 @@ class FileScan:
 
         def one(item):
             index, frag = item
-            st = job.make(index)
-            rows = 0
+            st, rows = None, 0
             for b in batches(frag, columns, schema, self.src.label, pool=self.pool):
+                if st is None:  # after the first batch is read: make() may wait (on the pilot)
+                    st = job.make(index)
                 job.count(st, b)
                 rows += b.num_rows
                 if progress is not None:
                     progress.add(b.num_rows, b.nbytes)
             if progress is not None and whole_files and os.path.exists(fragment_path(frag)):
                 progress.file_done(os.path.getsize(fragment_path(frag)))
-            return st, rows
+            return (job.make(index) if st is None else st), rows
 
-        acc, seen = job.make(0), 0
+        acc, seen = None, 0
 
         def merge(out):
-            nonlocal seen
+            nonlocal acc, seen
+            if acc is None:  # made here, not before the workers start: a job's make() may wait (on the pilot)
+                acc = job.make(0)
             job.merge(acc, out[0])
             seen += out[1]
 
         try:
             _ordered_map(one, list(enumerate(self.src.fragments)), self.workers, merge)
+            if acc is None:
+                acc = job.make(0)
         finally:
             if self.pool is not None:
                 self.pool.release_unused()  # the kept pages go back: nothing of the scan holds them

@@ -124,18 +124,24 @@ def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQ
     return {p.name: sq for p, sq in zip(qplans, made) if sq is not None and sq.ok}
 
 
-def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles], max_categories: int,
+def _first_job(plans: List[ColumnPlan], streaming, max_categories: int,
                compression: float, performance: Optional[PerformanceProfile] = None,
                flush_segments: bool = False) -> Job:
     """Pass 1: state ``[{column: sketches}, rows, {column: streaming quantiles' part}, performance]``.
 
+    ``streaming``: ``{column: StreamingQuantiles}``, or a future of it (the pilot still placing
+    the grids while the partitions are read: ``make`` waits for it).
     ``flush_segments``: each partition is one batch (a table in memory), so segments' t-digests are
     flushed as they are counted (the bytes of a flush after the pass) in one shared buffer."""
     perf_columns = (performance.prediction, performance.label, performance.sketch.scores) \
         if performance is not None else None
+    pending = streaming if isinstance(streaming, cf.Future) else None
+    if pending is not None:
+        streaming = {}  # filled in by the first make(), before any count or merge of this job
 
     def make(i):  # sketches are made where the job runs: only the column names travel
-
+        if pending is not None and not streaming:
+            streaming.update(pending.result())  # the same dict every time: a second update adds nothing
         out = {}
         for p in plans:
             if p.kind == NUMERIC:
@@ -206,7 +212,7 @@ def _first_job(plans: List[ColumnPlan], streaming: Dict[str, StreamingQuantiles]
         r.done()
         return st
 
-    return Job(make, count, merge, encode, decode, count_segments if not streaming else None)
+    return Job(make, count, merge, encode, decode, count_segments if not streaming and pending is None else None)
 
 
 def _named(sketch, name: str):
@@ -454,7 +460,16 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         raise InvalidInputError(f"{prefix}no column to profile{why}")
     names = [p.name for p in plans]
     numeric = [p for p in plans if p.kind == NUMERIC]
-    streaming = _pilot(executor, [p for p in numeric if p.strategy == "quantile"])
+    qplans = [p for p in numeric if p.strategy == "quantile"]
+    pilot = None
+    if qplans and getattr(executor, "pilot_meanwhile", False) and not segment_by:
+        # the grids are placed while the workers read their first batches (make() waits for them)
+        one = cf.ThreadPoolExecutor(1, thread_name_prefix="fastdrift-pilot")
+        pilot = one.submit(_pilot, executor, qplans)
+        one.shutdown(wait=False)
+        streaming = pilot
+    else:
+        streaming = _pilot(executor, qplans)
 
     what = "moments, categories" + (", t-digests" if any(p.tdigest for p in numeric) else "") + \
         (", deciles" if streaming else "")
@@ -465,8 +480,12 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     seg_first: Dict[str, list] = {}
     memo = None
     if not segment_by:
-        first, rows, _, perf = executor.run(f"pass 1 ({what})", read,
-                                            _first_job(plans, streaming, max_categories, compression, performance))
+        try:
+            first, rows, _, perf = executor.run(f"pass 1 ({what})", read,
+                                                _first_job(plans, streaming, max_categories, compression, performance))
+        finally:
+            if pilot is not None:
+                streaming = pilot.result()  # its error first: a pass that failed waiting for it raised it too
     else:
         # whole: moments (with the deciles' grid) on whole batches; the rest per segment, merged
         whole = _first_job([dataclasses.replace(p, tdigest=False) for p in numeric], streaming, max_categories,
