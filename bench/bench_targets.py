@@ -132,15 +132,23 @@ def digest_data():
     return np.random.default_rng(2).lognormal(0.0, 2.0, N_DIGEST)
 
 
-def test_tdigest_insert(benchmark, digest_data):
-    _info(benchmark, N_DIGEST, ">= 1x np.sort", "test_np_sort")
-    t = benchmark(lambda: fastdrift.TDigest(100).update(digest_data).n_centroids)
+def _digest_insert(benchmark, x, versus):
+    _info(benchmark, x.size, ">= 1x np.sort", versus)
+    t = benchmark(lambda: fastdrift.TDigest(100).update(x).n_centroids)
     assert t > 0
 
 
+def _np_sort(benchmark, x):
+    _info(benchmark, x.size, versus="", role="peer")
+    benchmark(np.sort, x)
+
+
+def test_tdigest_insert(benchmark, digest_data):
+    _digest_insert(benchmark, digest_data, "test_np_sort")
+
+
 def test_np_sort(benchmark, digest_data):
-    _info(benchmark, N_DIGEST, versus="", role="peer")
-    benchmark(np.sort, digest_data)
+    _np_sort(benchmark, digest_data)
 
 
 @pytest.fixture(scope="module")
@@ -152,14 +160,11 @@ def narrow_data():
 def test_tdigest_insert_narrow(benchmark, narrow_data):
     """A narrow bulk far from zero with a code for missing (sign, exponent and leading mantissa
     bits shared by most values): the insert's sort must not leave it in runs."""
-    _info(benchmark, N_DIGEST, ">= 1x np.sort", "test_np_sort_narrow")
-    t = benchmark(lambda: fastdrift.TDigest(100).update(narrow_data).n_centroids)
-    assert t > 0
+    _digest_insert(benchmark, narrow_data, "test_np_sort_narrow")
 
 
 def test_np_sort_narrow(benchmark, narrow_data):
-    _info(benchmark, N_DIGEST, versus="", role="peer")
-    benchmark(np.sort, narrow_data)
+    _np_sort(benchmark, narrow_data)
 
 
 FEATURES = [f"f{i}" for i in range(20)]
