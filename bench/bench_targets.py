@@ -16,8 +16,7 @@ The cases, at pytest-benchmark's default settings unless said (about 30 s of CPU
 * ``test_categories[backend]``: categories of a dictionary-encoded column of 1e7 int32 indices
   over 1,000 strings (>= 0.8x);
 * ``test_tdigest_insert`` and ``test_np_sort``: a compression-100 t-digest of 1e6 float64, final
-  flush included, against sorting the same array (insert >= 1x np.sort); ``..._narrow``: the
-  same on 100 +- 0.01 with 0.1% of -1 (a narrow bulk far from zero and a code for missing);
+  flush included, against sorting the same array (insert >= 1x np.sort);
 * ``test_observe_20_features``: 4,096 ``Monitor.observe`` calls with 20 features, a prediction and
   a latency (one buffer), with the worker counting them (``overload="block"``: every request is
   counted); on the CPU clock this is the whole cost of a request, both threads (100 rounds);
@@ -132,39 +131,15 @@ def digest_data():
     return np.random.default_rng(2).lognormal(0.0, 2.0, N_DIGEST)
 
 
-def _digest_insert(benchmark, x, versus):
-    _info(benchmark, x.size, ">= 1x np.sort", versus)
-    t = benchmark(lambda: fastdrift.TDigest(100).update(x).n_centroids)
+def test_tdigest_insert(benchmark, digest_data):
+    _info(benchmark, N_DIGEST, ">= 1x np.sort", "test_np_sort")
+    t = benchmark(lambda: fastdrift.TDigest(100).update(digest_data).n_centroids)
     assert t > 0
 
 
-def _np_sort(benchmark, x):
-    _info(benchmark, x.size, versus="", role="peer")
-    benchmark(np.sort, x)
-
-
-def test_tdigest_insert(benchmark, digest_data):
-    _digest_insert(benchmark, digest_data, "test_np_sort")
-
-
 def test_np_sort(benchmark, digest_data):
-    _np_sort(benchmark, digest_data)
-
-
-@pytest.fixture(scope="module")
-def narrow_data():
-    rng = np.random.default_rng(3)
-    return np.where(rng.random(N_DIGEST) < 0.001, -1.0, 100.0 + 0.01 * rng.normal(size=N_DIGEST))
-
-
-def test_tdigest_insert_narrow(benchmark, narrow_data):
-    """A narrow bulk far from zero with a code for missing (sign, exponent and leading mantissa
-    bits shared by most values): the insert's sort must not leave it in runs."""
-    _digest_insert(benchmark, narrow_data, "test_np_sort_narrow")
-
-
-def test_np_sort_narrow(benchmark, narrow_data):
-    _np_sort(benchmark, narrow_data)
+    _info(benchmark, N_DIGEST, versus="", role="peer")
+    benchmark(np.sort, digest_data)
 
 
 FEATURES = [f"f{i}" for i in range(20)]
