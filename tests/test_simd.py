@@ -727,7 +727,7 @@ def test_tdigest_sort_paths_exact(restore_path, x):
         np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64), err_msg=p)
 
 
-@pytest.mark.parametrize("n", [2, 9, 16, 17, 18, 24, 25, 32768])
+@pytest.mark.parametrize("n", [2, 9, 16, 17, 18, 24, 25, 128, 129, 130, 4095, 4096, 32768])
 def test_tdigest_sort_runs_at_the_ends(restore_path, n):
     # A run of keys sharing their top 33 bits at the very start, at the very end, alone, and
     # one that ends exactly on a block of eight: the run scans' tails on every path.
