@@ -402,34 +402,33 @@ static uint64_t *sort_keys(uint64_t *a, uint64_t *t, int64_t n, uint32_t *hist)
      * has, the keys would be left in long runs for sort_run. */
     int hs = 64 - 3 * FD_TD_RADIX_BITS;
     radix_count(a, n, hs, FD_TD_RADIX_BITS, 3, hist);
-    uint32_t *h1 = hist + RN, *h2 = hist + 2 * RN, big1 = 0, big2 = 0;
     if (n >= ADAPT_MIN) {
+        uint32_t *h1 = hist + RN, *h2 = hist + 2 * RN, big1 = 0, big2 = 0;
         for (int d = 0; d < RN; d++) {
             big1 = h1[d] > big1 ? h1[d] : big1;
             big2 = h2[d] > big2 ? h2[d] : big2;
         }
-    }
-    if (n >= ADAPT_MIN && big2 < (uint32_t)n && big1 >= (uint32_t)(n / 4)) {
-        /* A quarter of the keys share the top two digits, not every key the top one (a
-         * narrow bulk and a few far values: codes such as -1 for missing):
-         * the keys are split by the top digit and each part sorted on its
-         * own, the bulk below the bits it shares (sorted together, the bulk
-         * would be left in runs of a few dozen keys). */
-        uint32_t ends[RN];
-        uint64_t *r = radix_scatter(a, t, n, hs + 2 * FD_TD_RADIX_BITS, FD_TD_RADIX_BITS, 1, h2);
-        memcpy(ends, h2, sizeof ends);
-        for (int d = 0; d < RN; d++) {
-            uint32_t lo = d ? ends[d - 1] : 0, hi = ends[d];
-            if (hi - lo < 2)
-                continue;
-            uint64_t *part = sort_keys(r + lo, (r == a ? t : a) + lo, hi - lo, hist);
-            if (part != r + lo)
-                memcpy(r + lo, part, sizeof(uint64_t) * (hi - lo));
+        if (big2 < (uint32_t)n && big1 >= (uint32_t)(n / 4)) {
+            /* A quarter of the keys share the top two digits, not every key
+             * the top one (a narrow bulk and a few far values: codes such as
+             * -1 for missing): the keys are split by the top digit and each
+             * part sorted on its own, the bulk below the bits it shares
+             * (sorted together, the bulk would be left in runs of a few
+             * dozen keys). */
+            uint32_t ends[RN];
+            uint64_t *r = radix_scatter(a, t, n, hs + 2 * FD_TD_RADIX_BITS, FD_TD_RADIX_BITS, 1, h2);
+            memcpy(ends, h2, sizeof ends); /* the parts' sorts reuse hist */
+            for (int d = 0; d < RN; d++) {
+                uint32_t lo = d ? ends[d - 1] : 0, hi = ends[d];
+                if (hi - lo < 2)
+                    continue;
+                uint64_t *part = sort_keys(r + lo, (r == a ? t : a) + lo, hi - lo, hist);
+                if (part != r + lo)
+                    memcpy(r + lo, part, sizeof(uint64_t) * (hi - lo));
+            }
+            return r;
         }
-        return r;
-    }
-    if (n >= ADAPT_MIN && big2 == (uint32_t)n) {
-        int top = varying_top(a, n);
+        int top = big2 == (uint32_t)n ? varying_top(a, n) : 63;
         if (top < 64 - 4) {
             hs = top + 1 - 3 * FD_TD_RADIX_BITS;
             if (hs < 0)
