@@ -114,6 +114,22 @@ int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
                            double lo, double inv_width, int64_t n_cells, int64_t *counts,
                            const uint8_t *flags, double *out, int64_t cap, int64_t *n_out);
 
+/* fd_moments_grid_update that also keeps what a t-digest of the column needs
+ * from the grid (a scan's digest: src/fastdrift/sketches/quantiles.py):
+ * stats[3 c], stats[3 c + 1], stats[3 c + 2] of cell c are the sum (added to
+ * in column order), the minimum and the maximum of its finite values (start
+ * them at 0, +inf and -inf), and the finite values of cells whose flags have
+ * FD_GRID_DIGEST set are appended to tail[*n_tail:], in column order.
+ * Only cells with FD_GRID_HELD set are selected into out.  tail must have
+ * room for the whole column (tail_cap - *n_tail >= col->length), else
+ * FD_EINVAL with nothing counted. */
+#define FD_GRID_HELD 1
+#define FD_GRID_DIGEST 2
+int fd_moments_grid_cells_update(const fd_column *col, int64_t *ints, double *flts,
+                                 double lo, double inv_width, int64_t n_cells, int64_t *counts,
+                                 const uint8_t *flags, double *out, int64_t cap, int64_t *n_out,
+                                 double *stats, double *tail, int64_t tail_cap, int64_t *n_tail);
+
 /* ---- exact order statistics (reference quantiles) -------------------------
  * Two passes over a grid of n_cells equal cells: cell of a finite x is
  * clamp(floor((x - lo) * inv_width), 0, n_cells - 1), computed identically by
@@ -270,6 +286,16 @@ int fd_tdigest_flush(fd_tdigest *td, fd_tdigest_scratch *s);
  * buffered values and counters.  Compressed with td's compression, whatever
  * other's is. */
 int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch *s);
+
+/* Stage n clusters for the next flush, as fd_tdigest_merge stages another
+ * digest's centroids but taken whole (not re-clustered in pieces): cluster i
+ * has mean means[i] (finite, non-decreasing in i) and integer weight
+ * weights[i] in [1, 2^53), and pure[i] != 0 when it holds copies of its mean
+ * only; every value they stand for lies in [mn, mx] (finite; the digest's
+ * min and max take them).  td needs a buffer (buf_cap >= 2); a full one is
+ * flushed on the way.  Bad arguments: FD_EINVAL, nothing staged. */
+int fd_tdigest_add_clusters(fd_tdigest *td, const double *means, const double *weights,
+                            const uint8_t *pure, int64_t n, double mn, double mx, fd_tdigest_scratch *s);
 
 /* Queries on a flushed digest (FD_EINVAL if its buffer is not empty).
  * quantile: out[i] = estimate of np.quantile(all non-NaN values, q[i]) with

@@ -134,6 +134,9 @@ typedef struct gridsel {
     double *out;
     int64_t cap, n;
     int overflow;
+    double *stats; /* fd_moments_grid_cells_update: (sum, min, max) a cell, or 0 */
+    double *tail;
+    int64_t n_tail;
 } gridsel;
 
 /* Two loops: the cells of the whole block first (branch-free arithmetic the
@@ -150,8 +153,74 @@ typedef struct gridsel {
         }                                                                    \
     } while (0)
 
+/* grid_block for fd_moments_grid_cells_update: the counts, the cells' sums
+ * and extremes, the digest cells' values (branch-free: stored, then the end
+ * advanced when the cell's flag says so; the caller made room for every
+ * value), then the selection as grid_block's. */
+static void grid_block_cells(gridsel *g, const mloops *L, const double *buf, int64_t k)
+{
+    int32_t cell[FD_MOM_BLOCK];
+    int64_t n = g->n, nt = g->n_tail;
+    int64_t *restrict counts = g->counts;
+    double *restrict stats = g->stats;
+    double *restrict tail = g->tail;
+    double *restrict out = g->out;
+    const uint8_t *restrict flags = g->flags;
+    L->cells(buf, k, g->lo, g->inv, g->top, cell);
+    if (n + k <= g->cap) {
+        for (int64_t i = 0; i < k; ++i) {
+            const int32_t c = cell[i];
+            const double x = buf[i];
+            const unsigned f = flags[c];
+            counts[c]++;
+#ifdef FD_CELLS_NO_MINMAX
+            stats[c] += x;
+#else
+            double *st = stats + 3 * (int64_t)c;
+            st[0] += x;
+            st[1] = x < st[1] ? x : st[1];
+            st[2] = x > st[2] ? x : st[2];
+#endif
+            tail[nt] = x;
+            nt += (f >> 1) & 1u;
+            out[n] = x;
+            n += f & 1u;
+        }
+    } else {
+        for (int64_t i = 0; i < k; ++i) {
+            const int32_t c = cell[i];
+            const double x = buf[i];
+            const unsigned f = flags[c];
+            counts[c]++;
+#ifdef FD_CELLS_NO_MINMAX
+            stats[c] += x;
+#else
+            double *st = stats + 3 * (int64_t)c;
+            st[0] += x;
+            st[1] = x < st[1] ? x : st[1];
+            st[2] = x > st[2] ? x : st[2];
+#endif
+            tail[nt] = x;
+            nt += (f >> 1) & 1u;
+            if (f & FD_GRID_HELD) {
+                if (n < g->cap)
+                    out[n] = x;
+                else
+                    g->overflow = 1;
+                n++;
+            }
+        }
+    }
+    g->n_tail = nt;
+    g->n = n;
+}
+
 static void grid_block(gridsel *g, const mloops *L, const double *buf, int64_t k)
 {
+    if (g->stats) {
+        grid_block_cells(g, L, buf, k);
+        return;
+    }
     int32_t cell[FD_MOM_BLOCK];
     int64_t n = g->n;
     int64_t *counts = g->counts;
@@ -369,9 +438,42 @@ int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
     g.cap = cap;
     g.n = *n_out;
     g.overflow = 0;
+    g.stats = 0;
+    g.tail = 0;
+    g.n_tail = 0;
     int rc = moments_run(col, ints, flts, &g);
     if (rc)
         return rc;
     *n_out = g.n < cap ? g.n : cap;
+    return g.overflow ? FD_EGROW : FD_OK;
+}
+
+int fd_moments_grid_cells_update(const fd_column *col, int64_t *ints, double *flts,
+                                 double lo, double inv_width, int64_t n_cells, int64_t *counts,
+                                 const uint8_t *flags, double *out, int64_t cap, int64_t *n_out,
+                                 double *stats, double *tail, int64_t tail_cap, int64_t *n_tail)
+{
+    if (!col || !counts || !flags || !n_out || cap < 0 || *n_out < 0 || !fd_grid_ok(lo, inv_width, n_cells)
+        || !stats || !tail || !n_tail || *n_tail < 0 || tail_cap < *n_tail || col->length < 0
+        || tail_cap - *n_tail < col->length)
+        return FD_EINVAL;
+    gridsel g;
+    g.lo = lo;
+    g.inv = inv_width;
+    g.top = (double)(n_cells - 1);
+    g.counts = counts;
+    g.flags = flags;
+    g.out = out;
+    g.cap = cap;
+    g.n = *n_out;
+    g.overflow = 0;
+    g.stats = stats;
+    g.tail = tail;
+    g.n_tail = *n_tail;
+    int rc = moments_run(col, ints, flts, &g);
+    if (rc)
+        return rc;
+    *n_out = g.n < cap ? g.n : cap;
+    *n_tail = g.n_tail;
     return g.overflow ? FD_EGROW : FD_OK;
 }

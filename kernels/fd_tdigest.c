@@ -1313,6 +1313,60 @@ static int stage_centroids(fd_tdigest *td, fd_tdigest_scratch *s, const double *
     return FD_OK;
 }
 
+int fd_tdigest_add_clusters(fd_tdigest *td, const double *means, const double *weights,
+                            const uint8_t *pure, int64_t n, double mn, double mx, fd_tdigest_scratch *s)
+{
+    int rc = check_td(td);
+    if (rc)
+        return rc;
+    if (n < 0 || (n > 0 && (!means || !weights || !pure)))
+        return FD_EINVAL;
+    if (n == 0)
+        return FD_OK;
+    rc = check_scratch(td, s);
+    if (rc)
+        return rc;
+    if (!td->buf || td->buf_cap < 2)
+        return FD_EINVAL;
+    if (!(FD_FINITE(mn) && FD_FINITE(mx) && mn <= means[0] && means[n - 1] <= mx))
+        return FD_EINVAL;
+    double total = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double w = weights[i];
+        if (!FD_FINITE(means[i]) || (i > 0 && means[i] < means[i - 1]) || !(w >= 1.0 && w < 9007199254740992.0)
+            || w != floor(w))
+            return FD_EINVAL;
+        total += w;
+    }
+    if (total + (double)td->ints[FD_TD_N_FINITE] >= 4611686018427387904.0) /* 2^62: the counts stay int64 */
+        return FD_EINVAL;
+    int64_t i = 0;
+    while (i < n) {
+        int64_t room = (td->buf_cap - td->ints[FD_TD_N_BUF]) / 2 - td->ints[FD_TD_N_STAGED];
+        if (room <= 0) {
+            rc = flush(td, s);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int64_t k = n - i < room ? n - i : room, wsum = 0;
+        uint64_t *dst = staged(td) - 2 * k; /* one ascending run below the staged pairs */
+        for (int64_t j = 0; j < k; j++) {
+            dst[2 * j] = to_key(d2bits(means[i + j]));
+            dst[2 * j + 1] = (uint64_t)weights[i + j] | (pure[i + j] ? STAGED_PURE : 0);
+            wsum += (int64_t)weights[i + j];
+        }
+        td->ints[FD_TD_N_STAGED] += k;
+        td->ints[FD_TD_N_FINITE] += wsum;
+        i += k;
+    }
+    if (mn < td->flts[FD_TD_MIN])
+        td->flts[FD_TD_MIN] = mn;
+    if (mx > td->flts[FD_TD_MAX])
+        td->flts[FD_TD_MAX] = mx;
+    return FD_OK;
+}
+
 int fd_tdigest_merge(fd_tdigest *td, const fd_tdigest *other, fd_tdigest_scratch *s)
 {
     int rc = check_td(td);

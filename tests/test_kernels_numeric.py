@@ -463,6 +463,71 @@ def test_moments_finite_blocks_read_in_place_bit_identical(data, n_blocks, offse
         np.testing.assert_array_equal(a, b)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(0, 5000), offset=st.integers(0, 70), nulls=st.booleans(),
+       dtype=st.sampled_from(["float64", "float32", "int32", "uint8"]))
+def test_moments_grid_cells_against_numpy(data, n, offset, nulls, dtype):
+    # fd_moments_grid_cells_update and its numba twin against numpy: per cell, the count, the sum
+    # added in column order (np.add.at adds in index order: the same sequence of roundings), the
+    # minimum and maximum; the digest cells' values and the held cells' values in column order;
+    # the moments as moments_update leaves them.  Bit for bit, on both backends.
+    from fastdrift.kernels import quantile as kq
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.normal(data.draw(st.sampled_from([0.0, 50.0, -3.0])), 20.0, n + offset)
+    if dtype != "float64":
+        x = np.clip(x, 0, 255) if dtype == "uint8" else x
+    else:
+        x[rng.random(x.size) < 0.05] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf, -0.0, 7.0]))
+    arr = pa.array(x.astype(dtype), mask=rng.random(x.size) < 0.1 if nulls else None).slice(offset)
+    v = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    fin = v[np.isfinite(v)]
+    n_cells = data.draw(st.sampled_from([1, 7, 64, 1000]))
+    lo, hi = data.draw(st.sampled_from([(-30.0, 30.0), (0.0, 100.0), (-1e3, -999.0)]))
+    plan = kq.grid_plan(64 * n_cells, lo, hi)
+    flags = rng.integers(0, 4, plan.n_cells).astype(np.uint8)  # held 1, digest 2, both 3
+    t = np.clip((fin - plan.lo) * plan.inv, 0.0, plan.n_cells - 1.0)
+    cells = np.where(np.isnan(t), 0, t).astype(np.int64)
+    want_counts = np.bincount(cells, minlength=plan.n_cells)
+    want = np.zeros((plan.n_cells, 3))
+    want[:, 1], want[:, 2] = np.inf, -np.inf
+    np.add.at(want[:, 0], cells, fin)
+    np.minimum.at(want[:, 1], cells, fin)
+    np.maximum.at(want[:, 2], cells, fin)
+    got = []
+    for backend in BACKENDS:
+        ints, flts = empty_moments()
+        counts = np.zeros(plan.n_cells, np.int64)
+        stats = np.zeros((plan.n_cells, 3))
+        stats[:, 1], stats[:, 2] = np.inf, -np.inf
+        held, tail = kq.moments_count_select_cells(list(iter_columns(arr)), ints, flts, plan, counts, flags, stats,
+                                                   backend=backend)
+        np.testing.assert_array_equal(counts, want_counts)
+        np.testing.assert_array_equal(stats.view(np.int64), want.view(np.int64))
+        np.testing.assert_array_equal(tail, fin[(flags[cells] & 2) != 0])
+        np.testing.assert_array_equal(held, fin[(flags[cells] & 1) != 0])
+        mi, mf = empty_moments()
+        for view in iter_columns(arr):
+            moments_update(view, mi, mf, backend)
+        np.testing.assert_array_equal(ints, mi)
+        np.testing.assert_array_equal(flts.view(np.int64), mf.view(np.int64))
+        got.append(stats)
+    np.testing.assert_array_equal(got[0].view(np.int64), got[1].view(np.int64))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_moments_grid_cells_refuses_bad_arguments(backend):
+    from fastdrift.kernels import quantile as kq
+    plan = kq.grid_plan(640, 0.0, 1.0)
+    ints, flts = empty_moments()
+    counts = np.zeros(plan.n_cells, np.int64)
+    flags = np.zeros(plan.n_cells, np.uint8)
+    for bad in (np.zeros((plan.n_cells, 2)), np.zeros(plan.n_cells * 3), np.zeros((plan.n_cells, 3), np.float32)):
+        with pytest.raises(InvalidInputError, match="stats"):
+            kq.moments_count_select_cells(list(iter_columns(np.ones(3))), ints, flts, plan, counts, flags, bad,
+                                          backend=backend)
+    assert counts.sum() == 0 and ints[0] == 0  # nothing counted
+
+
 # ---- one source of codes ------------------------------------------------------------
 
 def test_codes_are_the_headers():
@@ -527,7 +592,7 @@ def test_backend_objects_of_a_family_have_the_same_methods():
 
     for family, want in ((HIST, {"update"}), (MOMENTS, {"update"}),
                          (CAT, {"run", "rehash", "count_indices", "bool_count", "seg_count"}),
-                         (GRID, {"count", "select", "count_select", "moments_count_select"}),
+                         (GRID, {"count", "select", "count_select", "moments_count_select", "moments_count_select_cells"}),
                          (SEG, {"scatter", "count_indices", "hist_parts", "moments_parts", "positions", "scatter_to",
                                 "short_keys"})):
         assert methods(family("c")) == methods(family("numba")) == want, family.name

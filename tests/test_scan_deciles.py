@@ -128,9 +128,9 @@ def test_workers_read_while_the_pilot_places_the_grids(tmp_path, monkeypatch):
     seen = []
     pilot, read = reference._pilot, scan.batches
 
-    def slow_pilot(executor, qplans):
+    def slow_pilot(executor, qplans, *rest):
         seen.append(reading.wait(60))
-        return pilot(executor, qplans)
+        return pilot(executor, qplans, *rest)
 
     def batches(frag, *a, **k):
         for b in read(frag, *a, **k):

@@ -14,7 +14,7 @@ from numba import njit, types
 from .native import FD_EGROW, FD_OK
 from .numba_common import INLINE, NUMBA_OPTIONS, VALUE_TYPES, ro, rw
 
-__all__ = ["grid_count", "grid_select", "grid_count_select"]
+__all__ = ["grid_count", "grid_select", "grid_count_select", "grid_count_select_cells"]
 
 
 @njit(**INLINE)
@@ -129,3 +129,48 @@ def grid_count_select(values, validity, offset, length, lo, inv, top, counts, fl
     n_out[0] = n if n < cap else cap
     return FD_EGROW if overflow else FD_OK
 
+
+
+def _grid_count_select_cells_sigs():
+    return [types.int64(ro(t), ro(types.uint8), types.int64, types.int64, types.float64,
+                        types.float64, types.float64, rw(types.int64), ro(types.uint8), rw(types.float64),
+                        types.int64, rw(types.int64), rw(types.float64), rw(types.float64), rw(types.int64))
+            for t in VALUE_TYPES]
+
+
+@njit(_grid_count_select_cells_sigs(), **NUMBA_OPTIONS)
+def grid_count_select_cells(values, validity, offset, length, lo, inv, top, counts, flags, out, cap, n_out,
+                            stats, tail, n_tail):
+    # fd_moments_grid_cells_update's grid part: counts; each cell's sum (in column order), min and
+    # max in stats[3 c:3 c + 3]; values of FD_GRID_DIGEST (2) cells appended to tail (the caller
+    # made room for every value); values of FD_GRID_HELD (1) cells selected into out.
+    n = n_out[0]
+    nt = n_tail[0]
+    overflow = False
+    for i in range(length):
+        j = offset + i
+        if validity.size != 0 and not (validity[j >> 3] >> (j & 7)) & 1:
+            continue
+        x = np.float64(values[j])
+        if x - x != 0.0:
+            continue
+        c = _grid_cell(x, lo, inv, top)
+        counts[c] += 1
+        stats[3 * c] += x
+        if x < stats[3 * c + 1]:
+            stats[3 * c + 1] = x
+        if x > stats[3 * c + 2]:
+            stats[3 * c + 2] = x
+        f = flags[c]
+        if f & 2:
+            tail[nt] = x
+            nt += 1
+        if f & 1:
+            if n < cap:
+                out[n] = x
+            else:
+                overflow = True
+            n += 1
+    n_out[0] = n if n < cap else cap
+    n_tail[0] = nt
+    return FD_EGROW if overflow else FD_OK

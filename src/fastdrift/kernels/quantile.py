@@ -34,10 +34,11 @@ from ..adapters.arrow import ColumnView
 from ..errors import InvalidInputError
 from . import Family, check_out, float64_pieces, numeric_values
 from .moments import check_state
-from .native import FD_GRID_MAX_CELLS, FD_OK, check, column, lib, ptr
+from .native import FD_EINVAL, FD_GRID_MAX_CELLS, FD_OK, check, column, lib, ptr
 
 __all__ = ["exact_quantiles", "lerp_like_numpy", "GridPlan", "grid_plan", "grid_counts", "flag_cells",
-           "selected_count", "select", "count_select", "moments_count_select", "order_statistics",
+           "selected_count", "select", "count_select", "moments_count_select", "moments_count_select_cells",
+           "GRID_HELD", "GRID_DIGEST", "order_statistics",
            "quantiles_from_selected", "GRID"]
 
 
@@ -137,6 +138,15 @@ class _CGrid:
                                           plan.inv, plan.n_cells, ptr("int64_t*", counts), ptr("uint8_t*", flags),
                                           ptr("double*", out), out.size, ptr("int64_t*", got))
 
+    @staticmethod
+    def moments_count_select_cells(view, ints, flts, plan: GridPlan, counts, flags, out, got, stats, tail,
+                                   n_tail) -> int:
+        return lib.fd_moments_grid_cells_update(column(view), ptr("int64_t*", ints), ptr("double*", flts), plan.lo,
+                                                plan.inv, plan.n_cells, ptr("int64_t*", counts),
+                                                ptr("uint8_t*", flags), ptr("double*", out), out.size,
+                                                ptr("int64_t*", got), ptr("double*", stats), ptr("double*", tail),
+                                                tail.size, ptr("int64_t*", n_tail))
+
 
 class _NumbaGrid:
     """The same calls on :mod:`.numba_select` (and :mod:`.numba_moments` for the fused one, which runs
@@ -166,6 +176,15 @@ class _NumbaGrid:
         for values, validity, offset, length in float64_pieces(view):  # float64 entries only
             self.m.moments_update(values, validity, offset, length, ints, flts)
         return self.count_select(view, plan, counts, flags, out, got)
+
+    def moments_count_select_cells(self, view, ints, flts, plan: GridPlan, counts, flags, out, got, stats, tail,
+                                   n_tail) -> int:
+        if tail.size - n_tail[0] < view.length:
+            return FD_EINVAL
+        for values, validity, offset, length in float64_pieces(view):
+            self.m.moments_update(values, validity, offset, length, ints, flts)
+        return self.k.grid_count_select_cells(*self._args(view, plan), counts, flags, out, out.size, got, stats,
+                                              tail, n_tail)
 
 
 #: The grid passes' backend objects (family ``"quantile"``).
@@ -338,6 +357,40 @@ def moments_count_select(views: Iterable[ColumnView], ints: np.ndarray, flts: np
     return _selecting(views, plan, flags, None,
                       lambda v, f, o, g: k.moments_count_select(v, ints, flts, plan, counts, f, o, g),
                       "moments and grid count", "moments need", ints)
+
+
+#: Flag bits of a grid cell (kernels/fastdrift.h): its values are selected; they go to the t-digest.
+GRID_HELD, GRID_DIGEST = lib.FD_GRID_HELD, lib.FD_GRID_DIGEST
+
+
+def moments_count_select_cells(views: Iterable[ColumnView], ints: np.ndarray, flts: np.ndarray, plan: GridPlan,
+                               counts: np.ndarray, flags: np.ndarray, stats: np.ndarray,
+                               backend: Optional[str] = None):
+    """:func:`moments_count_select` that also keeps, per cell, the sum, minimum and maximum of its
+    finite values in ``stats`` (float64[plan.n_cells, 3], added to / folded in place; start them at
+    0, +inf, -inf), and returns the values of the cells whose ``flags`` have :data:`GRID_DIGEST`
+    as well (C: ``fd_moments_grid_cells_update``).  Only :data:`GRID_HELD` cells are selected.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The held cells' values and the digest cells' values, each in column order.
+    """
+    k = GRID(backend)
+    check_state(ints, flts)
+    check_out(counts, np.int64, plan.n_cells, "counts")
+    if not (isinstance(stats, np.ndarray) and stats.dtype == np.float64 and stats.shape == (plan.n_cells, 3)
+            and stats.flags.c_contiguous and stats.flags.writeable):
+        raise InvalidInputError(f"stats must be a writeable contiguous float64 array of shape ({plan.n_cells}, 3)")
+    views = list(views)
+    tail = np.empty(sum(v.length for v in views), np.float64)
+    n_tail = np.zeros(1, np.int64)
+    flat = stats.reshape(-1)
+    held = _selecting(views, plan, flags, None,
+                      lambda v, f, o, g: k.moments_count_select_cells(v, ints, flts, plan, counts, f, o, g, flat,
+                                                                      tail, n_tail),
+                      "moments and grid cells", "moments need", ints)
+    return held, tail[:int(n_tail[0])]
 
 
 def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,

@@ -18,6 +18,8 @@ import numpy as np
 from ..errors import InvalidInputError
 from .native import FD_EINVAL, check, column, ffi, lib, ptr
 
+FD_F64 = lib.FD_F64
+
 __all__ = ["TDigestState", "capacity", "buffer_size", "MIN_COMPRESSION", "MAX_COMPRESSION",
            "state_bytes", "sort_values", "SPARE_BYTES", "update_parts", "flush_parts"]
 
@@ -195,6 +197,38 @@ class TDigestState:
         col = column(view)
         rc = lib.fd_tdigest_update(col, self.struct, self._scratch())
         check(rc, "t-digest update", view.name)
+
+    def add_clusters(self, means: np.ndarray, weights: np.ndarray, pure: np.ndarray, lo: float, hi: float) -> None:
+        """Stage clusters for the next flush (``fd_tdigest_add_clusters``: sorted finite means,
+        integer weights >= 1, ``pure`` where a cluster holds copies of its mean only, every value
+        in [lo, hi]); nothing staged on bad input (InvalidInputError)."""
+        means = np.ascontiguousarray(means, np.float64)
+        weights = np.ascontiguousarray(weights, np.float64)
+        pure = np.ascontiguousarray(pure, np.uint8)
+        n = means.size
+        if weights.shape != (n,) or pure.shape != (n,) or means.ndim != 1:
+            raise InvalidInputError(f"t-digest clusters: {n} means, {weights.size} weights, {pure.size} purity flags")
+        if n == 0:
+            return
+        self._room(2 * n)
+        rc = lib.fd_tdigest_add_clusters(self.struct, ptr("const double*", means), ptr("const double*", weights),
+                                         ptr("const uint8_t*", pure), n, float(lo), float(hi), self._scratch())
+        if rc == FD_EINVAL:
+            raise InvalidInputError("t-digest clusters: means must be finite and sorted, weights integers in "
+                                    "[1, 2**53), every value in [lo, hi] (finite)")
+        check(rc, "t-digest clusters")
+
+    def update_f64(self, x: np.ndarray, name=None) -> None:
+        """:meth:`update` of a contiguous float64 array without nulls (no Arrow view)."""
+        self._room(x.size)
+        c = ffi.new("fd_column*")
+        c.values = ptr("const void*", x)
+        c.validity = ffi.NULL
+        c.offsets = ffi.NULL
+        c.offset = 0
+        c.length = x.size
+        c.type = FD_F64
+        check(lib.fd_tdigest_update(c, self.struct, self._scratch()), "t-digest update", name)
 
     @property
     def pending(self) -> bool:

@@ -17,7 +17,9 @@ import pyarrow as pa
 from ..adapters.arrow import iter_columns
 from ..errors import IncompatibleSketchError
 from ..kernels import quantile as kq
+from ..kernels.tdigest import sort_values
 from .moments import Moments
+from .tdigest import TDigest
 
 __all__ = ["ExactQuantiles", "StreamingQuantiles", "merge_counts", "append_compact", "select_counts",
            "numeric_views"]
@@ -143,6 +145,8 @@ def _cells(x: np.ndarray, plan) -> np.ndarray:
 #: Distinct values a column's first-pass selection may hold before it gives up (then the
 #: selection pass runs); 2**18 values and counts, 4 MiB a column.
 _HELD_CAP = 1 << 18
+#: FD_TD_K2_SHARE of kernels/fd_tdigest.c: the share of the compression the k2 scale takes.
+_K2_SHARE = 0.15
 #: Half-width of a decile's rank window in standard errors of a quantile of the rows seen (a miss
 #: only costs the selection pass).
 _Z = 5.0
@@ -200,9 +204,19 @@ class StreamingQuantiles:
     After the scan the grid counts are exact; when every cell holding a wanted order
     statistic is still held, :meth:`exact` gives :class:`ExactQuantiles` complete; otherwise
     (a misleading prefix, a held selection over the cap) one whose selection still has to run.
+
+    Given a ``compression``, the column's t-digest comes from the grid too (:meth:`tdigest`):
+    each cell whose values the digest may take as one cluster keeps their sum, minimum and
+    maximum (the kernel adds them in the same read), and only the values of the other cells
+    (:func:`digest_cells`: the two ends of the data, where the digest's clusters are small,
+    and cells with ties among other values) go through t-digests, one for each end and one
+    for the ties.  After the scan, the cells join those digests as clusters in one
+    clustering pass.  A column whose pilot sends more than :data:`_DIGEST_SHARE_MAX` of its
+    values to the digests anyway keeps the plain digest (:attr:`digest` is None).
     """
 
-    def __init__(self, qs: np.ndarray, pilot: np.ndarray, rows_total: Optional[int]):
+    def __init__(self, qs: np.ndarray, pilot: np.ndarray, rows_total: Optional[int],
+                 compression: Optional[float] = None):
         self.qs = np.asarray(qs, np.float64)
         f = pilot[np.isfinite(pilot)]
         # the window from every k-th value of a big pilot: its ends need no exact rank (a pilot of
@@ -218,6 +232,7 @@ class StreamingQuantiles:
         self.plan = kq.grid_plan(64 * _MAX_CELLS, lo, hi) if self.ok else None
         self.rows_total = rows_total
         self.rows = 0
+        self.digest: Optional[float] = None  # the t-digests' compression when the grid makes them
         if not self.ok:
             return
         view = _f64_view(f)
@@ -233,7 +248,28 @@ class StreamingQuantiles:
         self._size, self._limit = 0, 1 << 16  # distinct values held; when to drop the dropped cells' ones
         self._shrunk_at = 0
         self._free: List[np.ndarray] = []  # zeroed count arrays for the next fragments
+        self._digest_flags = np.zeros(self.plan.n_cells, np.uint8)
+        self._flags = self.held
+        if compression is not None:
+            to_digest = digest_cells(g, self.plan, pilot_counts, compression, rows_total)
+            if pilot_counts[to_digest].sum() <= _DIGEST_SHARE_MAX * pilot_counts.sum():
+                self._plan_digest(to_digest, compression)
         self._shrink(pilot_counts, share_seen=0.0)
+
+    def _plan_digest(self, to_digest: np.ndarray, compression: float) -> None:
+        self.digest = float(compression)
+        self._digest_flags = np.where(to_digest, kq.GRID_DIGEST, 0).astype(np.uint8)
+        inner = np.flatnonzero(~to_digest)
+        # values of cells below the first cell kept as a cluster go to the low digest, above the last
+        # one to the high digest, the rest (cells with ties) to the middle one
+        self._ends = (int(inner[0]), int(inner[-1]) + 1) if inner.size else (self.plan.n_cells, self.plan.n_cells)
+        self._ties = bool(to_digest[self._ends[0]:self._ends[1]].any())
+        # without ties, a value is low when below any value of the first kept cell
+        self._split = self.plan.lo + (self._ends[0] + 0.5) / self.plan.inv if inner.size else np.inf
+        self.stats = _fresh_stats(self.plan.n_cells)
+        self._free_stats: List[np.ndarray] = []
+        self.tails = [TDigest(self.digest) for _ in range(3)]  # low, high, ties
+        self._flags = self.held | self._digest_flags
 
     def _shrink(self, counts: np.ndarray, share_seen: float) -> None:
         n = int(counts.sum())
@@ -250,6 +286,7 @@ class StreamingQuantiles:
         np.add.at(edge, last, -1)
         keep = (np.cumsum(edge[:-1]) > 0).astype(np.uint8)
         self.held = self.held & keep  # a new array, never changed in place: workers read it
+        self._flags = self.held | self._digest_flags  # likewise
 
     # workers: one batch of one fragment into that fragment's (counts, parts)
     def start(self):
@@ -259,23 +296,61 @@ class StreamingQuantiles:
             counts = self._free.pop()  # atomic: workers may pop while the main thread appends
         except IndexError:
             counts = np.zeros(self.plan.n_cells, np.int64)
-        return [counts, []]
+        if self.digest is None:
+            return [counts, []]
+        try:
+            stats = self._free_stats.pop()
+        except IndexError:
+            stats = _fresh_stats(self.plan.n_cells)
+        return [counts, [], stats, [TDigest(self.digest) for _ in range(3)]]
 
     def count(self, st, views, ints: np.ndarray, flts: np.ndarray) -> None:
         """Grid counts and held values of one batch, with its Moments state ``(ints, flts)`` folded
-        in by the same read (:func:`~fastdrift.kernels.quantile.moments_count_select`)."""
-        # the latest held cells: they are only ever dropped, so any snapshot holds the final ones
-        flags = self.held if self.holding else self._none
-        v = kq.moments_count_select(views, ints, flts, self.plan, st[0], flags)
+        in by the same read (:func:`~fastdrift.kernels.quantile.moments_count_select`); with a
+        digest from the grid, the cells' sums and extremes too, and the digest cells' values
+        into the fragment's t-digests."""
+        if self.digest is None:
+            # the latest held cells: they are only ever dropped, so any snapshot holds the final ones
+            flags = self.held if self.holding else self._none
+            v = kq.moments_count_select(views, ints, flts, self.plan, st[0], flags)
+        else:
+            flags = self._flags if self.holding else self._digest_flags
+            v, tail = kq.moments_count_select_cells(views, ints, flts, self.plan, st[0], flags, st[2])
+            if tail.size:
+                self._route(st[3], tail)
         if v.size:
             st[1].append(v)  # raw: what the held cells dropped since goes at the next compaction
 
+    def _route(self, digests, x: np.ndarray) -> None:
+        if not self._ties:  # every value below the cells kept as clusters, or above them
+            low = x < self._split
+            digests[0]._update_f64(x[low])
+            digests[1]._update_f64(x[~low])
+            return
+        a, b = self._ends
+        c = _cells(x, self.plan)
+        low, high = c < a, c >= b
+        digests[0]._update_f64(x[low])
+        digests[1]._update_f64(x[high])
+        digests[2]._update_f64(x[~(low | high)])
     # the main thread, in fragment order
     def merge(self, st, rows: int) -> None:
         self.counts += st[0]
         st[0].fill(0)
         self._free.append(st[0])  # at most the fragments in flight: bounded
         self.rows += rows
+        if self.digest is not None:
+            # in fragment order: the sums are the same whatever thread counted what
+            acc, part = self.stats, st[2]
+            acc[:, 0] += part[:, 0]
+            np.minimum(acc[:, 1], part[:, 1], out=acc[:, 1])
+            np.maximum(acc[:, 2], part[:, 2], out=acc[:, 2])
+            part[:] = (0.0, np.inf, -np.inf)
+            self._free_stats.append(part)
+            for t, o in zip(self.tails, st[3]):
+                if o.count:
+                    t.merge(o)
+                o.recycle()
         if not self.holding:
             return
         for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
@@ -316,6 +391,104 @@ class StreamingQuantiles:
             return eq, True
         eq.plan_select()
         return eq, False
+
+
+    def tdigest(self, m: Moments, name: Optional[str] = None) -> TDigest:
+        """The column's t-digest once the scan is done (:attr:`digest` set): the cells kept as
+        clusters and the three digests of the other cells' values, clustered together in one
+        pass; its nulls, NaN and infinities are ``m``'s (the column's moments)."""
+        td = TDigest(self.digest, name=name)
+        kept = (self.counts > 0) & (self._digest_flags == 0)
+        if kept.any():
+            w = self.counts[kept].astype(np.float64)
+            st = self.stats[kept]
+            mn, mx = st[:, 1], st[:, 2]
+            with np.errstate(over="ignore", invalid="ignore"):
+                mean = st[:, 0] / w
+            # a sum that overflowed (values near the float64 limit): the middle of the cell's values
+            mean = np.where(np.isfinite(mean), mean, mn * 0.5 + mx * 0.5)
+            pure = mn == mx
+            mean = np.where(pure, mn, np.clip(mean, mn, mx))
+            td._add_clusters(mean, w, pure, float(mn.min()), float(mx.max()))
+        for t in self.tails:
+            if t.count:
+                td.merge(t)
+        td._add_counts(m.null_count, m.nan_count, m.posinf_count, m.neginf_count)
+        return td.flush()
+
+
+#: Most of the pilot's values the t-digest cells may hold for the digest to come from the grid
+#: (more, and routing them costs more than it saves: a column of few distinct values).
+_DIGEST_SHARE_MAX = 0.5
+#: A cell is kept as one cluster while its share of the pilot is at most 1/_CELL_PER_CLUSTER of
+#: the digest's cluster limit at its rank (t-digest.md in docs: smaller cells cost rank error).
+_CELL_PER_CLUSTER = 4.0
+
+
+def cluster_limit(q: np.ndarray, compression: float, n: float) -> np.ndarray:
+    """The share of ``n`` values a cluster starting at rank share ``q`` (from the nearer end) may
+    hold in a t-digest of ``compression``: the smaller of the k1 and k2 limits of
+    ``kernels/fd_tdigest.c`` (next_limit), computed the same way."""
+    q = np.clip(np.asarray(q, np.float64), 0.0, 0.5)
+    d2 = 2.0 * compression * _K2_SHARE
+    d1 = 2.0 * compression * (1.0 - _K2_SHARE)
+    n = max(float(n), 2.0)
+    z = max(4.0 * np.log(n / d2) + 24.0, 4.0 * np.log(n))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = q / (1.0 - q) * np.exp(z / d2)
+        k2 = r / (1.0 + r) - q
+        k = d1 / (2.0 * np.pi) * np.arcsin(2.0 * q - 1.0) + 1.0
+        k1 = np.where(k >= d1 * 0.25, np.inf, 0.5 * (np.sin(k * (2.0 * np.pi) / d1) + 1.0) - q)
+    return np.minimum(k1, k2)
+
+
+def digest_cells(sample: np.ndarray, plan, counts: np.ndarray, compression: float,
+                 rows_total: Optional[int]) -> np.ndarray:
+    """The grid cells whose values a scan's t-digest takes one by one (bool[n_cells]), from the
+    pilot's finite values' ``counts`` on ``plan`` and a ``sample`` of them (every k-th): the two
+    end cells (unbounded); cells at or beyond the pilot's extremes; cells whose pilot share
+    exceeds 1/:data:`_CELL_PER_CLUSTER` of the digest's cluster limit at their rank (near the
+    ends of the data the clusters are small: a cell is a cluster the digest cannot split), and
+    every cell between such a cell and its end; and
+    cells where the sample repeats a value among other values (a tie block the digest keeps
+    exact, and a cell's mean would smear; a cell of copies of one value is exact either way)."""
+    n = int(counts.sum())
+    out = np.ones(plan.n_cells, bool)
+    if n == 0:
+        return out
+    cum = np.cumsum(counts)
+    before, after = (cum - counts) / n, cum / n
+    near = np.minimum(before, 1.0 - after)  # rank share between the cell and the nearer end
+    limit = cluster_limit(near, compression, rows_total if rows_total else n)
+    x = sort_values(sample)  # the digest's radix sort: a tenth of np.unique's time
+    tie = x[1:] == x[:-1]
+    tied = np.zeros(plan.n_cells, bool)  # a value repeats: copies alone are exact at any weight
+    mixed = np.zeros(plan.n_cells, bool)  # ... among other values: a tie block a mean would smear
+    if tie.any():
+        u = np.unique(x[1:][tie])  # the repeated values
+        copies = np.searchsorted(x, u, side="right") - np.searchsorted(x, u, side="left")
+        c = _cells(u, plan)
+        in_cell = np.bincount(_cells(x, plan), minlength=plan.n_cells)
+        tied[c] = True
+        mixed[c[in_cell[c] > copies]] = True
+    coarse = ((near <= 0.0) | (counts / n > limit / _CELL_PER_CLUSTER)) & ~tied
+    coarse[0] = coarse[-1] = True
+    # the ends, each up to its innermost coarse cell: a cell kept as a cluster among the digests'
+    # cells would leave a gap in the end's digest (its clusters would span it)
+    low = before < 0.5
+    a = int(np.flatnonzero(coarse & low).max(initial=0))
+    b = int(np.flatnonzero(coarse & ~low).min(initial=plan.n_cells - 1))
+    out = mixed.copy()
+    out[:a + 1] = True
+    out[b:] = True
+    return out
+
+
+def _fresh_stats(n_cells: int) -> np.ndarray:
+    """Per-cell (sum, min, max) of no value."""
+    st = np.empty((n_cells, 3), np.float64)
+    st[:] = (0.0, np.inf, -np.inf)
+    return st
 
 
 def _f64_view(x: np.ndarray):

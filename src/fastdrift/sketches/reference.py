@@ -109,15 +109,18 @@ def count_job(reference: Profile) -> Job:
     return Job(make, lambda p, b: p.update(b), merge, Profile.to_bytes, Profile.from_bytes)
 
 
-def _pilot(executor: Executor, qplans: List[ColumnPlan]) -> Dict[str, StreamingQuantiles]:
-    """Decile grids for the first pass, from the executor's pilot batch."""
+def _pilot(executor: Executor, qplans: List[ColumnPlan],
+           compression: Optional[float] = None) -> Dict[str, StreamingQuantiles]:
+    """Decile grids for the first pass, from the executor's pilot batch; with a ``compression``,
+    the t-digests of the columns that have one come from the grids too (where the pilot lets)."""
     b = executor.pilot([p.name for p in qplans]) if qplans else None
     if b is None or b.num_rows == 0:
         return {}
 
     def one(p):
         x = float64_values(b.column(p.name))  # the kernels' conversion: big integers round, never raise
-        return StreamingQuantiles(quantile_levels(p.bins), x, executor.rows) if np.isfinite(x).any() else None
+        return StreamingQuantiles(quantile_levels(p.bins), x, executor.rows,
+                                  compression if p.tdigest else None) if np.isfinite(x).any() else None
 
     with cf.ThreadPoolExecutor(max(executor.workers, 1)) as pool:  # numpy's partition and the kernels release the GIL
         made = list(pool.map(one, qplans))
@@ -161,6 +164,8 @@ def _first_job(plans: List[ColumnPlan], streaming, max_categories: int,
                 if sq is not None and isinstance(s, Moments):
                     # moments, grid counts and held values in one read of the column
                     s.update_counting(col, functools.partial(sq.count, st[2][p.name]))
+                elif sq is not None and sq.digest is not None and isinstance(s, TDigest):
+                    continue  # the grid's count routes its values (StreamingQuantiles.tdigest)
                 else:
                     s.update(col)
         if st[3] is not None:
@@ -465,11 +470,12 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     if qplans and getattr(executor, "pilot_meanwhile", False) and not segment_by:
         # the grids are placed while the workers read their first batches (make() waits for them)
         one = cf.ThreadPoolExecutor(1, thread_name_prefix="fastdrift-pilot")
-        pilot = one.submit(_pilot, executor, qplans)
+        pilot = one.submit(_pilot, executor, qplans, compression)
         one.shutdown(wait=False)
         streaming = pilot
     else:
-        streaming = _pilot(executor, qplans)
+        # by segments, the whole's first pass has no t-digest (the segments' digests merge into it)
+        streaming = _pilot(executor, qplans, None if segment_by else compression)
 
     what = "moments, categories" + (", t-digests" if any(p.tdigest for p in numeric) else "") + \
         (", deciles" if streaming else "")
@@ -515,8 +521,15 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     exact: Dict[str, ExactQuantiles] = {}
     to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass
     to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass (on either grid)
-    # the first pass's grids and held values folded per column, on the executor's threads (the
-    # selection kernel and numpy's sorts release the GIL): between the passes nothing else runs
+    # the t-digests made from the grids, and the first pass's grids and held values folded per
+    # column, on the executor's threads (the kernels and numpy's sorts release the GIL): between
+    # the passes nothing else runs
+    if not segment_by:
+        for n, td in _each_column(executor, {p.name: functools.partial(streaming[p.name].tdigest, first[p.name][0],
+                                                                       p.name)
+                                             for p in numeric if p.tdigest and p.name in streaming
+                                             and streaming[p.name].digest is not None}).items():
+            first[n][1] = td
     final = _each_column(executor, {p.name: functools.partial(_streaming_exact, streaming[p.name], first[p.name][0])
                                     for p in numeric if p.name in streaming and first[p.name][0].n > 0
                                     and fixed_edges(first[p.name][0], p.bins, p.strategy, p.name) is None})

@@ -414,6 +414,35 @@ class TDigest(Sketch):
             self._s.recycle()
         return self
 
+    def _add_clusters(self, means, weights, pure, lo: float, hi: float) -> None:
+        """Fold in values given already clustered (a scan's grid cells: ``sketches.quantiles``):
+        ``means`` sorted, integer ``weights``, ``pure`` where a cluster holds copies of its mean
+        only, every value in [lo, hi].  Clustered with the next flush, as merged centroids are."""
+        with self._mutating():
+            self._room(int(np.sum(weights)), "adding clusters of")
+            self._s.add_clusters(means, weights, pure, lo, hi)
+
+    def _add_counts(self, null: int, nan: int, posinf: int, neginf: int) -> None:
+        """Count values the digest holds no centroid for (nulls, NaN, +-inf) seen elsewhere (a scan's
+        moments of the same values)."""
+        with self._mutating():
+            self._room(null + nan + posinf + neginf)
+            i = self._s.ints
+            i[_k.NULL] += null
+            i[_k.NAN] += nan
+            i[_k.POSINF] += posinf
+            i[_k.NEGINF] += neginf
+
+    def _update_f64(self, x: np.ndarray) -> None:
+        """:meth:`update` of a contiguous float64 array without nulls, without the Arrow adapter
+        (a scan's values routed here by the grid kernel: hundreds of small arrays a column)."""
+        if x.size == 0:
+            return
+        x = np.ascontiguousarray(x, np.float64)
+        with self._mutating():
+            self._room(x.size)
+            self._s.update_f64(x, self.name)
+
     # -- hooks --------------------------------------------------------------
     def _update(self, values) -> None:
         arr = as_arrow(values, self.name)
