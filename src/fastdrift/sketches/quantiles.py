@@ -333,6 +333,7 @@ class StreamingQuantiles:
         digests[0]._update_f64(x[low])
         digests[1]._update_f64(x[high])
         digests[2]._update_f64(x[~(low | high)])
+
     # the main thread, in fragment order
     def merge(self, st, rows: int) -> None:
         self.counts += st[0]
