@@ -153,10 +153,14 @@ typedef struct gridsel {
         }                                                                    \
     } while (0)
 
-/* grid_block for fd_moments_grid_cells_update: the counts, the cells' sums
- * and extremes, the digest cells' values (branch-free: stored, then the end
- * advanced when the cell's flag says so; the caller made room for every
- * value), then the selection as grid_block's. */
+/* grid_block for fd_moments_grid_cells_update, one loop: a value's count,
+ * its cell's sum and extremes, and its stores at the ends of the digest
+ * cells' values and of the selection, each end advanced by the cell's flag
+ * (branch-free; the caller made room for every digest value; near the
+ * selection's cap, a branch per held value).  2.55 ns a value against 1.44
+ * for grid_block (1e7 normal values, 4,096 cells); splitting the counts and
+ * the stores into two loops as grid_block does measured 2.87, records of
+ * four doubles (aligned) the same as of three. */
 static void grid_block_cells(gridsel *g, const mloops *L, const double *buf, int64_t k)
 {
     int32_t cell[FD_MOM_BLOCK];
@@ -172,15 +176,11 @@ static void grid_block_cells(gridsel *g, const mloops *L, const double *buf, int
             const int32_t c = cell[i];
             const double x = buf[i];
             const unsigned f = flags[c];
-            counts[c]++;
-#ifdef FD_CELLS_NO_MINMAX
-            stats[c] += x;
-#else
             double *st = stats + 3 * (int64_t)c;
+            counts[c]++;
             st[0] += x;
             st[1] = x < st[1] ? x : st[1];
             st[2] = x > st[2] ? x : st[2];
-#endif
             tail[nt] = x;
             nt += (f >> 1) & 1u;
             out[n] = x;
@@ -191,15 +191,11 @@ static void grid_block_cells(gridsel *g, const mloops *L, const double *buf, int
             const int32_t c = cell[i];
             const double x = buf[i];
             const unsigned f = flags[c];
-            counts[c]++;
-#ifdef FD_CELLS_NO_MINMAX
-            stats[c] += x;
-#else
             double *st = stats + 3 * (int64_t)c;
+            counts[c]++;
             st[0] += x;
             st[1] = x < st[1] ? x : st[1];
             st[2] = x > st[2] ? x : st[2];
-#endif
             tail[nt] = x;
             nt += (f >> 1) & 1u;
             if (f & FD_GRID_HELD) {

@@ -302,7 +302,10 @@ class StreamingQuantiles:
             stats = self._free_stats.pop()
         except IndexError:
             stats = _fresh_stats(self.plan.n_cells)
-        return [counts, [], stats, [TDigest(self.digest) for _ in range(3)]]
+        # the digest cells' values wait in a list (index 3), counted at index 4, and go to the
+        # fragment's own digests (index 5, made when first needed) every _TAIL_BATCH values, the
+        # rest straight into the column's at the merge: few digest calls, memory flat in rows
+        return [counts, [], stats, [], 0, None]
 
     def count(self, st, views, ints: np.ndarray, flts: np.ndarray) -> None:
         """Grid counts and held values of one batch, with its Moments state ``(ints, flts)`` folded
@@ -317,11 +320,19 @@ class StreamingQuantiles:
             flags = self._flags if self.holding else self._digest_flags
             v, tail = kq.moments_count_select_cells(views, ints, flts, self.plan, st[0], flags, st[2])
             if tail.size:
-                self._route(st[3], tail)
+                st[3].append(tail)
+                st[4] += tail.size
+                if st[4] >= _TAIL_BATCH:
+                    if st[5] is None:
+                        st[5] = [TDigest(self.digest) for _ in range(3)]
+                    self._route(st[5], st[3])
+                    st[3], st[4] = [], 0
         if v.size:
             st[1].append(v)  # raw: what the held cells dropped since goes at the next compaction
 
-    def _route(self, digests, x: np.ndarray) -> None:
+    def _route(self, digests, parts: List[np.ndarray]) -> None:
+        """The digest cells' values (arrays) into the low, high and ties digests."""
+        x = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if not self._ties:  # every value below the cells kept as clusters, or above them
             low = x < self._split
             digests[0]._update_f64(x[low])
@@ -348,10 +359,13 @@ class StreamingQuantiles:
             np.maximum(acc[:, 2], part[:, 2], out=acc[:, 2])
             part[:] = (0.0, np.inf, -np.inf)
             self._free_stats.append(part)
-            for t, o in zip(self.tails, st[3]):
-                if o.count:
-                    t.merge(o)
-                o.recycle()
+            if st[5] is not None:
+                for t, o in zip(self.tails, st[5]):
+                    if o.count:
+                        t.merge(o)
+                    o.recycle()
+            if st[3]:
+                self._route(self.tails, st[3])
         if not self.holding:
             return
         for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
@@ -418,6 +432,8 @@ class StreamingQuantiles:
         return td.flush()
 
 
+#: Digest cells' values a fragment holds before they go to its own t-digests (512 KiB a column).
+_TAIL_BATCH = 1 << 16
 #: Most of the pilot's values the t-digest cells may hold for the digest to come from the grid
 #: (more, and routing them costs more than it saves: a column of few distinct values).
 _DIGEST_SHARE_MAX = 0.5
