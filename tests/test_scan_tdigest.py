@@ -135,6 +135,47 @@ def test_grid_digests_the_same_for_any_workers(tmp_path):
         assert one[name].tdigest.to_bytes() == two[name].tdigest.to_bytes(), name
 
 
+def test_grid_digests_the_same_on_either_backend(tmp_path):
+    # the numba twin of the grid kernel keeps the same sums, extremes and digest values bit for bit
+    table = _table(120_000, seed=9)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "numba").mkdir()
+    got = {}
+    try:
+        for b in ("c", "numba"):
+            fastdrift.set_backend(b)
+            got[b] = _scan(tmp_path / b, table)
+    finally:
+        fastdrift.set_backend(None)
+    for name in table.column_names:
+        assert got["c"][name].tdigest.to_bytes() == got["numba"][name].tdigest.to_bytes(), name
+
+
+def test_grid_digests_of_awkward_columns(tmp_path, monkeypatch):
+    # a column whose later rows leave the pilot's window (they all go through the end's digest),
+    # values whose cell sums overflow float64, wide integers and float32: counts exact, rank errors
+    # of the grid's digest no more than 2x the plain digest's (or 3e-4)
+    rng = np.random.default_rng(12)
+    n = 240_000
+    drift = rng.normal(size=n)
+    drift[n // 2:] += 1000.0
+    table = pa.table({
+        "drift": drift,
+        "huge": rng.uniform(0.5, 1.0, n) * 1.7e308,
+        "wide_int": rng.integers(-2**40, 2**40, n),
+        "f32": rng.lognormal(0, 1, n).astype(np.float32),
+    })
+    seen = []
+    prof = _scan(tmp_path, table, seen=seen, monkeypatch=monkeypatch)
+    assert {"drift", "huge", "wide_int", "f32"} <= set(seen)
+    for name in table.column_names:
+        v = table.column(name).to_numpy().astype(np.float64)
+        td = prof[name].tdigest
+        assert (td.count, td.finite_count, td.min, td.max) == (n, n, v.min(), v.max()), name
+        grid, plain = _rank_errors(td, v), _rank_errors(TDigest().update(table.column(name)), v)
+        assert grid.max() <= max(2.0 * plain.max(), 3e-4), (name, grid.max(), plain.max())
+
+
 def test_digest_cells():
     rng = np.random.default_rng(1)
     x = rng.normal(size=100_000)

@@ -223,8 +223,9 @@ class StreamingQuantiles:
         # 131,072 values partitioned whole took 2 of the 5 ms a column's grid took to place)
         g = f[::max(f.size // _WINDOW_SAMPLE, 1)] if f.size else f
         lo, hi = np.quantile(g, [max(self.qs.min() - 0.05, 0.0), min(self.qs.max() + 0.05, 1.0)])
-        pad = (hi - lo) * 0.25
-        lo, hi = lo - pad, hi + pad
+        with np.errstate(over="ignore", invalid="ignore"):  # values near the float64 limit
+            pad = (hi - lo) * 0.25
+            lo, hi = lo - pad, hi + pad
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
             lo, hi = f.min(), f.max()
         self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)  # the grid counts
