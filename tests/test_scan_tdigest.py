@@ -9,6 +9,7 @@ number of workers; and which columns take the grid's digest.
 """
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -40,7 +41,7 @@ def _table(n, seed=3):
     })
 
 
-def _scan(tmp_path, table, workers=2, seen=None, monkeypatch=None):
+def _scan(tmp_path, table, workers=2, seen=None, monkeypatch=None, reference=None):
     for i, part in enumerate(range(0, table.num_rows, table.num_rows // 3)):
         pq.write_table(table.slice(part, table.num_rows // 3), tmp_path / f"p{i}.parquet", row_group_size=40_000)
     if seen is not None:
@@ -51,6 +52,8 @@ def _scan(tmp_path, table, workers=2, seen=None, monkeypatch=None):
             return made(self, m, name)
         monkeypatch.setattr(quantiles.StreamingQuantiles, "tdigest", spy)
     src = open_data([str(tmp_path)])
+    if reference is not None:
+        return profile_data(src, None, reference=reference, workers=workers)
     return profile_data(src, plan_columns(src.schema), workers=workers)
 
 
@@ -78,8 +81,8 @@ def test_which_columns_take_the_grids_digest(scanned):
     table, prof, seen = scanned
     # continuous columns do (Pareto's grid, placed on a pilot of 40,000 rows, is too coarse at its
     # low end: most of its values would be sent to the digests, so it keeps the plain one); a
-    # column of a few distinct values too: each cell holds copies of one value, a pure cluster
-    assert {"normal", "lognormal", "neg_lognormal", "zeros", "wild", "poisson"} <= set(seen)
+    # column of a few distinct values keeps the plain digest (every cell a tie block)
+    assert {"normal", "lognormal", "neg_lognormal", "zeros", "wild"} <= set(seen) and "poisson" not in seen
 
 
 def test_grid_digests_count_exactly(scanned):
@@ -176,10 +179,32 @@ def test_grid_digests_of_awkward_columns(tmp_path, monkeypatch):
         assert grid.max() <= max(2.0 * plain.max(), 3e-4), (name, grid.max(), plain.max())
 
 
+@pytest.mark.parametrize("shift", [0.0, 3.0])
+def test_current_profiles_take_the_grids_digest(scanned, tmp_path, monkeypatch, shift):
+    # a current profile of files (on the reference's bins) places its own grid on its pilot: the
+    # same digests, counts exact, whether or not the data moved from the reference
+    table, ref, _ = scanned
+    cur = _table(300_000, seed=4)
+    cur = pa.table({n: pc.add(cur.column(n), shift) if n != "poisson" else cur.column(n)
+                    for n in cur.column_names})
+    seen = []
+    prof = _scan(tmp_path, cur, seen=seen, monkeypatch=monkeypatch, reference=ref)
+    mem = fastdrift.profile(cur, reference=ref)  # in memory: the plain digests, the same bins
+    assert {"normal", "lognormal", "neg_lognormal", "zeros", "wild"} <= set(seen) and "poisson" not in seen
+    for name in cur.column_names:
+        col = cur.column(name)
+        v = col.drop_null().to_numpy().astype(np.float64)
+        td = prof[name].tdigest
+        assert (td.count, td.null_count, td.nan_count) == (len(col), col.null_count, int(np.isnan(v).sum())), name
+        assert prof[name].histogram.to_bytes() == mem[name].histogram.to_bytes(), name
+        grid, plain = _rank_errors(td, v), _rank_errors(TDigest().update(col), v)
+        assert grid.max() <= max(1.5 * plain.max(), 2.5e-4), (name, grid.max(), plain.max())
+
+
 def test_digest_cells():
     rng = np.random.default_rng(1)
     x = rng.normal(size=100_000)
-    x[:5000] = 0.25  # a tie block among other values of its cell
+    x[:5000] = 0.25  # a tie block
     plan = kq.grid_plan(64 * 1024, -3.0, 3.0)
     counts = kq.grid_counts([next(iter(fastdrift.adapters.arrow.iter_columns(pa.array(x))))], plan)
     cells = quantiles.digest_cells(x[::4], plan, counts, 100.0, x.size)
@@ -187,7 +212,8 @@ def test_digest_cells():
     assert cells[0] and cells[-1]  # unbounded
     assert cells[c[0]] and not cells[c[1]]  # the tie's cell; the median's is a cluster's small part
     assert cells[c[2]] and cells[c[3]]  # at the ends of the data the digest's clusters are small
-    # in the body, only the tie's cell
+    # in the body, only the tie's cell (its weight, 5 % of the values, does not make the cells
+    # between it and the end coarse)
     body = quantiles._cells(np.array([-1.0, 1.0]), plan)
     assert np.flatnonzero(cells[body[0]:body[1]]).tolist() == [c[0] - body[0]]
 

@@ -32,7 +32,7 @@ from .monitor.config import MonitorConfig
 from .schema import check_current
 from .sketches import Profile
 from .sketches.profile import ColumnPlan, plan_columns as plan_schema, skipped_columns
-from .sketches.reference import Job, build_reference, check_performance_types, count_job, performance_plan
+from .sketches.reference import Job, build_reference, check_performance_types, current_job, performance_plan
 from .sketches.sample import RowSample
 
 __all__ = ["open_data", "profile_data", "DataSource", "ColumnPlan", "plan_columns", "with_sample",
@@ -103,7 +103,10 @@ def with_sample(base: Job, sample: RowSample) -> Job:
         acc[1].merge(st[1])
         return acc
 
-    return Job(make, count, merge)  # the sample stays in this process
+    def result(acc):
+        return [base.result(acc[0]) if base.result is not None else acc[0]] + acc[1:]
+
+    return Job(make, count, merge, result=result)  # the sample stays in this process
 
 
 def _ordered_map(fn: Callable, items: Sequence, workers: int, merge: Callable) -> None:
@@ -282,10 +285,12 @@ def profile_data(src: DataSource, plans: Optional[List[ColumnPlan]], *, referenc
         check_performance_types(reference.performance, src.schema, src.label)
         cols += [c for c in reference.performance.columns if c in src.schema.names and c not in cols]
     cols += [c for c in reference.segment_by if c not in cols]
-    job = count_job(reference)
+    job = current_job(reference, scan)
     if evidence is not None and evidence.enabled:
         cols += [c for c in evidence.columns if c in src.schema.names and c not in cols]
-        prof, sample = scan.run("counting on the reference's bins", cols, with_sample(job, evidence))[:2]
+        job = with_sample(job, evidence)
+        prof, sample = job.result(scan.run("counting on the reference's bins", cols, job))[:2]
         evidence.merge(sample)
         return prof
-    return scan.run("counting on the reference's bins", cols, job)
+    out = scan.run("counting on the reference's bins", cols, job)
+    return job.result(out) if job.result is not None else out

@@ -216,7 +216,7 @@ class StreamingQuantiles:
     """
 
     def __init__(self, qs: np.ndarray, pilot: np.ndarray, rows_total: Optional[int],
-                 compression: Optional[float] = None):
+                 compression: Optional[float] = None, deciles: bool = True):
         self.qs = np.asarray(qs, np.float64)
         f = pilot[np.isfinite(pilot)]
         # the window from every k-th value of a big pilot: its ends need no exact rank (a pilot of
@@ -229,7 +229,9 @@ class StreamingQuantiles:
         if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
             lo, hi = f.min(), f.max()
         self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)  # the grid counts
-        self.holding = self.ok  # and the held cells' values are kept
+        # deciles=False (a current profile's grid, for its t-digest only): no value is held, and
+        # the grid has the most cells (no held values to bound), so fewer go to the digests
+        self.holding = self.ok and deciles  # and the held cells' values are kept
         self.plan = kq.grid_plan(64 * _MAX_CELLS, lo, hi) if self.ok else None
         self.rows_total = rows_total
         self.rows = 0
@@ -238,7 +240,7 @@ class StreamingQuantiles:
             return
         view = _f64_view(f)
         pilot_counts = kq.grid_counts([view], self.plan)
-        cells = scan_cells(pilot_counts, self.qs, rows_total)
+        cells = scan_cells(pilot_counts, self.qs, rows_total) if deciles else _MAX_CELLS
         if cells != _MAX_CELLS:
             self.plan = kq.grid_plan(64 * cells, lo, hi)
             pilot_counts = kq.grid_counts([view], self.plan)
@@ -255,7 +257,8 @@ class StreamingQuantiles:
             to_digest = digest_cells(g, self.plan, pilot_counts, compression, rows_total)
             if pilot_counts[to_digest].sum() <= _DIGEST_SHARE_MAX * pilot_counts.sum():
                 self._plan_digest(to_digest, compression)
-        self._shrink(pilot_counts, share_seen=0.0)
+        if self.holding:
+            self._shrink(pilot_counts, share_seen=0.0)
 
     def _plan_digest(self, to_digest: np.ndarray, compression: float) -> None:
         self.digest = float(compression)
@@ -467,9 +470,8 @@ def digest_cells(sample: np.ndarray, plan, counts: np.ndarray, compression: floa
     end cells (unbounded); cells at or beyond the pilot's extremes; cells whose pilot share
     exceeds 1/:data:`_CELL_PER_CLUSTER` of the digest's cluster limit at their rank (near the
     ends of the data the clusters are small: a cell is a cluster the digest cannot split), and
-    every cell between such a cell and its end; and
-    cells where the sample repeats a value among other values (a tie block the digest keeps
-    exact, and a cell's mean would smear; a cell of copies of one value is exact either way)."""
+    every cell between such a cell and its end; and cells where the sample repeats a value (a
+    tie block the digest keeps exact, and a cell's mean would smear)."""
     n = int(counts.sum())
     out = np.ones(plan.n_cells, bool)
     if n == 0:
@@ -480,15 +482,11 @@ def digest_cells(sample: np.ndarray, plan, counts: np.ndarray, compression: floa
     limit = cluster_limit(near, compression, rows_total if rows_total else n)
     x = sort_values(sample)  # the digest's radix sort: a tenth of np.unique's time
     tie = x[1:] == x[:-1]
-    tied = np.zeros(plan.n_cells, bool)  # a value repeats: copies alone are exact at any weight
-    mixed = np.zeros(plan.n_cells, bool)  # ... among other values: a tie block a mean would smear
+    tied = np.zeros(plan.n_cells, bool)  # the sample repeats a value: a tie block, exact in a digest
     if tie.any():
-        u = np.unique(x[1:][tie])  # the repeated values
-        copies = np.searchsorted(x, u, side="right") - np.searchsorted(x, u, side="left")
-        c = _cells(u, plan)
-        in_cell = np.bincount(_cells(x, plan), minlength=plan.n_cells)
-        tied[c] = True
-        mixed[c[in_cell[c] > copies]] = True
+        # (a cell's mean would smear it among the cell's other values, however few: the sample
+        # cannot tell a cell of copies alone)
+        tied[_cells(x[1:][tie], plan)] = True
     coarse = ((near <= 0.0) | (counts / n > limit / _CELL_PER_CLUSTER)) & ~tied
     coarse[0] = coarse[-1] = True
     # the ends, each up to its innermost coarse cell: a cell kept as a cluster among the digests'
@@ -496,7 +494,7 @@ def digest_cells(sample: np.ndarray, plan, counts: np.ndarray, compression: floa
     low = before < 0.5
     a = int(np.flatnonzero(coarse & low).max(initial=0))
     b = int(np.flatnonzero(coarse & ~low).min(initial=plan.n_cells - 1))
-    out = mixed.copy()
+    out = tied.copy()
     out[:a + 1] = True
     out[b:] = True
     return out

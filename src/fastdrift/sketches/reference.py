@@ -42,7 +42,7 @@ from .quantiles import (ExactQuantiles, StreamingQuantiles, append_compact, merg
                         select_counts)
 from .tdigest import TDigest
 
-__all__ = ["Job", "Executor", "build_reference", "count_job", "profile", "performance_plan", "check_performance_types"]
+__all__ = ["Job", "Executor", "build_reference", "count_job", "current_job", "profile", "performance_plan", "check_performance_types"]
 
 #: Values the wanted cells of the first pass's grid may hold for a selection pass on that grid;
 #: beyond (a pilot whose window missed most of the data), an exact-range grid is counted first.
@@ -71,6 +71,8 @@ class Job:
     #: into its state (``states[j]`` for ``split.present[j]``, a SegmentSplit) without taking
     #: them; a job without it is given each segment's rows (:func:`_segmented`).
     count_segments: Optional[Callable[[List[Any], pa.RecordBatch, Any], None]] = None
+    #: ``result(merged state)``: what the pass gives, when not the merged state itself.
+    result: Optional[Callable[[Any], Any]] = None
 
 
 class Executor(Protocol):
@@ -107,6 +109,78 @@ def count_job(reference: Profile) -> Job:
         return acc
 
     return Job(make, lambda p, b: p.update(b), merge, Profile.to_bytes, Profile.from_bytes)
+
+
+def current_job(reference: Profile, executor: Executor) -> Job:
+    """:func:`count_job` for an executor with a pilot batch (a file scan): each numeric column
+    with a t-digest gets it from a grid placed on the pilot (:meth:`StreamingQuantiles.tdigest`,
+    as a reference scan does) where the pilot lets; the state is ``[profile, {column: grid part},
+    rows]`` and the job's ``result`` gives the profile.  A segmented reference takes
+    :func:`count_job`."""
+    base = count_job(reference)
+    names = [n for n, cp in reference.columns.items() if cp.kind == NUMERIC and cp.tdigest is not None]
+    if reference.segment_by or not names:
+        return base
+
+    def place():
+        b = executor.pilot(names)
+        if b is None or b.num_rows == 0:
+            return {}
+        out = {}
+        for n in names:
+            x = float64_values(b.column(n))
+            if not np.isfinite(x).any():
+                continue
+            sq = StreamingQuantiles(quantile_levels(10), x, executor.rows, reference.columns[n].tdigest.compression,
+                                    deciles=False)
+            if sq.ok and sq.digest is not None:
+                out[n] = sq
+        return out
+
+    one = cf.ThreadPoolExecutor(1, thread_name_prefix="fastdrift-pilot")
+    pending = one.submit(place)  # placed while the workers read their first batches
+    one.shutdown(wait=False)
+    streaming: Dict[str, StreamingQuantiles] = {}
+
+    def make(i):
+        if not streaming:
+            streaming.update(pending.result())  # the same dict every time
+        return [base.make(i), {n: sq.start() for n, sq in streaming.items()}, 0]
+
+    def count(st, b):
+        prof, parts = st[0], st[1]
+        names_b = set(b.schema.names)
+        missing = [c for c in prof.columns if c not in names_b]
+        if missing:
+            raise SchemaError(f"columns {missing} of the profile are missing from the batch "
+                              f"(it has {b.schema.names})")
+        for name, cp in prof.columns.items():
+            sq = streaming.get(name)
+            if sq is None:
+                cp.update(b.column(name))
+                continue
+            col = counted(b.column(name))  # converted once for both sketches
+            cp.histogram.update(col)
+            cp.moments.update_counting(col, functools.partial(sq.count, parts[name]))
+        if prof.performance is not None:
+            prof.performance.update(b)
+        prof.rows += b.num_rows
+        st[2] += b.num_rows
+
+    def merge(acc, st):
+        base.merge(acc[0], st[0])
+        for n, sq in streaming.items():  # in partition order
+            sq.merge(st[1][n], st[2])
+        return acc
+
+    def result(acc):
+        prof = acc[0]
+        for n, sq in streaming.items():
+            cp = prof.columns[n]
+            cp.tdigest = sq.tdigest(cp.moments, n)
+        return prof
+
+    return Job(make, count, merge, result=result)
 
 
 def _pilot(executor: Executor, qplans: List[ColumnPlan],
