@@ -230,7 +230,7 @@ class StreamingQuantiles:
             lo, hi = f.min(), f.max()
         self.ok = bool(np.isfinite(lo) and np.isfinite(hi) and hi > lo)  # the grid counts
         # deciles=False (a current profile's grid, for its t-digest only): no value is held, and
-        # the grid has the most cells (no held values to bound), so fewer go to the digests
+        # the grid has _DIGEST_CELLS cells
         self.holding = self.ok and deciles  # and the held cells' values are kept
         self.plan = kq.grid_plan(64 * _MAX_CELLS, lo, hi) if self.ok else None
         self.rows_total = rows_total
@@ -240,7 +240,7 @@ class StreamingQuantiles:
             return
         view = _f64_view(f)
         pilot_counts = kq.grid_counts([view], self.plan)
-        cells = scan_cells(pilot_counts, self.qs, rows_total) if deciles else _MAX_CELLS
+        cells = scan_cells(pilot_counts, self.qs, rows_total) if deciles else _DIGEST_CELLS
         if cells != _MAX_CELLS:
             self.plan = kq.grid_plan(64 * cells, lo, hi)
             pilot_counts = kq.grid_counts([view], self.plan)
@@ -436,6 +436,9 @@ class StreamingQuantiles:
         return td.flush()
 
 
+#: Cells of a grid placed for a t-digest alone: 16,384 cells (512 KiB of counts and sums a
+#: column) made a current profile's grid kernel and merges cost what the digest saved.
+_DIGEST_CELLS = 1 << 12
 #: Digest cells' values a fragment holds before they go to its own t-digests (512 KiB a column).
 _TAIL_BATCH = 1 << 16
 #: Most of the pilot's values the t-digest cells may hold for the digest to come from the grid
