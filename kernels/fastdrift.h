@@ -130,6 +130,12 @@ int fd_moments_grid_cells_update(const fd_column *col, int64_t *ints, double *fl
                                  const uint8_t *flags, double *out, int64_t cap, int64_t *n_out,
                                  double *stats, double *tail, int64_t tail_cap, int64_t *n_tail);
 
+/* Fold a fragment's grid counts and cells' (sum, min, max) into the running
+ * ones, cell by cell (sums added in that order), and reset the fragment's
+ * to an empty grid (0 counts; 0, +inf, -inf).  The arrays must not overlap. */
+int fd_grid_cells_merge(int64_t *counts, double *stats, int64_t *part_counts, double *part_stats,
+                        int64_t n_cells);
+
 /* ---- exact order statistics (reference quantiles) -------------------------
  * Two passes over a grid of n_cells equal cells: cell of a finite x is
  * clamp(floor((x - lo) * inv_width), 0, n_cells - 1), computed identically by

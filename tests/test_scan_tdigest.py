@@ -234,3 +234,26 @@ def test_add_clusters_refuses_bad_clusters():
     pure._add_clusters(np.array([1.0, 2.0]), np.array([3.0, 1.0]), np.array([1, 1]), 1.0, 2.0)
     np.testing.assert_array_equal(pure.quantile([0.0, 0.25, 0.5, 0.66, 1.0]),
                                   np.quantile([1.0, 1.0, 1.0, 2.0], [0.0, 0.25, 0.5, 0.66, 1.0]))
+
+
+def test_cells_merge_against_numpy():
+    rng = np.random.default_rng(5)
+    n = 1000
+    counts, part_counts = rng.integers(0, 50, n), rng.integers(0, 50, n)
+    stats, part = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    part[::7] = (0.0, np.inf, -np.inf)  # empty cells of the part
+    part[3, 1:] = (-0.0, 0.0)
+    stats[3, 1:] = (0.0, -0.0)  # equal extremes: the running one stays
+    want_counts, want = counts + part_counts, stats.copy()
+    want[:, 0] += part[:, 0]
+    want[:, 1] = np.where(part[:, 1] < stats[:, 1], part[:, 1], stats[:, 1])
+    want[:, 2] = np.where(part[:, 2] > stats[:, 2], part[:, 2], stats[:, 2])
+    kq.cells_merge(counts, stats, part_counts, part)
+    np.testing.assert_array_equal(counts, want_counts)
+    np.testing.assert_array_equal(stats.view(np.int64), want.view(np.int64))
+    assert not part_counts.any() and (part == (0.0, np.inf, -np.inf)).all()
+    for bad in ((counts, stats, counts, part), (counts, stats, part_counts, stats),
+                (counts, stats[:, :2].copy(), part_counts, part[:, :2].copy()),
+                (counts.astype(np.int32), stats, part_counts, part)):
+        with pytest.raises(InvalidInputError):
+            kq.cells_merge(*bad)

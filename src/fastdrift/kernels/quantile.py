@@ -38,7 +38,7 @@ from .moments import check_state
 from .native import FD_EINVAL, FD_GRID_MAX_CELLS, FD_OK, check, column, lib, ptr
 
 __all__ = ["exact_quantiles", "lerp_like_numpy", "GridPlan", "grid_plan", "grid_counts", "flag_cells",
-           "selected_count", "select", "count_select", "moments_count_select", "moments_count_select_cells",
+           "selected_count", "select", "count_select", "moments_count_select", "moments_count_select_cells", "cells_merge",
            "GRID_HELD", "GRID_DIGEST", "order_statistics",
            "quantiles_from_selected", "GRID"]
 
@@ -399,6 +399,21 @@ def moments_count_select_cells(views: Iterable[ColumnView], ints: np.ndarray, fl
                                                                       tail, n_tail),
                       "moments and grid cells", "moments need", ints)
     return held, tail[:int(n_tail[0])].copy()
+
+
+def cells_merge(counts: np.ndarray, stats: np.ndarray, part_counts: np.ndarray, part_stats: np.ndarray) -> None:
+    """Fold a part's grid counts and cells' (sum, min, max) into ``counts`` / ``stats`` in place and
+    reset the part's to an empty grid (``fd_grid_cells_merge``; one backend: a fold, not a read)."""
+    n = counts.size
+    for a, dt, shape, what in ((counts, np.int64, (n,), "counts"), (part_counts, np.int64, (n,), "part counts"),
+                               (stats, np.float64, (n, 3), "stats"), (part_stats, np.float64, (n, 3), "part stats")):
+        if not (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == shape and a.flags.c_contiguous
+                and a.flags.writeable):
+            raise InvalidInputError(f"{what} must be a writeable contiguous {np.dtype(dt).name} array of shape {shape}")
+    if part_counts is counts or part_stats is stats:
+        raise InvalidInputError("a grid cannot be merged into itself")
+    check(lib.fd_grid_cells_merge(ptr("int64_t*", counts), ptr("double*", stats), ptr("int64_t*", part_counts),
+                                  ptr("double*", part_stats), n), "grid cells merge")
 
 
 def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,

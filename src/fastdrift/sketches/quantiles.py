@@ -351,18 +351,17 @@ class StreamingQuantiles:
 
     # the main thread, in fragment order
     def merge(self, st, rows: int) -> None:
-        self.counts += st[0]
-        st[0].fill(0)
+        if self.digest is None:
+            self.counts += st[0]
+            st[0].fill(0)
+        else:
+            # in fragment order: the sums are the same whatever thread counted what (one pass in C:
+            # numpy's strided folds took 37 us a fragment at 4,096 cells, 137 at 16,384)
+            kq.cells_merge(self.counts, self.stats, st[0], st[2])
+            self._free_stats.append(st[2])
         self._free.append(st[0])  # at most the fragments in flight: bounded
         self.rows += rows
         if self.digest is not None:
-            # in fragment order: the sums are the same whatever thread counted what
-            acc, part = self.stats, st[2]
-            acc[:, 0] += part[:, 0]
-            np.minimum(acc[:, 1], part[:, 1], out=acc[:, 1])
-            np.maximum(acc[:, 2], part[:, 2], out=acc[:, 2])
-            part[:] = (0.0, np.inf, -np.inf)
-            self._free_stats.append(part)
             if st[5] is not None:
                 for t, o in zip(self.tails, st[5]):
                     if o.count:
