@@ -527,8 +527,14 @@ def merge_counts(parts) -> Tuple[np.ndarray, np.ndarray]:
     if u.size == 0:
         return u, np.zeros(0, np.int64)
     if all(p[1] is None for p in parts):
-        uu, cc = np.unique(u, return_counts=True)
-        return uu, cc.astype(np.int64, copy=False)
+        if not np.isfinite(u).all():
+            uu, cc = np.unique(u, return_counts=True)
+            return uu, cc.astype(np.int64, copy=False)
+        # the t-digest's radix sort: the held values of a 6M-row scan's 20 columns folded in 5
+        # against 35 ms of np.unique's sorts (-0.0 and 0.0 one run, as np.unique: its first, -0.0)
+        x = sort_values(u)
+        starts = np.flatnonzero(np.concatenate([[True], x[1:] != x[:-1]]))
+        return x[starts], np.diff(np.append(starts, x.size)).astype(np.int64, copy=False)
     c = np.concatenate([p[1] if p[1] is not None else np.ones(p[0].size, np.int64) for p in parts])
     order = np.argsort(u, kind="stable")
     u, c = u[order], c[order]
