@@ -161,6 +161,20 @@ typedef struct gridsel {
  * for grid_block (1e7 normal values, 4,096 cells); splitting the counts and
  * the stores into two loops as grid_block does measured 2.87, records of
  * four doubles (aligned) the same as of three. */
+/* Value I of the block: its count, its cell's sum and extremes, and its store
+ * at the digest values' end (declares x and f, its cell's flags). */
+#define CELL_ONE(I)                                                          \
+    const int32_t c = cell[(I)];                                             \
+    const double x = buf[(I)];                                               \
+    const unsigned f = flags[c];                                             \
+    double *st = stats + 3 * (int64_t)c;                                     \
+    counts[c]++;                                                             \
+    st[0] += x;                                                              \
+    st[1] = x < st[1] ? x : st[1];                                           \
+    st[2] = x > st[2] ? x : st[2];                                           \
+    tail[nt] = x;                                                            \
+    nt += (f >> 1) & 1u
+
 static void grid_block_cells(gridsel *g, const mloops *L, const double *buf, int64_t k)
 {
     int32_t cell[FD_MOM_BLOCK];
@@ -173,31 +187,13 @@ static void grid_block_cells(gridsel *g, const mloops *L, const double *buf, int
     L->cells(buf, k, g->lo, g->inv, g->top, cell);
     if (n + k <= g->cap) {
         for (int64_t i = 0; i < k; ++i) {
-            const int32_t c = cell[i];
-            const double x = buf[i];
-            const unsigned f = flags[c];
-            double *st = stats + 3 * (int64_t)c;
-            counts[c]++;
-            st[0] += x;
-            st[1] = x < st[1] ? x : st[1];
-            st[2] = x > st[2] ? x : st[2];
-            tail[nt] = x;
-            nt += (f >> 1) & 1u;
+            CELL_ONE(i);
             out[n] = x;
             n += f & 1u;
         }
     } else {
         for (int64_t i = 0; i < k; ++i) {
-            const int32_t c = cell[i];
-            const double x = buf[i];
-            const unsigned f = flags[c];
-            double *st = stats + 3 * (int64_t)c;
-            counts[c]++;
-            st[0] += x;
-            st[1] = x < st[1] ? x : st[1];
-            st[2] = x > st[2] ? x : st[2];
-            tail[nt] = x;
-            nt += (f >> 1) & 1u;
+            CELL_ONE(i);
             if (f & FD_GRID_HELD) {
                 if (n < g->cap)
                     out[n] = x;
