@@ -414,41 +414,12 @@ int fd_moments_update(const fd_column *col, int64_t *ints, double *flts)
     return moments_run(col, ints, flts, 0);
 }
 
-int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
-                           double lo, double inv_width, int64_t n_cells, int64_t *counts,
-                           const uint8_t *flags, double *out, int64_t cap, int64_t *n_out)
+/* The two grid entry points after their checks: stats and tail 0 for
+ * fd_moments_grid_update. */
+static int grid_run(const fd_column *col, int64_t *ints, double *flts, double lo, double inv_width,
+                    int64_t n_cells, int64_t *counts, const uint8_t *flags, double *out, int64_t cap,
+                    int64_t *n_out, double *stats, double *tail, int64_t *n_tail)
 {
-    if (!counts || !flags || !n_out || cap < 0 || *n_out < 0 || !fd_grid_ok(lo, inv_width, n_cells))
-        return FD_EINVAL;
-    gridsel g;
-    g.lo = lo;
-    g.inv = inv_width;
-    g.top = (double)(n_cells - 1);
-    g.counts = counts;
-    g.flags = flags;
-    g.out = out;
-    g.cap = cap;
-    g.n = *n_out;
-    g.overflow = 0;
-    g.stats = 0;
-    g.tail = 0;
-    g.n_tail = 0;
-    int rc = moments_run(col, ints, flts, &g);
-    if (rc)
-        return rc;
-    *n_out = g.n < cap ? g.n : cap;
-    return g.overflow ? FD_EGROW : FD_OK;
-}
-
-int fd_moments_grid_cells_update(const fd_column *col, int64_t *ints, double *flts,
-                                 double lo, double inv_width, int64_t n_cells, int64_t *counts,
-                                 const uint8_t *flags, double *out, int64_t cap, int64_t *n_out,
-                                 double *stats, double *tail, int64_t tail_cap, int64_t *n_tail)
-{
-    if (!col || !counts || !flags || !n_out || cap < 0 || *n_out < 0 || !fd_grid_ok(lo, inv_width, n_cells)
-        || !stats || !tail || !n_tail || *n_tail < 0 || tail_cap < *n_tail || col->length < 0
-        || tail_cap - *n_tail < col->length)
-        return FD_EINVAL;
     gridsel g;
     g.lo = lo;
     g.inv = inv_width;
@@ -461,11 +432,33 @@ int fd_moments_grid_cells_update(const fd_column *col, int64_t *ints, double *fl
     g.overflow = 0;
     g.stats = stats;
     g.tail = tail;
-    g.n_tail = *n_tail;
+    g.n_tail = n_tail ? *n_tail : 0;
     int rc = moments_run(col, ints, flts, &g);
     if (rc)
         return rc;
     *n_out = g.n < cap ? g.n : cap;
-    *n_tail = g.n_tail;
+    if (n_tail)
+        *n_tail = g.n_tail;
     return g.overflow ? FD_EGROW : FD_OK;
+}
+
+int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
+                           double lo, double inv_width, int64_t n_cells, int64_t *counts,
+                           const uint8_t *flags, double *out, int64_t cap, int64_t *n_out)
+{
+    if (!counts || !flags || !n_out || cap < 0 || *n_out < 0 || !fd_grid_ok(lo, inv_width, n_cells))
+        return FD_EINVAL;
+    return grid_run(col, ints, flts, lo, inv_width, n_cells, counts, flags, out, cap, n_out, 0, 0, 0);
+}
+
+int fd_moments_grid_cells_update(const fd_column *col, int64_t *ints, double *flts,
+                                 double lo, double inv_width, int64_t n_cells, int64_t *counts,
+                                 const uint8_t *flags, double *out, int64_t cap, int64_t *n_out,
+                                 double *stats, double *tail, int64_t tail_cap, int64_t *n_tail)
+{
+    if (!col || !counts || !flags || !n_out || cap < 0 || *n_out < 0 || !fd_grid_ok(lo, inv_width, n_cells)
+        || !stats || !tail || !n_tail || *n_tail < 0 || tail_cap < *n_tail || col->length < 0
+        || tail_cap - *n_tail < col->length)
+        return FD_EINVAL;
+    return grid_run(col, ints, flts, lo, inv_width, n_cells, counts, flags, out, cap, n_out, stats, tail, n_tail);
 }

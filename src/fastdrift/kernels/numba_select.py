@@ -27,6 +27,16 @@ def _grid_cell(x, lo, inv, top):
     return np.int64(t)
 
 
+@njit(**INLINE)
+def _hold(out, n, cap, x, overflow):
+    # x selected: stored while out has room; past cap only counted (FD_EGROW, as C)
+    if n < cap:
+        out[n] = x
+    else:
+        overflow = True
+    return n + 1, overflow
+
+
 def _grid_count_sigs():
     return [types.void(ro(t), ro(types.uint8), types.int64, types.int64, types.float64,
                        types.float64, types.float64, rw(types.int64))
@@ -69,22 +79,14 @@ def grid_select(values, validity, offset, length, lo, inv, top, flags, out, cap,
         for i in range(length):
             x = np.float64(values[offset + i])
             if x - x == 0.0 and flags[_grid_cell(x, lo, inv, top)]:
-                if n < cap:
-                    out[n] = x
-                else:
-                    overflow = True
-                n += 1
+                n, overflow = _hold(out, n, cap, x, overflow)
     else:
         for i in range(length):
             j = offset + i
             if (validity[j >> 3] >> (j & 7)) & 1:
                 x = np.float64(values[j])
                 if x - x == 0.0 and flags[_grid_cell(x, lo, inv, top)]:
-                    if n < cap:
-                        out[n] = x
-                    else:
-                        overflow = True
-                    n += 1
+                    n, overflow = _hold(out, n, cap, x, overflow)
     n_out[0] = n if n < cap else cap
     return FD_EGROW if overflow else FD_OK
 
@@ -107,11 +109,7 @@ def grid_count_select(values, validity, offset, length, lo, inv, top, counts, fl
                 c = _grid_cell(x, lo, inv, top)
                 counts[c] += 1
                 if flags[c]:
-                    if n < cap:
-                        out[n] = x
-                    else:
-                        overflow = True
-                    n += 1
+                    n, overflow = _hold(out, n, cap, x, overflow)
     else:
         for i in range(length):
             j = offset + i
@@ -121,11 +119,7 @@ def grid_count_select(values, validity, offset, length, lo, inv, top, counts, fl
                     c = _grid_cell(x, lo, inv, top)
                     counts[c] += 1
                     if flags[c]:
-                        if n < cap:
-                            out[n] = x
-                        else:
-                            overflow = True
-                        n += 1
+                        n, overflow = _hold(out, n, cap, x, overflow)
     n_out[0] = n if n < cap else cap
     return FD_EGROW if overflow else FD_OK
 
@@ -166,11 +160,7 @@ def grid_count_select_cells(values, validity, offset, length, lo, inv, top, coun
             tail[nt] = x
             nt += 1
         if f & 1:
-            if n < cap:
-                out[n] = x
-            else:
-                overflow = True
-            n += 1
+            n, overflow = _hold(out, n, cap, x, overflow)
     n_out[0] = n if n < cap else cap
     n_tail[0] = nt
     return FD_EGROW if overflow else FD_OK
