@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fastdrift
 from fastdrift import TDigest
@@ -257,3 +258,52 @@ def test_cells_merge_against_numpy():
                 (counts.astype(np.int32), stats, part_counts, part)):
         with pytest.raises(InvalidInputError):
             kq.cells_merge(*bad)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_grid_digests_on_generated_columns(tmp_path_factory, data):
+    # any column a scan may meet (a few rows or many, ties, NaN, +-inf, nulls, one value, a drift
+    # after the pilot), the reference's and a current profile's digests: counts and extremes
+    # exact, quantiles non-decreasing within them, rank errors within a plain digest's reach
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    n = data.draw(st.sampled_from([1, 37, 3000, 60_000]))
+    kind = data.draw(st.sampled_from(["normal", "lognormal", "ints", "zeros", "constant", "drift"]))
+    x = {"normal": lambda: rng.normal(5, 3, n), "lognormal": lambda: rng.lognormal(0, 2, n),
+         "ints": lambda: rng.integers(0, data.draw(st.sampled_from([3, 300, 10**6])), n).astype(float),
+         "zeros": lambda: np.where(rng.random(n) < 0.4, 0.0, rng.exponential(size=n)),
+         "constant": lambda: np.full(n, 2.5),
+         "drift": lambda: rng.normal(size=n) + np.where(np.arange(n) > n // 2, 50.0, 0.0)}[kind]()
+    for value, share in ((np.nan, data.draw(st.sampled_from([0.0, 0.05]))),
+                         (np.inf, data.draw(st.sampled_from([0.0, 0.01]))), (-np.inf, 0.005)):
+        x[rng.random(n) < share] = value
+    table = pa.table({"x": pa.array(x, mask=rng.random(n) < data.draw(st.sampled_from([0.0, 0.1])))})
+    path = tmp_path_factory.mktemp("gen")
+    pq.write_table(table, path / "a.parquet", row_group_size=max(n // 3, 1))
+    src = open_data([str(path)])
+    seen, made = [], quantiles.StreamingQuantiles.tdigest
+    quantiles.StreamingQuantiles.tdigest = lambda self, m, name=None: seen.append(name) or made(self, m, name)
+    try:
+        ref = profile_data(src, plan_columns(src.schema), workers=2)
+        cur = profile_data(src, None, reference=ref, workers=2)
+    finally:
+        quantiles.StreamingQuantiles.tdigest = made
+    if n == 60_000 and kind in ("normal", "drift"):
+        assert seen == ["x", "x"]  # both digests from the grid (lognormal's pilot of 20,000 rows may
+        # send more than half its values to the digests: then the plain one)
+    v = table.column("x").drop_null().to_numpy().astype(np.float64)
+    notnan = np.sort(v[~np.isnan(v)])
+    for prof in (ref, cur):
+        td = prof["x"].tdigest
+        assert (td.count, td.null_count, td.nan_count) == (n, table.column("x").null_count, int(np.isnan(v).sum()))
+        assert td.finite_count == int(np.isfinite(v).sum())
+        if notnan.size == 0:
+            assert td.is_empty
+            continue
+        assert (td.min, td.max) == (notnan[0], notnan[-1])
+        q = td.quantile(QS)
+        assert np.all(q[1:] >= q[:-1]) and q[0] >= notnan[0] and q[-1] <= notnan[-1]
+        grid = _rank_errors(td, v)
+        plain = _rank_errors(TDigest().update(table.column("x")), v)
+        assert grid.max() <= max(2.0 * plain.max(), 1e-3), (kind, n, grid.max(), plain.max())
