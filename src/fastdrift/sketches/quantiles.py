@@ -209,7 +209,7 @@ class StreamingQuantiles:
     each cell whose values the digest may take as one cluster keeps their sum, minimum and
     maximum (the kernel adds them in the same read), and only the values of the other cells
     (:func:`digest_cells`: the two ends of the data, where the digest's clusters are small,
-    and cells with ties among other values) go through t-digests, one for each end and one
+    and cells with repeated values) go through t-digests, one for each end and one
     for the ties.  After the scan, the cells join those digests as clusters in one
     clustering pass.  A column whose pilot sends more than :data:`_DIGEST_SHARE_MAX` of its
     values to the digests anyway keeps the plain digest (:attr:`digest` is None).
@@ -444,7 +444,8 @@ _TAIL_BATCH = 1 << 16
 #: (more, and routing them costs more than it saves: a column of few distinct values).
 _DIGEST_SHARE_MAX = 0.5
 #: A cell is kept as one cluster while its share of the pilot is at most 1/_CELL_PER_CLUSTER of
-#: the digest's cluster limit at its rank (t-digest.md in docs: smaller cells cost rank error).
+#: the digest's cluster limit at its rank (4 and 16 measured the same rank errors on normal,
+#: lognormal and Pareto data, 6M values; 16 sent 2-3x more values through the digests).
 _CELL_PER_CLUSTER = 4.0
 
 
