@@ -396,11 +396,7 @@ class Profile:
         those into the whole; on an error in a batch nothing of that batch is counted.
         """
         for batch in iter_batches(data):
-            names = set(batch.schema.names)
-            missing = [c for c in self.columns if c not in names]
-            if missing:
-                raise SchemaError(f"columns {missing} of the profile are missing from the batch "
-                                  f"(it has {batch.schema.names})")
+            self.check_batch(batch)
             if self.segment_by:
                 self._update_segments(batch)
                 continue
@@ -410,6 +406,14 @@ class Profile:
                 self.performance.update(batch)
             self.rows += batch.num_rows
         return self
+
+    def check_batch(self, batch) -> None:
+        """Raise SchemaError unless ``batch`` has every column of the profile."""
+        names = set(batch.schema.names)
+        missing = [c for c in self.columns if c not in names]
+        if missing:
+            raise SchemaError(f"columns {missing} of the profile are missing from the batch "
+                              f"(it has {batch.schema.names})")
 
     def _blank(self) -> "Profile":
         """An unsegmented profile of the same columns and bins, nothing counted."""

@@ -18,7 +18,7 @@ import concurrent.futures as cf
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -122,24 +122,11 @@ def current_job(reference: Profile, executor: Executor) -> Job:
     if reference.segment_by or not names:
         return base
 
-    def place():
-        b = executor.pilot(names)
-        if b is None or b.num_rows == 0:
-            return {}
-        out = {}
-        for n in names:
-            x = float64_values(b.column(n))
-            if not np.isfinite(x).any():
-                continue
-            sq = StreamingQuantiles(quantile_levels(10), x, executor.rows, reference.columns[n].tdigest.compression,
-                                    deciles=False)
-            if sq.ok and sq.digest is not None:
-                out[n] = sq
-        return out
-
-    one = cf.ThreadPoolExecutor(1, thread_name_prefix="fastdrift-pilot")
-    pending = one.submit(place)  # placed while the workers read their first batches
-    one.shutdown(wait=False)
+    grids = {n: (10, reference.columns[n].tdigest.compression) for n in names}
+    # placed while the workers read their first batches; a column whose grid cannot make its
+    # digest keeps TDigest.update
+    pending = _in_background(lambda: {n: sq for n, sq in _pilot(executor, grids, deciles=False).items()
+                                      if sq.digest is not None})
     streaming: Dict[str, StreamingQuantiles] = {}
 
     def make(i):
@@ -147,13 +134,9 @@ def current_job(reference: Profile, executor: Executor) -> Job:
             streaming.update(pending.result())  # the same dict every time
         return [base.make(i), {n: sq.start() for n, sq in streaming.items()}, 0]
 
-    def count(st, b):
+    def count(st, b):  # Profile.update, with the grid's columns counted through it
         prof, parts = st[0], st[1]
-        names_b = set(b.schema.names)
-        missing = [c for c in prof.columns if c not in names_b]
-        if missing:
-            raise SchemaError(f"columns {missing} of the profile are missing from the batch "
-                              f"(it has {b.schema.names})")
+        prof.check_batch(b)
         for name, cp in prof.columns.items():
             sq = streaming.get(name)
             if sq is None:
@@ -183,22 +166,33 @@ def current_job(reference: Profile, executor: Executor) -> Job:
     return Job(make, count, merge, result=result)
 
 
-def _pilot(executor: Executor, qplans: List[ColumnPlan],
-           compression: Optional[float] = None) -> Dict[str, StreamingQuantiles]:
-    """Decile grids for the first pass, from the executor's pilot batch; with a ``compression``,
-    the t-digests of the columns that have one come from the grids too (where the pilot lets)."""
-    b = executor.pilot([p.name for p in qplans]) if qplans else None
+def _in_background(fn, *args) -> cf.Future:
+    """``fn(*args)`` on a thread of its own (a pilot placing grids while the workers read)."""
+    one = cf.ThreadPoolExecutor(1, thread_name_prefix="fastdrift-pilot")
+    try:
+        return one.submit(fn, *args)
+    finally:
+        one.shutdown(wait=False)
+
+
+def _pilot(executor: Executor, grids: Dict[str, Tuple[int, Optional[float]]],
+           deciles: bool = True) -> Dict[str, StreamingQuantiles]:
+    """Grids for the first pass, from the executor's pilot batch: ``grids`` maps a column to its
+    bins and the compression of the t-digest its grid makes (None: no digest);
+    ``deciles=False``, grids for the digests alone (:class:`StreamingQuantiles`)."""
+    b = executor.pilot(list(grids)) if grids else None
     if b is None or b.num_rows == 0:
         return {}
 
-    def one(p):
-        x = float64_values(b.column(p.name))  # the kernels' conversion: big integers round, never raise
-        return StreamingQuantiles(quantile_levels(p.bins), x, executor.rows,
-                                  compression if p.tdigest else None) if np.isfinite(x).any() else None
+    def one(item):
+        name, (bins, compression) = item
+        x = float64_values(b.column(name))  # the kernels' conversion: big integers round, never raise
+        return StreamingQuantiles(quantile_levels(bins), x, executor.rows, compression,
+                                  deciles) if np.isfinite(x).any() else None
 
     with cf.ThreadPoolExecutor(max(executor.workers, 1)) as pool:  # numpy's partition and the kernels release the GIL
-        made = list(pool.map(one, qplans))
-    return {p.name: sq for p, sq in zip(qplans, made) if sq is not None and sq.ok}
+        made = list(pool.map(one, grids.items()))
+    return {n: sq for n, sq in zip(grids, made) if sq is not None and sq.ok}
 
 
 def _first_job(plans: List[ColumnPlan], streaming, max_categories: int,
@@ -541,15 +535,13 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     numeric = [p for p in plans if p.kind == NUMERIC]
     qplans = [p for p in numeric if p.strategy == "quantile"]
     pilot = None
+    # by segments, the whole's first pass has no t-digest (the segments' digests merge into it)
+    grids = {p.name: (p.bins, compression if p.tdigest and not segment_by else None) for p in qplans}
     if qplans and getattr(executor, "pilot_meanwhile", False) and not segment_by:
         # the grids are placed while the workers read their first batches (make() waits for them)
-        one = cf.ThreadPoolExecutor(1, thread_name_prefix="fastdrift-pilot")
-        pilot = one.submit(_pilot, executor, qplans, compression)
-        one.shutdown(wait=False)
-        streaming = pilot
+        streaming = pilot = _in_background(_pilot, executor, grids)
     else:
-        # by segments, the whole's first pass has no t-digest (the segments' digests merge into it)
-        streaming = _pilot(executor, qplans, None if segment_by else compression)
+        streaming = _pilot(executor, grids)
 
     what = "moments, categories" + (", t-digests" if any(p.tdigest for p in numeric) else "") + \
         (", deciles" if streaming else "")
