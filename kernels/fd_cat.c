@@ -495,6 +495,7 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
         const VT x = v[k];                                                    \
         int64_t c;                                                            \
         if (OUT_OF_RANGE) {                                                   \
+            FD_IDX_FOLD();                                                    \
             *n_null += bits ? fd_nulls_before(bits, off, k) : 0;              \
             *progress = (k);                                                  \
             return FD_EINVAL;                                                 \
@@ -507,12 +508,67 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
         }                                                                     \
     } while (0)
 
+/* 64 valid elements from k0: their range test first, as one pass the
+ * compiler vectorises (an OR of 64 unsigned compares against the largest
+ * index, UT the index type's unsigned twin and umax_ that index clamped to
+ * the type: a negative index is above it), then the increments with no test
+ * between them, four indices loaded before their four increments; a block
+ * holding a bad index runs the tested loop, which stops at it.  One value at
+ * a time, tested, measured 0.55-0.70 ns a value against 0.34-0.40 for this
+ * (1,000 entries, 1e7 int32 indices; bench/bench_kernels.py, categories
+ * dictionary). */
+#define FD_IDX_RUN64(VT, UT, OUT_OF_RANGE, FIRST, k0)                         \
+    do {                                                                      \
+        const UT *u64_ = (const UT *)v + (k0);                                \
+        const UT um_ = (UT)umax_;                                             \
+        int bad_ = none_;                                                     \
+        int64_t j_;                                                           \
+        for (j_ = 0; j_ < 64; j_++)                                           \
+            bad_ |= u64_[j_] > um_;                                           \
+        if (bad_) {                                                           \
+            for (j_ = (k0); j_ < (k0) + 64; j_++)                             \
+                FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, j_);                      \
+        } else if (FIRST) {                                                   \
+            for (j_ = (k0); j_ < (k0) + 64; j_++)                             \
+                FD_IDX_ONE(VT, 0, FIRST, j_);                                 \
+        } else {                                                              \
+            for (j_ = (k0); j_ < (k0) + 64; j_ += 4) {                        \
+                const int64_t a_ = (int64_t)v[j_], b_ = (int64_t)v[j_ + 1];   \
+                const int64_t c_ = (int64_t)v[j_ + 2], d_ = (int64_t)v[j_ + 3]; \
+                t0_[a_]++;                                                    \
+                t1_[b_]++;                                                    \
+                t2_[c_]++;                                                    \
+                t3_[d_]++;                                                    \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
+/* A small dictionary's unchecked counts go to four tables of its own
+ * (t0_..t3_, FD_IDX_SPLIT entries each, on the stack), one per element of
+ * each group of four, folded into bins when the call ends or stops: four
+ * increments of one entry in a row wait on each other's stores, and with
+ * few entries that happens often (4 or 10 entries: 0.40 against 0.55-0.67
+ * ns a value in one table; no gain from 100 entries up).  A larger
+ * dictionary, or a short column, counts into bins alone (t0_..t3_ all
+ * bins). */
+#define FD_IDX_SPLIT 256
+#define FD_IDX_FOLD()                                                         \
+    do {                                                                      \
+        if (split_) {                                                         \
+            int64_t e_;                                                       \
+            for (e_ = 0; e_ < n_bins; e_++) {                                 \
+                bins[e_] += t0_[e_] + t1_[e_] + t2_[e_] + t3_[e_];            \
+                t0_[e_] = t1_[e_] = t2_[e_] = t3_[e_] = 0;                    \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
 /* Elements [i, LIMIT), i carried over.  With a validity bitmap, 64 elements
  * at a time from the first element whose bit starts a byte: a word of valid
  * elements runs the plain loop, a mixed one visits its set bits (lowest
  * first, so in element order) and counts its nulls by popcount, because
  * per-element bit tests mispredict on every null. */
-#define FD_IDX_LOOP(VT, OUT_OF_RANGE, FIRST, LIMIT)                           \
+#define FD_IDX_LOOP(VT, UT, OUT_OF_RANGE, FIRST, LIMIT)                           \
     do {                                                                      \
         const VT *v = (const VT *)col->values + off;                          \
         const int64_t lim_ = (LIMIT);                                         \
@@ -527,8 +583,7 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
             for (; i + 64 <= lim_; i += 64) {                                 \
                 uint64_t w = fd_load_le64(bits + ((off + i) >> 3));           \
                 if (w == ~(uint64_t)0) {                                      \
-                    for (k = i; k < i + 64; k++)                              \
-                        FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, k);               \
+                    FD_IDX_RUN64(VT, UT, OUT_OF_RANGE, FIRST, i);                 \
                     continue;                                                 \
                 }                                                             \
                 nulls += 64 - fd_popcount64(w);                               \
@@ -545,6 +600,8 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
                     nulls++;                                                  \
             }                                                                 \
         } else {                                                              \
+            for (; i + 64 <= lim_; i += 64)                                   \
+                FD_IDX_RUN64(VT, UT, OUT_OF_RANGE, FIRST, i);                     \
             for (; i < lim_; i++)                                             \
                 FD_IDX_ONE(VT, OUT_OF_RANGE, FIRST, i);                       \
         }                                                                     \
@@ -558,16 +615,17 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
  * FD_IDX_CHUNK elements (a multiple of 64, so bitmap words stay whole)
  * between checks. */
 #define FD_IDX_CHUNK 4096
-#define FD_IDX_CASE(VT, OUT_OF_RANGE)                                         \
+#define FD_IDX_CASE(VT, UT, VMAX, OUT_OF_RANGE)                               \
     do {                                                                      \
+        const uint64_t umax_ = lmax > (uint64_t)(VMAX) ? (uint64_t)(VMAX) : lmax; \
         i = 0;                                                                \
         if (first) {                                                          \
             while (i < n && zeros > 0) {                                      \
                 const int64_t end_ = n - i > FD_IDX_CHUNK ? i + FD_IDX_CHUNK : n; \
-                FD_IDX_LOOP(VT, OUT_OF_RANGE, 1, end_);                       \
+                FD_IDX_LOOP(VT, UT, OUT_OF_RANGE, 1, end_);                       \
             }                                                                 \
         }                                                                     \
-        FD_IDX_LOOP(VT, OUT_OF_RANGE, 0, n);                                  \
+        FD_IDX_LOOP(VT, UT, OUT_OF_RANGE, 0, n);                                  \
     } while (0)
 
 int fd_count_indices(const fd_column *col, int64_t *bins, int64_t *first, int64_t n_bins,
@@ -589,16 +647,31 @@ int fd_count_indices(const fd_column *col, int64_t *bins, int64_t *first, int64_
     if (first)
         for (i = 0; i < n_bins; i++)
             zeros += bins[i] == 0;
-    switch (col->type) {
-    case FD_I8: FD_IDX_CASE(int8_t, x < 0 || (int64_t)x >= n_bins); break;
-    case FD_I16: FD_IDX_CASE(int16_t, x < 0 || (int64_t)x >= n_bins); break;
-    case FD_I32: FD_IDX_CASE(int32_t, x < 0 || (int64_t)x >= n_bins); break;
-    case FD_I64: FD_IDX_CASE(int64_t, x < 0 || x >= n_bins); break;
-    case FD_U8: FD_IDX_CASE(uint8_t, (int64_t)x >= n_bins); break;
-    case FD_U16: FD_IDX_CASE(uint16_t, (int64_t)x >= n_bins); break;
-    case FD_U32: FD_IDX_CASE(uint32_t, (int64_t)x >= n_bins); break;
-    default: FD_IDX_CASE(uint64_t, x >= (uint64_t)n_bins); break;
+    /* The largest good index, and no good index at all (every block runs
+     * the tested loop, which stops at its first valid element). */
+    const uint64_t lmax = n_bins > 0 ? (uint64_t)(n_bins - 1) : 0;
+    const int none_ = n_bins == 0;
+    int64_t sub_[4 * FD_IDX_SPLIT];
+    const int split_ = n_bins <= FD_IDX_SPLIT && n >= 64 * n_bins + 1024;
+    int64_t *t0_ = bins, *t1_ = bins, *t2_ = bins, *t3_ = bins;
+    if (split_) {
+        memset(sub_, 0, 4 * (size_t)n_bins * sizeof(int64_t));
+        t0_ = sub_;
+        t1_ = sub_ + n_bins;
+        t2_ = sub_ + 2 * n_bins;
+        t3_ = sub_ + 3 * n_bins;
     }
+    switch (col->type) {
+    case FD_I8: FD_IDX_CASE(int8_t, uint8_t, INT8_MAX, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I16: FD_IDX_CASE(int16_t, uint16_t, INT16_MAX, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I32: FD_IDX_CASE(int32_t, uint32_t, INT32_MAX, x < 0 || (int64_t)x >= n_bins); break;
+    case FD_I64: FD_IDX_CASE(int64_t, uint64_t, INT64_MAX, x < 0 || x >= n_bins); break;
+    case FD_U8: FD_IDX_CASE(uint8_t, uint8_t, UINT8_MAX, (int64_t)x >= n_bins); break;
+    case FD_U16: FD_IDX_CASE(uint16_t, uint16_t, UINT16_MAX, (int64_t)x >= n_bins); break;
+    case FD_U32: FD_IDX_CASE(uint32_t, uint32_t, UINT32_MAX, (int64_t)x >= n_bins); break;
+    default: FD_IDX_CASE(uint64_t, uint64_t, UINT64_MAX, x >= (uint64_t)n_bins); break;
+    }
+    FD_IDX_FOLD();
     *n_null += nulls;
     *progress = n;
     return FD_OK;

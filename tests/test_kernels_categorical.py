@@ -514,7 +514,8 @@ def test_count_indices_long_columns_switch_loops(data):
     # entries still unseen after that point, with counts carried in, must come out as numpy says.
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     index_type = data.draw(st.sampled_from([pa.int8(), pa.int32(), pa.uint16(), pa.int64()]))
-    n_bins = data.draw(st.integers(1, 40))
+    # Up to 256 entries, a long column is counted in four tables of the kernel's own (fd_cat.c).
+    n_bins = data.draw(st.integers(1, 40) | st.integers(250, 260) if index_type != pa.int8() else st.integers(1, 40))
     n = data.draw(st.integers(4097, 20000))
     x = rng.integers(0, n_bins, n)
     late = data.draw(st.integers(0, n - 1))
@@ -561,3 +562,29 @@ def test_count_indices_out_of_range_inside_a_byte_with_nulls(offset):
                 got = count_indices(be, v, got_bins, got_first if first else None)
                 assert got == (native.lib.FD_EINVAL, progress, n_null), (be, bit, first)
                 np.testing.assert_array_equal(got_bins, bins, err_msg=be)
+
+
+@pytest.mark.parametrize("n_bins", [5, 300])
+@pytest.mark.parametrize("nulls", [False, True])
+def test_count_indices_out_of_range_after_whole_blocks_keeps_their_counts(n_bins, nulls):
+    # Long runs of valid blocks are counted 64 at a time (in four tables of the kernel's own for a
+    # small dictionary); an out-of-range index after them, in a block of valid values or beside
+    # nulls, stops the count with every element before it in bins, as numpy says.
+    rng = np.random.default_rng(n_bins)
+    n = 20000
+    for k in (15001, 15064, 19999):
+        x = rng.integers(0, n_bins, n)
+        null = np.zeros(n, bool)
+        if nulls:
+            null[k - 40:k + 40:3] = True
+            null[k] = False
+        x[k] = n_bins
+        arr = pa.array(x, pa.int32(), mask=null if nulls else None)
+        bins, first, progress, n_null = count_indices_oracle(arr, n_bins, np.zeros(n_bins, np.int64),
+                                                             np.full(n_bins, -7, np.int64))
+        assert progress == k
+        v = next(iter_columns(arr))
+        for be in BACKENDS:
+            got = np.zeros(n_bins, np.int64)
+            assert count_indices(be, v, got, None) == (native.lib.FD_EINVAL, progress, n_null), be
+            np.testing.assert_array_equal(got, bins, err_msg=be)

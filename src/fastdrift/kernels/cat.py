@@ -167,7 +167,8 @@ class _NumbaCat:
         return self.k.cat_rehash(tab._slots, tab._hashes, tab._meta)
 
     def count_indices(self, view, bins, first):
-        return self.k.count_indices(view.values, view.validity, view.offset, view.length, bins, first)
+        scratch = np.empty(4 * bins.size if bins.size <= self.k._IDX_SPLIT else 0, np.int64)
+        return self.k.count_indices(view.values, view.validity, view.offset, view.length, bins, first, scratch)
 
     def seg_count(self, tab, view, start, codes, n_seg, width, bins, first, first_base, n_null):
         if view.kind == "string":

@@ -349,16 +349,83 @@ def _indices_each(values, validity, off, i, end, bins, nulls):
     return FD_OK, i, nulls
 
 
+_IDX_SPLIT = 256  # FD_IDX_SPLIT
+
+
+@njit(**INLINE)
+def _good64(values, j0, um):
+    """values[j0:j0 + 64] all good indices: at least 0 and, as unsigned, at most ``um``.  (A lone
+    min and max vectorise; one helper that tested and counted ran 2.5x slower than these two.)"""
+    lo = values[j0]
+    hi = values[j0]
+    for j in range(j0 + 1, j0 + 64):
+        v = values[j]
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return not (lo < 0 or np.uint64(np.int64(hi)) > um)
+
+
+@njit(**INLINE)
+def _count64(values, j0, t0, t1, t2, t3):
+    """Count values[j0:j0 + 64], four loaded before their four increments (FD_IDX_RUN64)."""
+    for j in range(j0, j0 + 64, 4):
+        p0 = np.uint64(values[j])
+        p1 = np.uint64(values[j + 1])
+        p2 = np.uint64(values[j + 2])
+        p3 = np.uint64(values[j + 3])
+        t0[p0] += 1
+        t1[p1] += 1
+        t2[p2] += 1
+        t3[p3] += 1
+
+
+@njit(**NUMBA_OPTIONS)
+def _count_blocks(values, off, i, n, um, t0, t1, t2, t3):
+    """Count elements [i, n) 64 at a time up to a block holding a bad index or the last whole
+    block: the next element's position.  (Compiled apart, not inlined: inside count_indices the
+    same loop ran at 1.4-1.6 ns a value, here at 0.5.)"""
+    v = values[off + i:off + n]
+    m = n - i
+    k = 0
+    while k + 64 <= m:
+        if not _good64(v, k, um):
+            break
+        _count64(v, k, t0, t1, t2, t3)
+        k += 64
+    return i + k
+
+
+@njit(**INLINE)
+def _fold(bins, sub):
+    """Add the split tables (``sub``: four of ``bins``' length end to end, or none) into bins and
+    zero them."""
+    n_bins = bins.shape[0]
+    for k in range(sub.shape[0]):
+        bins[k % n_bins] += sub[k]
+        sub[k] = 0
+
+
+@njit(**INLINE)
+def _word_valid(validity, b):
+    """Bytes b .. b + 7 of the bitmap all 255 (64 valid elements)."""
+    for k in range(b, b + 8):
+        if validity[k] != 255:
+            return False
+    return True
+
+
 #: The set bits of each byte value, lowest first (_BYTE_POS[m, :_BYTE_POP[m]]), for count_indices.
 _BYTE_POP = np.array([bin(m).count("1") for m in range(256)], dtype=np.int64)
 _BYTE_POS = np.array([[b for b in range(8) if m >> b & 1] + [0] * (8 - bin(m).count("1")) for m in range(256)],
                      dtype=np.int64)
 
 
-@njit([_RC3(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, rw(types.int64), rw(types.int64))
-       for vt in INT_DTYPES], **NUMBA_OPTIONS)
-def count_indices(values, validity, off, n, bins, first):
-    """Bincount of dictionary indices, with each index's first position (``fd_count_indices``)."""
+@njit([_RC3(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, rw(types.int64), rw(types.int64),
+            rw(types.int64)) for vt in INT_DTYPES], **NUMBA_OPTIONS)
+def count_indices(values, validity, off, n, bins, first, scratch):
+    """Bincount of dictionary indices, with each index's first position (``fd_count_indices``).
+    ``scratch``: room for four tables of ``_IDX_SPLIT`` entries (fd_count_indices keeps them on its
+    stack; a kernel here allocates nothing), or shorter to count in ``bins`` alone."""
     n_bins = bins.shape[0]
     want_first = first.shape[0] > 0
     if want_first and first.shape[0] != n_bins:
@@ -389,7 +456,20 @@ def count_indices(values, validity, off, n, bins, first):
             first[x] = i
             zeros -= 1
         i += 1
+    # Blocks of 64 valid elements: their range test first, then four tables' increments, as
+    # FD_IDX_RUN64 (four tables of the kernel's own up to _IDX_SPLIT entries, else bins four times).
+    split = n_bins <= _IDX_SPLIT and n - i >= 64 * n_bins + 1024 and scratch.shape[0] >= 4 * n_bins
+    sub = scratch[:4 * n_bins] if split else scratch[:0]
+    if split:
+        sub[:] = 0
+        t0, t1, t2, t3 = sub[:n_bins], sub[n_bins:2 * n_bins], sub[2 * n_bins:3 * n_bins], sub[3 * n_bins:]
+    else:
+        t0, t1, t2, t3 = bins, bins, bins, bins
+    um = np.uint64(n_bins - 1)
     if not has_bits:
+        if n_bins > 0:
+            i = _count_blocks(values, off, i, n, um, t0, t1, t2, t3)
+        _fold(bins, sub)
         for i in range(i, n):
             x = np.int64(values[off + i])
             if x < 0 or x >= n_bins:
@@ -402,12 +482,25 @@ def count_indices(values, validity, off, n, bins, first):
     rc, i, nulls = _indices_each(values, validity, off, i, min(n, i + ((8 - ((off + i) & 7)) & 7)), bins, nulls)
     if rc != FD_OK:
         return rc, i, nulls
+    # A run of whole 64-element words of valid elements goes to _count_blocks in one call; the
+    # block holding a bad index, if any, to the byte loop, which stops at it.
+    bytes_until = i
     while i + 8 <= n:
         m = np.int64(validity[(off + i) >> 3])
+        if m == 255 and i >= bytes_until and n_bins > 0:
+            e = i
+            while e + 64 <= n and _word_valid(validity, (off + e) >> 3):
+                e += 64
+            if e > i:
+                j = _count_blocks(values, off, i, e, um, t0, t1, t2, t3)
+                bytes_until = j + 64 if j < e else j
+                i = j
+                continue
         if m == 255:
             for k in range(i, i + 8):
                 x = np.int64(values[off + k])
                 if x < 0 or x >= n_bins:
+                    _fold(bins, sub)
                     return FD_EINVAL, k, nulls
                 bins[x] += 1
         else:
@@ -416,10 +509,12 @@ def count_indices(values, validity, off, n, bins, first):
                 k = i + _BYTE_POS[m, t]
                 x = np.int64(values[off + k])
                 if x < 0 or x >= n_bins:
+                    _fold(bins, sub)
                     return FD_EINVAL, k, nulls + (k - i) - t  # the nulls before k
                 bins[x] += 1
             nulls += 8 - c
         i += 8
+    _fold(bins, sub)
     return _indices_each(values, validity, off, i, n, bins, nulls)
 
 
