@@ -382,8 +382,9 @@ def _count64(values, j0, t0, t1, t2, t3):
 @njit(**NUMBA_OPTIONS)
 def _count_blocks(values, off, i, n, um, t0, t1, t2, t3):
     """Count elements [i, n) 64 at a time up to a block holding a bad index or the last whole
-    block: the next element's position.  (Compiled apart, not inlined: inside count_indices the
-    same loop ran at 1.4-1.6 ns a value, here at 0.5.)"""
+    block: the next element's position.  The blocks index a slice from 0 and the tables unsigned
+    indices: numba fixes up negative indices, and on ``values[off + i]`` (``off`` not known to be
+    >= 0) that kept this loop at 1.3-1.5 ns a value against 0.33 (1e7 int32, 1,000 entries)."""
     v = values[off + i:off + n]
     m = n - i
     k = 0
