@@ -289,10 +289,18 @@ def test_moments_grid_and_quantiles_paths_bit_identical(restore_path, arr):
         np.testing.assert_array_equal(q, want, err_msg=p)
 
 
-def test_moments_lane_order_is_fixed(restore_path):
+@pytest.mark.parametrize("layout", ["across lanes", "along lanes"])
+def test_moments_lane_order_is_fixed(restore_path, layout):
     # Sums in the 16-lane order: a case where that order and a plain left-to-right sum differ, so a
-    # path that summed otherwise would fail.  Oracle: the order spelled out in Python.
-    x = np.array([1e16, 1.0, -1e16, 1.0] * 8 + [1.0, 2.0, 3.0], dtype=np.float64)
+    # path that summed otherwise would fail.  Oracle: the order spelled out in Python.  "along
+    # lanes": 13 groups of 16, lane l of group g holding the (g + l)-th of 1e16, 1, -1e16, 1 (a
+    # cycle), where each lane's own order gives its sum (three steps of the numba twin's four
+    # groups, then a group alone).
+    if layout == "across lanes":
+        x = np.array([1e16, 1.0, -1e16, 1.0] * 8 + [1.0, 2.0, 3.0], dtype=np.float64)
+    else:
+        cycle = [1e16, 1.0, -1e16, 1.0]
+        x = np.array([cycle[(g + lane) % 4] for g in range(13) for lane in range(16)] + [1.0, 2.0, 3.0])
     lanes = [0.0] * 16
     k16 = x.size - x.size % 16
     for i in range(k16):

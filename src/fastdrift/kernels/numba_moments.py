@@ -70,10 +70,34 @@ def _pass1(x, o, k, c, lanes):
         sd[j] = 0.0
         ss[j] = 0.0
     k16 = k - (k & (_L - 1))
-    for i in range(o, o + k16, _L):
-        xs = x[i:i + _L]
+    k64 = k - (k & (4 * _L - 1))
+    xb = x[o:o + k]
+    # Four groups of 16 a step, each lane taking its four values in order (the same sums as one
+    # group a step): the lanes live in memory, and a step per group stored and reloaded them
+    # every 16 values.
+    for i in range(0, k64, 4 * _L):
         for j in range(_L):
-            v = np.float64(xs[j])
+            s_ = sa[j]
+            lo = mn[j]
+            hi = mx[j]
+            t_ = sd[j]
+            q_ = ss[j]
+            for g in range(4):
+                v = np.float64(xb[np.uint64(i + g * _L + j)])
+                d = v - c
+                s_ += v
+                lo = v if v < lo else lo
+                hi = v if v > hi else hi
+                t_ += d
+                q_ += d * d
+            sa[j] = s_
+            mn[j] = lo
+            mx[j] = hi
+            sd[j] = t_
+            ss[j] = q_
+    for i in range(k64, k16, _L):
+        for j in range(_L):
+            v = np.float64(xb[np.uint64(i + j)])
             d = v - c
             sa[j] += v
             mn[j] = v if v < mn[j] else mn[j]
