@@ -461,6 +461,29 @@ def test_hist_run_paths_exact(restore_path, kind):
             np.testing.assert_array_equal(nb_counts[1], want[1])
 
 
+@pytest.mark.parametrize("n_edges", range(1, 17))
+def test_hist_compare_counts_every_edge_count(restore_path, n_edges):
+    # One compare loop is compiled per edge count (1..16) for each of the 256- and 512-bit builds,
+    # and the AVX-512 path picks either by the count; the numba twin counts eight edges a pass,
+    # then four, then one: each count, on every path and the twin, against NumPy,
+    # values on and beside every edge and the specials, without and with nulls, at an offset and a
+    # tail that cut the runs.
+    rng = np.random.default_rng(n_edges)
+    edges = np.sort(rng.choice(np.unique(rng.standard_normal(200)), n_edges, replace=False))
+    index = make_index(edges)
+    x = _run_values(edges, index.inv_width, 3000, rng)
+    for mask in (None, rng.random(x.size) < 0.01):
+        arr = pa.array(x[:2991], mask=None if mask is None else mask[:2991]).slice(5)
+        want = hist_reference(arr, edges)
+        assert want[1][1] > 0 and want[0][0] > 0 and want[0][-1] > 0  # NaN and both outer bins
+        for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+            np.testing.assert_array_equal(counts, want[0], err_msg=p)
+            np.testing.assert_array_equal(specials, want[1], err_msg=p)
+        counts, specials = _hist(arr, index, "numba")  # eight, four and one edge a pass
+        np.testing.assert_array_equal(counts, want[0])
+        np.testing.assert_array_equal(specials, want[1])
+
+
 @pytest.mark.parametrize("kind", ["cmp-quantile9", "cmp-16", "cmp-arith11", "table-17", "pair-arith101",
                                   "arith-128", "qt-normal99", "qt-lognormal99"])
 @pytest.mark.parametrize("dtype", ["float32", "int8", "int16", "int32", "uint8", "uint16", "int64", "uint64"])
