@@ -464,8 +464,8 @@ def test_hist_run_paths_exact(restore_path, kind):
 @pytest.mark.parametrize("n_edges", range(1, 17))
 def test_hist_compare_counts_every_edge_count(restore_path, n_edges):
     # One compare loop is compiled per edge count (1..16) for each of the 256- and 512-bit builds,
-    # and the AVX-512 path picks either by the count; the numba twin counts eight edges a pass,
-    # then four, then one: each count, on every path and the twin, against NumPy,
+    # and the AVX-512 path picks either by the count; the numba twin counts four edges a pass,
+    # then one at a time: each count, on every path and the twin, against NumPy,
     # values on and beside every edge and the specials, without and with nulls, at an offset and a
     # tail that cut the runs.
     rng = np.random.default_rng(n_edges)
@@ -479,7 +479,7 @@ def test_hist_compare_counts_every_edge_count(restore_path, n_edges):
         for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
             np.testing.assert_array_equal(counts, want[0], err_msg=p)
             np.testing.assert_array_equal(specials, want[1], err_msg=p)
-        counts, specials = _hist(arr, index, "numba")  # eight, four and one edge a pass
+        counts, specials = _hist(arr, index, "numba")  # four edges a pass, then one
         np.testing.assert_array_equal(counts, want[0])
         np.testing.assert_array_equal(specials, want[1])
 
