@@ -168,7 +168,9 @@ class _NumbaCat:
 
     def count_indices(self, view, bins, first):
         scratch = np.empty(4 * bins.size if bins.size <= self.k._IDX_SPLIT else 0, np.int64)
-        return self.k.count_indices(view.values, view.validity, view.offset, view.length, bins, first, scratch)
+        unseen = np.empty(bins.size if first.size else 0, np.uint8)
+        return self.k.count_indices(view.values, view.validity, view.offset, view.length, bins, first, scratch,
+                                    unseen)
 
     def seg_count(self, tab, view, start, codes, n_seg, width, bins, first, first_base, n_null):
         if view.kind == "string":

@@ -396,6 +396,46 @@ def _count_blocks(values, off, i, n, um, t0, t1, t2, t3):
     return i + k
 
 
+@njit(**NUMBA_OPTIONS)
+def _count_blocks_first(values, off, i, n, um, bins, unseen, first, zeros):
+    """_count_blocks while ``zeros`` entries have not appeared (``unseen[x]`` 1 for them): each
+    block counted into bins with its entries' flags ORed on the way, and a block that met an unseen
+    entry sets the first positions of its unseen entries, in element order (fd_count_indices'
+    FIRST == 2).  Returns (the next element's position, zeros)."""
+    v = values[off + i:off + n]
+    m = n - i
+    k = 0
+    while k + 64 <= m and zeros > 0:
+        if not _good64(v, k, um):
+            break
+        f0 = np.uint8(0)
+        f1 = np.uint8(0)
+        f2 = np.uint8(0)
+        f3 = np.uint8(0)
+        for j in range(k, k + 64, 4):
+            p0 = np.uint64(v[j])
+            p1 = np.uint64(v[j + 1])
+            p2 = np.uint64(v[j + 2])
+            p3 = np.uint64(v[j + 3])
+            f0 |= unseen[p0]
+            f1 |= unseen[p1]
+            f2 |= unseen[p2]
+            f3 |= unseen[p3]
+            bins[p0] += 1
+            bins[p1] += 1
+            bins[p2] += 1
+            bins[p3] += 1
+        if f0 | f1 | f2 | f3:
+            for j in range(k, k + 64):
+                p = np.uint64(v[j])
+                if unseen[p]:
+                    unseen[p] = 0
+                    first[p] = i + j
+                    zeros -= 1
+        k += 64
+    return i + k, zeros
+
+
 @njit(**INLINE)
 def _fold(bins, sub):
     """Add the split tables (``sub``: four of ``bins``' length end to end, or none) into bins and
@@ -422,11 +462,12 @@ _BYTE_POS = np.array([[b for b in range(8) if m >> b & 1] + [0] * (8 - bin(m).co
 
 
 @njit([_RC3(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, rw(types.int64), rw(types.int64),
-            rw(types.int64)) for vt in INT_DTYPES], **NUMBA_OPTIONS)
-def count_indices(values, validity, off, n, bins, first, scratch):
+            rw(types.int64), rw(types.uint8)) for vt in INT_DTYPES], **NUMBA_OPTIONS)
+def count_indices(values, validity, off, n, bins, first, scratch, unseen):
     """Bincount of dictionary indices, with each index's first position (``fd_count_indices``).
     ``scratch``: room for four tables of ``_IDX_SPLIT`` entries (fd_count_indices keeps them on its
-    stack; a kernel here allocates nothing), or shorter to count in ``bins`` alone."""
+    stack; a kernel here allocates nothing), or shorter to count in ``bins`` alone; ``unseen``:
+    room for a flag an entry, or shorter to test counts of 0 instead."""
     n_bins = bins.shape[0]
     want_first = first.shape[0] > 0
     if want_first and first.shape[0] != n_bins:
@@ -440,6 +481,12 @@ def count_indices(values, validity, off, n, bins, first, scratch):
         for x in range(n_bins):
             zeros += bins[x] == 0
     i = 0
+    if zeros > 0 and not has_bits and n_bins > 0 and unseen.shape[0] >= n_bins:
+        # Blocks of 64 keep the fast count while an entry has not appeared (as FD_IDX_RUN64's
+        # FIRST == 2); the loop below takes a block with a bad index, and the tail.
+        for x in range(n_bins):
+            unseen[x] = bins[x] == 0
+        i, zeros = _count_blocks_first(values, off, 0, n, np.uint64(n_bins - 1), bins, unseen, first, zeros)
     while i < n and zeros > 0:
         j = off + i
         if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
