@@ -512,6 +512,46 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
         }                                                                     \
     } while (0)
 
+/* FD_IDX_RUN64's block while first positions are sought (FIRST 2), a
+ * function of its own (inlined into the loops, its registers were spilled
+ * in the bitmap's loop): the count into bins, each index's unseen flag ORed
+ * on the way (two chains); a block that met an unseen entry then sets the
+ * first positions of its unseen entries, in element order.  Returns the
+ * entries seen. */
+#define DEF_IDX_FIRST64(UT, SFX)                                              \
+static __attribute__((noinline)) int64_t idx_first64_##SFX(                  \
+    const UT *u, int64_t k0, int64_t *bins, uint8_t *unseen, int64_t *first)  \
+{                                                                             \
+    unsigned n0 = 0, n1 = 0;                                                  \
+    int64_t j, seen = 0;                                                      \
+    for (j = 0; j < 64; j += 4) {                                             \
+        const uint64_t a = u[j], b = u[j + 1], c = u[j + 2], d = u[j + 3];    \
+        n0 |= unseen[a] | unseen[b];                                          \
+        n1 |= unseen[c] | unseen[d];                                          \
+        bins[a]++;                                                            \
+        bins[b]++;                                                            \
+        bins[c]++;                                                            \
+        bins[d]++;                                                            \
+    }                                                                         \
+    if (n0 | n1)                                                              \
+        for (j = 0; j < 64; j++)                                              \
+            if (unseen[u[j]]) {                                               \
+                unseen[u[j]] = 0;                                             \
+                first[u[j]] = k0 + j;                                         \
+                seen++;                                                       \
+            }                                                                 \
+    return seen;                                                              \
+}
+DEF_IDX_FIRST64(uint8_t, u8)
+DEF_IDX_FIRST64(uint16_t, u16)
+DEF_IDX_FIRST64(uint32_t, u32)
+DEF_IDX_FIRST64(uint64_t, u64)
+#define FD_IDX_FIRST64(UT) FD_IDX_FIRST64_##UT
+#define FD_IDX_FIRST64_uint8_t idx_first64_u8
+#define FD_IDX_FIRST64_uint16_t idx_first64_u16
+#define FD_IDX_FIRST64_uint32_t idx_first64_u32
+#define FD_IDX_FIRST64_uint64_t idx_first64_u64
+
 /* 64 valid elements from k0: their range test first, as one pass the
  * compiler vectorises (an OR of 64 unsigned compares against the largest
  * index, UT the index type's unsigned twin and umax_ that index clamped to
@@ -537,29 +577,7 @@ static int64_t fd_nulls_before(const uint8_t *bits, int64_t off, int64_t k)
             for (j_ = (k0); j_ < (k0) + 64; j_++)                             \
                 FD_IDX_ONE(VT, 0, FIRST, j_);                                 \
         } else if ((FIRST) == 2) {                                            \
-            /* the count, each index's unseen flag ORed on the way (four     \
-             * chains); a block that met an unseen entry then sets the       \
-             * first positions of its unseen entries, in element order */    \
-            unsigned n0_ = 0, n1_ = 0, n2_ = 0, n3_ = 0;                      \
-            for (j_ = 0; j_ < 64; j_ += 4) {                                  \
-                const uint64_t a_ = u64_[j_], b_ = u64_[j_ + 1];              \
-                const uint64_t c_ = u64_[j_ + 2], d_ = u64_[j_ + 3];          \
-                n0_ |= unseen_[a_];                                           \
-                n1_ |= unseen_[b_];                                           \
-                n2_ |= unseen_[c_];                                           \
-                n3_ |= unseen_[d_];                                           \
-                t0_[a_]++;                                                    \
-                t1_[b_]++;                                                    \
-                t2_[c_]++;                                                    \
-                t3_[d_]++;                                                    \
-            }                                                                 \
-            if (n0_ | n1_ | n2_ | n3_)                                        \
-                for (j_ = 0; j_ < 64; j_++)                                   \
-                    if (unseen_[u64_[j_]]) {                                  \
-                        unseen_[u64_[j_]] = 0;                                \
-                        first[u64_[j_]] = (k0) + j_;                          \
-                        zeros--;                                              \
-                    }                                                         \
+            zeros -= FD_IDX_FIRST64(UT)(u64_, (k0), bins, unseen_, first);    \
         } else {                                                              \
             for (j_ = 0; j_ < 64; j_ += 4) {                                  \
                 const uint64_t a_ = u64_[j_], b_ = u64_[j_ + 1];              \
