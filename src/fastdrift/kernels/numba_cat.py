@@ -481,14 +481,27 @@ def count_indices(values, validity, off, n, bins, first, scratch, unseen):
         for x in range(n_bins):
             zeros += bins[x] == 0
     i = 0
-    if zeros > 0 and not has_bits and n_bins > 0 and unseen.shape[0] >= n_bins:
+    use_unseen = zeros > 0 and n_bins > 0 and unseen.shape[0] >= n_bins
+    if use_unseen:
         # Blocks of 64 keep the fast count while an entry has not appeared (as FD_IDX_RUN64's
-        # FIRST == 2); the loop below takes a block with a bad index, and the tail.
+        # FIRST == 2); the loop below takes a block with a bad index, mixed bitmap words and the
+        # tail, and clears the flag of an entry it sees first.
         for x in range(n_bins):
             unseen[x] = bins[x] == 0
-        i, zeros = _count_blocks_first(values, off, 0, n, np.uint64(n_bins - 1), bins, unseen, first, zeros)
+        if not has_bits:
+            i, zeros = _count_blocks_first(values, off, 0, n, np.uint64(n_bins - 1), bins, unseen, first,
+                                           zeros)
     while i < n and zeros > 0:
         j = off + i
+        if use_unseen and has_bits and (j & 7) == 0 and i + 64 <= n and _word_valid(validity, j >> 3):
+            e = i + 64
+            while e + 64 <= n and _word_valid(validity, (off + e) >> 3):
+                e += 64
+            i2, zeros = _count_blocks_first(values, off, i, e, np.uint64(n_bins - 1), bins, unseen, first,
+                                            zeros)
+            if i2 > i:
+                i = i2
+                continue
         if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
             nulls += 1
             i += 1
@@ -503,6 +516,8 @@ def count_indices(values, validity, off, n, bins, first, scratch, unseen):
         if c == 0:
             first[x] = i
             zeros -= 1
+            if use_unseen:
+                unseen[x] = 0
         i += 1
     # Blocks of 64 valid elements: their range test first, then four tables' increments, as
     # FD_IDX_RUN64 (four tables of the kernel's own up to _IDX_SPLIT entries, else bins four times).
