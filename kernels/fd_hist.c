@@ -574,10 +574,9 @@ DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, arith8_avx2)
  *  - Few edges (at most FD_HIST_CMP_EDGES): the histogram of a run from its
  *    definition, summed over the run: ge[k], the number of values >= e_k, by
  *    one vector compare and one masked add per edge, the sums held in vector
- *    registers; then bin k holds ge[k-1] - ge[k].  No bin is stored.  The
- *    edges are padded with NaN, which no value is >= (so +inf needs no
- *    clamp); a NaN value is >= no edge and lands in bin 0, which gives the
- *    run's NaN count back.  Exact by definition.
+ *    registers; then bin k holds ge[k-1] - ge[k].  No bin is stored, and
+ *    +inf needs no clamp; a NaN value is >= no edge and lands in bin 0, which
+ *    gives the run's NaN count back.  Exact by definition.
  *
  *  - Equal widths (M_ARITH) with few enough bins: the bins of 16 values from
  *    arith4_avx2, with the same exact search near a boundary as the body, and
@@ -689,7 +688,7 @@ static void hist_runs_col(const fd_column *col, const hctx *h, int mode, int64_t
 }
 
 typedef struct cmp_ctx {
-    double e[FD_HIST_CMP_EDGES];   /* the edges, NaN after the last */
+    double e[FD_HIST_CMP_EDGES];   /* the edges */
     int ne;                        /* edges compared */
     int64_t ge[FD_HIST_CMP_EDGES]; /* values >= e[k] */
     int64_t n, nan;                /* values and NaN in the runs */
@@ -781,8 +780,8 @@ static void hist_cmp(const fd_column *col, const hctx *h, int mode, int64_t n_ed
     cmp_ctx c;
     memset(&c, 0, sizeof c);
     c.ne = (int)n_edges;
-    for (int k = 0; k < FD_HIST_CMP_EDGES; ++k)
-        c.e[k] = k < n_edges ? h->e[k] : (double)NAN;
+    for (int64_t k = 0; k < n_edges; ++k)
+        c.e[k] = h->e[k];
     hist_runs_col(col, h, mode, counts, n_edges + 1, n_null, n_nan, run, &c, rest);
     counts[0] += c.n - c.ge[0] - c.nan;
     for (int64_t k = 1; k < n_edges; ++k)
