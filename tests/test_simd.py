@@ -577,6 +577,47 @@ def test_perf_paths_bit_identical(restore_path):
                 np.testing.assert_array_equal(rej, first[2], err_msg=p)
 
 
+# ---- dictionary indices: the range test of each block of 64 --------------------------------------
+
+def _count_indices(view, n_bins):
+    bins = np.zeros(n_bins, np.int64)
+    nn, prog = native.ffi.new("int64_t*"), native.ffi.new("int64_t*")
+    rc = native.lib.fd_count_indices(native.column(view), native.ptr("int64_t*", bins), native.ffi.NULL,
+                                     n_bins, nn, prog)
+    return rc, prog[0], nn[0], bins
+
+
+@pytest.mark.parametrize("index_type", [pa.int8(), pa.uint8(), pa.int16(), pa.uint16(), pa.int32(),
+                                        pa.uint32(), pa.int64(), pa.uint64()])
+def test_count_indices_paths_range_test(restore_path, index_type):
+    # Each block of 64 valid indices is range-tested before it is counted (unsigned maxima on the
+    # AVX2 and AVX-512 paths, compares on the scalar one): on every path an index one above the
+    # largest entry, the type's largest value or a negative one, at the start, the middle or the
+    # end of a block, stops the count there with the blocks before it counted, and the largest
+    # good index never does (numpy: bincount of the prefix).
+    info = np.iinfo(index_type.to_pandas_dtype())
+    rng = np.random.default_rng(7)
+    n = 64 * 40 + 5
+    for n_bins in sorted({1, 2, 100, min(255, int(info.max)), min(1000, int(info.max))}):
+        bads = [b for b in (n_bins, int(info.max), -1, int(info.min)) if info.min <= b <= info.max
+                and not 0 <= b < n_bins]
+        for bad, at in [(None, None)] + [(b, 64 * 17 + k) for b in bads for k in (0, 31, 63)]:
+            x = rng.integers(0, n_bins, n).astype(np.int64)
+            x[rng.integers(0, n, 50)] = n_bins - 1  # the largest good index is in range
+            xt = x.astype(index_type.to_pandas_dtype())
+            if bad is not None:
+                xt[at] = bad
+            arr = pa.array(xt).slice(3)
+            k = (at - 3) if bad is not None else n - 3
+            want = np.bincount(x[3:3 + k], minlength=n_bins)
+            got = _each_path(lambda: _count_indices(next(iter_columns(arr)), n_bins))
+            for p, (rc, progress, n_null, bins) in got.items():
+                msg = f"{p} {index_type} n_bins={n_bins} bad={bad} at={at}"
+                assert rc == (native.lib.FD_EINVAL if bad is not None else native.lib.FD_OK), msg
+                assert progress == k and n_null == 0, msg
+                np.testing.assert_array_equal(bins, want, err_msg=msg)
+
+
 # ---- the bucket table on AVX2 (and AVX-512): hypothesis edge sets ---------------------------------
 
 def _avx2_table_fits(edges):
