@@ -1264,7 +1264,8 @@ unsigned qt2_bins32(const qt2_regs *r, const double *x, uint8_t *bin, __m256d *n
     return FULL ? t : t & 0xFFFFu;
 }
 
-FD_TARGET_AVX2 static void qtrun_avx2(const double *p, int64_t n, void *ctx)
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+void qtrun_avx2_body(const double *p, int64_t n, void *ctx)
 {
     qt_ctx *q = (qt_ctx *)ctx;
     if (q->seen >= FD_QT_MIN_LEN && q->ties * FD_QT_MAX_TIES > q->seen) {
@@ -1322,12 +1323,26 @@ FD_TARGET_AVX2 static void qtrun_avx2(const double *p, int64_t n, void *ctx)
     }
 }
 
+FD_TARGET_AVX2 static void qtrun_avx2(const double *p, int64_t n, void *ctx)
+{
+    qtrun_avx2_body(p, n, ctx);
+}
+
+/* The same 256-bit loop built for the AVX-512 path: with 32 vector
+ * registers the table stays in registers (the AVX2 build spills a third
+ * of it to the stack and reloads it for every 32 values). */
+FD_TARGET_AVX512 static void qtrun_avx2x(const double *p, int64_t n, void *ctx)
+{
+    qtrun_avx2_body(p, n, ctx);
+}
+
 /* 1 if counted, 0 if the edges do not fit the bucket table. */
 static int hist_qt(const fd_column *col, const hctx *h, int mode, int64_t n_edges, int64_t *counts,
                    int64_t *n_null, int64_t *n_nan, run_fn run, hist_fn rest)
 {
     qt_ctx q;
-    if (!(run == qtrun_avx2 ? qt2_build(&q, h->e, n_edges) : qt_build(&q, h->e, n_edges)))
+    if (!(run == qtrun_avx2 || run == qtrun_avx2x ? qt2_build(&q, h->e, n_edges)
+                                                   : qt_build(&q, h->e, n_edges)))
         return 0;
     q.body = rest;
     q.h = h;
@@ -1490,7 +1505,7 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
              * take try the 512-bit one. */
             const int narrow = !is512 || ne >= 64;
             if (hist_qt(col, &h, mode, ne, counts, n_null, n_nan,
-                        narrow ? qtrun_avx2 : qtrun_avx512, f64body)
+                        !narrow ? qtrun_avx512 : is512 ? qtrun_avx2x : qtrun_avx2, f64body)
                 || (is512 && narrow && hist_qt(col, &h, mode, ne, counts, n_null, n_nan,
                                                qtrun_avx512, f64body)))
                 return FD_OK;
