@@ -461,6 +461,34 @@ def test_hist_run_paths_exact(restore_path, kind):
             np.testing.assert_array_equal(nb_counts[1], want[1])
 
 
+def test_hist_pair_table_folds_before_a_cell_overflows(restore_path):
+    # The pair table's cells are 16-bit, folded into the counts before one could pass 65,535:
+    # a constant column puts every pair in one cell (150,000 pairs in one call), two values
+    # alternating put them in two, and long normal columns with NaN and +-inf cross many folds
+    # within a call and between the chunks of a column; every path and the numba twin give
+    # NumPy's counts.
+    edges = np.linspace(-4.0, 4.0, 101)
+    index = make_index(edges)
+    assert index.arith
+    rng = np.random.default_rng(11)
+    n = 300_003
+    normal = rng.standard_normal(n)
+    normal[rng.integers(0, n, 40)] = np.nan
+    normal[rng.integers(0, n, 40)] = np.inf
+    normal[rng.integers(0, n, 40)] = -np.inf
+    cases = {"constant": np.full(n, 0.33), "two values": np.tile([0.33, -1.1], n // 2 + 1)[:n],
+             "on an edge": np.full(n, edges[60]), "normal": normal}
+    for name, x in cases.items():
+        for arr in (pa.array(x), pa.chunked_array([x[:140_001], x[140_001:]]), pa.array(x).slice(7)):
+            want = hist_reference(arr, edges)
+            for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+                np.testing.assert_array_equal(counts, want[0], err_msg=f"{p} {name}")
+                np.testing.assert_array_equal(specials, want[1], err_msg=f"{p} {name}")
+            nb_counts = _hist(arr, index, "numba")
+            np.testing.assert_array_equal(nb_counts[0], want[0], err_msg=name)
+    assert hist_reference(pa.array(cases["constant"]), edges)[0].max() == n  # one cell had them all
+
+
 @pytest.mark.parametrize("n_edges", range(1, 17))
 def test_hist_compare_counts_every_edge_count(restore_path, n_edges):
     # One compare loop is compiled per edge count (1..16) for each of the 256- and 512-bit builds,
