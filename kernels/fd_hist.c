@@ -914,8 +914,8 @@ FD_TARGET_AVX2 static void pairrun_avx2(const double *p, int64_t n, void *ctx)
             FD_PREFETCH(p + i + 8);
             const __m256i a = arith8m_avx2(h, p + i, &nacc);
             const __m256i b = arith8m_avx2(h, p + i + 8, &nacc);
-            /* The cells two at a time from 64-bit extracts (through memory,
-             * the loads wait for the vector store). */
+            /* The cells two at a time from 64-bit extracts, not read back
+             * one at a time from a store of the vector. */
             const __m256i q = _mm256_add_epi32(_mm256_mullo_epi32(a, nb), b);
             const __m128i ql = _mm256_castsi256_si128(q), qh = _mm256_extracti128_si256(q, 1);
             const uint64_t q0 = (uint64_t)_mm_cvtsi128_si64(ql), q1 = (uint64_t)_mm_extract_epi64(ql, 1);
