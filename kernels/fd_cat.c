@@ -631,12 +631,11 @@ DEF_IDX_PLAIN64_AVX2(uint32_t, u32, FD_SET1_U32, _mm256_max_epu32, 8)
 #define FD_IDX_PLAIN64_AVX2(UT) FD_IDX_PLAIN64(UT)
 #endif
 
-/* 64 valid elements from k0: their range test first, as one pass the
- * compiler vectorises (an OR of 64 unsigned compares against the largest
- * index, UT the index type's unsigned twin and umax_ that index clamped to
- * the type: a negative index is above it), then the increments with no test
- * between them, four indices loaded (as UT: the tested indices zero-extend,
- * 5 % faster than sign-extending) before their four increments; a block
+/* 64 valid elements from k0: their range test first (UT the index type's
+ * unsigned twin and umax_ the largest index clamped to the type: a negative
+ * index is above it), then the increments with no test between them; without
+ * first positions both run in idx_plain64_* (above), with them the test is
+ * the OR of unsigned compares here and the count FD_IDX_FIRST64's.  A block
  * holding a bad index runs the tested loop, which stops at it.  One value at
  * a time, tested, measured 0.55-0.70 ns a value against 0.34-0.40 for this
  * (1,000 entries, 1e7 int32 indices; bench/bench_kernels.py, categories

@@ -414,12 +414,18 @@ int64_t guess8_avx2(const hctx *h, const double *p, int mode, int32_t *j, double
  * measured slower (bench/bench_kernels.py, uniform100: 0.57x np.sum against
  * 0.66x). */
 FD_TARGET_AVX2 static inline __attribute__((always_inline))
-__m128i arith_bins_avx2(const hctx *h, __m256d x, __m256d *ok)
+__m256d arith_u_avx2(const hctx *h, __m256d x)
 {
     __m256d u = _mm256_mul_pd(_mm256_sub_pd(x, _mm256_set1_pd(h->lo)), _mm256_set1_pd(h->inv));
     u = _mm256_max_pd(u, _mm256_set1_pd(h->bottom));
     u = _mm256_min_pd(u, _mm256_set1_pd(h->top));
-    u = _mm256_add_pd(u, _mm256_set1_pd(1.0));
+    return _mm256_add_pd(u, _mm256_set1_pd(1.0));
+}
+
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+__m128i arith_bins_avx2(const hctx *h, __m256d x, __m256d *ok)
+{
+    const __m256d u = arith_u_avx2(h, x);
     const __m128i b = _mm256_cvttpd_epi32(u);
     const __m256d fr = _mm256_sub_pd(u, _mm256_cvtepi32_pd(b));
     *ok = _mm256_and_pd(_mm256_cmp_pd(fr, _mm256_set1_pd(FD_ARITH_TOL), _CMP_GE_OQ),
@@ -864,7 +870,7 @@ __m256i arith8v_avx2(const hctx *h, const double *p, __m256i *nacc)
 
 /* The bins of 8 values as arith8v_avx2 gives them, in another order (values
  * 0, 1, 4, 5, 2, 3, 6, 7), when all 8 are FD_ARITH_TOL away from an integer
- * (otherwise arith8v_avx2's, in order).  u is arith_bins_avx2's; its floor
+ * (otherwise arith8v_avx2's, in order).  u is arith_u_avx2's; its floor
  * comes from v = u + (2^52 - 0.5), rounded to an integer (the doubles of
  * [2^52, 2^53) are the integers): v - 2^52 is u - 0.5 rounded to nearest,
  * which is floor(u) unless u is an integer (a tie: u - 0.5 may round down);
@@ -878,10 +884,7 @@ __m256i arith8m_avx2(const hctx *h, const double *p, __m256i *nacc)
 {
     const __m256d m = _mm256_set1_pd(4503599627370496.0 - 0.5), m2 = _mm256_set1_pd(4503599627370496.0);
     const __m256d x0 = _mm256_loadu_pd(p), x1 = _mm256_loadu_pd(p + 4);
-    const __m256d lo = _mm256_set1_pd(h->lo), inv = _mm256_set1_pd(h->inv);
-    const __m256d bot = _mm256_set1_pd(h->bottom), top = _mm256_set1_pd(h->top), one = _mm256_set1_pd(1.0);
-    const __m256d u0 = _mm256_add_pd(_mm256_min_pd(_mm256_max_pd(_mm256_mul_pd(_mm256_sub_pd(x0, lo), inv), bot), top), one);
-    const __m256d u1 = _mm256_add_pd(_mm256_min_pd(_mm256_max_pd(_mm256_mul_pd(_mm256_sub_pd(x1, lo), inv), bot), top), one);
+    const __m256d u0 = arith_u_avx2(h, x0), u1 = arith_u_avx2(h, x1);
     const __m256d v0 = _mm256_add_pd(u0, m), v1 = _mm256_add_pd(u1, m);
     const __m256d f0 = _mm256_sub_pd(u0, _mm256_sub_pd(v0, m2)), f1 = _mm256_sub_pd(u1, _mm256_sub_pd(v1, m2));
     const __m256d tl = _mm256_set1_pd(FD_ARITH_TOL), th = _mm256_set1_pd(1.0 - FD_ARITH_TOL);
