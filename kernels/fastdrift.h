@@ -54,7 +54,7 @@ typedef struct fd_column {
 /* ---- SIMD path ------------------------------------------------------------
  * The hot loops of the histogram, moments and dictionary-index kernels are
  * built once per path from the same source: a scalar build everywhere, and on
- * x86-64 (GCC or clang) AVX2 and AVX-512 (F, VL, BW, DQ) builds chosen at run
+ * x86-64 (GCC or clang) AVX2 (with FMA) and AVX-512 (F, VL, BW, DQ) builds chosen at run
  * time.  Every path gives bit-identical results (floating-point sums in one
  * fixed order of 16 lane accumulators, see fd_moments.c).  The process starts
  * on the best path the CPU and OS support.
@@ -104,6 +104,11 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
  * An empty state is ints = 0, min = +inf, max = -inf, sum = mean = m2 = 0.
  */
 int fd_moments_update(const fd_column *col, int64_t *ints, double *flts);
+
+/* Values a block: sums run in 16 lanes within a block, blocks merge with
+ * Chan's formula (fd_moments.c), so the block fixes the results' last bits;
+ * the numba twin uses the same. */
+#define FD_MOM_BLOCK 4096
 
 /* fd_moments_update and fd_grid_count_select (below) in one read of the
  * column: the grid counts and selects each block's finite values while the

@@ -798,8 +798,29 @@ static void hist_cmp(const fd_column *col, const hctx *h, int mode, int64_t n_ed
     *n_nan += c.nan;
 }
 
+/* The pair table's bins by one multiply-add (pairrun_fma_avx2): with x
+ * clamped to [xlo, xhi], v = fma(x, inv, c) is a double of [2^32, 2^33),
+ * whose spacing is 2^-FD_FMA_S: t = v - FD_FMA_BASE, exact, is a fixed-point
+ * u with FD_FMA_S fraction bits, and it is the low 32 bits of v's encoding
+ * (FD_FMA_BASE's are 0).  The bin is t >> FD_FMA_S unless t's fraction lies
+ * within FD_FMA_TOL of an integer (or v is NaN): such a group takes
+ * arith8v_avx2's exact bins.  fma_plan_prove checks, with this very
+ * arithmetic, what _arith_is_exact (src/fastdrift/kernels/hist.py) checks
+ * of the arith path's u at every edge, and that the clamps keep t in
+ * [0, (n_edges + 1) << FD_FMA_S); the index's arith proof does not cover
+ * this other rounding, so each call that takes the pair table proves it
+ * (2 n_edges + 2 evaluations). */
+#define FD_FMA_S 20
+#define FD_FMA_BASE 6442450944.0                                  /* 1.5 * 2^32 */
+#define FD_FMA_TOL ((int32_t)1 << (FD_FMA_S - FD_HIST_ARITH_TOL_LOG2)) /* FD_ARITH_TOL */
+
+typedef struct fma_plan {
+    double xlo, xhi, inv, c;
+} fma_plan;
+
 typedef struct pair_ctx {
     const hctx *h;
+    fma_plan fma;
     uint16_t *cell;     /* n_bins * n_bins */
     int64_t n_bins;
     int64_t pairs;      /* counted into cell since the last fold */
@@ -932,6 +953,99 @@ FD_TARGET_AVX2 static void pairrun_avx2(const double *p, int64_t n, void *ctx)
     c->nan += sum4_epi64(nacc);
 }
 
+/* t of x (fma_plan above): the scalar form of pairrun_fma_avx2's arithmetic
+ * (max and min with the bound first: a NaN stays NaN, as there). */
+FD_TARGET_AVX2 static int64_t fma_t(const fma_plan *f, double x)
+{
+    __m128d v = _mm_max_sd(_mm_set_sd(f->xlo), _mm_set_sd(x));
+    v = _mm_min_sd(_mm_set_sd(f->xhi), v);
+    v = _mm_fmadd_sd(v, _mm_set_sd(f->inv), _mm_set_sd(f->c));
+    const __m128d b = _mm_set_sd(FD_FMA_BASE);
+    return (int64_t)_mm_cvtsi128_si64(_mm_castpd_si128(v)) - (int64_t)_mm_cvtsi128_si64(_mm_castpd_si128(b));
+}
+
+/* 1 if pairrun_fma_avx2's bins are exact for these edges (see fma_plan). */
+FD_TARGET_AVX2 static int fma_plan_prove(fma_plan *f, const hctx *h, int64_t n_edges)
+{
+    const double *e = h->e;
+    const int64_t one = (int64_t)1 << FD_FMA_S, tol = FD_FMA_TOL;
+    f->inv = h->inv;
+    f->c = FD_FMA_BASE + (1.0 - h->lo * h->inv);
+    f->xlo = h->lo - 0.5 / h->inv;
+    f->xhi = h->lo + ((double)n_edges - 0.5) / h->inv;
+    if (!(f->xlo < e[0] && f->xhi >= e[n_edges - 1] && f->xhi <= DBL_MAX && f->c <= DBL_MAX))
+        return 0;
+    /* Every x maps into [t(xlo), t(xhi)] (t is monotone in x): bins 0..n_edges. */
+    if (!(fma_t(f, f->xlo) >= 0 && fma_t(f, f->xhi) < (n_edges + 1) * one))
+        return 0;
+    /* x in bin k has t in (k one - tol, (k + 1) one + tol): t one tol away
+     * from a multiple of one has k = t >> FD_FMA_S. */
+    for (int64_t k = 0; k < n_edges; ++k)
+        if (!(fma_t(f, e[k]) > (k + 1) * one - tol && fma_t(f, nextafter(e[k], -INFINITY)) < (k + 1) * one + tol))
+            return 0;
+    return 1;
+}
+
+/* 8 cells from 16 values by fma_plan's arithmetic, or arith8v_avx2's exact
+ * bins (NaN counted in *nacc) when one of them is NaN or near a boundary;
+ * the pairs differ between the two (cells are only summed by rows and
+ * columns, so any pairing of the 16 values counts the same). */
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+__m256i fma16_avx2(const hctx *h, const fma_plan *f, const double *p, __m256i nb, __m256i *nacc)
+{
+    const __m256d xlo = _mm256_set1_pd(f->xlo), xhi = _mm256_set1_pd(f->xhi);
+    const __m256d inv = _mm256_set1_pd(f->inv), c = _mm256_set1_pd(f->c);
+    __m256d v[4];
+    for (int k = 0; k < 4; ++k)
+        v[k] = _mm256_fmadd_pd(_mm256_min_pd(xhi, _mm256_max_pd(xlo, _mm256_loadu_pd(p + 4 * k))), inv, c);
+    /* the low 32 bits of each v: t, in the order 0, 1, 4, 5, 2, 3, 6, 7 */
+    const __m256i ta = _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castpd_ps(v[0]), _mm256_castpd_ps(v[1]), _MM_SHUFFLE(2, 0, 2, 0)));
+    const __m256i tb = _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castpd_ps(v[2]), _mm256_castpd_ps(v[3]), _MM_SHUFFLE(2, 0, 2, 0)));
+    /* |fraction - 1/2| > 1/2 - tol: a lane near a boundary */
+    const __m256i fm = _mm256_set1_epi32(((int32_t)1 << FD_FMA_S) - 1), half = _mm256_set1_epi32((int32_t)1 << (FD_FMA_S - 1));
+    const __m256i lim = _mm256_set1_epi32(((int32_t)1 << (FD_FMA_S - 1)) - FD_FMA_TOL);
+    const __m256i fa = _mm256_abs_epi32(_mm256_sub_epi32(_mm256_and_si256(ta, fm), half));
+    const __m256i fb = _mm256_abs_epi32(_mm256_sub_epi32(_mm256_and_si256(tb, fm), half));
+    const __m256d nan = _mm256_or_pd(_mm256_cmp_pd(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_pd(v[2], v[3], _CMP_UNORD_Q));
+    const __m256i bad = _mm256_or_si256(_mm256_or_si256(_mm256_cmpgt_epi32(fa, lim), _mm256_cmpgt_epi32(fb, lim)),
+                                        _mm256_castpd_si256(nan));
+    if (__builtin_expect(!_mm256_testz_si256(bad, bad), 0)) {
+        const __m256i a = arith8v_avx2(h, p, nacc), b = arith8v_avx2(h, p + 8, nacc);
+        return _mm256_add_epi32(_mm256_mullo_epi32(a, nb), b);
+    }
+    return _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srli_epi32(ta, FD_FMA_S), nb), _mm256_srli_epi32(tb, FD_FMA_S));
+}
+
+/* pairrun_avx2 with fma16_avx2's bins (c->fma proven by fma_plan_prove). */
+FD_TARGET_AVX2 static void pairrun_fma_avx2(const double *p, int64_t n, void *ctx)
+{
+    pair_ctx *c = (pair_ctx *)ctx;
+    const hctx hl = *c->h;
+    const hctx *h = &hl;
+    const fma_plan f = c->fma;
+    uint16_t *cell = c->cell;
+    const __m256i nb = _mm256_set1_epi32((int32_t)c->n_bins);
+    __m256i nacc = _mm256_setzero_si256();
+    for (int64_t i0 = 0; i0 < n;) {
+        const int64_t end = n - i0 < FD_HIST_PAIR_BLOCK ? n : i0 + FD_HIST_PAIR_BLOCK;
+        if (c->pairs + (end - i0) / 2 > 65535)
+            pair_fold(c);
+        for (int64_t i = i0; i < end; i += 16) {
+            FD_PREFETCH(p + i);
+            FD_PREFETCH(p + i + 8);
+            const __m256i q = fma16_avx2(h, &f, p + i, nb, &nacc);
+            const __m128i ql = _mm256_castsi256_si128(q), qh = _mm256_extracti128_si256(q, 1);
+            const uint64_t q0 = (uint64_t)_mm_cvtsi128_si64(ql), q1 = (uint64_t)_mm_extract_epi64(ql, 1);
+            const uint64_t q2 = (uint64_t)_mm_cvtsi128_si64(qh), q3 = (uint64_t)_mm_extract_epi64(qh, 1);
+            cell[(uint32_t)q0]++; cell[q0 >> 32]++; cell[(uint32_t)q1]++; cell[q1 >> 32]++;
+            cell[(uint32_t)q2]++; cell[q2 >> 32]++; cell[(uint32_t)q3]++; cell[q3 >> 32]++;
+        }
+        c->pairs += (end - i0) / 2;
+        i0 = end;
+    }
+    c->nan += sum4_epi64(nacc);
+}
+
 /* 1 if counted, 0 if the pair table could not be allocated. */
 static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int64_t *counts,
                       int64_t *n_null, int64_t *n_nan, run_fn run, hist_fn rest)
@@ -945,6 +1059,8 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
     c.pairs = 0;
     c.nan = 0;
     c.counts = counts;
+    if (fma_plan_prove(&c.fma, h, n_edges))
+        run = pairrun_fma_avx2;
     hist_runs_col(col, h, M_ARITH, counts, c.n_bins, n_null, n_nan, run, &c, rest);
     pair_fold(&c);
     free(c.cell);

@@ -27,15 +27,15 @@ static inline int fd_valid(const uint8_t *bits, int64_t i)
 /* Runtime SIMD dispatch (fd_simd.c): fd_simd_level is the FD_SIMD_* path in
  * use, read by each kernel call.  FD_X86_SIMD: this compiler can build
  * AVX2/AVX-512 functions (target attributes, immintrin.h) whatever the
- * baseline flags, so the wheel needs neither.  FD_TARGET_AVX512 includes
- * FMA; build.py compiles with -ffp-contract=off so no path fuses a
+ * baseline flags, so the wheel needs neither.  Both targets include FMA
+ * (the AVX2 path is taken on CPUs with FMA only); build.py compiles with -ffp-contract=off so no path fuses a
  * multiply-add that another path rounds twice.  -DFD_NO_SIMD builds the
  * scalar path alone, as on other architectures. */
 extern int fd_simd_level;
 #if !defined(FD_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define FD_X86_SIMD 1
-#define FD_TARGET_AVX2 __attribute__((target("avx2")))
-#define FD_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512dq")))
+#define FD_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define FD_TARGET_AVX512 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")))
 #else
 #define FD_X86_SIMD 0
 #endif

@@ -19,8 +19,6 @@
 #include <float.h>
 #include "fd_internal.h"
 
-#define FD_MOM_BLOCK 1024
-
 typedef struct mstate {
     int64_t n;
     double mn, mx, sum, mean, m2;
@@ -294,7 +292,7 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
     double buf[FD_MOM_BLOCK];                                                 \
     int64_t nul = 0;                                                          \
     for (int64_t start = 0; start < len; start += FD_MOM_BLOCK) {             \
-        /* Blocks start at multiples of 1024 elements past the array offset, \
+        /* Blocks start at multiples of FD_MOM_BLOCK past the offset,       \
          * so the bitmap byte boundary is the same in every block. */         \
         const int64_t end = len - start < FD_MOM_BLOCK ? len                  \
                                                        : start + FD_MOM_BLOCK;\
@@ -303,7 +301,7 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
             /* float64 without nulls: a block with no NaN/inf is its own     \
              * buffer (same values in the same order as the compacted copy) */\
             /* no software prefetch here: the hardware streams the block,    \
-             * and 128 prefetches ahead of each block (one a cache line)     \
+             * and prefetches of a block ahead of its pass (one a line)     \
              * cost a third of the kernel (docs/performance.md) */           \
             const double *blk = (const double *)(const void *)(v + start);   \
             if (L->pass1(blk, end - start, block_shift(s, blk, end - start), r)) { \

@@ -14,9 +14,10 @@ int fd_simd_supported(int32_t path)
 #if FD_X86_SIMD
     __builtin_cpu_init();
     if (path == FD_SIMD_AVX2)
-        return __builtin_cpu_supports("avx2") ? 1 : 0;
+        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
     if (path == FD_SIMD_AVX512)
-        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+        return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                __builtin_cpu_supports("avx512f") &&
                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
                 __builtin_cpu_supports("avx512dq")) ? 1 : 0;
 #endif

@@ -3,7 +3,7 @@
 Histogram counts and moments counts/min/max must match exactly.  Sum, mean
 and m2 are compared with a relative tolerance against an exactly rounded
 (math.fsum) oracle: ``RTOL`` times the magnitude scale of the data, because
-the kernels sum in blocks of 1024 with 16 lane accumulators and merge blocks
+the kernels sum in blocks of ``FD_MOM_BLOCK`` (4,096) with 16 lane accumulators and merge blocks
 with Chan's formula, so their error grows like n * eps * max|x| at worst.
 """
 import math
@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fastdrift._native import lib
 from fastdrift.adapters.arrow import iter_columns
 from fastdrift.errors import InvalidInputError, SchemaError
 from fastdrift.kernels.hist import hist_update, make_index
@@ -433,17 +434,18 @@ def test_moments_large_and_empty(backend):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), n_blocks=st.integers(1, 5), offset=st.integers(0, 1030), nulls=st.booleans())
 def test_moments_finite_blocks_read_in_place_bit_identical(data, n_blocks, offset, nulls):
-    # The C kernel reduces an all-finite, null-free float64 block of 1024 values in place, every
+    # The C kernel reduces an all-finite, null-free float64 block of B values in place, every
     # other block through the compacted copy; the numba twin always copies.  Mixing both kinds of
     # block (a NaN, an inf or a null spoils one), at any array offset, the states are identical
     # bit for bit, and so are the fused grid counts and selection.
     from fastdrift.kernels import quantile as kq
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    n = n_blocks * 1024 + data.draw(st.integers(0, 1023))
+    B = MOM_BLOCK
+    n = n_blocks * B + data.draw(st.integers(0, B - 1))
     x = rng.normal(data.draw(st.sampled_from([0.0, 1e6, -3.0])), 10.0, n + offset)
     x[rng.random(x.size) < 0.3] = -0.0
     for b in data.draw(st.lists(st.integers(0, n_blocks), max_size=3)):  # spoil some blocks
-        x[offset + b * 1024 + data.draw(st.integers(0, 1023)) if offset + b * 1024 < x.size - 1023 else -1] = \
+        x[offset + b * B + data.draw(st.integers(0, B - 1)) if offset + b * B < x.size - (B - 1) else -1] = \
             data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
     mask = rng.random(x.size) < 0.001 if nulls else None
     arr = pa.array(x, mask=mask).slice(offset)
@@ -626,16 +628,29 @@ def test_prologue_refuses_bad_state_arrays(backend):
 @pytest.mark.parametrize("dtype", ["float32", "int16", "int64", "uint64"])
 def test_moments_pieces_bit_identical(monkeypatch, dtype):
     # The numba twin (float64 entries only) takes other dtypes converted a piece at a time; pieces
-    # are whole blocks of 1024 values, so the blocks fall as in the chunk and the states equal the
+    # are whole blocks of B values, so the blocks fall as in the chunk and the states equal the
     # C kernel's bit for bit: several pieces and a partial last one, at offsets, with and without nulls.
     from fastdrift import kernels
-    monkeypatch.setattr(kernels, "FLOAT64_PIECE", 2048)
+    B = MOM_BLOCK
+    monkeypatch.setattr(kernels, "FLOAT64_PIECE", 2 * B)
     rng = np.random.default_rng(11)
-    x = _run_values(dtype, 9000, rng, "integer" if dtype[0] in "iu" else "normal", np.array([0.0]))
+    x = _run_values(dtype, 8 * B + 200, rng, "integer" if dtype[0] in "iu" else "normal", np.array([0.0]))
     mask = rng.random(x.size) < 0.1
-    for n, off in ((2047, 0), (2048, 3), (4097, 9), (8000, 100)):
+    for n, off in ((2 * B - 1, 0), (2 * B, 3), (4 * B + 1, 9), (8 * B - 192, 100)):
         for m in (None, mask[: n + off]):
             arr = pa.array(x[: n + off], mask=m).slice(off)
             c_state, nb_state = run_moments(arr, "c"), run_moments(arr, "numba")
             np.testing.assert_array_equal(c_state[0], nb_state[0])
             np.testing.assert_array_equal(c_state[1].view(np.int64), nb_state[1].view(np.int64))
+
+
+MOM_BLOCK = lib.FD_MOM_BLOCK
+
+
+def test_moments_block_is_the_twins():
+    # Sums run within a block and blocks merge: C and the numba twin must cut the same blocks, and
+    # a block must hold whole pieces of the converted dtypes and whole bitmap bytes.
+    from fastdrift import kernels
+    from fastdrift.kernels import numba_moments
+    assert numba_moments._BLOCK == MOM_BLOCK
+    assert MOM_BLOCK % 8 == 0 and kernels.FLOAT64_PIECE % MOM_BLOCK == 0

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fastdrift._native import lib
 from fastdrift.adapters.arrow import iter_columns
 from fastdrift.errors import InvalidInputError
 from fastdrift.kernels import native
@@ -24,6 +25,8 @@ from fastdrift.sketches.tdigest import TDigest
 PATHS = native.simd_paths()
 SETTINGS = settings(deadline=None, max_examples=80,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+MOM_BLOCK = lib.FD_MOM_BLOCK  # values a block of the moments kernel
 
 
 def _cpu_flags() -> set:
@@ -327,17 +330,18 @@ def _exact_m2(x):
 
 
 def _moment_streams():
+    # Lengths in blocks of the moments kernel (lib.FD_MOM_BLOCK values)
     rng = np.random.default_rng(11)
-    noise = lambda n: rng.standard_normal(n)  # noqa: E731
-    yield "stationary far from zero", 1e6 + noise(5000)
-    # the first block's shift is its first value: here an outlier 1e8 away from the other 1,023
-    yield "outlier first", np.concatenate([[1e8], noise(4000)])
+    noise = lambda blocks: rng.standard_normal(int(blocks * MOM_BLOCK))  # noqa: E731
+    yield "stationary far from zero", 1e6 + noise(4.9)
+    # the first block's shift is its first value: here an outlier 1e8 away from the block's others
+    yield "outlier first", np.concatenate([[1e8], noise(3.9)])
     # each block after a jump is far from the running mean; the last ones return to it
-    yield "level shifts", np.concatenate([3e9 + noise(2100), noise(3100), -7e5 + noise(1500), noise(900)])
-    yield "trend", np.arange(6000, dtype=np.float64) * 0.5 + noise(6000)
-    x = 1e6 + noise(5000)
-    x[[3, 1500, 2047, 4100]] = [np.nan, np.inf, -np.inf, np.nan]  # blocks reduced through the copy
-    yield "non-finite", x
+    yield "level shifts", np.concatenate([3e9 + noise(2.05), noise(3.03), -7e5 + noise(1.46), noise(0.88)])
+    yield "trend", np.arange(int(5.86 * MOM_BLOCK), dtype=np.float64) * 0.5 + noise(5.86)
+    x = 1e6 + noise(4.9)
+    x[[3, int(1.46 * MOM_BLOCK), 2 * MOM_BLOCK - 1, int(4.01 * MOM_BLOCK)]] = [np.nan, np.inf, -np.inf, np.nan]
+    yield "non-finite", x  # blocks reduced through the copy
 
 
 @pytest.mark.parametrize("name,x", list(_moment_streams()), ids=[n for n, _ in _moment_streams()])
@@ -358,8 +362,8 @@ def test_moments_m2_about_a_shift_or_the_block_mean(restore_path, name, x):
     # m2, with and without the shift).
     want = _exact_m2(x)
     fin = x[np.isfinite(x)]
-    n_blocks = -(-x.size // 1024)
-    bound = n_blocks * np.finfo(float).eps * (4 * want + 8 * 1024 * abs(fin.mean()) * fin.std())
+    n_blocks = -(-x.size // MOM_BLOCK)
+    bound = n_blocks * np.finfo(float).eps * (4 * want + 8 * MOM_BLOCK * abs(fin.mean()) * fin.std())
     assert abs(nb[1][4] - want) <= bound, (nb[1][4], want, bound)
 
 
@@ -394,6 +398,8 @@ def _run_edges(kind):
         "pair-arith21": np.linspace(-2.0, 2.0, 21),
         "pair-arith101": np.linspace(-4.0, 4.0, 101),
         "pair-arith127": np.linspace(-1e300, 1e300, 127),   # 128 bins: the largest pair table
+        # The arith proof holds, the pair table's multiply-add proof (fd_hist.c) does not.
+        "pair-fma-fallback": _fma_fallback_edges(),
         "arith-128": np.linspace(-4.0, 4.0, 128),           # one bin more: the ordinary body
         # Quantile edges one per bucket of the 256-bucket table (AVX-512 path): 100 and 128 bins.
         "qt-normal99": _norm_ppf(np.linspace(0, 1, 101)[1:-1]),
@@ -402,6 +408,54 @@ def _run_edges(kind):
         # Too skewed for the table (several edges a bucket): the body.
         "qt-lognormal99": np.quantile(rng.lognormal(0.0, 2.0, 4000), np.linspace(0, 1, 101)[1:-1]),
     }[kind]
+
+
+# fd_hist.c's fma_plan: v = fma(clamp(x, xlo, xhi), inv, c) in [2^32, 2^33), t = v - FD_FMA_BASE
+# in units of 2^-FD_FMA_S; emulated here with rationals (a correctly rounded multiply-add).
+FMA_S, FMA_BASE = 20, 1.5 * 2.0**32
+
+
+def _fma_t(x, lo, inv, n_edges):
+    from fractions import Fraction
+    c = FMA_BASE + (1.0 - lo * inv)
+    xc = min(max(x, lo - 0.5 / inv), lo + (n_edges - 0.5) / inv)
+    v = float(Fraction(xc) * Fraction(inv) + Fraction(c))
+    return int((Fraction(v) - Fraction(FMA_BASE)) * 2**FMA_S)
+
+
+def _fma_proof(edges, lo, inv):
+    """fd_hist.c's fma_plan_prove at the edges: t(e_k) > (k + 1) - tol, t(below e_k) < (k + 1) + tol."""
+    from fastdrift.kernels.hist import ARITH_TOL
+    one, tol, n = 2**FMA_S, int(ARITH_TOL * 2**FMA_S), edges.size
+    return all(_fma_t(float(e), lo, inv, n) > (k + 1) * one - tol and
+               _fma_t(float(np.nextafter(e, -np.inf)), lo, inv, n) < (k + 1) * one + tol
+               for k, e in enumerate(edges))
+
+
+def _fma_fallback_edges():
+    """101 equal widths but for edge 50, moved to where u is 2^-22 above 51 - tol: the arith path's
+    u (rounded to 53 bits) is above k + 1 - tol, the multiply-add's (rounded to 2^-20) is on it."""
+    from fastdrift.kernels.hist import ARITH_TOL
+    e = np.linspace(-4.0, 4.0, 101)
+    lo, inv = e[0], 100 / 8.0
+    e[50] = lo + (50 - ARITH_TOL + 2.0**-22) / inv
+    return e
+
+
+def test_pair_table_fma_proof():
+    # The pair table's bins come from one multiply-add when its own proof holds for the edges, else
+    # from the arith path's arithmetic: pair-arith101 takes the first, pair-fma-fallback the second
+    # (its values on edge 50 would land a bin low by the multiply-add); both count exactly
+    # (test_hist_run_paths_exact).
+    for kind, proven in (("pair-arith21", True), ("pair-arith101", True), ("pair-fma-fallback", False)):
+        edges = _run_edges(kind)
+        index = make_index(edges)
+        assert index.arith, kind
+        assert _fma_proof(edges, index.lo, index.inv_width) == proven, kind
+    e = _run_edges("pair-fma-fallback")
+    index = make_index(e)
+    t = _fma_t(float(e[50]), index.lo, index.inv_width, e.size)
+    assert t == 51 * 2**FMA_S - int(2.0**-12 * 2**FMA_S)  # a bin low if taken: fraction 1 - tol
 
 
 def _norm_ppf(q):
@@ -424,7 +478,8 @@ def _run_values(edges, inv, n, rng):
 
 
 @pytest.mark.parametrize("kind", ["cmp-quantile9", "cmp-one", "cmp-16", "cmp-arith11", "table-17",
-                                  "pair-arith21", "pair-arith101", "pair-arith127", "arith-128",
+                                  "pair-arith21", "pair-arith101", "pair-arith127", "pair-fma-fallback",
+                                  "arith-128",
                                   "qt-normal99", "qt-normal127", "qt-sample99", "qt-lognormal99"])
 def test_hist_run_paths_exact(restore_path, kind):
     # The runs of valid values take the compare counts (<= 16 edges), the pair table (equal

@@ -10,7 +10,7 @@ from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, ro, rw
 
 __all__ = ["moments_update"]
 
-_BLOCK = 1024  # moments block size, as FD_MOM_BLOCK in fd_moments.c
+_BLOCK = 4096  # moments block size, as FD_MOM_BLOCK in kernels/fastdrift.h (tests check they agree)
 
 
 @njit(**INLINE)
