@@ -506,6 +506,85 @@ def test_batches_sharing_a_dictionary_count_as_the_decoded_strings(cap, backend)
         assert (got.other_count, got.null_count, got.count) == (want.other_count, want.null_count, want.count)
 
 
+@SETTINGS
+@given(st.data(), st.sampled_from(["str", "int"]), st.integers(0, 12))
+def test_remembered_dictionary_counts_as_the_decoded_values(data, key_kind, cap):
+    # Batches bringing equal dictionaries (the same object, equal copies, slices of one array) are
+    # counted by the ids a table remembers for the entries (CatTable._DictMemo): entries first used
+    # in later batches, past the cap or not, repeated values and null entries must leave the table
+    # exactly as the decoded values do, after every batch, on both backends.  A dictionary whose
+    # buffer is rewritten in place between batches (numpy-backed ints) is a new dictionary.
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    pool = []
+    for _ in range(data.draw(st.integers(1, 2))):
+        n = data.draw(st.integers(1, 30))
+        vals = rng.integers(0, 40, n)
+        if key_kind == "str":
+            d = pa.array([f"k{v}" if rng.random() > 0.1 else None for v in vals], pa.string())
+        else:
+            d = pa.array(vals)
+            assert d.buffers()[1].address == vals.ctypes.data  # zero-copy: vals is its buffer
+        pool.append((vals, d))
+    tables = {be: CatTable(key_kind, cap) for be in BACKENDS}
+    want = CatTable(key_kind, cap)
+    for _ in range(data.draw(st.integers(3, 12))):
+        vals, d = pool[data.draw(st.integers(0, len(pool) - 1))]
+        if key_kind == "int" and data.draw(st.integers(0, 2)) == 0:
+            vals[rng.integers(0, vals.size)] = rng.integers(40, 80)  # rewrites d's buffer in place
+        if data.draw(st.booleans()):
+            d = d.take(pa.array(np.arange(len(d))))  # an equal copy
+        rows = data.draw(st.integers(1, 25))
+        idx = pa.array(np.where(rng.random(rows) < 0.05, None, rng.integers(0, len(d), rows)).tolist(),
+                       pa.int32())
+        batch = pa.DictionaryArray.from_arrays(idx, d)
+        for be, t in tables.items():
+            t.update(batch, backend=be)
+        want.update(batch.dictionary_decode(), backend="c")
+        for t in tables.values():
+            assert_same_state(t, want, layout=False)
+        copy = tables["c"].copy()  # a copy starts without the memo and counts the same
+        copy.update(batch, backend="c")
+        want_next = want.copy()
+        want_next.update(batch.dictionary_decode(), backend="c")
+        assert_same_state(copy, want_next, layout=False)
+
+
+def test_remembered_dictionary_after_two_equal_ones(backend):
+    # The memo forms on the second equal dictionary in a row and serves the third, whose new
+    # entries are looked up then; a different dictionary in between does not drop it.
+    words = pa.array([f"w{i}" for i in range(6)])
+    t = CatTable("str")
+    b1 = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int8()), words)
+    t.update(b1, backend=backend)
+    assert t._dict_memo is None
+    t.update(pa.DictionaryArray.from_arrays(pa.array([1, 2], pa.int8()), words.take(pa.array([0, 1, 2, 3, 4, 5]))),
+             backend=backend)
+    memo = t._dict_memo
+    assert memo is not None and memo.ids.tolist()[:3] == [-4, 1, 2]  # entries this memo looked up
+    t.update(pa.DictionaryArray.from_arrays(pa.array([0], pa.int8()), pa.array(["z"])), backend=backend)
+    t.update(pa.DictionaryArray.from_arrays(pa.array([5, 5, 3], pa.int8()), words), backend=backend)
+    assert t._dict_memo is memo and memo.ids.tolist() == [-4, 1, 2, 5, -4, 4]
+    assert t.to_dict() == {"w0": 1, "w1": 2, "w2": 1, "z": 1, "w5": 2, "w3": 1}
+    assert t.keys() == ["w0", "w1", "w2", "z", "w5", "w3"]
+
+
+def test_remembered_dictionary_rewritten_in_place(backend):
+    # A service may refill one numpy array as the dictionary of each batch: the table compares
+    # each batch's dictionary with its own copy, so new values in the same buffer are new keys.
+    vals = np.array([1, 2, 3], np.int64)
+    d = pa.array(vals)
+    assert d.buffers()[1].address == vals.ctypes.data
+    t, want = CatTable("int"), CatTable("int")
+    for k in range(4):
+        if k >= 2:
+            vals[0] += 50
+        batch = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.int32()), d)
+        t.update(batch, backend=backend)
+        want.update(batch.dictionary_decode(), backend="c")
+        assert t.to_dict() == want.to_dict() and t.keys() == want.keys()
+    assert t.to_dict() == {1: 4, 2: 4, 51: 2, 101: 2}
+
+
 @settings(deadline=None, max_examples=40)
 @given(st.data())
 def test_count_indices_long_columns_switch_loops(data):

@@ -199,6 +199,26 @@ def _unpack_bits(bits: np.ndarray, start: int, n: int) -> np.ndarray:
     return u[s:s + n].astype(bool)
 
 
+#: Entries of the largest dictionary a table remembers (_DictMemo).
+_DICT_MEMO_MAX = 1 << 16
+#: _DictMemo.ids of an entry not looked up yet (ids are >= 0, FD_CAT_ID_OTHER or FD_CAT_ID_NULL).
+_UNSEEN = -4
+
+
+class _DictMemo:
+    """A dictionary's entries' ids in a table: ``dictionary`` is the table's own copy (the caller's
+    buffers may be reused and rewritten), ``ids[x]`` the id of entry ``x`` or ``_UNSEEN``.  Ids
+    only ever get appended to a table, so an entry's id, once looked up, stays valid; a table
+    whose keys are replaced wholesale (:meth:`CatTable.add_keys_of`) drops its memo."""
+
+    __slots__ = ("dictionary", "ids")
+
+    def __init__(self, dictionary: pa.Array):
+        n = len(dictionary)
+        self.dictionary = dictionary.take(pa.array(np.arange(n, dtype=np.int64)))  # a copy
+        self.ids = np.full(n, _UNSEEN, dtype=np.int64)
+
+
 class CatTable:
     """Exact counts of categorical values, in order of first arrival, up to ``max_ids`` keys.
 
@@ -218,7 +238,18 @@ class CatTable:
     uint64 keys are stored as their int64 bit pattern: in a table that sees
     both signed and unsigned columns, uint64 values >= 2**63 share keys with
     negative integers, and :meth:`keys` reports them as negative.
+
+    A dictionary column's batches often share one dictionary (an Arrow IPC
+    stream, a Parquet column chunk read in batches, a pandas categorical):
+    once two batches in a row bring equal dictionaries, the table keeps a copy
+    of it and the id of each entry, so that later batches with an equal
+    dictionary add their counts by id, looking up only entries not seen yet,
+    instead of taking and hashing every entry their rows use again
+    (``_DictMemo``; docs/performance.md).
     """
+
+    _dict_memo: Optional["_DictMemo"] = None  # instance attributes once set; copies start without
+    _dict_last: Optional[pa.Array] = None
 
     def __init__(self, key_kind: str, max_ids: int = 10000, *, _initial: Optional[dict] = None):
         if key_kind not in ("str", "int"):
@@ -514,7 +545,35 @@ class CatTable:
                 f"column {view.name!r}: dictionary index at position {progress} is outside "
                 f"the dictionary of length {n_dict}")
         check(rc, "fd_count_indices", view.name)
-        self._add_first_counts(b, dictionary, scratch, first, n_null, view.name)
+        memo = self._memo_for(dictionary)
+        if memo is None:
+            self._add_first_counts(b, dictionary, scratch, first, n_null, view.name)
+            return
+        used = np.flatnonzero(scratch)
+        ids = memo.ids[used]
+        new = used[ids == _UNSEEN]
+        if new.size:
+            # Entries this table has not looked up: in order of first use, as _add_first_counts.
+            order = new[np.argsort(first[new], kind="stable")]
+            memo.ids[order] = self._entry_ids(b, dictionary, order, view.name)
+            ids = memo.ids[used]
+        self._apply(ids, scratch[used])
+        self._meta[FD_CAT_NULL] += n_null
+
+    def _memo_for(self, dictionary: pa.Array) -> Optional[_DictMemo]:
+        """The memo of ``dictionary`` if it equals the remembered one; a new memo when it equals the
+        previous batch's dictionary (twice in a row: worth a copy); else None."""
+        memo = self._dict_memo
+        if memo is not None and memo.dictionary.equals(dictionary):
+            return memo
+        last, self._dict_last = self._dict_last, None
+        if len(dictionary) > _DICT_MEMO_MAX:
+            return None
+        if last is not None and (last is dictionary or last.equals(dictionary)):
+            self._dict_memo = _DictMemo(dictionary)
+            return self._dict_memo
+        self._dict_last = dictionary
+        return None
 
     def _add_first_counts(self, b, keys: pa.Array, counts: np.ndarray, first: np.ndarray, n_null: int,
                           name) -> None:
@@ -524,17 +583,19 @@ class CatTable:
             # decoded column's values arrive, so ids (and the keys kept under
             # the cap) are those of the decoded column.
             order = used[np.argsort(first[used], kind="stable")]
-            taken = keys.take(pa.array(order, type=pa.int64()))
-            if pat.is_boolean(taken.type):
-                taken = taken.cast(pa.int8())  # the lookup kernel reads integer keys
-            dview = next(iter_columns(taken, name))
-            if dview.kind == "null":
-                ids = np.full(order.size, FD_CAT_ID_NULL, dtype=np.int64)
-            else:
-                self._reserve(b, order.size, self._view_bytes(dview))
-                ids = self._lookup(b, dview)
-            self._apply(ids, counts[order])
+            self._apply(self._entry_ids(b, keys, order, name), counts[order])
         self._meta[FD_CAT_NULL] += n_null
+
+    def _entry_ids(self, b, keys: pa.Array, order: np.ndarray, name) -> np.ndarray:
+        """Ids of ``keys[order]``, looked up (new keys inserted) in that order."""
+        taken = keys.take(pa.array(order, type=pa.int64()))
+        if pat.is_boolean(taken.type):
+            taken = taken.cast(pa.int8())  # the lookup kernel reads integer keys
+        dview = next(iter_columns(taken, name))
+        if dview.kind == "null":
+            return np.full(order.size, FD_CAT_ID_NULL, dtype=np.int64)
+        self._reserve(b, order.size, self._view_bytes(dview))
+        return self._lookup(b, dview)
 
     def add_first_counts(self, keys: pa.Array, counts: np.ndarray, first: np.ndarray, n_null: int,
                          value_type: str, backend: Optional[str] = None, name: Optional[str] = None) -> None:
@@ -646,6 +707,7 @@ class CatTable:
         self._meta[FD_CAT_ARENA_USED] = n_bytes
         self._meta[FD_CAT_NULL] += n_null
         self._cstruct = None
+        self._dict_memo = self._dict_last = None
         check(b.rehash(self), "rehash")
         self.value_type = vt
         return True
