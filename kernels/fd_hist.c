@@ -918,41 +918,6 @@ __m256i arith8m_avx2(const hctx *h, const double *p, __m256i *nacc)
     return _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castpd_ps(v0), _mm256_castpd_ps(v1), _MM_SHUFFLE(2, 0, 2, 0)));
 }
 
-/* A run in blocks of FD_HIST_PAIR_BLOCK values, folding the table before a
- * cell could pass 65,535.  The AVX-512 path runs it too: 512-bit bins measured
- * slower (bench/bench_kernels.py, uniform100: 0.70 ns a value against 0.55). */
-FD_TARGET_AVX2 static void pairrun_avx2(const double *p, int64_t n, void *ctx)
-{
-    pair_ctx *c = (pair_ctx *)ctx;
-    const hctx hl = *c->h;
-    const hctx *h = &hl;
-    uint16_t *cell = c->cell;
-    const __m256i nb = _mm256_set1_epi32((int32_t)c->n_bins);
-    __m256i nacc = _mm256_setzero_si256();
-    for (int64_t i0 = 0; i0 < n;) {
-        const int64_t end = n - i0 < FD_HIST_PAIR_BLOCK ? n : i0 + FD_HIST_PAIR_BLOCK;
-        if (c->pairs + (end - i0) / 2 > 65535)
-            pair_fold(c);
-        for (int64_t i = i0; i < end; i += 16) {
-            FD_PREFETCH(p + i);
-            FD_PREFETCH(p + i + 8);
-            const __m256i a = arith8m_avx2(h, p + i, &nacc);
-            const __m256i b = arith8m_avx2(h, p + i + 8, &nacc);
-            /* The cells two at a time from 64-bit extracts, not read back
-             * one at a time from a store of the vector. */
-            const __m256i q = _mm256_add_epi32(_mm256_mullo_epi32(a, nb), b);
-            const __m128i ql = _mm256_castsi256_si128(q), qh = _mm256_extracti128_si256(q, 1);
-            const uint64_t q0 = (uint64_t)_mm_cvtsi128_si64(ql), q1 = (uint64_t)_mm_extract_epi64(ql, 1);
-            const uint64_t q2 = (uint64_t)_mm_cvtsi128_si64(qh), q3 = (uint64_t)_mm_extract_epi64(qh, 1);
-            cell[(uint32_t)q0]++; cell[q0 >> 32]++; cell[(uint32_t)q1]++; cell[q1 >> 32]++;
-            cell[(uint32_t)q2]++; cell[q2 >> 32]++; cell[(uint32_t)q3]++; cell[q3 >> 32]++;
-        }
-        c->pairs += (end - i0) / 2;
-        i0 = end;
-    }
-    c->nan += sum4_epi64(nacc);
-}
-
 /* t of x (fma_plan above): the scalar form of pairrun_fma_avx2's arithmetic
  * (max and min with the bound first: a NaN stays NaN, as there). */
 FD_TARGET_AVX2 static int64_t fma_t(const fma_plan *f, double x)
@@ -1016,10 +981,14 @@ __m256i fma16_avx2(const hctx *h, const fma_plan *f, const double *p, __m256i nb
     return _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srli_epi32(ta, FD_FMA_S), nb), _mm256_srli_epi32(tb, FD_FMA_S));
 }
 
-/* pairrun_avx2 with fma16_avx2's bins (c->fma proven by fma_plan_prove). */
-FD_TARGET_AVX2 static void pairrun_fma_avx2(const double *p, int64_t n, void *ctx)
+/* A run in blocks of FD_HIST_PAIR_BLOCK values, folding the table before a
+ * cell could pass 65,535: the cells of 16 values from fma16_avx2 (FMA, when
+ * fma_plan_prove holds for the edges) or from arith8m_avx2's bins.  The
+ * AVX-512 path runs it too: 512-bit bins measured slower
+ * (bench/bench_kernels.py, uniform100: 0.70 ns a value against 0.55). */
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+void pairrun_body(const double *p, int64_t n, pair_ctx *c, const int FMA)
 {
-    pair_ctx *c = (pair_ctx *)ctx;
     const hctx hl = *c->h;
     const hctx *h = &hl;
     const fma_plan f = c->fma;
@@ -1033,7 +1002,16 @@ FD_TARGET_AVX2 static void pairrun_fma_avx2(const double *p, int64_t n, void *ct
         for (int64_t i = i0; i < end; i += 16) {
             FD_PREFETCH(p + i);
             FD_PREFETCH(p + i + 8);
-            const __m256i q = fma16_avx2(h, &f, p + i, nb, &nacc);
+            __m256i q;
+            if (FMA) {
+                q = fma16_avx2(h, &f, p + i, nb, &nacc);
+            } else {
+                const __m256i a = arith8m_avx2(h, p + i, &nacc);
+                const __m256i b = arith8m_avx2(h, p + i + 8, &nacc);
+                q = _mm256_add_epi32(_mm256_mullo_epi32(a, nb), b);
+            }
+            /* The cells two at a time from 64-bit extracts, not read back
+             * one at a time from a store of the vector. */
             const __m128i ql = _mm256_castsi256_si128(q), qh = _mm256_extracti128_si256(q, 1);
             const uint64_t q0 = (uint64_t)_mm_cvtsi128_si64(ql), q1 = (uint64_t)_mm_extract_epi64(ql, 1);
             const uint64_t q2 = (uint64_t)_mm_cvtsi128_si64(qh), q3 = (uint64_t)_mm_extract_epi64(qh, 1);
@@ -1044,6 +1022,16 @@ FD_TARGET_AVX2 static void pairrun_fma_avx2(const double *p, int64_t n, void *ct
         i0 = end;
     }
     c->nan += sum4_epi64(nacc);
+}
+
+FD_TARGET_AVX2 static void pairrun_avx2(const double *p, int64_t n, void *ctx)
+{
+    pairrun_body(p, n, (pair_ctx *)ctx, 0);
+}
+
+FD_TARGET_AVX2 static void pairrun_fma_avx2(const double *p, int64_t n, void *ctx)
+{
+    pairrun_body(p, n, (pair_ctx *)ctx, 1);
 }
 
 /* 1 if counted, 0 if the pair table could not be allocated. */
