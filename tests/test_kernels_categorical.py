@@ -527,6 +527,8 @@ def test_remembered_dictionary_counts_as_the_decoded_values(data, key_kind, cap)
         pool.append((vals, d))
     tables = {be: CatTable(key_kind, cap) for be in BACKENDS}
     want = CatTable(key_kind, cap)
+    lookups = {be: CatTable(key_kind, cap) for be in BACKENDS}  # CatTable.lookup: ids per row
+    want_lookup = CatTable(key_kind, cap)
     for _ in range(data.draw(st.integers(3, 12))):
         vals, d = pool[data.draw(st.integers(0, len(pool) - 1))]
         if key_kind == "int" and data.draw(st.integers(0, 2)) == 0:
@@ -542,6 +544,10 @@ def test_remembered_dictionary_counts_as_the_decoded_values(data, key_kind, cap)
         want.update(batch.dictionary_decode(), backend="c")
         for t in tables.values():
             assert_same_state(t, want, layout=False)
+        ids = want_lookup.lookup(batch.dictionary_decode(), backend="c")
+        for be, t in lookups.items():
+            np.testing.assert_array_equal(t.lookup(batch, backend=be), ids)
+            assert_same_state(t, want_lookup, layout=False)
         copy = tables["c"].copy()  # a copy starts without the memo and counts the same
         copy.update(batch, backend="c")
         want_next = want.copy()

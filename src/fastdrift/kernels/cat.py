@@ -784,17 +784,16 @@ class CatTable:
                 f"column {view.name!r}: dictionary index at position {progress} is outside "
                 f"the dictionary of length {n_dict}")
         check(rc, "fd_count_indices", view.name)
-        entry_ids = np.full(n_dict, FD_CAT_ID_NULL, dtype=np.int64)
         used = np.flatnonzero(scratch)
+        memo = self._memo_for(view.dictionary)
+        if memo is not None:  # (_update_dictionary) the rows use no entry left _UNSEEN
+            used = used[memo.ids[used] == _UNSEEN]
+            entry_ids = memo.ids
+        else:
+            entry_ids = np.full(n_dict, FD_CAT_ID_NULL, dtype=np.int64)
         if used.size:
             order = used[np.argsort(first[used], kind="stable")]
-            taken = view.dictionary.take(pa.array(order, type=pa.int64()))
-            if pat.is_boolean(taken.type):
-                taken = taken.cast(pa.int8())
-            dview = next(iter_columns(taken, view.name))
-            if dview.kind != "null":
-                self._reserve(b, order.size, self._view_bytes(dview))
-                entry_ids[order] = self._lookup(b, dview)
+            entry_ids[order] = self._entry_ids(b, view.dictionary, order, view.name)
         idx = view.values[view.offset:view.offset + view.length].astype(np.int64)
         ids = entry_ids[np.clip(idx, 0, max(n_dict - 1, 0))] if n_dict else np.full(view.length, FD_CAT_ID_NULL)
         if view.has_validity:
