@@ -584,11 +584,13 @@ DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, arith8_avx2)
  *    +inf needs no clamp; a NaN value is >= no edge and lands in bin 0, which
  *    gives the run's NaN count back.  Exact by definition.
  *
- *  - Equal widths (M_ARITH) with few enough bins: the bins of 16 values from
- *    arith4_avx2, with the same exact search near a boundary as the body, and
- *    one increment per pair of values, of cell a * n_bins + b of a pair table
+ *  - Equal widths (M_ARITH) with few enough bins: the bins of 16 values by
+ *    one multiply-add each where fma_plan_prove holds for the edges (else by
+ *    arith8m_avx2), the exact search near a boundary as in the body, and one
+ *    increment per pair of values, of cell a * n_bins + b of a pair table
  *    (uint16, n_bins^2 cells, folded into counts by rows and columns before
- *    a cell could pass 65,535: 102 bins take 20 KiB, which the L1 holds). */
+ *    a cell could pass 65,535: 102 bins take 20 KiB, which the L1 holds).
+ *    The bucket tables of quantile edges follow below. */
 #define FD_HIST_CMP_EDGES 16
 #define FD_HIST_RUN 16               /* a run is whole blocks of this many values */
 #define FD_HIST_PAIR_BINS 128        /* the pair table fits the L2 of any x86-64 */
