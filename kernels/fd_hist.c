@@ -1041,7 +1041,7 @@ FD_TARGET_AVX2 static void pairrun_fma_avx2(const double *p, int64_t n, void *ct
 
 /* 1 if counted, 0 if the pair table could not be allocated. */
 static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int64_t *counts,
-                      int64_t *n_null, int64_t *n_nan, run_fn run, hist_fn rest)
+                      int64_t *n_null, int64_t *n_nan, hist_fn rest)
 {
     pair_ctx c;
     c.h = h;
@@ -1052,8 +1052,7 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
     c.pairs = 0;
     c.nan = 0;
     c.counts = counts;
-    if (fma_plan_prove(&c.fma, h, n_edges))
-        run = pairrun_fma_avx2;
+    const run_fn run = fma_plan_prove(&c.fma, h, n_edges) ? pairrun_fma_avx2 : pairrun_avx2;
     hist_runs_col(col, h, M_ARITH, counts, c.n_bins, n_null, n_nan, run, &c, rest);
     pair_fold(&c);
     free(c.cell);
@@ -1663,8 +1662,7 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
         }
         if (runs_all && mode == M_ARITH && nb <= FD_HIST_PAIR_BINS &&
             col->length >= FD_HIST_PAIR_MIN_PER_CELL * nb * nb &&
-            hist_pairs(col, &h, ne, counts, n_null, n_nan,
-                       pairrun_avx2, f64body))
+            hist_pairs(col, &h, ne, counts, n_null, n_nan, f64body))
             return FD_OK;
     }
 #endif

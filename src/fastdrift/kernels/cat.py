@@ -550,15 +550,18 @@ class CatTable:
             self._add_first_counts(b, dictionary, scratch, first, n_null, view.name)
             return
         used = np.flatnonzero(scratch)
-        ids = memo.ids[used]
-        new = used[ids == _UNSEEN]
-        if new.size:
-            # Entries this table has not looked up: in order of first use, as _add_first_counts.
-            order = new[np.argsort(first[new], kind="stable")]
-            memo.ids[order] = self._entry_ids(b, dictionary, order, view.name)
-            ids = memo.ids[used]
-        self._apply(ids, scratch[used])
+        self._apply(self._memo_ids(b, memo, dictionary, used, first, view.name)[used], scratch[used])
         self._meta[FD_CAT_NULL] += n_null
+
+    def _memo_ids(self, b, memo: _DictMemo, dictionary: pa.Array, used: np.ndarray, first: np.ndarray,
+                  name) -> np.ndarray:
+        """``memo.ids`` once every entry in ``used`` has an id: those not looked up yet are, in order
+        of first use (``first``), as :meth:`_add_first_counts` looks entries up."""
+        new = used[memo.ids[used] == _UNSEEN]
+        if new.size:
+            order = new[np.argsort(first[new], kind="stable")]
+            memo.ids[order] = self._entry_ids(b, dictionary, order, name)
+        return memo.ids
 
     def _memo_for(self, dictionary: pa.Array) -> Optional[_DictMemo]:
         """The memo of ``dictionary`` if it equals the remembered one; a new memo when it equals the
@@ -786,14 +789,13 @@ class CatTable:
         check(rc, "fd_count_indices", view.name)
         used = np.flatnonzero(scratch)
         memo = self._memo_for(view.dictionary)
-        if memo is not None:  # (_update_dictionary) the rows use no entry left _UNSEEN
-            used = used[memo.ids[used] == _UNSEEN]
-            entry_ids = memo.ids
+        if memo is not None:  # the rows use no entry left _UNSEEN
+            entry_ids = self._memo_ids(b, memo, view.dictionary, used, first, view.name)
         else:
             entry_ids = np.full(n_dict, FD_CAT_ID_NULL, dtype=np.int64)
-        if used.size:
-            order = used[np.argsort(first[used], kind="stable")]
-            entry_ids[order] = self._entry_ids(b, view.dictionary, order, view.name)
+            if used.size:
+                order = used[np.argsort(first[used], kind="stable")]
+                entry_ids[order] = self._entry_ids(b, view.dictionary, order, view.name)
         idx = view.values[view.offset:view.offset + view.length].astype(np.int64)
         ids = entry_ids[np.clip(idx, 0, max(n_dict - 1, 0))] if n_dict else np.full(view.length, FD_CAT_ID_NULL)
         if view.has_validity:
