@@ -97,6 +97,21 @@ typedef struct fd_hist_index {
 int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
                    int64_t *counts, int64_t *n_null, int64_t *n_nan);
 
+/* Up to this many edges, runs of valid values are counted by compares
+ * (fd_hist.c, hist_cmp; the numba twin's CMP_EDGES). */
+#define FD_HIST_CMP_EDGES 16
+
+/* The float32 plan of those compares on the AVX-512 path (fd_hist.c,
+ * cmp32_plan), which fd_hist_update makes for every call that takes them:
+ * up[k] = edges[k] rounded up to float; slots[0:*n_slots] the bits of the
+ * roundings down that differ from up, each in slot (bits * *mult) >>
+ * (32 - log2(*n_slots)) (mod 2^32), the other slots 0x7F800001.  *n_slots = 0
+ * where there is no plan (the double compares count) or the path in use is
+ * not AVX-512.  up: n_edges floats; slots: room for 64.  FD_EINVAL unless
+ * 1 <= n_edges <= FD_HIST_CMP_EDGES. */
+int fd_hist_cmp32_plan(const double *edges, int64_t n_edges, float *up, int32_t *slots,
+                       uint32_t *mult, int32_t *n_slots);
+
 /* ---- moments ------------------------------------------------------------
  * ints:  [0] n finite, [1] null, [2] NaN, [3] +inf, [4] -inf
  * flts:  [0] min, [1] max, [2] sum, [3] mean, [4] m2 (sum of squared

@@ -567,7 +567,8 @@ TGT static void hist_f64_##SFX(const void *values, const uint8_t *valid,       \
 DEF_HIST_F64_VEC(avx2, FD_TARGET_AVX2, guess8_avx2, arith8_avx2)
 /* The AVX-512 path keeps the 256-bit guesses: with scalar lookups after
  * them, 512-bit ones measured no faster (bench/bench_kernels.py, uniform100
- * and quantile100: 0.41x np.sum against 0.46x); its gain is cmprun_avx512. */
+ * and quantile100: 0.41x np.sum against 0.46x); its gains are the run paths
+ * (cmprun32_avx512, the bucket tables). */
 DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, arith8_avx2)
 
 /* ---- runs of valid values -------------------------------------------------
@@ -582,7 +583,8 @@ DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, arith8_avx2)
  *    one vector compare and one masked add per edge, the sums held in vector
  *    registers; then bin k holds ge[k-1] - ge[k].  No bin is stored, and
  *    +inf needs no clamp; a NaN value is >= no edge and lands in bin 0, which
- *    gives the run's NaN count back.  Exact by definition.
+ *    gives the run's NaN count back.  Exact by definition.  On the AVX-512
+ *    path the compares take 16 values at a time, in float32 (cmprun32_avx512).
  *
  *  - Equal widths (M_ARITH) with few enough bins: the bins of 16 values by
  *    one multiply-add each where fma_plan_prove holds for the edges (else by
@@ -591,7 +593,6 @@ DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, arith8_avx2)
  *    (uint16, n_bins^2 cells, folded into counts by rows and columns before
  *    a cell could pass 65,535: 102 bins take 20 KiB, which the L1 holds).
  *    The bucket tables of quantile edges follow below. */
-#define FD_HIST_CMP_EDGES 16
 #define FD_HIST_RUN 16               /* a run is whole blocks of this many values */
 #define FD_HIST_PAIR_BINS 128        /* the pair table fits the L2 of any x86-64 */
 #define FD_HIST_PAIR_BLOCK 131056     /* values between folds: 65,528 pairs, a multiple of 16 */
@@ -705,30 +706,13 @@ typedef struct cmp_ctx {
     int ne;                        /* edges compared */
     int64_t ge[FD_HIST_CMP_EDGES]; /* values >= e[k] */
     int64_t n, nan;                /* values and NaN in the runs */
+    /* cmprun32_avx512's plan (cmp32_plan) */
+    float eu[FD_HIST_CMP_EDGES];   /* e[k] rounded up to float */
+    int32_t slot[64];              /* the edges' down-roundings that differ, by hash; else an sNaN */
+    uint32_t mult;                 /* the hash: the top 5 (or 6) bits of bits * mult */
+    int wide;                      /* 64 slots, two tables, instead of 32 */
+    int64_t groups, flagged;       /* groups of 16 counted, and those compared in double */
 } cmp_ctx;
-
-FD_TARGET_AVX512 static inline __attribute__((always_inline))
-void cmprun_avx512_ne(const double *p, int64_t n, cmp_ctx *c, const int NE)
-{
-    __m512i acc[FD_HIST_CMP_EDGES], nacc = _mm512_setzero_si512();
-    __m512d ev[FD_HIST_CMP_EDGES];
-    const __m512i one = _mm512_set1_epi64(1);
-    for (int k = 0; k < NE; ++k) {
-        acc[k] = _mm512_setzero_si512();
-        ev[k] = _mm512_set1_pd(c->e[k]);
-    }
-    for (int64_t i = 0; i < n; i += 8) {
-        FD_PREFETCH(p + i);
-        const __m512d x = _mm512_loadu_pd(p + i);
-        for (int k = 0; k < NE; ++k)
-            acc[k] = _mm512_mask_add_epi64(acc[k], _mm512_cmp_pd_mask(x, ev[k], _CMP_GE_OQ), acc[k], one);
-        nacc = _mm512_mask_add_epi64(nacc, _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), nacc, one);
-    }
-    for (int k = 0; k < NE; ++k)
-        c->ge[k] += _mm512_reduce_add_epi64(acc[k]);
-    c->nan += _mm512_reduce_add_epi64(nacc);
-    c->n += n;
-}
 
 FD_TARGET_AVX2 static inline __attribute__((always_inline))
 int64_t sum4_epi64(__m256i a)
@@ -775,26 +759,185 @@ void cmprun_avx2_ne(const double *p, int64_t n, cmp_ctx *c, const int NE)
     case 15: F(p, n, c, 15); break; default: F(p, n, c, 16); break;             \
     }
 
-FD_TARGET_AVX512 static void cmprun_avx512(const double *p, int64_t n, void *ctx)
-{
-    cmp_ctx *c = (cmp_ctx *)ctx;
-    CMPRUN_CASES(cmprun_avx512_ne)
-}
-
 FD_TARGET_AVX2 static void cmprun_avx2(const double *p, int64_t n, void *ctx)
 {
     cmp_ctx *c = (cmp_ctx *)ctx;
     CMPRUN_CASES(cmprun_avx2_ne)
 }
 
+/* ---- few edges, compared in float32 ------------------------------------------
+ * The compare counts of cmprun_* take 16 values a compare instead of 8 where
+ * a value's float rounding down, f = RD(x), is compared with each edge's
+ * rounding up, E_k = RU(e_k): f >= E_k implies x >= f >= E_k >= e_k; and
+ * x >= e_k implies f >= RD(e_k) =: D_k, so f >= E_k unless f == D_k != E_k
+ * (D_k and E_k are then adjacent floats).  So the compare is exact for every
+ * value whose f is none of the edges' D_k that differ from their E_k, a set
+ * of at most 16 floats: a group of 16 values one of whose f is in it is
+ * compared in double instead.  The set's test is one look-up: a hash (the top
+ * five bits of f's bits times an odd multiplier, cmp32_plan trying up to
+ * FD_CMP32_TRIES of them for one that gives each member a slot of its own)
+ * into a table of 32 slots, each slot holding its member, or a signalling
+ * NaN, which no conversion returns (they return quiet NaNs), then one
+ * compare of the slot with f.  A NaN value gives a NaN f: no edge, counted
+ * by the unordered compare as in cmprun_*.  Out of float's range, RD gives
+ * FLT_MAX and -inf, RU +inf and -FLT_MAX, adjacent floats: the argument holds.
+ * Flushing subnormals to zero (MXCSR's FTZ) or reading them as zero (DAZ)
+ * would break RD(x) <= x for tiny negative x: the plan fails with either set.
+ * Lanes count in 32 bits, summed every FD_CMP32_BLOCK values.  Data with many
+ * values on the edges flags many groups, each a branch the CPU mispredicts
+ * (a sixteenth of the values on an edge: 0.91 ns a value against 0.44 for
+ * the double compares), so once more than one group in FD_CMP32_FLAGGED has
+ * been flagged (after FD_CMP32_BLOCK values), the rest of the column takes
+ * the double compares. */
+#define FD_CMP32_TRIES 64
+#define FD_CMP32_BLOCK 4096
+#define FD_CMP32_FLAGGED 32
+#define FD_CMP32_EMPTY ((int32_t)0x7F800001)   /* a signalling NaN */
+
+FD_TARGET_AVX512 static float fd_round_f32(double e, int up)
+{
+    const __m128d v = _mm_set_sd(e);
+    return _mm_cvtss_f32(up ? _mm_cvt_roundsd_ss(_mm_setzero_ps(), v, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC)
+                            : _mm_cvt_roundsd_ss(_mm_setzero_ps(), v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+}
+
+/* Fills c->eu, c->slot, c->mult and c->wide (32 slots if a multiplier tried
+ * gives every down-rounding a slot of its own, else 64); 0 if neither, or the
+ * MXCSR flushes subnormals. */
+FD_TARGET_AVX512 static int cmp32_plan(cmp_ctx *c)
+{
+    if (_mm_getcsr() & 0x8040u)   /* FTZ (bit 15) or DAZ (bit 6) */
+        return 0;
+    uint32_t d[FD_HIST_CMP_EDGES];
+    int nd = 0;
+    for (int k = 0; k < c->ne; ++k) {
+        const float up = fd_round_f32(c->e[k], 1), dn = fd_round_f32(c->e[k], 0);
+        c->eu[k] = up;
+        if (up != dn) {
+            uint32_t b;
+            memcpy(&b, &dn, sizeof b);
+            if (nd == 0 || d[nd - 1] != b)   /* edges ascend: equal roundings are neighbours */
+                d[nd++] = b;
+        }
+    }
+    for (int bits = 5; bits <= 6; ++bits) {
+        uint32_t m = 0x9E3779B1u;
+        for (int t = 0; t < FD_CMP32_TRIES; ++t, m = (m * 0x2545F491u + 0x6D2B79F5u) | 1u) {
+            int ok = 1;
+            for (int s = 0; s < 64; ++s)
+                c->slot[s] = FD_CMP32_EMPTY;
+            for (int j = 0; j < nd && ok; ++j) {
+                const uint32_t s = (d[j] * m) >> (32 - bits);
+                ok = c->slot[s] == FD_CMP32_EMPTY;
+                c->slot[s] = (int32_t)d[j];
+            }
+            if (ok) {
+                c->mult = m;
+                c->wide = bits == 6;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+FD_TARGET_AVX512 static inline __attribute__((always_inline))
+void cmprun32_avx512_ne(const double *p, int64_t n, cmp_ctx *c, const int NE, const int WIDE)
+{
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512i ta = _mm512_loadu_si512((const void *)c->slot);
+    const __m512i tb = _mm512_loadu_si512((const void *)(c->slot + 16));
+    const __m512i tc = _mm512_loadu_si512((const void *)(c->slot + 32));
+    const __m512i td = _mm512_loadu_si512((const void *)(c->slot + 48));
+    const __m512i mul = _mm512_set1_epi32((int32_t)c->mult);
+    __m512 ev[FD_HIST_CMP_EDGES];
+    for (int k = 0; k < NE; ++k)
+        ev[k] = _mm512_set1_ps(c->eu[k]);
+    for (int64_t b = 0; b < n; b += FD_CMP32_BLOCK) {
+        const int64_t end = n - b > FD_CMP32_BLOCK ? b + FD_CMP32_BLOCK : n;
+        if (c->flagged * FD_CMP32_FLAGGED > c->groups && c->groups >= FD_CMP32_BLOCK / 16) {
+            c->n += b;
+            cmprun_avx2(p + b, n - b, c);
+            return;
+        }
+        __m512i acc[FD_HIST_CMP_EDGES], nacc = _mm512_setzero_si512();
+        for (int k = 0; k < NE; ++k)
+            acc[k] = _mm512_setzero_si512();
+        for (int64_t i = b; i < end; i += 16) {
+            FD_PREFETCH(p + i);
+            FD_PREFETCH(p + i + 8);
+            const __m512d x0 = _mm512_loadu_pd(p + i), x1 = _mm512_loadu_pd(p + i + 8);
+            const __m512 f = _mm512_insertf32x8(
+                _mm512_castps256_ps512(_mm512_cvt_roundpd_ps(x0, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)),
+                _mm512_cvt_roundpd_ps(x1, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), 1);
+            const __m512i fi = _mm512_castps_si512(f);
+            /* 64 slots: slot h in table h >> 5 (ta:tb or tc:td) at h & 31; f
+             * can equal only the member of its own slot, so both tables'
+             * look-ups are compared, with no select. */
+            const __m512i h = _mm512_srli_epi32(_mm512_mullo_epi32(fi, mul), WIDE ? 26 : 27);
+            const __mmask16 hit = WIDE ? _mm512_cmpeq_epi32_mask(_mm512_permutex2var_epi32(ta, h, tb), fi)
+                                         | _mm512_cmpeq_epi32_mask(_mm512_permutex2var_epi32(tc, h, td), fi)
+                                       : _mm512_cmpeq_epi32_mask(_mm512_permutex2var_epi32(ta, h, tb), fi);
+            if (__builtin_expect(hit != 0, 0)) {
+                c->flagged++;
+                for (int k = 0; k < NE; ++k) {
+                    const __m512d e = _mm512_set1_pd(c->e[k]);
+                    const __mmask16 m = _mm512_kunpackb(_mm512_cmp_pd_mask(x1, e, _CMP_GE_OQ),
+                                                        _mm512_cmp_pd_mask(x0, e, _CMP_GE_OQ));
+                    acc[k] = _mm512_mask_add_epi32(acc[k], m, acc[k], one);
+                }
+            } else {
+                for (int k = 0; k < NE; ++k)
+                    acc[k] = _mm512_mask_add_epi32(acc[k], _mm512_cmp_ps_mask(f, ev[k], _CMP_GE_OQ),
+                                                   acc[k], one);
+            }
+            nacc = _mm512_mask_add_epi32(nacc, _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q), nacc, one);
+        }
+        c->groups += (end - b) / 16;
+        for (int k = 0; k < NE; ++k)
+            c->ge[k] += _mm512_reduce_add_epi32(acc[k]);
+        c->nan += _mm512_reduce_add_epi32(nacc);
+    }
+    c->n += n;
+}
+
+FD_TARGET_AVX512 static inline __attribute__((always_inline))
+void cmprun32n_avx512_ne(const double *p, int64_t n, cmp_ctx *c, const int NE)
+{
+    cmprun32_avx512_ne(p, n, c, NE, 0);
+}
+
+FD_TARGET_AVX512 static inline __attribute__((always_inline))
+void cmprun32w_avx512_ne(const double *p, int64_t n, cmp_ctx *c, const int NE)
+{
+    cmprun32_avx512_ne(p, n, c, NE, 1);
+}
+
+FD_TARGET_AVX512 static void cmprun32_avx512(const double *p, int64_t n, void *ctx)
+{
+    cmp_ctx *c = (cmp_ctx *)ctx;
+    CMPRUN_CASES(cmprun32n_avx512_ne)
+}
+
+FD_TARGET_AVX512 static void cmprun32w_avx512(const double *p, int64_t n, void *ctx)
+{
+    cmp_ctx *c = (cmp_ctx *)ctx;
+    CMPRUN_CASES(cmprun32w_avx512_ne)
+}
+
+/* The compare counts of a column: cmprun32_avx512 on the AVX-512 path where
+ * its plan holds, else cmprun_avx2. */
 static void hist_cmp(const fd_column *col, const hctx *h, int mode, int64_t n_edges,
-                     int64_t *counts, int64_t *n_null, int64_t *n_nan, run_fn run, hist_fn rest)
+                     int64_t *counts, int64_t *n_null, int64_t *n_nan, hist_fn rest, int is512)
 {
     cmp_ctx c;
+    run_fn run = cmprun_avx2;
     memset(&c, 0, sizeof c);
     c.ne = (int)n_edges;
     for (int64_t k = 0; k < n_edges; ++k)
         c.e[k] = h->e[k];
+    if (is512 && cmp32_plan(&c))
+        run = c.wide ? cmprun32w_avx512 : cmprun32_avx512;
     hist_runs_col(col, h, mode, counts, n_edges + 1, n_null, n_nan, run, &c, rest);
     counts[0] += c.n - c.ge[0] - c.nan;
     for (int64_t k = 1; k < n_edges; ++k)
@@ -1515,6 +1658,30 @@ static int hist_qt(const fd_column *col, const hctx *h, int mode, int64_t n_edge
 #endif
 
 
+int fd_hist_cmp32_plan(const double *edges, int64_t n_edges, float *up, int32_t *slots,
+                       uint32_t *mult, int32_t *n_slots)
+{
+    if (edges == 0 || up == 0 || slots == 0 || mult == 0 || n_slots == 0 || n_edges < 1 ||
+        n_edges > FD_HIST_CMP_EDGES)
+        return FD_EINVAL;
+    *n_slots = 0;
+    *mult = 0;
+#if FD_X86_SIMD
+    cmp_ctx c;
+    memset(&c, 0, sizeof c);
+    c.ne = (int)n_edges;
+    for (int64_t k = 0; k < n_edges; ++k)
+        c.e[k] = edges[k];
+    if (fd_simd() < FD_SIMD_AVX512 || !cmp32_plan(&c))
+        return FD_OK;
+    *n_slots = c.wide ? 64 : 32;
+    *mult = c.mult;
+    memcpy(up, c.eu, (size_t)n_edges * sizeof(float));
+    memcpy(slots, c.slot, (size_t)*n_slots * sizeof(int32_t));
+#endif
+    return FD_OK;
+}
+
 int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
                    int64_t *counts, int64_t *n_null, int64_t *n_nan)
 {
@@ -1634,14 +1801,11 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
         const int64_t ne = ix->n_edges, nb = ne + 1;
         const int is512 = f64body == hist_f64_avx512;
         if (ne <= FD_HIST_CMP_EDGES) {
-            /* The 512-bit compares into mask registers are faster up to 4
-             * edges and from 14, the 256-bit ones in between (Zen 4, 1e7
-             * normal values, ns a value AVX2 / AVX-512: 4 edges 0.36 / 0.32,
-             * 5 0.32 / 0.35, 9 0.45 / 0.57, 12 0.70 / 0.75, 13 0.79 / 0.79,
-             * 16 1.13 / 0.98; docs/performance.md). */
-            const int wide = is512 && (ne <= 4 || ne >= 13);
-            hist_cmp(col, &h, mode, ne, counts, n_null, n_nan,
-                     wide ? cmprun_avx512 : cmprun_avx2, f64body);
+            /* Zen 4, 1e7 normal values, edges at quantiles, ns a value in
+             * float32 (AVX-512) / double (AVX2): 1 edge 0.27 / 0.28, 4 0.28 /
+             * 0.31, 9 0.33 / 0.44, 12 0.37 / 0.70, 16 (64 slots) 0.55 / 0.94
+             * (docs/performance.md). */
+            hist_cmp(col, &h, mode, ne, counts, n_null, n_nan, f64body, is512);
             return FD_OK;
         }
         if (runs_all && mode != M_ARITH && nb <= FD_QT_MAX_BINS && col->length >= FD_QT_MIN_LEN) {

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastdrift._native import lib
+from fastdrift._native import ffi, lib
 from fastdrift.adapters.arrow import iter_columns
 from fastdrift.errors import InvalidInputError
 from fastdrift.kernels import native
@@ -152,6 +152,17 @@ def _hist(arr, index, backend):
     for view in iter_columns(arr):
         KERNELS["histogram"][backend](view, index, counts, specials)
     return counts, specials
+
+
+def _assert_hist_everywhere(arr, index, edges):
+    """Every SIMD path and the numba twin count arr as NumPy does."""
+    want = hist_reference(arr, edges)
+    for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
+        np.testing.assert_array_equal(counts, want[0], err_msg=p)
+        np.testing.assert_array_equal(specials, want[1], err_msg=p)
+    nb = _hist(arr, index, "numba")
+    np.testing.assert_array_equal(nb[0], want[0])
+    np.testing.assert_array_equal(nb[1], want[1])
 
 
 def _moments(arr, backend):
@@ -701,6 +712,146 @@ def test_count_indices_paths_range_test(restore_path, index_type):
                 np.testing.assert_array_equal(bins, want, err_msg=msg)
 
 
+# ---- the compare counts in float32 (AVX-512) ------------------------------------------------------
+
+F32_EMPTY = 0x7F800001  # a signalling NaN: no conversion returns one
+
+
+def _f32_round(e):
+    """(down, up): e rounded to float32 toward -inf and toward +inf, by NumPy (one rounding to
+    nearest, then a step back toward e where it went past; an overflow to inf steps to FLT_MAX)."""
+    with np.errstate(over="ignore"):
+        f = np.float32(e)
+    if float(f) > e:
+        return np.nextafter(f, np.float32(-np.inf)), f
+    if float(f) < e:
+        return f, np.nextafter(f, np.float32(np.inf))
+    return f, f
+
+
+def _cmp32_plan(edges):
+    """fd_hist_cmp32_plan: (up as float32, slots as uint32, mult)."""
+    e = np.ascontiguousarray(edges, np.float64)
+    up, slots = ffi.new("float[16]"), ffi.new("int32_t[64]")
+    mult, n_slots = ffi.new("uint32_t*"), ffi.new("int32_t*")
+    assert lib.fd_hist_cmp32_plan(ffi.cast("double *", e.ctypes.data), e.size, up, slots, mult,
+                                  n_slots) == lib.FD_OK
+    return (np.frombuffer(ffi.buffer(up, 4 * e.size), np.float32).copy(),
+            np.frombuffer(ffi.buffer(slots, 4 * 64), np.uint32)[:n_slots[0]].copy(), mult[0])
+
+
+# Edges at the ends of float's range and in its subnormals: roundings that overflow to +-inf,
+# stop at +-FLT_MAX, or fall to 0 and the smallest subnormal.
+CMP32_EXTREMES = np.array([-1e300, -1e39, -3.4028235677973366e38, -1e-40, -1e-300, 0.0, 1e-300,
+                           1.401298464324817e-45, 2e-45, 0.1, 16777217.0, 3.4028234663852886e38,
+                           3.5e38, 1e39, 1e300])
+
+
+@pytest.mark.parametrize("kind", ["cmp-quantile9", "cmp-one", "cmp-16", "cmp-arith11", "extremes"])
+def test_cmp32_plan_is_the_float_roundings(restore_path, kind):
+    # The AVX-512 path's plan for <= 16 edges: each edge rounded up to float as NumPy rounds it;
+    # the roundings down that differ from it, each in the slot its hash names, every other slot
+    # the signalling NaN; no plan on the other paths.  The 32-slot table takes 9 and 11 edges.
+    edges = CMP32_EXTREMES if kind == "extremes" else _run_edges(kind)
+    assert edges.size <= lib.FD_HIST_CMP_EDGES
+    down, up = zip(*(_f32_round(e) for e in edges))
+    down, up = np.array(down, np.float32), np.array(up, np.float32)
+    members = set(down.view(np.uint32)[down.view(np.uint32) != up.view(np.uint32)].tolist())
+    for p in PATHS:
+        assert native._select_simd(p) == p
+        got_up, slots, mult = _cmp32_plan(edges)
+        if p != "avx512":
+            assert slots.size == 0, p
+            continue
+        assert slots.size in (32, 64) and mult % 2 == 1
+        if kind in ("cmp-quantile9", "cmp-arith11", "cmp-one"):
+            assert slots.size == 32
+        np.testing.assert_array_equal(got_up.view(np.uint32), up.view(np.uint32))
+        held = {int(b) for b in slots if b != F32_EMPTY}
+        assert held == members
+        shift = 32 - (slots.size.bit_length() - 1)
+        for j, b in enumerate(slots):
+            if b != F32_EMPTY:
+                assert ((int(b) * mult) % 2**32) >> shift == j
+    if kind == "extremes":   # the overflows and subnormals are among them
+        assert {0x7F7FFFFF, 0x00000001, 0xFF800000} <= members | set(up.view(np.uint32).tolist())
+
+
+def test_cmp_edges_is_the_twins():
+    from fastdrift.kernels import numba_hist
+    assert numba_hist.CMP_EDGES == lib.FD_HIST_CMP_EDGES
+
+
+@st.composite
+def cmp_edges(draw):
+    """1..16 strictly increasing finite edges: floats (their own roundings), doubles between floats,
+    edges near and beyond float's range, in its subnormals, tiny doubles, zero."""
+    pool = st.one_of(st.floats(-1e6, 1e6, width=32), st.floats(-1e6, 1e6),
+                     st.sampled_from(CMP32_EXTREMES.tolist() + [-0.0, 1e-40, -2e-45]),
+                     st.floats(allow_nan=False, allow_infinity=False))
+    e = np.unique(np.array(draw(st.lists(pool, min_size=1, max_size=16)), np.float64))
+    return e[:16]
+
+
+def _cmp_values(edges, n, rng):
+    """n values: each edge, its float roundings (as doubles), an ulp beside each of them, doubles
+    between the roundings, the specials, and the rest spread over the edges."""
+    near = []
+    for e in edges:
+        d, u = (float(v) for v in _f32_round(e))
+        near += [e, np.nextafter(e, -np.inf), np.nextafter(e, np.inf), d, u,
+                 np.nextafter(d, np.inf), np.nextafter(u, -np.inf)]
+        if np.isfinite(d) and np.isfinite(u):
+            near += list(rng.uniform(d, u, 3))
+    specials = [np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, -5e-324, 1e-40, -1e-40,
+                1.7976931348623157e308, -1.7976931348623157e308, 3.4028234663852886e38,
+                -3.4028234663852886e38]
+    pool = np.array(near + specials, np.float64)
+    x = rng.choice(pool, n)
+    k = rng.random(n) < 0.3
+    x[k] = rng.choice(edges, k.sum()) * rng.uniform(0.5, 1.5, k.sum())
+    return x
+
+
+@SETTINGS
+@given(edges=cmp_edges(), data=st.data())
+def test_hist_cmp_float32_exact(restore_path, edges, data):
+    # The float32 compares count exactly what the double compares count: values on each edge, on
+    # its float roundings, an ulp beside them and between them (the ones a float compare cannot
+    # tell: the slot look-up sends their 16 to the double compares), edges and values beyond
+    # float's range and in its subnormals, NaN, +-inf, at offsets 0..63 and lengths cutting the
+    # 16-value runs anywhere, with and without nulls: every path, the numba twin and NumPy agree.
+    index = make_index(edges)
+    off = data.draw(st.integers(0, 63))
+    n = data.draw(st.integers(16, 700))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    with np.errstate(over="ignore"):   # nextafter of DBL_MAX, edges near it times 1.5: +-inf
+        x = _cmp_values(edges, off + n, rng)
+    mask = data.draw(st.sampled_from([None, "rare", "dense"]))
+    if mask is not None:
+        mask = rng.random(x.size) < (0.002 if mask == "rare" else 0.3)
+    _assert_hist_everywhere(pa.array(x, mask=mask).slice(off), index, edges)
+
+
+@pytest.mark.parametrize("share", [1.0, 1 / 16, 0.01])
+def test_hist_cmp_float32_ties_hand_over(restore_path, share):
+    # Values on the edges flag their groups of 16 for the double compares; where more than one
+    # group in 32 has been (after 4,096 values), the rest of the column takes the double compares:
+    # counts stay exact across the hand-over, within a call (a column without nulls) and between
+    # calls (chunks, runs between nulls).
+    edges = _run_edges("cmp-quantile9")
+    index = make_index(edges)
+    rng = np.random.default_rng(int(share * 1000))
+    n = 30_011
+    x = rng.standard_normal(n)
+    on = rng.random(n) < share
+    x[on] = rng.choice(edges, on.sum())
+    x[rng.integers(0, n, 30)] = np.nan
+    for arr in (pa.array(x), pa.array(x).slice(5), pa.chunked_array([x[:9_000], x[9_000:]]),
+                pa.array(x, mask=rng.random(n) < 0.01)):
+        _assert_hist_everywhere(arr, index, edges)
+
+
 # ---- the bucket table on AVX2 (and AVX-512): hypothesis edge sets ---------------------------------
 
 def _avx2_table_fits(edges):
@@ -772,14 +923,7 @@ def test_hist_bucket_table_hypothesis(restore_path, edges, data):
         mask = rng.random(x.size) < 0.001
     elif mask == "stretches":
         mask = ((np.arange(x.size) // 300) % 4 == 0) & (rng.random(x.size) < 0.5)
-    arr = pa.array(x, mask=mask).slice(off)
-    want = hist_reference(arr, edges)
-    for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
-        np.testing.assert_array_equal(counts, want[0], err_msg=p)
-        np.testing.assert_array_equal(specials, want[1], err_msg=p)
-    nb = _hist(arr, index, "numba")
-    np.testing.assert_array_equal(nb[0], want[0])
-    np.testing.assert_array_equal(nb[1], want[1])
+    _assert_hist_everywhere(pa.array(x, mask=mask).slice(off), index, edges)
 
 
 @pytest.mark.parametrize("kind", ["qt-normal99", "qt-normal127", "qt-sample99"])
