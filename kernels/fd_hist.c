@@ -776,7 +776,8 @@ FD_TARGET_AVX2 static void cmprun_avx2(const double *p, int64_t n, void *ctx)
  * compared in double instead.  The set's test is one look-up: a hash (the top
  * five bits of f's bits times an odd multiplier, cmp32_plan trying up to
  * FD_CMP32_TRIES of them for one that gives each member a slot of its own)
- * into a table of 32 slots, each slot holding its member, or a signalling
+ * into a table of 32 slots (else the top six bits into 64), each slot
+ * holding its member, or a signalling
  * NaN, which no conversion returns (they return quiet NaNs), then one
  * compare of the slot with f.  A NaN value gives a NaN f: no edge, counted
  * by the unordered compare as in cmprun_*.  Out of float's range, RD gives
@@ -1801,8 +1802,8 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
         const int64_t ne = ix->n_edges, nb = ne + 1;
         const int is512 = f64body == hist_f64_avx512;
         if (ne <= FD_HIST_CMP_EDGES) {
-            /* Zen 4, 1e7 normal values, edges at quantiles, ns a value in
-             * float32 (AVX-512) / double (AVX2): 1 edge 0.27 / 0.28, 4 0.28 /
+            /* Zen 4, 1e7 normal values, edges at quantiles, ns a value
+             * compared in float32 / in double: 1 edge 0.27 / 0.28, 4 0.28 /
              * 0.31, 9 0.33 / 0.44, 12 0.37 / 0.70, 16 (64 slots) 0.55 / 0.94
              * (docs/performance.md). */
             hist_cmp(col, &h, mode, ne, counts, n_null, n_nan, f64body, is512);
