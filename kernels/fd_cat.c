@@ -557,9 +557,12 @@ DEF_IDX_FIRST64(uint64_t, u64)
 
 /* FD_IDX_RUN64's block with no first positions: the range test of its 64
  * indices (an OR of unsigned compares against the largest good index um),
- * then, if none is out, their count: four indices loaded (as UT:
- * zero-extended, 5 % faster than sign-extended) before their four
- * increments, one table each.  Returns 1, counting nothing, if some index
+ * then, if none is out, their count: eight indices loaded (as UT:
+ * zero-extended, 5 % faster than sign-extended) before their eight
+ * increments, two a table, after a prefetch of the block 2 KiB ahead (eight
+ * and the prefetch: 0.33 against 0.35 ns a value for four without it, 1e7
+ * int32 indices over 1,000 entries, builds alternating, three pairs).
+ * Returns 1, counting nothing, if some index
  * is out.  A function of its own, so that the four tables stay in
  * registers: inlined into fd_count_indices, GCC reloaded each table's
  * pointer from the stack before its increment, a fourth load a value on
@@ -569,12 +572,19 @@ DEF_IDX_FIRST64(uint64_t, u64)
 #define FD_IDX_COUNT64(u, t0, t1, t2, t3)                                     \
     do {                                                                      \
         int64_t j;                                                            \
-        for (j = 0; j < 64; j += 4) {                                         \
+        for (j = 0; j < 64 * (int64_t)sizeof *(u); j += 64)                  \
+            __builtin_prefetch((const char *)(u) + 2048 + j);                 \
+        for (j = 0; j < 64; j += 8) {                                         \
             const uint64_t a = u[j], b = u[j + 1], c = u[j + 2], d = u[j + 3];\
+            const uint64_t e = u[j + 4], f = u[j + 5], g = u[j + 6], h = u[j + 7];\
             t0[a]++;                                                          \
             t1[b]++;                                                          \
             t2[c]++;                                                          \
             t3[d]++;                                                          \
+            t0[e]++;                                                          \
+            t1[f]++;                                                          \
+            t2[g]++;                                                          \
+            t3[h]++;                                                          \
         }                                                                     \
     } while (0)
 #define DEF_IDX_PLAIN64(UT, SFX)                                              \
