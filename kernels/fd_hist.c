@@ -1190,16 +1190,23 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
     pair_ctx c;
     c.h = h;
     c.n_bins = n_edges + 1;
-    c.cell = (uint16_t *)calloc((size_t)(c.n_bins * c.n_bins), sizeof(uint16_t));
-    if (c.cell == 0)
+    /* The table starts on a 4 KiB boundary: placed where malloc put it, 3
+     * of 14 fresh processes counted 100 uniform bins at 0.59-0.60 instead of
+     * 0.49-0.51 ns a value with np.sum unchanged (1e7 normal values), the
+     * aligned build none of 14 (its placement against the L1's sets). */
+    const size_t bytes = (size_t)(c.n_bins * c.n_bins) * sizeof(uint16_t);
+    char *raw = (char *)malloc(bytes + 4096);
+    if (raw == 0)
         return 0;
+    c.cell = (uint16_t *)(void *)(raw + (4096 - ((uintptr_t)raw & 4095)));
+    memset(c.cell, 0, bytes);
     c.pairs = 0;
     c.nan = 0;
     c.counts = counts;
     const run_fn run = fma_plan_prove(&c.fma, h, n_edges) ? pairrun_fma_avx2 : pairrun_avx2;
     hist_runs_col(col, h, M_ARITH, counts, c.n_bins, n_null, n_nan, run, &c, rest);
     pair_fold(&c);
-    free(c.cell);
+    free(raw);
     counts[0] -= c.nan;   /* an arith NaN lands in bin 0 (nan_bin) */
     *n_nan += c.nan;
     return 1;
