@@ -791,6 +791,9 @@ FD_TARGET_AVX2 static void cmprun_avx2(const double *p, int64_t n, void *ctx)
  * been flagged (after FD_CMP32_BLOCK values), the rest of the column takes
  * the double compares. */
 #define FD_CMP32_TRIES 64
+/* Values in a call for the plan to pay: 16 edges took 64 slots, the plan
+ * 0.2-0.4 us a call; the float32 compares save 0.1-0.4 ns a value. */
+#define FD_CMP32_MIN_LEN 1024
 #define FD_CMP32_BLOCK 4096
 #define FD_CMP32_FLAGGED 32
 #define FD_CMP32_EMPTY ((int32_t)0x7F800001)   /* a signalling NaN */
@@ -824,15 +827,19 @@ FD_TARGET_AVX512 static int cmp32_plan(cmp_ctx *c)
     for (int bits = 5; bits <= 6; ++bits) {
         uint32_t m = 0x9E3779B1u;
         for (int t = 0; t < FD_CMP32_TRIES; ++t, m = (m * 0x2545F491u + 0x6D2B79F5u) | 1u) {
-            int ok = 1;
-            for (int s = 0; s < 64; ++s)
-                c->slot[s] = FD_CMP32_EMPTY;
-            for (int j = 0; j < nd && ok; ++j) {
-                const uint32_t s = (d[j] * m) >> (32 - bits);
-                ok = c->slot[s] == FD_CMP32_EMPTY;
-                c->slot[s] = (int32_t)d[j];
+            uint64_t used = 0;   /* the slots taken so far, a bit each */
+            int j = 0;
+            for (; j < nd; ++j) {
+                const uint64_t b = (uint64_t)1 << ((d[j] * m) >> (32 - bits));
+                if (used & b)
+                    break;
+                used |= b;
             }
-            if (ok) {
+            if (j == nd) {
+                for (int s = 0; s < 64; ++s)
+                    c->slot[s] = FD_CMP32_EMPTY;
+                for (j = 0; j < nd; ++j)
+                    c->slot[(d[j] * m) >> (32 - bits)] = (int32_t)d[j];
                 c->mult = m;
                 c->wide = bits == 6;
                 return 1;
@@ -937,7 +944,7 @@ static void hist_cmp(const fd_column *col, const hctx *h, int mode, int64_t n_ed
     c.ne = (int)n_edges;
     for (int64_t k = 0; k < n_edges; ++k)
         c.e[k] = h->e[k];
-    if (is512 && cmp32_plan(&c))
+    if (is512 && col->length >= FD_CMP32_MIN_LEN && cmp32_plan(&c))
         run = c.wide ? cmprun32w_avx512 : cmprun32_avx512;
     hist_runs_col(col, h, mode, counts, n_edges + 1, n_null, n_nan, run, &c, rest);
     counts[0] += c.n - c.ge[0] - c.nan;

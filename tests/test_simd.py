@@ -820,10 +820,12 @@ def test_hist_cmp_float32_exact(restore_path, edges, data):
     # its float roundings, an ulp beside them and between them (the ones a float compare cannot
     # tell: the slot look-up sends their 16 to the double compares), edges and values beyond
     # float's range and in its subnormals, NaN, +-inf, at offsets 0..63 and lengths cutting the
-    # 16-value runs anywhere, with and without nulls: every path, the numba twin and NumPy agree.
+    # 16-value runs anywhere, short of the plan's 1,024 values and past it, with and without
+    # nulls: every path, the numba twin and NumPy agree.
     index = make_index(edges)
     off = data.draw(st.integers(0, 63))
-    n = data.draw(st.integers(16, 700))
+    # Calls of 1,024 values and more make the float32 plan; shorter ones compare in double.
+    n = data.draw(st.one_of(st.integers(16, 700), st.integers(1024, 1800)))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     with np.errstate(over="ignore"):   # nextafter of DBL_MAX, edges near it times 1.5: +-inf
         x = _cmp_values(edges, off + n, rng)
