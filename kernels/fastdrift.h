@@ -102,7 +102,8 @@ int fd_hist_update(const fd_column *col, const fd_hist_index *ix,
 #define FD_HIST_CMP_EDGES 16
 
 /* The float32 plan of those compares on the AVX-512 path (fd_hist.c,
- * cmp32_plan), which fd_hist_update makes for every call that takes them:
+ * cmp32_plan), which fd_hist_update makes for every call of 1,024 values
+ * or more that takes them (shorter calls compare in double):
  * up[k] = edges[k] rounded up to float; slots[0:*n_slots] the bits of the
  * roundings down that differ from up, each in slot (bits * *mult) >>
  * (32 - log2(*n_slots)) (mod 2^32), the other slots 0x7F800001.  *n_slots = 0

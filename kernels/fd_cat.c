@@ -573,7 +573,7 @@ DEF_IDX_FIRST64(uint64_t, u64)
     do {                                                                      \
         int64_t j;                                                            \
         for (j = 0; j < 64 * (int64_t)sizeof *(u); j += 64)                  \
-            __builtin_prefetch((const char *)(u) + 2048 + j);                 \
+            FD_PREFETCH((const char *)(u) + 1024 + j);   /* 2 KiB ahead */    \
         for (j = 0; j < 64; j += 8) {                                         \
             const uint64_t a = u[j], b = u[j + 1], c = u[j + 2], d = u[j + 3];\
             const uint64_t e = u[j + 4], f = u[j + 5], g = u[j + 6], h = u[j + 7];\
