@@ -566,8 +566,11 @@ def test_steady(benchmark):
     benchmark.pedantic(lambda: sum(range(3000)), rounds=150, iterations=2)
 
 def test_moved(benchmark):
-    n = int(os.environ.get("MOVED_WORK", "3000"))
+    once = os.environ.get("SLOW_ONCE", "")  # a file: this session slow, and the file removed
+    n = 150000 if once and os.path.exists(once) else int(os.environ.get("MOVED_WORK", "3000"))
     benchmark.pedantic(lambda: sum(range(n)), rounds=150, iterations=2)
+    if once and os.path.exists(once):
+        os.remove(once)
 """
 
 
@@ -599,6 +602,30 @@ def test_bench_baseline_prints_which_moved(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-2000:]
     assert "baseline of 3 runs, current of 2 runs" in r.stdout and "test_moved (regressed" in r.stdout
+    # --confirm: the critical ones run again, alone, and those runs decide; slower in both, exit 2
+    r = subprocess.run(cmd + ["--baseline", str(tmp_path / "base"), "--repeat", "1", "--confirm"],
+                       env=dict(env, MOVED_WORK="150000"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-2000:]
+    confirming = [ln for ln in r.stdout.splitlines() if ln.startswith("confirming ")]
+    assert len(confirming) == 1 and "bench/bench_tiny.py::test_moved" in confirming[0], r.stdout[-3000:]
+    second = r.stdout.split(confirming[0], 1)[1]
+    assert "test_moved (regressed" in second.splitlines()[-1] and "bench_tiny.py::test_steady" not in second
+    assert "not confirmed" not in r.stdout
+    # slower in the first session only: a warning, named as not confirmed
+    once = tmp_path / "slow-once"
+    once.write_text("")
+    r = subprocess.run(cmd + ["--baseline", str(tmp_path / "base"), "--repeat", "1", "--confirm"],
+                       env=dict(env, MOVED_WORK="3000", SLOW_ONCE=str(once)), capture_output=True, text=True, timeout=300)
+    assert not once.exists()
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "test_moved (regressed" in r.stdout.split("confirming ", 1)[0]
+    lost = [ln for ln in r.stdout.splitlines() if ln.startswith("not confirmed")]
+    assert len(lost) == 1 and "bench/bench_tiny.py::test_moved" in lost[0], r.stdout[-3000:]
+    # without --confirm the same first session fails
+    once.write_text("")
+    r = subprocess.run(cmd + ["--baseline", str(tmp_path / "base"), "--repeat", "1"],
+                       env=dict(env, MOVED_WORK="3000", SLOW_ONCE=str(once)), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "confirming" not in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
     r = subprocess.run(cmd + ["--baseline", str(tmp_path / "base.json"), "--repeat", "0"], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 64 and "at least 1 run" in r.stderr
