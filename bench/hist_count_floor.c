@@ -7,7 +7,8 @@
  * are counted: the floor of counting one value at a time; their counts are of sub-buckets, hence
  * WRONG), a split table, gathers, the pair count, the compare counts of few edges, and "qt", the
  * bins of 32 values from a 256-bucket table in registers (fd_hist.c's qtrun_avx512) counted a
- * block of 128 at a time.  Inputs (the first argument picks them: 10 or 100
+ * block of 128 at a time, and "qtp", the same with each block counted while the next one's bins are
+ * computed (as qtrun_avx512 does).  Inputs (the first argument picks them: 10 or 100
  * quantile bins, 1 = 100 uniform bins):
  *
  *   mkdir -p /tmp/hist_floor && python -c "
@@ -132,6 +133,24 @@ __attribute__((noinline)) void qt(int64_t *cnt){ memset(C,0,sizeof C); if(!qt_bu
   for(int k=0;k<BLK;k+=4){C[0][bb[k]]++;C[1][bb[k+1]]++;C[2][bb[k+2]]++;C[3][bb[k+3]]++;}}
  for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
 
+/* qtp: qt with each block counted while the next block's bins are computed (two buffers). */
+__attribute__((noinline)) void qtp(int64_t *cnt){ memset(C,0,sizeof C); if(!qt_build()) return; __m512i tv[8]; for(int r=0;r<8;r++) tv[r]=_mm512_loadu_si512(QT+32*r); uint16_t bbs[2][BLK]; int cur=0;
+ for(long i0=0;i0<N;i0+=BLK){ uint16_t *bb=bbs[cur]; const uint16_t *pb=bbs[cur^1]; for(int i=0;i<BLK;i+=32){
+   __m512i w01=_mm512_inserti64x4(_mm512_castsi256_si512(qt_w8(x+i0+i)),qt_w8(x+i0+i+8),1), w23=_mm512_inserti64x4(_mm512_castsi256_si512(qt_w8(x+i0+i+16)),qt_w8(x+i0+i+24),1);
+   __m512i w=_mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(w01)),_mm512_cvtepi32_epi16(w23),1);
+   __m512i j=_mm512_srli_epi16(w,7), f=_mm512_and_si512(w,_mm512_set1_epi16(127));
+   __m512i a=_mm512_permutex2var_epi16(tv[0],j,tv[1]), b=_mm512_permutex2var_epi16(tv[2],j,tv[3]), c=_mm512_permutex2var_epi16(tv[4],j,tv[5]), d=_mm512_permutex2var_epi16(tv[6],j,tv[7]);
+   __mmask32 m6=_mm512_test_epi16_mask(j,_mm512_set1_epi16(64)), m7=_mm512_test_epi16_mask(j,_mm512_set1_epi16(128));
+   __m512i t=_mm512_mask_blend_epi16(m7,_mm512_mask_blend_epi16(m6,a,b),_mm512_mask_blend_epi16(m6,c,d));
+   __m512i fe=_mm512_and_si512(t,_mm512_set1_epi16(255)), bin=_mm512_srli_epi16(t,8);
+   __mmask32 tie=_mm512_cmpeq_epi16_mask(f,fe); bin=_mm512_mask_add_epi16(bin,_mm512_cmpgt_epi16_mask(f,fe),bin,_mm512_set1_epi16(1));
+   _mm512_storeu_si512(bb+i,bin);
+   while(tie){int k=__builtin_ctz(tie); tie&=tie-1; bb[i+k]+=x[i0+i+k]>=e[bb[i+k]];}
+   if(i0) for(int k=i;k<i+32;k+=4){C[0][pb[k]]++;C[1][pb[k+1]]++;C[2][pb[k+2]]++;C[3][pb[k+3]]++;}}
+  cur^=1;}
+ for(int k=0;k<BLK;k+=4){C[0][bbs[cur^1][k]]++;C[1][bbs[cur^1][k+1]]++;C[2][bbs[cur^1][k+2]]++;C[3][bbs[cur^1][k+3]]++;}
+ for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
+
 static int32_t P[128*128];
 static int64_t near(double xc,int64_t b){ while(b>0&&xc<e[b-1])--b; while(xc>=e[b])++b; return b;}
 static inline __m256i arith8(const double *p){ __m512d v=_mm512_loadu_pd(p); __m512d u=_mm512_mul_pd(_mm512_sub_pd(v,_mm512_set1_pd(lo)),_mm512_set1_pd(inv));
@@ -174,10 +193,10 @@ int main(int argc,char**argv){ size_t n; int q=atoi(argv[1]); char f[64]; x=rd("
  lo=e[0]; inv=q==1?12.5:(q==10?24.99000747880624:110.01602007707682);
  spl=malloc(8*nt); for(int j=0;j<nt;j++){ int b=tab[j]; double s=(j+1<nt? (b<tab[j+1]? e[b]:INFINITY): (b<ne?e[b]:INFINITY)); spl[j]=s;}
  E=malloc(16*nt); for(int j=0;j<nt;j++){E[j].s=spl[j];E[j].b=tab[j];}
- struct {const char*n; void(*f)(int64_t*);} V[]={{"scalar",scal},{"vj",vj},{"gather",gat},{"split",splt},{"gsplit",gspl},{"cntonly",cntonly},{"cntblk",cntblk},{"qt",qt},{"split2",split2},{"struct",structv},{"struct64",struct64},{"split2p",split2p},{"arith1",arith1},{"arith2",arith2},{"arith16",arith16},{"split2v",split2v},{"cnt512",cnt512},{"cnt256",cnt256}};
+ struct {const char*n; void(*f)(int64_t*);} V[]={{"scalar",scal},{"vj",vj},{"gather",gat},{"split",splt},{"gsplit",gspl},{"cntonly",cntonly},{"cntblk",cntblk},{"qt",qt},{"qtp",qtp},{"split2",split2},{"struct",structv},{"struct64",struct64},{"split2p",split2p},{"arith1",arith1},{"arith2",arith2},{"arith16",arith16},{"split2v",split2v},{"cnt512",cnt512},{"cnt256",cnt256}};
  for(int r=0;r<3;r++){ double t0=now(); volatile double s=vsum(); double ts=now()-t0; (void)s;
   printf("sum %.2f ns/v |",ts/N*1e9);
-  for(unsigned v=0;v<sizeof V/sizeof V[0];v++){ if(q!=10 && v>=16) continue; if((q==1)!=(v==12||v==13||v==14)) continue; int64_t c[128]={0}; t0=now(); V[v].f(c); double tv=now()-t0; int ok=!memcmp(c,want,8*(ne+1));
+  for(unsigned v=0;v<sizeof V/sizeof V[0];v++){ if(q!=10 && v>=17) continue; if((q==1)!=(v==13||v==14||v==15)) continue; int64_t c[128]={0}; t0=now(); V[v].f(c); double tv=now()-t0; int ok=!memcmp(c,want,8*(ne+1));
    printf(" %s %.2f(%.2fx)%s",V[v].n,tv/N*1e9,ts/tv,ok?"":"WRONG");}
   printf("\n");}
 }

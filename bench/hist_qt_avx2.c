@@ -15,6 +15,8 @@
  *             below the bucket, the edge's fraction by edge index (8 shuffles); w = (x - lo) * s + 256
  *   octet     the same with w = x * s + (256 - lo * s), fd_hist.c's qtrun_avx2 (its table is built with
  *             octet-sub's arithmetic, which gives the same edge cells on these inputs: checked)
+ *   octet-pipe  octet with each block of 128 counted while the next block's bins are computed (two
+ *             buffers), as qtrun_avx2 does
  *
  *   mkdir -p /tmp/hist_qt && python -c "
  *   import numpy as np
@@ -185,11 +187,39 @@ __attribute__((target("avx2"),noinline)) void a9(int64_t *cnt){ memset(C,0,sizeo
   if(__builtin_expect(_mm256_movemask_pd(nn)!=0,0)) for(int k=0;k<BLK;k++) nan+=x[i0+k]!=x[i0+k];
   for(int k=0;k<BLK;k+=8) for(int jj=0;jj<8;jj++) C[jj][bb[k+jj]]++; }
  C[0][0]-=nan; fin(cnt);}
+__attribute__((target("avx2"),noinline)) void a10(int64_t *cnt){ memset(C,0,sizeof C); build8(); int64_t nan=0; uint8_t bbs[2][BLK]; int cur=0;
+ c9=256.0-lo8*s8; const __m256i c1f=_mm256_set1_epi8(0x1F), c7=_mm256_set1_epi8(7), c15=_mm256_set1_epi8(15), c80=_mm256_set1_epi8((char)0x80), cff=_mm256_set1_epi16(255), one=_mm256_set1_epi8(1), c16=_mm256_set1_epi8(16);
+ for(long i0=0;i0<N;i0+=BLK){ __m256d nn=_mm256_setzero_pd(); uint8_t *bb=bbs[cur]; const uint8_t *pb=bbs[cur^1];
+  for(int k=0;k<BLK;k+=32){ const double *p=x+i0+k;
+    for(int q=0;q<32;q+=8) nn=_mm256_or_pd(nn,_mm256_cmp_pd(_mm256_loadu_pd(p+q),_mm256_loadu_pd(p+q+4),_CMP_UNORD_Q));
+    __m256i A=_mm256_set_m128i(w4d(p+4),w4d(p)), Bq=_mm256_set_m128i(w4d(p+12),w4d(p+8)), Cq=_mm256_set_m128i(w4d(p+20),w4d(p+16)), Dq=_mm256_set_m128i(w4d(p+28),w4d(p+24));
+    __m256i P1=_mm256_packus_epi32(A,Bq), P2=_mm256_packus_epi32(Cq,Dq);
+    __m256i j=_mm256_packus_epi16(_mm256_srli_epi16(P1,8),_mm256_srli_epi16(P2,8));
+    __m256i f=_mm256_xor_si256(_mm256_packus_epi16(_mm256_and_si256(P1,cff),_mm256_and_si256(P2,cff)),c80);
+    __m256i o=_mm256_and_si256(_mm256_srli_epi16(j,3),c1f);
+    __m256i base=_mm256_blendv_epi8(_mm256_shuffle_epi8(BL,o),_mm256_shuffle_epi8(BH,o),j);
+    __m256i m=_mm256_blendv_epi8(_mm256_shuffle_epi8(ML,o),_mm256_shuffle_epi8(MH,o),j);
+    __m256i bitl=_mm256_shuffle_epi8(BIT8,_mm256_and_si256(j,c7));
+    __m256i below=_mm256_and_si256(m,_mm256_sub_epi8(bitl,one));
+    __m256i pc=_mm256_add_epi8(_mm256_shuffle_epi8(POP8,_mm256_and_si256(below,c15)),_mm256_shuffle_epi8(POP8,_mm256_and_si256(_mm256_srli_epi16(below,4),c15)));
+    __m256i B=_mm256_add_epi8(base,pc);
+    __m256i noedge=_mm256_cmpeq_epi8(_mm256_and_si256(m,bitl),_mm256_setzero_si256());
+    __m256i fe=_mm256_setzero_si256(), v=B;
+    for(int i=0;i<8;i++){ fe=_mm256_xor_si256(fe,_mm256_shuffle_epi8(D8[i],v)); v=_mm256_sub_epi8(v,c16);}
+    __m256i bin=_mm256_sub_epi8(B,_mm256_andnot_si256(noedge,_mm256_cmpgt_epi8(f,fe)));
+    _mm256_storeu_si256((__m256i*)(bb+k),bin);
+    unsigned mt=_mm256_movemask_epi8(_mm256_andnot_si256(noedge,_mm256_cmpeq_epi8(f,fe)));
+    while(__builtin_expect(mt!=0,0)){int q=__builtin_ctz(mt); mt&=mt-1; int pos=4*(2*((q>>2)&3)+(q>>4))+(q&3); int t=bb[k+q]; double v0=p[pos]; double xc=v0>DBL_MAX?DBL_MAX:v0; bb[k+q]=t+(xc>=e[t]);}
+    if(i0) for(int kk=k;kk<k+32;kk+=8) for(int jj=0;jj<8;jj++) C[jj][pb[kk+jj]]++; }
+  if(__builtin_expect(_mm256_movemask_pd(nn)!=0,0)) for(int k=0;k<BLK;k++) nan+=x[i0+k]!=x[i0+k];
+  cur^=1; }
+ for(int k=0;k<BLK;k+=8) for(int jj=0;jj<8;jj++) C[jj][bbs[cur^1][k+jj]]++;
+ C[0][0]-=nan; fin(cnt);}
 int main(int argc,char**argv){ size_t n; char f[64]; const char *d=argv[1]; LOG=atoi(argv[2]);
  snprintf(f,64,"/tmp/hist_qt/x%s.bin",d[0]=='n'?"":d); x=rd(f,&n); snprintf(f,64,"/tmp/hist_qt/e%s.bin",d); e=rd(f,&n); ne=n/8; snprintf(f,64,"/tmp/hist_qt/c%s.bin",d); int64_t*w=rd(f,&n); memcpy(want,w,n);
  if(!build()){printf("edges do not fit LOG=%d\n",LOG); return 1;}
  { long tc=0; int pad=1<<(LOG-8); (void)pad; for(long i=0;i<N;i++) tc+=(T[wof(x[i])]&128)!=0; printf("%s LOG=%d ne=%d ties: 1 in %.0f\n",d,LOG,ne,(double)N/tc);}
- struct {const char*n; void(*f)(int64_t*);} V[]={{"byte32k",sc},{"u16tab",s2},{"gather",a3},{"nibble",a6},{"nolookup",a7},{"octet-sub",a8},{"octet",a9}};
+ struct {const char*n; void(*f)(int64_t*);} V[]={{"byte32k",sc},{"u16tab",s2},{"gather",a3},{"nibble",a6},{"nolookup",a7},{"octet-sub",a8},{"octet",a9},{"octet-pipe",a10}};
  int nv=sizeof V/sizeof V[0]; double best[16]; for(int v=0;v<nv;v++) best[v]=1e9; double bs=1e9;
  for(int r=0;r<atoi(argv[3]);r++){ for(int v=0;v<nv;v++){ double t0=now(); volatile double z=vsum(); double t1=now(); if(t1-t0<bs) bs=t1-t0; (void)z;
    int64_t cnt[130]; t0=now(); V[v].f(cnt); t1=now(); if(t1-t0<best[v]) best[v]=t1-t0; if(memcmp(cnt,want,8*(ne+1))) printf("%s WRONG\n",V[v].n);} }
