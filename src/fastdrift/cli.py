@@ -546,7 +546,7 @@ def _cmd_bench(args) -> int:
         rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root)
         # 1 and 2 mean alerts elsewhere in this command; a failed benchmark run is an error.
         return 0 if rc == 0 else EXIT_ERROR
-    from .perf import compare_runs, format_table, parse_threshold, read_run, read_runs
+    from .perf import compare_runs, parse_threshold, read_run, read_runs
     base = read_runs([args.baseline])  # an unreadable baseline fails before the benchmarks run
     files = baseline_bench_files(root, base, args.pytest_args)
     if args.repeat < 1:
@@ -571,7 +571,7 @@ def _cmd_bench(args) -> int:
         if curs is None:
             return EXIT_ERROR
         c = compare_runs(base, curs, threshold)
-        _print_bench(c, format_table)
+        _print_bench(c)
         critical = [r.benchmark for r in c.rows if r.severity == "critical"]
         if not (critical and args.confirm):
             return c.exit_status
@@ -586,7 +586,7 @@ def _cmd_bench(args) -> int:
         c2 = compare_runs(base, again, threshold)
         c2.rows = [r for r in c2.rows if r.benchmark in critical]
         c2.problems = [p for p in c2.problems if p["benchmark"] in critical]
-        _print_bench(c2, format_table)
+        _print_bench(c2)
     confirmed = [r.benchmark for r in c2.rows if r.severity == "critical"]
     lost = [n for n in critical if n not in confirmed]
     if lost:
@@ -595,7 +595,8 @@ def _cmd_bench(args) -> int:
     return max(1 if warned or lost else 0, c2.exit_status)
 
 
-def _print_bench(c, format_table) -> None:
+def _print_bench(c) -> None:
+    from .perf import format_table
     moved = [r for r in c.rows if r.verdict in ("regressed", "improved")]
     print()
     print(format_table(c))
@@ -789,9 +790,9 @@ def _parser() -> argparse.ArgumentParser:
                         "10 runs, the fewest that caught >= 95%% of 10%% slowdowns in every draw of docs/perf.md's "
                         "measurements)")
     p.add_argument("--confirm", action="store_true",
-                   help="with --baseline: when a benchmark regresses critically, run the critical ones --repeat times "
-                        "again and let those fresh runs decide them (exit 2 only if they regress critically again; "
-                        "critical in the first runs only is a warning)")
+                   help="with --baseline: when a benchmark regresses critically, run the benchmarks --repeat times "
+                        "again and let those fresh runs decide the critical ones (exit 2 only if they regress "
+                        "critically again; critical in the first runs only is a warning)")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
 
