@@ -118,8 +118,8 @@ static int qt_build(void){ qlo=e[0]; qs=128.0*253/(e[ne-1]-e[0]); int wk[128];
  int k=0; for(int j=0;j<256;j++){ while(k<ne&&(wk[k]>>7)<j) k++; QT[j]=(uint16_t)((k<<8)|(k<ne&&(wk[k]>>7)==j?(wk[k]&127):255));} return 1;}
 static inline __m256i qt_w8(const double *p){ __m512d v=_mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(_mm512_loadu_pd(p),_mm512_set1_pd(qlo)),_mm512_set1_pd(qs)),_mm512_set1_pd(128.0));
  v=_mm512_max_pd(v,_mm512_setzero_pd()); v=_mm512_min_pd(v,_mm512_set1_pd(32767.5)); return _mm512_cvttpd_epi32(v);}
-__attribute__((noinline)) void qt(int64_t *cnt){ memset(C,0,sizeof C); if(!qt_build()) return; __m512i tv[8]; for(int r=0;r<8;r++) tv[r]=_mm512_loadu_si512(QT+32*r); uint16_t bb[BLK];
- for(long i0=0;i0<N;i0+=BLK){ for(int i=0;i<BLK;i+=32){
+/* The bins of the 32 values at x + i0 + i into bb + i, ties settled by their edge. */
+static inline __attribute__((always_inline)) void qt32(const __m512i *tv, long i0, int i, uint16_t *bb){
    __m512i w01=_mm512_inserti64x4(_mm512_castsi256_si512(qt_w8(x+i0+i)),qt_w8(x+i0+i+8),1), w23=_mm512_inserti64x4(_mm512_castsi256_si512(qt_w8(x+i0+i+16)),qt_w8(x+i0+i+24),1);
    __m512i w=_mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(w01)),_mm512_cvtepi32_epi16(w23),1);
    __m512i j=_mm512_srli_epi16(w,7), f=_mm512_and_si512(w,_mm512_set1_epi16(127));
@@ -130,22 +130,16 @@ __attribute__((noinline)) void qt(int64_t *cnt){ memset(C,0,sizeof C); if(!qt_bu
    __mmask32 tie=_mm512_cmpeq_epi16_mask(f,fe); bin=_mm512_mask_add_epi16(bin,_mm512_cmpgt_epi16_mask(f,fe),bin,_mm512_set1_epi16(1));
    _mm512_storeu_si512(bb+i,bin);
    while(tie){int k=__builtin_ctz(tie); tie&=tie-1; bb[i+k]+=x[i0+i+k]>=e[bb[i+k]];}}
+__attribute__((noinline)) void qt(int64_t *cnt){ memset(C,0,sizeof C); if(!qt_build()) return; __m512i tv[8]; for(int r=0;r<8;r++) tv[r]=_mm512_loadu_si512(QT+32*r); uint16_t bb[BLK];
+ for(long i0=0;i0<N;i0+=BLK){ for(int i=0;i<BLK;i+=32){
+   qt32(tv,i0,i,bb);}
   for(int k=0;k<BLK;k+=4){C[0][bb[k]]++;C[1][bb[k+1]]++;C[2][bb[k+2]]++;C[3][bb[k+3]]++;}}
  for(int b=0;b<=ne;b++) cnt[b]=C[0][b]+C[1][b]+C[2][b]+C[3][b];}
 
 /* qtp: qt with each block counted while the next block's bins are computed (two buffers). */
 __attribute__((noinline)) void qtp(int64_t *cnt){ memset(C,0,sizeof C); if(!qt_build()) return; __m512i tv[8]; for(int r=0;r<8;r++) tv[r]=_mm512_loadu_si512(QT+32*r); uint16_t bbs[2][BLK]; int cur=0;
  for(long i0=0;i0<N;i0+=BLK){ uint16_t *bb=bbs[cur]; const uint16_t *pb=bbs[cur^1]; for(int i=0;i<BLK;i+=32){
-   __m512i w01=_mm512_inserti64x4(_mm512_castsi256_si512(qt_w8(x+i0+i)),qt_w8(x+i0+i+8),1), w23=_mm512_inserti64x4(_mm512_castsi256_si512(qt_w8(x+i0+i+16)),qt_w8(x+i0+i+24),1);
-   __m512i w=_mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(w01)),_mm512_cvtepi32_epi16(w23),1);
-   __m512i j=_mm512_srli_epi16(w,7), f=_mm512_and_si512(w,_mm512_set1_epi16(127));
-   __m512i a=_mm512_permutex2var_epi16(tv[0],j,tv[1]), b=_mm512_permutex2var_epi16(tv[2],j,tv[3]), c=_mm512_permutex2var_epi16(tv[4],j,tv[5]), d=_mm512_permutex2var_epi16(tv[6],j,tv[7]);
-   __mmask32 m6=_mm512_test_epi16_mask(j,_mm512_set1_epi16(64)), m7=_mm512_test_epi16_mask(j,_mm512_set1_epi16(128));
-   __m512i t=_mm512_mask_blend_epi16(m7,_mm512_mask_blend_epi16(m6,a,b),_mm512_mask_blend_epi16(m6,c,d));
-   __m512i fe=_mm512_and_si512(t,_mm512_set1_epi16(255)), bin=_mm512_srli_epi16(t,8);
-   __mmask32 tie=_mm512_cmpeq_epi16_mask(f,fe); bin=_mm512_mask_add_epi16(bin,_mm512_cmpgt_epi16_mask(f,fe),bin,_mm512_set1_epi16(1));
-   _mm512_storeu_si512(bb+i,bin);
-   while(tie){int k=__builtin_ctz(tie); tie&=tie-1; bb[i+k]+=x[i0+i+k]>=e[bb[i+k]];}
+   qt32(tv,i0,i,bb);
    if(i0) for(int k=i;k<i+32;k+=4){C[0][pb[k]]++;C[1][pb[k+1]]++;C[2][pb[k+2]]++;C[3][pb[k+3]]++;}}
   cur^=1;}
  for(int k=0;k<BLK;k+=4){C[0][bbs[cur^1][k]]++;C[1][bbs[cur^1][k+1]]++;C[2][bbs[cur^1][k+2]]++;C[3][bbs[cur^1][k+3]]++;}

@@ -161,11 +161,9 @@ static double c9;
 __attribute__((target("avx2"))) static inline __m128i w4d(const double *p){ __m256d xv=_mm256_loadu_pd(p);
  __m256d v=_mm256_add_pd(_mm256_mul_pd(xv,_mm256_set1_pd(s8)),_mm256_set1_pd(c9));
  return _mm256_cvttpd_epi32(_mm256_min_pd(_mm256_set1_pd(65535.5),v));}
-__attribute__((target("avx2"),noinline)) void a9(int64_t *cnt){ memset(C,0,sizeof C); build8(); int64_t nan=0; uint8_t bb[BLK];
- c9=256.0-lo8*s8; const __m256i c1f=_mm256_set1_epi8(0x1F), c7=_mm256_set1_epi8(7), c15=_mm256_set1_epi8(15), c80=_mm256_set1_epi8((char)0x80), cff=_mm256_set1_epi16(255), one=_mm256_set1_epi8(1), c16=_mm256_set1_epi8(16);
- for(long i0=0;i0<N;i0+=BLK){ __m256d nn=_mm256_setzero_pd();
-  for(int k=0;k<BLK;k+=32){ const double *p=x+i0+k;
-    for(int q=0;q<32;q+=8) nn=_mm256_or_pd(nn,_mm256_cmp_pd(_mm256_loadu_pd(p+q),_mm256_loadu_pd(p+q+4),_CMP_UNORD_Q));
+/* The bins of the 32 values at p into bb + k, ties settled by their edge (a9's and a10's loop body). */
+__attribute__((target("avx2"),always_inline)) static inline void octet32(const double *p, uint8_t *bb, int k){
+ const __m256i c1f=_mm256_set1_epi8(0x1F), c7=_mm256_set1_epi8(7), c15=_mm256_set1_epi8(15), c80=_mm256_set1_epi8((char)0x80), cff=_mm256_set1_epi16(255), one=_mm256_set1_epi8(1), c16=_mm256_set1_epi8(16);
     __m256i A=_mm256_set_m128i(w4d(p+4),w4d(p)), Bq=_mm256_set_m128i(w4d(p+12),w4d(p+8)), Cq=_mm256_set_m128i(w4d(p+20),w4d(p+16)), Dq=_mm256_set_m128i(w4d(p+28),w4d(p+24));
     __m256i P1=_mm256_packus_epi32(A,Bq), P2=_mm256_packus_epi32(Cq,Dq);
     __m256i j=_mm256_packus_epi16(_mm256_srli_epi16(P1,8),_mm256_srli_epi16(P2,8));
@@ -183,33 +181,22 @@ __attribute__((target("avx2"),noinline)) void a9(int64_t *cnt){ memset(C,0,sizeo
     __m256i bin=_mm256_sub_epi8(B,_mm256_andnot_si256(noedge,_mm256_cmpgt_epi8(f,fe)));
     _mm256_storeu_si256((__m256i*)(bb+k),bin);
     unsigned mt=_mm256_movemask_epi8(_mm256_andnot_si256(noedge,_mm256_cmpeq_epi8(f,fe)));
-    while(__builtin_expect(mt!=0,0)){int q=__builtin_ctz(mt); mt&=mt-1; int pos=4*(2*((q>>2)&3)+(q>>4))+(q&3); int t=bb[k+q]; double v0=p[pos]; double xc=v0>DBL_MAX?DBL_MAX:v0; bb[k+q]=t+(xc>=e[t]);} }
+    while(__builtin_expect(mt!=0,0)){int q=__builtin_ctz(mt); mt&=mt-1; int pos=4*(2*((q>>2)&3)+(q>>4))+(q&3); int t=bb[k+q]; double v0=p[pos]; double xc=v0>DBL_MAX?DBL_MAX:v0; bb[k+q]=t+(xc>=e[t]);}}
+__attribute__((target("avx2"),noinline)) void a9(int64_t *cnt){ memset(C,0,sizeof C); build8(); int64_t nan=0; uint8_t bb[BLK];
+ c9=256.0-lo8*s8;
+ for(long i0=0;i0<N;i0+=BLK){ __m256d nn=_mm256_setzero_pd();
+  for(int k=0;k<BLK;k+=32){ const double *p=x+i0+k;
+    for(int q=0;q<32;q+=8) nn=_mm256_or_pd(nn,_mm256_cmp_pd(_mm256_loadu_pd(p+q),_mm256_loadu_pd(p+q+4),_CMP_UNORD_Q));
+    octet32(p,bb,k); }
   if(__builtin_expect(_mm256_movemask_pd(nn)!=0,0)) for(int k=0;k<BLK;k++) nan+=x[i0+k]!=x[i0+k];
   for(int k=0;k<BLK;k+=8) for(int jj=0;jj<8;jj++) C[jj][bb[k+jj]]++; }
  C[0][0]-=nan; fin(cnt);}
 __attribute__((target("avx2"),noinline)) void a10(int64_t *cnt){ memset(C,0,sizeof C); build8(); int64_t nan=0; uint8_t bbs[2][BLK]; int cur=0;
- c9=256.0-lo8*s8; const __m256i c1f=_mm256_set1_epi8(0x1F), c7=_mm256_set1_epi8(7), c15=_mm256_set1_epi8(15), c80=_mm256_set1_epi8((char)0x80), cff=_mm256_set1_epi16(255), one=_mm256_set1_epi8(1), c16=_mm256_set1_epi8(16);
+ c9=256.0-lo8*s8;
  for(long i0=0;i0<N;i0+=BLK){ __m256d nn=_mm256_setzero_pd(); uint8_t *bb=bbs[cur]; const uint8_t *pb=bbs[cur^1];
   for(int k=0;k<BLK;k+=32){ const double *p=x+i0+k;
     for(int q=0;q<32;q+=8) nn=_mm256_or_pd(nn,_mm256_cmp_pd(_mm256_loadu_pd(p+q),_mm256_loadu_pd(p+q+4),_CMP_UNORD_Q));
-    __m256i A=_mm256_set_m128i(w4d(p+4),w4d(p)), Bq=_mm256_set_m128i(w4d(p+12),w4d(p+8)), Cq=_mm256_set_m128i(w4d(p+20),w4d(p+16)), Dq=_mm256_set_m128i(w4d(p+28),w4d(p+24));
-    __m256i P1=_mm256_packus_epi32(A,Bq), P2=_mm256_packus_epi32(Cq,Dq);
-    __m256i j=_mm256_packus_epi16(_mm256_srli_epi16(P1,8),_mm256_srli_epi16(P2,8));
-    __m256i f=_mm256_xor_si256(_mm256_packus_epi16(_mm256_and_si256(P1,cff),_mm256_and_si256(P2,cff)),c80);
-    __m256i o=_mm256_and_si256(_mm256_srli_epi16(j,3),c1f);
-    __m256i base=_mm256_blendv_epi8(_mm256_shuffle_epi8(BL,o),_mm256_shuffle_epi8(BH,o),j);
-    __m256i m=_mm256_blendv_epi8(_mm256_shuffle_epi8(ML,o),_mm256_shuffle_epi8(MH,o),j);
-    __m256i bitl=_mm256_shuffle_epi8(BIT8,_mm256_and_si256(j,c7));
-    __m256i below=_mm256_and_si256(m,_mm256_sub_epi8(bitl,one));
-    __m256i pc=_mm256_add_epi8(_mm256_shuffle_epi8(POP8,_mm256_and_si256(below,c15)),_mm256_shuffle_epi8(POP8,_mm256_and_si256(_mm256_srli_epi16(below,4),c15)));
-    __m256i B=_mm256_add_epi8(base,pc);
-    __m256i noedge=_mm256_cmpeq_epi8(_mm256_and_si256(m,bitl),_mm256_setzero_si256());
-    __m256i fe=_mm256_setzero_si256(), v=B;
-    for(int i=0;i<8;i++){ fe=_mm256_xor_si256(fe,_mm256_shuffle_epi8(D8[i],v)); v=_mm256_sub_epi8(v,c16);}
-    __m256i bin=_mm256_sub_epi8(B,_mm256_andnot_si256(noedge,_mm256_cmpgt_epi8(f,fe)));
-    _mm256_storeu_si256((__m256i*)(bb+k),bin);
-    unsigned mt=_mm256_movemask_epi8(_mm256_andnot_si256(noedge,_mm256_cmpeq_epi8(f,fe)));
-    while(__builtin_expect(mt!=0,0)){int q=__builtin_ctz(mt); mt&=mt-1; int pos=4*(2*((q>>2)&3)+(q>>4))+(q&3); int t=bb[k+q]; double v0=p[pos]; double xc=v0>DBL_MAX?DBL_MAX:v0; bb[k+q]=t+(xc>=e[t]);}
+    octet32(p,bb,k);
     if(i0) for(int kk=k;kk<k+32;kk+=8) for(int jj=0;jj<8;jj++) C[jj][pb[kk+jj]]++; }
   if(__builtin_expect(_mm256_movemask_pd(nn)!=0,0)) for(int k=0;k<BLK;k++) nan+=x[i0+k]!=x[i0+k];
   cur^=1; }

@@ -1308,25 +1308,20 @@ static int qt_build(qt_ctx *q, const double *e, int64_t ne)
     return 1;
 }
 
-static inline __attribute__((always_inline)) void qt_count(qt_ctx *q, const uint16_t *bin, int64_t n)
-{
-    int64_t k = 0;
-    for (; k + FD_QT_WAYS <= n; k += FD_QT_WAYS)
-        for (int w = 0; w < FD_QT_WAYS; ++w)
-            q->c[w][bin[k + w]]++;
-    for (; k < n; ++k)
-        q->c[0][bin[k]]++;
+/* bin[0:n] into the count tables, round-robin: qt_count for the AVX-512
+ * table's 16-bit bins, qt_count8 for the AVX2 table's bytes. */
+#define DEF_QT_COUNT(NAME, T)                                                 \
+static inline __attribute__((always_inline)) void NAME(qt_ctx *q, const T *bin, int64_t n) \
+{                                                                             \
+    int64_t k = 0;                                                            \
+    for (; k + FD_QT_WAYS <= n; k += FD_QT_WAYS)                              \
+        for (int w = 0; w < FD_QT_WAYS; ++w)                                  \
+            q->c[w][bin[k + w]]++;                                            \
+    for (; k < n; ++k)                                                        \
+        q->c[0][bin[k]]++;                                                    \
 }
-
-static inline __attribute__((always_inline)) void qt_count8(qt_ctx *q, const uint8_t *bin, int64_t n)
-{
-    int64_t k = 0;
-    for (; k + FD_QT_WAYS <= n; k += FD_QT_WAYS)
-        for (int w = 0; w < FD_QT_WAYS; ++w)
-            q->c[w][bin[k + w]]++;
-    for (; k < n; ++k)
-        q->c[0][bin[k]]++;
-}
+DEF_QT_COUNT(qt_count, uint16_t)
+DEF_QT_COUNT(qt_count8, uint8_t)
 
 FD_TARGET_AVX512 static inline __attribute__((always_inline))
 __m256i qt_w8_avx512(const qt_ctx *q, const double *p, __m512i *nacc)
