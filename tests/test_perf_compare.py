@@ -602,7 +602,7 @@ def test_bench_baseline_prints_which_moved(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-2000:]
     assert "baseline of 3 runs, current of 2 runs" in r.stdout and "test_moved (regressed" in r.stdout
-    # --confirm: the critical ones run again, alone, and those runs decide; slower in both, exit 2
+    # --confirm: the set runs again and those runs decide the critical ones; slower in both, exit 2
     r = subprocess.run(cmd + ["--baseline", str(tmp_path / "base"), "--repeat", "1", "--confirm"],
                        env=dict(env, MOVED_WORK="150000"), capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-2000:]

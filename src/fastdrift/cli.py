@@ -555,19 +555,19 @@ def _cmd_bench(args) -> int:
     # probes between the rounds, on the baseline's clock (the wall clock unless it was saved on the CPU's)
     clock = "cpu" if base[0].env.get("timer") == "process_time" else "wall"
     with tempfile.TemporaryDirectory(prefix="fastdrift-bench-") as tmp:
-        def runs(tag, selection):
-            """``--repeat`` runs of ``selection``, separate sessions: each draws its own run-to-run change."""
+        def runs(tag):
+            """``--repeat`` runs of the benchmarks, separate sessions: each draws its own run-to-run change."""
             curs = []
             for i in range(args.repeat):
                 out = os.path.join(tmp, f"{tag}_{i}.json")  # pytest-benchmark JSON: every round's timing
-                rc = subprocess.call([sys.executable, run, *selection, "--fastdrift-probe", f"--fastdrift-clock={clock}"],
+                rc = subprocess.call([sys.executable, run, *files, *args.pytest_args, "--fastdrift-probe", f"--fastdrift-clock={clock}"],
                                      cwd=root, env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
                 if rc != 0:
                     return None
                 curs.append(read_run(out))
             return curs
 
-        curs = runs("results", [*files, *args.pytest_args])
+        curs = runs("results")
         if curs is None:
             return EXIT_ERROR
         c = compare_runs(base, curs, threshold)
@@ -580,7 +580,7 @@ def _cmd_bench(args) -> int:
         # (a benchmark alone in a session, first to run, is not timed as in the baseline's sessions);
         # the first runs are not pooled in (they were picked for being slow).
         print(f"\nconfirming {len(critical)} critical ({', '.join(critical)}): {args.repeat} fresh run(s)")
-        again = runs("confirm", [*files, *args.pytest_args])
+        again = runs("confirm")
         if again is None:
             return EXIT_ERROR
         c2 = compare_runs(base, again, threshold)
