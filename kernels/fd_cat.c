@@ -562,7 +562,15 @@ DEF_IDX_FIRST64(uint64_t, u64)
  * increments, two a table, after a prefetch of the block 2 KiB ahead (eight
  * and the prefetch: 0.33 against 0.35 ns a value for four without it, 1e7
  * int32 indices over 1,000 entries, builds alternating, three pairs).
- * Returns 1, counting nothing, if some index
+ * 32-bit indices are loaded two at a time, as one 64-bit word whose halves
+ * are the two indices (in either order: both are counted): one load for two
+ * increments instead of two, 0.323-0.327 against 0.342-0.353 ns a value on
+ * those indices (builds alternating, three pairs).  What is left is the
+ * increments': a loop of nothing else, 64-bit loads of 1e7 random indices
+ * over 1,000 int64 counters, took 0.30-0.35 ns an increment (the same with
+ * one, two or four tables, or 32-bit counters), about a cycle a store to a
+ * line of its own, against 0.23 with the indices in order (eight to a
+ * line) and 0.16 with no index loaded.  Returns 1, counting nothing, if some index
  * is out.  A function of its own, so that the four tables stay in
  * registers: inlined into fd_count_indices, GCC reloaded each table's
  * pointer from the stack before its increment, a fourth load a value on
@@ -574,17 +582,35 @@ DEF_IDX_FIRST64(uint64_t, u64)
         int64_t j;                                                            \
         for (j = 0; j < 64 * (int64_t)sizeof *(u); j += 64)                  \
             FD_PREFETCH((const char *)(u) + 1024 + j);   /* 2 KiB ahead */    \
-        for (j = 0; j < 64; j += 8) {                                         \
-            const uint64_t a = u[j], b = u[j + 1], c = u[j + 2], d = u[j + 3];\
-            const uint64_t e = u[j + 4], f = u[j + 5], g = u[j + 6], h = u[j + 7];\
-            t0[a]++;                                                          \
-            t1[b]++;                                                          \
-            t2[c]++;                                                          \
-            t3[d]++;                                                          \
-            t0[e]++;                                                          \
-            t1[f]++;                                                          \
-            t2[g]++;                                                          \
-            t3[h]++;                                                          \
+        if (sizeof *(u) == 4) {                                               \
+            for (j = 0; j < 64; j += 8) {                                     \
+                uint64_t a, b, c, d;                                          \
+                memcpy(&a, (u) + j, 8);                                       \
+                memcpy(&b, (u) + j + 2, 8);                                   \
+                memcpy(&c, (u) + j + 4, 8);                                   \
+                memcpy(&d, (u) + j + 6, 8);                                   \
+                t0[(uint32_t)a]++;                                            \
+                t1[a >> 32]++;                                                \
+                t2[(uint32_t)b]++;                                            \
+                t3[b >> 32]++;                                                \
+                t0[(uint32_t)c]++;                                            \
+                t1[c >> 32]++;                                                \
+                t2[(uint32_t)d]++;                                            \
+                t3[d >> 32]++;                                                \
+            }                                                                 \
+        } else {                                                              \
+            for (j = 0; j < 64; j += 8) {                                     \
+                const uint64_t a = u[j], b = u[j + 1], c = u[j + 2], d = u[j + 3]; \
+                const uint64_t e = u[j + 4], f = u[j + 5], g = u[j + 6], h = u[j + 7]; \
+                t0[a]++;                                                      \
+                t1[b]++;                                                      \
+                t2[c]++;                                                      \
+                t3[d]++;                                                      \
+                t0[e]++;                                                      \
+                t1[f]++;                                                      \
+                t2[g]++;                                                      \
+                t3[h]++;                                                      \
+            }                                                                 \
         }                                                                     \
     } while (0)
 #define DEF_IDX_PLAIN64(UT, SFX)                                              \
