@@ -574,6 +574,37 @@ def test_remembered_dictionary_after_two_equal_ones(backend):
     assert t.keys() == ["w0", "w1", "w2", "z", "w5", "w3"]
 
 
+@pytest.mark.parametrize("kind", ["distinct", "repeated value", "null entry", "past the cap"])
+def test_remembered_dictionary_direct_counts(backend, kind):
+    # Once every entry of a remembered dictionary has an id of its own, a batch's counts by entry
+    # go straight to those ids (_DictMemo.direct); a value held twice, a null entry or entries
+    # past the cap keep the memo on the per-entry path.  Either way the table equals one fed the
+    # decoded values after every batch.
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(50)]
+    cap = 10_000
+    if kind == "repeated value":
+        words[30] = words[3]
+    elif kind == "null entry":
+        words[30] = None
+    elif kind == "past the cap":
+        cap = 20
+    d = pa.array(words, pa.string())
+    t, want = CatTable("str", cap), CatTable("str", cap)
+    for k in range(6):
+        idx = rng.integers(0, len(words), 400)
+        if k < 2:
+            idx[:len(words)] = rng.permutation(len(words))  # every entry used from the first batch
+        mask = rng.random(idx.size) < 0.05
+        batch = pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32(), mask=mask),
+                                               d if k % 2 else d.take(pa.array(np.arange(len(words)))))
+        t.update(batch, backend=backend)
+        want.update(batch.dictionary_decode(), backend="c")
+        assert t.to_dict() == want.to_dict() and t.keys() == want.keys()
+        assert (t.other, t.null, t.total) == (want.other, want.null, want.total)
+    assert t._dict_memo is not None and t._dict_memo.direct == (kind == "distinct")
+
+
 def test_remembered_dictionary_rewritten_in_place(backend):
     # A service may refill one numpy array as the dictionary of each batch: the table compares
     # each batch's dictionary with its own copy, so new values in the same buffer are new keys.
