@@ -606,6 +606,31 @@ def test_remembered_dictionary_direct_counts(backend, kind):
     assert t._dict_memo is not None and t._dict_memo.direct == (kind == "distinct")
 
 
+@pytest.mark.parametrize("layout", ["first-use order", "one entry unused", "shuffled"])
+def test_dictionary_in_first_use_order(backend, layout):
+    # A dictionary whose entries are all used and listed in order of first use (as Parquet and
+    # dictionary_encode build them) is looked up as it is, without a copy in that order; one with
+    # an unused entry or another order is taken first.  Each batch brings its own dictionary (no
+    # memo): the table equals one fed the decoded values, keys in order of first arrival.
+    rng = np.random.default_rng(5)
+    words = np.array([f"v{i}" for i in range(30)])
+    t, want = CatTable("str"), CatTable("str")
+    for k in range(4):
+        vals = words[rng.integers(0, 30 if k % 2 else 12, 500)]
+        col = pa.array(vals).dictionary_encode()
+        if layout == "one entry unused":
+            col = pa.DictionaryArray.from_arrays(col.indices, pa.concat_arrays([col.dictionary, pa.array(["unused"])]))
+        elif layout == "shuffled":
+            perm = rng.permutation(len(col.dictionary))
+            col = pa.DictionaryArray.from_arrays(pa.array(np.argsort(perm)[col.indices.to_numpy()], pa.int32()),
+                                                 col.dictionary.take(pa.array(perm)))
+        assert col.dictionary_decode().to_pylist() == vals.tolist()
+        t.update(col, backend=backend)
+        want.update(pa.array(vals), backend="c")
+        assert t.to_dict() == want.to_dict() and t.keys() == want.keys()
+    assert "unused" not in t.keys()
+
+
 def test_remembered_dictionary_rewritten_in_place(backend):
     # A service may refill one numpy array as the dictionary of each batch: the table compares
     # each batch's dictionary with its own copy, so new values in the same buffer are new keys.

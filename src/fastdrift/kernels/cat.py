@@ -606,7 +606,10 @@ class CatTable:
 
     def _entry_ids(self, b, keys: pa.Array, order: np.ndarray, name) -> np.ndarray:
         """Ids of ``keys[order]``, looked up (new keys inserted) in that order."""
-        taken = keys.take(pa.array(order, type=pa.int64()))
+        if order.size == len(keys) and np.array_equal(order, np.arange(order.size)):
+            taken = keys  # every entry, in its own order (a Parquet dictionary, built as values arrive)
+        else:
+            taken = keys.take(pa.array(order, type=pa.int64()))
         if pat.is_boolean(taken.type):
             taken = taken.cast(pa.int8())  # the lookup kernel reads integer keys
         dview = next(iter_columns(taken, name))
