@@ -740,6 +740,9 @@ class CatTable:
     def _apply(self, ids: np.ndarray, cnts: np.ndarray) -> None:
         ok = ids >= 0
         # add.at, not fancy +=: ids repeat when a dictionary holds a value twice.
+        if ok.all():  # the common case: no null key, none past the cap
+            np.add.at(self._counts, ids, cnts)
+            return
         np.add.at(self._counts, ids[ok], cnts[ok])
         self._meta[FD_CAT_OTHER] += int(cnts[ids == FD_CAT_ID_OTHER].sum())
         self._meta[FD_CAT_NULL] += int(cnts[ids == FD_CAT_ID_NULL].sum())
