@@ -77,6 +77,12 @@ class ExactQuantiles:
         self.selected = append_compact(self.selected, part)
         self._folded = False
 
+    def set_selected(self, part: Tuple[np.ndarray, np.ndarray]) -> None:
+        """The whole selection, already folded (:func:`merge_counts`' sorted distinct values and
+        their counts): not sorted again."""
+        self.selected = [part]
+        self._folded = True
+
     def merge(self, other: "ExactQuantiles") -> "ExactQuantiles":
         """Fold another part's grid counts and selection in (the same grid; ``other`` unchanged)."""
         if (other.plan.lo, other.plan.hi, other.plan.n_cells) != (self.plan.lo, self.plan.hi, self.plan.n_cells):
@@ -405,7 +411,7 @@ class StreamingQuantiles:
         """(quantiles over this grid, whether the selection is complete) once the scan is done."""
         eq = ExactQuantiles(self.qs, n, lo, hi, plan=self.plan, counts=self.counts)
         if self.holding and eq.plan_select(self.held):
-            eq.add_selected(merge_counts(self._kept(self.selected)))  # held cells shrank after some merged
+            eq.set_selected(merge_counts(self._kept(self.selected)))  # held cells shrank after some merged
             return eq, True
         eq.plan_select()
         return eq, False

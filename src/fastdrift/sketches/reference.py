@@ -587,18 +587,27 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
     exact: Dict[str, ExactQuantiles] = {}
     to_count: Dict[str, ExactQuantiles] = {}  # need the grid pass
     to_select: Dict[str, ExactQuantiles] = {}  # need the selection pass (on either grid)
-    # the t-digests made from the grids, and the first pass's grids and held values folded per
-    # column, on the executor's threads (the kernels and numpy's sorts release the GIL): between
-    # the passes nothing else runs
-    if not segment_by:
-        for n, td in _each_column(executor, {p.name: functools.partial(streaming[p.name].tdigest, first[p.name][0],
-                                                                       p.name)
-                                             for p in numeric if p.tdigest and p.name in streaming
-                                             and streaming[p.name].digest is not None}).items():
+    # per column, one task each on the executor's threads (the kernels and numpy's sorts release
+    # the GIL; nothing else runs between the passes): the t-digest made from the grid, the first
+    # pass's grid and held values folded, and the deciles and their bins when the held values
+    # hold every wanted order statistic
+    finish = {}
+    for p in numeric:
+        sq = streaming.get(p.name)
+        if sq is None:
+            continue
+        m = first[p.name][0]
+        digest = bool(not segment_by and p.tdigest and sq.digest is not None)
+        deciles = m.n > 0 and fixed_edges(m, p.bins, p.strategy, p.name) is None
+        if digest or deciles:
+            finish[p.name] = functools.partial(_finish_column, sq, m, p.name, digest, deciles)
+    final: Dict[str, tuple] = {}
+    for n, (td, ex) in _each_column(executor, finish).items():
+        if td is not None:
             first[n][1] = td
-    final = _each_column(executor, {p.name: functools.partial(_streaming_exact, streaming[p.name], first[p.name][0])
-                                    for p in numeric if p.name in streaming and first[p.name][0].n > 0
-                                    and fixed_edges(first[p.name][0], p.bins, p.strategy, p.name) is None})
+        if ex is not None:
+            final[n] = ex
+    bins: Dict[str, tuple] = {}  # the deciles' edges and bin counts, where already known
     for p in numeric:
         m = first[p.name][0]
         if m.n == 0:
@@ -612,11 +621,13 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
         if fixed is not None:
             edges[p.name] = fixed
             continue
-        eq, done = final.get(p.name, (None, False))
+        eq, done, known = final.get(p.name, (None, False, None))
         if eq is None or not done and eq.cap > _SELECT_MAX:  # no first-pass grid, or its wanted cells too full
             eq = to_count[p.name] = ExactQuantiles(quantile_levels(p.bins), m.n, m.min, m.max)
         if not done:
             to_select[p.name] = eq
+        elif known is not None:
+            bins[p.name] = known
         exact[p.name] = eq
     n_pass = 1
     if to_count:
@@ -634,8 +645,10 @@ def build_reference(executor: Executor, plans: List[ColumnPlan], skipped: List[s
             for part in parts:
                 to_select[n].add_selected(part)
     # deciles' own bins come from the grid and the selection: no histogram pass for them
-    for n, (e, derived) in _each_column(executor, {n: functools.partial(_decile_bins, eq, first[n][0])
-                                                   for n, eq in exact.items()}).items():
+    bins.update(_each_column(executor, {n: functools.partial(_decile_bins, eq, first[n][0])
+                                        for n, eq in exact.items() if n not in bins}))
+    for n in exact:
+        e, derived = bins[n]
         edges[n] = e
         if derived is not None:
             m = first[n][0]
@@ -670,8 +683,14 @@ def _each_column(executor: Executor, work: Dict[str, Callable[[], Any]]) -> Dict
         return dict(zip(work, pool.map(lambda fn: fn(), work.values())))
 
 
-def _streaming_exact(sq: StreamingQuantiles, m: Moments):
-    return sq.exact(m.n, m.min, m.max)
+def _finish_column(sq: StreamingQuantiles, m: Moments, name: str, digest: bool, deciles: bool):
+    """(the column's t-digest from the grid or None, (ExactQuantiles, complete, its deciles' bins
+    when complete) or None): a column's work between the passes, in one task."""
+    td = sq.tdigest(m, name) if digest else None
+    if not deciles:
+        return td, None
+    eq, done = sq.exact(m.n, m.min, m.max)
+    return td, (eq, done, _decile_bins(eq, m) if done else None)
 
 
 def _decile_bins(eq: ExactQuantiles, m: Moments):
