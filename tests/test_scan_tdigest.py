@@ -306,4 +306,15 @@ def test_grid_digests_on_generated_columns(tmp_path_factory, data):
         assert np.all(q[1:] >= q[:-1]) and q[0] >= notnan[0] and q[-1] <= notnan[-1]
         grid = _rank_errors(td, v)
         plain = _rank_errors(TDigest().update(table.column("x")), v)
-        assert grid.max() <= max(2.0 * plain.max(), 1e-3), (kind, n, grid.max(), plain.max())
+        far = np.ones(QS.size, bool)
+        if kind == "drift":
+            # The drift leaves a gap of 50 at rank `gap`. A cluster next to it may straddle it in any
+            # t-digest, and quantiles then interpolate across the gap: the plain digest's as much as
+            # the grid's, which one lands worse being chance (300 draws at 60,000 rows: the grid's
+            # largest error near the gap 0.4-2.3x the plain one's). Near the gap (two of the k1
+            # scale's largest clusters, 2 pi / delta of the values, each way) the bound is that
+            # largest cluster, pi / delta; elsewhere, as for any column.
+            gap = np.mean(notnan < 25.0)
+            far = np.abs(QS - gap) >= 2 * np.pi / td.compression
+            assert grid[~far].max(initial=0.0) <= np.pi / td.compression, (n, grid[~far].max(), gap)
+        assert grid[far].max() <= max(2.0 * plain[far].max(), 1e-3), (kind, n, grid[far].max(), plain[far].max())
