@@ -231,6 +231,14 @@ int fd_cat_update(const fd_column *col, fd_cat_table *t, int64_t start,
 int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start,
                   int64_t *ids, int64_t *progress);
 
+/* fd_cat_lookup of elements order[0:n_order] of col, in that order: ids[k]
+ * is the id of element order[k] (keys inserted in the order's order, as
+ * fd_cat_lookup of the column order[] takes would insert them, without the
+ * copy).  *progress and start count positions in order.  An entry of order
+ * outside [0, col->length): FD_EINVAL, nothing looked up. */
+int fd_cat_lookup_order(const fd_column *col, const int64_t *order, int64_t n_order, fd_cat_table *t,
+                        int64_t start, int64_t *ids, int64_t *progress);
+
 /* Rebuild t->slots (already sized n_slots, any content) from hashes[0:n_ids]. */
 int fd_cat_rehash(fd_cat_table *t);
 

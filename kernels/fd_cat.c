@@ -306,17 +306,22 @@ static inline int64_t fd_find_or_insert_int(fd_ctx *c, int64_t v)
         return FD_EGROW;                                        \
     } while (0)
 
+/* Element e of the column for output i: i itself, or order[i] (checked to
+ * lie in the column before the loop). */
+#define FD_CAT_ELEM(i) (order ? order[i] : (i))
+
 #define FD_CAT_STR_LOOP(OT)                                                   \
     do {                                                                      \
         const OT *o = (const OT *)col->offsets + off;                         \
-        const uint8_t *end = data + o[n];                                     \
+        const uint8_t *end = data + o[col->length];                           \
         for (i = start; i < n; i++) {                                         \
             int64_t id;                                                       \
-            if (bits && !fd_valid(bits, off + i)) {                           \
+            const int64_t e = FD_CAT_ELEM(i);                                 \
+            if (bits && !fd_valid(bits, off + e)) {                           \
                 FD_CAT_NULL_EMIT(i);                                          \
                 continue;                                                     \
             }                                                                 \
-            id = fd_find_or_insert_str(&c, data + o[i], (int64_t)o[i + 1] - o[i], end); \
+            id = fd_find_or_insert_str(&c, data + o[e], (int64_t)o[e + 1] - o[e], end); \
             if (id == FD_ID_GROW)                                             \
                 FD_CAT_GROW_EXIT(i);                                          \
             FD_CAT_EMIT(i, id);                                               \
@@ -328,11 +333,12 @@ static inline int64_t fd_find_or_insert_int(fd_ctx *c, int64_t v)
         const VT *v = (const VT *)col->values + off;                          \
         for (i = start; i < n; i++) {                                         \
             int64_t id;                                                       \
-            if (bits && !fd_valid(bits, off + i)) {                           \
+            const int64_t e = FD_CAT_ELEM(i);                                 \
+            if (bits && !fd_valid(bits, off + e)) {                           \
                 FD_CAT_NULL_EMIT(i);                                          \
                 continue;                                                     \
             }                                                                 \
-            id = fd_find_or_insert_int(&c, (int64_t)v[i]);                    \
+            id = fd_find_or_insert_int(&c, (int64_t)v[e]);                    \
             if (id == FD_ID_GROW)                                             \
                 FD_CAT_GROW_EXIT(i);                                          \
             FD_CAT_EMIT(i, id);                                               \
@@ -366,8 +372,10 @@ static inline int64_t fd_find_or_insert_int(fd_ctx *c, int64_t v)
         }                                                                     \
     } while (0)
 
-static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
-                      int64_t *ids, int64_t *progress)
+/* fd_cat_update (ids NULL) and fd_cat_lookup over the column's elements, or
+ * over elements order[0:n_order] (a lookup; order NULL: every element). */
+static int fd_cat_run(const fd_column *col, const int64_t *order, int64_t n_order, fd_cat_table *t,
+                      int64_t start, int64_t *ids, int64_t *progress)
 {
     const uint8_t *bits;
     int64_t off, n, i;
@@ -387,9 +395,12 @@ static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
     if (rc != FD_OK)
         return rc;
     off = col->offset;
-    n = col->length;
-    if (start < 0 || start > n || off < 0 || n < 0)
+    n = order ? n_order : col->length;
+    if (start < 0 || start > n || off < 0 || n < 0 || col->length < 0)
         return FD_EINVAL;
+    for (i = start; order && i < n; i++)
+        if (order[i] < 0 || order[i] >= col->length)
+            return FD_EINVAL;
     if (start == n) {
         *progress = n;
         return FD_OK;
@@ -408,7 +419,7 @@ static int fd_cat_run(const fd_column *col, fd_cat_table *t, int64_t start,
 int fd_cat_update(const fd_column *col, fd_cat_table *t, int64_t start,
                   int64_t *progress)
 {
-    return fd_cat_run(col, t, start, 0, progress);
+    return fd_cat_run(col, 0, 0, t, start, 0, progress);
 }
 
 int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start,
@@ -418,7 +429,17 @@ int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start,
      * for a column with no elements to map. */
     if (ids == 0 && col != 0 && col->length > 0)
         return FD_EINVAL;
-    return fd_cat_run(col, t, start, ids, progress);
+    return fd_cat_run(col, 0, 0, t, start, ids, progress);
+}
+
+int fd_cat_lookup_order(const fd_column *col, const int64_t *order, int64_t n_order, fd_cat_table *t,
+                        int64_t start, int64_t *ids, int64_t *progress)
+{
+    static const int64_t no_order = 0;   /* an empty order may come as NULL */
+
+    if (n_order < 0 || (n_order > 0 && (order == 0 || ids == 0)))
+        return FD_EINVAL;
+    return fd_cat_run(col, n_order ? order : &no_order, n_order, t, start, ids, progress);
 }
 
 int fd_cat_rehash(fd_cat_table *t)
@@ -949,6 +970,8 @@ int fd_seg_cat_count(const fd_column *col, fd_cat_table *t, int64_t start, const
     int64_t off, n, i;
     int rc, strings;
     fd_ctx c;
+
+    const int64_t *order = 0;   /* FD_CAT_COLUMN_LOOP: every element, in order */
 
     if (col == 0 || t == 0 || progress == 0 || bad == 0 || n_seg < 1 || n_null == 0)
         return FD_EINVAL;

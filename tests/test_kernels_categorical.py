@@ -631,6 +631,69 @@ def test_dictionary_in_first_use_order(backend, layout):
     assert "unused" not in t.keys()
 
 
+@SETTINGS
+@given(st.data(), st.sampled_from(STR_TYPES + INT_TYPES), st.integers(0, 12))
+def test_lookup_through_an_order_equals_lookup_of_the_taken_entries(data, arrow_type, max_ids):
+    # fd_cat_lookup_order (a dictionary's entries looked up in first-use order without a take):
+    # the ids, and the table after, are those of fd_cat_lookup over the entries taken in that
+    # order -- entries repeated or left out, null entries, a sliced dictionary, a table that
+    # grows and resumes mid-order, the cap -- on both backends, into a table already holding keys.
+    is_str = arrow_type in STR_TYPES
+    elements = (texts.map(str.encode) if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
+                else texts) if is_str else st.integers(0, 2**7 - 1)  # every integer type holds these
+    entries = data.draw(st.lists(st.none() | elements, min_size=1, max_size=60))  # repeats and nulls too
+    arr = pa.array(entries, type=arrow_type)
+    if data.draw(st.booleans()):
+        lo = data.draw(st.integers(0, len(arr) - 1))
+        arr = arr.slice(lo, data.draw(st.integers(1, len(arr) - lo)))
+    n = len(arr)
+    order = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=2 * n + 1)), dtype=np.int64)
+    before = data.draw(pooled(elements, max_len=10))
+    kind = "str" if is_str else "int"
+    tabs, ids = {}, {}
+    for be in BACKENDS:
+        b = CAT_BACKEND(be)
+        for how in ("order", "taken"):
+            t = CatTable(kind, max_ids, _initial=TINY)
+            t.update(pa.array(before, type=arr.type), backend=be)
+            if how == "order":
+                got = t._lookup(b, next(iter_columns(arr)), order)
+            else:  # an empty take has no chunk to look up
+                views = list(iter_columns(arr.take(pa.array(order, pa.int64()))))
+                got = t._lookup(b, views[0]) if views else np.empty(0, np.int64)
+            tabs[be, how], ids[be, how] = t, got
+    for key in tabs:
+        np.testing.assert_array_equal(ids[key], ids["c", "taken"], err_msg=str(key))
+        assert_same_state(tabs[key], tabs["c", "taken"])
+    # every id is its entry's: a key's id, FD_CAT_ID_NULL for a null entry, OTHER past the cap
+    t = tabs["c", "order"]
+    keys = t.keys_array().to_pylist()  # bytes of string keys, ints of integer ones
+    for k, x in zip(order, ids["c", "order"]):
+        v = arr[int(k)].as_py()
+        if v is None:
+            assert x == native.lib.FD_CAT_ID_NULL
+        elif x >= 0:
+            assert keys[x] == (v.encode() if isinstance(v, str) else v)
+        else:
+            assert x == native.lib.FD_CAT_ID_OTHER and len(keys) == max_ids
+
+
+@pytest.mark.parametrize("bad", [-1, 5, 2**40])
+def test_lookup_through_an_order_outside_the_dictionary(bad, backend):
+    # An order entry outside the dictionary is an error before anything is looked up.
+    t = CatTable("str")
+    t.update(pa.array(["z"]))
+    view = next(iter_columns(pa.array(["a", "b", "c", "d", "e"])))
+    order = np.array([0, 1, bad, 2], np.int64)
+    before = table_arrays(t)
+    with pytest.raises(InvalidInputError):
+        t._lookup(CAT_BACKEND(backend), view, order)
+    after = table_arrays(t)
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k], err_msg=k)
+    assert t.keys() == ["z"]
+
+
 def test_remembered_dictionary_rewritten_in_place(backend):
     # A service may refill one numpy array as the dictionary of each batch: the table compares
     # each batch's dictionary with its own copy, so new values in the same buffer are new keys.

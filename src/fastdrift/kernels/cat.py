@@ -111,12 +111,15 @@ class _CCat:
             tab._cstruct = t
         return tab._cstruct
 
-    def run(self, tab, view, start, ids):
+    def run(self, tab, view, start, ids, order=None):
         prog = ffi.new("int64_t*")
         if ids is None:
             rc = lib.fd_cat_update(column(view), self._struct(tab), start, prog)
-        else:
+        elif order is None:
             rc = lib.fd_cat_lookup(column(view), self._struct(tab), start, ptr("int64_t*", ids), prog)
+        else:
+            rc = lib.fd_cat_lookup_order(column(view), ptr("const int64_t*", order), order.size,
+                                         self._struct(tab), start, ptr("int64_t*", ids), prog)
         return rc, prog[0]
 
     def rehash(self, tab):
@@ -152,16 +155,18 @@ class _NumbaCat:
 
         self.k = numba_cat
 
-    def run(self, tab, view, start, ids):
+    def run(self, tab, view, start, ids, order=None):
         lookup = ids is not None
         out = ids if lookup else _EMPTY_I64
+        n_order = -1 if order is None else order.size
+        order = _EMPTY_I64 if order is None else order
         if view.kind == "string":
             return self.k.cat_run_str(view.offsets, view.values, view.validity, view.offset, view.length,
                                       start, tab._slots, tab._hashes, tab._key_offsets, tab._arena,
-                                      tab._counts, tab._meta, out, lookup)
+                                      tab._counts, tab._meta, out, lookup, order, n_order)
         return self.k.cat_run_int(view.values, view.validity, view.offset, view.length, start,
                                   tab._slots, tab._hashes, tab._int_keys, tab._counts, tab._meta,
-                                  out, lookup)
+                                  out, lookup, order, n_order)
 
     def rehash(self, tab):
         return self.k.cat_rehash(tab._slots, tab._hashes, tab._meta)
@@ -416,20 +421,22 @@ class CatTable:
         j = view.offset + i
         return int(view.offsets[j + 1]) - int(view.offsets[j])
 
-    def _run(self, backend, view: ColumnView, ids: Optional[np.ndarray]) -> None:
-        """fd_cat_update / fd_cat_lookup over the whole view, growing on demand."""
+    def _run(self, backend, view: ColumnView, ids: Optional[np.ndarray], order: Optional[np.ndarray] = None) -> None:
+        """fd_cat_update / fd_cat_lookup over the whole view (fd_cat_lookup_order over its
+        elements ``order``), growing on demand."""
         start = 0
         while True:
-            rc, progress = backend.run(self, view, start, ids)
+            rc, progress = backend.run(self, view, start, ids, order)
             if rc != FD_EGROW:
                 check(rc, "fd_cat_lookup" if ids is not None else "fd_cat_update", view.name)
                 return
-            self._grow(backend, self._pending_bytes(view, progress))
+            self._grow(backend, self._pending_bytes(view, progress if order is None else int(order[progress])))
             start = progress
 
-    def _lookup(self, backend, view: ColumnView) -> np.ndarray:
-        ids = np.empty(view.length, dtype=np.int64)
-        self._run(backend, view, ids)
+    def _lookup(self, backend, view: ColumnView, order: Optional[np.ndarray] = None) -> np.ndarray:
+        """Ids of the view's elements (of elements ``order``, in that order), new keys inserted."""
+        ids = np.empty(view.length if order is None else order.size, dtype=np.int64)
+        self._run(backend, view, ids, order)
         return ids
 
     # ---- counting ------------------------------------------------------------
@@ -606,17 +613,28 @@ class CatTable:
 
     def _entry_ids(self, b, keys: pa.Array, order: np.ndarray, name) -> np.ndarray:
         """Ids of ``keys[order]``, looked up (new keys inserted) in that order."""
-        if order.size == len(keys) and np.array_equal(order, np.arange(order.size)):
-            taken = keys  # every entry, in its own order (a Parquet dictionary, built as values arrive)
-        else:
-            taken = keys.take(pa.array(order, type=pa.int64()))
-        if pat.is_boolean(taken.type):
-            taken = taken.cast(pa.int8())  # the lookup kernel reads integer keys
-        dview = next(iter_columns(taken, name))
+        if pat.is_boolean(keys.type):
+            keys = keys.cast(pa.int8())  # the lookup kernel reads integer keys
+        dview = next(iter_columns(keys, name))
         if dview.kind == "null":
             return np.full(order.size, FD_CAT_ID_NULL, dtype=np.int64)
-        self._reserve(b, order.size, self._view_bytes(dview))
-        return self._lookup(b, dview)
+        if order.size == len(keys) and np.array_equal(order, np.arange(order.size)):
+            # every entry, in its own order (a Parquet dictionary, built as values arrive)
+            self._reserve(b, order.size, self._view_bytes(dview))
+            return self._lookup(b, dview)
+        # the entries through the order, in place (a take of the dictionary, cold after the count of a
+        # long batch, cost 0.2-0.3 ms of a 1e7-row batch's 3.5 over 1,000 strings)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        self._reserve(b, order.size, self._entry_bytes(dview, order))
+        return self._lookup(b, dview, order)
+
+    @staticmethod
+    def _entry_bytes(view: ColumnView, order: np.ndarray) -> int:
+        """Key bytes of a string view's elements ``order`` (0 for other kinds)."""
+        if view.kind != "string":
+            return 0
+        o = view.offsets[view.offset:view.offset + view.length + 1].astype(np.int64)
+        return int((o[order + 1] - o[order]).sum())
 
     def add_first_counts(self, keys: pa.Array, counts: np.ndarray, first: np.ndarray, n_null: int,
                          value_type: str, backend: Optional[str] = None, name: Optional[str] = None) -> None:

@@ -243,23 +243,40 @@ def _find_or_insert_int(v, slots, hashes, int_keys, counts, meta):
 def _str_sigs():
     return [
         _RC2(ro_unaligned(ot), ro_unaligned(types.uint8), ro_unaligned(types.uint8), _I64, _I64, _I64,
-             *_TABLE_STR, rw(types.int64), _B)
+             *_TABLE_STR, rw(types.int64), _B, ro_unaligned(types.int64), _I64)
         for ot in (types.int32, types.int64)
     ]
 
 
+@njit(**INLINE)
+def _order_status(n, start, off, lookup, ids, order, n_order):
+    """(status, outputs): the elements' checks of ``fd_cat_run`` (``n_order`` < 0: every element
+    of the ``n`` in order, else ``order[0:n_order]``, each checked to lie in the column)."""
+    m = n if n_order < 0 else n_order
+    if start < 0 or start > m or off < 0 or n < 0 or (lookup and ids.shape[0] < m) \
+            or (n_order >= 0 and (not lookup or order.shape[0] < n_order)):
+        return FD_EINVAL, m
+    if n_order >= 0:
+        for i in range(start, m):
+            if order[i] < 0 or order[i] >= n:
+                return FD_EINVAL, m
+    return FD_OK, m
+
+
 @njit(_str_sigs(), **NUMBA_OPTIONS)
 def cat_run_str(offsets, data, validity, off, n, start,
-                slots, hashes, key_offsets, arena, counts, meta, ids, lookup):
-    """``fd_cat_update`` (``lookup=False``) / ``fd_cat_lookup`` (``lookup=True``) for strings."""
+                slots, hashes, key_offsets, arena, counts, meta, ids, lookup, order, n_order):
+    """``fd_cat_update`` (``lookup=False``) / ``fd_cat_lookup`` (``lookup=True``) for strings;
+    ``fd_cat_lookup_order`` with ``n_order`` >= 0 (``n_order`` < 0: ``order`` unused)."""
     rc = _table_status(slots, hashes, counts, arena.shape[0], True, key_offsets, meta)
     if rc != FD_OK:
         return rc, start
-    if start < 0 or start > n or off < 0 or n < 0 or (lookup and ids.shape[0] < n):
-        return FD_EINVAL, start
+    rc, m = _order_status(n, start, off, lookup, ids, order, n_order)
+    if rc != FD_OK:
+        return rc, start
     has_bits = validity.shape[0] > 0
-    for i in range(start, n):
-        j = off + i
+    for i in range(start, m):
+        j = off + (i if n_order < 0 else order[i])
         if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
             if lookup:
                 ids[i] = FD_CAT_ID_NULL
@@ -277,24 +294,27 @@ def cat_run_str(offsets, data, validity, off, n, start,
             counts[id_] += 1
         else:
             meta[FD_CAT_OTHER] += 1
-    return FD_OK, n
+    return FD_OK, m
 
 
 @njit([_RC2(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, _I64, *_TABLE_INT,
-             rw(types.int64), _B)
+             rw(types.int64), _B, ro_unaligned(types.int64), _I64)
        for vt in INT_DTYPES], **NUMBA_OPTIONS)
-def cat_run_int(values, validity, off, n, start, slots, hashes, int_keys, counts, meta, ids, lookup):
-    """``fd_cat_update`` / ``fd_cat_lookup`` for integer columns (see :func:`cat_run_str`)."""
+def cat_run_int(values, validity, off, n, start, slots, hashes, int_keys, counts, meta, ids, lookup, order,
+                n_order):
+    """``fd_cat_update`` / ``fd_cat_lookup`` / ``fd_cat_lookup_order`` for integer columns (see
+    :func:`cat_run_str`)."""
     rc = _table_status(slots, hashes, counts, 0, False, int_keys, meta)
     if rc != FD_OK:
         return rc, start
     if int_keys.shape[0] < hashes.shape[0]:
         return FD_EINVAL, start
-    if start < 0 or start > n or off < 0 or n < 0 or (lookup and ids.shape[0] < n):
-        return FD_EINVAL, start
+    rc, m = _order_status(n, start, off, lookup, ids, order, n_order)
+    if rc != FD_OK:
+        return rc, start
     has_bits = validity.shape[0] > 0
-    for i in range(start, n):
-        j = off + i
+    for i in range(start, m):
+        j = off + (i if n_order < 0 else order[i])
         if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
             if lookup:
                 ids[i] = FD_CAT_ID_NULL
@@ -310,7 +330,7 @@ def cat_run_int(values, validity, off, n, start, slots, hashes, int_keys, counts
             counts[id_] += 1
         else:
             meta[FD_CAT_OTHER] += 1
-    return FD_OK, n
+    return FD_OK, m
 
 
 @njit(_I64(rw(types.int32), rw(types.uint64), rw(types.int64)), **NUMBA_OPTIONS)
