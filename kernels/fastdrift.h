@@ -136,26 +136,30 @@ int fd_moments_grid_update(const fd_column *col, int64_t *ints, double *flts,
                            const uint8_t *flags, double *out, int64_t cap, int64_t *n_out);
 
 /* fd_moments_grid_update that also keeps what a t-digest of the column needs
- * from the grid (a scan's digest: src/fastdrift/sketches/quantiles.py):
- * stats[3 c], stats[3 c + 1], stats[3 c + 2] of cell c are the sum (added to
- * in column order), the minimum and the maximum of its finite values (start
- * them at 0, +inf and -inf), and the finite values of cells whose flags have
- * FD_GRID_DIGEST set are appended to tail[*n_tail:], in column order.
- * Only cells with FD_GRID_HELD set are selected into out.  tail must have
- * room for the whole column (tail_cap - *n_tail >= col->length), else
- * FD_EINVAL with nothing counted. */
+ * from the grid (a scan's digest: src/fastdrift/sketches/quantiles.py), in a
+ * record of four doubles a cell: cells[4 c .. 4 c + 3] are the count (a
+ * double, exact below 2**53), the sum (added to in column order), the minimum
+ * and the maximum of cell c's finite values (start them at 0, 0, +inf, -inf);
+ * and the finite values of cells whose flags have FD_GRID_DIGEST set are
+ * appended to tail[*n_tail:], in column order.  Only cells with FD_GRID_HELD
+ * set are selected into out.  tail must have room for the whole column
+ * (tail_cap - *n_tail >= col->length), else FD_EINVAL with nothing counted.
+ * (One record a cell: a value's count, sum and extremes are one or two
+ * vector stores, not four scalar ones.) */
 #define FD_GRID_HELD 1
 #define FD_GRID_DIGEST 2
 int fd_moments_grid_cells_update(const fd_column *col, int64_t *ints, double *flts,
-                                 double lo, double inv_width, int64_t n_cells, int64_t *counts,
+                                 double lo, double inv_width, int64_t n_cells,
                                  const uint8_t *flags, double *out, int64_t cap, int64_t *n_out,
-                                 double *stats, double *tail, int64_t tail_cap, int64_t *n_tail);
+                                 double *cells, double *tail, int64_t tail_cap, int64_t *n_tail);
 
-/* Fold a fragment's grid counts and cells' (sum, min, max) into the running
- * ones, cell by cell (sums added in that order), and reset the fragment's
- * to an empty grid (0 counts; 0, +inf, -inf).  The arrays must not overlap. */
-int fd_grid_cells_merge(int64_t *counts, double *stats, int64_t *part_counts, double *part_stats,
-                        int64_t n_cells);
+/* Fold a fragment's cell records (fd_moments_grid_cells_update) into the
+ * running grid, cell by cell: counts[c] += its count, stats[3 c .. 3 c + 2]
+ * (sum, min, max) fold its sum (added in that order), minimum and maximum;
+ * and reset the fragment's records to an empty grid (0, 0, +inf, -inf).  A
+ * count that is not a whole number in [0, 2**53]: FD_ECORRUPT, nothing
+ * folded.  The arrays must not overlap. */
+int fd_grid_cells_merge(int64_t *counts, double *stats, double *part_cells, int64_t n_cells);
 
 /* ---- exact order statistics (reference quantiles) -------------------------
  * Two passes over a grid of n_cells equal cells: cell of a finite x is

@@ -139,21 +139,25 @@ int fd_grid_count_select(const fd_column *col, double lo, double inv_width,
     return overflow ? FD_EGROW : FD_OK;
 }
 
-int fd_grid_cells_merge(int64_t *counts, double *stats, int64_t *part_counts, double *part_stats,
-                        int64_t n_cells)
+int fd_grid_cells_merge(int64_t *counts, double *stats, double *part_cells, int64_t n_cells)
 {
-    if (!counts || !stats || !part_counts || !part_stats || n_cells < 0)
+    if (!counts || !stats || !part_cells || n_cells < 0)
         return FD_EINVAL;
+    for (int64_t c = 0; c < n_cells; ++c) {   /* checked first: a bad record folds nothing */
+        const double w = part_cells[4 * c];
+        if (!(w >= 0.0 && w <= 9007199254740992.0 && w == (double)(int64_t)w))
+            return FD_ECORRUPT;
+    }
     for (int64_t c = 0; c < n_cells; ++c) {
-        double *a = stats + 3 * c, *b = part_stats + 3 * c;
-        counts[c] += part_counts[c];
-        a[0] += b[0];
-        a[1] = b[1] < a[1] ? b[1] : a[1];
-        a[2] = b[2] > a[2] ? b[2] : a[2];
-        part_counts[c] = 0;
+        double *a = stats + 3 * c, *b = part_cells + 4 * c;
+        counts[c] += (int64_t)b[0];
+        a[0] += b[1];
+        a[1] = b[2] < a[1] ? b[2] : a[1];
+        a[2] = b[3] > a[2] ? b[3] : a[2];
         b[0] = 0.0;
-        b[1] = HUGE_VAL;
-        b[2] = -HUGE_VAL;
+        b[1] = 0.0;
+        b[2] = HUGE_VAL;
+        b[3] = -HUGE_VAL;
     }
     return FD_OK;
 }

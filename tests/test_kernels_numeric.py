@@ -469,10 +469,11 @@ def test_moments_finite_blocks_read_in_place_bit_identical(data, n_blocks, offse
 @given(data=st.data(), n=st.integers(0, 5000), offset=st.integers(0, 70), nulls=st.booleans(),
        dtype=st.sampled_from(["float64", "float32", "int32", "uint8"]))
 def test_moments_grid_cells_against_numpy(data, n, offset, nulls, dtype):
-    # fd_moments_grid_cells_update and its numba twin against numpy: per cell, the count, the sum
-    # added in column order (np.add.at adds in index order: the same sequence of roundings), the
-    # minimum and maximum; the digest cells' values and the held cells' values in column order;
-    # the moments as moments_update leaves them.  Bit for bit, on both backends.
+    # fd_moments_grid_cells_update and its numba twin against numpy: per cell, the record of its
+    # count, the sum added in column order (np.add.at adds in index order: the same sequence of
+    # roundings), the minimum and maximum; the digest cells' values and the held cells' values in
+    # column order; the moments as moments_update leaves them.  Bit for bit, on both backends (the
+    # SIMD paths: tests/test_simd.py, test_moments_grid_cells_paths_bit_identical).
     from fastdrift.kernels import quantile as kq
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     x = rng.normal(data.draw(st.sampled_from([0.0, 50.0, -3.0])), 20.0, n + offset)
@@ -489,21 +490,18 @@ def test_moments_grid_cells_against_numpy(data, n, offset, nulls, dtype):
     flags = rng.integers(0, 4, plan.n_cells).astype(np.uint8)  # held 1, digest 2, both 3
     t = np.clip((fin - plan.lo) * plan.inv, 0.0, plan.n_cells - 1.0)
     cells = np.where(np.isnan(t), 0, t).astype(np.int64)
-    want_counts = np.bincount(cells, minlength=plan.n_cells)
-    want = np.zeros((plan.n_cells, 3))
-    want[:, 1], want[:, 2] = np.inf, -np.inf
-    np.add.at(want[:, 0], cells, fin)
-    np.minimum.at(want[:, 1], cells, fin)
-    np.maximum.at(want[:, 2], cells, fin)
+    want = np.zeros((plan.n_cells, 4))
+    want[:, 0] = np.bincount(cells, minlength=plan.n_cells)
+    want[:, 2], want[:, 3] = np.inf, -np.inf
+    np.add.at(want[:, 1], cells, fin)
+    np.minimum.at(want[:, 2], cells, fin)
+    np.maximum.at(want[:, 3], cells, fin)
     got = []
     for backend in BACKENDS:
         ints, flts = empty_moments()
-        counts = np.zeros(plan.n_cells, np.int64)
-        stats = np.zeros((plan.n_cells, 3))
-        stats[:, 1], stats[:, 2] = np.inf, -np.inf
-        held, tail = kq.moments_count_select_cells(list(iter_columns(arr)), ints, flts, plan, counts, flags, stats,
+        stats = kq.empty_cells(plan.n_cells)
+        held, tail = kq.moments_count_select_cells(list(iter_columns(arr)), ints, flts, plan, flags, stats,
                                                    backend=backend)
-        np.testing.assert_array_equal(counts, want_counts)
         np.testing.assert_array_equal(stats.view(np.int64), want.view(np.int64))
         np.testing.assert_array_equal(tail, fin[(flags[cells] & 2) != 0])
         np.testing.assert_array_equal(held, fin[(flags[cells] & 1) != 0])
@@ -521,13 +519,14 @@ def test_moments_grid_cells_refuses_bad_arguments(backend):
     from fastdrift.kernels import quantile as kq
     plan = kq.grid_plan(640, 0.0, 1.0)
     ints, flts = empty_moments()
-    counts = np.zeros(plan.n_cells, np.int64)
     flags = np.zeros(plan.n_cells, np.uint8)
-    for bad in (np.zeros((plan.n_cells, 2)), np.zeros(plan.n_cells * 3), np.zeros((plan.n_cells, 3), np.float32)):
-        with pytest.raises(InvalidInputError, match="stats"):
-            kq.moments_count_select_cells(list(iter_columns(np.ones(3))), ints, flts, plan, counts, flags, bad,
+    for bad in (np.zeros((plan.n_cells, 3)), np.zeros(plan.n_cells * 4), np.zeros((plan.n_cells, 4), np.float32),
+                kq.empty_cells(plan.n_cells + 1)):
+        with pytest.raises(InvalidInputError, match="cells"):
+            kq.moments_count_select_cells(list(iter_columns(np.ones(3))), ints, flts, plan, flags, bad,
                                           backend=backend)
-    assert counts.sum() == 0 and ints[0] == 0  # nothing counted
+        assert not bad.any() or bad.dtype != np.float64 or bad.shape[-1] == 4  # untouched
+    assert ints[0] == 0  # nothing counted
 
 
 # ---- one source of codes ------------------------------------------------------------

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import fastdrift
 from fastdrift import TDigest
 from fastdrift.dataset import open_data
-from fastdrift.errors import InvalidInputError
+from fastdrift.errors import InvalidInputError, NativeError
 from fastdrift.kernels import quantile as kq
 from fastdrift.scan import plan_columns, profile_data
 from fastdrift.sketches import quantiles
@@ -240,24 +240,36 @@ def test_add_clusters_refuses_bad_clusters():
 def test_cells_merge_against_numpy():
     rng = np.random.default_rng(5)
     n = 1000
-    counts, part_counts = rng.integers(0, 50, n), rng.integers(0, 50, n)
-    stats, part = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
-    part[::7] = (0.0, np.inf, -np.inf)  # empty cells of the part
-    part[3, 1:] = (-0.0, 0.0)
+    counts = rng.integers(0, 50, n)
+    stats, part = rng.normal(size=(n, 3)), kq.empty_cells(n)
+    part[:, 0] = rng.integers(0, 50, n)
+    part[:, 1:] = rng.normal(size=(n, 3))
+    part[::7] = (0.0, 0.0, np.inf, -np.inf)  # empty cells of the part
+    part[3, 2:] = (-0.0, 0.0)
     stats[3, 1:] = (0.0, -0.0)  # equal extremes: the running one stays
-    want_counts, want = counts + part_counts, stats.copy()
-    want[:, 0] += part[:, 0]
-    want[:, 1] = np.where(part[:, 1] < stats[:, 1], part[:, 1], stats[:, 1])
-    want[:, 2] = np.where(part[:, 2] > stats[:, 2], part[:, 2], stats[:, 2])
-    kq.cells_merge(counts, stats, part_counts, part)
+    part[5, 0] = 2.0 ** 53  # the largest count a record holds exactly
+    want_counts, want = counts + part[:, 0].astype(np.int64), stats.copy()
+    want[:, 0] += part[:, 1]
+    want[:, 1] = np.where(part[:, 2] < stats[:, 1], part[:, 2], stats[:, 1])
+    want[:, 2] = np.where(part[:, 3] > stats[:, 2], part[:, 3], stats[:, 2])
+    kq.cells_merge(counts, stats, part)
     np.testing.assert_array_equal(counts, want_counts)
     np.testing.assert_array_equal(stats.view(np.int64), want.view(np.int64))
-    assert not part_counts.any() and (part == (0.0, np.inf, -np.inf)).all()
-    for bad in ((counts, stats, counts, part), (counts, stats, part_counts, stats),
-                (counts, stats[:, :2].copy(), part_counts, part[:, :2].copy()),
-                (counts.astype(np.int32), stats, part_counts, part)):
+    assert (part == (0.0, 0.0, np.inf, -np.inf)).all()
+    for bad in ((counts, stats, stats), (counts, stats[:, :2].copy(), part), (counts, stats, part[:, :3].copy()),
+                (counts.astype(np.int32), stats, part), (counts, stats, part[:-1].copy())):
         with pytest.raises(InvalidInputError):
             kq.cells_merge(*bad)
+    # a record whose count is not a whole number in [0, 2**53]: an error, nothing folded
+    for w in (1.5, -1.0, 2.0 ** 53 + 2, np.nan, np.inf):
+        part = kq.empty_cells(n)
+        part[:, 0], part[:, 1] = 1.0, 0.5
+        part[n - 1, 0] = w
+        before = counts.copy(), stats.copy()
+        with pytest.raises(NativeError):
+            kq.cells_merge(counts, stats, part)
+        np.testing.assert_array_equal(counts, before[0])
+        np.testing.assert_array_equal(stats, before[1])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

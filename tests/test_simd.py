@@ -303,6 +303,49 @@ def test_moments_grid_and_quantiles_paths_bit_identical(restore_path, arr):
         np.testing.assert_array_equal(q, want, err_msg=p)
 
 
+@settings(deadline=None, max_examples=40)
+@given(arr=columns(huge=1e150), data=st.data())
+def test_moments_grid_cells_paths_bit_identical(restore_path, arr, data):
+    # The cells' records of a scan's digest grid (cell_records_* in fd_moments.c: SSE2 halves on
+    # the scalar path, one 256-bit record on the AVX paths): on every path, each cell's count,
+    # sum in column order, min and max as numpy computes them, the digest cells' and held cells'
+    # values in column order, and the same moments.  A -0.0 and a 0.0 in one cell keep the
+    # minpd / maxpd rule (first operand the value): x < min ? x : min.
+    from fastdrift.kernels import quantile as kq
+    x = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+    valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False)) if arr.null_count else np.ones(x.size, bool)
+    fin = x[valid & np.isfinite(x)]
+    n_cells = data.draw(st.sampled_from([1, 3, 64, 4096]))
+    lo, hi = data.draw(st.sampled_from([(-2.0, 2.0), (-1e3, 1e3), (0.0, 0.5)]))
+    plan = kq.grid_plan(64 * n_cells, lo, hi)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    flags = rng.integers(0, 4, plan.n_cells).astype(np.uint8)
+    cells = np.clip((fin - plan.lo) * plan.inv, 0.0, plan.n_cells - 1.0).astype(np.int64)
+    want = np.zeros((plan.n_cells, 4))
+    want[:, 0] = np.bincount(cells, minlength=plan.n_cells)
+    want[:, 2], want[:, 3] = np.inf, -np.inf
+    np.add.at(want[:, 1], cells, fin)
+    for c, v in zip(cells, fin):  # in column order, as the kernels compare
+        want[c, 2] = v if v < want[c, 2] else want[c, 2]
+        want[c, 3] = v if v > want[c, 3] else want[c, 3]
+
+    def run():
+        ints, flts = empty_moments()
+        rec = kq.empty_cells(plan.n_cells)
+        held, tail = kq.moments_count_select_cells(list(iter_columns(arr)), ints, flts, plan, flags, rec,
+                                                   backend="c")
+        return rec, held, tail, ints, flts
+
+    got = _each_path(run)
+    for p, (rec, held, tail, ints, flts) in got.items():
+        np.testing.assert_array_equal(rec.view(np.int64), want.view(np.int64), err_msg=p)
+        np.testing.assert_array_equal(held, fin[(flags[cells] & 1) != 0], err_msg=p)
+        np.testing.assert_array_equal(tail, fin[(flags[cells] & 2) != 0], err_msg=p)
+        first = next(iter(got.values()))
+        np.testing.assert_array_equal(ints, first[3], err_msg=p)
+        np.testing.assert_array_equal(flts.view(np.int64), first[4].view(np.int64), err_msg=p)
+
+
 @pytest.mark.parametrize("layout", ["across lanes", "along lanes"])
 def test_moments_lane_order_is_fixed(restore_path, layout):
     # Sums in the 16-lane order: a case where that order and a plain left-to-right sum differ, so a

@@ -127,17 +127,18 @@ def grid_count_select(values, validity, offset, length, lo, inv, top, counts, fl
 
 def _grid_count_select_cells_sigs():
     return [types.int64(ro(t), ro(types.uint8), types.int64, types.int64, types.float64,
-                        types.float64, types.float64, rw(types.int64), ro(types.uint8), rw(types.float64),
+                        types.float64, types.float64, ro(types.uint8), rw(types.float64),
                         types.int64, rw(types.int64), rw(types.float64), rw(types.float64), rw(types.int64))
             for t in VALUE_TYPES]
 
 
 @njit(_grid_count_select_cells_sigs(), **NUMBA_OPTIONS)
-def grid_count_select_cells(values, validity, offset, length, lo, inv, top, counts, flags, out, cap, n_out,
-                            stats, tail, n_tail):
-    # fd_moments_grid_cells_update's grid part: counts; each cell's sum (in column order), min and
-    # max in stats[3 c:3 c + 3]; values of FD_GRID_DIGEST (2) cells appended to tail (the caller
-    # made room for every value); values of FD_GRID_HELD (1) cells selected into out.
+def grid_count_select_cells(values, validity, offset, length, lo, inv, top, flags, out, cap, n_out,
+                            cells, tail, n_tail):
+    # fd_moments_grid_cells_update's grid part: each cell's record in cells[4 c:4 c + 4], its count
+    # (a float), sum (in column order), min and max; values of FD_GRID_DIGEST (2) cells appended
+    # to tail (the caller made room for every value); values of FD_GRID_HELD (1) cells selected
+    # into out.
     n = n_out[0]
     nt = n_tail[0]
     overflow = False
@@ -149,12 +150,13 @@ def grid_count_select_cells(values, validity, offset, length, lo, inv, top, coun
         if x - x != 0.0:
             continue
         c = _grid_cell(x, lo, inv, top)
-        counts[c] += 1
-        stats[3 * c] += x
-        if x < stats[3 * c + 1]:
-            stats[3 * c + 1] = x
-        if x > stats[3 * c + 2]:
-            stats[3 * c + 2] = x
+        r = 4 * c
+        cells[r] += 1.0
+        cells[r + 1] += x
+        if x < cells[r + 2]:
+            cells[r + 2] = x
+        if x > cells[r + 3]:
+            cells[r + 3] = x
         f = flags[c]
         if f & 2:
             tail[nt] = x

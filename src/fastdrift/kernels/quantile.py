@@ -39,6 +39,7 @@ from .native import FD_EINVAL, FD_GRID_MAX_CELLS, FD_OK, check, column, lib, ptr
 
 __all__ = ["exact_quantiles", "lerp_like_numpy", "GridPlan", "grid_plan", "grid_counts", "flag_cells",
            "selected_count", "select", "count_select", "moments_count_select", "moments_count_select_cells", "cells_merge",
+           "empty_cells",
            "GRID_HELD", "GRID_DIGEST", "order_statistics",
            "quantiles_from_selected", "GRID"]
 
@@ -140,13 +141,11 @@ class _CGrid:
                                           ptr("double*", out), out.size, ptr("int64_t*", got))
 
     @staticmethod
-    def moments_count_select_cells(view, ints, flts, plan: GridPlan, counts, flags, out, got, stats, tail,
-                                   n_tail) -> int:
+    def moments_count_select_cells(view, ints, flts, plan: GridPlan, flags, out, got, cells, tail, n_tail) -> int:
         return lib.fd_moments_grid_cells_update(column(view), ptr("int64_t*", ints), ptr("double*", flts), plan.lo,
-                                                plan.inv, plan.n_cells, ptr("int64_t*", counts),
-                                                ptr("uint8_t*", flags), ptr("double*", out), out.size,
-                                                ptr("int64_t*", got), ptr("double*", stats), ptr("double*", tail),
-                                                tail.size, ptr("int64_t*", n_tail))
+                                                plan.inv, plan.n_cells, ptr("uint8_t*", flags), ptr("double*", out),
+                                                out.size, ptr("int64_t*", got), ptr("double*", cells),
+                                                ptr("double*", tail), tail.size, ptr("int64_t*", n_tail))
 
 
 class _NumbaGrid:
@@ -178,13 +177,13 @@ class _NumbaGrid:
             self.m.moments_update(values, validity, offset, length, ints, flts)
         return self.count_select(view, plan, counts, flags, out, got)
 
-    def moments_count_select_cells(self, view, ints, flts, plan: GridPlan, counts, flags, out, got, stats, tail,
+    def moments_count_select_cells(self, view, ints, flts, plan: GridPlan, flags, out, got, cells, tail,
                                    n_tail) -> int:
         if tail.size - n_tail[0] < view.length:
             return FD_EINVAL
         for values, validity, offset, length in float64_pieces(view):
             self.m.moments_update(values, validity, offset, length, ints, flts)
-        return self.k.grid_count_select_cells(*self._args(view, plan), counts, flags, out, out.size, got, stats,
+        return self.k.grid_count_select_cells(*self._args(view, plan), flags, out, out.size, got, cells,
                                               tail, n_tail)
 
 
@@ -366,13 +365,31 @@ _scratch = threading.local()
 GRID_HELD, GRID_DIGEST = lib.FD_GRID_HELD, lib.FD_GRID_DIGEST
 
 
+def empty_cells(n_cells: int) -> np.ndarray:
+    """Cell records of an empty grid for :func:`moments_count_select_cells`: float64[n_cells, 4] of
+    (count 0, sum 0, min +inf, max -inf), each record on 32 bytes of one 64-byte line (a record
+    across two lines made its stores split)."""
+    raw = np.empty(4 * n_cells + 8, np.float64)
+    skip = (-raw.ctypes.data % 64) // 8
+    cells = raw[skip:skip + 4 * n_cells].reshape(n_cells, 4)
+    cells[:] = (0.0, 0.0, np.inf, -np.inf)
+    return cells
+
+
+def _check_cells(cells, n_cells: int, what: str = "cells") -> None:
+    if not (isinstance(cells, np.ndarray) and cells.dtype == np.float64 and cells.shape == (n_cells, 4)
+            and cells.flags.c_contiguous and cells.flags.writeable):
+        raise InvalidInputError(f"{what} must be a writeable contiguous float64 array of shape ({n_cells}, 4)")
+
+
 def moments_count_select_cells(views: Iterable[ColumnView], ints: np.ndarray, flts: np.ndarray, plan: GridPlan,
-                               counts: np.ndarray, flags: np.ndarray, stats: np.ndarray,
-                               backend: Optional[str] = None):
-    """:func:`moments_count_select` that also keeps, per cell, the sum, minimum and maximum of its
-    finite values in ``stats`` (float64[plan.n_cells, 3], added to / folded in place; start them at
-    0, +inf, -inf), and returns the values of the cells whose ``flags`` have :data:`GRID_DIGEST`
-    as well (C: ``fd_moments_grid_cells_update``).  Only :data:`GRID_HELD` cells are selected.
+                               flags: np.ndarray, cells: np.ndarray, backend: Optional[str] = None):
+    """:func:`moments_count_select` that keeps, instead of counts, a record per cell in ``cells``
+    (float64[plan.n_cells, 4], :func:`empty_cells`, added to / folded in place): the count of its
+    finite values (a float, exact), their sum (in column order), minimum and maximum; and returns
+    the values of the cells whose ``flags`` have :data:`GRID_DIGEST` as well (C:
+    ``fd_moments_grid_cells_update``).  Only :data:`GRID_HELD` cells are selected.
+    :func:`cells_merge` folds the records into a grid's counts and (sum, min, max).
 
     Returns
     -------
@@ -381,10 +398,7 @@ def moments_count_select_cells(views: Iterable[ColumnView], ints: np.ndarray, fl
     """
     k = GRID(backend)
     check_state(ints, flts)
-    check_out(counts, np.int64, plan.n_cells, "counts")
-    if not (isinstance(stats, np.ndarray) and stats.dtype == np.float64 and stats.shape == (plan.n_cells, 3)
-            and stats.flags.c_contiguous and stats.flags.writeable):
-        raise InvalidInputError(f"stats must be a writeable contiguous float64 array of shape ({plan.n_cells}, 3)")
+    _check_cells(cells, plan.n_cells)
     views = list(views)
     need = sum(v.length for v in views)
     tail = getattr(_scratch, "tail", None)
@@ -393,27 +407,29 @@ def moments_count_select_cells(views: Iterable[ColumnView], ints: np.ndarray, fl
         # mapped anew by the allocator each time, its pages faulted in (+1.2 ns a value)
         tail = _scratch.tail = np.empty(max(need, 1 << 17), np.float64)
     n_tail = np.zeros(1, np.int64)
-    flat = stats.reshape(-1)
+    flat = cells.reshape(-1)
     held = _selecting(views, plan, flags, None,
-                      lambda v, f, o, g: k.moments_count_select_cells(v, ints, flts, plan, counts, f, o, g, flat,
+                      lambda v, f, o, g: k.moments_count_select_cells(v, ints, flts, plan, f, o, g, flat,
                                                                       tail, n_tail),
                       "moments and grid cells", "moments need", ints)
     return held, tail[:int(n_tail[0])].copy()
 
 
-def cells_merge(counts: np.ndarray, stats: np.ndarray, part_counts: np.ndarray, part_stats: np.ndarray) -> None:
-    """Fold a part's grid counts and cells' (sum, min, max) into ``counts`` / ``stats`` in place and
-    reset the part's to an empty grid (``fd_grid_cells_merge``; one backend: a fold, not a read)."""
+def cells_merge(counts: np.ndarray, stats: np.ndarray, part_cells: np.ndarray) -> None:
+    """Fold a part's cell records (:func:`moments_count_select_cells`) into a grid's ``counts`` and
+    per-cell ``stats`` (float64[n, 3]: sum, min, max) in place, and reset the part's records to an
+    empty grid (``fd_grid_cells_merge``; one backend: a fold, not a read).  A record whose count is
+    not a whole number in [0, 2**53] is an error, with nothing folded."""
     n = counts.size
-    for a, dt, shape, what in ((counts, np.int64, (n,), "counts"), (part_counts, np.int64, (n,), "part counts"),
-                               (stats, np.float64, (n, 3), "stats"), (part_stats, np.float64, (n, 3), "part stats")):
+    for a, dt, shape, what in ((counts, np.int64, (n,), "counts"), (stats, np.float64, (n, 3), "stats")):
         if not (isinstance(a, np.ndarray) and a.dtype == dt and a.shape == shape and a.flags.c_contiguous
                 and a.flags.writeable):
             raise InvalidInputError(f"{what} must be a writeable contiguous {np.dtype(dt).name} array of shape {shape}")
-    if part_counts is counts or part_stats is stats:
+    _check_cells(part_cells, n, "part cells")
+    if np.shares_memory(part_cells, stats) or np.shares_memory(part_cells, counts):
         raise InvalidInputError("a grid cannot be merged into itself")
-    check(lib.fd_grid_cells_merge(ptr("int64_t*", counts), ptr("double*", stats), ptr("int64_t*", part_counts),
-                                  ptr("double*", part_stats), n), "grid cells merge")
+    check(lib.fd_grid_cells_merge(ptr("int64_t*", counts), ptr("double*", stats), ptr("double*", part_cells), n),
+          "grid cells merge")
 
 
 def quantiles_from_selected(plan: GridPlan, counts: np.ndarray, flags: np.ndarray,

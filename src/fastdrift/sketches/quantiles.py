@@ -300,22 +300,23 @@ class StreamingQuantiles:
 
     # workers: one batch of one fragment into that fragment's (counts, parts)
     def start(self):
-        # Count arrays come back zeroed from merged fragments: a fresh np.zeros of 128 KiB is a
-        # new mapping whose pages fault in one by one, per column and fragment.
-        try:
-            counts = self._free.pop()  # atomic: workers may pop while the main thread appends
-        except IndexError:
-            counts = np.zeros(self.plan.n_cells, np.int64)
+        # Count arrays and cell records come back zeroed from merged fragments: a fresh np.zeros
+        # of 128 KiB is a new mapping whose pages fault in one by one, per column and fragment.
         if self.digest is None:
+            try:
+                counts = self._free.pop()  # atomic: workers may pop while the main thread appends
+            except IndexError:
+                counts = np.zeros(self.plan.n_cells, np.int64)
             return [counts, []]
         try:
-            stats = self._free_stats.pop()
+            cells = self._free_stats.pop()
         except IndexError:
-            stats = _fresh_stats(self.plan.n_cells)
-        # the digest cells' values wait in a list (index 3), counted at index 4, and go to the
-        # fragment's own digests (index 5, made when first needed) every _TAIL_BATCH values, the
-        # rest straight into the column's at the merge: few digest calls, memory flat in rows
-        return [counts, [], stats, [], 0, None]
+            cells = kq.empty_cells(self.plan.n_cells)
+        # a record a cell (count, sum, min, max: the counts too) at index 2; the digest cells'
+        # values wait in a list (index 3), counted at index 4, and go to the fragment's own digests
+        # (index 5, made when first needed) every _TAIL_BATCH values, the rest straight into the
+        # column's at the merge: few digest calls, memory flat in rows
+        return [None, [], cells, [], 0, None]
 
     def count(self, st, views, ints: np.ndarray, flts: np.ndarray) -> None:
         """Grid counts and held values of one batch, with its Moments state ``(ints, flts)`` folded
@@ -328,7 +329,7 @@ class StreamingQuantiles:
             v = kq.moments_count_select(views, ints, flts, self.plan, st[0], flags)
         else:
             flags = self._flags if self.holding else self._digest_flags
-            v, tail = kq.moments_count_select_cells(views, ints, flts, self.plan, st[0], flags, st[2])
+            v, tail = kq.moments_count_select_cells(views, ints, flts, self.plan, flags, st[2])
             if tail.size:
                 st[3].append(tail)
                 st[4] += tail.size
@@ -360,12 +361,12 @@ class StreamingQuantiles:
         if self.digest is None:
             self.counts += st[0]
             st[0].fill(0)
+            self._free.append(st[0])  # at most the fragments in flight: bounded
         else:
             # in fragment order: the sums are the same whatever thread counted what (one pass in C:
             # numpy's strided folds took 37 us a fragment at 4,096 cells, 137 at 16,384)
-            kq.cells_merge(self.counts, self.stats, st[0], st[2])
+            kq.cells_merge(self.counts, self.stats, st[2])
             self._free_stats.append(st[2])
-        self._free.append(st[0])  # at most the fragments in flight: bounded
         self.rows += rows
         if self.digest is not None:
             if st[5] is not None:
