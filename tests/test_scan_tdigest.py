@@ -242,6 +242,7 @@ def test_cells_merge_against_numpy():
     n = 1000
     counts = rng.integers(0, 50, n)
     stats, part = rng.normal(size=(n, 3)), kq.empty_cells(n)
+    assert part.ctypes.data % 64 == 0 and (part == (0.0, 0.0, np.inf, -np.inf)).all()  # records within lines
     part[:, 0] = rng.integers(0, 50, n)
     part[:, 1:] = rng.normal(size=(n, 3))
     part[::7] = (0.0, 0.0, np.inf, -np.inf)  # empty cells of the part

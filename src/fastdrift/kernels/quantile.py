@@ -368,7 +368,7 @@ GRID_HELD, GRID_DIGEST = lib.FD_GRID_HELD, lib.FD_GRID_DIGEST
 def empty_cells(n_cells: int) -> np.ndarray:
     """Cell records of an empty grid for :func:`moments_count_select_cells`: float64[n_cells, 4] of
     (count 0, sum 0, min +inf, max -inf), each record on 32 bytes of one 64-byte line (a record
-    across two lines made its stores split)."""
+    across two lines would split its vector stores)."""
     raw = np.empty(4 * n_cells + 8, np.float64)
     skip = (-raw.ctypes.data % 64) // 8
     cells = raw[skip:skip + 4 * n_cells].reshape(n_cells, 4)
