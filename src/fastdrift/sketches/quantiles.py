@@ -277,7 +277,7 @@ class StreamingQuantiles:
         # without ties, a value is low when below any value of the first kept cell
         self._split = self.plan.lo + (self._ends[0] + 0.5) / self.plan.inv if inner.size else np.inf
         self.stats = _fresh_stats(self.plan.n_cells)
-        self._free_stats: List[np.ndarray] = []
+        self._free_cells: List[np.ndarray] = []  # emptied cell records (kq.empty_cells) for the next fragments
         self.tails = [TDigest(self.digest) for _ in range(3)]  # low, high, ties
         self._flags = self.held | self._digest_flags
 
@@ -309,7 +309,7 @@ class StreamingQuantiles:
                 counts = np.zeros(self.plan.n_cells, np.int64)
             return [counts, []]
         try:
-            cells = self._free_stats.pop()
+            cells = self._free_cells.pop()
         except IndexError:
             cells = kq.empty_cells(self.plan.n_cells)
         # a record a cell (count, sum, min, max: the counts too) at index 2; the digest cells'
@@ -366,7 +366,7 @@ class StreamingQuantiles:
             # in fragment order: the sums are the same whatever thread counted what (one pass in C:
             # numpy's strided folds took 37 us a fragment at 4,096 cells, 137 at 16,384)
             kq.cells_merge(self.counts, self.stats, st[2])
-            self._free_stats.append(st[2])
+            self._free_cells.append(st[2])
         self.rows += rows
         if self.digest is not None:
             if st[5] is not None:
