@@ -243,6 +243,26 @@ int fd_cat_lookup(const fd_column *col, fd_cat_table *t, int64_t start,
 int fd_cat_lookup_order(const fd_column *col, const int64_t *order, int64_t n_order, fd_cat_table *t,
                         int64_t start, int64_t *ids, int64_t *progress);
 
+/* fd_cat_lookup_order's walk, counting instead of mapping: the key of element
+ * order[k] of col (inserted when new) gets w[order[k]] (>= 0) added to its
+ * count, to FD_CAT_OTHER beyond the cap, to FD_CAT_NULL for a null element:
+ * a dictionary's entries with their counts from fd_count_indices, in the
+ * order of fd_first_use_order.  FD_EGROW protocol as fd_cat_update, with
+ * *pending the key bytes of elements order[*progress:n_order] (0 for integer
+ * keys), so that one growth makes room for all of them.  An entry of order
+ * outside [0, col->length) or a negative weight ahead: FD_EINVAL, nothing
+ * added. */
+int fd_cat_add_order(const fd_column *col, const int64_t *order, int64_t n_order, const int64_t *w,
+                     fd_cat_table *t, int64_t start, int64_t *progress, int64_t *pending);
+
+/* The entries x of [0, n) with counts[x] > 0, by first[x] ascending (x
+ * ascending among equal first[x]): order[0:*n_order], the order in which a
+ * dictionary's decoded values first arrive (fd_count_indices' bins and
+ * first).  scratch: n entries.  A negative count, or a negative first[x]
+ * where counts[x] > 0: FD_EINVAL. */
+int fd_first_use_order(const int64_t *counts, const int64_t *first, int64_t n, int64_t *order,
+                       int64_t *scratch, int64_t *n_order);
+
 /* Rebuild t->slots (already sized n_slots, any content) from hashes[0:n_ids]. */
 int fd_cat_rehash(fd_cat_table *t);
 

@@ -442,6 +442,148 @@ int fd_cat_lookup_order(const fd_column *col, const int64_t *order, int64_t n_or
     return fd_cat_run(col, n_order ? order : &no_order, n_order, t, start, ids, progress);
 }
 
+/* fd_cat_lookup_order's walk, counting: element order[i]'s key gets w[order[i]]
+ * added to its count (to other beyond the cap, to null for a null element).
+ * The checks are fd_cat_run's, and every w[order[i]] ahead must be >= 0. */
+static int fd_cat_add_run(const fd_column *col, const int64_t *order, int64_t n, const int64_t *w,
+                          fd_cat_table *t, int64_t start, int64_t *progress)
+{
+    const uint8_t *bits;
+    int64_t off, i;
+    int rc, strings;
+    fd_ctx c;
+
+    if (col == 0 || t == 0 || progress == 0 || n < 0 || (n > 0 && (order == 0 || w == 0)))
+        return FD_EINVAL;
+    *progress = start;
+    if (col->type == FD_STR32 || col->type == FD_STR64)
+        strings = 1;
+    else if (col->type >= FD_I8 && col->type <= FD_U64)
+        strings = 0;
+    else
+        return FD_ETYPE;
+    rc = fd_table_ok(t, strings);
+    if (rc != FD_OK)
+        return rc;
+    off = col->offset;
+    if (start < 0 || start > n || off < 0 || col->length < 0)
+        return FD_EINVAL;
+    for (i = start; i < n; i++)
+        if (order[i] < 0 || order[i] >= col->length || w[order[i]] < 0)
+            return FD_EINVAL;
+    if (start == n) {
+        *progress = n;
+        return FD_OK;
+    }
+    if (strings ? col->offsets == 0 : col->values == 0)
+        return FD_EINVAL;
+    bits = col->validity;
+    fd_ctx_load(&c, t);
+
+#undef FD_CAT_EMIT
+#undef FD_CAT_NULL_EMIT
+#define FD_CAT_EMIT(i, id)                                      \
+    do {                                                        \
+        if ((id) >= 0)                                          \
+            c.counts[id] += w[order[i]];                        \
+        else                                                    \
+            c.other += w[order[i]];                             \
+    } while (0)
+#define FD_CAT_NULL_EMIT(i) (c.nul += w[order[i]])
+    FD_CAT_COLUMN_LOOP();
+    fd_ctx_store(&c, t);
+    *progress = n;
+    return FD_OK;
+}
+
+int fd_cat_add_order(const fd_column *col, const int64_t *order, int64_t n_order, const int64_t *w,
+                     fd_cat_table *t, int64_t start, int64_t *progress, int64_t *pending)
+{
+    int rc;
+    int64_t i, bytes = 0;
+
+    if (pending == 0)
+        return FD_EINVAL;
+    *pending = 0;
+    rc = fd_cat_add_run(col, order, n_order, w, t, start, progress);
+    if (rc != FD_EGROW || (col->type != FD_STR32 && col->type != FD_STR64))
+        return rc;
+    /* The key bytes of the elements still to add, each counted once: room for
+     * every one of them in one growth (the caller's _make_room). */
+    for (i = *progress; i < n_order; i++) {
+        const int64_t e = col->offset + order[i];
+        bytes += col->type == FD_STR32
+            ? (int64_t)((const int32_t *)col->offsets)[e + 1] - ((const int32_t *)col->offsets)[e]
+            : ((const int64_t *)col->offsets)[e + 1] - ((const int64_t *)col->offsets)[e];
+    }
+    *pending = bytes;
+    return rc;
+}
+
+/* LSD radix sort of idx[0:m] by key[idx[k]] (keys >= 0, at most max_key),
+ * stable, 8 bits a pass; tmp holds m entries.  The result ends in idx. */
+static void fd_sort_by_key(int64_t *idx, int64_t *tmp, int64_t m, const int64_t *key, int64_t max_key)
+{
+    int64_t *src = idx, *dst = tmp;
+    int shift;
+    for (shift = 0; shift < 63 && (max_key >> shift) != 0; shift += 8) {
+        int64_t pos[256] = {0};
+        int64_t k, run = 0;
+        int d;
+        for (k = 0; k < m; k++)
+            pos[(key[src[k]] >> shift) & 255]++;
+        for (d = 0; d < 256; d++) {
+            const int64_t c = pos[d];
+            if (c == m)
+                break;       /* one digit for every key: this pass would copy */
+            pos[d] = run;
+            run += c;
+        }
+        if (d < 256)
+            continue;
+        for (k = 0; k < m; k++)
+            dst[pos[(key[src[k]] >> shift) & 255]++] = src[k];
+        { int64_t *x = src; src = dst; dst = x; }
+    }
+    if (src != idx)
+        memcpy(idx, src, (size_t)m * sizeof *idx);
+}
+
+int fd_first_use_order(const int64_t *counts, const int64_t *first, int64_t n, int64_t *order,
+                       int64_t *scratch, int64_t *n_order)
+{
+    int64_t x, m = 0, max_key = 0;
+
+    if (n_order == 0 || n < 0 || (n > 0 && (counts == 0 || first == 0 || order == 0 || scratch == 0)))
+        return FD_EINVAL;
+    *n_order = 0;
+    for (x = 0; x < n; x++) {
+        if (counts[x] < 0)
+            return FD_EINVAL;
+        if (counts[x] > 0) {
+            if (first[x] < 0)
+                return FD_EINVAL;
+            max_key |= first[x];
+            order[m++] = x;
+        }
+    }
+    if (m <= 32) {
+        /* Insertion sort: the radix sort's 2 KiB of counters a pass cost more. */
+        int64_t k;
+        for (k = 1; k < m; k++) {
+            const int64_t v = order[k], f = first[v];
+            int64_t j = k;
+            for (; j > 0 && first[order[j - 1]] > f; j--)
+                order[j] = order[j - 1];
+            order[j] = v;
+        }
+    } else {
+        fd_sort_by_key(order, scratch, m, first, max_key);
+    }
+    *n_order = m;
+    return FD_OK;
+}
+
 int fd_cat_rehash(fd_cat_table *t)
 {
     int64_t s, id, n_ids;

@@ -694,6 +694,106 @@ def test_lookup_through_an_order_outside_the_dictionary(bad, backend):
     assert t.keys() == ["z"]
 
 
+@SETTINGS
+@given(st.data())
+def test_first_use_order_is_a_stable_sort_of_the_used_entries(data):
+    # fd_first_use_order and its numba twin: the entries with a count, by first position, ties by
+    # entry -- numpy's stable argsort -- for short orders (the insertion sort), long ones (the radix
+    # sort, positions of 1 to 62 bits, digits shared by every key), unused entries with any first.
+    n = data.draw(st.integers(0, 400))
+    bits = data.draw(st.sampled_from([1, 7, 8, 9, 17, 24, 40, 62]))
+    hi = 2**bits - 1
+    counts = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), np.int64)
+    if data.draw(st.booleans()):  # positions that share their low or high digits
+        base = data.draw(st.integers(0, hi)) & ~255
+        first = np.array(data.draw(st.lists(st.integers(0, 255), min_size=n, max_size=n)), np.int64) | base
+    else:
+        first = np.array(data.draw(st.lists(st.integers(0, hi), min_size=n, max_size=n)), np.int64)
+    first[counts == 0] = np.array(data.draw(st.lists(st.integers(-5, hi), min_size=n, max_size=n)),
+                                  np.int64)[counts == 0]  # not read where unused
+    used = np.flatnonzero(counts)
+    want = used[np.argsort(first[used], kind="stable")]
+    for be in BACKENDS:
+        order = np.full(n, -9, np.int64)
+        rc, m = CAT_BACKEND(be).first_use_order(counts, first, order)
+        assert (rc, m) == (native.lib.FD_OK, want.size), be
+        np.testing.assert_array_equal(order[:m], want, err_msg=be)
+
+
+@pytest.mark.parametrize("bad", ["negative count", "negative first"])
+def test_first_use_order_refuses_bad_counts(bad, backend):
+    counts = np.array([2, 0, 1, 5], np.int64)
+    first = np.array([4, -1, 0, 9], np.int64)  # a negative first of an unused entry is not read
+    if bad == "negative count":
+        counts[1] = -1
+    else:
+        first[3] = -2
+    rc, m = CAT_BACKEND(backend).first_use_order(counts, first, np.empty(4, np.int64))
+    assert (rc, m) == (native.lib.FD_EINVAL, 0)
+
+
+@SETTINGS
+@given(st.data(), st.sampled_from(STR_TYPES + INT_TYPES), st.integers(0, 12))
+def test_add_order_counts_as_lookup_and_add(data, arrow_type, max_ids):
+    # fd_cat_add_order (a dictionary's entries and their counts added in first-use order, one call)
+    # leaves the table that looking the entries up in that order and adding each one's count by
+    # its id leaves -- null entries, entries repeated in the dictionary, a sliced dictionary, a
+    # table that grows mid-order (one growth for the rest) and resumes, the cap -- on both
+    # backends, into a table already holding keys.
+    is_str = arrow_type in STR_TYPES
+    elements = (texts.map(str.encode) if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
+                else texts) if is_str else st.integers(0, 2**7 - 1)
+    entries = data.draw(st.lists(st.none() | elements, min_size=1, max_size=60))
+    arr = pa.array(entries, type=arrow_type)
+    if data.draw(st.booleans()):
+        lo = data.draw(st.integers(0, len(arr) - 1))
+        arr = arr.slice(lo, data.draw(st.integers(1, len(arr) - lo)))
+    n = len(arr)
+    counts = np.array(data.draw(st.lists(st.integers(0, 2**40) | st.just(0), min_size=n, max_size=n)), np.int64)
+    first = np.array(data.draw(st.permutations(range(n))), np.int64) * 3
+    before = data.draw(pooled(elements, max_len=10))
+    used = np.flatnonzero(counts)
+    order = used[np.argsort(first[used], kind="stable")]
+    view = next(iter_columns(arr))
+    kind = "str" if is_str else "int"
+    want = CatTable(kind, max_ids, _initial=TINY)
+    want.update(pa.array(before, type=arr.type), backend="c")
+    ids = want._lookup(CAT_BACKEND("c"), view, order)
+    for k, x in zip(order, ids):  # the counts by id, past the cap to other, null entries to null
+        slot = {native.lib.FD_CAT_ID_OTHER: 2, native.lib.FD_CAT_ID_NULL: 3}
+        if x >= 0:
+            want._counts[x] += counts[k]
+        else:
+            want._meta[slot[int(x)]] += counts[k]
+    for be in BACKENDS:
+        t = CatTable(kind, max_ids, _initial=TINY)
+        t.update(pa.array(before, type=arr.type), backend=be)
+        t._add_order(CAT_BACKEND(be), view, np.concatenate([order, [-5]]), order.size, counts)
+        assert_same_state(t, want, layout=False)
+        assert t.total == len(before) + int(counts.sum())
+
+
+@pytest.mark.parametrize("bad", ["position", "weight"])
+def test_add_order_refuses_before_adding(bad, backend):
+    # An order entry outside the dictionary, or a negative count ahead: an error, nothing added.
+    t = CatTable("str", _initial=TINY)
+    t.update(pa.array(["z"]))
+    view = next(iter_columns(pa.array(["a", "b", "c", "d", "e"])))
+    order = np.array([0, 1, 3, 2], np.int64)
+    w = np.array([1, 2, 3, 4, 5], np.int64)
+    if bad == "position":
+        order[2] = 5
+    else:
+        w[2] = -1
+    before = table_arrays(t)
+    with pytest.raises(InvalidInputError):
+        t._add_order(CAT_BACKEND(backend), view, order, order.size, w)
+    after = table_arrays(t)
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k], err_msg=k)
+    assert t.keys() == ["z"]
+
+
 def test_remembered_dictionary_rewritten_in_place(backend):
     # A service may refill one numpy array as the dictionary of each batch: the table compares
     # each batch's dictionary with its own copy, so new values in the same buffer are new keys.

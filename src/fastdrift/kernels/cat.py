@@ -122,6 +122,20 @@ class _CCat:
                                          self._struct(tab), start, ptr("int64_t*", ids), prog)
         return rc, prog[0]
 
+    def add_order(self, tab, view, order, n_order, w, start):
+        prog, pend = ffi.new("int64_t*"), ffi.new("int64_t*")
+        rc = lib.fd_cat_add_order(column(view), ptr("const int64_t*", order), n_order, ptr("const int64_t*", w),
+                                  self._struct(tab), start, prog, pend)
+        return rc, prog[0], pend[0]
+
+    @staticmethod
+    def first_use_order(counts, first, order):
+        m = ffi.new("int64_t*")
+        scratch = np.empty(counts.size, dtype=np.int64)
+        rc = lib.fd_first_use_order(ptr("const int64_t*", counts), ptr("const int64_t*", first), counts.size,
+                                    ptr("int64_t*", order), ptr("int64_t*", scratch), m)
+        return rc, m[0]
+
     def rehash(self, tab):
         return lib.fd_cat_rehash(self._struct(tab))
 
@@ -167,6 +181,18 @@ class _NumbaCat:
         return self.k.cat_run_int(view.values, view.validity, view.offset, view.length, start,
                                   tab._slots, tab._hashes, tab._int_keys, tab._counts, tab._meta,
                                   out, lookup, order, n_order)
+
+    def add_order(self, tab, view, order, n_order, w, start):
+        if view.kind == "string":
+            return self.k.cat_add_order_str(view.offsets, view.values, view.validity, view.offset, view.length,
+                                            start, tab._slots, tab._hashes, tab._key_offsets, tab._arena,
+                                            tab._counts, tab._meta, order, n_order, w)
+        return self.k.cat_add_order_int(view.values, view.validity, view.offset, view.length, start,
+                                        tab._slots, tab._hashes, tab._int_keys, tab._counts, tab._meta,
+                                        order, n_order, w)
+
+    def first_use_order(self, counts, first, order):
+        return self.k.first_use_order(counts, first, order, np.empty(counts.size + 256, dtype=np.int64))
 
     def rehash(self, tab):
         return self.k.cat_rehash(tab._slots, tab._hashes, tab._meta)
@@ -602,14 +628,39 @@ class CatTable:
 
     def _add_first_counts(self, b, keys: pa.Array, counts: np.ndarray, first: np.ndarray, n_null: int,
                           name) -> None:
-        used = np.flatnonzero(counts)
-        if used.size:
-            # Entries in order of first occurrence: the order in which the
-            # decoded column's values arrive, so ids (and the keys kept under
-            # the cap) are those of the decoded column.
-            order = used[np.argsort(first[used], kind="stable")]
-            self._apply(self._entry_ids(b, keys, order, name), counts[order])
+        # Entries in order of first occurrence: the order in which the decoded column's values
+        # arrive, so ids (and the keys kept under the cap) are those of the decoded column.  One
+        # call orders them and one adds their counts, looking each up where it is: after the count
+        # of a long column every numpy step between them ran on cold caches (1,000 strings after
+        # 1e7 indices, medians: 0.28 ms where the calls take 0.05; docs/performance.md).
+        if counts.size != len(keys) or first.size < counts.size:
+            raise NativeError(f"column {name!r}: {counts.size} counts and {first.size} first positions "
+                              f"for a dictionary of {len(keys)}")
+        order = np.empty(counts.size, dtype=np.int64)
+        rc, m = b.first_use_order(counts, first, order)
+        check(rc, "fd_first_use_order", name)
+        if m:
+            if pat.is_boolean(keys.type):
+                keys = keys.cast(pa.int8())  # the lookup kernel reads integer keys
+            dview = next(iter_columns(keys, name))
+            if dview.kind == "null":
+                self._meta[FD_CAT_NULL] += int(counts.sum())
+            else:
+                self._add_order(b, dview, order, m, counts)
         self._meta[FD_CAT_NULL] += n_null
+
+    def _add_order(self, b, view: ColumnView, order: np.ndarray, n_order: int, w: np.ndarray) -> None:
+        """fd_cat_add_order over the view's elements ``order[:n_order]``, growing once for all the
+        keys still to add when the table is full."""
+        start = 0
+        while True:
+            rc, progress, pending = b.add_order(self, view, order, n_order, w, start)
+            if rc != FD_EGROW:
+                check(rc, "fd_cat_add_order", view.name)
+                return
+            if not self._make_room(b, min(self.n_ids + n_order - progress, self.max_ids), pending):
+                raise NativeError("categorical kernel asked to grow a table that has room")
+            start = progress
 
     def _entry_ids(self, b, keys: pa.Array, order: np.ndarray, name) -> np.ndarray:
         """Ids of ``keys[order]``, looked up (new keys inserted) in that order."""

@@ -39,6 +39,7 @@ from .numba_common import INT_DTYPES, ro, ro_unaligned, rw
 from .numba_common import INLINE_NO_NRT as INLINE, NUMBA_OPTIONS_NO_NRT as NUMBA_OPTIONS
 
 __all__ = ["hash_bytes", "hash_int", "cat_run_str", "cat_run_int", "cat_rehash", "count_indices", "bool_count",
+           "first_use_order", "cat_add_order_str", "cat_add_order_int",
            "seg_count_str", "seg_count_int"]
 
 _ID_GROW = -3  # as FD_ID_GROW in fd_cat.c: a new key, a buffer must grow before inserting
@@ -599,6 +600,145 @@ def count_indices(values, validity, off, n, bins, first, scratch, unseen):
         i += 8
     _fold(bins, sub)
     return _indices_each(values, validity, off, i, n, bins, nulls)
+
+
+@njit(_RC2(ro(types.int64), ro(types.int64), rw(types.int64), rw(types.int64)), **NUMBA_OPTIONS)
+def first_use_order(counts, first, order, scratch):
+    """``fd_first_use_order``: ``(status, n_order)``; ``scratch`` holds ``counts.shape[0] + 256``
+    entries (the C twin keeps its 256 counters on the stack)."""
+    n = counts.shape[0]
+    if first.shape[0] < n or order.shape[0] < n or scratch.shape[0] < n + 256:
+        return FD_EINVAL, 0
+    m = 0
+    max_key = 0
+    for x in range(n):
+        if counts[x] < 0:
+            return FD_EINVAL, 0
+        if counts[x] > 0:
+            if first[x] < 0:
+                return FD_EINVAL, 0
+            max_key |= first[x]
+            order[m] = x
+            m += 1
+    if m <= 32:
+        for k in range(1, m):
+            v = order[k]
+            f = first[v]
+            j = k
+            while j > 0 and first[order[j - 1]] > f:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = v
+        return FD_OK, m
+    # LSD radix sort by first[], 8 bits a pass, stable: fd_sort_by_key
+    src_is_order = True
+    shift = 0
+    while shift < 63 and (max_key >> shift) != 0:
+        for d in range(256):
+            scratch[n + d] = 0
+        for k in range(m):
+            e = order[k] if src_is_order else scratch[k]
+            scratch[n + ((first[e] >> shift) & 255)] += 1
+        run = 0
+        whole = False
+        for d in range(256):
+            c = scratch[n + d]
+            if c == m:
+                whole = True
+                break
+            scratch[n + d] = run
+            run += c
+        if not whole:
+            for k in range(m):
+                e = order[k] if src_is_order else scratch[k]
+                d = n + ((first[e] >> shift) & 255)
+                if src_is_order:
+                    scratch[scratch[d]] = e
+                else:
+                    order[scratch[d]] = e
+                scratch[d] += 1
+            src_is_order = not src_is_order
+        shift += 8
+    if not src_is_order:
+        for k in range(m):
+            order[k] = scratch[k]
+    return FD_OK, m
+
+
+@njit(**INLINE)
+def _add_status(n, start, off, order, n_order, w):
+    """The checks of ``fd_cat_add_run``: the positions ahead in the column, their weights >= 0."""
+    if start < 0 or start > n_order or off < 0 or n < 0 or n_order < 0 or order.shape[0] < n_order:
+        return FD_EINVAL
+    for i in range(start, n_order):
+        if order[i] < 0 or order[i] >= n or order[i] >= w.shape[0] or w[order[i]] < 0:
+            return FD_EINVAL
+    return FD_OK
+
+
+@njit([_RC3(ro_unaligned(ot), ro_unaligned(types.uint8), ro_unaligned(types.uint8), _I64, _I64, _I64,
+            *_TABLE_STR, ro_unaligned(types.int64), _I64, ro(types.int64))
+       for ot in (types.int32, types.int64)], **NUMBA_OPTIONS)
+def cat_add_order_str(offsets, data, validity, off, n, start, slots, hashes, key_offsets, arena, counts, meta,
+                      order, n_order, w):
+    """``fd_cat_add_order`` for strings: ``(status, progress, pending key bytes)``."""
+    rc = _table_status(slots, hashes, counts, arena.shape[0], True, key_offsets, meta)
+    if rc != FD_OK:
+        return rc, start, 0
+    rc = _add_status(n, start, off, order, n_order, w)
+    if rc != FD_OK:
+        return rc, start, 0
+    has_bits = validity.shape[0] > 0
+    for i in range(start, n_order):
+        j = off + order[i]
+        wt = w[order[i]]
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            meta[FD_CAT_NULL] += wt
+            continue
+        a = np.int64(offsets[j])
+        id_ = _find_or_insert_str(data, a, np.int64(offsets[j + 1]) - a,
+                                  slots, hashes, key_offsets, arena, counts, meta)
+        if id_ == _ID_GROW:
+            pending = 0
+            for k in range(i, n_order):
+                e = off + order[k]
+                pending += np.int64(offsets[e + 1]) - np.int64(offsets[e])
+            return FD_EGROW, i, pending
+        if id_ >= 0:
+            counts[id_] += wt
+        else:
+            meta[FD_CAT_OTHER] += wt
+    return FD_OK, n_order, 0
+
+
+@njit([_RC3(ro_unaligned(vt), ro_unaligned(types.uint8), _I64, _I64, _I64, *_TABLE_INT,
+            ro_unaligned(types.int64), _I64, ro(types.int64))
+       for vt in INT_DTYPES], **NUMBA_OPTIONS)
+def cat_add_order_int(values, validity, off, n, start, slots, hashes, int_keys, counts, meta, order, n_order, w):
+    """``fd_cat_add_order`` for integer keys: ``(status, progress, 0)``."""
+    rc = _table_status(slots, hashes, counts, 0, False, int_keys, meta)
+    if rc != FD_OK:
+        return rc, start, 0
+    if int_keys.shape[0] < hashes.shape[0]:
+        return FD_EINVAL, start, 0
+    rc = _add_status(n, start, off, order, n_order, w)
+    if rc != FD_OK:
+        return rc, start, 0
+    has_bits = validity.shape[0] > 0
+    for i in range(start, n_order):
+        j = off + order[i]
+        wt = w[order[i]]
+        if has_bits and ((validity[j >> 3] >> (j & 7)) & 1) == 0:
+            meta[FD_CAT_NULL] += wt
+            continue
+        id_ = _find_or_insert_int(np.int64(values[j]), slots, hashes, int_keys, counts, meta)
+        if id_ == _ID_GROW:
+            return FD_EGROW, i, 0
+        if id_ >= 0:
+            counts[id_] += wt
+        else:
+            meta[FD_CAT_OTHER] += wt
+    return FD_OK, n_order, 0
 
 
 @njit(_RC3(ro_unaligned(types.uint8), ro_unaligned(types.uint8), _I64, _I64), **NUMBA_OPTIONS)
