@@ -18,7 +18,7 @@ import fastdrift
 from fastdrift import TDigest
 from fastdrift.dataset import open_data
 from fastdrift.errors import InvalidInputError, NativeError
-from fastdrift.kernels import quantile as kq
+from fastdrift.kernels import quantile as kq, tdigest as tdigest_kernels
 from fastdrift.scan import plan_columns, profile_data
 from fastdrift.sketches import quantiles
 
@@ -137,6 +137,43 @@ def test_grid_digests_the_same_for_any_workers(tmp_path):
     two = _scan(tmp_path / "b", table, workers=2)
     for name in table.column_names:
         assert one[name].tdigest.to_bytes() == two[name].tdigest.to_bytes(), name
+
+
+def test_grid_digests_the_same_however_the_main_thread_routes(tmp_path, monkeypatch):
+    # The main thread gathers merged fragments' digest-cell values and routes them a batch at a
+    # time: the digests are those of routing each fragment's at its merge, also when fragments with
+    # digests of their own (more such values than the tail batch) come between them.  14
+    # fragments of 10,000 rows, about 130 such values each in most columns: a tail batch of 130
+    # gives some fragments digests and leaves others' values waiting.  Digests of small buffers,
+    # so that they cluster during the scan (values reaching a buffer in another order between two
+    # flushes would make the same digest).
+    table = _table(140_000, seed=12)
+    monkeypatch.setattr(quantiles, "_TAIL_BATCH", 130)
+    monkeypatch.setattr(tdigest_kernels, "BUFFER_MIN", 512)
+    monkeypatch.setattr(tdigest_kernels, "BUFFER_PER_CENTROID", 2)
+    merge, between = quantiles.StreamingQuantiles.merge, []
+
+    def spy(self, st, rows):
+        if self.digest is not None and st[5] is not None and self._waiting_n:
+            between.append(self._waiting_n)
+        return merge(self, st, rows)
+    monkeypatch.setattr(quantiles.StreamingQuantiles, "merge", spy)
+    got = {}
+    for route in (1, 300, 1 << 16):
+        monkeypatch.setattr(quantiles, "_ROUTE_BATCH", route)
+        d = tmp_path / str(route)
+        d.mkdir()
+        for i, part in enumerate(range(0, table.num_rows, 20_000)):
+            pq.write_table(table.slice(part, 20_000), d / f"p{i}.parquet", row_group_size=10_000)
+        src = open_data([str(d)])
+        got[route] = profile_data(src, plan_columns(src.schema), workers=2)
+        if route > 1:
+            assert len(between) >= 3, route  # values waited while a fragment's digests merged
+        between.clear()
+    for name in table.column_names:
+        want = got[1][name].tdigest.to_bytes()
+        assert got[300][name].tdigest.to_bytes() == want, name
+        assert got[1 << 16][name].tdigest.to_bytes() == want, name
 
 
 def test_grid_digests_the_same_on_either_backend(tmp_path):

@@ -279,6 +279,9 @@ class StreamingQuantiles:
         self.stats = _fresh_stats(self.plan.n_cells)
         self._free_cells: List[np.ndarray] = []  # emptied cell records (kq.empty_cells) for the next fragments
         self.tails = [TDigest(self.digest) for _ in range(3)]  # low, high, ties
+        # merged fragments' digest-cell values not routed into the tails yet, in fragment order
+        self._waiting: List[np.ndarray] = []
+        self._waiting_n = 0
         self._flags = self.held | self._digest_flags
 
     def _shrink(self, counts: np.ndarray, share_seen: float) -> None:
@@ -370,12 +373,19 @@ class StreamingQuantiles:
         self.rows += rows
         if self.digest is not None:
             if st[5] is not None:
+                self._route_waiting()  # what came before this fragment's digests goes in first
                 for t, o in zip(self.tails, st[5]):
                     if o.count:
                         t.merge(o)
                     o.recycle()
             if st[3]:
-                self._route(self.tails, st[3])
+                # routed a few fragments at a time: the values reach the tails in the same order
+                # (the same digests), in 1/40 of the calls of one routing a fragment and column
+                # (about 1,700 values each in bench_scan's data, 65 us of Python and numpy a call)
+                self._waiting.extend(st[3])
+                self._waiting_n += sum(p.size for p in st[3])
+                if self._waiting_n >= _ROUTE_BATCH:
+                    self._route_waiting()
         if not self.holding:
             return
         for v in st[1]:  # values of cells dropped since they were selected go at the next compaction
@@ -395,6 +405,11 @@ class StreamingQuantiles:
             if self._size > _HELD_CAP:
                 self.holding = False  # the grid still counts; the selection pass will run on it
                 self.selected = []
+
+    def _route_waiting(self) -> None:
+        if self._waiting:
+            self._route(self.tails, self._waiting)
+            self._waiting, self._waiting_n = [], 0
 
     def _kept(self, parts: list) -> list:
         """The (values, counts) parts restricted to the cells still held: the single-count parts
@@ -422,6 +437,7 @@ class StreamingQuantiles:
         """The column's t-digest once the scan is done (:attr:`digest` set): the cells kept as
         clusters and the three digests of the other cells' values, clustered together in one
         pass; its nulls, NaN and infinities are ``m``'s (the column's moments)."""
+        self._route_waiting()
         td = TDigest(self.digest, name=name)
         kept = (self.counts > 0) & (self._digest_flags == 0)
         if kept.any():
@@ -447,6 +463,9 @@ class StreamingQuantiles:
 _DIGEST_CELLS = 1 << 12
 #: Digest cells' values a fragment holds before they go to its own t-digests (512 KiB a column).
 _TAIL_BATCH = 1 << 16
+#: Merged fragments' digest-cell values the main thread gathers before it routes them into the
+#: column's t-digests (in fragment order, whatever the batch: the same digests).
+_ROUTE_BATCH = 1 << 16
 #: Most of the pilot's values the t-digest cells may hold for the digest to come from the grid
 #: (more, and routing them costs more than it saves: a column of few distinct values).
 _DIGEST_SHARE_MAX = 0.5

@@ -253,10 +253,16 @@ def _first_job(plans: List[ColumnPlan], streaming, max_categories: int,
     def merge(acc, st):
         for n, sk in acc[0].items():
             for a, o in zip(sk, st[0][n]):
-                if a is not None:
+                if a is None:
+                    continue
+                if isinstance(o, TDigest):
+                    # a column whose digest comes from the grid leaves its partition's digest empty, with
+                    # no buffer: nothing to merge or hand on (37 us of Python a column and fragment)
+                    if o.count:
+                        a.merge(o)
+                        o.recycle()  # the partition's state is dropped: its buffer serves the next
+                else:
                     a.merge(o)
-                    if isinstance(o, TDigest):  # the partition's state is dropped: its buffer serves the next
-                        o.recycle()
         acc[1] += st[1]
         for n, sq in streaming.items():  # in partition order (Executor.pilot)
             sq.merge(st[2][n], st[1])
