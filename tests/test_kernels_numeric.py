@@ -593,7 +593,7 @@ def test_backend_objects_of_a_family_have_the_same_methods():
         return {n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n))}
 
     for family, want in ((HIST, {"update"}), (MOMENTS, {"update"}),
-                         (CAT, {"run", "rehash", "count_indices", "bool_count", "seg_count"}),
+                         (CAT, {"run", "rehash", "count_indices", "bool_count", "seg_count", "add_order", "first_use_order"}),
                          (GRID, {"count", "select", "count_select", "moments_count_select", "moments_count_select_cells"}),
                          (SEG, {"scatter", "count_indices", "hist_parts", "moments_parts", "positions", "scatter_to",
                                 "short_keys"})):
