@@ -243,6 +243,12 @@ def test_dictionary_index_out_of_range_any_type_leaves_table_untouched(data, ind
         with pytest.raises(InvalidInputError, match=rf"'col'.*position {pos - lo}\b"):
             t.update(arr, backend=be, name="col")
         assert_same_state(t, before)
+        # an empty table makes room for the dictionary before the count: room, no content
+        t = CatTable("str", 4)
+        with pytest.raises(InvalidInputError, match=rf"'col'.*position {pos - lo}\b"):
+            t.update(arr, backend=be, name="col")
+        assert_same_state(t, CatTable("str", 4), layout=False)
+        assert t.total == 0 and t.value_type is None
 
 
 # ---- the dictionary-index kernel -------------------------------------------------

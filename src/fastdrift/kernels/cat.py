@@ -50,6 +50,10 @@ _UNSIGNED_CODES = range(FD_U8, FD_U64 + 1)
 _MAX_CAP = 2**31 - 1  # ids are int32 in the slot array
 
 _DEFAULT_INITIAL = {"slots": 64, "ids": 16, "arena": 256}
+#: An empty table counting a dictionary column makes room for all its entries before the count
+#: when they are at most this many keys of at most this many bytes.
+_RESERVE_MAX_KEYS = 1 << 14
+_RESERVE_MAX_BYTES = 1 << 20
 # The table grows before more than 1/FD_CAT_LOAD_DEN of its slots are used, by the rule of
 # fd_must_grow in fd_cat.c: at 1/4, linear probing needs ~1.17 probes per hit instead of ~1.5 at
 # 1/2, and each extra probe is a likely branch mispredict (bench/bench_categorical.py times the tables).
@@ -582,6 +586,10 @@ class CatTable:
         memo = self._memo_for(dictionary)
         # First positions order the entries still to be looked up; a direct memo has none.
         first = np.empty(0 if memo is not None and memo.direct else n_dict, dtype=np.int64)
+        # Without a memo, the dictionary's view (and a fresh table's room) are made before the
+        # count: after the count of a long column the caches are cold, and each Python step is
+        # about ten times slower (docs/performance.md, dictionary categories).
+        dview = self._dictionary_view(b, dictionary, view.name) if memo is None else None
         rc, progress, n_null = b.count_indices(view, scratch, first)
         if rc == FD_EINVAL:
             raise InvalidInputError(
@@ -589,7 +597,7 @@ class CatTable:
                 f"the dictionary of length {n_dict}")
         check(rc, "fd_count_indices", view.name)
         if memo is None:
-            self._add_first_counts(b, dictionary, scratch, first, n_null, view.name)
+            self._add_first_counts(b, dictionary, scratch, first, n_null, view.name, dview)
             return
         if memo.direct:
             # One id per entry, each its own: a fancy add counts each once (no add.at, no
@@ -626,8 +634,23 @@ class CatTable:
         self._dict_last = dictionary
         return None
 
+    def _dictionary_view(self, b, keys: pa.Array, name) -> ColumnView:
+        """The view :meth:`_add_first_counts` reads ``keys`` through; an empty table gets room for
+        them all at once (up to :data:`_RESERVE_MAX_KEYS` keys of :data:`_RESERVE_MAX_BYTES`
+        bytes, and no more keys than the cap: a fresh table's counts of a dictionary column use
+        most of its entries)."""
+        if pat.is_boolean(keys.type):
+            keys = keys.cast(pa.int8())  # the lookup kernel reads integer keys
+        dview = next(iter_columns(keys, name), None)
+        if dview is not None and dview.kind != "null" and self.n_ids == 0 \
+                and dview.length <= min(_RESERVE_MAX_KEYS, self.max_ids):
+            n_bytes = self._view_bytes(dview)
+            if n_bytes <= _RESERVE_MAX_BYTES:
+                self._reserve(b, dview.length, n_bytes)
+        return dview
+
     def _add_first_counts(self, b, keys: pa.Array, counts: np.ndarray, first: np.ndarray, n_null: int,
-                          name) -> None:
+                          name, dview: Optional[ColumnView] = None) -> None:
         # Entries in order of first occurrence: the order in which the decoded column's values
         # arrive, so ids (and the keys kept under the cap) are those of the decoded column.  One
         # call orders them and one adds their counts, looking each up where it is: after the count
@@ -640,9 +663,10 @@ class CatTable:
         rc, m = b.first_use_order(counts, first, order)
         check(rc, "fd_first_use_order", name)
         if m:
-            if pat.is_boolean(keys.type):
-                keys = keys.cast(pa.int8())  # the lookup kernel reads integer keys
-            dview = next(iter_columns(keys, name))
+            if dview is None:
+                if pat.is_boolean(keys.type):
+                    keys = keys.cast(pa.int8())  # the lookup kernel reads integer keys
+                dview = next(iter_columns(keys, name))
             if dview.kind == "null":
                 self._meta[FD_CAT_NULL] += int(counts.sum())
             else:
