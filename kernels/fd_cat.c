@@ -374,6 +374,38 @@ static inline int64_t fd_find_or_insert_int(fd_ctx *c, int64_t v)
 
 /* fd_cat_update (ids NULL) and fd_cat_lookup over the column's elements, or
  * over elements order[0:n_order] (a lookup; order NULL: every element). */
+/* The checks fd_cat_run and fd_cat_add_run share, in this order: the
+ * column's type (*strings), the table, start in [0, n], each order[i] ahead in
+ * the column (and, with w, w[order[i]] >= 0), the column's buffers.  FD_OK:
+ * run the loop from start; FD_CAT_NOTHING: nothing ahead (*progress = n). */
+#define FD_CAT_NOTHING (-1)
+static int fd_cat_check(const fd_column *col, const int64_t *order, int64_t n, const int64_t *w,
+                        fd_cat_table *t, int64_t start, int *strings)
+{
+    int64_t i;
+    int rc;
+
+    if (col->type == FD_STR32 || col->type == FD_STR64)
+        *strings = 1;
+    else if (col->type >= FD_I8 && col->type <= FD_U64)
+        *strings = 0;
+    else
+        return FD_ETYPE;
+    rc = fd_table_ok(t, *strings);
+    if (rc != FD_OK)
+        return rc;
+    if (start < 0 || start > n || col->offset < 0 || n < 0 || col->length < 0)
+        return FD_EINVAL;
+    for (i = start; order && i < n; i++)
+        if (order[i] < 0 || order[i] >= col->length || (w && w[order[i]] < 0))
+            return FD_EINVAL;
+    if (start == n)
+        return FD_CAT_NOTHING;
+    if (*strings ? col->offsets == 0 : col->values == 0)
+        return FD_EINVAL;
+    return FD_OK;
+}
+
 static int fd_cat_run(const fd_column *col, const int64_t *order, int64_t n_order, fd_cat_table *t,
                       int64_t start, int64_t *ids, int64_t *progress)
 {
@@ -385,28 +417,15 @@ static int fd_cat_run(const fd_column *col, const int64_t *order, int64_t n_orde
     if (col == 0 || t == 0 || progress == 0)
         return FD_EINVAL;
     *progress = start;
-    if (col->type == FD_STR32 || col->type == FD_STR64)
-        strings = 1;
-    else if (col->type >= FD_I8 && col->type <= FD_U64)
-        strings = 0;
-    else
-        return FD_ETYPE;
-    rc = fd_table_ok(t, strings);
-    if (rc != FD_OK)
-        return rc;
-    off = col->offset;
     n = order ? n_order : col->length;
-    if (start < 0 || start > n || off < 0 || n < 0 || col->length < 0)
-        return FD_EINVAL;
-    for (i = start; order && i < n; i++)
-        if (order[i] < 0 || order[i] >= col->length)
-            return FD_EINVAL;
-    if (start == n) {
+    rc = fd_cat_check(col, order, n, 0, t, start, &strings);
+    if (rc == FD_CAT_NOTHING) {
         *progress = n;
         return FD_OK;
     }
-    if (strings ? col->offsets == 0 : col->values == 0)
-        return FD_EINVAL;
+    if (rc != FD_OK)
+        return rc;
+    off = col->offset;
     bits = col->validity;
     fd_ctx_load(&c, t);
 
@@ -456,27 +475,14 @@ static int fd_cat_add_run(const fd_column *col, const int64_t *order, int64_t n,
     if (col == 0 || t == 0 || progress == 0 || n < 0 || (n > 0 && (order == 0 || w == 0)))
         return FD_EINVAL;
     *progress = start;
-    if (col->type == FD_STR32 || col->type == FD_STR64)
-        strings = 1;
-    else if (col->type >= FD_I8 && col->type <= FD_U64)
-        strings = 0;
-    else
-        return FD_ETYPE;
-    rc = fd_table_ok(t, strings);
-    if (rc != FD_OK)
-        return rc;
-    off = col->offset;
-    if (start < 0 || start > n || off < 0 || col->length < 0)
-        return FD_EINVAL;
-    for (i = start; i < n; i++)
-        if (order[i] < 0 || order[i] >= col->length || w[order[i]] < 0)
-            return FD_EINVAL;
-    if (start == n) {
+    rc = fd_cat_check(col, order, n, w, t, start, &strings);
+    if (rc == FD_CAT_NOTHING) {
         *progress = n;
         return FD_OK;
     }
-    if (strings ? col->offsets == 0 : col->values == 0)
-        return FD_EINVAL;
+    if (rc != FD_OK)
+        return rc;
+    off = col->offset;
     bits = col->validity;
     fd_ctx_load(&c, t);
 
