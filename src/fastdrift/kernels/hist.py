@@ -350,26 +350,24 @@ class _NumbaHist:
 
     def update(self, view, index: HistIndex, counts: np.ndarray, specials: np.ndarray) -> int:
         k = self.k
+        if index.n_edges <= k.CMP_EDGES:
+            # fd_hist.c's runs of valid values (a block with nulls: its valid values copied together)
+            for values, validity, offset, length in float64_pieces(view):
+                if length:
+                    k.hist_cmp(values, validity, offset, length, index.padded, counts, specials)
+            return FD_OK
         if index.arith:
-            fn, mode, top = k.hist_arith, k.M_ARITH, float(index.n_edges) - 0.5
+            mode, top, te = k.M_ARITH, float(index.n_edges) - 0.5, index.padded
         elif index.uniform:
-            fn, mode, top = k.hist_uniform, k.M_UNIFORM, float(index.n_edges)
+            mode, top, te = k.M_UNIFORM, float(index.n_edges), index.padded
         else:
-            p1 = index.n_probe == 1
-            fn, mode, top = (k.hist_p1 if p1 else k.hist_pn), (k.M_P1 if p1 else k.M_PN), float(index.n_table - 1)
-        run = index.n_edges <= k.CMP_EDGES or index.n_probe >= 1 or mode in (k.M_ARITH, k.M_UNIFORM)  # hist_run probes once at least
-        if run and index.n_edges > k.CMP_EDGES:
-            te = index.padded if mode in (k.M_ARITH, k.M_UNIFORM) else index.table_edges
-            args = (index.padded, index.table, te, index.lo, index.inv_width, top, index.n_probe, mode,
-                    counts, specials)
+            # a table has an edge in one of its sub-buckets at least: n_probe >= 1, as hist_run needs
+            mode = k.M_P1 if index.n_probe == 1 else k.M_PN
+            top, te = float(index.n_table - 1), index.table_edges
+        args = (index.padded, index.table, te, index.lo, index.inv_width, top, index.n_probe, mode,
+                counts, specials)
         for values, validity, offset, length in float64_pieces(view):
-            if not (run and length):
-                fn(values, validity, offset, length, index.padded, index.table, index.lo, index.inv_width, top,
-                   index.n_probe, counts, specials)
-            elif index.n_edges <= k.CMP_EDGES:
-                # fd_hist.c's runs of valid values (a block with nulls: its valid values copied together)
-                k.hist_cmp(values, validity, offset, length, index.padded, counts, specials)
-            else:
+            if length:
                 k.hist_run(values, validity, offset, length, *args)
         return FD_OK
 

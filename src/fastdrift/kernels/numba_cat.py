@@ -497,11 +497,13 @@ def count_indices(values, validity, off, n, bins, first, scratch, unseen):
     has_bits = validity.shape[0] > 0
     # first[] can change only while some entry is still 0 (as fd_count_indices): once none is, the
     # rest runs without the test.
-    zeros = 0
+    # typed int64 from the start (not the literal 0): _count_blocks_first, compiled lazily for the
+    # types it is called with, then has one specialisation a dtype instead of three (compile time)
+    zeros = np.int64(0)
     if want_first:
         for x in range(n_bins):
             zeros += bins[x] == 0
-    i = 0
+    i = np.int64(0)
     use_unseen = zeros > 0 and n_bins > 0 and unseen.shape[0] >= n_bins
     if use_unseen:
         # Blocks of 64 keep the fast count while an entry has not appeared (as FD_IDX_RUN64's
@@ -510,7 +512,7 @@ def count_indices(values, validity, off, n, bins, first, scratch, unseen):
         for x in range(n_bins):
             unseen[x] = bins[x] == 0
         if not has_bits:
-            i, zeros = _count_blocks_first(values, off, 0, n, np.uint64(n_bins - 1), bins, unseen, first,
+            i, zeros = _count_blocks_first(values, off, i, n, np.uint64(n_bins - 1), bins, unseen, first,
                                            zeros)
     while i < n and zeros > 0:
         j = off + i

@@ -1,10 +1,7 @@
 """The numba twin of ``kernels/fd_hist.c``: the histogram over a :class:`~fastdrift.kernels.hist.HistIndex`.
 
-:func:`hist_arith`, :func:`hist_uniform`, :func:`hist_p1` and :func:`hist_pn` are the arith,
-uniform, one-probe and n-probe paths (fd_hist.c also unrolls two and three probes), one value at a
-time, for chunks with nulls; the caller picks one per index.
-
-Chunks without nulls take one of two run paths.  :func:`hist_cmp` (at most ``CMP_EDGES`` edges,
+Every chunk takes one of two run paths (a block with nulls: its valid values copied together
+first, a bitmap byte at a time, as fd_hist.c does).  :func:`hist_cmp` (at most ``CMP_EDGES`` edges,
 as fd_hist.c): per block of values, one pass per edge counting the values ``>=`` it, a loop LLVM
 vectorises.  :func:`hist_run` (more edges, every index path): per block of ``_BLOCK`` values,
 three passes over the block -- the arithmetic of every value (the arith bin, the uniform guess or
@@ -34,10 +31,10 @@ from numba import njit, types
 from .hist import ARITH_TOL
 from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, ro, rw
 
-__all__ = ["hist_arith", "hist_uniform", "hist_p1", "hist_pn", "hist_cmp", "hist_run"]
+__all__ = ["hist_cmp", "hist_run"]
 
-# Path selectors for the histogram, as in fd_hist.c (numba specialises one-probe tables and the
-# general probe loop; fd_hist.c also unrolls two and three probes).
+# Path selectors of hist_run, as in fd_hist.c (numba specialises one-probe tables and the general
+# probe loop; fd_hist.c also unrolls two and three probes).
 M_UNIFORM = 0
 M_P1 = 1
 M_PN = 4
@@ -61,147 +58,8 @@ def _clamp(t, lo, hi):
     return t if t < hi else hi
 
 
-@njit(**INLINE)
-def _bin(x, e, table, lo, inv, top, n_probe, mode):
-    # NaN stays NaN (it is counted apart and subtracted from its fixed bin);
-    # +inf becomes DBL_MAX so that it cannot step past the +inf sentinels.
-    xc = DBL_MAX if x > DBL_MAX else x
-    if mode == M_ARITH:
-        u = (x - lo) * inv
-        u = _clamp(u, -0.5, top)
-        u += 1.0
-        b = np.int64(u)
-        fr = u - np.float64(b)
-        if fr >= ARITH_TOL and fr <= 1.0 - ARITH_TOL:
-            return b
-        return _bin_near(e, xc, b)
-    if mode == M_UNIFORM:
-        t = (x - lo) * inv + 1.0
-        t = _clamp(t, 1.0, top)
-        b = np.int64(t)
-        return b - np.int64(xc < e[b - 1]) + np.int64(xc >= e[b])
-    t = (x - lo) * inv
-    t = _clamp(t, 0.0, top)
-    b = np.int64(table[np.int64(t)])
-    if mode == M_P1:
-        b += np.int64(xc >= e[b])
-    else:
-        for _ in range(n_probe):
-            b += np.int64(xc >= e[b])
-    return b
-
-
 _WAYS = 4          # private sub-histograms, as FD_HIST_WAYS in fd_hist.c
 _LOCAL_BINS = 512  # above this many bins every way is counts itself
-
-
-@njit(**INLINE)
-def _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, mode,
-               counts, specials):
-    # Consecutive values hitting the same counter serialise on store-to-load
-    # forwarding; counting round-robin into _WAYS sub-histograms avoids it.
-    # x != x is always False for integer inputs (LLVM folds it after the
-    # int-to-double conversion), so one body serves every dtype.
-    nb = counts.shape[0]
-    local = nb <= _LOCAL_BINS
-    if local:
-        sub = np.zeros((_WAYS, nb), dtype=np.int64)
-    else:
-        sub = counts.reshape((1, nb))
-    nway = sub.shape[0] - 1  # index mask: 3 with local ways, 0 otherwise
-    nan = 0
-    nul = 0
-    if validity.size == 0:
-        for i in range(length):
-            x = np.float64(values[offset + i])
-            sub[i & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += 1
-            nan += np.int64(x != x)
-    else:
-        pos = offset
-        end = offset + length
-        # Leading bits up to a bitmap byte boundary, whole bytes (one
-        # validity load per 8 values, no per-value work for all-null bytes),
-        # then the tail.  A null slot is counted with weight 0.
-        while pos < end and (pos & 7) != 0:
-            w = np.int64((validity[pos >> 3] >> (pos & 7)) & 1)
-            x = np.float64(values[pos])
-            sub[0, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
-            nan += w & np.int64(x != x)
-            nul += 1 - w
-            pos += 1
-        while pos + 8 <= end:
-            m = np.int64(validity[pos >> 3])
-            if m == 0xFF:
-                for k in range(8):
-                    x = np.float64(values[pos + k])
-                    sub[k & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += 1
-                    nan += np.int64(x != x)
-            elif m == 0:
-                nul += 8
-            else:
-                for k in range(8):
-                    w = (m >> k) & 1
-                    x = np.float64(values[pos + k])
-                    sub[k & nway, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
-                    nan += w & np.int64(x != x)
-                    nul += 1 - w
-            pos += 8
-        while pos < end:
-            w = np.int64((validity[pos >> 3] >> (pos & 7)) & 1)
-            x = np.float64(values[pos])
-            sub[0, _bin(x, e, table, lo, inv, top, n_probe, mode)] += w
-            nan += w & np.int64(x != x)
-            nul += 1 - w
-            pos += 1
-    if local:
-        for b in range(nb):
-            counts[b] += sub[0, b] + sub[1, b] + sub[2, b] + sub[3, b]
-    # NaN compared false everywhere and landed in a fixed bin: 0 on the arith
-    # path, 1 on the uniform path, table[0] otherwise.
-    if mode == M_ARITH:
-        counts[0] -= nan
-    elif mode == M_UNIFORM:
-        counts[1] -= nan
-    else:
-        counts[table[0]] -= nan
-    specials[0] += nul
-    specials[1] += nan
-
-
-def _hist_sigs():
-    # float64 values only, as every entry here: the caller converts other dtypes a piece at a time
-    # (kernels.float64_pieces; one entry per dtype made this module take minutes to compile)
-    return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
-                       ro(types.int32), types.float64, types.float64, types.float64, types.int64,
-                       rw(types.int64), rw(types.int64))]
-
-
-# One compiled entry per path (uniform, one probe -- the common table case
-# -- and any probe count), so the path is a compile-time constant inside the
-# loop.  A separate two-probe entry was not worth its compile time.
-@njit(_hist_sigs(), **NUMBA_OPTIONS)
-def hist_arith(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
-    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_ARITH,
-               counts, specials)
-
-
-@njit(_hist_sigs(), **NUMBA_OPTIONS)
-def hist_uniform(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
-    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_UNIFORM,
-               counts, specials)
-
-
-@njit(_hist_sigs(), **NUMBA_OPTIONS)
-def hist_p1(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
-    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_P1,
-               counts, specials)
-
-
-@njit(_hist_sigs(), **NUMBA_OPTIONS)
-def hist_pn(values, validity, offset, length, e, table, lo, inv, top, n_probe, counts, specials):
-    _hist_loop(values, validity, offset, length, e, table, lo, inv, top, n_probe, M_PN,
-               counts, specials)
-
 
 
 # ---- the run paths (fd_hist.c, "runs of valid values") ----------------------------------------
@@ -311,7 +169,7 @@ def hist_cmp(values, validity, offset, length, e, counts, specials):
 
 @njit(**INLINE)
 def _guess_block(v, lo, inv, top, mode, j):
-    # Pass 1 of hist_run: the arithmetic of _bin for every value of the block, branch-free, a
+    # Pass 1 of hist_run: the bin arithmetic (fd_hist.c's) for every value of the block, branch-free, a
     # loop LLVM vectorises.  Into j: the arith path's bin, complemented (~b < 0) where u lies
     # within ARITH_TOL of an integer; the uniform path's clamped guess; the table path's
     # sub-bucket.  Returns the NaN count and the number of complemented bins.
@@ -342,7 +200,7 @@ def _guess_block(v, lo, inv, top, mode, j):
 
 @njit(**INLINE)
 def _finish_block(v, e, table, te, n_probe, mode, near, j):
-    # Pass 2 of hist_run, in place on j: the rest of _bin from the guess, the loads of table and
+    # Pass 2 of hist_run, in place on j: the rest of the bin from the guess, the loads of table and
     # edges (scalar: LLVM emits no gathers for Zen 4).  The first probe reads te[g], the edge
     # table[g], so that its load does not wait for the one of table[g].  Each j[i] is read, then
     # written: stores to a separate array aliased (4 KiB apart) the loads of later values and
@@ -413,7 +271,8 @@ def _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_pr
     if stride:
         for b in range(nb):
             counts[b] += sub[b] + sub[nb + b] + sub[2 * nb + b] + sub[3 * nb + b]
-    # NaN landed in the fixed bin of its path, as in _hist_loop.
+    # NaN compared false everywhere and landed in the fixed bin of its path: 0 on the arith path,
+    # 1 on the uniform path, table[0] otherwise (as in fd_hist.c).
     if mode == M_ARITH:
         counts[0] -= nan
     elif mode == M_UNIFORM:
