@@ -33,17 +33,16 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .demo import CONCEPT_SEGMENT, LABEL, demo_config, make_labelled_tables
 from .errors import CorruptStateError, IncompatibleSketchError, InvalidInputError, SchemaError
-from .profilefile import ProfileFile
-from .schema import check_profiles, schema_changes
-from .sketches import Profile
 
-# fastdrift.dataset and .scan (pyarrow.dataset), .report and .monitor.config (the monitor
-# package) are imported by the commands that use them: `fastdrift --help` stays fast
-# (python -X importtime -m fastdrift.cli --help).
+if TYPE_CHECKING:
+    from .sketches import Profile
+
+# The sketches, fastdrift.dataset and .scan (pyarrow.dataset), .report and .monitor.config (the
+# monitor package) are imported by the commands that use them: `fastdrift --help`, and `fastdrift
+# bench` (which hands over to pytest), stay fast (python -X importtime -m fastdrift.cli --help).
 
 __all__ = ["main", "Progress", "EXIT_ERROR", "EXIT_INPUT", "EXIT_SCHEMA", "EXIT_CORRUPT", "EXIT_USAGE"]
 
@@ -172,6 +171,7 @@ def _read_profile_file(path: str):
             data = fh.read()
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
+    from .profilefile import ProfileFile
     try:
         return ProfileFile.from_bytes(data)
     except CorruptStateError as exc:
@@ -279,6 +279,7 @@ def _write(path: str, data: bytes) -> None:
 # -- commands ------------------------------------------------------------------------------------------
 
 def _cmd_profile(args) -> int:
+    from .profilefile import ProfileFile
     config = _config(args)
     reference = _read_profile_file(args.reference).profile if args.reference else None
     if reference is not None:
@@ -336,6 +337,7 @@ def _load_side(path: str, args, config, reference=None, evidence=None):
 
 def _compare(args):
     from .report import compare
+    from .schema import check_profiles, schema_changes
     if not 0.0 <= args.threshold <= 1.0:
         raise _Usage(f"--threshold must be a probability in [0, 1], got {args.threshold!r}")
     config = _config(args)
@@ -374,8 +376,10 @@ def _cmd_compare(args) -> int:
 
 def _cmd_demo(args) -> int:
     import pyarrow.parquet as pq
+    from .demo import CONCEPT_SEGMENT, LABEL, demo_config, make_labelled_tables
     from .report import compare, format_text, render
     from .report.compare import performance_text, top_alerts
+    from .sketches import Profile
 
     t0 = time.perf_counter()
     tables = make_labelled_tables(args.rows, args.seed)
@@ -437,6 +441,7 @@ def _cmd_demo(args) -> int:
 def _demo_monitor(ref: Profile, table, config) -> None:
     """The concept-drift day through a live monitor (the reference profile with its labels, default
     rules, four windows): the performance rule fires on its windows, the drift rules do not."""
+    from .demo import LABEL
     from .monitor import Monitor, WindowSpec
     cfg = dataclasses.replace(config, window=WindowSpec(by="rows", size=max(table.num_rows // 4, 1)),
                               background_flush=False)

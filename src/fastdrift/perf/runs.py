@@ -94,6 +94,7 @@ def environment() -> dict:
     import pyarrow
 
     from .. import kernels
+    from ..kernels.native import simd_path
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -109,7 +110,7 @@ def environment() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "pyarrow": pyarrow.__version__,
             "backend": {f: kernels.get_backend(f) for f in sorted(kernels.DEFAULT_BACKENDS)},
-            "kernel_build": build, "simd": kernels.native.simd_path()}
+            "kernel_build": build, "simd": simd_path()}
 
 
 def _checked(name: str, values, rounds: Optional[int] = None) -> Bench:
