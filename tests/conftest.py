@@ -1,7 +1,35 @@
+import importlib.util
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import fastdrift
+
+# numba's kernels compile on first import, about 50 s cold for these modules on a 2-core machine
+# (docs/performance.md), into the on-disk cache every process shares.  The suite reaches them
+# minutes in, and numba_cat seconds in: a process started with the session compiles these on the
+# second core meanwhile, so a fresh checkout's run loads them instead.  numba writes each cache file
+# whole (a temporary file renamed), so a process that imports a module first compiles it again and
+# loses nothing.
+_WARM = ("numba_hist", "numba_moments", "numba_exact", "numba_select", "numba_seg")
+_warming = None
+
+
+def pytest_sessionstart(session):
+    global _warming
+    if importlib.util.find_spec("numba") is None:
+        return
+    code = "; ".join(f"import fastdrift.kernels.{m}" for m in _WARM)
+    _warming = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _warming is not None and _warming.poll() is None:
+        _warming.terminate()  # a short selection of tests: what it has not cached yet is not needed
+        _warming.wait()
 
 
 @pytest.fixture
