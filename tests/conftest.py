@@ -7,13 +7,12 @@ import pytest
 
 import fastdrift
 
-# numba's kernels compile on first import, about 50 s cold for these modules on a 2-core machine
-# (docs/performance.md), into the on-disk cache every process shares.  The suite reaches them
-# minutes in, and numba_cat seconds in: a process started with the session compiles these on the
-# second core meanwhile, so a fresh checkout's run loads them instead.  numba writes each cache file
-# whole (a temporary file renamed), so a process that imports a module first compiles it again and
-# loses nothing.
-_WARM = ("numba_hist", "numba_moments", "numba_exact", "numba_select", "numba_seg")
+# numba's kernels compile on first import, about 110 s cold on a 2-core machine (docs/performance.md),
+# into the on-disk cache every process shares.  The suite reaches them minutes in: a process started
+# with the session compiles them on the second core meanwhile, in the order the tests first use them,
+# so a fresh checkout's run loads them instead.  numba writes each cache file whole (a temporary file
+# renamed), so a process that imports a module first compiles it again and loses nothing.
+_WARM = ("numba_cat", "numba_hist", "numba_moments", "numba_exact", "numba_select", "numba_seg")
 _warming = None
 
 

@@ -16,7 +16,19 @@ from fastdrift.kernels import native
 from fastdrift.kernels.cat import CAT as CAT_BACKEND, CatTable
 from fastdrift.kernels.oracles import KERNELS, reference_value_counts
 
-numba_cat = pytest.importorskip("fastdrift.kernels.numba_cat")
+
+
+class _NumbaCat:
+    """``fastdrift.kernels.numba_cat``, imported by the first test that uses it rather than at
+    collection: its kernels compile on import (a minute cold), which conftest.py's warm-up does on
+    the other core while the tests before these run."""
+
+    def __getattr__(self, name):
+        import fastdrift.kernels.numba_cat as module
+        return getattr(module, name)
+
+
+numba_cat = _NumbaCat()
 
 ROOT = Path(__file__).resolve().parents[1]
 CAT = KERNELS["categorical"]
