@@ -8,6 +8,8 @@ inside a function (their optional dependency); nothing else in the monitor packa
 import ast
 import pathlib
 
+import pytest
+
 import fastdrift
 
 ORDER = ["errors", "settings", "codec", "records", "adapters", "dataset", "kernels", "sketches", "schema", "metrics", "monitor",
@@ -71,6 +73,25 @@ def test_numba_not_imported_by_fastdrift_import():
     code = "import sys, fastdrift; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_fastdrift_import_loads_its_names_on_first_use():
+    # import fastdrift (and the benchmark gate's plugin, and the CLI) load no sketch, kernel or metric
+    # until a name is used; every public name then resolves to the object its module defines
+    import subprocess, sys
+    code = ("import sys, fastdrift, fastdrift.perf.plugin, fastdrift.cli\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[1:2] in (['sketches'], ['kernels'], ['metrics'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    import fastdrift
+    from fastdrift import metrics, monitor, serving_skew, sketches
+    owners = {"psi": metrics, "Profile": sketches, "profile": sketches, "skew": serving_skew, "Monitor": monitor}
+    for name in fastdrift.__all__:
+        assert getattr(fastdrift, name) is not None and name in dir(fastdrift)
+        if name in owners:
+            assert getattr(fastdrift, name) is getattr(owners[name], name)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        fastdrift.nope
 
 
 def _private_imports(path: pathlib.Path, pkg_parts):
