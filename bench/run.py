@@ -106,7 +106,9 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     out = os.environ.get("FASTDRIFT_BENCH_JSON", str(HERE / "results.json"))
     where = [] if any(_is_path(a) for a in argv) else [str(HERE)]  # paths given: those alone
-    rc = pytest.main([*where, "-q", "-p", "no:cacheprovider", "--benchmark-only",
+    # -p no:hypothesispytest: no benchmark uses hypothesis, whose plugin (installed with the test
+    # extras) takes 0.4-0.9 s of every session's start-up to import
+    rc = pytest.main([*where, "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--benchmark-only",
                       f"--benchmark-json={out}", "-o", "python_files=bench_*.py", *argv])
     if rc not in (0, 5) or not pathlib.Path(out).exists():
         return int(rc) or 1

@@ -424,8 +424,9 @@ def test_work(benchmark):
 
 def _pytest(cwd, *args, work=3000):
     env = dict(os.environ, WORK=str(work))
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=300)
+    # without hypothesis's plugin: the tiny benchmarks do not use it, and its import was a third of each session
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                           *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_a_real_pytest_benchmark_run_is_read(tmp_path, capsys):
