@@ -17,7 +17,6 @@ from fastdrift.kernels.cat import CAT as CAT_BACKEND, CatTable
 from fastdrift.kernels.oracles import KERNELS, reference_value_counts
 
 
-
 class _NumbaCat:
     """``fastdrift.kernels.numba_cat``, imported by the first test that uses it rather than at
     collection: its kernels compile on import (a minute cold), which conftest.py's warm-up does on

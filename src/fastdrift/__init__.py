@@ -50,10 +50,5 @@ def __dir__():
 __all__ = [
     "FastDriftError", "InvalidInputError", "SchemaError", "IncompatibleSketchError",
     "CorruptStateError", "NativeError", "ConcurrentUseError", "CountOverflowError",
-    "set_backend", "get_backend",
-    "BinaryPerformance", "Histogram", "Moments", "Categorical", "TDigest", "Profile", "ColumnProfile", "profile",
-    "psi", "psi_contributions", "kl_divergence", "js_divergence", "js_distance", "hellinger",
-    "total_variation", "l_infinity", "chi_square", "compare_profiles",
-    "ks_2samp", "wasserstein", "quantile_shift", "psi_pvalue", "Monitor", "Fleet", "skew",
-    "MulticlassPerformance", "RegressionPerformance",
+    *_LAZY,
 ]
