@@ -4,12 +4,13 @@ Every chunk takes one of two run paths (a block with nulls: its valid values cop
 first, a bitmap byte at a time, as fd_hist.c does).  :func:`hist_cmp` (at most ``CMP_EDGES`` edges,
 as fd_hist.c): per block of values, one pass per edge counting the values ``>=`` it, a loop LLVM
 vectorises.  :func:`hist_run` (more edges, every index path): per block of ``_BLOCK`` values,
-three passes over the block -- the arithmetic of every value (the arith bin, the uniform guess or
-the table's sub-bucket, and the NaN count), branch-free and vectorised; the table and edge loads
-in place on the block's int32 bins, scalar (LLVM emits no gathers for Zen 4: a plain
+passes over the block -- the arithmetic of every value (the arith bin, the uniform guess or
+the table's sub-bucket, and the NaN count), branch-free and vectorised; on the uniform and table
+paths the table and edge loads in place on the block's int32 bins, scalar (LLVM emits no gathers for Zen 4: a plain
 ``out[i] = table[idx[i]]`` loop stays scalar), with the first probe's edge read from
 ``HistIndex.table_edges`` rather than through the table; and the increments, round-robin into 4
-private sub-histograms.  Every entry here is compiled for float64 values only (one per dtype took
+private sub-histograms (on the arith path, then the rare values near a bin's boundary moved to
+their exact bin).  Every entry here is compiled for float64 values only (one per dtype took
 the module 165 s to compile cold); the caller converts other dtypes, exactly, a piece at a time
 (``kernels.float64_pieces``).
 fd_hist.c counts equal widths into a pair table (one increment per pair
@@ -167,27 +168,58 @@ def hist_cmp(values, validity, offset, length, e, counts, specials):
     specials[1] += nan
 
 
+#: 2^52: the doubles of [2^52, 2^53) are the integers, their low mantissa bits the integer's.
+_TWO52 = 4503599627370496.0
+
+
 @njit(**INLINE)
-def _guess_block(v, lo, inv, top, mode, j):
-    # Pass 1 of hist_run: the bin arithmetic (fd_hist.c's) for every value of the block, branch-free, a
-    # loop LLVM vectorises.  Into j: the arith path's bin, complemented (~b < 0) where u lies
-    # within ARITH_TOL of an integer; the uniform path's clamped guess; the table path's
-    # sub-bucket.  Returns the NaN count and the number of complemented bins.
+def _arith_block(v, lo, inv, top, w):
+    # Pass 1 of hist_run's arith path (fd_hist.c's arith8m_avx2, in plain code LLVM vectorises):
+    # u = clamp((x - lo) * inv, -0.5, top) + 1, then t = u + (2^52 - 1/2), one rounding to an
+    # integer of [2^52, 2^53): t - 2^52 is u - 1/2 rounded to nearest, which is floor(u) unless u is
+    # an integer (a tie may round down); fr = u - (t - 2^52), exact, is then 0 or 1 and the value is
+    # flagged, as is every u within ARITH_TOL of an integer (|fr - 1/2| > 1/2 - ARITH_TOL, exact:
+    # fr - 1/2 needs no more bits than u).  So an unflagged value's bin int(u) is the low 32 bits
+    # of t, with no conversion (float64 -> int32 and back took this pass from 0.56-0.65 to
+    # 0.73 ns a value, docs/performance.md).  w[i] = t, negated when flagged (its low bits kept:
+    # it is counted in bin int(u) like the others, and moved by _arith_fix).  NaN takes u = 1/2:
+    # bin 0, unflagged.  Returns the NaN count and the number flagged.
     nan = 0
     near = 0
     for i in range(v.size):
         x = np.float64(v[i])
         nan += np.int64(x != x)
-        if mode == M_ARITH:
-            u = (x - lo) * inv
-            u = _clamp(u, -0.5, top)
-            u += 1.0
-            b = np.int32(u)
-            fr = u - np.float64(b)
-            f = np.int32((fr < ARITH_TOL) | (fr > 1.0 - ARITH_TOL))
-            near += f
-            j[i] = b ^ -f
-        elif mode == M_UNIFORM:
+        u = _clamp((x - lo) * inv, -0.5, top) + 1.0
+        t = u + (_TWO52 - 0.5)
+        f = abs(u - (t - _TWO52) - 0.5) > 0.5 - ARITH_TOL
+        near += np.int64(f)
+        w[i] = -t if f else t
+    return nan, near
+
+
+@njit(**INLINE)
+def _arith_fix(v, e, w, sub):
+    # The flagged values of a block (about 1 in 2,000): moved from the bin of their guess, where
+    # _count_block counted them, to the exact one.
+    for i in range(v.size):
+        if w[i] < 0.0:
+            x = np.float64(v[i])
+            k = np.int64(-w[i] - _TWO52)
+            b = _bin_near(e, DBL_MAX if x > DBL_MAX else x, k)
+            sub[k] -= 1
+            sub[b] += 1
+
+
+@njit(**INLINE)
+def _guess_block(v, lo, inv, top, mode, j):
+    # Pass 1 of hist_run's other paths: the bin arithmetic (fd_hist.c's) for every value of the
+    # block, branch-free, a loop LLVM vectorises.  Into j: the uniform path's clamped guess; the
+    # table path's sub-bucket.  Returns the NaN count.
+    nan = 0
+    for i in range(v.size):
+        x = np.float64(v[i])
+        nan += np.int64(x != x)
+        if mode == M_UNIFORM:
             t = (x - lo) * inv + 1.0
             t = _clamp(t, 1.0, top)
             j[i] = np.int32(t)
@@ -195,24 +227,16 @@ def _guess_block(v, lo, inv, top, mode, j):
             t = (x - lo) * inv
             t = _clamp(t, 0.0, top)
             j[i] = np.int32(t)
-    return nan, near
+    return nan
 
 
 @njit(**INLINE)
-def _finish_block(v, e, table, te, n_probe, mode, near, j):
-    # Pass 2 of hist_run, in place on j: the rest of the bin from the guess, the loads of table and
-    # edges (scalar: LLVM emits no gathers for Zen 4).  The first probe reads te[g], the edge
-    # table[g], so that its load does not wait for the one of table[g].  Each j[i] is read, then
-    # written: stores to a separate array aliased (4 KiB apart) the loads of later values and
-    # cost 0.2 ns a value.
-    if mode == M_ARITH:
-        if near:
-            for i in range(v.size):
-                q = j[i]
-                if q < 0:
-                    x = np.float64(v[i])
-                    j[i] = _bin_near(e, DBL_MAX if x > DBL_MAX else x, np.int64(~q))
-        return
+def _finish_block(v, e, table, te, n_probe, mode, j):
+    # Pass 2 of hist_run's uniform and table paths, in place on j: the rest of the bin from the
+    # guess, the loads of table and edges (scalar: LLVM emits no gathers for Zen 4).  The first
+    # probe reads te[g], the edge table[g], so that its load does not wait for the one of
+    # table[g].  Each j[i] is read, then written: stores to a separate array aliased (4 KiB apart)
+    # the loads of later values and cost 0.2 ns a value.
     one = np.uint32(1)
     for i in range(v.size):
         x = np.float64(v[i])
@@ -231,7 +255,8 @@ def _finish_block(v, e, table, te, n_probe, mode, near, j):
 @njit(**INLINE)
 def _count_block(j, m, sub, stride):
     # Pass 3 of hist_run: round-robin into 4 sub-histograms stride apart in sub (stride 0: all
-    # four are sub itself).
+    # four are sub itself).  j: int32 bins, or the arith path's int64 view of its w, whose low 32
+    # bits are the bins.
     i = 0
     s1 = np.uint32(stride)
     s2 = np.uint32(2 * stride)
@@ -257,6 +282,8 @@ def _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_pr
         sub = counts
         stride = 0
     j = np.empty(_BLOCK, np.int32)
+    w = np.empty(_BLOCK, np.float64)
+    bits = w.view(np.int64)
     buf = np.empty(_BLOCK, np.float64)
     end = offset + length
     nan = 0
@@ -264,10 +291,16 @@ def _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_pr
     for s in range(offset, end, _BLOCK):
         v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, end), buf)
         nul += b_nul
-        a, near = _guess_block(v, lo, inv, top, mode, j)
-        nan += a
-        _finish_block(v, e, table, te, n_probe, mode, near, j)
-        _count_block(j, v.size, sub, stride)
+        if mode == M_ARITH:
+            a, near = _arith_block(v, lo, inv, top, w)
+            nan += a
+            _count_block(bits, v.size, sub, stride)
+            if near:
+                _arith_fix(v, e, w, sub)
+        else:
+            nan += _guess_block(v, lo, inv, top, mode, j)
+            _finish_block(v, e, table, te, n_probe, mode, j)
+            _count_block(j, v.size, sub, stride)
     if stride:
         for b in range(nb):
             counts[b] += sub[b] + sub[nb + b] + sub[2 * nb + b] + sub[3 * nb + b]
