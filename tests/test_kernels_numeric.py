@@ -335,17 +335,22 @@ def test_hist_pieces(monkeypatch, dtype, piece):
 
 
 def test_hist_run_path_dispatch(monkeypatch):
-    # The numba backend takes hist_run exactly for chunks with more than CMP_EDGES edges, with or
-    # without nulls, with the mode of the index's path.
+    # The numba backend takes hist_arith (arith indexes) or hist_run exactly for chunks with more
+    # than CMP_EDGES edges, with or without nulls, with the mode of the index's path.
     from fastdrift.kernels import numba_hist as nh
     modes = []
-    real = nh.hist_run
+    real, real_arith = nh.hist_run, nh.hist_arith
 
     def spy(*args):
         modes.append(args[11])
         return real(*args)
 
+    def spy_arith(*args):
+        modes.append(nh.M_ARITH)
+        return real_arith(*args)
+
     monkeypatch.setattr(nh, "hist_run", spy)
+    monkeypatch.setattr(nh, "hist_arith", spy_arith)
     rng = np.random.default_rng(3)
     x = rng.standard_normal(3000)
     q = np.quantile(x, np.linspace(0, 1, 101)[1:-1])

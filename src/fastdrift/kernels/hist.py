@@ -357,8 +357,13 @@ class _NumbaHist:
                     k.hist_cmp(values, validity, offset, length, index.padded, counts, specials)
             return FD_OK
         if index.arith:
-            mode, top, te = k.M_ARITH, float(index.n_edges) - 0.5, index.padded
-        elif index.uniform:
+            top = float(index.n_edges) - 0.5
+            for values, validity, offset, length in float64_pieces(view):
+                if length:
+                    k.hist_arith(values, validity, offset, length, index.padded, index.lo, index.inv_width,
+                                 top, counts, specials)
+            return FD_OK
+        if index.uniform:
             mode, top, te = k.M_UNIFORM, float(index.n_edges), index.padded
         else:
             # a table has an edge in one of its sub-buckets at least: n_probe >= 1, as hist_run needs
