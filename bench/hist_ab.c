@@ -23,7 +23,10 @@
  *   gcc $F -I$A -c $A/fd_hist.c -Dfd_hist_update=fd_hist_update_A -Dfd_hist_cmp32_plan=fd_hist_cmp32_plan_A -o /tmp/hist_ab/a.o
  *   gcc $F -I$B -c $B/fd_hist.c -Dfd_hist_update=fd_hist_update_B -Dfd_hist_cmp32_plan=fd_hist_cmp32_plan_B -o /tmp/hist_ab/b.o
  *   gcc $F -Ikernels bench/hist_ab.c kernels/fd_simd.c /tmp/hist_ab/a.o /tmp/hist_ab/b.o -o /tmp/hist_ab/ab -lm
- *   cd /tmp/hist_ab && ./ab u && ./ab q && ./ab u 262144     # edges [values [rounds]]
+ *   cd /tmp/hist_ab && ./ab u && ./ab q && ./ab u 262144     # edges [values [rounds [offset]]]
+ *
+ * offset: the column starts that many values into the array (64-byte aligned): NumPy's arrays
+ * are 16-byte aligned, offset 2 reads the values as a NumPy array at 16 bytes past a line would.
  *
  * An A/A build (both from the same kernels/) prints B / A within 1 %. */
 #define _POSIX_C_SOURCE 200809L
@@ -76,8 +79,9 @@ int main(int argc, char **argv)
     const long n_x = n_bytes / 8;
     const long n = argc > 2 ? atol(argv[2]) : n_x;
     const int rounds = argc > 3 ? atoi(argv[3]) : 40;
-    if (n < 1 || n > n_x || rounds < 1) {
-        fprintf(stderr, "hist_ab: values in [1, %ld], rounds >= 1\n", n_x);
+    const long off = argc > 4 ? atol(argv[4]) : 0;
+    if (n < 1 || off < 0 || n + off > n_x || rounds < 1) {
+        fprintf(stderr, "hist_ab: offset + values in [1, %ld], rounds >= 1\n", n_x);
         return 1;
     }
     snprintf(f, sizeof f, "%s_pad.bin", name);
@@ -93,7 +97,7 @@ int main(int argc, char **argv)
         return 1;
     fclose(m);
     const fd_hist_index ix = {pad, ne, uniform, n_probe, lo, inv, tab, nt};
-    const fd_column col = {x, 0, 0, 0, n, FD_F64};
+    const fd_column col = {x + off, 0, 0, 0, n, FD_F64};
     int64_t ca[1024] = {0}, cb[1024] = {0}, null_a = 0, nan_a = 0, null_b = 0, nan_b = 0;
     const long reps = n >= 20000000 ? 1 : 20000000 / n;   /* about 20M values a timing */
     double *ta = malloc(sizeof(double) * (size_t)rounds), *tb = malloc(sizeof(double) * (size_t)rounds);
@@ -115,8 +119,8 @@ int main(int argc, char **argv)
     }
     qsort(ta, (size_t)rounds, sizeof(double), cmp_double);
     qsort(tb, (size_t)rounds, sizeof(double), cmp_double);
-    printf("%s n=%ld  A min %.3f p20 %.3f med %.3f | B min %.3f p20 %.3f med %.3f ns a value  (B/A p20 %.3f)\n",
-           name, n, ta[0], ta[rounds / 5], ta[rounds / 2], tb[0], tb[rounds / 5], tb[rounds / 2],
+    printf("%s n=%ld off=%ld  A min %.3f p20 %.3f med %.3f | B min %.3f p20 %.3f med %.3f ns a value  (B/A p20 %.3f)\n",
+           name, n, off, ta[0], ta[rounds / 5], ta[rounds / 2], tb[0], tb[rounds / 5], tb[rounds / 2],
            tb[rounds / 5] / ta[rounds / 5]);
     free(ta);
     free(tb);
