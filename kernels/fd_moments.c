@@ -357,8 +357,9 @@ static void mom_##SUFFIX(const void *values, const uint8_t *valid,            \
         if (IS_F64 && valid == 0) {                                           \
             /* float64 without nulls: a block with no NaN/inf is its own     \
              * buffer (same values in the same order as the compacted copy) */\
-            /* pass1 prefetches 1 KiB ahead (a block ahead, one a line,     \
-             * cost a third of the kernel: docs/performance.md) */           \
+            /* pass1 prefetches the values 1 KiB ahead of its loads (a      \
+             * burst of prefetches a block ahead, one a line, cost a third   \
+             * of the kernel instead: docs/performance.md) */                \
             const double *blk = (const double *)(const void *)(v + start);   \
             if (L->pass1(blk, end - start, block_shift(s, blk, end - start), r)) { \
                 reduce_block(s, L, blk, end - start, r);                      \
