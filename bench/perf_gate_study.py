@@ -606,7 +606,7 @@ def main(argv=None) -> int:
     o.add_argument("--rounds", type=int, default=25)
     v = sub.add_parser("spread")
     v.add_argument("dirs", type=pathlib.Path, nargs="+", help="directories of runs (one per harness variant)")
-    t = sub.add_parser("splits", help="every split of a directory of runs (e.g. bench/baseline) into baseline "
+    t = sub.add_parser("splits", help="every split of a directory of runs (e.g. bench/baseline/<machine>) into baseline "
                                       "and current runs, as .ci/bench compares them")
     t.add_argument("dir", type=pathlib.Path)
     t.add_argument("--current-runs", type=int, default=2)

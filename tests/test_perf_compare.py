@@ -743,6 +743,47 @@ def test_perf_compare_cli_takes_several_baseline_runs_and_a_directory(tmp_path, 
     assert "a directory without runs" in capsys.readouterr().err
 
 
+def test_a_baseline_of_several_machines_compares_the_current_runs_machine(tmp_path, capsys):
+    from fastdrift.perf import NoBaselineForMachine, machine_dir, read_baseline
+    rng = np.random.default_rng(12)
+    base = tmp_path / "baseline"
+    envs = {m: dict(ENV, cpu=f"CPU {m} (family 25 model {m})", simd="avx2", timer="process_time") for m in (1, 17)}
+    for m, env in envs.items():
+        d = base / machine_dir(env)
+        d.mkdir(parents=True)
+        for i in range(4 if m == 1 else 5):
+            # machine 17's runs 2x faster: compared with them, machine 1's runs would read 2x slower
+            x, p = _machine_run(rng, 120, 1.0, slowdown=(2.0 if m == 1 else 1.0) * rng.lognormal(0, 0.01))
+            write_run(str(d / f"run_{i}.fdr"), {"t::b": x}, env, probes={"t::b": p})
+    assert sorted(p.name for p in base.iterdir()) == ["cpu-1-family-25-model-1-2-cores-avx2",
+                                                      "cpu-17-family-25-model-17-2-cores-avx2"]
+    runs = read_baseline(str(base), envs[1])
+    assert len(runs) == 4 and all(r.env["cpu"] == envs[1]["cpu"] for r in runs)
+    assert len(read_baseline(str(base), dict(envs[17], python="3.12"))) == 5
+    # the same machine measured 1.3x slower: regressed against its own runs, not 2.6x against the other's
+    cur = tmp_path / "cur.fdr"
+    x, p = _machine_run(rng, 120, 1.0, slowdown=2.0 * 1.3)
+    write_run(str(cur), {"t::b": x}, envs[1], probes={"t::b": p})
+    assert main(["perf", "compare", str(base), "--current", str(cur), "--format", "json", "-o",
+                 str(tmp_path / "a.json")]) == 2
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert doc["baseline_runs"] == 4 and not doc["environment_differences"]
+    assert doc["benchmarks"][0]["median_ratio"] == pytest.approx(1.3, rel=0.05)
+    # a machine with no runs saved: an input error naming the machines that have some and where to save
+    other = dict(envs[1], cpu="CPU 9", simd="avx512")
+    with pytest.raises(NoBaselineForMachine) as ei:
+        read_baseline(str(base), other)
+    assert set(ei.value.machines) == {machine_dir(e) for e in envs.values()}
+    write_run(str(cur), {"t::b": x}, other, probes={"t::b": p})
+    assert main(["perf", "compare", str(base), "--current", str(cur)]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "no runs saved on this machine" in err and "cpu 'CPU 9'" in err
+    assert str(base / "cpu-9-2-cores-avx512") in err and machine_dir(envs[17]) in err
+    # a directory with runs of its own is read as it is, whatever its subdirectories hold
+    shutil.copy(base / machine_dir(envs[17]) / "run_0.fdr", base / "run_x.fdr")
+    assert [r.path for r in read_baseline(str(base), envs[1])] == [str(base / "run_x.fdr")]
+
+
 def test_plugin_accumulates_runs_in_a_directory_and_gates_on_them(tmp_path):
     (tmp_path / "test_tiny.py").write_text(TINY)
     for _ in range(4):
@@ -754,6 +795,16 @@ def test_plugin_accumulates_runs_in_a_directory_and_gates_on_them(tmp_path):
     # t with 2 df is wide (a 4x slowdown was once "too noisy to tell" here); the statistics themselves are
     # tested on synthetic runs above
     r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=runs", work=150000)
+    assert r.returncode == 1, r.stdout[-3000:]
+    assert "baseline of 3 runs" in r.stdout and "regressed (critical)" in r.stdout
+    # a baseline of several machines: this machine's runs (a slower run of another machine beside them)
+    from fastdrift.perf import machine_dir, read_runs
+    here = read_runs([str(tmp_path / "runs")])[0].env
+    shutil.copytree(tmp_path / "runs", tmp_path / "machines" / machine_dir(here))
+    (tmp_path / "machines" / "other").mkdir()
+    write_run(str(tmp_path / "machines" / "other" / "run.fdr"), {"test_tiny.py::test_work": [1.0] * 50},
+              dict(here, cpu="Another CPU"))
+    r = _pytest(tmp_path, "test_tiny.py", "--fastdrift-baseline=machines", work=150000)
     assert r.returncode == 1, r.stdout[-3000:]
     assert "baseline of 3 runs" in r.stdout and "regressed (critical)" in r.stdout
     files = [f"--fastdrift-baseline=runs/{n}" for n in saved[:2]]

@@ -551,8 +551,9 @@ def _cmd_bench(args) -> int:
         rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root)
         # 1 and 2 mean alerts elsewhere in this command; a failed benchmark run is an error.
         return 0 if rc == 0 else EXIT_ERROR
-    from .perf import compare_runs, parse_threshold, read_run, read_runs
-    base = read_runs([args.baseline])  # an unreadable baseline fails before the benchmarks run
+    from .perf import compare_runs, environment, parse_threshold, read_baseline, read_run
+    # an unreadable baseline, or one without this machine's runs, fails before the benchmarks run
+    base = read_baseline(args.baseline, environment())
     files = baseline_bench_files(root, base, args.pytest_args)
     if args.repeat < 1:
         raise _Usage(f"--repeat {args.repeat}: at least 1 run")
@@ -609,7 +610,7 @@ def _print_bench(c) -> None:
 
 
 def _cmd_perf_compare(args) -> int:
-    from .perf import compare_runs, format_html, format_json, format_table, parse_threshold, read_runs
+    from .perf import compare_runs, format_html, format_json, format_table, parse_threshold, read_baseline, read_runs
     files = list(args.runs)
     if args.current is None:
         if len(files) < 2:
@@ -620,7 +621,10 @@ def _cmd_perf_compare(args) -> int:
                          f"name current runs with --current)")
     else:
         current = list(args.current)
-    c = compare_runs(read_runs(files), read_runs(current), parse_threshold(args.max_regression))
+    cur = read_runs(current)
+    # a baseline directory of several machines' runs: this machine's (the current runs')
+    base = [r for f in files for r in read_baseline(f, cur[0].env)]
+    c = compare_runs(base, cur, parse_threshold(args.max_regression))
     text = {"table": format_table, "json": format_json, "html": format_html}[args.format](c)
     if args.output:
         _write_text(args.output, text if text.endswith("\n") else text + "\n")
@@ -786,8 +790,9 @@ def _parser() -> argparse.ArgumentParser:
                        description="Other arguments (e.g. -k histogram) are passed to bench/run.py (pytest).")
     p.add_argument("--path", help="source checkout (default: the current directory)")
     p.add_argument("--baseline", metavar="FILE", help="compare this run with a saved one (any `perf compare` "
-                                                      "input, or a directory of runs); exit 0 nothing regressed, "
-                                                      "1 warning, 2 critical")
+                                                      "input, a directory of runs, or a directory of one such "
+                                                      "directory per machine: this machine's); exit 0 nothing "
+                                                      "regressed, 1 warning, 2 critical")
     p.add_argument("--max-regression", default="5%", help="with --baseline: the slowdown allowed (default 5%%)")
     p.add_argument("--repeat", type=int, default=15, metavar="M",
                    help="with --baseline: run the benchmarks M times (separate sessions) and compare the M runs with "
@@ -808,7 +813,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="BASELINE... CURRENT",
                    help="the baseline run(s), then the current run: pytest-benchmark JSON, fastdrift run file "
                         "(--fastdrift-save), or Parquet/CSV of benchmark, value[, unit]; a directory stands for "
-                        "the runs in it. Several baseline runs measure the run-to-run variance")
+                        "the runs in it (a baseline directory of one directory of runs per machine: those of the "
+                        "current runs' machine). Several baseline runs measure the run-to-run variance")
     p.add_argument("--current", metavar="FILE", nargs="+",
                    help="the current run, or several runs of the code under test (files or a directory: the run-to-run "
                         "change averages out over them); every positional file is then a baseline run")

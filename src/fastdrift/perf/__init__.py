@@ -7,7 +7,9 @@ two runs and formats the result, :mod:`.plugin` is the pytest plugin.
 """
 from .compare import PerfComparison, PerfRow, compare_runs, format_html, format_json, format_table, \
     parse_threshold
-from .runs import Bench, Run, environment, read_run, read_runs, run_from_timings, write_run
+from .runs import Bench, NoBaselineForMachine, Run, environment, machine_dir, read_baseline, read_run, read_runs, \
+    run_from_timings, write_run
 
 __all__ = ["PerfComparison", "PerfRow", "compare_runs", "format_table", "format_json", "format_html",
-           "parse_threshold", "Bench", "Run", "read_run", "read_runs", "write_run", "run_from_timings", "environment"]
+           "parse_threshold", "Bench", "Run", "read_run", "read_runs", "read_baseline", "machine_dir",
+           "NoBaselineForMachine", "write_run", "run_from_timings", "environment"]

@@ -26,7 +26,7 @@ import pytest
 from ..errors import FastDriftError
 from .compare import compare_runs, format_table, parse_threshold
 from .probe import Interleaver
-from .runs import environment, read_runs, run_file_in, run_from_timings, write_run
+from .runs import environment, read_baseline, read_runs, run_file_in, run_from_timings, write_run
 
 __all__ = ["Gate"]
 
@@ -56,7 +56,8 @@ class Gate:
             self.threshold = parse_threshold(config.getoption("fastdrift_max_regression"))
             paths = config.getoption("fastdrift_baseline")
             if paths:
-                self.baseline = read_runs(paths)
+                env = environment()  # a baseline directory of several machines: this one's runs
+                self.baseline = [r for p in paths for r in read_baseline(p, env)]
             more = config.getoption("fastdrift_current")
             if more and not paths:
                 raise pytest.UsageError("fastdrift: --fastdrift-current needs --fastdrift-baseline")

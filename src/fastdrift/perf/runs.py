@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -29,8 +30,9 @@ from ..errors import CorruptStateError, InvalidInputError
 from .probe import ProbeRecord
 from .stats import block_log_medians
 
-__all__ = ["Bench", "Run", "read_run", "read_runs", "run_file_in", "write_run", "run_from_timings", "environment", "EXACT_MAX",
-           "DIGEST_POINTS", "MIN_ROUNDS"]
+__all__ = ["Bench", "Run", "read_run", "read_runs", "read_baseline", "machine_dir", "same_machine", "NoBaselineForMachine",
+           "run_file_in", "write_run", "run_from_timings", "environment", "EXACT_MAX", "DIGEST_POINTS",
+           "MIN_ROUNDS", "MACHINE_KEYS"]
 
 #: rounds stored exactly in a run file; more are stored as a t-digest
 EXACT_MAX = 10_000
@@ -394,6 +396,62 @@ def read_run(path: str) -> Run:
 
 #: file names a directory of runs is read from (its other files are ignored)
 RUN_SUFFIXES = (".fdr", ".json", ".parquet", ".pq", ".csv", ".csv.gz")
+#: the environment keys that name the machine: timings from machines differing in one of them say
+#: nothing about each other (the kernel build, backends and library versions are compared instead)
+MACHINE_KEYS = ("cpu", "cores", "simd", "timer")
+
+
+class NoBaselineForMachine(InvalidInputError):
+    """A baseline directory holds runs of other machines only (``machines``: subdirectory -> its
+    environment's :data:`MACHINE_KEYS`)."""
+
+    def __init__(self, message: str, machines: Dict[str, dict]):
+        super().__init__(message)
+        self.machines = machines
+
+
+def _run_files(path: str) -> List[str]:
+    return sorted(f for f in os.listdir(path) if f.lower().endswith(RUN_SUFFIXES)
+                  and os.path.isfile(os.path.join(path, f)))
+
+
+def same_machine(a: dict, b: dict) -> bool:
+    """True when two environments agree on every :data:`MACHINE_KEYS` entry both record."""
+    return all(a[k] == b[k] for k in MACHINE_KEYS if k in a and k in b)
+
+
+def machine_dir(env: dict) -> str:
+    """The subdirectory a baseline of several machines keeps ``env``'s machine's runs in: its CPU
+    (with family and model), cores and SIMD path, as a lower-case slug
+    (``amd-epyc-family-25-model-1-2-cores-avx2``)."""
+    text = f"{env.get('cpu') or 'unknown cpu'} {env.get('cores') or '?'} cores {env.get('simd') or 'no simd'}"
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def read_baseline(path: str, env: dict) -> List[Run]:
+    """The baseline runs at ``path`` for the machine ``env`` describes.  ``path`` is what
+    :func:`read_runs` reads (a run file, or a directory of runs: returned as they are, whichever
+    machine they were saved on, their environment compared later), or a directory with no runs of
+    its own and one subdirectory of runs per machine (:func:`machine_dir` names it): the runs of
+    the subdirectory whose environment is ``env``'s machine (:func:`same_machine`).  Raises
+    :class:`NoBaselineForMachine` when no subdirectory is."""
+    if not os.path.isdir(path) or _run_files(path):
+        return read_runs([path])
+    subdirs = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))
+                     and _run_files(os.path.join(path, d)))
+    if not subdirs:
+        return read_runs([path])  # the error of a directory without runs
+    machines = {}
+    for d in subdirs:
+        runs = read_runs([os.path.join(path, d)])
+        if same_machine(runs[0].env, env):
+            return runs
+        machines[d] = {k: runs[0].env.get(k) for k in MACHINE_KEYS}
+    here = ", ".join(f"{k} {env[k]!r}" for k in MACHINE_KEYS if k in env)
+    raise NoBaselineForMachine(
+        f"{path}: no runs saved on this machine ({here}); it holds runs of "
+        f"{', '.join(sorted(machines))}. Save this machine's as {os.path.join(path, machine_dir(env))}/ "
+        f"(docs/performance.md)", machines)
 
 
 def read_runs(paths) -> List[Run]:
@@ -402,8 +460,7 @@ def read_runs(paths) -> List[Run]:
     out = []
     for path in paths:
         if os.path.isdir(path):
-            files = sorted(f for f in os.listdir(path) if f.lower().endswith(RUN_SUFFIXES)
-                           and os.path.isfile(os.path.join(path, f)))
+            files = _run_files(path)
             if not files:
                 raise InvalidInputError(f"{path}: a directory without runs (files ending in "
                                         f"{', '.join(RUN_SUFFIXES)})")
