@@ -212,7 +212,8 @@ def test_ci_bench_flags_another_machine_and_passes(tmp_path, machine):
     assert "FLAGGED, NOT COMPARED" in r.stderr and "Another CPU" in r.stderr
     assert "regressed" not in r.stdout  # not compared at all
     # where this machine's runs would be saved, and the machines that have runs
-    assert "--fastdrift-save=bench/baseline/another-cpu-" in r.stderr
+    assert "(into bench/baseline/another-cpu-" in r.stderr
+    assert "fastdrift bench --save-baseline bench/baseline --max-regression 15%" in r.stderr
     assert all(f"bench/baseline/{m}:" in r.stderr for m in MACHINES)
 
 

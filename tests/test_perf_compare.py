@@ -941,3 +941,88 @@ def test_the_cpu_of_a_run_names_family_and_model():
     assert _cpu_of(two.replace("model\t\t: 17", "model\t\t: 1")) != _cpu_of(two)
     assert _cpu_of("model name\t: Some CPU\n") == "Some CPU"  # no numbers: the name alone
     assert _cpu_of("processor\t: 0\ncpu family\t: 25\n") == ""  # no name: the caller's fallback
+
+
+# -- saving a machine's baseline ---------------------------------------------------------------------------------
+
+def _same_code_runs(rng, k, spread=0.01, slow=()):
+    """``k`` synthetic runs of the same code (run levels moving by ``spread``); the runs in ``slow`` 1.5x
+    slower than the machine explains (stretches of load the probes did not see)."""
+    out = []
+    for i in range(k):
+        x, p = _machine_run(rng, 120, 1.0, slowdown=(1.5 if i in slow else 1.0) * rng.lognormal(0, spread))
+        out.append(run_from_timings({"t::b": x, "t::c": x * 2}, ENV, probes={"t::b": p, "t::c": p}))
+    return out
+
+
+def test_split_noise_counts_false_alarms_and_noise():
+    from fastdrift.perf.compare import split_noise
+    from fastdrift.errors import InvalidInputError
+    rng = np.random.default_rng(21)
+    quiet = split_noise(_same_code_runs(rng, 6), 0.15)
+    assert quiet.splits == 15 and quiet.current == 2 and quiet.alarms == 0  # C(6, 2)
+    assert set(quiet.per_benchmark) == {"t::b", "t::c"}
+    assert quiet.too_noisy == sum(v["too noisy to tell"] for v in quiet.per_benchmark.values())
+    # two runs 1.5x slower: the split with both current flags both benchmarks (a false alarm); with
+    # one of them current, the current runs disagree and the verdict is too noisy to tell
+    bad = split_noise(_same_code_runs(rng, 6, slow=(2, 3)), 0.15)
+    assert bad.alarms == 1 and all(v["regressed"] == 1 for v in bad.per_benchmark.values()), bad
+    assert all(v["too noisy to tell"] >= 8 for v in bad.per_benchmark.values()), bad
+    # runs that spread widely: too noisy to tell more often
+    noisy = split_noise(_same_code_runs(rng, 6, spread=0.3), 0.15)
+    assert noisy.too_noisy > quiet.too_noisy
+    with pytest.raises(InvalidInputError, match="at least 4 runs"):
+        split_noise(_same_code_runs(rng, 3), 0.15)
+
+
+def test_baseline_verdict_keeps_runs_no_noisier_and_without_false_alarms():
+    from fastdrift.cli import baseline_verdict
+    from fastdrift.perf.compare import SplitNoise
+
+    def noise(alarms, too_noisy, splits=28, benchmarks=17):
+        per = {f"b{i}": {"regressed": 0, "too noisy to tell": 0} for i in range(benchmarks)}
+        per["b0"]["too noisy to tell"] = too_noisy
+        return SplitNoise(8, splits, 2, alarms, per)
+
+    assert baseline_verdict(noise(0, 67), None) == (True, "no false alarm")
+    assert baseline_verdict(noise(0, 67), noise(0, 279))[0]
+    assert baseline_verdict(noise(0, 67), noise(0, 67))[0]  # as noisy: kept (the newer runs)
+    keep, why = baseline_verdict(noise(0, 279), noise(0, 67))
+    assert not keep and "too noisy to tell more often" in why
+    keep, why = baseline_verdict(noise(1, 0), None)
+    assert not keep and "1 of 28 splits" in why
+    assert baseline_verdict(noise(1, 279), noise(0, 0), force=True) == (True, "--force")
+    # shares, not counts: 15 splits of 6 runs against 28 of 8
+    assert baseline_verdict(noise(0, 40, splits=15), noise(0, 67, splits=28))[0] is False
+    assert baseline_verdict(noise(0, 30, splits=15), noise(0, 67, splits=28))[0] is True
+
+
+def test_bench_save_baseline_saves_this_machines_runs(tmp_path):
+    from fastdrift.perf import environment, machine_dir, read_runs
+    checkout = tmp_path / "checkout"
+    (checkout / "bench").mkdir(parents=True)
+    shutil.copy(ROOT / "bench" / "run.py", checkout / "bench" / "run.py")
+    (checkout / "bench" / "bench_tiny.py").write_text(BENCH)
+    base = tmp_path / "baseline"
+    cmd = [sys.executable, "-m", "fastdrift.cli", "bench", "--path", str(checkout), "--save-baseline", str(base)]
+    # a generous margin: no split of 4 real runs of the tiny set flags it on a busy machine
+    r = subprocess.run(cmd + ["--repeat", "4", "--max-regression", "300%"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    here = base / machine_dir(environment())
+    runs = read_runs([str(here)])
+    assert len(runs) == 4 and {n for r in runs for n in r.benchmarks} == {
+        "bench/bench_tiny.py::test_steady", "bench/bench_tiny.py::test_moved"}
+    assert all(b.probe is not None for r in runs for b in r.benchmarks.values())  # saved with the probes
+    assert f"{here}: 4 new runs, none saved" in r.stdout and "saved: no false alarm" in r.stdout
+    assert not (checkout / "bench" / "results.json").exists()  # the checkout's own results left alone
+    # then a comparison reads them as this machine's baseline
+    r = subprocess.run([sys.executable, "-m", "fastdrift.cli", "bench", "--path", str(checkout), "--baseline",
+                        str(base), "--repeat", "1", "--max-regression", "300%"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "baseline of 4 runs: interval" in r.stdout, r.stdout[-3000:]
+    # usage errors
+    r = subprocess.run(cmd + ["--repeat", "3"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 64 and "at least 4 runs" in r.stderr
+    r = subprocess.run(cmd + ["--baseline", str(base)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 64 and "not both" in r.stderr

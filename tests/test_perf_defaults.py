@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import fastdrift_pytest
-from fastdrift.cli import _parser
+from fastdrift.cli import SAVE_REPEAT, _parser, bench_repeat
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PERF_MD = (ROOT / "docs" / "perf.md").read_text()
@@ -25,10 +25,12 @@ def _doc_int(pattern: str, text: str = PERF_MD) -> int:
 
 
 def test_bench_repeat_default_is_the_documented_one():
-    repeat = _parser().parse_args(["bench", "--baseline", "x"]).repeat
+    repeat = bench_repeat(_parser().parse_args(["bench", "--baseline", "x"]))
     assert repeat == _doc_int(r"`fastdrift bench --repeat` is (\d+) current runs")
     assert repeat == _doc_int(r"The default is (\d+) current runs")
-    assert repeat == _doc_int(r"\[--repeat (\d+)\]", CLI_MD)
+    assert repeat == _doc_int(r"\[--repeat (\d+)\] \[--confirm\]", CLI_MD)
+    assert SAVE_REPEAT == bench_repeat(_parser().parse_args(["bench", "--save-baseline", "x"]))
+    assert SAVE_REPEAT == _doc_int(r"\[--repeat (\d+)\] \[--force\]", CLI_MD) == 8
     assert repeat == _doc_int(r"\(default (\d+); \[perf\]", CLI_MD)
     assert repeat == 15
 

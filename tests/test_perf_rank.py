@@ -143,6 +143,6 @@ def test_rank_comparison_keeps_false_alarms_below_alpha_and_falls_back_to_t():
 def test_bench_repeats_fifteen_current_runs_by_default():
     # fifteen current runs: against a baseline of 10 runs the fewest that caught >= 95% of 10% slowdowns in every
     # draw measured (docs/perf.md); 5 baseline runs and 5 current runs are the fewest a side for the rank comparison
-    from fastdrift.cli import _parser
-    assert _parser().parse_args(["bench", "--baseline", "x"]).repeat == 15
+    from fastdrift.cli import _parser, bench_repeat
+    assert bench_repeat(_parser().parse_args(["bench", "--baseline", "x"])) == 15
     assert rank_min_p(5, 5) < 0.01 <= rank_min_p(4, 5)

@@ -540,6 +540,92 @@ def baseline_bench_files(root: str, runs, pytest_args) -> list:
     return sorted(files) if all(f.endswith(".py") and os.path.isfile(os.path.join(root, f)) for f in files) else []
 
 
+#: ``fastdrift bench --repeat`` unless given: current runs compared with a baseline, and runs saved
+#: by --save-baseline (docs/perf.md)
+BENCH_REPEAT, SAVE_REPEAT = 15, 8
+
+
+def bench_repeat(args) -> int:
+    """The runs ``fastdrift bench`` makes: ``--repeat``, else the default of its mode."""
+    if args.repeat is not None:
+        return args.repeat
+    return SAVE_REPEAT if getattr(args, "save_baseline", None) is not None else BENCH_REPEAT
+
+
+def baseline_verdict(new, saved, force: bool = False):
+    """``(keep, reason)``: whether runs just made (``new``, a :class:`~fastdrift.perf.compare.SplitNoise`)
+    replace a machine's ``saved`` ones (None: none saved).  Kept unless a split of them flags a
+    benchmark (a false alarm: the code is the same) or they are ``too noisy to tell`` more often
+    than the saved ones; ``force`` keeps them anyway."""
+    def share(x):
+        return x.too_noisy / max(1, x.splits * len(x.per_benchmark))
+    if force:
+        return True, "--force"
+    if new.alarms:
+        return False, (f"{new.alarms} of {new.splits} splits of the new runs flag a benchmark regressed "
+                       f"(the same code: a false alarm)")
+    if saved is not None and share(new) > share(saved):
+        return False, (f"the new runs are too noisy to tell more often than the saved ones "
+                       f"({share(new):.0%} of benchmark-splits against {share(saved):.0%})")
+    return True, ("no false alarm, and no noisier than the saved runs" if saved is not None
+                  else "no false alarm")
+
+
+def _save_baseline(args, root: str, run: str) -> int:
+    """``fastdrift bench --save-baseline DIR``: the benchmarks run ``--repeat`` times (default
+    :data:`SAVE_REPEAT`), saved as this machine's runs in ``DIR`` (its subdirectory
+    :func:`~fastdrift.perf.machine_dir`) if they are no noisier than the runs saved there."""
+    import shutil
+
+    from .perf import environment, machine_dir, parse_threshold, read_runs
+    from .perf.compare import split_noise
+    from .perf.runs import RUN_SUFFIXES
+    repeat = bench_repeat(args)
+    if repeat < 4:
+        raise _Usage(f"--repeat {repeat}: saving a baseline takes at least 4 runs (its noise is measured "
+                     f"on splits of 2 runs against the others)")
+    threshold = parse_threshold(args.max_regression)
+    target = os.path.join(args.save_baseline, machine_dir(environment()))
+
+    def runs_in(d):
+        return [f for f in sorted(os.listdir(d)) if f.endswith(RUN_SUFFIXES)] if os.path.isdir(d) else []
+
+    saved = read_runs([target]) if runs_in(target) else None
+    # the bench files the directory's runs (of any machine) come from
+    known = saved or next((read_runs([os.path.join(args.save_baseline, d)]) for d in
+                           (sorted(os.listdir(args.save_baseline)) if os.path.isdir(args.save_baseline) else [])
+                           if runs_in(os.path.join(args.save_baseline, d))), None)
+    files = baseline_bench_files(root, known, args.pytest_args) if known else []
+    with tempfile.TemporaryDirectory(prefix="fastdrift-baseline-") as tmp:
+        new_dir = os.path.join(tmp, "runs")
+        for i in range(repeat):
+            rc = subprocess.call([sys.executable, run, *files, *args.pytest_args, f"--fastdrift-save={new_dir}/",
+                                  f"--fastdrift-keep={repeat}"], cwd=root,
+                                 env=dict(os.environ, FASTDRIFT_BENCH_JSON=os.path.join(tmp, f"results_{i}.json")))
+            if rc != 0:
+                return EXIT_ERROR
+        new = read_runs([new_dir])
+        noise_new = split_noise(new, threshold)
+        noise_saved = split_noise(saved, threshold) if saved is not None and len(saved) >= 4 else None
+        keep, why = baseline_verdict(noise_new, noise_saved, args.force)
+        print(f"\n{target}: {len(new)} new runs" + (f", {len(saved)} saved" if saved is not None else ", none saved"))
+        print(f"  splits of 2 runs against the others, --max-regression {threshold:.0%}:")
+        for label, x in (("new", noise_new), ("saved", noise_saved)):
+            if x is not None:
+                print(f"  {label:<6} false alarms {x.alarms} of {x.splits} splits; too noisy to tell {x.too_noisy} "
+                      f"of {x.splits * len(x.per_benchmark)} benchmark-splits")
+        if not keep:
+            print(f"not saved: {why}; the saved runs are unchanged (--force saves the new ones)")
+            return 1
+        os.makedirs(target, exist_ok=True)
+        for f in runs_in(target):
+            os.remove(os.path.join(target, f))
+        for f in runs_in(new_dir):
+            shutil.copy2(os.path.join(new_dir, f), os.path.join(target, f))
+    print(f"saved: {why}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     root = os.path.abspath(args.path or os.getcwd())
     run = os.path.join(root, "bench", "run.py")
@@ -547,6 +633,12 @@ def _cmd_bench(args) -> int:
         raise InvalidInputError(
             f"{run}: not found; `fastdrift bench` runs the benchmarks of a source checkout "
             "(the installed package does not ship bench/): cd into the checkout or pass --path")
+    if args.save_baseline is not None:
+        if args.baseline is not None:
+            raise _Usage("give --baseline (compare) or --save-baseline (save), not both")
+        return _save_baseline(args, root, run)
+    if args.force:
+        raise _Usage("--force goes with --save-baseline")
     if args.baseline is None:
         rc = subprocess.call([sys.executable, run, *args.pytest_args], cwd=root)
         # 1 and 2 mean alerts elsewhere in this command; a failed benchmark run is an error.
@@ -555,8 +647,9 @@ def _cmd_bench(args) -> int:
     # an unreadable baseline, or one without this machine's runs, fails before the benchmarks run
     base = read_baseline(args.baseline, environment())
     files = baseline_bench_files(root, base, args.pytest_args)
-    if args.repeat < 1:
-        raise _Usage(f"--repeat {args.repeat}: at least 1 run")
+    repeat = bench_repeat(args)
+    if repeat < 1:
+        raise _Usage(f"--repeat {repeat}: at least 1 run")
     threshold = parse_threshold(args.max_regression)
     # probes between the rounds, on the baseline's clock (the wall clock unless it was saved on the CPU's)
     clock = "cpu" if base[0].env.get("timer") == "process_time" else "wall"
@@ -564,7 +657,7 @@ def _cmd_bench(args) -> int:
         def runs(tag):
             """``--repeat`` runs of the benchmarks, separate sessions: each draws its own run-to-run change."""
             curs = []
-            for i in range(args.repeat):
+            for i in range(repeat):
                 out = os.path.join(tmp, f"{tag}_{i}.json")  # pytest-benchmark JSON: every round's timing
                 rc = subprocess.call([sys.executable, run, *files, *args.pytest_args, "--fastdrift-probe", f"--fastdrift-clock={clock}"],
                                      cwd=root, env=dict(os.environ, FASTDRIFT_BENCH_JSON=out))
@@ -585,7 +678,7 @@ def _cmd_bench(args) -> int:
         # from the machine's neighbours seldom lasts through both.  The same sessions as the first runs
         # (a benchmark alone in a session, first to run, is not timed as in the baseline's sessions);
         # the first runs are not pooled in (they were picked for being slow).
-        print(f"\nconfirming {len(critical)} critical ({', '.join(critical)}): {args.repeat} fresh run(s)")
+        print(f"\nconfirming {len(critical)} critical ({', '.join(critical)}): {repeat} fresh run(s)")
         again = runs("confirm")
         if again is None:
             return EXIT_ERROR
@@ -793,12 +886,20 @@ def _parser() -> argparse.ArgumentParser:
                                                       "input, a directory of runs, or a directory of one such "
                                                       "directory per machine: this machine's); exit 0 nothing "
                                                       "regressed, 1 warning, 2 critical")
-    p.add_argument("--max-regression", default="5%", help="with --baseline: the slowdown allowed (default 5%%)")
-    p.add_argument("--repeat", type=int, default=15, metavar="M",
+    p.add_argument("--save-baseline", metavar="DIR",
+                   help="run the benchmarks --repeat times (default 8) and save the runs as this machine's in DIR "
+                        "(its subdirectory named for the CPU, cores and SIMD path), if no split of them flags a "
+                        "benchmark at --max-regression and they are no noisier than the runs saved there; exit 0 "
+                        "saved, 1 not saved")
+    p.add_argument("--force", action="store_true", help="with --save-baseline: save the new runs whatever their noise")
+    p.add_argument("--max-regression", default="5%", help="with --baseline: the slowdown allowed; with "
+                                                          "--save-baseline: the one the runs' noise is measured at "
+                                                          "(default 5%%)")
+    p.add_argument("--repeat", type=int, default=None, metavar="M",
                    help="with --baseline: run the benchmarks M times (separate sessions) and compare the M runs with "
                         "the baseline: the run-to-run change averages out over them (default 15: against a baseline of "
                         "10 runs, the fewest that caught >= 95%% of 10%% slowdowns in every draw of docs/perf.md's "
-                        "measurements)")
+                        "measurements); with --save-baseline: the runs saved (default 8, at least 4)")
     p.add_argument("--confirm", action="store_true",
                    help="with --baseline: when a benchmark regresses critically, run the benchmarks --repeat times "
                         "again and let those fresh runs decide the critical ones (exit 2 only if they regress "

@@ -527,3 +527,44 @@ def format_html(c: PerfComparison) -> str:
             + (f"<p>† {e(_RAW)}</p>" if any(r.basis in ("raw", "rounds") for r in c.rows) else "")
             + (f"<p>* {e(_WEAK)}</p>" if any(r.basis == "summary" for r in c.rows) else "")
             + (f"<h2>Not compared</h2><ul>{probs}</ul>" if probs else "") + "</body></html>\n")
+
+
+@dataclass
+class SplitNoise:
+    """How a set of runs of the same code compares with itself (:func:`split_noise`)."""
+
+    runs: int  #: runs in the set
+    splits: int  #: splits compared: every choice of ``current`` runs, the rest the baseline
+    current: int  #: current runs per split
+    alarms: int  #: splits in which a benchmark was flagged ``regressed`` (a false alarm: the code is the same)
+    per_benchmark: dict  #: benchmark -> {"regressed": n, "too noisy to tell": n} over the splits
+
+    @property
+    def too_noisy(self) -> int:
+        """Benchmark-splits whose verdict was ``too noisy to tell``."""
+        return sum(v["too noisy to tell"] for v in self.per_benchmark.values())
+
+
+def split_noise(runs: Sequence[Run], max_regression: float, current: int = 2) -> SplitNoise:
+    """Every split of ``runs`` (several runs of the same code on one machine) into ``current``
+    current runs and the rest as the baseline, compared as ``perf compare`` compares: how many
+    splits flag a benchmark ``regressed`` (false alarms) and how many benchmark-splits are ``too
+    noisy to tell`` at ``max_regression``.  Needs at least ``current + 2`` runs."""
+    import itertools
+
+    runs = list(runs)
+    if current < 1 or len(runs) < current + 2:
+        raise InvalidInputError(f"{len(runs)} runs: a split into {current} current runs needs at least "
+                                f"{current + 2} runs")
+    per: dict = {}
+    alarms = splits = 0
+    for cur in itertools.combinations(range(len(runs)), current):
+        c = compare_runs([r for i, r in enumerate(runs) if i not in cur], [runs[i] for i in cur],
+                         max_regression, threads=1)
+        splits += 1
+        alarms += any(r.verdict == "regressed" for r in c.rows)
+        for r in c.rows:
+            v = per.setdefault(r.benchmark, {"regressed": 0, "too noisy to tell": 0})
+            if r.verdict in v:
+                v[r.verdict] += 1
+    return SplitNoise(len(runs), splits, current, alarms, per)
