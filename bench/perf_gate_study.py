@@ -536,37 +536,20 @@ def sources(arrays: int, rounds: int) -> None:
 def splits_study(d: pathlib.Path, m: int, effects, thresholds) -> None:
     """Every split of the runs in ``d`` into a baseline of the others and ``m`` current runs, the
     current runs' rounds times ``1 + effect`` (the probes unchanged): how many splits exit 2, and
-    per benchmark how many are critical / warning / too noisy to tell (``.ci/bench``'s comparison)."""
-    import itertools
+    per benchmark how many are critical / warning / too noisy to tell (``.ci/bench``'s comparison;
+    :func:`fastdrift.perf.compare.split_noise`)."""
+    from fastdrift.perf.compare import split_noise
 
     runs = [read_run(str(p)) for p in sorted(d.glob("*.fdr"))]
     names = sorted(set.intersection(*(set(r.benchmarks) for r in runs)))
-
-    def shifted(r, effect):
-        out = Run(r.path, r.source, dict(r.env))
-        out.benchmarks = {n: _shifted(r.benchmarks[n], effect, True) if effect else r.benchmarks[n] for n in names}
-        return out
-
     print(f"{len(runs)} runs in {d}, {len(names)} benchmarks, splits of {len(runs) - m} baseline + {m} current runs")
     for thr in thresholds:
         for effect in effects:
-            exits, anyreg = 0, 0
-            per = {n: {"critical": 0, "warning": 0, "too noisy to tell": 0} for n in names}
-            combos = list(itertools.combinations(range(len(runs)), m))
-            for cur in combos:
-                base = [shifted(runs[i], 0.0) for i in range(len(runs)) if i not in cur]
-                c = compare_runs(base, [shifted(runs[i], effect) for i in cur], thr, threads=1)
-                exits += c.exit_status == 2
-                anyreg += any(r.verdict == "regressed" for r in c.rows)
-                for r in c.rows:
-                    if r.verdict == "regressed":
-                        per[r.benchmark][r.severity] += 1
-                    elif r.verdict == "too noisy to tell":
-                        per[r.benchmark]["too noisy to tell"] += 1
-            print(f"--max-regression {thr:.0%}, rounds x {1 + effect:.2f}: {anyreg} of {len(combos)} splits with a "
-                  f"benchmark regressed, {exits} exit 2")
+            sn = split_noise(runs, thr, m, 1.0 + effect)
+            print(f"--max-regression {thr:.0%}, rounds x {1 + effect:.2f}: {sn.alarms} of {sn.splits} splits with a "
+                  f"benchmark regressed, {sn.critical} exit 2")
             for n in names:
-                v = per[n]
+                v = sn.per_benchmark.get(n, {"critical": 0, "warning": 0, "too noisy to tell": 0})
                 print(f"  {n:<60} critical {v['critical']:>3}  warning {v['warning']:>3}  "
                       f"too noisy {v['too noisy to tell']:>3}")
 

@@ -967,10 +967,17 @@ def test_split_noise_counts_false_alarms_and_noise():
     # one of them current, the current runs disagree and the verdict is too noisy to tell
     bad = split_noise(_same_code_runs(rng, 6, slow=(2, 3)), 0.15)
     assert bad.alarms == 1 and all(v["regressed"] == 1 for v in bad.per_benchmark.values()), bad
+    assert bad.critical == 1 and all(v["critical"] == 1 for v in bad.per_benchmark.values()), bad
     assert all(v["too noisy to tell"] >= 8 for v in bad.per_benchmark.values()), bad
     # runs that spread widely: too noisy to tell more often
     noisy = split_noise(_same_code_runs(rng, 6, spread=0.3), 0.15)
     assert noisy.too_noisy > quiet.too_noisy
+    # the same quiet runs with the current ones 1.3x slower (probes unchanged): every split critical
+    runs = _same_code_runs(rng, 6)
+    slow = split_noise(runs, 0.15, factor=1.3)
+    assert slow.critical == slow.splits == 15
+    assert all(v["critical"] == 15 for v in slow.per_benchmark.values()), slow
+    assert split_noise(runs, 0.15, factor=1.0).alarms == 0
     with pytest.raises(InvalidInputError, match="at least 4 runs"):
         split_noise(_same_code_runs(rng, 3), 0.15)
 
@@ -982,7 +989,7 @@ def test_baseline_verdict_keeps_runs_no_noisier_and_without_false_alarms():
     def noise(alarms, too_noisy, splits=28, benchmarks=17):
         per = {f"b{i}": {"regressed": 0, "too noisy to tell": 0} for i in range(benchmarks)}
         per["b0"]["too noisy to tell"] = too_noisy
-        return SplitNoise(8, splits, 2, alarms, per)
+        return SplitNoise(8, splits, 2, alarms, alarms, per)
 
     assert baseline_verdict(noise(0, 67), None) == (True, "no false alarm")
     assert baseline_verdict(noise(0, 67), noise(0, 279))[0]

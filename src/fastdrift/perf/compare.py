@@ -3,6 +3,7 @@ benchmarks out, the environment differences, and the exit status; table, JSON an
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -537,7 +538,10 @@ class SplitNoise:
     splits: int  #: splits compared: every choice of ``current`` runs, the rest the baseline
     current: int  #: current runs per split
     alarms: int  #: splits in which a benchmark was flagged ``regressed`` (a false alarm: the code is the same)
-    per_benchmark: dict  #: benchmark -> {"regressed": n, "too noisy to tell": n} over the splits
+    critical: int  #: splits whose comparison exits 2 (a critical regression)
+    #: benchmark -> {"regressed": n, "critical": n, "warning": n, "too noisy to tell": n} over the splits
+    #: (critical and warning: the severities of its regressed verdicts)
+    per_benchmark: dict
 
     @property
     def too_noisy(self) -> int:
@@ -545,11 +549,23 @@ class SplitNoise:
         return sum(v["too noisy to tell"] for v in self.per_benchmark.values())
 
 
-def split_noise(runs: Sequence[Run], max_regression: float, current: int = 2) -> SplitNoise:
+def scaled_run(run: Run, factor: float) -> Run:
+    """``run`` with every benchmark's timings times ``factor`` and its probes as they were: what a
+    commit ``factor`` times slower would have measured in the same stretch of the machine."""
+    out = Run(run.path, run.source, dict(run.env))
+    for name, b in run.benchmarks.items():
+        out.benchmarks[name] = b if b.values is None or factor == 1.0 else dataclasses.replace(
+            b, values=b.values * factor, blocks=None if b.blocks is None else b.blocks + math.log(factor))
+    return out
+
+
+def split_noise(runs: Sequence[Run], max_regression: float, current: int = 2, factor: float = 1.0) -> SplitNoise:
     """Every split of ``runs`` (several runs of the same code on one machine) into ``current``
     current runs and the rest as the baseline, compared as ``perf compare`` compares: how many
-    splits flag a benchmark ``regressed`` (false alarms) and how many benchmark-splits are ``too
-    noisy to tell`` at ``max_regression``.  Needs at least ``current + 2`` runs."""
+    splits flag a benchmark ``regressed`` (with ``factor`` 1, false alarms) and how many
+    benchmark-splits are ``too noisy to tell`` at ``max_regression``.  ``factor``: the current
+    runs' timings multiplied by it (:func:`scaled_run`), to measure what a slowdown of that size
+    is found as.  Needs at least ``current + 2`` runs."""
     import itertools
 
     runs = list(runs)
@@ -557,14 +573,17 @@ def split_noise(runs: Sequence[Run], max_regression: float, current: int = 2) ->
         raise InvalidInputError(f"{len(runs)} runs: a split into {current} current runs needs at least "
                                 f"{current + 2} runs")
     per: dict = {}
-    alarms = splits = 0
+    alarms = splits = critical = 0
     for cur in itertools.combinations(range(len(runs)), current):
-        c = compare_runs([r for i, r in enumerate(runs) if i not in cur], [runs[i] for i in cur],
+        c = compare_runs([r for i, r in enumerate(runs) if i not in cur], [scaled_run(runs[i], factor) for i in cur],
                          max_regression, threads=1)
         splits += 1
         alarms += any(r.verdict == "regressed" for r in c.rows)
+        critical += c.exit_status == 2
         for r in c.rows:
-            v = per.setdefault(r.benchmark, {"regressed": 0, "too noisy to tell": 0})
+            v = per.setdefault(r.benchmark, {"regressed": 0, "critical": 0, "warning": 0, "too noisy to tell": 0})
             if r.verdict in v:
                 v[r.verdict] += 1
-    return SplitNoise(len(runs), splits, current, alarms, per)
+            if r.verdict == "regressed" and r.severity in v:
+                v[r.severity] += 1
+    return SplitNoise(len(runs), splits, current, alarms, critical, per)
