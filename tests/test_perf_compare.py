@@ -1033,3 +1033,8 @@ def test_bench_save_baseline_saves_this_machines_runs(tmp_path):
     assert r.returncode == 64 and "at least 4 runs" in r.stderr
     r = subprocess.run(cmd + ["--baseline", str(base)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 64 and "not both" in r.stderr
+    # a directory of one machine's runs (the layout before machines): named, and where to move them
+    flat = tmp_path / "flat"
+    shutil.copytree(here, flat)
+    r = subprocess.run(cmd[:-1] + [str(flat)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == EXIT_INPUT and f"move them into {flat / machine_dir(environment())}/" in r.stderr, r.stderr

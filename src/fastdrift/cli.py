@@ -590,6 +590,12 @@ def _save_baseline(args, root: str, run: str) -> int:
     def runs_in(d):
         return [f for f in sorted(os.listdir(d)) if f.endswith(RUN_SUFFIXES)] if os.path.isdir(d) else []
 
+    if runs_in(args.save_baseline):  # read_baseline would read these and never the machines' directories
+        first = read_runs([args.save_baseline])[0]
+        raise InvalidInputError(
+            f"{args.save_baseline}: holds runs of its own (one machine's baseline); a baseline of several machines "
+            f"keeps each machine's runs in a directory of their own: move them into "
+            f"{os.path.join(args.save_baseline, machine_dir(first.env))}/ first")
     saved = read_runs([target]) if runs_in(target) else None
     # the bench files the directory's runs (of any machine) come from
     known = saved or next((read_runs([os.path.join(args.save_baseline, d)]) for d in
