@@ -579,7 +579,7 @@ def _save_baseline(args, root: str, run: str) -> int:
 
     from .perf import environment, machine_dir, parse_threshold, read_runs
     from .perf.compare import split_noise
-    from .perf.runs import RUN_SUFFIXES
+    from .perf.runs import run_files
     repeat = bench_repeat(args)
     if repeat < 4:
         raise _Usage(f"--repeat {repeat}: saving a baseline takes at least 4 runs (its noise is measured "
@@ -588,7 +588,7 @@ def _save_baseline(args, root: str, run: str) -> int:
     target = os.path.join(args.save_baseline, machine_dir(environment()))
 
     def runs_in(d):
-        return [f for f in sorted(os.listdir(d)) if f.endswith(RUN_SUFFIXES)] if os.path.isdir(d) else []
+        return run_files(d) if os.path.isdir(d) else []
 
     if runs_in(args.save_baseline):  # read_baseline would read these and never the machines' directories
         first = read_runs([args.save_baseline])[0]

@@ -31,7 +31,7 @@ from .probe import ProbeRecord
 from .stats import block_log_medians
 
 __all__ = ["Bench", "Run", "read_run", "read_runs", "read_baseline", "machine_dir", "same_machine", "NoBaselineForMachine",
-           "run_file_in", "write_run", "run_from_timings", "environment", "EXACT_MAX", "DIGEST_POINTS",
+           "run_file_in", "run_files", "write_run", "run_from_timings", "environment", "EXACT_MAX", "DIGEST_POINTS",
            "MIN_ROUNDS", "MACHINE_KEYS"]
 
 #: rounds stored exactly in a run file; more are stored as a t-digest
@@ -410,7 +410,8 @@ class NoBaselineForMachine(InvalidInputError):
         self.machines = machines
 
 
-def _run_files(path: str) -> List[str]:
+def run_files(path: str) -> List[str]:
+    """The run files directly in directory ``path`` (names ending in :data:`RUN_SUFFIXES`), sorted."""
     return sorted(f for f in os.listdir(path) if f.lower().endswith(RUN_SUFFIXES)
                   and os.path.isfile(os.path.join(path, f)))
 
@@ -435,10 +436,10 @@ def read_baseline(path: str, env: dict) -> List[Run]:
     its own and one subdirectory of runs per machine (:func:`machine_dir` names it): the runs of
     the subdirectory whose environment is ``env``'s machine (:func:`same_machine`).  Raises
     :class:`NoBaselineForMachine` when no subdirectory is."""
-    if not os.path.isdir(path) or _run_files(path):
+    if not os.path.isdir(path) or run_files(path):
         return read_runs([path])
     subdirs = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))
-                     and _run_files(os.path.join(path, d)))
+                     and run_files(os.path.join(path, d)))
     if not subdirs:
         return read_runs([path])  # the error of a directory without runs
     machines = {}
@@ -460,7 +461,7 @@ def read_runs(paths) -> List[Run]:
     out = []
     for path in paths:
         if os.path.isdir(path):
-            files = _run_files(path)
+            files = run_files(path)
             if not files:
                 raise InvalidInputError(f"{path}: a directory without runs (files ending in "
                                         f"{', '.join(RUN_SUFFIXES)})")
