@@ -1023,6 +1023,15 @@ def test_bench_save_baseline_saves_this_machines_runs(tmp_path):
     assert all(b.probe is not None for r in runs for b in r.benchmarks.values())  # saved with the probes
     assert f"{here}: 4 new runs, none saved" in r.stdout and "saved: no false alarm" in r.stdout
     assert not (checkout / "bench" / "results.json").exists()  # the checkout's own results left alone
+    # saved again (--force: whatever the noise of either set): the new runs replace the old ones
+    first = sorted(p.name for p in here.iterdir())
+    r = subprocess.run(cmd + ["--repeat", "4", "--max-regression", "300%", "--force"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    second = sorted(p.name for p in here.iterdir())
+    assert len(second) == 4 and not set(first) & set(second)
+    assert f"{here}: 4 new runs, 4 saved" in r.stdout and "saved: --force" in r.stdout
+    assert "  saved  false alarms" in r.stdout  # the saved runs' noise measured too
     # then a comparison reads them as this machine's baseline
     r = subprocess.run([sys.executable, "-m", "fastdrift.cli", "bench", "--path", str(checkout), "--baseline",
                         str(base), "--repeat", "1", "--max-regression", "300%"], capture_output=True, text=True,

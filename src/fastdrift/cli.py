@@ -623,11 +623,15 @@ def _save_baseline(args, root: str, run: str) -> int:
         if not keep:
             print(f"not saved: {why}; the saved runs are unchanged (--force saves the new ones)")
             return 1
+        # the new runs in first (their names are new), then the old ones out: a failure half-way
+        # leaves every saved run in place
+        fresh = runs_in(new_dir)
+        old = [f for f in runs_in(target) if f not in fresh]
         os.makedirs(target, exist_ok=True)
-        for f in runs_in(target):
-            os.remove(os.path.join(target, f))
-        for f in runs_in(new_dir):
+        for f in fresh:
             shutil.copy2(os.path.join(new_dir, f), os.path.join(target, f))
+        for f in old:
+            os.remove(os.path.join(target, f))
     print(f"saved: {why}")
     return 0
 
