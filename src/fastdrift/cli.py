@@ -597,10 +597,11 @@ def _save_baseline(args, root: str, run: str) -> int:
             f"keeps each machine's runs in a directory of their own: move them into "
             f"{os.path.join(args.save_baseline, machine_dir(first.env))}/ first")
     saved = read_runs([target]) if runs_in(target) else None
-    # the bench files the directory's runs (of any machine) come from
-    known = saved or next((read_runs([os.path.join(args.save_baseline, d)]) for d in
-                           (sorted(os.listdir(args.save_baseline)) if os.path.isdir(args.save_baseline) else [])
-                           if runs_in(os.path.join(args.save_baseline, d))), None)
+    # the bench files the directory's runs (this machine's, else another's) come from
+    known = saved
+    if known is None and os.path.isdir(args.save_baseline):
+        other = [d for d in sorted(os.listdir(args.save_baseline)) if runs_in(os.path.join(args.save_baseline, d))]
+        known = read_runs([os.path.join(args.save_baseline, other[0])]) if other else None
     files = baseline_bench_files(root, known, args.pytest_args) if known else []
     with tempfile.TemporaryDirectory(prefix="fastdrift-baseline-") as tmp:
         new_dir = os.path.join(tmp, "runs")
