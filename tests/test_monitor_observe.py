@@ -241,8 +241,8 @@ def test_buffered_requests_keep_no_object_alive():
 
 
 def test_shedding_takes_no_queue_operation():
-    """With the worker's queue full, a shed request is counted without touching the queue (its lock
-    and a queue.Full per request were the shed path's cost); everything stays counted or shed."""
+    """With the backlog full, a shed request is counted without touching the worker's queue (its
+    lock per request was the shed path's cost); everything stays counted or shed."""
     from fastdrift.monitor import buffers
     m = core(buffer_rows=8, overload="shed", flush_interval=0.0)
     row = {k: 0.5 for k in NAMES} | {"seg": "a"}
@@ -251,14 +251,23 @@ def test_shedding_takes_no_queue_operation():
     real_sink = buf._sink
     buf._sink = lambda *a: (gate.wait(60), real_sink(*a))  # hold the worker on the first buffer
     m.observe(row, 0.1)
-    for _ in range(8 * (buffers.QUEUE_DEPTH + 2)):  # fills the queue, the worker's buffer and the current one
+    for _ in range(8 * (buffers.QUEUE_DEPTH + 2)):  # the worker's buffer, the backlog, the current one
         m.observe(row, 0.1)
-    puts = []
-    real_put = buf._q.put_nowait
-    buf._q.put_nowait = lambda item: (puts.append(item), real_put(item))[1]
+    assert buf.pending() == 8 * (buffers.QUEUE_DEPTH + 1)  # the backlog's limit, the worker holds 8 more
+
+    class Spy:  # the worker reads the real queue; the request path would put into this one
+        def __init__(self, q):
+            self.q, self.puts = q, []
+
+        def put(self, item, *a, **kw):
+            self.puts.append(item)
+            self.q.put(item, *a, **kw)
+
+    spy = buf._q = Spy(buf._q)
     for _ in range(500):
         m.observe(row, 0.1)
-    assert puts == [] and buf._shed >= 500
+    assert spy.puts == [] and buf._shed >= 500
+    buf._q = spy.q
     gate.set()
     m.flush()
     total = 1 + 8 * (buffers.QUEUE_DEPTH + 2) + 500

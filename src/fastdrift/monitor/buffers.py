@@ -1,48 +1,54 @@
-"""Preallocated observe() buffers, counted in micro-batches by one worker thread per monitor.
+"""The observe() request path: requests appended to one list, counted in micro-batches by one
+worker thread per monitor.
 
-The request path (:meth:`ObserveBuffer.observe`) does no conversion and no kernel work, and never
-waits for the worker: under a short lock it stores references into preallocated slot lists (one
-per field: feature values, prediction, latency, error flag, request id, event time; a buffer's
-request path is generated for the fields its monitor has, so a call stores only those) and bumps a
-counter.  When ``capacity`` slots are full the buffer is queued for the worker (at most
-:data:`QUEUE_DEPTH` wait) and a recycled one takes its place.  The worker, a daemon thread started
-at the first ``observe`` and stopped by :meth:`ObserveBuffer.close`, converts each queued buffer
-into one Arrow RecordBatch, which the monitor counts like an ``update()`` batch
-(``background=False``: the filling thread does it inline).  Cost per call:
-``bench/bench_monitor.py`` (``monitor-observe``); tail latency under load:
-``bench/bench_observe_tail.py``.
+The request path (:meth:`ObserveBuffer.observe`) does no conversion and no kernel work, takes no
+lock and never waits for the worker: it appends the request's fields to the buffer's one list in a
+single ``list.extend`` of a tuple (one C call, so the fields of concurrent requests never
+interleave), after one comparison of the list's length with a mark.  A buffer's request path is
+generated for the fields its monitor has (feature values, prediction, latency, error flag,
+request id, event time, shadow prediction, arrival time), so a call stores only those.  When
+``capacity`` requests are pending, the call that crosses the mark wakes the worker, a daemon
+thread started at the first ``observe`` and stopped by :meth:`ObserveBuffer.close`; it takes the
+pending requests ``capacity`` at a time from the front of the list (a slice and a ``del`` under
+the buffer's lock, which only the rare paths take), converts each take into one Arrow RecordBatch
+and hands it to the sink, which counts it like an ``update()`` batch (``background=False``: the
+thread that filled the buffer counts it inline).  Cost per call: ``bench/bench_monitor.py``
+(``monitor-observe``); tail latency under load: ``bench/bench_observe_tail.py``.
 
-Staleness: every ``flush_interval`` seconds the worker also queues the partly filled buffer,
-counts it and calls ``on_tick`` (the monitor evaluates the windows closed meanwhile), so a request
-is counted within about one interval at any request rate, not only when ``capacity`` requests
-have piled up.
+Staleness: every ``flush_interval`` seconds the worker also counts the partly filled buffer and
+calls ``on_tick`` (the monitor evaluates the windows closed meanwhile), so a request is counted
+within about one interval at any request rate, not only when ``capacity`` requests have piled up.
 
-Overload, when the worker falls behind (``overload``):
+Overload, when the worker falls behind (``overload``); "waiting" is the number of full buffers
+(``capacity`` requests each) pending beside the one the worker counts:
 
 * ``"shed"``: with :data:`QUEUE_DEPTH` buffers waiting and the current one full, a request is not
   stored; it is counted in the shed counter (:meth:`ObserveBuffer.take_counts`).
-* ``"sample"``: as the queue grows, only 1 request in 2**(waiting - 1) is stored, the others are
-  counted as shed; a full queue sheds as above.  The counted rows thin out evenly over time instead
-  of missing one contiguous burst.
+* ``"sample"``: as the backlog grows, only 1 request in 2**(waiting - 1) is stored, the others are
+  counted as shed; a full backlog sheds as above.  The counted rows thin out evenly over time
+  instead of missing one contiguous burst.
 * ``"block"``: the request thread waits for the worker (back-pressure).
+
+The mark is what keeps the common call to one comparison: below it a call appends and returns;
+at or above it (a full buffer the worker has not been told of, the backlog's limit, sampling) the
+call takes the rare path under the lock.
 
 Fork: a child process starts with an empty buffer, zero counters and no worker (its first
 ``observe`` starts its own); the requests the parent had buffered are counted by the parent only.
 Before a fork the parent waits for its worker to finish the batch it is counting, so the child
 never inherits a lock held by that thread.
 
-A request's features are not read on the call: the slot keeps the caller's dict (or tuple of
+A request's features are not read on the call: the buffer keeps the caller's dict (or tuple of
 the values in feature order) itself, another sequence or mapping is copied into a tuple first, and
 the worker reads the values, in slices of :data:`ROWS_PER_SLICE` requests with the GIL offered
 between them.  So the caller must not change a dict it passed to ``observe`` afterwards (pass a
 fresh dict per request, or ``dict(d)`` of one it reuses); its values are read within about one
 ``flush_interval``.
 A dict missing a feature is rejected by the worker (counted, named in the reasons).
-The other fields go into one preallocated list per field, so the request path allocates nothing
-that outlives the call: buffered requests do not fill the collector's young generation and make
-request threads run collections (``bench/bench_observe_tail.py`` counts them).  The common call (a
-dict, not strict) takes a straight path; a full buffer, sampling and shedding are branched off it,
-and a full queue sheds without touching the queue.
+The request path allocates nothing that outlives the call: the tuple it extends the list with is
+freed on return, the list keeps references only, so buffered requests do not fill the
+collector's young generation and make request threads run collections
+(``bench/bench_observe_tail.py`` counts them).  A full backlog sheds without touching the queue.
 At flush each column is one ``pa.array(..., type=...)``, which
 converts 4096 values in C and is *strict* (a string where a float is expected fails, where numpy
 would silently parse ``"1.5"``).  A column that fails is re-checked value by value and only the
@@ -78,11 +84,8 @@ ARRIVAL = "__fastdrift_arrival__"
 #: Values a text (segment) column rejects rather than spell: a sequence is not one value.
 _NESTED = (list, tuple, dict, set, np.ndarray)
 _STOP = object()  # queued by close(): the worker exits when it reaches it
+_WAKE = object()  # queued by the request that fills a buffer: the worker counts the full buffers
 _NO_WORKER = object()  # no thread needed (inline counting without a timer), or none could start
-# Recycled slot sets kept: a set, once allocated, is reused rather than allocated again, and the
-# first spare one is allocated with the current one: a young set of lists is visited by every
-# young-generation collection until it ages (0.35 ms per set), on whichever thread collects.
-_MAX_FREE = QUEUE_DEPTH + 1
 #: Seconds the worker holds the GIL before it offers it to request threads (:func:`offer_gil`).
 GIL_SLICE = 0.00005
 #: Requests whose feature values the worker reads between two GIL offers (about 50 us of work).
@@ -90,19 +93,6 @@ ROWS_PER_SLICE = 256
 _since = threading.local()
 _live: "weakref.WeakSet[ObserveBuffer]" = weakref.WeakSet()  # reset in a forked child
 _held: list = []  # buffers whose counting lock the forking thread holds
-
-
-def _slots(cap: int) -> tuple:
-    """One buffer: one list of ``cap`` slots per field, in :data:`_FIELDS` order.  A request's
-    features slot holds the caller's dict itself (read by the worker) or a tuple of its values."""
-    return tuple([None] * cap for _ in _FIELDS)
-
-
-def _clear(slots: tuple, n: int) -> None:
-    """Drop the references of the first ``n`` requests so buffered objects can be freed."""
-    nones = [None] * n
-    for lst in slots:
-        lst[:n] = nones
 
 
 class ObserveBuffer:
@@ -156,53 +146,88 @@ class ObserveBuffer:
         self._background = background
         self._interval = float(flush_interval)
         self._overload = overload
-        # a full buffer waits on the request path for room in the queue unless requests may be shed
-        self._nonblocking = background and overload != "block"
         self.on_tick = on_tick
+        # the fields this buffer stores, in _FIELDS order: a request is `width` items of the list
+        self._keep = (True, prediction is not None, latency is not None, error is not None,
+                      request_id is not None, event_time is not None, shadow_prediction is not None,
+                      arrival is not None)
+        self._width = sum(self._keep)
+        self._full = self.cap * self._width               # list items of one full buffer
+        self._limit = (QUEUE_DEPTH + 1) * self._full      # items pending before the overload policy
         # the request path for the fields this buffer stores (to_batch reads only those)
-        self.observe = _observe_for((True, prediction is not None, latency is not None, error is not None,
-                                     request_id is not None, event_time is not None,
-                                     shadow_prediction is not None, arrival is not None)).__get__(self)
+        self.observe = _observe_for(self._keep).__get__(self)
         self._reset()
         _live.add(self)
 
     def _reset(self) -> None:
         """Fresh request-path state: new locks, an empty buffer and queue, zero counters, no worker."""
-        self._lock = threading.Lock()        # the slots, the counters; never held while waiting
+        self._lock = threading.Lock()        # the rare paths, the counters, the takes; never held while counting
+        self._room_cv = threading.Condition(self._lock)  # "block": a take made room
         self._wlock = threading.Lock()       # starting / stopping the worker
-        self._count_lock = threading.RLock() # held by our threads while they count (a fork waits for it)
-        self._buf = _slots(self.cap)
-        self._free: List[tuple] = [_slots(self.cap)]
-        self._n = 0
-        self._q: "queue.Queue" = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._count_lock = threading.RLock() # held while a take is counted (a fork waits for it)
+        self._rows: list = []                # `_width` items per request, oldest first
+        self._q: "queue.SimpleQueue" = queue.SimpleQueue()  # wake-ups, flush markers, stop
         self._worker = None
-        self._ready = False       # worker started and not strict: observe takes its common path
+        self._ready = False       # worker started and not strict: the common path may open (the mark)
+        self._told = False        # the worker was woken for the full buffers pending
         self.rejected_early = 0   # rejected on the call path (missing key); flush rejections go to the sink
         self.last_error: Optional[str] = None
         self._shed = 0            # requests shed since the last take_counts()
         self._seq = 0             # requests seen while sampling
         self._stride = 1          # store 1 request in _stride ("sample" while the worker is behind)
-        self._room = self.cap     # observe's one test: slots before the rare path (0 while sampling)
+        self._mark = 0            # observe's one test: list items before the rare path (0: every call rare)
         self._error: Optional[BaseException] = None
 
     # -- request path -------------------------------------------------------------
-    # observe: the request path, generated by _observe_for (below the class) for the fields this
-    # buffer stores; the class attribute stores every field.
+    # observe: the common path, generated by _observe_for (below the class) for the fields this
+    # buffer stores; everything else goes through _rare.
 
-    def _slot_locked(self, k: int) -> int:
-        """The slot for a request when the buffer is full or requests are sampled (hold ``_lock``):
-        ``k``, 0 after queueing the full buffer, or -1 when the request is shed (counted)."""
-        if self._stride > 1:
-            self._seq += 1
-            if self._seq % self._stride:
-                self._shed += 1
-                return -1
-        if k == self.cap:  # full, and the queue had no room when it filled
-            if not self._queue_locked():
-                self._shed += 1
-                return -1
-            k = 0
-        return k
+    def _rare(self, features, prediction, latency_ms, error, request_id, ts, shadow) -> None:
+        """A request off the common path: the first call (starts the worker), strict, features
+        that are not a dict or a tuple in order, a full buffer, the backlog's limit, sampling."""
+        features = self._values(features, prediction, latency_ms, ts, shadow)
+        if features is None:
+            return
+        keep = self._keep
+        if keep[5] and ts is None and self._stamp:
+            ts = _now()
+        vals = (features, prediction, latency_ms, error, request_id, ts, shadow,
+                self._arrival() if keep[7] else None)
+        self._admit(tuple(v for v, k in zip(vals, keep) if k))
+
+    def _admit(self, record: tuple) -> None:
+        """Store one request's fields (the rare path): the overload policy, then the append; wake
+        the worker for a full buffer, or (no background counting) count it on this thread."""
+        while True:
+            inline = False
+            with self._lock:
+                n = len(self._rows)
+                if n >= self._limit and self._background:  # the backlog is full
+                    if self._overload != "block":
+                        self._shed += 1
+                        return
+                    if self._worker_alive():
+                        self._room_cv.wait(0.25)
+                        continue
+                    inline = True  # no worker to wait for (shutting down): count here, then store
+                elif self._stride > 1:
+                    self._seq += 1
+                    if self._seq % self._stride:
+                        self._shed += 1
+                        return
+            if inline:
+                self._count_pending(everything=True)
+                continue
+            break
+        with self._lock:
+            self._rows.extend(record)
+            full = len(self._rows) >= self._full
+            if full and self._background and not self._told:
+                self._told = True
+                self._q.put(_WAKE)
+            self._set_mark()
+        if full and not self._background:
+            self._count_pending(everything=False)
 
     def _values(self, features, prediction, latency_ms, ts, shadow):
         """The features of a request off the common path (first call, strict, a sequence or another
@@ -265,31 +290,31 @@ class ObserveBuffer:
             self.rejected_early += 1
             self.last_error = error
 
-    def _take_locked(self) -> tuple:
-        """Swap a fresh buffer in and return the current one (hold ``_lock``)."""
-        full = self._buf
-        self._buf = self._free.pop() if self._free else _slots(self.cap)
-        self._n = 0
-        return full
-
-    def _queue_locked(self) -> bool:
-        """Queue the current buffer for the worker if there is room (hold ``_lock``); never waits."""
-        if len(self._q.queue) >= QUEUE_DEPTH:  # full: shed without the queue's lock and exception
-            return False
-        try:
-            self._q.put_nowait((self._buf, self._n))
-        except queue.Full:
-            return False
-        self._buf = self._free.pop() if self._free else _slots(self.cap)
-        self._n = 0
-        self._set_stride()
-        return True
-
-    def _set_stride(self) -> None:
+    def _set_mark(self) -> None:
+        """Where the common path stops (hold ``_lock``): at the request that fills the first buffer
+        until the worker is woken for it, then where the overload policy starts (the backlog's
+        limit; for ``"sample"``, 2 buffers waiting), and at 0 (every call takes the rare path) while
+        ``"sample"`` thins the requests out.  Without background counting: at the request that
+        fills a buffer, which its thread counts.  At 0 too while the common path is closed (no
+        worker yet, strict, closed)."""
+        if not self._ready:
+            self._mark = 0
+            return
+        if not self._background:
+            self._mark = self._full - self._width
+            return
         if self._overload == "sample":
-            waiting = self._q.qsize()
+            waiting = len(self._rows) // self._full
             self._stride = 1 << (waiting - 1) if waiting > 1 else 1
-            self._room = self.cap if self._stride == 1 else 0
+            if self._stride > 1:
+                self._mark = 0
+                return
+        if not self._told:
+            self._mark = self._full - self._width
+        elif self._overload == "sample":
+            self._mark = 2 * self._full
+        else:
+            self._mark = self._limit
 
     def take_counts(self):
         """``(rejected on the call path, the last such error, shed)`` since the last call."""
@@ -327,47 +352,53 @@ class ObserveBuffer:
         w = self._worker
         return isinstance(w, threading.Thread) and w.is_alive()
 
+    def _take(self, everything: bool) -> Optional[list]:
+        """The oldest pending requests, at most one buffer's worth (``everything``: also a partly
+        filled one; else only a full one), removed from the list; None when there are none.  When
+        fewer than a full buffer remain, the next request to fill one wakes the worker again."""
+        with self._lock:
+            rows = self._rows
+            n = len(rows)
+            m = self._full if n >= self._full else n if everything else 0
+            if m:
+                take = rows[:m]
+                del rows[:m]
+            else:
+                take = None
+            if len(rows) < self._full:
+                self._told = False
+            self._set_mark()
+            self._room_cv.notify_all()
+            return take
+
+    def _count_pending(self, everything: bool) -> None:
+        """Count the pending requests in takes of at most one buffer, oldest first (the worker, a
+        flush, or the filling thread without background counting): the full buffers, or
+        (``everything``) all of them.  An exception in a take is kept for the next :meth:`flush`."""
+        while True:
+            with self._count_lock:  # takes and their counting in order, whoever counts
+                take = self._take(everything)
+                if take is None:
+                    return
+                try:
+                    self._drain(take)
+                except BaseException as exc:  # kept for the next flush(); the worker keeps serving
+                    self._error = exc
+
     def _process(self, item) -> bool:
-        """Count one queued item (worker, or a flush that has no worker); False for a stop request."""
-        try:
-            if item is _STOP:
-                return False
-            if type(item) is threading.Event:  # a flush() marker: everything queued before it is counted
-                item.set()
-                return True
-            try:
-                with self._count_lock:
-                    self._drain(*item)
-            except BaseException as exc:  # kept for the next flush(); the worker keeps serving
-                self._error = exc
+        """One item of the worker's queue; False for a stop request."""
+        if item is _STOP:
+            return False
+        if type(item) is threading.Event:  # a flush() marker: everything stored before it is counted
+            self._count_pending(everything=True)
+            item.set()
             return True
-        finally:
-            self._q.task_done()
-            self._set_stride()
+        self._count_pending(everything=False)  # _WAKE
+        return True
 
     def _tick(self) -> bool:
-        """Timed flush (worker): queue the partly filled buffer, count what is queued, call ``on_tick``.
-
-        Returns False when a stop request was met.
-        """
-        if self._background:
-            with self._lock:
-                if self._n:
-                    self._queue_locked()  # no room: the queue is busy and flows anyway
-            for _ in range(self._q.qsize()):  # what is queued now; later buffers wait for the loop
-                try:
-                    item = self._q.get_nowait()
-                except queue.Empty:
-                    break
-                if not self._process(item):
-                    return False
-        else:
-            with self._lock:
-                n = self._n
-                full = self._take_locked() if n else None
-            if full is not None:
-                with self._count_lock:
-                    self._drain(full, n)
+        """Timed flush (worker): count everything pending, then call ``on_tick``."""
+        self._count_pending(everything=True)
         if self.on_tick is not None:
             try:
                 with self._count_lock:
@@ -378,24 +409,19 @@ class ObserveBuffer:
 
     # -- flushing --------------------------------------------------------------------
     def flush(self) -> None:
-        """Count everything buffered or queued before returning (monitor.flush/snapshot/save).
+        """Count everything stored before returning (monitor.flush/snapshot/save).
 
         The caller may wait for the worker (this is never the request path).  Re-raises (once) an
         exception a background flush hit, so it is never silently lost.
         """
-        with self._lock:
-            n = self._n
-            full = self._take_locked() if n else None
-        if full is not None:
-            self._hand_over(full, n)
-        if self._background and threading.current_thread() is self._worker:
-            self._drain_queue()  # flush() called back from on_tick: the worker cannot wait for itself
-        elif self._background:
-            done = threading.Event()
-            self._put(done)
+        if (self._background and self._worker_alive()
+                and threading.current_thread() is not self._worker):
+            done = threading.Event()  # the worker counts in order: what it holds, then the rest
+            self._q.put(done)
             while not done.wait(0.25):
                 if not self._worker_alive():
-                    self._drain_queue()
+                    break
+        self._count_pending(everything=True)  # no worker, or flush() called back from on_tick
         err, self._error = self._error, None
         if err is not None:
             raise err
@@ -407,52 +433,26 @@ class ObserveBuffer:
         finally:
             with self._wlock:
                 self._ready = False
+                with self._lock:
+                    self._mark = 0
                 w, self._worker = self._worker, None
             if isinstance(w, threading.Thread) and w.is_alive():
                 self._q.put(_STOP)
                 if w is not threading.current_thread():
                     w.join()
 
-    def _put(self, item) -> None:
-        """Queue ``item`` for the worker, waiting for room (flush/close, never ``observe``)."""
-        if self._worker is None:
-            self._start_worker()
-        while True:
-            try:
-                self._q.put(item, timeout=0.25)
-                return
-            except queue.Full:
-                if not self._worker_alive():
-                    self._drain_queue()
-
-    def _drain_queue(self) -> None:
-        """Count what is queued on the calling thread (no worker runs: shutting down)."""
-        while True:
-            try:
-                item = self._q.get_nowait()
-            except queue.Empty:
-                return
-            self._process(item)
-
-    def _hand_over(self, slots: tuple, n: int) -> None:
-        if not self._background:
-            with self._count_lock:
-                self._drain(slots, n)
-            return
-        self._put((slots, n))
-
     def pending(self) -> int:
-        with self._lock:
-            return self._n
+        """Requests stored and not yet taken for counting."""
+        return len(self._rows) // self._width
 
-    def _drain(self, slots: tuple, n: int) -> None:
-        try:
-            batch, rejected, reasons = self.to_batch(slots, n)
-        finally:
-            _clear(slots, n)
-            with self._lock:
-                if len(self._free) < _MAX_FREE:
-                    self._free.append(slots)
+    def _drain(self, take: list) -> None:
+        """Convert one take into a micro-batch and hand it to the sink (hold ``_count_lock``)."""
+        width, n = self._width, len(take) // self._width
+        cols, i = [], 0
+        for keep in self._keep:  # a field's column: every width-th item from its place
+            cols.append(take[i::width] if keep else None)
+            i += keep
+        batch, rejected, reasons = self.to_batch(tuple(cols), n)
         self._sink(batch, rejected, reasons)
 
     def to_batch(self, b: tuple, n: int):
@@ -553,41 +553,21 @@ _OBSERVE_DOC = """Store one request.  Never raises for bad values unless strict 
         request is shed or sampled out, and counted.
         """
 
-# The request path's source.  {stamp}: the event-time fill; {lists}: the slot lists unpacked (_ for
-# the fields not stored); {stores}: one store per stored field.  Only the stores differ between
-# buffers: each call pays for the fields its monitor has, not for all of them.
+# The common path's source.  {stamp}: the event-time fill; {record}: the stored fields, in
+# _FIELDS order (for a field tested per call, a starred empty or one-value tuple).  Only the record
+# differs between buffers: each call pays for the fields its monitor has, not for all of them.
 _OBSERVE_SRC = """
 def observe(self, features, prediction=None, *, latency_ms=None, error=False, request_id=None,
             ts=None, shadow_prediction=None):
-    if not (self._ready and (type(features) is dict or type(features) is tuple and len(features) == self._nf)):
-        # off the common case (a dict, or a tuple of the values in order: stored as they are)
-        features = self._values(features, prediction, latency_ms, ts, shadow_prediction)
-        if features is None:
-            return
-{stamp}    lock = self._lock
-    lock.acquire()  # acquire/release: cheaper than `with` on this path
-    try:
-        k = self._n
-        if k >= self._room:  # full, or sampling (room 0): the rare cases, off the straight line
-            k = self._slot_locked(k)
-            if k < 0:
-                return
-        {lists} = self._buf
-{stores}        self._n = k + 1
-        if k + 1 < self.cap:
-            return
-        if self._nonblocking:
-            self._queue_locked()  # no room: the buffer stays full and the next request retries
-            return
-        full = self._take_locked()
-    finally:
-        lock.release()
-    self._hand_over(full, self.cap)
+    rows = self._rows
+    if len(rows) < self._mark and (type(features) is dict or type(features) is tuple and len(features) == self._nf):
+{stamp}        rows.extend(({record}))  # one C call: a request's fields never interleave with another's
+        return
+    self._rare(features, prediction, latency_ms, error, request_id, ts, shadow_prediction)
 """
 
-#: The request path's names for the slot lists, what it stores in each, and the buffer attribute
-#: that holds the field's column (the arrival: its clock), in :data:`_FIELDS` order.
-_LISTS = ("feat", "pred", "lat", "err", "rid", "tss", "shadow", "arr")
+#: What the request path stores for each field, and the buffer attribute that holds the field's
+#: column (the arrival: its clock), in :data:`_FIELDS` order.
 _STORED = ("features", "prediction", "latency_ms", "error", "request_id", "ts", "shadow_prediction",
            "self._arrival()")
 _HAS = ("names", "prediction", "latency", "error", "request_id", "event_time", "shadow_prediction",
@@ -595,17 +575,16 @@ _HAS = ("names", "prediction", "latency", "error", "request_id", "event_time", "
 
 
 def _observe_for(stored: Sequence[Optional[bool]]) -> Callable:
-    """The request path storing the fields flagged in ``stored`` (:data:`_FIELDS` order; the
-    features always; None: stored when the buffer has the field, tested per call).  A field not
-    stored keeps its slots None, which ``to_batch`` never reads."""
+    """The common request path storing the fields flagged in ``stored`` (:data:`_FIELDS` order;
+    the features always; None: stored when the buffer has the field, tested per call).  The rare
+    path (:meth:`ObserveBuffer._rare`) stores the same fields by the buffer's own flags."""
     stored = (True,) + tuple(stored[1:])
-    lists = ", ".join(f if keep is not False else "_" for f, keep in zip(_LISTS, stored))
-    stores = "".join(f"        {f}[k] = {v}\n" if keep else
-                     f"        if self.{has} is not None:\n            {f}[k] = {v}\n"
-                     for f, v, has, keep in zip(_LISTS, _STORED, _HAS, stored) if keep is not False)
-    stamp = "    if ts is None and self._stamp:\n        ts = _now()\n" if stored[5] is not False else ""
+    record = "".join(f"{v}, " if keep else f"*(({v},) if self.{has} is not None else ()), "
+                     for v, has, keep in zip(_STORED, _HAS, stored) if keep is not False)
+    stamp = ("        if ts is None and self._stamp:\n            ts = _now()\n"
+             if stored[5] is not False else "")
     scope = {"_now": _now}
-    exec(_OBSERVE_SRC.format(stamp=stamp, lists=lists, stores=stores), scope)  # our own template only
+    exec(_OBSERVE_SRC.format(stamp=stamp, record=record.rstrip(" ")), scope)  # our own template only
     fn = scope["observe"]
     fn.__doc__ = _OBSERVE_DOC
     fn.__qualname__ = "ObserveBuffer.observe"
@@ -617,7 +596,7 @@ def _observe_for(stored: Sequence[Optional[bool]]) -> Callable:
 ObserveBuffer.observe = _observe_for((True,) + (None,) * (len(_FIELDS) - 1))
 
 
-def _work(ref: "weakref.ref", q: "queue.Queue", interval: float) -> None:
+def _work(ref: "weakref.ref", q: "queue.SimpleQueue", interval: float) -> None:
     """The worker loop.  It holds its buffer only while working, so a monitor nobody references
     can be collected (the loop then ends at its next wake-up)."""
     _lower_priority()
@@ -628,7 +607,6 @@ def _work(ref: "weakref.ref", q: "queue.Queue", interval: float) -> None:
         except queue.Empty:
             item = None
         if item is _STOP:
-            q.task_done()
             return
         buf = ref()
         if buf is None:
