@@ -1,6 +1,6 @@
 """Tail latency of ``Monitor.observe`` under a sustained request rate, with its baselines.
 
-    python bench/bench_observe_tail.py [--rate 100000] [--seconds 5] [--overload shed] [--repeat 1]
+    python bench/bench_observe_tail.py [--rate 100000] [--seconds 5] [--overload shed] [--repeat 1] [--rounds 1]
 
 One thread calls ``observe`` (20 numeric features, a prediction and a latency) paced at ``--rate``
 calls per second for ``--seconds``, timing every call with ``perf_counter_ns``; the monitor's worker
@@ -12,7 +12,9 @@ floor).  Printed per case: calls, achieved rate, p50 / p99 / p99.9 / max in micr
 thread (``preempt``) or the thread blocked (``blocked``), the p99.9 of the calls not preempted
 (``p99.9 np``: what the code costs, without the machine's other load), the mean of all calls and
 of the calls not preempted (``mean np``), and for the monitor the
-requests counted and shed (``counted + shed == calls``, checked).
+requests counted and shed (``counted + shed == calls``, checked).  ``--rounds N`` splits each case's
+time into N stretches and runs the cases in turn, so that on a machine whose speed changes from one
+stretch of seconds to the next every case sees the same stretches (the p50 of each round is printed).
 
 Targets: p99.9 <= 20 us and no call over 1 ms at 100k calls/s on 2 cores.  The pacing
 loop spins between calls, so it holds one core; the worker has the other.  On a shared machine,
@@ -106,6 +108,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--overload", default="shed", choices=("shed", "sample", "block"))
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="split each case's seconds into this many stretches, the cases taking turns "
+                         "(all cases then see the same stretches of a machine whose speed varies)")
     ap.add_argument("--gil-slice", type=float, default=None,
                     help="seconds the worker holds the GIL before offering it (buffers.GIL_SLICE)")
     ap.add_argument("--gc-freeze", action="store_true",
@@ -166,24 +171,48 @@ def main(argv=None) -> int:
         if args.gc_freeze:
             gc.freeze()
         pauses.clear()
-        res = paced(lambda d: obs(d, 0.42, latency_ms=3.7), lambda i: (pool[i & 1023],),
-                    args.rate, args.seconds)
+        cases = [(f"Monitor.observe ({args.overload})", lambda d: obs(d, 0.42, latency_ms=3.7),
+                  lambda i: (pool[i & 1023],)),
+                 ("baseline: dict of 20 floats", lambda v: dict(zip(NAMES, v)), lambda i: (vals[i & 1023],))]
+        if hist is not None:
+            cases.append(("baseline: prometheus Histogram.observe", hist.observe, lambda i: (3.7,)))
+        cases.append(("baseline: no-op call (timer floor)", lambda: None, lambda i: ()))
+        runs = {name: [] for name, _, _ in cases}
+        gcs_of = {name: [] for name, _, _ in cases}
+        for r in range(args.rounds):  # the cases in turn: each round's stretch of the machine for all
+            for name, call, args_of in cases:
+                pauses.clear()
+                runs[name].append(paced(call, args_of, args.rate, args.seconds / args.rounds))
+                gcs_of[name].extend(pauses)
         m.flush()
         counted = m.snapshot().rows - warm
         shed = getattr(m, "shed", 0)
-        assert counted + shed == res[0].size, (counted, shed, res[0].size)
-        print(row(f"Monitor.observe ({args.overload})", res, f"counted {counted:,}, shed {shed:,}; {gcs()}"))
+        for name, _, _ in cases:
+            res = joined(runs[name])
+            pauses[:] = gcs_of[name]
+            if name.startswith("Monitor"):
+                assert counted + shed == res[0].size, (counted, shed, res[0].size)
+                print(row(name, res, f"counted {counted:,}, shed {shed:,}; {gcs()}"))
+            else:
+                print(row(name, res, gcs() if "dict" in name else ""))
+        if args.rounds > 1:
+            p50s = {name: [np.median(r[0]) / 1e3 for r in runs[name]] for name, _, _ in cases}
+            print("# p50 of each round (us): " + "; ".join(
+                f"{name.split(': ')[-1].split(' (')[0]} {min(v):.2f}-{max(v):.2f}" for name, v in p50s.items()))
         getattr(m, "close", m.flush)()
         del m, obs
         gc.collect()
         pauses.clear()
-        print(row("baseline: dict of 20 floats",
-                  paced(lambda v: dict(zip(NAMES, v)), lambda i: (vals[i & 1023],), args.rate, args.seconds), gcs()))
-        if hist is not None:
-            print(row("baseline: prometheus Histogram.observe", paced(hist.observe, lambda i: (3.7,), args.rate,
-                                                                      args.seconds)))
-        print(row("baseline: no-op call (timer floor)", paced(lambda: None, lambda i: (), args.rate, args.seconds)))
     return 0
+
+
+def joined(parts):
+    """One result of the rounds of a case: the calls of every round in order, the mean rate."""
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            float(np.mean([p[2] for p in parts])),
+            tuple(np.concatenate([p[3][j] for p in parts]) for j in range(3)))
 
 
 if __name__ == "__main__":
