@@ -96,7 +96,8 @@ def test_observe_worker_per_buffer(benchmark, reference, part):
 
     if part == "convert":
         fill()
-        batch = benchmark.pedantic(lambda: buf.to_batch(buf._buf, n)[0], rounds=30, iterations=1, warmup_rounds=2)
+        cols = buf.columns(list(buf._rows))  # the pending requests, as the worker takes them
+        batch = benchmark.pedantic(lambda: buf.to_batch(*cols)[0], rounds=30, iterations=1, warmup_rounds=2)
         assert batch.num_rows == n
     else:
         benchmark.pedantic(m.flush, setup=fill, rounds=30, iterations=1, warmup_rounds=2)

@@ -59,6 +59,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -154,6 +155,8 @@ class ObserveBuffer:
         self._width = sum(self._keep)
         self._full = self.cap * self._width               # list items of one full buffer
         self._limit = (QUEUE_DEPTH + 1) * self._full      # items pending before the overload policy
+        # where observe sheds at once ("shed" and "sample" with a worker counting; strict validates first)
+        self._shed_at = (self._limit if background and overload != "block" and not strict else sys.maxsize)
         # the request path for the fields this buffer stores (to_batch reads only those)
         self.observe = _observe_for(self._keep).__get__(self)
         self._reset()
@@ -447,13 +450,18 @@ class ObserveBuffer:
 
     def _drain(self, take: list) -> None:
         """Convert one take into a micro-batch and hand it to the sink (hold ``_count_lock``)."""
-        width, n = self._width, len(take) // self._width
+        batch, rejected, reasons = self.to_batch(*self.columns(take))
+        self._sink(batch, rejected, reasons)
+
+    def columns(self, take: list):
+        """``(columns, n)`` of a take of ``n`` requests (items of the list, oldest first): one list
+        per field in :data:`_FIELDS` order, None for a field not stored, as :meth:`to_batch` reads."""
+        width = self._width
         cols, i = [], 0
         for keep in self._keep:  # a field's column: every width-th item from its place
             cols.append(take[i::width] if keep else None)
             i += keep
-        batch, rejected, reasons = self.to_batch(tuple(cols), n)
-        self._sink(batch, rejected, reasons)
+        return tuple(cols), len(take) // width
 
     def to_batch(self, b: tuple, n: int):
         """(RecordBatch of the good rows, number of rejected rows, first rejection reasons)."""
@@ -560,8 +568,15 @@ _OBSERVE_SRC = """
 def observe(self, features, prediction=None, *, latency_ms=None, error=False, request_id=None,
             ts=None, shadow_prediction=None):
     rows = self._rows
-    if len(rows) < self._mark and (type(features) is dict or type(features) is tuple and len(features) == self._nf):
+    n = len(rows)
+    if n < self._mark and (type(features) is dict or type(features) is tuple and len(features) == self._nf):
 {stamp}        rows.extend(({record}))  # one C call: a request's fields never interleave with another's
+        return
+    if n >= self._shed_at:  # the backlog is full: shed, counted, before anything else
+        lock = self._lock
+        lock.acquire()
+        self._shed += 1
+        lock.release()
         return
     self._rare(features, prediction, latency_ms, error, request_id, ts, shadow_prediction)
 """
