@@ -1,6 +1,7 @@
 """observe(): micro-batched request intake, exact totals under threads, rejections, strict mode."""
 import dataclasses
 import os
+import sys
 import threading
 import time
 
@@ -104,6 +105,56 @@ def test_eight_threads_exact_totals(background, overload):
         assert m.shed == 0 and counted == total
         assert sum(r.errors for r in reps) + snap.errors == total // 10
     assert m.rejected == 0 and seen
+
+
+@pytest.mark.parametrize("background,overload", [(True, "block"), (False, "block"), (True, "shed"),
+                                                 (True, "sample")])
+def test_concurrent_requests_keep_their_fields_together_and_in_order(background, overload):
+    """The request path takes no lock: eight threads append their requests' fields to one list. Every
+    batch the worker converts holds whole requests (each row's fields are one call's), each thread's
+    requests in the order it made them, and every call counted or shed (none under "block")."""
+    from fastdrift.monitor.buffers import ObserveBuffer
+
+    batches, lock = [], threading.Lock()
+
+    def sink(batch, rejected, reasons):
+        assert rejected == 0, reasons
+        with lock:
+            batches.append(batch)
+
+    buf = ObserveBuffer(["t", "i"], [pa.float64(), pa.float64()], prediction="pred", pred_type=pa.float64(),
+                        latency="lat", error="err", request_id="rid", event_time=None, capacity=64, sink=sink,
+                        stamp_time=False, strict=False, background=background, overload=overload)
+    threads, per = 8, 3000
+
+    def work(t):
+        for i in range(per):  # every field a function of (t, i): a torn request cannot match
+            buf.observe({"t": float(t), "i": float(i)}, t + i / 1e4, latency_ms=float(t * per + i),
+                        error=(t + i) % 3 == 0, request_id=f"{t}:{i}")
+
+    ths = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as the interpreter lets them
+    try:
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+    finally:
+        sys.setswitchinterval(interval)
+    buf.flush()
+    shed = buf.take_counts()[2]
+    rows = pa.Table.from_batches(batches).to_pydict() if batches else {"t": []}
+    assert len(rows["t"]) + shed == threads * per
+    if overload == "block":
+        assert shed == 0
+    last = {}
+    for t, i, pred, lat, err, rid in zip(rows["t"], rows["i"], rows["pred"], rows["lat"], rows["err"], rows["rid"]):
+        t, i = int(t), int(i)
+        assert (pred, lat, err, rid) == (t + i / 1e4, float(t * per + i), (t + i) % 3 == 0, f"{t}:{i}")
+        assert i > last.get(t, -1)  # a thread's requests in the order it made them
+        last[t] = i
+    buf.close()
 
 
 def test_bad_requests_are_counted_not_raised():

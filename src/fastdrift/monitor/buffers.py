@@ -202,33 +202,27 @@ class ObserveBuffer:
         """Store one request's fields (the rare path): the overload policy, then the append; wake
         the worker for a full buffer, or (no background counting) count it on this thread."""
         while True:
-            inline = False
             with self._lock:
-                n = len(self._rows)
-                if n >= self._limit and self._background:  # the backlog is full
-                    if self._overload != "block":
-                        self._shed += 1
-                        return
-                    if self._worker_alive():
-                        self._room_cv.wait(0.25)
-                        continue
-                    inline = True  # no worker to wait for (shutting down): count here, then store
-                elif self._stride > 1:
-                    self._seq += 1
-                    if self._seq % self._stride:
-                        self._shed += 1
-                        return
-            if inline:
-                self._count_pending(everything=True)
-                continue
-            break
-        with self._lock:
-            self._rows.extend(record)
-            full = len(self._rows) >= self._full
-            if full and self._background and not self._told:
-                self._told = True
-                self._q.put(_WAKE)
-            self._set_mark()
+                if len(self._rows) < self._limit or not self._background:
+                    if self._stride > 1:  # sampling: 1 request in _stride is stored
+                        self._seq += 1
+                        if self._seq % self._stride:
+                            self._shed += 1
+                            return
+                    self._rows.extend(record)
+                    full = len(self._rows) >= self._full
+                    if full and self._background and not self._told:
+                        self._told = True
+                        self._q.put(_WAKE)
+                    self._set_mark()
+                    break
+                if self._overload != "block":  # the backlog is full
+                    self._shed += 1
+                    return
+                if self._worker_alive():
+                    self._room_cv.wait(0.25)
+                    continue
+            self._count_pending(everything=True)  # no worker to wait for (shutting down): count here
         if full and not self._background:
             self._count_pending(everything=False)
 
