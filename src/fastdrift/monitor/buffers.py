@@ -105,7 +105,7 @@ class ObserveBuffer:
     types : Arrow type of each feature column (float64 for numeric features)
     prediction, latency, error, request_id, event_time : output column names or None
     pred_type : Arrow type of the prediction column
-    capacity : slots per micro-batch (default 4096: a flush every 4096 calls amortises the batch
+    capacity : requests per micro-batch (default 4096: a flush every 4096 calls amortises the batch
         conversion over them; bench/bench_monitor.py, ``monitor-observe``, includes it)
     sink : ``sink(batch, rejected, reasons)`` called with each converted micro-batch, outside the lock
     stamp_time : fill a missing ``ts`` with ``time.time()`` (event-time windows need one per row)

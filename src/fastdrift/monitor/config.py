@@ -30,7 +30,7 @@ __all__ = ["FeatureSpec", "WindowSpec", "EvidenceSpec", "LabelSpec", "ShadowSpec
 #: Divergences a feature may use; PSI is the default (credit-scoring convention, reference deciles).
 METRICS = ("psi", "js", "hellinger", "tv")
 _KINDS = (None, "numeric", "categorical")
-#: The largest ``buffer_rows``: the observe buffers are preallocated.
+#: The largest ``buffer_rows``: up to five buffers' worth of requests wait for the observe worker.
 MAX_BUFFER_ROWS = 1 << 20
 #: The largest ``labels.max_predictions`` (the join store's table grows to twice this many slots).
 MAX_LABEL_PREDICTIONS = 1 << 28
@@ -458,7 +458,7 @@ def validate(c: MonitorConfig) -> None:
                                 f"got {c.flush_interval!r}")
     if c.overload not in OVERLOAD:
         _fail("overload", f"must be one of {OVERLOAD}, got {c.overload!r}")
-    if c.buffer_rows > MAX_BUFFER_ROWS:  # preallocated: a size from a corrupt checkpoint must not allocate
+    if c.buffer_rows > MAX_BUFFER_ROWS:  # bounds the backlog, whatever size a corrupt checkpoint holds
         _fail("buffer_rows", f"must be at most {MAX_BUFFER_ROWS}, got {c.buffer_rows!r}")
     if not _is_num(c.tdigest_compression) or not (20 <= c.tdigest_compression <= 1000):
         _fail("tdigest_compression", f"must be a number in [20, 1000], got {c.tdigest_compression!r}")
