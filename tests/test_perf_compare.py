@@ -1002,6 +1002,12 @@ def test_baseline_verdict_keeps_runs_no_noisier_and_without_false_alarms():
     # shares, not counts: 15 splits of 6 runs against 28 of 8
     assert baseline_verdict(noise(0, 40, splits=15), noise(0, 67, splits=28))[0] is False
     assert baseline_verdict(noise(0, 30, splits=15), noise(0, 67, splits=28))[0] is True
+    # saved runs without a benchmark the set now has cannot track it: replaced, noisier or not
+    keep, why = baseline_verdict(noise(0, 279, benchmarks=18), noise(0, 67))
+    assert keep and "lack 1 benchmark(s)" in why and "b17" in why
+    keep, why = baseline_verdict(noise(1, 0, benchmarks=18), noise(0, 67))
+    assert not keep and "false alarm" in why  # but never with a false alarm
+    assert not baseline_verdict(noise(0, 279, benchmarks=16), noise(0, 67))[0]  # one fewer: the rule holds
 
 
 def test_bench_save_baseline_saves_this_machines_runs(tmp_path):

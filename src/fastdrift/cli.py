@@ -556,7 +556,8 @@ def baseline_verdict(new, saved, force: bool = False):
     """``(keep, reason)``: whether runs just made (``new``, a :class:`~fastdrift.perf.compare.SplitNoise`)
     replace a machine's ``saved`` ones (None: none saved).  Kept unless a split of them flags a
     benchmark (a false alarm: the code is the same) or they are ``too noisy to tell`` more often
-    than the saved ones; ``force`` keeps them anyway."""
+    than the saved ones, which only counts when the saved runs hold every benchmark the new ones
+    do (runs that lack a benchmark cannot track it, however quiet); ``force`` keeps them anyway."""
     def share(x):
         return x.too_noisy / max(1, x.splits * len(x.per_benchmark))
     if force:
@@ -564,6 +565,10 @@ def baseline_verdict(new, saved, force: bool = False):
     if new.alarms:
         return False, (f"{new.alarms} of {new.splits} splits of the new runs flag a benchmark regressed "
                        f"(the same code: a false alarm)")
+    added = sorted(set(new.per_benchmark) - set(saved.per_benchmark)) if saved is not None else []
+    if added:
+        return True, (f"no false alarm; the saved runs lack {len(added)} benchmark(s) the new ones hold "
+                      f"({', '.join(added)})")
     if saved is not None and share(new) > share(saved):
         return False, (f"the new runs are too noisy to tell more often than the saved ones "
                        f"({share(new):.0%} of benchmark-splits against {share(saved):.0%})")
