@@ -14,7 +14,8 @@ thread (``preempt``) or the thread blocked (``blocked``), the p99.9 of the calls
 of the calls not preempted (``mean np``), and for the monitor the
 requests counted and shed (``counted + shed == calls``, checked).  ``--rounds N`` splits each case's
 time into N stretches and runs the cases in turn, so that on a machine whose speed changes from one
-stretch of seconds to the next every case sees the same stretches (the p50 of each round is printed).
+stretch of seconds to the next every case sees the same stretches (the p50 of each round and its
+mean against its p50 are printed).
 
 Targets: p99.9 <= 20 us and no call over 1 ms at 100k calls/s on 2 cores.  The pacing
 loop spins between calls, so it holds one core; the worker has the other.  On a shared machine,
@@ -196,11 +197,17 @@ def main(argv=None) -> int:
             else:
                 print(row(name, res, gcs() if "dict" in name else ""))
         if args.rounds > 1:
+            def short(name):
+                return name.split(': ')[-1].split(' (')[0]
             p50s = {name: [np.median(r[0]) / 1e3 for r in runs[name]] for name, _, _ in cases}
             print("# p50 of each round (us): " + "; ".join(
-                f"{name.split(': ')[-1].split(' (')[0]} {min(v):.2f}-{max(v):.2f}" for name, v in p50s.items()))
+                f"{short(name)} {min(v):.2f}-{max(v):.2f}" for name, v in p50s.items()))
+            # within a round the machine runs at one speed (mostly): the mean against the median there
+            ratios = {name: [r[0].mean() / np.median(r[0]) for r in runs[name]] for name, _, _ in cases}
+            print("# mean / p50 of each round: " + "; ".join(
+                f"{short(name)} {min(v):.2f}-{max(v):.2f} (median {np.median(v):.2f})" for name, v in ratios.items()))
         getattr(m, "close", m.flush)()
-        del m, obs
+        m = obs = cases = None  # the monitor collectable before the next repeat
         gc.collect()
         pauses.clear()
     return 0
