@@ -19,6 +19,7 @@ def mon(reference, config):
 
 
 NAMES = [f"f{i}" for i in range(20)]
+DEADLINE = 60.0  # seconds a test waits for a thread before it fails
 
 
 def ref_table(n=2000):
@@ -155,6 +156,31 @@ def test_concurrent_requests_keep_their_fields_together_and_in_order(background,
         assert i > last.get(t, -1)  # a thread's requests in the order it made them
         last[t] = i
     buf.close()
+
+
+def test_block_counts_on_the_request_thread_when_the_worker_is_gone():
+    """overload="block" with the worker gone (stopped, as at interpreter exit): a request that finds
+    the backlog full counts it on its own thread instead of waiting for nobody; nothing is lost."""
+    from fastdrift.monitor import buffers
+
+    rows = []
+    buf = buffers.ObserveBuffer(["a"], [pa.float64()], prediction=None, pred_type=None, latency=None,
+                                error=None, request_id=None, event_time=None, capacity=4,
+                                sink=lambda batch, rejected, reasons: rows.extend(batch.column("a").to_pylist()),
+                                stamp_time=False, strict=False, background=True, overload="block")
+    buf.observe({"a": 0.0})  # starts the worker
+    worker = buf._worker
+    buf._q.put(buffers._STOP)
+    worker.join(DEADLINE)
+    assert not worker.is_alive()
+    n = 4 * (buffers.QUEUE_DEPTH + 1) * 3
+    t = threading.Thread(target=lambda: [buf.observe({"a": float(i)}) for i in range(1, n)], daemon=True)
+    t.start()
+    t.join(DEADLINE)
+    assert not t.is_alive(), "observe waited for a worker that is gone"
+    assert len(rows) + buf.pending() == n and buf.take_counts()[2] == 0  # counted or pending, none shed
+    buf.flush()
+    assert sorted(rows) == [float(i) for i in range(n)]
 
 
 def test_bad_requests_are_counted_not_raised():
