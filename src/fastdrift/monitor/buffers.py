@@ -411,14 +411,15 @@ class ObserveBuffer:
         The caller may wait for the worker (this is never the request path).  Re-raises (once) an
         exception a background flush hit, so it is never silently lost.
         """
+        done = threading.Event()
         if (self._background and self._worker_alive()
                 and threading.current_thread() is not self._worker):
-            done = threading.Event()  # the worker counts in order: what it holds, then the rest
-            self._q.put(done)
+            self._q.put(done)  # the worker counts in order: what it holds, then everything stored
             while not done.wait(0.25):
                 if not self._worker_alive():
                     break
-        self._count_pending(everything=True)  # no worker, or flush() called back from on_tick
+        if not done.is_set():  # no worker, it stopped meanwhile, or flush() called back from on_tick
+            self._count_pending(everything=True)
         err, self._error = self._error, None
         if err is not None:
             raise err
