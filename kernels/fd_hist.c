@@ -959,19 +959,27 @@ static void hist_cmp(const fd_column *col, const hctx *h, int mode, int64_t n_ed
  * whose spacing is 2^-FD_FMA_S: t = v - FD_FMA_BASE, exact, is a fixed-point
  * u with FD_FMA_S fraction bits, and it is the low 32 bits of v's encoding
  * (FD_FMA_BASE's are 0).  The bin is t >> FD_FMA_S unless t's fraction lies
- * within FD_FMA_TOL of an integer (or v is NaN): such a group takes
+ * within the plan's tol of an integer (or v is NaN): such a group takes
  * arith8v_avx2's exact bins.  fma_plan_prove checks, with this very
  * arithmetic, what _arith_is_exact (src/fastdrift/kernels/hist.py) checks
  * of the arith path's u at every edge, and that the clamps keep t in
  * [0, (n_edges + 1) << FD_FMA_S); the index's arith proof does not cover
  * this other rounding, so each call that takes the pair table proves it
- * (2 n_edges + 2 evaluations). */
+ * (2 n_edges + 2 evaluations per tolerance tried).  The tolerance is the
+ * tightest that holds of FD_FMA_TIGHT (2^-17 of a bin: the multiply-add
+ * rounds once, to 2^-20, and equal widths put t within a unit or two of
+ * k << FD_FMA_S at edge k) and FD_FMA_TOL (the index's FD_ARITH_TOL): with
+ * 2^-12, 1 value in 2,048 flags its group of 16, and 1e7 normal values, 100
+ * uniform bins, counted at 0.49-0.50 against 0.55-0.56 ns a value on a Zen 3
+ * (bench/hist_ab.c, B/A 0.89-0.90 in three runs of four). */
 #define FD_FMA_S 20
 #define FD_FMA_BASE 6442450944.0                                  /* 1.5 * 2^32 */
 #define FD_FMA_TOL ((int32_t)1 << (FD_FMA_S - FD_HIST_ARITH_TOL_LOG2)) /* FD_ARITH_TOL */
+#define FD_FMA_TIGHT ((int32_t)1 << (FD_FMA_S - 17))
 
 typedef struct fma_plan {
     double xlo, xhi, inv, c;
+    int32_t tol;        /* FD_FMA_TIGHT or FD_FMA_TOL, units of 2^-FD_FMA_S */
 } fma_plan;
 
 typedef struct pair_ctx {
@@ -1102,15 +1110,12 @@ FD_TARGET_AVX2 static int64_t fma_t(const fma_plan *f, double x)
     return (int64_t)_mm_cvtsi128_si64(_mm_castpd_si128(v)) - (int64_t)_mm_cvtsi128_si64(_mm_castpd_si128(b));
 }
 
-/* 1 if pairrun_fma_avx2's bins are exact for these edges (see fma_plan). */
-FD_TARGET_AVX2 static int fma_plan_prove(fma_plan *f, const hctx *h, int64_t n_edges)
+/* 1 if pairrun_fma_avx2's bins are exact for these edges with f->tol (see
+ * fma_plan). */
+FD_TARGET_AVX2 static int fma_plan_holds(const fma_plan *f, const hctx *h, int64_t n_edges)
 {
     const double *e = h->e;
-    const int64_t one = (int64_t)1 << FD_FMA_S, tol = FD_FMA_TOL;
-    f->inv = h->inv;
-    f->c = FD_FMA_BASE + (1.0 - h->lo * h->inv);
-    f->xlo = h->lo - 0.5 / h->inv;
-    f->xhi = h->lo + ((double)n_edges - 0.5) / h->inv;
+    const int64_t one = (int64_t)1 << FD_FMA_S, tol = f->tol;
     if (!(f->xlo < e[0] && f->xhi >= e[n_edges - 1] && f->xhi <= DBL_MAX && f->c <= DBL_MAX))
         return 0;
     /* Every x maps into [t(xlo), t(xhi)] (t is monotone in x): bins 0..n_edges. */
@@ -1122,6 +1127,21 @@ FD_TARGET_AVX2 static int fma_plan_prove(fma_plan *f, const hctx *h, int64_t n_e
         if (!(fma_t(f, e[k]) > (k + 1) * one - tol && fma_t(f, nextafter(e[k], -INFINITY)) < (k + 1) * one + tol))
             return 0;
     return 1;
+}
+
+/* 1 if pairrun_fma_avx2's bins are exact for these edges, f->tol the
+ * tightest tolerance that holds. */
+FD_TARGET_AVX2 static int fma_plan_prove(fma_plan *f, const hctx *h, int64_t n_edges)
+{
+    f->inv = h->inv;
+    f->c = FD_FMA_BASE + (1.0 - h->lo * h->inv);
+    f->xlo = h->lo - 0.5 / h->inv;
+    f->xhi = h->lo + ((double)n_edges - 0.5) / h->inv;
+    f->tol = FD_FMA_TIGHT;
+    if (fma_plan_holds(f, h, n_edges))
+        return 1;
+    f->tol = FD_FMA_TOL;
+    return fma_plan_holds(f, h, n_edges);
 }
 
 /* 8 cells from 16 values by fma_plan's arithmetic, or arith8v_avx2's exact
@@ -1143,8 +1163,8 @@ __m256i fma16_avx2(const hctx *h, const fma_plan *f, const double *p, __m256i nb
      * one - tol up, that is ((t + tol) & (one - 1)) < 2 tol (t + tol stays
      * below 2^31; f = one - tol exactly is flagged too, which costs only the
      * exact path; two operations fewer than |f - one / 2| > one / 2 - tol) */
-    const __m256i fm = _mm256_set1_epi32(((int32_t)1 << FD_FMA_S) - 1), tol = _mm256_set1_epi32(FD_FMA_TOL);
-    const __m256i tol2 = _mm256_set1_epi32(2 * FD_FMA_TOL);
+    const __m256i fm = _mm256_set1_epi32(((int32_t)1 << FD_FMA_S) - 1), tol = _mm256_set1_epi32(f->tol);
+    const __m256i tol2 = _mm256_set1_epi32(2 * f->tol);
     const __m256i fa = _mm256_and_si256(_mm256_add_epi32(ta, tol), fm);
     const __m256i fb = _mm256_and_si256(_mm256_add_epi32(tb, tol), fm);
     const __m256d nan = _mm256_or_pd(_mm256_cmp_pd(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_pd(v[2], v[3], _CMP_UNORD_Q));

@@ -203,11 +203,12 @@ ARITH_EDGES = [
 
 def _near_boundaries(edges, inv, rng, n):
     """Values whose u is within ~tol of an integer: each edge, its neighbours, and the doubles
-    that the arithmetic maps next to an integer (the exact-search lanes)."""
+    that the arithmetic maps next to an integer (the exact-search lanes), at the index's tolerance
+    and at the pair table's tighter one (FMA_TIGHT)."""
     from fastdrift.kernels.hist import ARITH_TOL
     lo = edges[0]
     k = rng.integers(0, edges.size, n)
-    d = rng.uniform(-2, 2, n) * ARITH_TOL / inv
+    d = rng.uniform(-2, 2, n) * np.where(rng.random(n) < 0.5, ARITH_TOL, FMA_TIGHT) / inv
     with np.errstate(all="ignore"):
         x = edges[k] + d
         x[::3] = edges[k[::3]]
@@ -454,6 +455,8 @@ def _run_edges(kind):
         "pair-arith127": np.linspace(-1e300, 1e300, 127),   # 128 bins: the largest pair table
         # The arith proof holds, the pair table's multiply-add proof (fd_hist.c) does not.
         "pair-fma-fallback": _fma_fallback_edges(),
+        # The multiply-add's proof holds at the index's tolerance, not at the tighter one.
+        "pair-fma-loose": _fma_loose_edges(),
         "arith-128": np.linspace(-4.0, 4.0, 128),           # one bin more: the ordinary body
         # Quantile edges one per bucket of the 256-bucket table (AVX-512 path): 100 and 128 bins.
         "qt-normal99": _norm_ppf(np.linspace(0, 1, 101)[1:-1]),
@@ -477,10 +480,15 @@ def _fma_t(x, lo, inv, n_edges):
     return int((Fraction(v) - Fraction(FMA_BASE)) * 2**FMA_S)
 
 
-def _fma_proof(edges, lo, inv):
-    """fd_hist.c's fma_plan_prove at the edges: t(e_k) > (k + 1) - tol, t(below e_k) < (k + 1) + tol."""
+#: fd_hist.c's FD_FMA_TIGHT: the tolerance the pair table's multiply-add tries first.
+FMA_TIGHT = 2.0**-17
+
+
+def _fma_proof(edges, lo, inv, tol=None):
+    """fd_hist.c's fma_plan_holds at the edges: t(e_k) > (k + 1) - tol, t(below e_k) < (k + 1) + tol
+    (tol: a fraction of a bin, ARITH_TOL by default)."""
     from fastdrift.kernels.hist import ARITH_TOL
-    one, tol, n = 2**FMA_S, int(ARITH_TOL * 2**FMA_S), edges.size
+    one, tol, n = 2**FMA_S, int((ARITH_TOL if tol is None else tol) * 2**FMA_S), edges.size
     return all(_fma_t(float(e), lo, inv, n) > (k + 1) * one - tol and
                _fma_t(float(np.nextafter(e, -np.inf)), lo, inv, n) < (k + 1) * one + tol
                for k, e in enumerate(edges))
@@ -496,16 +504,29 @@ def _fma_fallback_edges():
     return e
 
 
+def _fma_loose_edges():
+    """101 equal widths but for edge 50, 2^-15 of a bin low: the arith proof and the multiply-add's
+    at the index's tolerance (2^-12) hold, at FD_FMA_TIGHT (2^-17) not."""
+    e = np.linspace(-4.0, 4.0, 101)
+    e[50] -= 2.0**-15 / (100 / 8.0)
+    return e
+
+
 def test_pair_table_fma_proof():
-    # The pair table's bins come from one multiply-add when its own proof holds for the edges, else
-    # from the arith path's arithmetic: pair-arith101 takes the first, pair-fma-fallback the second
-    # (its values on edge 50 would land a bin low by the multiply-add); both count exactly
-    # (test_hist_run_paths_exact).
-    for kind, proven in (("pair-arith21", True), ("pair-arith101", True), ("pair-fma-fallback", False)):
+    # The pair table's bins come from one multiply-add when its own proof holds for the edges, with
+    # the tighter of two tolerances that holds, else from the arith path's arithmetic: pair-arith21,
+    # pair-arith101 and pair-arith127 take the tight one, pair-fma-loose the index's (2^-12),
+    # pair-fma-fallback the arith path (its values on edge 50 would land a bin low by the
+    # multiply-add); all count exactly (test_hist_run_paths_exact, with values within either
+    # tolerance of every boundary).
+    for kind, tight, loose in (("pair-arith21", True, True), ("pair-arith101", True, True),
+                               ("pair-arith127", True, True), ("pair-fma-loose", False, True),
+                               ("pair-fma-fallback", False, False)):
         edges = _run_edges(kind)
         index = make_index(edges)
         assert index.arith, kind
-        assert _fma_proof(edges, index.lo, index.inv_width) == proven, kind
+        assert _fma_proof(edges, index.lo, index.inv_width, FMA_TIGHT) == tight, kind
+        assert _fma_proof(edges, index.lo, index.inv_width) == loose, kind
     e = _run_edges("pair-fma-fallback")
     index = make_index(e)
     t = _fma_t(float(e[50]), index.lo, index.inv_width, e.size)
@@ -533,6 +554,7 @@ def _run_values(edges, inv, n, rng):
 
 @pytest.mark.parametrize("kind", ["cmp-quantile9", "cmp-one", "cmp-16", "cmp-arith11", "table-17",
                                   "pair-arith21", "pair-arith101", "pair-arith127", "pair-fma-fallback",
+                                  "pair-fma-loose",
                                   "arith-128",
                                   "qt-normal99", "qt-normal127", "qt-sample99", "qt-lognormal99"])
 def test_hist_run_paths_exact(restore_path, kind):
