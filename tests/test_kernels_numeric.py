@@ -335,11 +335,12 @@ def test_hist_pieces(monkeypatch, dtype, piece):
 
 
 def test_hist_run_path_dispatch(monkeypatch):
-    # The numba backend takes hist_arith (arith indexes) or hist_run exactly for chunks with more
-    # than CMP_EDGES edges, with or without nulls, with the mode of the index's path.
+    # The numba backend takes hist_ma (arith indexes whose ma_plan holds), hist_arith (other arith
+    # indexes) or hist_run exactly for chunks with more than CMP_EDGES edges, with or without
+    # nulls, with the mode of the index's path.
     from fastdrift.kernels import numba_hist as nh
     modes = []
-    real, real_arith = nh.hist_run, nh.hist_arith
+    real, real_arith, real_ma = nh.hist_run, nh.hist_arith, nh.hist_ma
 
     def spy(*args):
         modes.append(args[11])
@@ -349,12 +350,20 @@ def test_hist_run_path_dispatch(monkeypatch):
         modes.append(nh.M_ARITH)
         return real_arith(*args)
 
+    def spy_ma(*args):
+        modes.append("ma")
+        return real_ma(*args)
+
     monkeypatch.setattr(nh, "hist_run", spy)
     monkeypatch.setattr(nh, "hist_arith", spy_arith)
+    monkeypatch.setattr(nh, "hist_ma", spy_ma)
     rng = np.random.default_rng(3)
     x = rng.standard_normal(3000)
     q = np.quantile(x, np.linspace(0, 1, 101)[1:-1])
-    for index, mode in ((make_index(np.linspace(-3, 3, 40)), nh.M_ARITH),
+    loose = np.linspace(-3, 3, 40)
+    loose[20] -= 2.0**-15 * (6 / 39)  # within the arith path's tolerance, not within MA_TOL
+    assert make_index(loose).arith and make_index(loose).ma_plan is None
+    for index, mode in ((make_index(np.linspace(-3, 3, 40)), "ma"), (make_index(loose), nh.M_ARITH),
                         (make_index(np.linspace(-3, 3, 40), arithmetic_uniform=True), nh.M_UNIFORM),
                         (make_index(q), nh.M_P1), (make_index(q, max_table=64), nh.M_PN)):
         modes.clear()

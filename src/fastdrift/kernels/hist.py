@@ -125,6 +125,58 @@ def _arith_is_exact(edges: np.ndarray, lo: float, inv: float) -> bool:
     return bool(np.all(at > k1 - ARITH_TOL) and np.all(below < k1 + ARITH_TOL))
 
 
+#: The numba twin's bins on an arith index (``numba_hist.hist_ma``): v = clamp(x, xlo, xhi) * inv
+#: + c, a double of [2^32, 2^33), where doubles are 2^-MA_S apart; the low 32 bits of its
+#: encoding are u in fixed point with MA_S fraction bits, and the bin is their top bits unless
+#: the fraction lies within MA_TOL of an integer (fd_hist.c's pair table does the same with one
+#: multiply-add; numba has none, so a multiply and an add, each rounded, and a proof of its own).
+MA_S = 20
+MA_TOL = 2.0 ** -17
+_MA_BASE = 1.5 * 2.0 ** 32
+_MA_BASE_BITS = int(np.float64(_MA_BASE).view(np.int64))
+DBL_MAX = float(np.finfo(np.float64).max)
+
+
+def _ma_t(x, xlo: float, xhi: float, inv: float, c: float) -> np.ndarray:
+    """t of x, with exactly the arithmetic of ``numba_hist.hist_ma`` (NaN -> xlo)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.where(x > xlo, x, xlo)
+    y = np.where(y < xhi, y, xhi)
+    with np.errstate(all="ignore"):
+        v = y * inv + c
+    return v.view(np.int64) - _MA_BASE_BITS
+
+
+def ma_plan(edges: np.ndarray, lo: float, inv: float):
+    """``(xlo, xhi, c)`` if ``numba_hist.hist_ma``'s bins are exact for ``edges`` (an arith
+    index's), else None.
+
+    The same argument as :func:`_arith_is_exact`: t is monotone in x, so if every t(e_k) >
+    (k + 1) - MA_TOL and every t(below e_k) < (k + 1) + MA_TOL (in bins), t of a value of bin k
+    lies in (k - MA_TOL, k + 1 + MA_TOL), and one MA_TOL away from an integer its integer part is
+    k.  The clamps keep t in [t(xlo), t(xhi)], checked to lie in [0, n + 1) bins, so that v stays
+    in [2^32, 2^33) and the bin in 0..n.
+    """
+    n = edges.size
+    with np.errstate(all="ignore"):
+        c = _MA_BASE + (1.0 - lo * inv)
+        xlo = lo - 0.5 / inv
+        xhi = lo + (n - 0.5) / inv
+    if not (n + 1 < 2 ** (32 - MA_S) and np.isfinite(c) and xlo < edges[0] and edges[-1] <= xhi <= DBL_MAX):
+        return None
+    one, tol = 1 << MA_S, int(MA_TOL * 2 ** MA_S)
+    ends = _ma_t([xlo, xhi], xlo, xhi, inv, c)
+    if not (ends[0] >= 0 and ends[1] < (n + 1) * one):
+        return None
+    k1 = np.arange(1, n + 1, dtype=np.int64) * one
+    at = _ma_t(edges, xlo, xhi, inv, c)
+    with np.errstate(all="ignore"):
+        below = _ma_t(np.nextafter(edges, -np.inf), xlo, xhi, inv, c)
+    if np.all(at > k1 - tol) and np.all(below < k1 + tol):
+        return float(xlo), float(xhi), float(c)
+    return None
+
+
 def _inverse_width(n_buckets: int, lo: float, hi: float) -> float:
     with np.errstate(all="ignore"):
         inv = n_buckets / (hi - lo)
@@ -175,7 +227,7 @@ class HistIndex:
     """
 
     __slots__ = ("edges", "padded", "uniform", "arith", "n_probe", "lo", "inv_width", "table",
-                 "_c_index", "_c_keep", "_table_edges")
+                 "_c_index", "_c_keep", "_table_edges", "_ma_plan")
 
     def __init__(self, edges, padded, uniform, n_probe, lo, inv_width, table, arith=False):
         self.edges = edges
@@ -189,6 +241,7 @@ class HistIndex:
         self._c_index = None
         self._c_keep = None
         self._table_edges = None
+        self._ma_plan = False
 
     @property
     def n_edges(self) -> int:
@@ -205,6 +258,13 @@ class HistIndex:
             te.flags.writeable = False
             self._table_edges = te
         return self._table_edges
+
+    @property
+    def ma_plan(self):
+        """:func:`ma_plan` of an arith index (None otherwise), computed on first use."""
+        if self._ma_plan is False:
+            self._ma_plan = ma_plan(self.edges, self.lo, self.inv_width) if self.arith else None
+        return self._ma_plan
 
     @property
     def c_index(self):
@@ -357,6 +417,14 @@ class _NumbaHist:
                     k.hist_cmp(values, validity, offset, length, index.padded, counts, specials)
             return FD_OK
         if index.arith:
+            plan = index.ma_plan
+            if plan is not None:
+                xlo, xhi, c = plan
+                for values, validity, offset, length in float64_pieces(view):
+                    if length:
+                        k.hist_ma(values, validity, offset, length, index.padded, xlo, xhi, index.inv_width,
+                                  c, counts, specials)
+                return FD_OK
             top = float(index.n_edges) - 0.5
             for values, validity, offset, length in float64_pieces(view):
                 if length:

@@ -3,8 +3,9 @@
 Every chunk takes one of two run paths (a block with nulls: its valid values copied together
 first, a bitmap byte at a time, as fd_hist.c does).  :func:`hist_cmp` (at most ``CMP_EDGES`` edges,
 as fd_hist.c): per block of values, one pass per edge counting the values ``>=`` it, a loop LLVM
-vectorises.  :func:`hist_run` (more edges: the uniform and table paths) and :func:`hist_arith`
-(the arith path), per block of ``_BLOCK`` values,
+vectorises.  :func:`hist_run` (more edges: the uniform and table paths), :func:`hist_ma` (the
+arith path where ``HistIndex.ma_plan`` holds: the pair table's bins by a multiply and an add) and
+:func:`hist_arith` (the other arith indexes), per block of ``_BLOCK`` values,
 passes over the block -- the arithmetic of every value (the arith bin, the uniform guess or
 the table's sub-bucket, and the NaN count), branch-free and vectorised; on the uniform and table
 paths the table and edge loads in place on the block's int32 bins, scalar (LLVM emits no gathers for Zen 4: a plain
@@ -30,10 +31,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from .hist import ARITH_TOL
+from .hist import ARITH_TOL, MA_S, MA_TOL
 from .numba_common import DBL_MAX, INLINE, NUMBA_OPTIONS, ro, rw
 
-__all__ = ["hist_arith", "hist_cmp", "hist_run"]
+__all__ = ["hist_arith", "hist_cmp", "hist_ma", "hist_run"]
 
 # Path selectors of hist_run (M_ARITH: hist_arith), as in fd_hist.c (numba specialises one-probe
 # tables and the general probe loop; fd_hist.c also unrolls two and three probes).
@@ -339,6 +340,91 @@ def hist_run(values, validity, offset, length, e, table, te, lo, inv, top, n_pro
         _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_P1, counts, specials)
     else:
         _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_PN, counts, specials)
+
+
+#: hist_ma's constants (kernels.hist: MA_S, MA_TOL, the encoding of 1.5 * 2^32, whose low 32
+#: bits are 0): the fraction's mask, the tolerance and twice it, in units of 2^-MA_S.
+_MA_S = MA_S
+_MA_MASK = (1 << MA_S) - 1
+_MA_BIN = (1 << (32 - MA_S)) - 1
+_MA_TOL = int(MA_TOL * 2 ** MA_S)
+_MA_TOL2 = 2 * _MA_TOL
+
+
+@njit(**INLINE)
+def _ma_near(b):
+    # 1 if t (the low 32 bits of b) has its fraction within MA_TOL of an integer: ((t + tol) &
+    # mask) < 2 tol, on the low MA_S bits, which b's are.
+    return np.int64(((b + _MA_TOL) & _MA_MASK) < _MA_TOL2)
+
+
+@njit(**INLINE)
+def _ma_block(v, xlo, xhi, inv, c, w, bits, j):
+    # Pass 1 of hist_ma, one loop LLVM vectorises: v = clamp(x, xlo, xhi) * inv + c into w (NaN
+    # takes xlo: bin 0), read back through its int64 view in the same iteration; the bin, bits
+    # MA_S..31, into j.  Returns the NaN count and whether a value lies within MA_TOL of a
+    # boundary (an OR: 0.92 against 0.98 ns a value for the block with their count, int64 or
+    # uint32 lanes alike; without either 0.85, docs/performance.md).
+    nan = 0
+    near = 0
+    for i in range(v.size):
+        x = np.float64(v[i])
+        nan += np.int64(x != x)
+        w[i] = _clamp(x, xlo, xhi) * inv + c
+        b = bits[i]
+        j[i] = np.int32((b >> _MA_S) & _MA_BIN)
+        near |= _ma_near(b)
+    return nan, near
+
+
+@njit(**INLINE)
+def _ma_fix(v, e, bits, j, sub):
+    # The values of a block within MA_TOL of a boundary (1 in 65,536 at random; a block of them
+    # in 60): moved from the bin of their t, where _count_block counted them, to the exact one.
+    for i in range(v.size):
+        if _ma_near(bits[i]):
+            x = np.float64(v[i])
+            k = np.int64(j[i])
+            b = _bin_near(e, DBL_MAX if x > DBL_MAX else x, k)
+            sub[k] -= 1
+            sub[b] += 1
+
+
+def _ma_sigs():
+    return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
+                       types.float64, types.float64, types.float64, types.float64, rw(types.int64), rw(types.int64))]
+
+
+@njit(_ma_sigs(), **NUMBA_OPTIONS)
+def hist_ma(values, validity, offset, length, e, xlo, xhi, inv, c, counts, specials):
+    """An arith index whose :func:`~fastdrift.kernels.hist.ma_plan` holds (``xlo``, ``xhi``,
+    ``c``): per block, one pass of the bins by a multiply and an add (fd_hist.c's pair table
+    takes them by one multiply-add, the same way), the increments into 4 sub-histograms, and,
+    in the rare block with a value within ``MA_TOL`` of a boundary, the exact bins of those.
+    Against :func:`hist_arith`, whose tolerance (``ARITH_TOL``, 2^-12) sent 2 blocks in 5 to
+    that pass, and whose bins take more operations, see docs/performance.md."""
+    nb = counts.shape[0]
+    sub = np.zeros(_WAYS * nb, np.int64)
+    j = np.empty(_BLOCK, np.int32)
+    w = np.empty(_BLOCK, np.float64)
+    bits = w.view(np.int64)
+    buf = np.empty(_BLOCK, np.float64)
+    end = offset + length
+    nan = 0
+    nul = 0
+    for s in range(offset, end, _BLOCK):
+        v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, end), buf)
+        nul += b_nul
+        a, near = _ma_block(v, xlo, xhi, inv, c, w, bits, j)
+        nan += a
+        _count_block(j, v.size, sub, nb)
+        if near:
+            _ma_fix(v, e, bits, j, sub)
+    for b in range(nb):
+        counts[b] += sub[b] + sub[nb + b] + sub[2 * nb + b] + sub[3 * nb + b]
+    counts[0] -= nan  # NaN took xlo: bin 0
+    specials[1] += nan
+    specials[0] += nul
 
 
 def _arith_sigs():
