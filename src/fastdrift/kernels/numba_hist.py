@@ -42,6 +42,7 @@ M_UNIFORM = 0
 M_P1 = 1
 M_PN = 4
 M_ARITH = 6
+M_MA = 7
 
 
 @njit(**NUMBA_OPTIONS)
@@ -274,74 +275,6 @@ def _count_block(j, m, sub, stride):
         i += 1
 
 
-@njit(**INLINE)
-def _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
-    nb = counts.shape[0]
-    if nb <= _LOCAL_BINS:
-        sub = np.zeros(_WAYS * nb, np.int64)
-        stride = nb
-    else:
-        sub = counts
-        stride = 0
-    j = np.empty(_BLOCK, np.int32)
-    w = np.empty(_BLOCK, np.float64)
-    bits = w.view(np.int64)
-    buf = np.empty(_BLOCK, np.float64)
-    end = offset + length
-    nan = 0
-    nul = 0
-    for s in range(offset, end, _BLOCK):
-        v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, end), buf)
-        nul += b_nul
-        if mode == M_ARITH:
-            a, near = _arith_block(v, lo, inv, top, w)
-            nan += a
-            _count_block(bits, v.size, sub, stride)
-            if near:
-                _arith_fix(v, e, w, sub)
-        else:
-            nan += _guess_block(v, lo, inv, top, mode, j)
-            _finish_block(v, e, table, te, n_probe, mode, j)
-            _count_block(j, v.size, sub, stride)
-    if stride:
-        for b in range(nb):
-            counts[b] += sub[b] + sub[nb + b] + sub[2 * nb + b] + sub[3 * nb + b]
-    # NaN compared false everywhere and landed in the fixed bin of its path: 0 on the arith path,
-    # 1 on the uniform path, table[0] otherwise (as in fd_hist.c).
-    if mode == M_ARITH:
-        counts[0] -= nan
-    elif mode == M_UNIFORM:
-        counts[1] -= nan
-    else:
-        counts[table[0]] -= nan
-    specials[1] += nan
-    specials[0] += nul
-
-
-def _run_sigs():
-    # float64 values only: the caller converts other dtypes a piece at a time (one compiled
-    # entry, of 5-6 s, instead of one per dtype).
-    return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
-                       ro(types.int32), ro(types.float64), types.float64, types.float64, types.float64,
-                       types.int64, types.int64, rw(types.int64), rw(types.int64))]
-
-
-@njit(_run_sigs(), **NUMBA_OPTIONS)
-def hist_run(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
-    """A chunk (``validity`` empty: no bitmap; else each block's valid values are copied together
-    first) on a uniform or table index: ``mode`` is ``M_UNIFORM``, ``M_P1`` or ``M_PN``, ``lo``,
-    ``inv``, ``top`` and ``n_probe`` (at least 1) those of the per-value path, ``te`` (table paths)
-    the edge each sub-bucket starts at, ``e[table]``.  Per block of ``_BLOCK`` values, three
-    passes: the arithmetic of every value (vectorised), the loads of table and edges, and the
-    increments, round-robin into ``_WAYS`` sub-histograms."""
-    if mode == M_UNIFORM:
-        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_UNIFORM, counts, specials)
-    elif mode == M_P1:
-        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_P1, counts, specials)
-    else:
-        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, M_PN, counts, specials)
-
-
 #: hist_ma's constants (kernels.hist: MA_S, MA_TOL, the encoding of 1.5 * 2^32, whose low 32
 #: bits are 0): the fraction's mask, the tolerance and twice it, in units of 2^-MA_S.
 _MA_S = MA_S
@@ -390,6 +323,90 @@ def _ma_fix(v, e, bits, j, sub):
             sub[b] += 1
 
 
+@njit(**INLINE)
+def _ways(counts):
+    # (sub, stride): _WAYS private sub-histograms stride apart, or, above _LOCAL_BINS bins,
+    # counts itself (stride 0: _count_block's four ways are then all counts).
+    nb = counts.shape[0]
+    if nb <= _LOCAL_BINS:
+        return np.zeros(_WAYS * nb, np.int64), nb
+    return counts, 0
+
+
+@njit(**INLINE)
+def _fold_ways(counts, sub, stride):
+    # The sub-histograms of _ways into counts.
+    for b in range(stride):
+        counts[b] += sub[b] + sub[stride + b] + sub[2 * stride + b] + sub[3 * stride + b]
+
+
+@njit(**INLINE)
+def _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, c, n_probe, mode, counts, specials):
+    # M_MA: lo and top are ma_plan's xlo and xhi, c its offset (unused by the other modes).
+    sub, stride = _ways(counts)
+    j = np.empty(_BLOCK, np.int32)
+    w = np.empty(_BLOCK, np.float64)
+    bits = w.view(np.int64)
+    buf = np.empty(_BLOCK, np.float64)
+    end = offset + length
+    nan = 0
+    nul = 0
+    for s in range(offset, end, _BLOCK):
+        v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, end), buf)
+        nul += b_nul
+        if mode == M_ARITH:
+            a, near = _arith_block(v, lo, inv, top, w)
+            nan += a
+            _count_block(bits, v.size, sub, stride)
+            if near:
+                _arith_fix(v, e, w, sub)
+        elif mode == M_MA:
+            a, near = _ma_block(v, lo, top, inv, c, w, bits, j)
+            nan += a
+            _count_block(j, v.size, sub, stride)
+            if near:
+                _ma_fix(v, e, bits, j, sub)
+        else:
+            nan += _guess_block(v, lo, inv, top, mode, j)
+            _finish_block(v, e, table, te, n_probe, mode, j)
+            _count_block(j, v.size, sub, stride)
+    _fold_ways(counts, sub, stride)
+    # NaN compared false everywhere and landed in the fixed bin of its path: 0 on the arith paths
+    # (hist_ma's clamp takes it to xlo), 1 on the uniform path, table[0] otherwise (as in fd_hist.c).
+    if mode == M_ARITH or mode == M_MA:
+        counts[0] -= nan
+    elif mode == M_UNIFORM:
+        counts[1] -= nan
+    else:
+        counts[table[0]] -= nan
+    specials[1] += nan
+    specials[0] += nul
+
+
+def _run_sigs():
+    # float64 values only: the caller converts other dtypes a piece at a time (one compiled
+    # entry, of 5-6 s, instead of one per dtype).
+    return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
+                       ro(types.int32), ro(types.float64), types.float64, types.float64, types.float64,
+                       types.int64, types.int64, rw(types.int64), rw(types.int64))]
+
+
+@njit(_run_sigs(), **NUMBA_OPTIONS)
+def hist_run(values, validity, offset, length, e, table, te, lo, inv, top, n_probe, mode, counts, specials):
+    """A chunk (``validity`` empty: no bitmap; else each block's valid values are copied together
+    first) on a uniform or table index: ``mode`` is ``M_UNIFORM``, ``M_P1`` or ``M_PN``, ``lo``,
+    ``inv``, ``top`` and ``n_probe`` (at least 1) those of the per-value path, ``te`` (table paths)
+    the edge each sub-bucket starts at, ``e[table]``.  Per block of ``_BLOCK`` values, three
+    passes: the arithmetic of every value (vectorised), the loads of table and edges, and the
+    increments, round-robin into ``_WAYS`` sub-histograms."""
+    if mode == M_UNIFORM:
+        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, 0.0, n_probe, M_UNIFORM, counts, specials)
+    elif mode == M_P1:
+        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, 0.0, n_probe, M_P1, counts, specials)
+    else:
+        _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, 0.0, n_probe, M_PN, counts, specials)
+
+
 def _ma_sigs():
     return [types.void(ro(types.float64), ro(types.uint8), types.int64, types.int64, ro(types.float64),
                        types.float64, types.float64, types.float64, types.float64, rw(types.int64), rw(types.int64))]
@@ -403,28 +420,7 @@ def hist_ma(values, validity, offset, length, e, xlo, xhi, inv, c, counts, speci
     in the rare block with a value within ``MA_TOL`` of a boundary, the exact bins of those.
     Against :func:`hist_arith`, whose tolerance (``ARITH_TOL``, 2^-12) sent 2 blocks in 5 to
     that pass, and whose bins take more operations, see docs/performance.md."""
-    nb = counts.shape[0]
-    sub = np.zeros(_WAYS * nb, np.int64)
-    j = np.empty(_BLOCK, np.int32)
-    w = np.empty(_BLOCK, np.float64)
-    bits = w.view(np.int64)
-    buf = np.empty(_BLOCK, np.float64)
-    end = offset + length
-    nan = 0
-    nul = 0
-    for s in range(offset, end, _BLOCK):
-        v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, end), buf)
-        nul += b_nul
-        a, near = _ma_block(v, xlo, xhi, inv, c, w, bits, j)
-        nan += a
-        _count_block(j, v.size, sub, nb)
-        if near:
-            _ma_fix(v, e, bits, j, sub)
-    for b in range(nb):
-        counts[b] += sub[b] + sub[nb + b] + sub[2 * nb + b] + sub[3 * nb + b]
-    counts[0] -= nan  # NaN took xlo: bin 0
-    specials[1] += nan
-    specials[0] += nul
+    _run_loop(values, validity, offset, length, e, e.view(np.int32), e, xlo, inv, xhi, c, 1, M_MA, counts, specials)
 
 
 def _arith_sigs():
@@ -440,4 +436,4 @@ def hist_arith(values, validity, offset, length, e, lo, inv, top, counts, specia
     value, 1e7 normal values, 100 uniform bins, the two interleaved in one process, minimum of
     40 calls each)."""
     # the arith path reads no table: e stands in for table and te (the view only types the argument)
-    _run_loop(values, validity, offset, length, e, e.view(np.int32), e, lo, inv, top, 1, M_ARITH, counts, specials)
+    _run_loop(values, validity, offset, length, e, e.view(np.int32), e, lo, inv, top, 0.0, 1, M_ARITH, counts, specials)
