@@ -5,7 +5,8 @@ first, a bitmap byte at a time, as fd_hist.c does).  :func:`hist_cmp` (at most `
 as fd_hist.c): per block of values, one pass per edge counting the values ``>=`` it, a loop LLVM
 vectorises.  :func:`hist_run` (more edges: the uniform and table paths), :func:`hist_ma` (the
 arith path where ``HistIndex.ma_plan`` holds: the pair table's bins by a multiply and an add) and
-:func:`hist_arith` (the other arith indexes), per block of ``_BLOCK`` values,
+:func:`hist_arith` (the other arith indexes), per block of ``_SMALL_BLOCK`` values (``_BLOCK`` with
+a table beyond the L1 cache),
 passes over the block -- the arithmetic of every value (the arith bin, the uniform guess or
 the table's sub-bucket, and the NaN count), branch-free and vectorised; on the uniform and table
 paths the table and edge loads in place on the block's int32 bins, scalar (LLVM emits no gathers for Zen 4: a plain
@@ -70,7 +71,14 @@ _LOCAL_BINS = 512  # above this many bins every way is counts itself
 
 #: At most this many edges: counts from compares (FD_HIST_CMP_EDGES).
 CMP_EDGES = 16
-_BLOCK = 1024    # values per block: a few L1-resident passes over it
+_BLOCK = 1024    # values per block where the lookups leave the L1 cache (tables over _SMALL_TABLE)
+#: Values per block otherwise: a few L1-resident passes over it.  Against blocks of 1,024, 1e7
+#: normal values on the Zen 3, interleaved in one process (docs/performance.md): 100 uniform bins
+#: (hist_ma) 0.90-0.92 against 0.95-0.99 ns a value, 100 quantile bins (a table of 512) 1.34-1.35
+#: against 1.47-1.49, 10 quantile bins (hist_cmp) 0.74-0.77 against 0.84-0.87; 100 lognormal
+#: quantiles (a table of 16,384) 1.79-1.85 against 1.66-1.71, so they keep _BLOCK.
+_SMALL_BLOCK = 256
+_SMALL_TABLE = 1024
 
 
 @njit(**INLINE)
@@ -146,11 +154,11 @@ def hist_cmp(values, validity, offset, length, e, counts, specials):
     pass measured the same as four)."""
     ne = counts.shape[0] - 1
     ge = np.zeros(ne, np.int64)
-    buf = np.empty(_BLOCK, np.float64)
+    buf = np.empty(_SMALL_BLOCK, np.float64)
     nan = 0
     nul = 0
-    for s in range(offset, offset + length, _BLOCK):
-        v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, offset + length), buf)
+    for s in range(offset, offset + length, _SMALL_BLOCK):
+        v, b_nul = _block_values(values, validity, s, min(s + _SMALL_BLOCK, offset + length), buf)
         nul += b_nul
         k = 0
         while k + 4 <= ne:
@@ -344,15 +352,16 @@ def _fold_ways(counts, sub, stride):
 def _run_loop(values, validity, offset, length, e, table, te, lo, inv, top, c, n_probe, mode, counts, specials):
     # M_MA: lo and top are ma_plan's xlo and xhi, c its offset (unused by the other modes).
     sub, stride = _ways(counts)
-    j = np.empty(_BLOCK, np.int32)
-    w = np.empty(_BLOCK, np.float64)
+    blk = _SMALL_BLOCK if table.size <= _SMALL_TABLE else _BLOCK
+    j = np.empty(blk, np.int32)
+    w = np.empty(blk, np.float64)
     bits = w.view(np.int64)
-    buf = np.empty(_BLOCK, np.float64)
+    buf = np.empty(blk, np.float64)
     end = offset + length
     nan = 0
     nul = 0
-    for s in range(offset, end, _BLOCK):
-        v, b_nul = _block_values(values, validity, s, min(s + _BLOCK, end), buf)
+    for s in range(offset, end, blk):
+        v, b_nul = _block_values(values, validity, s, min(s + blk, end), buf)
         nul += b_nul
         if mode == M_ARITH:
             a, near = _arith_block(v, lo, inv, top, w)
@@ -396,7 +405,8 @@ def hist_run(values, validity, offset, length, e, table, te, lo, inv, top, n_pro
     """A chunk (``validity`` empty: no bitmap; else each block's valid values are copied together
     first) on a uniform or table index: ``mode`` is ``M_UNIFORM``, ``M_P1`` or ``M_PN``, ``lo``,
     ``inv``, ``top`` and ``n_probe`` (at least 1) those of the per-value path, ``te`` (table paths)
-    the edge each sub-bucket starts at, ``e[table]``.  Per block of ``_BLOCK`` values, three
+    the edge each sub-bucket starts at, ``e[table]``.  Per block of ``_SMALL_BLOCK`` values (``_BLOCK``
+    with a table of more than ``_SMALL_TABLE`` entries), three
     passes: the arithmetic of every value (vectorised), the loads of table and edges, and the
     increments, round-robin into ``_WAYS`` sub-histograms."""
     if mode == M_UNIFORM:
