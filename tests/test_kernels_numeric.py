@@ -211,7 +211,7 @@ def test_hist_large(backend):
 
 # ---- the numba run path (hist_run: chunks without nulls, more than CMP_EDGES edges) --------------
 
-RUN_LENGTHS = [0, 1, 2, 3, 5, 1023, 1024, 1025, 2047, 2048, 2049, 3075]
+RUN_LENGTHS = [0, 1, 2, 3, 5, 255, 256, 257, 511, 513, 1023, 1024, 1025, 2047, 2048, 2049, 3075]
 RUN_INDEXES = ["arith", "uniform", "p1", "pn", "many"]
 DBL_MAX = np.finfo(np.float64).max
 
@@ -282,8 +282,9 @@ def _assert_run_path_equal(arr, index):
 @given(st.data())
 def test_hist_run_path_equals_c_and_oracle(data):
     # hist_run against the C kernel and NumPy on every dtype and index path: lengths around the
-    # block (1024) and the 4-way round-robin, Arrow offsets, values on and one ulp beside the edges,
-    # NaN, +-inf, +-DBL_MAX, skewed and integer-valued data, without and with nulls.
+    # blocks (numba's 256 and 1,024, C's 1,024) and the 4-way round-robin, Arrow offsets, values
+    # on and one ulp beside the edges, NaN, +-inf, +-DBL_MAX, skewed and integer-valued data,
+    # without and with nulls.
     dtype = data.draw(st.sampled_from(DTYPES))
     kind = data.draw(st.sampled_from(RUN_INDEXES))
     shape = data.draw(st.sampled_from(["normal", "skewed", "integer"]))
