@@ -8,8 +8,8 @@
   joins.  ``extra_info``: ``bytes_per_prediction`` = the join table's bytes / predictions held.
   Peers measured in the same run: a plain Python dict join of the same ids (``role="peer"``:
   ``d.get(id)`` per label, appending score and pane) and ``np.sum`` over 1M float64.
-* ``label-observe``: one ``Monitor.observe_label`` call (the request path: a list append under a
-  short lock), timed per call.
+* ``label-observe``: one ``Monitor.observe_label`` call (the request path: one list append, no
+  lock), timed per call.
 """
 import numpy as np
 import pyarrow as pa

@@ -185,6 +185,66 @@ def test_observe_label_on_the_request_path_joins_after_the_prediction():
         m.close()
 
 
+@pytest.mark.parametrize("buffer", [1 << 20, 300])
+def test_observe_label_concurrent_callers_keep_each_label_whole_and_in_order(buffer):
+    # observe_label appends one (request_id, label, ts) tuple without a lock while a taker takes
+    # from the front: 8 threads x 3,000 labels, the switch interval at 1 us; every taken label is
+    # one call's (its label and time functions of its id), each thread's in the order it made
+    # them, none twice, and taken + shed = calls (buffer 300: most are shed; the held list may
+    # pass the buffer by at most one label per caller).
+    import threading
+    cfg = MonitorConfig(features=(FeatureSpec("x"),), prediction="score", label="y", request_id="rid",
+                        labels=LabelSpec(buffer=buffer))
+    st = LabelStore(cfg)
+    threads, per = 8, 3000
+    taken, done = [], threading.Event()
+    peak = [0]
+
+    def work(t):
+        for i in range(per):
+            st.observe(f"{t}:{i}", (t + i) % 2, ts=float(t * per + i))
+
+    def take():
+        while True:
+            finished = done.is_set()  # before the take: then every label is in it or before it
+            peak[0] = max(peak[0], len(st._held))
+            got = st.take_observed()
+            if got is not None:
+                taken.append(got)
+            elif finished:
+                return
+
+    ths = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    taker = threading.Thread(target=take)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        taker.start()
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        done.set()
+        taker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    seen, last = set(), {}
+    for ids, lab, valid, ts, null in taken:
+        assert valid.all() and not null.any()
+        for rid, y, when in zip(ids, lab, ts):
+            t, i = map(int, rid.split(":"))
+            assert (y, when) == ((t + i) % 2, float(t * per + i)), rid
+            assert i > last.get(t, -1) and rid not in seen  # in each thread's order, once
+            last[t] = i
+            seen.add(rid)
+    assert len(seen) + st.counts["shed"] == threads * per
+    assert peak[0] <= buffer + threads
+    if buffer > threads * per:
+        assert st.counts["shed"] == 0
+    else:
+        assert st.counts["shed"] > 0
+
+
 # -- the join store -----------------------------------------------------------------------------------
 
 def _oracle_key(rid: str) -> int:

@@ -384,10 +384,9 @@ class LabelStore:
         # pane -> [its labels (a LabelPane, or its bytes once no window ring holds it), newest prediction time]
         self.closed: Dict[int, list] = {}
         self.revised: set = set()  # closed panes that labels reached since the last take_revised()
-        self._lock = threading.Lock()  # the observe_label buffer only
-        self._ids: list = []
-        self._labels: list = []
-        self._ts: list = []
+        self._lock = threading.Lock()  # the observe_label buffer's takes and shed count
+        # (request_id, label, ts) per observe_label call, appended without a lock (observe)
+        self._held: list = []
 
     def _alloc(self, slots: int) -> None:
         self.keys = np.zeros(slots, dtype=np.uint64)
@@ -481,22 +480,32 @@ class LabelStore:
 
     # -- labels ------------------------------------------------------------------------------
     def observe(self, request_id, label, ts=None) -> None:
-        """Hold one label for the next :meth:`take_observed` (the request path: a list append)."""
+        """Hold one label for the next :meth:`take_observed` (the request path): one append of a
+        tuple to the held list, a single call under the GIL, so concurrent callers' labels stay
+        whole and no lock is taken.  Past ``labels.buffer`` held the label is shed (counted under
+        the lock); callers passing the length test together may each append, so the list can
+        hold up to one more label per such caller."""
+        held = self._held
+        if len(held) < self.spec.buffer:
+            held.append((request_id, label, time.time() if ts is None else ts))
+            return
         with self._lock:
-            if len(self._ids) >= self.spec.buffer:
-                self.counts["shed"] += 1
-                return
-            self._ids.append(request_id)
-            self._labels.append(label)
-            self._ts.append(time.time() if ts is None else ts)
+            self.counts["shed"] += 1
 
     def take_observed(self):
-        """The labels :meth:`observe` held as ``(ids, labels, valid, times)``, or None."""
+        """The labels :meth:`observe` held as ``(ids, labels, valid, times)``, or None.  They are
+        taken from the front of the held list (a slice, then a ``del`` of it: each one call, and
+        labels appended meanwhile lie beyond it and stay), under the lock against another take."""
         with self._lock:
-            if not self._ids:
+            held = self._held
+            k = len(held)
+            if not k:
                 return None
-            ids, labels, ts = self._ids, self._labels, self._ts
-            self._ids, self._labels, self._ts = [], [], []
+            take = held[:k]
+            del held[:k]
+        ids = [h[0] for h in take]
+        labels = [h[1] for h in take]
+        ts = [h[2] for h in take]
         null = np.array([v is None for v in labels], dtype=bool)
         if self.task == "multiclass":
             lab, valid = self.codes_of(labels)

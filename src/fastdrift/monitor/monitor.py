@@ -269,8 +269,9 @@ class Monitor:
     ----------
     observe : ``observe(features, prediction=None, *, latency_ms=None, error=False, request_id=None,
         ts=None, shadow_prediction=None)`` records one request (a dict of feature values or a sequence in feature order):
-        O(1) under a short lock, no kernels, no rules.  A dict is kept and read later by the worker:
-        do not change it after the call (pass a fresh dict per request).  It is the ingest buffer's method itself,
+        O(1), one list append without a lock in the common case, no kernels, no rules.  A dict is
+        kept and read later by the worker: do not change it after the call (pass a fresh dict per
+        request).  It is the ingest buffer's method itself,
         with no Monitor frame in between (bench/bench_monitor.py measures it).
     ingest : the :class:`~fastdrift.monitor.ingest.Ingest` stage that counts the data
     evaluator : the :class:`~fastdrift.alerts.AlertEvaluator`, or None without rules
@@ -440,7 +441,7 @@ class Monitor:
     def observe_label(self, request_id, label, ts=None) -> None:
         """Record the label (0/1) of the prediction ``observe``/``update`` made for ``request_id``.
 
-        The request path: the label is held (a list append under a short lock) and joined by the
+        The request path: the label is held (one list append, no lock) and joined by the
         worker at its next timed flush but one (so its prediction is counted first), or at the next
         :meth:`flush` / read.  ``ts``: the label's time in the clock of the predictions (event-time
         seconds for time windows; default now), for the label delay and the horizon.  Labels beyond
