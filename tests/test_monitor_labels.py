@@ -19,6 +19,7 @@ from fastdrift import Monitor
 from fastdrift.errors import CorruptStateError, InvalidInputError, SchemaError
 from fastdrift.monitor import FeatureSpec, LabelSpec, MonitorConfig
 from fastdrift.monitor.labels import BYTES_PER_SLOT, LabelStore, memory_bound, request_keys
+from threads import run_threads
 
 AUC_TOL = 1e-3  # the performance sketch's ROC AUC bound at its default bins (docs/sketches.md)
 
@@ -214,20 +215,13 @@ def test_observe_label_concurrent_callers_keep_each_label_whole_and_in_order(buf
             elif finished:
                 return
 
-    ths = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
     taker = threading.Thread(target=take)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
+    taker.start()
     try:
-        taker.start()
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
+        run_threads([threading.Thread(target=work, args=(t,)) for t in range(threads)])
+    finally:
         done.set()
         taker.join()
-    finally:
-        sys.setswitchinterval(interval)
     seen, last = set(), {}
     for ids, lab, valid, ts, null in taken:
         assert valid.all() and not null.any()

@@ -1,7 +1,6 @@
 """observe(): micro-batched request intake, exact totals under threads, rejections, strict mode."""
 import dataclasses
 import os
-import sys
 import threading
 import time
 
@@ -11,6 +10,7 @@ import pytest
 
 from fastdrift.errors import InvalidInputError
 from fastdrift.monitor import FeatureSpec, Monitor, MonitorConfig, WindowSpec
+from threads import run_threads
 
 
 def mon(reference, config):
@@ -133,16 +133,7 @@ def test_concurrent_requests_keep_their_fields_together_and_in_order(background,
             buf.observe({"t": float(t), "i": float(i)}, t + i / 1e4, latency_ms=float(t * per + i),
                         error=(t + i) % 3 == 0, request_id=f"{t}:{i}")
 
-    ths = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # threads switch as often as the interpreter lets them
-    try:
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
-    finally:
-        sys.setswitchinterval(interval)
+    run_threads([threading.Thread(target=work, args=(t,)) for t in range(threads)])
     buf.flush()
     shed = buf.take_counts()[2]
     rows = pa.Table.from_batches(batches).to_pydict() if batches else {"t": []}
