@@ -134,7 +134,6 @@ MA_S = 20
 MA_TOL = 2.0 ** -17
 _MA_BASE = 1.5 * 2.0 ** 32
 _MA_BASE_BITS = int(np.float64(_MA_BASE).view(np.int64))
-DBL_MAX = float(np.finfo(np.float64).max)
 
 
 def _ma_t(x, xlo: float, xhi: float, inv: float, c: float) -> np.ndarray:
@@ -162,7 +161,7 @@ def ma_plan(edges: np.ndarray, lo: float, inv: float):
         c = _MA_BASE + (1.0 - lo * inv)
         xlo = lo - 0.5 / inv
         xhi = lo + (n - 0.5) / inv
-    if not (n + 1 < 2 ** (32 - MA_S) and np.isfinite(c) and xlo < edges[0] and edges[-1] <= xhi <= DBL_MAX):
+    if not (n + 1 < 2 ** (32 - MA_S) and np.isfinite(c) and xlo < edges[0] and edges[-1] <= xhi and np.isfinite(xhi)):
         return None
     one, tol = 1 << MA_S, int(MA_TOL * 2 ** MA_S)
     ends = _ma_t([xlo, xhi], xlo, xhi, inv, c)
