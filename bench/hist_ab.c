@@ -28,13 +28,18 @@
  * offset: the column starts that many values into the array (64-byte aligned): NumPy's arrays
  * are 16-byte aligned, offset 2 reads the values as a NumPy array at 16 bytes past a line would.
  *
+ * The values are read into memory in 2 MiB pages where the kernel gives them (madvise), as NumPy's
+ * arrays of 4 MiB and more are: on 4 KiB pages the same loops read 10 % slower from memory.
+ *
  * An A/A build (both from the same kernels/) prints B / A within 1 %. */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #define _ISOC11_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include "fastdrift.h"
 
 int fd_hist_update_A(const fd_column *, const fd_hist_index *, int64_t *, int64_t *, int64_t *);
@@ -57,8 +62,13 @@ static void *read_file(const char *name, long *n)
     fseek(fp, 0, SEEK_END);
     *n = ftell(fp);
     fseek(fp, 0, SEEK_SET);
-    void *p = aligned_alloc(64, (size_t)(*n + 63) / 64 * 64);
-    if (!p || fread(p, 1, (size_t)*n, fp) != (size_t)*n)
+    const size_t huge = (size_t)1 << 21, size = ((size_t)*n + huge - 1) / huge * huge + huge;
+    char *raw = mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        exit(1);
+    char *p = raw + (huge - (uintptr_t)raw % huge) % huge;
+    madvise(raw, size, MADV_HUGEPAGE);
+    if (fread(p, 1, (size_t)*n, fp) != (size_t)*n)
         exit(1);
     fclose(fp);
     return p;

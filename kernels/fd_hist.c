@@ -589,16 +589,18 @@ DEF_HIST_F64_VEC(avx512, FD_TARGET_AVX512, guess8_avx2, arith8_avx2)
  *  - Equal widths (M_ARITH) with few enough bins: the bins of 16 values by
  *    one multiply-add each where fma_plan_prove holds for the edges (else by
  *    arith8m_avx2), the exact search near a boundary as in the body, and one
- *    increment per pair of values, of cell a * n_bins + b of a pair table
- *    (uint16, n_bins^2 cells, folded into counts by rows and columns before
- *    a cell could pass 65,535: 102 bins take 20 KiB, which the L1 holds).
- *    The bucket tables of quantile edges follow below. */
+ *    increment per pair of values, of the cell of the pair {a, b}, a >= b,
+ *    a (a + 1) / 2 + b of a triangular pair table (uint32, n_bins (n_bins +
+ *    1) / 2 cells, folded into counts by rows and columns every
+ *    FD_HIST_PAIR_BLOCK values and at the end: 101 bins take 20 KiB, which
+ *    the L1 holds).  The bucket tables of quantile edges follow below. */
 #define FD_HIST_RUN 16               /* a run is whole blocks of this many values */
 #define FD_HIST_PAIR_BINS 128        /* the pair table fits the L2 of any x86-64 */
-#define FD_HIST_PAIR_BLOCK 131056     /* values between folds: 65,528 pairs, a multiple of 16 */
-/* Values per table cell for its set-up and fold to pay: 102 bins, 24,000 values
- * 0.66-0.73 against 0.93-0.98 ns a value for the body, 12,000 0.92-1.03
- * against 1.1-1.2 (1 and 2 a cell), with 8 a cell the body up to 83,232. */
+#define FD_HIST_PAIR_BLOCK 1048576    /* values between folds (a multiple of 16): cells stay far below 2^32 */
+/* Values per n_bins^2 for the table's set-up and fold to pay (measured with
+ * the square table of 16-bit cells, whose fold was the same per value): 102
+ * bins, 24,000 values 0.66-0.73 against 0.93-0.98 ns a value for the body,
+ * 12,000 0.92-1.03 against 1.1-1.2 (1 and 2), with 8 the body up to 83,232. */
 #define FD_HIST_PAIR_MIN_PER_CELL 2
 
 typedef void (*run_fn)(const double *p, int64_t n, void *ctx);
@@ -985,47 +987,43 @@ typedef struct fma_plan {
 typedef struct pair_ctx {
     const hctx *h;
     fma_plan fma;
-    uint16_t *cell;     /* n_bins * n_bins */
+    uint32_t *cell;     /* n_bins (n_bins + 1) / 2, see pair_cells */
     int64_t n_bins;
     int64_t pairs;      /* counted into cell since the last fold */
     int64_t nan;
     int64_t *counts;
 } pair_ctx;
 
-/* cell into counts (rows: first of a pair, columns: second), then zeroed.
- * Every cell, and every sum of cells, is at most the pairs counted since
- * the last fold, at most 65,535: the rows and columns are summed exactly in
- * 16 bits, 16 cells a load (the last load of a row masked; the table is
- * followed by 32 bytes that may be read). */
+/* cell into counts, then zeroed: row a (cells a (a + 1) / 2 .. + a, the
+ * pairs {a, b}, b <= a) into counts[a], each cell also into the count of
+ * its column b (so a pair {a, a} counts twice in bin a), 8 cells a load,
+ * the last load of a row masked (the table is followed by 32 bytes that may
+ * be read).  Every cell, and every sum of cells, is at most the pairs
+ * counted since the last fold, at most FD_HIST_PAIR_BLOCK / 2: the sums are
+ * exact in 32 bits. */
 FD_TARGET_AVX2 static void pair_fold(pair_ctx *c)
 {
-    const int64_t nb = c->n_bins, nv = (nb + 15) / 16;
-    const __m256i last = _mm256_cmpgt_epi16(_mm256_set1_epi16((short)(nb - 16 * (nv - 1))),
-                                            _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    __m256i col[FD_HIST_PAIR_BINS / 16];
-    for (int64_t k = 0; k < nv; ++k)
-        col[k] = _mm256_setzero_si256();
-    for (int64_t a = 0; a < nb; ++a) {
-        const uint16_t *row = c->cell + a * nb;
+    const int64_t nb = c->n_bins;
+    uint32_t col[FD_HIST_PAIR_BINS + 8] = {0};
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const uint32_t *row = c->cell;
+    for (int64_t a = 0; a < nb; row += ++a) {
         __m256i r = _mm256_setzero_si256();
-        for (int64_t k = 0; k < nv; ++k) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(row + 16 * k));
-            if (k == nv - 1)
-                v = _mm256_and_si256(v, last);
-            col[k] = _mm256_add_epi16(col[k], v);
-            r = _mm256_add_epi16(r, v);
+        for (int64_t b = 0; b <= a; b += 8) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(row + b));
+            if (b + 8 > a + 1)
+                v = _mm256_and_si256(v, _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(a + 1 - b)), lane));
+            r = _mm256_add_epi32(r, v);
+            __m256i *cb = (__m256i *)(void *)(col + b);
+            _mm256_storeu_si256(cb, _mm256_add_epi32(_mm256_loadu_si256(cb), v));
         }
-        r = _mm256_add_epi16(r, _mm256_srli_si256(r, 8));
-        r = _mm256_add_epi16(r, _mm256_srli_si256(r, 4));
-        r = _mm256_add_epi16(r, _mm256_srli_si256(r, 2));
-        c->counts[a] += (uint16_t)(_mm256_extract_epi16(r, 0) + _mm256_extract_epi16(r, 8));
+        const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        const __m128i h2 = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
+        c->counts[a] += (uint32_t)_mm_cvtsi128_si32(_mm_add_epi32(h2, _mm_srli_epi64(h2, 32)));
     }
-    uint16_t cs[FD_HIST_PAIR_BINS];
-    for (int64_t k = 0; k < nv; ++k)
-        _mm256_storeu_si256((__m256i *)(void *)(cs + 16 * k), col[k]);
     for (int64_t b = 0; b < nb; ++b)
-        c->counts[b] += cs[b];
-    memset(c->cell, 0, sizeof(uint16_t) * (size_t)(nb * nb));
+        c->counts[b] += col[b];
+    memset(c->cell, 0, sizeof(uint32_t) * (size_t)(nb * (nb + 1) / 2));
     c->pairs = 0;
 }
 
@@ -1099,6 +1097,17 @@ __m256i arith8m_avx2(const hctx *h, const double *p, __m256i *nacc)
     return _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castpd_ps(v0), _mm256_castpd_ps(v1), _MM_SHUFFLE(2, 0, 2, 0)));
 }
 
+/* The cells of the pairs {a, b} of bins (pair_fold): max (max + 1) / 2 +
+ * min.  Bins are below 2^7, so the product fits the low 16 bits of each
+ * 32-bit lane, whose high 16 bits are zero in both operands: a 16-bit
+ * multiply, one operation where the 32-bit one takes two on some x86-64. */
+FD_TARGET_AVX2 static inline __attribute__((always_inline))
+__m256i pair_cells(__m256i a, __m256i b)
+{
+    const __m256i hi = _mm256_max_epu32(a, b), lo = _mm256_min_epu32(a, b);
+    return _mm256_add_epi32(_mm256_srli_epi32(_mm256_mullo_epi16(hi, _mm256_add_epi32(hi, _mm256_set1_epi32(1))), 1), lo);
+}
+
 /* t of x (fma_plan above): the scalar form of pairrun_fma_avx2's arithmetic
  * (max and min with the bound first: a NaN stays NaN, as there). */
 FD_TARGET_AVX2 static int64_t fma_t(const fma_plan *f, double x)
@@ -1149,7 +1158,7 @@ FD_TARGET_AVX2 static int fma_plan_prove(fma_plan *f, const hctx *h, int64_t n_e
  * the pairs differ between the two (cells are only summed by rows and
  * columns, so any pairing of the 16 values counts the same). */
 FD_TARGET_AVX2 static inline __attribute__((always_inline))
-__m256i fma16_avx2(const hctx *h, const fma_plan *f, const double *p, __m256i nb, __m256i *nacc)
+__m256i fma16_avx2(const hctx *h, const fma_plan *f, const double *p, __m256i *nacc)
 {
     const __m256d xlo = _mm256_set1_pd(f->xlo), xhi = _mm256_set1_pd(f->xhi);
     const __m256d inv = _mm256_set1_pd(f->inv), c = _mm256_set1_pd(f->c);
@@ -1171,27 +1180,26 @@ __m256i fma16_avx2(const hctx *h, const fma_plan *f, const double *p, __m256i nb
     const __m256i bad = _mm256_or_si256(_mm256_or_si256(_mm256_cmpgt_epi32(tol2, fa), _mm256_cmpgt_epi32(tol2, fb)),
                                         _mm256_castpd_si256(nan));
     if (__builtin_expect(!_mm256_testz_si256(bad, bad), 0)) {
-        const __m256i a = arith8v_avx2(h, p, nacc), b = arith8v_avx2(h, p + 8, nacc);
-        return _mm256_add_epi32(_mm256_mullo_epi32(a, nb), b);
+        return pair_cells(arith8v_avx2(h, p, nacc), arith8v_avx2(h, p + 8, nacc));
     }
-    return _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srli_epi32(ta, FD_FMA_S), nb), _mm256_srli_epi32(tb, FD_FMA_S));
+    return pair_cells(_mm256_srli_epi32(ta, FD_FMA_S), _mm256_srli_epi32(tb, FD_FMA_S));
 }
 
 /* The cells of the 16 values at p: fma16_avx2's or arith8m_avx2's. */
 FD_TARGET_AVX2 static inline __attribute__((always_inline))
-__m256i pair_cells16(const hctx *h, const fma_plan *f, const double *p, __m256i nb, __m256i *nacc, const int FMA)
+__m256i pair_cells16(const hctx *h, const fma_plan *f, const double *p, __m256i *nacc, const int FMA)
 {
     if (FMA)
-        return fma16_avx2(h, f, p, nb, nacc);
+        return fma16_avx2(h, f, p, nacc);
     const __m256i a = arith8m_avx2(h, p, nacc);
     const __m256i b = arith8m_avx2(h, p + 8, nacc);
-    return _mm256_add_epi32(_mm256_mullo_epi32(a, nb), b);
+    return pair_cells(a, b);
 }
 
 #define FD_PAIR_SUB 128   /* values whose cells are stored before they are counted */
 
-/* A run in blocks of FD_HIST_PAIR_BLOCK values, folding the table before a
- * cell could pass 65,535: the cells of 16 values from fma16_avx2 (FMA, when
+/* A run in blocks of FD_HIST_PAIR_BLOCK values, folding the table before it
+ * holds more pairs than half a block: the cells of 16 values from fma16_avx2 (FMA, when
  * fma_plan_prove holds for the edges) or from arith8m_avx2's bins, stored
  * FD_PAIR_SUB values' worth at a time and counted while the next ones are
  * computed (each cell a load and an increment, the loads long past the
@@ -1211,13 +1219,12 @@ void pairrun_body(const double *p, int64_t n, pair_ctx *c, const int FMA)
     const hctx hl = *c->h;
     const hctx *h = &hl;
     const fma_plan f = c->fma;
-    uint16_t *cell = c->cell;
-    const __m256i nb = _mm256_set1_epi32((int32_t)c->n_bins);
+    uint32_t *cell = c->cell;
     __m256i nacc = _mm256_setzero_si256();
     uint32_t cb[2][FD_PAIR_SUB / 2];   /* the cells of two sub-blocks, in turn */
     for (int64_t i0 = 0; i0 < n;) {
         const int64_t end = n - i0 < FD_HIST_PAIR_BLOCK ? n : i0 + FD_HIST_PAIR_BLOCK;
-        if (c->pairs + (end - i0) / 2 > 65535)
+        if (c->pairs + (end - i0) / 2 > FD_HIST_PAIR_BLOCK / 2)
             pair_fold(c);
         int64_t pend = 0;   /* cells of cb[cur ^ 1] not counted yet */
         int cur = 0;
@@ -1230,7 +1237,7 @@ void pairrun_body(const double *p, int64_t n, pair_ctx *c, const int FMA)
                 FD_PREFETCH(p + s + g + 128);   /* 2 KiB ahead */
                 FD_PREFETCH(p + s + g + 136);
                 _mm256_storeu_si256((__m256i *)(void *)(bc + g / 2),
-                                    pair_cells16(h, &f, p + s + g, nb, &nacc, FMA));
+                                    pair_cells16(h, &f, p + s + g, &nacc, FMA));
                 if (g / 2 + 8 <= pend) {
                     const uint32_t *q = bp + g / 2;
                     cell[q[0]]++; cell[q[1]]++; cell[q[2]]++; cell[q[3]]++;
@@ -1272,11 +1279,11 @@ static int hist_pairs(const fd_column *col, const hctx *h, int64_t n_edges, int6
      * of 14 fresh processes counted 100 uniform bins at 0.59-0.60 instead of
      * 0.49-0.51 ns a value with np.sum unchanged (1e7 normal values), the
      * aligned build none of 14 (its placement against the L1's sets). */
-    const size_t bytes = (size_t)(c.n_bins * c.n_bins) * sizeof(uint16_t);
+    const size_t bytes = (size_t)(c.n_bins * (c.n_bins + 1) / 2) * sizeof(uint32_t);
     char *raw = (char *)malloc(bytes + 4096 + 32);
     if (raw == 0)
         return 0;
-    c.cell = (uint16_t *)(void *)(raw + (4096 - ((uintptr_t)raw & 4095)));
+    c.cell = (uint32_t *)(void *)(raw + (4096 - ((uintptr_t)raw & 4095)));
     memset(c.cell, 0, bytes);
     c.pairs = 0;
     c.nan = 0;

@@ -594,17 +594,19 @@ def test_hist_run_paths_exact(restore_path, kind):
 
 @pytest.mark.parametrize("n_edges", [17, 101, 127])
 def test_hist_pair_table_folds_before_a_cell_overflows(restore_path, n_edges):
-    # The pair table's cells are 16-bit, folded into the counts before one could pass 65,535,
-    # its rows and columns summed in 16 bits, 16 cells a load, the last load of a row masked
-    # (18, 102 and 128 bins: 2, 6 and 16 cells of it in the row): a constant column puts every
-    # pair in one cell (150,000 pairs in one call), two values alternating put them in two, and
-    # long normal columns with NaN and +-inf cross many folds within a call and between the
-    # chunks of a column; every path and the numba twin give NumPy's counts.
+    # The pair table's cells (pairs of bins {a, b}, a >= b, a triangle of 32-bit cells) are
+    # folded into the counts every 1,048,576 values (fd_hist.c's FD_HIST_PAIR_BLOCK) and at the
+    # end, its rows and columns summed in 32 bits, 8 cells a load, the last load of a row masked
+    # (18, 102 and 128 bins: rows of every length mod 8); a pair {a, a} counts twice in bin a: a
+    # constant column puts every pair in one diagonal cell (1,048,579 pairs in one call), two
+    # values alternating put them in one cell off it, and long normal columns with NaN and
+    # +-inf cross folds within a call and between the chunks of a column; every path and the
+    # numba twin give NumPy's counts.
     edges = np.linspace(-4.0, 4.0, n_edges)
     index = make_index(edges)
     assert index.arith
     rng = np.random.default_rng(11)
-    n = 300_003
+    n = 2 * 1_048_576 + 5
     normal = rng.standard_normal(n)
     normal[rng.integers(0, n, 40)] = np.nan
     normal[rng.integers(0, n, 40)] = np.inf
@@ -612,7 +614,7 @@ def test_hist_pair_table_folds_before_a_cell_overflows(restore_path, n_edges):
     cases = {"constant": np.full(n, 0.33), "two values": np.tile([0.33, -1.1], n // 2 + 1)[:n],
              "on an edge": np.full(n, edges[n_edges // 2]), "last bin": np.full(n, 7.0), "normal": normal}
     for name, x in cases.items():
-        for arr in (pa.array(x), pa.chunked_array([x[:140_001], x[140_001:]]), pa.array(x).slice(7)):
+        for arr in (pa.array(x), pa.chunked_array([x[:1_400_001], x[1_400_001:]]), pa.array(x).slice(7)):
             want = hist_reference(arr, edges)
             for p, (counts, specials) in _each_path(lambda: _hist(arr, index, "c")).items():
                 np.testing.assert_array_equal(counts, want[0], err_msg=f"{p} {name}")
