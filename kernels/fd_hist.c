@@ -1684,7 +1684,7 @@ unsigned qt2_bins32(const qt2_regs *r, const double *x, uint8_t *bin, __m256d *n
 }
 
 FD_TARGET_AVX2 static inline __attribute__((always_inline))
-void qtrun_avx2_body(const double *p, int64_t n, void *ctx, const int64_t BLOCK)
+void qtrun_avx2_body(const double *p, int64_t n, void *ctx, const int64_t BLOCK, const int PREFETCH)
 {
     qt_ctx *q = (qt_ctx *)ctx;
     if (q->seen >= FD_QT_MIN_LEN && q->ties * FD_QT_MAX_TIES > q->seen) {
@@ -1733,11 +1733,12 @@ void qtrun_avx2_body(const double *p, int64_t n, void *ctx, const int64_t BLOCK)
             const unsigned t = qt2_bins32(&r, b0 + i, bc + i, &nn, 1);
             tied[i / 32] = t;
             any |= t;
-            /* the 4 lines of the values 2 KiB ahead, after the bins (see above) */
-            FD_PREFETCH(b0 + i + 128);
-            FD_PREFETCH(b0 + i + 136);
-            FD_PREFETCH(b0 + i + 144);
-            FD_PREFETCH(b0 + i + 152);
+            if (PREFETCH) {   /* the 4 lines of the values 2 KiB ahead (see below) */
+                FD_PREFETCH(b0 + i + 128);
+                FD_PREFETCH(b0 + i + 136);
+                FD_PREFETCH(b0 + i + 144);
+                FD_PREFETCH(b0 + i + 152);
+            }
             if (i + 32 <= pend) {
                 qt_count8(q, bp + i, 32);
                 done = i + 32;
@@ -1782,16 +1783,17 @@ void qtrun_avx2_body(const double *p, int64_t n, void *ctx, const int64_t BLOCK)
  * (every other line, as a first try) 17-75 % slower. */
 FD_TARGET_AVX2 static void qtrun_avx2(const double *p, int64_t n, void *ctx)
 {
-    qtrun_avx2_body(p, n, ctx, FD_QT2_BLOCK);
+    qtrun_avx2_body(p, n, ctx, FD_QT2_BLOCK, 1);
 }
 
 /* The same 256-bit loop built for the AVX-512 path: with 32 vector
  * registers the table stays in registers (the AVX2 build spills a third
  * of it to the stack and reloads it for every 32 values).  Its blocks stay
- * those it was measured with on a Zen 4. */
+ * those it was measured with on a Zen 4, without the prefetch (measured on
+ * the Zen 3 only). */
 FD_TARGET_AVX512 static void qtrun_avx2x(const double *p, int64_t n, void *ctx)
 {
-    qtrun_avx2_body(p, n, ctx, FD_QT_BLOCK);
+    qtrun_avx2_body(p, n, ctx, FD_QT_BLOCK, 0);
 }
 
 /* 1 if counted, 0 if the edges do not fit the bucket table. */
