@@ -598,7 +598,7 @@ def test_hist_pair_table_folds_before_a_cell_overflows(restore_path, n_edges):
     # folded into the counts every 1,048,576 values (fd_hist.c's FD_HIST_PAIR_BLOCK) and at the
     # end, its rows and columns summed in 32 bits, 8 cells a load, the last load of a row masked
     # (18, 102 and 128 bins: rows of every length mod 8); a pair {a, a} counts twice in bin a: a
-    # constant column puts every pair in one diagonal cell (1,048,579 pairs in one call), two
+    # constant column puts every pair in one diagonal cell (1,048,578 pairs in one call), two
     # values alternating put them in one cell off it, and long normal columns with NaN and
     # +-inf cross folds within a call and between the chunks of a column; every path and the
     # numba twin give NumPy's counts.
