@@ -997,6 +997,20 @@ def test_hist_bucket_table_hypothesis(restore_path, edges, data):
     _assert_hist_everywhere(pa.array(x, mask=mask).slice(off), index, edges)
 
 
+@pytest.mark.parametrize("n_edges", [17, 32, 33, 48, 49, 64, 65, 80, 81, 96, 97, 112, 113, 127])
+def test_hist_bucket_table_every_row_count(restore_path, n_edges):
+    # The AVX2 table's loop is built for each count of 16-edge rows of edge fractions it looks up
+    # (2 to 8): edge counts at both ends of each, the last edge alone in its row at 16 r + 1 (a
+    # loop of one row too few reads its fraction from the row before), values in every bucket.
+    rng = np.random.default_rng(n_edges)
+    inner = np.sort(rng.choice(np.arange(2, 254), n_edges - 2, replace=False))
+    pos = np.concatenate([[0.0], inner - 1 + rng.uniform(0.02, 0.98, n_edges - 2), [253.0]])
+    edges = -3.0 + pos * (7.0 / 253.0)
+    assert edges.size == n_edges and _avx2_table_fits(edges)
+    x = _table_values(edges, 20_000, rng, 0.01)
+    _assert_hist_everywhere(pa.array(x), make_index(edges), edges)
+
+
 @pytest.mark.parametrize("kind", ["qt-normal99", "qt-normal127", "qt-sample99"])
 def test_bucket_table_edge_sets_fit(kind):
     # The run-path tests' quantile edge sets do take the AVX2 table (the predicate is qt2_build's).
