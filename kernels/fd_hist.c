@@ -1534,7 +1534,8 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
  *
  * monotone in x (each operation rounds monotonically, the multiply-add once;
  * a negative or NaN w saturates to 0 in the pack to 16 bits, as the scalar
- * clamp at 0 does; NaN is counted apart and subtracted from bin 0).  The
+ * clamp at 0 does; NaN is counted apart, read from the multiply-adds, and
+ * subtracted from bin 0).  The
  * multiply-add measured 0.73 against 0.78 ns a value for a multiply and an
  * add (100 normal quantiles, AVX-512 path).  qt2_build computes the
  * edges' w with these very operations.  Bucket j = w >> 8 (one edge at
@@ -1547,8 +1548,9 @@ FD_TARGET_AVX512 static void qtrun_avx512(const double *p, int64_t n, void *ctx)
  *   - b = base8[o] + popcount(mask8[o] & (bit(j & 7) - 1)), the edges in the
  *     buckets below j (popcount by two nibble shuffles);
  *   - if bucket j holds an edge (mask8[o] & bit(j & 7)), it is edge b: its
- *     fraction fe8[b] by 8 shuffles of 16 entries (row r of the XOR deltas
- *     answers where b - 16 r is in 0..15, zero where negative), and the bin
+ *     fraction fe8[b] by a shuffle of 16 entries per row of 16 edges (row r
+ *     of the XOR deltas answers where b - 16 r is in 0..15, zero where
+ *     negative; the loop is built for the rows in use), and the bin
  *     is b + (f > fe8[b]), or the exact compare with e_b where f == fe8[b]
  *     (about 1 value in 500 on 100 normal quantiles).
  *
