@@ -46,13 +46,14 @@ CHILD = ("import sys\nfrom fastdrift.cli import main\nrc = main(sys.argv[2:])\n"
 
 
 def _keys(ids: np.ndarray, string_keys: bool):
+    import pyarrow.compute as pc
+
     if not string_keys:
         return pa.array(ids, pa.int64())
-    return pa.compute.utf8_lpad(pa.array(ids).cast(pa.string()), 12, "0")
+    return pc.utf8_lpad(pa.array(ids).cast(pa.string()), 12, "0")
 
 
 def write(d: pathlib.Path, rows: int, string_keys: bool, seed: int = 1):
-    import pyarrow.compute  # noqa: F401  (pa.compute)
     rng = np.random.default_rng(seed)
     serving_ids = rng.permutation(rows).astype(np.int64)
     offline_ids = rng.permutation(rows).astype(np.int64)
@@ -148,9 +149,8 @@ def main() -> None:
         line("pyarrow join (key column)", base, base)
         if args.all_columns:
             t, cpu["t"] = time.perf_counter(), time.process_time()
-            j = pq.read_table(ps).join(pq.read_table(po), KEY, join_type="inner", right_suffix="_offline")
+            pq.read_table(ps).join(pq.read_table(po), KEY, join_type="inner", right_suffix="_offline")
             line("pyarrow join (all columns)", time.perf_counter() - t, base)
-            del j
         t, cpu["t"] = time.perf_counter(), time.process_time()
         r = fastdrift.skew(ps, po, key=KEY, workers=args.workers)
         dt = time.perf_counter() - t

@@ -316,7 +316,7 @@ def test_alert_state_with_a_window_count_that_would_overflow_is_corrupt():
     rules = load_rules([dict(name="psi", signal="feature_drift", warning=0.1, owner="o", runbook="r")])
     kind, params, payload = codec.decode(AlertEvaluator(rules).to_bytes())
     r = codec.Reader(payload)
-    flag, last = r.u8(), r.string()
+    r.u8(), r.string()   # past the flag and the last state: the window count follows
     pos = len(payload) - r.remaining
     for n, ok in ((2**62, True), (2**64 - 1, False)):
         blob = codec.encode(kind, params, payload[:pos] + n.to_bytes(8, "little") + payload[pos + 8:])
