@@ -1781,8 +1781,10 @@ void qtrun_avx2_body(const double *p, int64_t n, void *ctx, const int64_t BLOCK,
 }
 
 /* The loop built for the rows of fe8 the edges use (2 to 8: 17 to 127 edges
- * take the table): 99 edges (7 rows) against the loop of 8 rows, on a
- * Zen 3, 1e7 normal values, B/A 0.94-0.95 from memory, 0.96 in L3. */
+ * take the table): 99 edges (7 rows) against the loop of 8 rows, with the
+ * NaN test on the values, on a Zen 3, 1e7 normal values (bench/hist_ab.c):
+ * B/A 0.95-0.97 from memory and in L3, 0.91-0.94 with the values 16 bytes
+ * past a line, as NumPy's are (the values' loads are then split). */
 #define QT2_ROWS_SWITCH(rows, CALL)                                           \
     switch (rows) {                                                           \
     case 2: { enum { ROWS_ = 2 }; CALL; break; }                              \
