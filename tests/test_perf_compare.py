@@ -982,6 +982,25 @@ def test_split_noise_counts_false_alarms_and_noise():
         split_noise(_same_code_runs(rng, 3), 0.15)
 
 
+def test_missed_slowdowns_names_the_benchmarks_a_baseline_cannot_track():
+    from fastdrift.perf.compare import CATCH_SLOWDOWN, missed_slowdowns
+    rng = np.random.default_rng(5)
+    # "t::c" moves 1.6x between runs, unseen by the probes (as the saved scan read did); "t::b" holds
+    levels = [1.0, 1.6, 0.8, 1.5, 0.9, 1.7, 1.0, 1.4]
+    runs = []
+    for lv in levels:
+        x, p = _machine_run(rng, 120, 1.0)
+        y, q = _machine_run(rng, 120, 1.0, slowdown=lv)
+        runs.append(run_from_timings({"t::b": x, "t::c": y}, ENV, probes={"t::b": p, "t::c": q}))
+    assert CATCH_SLOWDOWN == 1.3
+    assert missed_slowdowns(runs, [0.05]) == ["t::c"]
+    assert missed_slowdowns(runs, [0.05, 0.15]) == ["t::c"]
+    # quiet runs of both: a 30% slowdown of each is caught; a 3% one is not
+    quiet = _same_code_runs(rng, 8)
+    assert missed_slowdowns(quiet, [0.05, 0.15]) == []
+    assert missed_slowdowns(quiet, [0.05], factor=1.03) == ["t::b", "t::c"]
+
+
 def test_baseline_verdict_keeps_runs_no_noisier_and_without_false_alarms():
     from fastdrift.cli import baseline_verdict
     from fastdrift.perf.compare import SplitNoise
@@ -1008,6 +1027,12 @@ def test_baseline_verdict_keeps_runs_no_noisier_and_without_false_alarms():
     keep, why = baseline_verdict(noise(1, 0, benchmarks=18), noise(0, 67))
     assert not keep and "false alarm" in why  # but never with a false alarm
     assert not baseline_verdict(noise(0, 279, benchmarks=16), noise(0, 67))[0]  # one fewer: the rule holds
+    # a benchmark whose 30% slowdown the new runs would not flag: not saved, however quiet the rest
+    keep, why = baseline_verdict(noise(0, 0), noise(0, 67), missed=["t::scan[read]"])
+    assert not keep and "30% slowdown of t::scan[read]" in why
+    keep, why = baseline_verdict(noise(0, 0, benchmarks=18), noise(0, 67), missed=["b17"])
+    assert not keep and "b17" in why  # nor when the saved runs lack a benchmark
+    assert baseline_verdict(noise(0, 0), noise(0, 67), force=True, missed=["b0"]) == (True, "--force")
 
 
 def test_bench_save_baseline_saves_this_machines_runs(tmp_path):

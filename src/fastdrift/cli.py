@@ -540,6 +540,9 @@ def baseline_bench_files(root: str, runs, pytest_args) -> list:
     return sorted(files) if all(f.endswith(".py") and os.path.isfile(os.path.join(root, f)) for f in files) else []
 
 
+#: ``--max-regression`` unless given (``perf compare``, ``bench --baseline``)
+DEFAULT_MAX_REGRESSION = "5%"
+
 #: ``fastdrift bench --repeat`` unless given: current runs compared with a baseline, and runs saved
 #: by --save-baseline (docs/perf.md)
 BENCH_REPEAT, SAVE_REPEAT = 15, 8
@@ -552,12 +555,16 @@ def bench_repeat(args) -> int:
     return SAVE_REPEAT if getattr(args, "save_baseline", None) is not None else BENCH_REPEAT
 
 
-def baseline_verdict(new, saved, force: bool = False):
+def baseline_verdict(new, saved, force: bool = False, missed=()):
     """``(keep, reason)``: whether runs just made (``new``, a :class:`~fastdrift.perf.compare.SplitNoise`)
     replace a machine's ``saved`` ones (None: none saved).  Kept unless a split of them flags a
-    benchmark (a false alarm: the code is the same) or they are ``too noisy to tell`` more often
+    benchmark (a false alarm: the code is the same), a benchmark :data:`CATCH_SLOWDOWN` times
+    slower would be too noisy to tell against them (``missed``, from
+    :func:`~fastdrift.perf.compare.missed_slowdowns`), or they are ``too noisy to tell`` more often
     than the saved ones, which only counts when the saved runs hold every benchmark the new ones
     do (runs that lack a benchmark cannot track it, however quiet); ``force`` keeps them anyway."""
+    from .perf.compare import CATCH_SLOWDOWN
+
     def share(x):
         return x.too_noisy / max(1, x.splits * len(x.per_benchmark))
     if force:
@@ -565,6 +572,9 @@ def baseline_verdict(new, saved, force: bool = False):
     if new.alarms:
         return False, (f"{new.alarms} of {new.splits} splits of the new runs flag a benchmark regressed "
                        f"(the same code: a false alarm)")
+    if missed:
+        return False, (f"against the new runs a {CATCH_SLOWDOWN - 1:.0%} slowdown of {', '.join(missed)} "
+                       f"would not be flagged (their runs spread too much)")
     added = sorted(set(new.per_benchmark) - set(saved.per_benchmark)) if saved is not None else []
     if added:
         return True, (f"no false alarm; the saved runs lack {len(added)} benchmark(s) the new ones hold "
@@ -583,7 +593,7 @@ def _save_baseline(args, root: str, run: str) -> int:
     import shutil
 
     from .perf import environment, machine_dir, parse_threshold, read_runs
-    from .perf.compare import split_noise
+    from .perf.compare import CATCH_SLOWDOWN, missed_slowdowns, split_noise
     from .perf.runs import run_files
     repeat = bench_repeat(args)
     if repeat < 4:
@@ -619,7 +629,9 @@ def _save_baseline(args, root: str, run: str) -> int:
         new = read_runs([new_dir])
         noise_new = split_noise(new, threshold)
         noise_saved = split_noise(saved, threshold) if saved is not None and len(saved) >= 4 else None
-        keep, why = baseline_verdict(noise_new, noise_saved, args.force)
+        # a slowdown beyond the margin given (none to find at a margin of 30% or more)
+        missed = missed_slowdowns(new, [threshold]) if threshold < CATCH_SLOWDOWN - 1 else []
+        keep, why = baseline_verdict(noise_new, noise_saved, args.force, missed)
         print(f"\n{target}: {len(new)} new runs" + (f", {len(saved)} saved" if saved is not None else ", none saved"))
         print(f"  splits of 2 runs against the others, --max-regression {threshold:.0%}:")
         for label, x in (("new", noise_new), ("saved", noise_saved)):
@@ -905,10 +917,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--save-baseline", metavar="DIR",
                    help="run the benchmarks --repeat times (default 8) and save the runs as this machine's in DIR "
                         "(its subdirectory named for the CPU, cores and SIMD path), if no split of them flags a "
-                        "benchmark at --max-regression and they are no noisier than the runs saved there; exit 0 "
-                        "saved, 1 not saved")
+                        "benchmark at --max-regression, a 30%% slowdown of every benchmark would be flagged "
+                        "against them at that margin (below 30%%), and they are no noisier than the runs saved "
+                        "there; exit 0 saved, 1 not saved")
     p.add_argument("--force", action="store_true", help="with --save-baseline: save the new runs whatever their noise")
-    p.add_argument("--max-regression", default="5%", help="with --baseline: the slowdown allowed; with "
+    p.add_argument("--max-regression", default=DEFAULT_MAX_REGRESSION, help="with --baseline: the slowdown allowed; with "
                                                           "--save-baseline: the one the runs' noise is measured at "
                                                           "(default 5%%)")
     p.add_argument("--repeat", type=int, default=None, metavar="M",
@@ -935,7 +948,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--current", metavar="FILE", nargs="+",
                    help="the current run, or several runs of the code under test (files or a directory: the run-to-run "
                         "change averages out over them); every positional file is then a baseline run")
-    p.add_argument("--max-regression", default="5%", help="the slowdown allowed (default 5%%)")
+    p.add_argument("--max-regression", default=DEFAULT_MAX_REGRESSION, help="the slowdown allowed (default 5%%)")
     p.add_argument("--format", choices=("table", "json", "html"), default="table")
     p.add_argument("-o", "--output", help="write the report here instead of stdout")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -559,6 +559,27 @@ def scaled_run(run: Run, factor: float) -> Run:
     return out
 
 
+#: The slowdown a saved baseline must find in every benchmark: a set of runs against which a
+#: benchmark this many times slower would not be flagged at the margin given is not saved
+#: (``fastdrift bench --save-baseline``; tests/test_bench_targets.py checks the saved sets the
+#: same way).
+CATCH_SLOWDOWN = 1.3
+
+
+def missed_slowdowns(runs: Sequence[Run], max_regressions: Sequence[float],
+                     factor: float = CATCH_SLOWDOWN) -> list:
+    """The benchmarks that ``runs``, as a baseline, would not flag ``regressed`` against the same
+    runs with every timing ``factor`` times longer (:func:`scaled_run`, the probes as they were),
+    compared at each of ``max_regressions``: those a saved baseline of these runs cannot track."""
+    runs = list(runs)
+    slow = [scaled_run(r, factor) for r in runs]
+    missed = set()
+    for t in max_regressions:
+        c = compare_runs(runs, slow, t, threads=1)
+        missed.update(r.benchmark for r in c.rows if r.verdict != "regressed")
+    return sorted(missed)
+
+
 def split_noise(runs: Sequence[Run], max_regression: float, current: int = 2, factor: float = 1.0) -> SplitNoise:
     """Every split of ``runs`` (several runs of the same code on one machine) into ``current``
     current runs and the rest as the baseline, compared as ``perf compare`` compares: how many
