@@ -558,8 +558,8 @@ def bench_repeat(args) -> int:
 def baseline_verdict(new, saved, force: bool = False, missed=()):
     """``(keep, reason)``: whether runs just made (``new``, a :class:`~fastdrift.perf.compare.SplitNoise`)
     replace a machine's ``saved`` ones (None: none saved).  Kept unless a split of them flags a
-    benchmark (a false alarm: the code is the same), a benchmark :data:`CATCH_SLOWDOWN` times
-    slower would be too noisy to tell against them (``missed``, from
+    benchmark (a false alarm: the code is the same), a benchmark ``CATCH_SLOWDOWN`` times
+    slower would not be flagged against them (``missed``, from
     :func:`~fastdrift.perf.compare.missed_slowdowns`), or they are ``too noisy to tell`` more often
     than the saved ones, which only counts when the saved runs hold every benchmark the new ones
     do (runs that lack a benchmark cannot track it, however quiet); ``force`` keeps them anyway."""
