@@ -52,6 +52,10 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* The mappings read_file made, unmapped at the end. */
+static struct { void *p; size_t size; } maps[3];
+static int n_maps;
+
 static void *read_file(const char *name, long *n)
 {
     FILE *fp = fopen(name, "rb");
@@ -66,6 +70,8 @@ static void *read_file(const char *name, long *n)
     char *raw = mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED)
         exit(1);
+    maps[n_maps].p = raw;
+    maps[n_maps++].size = size;
     char *p = raw + (huge - (uintptr_t)raw % huge) % huge;
     madvise(raw, size, MADV_HUGEPAGE);
     if (fread(p, 1, (size_t)*n, fp) != (size_t)*n)
@@ -134,5 +140,7 @@ int main(int argc, char **argv)
            tb[rounds / 5] / ta[rounds / 5]);
     free(ta);
     free(tb);
+    for (int k = 0; k < n_maps; ++k)
+        munmap(maps[k].p, maps[k].size);
     return 0;
 }
