@@ -226,6 +226,60 @@ def test_moments_grid_kernel_equals_the_two_kernels(dtype, data, n_cells, offset
     np.testing.assert_array_equal(got1, got2)
 
 
+@pytest.mark.parametrize("nulls", [False, True])
+@pytest.mark.parametrize("cap", [None, 40, 3000])
+def test_moments_grid_kernel_sparse_and_dense_stretches(nulls, cap):
+    # Blocks of 4,096 values that hold few values (fewer than 1 in 128: the next block stores a group
+    # of 8 only when one of its cells is held) alternate with blocks that hold many, the selection's
+    # cap reached in either kind or never: the same counts, selection, order and status as the
+    # separate kernels (fd_select.c), and the selection is numpy's in column order.
+    from fastdrift.kernels import quantile as kq
+    from fastdrift.kernels.moments import moments_update
+    rng = np.random.default_rng(5)
+    n_cells, lo, hi = 4096, -6.0, 6.0
+    inv = n_cells / (hi - lo)
+    held = np.zeros(n_cells, np.uint8)
+    held[[100, 2048, 2049, 3000]] = 1
+    dense = lo + (2048.5 + rng.uniform(-0.4, 1.4, 9_000)) / inv  # mostly in cells 2048 and 2049
+    x = np.concatenate([rng.normal(size=30_001), dense, rng.normal(size=20_000), dense[:3_000],
+                        rng.normal(size=17_123)])
+    x[rng.integers(0, x.size, 50)] = np.nan
+    mask = rng.random(x.size) < 0.05 if nulls else None
+    arr = pa.array(x, mask=mask).slice(7)
+    views = list(iter_columns(arr))
+    plan = GridPlan(n=x.size, lo=lo, hi=hi, n_cells=n_cells, inv=inv)
+    capacity = x.size if cap is None else cap
+    res = []
+    for fused in (True, False):
+        ints, flts = np.zeros(5, np.int64), np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])
+        counts, out, got = np.zeros(n_cells, np.int64), np.zeros(capacity), np.zeros(1, np.int64)
+        args = (lo, inv, n_cells, native.ptr("int64_t*", counts), native.ptr("uint8_t*", held),
+                native.ptr("double*", out), capacity, native.ptr("int64_t*", got))
+        rcs = []
+        for v in views:
+            if fused:
+                rcs.append(native.lib.fd_moments_grid_update(native.column(v), native.ptr("int64_t*", ints),
+                                                             native.ptr("double*", flts), *args))
+            else:
+                moments_update(v, ints, flts, backend="c")
+                rcs.append(native.lib.fd_grid_count_select(native.column(v), *args))
+        res.append((rcs, int(got[0]), out[:int(got[0])].tolist(), counts.tolist(), ints.tolist(),
+                    flts.view(np.int64).tolist()))
+    assert res[0] == res[1]
+    valid = x[7:] if mask is None else x[7:][~mask[7:]]
+    fin = valid[np.isfinite(valid)]
+    cell = np.minimum(np.maximum((fin - lo) * inv, 0.0), n_cells - 1).astype(np.int64)
+    want = fin[held[cell] == 1]
+    assert np.array_equal(np.bincount(cell, minlength=n_cells), res[0][3])
+    assert want.size > 9_000 and res[0][2] == want[:capacity].tolist()
+    full = native.lib.FD_OK if want.size <= capacity else native.lib.FD_EGROW
+    assert res[0][0][-1] == full
+    # the fused call through the Python entry point: the same selection (no cap)
+    c2 = np.zeros(n_cells, np.int64)
+    i2, f2 = np.zeros(5, np.int64), np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])
+    assert kq.moments_count_select(views, i2, f2, plan, c2, held, backend="c").tolist() == want.tolist()
+
+
 def test_moments_grid_kernel_overflow_and_bad_arguments():
     from fastdrift.kernels import quantile as kq
     x = np.array([0.5, 1.5, np.nan, 1.2, 1.7, np.inf, 0.1, 1.9])
