@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     uint8_t *flags = calloc(nc, 1);
     long acc = 0; int q = 1;
     for (long c = 0; c < nc && q < 10; ++c) { acc += cnt[c]; while (q < 10 && acc > q * (n / 10)) { for (long d = -wide; d <= wide; ++d) if (c + d >= 0 && c + d < nc) flags[c + d] = 1; ++q; } }
-    const long cap = 4 * n / 100 + 100000;
+    const long cap = n;   /* room for every value: the grid kernel fails when the selection overflows */
     double *oa = malloc(cap * 8), *ob = malloc(cap * 8);
     double *ta = malloc(rounds * 8), *tb = malloc(rounds * 8);
     int64_t ia[5], ib[5]; double fa[5], fb[5];

@@ -265,12 +265,25 @@ static void grid_block_cells(gridsel *g, const mloops *L, const double *buf, int
 
 /* The share of held values below which the next block's groups are stored
  * only when one holds a value (grid_block).  1e7 normal values in calls of
- * 65,536 or 131,072 (bench/grid_ab.c), against the groups always stored, on a
- * Zen 3: 16,384 cells, the 9 deciles' cells held (0.18 % of the values), B/A
- * 0.88-0.92; 8,192 cells (0.36 %) 0.88-0.89; 16,384 cells, 3 cells a decile
- * (0.54 %) 0.89-0.92; 4,096 cells (0.72 %) 0.98-1.00; 4,096 or 1,024 cells
- * with 2.9-3.6 % held (every group stored, as before) 0.99-1.02. */
-#define GRID_SPARSE 128
+ * 131,072 (bench/grid_ab.c), against the groups always stored, on a Zen 3,
+ * B/A by the share of values held (9 deciles' cells and 0-3 cells either side,
+ * 1,024 to 16,384 cells): 0.18-0.72 % 0.76-0.80, 1.45 % 0.81-0.91, 2.2 %
+ * 0.87-0.91, 2.9 % 0.90-0.93; above 1 in 32, every group stored: 3.6 %
+ * 0.99-1.02, 5.1 % 0.94-0.98, 10 % 0.98-1.00.  With 1 in 8, the branch took
+ * 1.13-1.14 at 8-10 % held; with 1 in 16, 1.03 at 5.1 %. */
+#define GRID_SPARSE 32
+
+/* Count the 8 values of cells cell[0:8]; nonzero if one of the cells is held. */
+static inline unsigned count8_any(int64_t *restrict counts, const uint8_t *restrict flags, const int32_t *cell)
+{
+    unsigned any = 0;
+    for (int b = 0; b < 8; ++b) {
+        const int32_t c = cell[b];
+        counts[c]++;
+        any |= flags[c];
+    }
+    return any;
+}
 
 static void grid_block(gridsel *g, const mloops *L, const double *buf, int64_t k)
 {
@@ -291,23 +304,16 @@ static void grid_block(gridsel *g, const mloops *L, const double *buf, int64_t k
      * branch on it mispredicts: 2.8 against 2.3 ns a value with 5 % of the
      * values held, docs/performance.md).  After a block that held fewer than
      * 1 value in GRID_SPARSE, a group is stored only when one of its cells is
-     * held (a branch then taken for fewer than 1 group in 16).  Near the cap,
+     * held (a branch then taken for at most about 1 group in 4).  Near the cap,
      * the groups that hold a value go one value at a time. */
     int64_t i = 0;
     if (g->sparse) {
-        for (; i + 8 <= k && n + 8 <= cap; i += 8) {
-            unsigned any = 0;
-            for (int b = 0; b < 8; ++b) {
-                const int32_t c = cell[i + b];
-                counts[c]++;
-                any |= flags[c];
-            }
-            if (any)
+        for (; i + 8 <= k && n + 8 <= cap; i += 8)
+            if (count8_any(counts, flags, cell + i))
                 for (int b = 0; b < 8; ++b) {
                     out[n] = buf[i + b];
                     n += flags[cell[i + b]] != 0;
                 }
-        }
     } else {
         for (; i + 8 <= k && n + 8 <= cap; i += 8) {
             for (int b = 0; b < 8; ++b)
@@ -318,17 +324,10 @@ static void grid_block(gridsel *g, const mloops *L, const double *buf, int64_t k
             }
         }
     }
-    for (; i + 8 <= k; i += 8) {
-        unsigned any = 0;
-        for (int b = 0; b < 8; ++b) {
-            const int32_t c = cell[i + b];
-            counts[c]++;
-            any |= flags[c];
-        }
-        if (any)
+    for (; i + 8 <= k; i += 8)
+        if (count8_any(counts, flags, cell + i))
             for (int b = 0; b < 8; ++b)
                 GRID_HOLD(i + b);
-    }
     for (; i < k; ++i) {
         counts[cell[i]]++;
         GRID_HOLD(i);
