@@ -5,9 +5,11 @@
  * 1e7 normal values (hist_ab.c's x.bin, its header says how to make it), counted in calls of
  * CHUNK values into a grid of CELLS equal cells over [min, max]; the cells of the 9 deciles are
  * held, and WIDE cells either side of each (a scan's pilot holds a few cells around each
- * decile).  Prints the held values, per build the 20th percentile and median of the rounds in ns
- * a value (thread CPU time) and B / A of the 20th percentiles; fails if the builds' moments,
- * counts or selections differ.
+ * decile); with "cells", fd_moments_grid_cells_update instead (the cell records a reference's
+ * t-digests are made from), the cells below the 1st percentile and above the 99th sent to a
+ * digest as well.  Prints the held values, per build the 20th percentile and median of the rounds
+ * in ns a value (thread CPU time) and B / A of the 20th percentiles; fails if the builds' moments,
+ * counts, records, selections or digest values differ.
  *
  *   A=kernels B=/path/to/other/kernels
  *   F="-std=c99 -O3 -DNDEBUG -fno-math-errno -ffp-contract=off"
@@ -15,7 +17,7 @@
  *   gcc $F -I$A -c $A/fd_moments.c ${R//_X/_A} -Dfd_moments_grid_update=fd_moments_grid_update_A -o /tmp/hist_ab/ga.o
  *   gcc $F -I$B -c $B/fd_moments.c ${R//_X/_B} -Dfd_moments_grid_update=fd_moments_grid_update_B -o /tmp/hist_ab/gb.o
  *   gcc $F -Ikernels bench/grid_ab.c kernels/fd_simd.c /tmp/hist_ab/ga.o /tmp/hist_ab/gb.o -o /tmp/hist_ab/gab -lm
- *   cd /tmp/hist_ab && ./gab && ./gab 131072 30 4096 2     # [chunk [rounds [cells [wide]]]]
+ *   cd /tmp/hist_ab && ./gab && ./gab 131072 30 4096 2     # [chunk [rounds [cells [wide [cells]]]]]
  *
  * An A/A build prints B / A within 1 %. */
 #define _DEFAULT_SOURCE
@@ -31,6 +33,11 @@ int fd_moments_grid_update_A(const fd_column *, int64_t *, double *, double, dou
                              const uint8_t *, double *, int64_t, int64_t *);
 int fd_moments_grid_update_B(const fd_column *, int64_t *, double *, double, double, int64_t, int64_t *,
                              const uint8_t *, double *, int64_t, int64_t *);
+int fd_moments_grid_cells_update_A(const fd_column *, int64_t *, double *, double, double, int64_t, const uint8_t *,
+                                   double *, int64_t, int64_t *, double *, double *, int64_t, int64_t *);
+int fd_moments_grid_cells_update_B(const fd_column *, int64_t *, double *, double, double, int64_t, const uint8_t *,
+                                   double *, int64_t, int64_t *, double *, double *, int64_t, int64_t *);
+
 static double now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 static int cmpd(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
 int main(int argc, char **argv)
@@ -39,6 +46,7 @@ int main(int argc, char **argv)
     const int rounds = argc > 2 ? atoi(argv[2]) : 30;
     const long nc = argc > 3 ? atol(argv[3]) : 16384;
     const long wide = argc > 4 ? atol(argv[4]) : 0;
+    const int with_cells = argc > 5 && !strcmp(argv[5], "cells");
     FILE *fp = fopen("x.bin", "rb");
     if (!fp) {
         fprintf(stderr, "grid_ab: cannot open x.bin (see bench/hist_ab.c for the input)\n");
@@ -56,33 +64,54 @@ int main(int argc, char **argv)
     uint8_t *flags = calloc(nc, 1);
     long acc = 0; int q = 1;
     for (long c = 0; c < nc && q < 10; ++c) { acc += cnt[c]; while (q < 10 && acc > q * (n / 10)) { for (long d = -wide; d <= wide; ++d) if (c + d >= 0 && c + d < nc) flags[c + d] = 1; ++q; } }
+    if (with_cells) {   /* the cells below the 1st percentile and above the 99th go to a digest */
+        acc = 0;
+        for (long c = 0; c < nc; ++c) {
+            if (acc < n / 100 || acc + cnt[c] > n - n / 100)
+                flags[c] |= FD_GRID_DIGEST;
+            acc += cnt[c];
+        }
+    }
     const long cap = n;   /* room for every value: the grid kernel fails when the selection overflows */
     double *oa = malloc(cap * 8), *ob = malloc(cap * 8);
     double *ta = malloc(rounds * 8), *tb = malloc(rounds * 8);
     int64_t ia[5], ib[5]; double fa[5], fb[5];
-    int64_t na = 0, nb = 0;
+    int64_t na = 0, nb = 0, nta = 0, ntb = 0;
+    double *ra = malloc(nc * 32), *rb = malloc(nc * 32), *tla = malloc(n * 8), *tlb = malloc(n * 8);
     for (int r = 0; r < rounds; ++r) {
         memset(ia, 0, sizeof ia); memset(ib, 0, sizeof ib); memset(fa, 0, sizeof fa); memset(fb, 0, sizeof fb);
+        fa[0] = fb[0] = INFINITY;
+        fa[1] = fb[1] = -INFINITY;
         memset(ca, 0, nc * 8); memset(cb, 0, nc * 8);
-        na = nb = 0;
+        for (long c = 0; c < nc; ++c) {
+            ra[4 * c] = rb[4 * c] = ra[4 * c + 1] = rb[4 * c + 1] = 0.0;
+            ra[4 * c + 2] = rb[4 * c + 2] = INFINITY;
+            ra[4 * c + 3] = rb[4 * c + 3] = -INFINITY;
+        }
+        na = nb = nta = ntb = 0;
         double t0 = now();
         for (long i = 0; i < n; i += chunk) {
             fd_column col = {x + i, 0, 0, 0, n - i < chunk ? n - i : chunk, FD_F64};
-            if (fd_moments_grid_update_A(&col, ia, fa, lo, inv, nc, ca, flags, oa, cap, &na)) return 2;
+            if (with_cells ? fd_moments_grid_cells_update_A(&col, ia, fa, lo, inv, nc, flags, oa, cap, &na, ra, tla, n, &nta)
+                           : fd_moments_grid_update_A(&col, ia, fa, lo, inv, nc, ca, flags, oa, cap, &na))
+                return 2;
         }
         ta[r] = (now() - t0) / n * 1e9;
         t0 = now();
         for (long i = 0; i < n; i += chunk) {
             fd_column col = {x + i, 0, 0, 0, n - i < chunk ? n - i : chunk, FD_F64};
-            if (fd_moments_grid_update_B(&col, ib, fb, lo, inv, nc, cb, flags, ob, cap, &nb)) return 2;
+            if (with_cells ? fd_moments_grid_cells_update_B(&col, ib, fb, lo, inv, nc, flags, ob, cap, &nb, rb, tlb, n, &ntb)
+                           : fd_moments_grid_update_B(&col, ib, fb, lo, inv, nc, cb, flags, ob, cap, &nb))
+                return 2;
         }
         tb[r] = (now() - t0) / n * 1e9;
     }
-    if (memcmp(ca, cb, nc * 8) || na != nb || memcmp(oa, ob, na * 8) || memcmp(ia, ib, sizeof ia) || memcmp(fa, fb, sizeof fa)) {
+    if (memcmp(ca, cb, nc * 8) || na != nb || memcmp(oa, ob, na * 8) || memcmp(ia, ib, sizeof ia) || memcmp(fa, fb, sizeof fa)
+        || memcmp(ra, rb, nc * 32) || nta != ntb || memcmp(tla, tlb, nta * 8)) {
         printf("grid_ab: the two builds differ\n"); return 3;
     }
     qsort(ta, rounds, 8, cmpd); qsort(tb, rounds, 8, cmpd);
-    printf("chunk %ld cells %ld held %ld  A p20 %.3f med %.3f | B p20 %.3f med %.3f ns a value (B/A p20 %.3f)\n",
-           chunk, nc, (long)na, ta[rounds / 5], ta[rounds / 2], tb[rounds / 5], tb[rounds / 2], tb[rounds / 5] / ta[rounds / 5]);
+    printf("%schunk %ld cells %ld held %ld  A p20 %.3f med %.3f | B p20 %.3f med %.3f ns a value (B/A p20 %.3f)\n",
+           with_cells ? "cell records, digest tails 2 % of the values; " : "", chunk, nc, (long)na, ta[rounds / 5], ta[rounds / 2], tb[rounds / 5], tb[rounds / 2], tb[rounds / 5] / ta[rounds / 5]);
     return 0;
 }
