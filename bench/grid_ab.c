@@ -38,8 +38,69 @@ int fd_moments_grid_cells_update_A(const fd_column *, int64_t *, double *, doubl
 int fd_moments_grid_cells_update_B(const fd_column *, int64_t *, double *, double, double, int64_t, const uint8_t *,
                                    double *, int64_t, int64_t *, double *, double *, int64_t, int64_t *);
 
+typedef int (*grid_fn)(const fd_column *, int64_t *, double *, double, double, int64_t, int64_t *,
+                       const uint8_t *, double *, int64_t, int64_t *);
+typedef int (*cells_fn)(const fd_column *, int64_t *, double *, double, double, int64_t, const uint8_t *,
+                        double *, int64_t, int64_t *, double *, double *, int64_t, int64_t *);
+
+/* One build's entry points and what a run of it leaves: moments, counts or cell records, the
+ * selection and the digest values. */
+typedef struct build {
+    grid_fn grid;
+    cells_fn cells;
+    int64_t ints[5], n_out, n_tail;
+    double flts[5];
+    int64_t *counts;
+    double *rec, *out, *tail, *t;
+} build;
+
 static double now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 static int cmpd(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+
+static void build_init(build *b, grid_fn grid, cells_fn cells, long nc, long n, int rounds)
+{
+    b->grid = grid;
+    b->cells = cells;
+    b->counts = calloc(nc, 8);
+    b->rec = malloc(nc * 32);
+    b->out = malloc(n * 8);    /* room for every value: the grid kernel fails when the selection overflows */
+    b->tail = malloc(n * 8);
+    b->t = malloc(rounds * 8);
+}
+
+/* Count x[0:n] in calls of chunk values from an empty state: ns a value, or -1 on an error status. */
+static double build_run(build *b, const double *x, long n, long chunk, double lo, double inv, long nc,
+                        const uint8_t *flags, int with_cells)
+{
+    memset(b->ints, 0, sizeof b->ints);
+    memset(b->flts, 0, sizeof b->flts);
+    b->flts[0] = INFINITY;
+    b->flts[1] = -INFINITY;
+    memset(b->counts, 0, nc * 8);
+    for (long c = 0; c < nc; ++c) {
+        b->rec[4 * c] = b->rec[4 * c + 1] = 0.0;
+        b->rec[4 * c + 2] = INFINITY;
+        b->rec[4 * c + 3] = -INFINITY;
+    }
+    b->n_out = b->n_tail = 0;
+    const double t0 = now();
+    for (long i = 0; i < n; i += chunk) {
+        fd_column col = {x + i, 0, 0, 0, n - i < chunk ? n - i : chunk, FD_F64};
+        if (with_cells ? b->cells(&col, b->ints, b->flts, lo, inv, nc, flags, b->out, n, &b->n_out, b->rec,
+                                  b->tail, n, &b->n_tail)
+                       : b->grid(&col, b->ints, b->flts, lo, inv, nc, b->counts, flags, b->out, n, &b->n_out))
+            return -1.0;
+    }
+    return (now() - t0) / n * 1e9;
+}
+
+static int build_same(const build *a, const build *b, long nc)
+{
+    return !memcmp(a->counts, b->counts, nc * 8) && a->n_out == b->n_out && !memcmp(a->out, b->out, a->n_out * 8)
+           && !memcmp(a->ints, b->ints, sizeof a->ints) && !memcmp(a->flts, b->flts, sizeof a->flts)
+           && !memcmp(a->rec, b->rec, nc * 32) && a->n_tail == b->n_tail && !memcmp(a->tail, b->tail, a->n_tail * 8);
+}
+
 int main(int argc, char **argv)
 {
     const long chunk = argc > 1 ? atol(argv[1]) : 65536;
@@ -59,7 +120,7 @@ int main(int argc, char **argv)
     double lo = x[0], hi = x[0];
     for (long i = 0; i < n; ++i) { lo = x[i] < lo ? x[i] : lo; hi = x[i] > hi ? x[i] : hi; }
     const double inv = nc / (hi - lo);
-    int64_t *cnt = calloc(nc, 8), *ca = calloc(nc, 8), *cb = calloc(nc, 8);
+    int64_t *cnt = calloc(nc, 8);
     for (long i = 0; i < n; ++i) { double t = (x[i] - lo) * inv; t = t < nc - 1 ? t : nc - 1; cnt[(long)t]++; }
     uint8_t *flags = calloc(nc, 1);
     long acc = 0; int q = 1;
@@ -72,46 +133,22 @@ int main(int argc, char **argv)
             acc += cnt[c];
         }
     }
-    const long cap = n;   /* room for every value: the grid kernel fails when the selection overflows */
-    double *oa = malloc(cap * 8), *ob = malloc(cap * 8);
-    double *ta = malloc(rounds * 8), *tb = malloc(rounds * 8);
-    int64_t ia[5], ib[5]; double fa[5], fb[5];
-    int64_t na = 0, nb = 0, nta = 0, ntb = 0;
-    double *ra = malloc(nc * 32), *rb = malloc(nc * 32), *tla = malloc(n * 8), *tlb = malloc(n * 8);
+    build a, b;
+    build_init(&a, fd_moments_grid_update_A, fd_moments_grid_cells_update_A, nc, n, rounds);
+    build_init(&b, fd_moments_grid_update_B, fd_moments_grid_cells_update_B, nc, n, rounds);
     for (int r = 0; r < rounds; ++r) {
-        memset(ia, 0, sizeof ia); memset(ib, 0, sizeof ib); memset(fa, 0, sizeof fa); memset(fb, 0, sizeof fb);
-        fa[0] = fb[0] = INFINITY;
-        fa[1] = fb[1] = -INFINITY;
-        memset(ca, 0, nc * 8); memset(cb, 0, nc * 8);
-        for (long c = 0; c < nc; ++c) {
-            ra[4 * c] = rb[4 * c] = ra[4 * c + 1] = rb[4 * c + 1] = 0.0;
-            ra[4 * c + 2] = rb[4 * c + 2] = INFINITY;
-            ra[4 * c + 3] = rb[4 * c + 3] = -INFINITY;
-        }
-        na = nb = nta = ntb = 0;
-        double t0 = now();
-        for (long i = 0; i < n; i += chunk) {
-            fd_column col = {x + i, 0, 0, 0, n - i < chunk ? n - i : chunk, FD_F64};
-            if (with_cells ? fd_moments_grid_cells_update_A(&col, ia, fa, lo, inv, nc, flags, oa, cap, &na, ra, tla, n, &nta)
-                           : fd_moments_grid_update_A(&col, ia, fa, lo, inv, nc, ca, flags, oa, cap, &na))
-                return 2;
-        }
-        ta[r] = (now() - t0) / n * 1e9;
-        t0 = now();
-        for (long i = 0; i < n; i += chunk) {
-            fd_column col = {x + i, 0, 0, 0, n - i < chunk ? n - i : chunk, FD_F64};
-            if (with_cells ? fd_moments_grid_cells_update_B(&col, ib, fb, lo, inv, nc, flags, ob, cap, &nb, rb, tlb, n, &ntb)
-                           : fd_moments_grid_update_B(&col, ib, fb, lo, inv, nc, cb, flags, ob, cap, &nb))
-                return 2;
-        }
-        tb[r] = (now() - t0) / n * 1e9;
+        a.t[r] = build_run(&a, x, n, chunk, lo, inv, nc, flags, with_cells);
+        b.t[r] = build_run(&b, x, n, chunk, lo, inv, nc, flags, with_cells);
+        if (a.t[r] < 0 || b.t[r] < 0)
+            return 2;
     }
-    if (memcmp(ca, cb, nc * 8) || na != nb || memcmp(oa, ob, na * 8) || memcmp(ia, ib, sizeof ia) || memcmp(fa, fb, sizeof fa)
-        || memcmp(ra, rb, nc * 32) || nta != ntb || memcmp(tla, tlb, nta * 8)) {
-        printf("grid_ab: the two builds differ\n"); return 3;
+    if (!build_same(&a, &b, nc)) {
+        printf("grid_ab: the two builds differ\n");
+        return 3;
     }
-    qsort(ta, rounds, 8, cmpd); qsort(tb, rounds, 8, cmpd);
+    qsort(a.t, rounds, 8, cmpd); qsort(b.t, rounds, 8, cmpd);
     printf("%schunk %ld cells %ld held %ld  A p20 %.3f med %.3f | B p20 %.3f med %.3f ns a value (B/A p20 %.3f)\n",
-           with_cells ? "cell records, digest tails 2 % of the values; " : "", chunk, nc, (long)na, ta[rounds / 5], ta[rounds / 2], tb[rounds / 5], tb[rounds / 2], tb[rounds / 5] / ta[rounds / 5]);
+           with_cells ? "cell records, digest tails 2 % of the values; " : "", chunk, nc, (long)a.n_out,
+           a.t[rounds / 5], a.t[rounds / 2], b.t[rounds / 5], b.t[rounds / 2], b.t[rounds / 5] / a.t[rounds / 5]);
     return 0;
 }

@@ -229,7 +229,7 @@ def test_moments_grid_kernel_equals_the_two_kernels(dtype, data, n_cells, offset
 @pytest.mark.parametrize("nulls", [False, True])
 @pytest.mark.parametrize("cap", [None, 40, 3000])
 def test_moments_grid_kernel_sparse_and_dense_stretches(nulls, cap):
-    # Blocks of 4,096 values that hold few values (fewer than 1 in 128: the next block stores a group
+    # Blocks of 4,096 values that hold few values (fewer than 1 in 32: the next block stores a group
     # of 8 only when one of its cells is held) alternate with blocks that hold many, the selection's
     # cap reached in either kind or never: the same counts, selection, order and status as the
     # separate kernels (fd_select.c), and the selection is numpy's in column order.
