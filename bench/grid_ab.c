@@ -62,7 +62,7 @@ static void build_init(build *b, grid_fn grid, cells_fn cells, long nc, long n, 
     b->grid = grid;
     b->cells = cells;
     b->counts = calloc(nc, 8);
-    b->rec = malloc(nc * 32);
+    b->rec = aligned_alloc(64, (nc * 32 + 63) / 64 * 64);   /* each record on one cache line, as kq.empty_cells places them */
     b->out = malloc(n * 8);    /* room for every value: the grid kernel fails when the selection overflows */
     b->tail = malloc(n * 8);
     b->t = malloc(rounds * 8);
