@@ -201,6 +201,29 @@ def test_concurrent_mutation_fails_loudly(kind, rng):
     assert s.count == 0
 
 
+def test_a_failed_update_releases_both_locks(kind, rng):
+    """An update that raises leaves the writer lock and the state lock free: another thread can
+    read and update the sketch at once (its state lock is reentrant, so only another thread
+    can tell)."""
+    make, data = FACTORIES[kind]
+    s = make()
+    bad = pa.array([1.5, 2.5]) if kind == "Categorical" else pa.array(["x", "y"])
+    with pytest.raises(SchemaError):
+        s.update(bad)
+    got = []
+
+    def other():
+        got.append(s._state_lock.acquire(timeout=5))
+        s._state_lock.release()
+        s.update(data(rng, 10))
+        got.append(s.count)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(10)
+    assert got == [True, 10]
+
+
 def test_threads_each_own_sketch_then_merge(kind, rng):
     make, data = FACTORIES[kind]
     arrays = [data(rng, 20_000) for _ in range(8)]

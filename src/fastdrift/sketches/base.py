@@ -73,6 +73,36 @@ def check_numeric_type(arr: pa.Array, name: Optional[str]) -> None:
         raise SchemaError(f"{label}: numeric sketches count numbers, got Arrow type {t}")
 
 
+class _Mutating:
+    """:meth:`Sketch._mutating` of one sketch: its writer lock (or ConcurrentUseError) and then its
+    state lock.  Every update takes it: a plain context manager costs about 1 us where the
+    generator of ``contextlib.contextmanager`` nested in another cost 6.5 (a monitor's take of
+    4,096 requests updates some 44 sketches)."""
+
+    __slots__ = ("sketch",)
+
+    def __init__(self, sketch: "Sketch"):
+        self.sketch = sketch
+
+    def __enter__(self) -> None:
+        s = self.sketch
+        if not s._lock.acquire(blocking=False):
+            raise s._busy()
+        try:
+            s._state_lock.acquire()
+        except BaseException:
+            s._lock.release()
+            raise
+
+    def __exit__(self, *exc) -> bool:
+        s = self.sketch
+        try:
+            s._state_lock.release()
+        finally:
+            s._lock.release()
+        return False
+
+
 class Sketch:
     """Base class of all sketches; subclasses implement the ``_``-prefixed hooks."""
 
@@ -106,10 +136,13 @@ class Sketch:
         raise NotImplementedError
 
     # -- verbs -----------------------------------------------------------
-    @contextmanager
     def _mutating(self, *sources: "Sketch"):
         """Hold the writer lock (or raise ConcurrentUseError) and the state locks of this
         sketch and of the ``sources`` it reads, the latter in one global order."""
+        return _Mutating(self) if not sources else self._mutating_with(sources)
+
+    @contextmanager
+    def _mutating_with(self, sources):
         if not self._lock.acquire(blocking=False):
             raise self._busy()
         try:
