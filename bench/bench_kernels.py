@@ -3,9 +3,11 @@
 Run with ``pytest bench/bench_kernels.py --benchmark-only``; not part of the
 test run.  ``python bench/bench_kernels.py [--repeats R]`` prints instead the
 same-run ratios to ``np.sum`` of the issue's kernel targets (thread CPU time and
-wall time), with the SIMD path that ran.  ``extra_info["values_per_s"]`` records the throughput of each case;
+wall time), with the SIMD path that ran, and the same ratios over the rounds the host ran at its
+full speed (by the benchmark gate's compute probe, taken before each round).  ``extra_info["values_per_s"]`` records the throughput of each case;
 np.sum / np.histogram / searchsorted+bincount / np.quantile are the baselines.
 """
+import math
 import statistics
 import time
 from functools import partial
@@ -158,11 +160,21 @@ def _ratio_cases(x):
     return cases
 
 
+#: A round is at the host's full speed when the compute probe taken just before it is within this
+#: factor of the fastest probe of the run.  On a shared core the probe runs either near its floor or
+#: at about twice it (another tenant on the core's other hardware thread), little between.
+FULL_SPEED = 1.3
+
+
 def ratios(repeats: int = 5, n: int = N, only=None):
     """Interleaved same-run timings: per round, ``np.sum`` then every kernel, each on the thread's
     CPU clock (``time.thread_time``, fairer than wall time on a loaded machine) and on the wall
-    clock.  Returns {case: (cpu ratios, wall ratios, kernel cpu seconds, np.sum cpu seconds)},
-    ratio = np.sum's time / the kernel's time."""
+    clock, after the benchmark gate's compute probe (:func:`fastdrift.perf.probe.probe_once`, a
+    fixed interpreter loop: the speed the host gives this core just then).  Returns {case: (cpu
+    ratios, wall ratios, kernel cpu seconds, np.sum cpu seconds, probe cpu seconds)}, ratio =
+    np.sum's time / the kernel's time."""
+    from fastdrift.perf.probe import probe_once
+
     x = np.random.default_rng(0).standard_normal(n)
     cases = _ratio_cases(x)
     if only:
@@ -175,9 +187,10 @@ def ratios(repeats: int = 5, n: int = N, only=None):
         fn()
         return time.thread_time() - c0, time.perf_counter() - w0
 
-    out = {k: ([], [], [], []) for k in cases}
+    out = {k: ([], [], [], [], []) for k in cases}
     for _ in range(repeats):
         for name, fn in cases.items():
+            out[name][4].append(probe_once(time.thread_time)[1])
             sc, sw = clock(lambda: np.sum(x))
             kc, kw = clock(fn)
             sc2, sw2 = clock(lambda: np.sum(x))
@@ -203,16 +216,25 @@ def main(argv=None) -> int:
     print(f"SIMD path: {simd_path()}   (FASTDRIFT_SIMD={os.environ.get('FASTDRIFT_SIMD', '')!r})   "
           f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     res = ratios(a.repeats, a.n, a.k)
+    floor = min((p for r in res.values() for p in r[4]), default=math.nan)
     print(f"{'kernel':<36} {'cpu min':>8} {'cpu med':>8} {'wall min':>9} {'wall med':>9}   (x np.sum, "
-          f"{a.repeats} rounds, {a.n:.0e} float64)   ns/value: kernel, np.sum (cpu medians)")
-    sums = []
-    for name, (cpu, wall, kc, sc) in res.items():
+          f"{a.repeats} rounds, {a.n:.0e} float64)   ns/value: kernel, np.sum (cpu medians)   "
+          f"full speed: rounds, cpu med")
+    sums, probes = [], []
+    for name, (cpu, wall, kc, sc, pc) in res.items():
         sums += sc
+        probes += pc
+        full = [r for r, p in zip(cpu, pc) if p <= FULL_SPEED * floor]
         print(f"{name:<36} {min(cpu):>8.2f} {statistics.median(cpu):>8.2f} {min(wall):>9.2f} "
               f"{statistics.median(wall):>9.2f}   {statistics.median(kc) / a.n * 1e9:6.2f} "
-              f"{statistics.median(sc) / a.n * 1e9:6.2f}")
+              f"{statistics.median(sc) / a.n * 1e9:6.2f}   {len(full):>4} "
+              + (f"{statistics.median(full):>5.2f}" if full else "    -"))
     if sums:  # the reference itself moves with the machine's memory traffic (docs/performance.md)
         print(f"np.sum: {a.n / statistics.median(sums) / 1e9:.2f}G values/s (cpu median of every round)")
+        slow = sum(p > FULL_SPEED * floor for p in probes)
+        print(f"compute probe before each round: fastest {floor * 1e3:.2f} ms, median "
+              f"{statistics.median(probes) * 1e3:.2f} ms; {slow} of {len(probes)} rounds beyond "
+              f"{FULL_SPEED}x the fastest (the host slowed this core: not counted as full speed)")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     return 0
 

@@ -15,7 +15,8 @@ of the calls not preempted (``mean np``), and for the monitor the
 requests counted and shed (``counted + shed == calls``, checked).  ``--rounds N`` splits each case's
 time into N stretches and runs the cases in turn, so that on a machine whose speed changes from one
 stretch of seconds to the next every case sees the same stretches (the p50 of each round and its
-mean against its p50 are printed).
+mean against its p50 are printed, and each case's p50 over the rounds the host ran this core at
+full speed, by the benchmark gate's compute probe taken before and after every round).
 
 Targets: p99.9 <= 20 us and no call over 1 ms at 100k calls/s on 2 cores.  The pacing
 loop spins between calls, so it holds one core; the worker has the other.  On a shared machine,
@@ -35,8 +36,12 @@ import pyarrow as pa
 
 import fastdrift
 from fastdrift.monitor import buffers  # GIL_SLICE
+from fastdrift.perf.probe import probe_once
 
 NAMES = [f"f{i}" for i in range(20)]
+#: A round is at the host's full speed when the benchmark gate's compute probe, taken before and
+#: after it, is within this factor of its fastest in the run (bench/bench_kernels.py: the same rule).
+FULL_SPEED = 1.3
 _THREAD_USAGE = hasattr(resource, "RUSAGE_THREAD")  # Linux: per-thread context switch counts
 
 
@@ -180,11 +185,14 @@ def main(argv=None) -> int:
         cases.append(("baseline: no-op call (timer floor)", lambda: None, lambda i: ()))
         runs = {name: [] for name, _, _ in cases}
         gcs_of = {name: [] for name, _, _ in cases}
+        speed = {name: [] for name, _, _ in cases}  # the compute probe before and after each round
         for r in range(args.rounds):  # the cases in turn: each round's stretch of the machine for all
             for name, call, args_of in cases:
+                before = probe_once()[1]
                 pauses.clear()
                 runs[name].append(paced(call, args_of, args.rate, args.seconds / args.rounds))
                 gcs_of[name].extend(pauses)
+                speed[name].append(max(before, probe_once()[1]))
         m.flush()
         counted = m.snapshot().rows - warm
         shed = getattr(m, "shed", 0)
@@ -206,6 +214,14 @@ def main(argv=None) -> int:
             ratios = {name: [r[0].mean() / np.median(r[0]) for r in runs[name]] for name, _, _ in cases}
             print("# mean / p50 of each round: " + "; ".join(
                 f"{short(name)} {min(v):.2f}-{max(v):.2f} (median {np.median(v):.2f})" for name, v in ratios.items()))
+            # the rounds the host ran this core at full speed: the probe on both sides near its fastest
+            floor = min(min(v) for v in speed.values())
+            full = {name: [k for k, p in enumerate(speed[name]) if p <= FULL_SPEED * floor] for name, _, _ in cases}
+            print(f"# at full speed (the compute probe before and after the round within {FULL_SPEED}x its "
+                  f"fastest, {floor * 1e3:.2f} ms): " + "; ".join(
+                      f"{short(name)} p50 " + (f"{np.median(np.concatenate([runs[name][k][0] for k in ks])) / 1e3:.2f} us"
+                                               if ks else "-") + f" ({len(ks)} of {args.rounds} rounds)"
+                      for name, ks in full.items()))
         getattr(m, "close", m.flush)()
         m = obs = cases = None  # the monitor collectable before the next repeat
         gc.collect()

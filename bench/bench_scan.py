@@ -27,7 +27,9 @@ work): the second run is compared with the second read (the floor), the first ru
 process with the first read.  ``--compare-with PYTHON`` runs the three profiles with a
 second interpreter too (another checkout's venv), in the same rounds, labelled "before"
 and "after".
-Prints the machine's load average before and after, the medians and the ratios to the read.
+Prints the machine's load average before and after, the medians and the ratios to the read, and the
+same over the runs the host gave the core its full speed (the benchmark gate's compute probe, a
+fixed interpreter loop, taken in each child before and after each timed run).
 
 ``--breakdown`` prints, instead, where each profile's CPU time goes: one child process per
 kind runs the profile twice and times the second run's stages on the thread CPU clock (robust
@@ -47,19 +49,34 @@ import sys
 import tempfile
 
 FILES = 10
+#: A run is at the host's full speed when the compute probe before and after it is within this
+#: factor of the fastest probe of the benchmark (bench/bench_kernels.py: the same rule).
+FULL_SPEED = 1.3
 ROW_GROUP = 131_072
+
+# The benchmark gate's compute probe (fastdrift.perf.probe: the same loop, not imported into the
+# read's process), taken before and after each timed run: the speed the host gave the core then.
+PROBE = """
+def probe():
+    c, s = time.thread_time(), 0
+    for i in range(20_000):
+        s += i ^ (s & 7)
+    return time.thread_time() - c
+"""
 
 READ = """
 import sys, time, pyarrow as pa, pyarrow.dataset as ds
+""" + PROBE + """
 pool = None
 if sys.argv[2:] == ["scan-pool"]:  # the pool fastdrift's scan decodes into (fastdrift.dataset.scan_pool)
     pa.jemalloc_set_decay_ms(-1)
     pool = pa.jemalloc_memory_pool()
 ts = []
 for _ in range(2):  # the first read also page-faults in pyarrow's memory pool (~1.8 GB of readahead)
+    p = probe()
     t, c = time.perf_counter(), time.process_time()
     n = sum(b.num_rows for b in ds.dataset(sys.argv[1], format="parquet").to_batches(memory_pool=pool))
-    ts.append((time.perf_counter() - t, time.process_time() - c))
+    ts.append((time.perf_counter() - t, time.process_time() - c, max(p, probe())))
     if pool is not None:
         pool.release_unused()  # as the scan does after each pass
 print(*ts[0], *ts[1])
@@ -69,11 +86,13 @@ PROFILE = """
 import sys, time
 import pyarrow.dataset  # imported before the timer, as the read imports it
 from fastdrift import cli, scan
+""" + PROBE + """
 ts = []
 for _ in range(2):  # like the read: the first run of a process, and the second
+    p = probe()
     t, c = time.perf_counter(), time.process_time()
     rc = cli.main(sys.argv[1:])
-    ts.append((time.perf_counter() - t, time.process_time() - c))
+    ts.append((time.perf_counter() - t, time.process_time() - c, max(p, probe())))
     if rc:
         sys.exit(rc)
 print(*ts[0], *ts[1])
@@ -231,13 +250,16 @@ def main() -> None:
     times = {}
 
     cpu = {}
+    speed = {}
 
     def run(key, cmd):
-        w1, c1, w2, c2 = timed(cmd)
+        w1, c1, p1, w2, c2, p2 = timed(cmd)
         times.setdefault(key + ", fresh process", []).append(w1)
         cpu.setdefault(key + ", fresh process", []).append(c1)
+        speed.setdefault(key + ", fresh process", []).append(p1)
         times.setdefault(key, []).append(w2)
         cpu.setdefault(key, []).append(c2)
+        speed.setdefault(key, []).append(p2)
 
     for _ in range(args.repeats):
         run("read", [sys.executable, "-c", READ, str(data)])
@@ -275,6 +297,24 @@ def main() -> None:
             cratio = "" if key == rk else f"{cmed / read_cpu:5.2f}x [{cmed / pread_cpu:5.2f}x]"
             print(f"{key:>44} wall {med:6.2f} s {ratio:>16}   cpu {cmed:6.2f} s {cratio:>16}   "
                   f"[{' '.join(f'{t:.2f}' for t in ts)}] [{' '.join(f'{t:.2f}' for t in cpu[key])}]")
+    # The same ratios over the runs the host gave the core its full speed (a process's second run):
+    # on a shared core a compute-bound run slows when another tenant takes the core's other thread,
+    # the probe shows it (bench/bench_kernels.py: the same rule).
+    floor = min(min(v) for v in speed.values())
+    full = {k: [i for i, p in enumerate(v) if p <= FULL_SPEED * floor]
+            for k, v in speed.items() if not k.endswith(", fresh process")}
+    print(f"at full speed (the compute probe before and after the run within {FULL_SPEED}x its fastest, "
+          f"{floor * 1e3:.2f} ms), a process's second run:")
+    base = {k: (statistics.median([times[k][i] for i in full[k]]), statistics.median([cpu[k][i] for i in full[k]]))
+            for k in ("read", "read, scan's pool") if full.get(k)}
+    for key, ks in full.items():
+        if not ks:
+            print(f"{key:>44} none of {len(speed[key])} runs")
+            continue
+        med, cmed = statistics.median([times[key][i] for i in ks]), statistics.median([cpu[key][i] for i in ks])
+        ratio = "".join(f"{med / base[k][0]:5.2f}x " if k in base else "   -  " for k in ("read", "read, scan's pool"))
+        cratio = "".join(f"{cmed / base[k][1]:5.2f}x " if k in base else "   -  " for k in ("read", "read, scan's pool"))
+        print(f"{key:>44} wall {med:6.2f} s  {ratio}  cpu {cmed:6.2f} s  {cratio}  {len(ks)} of {len(speed[key])} runs")
 
 
 if __name__ == "__main__":
