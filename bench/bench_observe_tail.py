@@ -188,11 +188,11 @@ def main(argv=None) -> int:
         speed = {name: [] for name, _, _ in cases}  # the compute probe before and after each round
         for r in range(args.rounds):  # the cases in turn: each round's stretch of the machine for all
             for name, call, args_of in cases:
-                before = probe_once()[1]
+                before = probe_once(time.thread_time)[1]
                 pauses.clear()
                 runs[name].append(paced(call, args_of, args.rate, args.seconds / args.rounds))
                 gcs_of[name].extend(pauses)
-                speed[name].append(max(before, probe_once()[1]))
+                speed[name].append(max(before, probe_once(time.thread_time)[1]))
         m.flush()
         counted = m.snapshot().rows - warm
         shed = getattr(m, "shed", 0)
