@@ -1,6 +1,7 @@
 """Tail latency of ``Monitor.observe`` under a sustained request rate, with its baselines.
 
     python bench/bench_observe_tail.py [--rate 100000] [--seconds 5] [--overload shed] [--repeat 1] [--rounds 1]
+                                       [--full-speed SECONDS]
 
 One thread calls ``observe`` (20 numeric features, a prediction and a latency) paced at ``--rate``
 calls per second for ``--seconds``, timing every call with ``perf_counter_ns``; the monitor's worker
@@ -15,8 +16,11 @@ of the calls not preempted (``mean np``), and for the monitor the
 requests counted and shed (``counted + shed == calls``, checked).  ``--rounds N`` splits each case's
 time into N stretches and runs the cases in turn, so that on a machine whose speed changes from one
 stretch of seconds to the next every case sees the same stretches (the p50 of each round and its
-mean against its p50 are printed, and each case's p50 over the rounds the host ran this core at
-full speed, by the benchmark gate's compute probe taken before and after every round).
+mean against its p50 are printed).  ``--full-speed SECONDS`` then calls ``observe``, the
+``prometheus_client`` call and the no-op call in turn, call by call, and prints each one's p50 in
+the windows of 10 ms where the host ran this core at full speed and in the others: on a core that
+another tenant's hardware thread shares, interpreted code runs at about half speed for stretches
+of seconds (docs/performance.md), and the no-op call in the same window tells which.
 
 Targets: p99.9 <= 20 us and no call over 1 ms at 100k calls/s on 2 cores.  The pacing
 loop spins between calls, so it holds one core; the worker has the other.  On a shared machine,
@@ -36,12 +40,13 @@ import pyarrow as pa
 
 import fastdrift
 from fastdrift.monitor import buffers  # GIL_SLICE
-from fastdrift.perf.probe import probe_once
 
 NAMES = [f"f{i}" for i in range(20)]
-#: A round is at the host's full speed when the benchmark gate's compute probe, taken before and
-#: after it, is within this factor of its fastest in the run (bench/bench_kernels.py: the same rule).
+#: ``--full-speed``: a window is at the host's full speed when the no-op call's median in it is within
+#: this factor of the fastest window's (bench/bench_kernels.py: the same factor for its probe).
 FULL_SPEED = 1.3
+#: ``--full-speed``: seconds a window (the host's stretches of one speed last seconds)
+WINDOW = 0.01
 _THREAD_USAGE = hasattr(resource, "RUSAGE_THREAD")  # Linux: per-thread context switch counts
 
 
@@ -94,6 +99,48 @@ def paced(call, args_of, rate: float, seconds: float):
     return out, late, out_rate, (vol, inv, flt)
 
 
+def paced_turns(calls, rate: float, seconds: float):
+    """The ``calls`` ((call, args_of) pairs) in turn, call by call, each at ``rate`` calls/s for
+    ``seconds``, paced as :func:`paced` paces one; returns each one's latencies in ns."""
+    n = int(rate * seconds)
+    out = [np.empty(n, dtype=np.int64) for _ in calls]
+    clock, nap = time.perf_counter_ns, time.sleep
+    step = 1e9 / rate
+    start = clock()
+    for i in range(n):
+        due = start + int(i * step)
+        while clock() < due:
+            nap(0)
+        for k, (call, args_of) in enumerate(calls):
+            a = args_of(i)
+            t0 = clock()
+            call(*a)
+            out[k][i] = clock() - t0
+    return out
+
+
+def full_speed(times, names, rate: float) -> str:
+    """Each call's p50 in the windows of ``WINDOW`` seconds the host ran this core at full speed and
+    in the others.  The last of ``times`` (the no-op call) tells the speed: a window is at full speed
+    when its median is within :data:`FULL_SPEED` of the fastest window's.  The calls took turns one
+    by one, so every window holds each call at the same speed of the machine."""
+    per = max(1, int(WINDOW * rate))
+    w = len(times[-1]) // per
+    if w == 0:
+        return "# full speed: too few calls for one window"
+    med = lambda a: np.median(a[:w * per].reshape(w, per), axis=1)  # noqa: E731
+    speed = med(times[-1])
+    full = speed <= FULL_SPEED * speed.min()
+    out = (f"# in turn, call by call, {len(times[-1]):,} calls each: windows of {WINDOW * 1e3:.0f} ms at full speed "
+           f"(the no-op call's median within {FULL_SPEED}x its fastest window's) {int(full.sum())} of {w}; "
+           f"p50 at full speed / slowed:")
+    for name, t in zip(names, times):
+        blocks = t[:w * per].reshape(w, per)
+        at = lambda m: f"{np.median(blocks[m]) / 1e3:.2f}" if m.any() else "-"  # noqa: E731
+        out += f" {name} {at(full)} / {at(~full)} us;"
+    return out.rstrip(";")
+
+
 def row(name: str, res, extra: str = "") -> str:
     lat_ns, late_ns, rate, (vol, inv, flt) = res
     us = lat_ns / 1e3
@@ -119,6 +166,10 @@ def main(argv=None) -> int:
                          "(all cases then see the same stretches of a machine whose speed varies)")
     ap.add_argument("--gil-slice", type=float, default=None,
                     help="seconds the worker holds the GIL before offering it (buffers.GIL_SLICE)")
+    ap.add_argument("--full-speed", type=float, default=0.0, metavar="SECONDS",
+                    help="then observe(), prometheus_client and the no-op call in turn, call by call, each at "
+                         "--rate for SECONDS: their p50 in the windows the host ran this core at full speed "
+                         "(by the no-op call) and in the others")
     ap.add_argument("--gc-freeze", action="store_true",
                     help="gc.freeze() after setup, as a latency-sensitive service does after its imports")
     args = ap.parse_args(argv)
@@ -185,14 +236,11 @@ def main(argv=None) -> int:
         cases.append(("baseline: no-op call (timer floor)", lambda: None, lambda i: ()))
         runs = {name: [] for name, _, _ in cases}
         gcs_of = {name: [] for name, _, _ in cases}
-        speed = {name: [] for name, _, _ in cases}  # the compute probe before and after each round
         for r in range(args.rounds):  # the cases in turn: each round's stretch of the machine for all
             for name, call, args_of in cases:
-                before = probe_once(time.thread_time)[1]
                 pauses.clear()
                 runs[name].append(paced(call, args_of, args.rate, args.seconds / args.rounds))
                 gcs_of[name].extend(pauses)
-                speed[name].append(max(before, probe_once(time.thread_time)[1]))
         m.flush()
         counted = m.snapshot().rows - warm
         shed = getattr(m, "shed", 0)
@@ -214,14 +262,10 @@ def main(argv=None) -> int:
             ratios = {name: [r[0].mean() / np.median(r[0]) for r in runs[name]] for name, _, _ in cases}
             print("# mean / p50 of each round: " + "; ".join(
                 f"{short(name)} {min(v):.2f}-{max(v):.2f} (median {np.median(v):.2f})" for name, v in ratios.items()))
-            # the rounds the host ran this core at full speed: the probe on both sides near its fastest
-            floor = min(min(v) for v in speed.values())
-            full = {name: [k for k, p in enumerate(speed[name]) if p <= FULL_SPEED * floor] for name, _, _ in cases}
-            print(f"# at full speed (the compute probe before and after the round within {FULL_SPEED}x its "
-                  f"fastest, {floor * 1e3:.2f} ms): " + "; ".join(
-                      f"{short(name)} p50 " + (f"{np.median(np.concatenate([runs[name][k][0] for k in ks])) / 1e3:.2f} us"
-                                               if ks else "-") + f" ({len(ks)} of {args.rounds} rounds)"
-                      for name, ks in full.items()))
+        if args.full_speed > 0:
+            turn = [c for c in cases if "dict" not in c[0]]  # observe, prometheus_client, the no-op last
+            times = paced_turns([(call, args_of) for _, call, args_of in turn], args.rate, args.full_speed)
+            print(full_speed(times, [name.split(': ')[-1].split(' (')[0] for name, _, _ in turn], args.rate))
         getattr(m, "close", m.flush)()
         m = obs = cases = None  # the monitor collectable before the next repeat
         gc.collect()
