@@ -57,6 +57,18 @@ def _reference(n=200_000):
     return pa.table(cols)
 
 
+def _ticks(rate: float, n: int, start: int):
+    """(i, due) for i in range(n), each once its time has come (``start`` + i / ``rate`` seconds,
+    on the ``perf_counter_ns`` clock), waiting with the GIL released."""
+    clock, nap = time.perf_counter_ns, time.sleep
+    step = 1e9 / rate
+    for i in range(n):
+        due = start + int(i * step)
+        while clock() < due:
+            nap(0)
+        yield i, due
+
+
 def paced(call, args_of, rate: float, seconds: float):
     """Call ``call(*args_of(i))`` at ``rate`` calls/s for ``seconds``.
 
@@ -75,14 +87,10 @@ def paced(call, args_of, rate: float, seconds: float):
     vol = np.zeros(n, dtype=np.int32)
     inv = np.zeros(n, dtype=np.int32)
     flt = np.zeros(n, dtype=np.int32)
-    clock, nap = time.perf_counter_ns, time.sleep
+    clock = time.perf_counter_ns
     usage = (lambda: resource.getrusage(resource.RUSAGE_THREAD)) if _THREAD_USAGE else None
-    step = 1e9 / rate
     start = clock()
-    for i in range(n):
-        due = start + int(i * step)
-        while clock() < due:
-            nap(0)
+    for i, due in _ticks(rate, n, start):
         a = args_of(i)
         r0 = usage() if usage else None
         t0 = clock()
@@ -104,13 +112,8 @@ def paced_turns(calls, rate: float, seconds: float):
     ``seconds``, paced as :func:`paced` paces one; returns each one's latencies in ns."""
     n = int(rate * seconds)
     out = [np.empty(n, dtype=np.int64) for _ in calls]
-    clock, nap = time.perf_counter_ns, time.sleep
-    step = 1e9 / rate
-    start = clock()
-    for i in range(n):
-        due = start + int(i * step)
-        while clock() < due:
-            nap(0)
+    clock = time.perf_counter_ns
+    for i, _ in _ticks(rate, n, clock()):
         for k, (call, args_of) in enumerate(calls):
             a = args_of(i)
             t0 = clock()
